@@ -1,0 +1,3 @@
+//! Jol: a federated data-exchange node for signed, schema-validated events.
+pub mod identifiers;
+pub mod schema;
