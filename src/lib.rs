@@ -1,3 +1,8 @@
 //! Jol: a federated data-exchange node for signed, schema-validated events.
 pub mod identifiers;
 pub mod schema;
+pub mod event;
+pub mod jws;
+pub mod keys;
+pub mod store;
+pub mod publish;

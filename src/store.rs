@@ -1,0 +1,376 @@
+//! The node's durable storage, behind one narrow interface (sled 0.34 today).
+//!
+//! Everything that must change together lives in one sled tree under key prefixes, so a
+//! [`WriteBatch`] is applied atomically: an event, its per-source sequence index, its id index and
+//! its idempotency record appear together or not at all. Nothing written is durable until
+//! [`Store::flush`] returns; callers acknowledge only after that (the writer groups many events
+//! into one flush). Rejected input is kept in a separate quarantine tree.
+//!
+//! Key layout of the `main` tree:
+//! - `L` + position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order)
+//! - `S` + source + `0x00` + sequence (u64 BE) → position
+//! - `I` + event id (16 bytes) → position
+//! - `K` + idempotency key → position (8) + request digest (32)
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::identifiers::MemberId;
+
+/// A storage failure. The text names the operation; sled's own message follows.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open the store at {path}: {source}")]
+    Open { path: PathBuf, source: sled::Error },
+    #[error("store {op} failed: {source}")]
+    Io {
+        op: &'static str,
+        source: sled::Error,
+    },
+    #[error("store holds a damaged record under {0}")]
+    Corrupt(&'static str),
+}
+
+fn io(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    move |source| StoreError::Io { op, source }
+}
+
+const LOG: u8 = b'L';
+const SEQ: u8 = b'S';
+const ID: u8 = b'I';
+const IDEM: u8 = b'K';
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+    k.push(prefix);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k
+}
+
+fn log_key(position: u64) -> Vec<u8> {
+    key(LOG, &[&position.to_be_bytes()])
+}
+
+fn seq_key(source: &MemberId, sequence: u64) -> Vec<u8> {
+    key(SEQ, &[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()])
+}
+
+fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
+}
+
+/// An idempotency record: where the first result is, and a digest of the request that made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Idempotency {
+    pub position: u64,
+    pub digest: [u8; 32],
+}
+
+/// One event to append.
+pub struct Append<'a> {
+    pub position: u64,
+    pub source: &'a MemberId,
+    pub sequence: u64,
+    pub id: Uuid,
+    pub jws: &'a [u8],
+    pub idempotency: Option<(&'a str, [u8; 32])>,
+}
+
+/// Appends staged for one atomic apply.
+#[derive(Default)]
+pub struct WriteBatch {
+    batch: sled::Batch,
+    len: usize,
+}
+
+impl WriteBatch {
+    pub fn append(&mut self, a: Append<'_>) {
+        let pos = a.position.to_be_bytes();
+        self.batch.insert(log_key(a.position), a.jws);
+        self.batch.insert(seq_key(a.source, a.sequence), &pos);
+        self.batch.insert(key(ID, &[a.id.as_bytes()]), &pos);
+        if let Some((k, digest)) = a.idempotency {
+            let mut v = pos.to_vec();
+            v.extend_from_slice(&digest);
+            self.batch.insert(key(IDEM, &[k.as_bytes()]), v);
+        }
+        self.len += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// Why something was put in quarantine, and what it was.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Quarantined {
+    /// Assigned by the store.
+    #[serde(default)]
+    pub number: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// Where it came from: `local-api` or the member id of the peer.
+    pub origin: String,
+    /// A stable reason code, e.g. `schema-invalid`, `signature-invalid`.
+    pub reason: String,
+    /// Human-readable detail (never personal data).
+    pub detail: serde_json::Value,
+    /// The bytes as received (base64 is not needed: stored as lossy UTF-8 text).
+    pub body: String,
+}
+
+/// The node's store.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    main: sled::Tree,
+    quarantine: sled::Tree,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Open (or create) the store in `dir`.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let open_err = |source| StoreError::Open {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let db = sled::Config::new()
+            .path(dir)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(open_err)?;
+        let main = db.open_tree("main").map_err(open_err)?;
+        let quarantine = db.open_tree("quarantine").map_err(open_err)?;
+        Ok(Store {
+            db,
+            main,
+            quarantine,
+            path: dir.to_path_buf(),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
+    pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.main.apply_batch(batch.batch).map_err(io("write"))
+    }
+
+    /// Make everything applied so far durable. Returns after the fsync.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush().map(|_| ()).map_err(io("flush"))
+    }
+
+    /// The highest position in the log, 0 when empty.
+    pub fn last_position(&self) -> Result<u64, StoreError> {
+        let last = self.main.scan_prefix([LOG]).next_back();
+        match last.transpose().map_err(io("read"))? {
+            Some((k, _)) => u64_at(&k, 1).ok_or(StoreError::Corrupt("log key")),
+            None => Ok(0),
+        }
+    }
+
+    /// The highest sequence stored for `source`, 0 when none.
+    pub fn last_sequence(&self, source: &MemberId) -> Result<u64, StoreError> {
+        let prefix = key(SEQ, &[source.as_str().as_bytes(), &[0]]);
+        let last = self.main.scan_prefix(&prefix).next_back();
+        match last.transpose().map_err(io("read"))? {
+            Some((k, _)) => u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("sequence key")),
+            None => Ok(0),
+        }
+    }
+
+    /// The event at `position`.
+    pub fn get(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
+        let v = self.main.get(log_key(position)).map_err(io("read"))?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+
+    /// Where the event with this id is stored.
+    pub fn position_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
+        let v = self
+            .main
+            .get(key(ID, &[id.as_bytes()]))
+            .map_err(io("read"))?;
+        v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("id index")))
+            .transpose()
+    }
+
+    /// Where the event `source`/`sequence` is stored.
+    pub fn position_of_sequence(
+        &self,
+        source: &MemberId,
+        sequence: u64,
+    ) -> Result<Option<u64>, StoreError> {
+        let v = self
+            .main
+            .get(seq_key(source, sequence))
+            .map_err(io("read"))?;
+        v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("sequence index")))
+            .transpose()
+    }
+
+    /// Up to `limit` events after `position`, in log order.
+    pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = log_key(after.saturating_add(1));
+        self.main
+            .range(start..log_key(u64::MAX))
+            .take(limit)
+            .map(|r| {
+                let (k, v) = r.map_err(io("read"))?;
+                let pos = u64_at(&k, 1).ok_or(StoreError::Corrupt("log key"))?;
+                Ok((pos, v.to_vec()))
+            })
+            .collect()
+    }
+
+    /// The idempotency record for a key, if a request with it was stored.
+    pub fn idempotency(&self, idempotency_key: &str) -> Result<Option<Idempotency>, StoreError> {
+        let v = self
+            .main
+            .get(key(IDEM, &[idempotency_key.as_bytes()]))
+            .map_err(io("read"))?;
+        v.map(|v| {
+            let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("idempotency record"))?;
+            let digest = v
+                .get(8..40)
+                .and_then(|d| d.try_into().ok())
+                .ok_or(StoreError::Corrupt("idempotency record"))?;
+            Ok(Idempotency { position, digest })
+        })
+        .transpose()
+    }
+
+    /// Keep rejected input with its reason. Written without waiting for a flush.
+    pub fn quarantine(&self, mut record: Quarantined) -> Result<u64, StoreError> {
+        let number = self.db.generate_id().map_err(io("quarantine"))? + 1;
+        record.number = number;
+        let value = serde_json::to_vec(&record).unwrap_or_default();
+        self.quarantine
+            .insert(number.to_be_bytes(), value)
+            .map_err(io("quarantine"))?;
+        Ok(number)
+    }
+
+    /// Quarantined records after `number`, oldest first.
+    pub fn quarantined(&self, after: u64, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
+        self.quarantine
+            .range((after.saturating_add(1)).to_be_bytes()..)
+            .take(limit)
+            .map(|r| {
+                let (_, v) = r.map_err(io("read"))?;
+                serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("quarantine record"))
+            })
+            .collect()
+    }
+
+    /// How many records the quarantine holds.
+    pub fn quarantine_len(&self) -> usize {
+        self.quarantine.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member() -> MemberId {
+        "central-server/GOV/70000001/migration".parse().unwrap()
+    }
+
+    fn append(store: &Store, source: &MemberId, position: u64, sequence: u64, idem: Option<&str>) {
+        let mut b = WriteBatch::default();
+        b.append(Append {
+            position,
+            source,
+            sequence,
+            id: Uuid::now_v7(),
+            jws: format!("event {position}").as_bytes(),
+            idempotency: idem.map(|k| (k, [7u8; 32])),
+        });
+        store.apply(b).unwrap();
+    }
+
+    #[test]
+    fn positions_and_sequences_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b): (MemberId, MemberId) = (member(), "x/GOV/1/y".parse().unwrap());
+        {
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(store.last_position().unwrap(), 0);
+            assert_eq!(store.last_sequence(&a).unwrap(), 0);
+            append(&store, &a, 1, 1, None);
+            append(&store, &b, 2, 1, None);
+            append(&store, &a, 3, 2, Some("retry-me"));
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_position().unwrap(), 3);
+        assert_eq!(store.last_sequence(&a).unwrap(), 2);
+        assert_eq!(store.last_sequence(&b).unwrap(), 1);
+        assert_eq!(store.position_of_sequence(&a, 2).unwrap(), Some(3));
+        let idem = store.idempotency("retry-me").unwrap().unwrap();
+        assert_eq!(idem.position, 3);
+        assert_eq!(idem.digest, [7u8; 32]);
+        assert_eq!(store.idempotency("other").unwrap(), None);
+        let all = store.range(0, 10).unwrap();
+        assert_eq!(all.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1, 2, 3]);
+        assert_eq!(store.range(1, 1).unwrap()[0].1, b"event 2");
+    }
+
+    #[test]
+    fn the_id_index_finds_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let id = Uuid::now_v7();
+        let mut b = WriteBatch::default();
+        b.append(Append {
+            position: 1,
+            source: &member(),
+            sequence: 1,
+            id,
+            jws: b"e",
+            idempotency: None,
+        });
+        assert_eq!(b.len(), 1);
+        store.apply(b).unwrap();
+        assert_eq!(store.position_of(&id).unwrap(), Some(1));
+        assert_eq!(store.position_of(&Uuid::now_v7()).unwrap(), None);
+    }
+
+    #[test]
+    fn quarantine_keeps_records_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for reason in ["schema-invalid", "malformed-json"] {
+            store
+                .quarantine(Quarantined {
+                    number: 0,
+                    time: OffsetDateTime::now_utc(),
+                    origin: "local-api".into(),
+                    reason: reason.into(),
+                    detail: serde_json::Value::Null,
+                    body: "{".into(),
+                })
+                .unwrap();
+        }
+        let all = store.quarantined(0, 10).unwrap();
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[1].reason, "malformed-json");
+        assert_eq!(store.quarantined(all[0].number, 10).unwrap().len(), 1);
+        assert_eq!(store.quarantine_len(), 2);
+    }
+}
