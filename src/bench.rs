@@ -1,0 +1,312 @@
+//! `jol bench`: reproducible measurements of the node on this machine.
+//!
+//! - `limit`: the in-process bound: each cost on its own (parse + validate, sign, verify, durable
+//!   append) and the publish path without HTTP (validate, sign, group-committed append).
+//! - `publish`: events/s and latency through the local API with concurrent keep-alive clients,
+//!   single-event and batch requests, every one acknowledged durably.
+//!
+//! Each run makes its own node in a temporary folder on loopback.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use bytes::Bytes;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::client::HttpClient;
+use crate::config::NodeConfig;
+use crate::event::{Event, SignedEvent};
+use crate::identifiers::{KeyName, MemberId};
+use crate::keys;
+use crate::node::RunningNode;
+use crate::publish::{Draft, Publisher, Signer};
+use crate::schema::{EventType, Schemas};
+use crate::store::{Append, Store, WriteBatch};
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[arg(value_enum)]
+    pub which: Which,
+    /// Events to publish (limit, publish).
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// Concurrent clients (publish) or tasks (limit).
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Events per batch request (publish); 1 = single-event requests only.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Limit,
+    Publish,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+fn figure(name: impl Into<String>, value: f64, unit: &'static str) -> Figure {
+    Figure {
+        name: name.into(),
+        value,
+        unit,
+    }
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let figures = match args.which {
+        Which::Limit => limit(&args).await?,
+        Which::Publish => publish(&args).await?,
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"benchmark": format!("{:?}", args.which).to_lowercase(),
+                   "machine": machine(), "figures": figures})
+        );
+    } else {
+        println!("jol bench {:?} on {}", args.which, machine());
+        for f in &figures {
+            println!("  {:<52} {:>12.1} {}", f.name, f.value, f.unit);
+        }
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpus} cores, {}", std::env::consts::ARCH)
+}
+
+/// A valid employment-status document for synthetic person `i` (about 600 bytes).
+pub fn sample_data(i: usize) -> Value {
+    let pin = format!("2{:02}{:02}19{:02}{:05}", 1 + i % 28, 1 + (i / 28) % 12, 70 + i % 30, i % 100_000);
+    json!({
+        "event": "EMPLOYMENT_STARTED",
+        "eventDate": "2024-03-01",
+        "purpose": "EMPLOYMENT_SERVICES",
+        "legalBasis": "Law of the Kyrgyz Republic on Employment Promotion, art. 12",
+        "caseRef": format!("ES-2024-{i:07}"),
+        "person": {"pin": pin},
+        "labourForceStatus": "EMPLOYED",
+        "job": {
+            "spellId": format!("spell-{i}"),
+            "startDate": "2024-03-01",
+            "icse18": "41",
+            "formality": "FORMAL",
+            "formalityEvidence": "SOCIAL_FUND_CONTRIBUTIONS",
+            "contractDuration": "PERMANENT",
+            "isco08": "7112",
+            "isic": "4100",
+            "region": "KG-O"
+        }
+    })
+}
+
+fn per_event_us(total: Duration, n: usize) -> f64 {
+    total.as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
+fn member() -> MemberId {
+    "central-server/GOV/70000002/employment"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("constant member id"))
+}
+
+async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
+    let n = args.events.max(1000);
+    let schemas = Schemas::load()?;
+    let key = keys::generate();
+    let kid = KeyName::new(member(), "bench")?;
+    let bodies: Vec<Vec<u8>> = (0..n.min(10_000))
+        .map(|i| serde_json::to_vec(&sample_data(i)).unwrap_or_default())
+        .collect();
+    let mut figures = Vec::new();
+
+    let t = Instant::now();
+    for b in &bodies {
+        let v: Value = serde_json::from_slice(b)?;
+        let _ = schemas.validate(EventType::EmploymentStatus, &v);
+    }
+    figures.push(figure("parse + validate (employment-status)", per_event_us(t.elapsed(), bodies.len()), "µs/event"));
+
+    let events: Vec<Event> = bodies
+        .iter()
+        .enumerate()
+        .map(|(i, b)| Event::new(member(), EventType::EmploymentStatus, i as u64 + 1, serde_json::from_slice(b).unwrap_or_default()))
+        .collect();
+    let t = Instant::now();
+    let signed: Vec<SignedEvent> = events.iter().map(|e| e.sign(&key, &kid)).collect();
+    figures.push(figure("serialize + sign (Ed25519 JWS)", per_event_us(t.elapsed(), signed.len()), "µs/event"));
+
+    let t = Instant::now();
+    for s in &signed {
+        let (_, jws) = SignedEvent::parse(s.bytes())?;
+        jws.verify(&key.verifying_key())?;
+    }
+    figures.push(figure("parse + verify (strict)", per_event_us(t.elapsed(), signed.len()), "µs/event"));
+
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("append"))?;
+    let t = Instant::now();
+    let mut flushes = 0;
+    for (chunk_no, chunk) in signed.chunks(256).enumerate() {
+        let mut batch = WriteBatch::default();
+        for (i, s) in chunk.iter().enumerate() {
+            let pos = (chunk_no * 256 + i + 1) as u64;
+            batch.append(Append { position: pos, source: &s.event().source, sequence: pos, id: s.event().id, jws: s.bytes(), idempotency: None });
+        }
+        store.apply(batch)?;
+        store.flush()?;
+        flushes += 1;
+    }
+    figures.push(figure("durable append, 256 events per flush", per_event_us(t.elapsed(), signed.len()), "µs/event"));
+    let t = Instant::now();
+    for _ in 0..200 {
+        let mut batch = WriteBatch::default();
+        let s = &signed[0];
+        let pos = 1_000_000 + flushes;
+        flushes += 1;
+        batch.append(Append { position: pos, source: &s.event().source, sequence: pos, id: uuid::Uuid::now_v7(), jws: s.bytes(), idempotency: None });
+        store.apply(batch)?;
+        store.flush()?;
+    }
+    figures.push(figure("one append + flush (fsync)", per_event_us(t.elapsed(), 200), "µs"));
+
+    // The publish path without HTTP: concurrent tasks, group commit.
+    let signer = Signer { member: member(), kid, key };
+    let (publisher, _writer) = Publisher::start(Store::open(&dir.path().join("publish"))?, schemas, signer)?;
+    let bodies = Arc::new(bodies);
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..args.clients.max(1))
+        .map(|c| {
+            let (p, bodies, clients) = (publisher.clone(), bodies.clone(), args.clients.max(1));
+            tokio::spawn(async move {
+                let mut i = c;
+                while i < n {
+                    let data: Value = serde_json::from_slice(&bodies[i % bodies.len()]).unwrap_or_default();
+                    let _ = p.publish(Draft { event_type: EventType::EmploymentStatus, data, idempotency_key: None }).await;
+                    i += clients;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await?;
+    }
+    let elapsed = t.elapsed();
+    figures.push(figure(format!("publish path in-process, {} tasks (limit)", args.clients), n as f64 / elapsed.as_secs_f64(), "events/s"));
+    Ok(figures)
+}
+
+async fn bench_node(dir: &Path) -> Result<RunningNode> {
+    let key = keys::generate();
+    keys::write_private(&dir.join("sign.pem"), &key)?;
+    let text = format!(
+        "member = \"{}\"\ndata_dir = \"data\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n",
+        member()
+    );
+    let config = NodeConfig::parse(&text, dir).map_err(anyhow::Error::msg)?;
+    Ok(RunningNode::start(&config).await?)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// Peak resident set of this process (node and clients together), in MiB.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+async fn drive(addr: std::net::SocketAddr, clients: usize, requests: usize, batch: usize) -> Result<(Duration, Vec<Duration>)> {
+    let mut conns = Vec::new();
+    for _ in 0..clients {
+        conns.push(HttpClient::connect(addr).await?);
+    }
+    let start = Instant::now();
+    let tasks: Vec<_> = conns
+        .into_iter()
+        .enumerate()
+        .map(|(c, mut client)| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let mut r = c;
+                while r < requests {
+                    let (path, body) = if batch <= 1 {
+                        ("/api/v1/events", json!({"type": "employment-status", "data": sample_data(r)}))
+                    } else {
+                        let events: Vec<Value> = (0..batch).map(|k| json!({"type": "employment-status", "data": sample_data(r * batch + k)})).collect();
+                        ("/api/v1/events/batch", json!({"events": events}))
+                    };
+                    let t = Instant::now();
+                    match client.post_json(path, Bytes::from(body.to_string())).await {
+                        Ok((s, _)) if s.is_success() => latencies.push(t.elapsed()),
+                        Ok((s, b)) => return Err(anyhow::anyhow!("node answered {s}: {}", String::from_utf8_lossy(&b))),
+                        Err(e) => return Err(e.into()),
+                    }
+                    r += clients;
+                }
+                Ok(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await??);
+    }
+    let elapsed = start.elapsed();
+    all.sort();
+    Ok((elapsed, all))
+}
+
+async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
+    let dir = tempfile::tempdir()?;
+    let node = bench_node(dir.path()).await.context("starting the bench node")?;
+    let addr = node.local_addr();
+    let n = args.events.max(args.clients);
+    let mut figures = Vec::new();
+
+    let (elapsed, lat) = drive(addr, args.clients, n, 1).await?;
+    figures.push(figure(format!("single-event requests, {} clients", args.clients), lat.len() as f64 / elapsed.as_secs_f64(), "events/s"));
+    figures.push(figure("  latency p50", percentile(&lat, 0.50), "ms"));
+    figures.push(figure("  latency p95", percentile(&lat, 0.95), "ms"));
+    figures.push(figure("  latency p99", percentile(&lat, 0.99), "ms"));
+
+    if args.batch > 1 {
+        let requests = (n / args.batch).max(args.clients);
+        let (elapsed, lat) = drive(addr, args.clients, requests, args.batch).await?;
+        figures.push(figure(format!("batch requests of {}, {} clients", args.batch, args.clients), (lat.len() * args.batch) as f64 / elapsed.as_secs_f64(), "events/s"));
+        figures.push(figure("  request latency p50", percentile(&lat, 0.50), "ms"));
+        figures.push(figure("  request latency p99", percentile(&lat, 0.99), "ms"));
+    }
+    figures.push(figure("peak RSS (node and clients, one process)", peak_rss_mib(), "MiB"));
+    node.stop().await;
+    Ok(figures)
+}

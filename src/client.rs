@@ -1,0 +1,112 @@
+//! A small HTTP/1.1 client over one keep-alive connection: used by the command line, the
+//! benchmarks and (over TLS) by the sync tasks.
+
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1;
+use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+
+/// A request that did not get an answer.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to {addr}: {source}")]
+    Connect {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("HTTP error: {0}")]
+    Http(#[from] hyper::Error),
+    #[error("bad request: {0}")]
+    Request(#[from] hyper::http::Error),
+}
+
+/// One HTTP/1.1 connection that stays open between requests.
+pub struct HttpClient {
+    sender: http1::SendRequest<Full<Bytes>>,
+    host: String,
+    token: Option<String>,
+}
+
+impl HttpClient {
+    /// Connect over plain TCP.
+    pub async fn connect(addr: SocketAddr) -> Result<HttpClient, ClientError> {
+        let stream = TcpStream::connect(addr)
+            .await
+            .map_err(|source| ClientError::Connect {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let _ = stream.set_nodelay(true);
+        HttpClient::over(stream, addr.to_string()).await
+    }
+
+    /// Speak HTTP/1.1 over an established stream (plain or TLS).
+    pub async fn over<S>(stream: S, host: String) -> Result<HttpClient, ClientError>
+    where
+        S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (sender, conn) = http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "client connection ended");
+            }
+        });
+        Ok(HttpClient {
+            sender,
+            host,
+            token: None,
+        })
+    }
+
+    /// Send `Authorization: Bearer` with every request.
+    pub fn with_token(mut self, token: Option<String>) -> HttpClient {
+        self.token = token;
+        self
+    }
+
+    /// GET a path; returns status and body.
+    pub async fn get(&mut self, path: &str) -> Result<(StatusCode, Bytes), ClientError> {
+        self.send(Method::GET, path, None).await
+    }
+
+    /// POST a JSON body; returns status and body.
+    pub async fn post_json(
+        &mut self,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        self.sender.ready().await?;
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(HOST, &self.host);
+        if body.is_some() {
+            req = req.header(CONTENT_TYPE, "application/json");
+        }
+        if let Some(t) = &self.token {
+            if let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) {
+                req = req.header(AUTHORIZATION, v);
+            }
+        }
+        let req = req.body(Full::new(body.unwrap_or_default()))?;
+        let resp = self.sender.send_request(req).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((status, body))
+    }
+}

@@ -1,0 +1,217 @@
+//! A node's configuration: one TOML file per node.
+//!
+//! Relative paths in the file are taken relative to the file's own folder, so a node's folder
+//! can be moved as a whole. Unknown keys are refused: a typo must not silently change behaviour.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::identifiers::MemberId;
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("cannot read tokens file {path}: {detail}")]
+    Tokens { path: PathBuf, detail: String },
+}
+
+/// The whole node configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's X-Road member (subsystem) id.
+    pub member: MemberId,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    pub signing: SigningConfig,
+    #[serde(default)]
+    pub local: LocalConfig,
+}
+
+/// The node's event-signing key.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PKCS#8 PEM private key.
+    pub key_file: PathBuf,
+    /// The key's name; the JWS `kid` is `MEMBER-ID#key_name`.
+    pub key_name: String,
+}
+
+/// The agency-side listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Loopback by default; any other address requires `tokens_file`.
+    #[serde(default = "default_local_listen")]
+    pub listen: SocketAddr,
+    /// A file of `NAME TOKEN` lines: the bearer tokens the agency's systems use.
+    pub tokens_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Time a client has to send its request headers.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+}
+
+fn default_local_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            listen: default_local_listen(),
+            tokens_file: None,
+            max_body_bytes: default_max_body(),
+            header_timeout_secs: default_header_timeout(),
+            max_connections: default_max_connections(),
+        }
+    }
+}
+
+/// A named bearer token for the local API.
+#[derive(Clone)]
+pub struct Token {
+    pub name: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({})", self.name)
+    }
+}
+
+impl NodeConfig {
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        NodeConfig::parse(&text, base).map_err(|message| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            message,
+        })
+    }
+
+    /// Parse config text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<NodeConfig, String> {
+        let mut c: NodeConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        c.data_dir = base.join(&c.data_dir);
+        c.signing.key_file = base.join(&c.signing.key_file);
+        c.local.tokens_file = c.local.tokens_file.map(|p| base.join(p));
+        if !c.local.listen.ip().is_loopback() && c.local.tokens_file.is_none() {
+            return Err(format!(
+                "local.listen {} is not a loopback address: set local.tokens_file so that callers must present a bearer token",
+                c.local.listen
+            ));
+        }
+        if c.local.max_body_bytes < 1024 {
+            return Err("local.max_body_bytes must be at least 1024".into());
+        }
+        Ok(c)
+    }
+
+    /// The bearer tokens for the local API (empty: no token needed, loopback only).
+    pub fn tokens(&self) -> Result<Vec<Token>, ConfigError> {
+        let Some(path) = &self.local.tokens_file else {
+            return Ok(Vec::new());
+        };
+        let fail = |detail: String| ConfigError::Tokens {
+            path: path.clone(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let mut tokens = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, secret] if secret.len() >= 16 => tokens.push(Token {
+                    name: name.to_string(),
+                    secret: secret.to_string(),
+                }),
+                _ => {
+                    return Err(fail(format!(
+                        "line {}: expected `NAME TOKEN` with a token of at least 16 characters",
+                        n + 1
+                    )))
+                }
+            }
+        }
+        if tokens.is_empty() {
+            return Err(fail("no tokens in the file".into()));
+        }
+        Ok(tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+member = "central-server/GOV/70000001/migration"
+data_dir = "data"
+[signing]
+key_file = "keys/sign.pem"
+key_name = "sign-1"
+"#;
+
+    #[test]
+    fn paths_resolve_against_the_config_folder() {
+        let c = NodeConfig::parse(MINIMAL, Path::new("/etc/jol")).unwrap();
+        assert_eq!(c.data_dir, Path::new("/etc/jol/data"));
+        assert_eq!(c.signing.key_file, Path::new("/etc/jol/keys/sign.pem"));
+        assert_eq!(c.local.max_body_bytes, 1024 * 1024);
+        assert!(c.local.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn a_public_bind_needs_tokens_and_typos_are_refused() {
+        let public = format!("{MINIMAL}[local]\nlisten = \"0.0.0.0:8080\"\n");
+        let err = NodeConfig::parse(&public, Path::new(".")).unwrap_err();
+        assert!(err.contains("tokens_file"), "{err}");
+        let typo = MINIMAL.replace("data_dir", "datadir");
+        assert!(NodeConfig::parse(&typo, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn tokens_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("t"), "# comment\ncase-system 0123456789abcdef0123\n").unwrap();
+        let text = format!("{MINIMAL}[local]\ntokens_file = \"t\"\n");
+        let c = NodeConfig::parse(&text, dir.path()).unwrap();
+        let t = c.tokens().unwrap();
+        assert_eq!(t[0].name, "case-system");
+        std::fs::write(dir.path().join("t"), "short x\n").unwrap();
+        assert!(c.tokens().is_err());
+    }
+}
