@@ -49,7 +49,10 @@ impl LocalApi {
             }
         }
         let result = match (req.method(), segments.as_slice()) {
-            (&Method::GET, ["healthz"]) => Ok(http::json(StatusCode::OK, &serde_json::json!({"status": "ok"}))),
+            (&Method::GET, ["healthz"]) => Ok(http::json(
+                StatusCode::OK,
+                &serde_json::json!({"status": "ok"}),
+            )),
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
             (&Method::GET, ["api", "v1", "events"]) => self.list_events(req.uri().query()),
@@ -101,7 +104,9 @@ impl LocalApi {
     async fn post_event(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         let body = self.read_json_body(req).await?;
         let value = self.parsed(&body)?;
-        let draft = self.draft(&value, "").map_err(|p| self.quarantine(p, &body))?;
+        let draft = self
+            .draft(&value, "")
+            .map_err(|p| self.quarantine(p, &body))?;
         match self.publisher.publish(draft).await {
             Ok(p) => Ok(published_response(&p)),
             Err(e) => Err(self.quarantine(publish_problem(e, "/data"), &body)),
@@ -223,7 +228,10 @@ impl LocalApi {
     fn list_quarantine(&self, query: Option<&str>) -> Result<Response, Problem> {
         let after = http::query_u64(query, "after", 0)?;
         let limit = http::query_u64(query, "limit", 100)?.clamp(1, MAX_PAGE as u64) as usize;
-        let records = self.store.quarantined(after, limit).map_err(storage_problem)?;
+        let records = self
+            .store
+            .quarantined(after, limit)
+            .map_err(storage_problem)?;
         let next = records.last().map_or(after, |r| r.number);
         Ok(http::json(
             StatusCode::OK,
@@ -259,7 +267,10 @@ impl LocalApi {
                 problem = problem.field(format!("{at}/{}", escape_pointer(k)), "unknown member");
             }
         }
-        let event_type = match obj.get("type").map(|t| t.as_str().map(str::parse::<EventType>)) {
+        let event_type = match obj
+            .get("type")
+            .map(|t| t.as_str().map(str::parse::<EventType>))
+        {
             Some(Some(Ok(t))) => Some(t),
             None => {
                 problem = problem.field(format!("{at}/type"), "required");
@@ -347,7 +358,10 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
             StatusCode::UNPROCESSABLE_ENTITY,
             "schema-invalid",
             "Data does not satisfy the schema",
-            format!("{} field(s) fail the schema of the event type", errors.len()),
+            format!(
+                "{} field(s) fail the schema of the event type",
+                errors.len()
+            ),
         )
         .schema_fields(data_at, &errors),
         PublishError::IdempotencyConflict => Problem::new(

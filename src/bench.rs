@@ -95,7 +95,13 @@ fn machine() -> String {
 
 /// A valid employment-status document for synthetic person `i` (about 600 bytes).
 pub fn sample_data(i: usize) -> Value {
-    let pin = format!("2{:02}{:02}19{:02}{:05}", 1 + i % 28, 1 + (i / 28) % 12, 70 + i % 30, i % 100_000);
+    let pin = format!(
+        "2{:02}{:02}19{:02}{:05}",
+        1 + i % 28,
+        1 + (i / 28) % 12,
+        70 + i % 30,
+        i % 100_000
+    );
     json!({
         "event": "EMPLOYMENT_STARTED",
         "eventDate": "2024-03-01",
@@ -143,23 +149,42 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         let v: Value = serde_json::from_slice(b)?;
         let _ = schemas.validate(EventType::EmploymentStatus, &v);
     }
-    figures.push(figure("parse + validate (employment-status)", per_event_us(t.elapsed(), bodies.len()), "µs/event"));
+    figures.push(figure(
+        "parse + validate (employment-status)",
+        per_event_us(t.elapsed(), bodies.len()),
+        "µs/event",
+    ));
 
     let events: Vec<Event> = bodies
         .iter()
         .enumerate()
-        .map(|(i, b)| Event::new(member(), EventType::EmploymentStatus, i as u64 + 1, serde_json::from_slice(b).unwrap_or_default()))
+        .map(|(i, b)| {
+            Event::new(
+                member(),
+                EventType::EmploymentStatus,
+                i as u64 + 1,
+                serde_json::from_slice(b).unwrap_or_default(),
+            )
+        })
         .collect();
     let t = Instant::now();
     let signed: Vec<SignedEvent> = events.iter().map(|e| e.sign(&key, &kid)).collect();
-    figures.push(figure("serialize + sign (Ed25519 JWS)", per_event_us(t.elapsed(), signed.len()), "µs/event"));
+    figures.push(figure(
+        "serialize + sign (Ed25519 JWS)",
+        per_event_us(t.elapsed(), signed.len()),
+        "µs/event",
+    ));
 
     let t = Instant::now();
     for s in &signed {
         let (_, jws) = SignedEvent::parse(s.bytes())?;
         jws.verify(&key.verifying_key())?;
     }
-    figures.push(figure("parse + verify (strict)", per_event_us(t.elapsed(), signed.len()), "µs/event"));
+    figures.push(figure(
+        "parse + verify (strict)",
+        per_event_us(t.elapsed(), signed.len()),
+        "µs/event",
+    ));
 
     let dir = tempfile::tempdir()?;
     let store = Store::open(&dir.path().join("append"))?;
@@ -169,28 +194,55 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         let mut batch = WriteBatch::default();
         for (i, s) in chunk.iter().enumerate() {
             let pos = (chunk_no * 256 + i + 1) as u64;
-            batch.append(Append { position: pos, source: &s.event().source, sequence: pos, id: s.event().id, jws: s.bytes(), idempotency: None });
+            batch.append(Append {
+                position: pos,
+                source: &s.event().source,
+                sequence: pos,
+                id: s.event().id,
+                jws: s.bytes(),
+                idempotency: None,
+            });
         }
         store.apply(batch)?;
         store.flush()?;
         flushes += 1;
     }
-    figures.push(figure("durable append, 256 events per flush", per_event_us(t.elapsed(), signed.len()), "µs/event"));
+    figures.push(figure(
+        "durable append, 256 events per flush",
+        per_event_us(t.elapsed(), signed.len()),
+        "µs/event",
+    ));
     let t = Instant::now();
     for _ in 0..200 {
         let mut batch = WriteBatch::default();
         let s = &signed[0];
         let pos = 1_000_000 + flushes;
         flushes += 1;
-        batch.append(Append { position: pos, source: &s.event().source, sequence: pos, id: uuid::Uuid::now_v7(), jws: s.bytes(), idempotency: None });
+        batch.append(Append {
+            position: pos,
+            source: &s.event().source,
+            sequence: pos,
+            id: uuid::Uuid::now_v7(),
+            jws: s.bytes(),
+            idempotency: None,
+        });
         store.apply(batch)?;
         store.flush()?;
     }
-    figures.push(figure("one append + flush (fsync)", per_event_us(t.elapsed(), 200), "µs"));
+    figures.push(figure(
+        "one append + flush (fsync)",
+        per_event_us(t.elapsed(), 200),
+        "µs",
+    ));
 
     // The publish path without HTTP: concurrent tasks, group commit.
-    let signer = Signer { member: member(), kid, key };
-    let (publisher, _writer) = Publisher::start(Store::open(&dir.path().join("publish"))?, schemas, signer)?;
+    let signer = Signer {
+        member: member(),
+        kid,
+        key,
+    };
+    let (publisher, _writer) =
+        Publisher::start(Store::open(&dir.path().join("publish"))?, schemas, signer)?;
     let bodies = Arc::new(bodies);
     let t = Instant::now();
     let tasks: Vec<_> = (0..args.clients.max(1))
@@ -199,8 +251,15 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
             tokio::spawn(async move {
                 let mut i = c;
                 while i < n {
-                    let data: Value = serde_json::from_slice(&bodies[i % bodies.len()]).unwrap_or_default();
-                    let _ = p.publish(Draft { event_type: EventType::EmploymentStatus, data, idempotency_key: None }).await;
+                    let data: Value =
+                        serde_json::from_slice(&bodies[i % bodies.len()]).unwrap_or_default();
+                    let _ = p
+                        .publish(Draft {
+                            event_type: EventType::EmploymentStatus,
+                            data,
+                            idempotency_key: None,
+                        })
+                        .await;
                     i += clients;
                 }
             })
@@ -210,7 +269,11 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         t.await?;
     }
     let elapsed = t.elapsed();
-    figures.push(figure(format!("publish path in-process, {} tasks (limit)", args.clients), n as f64 / elapsed.as_secs_f64(), "events/s"));
+    figures.push(figure(
+        format!("publish path in-process, {} tasks (limit)", args.clients),
+        n as f64 / elapsed.as_secs_f64(),
+        "events/s",
+    ));
     Ok(figures)
 }
 
@@ -245,7 +308,12 @@ pub fn peak_rss_mib() -> f64 {
         .map_or(0.0, |kib| kib / 1024.0)
 }
 
-async fn drive(addr: std::net::SocketAddr, clients: usize, requests: usize, batch: usize) -> Result<(Duration, Vec<Duration>)> {
+async fn drive(
+    addr: std::net::SocketAddr,
+    clients: usize,
+    requests: usize,
+    batch: usize,
+) -> Result<(Duration, Vec<Duration>)> {
     let mut conns = Vec::new();
     for _ in 0..clients {
         conns.push(HttpClient::connect(addr).await?);
@@ -288,13 +356,19 @@ async fn drive(addr: std::net::SocketAddr, clients: usize, requests: usize, batc
 
 async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let node = bench_node(dir.path()).await.context("starting the bench node")?;
+    let node = bench_node(dir.path())
+        .await
+        .context("starting the bench node")?;
     let addr = node.local_addr();
     let n = args.events.max(args.clients);
     let mut figures = Vec::new();
 
     let (elapsed, lat) = drive(addr, args.clients, n, 1).await?;
-    figures.push(figure(format!("single-event requests, {} clients", args.clients), lat.len() as f64 / elapsed.as_secs_f64(), "events/s"));
+    figures.push(figure(
+        format!("single-event requests, {} clients", args.clients),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        "events/s",
+    ));
     figures.push(figure("  latency p50", percentile(&lat, 0.50), "ms"));
     figures.push(figure("  latency p95", percentile(&lat, 0.95), "ms"));
     figures.push(figure("  latency p99", percentile(&lat, 0.99), "ms"));
@@ -302,11 +376,27 @@ async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     if args.batch > 1 {
         let requests = (n / args.batch).max(args.clients);
         let (elapsed, lat) = drive(addr, args.clients, requests, args.batch).await?;
-        figures.push(figure(format!("batch requests of {}, {} clients", args.batch, args.clients), (lat.len() * args.batch) as f64 / elapsed.as_secs_f64(), "events/s"));
-        figures.push(figure("  request latency p50", percentile(&lat, 0.50), "ms"));
-        figures.push(figure("  request latency p99", percentile(&lat, 0.99), "ms"));
+        figures.push(figure(
+            format!("batch requests of {}, {} clients", args.batch, args.clients),
+            (lat.len() * args.batch) as f64 / elapsed.as_secs_f64(),
+            "events/s",
+        ));
+        figures.push(figure(
+            "  request latency p50",
+            percentile(&lat, 0.50),
+            "ms",
+        ));
+        figures.push(figure(
+            "  request latency p99",
+            percentile(&lat, 0.99),
+            "ms",
+        ));
     }
-    figures.push(figure("peak RSS (node and clients, one process)", peak_rss_mib(), "MiB"));
+    figures.push(figure(
+        "peak RSS (node and clients, one process)",
+        peak_rss_mib(),
+        "MiB",
+    ));
     node.stop().await;
     Ok(figures)
 }

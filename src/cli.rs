@@ -13,7 +13,11 @@ use crate::node::RunningNode;
 use crate::schema::{EventType, Schemas};
 
 #[derive(Parser, Debug)]
-#[command(name = "jol", version, about = "Jol: a federated node for signed, schema-validated events")]
+#[command(
+    name = "jol",
+    version,
+    about = "Jol: a federated node for signed, schema-validated events"
+)]
 pub struct Cli {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
@@ -88,7 +92,10 @@ fn keygen(out: &Path) -> Result<()> {
     keys::write_public(&public, &key.verifying_key())?;
     println!("private key: {}", out.display());
     println!("public key:  {}", public.display());
-    println!("public (base64url): {}", keys::public_b64(&key.verifying_key()));
+    println!(
+        "public (base64url): {}",
+        keys::public_b64(&key.verifying_key())
+    );
     Ok(())
 }
 
@@ -169,7 +176,12 @@ fn validate(event_type: &str, file: &Path) -> Result<()> {
         }
         Err(errors) => {
             for e in &errors {
-                println!("{}: {} ({})", display_pointer(&e.pointer), e.reason, e.keyword);
+                println!(
+                    "{}: {} ({})",
+                    display_pointer(&e.pointer),
+                    e.reason,
+                    e.keyword
+                );
             }
             bail!("{} failing field(s) in {}", errors.len(), file.display())
         }

@@ -206,7 +206,11 @@ key_name = "sign-1"
     #[test]
     fn tokens_are_named() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("t"), "# comment\ncase-system 0123456789abcdef0123\n").unwrap();
+        std::fs::write(
+            dir.path().join("t"),
+            "# comment\ncase-system 0123456789abcdef0123\n",
+        )
+        .unwrap();
         let text = format!("{MINIMAL}[local]\ntokens_file = \"t\"\n");
         let c = NodeConfig::parse(&text, dir.path()).unwrap();
         let t = c.tokens().unwrap();

@@ -163,7 +163,13 @@ mod tests {
     fn sequences_are_canonical_decimals_from_one() {
         let source: MemberId = "a/b/c/d".parse().unwrap();
         let mut e = Event::new(source, EventType::EmploymentStatus, 1, json!({}));
-        for (s, ok) in [("1", true), ("0", false), ("01", false), ("-1", false), ("x", false)] {
+        for (s, ok) in [
+            ("1", true),
+            ("0", false),
+            ("01", false),
+            ("-1", false),
+            ("x", false),
+        ] {
             e.sequence = s.into();
             assert_eq!(e.sequence_number().is_some(), ok, "{s}");
         }

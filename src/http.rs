@@ -22,7 +22,11 @@ pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
 }
 
 /// A body with its content type.
-pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response {
+pub fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response {
     let mut r = hyper::Response::new(Full::new(body.into()));
     *r.status_mut() = status;
     r.headers_mut()
@@ -100,7 +104,13 @@ pub fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
     match declared.as_deref() {
         Some("application/json") => Ok(()),
         Some(t) if t.starts_with("application/") && t.ends_with("+json") => Ok(()),
@@ -159,7 +169,12 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
             }
             _ => format!("the body is not valid JSON: {e}"),
         };
-        Problem::new(StatusCode::BAD_REQUEST, "malformed-json", "Malformed JSON", detail)
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            detail,
+        )
     })
 }
 

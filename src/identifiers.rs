@@ -250,7 +250,9 @@ mod tests {
             .unwrap();
         assert_eq!(k.key(), "sign-2026");
         assert_eq!(k.member().as_str(), "central-server/GOV/70000001/migration");
-        assert!("central-server/GOV/70000001/migration".parse::<KeyName>().is_err());
+        assert!("central-server/GOV/70000001/migration"
+            .parse::<KeyName>()
+            .is_err());
         assert!("a/b/c/d#".parse::<KeyName>().is_err());
     }
 

@@ -163,7 +163,9 @@ mod tests {
     use crate::keys;
 
     fn kid() -> KeyName {
-        "central-server/GOV/70000001/migration#sign-1".parse().unwrap()
+        "central-server/GOV/70000001/migration#sign-1"
+            .parse()
+            .unwrap()
     }
 
     #[test]
@@ -192,24 +194,41 @@ mod tests {
         let mut tampered = v.clone();
         tampered["payload"] = URL_SAFE_NO_PAD.encode(&payload).into();
         let parsed = Jws::parse(&serde_json::to_vec(&tampered).unwrap()).unwrap();
-        assert_eq!(parsed.verify(&key.verifying_key()), Err(JwsError::Signature));
+        assert_eq!(
+            parsed.verify(&key.verifying_key()),
+            Err(JwsError::Signature)
+        );
     }
 
     #[test]
     fn refuses_other_algorithms_crit_and_loose_base64() {
         let enc = |h: &str| URL_SAFE_NO_PAD.encode(h);
-        let doc = |p: String| format!(r#"{{"protected":"{p}","payload":"e30","signature":"{}"}}"#, "A".repeat(86));
+        let doc = |p: String| {
+            format!(
+                r#"{{"protected":"{p}","payload":"e30","signature":"{}"}}"#,
+                "A".repeat(86)
+            )
+        };
         let none = doc(enc(r#"{"alg":"none","kid":"a/b/c/d#k"}"#));
-        assert_eq!(Jws::parse(none.as_bytes()).unwrap_err(), JwsError::Algorithm);
+        assert_eq!(
+            Jws::parse(none.as_bytes()).unwrap_err(),
+            JwsError::Algorithm
+        );
         let hs = doc(enc(r#"{"alg":"HS256","kid":"a/b/c/d#k"}"#));
         assert_eq!(Jws::parse(hs.as_bytes()).unwrap_err(), JwsError::Algorithm);
         let crit = doc(enc(r#"{"alg":"EdDSA","kid":"a/b/c/d#k","crit":["exp"]}"#));
         assert_eq!(Jws::parse(crit.as_bytes()).unwrap_err(), JwsError::Critical);
         let padded = doc(format!("{}=", enc(r#"{"alg":"EdDSA","kid":"a/b/c/d#k"}"#)));
-        assert_eq!(Jws::parse(padded.as_bytes()).unwrap_err(), JwsError::Base64("protected"));
+        assert_eq!(
+            Jws::parse(padded.as_bytes()).unwrap_err(),
+            JwsError::Base64("protected")
+        );
         let bad_kid = doc(enc(r#"{"alg":"EdDSA","kid":"nobody"}"#));
         assert_eq!(Jws::parse(bad_kid.as_bytes()).unwrap_err(), JwsError::KeyId);
         let extra = r#"{"protected":"e30","payload":"e30","signature":"","header":{}}"#;
-        assert!(matches!(Jws::parse(extra.as_bytes()), Err(JwsError::Malformed(_))));
+        assert!(matches!(
+            Jws::parse(extra.as_bytes()),
+            Err(JwsError::Malformed(_))
+        ));
     }
 }

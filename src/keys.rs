@@ -158,6 +158,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let public = dir.path().join("k.pub.pem");
         write_public(&public, &generate().verifying_key()).unwrap();
-        assert!(matches!(read_private(&public), Err(KeyError::Format { .. })));
+        assert!(matches!(
+            read_private(&public),
+            Err(KeyError::Format { .. })
+        ));
     }
 }

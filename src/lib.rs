@@ -1,16 +1,16 @@
 //! Jol: a federated data-exchange node for signed, schema-validated events.
-pub mod identifiers;
-pub mod schema;
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod config;
 pub mod event;
+pub mod http;
+pub mod identifiers;
 pub mod jws;
 pub mod keys;
-pub mod store;
-pub mod publish;
-pub mod config;
-pub mod http;
-pub mod api;
-pub mod server;
 pub mod node;
-pub mod client;
-pub mod cli;
-pub mod bench;
+pub mod publish;
+pub mod schema;
+pub mod server;
+pub mod store;

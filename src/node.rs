@@ -88,7 +88,9 @@ impl RunningNode {
         };
         let (stop, stopped) = watch::channel(false);
         let handler = move |req| api.clone().handle(req);
-        let local = tokio::spawn(server::serve_plain(listener, limits, handler, stopped, DRAIN));
+        let local = tokio::spawn(server::serve_plain(
+            listener, limits, handler, stopped, DRAIN,
+        ));
         tracing::info!(member = %config.member, local = %local_addr, "node serving");
         Ok(RunningNode {
             local_addr,
@@ -111,7 +113,8 @@ impl RunningNode {
             let _ = l.await;
         }
         let writer = self.writer;
-        let _ = tokio::time::timeout(DRAIN, tokio::task::spawn_blocking(move || writer.join())).await;
+        let _ =
+            tokio::time::timeout(DRAIN, tokio::task::spawn_blocking(move || writer.join())).await;
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "final flush failed");
         }

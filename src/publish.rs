@@ -362,7 +362,10 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let (p, writer) = Publisher::start(store, schemas.clone(), signer()).unwrap();
-            let a = p.publish(draft("21503199012345", Some("k1"))).await.unwrap();
+            let a = p
+                .publish(draft("21503199012345", Some("k1")))
+                .await
+                .unwrap();
             let b = p.publish(draft("21503199012346", None)).await.unwrap();
             assert_eq!((a.sequence, b.sequence), (1, 2));
             first_id = a.id;
@@ -371,7 +374,10 @@ mod tests {
         }
         let store = Store::open(dir.path()).unwrap();
         let (p, _writer) = Publisher::start(store, schemas, signer()).unwrap();
-        let retry = p.publish(draft("21503199012345", Some("k1"))).await.unwrap();
+        let retry = p
+            .publish(draft("21503199012345", Some("k1")))
+            .await
+            .unwrap();
         assert!(retry.replayed);
         assert_eq!((retry.id, retry.sequence), (first_id, 1));
         let conflict = p.publish(draft("21503199012399", Some("k1"))).await;

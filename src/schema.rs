@@ -79,15 +79,19 @@ impl EventType {
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 /// A type name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown event type; expected one of returnee-record, training-enrolment, employment-status")]
+#[error(
+    "unknown event type; expected one of returnee-record, training-enrolment, employment-status"
+)]
 pub struct UnknownType;
 
 impl FromStr for EventType {
@@ -259,7 +263,12 @@ fn dates_ordered_factory<'a>(
 ) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
     let fields = value
         .as_array()
-        .map(|a| a.iter().filter_map(Value::as_str).map(String::from).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
         .ok_or_else(|| ValidationError::schema("jolDatesOrdered takes an array of field names"))?;
     Ok(Box::new(DatesOrdered(fields)))
 }
@@ -338,8 +347,14 @@ mod tests {
         let errors = schemas
             .validate(EventType::EmploymentStatus, &doc)
             .unwrap_err();
-        assert!(errors.iter().any(|e| e.pointer == "/person/pin"), "{errors:?}");
-        assert!(errors.iter().all(|e| !e.reason.contains("2290219")), "{errors:?}");
+        assert!(
+            errors.iter().any(|e| e.pointer == "/person/pin"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().all(|e| !e.reason.contains("2290219")),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -57,7 +57,10 @@ fn log_key(position: u64) -> Vec<u8> {
 }
 
 fn seq_key(source: &MemberId, sequence: u64) -> Vec<u8> {
-    key(SEQ, &[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()])
+    key(
+        SEQ,
+        &[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()],
+    )
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {

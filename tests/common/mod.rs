@@ -1,0 +1,201 @@
+//! Test helpers: a `jol serve` child process on a loopback port chosen at run time, with a real
+//! sled store in a temporary folder, and a minimal blocking HTTP client.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+pub const MEMBER: &str = "central-server/GOV/70000002/employment";
+
+/// A node folder: key and config, reusable across restarts.
+pub struct NodeDir {
+    pub dir: tempfile::TempDir,
+    pub config: PathBuf,
+}
+
+impl NodeDir {
+    pub fn new(extra_local: &str) -> NodeDir {
+        let dir = tempfile::tempdir().unwrap();
+        let key = jol::keys::generate();
+        jol::keys::write_private(&dir.path().join("sign.pem"), &key).unwrap();
+        jol::keys::write_public(&dir.path().join("sign.pub.pem"), &key.verifying_key()).unwrap();
+        let config = dir.path().join("node.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "member = \"{MEMBER}\"\ndata_dir = \"data\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"sign-1\"\n[local]\nlisten = \"127.0.0.1:0\"\n{extra_local}"
+            ),
+        )
+        .unwrap();
+        NodeDir { dir, config }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn start(&self) -> Node {
+        Node::start(&self.config)
+    }
+}
+
+/// A running `jol serve`.
+pub struct Node {
+    child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Node {
+    pub fn start(config: &Path) -> Node {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jol"))
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start jol serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("node did not report its address ({e}): {line:?}"));
+        let addr = v["listening"]["local"].as_str().unwrap().parse().unwrap();
+        Node { child, addr }
+    }
+
+    /// SIGKILL: no chance to flush or clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM and wait for a clean exit.
+    pub fn stop(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "node exited with {status}");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP answer.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: String,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+}
+
+/// Send one raw request (the caller writes headers) and read the answer.
+pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Answer> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    s.write_all(request)?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf)?;
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| std::io::Error::other("no header end"))?;
+    let headers = String::from_utf8_lossy(&buf[..split]).to_string();
+    let status = headers
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other("no status"))?;
+    Ok(Answer {
+        status,
+        headers,
+        body: buf[split + 4..].to_vec(),
+    })
+}
+
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Answer> {
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    let mut bytes = req.into_bytes();
+    bytes.extend_from_slice(body);
+    raw(addr, &bytes)
+}
+
+pub fn get(addr: SocketAddr, path: &str) -> Answer {
+    request(addr, "GET", path, &[], b"").unwrap()
+}
+
+pub fn post_json(addr: SocketAddr, path: &str, body: &Value) -> std::io::Result<Answer> {
+    request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/json")],
+        body.to_string().as_bytes(),
+    )
+}
+
+/// A valid employment-status document for person `i`, tagged with `case` (as caseRef).
+pub fn employment_data(i: usize, case: &str) -> Value {
+    let mut d = jol::bench::sample_data(i);
+    d["caseRef"] = case.into();
+    d
+}
+
+/// Every event the node's local feed holds, in order.
+pub fn all_events(addr: SocketAddr) -> Vec<Value> {
+    let mut after = 0;
+    let mut out = Vec::new();
+    loop {
+        let page = get(addr, &format!("/api/v1/events?after={after}&limit=1000")).json();
+        let events = page["events"].as_array().unwrap().clone();
+        if events.is_empty() {
+            return out;
+        }
+        after = page["next"].as_u64().unwrap();
+        out.extend(events);
+    }
+}
+
+pub fn example(t: &str, name: &str) -> Value {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/examples")
+        .join(t)
+        .join("valid")
+        .join(name);
+    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}

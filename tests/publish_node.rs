@@ -1,0 +1,414 @@
+//! End-to-end: a real `jol serve` process on loopback with a real sled store.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+#[test]
+fn publishes_every_example_and_reads_it_back_signed() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    let key = jol::keys::read_public(&dir.path().join("sign.pub.pem")).unwrap();
+    let mut ids = Vec::new();
+    for (t, file) in [
+        ("returnee-record", "return-registered.json"),
+        ("training-enrolment", "enrolled.json"),
+        ("employment-status", "employment-started.json"),
+    ] {
+        let a = post_json(
+            node.addr,
+            "/api/v1/events",
+            &json!({"type": t, "data": example(t, file)}),
+        )
+        .unwrap();
+        assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
+        let body = a.json();
+        assert_eq!(body["type"], t);
+        assert_eq!(body["source"], MEMBER);
+        ids.push((
+            body["id"].as_str().unwrap().to_string(),
+            body["sequence"].clone(),
+        ));
+        // The answer carries the signed event; it verifies with the node's public key.
+        let jws = serde_json::to_vec(&body["jws"]).unwrap();
+        let (signed, parsed) = jol::event::SignedEvent::parse(&jws).unwrap();
+        parsed.verify(&key).unwrap();
+        assert_eq!(signed.event().id.to_string(), body["id"].as_str().unwrap());
+    }
+    assert_eq!(
+        ids.iter()
+            .map(|(_, s)| s.as_str().unwrap())
+            .collect::<Vec<_>>(),
+        ["1", "2", "3"]
+    );
+    let events = all_events(node.addr);
+    assert_eq!(events.len(), 3);
+    assert_eq!(events[2]["event"]["type"], "employment-status");
+    let one = get(node.addr, &format!("/api/v1/events/{}", ids[1].0));
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["event"]["data"]["enrolmentId"], "EDU-2024-0042");
+    assert_eq!(
+        get(
+            node.addr,
+            "/api/v1/events/01890a5d-ac96-774b-bcce-b302099a8057"
+        )
+        .status,
+        404
+    );
+    assert_eq!(get(node.addr, "/healthz").status, 200);
+    node.stop();
+}
+
+#[test]
+fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
+    let dir = NodeDir::new("max_body_bytes = 4096\n");
+    let node = dir.start();
+    let addr = node.addr;
+    let json_ct = [("Content-Type", "application/json")];
+
+    let malformed = request(addr, "POST", "/api/v1/events", &json_ct, b"{\"type\": ").unwrap();
+    assert_eq!(malformed.status, 400);
+    assert!(malformed.headers.contains("application/problem+json"));
+    assert_eq!(
+        malformed.json()["type"],
+        "https://jol.example/problems/malformed-json"
+    );
+
+    let utf8 = request(
+        addr,
+        "POST",
+        "/api/v1/events",
+        &json_ct,
+        b"{\"type\": \"\xff\"}",
+    )
+    .unwrap();
+    assert_eq!(utf8.status, 400);
+    assert!(utf8.json()["detail"].as_str().unwrap().contains("UTF-8"));
+
+    let no_ct = request(addr, "POST", "/api/v1/events", &[], b"{}").unwrap();
+    assert_eq!(no_ct.status, 415);
+    assert!(no_ct.json()["type"]
+        .as_str()
+        .unwrap()
+        .ends_with("missing-content-type"));
+    let wrong_ct = request(
+        addr,
+        "POST",
+        "/api/v1/events",
+        &[("Content-Type", "text/plain")],
+        b"{}",
+    )
+    .unwrap();
+    assert_eq!(wrong_ct.status, 415);
+
+    let big = vec![b' '; 5000];
+    let too_big = request(addr, "POST", "/api/v1/events", &json_ct, &big).unwrap();
+    assert_eq!(too_big.status, 413);
+
+    let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+    let deep = request(addr, "POST", "/api/v1/events", &json_ct, deep.as_bytes());
+    // Either refused as too large or as malformed (recursion limit): never a crash.
+    assert!(matches!(deep.map(|a| a.status), Ok(400 | 413)));
+
+    let unknown = post_json(
+        addr,
+        "/api/v1/events",
+        &json!({"type": "tax-record", "data": {}}),
+    )
+    .unwrap();
+    assert_eq!(unknown.status, 422);
+    assert_eq!(unknown.json()["errors"][0]["pointer"], "/type");
+
+    let extra = post_json(
+        addr,
+        "/api/v1/events",
+        &json!({"type": "employment-status", "data": {}, "colour": 1}),
+    )
+    .unwrap();
+    assert_eq!(extra.json()["errors"][0]["pointer"], "/colour");
+
+    let mut data = example("employment-status", "employment-started.json");
+    data["person"]["pin"] = "23002199012345".into();
+    data["job"]["icse18"] = "99".into();
+    let invalid = post_json(
+        addr,
+        "/api/v1/events",
+        &json!({"type": "employment-status", "data": data}),
+    )
+    .unwrap();
+    assert_eq!(invalid.status, 422);
+    let body = invalid.json();
+    let pointers: HashSet<&str> = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["pointer"].as_str().unwrap())
+        .collect();
+    assert!(
+        pointers.contains("/data/person/pin") && pointers.contains("/data/job/icse18"),
+        "{body}"
+    );
+    assert!(
+        !invalid.body.windows(14).any(|w| w == b"23002199012345"),
+        "the PIN is echoed"
+    );
+
+    assert_eq!(get(addr, "/api/v2/nothing").status, 404);
+    assert_eq!(
+        request(addr, "DELETE", "/api/v1/events", &[], b"")
+            .unwrap()
+            .status,
+        405
+    );
+
+    // The node still serves, and everything refused is in quarantine with its reason.
+    let good = post_json(addr, "/api/v1/events", &json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")})).unwrap();
+    assert_eq!(good.status, 201);
+    let q = get(addr, "/api/v1/quarantine").json();
+    let reasons: Vec<&str> = q["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    for reason in ["malformed-json", "invalid-request", "schema-invalid"] {
+        assert!(reasons.contains(&reason), "{reasons:?}");
+    }
+    node.stop();
+}
+
+#[test]
+fn a_slow_client_is_cut_off_and_others_are_served() {
+    let dir = NodeDir::new("header_timeout_secs = 1\n");
+    let node = dir.start();
+    let mut slow = std::net::TcpStream::connect(node.addr).unwrap();
+    use std::io::{Read, Write};
+    slow.write_all(b"POST /api/v1/events HTTP/1.1\r\nHost: x\r\n")
+        .unwrap();
+    assert_eq!(get(node.addr, "/healthz").status, 200);
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = slow.read_to_end(&mut buf);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "connection was not closed"
+    );
+    node.stop();
+}
+
+#[test]
+fn a_token_is_required_when_configured() {
+    let dir = NodeDir::new("tokens_file = \"tokens\"\n");
+    std::fs::write(
+        dir.path().join("tokens"),
+        "case-system s3cret-token-0123456789\n",
+    )
+    .unwrap();
+    let node = dir.start();
+    let body = json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")});
+    let no = post_json(node.addr, "/api/v1/events", &body).unwrap();
+    assert_eq!(no.status, 401);
+    let wrong = request(
+        node.addr,
+        "GET",
+        "/api/v1/events",
+        &[("Authorization", "Bearer nope")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(wrong.status, 401);
+    let yes = request(
+        node.addr,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", "Bearer s3cret-token-0123456789"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(yes.status, 201);
+    assert_eq!(get(node.addr, "/healthz").status, 200);
+    node.stop();
+}
+
+#[test]
+fn retries_with_an_idempotency_key_return_the_first_result() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    let body = json!({"type": "employment-status", "data": employment_data(1, "c-1"), "idempotencyKey": "case-1"});
+    let first = post_json(node.addr, "/api/v1/events", &body).unwrap();
+    let again = post_json(node.addr, "/api/v1/events", &body).unwrap();
+    assert_eq!((first.status, again.status), (201, 201));
+    assert_eq!(first.json()["id"], again.json()["id"]);
+    assert!(again
+        .headers
+        .to_ascii_lowercase()
+        .contains("idempotent-replayed: true"));
+    let other = json!({"type": "employment-status", "data": employment_data(2, "c-2"), "idempotencyKey": "case-1"});
+    assert_eq!(
+        post_json(node.addr, "/api/v1/events", &other)
+            .unwrap()
+            .status,
+        409
+    );
+    assert_eq!(all_events(node.addr).len(), 1);
+    node.stop();
+}
+
+#[test]
+fn a_batch_lists_each_item_and_sequences_continue_after_restart() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    let mut bad = employment_data(2, "b-2");
+    bad["job"]["formality"] = "MAYBE".into();
+    let batch = json!({"events": [
+        {"type": "employment-status", "data": employment_data(1, "b-1")},
+        {"type": "employment-status", "data": bad},
+        {"type": "nope", "data": {}},
+        {"type": "employment-status", "data": employment_data(3, "b-3")},
+    ]});
+    let a = post_json(node.addr, "/api/v1/events/batch", &batch).unwrap();
+    assert_eq!(a.status, 200);
+    let body = a.json();
+    assert_eq!(
+        (body["accepted"].as_u64(), body["rejected"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let r = body["results"].as_array().unwrap();
+    assert_eq!(r[0]["sequence"], "1");
+    assert_eq!(r[1]["errors"][0]["pointer"], "/events/1/data/job/formality");
+    assert_eq!(r[2]["errors"][0]["pointer"], "/events/2/type");
+    assert_eq!(r[3]["sequence"], "2");
+    node.stop();
+
+    let node = dir.start();
+    let a = post_json(
+        node.addr,
+        "/api/v1/events",
+        &json!({"type": "employment-status", "data": employment_data(4, "b-4")}),
+    )
+    .unwrap();
+    assert_eq!(a.json()["sequence"], "3");
+    node.stop();
+}
+
+/// Publish concurrently with idempotency keys, SIGKILL the node at a random moment, restart,
+/// retry what was in flight, and check: every acknowledged event is there exactly once, with the
+/// sequence it was acknowledged with, and sequences have no gaps. `JOL_CRASH_ROUNDS` sets rounds.
+#[test]
+fn sigkill_during_concurrent_publishing_loses_and_duplicates_nothing() {
+    let rounds: usize = std::env::var("JOL_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(4);
+    let dir = NodeDir::new("");
+    let acked: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
+    let mut next_case = 0usize;
+    let mut pending: Vec<String> = Vec::new();
+    for round in 0..rounds {
+        let node = dir.start();
+        // Retry what the previous crash left unanswered, with the same keys.
+        for key in pending.drain(..) {
+            let body = json!({"type": "employment-status", "data": employment_data(1, &key), "idempotencyKey": key});
+            let a = post_json(node.addr, "/api/v1/events", &body).unwrap();
+            assert_eq!(a.status, 201);
+            let v = a.json();
+            acked.lock().unwrap().insert(
+                key,
+                (
+                    v["id"].as_str().unwrap().into(),
+                    v["sequence"].as_str().unwrap().into(),
+                ),
+            );
+        }
+        let addr = node.addr;
+        let stop_at = Instant::now() + Duration::from_millis(150 + (round as u64 * 137) % 450);
+        let in_flight: Arc<Mutex<Vec<String>>> = Arc::default();
+        let workers: Vec<_> = (0..8)
+            .map(|w| {
+                let (acked, in_flight) = (acked.clone(), in_flight.clone());
+                let first = next_case + w * 100_000;
+                std::thread::spawn(move || {
+                    for n in first.. {
+                        let key = format!("case-{n}");
+                        let body = json!({"type": "employment-status", "data": employment_data(1, &key), "idempotencyKey": key});
+                        match post_json(addr, "/api/v1/events", &body) {
+                            Ok(a) if a.status == 201 => {
+                                let v = a.json();
+                                acked.lock().unwrap().insert(key, (v["id"].as_str().unwrap().into(), v["sequence"].as_str().unwrap().into()));
+                            }
+                            _ => {
+                                in_flight.lock().unwrap().push(key);
+                                return;
+                            }
+                        }
+                    }
+                })
+            })
+            .collect();
+        while Instant::now() < stop_at {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        node.kill();
+        for w in workers {
+            w.join().unwrap();
+        }
+        next_case += 8 * 100_000;
+        pending = in_flight.lock().unwrap().clone();
+    }
+    let node = dir.start();
+    for key in pending.drain(..) {
+        let body = json!({"type": "employment-status", "data": employment_data(1, &key), "idempotencyKey": key});
+        assert_eq!(
+            post_json(node.addr, "/api/v1/events", &body)
+                .unwrap()
+                .status,
+            201
+        );
+    }
+    let events = all_events(node.addr);
+    let acked = acked.lock().unwrap();
+    assert!(
+        acked.len() > rounds * 8,
+        "too few events were published: {}",
+        acked.len()
+    );
+    eprintln!(
+        "{rounds} crash rounds: {} events stored, {} acknowledged",
+        events.len(),
+        acked.len()
+    );
+    let mut by_case: HashMap<String, Vec<&Value>> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(
+            e["event"]["sequence"],
+            (i + 1).to_string(),
+            "gap or disorder at {i}"
+        );
+        by_case
+            .entry(e["event"]["data"]["caseRef"].as_str().unwrap().into())
+            .or_default()
+            .push(e);
+    }
+    for (key, (id, seq)) in acked.iter() {
+        let found = by_case
+            .get(key)
+            .unwrap_or_else(|| panic!("acknowledged {key} is lost"));
+        assert_eq!(found.len(), 1, "{key} stored {} times", found.len());
+        assert_eq!(found[0]["event"]["id"], id.as_str());
+        assert_eq!(found[0]["event"]["sequence"], seq.as_str());
+    }
+    for (key, found) in &by_case {
+        assert_eq!(found.len(), 1, "{key} stored twice");
+    }
+    node.stop();
+}
