@@ -14,3 +14,6 @@ pub mod publish;
 pub mod schema;
 pub mod server;
 pub mod store;
+pub mod tls;
+pub mod certs;
+pub mod manifest;

@@ -42,6 +42,8 @@ const LOG: u8 = b'L';
 const SEQ: u8 = b'S';
 const ID: u8 = b'I';
 const IDEM: u8 = b'K';
+const META: u8 = b'M';
+const CURSOR: u8 = b'R';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -102,6 +104,15 @@ impl WriteBatch {
             v.extend_from_slice(&digest);
             self.batch.insert(key(IDEM, &[k.as_bytes()]), v);
         }
+        self.len += 1;
+    }
+
+    /// Advance the cursor of `source` in the same atomic write as the events received with it.
+    pub fn set_cursor(&mut self, source: &MemberId, sequence: u64) {
+        self.batch.insert(
+            key(CURSOR, &[source.as_str().as_bytes()]),
+            &sequence.to_be_bytes(),
+        );
         self.len += 1;
     }
 
@@ -255,6 +266,34 @@ impl Store {
             Ok(Idempotency { position, digest })
         })
         .transpose()
+    }
+
+    /// A named piece of node state (e.g. the current manifest), if stored.
+    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let v = self
+            .main
+            .get(key(META, &[name.as_bytes()]))
+            .map_err(io("read"))?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+
+    /// Store a named piece of node state durably (flushes).
+    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.main
+            .insert(key(META, &[name.as_bytes()]), value)
+            .map_err(io("write"))?;
+        self.flush()
+    }
+
+    /// The last contiguous sequence received from `source` (0: nothing yet).
+    pub fn cursor(&self, source: &MemberId) -> Result<u64, StoreError> {
+        let v = self
+            .main
+            .get(key(CURSOR, &[source.as_str().as_bytes()]))
+            .map_err(io("read"))?;
+        v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("cursor")))
+            .transpose()
+            .map(Option::unwrap_or_default)
     }
 
     /// Keep rejected input with its reason. Written without waiting for a flush.
