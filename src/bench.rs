@@ -242,7 +242,7 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         key,
     };
     let (publisher, _writer) =
-        Publisher::start(Store::open(&dir.path().join("publish"))?, schemas, signer)?;
+        Publisher::start(Store::open(&dir.path().join("publish"))?, schemas, signer, Arc::default())?;
     let bodies = Arc::new(bodies);
     let t = Instant::now();
     let tasks: Vec<_> = (0..args.clients.max(1))

@@ -17,3 +17,6 @@ pub mod store;
 pub mod tls;
 pub mod certs;
 pub mod manifest;
+pub mod authority;
+pub mod metrics;
+pub mod consent;

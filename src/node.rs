@@ -64,7 +64,8 @@ impl RunningNode {
             kid,
             key,
         };
-        let (publisher, writer) = Publisher::start(store.clone(), schemas, signer)?;
+        let metrics = Arc::new(crate::metrics::Metrics::default());
+        let (publisher, writer) = Publisher::start(store.clone(), schemas, signer, metrics.clone())?;
         let listener = TcpListener::bind(config.local.listen)
             .await
             .map_err(|source| NodeError::Listen {

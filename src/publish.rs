@@ -1,10 +1,12 @@
-//! The publish path: validate, assign the sequence, sign, append, group-commit, acknowledge.
+//! The write path: publish (validate, assign the sequence, sign) and receive (store verified
+//! events with the sync cursor), both group-committed by one writer thread.
 //!
 //! Validation runs in the caller's task, in parallel. Everything that must be serial (sequence
-//! and position numbers, the idempotency check, the append) runs on one writer thread that takes
-//! every job waiting in its queue, appends them in one atomic batch and covers them all with a
-//! single flush. A caller hears back only after that flush: nothing is acknowledged that a crash
-//! could take back, and many events share one fsync.
+//! and position numbers, the idempotency check, consent state, the append) runs on one writer
+//! thread that takes every job waiting in its queue, appends them in one atomic batch and covers
+//! them all with a single flush. A caller hears back only after that flush: nothing is
+//! acknowledged (no 201, no cursor advance) that a crash could take back, and many events share
+//! one fsync. After each commit the writer announces the new heads, which wakes long-polls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,11 +15,13 @@ use std::thread;
 use ed25519_dalek::SigningKey;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use crate::consent::{self, ConsentState};
 use crate::event::{Event, SignedEvent};
 use crate::identifiers::{KeyName, MemberId};
+use crate::metrics::Metrics;
 use crate::schema::{EventType, FieldError, Schemas};
 use crate::store::{Append, Store, StoreError, WriteBatch};
 
@@ -68,9 +72,24 @@ struct Ready {
 
 type Outcome = Result<Published, PublishError>;
 
-struct Job {
-    items: Vec<Ready>,
-    reply: oneshot::Sender<Vec<Outcome>>,
+enum Job {
+    Publish {
+        items: Vec<Ready>,
+        reply: oneshot::Sender<Vec<Outcome>>,
+    },
+    Receive {
+        source: MemberId,
+        events: Vec<SignedEvent>,
+        cursor: u64,
+        reply: oneshot::Sender<Result<usize, PublishError>>,
+    },
+}
+
+/// The latest own sequence and the latest log position, announced after each commit.
+#[derive(Clone)]
+pub struct Heads {
+    pub own_sequence: watch::Receiver<u64>,
+    pub position: watch::Receiver<u64>,
 }
 
 /// Who signs: the node's member id, its key and the key's name.
@@ -85,6 +104,7 @@ pub struct Signer {
 pub struct Publisher {
     schemas: Arc<Schemas>,
     queue: mpsc::Sender<Job>,
+    heads: Heads,
 }
 
 impl Publisher {
@@ -93,9 +113,14 @@ impl Publisher {
         store: Store,
         schemas: Arc<Schemas>,
         signer: Signer,
+        metrics: Arc<Metrics>,
     ) -> Result<(Publisher, thread::JoinHandle<()>), StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer::new(store, signer)?;
+        let writer = Writer::new(store, signer, metrics)?;
+        let heads = Heads {
+            own_sequence: writer.own_head.subscribe(),
+            position: writer.position_head.subscribe(),
+        };
         let handle = thread::Builder::new()
             .name("jol-writer".into())
             .spawn(move || writer.run(jobs))
@@ -103,7 +128,40 @@ impl Publisher {
                 op: "start writer",
                 source: sled::Error::Io(e),
             })?;
-        Ok((Publisher { schemas, queue }, handle))
+        Ok((
+            Publisher {
+                schemas,
+                queue,
+                heads,
+            },
+            handle,
+        ))
+    }
+
+    /// Watch the heads (for long-polling feeds).
+    pub fn heads(&self) -> Heads {
+        self.heads.clone()
+    }
+
+    /// Store events received from `source` (already verified) and advance its cursor to
+    /// `cursor`, in one durable write. Returns how many events were stored.
+    pub async fn receive(
+        &self,
+        source: MemberId,
+        events: Vec<SignedEvent>,
+        cursor: u64,
+    ) -> Result<usize, PublishError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Receive {
+            source,
+            events,
+            cursor,
+            reply,
+        };
+        if self.queue.send(job).await.is_err() {
+            return Err(PublishError::Stopped);
+        }
+        answer.await.unwrap_or(Err(PublishError::Stopped))
     }
 
     /// Publish one event; returns once it is durable.
@@ -138,7 +196,7 @@ impl Publisher {
             return Vec::new();
         }
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job { items, reply }).await.is_err() {
+        if self.queue.send(Job::Publish { items, reply }).await.is_err() {
             return Vec::new();
         }
         answer.await.unwrap_or_default()
@@ -165,20 +223,45 @@ fn prepare(draft: Draft) -> Ready {
 struct Writer {
     store: Store,
     signer: Signer,
+    metrics: Arc<Metrics>,
     next_sequence: u64,
     next_position: u64,
+    own_head: watch::Sender<u64>,
+    position_head: watch::Sender<u64>,
 }
 
+/// What one group commit has staged so far.
+#[derive(Default)]
+struct Round {
+    batch: WriteBatch,
+    idempotency: HashMap<String, ([u8; 32], Published)>,
+    consents: HashMap<String, ConsentState>,
+    ids: std::collections::HashSet<Uuid>,
+    published: u64,
+    received: u64,
+}
+
+type Reply = Box<dyn FnOnce(Option<&str>) + Send>;
+
 impl Writer {
-    fn new(store: Store, signer: Signer) -> Result<Writer, StoreError> {
+    fn new(store: Store, signer: Signer, metrics: Arc<Metrics>) -> Result<Writer, StoreError> {
         let mut w = Writer {
             store,
             signer,
+            metrics,
             next_sequence: 0,
             next_position: 0,
+            own_head: watch::channel(0).0,
+            position_head: watch::channel(0).0,
         };
         w.reload_counters()?;
+        w.announce();
         Ok(w)
+    }
+
+    fn announce(&self) {
+        self.own_head.send_replace(self.next_sequence - 1);
+        self.position_head.send_replace(self.next_position - 1);
     }
 
     fn reload_counters(&mut self) -> Result<(), StoreError> {
@@ -203,52 +286,132 @@ impl Writer {
         }
     }
 
-    /// One group commit: stage every item of every job, apply, flush, then answer.
-    fn commit(&mut self, round: Vec<Job>) {
-        let mut batch = WriteBatch::default();
-        let mut seen: HashMap<String, ([u8; 32], Published)> = HashMap::new();
-        let mut answers: Vec<(oneshot::Sender<Vec<Outcome>>, Vec<Outcome>)> = Vec::new();
+    /// One group commit: stage every job, apply, flush, then answer and announce.
+    fn commit(&mut self, jobs: Vec<Job>) {
+        let mut round = Round::default();
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
-        for job in round {
-            let outcomes = job
-                .items
-                .into_iter()
-                .map(|item| self.stage(item, &mut batch, &mut seen))
-                .collect();
-            answers.push((job.reply, outcomes));
-        }
-        let durable = if batch.is_empty() {
+        let replies: Vec<Reply> = jobs
+            .into_iter()
+            .map(|job| self.stage_job(job, &mut round))
+            .collect();
+        let durable = if round.batch.is_empty() {
             Ok(())
         } else {
+            let batch = std::mem::take(&mut round.batch);
             self.store.apply(batch).and_then(|()| self.store.flush())
         };
-        if let Err(e) = durable {
+        let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
-            let reason = e.to_string();
-            for (_, outcomes) in &mut answers {
-                for o in outcomes.iter_mut() {
-                    if matches!(o, Ok(p) if !p.replayed) {
-                        *o = Err(PublishError::Storage(reason.clone()));
-                    }
-                }
-            }
             if self.reload_counters().is_err() {
                 (self.next_sequence, self.next_position) = (first_sequence, first_position);
             }
+            e.to_string()
+        });
+        if failure.is_none() {
+            use std::sync::atomic::Ordering::Relaxed;
+            self.metrics.published.fetch_add(round.published, Relaxed);
+            self.metrics.received.fetch_add(round.received, Relaxed);
+            self.announce();
         }
-        for (reply, outcomes) in answers {
-            let _ = reply.send(outcomes);
+        for reply in replies {
+            reply(failure.as_deref());
         }
     }
 
-    fn stage(
+    /// Stage one job; returns how to answer it once the commit's fate is known.
+    fn stage_job(&mut self, job: Job, round: &mut Round) -> Reply {
+        match job {
+            Job::Publish { items, reply } => {
+                let outcomes: Vec<Outcome> = items
+                    .into_iter()
+                    .map(|item| self.stage(item, round))
+                    .collect();
+                Box::new(move |failure| {
+                    let outcomes = outcomes
+                        .into_iter()
+                        .map(|o| match (o, failure) {
+                            (Ok(p), Some(reason)) if !p.replayed => {
+                                Err(PublishError::Storage(reason.to_string()))
+                            }
+                            (o, _) => o,
+                        })
+                        .collect();
+                    let _ = reply.send(outcomes);
+                })
+            }
+            Job::Receive {
+                source,
+                events,
+                cursor,
+                reply,
+            } => {
+                let stored = self.stage_received(&source, events, cursor, round);
+                Box::new(move |failure| {
+                    let answer = match failure {
+                        Some(reason) => Err(PublishError::Storage(reason.to_string())),
+                        None => Ok(stored),
+                    };
+                    let _ = reply.send(answer);
+                })
+            }
+        }
+    }
+
+    fn stage_received(
         &mut self,
-        item: Ready,
-        batch: &mut WriteBatch,
-        seen: &mut HashMap<String, ([u8; 32], Published)>,
-    ) -> Outcome {
+        source: &MemberId,
+        events: Vec<SignedEvent>,
+        cursor: u64,
+        round: &mut Round,
+    ) -> usize {
+        let mut stored = 0;
+        for signed in events {
+            let e = signed.event();
+            if !round.ids.insert(e.id) {
+                continue;
+            }
+            round.batch.append(Append {
+                position: self.next_position,
+                source,
+                sequence: signed.sequence(),
+                id: e.id,
+                jws: signed.bytes(),
+                idempotency: None,
+            });
+            self.stage_consent(e, round);
+            self.next_position += 1;
+            round.received += 1;
+            stored += 1;
+        }
+        round.batch.set_cursor(source, cursor);
+        stored
+    }
+
+    /// If `event` carries a consent newer than the one held, stage the new state.
+    fn stage_consent(&self, event: &Event, round: &mut Round) {
+        let (Some(c), Some(pin)) = (consent::carried(event), consent::person_pin(&event.data)) else {
+            return;
+        };
+        let held = match round.consents.get(pin) {
+            Some(s) => Some(s.clone()),
+            None => self
+                .store
+                .consent(pin)
+                .ok()
+                .flatten()
+                .and_then(|b| serde_json::from_slice(&b).ok()),
+        };
+        if let Some(state) = consent::merge(held, c) {
+            round
+                .batch
+                .set_consent(pin, &serde_json::to_vec(&state).unwrap_or_default());
+            round.consents.insert(pin.to_string(), state);
+        }
+    }
+
+    fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
         if let Some((key, digest)) = &item.idempotency {
-            if let Some(earlier) = self.earlier_result(key, digest, seen)? {
+            if let Some(earlier) = self.earlier_result(key, digest, &round.idempotency)? {
                 return Ok(earlier);
             }
         }
@@ -259,7 +422,10 @@ impl Writer {
             item.data,
         );
         let signed = event.sign(&self.signer.key, &self.signer.kid);
-        batch.append(Append {
+        self.stage_consent(&event, round);
+        round.ids.insert(event.id);
+        round.published += 1;
+        round.batch.append(Append {
             position: self.next_position,
             source: &self.signer.member,
             sequence: self.next_sequence,
@@ -277,7 +443,7 @@ impl Writer {
             replayed: false,
         };
         if let Some((key, digest)) = item.idempotency {
-            seen.insert(key, (digest, published.clone()));
+            round.idempotency.insert(key, (digest, published.clone()));
         }
         self.next_sequence += 1;
         self.next_position += 1;
@@ -361,7 +527,7 @@ mod tests {
         let first_id;
         {
             let store = Store::open(dir.path()).unwrap();
-            let (p, writer) = Publisher::start(store, schemas.clone(), signer()).unwrap();
+            let (p, writer) = Publisher::start(store, schemas.clone(), signer(), Arc::default()).unwrap();
             let a = p
                 .publish(draft("21503199012345", Some("k1")))
                 .await
@@ -373,7 +539,7 @@ mod tests {
             writer.join().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        let (p, _writer) = Publisher::start(store, schemas, signer()).unwrap();
+        let (p, _writer) = Publisher::start(store, schemas, signer(), Arc::default()).unwrap();
         let retry = p
             .publish(draft("21503199012345", Some("k1")))
             .await
@@ -390,7 +556,7 @@ mod tests {
     async fn a_batch_publishes_the_valid_and_reports_the_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (p, _w) = Publisher::start(store, Schemas::load().unwrap(), signer()).unwrap();
+        let (p, _w) = Publisher::start(store, Schemas::load().unwrap(), signer(), Arc::default()).unwrap();
         let out = p
             .publish_batch(vec![
                 draft("21503199012345", Some("same")),

@@ -44,6 +44,7 @@ const ID: u8 = b'I';
 const IDEM: u8 = b'K';
 const META: u8 = b'M';
 const CURSOR: u8 = b'R';
+const CONSENT: u8 = b'C';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -105,6 +106,11 @@ impl WriteBatch {
             self.batch.insert(key(IDEM, &[k.as_bytes()]), v);
         }
         self.len += 1;
+    }
+
+    /// Record a person's current consent (serialized by the caller) with the events that set it.
+    pub fn set_consent(&mut self, pin: &str, consent: &[u8]) {
+        self.batch.insert(key(CONSENT, &[pin.as_bytes()]), consent);
     }
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
@@ -283,6 +289,15 @@ impl Store {
             .insert(key(META, &[name.as_bytes()]), value)
             .map_err(io("write"))?;
         self.flush()
+    }
+
+    /// A person's current consent record, as stored by [`WriteBatch::set_consent`].
+    pub fn consent(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let v = self
+            .main
+            .get(key(CONSENT, &[pin.as_bytes()]))
+            .map_err(io("read"))?;
+        Ok(v.map(|v| v.to_vec()))
     }
 
     /// The last contiguous sequence received from `source` (0: nothing yet).
