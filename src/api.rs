@@ -20,6 +20,8 @@ use crate::config::Token;
 use crate::event::SignedEvent;
 use crate::http::{self, Problem, Response};
 use crate::identifiers::MemberId;
+use crate::manifest::Trust;
+use crate::metrics::Metrics;
 use crate::publish::{Draft, PublishError, Published, Publisher};
 use crate::schema::EventType;
 use crate::store::{Quarantined, Store};
@@ -36,6 +38,9 @@ pub struct LocalApi {
     pub publisher: Publisher,
     pub tokens: Vec<Token>,
     pub max_body_bytes: usize,
+    pub metrics: Arc<Metrics>,
+    /// The federation's manifest, when the node is a member.
+    pub trust: Option<Arc<Trust>>,
 }
 
 impl LocalApi {
@@ -53,19 +58,30 @@ impl LocalApi {
                 StatusCode::OK,
                 &serde_json::json!({"status": "ok"}),
             )),
+            (&Method::GET, ["readyz"]) => Ok(self.readyz()),
+            (&Method::GET, ["metrics"]) => Ok(http::with_type(
+                StatusCode::OK,
+                "text/plain; version=0.0.4",
+                self.metrics.render(),
+            )),
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
             (&Method::GET, ["api", "v1", "events"]) => self.list_events(req.uri().query()),
             (&Method::GET, ["api", "v1", "events", id]) => self.get_event(id),
             (&Method::GET, ["api", "v1", "quarantine"]) => self.list_quarantine(req.uri().query()),
-            (_, ["healthz"] | ["api", "v1", "events", ..] | ["api", "v1", "quarantine"]) => {
-                Err(Problem::new(
-                    StatusCode::METHOD_NOT_ALLOWED,
-                    "method-not-allowed",
-                    "Method not allowed",
-                    format!("{} is not allowed on {path}", req.method()),
-                ))
-            }
+            (
+                _,
+                ["healthz"]
+                | ["readyz"]
+                | ["metrics"]
+                | ["api", "v1", "events", ..]
+                | ["api", "v1", "quarantine"],
+            ) => Err(Problem::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method-not-allowed",
+                "Method not allowed",
+                format!("{} is not allowed on {path}", req.method()),
+            )),
             _ => Err(Problem::new(
                 StatusCode::NOT_FOUND,
                 "not-found",
@@ -74,6 +90,38 @@ impl LocalApi {
             )),
         };
         result.unwrap_or_else(|p| p.response())
+    }
+
+    /// Ready when the store answers and the manifest (if any) is usable; peers that cannot be
+    /// reached make the node `degraded` (it still accepts and serves its own events).
+    fn readyz(&self) -> Response {
+        let store = match self.store.last_position() {
+            Ok(p) => serde_json::json!({"ok": true, "events": p}),
+            Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
+        };
+        let manifest = self.trust.as_ref().map(|t| match t.usable() {
+            Ok(m) => serde_json::json!({"ok": true, "serial": m.serial,
+                "expires": m.expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
+            Err(e) => serde_json::json!({"ok": false, "serial": t.held().serial, "error": e.to_string()}),
+        });
+        let peers = self.metrics.sync_snapshot();
+        let ready = store["ok"] == true && manifest.as_ref().is_none_or(|m| m["ok"] == true);
+        let all_peers = peers.values().all(|s| s.connected);
+        let status = match (ready, all_peers) {
+            (false, _) => "not-ready",
+            (true, false) => "degraded",
+            (true, true) => "ready",
+        };
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        http::json(
+            code,
+            &serde_json::json!({"status": status, "member": self.member,
+            "store": store, "manifest": manifest, "peers": peers}),
+        )
     }
 
     fn authorize(&self, req: &Request<Incoming>) -> Result<Option<&Token>, Problem> {
@@ -323,7 +371,10 @@ impl LocalApi {
             body: String::from_utf8_lossy(body).into_owned(),
         };
         match self.store.quarantine(record) {
-            Ok(number) => tracing::info!(reason = problem.slug(), number, "submission quarantined"),
+            Ok(number) => {
+                self.metrics.count_quarantine("local-api", problem.slug());
+                tracing::info!(reason = problem.slug(), number, "submission quarantined")
+            }
             Err(e) => tracing::error!(error = %e, "cannot write quarantine record"),
         }
         problem

@@ -72,7 +72,8 @@ fn write_secret(path: &Path, contents: &str) -> Result<(), AuthorityError> {
         .mode(0o600)
         .open(path)
         .map_err(|e| file_err(path, e))?;
-    f.write_all(contents.as_bytes()).map_err(|e| file_err(path, e))
+    f.write_all(contents.as_bytes())
+        .map_err(|e| file_err(path, e))
 }
 
 /// Create a node's TLS key and CSR beside each other: `tls.pem` and `tls.csr.pem`.
@@ -108,7 +109,12 @@ impl Authority {
         authority_id: MemberId,
         ca_days: i64,
     ) -> Result<Authority, AuthorityError> {
-        if dir.exists() && std::fs::read_dir(dir).map_err(|e| file_err(dir, e))?.next().is_some() {
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map_err(|e| file_err(dir, e))?
+                .next()
+                .is_some()
+        {
             return Err(AuthorityError::Exists(dir.to_path_buf()));
         }
         std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
@@ -150,19 +156,33 @@ impl Authority {
     }
 
     fn save(&self, m: &Manifest) -> Result<(), AuthorityError> {
-        let text = serde_json::to_vec_pretty(m).map_err(|e| AuthorityError::Invalid(e.to_string()))?;
+        let text =
+            serde_json::to_vec_pretty(m).map_err(|e| AuthorityError::Invalid(e.to_string()))?;
         write(&self.path("manifest.json"), &text)
     }
 
-    fn edit(&self, f: impl FnOnce(&mut Manifest) -> Result<(), AuthorityError>) -> Result<(), AuthorityError> {
+    fn edit(
+        &self,
+        f: impl FnOnce(&mut Manifest) -> Result<(), AuthorityError>,
+    ) -> Result<(), AuthorityError> {
         let mut m = self.draft()?;
         f(&mut m)?;
         self.save(&m)
     }
 
     /// Issue a node TLS certificate for `member` from its CSR (PEM).
-    pub fn issue_cert(&self, member: &MemberId, csr_pem: &str, days: i64) -> Result<String, AuthorityError> {
-        self.issue_cert_from(member, csr_pem, OffsetDateTime::now_utc() - Duration::minutes(5), days)
+    pub fn issue_cert(
+        &self,
+        member: &MemberId,
+        csr_pem: &str,
+        days: i64,
+    ) -> Result<String, AuthorityError> {
+        self.issue_cert_from(
+            member,
+            csr_pem,
+            OffsetDateTime::now_utc() - Duration::minutes(5),
+            days,
+        )
     }
 
     /// Issue with an explicit start of validity (tests use it for expired certificates).
@@ -175,7 +195,9 @@ impl Authority {
     ) -> Result<String, AuthorityError> {
         let ca_cert = read(&self.path("ca.pem"))?;
         let ca_key = read(&self.path("ca.key.pem"))?;
-        Ok(certs::issue_node_cert(csr_pem, member, &ca_cert, &ca_key, not_before, days)?)
+        Ok(certs::issue_node_cert(
+            csr_pem, member, &ca_cert, &ca_key, not_before, days,
+        )?)
     }
 
     pub fn add_member(&self, member: Member) -> Result<(), AuthorityError> {
@@ -239,7 +261,8 @@ impl Authority {
     /// Let `member` publish `t`.
     pub fn grant_publish(&self, t: EventType, member: &MemberId) -> Result<(), AuthorityError> {
         self.edit(|m| {
-            m.member(member).ok_or_else(|| AuthorityError::NoMember(member.clone()))?;
+            m.member(member)
+                .ok_or_else(|| AuthorityError::NoMember(member.clone()))?;
             let p = policy_mut(m, t)?;
             if !p.publishers.contains(member) {
                 p.publishers.push(member.clone());
@@ -249,12 +272,20 @@ impl Authority {
     }
 
     /// Let `member` read `t` for `purposes` (replacing an earlier grant).
-    pub fn grant_read(&self, t: EventType, member: &MemberId, purposes: Vec<String>) -> Result<(), AuthorityError> {
+    pub fn grant_read(
+        &self,
+        t: EventType,
+        member: &MemberId,
+        purposes: Vec<String>,
+    ) -> Result<(), AuthorityError> {
         if purposes.is_empty() {
-            return Err(AuthorityError::Invalid("a read grant names at least one purpose".into()));
+            return Err(AuthorityError::Invalid(
+                "a read grant names at least one purpose".into(),
+            ));
         }
         self.edit(|m| {
-            m.member(member).ok_or_else(|| AuthorityError::NoMember(member.clone()))?;
+            m.member(member)
+                .ok_or_else(|| AuthorityError::NoMember(member.clone()))?;
             let p = policy_mut(m, t)?;
             p.readers.retain(|r| &r.member != member);
             p.readers.push(ReaderGrant {
@@ -271,7 +302,12 @@ impl Authority {
     }
 
     /// Sign with an explicit issue time and validity (tests use it for expiring manifests).
-    pub fn sign_at(&self, out: &Path, issued: OffsetDateTime, validity: Duration) -> Result<u64, AuthorityError> {
+    pub fn sign_at(
+        &self,
+        out: &Path,
+        issued: OffsetDateTime,
+        validity: Duration,
+    ) -> Result<u64, AuthorityError> {
         let key = keys::read_private(&self.path("authority.pem"))?;
         let mut m = self.draft()?;
         m.serial += 1;
@@ -301,7 +337,13 @@ mod tests {
     fn an_authority_builds_and_signs_a_manifest_nodes_can_verify() {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("authority");
-        let a = Authority::init(&root, "central-server", "central-server/GOV/70000000/authority".parse().unwrap(), 365).unwrap();
+        let a = Authority::init(
+            &root,
+            "central-server",
+            "central-server/GOV/70000000/authority".parse().unwrap(),
+            365,
+        )
+        .unwrap();
         assert!(matches!(
             Authority::init(&root, "x", "a/b/c/d".parse().unwrap(), 1),
             Err(AuthorityError::Exists(_))
@@ -309,12 +351,17 @@ mod tests {
         let member: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let csr = node_tls_key(&member, &dir.path().join("node/tls.pem")).unwrap();
         let cert = a.issue_cert(&member, &read(&csr).unwrap(), 30).unwrap();
-        let spki = crate::tls::spki_sha256(&crate::tls::certificate_from_pem(&cert).unwrap()).unwrap();
+        let spki =
+            crate::tls::spki_sha256(&crate::tls::certificate_from_pem(&cert).unwrap()).unwrap();
         let key = keys::generate();
         let now = OffsetDateTime::now_utc();
         a.add_member(Member {
             id: member.clone(),
-            names: Names { ky: "Миграция".into(), ru: "Миграция".into(), en: "Migration".into() },
+            names: Names {
+                ky: "Миграция".into(),
+                ru: "Миграция".into(),
+                en: "Migration".into(),
+            },
             peer_endpoint: "127.0.0.1:9".into(),
             tls_key_sha256: spki,
             signing_keys: vec![SigningKeyEntry {
@@ -328,7 +375,10 @@ mod tests {
         .unwrap();
         a.grant_publish(EventType::ReturneeRecord, &member).unwrap();
         let stranger: MemberId = "a/b/c/d".parse().unwrap();
-        assert!(matches!(a.grant_publish(EventType::ReturneeRecord, &stranger), Err(AuthorityError::NoMember(_))));
+        assert!(matches!(
+            a.grant_publish(EventType::ReturneeRecord, &stranger),
+            Err(AuthorityError::NoMember(_))
+        ));
         let out = dir.path().join("manifest.jws");
         assert_eq!(a.sign(&out, 30).unwrap(), 1);
         assert_eq!(a.sign(&out, 30).unwrap(), 2);
@@ -336,8 +386,14 @@ mod tests {
         let m = Manifest::verify(&std::fs::read(&out).unwrap(), &authority_key).unwrap();
         assert_eq!(m.serial, 2);
         assert!(m.may_publish(&member, EventType::ReturneeRecord));
-        a.revoke_key(&KeyName::new(member.clone(), "sign-1").unwrap(), now).unwrap();
+        a.revoke_key(&KeyName::new(member.clone(), "sign-1").unwrap(), now)
+            .unwrap();
         a.remove_member(&member).unwrap();
-        assert!(a.draft().unwrap().event_types.iter().all(|p| p.publishers.is_empty()));
+        assert!(a
+            .draft()
+            .unwrap()
+            .event_types
+            .iter()
+            .all(|p| p.publishers.is_empty()));
     }
 }

@@ -241,8 +241,12 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         kid,
         key,
     };
-    let (publisher, _writer) =
-        Publisher::start(Store::open(&dir.path().join("publish"))?, schemas, signer, Arc::default())?;
+    let (publisher, _writer) = Publisher::start(
+        Store::open(&dir.path().join("publish"))?,
+        schemas,
+        signer,
+        Arc::default(),
+    )?;
     let bodies = Arc::new(bodies);
     let t = Instant::now();
     let tasks: Vec<_> = (0..args.clients.max(1))

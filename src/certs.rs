@@ -29,7 +29,10 @@ pub fn new_ca(instance: &str, days: i64) -> Result<Issued, CertError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, format!("Jol federation CA ({instance})"));
+    dn.push(
+        DnType::CommonName,
+        format!("Jol federation CA ({instance})"),
+    );
     dn.push(DnType::OrganizationName, instance);
     params.distinguished_name = dn;
     params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
@@ -99,11 +102,29 @@ mod tests {
         let ca = new_ca("central-server", 365).unwrap();
         let member: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let (key_pem, csr) = new_node_key(&member).unwrap();
-        let cert = issue_node_cert(&csr, &member, &ca.cert_pem, &ca.key_pem, OffsetDateTime::now_utc(), 30).unwrap();
+        let cert = issue_node_cert(
+            &csr,
+            &member,
+            &ca.cert_pem,
+            &ca.key_pem,
+            OffsetDateTime::now_utc(),
+            30,
+        )
+        .unwrap();
         let der = tls::certificate_from_pem(&cert).unwrap();
         let key = KeyPair::from_pem(&key_pem).unwrap();
-        let spki_of_key = crate::schema::hex(&<sha2::Sha256 as sha2::Digest>::digest(key.subject_public_key_info()));
+        let spki_of_key = crate::schema::hex(&<sha2::Sha256 as sha2::Digest>::digest(
+            key.subject_public_key_info(),
+        ));
         assert_eq!(tls::spki_sha256(&der).unwrap(), spki_of_key);
-        assert!(issue_node_cert("not a csr", &member, &ca.cert_pem, &ca.key_pem, OffsetDateTime::now_utc(), 30).is_err());
+        assert!(issue_node_cert(
+            "not a csr",
+            &member,
+            &ca.cert_pem,
+            &ca.key_pem,
+            OffsetDateTime::now_utc(),
+            30
+        )
+        .is_err());
     }
 }

@@ -34,6 +34,23 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Generate a node's TLS key and a certificate signing request for the authority.
+    TlsKeygen {
+        /// The member the key is for.
+        #[arg(long)]
+        member: String,
+        /// Where to write the private key; the CSR goes beside it as NAME.csr.pem.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The federation authority's work (X-Road's central server).
+    Authority {
+        /// The authority folder.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(subcommand)]
+        command: crate::authority_cli::AuthorityCommand,
+    },
     /// Run a node.
     Serve {
         #[arg(long)]
@@ -72,6 +89,16 @@ pub enum Command {
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Keygen { out } => keygen(&out),
+        Command::TlsKeygen { member, out } => {
+            let csr = crate::authority::node_tls_key(&member.parse()?, &out)?;
+            println!(
+                "TLS key: {}\nCSR (send to the authority): {}",
+                out.display(),
+                csr.display()
+            );
+            Ok(())
+        }
+        Command::Authority { dir, command } => crate::authority_cli::run(&dir, command),
         Command::Serve { config } => serve(&config).await,
         Command::Publish {
             config,
@@ -105,7 +132,10 @@ async fn serve(config: &Path) -> Result<()> {
     // One machine-readable line on stdout, so scripts and tests learn the bound address.
     println!(
         "{}",
-        serde_json::json!({"listening": {"local": node.local_addr().to_string()}})
+        serde_json::json!({"listening": {
+            "local": node.local_addr().to_string(),
+            "peer": node.peer_addr().map(|a| a.to_string()),
+        }})
     );
     shutdown_signal().await;
     tracing::info!("stopping");

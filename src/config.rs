@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::identifiers::MemberId;
+use crate::sync::{Subscription, SyncSettings};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +36,28 @@ pub struct NodeConfig {
     pub signing: SigningConfig,
     #[serde(default)]
     pub local: LocalConfig,
+    /// Membership of a federation; without it the node publishes locally only.
+    pub federation: Option<FederationConfig>,
+    /// Events to pull from other members.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+/// Trust anchor, manifest and the peer listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The authority's public key (SPKI PEM): the only key whose manifests this node accepts.
+    pub authority_key: PathBuf,
+    /// The signed manifest file (a newer one held in the store or offered by peers wins).
+    pub manifest: PathBuf,
+    /// Where the peer listener (mutual TLS) binds.
+    pub peer_listen: SocketAddr,
+    /// This node's TLS certificate (issued by the federation CA) and key.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
 }
 
 /// The node's event-signing key.
@@ -125,6 +148,15 @@ impl NodeConfig {
         c.data_dir = base.join(&c.data_dir);
         c.signing.key_file = base.join(&c.signing.key_file);
         c.local.tokens_file = c.local.tokens_file.map(|p| base.join(p));
+        if let Some(f) = &mut c.federation {
+            f.authority_key = base.join(&f.authority_key);
+            f.manifest = base.join(&f.manifest);
+            f.tls_cert = base.join(&f.tls_cert);
+            f.tls_key = base.join(&f.tls_key);
+        }
+        if !c.subscriptions.is_empty() && c.federation.is_none() {
+            return Err("subscriptions need a [federation] section".into());
+        }
         if !c.local.listen.ip().is_loopback() && c.local.tokens_file.is_none() {
             return Err(format!(
                 "local.listen {} is not a loopback address: set local.tokens_file so that callers must present a bearer token",

@@ -111,14 +111,23 @@ mod tests {
     fn consent(granted: bool, to: &[&str], at: OffsetDateTime) -> Consent {
         Consent {
             granted,
-            purposes: if granted { vec!["EMPLOYMENT_SERVICES".into()] } else { vec![] },
+            purposes: if granted {
+                vec!["EMPLOYMENT_SERVICES".into()]
+            } else {
+                vec![]
+            },
             recipients: to.iter().map(|s| m(s)).collect(),
             time: at,
         }
     }
 
     fn record(c: &Consent) -> Event {
-        Event::new(m("1/migration"), EventType::ReturneeRecord, 1, json!({"person": {"pin": "x"}, "consent": c}))
+        Event::new(
+            m("1/migration"),
+            EventType::ReturneeRecord,
+            1,
+            json!({"person": {"pin": "x"}, "consent": c}),
+        )
     }
 
     #[test]
@@ -127,10 +136,22 @@ mod tests {
         let state = merge(None, consent(true, &["2/employment"], now)).unwrap();
         let e = record(&state.current);
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
-        assert_eq!(decide(&e, Some(&state), &m("2/employment"), &purposes), Ok(()));
-        assert_eq!(decide(&e, Some(&state), &m("3/education"), &purposes), Err(Withheld::NoConsent));
-        assert_eq!(decide(&e, Some(&state), &m("2/employment"), &["STATISTICS".into()]), Err(Withheld::NoConsent));
-        assert_eq!(decide(&e, None, &m("2/employment"), &purposes), Err(Withheld::NoConsent));
+        assert_eq!(
+            decide(&e, Some(&state), &m("2/employment"), &purposes),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&e, Some(&state), &m("3/education"), &purposes),
+            Err(Withheld::NoConsent)
+        );
+        assert_eq!(
+            decide(&e, Some(&state), &m("2/employment"), &["STATISTICS".into()]),
+            Err(Withheld::NoConsent)
+        );
+        assert_eq!(
+            decide(&e, None, &m("2/employment"), &purposes),
+            Err(Withheld::NoConsent)
+        );
     }
 
     #[test]
@@ -140,9 +161,31 @@ mod tests {
         let withdrawal = consent(false, &[], now + Duration::days(1));
         let state = merge(Some(granted.clone()), withdrawal.clone()).unwrap();
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
-        assert_eq!(decide(&record(&withdrawal), Some(&state), &m("2/employment"), &purposes), Ok(()));
-        assert_eq!(decide(&record(&granted.current), Some(&state), &m("2/employment"), &purposes), Err(Withheld::NoConsent));
+        assert_eq!(
+            decide(
+                &record(&withdrawal),
+                Some(&state),
+                &m("2/employment"),
+                &purposes
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            decide(
+                &record(&granted.current),
+                Some(&state),
+                &m("2/employment"),
+                &purposes
+            ),
+            Err(Withheld::NoConsent)
+        );
         // An older consent arriving late does not replace a newer one.
-        assert_eq!(merge(Some(state), consent(true, &["3/education"], now - Duration::days(1))), None);
+        assert_eq!(
+            merge(
+                Some(state),
+                consent(true, &["3/education"], now - Duration::days(1))
+            ),
+            None
+        );
     }
 }

@@ -25,9 +25,13 @@ pub enum ManifestError {
     Format(String),
     #[error("the manifest is not signed by the authority key this node trusts")]
     Signature,
-    #[error("the manifest expired at {0}; exchange is stopped until a newer signed manifest arrives")]
+    #[error(
+        "the manifest expired at {0}; exchange is stopped until a newer signed manifest arrives"
+    )]
     Expired(String),
-    #[error("the manifest (serial {offered}) is older than the one this node holds (serial {held})")]
+    #[error(
+        "the manifest (serial {offered}) is older than the one this node holds (serial {held})"
+    )]
     Older { offered: u64, held: u64 },
     #[error("the manifest content is not valid: {0}")]
     Content(String),
@@ -56,7 +60,11 @@ pub struct SigningKeyEntry {
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
     /// Events signed at or after this time with this key are refused.
-    #[serde(default, with = "time::serde::rfc3339::option", skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub revoked: Option<OffsetDateTime>,
 }
 
@@ -145,7 +153,8 @@ impl Manifest {
     }
 
     pub fn may_publish(&self, member: &MemberId, t: EventType) -> bool {
-        self.policy(t).is_some_and(|p| p.publishers.contains(member))
+        self.policy(t)
+            .is_some_and(|p| p.publishers.contains(member))
     }
 
     /// The purposes for which `member` may read `t`; `None` when it may not.
@@ -241,7 +250,11 @@ impl Trust {
             .and_then(|b| Manifest::verify(&b, &authority_key).ok().map(|m| (m, b)));
         let chosen = match (from_file, stored) {
             (Ok(f), Some((s, sb))) if s.serial > f.serial => {
-                tracing::warn!(file = f.serial, held = s.serial, "manifest file is older than the one held; keeping the held one");
+                tracing::warn!(
+                    file = f.serial,
+                    held = s.serial,
+                    "manifest file is older than the one held; keeping the held one"
+                );
                 (s, sb)
             }
             (Ok(f), _) => (f, file_bytes.to_vec()),
@@ -255,7 +268,10 @@ impl Trust {
             .set_meta(STORED, &chosen.1)
             .map_err(|e| ManifestError::Store(e.to_string()))?;
         if chosen.0.is_expired(OffsetDateTime::now_utc()) {
-            tracing::error!(serial = chosen.0.serial, "the manifest has expired: exchange is stopped");
+            tracing::error!(
+                serial = chosen.0.serial,
+                "the manifest has expired: exchange is stopped"
+            );
         }
         Ok(Trust {
             authority_key,
@@ -266,12 +282,18 @@ impl Trust {
 
     /// The manifest held, expired or not.
     pub fn held(&self) -> Arc<Manifest> {
-        self.current.read().map(|c| c.0.clone()).unwrap_or_else(|p| p.into_inner().0.clone())
+        self.current
+            .read()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|p| p.into_inner().0.clone())
     }
 
     /// The manifest file bytes held (to pass on to peers).
     pub fn held_bytes(&self) -> Arc<[u8]> {
-        self.current.read().map(|c| c.1.clone()).unwrap_or_else(|p| p.into_inner().1.clone())
+        self.current
+            .read()
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|p| p.into_inner().1.clone())
     }
 
     /// The manifest, if it may be used for exchange now.
@@ -375,12 +397,21 @@ mod tests {
         let kid = KeyName::new(source.clone(), "k1").unwrap();
         let now = OffsetDateTime::now_utc();
         assert!(m.event_key(&source, &kid, now - Duration::hours(1)).is_ok());
-        assert_eq!(m.event_key(&source, &kid, now + Duration::hours(1)), Err(KeyProblem::Revoked));
-        assert_eq!(m.event_key(&source, &kid, now - Duration::days(2)), Err(KeyProblem::NotValidAt));
+        assert_eq!(
+            m.event_key(&source, &kid, now + Duration::hours(1)),
+            Err(KeyProblem::Revoked)
+        );
+        assert_eq!(
+            m.event_key(&source, &kid, now - Duration::days(2)),
+            Err(KeyProblem::NotValidAt)
+        );
         let other = KeyName::new(source.clone(), "k2").unwrap();
         assert_eq!(m.event_key(&source, &other, now), Err(KeyProblem::Unknown));
         let elsewhere: MemberId = "a/b/c/d".parse().unwrap();
-        assert_eq!(m.event_key(&elsewhere, &kid, now), Err(KeyProblem::OtherMember));
+        assert_eq!(
+            m.event_key(&elsewhere, &kid, now),
+            Err(KeyProblem::OtherMember)
+        );
     }
 
     #[test]
@@ -394,11 +425,22 @@ mod tests {
         let v2 = manifest(2, Duration::days(1)).sign(&authority).unwrap();
         assert!(trust.offer(&v2).unwrap());
         assert!(!trust.offer(&v2).unwrap());
-        assert_eq!(trust.offer(&v1), Err(ManifestError::Older { offered: 1, held: 2 }));
-        let forged = manifest(3, Duration::days(1)).sign(&keys::generate()).unwrap();
+        assert_eq!(
+            trust.offer(&v1),
+            Err(ManifestError::Older {
+                offered: 1,
+                held: 2
+            })
+        );
+        let forged = manifest(3, Duration::days(1))
+            .sign(&keys::generate())
+            .unwrap();
         assert_eq!(trust.offer(&forged), Err(ManifestError::Signature));
         let expired = manifest(4, Duration::seconds(-1)).sign(&authority).unwrap();
-        assert!(matches!(trust.offer(&expired), Err(ManifestError::Expired(_))));
+        assert!(matches!(
+            trust.offer(&expired),
+            Err(ManifestError::Expired(_))
+        ));
         drop(trust);
         // A restart with the old file keeps the newer manifest held in the store.
         let trust = Trust::load(authority.verifying_key(), &v1, store).unwrap();
@@ -417,7 +459,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let authority = keys::generate();
         let old = manifest(1, Duration::seconds(-5)).sign(&authority).unwrap();
-        let trust = Trust::load(authority.verifying_key(), &old, Store::open(dir.path()).unwrap()).unwrap();
+        let trust = Trust::load(
+            authority.verifying_key(),
+            &old,
+            Store::open(dir.path()).unwrap(),
+        )
+        .unwrap();
         let err = trust.usable().unwrap_err();
         assert!(err.to_string().contains("expired"), "{err}");
     }

@@ -38,12 +38,16 @@ pub struct Metrics {
 impl Metrics {
     pub fn count_quarantine(&self, origin: &str, reason: &str) {
         if let Ok(mut q) = self.quarantined.lock() {
-            *q.entry((origin.to_string(), reason.to_string())).or_default() += 1;
+            *q.entry((origin.to_string(), reason.to_string()))
+                .or_default() += 1;
         }
     }
 
     pub fn quarantined_total(&self) -> u64 {
-        self.quarantined.lock().map(|q| q.values().sum()).unwrap_or(0)
+        self.quarantined
+            .lock()
+            .map(|q| q.values().sum())
+            .unwrap_or(0)
     }
 
     /// Update the status of the subscription to `from`.
@@ -61,26 +65,73 @@ impl Metrics {
     pub fn render(&self) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", v.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
         };
-        counter(&mut out, "jol_events_published_total", "Events this node published (acknowledged durably).", &self.published);
-        counter(&mut out, "jol_events_received_total", "Events received from peers, verified and stored.", &self.received);
-        counter(&mut out, "jol_events_duplicate_total", "Received events already held (quarantined as duplicate).", &self.duplicates);
-        counter(&mut out, "jol_feed_requests_total", "Feed requests served to peers.", &self.feed_requests);
-        counter(&mut out, "jol_feed_events_delivered_total", "Events delivered to peers.", &self.feed_events_delivered);
-        counter(&mut out, "jol_feed_events_withheld_total", "Events withheld from peers (not authorised, no consent).", &self.feed_events_withheld);
+        counter(
+            &mut out,
+            "jol_events_published_total",
+            "Events this node published (acknowledged durably).",
+            &self.published,
+        );
+        counter(
+            &mut out,
+            "jol_events_received_total",
+            "Events received from peers, verified and stored.",
+            &self.received,
+        );
+        counter(
+            &mut out,
+            "jol_events_duplicate_total",
+            "Received events already held (quarantined as duplicate).",
+            &self.duplicates,
+        );
+        counter(
+            &mut out,
+            "jol_feed_requests_total",
+            "Feed requests served to peers.",
+            &self.feed_requests,
+        );
+        counter(
+            &mut out,
+            "jol_feed_events_delivered_total",
+            "Events delivered to peers.",
+            &self.feed_events_delivered,
+        );
+        counter(
+            &mut out,
+            "jol_feed_events_withheld_total",
+            "Events withheld from peers (not authorised, no consent).",
+            &self.feed_events_withheld,
+        );
         let _ = writeln!(out, "# HELP jol_quarantined_total Submissions and events quarantined, by origin and reason.\n# TYPE jol_quarantined_total counter");
         if let Ok(q) = self.quarantined.lock() {
             for ((origin, reason), n) in q.iter() {
-                let _ = writeln!(out, "jol_quarantined_total{{origin=\"{}\",reason=\"{}\"}} {n}", label(origin), label(reason));
+                let _ = writeln!(
+                    out,
+                    "jol_quarantined_total{{origin=\"{}\",reason=\"{}\"}} {n}",
+                    label(origin),
+                    label(reason)
+                );
             }
         }
         let _ = writeln!(out, "# HELP jol_sync_lag_events Publisher head minus stored cursor, per subscription.\n# TYPE jol_sync_lag_events gauge");
         let _ = writeln!(out, "# HELP jol_sync_connected Whether the subscription's last exchange succeeded.\n# TYPE jol_sync_connected gauge");
         for (from, s) in self.sync_snapshot() {
             let from = label(from.as_str());
-            let _ = writeln!(out, "jol_sync_lag_events{{from=\"{from}\"}} {}", s.head.saturating_sub(s.cursor));
-            let _ = writeln!(out, "jol_sync_connected{{from=\"{from}\"}} {}", u8::from(s.connected));
+            let _ = writeln!(
+                out,
+                "jol_sync_lag_events{{from=\"{from}\"}} {}",
+                s.head.saturating_sub(s.cursor)
+            );
+            let _ = writeln!(
+                out,
+                "jol_sync_connected{{from=\"{from}\"}} {}",
+                u8::from(s.connected)
+            );
             let _ = writeln!(out, "jol_sync_cursor{{from=\"{from}\"}} {}", s.cursor);
             let _ = writeln!(out, "jol_sync_gaps_total{{from=\"{from}\"}} {}", s.gaps);
         }
@@ -89,7 +140,9 @@ impl Metrics {
 }
 
 fn label(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', " ")
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
 }
 
 #[cfg(test)]
@@ -109,8 +162,11 @@ mod tests {
         });
         let text = m.render();
         assert!(text.contains("jol_events_published_total 3"));
-        assert!(text.contains("jol_quarantined_total{origin=\"local-api\",reason=\"schema-invalid\"} 2"));
-        assert!(text.contains("jol_sync_lag_events{from=\"central-server/GOV/70000001/migration\"} 3"));
+        assert!(text
+            .contains("jol_quarantined_total{origin=\"local-api\",reason=\"schema-invalid\"} 2"));
+        assert!(
+            text.contains("jol_sync_lag_events{from=\"central-server/GOV/70000001/migration\"} 3")
+        );
         assert_eq!(m.quarantined_total(), 2);
     }
 }

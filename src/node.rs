@@ -10,13 +10,18 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api::LocalApi;
-use crate::config::{ConfigError, NodeConfig};
+use crate::config::{ConfigError, FederationConfig, NodeConfig};
 use crate::identifiers::KeyName;
 use crate::keys::{self, KeyError};
+use crate::manifest::{ManifestError, Trust};
+use crate::metrics::Metrics;
+use crate::peer::PeerApi;
 use crate::publish::{Publisher, Signer};
 use crate::schema::{SchemaError, Schemas};
 use crate::server::{self, Limits};
 use crate::store::{Store, StoreError};
+use crate::sync::Syncer;
+use crate::tls::{self, Identity, TlsError};
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +34,15 @@ pub enum NodeError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    #[error("manifest: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error("cannot read the manifest file {path}: {source}")]
+    ManifestFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
     #[error("signing.key_name is not a valid key name: {0}")]
     KeyName(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -41,6 +55,8 @@ pub enum NodeError {
 /// A node that is serving. Stop it with [`RunningNode::stop`].
 pub struct RunningNode {
     local_addr: SocketAddr,
+    peer_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
     writer: thread::JoinHandle<()>,
@@ -64,39 +80,86 @@ impl RunningNode {
             kid,
             key,
         };
-        let metrics = Arc::new(crate::metrics::Metrics::default());
-        let (publisher, writer) = Publisher::start(store.clone(), schemas, signer, metrics.clone())?;
-        let listener = TcpListener::bind(config.local.listen)
-            .await
-            .map_err(|source| NodeError::Listen {
-                addr: config.local.listen,
-                source,
-            })?;
-        let local_addr = listener.local_addr().map_err(|source| NodeError::Listen {
-            addr: config.local.listen,
-            source,
-        })?;
+        let metrics = Arc::new(Metrics::default());
+        let (publisher, writer) =
+            Publisher::start(store.clone(), schemas.clone(), signer, metrics.clone())?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut trust = None;
+        let mut peer_addr = None;
+        if let Some(fed) = &config.federation {
+            let t = Arc::new(load_trust(fed, &store)?);
+            let listener = bind(fed.peer_listen).await?;
+            peer_addr = Some(local_addr_of(&listener, fed.peer_listen)?);
+            let ca = tls::certificate_from_pem(&t.held().ca_certificate)?;
+            let identity = Identity::load(&fed.tls_cert, &fed.tls_key)?;
+            let acceptor =
+                tokio_rustls::TlsAcceptor::from(tls::server_config(identity, &ca, t.clone())?);
+            let peer = Arc::new(PeerApi {
+                member: config.member.clone(),
+                store: store.clone(),
+                trust: t.clone(),
+                heads: publisher.heads(),
+                metrics: metrics.clone(),
+            });
+            let limits = Limits {
+                header_timeout: Duration::from_secs(config.local.header_timeout_secs),
+                max_connections: config.local.max_connections,
+            };
+            let handler = move |caller, req| peer.clone().handle(caller, req);
+            tasks.push(tokio::spawn(server::serve_tls(
+                listener,
+                limits,
+                acceptor,
+                t.clone(),
+                handler,
+                stopped.clone(),
+                DRAIN,
+            )));
+            let syncer = Arc::new(Syncer {
+                me: config.member.clone(),
+                store: store.clone(),
+                trust: t.clone(),
+                schemas,
+                publisher: publisher.clone(),
+                metrics: metrics.clone(),
+                tls_cert: fed.tls_cert.clone(),
+                tls_key: fed.tls_key.clone(),
+                settings: config.sync,
+            });
+            for sub in &config.subscriptions {
+                tasks.push(tokio::spawn(
+                    syncer.clone().run(sub.clone(), stopped.clone()),
+                ));
+            }
+            trust = Some(t);
+        }
+        let listener = bind(config.local.listen).await?;
+        let local_addr = local_addr_of(&listener, config.local.listen)?;
         let api = Arc::new(LocalApi {
             member: config.member.clone(),
             store: store.clone(),
             publisher,
             tokens,
             max_body_bytes: config.local.max_body_bytes,
+            metrics: metrics.clone(),
+            trust,
         });
         let limits = Limits {
             header_timeout: Duration::from_secs(config.local.header_timeout_secs),
             max_connections: config.local.max_connections,
         };
-        let (stop, stopped) = watch::channel(false);
         let handler = move |req| api.clone().handle(req);
-        let local = tokio::spawn(server::serve_plain(
+        tasks.push(tokio::spawn(server::serve_plain(
             listener, limits, handler, stopped, DRAIN,
-        ));
-        tracing::info!(member = %config.member, local = %local_addr, "node serving");
+        )));
+        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, "node serving");
         Ok(RunningNode {
             local_addr,
+            peer_addr,
+            metrics,
             stop,
-            listeners: vec![local],
+            listeners: tasks,
             writer,
             store,
         })
@@ -105,6 +168,15 @@ impl RunningNode {
     /// The address the local API listens on (useful when the config asked for port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address of the peer listener, when the node is in a federation.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Stop accepting, let requests in flight finish, stop the writer, flush the store.
@@ -121,4 +193,26 @@ impl RunningNode {
         }
         tracing::info!("node stopped");
     }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Listen { addr, source })
+}
+
+fn local_addr_of(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, NodeError> {
+    listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: asked,
+        source,
+    })
+}
+
+fn load_trust(fed: &FederationConfig, store: &Store) -> Result<Trust, NodeError> {
+    let authority = keys::read_public(&fed.authority_key)?;
+    let bytes = std::fs::read(&fed.manifest).map_err(|source| NodeError::ManifestFile {
+        path: fed.manifest.clone(),
+        source,
+    })?;
+    Ok(Trust::load(authority, &bytes, store.clone())?)
 }

@@ -196,7 +196,12 @@ impl Publisher {
             return Vec::new();
         }
         let (reply, answer) = oneshot::channel();
-        if self.queue.send(Job::Publish { items, reply }).await.is_err() {
+        if self
+            .queue
+            .send(Job::Publish { items, reply })
+            .await
+            .is_err()
+        {
             return Vec::new();
         }
         answer.await.unwrap_or_default()
@@ -389,7 +394,8 @@ impl Writer {
 
     /// If `event` carries a consent newer than the one held, stage the new state.
     fn stage_consent(&self, event: &Event, round: &mut Round) {
-        let (Some(c), Some(pin)) = (consent::carried(event), consent::person_pin(&event.data)) else {
+        let (Some(c), Some(pin)) = (consent::carried(event), consent::person_pin(&event.data))
+        else {
             return;
         };
         let held = match round.consents.get(pin) {
@@ -527,7 +533,8 @@ mod tests {
         let first_id;
         {
             let store = Store::open(dir.path()).unwrap();
-            let (p, writer) = Publisher::start(store, schemas.clone(), signer(), Arc::default()).unwrap();
+            let (p, writer) =
+                Publisher::start(store, schemas.clone(), signer(), Arc::default()).unwrap();
             let a = p
                 .publish(draft("21503199012345", Some("k1")))
                 .await
@@ -556,7 +563,8 @@ mod tests {
     async fn a_batch_publishes_the_valid_and_reports_the_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (p, _w) = Publisher::start(store, Schemas::load().unwrap(), signer(), Arc::default()).unwrap();
+        let (p, _w) =
+            Publisher::start(store, Schemas::load().unwrap(), signer(), Arc::default()).unwrap();
         let out = p
             .publish_batch(vec![
                 draft("21503199012345", Some("same")),

@@ -13,10 +13,13 @@ use hyper::Request;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
+use tokio_rustls::TlsAcceptor;
 
 use crate::http::Response;
+use crate::identifiers::MemberId;
+use crate::tls::PeerDirectory;
 
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
@@ -47,17 +50,17 @@ where
     }
 }
 
-/// Accept plain TCP connections on `listener` until `stop` turns true, then wait (up to
-/// `drain`) for open requests to finish.
-pub async fn serve_plain<H, F>(
+/// Accept TCP connections until `stop` turns true, handing each to `on_connection` in its own
+/// task (at most `limits.max_connections` at once); then wait up to `drain` for them to finish.
+async fn accept_loop<C, CF>(
     listener: TcpListener,
     limits: Limits,
-    handler: H,
+    on_connection: C,
     mut stop: watch::Receiver<bool>,
     drain: Duration,
 ) where
-    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
-    F: Future<Output = Response> + Send + 'static,
+    C: Fn(TcpStream, SocketAddr, Watcher) -> CF,
+    CF: Future<Output = ()> + Send + 'static,
 {
     let graceful = GracefulShutdown::new();
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -66,7 +69,7 @@ pub async fn serve_plain<H, F>(
             _ = stop.changed() => break,
             p = slots.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
         };
-        let (stream, peer): (_, SocketAddr) = tokio::select! {
+        let (stream, peer) = tokio::select! {
             _ = stop.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok(a) => a,
@@ -78,14 +81,79 @@ pub async fn serve_plain<H, F>(
             },
         };
         let _ = stream.set_nodelay(true);
-        let handler = handler.clone();
-        let watcher = graceful.watcher();
+        let work = on_connection(stream, peer, graceful.watcher());
         tokio::spawn(async move {
-            tracing::trace!(%peer, "connection");
-            serve_connection(stream, limits, handler, watcher).await;
+            work.await;
             drop(permit);
         });
     }
     drop(listener);
     let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
+}
+
+/// Serve plain HTTP/1.1 (the local listener).
+pub async fn serve_plain<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    handler: H,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let on_connection = move |stream: TcpStream, _peer, watcher| {
+        serve_connection(stream, limits, handler.clone(), watcher)
+    };
+    accept_loop(listener, limits, on_connection, stop, drain).await;
+}
+
+/// How long a peer has to complete the TLS handshake.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serve HTTP/1.1 over mutual TLS (the peer listener). The handler learns which member called,
+/// from the certificate key the handshake verified.
+pub async fn serve_tls<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    acceptor: TlsAcceptor,
+    directory: Arc<dyn PeerDirectory>,
+    handler: H,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) where
+    H: Fn(MemberId, Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let on_connection = move |stream: TcpStream, peer: SocketAddr, watcher: Watcher| {
+        let (acceptor, directory, handler) = (acceptor.clone(), directory.clone(), handler.clone());
+        async move {
+            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => tls,
+                Ok(Err(e)) => {
+                    tracing::warn!(%peer, error = %e, "peer refused at the TLS handshake");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(%peer, "peer did not complete the TLS handshake in time");
+                    return;
+                }
+            };
+            let member = tls
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(|c| crate::tls::spki_sha256(c).ok())
+                .and_then(|k| directory.member_for_key(&k));
+            let Some(member) = member else {
+                tracing::warn!(%peer, "peer has no registered certificate key; closing");
+                return;
+            };
+            tracing::debug!(%peer, %member, "peer connected");
+            let handler = move |req| handler(member.clone(), req);
+            serve_connection(tls, limits, handler, watcher).await;
+        }
+    };
+    accept_loop(listener, limits, on_connection, stop, drain).await;
 }

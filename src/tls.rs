@@ -140,7 +140,8 @@ pub fn client_config(
 
 /// The server name a client puts in its hello; identity is checked by key, not by name.
 pub fn peer_server_name() -> ServerName<'static> {
-    ServerName::try_from("jol-node").unwrap_or_else(|_| ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()))
+    ServerName::try_from("jol-node")
+        .unwrap_or_else(|_| ServerName::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()))
 }
 
 struct MemberClientVerifier {

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# Build the example federation of DESIGN.md section 1 with the `jol` commands an operator runs:
+# the authority (key, CA, manifest), and for each agency its signing key, its TLS key and
+# certificate (from a CSR: the private key never leaves the agency's folder), its membership and
+# grants, and its node config. Usage:
+#   config/federation.sh [OUT_DIR]          (default: config/federation)
+# Environment: JOL (the binary, default target/release/jol), MIGRATION_LOCAL, EMPLOYMENT_LOCAL,
+# EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), SYNC_EXTRA (extra
+# lines for each node's [sync] section).
+set -euo pipefail
+OUT=${1:-config/federation}
+JOL=${JOL:-target/release/jol}
+AUTH="$OUT/authority"
+declare -A ID=(
+  [migration]="central-server/GOV/70000001/migration"
+  [employment]="central-server/GOV/70000002/employment"
+  [education]="central-server/GOV/70000003/education"
+)
+declare -A LOCAL=([migration]=${MIGRATION_LOCAL:-8401} [employment]=${EMPLOYMENT_LOCAL:-8402} [education]=${EDUCATION_LOCAL:-8403})
+declare -A PEER=([migration]=${MIGRATION_PEER:-8501} [employment]=${EMPLOYMENT_PEER:-8502} [education]=${EDUCATION_PEER:-8503})
+declare -A KY=([migration]="Миграция агенттиги" [employment]="Иш менен камсыз кылуу кызматы" [education]="Билим берүү министрлиги")
+declare -A RU=([migration]="Агентство по миграции" [employment]="Служба занятости" [education]="Министерство образования")
+declare -A EN=([migration]="Migration Agency" [employment]="Employment Service" [education]="Ministry of Education")
+
+mkdir -p "$OUT"
+"$JOL" authority --dir "$AUTH" init --instance central-server
+
+for agency in migration employment education; do
+  dir="$OUT/$agency"
+  mkdir -p "$dir/keys"
+  # At the agency: an event-signing key and a TLS key with its certificate request.
+  "$JOL" keygen --out "$dir/keys/sign.pem" >/dev/null
+  "$JOL" tls-keygen --member "${ID[$agency]}" --out "$dir/keys/tls.pem" >/dev/null
+  # At the authority: the certificate, from the request, and the membership.
+  "$JOL" authority --dir "$AUTH" issue-cert --member "${ID[$agency]}" \
+    --csr "$dir/keys/tls.csr.pem" --out "$dir/keys/tls.cert.pem" >/dev/null
+  "$JOL" authority --dir "$AUTH" add-member --id "${ID[$agency]}" \
+    --name-ky "${KY[$agency]}" --name-ru "${RU[$agency]}" --name-en "${EN[$agency]}" \
+    --endpoint "127.0.0.1:${PEER[$agency]}" --tls-cert "$dir/keys/tls.cert.pem" \
+    --signing-key "sign-1=$dir/keys/sign.pub.pem" >/dev/null
+done
+
+grant() { "$JOL" authority --dir "$AUTH" grant "$@" >/dev/null; }
+grant --type returnee-record --publisher "${ID[migration]}"
+grant --type returnee-record --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
+grant --type returnee-record --reader "${ID[education]}" --purpose TRAINING_SERVICES
+grant --type employment-status --publisher "${ID[employment]}"
+grant --type employment-status --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
+grant --type employment-status --reader "${ID[education]}" --purpose TRAINING_SERVICES
+grant --type training-enrolment --publisher "${ID[education]}"
+grant --type training-enrolment --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
+grant --type training-enrolment --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
+"$JOL" authority --dir "$AUTH" sign --out "$OUT/manifest.jws" --days 30
+
+declare -A SUBS=(
+  [migration]="employment:employment-status education:training-enrolment"
+  [employment]="migration:returnee-record education:training-enrolment"
+  [education]="migration:returnee-record employment:employment-status"
+)
+for agency in migration employment education; do
+  cfg="$OUT/$agency/node.toml"
+  cat > "$cfg" <<TOML
+# Node of ${EN[$agency]} (${ID[$agency]}). Paths are relative to this file.
+member = "${ID[$agency]}"
+data_dir = "data"
+
+[signing]
+key_file = "keys/sign.pem"
+key_name = "sign-1"
+
+[local]
+listen = "127.0.0.1:${LOCAL[$agency]}"
+
+[federation]
+authority_key = "../authority/authority.pub.pem"
+manifest = "../manifest.jws"
+peer_listen = "127.0.0.1:${PEER[$agency]}"
+tls_cert = "keys/tls.cert.pem"
+tls_key = "keys/tls.pem"
+
+[sync]
+${SYNC_EXTRA:-}
+TOML
+  for sub in ${SUBS[$agency]}; do
+    cat >> "$cfg" <<TOML
+
+[[subscriptions]]
+from = "${ID[${sub%%:*}]}"
+types = ["${sub#*:}"]
+TOML
+  done
+done
+echo "federation ready in $OUT: start each node with  $JOL serve --config $OUT/<agency>/node.toml"
