@@ -55,7 +55,7 @@ impl Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_jol"))
             .args(["serve", "--config"])
             .arg(config)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -198,4 +198,136 @@ pub fn example(t: &str, name: &str) -> Value {
         .join("valid")
         .join(name);
     serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap()
+}
+
+pub const MIGRATION: &str = "central-server/GOV/70000001/migration";
+pub const EMPLOYMENT: &str = "central-server/GOV/70000002/employment";
+pub const EDUCATION: &str = "central-server/GOV/70000003/education";
+
+/// Free loopback ports, chosen at run time.
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// The example federation of three agencies, built with `config/federation.sh` (that is, with
+/// the `jol authority` commands), on ports chosen at run time.
+pub struct Federation {
+    pub dir: tempfile::TempDir,
+    pub local: HashMap<&'static str, u16>,
+    pub peer: HashMap<&'static str, u16>,
+}
+
+use std::collections::HashMap;
+
+pub const AGENCIES: [&str; 3] = ["migration", "employment", "education"];
+
+impl Federation {
+    pub fn build() -> Federation {
+        let dir = tempfile::tempdir().unwrap();
+        let ports = free_ports(6);
+        let local: HashMap<_, _> = AGENCIES
+            .iter()
+            .copied()
+            .zip(ports[..3].iter().copied())
+            .collect();
+        let peer: HashMap<_, _> = AGENCIES
+            .iter()
+            .copied()
+            .zip(ports[3..].iter().copied())
+            .collect();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/federation.sh");
+        let status = Command::new("bash")
+            .arg(script)
+            .arg(dir.path())
+            .env("JOL", env!("CARGO_BIN_EXE_jol"))
+            .env("MIGRATION_LOCAL", local["migration"].to_string())
+            .env("EMPLOYMENT_LOCAL", local["employment"].to_string())
+            .env("EDUCATION_LOCAL", local["education"].to_string())
+            .env("MIGRATION_PEER", peer["migration"].to_string())
+            .env("EMPLOYMENT_PEER", peer["employment"].to_string())
+            .env("EDUCATION_PEER", peer["education"].to_string())
+            .env(
+                "SYNC_EXTRA",
+                "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 5",
+            )
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "config/federation.sh failed");
+        Federation { dir, local, peer }
+    }
+
+    pub fn config(&self, agency: &str) -> PathBuf {
+        self.dir.path().join(agency).join("node.toml")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    pub fn start(&self, agency: &str) -> Node {
+        Node::start(&self.config(agency))
+    }
+
+    /// Run a `jol authority` command against this federation's authority.
+    pub fn authority(&self, args: &[&str]) {
+        let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+            .arg("authority")
+            .arg("--dir")
+            .arg(self.path("authority"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "jol authority {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+/// Poll `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
+pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Events in a node's local feed whose source is `source`.
+pub fn events_from(addr: SocketAddr, source: &str) -> Vec<Value> {
+    all_events(addr)
+        .into_iter()
+        .filter(|e| e["event"]["source"] == source)
+        .collect()
+}
+
+/// A returnee record for a PIN with consent to `recipients` for `purposes`.
+pub fn returnee(pin: &str, recipients: &[&str], purposes: &[&str]) -> Value {
+    let mut d = example("returnee-record", "return-registered.json");
+    d["person"] = serde_json::json!({"pin": pin});
+    d["consent"]["recipients"] = serde_json::json!(recipients);
+    d["consent"]["purposes"] = serde_json::json!(purposes);
+    d
+}
+
+pub fn publish(addr: SocketAddr, t: &str, data: &Value) -> Value {
+    let a = post_json(
+        addr,
+        "/api/v1/events",
+        &serde_json::json!({"type": t, "data": data}),
+    )
+    .unwrap();
+    assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
+    a.json()
 }

@@ -1,0 +1,233 @@
+//! End-to-end: three agency nodes, built with the `jol authority` commands, exchanging events
+//! over mutual TLS on loopback ports chosen at run time.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+
+const ALL_PURPOSES: [&str; 3] = [
+    "EMPLOYMENT_SERVICES",
+    "TRAINING_SERVICES",
+    "REINTEGRATION_CASE_MANAGEMENT",
+];
+
+#[test]
+fn an_event_reaches_both_readers_and_consent_is_honoured() {
+    let fed = Federation::build();
+    let nodes: Vec<Node> = AGENCIES.iter().map(|a| fed.start(a)).collect();
+    let (mig, emp, edu) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+
+    let everyone = returnee(
+        "21503199012345",
+        &[MIGRATION, EMPLOYMENT, EDUCATION],
+        &ALL_PURPOSES,
+    );
+    let published = publish(mig, "returnee-record", &everyone);
+    let id = published["id"].as_str().unwrap().to_string();
+    for (name, addr) in [("employment", emp), ("education", edu)] {
+        let took = eventually(Duration::from_secs(10), || {
+            events_from(addr, MIGRATION)
+                .iter()
+                .any(|e| e["event"]["id"] == id.as_str())
+        })
+        .unwrap_or_else(|| panic!("the event never reached {name}"));
+        eprintln!("returnee-record reached {name} in {took:?}");
+    }
+
+    // Consent to the employment service only: education sees a placeholder, not the event.
+    let only_employment = returnee("11204198554321", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
+    let private = publish(mig, "returnee-record", &only_employment)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let marker = publish(
+        mig,
+        "returnee-record",
+        &returnee("21111199011111", &[EMPLOYMENT, EDUCATION], &ALL_PURPOSES),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(edu, MIGRATION)
+            .iter()
+            .any(|e| e["event"]["id"] == marker.as_str()))
+        .is_some()
+    );
+    assert!(
+        events_from(edu, MIGRATION)
+            .iter()
+            .all(|e| e["event"]["id"] != private.as_str()),
+        "education got an event without consent"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(emp, MIGRATION)
+            .iter()
+            .any(|e| e["event"]["id"] == private.as_str()))
+        .is_some()
+    );
+
+    // An employment status flows back to migration (its consent includes migration).
+    let mut status = example("employment-status", "employment-started.json");
+    status["person"]["pin"] = "21503199012345".into();
+    let sid = publish(emp, "employment-status", &status)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(mig, EMPLOYMENT)
+            .iter()
+            .any(|e| e["event"]["id"] == sid.as_str()))
+        .is_some()
+    );
+
+    // A withdrawal reaches the former recipients; later events about the person stop.
+    let mut withdrawal = example("returnee-record", "consent-withdrawn.json");
+    withdrawal["person"]["pin"] = "21503199012345".into();
+    let wid = publish(mig, "returnee-record", &withdrawal)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(emp, MIGRATION)
+            .iter()
+            .any(|e| e["event"]["id"] == wid.as_str()))
+        .is_some()
+    );
+    let mut later = example("returnee-record", "record-corrected.json");
+    later["person"] = json!({"pin": "21503199012345"});
+    let lid = publish(mig, "returnee-record", &later)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let after = publish(
+        mig,
+        "returnee-record",
+        &returnee("21111199022222", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(emp, MIGRATION)
+            .iter()
+            .any(|e| e["event"]["id"] == after.as_str()))
+        .is_some()
+    );
+    assert!(
+        events_from(emp, MIGRATION)
+            .iter()
+            .all(|e| e["event"]["id"] != lid.as_str()),
+        "delivered after withdrawal"
+    );
+
+    // Sequences as stored by a reader have no gaps in what was delivered, and /readyz and
+    // /metrics say what happened.
+    let ready = get(emp, "/readyz").json();
+    assert_eq!(ready["manifest"]["ok"], true, "{ready}");
+    let metrics = String::from_utf8(get(mig, "/metrics").body).unwrap();
+    assert!(
+        metrics.contains("jol_feed_events_withheld_total"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("21503199012345"));
+    for n in nodes {
+        n.stop();
+    }
+}
+
+#[test]
+fn a_subscriber_killed_mid_sync_ends_with_every_event_exactly_once() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let total = 3000;
+    for chunk in 0..(total / 500) {
+        let events: Vec<_> = (0..500)
+            .map(|i| {
+                let n = chunk * 500 + i;
+                let pin = format!("2{:02}{:02}1990{:05}", 1 + n % 28, 1 + (n / 28) % 12, n);
+                json!({"type": "returnee-record", "data": returnee(&pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"])})
+            })
+            .collect();
+        let a = post_json(mig.addr, "/api/v1/events/batch", &json!({"events": events})).unwrap();
+        assert_eq!(a.json()["accepted"], 500);
+    }
+    for wait_ms in [150, 400] {
+        let emp = fed.start("employment");
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        emp.kill();
+    }
+    let emp = fed.start("employment");
+    assert!(
+        eventually(Duration::from_secs(60), || events_from(emp.addr, MIGRATION)
+            .len()
+            >= total)
+        .is_some(),
+        "never caught up"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let got = events_from(emp.addr, MIGRATION);
+    assert_eq!(got.len(), total);
+    let mut ids: Vec<&str> = got
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), total, "an event is stored twice");
+    let seqs: Vec<String> = got
+        .iter()
+        .map(|e| e["event"]["sequence"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seqs, (1..=total).map(|n| n.to_string()).collect::<Vec<_>>());
+    emp.stop();
+    mig.stop();
+}
+
+#[test]
+fn a_publisher_that_was_down_is_caught_up_when_it_returns() {
+    let fed = Federation::build();
+    let emp = fed.start("employment");
+    // Migration is down: employment keeps retrying with backoff.
+    std::thread::sleep(Duration::from_millis(800));
+    let ready = get(emp.addr, "/readyz").json();
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    let mig = fed.start("migration");
+    let id = publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(emp.addr, MIGRATION)
+            .len()
+            == 1)
+        .is_some()
+    );
+    mig.kill();
+    std::thread::sleep(Duration::from_millis(500));
+    let mig = fed.start("migration");
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012346", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(emp.addr, MIGRATION)
+            .len()
+            == 2)
+        .is_some()
+    );
+    assert_eq!(
+        events_from(emp.addr, MIGRATION)[0]["event"]["id"],
+        id.as_str()
+    );
+    mig.stop();
+    emp.stop();
+}

@@ -1,0 +1,324 @@
+//! End-to-end against a hostile or broken peer: a fake publisher serving a crafted feed over
+//! real mutual TLS, and clients with wrong certificates knocking on a real node.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use jol::event::Event;
+use jol::identifiers::{KeyName, MemberId};
+use jol::schema::EventType;
+use jol::server::{self, Limits};
+use jol::tls::{self, Identity, PeerDirectory};
+use serde_json::{json, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+struct AnyRegistered;
+
+impl PeerDirectory for AnyRegistered {
+    fn member_for_key(&self, _spki: &str) -> Option<MemberId> {
+        EMPLOYMENT.parse().ok()
+    }
+}
+
+fn signed(event: &Event, key: &ed25519_dalek::SigningKey, kid: &str) -> Value {
+    let kid: KeyName = kid.parse().unwrap();
+    serde_json::from_slice(event.sign(key, &kid).bytes()).unwrap()
+}
+
+fn event(t: EventType, seq: u64, data: Value) -> Event {
+    Event::new(MIGRATION.parse().unwrap(), t, seq, data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good_ones_arrive() {
+    let fed = Federation::build();
+    // Key rotation at migration: `old-1` added, then revoked at `revoked_at`.
+    let old_key = jol::keys::generate();
+    let old_pub = fed.path("old.pub.pem");
+    jol::keys::write_public(&old_pub, &old_key.verifying_key()).unwrap();
+    fed.authority(&[
+        "add-key",
+        "--key",
+        &format!("{MIGRATION}#old-1"),
+        "--public-key",
+        old_pub.to_str().unwrap(),
+    ]);
+    let revoked_at = OffsetDateTime::now_utc();
+    fed.authority(&[
+        "revoke-key",
+        "--key",
+        &format!("{MIGRATION}#old-1"),
+        "--at",
+        &revoked_at.format(&Rfc3339).unwrap(),
+    ]);
+    fed.authority(&["sign", "--out", fed.path("manifest.jws").to_str().unwrap()]);
+
+    let key = jol::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let employment_key = jol::keys::read_private(&fed.path("employment/keys/sign.pem")).unwrap();
+    let kid = format!("{MIGRATION}#sign-1");
+    let good = |seq, pin: &str| {
+        event(
+            EventType::ReturneeRecord,
+            seq,
+            returnee(pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+        )
+    };
+    let first = good(1, "21503199012345");
+    let mut duplicate = good(7, "21503199012345");
+    duplicate.id = first.id;
+    let mut before_revocation = good(8, "21503199012346");
+    before_revocation.time = revoked_at - time::Duration::minutes(2);
+    let mut after_revocation = good(4, "21503199012347");
+    after_revocation.time = revoked_at + time::Duration::seconds(1);
+    let mut invalid = returnee("21503199012348", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
+    invalid["region"] = "KG-ZZ".into();
+    let first_signed = signed(&first, &key, &kid);
+    let page = json!({"head": 11, "next": 11, "events": [
+        {"sequence": 1, "jws": first_signed},
+        {"sequence": 2, "jws": signed(&event(EventType::EmploymentStatus, 2, example("employment-status", "employment-started.json")), &key, &kid)},
+        {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::keys::generate(), &kid)},
+        {"sequence": 4, "jws": signed(&after_revocation, &old_key, &format!("{MIGRATION}#old-1"))},
+        {"sequence": 5, "jws": signed(&event(EventType::ReturneeRecord, 5, invalid), &key, &kid)},
+        {"sequence": 6, "jws": first_signed},
+        {"sequence": 7, "jws": signed(&duplicate, &key, &kid)},
+        {"sequence": 8, "jws": signed(&before_revocation, &old_key, &format!("{MIGRATION}#old-1"))},
+        {"sequence": 9, "withheld": "no-consent"},
+        {"sequence": 10, "jws": signed(&good(10, "21503199012350"), &employment_key, &format!("{EMPLOYMENT}#sign-1"))},
+        {"sequence": 11, "jws": signed(&good(11, "21503199012351"), &key, &kid)},
+    ]});
+    let expected_ids = [first.id, before_revocation.id];
+
+    // The fake migration node: migration's real certificate, a crafted feed.
+    let identity = Identity::load(
+        &fed.path("migration/keys/tls.cert.pem"),
+        &fed.path("migration/keys/tls.pem"),
+    )
+    .unwrap();
+    let ca =
+        tls::certificate_from_pem(&std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap())
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        tls::server_config(identity, &ca, Arc::new(AnyRegistered)).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", fed.peer["migration"]))
+        .await
+        .unwrap();
+    let manifest = bytes::Bytes::from(std::fs::read(fed.path("manifest.jws")).unwrap());
+    let page = bytes::Bytes::from(page.to_string());
+    let handler = move |_caller, req: hyper::Request<hyper::body::Incoming>| {
+        let (manifest, page) = (manifest.clone(), page.clone());
+        async move {
+            let first_page = req.uri().query().unwrap_or("").contains("after=0&");
+            match req.uri().path() {
+                "/peer/v1/manifest" => {
+                    jol::http::with_type(hyper::StatusCode::OK, "application/jose+json", manifest)
+                }
+                _ if first_page => {
+                    jol::http::with_type(hyper::StatusCode::OK, "application/json", page)
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    jol::http::json(
+                        hyper::StatusCode::OK,
+                        &json!({"events": [], "next": 11, "head": 11}),
+                    )
+                }
+            }
+        }
+    };
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = Limits {
+        header_timeout: Duration::from_secs(5),
+        max_connections: 16,
+    };
+    tokio::spawn(server::serve_tls(
+        listener,
+        limits,
+        acceptor,
+        Arc::new(AnyRegistered),
+        handler,
+        stopped,
+        Duration::from_secs(1),
+    ));
+
+    let emp = tokio::task::spawn_blocking({
+        let config = fed.config("employment");
+        move || Node::start(&config)
+    })
+    .await
+    .unwrap();
+    let addr = emp.addr;
+    let (events, quarantine) = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(15), || {
+            get(addr, "/api/v1/quarantine").json()["total"].as_u64() >= Some(7)
+        });
+        eventually(Duration::from_secs(5), || {
+            events_from(addr, MIGRATION).len() >= 3
+        });
+        (
+            events_from(addr, MIGRATION),
+            get(addr, "/api/v1/quarantine").json(),
+        )
+    })
+    .await
+    .unwrap();
+    let reasons: Vec<&str> = quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "publisher-not-allowed",
+            "signature-invalid",
+            "key-revoked",
+            "schema-invalid",
+            "sequence-mismatch",
+            "duplicate",
+            "key-of-other-member"
+        ],
+        "{quarantine}"
+    );
+    assert!(quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["origin"] == MIGRATION));
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(ids.len(), 3, "{ids:?}");
+    assert_eq!(ids[0], expected_ids[0].to_string());
+    assert_eq!(
+        ids[1],
+        expected_ids[1].to_string(),
+        "an event signed before the revocation stays valid"
+    );
+    let metrics = String::from_utf8(get(addr, "/metrics").body).unwrap();
+    assert!(metrics.contains("reason=\"key-revoked\"} 1"), "{metrics}");
+    drop(emp);
+}
+
+/// A GET over TLS with the given client identity to a peer port; Ok(status) or the error text.
+async fn knock(
+    port: u16,
+    identity: Option<Identity>,
+    ca_pem: &str,
+    server_spki: String,
+) -> Result<u16, String> {
+    let ca = tls::certificate_from_pem(ca_pem).unwrap();
+    let config = tls::client_config(identity, &ca, server_spki).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .map_err(|e| e.to_string())?;
+    let tls = tokio_rustls::TlsConnector::from(config)
+        .connect(tls::peer_server_name(), tcp)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut client = jol::client::HttpClient::over(tls, "peer".into())
+        .await
+        .map_err(|e| e.to_string())?;
+    client
+        .get("/peer/v1/manifest")
+        .await
+        .map(|(s, _)| s.as_u16())
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_listener_refuses_strangers_at_the_handshake() {
+    let fed = Federation::build();
+    let emp = tokio::task::spawn_blocking({
+        let config = fed.config("employment");
+        move || Node::start(&config)
+    })
+    .await
+    .unwrap();
+    let port = fed.peer["employment"];
+    let ca_pem = std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap();
+    let emp_cert = std::fs::read_to_string(fed.path("employment/keys/tls.cert.pem")).unwrap();
+    let emp_spki = tls::spki_sha256(&tls::certificate_from_pem(&emp_cert).unwrap()).unwrap();
+
+    // A registered member gets through.
+    let migration = Identity::load(
+        &fed.path("migration/keys/tls.cert.pem"),
+        &fed.path("migration/keys/tls.pem"),
+    )
+    .unwrap();
+    assert_eq!(
+        knock(port, Some(migration), &ca_pem, emp_spki.clone()).await,
+        Ok(200)
+    );
+
+    // No certificate.
+    assert!(knock(port, None, &ca_pem, emp_spki.clone()).await.is_err());
+
+    // A certificate from another CA, for a real member's id.
+    let other = tempfile::tempdir().unwrap();
+    let foreign = jol::authority::Authority::init(
+        &other.path().join("auth"),
+        "elsewhere",
+        "x/GOV/1/auth".parse().unwrap(),
+        30,
+    )
+    .unwrap();
+    let csr =
+        jol::authority::node_tls_key(&MIGRATION.parse().unwrap(), &other.path().join("tls.pem"))
+            .unwrap();
+    let cert = foreign
+        .issue_cert(
+            &MIGRATION.parse().unwrap(),
+            &std::fs::read_to_string(&csr).unwrap(),
+            30,
+        )
+        .unwrap();
+    std::fs::write(other.path().join("tls.cert.pem"), cert).unwrap();
+    let stranger = Identity::load(
+        &other.path().join("tls.cert.pem"),
+        &other.path().join("tls.pem"),
+    )
+    .unwrap();
+    assert!(knock(port, Some(stranger), &ca_pem, emp_spki.clone())
+        .await
+        .is_err());
+
+    // The federation's CA, but a key the manifest does not register.
+    let ours = jol::authority::Authority::open(&fed.path("authority"));
+    let csr =
+        jol::authority::node_tls_key(&MIGRATION.parse().unwrap(), &other.path().join("tls2.pem"))
+            .unwrap();
+    let cert = ours
+        .issue_cert(
+            &MIGRATION.parse().unwrap(),
+            &std::fs::read_to_string(&csr).unwrap(),
+            30,
+        )
+        .unwrap();
+    std::fs::write(other.path().join("tls2.cert.pem"), cert).unwrap();
+    let unregistered = Identity::load(
+        &other.path().join("tls2.cert.pem"),
+        &other.path().join("tls2.pem"),
+    )
+    .unwrap();
+    assert!(knock(port, Some(unregistered), &ca_pem, emp_spki.clone())
+        .await
+        .is_err());
+
+    // And a client refuses a server whose key is not the one registered for the member it meant.
+    let migration = Identity::load(
+        &fed.path("migration/keys/tls.cert.pem"),
+        &fed.path("migration/keys/tls.pem"),
+    )
+    .unwrap();
+    assert!(knock(port, Some(migration), &ca_pem, "00".repeat(32))
+        .await
+        .is_err());
+    drop(emp);
+}
