@@ -50,6 +50,7 @@ pub struct BenchArgs {
 pub enum Which {
     Limit,
     Publish,
+    Sync,
 }
 
 /// One measured figure.
@@ -72,6 +73,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let figures = match args.which {
         Which::Limit => limit(&args).await?,
         Which::Publish => publish(&args).await?,
+        Which::Sync => sync(&args).await?,
     };
     if args.json {
         println!(
@@ -403,4 +405,154 @@ async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     ));
     node.stop().await;
     Ok(figures)
+}
+
+/// Build a two-member federation (publisher: employment, reader: migration) in `dir` with the
+/// authority library, and return the two node configs.
+fn two_node_federation(dir: &Path) -> Result<(NodeConfig, NodeConfig)> {
+    use crate::authority::{node_tls_key, Authority};
+    use crate::manifest::{Member, Names, SigningKeyEntry};
+    let authority = Authority::init(
+        &dir.join("authority"),
+        "central-server",
+        "central-server/GOV/70000000/authority".parse()?,
+        30,
+    )?;
+    let ids = [
+        member(),
+        "central-server/GOV/70000001/migration".parse::<MemberId>()?,
+    ];
+    let mut ports = Vec::new();
+    for _ in &ids {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        ports.push(l.local_addr()?.port());
+    }
+    let mut configs = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let node = dir.join(format!("node{i}"));
+        let key = keys::generate();
+        keys::write_private(&node.join("sign.pem"), &key)?;
+        let csr = node_tls_key(id, &node.join("tls.pem"))?;
+        let cert = authority.issue_cert(id, &std::fs::read_to_string(csr)?, 30)?;
+        std::fs::write(node.join("tls.cert.pem"), &cert)?;
+        let now = time::OffsetDateTime::now_utc();
+        authority.add_member(Member {
+            id: id.clone(),
+            names: Names::default(),
+            peer_endpoint: format!("127.0.0.1:{}", ports[i]),
+            tls_key_sha256: crate::tls::spki_sha256(&crate::tls::certificate_from_pem(&cert)?)?,
+            signing_keys: vec![SigningKeyEntry {
+                name: "bench".into(),
+                public_key: keys::public_b64(&key.verifying_key()),
+                not_before: now - time::Duration::hours(1),
+                not_after: now + time::Duration::days(1),
+                revoked: None,
+            }],
+        })?;
+        let subscription = if i == 1 {
+            format!(
+                "[[subscriptions]]\nfrom = \"{}\"\ntypes = [\"employment-status\"]\n",
+                ids[0]
+            )
+        } else {
+            String::new()
+        };
+        let text = format!(
+            "member = \"{id}\"\ndata_dir = \"data\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n[federation]\nauthority_key = \"../authority/authority.pub.pem\"\nmanifest = \"../manifest.jws\"\npeer_listen = \"127.0.0.1:{}\"\ntls_cert = \"tls.cert.pem\"\ntls_key = \"tls.pem\"\n{subscription}",
+            ports[i]
+        );
+        configs.push(NodeConfig::parse(&text, &node).map_err(anyhow::Error::msg)?);
+    }
+    authority.grant_publish(EventType::EmploymentStatus, &ids[0])?;
+    authority.grant_read(
+        EventType::EmploymentStatus,
+        &ids[1],
+        vec!["REINTEGRATION_CASE_MANAGEMENT".into()],
+    )?;
+    authority.grant_publish(EventType::ReturneeRecord, &ids[1])?;
+    authority.sign(&dir.join("manifest.jws"), 1)?;
+    let subscriber = configs.pop().context("two configs")?;
+    let publisher = configs.pop().context("two configs")?;
+    Ok((publisher, subscriber))
+}
+
+/// One subscriber catching up `events` events from one publisher over mutual TLS.
+async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
+    let dir = tempfile::tempdir()?;
+    let (publisher_config, subscriber_config) = two_node_federation(dir.path())?;
+    let publisher = RunningNode::start(&publisher_config).await?;
+    let n = args.events;
+    // Consent: every synthetic person consented to the reader for case management.
+    let persons = n.min(100_000);
+    let reader = subscriber_config.member.to_string();
+    let mut client = HttpClient::connect(publisher.local_addr()).await?;
+    let start = Instant::now();
+    let mut published = 0;
+    while published < n {
+        let events: Vec<Value> = (published..(published + 1000).min(n))
+            .map(|i| json!({"type": "employment-status", "data": sample_data(i % persons)}))
+            .collect();
+        published += events.len();
+        let (status, body) = client
+            .post_json(
+                "/api/v1/events/batch",
+                Bytes::from(json!({"events": events}).to_string()),
+            )
+            .await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "publishing failed: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    let publish_rate = n as f64 / start.elapsed().as_secs_f64();
+    grant_consent(&publisher, persons, &reader)?;
+    let start = Instant::now();
+    let subscriber = RunningNode::start(&subscriber_config).await?;
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while subscriber
+        .metrics()
+        .received
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < n as u64
+    {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the subscriber did not catch up in 10 minutes"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let elapsed = start.elapsed();
+    let figures = vec![
+        figure(
+            format!("publish {n} events (batches of 1000)"),
+            publish_rate,
+            "events/s",
+        ),
+        figure(
+            format!("catch-up of {n} events over mTLS (verify + validate + store)"),
+            n as f64 / elapsed.as_secs_f64(),
+            "events/s",
+        ),
+        figure("peak RSS (both nodes, one process)", peak_rss_mib(), "MiB"),
+    ];
+    subscriber.stop().await;
+    publisher.stop().await;
+    Ok(figures)
+}
+
+/// Write consent records straight into the publisher's store (the benchmark measures sync, not
+/// the migration agency's workflow).
+fn grant_consent(node: &RunningNode, persons: usize, reader: &str) -> Result<()> {
+    let consent = json!({"current": {"granted": true, "purposes": ["REINTEGRATION_CASE_MANAGEMENT"],
+        "recipients": [reader], "time": "2024-01-01T00:00:00Z"}, "former_recipients": []});
+    let consent = consent.to_string();
+    let mut batch = WriteBatch::default();
+    for i in 0..persons {
+        if let Some(pin) = sample_data(i)["person"]["pin"].as_str() {
+            batch.set_consent(pin, consent.as_bytes());
+        }
+    }
+    node.store().apply(batch)?;
+    Ok(node.store().flush()?)
 }

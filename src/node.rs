@@ -175,6 +175,11 @@ impl RunningNode {
         self.peer_addr
     }
 
+    /// The node's store (benchmarks and tools that run beside a node).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }

@@ -38,6 +38,9 @@ fn io(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
     move |source| StoreError::Io { op, source }
 }
 
+/// sled's page cache (its default, 1 GiB, is far more than a node needs).
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
 const LOG: u8 = b'L';
 const SEQ: u8 = b'S';
 const ID: u8 = b'I';
@@ -168,6 +171,7 @@ impl Store {
         let db = sled::Config::new()
             .path(dir)
             .mode(sled::Mode::HighThroughput)
+            .cache_capacity(CACHE_BYTES)
             .open()
             .map_err(open_err)?;
         let main = db.open_tree("main").map_err(open_err)?;

@@ -211,6 +211,9 @@ fn a_publisher_that_was_down_is_caught_up_when_it_returns() {
         .is_some()
     );
     mig.kill();
+    // While migration is down the authority signs a newer manifest; only migration restarts
+    // with it, and employment takes it up from migration when it reconnects.
+    fed.authority(&["sign", "--out", fed.path("manifest.jws").to_str().unwrap()]);
     std::thread::sleep(Duration::from_millis(500));
     let mig = fed.start("migration");
     publish(
