@@ -476,7 +476,7 @@ fn published_response(p: &Published) -> Response {
 }
 
 /// A stored event as the local feed shows it: position, the JWS, and its decoded CloudEvent.
-fn stored_item(position: u64, bytes: &[u8]) -> Result<Value, Problem> {
+pub fn stored_item(position: u64, bytes: &[u8]) -> Result<Value, Problem> {
     let (signed, _) = SignedEvent::parse(bytes).map_err(|e| storage_problem(e.to_string()))?;
     let jws: Value = serde_json::from_slice(bytes).map_err(|e| storage_problem(e.to_string()))?;
     Ok(serde_json::json!({"position": position, "event": signed.event(), "jws": jws}))

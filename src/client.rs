@@ -36,14 +36,20 @@ pub struct HttpClient {
 impl HttpClient {
     /// Connect over plain TCP.
     pub async fn connect(addr: SocketAddr) -> Result<HttpClient, ClientError> {
-        let stream = TcpStream::connect(addr)
-            .await
-            .map_err(|source| ClientError::Connect {
-                addr: addr.to_string(),
-                source,
-            })?;
+        HttpClient::connect_to(&addr.to_string()).await
+    }
+
+    /// Connect over plain TCP to `host:port`.
+    pub async fn connect_to(host_port: &str) -> Result<HttpClient, ClientError> {
+        let stream =
+            TcpStream::connect(host_port)
+                .await
+                .map_err(|source| ClientError::Connect {
+                    addr: host_port.to_string(),
+                    source,
+                })?;
         let _ = stream.set_nodelay(true);
-        HttpClient::over(stream, addr.to_string()).await
+        HttpClient::over(stream, host_port.to_string()).await
     }
 
     /// Speak HTTP/1.1 over an established stream (plain or TLS).

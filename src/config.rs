@@ -88,6 +88,9 @@ pub struct LocalConfig {
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// `http://host:port/path` to POST every event the node holds to, in order, retrying until
+    /// a 2xx (at-least-once: the receiver deduplicates on the event id).
+    pub webhook: Option<String>,
 }
 
 fn default_local_listen() -> SocketAddr {
@@ -111,6 +114,7 @@ impl Default for LocalConfig {
             max_body_bytes: default_max_body(),
             header_timeout_secs: default_header_timeout(),
             max_connections: default_max_connections(),
+            webhook: None,
         }
     }
 }
@@ -162,6 +166,9 @@ impl NodeConfig {
                 "local.listen {} is not a loopback address: set local.tokens_file so that callers must present a bearer token",
                 c.local.listen
             ));
+        }
+        if let Some(url) = &c.local.webhook {
+            crate::webhook::WebhookUrl::parse(url).map_err(|e| format!("local.webhook: {e}"))?;
         }
         if c.local.max_body_bytes < 1024 {
             return Err("local.max_body_bytes must be at least 1024".into());

@@ -43,6 +43,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     Tls(#[from] TlsError),
+    #[error("local.webhook: {0}")]
+    Webhook(String),
     #[error("signing.key_name is not a valid key name: {0}")]
     KeyName(String),
     #[error("cannot listen on {addr}: {source}")]
@@ -133,6 +135,15 @@ impl RunningNode {
                 ));
             }
             trust = Some(t);
+        }
+        if let Some(url) = &config.local.webhook {
+            let url = crate::webhook::WebhookUrl::parse(url).map_err(NodeError::Webhook)?;
+            tasks.push(tokio::spawn(crate::webhook::run(
+                url,
+                store.clone(),
+                publisher.heads().position,
+                stopped.clone(),
+            )));
         }
         let listener = bind(config.local.listen).await?;
         let local_addr = local_addr_of(&listener, config.local.listen)?;

@@ -287,6 +287,14 @@ impl Store {
         Ok(v.map(|v| v.to_vec()))
     }
 
+    /// Store a named piece of node state without waiting for a flush.
+    pub fn set_meta_lazy(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
+        self.main
+            .insert(key(META, &[name.as_bytes()]), value)
+            .map_err(io("write"))
+            .map(|_| ())
+    }
+
     /// Store a named piece of node state durably (flushes).
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
         self.main

@@ -234,3 +234,66 @@ fn a_publisher_that_was_down_is_caught_up_when_it_returns() {
     mig.stop();
     emp.stop();
 }
+
+#[test]
+fn an_expired_manifest_stops_exchange_with_a_clear_error() {
+    let fed = Federation::build();
+    // The authority re-signs the manifest valid for three seconds only.
+    let authority = jol::authority::Authority::open(&fed.path("authority"));
+    authority
+        .sign_at(
+            &fed.path("manifest.jws"),
+            time::OffsetDateTime::now_utc(),
+            time::Duration::seconds(3),
+        )
+        .unwrap();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || get(emp.addr, "/readyz").status
+            == 503)
+        .is_some(),
+        "readyz never said the manifest expired"
+    );
+    let ready = get(emp.addr, "/readyz").json();
+    assert_eq!(ready["status"], "not-ready");
+    assert!(
+        ready["manifest"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("expired"),
+        "{ready}"
+    );
+    // Publishing locally still works; exchange does not.
+    let later = publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012346", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(events_from(emp.addr, MIGRATION)
+        .iter()
+        .all(|e| e["event"]["id"] != later.as_str()));
+    // A newer manifest (an operator restarts with it) resumes exchange.
+    emp.stop();
+    mig.stop();
+    fed.authority(&["sign", "--out", fed.path("manifest.jws").to_str().unwrap()]);
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    assert!(
+        eventually(Duration::from_secs(10), || events_from(emp.addr, MIGRATION)
+            .iter()
+            .any(|e| e["event"]["id"] == later.as_str()))
+        .is_some()
+    );
+    emp.stop();
+    mig.stop();
+}

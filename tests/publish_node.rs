@@ -412,3 +412,75 @@ fn sigkill_during_concurrent_publishing_loses_and_duplicates_nothing() {
     }
     node.stop();
 }
+
+#[test]
+fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_addr = hook.local_addr().unwrap();
+    let received: Arc<Mutex<Vec<Value>>> = Arc::default();
+    let got = received.clone();
+    std::thread::spawn(move || {
+        let mut answered = 0;
+        for stream in hook.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut stream = stream;
+            loop {
+                let mut len = 0;
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                answered += 1;
+                // The first delivery fails: the node must retry it.
+                let status = if answered == 1 {
+                    "500 Internal Server Error"
+                } else {
+                    "204 No Content"
+                };
+                if answered > 1 {
+                    got.lock()
+                        .unwrap()
+                        .push(serde_json::from_slice(&body).unwrap());
+                }
+                write!(stream, "HTTP/1.1 {status}\r\nContent-Length: 0\r\n\r\n").unwrap();
+            }
+        }
+    });
+    let dir = NodeDir::new(&format!("webhook = \"http://{hook_addr}/jol\"\n"));
+    let node = dir.start();
+    for i in 0..5 {
+        publish(
+            node.addr,
+            "employment-status",
+            &employment_data(i, &format!("w-{i}")),
+        );
+    }
+    assert!(
+        eventually(Duration::from_secs(10), || received.lock().unwrap().len()
+            >= 5)
+        .is_some(),
+        "webhook did not get every event"
+    );
+    let positions: Vec<u64> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|v| v["position"].as_u64().unwrap())
+        .collect();
+    assert_eq!(positions, [1, 2, 3, 4, 5]);
+    node.stop();
+}
