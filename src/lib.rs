@@ -26,3 +26,4 @@ pub mod sync;
 pub mod tls;
 pub mod webhook;
 pub mod view;
+pub mod projector;

@@ -48,6 +48,9 @@ const IDEM: u8 = b'K';
 const META: u8 = b'M';
 const CURSOR: u8 = b'R';
 const CONSENT: u8 = b'C';
+const VIEW: u8 = b'P';
+const PERSON_EVENT: u8 = b'X';
+const ACCESS: u8 = b'A';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -67,6 +70,10 @@ fn seq_key(source: &MemberId, sequence: u64) -> Vec<u8> {
         SEQ,
         &[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()],
     )
+}
+
+fn rand_suffix() -> [u8; 4] {
+    rand::random()
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
@@ -114,6 +121,33 @@ impl WriteBatch {
     /// Record a person's current consent (serialized by the caller) with the events that set it.
     pub fn set_consent(&mut self, pin: &str, consent: &[u8]) {
         self.batch.insert(key(CONSENT, &[pin.as_bytes()]), consent);
+    }
+
+    /// Store a person's projected view.
+    pub fn set_view(&mut self, pin: &str, view: &[u8]) {
+        self.batch.insert(key(VIEW, &[pin.as_bytes()]), view);
+    }
+
+    /// Record that the event at `position` is about `pin`.
+    pub fn index_person(&mut self, pin: &str, position: u64) {
+        self.batch.insert(
+            key(PERSON_EVENT, &[pin.as_bytes(), &[0], &position.to_be_bytes()]),
+            &[],
+        );
+    }
+
+    /// Store a named piece of node state with the rest of the batch.
+    pub fn set_meta(&mut self, name: &str, value: &[u8]) {
+        self.batch.insert(key(META, &[name.as_bytes()]), value);
+    }
+
+    /// Append to a person's access log.
+    pub fn log_access(&mut self, pin: &str, time_nanos: u64, record: &[u8]) {
+        // Newest first: the key orders by the complement of the time.
+        self.batch.insert(
+            key(ACCESS, &[pin.as_bytes(), &[0], &(u64::MAX - time_nanos).to_be_bytes(), &rand_suffix()]),
+            record,
+        );
     }
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
@@ -310,6 +344,57 @@ impl Store {
             .get(key(CONSENT, &[pin.as_bytes()]))
             .map_err(io("read"))?;
         Ok(v.map(|v| v.to_vec()))
+    }
+
+    /// A person's stored view.
+    pub fn view(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let v = self.main.get(key(VIEW, &[pin.as_bytes()])).map_err(io("read"))?;
+        Ok(v.map(|v| v.to_vec()))
+    }
+
+    /// Every stored view, in PIN order.
+    pub fn views(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
+        self.main
+            .scan_prefix([VIEW])
+            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(io("read")))
+    }
+
+    /// Positions of the events about `pin`.
+    pub fn person_positions(&self, pin: &str) -> Result<Vec<u64>, StoreError> {
+        let prefix = key(PERSON_EVENT, &[pin.as_bytes(), &[0]]);
+        self.main
+            .scan_prefix(&prefix)
+            .map(|r| {
+                let (k, _) = r.map_err(io("read"))?;
+                u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("person index"))
+            })
+            .collect()
+    }
+
+    /// Drop every view and the person index (before a rebuild).
+    pub fn clear_views(&self) -> Result<(), StoreError> {
+        for prefix in [VIEW, PERSON_EVENT] {
+            let mut batch = sled::Batch::default();
+            for r in self.main.scan_prefix([prefix]).keys() {
+                batch.remove(r.map_err(io("read"))?);
+            }
+            self.main.apply_batch(batch).map_err(io("write"))?;
+        }
+        Ok(())
+    }
+
+    /// A person's access log, newest first.
+    pub fn access_log(&self, pin: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.main
+            .scan_prefix(key(ACCESS, &[pin.as_bytes(), &[0]]))
+            .take(limit)
+            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(io("read")))
+            .collect()
+    }
+
+    /// Apply a batch that is not an append (views, access log): not flushed here.
+    pub fn apply_other(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.main.apply_batch(batch.batch).map_err(io("write"))
     }
 
     /// The last contiguous sequence received from `source` (0: nothing yet).
