@@ -27,3 +27,4 @@ pub mod tls;
 pub mod webhook;
 pub mod view;
 pub mod projector;
+pub mod kpi;
