@@ -69,6 +69,14 @@ impl LocalApi {
             (&Method::GET, ["api", "v1", "events"]) => self.list_events(req.uri().query()),
             (&Method::GET, ["api", "v1", "events", id]) => self.get_event(id),
             (&Method::GET, ["api", "v1", "quarantine"]) => self.list_quarantine(req.uri().query()),
+            (&Method::GET, ["api", "v1", "persons", pin]) => self.get_person(&req, pin),
+            (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => self.get_access_log(pin),
+            (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
+            (&Method::GET, [""]) => Ok(http::with_type(
+                StatusCode::OK,
+                "text/html; charset=utf-8",
+                crate::dashboard::PAGE,
+            )),
             (
                 _,
                 ["healthz"]
@@ -271,6 +279,111 @@ impl LocalApi {
             .map_err(storage_problem)?
             .ok_or_else(not_found)?;
         Ok(http::json(StatusCode::OK, &stored_item(pos, &bytes)?))
+    }
+
+    fn get_person(&self, req: &Request<Incoming>, pin: &str) -> Result<Response, Problem> {
+        let pin = valid_pin(pin)?;
+        let view = crate::projector::person(&self.store, pin)
+            .map_err(storage_problem)?
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "person-not-found",
+                    "Person not found",
+                    "this node holds no events about that person",
+                )
+            })?;
+        let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
+        let who = Reader::of(req, self.authorize(req).ok().flatten());
+        self.log_access(pin, &who, "registry view")?;
+        let derived = view.derive(as_of);
+        let mut body = serde_json::to_value(&view).unwrap_or_default();
+        body["derived"] = serde_json::to_value(derived).unwrap_or_default();
+        Ok(http::json(StatusCode::OK, &body))
+    }
+
+    fn get_access_log(&self, pin: &str) -> Result<Response, Problem> {
+        let pin = valid_pin(pin)?;
+        let records: Vec<Value> = self
+            .store
+            .access_log(pin, 1000)
+            .map_err(storage_problem)?
+            .iter()
+            .filter_map(|b| serde_json::from_slice(b).ok())
+            .collect();
+        Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({"records": records}),
+        ))
+    }
+
+    fn get_kpi(&self, req: &Request<Incoming>) -> Result<Response, Problem> {
+        let q = req.uri().query();
+        let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
+        let params = crate::kpi::KpiParams {
+            as_of,
+            employment_service: self.employment_service(),
+            from: date_param(q, "from")?,
+            to: date_param(q, "to")?,
+            structure_at: date_param(q, "structureAt")?,
+        };
+        let suppress = http::query_param(q, "suppress") != Some("false");
+        let views = crate::projector::all(&self.store).map_err(storage_problem)?;
+        let mut report = crate::kpi::compute(&views, &params, suppress);
+        if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
+            report.cohorts.retain(|k, _| k == c);
+        }
+        if let Some(b) = http::query_param(q, "breakdown") {
+            let wanted: Vec<&str> = b.split(',').collect();
+            report
+                .breakdowns
+                .retain(|k, _| wanted.contains(&k.as_str()));
+        }
+        let wants_csv = req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"));
+        if wants_csv {
+            return Ok(http::with_type(
+                StatusCode::OK,
+                "text/csv; charset=utf-8",
+                crate::kpi::to_csv(&report),
+            ));
+        }
+        Ok(http::json(StatusCode::OK, &report))
+    }
+
+    /// The employment service: the publisher of employment-status in the manifest, or this node.
+    fn employment_service(&self) -> MemberId {
+        self.trust
+            .as_ref()
+            .and_then(|t| {
+                t.held()
+                    .policy(EventType::EmploymentStatus)
+                    .and_then(|p| p.publishers.first().cloned())
+            })
+            .unwrap_or_else(|| self.member.clone())
+    }
+
+    /// Record a read before answering it; a read that cannot be logged is refused.
+    fn log_access(&self, pin: &str, who: &Reader, what: &str) -> Result<(), Problem> {
+        let now = OffsetDateTime::now_utc();
+        let record = serde_json::json!({
+            "time": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+            "reader": who.reader, "user": who.user, "purpose": who.purpose,
+            "what": what, "requestId": Uuid::now_v7(),
+        });
+        let mut batch = crate::store::WriteBatch::default();
+        batch.log_access(
+            pin,
+            now.unix_timestamp_nanos() as u64,
+            record.to_string().as_bytes(),
+        );
+        self.store
+            .apply_other(batch)
+            .and_then(|()| self.store.flush())
+            .map_err(storage_problem)
     }
 
     fn list_quarantine(&self, query: Option<&str>) -> Result<Response, Problem> {
@@ -480,4 +593,52 @@ pub fn stored_item(position: u64, bytes: &[u8]) -> Result<Value, Problem> {
     let (signed, _) = SignedEvent::parse(bytes).map_err(|e| storage_problem(e.to_string()))?;
     let jws: Value = serde_json::from_slice(bytes).map_err(|e| storage_problem(e.to_string()))?;
     Ok(serde_json::json!({"position": position, "event": signed.event(), "jws": jws}))
+}
+
+/// Who is reading, for the access log.
+struct Reader {
+    reader: String,
+    user: Option<String>,
+    purpose: Option<String>,
+}
+
+impl Reader {
+    fn of(req: &Request<Incoming>, token: Option<&Token>) -> Reader {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        Reader {
+            reader: token.map_or_else(|| "local".to_string(), |t| format!("local:{}", t.name)),
+            user: header("x-road-userid"),
+            purpose: header("x-road-issue")
+                .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from)),
+        }
+    }
+}
+
+fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}
+
+fn valid_pin(pin: &str) -> Result<&str, Problem> {
+    pin.parse::<crate::identifiers::Pin>()
+        .map(|_| pin)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-pin", "Bad PIN", e.to_string()))
+}
+
+fn date_param(query: Option<&str>, name: &str) -> Result<Option<time::Date>, Problem> {
+    match http::query_param(query, name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => crate::view::date(v).map(Some).ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-query",
+                "Bad query parameter",
+                format!("`{name}` must be a date YYYY-MM-DD"),
+            )
+        }),
+    }
 }

@@ -81,6 +81,39 @@ pub enum Command {
         #[arg(long)]
         file: PathBuf,
     },
+    /// Print a person's registry view from a node's data dir (the node must be stopped).
+    View {
+        pin: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Reference date for derived facts (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Print the KPIs from a node's data dir (the node must be stopped): the seed's tables 1 and 2.
+    Kpi {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The employment service's member id (registration coverage).
+        #[arg(long, default_value = "central-server/GOV/70000002/employment")]
+        employment_service: String,
+        /// Print the whole report as JSON instead.
+        #[arg(long)]
+        json: bool,
+        /// Print CSV instead.
+        #[arg(long)]
+        csv: bool,
+        /// Keep cells under 5 persons (for internal use only).
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// Throw the registry views away and project the whole log again (the node must be stopped).
+    RebuildView {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// Measure the node (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
 }
@@ -109,6 +142,36 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => publish(&config, &event_type, &file, idempotency_key, token).await,
         Command::Validate { event_type, file } => validate(&event_type, &file),
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::View {
+            pin,
+            data_dir,
+            as_of,
+        } => view(&pin, &data_dir, as_of.as_deref()),
+        Command::Kpi {
+            data_dir,
+            as_of,
+            employment_service,
+            json,
+            csv,
+            no_suppress,
+        } => kpi(
+            &data_dir,
+            as_of.as_deref(),
+            &employment_service,
+            json,
+            csv,
+            !no_suppress,
+        ),
+        Command::RebuildView { data_dir } => {
+            let store = open_offline(&data_dir)?;
+            let started = std::time::Instant::now();
+            let n = crate::projector::rebuild(&store)?;
+            println!(
+                "rebuilt the views from {n} events in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
     }
 }
 
@@ -224,4 +287,64 @@ fn display_pointer(p: &str) -> &str {
     } else {
         p
     }
+}
+
+fn open_offline(data_dir: &Path) -> Result<crate::store::Store> {
+    crate::store::Store::open(data_dir).with_context(|| {
+        format!(
+            "cannot open {} (is its node running? stop it, or use the node's API)",
+            data_dir.display()
+        )
+    })
+}
+
+fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
+    match as_of {
+        Some(d) => {
+            crate::view::date(d).with_context(|| format!("--as-of {d}: expected YYYY-MM-DD"))
+        }
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
+    pin.parse::<crate::identifiers::Pin>()?;
+    let store = open_offline(data_dir)?;
+    crate::projector::catch_up(&store)?;
+    let Some(v) = crate::projector::person(&store, pin)? else {
+        bail!("this node holds no events about that person");
+    };
+    let mut body = serde_json::to_value(&v)?;
+    body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
+
+fn kpi(
+    data_dir: &Path,
+    as_of: Option<&str>,
+    employment_service: &str,
+    json: bool,
+    csv: bool,
+    suppress: bool,
+) -> Result<()> {
+    let store = open_offline(data_dir)?;
+    crate::projector::catch_up(&store)?;
+    let views = crate::projector::all(&store)?;
+    let params = crate::kpi::KpiParams {
+        as_of: as_of_date(as_of)?,
+        employment_service: employment_service.parse()?,
+        from: None,
+        to: None,
+        structure_at: None,
+    };
+    let report = crate::kpi::compute(&views, &params, suppress);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if csv {
+        print!("{}", crate::kpi::to_csv(&report));
+    } else {
+        print!("{}", crate::kpi::seed_tables(&report));
+    }
+    Ok(())
 }

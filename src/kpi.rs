@@ -128,7 +128,9 @@ fn returnees<'a>(views: &'a [PersonView], p: &KpiParams) -> Vec<(&'a PersonView,
     views
         .iter()
         .filter_map(|v| Some((v, v.return_date()?)))
-        .filter(|(_, r)| *r <= p.as_of && p.from.is_none_or(|f| *r >= f) && p.to.is_none_or(|t| *r <= t))
+        .filter(|(_, r)| {
+            *r <= p.as_of && p.from.is_none_or(|f| *r >= f) && p.to.is_none_or(|t| *r <= t)
+        })
         .collect()
 }
 
@@ -141,7 +143,11 @@ pub fn compute(views: &[PersonView], p: &KpiParams, suppress: bool) -> KpiReport
     }
     let mut cohort_figures = BTreeMap::new();
     for (label, members) in &cohorts {
-        let end = members.iter().map(|(_, r)| quarter_end(*r)).max().unwrap_or(p.as_of);
+        let end = members
+            .iter()
+            .map(|(_, r)| quarter_end(*r))
+            .max()
+            .unwrap_or(p.as_of);
         let mut ind = indicators(members, p);
         if end + Duration::days(REGISTRATION_DAYS) > p.as_of {
             ind.registration_coverage = Ratio::default();
@@ -160,7 +166,10 @@ pub fn compute(views: &[PersonView], p: &KpiParams, suppress: bool) -> KpiReport
         }
         breakdowns.insert(
             dimension.to_string(),
-            groups.iter().map(|(g, m)| (g.clone(), indicators(m, p))).collect(),
+            groups
+                .iter()
+                .map(|(g, m)| (g.clone(), indicators(m, p)))
+                .collect(),
         );
     }
     let mut report = KpiReport {
@@ -179,10 +188,22 @@ pub fn compute(views: &[PersonView], p: &KpiParams, suppress: bool) -> KpiReport
 type Dimension = (&'static str, fn(&PersonView, Date) -> String);
 
 const DIMENSIONS: [Dimension; 5] = [
-    ("sex", |v, _| v.sex.map_or("unknown", |s| s.code()).to_string()),
+    ("sex", |v, _| {
+        v.sex.map_or("unknown", |s| s.code()).to_string()
+    }),
     ("ageBand", age_band),
-    ("region", |v, _| v.returnee.as_ref().and_then(|r| r.region.clone()).unwrap_or_else(|| "unknown".into())),
-    ("destinationCountry", |v, _| v.returnee.as_ref().and_then(|r| r.destination_country.clone()).unwrap_or_else(|| "unknown".into())),
+    ("region", |v, _| {
+        v.returnee
+            .as_ref()
+            .and_then(|r| r.region.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }),
+    ("destinationCountry", |v, _| {
+        v.returnee
+            .as_ref()
+            .and_then(|r| r.destination_country.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }),
     ("education", education_band),
 ];
 
@@ -218,7 +239,11 @@ fn education_band(v: &PersonView, _: Date) -> String {
 /// The structure category of a person at `day`.
 pub fn structure_category(v: &PersonView, day: Date) -> &'static str {
     let Some(s) = v.spell_at(day) else {
-        return if v.status_at(day) == Some("OUTSIDE_LABOUR_FORCE") { "inactive" } else { "unemployed" };
+        return if v.status_at(day) == Some("OUTSIDE_LABOUR_FORCE") {
+            "inactive"
+        } else {
+            "unemployed"
+        };
     };
     if matches!(s.contract_duration.as_str(), "SEASONAL" | "CASUAL") || s.icse18 == "43" {
         "seasonalTemporary"
@@ -242,9 +267,13 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     let mut table: BTreeMap<String, BTreeMap<String, Option<u64>>> = BTreeMap::new();
     for (v, ret) in people {
         let (v, ret) = (*v, *ret);
-        if ret + Duration::days(REGISTRATION_DAYS) <= p.as_of && consents_to(v, &p.employment_service) {
+        if ret + Duration::days(REGISTRATION_DAYS) <= p.as_of
+            && consents_to(v, &p.employment_service)
+        {
             coverage.1 += 1;
-            let registered = v.registration_date().is_some_and(|d| d >= ret && d <= ret + Duration::days(REGISTRATION_DAYS));
+            let registered = v
+                .registration_date()
+                .is_some_and(|d| d >= ret && d <= ret + Duration::days(REGISTRATION_DAYS));
             coverage.0 += u64::from(registered);
         }
         let first = v.first_employment(false).filter(|d| *d <= p.as_of);
@@ -254,10 +283,19 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             at6.1 += 1;
             at6.0 += u64::from(v.spell_at(ret + six).is_some());
         }
-        if let Some(done) = v.enrolments.iter().filter_map(|e| e.completed_on.as_deref().and_then(crate::view::date)).min() {
+        if let Some(done) = v
+            .enrolments
+            .iter()
+            .filter_map(|e| e.completed_on.as_deref().and_then(crate::view::date))
+            .min()
+        {
             if done + six <= p.as_of {
                 retraining.1 += 1;
-                let hired = v.spells.iter().filter_map(|s| crate::view::date(&s.start_date)).any(|s| s >= done && s <= done + six);
+                let hired = v
+                    .spells
+                    .iter()
+                    .filter_map(|s| crate::view::date(&s.start_date))
+                    .any(|s| s >= done && s <= done + six);
                 retraining.0 += u64::from(hired);
             }
         }
@@ -271,9 +309,15 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
         tte[bucket] += 1;
         let reference = p.structure_at.unwrap_or(ret + six);
         if reference <= p.as_of && ret <= reference {
-            *structure.entry(structure_category(v, reference)).or_default() += 1;
+            *structure
+                .entry(structure_category(v, reference))
+                .or_default() += 1;
             if let Some(s) = v.spell_at(reference) {
-                let cell = table.entry(s.formality.clone()).or_default().entry(s.icse18.clone()).or_insert(Some(0));
+                let cell = table
+                    .entry(s.formality.clone())
+                    .or_default()
+                    .entry(s.icse18.clone())
+                    .or_insert(Some(0));
                 *cell = Some(cell.unwrap_or(0) + 1);
             }
         }
@@ -319,7 +363,8 @@ fn small(n: &mut Option<u64>) {
 }
 
 fn suppress_ratio(r: &mut Ratio) {
-    if r.denominator.is_some_and(|d| d < SMALL_CELL) || r.numerator.is_some_and(|n| n < SMALL_CELL) {
+    if r.denominator.is_some_and(|d| d < SMALL_CELL) || r.numerator.is_some_and(|n| n < SMALL_CELL)
+    {
         *r = Ratio::default();
     }
 }
@@ -335,11 +380,24 @@ fn suppress_indicators(i: &mut Indicators) {
         suppress_ratio(r);
     }
     let t = &mut i.time_to_first_employment;
-    for n in [&mut t.under_3_months, &mut t.months_3_to_6, &mut t.months_6_to_12, &mut t.over_12_months, &mut t.not_yet_employed] {
+    for n in [
+        &mut t.under_3_months,
+        &mut t.months_3_to_6,
+        &mut t.months_6_to_12,
+        &mut t.over_12_months,
+        &mut t.not_yet_employed,
+    ] {
         small(n);
     }
     let s = &mut i.employment_structure;
-    for n in [&mut s.formal, &mut s.informal, &mut s.seasonal_temporary, &mut s.self_employed, &mut s.unemployed, &mut s.inactive] {
+    for n in [
+        &mut s.formal,
+        &mut s.informal,
+        &mut s.seasonal_temporary,
+        &mut s.self_employed,
+        &mut s.unemployed,
+        &mut s.inactive,
+    ] {
         small(n);
     }
     for row in i.formality_by_icse.values_mut() {
@@ -363,7 +421,11 @@ pub fn to_csv(r: &KpiReport) -> String {
         let cell = |n: Option<u64>| n.map_or(String::new(), |n| n.to_string());
         let mut row = |name: &str, num: Option<u64>, den: Option<u64>, rate: Option<f64>| {
             let rate = rate.map_or(String::new(), |r| format!("{r:.4}"));
-            out.push_str(&format!("{dim},{group},{name},{},{},{rate}\n", cell(num), cell(den)));
+            out.push_str(&format!(
+                "{dim},{group},{name},{},{},{rate}\n",
+                cell(num),
+                cell(den)
+            ));
         };
         row("persons", i.persons, None, None);
         for (name, ratio) in [
@@ -375,11 +437,24 @@ pub fn to_csv(r: &KpiReport) -> String {
             row(name, ratio.numerator, ratio.denominator, ratio.rate);
         }
         let t = &i.time_to_first_employment;
-        for (name, n) in [("tte_under_3_months", t.under_3_months), ("tte_3_to_6_months", t.months_3_to_6), ("tte_6_to_12_months", t.months_6_to_12), ("tte_over_12_months", t.over_12_months), ("tte_not_yet_employed", t.not_yet_employed)] {
+        for (name, n) in [
+            ("tte_under_3_months", t.under_3_months),
+            ("tte_3_to_6_months", t.months_3_to_6),
+            ("tte_6_to_12_months", t.months_6_to_12),
+            ("tte_over_12_months", t.over_12_months),
+            ("tte_not_yet_employed", t.not_yet_employed),
+        ] {
             row(name, n, i.persons, None);
         }
         let s = &i.employment_structure;
-        for (name, n) in [("structure_formal", s.formal), ("structure_informal", s.informal), ("structure_seasonal_temporary", s.seasonal_temporary), ("structure_self_employed", s.self_employed), ("structure_unemployed", s.unemployed), ("structure_inactive", s.inactive)] {
+        for (name, n) in [
+            ("structure_formal", s.formal),
+            ("structure_informal", s.informal),
+            ("structure_seasonal_temporary", s.seasonal_temporary),
+            ("structure_self_employed", s.self_employed),
+            ("structure_unemployed", s.unemployed),
+            ("structure_inactive", s.inactive),
+        ] {
             row(name, n, None, None);
         }
     };
@@ -391,6 +466,83 @@ pub fn to_csv(r: &KpiReport) -> String {
         for (g, i) in groups {
             emit(dim, &g.replace(',', " "), i);
         }
+    }
+    out
+}
+
+fn share(n: Option<u64>, of: u64) -> String {
+    match n {
+        Some(n) if of > 0 => format!("{:>5.1}% ({n:>6})", 100.0 * n as f64 / of as f64),
+        Some(n) => format!("{:>6}  ({n:>6})", "-"),
+        None => format!("{:>16}", "suppressed"),
+    }
+}
+
+/// The seed paper's tables 1 (employment structure) and 2 (time to integration), as shares with
+/// the counts behind them, for the total and each cohort.
+pub fn seed_tables(r: &KpiReport) -> String {
+    let mut out = format!(
+        "KPIs as of {} (cells under {} persons suppressed: {})\n",
+        r.as_of,
+        SMALL_CELL,
+        r.suppressed_below.is_some()
+    );
+    let mut groups: Vec<(&str, &Indicators)> = vec![("all cohorts", &r.total)];
+    groups.extend(r.cohorts.iter().map(|(c, i)| (c.as_str(), i)));
+    out.push_str("\nTable 1. Employment structure of returnees at return + 6 months\n");
+    out.push_str(&format!(
+        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+        "cohort", "formal", "informal", "seasonal/temp.", "self-employed", "unemployed", "inactive"
+    ));
+    for (name, i) in &groups {
+        let s = &i.employment_structure;
+        let of = [
+            s.formal,
+            s.informal,
+            s.seasonal_temporary,
+            s.self_employed,
+            s.unemployed,
+            s.inactive,
+        ]
+        .iter()
+        .flatten()
+        .sum();
+        out.push_str(&format!(
+            "{name:<12} {} {} {} {} {} {}\n",
+            share(s.formal, of),
+            share(s.informal, of),
+            share(s.seasonal_temporary, of),
+            share(s.self_employed, of),
+            share(s.unemployed, of),
+            share(s.inactive, of)
+        ));
+    }
+    out.push_str("\nTable 2. Time to labour-market integration after return\n");
+    out.push_str(&format!(
+        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+        "cohort", "< 3 months", "3-6 months", "6-12 months", "> 12 months", "not yet"
+    ));
+    for (name, i) in &groups {
+        let t = &i.time_to_first_employment;
+        let of = i.persons.unwrap_or(0);
+        out.push_str(&format!(
+            "{name:<12} {} {} {} {} {}\n",
+            share(t.under_3_months, of),
+            share(t.months_3_to_6, of),
+            share(t.months_6_to_12, of),
+            share(t.over_12_months, of),
+            share(t.not_yet_employed, of)
+        ));
+    }
+    out.push_str("\nMonitoring indicators (numerator / denominator)\n");
+    for (name, i) in &groups {
+        let f = |r: &Ratio| match (r.numerator, r.denominator, r.rate) {
+            (Some(n), Some(d), Some(rate)) => format!("{:>5.1}% ({n}/{d})", rate * 100.0),
+            (Some(n), Some(d), None) => format!("  -   ({n}/{d})"),
+            _ => "not reportable".to_string(),
+        };
+        out.push_str(&format!("{name:<12} registered ≤90d: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
+            f(&i.registration_coverage), f(&i.employed_within_6_months), f(&i.in_employment_at_6_months), f(&i.employed_after_retraining)));
     }
     out
 }
@@ -411,18 +563,40 @@ mod tests {
             pin: pin.into(),
             sex: Some(p.sex()),
             birth_date: Some(p.birth_date().to_string()),
-            returnee: Some(Returnee { return_date: Some(returned.into()), region: Some("KG-O".into()), education_level: Some(3), ..Returnee::default() }),
-            consent: Some(json!({"granted": true, "recipients": ["central-server/GOV/70000002/employment"]})),
+            returnee: Some(Returnee {
+                return_date: Some(returned.into()),
+                region: Some("KG-O".into()),
+                education_level: Some(3),
+                ..Returnee::default()
+            }),
+            consent: Some(
+                json!({"granted": true, "recipients": ["central-server/GOV/70000002/employment"]}),
+            ),
             ..PersonView::default()
         }
     }
 
     fn spell(start: &str, end: Option<&str>, icse: &str, formality: &str, contract: &str) -> Spell {
-        Spell { spell_id: start.into(), start_date: start.into(), end_date: end.map(String::from), icse18: icse.into(), formality: formality.into(), contract_duration: contract.into(), isco08: "7112".into(), ..Spell::default() }
+        Spell {
+            spell_id: start.into(),
+            start_date: start.into(),
+            end_date: end.map(String::from),
+            icse18: icse.into(),
+            formality: formality.into(),
+            contract_duration: contract.into(),
+            isco08: "7112".into(),
+            ..Spell::default()
+        }
     }
 
     fn params(as_of: &str) -> KpiParams {
-        KpiParams { as_of: d(as_of), employment_service: "central-server/GOV/70000002/employment".parse().unwrap(), from: None, to: None, structure_at: None }
+        KpiParams {
+            as_of: d(as_of),
+            employment_service: "central-server/GOV/70000002/employment".parse().unwrap(),
+            from: None,
+            to: None,
+            structure_at: None,
+        }
     }
 
     #[test]
@@ -430,7 +604,10 @@ mod tests {
         let day = d("2024-07-01");
         let mut v = person("21503199012345", "2024-01-01");
         assert_eq!(structure_category(&v, day), "unemployed");
-        v.status_history.push(StatusAt { status: "OUTSIDE_LABOUR_FORCE".into(), date: "2024-05-01".into() });
+        v.status_history.push(StatusAt {
+            status: "OUTSIDE_LABOUR_FORCE".into(),
+            date: "2024-05-01".into(),
+        });
         assert_eq!(structure_category(&v, day), "inactive");
         v.spells = vec![spell("2024-06-01", None, "41", "FORMAL", "SEASONAL")];
         assert_eq!(structure_category(&v, day), "seasonalTemporary");
@@ -438,7 +615,13 @@ mod tests {
         assert_eq!(structure_category(&v, day), "selfEmployed");
         v.spells = vec![spell("2024-06-01", None, "41", "FORMAL", "PERMANENT")];
         assert_eq!(structure_category(&v, day), "formal");
-        v.spells = vec![spell("2024-06-01", Some("2024-06-30"), "41", "FORMAL", "PERMANENT")];
+        v.spells = vec![spell(
+            "2024-06-01",
+            Some("2024-06-30"),
+            "41",
+            "FORMAL",
+            "PERMANENT",
+        )];
         assert_eq!(structure_category(&v, day), "inactive");
     }
 
@@ -449,14 +632,23 @@ mod tests {
         a.registration = Some(json!({"date": "2024-01-20"}));
         let mut b = person("11503199012345", "2024-02-10");
         b.spells = vec![spell("2024-12-01", None, "41", "FORMAL", "PERMANENT")];
-        b.enrolments = vec![Enrolment { enrolment_id: "E".into(), status: "COMPLETED".into(), completed_on: Some("2024-10-01".into()), ..Enrolment::default() }];
+        b.enrolments = vec![Enrolment {
+            enrolment_id: "E".into(),
+            status: "COMPLETED".into(),
+            completed_on: Some("2024-10-01".into()),
+            ..Enrolment::default()
+        }];
         let c = person("21503199012346", "2024-06-10");
         let views = vec![a, b, c];
         let r = compute(&views, &params("2024-10-15"), false);
         let q1 = &r.cohorts["2024Q1"];
         assert_eq!(q1.employed_within_6_months, Ratio::of(1, 2));
         assert_eq!(q1.registration_coverage, Ratio::of(1, 2));
-        assert_eq!(r.cohorts["2024Q2"].employed_within_6_months, Ratio::default(), "window not elapsed");
+        assert_eq!(
+            r.cohorts["2024Q2"].employed_within_6_months,
+            Ratio::default(),
+            "window not elapsed"
+        );
         assert_eq!(r.total.persons, Some(3));
         assert_eq!(r.total.time_to_first_employment.under_3_months, Some(1));
         assert_eq!(r.total.time_to_first_employment.not_yet_employed, Some(2));

@@ -136,7 +136,11 @@ impl RunningNode {
             }
             trust = Some(t);
         }
-        tasks.push(tokio::spawn(crate::projector::run(store.clone(), publisher.heads().position, stopped.clone())));
+        tasks.push(tokio::spawn(crate::projector::run(
+            store.clone(),
+            publisher.heads().position,
+            stopped.clone(),
+        )));
         if let Some(url) = &config.local.webhook {
             let url = crate::webhook::WebhookUrl::parse(url).map_err(NodeError::Webhook)?;
             tasks.push(tokio::spawn(crate::webhook::run(

@@ -147,9 +147,23 @@ impl PeerApi {
             }
         }
         let mut events = Vec::with_capacity(stored.len());
+        let mut access = crate::store::WriteBatch::default();
+        let now = time::OffsetDateTime::now_utc();
+        let request_id = uuid::Uuid::now_v7();
         for (sequence, bytes) in &stored {
             match self.decide(&manifest, caller, &requested, bytes)? {
-                Ok(()) => {
+                Ok(delivered) => {
+                    let record = serde_json::json!({
+                        "time": now.format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+                        "reader": caller, "user": null, "purpose": delivered.purposes,
+                        "what": format!("event {} ({}) delivered to the reader's node", delivered.id, delivered.event_type),
+                        "requestId": request_id,
+                    });
+                    access.log_access(
+                        &delivered.pin,
+                        now.unix_timestamp_nanos() as u64,
+                        record.to_string().as_bytes(),
+                    );
                     let raw = std::str::from_utf8(bytes)
                         .ok()
                         .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
@@ -170,6 +184,13 @@ impl PeerApi {
                 }
             }
         }
+        if !events.is_empty() {
+            // The access log is durable before the data leaves the node.
+            self.store
+                .apply_other(access)
+                .and_then(|()| self.store.flush())
+                .map_err(storage)?;
+        }
         let next = events.last().map_or(after, |e| e.sequence);
         Ok(http::json(StatusCode::OK, &FeedPage { events, next, head }))
     }
@@ -181,7 +202,7 @@ impl PeerApi {
         caller: &MemberId,
         requested: &Option<Vec<EventType>>,
         bytes: &[u8],
-    ) -> Result<Result<(), Withheld>, Problem> {
+    ) -> Result<Result<Delivered, Withheld>, Problem> {
         let (signed, _) =
             SignedEvent::parse(bytes).map_err(|e| storage(StoreError::Corrupt(e.code())))?;
         let event = signed.event();
@@ -202,8 +223,23 @@ impl PeerApi {
             .consent(pin)
             .map_err(storage)?
             .and_then(|b| serde_json::from_slice(&b).ok());
-        Ok(consent::decide(event, state.as_ref(), caller, purposes))
+        Ok(
+            consent::decide(event, state.as_ref(), caller, purposes).map(|()| Delivered {
+                pin: pin.to_string(),
+                id: event.id.to_string(),
+                event_type: event.event_type,
+                purposes: purposes.to_vec(),
+            }),
+        )
     }
+}
+
+/// What the access log needs of a delivered event.
+struct Delivered {
+    pin: String,
+    id: String,
+    event_type: EventType,
+    purposes: Vec<String>,
 }
 
 fn requested_types(query: Option<&str>) -> Result<Option<Vec<EventType>>, Problem> {

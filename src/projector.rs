@@ -38,10 +38,15 @@ pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
             match SignedEvent::parse(bytes) {
                 Ok((signed, _)) => {
                     if let Some(pin) = consent::person_pin(&signed.event().data) {
-                        by_person.entry(pin.to_string()).or_default().push(*position);
+                        by_person
+                            .entry(pin.to_string())
+                            .or_default()
+                            .push(*position);
                     }
                 }
-                Err(e) => tracing::error!(position, error = %e, "a stored event does not parse; left out of the views"),
+                Err(e) => {
+                    tracing::error!(position, error = %e, "a stored event does not parse; left out of the views")
+                }
             }
         }
         let mut batch = WriteBatch::default();
@@ -62,11 +67,16 @@ pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
     }
 }
 
-fn project_positions(store: &Store, pin: &str, positions: &[u64]) -> Result<PersonView, StoreError> {
+fn project_positions(
+    store: &Store,
+    pin: &str,
+    positions: &[u64],
+) -> Result<PersonView, StoreError> {
     let mut events = Vec::with_capacity(positions.len());
     for &position in positions {
         if let Some(bytes) = store.get(position)? {
-            let (signed, _) = SignedEvent::parse(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
+            let (signed, _) =
+                SignedEvent::parse(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
             events.push(Stored {
                 position,
                 event: signed.event().clone(),
@@ -97,12 +107,18 @@ pub fn person(store: &Store, pin: &str) -> Result<Option<PersonView>, StoreError
 pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
     store
         .views()
-        .map(|r| r.and_then(|b| serde_json::from_slice(&b).map_err(|_| StoreError::Corrupt("view"))))
+        .map(|r| {
+            r.and_then(|b| serde_json::from_slice(&b).map_err(|_| StoreError::Corrupt("view")))
+        })
         .collect()
 }
 
 /// Follow the log as it grows until `stop` turns true.
-pub async fn run(store: Store, mut positions: watch::Receiver<u64>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    store: Store,
+    mut positions: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
         let s = store.clone();
         match tokio::task::spawn_blocking(move || catch_up(&s)).await {
@@ -142,8 +158,18 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
-        let signer = Signer { kid: KeyName::new(me.clone(), "k").unwrap(), member: me, key: keys::generate() };
-        let (publisher, _w) = Publisher::start(store.clone(), Schemas::load().unwrap(), signer, Arc::default()).unwrap();
+        let signer = Signer {
+            kid: KeyName::new(me.clone(), "k").unwrap(),
+            member: me,
+            key: keys::generate(),
+        };
+        let (publisher, _w) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer,
+            Arc::default(),
+        )
+        .unwrap();
         let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let emp: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
         let mut events = Vec::new();
@@ -169,6 +195,8 @@ mod tests {
         rebuild(&store).unwrap();
         let rebuilt = all(&store).unwrap();
         assert_eq!(incremental, rebuilt);
-        assert!(rebuilt.iter().all(|v| v.spells.len() == 1 && v.returnee.is_some()));
+        assert!(rebuilt
+            .iter()
+            .all(|v| v.spells.len() == 1 && v.returnee.is_some()));
     }
 }

@@ -131,7 +131,10 @@ impl WriteBatch {
     /// Record that the event at `position` is about `pin`.
     pub fn index_person(&mut self, pin: &str, position: u64) {
         self.batch.insert(
-            key(PERSON_EVENT, &[pin.as_bytes(), &[0], &position.to_be_bytes()]),
+            key(
+                PERSON_EVENT,
+                &[pin.as_bytes(), &[0], &position.to_be_bytes()],
+            ),
             &[],
         );
     }
@@ -145,7 +148,15 @@ impl WriteBatch {
     pub fn log_access(&mut self, pin: &str, time_nanos: u64, record: &[u8]) {
         // Newest first: the key orders by the complement of the time.
         self.batch.insert(
-            key(ACCESS, &[pin.as_bytes(), &[0], &(u64::MAX - time_nanos).to_be_bytes(), &rand_suffix()]),
+            key(
+                ACCESS,
+                &[
+                    pin.as_bytes(),
+                    &[0],
+                    &(u64::MAX - time_nanos).to_be_bytes(),
+                    &rand_suffix(),
+                ],
+            ),
             record,
         );
     }
@@ -348,7 +359,10 @@ impl Store {
 
     /// A person's stored view.
     pub fn view(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.main.get(key(VIEW, &[pin.as_bytes()])).map_err(io("read"))?;
+        let v = self
+            .main
+            .get(key(VIEW, &[pin.as_bytes()]))
+            .map_err(io("read"))?;
         Ok(v.map(|v| v.to_vec()))
     }
 

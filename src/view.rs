@@ -162,8 +162,18 @@ pub fn project(pin: &str, events: &[Stored]) -> PersonView {
         .collect();
     let mut ordered: Vec<&Stored> = events.iter().collect();
     ordered.sort_by(|a, b| {
-        let da = a.event.data.get("eventDate").and_then(Value::as_str).unwrap_or("");
-        let db = b.event.data.get("eventDate").and_then(Value::as_str).unwrap_or("");
+        let da = a
+            .event
+            .data
+            .get("eventDate")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let db = b
+            .event
+            .data
+            .get("eventDate")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         da.cmp(db).then(a.position.cmp(&b.position))
     });
     let mut view = PersonView {
@@ -205,7 +215,11 @@ fn apply_returnee(view: &mut PersonView, d: &Value) {
             view.name = Some(n.clone());
         }
         if let Some(h) = p.get("pinHistory").and_then(Value::as_array) {
-            view.pin_history = h.iter().filter_map(Value::as_str).map(String::from).collect();
+            view.pin_history = h
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect();
         }
     }
     if let Some(ret) = d.get("return") {
@@ -247,7 +261,9 @@ fn apply_returnee(view: &mut PersonView, d: &Value) {
 }
 
 fn apply_training(view: &mut PersonView, d: &Value) {
-    let Some(id) = text(d, "enrolmentId") else { return };
+    let Some(id) = text(d, "enrolmentId") else {
+        return;
+    };
     let event = text(d, "event").unwrap_or_default();
     let pos = match view.enrolments.iter().position(|e| e.enrolment_id == id) {
         Some(p) => p,
@@ -317,7 +333,11 @@ fn apply_employment(view: &mut PersonView, d: &Value) {
             region: text(job, "region"),
             training_enrolment_id: text(job, "trainingEnrolmentId"),
         };
-        match view.spells.iter_mut().find(|s| s.spell_id == spell.spell_id) {
+        match view
+            .spells
+            .iter_mut()
+            .find(|s| s.spell_id == spell.spell_id)
+        {
             Some(existing) => *existing = spell,
             None => view.spells.push(spell),
         }
@@ -328,14 +348,22 @@ impl Spell {
     /// Whether the spell covers `day`.
     pub fn covers(&self, day: Date) -> bool {
         let started = date(&self.start_date).is_some_and(|s| s <= day);
-        let not_ended = self.end_date.as_deref().and_then(date).is_none_or(|e| e >= day);
+        let not_ended = self
+            .end_date
+            .as_deref()
+            .and_then(date)
+            .is_none_or(|e| e >= day);
         started && not_ended
     }
 }
 
 impl PersonView {
     pub fn return_date(&self) -> Option<Date> {
-        self.returnee.as_ref()?.return_date.as_deref().and_then(date)
+        self.returnee
+            .as_ref()?
+            .return_date
+            .as_deref()
+            .and_then(date)
     }
 
     /// The spell that covers `day`, preferring the one that started last.
@@ -419,7 +447,9 @@ impl PersonView {
             as_of: as_of.to_string(),
             stage,
             labour_force_status,
-            days_to_registration: days_from_return(self.registration_date().filter(|d| *d <= as_of)),
+            days_to_registration: days_from_return(
+                self.registration_date().filter(|d| *d <= as_of),
+            ),
             days_to_first_employment: days_from_return(first),
             days_to_first_formal_employment: days_from_return(first_formal),
             employed_six_months_after_return: employed_at_six,
@@ -433,29 +463,58 @@ mod tests {
     use serde_json::json;
 
     fn ev(t: EventType, source: &str, data: Value) -> Event {
-        Event::new(format!("central-server/GOV/{source}").parse().unwrap(), t, 1, data)
+        Event::new(
+            format!("central-server/GOV/{source}").parse().unwrap(),
+            t,
+            1,
+            data,
+        )
     }
 
     fn pathway() -> Vec<Event> {
         let pin = "21503199012345";
-        let ret = ev(EventType::ReturneeRecord, "1/migration", json!({"event": "RETURN_REGISTERED", "eventDate": "2024-01-10",
+        let ret = ev(
+            EventType::ReturneeRecord,
+            "1/migration",
+            json!({"event": "RETURN_REGISTERED", "eventDate": "2024-01-10",
             "person": {"pin": pin}, "return": {"date": "2024-01-05", "source": "BORDER_RECORD"}, "region": "KG-O",
             "staysAbroad": [{"country": "KZ", "from": "2020-01-01", "to": "2021-01-01"}, {"country": "RU", "from": "2021-02-01"}],
-            "educationLevel": 3}));
-        let corrected = ev(EventType::ReturneeRecord, "1/migration", json!({"event": "RECORD_CORRECTED", "eventDate": "2024-01-12",
-            "supersedes": ret.id.to_string(), "person": {"pin": pin}, "return": {"date": "2024-01-03", "source": "BORDER_RECORD"}, "region": "KG-B"}));
+            "educationLevel": 3}),
+        );
+        let corrected = ev(
+            EventType::ReturneeRecord,
+            "1/migration",
+            json!({"event": "RECORD_CORRECTED", "eventDate": "2024-01-12",
+            "supersedes": ret.id.to_string(), "person": {"pin": pin}, "return": {"date": "2024-01-03", "source": "BORDER_RECORD"}, "region": "KG-B"}),
+        );
         vec![
             ret,
             corrected,
-            ev(EventType::EmploymentStatus, "2/employment", json!({"event": "JOBSEEKER_REGISTERED", "eventDate": "2024-02-01",
-                "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED", "registration": {"office": "O1", "region": "KG-B", "date": "2024-02-01"}})),
-            ev(EventType::TrainingEnrolment, "3/education", json!({"event": "ENROLLED", "eventDate": "2024-02-10",
-                "person": {"pin": pin}, "enrolmentId": "E1", "dates": {"start": "2024-02-10"}})),
-            ev(EventType::TrainingEnrolment, "3/education", json!({"event": "COMPLETED", "eventDate": "2024-04-10",
-                "person": {"pin": pin}, "enrolmentId": "E1", "dates": {"start": "2024-02-10", "end": "2024-04-10"}})),
-            ev(EventType::EmploymentStatus, "2/employment", json!({"event": "EMPLOYMENT_STARTED", "eventDate": "2024-05-01",
+            ev(
+                EventType::EmploymentStatus,
+                "2/employment",
+                json!({"event": "JOBSEEKER_REGISTERED", "eventDate": "2024-02-01",
+                "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED", "registration": {"office": "O1", "region": "KG-B", "date": "2024-02-01"}}),
+            ),
+            ev(
+                EventType::TrainingEnrolment,
+                "3/education",
+                json!({"event": "ENROLLED", "eventDate": "2024-02-10",
+                "person": {"pin": pin}, "enrolmentId": "E1", "dates": {"start": "2024-02-10"}}),
+            ),
+            ev(
+                EventType::TrainingEnrolment,
+                "3/education",
+                json!({"event": "COMPLETED", "eventDate": "2024-04-10",
+                "person": {"pin": pin}, "enrolmentId": "E1", "dates": {"start": "2024-02-10", "end": "2024-04-10"}}),
+            ),
+            ev(
+                EventType::EmploymentStatus,
+                "2/employment",
+                json!({"event": "EMPLOYMENT_STARTED", "eventDate": "2024-05-01",
                 "person": {"pin": pin}, "labourForceStatus": "EMPLOYED", "job": {"spellId": "S1", "startDate": "2024-05-01",
-                "icse18": "41", "formality": "FORMAL", "contractDuration": "PERMANENT", "isco08": "7112"}})),
+                "icse18": "41", "formality": "FORMAL", "contractDuration": "PERMANENT", "isco08": "7112"}}),
+            ),
         ]
     }
 
@@ -463,7 +522,10 @@ mod tests {
         order
             .iter()
             .enumerate()
-            .map(|(pos, &i)| Stored { position: pos as u64 + 1, event: events[i].clone() })
+            .map(|(pos, &i)| Stored {
+                position: pos as u64 + 1,
+                event: events[i].clone(),
+            })
             .collect()
     }
 
@@ -474,7 +536,10 @@ mod tests {
         let r = v.returnee.as_ref().unwrap();
         assert_eq!(r.return_date.as_deref(), Some("2024-01-03"));
         assert_eq!(r.region.as_deref(), Some("KG-B"));
-        assert_eq!(r.destination_country, None, "the correction superseded the record with the stays");
+        assert_eq!(
+            r.destination_country, None,
+            "the correction superseded the record with the stays"
+        );
         assert!(v.events[0].superseded);
         assert_eq!(v.enrolments[0].status, "COMPLETED");
         assert_eq!(v.sex, Some(Sex::Male));
