@@ -125,10 +125,15 @@ impl LocalApi {
         } else {
             StatusCode::SERVICE_UNAVAILABLE
         };
+        let own_sequence = *self.publisher.heads().own_sequence.borrow();
+        let projected = crate::projector::cursor(&self.store).unwrap_or(0);
+        let last = self.store.last_position().unwrap_or(0);
+        let views =
+            serde_json::json!({"cursor": projected, "behind": last.saturating_sub(projected)});
         http::json(
             code,
-            &serde_json::json!({"status": status, "member": self.member,
-            "store": store, "manifest": manifest, "peers": peers}),
+            &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
+            "views": views, "store": store, "manifest": manifest, "peers": peers}),
         )
     }
 

@@ -16,7 +16,8 @@ use crate::view::{self, PersonView, Stored};
 const CURSOR: &str = "view-cursor";
 const PAGE: usize = 1000;
 
-fn cursor(store: &Store) -> Result<u64, StoreError> {
+/// The last log position the views include.
+pub fn cursor(store: &Store) -> Result<u64, StoreError> {
     Ok(store
         .meta(CURSOR)?
         .and_then(|v| v.try_into().ok())
