@@ -99,6 +99,20 @@ pub struct Indicators {
     pub employment_structure: Structure,
     /// formality → ICSE-18 → persons employed at the structure's reference date.
     pub formality_by_icse: BTreeMap<String, BTreeMap<String, Option<u64>>>,
+    /// Persons who reached each step of the pathway by the reference date.
+    pub funnel: Funnel,
+}
+
+/// The pathway funnel: returned → registered → profiled → trained → employed → formally employed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Funnel {
+    pub returned: Option<u64>,
+    pub registered: Option<u64>,
+    pub profiled: Option<u64>,
+    pub trained: Option<u64>,
+    pub employed: Option<u64>,
+    pub employed_formally: Option<u64>,
 }
 
 /// The whole answer.
@@ -263,6 +277,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     let mut at6 = (0, 0);
     let mut retraining = (0, 0);
     let mut tte = [0u64; 5];
+    let mut funnel = [0u64; 6];
     let mut structure: BTreeMap<&str, u64> = BTreeMap::new();
     let mut table: BTreeMap<String, BTreeMap<String, Option<u64>>> = BTreeMap::new();
     for (v, ret) in people {
@@ -298,6 +313,12 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
                     .any(|s| s >= done && s <= done + six);
                 retraining.0 += u64::from(hired);
             }
+        }
+        let by = |d: Option<Date>| d.is_some_and(|d| d <= p.as_of);
+        let profiled = v.profiling.as_ref().and_then(|x| x.get("date")).and_then(serde_json::Value::as_str).and_then(crate::view::date);
+        let trained = v.enrolments.iter().filter_map(|e| e.completed_on.as_deref().and_then(crate::view::date)).min();
+        for (i, reached) in [true, by(v.registration_date()), by(profiled), by(trained), first.is_some(), by(v.first_employment(true))].into_iter().enumerate() {
+            funnel[i] += u64::from(reached);
         }
         let bucket = match first.map(|d| (d - ret).whole_days()) {
             Some(..91) => 0,
@@ -345,6 +366,14 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             inactive: count("inactive"),
         },
         formality_by_icse: table,
+        funnel: Funnel {
+            returned: Some(funnel[0]),
+            registered: Some(funnel[1]),
+            profiled: Some(funnel[2]),
+            trained: Some(funnel[3]),
+            employed: Some(funnel[4]),
+            employed_formally: Some(funnel[5]),
+        },
     }
 }
 
@@ -402,6 +431,10 @@ fn suppress_indicators(i: &mut Indicators) {
     }
     for row in i.formality_by_icse.values_mut() {
         row.values_mut().for_each(small);
+    }
+    let f = &mut i.funnel;
+    for n in [&mut f.returned, &mut f.registered, &mut f.profiled, &mut f.trained, &mut f.employed, &mut f.employed_formally] {
+        small(n);
     }
 }
 
