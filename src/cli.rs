@@ -114,6 +114,8 @@ pub enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// The three-agency federation on this machine, with a synthetic population.
+    Demo(crate::demo::DemoArgs),
     /// Measure the node (see BENCHMARKS.md).
     Bench(crate::bench::BenchArgs),
 }
@@ -142,6 +144,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => publish(&config, &event_type, &file, idempotency_key, token).await,
         Command::Validate { event_type, file } => validate(&event_type, &file),
         Command::Bench(args) => crate::bench::run(args).await,
+        Command::Demo(args) => crate::demo::run(args).await,
         Command::View {
             pin,
             data_dir,

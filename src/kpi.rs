@@ -20,7 +20,7 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use time::{Date, Duration, Month};
 
 use crate::identifiers::MemberId;
@@ -46,7 +46,7 @@ pub struct KpiParams {
 
 /// A ratio with what it is made of. `None` values: not reportable yet (window not elapsed) or
 /// suppressed (a small cell).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ratio {
     pub numerator: Option<u64>,
     pub denominator: Option<u64>,
@@ -64,7 +64,7 @@ impl Ratio {
 }
 
 /// Time from return to first employment.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimeToEmployment {
     pub under_3_months: Option<u64>,
@@ -75,7 +75,7 @@ pub struct TimeToEmployment {
 }
 
 /// Employment structure (the seed's table 1).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Structure {
     pub formal: Option<u64>,
@@ -87,7 +87,7 @@ pub struct Structure {
 }
 
 /// All indicators for one group of persons.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Indicators {
     pub persons: Option<u64>,
@@ -104,7 +104,7 @@ pub struct Indicators {
 }
 
 /// The pathway funnel: returned → registered → profiled → trained → employed → formally employed.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Funnel {
     pub returned: Option<u64>,
@@ -116,7 +116,7 @@ pub struct Funnel {
 }
 
 /// The whole answer.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpiReport {
     pub as_of: String,
@@ -315,9 +315,28 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             }
         }
         let by = |d: Option<Date>| d.is_some_and(|d| d <= p.as_of);
-        let profiled = v.profiling.as_ref().and_then(|x| x.get("date")).and_then(serde_json::Value::as_str).and_then(crate::view::date);
-        let trained = v.enrolments.iter().filter_map(|e| e.completed_on.as_deref().and_then(crate::view::date)).min();
-        for (i, reached) in [true, by(v.registration_date()), by(profiled), by(trained), first.is_some(), by(v.first_employment(true))].into_iter().enumerate() {
+        let profiled = v
+            .profiling
+            .as_ref()
+            .and_then(|x| x.get("date"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(crate::view::date);
+        let trained = v
+            .enrolments
+            .iter()
+            .filter_map(|e| e.completed_on.as_deref().and_then(crate::view::date))
+            .min();
+        for (i, reached) in [
+            true,
+            by(v.registration_date()),
+            by(profiled),
+            by(trained),
+            first.is_some(),
+            by(v.first_employment(true)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
             funnel[i] += u64::from(reached);
         }
         let bucket = match first.map(|d| (d - ret).whole_days()) {
@@ -433,7 +452,14 @@ fn suppress_indicators(i: &mut Indicators) {
         row.values_mut().for_each(small);
     }
     let f = &mut i.funnel;
-    for n in [&mut f.returned, &mut f.registered, &mut f.profiled, &mut f.trained, &mut f.employed, &mut f.employed_formally] {
+    for n in [
+        &mut f.returned,
+        &mut f.registered,
+        &mut f.profiled,
+        &mut f.trained,
+        &mut f.employed,
+        &mut f.employed_formally,
+    ] {
         small(n);
     }
 }

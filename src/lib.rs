@@ -9,6 +9,7 @@ pub mod client;
 pub mod config;
 pub mod consent;
 pub mod dashboard;
+pub mod demo;
 pub mod event;
 pub mod http;
 pub mod identifiers;

@@ -249,10 +249,20 @@ fn plan_pathway(rng: &mut StdRng, p: &mut Person, i: usize) {
         _ => None,
     }
     .map(|d| ret + days(d));
-    let trains = p.consent_education && bucket == 2 && rng.random_bool(0.6);
+    // Retraining: mostly those whose first job comes in months 6–12 (shortly after the course),
+    // some who find work only much later or not at all.
+    let trains = p.consent_education
+        && match bucket {
+            2 => rng.random_bool(0.6),
+            3 => rng.random_bool(0.3),
+            4 => rng.random_bool(0.3),
+            _ => false,
+        };
     if trains {
-        let job = first_job.unwrap_or(ret + days(300));
-        let end = job - days(rng.random_range(15..=60));
+        let end = match first_job {
+            Some(job) if bucket == 2 => job - days(rng.random_range(15..=60)),
+            _ => ret + days(rng.random_range(120..=170)),
+        };
         let start = end - days(rng.random_range(60..=90));
         let outcome = if rng.random_bool(0.5) {
             Outcome::Certified

@@ -1,0 +1,64 @@
+//! `jol demo`: the three-agency federation end to end; its KPI tables must equal the
+//! generator's ground truth exactly (a lost, duplicated or misrouted event would show), and the
+//! folder it leaves is a real federation that `jol serve` restarts.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+
+#[test]
+fn the_demo_matches_its_ground_truth_and_leaves_a_real_federation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("federation");
+    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args([
+            "demo",
+            "--once",
+            "--json",
+            "--returnees",
+            "400",
+            "--seed",
+            "11",
+            "--as-of",
+            "2026-06-30",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value =
+        serde_json::from_slice(&out.stdout).expect("--json prints one JSON document on stdout");
+    assert_eq!(
+        doc["tablesMatchGroundTruth"], true,
+        "{}",
+        doc["groundTruth"]
+    );
+    assert_eq!(doc["kpi"]["total"]["persons"], 400);
+    let nodes = doc["nodes"].as_array().unwrap();
+    assert_eq!(nodes.len(), 3);
+    assert!(
+        nodes
+            .iter()
+            .all(|n| n["quarantined"] == 0 && n["received"].as_u64() > Some(0)),
+        "{nodes:?}"
+    );
+    // The example person's record is hidden from an agency the person did not consent to.
+    let seen = &doc["examplePerson"]["asSeenBy"];
+    assert!(seen["education"].is_string(), "{seen}");
+    assert!(seen["employment"]["stage"].is_string(), "{seen}");
+
+    // The demo's folder is a federation: restart the migration node from it.
+    let node = Node::start(&data.join("migration/node.toml"));
+    let kpi = get(node.addr, "/api/v1/kpi?asOf=2026-06-30&suppress=false").json();
+    assert_eq!(kpi["total"], doc["kpi"]["total"]);
+    assert_eq!(get(node.addr, "/readyz").json()["manifest"]["ok"], true);
+    node.stop();
+}
