@@ -51,6 +51,7 @@ pub enum Which {
     Limit,
     Publish,
     Sync,
+    View,
 }
 
 /// One measured figure.
@@ -74,6 +75,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Limit => limit(&args).await?,
         Which::Publish => publish(&args).await?,
         Which::Sync => sync(&args).await?,
+        Which::View => view(&args).await?,
     };
     if args.json {
         println!(
@@ -555,4 +557,143 @@ fn grant_consent(node: &RunningNode, persons: usize, reader: &str) -> Result<()>
     }
     node.store().apply(batch)?;
     Ok(node.store().flush()?)
+}
+
+/// Rebuilding the views and computing every KPI for a population of `--events / 5` persons
+/// (about five events each), stored as received events in a fresh store.
+async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
+    use crate::population::Population;
+    let persons = (args.events / 5).max(100);
+    let dir = tempfile::tempdir()?;
+    let store = Store::open(&dir.path().join("data"))?;
+    let signer = Signer {
+        member: member(),
+        kid: KeyName::new(member(), "bench")?,
+        key: keys::generate(),
+    };
+    let (publisher, _writer) =
+        Publisher::start(store.clone(), Schemas::load()?, signer, Arc::default())?;
+    let pop = Population::generate(persons, 1);
+    let key = keys::generate();
+    let t = Instant::now();
+    let mut stored = 0usize;
+    let mut sequences: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for phase in pop.events() {
+        for chunk in phase.chunks(5000) {
+            // Sign on both cores; the events are stored as if received from their agencies.
+            let signed: Vec<(String, SignedEvent)> = std::thread::scope(|s| {
+                let halves: Vec<_> = chunk
+                    .chunks(chunk.len().div_ceil(2).max(1))
+                    .map(|half| {
+                        let base: Vec<(String, u64)> = half
+                            .iter()
+                            .map(|p| {
+                                let seq = sequences.entry(p.agency).or_default();
+                                *seq += 1;
+                                (p.agency.to_string(), *seq)
+                            })
+                            .collect();
+                        let key = &key;
+                        s.spawn(move || {
+                            half.iter()
+                                .zip(base)
+                                .map(|(p, (agency, seq))| {
+                                    let source: MemberId = format!(
+                                        "central-server/GOV/7000000{}/{agency}",
+                                        agency.len()
+                                    )
+                                    .parse()
+                                    .unwrap_or_else(|_| member());
+                                    let kid = KeyName::new(source.clone(), "bench")
+                                        .unwrap_or_else(|_| unreachable!("constant key name"));
+                                    let mut data = p.data.clone();
+                                    if p.corrects.is_some() {
+                                        data["supersedes"] =
+                                            "01890a5d-ac96-774b-bcce-b302099a8057".into();
+                                    }
+                                    (
+                                        agency,
+                                        Event::new(source, p.event_type, seq, data).sign(key, &kid),
+                                    )
+                                })
+                                .collect::<Vec<_>>()
+                        })
+                    })
+                    .collect();
+                halves
+                    .into_iter()
+                    .flat_map(|h| h.join().unwrap_or_default())
+                    .collect()
+            });
+            let mut by_source: std::collections::BTreeMap<String, Vec<SignedEvent>> =
+                std::collections::BTreeMap::new();
+            for (agency, s) in signed {
+                by_source.entry(agency).or_default().push(s);
+            }
+            for (_, events) in by_source {
+                let source = events[0].event().source.clone();
+                let last = events.last().map_or(0, SignedEvent::sequence);
+                stored += events.len();
+                publisher.receive(source, events, last).await?;
+            }
+        }
+    }
+    let load = t.elapsed();
+    let t = Instant::now();
+    let s = store.clone();
+    tokio::task::spawn_blocking(move || crate::projector::rebuild(&s)).await??;
+    let rebuild = t.elapsed();
+    let t = Instant::now();
+    let views = crate::projector::all(&store)?;
+    let read = t.elapsed();
+    let t = Instant::now();
+    let params = crate::kpi::KpiParams {
+        as_of: crate::view::date("2026-12-31").context("date")?,
+        employment_service: "central-server/GOV/70000010/employment".parse()?,
+        from: None,
+        to: None,
+        structure_at: None,
+    };
+    let report = crate::kpi::compute(&views, &params, true);
+    let kpis = t.elapsed();
+    let size = dir_size(&dir.path().join("data"));
+    Ok(vec![
+        figure(
+            format!("events stored ({} persons)", views.len()),
+            stored as f64,
+            "events",
+        ),
+        figure(
+            "  load (sign on 2 cores + durable append)",
+            stored as f64 / load.as_secs_f64(),
+            "events/s",
+        ),
+        figure("rebuild all views from the log", rebuild.as_secs_f64(), "s"),
+        figure("read all views", read.as_secs_f64(), "s"),
+        figure(
+            format!(
+                "compute all KPIs ({} cohorts, 5 breakdowns)",
+                report.cohorts.len()
+            ),
+            kpis.as_secs_f64(),
+            "s",
+        ),
+        figure("store size on disk", size as f64 / 1048576.0, "MiB"),
+        figure("peak RSS (whole process)", peak_rss_mib(), "MiB"),
+    ])
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
 }

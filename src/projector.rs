@@ -87,13 +87,61 @@ fn project_positions(
     Ok(view::project(pin, &events))
 }
 
-/// Drop all views and project the whole log again.
+/// Drop all views and project the whole log again, in two passes that read each event about
+/// twice (not once per page it shares a person with): index every event by person, then
+/// project each person once.
 pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
     store.clear_views()?;
-    store.set_meta(CURSOR, &0u64.to_be_bytes())?;
-    let n = catch_up(store)?;
+    let mut after = 0;
+    let mut taken = 0;
+    loop {
+        let page = store.range(after, PAGE * 10)?;
+        let Some(last) = page.last().map(|(p, _)| *p) else {
+            break;
+        };
+        let mut batch = WriteBatch::default();
+        for (position, bytes) in &page {
+            if let Ok((signed, _)) = SignedEvent::parse(bytes) {
+                if let Some(pin) = consent::person_pin(&signed.event().data) {
+                    batch.index_person(pin, *position);
+                }
+            }
+        }
+        store.apply_other(batch)?;
+        taken += page.len() as u64;
+        after = last;
+    }
+    let mut batch = WriteBatch::default();
+    let mut in_batch = 0;
+    let mut current: Option<(String, Vec<u64>)> = None;
+    let flush_person =
+        |person: Option<(String, Vec<u64>)>, batch: &mut WriteBatch| -> Result<(), StoreError> {
+            if let Some((pin, positions)) = person {
+                let view = project_positions(store, &pin, &positions)?;
+                batch.set_view(&pin, &serde_json::to_vec(&view).unwrap_or_default());
+            }
+            Ok(())
+        };
+    for entry in store.person_index() {
+        let (pin, position) = entry?;
+        match &mut current {
+            Some((p, positions)) if *p == pin => positions.push(position),
+            _ => {
+                flush_person(current.take(), &mut batch)?;
+                in_batch += 1;
+                if in_batch >= PAGE {
+                    store.apply_other(std::mem::take(&mut batch))?;
+                    in_batch = 0;
+                }
+                current = Some((pin, vec![position]));
+            }
+        }
+    }
+    flush_person(current.take(), &mut batch)?;
+    batch.set_meta(CURSOR, &after.to_be_bytes());
+    store.apply_other(batch)?;
     store.flush()?;
-    Ok(n)
+    Ok(taken)
 }
 
 /// A person's view, if the node holds events about them.

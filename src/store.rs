@@ -385,6 +385,21 @@ impl Store {
             .collect()
     }
 
+    /// Every (pin, position) of the person index, in PIN order.
+    pub fn person_index(&self) -> impl Iterator<Item = Result<(String, u64), StoreError>> + '_ {
+        self.main.scan_prefix([PERSON_EVENT]).map(|r| {
+            let (k, _) = r.map_err(io("read"))?;
+            let split = k
+                .len()
+                .checked_sub(9)
+                .ok_or(StoreError::Corrupt("person index"))?;
+            let pin = String::from_utf8(k[1..split].to_vec())
+                .map_err(|_| StoreError::Corrupt("person index"))?;
+            let position = u64_at(&k, split + 1).ok_or(StoreError::Corrupt("person index"))?;
+            Ok((pin, position))
+        })
+    }
+
     /// Drop every view and the person index (before a rebuild).
     pub fn clear_views(&self) -> Result<(), StoreError> {
         for prefix in [VIEW, PERSON_EVENT] {
