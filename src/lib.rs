@@ -32,3 +32,4 @@ pub mod sync;
 pub mod tls;
 pub mod view;
 pub mod webhook;
+pub mod merkle;
