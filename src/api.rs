@@ -72,6 +72,15 @@ impl LocalApi {
             (&Method::GET, ["api", "v1", "persons", pin]) => self.get_person(&req, pin),
             (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => self.get_access_log(pin),
             (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
+            (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
+                crate::log_api::checkpoint(&self.store)
+            }
+            (&Method::GET, ["api", "v1", "log", "proof", "inclusion"]) => {
+                crate::log_api::inclusion(&self.store, req.uri().query())
+            }
+            (&Method::GET, ["api", "v1", "log", "proof", "consistency"]) => {
+                crate::log_api::consistency(&self.store, req.uri().query())
+            }
             (&Method::GET, [""]) => Ok(http::with_type(
                 StatusCode::OK,
                 "text/html; charset=utf-8",
@@ -114,7 +123,11 @@ impl LocalApi {
         });
         let peers = self.metrics.sync_snapshot();
         let ready = store["ok"] == true && manifest.as_ref().is_none_or(|m| m["ok"] == true);
-        let all_peers = peers.values().all(|s| s.connected);
+        let forks = self
+            .metrics
+            .forks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let all_peers = peers.values().all(|s| s.connected) && forks == 0;
         let status = match (ready, all_peers) {
             (false, _) => "not-ready",
             (true, false) => "degraded",
@@ -133,7 +146,7 @@ impl LocalApi {
         http::json(
             code,
             &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
-            "views": views, "store": store, "manifest": manifest, "peers": peers}),
+            "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers}),
         )
     }
 
@@ -219,7 +232,7 @@ impl LocalApi {
                     Some(Ok(p)) => {
                         accepted += 1;
                         serde_json::json!({"index": i, "status": 201, "id": p.id,
-                            "sequence": p.sequence.to_string(), "position": p.position,
+                            "sequence": p.sequence.to_string(), "position": p.position, "leafIndex": p.position - 1,
                             "replayed": p.replayed})
                     }
                     Some(Err(e)) => {
@@ -250,10 +263,7 @@ impl LocalApi {
             .iter()
             .map(|(pos, bytes)| stored_item(*pos, bytes))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(http::json(
-            StatusCode::OK,
-            &serde_json::json!({"events": events, "next": next}),
-        ))
+        Ok(http::json(StatusCode::OK, &Page { events, next }))
     }
 
     fn get_event(&self, id: &str) -> Result<Response, Problem> {
@@ -550,6 +560,7 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct PublishedBody<'a> {
     id: Uuid,
     source: &'a MemberId,
@@ -557,6 +568,8 @@ struct PublishedBody<'a> {
     #[serde(rename = "type")]
     event_type: EventType,
     position: u64,
+    /// The event's leaf in the node's Merkle log.
+    leaf_index: u64,
     replayed: bool,
     jws: &'a RawValue,
 }
@@ -575,6 +588,7 @@ fn published_response(p: &Published) -> Response {
         sequence: p.sequence.to_string(),
         event_type: p.event_type,
         position: p.position,
+        leaf_index: p.position - 1,
         replayed: p.replayed,
         jws,
     });
@@ -593,11 +607,32 @@ fn published_response(p: &Published) -> Response {
     }
 }
 
-/// A stored event as the local feed shows it: position, the JWS, and its decoded CloudEvent.
-pub fn stored_item(position: u64, bytes: &[u8]) -> Result<Value, Problem> {
+/// A stored event as the local feed shows it: position, leaf index, the decoded CloudEvent,
+/// and the JWS exactly as stored (serialize this struct directly: going through a
+/// `serde_json::Value` would reorder the JWS's members).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredItem<'a> {
+    pub position: u64,
+    pub leaf_index: u64,
+    pub event: SignedEvent,
+    pub jws: &'a RawValue,
+}
+
+pub fn stored_item(position: u64, bytes: &[u8]) -> Result<StoredItem<'_>, Problem> {
     let (signed, _) = SignedEvent::parse(bytes).map_err(|e| storage_problem(e.to_string()))?;
-    let jws: Value = serde_json::from_slice(bytes).map_err(|e| storage_problem(e.to_string()))?;
-    Ok(serde_json::json!({"position": position, "event": signed.event(), "jws": jws}))
+    Ok(StoredItem {
+        position,
+        leaf_index: position - 1,
+        event: signed,
+        jws: raw(bytes)?,
+    })
+}
+
+#[derive(Serialize)]
+struct Page<'a> {
+    events: Vec<StoredItem<'a>>,
+    next: u64,
 }
 
 /// Who is reading, for the access log.

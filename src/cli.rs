@@ -114,6 +114,18 @@ pub enum Command {
         #[arg(long)]
         data_dir: PathBuf,
     },
+    /// Audit a stopped node's verifiable log: recompute the Merkle tree, check every event's
+    /// signature and every checkpoint; report the first problem with its index (exit code 1).
+    Verify {
+        /// The node's config (data dir, and the manifest for signature checks).
+        #[arg(long, conflicts_with = "data_dir")]
+        config: Option<PathBuf>,
+        /// Only the data dir (no signature checks without a manifest).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The three-agency federation on this machine, with a synthetic population.
     Demo(crate::demo::DemoArgs),
     /// Measure the node (see BENCHMARKS.md).
@@ -145,6 +157,11 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Validate { event_type, file } => validate(&event_type, &file),
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Demo(args) => crate::demo::run(args).await,
+        Command::Verify {
+            config,
+            data_dir,
+            json,
+        } => verify(config.as_deref(), data_dir.as_deref(), json),
         Command::View {
             pin,
             data_dir,
@@ -350,4 +367,54 @@ fn kpi(
         print!("{}", crate::kpi::seed_tables(&report));
     }
     Ok(())
+}
+
+fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    let (dir, manifest) = match (config, data_dir) {
+        (Some(c), _) => {
+            let config = NodeConfig::load(c)?;
+            let manifest = match &config.federation {
+                Some(f) => {
+                    let key = keys::read_public(&f.authority_key)?;
+                    let store = open_offline(&config.data_dir)?;
+                    let held = store
+                        .meta("manifest")?
+                        .unwrap_or(std::fs::read(&f.manifest)?);
+                    Some(crate::manifest::Manifest::verify(&held, &key)?)
+                }
+                None => None,
+            };
+            (config.data_dir, manifest)
+        }
+        (None, Some(d)) => (d.to_path_buf(), None),
+        (None, None) => bail!("give --config FILE or --data-dir DIR"),
+    };
+    let store = open_offline(&dir)?;
+    let report = crate::audit::audit(&store, manifest.as_ref())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} entries, {} checkpoints, root {}, signatures {}",
+            report.entries,
+            report.checkpoints,
+            report.root,
+            if report.signatures_checked {
+                "checked"
+            } else {
+                "not checked (no manifest)"
+            }
+        );
+        for f in report.findings.iter().take(20) {
+            println!("  at {}: {}", f.position, f.problem);
+        }
+    }
+    match report.findings.first() {
+        None => Ok(()),
+        Some(f) => bail!(
+            "the log does not verify: first problem at {}: {}",
+            f.position,
+            f.problem
+        ),
+    }
 }

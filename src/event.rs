@@ -139,6 +139,13 @@ impl SignedEvent {
     }
 }
 
+/// Serializes as the decoded CloudEvent (the JWS bytes are served beside it, verbatim).
+impl Serialize for SignedEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.event.serialize(s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

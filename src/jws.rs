@@ -85,6 +85,14 @@ pub fn sign(key: &SigningKey, kid: &KeyName, payload: &[u8]) -> Vec<u8> {
     .unwrap_or_default()
 }
 
+/// The compact serialization (`protected.payload.signature`) of a flattened JWS: the same JWS
+/// in a form any party can rebuild exactly, whatever key order or whitespace the JSON came in.
+/// The Merkle log hashes this.
+pub fn compact(flattened: &[u8]) -> Option<Vec<u8>> {
+    let f: Flattened = serde_json::from_slice(flattened).ok()?;
+    Some(format!("{}.{}.{}", f.protected, f.payload, f.signature).into_bytes())
+}
+
 fn signing_input(protected: &str, payload: &str) -> String {
     let mut s = String::with_capacity(protected.len() + payload.len() + 1);
     s.push_str(protected);

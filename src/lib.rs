@@ -1,9 +1,11 @@
 //! Jol: a federated data-exchange node for signed, schema-validated events.
 pub mod api;
+pub mod audit;
 pub mod authority;
 pub mod authority_cli;
 pub mod bench;
 pub mod certs;
+pub mod checkpoint;
 pub mod cli;
 pub mod client;
 pub mod config;
@@ -17,7 +19,9 @@ pub mod jws;
 pub mod keys;
 pub mod kpi;
 pub mod loadgen;
+pub mod log_api;
 pub mod manifest;
+pub mod merkle;
 pub mod metrics;
 pub mod node;
 pub mod peer;
@@ -32,4 +36,3 @@ pub mod sync;
 pub mod tls;
 pub mod view;
 pub mod webhook;
-pub mod merkle;

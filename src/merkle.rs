@@ -3,6 +3,9 @@
 //! and consistency proofs, and their verification, written to the RFC's definitions and checked
 //! against its published test vectors.
 //!
+//! A log entry is an event's JWS in compact serialization ([`crate::jws::compact`]), so a client
+//! can rebuild the exact leaf from the flattened JSON it received.
+//!
 //! Proofs are computed from the hashes of perfect, aligned subtrees (`2^level` leaves starting at
 //! `index * 2^level`), which a [`Subtrees`] source provides: the store keeps them as the log
 //! grows, so a root or a proof costs O(log² n) lookups, not a pass over the log.
@@ -49,11 +52,14 @@ fn split(n: u64) -> u64 {
 /// `MTH(D[start:end])`.
 pub fn subtree<S: Subtrees>(s: &S, start: u64, end: u64) -> Result<Hash, S::Error> {
     let n = end - start;
-    if n.is_power_of_two() && start % n == 0 {
+    if n.is_power_of_two() && start.is_multiple_of(n) {
         return s.perfect(n.trailing_zeros(), start >> n.trailing_zeros());
     }
     let k = split(n);
-    Ok(node_hash(&subtree(s, start, start + k)?, &subtree(s, start + k, end)?))
+    Ok(node_hash(
+        &subtree(s, start, start + k)?,
+        &subtree(s, start + k, end)?,
+    ))
 }
 
 /// The root of the first `size` leaves.
@@ -71,7 +77,13 @@ pub fn inclusion_proof<S: Subtrees>(s: &S, index: u64, size: u64) -> Result<Vec<
     Ok(proof)
 }
 
-fn path<S: Subtrees>(s: &S, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) -> Result<(), S::Error> {
+fn path<S: Subtrees>(
+    s: &S,
+    m: u64,
+    start: u64,
+    end: u64,
+    out: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
     let n = end - start;
     if n <= 1 {
         return Ok(());
@@ -96,7 +108,14 @@ pub fn consistency_proof<S: Subtrees>(s: &S, m: u64, n: u64) -> Result<Vec<Hash>
     Ok(proof)
 }
 
-fn subproof<S: Subtrees>(s: &S, m: u64, start: u64, end: u64, complete: bool, out: &mut Vec<Hash>) -> Result<(), S::Error> {
+fn subproof<S: Subtrees>(
+    s: &S,
+    m: u64,
+    start: u64,
+    end: u64,
+    complete: bool,
+    out: &mut Vec<Hash>,
+) -> Result<(), S::Error> {
     let n = end - start;
     if m == n {
         if !complete {
@@ -144,7 +163,13 @@ pub fn verify_inclusion(leaf: &Hash, index: u64, size: u64, proof: &[Hash], root
 
 /// RFC 9162 section 2.1.4.2: does `proof` show that the tree of `first` leaves with root
 /// `first_root` is a prefix of the tree of `second` leaves with root `second_root`?
-pub fn verify_consistency(first: u64, second: u64, first_root: &Hash, second_root: &Hash, proof: &[Hash]) -> bool {
+pub fn verify_consistency(
+    first: u64,
+    second: u64,
+    first_root: &Hash,
+    second_root: &Hash,
+    proof: &[Hash],
+) -> bool {
     if first > second {
         return false;
     }
@@ -278,7 +303,10 @@ mod tests {
     use super::*;
 
     fn h(s: &str) -> Hash {
-        let bytes: Vec<u8> = (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect();
+        let bytes: Vec<u8> = (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect();
         bytes.try_into().unwrap()
     }
 
@@ -292,9 +320,14 @@ mod tests {
             &[0x30, 0x31],
             &[0x40, 0x41, 0x42, 0x43],
             &[0x50, 0x51, 0x52, 0x53, 0x54, 0x55, 0x56, 0x57],
-            &[0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d, 0x6e, 0x6f],
+            &[
+                0x60, 0x61, 0x62, 0x63, 0x64, 0x65, 0x66, 0x67, 0x68, 0x69, 0x6a, 0x6b, 0x6c, 0x6d,
+                0x6e, 0x6f,
+            ],
         ];
-        MemoryTree { leaves: entries.iter().map(|e| leaf_hash(e)).collect() }
+        MemoryTree {
+            leaves: entries.iter().map(|e| leaf_hash(e)).collect(),
+        }
     }
 
     const ROOTS: [&str; 9] = [
@@ -325,21 +358,50 @@ mod tests {
     #[test]
     fn proofs_match_the_rfc_test_vectors() {
         let t = ct_tree();
-        let p0 = ["96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7", "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"];
+        let p0 = [
+            "96a296d224f285c67bee93c30f8a309157f0daa35dc5b87e410b78630a09cfc7",
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ];
         assert_eq!(inclusion_proof(&t, 0, 8).unwrap(), p0.map(h));
-        let p5 = ["bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"];
+        let p5 = [
+            "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ];
         assert_eq!(inclusion_proof(&t, 5, 8).unwrap(), p5.map(h));
-        let c2 = ["5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e", "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4"];
+        let c2 = [
+            "5f083f0a1a33ca076a95279832580db3e0ef4584bdff1f54c8a360f50de3031e",
+            "6b47aaf29ee3c2af9af889bc1fb9254dabd31177f16232dd6aab035ca39bf6e4",
+        ];
         assert_eq!(consistency_proof(&t, 2, 8).unwrap(), c2.map(h));
-        let c6 = ["0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a", "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0", "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7"];
+        let c6 = [
+            "0ebc5d3437fbe2db158b9f126a1d118e308181031d0a949f8dededebc558ef6a",
+            "ca854ea128ed050b41b35ffc1b87b8eb2bde461e9e3b5596ece6b9d5975a0ae0",
+            "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
+        ];
         assert_eq!(consistency_proof(&t, 6, 8).unwrap(), c6.map(h));
-        assert!(verify_consistency(6, 8, &h(ROOTS[6]), &h(ROOTS[8]), &c6.map(h)));
-        assert!(verify_inclusion(&t.leaves[5], 5, 8, &p5.map(h), &h(ROOTS[8])));
+        assert!(verify_consistency(
+            6,
+            8,
+            &h(ROOTS[6]),
+            &h(ROOTS[8]),
+            &c6.map(h)
+        ));
+        assert!(verify_inclusion(
+            &t.leaves[5],
+            5,
+            8,
+            &p5.map(h),
+            &h(ROOTS[8])
+        ));
     }
 
     #[test]
     fn every_proof_verifies_and_every_mangled_one_fails_up_to_300_leaves() {
-        let t = MemoryTree { leaves: (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect() };
+        let t = MemoryTree {
+            leaves: (0..300u32).map(|i| leaf_hash(&i.to_be_bytes())).collect(),
+        };
         let mut f = Frontier::default();
         let mut roots = vec![empty_root()];
         for l in &t.leaves {
@@ -351,22 +413,46 @@ mod tests {
             let step = if n > 64 { 7 } else { 1 };
             for i in (0..n).step_by(step) {
                 let p = inclusion_proof(&t, i, n).unwrap();
-                assert!(verify_inclusion(&t.leaves[i as usize], i, n, &p, &roots[n as usize]), "{i}/{n}");
+                assert!(
+                    verify_inclusion(&t.leaves[i as usize], i, n, &p, &roots[n as usize]),
+                    "{i}/{n}"
+                );
                 if let Some(first) = p.first() {
                     let mut bad = p.clone();
                     bad[0][0] ^= 1;
-                    assert!(!verify_inclusion(&t.leaves[i as usize], i, n, &bad, &roots[n as usize]));
-                    assert!(!verify_inclusion(&t.leaves[i as usize], i, n, &p[1..], &roots[n as usize]));
+                    assert!(!verify_inclusion(
+                        &t.leaves[i as usize],
+                        i,
+                        n,
+                        &bad,
+                        &roots[n as usize]
+                    ));
+                    assert!(!verify_inclusion(
+                        &t.leaves[i as usize],
+                        i,
+                        n,
+                        &p[1..],
+                        &roots[n as usize]
+                    ));
                     let _ = first;
                 }
             }
             for m in (0..=n).step_by(step) {
                 let p = consistency_proof(&t, m, n).unwrap();
-                assert!(verify_consistency(m, n, &roots[m as usize], &roots[n as usize], &p), "{m}->{n}");
+                assert!(
+                    verify_consistency(m, n, &roots[m as usize], &roots[n as usize], &p),
+                    "{m}->{n}"
+                );
                 if !p.is_empty() {
                     let mut bad = p.clone();
                     bad[p.len() - 1][3] ^= 0x80;
-                    assert!(!verify_consistency(m, n, &roots[m as usize], &roots[n as usize], &bad));
+                    assert!(!verify_consistency(
+                        m,
+                        n,
+                        &roots[m as usize],
+                        &roots[n as usize],
+                        &bad
+                    ));
                 }
                 if m > 0 && m < n {
                     // A rewritten history: same size, another root.
@@ -380,7 +466,9 @@ mod tests {
 
     #[test]
     fn a_frontier_reloads_from_perfect_subtrees() {
-        let t = MemoryTree { leaves: (0..37u32).map(|i| leaf_hash(&i.to_be_bytes())).collect() };
+        let t = MemoryTree {
+            leaves: (0..37u32).map(|i| leaf_hash(&i.to_be_bytes())).collect(),
+        };
         let f = Frontier::load(&t, 37).unwrap();
         assert_eq!(f.root(), root(&t, 37).unwrap());
     }

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub feed_requests: AtomicU64,
     pub feed_events_delivered: AtomicU64,
     pub feed_events_withheld: AtomicU64,
+    /// Peers' checkpoints found inconsistent with ones witnessed before (evidence in quarantine).
+    pub forks: AtomicU64,
     quarantined: Mutex<BTreeMap<(String, String), u64>>,
     sync: Mutex<BTreeMap<MemberId, SyncStatus>>,
 }
@@ -106,6 +108,12 @@ impl Metrics {
             "jol_feed_events_withheld_total",
             "Events withheld from peers (not authorised, no consent).",
             &self.feed_events_withheld,
+        );
+        counter(
+            &mut out,
+            "jol_log_forks_total",
+            "Peer checkpoints inconsistent with ones witnessed before.",
+            &self.forks,
         );
         let _ = writeln!(out, "# HELP jol_quarantined_total Submissions and events quarantined, by origin and reason.\n# TYPE jol_quarantined_total counter");
         if let Ok(q) = self.quarantined.lock() {

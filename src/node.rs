@@ -77,6 +77,7 @@ impl RunningNode {
             .map_err(|e| NodeError::KeyName(e.to_string()))?;
         let tokens = config.tokens()?;
         let store = Store::open(&config.data_dir)?;
+        let (checkpoint_key, checkpoint_kid) = (key.clone(), kid.clone());
         let signer = Signer {
             member: config.member.clone(),
             kid,
@@ -128,6 +129,8 @@ impl RunningNode {
                 tls_cert: fed.tls_cert.clone(),
                 tls_key: fed.tls_key.clone(),
                 settings: config.sync,
+                witness_key: checkpoint_key.clone(),
+                witness_kid: checkpoint_kid.clone(),
             });
             for sub in &config.subscriptions {
                 tasks.push(tokio::spawn(
@@ -136,6 +139,15 @@ impl RunningNode {
             }
             trust = Some(t);
         }
+        tasks.push(tokio::spawn(crate::checkpoint::run(
+            store.clone(),
+            config.member.clone(),
+            checkpoint_key,
+            checkpoint_kid,
+            publisher.heads().position,
+            Duration::from_millis(config.sync.checkpoint_ms),
+            stopped.clone(),
+        )));
         tasks.push(tokio::spawn(crate::projector::run(
             store.clone(),
             publisher.heads().position,

@@ -87,6 +87,14 @@ impl PeerApi {
         let path = req.uri().path().to_string();
         let result = match (req.method(), path.as_str()) {
             (&Method::GET, "/peer/v1/feed") => self.feed(&caller, req.uri().query()).await,
+            (&Method::GET, "/peer/v1/checkpoint") => crate::log_api::checkpoint(&self.store),
+            (&Method::GET, "/peer/v1/proof/inclusion") => {
+                crate::log_api::inclusion(&self.store, req.uri().query())
+            }
+            (&Method::GET, "/peer/v1/proof/consistency") => {
+                crate::log_api::consistency(&self.store, req.uri().query())
+            }
+            (&Method::POST, "/peer/v1/cosignature") => self.cosignature(&caller, req).await,
             (&Method::GET, "/peer/v1/manifest") => Ok(http::with_type(
                 StatusCode::OK,
                 "application/jose+json",
@@ -100,6 +108,49 @@ impl PeerApi {
             )),
         };
         result.unwrap_or_else(|p| p.response())
+    }
+
+    /// A witness sends its co-signature of one of this node's checkpoints.
+    async fn cosignature(
+        &self,
+        caller: &MemberId,
+        req: Request<Incoming>,
+    ) -> Result<Response, Problem> {
+        let body = http::read_body(req, 64 * 1024).await?;
+        let manifest = self.trust.held();
+        let refused = |detail: String| {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "cosignature-invalid",
+                "Co-signature refused",
+                detail,
+            )
+        };
+        let c = crate::checkpoint::verify_cosignature(&body, &manifest)
+            .map_err(|e| refused(e.to_string()))?;
+        if &c.witness != caller || c.origin != self.member {
+            return Err(refused(
+                "a co-signature must be by the caller, of this node's checkpoint".into(),
+            ));
+        }
+        let ours = self
+            .store
+            .checkpoints()
+            .filter_map(Result::ok)
+            .find(|(size, _)| *size == c.size)
+            .and_then(|(_, b)| crate::checkpoint::verify_checkpoint(&b, &manifest).ok());
+        if ours.map(|o| o.root) != Some(c.root.clone()) {
+            return Err(refused(
+                "this node signed no checkpoint with that size and root".into(),
+            ));
+        }
+        self.store
+            .put_cosignature(c.size, caller.as_str(), &body)
+            .map_err(storage)?;
+        Ok(http::json(
+            StatusCode::CREATED,
+            &serde_json::json!({"size": c.size, "witness": caller}),
+        ))
     }
 
     async fn feed(&self, caller: &MemberId, query: Option<&str>) -> Result<Response, Problem> {

@@ -21,6 +21,7 @@ use uuid::Uuid;
 use crate::consent::{self, ConsentState};
 use crate::event::{Event, SignedEvent};
 use crate::identifiers::{KeyName, MemberId};
+use crate::merkle::{self, Frontier};
 use crate::metrics::Metrics;
 use crate::schema::{EventType, FieldError, Schemas};
 use crate::store::{Append, Store, StoreError, WriteBatch};
@@ -229,6 +230,8 @@ struct Writer {
     store: Store,
     signer: Signer,
     metrics: Arc<Metrics>,
+    /// The Merkle tree over the log; leaf `position - 1` is the event at `position`.
+    tree: Frontier,
     next_sequence: u64,
     next_position: u64,
     own_head: watch::Sender<u64>,
@@ -254,6 +257,7 @@ impl Writer {
             store,
             signer,
             metrics,
+            tree: Frontier::default(),
             next_sequence: 0,
             next_position: 0,
             own_head: watch::channel(0).0,
@@ -272,7 +276,16 @@ impl Writer {
     fn reload_counters(&mut self) -> Result<(), StoreError> {
         self.next_sequence = self.store.last_sequence(&self.signer.member)? + 1;
         self.next_position = self.store.last_position()? + 1;
+        self.tree = Frontier::load(&self.store, self.next_position - 1)?;
         Ok(())
+    }
+
+    /// Stage the Merkle leaf of the event appended at the next position (same atomic write).
+    fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) {
+        let entry = crate::jws::compact(jws).unwrap_or_else(|| jws.to_vec());
+        for (level, index, hash) in self.tree.append(merkle::leaf_hash(&entry)) {
+            batch.set_subtree(level, index, &hash);
+        }
     }
 
     fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
@@ -307,7 +320,8 @@ impl Writer {
         };
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
-            if self.reload_counters().is_err() {
+            if let Err(e) = self.reload_counters() {
+                tracing::error!(error = %e, "cannot reload the writer's state from the store");
                 (self.next_sequence, self.next_position) = (first_sequence, first_position);
             }
             e.to_string()
@@ -383,6 +397,7 @@ impl Writer {
                 jws: signed.bytes(),
                 idempotency: None,
             });
+            self.stage_leaf(signed.bytes(), &mut round.batch);
             self.stage_consent(e, round);
             self.next_position += 1;
             round.received += 1;
@@ -431,6 +446,7 @@ impl Writer {
         self.stage_consent(&event, round);
         round.ids.insert(event.id);
         round.published += 1;
+        self.stage_leaf(signed.bytes(), &mut round.batch);
         round.batch.append(Append {
             position: self.next_position,
             source: &self.signer.member,

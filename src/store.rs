@@ -51,6 +51,9 @@ const CONSENT: u8 = b'C';
 const VIEW: u8 = b'P';
 const PERSON_EVENT: u8 = b'X';
 const ACCESS: u8 = b'A';
+const SUBTREE: u8 = b'T';
+const CHECKPOINT: u8 = b'Z';
+const COSIGNATURE: u8 = b'W';
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -70,6 +73,10 @@ fn seq_key(source: &MemberId, sequence: u64) -> Vec<u8> {
         SEQ,
         &[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()],
     )
+}
+
+fn subtree_key(level: u32, index: u64) -> Vec<u8> {
+    key(SUBTREE, &[&[level as u8], &index.to_be_bytes()])
 }
 
 fn rand_suffix() -> [u8; 4] {
@@ -137,6 +144,11 @@ impl WriteBatch {
             ),
             &[],
         );
+    }
+
+    /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
+    pub fn set_subtree(&mut self, level: u32, index: u64, hash: &[u8; 32]) {
+        self.batch.insert(subtree_key(level, index), hash);
     }
 
     /// Store a named piece of node state with the rest of the batch.
@@ -426,6 +438,63 @@ impl Store {
         self.main.apply_batch(batch.batch).map_err(io("write"))
     }
 
+    /// Keep a signed checkpoint of this node's log (by tree size).
+    pub fn put_checkpoint(&self, size: u64, bytes: &[u8]) -> Result<(), StoreError> {
+        self.main
+            .insert(key(CHECKPOINT, &[&size.to_be_bytes()]), bytes)
+            .map_err(io("write"))?;
+        self.flush()
+    }
+
+    /// The latest signed checkpoint, with its size.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+        let last = self.main.scan_prefix([CHECKPOINT]).next_back();
+        last.transpose()
+            .map_err(io("read"))?
+            .map(|(k, v)| {
+                Ok((
+                    u64_at(&k, 1).ok_or(StoreError::Corrupt("checkpoint key"))?,
+                    v.to_vec(),
+                ))
+            })
+            .transpose()
+    }
+
+    /// Every signed checkpoint, oldest first.
+    pub fn checkpoints(&self) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        self.main.scan_prefix([CHECKPOINT]).map(|r| {
+            let (k, v) = r.map_err(io("read"))?;
+            Ok((
+                u64_at(&k, 1).ok_or(StoreError::Corrupt("checkpoint key"))?,
+                v.to_vec(),
+            ))
+        })
+    }
+
+    /// Keep a witness's co-signature of one of this node's checkpoints.
+    pub fn put_cosignature(
+        &self,
+        size: u64,
+        witness: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        self.main
+            .insert(
+                key(COSIGNATURE, &[&size.to_be_bytes(), witness.as_bytes()]),
+                bytes,
+            )
+            .map_err(io("write"))?;
+        self.flush()
+    }
+
+    /// The co-signatures received for the checkpoint of `size`.
+    pub fn cosignatures(&self, size: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.main
+            .scan_prefix(key(COSIGNATURE, &[&size.to_be_bytes()]))
+            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(io("read")))
+            .collect()
+    }
+
     /// The last contiguous sequence received from `source` (0: nothing yet).
     pub fn cursor(&self, source: &MemberId) -> Result<u64, StoreError> {
         let v = self
@@ -463,6 +532,27 @@ impl Store {
     /// How many records the quarantine holds.
     pub fn quarantine_len(&self) -> usize {
         self.quarantine.len()
+    }
+}
+
+impl Store {
+    /// The Merkle leaf hash of log entry `index` (position `index + 1`).
+    pub fn perfect_leaf(&self, index: u64) -> Result<crate::merkle::Hash, StoreError> {
+        crate::merkle::Subtrees::perfect(self, 0, index)
+    }
+}
+
+impl crate::merkle::Subtrees for Store {
+    type Error = StoreError;
+    fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
+        let v = self
+            .main
+            .get(subtree_key(level, index))
+            .map_err(io("read"))?
+            .ok_or(StoreError::Corrupt("missing Merkle subtree"))?;
+        v.as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("Merkle subtree"))
     }
 }
 

@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ed25519_dalek::SigningKey;
 use rand::Rng;
 use serde::Deserialize;
 use time::OffsetDateTime;
@@ -16,9 +17,10 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
+use crate::checkpoint::{self, Checkpoint, Cosignature, Witnessed};
 use crate::client::HttpClient;
 use crate::event::SignedEvent;
-use crate::identifiers::MemberId;
+use crate::identifiers::{KeyName, MemberId};
 use crate::manifest::{ManifestError, Trust};
 use crate::metrics::Metrics;
 use crate::peer::ReceivedPage;
@@ -48,6 +50,10 @@ pub struct SyncSettings {
     pub min_backoff_ms: u64,
     /// Longest retry delay, milliseconds.
     pub max_backoff_ms: u64,
+    /// How often this node signs a checkpoint of its log while it grows, milliseconds.
+    pub checkpoint_ms: u64,
+    /// How often to witness a publisher's checkpoint while syncing, milliseconds.
+    pub witness_ms: u64,
 }
 
 impl Default for SyncSettings {
@@ -57,6 +63,8 @@ impl Default for SyncSettings {
             wait_secs: 25,
             min_backoff_ms: 200,
             max_backoff_ms: 30_000,
+            checkpoint_ms: 2_000,
+            witness_ms: 5_000,
         }
     }
 }
@@ -93,6 +101,9 @@ pub struct Syncer {
     pub tls_cert: PathBuf,
     pub tls_key: PathBuf,
     pub settings: SyncSettings,
+    /// This node's key, to co-sign the checkpoints it witnesses.
+    pub witness_key: SigningKey,
+    pub witness_kid: KeyName,
 }
 
 impl Syncer {
@@ -147,6 +158,7 @@ impl Syncer {
             s.connected = true;
             s.last_error = None;
         });
+        let mut witnessed_at: Option<std::time::Instant> = None;
         let types = sub
             .types
             .iter()
@@ -155,6 +167,12 @@ impl Syncer {
             .join(",");
         loop {
             self.trust.usable()?;
+            let due = witnessed_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(self.settings.witness_ms));
+            if due {
+                self.witness(&mut client, &sub.from).await?;
+                witnessed_at = Some(std::time::Instant::now());
+            }
             let cursor = self
                 .store
                 .cursor(&sub.from)
@@ -296,6 +314,128 @@ impl Syncer {
                 .map_err(|e| SyncError::Store(e.to_string()))?;
         }
         Ok(next)
+    }
+
+    /// Witness the publisher's latest checkpoint: check it against the last one seen, co-sign it
+    /// and send the co-signature back; raise the alarm on a fork.
+    async fn witness(&self, client: &mut HttpClient, from: &MemberId) -> Result<(), SyncError> {
+        let http = |e: crate::client::ClientError| SyncError::Http(e.to_string());
+        let (status, body) = client.get("/peer/v1/checkpoint").await.map_err(http)?;
+        if !status.is_success() {
+            return Ok(()); // no checkpoint yet
+        }
+        let answer: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
+        let bytes = serde_json::to_vec(&answer["checkpoint"]).unwrap_or_default();
+        let manifest = self.trust.usable()?;
+        let new = match checkpoint::verify_checkpoint(&bytes, &manifest) {
+            Ok(c) if &c.origin == from => c,
+            Ok(_) => return self.bad_checkpoint(from, "a checkpoint of another origin", &bytes),
+            Err(e) => return self.bad_checkpoint(from, &e.to_string(), &bytes),
+        };
+        let seen_key = format!("witnessed/{from}");
+        let last_bytes = self
+            .store
+            .meta(&seen_key)
+            .map_err(|e| SyncError::Store(e.to_string()))?;
+        let last: Option<Checkpoint> = last_bytes
+            .as_deref()
+            .and_then(|b| crate::jws::Jws::parse(b).ok())
+            .and_then(|j| serde_json::from_slice(j.payload()).ok());
+        let mut proof = Vec::new();
+        if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
+            let path = format!("/peer/v1/proof/consistency?from={}&to={}", l.size, new.size);
+            let (status, body) = client.get(&path).await.map_err(http)?;
+            if status.is_success() {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
+                proof = v["proof"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|h| h.as_str().and_then(checkpoint::decode_hash))
+                    .collect();
+            }
+        }
+        match checkpoint::judge(last.as_ref(), &new, &proof) {
+            Witnessed::Unchanged => Ok(()),
+            Witnessed::Fork(reason) => self.alarm(from, &reason, last_bytes.as_deref(), &bytes),
+            Witnessed::Consistent => {
+                self.store
+                    .set_meta(&seen_key, &bytes)
+                    .map_err(|e| SyncError::Store(e.to_string()))?;
+                let cosig = Cosignature {
+                    witness: self.me.clone(),
+                    origin: from.clone(),
+                    size: new.size,
+                    root: new.root.clone(),
+                    time: OffsetDateTime::now_utc(),
+                };
+                let signed = checkpoint::sign(&cosig, &self.witness_key, &self.witness_kid);
+                self.store
+                    .set_meta(&format!("cosigned/{from}"), &signed)
+                    .map_err(|e| SyncError::Store(e.to_string()))?;
+                let (status, _) = client
+                    .post_json("/peer/v1/cosignature", bytes::Bytes::from(signed))
+                    .await
+                    .map_err(http)?;
+                if !status.is_success() {
+                    tracing::warn!(%from, %status, "the publisher refused our co-signature");
+                }
+                tracing::debug!(%from, size = new.size, "witnessed and co-signed a checkpoint");
+                Ok(())
+            }
+        }
+    }
+
+    /// A checkpoint that is not validly signed by the publisher: kept in quarantine, not taken.
+    fn bad_checkpoint(&self, from: &MemberId, reason: &str, bytes: &[u8]) -> Result<(), SyncError> {
+        tracing::warn!(%from, reason, "the publisher served a checkpoint that does not verify");
+        let body = String::from_utf8_lossy(bytes);
+        self.quarantine(
+            from,
+            &Rejection {
+                code: "checkpoint-invalid",
+                detail: reason.to_string(),
+                fields: Vec::new(),
+            },
+            &body,
+        );
+        Ok(())
+    }
+
+    /// A fork: count it, keep both signed checkpoints as evidence, log it.
+    fn alarm(
+        &self,
+        from: &MemberId,
+        reason: &str,
+        previous: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), SyncError> {
+        let alarmed = format!("fork/{from}");
+        if self.store.meta(&alarmed).ok().flatten().as_deref() == Some(new) {
+            return Ok(());
+        }
+        self.metrics
+            .forks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(%from, reason, "LOG FORK: the publisher's checkpoint contradicts one witnessed before");
+        let evidence = serde_json::json!({
+            "previous": previous.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()),
+            "new": serde_json::from_slice::<serde_json::Value>(new).ok(),
+        });
+        self.quarantine(
+            from,
+            &Rejection {
+                code: "log-fork",
+                detail: reason.to_string(),
+                fields: Vec::new(),
+            },
+            &evidence.to_string(),
+        );
+        self.store
+            .set_meta(&alarmed, new)
+            .map_err(|e| SyncError::Store(e.to_string()))
     }
 
     fn quarantine(&self, from: &MemberId, r: &Rejection, body: &str) {

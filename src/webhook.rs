@@ -86,7 +86,8 @@ async fn deliver_page(
 ) -> Result<(), String> {
     let page = store.range(cursor, PAGE).map_err(|e| e.to_string())?;
     for (position, bytes) in page {
-        let body = crate::api::stored_item(position, &bytes).map_err(|p| p.detail)?;
+        let item = crate::api::stored_item(position, &bytes).map_err(|p| p.detail)?;
+        let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
         if client.is_none() {
             *client = Some(
                 HttpClient::connect_to(&url.host_port)
@@ -96,7 +97,7 @@ async fn deliver_page(
         }
         let Some(c) = client.as_mut() else { continue };
         let (status, _) = c
-            .post_json(&url.path, Bytes::from(body.to_string()))
+            .post_json(&url.path, Bytes::from(body))
             .await
             .map_err(|e| e.to_string())?;
         if !status.is_success() {

@@ -114,6 +114,10 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         async move {
             let first_page = req.uri().query().unwrap_or("").contains("after=0&");
             match req.uri().path() {
+                "/peer/v1/checkpoint" => jol::http::json(
+                    hyper::StatusCode::NOT_FOUND,
+                    &json!({"type": "no-checkpoint"}),
+                ),
                 "/peer/v1/manifest" => {
                     jol::http::with_type(hyper::StatusCode::OK, "application/jose+json", manifest)
                 }

@@ -229,6 +229,11 @@ pub const AGENCIES: [&str; 3] = ["migration", "employment", "education"];
 
 impl Federation {
     pub fn build() -> Federation {
+        Federation::build_with("min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 5")
+    }
+
+    /// The federation with these lines in every node's `[sync]` section.
+    pub fn build_with(sync: &str) -> Federation {
         let dir = tempfile::tempdir().unwrap();
         let ports = free_ports(6);
         let local: HashMap<_, _> = AGENCIES
@@ -252,10 +257,7 @@ impl Federation {
             .env("MIGRATION_PEER", peer["migration"].to_string())
             .env("EMPLOYMENT_PEER", peer["employment"].to_string())
             .env("EDUCATION_PEER", peer["education"].to_string())
-            .env(
-                "SYNC_EXTRA",
-                "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 5",
-            )
+            .env("SYNC_EXTRA", sync)
             .stdout(Stdio::null())
             .status()
             .unwrap();

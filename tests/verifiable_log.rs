@@ -1,0 +1,270 @@
+//! The verifiable log end to end: signed checkpoints, proofs a client checks itself, `jol verify`
+//! catching an altered or removed entry, a crash that leaves a log that still verifies, and
+//! witnesses that co-sign checkpoints and raise the alarm when history is rewritten.
+
+mod common;
+
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use jol::checkpoint::decode_hash;
+use jol::merkle;
+use serde_json::{json, Value};
+
+fn checkpoint(addr: std::net::SocketAddr, size: u64) -> Value {
+    let mut latest = Value::Null;
+    let reached = eventually(Duration::from_secs(10), || {
+        let a = get(addr, "/api/v1/log/checkpoint");
+        if a.status != 200 {
+            return false;
+        }
+        latest = a.json();
+        let jws = serde_json::to_vec(&latest["checkpoint"]).unwrap();
+        let parsed = jol::jws::Jws::parse(&jws).unwrap();
+        let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
+        latest["statement"] = c.clone();
+        c["size"] == size
+    });
+    assert!(reached.is_some(), "no checkpoint of size {size}: {latest}");
+    latest
+}
+
+fn verify_cmd(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_jol"))
+        .arg("verify")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn publish_n(addr: std::net::SocketAddr, from: usize, n: usize) {
+    for i in from..from + n {
+        let a = post_json(
+            addr,
+            "/api/v1/events",
+            &json!({"type": "employment-status", "data": employment_data(i, &format!("c-{i}"))}),
+        )
+        .unwrap();
+        assert_eq!(a.status, 201);
+        assert_eq!(a.json()["leafIndex"], i as u64);
+    }
+}
+
+#[test]
+fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
+    let dir = NodeDir::new("");
+    std::fs::write(
+        &dir.config,
+        std::fs::read_to_string(&dir.config).unwrap() + "[sync]\ncheckpoint_ms = 100\n",
+    )
+    .unwrap();
+    let node = dir.start();
+    publish_n(node.addr, 0, 20);
+    let c20 = checkpoint(node.addr, 20);
+    publish_n(node.addr, 20, 30);
+    let c50 = checkpoint(node.addr, 50);
+    let root20 = decode_hash(c20["statement"]["root"].as_str().unwrap()).unwrap();
+    let root50 = decode_hash(c50["statement"]["root"].as_str().unwrap()).unwrap();
+
+    // The checkpoint is signed with the node's key.
+    let key = jol::keys::read_public(&dir.path().join("sign.pub.pem")).unwrap();
+    jol::jws::Jws::parse(&serde_json::to_vec(&c50["checkpoint"]).unwrap())
+        .unwrap()
+        .verify(&key)
+        .unwrap();
+
+    // Inclusion: the client hashes the event bytes itself.
+    let events = all_events(node.addr);
+    for leaf in [0usize, 7, 19, 33, 49] {
+        let p = get(
+            node.addr,
+            &format!("/api/v1/log/proof/inclusion?leaf={leaf}&size=50"),
+        )
+        .json();
+        let proof: Vec<_> = p["proof"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+            .collect();
+        let j = &events[leaf]["jws"];
+        let compact = format!(
+            "{}.{}.{}",
+            j["protected"].as_str().unwrap(),
+            j["payload"].as_str().unwrap(),
+            j["signature"].as_str().unwrap()
+        );
+        assert!(
+            merkle::verify_inclusion(
+                &merkle::leaf_hash(compact.as_bytes()),
+                leaf as u64,
+                50,
+                &proof,
+                &root50
+            ),
+            "leaf {leaf}"
+        );
+    }
+    let p = get(node.addr, "/api/v1/log/proof/consistency?from=20&to=50").json();
+    let proof: Vec<_> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(merkle::verify_consistency(20, 50, &root20, &root50, &proof));
+    assert_eq!(
+        get(node.addr, "/api/v1/log/proof/inclusion?leaf=60&size=50").status,
+        400
+    );
+    node.stop();
+
+    let data = dir.path().join("data");
+    let ok = verify_cmd(&["--data-dir", data.to_str().unwrap()]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+
+    // Change one byte of a stored event behind the node's back.
+    {
+        let db = sled::open(&data).unwrap();
+        let tree = db.open_tree("main").unwrap();
+        let mut k = vec![b'L'];
+        k.extend_from_slice(&7u64.to_be_bytes());
+        let mut v = tree.get(&k).unwrap().unwrap().to_vec();
+        let at = v.len() / 2;
+        v[at] = if v[at] == b'A' { b'B' } else { b'A' };
+        tree.insert(&k, v).unwrap();
+        db.flush().unwrap();
+    }
+    let altered = verify_cmd(&["--data-dir", data.to_str().unwrap()]);
+    assert!(!altered.status.success());
+    let text = String::from_utf8_lossy(&altered.stderr);
+    assert!(
+        text.contains("first problem at 7") && text.contains("altered"),
+        "{text}"
+    );
+
+    // Remove an event.
+    {
+        let db = sled::open(&data).unwrap();
+        let tree = db.open_tree("main").unwrap();
+        let mut k = vec![b'L'];
+        k.extend_from_slice(&3u64.to_be_bytes());
+        tree.remove(&k).unwrap();
+        db.flush().unwrap();
+    }
+    let removed = verify_cmd(&["--data-dir", data.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&removed.stderr);
+    assert!(
+        text.contains("first problem at 3") && text.contains("missing"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_node_killed_during_appends_restarts_with_a_log_that_verifies() {
+    let dir = NodeDir::new("");
+    std::fs::write(
+        &dir.config,
+        std::fs::read_to_string(&dir.config).unwrap() + "[sync]\ncheckpoint_ms = 50\n",
+    )
+    .unwrap();
+    for round in 0..3 {
+        let node = dir.start();
+        let addr = node.addr;
+        let workers: Vec<_> = (0..4)
+            .map(|w| {
+                std::thread::spawn(move || {
+                    for i in 0.. {
+                        let body = json!({"type": "employment-status", "data": employment_data(i, &format!("r{round}-w{w}-{i}"))});
+                        if post_json(addr, "/api/v1/events", &body).map(|a| a.status).ok() != Some(201) {
+                            return;
+                        }
+                    }
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(200 + 150 * round));
+        node.kill();
+        for w in workers {
+            w.join().unwrap();
+        }
+    }
+    let out = verify_cmd(&["--data-dir", dir.path().join("data").to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() {
+    let fed = Federation::build_with("checkpoint_ms = 100\nwitness_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1");
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    for i in 0..5 {
+        publish(
+            mig.addr,
+            "returnee-record",
+            &returnee(
+                &format!("2150319901234{i}"),
+                &[EMPLOYMENT, EDUCATION],
+                &["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"],
+            ),
+        );
+    }
+    // Both readers witness migration's checkpoint of size 5 and send back co-signatures.
+    let cosigned = eventually(Duration::from_secs(15), || {
+        let c = get(mig.addr, "/api/v1/log/checkpoint");
+        c.status == 200
+            && c.json()["cosignatures"]
+                .as_array()
+                .is_some_and(|a| a.len() >= 2)
+    });
+    assert!(
+        cosigned.is_some(),
+        "{}",
+        get(mig.addr, "/api/v1/log/checkpoint").json()
+    );
+    assert_eq!(get(emp.addr, "/readyz").json()["logForks"], 0);
+
+    // Migration's history is thrown away and rewritten: a new log from scratch.
+    mig.kill();
+    std::fs::remove_dir_all(fed.path("migration/data")).unwrap();
+    let mig = fed.start("migration");
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199099999", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    let alarmed = eventually(Duration::from_secs(15), || {
+        get(emp.addr, "/readyz").json()["logForks"].as_u64() >= Some(1)
+    });
+    assert!(alarmed.is_some(), "{}", get(emp.addr, "/readyz").json());
+    let ready = get(emp.addr, "/readyz").json();
+    assert_eq!(ready["status"], "degraded");
+    let q = get(emp.addr, "/api/v1/quarantine").json();
+    let fork = q["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "log-fork")
+        .expect("fork evidence in quarantine");
+    let evidence: Value = serde_json::from_str(fork["body"].as_str().unwrap()).unwrap();
+    assert!(
+        evidence["previous"]["signature"].is_string() && evidence["new"]["signature"].is_string(),
+        "{evidence}"
+    );
+    let metrics = String::from_utf8(get(emp.addr, "/metrics").body).unwrap();
+    assert!(metrics.contains("jol_log_forks_total 1"), "{metrics}");
+    for n in [mig, emp, edu] {
+        n.stop();
+    }
+}
