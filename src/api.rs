@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use crate::config::Token;
 use crate::event::SignedEvent;
-use crate::http::{self, Problem, Response};
+use crate::http::{self, storage_problem, Problem, Response};
 use crate::identifiers::MemberId;
 use crate::manifest::Trust;
 use crate::metrics::Metrics;
@@ -520,15 +520,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn item_error(index: usize, p: &Problem) -> Value {
     serde_json::json!({"index": index, "status": p.status, "type": p.kind,
         "detail": p.detail, "errors": p.errors})
-}
-
-fn storage_problem(e: impl std::fmt::Display) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage-unavailable",
-        "Storage unavailable",
-        e.to_string(),
-    )
 }
 
 fn publish_problem(e: PublishError, data_at: &str) -> Problem {

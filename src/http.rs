@@ -98,6 +98,16 @@ impl Problem {
     }
 }
 
+/// 503: the store failed (the node says why; it keeps serving what it can).
+pub fn storage_problem(e: impl std::fmt::Display) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage-unavailable",
+        "Storage unavailable",
+        e.to_string(),
+    )
+}
+
 /// The request must declare a JSON body.
 pub fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
     let declared = req

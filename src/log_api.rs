@@ -10,12 +10,7 @@ use crate::merkle;
 use crate::store::{Store, StoreError};
 
 fn storage(e: StoreError) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage-unavailable",
-        "Storage unavailable",
-        e.to_string(),
-    )
+    http::storage_problem(e)
 }
 
 fn bad(detail: String) -> Problem {

@@ -74,12 +74,7 @@ pub struct PeerApi {
 }
 
 fn storage(e: StoreError) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage-unavailable",
-        "Storage unavailable",
-        e.to_string(),
-    )
+    http::storage_problem(e)
 }
 
 impl PeerApi {
