@@ -22,6 +22,7 @@ pub struct Finding {
 pub struct Audit {
     pub entries: u64,
     pub checkpoints: u64,
+    pub quarantine_records: u64,
     pub signatures_checked: bool,
     pub root: String,
     pub findings: Vec<Finding>,
@@ -64,6 +65,8 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
         after = last;
     }
     report.entries = tree.leaves.len() as u64;
+    let quarantine = quarantine_tree(store, &mut report.findings)?;
+    report.quarantine_records = quarantine.leaves.len() as u64;
     let root = |n: u64| merkle::root(&tree, n).unwrap_or_else(|e| match e {});
     report.root = checkpoint::encode_hash(&root(report.entries));
     for entry in store.checkpoints() {
@@ -82,11 +85,37 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
             Err(e) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: {e}") }),
             Ok(c) if c.size > report.entries => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers more entries than the log holds ({})", report.entries) }),
             Ok(c) if decode_hash(&c.root) != Some(root(c.size)) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") }),
+            Ok(c) if c.quarantine_size > report.quarantine_records => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers {} quarantine records, the quarantine holds {}", c.quarantine_size, report.quarantine_records) }),
+            Ok(c) if c.quarantine_size > 0 && decode_hash(&c.quarantine_root) != merkle::root(&quarantine, c.quarantine_size).ok() => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: the quarantine log's signed root is not the root of the stored records: quarantine evidence was altered") }),
             Ok(_) => {}
         }
     }
     report.findings.sort_by_key(|f| f.position);
     Ok(report)
+}
+
+/// Recompute the quarantine log from its records; a missing number is a finding.
+fn quarantine_tree(store: &Store, findings: &mut Vec<Finding>) -> Result<MemoryTree, StoreError> {
+    let mut tree = MemoryTree::default();
+    let mut after = 0;
+    loop {
+        let page = store.quarantine_records(after, 10_000)?;
+        let Some(last) = page.last().map(|(n, _)| *n) else {
+            break;
+        };
+        for (number, bytes) in page {
+            while (tree.leaves.len() as u64) + 1 < number {
+                findings.push(Finding {
+                    position: tree.leaves.len() as u64 + 1,
+                    problem: "quarantine record missing".into(),
+                });
+                tree.leaves.push([0; 32]);
+            }
+            tree.leaves.push(merkle::leaf_hash(&bytes));
+        }
+        after = last;
+    }
+    Ok(tree)
 }
 
 fn check_event(

@@ -31,6 +31,11 @@ pub struct Checkpoint {
     pub root: String,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    /// The quarantine log: how many records, and its root (base64url).
+    #[serde(default)]
+    pub quarantine_size: u64,
+    #[serde(default)]
+    pub quarantine_root: String,
 }
 
 /// A witness's co-signature of a checkpoint.
@@ -150,26 +155,9 @@ pub async fn run(
 ) {
     loop {
         let size = *flushed.borrow();
-        let latest = store
-            .latest_checkpoint()
-            .ok()
-            .flatten()
-            .map_or(0, |(s, _)| s);
-        if size > latest {
-            match merkle::root(&store, size) {
-                Ok(root) => {
-                    let c = Checkpoint {
-                        origin: origin.clone(),
-                        size,
-                        root: encode_hash(&root),
-                        time: OffsetDateTime::now_utc(),
-                    };
-                    if let Err(e) = store.put_checkpoint(size, &sign(&c, &key, &kid)) {
-                        tracing::error!(error = %e, "cannot store a checkpoint");
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot compute the log's root"),
-            }
+        let quarantined = store.quarantine_len() as u64;
+        if let Err(e) = sign_if_grown(&store, &origin, &key, &kid, size) {
+            tracing::error!(error = %e, "cannot sign a checkpoint");
         }
         tokio::select! {
             _ = stop.changed() => return,
@@ -178,8 +166,52 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => return,
             _ = flushed.wait_for(|s| *s > size) => {}
+            _ = wait_for_quarantine(&store, quarantined) => {}
         }
     }
+}
+
+async fn wait_for_quarantine(store: &Store, seen: u64) {
+    while store.quarantine_len() as u64 <= seen {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Sign a checkpoint of the first `size` log entries and the whole quarantine log, if either grew
+/// since the last checkpoint. The quarantine log is flushed first, so a checkpoint never covers
+/// what a crash could take back.
+pub fn sign_if_grown(
+    store: &Store,
+    origin: &MemberId,
+    key: &SigningKey,
+    kid: &KeyName,
+    size: u64,
+) -> Result<(), crate::store::StoreError> {
+    store.flush()?;
+    let quarantine_size = store.quarantine_len() as u64;
+    let latest = store
+        .latest_checkpoint()?
+        .and_then(|(_, b)| Jws::parse(&b).ok())
+        .and_then(|j| serde_json::from_slice::<Checkpoint>(j.payload()).ok());
+    if latest
+        .as_ref()
+        .is_some_and(|c| c.size >= size && c.quarantine_size >= quarantine_size)
+        || (size == 0 && quarantine_size == 0)
+    {
+        return Ok(());
+    }
+    let c = Checkpoint {
+        origin: origin.clone(),
+        size,
+        root: encode_hash(&merkle::root(store, size)?),
+        time: OffsetDateTime::now_utc(),
+        quarantine_size,
+        quarantine_root: encode_hash(&merkle::root(
+            &crate::store::QuarantineLog(store),
+            quarantine_size,
+        )?),
+    };
+    store.put_checkpoint(size, &sign(&c, key, kid))
 }
 
 #[cfg(test)]
@@ -192,6 +224,8 @@ mod tests {
             size,
             root: encode_hash(&root),
             time: OffsetDateTime::now_utc(),
+            quarantine_size: 0,
+            quarantine_root: String::new(),
         }
     }
 

@@ -4,7 +4,8 @@
 //! [`WriteBatch`] is applied atomically: an event, its per-source sequence index, its id index and
 //! its idempotency record appear together or not at all. Nothing written is durable until
 //! [`Store::flush`] returns; callers acknowledge only after that (the writer groups many events
-//! into one flush). Rejected input is kept in a separate quarantine tree.
+//! into one flush). Rejected input is kept in quarantine, numbered, with a Merkle log of its own
+//! (the quarantine log), so dropping evidence is as detectable as dropping an event.
 //!
 //! Key layout of the `main` tree:
 //! - `L` + position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order)
@@ -54,6 +55,9 @@ const ACCESS: u8 = b'A';
 const SUBTREE: u8 = b'T';
 const CHECKPOINT: u8 = b'Z';
 const COSIGNATURE: u8 = b'W';
+const QUARANTINE: u8 = b'Q';
+const QUARANTINE_SUBTREE: u8 = b'V';
+const QUARANTINE_SIZE: &str = "quarantine-size";
 
 fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
     let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
@@ -214,7 +218,8 @@ pub struct Quarantined {
 pub struct Store {
     db: sled::Db,
     main: sled::Tree,
-    quarantine: sled::Tree,
+    /// Appends to the quarantine log are serialized here (the event log has its writer thread).
+    quarantine_log: std::sync::Arc<std::sync::Mutex<crate::merkle::Frontier>>,
     path: PathBuf,
 }
 
@@ -232,12 +237,19 @@ impl Store {
             .open()
             .map_err(open_err)?;
         let main = db.open_tree("main").map_err(open_err)?;
-        let quarantine = db.open_tree("quarantine").map_err(open_err)?;
         Ok(Store {
             db,
             main,
-            quarantine,
+            quarantine_log: Default::default(),
             path: dir.to_path_buf(),
+        })
+        .and_then(|store| {
+            let size = store.quarantine_len() as u64;
+            let frontier = crate::merkle::Frontier::load(&QuarantineLog(&store), size)?;
+            if let Ok(mut f) = store.quarantine_log.lock() {
+                *f = frontier;
+            }
+            Ok(store)
         })
     }
 
@@ -508,30 +520,69 @@ impl Store {
 
     /// Keep rejected input with its reason. Written without waiting for a flush.
     pub fn quarantine(&self, mut record: Quarantined) -> Result<u64, StoreError> {
-        let number = self.db.generate_id().map_err(io("quarantine"))? + 1;
+        let mut log = self
+            .quarantine_log
+            .lock()
+            .map_err(|_| StoreError::Corrupt("quarantine log lock"))?;
+        let number = log.size() + 1;
         record.number = number;
         let value = serde_json::to_vec(&record).unwrap_or_default();
-        self.quarantine
-            .insert(number.to_be_bytes(), value)
-            .map_err(io("quarantine"))?;
+        let mut next = log.clone();
+        let mut batch = sled::Batch::default();
+        batch.insert(key(QUARANTINE, &[&number.to_be_bytes()]), value.as_slice());
+        for (level, index, hash) in next.append(crate::merkle::leaf_hash(&value)) {
+            batch.insert(
+                key(QUARANTINE_SUBTREE, &[&[level as u8], &index.to_be_bytes()]),
+                &hash,
+            );
+        }
+        batch.insert(
+            key(META, &[QUARANTINE_SIZE.as_bytes()]),
+            &number.to_be_bytes(),
+        );
+        self.main.apply_batch(batch).map_err(io("quarantine"))?;
+        *log = next;
         Ok(number)
     }
 
     /// Quarantined records after `number`, oldest first.
     pub fn quarantined(&self, after: u64, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
-        self.quarantine
-            .range((after.saturating_add(1)).to_be_bytes()..)
+        self.quarantine_records(after, limit)?
+            .into_iter()
+            .map(|(_, v)| {
+                serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("quarantine record"))
+            })
+            .collect()
+    }
+
+    /// Quarantine records as stored (the quarantine log's entries), after `number`.
+    pub fn quarantine_records(
+        &self,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = key(QUARANTINE, &[&after.saturating_add(1).to_be_bytes()]);
+        let end = key(QUARANTINE, &[&u64::MAX.to_be_bytes()]);
+        self.main
+            .range(start..end)
             .take(limit)
             .map(|r| {
-                let (_, v) = r.map_err(io("read"))?;
-                serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("quarantine record"))
+                let (k, v) = r.map_err(io("read"))?;
+                Ok((
+                    u64_at(&k, 1).ok_or(StoreError::Corrupt("quarantine key"))?,
+                    v.to_vec(),
+                ))
             })
             .collect()
     }
 
     /// How many records the quarantine holds.
     pub fn quarantine_len(&self) -> usize {
-        self.quarantine.len()
+        self.meta(QUARANTINE_SIZE)
+            .ok()
+            .flatten()
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_be_bytes) as usize
     }
 }
 
@@ -539,6 +590,27 @@ impl Store {
     /// The Merkle leaf hash of log entry `index` (position `index + 1`).
     pub fn perfect_leaf(&self, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         crate::merkle::Subtrees::perfect(self, 0, index)
+    }
+}
+
+/// The quarantine log's perfect subtrees, for its root and proofs.
+pub struct QuarantineLog<'a>(pub &'a Store);
+
+impl crate::merkle::Subtrees for QuarantineLog<'_> {
+    type Error = StoreError;
+    fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
+        let v = self
+            .0
+            .main
+            .get(key(
+                QUARANTINE_SUBTREE,
+                &[&[level as u8], &index.to_be_bytes()],
+            ))
+            .map_err(io("read"))?
+            .ok_or(StoreError::Corrupt("missing quarantine-log subtree"))?;
+        v.as_ref()
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("quarantine-log subtree"))
     }
 }
 

@@ -118,6 +118,26 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         get(node.addr, "/api/v1/log/proof/inclusion?leaf=60&size=50").status,
         400
     );
+    // Two refused submissions: the quarantine log grows and the next checkpoint covers it.
+    for _ in 0..2 {
+        let bad = request(
+            node.addr,
+            "POST",
+            "/api/v1/events",
+            &[("Content-Type", "application/json")],
+            b"{oops",
+        )
+        .unwrap();
+        assert_eq!(bad.status, 400);
+    }
+    let covered = eventually(Duration::from_secs(10), || {
+        let c = get(node.addr, "/api/v1/log/checkpoint").json();
+        let jws = serde_json::to_vec(&c["checkpoint"]).unwrap();
+        let statement: Value =
+            serde_json::from_slice(jol::jws::Jws::parse(&jws).unwrap().payload()).unwrap();
+        statement["quarantineSize"] == 2
+    });
+    assert!(covered.is_some(), "no checkpoint covers the quarantine log");
     node.stop();
 
     let data = dir.path().join("data");
@@ -163,6 +183,20 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         text.contains("first problem at 3") && text.contains("missing"),
         "{text}"
     );
+
+    // Remove quarantine evidence: the quarantine log no longer matches its signed root.
+    {
+        let db = sled::open(&data).unwrap();
+        let tree = db.open_tree("main").unwrap();
+        let mut k = vec![b'Q'];
+        k.extend_from_slice(&1u64.to_be_bytes());
+        tree.remove(&k).unwrap();
+        db.flush().unwrap();
+    }
+    let dropped = verify_cmd(&["--data-dir", data.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&dropped.stdout).unwrap();
+    let problems = report["findings"].to_string();
+    assert!(problems.contains("quarantine record missing"), "{problems}");
 }
 
 #[test]
