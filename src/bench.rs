@@ -216,6 +216,35 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         per_event_us(t.elapsed(), signed.len()),
         "µs/event",
     ));
+    // The same with the Merkle log kept: leaf hash of the compact JWS and the subtree writes.
+    let store_log = Store::open(&dir.path().join("append-log"))?;
+    let mut frontier = crate::merkle::Frontier::default();
+    let t = Instant::now();
+    for (chunk_no, chunk) in signed.chunks(256).enumerate() {
+        let mut batch = WriteBatch::default();
+        for (i, s) in chunk.iter().enumerate() {
+            let pos = (chunk_no * 256 + i + 1) as u64;
+            batch.append(Append {
+                position: pos,
+                source: &s.event().source,
+                sequence: pos,
+                id: s.event().id,
+                jws: s.bytes(),
+                idempotency: None,
+            });
+            let entry = crate::jws::compact(s.bytes()).unwrap_or_default();
+            for (level, index, hash) in frontier.append(crate::merkle::leaf_hash(&entry)) {
+                batch.set_subtree(level, index, &hash);
+            }
+        }
+        store_log.apply(batch)?;
+        store_log.flush()?;
+    }
+    figures.push(figure(
+        "  the same with the Merkle log kept",
+        per_event_us(t.elapsed(), signed.len()),
+        "µs/event",
+    ));
     let t = Instant::now();
     for _ in 0..200 {
         let mut batch = WriteBatch::default();
@@ -656,6 +685,22 @@ async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
     };
     let report = crate::kpi::compute(&views, &params, true);
     let kpis = t.elapsed();
+    let t = Instant::now();
+    let checkpoint_key = keys::generate();
+    crate::checkpoint::sign_if_grown(
+        &store,
+        &member(),
+        &checkpoint_key,
+        &KeyName::new(member(), "bench")?,
+        store.last_position()?,
+    )?;
+    let audit = crate::audit::audit(&store, None)?;
+    let verify = t.elapsed();
+    anyhow::ensure!(
+        audit.findings.is_empty(),
+        "the benchmark's own log does not verify: {:?}",
+        audit.findings.first()
+    );
     let size = dir_size(&dir.path().join("data"));
     Ok(vec![
         figure(
@@ -676,6 +721,14 @@ async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
                 report.cohorts.len()
             ),
             kpis.as_secs_f64(),
+            "s",
+        ),
+        figure(
+            format!(
+                "verify the whole log offline ({} entries, jol verify)",
+                audit.entries
+            ),
+            verify.as_secs_f64(),
             "s",
         ),
         figure("store size on disk", size as f64 / 1048576.0, "MiB"),

@@ -123,8 +123,28 @@ pub enum Command {
         /// Only the data dir (no signature checks without a manifest).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Check an evidence bundle instead (needs --authority-key).
+        #[arg(long, conflicts_with_all = ["config", "data_dir"], requires = "authority_key")]
+        bundle: Option<PathBuf>,
+        /// The federation authority's public key (the only trust a bundle check needs).
+        #[arg(long)]
+        authority_key: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// Write an evidence bundle (events, inclusion proofs, signed checkpoint, manifest) from a
+    /// stopped node, for one person or a range of publish dates.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        pin: Option<String>,
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
     },
     /// The three-agency federation on this machine, with a synthetic population.
     Demo(crate::demo::DemoArgs),
@@ -158,10 +178,24 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Bench(args) => crate::bench::run(args).await,
         Command::Demo(args) => crate::demo::run(args).await,
         Command::Verify {
+            bundle: Some(bundle),
+            authority_key,
+            json,
+            ..
+        } => verify_bundle(&bundle, authority_key.as_deref(), json),
+        Command::Verify {
             config,
             data_dir,
             json,
+            ..
         } => verify(config.as_deref(), data_dir.as_deref(), json),
+        Command::Export {
+            config,
+            pin,
+            from,
+            to,
+            out,
+        } => export(&config, pin, from.as_deref(), to.as_deref(), &out),
         Command::View {
             pin,
             data_dir,
@@ -417,4 +451,68 @@ fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<
             f.problem
         ),
     }
+}
+
+fn verify_bundle(file: &Path, authority_key: Option<&Path>, json: bool) -> Result<()> {
+    let key =
+        keys::read_public(authority_key.context("--authority-key is needed to check a bundle")?)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bundle: crate::bundle::Bundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an evidence bundle", file.display()))?;
+    let report = crate::bundle::verify(&bundle, &key);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} events of {} proven against its checkpoint of {} entries; co-signed by {:?}",
+            report.events, report.origin, report.tree_size, report.valid_cosignatures
+        );
+        for p in report.problems.iter().take(20) {
+            println!("  {p}");
+        }
+    }
+    match report.problems.first() {
+        None => Ok(()),
+        Some(p) => bail!("the bundle does not verify: {p}"),
+    }
+}
+
+fn export(
+    config: &Path,
+    pin: Option<String>,
+    from: Option<&str>,
+    to: Option<&str>,
+    out: &Path,
+) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let selection = match (pin, from, to) {
+        (Some(pin), _, _) => {
+            pin.parse::<crate::identifiers::Pin>()?;
+            crate::bundle::Selection::Person(pin)
+        }
+        (None, Some(f), Some(t)) => crate::bundle::Selection::Published {
+            from: as_of_date(Some(f))?,
+            to: as_of_date(Some(t))?,
+        },
+        _ => bail!("give --pin PIN or --from DATE --to DATE"),
+    };
+    let store = open_offline(&config.data_dir)?;
+    let manifest = store
+        .meta("manifest")?
+        .context("the node holds no manifest: bundles need a federation member")?;
+    // Cover everything stored with a fresh checkpoint signed by this node's key.
+    let key = keys::read_private(&config.signing.key_file)?;
+    let kid = crate::identifiers::KeyName::new(config.member.clone(), &config.signing.key_name)?;
+    crate::checkpoint::sign_if_grown(&store, &config.member, &key, &kid, store.last_position()?)?;
+    let bundle = crate::bundle::export(&store, &manifest, &selection)?;
+    std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "{} events with proofs against the checkpoint of {} entries: {}",
+        bundle.events.len(),
+        bundle.tree_size,
+        out.display()
+    );
+    Ok(())
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod authority;
 pub mod authority_cli;
 pub mod bench;
+pub mod bundle;
 pub mod certs;
 pub mod checkpoint;
 pub mod cli;

@@ -302,3 +302,97 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
         n.stop();
     }
 }
+
+#[test]
+fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows() {
+    let fed = Federation::build_with("checkpoint_ms = 100\nwitness_ms = 100\nwait_secs = 1");
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let pin = "21503199012345";
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee(pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012346", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    let mut withdrawal = example("returnee-record", "consent-withdrawn.json");
+    withdrawal["person"]["pin"] = pin.into();
+    publish(mig.addr, "returnee-record", &withdrawal);
+    let cosigned = eventually(Duration::from_secs(10), || {
+        let c = get(mig.addr, "/api/v1/log/checkpoint");
+        c.status == 200 && !c.json()["cosignatures"].as_array().unwrap().is_empty()
+    });
+    assert!(cosigned.is_some());
+    mig.stop();
+    emp.stop();
+
+    let bundle = fed.path("bundle.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(["export", "--pin", pin, "--config"])
+        .arg(fed.config("migration"))
+        .arg("--out")
+        .arg(&bundle)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let authority = fed.path("authority/authority.pub.pem");
+    let check = |file: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_jol"))
+            .args(["verify", "--json", "--bundle"])
+            .arg(file)
+            .arg("--authority-key")
+            .arg(&authority)
+            .output()
+            .unwrap()
+    };
+    let ok = check(&bundle);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stdout)
+    );
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert_eq!(
+        report["events"], 2,
+        "both events about the person, and only those"
+    );
+    assert_eq!(report["validCosignatures"][0], EMPLOYMENT);
+
+    // Change one character of an event's payload inside the bundle.
+    let text = std::fs::read_to_string(&bundle).unwrap();
+    let mut doc: Value = serde_json::from_str(&text).unwrap();
+    let payload = doc["events"][1]["jws"]["payload"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let flipped: String = payload
+        .char_indices()
+        .map(|(i, c)| {
+            if i == 20 {
+                if c == 'A' {
+                    'B'
+                } else {
+                    'A'
+                }
+            } else {
+                c
+            }
+        })
+        .collect();
+    doc["events"][1]["jws"]["payload"] = flipped.into();
+    let tampered = fed.path("tampered.json");
+    std::fs::write(&tampered, doc.to_string()).unwrap();
+    let bad = check(&tampered);
+    assert!(!bad.status.success());
+    let report: Value = serde_json::from_slice(&bad.stdout).unwrap();
+    let problems = report["problems"].to_string();
+    assert!(problems.contains("leaf 2"), "{problems}");
+}
