@@ -48,7 +48,7 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
                     position: expected,
                     problem: "entry missing from the log".into(),
                 });
-                tree.leaves.push([0; 32]);
+                tree.push([0; 32]);
                 expected += 1;
             }
             let entry = crate::jws::compact(bytes).unwrap_or_else(|| bytes.clone());
@@ -58,15 +58,15 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
                 Ok(_) => report.findings.push(Finding { position: *position, problem: "entry altered: its hash differs from the leaf recorded when it was appended".into() }),
                 Err(_) => report.findings.push(Finding { position: *position, problem: "no Merkle leaf recorded for the entry".into() }),
             }
-            tree.leaves.push(leaf);
+            tree.push(leaf);
             check_event(*position, bytes, manifest, &mut report.findings);
             expected += 1;
         }
         after = last;
     }
-    report.entries = tree.leaves.len() as u64;
+    report.entries = tree.len();
     let quarantine = quarantine_tree(store, &mut report.findings)?;
-    report.quarantine_records = quarantine.leaves.len() as u64;
+    report.quarantine_records = quarantine.len();
     let root = |n: u64| merkle::root(&tree, n).unwrap_or_else(|e| match e {});
     report.root = checkpoint::encode_hash(&root(report.entries));
     for entry in store.checkpoints() {
@@ -104,14 +104,14 @@ fn quarantine_tree(store: &Store, findings: &mut Vec<Finding>) -> Result<MemoryT
             break;
         };
         for (number, bytes) in page {
-            while (tree.leaves.len() as u64) + 1 < number {
+            while tree.len() + 1 < number {
                 findings.push(Finding {
-                    position: tree.leaves.len() as u64 + 1,
+                    position: tree.len() + 1,
                     problem: "quarantine record missing".into(),
                 });
-                tree.leaves.push([0; 32]);
+                tree.push([0; 32]);
             }
-            tree.leaves.push(merkle::leaf_hash(&bytes));
+            tree.push(merkle::leaf_hash(&bytes));
         }
         after = last;
     }

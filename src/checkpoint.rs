@@ -231,9 +231,7 @@ mod tests {
 
     #[test]
     fn a_witness_accepts_extensions_and_flags_forks() {
-        let tree = merkle::MemoryTree {
-            leaves: (0..20u8).map(|i| merkle::leaf_hash(&[i])).collect(),
-        };
+        let tree = merkle::MemoryTree::new((0..20u8).map(|i| merkle::leaf_hash(&[i])));
         let r = |n| merkle::root(&tree, n).unwrap();
         let old = ckpt(7, r(7));
         let new = ckpt(15, r(15));
@@ -247,11 +245,8 @@ mod tests {
         ));
         assert!(matches!(judge(Some(&new), &old, &[]), Witnessed::Fork(_)));
         // A history rewritten after the checkpoint was witnessed.
-        let rewritten = merkle::MemoryTree {
-            leaves: (0..20u8)
-                .map(|i| merkle::leaf_hash(&[i ^ u8::from(i == 3)]))
-                .collect(),
-        };
+        let rewritten =
+            merkle::MemoryTree::new((0..20u8).map(|i| merkle::leaf_hash(&[i ^ u8::from(i == 3)])));
         let forged = ckpt(15, merkle::root(&rewritten, 15).unwrap());
         let forged_proof = merkle::consistency_proof(&rewritten, 7, 15).unwrap();
         assert!(matches!(
