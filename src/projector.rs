@@ -34,15 +34,15 @@ pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
         let Some(last) = page.last().map(|(p, _)| *p) else {
             return Ok(taken);
         };
-        let mut by_person: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+        let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
         for (position, bytes) in &page {
             match SignedEvent::parse(bytes) {
                 Ok((signed, _)) => {
                     if let Some(pin) = consent::person_pin(&signed.event().data) {
-                        by_person
-                            .entry(pin.to_string())
-                            .or_default()
-                            .push(*position);
+                        by_person.entry(pin.to_string()).or_default().push(Stored {
+                            position: *position,
+                            event: signed.event().clone(),
+                        });
                     }
                 }
                 Err(e) => {
@@ -52,13 +52,22 @@ pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
         }
         let mut batch = WriteBatch::default();
         for (pin, new) in by_person {
-            let mut positions = store.person_positions(&pin)?;
-            positions.extend(new.iter().copied());
-            positions.sort_unstable();
-            positions.dedup();
-            let view = project_positions(store, &pin, &positions)?;
-            for p in new {
-                batch.index_person(&pin, p);
+            let view = match person(store, &pin)? {
+                // Someone new: their events are all in this page.
+                None => view::project(&pin, &new),
+                Some(held) => match view::extend(held, &new) {
+                    Some(v) => v,
+                    None => {
+                        let mut positions = store.person_positions(&pin)?;
+                        positions.extend(new.iter().map(|s| s.position));
+                        positions.sort_unstable();
+                        positions.dedup();
+                        project_positions(store, &pin, &positions)?
+                    }
+                },
+            };
+            for s in &new {
+                batch.index_person(&pin, s.position);
             }
             batch.set_view(&pin, &serde_json::to_vec(&view).unwrap_or_default());
         }

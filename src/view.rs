@@ -39,6 +39,9 @@ pub struct EventRef {
     pub position: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
+    /// The event this one corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
 }
 
 /// What the migration agency records about the return.
@@ -161,21 +164,7 @@ pub fn project(pin: &str, events: &[Stored]) -> PersonView {
         .filter_map(|s| text(&s.event.data, "supersedes"))
         .collect();
     let mut ordered: Vec<&Stored> = events.iter().collect();
-    ordered.sort_by(|a, b| {
-        let da = a
-            .event
-            .data
-            .get("eventDate")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let db = b
-            .event
-            .data
-            .get("eventDate")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        da.cmp(db).then(a.position.cmp(&b.position))
-    });
+    ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let mut view = PersonView {
         pin: pin.to_string(),
         ..PersonView::default()
@@ -185,27 +174,77 @@ pub fn project(pin: &str, events: &[Stored]) -> PersonView {
         view.birth_date = Some(p.birth_date().to_string());
     }
     for s in ordered {
-        let e = &s.event;
-        let is_superseded = superseded.contains(&e.id.to_string());
-        view.events.push(EventRef {
-            id: e.id.to_string(),
-            source: e.source.to_string(),
-            event_type: e.event_type.to_string(),
-            event: text(&e.data, "event").unwrap_or_default(),
-            event_date: text(&e.data, "eventDate").unwrap_or_default(),
-            position: s.position,
-            superseded: is_superseded,
-        });
-        if is_superseded {
-            continue;
-        }
-        match e.event_type {
-            EventType::ReturneeRecord => apply_returnee(&mut view, &e.data),
-            EventType::TrainingEnrolment => apply_training(&mut view, &e.data),
-            EventType::EmploymentStatus => apply_employment(&mut view, &e.data),
-        }
+        apply(&mut view, s, superseded.contains(&s.event.id.to_string()));
     }
     view
+}
+
+/// Business date, then arrival: the order events are applied in.
+fn order_key(s: &Stored) -> (&str, u64) {
+    let date = s
+        .event
+        .data
+        .get("eventDate")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    (date, s.position)
+}
+
+/// Apply one event (in order) to a view.
+fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
+    let e = &s.event;
+    view.events.push(EventRef {
+        id: e.id.to_string(),
+        source: e.source.to_string(),
+        event_type: e.event_type.to_string(),
+        event: text(&e.data, "event").unwrap_or_default(),
+        event_date: text(&e.data, "eventDate").unwrap_or_default(),
+        position: s.position,
+        superseded,
+        supersedes: text(&e.data, "supersedes"),
+    });
+    if superseded {
+        return;
+    }
+    match e.event_type {
+        EventType::ReturneeRecord => apply_returnee(view, &e.data),
+        EventType::TrainingEnrolment => apply_training(view, &e.data),
+        EventType::EmploymentStatus => apply_employment(view, &e.data),
+    }
+}
+
+/// The fast path for events arriving in order: when every new event comes after everything the
+/// view holds (business date, then arrival) and no correction is involved, applying them to the
+/// view gives exactly what [`project`] over all the events would. `None`: project from scratch.
+pub fn extend(mut view: PersonView, new: &[Stored]) -> Option<PersonView> {
+    let mut ordered: Vec<&Stored> = new.iter().collect();
+    ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let last = view
+        .events
+        .last()
+        .map(|e| (e.event_date.as_str(), e.position));
+    let first = ordered.first().map(|s| order_key(s));
+    if let (Some(last), Some(first)) = (last, first) {
+        if first <= last {
+            return None;
+        }
+    }
+    let corrections = ordered
+        .iter()
+        .any(|s| s.event.data.get("supersedes").is_some());
+    let named = ordered.iter().any(|s| {
+        let id = s.event.id.to_string();
+        view.events
+            .iter()
+            .any(|e| e.supersedes.as_deref() == Some(id.as_str()))
+    });
+    if corrections || named {
+        return None;
+    }
+    for s in ordered {
+        apply(&mut view, s, false);
+    }
+    Some(view)
 }
 
 fn apply_returnee(view: &mut PersonView, d: &Value) {
@@ -553,6 +592,22 @@ mod tests {
         assert_eq!(early.stage, Stage::InTraining);
         assert_eq!(early.days_to_first_employment, None);
         assert_eq!(early.employed_six_months_after_return, None);
+    }
+
+    #[test]
+    fn extending_in_order_equals_projecting_everything() {
+        let events = pathway();
+        let all = stored(&events, &[0, 1, 2, 3, 4, 5]);
+        let reference = project("21503199012345", &all);
+        // The correction (event 1) forces a full projection; after it, the rest extend.
+        let upto_correction = project("21503199012345", &all[..2]);
+        assert!(extend(project("21503199012345", &all[..1]), &all[1..2]).is_none());
+        let extended = extend(upto_correction, &all[2..]).expect("in-order events extend");
+        assert_eq!(extended, reference);
+        // An event dated before what the view holds does not extend.
+        let late = stored(&events, &[0, 1, 5, 2]);
+        let view = project("21503199012345", &late[..3]);
+        assert!(extend(view, &late[3..]).is_none());
     }
 
     #[test]
