@@ -41,6 +41,12 @@ pub struct BenchArgs {
     /// Events per batch request (publish); 1 = single-event requests only.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
+    /// Offered rate for `e2e`, events per second.
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    /// Duration of `e2e`, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -52,6 +58,7 @@ pub enum Which {
     Publish,
     Sync,
     View,
+    E2e,
 }
 
 /// One measured figure.
@@ -76,6 +83,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Publish => publish(&args).await?,
         Which::Sync => sync(&args).await?,
         Which::View => view(&args).await?,
+        Which::E2e => e2e(&args).await?,
     };
     if args.json {
         println!(
@@ -749,4 +757,83 @@ fn dir_size(dir: &Path) -> u64 {
                 .sum()
         })
         .unwrap_or(0)
+}
+
+/// A steady offered rate published at one node: latency from the publisher's 201 to the event
+/// being visible in the subscriber's registry view (stored, and projected).
+async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let dir = tempfile::tempdir()?;
+    let (publisher_config, mut subscriber_config) = two_node_federation(dir.path())?;
+    subscriber_config.sync.wait_secs = 25;
+    let publisher = RunningNode::start(&publisher_config).await?;
+    let reader = subscriber_config.member.to_string();
+    let total = (args.rate * args.seconds) as usize;
+    grant_consent(&publisher, total.min(100_000), &reader)?;
+    let subscriber = RunningNode::start(&subscriber_config).await?;
+    let acked: std::sync::Arc<Mutex<HashMap<uuid::Uuid, Instant>>> = Default::default();
+    let clients = 8u64;
+    let per_client = Duration::from_secs_f64(clients as f64 / args.rate.max(1) as f64);
+    let addr = publisher.local_addr();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for c in 0..clients {
+        let acked = acked.clone();
+        let n = total as u64 / clients;
+        tasks.push(tokio::spawn(async move {
+            let mut client = HttpClient::connect(addr).await?;
+            let mut tick = tokio::time::interval(per_client);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            for i in 0..n {
+                tick.tick().await;
+                let data = sample_data(((c * n + i) as usize) % 100_000);
+                let body = json!({"type": "employment-status", "data": data}).to_string();
+                let (status, answer) = client.post_json("/api/v1/events", Bytes::from(body)).await?;
+                anyhow::ensure!(status.is_success(), "publish failed: {status}");
+                let v: Value = serde_json::from_slice(&answer)?;
+                if let Some(id) = v["id"].as_str().and_then(|s| s.parse().ok()) {
+                    if let Ok(mut a) = acked.lock() {
+                        a.insert(id, Instant::now());
+                    }
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    // Watch the subscriber: an event is visible once the projector's cursor has passed it.
+    let store = subscriber.store().clone();
+    let mut latencies = Vec::with_capacity(total);
+    let mut seen = 0u64;
+    let deadline = Instant::now() + Duration::from_secs(args.seconds + 60);
+    while latencies.len() < (total as u64 / clients * clients) as usize && Instant::now() < deadline {
+        let cursor = crate::projector::cursor(&store)?;
+        if cursor > seen {
+            let now = Instant::now();
+            for (_, bytes) in store.range(seen, (cursor - seen) as usize)? {
+                if let Ok((signed, _)) = SignedEvent::parse(&bytes) {
+                    if let Some(t) = acked.lock().ok().and_then(|a| a.get(&signed.event().id).copied()) {
+                        latencies.push(now.saturating_duration_since(t));
+                    }
+                }
+            }
+            seen = cursor;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    let figures = vec![
+        figure(format!("offered {} events/s for {} s; published", args.rate, args.seconds), latencies.len() as f64 / elapsed.as_secs_f64(), "events/s"),
+        figure("201 at publisher → in subscriber's view, p50", percentile(&latencies, 0.50), "ms"),
+        figure("  p99", percentile(&latencies, 0.99), "ms"),
+        figure("  max", latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3), "ms"),
+        figure("events measured", latencies.len() as f64, "events"),
+    ];
+    subscriber.stop().await;
+    publisher.stop().await;
+    Ok(figures)
 }
