@@ -789,7 +789,9 @@ async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
                 tick.tick().await;
                 let data = sample_data(((c * n + i) as usize) % 100_000);
                 let body = json!({"type": "employment-status", "data": data}).to_string();
-                let (status, answer) = client.post_json("/api/v1/events", Bytes::from(body)).await?;
+                let (status, answer) = client
+                    .post_json("/api/v1/events", Bytes::from(body))
+                    .await?;
                 anyhow::ensure!(status.is_success(), "publish failed: {status}");
                 let v: Value = serde_json::from_slice(&answer)?;
                 if let Some(id) = v["id"].as_str().and_then(|s| s.parse().ok()) {
@@ -806,13 +808,18 @@ async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     let mut latencies = Vec::with_capacity(total);
     let mut seen = 0u64;
     let deadline = Instant::now() + Duration::from_secs(args.seconds + 60);
-    while latencies.len() < (total as u64 / clients * clients) as usize && Instant::now() < deadline {
+    while latencies.len() < (total as u64 / clients * clients) as usize && Instant::now() < deadline
+    {
         let cursor = crate::projector::cursor(&store)?;
         if cursor > seen {
             let now = Instant::now();
             for (_, bytes) in store.range(seen, (cursor - seen) as usize)? {
                 if let Ok((signed, _)) = SignedEvent::parse(&bytes) {
-                    if let Some(t) = acked.lock().ok().and_then(|a| a.get(&signed.event().id).copied()) {
+                    if let Some(t) = acked
+                        .lock()
+                        .ok()
+                        .and_then(|a| a.get(&signed.event().id).copied())
+                    {
                         latencies.push(now.saturating_duration_since(t));
                     }
                 }
@@ -827,10 +834,25 @@ async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     let elapsed = started.elapsed();
     latencies.sort();
     let figures = vec![
-        figure(format!("offered {} events/s for {} s; published", args.rate, args.seconds), latencies.len() as f64 / elapsed.as_secs_f64(), "events/s"),
-        figure("201 at publisher → in subscriber's view, p50", percentile(&latencies, 0.50), "ms"),
+        figure(
+            format!(
+                "offered {} events/s for {} s; published",
+                args.rate, args.seconds
+            ),
+            latencies.len() as f64 / elapsed.as_secs_f64(),
+            "events/s",
+        ),
+        figure(
+            "201 at publisher → in subscriber's view, p50",
+            percentile(&latencies, 0.50),
+            "ms",
+        ),
         figure("  p99", percentile(&latencies, 0.99), "ms"),
-        figure("  max", latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3), "ms"),
+        figure(
+            "  max",
+            latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+            "ms",
+        ),
         figure("events measured", latencies.len() as f64, "events"),
     ];
     subscriber.stop().await;
