@@ -484,3 +484,64 @@ fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
     assert_eq!(positions, [1, 2, 3, 4, 5]);
     node.stop();
 }
+
+#[test]
+fn huge_strings_many_fields_and_idle_connections_leave_the_node_serving() {
+    let dir = NodeDir::new("header_timeout_secs = 1\n");
+    let node = dir.start();
+    let mut data = example("employment-status", "employment-started.json");
+    data["legalBasis"] = "x".repeat(100_000).into();
+    let long = post_json(
+        node.addr,
+        "/api/v1/events",
+        &json!({"type": "employment-status", "data": data}),
+    )
+    .unwrap();
+    assert_eq!(long.status, 422);
+    assert_eq!(long.json()["errors"][0]["pointer"], "/data/legalBasis");
+
+    let mut data = example("employment-status", "employment-started.json");
+    for i in 0..10_000 {
+        data[format!("field{i}")] = i.into();
+    }
+    let many = post_json(
+        node.addr,
+        "/api/v1/events",
+        &json!({"type": "employment-status", "data": data}),
+    )
+    .unwrap();
+    assert_eq!(many.status, 422);
+    assert!(many.body.len() < 1_000_000, "the answer stays bounded");
+
+    // 200 connections that never send a byte: cut off by the header timeout, others served.
+    let idle: Vec<_> = (0..200)
+        .map(|_| std::net::TcpStream::connect(node.addr).unwrap())
+        .collect();
+    let good = post_json(node.addr, "/api/v1/events", &json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")})).unwrap();
+    assert_eq!(good.status, 201);
+    std::thread::sleep(Duration::from_millis(1500));
+    use std::io::Read;
+    let closed = idle
+        .into_iter()
+        .filter(|s| {
+            let mut s = s;
+            s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+            let mut buf = [0u8; 1];
+            match s.read(&mut buf) {
+                Ok(0) => true,
+                Ok(_) => false,
+                // A timeout means the node kept it open; a reset means it closed it.
+                Err(e) => !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ),
+            }
+        })
+        .count();
+    assert_eq!(
+        closed, 200,
+        "idle connections are closed by the header timeout"
+    );
+    assert_eq!(get(node.addr, "/healthz").status, 200);
+    node.stop();
+}
