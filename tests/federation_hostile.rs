@@ -92,84 +92,9 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     ]});
     let expected_ids = [first.id, before_revocation.id];
 
-    // The fake migration node: migration's real certificate, a crafted feed.
-    let identity = Identity::load(
-        &fed.path("migration/keys/tls.cert.pem"),
-        &fed.path("migration/keys/tls.pem"),
-    )
-    .unwrap();
-    let ca =
-        tls::certificate_from_pem(&std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap())
-            .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(
-        tls::server_config(identity, &ca, Arc::new(AnyRegistered)).unwrap(),
-    );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", fed.peer["migration"]))
-        .await
-        .unwrap();
-    let manifest = bytes::Bytes::from(std::fs::read(fed.path("manifest.jws")).unwrap());
-    let page = bytes::Bytes::from(page.to_string());
-    let handler = move |_caller, req: hyper::Request<hyper::body::Incoming>| {
-        let (manifest, page) = (manifest.clone(), page.clone());
-        async move {
-            let first_page = req.uri().query().unwrap_or("").contains("after=0&");
-            match req.uri().path() {
-                "/peer/v1/checkpoint" => jol::http::json(
-                    hyper::StatusCode::NOT_FOUND,
-                    &json!({"type": "no-checkpoint"}),
-                ),
-                "/peer/v1/manifest" => {
-                    jol::http::with_type(hyper::StatusCode::OK, "application/jose+json", manifest)
-                }
-                _ if first_page => {
-                    jol::http::with_type(hyper::StatusCode::OK, "application/json", page)
-                }
-                _ => {
-                    tokio::time::sleep(Duration::from_millis(300)).await;
-                    jol::http::json(
-                        hyper::StatusCode::OK,
-                        &json!({"events": [], "next": 11, "head": 11}),
-                    )
-                }
-            }
-        }
-    };
-    let (_stop, stopped) = tokio::sync::watch::channel(false);
-    let limits = Limits {
-        header_timeout: Duration::from_secs(5),
-        max_connections: 16,
-    };
-    tokio::spawn(server::serve_tls(
-        listener,
-        limits,
-        acceptor,
-        Arc::new(AnyRegistered),
-        handler,
-        stopped,
-        Duration::from_secs(1),
-    ));
-
-    let emp = tokio::task::spawn_blocking({
-        let config = fed.config("employment");
-        move || Node::start(&config)
-    })
-    .await
-    .unwrap();
+    let _fake = serve_fake_migration(&fed, page, 11).await;
+    let (emp, events, quarantine) = employment_takes(&fed, 7, 3).await;
     let addr = emp.addr;
-    let (events, quarantine) = tokio::task::spawn_blocking(move || {
-        eventually(Duration::from_secs(15), || {
-            get(addr, "/api/v1/quarantine").json()["total"].as_u64() >= Some(7)
-        });
-        eventually(Duration::from_secs(5), || {
-            events_from(addr, MIGRATION).len() >= 3
-        });
-        (
-            events_from(addr, MIGRATION),
-            get(addr, "/api/v1/quarantine").json(),
-        )
-    })
-    .await
-    .unwrap();
     let reasons: Vec<&str> = quarantine["records"]
         .as_array()
         .unwrap()
@@ -208,6 +133,103 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     let metrics = String::from_utf8(get(addr, "/metrics").body).unwrap();
     assert!(metrics.contains("reason=\"key-revoked\"} 1"), "{metrics}");
     drop(emp);
+}
+
+/// Serve a fake migration node on migration's registered endpoint, with migration's real
+/// certificate, answering the first feed request with `page`.
+async fn serve_fake_migration(
+    fed: &Federation,
+    page: Value,
+    head: u64,
+) -> tokio::sync::watch::Sender<bool> {
+    let identity = Identity::load(
+        &fed.path("migration/keys/tls.cert.pem"),
+        &fed.path("migration/keys/tls.pem"),
+    )
+    .unwrap();
+    let ca =
+        tls::certificate_from_pem(&std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap())
+            .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(
+        tls::server_config(identity, &ca, Arc::new(AnyRegistered)).unwrap(),
+    );
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", fed.peer["migration"]))
+        .await
+        .unwrap();
+    let manifest = bytes::Bytes::from(std::fs::read(fed.path("manifest.jws")).unwrap());
+    let page = bytes::Bytes::from(page.to_string());
+    let handler = move |_caller, req: hyper::Request<hyper::body::Incoming>| {
+        let (manifest, page) = (manifest.clone(), page.clone());
+        async move {
+            let first_page = req.uri().query().unwrap_or("").contains("after=0&");
+            match req.uri().path() {
+                "/peer/v1/checkpoint" => jol::http::json(
+                    hyper::StatusCode::NOT_FOUND,
+                    &json!({"type": "no-checkpoint"}),
+                ),
+                "/peer/v1/manifest" => {
+                    jol::http::with_type(hyper::StatusCode::OK, "application/jose+json", manifest)
+                }
+                _ if first_page => {
+                    jol::http::with_type(hyper::StatusCode::OK, "application/json", page)
+                }
+                _ => {
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    jol::http::json(
+                        hyper::StatusCode::OK,
+                        &json!({"events": [], "next": head, "head": head}),
+                    )
+                }
+            }
+        }
+    };
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let limits = Limits {
+        header_timeout: Duration::from_secs(5),
+        max_connections: 16,
+    };
+    tokio::spawn(server::serve_tls(
+        listener,
+        limits,
+        acceptor,
+        Arc::new(AnyRegistered),
+        handler,
+        stopped,
+        Duration::from_secs(1),
+    ));
+    // The caller keeps this alive: dropping it stops the fake node.
+    stop
+}
+
+/// Start employment's node and wait until it has quarantined `quarantined` records and holds
+/// `events` events from migration.
+async fn employment_takes(
+    fed: &Federation,
+    quarantined: u64,
+    events: usize,
+) -> (Node, Vec<Value>, Value) {
+    let emp = tokio::task::spawn_blocking({
+        let config = fed.config("employment");
+        move || Node::start(&config)
+    })
+    .await
+    .unwrap();
+    let addr = emp.addr;
+    let (got, quarantine) = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(15), || {
+            get(addr, "/api/v1/quarantine").json()["total"].as_u64() >= Some(quarantined)
+        });
+        eventually(Duration::from_secs(5), || {
+            events_from(addr, MIGRATION).len() >= events
+        });
+        (
+            events_from(addr, MIGRATION),
+            get(addr, "/api/v1/quarantine").json(),
+        )
+    })
+    .await
+    .unwrap();
+    (emp, got, quarantine)
 }
 
 /// A GET over TLS with the given client identity to a peer port; Ok(status) or the error text.
@@ -324,5 +346,86 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
     assert!(knock(port, Some(migration), &ca_pem, "00".repeat(32))
         .await
         .is_err());
+    drop(emp);
+}
+
+/// A flattened JWS built by hand from a header, a payload and a signature.
+fn hand_made(header: &str, payload: &[u8], signature: &[u8]) -> Value {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    json!({"protected": b64.encode(header), "payload": b64.encode(payload), "signature": b64.encode(signature)})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_reason() {
+    let fed = Federation::build();
+    let key = jol::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let kid = format!("{MIGRATION}#sign-1");
+    let event = |seq, pin: &str| {
+        Event::new(
+            MIGRATION.parse().unwrap(),
+            EventType::ReturneeRecord,
+            seq,
+            returnee(pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+        )
+    };
+    let payload = |seq, pin: &str| serde_json::to_vec(&event(seq, pin)).unwrap();
+    // HS256 "signed" with the public key as the secret: refused for its algorithm, whatever the MAC.
+    let hs256 = hand_made(
+        &format!(r#"{{"alg":"HS256","kid":"{kid}"}}"#),
+        &payload(2, "21503199012346"),
+        &[7u8; 32],
+    );
+    let none = hand_made(
+        &format!(r#"{{"alg":"none","kid":"{kid}"}}"#),
+        &payload(1, "21503199012345"),
+        b"",
+    );
+    let unknown_kid = signed(
+        &event(3, "21503199012347"),
+        &key,
+        &format!("{MIGRATION}#sign-9"),
+    );
+    let crit = hand_made(
+        &format!(r#"{{"alg":"EdDSA","kid":"{kid}","crit":["exp"]}}"#),
+        &payload(4, "21503199012348"),
+        &[0u8; 64],
+    );
+    let mut padded = signed(&event(5, "21503199012349"), &key, &kid);
+    padded["signature"] = format!("{}==", padded["signature"].as_str().unwrap()).into();
+    let mut future = event(6, "21503199012350");
+    future.time = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let good = event(7, "21503199012351");
+    let page = json!({"head": 7, "next": 7, "events": [
+        {"sequence": 1, "jws": none},
+        {"sequence": 2, "jws": hs256},
+        {"sequence": 3, "jws": unknown_kid},
+        {"sequence": 4, "jws": crit},
+        {"sequence": 5, "jws": padded},
+        {"sequence": 6, "jws": signed(&future, &key, &kid)},
+        {"sequence": 7, "jws": signed(&good, &key, &kid)},
+    ]});
+    let _fake = serve_fake_migration(&fed, page, 7).await;
+    let (emp, events, quarantine) = employment_takes(&fed, 6, 1).await;
+    let reasons: Vec<&str> = quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "jws-algorithm",
+            "jws-algorithm",
+            "key-unknown",
+            "jws-critical-header",
+            "jws-malformed",
+            "time-in-future"
+        ],
+        "{quarantine}"
+    );
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["event"]["id"], good.id.to_string());
     drop(emp);
 }
