@@ -337,6 +337,29 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
         .await
         .is_err());
 
+    // Migration's own registered key, but in a certificate that expired yesterday.
+    let csr = std::fs::read_to_string(fed.path("migration/keys/tls.csr.pem")).unwrap();
+    let expired = ours
+        .issue_cert_from(
+            &MIGRATION.parse().unwrap(),
+            &csr,
+            time::OffsetDateTime::now_utc() - time::Duration::days(10),
+            9,
+        )
+        .unwrap();
+    std::fs::write(other.path().join("expired.cert.pem"), expired).unwrap();
+    let stale = Identity::load(
+        &other.path().join("expired.cert.pem"),
+        &fed.path("migration/keys/tls.pem"),
+    )
+    .unwrap();
+    assert!(
+        knock(port, Some(stale), &ca_pem, emp_spki.clone())
+            .await
+            .is_err(),
+        "an expired certificate got through"
+    );
+
     // And a client refuses a server whose key is not the one registered for the member it meant.
     let migration = Identity::load(
         &fed.path("migration/keys/tls.cert.pem"),
