@@ -30,6 +30,25 @@ fn checkpoint(addr: std::net::SocketAddr, size: u64) -> Value {
     latest
 }
 
+/// Edit a stopped node's store directly, as an attacker with the disk would: `edit` gets the
+/// record under `prefix` + `number` and returns its replacement (`None` deletes it).
+fn behind_the_nodes_back(
+    data: &std::path::Path,
+    prefix: u8,
+    number: u64,
+    edit: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>,
+) {
+    let db = sled::open(data).unwrap();
+    let tree = db.open_tree("main").unwrap();
+    let mut k = vec![prefix];
+    k.extend_from_slice(&number.to_be_bytes());
+    match edit(tree.get(&k).unwrap().map(|v| v.to_vec())) {
+        Some(v) => tree.insert(&k, v).unwrap(),
+        None => tree.remove(&k).unwrap(),
+    };
+    db.flush().unwrap();
+}
+
 fn verify_cmd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_jol"))
         .arg("verify")
@@ -149,17 +168,12 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     );
 
     // Change one byte of a stored event behind the node's back.
-    {
-        let db = sled::open(&data).unwrap();
-        let tree = db.open_tree("main").unwrap();
-        let mut k = vec![b'L'];
-        k.extend_from_slice(&7u64.to_be_bytes());
-        let mut v = tree.get(&k).unwrap().unwrap().to_vec();
+    behind_the_nodes_back(&data, b'L', 7, |v| {
+        let mut v = v.expect("entry 7 is stored");
         let at = v.len() / 2;
         v[at] = if v[at] == b'A' { b'B' } else { b'A' };
-        tree.insert(&k, v).unwrap();
-        db.flush().unwrap();
-    }
+        Some(v)
+    });
     let altered = verify_cmd(&["--data-dir", data.to_str().unwrap()]);
     assert!(!altered.status.success());
     let text = String::from_utf8_lossy(&altered.stderr);
@@ -169,14 +183,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     );
 
     // Remove an event.
-    {
-        let db = sled::open(&data).unwrap();
-        let tree = db.open_tree("main").unwrap();
-        let mut k = vec![b'L'];
-        k.extend_from_slice(&3u64.to_be_bytes());
-        tree.remove(&k).unwrap();
-        db.flush().unwrap();
-    }
+    behind_the_nodes_back(&data, b'L', 3, |_| None);
     let removed = verify_cmd(&["--data-dir", data.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&removed.stderr);
     assert!(
@@ -185,14 +192,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     );
 
     // Remove quarantine evidence: the quarantine log no longer matches its signed root.
-    {
-        let db = sled::open(&data).unwrap();
-        let tree = db.open_tree("main").unwrap();
-        let mut k = vec![b'Q'];
-        k.extend_from_slice(&1u64.to_be_bytes());
-        tree.remove(&k).unwrap();
-        db.flush().unwrap();
-    }
+    behind_the_nodes_back(&data, b'Q', 1, |_| None);
     let dropped = verify_cmd(&["--data-dir", data.to_str().unwrap(), "--json"]);
     let report: Value = serde_json::from_slice(&dropped.stdout).unwrap();
     let problems = report["findings"].to_string();
