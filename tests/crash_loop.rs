@@ -1,0 +1,303 @@
+//! The crash loop: migration and employment run as separate `jol serve` processes, each
+//! publishing its own events and subscribing to the other's, while a killer SIGKILLs one of
+//! them at a random moment, round after round. Afterwards every acknowledged event exists
+//! exactly once at its publisher and at its subscriber, sequences have no gaps, and the views
+//! equal a rebuild from the log.
+//!
+//! `JOL_CRASH_ROUNDS` sets the number of kills (default 20); `JOL_CRASH_SEED` replays a run.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Value};
+
+/// A publishing client that retries each event with the same idempotency key until the node
+/// acknowledges it, whatever happens to the node in between.
+struct Publisher {
+    addr: SocketAddr,
+    /// idempotency key → event id, for every 201 (or 200 on a retry that was already stored).
+    acked: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Publisher {
+    fn publish_until_acked(&self, key: &str, body: &Value) {
+        loop {
+            match post_json(self.addr, "/api/v1/events", body) {
+                Ok(a) if a.status == 201 || a.status == 200 => {
+                    let id = a.json()["id"].as_str().unwrap().to_string();
+                    let previous = self
+                        .acked
+                        .lock()
+                        .unwrap()
+                        .insert(key.to_string(), id.clone());
+                    if let Some(p) = previous {
+                        assert_eq!(p, id, "a retry of {key} got a different event");
+                    }
+                    return;
+                }
+                Ok(a) if a.status >= 500 => {}
+                Ok(a) => panic!("{key}: {} {}", a.status, String::from_utf8_lossy(&a.body)),
+                Err(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+fn pin(n: usize) -> String {
+    format!("2{:02}{:02}1990{:05}", 1 + n % 28, 1 + (n / 28) % 12, n)
+}
+
+fn returnee_body(n: usize, key: &str) -> Value {
+    json!({
+        "type": "returnee-record",
+        "data": returnee(
+            &pin(n),
+            &[EMPLOYMENT, MIGRATION],
+            &["EMPLOYMENT_SERVICES", "REINTEGRATION_CASE_MANAGEMENT"],
+        ),
+        "idempotencyKey": key,
+    })
+}
+
+fn job_body(n: usize, key: &str) -> Value {
+    let mut d = example("employment-status", "employment-started.json");
+    d["person"] = json!({"pin": pin(n)});
+    d["job"]["spellId"] = format!("JOB-{n}").into();
+    json!({"type": "employment-status", "data": d, "idempotencyKey": key})
+}
+
+/// Which of the two nodes is running, so the killer can take either.
+struct Pair {
+    fed: Federation,
+    nodes: Mutex<BTreeMap<&'static str, Node>>,
+}
+
+impl Pair {
+    fn restart(&self, agency: &'static str) {
+        let node = self.fed.start(agency);
+        self.nodes.lock().unwrap().insert(agency, node);
+    }
+
+    fn kill(&self, agency: &'static str) {
+        if let Some(n) = self.nodes.lock().unwrap().remove(agency) {
+            n.kill();
+        }
+    }
+
+    fn addr(&self, agency: &str) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.fed.local[agency]))
+    }
+}
+
+#[test]
+fn publisher_and_subscriber_killed_at_random_lose_and_duplicate_nothing() {
+    let rounds: usize = std::env::var("JOL_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let seed: u64 = std::env::var("JOL_CRASH_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("crash loop: {rounds} rounds, JOL_CRASH_SEED={seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let pair = Arc::new(Pair {
+        fed: Federation::build_with("min_backoff_ms = 20\nmax_backoff_ms = 200\nwait_secs = 2"),
+        nodes: Mutex::default(),
+    });
+    pair.restart("migration");
+    pair.restart("employment");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let returnees: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    let jobs: Arc<Mutex<HashMap<String, String>>> = Arc::default();
+    // The people the jobs are about are known (with their consent) at employment first, so
+    // every job may go to migration.
+    let first = Publisher {
+        addr: pair.addr("migration"),
+        acked: returnees.clone(),
+    };
+    for n in 0..3 {
+        first.publish_until_acked(
+            &format!("migration-{n}"),
+            &returnee_body(n, &format!("migration-{n}")),
+        );
+    }
+    assert!(eventually(Duration::from_secs(10), || events_from(
+        pair.addr("employment"),
+        MIGRATION
+    )
+    .len()
+        == 3)
+    .is_some());
+    let workers: Vec<_> = (0..4)
+        .map(|w| {
+            let stop = stop.clone();
+            // Three clients publish returnee records at migration; one publishes jobs for
+            // the same people at employment, so both nodes publish and subscribe.
+            let (agency, acked) = if w < 3 {
+                ("migration", returnees.clone())
+            } else {
+                ("employment", jobs.clone())
+            };
+            let client = Publisher {
+                addr: pair.addr(agency),
+                acked,
+            };
+            std::thread::spawn(move || {
+                let mut n = w + 3;
+                while !stop.load(Ordering::Relaxed) {
+                    let key = format!("{agency}-{n}");
+                    let body = if w < 3 {
+                        returnee_body(n, &key)
+                    } else {
+                        job_body(n % 3, &key)
+                    };
+                    client.publish_until_acked(&key, &body);
+                    n += if w < 3 { 3 } else { 1 };
+                }
+            })
+        })
+        .collect();
+
+    let mut kills = BTreeMap::<&str, usize>::new();
+    for _ in 0..rounds {
+        std::thread::sleep(Duration::from_millis(rng.random_range(100..600)));
+        let victim = if rng.random_bool(0.5) {
+            "migration"
+        } else {
+            "employment"
+        };
+        pair.kill(victim);
+        *kills.entry(victim).or_default() += 1;
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+        pair.restart(victim);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let returnees = returnees.lock().unwrap().clone();
+    let jobs = jobs.lock().unwrap().clone();
+    eprintln!(
+        "crash loop: kills {kills:?}; acknowledged {} returnee records, {} jobs",
+        returnees.len(),
+        jobs.len()
+    );
+    assert!(
+        returnees.len() > rounds && !jobs.is_empty(),
+        "too little was published"
+    );
+
+    let (mig, emp) = (pair.addr("migration"), pair.addr("employment"));
+    // Each node ends with its own events and the other's, each exactly once and in order.
+    for (publisher, subscriber, source, acked) in [
+        (mig, emp, MIGRATION, &returnees),
+        (emp, mig, EMPLOYMENT, &jobs),
+    ] {
+        assert!(
+            eventually(Duration::from_secs(60), || events_from(subscriber, source)
+                .len()
+                >= acked.len())
+            .is_some(),
+            "{source}'s events never all reached the subscriber"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let at_publisher = check_exactly_once(&events_from(publisher, source), acked, source);
+        let at_subscriber = check_exactly_once(&events_from(subscriber, source), acked, source);
+        assert_eq!(
+            at_publisher, at_subscriber,
+            "{source}: the two copies differ"
+        );
+    }
+
+    // The views each node built while being killed equal a rebuild from its log.
+    let people: Vec<String> = (0..returnees.len().min(60)).map(pin).collect();
+    for agency in ["migration", "employment"] {
+        let before = views(pair.addr(agency), &people);
+        pair.nodes.lock().unwrap().remove(agency).unwrap().stop();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
+            .args(["rebuild-view", "--data-dir"])
+            .arg(pair.fed.path(&format!("{agency}/data")))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        pair.restart(agency);
+        assert_eq!(
+            views(pair.addr(agency), &people),
+            before,
+            "{agency}: views differ from a rebuild"
+        );
+    }
+    let nodes = std::mem::take(&mut *pair.nodes.lock().unwrap());
+    for (_, n) in nodes {
+        n.stop();
+    }
+}
+
+/// Every event from `source` appears once, sequences run 1..=n, and every acknowledged
+/// idempotency key maps to exactly the event id it was given. Returns the ids in order.
+fn check_exactly_once(
+    events: &[Value],
+    acked: &HashMap<String, String>,
+    source: &str,
+) -> Vec<String> {
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(
+            e["event"]["sequence"],
+            (i + 1).to_string(),
+            "{source}: gap or disorder at {i}"
+        );
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "{source}: an event is stored twice"
+    );
+    for (key, id) in acked {
+        assert!(
+            unique.binary_search(id).is_ok(),
+            "{source}: acknowledged {key} ({id}) is lost"
+        );
+    }
+    assert_eq!(
+        ids.len(),
+        acked.len(),
+        "{source}: stored events that no client holds a key for"
+    );
+    ids
+}
+
+/// The registry views of these people, as one node answers them (404s included).
+fn views(addr: SocketAddr, pins: &[String]) -> Vec<Value> {
+    pins.iter()
+        .map(|p| {
+            let a = get(addr, &format!("/api/v1/persons/{p}?asOf=2025-06-30"));
+            if a.status == 404 {
+                Value::Null
+            } else {
+                a.json()
+            }
+        })
+        .collect()
+}
