@@ -62,6 +62,13 @@ fn member_dn(member: &MemberId) -> DistinguishedName {
     dn
 }
 
+/// The subject common name of a DER certificate (a node certificate names its member there).
+pub fn common_name(der: &[u8]) -> Option<String> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    let cn = cert.subject().iter_common_name().next()?;
+    cn.as_str().ok().map(str::to_string)
+}
+
 /// Issue a node certificate for `member` from its CSR, signed by the CA, valid from
 /// `not_before` for `days`.
 pub fn issue_node_cert(
@@ -117,6 +124,7 @@ mod tests {
             key.subject_public_key_info(),
         ));
         assert_eq!(tls::spki_sha256(&der).unwrap(), spki_of_key);
+        assert_eq!(common_name(&der).as_deref(), Some(member.as_str()));
         assert!(issue_node_cert(
             "not a csr",
             &member,

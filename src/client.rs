@@ -2,9 +2,10 @@
 //! benchmarks and (over TLS) by the sync tasks.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1;
 use hyper::header::{HeaderValue, AUTHORIZATION, CONTENT_TYPE, HOST};
 use hyper::{Method, Request, StatusCode};
@@ -24,13 +25,21 @@ pub enum ClientError {
     Http(#[from] hyper::Error),
     #[error("bad request: {0}")]
     Request(#[from] hyper::http::Error),
+    #[error("no complete answer within {0:?}")]
+    TimedOut(Duration),
+    #[error("the answer is larger than {0} bytes")]
+    TooLarge(usize),
 }
+
+/// The largest answer body a client reads (a feed page of 500 events is under 1 MiB).
+pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
 /// One HTTP/1.1 connection that stays open between requests.
 pub struct HttpClient {
     sender: http1::SendRequest<Full<Bytes>>,
     host: String,
     token: Option<String>,
+    deadline: Option<Duration>,
 }
 
 impl HttpClient {
@@ -67,12 +76,19 @@ impl HttpClient {
             sender,
             host,
             token: None,
+            deadline: None,
         })
     }
 
     /// Send `Authorization: Bearer` with every request.
     pub fn with_token(mut self, token: Option<String>) -> HttpClient {
         self.token = token;
+        self
+    }
+
+    /// Give up on any request whose whole answer (headers and body) takes longer than this.
+    pub fn with_deadline(mut self, deadline: Duration) -> HttpClient {
+        self.deadline = Some(deadline);
         self
     }
 
@@ -96,6 +112,20 @@ impl HttpClient {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        match self.deadline {
+            None => self.exchange(method, path, body).await,
+            Some(d) => tokio::time::timeout(d, self.exchange(method, path, body))
+                .await
+                .map_err(|_| ClientError::TimedOut(d))?,
+        }
+    }
+
+    async fn exchange(
+        &mut self,
+        method: Method,
+        path: &str,
+        body: Option<Bytes>,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
         self.sender.ready().await?;
         let mut req = Request::builder()
             .method(method)
@@ -112,7 +142,14 @@ impl HttpClient {
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
-        let body = resp.into_body().collect().await?.to_bytes();
+        let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+            .collect()
+            .await
+            .map_err(|e| match e.downcast::<hyper::Error>() {
+                Ok(e) => ClientError::Http(*e),
+                Err(_) => ClientError::TooLarge(MAX_ANSWER_BYTES),
+            })?
+            .to_bytes();
         Ok((status, body))
     }
 }

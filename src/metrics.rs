@@ -20,6 +20,8 @@ pub struct SyncStatus {
     pub head: u64,
     pub last_error: Option<String>,
     pub gaps: u64,
+    /// Sessions that ended in failure, by kind (`connect`, `timeout`, `decode`, …).
+    pub failures: BTreeMap<&'static str, u64>,
 }
 
 /// The node's counters.
@@ -142,6 +144,12 @@ impl Metrics {
             );
             let _ = writeln!(out, "jol_sync_cursor{{from=\"{from}\"}} {}", s.cursor);
             let _ = writeln!(out, "jol_sync_gaps_total{{from=\"{from}\"}} {}", s.gaps);
+            for (kind, n) in &s.failures {
+                let _ = writeln!(
+                    out,
+                    "jol_sync_failures_total{{from=\"{from}\",kind=\"{kind}\"}} {n}"
+                );
+            }
         }
         out
     }

@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
 use crate::checkpoint::{self, Checkpoint, Cosignature, Witnessed};
-use crate::client::HttpClient;
+use crate::client::{ClientError, HttpClient};
 use crate::event::SignedEvent;
 use crate::identifiers::{KeyName, MemberId};
 use crate::manifest::{ManifestError, Trust};
@@ -54,6 +54,9 @@ pub struct SyncSettings {
     pub checkpoint_ms: u64,
     /// How often to witness a publisher's checkpoint while syncing, milliseconds.
     pub witness_ms: u64,
+    /// How long a peer may take to send a complete answer, beyond the long-poll wait,
+    /// milliseconds: a peer that hangs or trickles is cut off after it.
+    pub answer_timeout_ms: u64,
 }
 
 impl Default for SyncSettings {
@@ -65,6 +68,7 @@ impl Default for SyncSettings {
             max_backoff_ms: 30_000,
             checkpoint_ms: 2_000,
             witness_ms: 5_000,
+            answer_timeout_ms: 15_000,
         }
     }
 }
@@ -80,14 +84,46 @@ pub enum SyncError {
     Connect { endpoint: String, detail: String },
     #[error("TLS with {endpoint} failed: {detail}")]
     Tls { endpoint: String, detail: String },
-    #[error("feed request failed: {0}")]
+    #[error("request to the publisher failed: {0}")]
     Http(String),
+    #[error("the publisher sent no complete answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the publisher's answer is larger than {0} bytes")]
+    TooLarge(usize),
     #[error("the publisher answered {status} ({problem})")]
     Status { status: u16, problem: String },
     #[error("the feed page is not valid: {0}")]
     Decode(String),
     #[error("storage: {0}")]
     Store(String),
+}
+
+impl From<ClientError> for SyncError {
+    fn from(e: ClientError) -> SyncError {
+        match e {
+            ClientError::TimedOut(d) => SyncError::Timeout(d),
+            ClientError::TooLarge(n) => SyncError::TooLarge(n),
+            other => SyncError::Http(other.to_string()),
+        }
+    }
+}
+
+impl SyncError {
+    /// A short code for the metrics label `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Manifest(_) => "manifest",
+            SyncError::NotMember(_) => "not-member",
+            SyncError::Connect { .. } => "connect",
+            SyncError::Tls { .. } => "tls",
+            SyncError::Http(_) => "http",
+            SyncError::Timeout(_) => "timeout",
+            SyncError::TooLarge(_) => "too-large",
+            SyncError::Status { .. } => "status",
+            SyncError::Decode(_) => "decode",
+            SyncError::Store(_) => "store",
+        }
+    }
 }
 
 /// What every sync task of a node shares.
@@ -126,6 +162,7 @@ impl Syncer {
             self.metrics.sync_status(&sub.from, |s| {
                 s.connected = false;
                 s.last_error = Some(e.to_string());
+                *s.failures.entry(e.kind()).or_default() += 1;
             });
             let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
             tokio::select! {
@@ -142,7 +179,7 @@ impl Syncer {
         let (status, body) = client
             .get("/peer/v1/manifest")
             .await
-            .map_err(|e| SyncError::Http(e.to_string()))?;
+            .map_err(SyncError::from)?;
         if status.is_success() {
             match self.trust.offer(&body) {
                 Ok(true) => {
@@ -181,11 +218,7 @@ impl Syncer {
                 "/peer/v1/feed?after={cursor}&limit={}&wait={}&types={types}",
                 self.settings.page_size, self.settings.wait_secs
             );
-            let deadline = Duration::from_secs(self.settings.wait_secs + 15);
-            let (status, body) = tokio::time::timeout(deadline, client.get(&path))
-                .await
-                .map_err(|_| SyncError::Http("the publisher did not answer in time".into()))?
-                .map_err(|e| SyncError::Http(e.to_string()))?;
+            let (status, body) = client.get(&path).await.map_err(SyncError::from)?;
             if !status.is_success() {
                 let problem = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
@@ -247,9 +280,12 @@ impl Syncer {
         .await
         .map_err(|_| tls_err("handshake timed out".into()))?
         .map_err(|e| tls_err(e.to_string()))?;
+        let deadline = Duration::from_secs(self.settings.wait_secs)
+            + Duration::from_millis(self.settings.answer_timeout_ms);
         HttpClient::over(tls, endpoint.clone())
             .await
-            .map_err(|e| SyncError::Http(e.to_string()))
+            .map(|c| c.with_deadline(deadline))
+            .map_err(SyncError::from)
     }
 
     /// Check a page's events, quarantine the refused, store the rest with the new cursor.
@@ -319,8 +355,7 @@ impl Syncer {
     /// Witness the publisher's latest checkpoint: check it against the last one seen, co-sign it
     /// and send the co-signature back; raise the alarm on a fork.
     async fn witness(&self, client: &mut HttpClient, from: &MemberId) -> Result<(), SyncError> {
-        let http = |e: crate::client::ClientError| SyncError::Http(e.to_string());
-        let (status, body) = client.get("/peer/v1/checkpoint").await.map_err(http)?;
+        let (status, body) = client.get("/peer/v1/checkpoint").await?;
         if !status.is_success() {
             return Ok(()); // no checkpoint yet
         }
@@ -345,7 +380,7 @@ impl Syncer {
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
             let path = format!("/peer/v1/proof/consistency?from={}&to={}", l.size, new.size);
-            let (status, body) = client.get(&path).await.map_err(http)?;
+            let (status, body) = client.get(&path).await?;
             if status.is_success() {
                 let v: serde_json::Value =
                     serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
@@ -377,8 +412,7 @@ impl Syncer {
                     .map_err(|e| SyncError::Store(e.to_string()))?;
                 let (status, _) = client
                     .post_json("/peer/v1/cosignature", bytes::Bytes::from(signed))
-                    .await
-                    .map_err(http)?;
+                    .await?;
                 if !status.is_success() {
                     tracing::warn!(%from, %status, "the publisher refused our co-signature");
                 }

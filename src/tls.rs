@@ -172,7 +172,15 @@ impl ClientCertVerifier for MemberClientVerifier {
             .inspect_err(|e| tracing::warn!(error = %e, "peer refused at handshake: certificate does not chain to the federation CA"))?;
         let spki = spki_sha256(end_entity).map_err(|e| rustls::Error::General(e.to_string()))?;
         match self.directory.member_for_key(&spki) {
-            Some(_) => Ok(verified),
+            Some(member) => match crate::certs::common_name(end_entity) {
+                Some(named) if named != member.as_str() => {
+                    tracing::warn!(key = %spki, registered = %member, named = %named, "peer refused at handshake: its certificate names another member than the one its key is registered for");
+                    Err(rustls::Error::General(format!(
+                        "the certificate names {named} but its key is registered for {member}"
+                    )))
+                }
+                _ => Ok(verified),
+            },
             None => {
                 tracing::warn!(key = %spki, "peer refused at handshake: its key is not registered for any member in the manifest");
                 Err(rustls::Error::General(

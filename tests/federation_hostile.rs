@@ -6,32 +6,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::fake::{event, signed, AnyRegistered};
 use common::*;
 use jol::event::Event;
-use jol::identifiers::{KeyName, MemberId};
 use jol::schema::EventType;
 use jol::server::{self, Limits};
-use jol::tls::{self, Identity, PeerDirectory};
+use jol::tls::{self, Identity};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
-
-struct AnyRegistered;
-
-impl PeerDirectory for AnyRegistered {
-    fn member_for_key(&self, _spki: &str) -> Option<MemberId> {
-        EMPLOYMENT.parse().ok()
-    }
-}
-
-fn signed(event: &Event, key: &ed25519_dalek::SigningKey, kid: &str) -> Value {
-    let kid: KeyName = kid.parse().unwrap();
-    serde_json::from_slice(event.sign(key, &kid).bytes()).unwrap()
-}
-
-fn event(t: EventType, seq: u64, data: Value) -> Event {
-    Event::new(MIGRATION.parse().unwrap(), t, seq, data)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good_ones_arrive() {
@@ -142,17 +125,7 @@ async fn serve_fake_migration(
     page: Value,
     head: u64,
 ) -> tokio::sync::watch::Sender<bool> {
-    let identity = Identity::load(
-        &fed.path("migration/keys/tls.cert.pem"),
-        &fed.path("migration/keys/tls.pem"),
-    )
-    .unwrap();
-    let ca =
-        tls::certificate_from_pem(&std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap())
-            .unwrap();
-    let acceptor = tokio_rustls::TlsAcceptor::from(
-        tls::server_config(identity, &ca, Arc::new(AnyRegistered)).unwrap(),
-    );
+    let acceptor = fake::acceptor(fed, "migration");
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", fed.peer["migration"]))
         .await
         .unwrap();
@@ -358,6 +331,24 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
             .await
             .is_err(),
         "an expired certificate got through"
+    );
+
+    // Migration's registered key in a certificate the CA was tricked into issuing for
+    // employment: the key says migration, the name says employment; refused.
+    let claims_other = ours
+        .issue_cert(&EMPLOYMENT.parse().unwrap(), &csr, 30)
+        .unwrap();
+    std::fs::write(other.path().join("claims.cert.pem"), claims_other).unwrap();
+    let impostor = Identity::load(
+        &other.path().join("claims.cert.pem"),
+        &fed.path("migration/keys/tls.pem"),
+    )
+    .unwrap();
+    assert!(
+        knock(port, Some(impostor), &ca_pem, emp_spki.clone())
+            .await
+            .is_err(),
+        "a certificate naming another member got through"
     );
 
     // And a client refuses a server whose key is not the one registered for the member it meant.

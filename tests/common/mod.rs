@@ -2,6 +2,8 @@
 //! sled store in a temporary folder, and a minimal blocking HTTP client.
 #![allow(dead_code)]
 
+pub mod fake;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
