@@ -6,7 +6,7 @@
 #   config/federation.sh [OUT_DIR]          (default: config/federation)
 # Environment: JOL (the binary, default target/release/jol), MIGRATION_LOCAL, EMPLOYMENT_LOCAL,
 # EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), SYNC_EXTRA (extra
-# lines for each node's [sync] section).
+# lines for each node's [sync] section), STORE_ENGINE (sled, the default, or redb).
 set -euo pipefail
 OUT=${1:-config/federation}
 JOL=${JOL:-target/release/jol}
@@ -63,6 +63,7 @@ for agency in migration employment education; do
 # Node of ${EN[$agency]} (${ID[$agency]}). Paths are relative to this file.
 member = "${ID[$agency]}"
 data_dir = "data"
+store_engine = "${STORE_ENGINE:-sled}"
 
 [signing]
 key_file = "keys/sign.pem"

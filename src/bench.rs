@@ -47,6 +47,9 @@ pub struct BenchArgs {
     /// Duration of `e2e`, seconds.
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
+    /// The store engine of the nodes and stores the benchmark creates.
+    #[arg(long, default_value = "sled")]
+    pub store: crate::store::Engine,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -199,7 +202,7 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
     ));
 
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&dir.path().join("append"))?;
+    let store = Store::open_with(&dir.path().join("append"), args.store)?;
     let t = Instant::now();
     durable_append(&store, &signed, false)?;
     figures.push(figure(
@@ -208,7 +211,11 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         "µs/event",
     ));
     let t = Instant::now();
-    durable_append(&Store::open(&dir.path().join("append-log"))?, &signed, true)?;
+    durable_append(
+        &Store::open_with(&dir.path().join("append-log"), args.store)?,
+        &signed,
+        true,
+    )?;
     figures.push(figure(
         "  the same with the Merkle log kept",
         per_event_us(t.elapsed(), signed.len()),
@@ -244,7 +251,7 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         key,
     };
     let (publisher, _writer) = Publisher::start(
-        Store::open(&dir.path().join("publish"))?,
+        Store::open_with(&dir.path().join("publish"), args.store)?,
         schemas,
         signer,
         Arc::default(),
@@ -312,11 +319,11 @@ fn durable_append(store: &Store, signed: &[SignedEvent], keep_log: bool) -> Resu
     Ok(())
 }
 
-async fn bench_node(dir: &Path) -> Result<RunningNode> {
+async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<RunningNode> {
     let key = keys::generate();
     keys::write_private(&dir.join("sign.pem"), &key)?;
     let text = format!(
-        "member = \"{}\"\ndata_dir = \"data\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n",
+        "member = \"{}\"\ndata_dir = \"data\"\nstore_engine = \"{engine}\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n",
         member()
     );
     let config = NodeConfig::parse(&text, dir).map_err(anyhow::Error::msg)?;
@@ -391,7 +398,7 @@ async fn drive(
 
 async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let node = bench_node(dir.path())
+    let node = bench_node(dir.path(), args.store)
         .await
         .context("starting the bench node")?;
     let addr = node.local_addr();
@@ -438,7 +445,10 @@ async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
 
 /// Build a two-member federation (publisher: employment, reader: migration) in `dir` with the
 /// authority library, and return the two node configs.
-fn two_node_federation(dir: &Path) -> Result<(NodeConfig, NodeConfig)> {
+fn two_node_federation(
+    dir: &Path,
+    engine: crate::store::Engine,
+) -> Result<(NodeConfig, NodeConfig)> {
     use crate::authority::{node_tls_key, Authority};
     use crate::manifest::{Member, Names, SigningKeyEntry};
     let authority = Authority::init(
@@ -487,7 +497,7 @@ fn two_node_federation(dir: &Path) -> Result<(NodeConfig, NodeConfig)> {
             String::new()
         };
         let text = format!(
-            "member = \"{id}\"\ndata_dir = \"data\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n[federation]\nauthority_key = \"../authority/authority.pub.pem\"\nmanifest = \"../manifest.jws\"\npeer_listen = \"127.0.0.1:{}\"\ntls_cert = \"tls.cert.pem\"\ntls_key = \"tls.pem\"\n{subscription}",
+            "member = \"{id}\"\ndata_dir = \"data\"\nstore_engine = \"{engine}\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n[federation]\nauthority_key = \"../authority/authority.pub.pem\"\nmanifest = \"../manifest.jws\"\npeer_listen = \"127.0.0.1:{}\"\ntls_cert = \"tls.cert.pem\"\ntls_key = \"tls.pem\"\n{subscription}",
             ports[i]
         );
         configs.push(NodeConfig::parse(&text, &node).map_err(anyhow::Error::msg)?);
@@ -508,7 +518,7 @@ fn two_node_federation(dir: &Path) -> Result<(NodeConfig, NodeConfig)> {
 /// One subscriber catching up `events` events from one publisher over mutual TLS.
 async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let (publisher_config, subscriber_config) = two_node_federation(dir.path())?;
+    let (publisher_config, subscriber_config) = two_node_federation(dir.path(), args.store)?;
     let publisher = RunningNode::start(&publisher_config).await?;
     let n = args.events;
     // Consent: every synthetic person consented to the reader for case management.
@@ -592,7 +602,7 @@ async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
     use crate::population::Population;
     let persons = (args.events / 5).max(100);
     let dir = tempfile::tempdir()?;
-    let store = Store::open(&dir.path().join("data"))?;
+    let store = Store::open_with(&dir.path().join("data"), args.store)?;
     let signer = Signer {
         member: member(),
         kid: KeyName::new(member(), "bench")?,
@@ -755,7 +765,7 @@ async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     let dir = tempfile::tempdir()?;
-    let (publisher_config, mut subscriber_config) = two_node_federation(dir.path())?;
+    let (publisher_config, mut subscriber_config) = two_node_federation(dir.path(), args.store)?;
     subscriber_config.sync.wait_secs = 25;
     let publisher = RunningNode::start(&publisher_config).await?;
     let reader = subscriber_config.member.to_string();

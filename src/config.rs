@@ -33,6 +33,10 @@ pub struct NodeConfig {
     pub member: MemberId,
     /// Where the store lives.
     pub data_dir: PathBuf,
+    /// The engine for a new store (`sled`, the default, or `redb`); an existing store keeps its
+    /// own and a mismatch is an error.
+    #[serde(default)]
+    pub store_engine: Option<crate::store::Engine>,
     pub signing: SigningConfig,
     #[serde(default)]
     pub local: LocalConfig,

@@ -76,7 +76,10 @@ impl RunningNode {
         let kid = KeyName::new(config.member.clone(), &config.signing.key_name)
             .map_err(|e| NodeError::KeyName(e.to_string()))?;
         let tokens = config.tokens()?;
-        let store = Store::open(&config.data_dir)?;
+        let store = match config.store_engine {
+            Some(engine) => Store::open_with(&config.data_dir, engine)?,
+            None => Store::open(&config.data_dir)?,
+        };
         let (checkpoint_key, checkpoint_kid) = (key.clone(), kid.clone());
         let signer = Signer {
             member: config.member.clone(),

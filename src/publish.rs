@@ -127,7 +127,7 @@ impl Publisher {
             .spawn(move || writer.run(jobs))
             .map_err(|e| StoreError::Io {
                 op: "start writer",
-                source: sled::Error::Io(e),
+                source: crate::store::kv::KvError::Io(e),
             })?;
         Ok((
             Publisher {

@@ -98,7 +98,16 @@ impl Pair {
 }
 
 #[test]
-fn publisher_and_subscriber_killed_at_random_lose_and_duplicate_nothing() {
+fn on_sled_publisher_and_subscriber_killed_at_random_lose_and_duplicate_nothing() {
+    crash_loop("sled");
+}
+
+#[test]
+fn on_redb_publisher_and_subscriber_killed_at_random_lose_and_duplicate_nothing() {
+    crash_loop("redb");
+}
+
+fn crash_loop(engine: &str) {
     let rounds: usize = std::env::var("JOL_CRASH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -107,11 +116,14 @@ fn publisher_and_subscriber_killed_at_random_lose_and_duplicate_nothing() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or_else(rand::random);
-    eprintln!("crash loop: {rounds} rounds, JOL_CRASH_SEED={seed}");
+    eprintln!("crash loop on {engine}: {rounds} rounds, JOL_CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 
     let pair = Arc::new(Pair {
-        fed: Federation::build_with("min_backoff_ms = 20\nmax_backoff_ms = 200\nwait_secs = 2"),
+        fed: Federation::build_on(
+            engine,
+            "min_backoff_ms = 20\nmax_backoff_ms = 200\nwait_secs = 2",
+        ),
         nodes: Mutex::default(),
     });
     pair.restart("migration");
@@ -189,7 +201,7 @@ fn publisher_and_subscriber_killed_at_random_lose_and_duplicate_nothing() {
     let returnees = returnees.lock().unwrap().clone();
     let jobs = jobs.lock().unwrap().clone();
     eprintln!(
-        "crash loop: kills {kills:?}; acknowledged {} returnee records, {} jobs",
+        "crash loop on {engine}: kills {kills:?}; acknowledged {} returnee records, {} jobs",
         returnees.len(),
         jobs.len()
     );

@@ -236,6 +236,11 @@ impl Federation {
 
     /// The federation with these lines in every node's `[sync]` section.
     pub fn build_with(sync: &str) -> Federation {
+        Federation::build_on("sled", sync)
+    }
+
+    /// The federation with nodes on store `engine` (`sled` or `redb`).
+    pub fn build_on(engine: &str, sync: &str) -> Federation {
         let dir = tempfile::tempdir().unwrap();
         let ports = free_ports(6);
         let local: HashMap<_, _> = AGENCIES
@@ -260,6 +265,7 @@ impl Federation {
             .env("EMPLOYMENT_PEER", peer["employment"].to_string())
             .env("EDUCATION_PEER", peer["education"].to_string())
             .env("SYNC_EXTRA", sync)
+            .env("STORE_ENGINE", engine)
             .stdout(Stdio::null())
             .status()
             .unwrap();

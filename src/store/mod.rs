@@ -1,13 +1,14 @@
-//! The node's durable storage, behind one narrow interface (sled 0.34 today).
+//! The node's durable storage, behind one narrow interface, on sled 0.34 (the default) or redb
+//! (see [`kv`]).
 //!
-//! Everything that must change together lives in one sled tree under key prefixes, so a
+//! Everything that must change together lives in one ordered table under key prefixes, so a
 //! [`WriteBatch`] is applied atomically: an event, its per-source sequence index, its id index and
 //! its idempotency record appear together or not at all. Nothing written is durable until
 //! [`Store::flush`] returns; callers acknowledge only after that (the writer groups many events
 //! into one flush). Rejected input is kept in quarantine, numbered, with a Merkle log of its own
 //! (the quarantine log), so dropping evidence is as detectable as dropping an event.
 //!
-//! Key layout of the `main` tree:
+//! Key layout of the `main` table:
 //! - `L` + position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order)
 //! - `S` + source + `0x00` + sequence (u64 BE) → position
 //! - `I` + event id (16 bytes) → position
@@ -21,26 +22,31 @@ use uuid::Uuid;
 
 use crate::identifiers::MemberId;
 
-/// A storage failure. The text names the operation; sled's own message follows.
+pub mod kv;
+
+pub use kv::Engine;
+use kv::{prefix_end, Kv, KvError, Op, Scan};
+
+/// A storage failure. The text names the operation; the engine's own message follows.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open the store at {path}: {source}")]
-    Open { path: PathBuf, source: sled::Error },
-    #[error("store {op} failed: {source}")]
-    Io {
-        op: &'static str,
-        source: sled::Error,
+    Open { path: PathBuf, source: KvError },
+    #[error("the store at {path} is a {found} store, not {wanted}")]
+    WrongEngine {
+        path: PathBuf,
+        found: Engine,
+        wanted: Engine,
     },
+    #[error("store {op} failed: {source}")]
+    Io { op: &'static str, source: KvError },
     #[error("store holds a damaged record under {0}")]
     Corrupt(&'static str),
 }
 
-fn io(op: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+fn io(op: &'static str) -> impl FnOnce(KvError) -> StoreError {
     move |source| StoreError::Io { op, source }
 }
-
-/// sled's page cache (its default, 1 GiB, is far more than a node needs).
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 const LOG: u8 = b'L';
 const SEQ: u8 = b'S';
@@ -111,59 +117,63 @@ pub struct Append<'a> {
 /// Appends staged for one atomic apply.
 #[derive(Default)]
 pub struct WriteBatch {
-    batch: sled::Batch,
+    ops: Vec<Op>,
     len: usize,
 }
 
 impl WriteBatch {
+    fn put(&mut self, key: Vec<u8>, value: impl AsRef<[u8]>) {
+        self.ops.push(Op::Put(key, value.as_ref().to_vec()));
+    }
+
     pub fn append(&mut self, a: Append<'_>) {
         let pos = a.position.to_be_bytes();
-        self.batch.insert(log_key(a.position), a.jws);
-        self.batch.insert(seq_key(a.source, a.sequence), &pos);
-        self.batch.insert(key(ID, &[a.id.as_bytes()]), &pos);
+        self.put(log_key(a.position), a.jws);
+        self.put(seq_key(a.source, a.sequence), pos);
+        self.put(key(ID, &[a.id.as_bytes()]), pos);
         if let Some((k, digest)) = a.idempotency {
             let mut v = pos.to_vec();
             v.extend_from_slice(&digest);
-            self.batch.insert(key(IDEM, &[k.as_bytes()]), v);
+            self.put(key(IDEM, &[k.as_bytes()]), v);
         }
         self.len += 1;
     }
 
     /// Record a person's current consent (serialized by the caller) with the events that set it.
     pub fn set_consent(&mut self, pin: &str, consent: &[u8]) {
-        self.batch.insert(key(CONSENT, &[pin.as_bytes()]), consent);
+        self.put(key(CONSENT, &[pin.as_bytes()]), consent);
     }
 
     /// Store a person's projected view.
     pub fn set_view(&mut self, pin: &str, view: &[u8]) {
-        self.batch.insert(key(VIEW, &[pin.as_bytes()]), view);
+        self.put(key(VIEW, &[pin.as_bytes()]), view);
     }
 
     /// Record that the event at `position` is about `pin`.
     pub fn index_person(&mut self, pin: &str, position: u64) {
-        self.batch.insert(
+        self.put(
             key(
                 PERSON_EVENT,
                 &[pin.as_bytes(), &[0], &position.to_be_bytes()],
             ),
-            &[],
+            [],
         );
     }
 
     /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
     pub fn set_subtree(&mut self, level: u32, index: u64, hash: &[u8; 32]) {
-        self.batch.insert(subtree_key(level, index), hash);
+        self.put(subtree_key(level, index), hash);
     }
 
     /// Store a named piece of node state with the rest of the batch.
     pub fn set_meta(&mut self, name: &str, value: &[u8]) {
-        self.batch.insert(key(META, &[name.as_bytes()]), value);
+        self.put(key(META, &[name.as_bytes()]), value);
     }
 
     /// Append to a person's access log.
     pub fn log_access(&mut self, pin: &str, time_nanos: u64, record: &[u8]) {
         // Newest first: the key orders by the complement of the time.
-        self.batch.insert(
+        self.put(
             key(
                 ACCESS,
                 &[
@@ -179,9 +189,9 @@ impl WriteBatch {
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
     pub fn set_cursor(&mut self, source: &MemberId, sequence: u64) {
-        self.batch.insert(
+        self.put(
             key(CURSOR, &[source.as_str().as_bytes()]),
-            &sequence.to_be_bytes(),
+            sequence.to_be_bytes(),
         );
         self.len += 1;
     }
@@ -216,30 +226,34 @@ pub struct Quarantined {
 /// The node's store.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
-    main: sled::Tree,
+    kv: Kv,
     /// Appends to the quarantine log are serialized here (the event log has its writer thread).
     quarantine_log: std::sync::Arc<std::sync::Mutex<crate::merkle::Frontier>>,
     path: PathBuf,
 }
 
 impl Store {
-    /// Open (or create) the store in `dir`.
+    /// Open the store in `dir` with the engine it was created with, or create a sled store.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let open_err = |source| StoreError::Open {
+        Store::open_with(dir, Engine::of(dir).unwrap_or_default())
+    }
+
+    /// Open the store in `dir`, creating it with `engine` if there is none; an existing store
+    /// of the other engine is an error (nothing is converted silently).
+    pub fn open_with(dir: &Path, engine: Engine) -> Result<Store, StoreError> {
+        if let Some(found) = Engine::of(dir).filter(|f| *f != engine) {
+            return Err(StoreError::WrongEngine {
+                path: dir.to_path_buf(),
+                found,
+                wanted: engine,
+            });
+        }
+        let kv = Kv::open(dir, engine).map_err(|source| StoreError::Open {
             path: dir.to_path_buf(),
             source,
-        };
-        let db = sled::Config::new()
-            .path(dir)
-            .mode(sled::Mode::HighThroughput)
-            .cache_capacity(CACHE_BYTES)
-            .open()
-            .map_err(open_err)?;
-        let main = db.open_tree("main").map_err(open_err)?;
+        })?;
         Ok(Store {
-            db,
-            main,
+            kv,
             quarantine_log: Default::default(),
             path: dir.to_path_buf(),
         })
@@ -257,20 +271,43 @@ impl Store {
         &self.path
     }
 
+    /// The engine under this store.
+    pub fn engine(&self) -> Engine {
+        self.kv.engine()
+    }
+
+    /// Bytes the store takes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.kv.size_on_disk(&self.path)
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.kv.get(key).map_err(io("read"))
+    }
+
+    fn last_under(&self, prefix: &[u8]) -> Result<Option<kv::Entry>, StoreError> {
+        self.kv
+            .last(prefix, &prefix_end(prefix))
+            .map_err(io("read"))
+    }
+
+    fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<kv::Entry, StoreError>> {
+        Scan::new(&self.kv, prefix).map(|r| r.map_err(io("read")))
+    }
+
     /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
     pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.main.apply_batch(batch.batch).map_err(io("write"))
+        self.kv.apply(batch.ops).map_err(io("write"))
     }
 
     /// Make everything applied so far durable. Returns after the fsync.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(io("flush"))
+        self.kv.flush().map_err(io("flush"))
     }
 
     /// The highest position in the log, 0 when empty.
     pub fn last_position(&self) -> Result<u64, StoreError> {
-        let last = self.main.scan_prefix([LOG]).next_back();
-        match last.transpose().map_err(io("read"))? {
+        match self.last_under(&[LOG])? {
             Some((k, _)) => u64_at(&k, 1).ok_or(StoreError::Corrupt("log key")),
             None => Ok(0),
         }
@@ -279,8 +316,7 @@ impl Store {
     /// The highest sequence stored for `source`, 0 when none.
     pub fn last_sequence(&self, source: &MemberId) -> Result<u64, StoreError> {
         let prefix = key(SEQ, &[source.as_str().as_bytes(), &[0]]);
-        let last = self.main.scan_prefix(&prefix).next_back();
-        match last.transpose().map_err(io("read"))? {
+        match self.last_under(&prefix)? {
             Some((k, _)) => u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("sequence key")),
             None => Ok(0),
         }
@@ -288,16 +324,12 @@ impl Store {
 
     /// The event at `position`.
     pub fn get(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.main.get(log_key(position)).map_err(io("read"))?;
-        Ok(v.map(|v| v.to_vec()))
+        self.get_raw(&log_key(position))
     }
 
     /// Where the event with this id is stored.
     pub fn position_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
-        let v = self
-            .main
-            .get(key(ID, &[id.as_bytes()]))
-            .map_err(io("read"))?;
+        let v = self.get_raw(&key(ID, &[id.as_bytes()]))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("id index")))
             .transpose()
     }
@@ -308,10 +340,7 @@ impl Store {
         source: &MemberId,
         sequence: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let v = self
-            .main
-            .get(seq_key(source, sequence))
-            .map_err(io("read"))?;
+        let v = self.get_raw(&seq_key(source, sequence))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("sequence index")))
             .transpose()
     }
@@ -319,23 +348,20 @@ impl Store {
     /// Up to `limit` events after `position`, in log order.
     pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = log_key(after.saturating_add(1));
-        self.main
-            .range(start..log_key(u64::MAX))
-            .take(limit)
-            .map(|r| {
-                let (k, v) = r.map_err(io("read"))?;
+        self.kv
+            .range(&start, &log_key(u64::MAX), limit)
+            .map_err(io("read"))?
+            .into_iter()
+            .map(|(k, v)| {
                 let pos = u64_at(&k, 1).ok_or(StoreError::Corrupt("log key"))?;
-                Ok((pos, v.to_vec()))
+                Ok((pos, v))
             })
             .collect()
     }
 
     /// The idempotency record for a key, if a request with it was stored.
     pub fn idempotency(&self, idempotency_key: &str) -> Result<Option<Idempotency>, StoreError> {
-        let v = self
-            .main
-            .get(key(IDEM, &[idempotency_key.as_bytes()]))
-            .map_err(io("read"))?;
+        let v = self.get_raw(&key(IDEM, &[idempotency_key.as_bytes()]))?;
         v.map(|v| {
             let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("idempotency record"))?;
             let digest = v
@@ -349,61 +375,50 @@ impl Store {
 
     /// A named piece of node state (e.g. the current manifest), if stored.
     pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self
-            .main
-            .get(key(META, &[name.as_bytes()]))
-            .map_err(io("read"))?;
-        Ok(v.map(|v| v.to_vec()))
+        let v = self.get_raw(&key(META, &[name.as_bytes()]))?;
+        Ok(v)
     }
 
     /// Store a named piece of node state without waiting for a flush.
     pub fn set_meta_lazy(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.main
-            .insert(key(META, &[name.as_bytes()]), value)
-            .map_err(io("write"))
-            .map(|_| ())
+        self.put_one(key(META, &[name.as_bytes()]), value)
     }
 
     /// Store a named piece of node state durably (flushes).
     pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.main
-            .insert(key(META, &[name.as_bytes()]), value)
-            .map_err(io("write"))?;
+        self.put_one(key(META, &[name.as_bytes()]), value)?;
         self.flush()
+    }
+
+    fn put_one(&self, key: Vec<u8>, value: &[u8]) -> Result<(), StoreError> {
+        self.kv
+            .apply(vec![Op::Put(key, value.to_vec())])
+            .map_err(io("write"))
     }
 
     /// A person's current consent record, as stored by [`WriteBatch::set_consent`].
     pub fn consent(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self
-            .main
-            .get(key(CONSENT, &[pin.as_bytes()]))
-            .map_err(io("read"))?;
-        Ok(v.map(|v| v.to_vec()))
+        let v = self.get_raw(&key(CONSENT, &[pin.as_bytes()]))?;
+        Ok(v)
     }
 
     /// A person's stored view.
     pub fn view(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self
-            .main
-            .get(key(VIEW, &[pin.as_bytes()]))
-            .map_err(io("read"))?;
-        Ok(v.map(|v| v.to_vec()))
+        let v = self.get_raw(&key(VIEW, &[pin.as_bytes()]))?;
+        Ok(v)
     }
 
     /// Every stored view, in PIN order.
     pub fn views(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
-        self.main
-            .scan_prefix([VIEW])
-            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(io("read")))
+        self.scan(&[VIEW]).map(|r| r.map(|(_, v)| v))
     }
 
     /// Positions of the events about `pin`.
     pub fn person_positions(&self, pin: &str) -> Result<Vec<u64>, StoreError> {
         let prefix = key(PERSON_EVENT, &[pin.as_bytes(), &[0]]);
-        self.main
-            .scan_prefix(&prefix)
+        self.scan(&prefix)
             .map(|r| {
-                let (k, _) = r.map_err(io("read"))?;
+                let (k, _) = r?;
                 u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("person index"))
             })
             .collect()
@@ -411,8 +426,8 @@ impl Store {
 
     /// Every (pin, position) of the person index, in PIN order.
     pub fn person_index(&self) -> impl Iterator<Item = Result<(String, u64), StoreError>> + '_ {
-        self.main.scan_prefix([PERSON_EVENT]).map(|r| {
-            let (k, _) = r.map_err(io("read"))?;
+        self.scan(&[PERSON_EVENT]).map(|r| {
+            let (k, _) = r?;
             let split = k
                 .len()
                 .checked_sub(9)
@@ -427,46 +442,44 @@ impl Store {
     /// Drop every view and the person index (before a rebuild).
     pub fn clear_views(&self) -> Result<(), StoreError> {
         for prefix in [VIEW, PERSON_EVENT] {
-            let mut batch = sled::Batch::default();
-            for r in self.main.scan_prefix([prefix]).keys() {
-                batch.remove(r.map_err(io("read"))?);
+            let keys: Vec<Vec<u8>> = self
+                .scan(&[prefix])
+                .map(|r| r.map(|(k, _)| k))
+                .collect::<Result<_, _>>()?;
+            for chunk in keys.chunks(10_000) {
+                let ops = chunk.iter().map(|k| Op::Delete(k.clone())).collect();
+                self.kv.apply(ops).map_err(io("write"))?;
             }
-            self.main.apply_batch(batch).map_err(io("write"))?;
         }
         Ok(())
     }
 
     /// A person's access log, newest first.
     pub fn access_log(&self, pin: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.main
-            .scan_prefix(key(ACCESS, &[pin.as_bytes(), &[0]]))
+        self.scan(&key(ACCESS, &[pin.as_bytes(), &[0]]))
             .take(limit)
-            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(io("read")))
+            .map(|r| r.map(|(_, v)| v))
             .collect()
     }
 
     /// Apply a batch that is not an append (views, access log): not flushed here.
     pub fn apply_other(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.main.apply_batch(batch.batch).map_err(io("write"))
+        self.kv.apply(batch.ops).map_err(io("write"))
     }
 
     /// Keep a signed checkpoint of this node's log (by tree size).
     pub fn put_checkpoint(&self, size: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.main
-            .insert(key(CHECKPOINT, &[&size.to_be_bytes()]), bytes)
-            .map_err(io("write"))?;
+        self.put_one(key(CHECKPOINT, &[&size.to_be_bytes()]), bytes)?;
         self.flush()
     }
 
     /// The latest signed checkpoint, with its size.
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        let last = self.main.scan_prefix([CHECKPOINT]).next_back();
-        last.transpose()
-            .map_err(io("read"))?
+        self.last_under(&[CHECKPOINT])?
             .map(|(k, v)| {
                 Ok((
                     u64_at(&k, 1).ok_or(StoreError::Corrupt("checkpoint key"))?,
-                    v.to_vec(),
+                    v,
                 ))
             })
             .transpose()
@@ -474,11 +487,11 @@ impl Store {
 
     /// Every signed checkpoint, oldest first.
     pub fn checkpoints(&self) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
-        self.main.scan_prefix([CHECKPOINT]).map(|r| {
-            let (k, v) = r.map_err(io("read"))?;
+        self.scan(&[CHECKPOINT]).map(|r| {
+            let (k, v) = r?;
             Ok((
                 u64_at(&k, 1).ok_or(StoreError::Corrupt("checkpoint key"))?,
-                v.to_vec(),
+                v,
             ))
         })
     }
@@ -490,29 +503,23 @@ impl Store {
         witness: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.main
-            .insert(
-                key(COSIGNATURE, &[&size.to_be_bytes(), witness.as_bytes()]),
-                bytes,
-            )
-            .map_err(io("write"))?;
+        self.put_one(
+            key(COSIGNATURE, &[&size.to_be_bytes(), witness.as_bytes()]),
+            bytes,
+        )?;
         self.flush()
     }
 
     /// The co-signatures received for the checkpoint of `size`.
     pub fn cosignatures(&self, size: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.main
-            .scan_prefix(key(COSIGNATURE, &[&size.to_be_bytes()]))
-            .map(|r| r.map(|(_, v)| v.to_vec()).map_err(io("read")))
+        self.scan(&key(COSIGNATURE, &[&size.to_be_bytes()]))
+            .map(|r| r.map(|(_, v)| v))
             .collect()
     }
 
     /// The last contiguous sequence received from `source` (0: nothing yet).
     pub fn cursor(&self, source: &MemberId) -> Result<u64, StoreError> {
-        let v = self
-            .main
-            .get(key(CURSOR, &[source.as_str().as_bytes()]))
-            .map_err(io("read"))?;
+        let v = self.get_raw(&key(CURSOR, &[source.as_str().as_bytes()]))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("cursor")))
             .transpose()
             .map(Option::unwrap_or_default)
@@ -528,19 +535,20 @@ impl Store {
         record.number = number;
         let value = serde_json::to_vec(&record).unwrap_or_default();
         let mut next = log.clone();
-        let mut batch = sled::Batch::default();
-        batch.insert(key(QUARANTINE, &[&number.to_be_bytes()]), value.as_slice());
-        for (level, index, hash) in next.append(crate::merkle::leaf_hash(&value)) {
-            batch.insert(
+        let mut batch = WriteBatch::default();
+        let leaf = crate::merkle::leaf_hash(&value);
+        batch.put(key(QUARANTINE, &[&number.to_be_bytes()]), value);
+        for (level, index, hash) in next.append(leaf) {
+            batch.put(
                 key(QUARANTINE_SUBTREE, &[&[level as u8], &index.to_be_bytes()]),
-                &hash,
+                hash,
             );
         }
-        batch.insert(
+        batch.put(
             key(META, &[QUARANTINE_SIZE.as_bytes()]),
-            &number.to_be_bytes(),
+            number.to_be_bytes(),
         );
-        self.main.apply_batch(batch).map_err(io("quarantine"))?;
+        self.kv.apply(batch.ops).map_err(io("quarantine"))?;
         *log = next;
         Ok(number)
     }
@@ -563,14 +571,14 @@ impl Store {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = key(QUARANTINE, &[&after.saturating_add(1).to_be_bytes()]);
         let end = key(QUARANTINE, &[&u64::MAX.to_be_bytes()]);
-        self.main
-            .range(start..end)
-            .take(limit)
-            .map(|r| {
-                let (k, v) = r.map_err(io("read"))?;
+        self.kv
+            .range(&start, &end, limit)
+            .map_err(io("read"))?
+            .into_iter()
+            .map(|(k, v)| {
                 Ok((
                     u64_at(&k, 1).ok_or(StoreError::Corrupt("quarantine key"))?,
-                    v.to_vec(),
+                    v,
                 ))
             })
             .collect()
@@ -601,14 +609,12 @@ impl crate::merkle::Subtrees for QuarantineLog<'_> {
     fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         let v = self
             .0
-            .main
-            .get(key(
+            .get_raw(&key(
                 QUARANTINE_SUBTREE,
                 &[&[level as u8], &index.to_be_bytes()],
-            ))
-            .map_err(io("read"))?
+            ))?
             .ok_or(StoreError::Corrupt("missing quarantine-log subtree"))?;
-        v.as_ref()
+        v.as_slice()
             .try_into()
             .map_err(|_| StoreError::Corrupt("quarantine-log subtree"))
     }
@@ -618,11 +624,9 @@ impl crate::merkle::Subtrees for Store {
     type Error = StoreError;
     fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         let v = self
-            .main
-            .get(subtree_key(level, index))
-            .map_err(io("read"))?
+            .get_raw(&subtree_key(level, index))?
             .ok_or(StoreError::Corrupt("missing Merkle subtree"))?;
-        v.as_ref()
+        v.as_slice()
             .try_into()
             .map_err(|_| StoreError::Corrupt("Merkle subtree"))
     }
@@ -631,6 +635,8 @@ impl crate::merkle::Subtrees for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ENGINES: [Engine; 2] = [Engine::Sled, Engine::Redb];
 
     fn member() -> MemberId {
         "central-server/GOV/70000001/migration".parse().unwrap()
@@ -651,71 +657,141 @@ mod tests {
 
     #[test]
     fn positions_and_sequences_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let (a, b): (MemberId, MemberId) = (member(), "x/GOV/1/y".parse().unwrap());
-        {
-            let store = Store::open(dir.path()).unwrap();
-            assert_eq!(store.last_position().unwrap(), 0);
-            assert_eq!(store.last_sequence(&a).unwrap(), 0);
-            append(&store, &a, 1, 1, None);
-            append(&store, &b, 2, 1, None);
-            append(&store, &a, 3, 2, Some("retry-me"));
-            store.flush().unwrap();
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            let (a, b): (MemberId, MemberId) = (member(), "x/GOV/1/y".parse().unwrap());
+            {
+                let store = Store::open_with(dir.path(), engine).unwrap();
+                assert_eq!(store.last_position().unwrap(), 0);
+                assert_eq!(store.last_sequence(&a).unwrap(), 0);
+                append(&store, &a, 1, 1, None);
+                append(&store, &b, 2, 1, None);
+                append(&store, &a, 3, 2, Some("retry-me"));
+                store.flush().unwrap();
+            }
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            assert_eq!(store.last_position().unwrap(), 3);
+            assert_eq!(store.last_sequence(&a).unwrap(), 2);
+            assert_eq!(store.last_sequence(&b).unwrap(), 1);
+            assert_eq!(store.position_of_sequence(&a, 2).unwrap(), Some(3));
+            let idem = store.idempotency("retry-me").unwrap().unwrap();
+            assert_eq!(idem.position, 3);
+            assert_eq!(idem.digest, [7u8; 32]);
+            assert_eq!(store.idempotency("other").unwrap(), None);
+            let all = store.range(0, 10).unwrap();
+            assert_eq!(all.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1, 2, 3]);
+            assert_eq!(store.range(1, 1).unwrap()[0].1, b"event 2");
         }
-        let store = Store::open(dir.path()).unwrap();
-        assert_eq!(store.last_position().unwrap(), 3);
-        assert_eq!(store.last_sequence(&a).unwrap(), 2);
-        assert_eq!(store.last_sequence(&b).unwrap(), 1);
-        assert_eq!(store.position_of_sequence(&a, 2).unwrap(), Some(3));
-        let idem = store.idempotency("retry-me").unwrap().unwrap();
-        assert_eq!(idem.position, 3);
-        assert_eq!(idem.digest, [7u8; 32]);
-        assert_eq!(store.idempotency("other").unwrap(), None);
-        let all = store.range(0, 10).unwrap();
-        assert_eq!(all.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [1, 2, 3]);
-        assert_eq!(store.range(1, 1).unwrap()[0].1, b"event 2");
     }
 
     #[test]
     fn the_id_index_finds_events() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let id = Uuid::now_v7();
-        let mut b = WriteBatch::default();
-        b.append(Append {
-            position: 1,
-            source: &member(),
-            sequence: 1,
-            id,
-            jws: b"e",
-            idempotency: None,
-        });
-        assert_eq!(b.len(), 1);
-        store.apply(b).unwrap();
-        assert_eq!(store.position_of(&id).unwrap(), Some(1));
-        assert_eq!(store.position_of(&Uuid::now_v7()).unwrap(), None);
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let id = Uuid::now_v7();
+            let mut b = WriteBatch::default();
+            b.append(Append {
+                position: 1,
+                source: &member(),
+                sequence: 1,
+                id,
+                jws: b"e",
+                idempotency: None,
+            });
+            assert_eq!(b.len(), 1);
+            store.apply(b).unwrap();
+            assert_eq!(store.position_of(&id).unwrap(), Some(1));
+            assert_eq!(store.position_of(&Uuid::now_v7()).unwrap(), None);
+        }
     }
 
     #[test]
     fn quarantine_keeps_records_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        for reason in ["schema-invalid", "malformed-json"] {
-            store
-                .quarantine(Quarantined {
-                    number: 0,
-                    time: OffsetDateTime::now_utc(),
-                    origin: "local-api".into(),
-                    reason: reason.into(),
-                    detail: serde_json::Value::Null,
-                    body: "{".into(),
-                })
-                .unwrap();
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            for reason in ["schema-invalid", "malformed-json"] {
+                store
+                    .quarantine(Quarantined {
+                        number: 0,
+                        time: OffsetDateTime::now_utc(),
+                        origin: "local-api".into(),
+                        reason: reason.into(),
+                        detail: serde_json::Value::Null,
+                        body: "{".into(),
+                    })
+                    .unwrap();
+            }
+            let all = store.quarantined(0, 10).unwrap();
+            assert_eq!(all.len(), 2);
+            assert_eq!(all[1].reason, "malformed-json");
+            assert_eq!(store.quarantined(all[0].number, 10).unwrap().len(), 1);
+            assert_eq!(store.quarantine_len(), 2);
         }
-        let all = store.quarantined(0, 10).unwrap();
-        assert_eq!(all.len(), 2);
-        assert_eq!(all[1].reason, "malformed-json");
-        assert_eq!(store.quarantined(all[0].number, 10).unwrap().len(), 1);
-        assert_eq!(store.quarantine_len(), 2);
+    }
+
+    #[test]
+    fn views_index_checkpoints_cursors_and_access_log() {
+        for engine in ENGINES {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let mut b = WriteBatch::default();
+            for (pin, pos) in [
+                ("21503199012345", 2),
+                ("21503199012345", 1),
+                ("10101199000001", 3),
+            ] {
+                b.index_person(pin, pos);
+                b.set_view(pin, pin.as_bytes());
+            }
+            b.set_cursor(&member(), 41);
+            b.log_access("21503199012345", 10, b"older");
+            b.log_access("21503199012345", 20, b"newer");
+            store.apply(b).unwrap();
+            store.put_checkpoint(5, b"five").unwrap();
+            store.put_checkpoint(9, b"nine").unwrap();
+            store.put_cosignature(9, "w1", b"sig").unwrap();
+            assert_eq!(store.person_positions("21503199012345").unwrap(), [1, 2]);
+            let index: Vec<_> = store.person_index().map(Result::unwrap).collect();
+            assert_eq!(index.len(), 3);
+            assert_eq!(index[0], ("10101199000001".to_string(), 3));
+            assert_eq!(store.views().count(), 2);
+            assert_eq!(store.cursor(&member()).unwrap(), 41);
+            assert_eq!(store.cursor(&"x/GOV/1/y".parse().unwrap()).unwrap(), 0);
+            assert_eq!(
+                store.access_log("21503199012345", 10).unwrap(),
+                [b"newer".to_vec(), b"older".to_vec()]
+            );
+            assert_eq!(
+                store.latest_checkpoint().unwrap(),
+                Some((9, b"nine".to_vec()))
+            );
+            assert_eq!(store.checkpoints().count(), 2);
+            assert_eq!(store.cosignatures(9).unwrap(), [b"sig".to_vec()]);
+            store.clear_views().unwrap();
+            assert_eq!(store.views().count(), 0);
+            assert_eq!(store.person_index().count(), 0);
+            store.set_meta("k", b"v").unwrap();
+            drop(store);
+            let store = Store::open(dir.path()).unwrap();
+            assert_eq!(
+                store.engine(),
+                engine,
+                "the engine is recognised on reopening"
+            );
+            assert_eq!(store.meta("k").unwrap(), Some(b"v".to_vec()));
+        }
+    }
+
+    #[test]
+    fn a_store_of_the_other_engine_is_not_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        drop(Store::open_with(dir.path(), Engine::Redb).unwrap());
+        let err = Store::open_with(dir.path(), Engine::Sled).err().unwrap();
+        assert!(
+            err.to_string().contains("is a redb store, not sled"),
+            "{err}"
+        );
     }
 }

@@ -1,0 +1,348 @@
+//! The ordered key-value engine under the store: sled (the default) or redb, chosen when a store
+//! is created and recognised from its files afterwards. Both give the same four things the
+//! store needs: point reads, ordered range reads, atomic batches that are not yet durable, and a
+//! flush that makes everything applied before it durable.
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use redb::{Durability, TableDefinition};
+use serde::Deserialize;
+
+/// sled's page cache (its default, 1 GiB, is far more than a node needs).
+const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// redb's cache.
+const REDB_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// The file a redb store keeps in its directory.
+pub const REDB_FILE: &str = "jol.redb";
+const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
+
+/// Which engine holds a store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    #[default]
+    Sled,
+    Redb,
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Sled => "sled",
+            Engine::Redb => "redb",
+        })
+    }
+}
+
+impl FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Engine, String> {
+        match s {
+            "sled" => Ok(Engine::Sled),
+            "redb" => Ok(Engine::Redb),
+            other => Err(format!("unknown store engine {other:?} (sled or redb)")),
+        }
+    }
+}
+
+impl Engine {
+    /// The engine of an existing store in `dir`, or `None` when the directory holds none.
+    pub fn of(dir: &Path) -> Option<Engine> {
+        if dir.join(REDB_FILE).exists() {
+            Some(Engine::Redb)
+        } else if dir.join("conf").exists() || dir.join("db").exists() {
+            Some(Engine::Sled)
+        } else {
+            None
+        }
+    }
+}
+
+/// An engine failure; the text is the engine's own.
+#[derive(Debug, thiserror::Error)]
+pub enum KvError {
+    #[error(transparent)]
+    Sled(#[from] sled::Error),
+    #[error("{0}")]
+    Redb(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+fn redb_err(e: impl fmt::Display) -> KvError {
+    KvError::Redb(e.to_string())
+}
+
+/// A key and its value.
+pub type Entry = (Vec<u8>, Vec<u8>);
+
+/// One change in a batch.
+pub enum Op {
+    Put(Vec<u8>, Vec<u8>),
+    Delete(Vec<u8>),
+}
+
+/// An open engine. Cloning shares it.
+#[derive(Clone)]
+pub enum Kv {
+    Sled { db: sled::Db, main: sled::Tree },
+    Redb(Arc<redb::Database>),
+}
+
+impl Kv {
+    pub fn open(dir: &Path, engine: Engine) -> Result<Kv, KvError> {
+        match engine {
+            Engine::Sled => {
+                let db = sled::Config::new()
+                    .path(dir)
+                    .mode(sled::Mode::HighThroughput)
+                    .cache_capacity(SLED_CACHE_BYTES)
+                    .open()?;
+                let main = db.open_tree("main")?;
+                Ok(Kv::Sled { db, main })
+            }
+            Engine::Redb => {
+                std::fs::create_dir_all(dir)?;
+                let db = redb::Builder::new()
+                    .set_cache_size(REDB_CACHE_BYTES)
+                    .create(dir.join(REDB_FILE))
+                    .map_err(redb_err)?;
+                let tx = db.begin_write().map_err(redb_err)?;
+                tx.open_table(MAIN).map_err(redb_err)?;
+                tx.commit().map_err(redb_err)?;
+                Ok(Kv::Redb(Arc::new(db)))
+            }
+        }
+    }
+
+    pub fn engine(&self) -> Engine {
+        match self {
+            Kv::Sled { .. } => Engine::Sled,
+            Kv::Redb(_) => Engine::Redb,
+        }
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        match self {
+            Kv::Sled { main, .. } => Ok(main.get(key)?.map(|v| v.to_vec())),
+            Kv::Redb(db) => {
+                let tx = db.begin_read().map_err(redb_err)?;
+                let table = tx.open_table(MAIN).map_err(redb_err)?;
+                let v = table.get(key).map_err(redb_err)?;
+                Ok(v.map(|v| v.value().to_vec()))
+            }
+        }
+    }
+
+    /// Apply the changes atomically; durable only after the next [`Kv::flush`].
+    pub fn apply(&self, ops: Vec<Op>) -> Result<(), KvError> {
+        match self {
+            Kv::Sled { main, .. } => {
+                let mut batch = sled::Batch::default();
+                for op in ops {
+                    match op {
+                        Op::Put(k, v) => batch.insert(k, v),
+                        Op::Delete(k) => batch.remove(k),
+                    }
+                }
+                Ok(main.apply_batch(batch)?)
+            }
+            Kv::Redb(db) => {
+                let mut tx = db.begin_write().map_err(redb_err)?;
+                tx.set_durability(Durability::None);
+                {
+                    let mut table = tx.open_table(MAIN).map_err(redb_err)?;
+                    for op in ops {
+                        match op {
+                            Op::Put(k, v) => {
+                                table.insert(k.as_slice(), v.as_slice()).map_err(redb_err)?;
+                            }
+                            Op::Delete(k) => {
+                                table.remove(k.as_slice()).map_err(redb_err)?;
+                            }
+                        }
+                    }
+                }
+                tx.commit().map_err(redb_err)
+            }
+        }
+    }
+
+    /// Make everything applied so far durable; returns after the fsync.
+    pub fn flush(&self) -> Result<(), KvError> {
+        match self {
+            Kv::Sled { db, .. } => db.flush().map(|_| ()).map_err(KvError::from),
+            Kv::Redb(db) => {
+                let mut tx = db.begin_write().map_err(redb_err)?;
+                tx.set_durability(Durability::Immediate);
+                tx.commit().map_err(redb_err)
+            }
+        }
+    }
+
+    /// Up to `limit` entries with `start <= key < end`, in key order.
+    pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, KvError> {
+        match self {
+            Kv::Sled { main, .. } => main
+                .range(start..end)
+                .take(limit)
+                .map(|r| {
+                    let (k, v) = r?;
+                    Ok((k.to_vec(), v.to_vec()))
+                })
+                .collect(),
+            Kv::Redb(db) => {
+                let tx = db.begin_read().map_err(redb_err)?;
+                let table = tx.open_table(MAIN).map_err(redb_err)?;
+                let mut out = Vec::new();
+                for r in table.range(start..end).map_err(redb_err)?.take(limit) {
+                    let (k, v) = r.map_err(redb_err)?;
+                    out.push((k.value().to_vec(), v.value().to_vec()));
+                }
+                Ok(out)
+            }
+        }
+    }
+
+    /// The last entry with `start <= key < end`.
+    pub fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
+        match self {
+            Kv::Sled { main, .. } => match main.range(start..end).next_back() {
+                Some(r) => {
+                    let (k, v) = r?;
+                    Ok(Some((k.to_vec(), v.to_vec())))
+                }
+                None => Ok(None),
+            },
+            Kv::Redb(db) => {
+                let tx = db.begin_read().map_err(redb_err)?;
+                let table = tx.open_table(MAIN).map_err(redb_err)?;
+                match table.range(start..end).map_err(redb_err)?.next_back() {
+                    Some(r) => {
+                        let (k, v) = r.map_err(redb_err)?;
+                        Ok(Some((k.value().to_vec(), v.value().to_vec())))
+                    }
+                    None => Ok(None),
+                }
+            }
+        }
+    }
+
+    /// Bytes the engine's files take on disk.
+    pub fn size_on_disk(&self, dir: &Path) -> u64 {
+        match self {
+            Kv::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
+            Kv::Redb(_) => std::fs::metadata(dir.join(REDB_FILE)).map_or(0, |m| m.len()),
+        }
+    }
+}
+
+/// The first key after every key that starts with `prefix`.
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < u8::MAX {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    vec![u8::MAX; prefix.len() + 1]
+}
+
+/// Entries under `prefix`, in key order, read a page at a time.
+pub struct Scan {
+    kv: Kv,
+    next: Vec<u8>,
+    end: Vec<u8>,
+    page: std::vec::IntoIter<Entry>,
+    done: bool,
+}
+
+const SCAN_PAGE: usize = 1024;
+
+impl Scan {
+    pub fn new(kv: &Kv, prefix: &[u8]) -> Scan {
+        Scan {
+            kv: kv.clone(),
+            next: prefix.to_vec(),
+            end: prefix_end(prefix),
+            page: Vec::new().into_iter(),
+            done: false,
+        }
+    }
+}
+
+impl Iterator for Scan {
+    type Item = Result<Entry, KvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some(entry) = self.page.next() {
+            return Some(Ok(entry));
+        }
+        if self.done {
+            return None;
+        }
+        match self.kv.range(&self.next, &self.end, SCAN_PAGE) {
+            Ok(page) => {
+                self.done = page.len() < SCAN_PAGE;
+                if let Some((k, _)) = page.last() {
+                    self.next = k.clone();
+                    self.next.push(0);
+                }
+                self.page = page.into_iter();
+                self.page.next().map(Ok)
+            }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_is_the_first_key_after_the_prefix() {
+        assert_eq!(prefix_end(b"P"), b"Q");
+        assert_eq!(prefix_end(&[b'X', 1, 0]), [b'X', 1, 1]);
+        assert_eq!(prefix_end(&[b'X', 0xff]), [b'Y']);
+    }
+
+    /// The same operations give the same answers on both engines, across a reopen.
+    #[test]
+    fn both_engines_answer_alike() {
+        for engine in [Engine::Sled, Engine::Redb] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let kv = Kv::open(dir.path(), engine).unwrap();
+                let ops = (0u32..3000)
+                    .map(|i| Op::Put([b"A".as_slice(), &i.to_be_bytes()].concat(), vec![1; 10]))
+                    .chain([Op::Put(b"B1".to_vec(), b"x".to_vec())])
+                    .collect();
+                kv.apply(ops).unwrap();
+                kv.apply(vec![Op::Delete(
+                    [b"A".as_slice(), &7u32.to_be_bytes()].concat(),
+                )])
+                .unwrap();
+                kv.flush().unwrap();
+            }
+            assert_eq!(Engine::of(dir.path()), Some(engine));
+            let kv = Kv::open(dir.path(), engine).unwrap();
+            assert_eq!(kv.get(b"B1").unwrap(), Some(b"x".to_vec()));
+            assert_eq!(kv.get(b"B2").unwrap(), None);
+            let all: Vec<_> = Scan::new(&kv, b"A").map(Result::unwrap).collect();
+            assert_eq!(all.len(), 2999, "{engine}");
+            assert!(all.windows(2).all(|w| w[0].0 < w[1].0));
+            let (last, _) = kv.last(b"A", &prefix_end(b"A")).unwrap().unwrap();
+            assert_eq!(last, [b"A".as_slice(), &2999u32.to_be_bytes()].concat());
+            assert_eq!(kv.range(b"A", b"B", 5).unwrap().len(), 5);
+            assert_eq!(kv.last(b"C", b"D").unwrap(), None);
+        }
+    }
+}
