@@ -62,6 +62,7 @@ pub enum Which {
     Sync,
     View,
     E2e,
+    Store,
 }
 
 /// One measured figure.
@@ -87,6 +88,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Sync => sync(&args).await?,
         Which::View => view(&args).await?,
         Which::E2e => e2e(&args).await?,
+        Which::Store => store(&args)?,
     };
     if args.json {
         println!(
@@ -288,6 +290,110 @@ async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         "events/s",
     ));
     Ok(figures)
+}
+
+/// The store engine alone, as a node uses it: appends with the Merkle log, a person view
+/// rewritten with every event (the churn), then every view rewritten five times more, and a
+/// reopen.
+fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
+    let n = args.events.max(1000);
+    let key = keys::generate();
+    let kid = KeyName::new(member(), "bench")?;
+    let signed: Vec<SignedEvent> = (0..n)
+        .map(|i| {
+            Event::new(
+                member(),
+                EventType::EmploymentStatus,
+                i as u64 + 1,
+                sample_data(i),
+            )
+            .sign(&key, &kid)
+        })
+        .collect();
+    let raw: u64 = signed.iter().map(|s| s.bytes().len() as u64).sum();
+    let persons = (n / 5).max(1);
+    let view = vec![b'v'; 600];
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("store");
+    let store = Store::open_with(&path, args.store)?;
+    let mut frontier = crate::merkle::Frontier::default();
+    let t = Instant::now();
+    for (chunk_no, chunk) in signed.chunks(256).enumerate() {
+        let mut batch = WriteBatch::default();
+        for (i, s) in chunk.iter().enumerate() {
+            let pos = (chunk_no * 256 + i + 1) as u64;
+            batch.append(Append {
+                position: pos,
+                source: &s.event().source,
+                sequence: pos,
+                id: s.event().id,
+                jws: s.bytes(),
+                idempotency: None,
+            });
+            let entry = crate::jws::compact(s.bytes()).unwrap_or_default();
+            for (level, index, hash) in frontier.append(crate::merkle::leaf_hash(&entry)) {
+                batch.set_subtree(level, index, &hash);
+            }
+            let pin = format!("{:014}", pos as usize % persons);
+            batch.index_person(&pin, pos);
+            batch.set_view(&pin, &view);
+        }
+        store.apply(batch)?;
+        store.flush()?;
+    }
+    let write = t.elapsed();
+    let written = dir_size(&path);
+    for _ in 0..5 {
+        for chunk in (0..persons).collect::<Vec<_>>().chunks(256) {
+            let mut batch = WriteBatch::default();
+            for p in chunk {
+                batch.set_view(&format!("{p:014}"), &view);
+            }
+            store.apply_other(batch)?;
+            store.flush()?;
+        }
+    }
+    let churned = dir_size(&path);
+    drop(store);
+    let t = Instant::now();
+    let store = Store::open_with(&path, args.store)?;
+    let reopen = t.elapsed();
+    let t = Instant::now();
+    let views = store.views().count();
+    let scan = t.elapsed();
+    Ok(vec![
+        figure(
+            format!(
+                "{} appends with log, index and view, 256 per flush",
+                args.store
+            ),
+            n as f64 / write.as_secs_f64(),
+            "events/s",
+        ),
+        figure("raw JWS bytes", raw as f64 / 1048576.0, "MiB"),
+        figure(
+            "store on disk after the appends",
+            written as f64 / 1048576.0,
+            "MiB",
+        ),
+        figure("  ratio to raw JWS", written as f64 / raw as f64, "×"),
+        figure(
+            format!("store on disk after rewriting {persons} views 5 times"),
+            churned as f64 / 1048576.0,
+            "MiB",
+        ),
+        figure(
+            "reopen (clean shutdown)",
+            reopen.as_secs_f64() * 1000.0,
+            "ms",
+        ),
+        figure(
+            format!("read all {views} views"),
+            scan.as_secs_f64() * 1000.0,
+            "ms",
+        ),
+        figure("peak RSS (whole process)", peak_rss_mib(), "MiB"),
+    ])
 }
 
 /// Append `signed` in batches of 256, one flush each, optionally keeping the Merkle log as the
