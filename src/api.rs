@@ -112,9 +112,12 @@ impl LocalApi {
     /// Ready when the store answers and the manifest (if any) is usable; peers that cannot be
     /// reached make the node `degraded` (it still accepts and serves its own events).
     fn readyz(&self) -> Response {
-        let store = match self.store.last_position() {
-            Ok(p) => serde_json::json!({"ok": true, "events": p}),
-            Err(e) => serde_json::json!({"ok": false, "error": e.to_string()}),
+        let store = match (self.metrics.store_failure(), self.store.last_position()) {
+            (None, Ok(p)) => serde_json::json!({"ok": true, "events": p}),
+            (Some(e), _) => {
+                serde_json::json!({"ok": false, "error": format!("writes are failing: {e}")})
+            }
+            (None, Err(e)) => serde_json::json!({"ok": false, "error": e.to_string()}),
         };
         let manifest = self.trust.as_ref().map(|t| match t.usable() {
             Ok(m) => serde_json::json!({"ok": true, "serial": m.serial,

@@ -35,8 +35,12 @@ pub struct Metrics {
     pub feed_events_withheld: AtomicU64,
     /// Peers' checkpoints found inconsistent with ones witnessed before (evidence in quarantine).
     pub forks: AtomicU64,
+    /// Group commits the store refused (disk full, I/O error).
+    pub store_write_failures: AtomicU64,
     quarantined: Mutex<BTreeMap<(String, String), u64>>,
     sync: Mutex<BTreeMap<MemberId, SyncStatus>>,
+    /// Why the last write to the store failed, until one succeeds again.
+    store_failure: Mutex<Option<String>>,
 }
 
 impl Metrics {
@@ -45,6 +49,32 @@ impl Metrics {
             *q.entry((origin.to_string(), reason.to_string()))
                 .or_default() += 1;
         }
+    }
+
+    /// The store refused a write: `/readyz` reports it until a write succeeds.
+    pub fn store_failed(&self, reason: String) {
+        self.store_write_failures.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut f) = self.store_failure.lock() {
+            *f = Some(reason);
+        }
+    }
+
+    /// The store is still failing, for this reason (not another refused commit).
+    pub fn store_failing(&self, reason: String) {
+        if let Ok(mut f) = self.store_failure.lock() {
+            *f = Some(reason);
+        }
+    }
+
+    /// A write succeeded: the store is healthy again.
+    pub fn store_recovered(&self) {
+        if let Ok(mut f) = self.store_failure.lock() {
+            *f = None;
+        }
+    }
+
+    pub fn store_failure(&self) -> Option<String> {
+        self.store_failure.lock().ok().and_then(|f| f.clone())
     }
 
     pub fn quarantined_total(&self) -> u64 {
@@ -110,6 +140,12 @@ impl Metrics {
             "jol_feed_events_withheld_total",
             "Events withheld from peers (not authorised, no consent).",
             &self.feed_events_withheld,
+        );
+        counter(
+            &mut out,
+            "jol_store_write_failures_total",
+            "Group commits the store refused (nothing in them was acknowledged).",
+            &self.store_write_failures,
         );
         counter(
             &mut out,

@@ -236,6 +236,8 @@ struct Writer {
     next_position: u64,
     own_head: watch::Sender<u64>,
     position_head: watch::Sender<u64>,
+    /// A commit failed: the store is reopened (and the counters reloaded) before the next one.
+    broken: bool,
 }
 
 /// What one group commit has staged so far.
@@ -262,6 +264,7 @@ impl Writer {
             next_position: 0,
             own_head: watch::channel(0).0,
             position_head: watch::channel(0).0,
+            broken: false,
         };
         w.reload_counters()?;
         w.announce();
@@ -304,15 +307,33 @@ impl Writer {
         }
     }
 
+    /// After a failed commit, reopen the store and reload the counters from what it holds.
+    fn repair(&mut self) {
+        match self.store.reopen().and_then(|()| self.reload_counters()) {
+            Ok(()) => {
+                self.broken = false;
+                tracing::warn!("store reopened after a failed write; publishing resumes");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store still failing");
+                self.metrics.store_failing(e.to_string());
+            }
+        }
+    }
+
     /// One group commit: stage every job, apply, flush, then answer and announce.
     fn commit(&mut self, jobs: Vec<Job>) {
+        if self.broken {
+            self.repair();
+        }
         let mut round = Round::default();
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
         let replies: Vec<Reply> = jobs
             .into_iter()
             .map(|job| self.stage_job(job, &mut round))
             .collect();
-        let durable = if round.batch.is_empty() {
+        let wrote = !round.batch.is_empty();
+        let durable = if !wrote {
             Ok(())
         } else {
             let batch = std::mem::take(&mut round.batch);
@@ -320,14 +341,17 @@ impl Writer {
         };
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
-            if let Err(e) = self.reload_counters() {
-                tracing::error!(error = %e, "cannot reload the writer's state from the store");
-                (self.next_sequence, self.next_position) = (first_sequence, first_position);
-            }
+            self.metrics.store_failed(e.to_string());
+            (self.next_sequence, self.next_position) = (first_sequence, first_position);
+            self.broken = true;
+            self.repair();
             e.to_string()
         });
         if failure.is_none() {
             use std::sync::atomic::Ordering::Relaxed;
+            if wrote {
+                self.metrics.store_recovered();
+            }
             self.metrics.published.fetch_add(round.published, Relaxed);
             self.metrics.received.fetch_add(round.received, Relaxed);
             self.announce();

@@ -42,6 +42,8 @@ pub enum StoreError {
     Io { op: &'static str, source: KvError },
     #[error("store holds a damaged record under {0}")]
     Corrupt(&'static str),
+    #[error("the store at {0} is closed (being reopened after a failure)")]
+    Closed(PathBuf),
 }
 
 fn io(op: &'static str) -> impl FnOnce(KvError) -> StoreError {
@@ -226,7 +228,9 @@ pub struct Quarantined {
 /// The node's store.
 #[derive(Clone)]
 pub struct Store {
-    kv: Kv,
+    /// The open engine; empty while [`Store::reopen`] swaps it.
+    slot: std::sync::Arc<std::sync::RwLock<Option<Kv>>>,
+    engine: Engine,
     /// Appends to the quarantine log are serialized here (the event log has its writer thread).
     quarantine_log: std::sync::Arc<std::sync::Mutex<crate::merkle::Frontier>>,
     path: PathBuf,
@@ -252,19 +256,49 @@ impl Store {
             path: dir.to_path_buf(),
             source,
         })?;
-        Ok(Store {
-            kv,
+        let store = Store {
+            slot: std::sync::Arc::new(std::sync::RwLock::new(Some(kv))),
+            engine,
             quarantine_log: Default::default(),
             path: dir.to_path_buf(),
-        })
-        .and_then(|store| {
-            let size = store.quarantine_len() as u64;
-            let frontier = crate::merkle::Frontier::load(&QuarantineLog(&store), size)?;
-            if let Ok(mut f) = store.quarantine_log.lock() {
-                *f = frontier;
-            }
-            Ok(store)
-        })
+        };
+        store.load_quarantine_frontier()?;
+        Ok(store)
+    }
+
+    fn load_quarantine_frontier(&self) -> Result<(), StoreError> {
+        let size = self.quarantine_len() as u64;
+        let frontier = crate::merkle::Frontier::load(&QuarantineLog(self), size)?;
+        if let Ok(mut f) = self.quarantine_log.lock() {
+            *f = frontier;
+        }
+        Ok(())
+    }
+
+    /// Close the engine and open it again, for every holder of this store at once. Engines
+    /// refuse all work after an I/O error (a full disk, say) until they are reopened; what was
+    /// applied but not flushed may be gone afterwards, so callers reload their counters.
+    pub fn reopen(&self) -> Result<(), StoreError> {
+        let mut slot = self
+            .slot
+            .write()
+            .map_err(|_| StoreError::Corrupt("store lock"))?;
+        drop(slot.take());
+        let kv = Kv::open(&self.path, self.engine).map_err(|source| StoreError::Open {
+            path: self.path.clone(),
+            source,
+        })?;
+        *slot = Some(kv);
+        drop(slot);
+        self.load_quarantine_frontier()
+    }
+
+    fn kv(&self) -> Result<Kv, StoreError> {
+        self.slot
+            .read()
+            .ok()
+            .and_then(|s| s.clone())
+            .ok_or_else(|| StoreError::Closed(self.path.clone()))
     }
 
     pub fn path(&self) -> &Path {
@@ -273,36 +307,42 @@ impl Store {
 
     /// The engine under this store.
     pub fn engine(&self) -> Engine {
-        self.kv.engine()
+        self.engine
     }
 
     /// Bytes the store takes on disk.
     pub fn size_on_disk(&self) -> u64 {
-        self.kv.size_on_disk(&self.path)
+        self.kv().map_or(0, |kv| kv.size_on_disk(&self.path))
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        self.kv.get(key).map_err(io("read"))
+        self.kv()?.get(key).map_err(io("read"))
     }
 
     fn last_under(&self, prefix: &[u8]) -> Result<Option<kv::Entry>, StoreError> {
-        self.kv
+        self.kv()?
             .last(prefix, &prefix_end(prefix))
             .map_err(io("read"))
     }
 
     fn scan(&self, prefix: &[u8]) -> impl Iterator<Item = Result<kv::Entry, StoreError>> {
-        Scan::new(&self.kv, prefix).map(|r| r.map_err(io("read")))
+        let (scan, closed) = match self.kv() {
+            Ok(kv) => (Some(Scan::new(&kv, prefix)), None),
+            Err(e) => (None, Some(Err(e))),
+        };
+        closed
+            .into_iter()
+            .chain(scan.into_iter().flatten().map(|r| r.map_err(io("read"))))
     }
 
     /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
     pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.kv.apply(batch.ops).map_err(io("write"))
+        self.kv()?.apply(batch.ops).map_err(io("write"))
     }
 
     /// Make everything applied so far durable. Returns after the fsync.
     pub fn flush(&self) -> Result<(), StoreError> {
-        self.kv.flush().map_err(io("flush"))
+        self.kv()?.flush().map_err(io("flush"))
     }
 
     /// The highest position in the log, 0 when empty.
@@ -348,7 +388,7 @@ impl Store {
     /// Up to `limit` events after `position`, in log order.
     pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = log_key(after.saturating_add(1));
-        self.kv
+        self.kv()?
             .range(&start, &log_key(u64::MAX), limit)
             .map_err(io("read"))?
             .into_iter()
@@ -391,7 +431,7 @@ impl Store {
     }
 
     fn put_one(&self, key: Vec<u8>, value: &[u8]) -> Result<(), StoreError> {
-        self.kv
+        self.kv()?
             .apply(vec![Op::Put(key, value.to_vec())])
             .map_err(io("write"))
     }
@@ -448,7 +488,7 @@ impl Store {
                 .collect::<Result<_, _>>()?;
             for chunk in keys.chunks(10_000) {
                 let ops = chunk.iter().map(|k| Op::Delete(k.clone())).collect();
-                self.kv.apply(ops).map_err(io("write"))?;
+                self.kv()?.apply(ops).map_err(io("write"))?;
             }
         }
         Ok(())
@@ -464,7 +504,7 @@ impl Store {
 
     /// Apply a batch that is not an append (views, access log): not flushed here.
     pub fn apply_other(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.kv.apply(batch.ops).map_err(io("write"))
+        self.kv()?.apply(batch.ops).map_err(io("write"))
     }
 
     /// Keep a signed checkpoint of this node's log (by tree size).
@@ -548,7 +588,7 @@ impl Store {
             key(META, &[QUARANTINE_SIZE.as_bytes()]),
             number.to_be_bytes(),
         );
-        self.kv.apply(batch.ops).map_err(io("quarantine"))?;
+        self.kv()?.apply(batch.ops).map_err(io("quarantine"))?;
         *log = next;
         Ok(number)
     }
@@ -571,7 +611,7 @@ impl Store {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = key(QUARANTINE, &[&after.saturating_add(1).to_be_bytes()]);
         let end = key(QUARANTINE, &[&u64::MAX.to_be_bytes()]);
-        self.kv
+        self.kv()?
             .range(&start, &end, limit)
             .map_err(io("read"))?
             .into_iter()
