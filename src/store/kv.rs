@@ -96,11 +96,7 @@ impl Kv {
     pub fn open(dir: &Path, engine: Engine) -> Result<Kv, KvError> {
         match engine {
             Engine::Sled => {
-                let db = sled::Config::new()
-                    .path(dir)
-                    .mode(sled::Mode::HighThroughput)
-                    .cache_capacity(SLED_CACHE_BYTES)
-                    .open()?;
+                let db = open_sled(dir)?;
                 let main = db.open_tree("main")?;
                 Ok(Kv::Sled { db, main })
             }
@@ -236,6 +232,28 @@ impl Kv {
         match self {
             Kv::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
             Kv::Redb(_) => std::fs::metadata(dir.join(REDB_FILE)).map_or(0, |m| m.len()),
+        }
+    }
+}
+
+/// Open sled in `dir`. A handle dropped a moment ago in this process can still hold the
+/// directory's lock while sled's background flusher winds down, so a lock conflict is retried
+/// for up to two seconds before it is reported.
+fn open_sled(dir: &Path) -> Result<sled::Db, KvError> {
+    let config = sled::Config::new()
+        .path(dir)
+        .mode(sled::Mode::HighThroughput)
+        .cache_capacity(SLED_CACHE_BYTES);
+    let mut attempts = 0;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("could not acquire lock") && attempts < 100 =>
+            {
+                attempts += 1;
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => return Ok(other?),
         }
     }
 }
