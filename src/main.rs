@@ -5,6 +5,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc instead of glibc's malloc: the node allocates many small short-lived buffers (JSON,
+/// JWS, sled nodes) from several threads, where glibc's allocator took ~25% of the CPU in a
+/// profile of `jol bench sync` (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = jol::cli::Cli::parse();
     // The demo prints its own report; its nodes log only errors unless RUST_LOG says otherwise.

@@ -126,6 +126,43 @@ impl SyncError {
     }
 }
 
+/// Run the receipt checks of a page's events on every core (signature verification dominates a
+/// catch-up); verdicts come back in page order, `None` for items without an event.
+fn check_in_parallel(
+    checker: &Checker<'_>,
+    items: &[crate::peer::ReceivedItem],
+    from: &MemberId,
+) -> Vec<Option<Result<SignedEvent, Rejection>>> {
+    let check_all = |chunk: &[crate::peer::ReceivedItem]| -> Vec<_> {
+        chunk
+            .iter()
+            .map(|item| {
+                let raw = item.jws.as_ref()?;
+                Some(checker.check(raw.get().as_bytes(), from, item.sequence))
+            })
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if cores < 2 || items.len() < 32 || !multi_thread {
+        return check_all(items);
+    }
+    let chunk = items.len().div_ceil(cores);
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| scope.spawn(move || check_all(c)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    })
+}
+
 /// What every sync task of a node shares.
 pub struct Syncer {
     pub me: MemberId,
@@ -302,16 +339,25 @@ impl Syncer {
             schemas: &self.schemas,
             store: &self.store,
         };
+        // The contiguous run of the page; a gap ends it and is fetched again from the cursor.
+        let mut items = page.events;
+        if let Some(gap) = items
+            .iter()
+            .zip(cursor + 1..)
+            .position(|(item, expected)| item.sequence != expected)
+        {
+            let got = items[gap].sequence;
+            tracing::warn!(%from, expected = cursor + 1 + gap as u64, got, "gap in the feed; fetching again from the cursor");
+            self.metrics.sync_status(from, |s| s.gaps += 1);
+            items.truncate(gap);
+        }
+        let mut verdicts = check_in_parallel(&checker, &items, from).into_iter();
         let mut accepted: Vec<SignedEvent> = Vec::new();
         let mut ids = HashSet::new();
         let mut next = cursor;
-        for item in page.events {
-            if item.sequence != next + 1 {
-                tracing::warn!(%from, expected = next + 1, got = item.sequence, "gap in the feed; fetching again from the cursor");
-                self.metrics.sync_status(from, |s| s.gaps += 1);
-                break;
-            }
+        for item in items {
             next = item.sequence;
+            let verdict = verdicts.next().flatten();
             let Some(raw) = item.jws else {
                 if item.withheld.is_none() {
                     self.quarantine(
@@ -328,8 +374,8 @@ impl Syncer {
                 }
                 continue;
             };
-            let bytes = raw.get().as_bytes();
-            match checker.check(bytes, from, item.sequence) {
+            let Some(verdict) = verdict else { continue };
+            match verdict {
                 Ok(signed) if ids.insert(signed.event().id) => accepted.push(signed),
                 Ok(_) => self.quarantine(
                     from,
