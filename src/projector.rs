@@ -29,10 +29,21 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
+        match project_page(store)? {
+            0 => return Ok(taken),
+            n => taken += n,
+        }
+    }
+}
+
+/// Project the next page of the log after the cursor; returns how many events it took (0: the
+/// views are up to date).
+fn project_page(store: &Store) -> Result<u64, StoreError> {
+    {
         let from = cursor(store)?;
         let page = store.range(from, PAGE)?;
         let Some(last) = page.last().map(|(p, _)| *p) else {
-            return Ok(taken);
+            return Ok(0);
         };
         let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
         for (position, bytes) in &page {
@@ -73,7 +84,7 @@ pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
         }
         batch.set_meta(CURSOR, &last.to_be_bytes());
         store.apply_other(batch)?;
-        taken += page.len() as u64;
+        Ok(page.len() as u64)
     }
 }
 
@@ -171,7 +182,8 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
         .collect()
 }
 
-/// Follow the log as it grows until `stop` turns true.
+/// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
+/// a long backlog of views still stops at once).
 pub async fn run(
     store: Store,
     mut positions: watch::Receiver<u64>,
@@ -179,10 +191,14 @@ pub async fn run(
 ) {
     loop {
         let s = store.clone();
-        match tokio::task::spawn_blocking(move || catch_up(&s)).await {
+        match tokio::task::spawn_blocking(move || project_page(&s)).await {
+            Ok(Ok(n)) if n > 0 && !*stop.borrow() => continue,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "view projection failed; will retry"),
             Err(e) => tracing::error!(error = %e, "view projection task failed"),
+        }
+        if *stop.borrow() {
+            return;
         }
         let seen = cursor(&store).unwrap_or(0);
         tokio::select! {

@@ -21,6 +21,15 @@ use serde_json::{json, Value};
 
 const MEMBER: &str = "central-server/GOV/70000001/migration";
 
+/// `default` cases per property, or `PROPTEST_CASES` for a longer run.
+fn cases(default: u32) -> ProptestConfig {
+    let cases = std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default);
+    ProptestConfig::with_cases(cases)
+}
+
 fn json_leaf() -> impl Strategy<Value = Value> {
     prop_oneof![
         any::<i64>().prop_map(Value::from),
@@ -43,7 +52,7 @@ fn json_data() -> impl Strategy<Value = Value> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(200))]
+    #![proptest_config(cases(200))]
 
     #[test]
     fn an_event_round_trips_and_any_changed_byte_is_refused(
@@ -286,7 +295,7 @@ fn generated(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(cases(300))]
 
     #[test]
     fn documents_generated_from_the_schemas_are_accepted(
@@ -356,7 +365,7 @@ fn leaf(i: u64) -> merkle::Hash {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(300))]
+    #![proptest_config(cases(300))]
 
     #[test]
     fn proofs_verify_and_a_changed_leaf_is_caught(
