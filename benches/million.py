@@ -21,7 +21,7 @@ def start():
             urllib.request.urlopen(f"http://{addr}/healthz", timeout=5).read(); break
         except Exception: time.sleep(0.01)
     return p, addr, time.time() - t
-doc = json.load(open(os.path.join(ROOT, "tests/examples/", "employment-status/valid/employment-started.json"))
+doc = json.load(open(os.path.join(ROOT, "tests/examples/employment-status/valid/employment-started.json")))
 p, addr, _ = start()
 for b in range(n // 1000):
     evs = []
