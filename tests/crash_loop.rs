@@ -237,16 +237,12 @@ fn crash_loop(engine: &str) {
     for agency in ["migration", "employment"] {
         let before = views(pair.addr(agency), &people);
         pair.nodes.lock().unwrap().remove(agency).unwrap().stop();
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
-            .args(["rebuild-view", "--data-dir"])
-            .arg(pair.fed.path(&format!("{agency}/data")))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let data = pair.fed.path(&format!("{agency}/data"));
+        jol([
+            "rebuild-view".as_ref(),
+            "--data-dir".as_ref(),
+            data.as_os_str(),
+        ]);
         pair.restart(agency);
         assert_eq!(
             views(pair.addr(agency), &people),

@@ -181,12 +181,7 @@ async fn employment_takes(
     quarantined: u64,
     events: usize,
 ) -> (Node, Vec<Value>, Value) {
-    let emp = tokio::task::spawn_blocking({
-        let config = fed.config("employment");
-        move || Node::start(&config)
-    })
-    .await
-    .unwrap();
+    let emp = start_async(fed.config("employment")).await;
     let addr = emp.addr;
     let (got, quarantine) = tokio::task::spawn_blocking(move || {
         eventually(Duration::from_secs(15), || {
@@ -234,12 +229,7 @@ async fn knock(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_peer_listener_refuses_strangers_at_the_handshake() {
     let fed = Federation::build();
-    let emp = tokio::task::spawn_blocking({
-        let config = fed.config("employment");
-        move || Node::start(&config)
-    })
-    .await
-    .unwrap();
+    let emp = start_async(fed.config("employment")).await;
     let port = fed.peer["employment"];
     let ca_pem = std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap();
     let emp_cert = std::fs::read_to_string(fed.path("employment/keys/tls.cert.pem")).unwrap();

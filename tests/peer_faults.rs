@@ -188,12 +188,7 @@ async fn a_publisher_that_hangs_trickles_truncates_or_babbles_is_cut_off_and_syn
         }
     });
 
-    let emp = tokio::task::spawn_blocking({
-        let config = fed.config("employment");
-        move || Node::start(&config)
-    })
-    .await
-    .unwrap();
+    let emp = start_async(fed.config("employment")).await;
     let addr = emp.addr;
     let (slowest, events, metrics, quarantined) = tokio::task::spawn_blocking(move || {
         // While the publisher misbehaves, employment answers its own clients at once.

@@ -285,16 +285,11 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
     let mut nodes = nodes;
     nodes.remove(0).stop();
     let data = fed.path("migration/data");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
-        .args(["rebuild-view", "--data-dir"])
-        .arg(&data)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    jol([
+        "rebuild-view".as_ref(),
+        "--data-dir".as_ref(),
+        data.as_os_str(),
+    ]);
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
         .args(["kpi", "--as-of", AS_OF, "--data-dir"])
         .arg(&data)

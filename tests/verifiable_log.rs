@@ -331,18 +331,16 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     emp.stop();
 
     let bundle = fed.path("bundle.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
-        .args(["export", "--pin", pin, "--config"])
-        .arg(fed.config("migration"))
-        .arg("--out")
-        .arg(&bundle)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let config = fed.config("migration");
+    jol([
+        "export".as_ref(),
+        "--pin".as_ref(),
+        pin.as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        bundle.as_os_str(),
+    ]);
     let authority = fed.path("authority/authority.pub.pem");
     let check = |file: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_jol"))

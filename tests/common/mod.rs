@@ -287,19 +287,42 @@ impl Federation {
 
     /// Run a `jol authority` command against this federation's authority.
     pub fn authority(&self, args: &[&str]) {
-        let out = Command::new(env!("CARGO_BIN_EXE_jol"))
-            .arg("authority")
-            .arg("--dir")
-            .arg(self.path("authority"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "jol authority {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let dir = self.path("authority");
+        let head = [
+            std::ffi::OsStr::new("authority"),
+            "--dir".as_ref(),
+            dir.as_os_str(),
+        ];
+        jol(head
+            .into_iter()
+            .chain(args.iter().map(std::ffi::OsStr::new)));
     }
+}
+
+/// Run the `jol` binary with `args`; panics with its stderr unless it succeeds. Returns stdout.
+pub fn jol<I, S>(args: I) -> String
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(&args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "jol {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Start a node from async code (the start blocks until it reports its address).
+pub async fn start_async(config: PathBuf) -> Node {
+    tokio::task::spawn_blocking(move || Node::start(&config))
+        .await
+        .unwrap()
 }
 
 /// Poll `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
