@@ -54,9 +54,7 @@ impl Metrics {
     /// The store refused a write: `/readyz` reports it until a write succeeds.
     pub fn store_failed(&self, reason: String) {
         self.store_write_failures.fetch_add(1, Ordering::Relaxed);
-        if let Ok(mut f) = self.store_failure.lock() {
-            *f = Some(reason);
-        }
+        self.store_failing(reason);
     }
 
     /// The store is still failing, for this reason (not another refused commit).
