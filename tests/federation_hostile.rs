@@ -258,44 +258,22 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
         30,
     )
     .unwrap();
-    let csr =
-        jol::authority::node_tls_key(&MIGRATION.parse().unwrap(), &other.path().join("tls.pem"))
-            .unwrap();
+    let (key, csr) = new_tls_key(&other.path().join("tls.pem"));
     let cert = foreign
-        .issue_cert(
-            &MIGRATION.parse().unwrap(),
-            &std::fs::read_to_string(&csr).unwrap(),
-            30,
-        )
+        .issue_cert(&MIGRATION.parse().unwrap(), &csr, 30)
         .unwrap();
-    std::fs::write(other.path().join("tls.cert.pem"), cert).unwrap();
-    let stranger = Identity::load(
-        &other.path().join("tls.cert.pem"),
-        &other.path().join("tls.pem"),
-    )
-    .unwrap();
+    let stranger = identity(&other.path().join("tls.cert.pem"), cert, &key);
     assert!(knock(port, Some(stranger), &ca_pem, emp_spki.clone())
         .await
         .is_err());
 
     // The federation's CA, but a key the manifest does not register.
     let ours = jol::authority::Authority::open(&fed.path("authority"));
-    let csr =
-        jol::authority::node_tls_key(&MIGRATION.parse().unwrap(), &other.path().join("tls2.pem"))
-            .unwrap();
+    let (key, csr) = new_tls_key(&other.path().join("tls2.pem"));
     let cert = ours
-        .issue_cert(
-            &MIGRATION.parse().unwrap(),
-            &std::fs::read_to_string(&csr).unwrap(),
-            30,
-        )
+        .issue_cert(&MIGRATION.parse().unwrap(), &csr, 30)
         .unwrap();
-    std::fs::write(other.path().join("tls2.cert.pem"), cert).unwrap();
-    let unregistered = Identity::load(
-        &other.path().join("tls2.cert.pem"),
-        &other.path().join("tls2.pem"),
-    )
-    .unwrap();
+    let unregistered = identity(&other.path().join("tls2.cert.pem"), cert, &key);
     assert!(knock(port, Some(unregistered), &ca_pem, emp_spki.clone())
         .await
         .is_err());
@@ -310,12 +288,12 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
             9,
         )
         .unwrap();
-    std::fs::write(other.path().join("expired.cert.pem"), expired).unwrap();
-    let stale = Identity::load(
+    let migration_key = fed.path("migration/keys/tls.pem");
+    let stale = identity(
         &other.path().join("expired.cert.pem"),
-        &fed.path("migration/keys/tls.pem"),
-    )
-    .unwrap();
+        expired,
+        &migration_key,
+    );
     assert!(
         knock(port, Some(stale), &ca_pem, emp_spki.clone())
             .await
@@ -328,12 +306,11 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
     let claims_other = ours
         .issue_cert(&EMPLOYMENT.parse().unwrap(), &csr, 30)
         .unwrap();
-    std::fs::write(other.path().join("claims.cert.pem"), claims_other).unwrap();
-    let impostor = Identity::load(
+    let impostor = identity(
         &other.path().join("claims.cert.pem"),
-        &fed.path("migration/keys/tls.pem"),
-    )
-    .unwrap();
+        claims_other,
+        &migration_key,
+    );
     assert!(
         knock(port, Some(impostor), &ca_pem, emp_spki.clone())
             .await
@@ -351,6 +328,21 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
         .await
         .is_err());
     drop(emp);
+}
+
+/// A new TLS key for migration at `key_file`, and its certificate request (PEM).
+fn new_tls_key(key_file: &std::path::Path) -> (std::path::PathBuf, String) {
+    let csr = jol::authority::node_tls_key(&MIGRATION.parse().unwrap(), key_file).unwrap();
+    (
+        key_file.to_path_buf(),
+        std::fs::read_to_string(csr).unwrap(),
+    )
+}
+
+/// A client identity: `cert_pem` written to `cert_file`, with the key in `key_file`.
+fn identity(cert_file: &std::path::Path, cert_pem: String, key_file: &std::path::Path) -> Identity {
+    std::fs::write(cert_file, cert_pem).unwrap();
+    Identity::load(cert_file, key_file).unwrap()
 }
 
 /// A flattened JWS built by hand from a header, a payload and a signature.
