@@ -337,22 +337,16 @@ fn tables_match(r: &KpiReport, g: &GroundTruth) -> bool {
     let s: &Structure = &r.total.employment_structure;
     let t: &TimeToEmployment = &r.total.time_to_first_employment;
     r.total.persons == Some(g.persons)
-        && [
-            s.formal,
-            s.informal,
-            s.seasonal_temporary,
-            s.self_employed,
-            s.unemployed,
-            s.inactive,
-        ] == [
-            g.formal,
-            g.informal,
-            g.seasonal_temporary,
-            g.self_employed,
-            g.unemployed,
-            g.inactive,
-        ]
-        .map(Some)
+        && s.cells()
+            == [
+                g.formal,
+                g.informal,
+                g.seasonal_temporary,
+                g.self_employed,
+                g.unemployed,
+                g.inactive,
+            ]
+            .map(Some)
         && [
             t.under_3_months,
             t.months_3_to_6,
@@ -408,17 +402,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         println!("  {agency:<11} {v}");
     }
     let s = &r.total.employment_structure;
-    let of: u64 = [
-        s.formal,
-        s.informal,
-        s.seasonal_temporary,
-        s.self_employed,
-        s.unemployed,
-        s.inactive,
-    ]
-    .iter()
-    .flatten()
-    .sum();
+    let of = s.total();
     let gof =
         g.formal + g.informal + g.seasonal_temporary + g.self_employed + g.unemployed + g.inactive;
     println!("\nTable 1. Employment structure at return + 6 months   (exchange | generator's ground truth | seed paper)");

@@ -86,6 +86,26 @@ pub struct Structure {
     pub inactive: Option<u64>,
 }
 
+impl Structure {
+    /// The six cells in table order: formal, informal, seasonal/temporary, self-employed,
+    /// unemployed, inactive.
+    pub fn cells(&self) -> [Option<u64>; 6] {
+        [
+            self.formal,
+            self.informal,
+            self.seasonal_temporary,
+            self.self_employed,
+            self.unemployed,
+            self.inactive,
+        ]
+    }
+
+    /// The persons in the table (suppressed cells count as none).
+    pub fn total(&self) -> u64 {
+        self.cells().iter().flatten().sum()
+    }
+}
+
 /// All indicators for one group of persons.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -555,17 +575,7 @@ pub fn seed_tables(r: &KpiReport) -> String {
     ));
     for (name, i) in &groups {
         let s = &i.employment_structure;
-        let of = [
-            s.formal,
-            s.informal,
-            s.seasonal_temporary,
-            s.self_employed,
-            s.unemployed,
-            s.inactive,
-        ]
-        .iter()
-        .flatten()
-        .sum();
+        let of = s.total();
         out.push_str(&format!(
             "{name:<12} {} {} {} {} {} {}\n",
             share(s.formal, of),
