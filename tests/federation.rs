@@ -51,24 +51,14 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        eventually(Duration::from_secs(10), || events_from(edu, MIGRATION)
-            .iter()
-            .any(|e| e["event"]["id"] == marker.as_str()))
-        .is_some()
-    );
+    assert!(arrives(edu, MIGRATION, &marker));
     assert!(
         events_from(edu, MIGRATION)
             .iter()
             .all(|e| e["event"]["id"] != private.as_str()),
         "education got an event without consent"
     );
-    assert!(
-        eventually(Duration::from_secs(10), || events_from(emp, MIGRATION)
-            .iter()
-            .any(|e| e["event"]["id"] == private.as_str()))
-        .is_some()
-    );
+    assert!(arrives(emp, MIGRATION, &private));
 
     // An employment status flows back to migration (its consent includes migration).
     let mut status = example("employment-status", "employment-started.json");
@@ -77,12 +67,7 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        eventually(Duration::from_secs(10), || events_from(mig, EMPLOYMENT)
-            .iter()
-            .any(|e| e["event"]["id"] == sid.as_str()))
-        .is_some()
-    );
+    assert!(arrives(mig, EMPLOYMENT, &sid));
 
     // A withdrawal reaches the former recipients; later events about the person stop.
     let mut withdrawal = example("returnee-record", "consent-withdrawn.json");
@@ -91,12 +76,7 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        eventually(Duration::from_secs(10), || events_from(emp, MIGRATION)
-            .iter()
-            .any(|e| e["event"]["id"] == wid.as_str()))
-        .is_some()
-    );
+    assert!(arrives(emp, MIGRATION, &wid));
     let mut later = example("returnee-record", "record-corrected.json");
     later["person"] = json!({"pin": "21503199012345"});
     let lid = publish(mig, "returnee-record", &later)["id"]
@@ -111,12 +91,7 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        eventually(Duration::from_secs(10), || events_from(emp, MIGRATION)
-            .iter()
-            .any(|e| e["event"]["id"] == after.as_str()))
-        .is_some()
-    );
+    assert!(arrives(emp, MIGRATION, &after));
     assert!(
         events_from(emp, MIGRATION)
             .iter()

@@ -371,20 +371,7 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
         .as_str()
         .unwrap()
         .to_string();
-    let flipped: String = payload
-        .char_indices()
-        .map(|(i, c)| {
-            if i == 20 {
-                if c == 'A' {
-                    'B'
-                } else {
-                    'A'
-                }
-            } else {
-                c
-            }
-        })
-        .collect();
+    let flipped = flip_char(&payload, 20);
     doc["events"][1]["jws"]["payload"] = flipped.into();
     let tampered = fed.path("tampered.json");
     std::fs::write(&tampered, doc.to_string()).unwrap();

@@ -337,6 +337,27 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
     None
 }
 
+/// Wait up to 10 s for the event `id` from `source` to be in the node's local feed.
+pub fn arrives(addr: SocketAddr, source: &str, id: &str) -> bool {
+    eventually(Duration::from_secs(10), || {
+        events_from(addr, source)
+            .iter()
+            .any(|e| e["event"]["id"] == id)
+    })
+    .is_some()
+}
+
+/// `text` with the character at byte `at` changed (an `A` becomes `B`, anything else `A`).
+pub fn flip_char(text: &str, at: usize) -> String {
+    text.char_indices()
+        .map(|(i, c)| match (i == at, c) {
+            (true, 'A') => 'B',
+            (true, _) => 'A',
+            (false, c) => c,
+        })
+        .collect()
+}
+
 /// Events in a node's local feed whose source is `source`.
 pub fn events_from(addr: SocketAddr, source: &str) -> Vec<Value> {
     all_events(addr)
