@@ -53,15 +53,7 @@ fn the_dashboard_shows_the_kpis_the_api_gives_without_script_errors() {
         .map(|a| (a.to_string(), node.addr))
         .collect();
     let pop = Population::generate(120, 5);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(jol::loadgen::publish(
-            &pop,
-            &local,
-            Duration::from_secs(30),
-            |_, _| {},
-        ))
-        .unwrap();
+    publish_population(&pop, &local, Duration::from_secs(30));
     let as_of = "2026-06-30";
     let api = get(node.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
     let profile = tempfile::tempdir().unwrap();

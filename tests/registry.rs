@@ -163,15 +163,7 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
         .map(|(a, n)| (a.to_string(), n.addr))
         .collect();
     let pop = Population::generate(300, 42);
-    tokio::runtime::Runtime::new()
-        .unwrap()
-        .block_on(jol::loadgen::publish(
-            &pop,
-            &local,
-            Duration::from_secs(60),
-            |_, _| {},
-        ))
-        .unwrap();
+    publish_population(&pop, &local, Duration::from_secs(60));
     let mig = local["migration"];
 
     // The migration agency sees everyone's pathway (every consent names it).

@@ -73,11 +73,7 @@ fn publish_n(addr: std::net::SocketAddr, from: usize, n: usize) {
 #[test]
 fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     let dir = NodeDir::new("");
-    std::fs::write(
-        &dir.config,
-        std::fs::read_to_string(&dir.config).unwrap() + "[sync]\ncheckpoint_ms = 100\n",
-    )
-    .unwrap();
+    dir.append_config("[sync]\ncheckpoint_ms = 100\n");
     let node = dir.start();
     publish_n(node.addr, 0, 20);
     let c20 = checkpoint(node.addr, 20);
@@ -202,11 +198,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
 #[test]
 fn a_node_killed_during_appends_restarts_with_a_log_that_verifies() {
     let dir = NodeDir::new("");
-    std::fs::write(
-        &dir.config,
-        std::fs::read_to_string(&dir.config).unwrap() + "[sync]\ncheckpoint_ms = 50\n",
-    )
-    .unwrap();
+    dir.append_config("[sync]\ncheckpoint_ms = 50\n");
     for round in 0..3 {
         let node = dir.start();
         let addr = node.addr;

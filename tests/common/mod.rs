@@ -41,6 +41,12 @@ impl NodeDir {
         self.dir.path()
     }
 
+    /// Append sections (e.g. `[sync]` settings) to the node's config.
+    pub fn append_config(&self, text: &str) {
+        let config = std::fs::read_to_string(&self.config).unwrap() + text;
+        std::fs::write(&self.config, config).unwrap();
+    }
+
     pub fn start(&self) -> Node {
         Node::start(&self.config)
     }
@@ -335,6 +341,18 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
         std::thread::sleep(Duration::from_millis(20));
     }
     None
+}
+
+/// Publish a synthetic population through the agencies' local APIs (`agency → address`).
+pub fn publish_population(
+    pop: &jol::population::Population,
+    local: &HashMap<String, SocketAddr>,
+    limit: Duration,
+) {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(jol::loadgen::publish(pop, local, limit, |_, _| {}))
+        .unwrap();
 }
 
 /// Wait up to 10 s for the event `id` from `source` to be in the node's local feed.
