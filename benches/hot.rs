@@ -6,11 +6,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use jol::event::identifiers::{KeyName, MemberId};
+use jol::event::jws::Jws;
+use jol::event::schema::{EventType, Schemas};
 use jol::event::{Event, SignedEvent};
-use jol::identifiers::{KeyName, MemberId};
-use jol::jws::Jws;
 use jol::merkle::{self, Frontier};
-use jol::schema::{EventType, Schemas};
 use jol::store::{Append, Engine, Store, WriteBatch};
 use serde_json::Value;
 
@@ -37,14 +37,14 @@ fn example(t: EventType) -> Value {
 }
 
 fn signed_events(n: usize) -> (ed25519_dalek::SigningKey, Vec<SignedEvent>) {
-    let key = jol::keys::generate();
+    let key = jol::event::keys::generate();
     let events = (0..n)
         .map(|i| {
             Event::new(
                 member(),
                 EventType::EmploymentStatus,
                 i as u64 + 1,
-                jol::bench::sample_data(i),
+                jol::synthetic::sample_data(i),
             )
             .sign(&key, &kid())
         })
@@ -53,12 +53,12 @@ fn signed_events(n: usize) -> (ed25519_dalek::SigningKey, Vec<SignedEvent>) {
 }
 
 fn signatures(c: &mut Criterion) {
-    let key = jol::keys::generate();
+    let key = jol::event::keys::generate();
     let event = Event::new(
         member(),
         EventType::EmploymentStatus,
         1,
-        jol::bench::sample_data(1),
+        jol::synthetic::sample_data(1),
     );
     c.bench_function("sign (serialize + Ed25519 JWS)", |b| {
         b.iter(|| black_box(event.sign(&key, &kid())))
@@ -141,7 +141,7 @@ fn storage(c: &mut Criterion) {
             b.iter_batched(
                 Frontier::default,
                 |mut frontier| {
-                    let entry = jol::jws::compact(leaf_event.bytes()).unwrap();
+                    let entry = jol::event::jws::compact(leaf_event.bytes()).unwrap();
                     black_box(frontier.append(merkle::leaf_hash(&entry)))
                 },
                 BatchSize::SmallInput,

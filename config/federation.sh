@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# Build the example federation of DESIGN.md section 1 with the `jol` commands an operator runs:
+# Build the example federation of three agencies with the `jol` commands an operator runs:
 # the authority (key, CA, manifest), and for each agency its signing key, its TLS key and
 # certificate (from a CSR: the private key never leaves the agency's folder), its membership and
 # grants, and its node config. Usage:
 #   config/federation.sh [OUT_DIR]          (default: config/federation)
 # Environment: JOL (the binary, default target/release/jol), MIGRATION_LOCAL, EMPLOYMENT_LOCAL,
-# EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), SYNC_EXTRA (extra
-# lines for each node's [sync] section), STORE_ENGINE (sled, the default, or redb).
+# EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), STORE_ENGINE (sled,
+# the default, or redb). `jol demo` and the tests lay out the same federation with the library
+# (src/node/federation.rs); tests/federation.rs runs this script to keep it working.
 set -euo pipefail
 OUT=${1:-config/federation}
 JOL=${JOL:-target/release/jol}
@@ -53,42 +54,17 @@ grant --type training-enrolment --reader "${ID[employment]}" --purpose EMPLOYMEN
 "$JOL" authority --dir "$AUTH" sign --out "$OUT/manifest.jws" --days 30
 
 declare -A SUBS=(
-  [migration]="employment:employment-status education:training-enrolment"
-  [employment]="migration:returnee-record education:training-enrolment"
-  [education]="migration:returnee-record employment:employment-status"
+  [migration]="employment=employment-status education=training-enrolment"
+  [employment]="migration=returnee-record education=training-enrolment"
+  [education]="migration=returnee-record employment=employment-status"
 )
 for agency in migration employment education; do
-  cfg="$OUT/$agency/node.toml"
-  cat > "$cfg" <<TOML
-# Node of ${EN[$agency]} (${ID[$agency]}). Paths are relative to this file.
-member = "${ID[$agency]}"
-data_dir = "data"
-store_engine = "${STORE_ENGINE:-sled}"
-
-[signing]
-key_file = "keys/sign.pem"
-key_name = "sign-1"
-
-[local]
-listen = "127.0.0.1:${LOCAL[$agency]}"
-
-[federation]
-authority_key = "../authority/authority.pub.pem"
-manifest = "../manifest.jws"
-peer_listen = "127.0.0.1:${PEER[$agency]}"
-tls_cert = "keys/tls.cert.pem"
-tls_key = "keys/tls.pem"
-
-[sync]
-${SYNC_EXTRA:-}
-TOML
+  subscribe=()
   for sub in ${SUBS[$agency]}; do
-    cat >> "$cfg" <<TOML
-
-[[subscriptions]]
-from = "${ID[${sub%%:*}]}"
-types = ["${sub#*:}"]
-TOML
+    subscribe+=(--subscribe "${ID[${sub%%=*}]}=${sub#*=}")
   done
+  "$JOL" init-node --out "$OUT/$agency/node.toml" --member "${ID[$agency]}" \
+    --local-listen "127.0.0.1:${LOCAL[$agency]}" --peer-listen "127.0.0.1:${PEER[$agency]}" \
+    --store-engine "${STORE_ENGINE:-sled}" "${subscribe[@]}" >/dev/null
 done
 echo "federation ready in $OUT: start each node with  $JOL serve --config $OUT/<agency>/node.toml"

@@ -1,39 +1,64 @@
 //! Jol: a federated data-exchange node for signed, schema-validated events.
+//!
+//! Each agency runs one node. Its systems publish events through the node's local API; the node
+//! validates, signs and stores them, and serves them to the other members over mutual TLS. Each
+//! node follows the others' feeds, checks everything it receives, and assembles a registry view
+//! per person and the reintegration KPIs from what consent lets it see. The design, its
+//! invariants and where each promise is tested are in `docs/ARCHITECTURE.md`.
+//!
+//! # Map
+//!
+//! | folder | owns |
+//! |---|---|
+//! | [`event`] | identifiers, keys, schemas, JWS, the CloudEvent and its signed form, the log-leaf rule |
+//! | [`store`] | the one storage interface, its key spaces and the engines (sled, redb) |
+//! | [`trust`] | the signed manifest, mutual-TLS verifiers, certificates, the authority |
+//! | [`write`] | the publisher handle and the single writer thread (sequence, sign, group commit) |
+//! | [`federation`] | the peer feed, subscriptions (sync), receipt checks, witnessing |
+//! | [`registry`] | consent, the person view, the projector, KPIs |
+//! | [`log`] | the leaf rule, checkpoints, proofs, audit, evidence bundles |
+//! | [`merkle`] | the RFC 9162 Merkle tree itself (a leaf module: hashes, frontier, proofs) |
+//! | [`api`] | the local API: routing and auth, then one file per group of handlers |
+//! | [`net`] | HTTP plumbing, accept loop, client, webhook, metrics |
+//! | [`node`] | configuration and starting a node (listeners, writer, sync, projector) |
+//! | [`synthetic`] | synthetic returnees and load for the demo, benchmarks and tests |
+//! | [`cli`] | the `jol` command line (only [`cli::Cli`] and [`cli::run`] are public) |
+//!
+//! # A published event
+//!
+//! 1. `POST /api/v1/events` reaches [`api::LocalApi::handle`], which checks the token and parses
+//!    the body into a [`write::Draft`].
+//! 2. [`write::Publisher::publish`] validates the data against its schema
+//!    ([`event::schema::Schemas::validate`]) in the caller's task and queues it.
+//! 3. The writer thread assigns the position and sequence, builds and signs the
+//!    [`event::Event`] ([`event::SignedEvent::sign`]), stages the event, its indexes, consent state
+//!    and its log leaf ([`log::event_leaf`]) in one [`store::WriteBatch`], applies it, and
+//!    [`store::Store::flush`]es; only then is the caller answered 201.
+//! 4. The [`registry::projector`] folds the new entry into the person's view.
+//!
+//! # A received event
+//!
+//! 1. A subscription task in [`federation::sync`] long-polls the publisher's
+//!    [`federation::feed`] over mutual TLS (both ends verified by [`trust::tls`]).
+//! 2. Each event of a page passes [`federation::receipt::Checker::check`]: JWS parse, key and
+//!    member in the manifest, signature, grant, schema, sequence, duplicate.
+//! 3. Good events go to [`write::Publisher::receive`] together with the new cursor: the writer
+//!    stores them and the cursor in one batch and flushes before the cursor counts as advanced.
+//!    Refused events go to quarantine with their reason.
+//! 4. The projector folds them into the views, as for a published event.
+
+#![forbid(unsafe_code)]
+
 pub mod api;
-pub mod audit;
-pub mod authority;
-pub mod authority_cli;
-pub mod bench;
-pub mod bundle;
-pub mod certs;
-pub mod checkpoint;
 pub mod cli;
-pub mod client;
-pub mod config;
-pub mod consent;
-pub mod dashboard;
-pub mod demo;
 pub mod event;
-pub mod http;
-pub mod identifiers;
-pub mod jws;
-pub mod keys;
-pub mod kpi;
-pub mod loadgen;
-pub mod log_api;
-pub mod manifest;
+pub mod federation;
+pub mod log;
 pub mod merkle;
-pub mod metrics;
+pub mod net;
 pub mod node;
-pub mod peer;
-pub mod population;
-pub mod projector;
-pub mod publish;
-pub mod receipt;
-pub mod schema;
-pub mod server;
+pub mod registry;
 pub mod store;
-pub mod sync;
-pub mod tls;
-pub mod view;
-pub mod webhook;
+pub mod synthetic;
+pub mod trust;
+pub mod write;

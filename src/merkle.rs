@@ -3,7 +3,7 @@
 //! and consistency proofs, and their verification, written to the RFC's definitions and checked
 //! against its published test vectors.
 //!
-//! A log entry is an event's JWS in compact serialization ([`crate::jws::compact`]), so a client
+//! A log entry is an event's JWS in compact serialization ([`crate::event::jws::compact`]), so a client
 //! can rebuild the exact leaf from the flattened JSON it received.
 //!
 //! Proofs are computed from the hashes of perfect, aligned subtrees (`2^level` leaves starting at

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use jol::population::Population;
+use jol::synthetic::population::Population;
 
 fn chromium() -> String {
     ["chromium", "chromium-browser", "google-chrome"]

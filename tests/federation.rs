@@ -1,5 +1,5 @@
-//! End-to-end: three agency nodes, built with the `jol authority` commands, exchanging events
-//! over mutual TLS on loopback ports chosen at run time.
+//! End-to-end: three agency nodes exchanging events over mutual TLS on loopback ports chosen at
+//! run time; and the operator's script, `config/federation.sh`, building a federation that works.
 
 mod common;
 
@@ -13,6 +13,42 @@ const ALL_PURPOSES: [&str; 3] = [
     "TRAINING_SERVICES",
     "REINTEGRATION_CASE_MANAGEMENT",
 ];
+
+#[test]
+fn the_operator_script_builds_a_federation_that_exchanges_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(6);
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/federation.sh");
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .arg(dir.path())
+        .env("JOL", env!("CARGO_BIN_EXE_jol"))
+        .env("MIGRATION_LOCAL", ports[0].to_string())
+        .env("EMPLOYMENT_LOCAL", ports[1].to_string())
+        .env("EDUCATION_LOCAL", ports[2].to_string())
+        .env("MIGRATION_PEER", ports[3].to_string())
+        .env("EMPLOYMENT_PEER", ports[4].to_string())
+        .env("EDUCATION_PEER", ports[5].to_string())
+        .env("STORE_ENGINE", "redb")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "config/federation.sh failed");
+    let start = |a: &str| Node::start(&dir.path().join(a).join("node.toml"));
+    let (mig, emp) = (start("migration"), start("employment"));
+    let id = publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(arrives(emp.addr, MIGRATION, &id));
+    assert!(dir.path().join("migration/data/jol.redb").exists());
+    emp.stop();
+    mig.stop();
+}
 
 #[test]
 fn an_event_reaches_both_readers_and_consent_is_honoured() {
@@ -214,7 +250,7 @@ fn a_publisher_that_was_down_is_caught_up_when_it_returns() {
 fn an_expired_manifest_stops_exchange_with_a_clear_error() {
     let fed = Federation::build();
     // The authority re-signs the manifest valid for three seconds only.
-    let authority = jol::authority::Authority::open(&fed.path("authority"));
+    let authority = jol::trust::authority::Authority::open(&fed.path("authority"));
     authority
         .sign_at(
             &fed.path("manifest.jws"),
@@ -253,7 +289,14 @@ fn an_expired_manifest_stops_exchange_with_a_clear_error() {
         .as_str()
         .unwrap()
         .to_string();
-    std::thread::sleep(Duration::from_millis(800));
+    // The subscriber refuses to exchange under the expired manifest: each sync attempt it makes
+    // after the publish is counted as a manifest failure, and none of them took the event.
+    let refused = || manifest_failures(emp.addr);
+    let before = refused();
+    assert!(
+        eventually(Duration::from_secs(10), || refused() > before).is_some(),
+        "the subscriber made no sync attempt refused for the manifest"
+    );
     assert!(events_from(emp.addr, MIGRATION)
         .iter()
         .all(|e| e["event"]["id"] != later.as_str()));
@@ -271,4 +314,14 @@ fn an_expired_manifest_stops_exchange_with_a_clear_error() {
     );
     emp.stop();
     mig.stop();
+}
+
+/// How many of a node's sync attempts from migration were refused for the manifest (metrics).
+fn manifest_failures(addr: std::net::SocketAddr) -> u64 {
+    let metrics = String::from_utf8(get(addr, "/metrics").body).unwrap();
+    let wanted = format!("jol_sync_failures_total{{from=\"{MIGRATION}\",kind=\"manifest\"}} ");
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&wanted))
+        .map_or(0, |n| n.trim().parse().unwrap())
 }

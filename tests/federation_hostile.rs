@@ -8,10 +8,10 @@ use std::time::Duration;
 
 use common::fake::{event, signed, AnyRegistered};
 use common::*;
+use jol::event::schema::EventType;
 use jol::event::Event;
-use jol::schema::EventType;
-use jol::server::{self, Limits};
-use jol::tls::{self, Identity};
+use jol::net::server::{self, Limits};
+use jol::trust::tls::{self, Identity};
 use serde_json::{json, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -20,9 +20,9 @@ use time::OffsetDateTime;
 async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good_ones_arrive() {
     let fed = Federation::build();
     // Key rotation at migration: `old-1` added, then revoked at `revoked_at`.
-    let old_key = jol::keys::generate();
+    let old_key = jol::event::keys::generate();
     let old_pub = fed.path("old.pub.pem");
-    jol::keys::write_public(&old_pub, &old_key.verifying_key()).unwrap();
+    jol::event::keys::write_public(&old_pub, &old_key.verifying_key()).unwrap();
     fed.authority(&[
         "add-key",
         "--key",
@@ -40,8 +40,9 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     ]);
     fed.authority(&["sign", "--out", fed.path("manifest.jws").to_str().unwrap()]);
 
-    let key = jol::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
-    let employment_key = jol::keys::read_private(&fed.path("employment/keys/sign.pem")).unwrap();
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let employment_key =
+        jol::event::keys::read_private(&fed.path("employment/keys/sign.pem")).unwrap();
     let kid = format!("{MIGRATION}#sign-1");
     let good = |seq, pin: &str| {
         event(
@@ -63,7 +64,7 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     let page = json!({"head": 11, "next": 11, "events": [
         {"sequence": 1, "jws": first_signed},
         {"sequence": 2, "jws": signed(&event(EventType::EmploymentStatus, 2, example("employment-status", "employment-started.json")), &key, &kid)},
-        {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::keys::generate(), &kid)},
+        {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::event::keys::generate(), &kid)},
         {"sequence": 4, "jws": signed(&after_revocation, &old_key, &format!("{MIGRATION}#old-1"))},
         {"sequence": 5, "jws": signed(&event(EventType::ReturneeRecord, 5, invalid), &key, &kid)},
         {"sequence": 6, "jws": first_signed},
@@ -136,19 +137,21 @@ async fn serve_fake_migration(
         async move {
             let first_page = req.uri().query().unwrap_or("").contains("after=0&");
             match req.uri().path() {
-                "/peer/v1/checkpoint" => jol::http::json(
+                "/peer/v1/checkpoint" => jol::net::http::json(
                     hyper::StatusCode::NOT_FOUND,
                     &json!({"type": "no-checkpoint"}),
                 ),
-                "/peer/v1/manifest" => {
-                    jol::http::with_type(hyper::StatusCode::OK, "application/jose+json", manifest)
-                }
+                "/peer/v1/manifest" => jol::net::http::with_type(
+                    hyper::StatusCode::OK,
+                    "application/jose+json",
+                    manifest,
+                ),
                 _ if first_page => {
-                    jol::http::with_type(hyper::StatusCode::OK, "application/json", page)
+                    jol::net::http::with_type(hyper::StatusCode::OK, "application/json", page)
                 }
                 _ => {
                     tokio::time::sleep(Duration::from_millis(300)).await;
-                    jol::http::json(
+                    jol::net::http::json(
                         hyper::StatusCode::OK,
                         &json!({"events": [], "next": head, "head": head}),
                     )
@@ -216,7 +219,7 @@ async fn knock(
         .connect(tls::peer_server_name(), tcp)
         .await
         .map_err(|e| e.to_string())?;
-    let mut client = jol::client::HttpClient::over(tls, "peer".into())
+    let mut client = jol::net::client::HttpClient::over(tls, "peer".into())
         .await
         .map_err(|e| e.to_string())?;
     client
@@ -251,7 +254,7 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
 
     // A certificate from another CA, for a real member's id.
     let other = tempfile::tempdir().unwrap();
-    let foreign = jol::authority::Authority::init(
+    let foreign = jol::trust::authority::Authority::init(
         &other.path().join("auth"),
         "elsewhere",
         "x/GOV/1/auth".parse().unwrap(),
@@ -268,7 +271,7 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
         .is_err());
 
     // The federation's CA, but a key the manifest does not register.
-    let ours = jol::authority::Authority::open(&fed.path("authority"));
+    let ours = jol::trust::authority::Authority::open(&fed.path("authority"));
     let (key, csr) = new_tls_key(&other.path().join("tls2.pem"));
     let cert = ours
         .issue_cert(&MIGRATION.parse().unwrap(), &csr, 30)
@@ -332,7 +335,7 @@ async fn the_peer_listener_refuses_strangers_at_the_handshake() {
 
 /// A new TLS key for migration at `key_file`, and its certificate request (PEM).
 fn new_tls_key(key_file: &std::path::Path) -> (std::path::PathBuf, String) {
-    let csr = jol::authority::node_tls_key(&MIGRATION.parse().unwrap(), key_file).unwrap();
+    let csr = jol::trust::authority::node_tls_key(&MIGRATION.parse().unwrap(), key_file).unwrap();
     (
         key_file.to_path_buf(),
         std::fs::read_to_string(csr).unwrap(),
@@ -355,7 +358,7 @@ fn hand_made(header: &str, payload: &[u8], signature: &[u8]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_reason() {
     let fed = Federation::build();
-    let key = jol::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
     let kid = format!("{MIGRATION}#sign-1");
     let event = |seq, pin: &str| {
         Event::new(

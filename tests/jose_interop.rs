@@ -4,10 +4,10 @@
 mod common;
 
 use common::flip_char;
+use jol::event::identifiers::{KeyName, MemberId};
+use jol::event::keys;
+use jol::event::schema::EventType;
 use jol::event::Event;
-use jol::identifiers::{KeyName, MemberId};
-use jol::keys;
-use jol::schema::EventType;
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 

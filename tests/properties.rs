@@ -12,10 +12,10 @@ mod common;
 
 use std::path::Path;
 
+use jol::event::identifiers::KeyName;
+use jol::event::schema::{EventType, Schemas};
 use jol::event::{Event, SignedEvent};
-use jol::identifiers::KeyName;
 use jol::merkle::{self, MemoryTree};
-use jol::schema::{EventType, Schemas};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use jol::schema::{EventType, Schemas};
+use jol::event::schema::{EventType, Schemas};
 use serde_json::Value;
 
 fn examples(t: EventType, kind: &str) -> Vec<PathBuf> {

@@ -59,8 +59,8 @@ impl Drop for Mount {
 /// A node config whose store lives in `data` (absolute), on `engine`.
 fn node_dir(data: &Path, engine: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let key = jol::keys::generate();
-    jol::keys::write_private(&dir.path().join("sign.pem"), &key).unwrap();
+    let key = jol::event::keys::generate();
+    jol::event::keys::write_private(&dir.path().join("sign.pem"), &key).unwrap();
     let config = dir.path().join("node.toml");
     std::fs::write(
         &config,

@@ -8,7 +8,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use jol::checkpoint::decode_hash;
+use jol::log::checkpoint::decode_hash;
 use jol::merkle;
 use serde_json::{json, Value};
 
@@ -21,7 +21,7 @@ fn checkpoint(addr: std::net::SocketAddr, size: u64) -> Value {
         }
         latest = a.json();
         let jws = serde_json::to_vec(&latest["checkpoint"]).unwrap();
-        let parsed = jol::jws::Jws::parse(&jws).unwrap();
+        let parsed = jol::event::jws::Jws::parse(&jws).unwrap();
         let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
         latest["statement"] = c.clone();
         c["size"] == size
@@ -83,8 +83,8 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     let root50 = decode_hash(c50["statement"]["root"].as_str().unwrap()).unwrap();
 
     // The checkpoint is signed with the node's key.
-    let key = jol::keys::read_public(&dir.path().join("sign.pub.pem")).unwrap();
-    jol::jws::Jws::parse(&serde_json::to_vec(&c50["checkpoint"]).unwrap())
+    let key = jol::event::keys::read_public(&dir.path().join("sign.pub.pem")).unwrap();
+    jol::event::jws::Jws::parse(&serde_json::to_vec(&c50["checkpoint"]).unwrap())
         .unwrap()
         .verify(&key)
         .unwrap();
@@ -149,7 +149,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         let c = get(node.addr, "/api/v1/log/checkpoint").json();
         let jws = serde_json::to_vec(&c["checkpoint"]).unwrap();
         let statement: Value =
-            serde_json::from_slice(jol::jws::Jws::parse(&jws).unwrap().payload()).unwrap();
+            serde_json::from_slice(jol::event::jws::Jws::parse(&jws).unwrap().payload()).unwrap();
         statement["quarantineSize"] == 2
     });
     assert!(covered.is_some(), "no checkpoint covers the quarantine log");

@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use jol::event::SignedEvent;
-use jol::jws::Jws;
-use jol::schema::{EventType, Schemas};
+use jol::event::jws::Jws;
+use jol::event::schema::{EventType, Schemas};
 use libfuzzer_sys::fuzz_target;
 
 fn schemas() -> &'static Schemas {
@@ -16,7 +16,7 @@ fn schemas() -> &'static Schemas {
 
 fuzz_target!(|data: &[u8]| {
     static KEY: OnceLock<ed25519_dalek::SigningKey> = OnceLock::new();
-    let key = KEY.get_or_init(jol::keys::generate).verifying_key();
+    let key = KEY.get_or_init(jol::event::keys::generate).verifying_key();
     if let Ok(jws) = Jws::parse(data) {
         let _ = jws.verify(&key);
     }

@@ -9,7 +9,7 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use redb::{Durability, TableDefinition};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// sled's page cache (its default, 1 GiB, is far more than a node needs).
 const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
@@ -20,7 +20,7 @@ pub const REDB_FILE: &str = "jol.redb";
 const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
 
 /// Which engine holds a store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
     #[default]

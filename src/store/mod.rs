@@ -8,21 +8,26 @@
 //! into one flush). Rejected input is kept in quarantine, numbered, with a Merkle log of its own
 //! (the quarantine log), so dropping evidence is as detectable as dropping an event.
 //!
-//! Key layout of the `main` table:
-//! - `L` + position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order)
-//! - `S` + source + `0x00` + sequence (u64 BE) → position
-//! - `I` + event id (16 bytes) → position
-//! - `K` + idempotency key → position (8) + request digest (32)
+//! The key spaces, and the only code that builds keys, are in [`keys`].
+//!
+//! Why long: this is the whole storage interface, every read and write the node makes, in one
+//! place; the key spaces (`keys.rs`) and the engines (`kv.rs`) have their own files, and a fifth
+//! of this one is the conformance tests both engines must pass.
 
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::identifiers::MemberId;
+use crate::event::identifiers::MemberId;
 
+pub mod keys;
 pub mod kv;
+
+pub use keys::Meta;
+use keys::Space;
 
 pub use kv::Engine;
 use kv::{prefix_end, Kv, KvError, Op, Scan};
@@ -50,49 +55,14 @@ fn io(op: &'static str) -> impl FnOnce(KvError) -> StoreError {
     move |source| StoreError::Io { op, source }
 }
 
-const LOG: u8 = b'L';
-const SEQ: u8 = b'S';
-const ID: u8 = b'I';
-const IDEM: u8 = b'K';
-const META: u8 = b'M';
-const CURSOR: u8 = b'R';
-const CONSENT: u8 = b'C';
-const VIEW: u8 = b'P';
-const PERSON_EVENT: u8 = b'X';
-const ACCESS: u8 = b'A';
-const SUBTREE: u8 = b'T';
-const CHECKPOINT: u8 = b'Z';
-const COSIGNATURE: u8 = b'W';
-const QUARANTINE: u8 = b'Q';
-const QUARANTINE_SUBTREE: u8 = b'V';
-const QUARANTINE_SIZE: &str = "quarantine-size";
-
-fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
-    k.push(prefix);
-    for p in parts {
-        k.extend_from_slice(p);
-    }
-    k
+/// A record as stored: JSON. Every record type is a plain struct, so serializing cannot fail.
+fn record<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
-fn log_key(position: u64) -> Vec<u8> {
-    key(LOG, &[&position.to_be_bytes()])
-}
-
-fn seq_key(source: &MemberId, sequence: u64) -> Vec<u8> {
-    key(
-        SEQ,
-        &[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()],
-    )
-}
-
-fn subtree_key(level: u32, index: u64) -> Vec<u8> {
-    key(SUBTREE, &[&[level as u8], &index.to_be_bytes()])
-}
-
-fn rand_suffix() -> [u8; 4] {
-    rand::random()
+/// A stored record read back; what does not decode is damage, named by `what`.
+fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, StoreError> {
+    serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt(what))
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
@@ -130,71 +100,50 @@ impl WriteBatch {
 
     pub fn append(&mut self, a: Append<'_>) {
         let pos = a.position.to_be_bytes();
-        self.put(log_key(a.position), a.jws);
-        self.put(seq_key(a.source, a.sequence), pos);
-        self.put(key(ID, &[a.id.as_bytes()]), pos);
+        self.put(keys::log(a.position), a.jws);
+        self.put(keys::sequence(a.source, a.sequence), pos);
+        self.put(keys::id(&a.id), pos);
         if let Some((k, digest)) = a.idempotency {
             let mut v = pos.to_vec();
             v.extend_from_slice(&digest);
-            self.put(key(IDEM, &[k.as_bytes()]), v);
+            self.put(keys::idempotency(k), v);
         }
         self.len += 1;
     }
 
     /// Record a person's current consent (serialized by the caller) with the events that set it.
-    pub fn set_consent(&mut self, pin: &str, consent: &[u8]) {
-        self.put(key(CONSENT, &[pin.as_bytes()]), consent);
+    pub fn set_consent<T: Serialize>(&mut self, pin: &str, consent: &T) {
+        self.put(keys::consent(pin), record(consent));
     }
 
     /// Store a person's projected view.
-    pub fn set_view(&mut self, pin: &str, view: &[u8]) {
-        self.put(key(VIEW, &[pin.as_bytes()]), view);
+    pub fn set_view<T: Serialize>(&mut self, pin: &str, view: &T) {
+        self.put(keys::view(pin), record(view));
     }
 
     /// Record that the event at `position` is about `pin`.
     pub fn index_person(&mut self, pin: &str, position: u64) {
-        self.put(
-            key(
-                PERSON_EVENT,
-                &[pin.as_bytes(), &[0], &position.to_be_bytes()],
-            ),
-            [],
-        );
+        self.put(keys::person_event(pin, position), []);
     }
 
     /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
     pub fn set_subtree(&mut self, level: u32, index: u64, hash: &[u8; 32]) {
-        self.put(subtree_key(level, index), hash);
+        self.put(keys::subtree(level, index), hash);
     }
 
     /// Store a named piece of node state with the rest of the batch.
-    pub fn set_meta(&mut self, name: &str, value: &[u8]) {
-        self.put(key(META, &[name.as_bytes()]), value);
+    pub fn set_meta(&mut self, name: &Meta, value: &[u8]) {
+        self.put(keys::meta(name), value);
     }
 
     /// Append to a person's access log.
-    pub fn log_access(&mut self, pin: &str, time_nanos: u64, record: &[u8]) {
-        // Newest first: the key orders by the complement of the time.
-        self.put(
-            key(
-                ACCESS,
-                &[
-                    pin.as_bytes(),
-                    &[0],
-                    &(u64::MAX - time_nanos).to_be_bytes(),
-                    &rand_suffix(),
-                ],
-            ),
-            record,
-        );
+    pub fn log_access<T: Serialize>(&mut self, pin: &str, time_nanos: u64, access: &T) {
+        self.put(keys::access(pin, time_nanos), record(access));
     }
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
     pub fn set_cursor(&mut self, source: &MemberId, sequence: u64) {
-        self.put(
-            key(CURSOR, &[source.as_str().as_bytes()]),
-            sequence.to_be_bytes(),
-        );
+        self.put(keys::cursor(source), sequence.to_be_bytes());
         self.len += 1;
     }
 
@@ -347,7 +296,7 @@ impl Store {
 
     /// The highest position in the log, 0 when empty.
     pub fn last_position(&self) -> Result<u64, StoreError> {
-        match self.last_under(&[LOG])? {
+        match self.last_under(&Space::Log.all())? {
             Some((k, _)) => u64_at(&k, 1).ok_or(StoreError::Corrupt("log key")),
             None => Ok(0),
         }
@@ -355,7 +304,7 @@ impl Store {
 
     /// The highest sequence stored for `source`, 0 when none.
     pub fn last_sequence(&self, source: &MemberId) -> Result<u64, StoreError> {
-        let prefix = key(SEQ, &[source.as_str().as_bytes(), &[0]]);
+        let prefix = keys::sequences_of(source);
         match self.last_under(&prefix)? {
             Some((k, _)) => u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("sequence key")),
             None => Ok(0),
@@ -364,12 +313,12 @@ impl Store {
 
     /// The event at `position`.
     pub fn get(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get_raw(&log_key(position))
+        self.get_raw(&keys::log(position))
     }
 
     /// Where the event with this id is stored.
     pub fn position_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
-        let v = self.get_raw(&key(ID, &[id.as_bytes()]))?;
+        let v = self.get_raw(&keys::id(id))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("id index")))
             .transpose()
     }
@@ -380,16 +329,16 @@ impl Store {
         source: &MemberId,
         sequence: u64,
     ) -> Result<Option<u64>, StoreError> {
-        let v = self.get_raw(&seq_key(source, sequence))?;
+        let v = self.get_raw(&keys::sequence(source, sequence))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("sequence index")))
             .transpose()
     }
 
     /// Up to `limit` events after `position`, in log order.
     pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let start = log_key(after.saturating_add(1));
+        let start = keys::log(after.saturating_add(1));
         self.kv()?
-            .range(&start, &log_key(u64::MAX), limit)
+            .range(&start, &keys::log(u64::MAX), limit)
             .map_err(io("read"))?
             .into_iter()
             .map(|(k, v)| {
@@ -401,7 +350,7 @@ impl Store {
 
     /// The idempotency record for a key, if a request with it was stored.
     pub fn idempotency(&self, idempotency_key: &str) -> Result<Option<Idempotency>, StoreError> {
-        let v = self.get_raw(&key(IDEM, &[idempotency_key.as_bytes()]))?;
+        let v = self.get_raw(&keys::idempotency(idempotency_key))?;
         v.map(|v| {
             let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("idempotency record"))?;
             let digest = v
@@ -414,19 +363,19 @@ impl Store {
     }
 
     /// A named piece of node state (e.g. the current manifest), if stored.
-    pub fn meta(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.get_raw(&key(META, &[name.as_bytes()]))?;
+    pub fn meta(&self, name: &Meta) -> Result<Option<Vec<u8>>, StoreError> {
+        let v = self.get_raw(&keys::meta(name))?;
         Ok(v)
     }
 
     /// Store a named piece of node state without waiting for a flush.
-    pub fn set_meta_lazy(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.put_one(key(META, &[name.as_bytes()]), value)
+    pub fn set_meta_lazy(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
+        self.put_one(keys::meta(name), value)
     }
 
     /// Store a named piece of node state durably (flushes).
-    pub fn set_meta(&self, name: &str, value: &[u8]) -> Result<(), StoreError> {
-        self.put_one(key(META, &[name.as_bytes()]), value)?;
+    pub fn set_meta(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
+        self.put_one(keys::meta(name), value)?;
         self.flush()
     }
 
@@ -437,25 +386,29 @@ impl Store {
     }
 
     /// A person's current consent record, as stored by [`WriteBatch::set_consent`].
-    pub fn consent(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.get_raw(&key(CONSENT, &[pin.as_bytes()]))?;
-        Ok(v)
+    /// A damaged record is an error, never taken as "no consent held".
+    pub fn consent<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::consent(pin))?
+            .map(|v| decode(&v, "consent state"))
+            .transpose()
     }
 
     /// A person's stored view.
-    pub fn view(&self, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self.get_raw(&key(VIEW, &[pin.as_bytes()]))?;
-        Ok(v)
+    pub fn view<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::view(pin))?
+            .map(|v| decode(&v, "person view"))
+            .transpose()
     }
 
     /// Every stored view, in PIN order.
-    pub fn views(&self) -> impl Iterator<Item = Result<Vec<u8>, StoreError>> + '_ {
-        self.scan(&[VIEW]).map(|r| r.map(|(_, v)| v))
+    pub fn views<T: DeserializeOwned>(&self) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
+        self.scan(&Space::View.all())
+            .map(|r| r.and_then(|(_, v)| decode(&v, "person view")))
     }
 
     /// Positions of the events about `pin`.
     pub fn person_positions(&self, pin: &str) -> Result<Vec<u64>, StoreError> {
-        let prefix = key(PERSON_EVENT, &[pin.as_bytes(), &[0]]);
+        let prefix = keys::person_events(pin);
         self.scan(&prefix)
             .map(|r| {
                 let (k, _) = r?;
@@ -466,7 +419,7 @@ impl Store {
 
     /// Every (pin, position) of the person index, in PIN order.
     pub fn person_index(&self) -> impl Iterator<Item = Result<(String, u64), StoreError>> + '_ {
-        self.scan(&[PERSON_EVENT]).map(|r| {
+        self.scan(&Space::PersonEvent.all()).map(|r| {
             let (k, _) = r?;
             let split = k
                 .len()
@@ -481,9 +434,9 @@ impl Store {
 
     /// Drop every view and the person index (before a rebuild).
     pub fn clear_views(&self) -> Result<(), StoreError> {
-        for prefix in [VIEW, PERSON_EVENT] {
+        for space in [Space::View, Space::PersonEvent] {
             let keys: Vec<Vec<u8>> = self
-                .scan(&[prefix])
+                .scan(&space.all())
                 .map(|r| r.map(|(k, _)| k))
                 .collect::<Result<_, _>>()?;
             for chunk in keys.chunks(10_000) {
@@ -495,10 +448,14 @@ impl Store {
     }
 
     /// A person's access log, newest first.
-    pub fn access_log(&self, pin: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.scan(&key(ACCESS, &[pin.as_bytes(), &[0]]))
+    pub fn access_log<T: DeserializeOwned>(
+        &self,
+        pin: &str,
+        limit: usize,
+    ) -> Result<Vec<T>, StoreError> {
+        self.scan(&keys::accesses(pin))
             .take(limit)
-            .map(|r| r.map(|(_, v)| v))
+            .map(|r| r.and_then(|(_, v)| decode(&v, "access record")))
             .collect()
     }
 
@@ -509,13 +466,13 @@ impl Store {
 
     /// Keep a signed checkpoint of this node's log (by tree size).
     pub fn put_checkpoint(&self, size: u64, bytes: &[u8]) -> Result<(), StoreError> {
-        self.put_one(key(CHECKPOINT, &[&size.to_be_bytes()]), bytes)?;
+        self.put_one(keys::checkpoint(size), bytes)?;
         self.flush()
     }
 
     /// The latest signed checkpoint, with its size.
     pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-        self.last_under(&[CHECKPOINT])?
+        self.last_under(&Space::Checkpoint.all())?
             .map(|(k, v)| {
                 Ok((
                     u64_at(&k, 1).ok_or(StoreError::Corrupt("checkpoint key"))?,
@@ -527,7 +484,7 @@ impl Store {
 
     /// Every signed checkpoint, oldest first.
     pub fn checkpoints(&self) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
-        self.scan(&[CHECKPOINT]).map(|r| {
+        self.scan(&Space::Checkpoint.all()).map(|r| {
             let (k, v) = r?;
             Ok((
                 u64_at(&k, 1).ok_or(StoreError::Corrupt("checkpoint key"))?,
@@ -543,23 +500,20 @@ impl Store {
         witness: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.put_one(
-            key(COSIGNATURE, &[&size.to_be_bytes(), witness.as_bytes()]),
-            bytes,
-        )?;
+        self.put_one(keys::cosignature(size, witness), bytes)?;
         self.flush()
     }
 
     /// The co-signatures received for the checkpoint of `size`.
     pub fn cosignatures(&self, size: u64) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.scan(&key(COSIGNATURE, &[&size.to_be_bytes()]))
+        self.scan(&keys::cosignatures(size))
             .map(|r| r.map(|(_, v)| v))
             .collect()
     }
 
     /// The last contiguous sequence received from `source` (0: nothing yet).
     pub fn cursor(&self, source: &MemberId) -> Result<u64, StoreError> {
-        let v = self.get_raw(&key(CURSOR, &[source.as_str().as_bytes()]))?;
+        let v = self.get_raw(&keys::cursor(source))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("cursor")))
             .transpose()
             .map(Option::unwrap_or_default)
@@ -577,17 +531,11 @@ impl Store {
         let mut next = log.clone();
         let mut batch = WriteBatch::default();
         let leaf = crate::merkle::leaf_hash(&value);
-        batch.put(key(QUARANTINE, &[&number.to_be_bytes()]), value);
+        batch.put(keys::quarantine(number), value);
         for (level, index, hash) in next.append(leaf) {
-            batch.put(
-                key(QUARANTINE_SUBTREE, &[&[level as u8], &index.to_be_bytes()]),
-                hash,
-            );
+            batch.put(keys::quarantine_subtree(level, index), hash);
         }
-        batch.put(
-            key(META, &[QUARANTINE_SIZE.as_bytes()]),
-            number.to_be_bytes(),
-        );
+        batch.put(keys::meta(&Meta::QuarantineSize), number.to_be_bytes());
         self.kv()?.apply(batch.ops).map_err(io("quarantine"))?;
         *log = next;
         Ok(number)
@@ -609,8 +557,8 @@ impl Store {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let start = key(QUARANTINE, &[&after.saturating_add(1).to_be_bytes()]);
-        let end = key(QUARANTINE, &[&u64::MAX.to_be_bytes()]);
+        let start = keys::quarantine(after.saturating_add(1));
+        let end = keys::quarantine(u64::MAX);
         self.kv()?
             .range(&start, &end, limit)
             .map_err(io("read"))?
@@ -626,7 +574,7 @@ impl Store {
 
     /// How many records the quarantine holds.
     pub fn quarantine_len(&self) -> usize {
-        self.meta(QUARANTINE_SIZE)
+        self.meta(&Meta::QuarantineSize)
             .ok()
             .flatten()
             .and_then(|v| v.try_into().ok())
@@ -649,10 +597,7 @@ impl crate::merkle::Subtrees for QuarantineLog<'_> {
     fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         let v = self
             .0
-            .get_raw(&key(
-                QUARANTINE_SUBTREE,
-                &[&[level as u8], &index.to_be_bytes()],
-            ))?
+            .get_raw(&keys::quarantine_subtree(level, index))?
             .ok_or(StoreError::Corrupt("missing quarantine-log subtree"))?;
         v.as_slice()
             .try_into()
@@ -664,7 +609,7 @@ impl crate::merkle::Subtrees for Store {
     type Error = StoreError;
     fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         let v = self
-            .get_raw(&subtree_key(level, index))?
+            .get_raw(&keys::subtree(level, index))?
             .ok_or(StoreError::Corrupt("missing Merkle subtree"))?;
         v.as_slice()
             .try_into()
@@ -783,11 +728,11 @@ mod tests {
                 ("10101199000001", 3),
             ] {
                 b.index_person(pin, pos);
-                b.set_view(pin, pin.as_bytes());
+                b.set_view(pin, &pin);
             }
             b.set_cursor(&member(), 41);
-            b.log_access("21503199012345", 10, b"older");
-            b.log_access("21503199012345", 20, b"newer");
+            b.log_access("21503199012345", 10, &"older");
+            b.log_access("21503199012345", 20, &"newer");
             store.apply(b).unwrap();
             store.put_checkpoint(5, b"five").unwrap();
             store.put_checkpoint(9, b"nine").unwrap();
@@ -796,12 +741,12 @@ mod tests {
             let index: Vec<_> = store.person_index().map(Result::unwrap).collect();
             assert_eq!(index.len(), 3);
             assert_eq!(index[0], ("10101199000001".to_string(), 3));
-            assert_eq!(store.views().count(), 2);
+            assert_eq!(store.views::<String>().count(), 2);
             assert_eq!(store.cursor(&member()).unwrap(), 41);
             assert_eq!(store.cursor(&"x/GOV/1/y".parse().unwrap()).unwrap(), 0);
             assert_eq!(
-                store.access_log("21503199012345", 10).unwrap(),
-                [b"newer".to_vec(), b"older".to_vec()]
+                store.access_log::<String>("21503199012345", 10).unwrap(),
+                ["newer", "older"]
             );
             assert_eq!(
                 store.latest_checkpoint().unwrap(),
@@ -810,9 +755,9 @@ mod tests {
             assert_eq!(store.checkpoints().count(), 2);
             assert_eq!(store.cosignatures(9).unwrap(), [b"sig".to_vec()]);
             store.clear_views().unwrap();
-            assert_eq!(store.views().count(), 0);
+            assert_eq!(store.views::<String>().count(), 0);
             assert_eq!(store.person_index().count(), 0);
-            store.set_meta("k", b"v").unwrap();
+            store.set_meta(&Meta::Manifest, b"v").unwrap();
             drop(store);
             let store = Store::open(dir.path()).unwrap();
             assert_eq!(
@@ -820,7 +765,15 @@ mod tests {
                 engine,
                 "the engine is recognised on reopening"
             );
-            assert_eq!(store.meta("k").unwrap(), Some(b"v".to_vec()));
+            assert_eq!(store.meta(&Meta::Manifest).unwrap(), Some(b"v".to_vec()));
+            // A record that does not decode is damage, never a default.
+            let mut b = WriteBatch::default();
+            b.set_consent("21503199012345", &"not a consent state");
+            store.apply(b).unwrap();
+            assert!(matches!(
+                store.consent::<std::collections::BTreeMap<String, String>>("21503199012345"),
+                Err(StoreError::Corrupt("consent state"))
+            ));
         }
     }
 

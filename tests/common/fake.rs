@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use jol::event::identifiers::{KeyName, MemberId};
+use jol::event::schema::EventType;
 use jol::event::Event;
-use jol::identifiers::{KeyName, MemberId};
-use jol::schema::EventType;
-use jol::tls::{self, Identity, PeerDirectory};
+use jol::trust::tls::{self, Identity, PeerDirectory};
 use serde_json::Value;
 
 use super::{Federation, EMPLOYMENT, MIGRATION};

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake;
+pub mod truth;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -23,9 +24,10 @@ pub struct NodeDir {
 impl NodeDir {
     pub fn new(extra_local: &str) -> NodeDir {
         let dir = tempfile::tempdir().unwrap();
-        let key = jol::keys::generate();
-        jol::keys::write_private(&dir.path().join("sign.pem"), &key).unwrap();
-        jol::keys::write_public(&dir.path().join("sign.pub.pem"), &key.verifying_key()).unwrap();
+        let key = jol::event::keys::generate();
+        jol::event::keys::write_private(&dir.path().join("sign.pem"), &key).unwrap();
+        jol::event::keys::write_public(&dir.path().join("sign.pub.pem"), &key.verifying_key())
+            .unwrap();
         let config = dir.path().join("node.toml");
         std::fs::write(
             &config,
@@ -179,7 +181,7 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &Value) -> std::io::Result<
 
 /// A valid employment-status document for person `i`, tagged with `case` (as caseRef).
 pub fn employment_data(i: usize, case: &str) -> Value {
-    let mut d = jol::bench::sample_data(i);
+    let mut d = jol::synthetic::sample_data(i);
     d["caseRef"] = case.into();
     d
 }
@@ -223,8 +225,8 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
-/// The example federation of three agencies, built with `config/federation.sh` (that is, with
-/// the `jol authority` commands), on ports chosen at run time.
+/// The example federation of three agencies, laid out by `jol::node::federation` (the builder the
+/// demo and the benchmarks use), on ports chosen at run time.
 pub struct Federation {
     pub dir: tempfile::TempDir,
     pub local: HashMap<&'static str, u16>,
@@ -248,35 +250,24 @@ impl Federation {
     /// The federation with nodes on store `engine` (`sled` or `redb`).
     pub fn build_on(engine: &str, sync: &str) -> Federation {
         let dir = tempfile::tempdir().unwrap();
-        let ports = free_ports(6);
-        let local: HashMap<_, _> = AGENCIES
-            .iter()
-            .copied()
-            .zip(ports[..3].iter().copied())
-            .collect();
-        let peer: HashMap<_, _> = AGENCIES
-            .iter()
-            .copied()
-            .zip(ports[3..].iter().copied())
-            .collect();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("config/federation.sh");
-        let status = Command::new("bash")
-            .arg(script)
-            .arg(dir.path())
-            .env("JOL", env!("CARGO_BIN_EXE_jol"))
-            .env("MIGRATION_LOCAL", local["migration"].to_string())
-            .env("EMPLOYMENT_LOCAL", local["employment"].to_string())
-            .env("EDUCATION_LOCAL", local["education"].to_string())
-            .env("MIGRATION_PEER", peer["migration"].to_string())
-            .env("EMPLOYMENT_PEER", peer["employment"].to_string())
-            .env("EDUCATION_PEER", peer["education"].to_string())
-            .env("SYNC_EXTRA", sync)
-            .env("STORE_ENGINE", engine)
-            .stdout(Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "config/federation.sh failed");
-        Federation { dir, local, peer }
+        let mut plan = jol::node::federation::three_agencies().unwrap();
+        plan.engine = engine.parse().unwrap();
+        plan.sync = toml::from_str(sync).unwrap();
+        jol::node::federation::create(dir.path(), &plan).unwrap();
+        let ports = |port: fn(&jol::node::federation::MemberPlan) -> u16| {
+            AGENCIES
+                .iter()
+                .map(|a| {
+                    let m = plan.members.iter().find(|m| m.folder == *a).unwrap();
+                    (*a, port(m))
+                })
+                .collect()
+        };
+        Federation {
+            local: ports(|m| m.local_listen.port()),
+            peer: ports(|m| m.peer_listen.port()),
+            dir,
+        }
     }
 
     pub fn config(&self, agency: &str) -> PathBuf {
@@ -345,13 +336,18 @@ pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Durati
 
 /// Publish a synthetic population through the agencies' local APIs (`agency → address`).
 pub fn publish_population(
-    pop: &jol::population::Population,
+    pop: &jol::synthetic::population::Population,
     local: &HashMap<String, SocketAddr>,
     limit: Duration,
 ) {
     tokio::runtime::Runtime::new()
         .unwrap()
-        .block_on(jol::loadgen::publish(pop, local, limit, |_, _| {}))
+        .block_on(jol::synthetic::loadgen::publish(
+            pop,
+            local,
+            limit,
+            |_, _| {},
+        ))
         .unwrap();
 }
 

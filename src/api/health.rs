@@ -1,0 +1,52 @@
+//! `/readyz`: whether the node can do its work (store, manifest, peers, views).
+
+use hyper::StatusCode;
+
+use super::LocalApi;
+use crate::net::http::{self, Response};
+
+impl LocalApi {
+    /// Ready when the store answers and the manifest (if any) is usable; peers that cannot be
+    /// reached make the node `degraded` (it still accepts and serves its own events).
+    pub(super) fn readyz(&self) -> Response {
+        let store = match (self.metrics.store_failure(), self.store.last_position()) {
+            (None, Ok(p)) => serde_json::json!({"ok": true, "events": p}),
+            (Some(e), _) => {
+                serde_json::json!({"ok": false, "error": format!("writes are failing: {e}")})
+            }
+            (None, Err(e)) => serde_json::json!({"ok": false, "error": e.to_string()}),
+        };
+        let manifest = self.trust.as_ref().map(|t| match t.usable() {
+            Ok(m) => serde_json::json!({"ok": true, "serial": m.serial,
+                "expires": m.expires.format(&time::format_description::well_known::Rfc3339).unwrap_or_default()}),
+            Err(e) => serde_json::json!({"ok": false, "serial": t.held().serial, "error": e.to_string()}),
+        });
+        let peers = self.metrics.sync_snapshot();
+        let ready = store["ok"] == true && manifest.as_ref().is_none_or(|m| m["ok"] == true);
+        let forks = self
+            .metrics
+            .forks
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let all_peers = peers.values().all(|s| s.connected) && forks == 0;
+        let status = match (ready, all_peers) {
+            (false, _) => "not-ready",
+            (true, false) => "degraded",
+            (true, true) => "ready",
+        };
+        let code = if ready {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        let own_sequence = *self.publisher.heads().own_sequence.borrow();
+        let projected = crate::registry::projector::cursor(&self.store).unwrap_or(0);
+        let last = self.store.last_position().unwrap_or(0);
+        let views =
+            serde_json::json!({"cursor": projected, "behind": last.saturating_sub(projected)});
+        http::json(
+            code,
+            &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
+            "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers}),
+        )
+    }
+}

@@ -1,0 +1,275 @@
+//! `POST /api/v1/events` and `/api/v1/events/batch`: the agency publishes. Each request is
+//! checked here, handed to the [`crate::write::Publisher`], and refused submissions are kept in
+//! quarantine with the reason.
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::{LocalApi, MAX_BATCH};
+use crate::event::identifiers::MemberId;
+use crate::event::schema::EventType;
+use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::store::Quarantined;
+use crate::write::{Draft, PublishError, Published};
+
+impl LocalApi {
+    pub(super) async fn post_event(&self, req: Request<Incoming>) -> Result<Response, Problem> {
+        let body = self.read_json_body(req).await?;
+        let value = self.parsed(&body)?;
+        let draft = self
+            .draft(&value, "")
+            .map_err(|p| self.quarantine(p, &body))?;
+        match self.publisher.publish(draft).await {
+            Ok(p) => Ok(published_response(&p)),
+            Err(e) => Err(self.quarantine(publish_problem(e, "/data"), &body)),
+        }
+    }
+
+    pub(super) async fn post_batch(&self, req: Request<Incoming>) -> Result<Response, Problem> {
+        let body = self.read_json_body(req).await?;
+        let value = self.parsed(&body)?;
+        let Some(items) = value.get("events").and_then(Value::as_array) else {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                "Invalid batch",
+                "a batch is {\"events\": [ {type, data, idempotencyKey?}, … ]}",
+            )
+            .field("/events", "required: an array of events"));
+        };
+        if items.len() > MAX_BATCH {
+            return Err(Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "batch-too-large",
+                "Batch too large",
+                format!("a batch carries at most {MAX_BATCH} events"),
+            ));
+        }
+        let mut drafts = Vec::new();
+        let mut results: Vec<Option<Value>> = Vec::with_capacity(items.len());
+        for (i, item) in items.iter().enumerate() {
+            match self.draft(item, &format!("/events/{i}")) {
+                Ok(d) => {
+                    drafts.push(d);
+                    results.push(None);
+                }
+                Err(p) => {
+                    let p = self.quarantine(p, item.to_string().as_bytes());
+                    results.push(Some(item_error(i, &p)));
+                }
+            }
+        }
+        let mut outcomes = self.publisher.publish_batch(drafts).await.into_iter();
+        let mut accepted = 0;
+        let results: Vec<Value> = results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| match r {
+                Some(err) => err,
+                None => match outcomes.next() {
+                    Some(Ok(p)) => {
+                        accepted += 1;
+                        serde_json::json!({"index": i, "status": 201, "id": p.id,
+                            "sequence": p.sequence.to_string(), "position": p.position, "leafIndex": p.position - 1,
+                            "replayed": p.replayed})
+                    }
+                    Some(Err(e)) => {
+                        let body = items.get(i).map(Value::to_string).unwrap_or_default();
+                        let p = self.quarantine(
+                            publish_problem(e, &format!("/events/{i}/data")),
+                            body.as_bytes(),
+                        );
+                        item_error(i, &p)
+                    }
+                    None => item_error(i, &publish_problem(PublishError::Stopped, "")),
+                },
+            })
+            .collect();
+        let rejected = results.len() - accepted;
+        Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({"accepted": accepted, "rejected": rejected, "results": results}),
+        ))
+    }
+
+    async fn read_json_body(&self, req: Request<Incoming>) -> Result<Bytes, Problem> {
+        http::require_json(&req)?;
+        http::read_body(req, self.max_body_bytes).await
+    }
+
+    fn parsed(&self, body: &[u8]) -> Result<Value, Problem> {
+        http::parse_json(body).map_err(|p| self.quarantine(p, body))
+    }
+
+    /// Turn `{type, data, idempotencyKey?}` into a draft; pointers are placed under `at`.
+    fn draft(&self, value: &Value, at: &str) -> Result<Draft, Problem> {
+        let invalid = || {
+            Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-request",
+                "Invalid publish request",
+                "a publish request is {\"type\": …, \"data\": {…}, \"idempotencyKey\"?: …}",
+            )
+        };
+        let Some(obj) = value.as_object() else {
+            return Err(invalid().field(at, "must be a JSON object"));
+        };
+        let mut problem = invalid();
+        for k in obj.keys() {
+            if !["type", "data", "idempotencyKey"].contains(&k.as_str()) {
+                problem = problem.field(format!("{at}/{}", escape_pointer(k)), "unknown member");
+            }
+        }
+        let event_type = match obj
+            .get("type")
+            .map(|t| t.as_str().map(str::parse::<EventType>))
+        {
+            Some(Some(Ok(t))) => Some(t),
+            None => {
+                problem = problem.field(format!("{at}/type"), "required");
+                None
+            }
+            _ => {
+                problem = problem.field(
+                    format!("{at}/type"),
+                    "unknown event type; expected returnee-record, training-enrolment or employment-status",
+                );
+                None
+            }
+        };
+        let data = obj.get("data");
+        if !data.is_some_and(Value::is_object) {
+            problem = problem.field(format!("{at}/data"), "required: a JSON object");
+        }
+        let idempotency_key = match obj.get("idempotencyKey") {
+            None => None,
+            Some(Value::String(k)) if (1..=200).contains(&k.len()) => Some(k.clone()),
+            Some(_) => {
+                problem = problem.field(
+                    format!("{at}/idempotencyKey"),
+                    "must be a string of 1 to 200 characters",
+                );
+                None
+            }
+        };
+        match (event_type, data) {
+            (Some(event_type), Some(data)) if problem.errors.is_empty() => Ok(Draft {
+                event_type,
+                data: data.clone(),
+                idempotency_key,
+            }),
+            _ => Err(problem),
+        }
+    }
+
+    /// Keep a refused submission with its reason; returns the problem for the answer.
+    fn quarantine(&self, problem: Problem, body: &[u8]) -> Problem {
+        if problem.status >= 500 {
+            return problem;
+        }
+        let record = Quarantined {
+            number: 0,
+            time: OffsetDateTime::now_utc(),
+            origin: "local-api".into(),
+            reason: problem.slug().to_string(),
+            detail: serde_json::to_value(&problem.errors).unwrap_or_default(),
+            body: String::from_utf8_lossy(body).into_owned(),
+        };
+        match self.store.quarantine(record) {
+            Ok(number) => {
+                self.metrics.count_quarantine("local-api", problem.slug());
+                tracing::info!(reason = problem.slug(), number, "submission quarantined")
+            }
+            Err(e) => tracing::error!(error = %e, "cannot write quarantine record"),
+        }
+        problem
+    }
+}
+
+fn escape_pointer(s: &str) -> String {
+    s.replace('~', "~0").replace('/', "~1")
+}
+
+fn item_error(index: usize, p: &Problem) -> Value {
+    serde_json::json!({"index": index, "status": p.status, "type": p.kind,
+        "detail": p.detail, "errors": p.errors})
+}
+
+fn publish_problem(e: PublishError, data_at: &str) -> Problem {
+    match e {
+        PublishError::Invalid(errors) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "schema-invalid",
+            "Data does not satisfy the schema",
+            format!(
+                "{} field(s) fail the schema of the event type",
+                errors.len()
+            ),
+        )
+        .schema_fields(data_at, &errors),
+        PublishError::IdempotencyConflict => Problem::new(
+            StatusCode::CONFLICT,
+            "idempotency-conflict",
+            "Idempotency key reused",
+            "this idempotency key was used before for a different request",
+        ),
+        PublishError::Storage(reason) => storage_problem(reason),
+        PublishError::Stopped => Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting-down",
+            "Node shutting down",
+            "the node is stopping; retry with the same idempotency key",
+        ),
+    }
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PublishedBody<'a> {
+    id: Uuid,
+    source: &'a MemberId,
+    sequence: String,
+    #[serde(rename = "type")]
+    event_type: EventType,
+    position: u64,
+    /// The event's leaf in the node's Merkle log.
+    leaf_index: u64,
+    replayed: bool,
+    jws: &'a RawValue,
+}
+
+fn raw(bytes: &[u8]) -> Result<&RawValue, Problem> {
+    crate::event::cloudevent::raw_json(bytes).map_err(|e| storage_problem(e.to_string()))
+}
+
+fn published_response(p: &Published) -> Response {
+    let body = raw(&p.jws).map(|jws| PublishedBody {
+        id: p.id,
+        source: &p.source,
+        sequence: p.sequence.to_string(),
+        event_type: p.event_type,
+        position: p.position,
+        leaf_index: p.position - 1,
+        replayed: p.replayed,
+        jws,
+    });
+    match body {
+        Ok(body) => {
+            let mut r = http::json(StatusCode::CREATED, &body);
+            if p.replayed {
+                r.headers_mut().insert(
+                    "idempotent-replayed",
+                    hyper::header::HeaderValue::from_static("true"),
+                );
+            }
+            r
+        }
+        Err(p) => p.response(),
+    }
+}

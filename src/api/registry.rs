@@ -1,0 +1,166 @@
+//! The registry reads: a person's view, their access log, and the KPI report. Every read of a
+//! person's data is written to their access log before it is answered.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::LocalApi;
+use super::Token;
+use crate::event::identifiers::MemberId;
+use crate::event::schema::EventType;
+use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::registry::access::AccessRecord;
+
+impl LocalApi {
+    pub(super) fn get_person(
+        &self,
+        req: &Request<Incoming>,
+        pin: &str,
+    ) -> Result<Response, Problem> {
+        let pin = valid_pin(pin)?;
+        let view = crate::registry::projector::person(&self.store, pin)
+            .map_err(storage_problem)?
+            .ok_or_else(|| {
+                Problem::new(
+                    StatusCode::NOT_FOUND,
+                    "person-not-found",
+                    "Person not found",
+                    "this node holds no events about that person",
+                )
+            })?;
+        let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
+        let who = Reader::of(req, self.authorize(req).ok().flatten());
+        self.log_access(pin, &who, "registry view")?;
+        let derived = view.derive(as_of);
+        let mut body = serde_json::to_value(&view).unwrap_or_default();
+        body["derived"] = serde_json::to_value(derived).unwrap_or_default();
+        Ok(http::json(StatusCode::OK, &body))
+    }
+
+    pub(super) fn get_access_log(&self, pin: &str) -> Result<Response, Problem> {
+        let pin = valid_pin(pin)?;
+        let records: Vec<AccessRecord> =
+            self.store.access_log(pin, 1000).map_err(storage_problem)?;
+        Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({"records": records}),
+        ))
+    }
+
+    pub(super) fn get_kpi(&self, req: &Request<Incoming>) -> Result<Response, Problem> {
+        let q = req.uri().query();
+        let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
+        let params = crate::registry::kpi::KpiParams {
+            as_of,
+            employment_service: self.employment_service(),
+            from: date_param(q, "from")?,
+            to: date_param(q, "to")?,
+            structure_at: date_param(q, "structureAt")?,
+        };
+        let suppress = http::query_param(q, "suppress") != Some("false");
+        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        let mut report = crate::registry::kpi::compute(&views, &params, suppress);
+        if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
+            report.cohorts.retain(|k, _| k == c);
+        }
+        if let Some(b) = http::query_param(q, "breakdown") {
+            let wanted: Vec<&str> = b.split(',').collect();
+            report
+                .breakdowns
+                .retain(|k, _| wanted.contains(&k.as_str()));
+        }
+        let wants_csv = req
+            .headers()
+            .get(hyper::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("text/csv"));
+        if wants_csv {
+            return Ok(http::with_type(
+                StatusCode::OK,
+                "text/csv; charset=utf-8",
+                crate::registry::kpi::to_csv(&report),
+            ));
+        }
+        Ok(http::json(StatusCode::OK, &report))
+    }
+
+    /// The employment service: the publisher of employment-status in the manifest, or this node.
+    fn employment_service(&self) -> MemberId {
+        self.trust
+            .as_ref()
+            .and_then(|t| {
+                t.held()
+                    .policy(EventType::EmploymentStatus)
+                    .and_then(|p| p.publishers.first().cloned())
+            })
+            .unwrap_or_else(|| self.member.clone())
+    }
+
+    /// Record a read before answering it; a read that cannot be logged is refused.
+    fn log_access(&self, pin: &str, who: &Reader, what: &str) -> Result<(), Problem> {
+        let mut batch = crate::store::WriteBatch::default();
+        AccessRecord {
+            time: OffsetDateTime::now_utc(),
+            reader: who.reader.clone(),
+            user: who.user.clone(),
+            purpose: who.purpose.clone(),
+            what: what.to_string(),
+            request_id: Uuid::now_v7(),
+        }
+        .stage(&mut batch, pin);
+        self.store
+            .apply_other(batch)
+            .and_then(|()| self.store.flush())
+            .map_err(storage_problem)
+    }
+}
+
+/// Who is reading, for the access log.
+struct Reader {
+    reader: String,
+    user: Option<String>,
+    purpose: Option<String>,
+}
+
+impl Reader {
+    fn of(req: &Request<Incoming>, token: Option<&Token>) -> Reader {
+        let header = |name: &str| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(String::from)
+        };
+        Reader {
+            reader: token.map_or_else(|| "local".to_string(), |t| format!("local:{}", t.name)),
+            user: header("x-road-userid"),
+            purpose: header("x-road-issue")
+                .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from)),
+        }
+    }
+}
+
+fn today() -> time::Date {
+    OffsetDateTime::now_utc().date()
+}
+
+fn valid_pin(pin: &str) -> Result<&str, Problem> {
+    pin.parse::<crate::event::identifiers::Pin>()
+        .map(|_| pin)
+        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-pin", "Bad PIN", e.to_string()))
+}
+
+fn date_param(query: Option<&str>, name: &str) -> Result<Option<time::Date>, Problem> {
+    match http::query_param(query, name).filter(|v| !v.is_empty()) {
+        None => Ok(None),
+        Some(v) => crate::registry::view::date(v).map(Some).ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-query",
+                "Bad query parameter",
+                format!("`{name}` must be a date YYYY-MM-DD"),
+            )
+        }),
+    }
+}

@@ -1,0 +1,229 @@
+//! `jol authority …`: the command-line face of [`crate::trust::authority`].
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use time::format_description::well_known::Rfc3339;
+use time::{Duration, OffsetDateTime};
+
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::keys;
+use crate::event::schema::EventType;
+use crate::trust::authority::Authority;
+use crate::trust::manifest::{Member, Names, SigningKeyEntry};
+use crate::trust::tls;
+
+#[derive(Subcommand, Debug)]
+pub enum AuthorityCommand {
+    /// Create the authority key, the CA and an empty draft manifest.
+    Init {
+        #[arg(long, default_value = "central-server")]
+        instance: String,
+        /// The authority's own id (its key signs as ID#manifest).
+        #[arg(long, default_value = "central-server/GOV/70000000/authority")]
+        id: String,
+        #[arg(long, default_value_t = 3650)]
+        ca_days: i64,
+    },
+    /// Issue a node TLS certificate from the CSR the member sent.
+    IssueCert {
+        #[arg(long)]
+        member: String,
+        #[arg(long)]
+        csr: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 730)]
+        days: i64,
+    },
+    /// Add a member with its peer endpoint, TLS certificate and first signing key.
+    AddMember {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        name_ky: String,
+        #[arg(long)]
+        name_ru: String,
+        #[arg(long)]
+        name_en: String,
+        /// host:port of its peer listener.
+        #[arg(long)]
+        endpoint: String,
+        /// Its TLS certificate (the manifest keeps the key's SHA-256).
+        #[arg(long)]
+        tls_cert: PathBuf,
+        /// NAME=PUBLIC-KEY-PEM of its event-signing key.
+        #[arg(long)]
+        signing_key: String,
+        #[arg(long, default_value_t = 730)]
+        key_days: i64,
+    },
+    /// Remove a member and its grants.
+    RemoveMember {
+        #[arg(long)]
+        id: String,
+    },
+    /// Register another signing key for a member (key rotation).
+    AddKey {
+        /// MEMBER-ID#KEYNAME
+        #[arg(long)]
+        key: String,
+        #[arg(long)]
+        public_key: PathBuf,
+        #[arg(long, default_value_t = 730)]
+        days: i64,
+    },
+    /// Revoke a signing key from a time on (default now): earlier events stay valid.
+    RevokeKey {
+        /// MEMBER-ID#KEYNAME
+        #[arg(long)]
+        key: String,
+        /// RFC 3339 time of the revocation.
+        #[arg(long)]
+        at: Option<String>,
+    },
+    /// Let a member publish a type, or read it for purposes.
+    Grant {
+        #[arg(long = "type")]
+        event_type: String,
+        #[arg(long, conflicts_with = "reader")]
+        publisher: Option<String>,
+        #[arg(long)]
+        reader: Option<String>,
+        /// Purposes for a reader (repeat or comma-separate).
+        #[arg(long, value_delimiter = ',')]
+        purpose: Vec<String>,
+    },
+    /// Sign the draft as the next manifest.
+    Sign {
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 30)]
+        days: i64,
+    },
+    /// Print the draft manifest.
+    Show,
+}
+
+pub fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
+    match command {
+        AuthorityCommand::Init {
+            instance,
+            id,
+            ca_days,
+        } => {
+            Authority::init(dir, &instance, id.parse()?, ca_days)?;
+            println!(
+                "authority created in {}: authority.pub.pem is the trust anchor nodes configure",
+                dir.display()
+            );
+        }
+        AuthorityCommand::IssueCert {
+            member,
+            csr,
+            out,
+            days,
+        } => {
+            let csr_pem = std::fs::read_to_string(&csr)
+                .with_context(|| format!("cannot read {}", csr.display()))?;
+            let cert = Authority::open(dir).issue_cert(&member.parse()?, &csr_pem, days)?;
+            std::fs::write(&out, cert)
+                .with_context(|| format!("cannot write {}", out.display()))?;
+            println!("certificate for {member}: {}", out.display());
+        }
+        AuthorityCommand::AddMember {
+            id,
+            name_ky,
+            name_ru,
+            name_en,
+            endpoint,
+            tls_cert,
+            signing_key,
+            key_days,
+        } => {
+            let id: MemberId = id.parse()?;
+            let cert_pem = std::fs::read_to_string(&tls_cert)
+                .with_context(|| format!("cannot read {}", tls_cert.display()))?;
+            let spki = tls::spki_sha256(&tls::certificate_from_pem(&cert_pem)?)?;
+            let (name, public) = signing_key
+                .split_once('=')
+                .context("--signing-key is NAME=PUBLIC-KEY-PEM")?;
+            let entry = key_entry(name, Path::new(public), key_days)?;
+            Authority::open(dir).add_member(Member {
+                id: id.clone(),
+                names: Names {
+                    ky: name_ky,
+                    ru: name_ru,
+                    en: name_en,
+                },
+                peer_endpoint: endpoint,
+                tls_key_sha256: spki,
+                signing_keys: vec![entry],
+            })?;
+            println!("member {id} added to the draft");
+        }
+        AuthorityCommand::RemoveMember { id } => {
+            Authority::open(dir).remove_member(&id.parse()?)?;
+            println!("member {id} removed from the draft");
+        }
+        AuthorityCommand::AddKey {
+            key,
+            public_key,
+            days,
+        } => {
+            let kid: KeyName = key.parse()?;
+            Authority::open(dir).add_key(&kid, key_entry(kid.key(), &public_key, days)?)?;
+            println!("key {kid} added to the draft");
+        }
+        AuthorityCommand::RevokeKey { key, at } => {
+            let kid: KeyName = key.parse()?;
+            let at = match at {
+                Some(t) => {
+                    OffsetDateTime::parse(&t, &Rfc3339).context("--at is an RFC 3339 time")?
+                }
+                None => OffsetDateTime::now_utc(),
+            };
+            Authority::open(dir).revoke_key(&kid, at)?;
+            println!("key {kid} revoked from {at} in the draft");
+        }
+        AuthorityCommand::Grant {
+            event_type,
+            publisher,
+            reader,
+            purpose,
+        } => {
+            let t: EventType = event_type.parse()?;
+            let a = Authority::open(dir);
+            match (publisher, reader) {
+                (Some(p), None) => a.grant_publish(t, &p.parse()?)?,
+                (None, Some(r)) => a.grant_read(t, &r.parse()?, purpose)?,
+                _ => anyhow::bail!("give --publisher ID or --reader ID --purpose P"),
+            }
+            println!("grant on {t} added to the draft");
+        }
+        AuthorityCommand::Sign { out, days } => {
+            let serial = Authority::open(dir).sign(&out, days)?;
+            println!("manifest serial {serial} signed: {}", out.display());
+        }
+        AuthorityCommand::Show => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&Authority::open(dir).draft()?)?
+            );
+        }
+    }
+    Ok(())
+}
+
+fn key_entry(name: &str, public: &Path, days: i64) -> Result<SigningKeyEntry> {
+    let key = keys::read_public(public)?;
+    let now = OffsetDateTime::now_utc();
+    Ok(SigningKeyEntry {
+        name: name.to_string(),
+        public_key: keys::public_b64(&key),
+        not_before: now - Duration::minutes(5),
+        not_after: now + Duration::days(days),
+        revoked: None,
+    })
+}

@@ -1,0 +1,149 @@
+//! `jol bench`: reproducible measurements of the node on this machine.
+//!
+//! - `limit`: the in-process bound: each cost on its own (parse + validate, sign, verify, durable
+//!   append) and the publish path without HTTP (validate, sign, group-committed append).
+//! - `publish`: events/s and latency through the local API with concurrent keep-alive clients,
+//!   single-event and batch requests, every one acknowledged durably.
+//!
+//! Each run makes its own node in a temporary folder on loopback.
+
+mod inprocess;
+mod nodes;
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use clap::{Args, ValueEnum};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::event::identifiers::MemberId;
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Which benchmark.
+    #[arg(value_enum)]
+    pub which: Which,
+    /// Events to publish (limit, publish).
+    #[arg(long, default_value_t = 50_000)]
+    pub events: usize,
+    /// Concurrent clients (publish) or tasks (limit).
+    #[arg(long, default_value_t = 32)]
+    pub clients: usize,
+    /// Events per batch request (publish); 1 = single-event requests only.
+    #[arg(long, default_value_t = 100)]
+    pub batch: usize,
+    /// Offered rate for `e2e`, events per second.
+    #[arg(long, default_value_t = 2000)]
+    pub rate: u64,
+    /// Duration of `e2e`, seconds.
+    #[arg(long, default_value_t = 30)]
+    pub seconds: u64,
+    /// The store engine of the nodes and stores the benchmark creates.
+    #[arg(long, default_value = "sled")]
+    pub store: crate::store::Engine,
+    /// Print one JSON document instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Which {
+    Limit,
+    Publish,
+    Sync,
+    View,
+    E2e,
+    Store,
+}
+
+/// One measured figure.
+#[derive(Debug, Clone, Serialize)]
+pub struct Figure {
+    pub name: String,
+    pub value: f64,
+    pub unit: &'static str,
+}
+
+fn figure(name: impl Into<String>, value: f64, unit: &'static str) -> Figure {
+    Figure {
+        name: name.into(),
+        value,
+        unit,
+    }
+}
+
+pub async fn run(args: BenchArgs) -> Result<()> {
+    let figures = match args.which {
+        Which::Limit => inprocess::limit(&args).await?,
+        Which::Publish => nodes::publish(&args).await?,
+        Which::Sync => nodes::sync(&args).await?,
+        Which::View => nodes::view(&args).await?,
+        Which::E2e => nodes::e2e(&args).await?,
+        Which::Store => inprocess::store(&args)?,
+    };
+    if args.json {
+        println!(
+            "{}",
+            json!({"benchmark": format!("{:?}", args.which).to_lowercase(),
+                   "machine": machine(), "figures": figures})
+        );
+    } else {
+        println!("jol bench {:?} on {}", args.which, machine());
+        for f in &figures {
+            println!("  {:<52} {:>12.1} {}", f.name, f.value, f.unit);
+        }
+    }
+    Ok(())
+}
+
+fn machine() -> String {
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cpus} cores, {}", std::env::consts::ARCH)
+}
+
+fn per_event_us(total: Duration, n: usize) -> f64 {
+    total.as_secs_f64() * 1e6 / n.max(1) as f64
+}
+
+fn member() -> MemberId {
+    "central-server/GOV/70000002/employment"
+        .parse()
+        .unwrap_or_else(|_| unreachable!("constant member id"))
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+/// Peak resident set of this process (node and clients together), in MiB.
+fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kib| kib / 1024.0)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_size(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}

@@ -1,0 +1,606 @@
+//! The `jol` command line: argument definitions and the work each subcommand does.
+//!
+//! Why one long file: each small subcommand's work is a few lines here beside its arguments; the
+//! large ones (authority, demo, bench) have files of their own.
+
+mod authority;
+mod bench;
+mod demo;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use bytes::Bytes;
+use clap::{Parser, Subcommand};
+
+use crate::event::keys;
+use crate::event::schema::{EventType, Schemas};
+use crate::net::client::HttpClient;
+use crate::node::config::NodeConfig;
+use crate::node::RunningNode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "jol",
+    version,
+    about = "Jol: a federated node for signed, schema-validated events"
+)]
+pub struct Cli {
+    /// Log as JSON lines instead of text.
+    #[arg(long, global = true)]
+    pub log_json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Generate an Ed25519 signing key (PKCS#8 PEM) and its public key (SPKI PEM).
+    Keygen {
+        /// Where to write the private key; the public key goes beside it as NAME.pub.pem.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Generate a node's TLS key and a certificate signing request for the authority.
+    TlsKeygen {
+        /// The member the key is for.
+        #[arg(long)]
+        member: String,
+        /// Where to write the private key; the CSR goes beside it as NAME.csr.pem.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The federation authority's work (X-Road's central server).
+    Authority {
+        /// The authority folder.
+        #[arg(long)]
+        dir: PathBuf,
+        #[command(subcommand)]
+        command: crate::cli::authority::AuthorityCommand,
+    },
+    /// Write a node's config (node.toml) for a member of a federation laid out as the example:
+    /// keys under `keys/`, the authority's public key and the manifest one folder up.
+    InitNode {
+        /// Where to write the config; relative paths in it are relative to its folder.
+        #[arg(long)]
+        out: PathBuf,
+        /// The member (subsystem) id.
+        #[arg(long)]
+        member: String,
+        /// The local API's address (loopback).
+        #[arg(long)]
+        local_listen: std::net::SocketAddr,
+        /// The peer listener's address (mutual TLS).
+        #[arg(long)]
+        peer_listen: std::net::SocketAddr,
+        /// A subscription, `MEMBER-ID=TYPE[,TYPE…]`; repeat for each publisher.
+        #[arg(long = "subscribe")]
+        subscriptions: Vec<String>,
+        /// The store engine for the node's new store.
+        #[arg(long, default_value = "sled")]
+        store_engine: crate::store::Engine,
+    },
+    /// Run a node.
+    Serve {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Publish an event through a running node's local API.
+    Publish {
+        /// The node's config (for the local API address and token).
+        #[arg(long)]
+        config: PathBuf,
+        /// Event type: returnee-record, training-enrolment or employment-status.
+        #[arg(long = "type")]
+        event_type: String,
+        /// A JSON file with the event's data.
+        #[arg(long)]
+        file: PathBuf,
+        /// Makes a retry return the first result instead of publishing twice.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// The bearer token, when the node requires one.
+        #[arg(long, env = "JOL_TOKEN")]
+        token: Option<String>,
+    },
+    /// Check a data document against its type's schema, without a node.
+    Validate {
+        #[arg(long = "type")]
+        event_type: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print a person's registry view from a node's data dir (the node must be stopped).
+    View {
+        pin: String,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Reference date for derived facts (default today).
+        #[arg(long)]
+        as_of: Option<String>,
+    },
+    /// Print the KPIs from a node's data dir (the node must be stopped): the seed's tables 1 and 2.
+    Kpi {
+        #[arg(long)]
+        data_dir: PathBuf,
+        #[arg(long)]
+        as_of: Option<String>,
+        /// The employment service's member id (registration coverage).
+        #[arg(long, default_value = "central-server/GOV/70000002/employment")]
+        employment_service: String,
+        /// Print the whole report as JSON instead.
+        #[arg(long)]
+        json: bool,
+        /// Print CSV instead.
+        #[arg(long)]
+        csv: bool,
+        /// Keep cells under 5 persons (for internal use only).
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// Throw the registry views away and project the whole log again (the node must be stopped).
+    RebuildView {
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// Audit a stopped node's verifiable log: recompute the Merkle tree, check every event's
+    /// signature and every checkpoint; report the first problem with its index (exit code 1).
+    Verify {
+        /// The node's config (data dir, and the manifest for signature checks).
+        #[arg(long, conflicts_with = "data_dir")]
+        config: Option<PathBuf>,
+        /// Only the data dir (no signature checks without a manifest).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Check an evidence bundle instead (needs --authority-key).
+        #[arg(long, conflicts_with_all = ["config", "data_dir"], requires = "authority_key")]
+        bundle: Option<PathBuf>,
+        /// The federation authority's public key (the only trust a bundle check needs).
+        #[arg(long)]
+        authority_key: Option<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write an evidence bundle (events, inclusion proofs, signed checkpoint, manifest) from a
+    /// stopped node, for one person or a range of publish dates.
+    Export {
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long, conflicts_with_all = ["from", "to"])]
+        pin: Option<String>,
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        #[arg(long)]
+        to: Option<String>,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// The three-agency federation on this machine, with a synthetic population.
+    Demo(crate::cli::demo::DemoArgs),
+    /// Measure the node (see BENCHMARKS.md).
+    Bench(crate::cli::bench::BenchArgs),
+}
+
+/// Run a parsed command line.
+pub async fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Keygen { out } => keygen(&out),
+        Command::TlsKeygen { member, out } => {
+            let csr = crate::trust::authority::node_tls_key(&member.parse()?, &out)?;
+            println!(
+                "TLS key: {}\nCSR (send to the authority): {}",
+                out.display(),
+                csr.display()
+            );
+            Ok(())
+        }
+        Command::Authority { dir, command } => crate::cli::authority::run(&dir, command),
+        Command::InitNode {
+            out,
+            member,
+            local_listen,
+            peer_listen,
+            subscriptions,
+            store_engine,
+        } => init_node(
+            &out,
+            &member,
+            local_listen,
+            peer_listen,
+            &subscriptions,
+            store_engine,
+        ),
+        Command::Serve { config } => serve(&config).await,
+        Command::Publish {
+            config,
+            event_type,
+            file,
+            idempotency_key,
+            token,
+        } => publish(&config, &event_type, &file, idempotency_key, token).await,
+        Command::Validate { event_type, file } => validate(&event_type, &file),
+        Command::Bench(args) => crate::cli::bench::run(args).await,
+        Command::Demo(args) => crate::cli::demo::run(args).await,
+        Command::Verify {
+            bundle: Some(bundle),
+            authority_key,
+            json,
+            ..
+        } => verify_bundle(&bundle, authority_key.as_deref(), json),
+        Command::Verify {
+            config,
+            data_dir,
+            json,
+            ..
+        } => verify(config.as_deref(), data_dir.as_deref(), json),
+        Command::Export {
+            config,
+            pin,
+            from,
+            to,
+            out,
+        } => export(&config, pin, from.as_deref(), to.as_deref(), &out),
+        Command::View {
+            pin,
+            data_dir,
+            as_of,
+        } => view(&pin, &data_dir, as_of.as_deref()),
+        Command::Kpi {
+            data_dir,
+            as_of,
+            employment_service,
+            json,
+            csv,
+            no_suppress,
+        } => kpi(
+            &data_dir,
+            as_of.as_deref(),
+            &employment_service,
+            json,
+            csv,
+            !no_suppress,
+        ),
+        Command::RebuildView { data_dir } => {
+            let store = open_offline(&data_dir)?;
+            let started = std::time::Instant::now();
+            let n = crate::registry::projector::rebuild(&store)?;
+            println!(
+                "rebuilt the views from {n} events in {:.2} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn init_node(
+    out: &Path,
+    member: &str,
+    local_listen: std::net::SocketAddr,
+    peer_listen: std::net::SocketAddr,
+    subscriptions: &[String],
+    engine: crate::store::Engine,
+) -> Result<()> {
+    use crate::federation::sync::Subscription;
+    use crate::node::federation::{node_config, MemberPlan};
+    let subscriptions = subscriptions
+        .iter()
+        .map(|s| {
+            let (from, types) = s
+                .split_once('=')
+                .context("--subscribe is MEMBER-ID=TYPE[,TYPE…]")?;
+            Ok(Subscription {
+                from: from.parse()?,
+                types: types.split(',').map(parse_type).collect::<Result<_>>()?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let plan = MemberPlan {
+        folder: String::new(),
+        id: member.parse()?,
+        names: Default::default(),
+        publishes: Vec::new(),
+        purpose: String::new(),
+        subscriptions,
+        local_listen,
+        peer_listen,
+    };
+    let config = node_config(&plan, engine, Default::default());
+    crate::node::federation::write_config(out, &config)?;
+    println!("node config: {}", out.display());
+    Ok(())
+}
+
+fn keygen(out: &Path) -> Result<()> {
+    let key = keys::generate();
+    let public = out.with_extension("pub.pem");
+    keys::write_private(out, &key)?;
+    keys::write_public(&public, &key.verifying_key())?;
+    println!("private key: {}", out.display());
+    println!("public key:  {}", public.display());
+    println!(
+        "public (base64url): {}",
+        keys::public_b64(&key.verifying_key())
+    );
+    Ok(())
+}
+
+async fn serve(config: &Path) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let node = RunningNode::start(&config).await?;
+    // One machine-readable line on stdout, so scripts and tests learn the bound address.
+    println!(
+        "{}",
+        serde_json::json!({"listening": {
+            "local": node.local_addr().to_string(),
+            "peer": node.peer_addr().map(|a| a.to_string()),
+        }})
+    );
+    shutdown_signal().await;
+    tracing::info!("stopping");
+    node.stop().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn parse_type(name: &str) -> Result<EventType> {
+    name.parse::<EventType>()
+        .with_context(|| format!("--type {name}"))
+}
+
+fn read_json(file: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    serde_json::from_slice(&text).with_context(|| format!("{} is not valid JSON", file.display()))
+}
+
+async fn publish(
+    config: &Path,
+    event_type: &str,
+    file: &Path,
+    idempotency_key: Option<String>,
+    token: Option<String>,
+) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let event_type = parse_type(event_type)?;
+    let data = read_json(file)?;
+    let mut body = serde_json::json!({"type": event_type, "data": data});
+    if let Some(k) = idempotency_key {
+        body["idempotencyKey"] = k.into();
+    }
+    let mut client = HttpClient::connect(config.local.listen)
+        .await
+        .context("is the node running? (jol serve --config …)")?
+        .with_token(token);
+    let (status, answer) = client
+        .post_json("/api/v1/events", Bytes::from(body.to_string()))
+        .await?;
+    println!("{}", String::from_utf8_lossy(&answer));
+    if !status.is_success() {
+        bail!("the node refused the event ({status})");
+    }
+    Ok(())
+}
+
+fn validate(event_type: &str, file: &Path) -> Result<()> {
+    let event_type = parse_type(event_type)?;
+    let data = read_json(file)?;
+    match Schemas::load()?.validate(event_type, &data) {
+        Ok(()) => {
+            println!("valid {event_type}");
+            Ok(())
+        }
+        Err(errors) => {
+            for e in &errors {
+                println!(
+                    "{}: {} ({})",
+                    display_pointer(&e.pointer),
+                    e.reason,
+                    e.keyword
+                );
+            }
+            bail!("{} failing field(s) in {}", errors.len(), file.display())
+        }
+    }
+}
+
+fn display_pointer(p: &str) -> &str {
+    if p.is_empty() {
+        "(document)"
+    } else {
+        p
+    }
+}
+
+fn open_offline(data_dir: &Path) -> Result<crate::store::Store> {
+    crate::store::Store::open(data_dir).with_context(|| {
+        format!(
+            "cannot open {} (is its node running? stop it, or use the node's API)",
+            data_dir.display()
+        )
+    })
+}
+
+fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
+    match as_of {
+        Some(d) => crate::registry::view::date(d)
+            .with_context(|| format!("--as-of {d}: expected YYYY-MM-DD")),
+        None => Ok(time::OffsetDateTime::now_utc().date()),
+    }
+}
+
+fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
+    pin.parse::<crate::event::identifiers::Pin>()?;
+    let store = open_offline(data_dir)?;
+    crate::registry::projector::catch_up(&store)?;
+    let Some(v) = crate::registry::projector::person(&store, pin)? else {
+        bail!("this node holds no events about that person");
+    };
+    let mut body = serde_json::to_value(&v)?;
+    body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
+    println!("{}", serde_json::to_string_pretty(&body)?);
+    Ok(())
+}
+
+fn kpi(
+    data_dir: &Path,
+    as_of: Option<&str>,
+    employment_service: &str,
+    json: bool,
+    csv: bool,
+    suppress: bool,
+) -> Result<()> {
+    let store = open_offline(data_dir)?;
+    crate::registry::projector::catch_up(&store)?;
+    let views = crate::registry::projector::all(&store)?;
+    let params = crate::registry::kpi::KpiParams {
+        as_of: as_of_date(as_of)?,
+        employment_service: employment_service.parse()?,
+        from: None,
+        to: None,
+        structure_at: None,
+    };
+    let report = crate::registry::kpi::compute(&views, &params, suppress);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if csv {
+        print!("{}", crate::registry::kpi::to_csv(&report));
+    } else {
+        print!("{}", crate::registry::kpi::seed_tables(&report));
+    }
+    Ok(())
+}
+
+fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<()> {
+    let (dir, manifest) = match (config, data_dir) {
+        (Some(c), _) => {
+            let config = NodeConfig::load(c)?;
+            let manifest = match &config.federation {
+                Some(f) => {
+                    let key = keys::read_public(&f.authority_key)?;
+                    let store = open_offline(&config.data_dir)?;
+                    let held = store
+                        .meta(&crate::store::Meta::Manifest)?
+                        .unwrap_or(std::fs::read(&f.manifest)?);
+                    Some(crate::trust::manifest::Manifest::verify(&held, &key)?)
+                }
+                None => None,
+            };
+            (config.data_dir, manifest)
+        }
+        (None, Some(d)) => (d.to_path_buf(), None),
+        (None, None) => bail!("give --config FILE or --data-dir DIR"),
+    };
+    let store = open_offline(&dir)?;
+    let report = crate::log::audit::audit(&store, manifest.as_ref())?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} entries, {} checkpoints, root {}, signatures {}",
+            report.entries,
+            report.checkpoints,
+            report.root,
+            if report.signatures_checked {
+                "checked"
+            } else {
+                "not checked (no manifest)"
+            }
+        );
+        for f in report.findings.iter().take(20) {
+            println!("  at {}: {}", f.position, f.problem);
+        }
+    }
+    match report.findings.first() {
+        None => Ok(()),
+        Some(f) => bail!(
+            "the log does not verify: first problem at {}: {}",
+            f.position,
+            f.problem
+        ),
+    }
+}
+
+fn verify_bundle(file: &Path, authority_key: Option<&Path>, json: bool) -> Result<()> {
+    let key =
+        keys::read_public(authority_key.context("--authority-key is needed to check a bundle")?)?;
+    let text =
+        std::fs::read_to_string(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let bundle: crate::log::bundle::Bundle = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not an evidence bundle", file.display()))?;
+    let report = crate::log::bundle::verify(&bundle, &key);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "{} events of {} proven against its checkpoint of {} entries; co-signed by {:?}",
+            report.events, report.origin, report.tree_size, report.valid_cosignatures
+        );
+        for p in report.problems.iter().take(20) {
+            println!("  {p}");
+        }
+    }
+    match report.problems.first() {
+        None => Ok(()),
+        Some(p) => bail!("the bundle does not verify: {p}"),
+    }
+}
+
+fn export(
+    config: &Path,
+    pin: Option<String>,
+    from: Option<&str>,
+    to: Option<&str>,
+    out: &Path,
+) -> Result<()> {
+    let config = NodeConfig::load(config)?;
+    let selection = match (pin, from, to) {
+        (Some(pin), _, _) => {
+            pin.parse::<crate::event::identifiers::Pin>()?;
+            crate::log::bundle::Selection::Person(pin)
+        }
+        (None, Some(f), Some(t)) => crate::log::bundle::Selection::Published {
+            from: as_of_date(Some(f))?,
+            to: as_of_date(Some(t))?,
+        },
+        _ => bail!("give --pin PIN or --from DATE --to DATE"),
+    };
+    let store = open_offline(&config.data_dir)?;
+    let manifest = store
+        .meta(&crate::store::Meta::Manifest)?
+        .context("the node holds no manifest: bundles need a federation member")?;
+    // Cover everything stored with a fresh checkpoint signed by this node's key.
+    let key = keys::read_private(&config.signing.key_file)?;
+    let kid =
+        crate::event::identifiers::KeyName::new(config.member.clone(), &config.signing.key_name)?;
+    crate::log::checkpoint::sign_if_grown(
+        &store,
+        &config.member,
+        &key,
+        &kid,
+        store.last_position()?,
+    )?;
+    let bundle = crate::log::bundle::export(&store, &manifest, &selection)?;
+    std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
+        .with_context(|| format!("cannot write {}", out.display()))?;
+    println!(
+        "{} events with proofs against the checkpoint of {} entries: {}",
+        bundle.events.len(),
+        bundle.tree_size,
+        out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,217 @@
+//! The CloudEvents 1.0 event of the exchange and its signed, stored form.
+//!
+//! An [`Event`] is built by the publishing node, serialized once, signed as a JWS, and from then
+//! on only the JWS bytes travel. A [`SignedEvent`] is those bytes with the parsed envelope beside
+//! them; the bytes are never re-serialized.
+
+use std::sync::Arc;
+
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::jws::{self, Jws, JwsError};
+use crate::event::schema::EventType;
+
+/// Why stored or received bytes are not an event of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    #[error(transparent)]
+    Jws(#[from] JwsError),
+    #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
+    Envelope(String),
+    #[error("sequence must be a decimal number from 1")]
+    Sequence,
+}
+
+impl EventError {
+    /// A stable reason code for quarantine records and metrics.
+    pub fn code(&self) -> &'static str {
+        match self {
+            EventError::Jws(e) => e.code(),
+            EventError::Envelope(_) | EventError::Sequence => "envelope-invalid",
+        }
+    }
+}
+
+/// A CloudEvents 1.0 event with this exchange's required attributes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Event {
+    pub specversion: String,
+    pub id: Uuid,
+    pub source: MemberId,
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    pub dataschema: String,
+    pub datacontenttype: String,
+    pub sequence: String,
+    pub data: Value,
+}
+
+impl Event {
+    /// A new event from `source` with a fresh UUIDv7 and the current time.
+    pub fn new(source: MemberId, event_type: EventType, sequence: u64, data: Value) -> Event {
+        Event {
+            specversion: "1.0".into(),
+            id: Uuid::now_v7(),
+            source,
+            event_type,
+            time: OffsetDateTime::now_utc(),
+            dataschema: event_type.schema_uri(),
+            datacontenttype: "application/json".into(),
+            sequence: sequence.to_string(),
+            data,
+        }
+    }
+
+    /// The sequence as a number; `None` unless it is a canonical decimal from 1.
+    pub fn sequence_number(&self) -> Option<u64> {
+        let n: u64 = self.sequence.parse().ok()?;
+        (n >= 1 && n.to_string() == self.sequence).then_some(n)
+    }
+
+    /// Sign the serialized event; the result is what is stored and forwarded.
+    pub fn sign(&self, key: &SigningKey, kid: &KeyName) -> SignedEvent {
+        let payload = serde_json::to_vec(self).unwrap_or_default();
+        let bytes = jws::sign(key, kid, &payload);
+        SignedEvent {
+            bytes: bytes.into(),
+            event: Arc::new(self.clone()),
+        }
+    }
+
+    fn check(&self) -> Result<(), EventError> {
+        let bad = |what: &str| Err(EventError::Envelope(what.to_string()));
+        if self.specversion != "1.0" {
+            return bad("specversion must be \"1.0\"");
+        }
+        if self.datacontenttype != "application/json" {
+            return bad("datacontenttype must be application/json");
+        }
+        if self.dataschema != self.event_type.schema_uri() {
+            return bad("dataschema does not name the schema of this type");
+        }
+        if self.id.get_version_num() != 7 {
+            return bad("id must be a UUIDv7");
+        }
+        self.sequence_number().ok_or(EventError::Sequence)?;
+        Ok(())
+    }
+}
+
+/// The stored form of an event: the JWS bytes, and the envelope parsed from them.
+#[derive(Debug, Clone)]
+pub struct SignedEvent {
+    bytes: Arc<[u8]>,
+    event: Arc<Event>,
+}
+
+impl SignedEvent {
+    /// Parse stored or received JWS bytes (the signature is checked separately, see [`Jws`]).
+    pub fn parse(bytes: &[u8]) -> Result<(SignedEvent, Jws), EventError> {
+        let jws = Jws::parse(bytes)?;
+        let event: Event = serde_json::from_slice(jws.payload())
+            .map_err(|e| EventError::Envelope(e.to_string()))?;
+        event.check()?;
+        let signed = SignedEvent {
+            bytes: bytes.into(),
+            event: Arc::new(event),
+        };
+        Ok((signed, jws))
+    }
+
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    pub fn event(&self) -> &Event {
+        &self.event
+    }
+
+    pub fn sequence(&self) -> u64 {
+        self.event.sequence_number().unwrap_or(0)
+    }
+}
+
+/// Serializes as the decoded CloudEvent (the JWS bytes are served beside it, verbatim).
+impl Serialize for SignedEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.event.serialize(s)
+    }
+}
+
+/// A stored event as the local API and webhooks present it: its position in this node's log, its
+/// Merkle leaf index, the decoded CloudEvent, and the JWS bytes verbatim (as a raw JSON value, so
+/// its members keep their order).
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredItem<'a> {
+    pub position: u64,
+    pub leaf_index: u64,
+    pub event: SignedEvent,
+    pub jws: &'a serde_json::value::RawValue,
+}
+
+impl<'a> StoredItem<'a> {
+    /// Present the bytes stored at `position` (positions start at 1; leaf `position - 1`).
+    pub fn parse(position: u64, bytes: &'a [u8]) -> Result<StoredItem<'a>, EventError> {
+        let (event, _) = SignedEvent::parse(bytes)?;
+        Ok(StoredItem {
+            position,
+            leaf_index: position.saturating_sub(1),
+            event,
+            jws: raw_json(bytes)?,
+        })
+    }
+}
+
+/// The JWS bytes as a raw JSON value (flattened JWS is a JSON object).
+pub fn raw_json(bytes: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| serde_json::from_str(s).ok())
+        .ok_or_else(|| EventError::Envelope("the stored bytes are not JSON".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::keys;
+    use serde_json::json;
+
+    #[test]
+    fn a_signed_event_parses_back_to_the_same_event() {
+        let key = keys::generate();
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
+        let event = Event::new(source, EventType::ReturneeRecord, 7, json!({"x": 1}));
+        let signed = event.sign(&key, &kid);
+        let (parsed, jws) = SignedEvent::parse(signed.bytes()).unwrap();
+        jws.verify(&key.verifying_key()).unwrap();
+        assert_eq!(parsed.event(), &event);
+        assert_eq!(parsed.sequence(), 7);
+        assert_eq!(jws.payload(), serde_json::to_vec(&event).unwrap());
+    }
+
+    #[test]
+    fn sequences_are_canonical_decimals_from_one() {
+        let source: MemberId = "a/b/c/d".parse().unwrap();
+        let mut e = Event::new(source, EventType::EmploymentStatus, 1, json!({}));
+        for (s, ok) in [
+            ("1", true),
+            ("0", false),
+            ("01", false),
+            ("-1", false),
+            ("x", false),
+        ] {
+            e.sequence = s.into();
+            assert_eq!(e.sequence_number().is_some(), ok, "{s}");
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! What an event is: identifiers (members, keys, PINs), signing keys, the JSON Schemas of the
+//! event types, the JWS format, and the CloudEvent with its signed form.
+//!
+//! Owns: everything needed to build, sign, parse, verify and validate one event on its own.
+//! Touches no store, no network and no federation state: whether a *member* may sign an event is `trust`'s question,
+//! whether it is accepted from a peer is `federation::receipt`'s.
+
+pub mod cloudevent;
+pub mod identifiers;
+pub mod jws;
+pub mod keys;
+pub mod schema;
+
+pub use cloudevent::{Event, EventError, SignedEvent};

@@ -1,0 +1,381 @@
+//! The event types and their JSON Schemas (2020-12), compiled once and shared.
+//!
+//! The schema files under `schemas/` are built into the binary, so a node validates exactly what
+//! the repository ships and the manifest's schema digests name those bytes. Two keywords of our
+//! own express rules plain JSON Schema cannot: `jolPinAgrees` (sex and birth date agree with the
+//! PIN) and `jolDatesOrdered` (listed date fields never go backwards). Error reasons are masked:
+//! they name the field and the rule, never the value, which may be personal data.
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use jsonschema::{paths::Location, Keyword, Retrieve, Uri, ValidationError, Validator};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::event::identifiers::{Pin, Sex};
+
+/// Where our schemas live by name; `$ref`s between them resolve against this base.
+pub const SCHEMA_BASE: &str = "https://jol.example/schemas/";
+
+const COMMON: &str = include_str!("../../schemas/common.v1.json");
+const RETURNEE_RECORD: &str = include_str!("../../schemas/returnee-record.v1.json");
+const TRAINING_ENROLMENT: &str = include_str!("../../schemas/training-enrolment.v1.json");
+const EMPLOYMENT_STATUS: &str = include_str!("../../schemas/employment-status.v1.json");
+
+/// The three event types of the exchange.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum EventType {
+    ReturneeRecord,
+    TrainingEnrolment,
+    EmploymentStatus,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 3] = [
+        EventType::ReturneeRecord,
+        EventType::TrainingEnrolment,
+        EventType::EmploymentStatus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ReturneeRecord => "returnee-record",
+            EventType::TrainingEnrolment => "training-enrolment",
+            EventType::EmploymentStatus => "employment-status",
+        }
+    }
+
+    /// The `dataschema` URI: names type and version.
+    pub fn schema_uri(self) -> String {
+        format!("{SCHEMA_BASE}{}.v1.json", self.as_str())
+    }
+
+    /// The schema file's exact bytes, as shipped.
+    pub fn schema_source(self) -> &'static str {
+        match self {
+            EventType::ReturneeRecord => RETURNEE_RECORD,
+            EventType::TrainingEnrolment => TRAINING_ENROLMENT,
+            EventType::EmploymentStatus => EMPLOYMENT_STATUS,
+        }
+    }
+
+    /// SHA-256 (hex) of the schema file together with the shared definitions it uses.
+    pub fn schema_digest(self) -> String {
+        let mut h = Sha256::new();
+        h.update(self.schema_source().as_bytes());
+        h.update(COMMON.as_bytes());
+        hex(&h.finalize())
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
+}
+
+/// A type name that is not one of ours.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown event type; expected one of returnee-record, training-enrolment, employment-status"
+)]
+pub struct UnknownType;
+
+impl FromStr for EventType {
+    type Err = UnknownType;
+    fn from_str(s: &str) -> Result<Self, UnknownType> {
+        EventType::ALL
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or(UnknownType)
+    }
+}
+
+impl TryFrom<String> for EventType {
+    type Error = UnknownType;
+    fn try_from(s: String) -> Result<Self, UnknownType> {
+        s.parse()
+    }
+}
+
+impl From<EventType> for String {
+    fn from(t: EventType) -> String {
+        t.as_str().to_string()
+    }
+}
+
+impl fmt::Display for EventType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One failing field: where (JSON pointer into the document), which rule, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldError {
+    pub pointer: String,
+    pub keyword: String,
+    pub reason: String,
+}
+
+/// A schema that does not compile: a bug in the shipped files, found at start-up.
+#[derive(Debug, thiserror::Error)]
+#[error("schema {uri} does not compile: {message}")]
+pub struct SchemaError {
+    uri: String,
+    message: String,
+}
+
+/// The compiled validators of every event type.
+pub struct Schemas {
+    validators: Vec<Validator>,
+}
+
+impl fmt::Debug for Schemas {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Schemas")
+    }
+}
+
+impl Schemas {
+    /// Compile all schemas. Done once at start-up; share the result (it is `Sync`).
+    pub fn load() -> Result<Arc<Schemas>, SchemaError> {
+        let validators = EventType::ALL
+            .into_iter()
+            .map(|t| compile(t.schema_uri(), t.schema_source()))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(Schemas { validators }))
+    }
+
+    /// Validate `data` as the payload of an event of type `t`. Every failing field is listed.
+    pub fn validate(&self, t: EventType, data: &Value) -> Result<(), Vec<FieldError>> {
+        let validator = &self.validators[t.index()];
+        if validator.is_valid(data) {
+            return Ok(());
+        }
+        let mut errors: Vec<FieldError> = validator
+            .iter_errors(data)
+            .map(|e| FieldError {
+                pointer: e.instance_path().as_str().to_string(),
+                keyword: e.kind().keyword().to_string(),
+                reason: e.masked().to_string(),
+            })
+            .collect();
+        errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        errors.dedup();
+        Err(errors)
+    }
+}
+
+fn compile(uri: String, source: &str) -> Result<Validator, SchemaError> {
+    let fail = |message: String| SchemaError {
+        uri: uri.clone(),
+        message,
+    };
+    let schema: Value = serde_json::from_str(source).map_err(|e| fail(e.to_string()))?;
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .should_ignore_unknown_formats(false)
+        .with_format("kg-pin", |s: &str| s.parse::<Pin>().is_ok())
+        .with_keyword("jolPinAgrees", |_, _, _| Ok(Box::new(PinAgrees)))
+        .with_keyword("jolDatesOrdered", dates_ordered_factory)
+        .with_retriever(Embedded)
+        .build(&schema)
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// Serves the shipped schema files for `$ref`s; refuses to fetch anything else.
+struct Embedded;
+
+impl Retrieve for Embedded {
+    fn retrieve(
+        &self,
+        uri: &Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri.as_str().strip_prefix(SCHEMA_BASE).unwrap_or_default();
+        let source = match name {
+            "common.v1.json" => COMMON,
+            "returnee-record.v1.json" => RETURNEE_RECORD,
+            "training-enrolment.v1.json" => TRAINING_ENROLMENT,
+            "employment-status.v1.json" => EMPLOYMENT_STATUS,
+            _ => return Err(format!("{uri} is not a schema shipped with jol").into()),
+        };
+        Ok(serde_json::from_str(source)?)
+    }
+}
+
+/// `jolPinAgrees`: on a person object, `sex` and `birthDate` (where given) agree with `pin`.
+struct PinAgrees;
+
+impl PinAgrees {
+    fn problem(instance: &Value) -> Option<&'static str> {
+        let pin: Pin = instance.get("pin")?.as_str()?.parse().ok()?;
+        if let Some(sex) = instance.get("sex").and_then(Value::as_str) {
+            let expected = match pin.sex() {
+                Sex::Female => "F",
+                Sex::Male => "M",
+            };
+            if sex != expected {
+                return Some("sex does not agree with the sex digit of the PIN");
+            }
+        }
+        if let Some(date) = instance.get("birthDate").and_then(Value::as_str) {
+            if date != pin.birth_date().to_string() {
+                return Some("birthDate does not agree with the birth date in the PIN");
+            }
+        }
+        None
+    }
+}
+
+impl<'i> Keyword<'i> for PinAgrees {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        match PinAgrees::problem(instance) {
+            Some(reason) => Err(ValidationError::custom(reason)),
+            None => Ok(()),
+        }
+    }
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        PinAgrees::problem(instance).is_none()
+    }
+}
+
+/// `jolDatesOrdered: ["start", "end"]`: the named date fields present are non-decreasing.
+struct DatesOrdered(Vec<String>);
+
+fn dates_ordered_factory<'a>(
+    _parent: &'a Map<String, Value>,
+    value: &'a Value,
+    _path: Location,
+) -> Result<Box<dyn for<'i> Keyword<'i>>, ValidationError<'a>> {
+    let fields = value
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect()
+        })
+        .ok_or_else(|| ValidationError::schema("jolDatesOrdered takes an array of field names"))?;
+    Ok(Box::new(DatesOrdered(fields)))
+}
+
+impl DatesOrdered {
+    fn problem(&self, instance: &Value) -> Option<String> {
+        let mut previous: Option<(&str, &str)> = None;
+        for field in &self.0 {
+            let Some(date) = instance.get(field).and_then(Value::as_str) else {
+                continue;
+            };
+            if let Some((earlier_field, earlier)) = previous {
+                // ISO 8601 calendar dates compare correctly as strings.
+                if date < earlier {
+                    return Some(format!("{field} is before {earlier_field}"));
+                }
+            }
+            previous = Some((field, date));
+        }
+        None
+    }
+}
+
+impl<'i> Keyword<'i> for DatesOrdered {
+    fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
+        match self.problem(instance) {
+            Some(reason) => Err(ValidationError::custom(reason)),
+            None => Ok(()),
+        }
+    }
+    fn is_valid(&self, instance: &'i Value) -> bool {
+        self.problem(instance).is_none()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn employment(extra: Value) -> Value {
+        let mut doc = json!({
+            "event": "STATUS_OBSERVED",
+            "eventDate": "2024-03-01",
+            "purpose": "EMPLOYMENT_SERVICES",
+            "legalBasis": "Law on Employment Promotion, art. 12",
+            "person": {"pin": "21503199012345"},
+            "labourForceStatus": "UNEMPLOYED"
+        });
+        if let (Some(d), Some(e)) = (doc.as_object_mut(), extra.as_object()) {
+            d.extend(e.clone());
+        }
+        doc
+    }
+
+    #[test]
+    fn types_round_trip_by_name() {
+        for t in EventType::ALL {
+            assert_eq!(t.as_str().parse::<EventType>(), Ok(t));
+        }
+        assert!("returnee".parse::<EventType>().is_err());
+    }
+
+    #[test]
+    fn all_schemas_compile_and_a_minimal_document_passes() {
+        let schemas = Schemas::load().unwrap();
+        schemas
+            .validate(EventType::EmploymentStatus, &employment(json!({})))
+            .unwrap();
+    }
+
+    #[test]
+    fn errors_name_the_field_and_never_the_value() {
+        let schemas = Schemas::load().unwrap();
+        let doc = employment(json!({"person": {"pin": "22902199112345"}}));
+        let errors = schemas
+            .validate(EventType::EmploymentStatus, &doc)
+            .unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.pointer == "/person/pin"),
+            "{errors:?}"
+        );
+        assert!(
+            errors.iter().all(|e| !e.reason.contains("2290219")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn the_date_order_keyword_catches_backwards_dates() {
+        let schemas = Schemas::load().unwrap();
+        let job = json!({"spellId": "s1", "startDate": "2024-05-01", "endDate": "2024-04-01",
+            "icse18": "41", "formality": "INFORMAL", "contractDuration": "PERMANENT", "isco08": "7112"});
+        let doc = employment(json!({"labourForceStatus": "EMPLOYED", "job": job}));
+        let errors = schemas
+            .validate(EventType::EmploymentStatus, &doc)
+            .unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].pointer, "/job");
+        assert_eq!(errors[0].reason, "endDate is before startDate");
+    }
+
+    #[test]
+    fn digests_are_stable_hex() {
+        let d = EventType::ReturneeRecord.schema_digest();
+        assert_eq!(d.len(), 64);
+        assert_eq!(d, EventType::ReturneeRecord.schema_digest());
+        assert_ne!(d, EventType::EmploymentStatus.schema_digest());
+    }
+}

@@ -1,0 +1,478 @@
+//! The receipt checks a subscriber runs on every event from a peer, in a fixed order, each
+//! failure with its own [`Reason`]: envelope, source and sequence as the feed delivered them, time,
+//! signing key (registered for the source, valid at the event's time, not revoked), signature,
+//! publisher allowed, reader allowed, schema known, schema valid, duplicate.
+
+use time::{Duration, OffsetDateTime};
+
+use crate::event::identifiers::MemberId;
+use crate::event::jws::JwsError;
+use crate::event::schema::{FieldError, Schemas};
+use crate::event::{EventError, SignedEvent};
+use crate::store::Store;
+use crate::trust::manifest::{KeyProblem, Manifest};
+
+/// How far in the future an event's time may be (clock skew between agencies).
+pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+
+/// Why something received from a peer was refused. The wire name ([`Reason::as_str`]) is what
+/// quarantine records and the `reason` label of the metrics carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Reason {
+    /// Not a flattened JWS of ours (structure, base64url, header).
+    JwsMalformed,
+    /// A JWS algorithm other than the one the exchange uses.
+    JwsAlgorithm,
+    /// A JWS with a `crit` header.
+    JwsCriticalHeader,
+    /// A `kid` that is not `MEMBER#KEY`.
+    JwsKid,
+    /// The payload is not a CloudEvents event of this exchange.
+    EnvelopeInvalid,
+    /// The event's source is not the member whose feed delivered it.
+    SourceMismatch,
+    /// The feed's sequence and the signed sequence differ.
+    SequenceMismatch,
+    /// The event's time is beyond the clock-skew allowance.
+    TimeInFuture,
+    /// The key is not registered for the source.
+    KeyUnknown,
+    /// The key is registered for another member.
+    KeyOfOtherMember,
+    /// The key was not valid at the event's time.
+    KeyNotValidAt,
+    /// The key was revoked.
+    KeyRevoked,
+    /// The signature does not verify.
+    SignatureInvalid,
+    /// The manifest does not let the source publish the type.
+    PublisherNotAllowed,
+    /// The manifest does not let this node read the type.
+    ReaderNotAllowed,
+    /// The manifest names a schema version this node does not have.
+    SchemaUnknown,
+    /// The data fails the schema.
+    SchemaInvalid,
+    /// An event with this id is already held.
+    Duplicate,
+    /// The store could not answer the duplicate check.
+    Storage,
+    /// A feed item with neither an event nor a withheld reason.
+    FeedItemEmpty,
+    /// A checkpoint that does not verify.
+    CheckpointInvalid,
+    /// A checkpoint that contradicts one witnessed before.
+    LogFork,
+}
+
+impl Reason {
+    /// The stable wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::JwsMalformed => "jws-malformed",
+            Reason::JwsAlgorithm => "jws-algorithm",
+            Reason::JwsCriticalHeader => "jws-critical-header",
+            Reason::JwsKid => "jws-kid",
+            Reason::EnvelopeInvalid => "envelope-invalid",
+            Reason::SourceMismatch => "source-mismatch",
+            Reason::SequenceMismatch => "sequence-mismatch",
+            Reason::TimeInFuture => "time-in-future",
+            Reason::KeyUnknown => "key-unknown",
+            Reason::KeyOfOtherMember => "key-of-other-member",
+            Reason::KeyNotValidAt => "key-not-valid-at-time",
+            Reason::KeyRevoked => "key-revoked",
+            Reason::SignatureInvalid => "signature-invalid",
+            Reason::PublisherNotAllowed => "publisher-not-allowed",
+            Reason::ReaderNotAllowed => "reader-not-allowed",
+            Reason::SchemaUnknown => "schema-unknown",
+            Reason::SchemaInvalid => "schema-invalid",
+            Reason::Duplicate => "duplicate",
+            Reason::Storage => "storage",
+            Reason::FeedItemEmpty => "feed-item-empty",
+            Reason::CheckpointInvalid => "checkpoint-invalid",
+            Reason::LogFork => "log-fork",
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl From<&EventError> for Reason {
+    fn from(e: &EventError) -> Reason {
+        match e {
+            EventError::Jws(JwsError::Malformed(_) | JwsError::Base64(_) | JwsError::Header(_)) => {
+                Reason::JwsMalformed
+            }
+            EventError::Jws(JwsError::Algorithm) => Reason::JwsAlgorithm,
+            EventError::Jws(JwsError::Critical) => Reason::JwsCriticalHeader,
+            EventError::Jws(JwsError::KeyId) => Reason::JwsKid,
+            EventError::Jws(JwsError::Signature) => Reason::SignatureInvalid,
+            EventError::Envelope(_) | EventError::Sequence => Reason::EnvelopeInvalid,
+        }
+    }
+}
+
+impl From<KeyProblem> for Reason {
+    fn from(p: KeyProblem) -> Reason {
+        match p {
+            KeyProblem::Unknown => Reason::KeyUnknown,
+            KeyProblem::OtherMember => Reason::KeyOfOtherMember,
+            KeyProblem::NotValidAt => Reason::KeyNotValidAt,
+            KeyProblem::Revoked => Reason::KeyRevoked,
+        }
+    }
+}
+
+/// Why a received event was refused: the reason and a detail without personal data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejection {
+    pub reason: Reason,
+    pub detail: String,
+    pub fields: Vec<FieldError>,
+}
+
+impl Rejection {
+    pub fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
+        Rejection {
+            reason,
+            detail: detail.into(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+/// What the checks need to know.
+pub struct Checker<'a> {
+    pub manifest: &'a Manifest,
+    pub me: &'a MemberId,
+    pub schemas: &'a Schemas,
+    pub store: &'a Store,
+}
+
+impl Checker<'_> {
+    /// Check one event that `from`'s feed delivered at `sequence`.
+    pub fn check(
+        &self,
+        bytes: &[u8],
+        from: &MemberId,
+        sequence: u64,
+    ) -> Result<SignedEvent, Rejection> {
+        let (signed, jws) = SignedEvent::parse(bytes)
+            .map_err(|e| Rejection::new(Reason::from(&e), e.to_string()))?;
+        let e = signed.event();
+        if &e.source != from {
+            return Err(Rejection::new(
+                Reason::SourceMismatch,
+                "the event's source is not the member whose feed delivered it",
+            ));
+        }
+        if signed.sequence() != sequence {
+            return Err(Rejection::new(
+                Reason::SequenceMismatch,
+                format!(
+                    "the feed delivered sequence {sequence} but the signed event says {}",
+                    e.sequence
+                ),
+            ));
+        }
+        if e.time > OffsetDateTime::now_utc() + CLOCK_SKEW {
+            return Err(Rejection::new(
+                Reason::TimeInFuture,
+                "the event's time is beyond the clock-skew allowance",
+            ));
+        }
+        let key = self
+            .manifest
+            .event_key(&e.source, jws.kid(), e.time)
+            .map_err(|p| Rejection::new(p.into(), format!("{} ({})", p, jws.kid())))?;
+        jws.verify(&key).map_err(|_| {
+            Rejection::new(
+                Reason::SignatureInvalid,
+                "the JWS signature does not verify with the key the manifest registers",
+            )
+        })?;
+        if !self.manifest.may_publish(&e.source, e.event_type) {
+            return Err(Rejection::new(
+                Reason::PublisherNotAllowed,
+                format!(
+                    "the manifest does not let the source publish {}",
+                    e.event_type
+                ),
+            ));
+        }
+        if self
+            .manifest
+            .reader_purposes(self.me, e.event_type)
+            .is_none()
+        {
+            return Err(Rejection::new(
+                Reason::ReaderNotAllowed,
+                format!("the manifest does not let this node read {}", e.event_type),
+            ));
+        }
+        let policy_digest = self
+            .manifest
+            .policy(e.event_type)
+            .map(|p| p.schema_digest.as_str());
+        if policy_digest != Some(e.event_type.schema_digest().as_str()) {
+            return Err(Rejection::new(
+                Reason::SchemaUnknown,
+                "the manifest names a schema version this node does not have",
+            ));
+        }
+        if let Err(fields) = self.schemas.validate(e.event_type, &e.data) {
+            return Err(Rejection {
+                reason: Reason::SchemaInvalid,
+                detail: format!("{} field(s) fail the schema", fields.len()),
+                fields,
+            });
+        }
+        match self.store.position_of(&e.id) {
+            Ok(Some(_)) => Err(Rejection::new(
+                Reason::Duplicate,
+                "an event with this id is already held",
+            )),
+            Ok(None) => Ok(signed),
+            Err(err) => Err(Rejection::new(Reason::Storage, err.to_string())),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::KeyName;
+    use crate::event::keys;
+    use crate::event::schema::EventType;
+    use crate::event::Event;
+    use crate::store::{Append, WriteBatch};
+    use crate::trust::manifest::{Member, Names, ReaderGrant, SigningKeyEntry, TypePolicy};
+    use ed25519_dalek::SigningKey;
+
+    /// Employment publishes employment-status; migration (this node) reads it.
+    struct World {
+        manifest: Manifest,
+        schemas: std::sync::Arc<Schemas>,
+        store: Store,
+        me: MemberId,
+        employment: MemberId,
+        key: SigningKey,
+        kid: KeyName,
+        _dir: tempfile::TempDir,
+    }
+
+    fn member(id: &MemberId, key: &SigningKey, revoked: Option<OffsetDateTime>) -> Member {
+        let now = OffsetDateTime::now_utc();
+        Member {
+            id: id.clone(),
+            names: Names::default(),
+            peer_endpoint: "127.0.0.1:1".into(),
+            tls_key_sha256: "ab".into(),
+            signing_keys: vec![SigningKeyEntry {
+                name: "sign-1".into(),
+                public_key: keys::public_b64(&key.verifying_key()),
+                not_before: now - Duration::days(30),
+                not_after: now + Duration::days(30),
+                revoked,
+            }],
+        }
+    }
+
+    fn world() -> World {
+        let now = OffsetDateTime::now_utc();
+        let me: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let employment: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        let key = keys::generate();
+        let kid = KeyName::new(employment.clone(), "sign-1").unwrap();
+        let t = EventType::EmploymentStatus;
+        let manifest = Manifest {
+            instance: "central-server".into(),
+            serial: 1,
+            issued: now,
+            expires: now + Duration::days(1),
+            authority: "central-server/GOV/70000000/authority".parse().unwrap(),
+            ca_certificate: String::new(),
+            members: vec![
+                member(&employment, &key, None),
+                member(&me, &keys::generate(), None),
+            ],
+            event_types: vec![TypePolicy {
+                event_type: t,
+                schema: t.schema_uri(),
+                schema_digest: t.schema_digest(),
+                publishers: vec![employment.clone()],
+                readers: vec![ReaderGrant {
+                    member: me.clone(),
+                    purposes: vec!["EMPLOYMENT_SERVICES".into()],
+                }],
+            }],
+        };
+        let dir = tempfile::tempdir().unwrap();
+        World {
+            manifest,
+            schemas: Schemas::load().unwrap(),
+            store: Store::open(dir.path()).unwrap(),
+            me,
+            employment,
+            key,
+            kid,
+            _dir: dir,
+        }
+    }
+
+    impl World {
+        fn event(&self, sequence: u64) -> Event {
+            Event::new(
+                self.employment.clone(),
+                EventType::EmploymentStatus,
+                sequence,
+                crate::synthetic::sample_data(sequence as usize),
+            )
+        }
+
+        fn signed(&self, e: &Event) -> Vec<u8> {
+            e.sign(&self.key, &self.kid).bytes().to_vec()
+        }
+
+        fn check(&self, bytes: &[u8], sequence: u64) -> Result<SignedEvent, Reason> {
+            let checker = Checker {
+                manifest: &self.manifest,
+                me: &self.me,
+                schemas: &self.schemas,
+                store: &self.store,
+            };
+            checker
+                .check(bytes, &self.employment, sequence)
+                .map_err(|r| r.reason)
+        }
+    }
+
+    #[test]
+    fn a_good_event_passes() {
+        let w = world();
+        let e = w.event(1);
+        let signed = w.check(&w.signed(&e), 1).unwrap();
+        assert_eq!(signed.event(), &e);
+    }
+
+    #[test]
+    fn each_check_refuses_with_its_own_reason() {
+        let w = world();
+        assert_eq!(w.check(b"{}", 1).unwrap_err(), Reason::JwsMalformed);
+        let not_an_event = crate::event::jws::sign(&w.key, &w.kid, b"{\"x\":1}");
+        assert_eq!(
+            w.check(&not_an_event, 1).unwrap_err(),
+            Reason::EnvelopeInvalid
+        );
+
+        let mut e = w.event(1);
+        e.source = w.me.clone();
+        assert_eq!(
+            w.check(&w.signed(&e), 1).unwrap_err(),
+            Reason::SourceMismatch
+        );
+
+        let e = w.event(2);
+        assert_eq!(
+            w.check(&w.signed(&e), 1).unwrap_err(),
+            Reason::SequenceMismatch
+        );
+
+        let mut e = w.event(1);
+        e.time = OffsetDateTime::now_utc() + Duration::hours(1);
+        assert_eq!(w.check(&w.signed(&e), 1).unwrap_err(), Reason::TimeInFuture);
+
+        let e = w.event(1);
+        let other_kid = KeyName::new(w.employment.clone(), "sign-9").unwrap();
+        let bytes = e.sign(&w.key, &other_kid).bytes().to_vec();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::KeyUnknown);
+
+        let foreign_kid = KeyName::new(w.me.clone(), "sign-1").unwrap();
+        let bytes = e.sign(&w.key, &foreign_kid).bytes().to_vec();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::KeyOfOtherMember);
+
+        let mut e = w.event(1);
+        e.time = OffsetDateTime::now_utc() - Duration::days(60);
+        assert_eq!(
+            w.check(&w.signed(&e), 1).unwrap_err(),
+            Reason::KeyNotValidAt
+        );
+
+        let e = w.event(1);
+        let bytes = e.sign(&keys::generate(), &w.kid).bytes().to_vec();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::SignatureInvalid);
+
+        let mut e = w.event(1);
+        e.data = serde_json::json!({"event": "EMPLOYMENT_STARTED"});
+        assert_eq!(
+            w.check(&w.signed(&e), 1).unwrap_err(),
+            Reason::SchemaInvalid
+        );
+    }
+
+    #[test]
+    fn grants_schema_versions_revocation_and_duplicates() {
+        let e_bytes = |w: &World| w.signed(&w.event(1));
+
+        let mut w = world();
+        w.manifest.event_types[0].publishers.clear();
+        assert_eq!(
+            w.check(&e_bytes(&w), 1).unwrap_err(),
+            Reason::PublisherNotAllowed
+        );
+
+        let mut w = world();
+        w.manifest.event_types[0].readers.clear();
+        assert_eq!(
+            w.check(&e_bytes(&w), 1).unwrap_err(),
+            Reason::ReaderNotAllowed
+        );
+
+        let mut w = world();
+        w.manifest.event_types[0].schema_digest = "0".repeat(64);
+        assert_eq!(w.check(&e_bytes(&w), 1).unwrap_err(), Reason::SchemaUnknown);
+
+        let mut w = world();
+        w.manifest.members[0].signing_keys[0].revoked =
+            Some(OffsetDateTime::now_utc() - Duration::hours(1));
+        assert_eq!(w.check(&e_bytes(&w), 1).unwrap_err(), Reason::KeyRevoked);
+
+        let w = world();
+        let bytes = e_bytes(&w);
+        let signed = w.check(&bytes, 1).unwrap();
+        let mut batch = WriteBatch::default();
+        batch.append(Append {
+            position: 1,
+            source: &w.employment,
+            sequence: 1,
+            id: signed.event().id,
+            jws: &bytes,
+            idempotency: None,
+        });
+        w.store.apply(batch).unwrap();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::Duplicate);
+    }
+
+    #[test]
+    fn the_earlier_check_decides_when_several_fail() {
+        let w = world();
+        // Wrong source, wrong sequence and a foreign signature: the source check comes first.
+        let mut e = w.event(5);
+        e.source = w.me.clone();
+        let bytes = e.sign(&keys::generate(), &w.kid).bytes().to_vec();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::SourceMismatch);
+        // Right source, wrong sequence, foreign signature: the sequence check comes before the key.
+        let e = w.event(5);
+        let bytes = e.sign(&keys::generate(), &w.kid).bytes().to_vec();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::SequenceMismatch);
+        // Signature bad and schema bad: the signature check comes first.
+        let mut e = w.event(1);
+        e.data = serde_json::json!({});
+        let bytes = e.sign(&keys::generate(), &w.kid).bytes().to_vec();
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::SignatureInvalid);
+    }
+}

@@ -1,0 +1,410 @@
+//! Subscriptions: one task per `[[subscriptions]]` entry long-polls the publisher's feed over
+//! mutual TLS, runs the receipt checks on each event, and stores the good ones together with the
+//! advanced cursor in one durable write. Refused events go to quarantine with their reason and do
+//! not hold up the ones after them. A gap in sequences is reported and fetched again. Failures
+//! back off exponentially with jitter, capped, and recover by themselves.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::schema::{EventType, Schemas};
+use crate::event::SignedEvent;
+use crate::federation::feed::ReceivedPage;
+use crate::federation::receipt::{Checker, Reason, Rejection};
+use crate::net::client::{ClientError, HttpClient};
+use crate::net::metrics::Metrics;
+use crate::store::{Quarantined, Store, StoreError};
+use crate::trust::manifest::{ManifestError, Trust};
+use crate::trust::tls::{self, Identity};
+use crate::write::{PublishError, Publisher};
+
+/// One subscription from the node config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Subscription {
+    pub from: MemberId,
+    pub types: Vec<EventType>,
+}
+
+/// Tuning of the sync tasks.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncSettings {
+    /// Events asked for per feed request.
+    pub page_size: u64,
+    /// Long-poll time asked of the publisher, seconds.
+    pub wait_secs: u64,
+    /// First retry delay after a failure, milliseconds.
+    pub min_backoff_ms: u64,
+    /// Longest retry delay, milliseconds.
+    pub max_backoff_ms: u64,
+    /// How often this node signs a checkpoint of its log while it grows, milliseconds.
+    pub checkpoint_ms: u64,
+    /// How often to witness a publisher's checkpoint while syncing, milliseconds.
+    pub witness_ms: u64,
+    /// How long a peer may take to send a complete answer, beyond the long-poll wait,
+    /// milliseconds: a peer that hangs or trickles is cut off after it.
+    pub answer_timeout_ms: u64,
+}
+
+impl Default for SyncSettings {
+    fn default() -> Self {
+        SyncSettings {
+            page_size: 500,
+            wait_secs: 25,
+            min_backoff_ms: 200,
+            max_backoff_ms: 30_000,
+            checkpoint_ms: 2_000,
+            witness_ms: 5_000,
+            answer_timeout_ms: 15_000,
+        }
+    }
+}
+
+/// Why a sync session ended. Texts carry no personal data.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{0} is not a member in the manifest")]
+    NotMember(MemberId),
+    #[error("cannot reach {endpoint}: {detail}")]
+    Connect { endpoint: String, detail: String },
+    #[error("TLS with {endpoint} failed: {detail}")]
+    Tls { endpoint: String, detail: String },
+    #[error("request to the publisher failed: {0}")]
+    Http(String),
+    #[error("the publisher sent no complete answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the publisher's answer is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the publisher answered {status} ({problem})")]
+    Status { status: u16, problem: String },
+    #[error("the feed page is not valid: {0}")]
+    Decode(String),
+    #[error("storage: {0}")]
+    Store(#[from] StoreError),
+    #[error("storing received events failed: {0}")]
+    Publish(#[from] PublishError),
+}
+
+impl From<ClientError> for SyncError {
+    fn from(e: ClientError) -> SyncError {
+        match e {
+            ClientError::TimedOut(d) => SyncError::Timeout(d),
+            ClientError::TooLarge(n) => SyncError::TooLarge(n),
+            other => SyncError::Http(other.to_string()),
+        }
+    }
+}
+
+impl SyncError {
+    /// A short code for the metrics label `kind`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SyncError::Manifest(_) => "manifest",
+            SyncError::NotMember(_) => "not-member",
+            SyncError::Connect { .. } => "connect",
+            SyncError::Tls { .. } => "tls",
+            SyncError::Http(_) => "http",
+            SyncError::Timeout(_) => "timeout",
+            SyncError::TooLarge(_) => "too-large",
+            SyncError::Status { .. } => "status",
+            SyncError::Decode(_) => "decode",
+            SyncError::Store(_) | SyncError::Publish(_) => "store",
+        }
+    }
+}
+
+/// Run the receipt checks of a page's events on every core (signature verification dominates a
+/// catch-up); verdicts come back in page order, `None` for items without an event.
+fn check_in_parallel(
+    checker: &Checker<'_>,
+    items: &[crate::federation::feed::ReceivedItem],
+    from: &MemberId,
+) -> Vec<Option<Result<SignedEvent, Rejection>>> {
+    let check_all = |chunk: &[crate::federation::feed::ReceivedItem]| -> Vec<_> {
+        chunk
+            .iter()
+            .map(|item| {
+                let raw = item.jws.as_ref()?;
+                Some(checker.check(raw.get().as_bytes(), from, item.sequence))
+            })
+            .collect()
+    };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if cores < 2 || items.len() < 32 || !multi_thread {
+        return check_all(items);
+    }
+    let chunk = items.len().div_ceil(cores);
+    tokio::task::block_in_place(|| {
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = items
+                .chunks(chunk)
+                .map(|c| scope.spawn(move || check_all(c)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    })
+}
+
+/// What every sync task of a node shares.
+pub struct Syncer {
+    pub me: MemberId,
+    pub store: Store,
+    pub trust: Arc<Trust>,
+    pub schemas: Arc<Schemas>,
+    pub publisher: Publisher,
+    pub metrics: Arc<Metrics>,
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+    pub settings: SyncSettings,
+    /// This node's key, to co-sign the checkpoints it witnesses.
+    pub witness_key: SigningKey,
+    pub witness_kid: KeyName,
+}
+
+impl Syncer {
+    /// Run one subscription until `stop` turns true.
+    pub async fn run(self: Arc<Self>, sub: Subscription, mut stop: watch::Receiver<bool>) {
+        let min = Duration::from_millis(self.settings.min_backoff_ms.max(1));
+        let max = Duration::from_millis(self.settings.max_backoff_ms.max(1));
+        let mut backoff = min;
+        loop {
+            let mut progressed = false;
+            let ended = tokio::select! {
+                _ = stop.changed() => return,
+                r = self.session(&sub, &mut progressed) => r,
+            };
+            let Err(e) = ended else { return };
+            if progressed {
+                backoff = min;
+            }
+            tracing::warn!(from = %sub.from, error = %e, retry_ms = backoff.as_millis() as u64, "sync interrupted");
+            self.metrics.sync_status(&sub.from, |s| {
+                s.connected = false;
+                s.last_error = Some(e.to_string());
+                *s.failures.entry(e.kind()).or_default() += 1;
+            });
+            let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(jittered) => {}
+            }
+            backoff = (backoff * 2).min(max);
+        }
+    }
+
+    /// Connect, take up a newer manifest, then pull pages until something fails.
+    async fn session(&self, sub: &Subscription, progressed: &mut bool) -> Result<(), SyncError> {
+        let mut client = self.connect(&sub.from).await?;
+        let (status, body) = client
+            .get("/peer/v1/manifest")
+            .await
+            .map_err(SyncError::from)?;
+        if status.is_success() {
+            match self.trust.offer(&body) {
+                Ok(true) => {
+                    tracing::info!(from = %sub.from, "took up a newer manifest from a peer")
+                }
+                Ok(false) | Err(ManifestError::Older { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(from = %sub.from, error = %e, "peer offered a manifest that was refused")
+                }
+            }
+        }
+        self.metrics.sync_status(&sub.from, |s| {
+            s.connected = true;
+            s.last_error = None;
+        });
+        let mut witnessed_at: Option<std::time::Instant> = None;
+        let types = sub
+            .types
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        loop {
+            self.trust.usable()?;
+            let due = witnessed_at
+                .is_none_or(|t| t.elapsed() >= Duration::from_millis(self.settings.witness_ms));
+            if due {
+                self.witness(&mut client, &sub.from).await?;
+                witnessed_at = Some(std::time::Instant::now());
+            }
+            let cursor = self.store.cursor(&sub.from)?;
+            let path = format!(
+                "/peer/v1/feed?after={cursor}&limit={}&wait={}&types={types}",
+                self.settings.page_size, self.settings.wait_secs
+            );
+            let (status, body) = client.get(&path).await.map_err(SyncError::from)?;
+            if !status.is_success() {
+                let problem = serde_json::from_slice::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+                    .unwrap_or_default();
+                return Err(SyncError::Status {
+                    status: status.as_u16(),
+                    problem,
+                });
+            }
+            let page: ReceivedPage =
+                serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
+            self.metrics.sync_status(&sub.from, |s| {
+                s.connected = true;
+                s.last_error = None;
+                s.head = page.head;
+                s.cursor = cursor;
+            });
+            let new_cursor = self.take(&sub.from, cursor, page).await?;
+            if new_cursor > cursor {
+                *progressed = true;
+            }
+            self.metrics
+                .sync_status(&sub.from, |s| s.cursor = new_cursor);
+        }
+    }
+
+    async fn connect(&self, from: &MemberId) -> Result<HttpClient, SyncError> {
+        let manifest = self.trust.usable()?;
+        let member = manifest
+            .member(from)
+            .ok_or_else(|| SyncError::NotMember(from.clone()))?;
+        let endpoint = member.peer_endpoint.clone();
+        let tls_err = |detail: String| SyncError::Tls {
+            endpoint: endpoint.clone(),
+            detail,
+        };
+        let ca = tls::certificate_from_pem(&manifest.ca_certificate)
+            .map_err(|e| tls_err(e.to_string()))?;
+        let identity =
+            Identity::load(&self.tls_cert, &self.tls_key).map_err(|e| tls_err(e.to_string()))?;
+        let config = tls::client_config(Some(identity), &ca, member.tls_key_sha256.clone())
+            .map_err(|e| tls_err(e.to_string()))?;
+        let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&endpoint))
+            .await
+            .map_err(|_| SyncError::Connect {
+                endpoint: endpoint.clone(),
+                detail: "timed out".into(),
+            })?
+            .map_err(|e| SyncError::Connect {
+                endpoint: endpoint.clone(),
+                detail: e.to_string(),
+            })?;
+        let _ = tcp.set_nodelay(true);
+        let tls = tokio::time::timeout(
+            Duration::from_secs(10),
+            TlsConnector::from(config).connect(tls::peer_server_name(), tcp),
+        )
+        .await
+        .map_err(|_| tls_err("handshake timed out".into()))?
+        .map_err(|e| tls_err(e.to_string()))?;
+        let deadline = Duration::from_secs(self.settings.wait_secs)
+            + Duration::from_millis(self.settings.answer_timeout_ms);
+        HttpClient::over(tls, endpoint.clone())
+            .await
+            .map(|c| c.with_deadline(deadline))
+            .map_err(SyncError::from)
+    }
+
+    /// Check a page's events, quarantine the refused, store the rest with the new cursor.
+    async fn take(
+        &self,
+        from: &MemberId,
+        cursor: u64,
+        page: ReceivedPage,
+    ) -> Result<u64, SyncError> {
+        let manifest = self.trust.usable()?;
+        let checker = Checker {
+            manifest: &manifest,
+            me: &self.me,
+            schemas: &self.schemas,
+            store: &self.store,
+        };
+        // The contiguous run of the page; a gap ends it and is fetched again from the cursor.
+        let mut items = page.events;
+        if let Some(gap) = items
+            .iter()
+            .zip(cursor + 1..)
+            .position(|(item, expected)| item.sequence != expected)
+        {
+            let got = items[gap].sequence;
+            tracing::warn!(%from, expected = cursor + 1 + gap as u64, got, "gap in the feed; fetching again from the cursor");
+            self.metrics.sync_status(from, |s| s.gaps += 1);
+            items.truncate(gap);
+        }
+        let mut verdicts = check_in_parallel(&checker, &items, from).into_iter();
+        let mut accepted: Vec<SignedEvent> = Vec::new();
+        let mut ids = HashSet::new();
+        let mut next = cursor;
+        for item in items {
+            next = item.sequence;
+            let verdict = verdicts.next().flatten();
+            let Some(raw) = item.jws else {
+                if item.withheld.is_none() {
+                    self.quarantine(
+                        from,
+                        &Rejection::new(
+                            Reason::FeedItemEmpty,
+                            format!("sequence {next} has neither an event nor a withheld reason"),
+                        ),
+                        "",
+                    );
+                }
+                continue;
+            };
+            let Some(verdict) = verdict else { continue };
+            match verdict {
+                Ok(signed) if ids.insert(signed.event().id) => accepted.push(signed),
+                Ok(_) => self.quarantine(
+                    from,
+                    &Rejection::new(Reason::Duplicate, "the same event twice in one page"),
+                    raw.get(),
+                ),
+                Err(rejection) => self.quarantine(from, &rejection, raw.get()),
+            }
+        }
+        if next > cursor {
+            self.publisher.receive(from.clone(), accepted, next).await?;
+        }
+        Ok(next)
+    }
+
+    pub(super) fn quarantine(&self, from: &MemberId, r: &Rejection, body: &str) {
+        if r.reason == Reason::Duplicate {
+            self.metrics
+                .duplicates
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        tracing::warn!(%from, reason = r.reason.as_str(), "received event quarantined");
+        self.metrics
+            .count_quarantine(from.as_str(), r.reason.as_str());
+        let record = Quarantined {
+            number: 0,
+            time: OffsetDateTime::now_utc(),
+            origin: from.to_string(),
+            reason: r.reason.as_str().to_string(),
+            detail: serde_json::json!({"detail": r.detail, "errors": r.fields}),
+            body: body.to_string(),
+        };
+        if let Err(e) = self.store.quarantine(record) {
+            tracing::error!(error = %e, "cannot write quarantine record");
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Offline audit of a node's verifiable log: recompute the Merkle tree from the stored events,
+//! check each event's signature and each signed checkpoint against the recomputed roots, and
+//! report problems by log index. Runs on a stopped node's data dir; needs no running node.
+
+use serde::Serialize;
+
+use crate::event::SignedEvent;
+use crate::log::checkpoint::{self, decode_hash};
+use crate::merkle::{self, MemoryTree};
+use crate::store::{Store, StoreError};
+use crate::trust::manifest::Manifest;
+
+/// One problem found, at a log position (1-based) or checkpoint size.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    pub position: u64,
+    pub problem: String,
+}
+
+/// What the audit saw.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Audit {
+    pub entries: u64,
+    pub checkpoints: u64,
+    pub quarantine_records: u64,
+    pub signatures_checked: bool,
+    pub root: String,
+    pub findings: Vec<Finding>,
+}
+
+/// Audit the store; with a manifest, event and checkpoint signatures are checked too.
+pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreError> {
+    let mut report = Audit {
+        signatures_checked: manifest.is_some(),
+        ..Audit::default()
+    };
+    let mut tree = MemoryTree::default();
+    let mut expected = 1u64;
+    let mut after = 0;
+    loop {
+        let page = store.range(after, 10_000)?;
+        let Some(last) = page.last().map(|(p, _)| *p) else {
+            break;
+        };
+        for (position, bytes) in &page {
+            while expected < *position {
+                report.findings.push(Finding {
+                    position: expected,
+                    problem: "entry missing from the log".into(),
+                });
+                tree.push([0; 32]);
+                expected += 1;
+            }
+            let leaf = crate::log::event_leaf(bytes);
+            match store.perfect_leaf(position - 1) {
+                Ok(recorded) if recorded == leaf => {}
+                Ok(_) => report.findings.push(Finding { position: *position, problem: "entry altered: its hash differs from the leaf recorded when it was appended".into() }),
+                Err(_) => report.findings.push(Finding { position: *position, problem: "no Merkle leaf recorded for the entry".into() }),
+            }
+            tree.push(leaf);
+            check_event(*position, bytes, manifest, &mut report.findings);
+            expected += 1;
+        }
+        after = last;
+    }
+    report.entries = tree.len();
+    let quarantine = quarantine_tree(store, &mut report.findings)?;
+    report.quarantine_records = quarantine.len();
+    let root = |n: u64| merkle::root(&tree, n).unwrap_or_else(|e| match e {});
+    report.root = checkpoint::encode_hash(&root(report.entries));
+    for entry in store.checkpoints() {
+        let (size, bytes) = entry?;
+        report.checkpoints += 1;
+        let statement = match manifest {
+            Some(m) => checkpoint::verify_checkpoint(&bytes, m).map_err(|e| e.to_string()),
+            None => crate::event::jws::Jws::parse(&bytes)
+                .map_err(|e| e.to_string())
+                .and_then(|j| {
+                    serde_json::from_slice::<checkpoint::Checkpoint>(j.payload())
+                        .map_err(|e| e.to_string())
+                }),
+        };
+        match statement {
+            Err(e) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: {e}") }),
+            Ok(c) if c.size > report.entries => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers more entries than the log holds ({})", report.entries) }),
+            Ok(c) if decode_hash(&c.root) != Some(root(c.size)) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") }),
+            Ok(c) if c.quarantine_size > report.quarantine_records => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers {} quarantine records, the quarantine holds {}", c.quarantine_size, report.quarantine_records) }),
+            Ok(c) if c.quarantine_size > 0 && decode_hash(&c.quarantine_root) != merkle::root(&quarantine, c.quarantine_size).ok() => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: the quarantine log's signed root is not the root of the stored records: quarantine evidence was altered") }),
+            Ok(_) => {}
+        }
+    }
+    report.findings.sort_by_key(|f| f.position);
+    Ok(report)
+}
+
+/// Recompute the quarantine log from its records; a missing number is a finding.
+fn quarantine_tree(store: &Store, findings: &mut Vec<Finding>) -> Result<MemoryTree, StoreError> {
+    let mut tree = MemoryTree::default();
+    let mut after = 0;
+    loop {
+        let page = store.quarantine_records(after, 10_000)?;
+        let Some(last) = page.last().map(|(n, _)| *n) else {
+            break;
+        };
+        for (number, bytes) in page {
+            while tree.len() + 1 < number {
+                findings.push(Finding {
+                    position: tree.len() + 1,
+                    problem: "quarantine record missing".into(),
+                });
+                tree.push([0; 32]);
+            }
+            tree.push(merkle::leaf_hash(&bytes));
+        }
+        after = last;
+    }
+    Ok(tree)
+}
+
+fn check_event(
+    position: u64,
+    bytes: &[u8],
+    manifest: Option<&Manifest>,
+    findings: &mut Vec<Finding>,
+) {
+    let (signed, jws) = match SignedEvent::parse(bytes) {
+        Ok(p) => p,
+        Err(e) => {
+            findings.push(Finding {
+                position,
+                problem: format!("entry does not parse: {e}"),
+            });
+            return;
+        }
+    };
+    let Some(m) = manifest else { return };
+    let e = signed.event();
+    match m.event_key(&e.source, jws.kid(), e.time) {
+        Ok(key) if jws.verify(&key).is_ok() => {}
+        Ok(_) => findings.push(Finding {
+            position,
+            problem: "the event's signature does not verify".into(),
+        }),
+        Err(p) => findings.push(Finding {
+            position,
+            problem: format!("the event's signing key: {p}"),
+        }),
+    }
+}

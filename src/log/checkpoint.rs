@@ -1,0 +1,257 @@
+//! Signed checkpoints of a node's Merkle log, and witnesses' co-signatures.
+//!
+//! A checkpoint states "the log of ORIGIN had SIZE entries with root ROOT at TIME", signed as a
+//! JWS with the node's event-signing key, so anyone with the manifest can check it. Peers that
+//! sync from a node witness its checkpoints: they check each new one is consistent with the last
+//! one they saw (an RFC 9162 consistency proof), co-sign it, and send the co-signature back. Two
+//! checkpoints that cannot both be true are a fork: evidence that history was rewritten.
+
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::SigningKey;
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::jws::{self, Jws};
+use crate::merkle::{self, Hash};
+use crate::store::Store;
+use crate::trust::manifest::Manifest;
+
+/// The signed statement about a log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Checkpoint {
+    pub origin: MemberId,
+    pub size: u64,
+    /// Root hash, base64url.
+    pub root: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+    /// The quarantine log: how many records, and its root (base64url).
+    #[serde(default)]
+    pub quarantine_size: u64,
+    #[serde(default)]
+    pub quarantine_root: String,
+}
+
+/// A witness's co-signature of a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cosignature {
+    pub witness: MemberId,
+    pub origin: MemberId,
+    pub size: u64,
+    pub root: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub time: OffsetDateTime,
+}
+
+/// Why a checkpoint or co-signature was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckpointError {
+    #[error("not a signed checkpoint: {0}")]
+    Format(String),
+    #[error("the checkpoint's signature is not by a valid key of its origin: {0}")]
+    Signature(String),
+}
+
+pub fn encode_hash(h: &Hash) -> String {
+    URL_SAFE_NO_PAD.encode(h)
+}
+
+pub fn decode_hash(s: &str) -> Option<Hash> {
+    URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
+}
+
+/// Sign any statement with the node's key.
+pub fn sign<T: Serialize>(statement: &T, key: &SigningKey, kid: &KeyName) -> Vec<u8> {
+    jws::sign(key, kid, &serde_json::to_vec(statement).unwrap_or_default())
+}
+
+/// Verify a signed statement by `signer` (a member of the manifest) at its `time`.
+pub fn verify<T: for<'de> Deserialize<'de>>(
+    bytes: &[u8],
+    manifest: &Manifest,
+    signer: impl Fn(&T) -> (&MemberId, OffsetDateTime),
+) -> Result<T, CheckpointError> {
+    let jws = Jws::parse(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
+    let statement: T = serde_json::from_slice(jws.payload())
+        .map_err(|e| CheckpointError::Format(e.to_string()))?;
+    let (member, at) = signer(&statement);
+    let key = manifest
+        .event_key(member, jws.kid(), at)
+        .map_err(|p| CheckpointError::Signature(p.to_string()))?;
+    jws.verify(&key)
+        .map_err(|e| CheckpointError::Signature(e.to_string()))?;
+    Ok(statement)
+}
+
+pub fn verify_checkpoint(bytes: &[u8], manifest: &Manifest) -> Result<Checkpoint, CheckpointError> {
+    verify(bytes, manifest, |c: &Checkpoint| (&c.origin, c.time))
+}
+
+pub fn verify_cosignature(
+    bytes: &[u8],
+    manifest: &Manifest,
+) -> Result<Cosignature, CheckpointError> {
+    verify(bytes, manifest, |c: &Cosignature| (&c.witness, c.time))
+}
+
+/// What a witness concluded about a new checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Witnessed {
+    /// Nothing seen before, or consistent with what was: co-sign it.
+    Consistent,
+    /// Not newer than the last one seen (same size, same root).
+    Unchanged,
+    /// The two cannot both be true.
+    Fork(String),
+}
+
+/// Compare a new checkpoint with the last one seen, given the consistency proof between them.
+pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
+    let Some(last) = last else {
+        return Witnessed::Consistent;
+    };
+    let (Some(old_root), Some(new_root)) = (decode_hash(&last.root), decode_hash(&new.root)) else {
+        return Witnessed::Fork("a root is not a hash".into());
+    };
+    if new.size < last.size {
+        return Witnessed::Fork(format!(
+            "the log shrank from {} to {} entries",
+            last.size, new.size
+        ));
+    }
+    if new.size == last.size {
+        return if old_root == new_root {
+            Witnessed::Unchanged
+        } else {
+            Witnessed::Fork(format!("two different roots for size {}", new.size))
+        };
+    }
+    if merkle::verify_consistency(last.size, new.size, &old_root, &new_root, proof) {
+        Witnessed::Consistent
+    } else {
+        Witnessed::Fork(format!(
+            "size {} is not an extension of size {}",
+            new.size, last.size
+        ))
+    }
+}
+
+/// Sign a checkpoint every `every` while the flushed log grows, until `stop`.
+pub async fn run(
+    store: Store,
+    origin: MemberId,
+    key: SigningKey,
+    kid: KeyName,
+    mut flushed: watch::Receiver<u64>,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        let size = *flushed.borrow();
+        let quarantined = store.quarantine_len() as u64;
+        if let Err(e) = sign_if_grown(&store, &origin, &key, &kid, size) {
+            tracing::error!(error = %e, "cannot sign a checkpoint");
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = flushed.wait_for(|s| *s > size) => {}
+            _ = wait_for_quarantine(&store, quarantined) => {}
+        }
+    }
+}
+
+async fn wait_for_quarantine(store: &Store, seen: u64) {
+    while store.quarantine_len() as u64 <= seen {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Sign a checkpoint of the first `size` log entries and the whole quarantine log, if either grew
+/// since the last checkpoint. The quarantine log is flushed first, so a checkpoint never covers
+/// what a crash could take back.
+pub fn sign_if_grown(
+    store: &Store,
+    origin: &MemberId,
+    key: &SigningKey,
+    kid: &KeyName,
+    size: u64,
+) -> Result<(), crate::store::StoreError> {
+    store.flush()?;
+    let quarantine_size = store.quarantine_len() as u64;
+    let latest = store
+        .latest_checkpoint()?
+        .and_then(|(_, b)| Jws::parse(&b).ok())
+        .and_then(|j| serde_json::from_slice::<Checkpoint>(j.payload()).ok());
+    if latest
+        .as_ref()
+        .is_some_and(|c| c.size >= size && c.quarantine_size >= quarantine_size)
+        || (size == 0 && quarantine_size == 0)
+    {
+        return Ok(());
+    }
+    let c = Checkpoint {
+        origin: origin.clone(),
+        size,
+        root: encode_hash(&merkle::root(store, size)?),
+        time: OffsetDateTime::now_utc(),
+        quarantine_size,
+        quarantine_root: encode_hash(&merkle::root(
+            &crate::store::QuarantineLog(store),
+            quarantine_size,
+        )?),
+    };
+    store.put_checkpoint(size, &sign(&c, key, kid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ckpt(size: u64, root: Hash) -> Checkpoint {
+        Checkpoint {
+            origin: "a/b/c/d".parse().unwrap(),
+            size,
+            root: encode_hash(&root),
+            time: OffsetDateTime::now_utc(),
+            quarantine_size: 0,
+            quarantine_root: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_witness_accepts_extensions_and_flags_forks() {
+        let tree = merkle::MemoryTree::new((0..20u8).map(|i| merkle::leaf_hash(&[i])));
+        let r = |n| merkle::root(&tree, n).unwrap();
+        let old = ckpt(7, r(7));
+        let new = ckpt(15, r(15));
+        let proof = merkle::consistency_proof(&tree, 7, 15).unwrap();
+        assert_eq!(judge(None, &new, &[]), Witnessed::Consistent);
+        assert_eq!(judge(Some(&old), &new, &proof), Witnessed::Consistent);
+        assert_eq!(judge(Some(&old), &ckpt(7, r(7)), &[]), Witnessed::Unchanged);
+        assert!(matches!(
+            judge(Some(&old), &ckpt(7, r(8)), &[]),
+            Witnessed::Fork(_)
+        ));
+        assert!(matches!(judge(Some(&new), &old, &[]), Witnessed::Fork(_)));
+        // A history rewritten after the checkpoint was witnessed.
+        let rewritten =
+            merkle::MemoryTree::new((0..20u8).map(|i| merkle::leaf_hash(&[i ^ u8::from(i == 3)])));
+        let forged = ckpt(15, merkle::root(&rewritten, 15).unwrap());
+        let forged_proof = merkle::consistency_proof(&rewritten, 7, 15).unwrap();
+        assert!(matches!(
+            judge(Some(&old), &forged, &forged_proof),
+            Witnessed::Fork(_)
+        ));
+    }
+}

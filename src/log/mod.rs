@@ -1,0 +1,24 @@
+//! The verifiable log, built on the RFC 9162 Merkle tree ([`crate::merkle`]) over the node's log
+//! and its quarantine: signed checkpoints and witnesses' co-signatures, proofs served to
+//! auditors, the offline audit (`jol verify`) and evidence bundles for one person.
+//!
+//! Owns: proving that nothing stored was altered or dropped, and the one rule that gives a stored
+//! event's leaf ([`event_leaf`]). Reads the store; the leaves themselves are written by the
+//! writer, using that rule.
+
+pub mod audit;
+pub mod bundle;
+pub mod checkpoint;
+pub mod proofs;
+
+use crate::merkle::{leaf_hash, Hash};
+
+/// The Merkle log leaf of a stored event: the RFC 9162 leaf hash of its JWS in compact
+/// serialisation (`header.payload.signature`), or of the stored bytes themselves when they are not
+/// a flattened JWS. Every writer of the log and every auditor of it calls this one function.
+pub fn event_leaf(stored: &[u8]) -> Hash {
+    match crate::event::jws::compact(stored) {
+        Some(compact) => leaf_hash(&compact),
+        None => leaf_hash(stored),
+    }
+}

@@ -1,0 +1,93 @@
+//! Read access to the verifiable log, served on both listeners: the latest signed checkpoint
+//! with its witnesses' co-signatures, inclusion proofs and consistency proofs.
+
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+use crate::log::checkpoint::encode_hash;
+use crate::merkle;
+use crate::net::http::{self, Problem, Response};
+use crate::store::{Store, StoreError};
+
+fn storage(e: StoreError) -> Problem {
+    http::storage_problem(e)
+}
+
+fn bad(detail: String) -> Problem {
+    Problem::new(
+        StatusCode::BAD_REQUEST,
+        "bad-proof-request",
+        "Bad proof request",
+        detail,
+    )
+}
+
+fn raw_json(bytes: &[u8]) -> Value {
+    serde_json::from_slice(bytes).unwrap_or(Value::Null)
+}
+
+/// The size the latest checkpoint covers (proofs are served up to it).
+fn checkpointed(store: &Store) -> Result<u64, Problem> {
+    Ok(store
+        .latest_checkpoint()
+        .map_err(storage)?
+        .map_or(0, |(s, _)| s))
+}
+
+/// `GET …/checkpoint`: the latest checkpoint and the co-signatures it has.
+pub fn checkpoint(store: &Store) -> Result<Response, Problem> {
+    let Some((size, bytes)) = store.latest_checkpoint().map_err(storage)? else {
+        return Err(Problem::new(
+            StatusCode::NOT_FOUND,
+            "no-checkpoint",
+            "No checkpoint yet",
+            "the log has no signed checkpoint yet",
+        ));
+    };
+    let cosignatures: Vec<Value> = store
+        .cosignatures(size)
+        .map_err(storage)?
+        .iter()
+        .map(|b| raw_json(b))
+        .collect();
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"checkpoint": raw_json(&bytes), "cosignatures": cosignatures}),
+    ))
+}
+
+/// `GET …/proof/inclusion?leaf=I&size=N`.
+pub fn inclusion(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
+    let limit = checkpointed(store)?;
+    let size = http::query_u64(query, "size", limit)?;
+    let leaf = http::query_u64(query, "leaf", u64::MAX)?;
+    if size == 0 || size > limit || leaf >= size {
+        return Err(bad(format!(
+            "need leaf < size <= {limit} (the latest checkpoint's size)"
+        )));
+    }
+    let proof = merkle::inclusion_proof(store, leaf, size).map_err(storage)?;
+    let leaf_hash = store.perfect_leaf(leaf).map_err(storage)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"leafIndex": leaf, "treeSize": size, "leafHash": encode_hash(&leaf_hash),
+        "proof": proof.iter().map(encode_hash).collect::<Vec<_>>()}),
+    ))
+}
+
+/// `GET …/proof/consistency?from=M&to=N`.
+pub fn consistency(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
+    let limit = checkpointed(store)?;
+    let from = http::query_u64(query, "from", 0)?;
+    let to = http::query_u64(query, "to", limit)?;
+    if from > to || to > limit {
+        return Err(bad(format!(
+            "need from <= to <= {limit} (the latest checkpoint's size)"
+        )));
+    }
+    let proof = merkle::consistency_proof(store, from, to).map_err(storage)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"from": from, "to": to, "proof": proof.iter().map(encode_hash).collect::<Vec<_>>()}),
+    ))
+}

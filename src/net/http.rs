@@ -1,0 +1,236 @@
+//! HTTP plumbing shared by the listeners: bodies read under a size limit, JSON answers, and
+//! RFC 9457 problem details naming each failing field by JSON pointer.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
+use hyper::{Request, StatusCode};
+use serde::Serialize;
+
+use crate::event::schema::FieldError;
+
+pub type Response = hyper::Response<Full<Bytes>>;
+
+/// Base of the `type` URIs of our problem documents.
+pub const PROBLEM_BASE: &str = "https://jol.example/problems/";
+
+/// A JSON answer.
+pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
+    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    with_type(status, "application/json", bytes)
+}
+
+/// A body with its content type.
+pub fn with_type(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response {
+    let mut r = hyper::Response::new(Full::new(body.into()));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r
+}
+
+/// An RFC 9457 problem: a stable slug (the `type`), a title, a detail, and failing fields.
+#[derive(Debug, Clone, Serialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ProblemField>,
+}
+
+/// One failing field of a problem (`pointer` into the request body).
+#[derive(Debug, Clone, Serialize)]
+pub struct ProblemField {
+    pub pointer: String,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Problem {
+        Problem {
+            kind: format!("{PROBLEM_BASE}{slug}"),
+            title: title.into(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// The slug of the `type` URI, used as the quarantine reason code.
+    pub fn slug(&self) -> &str {
+        self.kind.strip_prefix(PROBLEM_BASE).unwrap_or(&self.kind)
+    }
+
+    /// Add a failing field.
+    pub fn field(mut self, pointer: impl Into<String>, detail: impl Into<String>) -> Problem {
+        self.errors.push(ProblemField {
+            pointer: pointer.into(),
+            detail: detail.into(),
+            keyword: None,
+        });
+        self
+    }
+
+    /// Add schema errors, each pointer placed under `prefix` (e.g. `/data`).
+    pub fn schema_fields(mut self, prefix: &str, errors: &[FieldError]) -> Problem {
+        self.errors.extend(errors.iter().map(|e| ProblemField {
+            pointer: format!("{prefix}{}", e.pointer),
+            detail: e.reason.clone(),
+            keyword: Some(e.keyword.clone()),
+        }));
+        self
+    }
+
+    pub fn response(&self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        with_type(status, "application/problem+json", bytes)
+    }
+}
+
+/// 503: the store failed (the node says why; it keeps serving what it can).
+pub fn storage_problem(e: impl std::fmt::Display) -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "storage-unavailable",
+        "Storage unavailable",
+        e.to_string(),
+    )
+}
+
+/// The request must declare a JSON body.
+pub fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
+    let declared = req
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match declared.as_deref() {
+        Some("application/json") => Ok(()),
+        Some(t) if t.starts_with("application/") && t.ends_with("+json") => Ok(()),
+        Some(_) => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "the body must be JSON: send Content-Type: application/json",
+        )),
+        None => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "missing-content-type",
+            "Missing content type",
+            "the request has no Content-Type header: send Content-Type: application/json",
+        )),
+    }
+}
+
+/// Read the whole body, refusing one larger than `limit` bytes (before reading it, where the
+/// client declared its length).
+pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Problem> {
+    let too_large = || {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Request body too large",
+            format!("the body is larger than this node accepts ({limit} bytes)"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(Problem::new(
+            StatusCode::BAD_REQUEST,
+            "body-unreadable",
+            "Request body could not be read",
+            e.to_string(),
+        )),
+    }
+}
+
+/// Parse a JSON body, naming where it is malformed (line and column, never content).
+pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
+    serde_json::from_slice(body).map_err(|e| {
+        let detail = match e.classify() {
+            serde_json::error::Category::Syntax if std::str::from_utf8(body).is_err() => {
+                "the body is not valid UTF-8".to_string()
+            }
+            _ => format!("the body is not valid JSON: {e}"),
+        };
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            detail,
+        )
+    })
+}
+
+/// The query parameter `name`, if present.
+pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
+    query?
+        .split('&')
+        .filter_map(|kv| kv.split_once('=').or(Some((kv, ""))))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A numeric query parameter, with a problem naming it when it is not a number.
+pub fn query_u64(query: Option<&str>, name: &str, default: u64) -> Result<u64, Problem> {
+    match query_param(query, name) {
+        None => Ok(default),
+        Some(v) => v.parse().map_err(|_| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "bad-query",
+                "Bad query parameter",
+                format!("query parameter `{name}` must be a non-negative integer"),
+            )
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_are_found_by_name() {
+        assert_eq!(query_param(Some("after=5&limit=10"), "limit"), Some("10"));
+        assert_eq!(query_param(Some("after"), "after"), Some(""));
+        assert_eq!(query_param(None, "after"), None);
+        assert_eq!(query_u64(Some("after=5"), "after", 0).unwrap(), 5);
+        assert!(query_u64(Some("after=x"), "after", 0).is_err());
+    }
+
+    #[test]
+    fn malformed_json_says_where_not_what() {
+        let p = parse_json(b"{\"pin\": 215031990123").unwrap_err();
+        assert_eq!(p.slug(), "malformed-json");
+        assert!(!p.detail.contains("21503"), "{}", p.detail);
+        let p = parse_json(&[b'"', 0xff, b'"']).unwrap_err();
+        assert!(p.detail.contains("UTF-8"), "{}", p.detail);
+    }
+}

@@ -1,0 +1,222 @@
+//! Counters and sync status, rendered as Prometheus text for `/metrics` and as JSON for
+//! `/readyz`. Labels carry member ids, event types and reason codes only: never personal data.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::event::identifiers::MemberId;
+
+/// The state of one subscription's sync task.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SyncStatus {
+    pub connected: bool,
+    /// Last contiguous sequence stored from the publisher.
+    pub cursor: u64,
+    /// The publisher's latest sequence, as last reported.
+    pub head: u64,
+    pub last_error: Option<String>,
+    pub gaps: u64,
+    /// Sessions that ended in failure, by kind (`connect`, `timeout`, `decode`, …).
+    pub failures: BTreeMap<&'static str, u64>,
+}
+
+/// The node's counters.
+#[derive(Default)]
+pub struct Metrics {
+    pub published: AtomicU64,
+    pub received: AtomicU64,
+    pub duplicates: AtomicU64,
+    pub feed_requests: AtomicU64,
+    pub feed_events_delivered: AtomicU64,
+    pub feed_events_withheld: AtomicU64,
+    /// Peers' checkpoints found inconsistent with ones witnessed before (evidence in quarantine).
+    pub forks: AtomicU64,
+    /// Group commits the store refused (disk full, I/O error).
+    pub store_write_failures: AtomicU64,
+    quarantined: Mutex<BTreeMap<(String, String), u64>>,
+    sync: Mutex<BTreeMap<MemberId, SyncStatus>>,
+    /// Why the last write to the store failed, until one succeeds again.
+    store_failure: Mutex<Option<String>>,
+}
+
+impl Metrics {
+    pub fn count_quarantine(&self, origin: &str, reason: &str) {
+        if let Ok(mut q) = self.quarantined.lock() {
+            *q.entry((origin.to_string(), reason.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// The store refused a write: `/readyz` reports it until a write succeeds.
+    pub fn store_failed(&self, reason: String) {
+        self.store_write_failures.fetch_add(1, Ordering::Relaxed);
+        self.store_failing(reason);
+    }
+
+    /// The store is still failing, for this reason (not another refused commit).
+    pub fn store_failing(&self, reason: String) {
+        if let Ok(mut f) = self.store_failure.lock() {
+            *f = Some(reason);
+        }
+    }
+
+    /// A write succeeded: the store is healthy again.
+    pub fn store_recovered(&self) {
+        if let Ok(mut f) = self.store_failure.lock() {
+            *f = None;
+        }
+    }
+
+    pub fn store_failure(&self) -> Option<String> {
+        self.store_failure.lock().ok().and_then(|f| f.clone())
+    }
+
+    pub fn quarantined_total(&self) -> u64 {
+        self.quarantined
+            .lock()
+            .map(|q| q.values().sum())
+            .unwrap_or(0)
+    }
+
+    /// Update the status of the subscription to `from`.
+    pub fn sync_status(&self, from: &MemberId, f: impl FnOnce(&mut SyncStatus)) {
+        if let Ok(mut s) = self.sync.lock() {
+            f(s.entry(from.clone()).or_default());
+        }
+    }
+
+    pub fn sync_snapshot(&self) -> BTreeMap<MemberId, SyncStatus> {
+        self.sync.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        };
+        counter(
+            &mut out,
+            "jol_events_published_total",
+            "Events this node published (acknowledged durably).",
+            &self.published,
+        );
+        counter(
+            &mut out,
+            "jol_events_received_total",
+            "Events received from peers, verified and stored.",
+            &self.received,
+        );
+        counter(
+            &mut out,
+            "jol_events_duplicate_total",
+            "Received events already held (quarantined as duplicate).",
+            &self.duplicates,
+        );
+        counter(
+            &mut out,
+            "jol_feed_requests_total",
+            "Feed requests served to peers.",
+            &self.feed_requests,
+        );
+        counter(
+            &mut out,
+            "jol_feed_events_delivered_total",
+            "Events delivered to peers.",
+            &self.feed_events_delivered,
+        );
+        counter(
+            &mut out,
+            "jol_feed_events_withheld_total",
+            "Events withheld from peers (not authorised, no consent).",
+            &self.feed_events_withheld,
+        );
+        counter(
+            &mut out,
+            "jol_store_write_failures_total",
+            "Group commits the store refused (nothing in them was acknowledged).",
+            &self.store_write_failures,
+        );
+        counter(
+            &mut out,
+            "jol_log_forks_total",
+            "Peer checkpoints inconsistent with ones witnessed before.",
+            &self.forks,
+        );
+        let _ = writeln!(out, "# HELP jol_quarantined_total Submissions and events quarantined, by origin and reason.\n# TYPE jol_quarantined_total counter");
+        if let Ok(q) = self.quarantined.lock() {
+            for ((origin, reason), n) in q.iter() {
+                let _ = writeln!(
+                    out,
+                    "jol_quarantined_total{{origin=\"{}\",reason=\"{}\"}} {n}",
+                    label(origin),
+                    label(reason)
+                );
+            }
+        }
+        let _ = writeln!(out, "# HELP jol_sync_lag_events Publisher head minus stored cursor, per subscription.\n# TYPE jol_sync_lag_events gauge");
+        let _ = writeln!(out, "# HELP jol_sync_connected Whether the subscription's last exchange succeeded.\n# TYPE jol_sync_connected gauge");
+        for (from, s) in self.sync_snapshot() {
+            let from = label(from.as_str());
+            let _ = writeln!(
+                out,
+                "jol_sync_lag_events{{from=\"{from}\"}} {}",
+                s.head.saturating_sub(s.cursor)
+            );
+            let _ = writeln!(
+                out,
+                "jol_sync_connected{{from=\"{from}\"}} {}",
+                u8::from(s.connected)
+            );
+            let _ = writeln!(out, "jol_sync_cursor{{from=\"{from}\"}} {}", s.cursor);
+            let _ = writeln!(out, "jol_sync_gaps_total{{from=\"{from}\"}} {}", s.gaps);
+            for (kind, n) in &s.failures {
+                let _ = writeln!(
+                    out,
+                    "jol_sync_failures_total{{from=\"{from}\",kind=\"{kind}\"}} {n}"
+                );
+            }
+        }
+        out
+    }
+}
+
+fn label(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_labels() {
+        let m = Metrics::default();
+        m.published.fetch_add(3, Ordering::Relaxed);
+        m.count_quarantine("local-api", "schema-invalid");
+        m.count_quarantine("local-api", "schema-invalid");
+        let from: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        m.sync_status(&from, |s| {
+            s.head = 10;
+            s.cursor = 7;
+        });
+        let text = m.render();
+        assert!(text.contains("jol_events_published_total 3"));
+        assert!(text
+            .contains("jol_quarantined_total{origin=\"local-api\",reason=\"schema-invalid\"} 2"));
+        assert!(
+            text.contains("jol_sync_lag_events{from=\"central-server/GOV/70000001/migration\"} 3")
+        );
+        assert_eq!(m.quarantined_total(), 2);
+    }
+}

@@ -1,0 +1,135 @@
+//! Local delivery by webhook: every event the node holds (own and received) is POSTed, in log
+//! order, to the agency's URL, retrying with capped exponential backoff until a 2xx. The cursor
+//! lives in the store, so a restart resumes where delivery stopped. Delivery is at-least-once:
+//! the receiver deduplicates on the event id.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::watch;
+
+use crate::net::client::HttpClient;
+use crate::store::{Meta, Store};
+
+const PAGE: usize = 100;
+
+/// Why a webhook URL is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WebhookUrlError {
+    #[error("only http://host:port/path is supported")]
+    Scheme,
+    #[error("give host:port")]
+    HostPort,
+}
+
+/// Where the webhook goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookUrl {
+    pub host_port: String,
+    pub path: String,
+}
+
+impl WebhookUrl {
+    /// Parse `http://host:port/path` (plain HTTP, for the agency's internal network).
+    pub fn parse(url: &str) -> Result<WebhookUrl, WebhookUrlError> {
+        let rest = url.strip_prefix("http://").ok_or(WebhookUrlError::Scheme)?;
+        let (host_port, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, "/"),
+        };
+        if !host_port.contains(':') || host_port.starts_with(':') {
+            return Err(WebhookUrlError::HostPort);
+        }
+        Ok(WebhookUrl {
+            host_port: host_port.to_string(),
+            path: path.to_string(),
+        })
+    }
+}
+
+/// Deliver until `stop` turns true.
+pub async fn run(
+    url: WebhookUrl,
+    store: Store,
+    mut positions: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    let mut client: Option<HttpClient> = None;
+    loop {
+        let cursor = store
+            .meta(&Meta::WebhookCursor)
+            .ok()
+            .flatten()
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_be_bytes);
+        if *positions.borrow() <= cursor {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = positions.wait_for(|p| *p > cursor) => continue,
+            }
+        }
+        match deliver_page(&url, &store, &mut client, cursor).await {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(e) => {
+                client = None;
+                tracing::warn!(error = %e, retry_ms = backoff.as_millis() as u64, "webhook delivery failed");
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+async fn deliver_page(
+    url: &WebhookUrl,
+    store: &Store,
+    client: &mut Option<HttpClient>,
+    cursor: u64,
+) -> Result<(), String> {
+    let page = store.range(cursor, PAGE).map_err(|e| e.to_string())?;
+    for (position, bytes) in page {
+        let item = crate::event::cloudevent::StoredItem::parse(position, &bytes)
+            .map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+        if client.is_none() {
+            *client = Some(
+                HttpClient::connect_to(&url.host_port)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            );
+        }
+        let Some(c) = client.as_mut() else { continue };
+        let (status, _) = c
+            .post_json(&url.path, Bytes::from(body))
+            .await
+            .map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("the webhook answered {status}"));
+        }
+        store
+            .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())
+            .map_err(|e| e.to_string())?;
+    }
+    store.flush().map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_plain_http_with_host_and_port() {
+        let u = WebhookUrl::parse("http://127.0.0.1:9000/jol/events").unwrap();
+        assert_eq!(
+            (u.host_port.as_str(), u.path.as_str()),
+            ("127.0.0.1:9000", "/jol/events")
+        );
+        assert_eq!(WebhookUrl::parse("http://hook:80").unwrap().path, "/");
+        assert!(WebhookUrl::parse("https://x:1/").is_err());
+        assert!(WebhookUrl::parse("http://nohost/").is_err());
+    }
+}

@@ -1,0 +1,270 @@
+//! A node's configuration: one TOML file per node.
+//!
+//! Relative paths in the file are taken relative to the file's own folder, so a node's folder
+//! can be moved as a whole. Unknown keys are refused: a typo must not silently change behaviour.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::Token;
+use crate::event::identifiers::MemberId;
+use crate::federation::sync::{Subscription, SyncSettings};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path} is not valid: {problem}")]
+    Invalid {
+        path: PathBuf,
+        problem: ConfigProblem,
+    },
+    #[error("cannot read tokens file {path}: {detail}")]
+    Tokens { path: PathBuf, detail: String },
+}
+
+/// What is wrong with a config's text.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error(transparent)]
+    Toml(#[from] toml::de::Error),
+    #[error("subscriptions need a [federation] section")]
+    SubscriptionsWithoutFederation,
+    #[error("local.listen {0} is not a loopback address: set local.tokens_file so that callers must present a bearer token")]
+    PublicWithoutTokens(SocketAddr),
+    #[error("local.webhook: {0}")]
+    Webhook(#[from] crate::net::webhook::WebhookUrlError),
+    #[error("local.max_body_bytes must be at least 1024")]
+    BodyLimitTooSmall,
+}
+
+/// The whole node configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeConfig {
+    /// This node's X-Road member (subsystem) id.
+    pub member: MemberId,
+    /// Where the store lives.
+    pub data_dir: PathBuf,
+    /// The engine for a new store (`sled`, the default, or `redb`); an existing store keeps its
+    /// own and a mismatch is an error.
+    #[serde(default)]
+    pub store_engine: Option<crate::store::Engine>,
+    pub signing: SigningConfig,
+    #[serde(default)]
+    pub local: LocalConfig,
+    /// Membership of a federation; without it the node publishes locally only.
+    pub federation: Option<FederationConfig>,
+    /// Events to pull from other members.
+    #[serde(default)]
+    pub subscriptions: Vec<Subscription>,
+    #[serde(default)]
+    pub sync: SyncSettings,
+}
+
+/// Trust anchor, manifest and the peer listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FederationConfig {
+    /// The authority's public key (SPKI PEM): the only key whose manifests this node accepts.
+    pub authority_key: PathBuf,
+    /// The signed manifest file (a newer one held in the store or offered by peers wins).
+    pub manifest: PathBuf,
+    /// Where the peer listener (mutual TLS) binds.
+    pub peer_listen: SocketAddr,
+    /// This node's TLS certificate (issued by the federation CA) and key.
+    pub tls_cert: PathBuf,
+    pub tls_key: PathBuf,
+}
+
+/// The node's event-signing key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SigningConfig {
+    /// PKCS#8 PEM private key.
+    pub key_file: PathBuf,
+    /// The key's name; the JWS `kid` is `MEMBER-ID#key_name`.
+    pub key_name: String,
+}
+
+/// The agency-side listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocalConfig {
+    /// Loopback by default; any other address requires `tokens_file`.
+    #[serde(default = "default_local_listen")]
+    pub listen: SocketAddr,
+    /// A file of `NAME TOKEN` lines: the bearer tokens the agency's systems use.
+    pub tokens_file: Option<PathBuf>,
+    /// Largest request body accepted, in bytes.
+    #[serde(default = "default_max_body")]
+    pub max_body_bytes: usize,
+    /// Time a client has to send its request headers.
+    #[serde(default = "default_header_timeout")]
+    pub header_timeout_secs: u64,
+    /// Connections served at once; more wait in the kernel's backlog.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// `http://host:port/path` to POST every event the node holds to, in order, retrying until
+    /// a 2xx (at-least-once: the receiver deduplicates on the event id).
+    pub webhook: Option<String>,
+}
+
+fn default_local_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+fn default_max_body() -> usize {
+    1024 * 1024
+}
+fn default_header_timeout() -> u64 {
+    10
+}
+fn default_max_connections() -> usize {
+    1024
+}
+
+impl Default for LocalConfig {
+    fn default() -> Self {
+        LocalConfig {
+            listen: default_local_listen(),
+            tokens_file: None,
+            max_body_bytes: default_max_body(),
+            header_timeout_secs: default_header_timeout(),
+            max_connections: default_max_connections(),
+            webhook: None,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> Result<NodeConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        NodeConfig::parse(&text, base).map_err(|problem| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        })
+    }
+
+    /// Parse config text; relative paths are resolved against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<NodeConfig, ConfigProblem> {
+        let mut c: NodeConfig = toml::from_str(text)?;
+        c.data_dir = base.join(&c.data_dir);
+        c.signing.key_file = base.join(&c.signing.key_file);
+        c.local.tokens_file = c.local.tokens_file.map(|p| base.join(p));
+        if let Some(f) = &mut c.federation {
+            f.authority_key = base.join(&f.authority_key);
+            f.manifest = base.join(&f.manifest);
+            f.tls_cert = base.join(&f.tls_cert);
+            f.tls_key = base.join(&f.tls_key);
+        }
+        if !c.subscriptions.is_empty() && c.federation.is_none() {
+            return Err(ConfigProblem::SubscriptionsWithoutFederation);
+        }
+        if !c.local.listen.ip().is_loopback() && c.local.tokens_file.is_none() {
+            return Err(ConfigProblem::PublicWithoutTokens(c.local.listen));
+        }
+        if let Some(url) = &c.local.webhook {
+            crate::net::webhook::WebhookUrl::parse(url)?;
+        }
+        if c.local.max_body_bytes < 1024 {
+            return Err(ConfigProblem::BodyLimitTooSmall);
+        }
+        Ok(c)
+    }
+
+    /// The bearer tokens for the local API (empty: no token needed, loopback only).
+    pub fn tokens(&self) -> Result<Vec<Token>, ConfigError> {
+        let Some(path) = &self.local.tokens_file else {
+            return Ok(Vec::new());
+        };
+        let fail = |detail: String| ConfigError::Tokens {
+            path: path.clone(),
+            detail,
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
+        let mut tokens = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            match line.split_whitespace().collect::<Vec<_>>()[..] {
+                [name, secret] if secret.len() >= 16 => tokens.push(Token {
+                    name: name.to_string(),
+                    secret: secret.to_string(),
+                }),
+                _ => {
+                    return Err(fail(format!(
+                        "line {}: expected `NAME TOKEN` with a token of at least 16 characters",
+                        n + 1
+                    )))
+                }
+            }
+        }
+        if tokens.is_empty() {
+            return Err(fail("no tokens in the file".into()));
+        }
+        Ok(tokens)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+member = "central-server/GOV/70000001/migration"
+data_dir = "data"
+[signing]
+key_file = "keys/sign.pem"
+key_name = "sign-1"
+"#;
+
+    #[test]
+    fn paths_resolve_against_the_config_folder() {
+        let c = NodeConfig::parse(MINIMAL, Path::new("/etc/jol")).unwrap();
+        assert_eq!(c.data_dir, Path::new("/etc/jol/data"));
+        assert_eq!(c.signing.key_file, Path::new("/etc/jol/keys/sign.pem"));
+        assert_eq!(c.local.max_body_bytes, 1024 * 1024);
+        assert!(c.local.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn a_public_bind_needs_tokens_and_typos_are_refused() {
+        let public = format!("{MINIMAL}[local]\nlisten = \"0.0.0.0:8080\"\n");
+        let err = NodeConfig::parse(&public, Path::new(".")).unwrap_err();
+        assert!(
+            matches!(err, ConfigProblem::PublicWithoutTokens(_)),
+            "{err}"
+        );
+        let typo = MINIMAL.replace("data_dir", "datadir");
+        assert!(NodeConfig::parse(&typo, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn tokens_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("t"),
+            "# comment\ncase-system 0123456789abcdef0123\n",
+        )
+        .unwrap();
+        let text = format!("{MINIMAL}[local]\ntokens_file = \"t\"\n");
+        let c = NodeConfig::parse(&text, dir.path()).unwrap();
+        let t = c.tokens().unwrap();
+        assert_eq!(t[0].name, "case-system");
+        std::fs::write(dir.path().join("t"), "short x\n").unwrap();
+        assert!(c.tokens().is_err());
+    }
+}

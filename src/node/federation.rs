@@ -1,0 +1,300 @@
+//! Laying out a federation on disk: the authority (key, CA, manifest) and, for each member, its
+//! signing key, its TLS key with a CA-issued certificate (from a CSR), its membership and grants,
+//! and its node config. `jol demo`, `jol bench` and the end-to-end tests build their federations
+//! here; `config/federation.sh` does the same with the `jol` commands an operator runs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use time::{Duration, OffsetDateTime};
+
+use super::config::{FederationConfig, LocalConfig, NodeConfig, SigningConfig};
+use crate::event::identifiers::{IdError, MemberId};
+use crate::event::keys::{self, KeyError};
+use crate::event::schema::EventType;
+use crate::federation::sync::{Subscription, SyncSettings};
+use crate::store::Engine;
+use crate::trust::authority::{node_tls_key, Authority, AuthorityError};
+use crate::trust::manifest::{Member, Names, SigningKeyEntry};
+use crate::trust::tls::{self, TlsError};
+
+/// The federation's X-Road instance.
+pub const INSTANCE: &str = "central-server";
+/// The authority's member id.
+pub const AUTHORITY: &str = "central-server/GOV/70000000/authority";
+/// The example federation's members.
+pub const MIGRATION: &str = "central-server/GOV/70000001/migration";
+pub const EMPLOYMENT: &str = "central-server/GOV/70000002/employment";
+pub const EDUCATION: &str = "central-server/GOV/70000003/education";
+/// The name of every member's event-signing key in a built federation.
+pub const KEY_NAME: &str = "sign-1";
+
+/// Why a federation could not be laid out.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Id(#[from] IdError),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("cannot find a free loopback port: {0}")]
+    Port(std::io::Error),
+    #[error("the node config cannot be written as TOML: {0}")]
+    Toml(#[from] toml::ser::Error),
+}
+
+/// One member of the federation to lay out.
+#[derive(Debug, Clone)]
+pub struct MemberPlan {
+    /// The member's folder under the federation's folder.
+    pub folder: String,
+    pub id: MemberId,
+    pub names: Names,
+    /// The types it publishes.
+    pub publishes: Vec<EventType>,
+    /// The purpose it is granted when reading any other member's types.
+    pub purpose: String,
+    /// Where it pulls from: each publisher and the types it takes from it.
+    pub subscriptions: Vec<Subscription>,
+    pub local_listen: SocketAddr,
+    pub peer_listen: SocketAddr,
+}
+
+/// A federation to lay out.
+#[derive(Debug, Clone)]
+pub struct FederationPlan {
+    pub members: Vec<MemberPlan>,
+    pub engine: Engine,
+    pub sync: SyncSettings,
+    /// How long the signed manifest is valid.
+    pub manifest_days: i64,
+}
+
+/// The migration agency, the employment service and the education ministry: each publishes its
+/// own type, every other member may read it for the reader's own purpose, and each subscribes to
+/// the other two. Ports are free loopback ports chosen now.
+pub fn three_agencies() -> Result<FederationPlan, BuildError> {
+    let agencies = [
+        (
+            "migration",
+            MIGRATION,
+            [
+                "Миграция агенттиги",
+                "Агентство по миграции",
+                "Migration Agency",
+            ],
+            EventType::ReturneeRecord,
+            "REINTEGRATION_CASE_MANAGEMENT",
+        ),
+        (
+            "employment",
+            EMPLOYMENT,
+            [
+                "Иш менен камсыз кылуу кызматы",
+                "Служба занятости",
+                "Employment Service",
+            ],
+            EventType::EmploymentStatus,
+            "EMPLOYMENT_SERVICES",
+        ),
+        (
+            "education",
+            EDUCATION,
+            [
+                "Билим берүү министрлиги",
+                "Министерство образования",
+                "Ministry of Education",
+            ],
+            EventType::TrainingEnrolment,
+            "TRAINING_SERVICES",
+        ),
+    ];
+    let mut members = Vec::new();
+    for (folder, id, [ky, ru, en], publishes, purpose) in &agencies {
+        let subscriptions = agencies
+            .iter()
+            .filter(|other| other.1 != *id)
+            .map(|other| {
+                Ok(Subscription {
+                    from: parse_id(other.1)?,
+                    types: vec![other.3],
+                })
+            })
+            .collect::<Result<_, BuildError>>()?;
+        members.push(MemberPlan {
+            folder: folder.to_string(),
+            id: parse_id(id)?,
+            names: Names {
+                ky: ky.to_string(),
+                ru: ru.to_string(),
+                en: en.to_string(),
+            },
+            publishes: vec![*publishes],
+            purpose: purpose.to_string(),
+            subscriptions,
+            local_listen: free_loopback()?,
+            peer_listen: free_loopback()?,
+        });
+    }
+    Ok(FederationPlan {
+        members,
+        engine: Engine::default(),
+        sync: SyncSettings {
+            wait_secs: 10,
+            max_backoff_ms: 2_000,
+            ..SyncSettings::default()
+        },
+        manifest_days: 30,
+    })
+}
+
+fn parse_id(id: &str) -> Result<MemberId, BuildError> {
+    Ok(id.parse()?)
+}
+
+/// A free port on 127.0.0.1 (bound and released; the node binds it again when it starts).
+pub fn free_loopback() -> Result<SocketAddr, BuildError> {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(BuildError::Port)
+}
+
+/// Lay out `plan` in `dir` (which must not hold an authority yet). Returns each member's folder
+/// name and the path of its `node.toml`, in the plan's order.
+pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<(String, PathBuf)>, BuildError> {
+    let authority = Authority::init(&dir.join("authority"), INSTANCE, parse_id(AUTHORITY)?, 3650)?;
+    let mut configs = Vec::new();
+    for m in &plan.members {
+        let folder = dir.join(&m.folder);
+        enrol(&authority, &folder, m)?;
+        let config = folder.join("node.toml");
+        write_config(&config, &node_config(m, plan.engine, plan.sync))?;
+        configs.push((m.folder.clone(), config));
+    }
+    for publisher in &plan.members {
+        for &t in &publisher.publishes {
+            authority.grant_publish(t, &publisher.id)?;
+            for reader in plan.members.iter().filter(|r| r.id != publisher.id) {
+                authority.grant_read(t, &reader.id, vec![reader.purpose.clone()])?;
+            }
+        }
+    }
+    authority.sign(&dir.join("manifest.jws"), plan.manifest_days)?;
+    Ok(configs)
+}
+
+/// At the member: a signing key and a TLS key with its CSR. At the authority: the certificate
+/// and the membership.
+fn enrol(authority: &Authority, folder: &Path, m: &MemberPlan) -> Result<(), BuildError> {
+    let sign = keys::generate();
+    keys::write_private(&folder.join("keys/sign.pem"), &sign)?;
+    keys::write_public(&folder.join("keys/sign.pub.pem"), &sign.verifying_key())?;
+    let csr = node_tls_key(&m.id, &folder.join("keys/tls.pem"))?;
+    let csr_pem = std::fs::read_to_string(&csr).map_err(|source| BuildError::Write {
+        path: csr.clone(),
+        source,
+    })?;
+    let cert = authority.issue_cert(&m.id, &csr_pem, 730)?;
+    let cert_path = folder.join("keys/tls.cert.pem");
+    std::fs::write(&cert_path, &cert).map_err(|source| BuildError::Write {
+        path: cert_path,
+        source,
+    })?;
+    let now = OffsetDateTime::now_utc();
+    authority.add_member(Member {
+        id: m.id.clone(),
+        names: m.names.clone(),
+        peer_endpoint: m.peer_listen.to_string(),
+        tls_key_sha256: tls::spki_sha256(&tls::certificate_from_pem(&cert)?)?,
+        signing_keys: vec![SigningKeyEntry {
+            name: KEY_NAME.into(),
+            public_key: keys::public_b64(&sign.verifying_key()),
+            not_before: now - Duration::minutes(5),
+            not_after: now + Duration::days(730),
+            revoked: None,
+        }],
+    })?;
+    Ok(())
+}
+
+/// The node config of a member laid out by [`create`] (paths relative to its folder).
+pub fn node_config(m: &MemberPlan, engine: Engine, sync: SyncSettings) -> NodeConfig {
+    NodeConfig {
+        member: m.id.clone(),
+        data_dir: "data".into(),
+        store_engine: Some(engine),
+        signing: SigningConfig {
+            key_file: "keys/sign.pem".into(),
+            key_name: KEY_NAME.into(),
+        },
+        local: LocalConfig {
+            listen: m.local_listen,
+            ..LocalConfig::default()
+        },
+        federation: Some(FederationConfig {
+            authority_key: "../authority/authority.pub.pem".into(),
+            manifest: "../manifest.jws".into(),
+            peer_listen: m.peer_listen,
+            tls_cert: "keys/tls.cert.pem".into(),
+            tls_key: "keys/tls.pem".into(),
+        }),
+        subscriptions: m.subscriptions.clone(),
+        sync,
+    }
+}
+
+/// Write a node config as TOML, with a header naming the member.
+pub fn write_config(path: &Path, config: &NodeConfig) -> Result<(), BuildError> {
+    let text = format!(
+        "# Node of {}. Relative paths are relative to this file.\n{}",
+        config.member,
+        toml::to_string(config)?
+    );
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(|source| BuildError::Write {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+    }
+    std::fs::write(path, text).map_err(|source| BuildError::Write {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_laid_out_federation_loads_and_its_manifest_lists_every_member() {
+        let dir = tempfile::tempdir().unwrap();
+        let plan = three_agencies().unwrap();
+        let configs = create(dir.path(), &plan).unwrap();
+        assert_eq!(configs.len(), 3);
+        for ((folder, path), m) in configs.iter().zip(&plan.members) {
+            assert_eq!(folder, &m.folder);
+            let c = NodeConfig::load(path).unwrap();
+            assert_eq!(c.member, m.id);
+            assert_eq!(c.subscriptions.len(), 2);
+            assert_eq!(c.data_dir, dir.path().join(folder).join("data"));
+            assert_eq!(c.sync.wait_secs, 10);
+        }
+        let authority_key =
+            keys::read_public(&dir.path().join("authority/authority.pub.pem")).unwrap();
+        let bytes = std::fs::read(dir.path().join("manifest.jws")).unwrap();
+        let manifest = crate::trust::manifest::Manifest::verify(&bytes, &authority_key).unwrap();
+        assert_eq!(manifest.members.len(), 3);
+        for m in &plan.members {
+            assert!(manifest.may_publish(&m.id, m.publishes[0]));
+        }
+    }
+}

@@ -1,0 +1,257 @@
+//! A running node: opens the store, starts the writer and the listeners, and stops them in order.
+
+pub mod config;
+pub mod federation;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::LocalApi;
+use crate::event::identifiers::KeyName;
+use crate::event::keys::{self, KeyError};
+use crate::event::schema::{SchemaError, Schemas};
+use crate::federation::feed::PeerApi;
+use crate::federation::sync::Syncer;
+use crate::net::metrics::Metrics;
+use crate::net::server::{self, Limits};
+use crate::node::config::{ConfigError, FederationConfig, NodeConfig};
+use crate::store::{Store, StoreError};
+use crate::trust::manifest::{ManifestError, Trust};
+use crate::trust::tls::{self, Identity, TlsError};
+use crate::write::{Publisher, Signer};
+
+/// Why a node did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Schema(#[from] SchemaError),
+    #[error("manifest: {0}")]
+    Manifest(#[from] ManifestError),
+    #[error("cannot read the manifest file {path}: {source}")]
+    ManifestFile {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("local.webhook: {0}")]
+    Webhook(#[from] crate::net::webhook::WebhookUrlError),
+    #[error("signing.key_name is not a valid key name: {0}")]
+    KeyName(#[source] crate::event::identifiers::IdError),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A node that is serving. Stop it with [`RunningNode::stop`].
+pub struct RunningNode {
+    local_addr: SocketAddr,
+    peer_addr: Option<SocketAddr>,
+    metrics: Arc<Metrics>,
+    stop: watch::Sender<bool>,
+    listeners: Vec<JoinHandle<()>>,
+    writer: thread::JoinHandle<()>,
+    store: Store,
+}
+
+/// How long requests in flight may take to finish when the node stops.
+const DRAIN: Duration = Duration::from_secs(5);
+
+impl RunningNode {
+    /// Open everything the config names and start serving.
+    pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
+        let schemas = Schemas::load()?;
+        let key = keys::read_private(&config.signing.key_file)?;
+        let kid = KeyName::new(config.member.clone(), &config.signing.key_name)
+            .map_err(NodeError::KeyName)?;
+        let tokens = config.tokens()?;
+        let store = match config.store_engine {
+            Some(engine) => Store::open_with(&config.data_dir, engine)?,
+            None => Store::open(&config.data_dir)?,
+        };
+        let (checkpoint_key, checkpoint_kid) = (key.clone(), kid.clone());
+        let signer = Signer {
+            member: config.member.clone(),
+            kid,
+            key,
+        };
+        let metrics = Arc::new(Metrics::default());
+        let (publisher, writer) =
+            Publisher::start(store.clone(), schemas.clone(), signer, metrics.clone())?;
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut trust = None;
+        let mut peer_addr = None;
+        if let Some(fed) = &config.federation {
+            let t = Arc::new(load_trust(fed, &store)?);
+            let listener = bind(fed.peer_listen).await?;
+            peer_addr = Some(local_addr_of(&listener, fed.peer_listen)?);
+            let ca = tls::certificate_from_pem(&t.held().ca_certificate)?;
+            let identity = Identity::load(&fed.tls_cert, &fed.tls_key)?;
+            let acceptor =
+                tokio_rustls::TlsAcceptor::from(tls::server_config(identity, &ca, t.clone())?);
+            let peer = Arc::new(PeerApi {
+                member: config.member.clone(),
+                store: store.clone(),
+                trust: t.clone(),
+                heads: publisher.heads(),
+                metrics: metrics.clone(),
+            });
+            let limits = Limits {
+                header_timeout: Duration::from_secs(config.local.header_timeout_secs),
+                max_connections: config.local.max_connections,
+            };
+            let handler = move |caller, req| peer.clone().handle(caller, req);
+            tasks.push(tokio::spawn(server::serve_tls(
+                listener,
+                limits,
+                acceptor,
+                t.clone(),
+                handler,
+                stopped.clone(),
+                DRAIN,
+            )));
+            let syncer = Arc::new(Syncer {
+                me: config.member.clone(),
+                store: store.clone(),
+                trust: t.clone(),
+                schemas,
+                publisher: publisher.clone(),
+                metrics: metrics.clone(),
+                tls_cert: fed.tls_cert.clone(),
+                tls_key: fed.tls_key.clone(),
+                settings: config.sync,
+                witness_key: checkpoint_key.clone(),
+                witness_kid: checkpoint_kid.clone(),
+            });
+            for sub in &config.subscriptions {
+                tasks.push(tokio::spawn(
+                    syncer.clone().run(sub.clone(), stopped.clone()),
+                ));
+            }
+            trust = Some(t);
+        }
+        tasks.push(tokio::spawn(crate::log::checkpoint::run(
+            store.clone(),
+            config.member.clone(),
+            checkpoint_key,
+            checkpoint_kid,
+            publisher.heads().position,
+            Duration::from_millis(config.sync.checkpoint_ms),
+            stopped.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::registry::projector::run(
+            store.clone(),
+            publisher.heads().position,
+            stopped.clone(),
+        )));
+        if let Some(url) = &config.local.webhook {
+            let url = crate::net::webhook::WebhookUrl::parse(url)?;
+            tasks.push(tokio::spawn(crate::net::webhook::run(
+                url,
+                store.clone(),
+                publisher.heads().position,
+                stopped.clone(),
+            )));
+        }
+        let listener = bind(config.local.listen).await?;
+        let local_addr = local_addr_of(&listener, config.local.listen)?;
+        let api = Arc::new(LocalApi {
+            member: config.member.clone(),
+            store: store.clone(),
+            publisher,
+            tokens,
+            max_body_bytes: config.local.max_body_bytes,
+            metrics: metrics.clone(),
+            trust,
+        });
+        let limits = Limits {
+            header_timeout: Duration::from_secs(config.local.header_timeout_secs),
+            max_connections: config.local.max_connections,
+        };
+        let handler = move |req| api.clone().handle(req);
+        tasks.push(tokio::spawn(server::serve_plain(
+            listener, limits, handler, stopped, DRAIN,
+        )));
+        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, "node serving");
+        Ok(RunningNode {
+            local_addr,
+            peer_addr,
+            metrics,
+            stop,
+            listeners: tasks,
+            writer,
+            store,
+        })
+    }
+
+    /// The address the local API listens on (useful when the config asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The address of the peer listener, when the node is in a federation.
+    pub fn peer_addr(&self) -> Option<SocketAddr> {
+        self.peer_addr
+    }
+
+    /// The node's store (benchmarks and tools that run beside a node).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Stop accepting, let requests in flight finish, stop the writer, flush the store.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for l in self.listeners {
+            let _ = l.await;
+        }
+        let writer = self.writer;
+        let _ =
+            tokio::time::timeout(DRAIN, tokio::task::spawn_blocking(move || writer.join())).await;
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+        tracing::info!("node stopped");
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Listen { addr, source })
+}
+
+fn local_addr_of(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, NodeError> {
+    listener.local_addr().map_err(|source| NodeError::Listen {
+        addr: asked,
+        source,
+    })
+}
+
+fn load_trust(fed: &FederationConfig, store: &Store) -> Result<Trust, NodeError> {
+    let authority = keys::read_public(&fed.authority_key)?;
+    let bytes = std::fs::read(&fed.manifest).map_err(|source| NodeError::ManifestFile {
+        path: fed.manifest.clone(),
+        source,
+    })?;
+    Ok(Trust::load(authority, &bytes, store.clone())?)
+}

@@ -1,0 +1,823 @@
+//! The reintegration KPIs (the seed paper's monitoring group), computed from the registry views.
+//!
+//! Conventions (EU PES / ESF practice): people are counted, not events; a cohort is
+//! the returnees whose return date falls in a calendar quarter; an indicator "within N days"
+//! counts only persons whose N days have elapsed by the reference date (censoring), and a cohort
+//! is reported only once all of its members' windows have elapsed. Every ratio carries its
+//! numerator and denominator.
+//!
+//! - registration coverage: registered with the employment service within 90 days of return /
+//!   returnees whose consent names the employment service;
+//! - employed within 6 months: first employment start within 183 days of return / returnees;
+//! - in employment at +6 months: a spell covers return + 183 days / returnees (point in time);
+//! - employed after retraining: employment start within 183 days after completing (COMPLETED or
+//!   CERTIFIED) training / persons who completed training (dropouts excluded);
+//! - time to first employment: < 91 days, 91–182, 183–364, ≥ 365, not yet employed;
+//! - employment structure at return + 183 days (or a fixed date): no spell → inactive (last
+//!   status OUTSIDE_LABOUR_FORCE) or unemployed; else SEASONAL/CASUAL contract or ICSE-18 43 →
+//!   seasonal/temporary; else ICSE-18 11, 12, 21, 22 → self-employed; else FORMAL → formal; else
+//!   informal. Also the formality × ICSE-18 table of the employed.
+//!
+//! Why long: every indicator's definition and its small-cell suppression sit together, so a
+//! change to one definition is made beside the others; a quarter of the file is tests.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+use time::{Date, Duration, Month};
+
+use crate::event::identifiers::MemberId;
+use crate::registry::view::{PersonView, SIX_MONTHS_DAYS};
+
+/// Cells with fewer persons than this are suppressed in exported figures.
+pub const SMALL_CELL: u64 = 5;
+const REGISTRATION_DAYS: i64 = 90;
+
+/// What to compute.
+#[derive(Debug, Clone)]
+pub struct KpiParams {
+    pub as_of: Date,
+    /// The member whose registrations count, and whose naming in a consent makes a returnee
+    /// part of the registration-coverage denominator.
+    pub employment_service: MemberId,
+    /// Only returns on or after / on or before these dates.
+    pub from: Option<Date>,
+    pub to: Option<Date>,
+    /// Employment structure at this date instead of at return + 183 days.
+    pub structure_at: Option<Date>,
+}
+
+/// A ratio with what it is made of. `None` values: not reportable yet (window not elapsed) or
+/// suppressed (a small cell).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ratio {
+    pub numerator: Option<u64>,
+    pub denominator: Option<u64>,
+    pub rate: Option<f64>,
+}
+
+impl Ratio {
+    fn of(numerator: u64, denominator: u64) -> Ratio {
+        Ratio {
+            numerator: Some(numerator),
+            denominator: Some(denominator),
+            rate: (denominator > 0).then(|| numerator as f64 / denominator as f64),
+        }
+    }
+}
+
+/// Time from return to first employment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TimeToEmployment {
+    pub under_3_months: Option<u64>,
+    pub months_3_to_6: Option<u64>,
+    pub months_6_to_12: Option<u64>,
+    pub over_12_months: Option<u64>,
+    pub not_yet_employed: Option<u64>,
+}
+
+/// Employment structure (the seed's table 1).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Structure {
+    pub formal: Option<u64>,
+    pub informal: Option<u64>,
+    pub seasonal_temporary: Option<u64>,
+    pub self_employed: Option<u64>,
+    pub unemployed: Option<u64>,
+    pub inactive: Option<u64>,
+}
+
+impl Structure {
+    /// A structure with every cell at zero (not suppressed).
+    pub fn zero() -> Structure {
+        Structure {
+            formal: Some(0),
+            informal: Some(0),
+            seasonal_temporary: Some(0),
+            self_employed: Some(0),
+            unemployed: Some(0),
+            inactive: Some(0),
+        }
+    }
+
+    /// Count one person in `category`.
+    pub fn add(&mut self, category: Category) {
+        let cell = match category {
+            Category::Formal => &mut self.formal,
+            Category::Informal => &mut self.informal,
+            Category::SeasonalTemporary => &mut self.seasonal_temporary,
+            Category::SelfEmployed => &mut self.self_employed,
+            Category::Unemployed => &mut self.unemployed,
+            Category::Inactive => &mut self.inactive,
+        };
+        *cell = Some(cell.unwrap_or(0) + 1);
+    }
+
+    /// The six cells in table order: formal, informal, seasonal/temporary, self-employed,
+    /// unemployed, inactive.
+    pub fn cells(&self) -> [Option<u64>; 6] {
+        [
+            self.formal,
+            self.informal,
+            self.seasonal_temporary,
+            self.self_employed,
+            self.unemployed,
+            self.inactive,
+        ]
+    }
+
+    /// The persons in the table (suppressed cells count as none).
+    pub fn total(&self) -> u64 {
+        self.cells().iter().flatten().sum()
+    }
+}
+
+/// All indicators for one group of persons.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Indicators {
+    pub persons: Option<u64>,
+    pub registration_coverage: Ratio,
+    pub employed_within_6_months: Ratio,
+    pub in_employment_at_6_months: Ratio,
+    pub employed_after_retraining: Ratio,
+    pub time_to_first_employment: TimeToEmployment,
+    pub employment_structure: Structure,
+    /// formality → ICSE-18 → persons employed at the structure's reference date.
+    pub formality_by_icse: BTreeMap<String, BTreeMap<String, Option<u64>>>,
+    /// Persons who reached each step of the pathway by the reference date.
+    pub funnel: Funnel,
+}
+
+/// The pathway funnel: returned → registered → profiled → trained → employed → formally employed.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Funnel {
+    pub returned: Option<u64>,
+    pub registered: Option<u64>,
+    pub profiled: Option<u64>,
+    pub trained: Option<u64>,
+    pub employed: Option<u64>,
+    pub employed_formally: Option<u64>,
+}
+
+/// The whole answer.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KpiReport {
+    pub as_of: String,
+    pub suppressed_below: Option<u64>,
+    pub total: Indicators,
+    pub cohorts: BTreeMap<String, Indicators>,
+    pub breakdowns: BTreeMap<String, BTreeMap<String, Indicators>>,
+}
+
+/// The calendar quarter of a date, e.g. `2023Q2`.
+pub fn cohort(d: Date) -> String {
+    format!("{}Q{}", d.year(), (d.month() as u8 - 1) / 3 + 1)
+}
+
+fn quarter_end(d: Date) -> Date {
+    let q_last_month = ((d.month() as u8 - 1) / 3 + 1) * 3;
+    let month = Month::try_from(q_last_month).unwrap_or(Month::December);
+    Date::from_calendar_date(d.year(), month, month.length(d.year())).unwrap_or(d)
+}
+
+/// Persons in the KPIs: those with a return date on or before `as_of`, within the range.
+fn returnees<'a>(views: &'a [PersonView], p: &KpiParams) -> Vec<(&'a PersonView, Date)> {
+    views
+        .iter()
+        .filter_map(|v| Some((v, v.return_date()?)))
+        .filter(|(_, r)| {
+            *r <= p.as_of && p.from.is_none_or(|f| *r >= f) && p.to.is_none_or(|t| *r <= t)
+        })
+        .collect()
+}
+
+/// Compute the report; `suppress` blanks cells with fewer than [`SMALL_CELL`] persons.
+pub fn compute(views: &[PersonView], p: &KpiParams, suppress: bool) -> KpiReport {
+    let people = returnees(views, p);
+    let mut cohorts: BTreeMap<String, Vec<(&PersonView, Date)>> = BTreeMap::new();
+    for (v, r) in &people {
+        cohorts.entry(cohort(*r)).or_default().push((v, *r));
+    }
+    let mut cohort_figures = BTreeMap::new();
+    for (label, members) in &cohorts {
+        let end = members
+            .iter()
+            .map(|(_, r)| quarter_end(*r))
+            .max()
+            .unwrap_or(p.as_of);
+        let mut ind = indicators(members, p);
+        if end + Duration::days(REGISTRATION_DAYS) > p.as_of {
+            ind.registration_coverage = Ratio::default();
+        }
+        if end + Duration::days(SIX_MONTHS_DAYS) > p.as_of {
+            ind.employed_within_6_months = Ratio::default();
+            ind.in_employment_at_6_months = Ratio::default();
+        }
+        cohort_figures.insert(label.clone(), ind);
+    }
+    let mut breakdowns: BTreeMap<String, BTreeMap<String, Indicators>> = BTreeMap::new();
+    for (dimension, key) in DIMENSIONS {
+        let mut groups: BTreeMap<String, Vec<(&PersonView, Date)>> = BTreeMap::new();
+        for (v, r) in &people {
+            groups.entry(key(v, *r)).or_default().push((v, *r));
+        }
+        breakdowns.insert(
+            dimension.to_string(),
+            groups
+                .iter()
+                .map(|(g, m)| (g.clone(), indicators(m, p)))
+                .collect(),
+        );
+    }
+    let mut report = KpiReport {
+        as_of: p.as_of.to_string(),
+        suppressed_below: suppress.then_some(SMALL_CELL),
+        total: indicators(&people, p),
+        cohorts: cohort_figures,
+        breakdowns,
+    };
+    if suppress {
+        suppress_report(&mut report);
+    }
+    report
+}
+
+type Dimension = (&'static str, fn(&PersonView, Date) -> String);
+
+const DIMENSIONS: [Dimension; 5] = [
+    ("sex", |v, _| {
+        v.sex.map_or("unknown", |s| s.code()).to_string()
+    }),
+    ("ageBand", age_band),
+    ("region", |v, _| {
+        v.returnee
+            .as_ref()
+            .and_then(|r| r.region.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }),
+    ("destinationCountry", |v, _| {
+        v.returnee
+            .as_ref()
+            .and_then(|r| r.destination_country.clone())
+            .unwrap_or_else(|| "unknown".into())
+    }),
+    ("education", education_band),
+];
+
+fn age_band(v: &PersonView, returned: Date) -> String {
+    let Some(born) = v
+        .birth_date
+        .as_deref()
+        .and_then(crate::registry::view::date)
+    else {
+        return "unknown".into();
+    };
+    let mut age = returned.year() - born.year();
+    if (returned.month(), returned.day()) < (born.month(), born.day()) {
+        age -= 1;
+    }
+    match age {
+        ..=24 => "15-24",
+        25..=34 => "25-34",
+        35..=44 => "35-44",
+        45..=54 => "45-54",
+        55..=64 => "55-64",
+        _ => "65+",
+    }
+    .into()
+}
+
+fn education_band(v: &PersonView, _: Date) -> String {
+    match v.returnee.as_ref().and_then(|r| r.education_level) {
+        Some(0..=2) => "ISCED 0-2",
+        Some(3..=4) => "ISCED 3-4",
+        Some(5..=8) => "ISCED 5-8",
+        _ => "unknown",
+    }
+    .into()
+}
+
+/// A cell of the employment structure (table 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Category {
+    Formal,
+    Informal,
+    SeasonalTemporary,
+    SelfEmployed,
+    Unemployed,
+    Inactive,
+}
+
+impl Category {
+    /// Table order.
+    pub const ALL: [Category; 6] = [
+        Category::Formal,
+        Category::Informal,
+        Category::SeasonalTemporary,
+        Category::SelfEmployed,
+        Category::Unemployed,
+        Category::Inactive,
+    ];
+}
+
+/// A bucket of time to first employment (table 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TimeBucket {
+    Under3Months,
+    Months3To6,
+    Months6To12,
+    Over12Months,
+    NotYetEmployed,
+}
+
+impl TimeBucket {
+    /// The bucket of `days` from return to first employment (`None`: not yet employed).
+    pub fn of(days: Option<i64>) -> TimeBucket {
+        match days {
+            Some(..91) => TimeBucket::Under3Months,
+            Some(91..183) => TimeBucket::Months3To6,
+            Some(183..365) => TimeBucket::Months6To12,
+            Some(_) => TimeBucket::Over12Months,
+            None => TimeBucket::NotYetEmployed,
+        }
+    }
+}
+
+impl TimeToEmployment {
+    /// Every bucket at zero (not suppressed).
+    pub fn zero() -> TimeToEmployment {
+        TimeToEmployment {
+            under_3_months: Some(0),
+            months_3_to_6: Some(0),
+            months_6_to_12: Some(0),
+            over_12_months: Some(0),
+            not_yet_employed: Some(0),
+        }
+    }
+
+    /// Count one person in `bucket`.
+    pub fn add(&mut self, bucket: TimeBucket) {
+        let cell = match bucket {
+            TimeBucket::Under3Months => &mut self.under_3_months,
+            TimeBucket::Months3To6 => &mut self.months_3_to_6,
+            TimeBucket::Months6To12 => &mut self.months_6_to_12,
+            TimeBucket::Over12Months => &mut self.over_12_months,
+            TimeBucket::NotYetEmployed => &mut self.not_yet_employed,
+        };
+        *cell = Some(cell.unwrap_or(0) + 1);
+    }
+}
+
+/// The structure category of a person at `day`, by the precedence rule: no job (inactive when
+/// outside the labour force, else unemployed); seasonal or casual contract or ICSE-18 43;
+/// self-employed ICSE-18 groups; formal; informal.
+pub fn structure_category(v: &PersonView, day: Date) -> Category {
+    let Some(s) = v.spell_at(day) else {
+        return if v.status_at(day) == Some("OUTSIDE_LABOUR_FORCE") {
+            Category::Inactive
+        } else {
+            Category::Unemployed
+        };
+    };
+    if matches!(s.contract_duration.as_str(), "SEASONAL" | "CASUAL") || s.icse18 == "43" {
+        Category::SeasonalTemporary
+    } else if matches!(s.icse18.as_str(), "11" | "12" | "21" | "22") {
+        Category::SelfEmployed
+    } else if s.formality == "FORMAL" {
+        Category::Formal
+    } else {
+        Category::Informal
+    }
+}
+
+fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
+    let six = Duration::days(SIX_MONTHS_DAYS);
+    let mut coverage = (0, 0);
+    let mut within6 = (0, 0);
+    let mut at6 = (0, 0);
+    let mut retraining = (0, 0);
+    let mut tte = TimeToEmployment::zero();
+    let mut funnel = [0u64; 6];
+    let mut structure = Structure::zero();
+    let mut table: BTreeMap<String, BTreeMap<String, Option<u64>>> = BTreeMap::new();
+    for (v, ret) in people {
+        let (v, ret) = (*v, *ret);
+        if ret + Duration::days(REGISTRATION_DAYS) <= p.as_of
+            && consents_to(v, &p.employment_service)
+        {
+            coverage.1 += 1;
+            let registered = v
+                .registration_date()
+                .is_some_and(|d| d >= ret && d <= ret + Duration::days(REGISTRATION_DAYS));
+            coverage.0 += u64::from(registered);
+        }
+        let first = v.first_employment(false).filter(|d| *d <= p.as_of);
+        if ret + six <= p.as_of {
+            within6.1 += 1;
+            within6.0 += u64::from(first.is_some_and(|d| d <= ret + six));
+            at6.1 += 1;
+            at6.0 += u64::from(v.spell_at(ret + six).is_some());
+        }
+        if let Some(done) = v
+            .enrolments
+            .iter()
+            .filter_map(|e| {
+                e.completed_on
+                    .as_deref()
+                    .and_then(crate::registry::view::date)
+            })
+            .min()
+        {
+            if done + six <= p.as_of {
+                retraining.1 += 1;
+                let hired = v
+                    .spells
+                    .iter()
+                    .filter_map(|s| crate::registry::view::date(&s.start_date))
+                    .any(|s| s >= done && s <= done + six);
+                retraining.0 += u64::from(hired);
+            }
+        }
+        let by = |d: Option<Date>| d.is_some_and(|d| d <= p.as_of);
+        let profiled = v
+            .profiling
+            .as_ref()
+            .and_then(|x| x.get("date"))
+            .and_then(serde_json::Value::as_str)
+            .and_then(crate::registry::view::date);
+        let trained = v
+            .enrolments
+            .iter()
+            .filter_map(|e| {
+                e.completed_on
+                    .as_deref()
+                    .and_then(crate::registry::view::date)
+            })
+            .min();
+        for (i, reached) in [
+            true,
+            by(v.registration_date()),
+            by(profiled),
+            by(trained),
+            first.is_some(),
+            by(v.first_employment(true)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            funnel[i] += u64::from(reached);
+        }
+        tte.add(TimeBucket::of(first.map(|d| (d - ret).whole_days())));
+        let reference = p.structure_at.unwrap_or(ret + six);
+        if reference <= p.as_of && ret <= reference {
+            structure.add(structure_category(v, reference));
+            if let Some(s) = v.spell_at(reference) {
+                let cell = table
+                    .entry(s.formality.clone())
+                    .or_default()
+                    .entry(s.icse18.clone())
+                    .or_insert(Some(0));
+                *cell = Some(cell.unwrap_or(0) + 1);
+            }
+        }
+    }
+    Indicators {
+        persons: Some(people.len() as u64),
+        registration_coverage: Ratio::of(coverage.0, coverage.1),
+        employed_within_6_months: Ratio::of(within6.0, within6.1),
+        in_employment_at_6_months: Ratio::of(at6.0, at6.1),
+        employed_after_retraining: Ratio::of(retraining.0, retraining.1),
+        time_to_first_employment: tte,
+        employment_structure: structure,
+        formality_by_icse: table,
+        funnel: Funnel {
+            returned: Some(funnel[0]),
+            registered: Some(funnel[1]),
+            profiled: Some(funnel[2]),
+            trained: Some(funnel[3]),
+            employed: Some(funnel[4]),
+            employed_formally: Some(funnel[5]),
+        },
+    }
+}
+
+fn consents_to(v: &PersonView, member: &MemberId) -> bool {
+    let Some(c) = &v.consent else { return false };
+    c.get("granted").and_then(serde_json::Value::as_bool) == Some(true)
+        && c.get("recipients")
+            .and_then(serde_json::Value::as_array)
+            .is_some_and(|r| r.iter().any(|m| m.as_str() == Some(member.as_str())))
+}
+
+fn small(n: &mut Option<u64>) {
+    if n.is_some_and(|n| n < SMALL_CELL) {
+        *n = None;
+    }
+}
+
+fn suppress_ratio(r: &mut Ratio) {
+    if r.denominator.is_some_and(|d| d < SMALL_CELL) || r.numerator.is_some_and(|n| n < SMALL_CELL)
+    {
+        *r = Ratio::default();
+    }
+}
+
+fn suppress_indicators(i: &mut Indicators) {
+    small(&mut i.persons);
+    for r in [
+        &mut i.registration_coverage,
+        &mut i.employed_within_6_months,
+        &mut i.in_employment_at_6_months,
+        &mut i.employed_after_retraining,
+    ] {
+        suppress_ratio(r);
+    }
+    let t = &mut i.time_to_first_employment;
+    for n in [
+        &mut t.under_3_months,
+        &mut t.months_3_to_6,
+        &mut t.months_6_to_12,
+        &mut t.over_12_months,
+        &mut t.not_yet_employed,
+    ] {
+        small(n);
+    }
+    let s = &mut i.employment_structure;
+    for n in [
+        &mut s.formal,
+        &mut s.informal,
+        &mut s.seasonal_temporary,
+        &mut s.self_employed,
+        &mut s.unemployed,
+        &mut s.inactive,
+    ] {
+        small(n);
+    }
+    for row in i.formality_by_icse.values_mut() {
+        row.values_mut().for_each(small);
+    }
+    let f = &mut i.funnel;
+    for n in [
+        &mut f.returned,
+        &mut f.registered,
+        &mut f.profiled,
+        &mut f.trained,
+        &mut f.employed,
+        &mut f.employed_formally,
+    ] {
+        small(n);
+    }
+}
+
+fn suppress_report(r: &mut KpiReport) {
+    suppress_indicators(&mut r.total);
+    r.cohorts.values_mut().for_each(suppress_indicators);
+    for groups in r.breakdowns.values_mut() {
+        groups.values_mut().for_each(suppress_indicators);
+    }
+}
+
+/// CSV rows `dimension,group,indicator,numerator,denominator,rate` (cohorts as dimension
+/// `cohort`, the total as `total,all`).
+pub fn to_csv(r: &KpiReport) -> String {
+    let mut out = String::from("dimension,group,indicator,numerator,denominator,rate\n");
+    let mut emit = |dim: &str, group: &str, i: &Indicators| {
+        let cell = |n: Option<u64>| n.map_or(String::new(), |n| n.to_string());
+        let mut row = |name: &str, num: Option<u64>, den: Option<u64>, rate: Option<f64>| {
+            let rate = rate.map_or(String::new(), |r| format!("{r:.4}"));
+            out.push_str(&format!(
+                "{dim},{group},{name},{},{},{rate}\n",
+                cell(num),
+                cell(den)
+            ));
+        };
+        row("persons", i.persons, None, None);
+        for (name, ratio) in [
+            ("registration_coverage", i.registration_coverage),
+            ("employed_within_6_months", i.employed_within_6_months),
+            ("in_employment_at_6_months", i.in_employment_at_6_months),
+            ("employed_after_retraining", i.employed_after_retraining),
+        ] {
+            row(name, ratio.numerator, ratio.denominator, ratio.rate);
+        }
+        let t = &i.time_to_first_employment;
+        for (name, n) in [
+            ("tte_under_3_months", t.under_3_months),
+            ("tte_3_to_6_months", t.months_3_to_6),
+            ("tte_6_to_12_months", t.months_6_to_12),
+            ("tte_over_12_months", t.over_12_months),
+            ("tte_not_yet_employed", t.not_yet_employed),
+        ] {
+            row(name, n, i.persons, None);
+        }
+        let s = &i.employment_structure;
+        for (name, n) in [
+            ("structure_formal", s.formal),
+            ("structure_informal", s.informal),
+            ("structure_seasonal_temporary", s.seasonal_temporary),
+            ("structure_self_employed", s.self_employed),
+            ("structure_unemployed", s.unemployed),
+            ("structure_inactive", s.inactive),
+        ] {
+            row(name, n, None, None);
+        }
+    };
+    emit("total", "all", &r.total);
+    for (c, i) in &r.cohorts {
+        emit("cohort", c, i);
+    }
+    for (dim, groups) in &r.breakdowns {
+        for (g, i) in groups {
+            emit(dim, &g.replace(',', " "), i);
+        }
+    }
+    out
+}
+
+fn share(n: Option<u64>, of: u64) -> String {
+    match n {
+        Some(n) if of > 0 => format!("{:>5.1}% ({n:>6})", 100.0 * n as f64 / of as f64),
+        Some(n) => format!("{:>6}  ({n:>6})", "-"),
+        None => format!("{:>16}", "suppressed"),
+    }
+}
+
+/// The seed paper's tables 1 (employment structure) and 2 (time to integration), as shares with
+/// the counts behind them, for the total and each cohort.
+pub fn seed_tables(r: &KpiReport) -> String {
+    let mut out = format!(
+        "KPIs as of {} (cells under {} persons suppressed: {})\n",
+        r.as_of,
+        SMALL_CELL,
+        r.suppressed_below.is_some()
+    );
+    let mut groups: Vec<(&str, &Indicators)> = vec![("all cohorts", &r.total)];
+    groups.extend(r.cohorts.iter().map(|(c, i)| (c.as_str(), i)));
+    out.push_str("\nTable 1. Employment structure of returnees at return + 6 months\n");
+    out.push_str(&format!(
+        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+        "cohort", "formal", "informal", "seasonal/temp.", "self-employed", "unemployed", "inactive"
+    ));
+    for (name, i) in &groups {
+        let s = &i.employment_structure;
+        let of = s.total();
+        out.push_str(&format!(
+            "{name:<12} {} {} {} {} {} {}\n",
+            share(s.formal, of),
+            share(s.informal, of),
+            share(s.seasonal_temporary, of),
+            share(s.self_employed, of),
+            share(s.unemployed, of),
+            share(s.inactive, of)
+        ));
+    }
+    out.push_str("\nTable 2. Time to labour-market integration after return\n");
+    out.push_str(&format!(
+        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+        "cohort", "< 3 months", "3-6 months", "6-12 months", "> 12 months", "not yet"
+    ));
+    for (name, i) in &groups {
+        let t = &i.time_to_first_employment;
+        let of = i.persons.unwrap_or(0);
+        out.push_str(&format!(
+            "{name:<12} {} {} {} {} {}\n",
+            share(t.under_3_months, of),
+            share(t.months_3_to_6, of),
+            share(t.months_6_to_12, of),
+            share(t.over_12_months, of),
+            share(t.not_yet_employed, of)
+        ));
+    }
+    out.push_str("\nMonitoring indicators (numerator / denominator)\n");
+    for (name, i) in &groups {
+        let f = |r: &Ratio| match (r.numerator, r.denominator, r.rate) {
+            (Some(n), Some(d), Some(rate)) => format!("{:>5.1}% ({n}/{d})", rate * 100.0),
+            (Some(n), Some(d), None) => format!("  -   ({n}/{d})"),
+            _ => "not reportable".to_string(),
+        };
+        out.push_str(&format!("{name:<12} registered ≤90d: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
+            f(&i.registration_coverage), f(&i.employed_within_6_months), f(&i.in_employment_at_6_months), f(&i.employed_after_retraining)));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::view::{Enrolment, Returnee, Spell, StatusAt};
+    use serde_json::json;
+
+    fn d(s: &str) -> Date {
+        crate::registry::view::date(s).unwrap()
+    }
+
+    fn person(pin: &str, returned: &str) -> PersonView {
+        let p: crate::event::identifiers::Pin = pin.parse().unwrap();
+        PersonView {
+            pin: pin.into(),
+            sex: Some(p.sex()),
+            birth_date: Some(p.birth_date().to_string()),
+            returnee: Some(Returnee {
+                return_date: Some(returned.into()),
+                region: Some("KG-O".into()),
+                education_level: Some(3),
+                ..Returnee::default()
+            }),
+            consent: Some(
+                json!({"granted": true, "recipients": ["central-server/GOV/70000002/employment"]}),
+            ),
+            ..PersonView::default()
+        }
+    }
+
+    fn spell(start: &str, end: Option<&str>, icse: &str, formality: &str, contract: &str) -> Spell {
+        Spell {
+            spell_id: start.into(),
+            start_date: start.into(),
+            end_date: end.map(String::from),
+            icse18: icse.into(),
+            formality: formality.into(),
+            contract_duration: contract.into(),
+            isco08: "7112".into(),
+            ..Spell::default()
+        }
+    }
+
+    fn params(as_of: &str) -> KpiParams {
+        KpiParams {
+            as_of: d(as_of),
+            employment_service: "central-server/GOV/70000002/employment".parse().unwrap(),
+            from: None,
+            to: None,
+            structure_at: None,
+        }
+    }
+
+    #[test]
+    fn structure_follows_the_precedence_rule() {
+        let day = d("2024-07-01");
+        let mut v = person("21503199012345", "2024-01-01");
+        assert_eq!(structure_category(&v, day), Category::Unemployed);
+        v.status_history.push(StatusAt {
+            status: "OUTSIDE_LABOUR_FORCE".into(),
+            date: "2024-05-01".into(),
+        });
+        assert_eq!(structure_category(&v, day), Category::Inactive);
+        v.spells = vec![spell("2024-06-01", None, "41", "FORMAL", "SEASONAL")];
+        assert_eq!(structure_category(&v, day), Category::SeasonalTemporary);
+        v.spells = vec![spell("2024-06-01", None, "22", "FORMAL", "NONE")];
+        assert_eq!(structure_category(&v, day), Category::SelfEmployed);
+        v.spells = vec![spell("2024-06-01", None, "41", "FORMAL", "PERMANENT")];
+        assert_eq!(structure_category(&v, day), Category::Formal);
+        v.spells = vec![spell(
+            "2024-06-01",
+            Some("2024-06-30"),
+            "41",
+            "FORMAL",
+            "PERMANENT",
+        )];
+        assert_eq!(structure_category(&v, day), Category::Inactive);
+    }
+
+    #[test]
+    fn windows_are_censored_and_cohorts_reported_when_complete() {
+        let mut a = person("21503199012345", "2024-01-10");
+        a.spells = vec![spell("2024-02-01", None, "41", "INFORMAL", "PERMANENT")];
+        a.registration = Some(json!({"date": "2024-01-20"}));
+        let mut b = person("11503199012345", "2024-02-10");
+        b.spells = vec![spell("2024-12-01", None, "41", "FORMAL", "PERMANENT")];
+        b.enrolments = vec![Enrolment {
+            enrolment_id: "E".into(),
+            status: "COMPLETED".into(),
+            completed_on: Some("2024-10-01".into()),
+            ..Enrolment::default()
+        }];
+        let c = person("21503199012346", "2024-06-10");
+        let views = vec![a, b, c];
+        let r = compute(&views, &params("2024-10-15"), false);
+        let q1 = &r.cohorts["2024Q1"];
+        assert_eq!(q1.employed_within_6_months, Ratio::of(1, 2));
+        assert_eq!(q1.registration_coverage, Ratio::of(1, 2));
+        assert_eq!(
+            r.cohorts["2024Q2"].employed_within_6_months,
+            Ratio::default(),
+            "window not elapsed"
+        );
+        assert_eq!(r.total.persons, Some(3));
+        assert_eq!(r.total.time_to_first_employment.under_3_months, Some(1));
+        assert_eq!(r.total.time_to_first_employment.not_yet_employed, Some(2));
+        let later = compute(&views, &params("2025-06-01"), false);
+        assert_eq!(later.total.employed_after_retraining, Ratio::of(1, 1));
+        assert_eq!(later.total.time_to_first_employment.over_12_months, Some(0));
+        assert_eq!(later.total.time_to_first_employment.months_6_to_12, Some(1));
+        assert_eq!(later.breakdowns["sex"]["M"].persons, Some(2));
+        let suppressed = compute(&views, &params("2025-06-01"), true);
+        assert_eq!(suppressed.total.persons, None);
+        assert!(to_csv(&later).contains("cohort,2024Q1,employed_within_6_months,1,2,0.5000"));
+    }
+}

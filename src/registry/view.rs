@@ -1,0 +1,633 @@
+//! The unified registry view: one projection per person from every event the node holds.
+//!
+//! [`project`] is a pure function of a person's events: corrections remove what they supersede,
+//! the rest is applied in business-date order (`eventDate`), then arrival order. The stored view
+//! is exactly what the events say; facts that depend on "today" (pathway stage, durations) are
+//! derived when read ([`PersonView::derive`]), so a view rebuilt from the log always equals the
+//! one maintained as events arrived.
+//!
+//! Why long: the projection's rules (one per kind of event) read best in one place; a third of
+//! the file is their tests.
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use time::{Date, Duration};
+
+use crate::event::identifiers::{Pin, Sex};
+use crate::event::schema::EventType;
+use crate::event::Event;
+
+/// Days after return that count as "six months" (183, as the KPIs define it).
+pub const SIX_MONTHS_DAYS: i64 = 183;
+
+/// An event with its arrival position, as the projection takes it.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub position: u64,
+    pub event: Event,
+}
+
+/// Which event fed the view.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventRef {
+    pub id: String,
+    pub source: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub event: String,
+    pub event_date: String,
+    pub position: u64,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub superseded: bool,
+    /// The event this one corrects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub supersedes: Option<String>,
+}
+
+/// What the migration agency records about the return.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Returnee {
+    pub return_date: Option<String>,
+    pub return_source: Option<String>,
+    pub region: Option<String>,
+    pub soate: Option<String>,
+    pub education_level: Option<u8>,
+    pub stays_abroad: Vec<Value>,
+    pub months_abroad: Option<u32>,
+    /// Country of the last stay abroad.
+    pub destination_country: Option<String>,
+    pub occupation_abroad: Option<Value>,
+    pub skills_acquired: Vec<Value>,
+    pub preferred_language: Option<String>,
+    pub intends_to_remigrate: Option<String>,
+}
+
+/// A training enrolment and its latest state.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Enrolment {
+    pub enrolment_id: String,
+    pub status: String,
+    pub provider: Option<Value>,
+    pub course: Option<Value>,
+    pub start: Option<String>,
+    pub end: Option<String>,
+    /// When it was completed (COMPLETED or CERTIFIED), for "employed after retraining".
+    pub completed_on: Option<String>,
+    pub credentials: Vec<Value>,
+}
+
+/// An employment spell.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Spell {
+    pub spell_id: String,
+    pub start_date: String,
+    pub end_date: Option<String>,
+    pub icse18: String,
+    pub formality: String,
+    pub contract_duration: String,
+    pub isco08: String,
+    pub region: Option<String>,
+    pub training_enrolment_id: Option<String>,
+}
+
+/// A labour-force status as observed on a date.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StatusAt {
+    pub status: String,
+    pub date: String,
+}
+
+/// The projection of one person.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonView {
+    pub pin: String,
+    pub sex: Option<Sex>,
+    pub birth_date: Option<String>,
+    pub name: Option<Value>,
+    pub pin_history: Vec<String>,
+    pub returnee: Option<Returnee>,
+    pub consent: Option<Value>,
+    pub registration: Option<Value>,
+    pub profiling: Option<Value>,
+    pub referrals: Vec<Value>,
+    pub enrolments: Vec<Enrolment>,
+    pub spells: Vec<Spell>,
+    pub status_history: Vec<StatusAt>,
+    pub events: Vec<EventRef>,
+}
+
+/// Where a person is on the reintegration pathway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Stage {
+    Unknown,
+    Returned,
+    Registered,
+    Profiled,
+    InTraining,
+    Trained,
+    Employed,
+    EmployedFormally,
+    Sustained,
+}
+
+/// Facts derived at a reference date.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Derived {
+    pub as_of: String,
+    pub stage: Stage,
+    pub labour_force_status: Option<String>,
+    pub days_to_registration: Option<i64>,
+    pub days_to_first_employment: Option<i64>,
+    pub days_to_first_formal_employment: Option<i64>,
+    pub employed_six_months_after_return: Option<bool>,
+}
+
+/// Parse an ISO date from the data (already schema-checked).
+pub fn date(s: &str) -> Option<Date> {
+    Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok()
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(String::from)
+}
+
+/// Build a person's view from their events (in any order).
+pub fn project(pin: &str, events: &[Stored]) -> PersonView {
+    let superseded: HashSet<String> = events
+        .iter()
+        .filter_map(|s| text(&s.event.data, "supersedes"))
+        .collect();
+    let mut ordered: Vec<&Stored> = events.iter().collect();
+    ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let mut view = PersonView {
+        pin: pin.to_string(),
+        ..PersonView::default()
+    };
+    if let Ok(p) = pin.parse::<Pin>() {
+        view.sex = Some(p.sex());
+        view.birth_date = Some(p.birth_date().to_string());
+    }
+    for s in ordered {
+        apply(&mut view, s, superseded.contains(&s.event.id.to_string()));
+    }
+    view
+}
+
+/// Business date, then arrival: the order events are applied in.
+fn order_key(s: &Stored) -> (&str, u64) {
+    let date = s
+        .event
+        .data
+        .get("eventDate")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    (date, s.position)
+}
+
+/// Apply one event (in order) to a view.
+fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
+    let e = &s.event;
+    view.events.push(EventRef {
+        id: e.id.to_string(),
+        source: e.source.to_string(),
+        event_type: e.event_type.to_string(),
+        event: text(&e.data, "event").unwrap_or_default(),
+        event_date: text(&e.data, "eventDate").unwrap_or_default(),
+        position: s.position,
+        superseded,
+        supersedes: text(&e.data, "supersedes"),
+    });
+    if superseded {
+        return;
+    }
+    match e.event_type {
+        EventType::ReturneeRecord => apply_returnee(view, &e.data),
+        EventType::TrainingEnrolment => apply_training(view, &e.data),
+        EventType::EmploymentStatus => apply_employment(view, &e.data),
+    }
+}
+
+/// The fast path for events arriving in order: when every new event comes after everything the
+/// view holds (business date, then arrival) and no correction is involved, applying them to the
+/// view gives exactly what [`project`] over all the events would. `None`: project from scratch.
+pub fn extend(mut view: PersonView, new: &[Stored]) -> Option<PersonView> {
+    let mut ordered: Vec<&Stored> = new.iter().collect();
+    ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+    let last = view
+        .events
+        .last()
+        .map(|e| (e.event_date.as_str(), e.position));
+    let first = ordered.first().map(|s| order_key(s));
+    if let (Some(last), Some(first)) = (last, first) {
+        if first <= last {
+            return None;
+        }
+    }
+    let corrections = ordered
+        .iter()
+        .any(|s| s.event.data.get("supersedes").is_some());
+    let named = ordered.iter().any(|s| {
+        let id = s.event.id.to_string();
+        view.events
+            .iter()
+            .any(|e| e.supersedes.as_deref() == Some(id.as_str()))
+    });
+    if corrections || named {
+        return None;
+    }
+    for s in ordered {
+        apply(&mut view, s, false);
+    }
+    Some(view)
+}
+
+fn apply_returnee(view: &mut PersonView, d: &Value) {
+    let r = view.returnee.get_or_insert_with(Returnee::default);
+    if let Some(p) = d.get("person") {
+        if let Some(n) = p.get("name") {
+            view.name = Some(n.clone());
+        }
+        if let Some(h) = p.get("pinHistory").and_then(Value::as_array) {
+            view.pin_history = h
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect();
+        }
+    }
+    if let Some(ret) = d.get("return") {
+        r.return_date = text(ret, "date");
+        r.return_source = text(ret, "source");
+    }
+    if let Some(stays) = d.get("staysAbroad").and_then(Value::as_array) {
+        r.stays_abroad = stays.clone();
+        r.destination_country = stays
+            .iter()
+            .max_by_key(|s| text(s, "from"))
+            .and_then(|s| text(s, "country"));
+    }
+    if let Some(m) = d.get("monthsAbroad").and_then(Value::as_u64) {
+        r.months_abroad = u32::try_from(m).ok();
+    }
+    if let Some(o) = d.get("occupationAbroad") {
+        r.occupation_abroad = Some(o.clone());
+    }
+    if let Some(s) = d.get("skillsAcquired").and_then(Value::as_array) {
+        r.skills_acquired = s.clone();
+    }
+    if let Some(l) = d.get("educationLevel").and_then(Value::as_u64) {
+        r.education_level = u8::try_from(l).ok();
+    }
+    for (field, slot) in [
+        ("region", &mut r.region),
+        ("soate", &mut r.soate),
+        ("preferredLanguage", &mut r.preferred_language),
+        ("intendsToRemigrate", &mut r.intends_to_remigrate),
+    ] {
+        if let Some(v) = text(d, field) {
+            *slot = Some(v);
+        }
+    }
+    if let Some(c) = d.get("consent") {
+        view.consent = Some(c.clone());
+    }
+}
+
+fn apply_training(view: &mut PersonView, d: &Value) {
+    let Some(id) = text(d, "enrolmentId") else {
+        return;
+    };
+    let event = text(d, "event").unwrap_or_default();
+    let pos = match view.enrolments.iter().position(|e| e.enrolment_id == id) {
+        Some(p) => p,
+        None => {
+            view.enrolments.push(Enrolment {
+                enrolment_id: id,
+                status: "ENROLLED".into(),
+                ..Enrolment::default()
+            });
+            view.enrolments.len() - 1
+        }
+    };
+    let e = &mut view.enrolments[pos];
+    if let Some(p) = d.get("provider") {
+        e.provider = Some(p.clone());
+    }
+    if let Some(c) = d.get("course") {
+        e.course = Some(c.clone());
+    }
+    if let Some(dates) = d.get("dates") {
+        e.start = text(dates, "start").or(e.start.take());
+        e.end = text(dates, "end").or(e.end.take());
+    }
+    let event_date = text(d, "eventDate");
+    match event.as_str() {
+        "ENROLLED" | "COMPLETED" | "DROPPED_OUT" | "FAILED" => e.status = event.clone(),
+        "CERTIFIED" => e.status = event.clone(),
+        _ => {}
+    }
+    if event == "COMPLETED" || (event == "CERTIFIED" && e.completed_on.is_none()) {
+        e.completed_on = e.end.clone().or(event_date);
+    }
+    if let Some(c) = d.get("credential") {
+        e.credentials.push(c.clone());
+    }
+}
+
+fn apply_employment(view: &mut PersonView, d: &Value) {
+    let event = text(d, "event").unwrap_or_default();
+    let event_date = text(d, "eventDate").unwrap_or_default();
+    if let Some(status) = text(d, "labourForceStatus") {
+        view.status_history.push(StatusAt {
+            status,
+            date: event_date.clone(),
+        });
+    }
+    if let Some(r) = d.get("registration") {
+        if view.registration.is_none() || event == "RECORD_CORRECTED" {
+            view.registration = Some(r.clone());
+        }
+    }
+    if let Some(p) = d.get("profiling") {
+        view.profiling = Some(p.clone());
+    }
+    if let Some(r) = d.get("referral") {
+        view.referrals.push(r.clone());
+    }
+    if let Some(job) = d.get("job") {
+        let spell = Spell {
+            spell_id: text(job, "spellId").unwrap_or_default(),
+            start_date: text(job, "startDate").unwrap_or_default(),
+            end_date: text(job, "endDate"),
+            icse18: text(job, "icse18").unwrap_or_default(),
+            formality: text(job, "formality").unwrap_or_default(),
+            contract_duration: text(job, "contractDuration").unwrap_or_default(),
+            isco08: text(job, "isco08").unwrap_or_default(),
+            region: text(job, "region"),
+            training_enrolment_id: text(job, "trainingEnrolmentId"),
+        };
+        match view
+            .spells
+            .iter_mut()
+            .find(|s| s.spell_id == spell.spell_id)
+        {
+            Some(existing) => *existing = spell,
+            None => view.spells.push(spell),
+        }
+    }
+}
+
+impl Spell {
+    /// Whether the spell covers `day`.
+    pub fn covers(&self, day: Date) -> bool {
+        let started = date(&self.start_date).is_some_and(|s| s <= day);
+        let not_ended = self
+            .end_date
+            .as_deref()
+            .and_then(date)
+            .is_none_or(|e| e >= day);
+        started && not_ended
+    }
+}
+
+impl PersonView {
+    pub fn return_date(&self) -> Option<Date> {
+        self.returnee
+            .as_ref()?
+            .return_date
+            .as_deref()
+            .and_then(date)
+    }
+
+    /// The spell that covers `day`, preferring the one that started last.
+    pub fn spell_at(&self, day: Date) -> Option<&Spell> {
+        self.spells
+            .iter()
+            .filter(|s| s.covers(day))
+            .max_by_key(|s| s.start_date.clone())
+    }
+
+    /// The last labour-force status observed on or before `day`.
+    pub fn status_at(&self, day: Date) -> Option<&str> {
+        self.status_history
+            .iter()
+            .filter(|s| date(&s.date).is_some_and(|d| d <= day))
+            .max_by_key(|s| s.date.clone())
+            .map(|s| s.status.as_str())
+    }
+
+    /// The first spell start on or after the return (or the first at all without a return).
+    pub fn first_employment(&self, formal_only: bool) -> Option<Date> {
+        let ret = self.return_date();
+        self.spells
+            .iter()
+            .filter(|s| !formal_only || s.formality == "FORMAL")
+            .filter_map(|s| date(&s.start_date))
+            .filter(|d| ret.is_none_or(|r| *d >= r))
+            .min()
+    }
+
+    pub fn registration_date(&self) -> Option<Date> {
+        self.registration
+            .as_ref()
+            .and_then(|r| r.get("date"))
+            .and_then(Value::as_str)
+            .and_then(date)
+    }
+
+    /// Facts at `as_of`: stage on the pathway, current status, durations from return.
+    pub fn derive(&self, as_of: Date) -> Derived {
+        let ret = self.return_date();
+        let days_from_return = |d: Option<Date>| Some((d? - ret?).whole_days());
+        let first = self.first_employment(false).filter(|d| *d <= as_of);
+        let first_formal = self.first_employment(true).filter(|d| *d <= as_of);
+        let six_months = ret.map(|r| r + Duration::days(SIX_MONTHS_DAYS));
+        let employed_at_six = six_months
+            .filter(|d| *d <= as_of)
+            .map(|d| self.spell_at(d).is_some());
+        let current = self.spell_at(as_of);
+        let by = |d: &Option<String>| d.as_deref().and_then(date).is_some_and(|d| d <= as_of);
+        let trained = self.enrolments.iter().any(|e| by(&e.completed_on));
+        let in_training = self
+            .enrolments
+            .iter()
+            .any(|e| by(&e.start) && !by(&e.end) && !by(&e.completed_on));
+        let profiled = self
+            .profiling
+            .as_ref()
+            .is_some_and(|p| by(&text(p, "date")));
+        let registered = self.registration_date().is_some_and(|d| d <= as_of);
+        let stage = match current {
+            Some(_) if employed_at_six == Some(true) => Stage::Sustained,
+            Some(s) if s.formality == "FORMAL" => Stage::EmployedFormally,
+            Some(_) => Stage::Employed,
+            None if trained => Stage::Trained,
+            None if in_training => Stage::InTraining,
+            None if profiled => Stage::Profiled,
+            None if registered => Stage::Registered,
+            None if ret.is_some() => Stage::Returned,
+            None => Stage::Unknown,
+        };
+        let labour_force_status = if current.is_some() {
+            Some("EMPLOYED".to_string())
+        } else {
+            self.status_at(as_of)
+                .filter(|s| *s != "EMPLOYED")
+                .map(String::from)
+                .or_else(|| registered.then(|| "UNEMPLOYED".to_string()))
+        };
+        Derived {
+            as_of: as_of.to_string(),
+            stage,
+            labour_force_status,
+            days_to_registration: days_from_return(
+                self.registration_date().filter(|d| *d <= as_of),
+            ),
+            days_to_first_employment: days_from_return(first),
+            days_to_first_formal_employment: days_from_return(first_formal),
+            employed_six_months_after_return: employed_at_six,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ev(t: EventType, source: &str, data: Value) -> Event {
+        Event::new(
+            format!("central-server/GOV/{source}").parse().unwrap(),
+            t,
+            1,
+            data,
+        )
+    }
+
+    fn pathway() -> Vec<Event> {
+        let pin = "21503199012345";
+        let ret = ev(
+            EventType::ReturneeRecord,
+            "1/migration",
+            json!({"event": "RETURN_REGISTERED", "eventDate": "2024-01-10",
+            "person": {"pin": pin}, "return": {"date": "2024-01-05", "source": "BORDER_RECORD"}, "region": "KG-O",
+            "staysAbroad": [{"country": "KZ", "from": "2020-01-01", "to": "2021-01-01"}, {"country": "RU", "from": "2021-02-01"}],
+            "educationLevel": 3}),
+        );
+        let corrected = ev(
+            EventType::ReturneeRecord,
+            "1/migration",
+            json!({"event": "RECORD_CORRECTED", "eventDate": "2024-01-12",
+            "supersedes": ret.id.to_string(), "person": {"pin": pin}, "return": {"date": "2024-01-03", "source": "BORDER_RECORD"}, "region": "KG-B"}),
+        );
+        vec![
+            ret,
+            corrected,
+            ev(
+                EventType::EmploymentStatus,
+                "2/employment",
+                json!({"event": "JOBSEEKER_REGISTERED", "eventDate": "2024-02-01",
+                "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED", "registration": {"office": "O1", "region": "KG-B", "date": "2024-02-01"}}),
+            ),
+            ev(
+                EventType::TrainingEnrolment,
+                "3/education",
+                json!({"event": "ENROLLED", "eventDate": "2024-02-10",
+                "person": {"pin": pin}, "enrolmentId": "E1", "dates": {"start": "2024-02-10"}}),
+            ),
+            ev(
+                EventType::TrainingEnrolment,
+                "3/education",
+                json!({"event": "COMPLETED", "eventDate": "2024-04-10",
+                "person": {"pin": pin}, "enrolmentId": "E1", "dates": {"start": "2024-02-10", "end": "2024-04-10"}}),
+            ),
+            ev(
+                EventType::EmploymentStatus,
+                "2/employment",
+                json!({"event": "EMPLOYMENT_STARTED", "eventDate": "2024-05-01",
+                "person": {"pin": pin}, "labourForceStatus": "EMPLOYED", "job": {"spellId": "S1", "startDate": "2024-05-01",
+                "icse18": "41", "formality": "FORMAL", "contractDuration": "PERMANENT", "isco08": "7112"}}),
+            ),
+        ]
+    }
+
+    fn stored(events: &[Event], order: &[usize]) -> Vec<Stored> {
+        order
+            .iter()
+            .enumerate()
+            .map(|(pos, &i)| Stored {
+                position: pos as u64 + 1,
+                event: events[i].clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_pathway_is_assembled_with_corrections_applied() {
+        let events = pathway();
+        let v = project("21503199012345", &stored(&events, &[0, 1, 2, 3, 4, 5]));
+        let r = v.returnee.as_ref().unwrap();
+        assert_eq!(r.return_date.as_deref(), Some("2024-01-03"));
+        assert_eq!(r.region.as_deref(), Some("KG-B"));
+        assert_eq!(
+            r.destination_country, None,
+            "the correction superseded the record with the stays"
+        );
+        assert!(v.events[0].superseded);
+        assert_eq!(v.enrolments[0].status, "COMPLETED");
+        assert_eq!(v.sex, Some(Sex::Male));
+        let d = v.derive(date("2024-12-31").unwrap());
+        assert_eq!(d.stage, Stage::Sustained);
+        assert_eq!(d.days_to_registration, Some(29));
+        assert_eq!(d.days_to_first_employment, Some(119));
+        assert_eq!(d.days_to_first_formal_employment, Some(119));
+        assert_eq!(d.employed_six_months_after_return, Some(true));
+        let early = v.derive(date("2024-03-01").unwrap());
+        assert_eq!(early.stage, Stage::InTraining);
+        assert_eq!(early.days_to_first_employment, None);
+        assert_eq!(early.employed_six_months_after_return, None);
+    }
+
+    #[test]
+    fn extending_in_order_equals_projecting_everything() {
+        let events = pathway();
+        let all = stored(&events, &[0, 1, 2, 3, 4, 5]);
+        let reference = project("21503199012345", &all);
+        // The correction (event 1) forces a full projection; after it, the rest extend.
+        let upto_correction = project("21503199012345", &all[..2]);
+        assert!(extend(project("21503199012345", &all[..1]), &all[1..2]).is_none());
+        let extended = extend(upto_correction, &all[2..]).expect("in-order events extend");
+        assert_eq!(extended, reference);
+        // An event dated before what the view holds does not extend.
+        let late = stored(&events, &[0, 1, 5, 2]);
+        let view = project("21503199012345", &late[..3]);
+        assert!(extend(view, &late[3..]).is_none());
+    }
+
+    #[test]
+    fn any_arrival_order_gives_the_same_view() {
+        let events = pathway();
+        let reference = project("21503199012345", &stored(&events, &[0, 1, 2, 3, 4, 5]));
+        for order in [[5, 4, 3, 2, 1, 0], [1, 0, 3, 5, 2, 4], [2, 5, 0, 4, 1, 3]] {
+            let mut v = project("21503199012345", &stored(&events, &order));
+            // Positions differ with arrival; everything else must not.
+            for e in v.events.iter_mut() {
+                e.position = 0;
+            }
+            let mut r = reference.clone();
+            for e in r.events.iter_mut() {
+                e.position = 0;
+            }
+            assert_eq!(v, r, "order {order:?}");
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! Every key space of the store, and the only place store keys are built.
+//!
+//! The store is one ordered table; a key is one [`Space`] byte followed by that space's parts.
+//! Big-endian numbers keep each space in numeric order, so "the last position" or "cursor after N"
+//! is a range scan. Named single values (cursors of background tasks, the stored manifest, what a
+//! witness last saw) live in [`Space::Meta`] under a [`Meta`] name.
+
+use uuid::Uuid;
+
+use crate::event::identifiers::MemberId;
+
+/// One key space: its prefix byte and what it maps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Space {
+    /// position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order).
+    Log,
+    /// source, 0, sequence (u64 BE) → position.
+    Sequence,
+    /// event id (16 bytes) → position.
+    Id,
+    /// idempotency key → position (8) + request digest (32).
+    Idempotency,
+    /// [`Meta`] name → value.
+    Meta,
+    /// source → last sequence received from it (u64 BE).
+    Cursor,
+    /// PIN → the person's consent state (JSON).
+    Consent,
+    /// PIN → the person's projected view (JSON).
+    View,
+    /// PIN, 0, position → nothing: the events about a person.
+    PersonEvent,
+    /// PIN, 0, complement of the time (u64 BE), 4 random bytes → access record (JSON).
+    Access,
+    /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the event log.
+    Subtree,
+    /// tree size (u64 BE) → signed checkpoint.
+    Checkpoint,
+    /// tree size (u64 BE), witness → co-signature.
+    Cosignature,
+    /// number (u64 BE) → quarantine record (JSON).
+    Quarantine,
+    /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the quarantine log.
+    QuarantineSubtree,
+}
+
+impl Space {
+    pub(super) fn prefix(self) -> u8 {
+        match self {
+            Space::Log => b'L',
+            Space::Sequence => b'S',
+            Space::Id => b'I',
+            Space::Idempotency => b'K',
+            Space::Meta => b'M',
+            Space::Cursor => b'R',
+            Space::Consent => b'C',
+            Space::View => b'P',
+            Space::PersonEvent => b'X',
+            Space::Access => b'A',
+            Space::Subtree => b'T',
+            Space::Checkpoint => b'Z',
+            Space::Cosignature => b'W',
+            Space::Quarantine => b'Q',
+            Space::QuarantineSubtree => b'V',
+        }
+    }
+
+    /// The whole space, for a scan.
+    pub(super) fn all(self) -> Vec<u8> {
+        vec![self.prefix()]
+    }
+
+    fn key(self, parts: &[&[u8]]) -> Vec<u8> {
+        let mut k = Vec::with_capacity(1 + parts.iter().map(|p| p.len()).sum::<usize>());
+        k.push(self.prefix());
+        for p in parts {
+            k.extend_from_slice(p);
+        }
+        k
+    }
+}
+
+/// The named single values kept in [`Space::Meta`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Meta {
+    /// How many quarantine records exist (u64 BE).
+    QuarantineSize,
+    /// The last log position the view projector has folded in (u64 BE).
+    ViewCursor,
+    /// The last log position delivered to the webhook (u64 BE).
+    WebhookCursor,
+    /// The newest manifest this node trusts (JWS bytes).
+    Manifest,
+    /// The last checkpoint of this publisher the witness accepted.
+    Witnessed(MemberId),
+    /// The last co-signature this witness made for this publisher.
+    Cosigned(MemberId),
+    /// The last fork alarm raised about this publisher (so it is raised once).
+    ForkAlarm(MemberId),
+}
+
+impl Meta {
+    fn name(&self) -> String {
+        match self {
+            Meta::QuarantineSize => "quarantine-size".into(),
+            Meta::ViewCursor => "view-cursor".into(),
+            Meta::WebhookCursor => "webhook-cursor".into(),
+            Meta::Manifest => "manifest".into(),
+            Meta::Witnessed(m) => format!("witnessed/{m}"),
+            Meta::Cosigned(m) => format!("cosigned/{m}"),
+            Meta::ForkAlarm(m) => format!("fork/{m}"),
+        }
+    }
+}
+
+pub(super) fn log(position: u64) -> Vec<u8> {
+    Space::Log.key(&[&position.to_be_bytes()])
+}
+
+pub(super) fn sequence(source: &MemberId, sequence: u64) -> Vec<u8> {
+    Space::Sequence.key(&[source.as_str().as_bytes(), &[0], &sequence.to_be_bytes()])
+}
+
+/// All sequences of one source.
+pub(super) fn sequences_of(source: &MemberId) -> Vec<u8> {
+    Space::Sequence.key(&[source.as_str().as_bytes(), &[0]])
+}
+
+pub(super) fn id(id: &Uuid) -> Vec<u8> {
+    Space::Id.key(&[id.as_bytes()])
+}
+
+pub(super) fn idempotency(key: &str) -> Vec<u8> {
+    Space::Idempotency.key(&[key.as_bytes()])
+}
+
+pub(super) fn meta(name: &Meta) -> Vec<u8> {
+    Space::Meta.key(&[name.name().as_bytes()])
+}
+
+pub(super) fn cursor(source: &MemberId) -> Vec<u8> {
+    Space::Cursor.key(&[source.as_str().as_bytes()])
+}
+
+pub(super) fn consent(pin: &str) -> Vec<u8> {
+    Space::Consent.key(&[pin.as_bytes()])
+}
+
+pub(super) fn view(pin: &str) -> Vec<u8> {
+    Space::View.key(&[pin.as_bytes()])
+}
+
+pub(super) fn person_event(pin: &str, position: u64) -> Vec<u8> {
+    Space::PersonEvent.key(&[pin.as_bytes(), &[0], &position.to_be_bytes()])
+}
+
+/// All events about one person.
+pub(super) fn person_events(pin: &str) -> Vec<u8> {
+    Space::PersonEvent.key(&[pin.as_bytes(), &[0]])
+}
+
+/// An access record, newest first: the key orders by the complement of the time, and a random
+/// suffix keeps two records of the same nanosecond apart.
+pub(super) fn access(pin: &str, time_nanos: u64) -> Vec<u8> {
+    let suffix: [u8; 4] = rand::random();
+    Space::Access.key(&[
+        pin.as_bytes(),
+        &[0],
+        &(u64::MAX - time_nanos).to_be_bytes(),
+        &suffix,
+    ])
+}
+
+/// All access records of one person.
+pub(super) fn accesses(pin: &str) -> Vec<u8> {
+    Space::Access.key(&[pin.as_bytes(), &[0]])
+}
+
+pub(super) fn subtree(level: u32, index: u64) -> Vec<u8> {
+    Space::Subtree.key(&[&[level as u8], &index.to_be_bytes()])
+}
+
+pub(super) fn checkpoint(size: u64) -> Vec<u8> {
+    Space::Checkpoint.key(&[&size.to_be_bytes()])
+}
+
+pub(super) fn cosignature(size: u64, witness: &str) -> Vec<u8> {
+    Space::Cosignature.key(&[&size.to_be_bytes(), witness.as_bytes()])
+}
+
+/// All co-signatures of one tree size.
+pub(super) fn cosignatures(size: u64) -> Vec<u8> {
+    Space::Cosignature.key(&[&size.to_be_bytes()])
+}
+
+pub(super) fn quarantine(number: u64) -> Vec<u8> {
+    Space::Quarantine.key(&[&number.to_be_bytes()])
+}
+
+pub(super) fn quarantine_subtree(level: u32, index: u64) -> Vec<u8> {
+    Space::QuarantineSubtree.key(&[&[level as u8], &index.to_be_bytes()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_sort_numerically_within_a_space() {
+        assert!(log(2) < log(10));
+        assert!(log(u64::MAX) < Space::Meta.all());
+        let m: MemberId = "a/b/c/d".parse().unwrap();
+        assert!(sequence(&m, 9) < sequence(&m, 256));
+        assert!(sequence(&m, 1).starts_with(&sequences_of(&m)));
+    }
+
+    #[test]
+    fn newer_access_records_sort_first() {
+        assert!(access("p", 2) < access("p", 1));
+        assert!(access("p", 1).starts_with(&accesses("p")));
+    }
+
+    #[test]
+    fn every_space_has_its_own_prefix() {
+        let spaces = [
+            Space::Log,
+            Space::Sequence,
+            Space::Id,
+            Space::Idempotency,
+            Space::Meta,
+            Space::Cursor,
+            Space::Consent,
+            Space::View,
+            Space::PersonEvent,
+            Space::Access,
+            Space::Subtree,
+            Space::Checkpoint,
+            Space::Cosignature,
+            Space::Quarantine,
+            Space::QuarantineSubtree,
+        ];
+        let mut prefixes: Vec<u8> = spaces.iter().map(|s| s.prefix()).collect();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        assert_eq!(prefixes.len(), spaces.len());
+    }
+}

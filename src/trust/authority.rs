@@ -1,0 +1,403 @@
+//! The federation authority's work (X-Road's central server, as files and commands): its key and
+//! CA, the draft manifest it edits (members, keys, event-type grants), node certificates issued
+//! from requests, and the signed manifest.
+//!
+//! An authority folder holds `authority.pem` / `authority.pub.pem` (the manifest-signing key),
+//! `ca.pem` / `ca.key.pem` (the CA for node TLS certificates), `manifest.json` (the draft) and,
+//! after `sign`, the signed `manifest.jws`.
+
+use std::path::{Path, PathBuf};
+
+use time::{Duration, OffsetDateTime};
+
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::keys::{self, KeyError};
+use crate::event::schema::EventType;
+use crate::trust::certs::{self, CertError};
+use crate::trust::manifest::{
+    Manifest, ManifestError, Member, ReaderGrant, SigningKeyEntry, TypePolicy,
+};
+
+/// Why an authority command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorityError {
+    #[error("{path}: {detail}")]
+    File { path: PathBuf, detail: String },
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error(transparent)]
+    Cert(#[from] CertError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error("{0} is already a member; remove it first or add keys with add-key")]
+    MemberExists(MemberId),
+    #[error("{0} is not a member")]
+    NoMember(MemberId),
+    #[error("{0} has no signing key of that name")]
+    NoKey(KeyName),
+    #[error("{0} already has a signing key of that name")]
+    KeyExists(KeyName),
+    #[error("the authority folder {0} already exists and is not empty")]
+    Exists(PathBuf),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// An authority folder.
+pub struct Authority {
+    dir: PathBuf,
+}
+
+fn file_err(path: &Path, e: impl std::fmt::Display) -> AuthorityError {
+    AuthorityError::File {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    }
+}
+
+fn read(path: &Path) -> Result<String, AuthorityError> {
+    std::fs::read_to_string(path).map_err(|e| file_err(path, e))
+}
+
+fn write(path: &Path, contents: &[u8]) -> Result<(), AuthorityError> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, contents).map_err(|e| file_err(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| file_err(path, e))
+}
+
+fn write_secret(path: &Path, contents: &str) -> Result<(), AuthorityError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| file_err(path, e))?;
+    f.write_all(contents.as_bytes())
+        .map_err(|e| file_err(path, e))
+}
+
+/// Create a node's TLS key and CSR beside each other: `tls.pem` and `tls.csr.pem`.
+pub fn node_tls_key(member: &MemberId, key_out: &Path) -> Result<PathBuf, AuthorityError> {
+    if key_out.exists() {
+        return Err(AuthorityError::Key(KeyError::Exists(key_out.to_path_buf())));
+    }
+    if let Some(dir) = key_out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+    }
+    let (key_pem, csr_pem) = certs::new_node_key(member)?;
+    write_secret(key_out, &key_pem)?;
+    let csr = key_out.with_extension("csr.pem");
+    write(&csr, csr_pem.as_bytes())?;
+    Ok(csr)
+}
+
+impl Authority {
+    pub fn open(dir: &Path) -> Authority {
+        Authority {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Create the authority: signing key, CA, and an empty draft manifest with the three types.
+    pub fn init(
+        dir: &Path,
+        instance: &str,
+        authority_id: MemberId,
+        ca_days: i64,
+    ) -> Result<Authority, AuthorityError> {
+        if dir.exists()
+            && std::fs::read_dir(dir)
+                .map_err(|e| file_err(dir, e))?
+                .next()
+                .is_some()
+        {
+            return Err(AuthorityError::Exists(dir.to_path_buf()));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| file_err(dir, e))?;
+        let a = Authority::open(dir);
+        let key = keys::generate();
+        keys::write_private(&a.path("authority.pem"), &key)?;
+        keys::write_public(&a.path("authority.pub.pem"), &key.verifying_key())?;
+        let ca = certs::new_ca(instance, ca_days)?;
+        write_secret(&a.path("ca.key.pem"), &ca.key_pem)?;
+        write(&a.path("ca.pem"), ca.cert_pem.as_bytes())?;
+        let now = OffsetDateTime::now_utc();
+        let draft = Manifest {
+            instance: instance.to_string(),
+            serial: 0,
+            issued: now,
+            expires: now,
+            authority: authority_id,
+            ca_certificate: ca.cert_pem,
+            members: Vec::new(),
+            event_types: EventType::ALL
+                .into_iter()
+                .map(|t| TypePolicy {
+                    event_type: t,
+                    schema: t.schema_uri(),
+                    schema_digest: t.schema_digest(),
+                    publishers: Vec::new(),
+                    readers: Vec::new(),
+                })
+                .collect(),
+        };
+        a.save(&draft)?;
+        Ok(a)
+    }
+
+    /// The draft manifest.
+    pub fn draft(&self) -> Result<Manifest, AuthorityError> {
+        let path = self.path("manifest.json");
+        serde_json::from_str(&read(&path)?).map_err(|e| file_err(&path, e))
+    }
+
+    fn save(&self, m: &Manifest) -> Result<(), AuthorityError> {
+        let text =
+            serde_json::to_vec_pretty(m).map_err(|e| AuthorityError::Invalid(e.to_string()))?;
+        write(&self.path("manifest.json"), &text)
+    }
+
+    fn edit(
+        &self,
+        f: impl FnOnce(&mut Manifest) -> Result<(), AuthorityError>,
+    ) -> Result<(), AuthorityError> {
+        let mut m = self.draft()?;
+        f(&mut m)?;
+        self.save(&m)
+    }
+
+    /// Issue a node TLS certificate for `member` from its CSR (PEM).
+    pub fn issue_cert(
+        &self,
+        member: &MemberId,
+        csr_pem: &str,
+        days: i64,
+    ) -> Result<String, AuthorityError> {
+        self.issue_cert_from(
+            member,
+            csr_pem,
+            OffsetDateTime::now_utc() - Duration::minutes(5),
+            days,
+        )
+    }
+
+    /// Issue with an explicit start of validity (tests use it for expired certificates).
+    pub fn issue_cert_from(
+        &self,
+        member: &MemberId,
+        csr_pem: &str,
+        not_before: OffsetDateTime,
+        days: i64,
+    ) -> Result<String, AuthorityError> {
+        let ca_cert = read(&self.path("ca.pem"))?;
+        let ca_key = read(&self.path("ca.key.pem"))?;
+        Ok(certs::issue_node_cert(
+            csr_pem, member, &ca_cert, &ca_key, not_before, days,
+        )?)
+    }
+
+    pub fn add_member(&self, member: Member) -> Result<(), AuthorityError> {
+        self.edit(|m| {
+            if m.member(&member.id).is_some() {
+                return Err(AuthorityError::MemberExists(member.id.clone()));
+            }
+            m.members.push(member);
+            Ok(())
+        })
+    }
+
+    /// Remove a member and every grant it had.
+    pub fn remove_member(&self, id: &MemberId) -> Result<(), AuthorityError> {
+        self.edit(|m| {
+            let before = m.members.len();
+            m.members.retain(|x| &x.id != id);
+            if m.members.len() == before {
+                return Err(AuthorityError::NoMember(id.clone()));
+            }
+            for p in &mut m.event_types {
+                p.publishers.retain(|x| x != id);
+                p.readers.retain(|r| &r.member != id);
+            }
+            Ok(())
+        })
+    }
+
+    pub fn add_key(&self, kid: &KeyName, entry: SigningKeyEntry) -> Result<(), AuthorityError> {
+        self.edit(|m| {
+            let member = m
+                .members
+                .iter_mut()
+                .find(|x| &x.id == kid.member())
+                .ok_or_else(|| AuthorityError::NoMember(kid.member().clone()))?;
+            if member.signing_keys.iter().any(|k| k.name == kid.key()) {
+                return Err(AuthorityError::KeyExists(kid.clone()));
+            }
+            member.signing_keys.push(entry);
+            Ok(())
+        })
+    }
+
+    /// Revoke a signing key from `at`: events signed before stay valid, later ones are refused.
+    pub fn revoke_key(&self, kid: &KeyName, at: OffsetDateTime) -> Result<(), AuthorityError> {
+        self.edit(|m| {
+            let key = m
+                .members
+                .iter_mut()
+                .find(|x| &x.id == kid.member())
+                .ok_or_else(|| AuthorityError::NoMember(kid.member().clone()))?
+                .signing_keys
+                .iter_mut()
+                .find(|k| k.name == kid.key())
+                .ok_or_else(|| AuthorityError::NoKey(kid.clone()))?;
+            key.revoked = Some(at);
+            Ok(())
+        })
+    }
+
+    /// Let `member` publish `t`.
+    pub fn grant_publish(&self, t: EventType, member: &MemberId) -> Result<(), AuthorityError> {
+        self.edit(|m| {
+            m.member(member)
+                .ok_or_else(|| AuthorityError::NoMember(member.clone()))?;
+            let p = policy_mut(m, t)?;
+            if !p.publishers.contains(member) {
+                p.publishers.push(member.clone());
+            }
+            Ok(())
+        })
+    }
+
+    /// Let `member` read `t` for `purposes` (replacing an earlier grant).
+    pub fn grant_read(
+        &self,
+        t: EventType,
+        member: &MemberId,
+        purposes: Vec<String>,
+    ) -> Result<(), AuthorityError> {
+        if purposes.is_empty() {
+            return Err(AuthorityError::Invalid(
+                "a read grant names at least one purpose".into(),
+            ));
+        }
+        self.edit(|m| {
+            m.member(member)
+                .ok_or_else(|| AuthorityError::NoMember(member.clone()))?;
+            let p = policy_mut(m, t)?;
+            p.readers.retain(|r| &r.member != member);
+            p.readers.push(ReaderGrant {
+                member: member.clone(),
+                purposes,
+            });
+            Ok(())
+        })
+    }
+
+    /// Sign the draft with the next serial, valid for `days`; writes `out` and returns the serial.
+    pub fn sign(&self, out: &Path, days: i64) -> Result<u64, AuthorityError> {
+        self.sign_at(out, OffsetDateTime::now_utc(), Duration::days(days))
+    }
+
+    /// Sign with an explicit issue time and validity (tests use it for expiring manifests).
+    pub fn sign_at(
+        &self,
+        out: &Path,
+        issued: OffsetDateTime,
+        validity: Duration,
+    ) -> Result<u64, AuthorityError> {
+        let key = keys::read_private(&self.path("authority.pem"))?;
+        let mut m = self.draft()?;
+        m.serial += 1;
+        m.issued = issued;
+        m.expires = issued + validity;
+        m.ca_certificate = read(&self.path("ca.pem"))?;
+        let bytes = m.sign(&key)?;
+        write(out, &bytes)?;
+        self.save(&m)?;
+        Ok(m.serial)
+    }
+}
+
+fn policy_mut(m: &mut Manifest, t: EventType) -> Result<&mut TypePolicy, AuthorityError> {
+    m.event_types
+        .iter_mut()
+        .find(|p| p.event_type == t)
+        .ok_or_else(|| AuthorityError::Invalid(format!("the draft has no policy for {t}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trust::manifest::Names;
+
+    #[test]
+    fn an_authority_builds_and_signs_a_manifest_nodes_can_verify() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("authority");
+        let a = Authority::init(
+            &root,
+            "central-server",
+            "central-server/GOV/70000000/authority".parse().unwrap(),
+            365,
+        )
+        .unwrap();
+        assert!(matches!(
+            Authority::init(&root, "x", "a/b/c/d".parse().unwrap(), 1),
+            Err(AuthorityError::Exists(_))
+        ));
+        let member: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let csr = node_tls_key(&member, &dir.path().join("node/tls.pem")).unwrap();
+        let cert = a.issue_cert(&member, &read(&csr).unwrap(), 30).unwrap();
+        let spki = crate::trust::tls::spki_sha256(
+            &crate::trust::tls::certificate_from_pem(&cert).unwrap(),
+        )
+        .unwrap();
+        let key = keys::generate();
+        let now = OffsetDateTime::now_utc();
+        a.add_member(Member {
+            id: member.clone(),
+            names: Names {
+                ky: "Миграция".into(),
+                ru: "Миграция".into(),
+                en: "Migration".into(),
+            },
+            peer_endpoint: "127.0.0.1:9".into(),
+            tls_key_sha256: spki,
+            signing_keys: vec![SigningKeyEntry {
+                name: "sign-1".into(),
+                public_key: keys::public_b64(&key.verifying_key()),
+                not_before: now,
+                not_after: now + Duration::days(30),
+                revoked: None,
+            }],
+        })
+        .unwrap();
+        a.grant_publish(EventType::ReturneeRecord, &member).unwrap();
+        let stranger: MemberId = "a/b/c/d".parse().unwrap();
+        assert!(matches!(
+            a.grant_publish(EventType::ReturneeRecord, &stranger),
+            Err(AuthorityError::NoMember(_))
+        ));
+        let out = dir.path().join("manifest.jws");
+        assert_eq!(a.sign(&out, 30).unwrap(), 1);
+        assert_eq!(a.sign(&out, 30).unwrap(), 2);
+        let authority_key = keys::read_public(&root.join("authority.pub.pem")).unwrap();
+        let m = Manifest::verify(&std::fs::read(&out).unwrap(), &authority_key).unwrap();
+        assert_eq!(m.serial, 2);
+        assert!(m.may_publish(&member, EventType::ReturneeRecord));
+        a.revoke_key(&KeyName::new(member.clone(), "sign-1").unwrap(), now)
+            .unwrap();
+        a.remove_member(&member).unwrap();
+        assert!(a
+            .draft()
+            .unwrap()
+            .event_types
+            .iter()
+            .all(|p| p.publishers.is_empty()));
+    }
+}

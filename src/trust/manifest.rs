@@ -1,0 +1,469 @@
+//! The federation manifest (X-Road's global configuration) and the node's trust in it.
+//!
+//! The authority signs the manifest as a JWS with its Ed25519 key. A node trusts only the
+//! authority key in its own config: it refuses a manifest that is not signed by that key, is
+//! expired, or is older than the one it holds, and it keeps the newest in its store so a restart
+//! never goes back. An expired manifest is kept but stops exchange with a clear error.
+
+use std::sync::{Arc, RwLock};
+
+use ed25519_dalek::{SigningKey, VerifyingKey};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::jws::{self, Jws};
+use crate::event::keys;
+use crate::event::schema::EventType;
+use crate::store::{Meta, Store, StoreError};
+use crate::trust::tls::PeerDirectory;
+
+/// Why a manifest was refused or cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ManifestError {
+    #[error("the manifest is not a valid JWS: {0}")]
+    Format(String),
+    #[error("the manifest is not signed by the authority key this node trusts")]
+    Signature,
+    #[error(
+        "the manifest expired at {0}; exchange is stopped until a newer signed manifest arrives"
+    )]
+    Expired(String),
+    #[error(
+        "the manifest (serial {offered}) is older than the one this node holds (serial {held})"
+    )]
+    Older { offered: u64, held: u64 },
+    #[error("the manifest content is not valid: {0}")]
+    Content(String),
+    #[error("storage: {0}")]
+    Store(String),
+}
+
+/// Names in the three languages of the exchange.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Names {
+    pub ky: String,
+    pub ru: String,
+    pub en: String,
+}
+
+/// A member's event-signing key and its validity.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SigningKeyEntry {
+    pub name: String,
+    /// Raw Ed25519 public key, base64url.
+    pub public_key: String,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_before: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub not_after: OffsetDateTime,
+    /// Events signed at or after this time with this key are refused.
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub revoked: Option<OffsetDateTime>,
+}
+
+/// A member of the federation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Member {
+    pub id: MemberId,
+    pub names: Names,
+    /// `host:port` of its peer listener.
+    pub peer_endpoint: String,
+    /// SHA-256 (hex) of its TLS certificate's SubjectPublicKeyInfo.
+    pub tls_key_sha256: String,
+    pub signing_keys: Vec<SigningKeyEntry>,
+}
+
+/// Who may read an event type, and for which purposes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ReaderGrant {
+    pub member: MemberId,
+    pub purposes: Vec<String>,
+}
+
+/// The policy of one event type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TypePolicy {
+    #[serde(rename = "type")]
+    pub event_type: EventType,
+    pub schema: String,
+    pub schema_digest: String,
+    pub publishers: Vec<MemberId>,
+    pub readers: Vec<ReaderGrant>,
+}
+
+/// The signed description of the federation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Manifest {
+    pub instance: String,
+    pub serial: u64,
+    #[serde(with = "time::serde::rfc3339")]
+    pub issued: OffsetDateTime,
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires: OffsetDateTime,
+    /// The authority's id; its key signs the manifest as `AUTHORITY#manifest`.
+    pub authority: MemberId,
+    /// The federation CA certificate (PEM) node TLS certificates chain to.
+    pub ca_certificate: String,
+    pub members: Vec<Member>,
+    pub event_types: Vec<TypePolicy>,
+}
+
+/// Why an event's signing key is not acceptable (receipt check 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum KeyProblem {
+    #[error("the key is not registered for the source in the manifest")]
+    Unknown,
+    #[error("the key belongs to another member than the event's source")]
+    OtherMember,
+    #[error("the key was not valid at the event's time")]
+    NotValidAt,
+    #[error("the key was revoked before the event's time")]
+    Revoked,
+}
+
+impl KeyProblem {
+    pub fn code(self) -> &'static str {
+        match self {
+            KeyProblem::Unknown => "key-unknown",
+            KeyProblem::OtherMember => "key-of-other-member",
+            KeyProblem::NotValidAt => "key-not-valid-at-time",
+            KeyProblem::Revoked => "key-revoked",
+        }
+    }
+}
+
+impl Manifest {
+    pub fn member(&self, id: &MemberId) -> Option<&Member> {
+        self.members.iter().find(|m| &m.id == id)
+    }
+
+    pub fn policy(&self, t: EventType) -> Option<&TypePolicy> {
+        self.event_types.iter().find(|p| p.event_type == t)
+    }
+
+    pub fn may_publish(&self, member: &MemberId, t: EventType) -> bool {
+        self.policy(t)
+            .is_some_and(|p| p.publishers.contains(member))
+    }
+
+    /// The purposes for which `member` may read `t`; `None` when it may not.
+    pub fn reader_purposes(&self, member: &MemberId, t: EventType) -> Option<&[String]> {
+        self.policy(t)?
+            .readers
+            .iter()
+            .find(|r| &r.member == member)
+            .map(|r| r.purposes.as_slice())
+    }
+
+    /// The types `member` may read.
+    pub fn readable_types(&self, member: &MemberId) -> Vec<EventType> {
+        EventType::ALL
+            .into_iter()
+            .filter(|t| self.reader_purposes(member, *t).is_some())
+            .collect()
+    }
+
+    /// The verifying key for an event from `source` signed by `kid` at `at`.
+    pub fn event_key(
+        &self,
+        source: &MemberId,
+        kid: &KeyName,
+        at: OffsetDateTime,
+    ) -> Result<VerifyingKey, KeyProblem> {
+        if kid.member() != source {
+            return Err(KeyProblem::OtherMember);
+        }
+        let entry = self
+            .member(source)
+            .and_then(|m| m.signing_keys.iter().find(|k| k.name == kid.key()))
+            .ok_or(KeyProblem::Unknown)?;
+        if entry.revoked.is_some_and(|r| at >= r) {
+            return Err(KeyProblem::Revoked);
+        }
+        if at < entry.not_before || at > entry.not_after {
+            return Err(KeyProblem::NotValidAt);
+        }
+        keys::public_from_b64(&entry.public_key).ok_or(KeyProblem::Unknown)
+    }
+
+    pub fn is_expired(&self, now: OffsetDateTime) -> bool {
+        now >= self.expires
+    }
+
+    /// Sign as the authority; the result is the manifest file (flattened JWS).
+    pub fn sign(&self, authority_key: &SigningKey) -> Result<Vec<u8>, ManifestError> {
+        let kid = KeyName::new(self.authority.clone(), "manifest")
+            .map_err(|e| ManifestError::Content(e.to_string()))?;
+        let payload =
+            serde_json::to_vec(self).map_err(|e| ManifestError::Content(e.to_string()))?;
+        Ok(jws::sign(authority_key, &kid, &payload))
+    }
+
+    /// Check the signature with the trusted authority key and parse. Does not check expiry.
+    pub fn verify(bytes: &[u8], authority_key: &VerifyingKey) -> Result<Manifest, ManifestError> {
+        let jws = Jws::parse(bytes).map_err(|e| ManifestError::Format(e.to_string()))?;
+        jws.verify(authority_key)
+            .map_err(|_| ManifestError::Signature)?;
+        let manifest: Manifest = serde_json::from_slice(jws.payload())
+            .map_err(|e| ManifestError::Content(e.to_string()))?;
+        if jws.kid().member() != &manifest.authority {
+            return Err(ManifestError::Content(
+                "signed by a key not named for the manifest's authority".into(),
+            ));
+        }
+        Ok(manifest)
+    }
+}
+
+/// The manifest a node currently trusts, shared by the listeners and the sync tasks.
+pub struct Trust {
+    authority_key: VerifyingKey,
+    store: Store,
+    current: RwLock<(Arc<Manifest>, Arc<[u8]>)>,
+}
+
+impl Trust {
+    /// Take the newest valid manifest of the file and the store. A file older than the stored
+    /// one is refused with a warning; with neither valid, the node cannot start.
+    pub fn load(
+        authority_key: VerifyingKey,
+        file_bytes: &[u8],
+        store: Store,
+    ) -> Result<Trust, ManifestError> {
+        let from_file = Manifest::verify(file_bytes, &authority_key);
+        let stored = store
+            .meta(&Meta::Manifest)
+            .map_err(|e| ManifestError::Store(e.to_string()))?
+            .and_then(|b| Manifest::verify(&b, &authority_key).ok().map(|m| (m, b)));
+        let chosen = match (from_file, stored) {
+            (Ok(f), Some((s, sb))) if s.serial > f.serial => {
+                tracing::warn!(
+                    file = f.serial,
+                    held = s.serial,
+                    "manifest file is older than the one held; keeping the held one"
+                );
+                (s, sb)
+            }
+            (Ok(f), _) => (f, file_bytes.to_vec()),
+            (Err(e), Some((s, sb))) => {
+                tracing::warn!(error = %e, "manifest file refused; using the one held");
+                (s, sb)
+            }
+            (Err(e), None) => return Err(e),
+        };
+        store
+            .set_meta(&Meta::Manifest, &chosen.1)
+            .map_err(|e| ManifestError::Store(e.to_string()))?;
+        if chosen.0.is_expired(OffsetDateTime::now_utc()) {
+            tracing::error!(
+                serial = chosen.0.serial,
+                "the manifest has expired: exchange is stopped"
+            );
+        }
+        Ok(Trust {
+            authority_key,
+            store,
+            current: RwLock::new((Arc::new(chosen.0), chosen.1.into())),
+        })
+    }
+
+    /// The manifest held, expired or not.
+    pub fn held(&self) -> Arc<Manifest> {
+        self.current
+            .read()
+            .map(|c| c.0.clone())
+            .unwrap_or_else(|p| p.into_inner().0.clone())
+    }
+
+    /// The manifest file bytes held (to pass on to peers).
+    pub fn held_bytes(&self) -> Arc<[u8]> {
+        self.current
+            .read()
+            .map(|c| c.1.clone())
+            .unwrap_or_else(|p| p.into_inner().1.clone())
+    }
+
+    /// The manifest, if it may be used for exchange now.
+    pub fn usable(&self) -> Result<Arc<Manifest>, ManifestError> {
+        let m = self.held();
+        if m.is_expired(OffsetDateTime::now_utc()) {
+            return Err(ManifestError::Expired(
+                m.expires
+                    .format(&time::format_description::well_known::Rfc3339)
+                    .unwrap_or_default(),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Consider a manifest offered by a peer or an operator; adopt it if it is newer, signed and
+    /// unexpired. Returns whether it was adopted.
+    pub fn offer(&self, bytes: &[u8]) -> Result<bool, ManifestError> {
+        let offered = Manifest::verify(bytes, &self.authority_key)?;
+        let held = self.held();
+        if offered.serial < held.serial {
+            return Err(ManifestError::Older {
+                offered: offered.serial,
+                held: held.serial,
+            });
+        }
+        if offered.serial == held.serial {
+            return Ok(false);
+        }
+        if offered.is_expired(OffsetDateTime::now_utc()) {
+            return Err(ManifestError::Expired(offered.expires.to_string()));
+        }
+        self.store
+            .set_meta(&Meta::Manifest, bytes)
+            .map_err(|e: StoreError| ManifestError::Store(e.to_string()))?;
+        let serial = offered.serial;
+        if let Ok(mut c) = self.current.write() {
+            *c = (Arc::new(offered), bytes.into());
+        }
+        tracing::info!(serial, "adopted a newer manifest");
+        Ok(true)
+    }
+}
+
+impl PeerDirectory for Trust {
+    fn member_for_key(&self, spki_sha256: &str) -> Option<MemberId> {
+        self.held()
+            .members
+            .iter()
+            .find(|m| m.tls_key_sha256 == spki_sha256)
+            .map(|m| m.id.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::Duration;
+
+    fn manifest(serial: u64, expires_in: Duration) -> Manifest {
+        let now = OffsetDateTime::now_utc();
+        let member: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let key = keys::generate();
+        Manifest {
+            instance: "central-server".into(),
+            serial,
+            issued: now,
+            expires: now + expires_in,
+            authority: "central-server/GOV/70000000/authority".parse().unwrap(),
+            ca_certificate: String::new(),
+            members: vec![Member {
+                id: member.clone(),
+                names: Names::default(),
+                peer_endpoint: "127.0.0.1:1".into(),
+                tls_key_sha256: "ab".into(),
+                signing_keys: vec![SigningKeyEntry {
+                    name: "k1".into(),
+                    public_key: keys::public_b64(&key.verifying_key()),
+                    not_before: now - Duration::days(1),
+                    not_after: now + Duration::days(1),
+                    revoked: Some(now),
+                }],
+            }],
+            event_types: vec![TypePolicy {
+                event_type: EventType::ReturneeRecord,
+                schema: EventType::ReturneeRecord.schema_uri(),
+                schema_digest: EventType::ReturneeRecord.schema_digest(),
+                publishers: vec![member.clone()],
+                readers: vec![ReaderGrant {
+                    member: "central-server/GOV/70000002/employment".parse().unwrap(),
+                    purposes: vec!["EMPLOYMENT_SERVICES".into()],
+                }],
+            }],
+        }
+    }
+
+    #[test]
+    fn keys_are_valid_in_their_window_until_revoked() {
+        let m = manifest(1, Duration::days(1));
+        let source = m.members[0].id.clone();
+        let kid = KeyName::new(source.clone(), "k1").unwrap();
+        let now = OffsetDateTime::now_utc();
+        assert!(m.event_key(&source, &kid, now - Duration::hours(1)).is_ok());
+        assert_eq!(
+            m.event_key(&source, &kid, now + Duration::hours(1)),
+            Err(KeyProblem::Revoked)
+        );
+        assert_eq!(
+            m.event_key(&source, &kid, now - Duration::days(2)),
+            Err(KeyProblem::NotValidAt)
+        );
+        let other = KeyName::new(source.clone(), "k2").unwrap();
+        assert_eq!(m.event_key(&source, &other, now), Err(KeyProblem::Unknown));
+        let elsewhere: MemberId = "a/b/c/d".parse().unwrap();
+        assert_eq!(
+            m.event_key(&elsewhere, &kid, now),
+            Err(KeyProblem::OtherMember)
+        );
+    }
+
+    #[test]
+    fn trust_takes_newer_refuses_older_forged_and_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let authority = keys::generate();
+        let v1 = manifest(1, Duration::days(1)).sign(&authority).unwrap();
+        let trust = Trust::load(authority.verifying_key(), &v1, store.clone()).unwrap();
+        assert_eq!(trust.usable().unwrap().serial, 1);
+        let v2 = manifest(2, Duration::days(1)).sign(&authority).unwrap();
+        assert!(trust.offer(&v2).unwrap());
+        assert!(!trust.offer(&v2).unwrap());
+        assert_eq!(
+            trust.offer(&v1),
+            Err(ManifestError::Older {
+                offered: 1,
+                held: 2
+            })
+        );
+        let forged = manifest(3, Duration::days(1))
+            .sign(&keys::generate())
+            .unwrap();
+        assert_eq!(trust.offer(&forged), Err(ManifestError::Signature));
+        let expired = manifest(4, Duration::seconds(-1)).sign(&authority).unwrap();
+        assert!(matches!(
+            trust.offer(&expired),
+            Err(ManifestError::Expired(_))
+        ));
+        drop(trust);
+        // A restart with the old file keeps the newer manifest held in the store.
+        let trust = Trust::load(authority.verifying_key(), &v1, store).unwrap();
+        assert_eq!(trust.held().serial, 2);
+        assert_eq!(trust.reader_member_count(), 1);
+    }
+
+    impl Trust {
+        fn reader_member_count(&self) -> usize {
+            self.held().event_types[0].readers.len()
+        }
+    }
+
+    #[test]
+    fn an_expired_manifest_stops_exchange_with_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let authority = keys::generate();
+        let old = manifest(1, Duration::seconds(-5)).sign(&authority).unwrap();
+        let trust = Trust::load(
+            authority.verifying_key(),
+            &old,
+            Store::open(dir.path()).unwrap(),
+        )
+        .unwrap();
+        let err = trust.usable().unwrap_err();
+        assert!(err.to_string().contains("expired"), "{err}");
+    }
+}

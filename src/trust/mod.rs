@@ -1,0 +1,11 @@
+//! Who belongs to the federation and how they prove it: the signed manifest (members, keys,
+//! endpoints, event types, grants), the TLS configuration and verifiers for mutual TLS,
+//! certificates issued from CSRs, and the authority's own library (init, members, grants, sign).
+//!
+//! Owns: every decision "is this key / certificate / member / grant valid now". Touches the store
+//! only to persist the newest manifest; never events, views or cursors.
+
+pub mod authority;
+pub mod certs;
+pub mod manifest;
+pub mod tls;

@@ -1,0 +1,216 @@
+//! The handle callers publish and receive through. Validation runs here, in the caller's task
+//! and in parallel; everything that must be serial is queued to the writer thread
+//! ([`super::writer`]), and the caller is answered only after the flush that covers its events.
+
+use std::sync::Arc;
+use std::thread;
+
+use ed25519_dalek::SigningKey;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use tokio::sync::{mpsc, oneshot, watch};
+use uuid::Uuid;
+
+use super::writer::Writer;
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::schema::{EventType, FieldError, Schemas};
+use crate::event::SignedEvent;
+use crate::net::metrics::Metrics;
+use crate::store::{Store, StoreError};
+
+/// How many jobs may wait for the writer before callers wait to enqueue.
+const QUEUE_DEPTH: usize = 16 * 1024;
+
+/// What an agency asks to publish.
+#[derive(Debug, Clone)]
+pub struct Draft {
+    pub event_type: EventType,
+    pub data: Value,
+    pub idempotency_key: Option<String>,
+}
+
+/// An acknowledged, durable event.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub id: Uuid,
+    pub source: MemberId,
+    pub event_type: EventType,
+    pub sequence: u64,
+    pub position: u64,
+    pub jws: Arc<[u8]>,
+    /// True when this answers a retry with an idempotency key already used.
+    pub replayed: bool,
+}
+
+/// Why an event was not published.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PublishError {
+    #[error("the data does not satisfy the schema of the type ({} field(s))", .0.len())]
+    Invalid(Vec<FieldError>),
+    #[error("the idempotency key was used before for a different request")]
+    IdempotencyConflict,
+    #[error("storage is unavailable: {0}")]
+    Storage(Arc<StoreError>),
+    #[error("the node is shutting down")]
+    Stopped,
+}
+
+pub(super) struct Ready {
+    pub(super) event_type: EventType,
+    pub(super) data: Value,
+    pub(super) idempotency: Option<(String, [u8; 32])>,
+}
+
+pub type Outcome = Result<Published, PublishError>;
+
+pub(super) enum Job {
+    Publish {
+        items: Vec<Ready>,
+        reply: oneshot::Sender<Vec<Outcome>>,
+    },
+    Receive {
+        source: MemberId,
+        events: Vec<SignedEvent>,
+        cursor: u64,
+        reply: oneshot::Sender<Result<usize, PublishError>>,
+    },
+}
+
+/// The latest own sequence and the latest log position, announced after each commit.
+#[derive(Clone)]
+pub struct Heads {
+    pub own_sequence: watch::Receiver<u64>,
+    pub position: watch::Receiver<u64>,
+}
+
+/// Who signs: the node's member id, its key and the key's name.
+pub struct Signer {
+    pub member: MemberId,
+    pub kid: KeyName,
+    pub key: SigningKey,
+}
+
+/// The handle callers publish through; cheap to clone.
+#[derive(Clone)]
+pub struct Publisher {
+    schemas: Arc<Schemas>,
+    queue: mpsc::Sender<Job>,
+    heads: Heads,
+}
+
+impl Publisher {
+    /// Start the writer thread over `store`.
+    pub fn start(
+        store: Store,
+        schemas: Arc<Schemas>,
+        signer: Signer,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Publisher, thread::JoinHandle<()>), StoreError> {
+        let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
+        let writer = Writer::new(store, signer, metrics)?;
+        let heads = Heads {
+            own_sequence: writer.own_head.subscribe(),
+            position: writer.position_head.subscribe(),
+        };
+        let handle = thread::Builder::new()
+            .name("jol-writer".into())
+            .spawn(move || writer.run(jobs))
+            .map_err(|e| StoreError::Io {
+                op: "start writer",
+                source: crate::store::kv::KvError::Io(e),
+            })?;
+        Ok((
+            Publisher {
+                schemas,
+                queue,
+                heads,
+            },
+            handle,
+        ))
+    }
+
+    /// Watch the heads (for long-polling feeds).
+    pub fn heads(&self) -> Heads {
+        self.heads.clone()
+    }
+
+    /// Store events received from `source` (already verified) and advance its cursor to
+    /// `cursor`, in one durable write. Returns how many events were stored.
+    pub async fn receive(
+        &self,
+        source: MemberId,
+        events: Vec<SignedEvent>,
+        cursor: u64,
+    ) -> Result<usize, PublishError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Receive {
+            source,
+            events,
+            cursor,
+            reply,
+        };
+        if self.queue.send(job).await.is_err() {
+            return Err(PublishError::Stopped);
+        }
+        answer.await.unwrap_or(Err(PublishError::Stopped))
+    }
+
+    /// Publish one event; returns once it is durable.
+    pub async fn publish(&self, draft: Draft) -> Outcome {
+        let mut outcomes = self.publish_batch(vec![draft]).await;
+        outcomes.pop().unwrap_or(Err(PublishError::Stopped))
+    }
+
+    /// Publish many events: all are validated first, the valid ones are appended in one group
+    /// commit. One outcome per draft, in order.
+    pub async fn publish_batch(&self, drafts: Vec<Draft>) -> Vec<Outcome> {
+        let mut outcomes: Vec<Option<Outcome>> = Vec::with_capacity(drafts.len());
+        let mut ready = Vec::new();
+        for draft in drafts {
+            match self.schemas.validate(draft.event_type, &draft.data) {
+                Ok(()) => {
+                    outcomes.push(None);
+                    ready.push(prepare(draft));
+                }
+                Err(errors) => outcomes.push(Some(Err(PublishError::Invalid(errors)))),
+            }
+        }
+        let mut written = self.submit(ready).await.into_iter();
+        outcomes
+            .into_iter()
+            .map(|o| o.unwrap_or_else(|| written.next().unwrap_or(Err(PublishError::Stopped))))
+            .collect()
+    }
+
+    async fn submit(&self, items: Vec<Ready>) -> Vec<Outcome> {
+        if items.is_empty() {
+            return Vec::new();
+        }
+        let (reply, answer) = oneshot::channel();
+        if self
+            .queue
+            .send(Job::Publish { items, reply })
+            .await
+            .is_err()
+        {
+            return Vec::new();
+        }
+        answer.await.unwrap_or_default()
+    }
+}
+
+/// Digest of what a request asks for, to tell a retry from a different request under one key.
+fn prepare(draft: Draft) -> Ready {
+    let idempotency = draft.idempotency_key.map(|k| {
+        let mut h = Sha256::new();
+        h.update(draft.event_type.as_str());
+        h.update([0]);
+        h.update(serde_json::to_vec(&draft.data).unwrap_or_default());
+        (k, h.finalize().into())
+    });
+    Ready {
+        event_type: draft.event_type,
+        data: draft.data,
+        idempotency,
+    }
+}

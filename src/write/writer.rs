@@ -1,0 +1,430 @@
+//! The single writer thread: the only code that appends to the log.
+//!
+//! It takes every job waiting in its queue (publishes from the local API, pages received by the
+//! sync tasks), assigns positions and the node's own sequences, checks idempotency, signs, stages
+//! each event with its indexes, consent state and Merkle leaf in one [`WriteBatch`], applies it
+//! and covers it all with a single flush. Only then are the callers answered: nothing is
+//! acknowledged (no 201, no cursor advance) that a crash could take back, and many events share
+//! one fsync. After each commit the writer announces the new heads, which wakes long-polls.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, watch};
+use uuid::Uuid;
+
+use super::publisher::{Job, Outcome, PublishError, Published, Ready, Signer};
+use crate::event::identifiers::MemberId;
+use crate::event::{Event, SignedEvent};
+use crate::merkle::Frontier;
+use crate::net::metrics::Metrics;
+use crate::registry::consent::{self, ConsentState};
+use crate::store::{Append, Store, StoreError, WriteBatch};
+
+/// How many queued jobs one group commit takes at most.
+const MAX_JOBS_PER_COMMIT: usize = 4096;
+
+/// The single writer: owns the counters, signs, appends, flushes.
+pub(super) struct Writer {
+    store: Store,
+    signer: Signer,
+    metrics: Arc<Metrics>,
+    /// The Merkle tree over the log; leaf `position - 1` is the event at `position`.
+    tree: Frontier,
+    next_sequence: u64,
+    next_position: u64,
+    pub(super) own_head: watch::Sender<u64>,
+    pub(super) position_head: watch::Sender<u64>,
+    /// A commit failed: the store is reopened (and the counters reloaded) before the next one.
+    broken: bool,
+}
+
+/// What one group commit has staged so far.
+#[derive(Default)]
+struct Round {
+    batch: WriteBatch,
+    idempotency: HashMap<String, ([u8; 32], Published)>,
+    consents: HashMap<String, ConsentState>,
+    ids: std::collections::HashSet<Uuid>,
+    published: u64,
+    received: u64,
+    /// A read the round depended on failed: nothing of the round may be committed.
+    failed: Option<StoreError>,
+}
+
+type Reply = Box<dyn FnOnce(Option<&Arc<StoreError>>) + Send>;
+
+impl Writer {
+    pub(super) fn new(
+        store: Store,
+        signer: Signer,
+        metrics: Arc<Metrics>,
+    ) -> Result<Writer, StoreError> {
+        let mut w = Writer {
+            store,
+            signer,
+            metrics,
+            tree: Frontier::default(),
+            next_sequence: 0,
+            next_position: 0,
+            own_head: watch::channel(0).0,
+            position_head: watch::channel(0).0,
+            broken: false,
+        };
+        w.reload_counters()?;
+        w.announce();
+        Ok(w)
+    }
+
+    fn announce(&self) {
+        self.own_head.send_replace(self.next_sequence - 1);
+        self.position_head.send_replace(self.next_position - 1);
+    }
+
+    fn reload_counters(&mut self) -> Result<(), StoreError> {
+        self.next_sequence = self.store.last_sequence(&self.signer.member)? + 1;
+        self.next_position = self.store.last_position()? + 1;
+        self.tree = Frontier::load(&self.store, self.next_position - 1)?;
+        Ok(())
+    }
+
+    /// Stage the Merkle leaf of the event appended at the next position (same atomic write).
+    fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) {
+        for (level, index, hash) in self.tree.append(crate::log::event_leaf(jws)) {
+            batch.set_subtree(level, index, &hash);
+        }
+    }
+
+    pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        while let Some(first) = jobs.blocking_recv() {
+            let mut round = vec![first];
+            while round.len() < MAX_JOBS_PER_COMMIT {
+                match jobs.try_recv() {
+                    Ok(job) => round.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.commit(round);
+        }
+        if let Err(e) = self.store.flush() {
+            tracing::error!(error = %e, "final flush failed");
+        }
+    }
+
+    /// After a failed commit, reopen the store and reload the counters from what it holds.
+    fn repair(&mut self) {
+        match self.store.reopen().and_then(|()| self.reload_counters()) {
+            Ok(()) => {
+                self.broken = false;
+                tracing::warn!("store reopened after a failed write; publishing resumes");
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store still failing");
+                self.metrics.store_failing(e.to_string());
+            }
+        }
+    }
+
+    /// One group commit: stage every job, apply, flush, then answer and announce.
+    fn commit(&mut self, jobs: Vec<Job>) {
+        if self.broken {
+            self.repair();
+        }
+        let mut round = Round::default();
+        let (first_sequence, first_position) = (self.next_sequence, self.next_position);
+        let replies: Vec<Reply> = jobs
+            .into_iter()
+            .map(|job| self.stage_job(job, &mut round))
+            .collect();
+        let wrote = !round.batch.is_empty();
+        let durable = if let Some(e) = round.failed.take() {
+            Err(e)
+        } else if !wrote {
+            Ok(())
+        } else {
+            let batch = std::mem::take(&mut round.batch);
+            self.store.apply(batch).and_then(|()| self.store.flush())
+        };
+        let failure = durable.err().map(|e| {
+            tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
+            self.metrics.store_failed(e.to_string());
+            (self.next_sequence, self.next_position) = (first_sequence, first_position);
+            self.broken = true;
+            self.repair();
+            Arc::new(e)
+        });
+        if failure.is_none() {
+            use std::sync::atomic::Ordering::Relaxed;
+            if wrote {
+                self.metrics.store_recovered();
+            }
+            self.metrics.published.fetch_add(round.published, Relaxed);
+            self.metrics.received.fetch_add(round.received, Relaxed);
+            self.announce();
+        }
+        for reply in replies {
+            reply(failure.as_ref());
+        }
+    }
+
+    /// Stage one job; returns how to answer it once the commit's fate is known.
+    fn stage_job(&mut self, job: Job, round: &mut Round) -> Reply {
+        match job {
+            Job::Publish { items, reply } => {
+                let outcomes: Vec<Outcome> = items
+                    .into_iter()
+                    .map(|item| self.stage(item, round))
+                    .collect();
+                Box::new(move |failure| {
+                    let outcomes = outcomes
+                        .into_iter()
+                        .map(|o| match (o, failure) {
+                            (Ok(p), Some(reason)) if !p.replayed => {
+                                Err(PublishError::Storage(reason.clone()))
+                            }
+                            (o, _) => o,
+                        })
+                        .collect();
+                    let _ = reply.send(outcomes);
+                })
+            }
+            Job::Receive {
+                source,
+                events,
+                cursor,
+                reply,
+            } => {
+                let stored = self.stage_received(&source, events, cursor, round);
+                Box::new(move |failure| {
+                    let answer = match failure {
+                        Some(reason) => Err(PublishError::Storage(reason.clone())),
+                        None => Ok(stored),
+                    };
+                    let _ = reply.send(answer);
+                })
+            }
+        }
+    }
+
+    fn stage_received(
+        &mut self,
+        source: &MemberId,
+        events: Vec<SignedEvent>,
+        cursor: u64,
+        round: &mut Round,
+    ) -> usize {
+        let mut stored = 0;
+        for signed in events {
+            let e = signed.event();
+            if !round.ids.insert(e.id) {
+                continue;
+            }
+            round.batch.append(Append {
+                position: self.next_position,
+                source,
+                sequence: signed.sequence(),
+                id: e.id,
+                jws: signed.bytes(),
+                idempotency: None,
+            });
+            self.stage_leaf(signed.bytes(), &mut round.batch);
+            self.stage_consent(e, round);
+            self.next_position += 1;
+            round.received += 1;
+            stored += 1;
+        }
+        round.batch.set_cursor(source, cursor);
+        stored
+    }
+
+    /// If `event` carries a consent newer than the one held, stage the new state. A consent
+    /// state that cannot be read fails the whole round (never taken as "none held").
+    fn stage_consent(&self, event: &Event, round: &mut Round) {
+        let (Some(c), Some(pin)) = (consent::carried(event), consent::person_pin(&event.data))
+        else {
+            return;
+        };
+        let held = match round.consents.get(pin) {
+            Some(s) => Some(s.clone()),
+            None => match self.store.consent::<ConsentState>(pin) {
+                Ok(held) => held,
+                Err(e) => {
+                    round.failed.get_or_insert(e);
+                    return;
+                }
+            },
+        };
+        if let Some(state) = consent::merge(held, c) {
+            round.batch.set_consent(pin, &state);
+            round.consents.insert(pin.to_string(), state);
+        }
+    }
+
+    fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
+        if let Some((key, digest)) = &item.idempotency {
+            if let Some(earlier) = self.earlier_result(key, digest, &round.idempotency)? {
+                return Ok(earlier);
+            }
+        }
+        let event = Event::new(
+            self.signer.member.clone(),
+            item.event_type,
+            self.next_sequence,
+            item.data,
+        );
+        let signed = event.sign(&self.signer.key, &self.signer.kid);
+        self.stage_consent(&event, round);
+        round.ids.insert(event.id);
+        round.published += 1;
+        self.stage_leaf(signed.bytes(), &mut round.batch);
+        round.batch.append(Append {
+            position: self.next_position,
+            source: &self.signer.member,
+            sequence: self.next_sequence,
+            id: event.id,
+            jws: signed.bytes(),
+            idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
+        });
+        let published = Published {
+            id: event.id,
+            source: event.source,
+            event_type: event.event_type,
+            sequence: self.next_sequence,
+            position: self.next_position,
+            jws: signed.bytes().into(),
+            replayed: false,
+        };
+        if let Some((key, digest)) = item.idempotency {
+            round.idempotency.insert(key, (digest, published.clone()));
+        }
+        self.next_sequence += 1;
+        self.next_position += 1;
+        Ok(published)
+    }
+
+    /// The first result of an earlier request with this idempotency key, this round or stored.
+    fn earlier_result(
+        &self,
+        key: &str,
+        digest: &[u8; 32],
+        seen: &HashMap<String, ([u8; 32], Published)>,
+    ) -> Result<Option<Published>, PublishError> {
+        let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
+        let (earlier_digest, published) = if let Some((d, p)) = seen.get(key) {
+            (*d, p.clone())
+        } else if let Some(record) = self.store.idempotency(key).map_err(storage)? {
+            let bytes = self
+                .store
+                .get(record.position)
+                .map_err(storage)?
+                .ok_or_else(|| storage(StoreError::Corrupt("idempotency target")))?;
+            let (signed, _) = SignedEvent::parse(&bytes)
+                .map_err(|_| storage(StoreError::Corrupt("stored event")))?;
+            (record.digest, published_from(&signed, record.position))
+        } else {
+            return Ok(None);
+        };
+        if &earlier_digest != digest {
+            return Err(PublishError::IdempotencyConflict);
+        }
+        Ok(Some(Published {
+            replayed: true,
+            ..published
+        }))
+    }
+}
+
+fn published_from(signed: &SignedEvent, position: u64) -> Published {
+    let e = signed.event();
+    Published {
+        id: e.id,
+        source: e.source.clone(),
+        event_type: e.event_type,
+        sequence: signed.sequence(),
+        position,
+        jws: signed.bytes().into(),
+        replayed: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::KeyName;
+    use crate::event::keys;
+    use crate::event::schema::{EventType, Schemas};
+    use crate::write::{Draft, Publisher};
+    use serde_json::json;
+
+    fn signer() -> Signer {
+        let member: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        Signer {
+            kid: KeyName::new(member.clone(), "sign-1").unwrap(),
+            member,
+            key: keys::generate(),
+        }
+    }
+
+    fn draft(pin: &str, key: Option<&str>) -> Draft {
+        Draft {
+            event_type: EventType::EmploymentStatus,
+            data: json!({"event": "STATUS_OBSERVED", "eventDate": "2024-03-01",
+                "purpose": "EMPLOYMENT_SERVICES", "legalBasis": "Law on Employment Promotion",
+                "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED"}),
+            idempotency_key: key.map(String::from),
+        }
+    }
+
+    #[tokio::test]
+    async fn sequences_are_contiguous_across_restarts_and_retries_replay() {
+        let dir = tempfile::tempdir().unwrap();
+        let schemas = Schemas::load().unwrap();
+        let first_id;
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let (p, writer) =
+                Publisher::start(store, schemas.clone(), signer(), Arc::default()).unwrap();
+            let a = p
+                .publish(draft("21503199012345", Some("k1")))
+                .await
+                .unwrap();
+            let b = p.publish(draft("21503199012346", None)).await.unwrap();
+            assert_eq!((a.sequence, b.sequence), (1, 2));
+            first_id = a.id;
+            drop(p);
+            writer.join().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let (p, _writer) = Publisher::start(store, schemas, signer(), Arc::default()).unwrap();
+        let retry = p
+            .publish(draft("21503199012345", Some("k1")))
+            .await
+            .unwrap();
+        assert!(retry.replayed);
+        assert_eq!((retry.id, retry.sequence), (first_id, 1));
+        let conflict = p.publish(draft("21503199012399", Some("k1"))).await;
+        assert!(matches!(conflict, Err(PublishError::IdempotencyConflict)));
+        let c = p.publish(draft("21503199012347", None)).await.unwrap();
+        assert_eq!((c.sequence, c.position), (3, 3));
+    }
+
+    #[tokio::test]
+    async fn a_batch_publishes_the_valid_and_reports_the_invalid() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (p, _w) =
+            Publisher::start(store, Schemas::load().unwrap(), signer(), Arc::default()).unwrap();
+        let out = p
+            .publish_batch(vec![
+                draft("21503199012345", Some("same")),
+                draft("not-a-pin", None),
+                draft("21503199012345", Some("same")),
+            ])
+            .await;
+        assert_eq!(out.len(), 3);
+        let first = out[0].as_ref().unwrap();
+        assert!(matches!(&out[1], Err(PublishError::Invalid(e)) if e[0].pointer == "/person/pin"));
+        let third = out[2].as_ref().unwrap();
+        assert!(third.replayed && third.id == first.id);
+    }
+}
