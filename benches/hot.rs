@@ -7,7 +7,7 @@ use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use jol::event::identifiers::{KeyName, MemberId};
-use jol::event::jws::Jws;
+use jol::event::jws::{Jws, Typ};
 use jol::event::schema::{EventType, Schemas};
 use jol::event::{Event, SignedEvent};
 use jol::merkle::{self, Frontier};
@@ -67,11 +67,11 @@ fn signatures(c: &mut Criterion) {
     let public = key.verifying_key();
     c.bench_function("parse JWS + verify (strict)", |b| {
         b.iter(|| {
-            let jws = Jws::parse(black_box(signed.bytes())).unwrap();
+            let jws = Jws::parse(black_box(signed.bytes()), Typ::Event).unwrap();
             jws.verify(&public).unwrap()
         })
     });
-    let jws = Jws::parse(signed.bytes()).unwrap();
+    let jws = Jws::parse(signed.bytes(), Typ::Event).unwrap();
     c.bench_function("verify only (strict)", |b| {
         b.iter(|| jws.verify(&public).unwrap())
     });
@@ -79,7 +79,7 @@ fn signatures(c: &mut Criterion) {
     let (key, events) = signed_events(64);
     let parsed: Vec<Jws> = events
         .iter()
-        .map(|s| Jws::parse(s.bytes()).unwrap())
+        .map(|s| Jws::parse(s.bytes(), Typ::Event).unwrap())
         .collect();
     let messages: Vec<&[u8]> = parsed.iter().map(|j| j.parts().0).collect();
     let sigs: Vec<ed25519_dalek::Signature> = parsed.iter().map(|j| *j.parts().1).collect();

@@ -13,13 +13,12 @@ use jol::event::Event;
 use jol::net::server::{self, Limits};
 use jol::trust::tls::{self, Identity};
 use serde_json::{json, Value};
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good_ones_arrive() {
     let fed = Federation::build();
-    // Key rotation at migration: `old-1` added, then revoked at `revoked_at`.
+    // Key rotation at migration: `old-1` added, then revoked.
     let old_key = jol::event::keys::generate();
     let old_pub = fed.path("old.pub.pem");
     jol::event::keys::write_public(&old_pub, &old_key.verifying_key()).unwrap();
@@ -30,13 +29,17 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         "--public-key",
         old_pub.to_str().unwrap(),
     ]);
+    // Revoked after sequence 5 of migration's feed: whatever time an event signed with it
+    // claims, it is valid up to sequence 5 and refused after.
     let revoked_at = OffsetDateTime::now_utc();
     fed.authority(&[
         "revoke-key",
+        "--member",
+        MIGRATION,
         "--key",
-        &format!("{MIGRATION}#old-1"),
-        "--at",
-        &revoked_at.format(&Rfc3339).unwrap(),
+        "old-1",
+        "--after-sequence",
+        "5",
     ]);
     fed.authority(&["sign", "--out", fed.path("manifest.jws").to_str().unwrap()]);
 
@@ -54,10 +57,12 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     let first = good(1, "21503199012345");
     let mut duplicate = good(7, "21503199012345");
     duplicate.id = first.id;
-    let mut before_revocation = good(8, "21503199012346");
-    before_revocation.time = revoked_at - time::Duration::minutes(2);
-    let mut after_revocation = good(4, "21503199012347");
-    after_revocation.time = revoked_at + time::Duration::seconds(1);
+    // Sequence 4 is before the revocation's sequence, though dated after its time: valid.
+    let mut before_revocation = good(4, "21503199012346");
+    before_revocation.time = revoked_at + time::Duration::seconds(1);
+    // Sequence 8 is after it, and backdated: refused all the same.
+    let mut backdated = good(8, "21503199012347");
+    backdated.time = revoked_at - time::Duration::hours(2);
     let mut invalid = returnee("21503199012348", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
     invalid["region"] = "KG-ZZ".into();
     let first_signed = signed(&first, &key, &kid);
@@ -65,11 +70,11 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         {"sequence": 1, "jws": first_signed},
         {"sequence": 2, "jws": signed(&event(EventType::EmploymentStatus, 2, example("employment-status", "employment-started.json")), &key, &kid)},
         {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::event::keys::generate(), &kid)},
-        {"sequence": 4, "jws": signed(&after_revocation, &old_key, &format!("{MIGRATION}#old-1"))},
+        {"sequence": 4, "jws": signed(&before_revocation, &old_key, &format!("{MIGRATION}#old-1"))},
         {"sequence": 5, "jws": signed(&event(EventType::ReturneeRecord, 5, invalid), &key, &kid)},
         {"sequence": 6, "jws": first_signed},
         {"sequence": 7, "jws": signed(&duplicate, &key, &kid)},
-        {"sequence": 8, "jws": signed(&before_revocation, &old_key, &format!("{MIGRATION}#old-1"))},
+        {"sequence": 8, "jws": signed(&backdated, &old_key, &format!("{MIGRATION}#old-1"))},
         {"sequence": 9, "withheld": "no-consent"},
         {"sequence": 10, "jws": signed(&good(10, "21503199012350"), &employment_key, &format!("{EMPLOYMENT}#sign-1"))},
         {"sequence": 11, "jws": signed(&good(11, "21503199012351"), &key, &kid)},
@@ -90,10 +95,10 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         [
             "publisher-not-allowed",
             "signature-invalid",
-            "key-revoked",
             "schema-invalid",
             "sequence-mismatch",
             "duplicate",
+            "key-revoked",
             "key-of-other-member"
         ],
         "{quarantine}"
@@ -112,7 +117,7 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     assert_eq!(
         ids[1],
         expected_ids[1].to_string(),
-        "an event signed before the revocation stays valid"
+        "an event signed before the revocation's sequence stays valid"
     );
     let metrics = String::from_utf8(get(addr, "/metrics").body).unwrap();
     assert!(metrics.contains("reason=\"key-revoked\"} 1"), "{metrics}");

@@ -21,7 +21,7 @@ fn checkpoint(addr: std::net::SocketAddr, size: u64) -> Value {
         }
         latest = a.json();
         let jws = serde_json::to_vec(&latest["checkpoint"]).unwrap();
-        let parsed = jol::event::jws::Jws::parse(&jws).unwrap();
+        let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
         let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
         latest["statement"] = c.clone();
         c["size"] == size
@@ -84,10 +84,13 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
 
     // The checkpoint is signed with the node's key.
     let key = jol::event::keys::read_public(&dir.path().join("sign.pub.pem")).unwrap();
-    jol::event::jws::Jws::parse(&serde_json::to_vec(&c50["checkpoint"]).unwrap())
-        .unwrap()
-        .verify(&key)
-        .unwrap();
+    jol::event::jws::Jws::parse(
+        &serde_json::to_vec(&c50["checkpoint"]).unwrap(),
+        jol::event::jws::Typ::Checkpoint,
+    )
+    .unwrap()
+    .verify(&key)
+    .unwrap();
 
     // Inclusion: the client hashes the event bytes itself.
     let events = all_events(node.addr);
@@ -148,8 +151,12 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     let covered = eventually(Duration::from_secs(10), || {
         let c = get(node.addr, "/api/v1/log/checkpoint").json();
         let jws = serde_json::to_vec(&c["checkpoint"]).unwrap();
-        let statement: Value =
-            serde_json::from_slice(jol::event::jws::Jws::parse(&jws).unwrap().payload()).unwrap();
+        let statement: Value = serde_json::from_slice(
+            jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint)
+                .unwrap()
+                .payload(),
+        )
+        .unwrap();
         statement["quarantineSize"] == 2
     });
     assert!(covered.is_some(), "no checkpoint covers the quarantine log");

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use jol::event::SignedEvent;
-use jol::event::jws::Jws;
+use jol::event::jws::{Jws, Typ};
 use jol::event::schema::{EventType, Schemas};
 use libfuzzer_sys::fuzz_target;
 
@@ -17,7 +17,7 @@ fn schemas() -> &'static Schemas {
 fuzz_target!(|data: &[u8]| {
     static KEY: OnceLock<ed25519_dalek::SigningKey> = OnceLock::new();
     let key = KEY.get_or_init(jol::event::keys::generate).verifying_key();
-    if let Ok(jws) = Jws::parse(data) {
+    if let Ok(jws) = Jws::parse(data, Typ::Event) {
         let _ = jws.verify(&key);
     }
     if let Ok((signed, jws)) = SignedEvent::parse(data) {

@@ -58,6 +58,16 @@ pub enum AuthorityCommand {
         signing_key: String,
         #[arg(long, default_value_t = 730)]
         key_days: i64,
+        /// The member's software still signs with the deprecated `EdDSA` algorithm name
+        /// (RFC 9864); accept it from this member until `jol authority migrated`.
+        #[arg(long)]
+        legacy_eddsa: bool,
+    },
+    /// Record that a member signs with `Ed25519` now: `EdDSA` is refused from it from the next
+    /// manifest on.
+    Migrated {
+        #[arg(long)]
+        id: String,
     },
     /// Remove a member and its grants.
     RemoveMember {
@@ -76,10 +86,18 @@ pub enum AuthorityCommand {
     },
     /// Revoke a signing key from a time on (default now): earlier events stay valid.
     RevokeKey {
-        /// MEMBER-ID#KEYNAME
+        /// The member whose key it is (or give --key as MEMBER-ID#KEYNAME).
+        #[arg(long)]
+        member: Option<String>,
+        /// KEYNAME with --member, else MEMBER-ID#KEYNAME.
         #[arg(long)]
         key: String,
-        /// RFC 3339 time of the revocation.
+        /// The last sequence of the member's feed the key signed validly; events it signs after
+        /// it are refused, whatever time they claim.
+        #[arg(long)]
+        after_sequence: u64,
+        /// RFC 3339 time from which checkpoints and co-signatures with the key are refused
+        /// (default now).
         #[arg(long)]
         at: Option<String>,
     },
@@ -141,6 +159,7 @@ pub fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
             tls_cert,
             signing_key,
             key_days,
+            legacy_eddsa,
         } => {
             let id: MemberId = id.parse()?;
             let cert_pem = std::fs::read_to_string(&tls_cert)
@@ -160,8 +179,13 @@ pub fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
                 peer_endpoint: endpoint,
                 tls_key_sha256: spki,
                 signing_keys: vec![entry],
+                legacy_eddsa,
             })?;
             println!("member {id} added to the draft");
+        }
+        AuthorityCommand::Migrated { id } => {
+            Authority::open(dir).set_legacy_eddsa(&id.parse()?, false)?;
+            println!("{id} signs with Ed25519 only from the next manifest on");
         }
         AuthorityCommand::RemoveMember { id } => {
             Authority::open(dir).remove_member(&id.parse()?)?;
@@ -176,16 +200,26 @@ pub fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
             Authority::open(dir).add_key(&kid, key_entry(kid.key(), &public_key, days)?)?;
             println!("key {kid} added to the draft");
         }
-        AuthorityCommand::RevokeKey { key, at } => {
-            let kid: KeyName = key.parse()?;
+        AuthorityCommand::RevokeKey {
+            member,
+            key,
+            after_sequence,
+            at,
+        } => {
+            let kid: KeyName = match member {
+                Some(m) => KeyName::new(m.parse()?, &key)?,
+                None => key.parse()?,
+            };
             let at = match at {
                 Some(t) => {
                     OffsetDateTime::parse(&t, &Rfc3339).context("--at is an RFC 3339 time")?
                 }
                 None => OffsetDateTime::now_utc(),
             };
-            Authority::open(dir).revoke_key(&kid, at)?;
-            println!("key {kid} revoked from {at} in the draft");
+            Authority::open(dir).revoke_key(&kid, after_sequence, at)?;
+            println!(
+                "key {kid} revoked after sequence {after_sequence} (statements from {at}) in the draft"
+            );
         }
         AuthorityCommand::Grant {
             event_type,
@@ -225,5 +259,6 @@ fn key_entry(name: &str, public: &Path, days: i64) -> Result<SigningKeyEntry> {
         not_before: now - Duration::minutes(5),
         not_after: now + Duration::days(days),
         revoked: None,
+        revoked_after_sequence: None,
     })
 }

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::event::identifiers::{KeyName, MemberId};
-use crate::event::jws::{self, Jws, JwsError};
+use crate::event::jws::{self, Jws, JwsError, Typ};
 use crate::event::schema::EventType;
 
 /// Why stored or received bytes are not an event of ours.
@@ -79,7 +79,7 @@ impl Event {
     /// Sign the serialized event; the result is what is stored and forwarded.
     pub fn sign(&self, key: &SigningKey, kid: &KeyName) -> SignedEvent {
         let payload = serde_json::to_vec(self).unwrap_or_default();
-        let bytes = jws::sign(key, kid, &payload);
+        let bytes = jws::sign(key, kid, Typ::Event, &payload);
         SignedEvent {
             bytes: bytes.into(),
             event: Arc::new(self.clone()),
@@ -115,7 +115,7 @@ pub struct SignedEvent {
 impl SignedEvent {
     /// Parse stored or received JWS bytes (the signature is checked separately, see [`Jws`]).
     pub fn parse(bytes: &[u8]) -> Result<(SignedEvent, Jws), EventError> {
-        let jws = Jws::parse(bytes)?;
+        let jws = Jws::parse(bytes, Typ::Event)?;
         let event: Event = serde_json::from_slice(jws.payload())
             .map_err(|e| EventError::Envelope(e.to_string()))?;
         event.check()?;

@@ -1,8 +1,13 @@
-//! JWS in flattened JSON serialization (RFC 7515 §7.2.2) with EdDSA over Ed25519 (RFC 8037).
+//! JWS in flattened JSON serialization (RFC 7515 §7.2.2) with Ed25519 signatures.
 //!
-//! The payload bytes are kept verbatim: what was signed is what is stored and forwarded. Parsing
-//! is strict: only `alg: EdDSA`, a `kid` naming a signing key, no `crit` extensions, no
-//! unprotected header, and canonical base64url without padding.
+//! The payload bytes are kept verbatim: what was signed is what is stored and forwarded. Jol signs
+//! with the fully-specified `alg: "Ed25519"` of RFC 9864; the deprecated polymorphic `EdDSA`
+//! (RFC 8037) is still parsed, and [`Jws::alg`] tells the caller which it was so the manifest can
+//! decide whether the signer may still use it. Every signed object names what it is in `typ`
+//! ([`Typ`]), and parsing refuses an object of another kind than the one expected, so a
+//! checkpoint can never be passed off as an event or the other way round. Parsing is strict: a
+//! `kid` naming a signing key, no `crit` extensions, no unprotected header, and canonical
+//! base64url without padding.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -20,8 +25,13 @@ pub enum JwsError {
     Base64(&'static str),
     #[error("the protected header is not a JSON object with alg and kid: {0}")]
     Header(String),
-    #[error("alg must be EdDSA")]
+    #[error("alg must be Ed25519 (or EdDSA from a member not yet migrated)")]
     Algorithm,
+    #[error("typ is {found:?}, but a {expected} is expected here")]
+    Type {
+        expected: Typ,
+        found: Option<String>,
+    },
     #[error("the header names critical extensions this node does not understand")]
     Critical,
     #[error("kid is not a signing key name MEMBER-ID#KEYNAME")]
@@ -36,6 +46,7 @@ impl JwsError {
         match self {
             JwsError::Malformed(_) | JwsError::Base64(_) | JwsError::Header(_) => "jws-malformed",
             JwsError::Algorithm => "jws-algorithm",
+            JwsError::Type { .. } => "jws-type",
             JwsError::Critical => "jws-critical-header",
             JwsError::KeyId => "jws-kid",
             JwsError::Signature => "signature-invalid",
@@ -56,6 +67,8 @@ struct Header {
     alg: String,
     kid: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    typ: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     cty: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     crit: Option<serde_json::Value>,
@@ -64,12 +77,75 @@ struct Header {
 /// The content type our events carry in the protected header.
 pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 
-/// Sign `payload` and return the flattened JWS as JSON bytes.
-pub fn sign(key: &SigningKey, kid: &KeyName, payload: &[u8]) -> Vec<u8> {
+/// What a signed object is: its `typ` header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Typ {
+    /// A CloudEvent of the exchange.
+    Event,
+    /// The federation manifest, signed by the authority.
+    Manifest,
+    /// A checkpoint of a node's Merkle log.
+    Checkpoint,
+    /// A witness's co-signature of a checkpoint.
+    Cosignature,
+}
+
+impl Typ {
+    /// The `typ` header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Typ::Event => "jol-event+jws",
+            Typ::Manifest => "jol-manifest+jws",
+            Typ::Checkpoint => "jol-checkpoint+jws",
+            Typ::Cosignature => "jol-cosignature+jws",
+        }
+    }
+}
+
+impl std::fmt::Display for Typ {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The signature algorithm a JWS names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    /// `Ed25519` (RFC 9864): what Jol signs with.
+    Ed25519,
+    /// `EdDSA` (RFC 8037, deprecated by RFC 9864): accepted only from members the manifest marks
+    /// as not yet migrated.
+    EdDsa,
+}
+
+impl Alg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::Ed25519 => "Ed25519",
+            Alg::EdDsa => "EdDSA",
+        }
+    }
+}
+
+/// Sign `payload` as a `typ` object and return the flattened JWS as JSON bytes.
+pub fn sign(key: &SigningKey, kid: &KeyName, typ: Typ, payload: &[u8]) -> Vec<u8> {
+    sign_with(key, kid, Alg::Ed25519, Some(typ), payload)
+}
+
+/// Sign with an explicit algorithm name and `typ` (tests use it to act as a member that has not
+/// migrated to RFC 9864 yet).
+pub fn sign_with(
+    key: &SigningKey,
+    kid: &KeyName,
+    alg: Alg,
+    typ: Option<Typ>,
+    payload: &[u8],
+) -> Vec<u8> {
     let header = Header {
-        alg: "EdDSA".into(),
+        alg: alg.as_str().into(),
         kid: kid.to_string(),
-        cty: Some(CONTENT_TYPE.into()),
+        typ: typ.map(|t| t.as_str().to_string()),
+        cty: (typ == Some(Typ::Event)).then(|| CONTENT_TYPE.into()),
         crit: None,
     };
     let header_json = serde_json::to_vec(&header).unwrap_or_default();
@@ -111,6 +187,7 @@ fn decode(member: &'static str, s: &str) -> Result<Vec<u8>, JwsError> {
 /// A parsed, not yet verified, JWS.
 #[derive(Debug, Clone)]
 pub struct Jws {
+    alg: Alg,
     kid: KeyName,
     signing_input: String,
     payload: Vec<u8>,
@@ -118,14 +195,30 @@ pub struct Jws {
 }
 
 impl Jws {
-    /// Parse flattened-JSON JWS bytes. Does not verify the signature.
-    pub fn parse(bytes: &[u8]) -> Result<Jws, JwsError> {
+    /// Parse flattened-JSON JWS bytes of an `expected` object. Does not verify the signature.
+    ///
+    /// An `Ed25519` object must name its `typ`; an `EdDSA` one (written before RFC 9864) may
+    /// lack it, but if it names one it must be the expected one.
+    pub fn parse(bytes: &[u8], expected: Typ) -> Result<Jws, JwsError> {
         let f: Flattened =
             serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.to_string()))?;
         let header: Header = serde_json::from_slice(&decode("protected", f.protected)?)
             .map_err(|e| JwsError::Header(e.to_string()))?;
-        if header.alg != "EdDSA" {
-            return Err(JwsError::Algorithm);
+        let alg = match header.alg.as_str() {
+            "Ed25519" => Alg::Ed25519,
+            "EdDSA" => Alg::EdDsa,
+            _ => return Err(JwsError::Algorithm),
+        };
+        let typ_ok = match (&header.typ, alg) {
+            (Some(t), _) => t == expected.as_str(),
+            (None, Alg::EdDsa) => true,
+            (None, Alg::Ed25519) => false,
+        };
+        if !typ_ok {
+            return Err(JwsError::Type {
+                expected,
+                found: header.typ,
+            });
         }
         if header.crit.is_some() {
             return Err(JwsError::Critical);
@@ -136,11 +229,17 @@ impl Jws {
             .try_into()
             .map_err(|_| JwsError::Base64("signature"))?;
         Ok(Jws {
+            alg,
             kid,
             signing_input: signing_input(f.protected, f.payload),
             payload,
             signature: Signature::from_bytes(&signature),
         })
+    }
+
+    /// The algorithm the header names.
+    pub fn alg(&self) -> Alg {
+        self.alg
     }
 
     /// The signing key's name.
@@ -179,8 +278,8 @@ mod tests {
     #[test]
     fn signs_and_verifies_the_exact_payload() {
         let key = keys::generate();
-        let jws = sign(&key, &kid(), b"{\"a\":1}");
-        let parsed = Jws::parse(&jws).unwrap();
+        let jws = sign(&key, &kid(), Typ::Event, b"{\"a\":1}");
+        let parsed = Jws::parse(&jws, Typ::Event).unwrap();
         assert_eq!(parsed.payload(), b"{\"a\":1}");
         assert_eq!(parsed.kid(), &kid());
         parsed.verify(&key.verifying_key()).unwrap();
@@ -193,7 +292,7 @@ mod tests {
     #[test]
     fn a_flipped_payload_byte_fails_verification() {
         let key = keys::generate();
-        let jws = sign(&key, &kid(), b"{\"a\":1}");
+        let jws = sign(&key, &kid(), Typ::Event, b"{\"a\":1}");
         let v: serde_json::Value = serde_json::from_slice(&jws).unwrap();
         let mut payload = URL_SAFE_NO_PAD
             .decode(v["payload"].as_str().unwrap())
@@ -201,7 +300,7 @@ mod tests {
         payload[5] ^= 1;
         let mut tampered = v.clone();
         tampered["payload"] = URL_SAFE_NO_PAD.encode(&payload).into();
-        let parsed = Jws::parse(&serde_json::to_vec(&tampered).unwrap()).unwrap();
+        let parsed = Jws::parse(&serde_json::to_vec(&tampered).unwrap(), Typ::Event).unwrap();
         assert_eq!(
             parsed.verify(&key.verifying_key()),
             Err(JwsError::Signature)
@@ -219,24 +318,78 @@ mod tests {
         };
         let none = doc(enc(r#"{"alg":"none","kid":"a/b/c/d#k"}"#));
         assert_eq!(
-            Jws::parse(none.as_bytes()).unwrap_err(),
+            Jws::parse(none.as_bytes(), Typ::Event).unwrap_err(),
             JwsError::Algorithm
         );
         let hs = doc(enc(r#"{"alg":"HS256","kid":"a/b/c/d#k"}"#));
-        assert_eq!(Jws::parse(hs.as_bytes()).unwrap_err(), JwsError::Algorithm);
+        assert_eq!(
+            Jws::parse(hs.as_bytes(), Typ::Event).unwrap_err(),
+            JwsError::Algorithm
+        );
         let crit = doc(enc(r#"{"alg":"EdDSA","kid":"a/b/c/d#k","crit":["exp"]}"#));
-        assert_eq!(Jws::parse(crit.as_bytes()).unwrap_err(), JwsError::Critical);
+        assert_eq!(
+            Jws::parse(crit.as_bytes(), Typ::Event).unwrap_err(),
+            JwsError::Critical
+        );
         let padded = doc(format!("{}=", enc(r#"{"alg":"EdDSA","kid":"a/b/c/d#k"}"#)));
         assert_eq!(
-            Jws::parse(padded.as_bytes()).unwrap_err(),
+            Jws::parse(padded.as_bytes(), Typ::Event).unwrap_err(),
             JwsError::Base64("protected")
         );
         let bad_kid = doc(enc(r#"{"alg":"EdDSA","kid":"nobody"}"#));
-        assert_eq!(Jws::parse(bad_kid.as_bytes()).unwrap_err(), JwsError::KeyId);
+        assert_eq!(
+            Jws::parse(bad_kid.as_bytes(), Typ::Event).unwrap_err(),
+            JwsError::KeyId
+        );
         let extra = r#"{"protected":"e30","payload":"e30","signature":"","header":{}}"#;
         assert!(matches!(
-            Jws::parse(extra.as_bytes()),
+            Jws::parse(extra.as_bytes(), Typ::Event),
             Err(JwsError::Malformed(_))
         ));
+    }
+
+    #[test]
+    fn ed25519_objects_name_their_type_and_only_that_type_parses() {
+        let key = keys::generate();
+        let checkpoint = sign(&key, &kid(), Typ::Checkpoint, b"{}");
+        assert!(Jws::parse(&checkpoint, Typ::Checkpoint).is_ok());
+        assert_eq!(
+            Jws::parse(&checkpoint, Typ::Event).unwrap_err(),
+            JwsError::Type {
+                expected: Typ::Event,
+                found: Some("jol-checkpoint+jws".into())
+            }
+        );
+        let untyped = sign_with(&key, &kid(), Alg::Ed25519, None, b"{}");
+        assert!(matches!(
+            Jws::parse(&untyped, Typ::Event),
+            Err(JwsError::Type { found: None, .. })
+        ));
+        let header: serde_json::Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(
+                    serde_json::from_slice::<serde_json::Value>(&checkpoint).unwrap()["protected"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(header["alg"], "Ed25519");
+        assert_eq!(header["typ"], "jol-checkpoint+jws");
+        assert!(header.get("cty").is_none(), "only events carry cty");
+    }
+
+    #[test]
+    fn legacy_eddsa_parses_and_says_so() {
+        let key = keys::generate();
+        let old = sign_with(&key, &kid(), Alg::EdDsa, None, b"{}");
+        let parsed = Jws::parse(&old, Typ::Event).unwrap();
+        assert_eq!(parsed.alg(), Alg::EdDsa);
+        parsed.verify(&key.verifying_key()).unwrap();
+        let typed_wrong = sign_with(&key, &kid(), Alg::EdDsa, Some(Typ::Manifest), b"{}");
+        assert!(Jws::parse(&typed_wrong, Typ::Event).is_err());
+        let new = sign(&key, &kid(), Typ::Event, b"{}");
+        assert_eq!(Jws::parse(&new, Typ::Event).unwrap().alg(), Alg::Ed25519);
     }
 }

@@ -21,8 +21,11 @@ pub const CLOCK_SKEW: Duration = Duration::minutes(5);
 pub enum Reason {
     /// Not a flattened JWS of ours (structure, base64url, header).
     JwsMalformed,
-    /// A JWS algorithm other than the one the exchange uses.
+    /// A JWS algorithm other than the one the exchange uses, or `EdDSA` from a member the
+    /// manifest does not mark as not yet migrated.
     JwsAlgorithm,
+    /// A signed object of another kind than an event (`typ`).
+    JwsType,
     /// A JWS with a `crit` header.
     JwsCriticalHeader,
     /// A `kid` that is not `MEMBER#KEY`.
@@ -71,6 +74,7 @@ impl Reason {
         match self {
             Reason::JwsMalformed => "jws-malformed",
             Reason::JwsAlgorithm => "jws-algorithm",
+            Reason::JwsType => "jws-type",
             Reason::JwsCriticalHeader => "jws-critical-header",
             Reason::JwsKid => "jws-kid",
             Reason::EnvelopeInvalid => "envelope-invalid",
@@ -108,6 +112,7 @@ impl From<&EventError> for Reason {
                 Reason::JwsMalformed
             }
             EventError::Jws(JwsError::Algorithm) => Reason::JwsAlgorithm,
+            EventError::Jws(JwsError::Type { .. }) => Reason::JwsType,
             EventError::Jws(JwsError::Critical) => Reason::JwsCriticalHeader,
             EventError::Jws(JwsError::KeyId) => Reason::JwsKid,
             EventError::Jws(JwsError::Signature) => Reason::SignatureInvalid,
@@ -187,7 +192,7 @@ impl Checker<'_> {
         }
         let key = self
             .manifest
-            .event_key(&e.source, jws.kid(), e.time)
+            .event_key(&e.source, jws.kid(), e.time, Some(signed.sequence()))
             .map_err(|p| Rejection::new(p.into(), format!("{} ({})", p, jws.kid())))?;
         jws.verify(&key).map_err(|_| {
             Rejection::new(
@@ -195,6 +200,12 @@ impl Checker<'_> {
                 "the JWS signature does not verify with the key the manifest registers",
             )
         })?;
+        if !self.manifest.accepts_alg(&e.source, jws.alg()) {
+            return Err(Rejection::new(
+                Reason::JwsAlgorithm,
+                "EdDSA is accepted only from members the manifest marks as not yet migrated to Ed25519 (RFC 9864)",
+            ));
+        }
         if !self.manifest.may_publish(&e.source, e.event_type) {
             return Err(Rejection::new(
                 Reason::PublisherNotAllowed,
@@ -278,7 +289,9 @@ mod tests {
                 not_before: now - Duration::days(30),
                 not_after: now + Duration::days(30),
                 revoked,
+                revoked_after_sequence: None,
             }],
+            legacy_eddsa: false,
         }
     }
 
@@ -363,7 +376,8 @@ mod tests {
     fn each_check_refuses_with_its_own_reason() {
         let w = world();
         assert_eq!(w.check(b"{}", 1).unwrap_err(), Reason::JwsMalformed);
-        let not_an_event = crate::event::jws::sign(&w.key, &w.kid, b"{\"x\":1}");
+        let not_an_event =
+            crate::event::jws::sign(&w.key, &w.kid, crate::event::jws::Typ::Event, b"{\"x\":1}");
         assert_eq!(
             w.check(&not_an_event, 1).unwrap_err(),
             Reason::EnvelopeInvalid
@@ -474,5 +488,26 @@ mod tests {
         e.data = serde_json::json!({});
         let bytes = e.sign(&keys::generate(), &w.kid).bytes().to_vec();
         assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::SignatureInvalid);
+    }
+
+    #[test]
+    fn eddsa_only_from_members_not_yet_migrated_and_only_events_as_events() {
+        use crate::event::jws::{sign_with, Alg, Typ};
+        let w = world();
+        let e = w.event(1);
+        let payload = serde_json::to_vec(&e).unwrap();
+        let legacy = sign_with(&w.key, &w.kid, Alg::EdDsa, None, &payload);
+        assert_eq!(w.check(&legacy, 1).unwrap_err(), Reason::JwsAlgorithm);
+        let mut w = w;
+        w.manifest.members[0].legacy_eddsa = true;
+        assert!(w.check(&legacy, 1).is_ok(), "a member not yet migrated");
+        let as_checkpoint = sign_with(
+            &w.key,
+            &w.kid,
+            Alg::Ed25519,
+            Some(Typ::Checkpoint),
+            &payload,
+        );
+        assert_eq!(w.check(&as_checkpoint, 1).unwrap_err(), Reason::JwsType);
     }
 }

@@ -35,10 +35,7 @@ impl Syncer {
         };
         let seen_key = Meta::Witnessed(from.clone());
         let last_bytes = self.store.meta(&seen_key)?;
-        let last: Option<Checkpoint> = last_bytes
-            .as_deref()
-            .and_then(|b| crate::event::jws::Jws::parse(b).ok())
-            .and_then(|j| serde_json::from_slice(j.payload()).ok());
+        let last: Option<Checkpoint> = last_bytes.as_deref().and_then(|b| checkpoint::read(b).ok());
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
             let path = format!("/peer/v1/proof/consistency?from={}&to={}", l.size, new.size);

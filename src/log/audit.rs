@@ -73,12 +73,7 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
         report.checkpoints += 1;
         let statement = match manifest {
             Some(m) => checkpoint::verify_checkpoint(&bytes, m).map_err(|e| e.to_string()),
-            None => crate::event::jws::Jws::parse(&bytes)
-                .map_err(|e| e.to_string())
-                .and_then(|j| {
-                    serde_json::from_slice::<checkpoint::Checkpoint>(j.payload())
-                        .map_err(|e| e.to_string())
-                }),
+            None => checkpoint::read::<checkpoint::Checkpoint>(&bytes).map_err(|e| e.to_string()),
         };
         match statement {
             Err(e) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: {e}") }),
@@ -135,7 +130,7 @@ fn check_event(
     };
     let Some(m) = manifest else { return };
     let e = signed.event();
-    match m.event_key(&e.source, jws.kid(), e.time) {
+    match m.event_key(&e.source, jws.kid(), e.time, Some(signed.sequence())) {
         Ok(key) if jws.verify(&key).is_ok() => {}
         Ok(_) => findings.push(Finding {
             position,

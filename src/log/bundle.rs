@@ -167,7 +167,7 @@ pub fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -> Bundl
             }
         };
         let e = signed.event();
-        match manifest.event_key(&e.source, jws.kid(), e.time) {
+        match manifest.event_key(&e.source, jws.kid(), e.time, Some(signed.sequence())) {
             Ok(key) if jws.verify(&key).is_ok() => {}
             Ok(_) => r
                 .problems

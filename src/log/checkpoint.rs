@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::event::identifiers::{KeyName, MemberId};
-use crate::event::jws::{self, Jws};
+use crate::event::jws::{self, Jws, Typ};
 use crate::merkle::{self, Hash};
 use crate::store::Store;
 use crate::trust::manifest::Manifest;
@@ -50,6 +50,27 @@ pub struct Cosignature {
     pub time: OffsetDateTime,
 }
 
+/// A statement a member signs about a log: what kind of signed object it is, and who signed it
+/// when (the key must be valid for that member at that time).
+pub trait Statement: Serialize + for<'de> Deserialize<'de> {
+    const TYP: Typ;
+    fn signer(&self) -> (&MemberId, OffsetDateTime);
+}
+
+impl Statement for Checkpoint {
+    const TYP: Typ = Typ::Checkpoint;
+    fn signer(&self) -> (&MemberId, OffsetDateTime) {
+        (&self.origin, self.time)
+    }
+}
+
+impl Statement for Cosignature {
+    const TYP: Typ = Typ::Cosignature;
+    fn signer(&self) -> (&MemberId, OffsetDateTime) {
+        (&self.witness, self.time)
+    }
+}
+
 /// Why a checkpoint or co-signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CheckpointError {
@@ -67,38 +88,50 @@ pub fn decode_hash(s: &str) -> Option<Hash> {
     URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
 }
 
-/// Sign any statement with the node's key.
-pub fn sign<T: Serialize>(statement: &T, key: &SigningKey, kid: &KeyName) -> Vec<u8> {
-    jws::sign(key, kid, &serde_json::to_vec(statement).unwrap_or_default())
+/// Sign a statement with the node's key.
+pub fn sign<T: Statement>(statement: &T, key: &SigningKey, kid: &KeyName) -> Vec<u8> {
+    jws::sign(
+        key,
+        kid,
+        T::TYP,
+        &serde_json::to_vec(statement).unwrap_or_default(),
+    )
 }
 
-/// Verify a signed statement by `signer` (a member of the manifest) at its `time`.
-pub fn verify<T: for<'de> Deserialize<'de>>(
-    bytes: &[u8],
-    manifest: &Manifest,
-    signer: impl Fn(&T) -> (&MemberId, OffsetDateTime),
-) -> Result<T, CheckpointError> {
-    let jws = Jws::parse(bytes).map_err(|e| CheckpointError::Format(e.to_string()))?;
+/// Read a signed statement without checking its signature (what this node stored itself).
+pub fn read<T: Statement>(bytes: &[u8]) -> Result<T, CheckpointError> {
+    let jws = Jws::parse(bytes, T::TYP).map_err(|e| CheckpointError::Format(e.to_string()))?;
+    serde_json::from_slice(jws.payload()).map_err(|e| CheckpointError::Format(e.to_string()))
+}
+
+/// Verify a signed statement by its signer (a member of the manifest) at its time.
+pub fn verify<T: Statement>(bytes: &[u8], manifest: &Manifest) -> Result<T, CheckpointError> {
+    let jws = Jws::parse(bytes, T::TYP).map_err(|e| CheckpointError::Format(e.to_string()))?;
     let statement: T = serde_json::from_slice(jws.payload())
         .map_err(|e| CheckpointError::Format(e.to_string()))?;
-    let (member, at) = signer(&statement);
+    let (member, at) = statement.signer();
     let key = manifest
-        .event_key(member, jws.kid(), at)
+        .event_key(member, jws.kid(), at, None)
         .map_err(|p| CheckpointError::Signature(p.to_string()))?;
     jws.verify(&key)
         .map_err(|e| CheckpointError::Signature(e.to_string()))?;
+    if !manifest.accepts_alg(member, jws.alg()) {
+        return Err(CheckpointError::Signature(
+            "EdDSA from a member the manifest does not mark as not yet migrated".into(),
+        ));
+    }
     Ok(statement)
 }
 
 pub fn verify_checkpoint(bytes: &[u8], manifest: &Manifest) -> Result<Checkpoint, CheckpointError> {
-    verify(bytes, manifest, |c: &Checkpoint| (&c.origin, c.time))
+    verify(bytes, manifest)
 }
 
 pub fn verify_cosignature(
     bytes: &[u8],
     manifest: &Manifest,
 ) -> Result<Cosignature, CheckpointError> {
-    verify(bytes, manifest, |c: &Cosignature| (&c.witness, c.time))
+    verify(bytes, manifest)
 }
 
 /// What a witness concluded about a new checkpoint.
@@ -191,8 +224,7 @@ pub fn sign_if_grown(
     let quarantine_size = store.quarantine_len() as u64;
     let latest = store
         .latest_checkpoint()?
-        .and_then(|(_, b)| Jws::parse(&b).ok())
-        .and_then(|j| serde_json::from_slice::<Checkpoint>(j.payload()).ok());
+        .and_then(|(_, b)| read::<Checkpoint>(&b).ok());
     if latest
         .as_ref()
         .is_some_and(|c| c.size >= size && c.quarantine_size >= quarantine_size)

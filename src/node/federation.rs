@@ -220,7 +220,9 @@ fn enrol(authority: &Authority, folder: &Path, m: &MemberPlan) -> Result<(), Bui
             not_before: now - Duration::minutes(5),
             not_after: now + Duration::days(730),
             revoked: None,
+            revoked_after_sequence: None,
         }],
+        legacy_eddsa: false,
     })?;
     Ok(())
 }

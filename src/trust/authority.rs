@@ -228,6 +228,19 @@ impl Authority {
         })
     }
 
+    /// Mark whether `id` may still sign with the deprecated `EdDSA` algorithm name.
+    pub fn set_legacy_eddsa(&self, id: &MemberId, legacy: bool) -> Result<(), AuthorityError> {
+        self.edit(|m| {
+            let member = m
+                .members
+                .iter_mut()
+                .find(|x| &x.id == id)
+                .ok_or_else(|| AuthorityError::NoMember(id.clone()))?;
+            member.legacy_eddsa = legacy;
+            Ok(())
+        })
+    }
+
     pub fn add_key(&self, kid: &KeyName, entry: SigningKeyEntry) -> Result<(), AuthorityError> {
         self.edit(|m| {
             let member = m
@@ -243,8 +256,15 @@ impl Authority {
         })
     }
 
-    /// Revoke a signing key from `at`: events signed before stay valid, later ones are refused.
-    pub fn revoke_key(&self, kid: &KeyName, at: OffsetDateTime) -> Result<(), AuthorityError> {
+    /// Revoke a signing key: events of its member signed with it are valid up to sequence
+    /// `after_sequence` of the member's feed and refused after it, whatever time they carry;
+    /// checkpoints and co-signatures dated from `at` on are refused.
+    pub fn revoke_key(
+        &self,
+        kid: &KeyName,
+        after_sequence: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), AuthorityError> {
         self.edit(|m| {
             let key = m
                 .members
@@ -256,6 +276,7 @@ impl Authority {
                 .find(|k| k.name == kid.key())
                 .ok_or_else(|| AuthorityError::NoKey(kid.clone()))?;
             key.revoked = Some(at);
+            key.revoked_after_sequence = Some(after_sequence);
             Ok(())
         })
     }
@@ -374,7 +395,9 @@ mod tests {
                 not_before: now,
                 not_after: now + Duration::days(30),
                 revoked: None,
+                revoked_after_sequence: None,
             }],
+            legacy_eddsa: false,
         })
         .unwrap();
         a.grant_publish(EventType::ReturneeRecord, &member).unwrap();
@@ -390,8 +413,11 @@ mod tests {
         let m = Manifest::verify(&std::fs::read(&out).unwrap(), &authority_key).unwrap();
         assert_eq!(m.serial, 2);
         assert!(m.may_publish(&member, EventType::ReturneeRecord));
-        a.revoke_key(&KeyName::new(member.clone(), "sign-1").unwrap(), now)
+        a.revoke_key(&KeyName::new(member.clone(), "sign-1").unwrap(), 7, now)
             .unwrap();
+        let key = &a.draft().unwrap().members[0].signing_keys[0];
+        assert_eq!(key.revoked_after_sequence, Some(7));
+        assert_eq!(key.revoked, Some(now));
         a.remove_member(&member).unwrap();
         assert!(a
             .draft()

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::event::identifiers::{KeyName, MemberId};
-use crate::event::jws::{self, Jws};
+use crate::event::jws::{self, Alg, Jws, Typ};
 use crate::event::keys;
 use crate::event::schema::EventType;
 use crate::store::{Meta, Store, StoreError};
@@ -59,13 +59,20 @@ pub struct SigningKeyEntry {
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
     pub not_after: OffsetDateTime,
-    /// Events signed at or after this time with this key are refused.
+    /// Statements (checkpoints, co-signatures) dated at or after this time with this key are
+    /// refused; so are events, when the revocation names no sequence (manifests before
+    /// revocation by sequence).
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
     pub revoked: Option<OffsetDateTime>,
+    /// Events of the member signed with this key are valid up to this sequence of the member's
+    /// own feed and refused after it, whatever time they carry: a compromised key cannot
+    /// backdate.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_after_sequence: Option<u64>,
 }
 
 /// A member of the federation.
@@ -79,6 +86,10 @@ pub struct Member {
     /// SHA-256 (hex) of its TLS certificate's SubjectPublicKeyInfo.
     pub tls_key_sha256: String,
     pub signing_keys: Vec<SigningKeyEntry>,
+    /// The member still signs with the deprecated `EdDSA` algorithm name (RFC 9864): its
+    /// objects are accepted with it until the authority clears this flag.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub legacy_eddsa: bool,
 }
 
 /// Who may read an event type, and for which purposes.
@@ -175,11 +186,14 @@ impl Manifest {
     }
 
     /// The verifying key for an event from `source` signed by `kid` at `at`.
+    /// The key `kid` of `source` for an object it signed at `at`; `sequence` is the event's
+    /// sequence in the member's feed (`None` for checkpoints and co-signatures).
     pub fn event_key(
         &self,
         source: &MemberId,
         kid: &KeyName,
         at: OffsetDateTime,
+        sequence: Option<u64>,
     ) -> Result<VerifyingKey, KeyProblem> {
         if kid.member() != source {
             return Err(KeyProblem::OtherMember);
@@ -188,13 +202,26 @@ impl Manifest {
             .member(source)
             .and_then(|m| m.signing_keys.iter().find(|k| k.name == kid.key()))
             .ok_or(KeyProblem::Unknown)?;
-        if entry.revoked.is_some_and(|r| at >= r) {
+        let revoked = match (sequence, entry.revoked_after_sequence) {
+            (Some(s), Some(last)) => s > last,
+            _ => entry.revoked.is_some_and(|r| at >= r),
+        };
+        if revoked {
             return Err(KeyProblem::Revoked);
         }
         if at < entry.not_before || at > entry.not_after {
             return Err(KeyProblem::NotValidAt);
         }
         keys::public_from_b64(&entry.public_key).ok_or(KeyProblem::Unknown)
+    }
+
+    /// Whether `member` may sign with `alg`: `Ed25519` always, the deprecated `EdDSA` only
+    /// while the manifest marks the member as not yet migrated (RFC 9864).
+    pub fn accepts_alg(&self, member: &MemberId, alg: Alg) -> bool {
+        match alg {
+            Alg::Ed25519 => true,
+            Alg::EdDsa => self.member(member).is_some_and(|m| m.legacy_eddsa),
+        }
     }
 
     pub fn is_expired(&self, now: OffsetDateTime) -> bool {
@@ -207,12 +234,13 @@ impl Manifest {
             .map_err(|e| ManifestError::Content(e.to_string()))?;
         let payload =
             serde_json::to_vec(self).map_err(|e| ManifestError::Content(e.to_string()))?;
-        Ok(jws::sign(authority_key, &kid, &payload))
+        Ok(jws::sign(authority_key, &kid, Typ::Manifest, &payload))
     }
 
     /// Check the signature with the trusted authority key and parse. Does not check expiry.
     pub fn verify(bytes: &[u8], authority_key: &VerifyingKey) -> Result<Manifest, ManifestError> {
-        let jws = Jws::parse(bytes).map_err(|e| ManifestError::Format(e.to_string()))?;
+        let jws =
+            Jws::parse(bytes, Typ::Manifest).map_err(|e| ManifestError::Format(e.to_string()))?;
         jws.verify(authority_key)
             .map_err(|_| ManifestError::Signature)?;
         let manifest: Manifest = serde_json::from_slice(jws.payload())
@@ -373,7 +401,9 @@ mod tests {
                     not_before: now - Duration::days(1),
                     not_after: now + Duration::days(1),
                     revoked: Some(now),
+                    revoked_after_sequence: None,
                 }],
+                legacy_eddsa: false,
             }],
             event_types: vec![TypePolicy {
                 event_type: EventType::ReturneeRecord,
@@ -394,22 +424,44 @@ mod tests {
         let source = m.members[0].id.clone();
         let kid = KeyName::new(source.clone(), "k1").unwrap();
         let now = OffsetDateTime::now_utc();
-        assert!(m.event_key(&source, &kid, now - Duration::hours(1)).is_ok());
+        assert!(m
+            .event_key(&source, &kid, now - Duration::hours(1), None)
+            .is_ok());
         assert_eq!(
-            m.event_key(&source, &kid, now + Duration::hours(1)),
+            m.event_key(&source, &kid, now + Duration::hours(1), None),
             Err(KeyProblem::Revoked)
         );
         assert_eq!(
-            m.event_key(&source, &kid, now - Duration::days(2)),
+            m.event_key(&source, &kid, now - Duration::days(2), None),
             Err(KeyProblem::NotValidAt)
         );
         let other = KeyName::new(source.clone(), "k2").unwrap();
-        assert_eq!(m.event_key(&source, &other, now), Err(KeyProblem::Unknown));
+        assert_eq!(
+            m.event_key(&source, &other, now, None),
+            Err(KeyProblem::Unknown)
+        );
         let elsewhere: MemberId = "a/b/c/d".parse().unwrap();
         assert_eq!(
-            m.event_key(&elsewhere, &kid, now),
+            m.event_key(&elsewhere, &kid, now, None),
             Err(KeyProblem::OtherMember)
         );
+    }
+
+    #[test]
+    fn a_key_revoked_after_a_sequence_cannot_backdate() {
+        let mut m = manifest(1, Duration::days(1));
+        m.members[0].signing_keys[0].revoked_after_sequence = Some(10);
+        let source = m.members[0].id.clone();
+        let kid = KeyName::new(source.clone(), "k1").unwrap();
+        let long_ago = OffsetDateTime::now_utc() - Duration::hours(12);
+        assert!(m.event_key(&source, &kid, long_ago, Some(10)).is_ok());
+        assert_eq!(
+            m.event_key(&source, &kid, long_ago, Some(11)),
+            Err(KeyProblem::Revoked),
+            "an event after the revocation's sequence is refused whatever time it claims"
+        );
+        // Statements without a sequence still follow the revocation time.
+        assert!(m.event_key(&source, &kid, long_ago, None).is_ok());
     }
 
     #[test]
