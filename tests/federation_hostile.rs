@@ -66,7 +66,22 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     let mut invalid = returnee("21503199012348", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
     invalid["region"] = "KG-ZZ".into();
     let first_signed = signed(&first, &key, &kid);
-    let page = json!({"head": 11, "next": 11, "events": [
+    // A payload naming the person twice: one parser would see one person, another the other.
+    let two_persons = {
+        let e = good(12, "21503199012352");
+        let text = serde_json::to_string(&e).unwrap().replace(
+            r#""pin":"21503199012352""#,
+            r#""pin":"21503199012352","pin":"11204198554321""#,
+        );
+        let bytes = jol::event::jws::sign(
+            &key,
+            &kid.parse().unwrap(),
+            jol::event::jws::Typ::Event,
+            text.as_bytes(),
+        );
+        serde_json::from_slice::<Value>(&bytes).unwrap()
+    };
+    let page = json!({"head": 12, "next": 12, "events": [
         {"sequence": 1, "jws": first_signed},
         {"sequence": 2, "jws": signed(&event(EventType::EmploymentStatus, 2, example("employment-status", "employment-started.json")), &key, &kid)},
         {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::event::keys::generate(), &kid)},
@@ -78,11 +93,12 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         {"sequence": 9, "withheld": "no-consent"},
         {"sequence": 10, "jws": signed(&good(10, "21503199012350"), &employment_key, &format!("{EMPLOYMENT}#sign-1"))},
         {"sequence": 11, "jws": signed(&good(11, "21503199012351"), &key, &kid)},
+        {"sequence": 12, "jws": two_persons},
     ]});
     let expected_ids = [first.id, before_revocation.id];
 
-    let _fake = serve_fake_migration(&fed, page, 11).await;
-    let (emp, events, quarantine) = employment_takes(&fed, 7, 3).await;
+    let _fake = serve_fake_migration(&fed, page, 12).await;
+    let (emp, events, quarantine) = employment_takes(&fed, 8, 3).await;
     let addr = emp.addr;
     let reasons: Vec<&str> = quarantine["records"]
         .as_array()
@@ -99,7 +115,8 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
             "sequence-mismatch",
             "duplicate",
             "key-revoked",
-            "key-of-other-member"
+            "key-of-other-member",
+            "jws-malformed"
         ],
         "{quarantine}"
     );
@@ -108,6 +125,11 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         .unwrap()
         .iter()
         .all(|r| r["origin"] == MIGRATION));
+    let twice = &quarantine["records"][7]["detail"]["detail"];
+    assert!(
+        twice.as_str().unwrap().contains("/data/person/pin"),
+        "the duplicate is named by its pointer: {twice}"
+    );
     let ids: Vec<String> = events
         .iter()
         .map(|e| e["event"]["id"].as_str().unwrap().to_string())

@@ -115,6 +115,15 @@ fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
     // Either refused as too large or as malformed (recursion limit): never a crash.
     assert!(matches!(deep.map(|a| a.status), Ok(400 | 413)));
 
+    // The same member twice: JSON parsers disagree on which counts, so it is refused.
+    let twice = br#"{"type": "employment-status", "data": {"person": {"pin": "21503199012345", "pin": "11204198554321"}}}"#;
+    let twice = request(addr, "POST", "/api/v1/events", &json_ct, twice).unwrap();
+    assert_eq!(twice.status, 400);
+    let twice = twice.json();
+    assert_eq!(twice["type"], "https://jol.example/problems/duplicate-key");
+    assert_eq!(twice["errors"][0]["pointer"], "/data/person/pin");
+    assert!(!twice.to_string().contains("11204198554321"), "{twice}");
+
     let unknown = post_json(
         addr,
         "/api/v1/events",
@@ -176,7 +185,12 @@ fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
         .iter()
         .map(|r| r["reason"].as_str().unwrap())
         .collect();
-    for reason in ["malformed-json", "invalid-request", "schema-invalid"] {
+    for reason in [
+        "malformed-json",
+        "duplicate-key",
+        "invalid-request",
+        "schema-invalid",
+    ] {
         assert!(reasons.contains(&reason), "{reasons:?}");
     }
     node.stop();

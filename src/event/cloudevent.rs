@@ -23,6 +23,8 @@ pub enum EventError {
     Jws(#[from] JwsError),
     #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
     Envelope(String),
+    #[error("the payload {0}")]
+    Json(crate::event::json::JsonError),
     #[error("sequence must be a decimal number from 1")]
     Sequence,
 }
@@ -33,6 +35,7 @@ impl EventError {
         match self {
             EventError::Jws(e) => e.code(),
             EventError::Envelope(_) | EventError::Sequence => "envelope-invalid",
+            EventError::Json(_) => "jws-malformed",
         }
     }
 }
@@ -116,8 +119,9 @@ impl SignedEvent {
     /// Parse stored or received JWS bytes (the signature is checked separately, see [`Jws`]).
     pub fn parse(bytes: &[u8]) -> Result<(SignedEvent, Jws), EventError> {
         let jws = Jws::parse(bytes, Typ::Event)?;
-        let event: Event = serde_json::from_slice(jws.payload())
-            .map_err(|e| EventError::Envelope(e.to_string()))?;
+        let payload = crate::event::json::parse(jws.payload()).map_err(EventError::Json)?;
+        let event: Event =
+            serde_json::from_value(payload).map_err(|e| EventError::Envelope(e.to_string()))?;
         event.check()?;
         let signed = SignedEvent {
             bytes: bytes.into(),

@@ -7,6 +7,7 @@
 
 pub mod cloudevent;
 pub mod identifiers;
+pub mod json;
 pub mod jws;
 pub mod keys;
 pub mod schema;

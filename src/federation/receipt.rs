@@ -117,6 +117,7 @@ impl From<&EventError> for Reason {
             EventError::Jws(JwsError::KeyId) => Reason::JwsKid,
             EventError::Jws(JwsError::Signature) => Reason::SignatureInvalid,
             EventError::Envelope(_) | EventError::Sequence => Reason::EnvelopeInvalid,
+            EventError::Json(_) => Reason::JwsMalformed,
         }
     }
 }

@@ -172,19 +172,27 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Pr
 
 /// Parse a JSON body, naming where it is malformed (line and column, never content).
 pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
-    serde_json::from_slice(body).map_err(|e| {
-        let detail = match e.classify() {
-            serde_json::error::Category::Syntax if std::str::from_utf8(body).is_err() => {
-                "the body is not valid UTF-8".to_string()
-            }
-            _ => format!("the body is not valid JSON: {e}"),
-        };
-        Problem::new(
+    use crate::event::json::{self, JsonError};
+    json::parse(body).map_err(|e| match e {
+        JsonError::DuplicateKey { pointer } => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "duplicate-key",
+            "Duplicate member name",
+            "an object names the same member twice; JSON parsers disagree on which one counts, so the request is refused",
+        )
+        .field(pointer, "appears twice in its object"),
+        JsonError::Syntax(_) if std::str::from_utf8(body).is_err() => Problem::new(
             StatusCode::BAD_REQUEST,
             "malformed-json",
             "Malformed JSON",
-            detail,
-        )
+            "the body is not valid UTF-8",
+        ),
+        JsonError::Syntax(e) => Problem::new(
+            StatusCode::BAD_REQUEST,
+            "malformed-json",
+            "Malformed JSON",
+            format!("the body is not valid JSON: {e}"),
+        ),
     })
 }
 

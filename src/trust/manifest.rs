@@ -243,7 +243,7 @@ impl Manifest {
             Jws::parse(bytes, Typ::Manifest).map_err(|e| ManifestError::Format(e.to_string()))?;
         jws.verify(authority_key)
             .map_err(|_| ManifestError::Signature)?;
-        let manifest: Manifest = serde_json::from_slice(jws.payload())
+        let manifest: Manifest = crate::event::json::from_slice(jws.payload())
             .map_err(|e| ManifestError::Content(e.to_string()))?;
         if jws.kid().member() != &manifest.authority {
             return Err(ManifestError::Content(
@@ -462,6 +462,21 @@ mod tests {
         );
         // Statements without a sequence still follow the revocation time.
         assert!(m.event_key(&source, &kid, long_ago, None).is_ok());
+    }
+
+    #[test]
+    fn a_manifest_naming_a_member_twice_is_refused() {
+        let authority = keys::generate();
+        let m = manifest(1, Duration::days(1));
+        let text = serde_json::to_string(&m).unwrap().replacen(
+            "\"serial\":1",
+            "\"serial\":1,\"serial\":9",
+            1,
+        );
+        let kid = KeyName::new(m.authority.clone(), "manifest").unwrap();
+        let bytes = jws::sign(&authority, &kid, Typ::Manifest, text.as_bytes());
+        let err = Manifest::verify(&bytes, &authority.verifying_key()).unwrap_err();
+        assert!(err.to_string().contains("/serial"), "{err}");
     }
 
     #[test]

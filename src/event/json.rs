@@ -1,0 +1,169 @@
+//! Strict JSON for everything the node parses from outside: like `serde_json`, but an object
+//! that names the same member twice is refused with the JSON pointer of the repeated member.
+//!
+//! JSON (RFC 8259) leaves duplicate names undefined: `serde_json` keeps the last value, other
+//! parsers keep the first. For a signed event that would let two readers of the same signed
+//! bytes see different persons, so Jol refuses such documents everywhere: local API bodies,
+//! event payloads from peers, manifests.
+
+use std::fmt;
+
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Number, Value};
+
+/// Why bytes are not strict JSON.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JsonError {
+    #[error("not valid JSON: {0}")]
+    Syntax(String),
+    #[error("the member at {pointer} appears twice in its object")]
+    DuplicateKey { pointer: String },
+}
+
+/// Marks a duplicate inside serde's string errors; never seen outside this module.
+const DUPLICATE: &str = "\u{0}duplicate-key\u{0}";
+
+/// Parse `bytes` as one JSON value, refusing duplicate member names.
+pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = Strict {
+        pointer: String::new(),
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(|e| {
+        let text = e.to_string();
+        match text.strip_prefix(DUPLICATE) {
+            Some(rest) => JsonError::DuplicateKey {
+                // serde appends " at line L column C" to custom errors.
+                pointer: rest.split(DUPLICATE).next().unwrap_or_default().to_string(),
+            },
+            None => JsonError::Syntax(text),
+        }
+    })?;
+    Ok(value)
+}
+
+/// Parse strictly, then deserialize into `T`.
+pub fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
+    let value = parse(bytes)?;
+    serde_json::from_value(value).map_err(|e| JsonError::Syntax(e.to_string()))
+}
+
+/// Escape one member name for a JSON pointer (RFC 6901).
+fn escape(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}
+
+/// A seed that builds a `Value` and knows where in the document it is.
+struct Strict {
+    pointer: String,
+}
+
+impl<'de> DeserializeSeed<'de> for Strict {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Strict {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom("a number JSON cannot hold"))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(v) = seq.next_element_seed(Strict {
+            pointer: format!("{}/{}", self.pointer, items.len()),
+        })? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut members = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let pointer = format!("{}/{}", self.pointer, escape(&key));
+            if members.contains_key(&key) {
+                return Err(de::Error::custom(format!(
+                    "{DUPLICATE}{pointer}{DUPLICATE}"
+                )));
+            }
+            let value = map.next_value_seed(Strict { pointer })?;
+            members.insert(key, value);
+        }
+        Ok(Value::Object(members))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_what_serde_json_parses() {
+        let doc = br#"{"a": [1, -2, 3.5, "x", null, true, {"b": {}}], "c/d": "e~f"}"#;
+        assert_eq!(
+            parse(doc).unwrap(),
+            serde_json::from_slice::<Value>(doc).unwrap()
+        );
+    }
+
+    #[test]
+    fn a_repeated_member_is_refused_with_its_pointer() {
+        assert_eq!(
+            parse(br#"{"person": {"pin": "1", "pin": "2"}}"#).unwrap_err(),
+            JsonError::DuplicateKey {
+                pointer: "/person/pin".into()
+            }
+        );
+        assert_eq!(
+            parse(br#"[{}, {"a/b": 1, "a/b": 2}]"#).unwrap_err(),
+            JsonError::DuplicateKey {
+                pointer: "/1/a~1b".into()
+            }
+        );
+        // The same name in two different objects is fine.
+        assert_eq!(
+            parse(br#"{"a": {"x": 1}, "b": {"x": 2}}"#).unwrap(),
+            json!({"a": {"x": 1}, "b": {"x": 2}})
+        );
+    }
+
+    #[test]
+    fn syntax_errors_and_trailing_bytes_are_refused() {
+        assert!(matches!(parse(b"{"), Err(JsonError::Syntax(_))));
+        assert!(matches!(parse(b"{} {}"), Err(JsonError::Syntax(_))));
+        let deep = "[".repeat(200) + &"]".repeat(200);
+        assert!(matches!(parse(deep.as_bytes()), Err(JsonError::Syntax(_))));
+    }
+}
