@@ -82,3 +82,70 @@ fn a_wrong_type_is_an_error_too() {
             .is_err());
     }
 }
+
+/// What Python's `jsonschema` (a standard 2020-12 validator another agency might use) reports for
+/// each example: the instance pointers of its errors.
+fn standard_validator_errors() -> serde_json::Map<String, Value> {
+    const SCRIPT: &str = r#"
+import json, pathlib, sys
+from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
+root = pathlib.Path(sys.argv[1])
+base = "https://jol.example/schemas/"
+resources = []
+for f in (root / "schemas").glob("*.json"):
+    resources.append((base + f.name, Resource.from_contents(json.loads(f.read_text()), default_specification=__import__("referencing.jsonschema").jsonschema.DRAFT202012)))
+registry = Registry().with_resources(resources)
+out = {}
+for example in sorted((root / "tests/examples").glob("*/*/*.json")):
+    t, kind = example.parent.parent.name, example.parent.name
+    schema = json.loads((root / "schemas" / f"{t}.v1.json").read_text())
+    doc = json.loads(example.read_text())
+    data = doc["data"] if kind == "invalid" else doc
+    v = Draft202012Validator(schema, registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+    out[f"{t}/{kind}/{example.name}"] = sorted({"".join("/" + str(p) for p in e.absolute_path) for e in v.iter_errors(data)})
+print(json.dumps(out))
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", SCRIPT, env!("CARGO_MANIFEST_DIR")])
+        .output()
+        .expect("python3 is needed for this test");
+    assert!(
+        out.status.success(),
+        "Python's jsonschema is needed for this test (pip install jsonschema; .ci/run does): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn a_standard_validator_checks_everything_but_the_jol_vocabulary() {
+    let results = standard_validator_errors();
+    let mut checked = 0;
+    for t in EventType::ALL {
+        for file in examples(t, "valid") {
+            let name = format!(
+                "{}/valid/{}",
+                t.as_str(),
+                file.file_name().unwrap().to_string_lossy()
+            );
+            assert_eq!(results[&name], Value::Array(vec![]), "{name}");
+            checked += 1;
+        }
+        for file in examples(t, "invalid") {
+            let name = format!(
+                "{}/invalid/{}",
+                t.as_str(),
+                file.file_name().unwrap().to_string_lossy()
+            );
+            let errors = results[&name].as_array().unwrap();
+            match read(&file)["onlyJolChecks"].as_str() {
+                // What only Jol checks, a standard validator lets through: the README says so.
+                Some(_) => assert!(errors.is_empty(), "{name}: {errors:?}"),
+                None => assert!(!errors.is_empty(), "{name}: a standard validator misses it"),
+            }
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, results.len(), "every example was checked");
+}

@@ -3,7 +3,10 @@
 //! The schema files under `schemas/` are built into the binary, so a node validates exactly what
 //! the repository ships and the manifest's schema digests name those bytes. Two keywords of our
 //! own express rules plain JSON Schema cannot: `jolPinAgrees` (sex and birth date agree with the
-//! PIN) and `jolDatesOrdered` (listed date fields never go backwards). Error reasons are masked:
+//! PIN) and `jolNotBefore` (later dates are not before the first, e.g. no end before the
+//! start). They form the Jol registry vocabulary, declared in the meta-schema
+//! `schemas/jol-meta.v1.json` as optional, so a standard 2020-12 validator processes the schemas
+//! and skips just these two. Error reasons are masked:
 //! they name the field and the rule, never the value, which may be personal data.
 
 use std::fmt;
@@ -24,6 +27,9 @@ const COMMON: &str = include_str!("../../schemas/common.v1.json");
 const RETURNEE_RECORD: &str = include_str!("../../schemas/returnee-record.v1.json");
 const TRAINING_ENROLMENT: &str = include_str!("../../schemas/training-enrolment.v1.json");
 const EMPLOYMENT_STATUS: &str = include_str!("../../schemas/employment-status.v1.json");
+/// The dialect: JSON Schema 2020-12 plus the Jol registry vocabulary (`jolPinAgrees`,
+/// `jolNotBefore`), declared optional so standard validators process the schemas.
+pub const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 
 /// The three event types of the exchange.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -191,7 +197,7 @@ fn compile(uri: String, source: &str) -> Result<Validator, SchemaError> {
         .should_ignore_unknown_formats(false)
         .with_format("kg-pin", |s: &str| s.parse::<Pin>().is_ok())
         .with_keyword("jolPinAgrees", |_, _, _| Ok(Box::new(PinAgrees)))
-        .with_keyword("jolDatesOrdered", dates_ordered_factory)
+        .with_keyword("jolNotBefore", not_before_factory)
         .with_retriever(Embedded)
         .build(&schema)
         .map_err(|e| fail(e.to_string()))
@@ -211,6 +217,7 @@ impl Retrieve for Embedded {
             "returnee-record.v1.json" => RETURNEE_RECORD,
             "training-enrolment.v1.json" => TRAINING_ENROLMENT,
             "employment-status.v1.json" => EMPLOYMENT_STATUS,
+            "jol-meta.v1.json" => META,
             _ => return Err(format!("{uri} is not a schema shipped with jol").into()),
         };
         Ok(serde_json::from_str(source)?)
@@ -253,10 +260,11 @@ impl<'i> Keyword<'i> for PinAgrees {
     }
 }
 
-/// `jolDatesOrdered: ["start", "end"]`: the named date fields present are non-decreasing.
-struct DatesOrdered(Vec<String>);
+/// `jolNotBefore: ["start", "plannedEnd", "end"]`: each later date present is not before
+/// the first; the later ones are not ordered among themselves.
+struct NotBefore(Vec<String>);
 
-fn dates_ordered_factory<'a>(
+fn not_before_factory<'a>(
     _parent: &'a Map<String, Value>,
     value: &'a Value,
     _path: Location,
@@ -269,30 +277,25 @@ fn dates_ordered_factory<'a>(
                 .map(String::from)
                 .collect()
         })
-        .ok_or_else(|| ValidationError::schema("jolDatesOrdered takes an array of field names"))?;
-    Ok(Box::new(DatesOrdered(fields)))
+        .ok_or_else(|| ValidationError::schema("jolNotBefore takes an array of field names"))?;
+    Ok(Box::new(NotBefore(fields)))
 }
 
-impl DatesOrdered {
+impl NotBefore {
+    /// Each later date that is present is not before the first; the later ones are not ordered
+    /// among themselves.
     fn problem(&self, instance: &Value) -> Option<String> {
-        let mut previous: Option<(&str, &str)> = None;
-        for field in &self.0 {
-            let Some(date) = instance.get(field).and_then(Value::as_str) else {
-                continue;
-            };
-            if let Some((earlier_field, earlier)) = previous {
-                // ISO 8601 calendar dates compare correctly as strings.
-                if date < earlier {
-                    return Some(format!("{field} is before {earlier_field}"));
-                }
-            }
-            previous = Some((field, date));
-        }
-        None
+        let (first_field, later) = self.0.split_first()?;
+        let first = instance.get(first_field).and_then(Value::as_str)?;
+        later.iter().find_map(|field| {
+            let date = instance.get(field).and_then(Value::as_str)?;
+            // ISO 8601 calendar dates compare correctly as strings.
+            (date < first).then(|| format!("{field} is before {first_field}"))
+        })
     }
 }
 
-impl<'i> Keyword<'i> for DatesOrdered {
+impl<'i> Keyword<'i> for NotBefore {
     fn validate(&self, instance: &'i Value) -> Result<(), ValidationError<'i>> {
         match self.problem(instance) {
             Some(reason) => Err(ValidationError::custom(reason)),
