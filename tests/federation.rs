@@ -115,6 +115,7 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
     assert!(arrives(emp, MIGRATION, &wid));
     let mut later = example("returnee-record", "record-corrected.json");
     later["person"] = json!({"pin": "21503199012345"});
+    later["supersedes"] = id.as_str().into();
     let lid = publish(mig, "returnee-record", &later)["id"]
         .as_str()
         .unwrap()
@@ -324,4 +325,48 @@ fn manifest_failures(addr: std::net::SocketAddr) -> u64 {
         .lines()
         .find_map(|l| l.strip_prefix(&wanted))
         .map_or(0, |n| n.trim().parse().unwrap())
+}
+
+#[test]
+fn a_member_cannot_correct_another_members_record() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let record = publish(
+        mig.addr,
+        "returnee-record",
+        &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    )["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(arrives(emp.addr, MIGRATION, &record));
+    // The employment service publishes a status that claims to supersede migration's record.
+    let mut status = example("employment-status", "jobseeker-registered.json");
+    status["person"]["pin"] = "21503199012345".into();
+    status["event"] = "RECORD_CORRECTED".into();
+    status["supersedes"] = record.as_str().into();
+    let refused = post_json(
+        emp.addr,
+        "/api/v1/events",
+        &json!({"type": "employment-status", "data": status}),
+    )
+    .unwrap();
+    assert_eq!(
+        refused.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&refused.body)
+    );
+    let problem = refused.json();
+    assert_eq!(
+        problem["type"],
+        "https://jol.example/problems/supersedes-foreign"
+    );
+    assert_eq!(problem["errors"][0]["pointer"], "/data/supersedes");
+    // Migration's view of the person still has the record.
+    let view = get(mig.addr, "/api/v1/persons/21503199012345").json();
+    assert!(view["returnee"].is_object(), "{view}");
+    emp.stop();
+    mig.stop();
 }

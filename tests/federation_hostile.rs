@@ -81,7 +81,12 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         );
         serde_json::from_slice::<Value>(&bytes).unwrap()
     };
-    let page = json!({"head": 12, "next": 12, "events": [
+    // Migration "corrects" a record of one person with a record about another: refused.
+    let mut other_person = returnee("21503199012353", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
+    other_person["event"] = "RECORD_CORRECTED".into();
+    other_person["supersedes"] = first.id.to_string().into();
+    let foreign_correction = event(EventType::ReturneeRecord, 13, other_person);
+    let page = json!({"head": 13, "next": 13, "events": [
         {"sequence": 1, "jws": first_signed},
         {"sequence": 2, "jws": signed(&event(EventType::EmploymentStatus, 2, example("employment-status", "employment-started.json")), &key, &kid)},
         {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::event::keys::generate(), &kid)},
@@ -94,11 +99,12 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         {"sequence": 10, "jws": signed(&good(10, "21503199012350"), &employment_key, &format!("{EMPLOYMENT}#sign-1"))},
         {"sequence": 11, "jws": signed(&good(11, "21503199012351"), &key, &kid)},
         {"sequence": 12, "jws": two_persons},
+        {"sequence": 13, "jws": signed(&foreign_correction, &key, &kid)},
     ]});
     let expected_ids = [first.id, before_revocation.id];
 
-    let _fake = serve_fake_migration(&fed, page, 12).await;
-    let (emp, events, quarantine) = employment_takes(&fed, 8, 3).await;
+    let _fake = serve_fake_migration(&fed, page, 13).await;
+    let (emp, events, quarantine) = employment_takes(&fed, 9, 3).await;
     let addr = emp.addr;
     let reasons: Vec<&str> = quarantine["records"]
         .as_array()
@@ -116,7 +122,8 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
             "duplicate",
             "key-revoked",
             "key-of-other-member",
-            "jws-malformed"
+            "jws-malformed",
+            "supersedes-foreign"
         ],
         "{quarantine}"
     );
@@ -141,6 +148,21 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         expected_ids[1].to_string(),
         "an event signed before the revocation's sequence stays valid"
     );
+    // The person whose record another person's "correction" named keeps it, not superseded.
+    let view = get(
+        addr,
+        "/api/v1/persons/21503199012345?purpose=EMPLOYMENT_SERVICES",
+    )
+    .json();
+    assert!(
+        view["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["superseded"] != true),
+        "{view}"
+    );
+    assert!(view["returnee"].is_object(), "{view}");
     let metrics = String::from_utf8(get(addr, "/metrics").body).unwrap();
     assert!(metrics.contains("reason=\"key-revoked\"} 1"), "{metrics}");
     drop(emp);

@@ -22,7 +22,10 @@ impl LocalApi {
         Ok(http::json(StatusCode::OK, &Page { events, next }))
     }
 
-    pub(super) fn get_event(&self, id: &str) -> Result<Response, Problem> {
+    /// One event by id. An event is identified by its source and id: `?source=MEMBER-ID` picks
+    /// one when members' ids collide, and without it an ambiguous id answers 409 with the
+    /// candidates.
+    pub(super) fn get_event(&self, id: &str, query: Option<&str>) -> Result<Response, Problem> {
         let not_found = || {
             Problem::new(
                 StatusCode::NOT_FOUND,
@@ -39,11 +42,27 @@ impl LocalApi {
                 "an event id is a UUID",
             )
         })?;
-        let pos = self
-            .store
-            .position_of(&id)
-            .map_err(storage_problem)?
-            .ok_or_else(not_found)?;
+        let mut candidates = self.store.positions_of_id(&id).map_err(storage_problem)?;
+        if let Some(source) = http::query_param(query, "source") {
+            candidates.retain(|(s, _)| s.as_str() == source);
+        }
+        let pos = match candidates.as_slice() {
+            [] => return Err(not_found()),
+            [(_, pos)] => *pos,
+            many => {
+                let listed: Vec<_> = many
+                    .iter()
+                    .map(|(source, position)| serde_json::json!({"source": source, "position": position}))
+                    .collect();
+                return Err(Problem::new(
+                    StatusCode::CONFLICT,
+                    "ambiguous-event-id",
+                    "Ambiguous event id",
+                    "events of several members carry this id; name one with ?source=MEMBER-ID",
+                )
+                .with("candidates", serde_json::Value::Array(listed)));
+            }
+        };
         let bytes = self
             .store
             .get(pos)

@@ -77,7 +77,7 @@ impl LocalApi {
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
             (&Method::GET, ["api", "v1", "events"]) => self.list_events(req.uri().query()),
-            (&Method::GET, ["api", "v1", "events", id]) => self.get_event(id),
+            (&Method::GET, ["api", "v1", "events", id]) => self.get_event(id, req.uri().query()),
             (&Method::GET, ["api", "v1", "quarantine"]) => self.list_quarantine(req.uri().query()),
             (&Method::GET, ["api", "v1", "persons", pin]) => self.get_person(&req, pin),
             (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => self.get_access_log(pin),

@@ -213,6 +213,13 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
             ),
         )
         .schema_fields(data_at, &errors),
+        PublishError::Supersedes(e) => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "supersedes-foreign",
+            "Correction of another event",
+            "a correction supersedes only an event of the same member and type about the same person",
+        )
+        .field(format!("{data_at}/supersedes"), e.to_string()),
         PublishError::IdempotencyConflict => Problem::new(
             StatusCode::CONFLICT,
             "idempotency-conflict",

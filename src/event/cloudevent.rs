@@ -23,7 +23,7 @@ pub enum EventError {
     Jws(#[from] JwsError),
     #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
     Envelope(String),
-    #[error("the payload {0}")]
+    #[error("the payload: {0}")]
     Json(crate::event::json::JsonError),
     #[error("sequence must be a decimal number from 1")]
     Sequence,
@@ -38,6 +38,19 @@ impl EventError {
             EventError::Json(_) => "jws-malformed",
         }
     }
+}
+
+/// Why a correction may not supersede the event it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SupersedeError {
+    #[error("supersedes names an event of another member: a member corrects only its own events")]
+    OtherSource,
+    #[error("supersedes names an event of another type: a correction is of the type it corrects")]
+    OtherType,
+    #[error("supersedes names an event about another person")]
+    OtherPerson,
+    #[error("supersedes names no event this member published")]
+    Unknown,
 }
 
 /// A CloudEvents 1.0 event with this exchange's required attributes.
@@ -77,6 +90,42 @@ impl Event {
     pub fn sequence_number(&self) -> Option<u64> {
         let n: u64 = self.sequence.parse().ok()?;
         (n >= 1 && n.to_string() == self.sequence).then_some(n)
+    }
+
+    /// The PIN of the person the event is about (every schema requires `person.pin`).
+    pub fn pin(&self) -> Option<&str> {
+        self.data.get("person")?.get("pin")?.as_str()
+    }
+
+    /// The person's earlier PINs, when a correction changed the PIN (`person.pinHistory`).
+    fn pin_history(&self) -> impl Iterator<Item = &str> {
+        self.data
+            .get("person")
+            .and_then(|p| p.get("pinHistory"))
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+    }
+
+    /// The id of the event this one corrects, when it is a correction.
+    pub fn supersedes(&self) -> Option<Uuid> {
+        self.data.get("supersedes")?.as_str()?.parse().ok()
+    }
+
+    /// The correction rule: an event may supersede only an event of the same source and type
+    /// about the same person. Checked at publish, at receipt, and again by the registry view.
+    pub fn may_supersede(&self, target: &Event) -> Result<(), SupersedeError> {
+        if target.source != self.source {
+            Err(SupersedeError::OtherSource)
+        } else if target.event_type != self.event_type {
+            Err(SupersedeError::OtherType)
+        } else if target.pin() != self.pin() && !self.pin_history().any(|p| Some(p) == target.pin())
+        {
+            Err(SupersedeError::OtherPerson)
+        } else {
+            Ok(())
+        }
     }
 
     /// Sign the serialized event; the result is what is stored and forwarded.

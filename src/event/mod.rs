@@ -12,4 +12,4 @@ pub mod jws;
 pub mod keys;
 pub mod schema;
 
-pub use cloudevent::{Event, EventError, SignedEvent};
+pub use cloudevent::{Event, EventError, SignedEvent, SupersedeError};

@@ -8,7 +8,7 @@ use time::{Duration, OffsetDateTime};
 use crate::event::identifiers::MemberId;
 use crate::event::jws::JwsError;
 use crate::event::schema::{FieldError, Schemas};
-use crate::event::{EventError, SignedEvent};
+use crate::event::{Event, EventError, SignedEvent};
 use crate::store::Store;
 use crate::trust::manifest::{KeyProblem, Manifest};
 
@@ -58,6 +58,8 @@ pub enum Reason {
     SchemaInvalid,
     /// An event with this id is already held.
     Duplicate,
+    /// A correction naming an event of another member, type or person.
+    SupersedesForeign,
     /// The store could not answer the duplicate check.
     Storage,
     /// A feed item with neither an event nor a withheld reason.
@@ -91,6 +93,7 @@ impl Reason {
             Reason::SchemaUnknown => "schema-unknown",
             Reason::SchemaInvalid => "schema-invalid",
             Reason::Duplicate => "duplicate",
+            Reason::SupersedesForeign => "supersedes-foreign",
             Reason::Storage => "storage",
             Reason::FeedItemEmpty => "feed-item-empty",
             Reason::CheckpointInvalid => "checkpoint-invalid",
@@ -149,6 +152,18 @@ impl Rejection {
             fields: Vec::new(),
         }
     }
+}
+
+/// The correction rule against events not stored yet (earlier in the same feed page).
+pub fn check_supersedes_within(e: &Event, earlier: &[SignedEvent]) -> Result<(), Rejection> {
+    let Some(target) = e.supersedes() else {
+        return Ok(());
+    };
+    for held in earlier.iter().filter(|s| s.event().id == target) {
+        e.may_supersede(held.event())
+            .map_err(|why| Rejection::new(Reason::SupersedesForeign, why.to_string()))?;
+    }
+    Ok(())
 }
 
 /// What the checks need to know.
@@ -243,14 +258,41 @@ impl Checker<'_> {
                 fields,
             });
         }
-        match self.store.position_of(&e.id) {
-            Ok(Some(_)) => Err(Rejection::new(
-                Reason::Duplicate,
-                "an event with this id is already held",
-            )),
-            Ok(None) => Ok(signed),
-            Err(err) => Err(Rejection::new(Reason::Storage, err.to_string())),
+        match self.store.position_of(&e.source, &e.id) {
+            Ok(Some(_)) => {
+                return Err(Rejection::new(
+                    Reason::Duplicate,
+                    "an event with this id is already held",
+                ))
+            }
+            Ok(None) => {}
+            Err(err) => return Err(Rejection::new(Reason::Storage, err.to_string())),
         }
+        self.check_supersedes(e)?;
+        Ok(signed)
+    }
+
+    /// A correction names an event of the same source and type about the same person. Only the
+    /// events this node holds can be checked; the registry view ignores any other correction.
+    fn check_supersedes(&self, e: &Event) -> Result<(), Rejection> {
+        let Some(target) = e.supersedes() else {
+            return Ok(());
+        };
+        let storage =
+            |err: crate::store::StoreError| Rejection::new(Reason::Storage, err.to_string());
+        let held = self.store.positions_of_id(&target).map_err(storage)?;
+        for (_, position) in held {
+            let Some(bytes) = self.store.get(position).map_err(storage)? else {
+                continue;
+            };
+            let Ok((stored, _)) = SignedEvent::parse(&bytes) else {
+                continue;
+            };
+            if let Err(why) = e.may_supersede(stored.event()) {
+                return Err(Rejection::new(Reason::SupersedesForeign, why.to_string()));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -260,7 +302,6 @@ mod tests {
     use crate::event::identifiers::KeyName;
     use crate::event::keys;
     use crate::event::schema::EventType;
-    use crate::event::Event;
     use crate::store::{Append, WriteBatch};
     use crate::trust::manifest::{Member, Names, ReaderGrant, SigningKeyEntry, TypePolicy};
     use ed25519_dalek::SigningKey;
@@ -510,5 +551,36 @@ mod tests {
             &payload,
         );
         assert_eq!(w.check(&as_checkpoint, 1).unwrap_err(), Reason::JwsType);
+    }
+
+    #[test]
+    fn a_correction_of_another_members_event_is_refused() {
+        let w = world();
+        // This node holds a migration record about the person.
+        let record = Event::new(
+            w.me.clone(),
+            EventType::ReturneeRecord,
+            1,
+            serde_json::json!({"person": {"pin": "21503199012345"}}),
+        );
+        let bytes = record.sign(&keys::generate(), &KeyName::new(w.me.clone(), "k").unwrap());
+        let mut batch = WriteBatch::default();
+        batch.append(Append {
+            position: 1,
+            source: &w.me,
+            sequence: 1,
+            id: record.id,
+            jws: bytes.bytes(),
+            idempotency: None,
+        });
+        w.store.apply(batch).unwrap();
+        // The employment service's "correction" of it.
+        let mut e = w.event(1);
+        e.data["supersedes"] = record.id.to_string().into();
+        e.data["person"]["pin"] = "21503199012345".into();
+        assert_eq!(
+            w.check(&w.signed(&e), 1).unwrap_err(),
+            Reason::SupersedesForeign
+        );
     }
 }

@@ -21,7 +21,7 @@ use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::schema::{EventType, Schemas};
 use crate::event::SignedEvent;
 use crate::federation::feed::ReceivedPage;
-use crate::federation::receipt::{Checker, Reason, Rejection};
+use crate::federation::receipt::{self, Checker, Reason, Rejection};
 use crate::net::client::{ClientError, HttpClient};
 use crate::net::metrics::Metrics;
 use crate::store::{Quarantined, Store, StoreError};
@@ -370,6 +370,12 @@ impl Syncer {
                 continue;
             };
             let Some(verdict) = verdict else { continue };
+            // A correction of an event earlier in the same page (not stored yet, so the receipt
+            // check could not see it) follows the same rule.
+            let verdict = verdict.and_then(|signed| {
+                receipt::check_supersedes_within(signed.event(), &accepted)?;
+                Ok(signed)
+            });
             match verdict {
                 Ok(signed) if ids.insert(signed.event().id) => accepted.push(signed),
                 Ok(_) => self.quarantine(

@@ -44,6 +44,9 @@ pub struct Problem {
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ProblemField>,
+    /// Extension members (RFC 9457 §3.2), e.g. the candidates of an ambiguous id.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// One failing field of a problem (`pointer` into the request body).
@@ -63,6 +66,7 @@ impl Problem {
             status: status.as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
+            extensions: None,
         }
     }
 
@@ -72,6 +76,14 @@ impl Problem {
     }
 
     /// Add a failing field.
+    /// Add an extension member.
+    pub fn with(mut self, name: &str, value: serde_json::Value) -> Problem {
+        self.extensions
+            .get_or_insert_with(Default::default)
+            .insert(name.into(), value);
+        self
+    }
+
     pub fn field(mut self, pointer: impl Into<String>, detail: impl Into<String>) -> Problem {
         self.errors.push(ProblemField {
             pointer: pointer.into(),

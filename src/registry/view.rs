@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use time::{Date, Duration};
 
-use crate::event::identifiers::{Pin, Sex};
+use crate::event::identifiers::{MemberId, Pin, Sex};
 use crate::event::schema::EventType;
 use crate::event::Event;
 
@@ -162,10 +162,17 @@ fn text(v: &Value, key: &str) -> Option<String> {
 
 /// Build a person's view from their events (in any order).
 pub fn project(pin: &str, events: &[Stored]) -> PersonView {
-    let superseded: HashSet<String> = events
+    // A correction supersedes only an event of its own source and type (the person is the same:
+    // a view holds one person's events). Any other `supersedes` is ignored.
+    let superseded: HashSet<(&MemberId, EventType, String)> = events
         .iter()
-        .filter_map(|s| text(&s.event.data, "supersedes"))
+        .filter_map(|s| {
+            let target = text(&s.event.data, "supersedes")?;
+            Some((&s.event.source, s.event.event_type, target))
+        })
         .collect();
+    let is_superseded =
+        |e: &Event| superseded.contains(&(&e.source, e.event_type, e.id.to_string()));
     let mut ordered: Vec<&Stored> = events.iter().collect();
     ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let mut view = PersonView {
@@ -177,7 +184,7 @@ pub fn project(pin: &str, events: &[Stored]) -> PersonView {
         view.birth_date = Some(p.birth_date().to_string());
     }
     for s in ordered {
-        apply(&mut view, s, superseded.contains(&s.event.id.to_string()));
+        apply(&mut view, s, is_superseded(&s.event));
     }
     view
 }
@@ -595,6 +602,43 @@ mod tests {
         assert_eq!(early.stage, Stage::InTraining);
         assert_eq!(early.days_to_first_employment, None);
         assert_eq!(early.employed_six_months_after_return, None);
+    }
+
+    #[test]
+    fn a_correction_by_another_member_or_of_another_type_is_ignored() {
+        let events = pathway();
+        let pin = "21503199012345";
+        let record = &events[0];
+        // The employment service "corrects" the migration agency's record: ignored.
+        let foreign = ev(
+            EventType::EmploymentStatus,
+            "2/employment",
+            json!({"event": "RECORD_CORRECTED", "eventDate": "2024-01-11", "supersedes": record.id.to_string(),
+            "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED"}),
+        );
+        // The migration agency's own correction, but of an employment event's id: ignored.
+        let other_type = ev(
+            EventType::ReturneeRecord,
+            "1/migration",
+            json!({"event": "RECORD_CORRECTED", "eventDate": "2024-03-01", "supersedes": events[2].id.to_string(),
+            "person": {"pin": pin}, "return": {"date": "2024-01-05", "source": "BORDER_RECORD"}, "region": "KG-O"}),
+        );
+        let v = project(
+            pin,
+            &stored(
+                &[record.clone(), foreign, events[2].clone(), other_type],
+                &[0, 1, 2, 3],
+            ),
+        );
+        assert!(
+            v.events.iter().all(|e| !e.superseded),
+            "nothing is superseded: {:?}",
+            v.events
+        );
+        assert!(
+            v.registration_date().is_some(),
+            "the jobseeker registration stands"
+        );
     }
 
     #[test]

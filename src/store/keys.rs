@@ -16,7 +16,8 @@ pub(super) enum Space {
     Log,
     /// source, 0, sequence (u64 BE) → position.
     Sequence,
-    /// event id (16 bytes) → position.
+    /// event id (16 bytes), source → position. An event is identified by its source and id
+    /// together; a store written before that has keys without the source.
     Id,
     /// idempotency key → position (8) + request digest (32).
     Idempotency,
@@ -126,7 +127,12 @@ pub(super) fn sequences_of(source: &MemberId) -> Vec<u8> {
     Space::Sequence.key(&[source.as_str().as_bytes(), &[0]])
 }
 
-pub(super) fn id(id: &Uuid) -> Vec<u8> {
+pub(super) fn id(source: &MemberId, id: &Uuid) -> Vec<u8> {
+    Space::Id.key(&[id.as_bytes(), source.as_str().as_bytes()])
+}
+
+/// Every event with this id, whatever its source.
+pub(super) fn ids(id: &Uuid) -> Vec<u8> {
     Space::Id.key(&[id.as_bytes()])
 }
 

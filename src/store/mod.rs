@@ -102,7 +102,7 @@ impl WriteBatch {
         let pos = a.position.to_be_bytes();
         self.put(keys::log(a.position), a.jws);
         self.put(keys::sequence(a.source, a.sequence), pos);
-        self.put(keys::id(&a.id), pos);
+        self.put(keys::id(a.source, &a.id), pos);
         if let Some((k, digest)) = a.idempotency {
             let mut v = pos.to_vec();
             v.extend_from_slice(&digest);
@@ -317,10 +317,47 @@ impl Store {
     }
 
     /// Where the event with this id is stored.
-    pub fn position_of(&self, id: &Uuid) -> Result<Option<u64>, StoreError> {
-        let v = self.get_raw(&keys::id(id))?;
-        v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("id index")))
-            .transpose()
+    pub fn position_of(&self, source: &MemberId, id: &Uuid) -> Result<Option<u64>, StoreError> {
+        if let Some(v) = self.get_raw(&keys::id(source, id))? {
+            return u64_at(&v, 0)
+                .map(Some)
+                .ok_or(StoreError::Corrupt("id index"));
+        }
+        // A store written before events were identified by source and id indexes the id alone.
+        Ok(self
+            .positions_of_id(id)?
+            .into_iter()
+            .find(|(s, _)| s == source)
+            .map(|(_, p)| p))
+    }
+
+    /// Every event this node holds with `id`, whatever its source: (source, position).
+    pub fn positions_of_id(&self, id: &Uuid) -> Result<Vec<(MemberId, u64)>, StoreError> {
+        let prefix = keys::ids(id);
+        self.scan(&prefix)
+            .map(|r| {
+                let (k, v) = r?;
+                let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("id index"))?;
+                let source = match &k[prefix.len()..] {
+                    [] => self.source_at(position)?,
+                    s => std::str::from_utf8(s)
+                        .ok()
+                        .and_then(|s| s.parse().ok())
+                        .ok_or(StoreError::Corrupt("id index source"))?,
+                };
+                Ok((source, position))
+            })
+            .collect()
+    }
+
+    /// The source of the event stored at `position` (for id index entries without one).
+    fn source_at(&self, position: u64) -> Result<MemberId, StoreError> {
+        let bytes = self
+            .get(position)?
+            .ok_or(StoreError::Corrupt("id index points to no event"))?;
+        crate::event::SignedEvent::parse(&bytes)
+            .map(|(signed, _)| signed.event().source.clone())
+            .map_err(|_| StoreError::Corrupt("stored event"))
     }
 
     /// Where the event `source`/`sequence` is stored.
@@ -686,8 +723,11 @@ mod tests {
             });
             assert_eq!(b.len(), 1);
             store.apply(b).unwrap();
-            assert_eq!(store.position_of(&id).unwrap(), Some(1));
-            assert_eq!(store.position_of(&Uuid::now_v7()).unwrap(), None);
+            assert_eq!(store.position_of(&member(), &id).unwrap(), Some(1));
+            assert_eq!(store.position_of(&member(), &Uuid::now_v7()).unwrap(), None);
+            let other: MemberId = "central-server/GOV/70000009/other".parse().unwrap();
+            assert_eq!(store.position_of(&other, &id).unwrap(), None);
+            assert_eq!(store.positions_of_id(&id).unwrap(), [(member(), 1)]);
         }
     }
 

@@ -139,7 +139,7 @@ pub enum KeyProblem {
     OtherMember,
     #[error("the key was not valid at the event's time")]
     NotValidAt,
-    #[error("the key was revoked before the event's time")]
+    #[error("the key was revoked before this event")]
     Revoked,
 }
 

@@ -49,6 +49,8 @@ pub enum PublishError {
     Invalid(Vec<FieldError>),
     #[error("the idempotency key was used before for a different request")]
     IdempotencyConflict,
+    #[error(transparent)]
+    Supersedes(#[from] crate::event::SupersedeError),
     #[error("storage is unavailable: {0}")]
     Storage(Arc<StoreError>),
     #[error("the node is shutting down")]

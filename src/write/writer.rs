@@ -45,7 +45,8 @@ struct Round {
     batch: WriteBatch,
     idempotency: HashMap<String, ([u8; 32], Published)>,
     consents: HashMap<String, ConsentState>,
-    ids: std::collections::HashSet<Uuid>,
+    /// Events staged this round, by (source, id): an event's identity.
+    ids: std::collections::HashSet<(MemberId, Uuid)>,
     published: u64,
     received: u64,
     /// A read the round depended on failed: nothing of the round may be committed.
@@ -216,7 +217,7 @@ impl Writer {
         let mut stored = 0;
         for signed in events {
             let e = signed.event();
-            if !round.ids.insert(e.id) {
+            if !round.ids.insert((e.source.clone(), e.id)) {
                 continue;
             }
             round.batch.append(Append {
@@ -272,9 +273,10 @@ impl Writer {
             self.next_sequence,
             item.data,
         );
+        self.check_supersedes(&event)?;
         let signed = event.sign(&self.signer.key, &self.signer.kid);
         self.stage_consent(&event, round);
-        round.ids.insert(event.id);
+        round.ids.insert((event.source.clone(), event.id));
         round.published += 1;
         self.stage_leaf(signed.bytes(), &mut round.batch);
         round.batch.append(Append {
@@ -300,6 +302,30 @@ impl Writer {
         self.next_sequence += 1;
         self.next_position += 1;
         Ok(published)
+    }
+
+    /// A correction names one of this member's own events of the same type about the same
+    /// person ([`Event::may_supersede`]).
+    fn check_supersedes(&self, event: &Event) -> Result<(), PublishError> {
+        let Some(target) = event.supersedes() else {
+            return Ok(());
+        };
+        let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
+        let Some(position) = self
+            .store
+            .position_of(&event.source, &target)
+            .map_err(storage)?
+        else {
+            return Err(crate::event::SupersedeError::Unknown.into());
+        };
+        let bytes = self
+            .store
+            .get(position)
+            .map_err(storage)?
+            .ok_or_else(|| storage(StoreError::Corrupt("id index points to no event")))?;
+        let (stored, _) =
+            SignedEvent::parse(&bytes).map_err(|_| storage(StoreError::Corrupt("stored event")))?;
+        Ok(event.may_supersede(stored.event())?)
     }
 
     /// The first result of an earlier request with this idempotency key, this round or stored.
