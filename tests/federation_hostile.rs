@@ -86,7 +86,10 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     other_person["event"] = "RECORD_CORRECTED".into();
     other_person["supersedes"] = first.id.to_string().into();
     let foreign_correction = event(EventType::ReturneeRecord, 13, other_person);
-    let page = json!({"head": 13, "next": 13, "events": [
+    let mut future_consent = returnee("21503199012354", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
+    future_consent["consent"]["time"] = "2999-01-01T00:00:00Z".into();
+    let future_consent = event(EventType::ReturneeRecord, 14, future_consent);
+    let page = json!({"head": 14, "next": 14, "events": [
         {"sequence": 1, "jws": first_signed},
         {"sequence": 2, "jws": signed(&event(EventType::EmploymentStatus, 2, example("employment-status", "employment-started.json")), &key, &kid)},
         {"sequence": 3, "jws": signed(&good(3, "21503199012349"), &jol::event::keys::generate(), &kid)},
@@ -100,11 +103,12 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         {"sequence": 11, "jws": signed(&good(11, "21503199012351"), &key, &kid)},
         {"sequence": 12, "jws": two_persons},
         {"sequence": 13, "jws": signed(&foreign_correction, &key, &kid)},
+        {"sequence": 14, "jws": signed(&future_consent, &key, &kid)},
     ]});
     let expected_ids = [first.id, before_revocation.id];
 
-    let _fake = serve_fake_migration(&fed, page, 13).await;
-    let (emp, events, quarantine) = employment_takes(&fed, 9, 3).await;
+    let _fake = serve_fake_migration(&fed, page, 14).await;
+    let (emp, events, quarantine) = employment_takes(&fed, 10, 3).await;
     let addr = emp.addr;
     let reasons: Vec<&str> = quarantine["records"]
         .as_array()
@@ -123,7 +127,8 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
             "key-revoked",
             "key-of-other-member",
             "jws-malformed",
-            "supersedes-foreign"
+            "supersedes-foreign",
+            "consent-after-event"
         ],
         "{quarantine}"
     );
@@ -175,16 +180,43 @@ async fn serve_fake_migration(
     page: Value,
     head: u64,
 ) -> tokio::sync::watch::Sender<bool> {
+    let manifest = std::fs::read(fed.path("manifest.jws")).unwrap();
+    serve_fake_migration_with(fed, page, head, vec![manifest]).await
+}
+
+/// The same, offering `manifests[i]` at the i-th manifest request (the last one from then on);
+/// a feed request after sequence N gets the page's events after N.
+async fn serve_fake_migration_with(
+    fed: &Federation,
+    page: Value,
+    head: u64,
+    manifests: Vec<Vec<u8>>,
+) -> tokio::sync::watch::Sender<bool> {
     let acceptor = fake::acceptor(fed, "migration");
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", fed.peer["migration"]))
         .await
         .unwrap();
-    let manifest = bytes::Bytes::from(std::fs::read(fed.path("manifest.jws")).unwrap());
-    let page = bytes::Bytes::from(page.to_string());
+    let manifests: Arc<Vec<bytes::Bytes>> =
+        Arc::new(manifests.into_iter().map(bytes::Bytes::from).collect());
+    let asked = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let page = Arc::new(page);
     let handler = move |_caller, req: hyper::Request<hyper::body::Incoming>| {
-        let (manifest, page) = (manifest.clone(), page.clone());
+        let after: u64 = jol::net::http::query_param(req.uri().query(), "after")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        let mut rest = (*page).clone();
+        if let Some(events) = rest["events"].as_array_mut() {
+            events.retain(|e| e["sequence"].as_u64() > Some(after));
+        }
+        let fresh = rest["events"].as_array().is_some_and(|e| !e.is_empty());
+        let page = bytes::Bytes::from(rest.to_string());
+        let manifest = if req.uri().path() == "/peer/v1/manifest" {
+            let i = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            manifests[i.min(manifests.len() - 1)].clone()
+        } else {
+            bytes::Bytes::new()
+        };
         async move {
-            let first_page = req.uri().query().unwrap_or("").contains("after=0&");
             match req.uri().path() {
                 "/peer/v1/checkpoint" => jol::net::http::json(
                     hyper::StatusCode::NOT_FOUND,
@@ -195,7 +227,7 @@ async fn serve_fake_migration(
                     "application/jose+json",
                     manifest,
                 ),
-                _ if first_page => {
+                _ if fresh => {
                     jol::net::http::with_type(hyper::StatusCode::OK, "application/json", page)
                 }
                 _ => {
@@ -429,32 +461,34 @@ async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_r
         &payload(1, "21503199012345"),
         b"",
     );
+    let crit = hand_made(
+        &format!(r#"{{"alg":"EdDSA","kid":"{kid}","crit":["exp"]}}"#),
+        &payload(3, "21503199012348"),
+        &[0u8; 64],
+    );
+    let mut padded = signed(&event(4, "21503199012349"), &key, &kid);
+    padded["signature"] = format!("{}==", padded["signature"].as_str().unwrap()).into();
+    let mut future = event(5, "21503199012350");
+    future.time = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
+    let good = event(6, "21503199012351");
+    // A key no manifest this node can get lists: not quarantined and skipped, but retried (a
+    // newer manifest may list it), so the feed waits there.
     let unknown_kid = signed(
-        &event(3, "21503199012347"),
+        &event(7, "21503199012347"),
         &key,
         &format!("{MIGRATION}#sign-9"),
     );
-    let crit = hand_made(
-        &format!(r#"{{"alg":"EdDSA","kid":"{kid}","crit":["exp"]}}"#),
-        &payload(4, "21503199012348"),
-        &[0u8; 64],
-    );
-    let mut padded = signed(&event(5, "21503199012349"), &key, &kid);
-    padded["signature"] = format!("{}==", padded["signature"].as_str().unwrap()).into();
-    let mut future = event(6, "21503199012350");
-    future.time = time::OffsetDateTime::now_utc() + time::Duration::hours(2);
-    let good = event(7, "21503199012351");
     let page = json!({"head": 7, "next": 7, "events": [
         {"sequence": 1, "jws": none},
         {"sequence": 2, "jws": hs256},
-        {"sequence": 3, "jws": unknown_kid},
-        {"sequence": 4, "jws": crit},
-        {"sequence": 5, "jws": padded},
-        {"sequence": 6, "jws": signed(&future, &key, &kid)},
-        {"sequence": 7, "jws": signed(&good, &key, &kid)},
+        {"sequence": 3, "jws": crit},
+        {"sequence": 4, "jws": padded},
+        {"sequence": 5, "jws": signed(&future, &key, &kid)},
+        {"sequence": 6, "jws": signed(&good, &key, &kid)},
+        {"sequence": 7, "jws": unknown_kid},
     ]});
     let _fake = serve_fake_migration(&fed, page, 7).await;
-    let (emp, events, quarantine) = employment_takes(&fed, 6, 1).await;
+    let (emp, events, quarantine) = employment_takes(&fed, 5, 1).await;
     let reasons: Vec<&str> = quarantine["records"]
         .as_array()
         .unwrap()
@@ -466,7 +500,6 @@ async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_r
         [
             "jws-algorithm",
             "jws-algorithm",
-            "key-unknown",
             "jws-critical-header",
             "jws-malformed",
             "time-in-future"
@@ -475,5 +508,99 @@ async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_r
     );
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["event"]["id"], good.id.to_string());
+    let addr = emp.addr;
+    let (ready, metrics) = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(10), || {
+            String::from_utf8(get(addr, "/metrics").body)
+                .unwrap()
+                .contains("kind=\"retry\"")
+        });
+        (
+            get(addr, "/readyz").json(),
+            String::from_utf8(get(addr, "/metrics").body).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        ready["peers"][MIGRATION]["cursor"], 6,
+        "the cursor stays before the event it cannot check yet: {ready}"
+    );
+    assert!(metrics.contains("kind=\"retry\""), "{metrics}");
+    drop(emp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_signed_with_a_key_only_a_newer_manifest_lists_is_retried_not_skipped() {
+    let fed = Federation::build();
+    // The authority registers migration's new key in manifest serial 2; employment starts with
+    // serial 1 and first meets a migration that still offers serial 1.
+    let old_manifest = std::fs::read(fed.path("manifest.jws")).unwrap();
+    let new_key = jol::event::keys::generate();
+    let new_pub = fed.path("new.pub.pem");
+    jol::event::keys::write_public(&new_pub, &new_key.verifying_key()).unwrap();
+    fed.authority(&[
+        "add-key",
+        "--key",
+        &format!("{MIGRATION}#sign-2"),
+        "--public-key",
+        new_pub.to_str().unwrap(),
+    ]);
+    let newer = fed.path("manifest-2.jws");
+    fed.authority(&["sign", "--out", newer.to_str().unwrap()]);
+    let new_manifest = std::fs::read(&newer).unwrap();
+
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let old_kid = format!("{MIGRATION}#sign-1");
+    let new_kid = format!("{MIGRATION}#sign-2");
+    let record = |seq, pin: &str| {
+        event(
+            EventType::ReturneeRecord,
+            seq,
+            returnee(pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+        )
+    };
+    let (first, rotated, after) = (
+        record(1, "21503199012345"),
+        record(2, "21503199012346"),
+        record(3, "21503199012347"),
+    );
+    let page = json!({"head": 3, "next": 3, "events": [
+        {"sequence": 1, "jws": signed(&first, &key, &old_kid)},
+        {"sequence": 2, "jws": signed(&rotated, &new_key, &new_kid)},
+        {"sequence": 3, "jws": signed(&after, &new_key, &new_kid)},
+    ]});
+    let _fake = serve_fake_migration_with(&fed, page, 3, vec![old_manifest, new_manifest]).await;
+    let emp = start_async(fed.config("employment")).await;
+    let addr = emp.addr;
+    let got = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(15), || {
+            events_from(addr, MIGRATION).len() >= 3
+        });
+        (
+            events_from(addr, MIGRATION),
+            get(addr, "/api/v1/quarantine").json(),
+            String::from_utf8(get(addr, "/metrics").body).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let (events, quarantine, metrics) = got;
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [first.id, rotated.id, after.id].map(|i| i.to_string()),
+        "nothing lost, in order"
+    );
+    assert_eq!(quarantine["total"], 0, "nothing quarantined: {quarantine}");
+    assert!(
+        metrics.contains(&format!(
+            "jol_sync_failures_total{{from=\"{MIGRATION}\",kind=\"retry\"}}"
+        )),
+        "the unknown key was retried, and counted: {metrics}"
+    );
     drop(emp);
 }

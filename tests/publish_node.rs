@@ -124,6 +124,24 @@ fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
     assert_eq!(twice["errors"][0]["pointer"], "/data/person/pin");
     assert!(!twice.to_string().contains("11204198554321"), "{twice}");
 
+    // A consent dated after the event that records it (a future-dated consent would otherwise
+    // look newer than a later withdrawal).
+    let mut early = example("returnee-record", "return-registered.json");
+    early["consent"]["time"] = "2999-01-01T00:00:00Z".into();
+    let early = post_json(
+        addr,
+        "/api/v1/events",
+        &json!({"type": "returnee-record", "data": early}),
+    )
+    .unwrap();
+    assert_eq!(
+        early.status,
+        422,
+        "{}",
+        String::from_utf8_lossy(&early.body)
+    );
+    assert_eq!(early.json()["errors"][0]["pointer"], "/data/consent/time");
+
     let unknown = post_json(
         addr,
         "/api/v1/events",

@@ -220,6 +220,13 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
             "a correction supersedes only an event of the same member and type about the same person",
         )
         .field(format!("{data_at}/supersedes"), e.to_string()),
+        PublishError::ConsentAfterEvent => Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "consent-after-event",
+            "Consent dated in the future",
+            "a consent cannot be dated after the event that records it (beyond the allowed clock skew)",
+        )
+        .field(format!("{data_at}/consent/time"), "after the event's time"),
         PublishError::IdempotencyConflict => Problem::new(
             StatusCode::CONFLICT,
             "idempotency-conflict",

@@ -12,4 +12,8 @@ pub mod jws;
 pub mod keys;
 pub mod schema;
 
+/// How far apart agencies' clocks may be: an event's time may be this far in the future, and a
+/// consent this far after the event that carries it.
+pub const CLOCK_SKEW: time::Duration = time::Duration::minutes(5);
+
 pub use cloudevent::{Event, EventError, SignedEvent, SupersedeError};

@@ -3,7 +3,7 @@
 //! signing key (registered for the source, valid at the event's time, not revoked), signature,
 //! publisher allowed, reader allowed, schema known, schema valid, duplicate.
 
-use time::{Duration, OffsetDateTime};
+use time::OffsetDateTime;
 
 use crate::event::identifiers::MemberId;
 use crate::event::jws::JwsError;
@@ -12,8 +12,7 @@ use crate::event::{Event, EventError, SignedEvent};
 use crate::store::Store;
 use crate::trust::manifest::{KeyProblem, Manifest};
 
-/// How far in the future an event's time may be (clock skew between agencies).
-pub const CLOCK_SKEW: Duration = Duration::minutes(5);
+pub use crate::event::CLOCK_SKEW;
 
 /// Why something received from a peer was refused. The wire name ([`Reason::as_str`]) is what
 /// quarantine records and the `reason` label of the metrics carry.
@@ -54,8 +53,12 @@ pub enum Reason {
     ReaderNotAllowed,
     /// The manifest names a schema version this node does not have.
     SchemaUnknown,
+    /// The manifest this node holds has no policy for the event's type.
+    TypeUnknown,
     /// The data fails the schema.
     SchemaInvalid,
+    /// A consent dated after the event that carries it.
+    ConsentAfterEvent,
     /// An event with this id is already held.
     Duplicate,
     /// A correction naming an event of another member, type or person.
@@ -91,7 +94,9 @@ impl Reason {
             Reason::PublisherNotAllowed => "publisher-not-allowed",
             Reason::ReaderNotAllowed => "reader-not-allowed",
             Reason::SchemaUnknown => "schema-unknown",
+            Reason::TypeUnknown => "type-unknown",
             Reason::SchemaInvalid => "schema-invalid",
+            Reason::ConsentAfterEvent => "consent-after-event",
             Reason::Duplicate => "duplicate",
             Reason::SupersedesForeign => "supersedes-foreign",
             Reason::Storage => "storage",
@@ -99,6 +104,18 @@ impl Reason {
             Reason::CheckpointInvalid => "checkpoint-invalid",
             Reason::LogFork => "log-fork",
         }
+    }
+}
+
+impl Reason {
+    /// Whether a later attempt may succeed without the publisher changing anything: a key or
+    /// schema version or event type that a newer manifest may list, or a storage failure. Such an
+    /// event is never quarantined and skipped; the subscriber retries it.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            Reason::KeyUnknown | Reason::SchemaUnknown | Reason::TypeUnknown | Reason::Storage
+        )
     }
 }
 
@@ -222,6 +239,12 @@ impl Checker<'_> {
                 "EdDSA is accepted only from members the manifest marks as not yet migrated to Ed25519 (RFC 9864)",
             ));
         }
+        if self.manifest.policy(e.event_type).is_none() {
+            return Err(Rejection::new(
+                Reason::TypeUnknown,
+                format!("the manifest held does not list {} yet", e.event_type),
+            ));
+        }
         if !self.manifest.may_publish(&e.source, e.event_type) {
             return Err(Rejection::new(
                 Reason::PublisherNotAllowed,
@@ -257,6 +280,14 @@ impl Checker<'_> {
                 detail: format!("{} field(s) fail the schema", fields.len()),
                 fields,
             });
+        }
+        if crate::registry::consent::carried(e)
+            .is_some_and(|c| !crate::registry::consent::time_is_plausible(&c, e))
+        {
+            return Err(Rejection::new(
+                Reason::ConsentAfterEvent,
+                "the consent is dated after the event that carries it",
+            ));
         }
         match self.store.position_of(&e.source, &e.id) {
             Ok(Some(_)) => {
@@ -305,6 +336,7 @@ mod tests {
     use crate::store::{Append, WriteBatch};
     use crate::trust::manifest::{Member, Names, ReaderGrant, SigningKeyEntry, TypePolicy};
     use ed25519_dalek::SigningKey;
+    use time::Duration;
 
     /// Employment publishes employment-status; migration (this node) reads it.
     struct World {
@@ -582,5 +614,52 @@ mod tests {
             w.check(&w.signed(&e), 1).unwrap_err(),
             Reason::SupersedesForeign
         );
+    }
+
+    #[test]
+    fn what_a_newer_manifest_may_cure_is_retryable_and_the_rest_is_not() {
+        let mut w = world();
+        w.manifest.event_types.clear();
+        let bytes = w.signed(&w.event(1));
+        assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::TypeUnknown);
+        for r in [
+            Reason::KeyUnknown,
+            Reason::SchemaUnknown,
+            Reason::TypeUnknown,
+            Reason::Storage,
+        ] {
+            assert!(r.is_retryable(), "{r}");
+        }
+        for r in [
+            Reason::SignatureInvalid,
+            Reason::PublisherNotAllowed,
+            Reason::SchemaInvalid,
+            Reason::KeyRevoked,
+            Reason::Duplicate,
+            Reason::SupersedesForeign,
+        ] {
+            assert!(!r.is_retryable(), "{r}");
+        }
+    }
+
+    #[test]
+    fn a_consent_dated_after_its_event_is_refused() {
+        let w = world();
+        let mut e = Event::new(
+            w.employment.clone(),
+            EventType::EmploymentStatus,
+            1,
+            crate::synthetic::sample_data(1),
+        );
+        // Consent travels in returnee records; the rule is checked on whatever carries one.
+        e.event_type = EventType::ReturneeRecord;
+        e.dataschema = e.event_type.schema_uri();
+        e.data = serde_json::json!({"consent": {"granted": true, "purposes": [], "recipients": [],
+            "time": "2999-01-01T00:00:00Z"}});
+        let c = crate::registry::consent::carried(&e).unwrap();
+        assert!(!crate::registry::consent::time_is_plausible(&c, &e));
+        e.data["consent"]["time"] = "2020-01-01T00:00:00Z".into();
+        let c = crate::registry::consent::carried(&e).unwrap();
+        assert!(crate::registry::consent::time_is_plausible(&c, &e));
     }
 }

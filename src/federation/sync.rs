@@ -95,6 +95,12 @@ pub enum SyncError {
     Decode(String),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
+    #[error("sequence {sequence} was refused for now ({reason}: {detail}); retrying after taking up the peer's newest manifest")]
+    Retry {
+        sequence: u64,
+        reason: Reason,
+        detail: String,
+    },
     #[error("storing received events failed: {0}")]
     Publish(#[from] PublishError),
 }
@@ -123,6 +129,7 @@ impl SyncError {
             SyncError::Status { .. } => "status",
             SyncError::Decode(_) => "decode",
             SyncError::Store(_) | SyncError::Publish(_) => "store",
+            SyncError::Retry { .. } => "retry",
         }
     }
 }
@@ -353,9 +360,23 @@ impl Syncer {
         let mut accepted: Vec<SignedEvent> = Vec::new();
         let mut ids = HashSet::new();
         let mut next = cursor;
+        let mut retry = None;
         for item in items {
-            next = item.sequence;
             let verdict = verdicts.next().flatten();
+            // A rejection a newer manifest or a working store may cure: the cursor stops before
+            // it, and the session ends so the next one takes up the peer's newest manifest.
+            if let Some(Err(r)) = verdict
+                .as_ref()
+                .filter(|v| v.as_ref().is_err_and(|r| r.reason.is_retryable()))
+            {
+                retry = Some(SyncError::Retry {
+                    sequence: item.sequence,
+                    reason: r.reason,
+                    detail: r.detail.clone(),
+                });
+                break;
+            }
+            next = item.sequence;
             let Some(raw) = item.jws else {
                 if item.withheld.is_none() {
                     self.quarantine(
@@ -389,7 +410,13 @@ impl Syncer {
         if next > cursor {
             self.publisher.receive(from.clone(), accepted, next).await?;
         }
-        Ok(next)
+        match retry {
+            Some(e) => {
+                self.metrics.sync_status(from, |s| s.cursor = next);
+                Err(e)
+            }
+            None => Ok(next),
+        }
     }
 
     pub(super) fn quarantine(&self, from: &MemberId, r: &Rejection, body: &str) {

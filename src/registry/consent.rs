@@ -1,6 +1,7 @@
 //! A person's consent and what it lets a publisher deliver to a reader.
 //!
-//! The latest consent in the person's returnee records wins (by the consent's own time). An event
+//! The latest consent in the person's returnee records wins, latest by the publisher's sequence
+//! (not by the time written into the consent). An event
 //! about a person reaches a reader only when that consent is granted, names the reader as a
 //! recipient, and shares a purpose with the reader's grant in the manifest. A withdrawal still
 //! reaches the former recipients, so they learn to stop; nothing after it does.
@@ -63,19 +64,27 @@ pub fn carried(event: &Event) -> Option<Consent> {
     serde_json::from_value(event.data.get("consent")?.clone()).ok()
 }
 
-/// The state after `consent` arrives; `None` when it is older than what is held.
-pub fn merge(held: Option<ConsentState>, consent: Consent) -> Option<ConsentState> {
+/// The state after `consent` arrives. Consent is ordered by the publisher's sequence (the order
+/// the writer stages the events that carry it), never by the `time` the publisher wrote into
+/// it: a later statement always replaces the held one, so a future-dated consent cannot hide a
+/// withdrawal that follows it.
+pub fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
     match held {
-        Some(h) if consent.time < h.current.time => None,
-        Some(h) => Some(ConsentState {
+        Some(h) => ConsentState {
             former_recipients: h.current.recipients,
             current: consent,
-        }),
-        None => Some(ConsentState {
+        },
+        None => ConsentState {
             current: consent,
             former_recipients: Vec::new(),
-        }),
+        },
     }
+}
+
+/// The consent time rule: a consent statement cannot be dated after the event that carries it
+/// (beyond the clock skew allowed between agencies).
+pub fn time_is_plausible(consent: &Consent, event: &Event) -> bool {
+    consent.time <= event.time + crate::event::CLOCK_SKEW
 }
 
 /// May `event` go to `reader`, whose manifest grant for its type has `reader_purposes`?
@@ -133,7 +142,7 @@ mod tests {
     #[test]
     fn only_consented_recipients_with_a_shared_purpose_are_served() {
         let now = OffsetDateTime::now_utc();
-        let state = merge(None, consent(true, &["2/employment"], now)).unwrap();
+        let state = merge(None, consent(true, &["2/employment"], now));
         let e = record(&state.current);
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         assert_eq!(
@@ -157,9 +166,9 @@ mod tests {
     #[test]
     fn a_withdrawal_reaches_former_recipients_and_stops_the_rest() {
         let now = OffsetDateTime::now_utc();
-        let granted = merge(None, consent(true, &["2/employment"], now)).unwrap();
+        let granted = merge(None, consent(true, &["2/employment"], now));
         let withdrawal = consent(false, &[], now + Duration::days(1));
-        let state = merge(Some(granted.clone()), withdrawal.clone()).unwrap();
+        let state = merge(Some(granted.clone()), withdrawal.clone());
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         assert_eq!(
             decide(
@@ -179,13 +188,14 @@ mod tests {
             ),
             Err(Withheld::NoConsent)
         );
-        // An older consent arriving late does not replace a newer one.
-        assert_eq!(
-            merge(
-                Some(state),
-                consent(true, &["3/education"], now - Duration::days(1))
-            ),
-            None
+        // A later statement replaces the held one whatever time it claims: a consent dated in
+        // the future cannot hide the withdrawal published after it.
+        let future = merge(
+            None,
+            consent(true, &["2/employment"], now + Duration::days(30)),
         );
+        let withdrawn = merge(Some(future), consent(false, &[], now));
+        assert!(!withdrawn.current.granted);
+        assert_eq!(withdrawn.former_recipients, [m("2/employment")]);
     }
 }

@@ -51,6 +51,8 @@ pub enum PublishError {
     IdempotencyConflict,
     #[error(transparent)]
     Supersedes(#[from] crate::event::SupersedeError),
+    #[error("the consent is dated after the event that carries it")]
+    ConsentAfterEvent,
     #[error("storage is unavailable: {0}")]
     Storage(Arc<StoreError>),
     #[error("the node is shutting down")]

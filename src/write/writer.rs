@@ -255,10 +255,9 @@ impl Writer {
                 }
             },
         };
-        if let Some(state) = consent::merge(held, c) {
-            round.batch.set_consent(pin, &state);
-            round.consents.insert(pin.to_string(), state);
-        }
+        let state = consent::merge(held, c);
+        round.batch.set_consent(pin, &state);
+        round.consents.insert(pin.to_string(), state);
     }
 
     fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
@@ -274,6 +273,9 @@ impl Writer {
             item.data,
         );
         self.check_supersedes(&event)?;
+        if consent::carried(&event).is_some_and(|c| !consent::time_is_plausible(&c, &event)) {
+            return Err(PublishError::ConsentAfterEvent);
+        }
         let signed = event.sign(&self.signer.key, &self.signer.kid);
         self.stage_consent(&event, round);
         round.ids.insert((event.source.clone(), event.id));
