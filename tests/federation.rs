@@ -370,3 +370,65 @@ fn a_member_cannot_correct_another_members_record() {
     emp.stop();
     mig.stop();
 }
+
+#[test]
+fn a_status_published_before_consent_reaches_the_reader_once_consent_arrives() {
+    let fed = Federation::build();
+    let nodes: Vec<Node> = AGENCIES.iter().map(|a| fed.start(a)).collect();
+    let (mig, emp, edu) = (nodes[0].addr, nodes[1].addr, nodes[2].addr);
+    let pin = "21503199012345";
+    // The employment service registers the person before their consent reaches it.
+    let mut status = example("employment-status", "employment-started.json");
+    status["person"]["pin"] = pin.into();
+    let early = publish(emp, "employment-status", &status);
+    let (early_id, early_sequence) = (
+        early["id"].as_str().unwrap().to_string(),
+        early["sequence"].as_str().unwrap().parse::<u64>().unwrap(),
+    );
+    // Migration has read past it (a placeholder: no consent), and does not have it.
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            get(mig, "/readyz").json()["peers"][EMPLOYMENT]["cursor"].as_u64()
+                >= Some(early_sequence)
+        })
+        .is_some(),
+        "migration never read past the status"
+    );
+    assert!(events_from(mig, EMPLOYMENT).is_empty());
+
+    // Now the person consents to share with the employment service and migration.
+    publish(
+        mig,
+        "returnee-record",
+        &returnee(
+            pin,
+            &[MIGRATION, EMPLOYMENT],
+            &["EMPLOYMENT_SERVICES", "REINTEGRATION_CASE_MANAGEMENT"],
+        ),
+    );
+    // The status withheld earlier is offered again and arrives, once.
+    assert!(
+        arrives(mig, EMPLOYMENT, &early_id),
+        "the early status never arrived"
+    );
+    assert_eq!(
+        get(mig, "/api/v1/quarantine").json()["total"],
+        0,
+        "no second copy"
+    );
+    let copies = events_from(mig, EMPLOYMENT)
+        .iter()
+        .filter(|e| e["event"]["id"] == early_id.as_str())
+        .count();
+    assert_eq!(copies, 1);
+    // Education, to whom the person did not consent, still does not have it.
+    assert!(events_from(edu, EMPLOYMENT)
+        .iter()
+        .all(|e| e["event"]["id"] != early_id.as_str()));
+    // The person's view at migration includes the job.
+    let view = get(mig, &format!("/api/v1/persons/{pin}")).json();
+    assert_eq!(view["spells"].as_array().map(Vec::len), Some(1), "{view}");
+    for n in nodes {
+        n.stop();
+    }
+}

@@ -33,6 +33,9 @@ pub const MAX_FEED_PAGE: u64 = 1000;
 /// One entry of a feed page as sent.
 #[derive(Serialize)]
 struct FeedItem<'a> {
+    /// The number in the caller's release log (release entries only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release: Option<u64>,
     sequence: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     jws: Option<&'a RawValue>,
@@ -41,15 +44,24 @@ struct FeedItem<'a> {
 }
 
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct FeedPage<'a> {
     events: Vec<FeedItem<'a>>,
     next: u64,
     head: u64,
+    /// The caller's release log after `released_after`, when asked for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    released: Vec<FeedItem<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    release_head: Option<u64>,
 }
 
 /// One entry of a feed page as received.
 #[derive(Debug, Deserialize)]
 pub struct ReceivedItem {
+    /// The number in this node's release log at the publisher (release entries only).
+    #[serde(default)]
+    pub release: Option<u64>,
     pub sequence: u64,
     #[serde(default)]
     pub jws: Option<Box<RawValue>>,
@@ -59,10 +71,15 @@ pub struct ReceivedItem {
 
 /// A feed page as received.
 #[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ReceivedPage {
     pub events: Vec<ReceivedItem>,
     pub next: u64,
     pub head: u64,
+    #[serde(default)]
+    pub released: Vec<ReceivedItem>,
+    #[serde(default)]
+    pub release_head: Option<u64>,
 }
 
 /// What the peer handlers share.
@@ -173,66 +190,112 @@ impl PeerApi {
         let wait = http::query_u64(query, "wait", 0)?.min(MAX_WAIT_SECS);
         let requested = requested_types(query)?;
 
+        let released_after = http::query_param(query, "released_after")
+            .map(|_| http::query_u64(query, "released_after", 0))
+            .transpose()?;
+        let release_head = match released_after {
+            Some(_) => Some(self.store.last_release(caller).map_err(storage)?),
+            None => None,
+        };
+        let releases_waiting = release_head.zip(released_after).is_some_and(|(h, a)| h > a);
         let mut head = self.heads.own_sequence.clone();
-        if *head.borrow() <= after && wait > 0 {
-            let _ = tokio::time::timeout(Duration::from_secs(wait), head.wait_for(|h| *h > after))
-                .await;
+        let mut position = self.heads.position.clone();
+        position.borrow_and_update();
+        if *head.borrow() <= after && wait > 0 && !releases_waiting {
+            // Woken by a new own event, or by any commit when the caller follows its release log
+            // (a consent received from a peer may release withheld events).
+            let follows_releases = released_after.is_some();
+            let _ = tokio::time::timeout(Duration::from_secs(wait), async {
+                tokio::select! {
+                    _ = head.wait_for(|h| *h > after) => {}
+                    _ = position.changed(), if follows_releases => {}
+                }
+            })
+            .await;
         }
         let head = *head.borrow();
         let end = head.min(after.saturating_add(limit));
         let mut stored = Vec::new();
         for sequence in after + 1..=end {
-            let bytes = self
+            let found = self
                 .store
                 .position_of_sequence(&self.member, sequence)
-                .and_then(|p| p.map(|p| self.store.get(p)).transpose())
-                .map_err(storage)?
-                .flatten();
-            match bytes {
-                Some(b) => stored.push((sequence, b)),
-                None => break,
+                .and_then(|p| p.map(|p| self.store.get(p).map(|b| (p, b))).transpose())
+                .map_err(storage)?;
+            match found {
+                Some((position, Some(b))) => stored.push((sequence, position, b)),
+                _ => break,
             }
         }
-        let mut events = Vec::with_capacity(stored.len());
+        let releases = match released_after {
+            Some(after) => self
+                .store
+                .releases(caller, after, limit as usize)
+                .map_err(storage)?,
+            None => Vec::new(),
+        };
+        let mut released_bytes = Vec::with_capacity(releases.len());
+        for (number, position) in &releases {
+            let bytes = self
+                .store
+                .get(*position)
+                .map_err(storage)?
+                .ok_or_else(|| storage(StoreError::Corrupt("a release names no event")))?;
+            released_bytes.push((*number, bytes));
+        }
         let mut access = crate::store::WriteBatch::default();
         let now = time::OffsetDateTime::now_utc();
         let request_id = uuid::Uuid::now_v7();
-        for (sequence, bytes) in &stored {
-            match self.decide(&manifest, caller, &requested, bytes)? {
-                Ok(delivered) => {
+        let mut deliver = |bytes: &[u8], delivered: Result<Delivered, Withheld>| {
+            let (signed, _) = SignedEvent::parse(bytes).ok()?;
+            match delivered {
+                Ok(d) => {
                     AccessRecord {
                         time: now,
                         reader: caller.to_string(),
                         user: None,
-                        purpose: Some(delivered.purposes.join(", ")),
+                        purpose: Some(d.purposes.join(", ")),
                         what: format!(
                             "event {} ({}) delivered to the reader's node",
-                            delivered.id, delivered.event_type
+                            d.id, d.event_type
                         ),
                         request_id,
                     }
-                    .stage(&mut access, &delivered.pin);
-                    let raw = std::str::from_utf8(bytes)
-                        .ok()
-                        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok());
-                    events.push(FeedItem {
-                        sequence: *sequence,
-                        jws: raw,
-                        withheld: None,
-                    });
+                    .stage(&mut access, &d.pin);
                     self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
+                    Some((signed.sequence(), None))
                 }
                 Err(w) => {
-                    events.push(FeedItem {
-                        sequence: *sequence,
-                        jws: None,
-                        withheld: Some(w.code()),
-                    });
                     self.metrics.feed_events_withheld.fetch_add(1, Relaxed);
+                    Some((signed.sequence(), Some(w.code())))
                 }
             }
+        };
+        let mut events = Vec::with_capacity(stored.len());
+        for (sequence, position, bytes) in &stored {
+            let decision = self.decide(&manifest, caller, &requested, bytes, Some(*position))?;
+            if let Some((_, withheld)) = deliver(bytes, decision) {
+                events.push(FeedItem {
+                    release: None,
+                    sequence: *sequence,
+                    jws: delivered_jws(bytes, withheld),
+                    withheld,
+                });
+            }
         }
-        if !events.is_empty() {
+        let mut released = Vec::with_capacity(released_bytes.len());
+        for (number, bytes) in &released_bytes {
+            let decision = self.decide(&manifest, caller, &None, bytes, None)?;
+            if let Some((sequence, withheld)) = deliver(bytes, decision) {
+                released.push(FeedItem {
+                    release: Some(*number),
+                    sequence,
+                    jws: delivered_jws(bytes, withheld),
+                    withheld,
+                });
+            }
+        }
+        if !events.is_empty() || !released.is_empty() {
             // The access log is durable before the data leaves the node.
             self.store
                 .apply_other(access)
@@ -240,7 +303,16 @@ impl PeerApi {
                 .map_err(storage)?;
         }
         let next = events.last().map_or(after, |e| e.sequence);
-        Ok(http::json(StatusCode::OK, &FeedPage { events, next, head }))
+        Ok(http::json(
+            StatusCode::OK,
+            &FeedPage {
+                events,
+                next,
+                head,
+                released,
+                release_head,
+            },
+        ))
     }
 
     /// Whether the stored event may go to `caller`; the outer error is a storage failure.
@@ -250,6 +322,7 @@ impl PeerApi {
         caller: &MemberId,
         requested: &Option<Vec<EventType>>,
         bytes: &[u8],
+        position: Option<u64>,
     ) -> Result<Result<Delivered, Withheld>, Problem> {
         let (signed, _) =
             SignedEvent::parse(bytes).map_err(|e| storage(StoreError::Corrupt(e.code())))?;
@@ -266,6 +339,17 @@ impl PeerApi {
         let Some(pin) = consent::person_pin(&event.data) else {
             return Ok(Err(Withheld::NoConsent));
         };
+        // An own event withheld from the caller when it was published reaches it only through
+        // the caller's release log, once a consent admits it.
+        if let Some(position) = position {
+            if self
+                .store
+                .was_withheld(caller, pin, position)
+                .map_err(storage)?
+            {
+                return Ok(Err(Withheld::NoConsent));
+            }
+        }
         let state: Option<ConsentState> = self.store.consent(pin).map_err(storage)?;
         Ok(
             consent::decide(event, state.as_ref(), caller, purposes).map(|()| Delivered {
@@ -276,6 +360,16 @@ impl PeerApi {
             }),
         )
     }
+}
+
+/// The stored JWS bytes as a raw JSON value, served verbatim, unless withheld.
+fn delivered_jws<'a>(bytes: &'a [u8], withheld: Option<&str>) -> Option<&'a RawValue> {
+    if withheld.is_some() {
+        return None;
+    }
+    std::str::from_utf8(bytes)
+        .ok()
+        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
 }
 
 /// What the access log needs of a delivered event.

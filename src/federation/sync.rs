@@ -24,10 +24,10 @@ use crate::federation::feed::ReceivedPage;
 use crate::federation::receipt::{self, Checker, Reason, Rejection};
 use crate::net::client::{ClientError, HttpClient};
 use crate::net::metrics::Metrics;
-use crate::store::{Quarantined, Store, StoreError};
+use crate::store::{Meta, Quarantined, Store, StoreError};
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity};
-use crate::write::{PublishError, Publisher};
+use crate::write::{PublishError, Publisher, ReceiveCursor};
 
 /// One subscription from the node config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -256,8 +256,9 @@ impl Syncer {
                 witnessed_at = Some(std::time::Instant::now());
             }
             let cursor = self.store.cursor(&sub.from)?;
+            let release_cursor = self.release_cursor(&sub.from)?;
             let path = format!(
-                "/peer/v1/feed?after={cursor}&limit={}&wait={}&types={types}",
+                "/peer/v1/feed?after={cursor}&limit={}&wait={}&types={types}&released_after={release_cursor}",
                 self.settings.page_size, self.settings.wait_secs
             );
             let (status, body) = client.get(&path).await.map_err(SyncError::from)?;
@@ -271,7 +272,7 @@ impl Syncer {
                     problem,
                 });
             }
-            let page: ReceivedPage =
+            let mut page: ReceivedPage =
                 serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
             self.metrics.sync_status(&sub.from, |s| {
                 s.connected = true;
@@ -279,8 +280,12 @@ impl Syncer {
                 s.head = page.head;
                 s.cursor = cursor;
             });
+            let released = std::mem::take(&mut page.released);
             let new_cursor = self.take(&sub.from, cursor, page).await?;
-            if new_cursor > cursor {
+            let new_release_cursor = self
+                .take_released(&sub.from, release_cursor, released)
+                .await?;
+            if new_cursor > cursor || new_release_cursor > release_cursor {
                 *progressed = true;
             }
             self.metrics
@@ -408,13 +413,74 @@ impl Syncer {
             }
         }
         if next > cursor {
-            self.publisher.receive(from.clone(), accepted, next).await?;
+            self.publisher
+                .receive(from.clone(), accepted, ReceiveCursor::Sequence(next))
+                .await?;
         }
         match retry {
             Some(e) => {
                 self.metrics.sync_status(from, |s| s.cursor = next);
                 Err(e)
             }
+            None => Ok(next),
+        }
+    }
+
+    /// The last number of `from`'s release log for this node that was taken.
+    fn release_cursor(&self, from: &MemberId) -> Result<u64, SyncError> {
+        Ok(self
+            .store
+            .meta(&Meta::ReleaseCursor(from.clone()))?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_be_bytes))
+    }
+
+    /// Take the events the publisher released to this node (withheld when published, admitted
+    /// by a later consent): the same receipt checks, in release order, with the release cursor
+    /// advanced in the same durable write as the events. A retryable rejection stops there.
+    async fn take_released(
+        &self,
+        from: &MemberId,
+        cursor: u64,
+        items: Vec<crate::federation::feed::ReceivedItem>,
+    ) -> Result<u64, SyncError> {
+        let manifest = self.trust.usable()?;
+        let checker = Checker {
+            manifest: &manifest,
+            me: &self.me,
+            schemas: &self.schemas,
+            store: &self.store,
+        };
+        let mut accepted: Vec<SignedEvent> = Vec::new();
+        let mut next = cursor;
+        let mut retry = None;
+        for item in items {
+            let Some(number) = item.release.filter(|n| *n > next) else {
+                continue;
+            };
+            if let Some(raw) = &item.jws {
+                match checker.check(raw.get().as_bytes(), from, item.sequence) {
+                    Ok(signed) => accepted.push(signed),
+                    Err(r) if r.reason.is_retryable() => {
+                        retry = Some(SyncError::Retry {
+                            sequence: item.sequence,
+                            reason: r.reason,
+                            detail: r.detail,
+                        });
+                        break;
+                    }
+                    Err(r) => self.quarantine(from, &r, raw.get()),
+                }
+            }
+            next = number;
+        }
+        if next > cursor {
+            self.publisher
+                .receive(from.clone(), accepted, ReceiveCursor::Release(next))
+                .await?;
+        }
+        match retry {
+            Some(e) => Err(e),
             None => Ok(next),
         }
     }

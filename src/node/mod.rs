@@ -90,14 +90,22 @@ impl RunningNode {
             key,
         };
         let metrics = Arc::new(Metrics::default());
-        let (publisher, writer) =
-            Publisher::start(store.clone(), schemas.clone(), signer, metrics.clone())?;
+        let held_trust = match &config.federation {
+            Some(fed) => Some(Arc::new(load_trust(fed, &store)?)),
+            None => None,
+        };
+        let (publisher, writer) = Publisher::start(
+            store.clone(),
+            schemas.clone(),
+            signer,
+            metrics.clone(),
+            held_trust.clone(),
+        )?;
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut trust = None;
         let mut peer_addr = None;
-        if let Some(fed) = &config.federation {
-            let t = Arc::new(load_trust(fed, &store)?);
+        if let (Some(fed), Some(t)) = (&config.federation, held_trust) {
             let listener = bind(fed.peer_listen).await?;
             peer_addr = Some(local_addr_of(&listener, fed.peer_listen)?);
             let ca = tls::certificate_from_pem(&t.held().ca_certificate)?;

@@ -233,6 +233,7 @@ mod tests {
             Schemas::load().unwrap(),
             signer,
             Arc::default(),
+            None,
         )
         .unwrap();
         let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
@@ -252,7 +253,14 @@ mod tests {
         // Arrive in small groups, projecting between them, as a live node does.
         for (i, chunk) in events.chunks(7).enumerate() {
             let source: MemberId = format!("x/GOV/{i}/feed").parse().unwrap();
-            publisher.receive(source, chunk.to_vec(), 1).await.unwrap();
+            publisher
+                .receive(
+                    source,
+                    chunk.to_vec(),
+                    crate::write::ReceiveCursor::Sequence(1),
+                )
+                .await
+                .unwrap();
             catch_up(&store).unwrap();
         }
         let incremental = all(&store).unwrap();

@@ -43,6 +43,12 @@ pub(super) enum Space {
     Quarantine,
     /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the quarantine log.
     QuarantineSubtree,
+    /// reader, 0, PIN, 0, position (u64 BE) → 0 (still withheld) or 1 (released): an own event
+    /// about the person that the reader's consent did not admit when it was published.
+    Withheld,
+    /// reader, 0, release number (u64 BE) → position: the reader's release log, the withheld
+    /// events a later consent admitted, in the order they were released.
+    Release,
 }
 
 impl Space {
@@ -63,6 +69,8 @@ impl Space {
             Space::Cosignature => b'W',
             Space::Quarantine => b'Q',
             Space::QuarantineSubtree => b'V',
+            Space::Withheld => b'H',
+            Space::Release => b'E',
         }
     }
 
@@ -98,6 +106,8 @@ pub enum Meta {
     Cosigned(MemberId),
     /// The last fork alarm raised about this publisher (so it is raised once).
     ForkAlarm(MemberId),
+    /// The last number of this publisher's release log for this node that was taken (u64 BE).
+    ReleaseCursor(MemberId),
 }
 
 impl Meta {
@@ -110,6 +120,7 @@ impl Meta {
             Meta::Witnessed(m) => format!("witnessed/{m}"),
             Meta::Cosigned(m) => format!("cosigned/{m}"),
             Meta::ForkAlarm(m) => format!("fork/{m}"),
+            Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
         }
     }
 }
@@ -199,6 +210,30 @@ pub(super) fn cosignatures(size: u64) -> Vec<u8> {
     Space::Cosignature.key(&[&size.to_be_bytes()])
 }
 
+pub(super) fn withheld(reader: &MemberId, pin: &str, position: u64) -> Vec<u8> {
+    Space::Withheld.key(&[
+        reader.as_str().as_bytes(),
+        &[0],
+        pin.as_bytes(),
+        &[0],
+        &position.to_be_bytes(),
+    ])
+}
+
+/// Everything withheld from `reader` about `pin`.
+pub(super) fn withheld_about(reader: &MemberId, pin: &str) -> Vec<u8> {
+    Space::Withheld.key(&[reader.as_str().as_bytes(), &[0], pin.as_bytes(), &[0]])
+}
+
+pub(super) fn release(reader: &MemberId, number: u64) -> Vec<u8> {
+    Space::Release.key(&[reader.as_str().as_bytes(), &[0], &number.to_be_bytes()])
+}
+
+/// The whole release log of `reader`.
+pub(super) fn releases_of(reader: &MemberId) -> Vec<u8> {
+    Space::Release.key(&[reader.as_str().as_bytes(), &[0]])
+}
+
 pub(super) fn quarantine(number: u64) -> Vec<u8> {
     Space::Quarantine.key(&[&number.to_be_bytes()])
 }
@@ -244,6 +279,8 @@ mod tests {
             Space::Cosignature,
             Space::Quarantine,
             Space::QuarantineSubtree,
+            Space::Withheld,
+            Space::Release,
         ];
         let mut prefixes: Vec<u8> = spaces.iter().map(|s| s.prefix()).collect();
         prefixes.sort_unstable();

@@ -141,6 +141,17 @@ impl WriteBatch {
         self.put(keys::access(pin, time_nanos), record(access));
     }
 
+    /// Record that the own event at `position` about `pin` was withheld from `reader` when it was
+    /// published (`released`: a later consent admitted it and it is in the release log).
+    pub fn set_withheld(&mut self, reader: &MemberId, pin: &str, position: u64, released: bool) {
+        self.put(keys::withheld(reader, pin, position), [u8::from(released)]);
+    }
+
+    /// Append `position` to `reader`'s release log as release `number`.
+    pub fn release(&mut self, reader: &MemberId, number: u64, position: u64) {
+        self.put(keys::release(reader, number), position.to_be_bytes());
+    }
+
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
     pub fn set_cursor(&mut self, source: &MemberId, sequence: u64) {
         self.put(keys::cursor(source), sequence.to_be_bytes());
@@ -329,6 +340,65 @@ impl Store {
             .into_iter()
             .find(|(s, _)| s == source)
             .map(|(_, p)| p))
+    }
+
+    /// The own events about `pin` withheld from `reader` at publication: (position, released).
+    pub fn withheld(&self, reader: &MemberId, pin: &str) -> Result<Vec<(u64, bool)>, StoreError> {
+        let prefix = keys::withheld_about(reader, pin);
+        self.scan(&prefix)
+            .map(|r| {
+                let (k, v) = r?;
+                let position =
+                    u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("withheld key"))?;
+                Ok((position, v.first() == Some(&1)))
+            })
+            .collect()
+    }
+
+    /// Whether the own event at `position` about `pin` was withheld from `reader` at publication.
+    pub fn was_withheld(
+        &self,
+        reader: &MemberId,
+        pin: &str,
+        position: u64,
+    ) -> Result<bool, StoreError> {
+        Ok(self
+            .get_raw(&keys::withheld(reader, pin, position))?
+            .is_some())
+    }
+
+    /// The last number of `reader`'s release log (0: nothing released yet).
+    pub fn last_release(&self, reader: &MemberId) -> Result<u64, StoreError> {
+        let prefix = keys::releases_of(reader);
+        match self.last_under(&prefix)? {
+            Some((k, _)) => u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("release key")),
+            None => Ok(0),
+        }
+    }
+
+    /// `reader`'s releases after `after`: (release number, position).
+    pub fn releases(
+        &self,
+        reader: &MemberId,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
+        let prefix = keys::releases_of(reader);
+        self.kv()?
+            .range(
+                &keys::release(reader, after.saturating_add(1)),
+                &keys::release(reader, u64::MAX),
+                limit,
+            )
+            .map_err(io("read"))?
+            .into_iter()
+            .map(|(k, v)| {
+                Ok((
+                    u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("release key"))?,
+                    u64_at(&v, 0).ok_or(StoreError::Corrupt("release"))?,
+                ))
+            })
+            .collect()
     }
 
     /// Every event this node holds with `id`, whatever its source: (source, position).

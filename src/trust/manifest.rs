@@ -185,7 +185,6 @@ impl Manifest {
             .collect()
     }
 
-    /// The verifying key for an event from `source` signed by `kid` at `at`.
     /// The key `kid` of `source` for an object it signed at `at`; `sequence` is the event's
     /// sequence in the member's feed (`None` for checkpoints and co-signatures).
     pub fn event_key(

@@ -6,6 +6,9 @@
 //! acknowledged before the flush that covers it.
 
 mod publisher;
+mod withholding;
 mod writer;
 
-pub use publisher::{Draft, Heads, Outcome, PublishError, Published, Publisher, Signer};
+pub use publisher::{
+    Draft, Heads, Outcome, PublishError, Published, Publisher, ReceiveCursor, Signer,
+};

@@ -17,6 +17,7 @@ use crate::event::schema::{EventType, FieldError, Schemas};
 use crate::event::SignedEvent;
 use crate::net::metrics::Metrics;
 use crate::store::{Store, StoreError};
+use crate::trust::manifest::Trust;
 
 /// How many jobs may wait for the writer before callers wait to enqueue.
 const QUEUE_DEPTH: usize = 16 * 1024;
@@ -75,9 +76,18 @@ pub(super) enum Job {
     Receive {
         source: MemberId,
         events: Vec<SignedEvent>,
-        cursor: u64,
+        cursor: ReceiveCursor,
         reply: oneshot::Sender<Result<usize, PublishError>>,
     },
+}
+
+/// Which cursor a received page advances.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiveCursor {
+    /// The publisher's feed, up to this sequence.
+    Sequence(u64),
+    /// The publisher's release log for this node, up to this release number.
+    Release(u64),
 }
 
 /// The latest own sequence and the latest log position, announced after each commit.
@@ -109,9 +119,10 @@ impl Publisher {
         schemas: Arc<Schemas>,
         signer: Signer,
         metrics: Arc<Metrics>,
+        trust: Option<Arc<Trust>>,
     ) -> Result<(Publisher, thread::JoinHandle<()>), StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer::new(store, signer, metrics)?;
+        let writer = Writer::new(store, signer, metrics, trust)?;
         let heads = Heads {
             own_sequence: writer.own_head.subscribe(),
             position: writer.position_head.subscribe(),
@@ -144,7 +155,7 @@ impl Publisher {
         &self,
         source: MemberId,
         events: Vec<SignedEvent>,
-        cursor: u64,
+        cursor: ReceiveCursor,
     ) -> Result<usize, PublishError> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Receive {

@@ -13,13 +13,15 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, watch};
 use uuid::Uuid;
 
-use super::publisher::{Job, Outcome, PublishError, Published, Ready, Signer};
+use super::publisher::{Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer};
+use super::withholding::Withholding;
 use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
 use crate::registry::consent::{self, ConsentState};
-use crate::store::{Append, Store, StoreError, WriteBatch};
+use crate::store::{Append, Meta, Store, StoreError, WriteBatch};
+use crate::trust::manifest::Trust;
 
 /// How many queued jobs one group commit takes at most.
 const MAX_JOBS_PER_COMMIT: usize = 4096;
@@ -29,6 +31,8 @@ pub(super) struct Writer {
     store: Store,
     signer: Signer,
     metrics: Arc<Metrics>,
+    /// Withheld own events and the readers' release logs.
+    withholding: Withholding,
     /// The Merkle tree over the log; leaf `position - 1` is the event at `position`.
     tree: Frontier,
     next_sequence: u64,
@@ -60,11 +64,13 @@ impl Writer {
         store: Store,
         signer: Signer,
         metrics: Arc<Metrics>,
+        trust: Option<Arc<Trust>>,
     ) -> Result<Writer, StoreError> {
         let mut w = Writer {
             store,
             signer,
             metrics,
+            withholding: Withholding::new(trust),
             tree: Frontier::default(),
             next_sequence: 0,
             next_position: 0,
@@ -163,6 +169,7 @@ impl Writer {
             self.metrics.received.fetch_add(round.received, Relaxed);
             self.announce();
         }
+        self.withholding.end_round(failure.is_none());
         for reply in replies {
             reply(failure.as_ref());
         }
@@ -211,7 +218,7 @@ impl Writer {
         &mut self,
         source: &MemberId,
         events: Vec<SignedEvent>,
-        cursor: u64,
+        cursor: ReceiveCursor,
         round: &mut Round,
     ) -> usize {
         let mut stored = 0;
@@ -234,30 +241,49 @@ impl Writer {
             round.received += 1;
             stored += 1;
         }
-        round.batch.set_cursor(source, cursor);
+        match cursor {
+            ReceiveCursor::Sequence(sequence) => round.batch.set_cursor(source, sequence),
+            ReceiveCursor::Release(number) => round
+                .batch
+                .set_meta(&Meta::ReleaseCursor(source.clone()), &number.to_be_bytes()),
+        }
         stored
     }
 
-    /// If `event` carries a consent newer than the one held, stage the new state. A consent
-    /// state that cannot be read fails the whole round (never taken as "none held").
-    fn stage_consent(&self, event: &Event, round: &mut Round) {
-        let (Some(c), Some(pin)) = (consent::carried(event), consent::person_pin(&event.data))
-        else {
+    /// If `event` carries a consent, stage the new state, and release to each reader what the
+    /// new state admits of the own events withheld from it. A consent state that cannot be read
+    /// fails the whole round (never taken as "none held").
+    fn stage_consent(&mut self, event: &Event, round: &mut Round) {
+        let (Some(c), Some(pin)) = (consent::carried(event), event.pin()) else {
             return;
         };
-        let held = match round.consents.get(pin) {
-            Some(s) => Some(s.clone()),
-            None => match self.store.consent::<ConsentState>(pin) {
-                Ok(held) => held,
-                Err(e) => {
-                    round.failed.get_or_insert(e);
-                    return;
-                }
-            },
+        let Some(held) = self.consent_of(pin, round) else {
+            return;
         };
         let state = consent::merge(held, c);
         round.batch.set_consent(pin, &state);
+        if let Err(e) = self
+            .withholding
+            .on_consent(&self.store, pin, &state, &mut round.batch)
+        {
+            round.failed.get_or_insert(e);
+        }
         round.consents.insert(pin.to_string(), state);
+    }
+
+    /// The consent state of `pin` as this round sees it; `None` when it cannot be read (the
+    /// round is then failed), `Some(None)` when none is held.
+    fn consent_of(&self, pin: &str, round: &mut Round) -> Option<Option<ConsentState>> {
+        if let Some(s) = round.consents.get(pin) {
+            return Some(Some(s.clone()));
+        }
+        match self.store.consent::<ConsentState>(pin) {
+            Ok(held) => Some(held),
+            Err(e) => {
+                round.failed.get_or_insert(e);
+                None
+            }
+        }
     }
 
     fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
@@ -289,6 +315,17 @@ impl Writer {
             jws: signed.bytes(),
             idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
         });
+        if let Some(pin) = event.pin() {
+            if let Some(state) = self.consent_of(pin, round) {
+                self.withholding.on_publish(
+                    &event,
+                    pin,
+                    self.next_position,
+                    state.as_ref(),
+                    &mut round.batch,
+                );
+            }
+        }
         let published = Published {
             id: event.id,
             source: event.source,
@@ -411,7 +448,7 @@ mod tests {
         {
             let store = Store::open(dir.path()).unwrap();
             let (p, writer) =
-                Publisher::start(store, schemas.clone(), signer(), Arc::default()).unwrap();
+                Publisher::start(store, schemas.clone(), signer(), Arc::default(), None).unwrap();
             let a = p
                 .publish(draft("21503199012345", Some("k1")))
                 .await
@@ -423,7 +460,8 @@ mod tests {
             writer.join().unwrap();
         }
         let store = Store::open(dir.path()).unwrap();
-        let (p, _writer) = Publisher::start(store, schemas, signer(), Arc::default()).unwrap();
+        let (p, _writer) =
+            Publisher::start(store, schemas, signer(), Arc::default(), None).unwrap();
         let retry = p
             .publish(draft("21503199012345", Some("k1")))
             .await
@@ -440,8 +478,14 @@ mod tests {
     async fn a_batch_publishes_the_valid_and_reports_the_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (p, _w) =
-            Publisher::start(store, Schemas::load().unwrap(), signer(), Arc::default()).unwrap();
+        let (p, _w) = Publisher::start(
+            store,
+            Schemas::load().unwrap(),
+            signer(),
+            Arc::default(),
+            None,
+        )
+        .unwrap();
         let out = p
             .publish_batch(vec![
                 draft("21503199012345", Some("same")),

@@ -122,6 +122,7 @@ pub(super) async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         schemas,
         signer,
         Arc::default(),
+        None,
     )?;
     let bodies = Arc::new(bodies);
     let t = Instant::now();

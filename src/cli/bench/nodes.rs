@@ -265,8 +265,13 @@ pub(super) async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
         kid: KeyName::new(member(), "bench")?,
         key: keys::generate(),
     };
-    let (publisher, _writer) =
-        Publisher::start(store.clone(), Schemas::load()?, signer, Arc::default())?;
+    let (publisher, _writer) = Publisher::start(
+        store.clone(),
+        Schemas::load()?,
+        signer,
+        Arc::default(),
+        None,
+    )?;
     let pop = Population::generate(persons, 1);
     let key = keys::generate();
     let t = Instant::now();
@@ -328,7 +333,9 @@ pub(super) async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
                 let source = events[0].event().source.clone();
                 let last = events.last().map_or(0, SignedEvent::sequence);
                 stored += events.len();
-                publisher.receive(source, events, last).await?;
+                publisher
+                    .receive(source, events, crate::write::ReceiveCursor::Sequence(last))
+                    .await?;
             }
         }
     }
