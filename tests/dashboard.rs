@@ -102,6 +102,7 @@ fn the_dashboard_shows_the_kpis_the_api_gives_without_script_errors() {
         "selfEmployed",
         "unemployed",
         "inactive",
+        "unknown",
     ] {
         let cell = kpi_text(&dom, &format!("chart1.total.{k}"));
         assert!(

@@ -40,7 +40,7 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
     // The migration agency sees everyone's pathway (every consent names it).
     let all: Vec<&Person> = pop.persons.iter().collect();
     let report = kpi(mig, "");
-    check("total", &report["total"], &expected(&all));
+    check("total", &report["total"], &expected(&all, as_of()));
     let mut cohorts: BTreeMap<String, Vec<&Person>> = BTreeMap::new();
     for p in &all {
         cohorts
@@ -50,7 +50,7 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
     }
     assert_eq!(report["cohorts"].as_object().unwrap().len(), cohorts.len());
     for (c, people) in &cohorts {
-        check(c, &report["cohorts"][c], &expected(people));
+        check(c, &report["cohorts"][c], &expected(people, as_of()));
     }
     for (dimension, key) in [
         (
@@ -77,7 +77,7 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
             check(
                 &format!("{dimension}={g}"),
                 &report["breakdowns"][dimension][g],
-                &expected(people),
+                &expected(people, as_of()),
             );
         }
     }
@@ -170,4 +170,8 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
     for n in nodes {
         n.stop();
     }
+}
+
+fn as_of() -> time::Date {
+    jol::registry::view::date(AS_OF).unwrap()
 }

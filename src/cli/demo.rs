@@ -210,6 +210,7 @@ fn tables_match(r: &KpiReport, g: &GroundTruth) -> bool {
                 g.self_employed,
                 g.unemployed,
                 g.inactive,
+                g.unknown,
             ]
             .map(Some)
         && [
@@ -218,12 +219,14 @@ fn tables_match(r: &KpiReport, g: &GroundTruth) -> bool {
             t.months_6_to_12,
             t.over_12_months,
             t.not_yet_employed,
+            t.unknown,
         ] == [
             g.under_3_months,
             g.months_3_to_6,
             g.months_6_to_12,
             g.over_12_months,
             g.not_yet_employed,
+            g.unknown_time,
         ]
         .map(Some)
 }
@@ -268,8 +271,13 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
     }
     let s = &r.total.employment_structure;
     let of = s.total();
-    let gof =
-        g.formal + g.informal + g.seasonal_temporary + g.self_employed + g.unemployed + g.inactive;
+    let gof = g.formal
+        + g.informal
+        + g.seasonal_temporary
+        + g.self_employed
+        + g.unemployed
+        + g.inactive
+        + g.unknown;
     println!("\nTable 1. Employment structure at return + 6 months   (exchange | generator's ground truth | seed paper)");
     for (name, n, t, seed) in [
         ("formal", s.formal, g.formal, "15-20%"),
@@ -288,6 +296,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         ),
         ("unemployed", s.unemployed, g.unemployed, "15-20%"),
         ("inactive", s.inactive, g.inactive, "-"),
+        ("unknown (no data here)", s.unknown, g.unknown, "-"),
     ] {
         let n = n.unwrap_or(0);
         println!(
@@ -322,6 +331,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
             g.not_yet_employed,
             "-",
         ),
+        ("unknown (no data here)", t.unknown, g.unknown_time, "-"),
     ] {
         let n = n.unwrap_or(0);
         println!(
@@ -336,8 +346,8 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         (Some(n), Some(d), Some(rate)) => format!("{:.1}% ({n}/{d})", rate * 100.0),
         _ => "-".into(),
     };
-    println!("\nMonitoring KPIs: registered within 90 days {}; employed within 6 months {}; in employment at +6 months {}; employed after retraining {}",
-        ratio(&r.total.registration_coverage), ratio(&r.total.employed_within_6_months), ratio(&r.total.in_employment_at_6_months), ratio(&r.total.employed_after_retraining));
+    println!("\nMonitoring KPIs: registered within 90 days {}; employment information held for {}, and over them: employed within 6 months {}; in employment at +6 months {}; employed after retraining {}",
+        ratio(&r.total.registration_coverage), ratio(&r.total.employment_information), ratio(&r.total.employed_within_6_months), ratio(&r.total.in_employment_at_6_months), ratio(&r.total.employed_after_retraining));
     println!(
         "KPI tables equal the generator's ground truth: {}",
         if doc["tablesMatchGroundTruth"] == true {

@@ -7,16 +7,29 @@
 //! numerator and denominator.
 //!
 //! - registration coverage: registered with the employment service within 90 days of return /
-//!   returnees whose consent names the employment service;
-//! - employed within 6 months: first employment start within 183 days of return / returnees;
-//! - in employment at +6 months: a spell covers return + 183 days / returnees (point in time);
+//!   returnees whose consent ever named the employment service (a later withdrawal does not
+//!   change the denominator);
+//! - **unknown**: a person about whom this node holds no employment information (no
+//!   employment-status event it may see) is not counted as unemployed: they are their own row
+//!   `unknown` in tables 1 and 2 and are left out of the denominators of the employment rates
+//!   below; `employmentInformation` (known / returnees) is printed beside them;
+//! - employed within 6 months: first employment start within 183 days of return / returnees
+//!   with employment information;
+//! - in employment at +6 months: a spell covers return + 183 days / returnees with employment
+//!   information (point in time);
 //! - employed after retraining: employment start within 183 days after completing (COMPLETED or
-//!   CERTIFIED) training / persons who completed training (dropouts excluded);
-//! - time to first employment: < 91 days, 91–182, 183–364, ≥ 365, not yet employed;
-//! - employment structure at return + 183 days (or a fixed date): no spell → inactive (last
-//!   status OUTSIDE_LABOUR_FORCE) or unemployed; else SEASONAL/CASUAL contract or ICSE-18 43 →
-//!   seasonal/temporary; else ICSE-18 11, 12, 21, 22 → self-employed; else FORMAL → formal; else
-//!   informal. Also the formality × ICSE-18 table of the employed.
+//!   CERTIFIED) training / persons with employment information who completed training
+//!   (dropouts excluded);
+//! - time to first employment: < 91 days, 91–182, 183–364, ≥ 365, not yet employed, unknown;
+//! - employment structure at return + 183 days (or a fixed date): no employment information →
+//!   unknown; no spell → inactive (last status OUTSIDE_LABOUR_FORCE) or unemployed; else
+//!   SEASONAL/CASUAL contract or ICSE-18 43 → seasonal/temporary; else ICSE-18 11, 12, 21, 22 →
+//!   self-employed; else FORMAL → formal; else informal. Also the formality × ICSE-18 table of
+//!   the employed.
+//!
+//! Withdrawn consent: a person who withdraws stays in every KPI with what this node received
+//! before the withdrawal (the figures are aggregates with small cells suppressed); nothing
+//! received after it exists here to count.
 //!
 //! Why long: every indicator's definition and its small-cell suppression sit together, so a
 //! change to one definition is made beside the others; a quarter of the file is tests.
@@ -75,6 +88,9 @@ pub struct TimeToEmployment {
     pub months_6_to_12: Option<u64>,
     pub over_12_months: Option<u64>,
     pub not_yet_employed: Option<u64>,
+    /// No employment information visible to this node.
+    #[serde(default)]
+    pub unknown: Option<u64>,
 }
 
 /// Employment structure (the seed's table 1).
@@ -87,6 +103,9 @@ pub struct Structure {
     pub self_employed: Option<u64>,
     pub unemployed: Option<u64>,
     pub inactive: Option<u64>,
+    /// No employment information visible to this node.
+    #[serde(default)]
+    pub unknown: Option<u64>,
 }
 
 impl Structure {
@@ -99,6 +118,7 @@ impl Structure {
             self_employed: Some(0),
             unemployed: Some(0),
             inactive: Some(0),
+            unknown: Some(0),
         }
     }
 
@@ -111,13 +131,14 @@ impl Structure {
             Category::SelfEmployed => &mut self.self_employed,
             Category::Unemployed => &mut self.unemployed,
             Category::Inactive => &mut self.inactive,
+            Category::Unknown => &mut self.unknown,
         };
         *cell = Some(cell.unwrap_or(0) + 1);
     }
 
-    /// The six cells in table order: formal, informal, seasonal/temporary, self-employed,
-    /// unemployed, inactive.
-    pub fn cells(&self) -> [Option<u64>; 6] {
+    /// The seven cells in table order: formal, informal, seasonal/temporary, self-employed,
+    /// unemployed, inactive, unknown.
+    pub fn cells(&self) -> [Option<u64>; 7] {
         [
             self.formal,
             self.informal,
@@ -125,6 +146,7 @@ impl Structure {
             self.self_employed,
             self.unemployed,
             self.inactive,
+            self.unknown,
         ]
     }
 
@@ -140,6 +162,10 @@ impl Structure {
 pub struct Indicators {
     pub persons: Option<u64>,
     pub registration_coverage: Ratio,
+    /// Returnees about whom this node holds employment information / returnees: the share the
+    /// employment rates are computed over.
+    #[serde(default)]
+    pub employment_information: Ratio,
     pub employed_within_6_months: Ratio,
     pub in_employment_at_6_months: Ratio,
     pub employed_after_retraining: Ratio,
@@ -311,17 +337,20 @@ pub enum Category {
     SelfEmployed,
     Unemployed,
     Inactive,
+    /// No employment information visible to this node.
+    Unknown,
 }
 
 impl Category {
     /// Table order.
-    pub const ALL: [Category; 6] = [
+    pub const ALL: [Category; 7] = [
         Category::Formal,
         Category::Informal,
         Category::SeasonalTemporary,
         Category::SelfEmployed,
         Category::Unemployed,
         Category::Inactive,
+        Category::Unknown,
     ];
 }
 
@@ -333,6 +362,8 @@ pub enum TimeBucket {
     Months6To12,
     Over12Months,
     NotYetEmployed,
+    /// No employment information visible to this node.
+    Unknown,
 }
 
 impl TimeBucket {
@@ -357,6 +388,7 @@ impl TimeToEmployment {
             months_6_to_12: Some(0),
             over_12_months: Some(0),
             not_yet_employed: Some(0),
+            unknown: Some(0),
         }
     }
 
@@ -368,12 +400,14 @@ impl TimeToEmployment {
             TimeBucket::Months6To12 => &mut self.months_6_to_12,
             TimeBucket::Over12Months => &mut self.over_12_months,
             TimeBucket::NotYetEmployed => &mut self.not_yet_employed,
+            TimeBucket::Unknown => &mut self.unknown,
         };
         *cell = Some(cell.unwrap_or(0) + 1);
     }
 }
 
-/// The structure category of a person at `day`, by the precedence rule: no job (inactive when
+/// The structure category at `day` of a person this node holds employment information about,
+/// by the precedence rule: no job (inactive when
 /// outside the labour force, else unemployed); seasonal or casual contract or ICSE-18 43;
 /// self-employed ICSE-18 groups; formal; informal.
 pub fn structure_category(v: &PersonView, day: Date) -> Category {
@@ -398,6 +432,7 @@ pub fn structure_category(v: &PersonView, day: Date) -> Category {
 fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     let six = Duration::days(SIX_MONTHS_DAYS);
     let mut coverage = (0, 0);
+    let mut information = (0, 0);
     let mut within6 = (0, 0);
     let mut at6 = (0, 0);
     let mut retraining = (0, 0);
@@ -417,7 +452,10 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             coverage.0 += u64::from(registered);
         }
         let first = v.first_employment(false).filter(|d| *d <= p.as_of);
-        if ret + six <= p.as_of {
+        let known = v.has_employment_information(p.as_of);
+        information.1 += 1;
+        information.0 += u64::from(known);
+        if ret + six <= p.as_of && known {
             within6.1 += 1;
             within6.0 += u64::from(first.is_some_and(|d| d <= ret + six));
             at6.1 += 1;
@@ -433,7 +471,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             })
             .min()
         {
-            if done + six <= p.as_of {
+            if done + six <= p.as_of && known {
                 retraining.1 += 1;
                 let hired = v
                     .spells
@@ -472,10 +510,16 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
         {
             funnel[i] += u64::from(reached);
         }
-        tte.add(TimeBucket::of(first.map(|d| (d - ret).whole_days())));
+        tte.add(match known {
+            true => TimeBucket::of(first.map(|d| (d - ret).whole_days())),
+            false => TimeBucket::Unknown,
+        });
         let reference = p.structure_at.unwrap_or(ret + six);
         if reference <= p.as_of && ret <= reference {
-            structure.add(structure_category(v, reference));
+            structure.add(match known {
+                true => structure_category(v, reference),
+                false => Category::Unknown,
+            });
             if let Some(s) = v.spell_at(reference) {
                 let cell = table
                     .entry(s.formality.clone())
@@ -489,6 +533,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     Indicators {
         persons: Some(people.len() as u64),
         registration_coverage: Ratio::of(coverage.0, coverage.1),
+        employment_information: Ratio::of(information.0, information.1),
         employed_within_6_months: Ratio::of(within6.0, within6.1),
         in_employment_at_6_months: Ratio::of(at6.0, at6.1),
         employed_after_retraining: Ratio::of(retraining.0, retraining.1),
@@ -506,12 +551,10 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     }
 }
 
+/// Whether the person's consent ever named `member` (withdrawals later do not undo it: the
+/// coverage denominator does not shrink retroactively).
 fn consents_to(v: &PersonView, member: &MemberId) -> bool {
-    let Some(c) = &v.consent else { return false };
-    c.get("granted").and_then(serde_json::Value::as_bool) == Some(true)
-        && c.get("recipients")
-            .and_then(serde_json::Value::as_array)
-            .is_some_and(|r| r.iter().any(|m| m.as_str() == Some(member.as_str())))
+    v.consented_to.iter().any(|m| m == member.as_str())
 }
 
 fn small(n: &mut Option<u64>) {
@@ -531,6 +574,7 @@ fn suppress_indicators(i: &mut Indicators) {
     small(&mut i.persons);
     for r in [
         &mut i.registration_coverage,
+        &mut i.employment_information,
         &mut i.employed_within_6_months,
         &mut i.in_employment_at_6_months,
         &mut i.employed_after_retraining,
@@ -544,6 +588,7 @@ fn suppress_indicators(i: &mut Indicators) {
         &mut t.months_6_to_12,
         &mut t.over_12_months,
         &mut t.not_yet_employed,
+        &mut t.unknown,
     ] {
         small(n);
     }
@@ -555,6 +600,7 @@ fn suppress_indicators(i: &mut Indicators) {
         &mut s.self_employed,
         &mut s.unemployed,
         &mut s.inactive,
+        &mut s.unknown,
     ] {
         small(n);
     }
@@ -599,6 +645,7 @@ pub fn to_csv(r: &KpiReport) -> String {
         row("persons", i.persons, None, None);
         for (name, ratio) in [
             ("registration_coverage", i.registration_coverage),
+            ("employment_information", i.employment_information),
             ("employed_within_6_months", i.employed_within_6_months),
             ("in_employment_at_6_months", i.in_employment_at_6_months),
             ("employed_after_retraining", i.employed_after_retraining),
@@ -612,6 +659,7 @@ pub fn to_csv(r: &KpiReport) -> String {
             ("tte_6_to_12_months", t.months_6_to_12),
             ("tte_over_12_months", t.over_12_months),
             ("tte_not_yet_employed", t.not_yet_employed),
+            ("tte_unknown", t.unknown),
         ] {
             row(name, n, i.persons, None);
         }
@@ -623,6 +671,7 @@ pub fn to_csv(r: &KpiReport) -> String {
             ("structure_self_employed", s.self_employed),
             ("structure_unemployed", s.unemployed),
             ("structure_inactive", s.inactive),
+            ("structure_unknown", s.unknown),
         ] {
             row(name, n, None, None);
         }
@@ -660,37 +709,46 @@ pub fn seed_tables(r: &KpiReport) -> String {
     groups.extend(r.cohorts.iter().map(|(c, i)| (c.as_str(), i)));
     out.push_str("\nTable 1. Employment structure of returnees at return + 6 months\n");
     out.push_str(&format!(
-        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
-        "cohort", "formal", "informal", "seasonal/temp.", "self-employed", "unemployed", "inactive"
+        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+        "cohort",
+        "formal",
+        "informal",
+        "seasonal/temp.",
+        "self-employed",
+        "unemployed",
+        "inactive",
+        "unknown"
     ));
     for (name, i) in &groups {
         let s = &i.employment_structure;
         let of = s.total();
         out.push_str(&format!(
-            "{name:<12} {} {} {} {} {} {}\n",
+            "{name:<12} {} {} {} {} {} {} {}\n",
             share(s.formal, of),
             share(s.informal, of),
             share(s.seasonal_temporary, of),
             share(s.self_employed, of),
             share(s.unemployed, of),
-            share(s.inactive, of)
+            share(s.inactive, of),
+            share(s.unknown, of)
         ));
     }
     out.push_str("\nTable 2. Time to labour-market integration after return\n");
     out.push_str(&format!(
-        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
-        "cohort", "< 3 months", "3-6 months", "6-12 months", "> 12 months", "not yet"
+        "{:<12} {:>16} {:>16} {:>16} {:>16} {:>16} {:>16}\n",
+        "cohort", "< 3 months", "3-6 months", "6-12 months", "> 12 months", "not yet", "unknown"
     ));
     for (name, i) in &groups {
         let t = &i.time_to_first_employment;
         let of = i.persons.unwrap_or(0);
         out.push_str(&format!(
-            "{name:<12} {} {} {} {} {}\n",
+            "{name:<12} {} {} {} {} {} {}\n",
             share(t.under_3_months, of),
             share(t.months_3_to_6, of),
             share(t.months_6_to_12, of),
             share(t.over_12_months, of),
-            share(t.not_yet_employed, of)
+            share(t.not_yet_employed, of),
+            share(t.unknown, of)
         ));
     }
     out.push_str("\nMonitoring indicators (numerator / denominator)\n");
@@ -700,8 +758,8 @@ pub fn seed_tables(r: &KpiReport) -> String {
             (Some(n), Some(d), None) => format!("  -   ({n}/{d})"),
             _ => "not reportable".to_string(),
         };
-        out.push_str(&format!("{name:<12} registered ≤90d: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
-            f(&i.registration_coverage), f(&i.employed_within_6_months), f(&i.in_employment_at_6_months), f(&i.employed_after_retraining)));
+        out.push_str(&format!("{name:<12} registered ≤90d: {} | employment known: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
+            f(&i.registration_coverage), f(&i.employment_information), f(&i.employed_within_6_months), f(&i.in_employment_at_6_months), f(&i.employed_after_retraining)));
     }
     out
 }
@@ -731,8 +789,23 @@ mod tests {
             consent: Some(
                 json!({"granted": true, "recipients": ["central-server/GOV/70000002/employment"]}),
             ),
+            consented_to: vec!["central-server/GOV/70000002/employment".into()],
             ..PersonView::default()
         }
+    }
+
+    /// The employment service published something about the person on `day`.
+    fn known(v: &mut PersonView, day: &str) {
+        v.events.push(crate::registry::view::EventRef {
+            id: format!("e{}", v.events.len()),
+            source: "central-server/GOV/70000002/employment".into(),
+            event_type: "employment-status".into(),
+            event: "STATUS_OBSERVED".into(),
+            event_date: day.into(),
+            position: v.events.len() as u64 + 1,
+            superseded: false,
+            supersedes: None,
+        });
     }
 
     fn spell(start: &str, end: Option<&str>, icse: &str, formality: &str, contract: &str) -> Spell {
@@ -789,8 +862,10 @@ mod tests {
         let mut a = person("21503199012345", "2024-01-10");
         a.spells = vec![spell("2024-02-01", None, "41", "INFORMAL", "PERMANENT")];
         a.registration = Some(json!({"date": "2024-01-20"}));
+        known(&mut a, "2024-01-20");
         let mut b = person("11503199012345", "2024-02-10");
         b.spells = vec![spell("2024-12-01", None, "41", "FORMAL", "PERMANENT")];
+        known(&mut b, "2024-03-01");
         b.enrolments = vec![Enrolment {
             enrolment_id: "E".into(),
             status: "COMPLETED".into(),
@@ -810,7 +885,23 @@ mod tests {
         );
         assert_eq!(r.total.persons, Some(3));
         assert_eq!(r.total.time_to_first_employment.under_3_months, Some(1));
-        assert_eq!(r.total.time_to_first_employment.not_yet_employed, Some(2));
+        assert_eq!(r.total.time_to_first_employment.not_yet_employed, Some(1));
+        // c: nothing from the employment service: unknown, not "not yet employed", and outside
+        // the employment rates, whose base is printed beside them.
+        assert_eq!(r.total.time_to_first_employment.unknown, Some(1));
+        assert_eq!(r.total.employment_information, Ratio::of(2, 3));
+        assert_eq!(
+            r.total.employment_structure.unknown,
+            Some(0),
+            "c's +6 months not reached"
+        );
+        let much_later = compute(&views, &params("2025-06-01"), false);
+        assert_eq!(much_later.total.employment_structure.unknown, Some(1));
+        // A withdrawal later does not shrink the coverage base.
+        let mut withdrawn = views.clone();
+        withdrawn[1].consent = Some(json!({"granted": false, "recipients": []}));
+        let w = compute(&withdrawn, &params("2024-10-15"), false);
+        assert_eq!(w.cohorts["2024Q1"].registration_coverage, Ratio::of(1, 2));
         let later = compute(&views, &params("2025-06-01"), false);
         assert_eq!(later.total.employed_after_retraining, Ratio::of(1, 1));
         assert_eq!(later.total.time_to_first_employment.over_12_months, Some(0));

@@ -114,6 +114,10 @@ pub struct PersonView {
     pub pin_history: Vec<String>,
     pub returnee: Option<Returnee>,
     pub consent: Option<Value>,
+    /// Every member a consent of the person ever named while granted (a later withdrawal does
+    /// not remove it): the stable population for registration coverage.
+    #[serde(default)]
+    pub consented_to: Vec<String>,
     pub registration: Option<Value>,
     pub profiling: Option<Value>,
     pub referrals: Vec<Value>,
@@ -306,6 +310,15 @@ fn apply_returnee(view: &mut PersonView, d: &Value) {
     }
     if let Some(c) = d.get("consent") {
         view.consent = Some(c.clone());
+        if c.get("granted").and_then(Value::as_bool) == Some(true) {
+            let named = c.get("recipients").and_then(Value::as_array);
+            for m in named.into_iter().flatten().filter_map(Value::as_str) {
+                if !view.consented_to.iter().any(|x| x == m) {
+                    view.consented_to.push(m.to_string());
+                }
+            }
+            view.consented_to.sort();
+        }
     }
 }
 
@@ -441,6 +454,15 @@ impl PersonView {
             .filter_map(|s| date(&s.start_date))
             .filter(|d| ret.is_none_or(|r| *d >= r))
             .min()
+    }
+
+    /// Whether this node sees any employment information about the person dated by `day`: an
+    /// employment-status event (registration, job, status) that consent let it hold.
+    pub fn has_employment_information(&self, day: Date) -> bool {
+        self.events.iter().any(|e| {
+            e.event_type == EventType::EmploymentStatus.as_str()
+                && date(&e.event_date).is_some_and(|d| d <= day)
+        })
     }
 
     pub fn registration_date(&self) -> Option<Date> {

@@ -131,6 +131,17 @@ const COUNTRIES: [(&str, u32); 8] = [
     ("GB", 1),
 ];
 
+impl Person {
+    /// Whether the employment service published anything about the person dated by `day`
+    /// (registration, a job, a status observation): what makes the person's employment
+    /// situation known to the exchange.
+    pub fn has_employment_information(&self, day: Date) -> bool {
+        self.registered.is_some_and(|r| r <= day)
+            || self.jobs.iter().any(|j| j.start <= day)
+            || self.inactive_from.is_some_and(|d| d <= day)
+    }
+}
+
 impl Population {
     /// `n` persons returning over 2022–2024, reproducible from `seed`.
     pub fn generate(n: usize, seed: u64) -> Population {
@@ -498,11 +509,14 @@ pub struct GroundTruth {
     pub self_employed: u64,
     pub unemployed: u64,
     pub inactive: u64,
+    /// No employment information (no registration, job or status observation) by the date.
+    pub unknown: u64,
     pub under_3_months: u64,
     pub months_3_to_6: u64,
     pub months_6_to_12: u64,
     pub over_12_months: u64,
     pub not_yet_employed: u64,
+    pub unknown_time: u64,
 }
 
 impl Population {
@@ -511,7 +525,12 @@ impl Population {
         for p in self.persons.iter().filter(|p| p.returned <= as_of) {
             g.persons += 1;
             let first = p.jobs.iter().map(|j| j.start).filter(|d| *d <= as_of).min();
+            let known = p.has_employment_information(as_of);
+            if !known {
+                g.unknown_time += 1;
+            }
             match first.map(|d| (d - p.returned).whole_days()) {
+                _ if !known => {}
                 Some(d) if d < 91 => g.under_3_months += 1,
                 Some(d) if d < 183 => g.months_3_to_6 += 1,
                 Some(d) if d < 365 => g.months_6_to_12 += 1,
@@ -527,6 +546,7 @@ impl Population {
                 .iter()
                 .find(|j| j.start <= reference && j.end.is_none_or(|e| e >= reference));
             match job {
+                _ if !known => g.unknown += 1,
                 None if p.inactive_from.is_some_and(|d| d <= reference) => g.inactive += 1,
                 None => g.unemployed += 1,
                 Some(j) if j.contract == "SEASONAL" || j.icse18 == "43" => {

@@ -20,7 +20,8 @@ pub struct Expected {
     pub within6: (u64, u64),
     pub at6: (u64, u64),
     pub retraining: (u64, u64),
-    pub tte: [u64; 5],
+    pub tte: [u64; 6],
+    pub information: (u64, u64),
     pub structure: BTreeMap<&'static str, u64>,
 }
 
@@ -28,15 +29,29 @@ fn first_job(p: &Person) -> Option<Date> {
     p.jobs.iter().map(|j| j.start).min()
 }
 
-pub fn expected(people: &[&Person]) -> Expected {
+/// The figures at `as_of`. A person whose employment situation the employment service never
+/// published anything about by then (no registration, job or status) is `unknown` and outside
+/// the employment rates; the coverage population is everyone who consented to the employment
+/// service, whether or not they withdrew later.
+pub fn expected(people: &[&Person], as_of: Date) -> Expected {
     let mut e = Expected::default();
     for p in people {
         e.persons += 1;
-        if p.consent_employment && !p.withdraws {
+        let known = p.registered.is_some_and(|r| r <= as_of)
+            || p.jobs.iter().any(|j| j.start <= as_of)
+            || p.inactive_from.is_some_and(|i| i <= as_of);
+        e.information.1 += 1;
+        e.information.0 += u64::from(known);
+        if p.consent_employment {
             e.coverage.1 += 1;
             e.coverage.0 += u64::from(p.registered.is_some_and(|r| r <= p.returned + days(90)));
         }
         let six = p.returned + days(183);
+        if !known {
+            e.tte[5] += 1;
+            *e.structure.entry("unknown").or_default() += 1;
+            continue;
+        }
         e.within6.1 += 1;
         e.within6.0 += u64::from(first_job(p).is_some_and(|f| f <= six));
         let job_at_six = p
@@ -97,6 +112,11 @@ pub fn check(name: &str, got: &Value, want: &Expected) {
         "{name}: registration coverage"
     );
     assert_eq!(
+        ratio(&got["employmentInformation"]),
+        want.information,
+        "{name}: employment information"
+    );
+    assert_eq!(
         ratio(&got["employedWithin6Months"]),
         want.within6,
         "{name}: employed within 6 months"
@@ -118,6 +138,7 @@ pub fn check(name: &str, got: &Value, want: &Expected) {
         "months6To12",
         "over12Months",
         "notYetEmployed",
+        "unknown",
     ]
     .map(|k| t[k].as_u64().unwrap());
     assert_eq!(tte, want.tte, "{name}: time to first employment");
@@ -128,6 +149,7 @@ pub fn check(name: &str, got: &Value, want: &Expected) {
         "selfEmployed",
         "unemployed",
         "inactive",
+        "unknown",
     ] {
         assert_eq!(
             got["employmentStructure"][k].as_u64(),
