@@ -181,7 +181,7 @@ async fn serve_fake_migration(
     head: u64,
 ) -> tokio::sync::watch::Sender<bool> {
     let manifest = std::fs::read(fed.path("manifest.jws")).unwrap();
-    serve_fake_migration_with(fed, page, head, vec![manifest]).await
+    serve_fake_migration_with(fed, page, head, vec![manifest], vec![]).await
 }
 
 /// The same, offering `manifests[i]` at the i-th manifest request (the last one from then on);
@@ -191,7 +191,9 @@ async fn serve_fake_migration_with(
     page: Value,
     head: u64,
     manifests: Vec<Vec<u8>>,
+    routes: Vec<(&'static str, Value)>,
 ) -> tokio::sync::watch::Sender<bool> {
+    let routes = Arc::new(routes);
     let acceptor = fake::acceptor(fed, "migration");
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", fed.peer["migration"]))
         .await
@@ -210,6 +212,10 @@ async fn serve_fake_migration_with(
         }
         let fresh = rest["events"].as_array().is_some_and(|e| !e.is_empty());
         let page = bytes::Bytes::from(rest.to_string());
+        let route = routes
+            .iter()
+            .find(|(p, _)| *p == req.uri().path())
+            .map(|(_, v)| v.clone());
         let manifest = if req.uri().path() == "/peer/v1/manifest" {
             let i = asked.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             manifests[i.min(manifests.len() - 1)].clone()
@@ -217,6 +223,9 @@ async fn serve_fake_migration_with(
             bytes::Bytes::new()
         };
         async move {
+            if let Some(body) = route {
+                return jol::net::http::json(hyper::StatusCode::OK, &body);
+            }
             match req.uri().path() {
                 "/peer/v1/checkpoint" => jol::net::http::json(
                     hyper::StatusCode::NOT_FOUND,
@@ -570,7 +579,8 @@ async fn an_event_signed_with_a_key_only_a_newer_manifest_lists_is_retried_not_s
         {"sequence": 2, "jws": signed(&rotated, &new_key, &new_kid)},
         {"sequence": 3, "jws": signed(&after, &new_key, &new_kid)},
     ]});
-    let _fake = serve_fake_migration_with(&fed, page, 3, vec![old_manifest, new_manifest]).await;
+    let _fake =
+        serve_fake_migration_with(&fed, page, 3, vec![old_manifest, new_manifest], vec![]).await;
     let emp = start_async(fed.config("employment")).await;
     let addr = emp.addr;
     let got = tokio::task::spawn_blocking(move || {
@@ -601,6 +611,82 @@ async fn an_event_signed_with_a_key_only_a_newer_manifest_lists_is_retried_not_s
             "jol_sync_failures_total{{from=\"{MIGRATION}\",kind=\"retry\"}}"
         )),
         "the unknown key was retried, and counted: {metrics}"
+    );
+    drop(emp);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
+    let fed = Federation::build_with(
+        "witness_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
+    );
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let kid = format!("{MIGRATION}#sign-1");
+    let served = event(
+        EventType::ReturneeRecord,
+        1,
+        returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    // What the publisher's log (and its signed checkpoint) really holds at position 1.
+    let logged = event(
+        EventType::ReturneeRecord,
+        1,
+        returnee("21503199012346", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    let logged_bytes = serde_json::to_vec(&signed(&logged, &key, &kid)).unwrap();
+    let root = jol::log::event_leaf(&logged_bytes);
+    let statement = jol::log::checkpoint::Checkpoint {
+        origin: MIGRATION.parse().unwrap(),
+        size: 1,
+        root: jol::log::checkpoint::encode_hash(&root),
+        time: time::OffsetDateTime::now_utc(),
+        quarantine_size: 0,
+        quarantine_root: String::new(),
+    };
+    let checkpoint = jol::log::checkpoint::sign(&statement, &key, &kid.parse().unwrap());
+    let routes = vec![
+        (
+            "/peer/v1/checkpoint",
+            json!({"checkpoint": serde_json::from_slice::<Value>(&checkpoint).unwrap(), "cosignatures": []}),
+        ),
+        (
+            "/peer/v1/proof/event",
+            json!({"sequence": 1, "leafIndex": 0, "treeSize": 1, "proof": []}),
+        ),
+    ];
+    let page = json!({"head": 1, "next": 1, "events": [{"sequence": 1, "jws": signed(&served, &key, &kid)}]});
+    let manifest = std::fs::read(fed.path("manifest.jws")).unwrap();
+    let _fake = serve_fake_migration_with(&fed, page, 1, vec![manifest], routes).await;
+    let emp = start_async(fed.config("employment")).await;
+    let addr = emp.addr;
+    let (quarantine, metrics) = tokio::task::spawn_blocking(move || {
+        eventually(Duration::from_secs(15), || {
+            get(addr, "/api/v1/quarantine").json()["records"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|r| r["reason"] == "log-split"))
+        });
+        (
+            get(addr, "/api/v1/quarantine").json(),
+            String::from_utf8(get(addr, "/metrics").body).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    let split = quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reason"] == "log-split")
+        .unwrap_or_else(|| panic!("no split detected: {quarantine}"));
+    let evidence: Value = serde_json::from_str(split["body"].as_str().unwrap()).unwrap();
+    assert_eq!(evidence["sequence"], 1);
+    assert!(
+        evidence["event"]["signature"].is_string()
+            && evidence["checkpoint"]["signature"].is_string()
+    );
+    assert!(
+        metrics.contains("jol_log_forks_total 1"),
+        "raised once: {metrics}"
     );
     drop(emp);
 }

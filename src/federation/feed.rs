@@ -104,6 +104,9 @@ impl PeerApi {
             (&Method::GET, "/peer/v1/proof/inclusion") => {
                 crate::log::proofs::inclusion(&self.store, req.uri().query())
             }
+            (&Method::GET, "/peer/v1/proof/event") => {
+                crate::log::proofs::event_inclusion(&self.store, &self.member, req.uri().query())
+            }
             (&Method::GET, "/peer/v1/proof/consistency") => {
                 crate::log::proofs::consistency(&self.store, req.uri().query())
             }

@@ -71,6 +71,8 @@ pub enum Reason {
     CheckpointInvalid,
     /// A checkpoint that contradicts one witnessed before.
     LogFork,
+    /// An event the publisher served that the log its checkpoint commits to does not hold.
+    LogSplit,
 }
 
 impl Reason {
@@ -103,6 +105,7 @@ impl Reason {
             Reason::FeedItemEmpty => "feed-item-empty",
             Reason::CheckpointInvalid => "checkpoint-invalid",
             Reason::LogFork => "log-fork",
+            Reason::LogSplit => "log-split",
         }
     }
 }

@@ -101,6 +101,8 @@ pub enum SyncError {
         reason: Reason,
         detail: String,
     },
+    #[error("a proof could not be fetched from the publisher: {0}")]
+    ProofFetch(String),
     #[error("storing received events failed: {0}")]
     Publish(#[from] PublishError),
 }
@@ -130,6 +132,7 @@ impl SyncError {
             SyncError::Decode(_) => "decode",
             SyncError::Store(_) | SyncError::Publish(_) => "store",
             SyncError::Retry { .. } => "retry",
+            SyncError::ProofFetch(_) => "proof-fetch",
         }
     }
 }

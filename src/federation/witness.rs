@@ -1,7 +1,16 @@
 //! Witnessing: each subscription periodically fetches the publisher's latest signed checkpoint,
-//! checks it is consistent with the last one it accepted (a consistency proof), co-signs it and
-//! sends the co-signature back. A checkpoint that contradicts an earlier one is a fork: counted,
-//! logged, and both signed checkpoints kept in quarantine as evidence.
+//! checks it is consistent with the last one it accepted (a consistency proof), checks that the
+//! events the publisher's feed served this node since the last check are in the tree the
+//! checkpoint commits to (an inclusion proof each), co-signs it and sends the co-signature back.
+//!
+//! A checkpoint that contradicts an earlier one is a fork (`log-fork`); a served event that the
+//! checkpointed log does not hold is a split view (`log-split`: the publisher shows readers
+//! something other than its log). Either is counted, logged, and kept in quarantine with the
+//! signed evidence, and the checkpoint is not co-signed. A proof that cannot be fetched is only a
+//! fetch failure: counted, and tried again at the next round.
+
+/// Most inclusion proofs one witnessing round asks for (the rest wait for the next round).
+const INCLUSION_CHECKS_PER_ROUND: u64 = 256;
 
 use time::OffsetDateTime;
 
@@ -39,21 +48,19 @@ impl Syncer {
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
             let path = format!("/peer/v1/proof/consistency?from={}&to={}", l.size, new.size);
-            let (status, body) = client.get(&path).await?;
-            if status.is_success() {
-                let v: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
-                proof = v["proof"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|h| h.as_str().and_then(checkpoint::decode_hash))
-                    .collect();
-            }
+            let v = fetch_proof(client, &path).await?;
+            proof = hashes(&v["proof"]);
         }
-        match checkpoint::judge(last.as_ref(), &new, &proof) {
-            Witnessed::Unchanged => Ok(()),
-            Witnessed::Fork(reason) => self.alarm(from, &reason, last_bytes.as_deref(), &bytes),
+        let judged = checkpoint::judge(last.as_ref(), &new, &proof);
+        if let Witnessed::Fork(reason) = &judged {
+            return self.alarm(from, reason, last_bytes.as_deref(), &bytes);
+        }
+        // Whether new or already seen, the checkpoint must hold what the feed served since.
+        if let Some(split) = self.check_inclusions(client, from, &new).await? {
+            return self.split(from, &split, &bytes);
+        }
+        match judged {
+            Witnessed::Unchanged | Witnessed::Fork(_) => Ok(()),
             Witnessed::Consistent => {
                 self.store.set_meta(&seen_key, &bytes)?;
                 let cosig = Cosignature {
@@ -117,4 +124,126 @@ impl Syncer {
         );
         self.store.set_meta(&alarmed, new).map_err(SyncError::from)
     }
+
+    /// Check that the events `from`'s feed served this node since the last check are in the
+    /// tree `checkpoint` commits to. Returns the first one that is not, with why.
+    async fn check_inclusions(
+        &self,
+        client: &mut HttpClient,
+        from: &MemberId,
+        checkpoint: &Checkpoint,
+    ) -> Result<Option<Split>, SyncError> {
+        let Some(root) = checkpoint::decode_hash(&checkpoint.root) else {
+            return Ok(None); // a malformed root was already refused by the signature check
+        };
+        let done_key = Meta::InclusionChecked(from.clone());
+        let done = self
+            .store
+            .meta(&done_key)?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_be_bytes);
+        let held = self.store.cursor(from)?;
+        let mut checked = done;
+        for sequence in done + 1..=held.min(done + INCLUSION_CHECKS_PER_ROUND) {
+            let Some(position) = self.store.position_of_sequence(from, sequence)? else {
+                checked = sequence; // withheld from this node: nothing held to check
+                continue;
+            };
+            let Some(bytes) = self.store.get(position)? else {
+                break;
+            };
+            let path = format!(
+                "/peer/v1/proof/event?sequence={sequence}&size={}",
+                checkpoint.size
+            );
+            let answer = match client.get(&path).await? {
+                (status, _) if status == hyper::StatusCode::CONFLICT => break, // not covered yet
+                (status, _) if status == hyper::StatusCode::NOT_FOUND => {
+                    return Ok(Some(Split {
+                        sequence,
+                        event: bytes,
+                        reason: "the publisher's log holds no event with the sequence it served"
+                            .into(),
+                    }))
+                }
+                (status, body) if status.is_success() => {
+                    serde_json::from_slice::<serde_json::Value>(&body)
+                        .map_err(|e| SyncError::ProofFetch(e.to_string()))?
+                }
+                (status, _) => {
+                    return Err(SyncError::ProofFetch(format!(
+                        "the publisher answered {status}"
+                    )))
+                }
+            };
+            let index = answer["leafIndex"].as_u64().unwrap_or(u64::MAX);
+            let leaf = crate::log::event_leaf(&bytes);
+            let proof = hashes(&answer["proof"]);
+            if !crate::merkle::verify_inclusion(&leaf, index, checkpoint.size, &proof, &root) {
+                return Ok(Some(Split {
+                    sequence,
+                    event: bytes,
+                    reason: format!(
+                        "the event served at sequence {sequence} is not in the log the checkpoint of size {} commits to",
+                        checkpoint.size
+                    ),
+                }));
+            }
+            checked = sequence;
+        }
+        if checked > done {
+            self.store.set_meta(&done_key, &checked.to_be_bytes())?;
+        }
+        Ok(None)
+    }
+
+    /// A split view: count it, keep the served event and the signed checkpoint as evidence.
+    fn split(&self, from: &MemberId, split: &Split, checkpoint: &[u8]) -> Result<(), SyncError> {
+        let alarmed = Meta::ForkAlarm(from.clone());
+        if self.store.meta(&alarmed)?.as_deref() == Some(checkpoint) {
+            return Ok(()); // raised already for this checkpoint
+        }
+        self.metrics
+            .forks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(%from, sequence = split.sequence, "LOG SPLIT: an event the publisher served is not in the log its checkpoint commits to");
+        let evidence = serde_json::json!({
+            "sequence": split.sequence,
+            "event": serde_json::from_slice::<serde_json::Value>(&split.event).ok(),
+            "checkpoint": serde_json::from_slice::<serde_json::Value>(checkpoint).ok(),
+        });
+        self.quarantine(
+            from,
+            &Rejection::new(Reason::LogSplit, split.reason.clone()),
+            &evidence.to_string(),
+        );
+        Ok(self.store.set_meta(&alarmed, checkpoint)?)
+    }
+}
+
+/// A served event the checkpointed log does not hold.
+struct Split {
+    sequence: u64,
+    event: Vec<u8>,
+    reason: String,
+}
+
+/// GET a proof; anything but a 2xx JSON answer is a fetch failure (never evidence of a fork).
+async fn fetch_proof(client: &mut HttpClient, path: &str) -> Result<serde_json::Value, SyncError> {
+    let (status, body) = client.get(path).await?;
+    if !status.is_success() {
+        return Err(SyncError::ProofFetch(format!(
+            "the publisher answered {status} for a proof"
+        )));
+    }
+    serde_json::from_slice(&body).map_err(|e| SyncError::ProofFetch(e.to_string()))
+}
+
+/// The base64url hashes of a proof.
+fn hashes(v: &serde_json::Value) -> Vec<crate::merkle::Hash> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_str().and_then(checkpoint::decode_hash))
+        .collect()
 }

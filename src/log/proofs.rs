@@ -75,6 +75,51 @@ pub fn inclusion(store: &Store, query: Option<&str>) -> Result<Response, Problem
     ))
 }
 
+/// `GET /peer/v1/proof/event?sequence=S&size=N`: where this node's own event of sequence `S`
+/// sits in its log, and its inclusion proof in the tree of size `N` (default: the latest
+/// checkpoint's). Witnesses use it to check that what a feed served them is in the log the
+/// checkpoint commits to.
+pub fn event_inclusion(
+    store: &Store,
+    member: &crate::event::identifiers::MemberId,
+    query: Option<&str>,
+) -> Result<Response, Problem> {
+    let limit = checkpointed(store)?;
+    let size = http::query_u64(query, "size", limit)?;
+    let sequence = http::query_u64(query, "sequence", 0)?;
+    if size == 0 || size > limit {
+        return Err(bad(format!(
+            "need 0 < size <= {limit} (the latest checkpoint's size)"
+        )));
+    }
+    let position = store
+        .position_of_sequence(member, sequence)
+        .map_err(storage)?
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "event-not-in-log",
+                "No such event",
+                "this node's log holds no own event with that sequence",
+            )
+        })?;
+    let leaf = position - 1;
+    if leaf >= size {
+        return Err(Problem::new(
+            StatusCode::CONFLICT,
+            "not-yet-covered",
+            "Not covered yet",
+            "the event is after the tree size asked for; ask again after a newer checkpoint",
+        ));
+    }
+    let proof = merkle::inclusion_proof(store, leaf, size).map_err(storage)?;
+    Ok(http::json(
+        StatusCode::OK,
+        &json!({"sequence": sequence, "leafIndex": leaf, "treeSize": size,
+        "proof": proof.iter().map(encode_hash).collect::<Vec<_>>()}),
+    ))
+}
+
 /// `GET …/proof/consistency?from=M&to=N`.
 pub fn consistency(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
     let limit = checkpointed(store)?;

@@ -108,6 +108,9 @@ pub enum Meta {
     ForkAlarm(MemberId),
     /// The last number of this publisher's release log for this node that was taken (u64 BE).
     ReleaseCursor(MemberId),
+    /// The last sequence of this publisher's feed whose inclusion in a checkpoint this witness
+    /// checked (u64 BE).
+    InclusionChecked(MemberId),
 }
 
 impl Meta {
@@ -121,6 +124,7 @@ impl Meta {
             Meta::Cosigned(m) => format!("cosigned/{m}"),
             Meta::ForkAlarm(m) => format!("fork/{m}"),
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
+            Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
         }
     }
 }
