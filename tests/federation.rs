@@ -113,6 +113,26 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
         .unwrap()
         .to_string();
     assert!(arrives(emp, MIGRATION, &wid));
+    // At the employment service, what migration sent about the person is no longer served
+    // through the person view, and the view says so; its own status still is.
+    let served = eventually(Duration::from_secs(10), || {
+        get(emp, "/api/v1/persons/21503199012345").json()["receivedDataWithheld"] == true
+    });
+    assert!(
+        served.is_some(),
+        "the withdrawal did not change what is served"
+    );
+    let view = get(emp, "/api/v1/persons/21503199012345").json();
+    assert!(view["returnee"].is_null(), "{view}");
+    assert!(
+        view["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["source"] == EMPLOYMENT),
+        "{view}"
+    );
+    assert_eq!(view["spells"].as_array().map(Vec::len), Some(1), "{view}");
     let mut later = example("returnee-record", "record-corrected.json");
     later["person"] = json!({"pin": "21503199012345"});
     later["supersedes"] = id.as_str().into();

@@ -20,7 +20,7 @@ impl LocalApi {
         pin: &str,
     ) -> Result<Response, Problem> {
         let pin = valid_pin(pin)?;
-        let view = crate::registry::projector::person(&self.store, pin)
+        let view = crate::registry::projector::person_as_served(&self.store, pin, &self.member)
             .map_err(storage_problem)?
             .ok_or_else(|| {
                 Problem::new(

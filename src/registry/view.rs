@@ -125,6 +125,10 @@ pub struct PersonView {
     pub spells: Vec<Spell>,
     pub status_history: Vec<StatusAt>,
     pub events: Vec<EventRef>,
+    /// Set when the view is served after a withdrawal: what other members sent about the
+    /// person is left out.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub received_data_withheld: bool,
 }
 
 /// Where a person is on the reintegration pathway.
@@ -454,6 +458,15 @@ impl PersonView {
             .filter_map(|s| date(&s.start_date))
             .filter(|d| ret.is_none_or(|r| *d >= r))
             .min()
+    }
+
+    /// Whether the person's latest consent is a withdrawal.
+    pub fn consent_withdrawn(&self) -> bool {
+        self.consent
+            .as_ref()
+            .and_then(|c| c.get("granted"))
+            .and_then(Value::as_bool)
+            == Some(false)
     }
 
     /// Whether this node sees any employment information about the person dated by `day`: an
