@@ -1,7 +1,8 @@
 //! Drives a synthetic [`Population`] through running nodes' local APIs, as each agency's
-//! information system would: phase by phase, in batches, waiting for the federation to settle
-//! between phases (so that consent decisions do not race the events they govern).
+//! information system would: the three agencies at once, in batches, so consent races the
+//! events it governs (see [`publish`]).
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -30,80 +31,127 @@ const BATCH: usize = 500;
 /// Counts per agency of what was published.
 pub type Published = HashMap<String, u64>;
 
-/// Publish all three phases; `progress(done, total)` is called as batches complete.
+/// Publish the population as the agencies' systems would, concurrently: the migration agency's
+/// records (each with the person's consent) and later corrections, the employment service's and
+/// the education ministry's pathway events, all at once, each agency in its own order of
+/// business dates. Consent therefore races the events it governs, as in life; the exchange's
+/// release logs make the outcome independent of who wins. Withdrawals (dated after every
+/// pathway event) come last, once what preceded them has been delivered.
+/// `progress(done, total)` is called as batches complete.
 pub async fn publish(
     pop: &Population,
     local: &HashMap<String, SocketAddr>,
     settle: Duration,
-    mut progress: impl FnMut(usize, usize),
+    progress: impl FnMut(usize, usize),
 ) -> Result<Published, LoadError> {
-    let phases = pop.events();
-    let total: usize = phases.iter().map(Vec::len).sum();
-    let mut done = 0;
-    let mut published = Published::new();
-    let mut clients: HashMap<String, HttpClient> = HashMap::new();
-    for (agency, addr) in local {
-        let c = HttpClient::connect(*addr)
+    let [records, pathway, later] = pop.events();
+    let (corrections, withdrawals): (Vec<Planned>, Vec<Planned>) =
+        later.into_iter().partition(|p| p.corrects.is_some());
+    let total = records.len() + pathway.len() + corrections.len() + withdrawals.len();
+    let tally = RefCell::new(Tally {
+        done: 0,
+        total,
+        progress,
+        published: Published::new(),
+    });
+    let mut streams: HashMap<&str, Vec<Planned>> = HashMap::new();
+    for p in records.into_iter().chain(pathway) {
+        streams.entry(p.agency).or_default().push(p);
+    }
+    for planned in streams.values_mut() {
+        planned.sort_by(|a, b| business_date(a).cmp(business_date(b)));
+    }
+    let migration = streams.remove("migration").unwrap_or_default();
+    let employment = streams.remove("employment").unwrap_or_default();
+    let education = streams.remove("education").unwrap_or_default();
+    let record_ids = RefCell::new(HashMap::new());
+    let (m, e, d) = tokio::join!(
+        async {
+            stream(local, "migration", migration, &tally, &record_ids).await?;
+            stream(local, "migration", corrections, &tally, &record_ids).await
+        },
+        stream(local, "employment", employment, &tally, &record_ids),
+        stream(local, "education", education, &tally, &record_ids),
+    );
+    m.and(e).and(d)?;
+    settled(local, settle).await?;
+    stream(local, "migration", withdrawals, &tally, &record_ids).await?;
+    settled(local, settle).await?;
+    Ok(tally.into_inner().published)
+}
+
+/// What the concurrent streams count together.
+struct Tally<F> {
+    done: usize,
+    total: usize,
+    progress: F,
+    published: Published,
+}
+
+fn business_date(p: &Planned) -> &str {
+    p.data["eventDate"].as_str().unwrap_or("")
+}
+
+/// Publish one agency's events in order, in batches, through its own connection. A correction
+/// names the record it supersedes by the id the node gave it.
+async fn stream<F: FnMut(usize, usize)>(
+    local: &HashMap<String, SocketAddr>,
+    agency: &str,
+    planned: Vec<Planned>,
+    tally: &RefCell<Tally<F>>,
+    record_ids: &RefCell<HashMap<String, String>>,
+) -> Result<(), LoadError> {
+    let addr = local
+        .get(agency)
+        .ok_or_else(|| LoadError::NoAgency(agency.into()))?;
+    let mut client = HttpClient::connect(*addr)
+        .await
+        .map_err(|e| LoadError::Http(e.to_string()))?;
+    for chunk in planned.chunks(BATCH) {
+        let events: Vec<Value> = chunk
+            .iter()
+            .map(|p| {
+                let mut data = p.data.clone();
+                if let Some(id) = p.corrects.as_ref().and_then(|pin| record_ids.borrow().get(pin).cloned()) {
+                    data["supersedes"] = id.into();
+                }
+                json!({"type": p.event_type, "data": data})
+            })
+            .collect();
+        let (status, body) = client
+            .post_json(
+                "/api/v1/events/batch",
+                Bytes::from(json!({"events": events}).to_string()),
+            )
             .await
             .map_err(|e| LoadError::Http(e.to_string()))?;
-        clients.insert(agency.clone(), c);
-    }
-    let mut record_ids: HashMap<String, String> = HashMap::new();
-    for phase in phases {
-        let mut by_agency: HashMap<&str, Vec<Planned>> = HashMap::new();
-        for mut p in phase {
-            if let Some(pin) = &p.corrects {
-                if let Some(id) = record_ids.get(pin) {
-                    p.data["supersedes"] = id.as_str().into();
+        let answer: Value =
+            serde_json::from_slice(&body).map_err(|e| LoadError::Http(e.to_string()))?;
+        if !status.is_success() || answer["rejected"] != 0 {
+            return Err(LoadError::Refused(answer.to_string()));
+        }
+        for (p, r) in chunk
+            .iter()
+            .zip(answer["results"].as_array().into_iter().flatten())
+        {
+            if p.event_type == crate::event::schema::EventType::ReturneeRecord
+                && p.corrects.is_none()
+            {
+                if let (Some(pin), Some(id)) = (p.data["person"]["pin"].as_str(), r["id"].as_str()) {
+                    record_ids
+                        .borrow_mut()
+                        .entry(pin.to_string())
+                        .or_insert_with(|| id.to_string());
                 }
             }
-            by_agency.entry(p.agency).or_default().push(p);
         }
-        for (agency, planned) in by_agency {
-            let client = clients
-                .get_mut(agency)
-                .ok_or_else(|| LoadError::NoAgency(agency.into()))?;
-            for chunk in planned.chunks(BATCH) {
-                let events: Vec<Value> = chunk
-                    .iter()
-                    .map(|p| json!({"type": p.event_type, "data": p.data}))
-                    .collect();
-                let (status, body) = client
-                    .post_json(
-                        "/api/v1/events/batch",
-                        Bytes::from(json!({"events": events}).to_string()),
-                    )
-                    .await
-                    .map_err(|e| LoadError::Http(e.to_string()))?;
-                let answer: Value =
-                    serde_json::from_slice(&body).map_err(|e| LoadError::Http(e.to_string()))?;
-                if !status.is_success() || answer["rejected"] != 0 {
-                    return Err(LoadError::Refused(answer.to_string()));
-                }
-                for (p, r) in chunk
-                    .iter()
-                    .zip(answer["results"].as_array().into_iter().flatten())
-                {
-                    if p.event_type == crate::event::schema::EventType::ReturneeRecord
-                        && p.corrects.is_none()
-                    {
-                        if let (Some(pin), Some(id)) =
-                            (p.data["person"]["pin"].as_str(), r["id"].as_str())
-                        {
-                            record_ids
-                                .entry(pin.to_string())
-                                .or_insert_with(|| id.to_string());
-                        }
-                    }
-                }
-                *published.entry(agency.to_string()).or_default() += chunk.len() as u64;
-                done += chunk.len();
-                progress(done, total);
-            }
-        }
-        settled(local, settle).await?;
+        let mut t = tally.borrow_mut();
+        *t.published.entry(agency.to_string()).or_default() += chunk.len() as u64;
+        t.done += chunk.len();
+        let (done, total) = (t.done, t.total);
+        (t.progress)(done, total);
     }
-    Ok(published)
+    Ok(())
 }
 
 /// Wait until every node's cursor for every peer equals that peer's own last sequence, and the
