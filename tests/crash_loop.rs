@@ -1,8 +1,10 @@
 //! The crash loop: migration and employment run as separate `jol serve` processes, each
 //! publishing its own events and subscribing to the other's, while a killer SIGKILLs one of
-//! them at a random moment, round after round. Afterwards every acknowledged event exists
-//! exactly once at its publisher and at its subscriber, sequences have no gaps, and the views
-//! equal a rebuild from the log.
+//! them at a random moment, round after round. Consent changes are in the mix: the employment
+//! service publishes jobs about people whose consent (in migration's records) may reach it only
+//! later, so those jobs are withheld and then released. Afterwards every acknowledged event
+//! exists exactly once at its publisher and at its subscriber, sequences have no gaps, and the
+//! views equal a rebuild from the log.
 //!
 //! `JOL_CRASH_ROUNDS` sets the number of kills (default 20); `JOL_CRASH_SEED` replays a run.
 
@@ -53,6 +55,16 @@ impl Publisher {
 
 fn pin(n: usize) -> String {
     format!("2{:02}{:02}1990{:05}", 1 + n % 28, 1 + (n / 28) % 12, n)
+}
+
+/// Whom the employment service's `n`th job is about: every other one is far ahead of the
+/// migration agency's records, so its consent comes later (often only at the end).
+fn job_person(n: usize) -> usize {
+    if n % 2 == 0 {
+        n
+    } else {
+        n * 4
+    }
 }
 
 fn returnee_body(n: usize, key: &str) -> Value {
@@ -132,8 +144,8 @@ fn crash_loop(engine: &str) {
     let stop = Arc::new(AtomicBool::new(false));
     let returnees: Arc<Mutex<HashMap<String, String>>> = Arc::default();
     let jobs: Arc<Mutex<HashMap<String, String>>> = Arc::default();
-    // The people the jobs are about are known (with their consent) at employment first, so
-    // every job may go to migration.
+    // A few people are known (with their consent) at employment from the start; the jobs are
+    // about everyone, often before migration's record with the person's consent is published.
     let first = Publisher {
         addr: pair.addr("migration"),
         acked: returnees.clone(),
@@ -172,7 +184,7 @@ fn crash_loop(engine: &str) {
                     let body = if w < 3 {
                         returnee_body(n, &key)
                     } else {
-                        job_body(n % 3, &key)
+                        job_body(job_person(n), &key)
                     };
                     client.publish_until_acked(&key, &body);
                     n += if w < 3 { 3 } else { 1 };
@@ -198,6 +210,29 @@ fn crash_loop(engine: &str) {
     for w in workers {
         w.join().unwrap();
     }
+    // Everyone who has a job gets their record (with consent) in the end, so every job is
+    // eventually released to migration.
+    let late = Publisher {
+        addr: pair.addr("migration"),
+        acked: returnees.clone(),
+    };
+    let job_people: Vec<usize> = jobs
+        .lock()
+        .unwrap()
+        .keys()
+        .filter_map(|k| k.strip_prefix("employment-")?.parse().ok())
+        .map(job_person)
+        .collect();
+    let mut consent_late = 0;
+    for n in job_people {
+        let key = format!("migration-{n}");
+        if !returnees.lock().unwrap().contains_key(&key) {
+            late.publish_until_acked(&key, &returnee_body(n, &key));
+            consent_late += 1;
+        }
+    }
+    eprintln!("crash loop on {engine}: {consent_late} people's consent came after their job");
+    assert!(consent_late > 0, "no job waited for its consent");
     let returnees = returnees.lock().unwrap().clone();
     let jobs = jobs.lock().unwrap().clone();
     eprintln!(
@@ -225,7 +260,14 @@ fn crash_loop(engine: &str) {
         );
         std::thread::sleep(Duration::from_millis(300));
         let at_publisher = check_exactly_once(&events_from(publisher, source), acked, source);
-        let at_subscriber = check_exactly_once(&events_from(subscriber, source), acked, source);
+        // A subscriber stores released events when consent comes, so not in sequence order.
+        let mut received = events_from(subscriber, source);
+        received.sort_by_key(|e| {
+            e["event"]["sequence"]
+                .as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+        });
+        let at_subscriber = check_exactly_once(&received, acked, source);
         assert_eq!(
             at_publisher, at_subscriber,
             "{source}: the two copies differ"

@@ -112,7 +112,11 @@ async fn stream<F: FnMut(usize, usize)>(
             .iter()
             .map(|p| {
                 let mut data = p.data.clone();
-                if let Some(id) = p.corrects.as_ref().and_then(|pin| record_ids.borrow().get(pin).cloned()) {
+                if let Some(id) = p
+                    .corrects
+                    .as_ref()
+                    .and_then(|pin| record_ids.borrow().get(pin).cloned())
+                {
                     data["supersedes"] = id.into();
                 }
                 json!({"type": p.event_type, "data": data})
@@ -137,7 +141,8 @@ async fn stream<F: FnMut(usize, usize)>(
             if p.event_type == crate::event::schema::EventType::ReturneeRecord
                 && p.corrects.is_none()
             {
-                if let (Some(pin), Some(id)) = (p.data["person"]["pin"].as_str(), r["id"].as_str()) {
+                if let (Some(pin), Some(id)) = (p.data["person"]["pin"].as_str(), r["id"].as_str())
+                {
                     record_ids
                         .borrow_mut()
                         .entry(pin.to_string())
