@@ -60,7 +60,7 @@ fn pin(n: usize) -> String {
 /// Whom the employment service's `n`th job is about: every other one is far ahead of the
 /// migration agency's records, so its consent comes later (often only at the end).
 fn job_person(n: usize) -> usize {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         n
     } else {
         n * 4
