@@ -26,21 +26,19 @@ const DUPLICATE: &str = "\u{0}duplicate-key\u{0}";
 /// Parse `bytes` as one JSON value, refusing duplicate member names.
 pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = Strict {
-        pointer: String::new(),
-    }
-    .deserialize(&mut de)
-    .and_then(|v| de.end().map(|()| v))
-    .map_err(|e| {
-        let text = e.to_string();
-        match text.strip_prefix(DUPLICATE) {
-            Some(rest) => JsonError::DuplicateKey {
-                // serde appends " at line L column C" to custom errors.
-                pointer: rest.split(DUPLICATE).next().unwrap_or_default().to_string(),
-            },
-            None => JsonError::Syntax(text),
-        }
-    })?;
+    let value = Strict { path: Path::Root }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| {
+            let text = e.to_string();
+            match text.strip_prefix(DUPLICATE) {
+                Some(rest) => JsonError::DuplicateKey {
+                    // serde appends " at line L column C" to custom errors.
+                    pointer: rest.split(DUPLICATE).next().unwrap_or_default().to_string(),
+                },
+                None => JsonError::Syntax(text),
+            }
+        })?;
     Ok(value)
 }
 
@@ -50,24 +48,44 @@ pub fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Jso
     serde_json::from_value(value).map_err(|e| JsonError::Syntax(e.to_string()))
 }
 
-/// Escape one member name for a JSON pointer (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
+/// Where in the document a value is; turned into a JSON pointer only when one is reported.
+#[derive(Clone, Copy)]
+enum Path<'a> {
+    Root,
+    Member(&'a Path<'a>, &'a str),
+    Item(&'a Path<'a>, usize),
+}
+
+impl Path<'_> {
+    /// The JSON pointer (RFC 6901) of this place.
+    fn pointer(&self) -> String {
+        match self {
+            Path::Root => String::new(),
+            Path::Member(parent, key) => {
+                format!(
+                    "{}/{}",
+                    parent.pointer(),
+                    key.replace('~', "~0").replace('/', "~1")
+                )
+            }
+            Path::Item(parent, i) => format!("{}/{i}", parent.pointer()),
+        }
+    }
 }
 
 /// A seed that builds a `Value` and knows where in the document it is.
-struct Strict {
-    pointer: String,
+struct Strict<'a> {
+    path: Path<'a>,
 }
 
-impl<'de> DeserializeSeed<'de> for Strict {
+impl<'de> DeserializeSeed<'de> for Strict<'_> {
     type Value = Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de> Visitor<'de> for Strict {
+impl<'de> Visitor<'de> for Strict<'_> {
     type Value = Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -102,7 +120,7 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
         let mut items = Vec::new();
         while let Some(v) = seq.next_element_seed(Strict {
-            pointer: format!("{}/{}", self.pointer, items.len()),
+            path: Path::Item(&self.path, items.len()),
         })? {
             items.push(v);
         }
@@ -111,13 +129,14 @@ impl<'de> Visitor<'de> for Strict {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let mut members = Map::new();
         while let Some(key) = map.next_key::<String>()? {
-            let pointer = format!("{}/{}", self.pointer, escape(&key));
+            let here = Path::Member(&self.path, &key);
             if members.contains_key(&key) {
                 return Err(de::Error::custom(format!(
-                    "{DUPLICATE}{pointer}{DUPLICATE}"
+                    "{DUPLICATE}{}{DUPLICATE}",
+                    here.pointer()
                 )));
             }
-            let value = map.next_value_seed(Strict { pointer })?;
+            let value = map.next_value_seed(Strict { path: here })?;
             members.insert(key, value);
         }
         Ok(Value::Object(members))

@@ -346,12 +346,7 @@ impl Syncer {
         page: ReceivedPage,
     ) -> Result<u64, SyncError> {
         let manifest = self.trust.usable()?;
-        let checker = Checker {
-            manifest: &manifest,
-            me: &self.me,
-            schemas: &self.schemas,
-            store: &self.store,
-        };
+        let checker = self.checker(&manifest);
         // The contiguous run of the page; a gap ends it and is fetched again from the cursor.
         let mut items = page.events;
         if let Some(gap) = items
@@ -429,6 +424,16 @@ impl Syncer {
         }
     }
 
+    /// The receipt checks under `manifest`.
+    fn checker<'a>(&'a self, manifest: &'a crate::trust::manifest::Manifest) -> Checker<'a> {
+        Checker {
+            manifest,
+            me: &self.me,
+            schemas: &self.schemas,
+            store: &self.store,
+        }
+    }
+
     /// The last number of `from`'s release log for this node that was taken.
     fn release_cursor(&self, from: &MemberId) -> Result<u64, SyncError> {
         Ok(self
@@ -448,12 +453,7 @@ impl Syncer {
         items: Vec<crate::federation::feed::ReceivedItem>,
     ) -> Result<u64, SyncError> {
         let manifest = self.trust.usable()?;
-        let checker = Checker {
-            manifest: &manifest,
-            me: &self.me,
-            schemas: &self.schemas,
-            store: &self.store,
-        };
+        let checker = self.checker(&manifest);
         let mut accepted: Vec<SignedEvent> = Vec::new();
         let mut next = cursor;
         let mut retry = None;

@@ -79,6 +79,11 @@ impl Ratio {
     }
 }
 
+/// Add one person to a table cell.
+fn count_one(cell: &mut Option<u64>) {
+    *cell = Some(cell.unwrap_or(0) + 1);
+}
+
 /// Time from return to first employment.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -133,7 +138,7 @@ impl Structure {
             Category::Inactive => &mut self.inactive,
             Category::Unknown => &mut self.unknown,
         };
-        *cell = Some(cell.unwrap_or(0) + 1);
+        count_one(cell);
     }
 
     /// The seven cells in table order: formal, informal, seasonal/temporary, self-employed,
@@ -402,7 +407,7 @@ impl TimeToEmployment {
             TimeBucket::NotYetEmployed => &mut self.not_yet_employed,
             TimeBucket::Unknown => &mut self.unknown,
         };
-        *cell = Some(cell.unwrap_or(0) + 1);
+        count_one(cell);
     }
 }
 
@@ -526,7 +531,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
                     .or_default()
                     .entry(s.icse18.clone())
                     .or_insert(Some(0));
-                *cell = Some(cell.unwrap_or(0) + 1);
+                count_one(cell);
             }
         }
     }

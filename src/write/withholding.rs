@@ -42,6 +42,11 @@ impl Withholding {
         }
     }
 
+    /// Whether anything can be withheld (the node is a federation member).
+    pub(super) fn is_active(&self) -> bool {
+        self.trust.is_some()
+    }
+
     /// The own event `event` about `pin` was staged at `position` under consent `state`: record
     /// every granted reader the consent does not admit.
     pub(super) fn on_publish(

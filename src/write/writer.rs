@@ -315,7 +315,7 @@ impl Writer {
             jws: signed.bytes(),
             idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
         });
-        if let Some(pin) = event.pin() {
+        if let Some(pin) = event.pin().filter(|_| self.withholding.is_active()) {
             if let Some(state) = self.consent_of(pin, round) {
                 self.withholding.on_publish(
                     &event,

@@ -182,6 +182,9 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     // Consent: every synthetic person consented to the reader for case management.
     let persons = n.min(100_000);
     let reader = subscriber_config.member.to_string();
+    // Consent first, as in life: events published before it would be withheld and released
+    // only when a consent recorded through the writer admits the reader.
+    grant_consent(&publisher, persons, &reader)?;
     let mut client = HttpClient::connect(publisher.local_addr()).await?;
     let start = Instant::now();
     let mut published = 0;
@@ -203,7 +206,6 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
         );
     }
     let publish_rate = n as f64 / start.elapsed().as_secs_f64();
-    grant_consent(&publisher, persons, &reader)?;
     let start = Instant::now();
     let subscriber = RunningNode::start(&subscriber_config).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
