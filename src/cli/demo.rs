@@ -123,7 +123,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let example = pop
         .persons
         .iter()
-        .find(|p| p.consent_employment && !p.consent_education && !p.jobs.is_empty())
+        .find(|p| {
+            p.consent_employment && !p.consent_education && !p.jobs.is_empty() && !p.withdraws
+        })
         .or_else(|| pop.persons.first());
     let mut views = serde_json::Map::new();
     if let Some(p) = example {
