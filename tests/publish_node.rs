@@ -242,11 +242,23 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
 #[test]
 fn a_token_is_required_when_configured() {
     let dir = NodeDir::new("tokens_file = \"tokens\"\n");
-    std::fs::write(
-        dir.path().join("tokens"),
-        "case-system s3cret-token-0123456789\n",
-    )
-    .unwrap();
+    let tokens = dir.path().join("tokens");
+    std::fs::write(&tokens, "case-system s3cret-token-0123456789\n").unwrap();
+    // A tokens file others can read stops the node, naming the file and the fix.
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let refused = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(["serve", "--config"])
+        .arg(&dir.config)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains(&tokens.display().to_string()) && said.contains("chmod 600"),
+        "{said}"
+    );
+    std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
     let node = dir.start();
     let body = json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")});
     let no = post_json(node.addr, "/api/v1/events", &body).unwrap();
@@ -579,5 +591,61 @@ fn huge_strings_many_fields_and_idle_connections_leave_the_node_serving() {
         "idle connections are closed by the header timeout"
     );
     assert_eq!(get(node.addr, "/healthz").status, 200);
+    node.stop();
+}
+
+#[test]
+fn a_foreign_host_and_a_cross_origin_post_are_refused() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    // What a page that rebinds its own DNS name to 127.0.0.1 sends: its own name as Host.
+    use std::io::{Read, Write};
+    let mut raw = std::net::TcpStream::connect(node.addr).unwrap();
+    raw.write_all(
+        b"GET /api/v1/events HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    )
+    .unwrap();
+    let mut answer = String::new();
+    raw.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 421"), "{answer}");
+    assert!(answer.contains("unknown-host"), "{answer}");
+
+    let body = json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")});
+    let cross = request(
+        node.addr,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://evil.example"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(cross.status, 403);
+    assert_eq!(
+        cross.json()["type"],
+        "https://jol.example/problems/cross-origin"
+    );
+    let same = request(
+        node.addr,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", &format!("http://{}", node.addr)),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(same.status, 201);
+    // Nothing was published by the refused requests.
+    assert_eq!(
+        get(node.addr, "/api/v1/events").json()["events"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
     node.stop();
 }

@@ -7,6 +7,7 @@
 pub mod dashboard;
 mod events;
 mod health;
+pub mod origin;
 mod publish;
 mod registry;
 
@@ -51,11 +52,16 @@ pub struct LocalApi {
     pub metrics: Arc<Metrics>,
     /// The federation's manifest, when the node is a member.
     pub trust: Option<Arc<Trust>>,
+    /// The names the node answers to (`Host`), and so its origin.
+    pub names: origin::HostNames,
 }
 
 impl LocalApi {
     /// Route one request.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+        if let Err(p) = self.names.check(&req) {
+            return p.response();
+        }
         let path = req.uri().path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         if segments.first() == Some(&"api") {

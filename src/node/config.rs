@@ -100,6 +100,10 @@ pub struct LocalConfig {
     /// Loopback by default; any other address requires `tokens_file`.
     #[serde(default = "default_local_listen")]
     pub listen: SocketAddr,
+    /// Host names the local API answers to, besides the listen address, `localhost`,
+    /// `127.0.0.1` and `::1`; a request naming another `Host` is refused (421).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// A file of `NAME TOKEN` lines: the bearer tokens the agency's systems use.
     pub tokens_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
@@ -133,6 +137,7 @@ impl Default for LocalConfig {
     fn default() -> Self {
         LocalConfig {
             listen: default_local_listen(),
+            names: Vec::new(),
             tokens_file: None,
             max_body_bytes: default_max_body(),
             header_timeout_secs: default_header_timeout(),

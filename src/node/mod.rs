@@ -50,6 +50,13 @@ pub enum NodeError {
     Webhook(#[from] crate::net::webhook::WebhookUrlError),
     #[error("signing.key_name is not a valid key name: {0}")]
     KeyName(#[source] crate::event::identifiers::IdError),
+    #[error("{path} holds a secret but is readable by other users (mode {mode:o}): run `chmod 600 {path}`")]
+    SecretReadable { path: std::path::PathBuf, mode: u32 },
+    #[error("cannot read the permissions of {path}: {source}")]
+    SecretMode {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -75,6 +82,9 @@ impl RunningNode {
     /// Open everything the config names and start serving.
     pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
         let schemas = Schemas::load()?;
+        for secret in secrets(config) {
+            owner_only(secret)?;
+        }
         let key = keys::read_private(&config.signing.key_file)?;
         let kid = KeyName::new(config.member.clone(), &config.signing.key_name)
             .map_err(NodeError::KeyName)?;
@@ -186,6 +196,7 @@ impl RunningNode {
             max_body_bytes: config.local.max_body_bytes,
             metrics: metrics.clone(),
             trust,
+            names: crate::api::origin::HostNames::new(config.local.listen, &config.local.names),
         });
         let limits = Limits {
             header_timeout: Duration::from_secs(config.local.header_timeout_secs),
@@ -246,6 +257,37 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| NodeError::Listen { addr, source })
+}
+
+/// The files of a node's config that hold secrets: the signing key, the TLS key, the tokens.
+fn secrets(config: &NodeConfig) -> impl Iterator<Item = &std::path::Path> {
+    [
+        Some(config.signing.key_file.as_path()),
+        config.federation.as_ref().map(|f| f.tls_key.as_path()),
+        config.local.tokens_file.as_deref(),
+    ]
+    .into_iter()
+    .flatten()
+}
+
+/// A secret must be readable by its owner only; a node refuses to start otherwise.
+fn owner_only(path: &std::path::Path) -> Result<(), NodeError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path)
+        .map_err(|source| NodeError::SecretMode {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(NodeError::SecretReadable {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 fn local_addr_of(listener: &TcpListener, asked: SocketAddr) -> Result<SocketAddr, NodeError> {

@@ -1,0 +1,116 @@
+//! Who may address the local API at all: the `Host` a request names must be one of the node's
+//! names (a web page that rebinds its own DNS name to 127.0.0.1 is refused with 421), and a
+//! state-changing request from a browser must come from the node's own origin (a cross-origin
+//! POST is refused with 403). Checked before anything else, on every route.
+
+use hyper::header::{HOST, ORIGIN};
+use hyper::{Method, Request, StatusCode};
+
+use crate::net::http::Problem;
+
+/// The names a node answers to.
+#[derive(Debug, Clone)]
+pub struct HostNames(Vec<String>);
+
+impl HostNames {
+    /// The configured names plus the listen address, `localhost`, `127.0.0.1` and `::1`.
+    pub fn new(listen: std::net::SocketAddr, configured: &[String]) -> HostNames {
+        let mut names: Vec<String> = configured.iter().map(|n| n.to_ascii_lowercase()).collect();
+        names.extend([
+            listen.ip().to_string(),
+            "localhost".into(),
+            "127.0.0.1".into(),
+            "::1".into(),
+        ]);
+        HostNames(names)
+    }
+
+    /// Refuse a request whose `Host` is not one of ours, or a cross-origin state change.
+    pub fn check<B>(&self, req: &Request<B>) -> Result<(), Problem> {
+        let host = req
+            .headers()
+            .get(HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| req.uri().authority().map(|a| a.as_str()))
+            .unwrap_or_default();
+        if !self.0.iter().any(|n| n == &host_name(host)) {
+            return Err(Problem::new(
+                StatusCode::MISDIRECTED_REQUEST,
+                "unknown-host",
+                "Not this node's name",
+                "the Host header names no name this node answers to ([local] names)",
+            ));
+        }
+        let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+        let origin = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok());
+        if let Some(origin) = origin.filter(|_| changes_state) {
+            let same = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"))
+                .is_some_and(|o| o.eq_ignore_ascii_case(host));
+            if !same {
+                return Err(Problem::new(
+                    StatusCode::FORBIDDEN,
+                    "cross-origin",
+                    "Cross-origin request refused",
+                    "a state-changing request from a web page of another origin is refused",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The host part of a `Host` value (`name`, `name:port`, `[v6]:port`), lower-case.
+fn host_name(host: &str) -> String {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host, |(n, _)| n),
+    };
+    name.to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(method: &str, host: &str, origin: Option<&str>) -> Request<()> {
+        let mut b = Request::builder().method(method).uri("/api/v1/events");
+        b = b.header(HOST, host);
+        if let Some(o) = origin {
+            b = b.header(ORIGIN, o);
+        }
+        b.body(()).unwrap()
+    }
+
+    #[test]
+    fn only_our_names_and_our_origin() {
+        let names = HostNames::new(
+            "127.0.0.1:8080".parse().unwrap(),
+            &["jol.mig.gov.kg".into()],
+        );
+        assert!(names.check(&req("GET", "127.0.0.1:8080", None)).is_ok());
+        assert!(names.check(&req("GET", "localhost:8080", None)).is_ok());
+        assert!(names.check(&req("GET", "[::1]:8080", None)).is_ok());
+        assert!(names.check(&req("GET", "JOL.mig.gov.kg", None)).is_ok());
+        let rebound = names
+            .check(&req("GET", "evil.example:8080", None))
+            .unwrap_err();
+        assert_eq!(rebound.status, 421);
+        assert!(names
+            .check(&req(
+                "POST",
+                "127.0.0.1:8080",
+                Some("http://127.0.0.1:8080")
+            ))
+            .is_ok());
+        let cross = names
+            .check(&req("POST", "127.0.0.1:8080", Some("http://evil.example")))
+            .unwrap_err();
+        assert_eq!(cross.status, 403);
+        // Reading with a foreign Origin is the browser's same-origin policy's business.
+        assert!(names
+            .check(&req("GET", "127.0.0.1:8080", Some("http://evil.example")))
+            .is_ok());
+    }
+}
