@@ -690,3 +690,63 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
     );
     drop(emp);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
+    let fed = Federation::build_with(
+        "quarantine_cap = 10\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
+    );
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let kid = format!("{MIGRATION}#sign-1");
+    let stranger = jol::event::keys::generate();
+    // Thirty events with a forged signature, then a good one.
+    let mut events: Vec<Value> = (1..=30u64)
+        .map(|seq| {
+            let e = event(
+                EventType::ReturneeRecord,
+                seq,
+                returnee(
+                    &format!("215031990{:05}", seq),
+                    &[EMPLOYMENT],
+                    &["EMPLOYMENT_SERVICES"],
+                ),
+            );
+            json!({"sequence": seq, "jws": signed(&e, &stranger, &kid)})
+        })
+        .collect();
+    let good = event(
+        EventType::ReturneeRecord,
+        31,
+        returnee("21503199099999", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    events.push(json!({"sequence": 31, "jws": signed(&good, &key, &kid)}));
+    let page = json!({"head": 31, "next": 31, "events": events});
+    let _fake = serve_fake_migration(&fed, page, 31).await;
+    let (emp, got, quarantine) = employment_takes(&fed, 10, 1).await;
+    assert_eq!(got.len(), 1, "the good event still arrives");
+    assert_eq!(quarantine["total"], 10, "only the peer's share is kept");
+    let addr = emp.addr;
+    let (ready, metrics) = tokio::task::spawn_blocking(move || {
+        (
+            get(addr, "/readyz").json(),
+            String::from_utf8(get(addr, "/metrics").body).unwrap(),
+        )
+    })
+    .await
+    .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "jol_quarantine_dropped_total{{from=\"{MIGRATION}\"}} 20"
+        )),
+        "{metrics}"
+    );
+    assert_eq!(ready["status"], "degraded", "{ready}");
+    assert!(
+        ready["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("floods the quarantine"),
+        "{ready}"
+    );
+    drop(emp);
+}

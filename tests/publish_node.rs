@@ -649,3 +649,34 @@ fn a_foreign_host_and_a_cross_origin_post_are_refused() {
     );
     node.stop();
 }
+
+#[test]
+fn a_slow_body_is_cut_off_and_others_are_served() {
+    let dir = NodeDir::new("body_timeout_secs = 1\n");
+    let node = dir.start();
+    use std::io::{Read, Write};
+    let started = Instant::now();
+    let mut slow = std::net::TcpStream::connect(node.addr).unwrap();
+    let host = node.addr.to_string();
+    slow.write_all(
+        format!("POST /api/v1/events HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"type\":").as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        get(node.addr, "/healthz").status,
+        200,
+        "others are served meanwhile"
+    );
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = slow.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("body-timeout"), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the slow body held the connection {:?}",
+        started.elapsed()
+    );
+    node.stop();
+}

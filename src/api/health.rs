@@ -27,7 +27,17 @@ impl LocalApi {
             .metrics
             .forks
             .load(std::sync::atomic::Ordering::Relaxed);
-        let all_peers = peers.values().all(|s| s.connected) && forks == 0;
+        let warnings: Vec<String> = peers
+            .iter()
+            .filter(|(_, s)| s.quarantine_dropped > 0)
+            .map(|(from, s)| {
+                format!(
+                    "{from} floods the quarantine: its share is full and {} refused events were not kept",
+                    s.quarantine_dropped
+                )
+            })
+            .collect();
+        let all_peers = peers.values().all(|s| s.connected) && forks == 0 && warnings.is_empty();
         let status = match (ready, all_peers) {
             (false, _) => "not-ready",
             (true, false) => "degraded",
@@ -46,7 +56,8 @@ impl LocalApi {
         http::json(
             code,
             &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
-            "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers}),
+            "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers,
+            "warnings": warnings}),
         )
     }
 }

@@ -49,6 +49,8 @@ pub struct LocalApi {
     pub publisher: Publisher,
     pub tokens: Vec<Token>,
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request body.
+    pub body_deadline: std::time::Duration,
     pub metrics: Arc<Metrics>,
     /// The federation's manifest, when the node is a member.
     pub trust: Option<Arc<Trust>>,

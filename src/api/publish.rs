@@ -100,7 +100,7 @@ impl LocalApi {
 
     async fn read_json_body(&self, req: Request<Incoming>) -> Result<Bytes, Problem> {
         http::require_json(&req)?;
-        http::read_body(req, self.max_body_bytes).await
+        http::read_body(req, self.max_body_bytes, self.body_deadline).await
     }
 
     fn parsed(&self, body: &[u8]) -> Result<Value, Problem> {

@@ -132,7 +132,7 @@ impl PeerApi {
         caller: &MemberId,
         req: Request<Incoming>,
     ) -> Result<Response, Problem> {
-        let body = http::read_body(req, 64 * 1024).await?;
+        let body = http::read_body(req, 64 * 1024, http::BODY_DEADLINE).await?;
         let manifest = self.trust.held();
         let refused = |detail: String| {
             Problem::new(

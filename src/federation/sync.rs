@@ -56,6 +56,9 @@ pub struct SyncSettings {
     /// How long a peer may take to send a complete answer, beyond the long-poll wait,
     /// milliseconds: a peer that hangs or trickles is cut off after it.
     pub answer_timeout_ms: u64,
+    /// Most quarantine records kept from one publisher: beyond it, what that peer sends wrong is
+    /// counted (`jol_quarantine_dropped_total`) and reported in `/readyz`, not kept.
+    pub quarantine_cap: u64,
 }
 
 impl Default for SyncSettings {
@@ -68,6 +71,7 @@ impl Default for SyncSettings {
             checkpoint_ms: 2_000,
             witness_ms: 5_000,
             answer_timeout_ms: 15_000,
+            quarantine_cap: 100_000,
         }
     }
 }
@@ -489,6 +493,21 @@ impl Syncer {
     }
 
     pub(super) fn quarantine(&self, from: &MemberId, r: &Rejection, body: &str) {
+        match self.store.quarantined_from(from.as_str()) {
+            Ok(n) if n >= self.settings.quarantine_cap => {
+                let mut first = false;
+                self.metrics.sync_status(from, |s| {
+                    first = s.quarantine_dropped == 0;
+                    s.quarantine_dropped += 1;
+                });
+                if first {
+                    tracing::warn!(%from, cap = self.settings.quarantine_cap, "the peer's share of the quarantine is full; further refused events are counted, not kept");
+                }
+                return;
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the quarantine count"),
+        }
         if r.reason == Reason::Duplicate {
             self.metrics
                 .duplicates

@@ -153,7 +153,16 @@ pub fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
 
 /// Read the whole body, refusing one larger than `limit` bytes (before reading it, where the
 /// client declared its length).
-pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Problem> {
+/// How long a peer may take to send a request body it started (the local API's is configured).
+pub const BODY_DEADLINE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Read a request body of at most `limit` bytes within `deadline`: a sender that trickles or
+/// stops cannot hold a connection slot longer than that (408).
+pub async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+    deadline: std::time::Duration,
+) -> Result<Bytes, Problem> {
     let too_large = || {
         Problem::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -170,7 +179,17 @@ pub async fn read_body(req: Request<Incoming>, limit: usize) -> Result<Bytes, Pr
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(req.into_body(), limit).collect().await {
+    let collected = tokio::time::timeout(deadline, Limited::new(req.into_body(), limit).collect())
+        .await
+        .map_err(|_| {
+            Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body-timeout",
+                "Request body too slow",
+                format!("the body did not arrive within {} s", deadline.as_secs()),
+            )
+        })?;
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(e) => Err(Problem::new(

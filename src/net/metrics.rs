@@ -22,6 +22,8 @@ pub struct SyncStatus {
     pub gaps: u64,
     /// Sessions that ended in failure, by kind (`connect`, `timeout`, `decode`, …).
     pub failures: BTreeMap<&'static str, u64>,
+    /// Refused events not kept because the publisher's share of the quarantine is full.
+    pub quarantine_dropped: u64,
 }
 
 /// The node's counters.
@@ -178,6 +180,11 @@ impl Metrics {
             );
             let _ = writeln!(out, "jol_sync_cursor{{from=\"{from}\"}} {}", s.cursor);
             let _ = writeln!(out, "jol_sync_gaps_total{{from=\"{from}\"}} {}", s.gaps);
+            let _ = writeln!(
+                out,
+                "jol_quarantine_dropped_total{{from=\"{from}\"}} {}",
+                s.quarantine_dropped
+            );
             for (kind, n) in &s.failures {
                 let _ = writeln!(
                     out,

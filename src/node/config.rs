@@ -112,6 +112,9 @@ pub struct LocalConfig {
     /// Time a client has to send its request headers.
     #[serde(default = "default_header_timeout")]
     pub header_timeout_secs: u64,
+    /// Time a client has to send a request body once its headers arrived.
+    #[serde(default = "default_body_timeout")]
+    pub body_timeout_secs: u64,
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -129,6 +132,9 @@ fn default_max_body() -> usize {
 fn default_header_timeout() -> u64 {
     10
 }
+fn default_body_timeout() -> u64 {
+    10
+}
 fn default_max_connections() -> usize {
     1024
 }
@@ -141,6 +147,7 @@ impl Default for LocalConfig {
             tokens_file: None,
             max_body_bytes: default_max_body(),
             header_timeout_secs: default_header_timeout(),
+            body_timeout_secs: default_body_timeout(),
             max_connections: default_max_connections(),
             webhook: None,
         }

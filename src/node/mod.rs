@@ -194,6 +194,7 @@ impl RunningNode {
             publisher,
             tokens,
             max_body_bytes: config.local.max_body_bytes,
+            body_deadline: Duration::from_secs(config.local.body_timeout_secs),
             metrics: metrics.clone(),
             trust,
             names: crate::api::origin::HostNames::new(config.local.listen, &config.local.names),

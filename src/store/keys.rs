@@ -111,6 +111,8 @@ pub enum Meta {
     /// The last sequence of this publisher's feed whose inclusion in a checkpoint this witness
     /// checked (u64 BE).
     InclusionChecked(MemberId),
+    /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE).
+    QuarantinedFrom(String),
 }
 
 impl Meta {
@@ -125,6 +127,7 @@ impl Meta {
             Meta::ForkAlarm(m) => format!("fork/{m}"),
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
+            Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
         }
     }
 }

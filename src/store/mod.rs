@@ -643,9 +643,20 @@ impl Store {
             batch.put(keys::quarantine_subtree(level, index), hash);
         }
         batch.put(keys::meta(&Meta::QuarantineSize), number.to_be_bytes());
+        let from = Meta::QuarantinedFrom(record.origin.clone());
+        let count = self.quarantined_from(&record.origin)? + 1;
+        batch.put(keys::meta(&from), count.to_be_bytes());
         self.kv()?.apply(batch.ops).map_err(io("quarantine"))?;
         *log = next;
         Ok(number)
+    }
+
+    /// How many quarantine records came from `origin`.
+    pub fn quarantined_from(&self, origin: &str) -> Result<u64, StoreError> {
+        Ok(self
+            .meta(&Meta::QuarantinedFrom(origin.to_string()))?
+            .and_then(|v| v.try_into().ok())
+            .map_or(0, u64::from_be_bytes))
     }
 
     /// Quarantined records after `number`, oldest first.
