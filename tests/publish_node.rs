@@ -240,10 +240,40 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
 }
 
 #[test]
-fn a_token_is_required_when_configured() {
-    let dir = NodeDir::new("tokens_file = \"tokens\"\n");
-    let tokens = dir.path().join("tokens");
-    std::fs::write(&tokens, "case-system s3cret-token-0123456789\n").unwrap();
+fn tokens_are_required_scoped_and_carry_the_purpose() {
+    let dir = NodeDir::new("tokens_file = \"tokens.toml\"\n");
+    let config = dir.config.to_str().unwrap().to_string();
+    let create = |name: &str, scopes: &str, purpose: &str| {
+        jol([
+            "token",
+            "--config",
+            &config,
+            "create",
+            "--name",
+            name,
+            "--scopes",
+            scopes,
+            "--purpose",
+            purpose,
+        ])
+        .trim()
+        .to_string()
+    };
+    let publisher = create("case-system", "publish", "EMPLOYMENT_SERVICES");
+    let officer = create(
+        "officer-desk",
+        "read-persons,read-events",
+        "EMPLOYMENT_SERVICES",
+    );
+    let tokens = dir.path().join("tokens.toml");
+    let stored = std::fs::read_to_string(&tokens).unwrap();
+    assert!(!stored.contains(&publisher) && stored.contains("case-system"));
+    let listed = jol(["token", "--config", &config, "list"]);
+    assert!(
+        listed.contains("officer-desk\tread-persons,read-events\tEMPLOYMENT_SERVICES"),
+        "{listed}"
+    );
+
     // A tokens file others can read stops the node, naming the file and the fix.
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o644)).unwrap();
@@ -259,32 +289,78 @@ fn a_token_is_required_when_configured() {
         "{said}"
     );
     std::fs::set_permissions(&tokens, std::fs::Permissions::from_mode(0o600)).unwrap();
+
     let node = dir.start();
-    let body = json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")});
-    let no = post_json(node.addr, "/api/v1/events", &body).unwrap();
-    assert_eq!(no.status, 401);
-    let wrong = request(
-        node.addr,
-        "GET",
-        "/api/v1/events",
-        &[("Authorization", "Bearer nope")],
-        b"",
-    )
-    .unwrap();
-    assert_eq!(wrong.status, 401);
-    let yes = request(
-        node.addr,
-        "POST",
-        "/api/v1/events",
-        &[
-            ("Content-Type", "application/json"),
-            ("Authorization", "Bearer s3cret-token-0123456789"),
-        ],
-        body.to_string().as_bytes(),
-    )
-    .unwrap();
-    assert_eq!(yes.status, 201);
+    let bearer = |t: &str| format!("Bearer {t}");
+    let mut data = example("employment-status", "employment-started.json");
+    data["person"]["pin"] = "21503199012345".into();
+    let body = json!({"type": "employment-status", "data": data});
+    let post = |auth: Option<&str>| {
+        let mut headers = vec![("Content-Type", "application/json".to_string())];
+        if let Some(a) = auth {
+            headers.push(("Authorization", a.to_string()));
+        }
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        request(
+            node.addr,
+            "POST",
+            "/api/v1/events",
+            &headers,
+            body.to_string().as_bytes(),
+        )
+        .unwrap()
+    };
+    assert_eq!(post(None).status, 401);
+    assert_eq!(post(Some("Bearer nope")).status, 401);
+    let wrong_scope = post(Some(&bearer(&officer)));
+    assert_eq!(wrong_scope.status, 403);
+    assert!(wrong_scope.json()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("publish"));
+    assert_eq!(post(Some(&bearer(&publisher))).status, 201);
+    let read = |path: &str, token: &str| {
+        request(
+            node.addr,
+            "GET",
+            path,
+            &[
+                ("Authorization", &bearer(token)),
+                ("X-Road-Issue", "SOMETHING-ELSE"),
+            ],
+            b"",
+        )
+        .unwrap()
+    };
+    assert_eq!(
+        read("/api/v1/persons/21503199012345", &publisher).status,
+        403
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || read(
+            "/api/v1/persons/21503199012345",
+            &officer
+        )
+        .status
+            == 200)
+        .is_some(),
+        "the officer's token never read the person"
+    );
+    // The access log records the token's name and purpose, not what the caller claimed.
+    let log = read("/api/v1/persons/21503199012345/access-log", &officer).json();
+    assert_eq!(log["records"][0]["reader"], "local:officer-desk");
+    assert_eq!(log["records"][0]["purpose"], "EMPLOYMENT_SERVICES");
     assert_eq!(get(node.addr, "/healthz").status, 200);
+    // A revoked token is refused by the running node.
+    jol([
+        "token",
+        "--config",
+        &config,
+        "revoke",
+        "--name",
+        "officer-desk",
+    ]);
+    assert_eq!(read("/api/v1/events", &officer).status, 401);
     node.stop();
 }
 

@@ -10,6 +10,7 @@ mod health;
 pub mod origin;
 mod publish;
 mod registry;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -23,19 +24,7 @@ use crate::net::metrics::Metrics;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
 use crate::write::Publisher;
-
-/// A named bearer token for the local API.
-#[derive(Clone)]
-pub struct Token {
-    pub name: String,
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Token {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Token({})", self.name)
-    }
-}
+use tokens::Scope;
 
 /// Most events one `GET /api/v1/events` returns.
 pub const MAX_PAGE: usize = 1000;
@@ -47,7 +36,7 @@ pub struct LocalApi {
     pub member: MemberId,
     pub store: Store,
     pub publisher: Publisher,
-    pub tokens: Vec<Token>,
+    pub tokens: tokens::Tokens,
     pub max_body_bytes: usize,
     /// How long a client may take to send a request body.
     pub body_deadline: std::time::Duration,
@@ -66,11 +55,13 @@ impl LocalApi {
         }
         let path = req.uri().path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        if segments.first() == Some(&"api") {
-            if let Err(p) = self.authorize(&req) {
-                return p.response();
-            }
-        }
+        let token = match scope_of(req.method(), &segments) {
+            Some(scope) => match self.authorize(&req, scope) {
+                Ok(token) => token,
+                Err(p) => return p.response(),
+            },
+            None => None,
+        };
         let result = match (req.method(), segments.as_slice()) {
             (&Method::GET, ["healthz"]) => Ok(http::json(
                 StatusCode::OK,
@@ -87,7 +78,9 @@ impl LocalApi {
             (&Method::GET, ["api", "v1", "events"]) => self.list_events(req.uri().query()),
             (&Method::GET, ["api", "v1", "events", id]) => self.get_event(id, req.uri().query()),
             (&Method::GET, ["api", "v1", "quarantine"]) => self.list_quarantine(req.uri().query()),
-            (&Method::GET, ["api", "v1", "persons", pin]) => self.get_person(&req, pin),
+            (&Method::GET, ["api", "v1", "persons", pin]) => {
+                self.get_person(&req, pin, token.as_ref())
+            }
             (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => self.get_access_log(pin),
             (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
             (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
@@ -127,8 +120,14 @@ impl LocalApi {
         result.unwrap_or_else(|p| p.response())
     }
 
-    fn authorize(&self, req: &Request<Incoming>) -> Result<Option<&Token>, Problem> {
-        if self.tokens.is_empty() {
+    /// The caller's token, when the node has tokens: 401 without a valid one, 403 when it
+    /// lacks `scope`.
+    fn authorize(
+        &self,
+        req: &Request<Incoming>,
+        scope: Scope,
+    ) -> Result<Option<tokens::Token>, Problem> {
+        if !self.tokens.required() {
             return Ok(None);
         }
         let presented = req
@@ -136,23 +135,33 @@ impl LocalApi {
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let found = presented.and_then(|p| {
-            self.tokens
-                .iter()
-                .find(|t| constant_time_eq(t.secret.as_bytes(), p.as_bytes()))
-        });
-        match found {
-            Some(t) => Ok(Some(t)),
-            None => Err(Problem::new(
+        let Some(token) = presented.and_then(|p| self.tokens.verify(p)) else {
+            return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Bearer token required",
-                "this listener requires Authorization: Bearer <token> with a token from the node's tokens file",
-            )),
+                "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create)",
+            ));
+        };
+        if !token.allows(scope) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "scope-missing",
+                "Token lacks the scope",
+                format!("this token lacks the scope {}", scope.as_str()),
+            ));
         }
+        Ok(Some(token))
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// The scope a local API route needs (`None`: open, e.g. `/healthz`).
+fn scope_of(method: &Method, segments: &[&str]) -> Option<Scope> {
+    match (method, segments) {
+        (&Method::POST, ["api", "v1", "events", ..]) => Some(Scope::Publish),
+        (_, ["api", "v1", "persons", ..]) => Some(Scope::ReadPersons),
+        (_, ["api", "v1", "kpi"]) => Some(Scope::ReadKpi),
+        (_, ["api", ..]) => Some(Scope::ReadEvents),
+        _ => None,
+    }
 }

@@ -6,8 +6,8 @@ use hyper::{Request, StatusCode};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use super::tokens::Token;
 use super::LocalApi;
-use super::Token;
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, Response};
@@ -18,6 +18,7 @@ impl LocalApi {
         &self,
         req: &Request<Incoming>,
         pin: &str,
+        token: Option<&Token>,
     ) -> Result<Response, Problem> {
         let pin = valid_pin(pin)?;
         let view = crate::registry::projector::person_as_served(&self.store, pin, &self.member)
@@ -31,7 +32,7 @@ impl LocalApi {
                 )
             })?;
         let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
-        let who = Reader::of(req, self.authorize(req).ok().flatten());
+        let who = Reader::of(req, token);
         self.log_access(pin, &who, "registry view")?;
         let derived = view.derive(as_of);
         let mut body = serde_json::to_value(&view).unwrap_or_default();
@@ -132,11 +133,14 @@ impl Reader {
                 .and_then(|v| v.to_str().ok())
                 .map(String::from)
         };
+        // With tokens, the purpose is the token's: a caller cannot choose another. Without
+        // (a loopback-only node), what the caller states is recorded as stated.
+        let stated = header("x-road-issue")
+            .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from));
         Reader {
             reader: token.map_or_else(|| "local".to_string(), |t| format!("local:{}", t.name)),
             user: header("x-road-userid"),
-            purpose: header("x-road-issue")
-                .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from)),
+            purpose: token.map(|t| t.purpose.clone()).or(stated),
         }
     }
 }

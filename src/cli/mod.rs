@@ -80,6 +80,14 @@ pub enum Command {
         #[arg(long, default_value = "sled")]
         store_engine: crate::store::Engine,
     },
+    /// The local API's bearer tokens (the node's `[local] tokens_file`).
+    Token {
+        /// The node's config.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
     /// Run a node.
     Serve {
         #[arg(long)]
@@ -181,6 +189,31 @@ pub enum Command {
     Bench(crate::cli::bench::BenchArgs),
 }
 
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Create a token and print it once (only its SHA-256 is kept).
+    Create {
+        #[arg(long)]
+        name: String,
+        /// Comma-separated: publish, read-events, read-persons, read-kpi, admin.
+        #[arg(long, value_delimiter = ',', required = true)]
+        scopes: Vec<String>,
+        /// Why its holder reads personal data: written to every access-log record.
+        #[arg(long)]
+        purpose: String,
+        /// Days until it expires (default: never).
+        #[arg(long)]
+        expires: Option<i64>,
+    },
+    /// List the tokens (names, scopes, purposes, expiry; never the tokens).
+    List,
+    /// Remove a token; a running node refuses it at once.
+    Revoke {
+        #[arg(long)]
+        name: String,
+    },
+}
+
 /// Run a parsed command line.
 pub async fn run(cli: Cli) -> Result<()> {
     match cli.command {
@@ -210,6 +243,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             &subscriptions,
             store_engine,
         ),
+        Command::Token { config, command } => token(&config, command),
         Command::Serve { config } => serve(&config).await,
         Command::Publish {
             config,
@@ -308,6 +342,52 @@ fn init_node(
     let config = node_config(&plan, engine, Default::default());
     crate::node::federation::write_config(out, &config)?;
     println!("node config: {}", out.display());
+    Ok(())
+}
+
+fn token(config: &Path, command: TokenCommand) -> Result<()> {
+    use crate::api::tokens;
+    let config = NodeConfig::load(config)?;
+    let file = config.local.tokens_file.clone().context(
+        "the node has no [local] tokens_file: set one (e.g. tokens_file = \"tokens.toml\") first",
+    )?;
+    match command {
+        TokenCommand::Create {
+            name,
+            scopes,
+            purpose,
+            expires,
+        } => {
+            let scopes = scopes
+                .iter()
+                .map(|s| s.parse())
+                .collect::<Result<Vec<tokens::Scope>, _>>()?;
+            let expires =
+                expires.map(|d| time::OffsetDateTime::now_utc() + time::Duration::days(d));
+            let secret = tokens::create(&file, &name, scopes, &purpose, expires)?;
+            println!("{secret}");
+            eprintln!(
+                "token {name} created in {}; it is shown only now",
+                file.display()
+            );
+        }
+        TokenCommand::List => {
+            for t in tokens::read(&file)? {
+                let scopes: Vec<&str> = t.scopes.iter().map(|s| s.as_str()).collect();
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    t.name,
+                    scopes.join(","),
+                    t.purpose,
+                    t.expires.map_or("never".to_string(), |e| e.to_string())
+                );
+            }
+        }
+        TokenCommand::Revoke { name } => {
+            tokens::revoke(&file, &name)?;
+            println!("token {name} revoked");
+        }
+    }
     Ok(())
 }
 

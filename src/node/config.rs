@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::Token;
+use crate::api::tokens::Tokens;
 use crate::event::identifiers::MemberId;
 use crate::federation::sync::{Subscription, SyncSettings};
 
@@ -104,7 +104,8 @@ pub struct LocalConfig {
     /// `127.0.0.1` and `::1`; a request naming another `Host` is refused (421).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
-    /// A file of `NAME TOKEN` lines: the bearer tokens the agency's systems use.
+    /// The tokens file (`jol token create` writes it): the bearer tokens the agency's systems
+    /// use, with their scopes and purposes; only their SHA-256 is kept.
     pub tokens_file: Option<PathBuf>,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
@@ -195,39 +196,15 @@ impl NodeConfig {
         Ok(c)
     }
 
-    /// The bearer tokens for the local API (empty: no token needed, loopback only).
-    pub fn tokens(&self) -> Result<Vec<Token>, ConfigError> {
-        let Some(path) = &self.local.tokens_file else {
-            return Ok(Vec::new());
-        };
-        let fail = |detail: String| ConfigError::Tokens {
-            path: path.clone(),
-            detail,
-        };
-        let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
-        let mut tokens = Vec::new();
-        for (n, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            match line.split_whitespace().collect::<Vec<_>>()[..] {
-                [name, secret] if secret.len() >= 16 => tokens.push(Token {
-                    name: name.to_string(),
-                    secret: secret.to_string(),
-                }),
-                _ => {
-                    return Err(fail(format!(
-                        "line {}: expected `NAME TOKEN` with a token of at least 16 characters",
-                        n + 1
-                    )))
-                }
-            }
+    /// The bearer tokens for the local API (none configured: no token needed, loopback only).
+    pub fn tokens(&self) -> Result<Tokens, ConfigError> {
+        match &self.local.tokens_file {
+            None => Ok(Tokens::none()),
+            Some(path) => Tokens::load(path).map_err(|e| ConfigError::Tokens {
+                path: path.clone(),
+                detail: e.to_string(),
+            }),
         }
-        if tokens.is_empty() {
-            return Err(fail("no tokens in the file".into()));
-        }
-        Ok(tokens)
     }
 }
 
@@ -262,21 +239,5 @@ key_name = "sign-1"
         );
         let typo = MINIMAL.replace("data_dir", "datadir");
         assert!(NodeConfig::parse(&typo, Path::new(".")).is_err());
-    }
-
-    #[test]
-    fn tokens_are_named() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("t"),
-            "# comment\ncase-system 0123456789abcdef0123\n",
-        )
-        .unwrap();
-        let text = format!("{MINIMAL}[local]\ntokens_file = \"t\"\n");
-        let c = NodeConfig::parse(&text, dir.path()).unwrap();
-        let t = c.tokens().unwrap();
-        assert_eq!(t[0].name, "case-system");
-        std::fs::write(dir.path().join("t"), "short x\n").unwrap();
-        assert!(c.tokens().is_err());
     }
 }

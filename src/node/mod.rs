@@ -274,14 +274,18 @@ fn secrets(config: &NodeConfig) -> impl Iterator<Item = &std::path::Path> {
 /// A secret must be readable by its owner only; a node refuses to start otherwise.
 fn owner_only(path: &std::path::Path) -> Result<(), NodeError> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path)
-        .map_err(|source| NodeError::SecretMode {
-            path: path.to_path_buf(),
-            source,
-        })?
-        .permissions()
-        .mode()
-        & 0o777;
+    let metadata = match std::fs::metadata(path) {
+        Ok(m) => m,
+        // Not there (yet): reading it reports that, with its own error.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(source) => {
+            return Err(NodeError::SecretMode {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(NodeError::SecretReadable {
             path: path.to_path_buf(),

@@ -1,0 +1,309 @@
+//! Bearer tokens for the local API: each has a name, the scopes it may use, the purpose it reads
+//! personal data for (written to the access log; a caller cannot choose another), and an expiry.
+//! The tokens file keeps only each token's SHA-256; the token itself is printed once, when it is
+//! created (`jol token create`). The file is re-read when it changes, so a revocation takes
+//! effect without a restart.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::SystemTime;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Scope {
+    /// Publish events.
+    Publish,
+    /// Read the log, single events and quarantine.
+    ReadEvents,
+    /// Read person views and access logs.
+    ReadPersons,
+    /// Read aggregate KPIs.
+    ReadKpi,
+    /// Operate the node (everything above).
+    Admin,
+}
+
+impl Scope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Publish => "publish",
+            Scope::ReadEvents => "read-events",
+            Scope::ReadPersons => "read-persons",
+            Scope::ReadKpi => "read-kpi",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = TokenError;
+    fn from_str(s: &str) -> Result<Scope, TokenError> {
+        [
+            Scope::Publish,
+            Scope::ReadEvents,
+            Scope::ReadPersons,
+            Scope::ReadKpi,
+            Scope::Admin,
+        ]
+        .into_iter()
+        .find(|x| x.as_str() == s)
+        .ok_or_else(|| TokenError::Scope(s.to_string()))
+    }
+}
+
+/// Why the tokens file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not a tokens file: {detail}")]
+    Format { path: PathBuf, detail: String },
+    #[error("unknown scope {0:?}: use publish, read-events, read-persons, read-kpi or admin")]
+    Scope(String),
+    #[error("a token named {0:?} exists already")]
+    Exists(String),
+    #[error("no token named {0:?}")]
+    Unknown(String),
+}
+
+/// One token as the file keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Token {
+    pub name: String,
+    /// SHA-256 of the token, hex.
+    pub sha256: String,
+    pub scopes: Vec<Scope>,
+    /// Why this token's holder reads personal data (the access log's purpose).
+    pub purpose: String,
+    #[serde(
+        default,
+        with = "time::serde::rfc3339::option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires: Option<OffsetDateTime>,
+}
+
+impl Token {
+    /// Whether the token may use `scope` (admin may use every scope).
+    pub fn allows(&self, scope: Scope) -> bool {
+        self.scopes
+            .iter()
+            .any(|s| *s == scope || *s == Scope::Admin)
+    }
+
+    fn is_expired(&self, now: OffsetDateTime) -> bool {
+        self.expires.is_some_and(|e| now >= e)
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct File {
+    #[serde(default, rename = "token")]
+    tokens: Vec<Token>,
+}
+
+fn digest(secret: &str) -> String {
+    crate::event::schema::hex(&Sha256::digest(secret.as_bytes()))
+}
+
+/// Read a tokens file (a missing file holds no tokens).
+pub fn read(path: &Path) -> Result<Vec<Token>, TokenError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(TokenError::File {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+    };
+    toml::from_str::<File>(&text)
+        .map(|f| f.tokens)
+        .map_err(|e| TokenError::Format {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        })
+}
+
+/// Write a tokens file, readable by its owner only.
+fn write(path: &Path, tokens: Vec<Token>) -> Result<(), TokenError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = toml::to_string(&File { tokens }).map_err(|e| TokenError::Format {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    let fail = |source| TokenError::File {
+        path: path.to_path_buf(),
+        source,
+    };
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(fail)?;
+    f.write_all(text.as_bytes()).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+/// Create a token; returns the secret, which is not stored anywhere.
+pub fn create(
+    path: &Path,
+    name: &str,
+    scopes: Vec<Scope>,
+    purpose: &str,
+    expires: Option<OffsetDateTime>,
+) -> Result<String, TokenError> {
+    let mut tokens = read(path)?;
+    if tokens.iter().any(|t| t.name == name) {
+        return Err(TokenError::Exists(name.to_string()));
+    }
+    let secret = {
+        use base64::Engine;
+        let bytes: [u8; 32] = rand::random();
+        format!(
+            "jol_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        )
+    };
+    tokens.push(Token {
+        name: name.to_string(),
+        sha256: digest(&secret),
+        scopes,
+        purpose: purpose.to_string(),
+        expires,
+    });
+    write(path, tokens)?;
+    Ok(secret)
+}
+
+/// Remove a token.
+pub fn revoke(path: &Path, name: &str) -> Result<(), TokenError> {
+    let mut tokens = read(path)?;
+    let before = tokens.len();
+    tokens.retain(|t| t.name != name);
+    if tokens.len() == before {
+        return Err(TokenError::Unknown(name.to_string()));
+    }
+    write(path, tokens)
+}
+
+/// The node's view of its tokens file, re-read when the file changes.
+pub struct Tokens {
+    path: Option<PathBuf>,
+    cache: Mutex<(Option<SystemTime>, Vec<Token>)>,
+}
+
+impl Tokens {
+    /// No tokens file: the local API is open (loopback only, which the config enforces).
+    pub fn none() -> Tokens {
+        Tokens {
+            path: None,
+            cache: Mutex::new((None, Vec::new())),
+        }
+    }
+
+    pub fn load(path: &Path) -> Result<Tokens, TokenError> {
+        let tokens = read(path)?;
+        Ok(Tokens {
+            path: Some(path.to_path_buf()),
+            cache: Mutex::new((modified(path), tokens)),
+        })
+    }
+
+    /// Whether tokens are required at all.
+    pub fn required(&self) -> bool {
+        self.path.is_some()
+    }
+
+    /// The token whose secret was presented, if it is known and not expired.
+    pub fn verify(&self, presented: &str) -> Option<Token> {
+        let path = self.path.as_ref()?;
+        let mut cache = self.cache.lock().ok()?;
+        let now_modified = modified(path);
+        if now_modified != cache.0 {
+            if let Ok(fresh) = read(path) {
+                *cache = (now_modified, fresh);
+            }
+        }
+        let wanted = digest(presented);
+        let now = OffsetDateTime::now_utc();
+        cache
+            .1
+            .iter()
+            .find(|t| constant_time_eq(t.sha256.as_bytes(), wanted.as_bytes()))
+            .filter(|t| !t.is_expired(now))
+            .cloned()
+    }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_created_token_verifies_with_its_scopes_and_a_revoked_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        let secret = create(
+            &path,
+            "case-system",
+            vec![Scope::Publish],
+            "EMPLOYMENT_SERVICES",
+            None,
+        )
+        .unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(!text.contains(&secret), "only the digest is stored");
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let tokens = Tokens::load(&path).unwrap();
+        let t = tokens.verify(&secret).unwrap();
+        assert!(t.allows(Scope::Publish) && !t.allows(Scope::ReadPersons));
+        assert_eq!(t.purpose, "EMPLOYMENT_SERVICES");
+        assert!(tokens.verify("jol_wrong").is_none());
+        assert!(matches!(
+            create(&path, "case-system", vec![], "x", None),
+            Err(TokenError::Exists(_))
+        ));
+        // Revoked while the node runs: refused at once (the file is re-read when it changes).
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        revoke(&path, "case-system").unwrap();
+        assert!(tokens.verify(&secret).is_none());
+        let expired = create(
+            &path,
+            "old",
+            vec![Scope::Admin],
+            "x",
+            Some(OffsetDateTime::now_utc() - time::Duration::days(1)),
+        )
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(tokens.verify(&expired).is_none());
+    }
+}
