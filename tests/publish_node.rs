@@ -756,3 +756,55 @@ fn a_slow_body_is_cut_off_and_others_are_served() {
     );
     node.stop();
 }
+
+#[test]
+fn a_token_over_its_budget_is_told_to_wait() {
+    let dir = NodeDir::new("tokens_file = \"tokens.toml\"\nrequests_per_token_per_second = 2\n");
+    let config = dir.config.to_str().unwrap().to_string();
+    let token = jol([
+        "token",
+        "--config",
+        &config,
+        "create",
+        "--name",
+        "reader",
+        "--scopes",
+        "read-events",
+        "--purpose",
+        "EMPLOYMENT_SERVICES",
+    ])
+    .trim()
+    .to_string();
+    let node = dir.start();
+    let auth = format!("Bearer {token}");
+    let answers: Vec<Answer> = (0..10)
+        .map(|_| {
+            request(
+                node.addr,
+                "GET",
+                "/api/v1/events",
+                &[("Authorization", &auth)],
+                b"",
+            )
+            .unwrap()
+        })
+        .collect();
+    assert_eq!(answers[0].status, 200);
+    let limited = answers
+        .iter()
+        .find(|a| a.status == 429)
+        .expect("ten requests at once exceed a budget of 2/s with bursts of 4");
+    assert!(
+        limited
+            .headers
+            .to_ascii_lowercase()
+            .contains("retry-after: 1"),
+        "{}",
+        limited.headers
+    );
+    assert_eq!(
+        limited.json()["type"],
+        "https://jol.example/problems/rate-limited"
+    );
+    node.stop();
+}

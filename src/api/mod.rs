@@ -37,6 +37,8 @@ pub struct LocalApi {
     pub store: Store,
     pub publisher: Publisher,
     pub tokens: tokens::Tokens,
+    /// Requests each token may make a second.
+    pub rate_limits: tokens::RateLimits,
     pub max_body_bytes: usize,
     /// How long a client may take to send a request body.
     pub body_deadline: std::time::Duration,
@@ -58,7 +60,21 @@ impl LocalApi {
         let token = match scope_of(req.method(), &segments) {
             Some(scope) => match self.authorize(&req, scope) {
                 Ok(token) => token,
-                Err(p) => return p.response(),
+                Err(p) => {
+                    let wait = p
+                        .extensions
+                        .as_ref()
+                        .and_then(|e| e.get("retryAfter"))
+                        .cloned();
+                    let mut response = p.response();
+                    if let Some(seconds) = wait.and_then(|w| w.as_u64()) {
+                        response.headers_mut().insert(
+                            hyper::header::RETRY_AFTER,
+                            hyper::header::HeaderValue::from(seconds),
+                        );
+                    }
+                    return response;
+                }
             },
             None => None,
         };
@@ -143,6 +159,18 @@ impl LocalApi {
                 "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create)",
             ));
         };
+        if let Err(seconds) = self.rate_limits.take(&token.name) {
+            return Err(Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                format!(
+                    "this token's budget ({}/s) is spent; retry after {seconds} s",
+                    self.rate_limits.per_second()
+                ),
+            )
+            .with("retryAfter", seconds.into()));
+        }
         if !token.allows(scope) {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,

@@ -251,6 +251,47 @@ impl Tokens {
     }
 }
 
+/// Per-token request budgets: a bucket of `rate` requests a second, holding at most `burst`.
+pub struct RateLimits {
+    rate: f64,
+    burst: f64,
+    buckets: Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
+}
+
+impl RateLimits {
+    pub fn new(rate_per_second: u32, burst: u32) -> RateLimits {
+        RateLimits {
+            rate: f64::from(rate_per_second.max(1)),
+            burst: f64::from(burst.max(1)),
+            buckets: Mutex::default(),
+        }
+    }
+
+    /// The sustained rate, requests a second.
+    pub fn per_second(&self) -> u32 {
+        self.rate as u32
+    }
+
+    /// Take one request from `token`'s budget; `Err(seconds)` tells how long to wait.
+    pub fn take(&self, token: &str) -> Result<(), u64> {
+        let Ok(mut buckets) = self.buckets.lock() else {
+            return Ok(());
+        };
+        let now = std::time::Instant::now();
+        let (level, last) = buckets
+            .entry(token.to_string())
+            .or_insert((self.burst, now));
+        *level = (*level + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
+        *last = now;
+        if *level >= 1.0 {
+            *level -= 1.0;
+            Ok(())
+        } else {
+            Err(((1.0 - *level) / self.rate).ceil().max(1.0) as u64)
+        }
+    }
+}
+
 fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
@@ -262,6 +303,16 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_token_spends_its_budget_and_then_waits() {
+        let limits = RateLimits::new(2, 3);
+        for _ in 0..3 {
+            assert!(limits.take("a").is_ok());
+        }
+        assert_eq!(limits.take("a"), Err(1));
+        assert!(limits.take("b").is_ok(), "each token has its own budget");
+    }
 
     #[test]
     fn a_created_token_verifies_with_its_scopes_and_a_revoked_one_does_not() {

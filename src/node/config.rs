@@ -116,6 +116,10 @@ pub struct LocalConfig {
     /// Time a client has to send a request body once its headers arrived.
     #[serde(default = "default_body_timeout")]
     pub body_timeout_secs: u64,
+    /// Requests one token may make a second (bursts of twice that); beyond it 429 with
+    /// `Retry-After`.
+    #[serde(default = "default_rate")]
+    pub requests_per_token_per_second: u32,
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
@@ -133,6 +137,9 @@ fn default_max_body() -> usize {
 fn default_header_timeout() -> u64 {
     10
 }
+fn default_rate() -> u32 {
+    2_000
+}
 fn default_body_timeout() -> u64 {
     10
 }
@@ -149,6 +156,7 @@ impl Default for LocalConfig {
             max_body_bytes: default_max_body(),
             header_timeout_secs: default_header_timeout(),
             body_timeout_secs: default_body_timeout(),
+            requests_per_token_per_second: default_rate(),
             max_connections: default_max_connections(),
             webhook: None,
         }

@@ -195,6 +195,10 @@ impl RunningNode {
             tokens,
             max_body_bytes: config.local.max_body_bytes,
             body_deadline: Duration::from_secs(config.local.body_timeout_secs),
+            rate_limits: crate::api::tokens::RateLimits::new(
+                config.local.requests_per_token_per_second,
+                config.local.requests_per_token_per_second.saturating_mul(2),
+            ),
             metrics: metrics.clone(),
             trust,
             names: crate::api::origin::HostNames::new(config.local.listen, &config.local.names),
