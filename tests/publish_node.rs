@@ -606,6 +606,81 @@ fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
         .map(|v| v["position"].as_u64().unwrap())
         .collect();
     assert_eq!(positions, [1, 2, 3, 4, 5]);
+    // Each delivery is in the person's access log, as the webhook's read.
+    let pin = received.lock().unwrap()[0]["event"]["data"]["person"]["pin"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let log = get(node.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
+    assert!(
+        log["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reader"].as_str().unwrap().starts_with("webhook:")
+                && r["what"] == "event delivered to the webhook"),
+        "{log}"
+    );
+    node.stop();
+}
+
+#[test]
+fn every_path_that_shows_personal_data_logs_the_read_first() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    let data = employment_data(7, "a-1");
+    let pin = data["person"]["pin"].as_str().unwrap().to_string();
+    let id = publish(node.addr, "employment-status", &data)["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A refused submission about the same person lands in quarantine with its body.
+    let mut bad = data.clone();
+    bad["labourForceStatus"] = "SOMETHING".into();
+    assert_eq!(
+        post_json(
+            node.addr,
+            "/api/v1/events",
+            &json!({"type": "employment-status", "data": bad})
+        )
+        .unwrap()
+        .status,
+        422
+    );
+    assert_eq!(get(node.addr, "/api/v1/events").status, 200);
+    assert_eq!(get(node.addr, &format!("/api/v1/events/{id}")).status, 200);
+    assert_eq!(get(node.addr, "/api/v1/quarantine").status, 200);
+    let what = |addr| -> Vec<String> {
+        get(addr, &format!("/api/v1/persons/{pin}/access-log")).json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["what"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let logged = what(node.addr);
+    for expected in [
+        "events listed through the local API",
+        "an event read through the local API",
+        "quarantined submissions read through the local API",
+    ] {
+        assert!(
+            logged.iter().any(|w| w == expected),
+            "{expected}: {logged:?}"
+        );
+    }
+    // The command line reads a stopped node's data: logged too.
+    node.stop();
+    jol([
+        "view".as_ref(),
+        pin.as_ref(),
+        "--data-dir".as_ref(),
+        dir.path().join("data").as_os_str(),
+    ]);
+    let node = dir.start();
+    assert!(what(node.addr)
+        .iter()
+        .any(|w| w == "registry view (jol view)"));
     node.stop();
 }
 

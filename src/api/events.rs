@@ -8,9 +8,14 @@ use uuid::Uuid;
 use super::{LocalApi, MAX_PAGE};
 use crate::event::cloudevent::StoredItem;
 use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::registry::access::{pin_in, record_reads, Reader};
 
 impl LocalApi {
-    pub(super) fn list_events(&self, query: Option<&str>) -> Result<Response, Problem> {
+    pub(super) fn list_events(
+        &self,
+        query: Option<&str>,
+        who: &Reader,
+    ) -> Result<Response, Problem> {
         let after = http::query_u64(query, "after", 0)?;
         let limit = http::query_u64(query, "limit", 100)?.clamp(1, MAX_PAGE as u64) as usize;
         let page = self.store.range(after, limit).map_err(storage_problem)?;
@@ -19,13 +24,29 @@ impl LocalApi {
             .iter()
             .map(|(pos, bytes)| stored_item(*pos, bytes))
             .collect::<Result<Vec<_>, _>>()?;
+        let pins: Vec<&str> = events
+            .iter()
+            .filter_map(|e| e.event.event().pin())
+            .collect();
+        record_reads(
+            &self.store,
+            who,
+            "events listed through the local API",
+            pins,
+        )
+        .map_err(storage_problem)?;
         Ok(http::json(StatusCode::OK, &Page { events, next }))
     }
 
     /// One event by id. An event is identified by its source and id: `?source=MEMBER-ID` picks
     /// one when members' ids collide, and without it an ambiguous id answers 409 with the
     /// candidates.
-    pub(super) fn get_event(&self, id: &str, query: Option<&str>) -> Result<Response, Problem> {
+    pub(super) fn get_event(
+        &self,
+        id: &str,
+        query: Option<&str>,
+        who: &Reader,
+    ) -> Result<Response, Problem> {
         let not_found = || {
             Problem::new(
                 StatusCode::NOT_FOUND,
@@ -68,16 +89,35 @@ impl LocalApi {
             .get(pos)
             .map_err(storage_problem)?
             .ok_or_else(not_found)?;
-        Ok(http::json(StatusCode::OK, &stored_item(pos, &bytes)?))
+        let item = stored_item(pos, &bytes)?;
+        let pin = item.event.event().pin();
+        record_reads(&self.store, who, "an event read through the local API", pin)
+            .map_err(storage_problem)?;
+        Ok(http::json(StatusCode::OK, &item))
     }
 
-    pub(super) fn list_quarantine(&self, query: Option<&str>) -> Result<Response, Problem> {
+    pub(super) fn list_quarantine(
+        &self,
+        query: Option<&str>,
+        who: &Reader,
+    ) -> Result<Response, Problem> {
         let after = http::query_u64(query, "after", 0)?;
         let limit = http::query_u64(query, "limit", 100)?.clamp(1, MAX_PAGE as u64) as usize;
         let records = self
             .store
             .quarantined(after, limit)
             .map_err(storage_problem)?;
+        let pins: Vec<String> = records
+            .iter()
+            .filter_map(|r| pin_in(r.body.as_bytes()))
+            .collect();
+        record_reads(
+            &self.store,
+            who,
+            "quarantined submissions read through the local API",
+            pins.iter().map(String::as_str),
+        )
+        .map_err(storage_problem)?;
         let next = records.last().map_or(after, |r| r.number);
         Ok(http::json(
             StatusCode::OK,

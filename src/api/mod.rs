@@ -21,6 +21,7 @@ use hyper::{Method, Request, StatusCode};
 use crate::event::identifiers::MemberId;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
+use crate::registry::access::Reader;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
 use crate::write::Publisher;
@@ -91,9 +92,15 @@ impl LocalApi {
             )),
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
-            (&Method::GET, ["api", "v1", "events"]) => self.list_events(req.uri().query()),
-            (&Method::GET, ["api", "v1", "events", id]) => self.get_event(id, req.uri().query()),
-            (&Method::GET, ["api", "v1", "quarantine"]) => self.list_quarantine(req.uri().query()),
+            (&Method::GET, ["api", "v1", "events"]) => {
+                self.list_events(req.uri().query(), &reader_of(&req, token.as_ref()))
+            }
+            (&Method::GET, ["api", "v1", "events", id]) => {
+                self.get_event(id, req.uri().query(), &reader_of(&req, token.as_ref()))
+            }
+            (&Method::GET, ["api", "v1", "quarantine"]) => {
+                self.list_quarantine(req.uri().query(), &reader_of(&req, token.as_ref()))
+            }
             (&Method::GET, ["api", "v1", "persons", pin]) => {
                 self.get_person(&req, pin, token.as_ref())
             }
@@ -180,6 +187,24 @@ impl LocalApi {
             ));
         }
         Ok(Some(token))
+    }
+}
+
+/// Who is reading, for the access log. With tokens, the purpose is the token's: a caller cannot
+/// choose another. Without (a loopback-only node), what the caller states is recorded as stated.
+fn reader_of(req: &Request<Incoming>, token: Option<&tokens::Token>) -> Reader {
+    let header = |name: &str| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(String::from)
+    };
+    let stated = header("x-road-issue")
+        .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from));
+    Reader {
+        reader: token.map_or_else(|| "local".to_string(), |t| format!("local:{}", t.name)),
+        user: header("x-road-userid"),
+        purpose: token.map(|t| t.purpose.clone()).or(stated),
     }
 }
 

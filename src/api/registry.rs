@@ -4,8 +4,8 @@
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use time::OffsetDateTime;
-use uuid::Uuid;
 
+use super::reader_of;
 use super::tokens::Token;
 use super::LocalApi;
 use crate::event::identifiers::MemberId;
@@ -32,8 +32,9 @@ impl LocalApi {
                 )
             })?;
         let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
-        let who = Reader::of(req, token);
-        self.log_access(pin, &who, "registry view")?;
+        let who = reader_of(req, token);
+        crate::registry::access::record_reads(&self.store, &who, "registry view", [pin])
+            .map_err(storage_problem)?;
         let derived = view.derive(as_of);
         let mut body = serde_json::to_value(&view).unwrap_or_default();
         body["derived"] = serde_json::to_value(derived).unwrap_or_default();
@@ -97,51 +98,6 @@ impl LocalApi {
                     .and_then(|p| p.publishers.first().cloned())
             })
             .unwrap_or_else(|| self.member.clone())
-    }
-
-    /// Record a read before answering it; a read that cannot be logged is refused.
-    fn log_access(&self, pin: &str, who: &Reader, what: &str) -> Result<(), Problem> {
-        let mut batch = crate::store::WriteBatch::default();
-        AccessRecord {
-            time: OffsetDateTime::now_utc(),
-            reader: who.reader.clone(),
-            user: who.user.clone(),
-            purpose: who.purpose.clone(),
-            what: what.to_string(),
-            request_id: Uuid::now_v7(),
-        }
-        .stage(&mut batch, pin);
-        self.store
-            .apply_other(batch)
-            .and_then(|()| self.store.flush())
-            .map_err(storage_problem)
-    }
-}
-
-/// Who is reading, for the access log.
-struct Reader {
-    reader: String,
-    user: Option<String>,
-    purpose: Option<String>,
-}
-
-impl Reader {
-    fn of(req: &Request<Incoming>, token: Option<&Token>) -> Reader {
-        let header = |name: &str| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(String::from)
-        };
-        // With tokens, the purpose is the token's: a caller cannot choose another. Without
-        // (a loopback-only node), what the caller states is recorded as stated.
-        let stated = header("x-road-issue")
-            .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from));
-        Reader {
-            reader: token.map_or_else(|| "local".to_string(), |t| format!("local:{}", t.name)),
-            user: header("x-road-userid"),
-            purpose: token.map(|t| t.purpose.clone()).or(stated),
-        }
     }
 }
 

@@ -529,10 +529,25 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
     let Some(v) = crate::registry::projector::person(&store, pin)? else {
         bail!("this node holds no events about that person");
     };
+    crate::registry::access::record_reads(
+        &store,
+        &operator("view"),
+        "registry view (jol view)",
+        [pin],
+    )?;
     let mut body = serde_json::to_value(&v)?;
     body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
     println!("{}", serde_json::to_string_pretty(&body)?);
     Ok(())
+}
+
+/// The operator at this machine, for the access log of a command that reads personal data.
+fn operator(command: &str) -> crate::registry::access::Reader {
+    crate::registry::access::Reader {
+        reader: format!("cli:{command}"),
+        user: std::env::var("USER").ok(),
+        purpose: Some("operator command on the node's machine".into()),
+    }
 }
 
 fn kpi(
@@ -674,6 +689,17 @@ fn export(
         store.last_position()?,
     )?;
     let bundle = crate::log::bundle::export(&store, &manifest, &selection)?;
+    let pins: Vec<String> = bundle
+        .events
+        .iter()
+        .filter_map(|e| crate::registry::access::pin_in(e.jws.get().as_bytes()))
+        .collect();
+    crate::registry::access::record_reads(
+        &store,
+        &operator("export"),
+        "events exported in an evidence bundle (jol export)",
+        pins.iter().map(String::as_str),
+    )?;
     std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!(

@@ -95,6 +95,19 @@ async fn deliver_page(
         let item = crate::event::cloudevent::StoredItem::parse(position, &bytes)
             .map_err(|e| e.to_string())?;
         let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+        // The agency's system is a reader like any other: logged before the data leaves.
+        let who = crate::registry::access::Reader {
+            reader: format!("webhook:{}", url.host_port),
+            user: None,
+            purpose: Some("delivery to the agency's own system".into()),
+        };
+        crate::registry::access::record_reads(
+            store,
+            &who,
+            "event delivered to the webhook",
+            item.event.event().pin(),
+        )
+        .map_err(|e| e.to_string())?;
         if client.is_none() {
             *client = Some(
                 HttpClient::connect_to(&url.host_port)
