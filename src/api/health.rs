@@ -53,11 +53,30 @@ impl LocalApi {
         let last = self.store.last_position().unwrap_or(0);
         let views =
             serde_json::json!({"cursor": projected, "behind": last.saturating_sub(projected)});
+        // What each reader's release log holds (`/readyz` of a reader says how far it took it).
+        let releases: serde_json::Map<String, serde_json::Value> = self
+            .trust
+            .as_ref()
+            .map(|t| {
+                t.held()
+                    .members
+                    .iter()
+                    .map(|m| m.id.clone())
+                    .collect::<Vec<_>>()
+            })
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m != &self.member)
+            .map(|m| {
+                let last = self.store.last_release(&m).unwrap_or(0);
+                (m.to_string(), last.into())
+            })
+            .collect();
         http::json(
             code,
             &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
             "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers,
-            "warnings": warnings}),
+            "warnings": warnings, "releases": releases}),
         )
     }
 }

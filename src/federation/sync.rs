@@ -296,6 +296,8 @@ impl Syncer {
                 *progressed = true;
             }
             self.metrics
+                .sync_status(&sub.from, |s| s.release_cursor = new_release_cursor);
+            self.metrics
                 .sync_status(&sub.from, |s| s.cursor = new_cursor);
         }
     }

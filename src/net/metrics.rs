@@ -24,6 +24,8 @@ pub struct SyncStatus {
     pub failures: BTreeMap<&'static str, u64>,
     /// Refused events not kept because the publisher's share of the quarantine is full.
     pub quarantine_dropped: u64,
+    /// The last number of the publisher's release log for this node that was taken.
+    pub release_cursor: u64,
 }
 
 /// The node's counters.

@@ -194,12 +194,16 @@ async fn is_settled(local: &HashMap<String, SocketAddr>) -> Result<bool, LoadErr
         let Some(peers) = v["peers"].as_object() else {
             continue;
         };
+        let me = v["member"].as_str().unwrap_or_default();
         for (from, status) in peers {
-            let head = ready
-                .get(from)
-                .map(|r| r["ownSequence"].clone())
-                .unwrap_or(Value::Null);
-            if status["cursor"] != head {
+            let Some(publisher) = ready.get(from) else {
+                return Ok(false);
+            };
+            // Everything the publisher has, in its feed and in its release log for this reader.
+            let released = publisher["releases"][me].as_u64().unwrap_or(0);
+            if status["cursor"] != publisher["ownSequence"]
+                || status["release_cursor"].as_u64().unwrap_or(0) != released
+            {
                 return Ok(false);
             }
         }
