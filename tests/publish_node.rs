@@ -834,7 +834,7 @@ fn a_slow_body_is_cut_off_and_others_are_served() {
 
 #[test]
 fn a_token_over_its_budget_is_told_to_wait() {
-    let dir = NodeDir::new("tokens_file = \"tokens.toml\"\nrequests_per_token_per_second = 2\n");
+    let dir = NodeDir::new("tokens_file = \"tokens.toml\"\nrequests_per_token_per_second = 1\n");
     let config = dir.config.to_str().unwrap().to_string();
     let token = jol([
         "token",
@@ -868,7 +868,7 @@ fn a_token_over_its_budget_is_told_to_wait() {
     let limited = answers
         .iter()
         .find(|a| a.status == 429)
-        .expect("ten requests at once exceed a budget of 2/s with bursts of 4");
+        .expect("ten requests at once exceed a budget of 1/s with bursts of 2");
     assert!(
         limited
             .headers
