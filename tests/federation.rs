@@ -36,14 +36,11 @@ fn the_operator_script_builds_a_federation_that_exchanges_events() {
     assert!(status.success(), "config/federation.sh failed");
     let start = |a: &str| Node::start(&dir.path().join(a).join("node.toml"));
     let (mig, emp) = (start("migration"), start("employment"));
-    let id = publish(
+    let id = publish_id(
         mig.addr,
         "returnee-record",
         &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    );
     assert!(arrives(emp.addr, MIGRATION, &id));
     assert!(dir.path().join("migration/data/jol.redb").exists());
     emp.stop();
@@ -75,18 +72,12 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
 
     // Consent to the employment service only: education sees a placeholder, not the event.
     let only_employment = returnee("11204198554321", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
-    let private = publish(mig, "returnee-record", &only_employment)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let marker = publish(
+    let private = publish_id(mig, "returnee-record", &only_employment);
+    let marker = publish_id(
         mig,
         "returnee-record",
         &returnee("21111199011111", &[EMPLOYMENT, EDUCATION], &ALL_PURPOSES),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    );
     assert!(arrives(edu, MIGRATION, &marker));
     assert!(
         events_from(edu, MIGRATION)
@@ -99,19 +90,13 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
     // An employment status flows back to migration (its consent includes migration).
     let mut status = example("employment-status", "employment-started.json");
     status["person"]["pin"] = "21503199012345".into();
-    let sid = publish(emp, "employment-status", &status)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let sid = publish_id(emp, "employment-status", &status);
     assert!(arrives(mig, EMPLOYMENT, &sid));
 
     // A withdrawal reaches the former recipients; later events about the person stop.
     let mut withdrawal = example("returnee-record", "consent-withdrawn.json");
     withdrawal["person"]["pin"] = "21503199012345".into();
-    let wid = publish(mig, "returnee-record", &withdrawal)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let wid = publish_id(mig, "returnee-record", &withdrawal);
     assert!(arrives(emp, MIGRATION, &wid));
     // At the employment service, what migration sent about the person is no longer served
     // through the person view, and the view says so; its own status still is.
@@ -136,18 +121,12 @@ fn an_event_reaches_both_readers_and_consent_is_honoured() {
     let mut later = example("returnee-record", "record-corrected.json");
     later["person"] = json!({"pin": "21503199012345"});
     later["supersedes"] = id.as_str().into();
-    let lid = publish(mig, "returnee-record", &later)["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let after = publish(
+    let lid = publish_id(mig, "returnee-record", &later);
+    let after = publish_id(
         mig,
         "returnee-record",
         &returnee("21111199022222", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    );
     assert!(arrives(emp, MIGRATION, &after));
     assert!(
         events_from(emp, MIGRATION)
@@ -228,14 +207,11 @@ fn a_publisher_that_was_down_is_caught_up_when_it_returns() {
     let ready = get(emp.addr, "/readyz").json();
     assert_eq!(ready["status"], "degraded", "{ready}");
     let mig = fed.start("migration");
-    let id = publish(
+    let id = publish_id(
         mig.addr,
         "returnee-record",
         &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    );
     assert!(
         eventually(Duration::from_secs(10), || events_from(emp.addr, MIGRATION)
             .len()
@@ -302,14 +278,11 @@ fn an_expired_manifest_stops_exchange_with_a_clear_error() {
         "{ready}"
     );
     // Publishing locally still works; exchange does not.
-    let later = publish(
+    let later = publish_id(
         mig.addr,
         "returnee-record",
         &returnee("21503199012346", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    );
     // The subscriber refuses to exchange under the expired manifest: each sync attempt it makes
     // after the publish is counted as a manifest failure, and none of them took the event.
     let refused = || manifest_failures(emp.addr);
@@ -352,14 +325,11 @@ fn a_member_cannot_correct_another_members_record() {
     let fed = Federation::build();
     let mig = fed.start("migration");
     let emp = fed.start("employment");
-    let record = publish(
+    let record = publish_id(
         mig.addr,
         "returnee-record",
         &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
-    )["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    );
     assert!(arrives(emp.addr, MIGRATION, &record));
     // The employment service publishes a status that claims to supersede migration's record.
     let mut status = example("employment-status", "jobseeker-registered.json");

@@ -16,8 +16,7 @@ impl LocalApi {
         query: Option<&str>,
         who: &Reader,
     ) -> Result<Response, Problem> {
-        let after = http::query_u64(query, "after", 0)?;
-        let limit = http::query_u64(query, "limit", 100)?.clamp(1, MAX_PAGE as u64) as usize;
+        let (after, limit) = page_params(query)?;
         let page = self.store.range(after, limit).map_err(storage_problem)?;
         let next = page.last().map_or(after, |(p, _)| *p);
         let events = page
@@ -101,8 +100,7 @@ impl LocalApi {
         query: Option<&str>,
         who: &Reader,
     ) -> Result<Response, Problem> {
-        let after = http::query_u64(query, "after", 0)?;
-        let limit = http::query_u64(query, "limit", 100)?.clamp(1, MAX_PAGE as u64) as usize;
+        let (after, limit) = page_params(query)?;
         let records = self
             .store
             .quarantined(after, limit)
@@ -124,6 +122,13 @@ impl LocalApi {
             &serde_json::json!({"records": records, "next": next, "total": self.store.quarantine_len()}),
         ))
     }
+}
+
+/// `?after=N&limit=M` of a paged listing (limit 1 to MAX_PAGE, default 100).
+fn page_params(query: Option<&str>) -> Result<(u64, usize), Problem> {
+    let after = http::query_u64(query, "after", 0)?;
+    let limit = http::query_u64(query, "limit", 100)?.clamp(1, MAX_PAGE as u64) as usize;
+    Ok((after, limit))
 }
 
 fn stored_item(position: u64, bytes: &[u8]) -> Result<StoredItem<'_>, Problem> {

@@ -399,3 +399,8 @@ pub fn publish(addr: SocketAddr, t: &str, data: &Value) -> Value {
     assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
     a.json()
 }
+
+/// Publish and return the new event's id.
+pub fn publish_id(addr: SocketAddr, t: &str, data: &Value) -> String {
+    publish(addr, t, data)["id"].as_str().unwrap().to_string()
+}
