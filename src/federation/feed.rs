@@ -249,54 +249,52 @@ impl PeerApi {
         let mut access = crate::store::WriteBatch::default();
         let now = time::OffsetDateTime::now_utc();
         let request_id = uuid::Uuid::now_v7();
-        let mut deliver = |bytes: &[u8], delivered: Result<Delivered, Withheld>| {
-            let (signed, _) = SignedEvent::parse(bytes).ok()?;
-            match delivered {
-                Ok(d) => {
-                    AccessRecord {
-                        time: now,
-                        reader: caller.to_string(),
-                        user: None,
-                        purpose: Some(d.purposes.join(", ")),
-                        what: format!(
-                            "event {} ({}) delivered to the reader's node",
-                            d.id, d.event_type
-                        ),
-                        request_id,
-                    }
-                    .stage(&mut access, &d.pin);
-                    self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
-                    Some((signed.sequence(), None))
+        // Access-log what is delivered, count both; returns the withheld reason, if any.
+        let mut deliver = |delivered: Result<Delivered, Withheld>| match delivered {
+            Ok(d) => {
+                AccessRecord {
+                    time: now,
+                    reader: caller.to_string(),
+                    user: None,
+                    purpose: Some(d.purposes.join(", ")),
+                    what: format!(
+                        "event {} ({}) delivered to the reader's node",
+                        d.id, d.event_type
+                    ),
+                    request_id,
                 }
-                Err(w) => {
-                    self.metrics.feed_events_withheld.fetch_add(1, Relaxed);
-                    Some((signed.sequence(), Some(w.code())))
-                }
+                .stage(&mut access, &d.pin);
+                self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
+                None
+            }
+            Err(w) => {
+                self.metrics.feed_events_withheld.fetch_add(1, Relaxed);
+                Some(w.code())
             }
         };
         let mut events = Vec::with_capacity(stored.len());
         for (sequence, position, bytes) in &stored {
-            let decision = self.decide(&manifest, caller, &requested, bytes, Some(*position))?;
-            if let Some((_, withheld)) = deliver(bytes, decision) {
-                events.push(FeedItem {
-                    release: None,
-                    sequence: *sequence,
-                    jws: delivered_jws(bytes, withheld),
-                    withheld,
-                });
-            }
+            let signed = parse_stored(bytes)?;
+            let decision = self.decide(&manifest, caller, &requested, &signed, Some(*position))?;
+            let withheld = deliver(decision);
+            events.push(FeedItem {
+                release: None,
+                sequence: *sequence,
+                jws: delivered_jws(bytes, withheld),
+                withheld,
+            });
         }
         let mut released = Vec::with_capacity(released_bytes.len());
         for (number, bytes) in &released_bytes {
-            let decision = self.decide(&manifest, caller, &None, bytes, None)?;
-            if let Some((sequence, withheld)) = deliver(bytes, decision) {
-                released.push(FeedItem {
-                    release: Some(*number),
-                    sequence,
-                    jws: delivered_jws(bytes, withheld),
-                    withheld,
-                });
-            }
+            let signed = parse_stored(bytes)?;
+            let decision = self.decide(&manifest, caller, &None, &signed, None)?;
+            let withheld = deliver(decision);
+            released.push(FeedItem {
+                release: Some(*number),
+                sequence: signed.sequence(),
+                jws: delivered_jws(bytes, withheld),
+                withheld,
+            });
         }
         if !events.is_empty() || !released.is_empty() {
             // The access log is durable before the data leaves the node.
@@ -324,11 +322,9 @@ impl PeerApi {
         manifest: &Manifest,
         caller: &MemberId,
         requested: &Option<Vec<EventType>>,
-        bytes: &[u8],
+        signed: &SignedEvent,
         position: Option<u64>,
     ) -> Result<Result<Delivered, Withheld>, Problem> {
-        let (signed, _) =
-            SignedEvent::parse(bytes).map_err(|e| storage(StoreError::Corrupt(e.code())))?;
         let event = signed.event();
         let Some(purposes) = manifest.reader_purposes(caller, event.event_type) else {
             return Ok(Err(Withheld::NotAuthorised));
@@ -363,6 +359,13 @@ impl PeerApi {
             }),
         )
     }
+}
+
+/// A stored event, parsed once for all the feed does with it; damage is a storage failure.
+fn parse_stored(bytes: &[u8]) -> Result<SignedEvent, Problem> {
+    SignedEvent::parse(bytes)
+        .map(|(signed, _)| signed)
+        .map_err(|e| storage(StoreError::Corrupt(e.code())))
 }
 
 /// The stored JWS bytes as a raw JSON value, served verbatim, unless withheld.
