@@ -21,7 +21,7 @@ use time::{Date, OffsetDateTime};
 use crate::net::client::HttpClient;
 use crate::node::config::NodeConfig;
 use crate::node::RunningNode;
-use crate::registry::kpi::{KpiReport, Structure, TimeToEmployment};
+use crate::registry::kpi::KpiReport;
 use crate::synthetic::population::{GroundTruth, Population};
 
 #[derive(Args, Debug, Clone)]
@@ -201,36 +201,9 @@ fn summarise(v: &Value) -> Value {
 }
 
 fn tables_match(r: &KpiReport, g: &GroundTruth) -> bool {
-    let s: &Structure = &r.total.employment_structure;
-    let t: &TimeToEmployment = &r.total.time_to_first_employment;
     r.total.persons == Some(g.persons)
-        && s.cells()
-            == [
-                g.formal,
-                g.informal,
-                g.seasonal_temporary,
-                g.self_employed,
-                g.unemployed,
-                g.inactive,
-                g.unknown,
-            ]
-            .map(Some)
-        && [
-            t.under_3_months,
-            t.months_3_to_6,
-            t.months_6_to_12,
-            t.over_12_months,
-            t.not_yet_employed,
-            t.unknown,
-        ] == [
-            g.under_3_months,
-            g.months_3_to_6,
-            g.months_6_to_12,
-            g.over_12_months,
-            g.not_yet_employed,
-            g.unknown_time,
-        ]
-        .map(Some)
+        && r.total.employment_structure.cells() == g.structure_cells().map(Some)
+        && r.total.time_to_first_employment.cells() == g.time_cells().map(Some)
 }
 
 fn pct(n: u64, of: u64) -> String {
@@ -238,6 +211,17 @@ fn pct(n: u64, of: u64) -> String {
         return "-".into();
     }
     format!("{:.1}%", 100.0 * n as f64 / of as f64)
+}
+
+/// One row of a table: the exchange's count and share, the ground truth's, the seed's range.
+fn print_row(name: &str, n: u64, of: u64, truth: u64, truth_of: u64, seed: &str) {
+    println!(
+        "  {name:<22} {:>6} {:>7} | {:>6} {:>7} | {seed}",
+        n,
+        pct(n, of),
+        truth,
+        pct(truth, truth_of)
+    );
 }
 
 fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
@@ -273,13 +257,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
     }
     let s = &r.total.employment_structure;
     let of = s.total();
-    let gof = g.formal
-        + g.informal
-        + g.seasonal_temporary
-        + g.self_employed
-        + g.unemployed
-        + g.inactive
-        + g.unknown;
+    let gof: u64 = g.structure_cells().iter().sum();
     println!("\nTable 1. Employment structure at return + 6 months   (exchange | generator's ground truth | seed paper)");
     for (name, n, t, seed) in [
         ("formal", s.formal, g.formal, "15-20%"),
@@ -300,14 +278,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         ("inactive", s.inactive, g.inactive, "-"),
         ("unknown (no data here)", s.unknown, g.unknown, "-"),
     ] {
-        let n = n.unwrap_or(0);
-        println!(
-            "  {name:<22} {:>6} {:>7} | {:>6} {:>7} | {seed}",
-            n,
-            pct(n, of),
-            t,
-            pct(t, gof)
-        );
+        print_row(name, n.unwrap_or(0), of, t, gof, seed);
     }
     let t = &r.total.time_to_first_employment;
     let persons = r.total.persons.unwrap_or(0);
@@ -335,14 +306,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         ),
         ("unknown (no data here)", t.unknown, g.unknown_time, "-"),
     ] {
-        let n = n.unwrap_or(0);
-        println!(
-            "  {name:<22} {:>6} {:>7} | {:>6} {:>7} | {seed}",
-            n,
-            pct(n, persons),
-            truth,
-            pct(truth, g.persons)
-        );
+        print_row(name, n.unwrap_or(0), persons, truth, g.persons, seed);
     }
     let ratio = |x: &crate::registry::kpi::Ratio| match (x.numerator, x.denominator, x.rate) {
         (Some(n), Some(d), Some(rate)) => format!("{:.1}% ({n}/{d})", rate * 100.0),

@@ -397,6 +397,18 @@ impl TimeToEmployment {
         }
     }
 
+    /// The six cells in table order: under 3 months, 3–6, 6–12, over 12, not yet, unknown.
+    pub fn cells(&self) -> [Option<u64>; 6] {
+        [
+            self.under_3_months,
+            self.months_3_to_6,
+            self.months_6_to_12,
+            self.over_12_months,
+            self.not_yet_employed,
+            self.unknown,
+        ]
+    }
+
     /// Count one person in `bucket`.
     pub fn add(&mut self, bucket: TimeBucket) {
         let cell = match bucket {

@@ -131,6 +131,33 @@ const COUNTRIES: [(&str, u32); 8] = [
     ("GB", 1),
 ];
 
+impl GroundTruth {
+    /// Table 1's cells in table order (as `Structure::cells`).
+    pub fn structure_cells(&self) -> [u64; 7] {
+        [
+            self.formal,
+            self.informal,
+            self.seasonal_temporary,
+            self.self_employed,
+            self.unemployed,
+            self.inactive,
+            self.unknown,
+        ]
+    }
+
+    /// Table 2's cells in table order (as `TimeToEmployment::cells`).
+    pub fn time_cells(&self) -> [u64; 6] {
+        [
+            self.under_3_months,
+            self.months_3_to_6,
+            self.months_6_to_12,
+            self.over_12_months,
+            self.not_yet_employed,
+            self.unknown_time,
+        ]
+    }
+}
+
 impl Person {
     /// Whether the employment service published anything about the person dated by `day`
     /// (registration, a job, a status observation): what makes the person's employment
