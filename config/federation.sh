@@ -53,6 +53,9 @@ grant --type training-enrolment --reader "${ID[migration]}" --purpose REINTEGRAT
 grant --type training-enrolment --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
 "$JOL" authority --dir "$AUTH" sign --out "$OUT/manifest.jws" --days 30
 
+declare -A PURPOSE=(
+  [migration]=REINTEGRATION_CASE_MANAGEMENT [employment]=EMPLOYMENT_SERVICES [education]=TRAINING_SERVICES
+)
 declare -A SUBS=(
   [migration]="employment=employment-status education=training-enrolment"
   [employment]="migration=returnee-record education=training-enrolment"
@@ -66,5 +69,10 @@ for agency in migration employment education; do
   "$JOL" init-node --out "$OUT/$agency/node.toml" --member "${ID[$agency]}" \
     --local-listen "127.0.0.1:${LOCAL[$agency]}" --peer-listen "127.0.0.1:${PEER[$agency]}" \
     --store-engine "${STORE_ENGINE:-sled}" "${subscribe[@]}" >/dev/null
+  # The agency's operator token: every scope, the agency's own purpose. Only its SHA-256 goes
+  # into the node's tokens.toml; the token itself is kept for the operator, readable by them only.
+  (umask 077; "$JOL" token --config "$OUT/$agency/node.toml" create --name operator \
+    --scopes admin --purpose "${PURPOSE[$agency]}" >"$OUT/$agency/operator.token")
 done
 echo "federation ready in $OUT: start each node with  $JOL serve --config $OUT/<agency>/node.toml"
+echo "each agency's operator token is in $OUT/<agency>/operator.token (send it as Authorization: Bearer)"

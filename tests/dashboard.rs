@@ -1,30 +1,17 @@
-//! The dashboard in a real browser: headless Chromium loads `/` from a node holding a synthetic
-//! population; the numbers on the page must be the ones `/api/v1/kpi` gives, and the page must
-//! report no script errors. Needs Debian's `chromium` (`.ci/run` installs it).
+//! The dashboard in a real browser: headless Chromium, driven over the DevTools protocol, is
+//! sent to the sign-in page, signs in with a token, reads the KPIs (the numbers on the page must
+//! be the ones `/api/v1/kpi` gives), looks up a person, and signs out; the lookup is in the
+//! person's access log under the token's name and purpose. Needs Debian's `chromium` (`.ci/run`
+//! installs it).
 
 mod common;
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::Duration;
 
+use common::browser::Browser;
 use common::*;
 use jol::synthetic::population::Population;
-
-fn chromium() -> String {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new("which")
-                .arg(c)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(String::from)
-        .expect(
-            "headless Chromium is needed for this test: apt-get install chromium (.ci/run does)",
-        )
-}
 
 /// The text of the element carrying `data-kpi="key"` in the dumped DOM.
 fn kpi_text<'a>(dom: &'a str, key: &str) -> &'a str {
@@ -44,9 +31,37 @@ fn shown(v: &serde_json::Value) -> String {
 }
 
 #[test]
-fn the_dashboard_shows_the_kpis_the_api_gives_without_script_errors() {
-    let browser = chromium();
+fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
     let dir = NodeDir::new("");
+    let config = dir.config.to_str().unwrap().to_string();
+    let desk = jol([
+        "token",
+        "--config",
+        &config,
+        "create",
+        "--name",
+        "desk-officer",
+        "--scopes",
+        "read-kpi,read-persons",
+        "--purpose",
+        "EMPLOYMENT_SERVICES",
+    ])
+    .trim()
+    .to_string();
+    let publisher = jol([
+        "token",
+        "--config",
+        &config,
+        "create",
+        "--name",
+        "case-system",
+        "--scopes",
+        "publish",
+        "--purpose",
+        "EMPLOYMENT_SERVICES",
+    ])
+    .trim()
+    .to_string();
     let node = dir.start();
     let local: HashMap<String, std::net::SocketAddr> = ["migration", "employment", "education"]
         .iter()
@@ -56,43 +71,106 @@ fn the_dashboard_shows_the_kpis_the_api_gives_without_script_errors() {
     publish_population(&pop, &local, Duration::from_secs(30));
     let as_of = "2026-06-30";
     let api = get(node.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new(browser)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
-        .arg(format!("http://{}/?asOf={as_of}&lang=en", node.addr))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        dom.contains("data-ready=\"true\""),
-        "the page did not finish loading: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let errors = dom
-        .split("id=\"errors\">")
-        .nth(1)
-        .and_then(|r| r.split('<').next())
-        .unwrap_or("?");
-    assert_eq!(errors, "", "script errors on the page");
+    let base = format!("http://{}", node.addr);
+    let mut b = Browser::launch();
+
+    // Not signed in: the dashboard sends the browser to the sign-in page.
+    b.navigate(&format!("{base}/?asOf={as_of}&lang=en"));
+    assert_eq!(b.eval("location.pathname"), "/signin");
+    // A token without a dashboard scope, and a wrong one, are refused on the page.
+    for (token, said) in [
+        (publisher.as_str(), "neither read-kpi"),
+        ("jol_guess", "not valid"),
+    ] {
+        b.leaving(|b| {
+            b.eval(&format!(
+                "document.getElementById('token').value = '{token}'; document.getElementById('signin').click()"
+            ));
+        });
+        let text = b.eval("document.body.innerText");
+        assert!(text.as_str().unwrap().contains(said), "{text}");
+    }
+
+    // Signing in sets a cookie the page's scripts cannot read, and opens the dashboard.
+    b.leaving(|b| {
+        b.eval(&format!(
+            "document.getElementById('token').value = '{desk}'; document.getElementById('signin').click()"
+        ));
+    });
+    assert_eq!(b.eval("location.pathname"), "/");
     assert_eq!(
-        kpi_text(&dom, "total.persons"),
+        b.eval("document.cookie"),
+        "",
+        "the session cookie is HttpOnly"
+    );
+    let cookies = b.call(
+        "Network.getCookies",
+        serde_json::json!({"urls": [base.clone()]}),
+    );
+    let session = &cookies["cookies"][0];
+    assert_eq!(session["name"], "jol_session");
+    assert_eq!(session["httpOnly"], true);
+    assert_eq!(session["sameSite"], "Strict");
+
+    b.navigate(&format!("{base}/?asOf={as_of}&lang=en"));
+    b.wait_for(
+        "document.body.dataset.ready === 'true'",
+        Duration::from_secs(20),
+    );
+    assert_eq!(b.eval("document.body.dataset.token"), "desk-officer");
+    let dom = b.eval("document.documentElement.outerHTML");
+    let dom = dom.as_str().unwrap();
+    assert_eq!(
+        b.eval("document.getElementById('errors').textContent"),
+        "",
+        "script errors"
+    );
+    check_kpis(dom, &api);
+
+    // A person lookup through the dashboard.
+    let pin = pop.persons[0].pin.clone();
+    b.eval(&format!(
+        "document.getElementById('pin').value = '{pin}'; document.getElementById('lookup').requestSubmit()"
+    ));
+    b.wait_for(
+        &format!("document.querySelector('#lookupResult[data-pin=\"{pin}\"]')"),
+        Duration::from_secs(10),
+    );
+
+    // Signing out ends the session on the node: the page's API calls are refused again.
+    b.leaving(|b| {
+        b.eval("document.getElementById('signout').click()");
+    });
+    assert_eq!(b.eval("location.pathname"), "/signin");
+    assert_eq!(
+        b.eval("fetch('/api/v1/kpi').then(r => r.status)"),
+        401,
+        "the session is gone"
+    );
+    b.navigate(&format!("{base}/"));
+    assert_eq!(b.eval("location.pathname"), "/signin");
+
+    // The lookup is in the person's access log, under the token's name and purpose.
+    let log = get(node.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
+    let lookup = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reader"] == "dashboard:desk-officer")
+        .unwrap_or_else(|| panic!("no dashboard lookup in {log}"));
+    assert_eq!(lookup["purpose"], "EMPLOYMENT_SERVICES");
+    assert_eq!(lookup["what"], "registry view");
+    node.stop();
+}
+
+fn check_kpis(dom: &str, api: &serde_json::Value) {
+    assert_eq!(
+        kpi_text(dom, "total.persons"),
         api["total"]["persons"].to_string()
     );
     let r = &api["total"]["employedWithin6Months"];
     assert_eq!(
-        kpi_text(&dom, "total.employedWithin6Months.ratio"),
+        kpi_text(dom, "total.employedWithin6Months.ratio"),
         format!("{} / {}", r["numerator"], r["denominator"])
     );
     for k in [
@@ -104,7 +182,7 @@ fn the_dashboard_shows_the_kpis_the_api_gives_without_script_errors() {
         "inactive",
         "unknown",
     ] {
-        let cell = kpi_text(&dom, &format!("chart1.total.{k}"));
+        let cell = kpi_text(dom, &format!("chart1.total.{k}"));
         assert!(
             cell.starts_with(&shown(&api["total"]["employmentStructure"][k])),
             "{k}: {cell}"
@@ -117,16 +195,15 @@ fn the_dashboard_shows_the_kpis_the_api_gives_without_script_errors() {
         "over12Months",
         "notYetEmployed",
     ] {
-        let cell = kpi_text(&dom, &format!("chart2.total.{k}"));
+        let cell = kpi_text(dom, &format!("chart2.total.{k}"));
         assert!(
             cell.starts_with(&shown(&api["total"]["timeToFirstEmployment"][k])),
             "{k}: {cell}"
         );
     }
     assert_eq!(
-        kpi_text(&dom, "funnel.returned"),
+        kpi_text(dom, "funnel.returned"),
         api["total"]["funnel"]["returned"].to_string()
     );
     assert!(dom.contains("Employment structure at return + 6 months"));
-    node.stop();
 }

@@ -58,8 +58,14 @@ fn the_demo_matches_its_ground_truth_and_leaves_a_real_federation() {
     assert!(seen["education"].is_string(), "{seen}");
     assert!(seen["employment"]["stage"].is_string(), "{seen}");
 
-    // The demo's folder is a federation: restart the migration node from it.
-    let node = Node::start(&data.join("migration/node.toml"));
+    // The demo's folder is a federation: restart the migration node from it, with the operator
+    // token the demo printed.
+    let config = data.join("migration/node.toml");
+    register_token(
+        &config,
+        doc["dashboards"]["migration"]["token"].as_str().unwrap(),
+    );
+    let node = Node::start(&config);
     let kpi = get(node.addr, "/api/v1/kpi?asOf=2027-01-01&suppress=false").json();
     assert_eq!(kpi["total"], doc["kpi"]["total"]);
     assert_eq!(get(node.addr, "/readyz").json()["manifest"]["ok"], true);

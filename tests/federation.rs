@@ -34,7 +34,12 @@ fn the_operator_script_builds_a_federation_that_exchanges_events() {
         .status()
         .unwrap();
     assert!(status.success(), "config/federation.sh failed");
-    let start = |a: &str| Node::start(&dir.path().join(a).join("node.toml"));
+    let start = |a: &str| {
+        let folder = dir.path().join(a);
+        let token = std::fs::read_to_string(folder.join("operator.token")).unwrap();
+        register_token(&folder.join("node.toml"), token.trim());
+        Node::start(&folder.join("node.toml"))
+    };
     let (mig, emp) = (start("migration"), start("employment"));
     let id = publish_id(
         mig.addr,

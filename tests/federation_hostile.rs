@@ -642,6 +642,8 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
         time: time::OffsetDateTime::now_utc(),
         quarantine_size: 0,
         quarantine_root: String::new(),
+        access_size: 0,
+        access_root: String::new(),
     };
     let checkpoint = jol::log::checkpoint::sign(&statement, &key, &kid.parse().unwrap());
     let routes = vec![

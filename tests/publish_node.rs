@@ -241,7 +241,7 @@ fn a_slow_client_is_cut_off_and_others_are_served() {
 
 #[test]
 fn tokens_are_required_scoped_and_carry_the_purpose() {
-    let dir = NodeDir::new("tokens_file = \"tokens.toml\"\n");
+    let dir = NodeDir::new("");
     let config = dir.config.to_str().unwrap().to_string();
     let create = |name: &str, scopes: &str, purpose: &str| {
         jol([
@@ -301,7 +301,7 @@ fn tokens_are_required_scoped_and_carry_the_purpose() {
             headers.push(("Authorization", a.to_string()));
         }
         let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        request(
+        anonymous(
             node.addr,
             "POST",
             "/api/v1/events",
@@ -810,7 +810,7 @@ fn a_slow_body_is_cut_off_and_others_are_served() {
     let mut slow = std::net::TcpStream::connect(node.addr).unwrap();
     let host = node.addr.to_string();
     slow.write_all(
-        format!("POST /api/v1/events HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"type\":").as_bytes(),
+        format!("POST /api/v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{{\"type\":", token_of(node.addr)).as_bytes(),
     )
     .unwrap();
     assert_eq!(
@@ -834,7 +834,7 @@ fn a_slow_body_is_cut_off_and_others_are_served() {
 
 #[test]
 fn a_token_over_its_budget_is_told_to_wait() {
-    let dir = NodeDir::new("tokens_file = \"tokens.toml\"\nrequests_per_token_per_second = 1\n");
+    let dir = NodeDir::new("requests_per_token_per_second = 1\n");
     let config = dir.config.to_str().unwrap().to_string();
     let token = jol([
         "token",

@@ -70,6 +70,10 @@ fn node_dir(data: &Path, engine: &str) -> (tempfile::TempDir, PathBuf) {
         ),
     )
     .unwrap();
+    let token =
+        jol::node::federation::operator_token(&dir.path().join("tokens.toml"), OPERATOR_PURPOSE)
+            .unwrap();
+    register_token(&config, &token);
     (dir, config)
 }
 

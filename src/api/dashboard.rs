@@ -1,5 +1,174 @@
 //! The dashboard at `/` of the local listener: one self-contained page (no external CDN) that
-//! draws the KPIs from `/api/v1/kpi` and looks up a person by PIN. Labels in ru, ky and en.
+//! draws the KPIs from `/api/v1/kpi` and looks up a person by PIN, in ru, ky and en. It is
+//! behind a sign-in: `/signin` takes a token and opens a server-side session (see
+//! [`super::session`]); the page's API calls carry the session cookie, so every lookup is in the
+//! person's access log under the token's name and purpose. Aggregates need `read-kpi`, person
+//! lookups `read-persons`.
 
-/// The page, built into the binary.
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, LOCATION, SET_COOKIE};
+use hyper::{Request, StatusCode};
+
+use super::session;
+use super::tokens::{digest, Scope};
+use super::LocalApi;
+use crate::net::http::{self, Problem, Response};
+
+/// The dashboard page, built into the binary.
 pub const PAGE: &str = include_str!("dashboard_page/index.html");
+/// The sign-in page; `<!--message-->` is where a refusal is said.
+const SIGNIN: &str = include_str!("dashboard_page/signin.html");
+
+/// Scopes that let a token use the dashboard at all.
+const DASHBOARD_SCOPES: [Scope; 2] = [Scope::ReadKpi, Scope::ReadPersons];
+
+/// Why a sign-in was refused (fixed texts: nothing the caller sent is echoed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignInRefusal {
+    UnknownToken,
+    NoDashboardScope,
+}
+
+impl SignInRefusal {
+    fn message(self) -> &'static str {
+        match self {
+            SignInRefusal::UnknownToken => {
+                "That token is not valid here (unknown, revoked or expired)."
+            }
+            SignInRefusal::NoDashboardScope => {
+                "That token has neither read-kpi nor read-persons: it cannot use the dashboard."
+            }
+        }
+    }
+}
+
+/// The sign-in page, with a refusal said on it.
+pub fn signin_page(status: StatusCode, refusal: Option<SignInRefusal>) -> Response {
+    let message = refusal.map_or(String::new(), |r| {
+        format!("<p class=\"refused\" role=\"alert\">{}</p>", r.message())
+    });
+    let mut response = http::with_type(
+        status,
+        "text/html; charset=utf-8",
+        SIGNIN.replace("<!--message-->", &message),
+    );
+    no_store(&mut response);
+    response
+}
+
+impl LocalApi {
+    /// `GET /`: the dashboard for a signed-in browser, otherwise off to `/signin`.
+    pub(super) fn dashboard_page(&self, req: &Request<Incoming>) -> Response {
+        let signed_in = session::id_of(req)
+            .and_then(|id| self.sessions.token_digest(id))
+            .and_then(|d| self.tokens.by_digest(&d))
+            .is_some();
+        if !signed_in {
+            return see_other("/signin", None);
+        }
+        let mut response = http::with_type(StatusCode::OK, "text/html; charset=utf-8", PAGE);
+        no_store(&mut response);
+        response
+    }
+
+    /// `POST /signin` with a form field `token`: a session for a valid token with a dashboard
+    /// scope, then off to `/`.
+    pub(super) async fn sign_in(&self, req: Request<Incoming>) -> Result<Response, Problem> {
+        let body = http::read_body(req, 4096, self.body_deadline).await?;
+        let presented = form_field(&body, "token").unwrap_or_default();
+        let Some(token) = self.tokens.verify(presented.trim()) else {
+            return Ok(signin_page(
+                StatusCode::UNAUTHORIZED,
+                Some(SignInRefusal::UnknownToken),
+            ));
+        };
+        if !DASHBOARD_SCOPES.iter().any(|s| token.allows(*s)) {
+            return Ok(signin_page(
+                StatusCode::FORBIDDEN,
+                Some(SignInRefusal::NoDashboardScope),
+            ));
+        }
+        tracing::info!(token = %token.name, "dashboard sign-in");
+        let id = self.sessions.open(&digest(presented.trim()));
+        Ok(see_other("/", Some(session::set_cookie(&id))))
+    }
+
+    /// `POST /signout`: the session ends and its cookie is removed.
+    pub(super) fn sign_out(&self, req: &Request<Incoming>) -> Response {
+        if let Some(id) = session::id_of(req) {
+            self.sessions.close(id);
+        }
+        see_other("/signin", Some(session::clear_cookie()))
+    }
+}
+
+/// 303 to `location`, setting a cookie if given.
+fn see_other(location: &'static str, cookie: Option<HeaderValue>) -> Response {
+    let mut response = http::with_type(StatusCode::SEE_OTHER, "text/plain", location);
+    response
+        .headers_mut()
+        .insert(LOCATION, HeaderValue::from_static(location));
+    if let Some(c) = cookie {
+        response.headers_mut().insert(SET_COOKIE, c);
+    }
+    no_store(&mut response);
+    response
+}
+
+/// Pages with personal data or sessions are never cached.
+fn no_store(response: &mut Response) {
+    response.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+}
+
+/// A field of an `application/x-www-form-urlencoded` body, percent-decoded.
+fn form_field(body: &[u8], name: &str) -> Option<String> {
+    let text = std::str::from_utf8(body).ok()?;
+    text.split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| percent_decode(v))
+}
+
+fn percent_decode(v: &str) -> Option<String> {
+    let bytes = v.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn form_fields_are_percent_decoded() {
+        assert_eq!(
+            form_field(b"a=1&token=jol_ab%2Dc+d", "token").as_deref(),
+            Some("jol_ab-c d")
+        );
+        assert_eq!(form_field(b"token=%zz", "token"), None);
+        assert_eq!(form_field(b"other=1", "token"), None);
+    }
+
+    #[test]
+    fn a_refusal_is_said_on_the_sign_in_page_without_echoing_input() {
+        let page = SIGNIN.replace("<!--message-->", SignInRefusal::UnknownToken.message());
+        assert!(page.contains("not valid here"));
+        assert!(SIGNIN.contains("<!--message-->"));
+    }
+}

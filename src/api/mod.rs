@@ -10,6 +10,7 @@ mod health;
 pub mod origin;
 mod publish;
 mod registry;
+pub mod session;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -48,125 +49,126 @@ pub struct LocalApi {
     pub trust: Option<Arc<Trust>>,
     /// The names the node answers to (`Host`), and so its origin.
     pub names: origin::HostNames,
+    /// Dashboard sessions signed in with a token.
+    pub sessions: session::Sessions,
 }
 
 impl LocalApi {
-    /// Route one request.
+    /// Route one request: check the `Host` and origin, then who is calling and with what
+    /// scope, then serve.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         if let Err(p) = self.names.check(&req) {
             return p.response();
         }
         let path = req.uri().path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let token = match scope_of(req.method(), &segments) {
-            Some(scope) => match self.authorize(&req, scope) {
-                Ok(token) => token,
-                Err(p) => {
-                    let wait = p
-                        .extensions
-                        .as_ref()
-                        .and_then(|e| e.get("retryAfter"))
-                        .cloned();
-                    let mut response = p.response();
-                    if let Some(seconds) = wait.and_then(|w| w.as_u64()) {
-                        response.headers_mut().insert(
-                            hyper::header::RETRY_AFTER,
-                            hyper::header::HeaderValue::from(seconds),
-                        );
-                    }
-                    return response;
-                }
+        let result = match access_of(req.method(), &segments) {
+            Access::Open => self.open_route(req, &segments).await,
+            Access::Token(scope) => match self.authorize(&req, scope) {
+                Ok(caller) => self.route(req, &segments, caller).await,
+                Err(p) => Err(p),
             },
-            None => None,
+            Access::Unknown => Err(unknown_route(req.method(), &path, &segments)),
         };
-        let result = match (req.method(), segments.as_slice()) {
+        result.unwrap_or_else(|p| p.response())
+    }
+
+    /// The routes that need no token: liveness, and the dashboard's pages and sign-in.
+    async fn open_route(
+        &self,
+        req: Request<Incoming>,
+        segments: &[&str],
+    ) -> Result<Response, Problem> {
+        match (req.method(), segments) {
             (&Method::GET, ["healthz"]) => Ok(http::json(
                 StatusCode::OK,
                 &serde_json::json!({"status": "ok"}),
             )),
+            (&Method::GET, [""]) => Ok(self.dashboard_page(&req)),
+            (&Method::GET, ["signin"]) => Ok(dashboard::signin_page(StatusCode::OK, None)),
+            (&Method::POST, ["signin"]) => self.sign_in(req).await,
+            (&Method::POST, ["signout"]) => Ok(self.sign_out(&req)),
+            _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
+        }
+    }
+
+    /// The routes that need a token with a scope (checked already).
+    async fn route(
+        &self,
+        req: Request<Incoming>,
+        segments: &[&str],
+        caller: Caller,
+    ) -> Result<Response, Problem> {
+        let query = req.uri().query();
+        match (req.method(), segments) {
             (&Method::GET, ["readyz"]) => Ok(self.readyz()),
             (&Method::GET, ["metrics"]) => Ok(http::with_type(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
                 self.metrics.render(),
             )),
+            (&Method::GET, ["api", "v1", "session"]) => Ok(caller.describe()),
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
             (&Method::GET, ["api", "v1", "events"]) => {
-                self.list_events(req.uri().query(), &reader_of(&req, token.as_ref()))
+                self.list_events(query, &caller.reader(&req))
             }
             (&Method::GET, ["api", "v1", "events", id]) => {
-                self.get_event(id, req.uri().query(), &reader_of(&req, token.as_ref()))
+                self.get_event(id, query, &caller.reader(&req))
             }
             (&Method::GET, ["api", "v1", "quarantine"]) => {
-                self.list_quarantine(req.uri().query(), &reader_of(&req, token.as_ref()))
+                self.list_quarantine(query, &caller.reader(&req))
             }
             (&Method::GET, ["api", "v1", "persons", pin]) => {
-                self.get_person(&req, pin, token.as_ref())
+                self.get_person(&req, pin, &caller.reader(&req))
             }
-            (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => self.get_access_log(pin),
+            (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => {
+                self.get_access_log(pin, &caller.reader(&req))
+            }
             (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
             (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
                 crate::log::proofs::checkpoint(&self.store)
             }
             (&Method::GET, ["api", "v1", "log", "proof", "inclusion"]) => {
-                crate::log::proofs::inclusion(&self.store, req.uri().query())
+                crate::log::proofs::inclusion(&self.store, query)
             }
             (&Method::GET, ["api", "v1", "log", "proof", "consistency"]) => {
-                crate::log::proofs::consistency(&self.store, req.uri().query())
+                crate::log::proofs::consistency(&self.store, query)
             }
-            (&Method::GET, [""]) => Ok(http::with_type(
-                StatusCode::OK,
-                "text/html; charset=utf-8",
-                dashboard::PAGE,
-            )),
-            (
-                _,
-                ["healthz"]
-                | ["readyz"]
-                | ["metrics"]
-                | ["api", "v1", "events", ..]
-                | ["api", "v1", "quarantine"],
-            ) => Err(Problem::new(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method-not-allowed",
-                "Method not allowed",
-                format!("{} is not allowed on {path}", req.method()),
-            )),
-            _ => Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                format!("no resource at {path}"),
-            )),
-        };
-        result.unwrap_or_else(|p| p.response())
+            _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
+        }
     }
 
-    /// The caller's token, when the node has tokens: 401 without a valid one, 403 when it
-    /// lacks `scope`.
-    fn authorize(
-        &self,
-        req: &Request<Incoming>,
-        scope: Scope,
-    ) -> Result<Option<tokens::Token>, Problem> {
-        if !self.tokens.required() {
-            return Ok(None);
-        }
-        let presented = req
+    /// The caller: a bearer token, or the token behind a dashboard session. 401 without a valid
+    /// one, 429 when its budget is spent, 403 when it lacks `scope`.
+    fn authorize(&self, req: &Request<Incoming>, scope: Option<Scope>) -> Result<Caller, Problem> {
+        let bearer = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let Some(token) = presented.and_then(|p| self.tokens.verify(p)) else {
+        let caller = match bearer {
+            Some(presented) => self.tokens.verify(presented).map(|token| Caller {
+                token,
+                via: Via::Bearer,
+            }),
+            None => session::id_of(req)
+                .and_then(|id| self.sessions.token_digest(id))
+                .and_then(|digest| self.tokens.by_digest(&digest))
+                .map(|token| Caller {
+                    token,
+                    via: Via::Session,
+                }),
+        };
+        let Some(caller) = caller else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,
                 "unauthorized",
                 "Bearer token required",
-                "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create)",
+                "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create), or a dashboard session (/signin)",
             ));
         };
-        if let Err(seconds) = self.rate_limits.take(&token.name) {
+        if let Err(seconds) = self.rate_limits.take(&caller.token.name) {
             return Err(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate-limited",
@@ -178,43 +180,121 @@ impl LocalApi {
             )
             .with("retryAfter", seconds.into()));
         }
-        if !token.allows(scope) {
-            return Err(Problem::new(
+        match scope {
+            Some(scope) if !caller.token.allows(scope) => Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "scope-missing",
                 "Token lacks the scope",
                 format!("this token lacks the scope {}", scope.as_str()),
-            ));
+            )
+            .with("scope", scope.as_str().into())),
+            _ => Ok(caller),
         }
-        Ok(Some(token))
     }
 }
 
-/// Who is reading, for the access log. With tokens, the purpose is the token's: a caller cannot
-/// choose another. Without (a loopback-only node), what the caller states is recorded as stated.
-fn reader_of(req: &Request<Incoming>, token: Option<&tokens::Token>) -> Reader {
-    let header = |name: &str| {
-        req.headers()
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(String::from)
-    };
-    let stated = header("x-road-issue")
-        .or_else(|| http::query_param(req.uri().query(), "purpose").map(String::from));
-    Reader {
-        reader: token.map_or_else(|| "local".to_string(), |t| format!("local:{}", t.name)),
-        user: header("x-road-userid"),
-        purpose: token.map(|t| t.purpose.clone()).or(stated),
+/// How a caller proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Via {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// A dashboard session cookie.
+    Session,
+}
+
+/// An authenticated caller of the local API.
+struct Caller {
+    token: tokens::Token,
+    via: Via,
+}
+
+impl Caller {
+    /// Who is reading, for the access log: the token's name (and whether through the
+    /// dashboard) and the token's purpose; a caller cannot state another purpose.
+    fn reader(&self, req: &Request<Incoming>) -> Reader {
+        let channel = match self.via {
+            Via::Bearer => "local",
+            Via::Session => "dashboard",
+        };
+        Reader {
+            reader: format!("{channel}:{}", self.token.name),
+            user: req
+                .headers()
+                .get("x-road-userid")
+                .and_then(|v| v.to_str().ok())
+                .map(String::from),
+            purpose: Some(self.token.purpose.clone()),
+        }
+    }
+
+    /// `GET /api/v1/session`: the caller's token name, scopes and purpose (never the secret).
+    fn describe(&self) -> Response {
+        http::json(
+            StatusCode::OK,
+            &serde_json::json!({
+                "name": self.token.name,
+                "scopes": self.token.scopes,
+                "purpose": self.token.purpose,
+                "via": match self.via { Via::Bearer => "bearer", Via::Session => "session" },
+            }),
+        )
     }
 }
 
-/// The scope a local API route needs (`None`: open, e.g. `/healthz`).
-fn scope_of(method: &Method, segments: &[&str]) -> Option<Scope> {
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// No token: `/healthz` and the dashboard's sign-in.
+    Open,
+    /// A valid token, with this scope (`None`: any scope).
+    Token(Option<Scope>),
+    /// No such route.
+    Unknown,
+}
+
+/// Who may call each route: the one table of the local API's access rules.
+fn access_of(method: &Method, segments: &[&str]) -> Access {
     match (method, segments) {
-        (&Method::POST, ["api", "v1", "events", ..]) => Some(Scope::Publish),
-        (_, ["api", "v1", "persons", ..]) => Some(Scope::ReadPersons),
-        (_, ["api", "v1", "kpi"]) => Some(Scope::ReadKpi),
-        (_, ["api", ..]) => Some(Scope::ReadEvents),
-        _ => None,
+        (&Method::GET, ["healthz"] | [""] | ["signin"]) => Access::Open,
+        (&Method::POST, ["signin"] | ["signout"]) => Access::Open,
+        (&Method::GET, ["readyz"] | ["metrics"]) => Access::Token(Some(Scope::Monitor)),
+        (&Method::GET, ["api", "v1", "session"]) => Access::Token(None),
+        (&Method::POST, ["api", "v1", "events"] | ["api", "v1", "events", "batch"]) => {
+            Access::Token(Some(Scope::Publish))
+        }
+        (&Method::GET, ["api", "v1", "persons", _] | ["api", "v1", "persons", _, "access-log"]) => {
+            Access::Token(Some(Scope::ReadPersons))
+        }
+        (&Method::GET, ["api", "v1", "kpi"]) => Access::Token(Some(Scope::ReadKpi)),
+        (
+            &Method::GET,
+            ["api", "v1", "events"]
+            | ["api", "v1", "events", _]
+            | ["api", "v1", "quarantine"]
+            | ["api", "v1", "log", ..],
+        ) => Access::Token(Some(Scope::ReadEvents)),
+        _ => Access::Unknown,
+    }
+}
+
+/// 405 for a known path with another method, 404 otherwise.
+fn unknown_route(method: &Method, path: &str, segments: &[&str]) -> Problem {
+    let known_path = [Method::GET, Method::POST]
+        .iter()
+        .any(|m| access_of(m, segments) != Access::Unknown);
+    if known_path {
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method-not-allowed",
+            "Method not allowed",
+            format!("{method} is not allowed on {path}"),
+        )
+    } else {
+        Problem::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("no resource at {path}"),
+        )
     }
 }

@@ -5,20 +5,18 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use time::OffsetDateTime;
 
-use super::reader_of;
-use super::tokens::Token;
 use super::LocalApi;
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::AccessRecord;
+use crate::registry::access::{self, Outcome, Reader};
 
 impl LocalApi {
     pub(super) fn get_person(
         &self,
         req: &Request<Incoming>,
         pin: &str,
-        token: Option<&Token>,
+        who: &Reader,
     ) -> Result<Response, Problem> {
         let pin = valid_pin(pin)?;
         let view = crate::registry::projector::person_as_served(&self.store, pin, &self.member)
@@ -32,19 +30,36 @@ impl LocalApi {
                 )
             })?;
         let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
-        let who = reader_of(req, token);
-        crate::registry::access::record_reads(&self.store, &who, "registry view", [pin])
+        let purpose = who.purpose.as_deref().unwrap_or_default();
+        if !view.may_serve(self.member.as_str(), purpose) {
+            access::record_refusal(
+                &self.store,
+                who,
+                "registry view",
+                pin,
+                Outcome::RefusedNoConsent,
+            )
             .map_err(storage_problem)?;
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "purpose-not-consented",
+                "The person's consent does not cover this purpose",
+                format!("the person's consent does not cover the purpose {purpose} of this token; the refusal is in the person's access log"),
+            ));
+        }
+        access::record_reads(&self.store, who, "registry view", [pin]).map_err(storage_problem)?;
         let derived = view.derive(as_of);
         let mut body = serde_json::to_value(&view).unwrap_or_default();
         body["derived"] = serde_json::to_value(derived).unwrap_or_default();
         Ok(http::json(StatusCode::OK, &body))
     }
 
-    pub(super) fn get_access_log(&self, pin: &str) -> Result<Response, Problem> {
+    /// Who read the person's data, when and why, newest first (reading it is itself logged).
+    pub(super) fn get_access_log(&self, pin: &str, who: &Reader) -> Result<Response, Problem> {
         let pin = valid_pin(pin)?;
-        let records: Vec<AccessRecord> =
-            self.store.access_log(pin, 1000).map_err(storage_problem)?;
+        let records = access::log_of(&self.store, pin, 1000).map_err(storage_problem)?;
+        access::record_reads(&self.store, who, "the person's access log", [pin])
+            .map_err(storage_problem)?;
         Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({"records": records}),

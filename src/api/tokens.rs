@@ -24,6 +24,8 @@ pub enum Scope {
     ReadPersons,
     /// Read aggregate KPIs.
     ReadKpi,
+    /// Read `/readyz` and `/metrics` (no personal data).
+    Monitor,
     /// Operate the node (everything above).
     Admin,
 }
@@ -35,6 +37,7 @@ impl Scope {
             Scope::ReadEvents => "read-events",
             Scope::ReadPersons => "read-persons",
             Scope::ReadKpi => "read-kpi",
+            Scope::Monitor => "monitor",
             Scope::Admin => "admin",
         }
     }
@@ -48,6 +51,7 @@ impl std::str::FromStr for Scope {
             Scope::ReadEvents,
             Scope::ReadPersons,
             Scope::ReadKpi,
+            Scope::Monitor,
             Scope::Admin,
         ]
         .into_iter()
@@ -66,7 +70,9 @@ pub enum TokenError {
     },
     #[error("{path} is not a tokens file: {detail}")]
     Format { path: PathBuf, detail: String },
-    #[error("unknown scope {0:?}: use publish, read-events, read-persons, read-kpi or admin")]
+    #[error(
+        "unknown scope {0:?}: use publish, read-events, read-persons, read-kpi, monitor or admin"
+    )]
     Scope(String),
     #[error("a token named {0:?} exists already")]
     Exists(String),
@@ -111,7 +117,8 @@ struct File {
     tokens: Vec<Token>,
 }
 
-fn digest(secret: &str) -> String {
+/// SHA-256 of a token, hex: what the tokens file and a session keep.
+pub fn digest(secret: &str) -> String {
     crate::event::schema::hex(&Sha256::digest(secret.as_bytes()))
 }
 
@@ -204,50 +211,49 @@ pub fn revoke(path: &Path, name: &str) -> Result<(), TokenError> {
 
 /// The node's view of its tokens file, re-read when the file changes.
 pub struct Tokens {
-    path: Option<PathBuf>,
+    path: PathBuf,
     cache: Mutex<(Option<SystemTime>, Vec<Token>)>,
 }
 
 impl Tokens {
-    /// No tokens file: the local API is open (loopback only, which the config enforces).
-    pub fn none() -> Tokens {
-        Tokens {
-            path: None,
-            cache: Mutex::new((None, Vec::new())),
-        }
-    }
-
     pub fn load(path: &Path) -> Result<Tokens, TokenError> {
         let tokens = read(path)?;
         Ok(Tokens {
-            path: Some(path.to_path_buf()),
+            path: path.to_path_buf(),
             cache: Mutex::new((modified(path), tokens)),
         })
     }
 
-    /// Whether tokens are required at all.
-    pub fn required(&self) -> bool {
-        self.path.is_some()
+    /// How many tokens the file holds now (none: every caller is refused).
+    pub fn count(&self) -> usize {
+        self.current().map_or(0, |t| t.len())
+    }
+
+    /// The file's tokens, re-read if the file changed since the last look.
+    fn current(&self) -> Option<Vec<Token>> {
+        let mut cache = self.cache.lock().ok()?;
+        let now_modified = modified(&self.path);
+        if now_modified != cache.0 {
+            if let Ok(fresh) = read(&self.path) {
+                *cache = (now_modified, fresh);
+            }
+        }
+        Some(cache.1.clone())
     }
 
     /// The token whose secret was presented, if it is known and not expired.
     pub fn verify(&self, presented: &str) -> Option<Token> {
-        let path = self.path.as_ref()?;
-        let mut cache = self.cache.lock().ok()?;
-        let now_modified = modified(path);
-        if now_modified != cache.0 {
-            if let Ok(fresh) = read(path) {
-                *cache = (now_modified, fresh);
-            }
-        }
-        let wanted = digest(presented);
+        self.by_digest(&digest(presented))
+    }
+
+    /// The token with this SHA-256 (hex), if it is still in the file and not expired: how a
+    /// dashboard session finds its token again, so revoking the token ends the session.
+    pub fn by_digest(&self, wanted: &str) -> Option<Token> {
         let now = OffsetDateTime::now_utc();
-        cache
-            .1
-            .iter()
+        self.current()?
+            .into_iter()
             .find(|t| constant_time_eq(t.sha256.as_bytes(), wanted.as_bytes()))
             .filter(|t| !t.is_expired(now))
-            .cloned()
     }
 }
 

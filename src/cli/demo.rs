@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,7 @@ use clap::Args;
 use serde_json::{json, Value};
 use time::{Date, OffsetDateTime};
 
-use crate::net::client::HttpClient;
+use crate::net::client::Endpoint;
 use crate::node::config::NodeConfig;
 use crate::node::RunningNode;
 use crate::registry::kpi::KpiReport;
@@ -60,8 +59,8 @@ fn progress(done: usize, total: usize) {
     let _ = std::io::stderr().flush();
 }
 
-async fn get_json(addr: SocketAddr, path: &str) -> Result<Value> {
-    let mut c = HttpClient::connect(addr).await?;
+async fn get_json(endpoint: &Endpoint, path: &str) -> Result<Value> {
+    let mut c = endpoint.connect().await?;
     let (status, body) = c.get(path).await?;
     anyhow::ensure!(
         status.is_success() || status.as_u16() == 404,
@@ -91,10 +90,14 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         crate::node::federation::create(&dir, &crate::node::federation::three_agencies()?)?;
     let mut nodes = Vec::new();
     let mut local = HashMap::new();
-    for (agency, path) in &configs {
-        let node = RunningNode::start(&NodeConfig::load(path)?).await?;
-        local.insert(agency.clone(), node.local_addr());
-        nodes.push((agency.clone(), path.clone(), node));
+    for laid in &configs {
+        let node = RunningNode::start(&NodeConfig::load(&laid.config)?).await?;
+        let endpoint = Endpoint {
+            addr: node.local_addr(),
+            token: laid.operator_token.clone(),
+        };
+        local.insert(laid.folder.clone(), endpoint);
+        nodes.push((laid.folder.clone(), laid.config.clone(), node));
     }
     eprintln!(
         "  three nodes up with mutual TLS; generating {} returnees (seed {})",
@@ -130,16 +133,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let mut views = serde_json::Map::new();
     if let Some(p) = example {
         for (agency, addr) in &local {
-            let v = get_json(
-                *addr,
-                &format!("/api/v1/persons/{}?asOf={as_of}&purpose=demo", p.pin),
-            )
-            .await?;
+            let v = get_json(addr, &format!("/api/v1/persons/{}?asOf={as_of}", p.pin)).await?;
             views.insert(agency.clone(), summarise(&v));
         }
     }
+    let migration = local
+        .get("migration")
+        .context("the federation has no migration agency")?;
     let kpi = get_json(
-        local["migration"],
+        migration,
         &format!("/api/v1/kpi?asOf={as_of}&suppress=false"),
     )
     .await?;
@@ -153,8 +155,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         "examplePerson": {"pin": example.map(|p| p.pin.clone()), "consentedTo": example.map(consent_list), "asSeenBy": views},
         "kpi": {"total": report.total, "cohorts": report.cohorts},
         "groundTruth": truth, "tablesMatchGroundTruth": matches,
-        "dashboards": local.iter().map(|(a, addr)| (a.clone(), format!("http://{addr}/"))).collect::<HashMap<_, _>>(),
-        "runByHand": configs.iter().map(|(a, p)| (a.clone(), format!("jol serve --config {}", p.display()))).collect::<HashMap<_, _>>(),
+        "dashboards": local.iter().map(|(a, e)| (a.clone(), json!({"url": format!("http://{}/", e.addr), "token": e.token}))).collect::<HashMap<_, _>>(),
+        "runByHand": configs.iter().map(|l| (l.folder.clone(), format!("jol serve --config {}", l.config.display()))).collect::<HashMap<_, _>>(),
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -322,9 +324,13 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
             "NO"
         }
     );
-    println!("\nDashboards:");
-    for (a, url) in doc["dashboards"].as_object().into_iter().flatten() {
-        println!("  {a:<11} {}", url.as_str().unwrap_or(""));
+    println!("\nDashboards (sign in with the node's operator token; it is shown only here, its SHA-256 is in the node's tokens.toml):");
+    for (a, d) in doc["dashboards"].as_object().into_iter().flatten() {
+        println!(
+            "  {a:<11} {}   token {}",
+            d["url"].as_str().unwrap_or(""),
+            d["token"].as_str().unwrap_or("")
+        );
     }
     println!("\nRun a node by hand (after this demo stops): ");
     for (_, cmd) in doc["runByHand"].as_object().into_iter().flatten() {

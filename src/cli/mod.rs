@@ -195,10 +195,11 @@ pub enum TokenCommand {
     Create {
         #[arg(long)]
         name: String,
-        /// Comma-separated: publish, read-events, read-persons, read-kpi, admin.
+        /// Comma-separated: publish, read-events, read-persons, read-kpi, monitor, admin.
         #[arg(long, value_delimiter = ',', required = true)]
         scopes: Vec<String>,
-        /// Why its holder reads personal data: written to every access-log record.
+        /// Why its holder reads personal data: written to every access-log record; a person
+        /// lookup is refused unless the person's consent names it (e.g. EMPLOYMENT_SERVICES).
         #[arg(long)]
         purpose: String,
         /// Days until it expires (default: never).
@@ -348,9 +349,7 @@ fn init_node(
 fn token(config: &Path, command: TokenCommand) -> Result<()> {
     use crate::api::tokens;
     let config = NodeConfig::load(config)?;
-    let file = config.local.tokens_file.clone().context(
-        "the node has no [local] tokens_file: set one (e.g. tokens_file = \"tokens.toml\") first",
-    )?;
+    let file = config.local.tokens_file.clone();
     match command {
         TokenCommand::Create {
             name,

@@ -19,7 +19,7 @@ use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
-use crate::registry::access::AccessRecord;
+use crate::registry::access::{Outcome, Reader};
 use crate::registry::consent::{self, ConsentState, Withheld};
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{Manifest, Trust};
@@ -246,24 +246,21 @@ impl PeerApi {
                 .ok_or_else(|| storage(StoreError::Corrupt("a release names no event")))?;
             released_bytes.push((*number, bytes));
         }
-        let mut access = crate::store::WriteBatch::default();
-        let now = time::OffsetDateTime::now_utc();
+        let mut access = Vec::new();
         let request_id = uuid::Uuid::now_v7();
         // Access-log what is delivered, count both; returns the withheld reason, if any.
         let mut deliver = |delivered: Result<Delivered, Withheld>| match delivered {
             Ok(d) => {
-                AccessRecord {
-                    time: now,
+                let reader = Reader {
                     reader: caller.to_string(),
                     user: None,
                     purpose: Some(d.purposes.join(", ")),
-                    what: format!(
-                        "event {} ({}) delivered to the reader's node",
-                        d.id, d.event_type
-                    ),
-                    request_id,
-                }
-                .stage(&mut access, &d.pin);
+                };
+                let what = format!(
+                    "event {} ({}) delivered to the reader's node",
+                    d.id, d.event_type
+                );
+                access.push((d.pin, reader.record(&what, Outcome::Served, request_id)));
                 self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
                 None
             }
@@ -296,13 +293,8 @@ impl PeerApi {
                 withheld,
             });
         }
-        if !events.is_empty() || !released.is_empty() {
-            // The access log is durable before the data leaves the node.
-            self.store
-                .apply_other(access)
-                .and_then(|()| self.store.flush())
-                .map_err(storage)?;
-        }
+        // The access log is durable before the data leaves the node.
+        crate::registry::access::append(&self.store, access).map_err(storage)?;
         let next = events.last().map_or(after, |e| e.sequence);
         Ok(http::json(
             StatusCode::OK,

@@ -7,7 +7,7 @@ use serde::Serialize;
 use crate::event::SignedEvent;
 use crate::log::checkpoint::{self, decode_hash};
 use crate::merkle::{self, MemoryTree};
-use crate::store::{Store, StoreError};
+use crate::store::{SideLog, Store, StoreError};
 use crate::trust::manifest::Manifest;
 
 /// One problem found, at a log position (1-based) or checkpoint size.
@@ -23,6 +23,7 @@ pub struct Audit {
     pub entries: u64,
     pub checkpoints: u64,
     pub quarantine_records: u64,
+    pub access_records: u64,
     pub signatures_checked: bool,
     pub root: String,
     pub findings: Vec<Finding>,
@@ -64,8 +65,10 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
         after = last;
     }
     report.entries = tree.len();
-    let quarantine = quarantine_tree(store, &mut report.findings)?;
+    let quarantine = side_tree(store, SideLog::Quarantine, &mut report.findings)?;
     report.quarantine_records = quarantine.len();
+    let access = side_tree(store, SideLog::Access, &mut report.findings)?;
+    report.access_records = access.len();
     let root = |n: u64| merkle::root(&tree, n).unwrap_or_else(|e| match e {});
     report.root = checkpoint::encode_hash(&root(report.entries));
     for entry in store.checkpoints() {
@@ -79,21 +82,49 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
             Err(e) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: {e}") }),
             Ok(c) if c.size > report.entries => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers more entries than the log holds ({})", report.entries) }),
             Ok(c) if decode_hash(&c.root) != Some(root(c.size)) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") }),
-            Ok(c) if c.quarantine_size > report.quarantine_records => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers {} quarantine records, the quarantine holds {}", c.quarantine_size, report.quarantine_records) }),
-            Ok(c) if c.quarantine_size > 0 && decode_hash(&c.quarantine_root) != merkle::root(&quarantine, c.quarantine_size).ok() => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: the quarantine log's signed root is not the root of the stored records: quarantine evidence was altered") }),
-            Ok(_) => {}
+            Ok(c) => {
+                for (log, tree) in [(SideLog::Quarantine, &quarantine), (SideLog::Access, &access)] {
+                    if let Some(problem) = side_log_problem(&c, log, tree) {
+                        report.findings.push(Finding { position: size, problem });
+                    }
+                }
+            }
         }
     }
     report.findings.sort_by_key(|f| f.position);
     Ok(report)
 }
 
-/// Recompute the quarantine log from its records; a missing number is a finding.
-fn quarantine_tree(store: &Store, findings: &mut Vec<Finding>) -> Result<MemoryTree, StoreError> {
+/// What is wrong with a side log against a checkpoint that covers it, if anything.
+fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree) -> Option<String> {
+    let (size, root) = c.side(log);
+    let name = log.name();
+    if size > tree.len() {
+        return Some(format!(
+            "checkpoint {} covers {size} records of the {name}, which holds {}",
+            c.size,
+            tree.len()
+        ));
+    }
+    let altered = size > 0 && decode_hash(root) != merkle::root(tree, size).ok();
+    altered.then(|| {
+        format!(
+            "checkpoint {}: the {name}'s signed root is not the root of its stored records: records were altered or removed",
+            c.size
+        )
+    })
+}
+
+/// Recompute a side log from its records; a missing number is a finding.
+fn side_tree(
+    store: &Store,
+    log: SideLog,
+    findings: &mut Vec<Finding>,
+) -> Result<MemoryTree, StoreError> {
     let mut tree = MemoryTree::default();
     let mut after = 0;
     loop {
-        let page = store.quarantine_records(after, 10_000)?;
+        let page = store.side_entries(log, after, 10_000)?;
         let Some(last) = page.last().map(|(n, _)| *n) else {
             break;
         };
@@ -101,7 +132,7 @@ fn quarantine_tree(store: &Store, findings: &mut Vec<Finding>) -> Result<MemoryT
             while tree.len() + 1 < number {
                 findings.push(Finding {
                     position: tree.len() + 1,
-                    problem: "quarantine record missing".into(),
+                    problem: format!("{} record missing", log.name()),
                 });
                 tree.push([0; 32]);
             }

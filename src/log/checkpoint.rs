@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::jws::{self, Jws, Typ};
 use crate::merkle::{self, Hash};
-use crate::store::Store;
+use crate::store::{SideLog, SideLogTree, Store};
 use crate::trust::manifest::Manifest;
 
 /// The signed statement about a log.
@@ -36,6 +36,21 @@ pub struct Checkpoint {
     pub quarantine_size: u64,
     #[serde(default)]
     pub quarantine_root: String,
+    /// The access log (reads of personal data): how many records, and its root (base64url).
+    #[serde(default)]
+    pub access_size: u64,
+    #[serde(default)]
+    pub access_root: String,
+}
+
+impl Checkpoint {
+    /// The size and root this checkpoint states for a side log.
+    pub fn side(&self, log: SideLog) -> (u64, &str) {
+        match log {
+            SideLog::Quarantine => (self.quarantine_size, &self.quarantine_root),
+            SideLog::Access => (self.access_size, &self.access_root),
+        }
+    }
 }
 
 /// A witness's co-signature of a checkpoint.
@@ -188,7 +203,7 @@ pub async fn run(
 ) {
     loop {
         let size = *flushed.borrow();
-        let quarantined = store.quarantine_len() as u64;
+        let sides = side_sizes(&store);
         if let Err(e) = sign_if_grown(&store, &origin, &key, &kid, size) {
             tracing::error!(error = %e, "cannot sign a checkpoint");
         }
@@ -199,20 +214,24 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => return,
             _ = flushed.wait_for(|s| *s > size) => {}
-            _ = wait_for_quarantine(&store, quarantined) => {}
+            _ = wait_for_side_logs(&store, sides) => {}
         }
     }
 }
 
-async fn wait_for_quarantine(store: &Store, seen: u64) {
-    while store.quarantine_len() as u64 <= seen {
+fn side_sizes(store: &Store) -> [u64; 2] {
+    [SideLog::Quarantine, SideLog::Access].map(|log| store.side_len(log))
+}
+
+async fn wait_for_side_logs(store: &Store, seen: [u64; 2]) {
+    while side_sizes(store) == seen {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
-/// Sign a checkpoint of the first `size` log entries and the whole quarantine log, if either grew
-/// since the last checkpoint. The quarantine log is flushed first, so a checkpoint never covers
-/// what a crash could take back.
+/// Sign a checkpoint of the first `size` log entries and the whole quarantine and access logs, if
+/// any of them grew since the last checkpoint. The side logs are flushed first, so a checkpoint
+/// never covers what a crash could take back.
 pub fn sign_if_grown(
     store: &Store,
     origin: &MemberId,
@@ -221,27 +240,27 @@ pub fn sign_if_grown(
     size: u64,
 ) -> Result<(), crate::store::StoreError> {
     store.flush()?;
-    let quarantine_size = store.quarantine_len() as u64;
+    let [quarantine_size, access_size] = side_sizes(store);
     let latest = store
         .latest_checkpoint()?
         .and_then(|(_, b)| read::<Checkpoint>(&b).ok());
-    if latest
-        .as_ref()
-        .is_some_and(|c| c.size >= size && c.quarantine_size >= quarantine_size)
-        || (size == 0 && quarantine_size == 0)
-    {
+    let covered = latest.as_ref().is_some_and(|c| {
+        c.size >= size && c.quarantine_size >= quarantine_size && c.access_size >= access_size
+    });
+    if covered || (size == 0 && quarantine_size == 0 && access_size == 0) {
         return Ok(());
     }
+    let side_root =
+        |log, size| merkle::root(&SideLogTree(store, log), size).map(|h| encode_hash(&h));
     let c = Checkpoint {
         origin: origin.clone(),
         size,
         root: encode_hash(&merkle::root(store, size)?),
         time: OffsetDateTime::now_utc(),
         quarantine_size,
-        quarantine_root: encode_hash(&merkle::root(
-            &crate::store::QuarantineLog(store),
-            quarantine_size,
-        )?),
+        quarantine_root: side_root(SideLog::Quarantine, quarantine_size)?,
+        access_size,
+        access_root: side_root(SideLog::Access, access_size)?,
     };
     store.put_checkpoint(size, &sign(&c, key, kid))
 }
@@ -258,6 +277,8 @@ mod tests {
             time: OffsetDateTime::now_utc(),
             quarantine_size: 0,
             quarantine_root: String::new(),
+            access_size: 0,
+            access_root: String::new(),
         }
     }
 

@@ -34,6 +34,22 @@ pub enum ClientError {
 /// The largest answer body a client reads (a feed page of 500 events is under 1 MiB).
 pub const MAX_ANSWER_BYTES: usize = 64 << 20;
 
+/// A node's local API as its own systems reach it: the address and the bearer token to present.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    pub addr: SocketAddr,
+    pub token: String,
+}
+
+impl Endpoint {
+    /// A connection that presents the token with every request.
+    pub async fn connect(&self) -> Result<HttpClient, ClientError> {
+        Ok(HttpClient::connect(self.addr)
+            .await?
+            .with_token(Some(self.token.clone())))
+    }
+}
+
 /// One HTTP/1.1 connection that stays open between requests.
 pub struct HttpClient {
     sender: http1::SendRequest<Full<Bytes>>,

@@ -75,8 +75,7 @@ impl Problem {
         self.kind.strip_prefix(PROBLEM_BASE).unwrap_or(&self.kind)
     }
 
-    /// Add a failing field.
-    /// Add an extension member.
+    /// Add an extension member (`retryAfter`, in seconds, is also sent as `Retry-After`).
     pub fn with(mut self, name: &str, value: serde_json::Value) -> Problem {
         self.extensions
             .get_or_insert_with(Default::default)
@@ -84,6 +83,7 @@ impl Problem {
         self
     }
 
+    /// Add a failing field.
     pub fn field(mut self, pointer: impl Into<String>, detail: impl Into<String>) -> Problem {
         self.errors.push(ProblemField {
             pointer: pointer.into(),
@@ -106,7 +106,14 @@ impl Problem {
     pub fn response(&self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = serde_json::to_vec(self).unwrap_or_default();
-        with_type(status, "application/problem+json", bytes)
+        let mut response = with_type(status, "application/problem+json", bytes);
+        let retry_after = self.extensions.as_ref().and_then(|e| e.get("retryAfter"));
+        if let Some(seconds) = retry_after.and_then(serde_json::Value::as_u64) {
+            response
+                .headers_mut()
+                .insert(hyper::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }
 

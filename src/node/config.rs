@@ -36,8 +36,6 @@ pub enum ConfigProblem {
     Toml(#[from] toml::de::Error),
     #[error("subscriptions need a [federation] section")]
     SubscriptionsWithoutFederation,
-    #[error("local.listen {0} is not a loopback address: set local.tokens_file so that callers must present a bearer token")]
-    PublicWithoutTokens(SocketAddr),
     #[error("local.webhook: {0}")]
     Webhook(#[from] crate::net::webhook::WebhookUrlError),
     #[error("local.max_body_bytes must be at least 1024")]
@@ -97,16 +95,18 @@ pub struct SigningConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LocalConfig {
-    /// Loopback by default; any other address requires `tokens_file`.
+    /// Loopback by default. Every listener, loopback included, asks for a bearer token.
     #[serde(default = "default_local_listen")]
     pub listen: SocketAddr,
     /// Host names the local API answers to, besides the listen address, `localhost`,
     /// `127.0.0.1` and `::1`; a request naming another `Host` is refused (421).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub names: Vec<String>,
-    /// The tokens file (`jol token create` writes it): the bearer tokens the agency's systems
-    /// use, with their scopes and purposes; only their SHA-256 is kept.
-    pub tokens_file: Option<PathBuf>,
+    /// The tokens file (`jol token create` writes it; default `tokens.toml` beside the config):
+    /// the bearer tokens the agency's systems use, with their scopes and purposes; only their
+    /// SHA-256 is kept. Without a token no route but `/healthz` answers.
+    #[serde(default = "default_tokens_file")]
+    pub tokens_file: PathBuf,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
     pub max_body_bytes: usize,
@@ -131,6 +131,9 @@ pub struct LocalConfig {
 fn default_local_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
 }
+fn default_tokens_file() -> PathBuf {
+    PathBuf::from("tokens.toml")
+}
 fn default_max_body() -> usize {
     1024 * 1024
 }
@@ -152,7 +155,7 @@ impl Default for LocalConfig {
         LocalConfig {
             listen: default_local_listen(),
             names: Vec::new(),
-            tokens_file: None,
+            tokens_file: default_tokens_file(),
             max_body_bytes: default_max_body(),
             header_timeout_secs: default_header_timeout(),
             body_timeout_secs: default_body_timeout(),
@@ -182,7 +185,7 @@ impl NodeConfig {
         let mut c: NodeConfig = toml::from_str(text)?;
         c.data_dir = base.join(&c.data_dir);
         c.signing.key_file = base.join(&c.signing.key_file);
-        c.local.tokens_file = c.local.tokens_file.map(|p| base.join(p));
+        c.local.tokens_file = base.join(&c.local.tokens_file);
         if let Some(f) = &mut c.federation {
             f.authority_key = base.join(&f.authority_key);
             f.manifest = base.join(&f.manifest);
@@ -191,9 +194,6 @@ impl NodeConfig {
         }
         if !c.subscriptions.is_empty() && c.federation.is_none() {
             return Err(ConfigProblem::SubscriptionsWithoutFederation);
-        }
-        if !c.local.listen.ip().is_loopback() && c.local.tokens_file.is_none() {
-            return Err(ConfigProblem::PublicWithoutTokens(c.local.listen));
         }
         if let Some(url) = &c.local.webhook {
             crate::net::webhook::WebhookUrl::parse(url)?;
@@ -204,15 +204,13 @@ impl NodeConfig {
         Ok(c)
     }
 
-    /// The bearer tokens for the local API (none configured: no token needed, loopback only).
+    /// The bearer tokens for the local API (a missing file holds none: every caller gets 401).
     pub fn tokens(&self) -> Result<Tokens, ConfigError> {
-        match &self.local.tokens_file {
-            None => Ok(Tokens::none()),
-            Some(path) => Tokens::load(path).map_err(|e| ConfigError::Tokens {
-                path: path.clone(),
-                detail: e.to_string(),
-            }),
-        }
+        let path = &self.local.tokens_file;
+        Tokens::load(path).map_err(|e| ConfigError::Tokens {
+            path: path.clone(),
+            detail: e.to_string(),
+        })
     }
 }
 
@@ -238,13 +236,9 @@ key_name = "sign-1"
     }
 
     #[test]
-    fn a_public_bind_needs_tokens_and_typos_are_refused() {
-        let public = format!("{MINIMAL}[local]\nlisten = \"0.0.0.0:8080\"\n");
-        let err = NodeConfig::parse(&public, Path::new(".")).unwrap_err();
-        assert!(
-            matches!(err, ConfigProblem::PublicWithoutTokens(_)),
-            "{err}"
-        );
+    fn tokens_live_beside_the_config_and_typos_are_refused() {
+        let c = NodeConfig::parse(MINIMAL, Path::new("/etc/jol")).unwrap();
+        assert_eq!(c.local.tokens_file, Path::new("/etc/jol/tokens.toml"));
         let typo = MINIMAL.replace("data_dir", "datadir");
         assert!(NodeConfig::parse(&typo, Path::new(".")).is_err());
     }

@@ -49,6 +49,8 @@ pub enum BuildError {
     Port(std::io::Error),
     #[error("the node config cannot be written as TOML: {0}")]
     Toml(#[from] toml::ser::Error),
+    #[error(transparent)]
+    Token(#[from] crate::api::tokens::TokenError),
 }
 
 /// One member of the federation to lay out.
@@ -167,17 +169,36 @@ pub fn free_loopback() -> Result<SocketAddr, BuildError> {
         .map_err(BuildError::Port)
 }
 
-/// Lay out `plan` in `dir` (which must not hold an authority yet). Returns each member's folder
-/// name and the path of its `node.toml`, in the plan's order.
-pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<(String, PathBuf)>, BuildError> {
+/// One member as laid out: its folder name, its `node.toml`, and its operator token.
+#[derive(Debug, Clone)]
+pub struct LaidOut {
+    pub folder: String,
+    pub config: PathBuf,
+    /// The bearer token named [`OPERATOR`] (scope admin, the member's purpose); only its
+    /// SHA-256 is in the node's tokens file.
+    pub operator_token: String,
+}
+
+/// The name of the token [`create`] gives each member's operator.
+pub const OPERATOR: &str = "operator";
+
+/// Lay out `plan` in `dir` (which must not hold an authority yet). Returns each member as laid
+/// out, in the plan's order.
+pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<LaidOut>, BuildError> {
     let authority = Authority::init(&dir.join("authority"), INSTANCE, parse_id(AUTHORITY)?, 3650)?;
     let mut configs = Vec::new();
     for m in &plan.members {
         let folder = dir.join(&m.folder);
         enrol(&authority, &folder, m)?;
         let config = folder.join("node.toml");
-        write_config(&config, &node_config(m, plan.engine, plan.sync))?;
-        configs.push((m.folder.clone(), config));
+        let node = node_config(m, plan.engine, plan.sync);
+        write_config(&config, &node)?;
+        let operator_token = operator_token(&folder.join(&node.local.tokens_file), &m.purpose)?;
+        configs.push(LaidOut {
+            folder: m.folder.clone(),
+            config,
+            operator_token,
+        });
     }
     for publisher in &plan.members {
         for &t in &publisher.publishes {
@@ -189,6 +210,17 @@ pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<(String, PathBuf)
     }
     authority.sign(&dir.join("manifest.jws"), plan.manifest_days)?;
     Ok(configs)
+}
+
+/// Give a node's operator a token with every scope, reading for `purpose`; returns the token.
+pub fn operator_token(tokens_file: &Path, purpose: &str) -> Result<String, BuildError> {
+    Ok(crate::api::tokens::create(
+        tokens_file,
+        OPERATOR,
+        vec![crate::api::tokens::Scope::Admin],
+        purpose,
+        None,
+    )?)
 }
 
 /// At the member: a signing key and a TLS key with its CSR. At the authority: the certificate
@@ -282,9 +314,12 @@ mod tests {
         let plan = three_agencies().unwrap();
         let configs = create(dir.path(), &plan).unwrap();
         assert_eq!(configs.len(), 3);
-        for ((folder, path), m) in configs.iter().zip(&plan.members) {
+        for (laid, m) in configs.iter().zip(&plan.members) {
+            let (folder, path) = (&laid.folder, &laid.config);
             assert_eq!(folder, &m.folder);
             let c = NodeConfig::load(path).unwrap();
+            let token = c.tokens().unwrap().verify(&laid.operator_token).unwrap();
+            assert_eq!(token.purpose, m.purpose);
             assert_eq!(c.member, m.id);
             assert_eq!(c.subscriptions.len(), 2);
             assert_eq!(c.data_dir, dir.path().join(folder).join("data"));

@@ -89,6 +89,12 @@ impl RunningNode {
         let kid = KeyName::new(config.member.clone(), &config.signing.key_name)
             .map_err(NodeError::KeyName)?;
         let tokens = config.tokens()?;
+        if tokens.count() == 0 {
+            tracing::warn!(
+                file = %config.local.tokens_file.display(),
+                "the tokens file holds no token: every request but /healthz is refused (401) until one is made with `jol token create`"
+            );
+        }
         let store = match config.store_engine {
             Some(engine) => Store::open_with(&config.data_dir, engine)?,
             None => Store::open(&config.data_dir)?,
@@ -202,6 +208,7 @@ impl RunningNode {
             metrics: metrics.clone(),
             trust,
             names: crate::api::origin::HostNames::new(config.local.listen, &config.local.names),
+            sessions: Default::default(),
         });
         let limits = Limits {
             header_timeout: Duration::from_secs(config.local.header_timeout_secs),
@@ -269,7 +276,7 @@ fn secrets(config: &NodeConfig) -> impl Iterator<Item = &std::path::Path> {
     [
         Some(config.signing.key_file.as_path()),
         config.federation.as_ref().map(|f| f.tls_key.as_path()),
-        config.local.tokens_file.as_deref(),
+        Some(config.local.tokens_file.as_path()),
     ]
     .into_iter()
     .flatten()

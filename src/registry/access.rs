@@ -1,12 +1,14 @@
 //! The access log: who read a person's data, when, why, and what. One record per read, written
 //! and flushed before the data leaves the node, so "who looked at my data" is never missing a
-//! read that happened.
+//! read that happened; a read refused because the person's consent does not cover the reader's
+//! purpose is recorded too. The records form a Merkle log of their own that the node's signed
+//! checkpoint covers, so a removed or altered record shows in `jol audit`.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::store::WriteBatch;
+use crate::store::{Store, StoreError};
 
 /// One read of a person's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -14,16 +16,41 @@ use crate::store::WriteBatch;
 pub struct AccessRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    /// Who read: `local:TOKEN-NAME`, `local`, or the member id of the reader's node.
+    /// Who read: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME` (signed in to the
+    /// dashboard), `cli` (an operator at the node's console), or the member id of the reader's
+    /// node.
     pub reader: String,
     /// The official, as `X-Road-UserId` named them.
     pub user: Option<String>,
-    /// Why: the case or purpose given with the read, or the purposes of the reader's grant.
+    /// Why: the token's purpose, or the purposes of the reader's grant.
     pub purpose: Option<String>,
     /// What was read.
     pub what: String,
     /// One id per request (a feed page delivering several events shares it).
     pub request_id: Uuid,
+    /// Whether the data left the node.
+    #[serde(default)]
+    pub outcome: Outcome,
+}
+
+/// Whether a read was answered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The data was served.
+    #[default]
+    Served,
+    /// Refused: the person's consent does not cover the reader's purpose.
+    RefusedNoConsent,
+}
+
+/// One access-log entry as stored: the record and the PIN it is about.
+#[derive(Serialize, Deserialize)]
+struct Entry {
+    #[serde(default)]
+    pin: String,
+    #[serde(flatten)]
+    record: AccessRecord,
 }
 
 /// Who is reading: the reader's name, the official (`X-Road-UserId`), and the purpose.
@@ -34,35 +61,79 @@ pub struct Reader {
     pub purpose: Option<String>,
 }
 
+impl Reader {
+    /// The record of this reader reading `what`, now.
+    pub fn record(&self, what: &str, outcome: Outcome, request_id: Uuid) -> AccessRecord {
+        AccessRecord {
+            time: OffsetDateTime::now_utc(),
+            reader: self.reader.clone(),
+            user: self.user.clone(),
+            purpose: self.purpose.clone(),
+            what: what.to_string(),
+            request_id,
+            outcome,
+        }
+    }
+}
+
 /// Record that `who` read `what` about each of `pins`, durably, before the data leaves. A read
 /// that cannot be recorded must not be answered: the caller refuses it on `Err`.
 pub fn record_reads<'a>(
-    store: &crate::store::Store,
+    store: &Store,
     who: &Reader,
     what: &str,
     pins: impl IntoIterator<Item = &'a str>,
-) -> Result<(), crate::store::StoreError> {
-    let mut batch = WriteBatch::default();
-    let time = OffsetDateTime::now_utc();
-    let request_id = Uuid::now_v7();
-    let mut any = false;
-    for pin in pins {
-        AccessRecord {
-            time,
-            reader: who.reader.clone(),
-            user: who.user.clone(),
-            purpose: who.purpose.clone(),
-            what: what.to_string(),
-            request_id,
-        }
-        .stage(&mut batch, pin);
-        any = true;
-    }
-    if !any {
-        return Ok(());
-    }
-    store.apply_other(batch)?;
-    store.flush()
+) -> Result<(), StoreError> {
+    let record = who.record(what, Outcome::Served, Uuid::now_v7());
+    append(
+        store,
+        pins.into_iter()
+            .map(|pin| (pin.to_string(), record.clone())),
+    )
+}
+
+/// Record that `who` was refused `what` about `pin`, and why.
+pub fn record_refusal(
+    store: &Store,
+    who: &Reader,
+    what: &str,
+    pin: &str,
+    outcome: Outcome,
+) -> Result<(), StoreError> {
+    let record = who.record(what, outcome, Uuid::now_v7());
+    append(store, [(pin.to_string(), record)])
+}
+
+/// Append records (each with the PIN it is about) to the access log, durably.
+pub fn append(
+    store: &Store,
+    records: impl IntoIterator<Item = (String, AccessRecord)>,
+) -> Result<(), StoreError> {
+    let entries = records
+        .into_iter()
+        .map(|(pin, record)| {
+            let bytes = serde_json::to_vec(&Entry {
+                pin: pin.clone(),
+                record,
+            })
+            .unwrap_or_default();
+            (pin, bytes)
+        })
+        .collect();
+    store.append_access(entries)
+}
+
+/// A person's access log, newest first.
+pub fn log_of(store: &Store, pin: &str, limit: usize) -> Result<Vec<AccessRecord>, StoreError> {
+    store
+        .access_entries(pin, limit)?
+        .iter()
+        .map(|bytes| {
+            serde_json::from_slice::<Entry>(bytes)
+                .map(|e| e.record)
+                .map_err(|_| StoreError::Corrupt("access record"))
+        })
+        .collect()
 }
 
 /// The PIN a stored or quarantined body is about, when it says: a signed event, a publish
@@ -81,11 +152,4 @@ pub fn pin_in(body: &[u8]) -> Option<String> {
         .as_str()
         .or_else(|| v["person"]["pin"].as_str())
         .map(String::from)
-}
-
-impl AccessRecord {
-    /// Stage this record in `batch` for the person `pin`.
-    pub fn stage(&self, batch: &mut WriteBatch, pin: &str) {
-        batch.log_access(pin, self.time.unix_timestamp_nanos() as u64, self);
-    }
 }

@@ -31,8 +31,14 @@ pub(super) enum Space {
     View,
     /// PIN, 0, position → nothing: the events about a person.
     PersonEvent,
-    /// PIN, 0, complement of the time (u64 BE), 4 random bytes → access record (JSON).
+    /// PIN, 0, complement of the access-log number (u64 BE) → that number: a person's reads,
+    /// newest first. (A store written before the access log was numbered keys these by the
+    /// complement of the time with 4 random bytes, and the value is the record itself.)
     Access,
+    /// number (u64 BE) → access-log entry (JSON: the PIN and the record).
+    AccessLog,
+    /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the access log.
+    AccessSubtree,
     /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the event log.
     Subtree,
     /// tree size (u64 BE) → signed checkpoint.
@@ -67,6 +73,8 @@ impl Space {
             Space::Subtree => b'T',
             Space::Checkpoint => b'Z',
             Space::Cosignature => b'W',
+            Space::AccessLog => b'G',
+            Space::AccessSubtree => b'U',
             Space::Quarantine => b'Q',
             Space::QuarantineSubtree => b'V',
             Space::Withheld => b'H',
@@ -94,6 +102,8 @@ impl Space {
 pub enum Meta {
     /// How many quarantine records exist (u64 BE).
     QuarantineSize,
+    /// How many access-log entries exist (u64 BE).
+    AccessLogSize,
     /// The last log position the view projector has folded in (u64 BE).
     ViewCursor,
     /// The last log position delivered to the webhook (u64 BE).
@@ -119,6 +129,7 @@ impl Meta {
     fn name(&self) -> String {
         match self {
             Meta::QuarantineSize => "quarantine-size".into(),
+            Meta::AccessLogSize => "access-log-size".into(),
             Meta::ViewCursor => "view-cursor".into(),
             Meta::WebhookCursor => "webhook-cursor".into(),
             Meta::Manifest => "manifest".into(),
@@ -183,16 +194,9 @@ pub(super) fn person_events(pin: &str) -> Vec<u8> {
     Space::PersonEvent.key(&[pin.as_bytes(), &[0]])
 }
 
-/// An access record, newest first: the key orders by the complement of the time, and a random
-/// suffix keeps two records of the same nanosecond apart.
-pub(super) fn access(pin: &str, time_nanos: u64) -> Vec<u8> {
-    let suffix: [u8; 4] = rand::random();
-    Space::Access.key(&[
-        pin.as_bytes(),
-        &[0],
-        &(u64::MAX - time_nanos).to_be_bytes(),
-        &suffix,
-    ])
+/// A person's access-log entry `number`, newest first (the key orders by the complement).
+pub(super) fn access(pin: &str, number: u64) -> Vec<u8> {
+    Space::Access.key(&[pin.as_bytes(), &[0], &(u64::MAX - number).to_be_bytes()])
 }
 
 /// All access records of one person.
@@ -241,12 +245,47 @@ pub(super) fn releases_of(reader: &MemberId) -> Vec<u8> {
     Space::Release.key(&[reader.as_str().as_bytes(), &[0]])
 }
 
-pub(super) fn quarantine(number: u64) -> Vec<u8> {
-    Space::Quarantine.key(&[&number.to_be_bytes()])
+/// The store's numbered side logs: each has its entries, the perfect subtrees of its Merkle log,
+/// and its size, and the signed checkpoint covers its root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SideLog {
+    /// Refused input, with its reason.
+    Quarantine,
+    /// Reads of personal data.
+    Access,
 }
 
-pub(super) fn quarantine_subtree(level: u32, index: u64) -> Vec<u8> {
-    Space::QuarantineSubtree.key(&[&[level as u8], &index.to_be_bytes()])
+impl SideLog {
+    pub(super) fn entry(self, number: u64) -> Vec<u8> {
+        let space = match self {
+            SideLog::Quarantine => Space::Quarantine,
+            SideLog::Access => Space::AccessLog,
+        };
+        space.key(&[&number.to_be_bytes()])
+    }
+
+    pub(super) fn subtree(self, level: u32, index: u64) -> Vec<u8> {
+        let space = match self {
+            SideLog::Quarantine => Space::QuarantineSubtree,
+            SideLog::Access => Space::AccessSubtree,
+        };
+        space.key(&[&[level as u8], &index.to_be_bytes()])
+    }
+
+    pub(super) fn size(self) -> Meta {
+        match self {
+            SideLog::Quarantine => Meta::QuarantineSize,
+            SideLog::Access => Meta::AccessLogSize,
+        }
+    }
+
+    /// What the log is called in errors.
+    pub fn name(self) -> &'static str {
+        match self {
+            SideLog::Quarantine => "quarantine",
+            SideLog::Access => "access log",
+        }
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +320,8 @@ mod tests {
             Space::View,
             Space::PersonEvent,
             Space::Access,
+            Space::AccessLog,
+            Space::AccessSubtree,
             Space::Subtree,
             Space::Checkpoint,
             Space::Cosignature,

@@ -5,8 +5,9 @@
 //! [`WriteBatch`] is applied atomically: an event, its per-source sequence index, its id index and
 //! its idempotency record appear together or not at all. Nothing written is durable until
 //! [`Store::flush`] returns; callers acknowledge only after that (the writer groups many events
-//! into one flush). Rejected input is kept in quarantine, numbered, with a Merkle log of its own
-//! (the quarantine log), so dropping evidence is as detectable as dropping an event.
+//! into one flush). Rejected input is kept in quarantine, and every read of personal data in the
+//! access log; each is numbered, with a Merkle log of its own ([`SideLog`]) that the signed
+//! checkpoint covers, so dropping evidence is as detectable as dropping an event.
 //!
 //! The key spaces, and the only code that builds keys, are in [`keys`].
 //!
@@ -26,8 +27,8 @@ use crate::event::identifiers::MemberId;
 pub mod keys;
 pub mod kv;
 
-pub use keys::Meta;
 use keys::Space;
+pub use keys::{Meta, SideLog};
 
 pub use kv::Engine;
 use kv::{prefix_end, Kv, KvError, Op, Scan};
@@ -136,11 +137,6 @@ impl WriteBatch {
         self.put(keys::meta(name), value);
     }
 
-    /// Append to a person's access log.
-    pub fn log_access<T: Serialize>(&mut self, pin: &str, time_nanos: u64, access: &T) {
-        self.put(keys::access(pin, time_nanos), record(access));
-    }
-
     /// Record that the own event at `position` about `pin` was withheld from `reader` when it was
     /// published (`released`: a later consent admitted it and it is in the release log).
     pub fn set_withheld(&mut self, reader: &MemberId, pin: &str, position: u64, released: bool) {
@@ -191,8 +187,9 @@ pub struct Store {
     /// The open engine; empty while [`Store::reopen`] swaps it.
     slot: std::sync::Arc<std::sync::RwLock<Option<Kv>>>,
     engine: Engine,
-    /// Appends to the quarantine log are serialized here (the event log has its writer thread).
-    quarantine_log: std::sync::Arc<std::sync::Mutex<crate::merkle::Frontier>>,
+    /// Appends to each side log ([`SideLog`] order) are serialized here (the event log has its
+    /// writer thread).
+    side_logs: std::sync::Arc<[std::sync::Mutex<crate::merkle::Frontier>; 2]>,
     path: PathBuf,
 }
 
@@ -219,18 +216,20 @@ impl Store {
         let store = Store {
             slot: std::sync::Arc::new(std::sync::RwLock::new(Some(kv))),
             engine,
-            quarantine_log: Default::default(),
+            side_logs: Default::default(),
             path: dir.to_path_buf(),
         };
-        store.load_quarantine_frontier()?;
+        store.load_side_frontiers()?;
         Ok(store)
     }
 
-    fn load_quarantine_frontier(&self) -> Result<(), StoreError> {
-        let size = self.quarantine_len() as u64;
-        let frontier = crate::merkle::Frontier::load(&QuarantineLog(self), size)?;
-        if let Ok(mut f) = self.quarantine_log.lock() {
-            *f = frontier;
+    fn load_side_frontiers(&self) -> Result<(), StoreError> {
+        for log in [SideLog::Quarantine, SideLog::Access] {
+            let size = self.side_len(log);
+            let frontier = crate::merkle::Frontier::load(&SideLogTree(self, log), size)?;
+            if let Ok(mut f) = self.side_logs[log as usize].lock() {
+                *f = frontier;
+            }
         }
         Ok(())
     }
@@ -250,7 +249,7 @@ impl Store {
         })?;
         *slot = Some(kv);
         drop(slot);
-        self.load_quarantine_frontier()
+        self.load_side_frontiers()
     }
 
     fn kv(&self) -> Result<Kv, StoreError> {
@@ -554,18 +553,6 @@ impl Store {
         Ok(())
     }
 
-    /// A person's access log, newest first.
-    pub fn access_log<T: DeserializeOwned>(
-        &self,
-        pin: &str,
-        limit: usize,
-    ) -> Result<Vec<T>, StoreError> {
-        self.scan(&keys::accesses(pin))
-            .take(limit)
-            .map(|r| r.and_then(|(_, v)| decode(&v, "access record")))
-            .collect()
-    }
-
     /// Apply a batch that is not an append (views, access log): not flushed here.
     pub fn apply_other(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.apply(batch.ops).map_err(io("write"))
@@ -628,27 +615,13 @@ impl Store {
 
     /// Keep rejected input with its reason. Written without waiting for a flush.
     pub fn quarantine(&self, mut record: Quarantined) -> Result<u64, StoreError> {
-        let mut log = self
-            .quarantine_log
-            .lock()
-            .map_err(|_| StoreError::Corrupt("quarantine log lock"))?;
-        let number = log.size() + 1;
-        record.number = number;
-        let value = serde_json::to_vec(&record).unwrap_or_default();
-        let mut next = log.clone();
-        let mut batch = WriteBatch::default();
-        let leaf = crate::merkle::leaf_hash(&value);
-        batch.put(keys::quarantine(number), value);
-        for (level, index, hash) in next.append(leaf) {
-            batch.put(keys::quarantine_subtree(level, index), hash);
-        }
-        batch.put(keys::meta(&Meta::QuarantineSize), number.to_be_bytes());
         let from = Meta::QuarantinedFrom(record.origin.clone());
         let count = self.quarantined_from(&record.origin)? + 1;
-        batch.put(keys::meta(&from), count.to_be_bytes());
-        self.kv()?.apply(batch.ops).map_err(io("quarantine"))?;
-        *log = next;
-        Ok(number)
+        self.append_side(SideLog::Quarantine, |number, batch| {
+            record.number = number;
+            batch.put(keys::meta(&from), count.to_be_bytes());
+            Ok(vec![serde_json::to_vec(&record).unwrap_or_default()])
+        })
     }
 
     /// How many quarantine records came from `origin`.
@@ -661,7 +634,7 @@ impl Store {
 
     /// Quarantined records after `number`, oldest first.
     pub fn quarantined(&self, after: u64, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
-        self.quarantine_records(after, limit)?
+        self.side_entries(SideLog::Quarantine, after, limit)?
             .into_iter()
             .map(|(_, v)| {
                 serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("quarantine record"))
@@ -669,34 +642,101 @@ impl Store {
             .collect()
     }
 
-    /// Quarantine records as stored (the quarantine log's entries), after `number`.
-    pub fn quarantine_records(
-        &self,
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        let start = keys::quarantine(after.saturating_add(1));
-        let end = keys::quarantine(u64::MAX);
-        self.kv()?
-            .range(&start, &end, limit)
-            .map_err(io("read"))?
+    /// How many records the quarantine holds.
+    pub fn quarantine_len(&self) -> usize {
+        self.side_len(SideLog::Quarantine) as usize
+    }
+
+    /// Append reads of personal data to the access log, each entry indexed under the PIN it is
+    /// about, and flush: a read is answered only once its record is durable.
+    pub fn append_access(&self, reads: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+        if reads.is_empty() {
+            return Ok(());
+        }
+        self.append_side(SideLog::Access, |first, batch| {
+            let mut entries = Vec::with_capacity(reads.len());
+            for (number, (pin, entry)) in (first..).zip(reads) {
+                batch.put(keys::access(&pin, number), number.to_be_bytes());
+                entries.push(entry);
+            }
+            Ok(entries)
+        })?;
+        self.flush()
+    }
+
+    /// A person's access-log entries, newest first, as stored.
+    pub fn access_entries(&self, pin: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let indexed: Vec<Vec<u8>> = self
+            .scan(&keys::accesses(pin))
+            .take(limit)
+            .map(|r| r.map(|(_, v)| v))
+            .collect::<Result<_, _>>()?;
+        indexed
             .into_iter()
-            .map(|(k, v)| {
-                Ok((
-                    u64_at(&k, 1).ok_or(StoreError::Corrupt("quarantine key"))?,
-                    v,
-                ))
+            .map(|v| match u64_at(&v, 0).filter(|_| v.len() == 8) {
+                Some(number) => {
+                    self.get_raw(&SideLog::Access.entry(number))?
+                        .ok_or(StoreError::Corrupt(
+                            "access-log entry named by a person's index",
+                        ))
+                }
+                // Written before the access log was numbered: the value is the record.
+                None => Ok(v),
             })
             .collect()
     }
 
-    /// How many records the quarantine holds.
-    pub fn quarantine_len(&self) -> usize {
-        self.meta(&Meta::QuarantineSize)
+    /// Append entries to a side log, with what else `build` stages in the same write; `build`
+    /// is told the number of the first entry and returns the entries. Returns that number.
+    fn append_side(
+        &self,
+        log: SideLog,
+        build: impl FnOnce(u64, &mut WriteBatch) -> Result<Vec<Vec<u8>>, StoreError>,
+    ) -> Result<u64, StoreError> {
+        let mut frontier = self.side_logs[log as usize]
+            .lock()
+            .map_err(|_| StoreError::Corrupt("side log lock"))?;
+        let first = frontier.size() + 1;
+        let mut batch = WriteBatch::default();
+        let entries = build(first, &mut batch)?;
+        let mut next = frontier.clone();
+        for (number, entry) in (first..).zip(entries) {
+            let leaf = crate::merkle::leaf_hash(&entry);
+            batch.put(log.entry(number), entry);
+            for (level, index, hash) in next.append(leaf) {
+                batch.put(log.subtree(level, index), hash);
+            }
+        }
+        batch.put(keys::meta(&log.size()), next.size().to_be_bytes());
+        self.kv()?.apply(batch.ops).map_err(io("side log"))?;
+        *frontier = next;
+        Ok(first)
+    }
+
+    /// A side log's entries as stored, after `number`, oldest first.
+    pub fn side_entries(
+        &self,
+        log: SideLog,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = log.entry(after.saturating_add(1));
+        let end = log.entry(u64::MAX);
+        self.kv()?
+            .range(&start, &end, limit)
+            .map_err(io("read"))?
+            .into_iter()
+            .map(|(k, v)| Ok((u64_at(&k, 1).ok_or(StoreError::Corrupt("side-log key"))?, v)))
+            .collect()
+    }
+
+    /// How many entries a side log holds.
+    pub fn side_len(&self, log: SideLog) -> u64 {
+        self.meta(&log.size())
             .ok()
             .flatten()
             .and_then(|v| v.try_into().ok())
-            .map_or(0, u64::from_be_bytes) as usize
+            .map_or(0, u64::from_be_bytes)
     }
 }
 
@@ -707,19 +747,19 @@ impl Store {
     }
 }
 
-/// The quarantine log's perfect subtrees, for its root and proofs.
-pub struct QuarantineLog<'a>(pub &'a Store);
+/// A side log's perfect subtrees, for its root and proofs.
+pub struct SideLogTree<'a>(pub &'a Store, pub SideLog);
 
-impl crate::merkle::Subtrees for QuarantineLog<'_> {
+impl crate::merkle::Subtrees for SideLogTree<'_> {
     type Error = StoreError;
     fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         let v = self
             .0
-            .get_raw(&keys::quarantine_subtree(level, index))?
-            .ok_or(StoreError::Corrupt("missing quarantine-log subtree"))?;
+            .get_raw(&self.1.subtree(level, index))?
+            .ok_or(StoreError::Corrupt("missing side-log subtree"))?;
         v.as_slice()
             .try_into()
-            .map_err(|_| StoreError::Corrupt("quarantine-log subtree"))
+            .map_err(|_| StoreError::Corrupt("side-log subtree"))
     }
 }
 
@@ -852,9 +892,17 @@ mod tests {
                 b.set_view(pin, &pin);
             }
             b.set_cursor(&member(), 41);
-            b.log_access("21503199012345", 10, &"older");
-            b.log_access("21503199012345", 20, &"newer");
             store.apply(b).unwrap();
+            store
+                .append_access(vec![("21503199012345".into(), b"older".to_vec())])
+                .unwrap();
+            store
+                .append_access(vec![
+                    ("21503199012345".into(), b"newer".to_vec()),
+                    ("10101199000001".into(), b"other".to_vec()),
+                ])
+                .unwrap();
+            assert_eq!(store.side_len(SideLog::Access), 3);
             store.put_checkpoint(5, b"five").unwrap();
             store.put_checkpoint(9, b"nine").unwrap();
             store.put_cosignature(9, "w1", b"sig").unwrap();
@@ -866,8 +914,8 @@ mod tests {
             assert_eq!(store.cursor(&member()).unwrap(), 41);
             assert_eq!(store.cursor(&"x/GOV/1/y".parse().unwrap()).unwrap(), 0);
             assert_eq!(
-                store.access_log::<String>("21503199012345", 10).unwrap(),
-                ["newer", "older"]
+                store.access_entries("21503199012345", 10).unwrap(),
+                [b"newer".to_vec(), b"older".to_vec()]
             );
             assert_eq!(
                 store.latest_checkpoint().unwrap(),

@@ -4,13 +4,12 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use crate::net::client::HttpClient;
+use crate::net::client::Endpoint;
 use crate::synthetic::population::{Planned, Population};
 
 /// Why driving the population failed.
@@ -40,7 +39,7 @@ pub type Published = HashMap<String, u64>;
 /// `progress(done, total)` is called as batches complete.
 pub async fn publish(
     pop: &Population,
-    local: &HashMap<String, SocketAddr>,
+    local: &HashMap<String, Endpoint>,
     settle: Duration,
     progress: impl FnMut(usize, usize),
 ) -> Result<Published, LoadError> {
@@ -95,16 +94,17 @@ fn business_date(p: &Planned) -> &str {
 /// Publish one agency's events in order, in batches, through its own connection. A correction
 /// names the record it supersedes by the id the node gave it.
 async fn stream<F: FnMut(usize, usize)>(
-    local: &HashMap<String, SocketAddr>,
+    local: &HashMap<String, Endpoint>,
     agency: &str,
     planned: Vec<Planned>,
     tally: &RefCell<Tally<F>>,
     record_ids: &RefCell<HashMap<String, String>>,
 ) -> Result<(), LoadError> {
-    let addr = local
+    let endpoint = local
         .get(agency)
         .ok_or_else(|| LoadError::NoAgency(agency.into()))?;
-    let mut client = HttpClient::connect(*addr)
+    let mut client = endpoint
+        .connect()
         .await
         .map_err(|e| LoadError::Http(e.to_string()))?;
     for chunk in planned.chunks(BATCH) {
@@ -161,10 +161,7 @@ async fn stream<F: FnMut(usize, usize)>(
 
 /// Wait until every node's cursor for every peer equals that peer's own last sequence, and the
 /// views have caught up.
-pub async fn settled(
-    local: &HashMap<String, SocketAddr>,
-    limit: Duration,
-) -> Result<(), LoadError> {
+pub async fn settled(local: &HashMap<String, Endpoint>, limit: Duration) -> Result<(), LoadError> {
     let start = Instant::now();
     loop {
         if is_settled(local).await.unwrap_or(false) {
@@ -177,10 +174,11 @@ pub async fn settled(
     }
 }
 
-async fn is_settled(local: &HashMap<String, SocketAddr>) -> Result<bool, LoadError> {
+async fn is_settled(local: &HashMap<String, Endpoint>) -> Result<bool, LoadError> {
     let mut ready = HashMap::new();
-    for addr in local.values() {
-        let mut c = HttpClient::connect(*addr)
+    for endpoint in local.values() {
+        let mut c = endpoint
+            .connect()
             .await
             .map_err(|e| LoadError::Http(e.to_string()))?;
         let (_, body) = c

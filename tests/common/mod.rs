@@ -1,7 +1,12 @@
 //! Test helpers: a `jol serve` child process on a loopback port chosen at run time, with a real
 //! sled store in a temporary folder, and a minimal blocking HTTP client.
+//!
+//! Every node built here has an operator token (scope admin). The helpers remember which token
+//! belongs to which node (by config file, then by address once the node runs), and [`request`]
+//! presents it unless the caller sends its own `Authorization`; [`anonymous`] sends none.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod fake;
 pub mod truth;
 
@@ -12,6 +17,34 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
+
+/// The operator token of each node: by config file, and by local address once it runs.
+static TOKENS: std::sync::Mutex<Option<HashMap<String, String>>> = std::sync::Mutex::new(None);
+
+fn remember(key: String, token: &str) {
+    TOKENS
+        .lock()
+        .unwrap()
+        .get_or_insert_with(HashMap::new)
+        .insert(key, token.to_string());
+}
+
+fn recall(key: &str) -> Option<String> {
+    TOKENS.lock().unwrap().as_ref()?.get(key).cloned()
+}
+
+/// Use `token` for the node of `config` (e.g. a folder `jol demo` laid out).
+pub fn register_token(config: &Path, token: &str) {
+    remember(config.display().to_string(), token);
+}
+
+/// The operator token of the node listening on `addr`.
+pub fn token_of(addr: SocketAddr) -> String {
+    recall(&addr.to_string()).expect("no token is known for this node")
+}
+
+/// The purpose of a lone test node's operator token.
+pub const OPERATOR_PURPOSE: &str = "EMPLOYMENT_SERVICES";
 
 pub const MEMBER: &str = "central-server/GOV/70000002/employment";
 
@@ -36,6 +69,12 @@ impl NodeDir {
             ),
         )
         .unwrap();
+        let token = jol::node::federation::operator_token(
+            &dir.path().join("tokens.toml"),
+            OPERATOR_PURPOSE,
+        )
+        .unwrap();
+        register_token(&config, &token);
         NodeDir { dir, config }
     }
 
@@ -75,7 +114,10 @@ impl Node {
         BufReader::new(stdout).read_line(&mut line).unwrap();
         let v: Value = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("node did not report its address ({e}): {line:?}"));
-        let addr = v["listening"]["local"].as_str().unwrap().parse().unwrap();
+        let addr: SocketAddr = v["listening"]["local"].as_str().unwrap().parse().unwrap();
+        if let Some(token) = recall(&config.display().to_string()) {
+            remember(addr.to_string(), &token);
+        }
         Node { child, addr }
     }
 
@@ -145,7 +187,29 @@ pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Answer> {
     })
 }
 
+/// One request with the node's operator token (unless `headers` carry an `Authorization`).
 pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<Answer> {
+    let own = headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("authorization"));
+    let bearer = recall(&addr.to_string())
+        .filter(|_| !own)
+        .map(|t| format!("Bearer {t}"));
+    let mut all = headers.to_vec();
+    if let Some(b) = &bearer {
+        all.push(("Authorization", b));
+    }
+    anonymous(addr, method, path, &all, body)
+}
+
+/// One request with only the headers given (no token added).
+pub fn anonymous(
     addr: SocketAddr,
     method: &str,
     path: &str,
@@ -253,7 +317,9 @@ impl Federation {
         let mut plan = jol::node::federation::three_agencies().unwrap();
         plan.engine = engine.parse().unwrap();
         plan.sync = toml::from_str(sync).unwrap();
-        jol::node::federation::create(dir.path(), &plan).unwrap();
+        for laid in jol::node::federation::create(dir.path(), &plan).unwrap() {
+            register_token(&laid.config, &laid.operator_token);
+        }
         let ports = |port: fn(&jol::node::federation::MemberPlan) -> u16| {
             AGENCIES
                 .iter()
@@ -340,11 +406,21 @@ pub fn publish_population(
     local: &HashMap<String, SocketAddr>,
     limit: Duration,
 ) {
+    let endpoints = local
+        .iter()
+        .map(|(agency, addr)| {
+            let endpoint = jol::net::client::Endpoint {
+                addr: *addr,
+                token: token_of(*addr),
+            };
+            (agency.clone(), endpoint)
+        })
+        .collect();
     tokio::runtime::Runtime::new()
         .unwrap()
         .block_on(jol::synthetic::loadgen::publish(
             pop,
-            local,
+            &endpoints,
             limit,
             |_, _| {},
         ))

@@ -14,14 +14,16 @@ use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::keys;
 use crate::event::schema::{EventType, Schemas};
 use crate::event::{Event, SignedEvent};
-use crate::net::client::HttpClient;
+use crate::net::client::{Endpoint, HttpClient};
 use crate::node::config::NodeConfig;
+use crate::node::federation::operator_token;
 use crate::node::RunningNode;
 use crate::store::{Store, WriteBatch};
 use crate::synthetic::sample_data;
 use crate::write::{Publisher, Signer};
 
-async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<RunningNode> {
+/// A lone node for the publish benchmark, and its local API with an operator token.
+async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<(RunningNode, Endpoint)> {
     let key = keys::generate();
     keys::write_private(&dir.join("sign.pem"), &key)?;
     let text = format!(
@@ -29,18 +31,24 @@ async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<RunningN
         member()
     );
     let config = NodeConfig::parse(&text, dir).map_err(anyhow::Error::msg)?;
-    Ok(RunningNode::start(&config).await?)
+    let token = operator_token(&config.local.tokens_file, "bench")?;
+    let node = RunningNode::start(&config).await?;
+    let endpoint = Endpoint {
+        addr: node.local_addr(),
+        token,
+    };
+    Ok((node, endpoint))
 }
 
 async fn drive(
-    addr: std::net::SocketAddr,
+    endpoint: &Endpoint,
     clients: usize,
     requests: usize,
     batch: usize,
 ) -> Result<(Duration, Vec<Duration>)> {
     let mut conns = Vec::new();
     for _ in 0..clients {
-        conns.push(HttpClient::connect(addr).await?);
+        conns.push(endpoint.connect().await?);
     }
     let start = Instant::now();
     let tasks: Vec<_> = conns
@@ -80,14 +88,13 @@ async fn drive(
 
 pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let node = bench_node(dir.path(), args.store)
+    let (node, endpoint) = bench_node(dir.path(), args.store)
         .await
         .context("starting the bench node")?;
-    let addr = node.local_addr();
     let n = args.events.max(args.clients);
     let mut figures = Vec::new();
 
-    let (elapsed, lat) = drive(addr, args.clients, n, 1).await?;
+    let (elapsed, lat) = drive(&endpoint, args.clients, n, 1).await?;
     figures.push(figure(
         format!("single-event requests, {} clients", args.clients),
         lat.len() as f64 / elapsed.as_secs_f64(),
@@ -99,7 +106,7 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
 
     if args.batch > 1 {
         let requests = (n / args.batch).max(args.clients);
-        let (elapsed, lat) = drive(addr, args.clients, requests, args.batch).await?;
+        let (elapsed, lat) = drive(&endpoint, args.clients, requests, args.batch).await?;
         figures.push(figure(
             format!("batch requests of {}, {} clients", args.batch, args.clients),
             (lat.len() * args.batch) as f64 / elapsed.as_secs_f64(),
@@ -126,11 +133,11 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
 }
 
 /// Build a two-member federation (publisher: employment, reader: migration) in `dir` with the
-/// authority library, and return the two node configs.
+/// authority library, and return the two node configs and the publisher's operator token.
 fn two_node_federation(
     dir: &Path,
     engine: crate::store::Engine,
-) -> Result<(NodeConfig, NodeConfig)> {
+) -> Result<(NodeConfig, NodeConfig, String)> {
     use crate::federation::sync::{Subscription, SyncSettings};
     use crate::node::federation::{create, free_loopback, FederationPlan, MemberPlan};
     let publisher = member();
@@ -167,16 +174,20 @@ fn two_node_federation(
     };
     let configs = create(dir, &plan)?;
     let load = |i: usize| -> Result<NodeConfig> {
-        let (_, path) = configs.get(i).context("two configs")?;
-        Ok(NodeConfig::load(path)?)
+        let laid = configs.get(i).context("two configs")?;
+        Ok(NodeConfig::load(&laid.config)?)
     };
-    Ok((load(0)?, load(1)?))
+    let token = configs
+        .first()
+        .map(|l| l.operator_token.clone())
+        .context("two configs")?;
+    Ok((load(0)?, load(1)?, token))
 }
 
 /// One subscriber catching up `events` events from one publisher over mutual TLS.
 pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let (publisher_config, subscriber_config) = two_node_federation(dir.path(), args.store)?;
+    let (publisher_config, subscriber_config, token) = two_node_federation(dir.path(), args.store)?;
     let publisher = RunningNode::start(&publisher_config).await?;
     let n = args.events;
     // Consent: every synthetic person consented to the reader for case management.
@@ -185,7 +196,9 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     // Consent first, as in life: events published before it would be withheld and released
     // only when a consent recorded through the writer admits the reader.
     grant_consent(&publisher, persons, &reader)?;
-    let mut client = HttpClient::connect(publisher.local_addr()).await?;
+    let mut client = HttpClient::connect(publisher.local_addr())
+        .await?
+        .with_token(Some(token));
     let start = Instant::now();
     let mut published = 0;
     while published < n {
@@ -416,7 +429,8 @@ pub(super) async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     let dir = tempfile::tempdir()?;
-    let (publisher_config, mut subscriber_config) = two_node_federation(dir.path(), args.store)?;
+    let (publisher_config, mut subscriber_config, token) =
+        two_node_federation(dir.path(), args.store)?;
     subscriber_config.sync.wait_secs = 25;
     let publisher = RunningNode::start(&publisher_config).await?;
     let reader = subscriber_config.member.to_string();
@@ -426,14 +440,18 @@ pub(super) async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     let acked: std::sync::Arc<Mutex<HashMap<uuid::Uuid, Instant>>> = Default::default();
     let clients = 8u64;
     let per_client = Duration::from_secs_f64(clients as f64 / args.rate.max(1) as f64);
-    let addr = publisher.local_addr();
+    let endpoint = Endpoint {
+        addr: publisher.local_addr(),
+        token,
+    };
     let started = Instant::now();
     let mut tasks = Vec::new();
     for c in 0..clients {
         let acked = acked.clone();
         let n = total as u64 / clients;
+        let endpoint = endpoint.clone();
         tasks.push(tokio::spawn(async move {
-            let mut client = HttpClient::connect(addr).await?;
+            let mut client = endpoint.connect().await?;
             let mut tick = tokio::time::interval(per_client);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             for i in 0..n {
