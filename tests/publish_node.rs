@@ -658,11 +658,16 @@ fn every_path_that_shows_personal_data_logs_the_read_first() {
             .map(|r| r["what"].as_str().unwrap().to_string())
             .collect()
     };
+    let records = get(node.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
+    let first = &records["records"][0];
+    assert_eq!(first["reader"], "local:operator", "{records}");
+    assert_eq!(first["purpose"], OPERATOR_PURPOSE);
     let logged = what(node.addr);
     for expected in [
         "events listed through the local API",
         "an event read through the local API",
         "quarantined submissions read through the local API",
+        "the person's access log",
     ] {
         assert!(
             logged.iter().any(|w| w == expected),

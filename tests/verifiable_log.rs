@@ -157,9 +157,13 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
                 .payload(),
         )
         .unwrap();
-        statement["quarantineSize"] == 2
+        // The reads above (every event, listed) are in the access log, covered as well.
+        statement["quarantineSize"] == 2 && statement["accessSize"].as_u64() >= Some(50)
     });
-    assert!(covered.is_some(), "no checkpoint covers the quarantine log");
+    assert!(
+        covered.is_some(),
+        "no checkpoint covers the quarantine and access logs"
+    );
     node.stop();
 
     let data = dir.path().join("data");
@@ -200,6 +204,28 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     let report: Value = serde_json::from_slice(&dropped.stdout).unwrap();
     let problems = report["findings"].to_string();
     assert!(problems.contains("quarantine record missing"), "{problems}");
+
+    // Rewrite who read a person's data: the access log no longer matches its signed root.
+    behind_the_nodes_back(&data, b'G', 2, |v| {
+        let text = String::from_utf8(v.expect("access record 2 is stored")).unwrap();
+        Some(
+            text.replace("local:operator", "local:somebody")
+                .into_bytes(),
+        )
+    });
+    let rewritten = verify_cmd(&["--data-dir", data.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&rewritten.stdout).unwrap();
+    let problems = report["findings"].to_string();
+    assert!(
+        problems.contains("the access log's signed root is not the root of its stored records"),
+        "{problems}"
+    );
+    // Remove one: missing.
+    behind_the_nodes_back(&data, b'G', 1, |_| None);
+    let dropped = verify_cmd(&["--data-dir", data.to_str().unwrap(), "--json"]);
+    let report: Value = serde_json::from_slice(&dropped.stdout).unwrap();
+    let problems = report["findings"].to_string();
+    assert!(problems.contains("access log record missing"), "{problems}");
 }
 
 #[test]
@@ -340,6 +366,19 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
         "--out".as_ref(),
         bundle.as_os_str(),
     ]);
+    // The export is a read of the person's data: in their access log, as the operator's.
+    let mig = fed.start("migration");
+    let log = get(mig.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
+    assert!(
+        log["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["reader"] == "cli:export"
+                && r["what"] == "events exported in an evidence bundle (jol export)"),
+        "{log}"
+    );
+    mig.stop();
     let authority = fed.path("authority/authority.pub.pem");
     let check = |file: &std::path::Path| {
         Command::new(env!("CARGO_BIN_EXE_jol"))

@@ -78,16 +78,36 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
             Some(m) => checkpoint::verify_checkpoint(&bytes, m).map_err(|e| e.to_string()),
             None => checkpoint::read::<checkpoint::Checkpoint>(&bytes).map_err(|e| e.to_string()),
         };
-        match statement {
-            Err(e) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: {e}") }),
-            Ok(c) if c.size > report.entries => report.findings.push(Finding { position: size, problem: format!("checkpoint {size} covers more entries than the log holds ({})", report.entries) }),
-            Ok(c) if decode_hash(&c.root) != Some(root(c.size)) => report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") }),
-            Ok(c) => {
-                for (log, tree) in [(SideLog::Quarantine, &quarantine), (SideLog::Access, &access)] {
-                    if let Some(problem) = side_log_problem(&c, log, tree) {
-                        report.findings.push(Finding { position: size, problem });
-                    }
-                }
+        let c = match statement {
+            Ok(c) => c,
+            Err(e) => {
+                report.findings.push(Finding {
+                    position: size,
+                    problem: format!("checkpoint {size}: {e}"),
+                });
+                continue;
+            }
+        };
+        if c.size > report.entries {
+            report.findings.push(Finding {
+                position: size,
+                problem: format!(
+                    "checkpoint {size} covers more entries than the log holds ({})",
+                    report.entries
+                ),
+            });
+        } else if decode_hash(&c.root) != Some(root(c.size)) {
+            report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") });
+        }
+        for (log, tree) in [
+            (SideLog::Quarantine, &quarantine),
+            (SideLog::Access, &access),
+        ] {
+            if let Some(problem) = side_log_problem(&c, log, tree) {
+                report.findings.push(Finding {
+                    position: size,
+                    problem,
+                });
             }
         }
     }

@@ -17,8 +17,8 @@ pub struct AccessRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// Who read: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME` (signed in to the
-    /// dashboard), `cli` (an operator at the node's console), or the member id of the reader's
-    /// node.
+    /// dashboard), `webhook:HOST:PORT` (the agency's own system, pushed to), `cli:COMMAND` (an
+    /// operator at the node's console), or the member id of the reader's node (a feed page).
     pub reader: String,
     /// The official, as `X-Road-UserId` named them.
     pub user: Option<String>,

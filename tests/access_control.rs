@@ -1,0 +1,271 @@
+//! Who may ask a node what, end to end on real nodes: every route but `/healthz` needs a token,
+//! each route's scope is enforced, a foreign `Host` and a cross-origin POST are refused, and a
+//! person lookup with a purpose the person's consent does not cover is refused and logged.
+
+mod common;
+
+use common::*;
+use serde_json::json;
+
+/// Every route of the local API with the scope it needs (`None`: open). Written out here, apart
+/// from the node's own table, so a route that loses its check fails this test.
+const ROUTES: [(&str, &str, Option<&str>); 14] = [
+    ("GET", "/readyz", Some("monitor")),
+    ("GET", "/metrics", Some("monitor")),
+    ("GET", "/api/v1/session", None),
+    ("POST", "/api/v1/events", Some("publish")),
+    ("POST", "/api/v1/events/batch", Some("publish")),
+    ("GET", "/api/v1/events", Some("read-events")),
+    (
+        "GET",
+        "/api/v1/events/0190a1b2-0000-7000-8000-000000000000",
+        Some("read-events"),
+    ),
+    ("GET", "/api/v1/quarantine", Some("read-events")),
+    ("GET", "/api/v1/log/checkpoint", Some("read-events")),
+    (
+        "GET",
+        "/api/v1/log/proof/inclusion?index=0&size=1",
+        Some("read-events"),
+    ),
+    (
+        "GET",
+        "/api/v1/log/proof/consistency?from=1&to=1",
+        Some("read-events"),
+    ),
+    (
+        "GET",
+        "/api/v1/persons/21503199012345",
+        Some("read-persons"),
+    ),
+    (
+        "GET",
+        "/api/v1/persons/21503199012345/access-log",
+        Some("read-persons"),
+    ),
+    ("GET", "/api/v1/kpi", Some("read-kpi")),
+];
+
+fn create_token(dir: &NodeDir, name: &str, scopes: &str, purpose: &str) -> String {
+    let config = dir.config.to_str().unwrap();
+    jol([
+        "token",
+        "--config",
+        config,
+        "create",
+        "--name",
+        name,
+        "--scopes",
+        scopes,
+        "--purpose",
+        purpose,
+    ])
+    .trim()
+    .to_string()
+}
+
+#[test]
+fn every_route_but_healthz_needs_a_token_with_its_scope() {
+    let dir = NodeDir::new("");
+    // One token per scope, and one with none of the others' scopes for each route.
+    let scopes = [
+        "publish",
+        "read-events",
+        "read-persons",
+        "read-kpi",
+        "monitor",
+    ];
+    let tokens: Vec<(&str, String)> = scopes
+        .iter()
+        .map(|s| {
+            (
+                *s,
+                create_token(&dir, &format!("t-{s}"), s, "EMPLOYMENT_SERVICES"),
+            )
+        })
+        .collect();
+    let node = dir.start();
+    publish(node.addr, "employment-status", &employment_data(1, "c-1"));
+    let json_type = ("Content-Type", "application/json");
+    for (method, path, scope) in ROUTES {
+        let none = anonymous(node.addr, method, path, &[json_type], b"{}").unwrap();
+        assert_eq!(none.status, 401, "{method} {path} without a token");
+        assert_eq!(
+            none.json()["type"],
+            "https://jol.example/problems/unauthorized"
+        );
+        for (has, token) in &tokens {
+            let bearer = format!("Bearer {token}");
+            let a = request(
+                node.addr,
+                method,
+                path,
+                &[json_type, ("Authorization", &bearer)],
+                b"{}",
+            )
+            .unwrap();
+            let allowed = scope.is_none_or(|s| s == *has);
+            if allowed {
+                assert!(
+                    a.status != 401 && a.status != 403,
+                    "{method} {path} with {has}: {}",
+                    a.status
+                );
+            } else {
+                assert_eq!(a.status, 403, "{method} {path} with {has}");
+                let problem = a.json();
+                assert_eq!(problem["scope"], scope.unwrap(), "{problem}");
+                assert!(problem["detail"].as_str().unwrap().contains(scope.unwrap()));
+            }
+        }
+    }
+    // Open: liveness, and the dashboard's way in (the dashboard itself sends you to sign in).
+    assert_eq!(
+        anonymous(node.addr, "GET", "/healthz", &[], b"")
+            .unwrap()
+            .status,
+        200
+    );
+    assert_eq!(
+        anonymous(node.addr, "GET", "/signin", &[], b"")
+            .unwrap()
+            .status,
+        200
+    );
+    let home = anonymous(node.addr, "GET", "/", &[], b"").unwrap();
+    assert_eq!(home.status, 303);
+    assert!(home
+        .headers
+        .to_ascii_lowercase()
+        .contains("location: /signin"));
+    // An expired session cookie or a made-up one is no way in either.
+    let forged = anonymous(
+        node.addr,
+        "GET",
+        "/api/v1/kpi",
+        &[("Cookie", "jol_session=made-up")],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(forged.status, 401);
+    node.stop();
+}
+
+#[test]
+fn a_foreign_host_and_a_cross_origin_post_are_refused() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    let token = format!("Bearer {}", token_of(node.addr));
+    let raw_request = |host: &str| {
+        raw(
+            node.addr,
+            format!(
+                "GET /api/v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: {token}\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap()
+    };
+    // A web page that rebinds its own name to 127.0.0.1 still sends its own name.
+    let rebound = raw_request("evil.example");
+    assert_eq!(rebound.status, 421);
+    assert_eq!(
+        rebound.json()["type"],
+        "https://jol.example/problems/unknown-host"
+    );
+    assert_eq!(
+        raw_request(&format!("localhost:{}", node.addr.port())).status,
+        200
+    );
+    let body = json!({"type": "employment-status", "data": employment_data(1, "x")});
+    let cross = request(
+        node.addr,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", "http://evil.example"),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(cross.status, 403);
+    assert_eq!(
+        cross.json()["type"],
+        "https://jol.example/problems/cross-origin"
+    );
+    // The same request from the node's own origin goes through.
+    let same = request(
+        node.addr,
+        "POST",
+        "/api/v1/events",
+        &[
+            ("Content-Type", "application/json"),
+            ("Origin", &format!("http://{}", node.addr)),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(same.status, 201);
+    node.stop();
+}
+
+#[test]
+fn a_lookup_for_a_purpose_the_consent_does_not_cover_is_refused_and_logged() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let pin = "21503199012345";
+    let id = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    assert!(arrives(emp.addr, MIGRATION, &id));
+    // The employment service's statistics desk: its purpose is not one the person consented to.
+    let stats = jol([
+        "token",
+        "--config",
+        fed.config("employment").to_str().unwrap(),
+        "create",
+        "--name",
+        "statistics-desk",
+        "--scopes",
+        "read-persons",
+        "--purpose",
+        "OFFICIAL_STATISTICS",
+    ])
+    .trim()
+    .to_string();
+    let as_stats = format!("Bearer {stats}");
+    let path = format!("/api/v1/persons/{pin}");
+    let refused = request(emp.addr, "GET", &path, &[("Authorization", &as_stats)], b"").unwrap();
+    assert_eq!(refused.status, 403);
+    let problem = refused.json();
+    assert_eq!(
+        problem["type"],
+        "https://jol.example/problems/purpose-not-consented"
+    );
+    assert!(
+        !problem.to_string().contains(pin),
+        "no PIN in the refusal: {problem}"
+    );
+    assert!(!String::from_utf8_lossy(&refused.body).contains("returnDate"));
+    // The operator's purpose (EMPLOYMENT_SERVICES) is covered.
+    assert_eq!(get(emp.addr, &path).status, 200);
+    let log = get(emp.addr, &format!("{path}/access-log")).json();
+    let records = log["records"].as_array().unwrap();
+    let refusal = records
+        .iter()
+        .find(|r| r["reader"] == "local:statistics-desk")
+        .unwrap_or_else(|| panic!("the refusal is not logged: {log}"));
+    assert_eq!(refusal["outcome"], "refused-no-consent");
+    assert_eq!(refusal["purpose"], "OFFICIAL_STATISTICS");
+    assert!(records
+        .iter()
+        .any(|r| r["reader"] == "local:operator" && r["outcome"] == "served"));
+    // At the migration agency the record is its own file: served for its own purpose.
+    assert_eq!(get(mig.addr, &path).status, 200);
+    emp.stop();
+    mig.stop();
+}
