@@ -22,6 +22,7 @@
 //! | [`net`] | HTTP plumbing, accept loop, client, webhook, metrics |
 //! | [`node`] | configuration and starting a node (listeners, writer, sync, projector) |
 //! | [`synthetic`] | synthetic returnees and load for the demo, benchmarks and tests |
+//! | [`xroad`] | X-Road (Tunduk) as a transport: the provider face, the stand-in security server |
 //! | [`cli`] | the `jol` command line (only [`cli::Cli`] and [`cli::run`] are public) |
 //!
 //! # A published event
@@ -62,3 +63,4 @@ pub mod store;
 pub mod synthetic;
 pub mod trust;
 pub mod write;
+pub mod xroad;

@@ -7,9 +7,11 @@
 pub mod dashboard;
 mod events;
 mod health;
+pub mod openapi;
 pub mod origin;
 mod publish;
-mod registry;
+pub(crate) mod registry;
+pub mod routes;
 pub mod session;
 pub mod tokens;
 
@@ -26,6 +28,7 @@ use crate::registry::access::Reader;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
 use crate::write::Publisher;
+use routes::{access_of, Access};
 use tokens::Scope;
 
 /// Most events one `GET /api/v1/events` returns.
@@ -86,6 +89,9 @@ impl LocalApi {
             )),
             (&Method::GET, [""]) => Ok(self.dashboard_page(&req)),
             (&Method::GET, ["signin"]) => Ok(dashboard::signin_page(StatusCode::OK, None)),
+            (&Method::GET, ["openapi.json"]) => {
+                Ok(http::json(StatusCode::OK, &openapi::local_api()))
+            }
             (&Method::POST, ["signin"]) => self.sign_in(req).await,
             (&Method::POST, ["signout"]) => Ok(self.sign_out(&req)),
             _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
@@ -224,6 +230,7 @@ impl Caller {
                 .and_then(|v| v.to_str().ok())
                 .map(String::from),
             purpose: Some(self.token.purpose.clone()),
+            message_id: None,
         }
     }
 
@@ -238,42 +245,6 @@ impl Caller {
                 "via": match self.via { Via::Bearer => "bearer", Via::Session => "session" },
             }),
         )
-    }
-}
-
-/// Who may call a route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Access {
-    /// No token: `/healthz` and the dashboard's sign-in.
-    Open,
-    /// A valid token, with this scope (`None`: any scope).
-    Token(Option<Scope>),
-    /// No such route.
-    Unknown,
-}
-
-/// Who may call each route: the one table of the local API's access rules.
-fn access_of(method: &Method, segments: &[&str]) -> Access {
-    match (method, segments) {
-        (&Method::GET, ["healthz"] | [""] | ["signin"]) => Access::Open,
-        (&Method::POST, ["signin"] | ["signout"]) => Access::Open,
-        (&Method::GET, ["readyz"] | ["metrics"]) => Access::Token(Some(Scope::Monitor)),
-        (&Method::GET, ["api", "v1", "session"]) => Access::Token(None),
-        (&Method::POST, ["api", "v1", "events"] | ["api", "v1", "events", "batch"]) => {
-            Access::Token(Some(Scope::Publish))
-        }
-        (&Method::GET, ["api", "v1", "persons", _] | ["api", "v1", "persons", _, "access-log"]) => {
-            Access::Token(Some(Scope::ReadPersons))
-        }
-        (&Method::GET, ["api", "v1", "kpi"]) => Access::Token(Some(Scope::ReadKpi)),
-        (
-            &Method::GET,
-            ["api", "v1", "events"]
-            | ["api", "v1", "events", _]
-            | ["api", "v1", "quarantine"]
-            | ["api", "v1", "log", ..],
-        ) => Access::Token(Some(Scope::ReadEvents)),
-        _ => Access::Unknown,
     }
 }
 

@@ -67,66 +67,84 @@ impl LocalApi {
     }
 
     pub(super) fn get_kpi(&self, req: &Request<Incoming>) -> Result<Response, Problem> {
-        let q = req.uri().query();
-        let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
-        let params = crate::registry::kpi::KpiParams {
-            as_of,
-            employment_service: self.employment_service(),
-            from: date_param(q, "from")?,
-            to: date_param(q, "to")?,
-            structure_at: date_param(q, "structureAt")?,
-        };
-        let suppress = http::query_param(q, "suppress") != Some("false");
-        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
-        let mut report = crate::registry::kpi::compute(&views, &params, suppress);
-        if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
-            report.cohorts.retain(|k, _| k == c);
-        }
-        if let Some(b) = http::query_param(q, "breakdown") {
-            let wanted: Vec<&str> = b.split(',').collect();
-            report
-                .breakdowns
-                .retain(|k, _| wanted.contains(&k.as_str()));
-        }
-        let wants_csv = req
-            .headers()
-            .get(hyper::header::ACCEPT)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("text/csv"));
-        if wants_csv {
-            return Ok(http::with_type(
-                StatusCode::OK,
-                "text/csv; charset=utf-8",
-                crate::registry::kpi::to_csv(&report),
-            ));
-        }
-        Ok(http::json(StatusCode::OK, &report))
+        let suppress = http::query_param(req.uri().query(), "suppress") != Some("false");
+        kpi_answer(
+            &self.store,
+            self.trust.as_deref(),
+            &self.member,
+            req,
+            suppress,
+        )
     }
+}
 
-    /// The employment service: the publisher of employment-status in the manifest, or this node.
-    fn employment_service(&self) -> MemberId {
-        self.trust
-            .as_ref()
-            .and_then(|t| {
-                t.held()
-                    .policy(EventType::EmploymentStatus)
-                    .and_then(|p| p.publishers.first().cloned())
-            })
-            .unwrap_or_else(|| self.member.clone())
+/// The KPI report asked for by `req`'s query (`asOf`, `from`, `to`, `structureAt`, `cohort`,
+/// `breakdown`), as JSON or, with `Accept: text/csv`, CSV; cells under 5 suppressed when
+/// `suppress`. Served by the local API and by X-Road's `jol-kpi` service.
+pub(crate) fn kpi_answer(
+    store: &crate::store::Store,
+    trust: Option<&crate::trust::manifest::Trust>,
+    me: &MemberId,
+    req: &Request<Incoming>,
+    suppress: bool,
+) -> Result<Response, Problem> {
+    let q = req.uri().query();
+    let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
+    let params = crate::registry::kpi::KpiParams {
+        as_of,
+        employment_service: employment_service(trust, me),
+        from: date_param(q, "from")?,
+        to: date_param(q, "to")?,
+        structure_at: date_param(q, "structureAt")?,
+    };
+    let views = crate::registry::projector::all(store).map_err(storage_problem)?;
+    let mut report = crate::registry::kpi::compute(&views, &params, suppress);
+    if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
+        report.cohorts.retain(|k, _| k == c);
     }
+    if let Some(b) = http::query_param(q, "breakdown") {
+        let wanted: Vec<&str> = b.split(',').collect();
+        report
+            .breakdowns
+            .retain(|k, _| wanted.contains(&k.as_str()));
+    }
+    let wants_csv = req
+        .headers()
+        .get(hyper::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/csv"));
+    if wants_csv {
+        return Ok(http::with_type(
+            StatusCode::OK,
+            "text/csv; charset=utf-8",
+            crate::registry::kpi::to_csv(&report),
+        ));
+    }
+    Ok(http::json(StatusCode::OK, &report))
+}
+
+/// The employment service: the publisher of employment-status in the manifest, or this node.
+fn employment_service(trust: Option<&crate::trust::manifest::Trust>, me: &MemberId) -> MemberId {
+    trust
+        .and_then(|t| {
+            t.held()
+                .policy(EventType::EmploymentStatus)
+                .and_then(|p| p.publishers.first().cloned())
+        })
+        .unwrap_or_else(|| me.clone())
 }
 
 fn today() -> time::Date {
     OffsetDateTime::now_utc().date()
 }
 
-fn valid_pin(pin: &str) -> Result<&str, Problem> {
+pub(crate) fn valid_pin(pin: &str) -> Result<&str, Problem> {
     pin.parse::<crate::event::identifiers::Pin>()
         .map(|_| pin)
         .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-pin", "Bad PIN", e.to_string()))
 }
 
-fn date_param(query: Option<&str>, name: &str) -> Result<Option<time::Date>, Problem> {
+pub(crate) fn date_param(query: Option<&str>, name: &str) -> Result<Option<time::Date>, Problem> {
     match http::query_param(query, name).filter(|v| !v.is_empty()) {
         None => Ok(None),
         Some(v) => crate::registry::view::date(v).map(Some).ok_or_else(|| {

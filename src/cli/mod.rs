@@ -185,6 +185,19 @@ pub enum Command {
     },
     /// The three-agency federation on this machine, with a synthetic population.
     Demo(crate::cli::demo::DemoArgs),
+    /// Run a STAND-IN for an X-Road security server (tests and demos only; not X-Road).
+    XroadStandin {
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Make a self-signed TLS certificate for an information system's or a security server's
+    /// internal TLS (writes OUT with the key, mode 0600, and OUT's `.cert.pem` beside it).
+    XroadCert {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Measure the node (see BENCHMARKS.md).
     Bench(crate::cli::bench::BenchArgs),
 }
@@ -256,6 +269,12 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Validate { event_type, file } => validate(&event_type, &file),
         Command::Bench(args) => crate::cli::bench::run(args).await,
         Command::Demo(args) => crate::cli::demo::run(args).await,
+        Command::XroadStandin { config } => xroad_standin(&config).await,
+        Command::XroadCert { name, out } => {
+            let cert = crate::xroad::standin::write_self_signed(&name, &out)?;
+            println!("key: {}\ncertificate: {}", out.display(), cert.display());
+            Ok(())
+        }
         Command::Verify {
             bundle: Some(bundle),
             authority_key,
@@ -327,6 +346,7 @@ fn init_node(
             Ok(Subscription {
                 from: from.parse()?,
                 types: types.split(',').map(parse_type).collect::<Result<_>>()?,
+                via: None,
             })
         })
         .collect::<Result<Vec<_>>>()?;
@@ -413,11 +433,28 @@ async fn serve(config: &Path) -> Result<()> {
         serde_json::json!({"listening": {
             "local": node.local_addr().to_string(),
             "peer": node.peer_addr().map(|a| a.to_string()),
+            "xroad": node.xroad_addr().map(|a| a.to_string()),
         }})
     );
     shutdown_signal().await;
     tracing::info!("stopping");
     node.stop().await;
+    Ok(())
+}
+
+async fn xroad_standin(config: &Path) -> Result<()> {
+    let config = crate::xroad::standin::StandInConfig::load(config)?;
+    let standin = crate::xroad::standin::StandIn::start(&config).await?;
+    eprintln!("a STAND-IN for an X-Road security server, for tests and demos: not X-Road");
+    println!(
+        "{}",
+        serde_json::json!({"listening": {
+            "consumers": standin.listen.to_string(),
+            "peers": standin.peer_listen.to_string(),
+        }})
+    );
+    shutdown_signal().await;
+    standin.stop().await;
     Ok(())
 }
 
@@ -546,6 +583,7 @@ fn operator(command: &str) -> crate::registry::access::Reader {
         reader: format!("cli:{command}"),
         user: std::env::var("USER").ok(),
         purpose: Some("operator command on the node's machine".into()),
+        message_id: None,
     }
 }
 

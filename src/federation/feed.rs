@@ -91,37 +91,60 @@ pub struct PeerApi {
     pub metrics: Arc<Metrics>,
 }
 
+/// Where the feed's resources live on the peer listener.
+pub const PEER_PREFIX: &str = "/peer/v1";
+
+fn not_found(path: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        format!("no peer resource at {path}"),
+    )
+}
+
 fn storage(e: StoreError) -> Problem {
     http::storage_problem(e)
 }
 
 impl PeerApi {
+    /// A request on the peer listener: the feed's resources under `/peer/v1`.
     pub async fn handle(self: Arc<Self>, caller: MemberId, req: Request<Incoming>) -> Response {
         let path = req.uri().path().to_string();
-        let result = match (req.method(), path.as_str()) {
-            (&Method::GET, "/peer/v1/feed") => self.feed(&caller, req.uri().query()).await,
-            (&Method::GET, "/peer/v1/checkpoint") => crate::log::proofs::checkpoint(&self.store),
-            (&Method::GET, "/peer/v1/proof/inclusion") => {
-                crate::log::proofs::inclusion(&self.store, req.uri().query())
+        match path.strip_prefix(PEER_PREFIX) {
+            Some(resource) => self.serve(&caller, req, resource, MAX_WAIT_SECS).await,
+            None => not_found(&path).response(),
+        }
+    }
+
+    /// One of the feed's resources (`/feed`, `/checkpoint`, `/proof/…`, `/cosignature`,
+    /// `/manifest`) for `caller`, whichever way it came: the peer listener or X-Road's
+    /// `jol-feed` service. A long-poll waits at most `max_wait` seconds.
+    pub async fn serve(
+        &self,
+        caller: &MemberId,
+        req: Request<Incoming>,
+        resource: &str,
+        max_wait: u64,
+    ) -> Response {
+        let query = req.uri().query();
+        let result = match (req.method(), resource) {
+            (&Method::GET, "/feed") => self.feed(caller, query, max_wait).await,
+            (&Method::GET, "/checkpoint") => crate::log::proofs::checkpoint(&self.store),
+            (&Method::GET, "/proof/inclusion") => crate::log::proofs::inclusion(&self.store, query),
+            (&Method::GET, "/proof/event") => {
+                crate::log::proofs::event_inclusion(&self.store, &self.member, query)
             }
-            (&Method::GET, "/peer/v1/proof/event") => {
-                crate::log::proofs::event_inclusion(&self.store, &self.member, req.uri().query())
+            (&Method::GET, "/proof/consistency") => {
+                crate::log::proofs::consistency(&self.store, query)
             }
-            (&Method::GET, "/peer/v1/proof/consistency") => {
-                crate::log::proofs::consistency(&self.store, req.uri().query())
-            }
-            (&Method::POST, "/peer/v1/cosignature") => self.cosignature(&caller, req).await,
-            (&Method::GET, "/peer/v1/manifest") => Ok(http::with_type(
+            (&Method::POST, "/cosignature") => self.cosignature(caller, req).await,
+            (&Method::GET, "/manifest") => Ok(http::with_type(
                 StatusCode::OK,
                 "application/jose+json",
                 bytes::Bytes::copy_from_slice(&self.trust.held_bytes()),
             )),
-            _ => Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                "not-found",
-                "Not found",
-                format!("no peer resource at {path}"),
-            )),
+            _ => Err(not_found(req.uri().path())),
         };
         result.unwrap_or_else(|p| p.response())
     }
@@ -169,7 +192,12 @@ impl PeerApi {
         ))
     }
 
-    async fn feed(&self, caller: &MemberId, query: Option<&str>) -> Result<Response, Problem> {
+    async fn feed(
+        &self,
+        caller: &MemberId,
+        query: Option<&str>,
+        max_wait: u64,
+    ) -> Result<Response, Problem> {
         use std::sync::atomic::Ordering::Relaxed;
         self.metrics.feed_requests.fetch_add(1, Relaxed);
         let manifest = self.trust.usable().map_err(|e| {
@@ -190,7 +218,7 @@ impl PeerApi {
         }
         let after = http::query_u64(query, "after", 0)?;
         let limit = http::query_u64(query, "limit", 500)?.clamp(1, MAX_FEED_PAGE);
-        let wait = http::query_u64(query, "wait", 0)?.min(MAX_WAIT_SECS);
+        let wait = http::query_u64(query, "wait", 0)?.min(max_wait);
         let requested = requested_types(query)?;
 
         let released_after = http::query_param(query, "released_after")
@@ -255,6 +283,7 @@ impl PeerApi {
                     reader: caller.to_string(),
                     user: None,
                     purpose: Some(d.purposes.join(", ")),
+                    message_id: None,
                 };
                 let what = format!(
                     "event {} ({}) delivered to the reader's node",

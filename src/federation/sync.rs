@@ -35,6 +35,10 @@ use crate::write::{PublishError, Publisher, ReceiveCursor};
 pub struct Subscription {
     pub from: MemberId,
     pub types: Vec<EventType>,
+    /// Through this X-Road security server (`http(s)://host:port`): the publisher's `jol-feed`
+    /// service under `/r1/{publisher}/jol-feed/v1`. Without it: directly over Jol's mutual TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub via: Option<String>,
 }
 
 /// Tuning of the sync tasks.
@@ -95,6 +99,14 @@ pub enum SyncError {
     TooLarge(usize),
     #[error("the publisher answered {status} ({problem})")]
     Status { status: u16, problem: String },
+    #[error("X-Road answered {status}: {kind} ({message})")]
+    XRoad {
+        status: u16,
+        kind: String,
+        message: String,
+    },
+    #[error("the security server: {0}")]
+    Via(#[from] crate::xroad::XRoadError),
     #[error("the feed page is not valid: {0}")]
     Decode(String),
     #[error("storage: {0}")]
@@ -133,6 +145,8 @@ impl SyncError {
             SyncError::Timeout(_) => "timeout",
             SyncError::TooLarge(_) => "too-large",
             SyncError::Status { .. } => "status",
+            SyncError::XRoad { .. } => "xroad",
+            SyncError::Via(_) => "connect",
             SyncError::Decode(_) => "decode",
             SyncError::Store(_) | SyncError::Publish(_) => "store",
             SyncError::Retry { .. } => "retry",
@@ -192,6 +206,8 @@ pub struct Syncer {
     /// This node's key, to co-sign the checkpoints it witnesses.
     pub witness_key: SigningKey,
     pub witness_kid: KeyName,
+    /// The TLS with this node's X-Road security server, for `via = "https://…"`.
+    pub xroad: Option<crate::xroad::XRoadConfig>,
 }
 
 impl Syncer {
@@ -215,6 +231,9 @@ impl Syncer {
                 s.connected = false;
                 s.last_error = Some(e.to_string());
                 *s.failures.entry(e.kind()).or_default() += 1;
+                if let SyncError::XRoad { kind, .. } = &e {
+                    *s.xroad_faults.entry(kind.clone()).or_default() += 1;
+                }
             });
             let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
             tokio::select! {
@@ -227,11 +246,15 @@ impl Syncer {
 
     /// Connect, take up a newer manifest, then pull pages until something fails.
     async fn session(&self, sub: &Subscription, progressed: &mut bool) -> Result<(), SyncError> {
-        let mut client = self.connect(&sub.from).await?;
-        let (status, body) = client
-            .get("/peer/v1/manifest")
-            .await
-            .map_err(SyncError::from)?;
+        let mut client = self.connect(sub).await?;
+        let (status, body) = client.get("/manifest").await.map_err(SyncError::from)?;
+        if let Some(f) = crate::xroad::Fault::recognise(&body) {
+            return Err(SyncError::XRoad {
+                status: status.as_u16(),
+                kind: f.kind,
+                message: f.message,
+            });
+        }
         if status.is_success() {
             match self.trust.offer(&body) {
                 Ok(true) => {
@@ -265,10 +288,17 @@ impl Syncer {
             let cursor = self.store.cursor(&sub.from)?;
             let release_cursor = self.release_cursor(&sub.from)?;
             let path = format!(
-                "/peer/v1/feed?after={cursor}&limit={}&wait={}&types={types}&released_after={release_cursor}",
+                "/feed?after={cursor}&limit={}&wait={}&types={types}&released_after={release_cursor}",
                 self.settings.page_size, self.settings.wait_secs
             );
             let (status, body) = client.get(&path).await.map_err(SyncError::from)?;
+            if let Some(f) = crate::xroad::Fault::recognise(&body) {
+                return Err(SyncError::XRoad {
+                    status: status.as_u16(),
+                    kind: f.kind,
+                    message: f.message,
+                });
+            }
             if !status.is_success() {
                 let problem = serde_json::from_slice::<serde_json::Value>(&body)
                     .ok()
@@ -302,7 +332,34 @@ impl Syncer {
         }
     }
 
-    async fn connect(&self, from: &MemberId) -> Result<HttpClient, SyncError> {
+    /// A connection to the publisher's feed: through the security server named by `via`, or
+    /// directly over mutual TLS. Either way its paths are the feed's resources (`/feed`, …).
+    async fn connect(&self, sub: &Subscription) -> Result<HttpClient, SyncError> {
+        let deadline = Duration::from_secs(self.settings.wait_secs)
+            + Duration::from_millis(self.settings.answer_timeout_ms);
+        let Some(via) = &sub.via else {
+            return Ok(self
+                .connect_direct(&sub.from)
+                .await?
+                .with_prefix(crate::federation::feed::PEER_PREFIX.into()));
+        };
+        let base = crate::xroad::BaseUrl::parse(via)?;
+        let tls = match (&self.xroad, base.tls) {
+            (Some(x), true) => Some(crate::xroad::security_server_tls(x)?),
+            _ => None,
+        };
+        Ok(base
+            .connect(tls, deadline)
+            .await?
+            .with_prefix(format!(
+                "{}{}",
+                base.path,
+                crate::xroad::feed_prefix(&sub.from)
+            ))
+            .with_xroad_client(self.me.to_string()))
+    }
+
+    async fn connect_direct(&self, from: &MemberId) -> Result<HttpClient, SyncError> {
         let manifest = self.trust.usable()?;
         let member = manifest
             .member(from)

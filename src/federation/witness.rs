@@ -29,7 +29,7 @@ impl Syncer {
         client: &mut HttpClient,
         from: &MemberId,
     ) -> Result<(), SyncError> {
-        let (status, body) = client.get("/peer/v1/checkpoint").await?;
+        let (status, body) = client.get("/checkpoint").await?;
         if !status.is_success() {
             return Ok(()); // no checkpoint yet
         }
@@ -47,7 +47,7 @@ impl Syncer {
         let last: Option<Checkpoint> = last_bytes.as_deref().and_then(|b| checkpoint::read(b).ok());
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
-            let path = format!("/peer/v1/proof/consistency?from={}&to={}", l.size, new.size);
+            let path = format!("/proof/consistency?from={}&to={}", l.size, new.size);
             let v = fetch_proof(client, &path).await?;
             proof = hashes(&v["proof"]);
         }
@@ -74,7 +74,7 @@ impl Syncer {
                 self.store
                     .set_meta(&Meta::Cosigned(from.clone()), &signed)?;
                 let (status, _) = client
-                    .post_json("/peer/v1/cosignature", bytes::Bytes::from(signed))
+                    .post_json("/cosignature", bytes::Bytes::from(signed))
                     .await?;
                 if !status.is_success() {
                     tracing::warn!(%from, %status, "the publisher refused our co-signature");
@@ -152,10 +152,7 @@ impl Syncer {
             let Some(bytes) = self.store.get(position)? else {
                 break;
             };
-            let path = format!(
-                "/peer/v1/proof/event?sequence={sequence}&size={}",
-                checkpoint.size
-            );
+            let path = format!("/proof/event?sequence={sequence}&size={}", checkpoint.size);
             let answer = match client.get(&path).await? {
                 (status, _) if status == hyper::StatusCode::CONFLICT => break, // not covered yet
                 (status, _) if status == hyper::StatusCode::NOT_FOUND => {

@@ -56,6 +56,18 @@ pub struct HttpClient {
     host: String,
     token: Option<String>,
     deadline: Option<Duration>,
+    /// Put before every path (e.g. `/r1/{publisher}/jol-feed/v1` through X-Road).
+    prefix: String,
+    /// Send `X-Road-Client` with this subsystem, and a fresh `X-Road-Id`, with every request.
+    xroad_client: Option<String>,
+}
+
+/// An answer with its headers.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: hyper::HeaderMap,
+    pub body: Bytes,
 }
 
 impl HttpClient {
@@ -89,6 +101,8 @@ impl HttpClient {
             }
         });
         Ok(HttpClient {
+            prefix: String::new(),
+            xroad_client: None,
             sender,
             host,
             token: None,
@@ -99,6 +113,19 @@ impl HttpClient {
     /// Send `Authorization: Bearer` with every request.
     pub fn with_token(mut self, token: Option<String>) -> HttpClient {
         self.token = token;
+        self
+    }
+
+    /// Put `prefix` before every path this client asks for.
+    pub fn with_prefix(mut self, prefix: String) -> HttpClient {
+        self.prefix = prefix;
+        self
+    }
+
+    /// Call as X-Road client `client` (an X-Road REST consumer): `X-Road-Client` and a fresh
+    /// `X-Road-Id` go with every request.
+    pub fn with_xroad_client(mut self, client: String) -> HttpClient {
+        self.xroad_client = Some(client);
         self
     }
 
@@ -128,9 +155,26 @@ impl HttpClient {
         path: &str,
         body: Option<Bytes>,
     ) -> Result<(StatusCode, Bytes), ClientError> {
+        let mut headers = hyper::HeaderMap::new();
+        if body.is_some() {
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        }
+        let a = self.request(method, path, headers, body).await?;
+        Ok((a.status, a.body))
+    }
+
+    /// Any request, with `headers` (besides `Host`, the token and the X-Road client's), under
+    /// the deadline; the answer keeps its headers.
+    pub async fn request(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: hyper::HeaderMap,
+        body: Option<Bytes>,
+    ) -> Result<Answer, ClientError> {
         match self.deadline {
-            None => self.exchange(method, path, body).await,
-            Some(d) => tokio::time::timeout(d, self.exchange(method, path, body))
+            None => self.exchange(method, path, headers, body).await,
+            Some(d) => tokio::time::timeout(d, self.exchange(method, path, headers, body))
                 .await
                 .map_err(|_| ClientError::TimedOut(d))?,
         }
@@ -140,24 +184,31 @@ impl HttpClient {
         &mut self,
         method: Method,
         path: &str,
+        headers: hyper::HeaderMap,
         body: Option<Bytes>,
-    ) -> Result<(StatusCode, Bytes), ClientError> {
+    ) -> Result<Answer, ClientError> {
         self.sender.ready().await?;
         let mut req = Request::builder()
             .method(method)
-            .uri(path)
+            .uri(format!("{}{path}", self.prefix))
             .header(HOST, &self.host);
-        if body.is_some() {
-            req = req.header(CONTENT_TYPE, "application/json");
-        }
         if let Some(t) = &self.token {
             if let Ok(v) = HeaderValue::from_str(&format!("Bearer {t}")) {
                 req = req.header(AUTHORIZATION, v);
             }
         }
+        if let Some(client) = &self.xroad_client {
+            req = req
+                .header(crate::xroad::header::CLIENT, client.as_str())
+                .header(crate::xroad::header::ID, crate::xroad::message_id());
+        }
+        if let Some(h) = req.headers_mut() {
+            h.extend(headers);
+        }
         let req = req.body(Full::new(body.unwrap_or_default()))?;
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
             .collect()
             .await
@@ -166,6 +217,10 @@ impl HttpClient {
                 Err(_) => ClientError::TooLarge(MAX_ANSWER_BYTES),
             })?
             .to_bytes();
-        Ok((status, body))
+        Ok(Answer {
+            status,
+            headers,
+            body,
+        })
     }
 }

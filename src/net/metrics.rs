@@ -26,6 +26,8 @@ pub struct SyncStatus {
     pub quarantine_dropped: u64,
     /// The last number of the publisher's release log for this node that was taken.
     pub release_cursor: u64,
+    /// X-Road's own errors on the way to the publisher, by their type (`Server.…`).
+    pub xroad_faults: BTreeMap<String, u64>,
 }
 
 /// The node's counters.
@@ -191,6 +193,12 @@ impl Metrics {
                 let _ = writeln!(
                     out,
                     "jol_sync_failures_total{{from=\"{from}\",kind=\"{kind}\"}} {n}"
+                );
+            }
+            for (kind, n) in &s.xroad_faults {
+                let _ = writeln!(
+                    out,
+                    "jol_xroad_faults_total{{from=\"{from}\",type=\"{kind}\"}} {n}"
                 );
             }
         }

@@ -157,3 +157,51 @@ pub async fn serve_tls<H, F>(
     };
     accept_loop(listener, limits, on_connection, stop, drain).await;
 }
+
+/// Who may call a listener whose caller is not a federation member: the provider face that an
+/// X-Road security server calls, and the stand-in security server's sides.
+#[derive(Clone)]
+pub enum Gate {
+    /// TLS; the acceptor's verifier decides (pinned certificates).
+    Tls(TlsAcceptor),
+    /// Plain HTTP from these addresses only; others are closed at once.
+    AllowFrom(Arc<Vec<std::net::IpAddr>>),
+}
+
+/// Serve HTTP/1.1 behind `gate`.
+pub async fn serve_gated<H, F>(
+    listener: TcpListener,
+    limits: Limits,
+    gate: Gate,
+    handler: H,
+    stop: watch::Receiver<bool>,
+    drain: Duration,
+) where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response> + Send + 'static,
+{
+    let on_connection = move |stream: TcpStream, peer: SocketAddr, watcher: Watcher| {
+        let (gate, handler) = (gate.clone(), handler.clone());
+        async move {
+            match gate {
+                Gate::AllowFrom(allowed) => {
+                    if !allowed.contains(&peer.ip()) {
+                        tracing::warn!(%peer, "refused: not an address in allow_from");
+                        return;
+                    }
+                    serve_connection(stream, limits, handler, watcher).await;
+                }
+                Gate::Tls(acceptor) => {
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                        Ok(Ok(tls)) => serve_connection(tls, limits, handler, watcher).await,
+                        Ok(Err(e)) => {
+                            tracing::warn!(%peer, error = %e, "refused at the TLS handshake")
+                        }
+                        Err(_) => tracing::warn!(%peer, "TLS handshake not completed in time"),
+                    }
+                }
+            }
+        }
+    };
+    accept_loop(listener, limits, on_connection, stop, drain).await;
+}

@@ -100,6 +100,7 @@ async fn deliver_page(
             reader: format!("webhook:{}", url.host_port),
             user: None,
             purpose: Some("delivery to the agency's own system".into()),
+            message_id: None,
         };
         crate::registry::access::record_reads(
             store,

@@ -64,6 +64,8 @@ pub struct NodeConfig {
     pub subscriptions: Vec<Subscription>,
     #[serde(default)]
     pub sync: SyncSettings,
+    /// X-Road (Tunduk): the provider face a security server calls, and the TLS with it.
+    pub xroad: Option<crate::xroad::XRoadConfig>,
 }
 
 /// Trust anchor, manifest and the peer listener.
@@ -191,6 +193,9 @@ impl NodeConfig {
             f.manifest = base.join(&f.manifest);
             f.tls_cert = base.join(&f.tls_cert);
             f.tls_key = base.join(&f.tls_key);
+        }
+        if let Some(x) = &mut c.xroad {
+            x.resolve(base);
         }
         if !c.subscriptions.is_empty() && c.federation.is_none() {
             return Err(ConfigProblem::SubscriptionsWithoutFederation);

@@ -128,6 +128,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 Ok(Subscription {
                     from: parse_id(other.1)?,
                     types: vec![other.3],
+                    via: None,
                 })
             })
             .collect::<Result<_, BuildError>>()?;
@@ -282,6 +283,7 @@ pub fn node_config(m: &MemberPlan, engine: Engine, sync: SyncSettings) -> NodeCo
         }),
         subscriptions: m.subscriptions.clone(),
         sync,
+        xroad: None,
     }
 }
 

@@ -57,6 +57,13 @@ pub enum NodeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
+    #[error("[xroad] security_server_cert needs tls_cert and tls_key (this system's certificate, as registered on the security server)")]
+    XRoadTls,
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: std::path::PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -68,6 +75,7 @@ pub enum NodeError {
 pub struct RunningNode {
     local_addr: SocketAddr,
     peer_addr: Option<SocketAddr>,
+    xroad_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
@@ -121,6 +129,7 @@ impl RunningNode {
         let mut tasks = Vec::new();
         let mut trust = None;
         let mut peer_addr = None;
+        let mut xroad_addr = None;
         if let (Some(fed), Some(t)) = (&config.federation, held_trust) {
             let listener = bind(fed.peer_listen).await?;
             peer_addr = Some(local_addr_of(&listener, fed.peer_listen)?);
@@ -139,6 +148,10 @@ impl RunningNode {
                 header_timeout: Duration::from_secs(config.local.header_timeout_secs),
                 max_connections: config.local.max_connections,
             };
+            if let Some(x) = &config.xroad {
+                xroad_addr =
+                    start_provider_face(x, peer.clone(), limits, &stopped, &mut tasks).await?;
+            }
             let handler = move |caller, req| peer.clone().handle(caller, req);
             tasks.push(tokio::spawn(server::serve_tls(
                 listener,
@@ -161,6 +174,7 @@ impl RunningNode {
                 settings: config.sync,
                 witness_key: checkpoint_key.clone(),
                 witness_kid: checkpoint_kid.clone(),
+                xroad: config.xroad.clone(),
             });
             for sub in &config.subscriptions {
                 tasks.push(tokio::spawn(
@@ -218,10 +232,11 @@ impl RunningNode {
         tasks.push(tokio::spawn(server::serve_plain(
             listener, limits, handler, stopped, DRAIN,
         )));
-        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, "node serving");
+        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, xroad = ?xroad_addr, "node serving");
         Ok(RunningNode {
             local_addr,
             peer_addr,
+            xroad_addr,
             metrics,
             stop,
             listeners: tasks,
@@ -238,6 +253,11 @@ impl RunningNode {
     /// The address of the peer listener, when the node is in a federation.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer_addr
+    }
+
+    /// The address of the X-Road provider face, when the node has one.
+    pub fn xroad_addr(&self) -> Option<SocketAddr> {
+        self.xroad_addr
     }
 
     /// The node's store (benchmarks and tools that run beside a node).
@@ -263,6 +283,53 @@ impl RunningNode {
         }
         tracing::info!("node stopped");
     }
+}
+
+/// Start the X-Road provider face, if configured: pinned TLS with the security server, or plain
+/// HTTP from `allow_from` (with a warning). Returns its address.
+async fn start_provider_face(
+    x: &crate::xroad::XRoadConfig,
+    feed: Arc<PeerApi>,
+    limits: Limits,
+    stopped: &watch::Receiver<bool>,
+    tasks: &mut Vec<JoinHandle<()>>,
+) -> Result<Option<SocketAddr>, NodeError> {
+    let Some(addr) = x.provider_listen else {
+        return Ok(None);
+    };
+    let gate = match (&x.security_server_cert, &x.tls_cert, &x.tls_key) {
+        (Some(ss), Some(cert), Some(key)) => {
+            let pem = std::fs::read_to_string(ss).map_err(|source| NodeError::File {
+                path: ss.clone(),
+                source,
+            })?;
+            let config = crate::trust::pinned::server_config(
+                Identity::load(cert, key)?,
+                crate::trust::pinned::pin_of(&pem)?,
+            )?;
+            server::Gate::Tls(tokio_rustls::TlsAcceptor::from(config))
+        }
+        (Some(_), _, _) => return Err(NodeError::XRoadTls),
+        (None, _, _) => {
+            tracing::warn!(allow_from = ?x.allow_from, "the X-Road provider face speaks plain HTTP: set [xroad] security_server_cert, tls_cert and tls_key for mutual TLS with the security server");
+            server::Gate::AllowFrom(Arc::new(x.allow_from.clone()))
+        }
+    };
+    let listener = bind(addr).await?;
+    let bound = local_addr_of(&listener, addr)?;
+    let face = Arc::new(crate::xroad::provider::ProviderFace {
+        feed,
+        max_wait_secs: x.max_wait_secs,
+    });
+    tasks.push(tokio::spawn(server::serve_gated(
+        listener,
+        limits,
+        gate,
+        move |req| face.clone().handle(req),
+        stopped.clone(),
+        DRAIN,
+    )));
+    Ok(Some(bound))
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {

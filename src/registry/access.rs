@@ -28,6 +28,9 @@ pub struct AccessRecord {
     pub what: String,
     /// One id per request (a feed page delivering several events shares it).
     pub request_id: Uuid,
+    /// The X-Road message id (`X-Road-Id`) of a read through X-Road.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<String>,
     /// Whether the data left the node.
     #[serde(default)]
     pub outcome: Outcome,
@@ -59,9 +62,17 @@ pub struct Reader {
     pub reader: String,
     pub user: Option<String>,
     pub purpose: Option<String>,
+    /// The X-Road message id, for a read through X-Road.
+    pub message_id: Option<String>,
 }
 
 impl Reader {
+    /// The same reader, reading in the X-Road message `id`.
+    pub fn with_message_id(mut self, id: Option<&str>) -> Reader {
+        self.message_id = id.map(String::from);
+        self
+    }
+
     /// The record of this reader reading `what`, now.
     pub fn record(&self, what: &str, outcome: Outcome, request_id: Uuid) -> AccessRecord {
         AccessRecord {
@@ -71,6 +82,7 @@ impl Reader {
             purpose: self.purpose.clone(),
             what: what.to_string(),
             request_id,
+            message_id: self.message_id.clone(),
             outcome,
         }
     }

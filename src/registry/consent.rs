@@ -87,6 +87,17 @@ pub fn time_is_plausible(consent: &Consent, event: &Event) -> bool {
     consent.time <= event.time + crate::event::CLOCK_SKEW
 }
 
+/// Whether the person's current consent is granted, names `reader` and shares a purpose with
+/// `reader_purposes` (the reader's grant in the manifest).
+pub fn admits(state: Option<&ConsentState>, reader: &MemberId, reader_purposes: &[String]) -> bool {
+    state.is_some_and(|s| {
+        let c = &s.current;
+        c.granted
+            && c.recipients.contains(reader)
+            && c.purposes.iter().any(|p| reader_purposes.contains(p))
+    })
+}
+
 /// May `event` go to `reader`, whose manifest grant for its type has `reader_purposes`?
 pub fn decide(
     event: &Event,
@@ -95,9 +106,7 @@ pub fn decide(
     reader_purposes: &[String],
 ) -> Result<(), Withheld> {
     let state = state.ok_or(Withheld::NoConsent)?;
-    let c = &state.current;
-    let shares_purpose = || c.purposes.iter().any(|p| reader_purposes.contains(p));
-    if c.granted && c.recipients.contains(reader) && shares_purpose() {
+    if admits(Some(state), reader, reader_purposes) {
         return Ok(());
     }
     let is_withdrawal = carried(event).is_some_and(|e| !e.granted);

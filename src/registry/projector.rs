@@ -87,7 +87,8 @@ fn project_page(store: &Store) -> Result<u64, StoreError> {
     }
 }
 
-fn project_positions(
+/// The view of `pin` projected from the events at `positions` only (a subset of its view).
+pub fn project_positions(
     store: &Store,
     pin: &str,
     positions: &[u64],
@@ -184,16 +185,24 @@ pub fn person_as_served(
     if !view.consent_withdrawn() || view.events.iter().all(|e| e.source == me.as_str()) {
         return Ok(Some(view));
     }
+    own_part(store, &view, me).map(Some)
+}
+
+fn own_part(
+    store: &Store,
+    view: &PersonView,
+    me: &crate::event::identifiers::MemberId,
+) -> Result<PersonView, StoreError> {
     let own: Vec<u64> = view
         .events
         .iter()
         .filter(|e| e.source == me.as_str())
         .map(|e| e.position)
         .collect();
-    let mut served = project_positions(store, pin, &own)?;
+    let mut served = project_positions(store, &view.pin, &own)?;
     served.consent = view.consent.clone();
     served.received_data_withheld = true;
-    Ok(Some(served))
+    Ok(served)
 }
 
 /// Every view the node holds.

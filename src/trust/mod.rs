@@ -1,6 +1,7 @@
 //! Who belongs to the federation and how they prove it: the signed manifest (members, keys,
-//! endpoints, event types, grants), the TLS configuration and verifiers for mutual TLS,
-//! certificates issued from CSRs, and the authority's own library (init, members, grants, sign).
+//! endpoints, event types, grants), the TLS configuration and verifiers for mutual TLS between
+//! nodes (`tls`) and for pinned TLS with an X-Road security server (`pinned`), certificates
+//! issued from CSRs, and the authority's own library (init, members, grants, sign).
 //!
 //! Owns: every decision "is this key / certificate / member / grant valid now". Touches the store
 //! only to persist the newest manifest; never events, views or cursors.
@@ -8,4 +9,5 @@
 pub mod authority;
 pub mod certs;
 pub mod manifest;
+pub mod pinned;
 pub mod tls;

@@ -165,6 +165,7 @@ fn two_node_federation(
                 vec![Subscription {
                     from: publisher.clone(),
                     types: vec![EventType::EmploymentStatus],
+                    via: None,
                 }],
             )?,
         ],

@@ -1,0 +1,287 @@
+//! OpenAPI 3.1 descriptions, generated from the route table ([`super::routes::ROUTES`]) and the
+//! answer types' schemas here: the local API's at `/openapi.json`; the X-Road services' (built
+//! with the same pieces in [`crate::xroad::openapi`]) at `/v1/openapi.json` under each service,
+//! ready to register on a security server. Every refusal is RFC 9457 problem+json.
+
+use serde_json::{json, Map, Value};
+
+use super::routes::{Access, Body, Param, Route, ROUTES};
+
+/// The statuses every token-guarded route may answer besides its own.
+const GUARDED: [u16; 4] = [401, 403, 421, 429];
+
+/// The local API's description.
+pub fn local_api() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let item = paths
+            .entry(route.path.to_string())
+            .or_insert_with(|| json!({}));
+        item[route.method.to_ascii_lowercase()] = operation(route);
+    }
+    document(
+        "Jol node: local API",
+        "The agency's own systems publish events and read the registry, KPIs and the verifiable log here. Every route but /healthz, /openapi.json and the dashboard's sign-in needs `Authorization: Bearer TOKEN` (or the dashboard's session cookie) with the route's scope.",
+        Value::Object(paths),
+        Some(json!({"bearer": {"type": "http", "scheme": "bearer"}})),
+    )
+}
+
+/// An OpenAPI 3.1 document around `paths`, with Jol's component schemas.
+pub fn document(title: &str, description: &str, paths: Value, security: Option<Value>) -> Value {
+    let mut components = json!({"schemas": schemas()});
+    if let Some(s) = security {
+        components["securitySchemes"] = s;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": title, "version": env!("CARGO_PKG_VERSION"), "description": description},
+        "paths": paths,
+        "components": components,
+    })
+}
+
+fn operation(route: &Route) -> Value {
+    let mut responses = Map::new();
+    let (status, body) = route.ok;
+    responses.insert(status.to_string(), success(status, body));
+    let guarded = matches!(route.access, Access::Token(_));
+    let mut refusals: Vec<u16> = route.refusals.to_vec();
+    if guarded {
+        refusals.extend(GUARDED);
+    } else {
+        refusals.push(421);
+    }
+    if route.request.is_some() {
+        refusals.push(403); // a cross-origin state change
+    }
+    refusals.sort_unstable();
+    refusals.dedup();
+    for code in refusals.into_iter().filter(|c| *c != status) {
+        responses.insert(code.to_string(), refusal(code, route));
+    }
+    let mut op = json!({
+        "summary": route.summary,
+        "operationId": operation_id(route),
+        "responses": responses,
+    });
+    let mut parameters: Vec<Value> = path_params(route.path)
+        .into_iter()
+        .map(|name| {
+            json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)})
+        })
+        .collect();
+    parameters.extend(route.query.iter().map(|(name, kind)| {
+        json!({"name": name, "in": "query", "required": false, "schema": param_schema(*kind)})
+    }));
+    if !parameters.is_empty() {
+        op["parameters"] = Value::Array(parameters);
+    }
+    match route.access {
+        Access::Token(scope) => {
+            op["security"] = json!([{"bearer": []}]);
+            if let Some(s) = scope {
+                op["description"] = json!(format!(
+                    "Needs a token with the scope `{}` (or `admin`).",
+                    s.as_str()
+                ));
+            }
+        }
+        _ => op["security"] = json!([]),
+    }
+    if let Some(schema) = route.request {
+        op["requestBody"] = request_body(schema);
+    }
+    op
+}
+
+fn request_body(schema: &str) -> Value {
+    let media = if schema == "SignIn" {
+        "application/x-www-form-urlencoded"
+    } else {
+        "application/json"
+    };
+    json!({"required": true, "content": {media: {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}})
+}
+
+fn success(status: u16, body: Body) -> Value {
+    match body {
+        Body::Json(schema) => json!({
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}},
+        }),
+        Body::Html => {
+            json!({"description": "A web page", "content": {"text/html": {"schema": {"type": "string"}}}})
+        }
+        Body::Metrics => {
+            json!({"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}})
+        }
+        Body::Redirect => json!({
+            "description": if status == 303 { "See other: `Location` names the next page" } else { "Redirect" },
+            "headers": {"Location": {"schema": {"type": "string"}}},
+        }),
+    }
+}
+
+/// A refusal's description: problem+json, except where the route answers otherwise.
+fn refusal(code: u16, route: &Route) -> Value {
+    let html = route.path == "/signin" && matches!(code, 401 | 403);
+    if code == 303 {
+        return success(303, Body::Redirect);
+    }
+    if html {
+        return json!({"description": "The sign-in page, saying why", "content": {"text/html": {"schema": {"type": "string"}}}});
+    }
+    if code == 503 && route.path == "/readyz" {
+        return json!({"description": "Not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}}});
+    }
+    let mut answer = json!({
+        "description": refusal_text(code),
+        "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    });
+    if code == 429 {
+        answer["headers"] = json!({"Retry-After": {"schema": {"type": "integer"}}});
+    }
+    answer
+}
+
+fn refusal_text(code: u16) -> &'static str {
+    match code {
+        400 => "Bad request (the problem names what)",
+        401 => "No valid token",
+        403 => "The token lacks the scope, the purpose is not consented, or a cross-origin request",
+        404 => "Not found",
+        408 => "The body did not arrive in time",
+        409 => "Conflict (idempotency key reused, ambiguous id, not covered yet)",
+        413 => "The body is too large",
+        415 => "Not JSON",
+        421 => "Not one of the node's names (Host)",
+        422 => "Invalid (each failing field named by JSON pointer)",
+        429 => "The token's budget is spent",
+        503 => "Storage unavailable",
+        _ => "Refused",
+    }
+}
+
+fn operation_id(route: &Route) -> String {
+    let words: Vec<String> = route
+        .path
+        .split(['/', '-', '.'])
+        .filter(|w| !w.is_empty() && *w != "api" && *w != "v1")
+        .map(|w| w.trim_matches(|c| c == '{' || c == '}').to_string())
+        .collect();
+    let name = if words.is_empty() {
+        "dashboard".to_string()
+    } else {
+        words.join("_")
+    };
+    format!("{}_{name}", route.method.to_ascii_lowercase())
+}
+
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}')))
+        .collect()
+}
+
+/// A path parameter's schema (shared with the X-Road services' descriptions).
+pub fn path_schema(name: &str) -> Value {
+    match name {
+        "pin" => {
+            json!({"type": "string", "description": "Personal identification number (14 digits)"})
+        }
+        "id" => json!({"type": "string", "format": "uuid"}),
+        _ => json!({"type": "string"}),
+    }
+}
+
+/// A query parameter's schema.
+pub fn param_schema(kind: Param) -> Value {
+    match kind {
+        Param::Integer => json!({"type": "integer", "minimum": 0}),
+        Param::Date => json!({"type": "string", "format": "date"}),
+        Param::Text => json!({"type": "string"}),
+    }
+}
+
+/// The component schemas of Jol's answers and requests.
+fn schemas() -> Value {
+    let any = json!({"type": "object"});
+    let jws = json!({"type": "object", "required": ["protected", "payload", "signature"],
+        "properties": {"protected": {"type": "string"}, "payload": {"type": "string"}, "signature": {"type": "string"}}});
+    let event_types = json!({"type": "string", "enum": crate::event::schema::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()});
+    json!({
+        "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+            "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "required": ["pointer", "detail"], "properties": {
+                "pointer": {"type": "string"}, "detail": {"type": "string"}, "keyword": {"type": "string"}}}}}},
+        "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
+        "Ready": any,
+        "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
+        "Session": {"type": "object", "required": ["name", "scopes", "purpose"], "properties": {
+            "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},
+            "purpose": {"type": "string"}, "via": {"enum": ["bearer", "session"]}}},
+        "SignIn": {"type": "object", "required": ["token"], "properties": {"token": {"type": "string"}}},
+        "PublishRequest": {"type": "object", "required": ["type", "data"], "properties": {
+            "type": event_types, "data": {"type": "object", "description": "Valid against the type's JSON Schema (schemas/<type>.v1.json)"},
+            "idempotencyKey": {"type": "string"}}},
+        "BatchRequest": {"type": "object", "required": ["events"], "properties": {
+            "events": {"type": "array", "maxItems": 1000, "items": {"$ref": "#/components/schemas/PublishRequest"}}}},
+        "Published": {"type": "object", "required": ["id", "source", "sequence", "type", "position", "jws"], "properties": {
+            "id": {"type": "string"}, "source": {"type": "string"}, "sequence": {"type": "string"},
+            "type": {"type": "string"}, "position": {"type": "integer"}, "replayed": {"type": "boolean"}, "jws": jws}},
+        "BatchAnswer": {"type": "object", "required": ["accepted", "rejected", "results"], "properties": {
+            "accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "results": {"type": "array", "items": any}}},
+        "StoredItem": {"type": "object", "required": ["position", "event", "jws"], "properties": {
+            "position": {"type": "integer"}, "event": any, "jws": jws}},
+        "EventPage": {"type": "object", "required": ["events", "next"], "properties": {
+            "events": {"type": "array", "items": {"$ref": "#/components/schemas/StoredItem"}}, "next": {"type": "integer"}}},
+        "QuarantinePage": {"type": "object", "required": ["records"], "properties": {
+            "records": {"type": "array", "items": any}, "next": {"type": "integer"}, "total": {"type": "integer"}}},
+        "CheckpointAnswer": {"type": "object", "required": ["checkpoint"], "properties": {
+            "checkpoint": jws, "statement": any, "cosignatures": {"type": "array"}}},
+        "Proof": {"type": "object", "required": ["proof"], "properties": {"proof": {"type": "array", "items": {"type": "string"}}}},
+        "PersonView": {"type": "object", "required": ["pin", "events"], "properties": {
+            "pin": {"type": "string"}, "events": {"type": "array"}, "derived": any}},
+        "AccessLog": {"type": "object", "required": ["records"], "properties": {"records": {"type": "array", "items": {
+            "type": "object", "required": ["time", "reader", "what", "requestId"], "properties": {
+                "time": {"type": "string"}, "reader": {"type": "string"}, "user": {"type": ["string", "null"]},
+                "purpose": {"type": ["string", "null"]}, "what": {"type": "string"}, "requestId": {"type": "string"},
+                "messageId": {"type": "string"}, "outcome": {"enum": ["served", "refused-no-consent"]}}}}}},
+        "KpiReport": {"type": "object", "required": ["total"], "properties": {"total": any, "cohorts": any, "breakdowns": any}},
+        "FeedPage": {"type": "object", "required": ["events", "next", "head"], "properties": {
+            "events": {"type": "array", "items": {"type": "object", "required": ["sequence"], "properties": {
+                "sequence": {"type": "integer"}, "jws": jws, "withheld": {"type": "string"}}}},
+            "next": {"type": "integer"}, "head": {"type": "integer"}, "released": {"type": "array"}, "releaseHead": {"type": ["integer", "null"]}}},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_is_described_with_its_refusals() {
+        let doc = local_api();
+        assert_eq!(doc["openapi"], "3.1.0");
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+            assert!(
+                op.is_object(),
+                "{} {} is not described",
+                route.method,
+                route.path
+            );
+            if matches!(route.access, Access::Token(_)) {
+                assert!(op["responses"]["401"].is_object(), "{}", route.path);
+            }
+        }
+        // Every $ref names a schema that exists.
+        let text = doc.to_string();
+        for piece in text.split("#/components/schemas/").skip(1) {
+            let name = piece.split('"').next().unwrap();
+            assert!(doc["components"]["schemas"][name].is_object(), "{name}");
+        }
+    }
+}

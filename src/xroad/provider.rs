@@ -1,0 +1,214 @@
+//! The provider face: what the node's X-Road security server calls. The security server maps
+//! `/r1/{this member}/{service code}/{path}` to the service's base URL registered on it
+//! (`https://this-node:port/{service code}`) and calls `{base URL}{path}` with the X-Road
+//! headers; so this listener serves, per service:
+//!
+//! | service | paths |
+//! |---|---|
+//! | `jol-feed` | `/v1/feed`, `/v1/manifest`, `/v1/checkpoint`, `/v1/proof/…`, `/v1/cosignature` |
+//! | `jol-persons` | `/v1/persons/{pin}` |
+//! | `jol-kpi` | `/v1/kpi` |
+//!
+//! and `/v1/openapi.json` under each. The caller is `X-Road-Client`, believed because only the
+//! security server can reach this listener (see [`crate::net::server::Gate`]); it is authorised
+//! against the manifest exactly as a peer member is.
+
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+use super::{header, Service};
+use crate::api::registry::{date_param, kpi_answer, valid_pin};
+use crate::event::identifiers::MemberId;
+use crate::event::schema::EventType;
+use crate::federation::feed::PeerApi;
+use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::registry::access::{self, Outcome, Reader};
+
+/// What the provider face's handlers share.
+pub struct ProviderFace {
+    pub feed: Arc<PeerApi>,
+    /// The longest long-poll the face holds.
+    pub max_wait_secs: u64,
+}
+
+impl ProviderFace {
+    /// Route one call from the security server.
+    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+        let path = req.uri().path().to_string();
+        let mut parts = path.trim_start_matches('/').splitn(2, '/');
+        let service = parts.next().and_then(Service::from_code);
+        let rest = format!("/{}", parts.next().unwrap_or_default());
+        let Some(service) = service else {
+            return not_found(&path).response();
+        };
+        let Some(resource) = rest.strip_prefix("/v1") else {
+            return not_found(&path).response();
+        };
+        if req.method() == Method::GET && resource == "/openapi.json" {
+            return http::json(StatusCode::OK, &super::openapi::service(service));
+        }
+        let client = match client_of(&req) {
+            Ok(c) => c,
+            Err(p) => return p.response(),
+        };
+        let answer = match service {
+            Service::Feed => {
+                return self
+                    .feed
+                    .serve(&client, req, resource, self.max_wait_secs)
+                    .await
+            }
+            Service::Persons => match resource.strip_prefix("/persons/") {
+                Some(pin) if req.method() == Method::GET => self.person(&req, &client, pin),
+                _ => Err(not_found(&path)),
+            },
+            Service::Kpi if req.method() == Method::GET && resource == "/kpi" => {
+                self.kpi(&req, &client)
+            }
+            Service::Kpi => Err(not_found(&path)),
+        };
+        answer.unwrap_or_else(|p| p.response())
+    }
+
+    /// `jol-persons`: the person's view as this member recorded it, for a client that reads
+    /// this member's types and whom the person's consent names for a purpose of its grant. The
+    /// official (`X-Road-UserId`) and the issue (`X-Road-Issue`) are required and written to
+    /// the person's access log with the message id and the client.
+    fn person(
+        &self,
+        req: &Request<Incoming>,
+        client: &MemberId,
+        pin: &str,
+    ) -> Result<Response, Problem> {
+        let pin = valid_pin(pin)?;
+        let user = required_header(req, header::USER_ID)?;
+        let issue = required_header(req, header::ISSUE)?;
+        let store = &self.feed.store;
+        let me = &self.feed.member;
+        let manifest = self.feed.trust.held();
+        let readable: Vec<(EventType, Vec<String>)> = EventType::ALL
+            .into_iter()
+            .filter(|t| manifest.may_publish(me, *t))
+            .filter_map(|t| Some((t, manifest.reader_purposes(client, t)?.to_vec())))
+            .collect();
+        if readable.is_empty() {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "not-a-reader",
+                "Not a reader",
+                "the manifest grants the client none of this member's event types",
+            ));
+        }
+        let not_found = || {
+            Problem::new(
+                StatusCode::NOT_FOUND,
+                "person-not-found",
+                "Person not found",
+                "this member recorded nothing about that person",
+            )
+        };
+        let view = crate::registry::projector::person(store, pin)
+            .map_err(storage_problem)?
+            .ok_or_else(not_found)?;
+        let who = Reader {
+            reader: client.to_string(),
+            user: Some(user),
+            purpose: Some(format!("X-Road-Issue {issue}")),
+            message_id: None,
+        }
+        .with_message_id(req.headers().get(header::ID).and_then(|v| v.to_str().ok()));
+        let what = "registry view through X-Road (jol-persons)";
+        let state = store.consent(pin).map_err(storage_problem)?;
+        let purposes: Vec<String> = readable.iter().flat_map(|(_, p)| p.clone()).collect();
+        if !crate::registry::consent::admits(state.as_ref(), client, &purposes) {
+            access::record_refusal(store, &who, what, pin, Outcome::RefusedNoConsent)
+                .map_err(storage_problem)?;
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "no-consent",
+                "No consent",
+                "the person's consent does not name the client for a purpose of its grant; the refusal is in the person's access log",
+            ));
+        }
+        let own: Vec<u64> = view
+            .events
+            .iter()
+            .filter(|e| e.source == me.as_str())
+            .filter(|e| readable.iter().any(|(t, _)| t.as_str() == e.event_type))
+            .map(|e| e.position)
+            .collect();
+        if own.is_empty() {
+            return Err(not_found());
+        }
+        let served = crate::registry::projector::project_positions(store, pin, &own)
+            .map_err(storage_problem)?;
+        access::record_reads(store, &who, what, [pin]).map_err(storage_problem)?;
+        let as_of = date_param(req.uri().query(), "asOf")?
+            .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
+        let mut body = serde_json::to_value(&served).unwrap_or_default();
+        body["derived"] = serde_json::to_value(served.derive(as_of)).unwrap_or_default();
+        Ok(http::json(StatusCode::OK, &body))
+    }
+
+    /// `jol-kpi`: the KPI report for any member of the federation, small cells always
+    /// suppressed.
+    fn kpi(&self, req: &Request<Incoming>, client: &MemberId) -> Result<Response, Problem> {
+        let manifest = self.feed.trust.held();
+        if manifest.member(client).is_none() {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "not-a-member",
+                "Not a member",
+                "the client is not a member in the manifest",
+            ));
+        }
+        kpi_answer(
+            &self.feed.store,
+            Some(&self.feed.trust),
+            &self.feed.member,
+            req,
+            true,
+        )
+    }
+}
+
+/// The calling subsystem, from `X-Road-Client`.
+fn client_of(req: &Request<Incoming>) -> Result<MemberId, Problem> {
+    let value = required_header(req, header::CLIENT)?;
+    value.parse().map_err(|e| {
+        Problem::new(
+            StatusCode::BAD_REQUEST,
+            "bad-client",
+            "Bad X-Road-Client",
+            format!("X-Road-Client must be INSTANCE/CLASS/MEMBER/SUBSYSTEM: {e}"),
+        )
+    })
+}
+
+fn required_header(req: &Request<Incoming>, name: &str) -> Result<String, Problem> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.trim().is_empty())
+        .map(String::from)
+        .ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "missing-header",
+                "Missing X-Road header",
+                format!("this service needs the {name} header"),
+            )
+            .with("header", name.into())
+        })
+}
+
+fn not_found(path: &str) -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "not-found",
+        "Not found",
+        format!("no service resource at {path}"),
+    )
+}
