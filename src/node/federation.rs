@@ -51,6 +51,8 @@ pub enum BuildError {
     Toml(#[from] toml::ser::Error),
     #[error(transparent)]
     Token(#[from] crate::api::tokens::TokenError),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// One member of the federation to lay out.

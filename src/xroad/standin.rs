@@ -30,7 +30,7 @@ use bytes::Bytes;
 use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{HeaderMap, Request, StatusCode};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 use tokio::sync::watch;
 
@@ -41,7 +41,7 @@ use crate::net::server::{self, Gate, Limits};
 use crate::trust::{pinned, tls::Identity};
 
 /// A stand-in security server's configuration (TOML).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StandInConfig {
     /// Where its own information systems call it (plain HTTP; loopback only).
@@ -67,7 +67,7 @@ fn default_timeout() -> u64 {
 }
 
 /// A service of a member this security server hosts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServiceEntry {
     pub member: MemberId,
@@ -79,7 +79,7 @@ pub struct ServiceEntry {
 }
 
 /// Another security server and the members it hosts.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PeerEntry {
     pub members: Vec<MemberId>,

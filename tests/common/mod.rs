@@ -97,6 +97,8 @@ impl NodeDir {
 pub struct Node {
     child: Child,
     pub addr: SocketAddr,
+    /// The X-Road provider face, when the node has one.
+    pub xroad: Option<SocketAddr>,
 }
 
 impl Node {
@@ -118,7 +120,8 @@ impl Node {
         if let Some(token) = recall(&config.display().to_string()) {
             remember(addr.to_string(), &token);
         }
-        Node { child, addr }
+        let xroad = v["listening"]["xroad"].as_str().map(|a| a.parse().unwrap());
+        Node { child, addr, xroad }
     }
 
     /// SIGKILL: no chance to flush or clean up.
@@ -142,6 +145,50 @@ impl Node {
 }
 
 impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `jol xroad-standin` (a stand-in security server).
+pub struct StandInProcess {
+    child: Child,
+    /// Where the member's own systems call it.
+    pub consumers: SocketAddr,
+}
+
+impl StandInProcess {
+    pub fn start(config: &Path) -> StandInProcess {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_jol"))
+            .args(["xroad-standin", "--config"])
+            .arg(config)
+            .env("RUST_LOG", "error")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start jol xroad-standin");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let v: Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the stand-in did not report its address ({e}): {line:?}"));
+        let consumers = v["listening"]["consumers"]
+            .as_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        StandInProcess { child, consumers }
+    }
+
+    /// SIGKILL.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for StandInProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -293,6 +340,7 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 /// demo and the benchmarks use), on ports chosen at run time.
 pub struct Federation {
     pub dir: tempfile::TempDir,
+    pub laid: Vec<jol::node::federation::LaidOut>,
     pub local: HashMap<&'static str, u16>,
     pub peer: HashMap<&'static str, u16>,
 }
@@ -317,8 +365,9 @@ impl Federation {
         let mut plan = jol::node::federation::three_agencies().unwrap();
         plan.engine = engine.parse().unwrap();
         plan.sync = toml::from_str(sync).unwrap();
-        for laid in jol::node::federation::create(dir.path(), &plan).unwrap() {
-            register_token(&laid.config, &laid.operator_token);
+        let laid = jol::node::federation::create(dir.path(), &plan).unwrap();
+        for l in &laid {
+            register_token(&l.config, &l.operator_token);
         }
         let ports = |port: fn(&jol::node::federation::MemberPlan) -> u16| {
             AGENCIES
@@ -330,6 +379,7 @@ impl Federation {
                 .collect()
         };
         Federation {
+            laid,
             local: ports(|m| m.local_listen.port()),
             peer: ports(|m| m.peer_listen.port()),
             dir,
@@ -346,6 +396,11 @@ impl Federation {
 
     pub fn start(&self, agency: &str) -> Node {
         Node::start(&self.config(agency))
+    }
+
+    /// Put every member behind a stand-in X-Road security server (subscriptions go `via` it).
+    pub fn behind_xroad(&self) -> Vec<jol::node::behind_xroad::StandInLaidOut> {
+        jol::node::behind_xroad::behind_standins(self.dir.path(), &self.laid).unwrap()
     }
 
     /// Run a `jol authority` command against this federation's authority.
