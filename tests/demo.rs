@@ -71,3 +71,47 @@ fn the_demo_matches_its_ground_truth_and_leaves_a_real_federation() {
     assert_eq!(get(node.addr, "/readyz").json()["manifest"]["ok"], true);
     node.stop();
 }
+
+#[test]
+fn the_demo_through_xroad_stand_ins_gives_the_same_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args([
+            "demo",
+            "--once",
+            "--json",
+            "--xroad",
+            "--returnees",
+            "200",
+            "--seed",
+            "11",
+            "--as-of",
+            "2027-01-01",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("federation"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "demo --xroad failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["xroad"], true);
+    assert_eq!(doc["tablesMatchGroundTruth"], true);
+    let pop = jol::synthetic::population::Population::generate(200, 11);
+    let everyone: Vec<_> = pop.persons.iter().collect();
+    common::truth::check(
+        "demo --xroad total",
+        &doc["kpi"]["total"],
+        &common::truth::expected(&everyone, time::macros::date!(2027 - 01 - 01)),
+    );
+    // The subscriptions went through the stand-ins.
+    let config =
+        std::fs::read_to_string(dir.path().join("federation/employment/node.toml")).unwrap();
+    assert!(
+        config.contains("via = ") && config.contains("[xroad]"),
+        "{config}"
+    );
+}

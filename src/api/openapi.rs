@@ -71,9 +71,12 @@ fn operation(route: &Route) -> Value {
             json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)})
         })
         .collect();
-    parameters.extend(route.query.iter().map(|(name, kind)| {
-        json!({"name": name, "in": "query", "required": false, "schema": param_schema(*kind)})
-    }));
+    parameters.extend(
+        route
+            .query
+            .iter()
+            .map(|(name, kind)| query_param(name, *kind)),
+    );
     if !parameters.is_empty() {
         op["parameters"] = Value::Array(parameters);
     }
@@ -195,10 +198,16 @@ pub fn path_schema(name: &str) -> Value {
     }
 }
 
+/// A query parameter's description.
+pub fn query_param(name: &str, kind: Param) -> Value {
+    let required = kind == Param::RequiredInteger;
+    json!({"name": name, "in": "query", "required": required, "schema": param_schema(kind)})
+}
+
 /// A query parameter's schema.
-pub fn param_schema(kind: Param) -> Value {
+fn param_schema(kind: Param) -> Value {
     match kind {
-        Param::Integer => json!({"type": "integer", "minimum": 0}),
+        Param::Integer | Param::RequiredInteger => json!({"type": "integer", "minimum": 0}),
         Param::Date => json!({"type": "string", "format": "date"}),
         Param::Text => json!({"type": "string"}),
     }

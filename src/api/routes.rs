@@ -52,6 +52,8 @@ pub struct Route {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Param {
     Integer,
+    /// An integer the route cannot do without.
+    RequiredInteger,
     Date,
     Text,
 }

@@ -43,6 +43,10 @@ pub struct DemoArgs {
     /// Exit after printing instead of serving until Ctrl-C.
     #[arg(long)]
     pub once: bool,
+    /// Route every subscription through X-Road: each agency behind its own STAND-IN security
+    /// server (a real one cannot run here), nodes offering their feeds as X-Road services.
+    #[arg(long)]
+    pub xroad: bool,
 }
 
 fn progress(done: usize, total: usize) {
@@ -88,6 +92,16 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     eprintln!("jol demo: creating the federation in {}", dir.display());
     let configs =
         crate::node::federation::create(&dir, &crate::node::federation::three_agencies()?)?;
+    let mut standins = Vec::new();
+    if args.xroad {
+        for s in crate::node::behind_xroad::behind_standins(&dir, &configs)? {
+            let config = crate::xroad::standin::StandInConfig::load(&s.config)?;
+            standins.push(crate::xroad::standin::StandIn::start(&config).await?);
+        }
+        eprintln!(
+            "  every subscription goes through X-Road: three STAND-IN security servers (for the demo; not X-Road)"
+        );
+    }
     let mut nodes = Vec::new();
     let mut local = HashMap::new();
     for laid in &configs {
@@ -150,7 +164,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let truth = pop.ground_truth(as_of);
     let matches = tables_match(&report, &truth);
     let doc = json!({
-        "dataDir": dir, "asOf": as_of.to_string(), "returnees": args.returnees, "seed": args.seed,
+        "dataDir": dir, "asOf": as_of.to_string(), "returnees": args.returnees, "seed": args.seed, "xroad": args.xroad,
         "seconds": started.elapsed().as_secs_f64(), "nodes": per_node,
         "examplePerson": {"pin": example.map(|p| p.pin.clone()), "consentedTo": example.map(consent_list), "asSeenBy": views},
         "kpi": {"total": report.total, "cohorts": report.cohorts},
@@ -169,6 +183,9 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     }
     for (_, _, node) in nodes {
         node.stop().await;
+    }
+    for s in standins {
+        s.stop().await;
     }
     anyhow::ensure!(
         matches,

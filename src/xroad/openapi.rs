@@ -5,7 +5,7 @@
 use serde_json::{json, Value};
 
 use super::Service;
-use crate::api::openapi::{document, param_schema, path_schema};
+use crate::api::openapi::{document, path_schema, query_param};
 use crate::api::routes::Param;
 
 /// An operation of a service: path after the service code, summary, success schema,
@@ -23,9 +23,9 @@ const FEED: &[Op] = &[
     Op { method: "get", path: "/v1/feed", summary: "The publisher's own events in sequence order, long-polling up to `wait` seconds (capped by the node's max_wait_secs); what the client may not have comes as a placeholder", ok: "FeedPage", refusals: &[400, 403, 503], query: &[("after", Param::Integer), ("limit", Param::Integer), ("wait", Param::Integer), ("types", Param::Text), ("released_after", Param::Integer)] },
     Op { method: "get", path: "/v1/manifest", summary: "The signed manifest the node holds (a JWS)", ok: "OpenJws", refusals: &[], query: &[] },
     Op { method: "get", path: "/v1/checkpoint", summary: "The latest signed checkpoint and its co-signatures", ok: "CheckpointAnswer", refusals: &[404, 503], query: &[] },
-    Op { method: "get", path: "/v1/proof/inclusion", summary: "RFC 9162 inclusion proof", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("leaf", Param::Integer), ("size", Param::Integer)] },
-    Op { method: "get", path: "/v1/proof/event", summary: "Inclusion proof of the event with a feed sequence", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("sequence", Param::Integer), ("size", Param::Integer)] },
-    Op { method: "get", path: "/v1/proof/consistency", summary: "RFC 9162 consistency proof", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("from", Param::Integer), ("to", Param::Integer)] },
+    Op { method: "get", path: "/v1/proof/inclusion", summary: "RFC 9162 inclusion proof", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("leaf", Param::RequiredInteger), ("size", Param::RequiredInteger)] },
+    Op { method: "get", path: "/v1/proof/event", summary: "Inclusion proof of the event with a feed sequence", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("sequence", Param::RequiredInteger), ("size", Param::RequiredInteger)] },
+    Op { method: "get", path: "/v1/proof/consistency", summary: "RFC 9162 consistency proof", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("from", Param::RequiredInteger), ("to", Param::RequiredInteger)] },
     Op { method: "post", path: "/v1/cosignature", summary: "A witness's co-signature of one of this node's checkpoints", ok: "Cosigned", refusals: &[400, 408, 413, 422, 503], query: &[] },
 ];
 
@@ -101,12 +101,16 @@ fn operation(s: Service, op: &Op) -> Value {
     parameters.extend(op.path.split('/').filter_map(|p| p.strip_prefix('{').and_then(|p| p.strip_suffix('}'))).map(|name| {
         json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)})
     }));
-    parameters.extend(op.query.iter().map(|(name, kind)| {
-        json!({"name": name, "in": "query", "required": false, "schema": param_schema(*kind)})
-    }));
+    parameters.extend(op.query.iter().map(|(name, kind)| query_param(name, *kind)));
     let mut responses = serde_json::Map::new();
-    responses.insert("200".into(), json!({"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", op.ok)}}}}));
-    for code in op.refusals {
+    let media = if op.ok == "OpenJws" {
+        "application/jose+json"
+    } else {
+        "application/json"
+    };
+    responses.insert("200".into(), json!({"description": "OK", "content": {media: {"schema": {"$ref": format!("#/components/schemas/{}", op.ok)}}}}));
+    // Every operation refuses a missing or malformed X-Road-Client with 400.
+    for code in std::iter::once(&400).chain(op.refusals) {
         responses.insert(code.to_string(), json!({"description": "Refused", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}));
     }
     if op.method == "post" {
