@@ -106,7 +106,7 @@ pub enum SyncError {
         message: String,
     },
     #[error("the security server: {0}")]
-    Via(#[from] crate::xroad::XRoadError),
+    Via(#[from] crate::net::xroad::XRoadError),
     #[error("the feed page is not valid: {0}")]
     Decode(String),
     #[error("storage: {0}")]
@@ -207,7 +207,7 @@ pub struct Syncer {
     pub witness_key: SigningKey,
     pub witness_kid: KeyName,
     /// The TLS with this node's X-Road security server, for `via = "https://…"`.
-    pub xroad: Option<crate::xroad::XRoadConfig>,
+    pub xroad: Option<crate::net::xroad::XRoadConfig>,
 }
 
 impl Syncer {
@@ -248,7 +248,7 @@ impl Syncer {
     async fn session(&self, sub: &Subscription, progressed: &mut bool) -> Result<(), SyncError> {
         let mut client = self.connect(sub).await?;
         let (status, body) = client.get("/manifest").await.map_err(SyncError::from)?;
-        if let Some(f) = crate::xroad::Fault::recognise(&body) {
+        if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
             return Err(SyncError::XRoad {
                 status: status.as_u16(),
                 kind: f.kind,
@@ -292,7 +292,7 @@ impl Syncer {
                 self.settings.page_size, self.settings.wait_secs
             );
             let (status, body) = client.get(&path).await.map_err(SyncError::from)?;
-            if let Some(f) = crate::xroad::Fault::recognise(&body) {
+            if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
                 return Err(SyncError::XRoad {
                     status: status.as_u16(),
                     kind: f.kind,
@@ -343,9 +343,9 @@ impl Syncer {
                 .await?
                 .with_prefix(crate::federation::feed::PEER_PREFIX.into()));
         };
-        let base = crate::xroad::BaseUrl::parse(via)?;
+        let base = crate::net::xroad::BaseUrl::parse(via)?;
         let tls = match (&self.xroad, base.tls) {
-            (Some(x), true) => Some(crate::xroad::security_server_tls(x)?),
+            (Some(x), true) => Some(crate::net::xroad::security_server_tls(x)?),
             _ => None,
         };
         Ok(base
@@ -354,7 +354,7 @@ impl Syncer {
             .with_prefix(format!(
                 "{}{}",
                 base.path,
-                crate::xroad::feed_prefix(&sub.from)
+                crate::net::xroad::feed_prefix(&sub.from)
             ))
             .with_xroad_client(self.me.to_string()))
     }

@@ -199,8 +199,11 @@ impl HttpClient {
         }
         if let Some(client) = &self.xroad_client {
             req = req
-                .header(crate::xroad::header::CLIENT, client.as_str())
-                .header(crate::xroad::header::ID, crate::xroad::message_id());
+                .header(crate::net::xroad::header::CLIENT, client.as_str())
+                .header(
+                    crate::net::xroad::header::ID,
+                    crate::net::xroad::message_id(),
+                );
         }
         if let Some(h) = req.headers_mut() {
             h.extend(headers);

@@ -1,7 +1,7 @@
 //! HTTP plumbing shared by every listener and client: bodies under limits and problem+json
 //! answers ([`http`]), the accept loop with TLS and timeouts ([`server`]), the HTTP client used
-//! towards peers ([`client`]), webhook delivery ([`webhook`]) and Prometheus metrics
-//! ([`metrics`]).
+//! towards peers ([`client`]), webhook delivery ([`webhook`]), Prometheus metrics
+//! ([`metrics`]) and X-Road's REST protocol as a transport ([`xroad`]).
 //!
 //! Owns: bytes on the wire. Knows nothing about events beyond what a webhook forwards.
 
@@ -10,3 +10,4 @@ pub mod http;
 pub mod metrics;
 pub mod server;
 pub mod webhook;
+pub mod xroad;

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use super::config::NodeConfig;
 use super::federation::{free_loopback, write_config, BuildError, LaidOut};
+use crate::net::xroad::{Service, XRoadConfig};
 use crate::xroad::standin::{PeerEntry, ServiceEntry, StandInConfig};
-use crate::xroad::{Service, XRoadConfig};
 
 /// One member's stand-in security server, as laid out.
 #[derive(Debug, Clone)]

@@ -65,7 +65,7 @@ pub struct NodeConfig {
     #[serde(default)]
     pub sync: SyncSettings,
     /// X-Road (Tunduk): the provider face a security server calls, and the TLS with it.
-    pub xroad: Option<crate::xroad::XRoadConfig>,
+    pub xroad: Option<crate::net::xroad::XRoadConfig>,
 }
 
 /// Trust anchor, manifest and the peer listener.

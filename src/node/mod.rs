@@ -289,7 +289,7 @@ impl RunningNode {
 /// Start the X-Road provider face, if configured: pinned TLS with the security server, or plain
 /// HTTP from `allow_from` (with a warning). Returns its address.
 async fn start_provider_face(
-    x: &crate::xroad::XRoadConfig,
+    x: &crate::net::xroad::XRoadConfig,
     feed: Arc<PeerApi>,
     limits: Limits,
     stopped: &watch::Receiver<bool>,

@@ -4,9 +4,9 @@
 
 use serde_json::{json, Value};
 
-use super::Service;
 use crate::api::openapi::{document, path_schema, query_param};
 use crate::api::routes::Param;
+use crate::net::xroad::Service;
 
 /// An operation of a service: path after the service code, summary, success schema,
 /// refusals, query parameters.

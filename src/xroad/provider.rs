@@ -18,12 +18,12 @@ use std::sync::Arc;
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::{header, Service};
 use crate::api::registry::{date_param, kpi_answer, valid_pin};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::federation::feed::PeerApi;
 use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::net::xroad::{header, Service};
 use crate::registry::access::{self, Outcome, Reader};
 
 /// What the provider face's handlers share.

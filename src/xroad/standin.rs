@@ -34,10 +34,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha512};
 use tokio::sync::watch;
 
-use super::{header, BaseUrl, Fault, XRoadError};
 use crate::event::identifiers::MemberId;
 use crate::net::http::{self, Response};
 use crate::net::server::{self, Gate, Limits};
+use crate::net::xroad::{header, BaseUrl, Fault, XRoadError};
 use crate::trust::{pinned, tls::Identity};
 
 /// A stand-in security server's configuration (TOML).
@@ -287,7 +287,7 @@ impl Core {
             .get(header::ID)
             .and_then(|v| v.to_str().ok())
             .map(String::from)
-            .unwrap_or_else(super::message_id);
+            .unwrap_or_else(crate::net::xroad::message_id);
         set(&mut forwarded, header::ID, &message_id);
         let (method, path_and_query) = (req.method().clone(), target.path_and_query(&req));
         let body = match http::read_body(req, 8 << 20, http::BODY_DEADLINE).await {

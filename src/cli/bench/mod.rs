@@ -46,6 +46,10 @@ pub struct BenchArgs {
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// `sync`: the subscriber fetches through two STAND-IN X-Road security servers instead of
+    /// directly over mutual TLS.
+    #[arg(long)]
+    pub xroad: bool,
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]

@@ -21,6 +21,7 @@ use crate::node::RunningNode;
 use crate::store::{Store, WriteBatch};
 use crate::synthetic::sample_data;
 use crate::write::{Publisher, Signer};
+use crate::xroad::standin::{StandIn, StandInConfig};
 
 /// A lone node for the publish benchmark, and its local API with an operator token.
 async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<(RunningNode, Endpoint)> {
@@ -133,11 +134,13 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
 }
 
 /// Build a two-member federation (publisher: employment, reader: migration) in `dir` with the
-/// authority library, and return the two node configs and the publisher's operator token.
+/// authority library, and return the two node configs and the publisher's operator token; with
+/// `xroad`, behind stand-in security servers (returned too, to be started first).
 fn two_node_federation(
     dir: &Path,
     engine: crate::store::Engine,
-) -> Result<(NodeConfig, NodeConfig, String)> {
+    xroad: bool,
+) -> Result<(NodeConfig, NodeConfig, String, Vec<StandInConfig>)> {
     use crate::federation::sync::{Subscription, SyncSettings};
     use crate::node::federation::{create, free_loopback, FederationPlan, MemberPlan};
     let publisher = member();
@@ -174,6 +177,12 @@ fn two_node_federation(
         manifest_days: 1,
     };
     let configs = create(dir, &plan)?;
+    let mut standins = Vec::new();
+    if xroad {
+        for s in crate::node::behind_xroad::behind_standins(dir, &configs)? {
+            standins.push(StandInConfig::load(&s.config)?);
+        }
+    }
     let load = |i: usize| -> Result<NodeConfig> {
         let laid = configs.get(i).context("two configs")?;
         Ok(NodeConfig::load(&laid.config)?)
@@ -182,13 +191,18 @@ fn two_node_federation(
         .first()
         .map(|l| l.operator_token.clone())
         .context("two configs")?;
-    Ok((load(0)?, load(1)?, token))
+    Ok((load(0)?, load(1)?, token, standins))
 }
 
 /// One subscriber catching up `events` events from one publisher over mutual TLS.
 pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let (publisher_config, subscriber_config, token) = two_node_federation(dir.path(), args.store)?;
+    let (publisher_config, subscriber_config, token, standin_configs) =
+        two_node_federation(dir.path(), args.store, args.xroad)?;
+    let mut standins = Vec::new();
+    for c in &standin_configs {
+        standins.push(StandIn::start(c).await?);
+    }
     let publisher = RunningNode::start(&publisher_config).await?;
     let n = args.events;
     // Consent: every synthetic person consented to the reader for case management.
@@ -243,7 +257,14 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
             "events/s",
         ),
         figure(
-            format!("catch-up of {n} events over mTLS (verify + validate + store)"),
+            format!(
+                "catch-up of {n} events {} (verify + validate + store)",
+                if args.xroad {
+                    "through two stand-in X-Road security servers"
+                } else {
+                    "over mTLS"
+                }
+            ),
             n as f64 / elapsed.as_secs_f64(),
             "events/s",
         ),
@@ -251,6 +272,9 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     ];
     subscriber.stop().await;
     publisher.stop().await;
+    for s in standins {
+        s.stop().await;
+    }
     Ok(figures)
 }
 
@@ -430,8 +454,8 @@ pub(super) async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     let dir = tempfile::tempdir()?;
-    let (publisher_config, mut subscriber_config, token) =
-        two_node_federation(dir.path(), args.store)?;
+    let (publisher_config, mut subscriber_config, token, _) =
+        two_node_federation(dir.path(), args.store, false)?;
     subscriber_config.sync.wait_secs = 25;
     let publisher = RunningNode::start(&publisher_config).await?;
     let reader = subscriber_config.member.to_string();
