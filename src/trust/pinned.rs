@@ -77,18 +77,7 @@ pub fn client_config(
         pins: vec![pinned],
         algorithms: provider.signature_verification_algorithms,
     });
-    let builder = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier);
-    let config = match identity {
-        Some(id) => builder
-            .with_client_auth_cert(id.certs, id.key)
-            .map_err(|e| TlsError::Config(e.to_string()))?,
-        None => builder.with_no_client_auth(),
-    };
-    Ok(Arc::new(config))
+    super::tls::client_with(provider, rustls::DEFAULT_VERSIONS, verifier, identity)
 }
 
 /// The server name a client sends; the peer is checked by its pinned key, not by name.

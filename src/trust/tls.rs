@@ -124,8 +124,18 @@ pub fn client_config(
         expected_spki,
         algorithms: provider.signature_verification_algorithms,
     });
+    client_with(provider, &[&rustls::version::TLS13], verifier, identity)
+}
+
+/// A client config with `verifier` for the server, presenting `identity` when given.
+pub(super) fn client_with(
+    provider: Arc<CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    verifier: Arc<dyn ServerCertVerifier>,
+    identity: Option<Identity>,
+) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
