@@ -27,24 +27,31 @@ const COMMON: &str = include_str!("../../schemas/common.v1.json");
 const RETURNEE_RECORD: &str = include_str!("../../schemas/returnee-record.v1.json");
 const TRAINING_ENROLMENT: &str = include_str!("../../schemas/training-enrolment.v1.json");
 const EMPLOYMENT_STATUS: &str = include_str!("../../schemas/employment-status.v1.json");
+const VACANCY: &str = include_str!("../../schemas/vacancy.v1.json");
+const COURSE_OFFER: &str = include_str!("../../schemas/course-offer.v1.json");
 /// The dialect: JSON Schema 2020-12 plus the Jol registry vocabulary (`jolPinAgrees`,
 /// `jolNotBefore`), declared optional so standard validators process the schemas.
 pub const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 
-/// The three event types of the exchange.
+/// The event types of the exchange: three about a person (consent applies), two not
+/// (vacancies and course offers, for matching).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum EventType {
     ReturneeRecord,
     TrainingEnrolment,
     EmploymentStatus,
+    Vacancy,
+    CourseOffer,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 3] = [
+    pub const ALL: [EventType; 5] = [
         EventType::ReturneeRecord,
         EventType::TrainingEnrolment,
         EventType::EmploymentStatus,
+        EventType::Vacancy,
+        EventType::CourseOffer,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -52,7 +59,14 @@ impl EventType {
             EventType::ReturneeRecord => "returnee-record",
             EventType::TrainingEnrolment => "training-enrolment",
             EventType::EmploymentStatus => "employment-status",
+            EventType::Vacancy => "vacancy",
+            EventType::CourseOffer => "course-offer",
         }
+    }
+
+    /// Whether events of this type are about a person (carry `person.pin`; consent applies).
+    pub fn is_personal(self) -> bool {
+        !matches!(self, EventType::Vacancy | EventType::CourseOffer)
     }
 
     /// The `dataschema` URI: names type and version.
@@ -66,6 +80,8 @@ impl EventType {
             EventType::ReturneeRecord => RETURNEE_RECORD,
             EventType::TrainingEnrolment => TRAINING_ENROLMENT,
             EventType::EmploymentStatus => EMPLOYMENT_STATUS,
+            EventType::Vacancy => VACANCY,
+            EventType::CourseOffer => COURSE_OFFER,
         }
     }
 
@@ -96,7 +112,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// A type name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event type; expected one of returnee-record, training-enrolment, employment-status"
+    "unknown event type; expected one of returnee-record, training-enrolment, employment-status, vacancy, course-offer"
 )]
 pub struct UnknownType;
 
@@ -217,6 +233,8 @@ impl Retrieve for Embedded {
             "returnee-record.v1.json" => RETURNEE_RECORD,
             "training-enrolment.v1.json" => TRAINING_ENROLMENT,
             "employment-status.v1.json" => EMPLOYMENT_STATUS,
+            "vacancy.v1.json" => VACANCY,
+            "course-offer.v1.json" => COURSE_OFFER,
             "jol-meta.v1.json" => META,
             _ => return Err(format!("{uri} is not a schema shipped with jol").into()),
         };
