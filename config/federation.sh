@@ -51,15 +51,21 @@ grant --type employment-status --reader "${ID[education]}" --purpose TRAINING_SE
 grant --type training-enrolment --publisher "${ID[education]}"
 grant --type training-enrolment --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
 grant --type training-enrolment --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
+grant --type vacancy --publisher "${ID[employment]}"
+grant --type vacancy --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
+grant --type vacancy --reader "${ID[education]}" --purpose TRAINING_SERVICES
+grant --type course-offer --publisher "${ID[education]}"
+grant --type course-offer --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
+grant --type course-offer --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
 "$JOL" authority --dir "$AUTH" sign --out "$OUT/manifest.jws" --days 30
 
 declare -A PURPOSE=(
   [migration]=REINTEGRATION_CASE_MANAGEMENT [employment]=EMPLOYMENT_SERVICES [education]=TRAINING_SERVICES
 )
 declare -A SUBS=(
-  [migration]="employment=employment-status education=training-enrolment"
-  [employment]="migration=returnee-record education=training-enrolment"
-  [education]="migration=returnee-record employment=employment-status"
+  [migration]="employment=employment-status,vacancy education=training-enrolment,course-offer"
+  [employment]="migration=returnee-record education=training-enrolment,course-offer"
+  [education]="migration=returnee-record employment=employment-status,vacancy"
 )
 for agency in migration employment education; do
   subscribe=()

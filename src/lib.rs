@@ -16,6 +16,7 @@
 //! | [`write`] | the publisher handle and the single writer thread (sequence, sign, group commit) |
 //! | [`federation`] | the peer feed, subscriptions (sync), receipt checks, witnessing |
 //! | [`registry`] | consent, the person view, the projector, KPIs |
+//! | [`matching`] | vacancies and courses, competency profiles, the matching score (ESCO, ISCO-08) |
 //! | [`log`] | the leaf rule, checkpoints, proofs, audit, evidence bundles |
 //! | [`merkle`] | the RFC 9162 Merkle tree itself (a leaf module: hashes, frontier, proofs) |
 //! | [`api`] | the local API: routing and auth, then one file per group of handlers |
@@ -55,6 +56,7 @@ pub mod cli;
 pub mod event;
 pub mod federation;
 pub mod log;
+pub mod matching;
 pub mod merkle;
 pub mod net;
 pub mod node;

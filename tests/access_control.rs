@@ -9,7 +9,7 @@ use common::*;
 
 /// Every route of the local API with the scope it needs (`None`: open). Written out here, apart
 /// from the node's own table, so a route that loses its check fails this test.
-const ROUTES: [(&str, &str, Option<&str>); 14] = [
+const ROUTES: [(&str, &str, Option<&str>); 19] = [
     ("GET", "/readyz", Some("monitor")),
     ("GET", "/metrics", Some("monitor")),
     ("GET", "/api/v1/session", None),
@@ -44,6 +44,23 @@ const ROUTES: [(&str, &str, Option<&str>); 14] = [
         Some("read-persons"),
     ),
     ("GET", "/api/v1/kpi", Some("read-kpi")),
+    (
+        "GET",
+        "/api/v1/persons/21503199012345/matches",
+        Some("read-persons"),
+    ),
+    (
+        "GET",
+        "/api/v1/persons/21503199012345/courses",
+        Some("read-persons"),
+    ),
+    ("GET", "/api/v1/vacancies", Some("read-events")),
+    ("GET", "/api/v1/courses", Some("read-events")),
+    (
+        "GET",
+        "/api/v1/vacancies/VAC-1/candidates",
+        Some("read-persons"),
+    ),
 ];
 
 fn create_token(dir: &NodeDir, name: &str, scopes: &str, purpose: &str) -> String {

@@ -7,6 +7,7 @@
 pub mod dashboard;
 mod events;
 mod health;
+mod matching;
 pub mod openapi;
 pub mod origin;
 mod publish;
@@ -132,6 +133,21 @@ impl LocalApi {
                 self.get_access_log(pin, &caller.reader(&req))
             }
             (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
+            (&Method::GET, ["api", "v1", "vacancies"]) => {
+                self.list_offers(crate::matching::offers::OfferKind::Vacancy, query)
+            }
+            (&Method::GET, ["api", "v1", "courses"]) => {
+                self.list_offers(crate::matching::offers::OfferKind::Course, query)
+            }
+            (&Method::GET, ["api", "v1", "persons", pin, "matches"]) => {
+                self.person_matches(&req, pin, &caller.reader(&req))
+            }
+            (&Method::GET, ["api", "v1", "persons", pin, "courses"]) => {
+                self.person_courses(pin, &caller.reader(&req))
+            }
+            (&Method::GET, ["api", "v1", "vacancies", id, "candidates"]) => {
+                self.vacancy_candidates(&req, id, &caller.reader(&req))
+            }
             (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
                 crate::log::proofs::checkpoint(&self.store)
             }

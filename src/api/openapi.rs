@@ -258,6 +258,14 @@ fn schemas() -> Value {
                 "time": {"type": "string"}, "reader": {"type": "string"}, "user": {"type": ["string", "null"]},
                 "purpose": {"type": ["string", "null"]}, "what": {"type": "string"}, "requestId": {"type": "string"},
                 "messageId": {"type": "string"}, "outcome": {"enum": ["served", "refused-no-consent"]}}}}}},
+        "Matches": {"type": "object", "required": ["pin", "matches"], "properties": {"pin": {"type": "string"}, "competencyProfile": any, "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}}}},
+        "Match": {"type": "object", "required": ["vacancyId", "score", "terms", "matchedSkills", "missingEssentialSkills"], "properties": {
+            "vacancyId": {"type": "string"}, "score": {"type": "number"}, "pin": {"type": "string"},
+            "terms": {"type": "array", "items": {"type": "object", "required": ["name", "weight", "value", "reason"]}},
+            "matchedSkills": {"type": "array"}, "missingEssentialSkills": {"type": "array"}, "missingOptionalSkills": {"type": "array"}}},
+        "Candidates": {"type": "object", "required": ["vacancyId", "candidates"], "properties": {"vacancyId": {"type": "string"}, "candidates": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}}}},
+        "CourseSuggestions": {"type": "object", "required": ["pin", "gap", "courses"], "properties": {"pin": {"type": "string"}, "gap": {"type": "array"}, "courses": {"type": "array"}}},
+        "Offers": {"type": "object", "required": ["offers"], "properties": {"offers": {"type": "array", "items": {"type": "object", "required": ["kind", "id", "open", "description"]}}}},
         "KpiReport": {"type": "object", "required": ["total"], "properties": {"total": any, "cohorts": any, "breakdowns": any}},
         "FeedPage": {"type": "object", "required": ["events", "next", "head"], "properties": {
             "events": {"type": "array", "items": {"type": "object", "required": ["sequence"], "properties": {

@@ -51,6 +51,8 @@ impl LocalApi {
         let derived = view.derive(as_of);
         let mut body = serde_json::to_value(&view).unwrap_or_default();
         body["derived"] = serde_json::to_value(derived).unwrap_or_default();
+        body["competencyProfile"] =
+            serde_json::to_value(crate::matching::profile::of(&view)).unwrap_or_default();
         Ok(http::json(StatusCode::OK, &body))
     }
 

@@ -289,7 +289,9 @@ impl PeerApi {
                     "event {} ({}) delivered to the reader's node",
                     d.id, d.event_type
                 );
-                access.push((d.pin, reader.record(&what, Outcome::Served, request_id)));
+                if let Some(pin) = d.pin {
+                    access.push((pin, reader.record(&what, Outcome::Served, request_id)));
+                }
                 self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
                 None
             }
@@ -356,6 +358,15 @@ impl PeerApi {
         {
             return Ok(Err(Withheld::NotRequested));
         }
+        if !event.event_type.is_personal() {
+            // Not about a person: the grant is all it takes.
+            return Ok(Ok(Delivered {
+                pin: None,
+                id: event.id.to_string(),
+                event_type: event.event_type,
+                purposes: purposes.to_vec(),
+            }));
+        }
         let Some(pin) = consent::person_pin(&event.data) else {
             return Ok(Err(Withheld::NoConsent));
         };
@@ -373,7 +384,7 @@ impl PeerApi {
         let state: Option<ConsentState> = self.store.consent(pin).map_err(storage)?;
         Ok(
             consent::decide(event, state.as_ref(), caller, purposes).map(|()| Delivered {
-                pin: pin.to_string(),
+                pin: Some(pin.to_string()),
                 id: event.id.to_string(),
                 event_type: event.event_type,
                 purposes: purposes.to_vec(),
@@ -401,7 +412,8 @@ fn delivered_jws<'a>(bytes: &'a [u8], withheld: Option<&str>) -> Option<&'a RawV
 
 /// What the access log needs of a delivered event.
 struct Delivered {
-    pin: String,
+    /// The person the event is about (none for a vacancy or a course offer).
+    pin: Option<String>,
     id: String,
     event_type: EventType,
     purposes: Vec<String>,

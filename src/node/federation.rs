@@ -83,8 +83,9 @@ pub struct FederationPlan {
 }
 
 /// The migration agency, the employment service and the education ministry: each publishes its
-/// own type, every other member may read it for the reader's own purpose, and each subscribes to
-/// the other two. Ports are free loopback ports chosen now.
+/// own types (returnee records; employment status and vacancies; training enrolments and course
+/// offers), every other member may read them for the reader's own purpose, and each subscribes
+/// to the other two. Ports are free loopback ports chosen now.
 pub fn three_agencies() -> Result<FederationPlan, BuildError> {
     let agencies = [
         (
@@ -95,7 +96,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 "Агентство по миграции",
                 "Migration Agency",
             ],
-            EventType::ReturneeRecord,
+            &[EventType::ReturneeRecord][..],
             "REINTEGRATION_CASE_MANAGEMENT",
         ),
         (
@@ -106,7 +107,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 "Служба занятости",
                 "Employment Service",
             ],
-            EventType::EmploymentStatus,
+            &[EventType::EmploymentStatus, EventType::Vacancy][..],
             "EMPLOYMENT_SERVICES",
         ),
         (
@@ -117,7 +118,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 "Министерство образования",
                 "Ministry of Education",
             ],
-            EventType::TrainingEnrolment,
+            &[EventType::TrainingEnrolment, EventType::CourseOffer][..],
             "TRAINING_SERVICES",
         ),
     ];
@@ -129,7 +130,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
             .map(|other| {
                 Ok(Subscription {
                     from: parse_id(other.1)?,
-                    types: vec![other.3],
+                    types: other.3.to_vec(),
                     via: None,
                 })
             })
@@ -142,7 +143,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 ru: ru.to_string(),
                 en: en.to_string(),
             },
-            publishes: vec![*publishes],
+            publishes: publishes.to_vec(),
             purpose: purpose.to_string(),
             subscriptions,
             local_listen: free_loopback()?,

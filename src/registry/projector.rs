@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use tokio::sync::watch;
 
 use crate::event::SignedEvent;
+use crate::matching::offers::{self, OfferKind};
 use crate::registry::consent;
 use crate::registry::view::{self, PersonView, Stored};
 use crate::store::{Meta, Store, StoreError, WriteBatch};
@@ -45,9 +46,11 @@ fn project_page(store: &Store) -> Result<u64, StoreError> {
             return Ok(0);
         };
         let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+        let mut offers: BTreeMap<(OfferKind, String), Option<offers::Offer>> = BTreeMap::new();
         for (position, bytes) in &page {
             match SignedEvent::parse(bytes) {
                 Ok((signed, _)) => {
+                    fold_offer(store, &mut offers, signed.event(), *position)?;
                     if let Some(pin) = consent::person_pin(&signed.event().data) {
                         by_person.entry(pin.to_string()).or_default().push(Stored {
                             position: *position,
@@ -81,10 +84,35 @@ fn project_page(store: &Store) -> Result<u64, StoreError> {
             }
             batch.set_view(&pin, &view);
         }
+        for offer in offers.values().flatten() {
+            offers::stage(&mut batch, offer);
+        }
         batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
         store.apply_other(batch)?;
         Ok(page.len() as u64)
     }
+}
+
+/// Fold a vacancy or course-offer event into the page's offers (read from the store the first
+/// time an offer is seen in the page).
+fn fold_offer(
+    store: &Store,
+    page: &mut BTreeMap<(OfferKind, String), Option<offers::Offer>>,
+    event: &crate::event::Event,
+    position: u64,
+) -> Result<(), StoreError> {
+    let Some(kind) = OfferKind::of(event.event_type) else {
+        return Ok(());
+    };
+    let Some(id) = offers::id_of(kind, &event.data) else {
+        return Ok(());
+    };
+    let held = match page.remove(&(kind, id.clone())) {
+        Some(held) => held,
+        None => offers::get(store, kind, &id)?,
+    };
+    page.insert((kind, id), offers::fold(held, event, position));
+    Ok(())
 }
 
 /// The view of `pin` projected from the events at `positions` only (a subset of its view).

@@ -37,6 +37,8 @@ pub(super) enum Space {
     Access,
     /// number (u64 BE) → access-log entry (JSON: the PIN and the record).
     AccessLog,
+    /// kind (1 byte: vacancy, course offer), id → the offer's latest state (JSON).
+    Offer,
     /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the access log.
     AccessSubtree,
     /// level (1 byte), index (u64 BE) → hash of a perfect subtree of the event log.
@@ -74,6 +76,7 @@ impl Space {
             Space::Checkpoint => b'Z',
             Space::Cosignature => b'W',
             Space::AccessLog => b'G',
+            Space::Offer => b'O',
             Space::AccessSubtree => b'U',
             Space::Quarantine => b'Q',
             Space::QuarantineSubtree => b'V',
@@ -204,6 +207,15 @@ pub(super) fn accesses(pin: &str) -> Vec<u8> {
     Space::Access.key(&[pin.as_bytes(), &[0]])
 }
 
+pub(super) fn offer(kind: u8, id: &str) -> Vec<u8> {
+    Space::Offer.key(&[&[kind], id.as_bytes()])
+}
+
+/// Every offer of one kind.
+pub(super) fn offers(kind: u8) -> Vec<u8> {
+    Space::Offer.key(&[&[kind]])
+}
+
 pub(super) fn subtree(level: u32, index: u64) -> Vec<u8> {
     Space::Subtree.key(&[&[level as u8], &index.to_be_bytes()])
 }
@@ -322,6 +334,7 @@ mod tests {
             Space::Access,
             Space::AccessLog,
             Space::AccessSubtree,
+            Space::Offer,
             Space::Subtree,
             Space::Checkpoint,
             Space::Cosignature,

@@ -137,6 +137,11 @@ impl WriteBatch {
         self.put(keys::meta(name), value);
     }
 
+    /// Store the latest state of an offer (a vacancy or a course; `kind` is its byte).
+    pub fn set_offer<T: Serialize>(&mut self, kind: u8, id: &str, offer: &T) {
+        self.put(keys::offer(kind, id), record(offer));
+    }
+
     /// Record that the own event at `position` about `pin` was withheld from `reader` when it was
     /// published (`released`: a later consent admitted it and it is in the release log).
     pub fn set_withheld(&mut self, reader: &MemberId, pin: &str, position: u64, released: bool) {
@@ -551,6 +556,20 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The latest state of one offer.
+    pub fn offer<T: DeserializeOwned>(&self, kind: u8, id: &str) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::offer(kind, id))?
+            .map(|v| decode(&v, "offer"))
+            .transpose()
+    }
+
+    /// Every offer of one kind, by id.
+    pub fn offers<T: DeserializeOwned>(&self, kind: u8) -> Result<Vec<T>, StoreError> {
+        self.scan(&keys::offers(kind))
+            .map(|r| r.and_then(|(_, v)| decode(&v, "offer")))
+            .collect()
     }
 
     /// Apply a batch that is not an append (views, access log): not flushed here.

@@ -1,0 +1,18 @@
+//! Matching: from a returnee's competency profile to a job or a course, explained.
+//!
+//! - [`esco`]: the curated ESCO subset shipped with Jol (skills and occupations with real URIs,
+//!   labels in en, ru, ky) and the ISCO-08 hierarchy, for labels and for the demo's generator;
+//! - [`offers`]: vacancies and course offers as the node holds them, folded from the
+//!   non-personal `vacancy` and `course-offer` events by the projector;
+//! - [`profile`]: a person's competency profile, derived from their registry view (each skill
+//!   with where it came from and when);
+//! - [`score`]: the transparent score and the rankings (a person's matches, a vacancy's
+//!   candidates, courses that close a person's gap).
+//!
+//! Owns: what a match is and how it is scored. Reads views and offers; writes nothing but the
+//! offers' projection. Person-level answers are consent-checked and access-logged by the API.
+
+pub mod esco;
+pub mod offers;
+pub mod profile;
+pub mod score;

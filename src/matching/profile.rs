@@ -1,0 +1,156 @@
+//! A person's competency profile, derived from what their registry view holds at this node:
+//! the occupation abroad and the skills acquired there (returnee-record), credentials' learning
+//! outcomes and the skills of courses completed (training-enrolment), the profiling segment and
+//! the occupations of jobs held (employment-status). Each skill and occupation says where it came
+//! from and when; what the node may not see (consent) is not in the view, so not in the profile.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::registry::view::PersonView;
+
+/// Where a skill in the profile comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SkillSource {
+    /// Acquired abroad, as the returnee record states (with its evidence).
+    AcquiredAbroad,
+    /// A learning outcome of a credential awarded.
+    Credential,
+    /// Taught by a course the person completed.
+    CompletedCourse,
+}
+
+/// Where an occupation in the profile comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OccupationSource {
+    /// The main occupation abroad (returnee record).
+    Abroad,
+    /// A job held since return (employment status).
+    Job,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileSkill {
+    /// The ESCO skill, when the source names one (only these can be matched).
+    pub esco: Option<String>,
+    pub label: Option<Value>,
+    pub source: SkillSource,
+    /// When it was acquired or attested (return date, issue date, completion date).
+    pub date: Option<String>,
+    /// How it is attested (for skills acquired abroad).
+    pub evidence: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileOccupation {
+    pub isco08: String,
+    pub esco: Option<String>,
+    pub source: OccupationSource,
+    pub date: Option<String>,
+}
+
+/// The profile.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CompetencyProfile {
+    pub skills: Vec<ProfileSkill>,
+    pub occupations: Vec<ProfileOccupation>,
+    /// The employment service's profiling segment.
+    pub segment: Option<String>,
+    pub region: Option<String>,
+    pub languages: Vec<String>,
+}
+
+impl CompetencyProfile {
+    /// The ESCO skills the profile holds, whatever their source.
+    pub fn skill_uris(&self) -> BTreeSet<&str> {
+        self.skills
+            .iter()
+            .filter_map(|s| s.esco.as_deref())
+            .collect()
+    }
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(Value::as_str).map(String::from)
+}
+
+/// Derive the profile from a view.
+pub fn of(view: &PersonView) -> CompetencyProfile {
+    let mut p = CompetencyProfile::default();
+    if let Some(r) = &view.returnee {
+        let returned = r.return_date.clone();
+        p.region = r.region.clone();
+        p.languages.extend(r.preferred_language.clone());
+        if let Some(o) = &r.occupation_abroad {
+            if let Some(isco08) = text(o, "isco08") {
+                p.occupations.push(ProfileOccupation {
+                    isco08,
+                    esco: text(o, "esco"),
+                    source: OccupationSource::Abroad,
+                    date: returned.clone(),
+                });
+            }
+        }
+        for s in &r.skills_acquired {
+            p.skills.push(ProfileSkill {
+                esco: text(s, "esco"),
+                label: s.get("label").cloned(),
+                source: SkillSource::AcquiredAbroad,
+                date: returned.clone(),
+                evidence: text(s, "evidence"),
+            });
+        }
+    }
+    for e in &view.enrolments {
+        for c in &e.credentials {
+            let issued = text(c, "issueDate");
+            for o in c
+                .get("learningOutcomes")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                p.skills.push(ProfileSkill {
+                    esco: text(o, "esco"),
+                    label: o.get("description").cloned(),
+                    source: SkillSource::Credential,
+                    date: issued.clone(),
+                    evidence: None,
+                });
+            }
+        }
+        if let (Some(done), Some(course)) = (&e.completed_on, &e.course) {
+            for s in course
+                .get("skills")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                p.skills.push(ProfileSkill {
+                    esco: s.as_str().map(String::from),
+                    label: None,
+                    source: SkillSource::CompletedCourse,
+                    date: Some(done.clone()),
+                    evidence: None,
+                });
+            }
+        }
+    }
+    for s in &view.spells {
+        p.occupations.push(ProfileOccupation {
+            isco08: s.isco08.clone(),
+            esco: None,
+            source: OccupationSource::Job,
+            date: Some(s.start_date.clone()),
+        });
+    }
+    p.segment = view.profiling.as_ref().and_then(|v| text(v, "segment"));
+    p
+}
