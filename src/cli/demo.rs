@@ -121,6 +121,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let published =
         crate::synthetic::loadgen::publish(&pop, &local, Duration::from_secs(300), progress)
             .await?;
+    publish_offers(&local, args.seed).await?;
+    crate::synthetic::loadgen::settled(&local, Duration::from_secs(120)).await?;
     eprintln!(
         "  every node caught up in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -145,10 +147,21 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         })
         .or_else(|| pop.persons.first());
     let mut views = serde_json::Map::new();
+    let (mut best_matches, mut courses) = (Value::Null, Value::Null);
     if let Some(p) = example {
         for (agency, addr) in &local {
             let v = get_json(addr, &format!("/api/v1/persons/{}?asOf={as_of}", p.pin)).await?;
             views.insert(agency.clone(), summarise(&v));
+        }
+        if let Some(employment) = local.get("employment") {
+            let m = get_json(
+                employment,
+                &format!("/api/v1/persons/{}/matches?limit=3", p.pin),
+            )
+            .await?;
+            best_matches = m["matches"].clone();
+            let c = get_json(employment, &format!("/api/v1/persons/{}/courses", p.pin)).await?;
+            courses = c["courses"].clone();
         }
     }
     let migration = local
@@ -166,7 +179,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let doc = json!({
         "dataDir": dir, "asOf": as_of.to_string(), "returnees": args.returnees, "seed": args.seed, "xroad": args.xroad,
         "seconds": started.elapsed().as_secs_f64(), "nodes": per_node,
-        "examplePerson": {"pin": example.map(|p| p.pin.clone()), "consentedTo": example.map(consent_list), "asSeenBy": views},
+        "examplePerson": {"pin": example.map(|p| p.pin.clone()), "consentedTo": example.map(consent_list), "asSeenBy": views,
+            "matchesAtEmployment": best_matches, "suggestedCourses": courses},
         "kpi": {"total": report.total, "cohorts": report.cohorts},
         "groundTruth": truth, "tablesMatchGroundTruth": matches,
         "dashboards": local.iter().map(|(a, e)| (a.clone(), json!({"url": format!("http://{}/", e.addr), "token": e.token}))).collect::<HashMap<_, _>>(),
@@ -203,6 +217,90 @@ fn consent_list(p: &crate::synthetic::population::Person) -> Vec<&'static str> {
         v.push("education");
     }
     v
+}
+
+/// Vacancies for the employment service and course offers for the education ministry, drawn
+/// from the ESCO subset, published through their local APIs.
+async fn publish_offers(local: &HashMap<String, Endpoint>, seed: u64) -> Result<()> {
+    use crate::synthetic::offers::{course_data, vacancy_data};
+    for (agency, t, events) in [
+        (
+            "employment",
+            "vacancy",
+            (0..200).map(|i| vacancy_data(i, seed)).collect::<Vec<_>>(),
+        ),
+        (
+            "education",
+            "course-offer",
+            (0..40).map(|i| course_data(i, seed)).collect(),
+        ),
+    ] {
+        let Some(endpoint) = local.get(agency) else {
+            continue;
+        };
+        let batch: Vec<Value> = events
+            .into_iter()
+            .map(|d| json!({"type": t, "data": d}))
+            .collect();
+        let mut c = endpoint.connect().await?;
+        let (status, body) = c
+            .post_json(
+                "/api/v1/events/batch",
+                bytes::Bytes::from(json!({"events": batch}).to_string()),
+            )
+            .await?;
+        anyhow::ensure!(
+            status.is_success(),
+            "publishing {t} failed: {}",
+            String::from_utf8_lossy(&body)
+        );
+    }
+    eprintln!(
+        "  published 200 vacancies (employment service) and 40 course offers (education ministry)"
+    );
+    Ok(())
+}
+
+/// The example person's best vacancies at the employment service, each explained, and the
+/// course that closes the gap.
+fn print_matches(ex: &Value) {
+    let en = |v: &Value| {
+        v["en"]
+            .as_str()
+            .or(v["ru"].as_str())
+            .unwrap_or("")
+            .to_string()
+    };
+    println!("\nTheir best vacancies at the employment service (score of 1; matched / missing essential skills):");
+    for m in ex["matchesAtEmployment"].as_array().into_iter().flatten() {
+        let names = |k: &str| {
+            m[k].as_array()
+                .into_iter()
+                .flatten()
+                .map(|s| en(&s["label"]))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        println!(
+            "  {} {:<24} ISCO {} {} {:<8} {:.3}  has: {}; lacks: {}",
+            m["vacancyId"].as_str().unwrap_or(""),
+            en(&m["title"]),
+            m["isco08"].as_str().unwrap_or(""),
+            m["region"].as_str().unwrap_or(""),
+            m["formality"].as_str().unwrap_or(""),
+            m["score"].as_f64().unwrap_or(0.0),
+            names("matchedSkills"),
+            names("missingEssentialSkills"),
+        );
+    }
+    if let Some(c) = ex["suggestedCourses"].as_array().and_then(|c| c.first()) {
+        println!(
+            "  suggested course: {} {} — {}",
+            c["courseCode"].as_str().unwrap_or(""),
+            en(&c["title"]),
+            c["reason"].as_str().unwrap_or("")
+        );
+    }
 }
 
 fn summarise(v: &Value) -> Value {
@@ -274,6 +372,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
     for (agency, v) in ex["asSeenBy"].as_object().into_iter().flatten() {
         println!("  {agency:<11} {v}");
     }
+    print_matches(ex);
     let s = &r.total.employment_structure;
     let of = s.total();
     let gof: u64 = g.structure_cells().iter().sum();

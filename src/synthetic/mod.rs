@@ -3,6 +3,7 @@
 //! publishes them through a node's local API. Never used by a serving node.
 
 pub mod loadgen;
+pub mod offers;
 pub mod population;
 
 use serde_json::{json, Value};

@@ -388,6 +388,7 @@ fn returnee_record(p: &Person) -> Planned {
         purposes.push("TRAINING_SERVICES");
     }
     let abroad_from = p.returned - days(365 * 2);
+    let work = work_abroad(&p.pin);
     Planned {
         agency: "migration",
         event_type: EventType::ReturneeRecord,
@@ -399,11 +400,35 @@ fn returnee_record(p: &Person) -> Planned {
             "staysAbroad": [{"country": p.country, "from": abroad_from.to_string(), "to": (p.returned - days(1)).to_string()}],
             "monthsAbroad": 24, "educationLevel": p.education, "region": p.region_recorded,
             "preferredLanguage": "ky", "intendsToRemigrate": "UNDECIDED",
+            "occupationAbroad": work["occupation"], "skillsAcquired": work["skills"],
             "consent": {"granted": true, "purposes": purposes, "recipients": recipients,
                 "time": format!("{}T09:00:00Z", p.returned + days(2)), "method": "WRITTEN_SIGNED"}
         }),
         corrects: None,
     }
+}
+
+/// The occupation a person held abroad and the skills they bring back: an occupation of the
+/// shipped ESCO subset and part of its skills, drawn from the PIN (so the same person always
+/// gets the same, and the seed paper's figures are untouched).
+fn work_abroad(pin: &str) -> Value {
+    let lists = crate::matching::esco::CodeLists::get();
+    let h = pin
+        .bytes()
+        .fold(17u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let o = &lists.occupations[(h % lists.occupations.len() as u64) as usize];
+    let skills: Vec<Value> = o
+        .essential_skills
+        .iter()
+        .chain(&o.optional_skills)
+        .enumerate()
+        .filter(|(i, _)| (h >> (8 + i)) & 3 != 0)
+        .map(|(_, uri)| {
+            let label = lists.skill(uri).cloned().unwrap_or_default();
+            json!({"esco": uri, "label": label, "evidence": "SELF_DECLARED"})
+        })
+        .collect();
+    json!({"occupation": {"isco08": o.isco08, "esco": o.uri}, "skills": skills})
 }
 
 fn employment(p: &Person, event: &str, date: Date, status: &str, extra: Value) -> Planned {

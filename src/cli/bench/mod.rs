@@ -8,6 +8,7 @@
 //! Each run makes its own node in a temporary folder on loopback.
 
 mod inprocess;
+mod matching;
 mod nodes;
 
 use std::path::Path;
@@ -60,6 +61,9 @@ pub enum Which {
     View,
     E2e,
     Store,
+    /// The matching score at scale (one person vs 10,000 vacancies; one vacancy vs 100,000
+    /// persons).
+    Match,
 }
 
 /// One measured figure.
@@ -86,6 +90,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::View => nodes::view(&args).await?,
         Which::E2e => nodes::e2e(&args).await?,
         Which::Store => inprocess::store(&args)?,
+        Which::Match => matching::matching()?,
     };
     if args.json {
         println!(
