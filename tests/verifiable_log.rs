@@ -347,9 +347,22 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     let mut withdrawal = example("returnee-record", "consent-withdrawn.json");
     withdrawal["person"]["pin"] = pin.into();
     publish(mig.addr, "returnee-record", &withdrawal);
+    // Wait for a co-signed checkpoint that covers all three events (an earlier one may be
+    // co-signed while the last is not signed yet).
     let cosigned = eventually(Duration::from_secs(10), || {
         let c = get(mig.addr, "/api/v1/log/checkpoint");
-        c.status == 200 && !c.json()["cosignatures"].as_array().unwrap().is_empty()
+        if c.status != 200 {
+            return false;
+        }
+        let c = c.json();
+        let jws = serde_json::to_vec(&c["checkpoint"]).unwrap();
+        let statement: Value = serde_json::from_slice(
+            jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint)
+                .unwrap()
+                .payload(),
+        )
+        .unwrap();
+        statement["size"] == 3 && !c["cosignatures"].as_array().unwrap().is_empty()
     });
     assert!(cosigned.is_some());
     mig.stop();

@@ -714,11 +714,12 @@ fn export(
     let manifest = store
         .meta(&crate::store::Meta::Manifest)?
         .context("the node holds no manifest: bundles need a federation member")?;
-    // Cover everything stored with a fresh checkpoint signed by this node's key.
+    // Cover everything stored with a checkpoint signed by this node's key (the latest one, with
+    // its co-signatures, when it already does).
     let key = keys::read_private(&config.signing.key_file)?;
     let kid =
         crate::event::identifiers::KeyName::new(config.member.clone(), &config.signing.key_name)?;
-    crate::log::checkpoint::sign_if_grown(
+    crate::log::checkpoint::ensure_covers(
         &store,
         &config.member,
         &key,

@@ -229,6 +229,26 @@ async fn wait_for_side_logs(store: &Store, seen: [u64; 2]) {
     }
 }
 
+/// Make sure a signed checkpoint covers the first `size` entries of the event log (what an
+/// evidence bundle needs): the latest one when it does, so its witnesses' co-signatures stay
+/// usable, or else a new one.
+pub fn ensure_covers(
+    store: &Store,
+    origin: &MemberId,
+    key: &SigningKey,
+    kid: &KeyName,
+    size: u64,
+) -> Result<(), crate::store::StoreError> {
+    let covered = store
+        .latest_checkpoint()?
+        .and_then(|(_, b)| read::<Checkpoint>(&b).ok())
+        .is_some_and(|c| c.size >= size);
+    if covered {
+        return Ok(());
+    }
+    sign_if_grown(store, origin, key, kid, size)
+}
+
 /// Sign a checkpoint of the first `size` log entries and the whole quarantine and access logs, if
 /// any of them grew since the last checkpoint. The side logs are flushed first, so a checkpoint
 /// never covers what a crash could take back.
