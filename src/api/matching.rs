@@ -47,12 +47,7 @@ impl LocalApi {
         let mut interner = Interner::default();
         let seeker = Seeker::of(pin, &profile, &mut interner);
         let jobs = self.open_jobs(&mut interner)?;
-        let ranked = score::top(
-            jobs.iter(),
-            limit,
-            |(j, _)| score::score(&seeker, j).0,
-            |(j, _)| j.id.clone(),
-        );
+        let ranked = score::top(jobs.iter(), limit, |(j, _)| score::total(&seeker, j));
         let matches: Vec<Value> = ranked
             .iter()
             .map(|(_, (job, offer))| explain(&seeker, job, offer, &interner))
@@ -91,12 +86,7 @@ impl LocalApi {
             .filter(|v| !v.consent_withdrawn() && v.may_serve(self.member.as_str(), purpose))
             .map(|v| Seeker::of(&v.pin, &profile::of(v), &mut interner))
             .collect();
-        let ranked = score::top(
-            seekers.iter(),
-            limit,
-            |s| score::score(s, &job).0,
-            |s| s.pin.clone(),
-        );
+        let ranked = score::top(seekers.iter(), limit, |s| score::total(s, &job));
         let what = format!("ranked as a candidate for vacancy {id}");
         access::record_reads(
             &self.store,
@@ -126,12 +116,7 @@ impl LocalApi {
         let mut interner = Interner::default();
         let seeker = Seeker::of(pin, &profile, &mut interner);
         let jobs = self.open_jobs(&mut interner)?;
-        let best = score::top(
-            jobs.iter(),
-            3,
-            |(j, _)| score::score(&seeker, j).0,
-            |(j, _)| j.id.clone(),
-        );
+        let best = score::top(jobs.iter(), 3, |(j, _)| score::total(&seeker, j));
         // The gap: each missing essential skill, with the vacancies that want it.
         let mut gap: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for (_, (job, _)) in &best {

@@ -205,10 +205,17 @@ pub fn isco_proximity(a: &str, b: &str) -> (f64, &'static str) {
     }
 }
 
-/// The score of `job` for `seeker`, with its terms.
-pub fn score(seeker: &Seeker, job: &Job) -> (f64, Vec<Term>) {
-    let essential = overlap(&job.essential, &seeker.skills);
-    let optional = overlap(&job.optional, &seeker.skills);
+/// What a score is made of, before weighting: counts and the occupation's proximity.
+struct Parts {
+    essential: usize,
+    optional: usize,
+    occupation: f64,
+    level: &'static str,
+    region: bool,
+    spoken: usize,
+}
+
+fn parts(seeker: &Seeker, job: &Job) -> Parts {
     let (occupation, level) = seeker
         .iscos
         .iter()
@@ -220,55 +227,79 @@ pub fn score(seeker: &Seeker, job: &Job) -> (f64, Vec<Term>) {
                 best
             }
         });
-    let region = seeker.region.is_some() && seeker.region == job.region;
-    let spoken = job
-        .languages
-        .iter()
-        .filter(|l| seeker.languages.contains(l))
-        .count();
-    let terms = vec![
-        term(
-            TermName::EssentialSkills,
-            share(essential, job.essential.len()),
-            format!(
-                "{essential} of {} essential skills held",
-                job.essential.len()
+    Parts {
+        essential: overlap(&job.essential, &seeker.skills),
+        optional: overlap(&job.optional, &seeker.skills),
+        occupation,
+        level,
+        region: seeker.region.is_some() && seeker.region == job.region,
+        spoken: job
+            .languages
+            .iter()
+            .filter(|l| seeker.languages.contains(l))
+            .count(),
+    }
+}
+
+impl Parts {
+    /// Each term's value in 0..1, in [`TermName`] order.
+    fn values(&self, job: &Job) -> [(TermName, f64); 6] {
+        [
+            (
+                TermName::EssentialSkills,
+                share(self.essential, job.essential.len()),
             ),
-        ),
-        term(
-            TermName::Occupation,
-            occupation,
-            format!("ISCO-08 {}: {level}", job.isco08),
-        ),
-        term(
-            TermName::OptionalSkills,
-            share(optional, job.optional.len()),
-            format!("{optional} of {} optional skills held", job.optional.len()),
-        ),
-        term(
-            TermName::Region,
-            f64::from(u8::from(region)),
-            if region {
-                "in the person's region".into()
-            } else {
-                "outside the person's region".into()
-            },
-        ),
-        term(
-            TermName::Formality,
-            f64::from(u8::from(job.formal)),
-            if job.formal {
-                "a formal job".into()
-            } else {
-                "an informal job".into()
-            },
-        ),
-        term(
-            TermName::Languages,
-            share(spoken, job.languages.len()),
-            format!("{spoken} of {} languages spoken", job.languages.len()),
-        ),
-    ];
+            (TermName::Occupation, self.occupation),
+            (
+                TermName::OptionalSkills,
+                share(self.optional, job.optional.len()),
+            ),
+            (TermName::Region, f64::from(u8::from(self.region))),
+            (TermName::Formality, f64::from(u8::from(job.formal))),
+            (TermName::Languages, share(self.spoken, job.languages.len())),
+        ]
+    }
+}
+
+/// The score of `job` for `seeker` (the weighted sum, without the explanations).
+pub fn total(seeker: &Seeker, job: &Job) -> f64 {
+    parts(seeker, job)
+        .values(job)
+        .iter()
+        .map(|(name, value)| name.weight() * value)
+        .sum()
+}
+
+/// The score of `job` for `seeker`, with its terms explained.
+pub fn score(seeker: &Seeker, job: &Job) -> (f64, Vec<Term>) {
+    let p = parts(seeker, job);
+    let terms: Vec<Term> = p
+        .values(job)
+        .into_iter()
+        .map(|(name, value)| {
+            let reason = match name {
+                TermName::EssentialSkills => format!(
+                    "{} of {} essential skills held",
+                    p.essential,
+                    job.essential.len()
+                ),
+                TermName::Occupation => format!("ISCO-08 {}: {}", job.isco08, p.level),
+                TermName::OptionalSkills => format!(
+                    "{} of {} optional skills held",
+                    p.optional,
+                    job.optional.len()
+                ),
+                TermName::Region if p.region => "in the person's region".into(),
+                TermName::Region => "outside the person's region".into(),
+                TermName::Formality if job.formal => "a formal job".into(),
+                TermName::Formality => "an informal job".into(),
+                TermName::Languages => {
+                    format!("{} of {} languages spoken", p.spoken, job.languages.len())
+                }
+            };
+            term(name, value, reason)
+        })
+        .collect();
     let total = terms.iter().map(|t| t.weight * t.value).sum();
     (total, terms)
 }
@@ -295,22 +326,22 @@ pub fn split_skills(
     })
 }
 
-/// The `limit` best of `items` by `score`, best first (ties by key, so rankings are stable).
-pub fn top<T, K: Ord>(
+/// The `limit` best of `items` by `score`, best first; ties keep the input's order, so
+/// rankings are stable.
+pub fn top<T>(
     items: impl Iterator<Item = T>,
     limit: usize,
     score: impl Fn(&T) -> f64,
-    key: impl Fn(&T) -> K,
 ) -> Vec<(f64, T)> {
-    let mut scored: Vec<(f64, T)> = items.map(|t| (score(&t), t)).collect();
-    let cmp =
-        |a: &(f64, T), b: &(f64, T)| b.0.total_cmp(&a.0).then_with(|| key(&a.1).cmp(&key(&b.1)));
+    let mut scored: Vec<(f64, usize, T)> =
+        items.enumerate().map(|(i, t)| (score(&t), i, t)).collect();
+    let cmp = |a: &(f64, usize, T), b: &(f64, usize, T)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
     if scored.len() > limit {
         scored.select_nth_unstable_by(limit, cmp);
         scored.truncate(limit);
     }
     scored.sort_by(cmp);
-    scored
+    scored.into_iter().map(|(s, _, t)| (s, t)).collect()
 }
 
 #[cfg(test)]
@@ -368,8 +399,7 @@ mod tests {
             ]
             .into_iter(),
             2,
-            |j| score(&s, j).0,
-            |j| j.id.clone(),
+            |j| total(&s, j),
         );
         assert_eq!(ranked[0].1.id, "formal");
     }
@@ -385,6 +415,10 @@ mod tests {
         let (total, terms) = score(&s, &j);
         let sum: f64 = terms.iter().map(|t| t.weight * t.value).sum();
         assert!((total - sum).abs() < 1e-12);
+        assert!(
+            (super::total(&s, &j) - total).abs() < 1e-12,
+            "one rule for both"
+        );
         assert!((terms.iter().map(|t| t.weight).sum::<f64>() - 1.0).abs() < 1e-12);
         let (matched, missing) = split_skills(&j.essential_uris, &s.skills, &i);
         assert_eq!(
@@ -395,12 +429,7 @@ mod tests {
 
     #[test]
     fn top_keeps_the_best_in_order() {
-        let got = top(
-            [3.0, 1.0, 5.0, 2.0].into_iter(),
-            2,
-            |x| *x,
-            |x| (*x * 10.0) as i64,
-        );
+        let got = top([3.0, 1.0, 5.0, 2.0].into_iter(), 2, |x| *x);
         assert_eq!(got.iter().map(|(s, _)| *s).collect::<Vec<_>>(), [5.0, 3.0]);
     }
 }

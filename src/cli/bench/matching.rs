@@ -36,19 +36,14 @@ pub(super) fn matching() -> Result<Vec<Figure>> {
     let mut person_times = Vec::new();
     for s in seekers.iter().take(300) {
         let t = Instant::now();
-        let best = score::top(jobs.iter(), 10, |j| score::score(s, j).0, |j| j.id.clone());
+        let best = score::top(jobs.iter(), 10, |j| score::total(s, j));
         person_times.push(t.elapsed());
         std::hint::black_box(best);
     }
     let mut vacancy_times = Vec::new();
     for j in jobs.iter().take(30) {
         let t = Instant::now();
-        let best = score::top(
-            seekers.iter(),
-            10,
-            |s| score::score(s, j).0,
-            |s| s.pin.clone(),
-        );
+        let best = score::top(seekers.iter(), 10, |s| score::total(s, j));
         vacancy_times.push(t.elapsed());
         std::hint::black_box(best);
     }
