@@ -49,6 +49,17 @@ fn behind_the_nodes_back(
     db.flush().unwrap();
 }
 
+/// The statement a `/api/v1/log/checkpoint` answer's signed checkpoint makes.
+fn statement_of(answer: &Value) -> Value {
+    let jws = serde_json::to_vec(&answer["checkpoint"]).unwrap();
+    serde_json::from_slice(
+        jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint)
+            .unwrap()
+            .payload(),
+    )
+    .unwrap()
+}
+
 fn verify_cmd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_jol"))
         .arg("verify")
@@ -149,14 +160,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         assert_eq!(bad.status, 400);
     }
     let covered = eventually(Duration::from_secs(10), || {
-        let c = get(node.addr, "/api/v1/log/checkpoint").json();
-        let jws = serde_json::to_vec(&c["checkpoint"]).unwrap();
-        let statement: Value = serde_json::from_slice(
-            jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint)
-                .unwrap()
-                .payload(),
-        )
-        .unwrap();
+        let statement = statement_of(&get(node.addr, "/api/v1/log/checkpoint").json());
         // The reads above (every event, listed) are in the access log, covered as well.
         statement["quarantineSize"] == 2 && statement["accessSize"].as_u64() >= Some(50)
     });
@@ -355,14 +359,7 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
             return false;
         }
         let c = c.json();
-        let jws = serde_json::to_vec(&c["checkpoint"]).unwrap();
-        let statement: Value = serde_json::from_slice(
-            jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint)
-                .unwrap()
-                .payload(),
-        )
-        .unwrap();
-        statement["size"] == 3 && !c["cosignatures"].as_array().unwrap().is_empty()
+        statement_of(&c)["size"] == 3 && !c["cosignatures"].as_array().unwrap().is_empty()
     });
     assert!(cosigned.is_some());
     mig.stop();

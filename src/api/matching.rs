@@ -8,15 +8,13 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use super::registry::valid_pin;
 use super::LocalApi;
 use crate::matching::esco::CodeLists;
 use crate::matching::offers::{self, Offer, OfferKind};
 use crate::matching::profile::{self, CompetencyProfile};
-use crate::matching::score::{self, split_skills, Interner, Job, Seeker};
+use crate::matching::score::{self, split_skills, strings, Interner, Job, Seeker};
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::{self, Outcome, Reader};
-use crate::registry::view::PersonView;
+use crate::registry::access::{self, Reader};
 
 /// Most results one ranking returns.
 const MAX_LIMIT: u64 = 100;
@@ -161,30 +159,7 @@ impl LocalApi {
         who: &Reader,
         what: &str,
     ) -> Result<(&'p str, CompetencyProfile), Problem> {
-        let pin = valid_pin(pin)?;
-        let view: PersonView =
-            crate::registry::projector::person_as_served(&self.store, pin, &self.member)
-                .map_err(storage_problem)?
-                .ok_or_else(|| {
-                    Problem::new(
-                        StatusCode::NOT_FOUND,
-                        "person-not-found",
-                        "Person not found",
-                        "this node holds no events about that person",
-                    )
-                })?;
-        let purpose = who.purpose.as_deref().unwrap_or_default();
-        if !view.may_serve(self.member.as_str(), purpose) {
-            access::record_refusal(&self.store, who, what, pin, Outcome::RefusedNoConsent)
-                .map_err(storage_problem)?;
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "purpose-not-consented",
-                "The person's consent does not cover this purpose",
-                format!("the person's consent does not cover the purpose {purpose} of this token; the refusal is in the person's access log"),
-            ));
-        }
-        access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
+        let (pin, view) = self.served_view(pin, who, what)?;
         Ok((pin, profile::of(&view)))
     }
 
@@ -200,16 +175,6 @@ impl LocalApi {
 
 fn limit(req: &Request<Incoming>) -> Result<usize, Problem> {
     Ok(http::query_u64(req.uri().query(), "limit", 10)?.clamp(1, MAX_LIMIT) as usize)
-}
-
-fn strings(v: &Value, key: &str) -> Vec<String> {
-    v.get(key)
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-        .map(String::from)
-        .collect()
 }
 
 /// A skill with its labels, where the ESCO subset knows it.

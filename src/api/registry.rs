@@ -18,6 +18,25 @@ impl LocalApi {
         pin: &str,
         who: &Reader,
     ) -> Result<Response, Problem> {
+        let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
+        let (_, view) = self.served_view(pin, who, "registry view")?;
+        let derived = view.derive(as_of);
+        let mut body = serde_json::to_value(&view).unwrap_or_default();
+        body["derived"] = serde_json::to_value(derived).unwrap_or_default();
+        body["competencyProfile"] =
+            serde_json::to_value(crate::matching::profile::of(&view)).unwrap_or_default();
+        Ok(http::json(StatusCode::OK, &body))
+    }
+
+    /// The person's view as this node serves it to `who`, for a read described by `what`: 404
+    /// when it holds nothing, 403 (and the refusal logged) when the token's purpose is not one
+    /// the person's consent names for what others sent, otherwise the read is logged first.
+    pub(super) fn served_view<'p>(
+        &self,
+        pin: &'p str,
+        who: &Reader,
+        what: &str,
+    ) -> Result<(&'p str, crate::registry::view::PersonView), Problem> {
         let pin = valid_pin(pin)?;
         let view = crate::registry::projector::person_as_served(&self.store, pin, &self.member)
             .map_err(storage_problem)?
@@ -29,17 +48,10 @@ impl LocalApi {
                     "this node holds no events about that person",
                 )
             })?;
-        let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
         let purpose = who.purpose.as_deref().unwrap_or_default();
         if !view.may_serve(self.member.as_str(), purpose) {
-            access::record_refusal(
-                &self.store,
-                who,
-                "registry view",
-                pin,
-                Outcome::RefusedNoConsent,
-            )
-            .map_err(storage_problem)?;
+            access::record_refusal(&self.store, who, what, pin, Outcome::RefusedNoConsent)
+                .map_err(storage_problem)?;
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,
                 "purpose-not-consented",
@@ -47,13 +59,8 @@ impl LocalApi {
                 format!("the person's consent does not cover the purpose {purpose} of this token; the refusal is in the person's access log"),
             ));
         }
-        access::record_reads(&self.store, who, "registry view", [pin]).map_err(storage_problem)?;
-        let derived = view.derive(as_of);
-        let mut body = serde_json::to_value(&view).unwrap_or_default();
-        body["derived"] = serde_json::to_value(derived).unwrap_or_default();
-        body["competencyProfile"] =
-            serde_json::to_value(crate::matching::profile::of(&view)).unwrap_or_default();
-        Ok(http::json(StatusCode::OK, &body))
+        access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
+        Ok((pin, view))
     }
 
     /// Who read the person's data, when and why, newest first (reading it is itself logged).

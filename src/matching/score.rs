@@ -119,7 +119,8 @@ pub struct Seeker {
     pub languages: Vec<String>,
 }
 
-fn strings(v: &Value, key: &str) -> Vec<String> {
+/// The strings of the array `key` of `v` (e.g. an offer's skills).
+pub fn strings(v: &Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(Value::as_array)
         .into_iter()
