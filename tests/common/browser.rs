@@ -95,6 +95,12 @@ impl Browser {
 
     /// Call a DevTools method and return its result (events in between are skipped).
     pub fn call(&mut self, method: &str, params: Value) -> Value {
+        self.try_call(method, params)
+            .unwrap_or_else(|e| panic!("{method}: {e}"))
+    }
+
+    /// Call a DevTools method; `Err` carries the protocol's error.
+    fn try_call(&mut self, method: &str, params: Value) -> Result<Value, Value> {
         self.next_id += 1;
         let id = self.next_id;
         let message = json!({"id": id, "method": method, "params": params}).to_string();
@@ -105,24 +111,33 @@ impl Browser {
             };
             let v: Value = serde_json::from_str(text.as_str()).unwrap();
             if v["id"] == id {
-                assert!(v.get("error").is_none(), "{method}: {v}");
-                return v["result"].clone();
+                return match v.get("error") {
+                    Some(e) => Err(e.clone()),
+                    None => Ok(v["result"].clone()),
+                };
             }
         }
     }
 
-    /// Run `expression` in the page (awaiting a promise) and return its value.
+    /// Run `expression` in the page (awaiting a promise) and return its value. A page that
+    /// navigates away while the expression runs (a click that submits a form) gives `Null`.
     pub fn eval(&mut self, expression: &str) -> Value {
-        let r = self.call(
+        match self.try_eval(expression) {
+            Ok(v) => v,
+            Err(e) if navigated(&e) => Value::Null,
+            Err(e) => panic!("{expression}: {e}"),
+        }
+    }
+
+    fn try_eval(&mut self, expression: &str) -> Result<Value, Value> {
+        let r = self.try_call(
             "Runtime.evaluate",
             json!({"expression": expression, "returnByValue": true, "awaitPromise": true}),
-        );
-        assert!(
-            r.get("exceptionDetails").is_none(),
-            "{expression}: {}",
-            r["exceptionDetails"]
-        );
-        r["result"]["value"].clone()
+        )?;
+        match r.get("exceptionDetails") {
+            Some(e) => Err(e.clone()),
+            None => Ok(r["result"]["value"].clone()),
+        }
     }
 
     pub fn navigate(&mut self, url: &str) {
@@ -146,7 +161,8 @@ impl Browser {
     pub fn wait_for(&mut self, condition: &str, limit: Duration) {
         let start = Instant::now();
         while start.elapsed() < limit {
-            if self.eval(&format!("!!({condition})")) == true {
+            // Between two pages there is no context to evaluate in: not yet.
+            if self.try_eval(&format!("!!({condition})")) == Ok(Value::Bool(true)) {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -156,6 +172,18 @@ impl Browser {
             self.eval("location.href")
         );
     }
+}
+
+/// Whether a DevTools error says the page navigated away (or its context went) meanwhile.
+fn navigated(error: &Value) -> bool {
+    let text = error.to_string();
+    [
+        "navigated or closed",
+        "context was destroyed",
+        "Cannot find context",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
 }
 
 /// `GET /json/list` from the DevTools HTTP endpoint (which keeps the connection open, so the
