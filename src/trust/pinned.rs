@@ -14,7 +14,7 @@ use rustls::{
     ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
 };
 
-use super::tls::{spki_sha256, Identity, TlsError};
+use super::tls::{provider, spki_sha256, Identity, TlsError};
 
 /// A new self-signed certificate and its key (PEM), for an information system's or a security
 /// server's internal TLS.
@@ -38,10 +38,6 @@ pub fn pin_of(pem: &str) -> Result<String, TlsError> {
     spki_sha256(&super::tls::certificate_from_pem(pem)?)
 }
 
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
-
 /// A server that requires a client certificate whose key is `pinned` (the security server's).
 pub fn server_config(identity: Identity, pinned: String) -> Result<Arc<ServerConfig>, TlsError> {
     server_config_any(identity, vec![pinned])
@@ -57,13 +53,7 @@ pub fn server_config_any(
         pins,
         algorithms: provider.signature_verification_algorithms,
     });
-    let config = ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| TlsError::Config(e.to_string()))?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(identity.certs, identity.key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-    Ok(Arc::new(config))
+    super::tls::server_with(provider, rustls::DEFAULT_VERSIONS, verifier, identity)
 }
 
 /// A client that accepts only a server whose certificate key is `pinned`, presenting

@@ -78,7 +78,8 @@ pub fn spki_sha256(cert: &[u8]) -> Result<String, TlsError> {
     Ok(hex(&Sha256::digest(parsed.tbs_certificate.subject_pki.raw)))
 }
 
-fn provider() -> Arc<CryptoProvider> {
+/// The crypto provider every TLS config of the node uses (ring).
+pub(super) fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
@@ -102,8 +103,18 @@ pub fn server_config(
         .build()
         .map_err(|e| TlsError::Config(e.to_string()))?;
     let verifier = Arc::new(MemberClientVerifier { inner, directory });
+    server_with(provider, &[&rustls::version::TLS13], verifier, identity)
+}
+
+/// A server config presenting `identity` that checks clients with `verifier`.
+pub(super) fn server_with(
+    provider: Arc<CryptoProvider>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+    verifier: Arc<dyn ClientCertVerifier>,
+    identity: Identity,
+) -> Result<Arc<ServerConfig>, TlsError> {
     let config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13])
+        .with_protocol_versions(versions)
         .map_err(|e| TlsError::Config(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.certs, identity.key)
