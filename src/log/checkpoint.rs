@@ -229,6 +229,13 @@ async fn wait_for_side_logs(store: &Store, seen: [u64; 2]) {
     }
 }
 
+/// The statement of the latest checkpoint this node signed, if any.
+fn latest(store: &Store) -> Result<Option<Checkpoint>, crate::store::StoreError> {
+    Ok(store
+        .latest_checkpoint()?
+        .and_then(|(_, b)| read::<Checkpoint>(&b).ok()))
+}
+
 /// Make sure a signed checkpoint covers the first `size` entries of the event log (what an
 /// evidence bundle needs): the latest one when it does, so its witnesses' co-signatures stay
 /// usable, or else a new one.
@@ -239,11 +246,7 @@ pub fn ensure_covers(
     kid: &KeyName,
     size: u64,
 ) -> Result<(), crate::store::StoreError> {
-    let covered = store
-        .latest_checkpoint()?
-        .and_then(|(_, b)| read::<Checkpoint>(&b).ok())
-        .is_some_and(|c| c.size >= size);
-    if covered {
+    if latest(store)?.is_some_and(|c| c.size >= size) {
         return Ok(());
     }
     sign_if_grown(store, origin, key, kid, size)
@@ -261,10 +264,7 @@ pub fn sign_if_grown(
 ) -> Result<(), crate::store::StoreError> {
     store.flush()?;
     let [quarantine_size, access_size] = side_sizes(store);
-    let latest = store
-        .latest_checkpoint()?
-        .and_then(|(_, b)| read::<Checkpoint>(&b).ok());
-    let covered = latest.as_ref().is_some_and(|c| {
+    let covered = latest(store)?.is_some_and(|c| {
         c.size >= size && c.quarantine_size >= quarantine_size && c.access_size >= access_size
     });
     if covered || (size == 0 && quarantine_size == 0 && access_size == 0) {
