@@ -226,11 +226,12 @@ impl Tokens {
 
     /// How many tokens the file holds now (none: every caller is refused).
     pub fn count(&self) -> usize {
-        self.current().map_or(0, |t| t.len())
+        self.with_current(|tokens| tokens.len()).unwrap_or(0)
     }
 
-    /// The file's tokens, re-read if the file changed since the last look.
-    fn current(&self) -> Option<Vec<Token>> {
+    /// Look at the file's tokens, re-read if the file changed since the last look (under the
+    /// lock: nothing is copied but what `f` returns).
+    fn with_current<R>(&self, f: impl FnOnce(&[Token]) -> R) -> Option<R> {
         let mut cache = self.cache.lock().ok()?;
         let now_modified = modified(&self.path);
         if now_modified != cache.0 {
@@ -238,7 +239,7 @@ impl Tokens {
                 *cache = (now_modified, fresh);
             }
         }
-        Some(cache.1.clone())
+        Some(f(&cache.1))
     }
 
     /// The token whose secret was presented, if it is known and not expired.
@@ -250,10 +251,13 @@ impl Tokens {
     /// dashboard session finds its token again, so revoking the token ends the session.
     pub fn by_digest(&self, wanted: &str) -> Option<Token> {
         let now = OffsetDateTime::now_utc();
-        self.current()?
-            .into_iter()
-            .find(|t| constant_time_eq(t.sha256.as_bytes(), wanted.as_bytes()))
-            .filter(|t| !t.is_expired(now))
+        self.with_current(|tokens| {
+            tokens
+                .iter()
+                .find(|t| constant_time_eq(t.sha256.as_bytes(), wanted.as_bytes()))
+                .filter(|t| !t.is_expired(now))
+                .cloned()
+        })?
     }
 }
 
