@@ -59,11 +59,7 @@ pub fn signin_page(status: StatusCode, refusal: Option<SignInRefusal>) -> Respon
 impl LocalApi {
     /// `GET /`: the dashboard for a signed-in browser, otherwise off to `/signin`.
     pub(super) fn dashboard_page(&self, req: &Request<Incoming>) -> Response {
-        let signed_in = session::id_of(req)
-            .and_then(|id| self.sessions.token_digest(id))
-            .and_then(|d| self.tokens.by_digest(&d))
-            .is_some();
-        if !signed_in {
+        if self.session_token(req).is_none() {
             return see_other("/signin", None);
         }
         let mut response = http::with_type(StatusCode::OK, "text/html; charset=utf-8", PAGE);

@@ -161,6 +161,13 @@ impl LocalApi {
         }
     }
 
+    /// The token behind the request's dashboard session, if it is live and the token still
+    /// valid (revoking the token ends its sessions).
+    fn session_token<B>(&self, req: &Request<B>) -> Option<tokens::Token> {
+        let digest = self.sessions.token_digest(session::id_of(req)?)?;
+        self.tokens.by_digest(&digest)
+    }
+
     /// The caller: a bearer token, or the token behind a dashboard session. 401 without a valid
     /// one, 429 when its budget is spent, 403 when it lacks `scope`.
     fn authorize(&self, req: &Request<Incoming>, scope: Option<Scope>) -> Result<Caller, Problem> {
@@ -174,13 +181,10 @@ impl LocalApi {
                 token,
                 via: Via::Bearer,
             }),
-            None => session::id_of(req)
-                .and_then(|id| self.sessions.token_digest(id))
-                .and_then(|digest| self.tokens.by_digest(&digest))
-                .map(|token| Caller {
-                    token,
-                    via: Via::Session,
-                }),
+            None => self.session_token(req).map(|token| Caller {
+                token,
+                via: Via::Session,
+            }),
         };
         let Some(caller) = caller else {
             return Err(Problem::new(
