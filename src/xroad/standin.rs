@@ -278,29 +278,23 @@ impl Core {
 
     /// A call from one of this security server's own information systems.
     async fn consumer(self: Arc<Self>, req: Request<Incoming>) -> Response {
-        let target = match Target::of(&req) {
-            Ok(t) => t,
-            Err(f) => return fault(&f.kind, &f.message, &f.detail),
+        let mut call = match Call::read(req).await {
+            Ok(c) => c,
+            Err(r) => return r,
         };
-        let mut forwarded = xroad_headers(req.headers());
-        let message_id = forwarded
+        let message_id = call
+            .headers
             .get(header::ID)
             .and_then(|v| v.to_str().ok())
             .map(String::from)
             .unwrap_or_else(crate::net::xroad::message_id);
-        set(&mut forwarded, header::ID, &message_id);
-        let (method, path_and_query) = (req.method().clone(), target.path_and_query(&req));
-        let body = match http::read_body(req, 8 << 20, http::BODY_DEADLINE).await {
-            Ok(b) => b,
-            Err(p) => return p.response(),
-        };
+        set(&mut call.headers, header::ID, &message_id);
+        let target = &call.target;
         if self
             .services
             .contains_key(&(target.member.clone(), target.service.clone()))
         {
-            return self
-                .call_provider(&target, method, &path_and_query, forwarded, body)
-                .await;
+            return self.call_provider(call).await;
         }
         let Some((address, tls)) = self.peers.get(&target.member) else {
             return fault(
@@ -324,8 +318,11 @@ impl Core {
                 )
             }
         };
-        let uri = req_uri(&target, &path_and_query);
-        match client.request(method, &uri, forwarded, Some(body)).await {
+        let uri = req_uri(target, &call.path_and_query);
+        match client
+            .request(call.method, &uri, call.headers, Some(call.body))
+            .await
+        {
             Ok(a) => answer(a.status, a.headers, a.body),
             Err(e) => fault(
                 "Server.ClientProxy.NetworkError",
@@ -337,29 +334,22 @@ impl Core {
 
     /// A call from another security server, for a service this one hosts.
     async fn provider(self: Arc<Self>, req: Request<Incoming>) -> Response {
-        let target = match Target::of(&req) {
-            Ok(t) => t,
-            Err(f) => return fault(&f.kind, &f.message, &f.detail),
-        };
-        let forwarded = xroad_headers(req.headers());
-        let (method, path_and_query) = (req.method().clone(), target.path_and_query(&req));
-        let body = match http::read_body(req, 8 << 20, http::BODY_DEADLINE).await {
-            Ok(b) => b,
-            Err(p) => return p.response(),
-        };
-        self.call_provider(&target, method, &path_and_query, forwarded, body)
-            .await
+        match Call::read(req).await {
+            Ok(call) => self.call_provider(call).await,
+            Err(r) => r,
+        }
     }
 
     /// Call the provider's service and add the security server's headers to its answer.
-    async fn call_provider(
-        &self,
-        target: &Target,
-        method: hyper::Method,
-        path_and_query: &str,
-        headers: HeaderMap,
-        body: Bytes,
-    ) -> Response {
+    async fn call_provider(&self, call: Call) -> Response {
+        let Call {
+            target,
+            method,
+            path_and_query,
+            headers,
+            body,
+        } = call;
+        let path_and_query = path_and_query.as_str();
         let Some((base, tls)) = self
             .services
             .get(&(target.member.clone(), target.service.clone()))
@@ -407,6 +397,35 @@ impl Core {
                 &e.to_string(),
             ),
         }
+    }
+}
+
+/// A request as a security server received it: the service it names, and what to pass on.
+struct Call {
+    target: Target,
+    method: hyper::Method,
+    path_and_query: String,
+    /// The X-Road headers and the content type (see [`xroad_headers`]).
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl Call {
+    /// Read a request; a bad one is answered with X-Road's error (or the body's problem).
+    async fn read(req: Request<Incoming>) -> Result<Call, Response> {
+        let target = Target::of(&req).map_err(|f| fault(&f.kind, &f.message, &f.detail))?;
+        let headers = xroad_headers(req.headers());
+        let (method, path_and_query) = (req.method().clone(), target.path_and_query(&req));
+        let body = http::read_body(req, 8 << 20, http::BODY_DEADLINE)
+            .await
+            .map_err(|p| p.response())?;
+        Ok(Call {
+            target,
+            method,
+            path_and_query,
+            headers,
+            body,
+        })
     }
 }
 
