@@ -427,6 +427,7 @@ fn keygen(out: &Path) -> Result<()> {
 async fn serve(config: &Path) -> Result<()> {
     let config = NodeConfig::load(config)?;
     let node = RunningNode::start(&config).await?;
+    let stopped = shutdown_signal();
     // One machine-readable line on stdout, so scripts and tests learn the bound address.
     println!(
         "{}",
@@ -436,7 +437,7 @@ async fn serve(config: &Path) -> Result<()> {
             "xroad": node.xroad_addr().map(|a| a.to_string()),
         }})
     );
-    shutdown_signal().await;
+    stopped.await;
     tracing::info!("stopping");
     node.stop().await;
     Ok(())
@@ -445,6 +446,7 @@ async fn serve(config: &Path) -> Result<()> {
 async fn xroad_standin(config: &Path) -> Result<()> {
     let config = crate::xroad::standin::StandInConfig::load(config)?;
     let standin = crate::xroad::standin::StandIn::start(&config).await?;
+    let stopped = shutdown_signal();
     eprintln!("a STAND-IN for an X-Road security server, for tests and demos: not X-Road");
     println!(
         "{}",
@@ -453,22 +455,27 @@ async fn xroad_standin(config: &Path) -> Result<()> {
             "peers": standin.peer_listen.to_string(),
         }})
     );
-    shutdown_signal().await;
+    stopped.await;
     standin.stop().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Install the handler for SIGTERM now (before the caller says it is up, so a SIGTERM that
+/// follows at once still stops it cleanly); the returned future ends at SIGTERM or Ctrl-C.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {},
-                _ = term.recv() => {},
+    let term = signal(SignalKind::terminate()).ok();
+    async move {
+        match term {
+            Some(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {},
+                    _ = term.recv() => {},
+                }
             }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
     }
 }
