@@ -14,8 +14,13 @@ use common::*;
 
 const NOBODY: &str = "central-server/GOV/70000009/nobody";
 
+/// The tests here lay out nine ports each in advance (nodes, faces, stand-ins) and bind them
+/// later: run one at a time so that two layouts never race for a port.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// The federation behind stand-ins, with every node and stand-in running.
 struct Tunduk {
+    _turn: std::sync::MutexGuard<'static, ()>,
     fed: Federation,
     standins: Vec<(String, std::path::PathBuf, Option<StandInProcess>)>,
     nodes: Vec<Node>,
@@ -23,6 +28,7 @@ struct Tunduk {
 
 impl Tunduk {
     fn start() -> Tunduk {
+        let turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
         let fed =
             Federation::build_with("min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 2");
         let laid = fed.behind_xroad();
@@ -38,6 +44,7 @@ impl Tunduk {
             .collect();
         let nodes = AGENCIES.iter().map(|a| fed.start(a)).collect();
         Tunduk {
+            _turn: turn,
             fed,
             standins,
             nodes,
@@ -306,6 +313,7 @@ fn the_provider_face_answers_only_its_security_server_and_within_max_wait() {
 
 #[test]
 fn an_allow_from_face_refuses_other_addresses() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let face_port = free_ports(1)[0];
     let fed = Federation::build();
     let config = fed.config("migration");
