@@ -166,11 +166,9 @@ fn parse_id(id: &str) -> Result<MemberId, BuildError> {
     Ok(id.parse()?)
 }
 
-/// A free port on 127.0.0.1 (bound and released; the node binds it again when it starts).
+/// A free port on 127.0.0.1 for a node that binds it when it starts (see [`crate::net::ports`]).
 pub fn free_loopback() -> Result<SocketAddr, BuildError> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(BuildError::Port)
+    crate::net::ports::free_loopback().map_err(BuildError::Port)
 }
 
 /// One member as laid out: its folder name, its `node.toml`, and its operator token.

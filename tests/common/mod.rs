@@ -325,14 +325,11 @@ pub const MIGRATION: &str = "central-server/GOV/70000001/migration";
 pub const EMPLOYMENT: &str = "central-server/GOV/70000002/employment";
 pub const EDUCATION: &str = "central-server/GOV/70000003/education";
 
-/// Free loopback ports, chosen at run time.
+/// Free loopback ports, chosen at run time outside the kernel's ephemeral range (so no
+/// outgoing connection takes one before the node binds it).
 pub fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
+    (0..n)
+        .map(|_| jol::net::ports::free_loopback().unwrap().port())
         .collect()
 }
 
