@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 
 use super::LocalApi;
 use crate::matching::esco::CodeLists;
+use crate::matching::market;
 use crate::matching::offers::{self, Offer, OfferKind};
 use crate::matching::profile::{self, CompetencyProfile};
 use crate::matching::score::{self, split_skills, strings, Interner, Job, Seeker};
@@ -31,6 +32,18 @@ impl LocalApi {
         let all = offers::all(&self.store, kind).map_err(storage_problem)?;
         let listed: Vec<&Offer> = all.iter().filter(|o| o.open || !only_open).collect();
         Ok(http::json(StatusCode::OK, &json!({"offers": listed})))
+    }
+
+    /// `GET /api/v1/skills-gap`: for each region, the skills open vacancies demand that its
+    /// returnees lack, with courses that teach them; person counts under 5 suppressed unless
+    /// `suppress=false`.
+    pub(super) fn skills_gap(&self, query: Option<&str>) -> Result<Response, Problem> {
+        let suppress = http::query_param(query, "suppress") != Some("false");
+        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        let vacancies = offers::all(&self.store, OfferKind::Vacancy).map_err(storage_problem)?;
+        let courses = offers::all(&self.store, OfferKind::Course).map_err(storage_problem)?;
+        let gap = market::skills_gap(&views, &vacancies, &courses, suppress);
+        Ok(http::json(StatusCode::OK, &gap))
     }
 
     /// `GET /api/v1/persons/{pin}/matches?limit=K`: open vacancies ranked for the person.

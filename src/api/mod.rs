@@ -133,6 +133,7 @@ impl LocalApi {
                 self.get_access_log(pin, &caller.reader(&req))
             }
             (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
+            (&Method::GET, ["api", "v1", "skills-gap"]) => self.skills_gap(query),
             (&Method::GET, ["api", "v1", "vacancies"]) => {
                 self.list_offers(crate::matching::offers::OfferKind::Vacancy, query)
             }

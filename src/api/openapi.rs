@@ -219,6 +219,12 @@ fn schemas() -> Value {
     let jws = json!({"type": "object", "required": ["protected", "payload", "signature"],
         "properties": {"protected": {"type": "string"}, "payload": {"type": "string"}, "signature": {"type": "string"}}});
     let event_types = json!({"type": "string", "enum": crate::event::schema::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()});
+    let skills_gap = json!({"type": "object", "required": ["regions"], "properties": {"suppressedBelow": {"type": ["integer", "null"]}, "regions": {"type": "object", "additionalProperties": {
+            "type": "object", "required": ["openVacancies", "openings", "skills"], "properties": {
+                "openVacancies": {"type": "integer"}, "openings": {"type": "integer"}, "returnees": {"type": ["integer", "null"]},
+                "skills": {"type": "array", "items": {"type": "object", "required": ["uri", "demand", "courses"], "properties": {
+                    "uri": {"type": "string"}, "label": any, "demand": {"type": "integer"}, "returneesLacking": {"type": ["integer", "null"]},
+                    "shareLacking": {"type": ["number", "null"]}, "courses": {"type": "array"}}}}}}}}});
     json!({
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
@@ -267,6 +273,7 @@ fn schemas() -> Value {
         "CourseSuggestions": {"type": "object", "required": ["pin", "gap", "courses"], "properties": {"pin": {"type": "string"}, "gap": {"type": "array"}, "courses": {"type": "array"}}},
         "Offers": {"type": "object", "required": ["offers"], "properties": {"offers": {"type": "array", "items": {"type": "object", "required": ["kind", "id", "open", "description"]}}}},
         "KpiReport": {"type": "object", "required": ["total"], "properties": {"total": any, "cohorts": any, "breakdowns": any}},
+        "SkillsGap": skills_gap,
         "FeedPage": {"type": "object", "required": ["events", "next", "head"], "properties": {
             "events": {"type": "array", "items": {"type": "object", "required": ["sequence"], "properties": {
                 "sequence": {"type": "integer"}, "jws": jws, "withheld": {"type": "string"}}}},

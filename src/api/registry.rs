@@ -99,14 +99,15 @@ pub(crate) fn kpi_answer(
 ) -> Result<Response, Problem> {
     let q = req.uri().query();
     let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
+    let views = crate::registry::projector::all(store).map_err(storage_problem)?;
     let params = crate::registry::kpi::KpiParams {
         as_of,
         employment_service: employment_service(trust, me),
         from: date_param(q, "from")?,
         to: date_param(q, "to")?,
         structure_at: date_param(q, "structureAt")?,
+        with_a_match: with_a_match(store, &views)?,
     };
-    let views = crate::registry::projector::all(store).map_err(storage_problem)?;
     let mut report = crate::registry::kpi::compute(&views, &params, suppress);
     if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
         report.cohorts.retain(|k, _| k == c);
@@ -130,6 +131,19 @@ pub(crate) fn kpi_answer(
         ));
     }
     Ok(http::json(StatusCode::OK, &report))
+}
+
+/// The persons with a matching open vacancy, for the pathway KPIs (`None`: no vacancy held).
+fn with_a_match(
+    store: &crate::store::Store,
+    views: &[crate::registry::view::PersonView],
+) -> Result<Option<std::collections::HashSet<String>>, Problem> {
+    let vacancies =
+        crate::matching::offers::all(store, crate::matching::offers::OfferKind::Vacancy)
+            .map_err(storage_problem)?;
+    Ok(crate::matching::market::persons_with_a_match(
+        views, &vacancies,
+    ))
 }
 
 /// The employment service: the publisher of employment-status in the manifest, or this node.

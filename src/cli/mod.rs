@@ -611,6 +611,10 @@ fn kpi(
         from: None,
         to: None,
         structure_at: None,
+        with_a_match: crate::matching::market::persons_with_a_match(
+            &views,
+            &crate::matching::offers::all(&store, crate::matching::offers::OfferKind::Vacancy)?,
+        ),
     };
     let report = crate::registry::kpi::compute(&views, &params, suppress);
     if json {

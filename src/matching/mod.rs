@@ -7,12 +7,15 @@
 //! - [`profile`]: a person's competency profile, derived from their registry view (each skill
 //!   with where it came from and when);
 //! - [`score`]: the transparent score and the rankings (a person's matches, a vacancy's
-//!   candidates, courses that close a person's gap).
+//!   candidates, courses that close a person's gap), and what counts as a match;
+//! - [`market`]: aggregates of open demand against the returnees held: who has a match (for
+//!   the pathway KPIs) and each region's skills gap.
 //!
 //! Owns: what a match is and how it is scored. Reads views and offers; writes nothing but the
 //! offers' projection. Person-level answers are consent-checked and access-logged by the API.
 
 pub mod esco;
+pub mod market;
 pub mod offers;
 pub mod profile;
 pub mod score;

@@ -9,6 +9,10 @@
 //! | `formality` | 0.05 | 1 for a formal job, 0 for an informal one (formal jobs ranked up) |
 //! | `languages` | 0.05 | share of the job's languages the person speaks (1 when none are listed) |
 //!
+//! A vacancy **matches** a person (the pathway KPIs count persons with at least one) when it
+//! scores at least [`MATCH_SCORE`] and the person holds at least one of its essential skills (or
+//! it lists none): ranking orders every vacancy, a match is one worth a referral.
+//!
 //! Essential skills weigh most, so a vacancy whose essential skills the person all has ranks
 //! above one that shares none, other things equal; the score is the weighted sum, and every
 //! answer lists each term with its weight, value and reason, and the matched and missing skills.
@@ -260,6 +264,15 @@ impl Parts {
             (TermName::Languages, share(self.spoken, job.languages.len())),
         ]
     }
+}
+
+/// The least score of a match.
+pub const MATCH_SCORE: f64 = 0.5;
+
+/// Whether `job` matches `seeker` (see the module's doc).
+pub fn is_match(seeker: &Seeker, job: &Job) -> bool {
+    let shares_essential = job.essential.is_empty() || overlap(&job.essential, &seeker.skills) > 0;
+    shares_essential && total(seeker, job) >= MATCH_SCORE
 }
 
 /// The score of `job` for `seeker` (the weighted sum, without the explanations).

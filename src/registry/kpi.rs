@@ -27,6 +27,17 @@
 //!   self-employed; else FORMAL → formal; else informal. Also the formality × ICSE-18 table of
 //!   the employed.
 //!
+//! The pathway from profiling to placement (matching; a *placement* is a job that fills a
+//! vacancy, `job.vacancyId`):
+//! - profiled with a match: persons profiled by the reference date who have at least one open
+//!   vacancy that matches ([`crate::matching::market`] says which: point in time, today's open
+//!   vacancies) / persons profiled; not reported when the node holds no vacancies;
+//! - referral → placement: persons placed, within 90 days of their first referral to a vacancy,
+//!   in a vacancy they were referred to / persons whose first referral's 90 days have elapsed;
+//! - profiling → placement: the median number of days from profiling to the first placement,
+//!   over the persons placed after being profiled;
+//! - formal placements: persons whose first placement is a FORMAL job / persons placed.
+//!
 //! Withdrawn consent: a person who withdraws stays in every KPI with what this node received
 //! before the withdrawal (the figures are aggregates with small cells suppressed); nothing
 //! received after it exists here to count.
@@ -34,7 +45,7 @@
 //! Why long: every indicator's definition and its small-cell suppression sit together, so a
 //! change to one definition is made beside the others; a quarter of the file is tests.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, Month};
@@ -45,6 +56,8 @@ use crate::registry::view::{PersonView, SIX_MONTHS_DAYS};
 /// Cells with fewer persons than this are suppressed in exported figures.
 pub const SMALL_CELL: u64 = 5;
 const REGISTRATION_DAYS: i64 = 90;
+/// How long after a referral a placement counts as following from it.
+pub const PLACEMENT_DAYS: i64 = 90;
 
 /// What to compute.
 #[derive(Debug, Clone)]
@@ -58,6 +71,9 @@ pub struct KpiParams {
     pub to: Option<Date>,
     /// Employment structure at this date instead of at return + 183 days.
     pub structure_at: Option<Date>,
+    /// The PINs of persons with at least one matching open vacancy; `None` when the node holds
+    /// no vacancies (the indicator is then not reported).
+    pub with_a_match: Option<HashSet<String>>,
 }
 
 /// A ratio with what it is made of. `None` values: not reportable yet (window not elapsed) or
@@ -180,6 +196,42 @@ pub struct Indicators {
     pub formality_by_icse: BTreeMap<String, BTreeMap<String, Option<u64>>>,
     /// Persons who reached each step of the pathway by the reference date.
     pub funnel: Funnel,
+    /// From profiling through matching and referral to placement.
+    #[serde(default)]
+    pub pathway: Pathway,
+}
+
+/// The pathway's indicators from profiling to placement (see the module's conventions).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Pathway {
+    pub profiled_with_a_match: Ratio,
+    pub referral_to_placement: Ratio,
+    pub profiling_to_placement: Median,
+    pub formal_placements: Ratio,
+}
+
+/// A median number of days and the persons it is the median of.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Median {
+    pub persons: Option<u64>,
+    pub days: Option<f64>,
+}
+
+impl Median {
+    fn of(mut values: Vec<i64>) -> Median {
+        values.sort_unstable();
+        let n = values.len();
+        let days = match n {
+            0 => None,
+            _ if n % 2 == 1 => Some(values[n / 2] as f64),
+            _ => Some((values[n / 2 - 1] + values[n / 2]) as f64 / 2.0),
+        };
+        Median {
+            persons: Some(n as u64),
+            days,
+        }
+    }
 }
 
 /// The pathway funnel: returned → registered → profiled → trained → employed → formally employed.
@@ -499,12 +551,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             }
         }
         let by = |d: Option<Date>| d.is_some_and(|d| d <= p.as_of);
-        let profiled = v
-            .profiling
-            .as_ref()
-            .and_then(|x| x.get("date"))
-            .and_then(serde_json::Value::as_str)
-            .and_then(crate::registry::view::date);
+        let profiled = v.profiling_date();
         let trained = v
             .enrolments
             .iter()
@@ -548,6 +595,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
         }
     }
     Indicators {
+        pathway: pathway(people, p),
         persons: Some(people.len() as u64),
         registration_coverage: Ratio::of(coverage.0, coverage.1),
         employment_information: Ratio::of(information.0, information.1),
@@ -565,6 +613,53 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             employed: Some(funnel[4]),
             employed_formally: Some(funnel[5]),
         },
+    }
+}
+
+/// The pathway's indicators for a group (see the module's conventions).
+fn pathway(people: &[(&PersonView, Date)], p: &KpiParams) -> Pathway {
+    let window = Duration::days(PLACEMENT_DAYS);
+    let mut matched = (0, 0);
+    let mut converted = (0, 0);
+    let mut waits = Vec::new();
+    let mut formal = (0, 0);
+    for (v, _) in people {
+        let profiled = v.profiling_date().filter(|d| *d <= p.as_of);
+        if let (Some(_), Some(with)) = (profiled, &p.with_a_match) {
+            matched.1 += 1;
+            matched.0 += u64::from(with.contains(&v.pin));
+        }
+        let placement = v.first_placement().filter(|(_, d)| *d <= p.as_of);
+        let referrals: Vec<(Date, &str)> = v.vacancy_referrals().collect();
+        if let Some(first) = referrals.iter().map(|(d, _)| *d).min() {
+            if first + window <= p.as_of {
+                converted.1 += 1;
+                let placed = v.spells.iter().any(|s| {
+                    let start = crate::registry::view::date(&s.start_date);
+                    referrals.iter().any(|(d, id)| {
+                        s.vacancy_id.as_deref() == Some(*id)
+                            && start.is_some_and(|st| st >= *d && st <= *d + window)
+                    })
+                });
+                converted.0 += u64::from(placed);
+            }
+        }
+        if let Some((spell, day)) = placement {
+            formal.1 += 1;
+            formal.0 += u64::from(spell.formality == "FORMAL");
+            if let Some(from) = profiled.filter(|d| *d <= day) {
+                waits.push((day - from).whole_days());
+            }
+        }
+    }
+    Pathway {
+        profiled_with_a_match: match p.with_a_match {
+            Some(_) => Ratio::of(matched.0, matched.1),
+            None => Ratio::default(),
+        },
+        referral_to_placement: Ratio::of(converted.0, converted.1),
+        profiling_to_placement: Median::of(waits),
+        formal_placements: Ratio::of(formal.0, formal.1),
     }
 }
 
@@ -589,7 +684,14 @@ fn suppress_ratio(r: &mut Ratio) {
 
 fn suppress_indicators(i: &mut Indicators) {
     small(&mut i.persons);
+    let w = &mut i.pathway.profiling_to_placement;
+    if w.persons.is_some_and(|n| n < SMALL_CELL) {
+        *w = Median::default();
+    }
     for r in [
+        &mut i.pathway.profiled_with_a_match,
+        &mut i.pathway.referral_to_placement,
+        &mut i.pathway.formal_placements,
         &mut i.registration_coverage,
         &mut i.employment_information,
         &mut i.employed_within_6_months,
@@ -666,9 +768,19 @@ pub fn to_csv(r: &KpiReport) -> String {
             ("employed_within_6_months", i.employed_within_6_months),
             ("in_employment_at_6_months", i.in_employment_at_6_months),
             ("employed_after_retraining", i.employed_after_retraining),
+            ("profiled_with_a_match", i.pathway.profiled_with_a_match),
+            ("referral_to_placement", i.pathway.referral_to_placement),
+            ("formal_placements", i.pathway.formal_placements),
         ] {
             row(name, ratio.numerator, ratio.denominator, ratio.rate);
         }
+        let wait = &i.pathway.profiling_to_placement;
+        row(
+            "median_days_profiling_to_placement",
+            None,
+            wait.persons,
+            wait.days,
+        );
         let t = &i.time_to_first_employment;
         for (name, n) in [
             ("tte_under_3_months", t.under_3_months),
@@ -770,15 +882,36 @@ pub fn seed_tables(r: &KpiReport) -> String {
     }
     out.push_str("\nMonitoring indicators (numerator / denominator)\n");
     for (name, i) in &groups {
-        let f = |r: &Ratio| match (r.numerator, r.denominator, r.rate) {
-            (Some(n), Some(d), Some(rate)) => format!("{:>5.1}% ({n}/{d})", rate * 100.0),
-            (Some(n), Some(d), None) => format!("  -   ({n}/{d})"),
+        out.push_str(&format!("{name:<12} registered ≤90d: {} | employment known: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
+            (ratio_text(&i.registration_coverage)), (ratio_text(&i.employment_information)), (ratio_text(&i.employed_within_6_months)), (ratio_text(&i.in_employment_at_6_months)), (ratio_text(&i.employed_after_retraining))));
+    }
+    out.push_str("\nThe pathway: profiling → match → referral → placement\n");
+    for (name, i) in &groups {
+        let p = &i.pathway;
+        let wait = match (
+            p.profiling_to_placement.days,
+            p.profiling_to_placement.persons,
+        ) {
+            (Some(d), Some(n)) => format!("{d:.0} days (n={n})"),
             _ => "not reportable".to_string(),
         };
-        out.push_str(&format!("{name:<12} registered ≤90d: {} | employment known: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
-            f(&i.registration_coverage), f(&i.employment_information), f(&i.employed_within_6_months), f(&i.in_employment_at_6_months), f(&i.employed_after_retraining)));
+        out.push_str(&format!(
+            "{name:<12} profiled with a match: {} | referral → placement ≤90d: {} | median profiling → placement: {wait} | formal placements: {}\n",
+            ratio_text(&p.profiled_with_a_match),
+            ratio_text(&p.referral_to_placement),
+            ratio_text(&p.formal_placements)
+        ));
     }
     out
+}
+
+/// A ratio as `12.5% (1/8)`, or why it has no value.
+fn ratio_text(r: &Ratio) -> String {
+    match (r.numerator, r.denominator, r.rate) {
+        (Some(n), Some(d), Some(rate)) => format!("{:>5.1}% ({n}/{d})", rate * 100.0),
+        (Some(n), Some(d), None) => format!("  -   ({n}/{d})"),
+        _ => "not reportable".to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -845,6 +978,7 @@ mod tests {
             from: None,
             to: None,
             structure_at: None,
+            with_a_match: None,
         }
     }
 
@@ -927,5 +1061,36 @@ mod tests {
         let suppressed = compute(&views, &params("2025-06-01"), true);
         assert_eq!(suppressed.total.persons, None);
         assert!(to_csv(&later).contains("cohort,2024Q1,employed_within_6_months,1,2,0.5000"));
+    }
+
+    #[test]
+    fn the_pathway_counts_matches_conversions_and_formal_placements() {
+        let placed = |v: &mut PersonView, referred: &str, filled: &str, start: &str, formality| {
+            v.profiling = Some(json!({"segment": "B_SUPPORT", "date": "2024-02-01"}));
+            v.referrals
+                .push(json!({"vacancyId": referred, "date": "2024-03-01"}));
+            let mut s = spell(start, None, "41", formality, "PERMANENT");
+            s.vacancy_id = Some(filled.into());
+            v.spells.push(s);
+        };
+        let mut a = person("21503199012345", "2024-01-10");
+        placed(&mut a, "V1", "V1", "2024-03-20", "FORMAL");
+        let mut b = person("11503199012345", "2024-01-20");
+        placed(&mut b, "V2", "V3", "2024-04-01", "INFORMAL");
+        let mut p = params("2024-10-15");
+        p.with_a_match = Some(["21503199012345".to_string()].into());
+        let r = compute(&[a.clone(), b.clone()], &p, false).total.pathway;
+        assert_eq!(r.profiled_with_a_match, Ratio::of(1, 2));
+        assert_eq!(
+            r.referral_to_placement,
+            Ratio::of(1, 2),
+            "b was placed elsewhere"
+        );
+        assert_eq!(r.formal_placements, Ratio::of(1, 2));
+        assert_eq!(r.profiling_to_placement.days, Some((48.0 + 60.0) / 2.0));
+        // Within 90 days of the referral not yet elapsed: not counted; no vacancies: no ratio.
+        let early = compute(&[a, b], &params("2024-04-15"), false).total.pathway;
+        assert_eq!(early.referral_to_placement, Ratio::of(0, 0));
+        assert_eq!(early.profiled_with_a_match, Ratio::default());
     }
 }

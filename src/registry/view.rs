@@ -94,6 +94,9 @@ pub struct Spell {
     pub isco08: String,
     pub region: Option<String>,
     pub training_enrolment_id: Option<String>,
+    /// The vacancy the job fills: the spell is then a placement.
+    #[serde(default)]
+    pub vacancy_id: Option<String>,
 }
 
 /// A labour-force status as observed on a date.
@@ -400,6 +403,7 @@ fn apply_employment(view: &mut PersonView, d: &Value) {
             isco08: text(job, "isco08").unwrap_or_default(),
             region: text(job, "region"),
             training_enrolment_id: text(job, "trainingEnrolmentId"),
+            vacancy_id: text(job, "vacancyId"),
         };
         match view
             .spells
@@ -493,6 +497,35 @@ impl PersonView {
             e.event_type == EventType::EmploymentStatus.as_str()
                 && date(&e.event_date).is_some_and(|d| d <= day)
         })
+    }
+
+    /// When the employment service profiled the person.
+    pub fn profiling_date(&self) -> Option<Date> {
+        self.profiling
+            .as_ref()
+            .and_then(|p| p.get("date"))
+            .and_then(Value::as_str)
+            .and_then(date)
+    }
+
+    /// The person's referrals to vacancies: the date and the vacancy's id.
+    pub fn vacancy_referrals(&self) -> impl Iterator<Item = (Date, &str)> {
+        self.referrals.iter().filter_map(|r| {
+            let vacancy = r.get("vacancyId")?.as_str()?;
+            Some((date(r.get("date")?.as_str()?)?, vacancy))
+        })
+    }
+
+    /// The first placement since return: the earliest spell that fills a vacancy, with its
+    /// start date.
+    pub fn first_placement(&self) -> Option<(&Spell, Date)> {
+        let ret = self.return_date();
+        self.spells
+            .iter()
+            .filter(|s| s.vacancy_id.is_some())
+            .filter_map(|s| Some((s, date(&s.start_date)?)))
+            .filter(|(_, d)| ret.is_none_or(|r| *d >= r))
+            .min_by_key(|(_, d)| *d)
     }
 
     pub fn registration_date(&self) -> Option<Date> {

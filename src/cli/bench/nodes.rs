@@ -394,6 +394,7 @@ pub(super) async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
         from: None,
         to: None,
         structure_at: None,
+        with_a_match: None,
     };
     let report = crate::registry::kpi::compute(&views, &params, true);
     let kpis = t.elapsed();
