@@ -1,8 +1,9 @@
 //! The dashboard in a real browser: headless Chromium, driven over the DevTools protocol, is
 //! sent to the sign-in page, signs in with a token, reads the KPIs (the numbers on the page must
 //! be the ones `/api/v1/kpi` gives), looks up a person, and signs out; the lookup is in the
-//! person's access log under the token's name and purpose. Needs Debian's `chromium` (`.ci/run`
-//! installs it).
+//! person's access log under the token's name and purpose; the pathway indicators and the skills
+//! gap by region are the API's too, in the language chosen. Needs Debian's `chromium`
+//! (`.ci/run` installs it).
 
 mod common;
 
@@ -67,10 +68,25 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
         .iter()
         .map(|a| (a.to_string(), node.addr))
         .collect();
-    let pop = Population::generate(120, 5);
-    publish_population(&pop, &local, Duration::from_secs(30));
+    let pop = Population::generate(400, 5);
+    publish_population(&pop, &local, Duration::from_secs(60));
+    for i in 0..60 {
+        publish(
+            node.addr,
+            "vacancy",
+            &jol::synthetic::offers::vacancy_data(i, 5),
+        );
+    }
+    for i in 0..15 {
+        publish(
+            node.addr,
+            "course-offer",
+            &jol::synthetic::offers::course_data(i, 5),
+        );
+    }
     let as_of = "2026-06-30";
     let api = get(node.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
+    let gap = get(node.addr, "/api/v1/skills-gap").json();
     let base = format!("http://{}", node.addr);
     let mut b = Browser::launch();
 
@@ -126,6 +142,20 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
         "script errors"
     );
     check_kpis(dom, &api);
+    check_pathway(dom, &api);
+    check_gap(&mut b, &gap, "en");
+    // In Kyrgyz, the skills carry their Kyrgyz labels; another region shows its own skills.
+    b.eval("document.getElementById('lang').value = 'ky'; document.getElementById('lang').dispatchEvent(new Event('change'))");
+    let last = gap["regions"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next_back()
+        .unwrap()
+        .clone();
+    b.eval(&format!("{{ const s = document.getElementById('gapRegion'); s.value = '{last}'; s.dispatchEvent(new Event('change')); }}"));
+    check_gap(&mut b, &gap, "ky");
+    b.eval("document.getElementById('lang').value = 'en'; document.getElementById('lang').dispatchEvent(new Event('change'))");
 
     // A person lookup through the dashboard.
     let pin = pop.persons[0].pin.clone();
@@ -161,6 +191,80 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
     assert_eq!(lookup["purpose"], "EMPLOYMENT_SERVICES");
     assert_eq!(lookup["what"], "registry view");
     node.stop();
+}
+
+/// The pathway table's total and cohort rows hold the API's counts.
+fn check_pathway(dom: &str, api: &serde_json::Value) {
+    let ratio = |r: &serde_json::Value| match r["rate"].as_f64() {
+        Some(_) => format!("({} / {})", r["numerator"], r["denominator"]),
+        None => String::new(),
+    };
+    let mut rows = vec![("Σ".to_string(), &api["total"])];
+    rows.extend(
+        api["cohorts"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(c, i)| (c.clone(), i)),
+    );
+    for (row, ind) in rows {
+        let p = &ind["pathway"];
+        for k in [
+            "profiledWithAMatch",
+            "referralToPlacement",
+            "formalPlacements",
+        ] {
+            let cell = kpi_text(dom, &format!("pathway.{row}.{k}"));
+            assert!(
+                cell.ends_with(&ratio(&p[k])),
+                "{row} {k}: {cell} vs {}",
+                p[k]
+            );
+        }
+        let median = kpi_text(dom, &format!("pathway.{row}.profilingToPlacement"));
+        if let Some(n) = p["profilingToPlacement"]["persons"]
+            .as_u64()
+            .filter(|_| p["profilingToPlacement"]["days"].is_number())
+        {
+            assert!(median.ends_with(&format!("(n={n})")), "{row}: {median}");
+        }
+    }
+    let total = &api["total"]["pathway"]["profiledWithAMatch"];
+    assert!(
+        total["denominator"].as_u64().unwrap() > 0,
+        "nobody profiled: {total}"
+    );
+}
+
+/// The skills-gap table of the region selected on the page is the API's, labelled in `lang`.
+fn check_gap(b: &mut Browser, gap: &serde_json::Value, lang: &str) {
+    let region = b.eval("document.getElementById('gapRegion').value");
+    let region = region.as_str().unwrap();
+    let skills = gap["regions"][region]["skills"].as_array().unwrap();
+    assert!(!skills.is_empty(), "{region} has no demanded skills");
+    for (i, s) in skills.iter().enumerate() {
+        let cells = b.eval(&format!(
+            "Array.from(document.querySelector('[data-gap=\"{region}.{i}\"]').cells).map(c => c.textContent)"
+        ));
+        assert_eq!(cells[0], s["label"][lang], "{region} skill {i} in {lang}");
+        assert_eq!(cells[1], s["demand"].to_string());
+        let courses: Vec<&str> = s["courses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["courseCode"].as_str().unwrap())
+            .collect();
+        if !courses.is_empty() {
+            assert_eq!(cells[3], courses.join(", "));
+        }
+        match s["returneesLacking"].as_u64() {
+            Some(n) => assert!(
+                cells[2].as_str().unwrap().ends_with(&format!("({n})")),
+                "{cells}"
+            ),
+            None => assert_eq!(cells[2], "< 5"),
+        }
+    }
 }
 
 fn check_kpis(dom: &str, api: &serde_json::Value) {

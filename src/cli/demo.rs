@@ -176,12 +176,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         serde_json::from_value(kpi).context("the KPI answer could not be read")?;
     let truth = pop.ground_truth(as_of);
     let matches = tables_match(&report, &truth);
+    let gap = get_json(migration, "/api/v1/skills-gap").await?;
     let doc = json!({
         "dataDir": dir, "asOf": as_of.to_string(), "returnees": args.returnees, "seed": args.seed, "xroad": args.xroad,
         "seconds": started.elapsed().as_secs_f64(), "nodes": per_node,
         "examplePerson": {"pin": example.map(|p| p.pin.clone()), "consentedTo": example.map(consent_list), "asSeenBy": views,
             "matchesAtEmployment": best_matches, "suggestedCourses": courses},
-        "kpi": {"total": report.total, "cohorts": report.cohorts},
+        "kpi": {"total": report.total, "cohorts": report.cohorts}, "skillsGap": gap,
         "groundTruth": truth, "tablesMatchGroundTruth": matches,
         "dashboards": local.iter().map(|(a, e)| (a.clone(), json!({"url": format!("http://{}/", e.addr), "token": e.token}))).collect::<HashMap<_, _>>(),
         "runByHand": configs.iter().map(|l| (l.folder.clone(), format!("jol serve --config {}", l.config.display()))).collect::<HashMap<_, _>>(),
@@ -303,6 +304,35 @@ fn print_matches(ex: &Value) {
     }
 }
 
+/// The skills gap of the region with the most openings: its three most demanded skills, the
+/// share of its returnees who lack each, and a course that teaches it.
+fn print_gap(gap: &Value) {
+    let regions = gap["regions"].as_object().into_iter().flatten();
+    let Some((region, g)) = regions.max_by_key(|(_, g)| g["openings"].as_u64().unwrap_or(0)) else {
+        return;
+    };
+    println!(
+        "\nSkills gap in {region} ({} open vacancies, {} openings, {} returnees): demanded skill, openings asking for it, returnees lacking it, a course",
+        g["openVacancies"], g["openings"], g["returnees"]
+    );
+    for s in g["skills"].as_array().into_iter().flatten().take(3) {
+        let course = s["courses"][0]["courseCode"]
+            .as_str()
+            .unwrap_or("no open course");
+        let lacking = s["shareLacking"]
+            .as_f64()
+            .map_or("suppressed".into(), |r| format!("{:.0}%", r * 100.0));
+        println!(
+            "  {:<45} {:>4} {:>10}  {course}",
+            s["label"]["en"]
+                .as_str()
+                .unwrap_or(s["uri"].as_str().unwrap_or("")),
+            s["demand"],
+            lacking
+        );
+    }
+}
+
 fn summarise(v: &Value) -> Value {
     if v.is_null() || v.get("pin").is_none() {
         return json!("no data: this agency holds nothing about the person (consent)");
@@ -318,9 +348,13 @@ fn summarise(v: &Value) -> Value {
 }
 
 fn tables_match(r: &KpiReport, g: &GroundTruth) -> bool {
+    let p = &r.total.pathway;
+    let counts = |x: &crate::registry::kpi::Ratio| (x.numerator, x.denominator);
     r.total.persons == Some(g.persons)
         && r.total.employment_structure.cells() == g.structure_cells().map(Some)
         && r.total.time_to_first_employment.cells() == g.time_cells().map(Some)
+        && counts(&p.referral_to_placement) == (Some(g.placed_after_referral), Some(g.referred))
+        && counts(&p.formal_placements) == (Some(g.placed_formally), Some(g.placed))
 }
 
 fn pct(n: u64, of: u64) -> String {
@@ -373,6 +407,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         println!("  {agency:<11} {v}");
     }
     print_matches(ex);
+    print_gap(&doc["skillsGap"]);
     let s = &r.total.employment_structure;
     let of = s.total();
     let gof: u64 = g.structure_cells().iter().sum();
@@ -432,6 +467,14 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
     };
     println!("\nMonitoring KPIs: registered within 90 days {}; employment information held for {}, and over them: employed within 6 months {}; in employment at +6 months {}; employed after retraining {}",
         ratio(&r.total.registration_coverage), ratio(&r.total.employment_information), ratio(&r.total.employed_within_6_months), ratio(&r.total.in_employment_at_6_months), ratio(&r.total.employed_after_retraining));
+    let p = &r.total.pathway;
+    let wait = p
+        .profiling_to_placement
+        .days
+        .map_or("-".into(), |d| format!("{d:.0} days"));
+    println!("\nThe pathway (matching): profiled persons with a matching open vacancy {}; referred to a vacancy and placed in it within 90 days {} (ground truth {}/{}); median from profiling to placement {wait}; placements that are formal {} (ground truth {}/{})",
+        ratio(&p.profiled_with_a_match), ratio(&p.referral_to_placement), g.placed_after_referral, g.referred,
+        ratio(&p.formal_placements), g.placed_formally, g.placed);
     println!(
         "KPI tables equal the generator's ground truth: {}",
         if doc["tablesMatchGroundTruth"] == true {

@@ -1,5 +1,5 @@
 //! Synthetic vacancies, course offers and job-seekers' competency profiles, drawn from the
-//! shipped ESCO subset: each vacancy asks for the essential skills of a real ESCO occupation
+//! shipped ESCO subset, in the regions returnees come back to (weighted as the population is): each vacancy asks for the essential skills of a real ESCO occupation
 //! (some dropped, as real vacancies list fewer), each seeker holds part of an occupation's
 //! skills. For the matching benchmark and the demo; never used by a serving node.
 
@@ -12,9 +12,10 @@ use crate::matching::profile::{
     CompetencyProfile, OccupationSource, ProfileOccupation, ProfileSkill, SkillSource,
 };
 
-const REGIONS: [&str; 9] = [
-    "KG-B", "KG-C", "KG-GB", "KG-GO", "KG-J", "KG-N", "KG-O", "KG-T", "KG-Y",
-];
+/// A region, weighted as returnees are (demand follows the population).
+fn region(rng: &mut StdRng) -> &'static str {
+    super::population::pick(rng, &super::population::REGIONS)
+}
 
 fn occupation(rng: &mut StdRng) -> &'static Occupation {
     let all = &CodeLists::get().occupations;
@@ -43,7 +44,7 @@ pub fn vacancy_data(i: usize, seed: u64) -> Value {
         "legalBasis": "Law on Employment Promotion, art. 9", "vacancyId": format!("VAC-{i:06}"),
         "title": o.label, "isco08": o.isco08, "escoOccupation": o.uri,
         "essentialSkills": essential, "optionalSkills": some_of(&mut rng, &o.optional_skills, 0.6),
-        "region": REGIONS[rng.random_range(0..REGIONS.len())],
+        "region": region(&mut rng),
         "formality": if formal { "FORMAL" } else { "INFORMAL" },
         "contractType": if formal { "PERMANENT" } else { "CASUAL" },
         "languages": if rng.random_bool(0.5) { json!(["ky", "ru"]) } else { json!(["ky"]) },
@@ -59,7 +60,7 @@ pub fn course_data(i: usize, seed: u64) -> Value {
         "event": "COURSE_OFFERED", "eventDate": "2026-08-20", "purpose": "TRAINING_SERVICES",
         "legalBasis": "Law on Education, art. 31", "courseCode": format!("EDU-C-{i:05}"),
         "title": o.label, "provider": {"name": "Professional Lyceum"}, "targetIsco08": o.isco08,
-        "skillsTaught": o.essential_skills, "region": REGIONS[rng.random_range(0..REGIONS.len())],
+        "skillsTaught": o.essential_skills, "region": region(&mut rng),
         "mode": "IN_PERSON", "hours": rng.random_range(80..=400), "seats": 20, "funding": "STATE",
     })
 }
@@ -88,7 +89,7 @@ pub fn seeker_profile(i: usize, seed: u64) -> CompetencyProfile {
             date: None,
         }],
         segment: None,
-        region: Some(REGIONS[rng.random_range(0..REGIONS.len())].to_string()),
+        region: Some(region(&mut rng).to_string()),
         languages: vec!["ky".into()],
     }
 }

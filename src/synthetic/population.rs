@@ -50,6 +50,15 @@ pub struct Job {
     pub formality: &'static str,
     pub contract: &'static str,
     pub after_training: Option<String>,
+    /// The vacancy the job fills (a placement).
+    pub vacancy: Option<String>,
+}
+
+/// A referral to a vacancy.
+#[derive(Debug, Clone)]
+pub struct Referral {
+    pub date: Date,
+    pub vacancy: String,
 }
 
 /// One returnee's facts.
@@ -71,6 +80,7 @@ pub struct Person {
     pub inactive_from: Option<Date>,
     pub training: Option<Training>,
     pub jobs: Vec<Job>,
+    pub referral: Option<Referral>,
 }
 
 /// An event an agency publishes. `corrects` names the person whose returnee record this
@@ -88,7 +98,7 @@ pub struct Population {
     pub persons: Vec<Person>,
 }
 
-fn pick<T: Copy>(rng: &mut StdRng, weighted: &[(T, u32)]) -> T {
+pub(crate) fn pick<T: Copy>(rng: &mut StdRng, weighted: &[(T, u32)]) -> T {
     let total: u32 = weighted.iter().map(|(_, w)| w).sum();
     let mut x = rng.random_range(0..total);
     for (v, w) in weighted {
@@ -109,7 +119,8 @@ fn day(y: i32, m: u8, d: u8) -> Date {
         .unwrap_or(Date::MIN)
 }
 
-const REGIONS: [(&str, u32); 9] = [
+/// Regions of return and their weights (the migration agency's shares).
+pub(crate) const REGIONS: [(&str, u32); 9] = [
     ("KG-O", 25),
     ("KG-C", 18),
     ("KG-B", 14),
@@ -220,9 +231,11 @@ impl Population {
                 inactive_from: None,
                 training: None,
                 jobs: Vec::new(),
+                referral: None,
             };
             if p.consent_employment {
                 plan_pathway(&mut rng, &mut p, i);
+                plan_referral(&mut p, seed, i);
             }
             persons.push(p);
         }
@@ -364,6 +377,7 @@ fn plan_pathway(rng: &mut StdRng, p: &mut Person, i: usize) {
                 formality,
                 contract,
                 after_training,
+                vacancy: None,
             });
         }
         None if rng.random_bool(0.3) => {
@@ -375,6 +389,41 @@ fn plan_pathway(rng: &mut StdRng, p: &mut Person, i: usize) {
         None => {}
     }
 }
+
+/// Referrals to vacancies and the placements that follow, drawn apart from the pathway (their
+/// own generator per person) so that the seed paper's figures are unchanged: about half of the
+/// profiled persons whose first job comes at least two weeks after profiling were referred to a
+/// vacancy before it, and seven in ten of those took the vacancy they were referred to; some
+/// others were referred and not placed.
+fn plan_referral(p: &mut Person, seed: u64, i: usize) {
+    let Some(profiled) = p.registered.map(|r| r + days(PROFILED_AFTER_DAYS)) else {
+        return;
+    };
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x00FE_44A1 ^ (i as u64).wrapping_mul(0x9E37_79B9));
+    let vacancy = format!("VAC-H{i:06}");
+    match p.jobs.first_mut() {
+        Some(job) if (job.start - profiled).whole_days() >= 14 && rng.random_bool(0.5) => {
+            let lead = rng.random_range(5..=(job.start - profiled).whole_days().min(60));
+            p.referral = Some(Referral {
+                date: job.start - days(lead),
+                vacancy: vacancy.clone(),
+            });
+            if rng.random_bool(0.7) {
+                job.vacancy = Some(vacancy);
+            }
+        }
+        None if p.inactive_from.is_none() && rng.random_bool(0.3) => {
+            p.referral = Some(Referral {
+                date: profiled + days(rng.random_range(14..=60)),
+                vacancy,
+            });
+        }
+        _ => {}
+    }
+}
+
+/// Days from registration to profiling.
+const PROFILED_AFTER_DAYS: i64 = 7;
 
 fn returnee_record(p: &Person) -> Planned {
     let mut recipients = vec![MIGRATION];
@@ -408,27 +457,64 @@ fn returnee_record(p: &Person) -> Planned {
     }
 }
 
-/// The occupation a person held abroad and the skills they bring back: an occupation of the
-/// shipped ESCO subset and part of its skills, drawn from the PIN (so the same person always
-/// gets the same, and the seed paper's figures are untouched).
-fn work_abroad(pin: &str) -> Value {
+/// The occupation a person held abroad: one of the shipped ESCO subset, drawn from the PIN (so
+/// the same person always gets the same, and the seed paper's figures are untouched), with the
+/// person's true skills split into those the returnee record shows and the latent ones (held but
+/// not declared, or only learnt by training: a training course teaches them).
+struct Abroad {
+    occupation: &'static crate::matching::esco::Occupation,
+    shown: Vec<&'static String>,
+    latent: Vec<&'static String>,
+}
+
+fn abroad(pin: &str) -> Abroad {
     let lists = crate::matching::esco::CodeLists::get();
     let h = pin
         .bytes()
         .fold(17u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
-    let o = &lists.occupations[(h % lists.occupations.len() as u64) as usize];
-    let skills: Vec<Value> = o
+    let occupation = &lists.occupations[(h % lists.occupations.len() as u64) as usize];
+    let (shown, latent) = occupation
         .essential_skills
         .iter()
-        .chain(&o.optional_skills)
+        .chain(&occupation.optional_skills)
         .enumerate()
-        .filter(|(i, _)| (h >> (8 + i)) & 3 != 0)
-        .map(|(_, uri)| {
+        .partition::<Vec<_>, _>(|(i, _)| (h >> (8 + i)) & 3 != 0);
+    let uris = |v: Vec<(usize, &'static String)>| v.into_iter().map(|(_, s)| s).collect();
+    Abroad {
+        occupation,
+        shown: uris(shown),
+        latent: uris(latent),
+    }
+}
+
+/// The returnee record's `occupationAbroad` and `skillsAcquired` (the shown skills).
+fn work_abroad(pin: &str) -> Value {
+    let lists = crate::matching::esco::CodeLists::get();
+    let a = abroad(pin);
+    let skills: Vec<Value> = a
+        .shown
+        .iter()
+        .map(|uri| {
             let label = lists.skill(uri).cloned().unwrap_or_default();
             json!({"esco": uri, "label": label, "evidence": "SELF_DECLARED"})
         })
         .collect();
-    json!({"occupation": {"isco08": o.isco08, "esco": o.uri}, "skills": skills})
+    json!({"occupation": {"isco08": a.occupation.isco08, "esco": a.occupation.uri}, "skills": skills})
+}
+
+/// The course a person is trained in: their occupation's, teaching its essential skills they did
+/// not show (all of them when none is latent).
+fn course_json(pin: &str) -> Value {
+    let a = abroad(pin);
+    let essential = &a.occupation.essential_skills;
+    let latent: Vec<&String> = essential.iter().filter(|s| a.latent.contains(s)).collect();
+    let taught: Vec<&String> = if latent.is_empty() {
+        essential.iter().collect()
+    } else {
+        latent
+    };
+    json!({"code": format!("VET-{}", a.occupation.isco08), "title": a.occupation.label, "iscedField": "0732",
+        "targetIsco08": a.occupation.isco08, "skills": taught, "hours": 120, "mode": "BLENDED", "funding": "STATE_BUDGET"})
 }
 
 fn employment(p: &Person, event: &str, date: Date, status: &str, extra: Value) -> Planned {
@@ -460,8 +546,12 @@ fn training(p: &Person, event: &str, date: Date, extra: Value) -> Planned {
 }
 
 fn job_json(j: &Job, p: &Person, with_end: bool) -> Value {
+    let isco08 = work_abroad(&p.pin)["occupation"]["isco08"].clone();
     let mut job = json!({"spellId": j.id, "startDate": j.start.to_string(), "icse18": j.icse18, "formality": j.formality,
-        "contractDuration": j.contract, "isco08": "7112", "isic": "4100", "region": p.region});
+        "contractDuration": j.contract, "isco08": isco08, "isic": "4100", "region": p.region});
+    if let Some(v) = &j.vacancy {
+        job["vacancyId"] = v.as_str().into();
+    }
     if j.formality == "FORMAL" {
         job["formalityEvidence"] = (if j.icse18 == "22" {
             "PATENT"
@@ -492,21 +582,32 @@ fn pathway_events(p: &Person) -> Vec<Planned> {
             "UNEMPLOYED",
             json!({"registration": {"office": "ES-01", "region": p.region, "date": r.to_string()}}),
         ));
+        let profiled = r + days(PROFILED_AFTER_DAYS);
         out.push(employment(
             p,
             "PROFILED",
-            r + days(7),
+            profiled,
             "UNEMPLOYED",
-            json!({"profiling": {"segment": "B_SUPPORT", "date": (r + days(7)).to_string()}}),
+            json!({"profiling": {"segment": "B_SUPPORT", "date": profiled.to_string()}}),
+        ));
+    }
+    if let Some(referral) = &p.referral {
+        out.push(employment(
+            p,
+            "REFERRED_TO_VACANCY",
+            referral.date,
+            "UNEMPLOYED",
+            json!({"referral": {"vacancyId": referral.vacancy, "date": referral.date.to_string()}}),
         ));
     }
     if let Some(t) = &p.training {
         if let Some(r) = p.registered.filter(|r| *r <= t.start) {
-            out.push(employment(p, "REFERRED_TO_TRAINING", r.max(t.start - days(5)), "UNEMPLOYED", json!({"referral": {"courseCode": "WELD-120", "date": (t.start - days(5)).max(r).to_string()}})));
+            let course = course_json(&p.pin);
+            out.push(employment(p, "REFERRED_TO_TRAINING", r.max(t.start - days(5)), "UNEMPLOYED", json!({"referral": {"courseCode": course["code"], "date": (t.start - days(5)).max(r).to_string()}})));
         }
         out.push(training(p, "ENROLLED", t.start, json!({"enrolmentId": t.id,
             "provider": {"id": "LYCEUM-7", "name": {"ru": "Профессиональный лицей №7"}, "region": p.region},
-            "course": {"code": "WELD-120", "title": {"ru": "Сварщик", "en": "Welder"}, "iscedField": "0715", "targetIsco08": "7212", "hours": 120, "mode": "BLENDED", "funding": "STATE_BUDGET"},
+            "course": course_json(&p.pin),
             "dates": {"start": t.start.to_string()}})));
         let ended = if t.outcome == Outcome::DroppedOut {
             "DROPPED_OUT"
@@ -516,7 +617,7 @@ fn pathway_events(p: &Person) -> Vec<Planned> {
         out.push(training(p, ended, t.end, json!({"enrolmentId": t.id, "dates": {"start": t.start.to_string(), "end": t.end.to_string()}})));
         if t.outcome == Outcome::Certified {
             out.push(training(p, "CERTIFIED", t.end + days(3), json!({"enrolmentId": t.id, "credential": {"type": "MICRO_CREDENTIAL",
-                "title": {"en": "Manual arc welder"}, "awardingBody": {"ru": "Министерство образования"}, "issueDate": (t.end + days(3)).to_string()}})));
+                "title": course_json(&p.pin)["title"], "awardingBody": {"ru": "Министерство образования"}, "issueDate": (t.end + days(3)).to_string()}})));
         }
     }
     for j in &p.jobs {
@@ -569,6 +670,36 @@ pub struct GroundTruth {
     pub over_12_months: u64,
     pub not_yet_employed: u64,
     pub unknown_time: u64,
+    /// Persons whose referral to a vacancy is 90 days old, and those of them placed in it.
+    pub referred: u64,
+    pub placed_after_referral: u64,
+    /// Persons placed in a vacancy, and those of them in a formal job.
+    pub placed: u64,
+    pub placed_formally: u64,
+}
+
+impl GroundTruth {
+    /// The pathway's referral and placement counts for one person.
+    fn count_placements(&mut self, p: &Person, as_of: Date) {
+        let window = days(crate::registry::kpi::PLACEMENT_DAYS);
+        if let Some(r) = p.referral.as_ref().filter(|r| r.date + window <= as_of) {
+            self.referred += 1;
+            let took_it = p.jobs.iter().any(|j| {
+                j.vacancy.as_ref() == Some(&r.vacancy)
+                    && j.start >= r.date
+                    && j.start <= r.date + window
+            });
+            self.placed_after_referral += u64::from(took_it);
+        }
+        if let Some(j) = p
+            .jobs
+            .iter()
+            .find(|j| j.vacancy.is_some() && j.start <= as_of)
+        {
+            self.placed += 1;
+            self.placed_formally += u64::from(j.formality == "FORMAL");
+        }
+    }
 }
 
 impl Population {
@@ -576,6 +707,7 @@ impl Population {
         let mut g = GroundTruth::default();
         for p in self.persons.iter().filter(|p| p.returned <= as_of) {
             g.persons += 1;
+            g.count_placements(p, as_of);
             let first = p.jobs.iter().map(|j| j.start).filter(|d| *d <= as_of).min();
             let known = p.has_employment_information(as_of);
             if !known {
