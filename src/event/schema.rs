@@ -85,12 +85,22 @@ impl EventType {
         }
     }
 
-    /// SHA-256 (hex) of the schema file together with the shared definitions it uses.
-    pub fn schema_digest(self) -> String {
-        let mut h = Sha256::new();
-        h.update(self.schema_source().as_bytes());
-        h.update(COMMON.as_bytes());
-        hex(&h.finalize())
+    /// SHA-256 (hex) of the schema file together with the shared definitions it uses (computed
+    /// once per process: every received event is checked against it).
+    pub fn schema_digest(self) -> &'static str {
+        static DIGESTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+        let digests = DIGESTS.get_or_init(|| {
+            EventType::ALL
+                .iter()
+                .map(|t| {
+                    let mut h = Sha256::new();
+                    h.update(t.schema_source().as_bytes());
+                    h.update(COMMON.as_bytes());
+                    hex(&h.finalize())
+                })
+                .collect()
+        });
+        digests.get(self.index()).map_or("", String::as_str)
     }
 
     fn index(self) -> usize {

@@ -6,11 +6,12 @@
 use time::OffsetDateTime;
 
 use crate::event::identifiers::MemberId;
-use crate::event::jws::JwsError;
+use crate::event::jws::{Jws, JwsError};
 use crate::event::schema::{FieldError, Schemas};
 use crate::event::{Event, EventError, SignedEvent};
 use crate::store::Store;
 use crate::trust::manifest::{KeyProblem, Manifest};
+use ed25519_dalek::VerifyingKey;
 
 pub use crate::event::CLOCK_SKEW;
 
@@ -186,6 +187,49 @@ pub fn check_supersedes_within(e: &Event, earlier: &[SignedEvent]) -> Result<(),
     Ok(())
 }
 
+/// A received event whose envelope passed, with the key its signature must verify with.
+pub struct Envelope {
+    signed: SignedEvent,
+    jws: Jws,
+    key: VerifyingKey,
+}
+
+fn bad_signature() -> Rejection {
+    Rejection::new(
+        Reason::SignatureInvalid,
+        "the JWS signature does not verify with the key the manifest registers",
+    )
+}
+
+/// Strict verification of one signature (RFC 8032, canonical encodings, no small-order points).
+fn verify_one(e: &Envelope) -> Result<(), Rejection> {
+    e.jws.verify(&e.key).map_err(|_| bad_signature())
+}
+
+/// Whether every signature verifies, checked as one Ed25519 batch (ed25519-dalek's
+/// `verify_batch`: about 17 µs per signature in batches of 64 against 40 µs for one strict
+/// verification). The batch equation is the cofactored one, so it also accepts a signature
+/// whose `R` carries a small-order component, which strict verification refuses; only the
+/// holder of the signing key can make one, and a signer can already make receivers disagree by
+/// signing two events with one id (which the witnessed log exposes), so the batch gives a
+/// dishonest signer nothing new. Weak (small-order) keys are refused when the manifest's key
+/// is looked up, as strict verification refuses them.
+fn verify_batch(envelopes: &[&Envelope]) -> bool {
+    if envelopes.is_empty() {
+        return true;
+    }
+    let mut messages = Vec::with_capacity(envelopes.len());
+    let mut signatures = Vec::with_capacity(envelopes.len());
+    let mut keys = Vec::with_capacity(envelopes.len());
+    for e in envelopes {
+        let (message, signature) = e.jws.parts();
+        messages.push(message);
+        signatures.push(*signature);
+        keys.push(e.key);
+    }
+    ed25519_dalek::verify_batch(&messages, &signatures, &keys).is_ok()
+}
+
 /// What the checks need to know.
 pub struct Checker<'a> {
     pub manifest: &'a Manifest,
@@ -202,6 +246,48 @@ impl Checker<'_> {
         from: &MemberId,
         sequence: u64,
     ) -> Result<SignedEvent, Rejection> {
+        let envelope = self.envelope(bytes, from, sequence)?;
+        verify_one(&envelope)?;
+        self.content(envelope)
+    }
+
+    /// Check a run of events `from`'s feed delivered (bytes and sequence each; `None` for an
+    /// item without an event), verifying their signatures as one Ed25519 batch; verdicts in
+    /// the same order, each as [`Checker::check`] would give it. When the batch fails, each
+    /// signature is verified alone to find the bad ones.
+    pub fn check_batch(
+        &self,
+        items: &[Option<(&[u8], u64)>],
+        from: &MemberId,
+    ) -> Vec<Option<Result<SignedEvent, Rejection>>> {
+        let envelopes: Vec<Option<Result<Envelope, Rejection>>> = items
+            .iter()
+            .map(|item| item.map(|(bytes, sequence)| self.envelope(bytes, from, sequence)))
+            .collect();
+        let parsed: Vec<&Envelope> = envelopes.iter().flatten().flatten().collect();
+        let batch_ok = verify_batch(&parsed);
+        envelopes
+            .into_iter()
+            .map(|verdict| {
+                let envelope = verdict?;
+                Some(envelope.and_then(|e| {
+                    if !batch_ok {
+                        verify_one(&e)?;
+                    }
+                    self.content(e)
+                }))
+            })
+            .collect()
+    }
+
+    /// The checks before the signature: the JWS and event parse, the source and sequence are
+    /// the feed's, the time is not ahead, and the manifest registers the key.
+    fn envelope(
+        &self,
+        bytes: &[u8],
+        from: &MemberId,
+        sequence: u64,
+    ) -> Result<Envelope, Rejection> {
         let (signed, jws) = SignedEvent::parse(bytes)
             .map_err(|e| Rejection::new(Reason::from(&e), e.to_string()))?;
         let e = signed.event();
@@ -230,12 +316,14 @@ impl Checker<'_> {
             .manifest
             .event_key(&e.source, jws.kid(), e.time, Some(signed.sequence()))
             .map_err(|p| Rejection::new(p.into(), format!("{} ({})", p, jws.kid())))?;
-        jws.verify(&key).map_err(|_| {
-            Rejection::new(
-                Reason::SignatureInvalid,
-                "the JWS signature does not verify with the key the manifest registers",
-            )
-        })?;
+        Ok(Envelope { signed, jws, key })
+    }
+
+    /// The checks after the signature: algorithm, grants, schema, consent time, duplicates and
+    /// corrections.
+    fn content(&self, envelope: Envelope) -> Result<SignedEvent, Rejection> {
+        let Envelope { signed, jws, .. } = envelope;
+        let e = signed.event();
         if !self.manifest.accepts_alg(&e.source, jws.alg()) {
             return Err(Rejection::new(
                 Reason::JwsAlgorithm,
@@ -271,7 +359,7 @@ impl Checker<'_> {
             .manifest
             .policy(e.event_type)
             .map(|p| p.schema_digest.as_str());
-        if policy_digest != Some(e.event_type.schema_digest().as_str()) {
+        if policy_digest != Some(e.event_type.schema_digest()) {
             return Err(Rejection::new(
                 Reason::SchemaUnknown,
                 "the manifest names a schema version this node does not have",
@@ -393,7 +481,7 @@ mod tests {
             event_types: vec![TypePolicy {
                 event_type: t,
                 schema: t.schema_uri(),
-                schema_digest: t.schema_digest(),
+                schema_digest: t.schema_digest().to_string(),
                 publishers: vec![employment.clone()],
                 readers: vec![ReaderGrant {
                     member: me.clone(),
@@ -439,6 +527,57 @@ mod tests {
                 .check(bytes, &self.employment, sequence)
                 .map_err(|r| r.reason)
         }
+    }
+
+    #[test]
+    fn a_batch_gives_each_event_the_verdict_it_gets_alone() {
+        let w = world();
+        let mut pages: Vec<Vec<u8>> = (1..=40).map(|n| w.signed(&w.event(n))).collect();
+        // Event 7's signature broken (one character of the signature), event 9 not JSON.
+        let text = String::from_utf8(pages[6].clone()).unwrap();
+        let at = text.find("\"signature\":\"").unwrap() + 14;
+        let other = if &text[at..at + 1] == "A" { "B" } else { "A" };
+        pages[6] = format!("{}{other}{}", &text[..at], &text[at + 1..]).into_bytes();
+        pages[8] = b"not json".to_vec();
+        let checker = Checker {
+            manifest: &w.manifest,
+            me: &w.me,
+            schemas: &w.schemas,
+            store: &w.store,
+        };
+        let mut items: Vec<Option<(&[u8], u64)>> = pages
+            .iter()
+            .zip(1..)
+            .map(|(p, n)| Some((p.as_slice(), n)))
+            .collect();
+        items.push(None);
+        let batch = checker.check_batch(&items, &w.employment);
+        assert_eq!(batch.len(), items.len());
+        assert!(batch[40].is_none());
+        for (n, verdict) in batch.iter().take(40).enumerate() {
+            let alone = w.check(&pages[n], n as u64 + 1);
+            let got = verdict.as_ref().unwrap().as_ref().map_err(|r| r.reason);
+            assert_eq!(
+                got.map(|s| s.sequence()),
+                alone.map(|s| s.sequence()),
+                "event {}",
+                n + 1
+            );
+        }
+        assert_eq!(
+            batch[6].as_ref().unwrap().as_ref().unwrap_err().reason,
+            Reason::SignatureInvalid
+        );
+        // All good: the batch alone decides.
+        let good: Vec<Option<(&[u8], u64)>> = pages[..6]
+            .iter()
+            .zip(1..)
+            .map(|(p, n)| Some((p.as_slice(), n)))
+            .collect();
+        assert!(checker
+            .check_batch(&good, &w.employment)
+            .iter()
+            .all(|v| v.as_ref().unwrap().is_ok()));
     }
 
     #[test]

@@ -155,21 +155,20 @@ impl SyncError {
     }
 }
 
-/// Run the receipt checks of a page's events on every core (signature verification dominates a
-/// catch-up); verdicts come back in page order, `None` for items without an event.
+/// Run the receipt checks of a page's events on every core, each core's share of the page with
+/// its signatures verified as one batch (signature verification dominates a catch-up); verdicts
+/// come back in page order, `None` for items without an event.
 fn check_in_parallel(
     checker: &Checker<'_>,
     items: &[crate::federation::feed::ReceivedItem],
     from: &MemberId,
 ) -> Vec<Option<Result<SignedEvent, Rejection>>> {
     let check_all = |chunk: &[crate::federation::feed::ReceivedItem]| -> Vec<_> {
-        chunk
+        let items: Vec<Option<(&[u8], u64)>> = chunk
             .iter()
-            .map(|item| {
-                let raw = item.jws.as_ref()?;
-                Some(checker.check(raw.get().as_bytes(), from, item.sequence))
-            })
-            .collect()
+            .map(|item| Some((item.jws.as_ref()?.get().as_bytes(), item.sequence)))
+            .collect();
+        checker.check_batch(&items, from)
     };
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let multi_thread = tokio::runtime::Handle::try_current()

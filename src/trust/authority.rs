@@ -141,7 +141,7 @@ impl Authority {
                 .map(|t| TypePolicy {
                     event_type: t,
                     schema: t.schema_uri(),
-                    schema_digest: t.schema_digest(),
+                    schema_digest: t.schema_digest().to_string(),
                     publishers: Vec::new(),
                     readers: Vec::new(),
                 })

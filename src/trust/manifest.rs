@@ -211,7 +211,9 @@ impl Manifest {
         if at < entry.not_before || at > entry.not_after {
             return Err(KeyProblem::NotValidAt);
         }
-        keys::public_from_b64(&entry.public_key).ok_or(KeyProblem::Unknown)
+        keys::public_from_b64(&entry.public_key)
+            .filter(|k| !k.is_weak())
+            .ok_or(KeyProblem::Unknown)
     }
 
     /// Whether `member` may sign with `alg`: `Ed25519` always, the deprecated `EdDSA` only
@@ -407,7 +409,7 @@ mod tests {
             event_types: vec![TypePolicy {
                 event_type: EventType::ReturneeRecord,
                 schema: EventType::ReturneeRecord.schema_uri(),
-                schema_digest: EventType::ReturneeRecord.schema_digest(),
+                schema_digest: EventType::ReturneeRecord.schema_digest().to_string(),
                 publishers: vec![member.clone()],
                 readers: vec![ReaderGrant {
                     member: "central-server/GOV/70000002/employment".parse().unwrap(),
