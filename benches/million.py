@@ -9,7 +9,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 jol = os.path.join(ROOT, "target/release/jol")
 d = tempfile.mkdtemp()
 subprocess.run([jol, "keygen", "--out", f"{d}/sign.pem"], capture_output=True, check=True)
-open(f"{d}/node.toml", "w").write(f'member = "central-server/GOV/70000002/employment"\ndata_dir = "data"\nstore_engine = "{engine}"\n[signing]\nkey_file = "sign.pem"\nkey_name = "s1"\n[local]\nlisten = "127.0.0.1:0"\n')
+open(f"{d}/node.toml", "w").write(f'member = "central-server/GOV/70000002/employment"\ndata_dir = "data"\nstore_engine = "{engine}"\n[signing]\nkey_file = "sign.pem"\nkey_name = "s1"\n[local]\nlisten = "127.0.0.1:0"\nrequests_per_token_per_second = 1000000\n')
+token = subprocess.run([jol, "token", "--config", f"{d}/node.toml", "create", "--name", "bench", "--scopes", "admin", "--purpose", "EMPLOYMENT_SERVICES"], capture_output=True, check=True, text=True).stdout.strip()
+AUTH = {"Authorization": f"Bearer {token}"}
+def get(url):
+    return urllib.request.urlopen(urllib.request.Request(url, headers=AUTH), timeout=60).read()
 def start():
     t = time.time()
     p = subprocess.Popen([jol, "serve", "--config", f"{d}/node.toml"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
@@ -28,13 +32,13 @@ for b in range(n // 1000):
     for i in range(1000):
         d2 = json.loads(json.dumps(doc)); d2["job"]["spellId"] = f"J-{b}-{i}"
         evs.append({"type": "employment-status", "data": d2})
-    req = urllib.request.Request(f"http://{addr}/api/v1/events/batch", data=json.dumps({"events": evs}).encode(), headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(f"http://{addr}/api/v1/events/batch", data=json.dumps({"events": evs}).encode(), headers={"Content-Type": "application/json", **AUTH})
     urllib.request.urlopen(req, timeout=60).read()
 time.sleep(1)
 os.kill(p.pid, signal.SIGKILL); p.wait()
 size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(f"{d}/data") for f in fs)
 p, addr, t = start()
-events = json.loads(urllib.request.urlopen(f"http://{addr}/readyz").read())["store"]["events"]
+events = json.loads(get(f"http://{addr}/readyz"))["store"]["events"]
 def rss(pid):
     for l in open(f"/proc/{pid}/status"):
         if l.startswith("VmRSS"): return int(l.split()[1]) / 1024
@@ -42,7 +46,7 @@ r0 = rss(p.pid)
 after = 0
 raw = 0
 while True:
-    page = json.loads(urllib.request.urlopen(f"http://{addr}/api/v1/events?after={after}&limit=1000").read())
+    page = json.loads(get(f"http://{addr}/api/v1/events?after={after}&limit=1000"))
     if not page["events"]: break
     for e in page["events"]:
         raw += len(json.dumps(e["jws"], separators=(",", ":")))

@@ -425,7 +425,8 @@ fn plan_referral(p: &mut Person, seed: u64, i: usize) {
 /// Days from registration to profiling.
 const PROFILED_AFTER_DAYS: i64 = 7;
 
-fn returnee_record(p: &Person) -> Planned {
+/// The migration agency's record of a person's return, with their consent.
+pub fn returnee_record(p: &Person) -> Planned {
     let mut recipients = vec![MIGRATION];
     let mut purposes = vec!["REINTEGRATION_CASE_MANAGEMENT"];
     if p.consent_employment {

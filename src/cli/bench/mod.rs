@@ -4,9 +4,13 @@
 //!   append) and the publish path without HTTP (validate, sign, group-committed append).
 //! - `publish`: events/s and latency through the local API with concurrent keep-alive clients,
 //!   single-event and batch requests, every one acknowledged durably.
+//! - `federation`: the three-agency federation as separate processes under a steady and then a
+//!   saturating load at the migration agency: publish rate, subscribers' lag and
+//!   publish-to-view latency, CPU per event per node.
 //!
 //! Each run makes its own node in a temporary folder on loopback.
 
+mod federation;
 mod inprocess;
 mod matching;
 mod nodes;
@@ -35,10 +39,10 @@ pub struct BenchArgs {
     /// Events per batch request (publish); 1 = single-event requests only.
     #[arg(long, default_value_t = 100)]
     pub batch: usize,
-    /// Offered rate for `e2e`, events per second.
+    /// Offered rate for `e2e` and `federation`, events per second.
     #[arg(long, default_value_t = 2000)]
     pub rate: u64,
-    /// Duration of `e2e`, seconds.
+    /// Duration of `e2e`, and of each phase of `federation`, seconds.
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
     /// The store engine of the nodes and stores the benchmark creates.
@@ -61,6 +65,10 @@ pub enum Which {
     View,
     E2e,
     Store,
+    /// The three-agency federation as separate processes: the migration node's local API
+    /// driven at `--rate` for `--seconds`, then at saturation; publish rate, subscribers' lag,
+    /// publish-to-view latency, CPU per event per node.
+    Federation,
     /// The matching score at scale (one person vs 10,000 vacancies; one vacancy vs 100,000
     /// persons).
     Match,
@@ -89,6 +97,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::Sync => nodes::sync(&args).await?,
         Which::View => nodes::view(&args).await?,
         Which::E2e => nodes::e2e(&args).await?,
+        Which::Federation => federation::federation(&args).await?,
         Which::Store => inprocess::store(&args)?,
         Which::Match => matching::matching()?,
     };
