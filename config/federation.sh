@@ -5,8 +5,8 @@
 # grants, and its node config. Usage:
 #   config/federation.sh [OUT_DIR]          (default: config/federation)
 # Environment: JOL (the binary, default target/release/jol), MIGRATION_LOCAL, EMPLOYMENT_LOCAL,
-# EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), STORE_ENGINE (sled,
-# the default, or redb). `jol demo` and the tests lay out the same federation with the library
+# EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), STORE_ENGINE (redb,
+# the default, or sled). `jol demo` and the tests lay out the same federation with the library
 # (src/node/federation.rs); tests/federation.rs runs this script to keep it working.
 set -euo pipefail
 OUT=${1:-config/federation}
@@ -74,7 +74,7 @@ for agency in migration employment education; do
   done
   "$JOL" init-node --out "$OUT/$agency/node.toml" --member "${ID[$agency]}" \
     --local-listen "127.0.0.1:${LOCAL[$agency]}" --peer-listen "127.0.0.1:${PEER[$agency]}" \
-    --store-engine "${STORE_ENGINE:-sled}" "${subscribe[@]}" >/dev/null
+    --store-engine "${STORE_ENGINE:-redb}" "${subscribe[@]}" >/dev/null
   # The agency's operator token: every scope, the agency's own purpose. Only its SHA-256 goes
   # into the node's tokens.toml; the token itself is kept for the operator, readable by them only.
   (umask 077; "$JOL" token --config "$OUT/$agency/node.toml" create --name operator \

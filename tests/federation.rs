@@ -29,7 +29,7 @@ fn the_operator_script_builds_a_federation_that_exchanges_events() {
         .env("MIGRATION_PEER", ports[3].to_string())
         .env("EMPLOYMENT_PEER", ports[4].to_string())
         .env("EDUCATION_PEER", ports[5].to_string())
-        .env("STORE_ENGINE", "redb")
+        .env("STORE_ENGINE", "sled")
         .stdout(std::process::Stdio::null())
         .status()
         .unwrap();
@@ -47,7 +47,10 @@ fn the_operator_script_builds_a_federation_that_exchanges_events() {
         &returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
     );
     assert!(arrives(emp.addr, MIGRATION, &id));
-    assert!(dir.path().join("migration/data/jol.redb").exists());
+    assert!(
+        dir.path().join("migration/data/conf").exists(),
+        "the non-default engine, sled"
+    );
     emp.stop();
     mig.stop();
 }

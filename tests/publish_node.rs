@@ -1,4 +1,4 @@
-//! End-to-end: a real `jol serve` process on loopback with a real sled store.
+//! End-to-end: a real `jol serve` process on loopback with a real store.
 
 mod common;
 

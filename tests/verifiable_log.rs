@@ -38,15 +38,17 @@ fn behind_the_nodes_back(
     number: u64,
     edit: impl FnOnce(Option<Vec<u8>>) -> Option<Vec<u8>>,
 ) {
-    let db = sled::open(data).unwrap();
-    let tree = db.open_tree("main").unwrap();
+    use jol::store::kv::{Kv, Op};
+    let engine = jol::store::Engine::of(data).expect("a store");
+    let kv = Kv::open(data, engine).unwrap();
     let mut k = vec![prefix];
     k.extend_from_slice(&number.to_be_bytes());
-    match edit(tree.get(&k).unwrap().map(|v| v.to_vec())) {
-        Some(v) => tree.insert(&k, v).unwrap(),
-        None => tree.remove(&k).unwrap(),
+    let op = match edit(kv.get(&k).unwrap()) {
+        Some(v) => Op::Put(k, v),
+        None => Op::Delete(k),
     };
-    db.flush().unwrap();
+    kv.apply(vec![op]).unwrap();
+    kv.flush().unwrap();
 }
 
 /// The statement a `/api/v1/log/checkpoint` answer's signed checkpoint makes.

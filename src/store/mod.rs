@@ -199,7 +199,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Open the store in `dir` with the engine it was created with, or create a sled store.
+    /// Open the store in `dir` with the engine it was created with, or create one with the
+    /// default engine.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with(dir, Engine::of(dir).unwrap_or_default())
     }

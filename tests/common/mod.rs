@@ -1,5 +1,6 @@
 //! Test helpers: a `jol serve` child process on a loopback port chosen at run time, with a real
-//! sled store in a temporary folder, and a minimal blocking HTTP client.
+//! store in a temporary folder (the default engine, or `JOL_TEST_ENGINE`), and a minimal
+//! blocking HTTP client.
 //!
 //! Every node built here has an operator token (scope admin). The helpers remember which token
 //! belongs to which node (by config file, then by address once the node runs), and [`request`]
@@ -43,6 +44,12 @@ pub fn token_of(addr: SocketAddr) -> String {
     recall(&addr.to_string()).expect("no token is known for this node")
 }
 
+/// The store engine test nodes are created with: `JOL_TEST_ENGINE` (`redb` or `sled`), else the
+/// default engine. `.ci/run` runs the hostile and verifiable-log tests once more on sled.
+pub fn test_engine() -> String {
+    std::env::var("JOL_TEST_ENGINE").unwrap_or_else(|_| jol::store::Engine::default().to_string())
+}
+
 /// The purpose of a lone test node's operator token.
 pub const OPERATOR_PURPOSE: &str = "EMPLOYMENT_SERVICES";
 
@@ -65,7 +72,8 @@ impl NodeDir {
         std::fs::write(
             &config,
             format!(
-                "member = \"{MEMBER}\"\ndata_dir = \"data\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"sign-1\"\n[local]\nlisten = \"127.0.0.1:0\"\n{extra_local}"
+                "member = \"{MEMBER}\"\ndata_dir = \"data\"\nstore_engine = \"{}\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"sign-1\"\n[local]\nlisten = \"127.0.0.1:0\"\n{extra_local}",
+                test_engine()
             ),
         )
         .unwrap();
@@ -353,7 +361,7 @@ impl Federation {
 
     /// The federation with these lines in every node's `[sync]` section.
     pub fn build_with(sync: &str) -> Federation {
-        Federation::build_on("sled", sync)
+        Federation::build_on(&test_engine(), sync)
     }
 
     /// The federation with nodes on store `engine` (`sled` or `redb`).

@@ -46,7 +46,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 30)]
     pub seconds: u64,
     /// The store engine of the nodes and stores the benchmark creates.
-    #[arg(long, default_value = "sled")]
+    #[arg(long, default_value_t = crate::store::Engine::default())]
     pub store: crate::store::Engine,
     /// Print one JSON document instead of a table.
     #[arg(long)]
