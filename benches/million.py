@@ -6,7 +6,7 @@
 import json, subprocess, sys, time, urllib.request, os, signal, tempfile
 engine, n = sys.argv[1], int(sys.argv[2])
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-jol = os.path.join(ROOT, "target/release/jol")
+jol = os.environ.get("JOL", os.path.join(ROOT, "target/release/jol"))
 d = tempfile.mkdtemp()
 subprocess.run([jol, "keygen", "--out", f"{d}/sign.pem"], capture_output=True, check=True)
 open(f"{d}/node.toml", "w").write(f'member = "central-server/GOV/70000002/employment"\ndata_dir = "data"\nstore_engine = "{engine}"\n[signing]\nkey_file = "sign.pem"\nkey_name = "s1"\n[local]\nlisten = "127.0.0.1:0"\nrequests_per_token_per_second = 1000000\n')

@@ -179,6 +179,25 @@ impl SignedEvent {
         Ok((signed, jws))
     }
 
+    /// Parse an event this node stored: the store holds only events that passed
+    /// [`SignedEvent::parse`] and the checks on their way in, so the payload is read straight
+    /// into the envelope, without the strict JSON pass (duplicate members, nesting) and the
+    /// envelope checks that guard the way in. The audit (`jol verify`) uses the strict parse.
+    pub fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
+        let jws = Jws::parse(bytes, Typ::Event)?;
+        let event: Event = serde_json::from_slice(jws.payload())
+            .map_err(|e| EventError::Envelope(e.to_string()))?;
+        Ok(SignedEvent {
+            bytes: bytes.into(),
+            event: Arc::new(event),
+        })
+    }
+
+    /// The event, shared.
+    pub fn shared_event(&self) -> Arc<Event> {
+        self.event.clone()
+    }
+
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
@@ -214,7 +233,7 @@ pub struct StoredItem<'a> {
 impl<'a> StoredItem<'a> {
     /// Present the bytes stored at `position` (positions start at 1; leaf `position - 1`).
     pub fn parse(position: u64, bytes: &'a [u8]) -> Result<StoredItem<'a>, EventError> {
-        let (event, _) = SignedEvent::parse(bytes)?;
+        let event = SignedEvent::from_store(bytes)?;
         Ok(StoredItem {
             position,
             leaf_index: position.saturating_sub(1),

@@ -395,9 +395,7 @@ impl PeerApi {
 
 /// A stored event, parsed once for all the feed does with it; damage is a storage failure.
 fn parse_stored(bytes: &[u8]) -> Result<SignedEvent, Problem> {
-    SignedEvent::parse(bytes)
-        .map(|(signed, _)| signed)
-        .map_err(|e| storage(StoreError::Corrupt(e.code())))
+    SignedEvent::from_store(bytes).map_err(|e| storage(StoreError::Corrupt(e.code())))
 }
 
 /// The stored JWS bytes as a raw JSON value, served verbatim, unless withheld.

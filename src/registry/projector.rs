@@ -48,13 +48,13 @@ fn project_page(store: &Store) -> Result<u64, StoreError> {
         let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
         let mut offers: BTreeMap<(OfferKind, String), Option<offers::Offer>> = BTreeMap::new();
         for (position, bytes) in &page {
-            match SignedEvent::parse(bytes) {
-                Ok((signed, _)) => {
+            match SignedEvent::from_store(bytes) {
+                Ok(signed) => {
                     fold_offer(store, &mut offers, signed.event(), *position)?;
                     if let Some(pin) = consent::person_pin(&signed.event().data) {
                         by_person.entry(pin.to_string()).or_default().push(Stored {
                             position: *position,
-                            event: signed.event().clone(),
+                            event: signed.shared_event(),
                         });
                     }
                 }
@@ -124,11 +124,11 @@ pub fn project_positions(
     let mut events = Vec::with_capacity(positions.len());
     for &position in positions {
         if let Some(bytes) = store.get(position)? {
-            let (signed, _) =
-                SignedEvent::parse(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
+            let signed =
+                SignedEvent::from_store(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
             events.push(Stored {
                 position,
-                event: signed.event().clone(),
+                event: signed.shared_event(),
             });
         }
     }
@@ -149,7 +149,7 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
         };
         let mut batch = WriteBatch::default();
         for (position, bytes) in &page {
-            if let Ok((signed, _)) = SignedEvent::parse(bytes) {
+            if let Ok(signed) = SignedEvent::from_store(bytes) {
                 if let Some(pin) = consent::person_pin(&signed.event().data) {
                     batch.index_person(pin, *position);
                 }

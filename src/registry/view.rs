@@ -26,7 +26,8 @@ pub const SIX_MONTHS_DAYS: i64 = 183;
 #[derive(Debug, Clone)]
 pub struct Stored {
     pub position: u64,
-    pub event: Event,
+    /// Shared with the parse it came from (the projector does not copy events).
+    pub event: std::sync::Arc<Event>,
 }
 
 /// Which event fed the view.
@@ -658,7 +659,7 @@ mod tests {
             .enumerate()
             .map(|(pos, &i)| Stored {
                 position: pos as u64 + 1,
-                event: events[i].clone(),
+                event: std::sync::Arc::new(events[i].clone()),
             })
             .collect()
     }

@@ -138,6 +138,23 @@ impl Kv {
 
     /// Apply the changes atomically; durable only after the next [`Kv::flush`].
     pub fn apply(&self, ops: Vec<Op>) -> Result<(), KvError> {
+        self.write(ops, Durability::None)
+    }
+
+    /// Apply the changes atomically and make them, and everything applied before, durable;
+    /// returns after the fsync. On redb this is one transaction where `apply` then `flush`
+    /// would be two.
+    pub fn commit(&self, ops: Vec<Op>) -> Result<(), KvError> {
+        match self {
+            Kv::Sled { .. } => {
+                self.write(ops, Durability::None)?;
+                self.flush()
+            }
+            Kv::Redb(_) => self.write(ops, Durability::Immediate),
+        }
+    }
+
+    fn write(&self, ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
         match self {
             Kv::Sled { main, .. } => {
                 let mut batch = sled::Batch::default();
@@ -151,7 +168,7 @@ impl Kv {
             }
             Kv::Redb(db) => {
                 let mut tx = db.begin_write().map_err(redb_err)?;
-                tx.set_durability(Durability::None);
+                tx.set_durability(durability);
                 {
                     let mut table = tx.open_table(MAIN).map_err(redb_err)?;
                     for op in ops {

@@ -33,6 +33,14 @@ pub use keys::{Meta, SideLog};
 pub use kv::Engine;
 use kv::{prefix_end, Kv, KvError, Op, Scan};
 
+/// Whether a write must be durable before the call returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durable {
+    Yes,
+    /// With the next flush.
+    Later,
+}
+
 /// A storage failure. The text names the operation; the engine's own message follows.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -303,6 +311,13 @@ impl Store {
     /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
     pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.apply(batch.ops).map_err(io("write"))
+    }
+
+    /// Apply staged appends atomically and make them, with everything applied before, durable
+    /// (one write where [`Store::apply`] then [`Store::flush`] may be two). Returns after the
+    /// fsync.
+    pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        self.kv()?.commit(batch.ops).map_err(io("write"))
     }
 
     /// Make everything applied so far durable. Returns after the fsync.
@@ -637,7 +652,7 @@ impl Store {
     pub fn quarantine(&self, mut record: Quarantined) -> Result<u64, StoreError> {
         let from = Meta::QuarantinedFrom(record.origin.clone());
         let count = self.quarantined_from(&record.origin)? + 1;
-        self.append_side(SideLog::Quarantine, |number, batch| {
+        self.append_side(SideLog::Quarantine, Durable::Later, |number, batch| {
             record.number = number;
             batch.put(keys::meta(&from), count.to_be_bytes());
             Ok(vec![serde_json::to_vec(&record).unwrap_or_default()])
@@ -673,7 +688,7 @@ impl Store {
         if reads.is_empty() {
             return Ok(());
         }
-        self.append_side(SideLog::Access, |first, batch| {
+        self.append_side(SideLog::Access, Durable::Yes, |first, batch| {
             let mut entries = Vec::with_capacity(reads.len());
             for (number, (pin, entry)) in (first..).zip(reads) {
                 batch.put(keys::access(&pin, number), number.to_be_bytes());
@@ -681,7 +696,7 @@ impl Store {
             }
             Ok(entries)
         })?;
-        self.flush()
+        Ok(())
     }
 
     /// A person's access-log entries, newest first, as stored.
@@ -706,11 +721,13 @@ impl Store {
             .collect()
     }
 
-    /// Append entries to a side log, with what else `build` stages in the same write; `build`
+    /// Append entries to a side log (durably now, or with the next flush), with what else `build`
+    /// stages in the same write; `build`
     /// is told the number of the first entry and returns the entries. Returns that number.
     fn append_side(
         &self,
         log: SideLog,
+        durable: Durable,
         build: impl FnOnce(u64, &mut WriteBatch) -> Result<Vec<Vec<u8>>, StoreError>,
     ) -> Result<u64, StoreError> {
         let mut frontier = self.side_logs[log as usize]
@@ -728,7 +745,11 @@ impl Store {
             }
         }
         batch.put(keys::meta(&log.size()), next.size().to_be_bytes());
-        self.kv()?.apply(batch.ops).map_err(io("side log"))?;
+        match durable {
+            Durable::Yes => self.kv()?.commit(batch.ops),
+            Durable::Later => self.kv()?.apply(batch.ops),
+        }
+        .map_err(io("side log"))?;
         *frontier = next;
         Ok(first)
     }

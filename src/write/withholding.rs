@@ -117,8 +117,8 @@ impl Withholding {
             let bytes = store
                 .get(position)?
                 .ok_or(StoreError::Corrupt("a withheld record names no event"))?;
-            let (signed, _) =
-                SignedEvent::parse(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
+            let signed =
+                SignedEvent::from_store(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
             pending.push((position, signed.event().clone()));
         }
         if let Some(staged) = self.staged.get(&(reader.clone(), pin.to_string())) {

@@ -150,7 +150,7 @@ impl Writer {
             Ok(())
         } else {
             let batch = std::mem::take(&mut round.batch);
-            self.store.apply(batch).and_then(|()| self.store.flush())
+            self.store.commit(batch)
         };
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
@@ -362,8 +362,8 @@ impl Writer {
             .get(position)
             .map_err(storage)?
             .ok_or_else(|| storage(StoreError::Corrupt("id index points to no event")))?;
-        let (stored, _) =
-            SignedEvent::parse(&bytes).map_err(|_| storage(StoreError::Corrupt("stored event")))?;
+        let stored = SignedEvent::from_store(&bytes)
+            .map_err(|_| storage(StoreError::Corrupt("stored event")))?;
         Ok(event.may_supersede(stored.event())?)
     }
 
@@ -383,7 +383,7 @@ impl Writer {
                 .get(record.position)
                 .map_err(storage)?
                 .ok_or_else(|| storage(StoreError::Corrupt("idempotency target")))?;
-            let (signed, _) = SignedEvent::parse(&bytes)
+            let signed = SignedEvent::from_store(&bytes)
                 .map_err(|_| storage(StoreError::Corrupt("stored event")))?;
             (record.digest, published_from(&signed, record.position))
         } else {
