@@ -68,7 +68,7 @@ pub struct SyncSettings {
 impl Default for SyncSettings {
     fn default() -> Self {
         SyncSettings {
-            page_size: 500,
+            page_size: 1000,
             wait_secs: 25,
             min_backoff_ms: 200,
             max_backoff_ms: 30_000,
