@@ -14,8 +14,9 @@ use common::*;
 
 const NOBODY: &str = "central-server/GOV/70000009/nobody";
 
-/// The tests here lay out nine ports each in advance (nodes, faces, stand-ins) and bind them
-/// later: run one at a time so that two layouts never race for a port.
+/// The tests here start nine processes each (nodes, faces' nodes, stand-ins): one layout at a
+/// time keeps them within the machine's two cores. (Ports no longer race: `jol::net::ports`
+/// never hands one out twice in a process, and never one the kernel could give a connection.)
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 /// The federation behind stand-ins, with every node and stand-in running.
