@@ -28,6 +28,15 @@ fn configure_allocator() {
     // SAFETY: setting an option of the allocator this binary links; mimalloc reads it on every
     // purge decision, so changing it at any time is allowed.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay as _) };
+    // mimalloc purges when it is next used: a node that goes quiet after a burst would keep the
+    // burst's memory. Once a second, let it purge what has waited long enough.
+    let _ = std::thread::Builder::new()
+        .name("jol-allocator".into())
+        .spawn(|| loop {
+            std::thread::sleep(std::time::Duration::from_secs(1));
+            // SAFETY: asks the allocator to collect; callable from any thread at any time.
+            unsafe { libmimalloc_sys::mi_collect(false) };
+        });
 }
 
 fn main() -> ExitCode {
