@@ -27,6 +27,8 @@ pub fn free_loopback() -> io::Result<SocketAddr> {
     }
     let span = u32::from(low - FLOOR);
     let start = process_seed() % span;
+    // The offset counts from one starting point per process, so walking on from it never
+    // returns a port this process handed out before.
     for _ in 0..span {
         let n = TRIED.fetch_add(1, Ordering::Relaxed);
         let port = FLOOR + ((start + n) % span) as u16;
@@ -50,13 +52,16 @@ fn ephemeral_low() -> u16 {
 }
 
 /// A number that differs between processes, so two test binaries or two `jol demo` runs do not
-/// walk the same ports in the same order.
+/// walk the same ports in the same order; fixed for the life of the process (taken once).
 fn process_seed() -> u32 {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    std::process::id().wrapping_mul(2_654_435_761) ^ nanos
+    static SEED: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *SEED.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        std::process::id().wrapping_mul(2_654_435_761) ^ nanos
+    })
 }
 
 #[cfg(test)]
