@@ -106,7 +106,8 @@ pub(crate) fn kpi_answer(
         from: date_param(q, "from")?,
         to: date_param(q, "to")?,
         structure_at: date_param(q, "structureAt")?,
-        with_a_match: with_a_match(store, &views)?,
+        with_a_match: crate::matching::market::persons_with_a_match_held(store, &views)
+            .map_err(storage_problem)?,
     };
     let mut report = crate::registry::kpi::compute(&views, &params, suppress);
     if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
@@ -131,19 +132,6 @@ pub(crate) fn kpi_answer(
         ));
     }
     Ok(http::json(StatusCode::OK, &report))
-}
-
-/// The persons with a matching open vacancy, for the pathway KPIs (`None`: no vacancy held).
-fn with_a_match(
-    store: &crate::store::Store,
-    views: &[crate::registry::view::PersonView],
-) -> Result<Option<std::collections::HashSet<String>>, Problem> {
-    let vacancies =
-        crate::matching::offers::all(store, crate::matching::offers::OfferKind::Vacancy)
-            .map_err(storage_problem)?;
-    Ok(crate::matching::market::persons_with_a_match(
-        views, &vacancies,
-    ))
 }
 
 /// The employment service: the publisher of employment-status in the manifest, or this node.

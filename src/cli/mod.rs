@@ -611,10 +611,7 @@ fn kpi(
         from: None,
         to: None,
         structure_at: None,
-        with_a_match: crate::matching::market::persons_with_a_match(
-            &views,
-            &crate::matching::offers::all(&store, crate::matching::offers::OfferKind::Vacancy)?,
-        ),
+        with_a_match: crate::matching::market::persons_with_a_match_held(&store, &views)?,
     };
     let report = crate::registry::kpi::compute(&views, &params, suppress);
     if json {

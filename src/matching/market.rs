@@ -15,11 +15,12 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::esco::{CodeLists, Labels};
-use super::offers::Offer;
+use super::offers::{self, Offer, OfferKind};
 use super::profile;
 use super::score::{self, strings, Interner, Job, Seeker};
 use crate::registry::kpi::SMALL_CELL;
 use crate::registry::view::PersonView;
+use crate::store::{Store, StoreError};
 
 /// Most skills listed per region, most demanded first.
 const SKILLS_PER_REGION: usize = 10;
@@ -70,6 +71,16 @@ pub fn persons_with_a_match(views: &[PersonView], vacancies: &[Offer]) -> Option
         .map(|v| v.pin.clone())
         .collect();
     Some(matched)
+}
+
+/// [`persons_with_a_match`] against the vacancies `store` holds (for the KPIs, in the API and
+/// in `jol kpi`).
+pub fn persons_with_a_match_held(
+    store: &Store,
+    views: &[PersonView],
+) -> Result<Option<HashSet<String>>, StoreError> {
+    let vacancies = offers::all(store, OfferKind::Vacancy)?;
+    Ok(persons_with_a_match(views, &vacancies))
 }
 
 /// The skills gap, region by region.
@@ -231,7 +242,6 @@ fn teaching(skill: &str, region: &str, courses: &[Offer]) -> Vec<CourseRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::matching::offers::OfferKind;
     use crate::registry::view::Returnee;
     use serde_json::json;
 
