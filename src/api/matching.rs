@@ -147,7 +147,7 @@ impl LocalApi {
                     return None;
                 }
                 let for_vacancies: BTreeSet<&String> = closes.iter().flat_map(|g| &gap[*g]).collect();
-                let near = c.description.get("region").and_then(Value::as_str) == profile.region.as_deref();
+                let near = c.region() == profile.region.as_deref();
                 Some((closes.len(), near, json!({
                     "courseCode": c.id, "title": c.description.get("title"),
                     "region": c.description.get("region"), "hours": c.description.get("hours"),

@@ -127,14 +127,6 @@ pub struct CourseRef {
     pub in_region: bool,
 }
 
-fn region_of(offer: &Offer) -> Option<String> {
-    offer
-        .description
-        .get("region")
-        .and_then(Value::as_str)
-        .map(String::from)
-}
-
 fn openings(offer: &Offer) -> u64 {
     offer
         .description
@@ -162,8 +154,10 @@ pub fn skills_gap(
     }
     let mut demand: BTreeMap<String, (u64, u64, BTreeMap<String, u64>)> = BTreeMap::new();
     for v in vacancies.iter().filter(|o| o.open) {
-        let Some(region) = region_of(v) else { continue };
-        let entry = demand.entry(region).or_default();
+        let Some(region) = v.region() else {
+            continue;
+        };
+        let entry = demand.entry(region.to_string()).or_default();
         entry.0 += 1;
         entry.1 += openings(v);
         for s in strings(&v.description, "essentialSkills") {
@@ -220,14 +214,11 @@ fn teaching(skill: &str, region: &str, courses: &[Offer]) -> Vec<CourseRef> {
                     .iter()
                     .any(|s| s == skill)
         })
-        .map(|c| {
-            let r = region_of(c);
-            CourseRef {
-                course_code: c.id.clone(),
-                title: c.description.get("title").cloned(),
-                in_region: r.as_deref() == Some(region),
-                region: r,
-            }
+        .map(|c| CourseRef {
+            course_code: c.id.clone(),
+            title: c.description.get("title").cloned(),
+            in_region: c.region() == Some(region),
+            region: c.region().map(String::from),
         })
         .collect();
     found.sort_by(|a, b| {

@@ -62,6 +62,13 @@ pub struct Offer {
     pub description: Value,
 }
 
+impl Offer {
+    /// The region (ISO 3166-2:KG) the offer is in, as its description states.
+    pub fn region(&self) -> Option<&str> {
+        self.description.get("region").and_then(Value::as_str)
+    }
+}
+
 /// Whether an offer event opens (or describes) the offer, or ends it.
 fn opens(event: &str) -> bool {
     matches!(

@@ -150,7 +150,7 @@ impl Job {
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string(),
-            region: d.get("region").and_then(Value::as_str).map(String::from),
+            region: offer.region().map(String::from),
             formal: d.get("formality").and_then(Value::as_str) == Some("FORMAL"),
             languages: strings(d, "languages"),
         }
