@@ -24,7 +24,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use super::{figure, percentile, BenchArgs, Figure};
-use crate::net::client::Endpoint;
+use crate::net::client::{Endpoint, HttpClient};
 use crate::node::federation::{self, LaidOut};
 use crate::synthetic::population::Population;
 
@@ -102,17 +102,21 @@ struct Sample {
     /// The subscriber's log size, and how far its views have been projected.
     stored: u64,
     projected: u64,
+    /// Whether its sync task is connected to the migration agency.
+    connected: bool,
 }
 
-async fn look(endpoint: &Endpoint, source: &str) -> Result<Sample> {
-    let mut client = endpoint.connect().await?;
+/// Ask a subscriber (over a kept-alive connection) how far it is.
+async fn look(client: &mut HttpClient, source: &str) -> Result<Sample> {
     let (_, body) = client.get("/readyz").await?;
     let v: Value = serde_json::from_slice(&body)?;
+    let peer = &v["peers"][source];
     Ok(Sample {
         at: Instant::now(),
-        cursor: v["peers"][source]["cursor"].as_u64().unwrap_or(0),
+        cursor: peer["cursor"].as_u64().unwrap_or(0),
         stored: v["store"]["events"].as_u64().unwrap_or(0),
         projected: v["views"]["cursor"].as_u64().unwrap_or(0),
+        connected: peer["connected"] == true,
     })
 }
 
@@ -168,15 +172,9 @@ pub(super) async fn federation(args: &BenchArgs) -> Result<Vec<Figure>> {
 
 /// Lift the per-token request budget: the benchmark measures the node, not its protection.
 fn unlimited(config: &Path) -> Result<()> {
-    let text = std::fs::read_to_string(config)?;
-    let text: Vec<String> = text
-        .lines()
-        .map(|l| match l.starts_with("requests_per_token_per_second") {
-            true => "requests_per_token_per_second = 1000000".to_string(),
-            false => l.to_string(),
-        })
-        .collect();
-    std::fs::write(config, text.join("\n") + "\n")?;
+    let mut node = crate::node::config::NodeConfig::load(config)?;
+    node.local.requests_per_token_per_second = super::UNLIMITED_REQUESTS;
+    federation::write_config(config, &node)?;
     Ok(())
 }
 
@@ -186,13 +184,14 @@ async fn wait_connected(
     source: &str,
 ) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
+    let mut clients = Vec::new();
+    for s in subscribers {
+        clients.push(nodes[*s].endpoint.connect().await?);
+    }
     loop {
         let mut all = true;
-        for s in subscribers {
-            let mut client = nodes[*s].endpoint.connect().await?;
-            let (_, body) = client.get("/readyz").await?;
-            let v: Value = serde_json::from_slice(&body)?;
-            all &= v["peers"][source]["connected"] == true;
+        for client in &mut clients {
+            all &= look(client, source).await?.connected;
         }
         if all {
             return Ok(());
@@ -228,20 +227,28 @@ impl Phase<'_> {
             .collect();
         let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // Each subscriber's samples, taken by its watcher and read by the settle loop below.
+        let samples: Vec<Arc<Mutex<Vec<Sample>>>> =
+            self.subscribers.iter().map(|_| Arc::default()).collect();
         let watchers: Vec<_> = self
             .subscribers
             .iter()
-            .map(|s| {
+            .zip(&samples)
+            .map(|(s, samples)| {
                 let endpoint = self.nodes[*s].endpoint.clone();
                 let source = self.source.to_string();
                 let stop = stop.clone();
+                let samples = samples.clone();
                 tokio::spawn(async move {
-                    let mut samples = Vec::new();
+                    let mut client = endpoint.connect().await?;
                     while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        samples.push(look(&endpoint, &source).await?);
+                        let sample = look(&mut client, &source).await?;
+                        if let Ok(mut all) = samples.lock() {
+                            all.push(sample);
+                        }
                         tokio::time::sleep(SAMPLE).await;
                     }
-                    anyhow::Ok(samples)
+                    anyhow::Ok(())
                 })
             })
             .collect();
@@ -300,11 +307,10 @@ impl Phase<'_> {
         // Let the subscribers catch up, then stop watching.
         let settle_until = Instant::now() + SETTLE;
         loop {
-            let mut done = true;
-            for s in self.subscribers {
-                let sample = look(&self.nodes[*s].endpoint, self.source).await?;
-                done &= sample.cursor >= head && sample.projected >= sample.stored;
-            }
+            let done = samples.iter().all(|taken| {
+                let latest = taken.lock().ok().and_then(|all| all.last().copied());
+                latest.is_some_and(|s| s.cursor >= head && s.projected >= s.stored)
+            });
             if done || Instant::now() > settle_until {
                 break;
             }
@@ -317,9 +323,10 @@ impl Phase<'_> {
             published as f64 / load_time.as_secs_f64(),
             "events/s",
         )];
-        for (s, w) in self.subscribers.iter().zip(watchers) {
-            let samples = w.await??;
-            figures.extend(subscriber_figures(label, s, &samples, &acks, load_end));
+        for ((s, w), taken) in self.subscribers.iter().zip(watchers).zip(&samples) {
+            w.await??;
+            let taken = taken.lock().map(|all| all.clone()).unwrap_or_default();
+            figures.extend(subscriber_figures(label, s, &taken, &acks, load_end));
         }
         for (name, n) in self.nodes {
             let spent = n.cpu().saturating_sub(cpu_before[name.as_str()]);

@@ -74,6 +74,10 @@ pub enum Which {
     Match,
 }
 
+/// The per-token request budget of every node a benchmark starts: a benchmark measures the
+/// node, not the budget that protects it.
+const UNLIMITED_REQUESTS: u32 = 1_000_000;
+
 /// One measured figure.
 #[derive(Debug, Clone, Serialize)]
 pub struct Figure {

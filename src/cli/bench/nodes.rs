@@ -23,16 +23,14 @@ use crate::synthetic::sample_data;
 use crate::write::{Publisher, Signer};
 use crate::xroad::standin::{StandIn, StandInConfig};
 
-/// A benchmark measures the node, not the per-token request budget that protects it.
-const UNLIMITED: &str = "requests_per_token_per_second = 1000000\n";
-
 /// A lone node for the publish benchmark, and its local API with an operator token.
 async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<(RunningNode, Endpoint)> {
     let key = keys::generate();
     keys::write_private(&dir.join("sign.pem"), &key)?;
     let text = format!(
-        "member = \"{}\"\ndata_dir = \"data\"\nstore_engine = \"{engine}\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\n{UNLIMITED}",
-        member()
+        "member = \"{}\"\ndata_dir = \"data\"\nstore_engine = \"{engine}\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\nrequests_per_token_per_second = {}\n",
+        member(),
+        super::UNLIMITED_REQUESTS
     );
     let config = NodeConfig::parse(&text, dir).map_err(anyhow::Error::msg)?;
     let token = operator_token(&config.local.tokens_file, "bench")?;
