@@ -547,7 +547,7 @@ fn training(p: &Person, event: &str, date: Date, extra: Value) -> Planned {
 }
 
 fn job_json(j: &Job, p: &Person, with_end: bool) -> Value {
-    let isco08 = work_abroad(&p.pin)["occupation"]["isco08"].clone();
+    let isco08 = &abroad(&p.pin).occupation.isco08;
     let mut job = json!({"spellId": j.id, "startDate": j.start.to_string(), "icse18": j.icse18, "formality": j.formality,
         "contractDuration": j.contract, "isco08": isco08, "isic": "4100", "region": p.region});
     if let Some(v) = &j.vacancy {
@@ -602,13 +602,13 @@ fn pathway_events(p: &Person) -> Vec<Planned> {
         ));
     }
     if let Some(t) = &p.training {
+        let course = course_json(&p.pin);
         if let Some(r) = p.registered.filter(|r| *r <= t.start) {
-            let course = course_json(&p.pin);
             out.push(employment(p, "REFERRED_TO_TRAINING", r.max(t.start - days(5)), "UNEMPLOYED", json!({"referral": {"courseCode": course["code"], "date": (t.start - days(5)).max(r).to_string()}})));
         }
         out.push(training(p, "ENROLLED", t.start, json!({"enrolmentId": t.id,
             "provider": {"id": "LYCEUM-7", "name": {"ru": "Профессиональный лицей №7"}, "region": p.region},
-            "course": course_json(&p.pin),
+            "course": course,
             "dates": {"start": t.start.to_string()}})));
         let ended = if t.outcome == Outcome::DroppedOut {
             "DROPPED_OUT"
@@ -618,7 +618,7 @@ fn pathway_events(p: &Person) -> Vec<Planned> {
         out.push(training(p, ended, t.end, json!({"enrolmentId": t.id, "dates": {"start": t.start.to_string(), "end": t.end.to_string()}})));
         if t.outcome == Outcome::Certified {
             out.push(training(p, "CERTIFIED", t.end + days(3), json!({"enrolmentId": t.id, "credential": {"type": "MICRO_CREDENTIAL",
-                "title": course_json(&p.pin)["title"], "awardingBody": {"ru": "Министерство образования"}, "issueDate": (t.end + days(3)).to_string()}})));
+                "title": course["title"], "awardingBody": {"ru": "Министерство образования"}, "issueDate": (t.end + days(3)).to_string()}})));
         }
     }
     for j in &p.jobs {
