@@ -883,7 +883,7 @@ pub fn seed_tables(r: &KpiReport) -> String {
     out.push_str("\nMonitoring indicators (numerator / denominator)\n");
     for (name, i) in &groups {
         out.push_str(&format!("{name:<12} registered ≤90d: {} | employment known: {} | employed ≤6m: {} | employed at +6m: {} | employed after retraining: {}\n",
-            (ratio_text(&i.registration_coverage)), (ratio_text(&i.employment_information)), (ratio_text(&i.employed_within_6_months)), (ratio_text(&i.in_employment_at_6_months)), (ratio_text(&i.employed_after_retraining))));
+            ratio_text(&i.registration_coverage), ratio_text(&i.employment_information), ratio_text(&i.employed_within_6_months), ratio_text(&i.in_employment_at_6_months), ratio_text(&i.employed_after_retraining)));
     }
     out.push_str("\nThe pathway: profiling → match → referral → placement\n");
     for (name, i) in &groups {

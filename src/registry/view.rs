@@ -458,13 +458,20 @@ impl PersonView {
 
     /// The first spell start on or after the return (or the first at all without a return).
     pub fn first_employment(&self, formal_only: bool) -> Option<Date> {
+        self.spells_since_return()
+            .filter(|(s, _)| !formal_only || s.formality == "FORMAL")
+            .map(|(_, d)| d)
+            .min()
+    }
+
+    /// The spells that started on or after the return (all, when the return is unknown), with
+    /// their start dates.
+    fn spells_since_return(&self) -> impl Iterator<Item = (&Spell, Date)> {
         let ret = self.return_date();
         self.spells
             .iter()
-            .filter(|s| !formal_only || s.formality == "FORMAL")
-            .filter_map(|s| date(&s.start_date))
-            .filter(|d| ret.is_none_or(|r| *d >= r))
-            .min()
+            .filter_map(|s| Some((s, date(&s.start_date)?)))
+            .filter(move |(_, d)| ret.is_none_or(|r| *d >= r))
     }
 
     /// Whether a local reader with `purpose` may be served this view (as served: see
@@ -520,12 +527,8 @@ impl PersonView {
     /// The first placement since return: the earliest spell that fills a vacancy, with its
     /// start date.
     pub fn first_placement(&self) -> Option<(&Spell, Date)> {
-        let ret = self.return_date();
-        self.spells
-            .iter()
-            .filter(|s| s.vacancy_id.is_some())
-            .filter_map(|s| Some((s, date(&s.start_date)?)))
-            .filter(|(_, d)| ret.is_none_or(|r| *d >= r))
+        self.spells_since_return()
+            .filter(|(s, _)| s.vacancy_id.is_some())
             .min_by_key(|(_, d)| *d)
     }
 

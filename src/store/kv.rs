@@ -2,9 +2,9 @@
 //! is created and recognised from its files afterwards, so an existing store keeps its engine
 //! whatever the default. redb is the default by measurement (BENCHMARKS.md, "Store engines"): a
 //! node holding a million events takes 1.6 times its raw JWS on disk against sled's 2.5, about
-//! a third less memory, and catches up faster; sled is beta and unmaintained upstream. Both give the same four things the
-//! store needs: point reads, ordered range reads, atomic batches that are not yet durable, and a
-//! flush that makes everything applied before it durable.
+//! a third less memory, and catches up faster; sled is beta and unmaintained upstream. Both give
+//! the same four things the store needs: point reads, ordered range reads, atomic batches that are
+//! not yet durable, and a flush that makes everything applied before it durable.
 
 use std::fmt;
 use std::path::Path;
