@@ -220,6 +220,10 @@ fn consent_list(p: &crate::synthetic::population::Person) -> Vec<&'static str> {
     v
 }
 
+/// How many vacancies and course offers the demo publishes.
+const VACANCIES: usize = 200;
+const COURSES: usize = 40;
+
 /// Vacancies for the employment service and course offers for the education ministry, drawn
 /// from the ESCO subset, published through their local APIs.
 async fn publish_offers(local: &HashMap<String, Endpoint>, seed: u64) -> Result<()> {
@@ -228,12 +232,14 @@ async fn publish_offers(local: &HashMap<String, Endpoint>, seed: u64) -> Result<
         (
             "employment",
             "vacancy",
-            (0..200).map(|i| vacancy_data(i, seed)).collect::<Vec<_>>(),
+            (0..VACANCIES)
+                .map(|i| vacancy_data(i, seed))
+                .collect::<Vec<_>>(),
         ),
         (
             "education",
             "course-offer",
-            (0..40).map(|i| course_data(i, seed)).collect(),
+            (0..COURSES).map(|i| course_data(i, seed)).collect(),
         ),
     ] {
         let Some(endpoint) = local.get(agency) else {
@@ -257,21 +263,23 @@ async fn publish_offers(local: &HashMap<String, Endpoint>, seed: u64) -> Result<
         );
     }
     eprintln!(
-        "  published 200 vacancies (employment service) and 40 course offers (education ministry)"
+        "  published {VACANCIES} vacancies (employment service) and {COURSES} course offers (education ministry)"
     );
     Ok(())
+}
+
+/// A label's English text (Russian when it has none).
+fn en(labels: &Value) -> String {
+    labels["en"]
+        .as_str()
+        .or(labels["ru"].as_str())
+        .unwrap_or("")
+        .to_string()
 }
 
 /// The example person's best vacancies at the employment service, each explained, and the
 /// course that closes the gap.
 fn print_matches(ex: &Value) {
-    let en = |v: &Value| {
-        v["en"]
-            .as_str()
-            .or(v["ru"].as_str())
-            .unwrap_or("")
-            .to_string()
-    };
     println!("\nTheir best vacancies at the employment service (score of 1; matched / missing essential skills):");
     for m in ex["matchesAtEmployment"].as_array().into_iter().flatten() {
         let names = |k: &str| {
@@ -324,9 +332,9 @@ fn print_gap(gap: &Value) {
             .map_or("suppressed".into(), |r| format!("{:.0}%", r * 100.0));
         println!(
             "  {:<45} {:>4} {:>10}  {course}",
-            s["label"]["en"]
-                .as_str()
-                .unwrap_or(s["uri"].as_str().unwrap_or("")),
+            Some(en(&s["label"]))
+                .filter(|l| !l.is_empty())
+                .unwrap_or_else(|| s["uri"].as_str().unwrap_or("").to_string()),
             s["demand"],
             lacking
         );
