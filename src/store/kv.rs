@@ -1,17 +1,21 @@
-//! The ordered key-value engine under the store: redb (the default) or sled, chosen when a store
-//! is created and recognised from its files afterwards, so an existing store keeps its engine
-//! whatever the default. redb is the default by measurement (BENCHMARKS.md, "Store engines"): a
+//! The ordered key-value engine under the store: redb (the default) or sled in a data directory,
+//! chosen when a store is created and recognised from its files afterwards, so an existing store
+//! keeps its engine whatever the default; or a table in PostgreSQL ([`super::postgres`]) that
+//! several replicas of one member share. redb is the default by measurement (BENCHMARKS.md, "Store engines"): a
 //! node holding a million events takes 1.6 times its raw JWS on disk against sled's 2.5, about
 //! a third less memory, and catches up faster; sled is beta and unmaintained upstream. Both give
 //! the same four things the store needs: point reads, ordered range reads, atomic batches that are
-//! not yet durable, and a flush that makes everything applied before it durable.
+//! not yet durable, and a flush that makes everything applied before it durable (on PostgreSQL
+//! every batch is a transaction, durable when it returns, and a flush has nothing left to do).
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
 use redb::{Durability, TableDefinition};
+
+use super::postgres::{PgError, PgKv, PgSettings};
 use serde::{Deserialize, Serialize};
 
 /// sled's page cache (its default, 1 GiB, is far more than a node needs).
@@ -29,6 +33,7 @@ pub enum Engine {
     Sled,
     #[default]
     Redb,
+    Postgres,
 }
 
 impl fmt::Display for Engine {
@@ -36,6 +41,7 @@ impl fmt::Display for Engine {
         f.write_str(match self {
             Engine::Sled => "sled",
             Engine::Redb => "redb",
+            Engine::Postgres => "postgres",
         })
     }
 }
@@ -46,7 +52,10 @@ impl FromStr for Engine {
         match s {
             "sled" => Ok(Engine::Sled),
             "redb" => Ok(Engine::Redb),
-            other => Err(format!("unknown store engine {other:?} (sled or redb)")),
+            "postgres" => Ok(Engine::Postgres),
+            other => Err(format!(
+                "unknown store engine {other:?} (redb, sled or postgres)"
+            )),
         }
     }
 }
@@ -64,9 +73,36 @@ impl Engine {
     }
 }
 
+/// Where a store is: a data directory with an embedded engine, or a PostgreSQL database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    Dir { dir: PathBuf, engine: Engine },
+    Postgres(PgSettings),
+}
+
+impl Location {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Location::Dir { engine, .. } => *engine,
+            Location::Postgres(_) => Engine::Postgres,
+        }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Dir { dir, .. } => write!(f, "{}", dir.display()),
+            Location::Postgres(settings) => f.write_str(&settings.describe()),
+        }
+    }
+}
+
 /// An engine failure; the text is the engine's own.
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {
+    #[error(transparent)]
+    Postgres(#[from] PgError),
     #[error(transparent)]
     Sled(#[from] sled::Error),
     #[error("{0}")]
@@ -93,11 +129,23 @@ pub enum Op {
 pub enum Kv {
     Sled { db: sled::Db, main: sled::Tree },
     Redb(Arc<redb::Database>),
+    Postgres(Arc<PgKv>),
 }
 
 impl Kv {
+    pub fn open_at(location: &Location) -> Result<Kv, KvError> {
+        match location {
+            Location::Dir { dir, engine } => Kv::open(dir, *engine),
+            Location::Postgres(settings) => Ok(Kv::Postgres(Arc::new(PgKv::open(settings)?))),
+        }
+    }
+
+    /// Open an embedded engine in `dir`.
     pub fn open(dir: &Path, engine: Engine) -> Result<Kv, KvError> {
         match engine {
+            Engine::Postgres => Err(KvError::Io(std::io::Error::other(
+                "a PostgreSQL store is opened by its url ([store] url), not a directory",
+            ))),
             Engine::Sled => {
                 let db = open_sled(dir)?;
                 let main = db.open_tree("main")?;
@@ -121,6 +169,15 @@ impl Kv {
         match self {
             Kv::Sled { .. } => Engine::Sled,
             Kv::Redb(_) => Engine::Redb,
+            Kv::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The PostgreSQL engine, when that is what this is.
+    pub fn postgres(&self) -> Option<&Arc<PgKv>> {
+        match self {
+            Kv::Postgres(pg) => Some(pg),
+            _ => None,
         }
     }
 
@@ -133,6 +190,7 @@ impl Kv {
                 let v = table.get(key).map_err(redb_err)?;
                 Ok(v.map(|v| v.value().to_vec()))
             }
+            Kv::Postgres(pg) => Ok(pg.get(key)?),
         }
     }
 
@@ -151,6 +209,29 @@ impl Kv {
                 self.flush()
             }
             Kv::Redb(_) => self.write(ops, Durability::Immediate),
+            Kv::Postgres(pg) => Ok(pg.write(ops)?),
+        }
+    }
+
+    /// Read `counter`, and apply durably, in one atomic step, what `build` makes of its value;
+    /// callers of one process serialize themselves, and on PostgreSQL a lock shared with every
+    /// other replica serializes them across processes too (see [`PgKv::locked`]).
+    /// `durable: false` lets an embedded engine leave it to the next flush.
+    pub fn locked<E: From<KvError>>(
+        &self,
+        counter: &[u8],
+        durable: bool,
+        build: impl FnOnce(Option<Vec<u8>>) -> Result<Vec<Op>, E>,
+    ) -> Result<(), E> {
+        match self {
+            Kv::Postgres(pg) => pg.locked(counter, build).map_err(KvError::from)?,
+            _ => {
+                let ops = build(self.get(counter)?)?;
+                match durable {
+                    true => Ok(self.commit(ops)?),
+                    false => Ok(self.apply(ops)?),
+                }
+            }
         }
     }
 
@@ -184,6 +265,7 @@ impl Kv {
                 }
                 tx.commit().map_err(redb_err)
             }
+            Kv::Postgres(pg) => Ok(pg.write(ops)?),
         }
     }
 
@@ -196,6 +278,7 @@ impl Kv {
                 tx.set_durability(Durability::Immediate);
                 tx.commit().map_err(redb_err)
             }
+            Kv::Postgres(_) => Ok(()),
         }
     }
 
@@ -220,6 +303,7 @@ impl Kv {
                 }
                 Ok(out)
             }
+            Kv::Postgres(pg) => Ok(pg.range(start, end, limit)?),
         }
     }
 
@@ -244,6 +328,7 @@ impl Kv {
                     None => Ok(None),
                 }
             }
+            Kv::Postgres(pg) => Ok(pg.last(start, end)?),
         }
     }
 
@@ -252,6 +337,7 @@ impl Kv {
         match self {
             Kv::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
             Kv::Redb(_) => std::fs::metadata(dir.join(REDB_FILE)).map_or(0, |m| m.len()),
+            Kv::Postgres(pg) => pg.size_on_disk(),
         }
     }
 }

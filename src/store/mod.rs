@@ -26,12 +26,14 @@ use crate::event::identifiers::MemberId;
 
 pub mod keys;
 pub mod kv;
+pub mod postgres;
 
 use keys::Space;
 pub use keys::{Meta, SideLog};
 
-pub use kv::Engine;
+pub use kv::{Engine, Location};
 use kv::{prefix_end, Kv, KvError, Op, Scan};
+pub use postgres::PgSettings;
 
 /// Whether a write must be durable before the call returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,8 +46,8 @@ enum Durable {
 /// A storage failure. The text names the operation; the engine's own message follows.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open the store at {path}: {source}")]
-    Open { path: PathBuf, source: KvError },
+    #[error("cannot open the store at {at}: {source}")]
+    Open { at: String, source: KvError },
     #[error("the store at {path} is a {found} store, not {wanted}")]
     WrongEngine {
         path: PathBuf,
@@ -57,7 +59,33 @@ pub enum StoreError {
     #[error("store holds a damaged record under {0}")]
     Corrupt(&'static str),
     #[error("the store at {0} is closed (being reopened after a failure)")]
-    Closed(PathBuf),
+    Closed(String),
+    #[error("this replica is not the writer: {0}")]
+    NotWriter(&'static str),
+}
+
+impl StoreError {
+    /// Whether this failure means another replica is the writer (not a storage fault).
+    pub fn is_not_writer(&self) -> bool {
+        matches!(
+            self,
+            StoreError::NotWriter(_)
+                | StoreError::Io {
+                    source: KvError::Postgres(postgres::PgError::NotWriter),
+                    ..
+                }
+        )
+    }
+}
+
+/// A failure inside a locked side-log append.
+impl From<KvError> for StoreError {
+    fn from(source: KvError) -> StoreError {
+        StoreError::Io {
+            op: "side log",
+            source,
+        }
+    }
 }
 
 fn io(op: &'static str) -> impl FnOnce(KvError) -> StoreError {
@@ -203,7 +231,7 @@ pub struct Store {
     /// Appends to each side log ([`SideLog`] order) are serialized here (the event log has its
     /// writer thread).
     side_logs: std::sync::Arc<[std::sync::Mutex<crate::merkle::Frontier>; 2]>,
-    path: PathBuf,
+    location: Location,
 }
 
 impl Store {
@@ -223,18 +251,37 @@ impl Store {
                 wanted: engine,
             });
         }
-        let kv = Kv::open(dir, engine).map_err(|source| StoreError::Open {
-            path: dir.to_path_buf(),
+        Store::open_at(Location::Dir {
+            dir: dir.to_path_buf(),
+            engine,
+        })
+    }
+
+    /// Open the store in a PostgreSQL database, creating Jol's schema in an empty one.
+    pub fn open_postgres(settings: &PgSettings) -> Result<Store, StoreError> {
+        Store::open_at(Location::Postgres(settings.clone()))
+    }
+
+    /// Open the store at `location`.
+    pub fn open_at(location: Location) -> Result<Store, StoreError> {
+        let kv = Kv::open_at(&location).map_err(|source| StoreError::Open {
+            at: location.to_string(),
             source,
         })?;
         let store = Store {
             slot: std::sync::Arc::new(std::sync::RwLock::new(Some(kv))),
-            engine,
+            engine: location.engine(),
             side_logs: Default::default(),
-            path: dir.to_path_buf(),
+            location,
         };
         store.load_side_frontiers()?;
         Ok(store)
+    }
+
+    /// The PostgreSQL engine under this store, when it is one (for the writer lease and the
+    /// change notifications of replicas).
+    pub fn postgres(&self) -> Option<std::sync::Arc<postgres::PgKv>> {
+        self.kv().ok().and_then(|kv| kv.postgres().cloned())
     }
 
     fn load_side_frontiers(&self) -> Result<(), StoreError> {
@@ -256,9 +303,14 @@ impl Store {
             .slot
             .write()
             .map_err(|_| StoreError::Corrupt("store lock"))?;
+        if slot.as_ref().is_some_and(|kv| kv.postgres().is_some()) {
+            // The pool reconnects by itself, and the lease's epoch cell must stay the one shared.
+            drop(slot);
+            return self.load_side_frontiers();
+        }
         drop(slot.take());
-        let kv = Kv::open(&self.path, self.engine).map_err(|source| StoreError::Open {
-            path: self.path.clone(),
+        let kv = Kv::open_at(&self.location).map_err(|source| StoreError::Open {
+            at: self.location.to_string(),
             source,
         })?;
         *slot = Some(kv);
@@ -271,11 +323,12 @@ impl Store {
             .read()
             .ok()
             .and_then(|s| s.clone())
-            .ok_or_else(|| StoreError::Closed(self.path.clone()))
+            .ok_or_else(|| StoreError::Closed(self.location.to_string()))
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store is.
+    pub fn location(&self) -> &Location {
+        &self.location
     }
 
     /// The engine under this store.
@@ -285,7 +338,11 @@ impl Store {
 
     /// Bytes the store takes on disk.
     pub fn size_on_disk(&self) -> u64 {
-        self.kv().map_or(0, |kv| kv.size_on_disk(&self.path))
+        let dir = match &self.location {
+            Location::Dir { dir, .. } => dir.as_path(),
+            Location::Postgres(_) => Path::new(""),
+        };
+        self.kv().map_or(0, |kv| kv.size_on_disk(dir))
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -651,9 +708,9 @@ impl Store {
     /// Keep rejected input with its reason. Written without waiting for a flush.
     pub fn quarantine(&self, mut record: Quarantined) -> Result<u64, StoreError> {
         let from = Meta::QuarantinedFrom(record.origin.clone());
-        let count = self.quarantined_from(&record.origin)? + 1;
         self.append_side(SideLog::Quarantine, Durable::Later, |number, batch| {
             record.number = number;
+            let count = self.quarantined_from(&record.origin)? + 1;
             batch.put(keys::meta(&from), count.to_be_bytes());
             Ok(vec![serde_json::to_vec(&record).unwrap_or_default()])
         })
@@ -722,8 +779,10 @@ impl Store {
     }
 
     /// Append entries to a side log (durably now, or with the next flush), with what else `build`
-    /// stages in the same write; `build`
-    /// is told the number of the first entry and returns the entries. Returns that number.
+    /// stages in the same write; `build` is told the number of the first entry and returns the
+    /// entries. Returns that number. The log's size is read and written in one locked step
+    /// ([`Kv::locked`]), so appends from several replicas of a PostgreSQL store stay gap-free; a
+    /// size another replica moved is caught up with before appending.
     fn append_side(
         &self,
         log: SideLog,
@@ -733,23 +792,32 @@ impl Store {
         let mut frontier = self.side_logs[log as usize]
             .lock()
             .map_err(|_| StoreError::Corrupt("side log lock"))?;
-        let first = frontier.size() + 1;
-        let mut batch = WriteBatch::default();
-        let entries = build(first, &mut batch)?;
-        let mut next = frontier.clone();
-        for (number, entry) in (first..).zip(entries) {
-            let leaf = crate::merkle::leaf_hash(&entry);
-            batch.put(log.entry(number), entry);
-            for (level, index, hash) in next.append(leaf) {
-                batch.put(log.subtree(level, index), hash);
-            }
-        }
-        batch.put(keys::meta(&log.size()), next.size().to_be_bytes());
-        match durable {
-            Durable::Yes => self.kv()?.commit(batch.ops),
-            Durable::Later => self.kv()?.apply(batch.ops),
-        }
-        .map_err(io("side log"))?;
+        let size_key = keys::meta(&log.size());
+        let mut appended = None;
+        self.kv()?
+            .locked(&size_key, durable == Durable::Yes, |size| {
+                let size = size
+                    .and_then(|v| v.try_into().ok())
+                    .map_or(0, u64::from_be_bytes);
+                if size != frontier.size() {
+                    *frontier = crate::merkle::Frontier::load(&SideLogTree(self, log), size)?;
+                }
+                let first = size + 1;
+                let mut batch = WriteBatch::default();
+                let entries = build(first, &mut batch)?;
+                let mut next = frontier.clone();
+                for (number, entry) in (first..).zip(entries) {
+                    let leaf = crate::merkle::leaf_hash(&entry);
+                    batch.put(log.entry(number), entry);
+                    for (level, index, hash) in next.append(leaf) {
+                        batch.put(log.subtree(level, index), hash);
+                    }
+                }
+                batch.put(size_key.clone(), next.size().to_be_bytes());
+                appended = Some((first, next));
+                Ok::<_, StoreError>(batch.ops)
+            })?;
+        let (first, next) = appended.ok_or(StoreError::Corrupt("side log"))?;
         *frontier = next;
         Ok(first)
     }
@@ -819,8 +887,64 @@ impl crate::merkle::Subtrees for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
-    const ENGINES: [Engine; 2] = [Engine::Sled, Engine::Redb];
+    use crate::store::postgres::lease::{self, Role};
+    use tokio::sync::watch;
+
+    /// A store to test on one engine: embedded ones in a temporary folder, PostgreSQL in a
+    /// database of its own in the test cluster (held as the writer).
+    struct Fixture {
+        engine: Engine,
+        dir: tempfile::TempDir,
+        pg: Option<PgSettings>,
+        lease: Option<watch::Receiver<Role>>,
+    }
+
+    impl Fixture {
+        /// One fixture per engine. PostgreSQL must be installed (`.ci/run` installs it);
+        /// `JOL_NO_POSTGRES=1` leaves it out, loudly.
+        fn all() -> Vec<Fixture> {
+            let mut all: Vec<Fixture> = [Engine::Sled, Engine::Redb]
+                .into_iter()
+                .map(|engine| Fixture {
+                    engine,
+                    dir: tempfile::tempdir().unwrap(),
+                    pg: None,
+                    lease: None,
+                })
+                .collect();
+            if std::env::var_os("JOL_NO_POSTGRES").is_some() {
+                eprintln!("JOL_NO_POSTGRES is set: the PostgreSQL engine is NOT tested");
+                return all;
+            }
+            let mut pg = postgres::throwaway::fresh_database()
+                .unwrap_or_else(|e| panic!("the PostgreSQL engine cannot be tested: {e}"));
+            (pg.lease_ms, pg.poll_ms) = (600, 20);
+            all.push(Fixture {
+                engine: Engine::Postgres,
+                dir: tempfile::tempdir().unwrap(),
+                pg: Some(pg),
+                lease: None,
+            });
+            all
+        }
+
+        /// Open (or open again) the store.
+        fn open(&mut self) -> Store {
+            self.lease = None;
+            match &self.pg {
+                None => Store::open_with(self.dir.path(), self.engine).unwrap(),
+                Some(settings) => {
+                    let store = Store::open_postgres(settings).unwrap();
+                    let kv = store.postgres().unwrap();
+                    let held = lease::acquire(&kv, "test".into(), Duration::from_secs(20));
+                    self.lease = Some(held.unwrap());
+                    store
+                }
+            }
+        }
+    }
 
     fn member() -> MemberId {
         "central-server/GOV/70000001/migration".parse().unwrap()
@@ -841,11 +965,10 @@ mod tests {
 
     #[test]
     fn positions_and_sequences_survive_reopening() {
-        for engine in ENGINES {
-            let dir = tempfile::tempdir().unwrap();
+        for mut fixture in Fixture::all() {
             let (a, b): (MemberId, MemberId) = (member(), "x/GOV/1/y".parse().unwrap());
             {
-                let store = Store::open_with(dir.path(), engine).unwrap();
+                let store = fixture.open();
                 assert_eq!(store.last_position().unwrap(), 0);
                 assert_eq!(store.last_sequence(&a).unwrap(), 0);
                 append(&store, &a, 1, 1, None);
@@ -853,7 +976,7 @@ mod tests {
                 append(&store, &a, 3, 2, Some("retry-me"));
                 store.flush().unwrap();
             }
-            let store = Store::open_with(dir.path(), engine).unwrap();
+            let store = fixture.open();
             assert_eq!(store.last_position().unwrap(), 3);
             assert_eq!(store.last_sequence(&a).unwrap(), 2);
             assert_eq!(store.last_sequence(&b).unwrap(), 1);
@@ -870,9 +993,8 @@ mod tests {
 
     #[test]
     fn the_id_index_finds_events() {
-        for engine in ENGINES {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open_with(dir.path(), engine).unwrap();
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
             let id = Uuid::now_v7();
             let mut b = WriteBatch::default();
             b.append(Append {
@@ -895,9 +1017,8 @@ mod tests {
 
     #[test]
     fn quarantine_keeps_records_in_order() {
-        for engine in ENGINES {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open_with(dir.path(), engine).unwrap();
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
             for reason in ["schema-invalid", "malformed-json"] {
                 store
                     .quarantine(Quarantined {
@@ -920,9 +1041,8 @@ mod tests {
 
     #[test]
     fn views_index_checkpoints_cursors_and_access_log() {
-        for engine in ENGINES {
-            let dir = tempfile::tempdir().unwrap();
-            let store = Store::open_with(dir.path(), engine).unwrap();
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
             let mut b = WriteBatch::default();
             for (pin, pos) in [
                 ("21503199012345", 2),
@@ -969,10 +1089,13 @@ mod tests {
             assert_eq!(store.person_index().count(), 0);
             store.set_meta(&Meta::Manifest, b"v").unwrap();
             drop(store);
-            let store = Store::open(dir.path()).unwrap();
+            let store = match fixture.pg {
+                Some(_) => fixture.open(),
+                None => Store::open(fixture.dir.path()).unwrap(),
+            };
             assert_eq!(
                 store.engine(),
-                engine,
+                fixture.engine,
                 "the engine is recognised on reopening"
             );
             assert_eq!(store.meta(&Meta::Manifest).unwrap(), Some(b"v".to_vec()));
@@ -996,5 +1119,41 @@ mod tests {
             err.to_string().contains("is a redb store, not sled"),
             "{err}"
         );
+    }
+
+    /// Two replicas of one PostgreSQL store appending to the access log at once: every entry
+    /// numbered once, no gap, one Merkle tree over them; and only the lease holder writes.
+    #[test]
+    fn replicas_share_side_logs_and_only_the_writer_writes() {
+        let Some(mut fixture) = Fixture::all().pop().filter(|f| f.pg.is_some()) else {
+            return;
+        };
+        let writer = fixture.open();
+        let standby = Store::open_postgres(fixture.pg.as_ref().unwrap()).unwrap();
+        let refused = standby.set_meta(&Meta::Manifest, b"m").unwrap_err();
+        assert!(refused.is_not_writer(), "{refused}");
+        std::thread::scope(|s| {
+            for store in [&writer, &standby] {
+                s.spawn(move || {
+                    for i in 0..40 {
+                        let entry = format!("read {i}").into_bytes();
+                        store.append_access(vec![("21503199012345".into(), entry)]).unwrap();
+                    }
+                });
+            }
+        });
+        for store in [&writer, &standby] {
+            assert_eq!(store.side_len(SideLog::Access), 80);
+        }
+        let numbers: Vec<u64> = writer
+            .side_entries(SideLog::Access, 0, 100)
+            .unwrap()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(numbers, (1..=80).collect::<Vec<_>>());
+        let frontier = crate::merkle::Frontier::load(&SideLogTree(&standby, SideLog::Access), 80);
+        assert_eq!(frontier.unwrap().size(), 80, "every subtree of the tree is stored");
+        assert_eq!(writer.access_entries("21503199012345", 100).unwrap().len(), 80);
     }
 }

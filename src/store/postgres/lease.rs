@@ -1,0 +1,145 @@
+//! The writer lease: which replica of a member may write. One row (`jol_writer`) holds the
+//! lease's epoch, its holder, the holder's session and when it expires.
+//!
+//! A standby takes the lease when it has expired (the writer is paused or cut off) or when the
+//! holder's database session is gone (the writer died: no need to wait for the expiry), bumping
+//! the epoch. The writer renews it every third of its length. Every write the writer commits runs
+//! `jol_fence(epoch)` first ([`super::schema`]): a write from an old epoch or past the expiry
+//! rolls back, so a writer that was paused while another took over cannot commit anything after
+//! waking. A writer whose renewal finds another epoch has lost the role for good; the node stops
+//! (and a supervisor restarts it as a standby).
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::{connect, PgError, PgKv, PgSettings};
+
+/// A replica's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Serves reads and the feed; refuses publishes (503).
+    Standby,
+    /// Holds the lease with this epoch: writes, syncs, signs checkpoints.
+    Writer(i64),
+    /// Held the lease and lost it to another replica: must stop.
+    Deposed,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Standby => "standby",
+            Role::Writer(_) => "writer",
+            Role::Deposed => "deposed",
+        }
+    }
+}
+
+const TAKE: &str = "UPDATE jol_writer SET epoch = epoch + 1, holder = $1, holder_pid = pg_backend_pid(),
+        expires_at = clock_timestamp() + make_interval(secs => $2)
+    WHERE id = 1 AND (holder IS NULL OR expires_at < clock_timestamp()
+        OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = jol_writer.holder_pid))
+    RETURNING epoch";
+
+const RENEW: &str = "UPDATE jol_writer SET expires_at = clock_timestamp() + make_interval(secs => $2),
+        holder_pid = pg_backend_pid()
+    WHERE id = 1 AND epoch = $1 RETURNING epoch";
+
+/// Contend for the writer lease as `holder` (a name for messages: member and host). The role
+/// is announced on the returned watch; the store's writes are fenced with the epoch held.
+pub fn contend(kv: &PgKv, holder: String) -> watch::Receiver<Role> {
+    let (tx, rx) = watch::channel(Role::Standby);
+    let epoch = kv.epoch();
+    let settings = kv.settings().clone();
+    super::runtime().spawn(async move {
+        let role = run(&settings, &holder, &tx, &epoch).await;
+        epoch.store(0, Ordering::SeqCst);
+        tx.send_replace(role);
+    });
+    rx
+}
+
+/// Contend until the lease is lost (or nobody watches any more); returns the final role.
+async fn run(
+    settings: &PgSettings,
+    holder: &str,
+    role: &watch::Sender<Role>,
+    epoch: &std::sync::atomic::AtomicI64,
+) -> Role {
+    let Ok(config) = settings.config() else {
+        return Role::Standby;
+    };
+    let length = settings.lease_ms as f64 / 1000.0;
+    let renew_every = Duration::from_millis((settings.lease_ms / 3).max(10));
+    let poll = Duration::from_millis(settings.poll_ms.max(10));
+    let mut held: Option<i64> = None;
+    let mut client = None;
+    loop {
+        if role.is_closed() {
+            return Role::Standby;
+        }
+        if client.as_ref().is_none_or(|c: &tokio_postgres::Client| c.is_closed()) {
+            client = connect(config.clone()).await.ok();
+        }
+        let Some(c) = client.as_ref() else {
+            tokio::time::sleep(poll).await;
+            continue;
+        };
+        match held {
+            None => match c.query_opt(TAKE, &[&holder, &length]).await {
+                Ok(Some(row)) => {
+                    let e: i64 = row.get(0);
+                    held = Some(e);
+                    epoch.store(e, Ordering::SeqCst);
+                    tracing::info!(epoch = e, "this replica holds the writer lease");
+                    role.send_replace(Role::Writer(e));
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %PgError::from(e), "cannot contend for the writer lease"),
+            },
+            Some(e) => match c.query_opt(RENEW, &[&e, &length]).await {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    tracing::error!(epoch = e, "another replica took the writer lease");
+                    return Role::Deposed;
+                }
+                // The database is unreachable: the fence stops our writes once the lease
+                // expires; we keep renewing and carry on if it comes back still ours.
+                Err(err) => tracing::warn!(error = %PgError::from(err), "cannot renew the writer lease"),
+            },
+        }
+        tokio::time::sleep(if held.is_some() { renew_every } else { poll }).await;
+    }
+}
+
+/// Who holds the lease now: (epoch, holder), for `/readyz` and tests.
+pub fn holder(kv: &PgKv) -> Result<(i64, Option<String>), PgError> {
+    let config = kv.settings().config()?;
+    super::block(async move {
+        let client = connect(config).await?;
+        let row = client
+            .query_one("SELECT epoch, holder FROM jol_writer WHERE id = 1", &[])
+            .await?;
+        Ok((row.get(0), row.get(1)))
+    })
+}
+
+/// Contend and wait until this process is the writer (a single-replica node at start, tests,
+/// tools). Keep the receiver: dropping it gives the lease up at its next renewal.
+pub fn acquire(
+    kv: &PgKv,
+    holder: String,
+    timeout: Duration,
+) -> Result<watch::Receiver<Role>, PgError> {
+    let role = contend(kv, holder);
+    let deadline = std::time::Instant::now() + timeout;
+    while !matches!(*role.borrow(), Role::Writer(_)) {
+        if std::time::Instant::now() > deadline {
+            return Err(PgError::NotWriter);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Ok(role)
+}

@@ -1,0 +1,570 @@
+//! The PostgreSQL engine: the store's ordered key-value table in a database several replicas of
+//! one member share (see `docs/deploy-ha.md`).
+//!
+//! It owns the connection pool, the SQL of each key-value operation, the fencing of writes
+//! ([`lease`]: only the replica holding the writer lease may commit them), the versioned schema
+//! ([`schema`]), the change notifications that wake long-polls on every replica (`LISTEN` /
+//! `NOTIFY`), and a throwaway cluster for tests, the demo and the benchmarks ([`throwaway`]).
+//!
+//! Every write is one transaction, durable when it returns (as the server's
+//! `synchronous_commit` says), sent as one round trip. Writes by the writer are fenced by its
+//! lease epoch; appends to a side log (the access log, the quarantine), which any replica makes,
+//! are serialized by a transaction-scoped advisory lock on the log's counter instead.
+//!
+//! tokio-postgres is asynchronous while the store interface is blocking (the embedded engines
+//! are), so the connections live on a small runtime of their own and each call waits for its
+//! answer; a caller inside the node's runtime blocks its thread as it would on a disk write.
+
+pub mod lease;
+pub mod schema;
+pub mod throwaway;
+
+use std::fmt::Write as _;
+use std::future::Future;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio_postgres::{Client, NoTls, Statement};
+
+use super::kv::{Entry, Op};
+
+/// The channel writers notify after each commit.
+pub const CHANGED: &str = "jol_changed";
+/// The SQLSTATE `jol_fence` raises when a write comes from a replica that is not the writer.
+const NOT_WRITER: &str = "JL001";
+
+/// Where the database is and how many connections a process may hold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PgSettings {
+    /// A libpq-style connection string: `postgres://user:password@host:port/db` or
+    /// `host=/run/postgresql dbname=jol user=jol` (a host starting with `/` is a socket folder).
+    pub url: String,
+    /// Connections this process may open for store work (the lease and the listener have one
+    /// each besides).
+    #[serde(default = "default_pool")]
+    pub pool: usize,
+    /// How long the writer's lease lasts without renewal: a paused or cut-off writer loses the
+    /// role after this long, and a replica takes over. A writer that died is replaced sooner
+    /// (its session is gone).
+    #[serde(default = "default_lease_ms")]
+    pub lease_ms: u64,
+    /// How often a standby replica checks whether it can take the writer role.
+    #[serde(default = "default_poll_ms")]
+    pub poll_ms: u64,
+}
+
+fn default_pool() -> usize {
+    8
+}
+fn default_lease_ms() -> u64 {
+    5_000
+}
+fn default_poll_ms() -> u64 {
+    250
+}
+
+impl PgSettings {
+    pub fn new(url: impl Into<String>) -> PgSettings {
+        PgSettings {
+            url: url.into(),
+            pool: default_pool(),
+            lease_ms: default_lease_ms(),
+            poll_ms: default_poll_ms(),
+        }
+    }
+
+    fn config(&self) -> Result<tokio_postgres::Config, PgError> {
+        self.url
+            .parse()
+            .map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))
+    }
+
+    /// The database, for messages: host and database name, never the password.
+    pub fn describe(&self) -> String {
+        let Ok(c) = self.config() else {
+            return "postgres (unparsable url)".into();
+        };
+        let host = match c.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+            None => "localhost".into(),
+        };
+        format!("postgres database {:?} on {host}", c.get_dbname().unwrap_or("(default)"))
+    }
+}
+
+/// A failure of the PostgreSQL engine.
+#[derive(Debug, thiserror::Error)]
+pub enum PgError {
+    #[error("the store url is not a PostgreSQL connection string: {0}")]
+    Url(String),
+    #[error("PostgreSQL: {0}")]
+    Db(String),
+    #[error("this replica is not the writer (another replica holds the lease, or this one lost it)")]
+    NotWriter,
+    #[error("the database's Jol schema is version {found}; this jol needs {wanted}: run `jol store migrate`")]
+    SchemaOld { found: i32, wanted: i32 },
+    #[error("the database's Jol schema is version {found}, newer than this jol knows ({wanted}): upgrade jol")]
+    SchemaNew { found: i32, wanted: i32 },
+    #[error("the PostgreSQL connection task stopped")]
+    Lost,
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(e: tokio_postgres::Error) -> PgError {
+        match e.code() {
+            Some(code) if code.code() == NOT_WRITER => PgError::NotWriter,
+            _ => PgError::Db(db_message(&e)),
+        }
+    }
+}
+
+/// The server's own message when there is one (tokio-postgres's Display says only "db error").
+fn db_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
+/// The runtime the connections live on: one per process, never dropped (a runtime may not be
+/// dropped inside another, where stores are dropped).
+fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("jol-postgres")
+            .enable_all()
+            .build()
+            .unwrap_or_else(|e| panic!("cannot start the PostgreSQL runtime: {e}"))
+    })
+}
+
+/// Run `fut` on the connections' runtime and wait for it.
+fn block<T: Send + 'static>(
+    fut: impl Future<Output = Result<T, PgError>> + Send + 'static,
+) -> Result<T, PgError> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(1);
+    runtime().spawn(async move {
+        let _ = tx.send(fut.await);
+    });
+    rx.recv().unwrap_or(Err(PgError::Lost))
+}
+
+/// Open one connection, its connection task on the runtime.
+async fn connect(config: tokio_postgres::Config) -> Result<Client, PgError> {
+    let (client, connection) = config.connect(NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Run one statement (or several, `;`-separated) on a connection of its own.
+pub fn execute(settings: &PgSettings, sql: String) -> Result<(), PgError> {
+    let config = settings.config()?;
+    block(async move {
+        connect(config).await?.batch_execute(&sql).await?;
+        Ok(())
+    })
+}
+
+/// One pooled connection with its prepared statements.
+struct Conn {
+    client: Client,
+    get: Statement,
+    range: Statement,
+    last: Statement,
+}
+
+impl Conn {
+    async fn open(config: tokio_postgres::Config) -> Result<Conn, PgError> {
+        let client = connect(config).await?;
+        let get = client.prepare("SELECT v FROM jol_kv WHERE k = $1").await?;
+        let range = client
+            .prepare("SELECT k, v FROM jol_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3")
+            .await?;
+        let last = client
+            .prepare("SELECT k, v FROM jol_kv WHERE k >= $1 AND k < $2 ORDER BY k DESC LIMIT 1")
+            .await?;
+        Ok(Conn {
+            client,
+            get,
+            range,
+            last,
+        })
+    }
+}
+
+/// The connections of one store: at most `size` open at once, idle ones kept.
+struct Pool {
+    config: tokio_postgres::Config,
+    size: usize,
+    state: Mutex<PoolState>,
+    freed: Condvar,
+}
+
+#[derive(Default)]
+struct PoolState {
+    idle: Vec<Arc<Conn>>,
+    open: usize,
+}
+
+impl Pool {
+    /// A connection: an idle one that is still open, or a new one while under the size.
+    fn take(&self) -> Result<Arc<Conn>, PgError> {
+        let mut state = self.state.lock().map_err(|_| PgError::Lost)?;
+        loop {
+            while let Some(conn) = state.idle.pop() {
+                if !conn.client.is_closed() {
+                    return Ok(conn);
+                }
+                state.open -= 1;
+            }
+            if state.open < self.size {
+                state.open += 1;
+                drop(state);
+                let opened = block(Conn::open(self.config.clone())).map(Arc::new);
+                if opened.is_err() {
+                    if let Ok(mut s) = self.state.lock() {
+                        s.open -= 1;
+                    }
+                    self.freed.notify_one();
+                }
+                return opened;
+            }
+            state = self.freed.wait(state).map_err(|_| PgError::Lost)?;
+        }
+    }
+
+    fn give_back(&self, conn: Arc<Conn>) {
+        if let Ok(mut state) = self.state.lock() {
+            if conn.client.is_closed() {
+                state.open -= 1;
+            } else {
+                state.idle.push(conn);
+            }
+        }
+        self.freed.notify_one();
+    }
+
+    /// Run `work` on a pooled connection.
+    fn with<T: Send + 'static, F>(&self, work: impl FnOnce(Arc<Conn>) -> F) -> Result<T, PgError>
+    where
+        F: Future<Output = Result<T, PgError>> + Send + 'static,
+    {
+        let conn = self.take()?;
+        let result = block(work(conn.clone()));
+        self.give_back(conn);
+        result
+    }
+}
+
+/// The store's table in PostgreSQL.
+pub struct PgKv {
+    settings: PgSettings,
+    pool: Pool,
+    /// The writer lease's epoch while this process holds it, 0 otherwise ([`lease`]).
+    epoch: Arc<AtomicI64>,
+}
+
+impl PgKv {
+    /// Connect, create the schema in an empty database, and check its version otherwise.
+    pub fn open(settings: &PgSettings) -> Result<PgKv, PgError> {
+        let config = settings.config()?;
+        let c = config.clone();
+        block(async move {
+            let client = connect(c).await?;
+            schema::prepare(&client).await
+        })?;
+        Ok(PgKv {
+            settings: settings.clone(),
+            pool: Pool {
+                config,
+                size: settings.pool.max(1),
+                state: Mutex::new(PoolState::default()),
+                freed: Condvar::new(),
+            },
+            epoch: Arc::new(AtomicI64::new(0)),
+        })
+    }
+
+    pub fn settings(&self) -> &PgSettings {
+        &self.settings
+    }
+
+    /// The epoch cell the lease sets (0: not the writer).
+    pub fn epoch(&self) -> Arc<AtomicI64> {
+        self.epoch.clone()
+    }
+
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
+        let key = key.to_vec();
+        self.pool.with(|c| async move {
+            let row = c.client.query_opt(&c.get, &[&key]).await?;
+            Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
+        })
+    }
+
+    pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, PgError> {
+        let (start, end) = (start.to_vec(), end.to_vec());
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.pool.with(|c| async move {
+            let rows = c.client.query(&c.range, &[&start, &end, &limit]).await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
+    pub fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, PgError> {
+        let (start, end) = (start.to_vec(), end.to_vec());
+        self.pool.with(|c| async move {
+            let row = c.client.query_opt(&c.last, &[&start, &end]).await?;
+            Ok(row.map(|r| (r.get(0), r.get(1))))
+        })
+    }
+
+    /// Apply `ops` as the writer, in one transaction, fenced by the lease epoch, and notify the
+    /// other replicas. Durable when this returns.
+    pub fn write(&self, ops: Vec<Op>) -> Result<(), PgError> {
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        if epoch == 0 {
+            return Err(PgError::NotWriter);
+        }
+        let mut sql = format!("SELECT jol_fence({epoch});");
+        changes_sql(&mut sql, ops);
+        let _ = write!(sql, "NOTIFY {CHANGED};");
+        self.pool.with(|c| async move {
+            c.client.batch_execute(&sql).await?;
+            Ok(())
+        })
+    }
+
+    /// Read `counter` under a lock every process shares for the length of one transaction, and
+    /// apply what `build` makes of its value in the same transaction. Any replica may call it:
+    /// this is how side logs are appended to, gap-free whoever appends.
+    pub fn locked<E>(
+        &self,
+        counter: &[u8],
+        build: impl FnOnce(Option<Vec<u8>>) -> Result<Vec<Op>, E>,
+    ) -> Result<Result<(), E>, PgError> {
+        let lock = lock_id(counter);
+        let read = format!(
+            "BEGIN; SELECT pg_advisory_xact_lock({lock}); SELECT v FROM jol_kv WHERE k = {};",
+            hex_literal(counter)
+        );
+        let conn = self.pool.take()?;
+        let c = conn.clone();
+        let current = block(async move {
+            let messages = c.client.simple_query(&read).await?;
+            Ok(first_value(&messages))
+        });
+        let result = match current {
+            Err(e) => Err(e),
+            Ok(current) => match build(current) {
+                Err(e) => self.finish(&conn, "ROLLBACK;".into()).map(|()| Err(e)),
+                Ok(ops) => {
+                    let mut sql = String::new();
+                    changes_sql(&mut sql, ops);
+                    sql.push_str("COMMIT;");
+                    self.finish(&conn, sql).map(Ok)
+                }
+            },
+        };
+        if result.is_err() {
+            let c = conn.clone();
+            let _ = block(async move {
+                c.client.batch_execute("ROLLBACK").await?;
+                Ok(())
+            });
+        }
+        self.pool.give_back(conn);
+        result
+    }
+
+    fn finish(&self, conn: &Arc<Conn>, sql: String) -> Result<(), PgError> {
+        let c = conn.clone();
+        block(async move {
+            c.client.batch_execute(&sql).await?;
+            Ok(())
+        })
+    }
+
+    /// Bytes the table and its index take.
+    pub fn size_on_disk(&self) -> u64 {
+        self.pool
+            .with(|c| async move {
+                let row = c
+                    .client
+                    .query_one("SELECT pg_total_relation_size('jol_kv')", &[])
+                    .await?;
+                Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
+            })
+            .unwrap_or(0)
+    }
+
+    /// Call `changed` (on the connections' runtime) after each write another process commits,
+    /// and once after every reconnection (changes may have been missed meanwhile), until
+    /// `changed` returns false.
+    pub fn listen(&self, changed: impl Fn() -> bool + Send + Sync + 'static) {
+        let settings = self.settings.clone();
+        runtime().spawn(listen(settings, changed));
+    }
+}
+
+async fn listen(settings: PgSettings, changed: impl Fn() -> bool + Send + Sync + 'static) {
+    let Ok(config) = settings.config() else {
+        return;
+    };
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+                let driver = tokio::spawn(async move {
+                    loop {
+                        match std::future::poll_fn(|cx| connection.poll_message(cx)).await {
+                            Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                                if tx.send(()).is_err() {
+                                    break;
+                                }
+                            }
+                            Some(Ok(_)) => {}
+                            Some(Err(_)) | None => break,
+                        }
+                    }
+                });
+                if client.batch_execute(&format!("LISTEN {CHANGED}")).await.is_ok() {
+                    if !changed() {
+                        return;
+                    }
+                    while rx.recv().await.is_some() {
+                        while rx.try_recv().is_ok() {}
+                        if !changed() {
+                            return;
+                        }
+                    }
+                }
+                driver.abort();
+            }
+            Err(e) => tracing::warn!(error = %db_message(&e), "cannot listen for changes; retrying"),
+        }
+        tokio::time::sleep(Duration::from_millis(settings.poll_ms)).await;
+    }
+}
+
+/// The statements that apply `ops`: the last change of each key wins, as it would applied in
+/// order (one statement may not touch a row twice).
+fn changes_sql(sql: &mut String, ops: Vec<Op>) {
+    let mut last = std::collections::BTreeMap::new();
+    for op in ops {
+        match op {
+            Op::Put(k, v) => last.insert(k, Some(v)),
+            Op::Delete(k) => last.insert(k, None),
+        };
+    }
+    let (puts, deletes): (Vec<_>, Vec<_>) = last.into_iter().partition(|(_, v)| v.is_some());
+    for chunk in puts.chunks(1000) {
+        sql.push_str("INSERT INTO jol_kv (k, v) VALUES ");
+        for (i, (k, v)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let v = v.as_deref().unwrap_or_default();
+            let _ = write!(sql, "({},{})", hex_literal(k), hex_literal(v));
+        }
+        sql.push_str(" ON CONFLICT (k) DO UPDATE SET v = excluded.v;");
+    }
+    for chunk in deletes.chunks(1000) {
+        sql.push_str("DELETE FROM jol_kv WHERE k IN (");
+        for (i, (k, _)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            sql.push_str(&hex_literal(k));
+        }
+        sql.push_str(");");
+    }
+}
+
+/// A bytea literal: hexadecimal digits only, so nothing in the bytes can end the string.
+fn hex_literal(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2 + 12);
+    s.push_str("'\\x");
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s.push_str("'::bytea");
+    s
+}
+
+/// The advisory lock that serializes appends to one counter.
+fn lock_id(counter: &[u8]) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(counter);
+    let mut first = [0u8; 8];
+    first.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(first)
+}
+
+/// The first column of the first row of a simple query's answer, a bytea in its text form.
+fn first_value(messages: &[tokio_postgres::SimpleQueryMessage]) -> Option<Vec<u8>> {
+    messages.iter().rev().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0).and_then(from_hex),
+        _ => None,
+    })
+}
+
+fn from_hex(text: &str) -> Option<Vec<u8>> {
+    let digits = text.strip_prefix("\\x")?;
+    (0..digits.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(digits.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bytea_literals_round_trip_and_cannot_break_out() {
+        let bytes = b"'; DROP TABLE jol_kv; --\x00\xff".to_vec();
+        let literal = hex_literal(&bytes);
+        assert!(literal.starts_with("'\\x") && literal.ends_with("'::bytea"));
+        let inner = &literal[1..literal.len() - 8];
+        assert!(inner[2..].chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(from_hex(inner), Some(bytes));
+    }
+
+    #[test]
+    fn the_last_change_of_a_key_wins() {
+        let mut sql = String::new();
+        changes_sql(
+            &mut sql,
+            vec![
+                Op::Put(b"a".to_vec(), b"1".to_vec()),
+                Op::Delete(b"a".to_vec()),
+                Op::Put(b"b".to_vec(), b"1".to_vec()),
+                Op::Put(b"b".to_vec(), b"2".to_vec()),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "INSERT INTO jol_kv (k, v) VALUES ('\\x62'::bytea,'\\x32'::bytea) ON CONFLICT (k) DO UPDATE SET v = excluded.v;\
+             DELETE FROM jol_kv WHERE k IN ('\\x61'::bytea);"
+        );
+    }
+
+    #[test]
+    fn the_description_never_shows_the_password() {
+        let s = PgSettings::new("postgres://jol:s3cret@db.example:5433/migration");
+        let d = s.describe();
+        assert!(!d.contains("s3cret"), "{d}");
+        assert!(d.contains("migration") && d.contains("db.example"), "{d}");
+    }
+}

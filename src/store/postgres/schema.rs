@@ -1,0 +1,113 @@
+//! The versioned schema of a PostgreSQL store. Each migration runs once, in its own transaction,
+//! under an advisory lock so that replicas starting together do not race; `jol_schema` records
+//! what ran. A node creates the schema in an empty database, refuses one older than it knows (run
+//! `jol store migrate`, which calls [`migrate`]) and one newer.
+
+use tokio_postgres::Client;
+
+use super::PgError;
+
+/// The migrations, in order; a migration's number is its place in this list, from 1.
+const MIGRATIONS: &[&str] = &[
+    // 1: the ordered key-value table, the writer lease and the fence every writer's commit runs.
+    r#"
+CREATE TABLE jol_kv (k bytea PRIMARY KEY, v bytea NOT NULL);
+CREATE TABLE jol_writer (
+    id integer PRIMARY KEY CHECK (id = 1),
+    epoch bigint NOT NULL,
+    holder text,
+    holder_pid integer,
+    expires_at timestamptz NOT NULL
+);
+INSERT INTO jol_writer (id, epoch, holder, holder_pid, expires_at) VALUES (1, 0, NULL, NULL, '-infinity');
+CREATE FUNCTION jol_fence(e bigint) RETURNS void LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM 1 FROM jol_writer WHERE id = 1 AND epoch = e AND expires_at > clock_timestamp() FOR SHARE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'jol: epoch % does not hold the writer lease', e USING ERRCODE = 'JL001';
+    END IF;
+END $$;
+"#,
+];
+
+/// The schema version this jol writes.
+pub const VERSION: i32 = MIGRATIONS.len() as i32;
+
+/// Serializes migrations between processes.
+const MIGRATION_LOCK: i64 = 0x6a6f_6c5f_6d69_6772;
+
+/// The version the database holds (0: no Jol schema).
+pub async fn version(client: &Client) -> Result<i32, PgError> {
+    let exists = client
+        .query_one("SELECT to_regclass('jol_schema') IS NOT NULL", &[])
+        .await?
+        .get::<_, bool>(0);
+    if !exists {
+        return Ok(0);
+    }
+    let row = client
+        .query_one("SELECT coalesce(max(version), 0) FROM jol_schema", &[])
+        .await?;
+    Ok(row.get(0))
+}
+
+/// Apply the migrations the database lacks; returns (version before, version after).
+pub async fn migrate(client: &Client) -> Result<(i32, i32), PgError> {
+    client
+        .batch_execute(&format!(
+            "SELECT pg_advisory_lock({MIGRATION_LOCK});
+             CREATE TABLE IF NOT EXISTS jol_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+        ))
+        .await?;
+    let result = apply_missing(client).await;
+    client
+        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await?;
+    result
+}
+
+async fn apply_missing(client: &Client) -> Result<(i32, i32), PgError> {
+    let before = version(client).await?;
+    if before > VERSION {
+        return Err(PgError::SchemaNew {
+            found: before,
+            wanted: VERSION,
+        });
+    }
+    for (number, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(before).unwrap_or(0)) {
+        client
+            .batch_execute(&format!(
+                "BEGIN; {sql}; INSERT INTO jol_schema (version) VALUES ({number}); COMMIT;"
+            ))
+            .await
+            .map_err(|e| {
+                PgError::Db(format!("migration {number}: {}", PgError::from(e)))
+            })?;
+    }
+    Ok((before, VERSION))
+}
+
+/// At start: an empty database gets the schema; any other must be at this jol's version.
+pub async fn prepare(client: &Client) -> Result<(), PgError> {
+    match version(client).await? {
+        0 => migrate(client).await.map(|_| ()),
+        v if v == VERSION => Ok(()),
+        v if v < VERSION => Err(PgError::SchemaOld {
+            found: v,
+            wanted: VERSION,
+        }),
+        v => Err(PgError::SchemaNew {
+            found: v,
+            wanted: VERSION,
+        }),
+    }
+}
+
+/// Connect to `settings`' database and migrate it (`jol store migrate`).
+pub fn migrate_database(settings: &super::PgSettings) -> Result<(i32, i32), PgError> {
+    let config = settings.config()?;
+    super::block(async move {
+        let client = super::connect(config).await?;
+        migrate(&client).await
+    })
+}
