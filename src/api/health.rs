@@ -76,7 +76,7 @@ impl LocalApi {
             code,
             &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
             "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers,
-            "warnings": warnings, "releases": releases}),
+            "warnings": warnings, "releases": releases, "role": self.role.borrow().name()}),
         )
     }
 }

@@ -55,6 +55,8 @@ pub struct LocalApi {
     pub names: origin::HostNames,
     /// Dashboard sessions signed in with a token.
     pub sessions: session::Sessions,
+    /// Whether this replica is the member's writer (`/readyz` says).
+    pub role: tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>,
 }
 
 impl LocalApi {

@@ -233,6 +233,8 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
             "Idempotency key reused",
             "this idempotency key was used before for a different request",
         ),
+        PublishError::NotWriter => not_writer(),
+        PublishError::Storage(reason) if reason.is_not_writer() => not_writer(),
         PublishError::Storage(reason) => storage_problem(reason),
         PublishError::Stopped => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -241,6 +243,20 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
             "the node is stopping; retry with the same idempotency key",
         ),
     }
+}
+
+/// A publish that reached a standby replica. Answered, not forwarded: the load balancer in front
+/// of the replicas sends the retry on (to the writer, or to the replica that takes over), the
+/// writer's address is not something a standby should hand out, and a forwarded request would
+/// need a second hop whose failure the client could not tell from ours.
+fn not_writer() -> Problem {
+    Problem::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "not-writer",
+        "Standby replica",
+        "this replica of the member is a standby and another one is the writer; retry (with the same idempotency key): the load balancer sends the retry on",
+    )
+    .with("retryAfter", serde_json::json!(1))
 }
 
 #[derive(Serialize)]

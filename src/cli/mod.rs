@@ -200,6 +200,23 @@ pub enum Command {
     },
     /// Measure the node (see BENCHMARKS.md).
     Bench(crate::cli::bench::BenchArgs),
+    /// A node's store.
+    Store {
+        /// The node's config.
+        #[arg(long)]
+        config: PathBuf,
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StoreCommand {
+    /// Bring a PostgreSQL store's schema to this jol's version (replicas may run meanwhile:
+    /// migrations take a lock and each runs in one transaction).
+    Migrate,
+    /// Say where the store is, its engine, its schema version and which replica is the writer.
+    Status,
 }
 
 #[derive(Subcommand, Debug)]
@@ -268,6 +285,7 @@ pub async fn run(cli: Cli) -> Result<()> {
         } => publish(&config, &event_type, &file, idempotency_key, token).await,
         Command::Validate { event_type, file } => validate(&event_type, &file),
         Command::Bench(args) => crate::cli::bench::run(args).await,
+        Command::Store { config, command } => store_command(&config, command),
         Command::Demo(args) => crate::cli::demo::run(args).await,
         Command::XroadStandin { config } => xroad_standin(&config).await,
         Command::XroadCert { name, out } => {
@@ -325,6 +343,51 @@ pub async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
+    use crate::store::postgres::{lease, schema};
+    let config = NodeConfig::load(config)?;
+    let Some(settings) = &config.store else {
+        match command {
+            StoreCommand::Migrate => bail!(
+                "{} is an embedded store: it has no schema to migrate (only a PostgreSQL store does)",
+                config.data_dir.display()
+            ),
+            StoreCommand::Status => {
+                let store = open_offline(&config.data_dir)?;
+                println!(
+                    "{} store at {}: {} events",
+                    store.engine(),
+                    config.data_dir.display(),
+                    store.last_position()?
+                );
+                return Ok(());
+            }
+        }
+    };
+    match command {
+        StoreCommand::Migrate => {
+            let (before, after) = schema::migrate_database(settings)?;
+            match before == after {
+                true => println!("{}: schema at version {after}, nothing to do", settings.describe()),
+                false => println!("{}: schema migrated from version {before} to {after}", settings.describe()),
+            }
+        }
+        StoreCommand::Status => {
+            let store = crate::store::Store::open_postgres(settings)?;
+            let pg = store.postgres().context("not a PostgreSQL store")?;
+            let (epoch, holder) = lease::holder(&pg)?;
+            println!(
+                "{}: schema version {}, {} events, writer lease epoch {epoch} held by {}",
+                settings.describe(),
+                schema::VERSION,
+                store.last_position()?,
+                holder.as_deref().unwrap_or("nobody yet")
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_node(
@@ -437,10 +500,17 @@ async fn serve(config: &Path) -> Result<()> {
             "xroad": node.xroad_addr().map(|a| a.to_string()),
         }})
     );
-    stopped.await;
+    let deposed = tokio::select! {
+        () = stopped => None,
+        why = node.deposed() => Some(why),
+    };
     tracing::info!("stopping");
     node.stop().await;
-    Ok(())
+    match deposed {
+        // Exit with an error so that the supervisor restarts this replica, as a standby.
+        Some(why) => bail!("this replica stopped: {why}"),
+        None => Ok(()),
+    }
 }
 
 async fn xroad_standin(config: &Path) -> Result<()> {
@@ -557,6 +627,18 @@ fn open_offline(data_dir: &Path) -> Result<crate::store::Store> {
     })
 }
 
+/// The store a node's config names: its data dir (the node must be stopped), or its
+/// PostgreSQL database (read while the replicas run; writes need the writer lease).
+fn open_configured(config: &NodeConfig) -> Result<crate::store::Store> {
+    match config.store_location() {
+        Some(location @ crate::store::Location::Postgres(_)) => {
+            let at = location.to_string();
+            crate::store::Store::open_at(location).with_context(|| format!("cannot open {at}"))
+        }
+        _ => open_offline(&config.data_dir),
+    }
+}
+
 fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
     match as_of {
         Some(d) => crate::registry::view::date(d)
@@ -625,13 +707,13 @@ fn kpi(
 }
 
 fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<()> {
-    let (dir, manifest) = match (config, data_dir) {
+    let (store, manifest) = match (config, data_dir) {
         (Some(c), _) => {
             let config = NodeConfig::load(c)?;
+            let store = open_configured(&config)?;
             let manifest = match &config.federation {
                 Some(f) => {
                     let key = keys::read_public(&f.authority_key)?;
-                    let store = open_offline(&config.data_dir)?;
                     let held = store
                         .meta(&crate::store::Meta::Manifest)?
                         .unwrap_or(std::fs::read(&f.manifest)?);
@@ -639,12 +721,11 @@ fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<
                 }
                 None => None,
             };
-            (config.data_dir, manifest)
+            (store, manifest)
         }
-        (None, Some(d)) => (d.to_path_buf(), None),
+        (None, Some(d)) => (open_offline(d)?, None),
         (None, None) => bail!("give --config FILE or --data-dir DIR"),
     };
-    let store = open_offline(&dir)?;
     let report = crate::log::audit::audit(&store, manifest.as_ref())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -718,7 +799,7 @@ fn export(
         },
         _ => bail!("give --pin PIN or --from DATE --to DATE"),
     };
-    let store = open_offline(&config.data_dir)?;
+    let store = open_configured(&config)?;
     let manifest = store
         .meta(&crate::store::Meta::Manifest)?
         .context("the node holds no manifest: bundles need a federation member")?;

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::api::tokens::Tokens;
 use crate::event::identifiers::MemberId;
 use crate::federation::sync::{Subscription, SyncSettings};
+use crate::store::{Engine, Location};
 
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +35,10 @@ pub enum ConfigError {
 pub enum ConfigProblem {
     #[error(transparent)]
     Toml(#[from] toml::de::Error),
+    #[error("store_engine = \"postgres\" needs a [store] section with the database's url")]
+    PostgresWithoutUrl,
+    #[error("[store] names a PostgreSQL database, but store_engine is {0}: remove one of them")]
+    StoreUrlForEmbedded(crate::store::Engine),
     #[error("subscriptions need a [federation] section")]
     SubscriptionsWithoutFederation,
     #[error("local.webhook: {0}")]
@@ -50,10 +55,13 @@ pub struct NodeConfig {
     pub member: MemberId,
     /// Where the store lives.
     pub data_dir: PathBuf,
-    /// The engine for a new store (`sled`, the default, or `redb`); an existing store keeps its
-    /// own and a mismatch is an error.
+    /// The engine for a new store (`redb`, the default, `sled`, or `postgres` with a [store]
+    /// section); an existing store keeps its own and a mismatch is an error. `data_dir` holds
+    /// the embedded engines' files.
     #[serde(default)]
     pub store_engine: Option<crate::store::Engine>,
+    /// The PostgreSQL database of a `postgres` store, shared by every replica of the member.
+    pub store: Option<crate::store::PgSettings>,
     pub signing: SigningConfig,
     #[serde(default)]
     pub local: LocalConfig,
@@ -197,6 +205,13 @@ impl NodeConfig {
         if let Some(x) = &mut c.xroad {
             x.resolve(base);
         }
+        match (c.store_engine, &c.store) {
+            (Some(Engine::Postgres), None) => return Err(ConfigProblem::PostgresWithoutUrl),
+            (Some(engine @ (Engine::Redb | Engine::Sled)), Some(_)) => {
+                return Err(ConfigProblem::StoreUrlForEmbedded(engine))
+            }
+            _ => {}
+        }
         if !c.subscriptions.is_empty() && c.federation.is_none() {
             return Err(ConfigProblem::SubscriptionsWithoutFederation);
         }
@@ -207,6 +222,18 @@ impl NodeConfig {
             return Err(ConfigProblem::BodyLimitTooSmall);
         }
         Ok(c)
+    }
+
+    /// Where the node's store is.
+    pub fn store_location(&self) -> Option<Location> {
+        match (&self.store, self.store_engine) {
+            (Some(settings), _) => Some(Location::Postgres(settings.clone())),
+            (None, Some(engine)) => Some(Location::Dir {
+                dir: self.data_dir.clone(),
+                engine,
+            }),
+            (None, None) => None,
+        }
     }
 
     /// The bearer tokens for the local API (a missing file holds none: every caller gets 401).
@@ -238,6 +265,20 @@ key_name = "sign-1"
         assert_eq!(c.signing.key_file, Path::new("/etc/jol/keys/sign.pem"));
         assert_eq!(c.local.max_body_bytes, 1024 * 1024);
         assert!(c.local.listen.ip().is_loopback());
+    }
+
+    #[test]
+    fn a_postgres_store_needs_its_url_and_only_it() {
+        let pg = format!("store_engine = \"postgres\"\n{MINIMAL}");
+        let err = NodeConfig::parse(&pg, Path::new(".")).unwrap_err();
+        assert!(matches!(err, ConfigProblem::PostgresWithoutUrl), "{err}");
+        let with_url = format!("{pg}[store]\nurl = \"host=/run/postgresql dbname=jol\"\n");
+        let c = NodeConfig::parse(&with_url, Path::new(".")).unwrap();
+        assert_eq!(c.store.as_ref().unwrap().pool, 8);
+        assert!(matches!(c.store_location(), Some(Location::Postgres(_))));
+        let mixed = with_url.replace("\"postgres\"", "\"redb\"");
+        let err = NodeConfig::parse(&mixed, Path::new(".")).unwrap_err();
+        assert!(matches!(err, ConfigProblem::StoreUrlForEmbedded(Engine::Redb)), "{err}");
     }
 
     #[test]

@@ -3,10 +3,10 @@
 pub mod behind_xroad;
 pub mod config;
 pub mod federation;
+mod role;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::thread;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -25,7 +25,8 @@ use crate::node::config::{ConfigError, FederationConfig, NodeConfig};
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity, TlsError};
-use crate::write::{Publisher, Signer};
+use crate::store::postgres::lease::Role;
+use crate::write::Publisher;
 
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
@@ -80,8 +81,12 @@ pub struct RunningNode {
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
-    writer: thread::JoinHandle<()>,
+    /// The writer thread and the writer-only tasks, once this node is the writer.
+    started: role::Started,
     store: Store,
+    role: watch::Receiver<Role>,
+    /// Why this replica must stop (it lost the writer lease), once it must.
+    deposed: watch::Receiver<Option<String>>,
 }
 
 /// How long requests in flight may take to finish when the node stops.
@@ -104,34 +109,23 @@ impl RunningNode {
                 "the tokens file holds no token: every request but /healthz is refused (401) until one is made with `jol token create`"
             );
         }
-        let store = match config.store_engine {
-            Some(engine) => Store::open_with(&config.data_dir, engine)?,
+        let store = match config.store_location() {
+            Some(location) => Store::open_at(location)?,
             None => Store::open(&config.data_dir)?,
-        };
-        let (checkpoint_key, checkpoint_kid) = (key.clone(), kid.clone());
-        let signer = Signer {
-            member: config.member.clone(),
-            kid,
-            key,
         };
         let metrics = Arc::new(Metrics::default());
         let held_trust = match &config.federation {
             Some(fed) => Some(Arc::new(load_trust(fed, &store)?)),
             None => None,
         };
-        let (publisher, writer) = Publisher::start(
-            store.clone(),
-            schemas.clone(),
-            signer,
-            metrics.clone(),
-            held_trust.clone(),
-        )?;
+        let publisher = Publisher::standby(schemas.clone());
         let (stop, stopped) = watch::channel(false);
         let mut tasks = Vec::new();
         let mut trust = None;
         let mut peer_addr = None;
         let mut xroad_addr = None;
-        if let (Some(fed), Some(t)) = (&config.federation, held_trust) {
+        let mut syncer = None;
+        if let (Some(fed), Some(t)) = (&config.federation, held_trust.clone()) {
             let listener = bind(fed.peer_listen).await?;
             peer_addr = Some(local_addr_of(&listener, fed.peer_listen)?);
             let ca = tls::certificate_from_pem(&t.held().ca_certificate)?;
@@ -163,7 +157,7 @@ impl RunningNode {
                 stopped.clone(),
                 DRAIN,
             )));
-            let syncer = Arc::new(Syncer {
+            syncer = Some(Arc::new(Syncer {
                 me: config.member.clone(),
                 store: store.clone(),
                 trust: t.clone(),
@@ -173,40 +167,40 @@ impl RunningNode {
                 tls_cert: fed.tls_cert.clone(),
                 tls_key: fed.tls_key.clone(),
                 settings: config.sync,
-                witness_key: checkpoint_key.clone(),
-                witness_kid: checkpoint_kid.clone(),
+                witness_key: key.clone(),
+                witness_kid: kid.clone(),
                 xroad: config.xroad.clone(),
-            });
-            for sub in &config.subscriptions {
-                tasks.push(tokio::spawn(
-                    syncer.clone().run(sub.clone(), stopped.clone()),
-                ));
-            }
+            }));
             trust = Some(t);
         }
-        tasks.push(tokio::spawn(crate::log::checkpoint::run(
-            store.clone(),
-            config.member.clone(),
-            checkpoint_key,
-            checkpoint_kid,
-            publisher.heads().position,
-            Duration::from_millis(config.sync.checkpoint_ms),
-            stopped.clone(),
-        )));
-        tasks.push(tokio::spawn(crate::registry::projector::run(
-            store.clone(),
-            publisher.heads().position,
-            stopped.clone(),
-        )));
-        if let Some(url) = &config.local.webhook {
-            let url = crate::net::webhook::WebhookUrl::parse(url)?;
-            tasks.push(tokio::spawn(crate::net::webhook::run(
-                url,
-                store.clone(),
-                publisher.heads().position,
-                stopped.clone(),
-            )));
-        }
+        let parts = role::WriterParts {
+            store: store.clone(),
+            member: config.member.clone(),
+            key,
+            kid,
+            metrics: metrics.clone(),
+            trust: held_trust,
+            syncer,
+            subscriptions: config.subscriptions.clone(),
+            checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
+            webhook: match &config.local.webhook {
+                Some(url) => Some(crate::net::webhook::WebhookUrl::parse(url)?),
+                None => None,
+            },
+            stopped: stopped.clone(),
+        };
+        let started = role::Started::default();
+        let (deposed_tx, deposed) = watch::channel(None);
+        let role = match store.postgres() {
+            Some(pg) => {
+                let holder = format!("{} at {}", config.member, hostname());
+                role::run_replica(pg, holder, parts, publisher.clone(), started.clone(), deposed_tx)
+            }
+            None => {
+                parts.start(&publisher, &started)?;
+                watch::channel(Role::Writer(0)).1
+            }
+        };
         let listener = bind(config.local.listen).await?;
         let local_addr = local_addr_of(&listener, config.local.listen)?;
         let api = Arc::new(LocalApi {
@@ -224,6 +218,7 @@ impl RunningNode {
             trust,
             names: crate::api::origin::HostNames::new(config.local.listen, &config.local.names),
             sessions: Default::default(),
+            role: role.clone(),
         });
         let limits = Limits {
             header_timeout: Duration::from_secs(config.local.header_timeout_secs),
@@ -233,7 +228,7 @@ impl RunningNode {
         tasks.push(tokio::spawn(server::serve_plain(
             listener, limits, handler, stopped, DRAIN,
         )));
-        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, xroad = ?xroad_addr, "node serving");
+        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, xroad = ?xroad_addr, role = role.borrow().name(), "node serving");
         Ok(RunningNode {
             local_addr,
             peer_addr,
@@ -241,8 +236,10 @@ impl RunningNode {
             metrics,
             stop,
             listeners: tasks,
-            writer,
+            started,
             store,
+            role,
+            deposed,
         })
     }
 
@@ -270,15 +267,45 @@ impl RunningNode {
         &self.metrics
     }
 
+    /// This replica's role (always the writer on an embedded store).
+    pub fn role(&self) -> Role {
+        *self.role.borrow()
+    }
+
+    /// Wait until this replica must stop because another took the writer lease; returns why.
+    /// Never returns on an embedded store.
+    pub async fn deposed(&self) -> String {
+        let mut deposed = self.deposed.clone();
+        loop {
+            if let Some(why) = deposed.borrow_and_update().clone() {
+                return why;
+            }
+            if deposed.changed().await.is_err() {
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
     /// Stop accepting, let requests in flight finish, stop the writer, flush the store.
     pub async fn stop(self) {
         let _ = self.stop.send(true);
         for l in self.listeners {
             let _ = l.await;
         }
-        let writer = self.writer;
-        let _ =
-            tokio::time::timeout(DRAIN, tokio::task::spawn_blocking(move || writer.join())).await;
+        let late = self
+            .started
+            .tasks
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for t in late {
+            let _ = t.await;
+        }
+        let writer = self.started.writer.lock().ok().and_then(|mut w| w.take());
+        if let Some(writer) = writer {
+            let _ = tokio::time::timeout(DRAIN, tokio::task::spawn_blocking(move || writer.join()))
+                .await;
+        }
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "final flush failed");
         }
@@ -388,4 +415,11 @@ fn load_trust(fed: &FederationConfig, store: &Store) -> Result<Trust, NodeError>
         source,
     })?;
     Ok(Trust::load(authority, &bytes, store.clone())?)
+}
+
+/// This machine's name, for the writer lease's holder (which replica writes, in `/readyz`).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_else(|_| "unknown-host".into())
 }

@@ -129,6 +129,12 @@ pub enum Meta {
 }
 
 impl Meta {
+    /// Whether any replica of a member may store it, not only the writer: the manifest (signed
+    /// by the authority, the newest one wins wherever it is read).
+    pub fn is_shared(&self) -> bool {
+        matches!(self, Meta::Manifest)
+    }
+
     fn name(&self) -> String {
         match self {
             Meta::QuarantineSize => "quarantine-size".into(),

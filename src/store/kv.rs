@@ -213,6 +213,14 @@ impl Kv {
         }
     }
 
+    /// Apply and make durable a change any replica may make (see [`PgKv::write_shared`]).
+    pub fn commit_shared(&self, ops: Vec<Op>) -> Result<(), KvError> {
+        match self {
+            Kv::Postgres(pg) => Ok(pg.write_shared(ops)?),
+            _ => self.commit(ops),
+        }
+    }
+
     /// Read `counter`, and apply durably, in one atomic step, what `build` makes of its value;
     /// callers of one process serialize themselves, and on PostgreSQL a lock shared with every
     /// other replica serializes them across processes too (see [`PgKv::locked`]).

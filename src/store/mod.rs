@@ -557,10 +557,21 @@ impl Store {
         self.put_one(keys::meta(name), value)
     }
 
-    /// Store a named piece of node state durably (flushes).
+    /// Store a named piece of node state durably (flushes). The manifest may be stored by any
+    /// replica ([`Meta::is_shared`]); the rest by the writer only.
     pub fn set_meta(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
+        if name.is_shared() {
+            return self.put_shared(keys::meta(name), value);
+        }
         self.put_one(keys::meta(name), value)?;
         self.flush()
+    }
+
+    /// A durable write any replica may make (records every version of which is as good).
+    fn put_shared(&self, key: Vec<u8>, value: &[u8]) -> Result<(), StoreError> {
+        self.kv()?
+            .commit_shared(vec![Op::Put(key, value.to_vec())])
+            .map_err(io("write"))
     }
 
     fn put_one(&self, key: Vec<u8>, value: &[u8]) -> Result<(), StoreError> {
@@ -686,8 +697,8 @@ impl Store {
         witness: &str,
         bytes: &[u8],
     ) -> Result<(), StoreError> {
-        self.put_one(keys::cosignature(size, witness), bytes)?;
-        self.flush()
+        // Any replica may take a witness's co-signature (it is the witness's, whoever keeps it).
+        self.put_shared(keys::cosignature(size, witness), bytes)
     }
 
     /// The co-signatures received for the checkpoint of `size`.
@@ -1130,8 +1141,15 @@ mod tests {
         };
         let writer = fixture.open();
         let standby = Store::open_postgres(fixture.pg.as_ref().unwrap()).unwrap();
-        let refused = standby.set_meta(&Meta::Manifest, b"m").unwrap_err();
+        let refused = standby.set_meta(&Meta::ViewCursor, b"m").unwrap_err();
         assert!(refused.is_not_writer(), "{refused}");
+        let mut batch = WriteBatch::default();
+        batch.set_cursor(&member(), 7);
+        assert!(standby.commit(batch).unwrap_err().is_not_writer());
+        // What any replica may store: the manifest, a witness's co-signature.
+        standby.set_meta(&Meta::Manifest, b"m").unwrap();
+        standby.put_cosignature(3, "w", b"sig").unwrap();
+        assert_eq!(writer.meta(&Meta::Manifest).unwrap(), Some(b"m".to_vec()));
         std::thread::scope(|s| {
             for store in [&writer, &standby] {
                 s.spawn(move || {

@@ -56,6 +56,9 @@ pub enum PublishError {
     ConsentAfterEvent,
     #[error("storage is unavailable: {0}")]
     Storage(Arc<StoreError>),
+    /// This replica is a standby: another replica of the member holds the writer lease.
+    #[error("this replica is a standby; another replica of this member is the writer")]
+    NotWriter,
     #[error("the node is shutting down")]
     Stopped,
 }
@@ -97,6 +100,28 @@ pub struct Heads {
     pub position: watch::Receiver<u64>,
 }
 
+/// Where the heads are announced: by the writer after each commit, or, on a standby replica,
+/// from what the writer's commits notify ([`Publisher::announce`]).
+pub(super) struct HeadSenders {
+    pub(super) own_sequence: watch::Sender<u64>,
+    pub(super) position: watch::Sender<u64>,
+}
+
+impl HeadSenders {
+    /// Move the heads forward to these values (never back: announcements may cross).
+    pub(super) fn advance(&self, own_sequence: u64, position: u64) {
+        for (sender, value) in [(&self.own_sequence, own_sequence), (&self.position, position)] {
+            sender.send_if_modified(|v| {
+                let newer = value > *v;
+                if newer {
+                    *v = value;
+                }
+                newer
+            });
+        }
+    }
+}
+
 /// Who signs: the node's member id, its key and the key's name.
 pub struct Signer {
     pub member: MemberId,
@@ -104,12 +129,14 @@ pub struct Signer {
     pub key: SigningKey,
 }
 
-/// The handle callers publish through; cheap to clone.
+/// The handle callers publish through; cheap to clone. A standby's publisher has no writer
+/// until [`Publisher::promote`] starts one (once: a replica that loses the role stops).
 #[derive(Clone)]
 pub struct Publisher {
     schemas: Arc<Schemas>,
-    queue: mpsc::Sender<Job>,
+    queue: Arc<std::sync::OnceLock<mpsc::Sender<Job>>>,
     heads: Heads,
+    senders: Arc<HeadSenders>,
 }
 
 impl Publisher {
@@ -121,32 +148,71 @@ impl Publisher {
         metrics: Arc<Metrics>,
         trust: Option<Arc<Trust>>,
     ) -> Result<(Publisher, thread::JoinHandle<()>), StoreError> {
+        let publisher = Publisher::standby(schemas);
+        let writer = publisher.promote(store, signer, metrics, trust)?;
+        Ok((publisher, writer))
+    }
+
+    /// A publisher without a writer (a standby replica): publishing answers
+    /// [`PublishError::NotWriter`]; the heads follow [`Publisher::announce`].
+    pub fn standby(schemas: Arc<Schemas>) -> Publisher {
+        let (own_sequence, own_rx) = watch::channel(0);
+        let (position, position_rx) = watch::channel(0);
+        Publisher {
+            schemas,
+            queue: Arc::default(),
+            heads: Heads {
+                own_sequence: own_rx,
+                position: position_rx,
+            },
+            senders: Arc::new(HeadSenders {
+                own_sequence,
+                position,
+            }),
+        }
+    }
+
+    /// Start the writer thread over `store` (its counters read from the store now); every clone
+    /// of this publisher publishes through it from here on.
+    pub fn promote(
+        &self,
+        store: Store,
+        signer: Signer,
+        metrics: Arc<Metrics>,
+        trust: Option<Arc<Trust>>,
+    ) -> Result<thread::JoinHandle<()>, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer::new(store, signer, metrics, trust)?;
-        let heads = Heads {
-            own_sequence: writer.own_head.subscribe(),
-            position: writer.position_head.subscribe(),
-        };
-        let handle = thread::Builder::new()
+        let writer = Writer::new(store, signer, metrics, trust, self.senders.clone())?;
+        if self.queue.set(queue).is_err() {
+            return Err(StoreError::Corrupt("a second writer for one publisher"));
+        }
+        thread::Builder::new()
             .name("jol-writer".into())
             .spawn(move || writer.run(jobs))
             .map_err(|e| StoreError::Io {
                 op: "start writer",
                 source: crate::store::kv::KvError::Io(e),
-            })?;
-        Ok((
-            Publisher {
-                schemas,
-                queue,
-                heads,
-            },
-            handle,
-        ))
+            })
+    }
+
+    /// Whether this publisher has a writer.
+    pub fn is_writer(&self) -> bool {
+        self.queue.get().is_some()
+    }
+
+    /// Move the heads forward to what another replica's writer committed (a standby's feed
+    /// long-polls wake on this).
+    pub fn announce(&self, own_sequence: u64, position: u64) {
+        self.senders.advance(own_sequence, position);
     }
 
     /// Watch the heads (for long-polling feeds).
     pub fn heads(&self) -> Heads {
         self.heads.clone()
+    }
+
+    fn queue(&self) -> Result<&mpsc::Sender<Job>, PublishError> {
+        self.queue.get().ok_or(PublishError::NotWriter)
     }
 
     /// Store events received from `source` (already verified) and advance its cursor to
@@ -164,7 +230,7 @@ impl Publisher {
             cursor,
             reply,
         };
-        if self.queue.send(job).await.is_err() {
+        if self.queue()?.send(job).await.is_err() {
             return Err(PublishError::Stopped);
         }
         answer.await.unwrap_or(Err(PublishError::Stopped))
@@ -201,13 +267,12 @@ impl Publisher {
         if items.is_empty() {
             return Vec::new();
         }
+        let queue = match self.queue() {
+            Ok(queue) => queue,
+            Err(e) => return items.iter().map(|_| Err(e.clone())).collect(),
+        };
         let (reply, answer) = oneshot::channel();
-        if self
-            .queue
-            .send(Job::Publish { items, reply })
-            .await
-            .is_err()
-        {
+        if queue.send(Job::Publish { items, reply }).await.is_err() {
             return Vec::new();
         }
         answer.await.unwrap_or_default()

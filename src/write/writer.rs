@@ -10,10 +10,12 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
-use super::publisher::{Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer};
+use super::publisher::{
+    HeadSenders, Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer,
+};
 use super::withholding::Withholding;
 use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
@@ -37,8 +39,7 @@ pub(super) struct Writer {
     tree: Frontier,
     next_sequence: u64,
     next_position: u64,
-    pub(super) own_head: watch::Sender<u64>,
-    pub(super) position_head: watch::Sender<u64>,
+    heads: Arc<HeadSenders>,
     /// A commit failed: the store is reopened (and the counters reloaded) before the next one.
     broken: bool,
 }
@@ -65,6 +66,7 @@ impl Writer {
         signer: Signer,
         metrics: Arc<Metrics>,
         trust: Option<Arc<Trust>>,
+        heads: Arc<HeadSenders>,
     ) -> Result<Writer, StoreError> {
         let mut w = Writer {
             store,
@@ -74,8 +76,7 @@ impl Writer {
             tree: Frontier::default(),
             next_sequence: 0,
             next_position: 0,
-            own_head: watch::channel(0).0,
-            position_head: watch::channel(0).0,
+            heads,
             broken: false,
         };
         w.reload_counters()?;
@@ -84,8 +85,8 @@ impl Writer {
     }
 
     fn announce(&self) {
-        self.own_head.send_replace(self.next_sequence - 1);
-        self.position_head.send_replace(self.next_position - 1);
+        self.heads
+            .advance(self.next_sequence - 1, self.next_position - 1);
     }
 
     fn reload_counters(&mut self) -> Result<(), StoreError> {

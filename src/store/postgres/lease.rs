@@ -110,7 +110,11 @@ async fn run(
                 Err(err) => tracing::warn!(error = %PgError::from(err), "cannot renew the writer lease"),
             },
         }
-        tokio::time::sleep(if held.is_some() { renew_every } else { poll }).await;
+        let pause = if held.is_some() { renew_every } else { poll };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = role.closed() => return Role::Standby,
+        }
     }
 }
 
@@ -142,4 +146,79 @@ pub fn acquire(
         std::thread::sleep(Duration::from_millis(10));
     }
     Ok(role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::kv::Op;
+
+    fn database() -> Option<PgSettings> {
+        if std::env::var_os("JOL_NO_POSTGRES").is_some() {
+            eprintln!("JOL_NO_POSTGRES is set: the writer lease is NOT tested");
+            return None;
+        }
+        let mut s = super::super::throwaway::fresh_database()
+            .unwrap_or_else(|e| panic!("the writer lease cannot be tested: {e}"));
+        (s.lease_ms, s.poll_ms) = (600, 20);
+        Some(s)
+    }
+
+    /// A writer paused past its lease is replaced, and when it wakes, its writes are refused by
+    /// the fence and its next renewal tells it it was deposed.
+    #[test]
+    fn a_paused_writer_is_fenced_out_and_deposed() {
+        let Some(settings) = database() else { return };
+        let old = PgKv::open(&settings).unwrap();
+        let old_role = acquire(&old, "old".into(), Duration::from_secs(10)).unwrap();
+        old.write(vec![Op::Put(b"k".to_vec(), b"old".to_vec())]).unwrap();
+        let new = PgKv::open(&settings).unwrap();
+        let new_role = contend(&new, "new".into());
+        // The old writer is alive and renewing: the lease stays with it.
+        std::thread::sleep(Duration::from_millis(800));
+        assert_eq!(*new_role.borrow(), Role::Standby);
+        // Pause it, as far as the lease can tell: its lease runs out.
+        super::super::execute(
+            &settings,
+            "UPDATE jol_writer SET expires_at = clock_timestamp() - interval '1 second'".into(),
+        )
+        .unwrap();
+        let mut waited = 0;
+        while !matches!(*new_role.borrow(), Role::Writer(_)) && waited < 500 {
+            std::thread::sleep(Duration::from_millis(10));
+            waited += 1;
+        }
+        let Role::Writer(new_epoch) = *new_role.borrow() else {
+            panic!("the standby did not take over");
+        };
+        assert!(matches!(*old_role.borrow(), Role::Writer(e) if e < new_epoch) || *old_role.borrow() == Role::Deposed);
+        // Whatever the old writer still believes, the database refuses its writes.
+        let refused = old.write(vec![Op::Put(b"k".to_vec(), b"stale".to_vec())]);
+        assert!(matches!(refused, Err(PgError::NotWriter)), "{refused:?}");
+        new.write(vec![Op::Put(b"k".to_vec(), b"new".to_vec())]).unwrap();
+        assert_eq!(new.get(b"k").unwrap(), Some(b"new".to_vec()));
+        waited = 0;
+        while *old_role.borrow() != Role::Deposed && waited < 500 {
+            std::thread::sleep(Duration::from_millis(10));
+            waited += 1;
+        }
+        assert_eq!(*old_role.borrow(), Role::Deposed);
+        assert_eq!(holder(&new).unwrap(), (new_epoch, Some("new".into())));
+    }
+
+    /// A writer whose session is gone (the process died) is replaced without waiting for its
+    /// lease to run out.
+    #[test]
+    fn a_dead_writer_is_replaced_before_its_lease_expires() {
+        let Some(mut settings) = database() else { return };
+        settings.lease_ms = 60_000;
+        let old = PgKv::open(&settings).unwrap();
+        let old_role = acquire(&old, "old".into(), Duration::from_secs(10)).unwrap();
+        // Dropping every receiver ends the lease task, which closes its session: as a kill would.
+        drop(old_role);
+        let new = PgKv::open(&settings).unwrap();
+        let started = std::time::Instant::now();
+        acquire(&new, "new".into(), Duration::from_secs(30)).unwrap();
+        assert!(started.elapsed() < Duration::from_secs(59), "waited for the expiry");
+    }
 }

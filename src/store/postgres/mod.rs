@@ -336,7 +336,16 @@ impl PgKv {
         if epoch == 0 {
             return Err(PgError::NotWriter);
         }
-        let mut sql = format!("SELECT jol_fence({epoch});");
+        self.transaction(format!("SELECT jol_fence({epoch});"), ops)
+    }
+
+    /// Apply `ops` from any replica, unfenced: only for records whose every version is as good
+    /// as another (a witness's co-signature, a manifest signed by the authority).
+    pub fn write_shared(&self, ops: Vec<Op>) -> Result<(), PgError> {
+        self.transaction(String::new(), ops)
+    }
+
+    fn transaction(&self, mut sql: String, ops: Vec<Op>) -> Result<(), PgError> {
         changes_sql(&mut sql, ops);
         let _ = write!(sql, "NOTIFY {CHANGED};");
         self.pool.with(|c| async move {
@@ -411,13 +420,22 @@ impl PgKv {
     /// Call `changed` (on the connections' runtime) after each write another process commits,
     /// and once after every reconnection (changes may have been missed meanwhile), until
     /// `changed` returns false.
+    /// `changed` runs on a blocking thread: it may use the store.
     pub fn listen(&self, changed: impl Fn() -> bool + Send + Sync + 'static) {
         let settings = self.settings.clone();
-        runtime().spawn(listen(settings, changed));
+        runtime().spawn(listen(settings, Arc::new(changed)));
     }
 }
 
-async fn listen(settings: PgSettings, changed: impl Fn() -> bool + Send + Sync + 'static) {
+async fn listen(settings: PgSettings, changed: Arc<dyn Fn() -> bool + Send + Sync>) {
+    let call = || {
+        let changed = changed.clone();
+        async move {
+            tokio::task::spawn_blocking(move || changed())
+                .await
+                .unwrap_or(false)
+        }
+    };
     let Ok(config) = settings.config() else {
         return;
     };
@@ -439,12 +457,12 @@ async fn listen(settings: PgSettings, changed: impl Fn() -> bool + Send + Sync +
                     }
                 });
                 if client.batch_execute(&format!("LISTEN {CHANGED}")).await.is_ok() {
-                    if !changed() {
+                    if !call().await {
                         return;
                     }
                     while rx.recv().await.is_some() {
                         while rx.try_recv().is_ok() {}
-                        if !changed() {
+                        if !call().await {
                             return;
                         }
                     }

@@ -1,0 +1,186 @@
+//! What only the writer runs, and the role of a replica.
+//!
+//! A node on an embedded store is always the writer. A node on a PostgreSQL store is one of the
+//! member's replicas: it serves reads and the feed at once, contends for the writer lease
+//! ([`crate::store::postgres::lease`]), and starts the writer's parts when it gets it: the writer
+//! thread (its counters read from the store then), the subscriptions, checkpoint signing, the
+//! projector and the webhook. Until then its heads follow the writer's commits, which PostgreSQL
+//! notifies, so long-polls on a standby wake like on the writer. A replica that loses the lease
+//! stops (the binary exits with an error; a supervisor restarts it as a standby): its writes are
+//! already refused by the fence, and stopping is simpler to reason about than stepping down.
+
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::NodeError;
+use crate::event::identifiers::{KeyName, MemberId};
+use crate::federation::sync::{Subscription, Syncer};
+use crate::net::metrics::Metrics;
+use crate::store::postgres::lease::{self, Role};
+use crate::store::Store;
+use crate::trust::manifest::Trust;
+use crate::write::{Publisher, Signer};
+
+/// Everything the writer's parts need, kept until the role is taken.
+pub(super) struct WriterParts {
+    pub store: Store,
+    pub member: MemberId,
+    pub key: ed25519_dalek::SigningKey,
+    pub kid: KeyName,
+    pub metrics: Arc<Metrics>,
+    pub trust: Option<Arc<Trust>>,
+    pub syncer: Option<Arc<Syncer>>,
+    pub subscriptions: Vec<Subscription>,
+    pub checkpoint_every: Duration,
+    pub webhook: Option<crate::net::webhook::WebhookUrl>,
+    pub stopped: watch::Receiver<bool>,
+}
+
+/// The writer thread and tasks once started (later than the node, on a standby replica).
+#[derive(Default, Clone)]
+pub(super) struct Started {
+    pub writer: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
+    pub tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+}
+
+impl WriterParts {
+    /// Start the writer thread and the writer-only tasks.
+    pub fn start(self, publisher: &Publisher, started: &Started) -> Result<(), NodeError> {
+        let signer = Signer {
+            member: self.member.clone(),
+            kid: self.kid.clone(),
+            key: self.key.clone(),
+        };
+        let writer = publisher.promote(
+            self.store.clone(),
+            signer,
+            self.metrics.clone(),
+            self.trust.clone(),
+        )?;
+        let heads = publisher.heads();
+        let mut tasks = Vec::new();
+        if let Some(syncer) = &self.syncer {
+            for sub in &self.subscriptions {
+                tasks.push(tokio::spawn(
+                    syncer.clone().run(sub.clone(), self.stopped.clone()),
+                ));
+            }
+        }
+        tasks.push(tokio::spawn(crate::log::checkpoint::run(
+            self.store.clone(),
+            self.member.clone(),
+            self.key.clone(),
+            self.kid.clone(),
+            heads.position.clone(),
+            self.checkpoint_every,
+            self.stopped.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::registry::projector::run(
+            self.store.clone(),
+            heads.position.clone(),
+            self.stopped.clone(),
+        )));
+        if let Some(url) = self.webhook {
+            tasks.push(tokio::spawn(crate::net::webhook::run(
+                url,
+                self.store.clone(),
+                heads.position.clone(),
+                self.stopped.clone(),
+            )));
+        }
+        if let Ok(mut w) = started.writer.lock() {
+            *w = Some(writer);
+        }
+        if let Ok(mut t) = started.tasks.lock() {
+            t.extend(tasks);
+        }
+        Ok(())
+    }
+}
+
+/// Run a replica's role: follow the writer's commits while standing by, start the writer's
+/// parts on taking the lease, and report on `deposed` when it is lost.
+pub(super) fn run_replica(
+    pg: Arc<crate::store::postgres::PgKv>,
+    holder: String,
+    parts: WriterParts,
+    publisher: Publisher,
+    started: Started,
+    deposed: watch::Sender<Option<String>>,
+) -> watch::Receiver<Role> {
+    follow_commits(
+        &pg,
+        &parts.store,
+        &parts.member,
+        &parts.trust,
+        &publisher,
+        &parts.stopped,
+    );
+    let role = lease::contend(&pg, holder);
+    let mut watching = role.clone();
+    let mut stopped = parts.stopped.clone();
+    tokio::spawn(async move {
+        let mut parts = Some(parts);
+        loop {
+            let now = *watching.borrow_and_update();
+            match now {
+                Role::Writer(epoch) => {
+                    if let Some(p) = parts.take() {
+                        match p.start(&publisher, &started) {
+                            Ok(()) => tracing::info!(epoch, "writer started on this replica"),
+                            Err(e) => {
+                                let _ = deposed.send(Some(format!("cannot start the writer: {e}")));
+                                return;
+                            }
+                        }
+                    }
+                }
+                Role::Deposed => {
+                    let _ = deposed.send(Some(
+                        "another replica took the writer lease from this one".into(),
+                    ));
+                    return;
+                }
+                Role::Standby => {}
+            }
+            tokio::select! {
+                changed = watching.changed() => if changed.is_err() { return },
+                _ = stopped.changed() => return,
+            }
+        }
+    });
+    role
+}
+
+/// On every commit another replica makes (and after reconnecting), move the heads to what the
+/// store holds and take up a manifest the writer adopted. Stops with the node.
+fn follow_commits(
+    pg: &crate::store::postgres::PgKv,
+    store: &Store,
+    member: &MemberId,
+    trust: &Option<Arc<Trust>>,
+    publisher: &Publisher,
+    stopped: &watch::Receiver<bool>,
+) {
+    let (store, member, trust) = (store.clone(), member.clone(), trust.clone());
+    let (publisher, stopped) = (publisher.clone(), stopped.clone());
+    pg.listen(move || {
+        if *stopped.borrow() {
+            return false;
+        }
+        let heads = (store.last_sequence(&member), store.last_position());
+        if let (Ok(sequence), Ok(position)) = heads {
+            publisher.announce(sequence, position);
+        }
+        if let (Some(t), Ok(Some(bytes))) = (&trust, store.meta(&crate::store::Meta::Manifest)) {
+            if let Err(e) = t.offer(&bytes) {
+                tracing::debug!(error = %e, "the stored manifest is not taken up");
+            }
+        }
+        true
+    });
+}
