@@ -47,6 +47,10 @@ pub struct DemoArgs {
     /// server (a real one cannot run here), nodes offering their feeds as X-Road services.
     #[arg(long)]
     pub xroad: bool,
+    /// The nodes' store engine: `redb` (the default), `sled`, or `postgres` (a throwaway
+    /// PostgreSQL cluster with one database per agency; needs Debian's `postgresql`).
+    #[arg(long, default_value_t = crate::store::Engine::default())]
+    pub store: crate::store::Engine,
 }
 
 fn progress(done: usize, total: usize) {
@@ -90,8 +94,22 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         None => OffsetDateTime::now_utc().date(),
     };
     eprintln!("jol demo: creating the federation in {}", dir.display());
-    let configs =
-        crate::node::federation::create(&dir, &crate::node::federation::three_agencies()?)?;
+    let mut plan = crate::node::federation::three_agencies()?;
+    plan.engine = args.store;
+    // Kept to the end: dropping the cluster stops it.
+    let _cluster = match args.store {
+        crate::store::Engine::Postgres => {
+            let cluster = crate::node::federation::on_throwaway_postgres(&mut plan)?;
+            eprintln!(
+                "  a throwaway PostgreSQL cluster on {} (port {}), one database per agency",
+                cluster.socket_dir().display(),
+                cluster.port()
+            );
+            Some(cluster)
+        }
+        _ => None,
+    };
+    let configs = crate::node::federation::create(&dir, &plan)?;
     let mut standins = Vec::new();
     if args.xroad {
         for s in crate::node::behind_xroad::behind_standins(&dir, &configs)? {

@@ -146,10 +146,14 @@ pub enum Command {
         #[arg(long)]
         no_suppress: bool,
     },
-    /// Throw the registry views away and project the whole log again (the node must be stopped).
+    /// Throw the registry views away and project the whole log again (the node must be stopped;
+    /// on a PostgreSQL store, every replica of it).
     RebuildView {
-        #[arg(long)]
-        data_dir: PathBuf,
+        #[arg(long, required_unless_present = "config")]
+        data_dir: Option<PathBuf>,
+        /// The node's config instead (needed for a PostgreSQL store).
+        #[arg(long, conflicts_with = "data_dir")]
+        config: Option<PathBuf>,
     },
     /// Audit a stopped node's verifiable log: recompute the Merkle tree, check every event's
     /// signature and every checkpoint; report the first problem with its index (exit code 1).
@@ -332,8 +336,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             csv,
             !no_suppress,
         ),
-        Command::RebuildView { data_dir } => {
-            let store = open_offline(&data_dir)?;
+        Command::RebuildView { data_dir, config } => {
+            let (store, _lease) = match (config, data_dir) {
+                (Some(c), _) => open_to_write(&NodeConfig::load(&c)?)?,
+                (None, Some(d)) => (open_offline(&d)?, None),
+                (None, None) => bail!("give --config FILE or --data-dir DIR"),
+            };
             let started = std::time::Instant::now();
             let n = crate::registry::projector::rebuild(&store)?;
             println!(
@@ -637,6 +645,24 @@ fn open_configured(config: &NodeConfig) -> Result<crate::store::Store> {
         }
         _ => open_offline(&config.data_dir),
     }
+}
+
+/// The store a node's config names, to write to while its node is stopped: on PostgreSQL the
+/// writer lease is taken (and held while the returned receiver lives).
+fn open_to_write(
+    config: &NodeConfig,
+) -> Result<(
+    crate::store::Store,
+    Option<tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>>,
+)> {
+    let store = open_configured(config)?;
+    let Some(pg) = store.postgres() else {
+        return Ok((store, None));
+    };
+    let wait = std::time::Duration::from_millis(pg.settings().lease_ms * 2 + 5_000);
+    let lease = crate::store::postgres::lease::acquire(&pg, "jol (command line)".into(), wait)
+        .context("a replica holds the writer lease: stop every replica first")?;
+    Ok((store, Some(lease)))
 }
 
 fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {

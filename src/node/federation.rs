@@ -53,6 +53,23 @@ pub enum BuildError {
     Token(#[from] crate::api::tokens::TokenError),
     #[error("{0}")]
     Config(String),
+    #[error(transparent)]
+    Cluster(#[from] crate::store::postgres::throwaway::ClusterError),
+}
+
+/// Start a throwaway PostgreSQL cluster with one database per member of `plan` and point the
+/// plan's stores at them (`jol demo --store postgres`, the tests, the benchmarks). Keep the
+/// cluster: dropping it stops the server.
+pub fn on_throwaway_postgres(
+    plan: &mut FederationPlan,
+) -> Result<crate::store::postgres::throwaway::Cluster, BuildError> {
+    let cluster = crate::store::postgres::throwaway::Cluster::start(&[])?;
+    plan.engine = Engine::Postgres;
+    for m in &plan.members {
+        let database = cluster.database(&m.folder)?;
+        plan.databases.insert(m.folder.clone(), database);
+    }
+    Ok(cluster)
 }
 
 /// One member of the federation to lay out.
@@ -77,6 +94,8 @@ pub struct MemberPlan {
 pub struct FederationPlan {
     pub members: Vec<MemberPlan>,
     pub engine: Engine,
+    /// With engine `postgres`: each member's database, by folder.
+    pub databases: std::collections::HashMap<String, crate::store::PgSettings>,
     pub sync: SyncSettings,
     /// How long the signed manifest is valid.
     pub manifest_days: i64,
@@ -153,6 +172,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
     Ok(FederationPlan {
         members,
         engine: Engine::default(),
+        databases: Default::default(),
         sync: SyncSettings {
             wait_secs: 10,
             max_backoff_ms: 2_000,
@@ -193,7 +213,13 @@ pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<LaidOut>, BuildEr
         let folder = dir.join(&m.folder);
         enrol(&authority, &folder, m)?;
         let config = folder.join("node.toml");
-        let node = node_config(m, plan.engine, plan.sync);
+        let mut node = node_config(m, plan.engine, plan.sync);
+        if plan.engine == Engine::Postgres {
+            let database = plan.databases.get(&m.folder).ok_or_else(|| {
+                BuildError::Config(format!("no PostgreSQL database planned for {}", m.folder))
+            })?;
+            node.store = Some(database.clone());
+        }
         write_config(&config, &node)?;
         let operator_token = operator_token(&folder.join(&node.local.tokens_file), &m.purpose)?;
         configs.push(LaidOut {

@@ -194,7 +194,17 @@ impl RunningNode {
         let role = match store.postgres() {
             Some(pg) => {
                 let holder = format!("{} at {}", config.member, hostname());
-                role::run_replica(pg, holder, parts, publisher.clone(), started.clone(), deposed_tx)
+                let limit = Duration::from_millis(pg.settings().lease_ms);
+                let role = role::run_replica(
+                    pg,
+                    holder,
+                    parts,
+                    publisher.clone(),
+                    started.clone(),
+                    deposed_tx,
+                );
+                role::settle(&role, &publisher, limit).await;
+                role
             }
             None => {
                 parts.start(&publisher, &started)?;

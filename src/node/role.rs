@@ -145,7 +145,7 @@ pub(super) fn run_replica(
                     ));
                     return;
                 }
-                Role::Standby => {}
+                Role::Contending | Role::Standby => {}
             }
             tokio::select! {
                 changed = watching.changed() => if changed.is_err() { return },
@@ -183,4 +183,19 @@ fn follow_commits(
         }
         true
     });
+}
+
+/// Wait (up to `limit`) for the replica's first answer from the lease, and when it is the
+/// writer, for the writer to be running: a lone replica serves as the writer from its first
+/// request on.
+pub(super) async fn settle(role: &watch::Receiver<Role>, publisher: &Publisher, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    while tokio::time::Instant::now() < deadline {
+        match *role.borrow() {
+            Role::Contending => {}
+            Role::Writer(_) if !publisher.is_writer() => {}
+            _ => return,
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }

@@ -15,6 +15,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -344,6 +345,8 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 /// The example federation of three agencies, laid out by `jol::node::federation` (the builder the
 /// demo and the benchmarks use), on ports chosen at run time.
 pub struct Federation {
+    /// The PostgreSQL cluster of a federation on `postgres` stores (stopped when dropped).
+    pub pg: Option<jol::store::postgres::throwaway::Cluster>,
     pub dir: tempfile::TempDir,
     pub laid: Vec<jol::node::federation::LaidOut>,
     pub local: HashMap<&'static str, u16>,
@@ -364,11 +367,16 @@ impl Federation {
         Federation::build_on(&test_engine(), sync)
     }
 
-    /// The federation with nodes on store `engine` (`sled` or `redb`).
+    /// The federation with nodes on store `engine` (`sled`, `redb`, or `postgres`: a database
+    /// per member in a throwaway cluster).
     pub fn build_on(engine: &str, sync: &str) -> Federation {
         let dir = tempfile::tempdir().unwrap();
         let mut plan = jol::node::federation::three_agencies().unwrap();
         plan.engine = engine.parse().unwrap();
+        let pg = (plan.engine == jol::store::Engine::Postgres).then(|| {
+            jol::node::federation::on_throwaway_postgres(&mut plan)
+                .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"))
+        });
         plan.sync = toml::from_str(sync).unwrap();
         let laid = jol::node::federation::create(dir.path(), &plan).unwrap();
         for l in &laid {
@@ -384,6 +392,7 @@ impl Federation {
                 .collect()
         };
         Federation {
+            pg,
             laid,
             local: ports(|m| m.local_listen.port()),
             peer: ports(|m| m.peer_listen.port()),
@@ -540,3 +549,85 @@ pub fn publish(addr: SocketAddr, t: &str, data: &Value) -> Value {
 pub fn publish_id(addr: SocketAddr, t: &str, data: &Value) -> String {
     publish(addr, t, data)["id"].as_str().unwrap().to_string()
 }
+
+/// A publishing client that retries each event with the same idempotency key until the node
+/// acknowledges it, whatever happens to the node in between.
+pub struct Publisher {
+    pub addr: SocketAddr,
+    /// idempotency key → event id, for every 201 (or 200 on a retry that was already stored).
+    pub acked: Arc<Mutex<HashMap<String, String>>>,
+}
+
+impl Publisher {
+    pub fn publish_until_acked(&self, key: &str, body: &Value) {
+        self.publish_until_acked_anywhere(&[self.addr], key, body)
+    }
+
+    /// The same, trying each of `addrs` in turn (replicas of one member: a standby refuses with
+    /// 503, and so does a replica on its way down).
+    pub fn publish_until_acked_anywhere(&self, addrs: &[SocketAddr], key: &str, body: &Value) {
+        for turn in 0.. {
+            let addr = addrs[turn % addrs.len()];
+            match post_json(addr, "/api/v1/events", body) {
+                Ok(a) if a.status == 201 || a.status == 200 => {
+                    let id = a.json()["id"].as_str().unwrap().to_string();
+                    let previous = self
+                        .acked
+                        .lock()
+                        .unwrap()
+                        .insert(key.to_string(), id.clone());
+                    if let Some(p) = previous {
+                        assert_eq!(p, id, "a retry of {key} got a different event");
+                    }
+                    return;
+                }
+                Ok(a) if a.status >= 500 => {}
+                Ok(a) => panic!("{key}: {} {}", a.status, String::from_utf8_lossy(&a.body)),
+                Err(_) => {}
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+
+/// Every event from `source` appears once, sequences run 1..=n, and every acknowledged
+/// idempotency key maps to exactly the event id it was given. Returns the ids in order.
+pub fn check_exactly_once(
+    events: &[Value],
+    acked: &HashMap<String, String>,
+    source: &str,
+) -> Vec<String> {
+    let ids: Vec<String> = events
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    for (i, e) in events.iter().enumerate() {
+        assert_eq!(
+            e["event"]["sequence"],
+            (i + 1).to_string(),
+            "{source}: gap or disorder at {i}"
+        );
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(
+        unique.len(),
+        ids.len(),
+        "{source}: an event is stored twice"
+    );
+    for (key, id) in acked {
+        assert!(
+            unique.binary_search(id).is_ok(),
+            "{source}: acknowledged {key} ({id}) is lost"
+        );
+    }
+    assert_eq!(
+        ids.len(),
+        acked.len(),
+        "{source}: stored events that no client holds a key for"
+    );
+    ids
+}
+

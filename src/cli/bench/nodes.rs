@@ -21,17 +21,31 @@ use crate::node::RunningNode;
 use crate::store::{Store, WriteBatch};
 use crate::synthetic::sample_data;
 use crate::write::{Publisher, Signer};
+use crate::store::postgres::throwaway::Cluster;
 use crate::xroad::standin::{StandIn, StandInConfig};
 
 /// A lone node for the publish benchmark, and its local API with an operator token.
-async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<(RunningNode, Endpoint)> {
+/// On `postgres`, the node's database is in a throwaway cluster, returned to be kept.
+async fn bench_node(
+    dir: &Path,
+    engine: crate::store::Engine,
+) -> Result<(RunningNode, Endpoint, Option<Cluster>)> {
     let key = keys::generate();
     keys::write_private(&dir.join("sign.pem"), &key)?;
-    let text = format!(
+    let mut text = format!(
         "member = \"{}\"\ndata_dir = \"data\"\nstore_engine = \"{engine}\"\n[signing]\nkey_file = \"sign.pem\"\nkey_name = \"bench\"\n[local]\nlisten = \"127.0.0.1:0\"\nrequests_per_token_per_second = {}\n",
         member(),
         super::UNLIMITED_REQUESTS
     );
+    let cluster = match engine {
+        crate::store::Engine::Postgres => {
+            let cluster = Cluster::start(&[])?;
+            let database = cluster.database("bench")?;
+            text.push_str(&format!("[store]\nurl = {:?}\n", database.url));
+            Some(cluster)
+        }
+        _ => None,
+    };
     let config = NodeConfig::parse(&text, dir).map_err(anyhow::Error::msg)?;
     let token = operator_token(&config.local.tokens_file, "bench")?;
     let node = RunningNode::start(&config).await?;
@@ -39,7 +53,7 @@ async fn bench_node(dir: &Path, engine: crate::store::Engine) -> Result<(Running
         addr: node.local_addr(),
         token,
     };
-    Ok((node, endpoint))
+    Ok((node, endpoint, cluster))
 }
 
 async fn drive(
@@ -90,7 +104,7 @@ async fn drive(
 
 pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let (node, endpoint) = bench_node(dir.path(), args.store)
+    let (node, endpoint, _cluster) = bench_node(dir.path(), args.store)
         .await
         .context("starting the bench node")?;
     let n = args.events.max(args.clients);
@@ -141,7 +155,13 @@ fn two_node_federation(
     dir: &Path,
     engine: crate::store::Engine,
     xroad: bool,
-) -> Result<(NodeConfig, NodeConfig, String, Vec<StandInConfig>)> {
+) -> Result<(
+    NodeConfig,
+    NodeConfig,
+    String,
+    Vec<StandInConfig>,
+    Option<Cluster>,
+)> {
     use crate::federation::sync::{Subscription, SyncSettings};
     use crate::node::federation::{create, free_loopback, FederationPlan, MemberPlan};
     let publisher = member();
@@ -159,7 +179,7 @@ fn two_node_federation(
                 peer_listen: free_loopback()?,
             })
         };
-    let plan = FederationPlan {
+    let mut plan = FederationPlan {
         members: vec![
             plan_member("node0", &publisher, EventType::EmploymentStatus, vec![])?,
             plan_member(
@@ -174,8 +194,15 @@ fn two_node_federation(
             )?,
         ],
         engine,
+        databases: Default::default(),
         sync: SyncSettings::default(),
         manifest_days: 1,
+    };
+    let cluster = match engine {
+        crate::store::Engine::Postgres => {
+            Some(crate::node::federation::on_throwaway_postgres(&mut plan)?)
+        }
+        _ => None,
     };
     let configs = create(dir, &plan)?;
     let mut standins = Vec::new();
@@ -192,13 +219,13 @@ fn two_node_federation(
         .first()
         .map(|l| l.operator_token.clone())
         .context("two configs")?;
-    Ok((load(0)?, load(1)?, token, standins))
+    Ok((load(0)?, load(1)?, token, standins, cluster))
 }
 
 /// One subscriber catching up `events` events from one publisher over mutual TLS.
 pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let (publisher_config, subscriber_config, token, standin_configs) =
+    let (publisher_config, subscriber_config, token, standin_configs, _cluster) =
         two_node_federation(dir.path(), args.store, args.xroad)?;
     let mut standins = Vec::new();
     for c in &standin_configs {
@@ -456,7 +483,7 @@ pub(super) async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     let dir = tempfile::tempdir()?;
-    let (publisher_config, mut subscriber_config, token, _) =
+    let (publisher_config, mut subscriber_config, token, _, _cluster) =
         two_node_federation(dir.path(), args.store, false)?;
     subscriber_config.sync.wait_secs = 25;
     let publisher = RunningNode::start(&publisher_config).await?;

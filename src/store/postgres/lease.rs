@@ -19,6 +19,8 @@ use super::{connect, PgError, PgKv, PgSettings};
 /// A replica's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
+    /// Has not asked the database yet (a node waits for the first answer before serving).
+    Contending,
     /// Serves reads and the feed; refuses publishes (503).
     Standby,
     /// Holds the lease with this epoch: writes, syncs, signs checkpoints.
@@ -30,6 +32,7 @@ pub enum Role {
 impl Role {
     pub fn name(self) -> &'static str {
         match self {
+            Role::Contending => "contending",
             Role::Standby => "standby",
             Role::Writer(_) => "writer",
             Role::Deposed => "deposed",
@@ -50,7 +53,7 @@ const RENEW: &str = "UPDATE jol_writer SET expires_at = clock_timestamp() + make
 /// Contend for the writer lease as `holder` (a name for messages: member and host). The role
 /// is announced on the returned watch; the store's writes are fenced with the epoch held.
 pub fn contend(kv: &PgKv, holder: String) -> watch::Receiver<Role> {
-    let (tx, rx) = watch::channel(Role::Standby);
+    let (tx, rx) = watch::channel(Role::Contending);
     let epoch = kv.epoch();
     let settings = kv.settings().clone();
     super::runtime().spawn(async move {
@@ -84,6 +87,9 @@ async fn run(
             client = connect(config.clone()).await.ok();
         }
         let Some(c) = client.as_ref() else {
+            if held.is_none() {
+                role.send_if_modified(|r| std::mem::replace(r, Role::Standby) != Role::Standby);
+            }
             tokio::time::sleep(poll).await;
             continue;
         };
@@ -96,8 +102,13 @@ async fn run(
                     tracing::info!(epoch = e, "this replica holds the writer lease");
                     role.send_replace(Role::Writer(e));
                 }
-                Ok(None) => {}
-                Err(e) => tracing::warn!(error = %PgError::from(e), "cannot contend for the writer lease"),
+                Ok(None) => {
+                    role.send_if_modified(|r| std::mem::replace(r, Role::Standby) != Role::Standby);
+                }
+                Err(e) => {
+                    role.send_if_modified(|r| std::mem::replace(r, Role::Standby) != Role::Standby);
+                    tracing::warn!(error = %PgError::from(e), "cannot contend for the writer lease");
+                }
             },
             Some(e) => match c.query_opt(RENEW, &[&e, &length]).await {
                 Ok(Some(_)) => {}

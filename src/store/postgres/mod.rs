@@ -458,11 +458,19 @@ async fn listen(settings: PgSettings, changed: Arc<dyn Fn() -> bool + Send + Syn
                 });
                 if client.batch_execute(&format!("LISTEN {CHANGED}")).await.is_ok() {
                     if !call().await {
+                        driver.abort();
                         return;
                     }
-                    while rx.recv().await.is_some() {
-                        while rx.try_recv().is_ok() {}
+                    // Also once a second without a notification: a lost one costs a second,
+                    // and `changed` gets to say it is done.
+                    loop {
+                        match tokio::time::timeout(Duration::from_secs(1), rx.recv()).await {
+                            Ok(None) => break,
+                            Ok(Some(())) => while rx.try_recv().is_ok() {},
+                            Err(_) => {}
+                        }
                         if !call().await {
+                            driver.abort();
                             return;
                         }
                     }
