@@ -281,6 +281,15 @@ key_name = "sign-1"
         assert!(matches!(err, ConfigProblem::StoreUrlForEmbedded(Engine::Redb)), "{err}");
     }
 
+    /// The replica config of docs/deploy-ha.md is a config this jol takes.
+    #[test]
+    fn the_high_availability_example_parses() {
+        let text = include_str!("../../config/ha/node-replica.toml");
+        let c = NodeConfig::parse(text, Path::new("/etc/jol")).unwrap();
+        assert_eq!(c.store.as_ref().unwrap().lease_ms, 5000);
+        assert_eq!(c.subscriptions.len(), 2);
+    }
+
     #[test]
     fn tokens_live_beside_the_config_and_typos_are_refused() {
         let c = NodeConfig::parse(MINIMAL, Path::new("/etc/jol")).unwrap();

@@ -119,27 +119,33 @@ impl Writer {
         }
     }
 
-    /// After a failed commit, reopen the store and reload the counters from what it holds.
-    fn repair(&mut self) {
+    /// After a failed commit, reopen the store and reload the counters from what it holds (a
+    /// commit reported failed may still have landed: a database that lost the connection after
+    /// committing). Until that works, nothing is committed: counters not reloaded could reuse a
+    /// position the store already holds.
+    fn repair(&mut self) -> Result<(), StoreError> {
         match self.store.reopen().and_then(|()| self.reload_counters()) {
             Ok(()) => {
                 self.broken = false;
                 tracing::warn!("store reopened after a failed write; publishing resumes");
+                Ok(())
             }
             Err(e) => {
                 tracing::error!(error = %e, "store still failing");
                 self.metrics.store_failing(e.to_string());
+                Err(e)
             }
         }
     }
 
     /// One group commit: stage every job, apply, flush, then answer and announce.
     fn commit(&mut self, jobs: Vec<Job>) {
-        if self.broken {
-            self.repair();
-        }
         let mut round = Round::default();
+        if self.broken {
+            round.failed = self.repair().err();
+        }
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
+        let tree_before = self.tree.clone();
         let replies: Vec<Reply> = jobs
             .into_iter()
             .map(|job| self.stage_job(job, &mut round))
@@ -157,8 +163,9 @@ impl Writer {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
             self.metrics.store_failed(e.to_string());
             (self.next_sequence, self.next_position) = (first_sequence, first_position);
+            self.tree = tree_before;
             self.broken = true;
-            self.repair();
+            let _ = self.repair();
             Arc::new(e)
         });
         if failure.is_none() {
