@@ -115,3 +115,41 @@ fn the_demo_through_xroad_stand_ins_gives_the_same_tables() {
         "{config}"
     );
 }
+
+/// `jol demo --store postgres`: the three agencies on one throwaway PostgreSQL, one database
+/// each, print the same KPI tables as on the embedded default (both equal the ground truth).
+#[test]
+fn the_demo_on_postgres_gives_the_same_tables_as_on_the_default_engine() {
+    let run = |store: &str| {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+            .args([
+                "demo",
+                "--once",
+                "--json",
+                "--returnees",
+                "200",
+                "--seed",
+                "12",
+            ])
+            .args(["--as-of", "2027-01-01", "--store", store, "--data-dir"])
+            .arg(dir.path().join("federation"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "demo --store {store} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(doc["tablesMatchGroundTruth"], true, "{store}");
+        let config =
+            std::fs::read_to_string(dir.path().join("federation/migration/node.toml")).unwrap();
+        assert_eq!(config.contains("[store]"), store == "postgres", "{config}");
+        doc["kpi"]["total"].clone()
+    };
+    assert_eq!(
+        run("postgres"),
+        run(&jol::store::Engine::default().to_string())
+    );
+}

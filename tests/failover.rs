@@ -163,14 +163,19 @@ fn check_everything_once(fed: &Federation, reader: SocketAddr, acked: &HashMap<S
     for agency in ["employment", "education"] {
         let addr = SocketAddr::from(([127, 0, 0, 1], fed.local[agency]));
         assert!(
-            eventually(Duration::from_secs(60), || events_from(addr, MIGRATION).len()
+            eventually(Duration::from_secs(60), || events_from(addr, MIGRATION)
+                .len()
                 >= acked.len())
             .is_some(),
             "{agency} never got all of migration's events"
         );
         std::thread::sleep(Duration::from_millis(300));
         let mut received = events_from(addr, MIGRATION);
-        received.sort_by_key(|e| e["event"]["sequence"].as_str().and_then(|s| s.parse::<u64>().ok()));
+        received.sort_by_key(|e| {
+            e["event"]["sequence"]
+                .as_str()
+                .and_then(|s| s.parse::<u64>().ok())
+        });
         let copy = check_exactly_once(&received, acked, MIGRATION);
         assert_eq!(copy, at_publisher, "{agency}'s copy differs");
     }
@@ -219,7 +224,9 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
     let fed = Federation::build_on("postgres", SYNC);
     let token = token_of_config(&fed, "migration");
     // The manifest's address for migration's peer listener is the load balancer's.
-    let [local_a, peer_a, local_b, peer_b] = free_ports(4)[..] else { unreachable!() };
+    let [local_a, peer_a, local_b, peer_b] = free_ports(4)[..] else {
+        unreachable!()
+    };
     let configs = [
         replica_config(&fed.config("migration"), "replica-a", local_a, peer_a),
         replica_config(&fed.config("migration"), "replica-b", local_b, peer_b),
@@ -276,7 +283,11 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
         probe.publish_until_acked(&key, &body);
         assert_eq!(role(addrs[survivor]), "writer");
         replicas[writer] = Some(Node::start(&configs[writer]));
-        assert_eq!(role(addrs[writer]), "standby", "round {round}: the restarted replica");
+        assert_eq!(
+            role(addrs[writer]),
+            "standby",
+            "round {round}: the restarted replica"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     for w in workers {
@@ -315,8 +326,9 @@ fn postgres_stopped_and_started_under_load_loses_nothing_acknowledged() {
         cluster.restart().unwrap();
         // The nodes recover by themselves: publishing goes on without restarting them.
         assert!(
-            eventually(Duration::from_secs(60), || acked.lock().unwrap().len() > before + 20)
-                .is_some(),
+            eventually(Duration::from_secs(60), || acked.lock().unwrap().len()
+                > before + 20)
+            .is_some(),
             "publishing did not resume after a {how:?} restart of PostgreSQL"
         );
         eprintln!("postgres restart ({how:?}): publishing resumed");

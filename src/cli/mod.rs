@@ -378,8 +378,14 @@ fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
         StoreCommand::Migrate => {
             let (before, after) = schema::migrate_database(settings)?;
             match before == after {
-                true => println!("{}: schema at version {after}, nothing to do", settings.describe()),
-                false => println!("{}: schema migrated from version {before} to {after}", settings.describe()),
+                true => println!(
+                    "{}: schema at version {after}, nothing to do",
+                    settings.describe()
+                ),
+                false => println!(
+                    "{}: schema migrated from version {before} to {after}",
+                    settings.describe()
+                ),
             }
         }
         StoreCommand::Status => {
@@ -639,7 +645,7 @@ fn open_offline(data_dir: &Path) -> Result<crate::store::Store> {
 /// PostgreSQL database (read while the replicas run; writes need the writer lease).
 fn open_configured(config: &NodeConfig) -> Result<crate::store::Store> {
     match config.store_location() {
-        Some(location @ crate::store::Location::Postgres(_)) => {
+        location @ crate::store::Location::Postgres(_) => {
             let at = location.to_string();
             crate::store::Store::open_at(location).with_context(|| format!("cannot open {at}"))
         }

@@ -60,6 +60,10 @@ pub struct NodeConfig {
     /// the embedded engines' files.
     #[serde(default)]
     pub store_engine: Option<crate::store::Engine>,
+    /// The embedded engines' page cache, in MiB (default 64): with the allocator's purge
+    /// (`JOL_ALLOCATOR_PURGE_DELAY_MS`) it bounds what a node holds beyond its work in flight.
+    #[serde(default)]
+    pub store_cache_mib: Option<u64>,
     /// The PostgreSQL database of a `postgres` store, shared by every replica of the member.
     pub store: Option<crate::store::PgSettings>,
     pub signing: SigningConfig,
@@ -224,15 +228,21 @@ impl NodeConfig {
         Ok(c)
     }
 
-    /// Where the node's store is.
-    pub fn store_location(&self) -> Option<Location> {
-        match (&self.store, self.store_engine) {
-            (Some(settings), _) => Some(Location::Postgres(settings.clone())),
-            (None, Some(engine)) => Some(Location::Dir {
+    /// Where the node's store is: its database, or its data dir with the engine the config
+    /// names, else the one the directory holds, else the default.
+    pub fn store_location(&self) -> Location {
+        match &self.store {
+            Some(settings) => Location::Postgres(settings.clone()),
+            None => Location::Dir {
                 dir: self.data_dir.clone(),
-                engine,
-            }),
-            (None, None) => None,
+                engine: self
+                    .store_engine
+                    .or_else(|| Engine::of(&self.data_dir))
+                    .unwrap_or_default(),
+                cache_mib: self
+                    .store_cache_mib
+                    .unwrap_or(crate::store::kv::DEFAULT_CACHE_MIB),
+            },
         }
     }
 
@@ -275,10 +285,13 @@ key_name = "sign-1"
         let with_url = format!("{pg}[store]\nurl = \"host=/run/postgresql dbname=jol\"\n");
         let c = NodeConfig::parse(&with_url, Path::new(".")).unwrap();
         assert_eq!(c.store.as_ref().unwrap().pool, 8);
-        assert!(matches!(c.store_location(), Some(Location::Postgres(_))));
+        assert!(matches!(c.store_location(), Location::Postgres(_)));
         let mixed = with_url.replace("\"postgres\"", "\"redb\"");
         let err = NodeConfig::parse(&mixed, Path::new(".")).unwrap_err();
-        assert!(matches!(err, ConfigProblem::StoreUrlForEmbedded(Engine::Redb)), "{err}");
+        assert!(
+            matches!(err, ConfigProblem::StoreUrlForEmbedded(Engine::Redb)),
+            "{err}"
+        );
     }
 
     /// The replica config of docs/deploy-ha.md is a config this jol takes.

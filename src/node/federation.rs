@@ -293,6 +293,7 @@ pub fn node_config(m: &MemberPlan, engine: Engine, sync: SyncSettings) -> NodeCo
         member: m.id.clone(),
         data_dir: "data".into(),
         store_engine: Some(engine),
+        store_cache_mib: None,
         store: None,
         signing: SigningConfig {
             key_file: "keys/sign.pem".into(),

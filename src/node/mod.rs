@@ -22,10 +22,10 @@ use crate::federation::sync::Syncer;
 use crate::net::metrics::Metrics;
 use crate::net::server::{self, Limits};
 use crate::node::config::{ConfigError, FederationConfig, NodeConfig};
+use crate::store::postgres::lease::Role;
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity, TlsError};
-use crate::store::postgres::lease::Role;
 use crate::write::Publisher;
 
 /// Why a node did not start.
@@ -109,10 +109,7 @@ impl RunningNode {
                 "the tokens file holds no token: every request but /healthz is refused (401) until one is made with `jol token create`"
             );
         }
-        let store = match config.store_location() {
-            Some(location) => Store::open_at(location)?,
-            None => Store::open(&config.data_dir)?,
-        };
+        let store = Store::open_at(config.store_location())?;
         let metrics = Arc::new(Metrics::default());
         let held_trust = match &config.federation {
             Some(fed) => Some(Arc::new(load_trust(fed, &store)?)),

@@ -18,10 +18,9 @@ use redb::{Durability, TableDefinition};
 use super::postgres::{PgError, PgKv, PgSettings};
 use serde::{Deserialize, Serialize};
 
-/// sled's page cache (its default, 1 GiB, is far more than a node needs).
-const SLED_CACHE_BYTES: u64 = 64 * 1024 * 1024;
-/// redb's cache.
-const REDB_CACHE_BYTES: usize = 64 * 1024 * 1024;
+/// The embedded engines' page cache unless the config says otherwise (`store_cache_mib`; sled's
+/// own default, 1 GiB, is far more than a node needs).
+pub const DEFAULT_CACHE_MIB: u64 = 64;
 /// The file a redb store keeps in its directory.
 pub const REDB_FILE: &str = "jol.redb";
 const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
@@ -76,7 +75,12 @@ impl Engine {
 /// Where a store is: a data directory with an embedded engine, or a PostgreSQL database.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Location {
-    Dir { dir: PathBuf, engine: Engine },
+    /// An embedded engine's files, with its page cache's bound.
+    Dir {
+        dir: PathBuf,
+        engine: Engine,
+        cache_mib: u64,
+    },
     Postgres(PgSettings),
 }
 
@@ -135,26 +139,35 @@ pub enum Kv {
 impl Kv {
     pub fn open_at(location: &Location) -> Result<Kv, KvError> {
         match location {
-            Location::Dir { dir, engine } => Kv::open(dir, *engine),
+            Location::Dir {
+                dir,
+                engine,
+                cache_mib,
+            } => Kv::open_cached(dir, *engine, cache_mib.saturating_mul(1024 * 1024)),
             Location::Postgres(settings) => Ok(Kv::Postgres(Arc::new(PgKv::open(settings)?))),
         }
     }
 
-    /// Open an embedded engine in `dir`.
+    /// Open an embedded engine in `dir` with the default cache.
     pub fn open(dir: &Path, engine: Engine) -> Result<Kv, KvError> {
+        Kv::open_cached(dir, engine, DEFAULT_CACHE_MIB * 1024 * 1024)
+    }
+
+    /// Open an embedded engine in `dir` with a page cache of at most `cache_bytes`.
+    pub fn open_cached(dir: &Path, engine: Engine, cache_bytes: u64) -> Result<Kv, KvError> {
         match engine {
             Engine::Postgres => Err(KvError::Io(std::io::Error::other(
                 "a PostgreSQL store is opened by its url ([store] url), not a directory",
             ))),
             Engine::Sled => {
-                let db = open_sled(dir)?;
+                let db = open_sled(dir, cache_bytes)?;
                 let main = db.open_tree("main")?;
                 Ok(Kv::Sled { db, main })
             }
             Engine::Redb => {
                 std::fs::create_dir_all(dir)?;
                 let db = redb::Builder::new()
-                    .set_cache_size(REDB_CACHE_BYTES)
+                    .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
                     .create(dir.join(REDB_FILE))
                     .map_err(redb_err)?;
                 let tx = db.begin_write().map_err(redb_err)?;
@@ -353,11 +366,11 @@ impl Kv {
 /// Open sled in `dir`. A handle dropped a moment ago in this process can still hold the
 /// directory's lock while sled's background flusher winds down, so a lock conflict is retried
 /// for up to two seconds before it is reported.
-fn open_sled(dir: &Path) -> Result<sled::Db, KvError> {
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, KvError> {
     let config = sled::Config::new()
         .path(dir)
         .mode(sled::Mode::HighThroughput)
-        .cache_capacity(SLED_CACHE_BYTES);
+        .cache_capacity(cache_bytes);
     let mut attempts = 0;
     loop {
         match config.open() {

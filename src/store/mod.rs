@@ -31,8 +31,8 @@ pub mod postgres;
 use keys::Space;
 pub use keys::{Meta, SideLog};
 
-pub use kv::{Engine, Location};
 use kv::{prefix_end, Kv, KvError, Op, Scan};
+pub use kv::{Engine, Location};
 pub use postgres::PgSettings;
 
 /// Whether a write must be durable before the call returns.
@@ -244,16 +244,10 @@ impl Store {
     /// Open the store in `dir`, creating it with `engine` if there is none; an existing store
     /// of the other engine is an error (nothing is converted silently).
     pub fn open_with(dir: &Path, engine: Engine) -> Result<Store, StoreError> {
-        if let Some(found) = Engine::of(dir).filter(|f| *f != engine) {
-            return Err(StoreError::WrongEngine {
-                path: dir.to_path_buf(),
-                found,
-                wanted: engine,
-            });
-        }
         Store::open_at(Location::Dir {
             dir: dir.to_path_buf(),
             engine,
+            cache_mib: kv::DEFAULT_CACHE_MIB,
         })
     }
 
@@ -262,8 +256,18 @@ impl Store {
         Store::open_at(Location::Postgres(settings.clone()))
     }
 
-    /// Open the store at `location`.
+    /// Open the store at `location`. A directory holding a store of another engine is an error
+    /// (nothing is converted silently).
     pub fn open_at(location: Location) -> Result<Store, StoreError> {
+        if let Location::Dir { dir, engine, .. } = &location {
+            if let Some(found) = Engine::of(dir).filter(|f| f != engine) {
+                return Err(StoreError::WrongEngine {
+                    path: dir.clone(),
+                    found,
+                    wanted: *engine,
+                });
+            }
+        }
         let kv = Kv::open_at(&location).map_err(|source| StoreError::Open {
             at: location.to_string(),
             source,
@@ -1155,7 +1159,9 @@ mod tests {
                 s.spawn(move || {
                     for i in 0..40 {
                         let entry = format!("read {i}").into_bytes();
-                        store.append_access(vec![("21503199012345".into(), entry)]).unwrap();
+                        store
+                            .append_access(vec![("21503199012345".into(), entry)])
+                            .unwrap();
                     }
                 });
             }
@@ -1171,7 +1177,14 @@ mod tests {
             .collect();
         assert_eq!(numbers, (1..=80).collect::<Vec<_>>());
         let frontier = crate::merkle::Frontier::load(&SideLogTree(&standby, SideLog::Access), 80);
-        assert_eq!(frontier.unwrap().size(), 80, "every subtree of the tree is stored");
-        assert_eq!(writer.access_entries("21503199012345", 100).unwrap().len(), 80);
+        assert_eq!(
+            frontier.unwrap().size(),
+            80,
+            "every subtree of the tree is stored"
+        );
+        assert_eq!(
+            writer.access_entries("21503199012345", 100).unwrap().len(),
+            80
+        );
     }
 }

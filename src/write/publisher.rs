@@ -110,7 +110,10 @@ pub(super) struct HeadSenders {
 impl HeadSenders {
     /// Move the heads forward to these values (never back: announcements may cross).
     pub(super) fn advance(&self, own_sequence: u64, position: u64) {
-        for (sender, value) in [(&self.own_sequence, own_sequence), (&self.position, position)] {
+        for (sender, value) in [
+            (&self.own_sequence, own_sequence),
+            (&self.position, position),
+        ] {
             sender.send_if_modified(|v| {
                 let newer = value > *v;
                 if newer {

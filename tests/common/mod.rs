@@ -590,7 +590,6 @@ impl Publisher {
     }
 }
 
-
 /// Every event from `source` appears once, sequences run 1..=n, and every acknowledged
 /// idempotency key maps to exactly the event id it was given. Returns the ids in order.
 pub fn check_exactly_once(
@@ -630,4 +629,3 @@ pub fn check_exactly_once(
     );
     ids
 }
-

@@ -18,10 +18,10 @@ use crate::net::client::{Endpoint, HttpClient};
 use crate::node::config::NodeConfig;
 use crate::node::federation::operator_token;
 use crate::node::RunningNode;
+use crate::store::postgres::throwaway::Cluster;
 use crate::store::{Store, WriteBatch};
 use crate::synthetic::sample_data;
 use crate::write::{Publisher, Signer};
-use crate::store::postgres::throwaway::Cluster;
 use crate::xroad::standin::{StandIn, StandInConfig};
 
 /// A lone node for the publish benchmark, and its local API with an operator token.
@@ -148,20 +148,19 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     Ok(figures)
 }
 
+/// Two members laid out: their configs, the publisher's operator token, the stand-in security
+/// servers to start first (with `xroad`), and the PostgreSQL cluster to keep (on `postgres`).
+struct TwoNodes {
+    publisher: NodeConfig,
+    subscriber: NodeConfig,
+    token: String,
+    standins: Vec<StandInConfig>,
+    _cluster: Option<Cluster>,
+}
+
 /// Build a two-member federation (publisher: employment, reader: migration) in `dir` with the
-/// authority library, and return the two node configs and the publisher's operator token; with
-/// `xroad`, behind stand-in security servers (returned too, to be started first).
-fn two_node_federation(
-    dir: &Path,
-    engine: crate::store::Engine,
-    xroad: bool,
-) -> Result<(
-    NodeConfig,
-    NodeConfig,
-    String,
-    Vec<StandInConfig>,
-    Option<Cluster>,
-)> {
+/// authority library; with `xroad`, behind stand-in security servers.
+fn two_node_federation(dir: &Path, engine: crate::store::Engine, xroad: bool) -> Result<TwoNodes> {
     use crate::federation::sync::{Subscription, SyncSettings};
     use crate::node::federation::{create, free_loopback, FederationPlan, MemberPlan};
     let publisher = member();
@@ -219,19 +218,30 @@ fn two_node_federation(
         .first()
         .map(|l| l.operator_token.clone())
         .context("two configs")?;
-    Ok((load(0)?, load(1)?, token, standins, cluster))
+    Ok(TwoNodes {
+        publisher: load(0)?,
+        subscriber: load(1)?,
+        token,
+        standins,
+        _cluster: cluster,
+    })
 }
 
 /// One subscriber catching up `events` events from one publisher over mutual TLS.
 pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     let dir = tempfile::tempdir()?;
-    let (publisher_config, subscriber_config, token, standin_configs, _cluster) =
-        two_node_federation(dir.path(), args.store, args.xroad)?;
+    let nodes = two_node_federation(dir.path(), args.store, args.xroad)?;
+    let (publisher_config, subscriber_config, token, standin_configs) = (
+        &nodes.publisher,
+        &nodes.subscriber,
+        &nodes.token,
+        &nodes.standins,
+    );
     let mut standins = Vec::new();
-    for c in &standin_configs {
+    for c in standin_configs {
         standins.push(StandIn::start(c).await?);
     }
-    let publisher = RunningNode::start(&publisher_config).await?;
+    let publisher = RunningNode::start(publisher_config).await?;
     let n = args.events;
     // Consent: every synthetic person consented to the reader for case management.
     let persons = n.min(100_000);
@@ -241,7 +251,7 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     grant_consent(&publisher, persons, &reader)?;
     let mut client = HttpClient::connect(publisher.local_addr())
         .await?
-        .with_token(Some(token));
+        .with_token(Some(token.clone()));
     let start = Instant::now();
     let mut published = 0;
     while published < n {
@@ -263,7 +273,7 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     }
     let publish_rate = n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let subscriber = RunningNode::start(&subscriber_config).await?;
+    let subscriber = RunningNode::start(subscriber_config).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     while subscriber
         .metrics()
@@ -483,10 +493,11 @@ pub(super) async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     use std::collections::HashMap;
     use std::sync::Mutex;
     let dir = tempfile::tempdir()?;
-    let (publisher_config, mut subscriber_config, token, _, _cluster) =
-        two_node_federation(dir.path(), args.store, false)?;
+    let nodes = two_node_federation(dir.path(), args.store, false)?;
+    let (publisher_config, token) = (&nodes.publisher, &nodes.token);
+    let mut subscriber_config = nodes.subscriber.clone();
     subscriber_config.sync.wait_secs = 25;
-    let publisher = RunningNode::start(&publisher_config).await?;
+    let publisher = RunningNode::start(publisher_config).await?;
     let reader = subscriber_config.member.to_string();
     let total = (args.rate * args.seconds) as usize;
     grant_consent(&publisher, total.min(100_000), &reader)?;
@@ -496,7 +507,7 @@ pub(super) async fn e2e(args: &BenchArgs) -> Result<Vec<Figure>> {
     let per_client = Duration::from_secs_f64(clients as f64 / args.rate.max(1) as f64);
     let endpoint = Endpoint {
         addr: publisher.local_addr(),
-        token,
+        token: token.clone(),
     };
     let started = Instant::now();
     let mut tasks = Vec::new();

@@ -40,13 +40,15 @@ impl Role {
     }
 }
 
-const TAKE: &str = "UPDATE jol_writer SET epoch = epoch + 1, holder = $1, holder_pid = pg_backend_pid(),
+const TAKE: &str =
+    "UPDATE jol_writer SET epoch = epoch + 1, holder = $1, holder_pid = pg_backend_pid(),
         expires_at = clock_timestamp() + make_interval(secs => $2)
     WHERE id = 1 AND (holder IS NULL OR expires_at < clock_timestamp()
         OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = jol_writer.holder_pid))
     RETURNING epoch";
 
-const RENEW: &str = "UPDATE jol_writer SET expires_at = clock_timestamp() + make_interval(secs => $2),
+const RENEW: &str =
+    "UPDATE jol_writer SET expires_at = clock_timestamp() + make_interval(secs => $2),
         holder_pid = pg_backend_pid()
     WHERE id = 1 AND epoch = $1 RETURNING epoch";
 
@@ -83,7 +85,10 @@ async fn run(
         if role.is_closed() {
             return Role::Standby;
         }
-        if client.as_ref().is_none_or(|c: &tokio_postgres::Client| c.is_closed()) {
+        if client
+            .as_ref()
+            .is_none_or(|c: &tokio_postgres::Client| c.is_closed())
+        {
             client = connect(config.clone()).await.ok();
         }
         let Some(c) = client.as_ref() else {
@@ -118,7 +123,9 @@ async fn run(
                 }
                 // The database is unreachable: the fence stops our writes once the lease
                 // expires; we keep renewing and carry on if it comes back still ours.
-                Err(err) => tracing::warn!(error = %PgError::from(err), "cannot renew the writer lease"),
+                Err(err) => {
+                    tracing::warn!(error = %PgError::from(err), "cannot renew the writer lease")
+                }
             },
         }
         let pause = if held.is_some() { renew_every } else { poll };
@@ -182,7 +189,8 @@ mod tests {
         let Some(settings) = database() else { return };
         let old = PgKv::open(&settings).unwrap();
         let old_role = acquire(&old, "old".into(), Duration::from_secs(10)).unwrap();
-        old.write(vec![Op::Put(b"k".to_vec(), b"old".to_vec())]).unwrap();
+        old.write(vec![Op::Put(b"k".to_vec(), b"old".to_vec())])
+            .unwrap();
         let new = PgKv::open(&settings).unwrap();
         let new_role = contend(&new, "new".into());
         // The old writer is alive and renewing: the lease stays with it.
@@ -202,11 +210,15 @@ mod tests {
         let Role::Writer(new_epoch) = *new_role.borrow() else {
             panic!("the standby did not take over");
         };
-        assert!(matches!(*old_role.borrow(), Role::Writer(e) if e < new_epoch) || *old_role.borrow() == Role::Deposed);
+        assert!(
+            matches!(*old_role.borrow(), Role::Writer(e) if e < new_epoch)
+                || *old_role.borrow() == Role::Deposed
+        );
         // Whatever the old writer still believes, the database refuses its writes.
         let refused = old.write(vec![Op::Put(b"k".to_vec(), b"stale".to_vec())]);
         assert!(matches!(refused, Err(PgError::NotWriter)), "{refused:?}");
-        new.write(vec![Op::Put(b"k".to_vec(), b"new".to_vec())]).unwrap();
+        new.write(vec![Op::Put(b"k".to_vec(), b"new".to_vec())])
+            .unwrap();
         assert_eq!(new.get(b"k").unwrap(), Some(b"new".to_vec()));
         waited = 0;
         while *old_role.borrow() != Role::Deposed && waited < 500 {
@@ -221,7 +233,9 @@ mod tests {
     /// lease to run out.
     #[test]
     fn a_dead_writer_is_replaced_before_its_lease_expires() {
-        let Some(mut settings) = database() else { return };
+        let Some(mut settings) = database() else {
+            return;
+        };
         settings.lease_ms = 60_000;
         let old = PgKv::open(&settings).unwrap();
         let old_role = acquire(&old, "old".into(), Duration::from_secs(10)).unwrap();
@@ -230,6 +244,9 @@ mod tests {
         let new = PgKv::open(&settings).unwrap();
         let started = std::time::Instant::now();
         acquire(&new, "new".into(), Duration::from_secs(30)).unwrap();
-        assert!(started.elapsed() < Duration::from_secs(59), "waited for the expiry");
+        assert!(
+            started.elapsed() < Duration::from_secs(59),
+            "waited for the expiry"
+        );
     }
 }

@@ -30,6 +30,10 @@ use tokio_postgres::{Client, NoTls, Statement};
 
 use super::kv::{Entry, Op};
 
+/// The smallest pool: a side-log append holds a connection while it reads with another, and
+/// the two side logs may append at once.
+const MIN_POOL: usize = 4;
+
 /// The channel writers notify after each commit.
 pub const CHANGED: &str = "jol_changed";
 /// The SQLSTATE `jol_fence` raises when a write comes from a replica that is not the writer.
@@ -42,8 +46,8 @@ pub struct PgSettings {
     /// A libpq-style connection string: `postgres://user:password@host:port/db` or
     /// `host=/run/postgresql dbname=jol user=jol` (a host starting with `/` is a socket folder).
     pub url: String,
-    /// Connections this process may open for store work (the lease and the listener have one
-    /// each besides).
+    /// Connections this process may open for store work, at least 4 (the lease and the listener
+    /// have one each besides).
     #[serde(default = "default_pool")]
     pub pool: usize,
     /// How long the writer's lease lasts without renewal: a paused or cut-off writer loses the
@@ -92,7 +96,10 @@ impl PgSettings {
             Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
             None => "localhost".into(),
         };
-        format!("postgres database {:?} on {host}", c.get_dbname().unwrap_or("(default)"))
+        format!(
+            "postgres database {:?} on {host}",
+            c.get_dbname().unwrap_or("(default)")
+        )
     }
 }
 
@@ -103,7 +110,9 @@ pub enum PgError {
     Url(String),
     #[error("PostgreSQL: {0}")]
     Db(String),
-    #[error("this replica is not the writer (another replica holds the lease, or this one lost it)")]
+    #[error(
+        "this replica is not the writer (another replica holds the lease, or this one lost it)"
+    )]
     NotWriter,
     #[error("the database's Jol schema is version {found}; this jol needs {wanted}: run `jol store migrate`")]
     SchemaOld { found: i32, wanted: i32 },
@@ -287,7 +296,7 @@ impl PgKv {
             settings: settings.clone(),
             pool: Pool {
                 config,
-                size: settings.pool.max(1),
+                size: settings.pool.max(MIN_POOL),
                 state: Mutex::new(PoolState::default()),
                 freed: Condvar::new(),
             },
@@ -456,7 +465,11 @@ async fn listen(settings: PgSettings, changed: Arc<dyn Fn() -> bool + Send + Syn
                         }
                     }
                 });
-                if client.batch_execute(&format!("LISTEN {CHANGED}")).await.is_ok() {
+                if client
+                    .batch_execute(&format!("LISTEN {CHANGED}"))
+                    .await
+                    .is_ok()
+                {
                     if !call().await {
                         driver.abort();
                         return;
@@ -477,7 +490,9 @@ async fn listen(settings: PgSettings, changed: Arc<dyn Fn() -> bool + Send + Syn
                 }
                 driver.abort();
             }
-            Err(e) => tracing::warn!(error = %db_message(&e), "cannot listen for changes; retrying"),
+            Err(e) => {
+                tracing::warn!(error = %db_message(&e), "cannot listen for changes; retrying")
+            }
         }
         tokio::time::sleep(Duration::from_millis(settings.poll_ms)).await;
     }

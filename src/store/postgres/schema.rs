@@ -74,15 +74,16 @@ async fn apply_missing(client: &Client) -> Result<(i32, i32), PgError> {
             wanted: VERSION,
         });
     }
-    for (number, sql) in (1..).zip(MIGRATIONS).skip(usize::try_from(before).unwrap_or(0)) {
+    for (number, sql) in (1..)
+        .zip(MIGRATIONS)
+        .skip(usize::try_from(before).unwrap_or(0))
+    {
         client
             .batch_execute(&format!(
                 "BEGIN; {sql}; INSERT INTO jol_schema (version) VALUES ({number}); COMMIT;"
             ))
             .await
-            .map_err(|e| {
-                PgError::Db(format!("migration {number}: {}", PgError::from(e)))
-            })?;
+            .map_err(|e| PgError::Db(format!("migration {number}: {}", PgError::from(e))))?;
     }
     Ok((before, VERSION))
 }

@@ -69,9 +69,15 @@ impl Cluster {
         };
         let data = cluster.data_dir();
         cluster.pg("initdb", |c| {
-            c.arg("-D")
-                .arg(&data)
-                .args(["-A", "trust", "-U", SUPERUSER, "-E", "UTF8", "--no-instructions"])
+            c.arg("-D").arg(&data).args([
+                "-A",
+                "trust",
+                "-U",
+                SUPERUSER,
+                "-E",
+                "UTF8",
+                "--no-instructions",
+            ])
         })?;
         let mut conf = String::from("listen_addresses = ''\nmax_connections = 200\nfsync = on\n");
         for (name, value) in settings {
@@ -195,7 +201,9 @@ impl Cluster {
     /// Stop the server and remove its folder once process `pid` has exited.
     fn stop_when_gone(&self, pid: u32) {
         let pg_ctl = self.bin.join("pg_ctl");
-        let as_user = self.user.map_or(String::new(), |u| format!("runuser -u {u} -- "));
+        let as_user = self
+            .user
+            .map_or(String::new(), |u| format!("runuser -u {u} -- "));
         let script = format!(
             "while kill -0 {pid} 2>/dev/null; do sleep 1; done; cd /; {as_user}'{}' -D '{}' -m immediate stop >/dev/null 2>&1; rm -rf '{}'",
             pg_ctl.display(),
