@@ -246,18 +246,10 @@ impl PeerApi {
         }
         let head = *head.borrow();
         let end = head.min(after.saturating_add(limit));
-        let mut stored = Vec::new();
-        for sequence in after + 1..=end {
-            let found = self
-                .store
-                .position_of_sequence(&self.member, sequence)
-                .and_then(|p| p.map(|p| self.store.get(p).map(|b| (p, b))).transpose())
-                .map_err(storage)?;
-            match found {
-                Some((position, Some(b))) => stored.push((sequence, position, b)),
-                _ => break,
-            }
-        }
+        let stored = self
+            .store
+            .events_of_source(&self.member, after, end)
+            .map_err(storage)?;
         let releases = match released_after {
             Some(after) => self
                 .store
@@ -300,10 +292,25 @@ impl PeerApi {
                 Some(w.code())
             }
         };
+        let own: Vec<SignedEvent> = stored
+            .iter()
+            .map(|(_, _, bytes)| parse_stored(bytes))
+            .collect::<Result<_, _>>()?;
+        let released_events: Vec<SignedEvent> = released_bytes
+            .iter()
+            .map(|(_, bytes)| parse_stored(bytes))
+            .collect::<Result<_, _>>()?;
+        let facts = self.facts(caller, &own, &stored, &released_events)?;
         let mut events = Vec::with_capacity(stored.len());
-        for (sequence, position, bytes) in &stored {
-            let signed = parse_stored(bytes)?;
-            let decision = self.decide(&manifest, caller, &requested, &signed, Some(*position))?;
+        for ((sequence, position, bytes), signed) in stored.iter().zip(&own) {
+            let decision = self.decide(
+                &manifest,
+                caller,
+                &requested,
+                signed,
+                Some(*position),
+                &facts,
+            );
             let withheld = deliver(decision);
             events.push(FeedItem {
                 release: None,
@@ -313,9 +320,8 @@ impl PeerApi {
             });
         }
         let mut released = Vec::with_capacity(released_bytes.len());
-        for (number, bytes) in &released_bytes {
-            let signed = parse_stored(bytes)?;
-            let decision = self.decide(&manifest, caller, &None, &signed, None)?;
+        for ((number, bytes), signed) in released_bytes.iter().zip(&released_events) {
+            let decision = self.decide(&manifest, caller, &None, signed, None, &facts);
             let withheld = deliver(decision);
             released.push(FeedItem {
                 release: Some(*number),
@@ -339,7 +345,40 @@ impl PeerApi {
         ))
     }
 
-    /// Whether the stored event may go to `caller`; the outer error is a storage failure.
+    /// What the page's consent decisions need from the store, read once for the whole page:
+    /// each person's consent state now, and which own events were withheld from `caller`.
+    fn facts(
+        &self,
+        caller: &MemberId,
+        own: &[SignedEvent],
+        stored: &[(u64, u64, Vec<u8>)],
+        released: &[SignedEvent],
+    ) -> Result<Facts, Problem> {
+        let mut pins: Vec<&str> = own.iter().chain(released).filter_map(pin_of).collect();
+        pins.sort_unstable();
+        pins.dedup();
+        let states: Vec<Option<ConsentState>> = self.store.consents(&pins).map_err(storage)?;
+        let own_events: Vec<(&str, u64)> = own
+            .iter()
+            .zip(stored)
+            .filter_map(|(s, (_, position, _))| pin_of(s).map(|pin| (pin, *position)))
+            .collect();
+        let withheld = self
+            .store
+            .were_withheld(caller, &own_events)
+            .map_err(storage)?;
+        Ok(Facts {
+            consent: pins.into_iter().map(str::to_string).zip(states).collect(),
+            withheld: own_events
+                .iter()
+                .zip(withheld)
+                .filter(|(_, w)| *w)
+                .map(|((_, position), _)| *position)
+                .collect(),
+        })
+    }
+
+    /// Whether the stored event may go to `caller`, by the page's `facts`.
     fn decide(
         &self,
         manifest: &Manifest,
@@ -347,50 +386,61 @@ impl PeerApi {
         requested: &Option<Vec<EventType>>,
         signed: &SignedEvent,
         position: Option<u64>,
-    ) -> Result<Result<Delivered, Withheld>, Problem> {
+        facts: &Facts,
+    ) -> Result<Delivered, Withheld> {
         let event = signed.event();
         let Some(purposes) = manifest.reader_purposes(caller, event.event_type) else {
-            return Ok(Err(Withheld::NotAuthorised));
+            return Err(Withheld::NotAuthorised);
         };
         if requested
             .as_ref()
             .is_some_and(|r| !r.contains(&event.event_type))
         {
-            return Ok(Err(Withheld::NotRequested));
+            return Err(Withheld::NotRequested);
         }
         if !event.event_type.is_personal() {
             // Not about a person: the grant is all it takes.
-            return Ok(Ok(Delivered {
+            return Ok(Delivered {
                 pin: None,
                 id: event.id.to_string(),
                 event_type: event.event_type,
                 purposes: purposes.to_vec(),
-            }));
+            });
         }
         let Some(pin) = consent::person_pin(&event.data) else {
-            return Ok(Err(Withheld::NoConsent));
+            return Err(Withheld::NoConsent);
         };
         // An own event withheld from the caller when it was published reaches it only through
         // the caller's release log, once a consent admits it.
-        if let Some(position) = position {
-            if self
-                .store
-                .was_withheld(caller, pin, position)
-                .map_err(storage)?
-            {
-                return Ok(Err(Withheld::NoConsent));
-            }
+        if position.is_some_and(|p| facts.withheld.contains(&p)) {
+            return Err(Withheld::NoConsent);
         }
-        let state: Option<ConsentState> = self.store.consent(pin).map_err(storage)?;
-        Ok(
-            consent::decide(event, state.as_ref(), caller, purposes).map(|()| Delivered {
-                pin: Some(pin.to_string()),
-                id: event.id.to_string(),
-                event_type: event.event_type,
-                purposes: purposes.to_vec(),
-            }),
-        )
+        let state = facts.consent.get(pin).and_then(Option::as_ref);
+        consent::decide(event, state, caller, purposes).map(|()| Delivered {
+            pin: Some(pin.to_string()),
+            id: event.id.to_string(),
+            event_type: event.event_type,
+            purposes: purposes.to_vec(),
+        })
     }
+}
+
+/// The PIN of a personal event (what consent applies to).
+fn pin_of(s: &SignedEvent) -> Option<&str> {
+    let event = s.event();
+    event
+        .event_type
+        .is_personal()
+        .then(|| consent::person_pin(&event.data))
+        .flatten()
+}
+
+/// The store's answers a page's consent decisions take.
+struct Facts {
+    /// Each person's consent state now (`None`: no consent held).
+    consent: std::collections::HashMap<String, Option<ConsentState>>,
+    /// Positions of own events withheld from the reader when they were published.
+    withheld: std::collections::HashSet<u64>,
 }
 
 /// A stored event, parsed once for all the feed does with it; damage is a storage failure.

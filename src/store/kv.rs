@@ -207,6 +207,27 @@ impl Kv {
         }
     }
 
+    /// The values of many keys, in the order asked (one read transaction, one round trip).
+    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        match self {
+            Kv::Sled { main, .. } => keys
+                .iter()
+                .map(|k| Ok(main.get(k)?.map(|v| v.to_vec())))
+                .collect(),
+            Kv::Redb(db) => {
+                let tx = db.begin_read().map_err(redb_err)?;
+                let table = tx.open_table(MAIN).map_err(redb_err)?;
+                keys.iter()
+                    .map(|k| {
+                        let v = table.get(k.as_slice()).map_err(redb_err)?;
+                        Ok(v.map(|v| v.value().to_vec()))
+                    })
+                    .collect()
+            }
+            Kv::Postgres(pg) => Ok(pg.get_many(keys)?),
+        }
+    }
+
     /// Apply the changes atomically; durable only after the next [`Kv::flush`].
     pub fn apply(&self, ops: Vec<Op>) -> Result<(), KvError> {
         self.write(ops, Durability::None)

@@ -522,6 +522,78 @@ impl Store {
             .transpose()
     }
 
+    /// `source`'s events with sequences after `after` up to `end`, as (sequence, position, JWS),
+    /// stopping at the first sequence not stored; two reads whatever the count.
+    pub fn events_of_source(
+        &self,
+        source: &MemberId,
+        after: u64,
+        end: u64,
+    ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
+        if end <= after {
+            return Ok(Vec::new());
+        }
+        let prefix = keys::sequences_of(source);
+        let limit = usize::try_from(end - after).unwrap_or(usize::MAX);
+        let index = self
+            .kv()?
+            .range(
+                &keys::sequence(source, after.saturating_add(1)),
+                &keys::sequence(source, end.saturating_add(1)),
+                limit,
+            )
+            .map_err(io("read"))?;
+        let mut found = Vec::with_capacity(index.len());
+        for ((k, v), expected) in index.into_iter().zip(after + 1..) {
+            let sequence = u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("sequence key"))?;
+            if sequence != expected {
+                break;
+            }
+            let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("sequence index"))?;
+            found.push((sequence, position));
+        }
+        let log_keys: Vec<Vec<u8>> = found.iter().map(|(_, p)| keys::log(*p)).collect();
+        let events = self.kv()?.get_many(&log_keys).map_err(io("read"))?;
+        Ok(found
+            .into_iter()
+            .zip(events)
+            .map_while(|((s, p), e)| e.map(|e| (s, p, e)))
+            .collect())
+    }
+
+    /// Many people's current consent records (see [`Store::consent`]), in the order asked.
+    pub fn consents<T: DeserializeOwned>(
+        &self,
+        pins: &[&str],
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let keys: Vec<Vec<u8>> = pins.iter().map(|p| keys::consent(p)).collect();
+        self.kv()?
+            .get_many(&keys)
+            .map_err(io("read"))?
+            .into_iter()
+            .map(|v| v.map(|v| decode(&v, "consent state")).transpose())
+            .collect()
+    }
+
+    /// Which of these own events (pin, position) were withheld from `reader` at publication.
+    pub fn were_withheld(
+        &self,
+        reader: &MemberId,
+        events: &[(&str, u64)],
+    ) -> Result<Vec<bool>, StoreError> {
+        let keys: Vec<Vec<u8>> = events
+            .iter()
+            .map(|(pin, position)| keys::withheld(reader, pin, *position))
+            .collect();
+        Ok(self
+            .kv()?
+            .get_many(&keys)
+            .map_err(io("read"))?
+            .iter()
+            .map(Option::is_some)
+            .collect())
+    }
+
     /// Up to `limit` events after `position`, in log order.
     pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = keys::log(after.saturating_add(1));

@@ -273,6 +273,7 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     }
     let publish_rate = n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
+    let trips_before = crate::store::postgres::round_trips();
     let subscriber = RunningNode::start(subscriber_config).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
     while subscriber
@@ -288,7 +289,8 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed();
-    let figures = vec![
+    let trips = crate::store::postgres::round_trips() - trips_before;
+    let mut figures = vec![
         figure(
             format!("publish {n} events (batches of 1000)"),
             publish_rate,
@@ -308,6 +310,13 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
         ),
         figure("peak RSS (both nodes, one process)", peak_rss_mib(), "MiB"),
     ];
+    if args.store == crate::store::Engine::Postgres {
+        figures.push(figure(
+            "PostgreSQL round trips per event caught up (both nodes)",
+            trips as f64 / n as f64,
+            "",
+        ));
+    }
     subscriber.stop().await;
     publisher.stop().await;
     for s in standins {

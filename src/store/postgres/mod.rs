@@ -153,10 +153,19 @@ fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Round trips to PostgreSQL this process has made (each store call is one), for benchmarks.
+static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many round trips to PostgreSQL this process has made so far.
+pub fn round_trips() -> u64 {
+    ROUND_TRIPS.load(Ordering::Relaxed)
+}
+
 /// Run `fut` on the connections' runtime and wait for it.
 fn block<T: Send + 'static>(
     fut: impl Future<Output = Result<T, PgError>> + Send + 'static,
 ) -> Result<T, PgError> {
+    ROUND_TRIPS.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = std::sync::mpsc::sync_channel(1);
     runtime().spawn(async move {
         let _ = tx.send(fut.await);
@@ -319,6 +328,20 @@ impl PgKv {
             let row = c.client.query_opt(&c.get, &[&key]).await?;
             Ok(row.map(|r| r.get::<_, Vec<u8>>(0)))
         })
+    }
+
+    /// The values of many keys in one round trip, in the order asked.
+    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
+        let wanted = keys.to_vec();
+        let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
+            self.pool.with(|c| async move {
+                let rows = c
+                    .client
+                    .query("SELECT k, v FROM jol_kv WHERE k = ANY($1)", &[&wanted])
+                    .await?;
+                Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+            })?;
+        Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
     }
 
     pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, PgError> {
