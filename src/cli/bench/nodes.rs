@@ -110,12 +110,17 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     let n = args.events.max(args.clients);
     let mut figures = Vec::new();
 
+    let trips = crate::store::postgres::round_trips();
     let (elapsed, lat) = drive(&endpoint, args.clients, n, 1).await?;
     figures.push(figure(
         format!("single-event requests, {} clients", args.clients),
         lat.len() as f64 / elapsed.as_secs_f64(),
         "events/s",
     ));
+    if args.store == crate::store::Engine::Postgres {
+        let per_event = (crate::store::postgres::round_trips() - trips) as f64 / lat.len() as f64;
+        figures.push(figure("  PostgreSQL round trips per event", per_event, ""));
+    }
     figures.push(figure("  latency p50", percentile(&lat, 0.50), "ms"));
     figures.push(figure("  latency p95", percentile(&lat, 0.95), "ms"));
     figures.push(figure("  latency p99", percentile(&lat, 0.99), "ms"));
