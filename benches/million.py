@@ -2,14 +2,16 @@
 # A node holding N events: publish N employment-status events in batches of 1000 through the
 # local API, SIGKILL the node, time the restart until it serves, read RSS after the restart and
 # after reading the whole feed, and compare the data directory with the raw JWS bytes.
-# Usage: python3 benches/million.py sled|redb N   (needs target/release/jol)
+# Usage: python3 benches/million.py sled|redb N   (needs target/release/jol; STORE_CACHE_MIB=M
+# sets the node's store_cache_mib)
 import json, subprocess, sys, time, urllib.request, os, signal, tempfile
 engine, n = sys.argv[1], int(sys.argv[2])
+cache = f'store_cache_mib = {int(os.environ["STORE_CACHE_MIB"])}\n' if os.environ.get("STORE_CACHE_MIB") else ""
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 jol = os.environ.get("JOL", os.path.join(ROOT, "target/release/jol"))
 d = tempfile.mkdtemp()
 subprocess.run([jol, "keygen", "--out", f"{d}/sign.pem"], capture_output=True, check=True)
-open(f"{d}/node.toml", "w").write(f'member = "central-server/GOV/70000002/employment"\ndata_dir = "data"\nstore_engine = "{engine}"\n[signing]\nkey_file = "sign.pem"\nkey_name = "s1"\n[local]\nlisten = "127.0.0.1:0"\nrequests_per_token_per_second = 1000000\n')
+open(f"{d}/node.toml", "w").write(f'member = "central-server/GOV/70000002/employment"\ndata_dir = "data"\nstore_engine = "{engine}"\n{cache}[signing]\nkey_file = "sign.pem"\nkey_name = "s1"\n[local]\nlisten = "127.0.0.1:0"\nrequests_per_token_per_second = 1000000\n')
 token = subprocess.run([jol, "token", "--config", f"{d}/node.toml", "create", "--name", "bench", "--scopes", "admin", "--purpose", "EMPLOYMENT_SERVICES"], capture_output=True, check=True, text=True).stdout.strip()
 AUTH = {"Authorization": f"Bearer {token}"}
 def get(url):

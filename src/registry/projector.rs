@@ -64,25 +64,27 @@ fn project_page(store: &Store) -> Result<u64, StoreError> {
             }
         }
         let mut batch = WriteBatch::default();
-        for (pin, new) in by_person {
-            let view = match person(store, &pin)? {
+        let pins: Vec<&str> = by_person.keys().map(String::as_str).collect();
+        let held: Vec<Option<PersonView>> = store.views_of(&pins)?;
+        for ((pin, new), held) in by_person.iter().zip(held) {
+            let view = match held {
                 // Someone new: their events are all in this page.
-                None => view::project(&pin, &new),
-                Some(held) => match view::extend(held, &new) {
+                None => view::project(pin, new),
+                Some(held) => match view::extend(held, new) {
                     Some(v) => v,
                     None => {
-                        let mut positions = store.person_positions(&pin)?;
+                        let mut positions = store.person_positions(pin)?;
                         positions.extend(new.iter().map(|s| s.position));
                         positions.sort_unstable();
                         positions.dedup();
-                        project_positions(store, &pin, &positions)?
+                        project_positions(store, pin, &positions)?
                     }
                 },
             };
-            for s in &new {
-                batch.index_person(&pin, s.position);
+            for s in new {
+                batch.index_person(pin, s.position);
             }
-            batch.set_view(&pin, &view);
+            batch.set_view(pin, &view);
         }
         for offer in offers.values().flatten() {
             offers::stage(&mut batch, offer);

@@ -671,6 +671,20 @@ impl Store {
             .transpose()
     }
 
+    /// Many people's stored views, in the order asked (one read).
+    pub fn views_of<T: DeserializeOwned>(
+        &self,
+        pins: &[&str],
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let keys: Vec<Vec<u8>> = pins.iter().map(|p| keys::view(p)).collect();
+        self.kv()?
+            .get_many(&keys)
+            .map_err(io("read"))?
+            .into_iter()
+            .map(|v| v.map(|v| decode(&v, "person view")).transpose())
+            .collect()
+    }
+
     /// Every stored view, in PIN order.
     pub fn views<T: DeserializeOwned>(&self) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
         self.scan(&Space::View.all())
