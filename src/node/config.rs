@@ -60,7 +60,7 @@ pub struct NodeConfig {
     /// the embedded engines' files.
     #[serde(default)]
     pub store_engine: Option<crate::store::Engine>,
-    /// The embedded engines' page cache, in MiB (default 64): with the allocator's purge
+    /// The embedded engines' page cache, in MiB (default 16): with the allocator's purge
     /// (`JOL_ALLOCATOR_PURGE_DELAY_MS`) it bounds what a node holds beyond its work in flight.
     #[serde(default)]
     pub store_cache_mib: Option<u64>,

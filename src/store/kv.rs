@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 /// The embedded engines' page cache unless the config says otherwise (`store_cache_mib`; sled's
 /// own default, 1 GiB, is far more than a node needs).
-pub const DEFAULT_CACHE_MIB: u64 = 64;
+pub const DEFAULT_CACHE_MIB: u64 = 16;
 /// The file a redb store keeps in its directory.
 pub const REDB_FILE: &str = "jol.redb";
 const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
