@@ -76,8 +76,9 @@ pub enum Command {
         /// A subscription, `MEMBER-ID=TYPE[,TYPE…]`; repeat for each publisher.
         #[arg(long = "subscribe")]
         subscriptions: Vec<String>,
-        /// The store engine for the node's new store.
-        #[arg(long, default_value = "sled")]
+        /// The store engine for the node's new store (a `postgres` store also needs a [store]
+        /// section with its url, added by hand).
+        #[arg(long, default_value_t = crate::store::Engine::default())]
         store_engine: crate::store::Engine,
     },
     /// The local API's bearer tokens (the node's `[local] tokens_file`).
