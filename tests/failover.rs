@@ -309,6 +309,68 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
     check_everything_once(&fed, addrs[standby], &acked);
 }
 
+/// A writer frozen (SIGSTOP) past its lease is replaced; woken (SIGCONT), it finds another
+/// epoch and exits with an error, and nothing it had in flight is committed twice or lost.
+#[test]
+fn a_paused_writer_is_replaced_and_stops_when_it_wakes() {
+    let fed = Federation::build_on("postgres", SYNC);
+    let token = token_of_config(&fed, "migration");
+    let [local_a, peer_a, local_b, peer_b] = free_ports(4)[..] else {
+        unreachable!()
+    };
+    let configs = [
+        replica_config(&fed.config("migration"), "replica-a", local_a, peer_a),
+        replica_config(&fed.config("migration"), "replica-b", local_b, peer_b),
+    ];
+    for c in &configs {
+        register_token(c, &token);
+    }
+    let mut a = Node::start(&configs[0]);
+    let b = Node::start(&configs[1]);
+    assert_eq!(
+        (role(a.addr), role(b.addr)),
+        ("writer".into(), "standby".into())
+    );
+    let acked = Arc::new(Mutex::new(HashMap::new()));
+    let client = Publisher {
+        addr: a.addr,
+        acked: acked.clone(),
+    };
+    for n in 0..20 {
+        let key = format!("migration-{n}");
+        client.publish_until_acked(&key, &returnee_body(n, &key));
+    }
+    a.signal("STOP");
+    let paused = Instant::now();
+    // The standby takes over once the frozen writer's lease (3 s here) has run out.
+    let key = "after-pause".to_string();
+    let body = returnee_body(20, &key);
+    first_ack(b.addr, &key, &body);
+    eprintln!(
+        "paused writer replaced: first publish acknowledged by the new writer {:.1} s after the pause",
+        paused.elapsed().as_secs_f64()
+    );
+    Publisher {
+        addr: b.addr,
+        acked: acked.clone(),
+    }
+    .publish_until_acked(&key, &body);
+    assert_eq!(role(b.addr), "writer");
+    a.signal("CONT");
+    let status = a
+        .exited_within(Duration::from_secs(30))
+        .expect("the deposed writer did not stop");
+    assert!(
+        !status.success(),
+        "a deposed writer exits with an error: {status}"
+    );
+    let acked = acked.lock().unwrap().clone();
+    let events = events_from(b.addr, MIGRATION);
+    check_exactly_once(&events, &acked, MIGRATION);
+    let config = fed.config("migration");
+    jol(["verify".as_ref(), "--config".as_ref(), config.as_os_str()]);
+}
+
 #[test]
 fn postgres_stopped_and_started_under_load_loses_nothing_acknowledged() {
     let fed = Federation::build_on("postgres", SYNC);
