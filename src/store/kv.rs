@@ -132,8 +132,42 @@ pub enum Op {
 #[derive(Clone)]
 pub enum Kv {
     Sled { db: sled::Db, main: sled::Tree },
-    Redb(Arc<redb::Database>),
+    Redb(Arc<Redb>),
     Postgres(Arc<PgKv>),
+}
+
+/// An open redb database, and the first I/O failure it met: redb refuses all work after one
+/// ("Previous I/O error occurred") until reopened, and an operator must still learn the cause
+/// (a full disk) from the refusals that follow, whichever write met it first.
+pub struct Redb {
+    db: redb::Database,
+    first_io: std::sync::Mutex<Option<String>>,
+}
+
+impl std::ops::Deref for Redb {
+    type Target = redb::Database;
+    fn deref(&self) -> &redb::Database {
+        &self.db
+    }
+}
+
+impl Redb {
+    fn explain<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
+        let Err(KvError::Redb(text)) = result else {
+            return result;
+        };
+        let Ok(mut first) = self.first_io.lock() else {
+            return Err(KvError::Redb(text));
+        };
+        if text.contains("Previous I/O error") {
+            if let Some(cause) = first.as_ref() {
+                return Err(KvError::Redb(format!("{text} (it was: {cause})")));
+            }
+        } else if text.contains("I/O error") {
+            first.get_or_insert_with(|| text.clone());
+        }
+        Err(KvError::Redb(text))
+    }
 }
 
 impl Kv {
@@ -173,7 +207,10 @@ impl Kv {
                 let tx = db.begin_write().map_err(redb_err)?;
                 tx.open_table(MAIN).map_err(redb_err)?;
                 tx.commit().map_err(redb_err)?;
-                Ok(Kv::Redb(Arc::new(db)))
+                Ok(Kv::Redb(Arc::new(Redb {
+                    db,
+                    first_io: Default::default(),
+                })))
             }
         }
     }
@@ -197,12 +234,12 @@ impl Kv {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             Kv::Sled { main, .. } => Ok(main.get(key)?.map(|v| v.to_vec())),
-            Kv::Redb(db) => {
+            Kv::Redb(db) => db.explain((|| {
                 let tx = db.begin_read().map_err(redb_err)?;
                 let table = tx.open_table(MAIN).map_err(redb_err)?;
                 let v = table.get(key).map_err(redb_err)?;
                 Ok(v.map(|v| v.value().to_vec()))
-            }
+            })()),
             Kv::Postgres(pg) => Ok(pg.get(key)?),
         }
     }
@@ -214,7 +251,7 @@ impl Kv {
                 .iter()
                 .map(|k| Ok(main.get(k)?.map(|v| v.to_vec())))
                 .collect(),
-            Kv::Redb(db) => {
+            Kv::Redb(db) => db.explain((|| {
                 let tx = db.begin_read().map_err(redb_err)?;
                 let table = tx.open_table(MAIN).map_err(redb_err)?;
                 keys.iter()
@@ -223,7 +260,7 @@ impl Kv {
                         Ok(v.map(|v| v.value().to_vec()))
                     })
                     .collect()
-            }
+            })()),
             Kv::Postgres(pg) => Ok(pg.get_many(keys)?),
         }
     }
@@ -289,7 +326,7 @@ impl Kv {
                 }
                 Ok(main.apply_batch(batch)?)
             }
-            Kv::Redb(db) => {
+            Kv::Redb(db) => db.explain((|| {
                 let mut tx = db.begin_write().map_err(redb_err)?;
                 tx.set_durability(durability);
                 {
@@ -306,7 +343,7 @@ impl Kv {
                     }
                 }
                 tx.commit().map_err(redb_err)
-            }
+            })()),
             Kv::Postgres(pg) => Ok(pg.write(ops)?),
         }
     }
@@ -315,11 +352,11 @@ impl Kv {
     pub fn flush(&self) -> Result<(), KvError> {
         match self {
             Kv::Sled { db, .. } => db.flush().map(|_| ()).map_err(KvError::from),
-            Kv::Redb(db) => {
+            Kv::Redb(db) => db.explain((|| {
                 let mut tx = db.begin_write().map_err(redb_err)?;
                 tx.set_durability(Durability::Immediate);
                 tx.commit().map_err(redb_err)
-            }
+            })()),
             Kv::Postgres(_) => Ok(()),
         }
     }
@@ -335,7 +372,7 @@ impl Kv {
                     Ok((k.to_vec(), v.to_vec()))
                 })
                 .collect(),
-            Kv::Redb(db) => {
+            Kv::Redb(db) => db.explain((|| {
                 let tx = db.begin_read().map_err(redb_err)?;
                 let table = tx.open_table(MAIN).map_err(redb_err)?;
                 let mut out = Vec::new();
@@ -344,7 +381,7 @@ impl Kv {
                     out.push((k.value().to_vec(), v.value().to_vec()));
                 }
                 Ok(out)
-            }
+            })()),
             Kv::Postgres(pg) => Ok(pg.range(start, end, limit)?),
         }
     }
@@ -359,7 +396,7 @@ impl Kv {
                 }
                 None => Ok(None),
             },
-            Kv::Redb(db) => {
+            Kv::Redb(db) => db.explain((|| {
                 let tx = db.begin_read().map_err(redb_err)?;
                 let table = tx.open_table(MAIN).map_err(redb_err)?;
                 match table.range(start..end).map_err(redb_err)?.next_back() {
@@ -369,7 +406,7 @@ impl Kv {
                     }
                     None => Ok(None),
                 }
-            }
+            })()),
             Kv::Postgres(pg) => Ok(pg.last(start, end)?),
         }
     }
@@ -478,6 +515,21 @@ mod tests {
         assert_eq!(prefix_end(b"P"), b"Q");
         assert_eq!(prefix_end(&[b'X', 1, 0]), [b'X', 1, 1]);
         assert_eq!(prefix_end(&[b'X', 0xff]), [b'Y']);
+    }
+
+    /// After redb met an I/O error, its later refusals name that first cause.
+    #[test]
+    fn redb_refusals_after_an_io_error_name_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let Kv::Redb(db) = Kv::open(dir.path(), Engine::Redb).unwrap() else {
+            unreachable!()
+        };
+        let fail = |text: &str| db.explain::<()>(Err(KvError::Redb(text.into())));
+        let previous = "Previous I/O error occurred. Please close and re-open the database.";
+        assert_eq!(fail(previous).unwrap_err().to_string(), previous);
+        fail("I/O error: No space left on device (os error 28)").unwrap_err();
+        let later = fail(previous).unwrap_err().to_string();
+        assert!(later.contains("No space left on device"), "{later}");
     }
 
     /// The same operations give the same answers on both engines, across a reopen.
