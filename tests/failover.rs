@@ -402,6 +402,25 @@ fn postgres_stopped_and_started_under_load_loses_nothing_acknowledged() {
     let acked = acked.lock().unwrap().clone();
     eprintln!("postgres restarts: {} events acknowledged", acked.len());
     check_everything_once(&fed, migration, &acked);
+    // The operator's view of the store: who writes, and a migration with nothing to do.
+    let config = fed.config("migration");
+    let status = jol([
+        "store".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "status".as_ref(),
+    ]);
+    assert!(
+        status.contains(&format!("held by {MIGRATION} at ")),
+        "{status}"
+    );
+    let migrate = jol([
+        "store".as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "migrate".as_ref(),
+    ]);
+    assert!(migrate.contains("nothing to do"), "{migrate}");
 }
 
 fn token_of_config(fed: &Federation, agency: &str) -> String {

@@ -112,3 +112,49 @@ pub fn migrate_database(settings: &super::PgSettings) -> Result<(i32, i32), PgEr
         migrate(&client).await
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{throwaway, PgKv};
+    use super::*;
+
+    fn database() -> Option<super::super::PgSettings> {
+        if std::env::var_os("JOL_NO_POSTGRES").is_some() {
+            eprintln!("JOL_NO_POSTGRES is set: the schema is NOT tested");
+            return None;
+        }
+        Some(
+            throwaway::fresh_database()
+                .unwrap_or_else(|e| panic!("the schema cannot be tested: {e}")),
+        )
+    }
+
+    /// `jol store migrate` brings an empty database to this version and is idempotent; a node
+    /// creates the schema itself in an empty database.
+    #[test]
+    fn migrations_run_once() {
+        let Some(settings) = database() else { return };
+        assert_eq!(migrate_database(&settings).unwrap(), (0, VERSION));
+        assert_eq!(migrate_database(&settings).unwrap(), (VERSION, VERSION));
+        PgKv::open(&settings).unwrap();
+        let Some(empty) = database() else { return };
+        PgKv::open(&empty).unwrap();
+        assert_eq!(migrate_database(&empty).unwrap(), (VERSION, VERSION));
+    }
+
+    /// A database written by a newer jol is refused at start, with what to do.
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let Some(settings) = database() else { return };
+        PgKv::open(&settings).unwrap();
+        super::super::execute(
+            &settings,
+            format!("INSERT INTO jol_schema (version) VALUES ({})", VERSION + 1),
+        )
+        .unwrap();
+        let err = PgKv::open(&settings).err().unwrap();
+        assert!(matches!(err, PgError::SchemaNew { .. }), "{err}");
+        assert!(err.to_string().contains("upgrade jol"), "{err}");
+        assert!(migrate_database(&settings).is_err());
+    }
+}
