@@ -92,14 +92,8 @@ fn on_postgres_publisher_and_subscriber_killed_at_random_lose_and_duplicate_noth
 }
 
 fn crash_loop(engine: &str) {
-    let rounds: usize = std::env::var("JOL_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
-    let seed: u64 = std::env::var("JOL_CRASH_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
+    let rounds: usize = env_number("JOL_CRASH_ROUNDS").unwrap_or(20);
+    let seed: u64 = env_number("JOL_CRASH_SEED").unwrap_or_else(rand::random);
     eprintln!("crash loop on {engine}: {rounds} rounds, JOL_CRASH_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
 

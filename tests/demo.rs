@@ -4,38 +4,41 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use common::*;
 use serde_json::Value;
 
-#[test]
-fn the_demo_matches_its_ground_truth_and_leaves_a_real_federation() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("federation");
+/// `jol demo --once --json` of `returnees` from `seed`, KPIs as of 2027-01-01, in `data`, with
+/// `extra` arguments; the JSON document it prints.
+fn demo(data: &Path, returnees: usize, seed: u64, extra: &[&str]) -> Value {
     let out = Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(["demo", "--once", "--json", "--as-of", "2027-01-01"])
         .args([
-            "demo",
-            "--once",
-            "--json",
             "--returnees",
-            "400",
+            &returnees.to_string(),
             "--seed",
-            "11",
-            "--as-of",
-            "2027-01-01",
-            "--data-dir",
+            &seed.to_string(),
         ])
-        .arg(&data)
+        .args(extra)
+        .arg("--data-dir")
+        .arg(data)
         .output()
         .unwrap();
     assert!(
         out.status.success(),
-        "demo failed: {}",
+        "demo {extra:?} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let doc: Value =
-        serde_json::from_slice(&out.stdout).expect("--json prints one JSON document on stdout");
+    serde_json::from_slice(&out.stdout).expect("--json prints one JSON document on stdout")
+}
+
+#[test]
+fn the_demo_matches_its_ground_truth_and_leaves_a_real_federation() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("federation");
+    let doc = demo(&data, 400, 11, &[]);
     // The same population, generated here, and the tables computed from its facts.
     let pop = jol::synthetic::population::Population::generate(400, 11);
     let everyone: Vec<_> = pop.persons.iter().collect();
@@ -75,29 +78,7 @@ fn the_demo_matches_its_ground_truth_and_leaves_a_real_federation() {
 #[test]
 fn the_demo_through_xroad_stand_ins_gives_the_same_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
-        .args([
-            "demo",
-            "--once",
-            "--json",
-            "--xroad",
-            "--returnees",
-            "200",
-            "--seed",
-            "11",
-            "--as-of",
-            "2027-01-01",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("federation"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "demo --xroad failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = demo(&dir.path().join("federation"), 200, 11, &["--xroad"]);
     assert_eq!(doc["xroad"], true);
     assert_eq!(doc["tablesMatchGroundTruth"], true);
     let pop = jol::synthetic::population::Population::generate(200, 11);
@@ -122,26 +103,7 @@ fn the_demo_through_xroad_stand_ins_gives_the_same_tables() {
 fn the_demo_on_postgres_gives_the_same_tables_as_on_the_default_engine() {
     let run = |store: &str| {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_jol"))
-            .args([
-                "demo",
-                "--once",
-                "--json",
-                "--returnees",
-                "200",
-                "--seed",
-                "12",
-            ])
-            .args(["--as-of", "2027-01-01", "--store", store, "--data-dir"])
-            .arg(dir.path().join("federation"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "demo --store {store} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let doc = demo(&dir.path().join("federation"), 200, 12, &["--store", store]);
         assert_eq!(doc["tablesMatchGroundTruth"], true, "{store}");
         let config =
             std::fs::read_to_string(dir.path().join("federation/migration/node.toml")).unwrap();

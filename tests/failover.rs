@@ -118,6 +118,23 @@ fn replica_config(config: &Path, name: &str, local: u16, peer: u16) -> PathBuf {
     path
 }
 
+/// Two replicas of migration on its database, each on ports of its own, with the operator's
+/// token: their configs, and their peer ports.
+fn two_replicas(fed: &Federation) -> ([PathBuf; 2], [u16; 2]) {
+    let [local_a, peer_a, local_b, peer_b] = free_ports(4)[..] else {
+        unreachable!()
+    };
+    let configs = [
+        replica_config(&fed.config("migration"), "replica-a", local_a, peer_a),
+        replica_config(&fed.config("migration"), "replica-b", local_b, peer_b),
+    ];
+    let token = token_of_config(fed, "migration");
+    for c in &configs {
+        register_token(c, &token);
+    }
+    (configs, [peer_a, peer_b])
+}
+
 fn role(addr: SocketAddr) -> String {
     match request(addr, "GET", "/readyz", &[], b"") {
         Ok(a) => a.json()["role"].as_str().unwrap_or_default().to_string(),
@@ -211,29 +228,13 @@ fn publishers(
 
 #[test]
 fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
-    let rounds: usize = std::env::var("JOL_FAILOVER_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    let seed: u64 = std::env::var("JOL_FAILOVER_SEED")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or_else(rand::random);
+    let rounds: usize = env_number("JOL_FAILOVER_ROUNDS").unwrap_or(8);
+    let seed: u64 = env_number("JOL_FAILOVER_SEED").unwrap_or_else(rand::random);
     eprintln!("failover: {rounds} rounds, JOL_FAILOVER_SEED={seed}");
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let fed = Federation::build_on("postgres", SYNC);
-    let token = token_of_config(&fed, "migration");
+    let (configs, [peer_a, peer_b]) = two_replicas(&fed);
     // The manifest's address for migration's peer listener is the load balancer's.
-    let [local_a, peer_a, local_b, peer_b] = free_ports(4)[..] else {
-        unreachable!()
-    };
-    let configs = [
-        replica_config(&fed.config("migration"), "replica-a", local_a, peer_a),
-        replica_config(&fed.config("migration"), "replica-b", local_b, peer_b),
-    ];
-    for c in &configs {
-        register_token(c, &token);
-    }
     let _balancer = Balancer::start(
         fed.peer["migration"],
         vec![
@@ -314,17 +315,7 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
 #[test]
 fn a_paused_writer_is_replaced_and_stops_when_it_wakes() {
     let fed = Federation::build_on("postgres", SYNC);
-    let token = token_of_config(&fed, "migration");
-    let [local_a, peer_a, local_b, peer_b] = free_ports(4)[..] else {
-        unreachable!()
-    };
-    let configs = [
-        replica_config(&fed.config("migration"), "replica-a", local_a, peer_a),
-        replica_config(&fed.config("migration"), "replica-b", local_b, peer_b),
-    ];
-    for c in &configs {
-        register_token(c, &token);
-    }
+    let (configs, _) = two_replicas(&fed);
     let mut a = Node::start(&configs[0]);
     let b = Node::start(&configs[1]);
     assert_eq!(

@@ -430,10 +430,7 @@ fn a_batch_lists_each_item_and_sequences_continue_after_restart() {
 /// sequence it was acknowledged with, and sequences have no gaps. `JOL_CRASH_ROUNDS` sets rounds.
 #[test]
 fn sigkill_during_concurrent_publishing_loses_and_duplicates_nothing() {
-    let rounds: usize = std::env::var("JOL_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(4);
+    let rounds: usize = env_number("JOL_CRASH_ROUNDS").unwrap_or(4);
     let dir = NodeDir::new("");
     let acked: Arc<Mutex<HashMap<String, (String, String)>>> = Arc::default();
     let mut next_case = 0usize;

@@ -84,7 +84,6 @@ pub struct RunningNode {
     /// The writer thread and the writer-only tasks, once this node is the writer.
     started: role::Started,
     store: Store,
-    role: watch::Receiver<Role>,
     /// Why this replica must stop (it lost the writer lease), once it must.
     deposed: watch::Receiver<Option<String>>,
 }
@@ -245,7 +244,6 @@ impl RunningNode {
             listeners: tasks,
             started,
             store,
-            role,
             deposed,
         })
     }
@@ -272,11 +270,6 @@ impl RunningNode {
 
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
-    }
-
-    /// This replica's role (always the writer on an embedded store).
-    pub fn role(&self) -> Role {
-        *self.role.borrow()
     }
 
     /// Wait until this replica must stop because another took the writer lease; returns why.

@@ -60,8 +60,6 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the store at {0} is closed (being reopened after a failure)")]
     Closed(String),
-    #[error("this replica is not the writer: {0}")]
-    NotWriter(&'static str),
 }
 
 impl StoreError {
@@ -69,11 +67,10 @@ impl StoreError {
     pub fn is_not_writer(&self) -> bool {
         matches!(
             self,
-            StoreError::NotWriter(_)
-                | StoreError::Io {
-                    source: KvError::Postgres(postgres::PgError::NotWriter),
-                    ..
-                }
+            StoreError::Io {
+                source: KvError::Postgres(postgres::PgError::NotWriter),
+                ..
+            }
         )
     }
 }
@@ -330,11 +327,6 @@ impl Store {
             .ok_or_else(|| StoreError::Closed(self.location.to_string()))
     }
 
-    /// Where the store is.
-    pub fn location(&self) -> &Location {
-        &self.location
-    }
-
     /// The engine under this store.
     pub fn engine(&self) -> Engine {
         self.engine
@@ -436,18 +428,6 @@ impl Store {
             .collect()
     }
 
-    /// Whether the own event at `position` about `pin` was withheld from `reader` at publication.
-    pub fn was_withheld(
-        &self,
-        reader: &MemberId,
-        pin: &str,
-        position: u64,
-    ) -> Result<bool, StoreError> {
-        Ok(self
-            .get_raw(&keys::withheld(reader, pin, position))?
-            .is_some())
-    }
-
     /// The last number of `reader`'s release log (0: nothing released yet).
     pub fn last_release(&self, reader: &MemberId) -> Result<u64, StoreError> {
         let prefix = keys::releases_of(reader);
@@ -535,8 +515,8 @@ impl Store {
         }
         let prefix = keys::sequences_of(source);
         let limit = usize::try_from(end - after).unwrap_or(usize::MAX);
-        let index = self
-            .kv()?
+        let kv = self.kv()?;
+        let index = kv
             .range(
                 &keys::sequence(source, after.saturating_add(1)),
                 &keys::sequence(source, end.saturating_add(1)),
@@ -553,7 +533,7 @@ impl Store {
             found.push((sequence, position));
         }
         let log_keys: Vec<Vec<u8>> = found.iter().map(|(_, p)| keys::log(*p)).collect();
-        let events = self.kv()?.get_many(&log_keys).map_err(io("read"))?;
+        let events = kv.get_many(&log_keys).map_err(io("read"))?;
         Ok(found
             .into_iter()
             .zip(events)
@@ -566,12 +546,23 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        let keys: Vec<Vec<u8>> = pins.iter().map(|p| keys::consent(p)).collect();
+        self.records_of(pins, keys::consent, "consent state")
+    }
+
+    /// The records under `key(pin)` for each PIN, in the order asked, in one read; what does not
+    /// decode is damage, named by `what`.
+    fn records_of<T: DeserializeOwned>(
+        &self,
+        pins: &[&str],
+        key: fn(&str) -> Vec<u8>,
+        what: &'static str,
+    ) -> Result<Vec<Option<T>>, StoreError> {
+        let keys: Vec<Vec<u8>> = pins.iter().map(|p| key(p)).collect();
         self.kv()?
             .get_many(&keys)
             .map_err(io("read"))?
             .into_iter()
-            .map(|v| v.map(|v| decode(&v, "consent state")).transpose())
+            .map(|v| v.map(|v| decode(&v, what)).transpose())
             .collect()
     }
 
@@ -676,13 +667,7 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        let keys: Vec<Vec<u8>> = pins.iter().map(|p| keys::view(p)).collect();
-        self.kv()?
-            .get_many(&keys)
-            .map_err(io("read"))?
-            .into_iter()
-            .map(|v| v.map(|v| decode(&v, "person view")).transpose())
-            .collect()
+        self.records_of(pins, keys::view, "person view")
     }
 
     /// Every stored view, in PIN order.
@@ -1003,8 +988,7 @@ mod tests {
     }
 
     impl Fixture {
-        /// One fixture per engine. PostgreSQL must be installed (`.ci/run` installs it);
-        /// `JOL_NO_POSTGRES=1` leaves it out, loudly.
+        /// One fixture per engine (PostgreSQL's as [`postgres::throwaway::test_database`] says).
         fn all() -> Vec<Fixture> {
             let mut all: Vec<Fixture> = [Engine::Sled, Engine::Redb]
                 .into_iter()
@@ -1015,13 +999,9 @@ mod tests {
                     lease: None,
                 })
                 .collect();
-            if std::env::var_os("JOL_NO_POSTGRES").is_some() {
-                eprintln!("JOL_NO_POSTGRES is set: the PostgreSQL engine is NOT tested");
+            let Some(pg) = postgres::throwaway::test_database("the PostgreSQL engine") else {
                 return all;
-            }
-            let mut pg = postgres::throwaway::fresh_database()
-                .unwrap_or_else(|e| panic!("the PostgreSQL engine cannot be tested: {e}"));
-            (pg.lease_ms, pg.poll_ms) = (600, 20);
+            };
             all.push(Fixture {
                 engine: Engine::Postgres,
                 dir: tempfile::tempdir().unwrap(),

@@ -355,6 +355,11 @@ pub const MIGRATION: &str = "central-server/GOV/70000001/migration";
 pub const EMPLOYMENT: &str = "central-server/GOV/70000002/employment";
 pub const EDUCATION: &str = "central-server/GOV/70000003/education";
 
+/// A number from the environment (`JOL_CRASH_ROUNDS`, a seed to replay…), if set and valid.
+pub fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
 /// Free loopback ports, chosen at run time outside the kernel's ephemeral range (so no
 /// outgoing connection takes one before the node binds it).
 pub fn free_ports(n: usize) -> Vec<u16> {

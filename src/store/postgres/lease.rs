@@ -172,14 +172,7 @@ mod tests {
     use crate::store::kv::Op;
 
     fn database() -> Option<PgSettings> {
-        if std::env::var_os("JOL_NO_POSTGRES").is_some() {
-            eprintln!("JOL_NO_POSTGRES is set: the writer lease is NOT tested");
-            return None;
-        }
-        let mut s = super::super::throwaway::fresh_database()
-            .unwrap_or_else(|e| panic!("the writer lease cannot be tested: {e}"));
-        (s.lease_ms, s.poll_ms) = (600, 20);
-        Some(s)
+        super::super::throwaway::test_database("the writer lease")
     }
 
     /// A writer paused past its lease is replaced, and when it wakes, its writes are refused by

@@ -119,14 +119,7 @@ mod tests {
     use super::*;
 
     fn database() -> Option<super::super::PgSettings> {
-        if std::env::var_os("JOL_NO_POSTGRES").is_some() {
-            eprintln!("JOL_NO_POSTGRES is set: the schema is NOT tested");
-            return None;
-        }
-        Some(
-            throwaway::fresh_database()
-                .unwrap_or_else(|e| panic!("the schema cannot be tested: {e}")),
-        )
+        throwaway::test_database("the schema")
     }
 
     /// `jol store migrate` brings an empty database to this version and is idempotent; a node
