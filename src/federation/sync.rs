@@ -191,6 +191,86 @@ fn check_in_parallel(
     })
 }
 
+/// Ask the feed for one page and decode it; an X-Road fault or an error status ends the session.
+async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage, SyncError> {
+    let (status, body) = client.get(path).await.map_err(SyncError::from)?;
+    if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
+        return Err(SyncError::XRoad {
+            status: status.as_u16(),
+            kind: f.kind,
+            message: f.message,
+        });
+    }
+    if !status.is_success() {
+        let problem = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
+            .unwrap_or_default();
+        return Err(SyncError::Status {
+            status: status.as_u16(),
+            problem,
+        });
+    }
+    serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))
+}
+
+/// A session's connection to the publisher: idle, or carrying the request for the next page
+/// while the current one is checked and stored (a catch-up then overlaps the publisher's reading
+/// and the transfer of page N+1 with the checks and the durable write of page N).
+enum Line {
+    Idle(HttpClient),
+    Asked(Ahead),
+}
+
+impl Line {
+    /// The connection back, with the page asked ahead if it starts at the cursors the store now
+    /// holds (otherwise it is dropped and asked again).
+    async fn settle(
+        self,
+        cursor: u64,
+        release_cursor: u64,
+    ) -> Result<(HttpClient, Option<ReceivedPage>), SyncError> {
+        match self {
+            Line::Idle(client) => Ok((client, None)),
+            Line::Asked(mut ahead) => {
+                let (client, page) = (&mut ahead.task)
+                    .await
+                    .map_err(|e| SyncError::Decode(format!("the feed request ended: {e}")))?;
+                let wanted = (ahead.after, ahead.release_after) == (cursor, release_cursor);
+                Ok((client, if wanted { Some(page?) } else { None }))
+            }
+        }
+    }
+}
+
+/// A feed request sent ahead, on a task that owns the connection until it is answered; aborted
+/// when dropped (a session that ends does not wait for a long poll it no longer wants).
+struct Ahead {
+    after: u64,
+    release_after: u64,
+    task: tokio::task::JoinHandle<(HttpClient, Result<ReceivedPage, SyncError>)>,
+}
+
+impl Ahead {
+    fn send(mut client: HttpClient, after: u64, release_after: u64, path: String) -> Ahead {
+        let task = tokio::spawn(async move {
+            let page = fetch_page(&mut client, &path).await;
+            (client, page)
+        });
+        Ahead {
+            after,
+            release_after,
+            task,
+        }
+    }
+}
+
+impl Drop for Ahead {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
 /// What every sync task of a node shares.
 pub struct Syncer {
     pub me: MemberId,
@@ -276,40 +356,25 @@ impl Syncer {
             .map(|t| t.as_str())
             .collect::<Vec<_>>()
             .join(",");
+        let mut line = Line::Idle(client);
         loop {
             self.trust.usable()?;
+            let cursor = self.store.cursor(&sub.from)?;
+            let release_cursor = self.release_cursor(&sub.from)?;
+            let (mut client, asked) = line.settle(cursor, release_cursor).await?;
             let due = witnessed_at
                 .is_none_or(|t| t.elapsed() >= Duration::from_millis(self.settings.witness_ms));
             if due {
                 self.witness(&mut client, &sub.from).await?;
                 witnessed_at = Some(std::time::Instant::now());
             }
-            let cursor = self.store.cursor(&sub.from)?;
-            let release_cursor = self.release_cursor(&sub.from)?;
-            let path = format!(
-                "/feed?after={cursor}&limit={}&wait={}&types={types}&released_after={release_cursor}",
-                self.settings.page_size, self.settings.wait_secs
-            );
-            let (status, body) = client.get(&path).await.map_err(SyncError::from)?;
-            if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
-                return Err(SyncError::XRoad {
-                    status: status.as_u16(),
-                    kind: f.kind,
-                    message: f.message,
-                });
-            }
-            if !status.is_success() {
-                let problem = serde_json::from_slice::<serde_json::Value>(&body)
-                    .ok()
-                    .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
-                    .unwrap_or_default();
-                return Err(SyncError::Status {
-                    status: status.as_u16(),
-                    problem,
-                });
-            }
-            let mut page: ReceivedPage =
-                serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
+            let mut page = match asked {
+                Some(page) => page,
+                None => {
+                    let path = self.feed_path(cursor, release_cursor, &types);
+                    fetch_page(&mut client, &path).await?
+                }
+            };
             self.metrics.sync_status(&sub.from, |s| {
                 s.connected = true;
                 s.last_error = None;
@@ -317,6 +382,21 @@ impl Syncer {
                 s.cursor = cursor;
             });
             let released = std::mem::take(&mut page.released);
+            // While this page is checked and stored, the next one is on its way, if where it
+            // starts is known: a contiguous page, taken whole, moves the cursor to its last
+            // sequence, and a page without releases leaves the release cursor where it is.
+            let ahead = page
+                .events
+                .last()
+                .map(|last| last.sequence)
+                .filter(|&last| released.is_empty() && last == cursor + page.events.len() as u64);
+            line = match ahead {
+                Some(after) => {
+                    let path = self.feed_path(after, release_cursor, &types);
+                    Line::Asked(Ahead::send(client, after, release_cursor, path))
+                }
+                None => Line::Idle(client),
+            };
             let new_cursor = self.take(&sub.from, cursor, page).await?;
             let new_release_cursor = self
                 .take_released(&sub.from, release_cursor, released)
@@ -329,6 +409,14 @@ impl Syncer {
             self.metrics
                 .sync_status(&sub.from, |s| s.cursor = new_cursor);
         }
+    }
+
+    /// The feed request for the events after `cursor` and the releases after `release_cursor`.
+    fn feed_path(&self, cursor: u64, release_cursor: u64, types: &str) -> String {
+        format!(
+            "/feed?after={cursor}&limit={}&wait={}&types={types}&released_after={release_cursor}",
+            self.settings.page_size, self.settings.wait_secs
+        )
     }
 
     /// A connection to the publisher's feed: through the security server named by `via`, or

@@ -13,9 +13,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
 
-use redb::{Durability, TableDefinition};
+use redb::Durability;
 
 use super::postgres::{PgError, PgKv, PgSettings};
+use super::redb_engine::Redb;
 use serde::{Deserialize, Serialize};
 
 /// The embedded engines' page cache unless the config says otherwise (`store_cache_mib`; sled's
@@ -23,7 +24,6 @@ use serde::{Deserialize, Serialize};
 pub const DEFAULT_CACHE_MIB: u64 = 16;
 /// The file a redb store keeps in its directory.
 pub const REDB_FILE: &str = "jol.redb";
-const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
 
 /// Which engine holds a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -115,10 +115,6 @@ pub enum KvError {
     Io(#[from] std::io::Error),
 }
 
-fn redb_err(e: impl fmt::Display) -> KvError {
-    KvError::Redb(e.to_string())
-}
-
 /// A key and its value.
 pub type Entry = (Vec<u8>, Vec<u8>);
 
@@ -134,40 +130,6 @@ pub enum Kv {
     Sled { db: sled::Db, main: sled::Tree },
     Redb(Arc<Redb>),
     Postgres(Arc<PgKv>),
-}
-
-/// An open redb database, and the first I/O failure it met: redb refuses all work after one
-/// ("Previous I/O error occurred") until reopened, and an operator must still learn the cause
-/// (a full disk) from the refusals that follow, whichever write met it first.
-pub struct Redb {
-    db: redb::Database,
-    first_io: std::sync::Mutex<Option<String>>,
-}
-
-impl std::ops::Deref for Redb {
-    type Target = redb::Database;
-    fn deref(&self) -> &redb::Database {
-        &self.db
-    }
-}
-
-impl Redb {
-    fn explain<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
-        let Err(KvError::Redb(text)) = result else {
-            return result;
-        };
-        let Ok(mut first) = self.first_io.lock() else {
-            return Err(KvError::Redb(text));
-        };
-        if text.contains("Previous I/O error") {
-            if let Some(cause) = first.as_ref() {
-                return Err(KvError::Redb(format!("{text} (it was: {cause})")));
-            }
-        } else if text.contains("I/O error") {
-            first.get_or_insert_with(|| text.clone());
-        }
-        Err(KvError::Redb(text))
-    }
 }
 
 impl Kv {
@@ -200,17 +162,8 @@ impl Kv {
             }
             Engine::Redb => {
                 std::fs::create_dir_all(dir)?;
-                let db = redb::Builder::new()
-                    .set_cache_size(usize::try_from(cache_bytes).unwrap_or(usize::MAX))
-                    .create(dir.join(REDB_FILE))
-                    .map_err(redb_err)?;
-                let tx = db.begin_write().map_err(redb_err)?;
-                tx.open_table(MAIN).map_err(redb_err)?;
-                tx.commit().map_err(redb_err)?;
-                Ok(Kv::Redb(Arc::new(Redb {
-                    db,
-                    first_io: Default::default(),
-                })))
+                let db = Redb::open(&dir.join(REDB_FILE), cache_bytes)?;
+                Ok(Kv::Redb(Arc::new(db)))
             }
         }
     }
@@ -234,12 +187,7 @@ impl Kv {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         match self {
             Kv::Sled { main, .. } => Ok(main.get(key)?.map(|v| v.to_vec())),
-            Kv::Redb(db) => db.explain((|| {
-                let tx = db.begin_read().map_err(redb_err)?;
-                let table = tx.open_table(MAIN).map_err(redb_err)?;
-                let v = table.get(key).map_err(redb_err)?;
-                Ok(v.map(|v| v.value().to_vec()))
-            })()),
+            Kv::Redb(db) => db.get(key),
             Kv::Postgres(pg) => Ok(pg.get(key)?),
         }
     }
@@ -251,16 +199,7 @@ impl Kv {
                 .iter()
                 .map(|k| Ok(main.get(k)?.map(|v| v.to_vec())))
                 .collect(),
-            Kv::Redb(db) => db.explain((|| {
-                let tx = db.begin_read().map_err(redb_err)?;
-                let table = tx.open_table(MAIN).map_err(redb_err)?;
-                keys.iter()
-                    .map(|k| {
-                        let v = table.get(k.as_slice()).map_err(redb_err)?;
-                        Ok(v.map(|v| v.value().to_vec()))
-                    })
-                    .collect()
-            })()),
+            Kv::Redb(db) => db.get_many(keys),
             Kv::Postgres(pg) => Ok(pg.get_many(keys)?),
         }
     }
@@ -326,24 +265,7 @@ impl Kv {
                 }
                 Ok(main.apply_batch(batch)?)
             }
-            Kv::Redb(db) => db.explain((|| {
-                let mut tx = db.begin_write().map_err(redb_err)?;
-                tx.set_durability(durability);
-                {
-                    let mut table = tx.open_table(MAIN).map_err(redb_err)?;
-                    for op in ops {
-                        match op {
-                            Op::Put(k, v) => {
-                                table.insert(k.as_slice(), v.as_slice()).map_err(redb_err)?;
-                            }
-                            Op::Delete(k) => {
-                                table.remove(k.as_slice()).map_err(redb_err)?;
-                            }
-                        }
-                    }
-                }
-                tx.commit().map_err(redb_err)
-            })()),
+            Kv::Redb(db) => db.write(ops, durability),
             Kv::Postgres(pg) => Ok(pg.write(ops)?),
         }
     }
@@ -352,11 +274,7 @@ impl Kv {
     pub fn flush(&self) -> Result<(), KvError> {
         match self {
             Kv::Sled { db, .. } => db.flush().map(|_| ()).map_err(KvError::from),
-            Kv::Redb(db) => db.explain((|| {
-                let mut tx = db.begin_write().map_err(redb_err)?;
-                tx.set_durability(Durability::Immediate);
-                tx.commit().map_err(redb_err)
-            })()),
+            Kv::Redb(db) => db.flush(),
             Kv::Postgres(_) => Ok(()),
         }
     }
@@ -372,16 +290,7 @@ impl Kv {
                     Ok((k.to_vec(), v.to_vec()))
                 })
                 .collect(),
-            Kv::Redb(db) => db.explain((|| {
-                let tx = db.begin_read().map_err(redb_err)?;
-                let table = tx.open_table(MAIN).map_err(redb_err)?;
-                let mut out = Vec::new();
-                for r in table.range(start..end).map_err(redb_err)?.take(limit) {
-                    let (k, v) = r.map_err(redb_err)?;
-                    out.push((k.value().to_vec(), v.value().to_vec()));
-                }
-                Ok(out)
-            })()),
+            Kv::Redb(db) => db.range(start, end, limit),
             Kv::Postgres(pg) => Ok(pg.range(start, end, limit)?),
         }
     }
@@ -396,17 +305,7 @@ impl Kv {
                 }
                 None => Ok(None),
             },
-            Kv::Redb(db) => db.explain((|| {
-                let tx = db.begin_read().map_err(redb_err)?;
-                let table = tx.open_table(MAIN).map_err(redb_err)?;
-                match table.range(start..end).map_err(redb_err)?.next_back() {
-                    Some(r) => {
-                        let (k, v) = r.map_err(redb_err)?;
-                        Ok(Some((k.value().to_vec(), v.value().to_vec())))
-                    }
-                    None => Ok(None),
-                }
-            })()),
+            Kv::Redb(db) => db.last(start, end),
             Kv::Postgres(pg) => Ok(pg.last(start, end)?),
         }
     }

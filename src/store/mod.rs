@@ -27,6 +27,7 @@ use crate::event::identifiers::MemberId;
 pub mod keys;
 pub mod kv;
 pub mod postgres;
+mod redb_engine;
 
 use keys::Space;
 pub use keys::{Meta, SideLog};
