@@ -3,6 +3,11 @@
 //! read that happened; a read refused because the person's consent does not cover the reader's
 //! purpose is recorded too. The records form a Merkle log of their own that the node's signed
 //! checkpoint covers, so a removed or altered record shows in `jol audit`.
+//!
+//! The reads of one request that differ only in whom and what they are about (a feed page
+//! delivering a thousand events) are kept as one log entry listing each person and what of
+//! theirs was read, indexed under each of those persons: one entry, one Merkle leaf and one
+//! write instead of a thousand. A person's log shows only their own reads from it.
 
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
@@ -47,13 +52,83 @@ pub enum Outcome {
     RefusedNoConsent,
 }
 
-/// One access-log entry as stored: the record and the PIN it is about.
+/// One access-log entry as stored: a record and the PIN it is about, or the reads of one request
+/// (`reads`, each with its PIN and what was read; `what` then says how many).
 #[derive(Serialize, Deserialize)]
 struct Entry {
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pin: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    reads: Vec<Read>,
     #[serde(flatten)]
     record: AccessRecord,
+}
+
+/// One person's read within an entry of several.
+#[derive(Serialize, Deserialize)]
+struct Read {
+    pin: String,
+    what: String,
+}
+
+impl Entry {
+    /// The entry of `records` (one request's reads, all alike but for PIN and what).
+    fn of(mut records: Vec<(String, AccessRecord)>) -> Entry {
+        if records.len() == 1 {
+            let (pin, record) = records.remove(0);
+            return Entry {
+                pin,
+                reads: Vec::new(),
+                record,
+            };
+        }
+        let mut record = records[0].1.clone();
+        record.what = format!("{} reads in one request", records.len());
+        Entry {
+            pin: String::new(),
+            reads: records
+                .into_iter()
+                .map(|(pin, r)| Read { pin, what: r.what })
+                .collect(),
+            record,
+        }
+    }
+
+    /// The PINs it is about, each once.
+    fn pins(&self) -> Vec<String> {
+        let mut pins: Vec<String> = match self.reads.is_empty() {
+            true => vec![self.pin.clone()],
+            false => self.reads.iter().map(|r| r.pin.clone()).collect(),
+        };
+        pins.sort_unstable();
+        pins.dedup();
+        pins
+    }
+
+    /// The records of `pin`'s reads in it (none of anybody else's).
+    fn records_of(self, pin: &str) -> Vec<AccessRecord> {
+        if self.reads.is_empty() {
+            return vec![self.record];
+        }
+        self.reads
+            .into_iter()
+            .filter(|r| r.pin == pin)
+            .map(|r| AccessRecord {
+                what: r.what,
+                ..self.record.clone()
+            })
+            .collect()
+    }
+}
+
+/// Whether two records are reads of the same request by the same reader, alike but for what.
+fn same_request(a: &AccessRecord, b: &AccessRecord) -> bool {
+    a.request_id == b.request_id
+        && a.reader == b.reader
+        && a.user == b.user
+        && a.purpose == b.purpose
+        && a.message_id == b.message_id
+        && a.outcome == b.outcome
 }
 
 /// Who is reading: the reader's name, the official (`X-Road-UserId`), and the purpose.
@@ -116,20 +191,24 @@ pub fn record_refusal(
     append(store, [(pin.to_string(), record)])
 }
 
-/// Append records (each with the PIN it is about) to the access log, durably.
+/// Append records (each with the PIN it is about) to the access log, durably; a run of reads of
+/// one request becomes one entry.
 pub fn append(
     store: &Store,
     records: impl IntoIterator<Item = (String, AccessRecord)>,
 ) -> Result<(), StoreError> {
-    let entries = records
+    let mut groups: Vec<Vec<(String, AccessRecord)>> = Vec::new();
+    for (pin, record) in records {
+        match groups.last_mut() {
+            Some(group) if same_request(&group[0].1, &record) => group.push((pin, record)),
+            _ => groups.push(vec![(pin, record)]),
+        }
+    }
+    let entries = groups
         .into_iter()
-        .map(|(pin, record)| {
-            let bytes = serde_json::to_vec(&Entry {
-                pin: pin.clone(),
-                record,
-            })
-            .unwrap_or_default();
-            (pin, bytes)
+        .map(|group| {
+            let entry = Entry::of(group);
+            (entry.pins(), serde_json::to_vec(&entry).unwrap_or_default())
         })
         .collect();
     store.append_access(entries)
@@ -137,15 +216,14 @@ pub fn append(
 
 /// A person's access log, newest first.
 pub fn log_of(store: &Store, pin: &str, limit: usize) -> Result<Vec<AccessRecord>, StoreError> {
-    store
-        .access_entries(pin, limit)?
-        .iter()
-        .map(|bytes| {
-            serde_json::from_slice::<Entry>(bytes)
-                .map(|e| e.record)
-                .map_err(|_| StoreError::Corrupt("access record"))
-        })
-        .collect()
+    let mut records = Vec::new();
+    for bytes in store.access_entries(pin, limit)? {
+        let entry: Entry =
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt("access record"))?;
+        records.extend(entry.records_of(pin));
+    }
+    records.truncate(limit);
+    Ok(records)
 }
 
 /// The PIN a stored or quarantined body is about, when it says: a signed event, a publish
@@ -164,4 +242,77 @@ pub fn pin_in(body: &[u8]) -> Option<String> {
         .as_str()
         .or_else(|| v["person"]["pin"].as_str())
         .map(String::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SideLog;
+
+    const ANNA: &str = "21503199012345";
+    const BEK: &str = "10101199000001";
+
+    fn page_reader() -> Reader {
+        Reader {
+            reader: "central-server/GOV/70000002/employment".into(),
+            user: None,
+            purpose: Some("EMPLOYMENT_SERVICES".into()),
+            message_id: None,
+        }
+    }
+
+    /// A feed page's reads are one entry; each person sees only their own reads from it.
+    #[test]
+    fn one_request_is_one_entry_and_each_person_sees_only_theirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let request = Uuid::now_v7();
+        let reader = page_reader();
+        let read = |pin: &str, what: &str| {
+            (
+                pin.to_string(),
+                reader.record(what, Outcome::Served, request),
+            )
+        };
+        append(
+            &store,
+            [
+                read(ANNA, "event 1"),
+                read(BEK, "event 2"),
+                read(ANNA, "event 3"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(store.side_len(SideLog::Access), 1);
+        let anna = log_of(&store, ANNA, 100).unwrap();
+        let whats: Vec<&str> = anna.iter().map(|r| r.what.as_str()).collect();
+        assert_eq!(whats, ["event 1", "event 3"]);
+        assert!(anna.iter().all(|r| r.request_id == request));
+        let bek = log_of(&store, BEK, 100).unwrap();
+        assert_eq!(bek.len(), 1);
+        assert_eq!(bek[0].what, "event 2");
+        assert_eq!(log_of(&store, ANNA, 1).unwrap().len(), 1);
+    }
+
+    /// Reads of different requests, or a single read, stay entries of their own, as before.
+    #[test]
+    fn different_requests_are_different_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let reader = page_reader();
+        record_reads(&store, &reader, "the person's view", [ANNA]).unwrap();
+        record_refusal(
+            &store,
+            &reader,
+            "the person's view",
+            ANNA,
+            Outcome::RefusedNoConsent,
+        )
+        .unwrap();
+        assert_eq!(store.side_len(SideLog::Access), 2);
+        let anna = log_of(&store, ANNA, 100).unwrap();
+        assert_eq!(anna.len(), 2);
+        assert_eq!(anna[0].outcome, Outcome::RefusedNoConsent, "newest first");
+        assert!(log_of(&store, BEK, 100).unwrap().is_empty());
+    }
 }

@@ -826,16 +826,18 @@ impl Store {
         self.side_len(SideLog::Quarantine) as usize
     }
 
-    /// Append reads of personal data to the access log, each entry indexed under the PIN it is
-    /// about, and flush: a read is answered only once its record is durable.
-    pub fn append_access(&self, reads: Vec<(String, Vec<u8>)>) -> Result<(), StoreError> {
+    /// Append entries to the access log, each indexed under every PIN it is about, and flush: a
+    /// read is answered only once its record is durable.
+    pub fn append_access(&self, reads: Vec<(Vec<String>, Vec<u8>)>) -> Result<(), StoreError> {
         if reads.is_empty() {
             return Ok(());
         }
         self.append_side(SideLog::Access, Durable::Yes, |first, batch| {
             let mut entries = Vec::with_capacity(reads.len());
-            for (number, (pin, entry)) in (first..).zip(reads) {
-                batch.put(keys::access(&pin, number), number.to_be_bytes());
+            for (number, (pins, entry)) in (first..).zip(reads) {
+                for pin in pins {
+                    batch.put(keys::access(&pin, number), number.to_be_bytes());
+                }
                 entries.push(entry);
             }
             Ok(entries)
@@ -1137,12 +1139,12 @@ mod tests {
             b.set_cursor(&member(), 41);
             store.apply(b).unwrap();
             store
-                .append_access(vec![("21503199012345".into(), b"older".to_vec())])
+                .append_access(vec![(vec!["21503199012345".into()], b"older".to_vec())])
                 .unwrap();
             store
                 .append_access(vec![
-                    ("21503199012345".into(), b"newer".to_vec()),
-                    ("10101199000001".into(), b"other".to_vec()),
+                    (vec!["21503199012345".into()], b"newer".to_vec()),
+                    (vec!["10101199000001".into()], b"other".to_vec()),
                 ])
                 .unwrap();
             assert_eq!(store.side_len(SideLog::Access), 3);
@@ -1227,7 +1229,7 @@ mod tests {
                     for i in 0..40 {
                         let entry = format!("read {i}").into_bytes();
                         store
-                            .append_access(vec![("21503199012345".into(), entry)])
+                            .append_access(vec![(vec!["21503199012345".into()], entry)])
                             .unwrap();
                     }
                 });
