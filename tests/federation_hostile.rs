@@ -173,6 +173,64 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     drop(emp);
 }
 
+/// Pages of three, each checked while the one before it is being written: an event repeated
+/// from the page before, and a correction of one of its events about another person, are
+/// refused as they are within one page; every good event is stored once, in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_repeated_or_corrected_across_pages_in_flight_are_refused() {
+    let fed = Federation::build_with(
+        "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 5\npage_size = 3",
+    );
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let kid = format!("{MIGRATION}#sign-1");
+    let good = |seq, pin: &str| {
+        event(
+            EventType::ReturneeRecord,
+            seq,
+            returnee(pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+        )
+    };
+    let events: Vec<Event> = (1..=3)
+        .map(|seq| good(seq, &format!("2150319901234{seq}")))
+        .collect();
+    let mut repeated = good(4, "21503199012342");
+    repeated.id = events[1].id;
+    let mut other_person = returnee("21503199012399", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
+    other_person["event"] = "RECORD_CORRECTED".into();
+    other_person["supersedes"] = events[2].id.to_string().into();
+    let foreign_correction = event(EventType::ReturneeRecord, 5, other_person);
+    let later: Vec<Event> = (6..=8)
+        .map(|seq| good(seq, &format!("2150319901235{seq}")))
+        .collect();
+    let items: Vec<Value> = events
+        .iter()
+        .chain([&repeated, &foreign_correction])
+        .chain(&later)
+        .map(|e| json!({"sequence": e.sequence_number().unwrap(), "jws": signed(e, &key, &kid)}))
+        .collect();
+    let page = json!({"head": 8, "next": 8, "events": items});
+    let _fake = serve_fake_migration(&fed, page, 8).await;
+    let (emp, got, quarantine) = employment_takes(&fed, 2, 6).await;
+    let reasons: Vec<&str> = quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["duplicate", "supersedes-foreign"], "{quarantine}");
+    let ids: Vec<String> = got
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect();
+    let expected: Vec<String> = events
+        .iter()
+        .chain(&later)
+        .map(|e| e.id.to_string())
+        .collect();
+    assert_eq!(ids, expected);
+    drop(emp);
+}
+
 /// Serve a fake migration node on migration's registered endpoint, with migration's real
 /// certificate, answering the first feed request with `page`.
 async fn serve_fake_migration(
@@ -185,7 +243,7 @@ async fn serve_fake_migration(
 }
 
 /// The same, offering `manifests[i]` at the i-th manifest request (the last one from then on);
-/// a feed request after sequence N gets the page's events after N.
+/// a feed request after sequence N gets the page's events after N, at most `limit` of them.
 async fn serve_fake_migration_with(
     fed: &Federation,
     page: Value,
@@ -206,9 +264,13 @@ async fn serve_fake_migration_with(
         let after: u64 = jol::net::http::query_param(req.uri().query(), "after")
             .and_then(|a| a.parse().ok())
             .unwrap_or(0);
+        let limit: usize = jol::net::http::query_param(req.uri().query(), "limit")
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(usize::MAX);
         let mut rest = (*page).clone();
         if let Some(events) = rest["events"].as_array_mut() {
             events.retain(|e| e["sequence"].as_u64() > Some(after));
+            events.truncate(limit);
         }
         let fresh = rest["events"].as_array().is_some_and(|e| !e.is_empty());
         let page = bytes::Bytes::from(rest.to_string());

@@ -236,6 +236,13 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
         PublishError::NotWriter => not_writer(),
         PublishError::Storage(reason) if reason.is_not_writer() => not_writer(),
         PublishError::Storage(reason) => storage_problem(reason),
+        // Only a received page carries a cursor; a publish never meets this.
+        PublishError::CursorMoved { .. } => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the writer refused a received page",
+        ),
         PublishError::Stopped => Problem::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "shutting-down",

@@ -27,7 +27,7 @@ use crate::net::metrics::Metrics;
 use crate::store::{Meta, Quarantined, Store, StoreError};
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity};
-use crate::write::{PublishError, Publisher, ReceiveCursor};
+use crate::write::{PublishError, Publisher, ReceiveCursor, Receiving};
 
 /// One subscription from the node config.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -233,9 +233,9 @@ impl Line {
         match self {
             Line::Idle(client) => Ok((client, None)),
             Line::Asked(mut ahead) => {
-                let (client, page) = (&mut ahead.task)
-                    .await
-                    .map_err(|e| SyncError::Decode(format!("the feed request ended: {e}")))?;
+                let (client, page) = (&mut ahead.task).await.map_err(|e| {
+                    SyncError::Http(format!("the request for the next page ended: {e}"))
+                })?;
                 let wanted = (ahead.after, ahead.release_after) == (cursor, release_cursor);
                 Ok((client, if wanted { Some(page?) } else { None }))
             }
@@ -269,6 +269,23 @@ impl Drop for Ahead {
     fn drop(&mut self) {
         self.task.abort();
     }
+}
+
+/// A page after the receipt checks: the events to store, the sequence the cursor moves to, and
+/// the rejection that ended the page early if a newer manifest or a working store may cure it.
+struct Checked {
+    accepted: Vec<SignedEvent>,
+    next: u64,
+    retry: Option<SyncError>,
+}
+
+/// A page handed to the writer, its write not answered yet.
+struct Writing {
+    receiving: Receiving,
+    /// The cursor its write moves to.
+    to: u64,
+    /// Its events, which the next page's checks must see as held.
+    events: Vec<SignedEvent>,
 }
 
 /// What every sync task of a node shares.
@@ -357,9 +374,12 @@ impl Syncer {
             .collect::<Vec<_>>()
             .join(",");
         let mut line = Line::Idle(client);
+        let mut cursor = self.store.cursor(&sub.from)?;
+        self.metrics.sync_status(&sub.from, |s| s.cursor = cursor);
+        // The page handed to the writer and not answered yet: the next one is checked meanwhile.
+        let mut writing: Option<Writing> = None;
         loop {
             self.trust.usable()?;
-            let cursor = self.store.cursor(&sub.from)?;
             let release_cursor = self.release_cursor(&sub.from)?;
             let (mut client, asked) = line.settle(cursor, release_cursor).await?;
             let due = witnessed_at
@@ -379,9 +399,12 @@ impl Syncer {
                 s.connected = true;
                 s.last_error = None;
                 s.head = page.head;
-                s.cursor = cursor;
             });
             let released = std::mem::take(&mut page.released);
+            let (full, head) = (
+                page.events.len() as u64 >= self.settings.page_size,
+                page.head,
+            );
             // While this page is checked and stored, the next one is on its way, if where it
             // starts is known: a contiguous page, taken whole, moves the cursor to its last
             // sequence, and a page without releases leaves the release cursor where it is.
@@ -397,18 +420,73 @@ impl Syncer {
                 }
                 None => Line::Idle(client),
             };
-            let new_cursor = self.take(&sub.from, cursor, page).await?;
+            let in_flight = writing.as_ref().map_or(&[][..], |w| w.events.as_slice());
+            let checked = self.check_page(&sub.from, cursor, page, in_flight)?;
+            let handed = self
+                .hand_over(&sub.from, cursor, checked.next, checked.accepted)
+                .await?;
+            if let Some(before) = writing.take() {
+                self.written(&sub.from, before, progressed).await?;
+            }
+            writing = handed;
+            cursor = checked.next;
+            // Caught up (the next request may wait for new events), ended early, or releases to
+            // take: nothing stays with the writer unanswered.
+            let caught_up = !full || cursor >= head;
+            if caught_up || checked.retry.is_some() || !released.is_empty() {
+                if let Some(page) = writing.take() {
+                    self.written(&sub.from, page, progressed).await?;
+                }
+            }
+            if let Some(e) = checked.retry {
+                return Err(e);
+            }
             let new_release_cursor = self
                 .take_released(&sub.from, release_cursor, released)
                 .await?;
-            if new_cursor > cursor || new_release_cursor > release_cursor {
+            if new_release_cursor > release_cursor {
                 *progressed = true;
             }
             self.metrics
                 .sync_status(&sub.from, |s| s.release_cursor = new_release_cursor);
-            self.metrics
-                .sync_status(&sub.from, |s| s.cursor = new_cursor);
         }
+    }
+
+    /// Hand a checked page to the writer: its events and the cursor moved from `after` to `to`,
+    /// in one durable write to be answered later ([`Syncer::written`]).
+    async fn hand_over(
+        &self,
+        from: &MemberId,
+        after: u64,
+        to: u64,
+        events: Vec<SignedEvent>,
+    ) -> Result<Option<Writing>, SyncError> {
+        if to <= after {
+            return Ok(None);
+        }
+        let cursor = ReceiveCursor::Sequence { after, to };
+        let receiving = self
+            .publisher
+            .hand_over(from.clone(), events.clone(), cursor)
+            .await?;
+        Ok(Some(Writing {
+            receiving,
+            to,
+            events,
+        }))
+    }
+
+    /// Wait for a handed-over page to be stored; its cursor is then durable.
+    async fn written(
+        &self,
+        from: &MemberId,
+        page: Writing,
+        progressed: &mut bool,
+    ) -> Result<(), SyncError> {
+        page.receiving.stored().await?;
+        *progressed = true;
+        self.metrics.sync_status(from, |s| s.cursor = page.to);
+        Ok(())
     }
 
     /// The feed request for the events after `cursor` and the releases after `release_cursor`.
@@ -488,13 +566,16 @@ impl Syncer {
             .map_err(SyncError::from)
     }
 
-    /// Check a page's events, quarantine the refused, store the rest with the new cursor.
-    async fn take(
+    /// Check a page's events and quarantine the refused. `in_flight` are the events of the page
+    /// before, handed to the writer and not stored yet: an event already among them is a
+    /// duplicate, and a correction of one of them follows the same rule as within a page.
+    fn check_page(
         &self,
         from: &MemberId,
         cursor: u64,
         page: ReceivedPage,
-    ) -> Result<u64, SyncError> {
+        in_flight: &[SignedEvent],
+    ) -> Result<Checked, SyncError> {
         let manifest = self.trust.usable()?;
         let checker = self.checker(&manifest);
         // The contiguous run of the page; a gap ends it and is fetched again from the cursor.
@@ -511,7 +592,7 @@ impl Syncer {
         }
         let mut verdicts = check_in_parallel(&checker, &items, from).into_iter();
         let mut accepted: Vec<SignedEvent> = Vec::new();
-        let mut ids = HashSet::new();
+        let mut ids: HashSet<uuid::Uuid> = in_flight.iter().map(|s| s.event().id).collect();
         let mut next = cursor;
         let mut retry = None;
         for item in items {
@@ -544,9 +625,10 @@ impl Syncer {
                 continue;
             };
             let Some(verdict) = verdict else { continue };
-            // A correction of an event earlier in the same page (not stored yet, so the receipt
-            // check could not see it) follows the same rule.
+            // A correction of an event not stored yet (earlier in this page, or in the page
+            // being stored), which the receipt check could not see, follows the same rule.
             let verdict = verdict.and_then(|signed| {
+                receipt::check_supersedes_within(signed.event(), in_flight)?;
                 receipt::check_supersedes_within(signed.event(), &accepted)?;
                 Ok(signed)
             });
@@ -554,24 +636,20 @@ impl Syncer {
                 Ok(signed) if ids.insert(signed.event().id) => accepted.push(signed),
                 Ok(_) => self.quarantine(
                     from,
-                    &Rejection::new(Reason::Duplicate, "the same event twice in one page"),
+                    &Rejection::new(
+                        Reason::Duplicate,
+                        "the same event twice in this page or the one before it",
+                    ),
                     raw.get(),
                 ),
                 Err(rejection) => self.quarantine(from, &rejection, raw.get()),
             }
         }
-        if next > cursor {
-            self.publisher
-                .receive(from.clone(), accepted, ReceiveCursor::Sequence(next))
-                .await?;
-        }
-        match retry {
-            Some(e) => {
-                self.metrics.sync_status(from, |s| s.cursor = next);
-                Err(e)
-            }
-            None => Ok(next),
-        }
+        Ok(Checked {
+            accepted,
+            next,
+            retry,
+        })
     }
 
     /// The receipt checks under `manifest`.

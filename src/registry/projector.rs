@@ -324,7 +324,7 @@ mod tests {
                 .receive(
                     source,
                     chunk.to_vec(),
-                    crate::write::ReceiveCursor::Sequence(1),
+                    crate::write::ReceiveCursor::Sequence { after: 0, to: 1 },
                 )
                 .await
                 .unwrap();

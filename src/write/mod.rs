@@ -10,5 +10,5 @@ mod withholding;
 mod writer;
 
 pub use publisher::{
-    Draft, Heads, Outcome, PublishError, Published, Publisher, ReceiveCursor, Signer,
+    Draft, Heads, Outcome, PublishError, Published, Publisher, ReceiveCursor, Receiving, Signer,
 };

@@ -56,6 +56,12 @@ pub enum PublishError {
     ConsentAfterEvent,
     #[error("storage is unavailable: {0}")]
     Storage(Arc<StoreError>),
+    /// A received page does not start where its publisher's stored cursor stands: it was handed
+    /// over while the page before it was being written, and that write failed.
+    #[error(
+        "the page follows sequence {expected}, but the cursor stored for its publisher is {held}"
+    )]
+    CursorMoved { expected: u64, held: u64 },
     /// This replica is a standby: another replica of the member holds the writer lease.
     #[error("this replica is a standby; another replica of this member is the writer")]
     NotWriter,
@@ -87,10 +93,22 @@ pub(super) enum Job {
 /// Which cursor a received page advances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiveCursor {
-    /// The publisher's feed, up to this sequence.
-    Sequence(u64),
+    /// The publisher's feed: the page follows sequence `after` and reaches `to`. A page whose
+    /// `after` is not the cursor the writer holds is refused ([`PublishError::CursorMoved`]), so a
+    /// page handed over while the one before it was written never lands after that one failed.
+    Sequence { after: u64, to: u64 },
     /// The publisher's release log for this node, up to this release number.
     Release(u64),
+}
+
+/// Received events handed to the writer, their write still to be answered.
+pub struct Receiving(oneshot::Receiver<Result<usize, PublishError>>);
+
+impl Receiving {
+    /// How many events were stored, once the write that holds them is durable.
+    pub async fn stored(self) -> Result<usize, PublishError> {
+        self.0.await.unwrap_or(Err(PublishError::Stopped))
+    }
 }
 
 /// The latest own sequence and the latest log position, announced after each commit.
@@ -226,6 +244,17 @@ impl Publisher {
         events: Vec<SignedEvent>,
         cursor: ReceiveCursor,
     ) -> Result<usize, PublishError> {
+        self.hand_over(source, events, cursor).await?.stored().await
+    }
+
+    /// Hand received events to the writer as [`Publisher::receive`] does, without waiting for
+    /// them to be stored: the answer comes from [`Receiving::stored`].
+    pub async fn hand_over(
+        &self,
+        source: MemberId,
+        events: Vec<SignedEvent>,
+        cursor: ReceiveCursor,
+    ) -> Result<Receiving, PublishError> {
         let (reply, answer) = oneshot::channel();
         let job = Job::Receive {
             source,
@@ -236,7 +265,7 @@ impl Publisher {
         if self.queue()?.send(job).await.is_err() {
             return Err(PublishError::Stopped);
         }
-        answer.await.unwrap_or(Err(PublishError::Stopped))
+        Ok(Receiving(answer))
     }
 
     /// Publish one event; returns once it is durable.

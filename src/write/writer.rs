@@ -42,6 +42,9 @@ pub(super) struct Writer {
     heads: Arc<HeadSenders>,
     /// A commit failed: the store is reopened (and the counters reloaded) before the next one.
     broken: bool,
+    /// Each publisher's feed cursor as committed, read from the store when first needed and
+    /// after a failed commit.
+    cursors: HashMap<MemberId, u64>,
 }
 
 /// What one group commit has staged so far.
@@ -56,6 +59,8 @@ struct Round {
     received: u64,
     /// A read the round depended on failed: nothing of the round may be committed.
     failed: Option<StoreError>,
+    /// Each publisher's feed cursor as this round leaves it.
+    cursors: HashMap<MemberId, u64>,
 }
 
 type Reply = Box<dyn FnOnce(Option<&Arc<StoreError>>) + Send>;
@@ -78,6 +83,7 @@ impl Writer {
             next_position: 0,
             heads,
             broken: false,
+            cursors: HashMap::new(),
         };
         w.reload_counters()?;
         w.announce();
@@ -164,6 +170,8 @@ impl Writer {
             self.metrics.store_failed(e.to_string());
             (self.next_sequence, self.next_position) = (first_sequence, first_position);
             self.tree = tree_before;
+            // A failed commit may still have landed: the cursors are read again when needed.
+            self.cursors.clear();
             self.broken = true;
             let _ = self.repair();
             Arc::new(e)
@@ -173,6 +181,7 @@ impl Writer {
             if wrote {
                 self.metrics.store_recovered();
             }
+            self.cursors.extend(std::mem::take(&mut round.cursors));
             self.metrics.published.fetch_add(round.published, Relaxed);
             self.metrics.received.fetch_add(round.received, Relaxed);
             self.announce();
@@ -212,9 +221,10 @@ impl Writer {
             } => {
                 let stored = self.stage_received(&source, events, cursor, round);
                 Box::new(move |failure| {
-                    let answer = match failure {
-                        Some(reason) => Err(PublishError::Storage(reason.clone())),
-                        None => Ok(stored),
+                    let answer = match (stored, failure) {
+                        (Err(refused), _) => Err(refused),
+                        (Ok(_), Some(reason)) => Err(PublishError::Storage(reason.clone())),
+                        (Ok(stored), None) => Ok(stored),
                     };
                     let _ = reply.send(answer);
                 })
@@ -222,13 +232,25 @@ impl Writer {
         }
     }
 
+    /// Stage a received page, unless it does not start where its publisher's cursor stands.
     fn stage_received(
         &mut self,
         source: &MemberId,
         events: Vec<SignedEvent>,
         cursor: ReceiveCursor,
         round: &mut Round,
-    ) -> usize {
+    ) -> Result<usize, PublishError> {
+        if let ReceiveCursor::Sequence { after, .. } = cursor {
+            let held = self
+                .cursor_of(source, round)
+                .map_err(|e| PublishError::Storage(Arc::new(e)))?;
+            if held != after {
+                return Err(PublishError::CursorMoved {
+                    expected: after,
+                    held,
+                });
+            }
+        }
         let mut stored = 0;
         for signed in events {
             let e = signed.event();
@@ -250,12 +272,29 @@ impl Writer {
             stored += 1;
         }
         match cursor {
-            ReceiveCursor::Sequence(sequence) => round.batch.set_cursor(source, sequence),
+            ReceiveCursor::Sequence { to, .. } => {
+                round.batch.set_cursor(source, to);
+                round.cursors.insert(source.clone(), to);
+            }
             ReceiveCursor::Release(number) => round
                 .batch
                 .set_meta(&Meta::ReleaseCursor(source.clone()), &number.to_be_bytes()),
         }
-        stored
+        Ok(stored)
+    }
+
+    /// The feed cursor of `source` as this round sees it: staged in this round, else committed
+    /// (read from the store the first time it is asked for).
+    fn cursor_of(&mut self, source: &MemberId, round: &Round) -> Result<u64, StoreError> {
+        if let Some(&staged) = round.cursors.get(source) {
+            return Ok(staged);
+        }
+        if let Some(&held) = self.cursors.get(source) {
+            return Ok(held);
+        }
+        let held = self.store.cursor(source)?;
+        self.cursors.insert(source.clone(), held);
+        Ok(held)
     }
 
     /// If `event` carries a consent, stage the new state, and release to each reader what the
@@ -506,5 +545,58 @@ mod tests {
         assert!(matches!(&out[1], Err(PublishError::Invalid(e)) if e[0].pointer == "/person/pin"));
         let third = out[2].as_ref().unwrap();
         assert!(third.replayed && third.id == first.id);
+    }
+
+    /// Received pages must follow the cursor the writer holds: two handed over back to back are
+    /// both stored; one that does not start at the cursor is refused and nothing of it stored.
+    #[tokio::test]
+    async fn a_received_page_that_does_not_follow_the_cursor_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (p, _w) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer(),
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
+        let key = keys::generate();
+        let event = |sequence: u64| {
+            crate::event::cloudevent::Event::new(
+                source.clone(),
+                EventType::EmploymentStatus,
+                sequence,
+                draft(&format!("2150319901{sequence:04}"), None).data,
+            )
+            .sign(&key, &kid)
+        };
+        let page = |after: u64, to: u64| ReceiveCursor::Sequence { after, to };
+        let first = p
+            .hand_over(source.clone(), vec![event(1), event(2)], page(0, 2))
+            .await
+            .unwrap();
+        let second = p
+            .hand_over(source.clone(), vec![event(3)], page(2, 3))
+            .await
+            .unwrap();
+        assert_eq!(first.stored().await.unwrap(), 2);
+        assert_eq!(second.stored().await.unwrap(), 1);
+        assert_eq!(store.cursor(&source).unwrap(), 3);
+        let stale = p.receive(source.clone(), vec![event(5)], page(4, 5)).await;
+        assert!(
+            matches!(
+                stale,
+                Err(PublishError::CursorMoved {
+                    expected: 4,
+                    held: 3
+                })
+            ),
+            "{stale:?}"
+        );
+        assert_eq!(store.cursor(&source).unwrap(), 3);
+        assert_eq!(store.last_position().unwrap(), 3);
     }
 }

@@ -423,11 +423,11 @@ pub(super) async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
             }
             for (_, events) in by_source {
                 let source = events[0].event().source.clone();
-                let last = events.last().map_or(0, SignedEvent::sequence);
+                let after = events[0].sequence().saturating_sub(1);
+                let to = events.last().map_or(0, SignedEvent::sequence);
                 stored += events.len();
-                publisher
-                    .receive(source, events, crate::write::ReceiveCursor::Sequence(last))
-                    .await?;
+                let cursor = crate::write::ReceiveCursor::Sequence { after, to };
+                publisher.receive(source, events, cursor).await?;
             }
         }
     }
