@@ -217,23 +217,9 @@ fn crash_loop(engine: &str) {
         (mig, emp, MIGRATION, &returnees),
         (emp, mig, EMPLOYMENT, &jobs),
     ] {
-        assert!(
-            eventually(Duration::from_secs(60), || events_from(subscriber, source)
-                .len()
-                >= acked.len())
-            .is_some(),
-            "{source}'s events never all reached the subscriber"
-        );
-        std::thread::sleep(Duration::from_millis(300));
+        let received = wait_for_events(subscriber, source, acked.len(), "the subscriber");
         let at_publisher = check_exactly_once(&events_from(publisher, source), acked, source);
-        // A subscriber stores released events when consent comes, so not in sequence order.
-        let mut received = events_from(subscriber, source);
-        received.sort_by_key(|e| {
-            e["event"]["sequence"]
-                .as_str()
-                .and_then(|s| s.parse::<u64>().ok())
-        });
-        let at_subscriber = check_exactly_once(&received, acked, source);
+        let at_subscriber = check_exactly_once(&in_sequence_order(received), acked, source);
         assert_eq!(
             at_publisher, at_subscriber,
             "{source}: the two copies differ"

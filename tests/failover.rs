@@ -179,21 +179,8 @@ fn check_everything_once(fed: &Federation, reader: SocketAddr, acked: &HashMap<S
     jol(["verify".as_ref(), "--config".as_ref(), config.as_os_str()]);
     for agency in ["employment", "education"] {
         let addr = SocketAddr::from(([127, 0, 0, 1], fed.local[agency]));
-        assert!(
-            eventually(Duration::from_secs(60), || events_from(addr, MIGRATION)
-                .len()
-                >= acked.len())
-            .is_some(),
-            "{agency} never got all of migration's events"
-        );
-        std::thread::sleep(Duration::from_millis(300));
-        let mut received = events_from(addr, MIGRATION);
-        received.sort_by_key(|e| {
-            e["event"]["sequence"]
-                .as_str()
-                .and_then(|s| s.parse::<u64>().ok())
-        });
-        let copy = check_exactly_once(&received, acked, MIGRATION);
+        let received = wait_for_events(addr, MIGRATION, acked.len(), agency);
+        let copy = check_exactly_once(&in_sequence_order(received), acked, MIGRATION);
         assert_eq!(copy, at_publisher, "{agency}'s copy differs");
     }
 }

@@ -180,20 +180,9 @@ fn a_subscriber_killed_mid_sync_ends_with_every_event_exactly_once() {
         emp.kill();
     }
     let emp = fed.start("employment");
-    assert!(
-        eventually(Duration::from_secs(60), || events_from(emp.addr, MIGRATION)
-            .len()
-            >= total)
-        .is_some(),
-        "never caught up"
-    );
-    std::thread::sleep(Duration::from_millis(300));
-    let got = events_from(emp.addr, MIGRATION);
+    let got = wait_for_events(emp.addr, MIGRATION, total, "employment");
     assert_eq!(got.len(), total);
-    let mut ids: Vec<&str> = got
-        .iter()
-        .map(|e| e["event"]["id"].as_str().unwrap())
-        .collect();
+    let mut ids = event_ids(&got);
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), total, "an event is stored twice");

@@ -110,12 +110,7 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
     let _fake = serve_fake_migration(&fed, page, 14).await;
     let (emp, events, quarantine) = employment_takes(&fed, 10, 3).await;
     let addr = emp.addr;
-    let reasons: Vec<&str> = quarantine["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let reasons = quarantine_reasons(&quarantine);
     assert_eq!(
         reasons,
         [
@@ -142,10 +137,7 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         twice.as_str().unwrap().contains("/data/person/pin"),
         "the duplicate is named by its pointer: {twice}"
     );
-    let ids: Vec<String> = events
-        .iter()
-        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = event_ids(&events);
     assert_eq!(ids.len(), 3, "{ids:?}");
     assert_eq!(ids[0], expected_ids[0].to_string());
     assert_eq!(
@@ -181,8 +173,7 @@ async fn events_repeated_or_corrected_across_pages_in_flight_are_refused() {
     let fed = Federation::build_with(
         "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 5\npage_size = 3",
     );
-    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
-    let kid = format!("{MIGRATION}#sign-1");
+    let (key, kid) = fed.migration_signer();
     let good = |seq, pin: &str| {
         event(
             EventType::ReturneeRecord,
@@ -211,17 +202,9 @@ async fn events_repeated_or_corrected_across_pages_in_flight_are_refused() {
     let page = json!({"head": 8, "next": 8, "events": items});
     let _fake = serve_fake_migration(&fed, page, 8).await;
     let (emp, got, quarantine) = employment_takes(&fed, 2, 6).await;
-    let reasons: Vec<&str> = quarantine["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let reasons = quarantine_reasons(&quarantine);
     assert_eq!(reasons, ["duplicate", "supersedes-foreign"], "{quarantine}");
-    let ids: Vec<String> = got
-        .iter()
-        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = event_ids(&got);
     let expected: Vec<String> = events
         .iter()
         .chain(&later)
@@ -510,8 +493,7 @@ fn hand_made(header: &str, payload: &[u8], signature: &[u8]) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_reason() {
     let fed = Federation::build();
-    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
-    let kid = format!("{MIGRATION}#sign-1");
+    let (key, kid) = fed.migration_signer();
     let event = |seq, pin: &str| {
         Event::new(
             MIGRATION.parse().unwrap(),
@@ -560,12 +542,7 @@ async fn malformed_and_misdated_events_from_a_peer_are_each_refused_with_their_r
     ]});
     let _fake = serve_fake_migration(&fed, page, 7).await;
     let (emp, events, quarantine) = employment_takes(&fed, 5, 1).await;
-    let reasons: Vec<&str> = quarantine["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let reasons = quarantine_reasons(&quarantine);
     assert_eq!(
         reasons,
         [
@@ -658,10 +635,7 @@ async fn an_event_signed_with_a_key_only_a_newer_manifest_lists_is_retried_not_s
     .await
     .unwrap();
     let (events, quarantine, metrics) = got;
-    let ids: Vec<String> = events
-        .iter()
-        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = event_ids(&events);
     assert_eq!(
         ids,
         [first.id, rotated.id, after.id].map(|i| i.to_string()),
@@ -682,8 +656,7 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
     let fed = Federation::build_with(
         "witness_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
     );
-    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
-    let kid = format!("{MIGRATION}#sign-1");
+    let (key, kid) = fed.migration_signer();
     let served = event(
         EventType::ReturneeRecord,
         1,
@@ -760,8 +733,7 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
     let fed = Federation::build_with(
         "quarantine_cap = 10\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
     );
-    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
-    let kid = format!("{MIGRATION}#sign-1");
+    let (key, kid) = fed.migration_signer();
     let stranger = jol::event::keys::generate();
     // Thirty events with a forged signature, then a good one.
     let mut events: Vec<Value> = (1..=30u64)

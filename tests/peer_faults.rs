@@ -109,8 +109,7 @@ async fn a_publisher_that_hangs_trickles_truncates_or_babbles_is_cut_off_and_syn
     let fed = Federation::build_with(
         "min_backoff_ms = 20\nmax_backoff_ms = 100\nwait_secs = 1\nanswer_timeout_ms = 1000",
     );
-    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
-    let kid = format!("{MIGRATION}#sign-1");
+    let (key, kid) = fed.migration_signer();
     let good: Vec<_> = (1..=2)
         .map(|seq| {
             let pin = format!("2150319901234{seq}");

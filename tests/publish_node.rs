@@ -197,12 +197,7 @@ fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
     let good = post_json(addr, "/api/v1/events", &json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")})).unwrap();
     assert_eq!(good.status, 201);
     let q = get(addr, "/api/v1/quarantine").json();
-    let reasons: Vec<&str> = q["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["reason"].as_str().unwrap())
-        .collect();
+    let reasons = quarantine_reasons(&q);
     for reason in [
         "malformed-json",
         "duplicate-key",

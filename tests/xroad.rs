@@ -135,10 +135,7 @@ fn events_flow_through_security_servers_with_nothing_lost_or_doubled() {
         arrived.is_some(),
         "not everything arrived after the stand-in came back"
     );
-    let got: Vec<String> = events_from(mig, EMPLOYMENT)
-        .iter()
-        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
-        .collect();
+    let got = event_ids(&events_from(mig, EMPLOYMENT));
     assert_eq!(got.len(), published.len(), "nothing doubled");
     assert_eq!(
         got.into_iter().collect::<HashSet<_>>(),

@@ -416,21 +416,6 @@ mod tests {
         assert_eq!(prefix_end(&[b'X', 0xff]), [b'Y']);
     }
 
-    /// After redb met an I/O error, its later refusals name that first cause.
-    #[test]
-    fn redb_refusals_after_an_io_error_name_its_cause() {
-        let dir = tempfile::tempdir().unwrap();
-        let Kv::Redb(db) = Kv::open(dir.path(), Engine::Redb).unwrap() else {
-            unreachable!()
-        };
-        let fail = |text: &str| db.explain::<()>(Err(KvError::Redb(text.into())));
-        let previous = "Previous I/O error occurred. Please close and re-open the database.";
-        assert_eq!(fail(previous).unwrap_err().to_string(), previous);
-        fail("I/O error: No space left on device (os error 28)").unwrap_err();
-        let later = fail(previous).unwrap_err().to_string();
-        assert!(later.contains("No space left on device"), "{later}");
-    }
-
     /// The same operations give the same answers on both engines, across a reopen.
     #[test]
     fn both_engines_answer_alike() {

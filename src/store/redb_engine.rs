@@ -122,7 +122,7 @@ impl Redb {
     }
 
     /// The error as it goes out: a refusal after an I/O error names that first cause.
-    pub(super) fn explain<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
+    fn explain<T>(&self, result: Result<T, KvError>) -> Result<T, KvError> {
         let Err(KvError::Redb(text)) = result else {
             return result;
         };
@@ -137,5 +137,23 @@ impl Redb {
             first.get_or_insert_with(|| text.clone());
         }
         Err(KvError::Redb(text))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// After redb met an I/O error, its later refusals name that first cause.
+    #[test]
+    fn refusals_after_an_io_error_name_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Redb::open(&dir.path().join("t.redb"), 1 << 20).unwrap();
+        let fail = |text: &str| db.explain::<()>(Err(KvError::Redb(text.into())));
+        let previous = "Previous I/O error occurred. Please close and re-open the database.";
+        assert_eq!(fail(previous).unwrap_err().to_string(), previous);
+        fail("I/O error: No space left on device (os error 28)").unwrap_err();
+        let later = fail(previous).unwrap_err().to_string();
+        assert!(later.contains("No space left on device"), "{later}");
     }
 }

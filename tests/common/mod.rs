@@ -434,6 +434,13 @@ impl Federation {
         self.dir.path().join(rel)
     }
 
+    /// Migration's signing key and the key id the manifest registers it under, to sign events
+    /// as migration would (for a fake publisher on its endpoint).
+    pub fn migration_signer(&self) -> (ed25519_dalek::SigningKey, String) {
+        let key = jol::event::keys::read_private(&self.path("migration/keys/sign.pem")).unwrap();
+        (key, format!("{MIGRATION}#sign-1"))
+    }
+
     pub fn start(&self, agency: &str) -> Node {
         Node::start(&self.config(agency))
     }
@@ -551,6 +558,48 @@ pub fn events_from(addr: SocketAddr, source: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Wait (up to a minute) until `addr` holds at least `n` events from `source`, let late writes
+/// settle, and return them as stored; `what` names who never got them all.
+pub fn wait_for_events(addr: SocketAddr, source: &str, n: usize, what: &str) -> Vec<Value> {
+    assert!(
+        eventually(Duration::from_secs(60), || events_from(addr, source).len()
+            >= n)
+        .is_some(),
+        "{what} never got all of {source}'s events"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    events_from(addr, source)
+}
+
+/// Events in sequence order (a subscriber stores released events when consent comes, so not in
+/// sequence order).
+pub fn in_sequence_order(mut events: Vec<Value>) -> Vec<Value> {
+    events.sort_by_key(|e| {
+        e["event"]["sequence"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+    });
+    events
+}
+
+/// The ids of events as a node lists them, in that order.
+pub fn event_ids(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The reasons of a `/api/v1/quarantine` answer's records, in order.
+pub fn quarantine_reasons(quarantine: &Value) -> Vec<&str> {
+    quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect()
+}
+
 /// A returnee record for a PIN with consent to `recipients` for `purposes`.
 pub fn returnee(pin: &str, recipients: &[&str], purposes: &[&str]) -> Value {
     let mut d = example("returnee-record", "return-registered.json");
@@ -623,10 +672,7 @@ pub fn check_exactly_once(
     acked: &HashMap<String, String>,
     source: &str,
 ) -> Vec<String> {
-    let ids: Vec<String> = events
-        .iter()
-        .map(|e| e["event"]["id"].as_str().unwrap().to_string())
-        .collect();
+    let ids = event_ids(events);
     for (i, e) in events.iter().enumerate() {
         assert_eq!(
             e["event"]["sequence"],
