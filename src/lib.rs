@@ -53,6 +53,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod cores;
 pub mod event;
 pub mod federation;
 pub mod log;

@@ -292,9 +292,15 @@ impl PeerApi {
                 Some(w.code())
             }
         };
+        // Parsed by the writer if it was committed lately, else parsed here.
         let own: Vec<SignedEvent> = stored
             .iter()
-            .map(|(_, _, bytes)| parse_stored(bytes))
+            .map(
+                |(_, position, bytes)| match self.heads.recent.get(*position) {
+                    Some(signed) => Ok(signed),
+                    None => parse_stored(bytes),
+                },
+            )
             .collect::<Result<_, _>>()?;
         let released_events: Vec<SignedEvent> = released_bytes
             .iter()

@@ -53,6 +53,11 @@ pub struct SyncSettings {
     pub min_backoff_ms: u64,
     /// Longest retry delay, milliseconds.
     pub max_backoff_ms: u64,
+    /// How long new events gather before a caught-up subscriber asks for them and before the
+    /// projector takes them into the views, milliseconds: at a high rate, a feed page, a write
+    /// and a projection then carry many events instead of a few each, for at most this much
+    /// more latency. 0 asks and projects at once.
+    pub gather_ms: u64,
     /// How often this node signs a checkpoint of its log while it grows, milliseconds.
     pub checkpoint_ms: u64,
     /// How often to witness a publisher's checkpoint while syncing, milliseconds.
@@ -72,6 +77,7 @@ impl Default for SyncSettings {
             wait_secs: 25,
             min_backoff_ms: 200,
             max_backoff_ms: 30_000,
+            gather_ms: 20,
             checkpoint_ms: 2_000,
             witness_ms: 5_000,
             answer_timeout_ms: 15_000,
@@ -170,25 +176,12 @@ fn check_in_parallel(
             .collect();
         checker.check_batch(&items, from)
     };
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if cores < 2 || items.len() < 32 || !multi_thread {
+    if !multi_thread {
         return check_all(items);
     }
-    let chunk = items.len().div_ceil(cores);
-    tokio::task::block_in_place(|| {
-        std::thread::scope(|scope| {
-            let workers: Vec<_> = items
-                .chunks(chunk)
-                .map(|c| scope.spawn(move || check_all(c)))
-                .collect();
-            workers
-                .into_iter()
-                .flat_map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
-        })
-    })
+    tokio::task::block_in_place(|| crate::cores::map_chunks(items, 16, check_all))
 }
 
 /// Ask the feed for one page and decode it; an X-Road fault or an error status ends the session.
@@ -252,8 +245,18 @@ struct Ahead {
 }
 
 impl Ahead {
-    fn send(mut client: HttpClient, after: u64, release_after: u64, path: String) -> Ahead {
+    /// Send the request after `gather` (new events gather at the publisher meanwhile).
+    fn send(
+        mut client: HttpClient,
+        after: u64,
+        release_after: u64,
+        path: String,
+        gather: Duration,
+    ) -> Ahead {
         let task = tokio::spawn(async move {
+            if !gather.is_zero() {
+                tokio::time::sleep(gather).await;
+            }
             let page = fetch_page(&mut client, &path).await;
             (client, page)
         });
@@ -413,10 +416,16 @@ impl Syncer {
                 .last()
                 .map(|last| last.sequence)
                 .filter(|&last| released.is_empty() && last == cursor + page.events.len() as u64);
+            // The publisher had no more yet: let some gather before asking.
+            let more_waiting = full && ahead.is_some_and(|after| after < head);
+            let gather = match more_waiting {
+                true => Duration::ZERO,
+                false => Duration::from_millis(self.settings.gather_ms),
+            };
             line = match ahead {
                 Some(after) => {
                     let path = self.feed_path(after, release_cursor, &types);
-                    Line::Asked(Ahead::send(client, after, release_cursor, path))
+                    Line::Asked(Ahead::send(client, after, release_cursor, path, gather))
                 }
                 None => Line::Idle(client),
             };

@@ -36,6 +36,8 @@ pub(super) struct WriterParts {
     pub syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
     pub checkpoint_every: Duration,
+    /// How long new events gather before the projector takes them.
+    pub gather: Duration,
     pub webhook: Option<crate::net::webhook::WebhookUrl>,
     pub stopped: watch::Receiver<bool>,
 }
@@ -81,7 +83,8 @@ impl WriterParts {
         )));
         tasks.push(tokio::spawn(crate::registry::projector::run(
             self.store.clone(),
-            heads.position.clone(),
+            heads.clone(),
+            self.gather,
             self.stopped.clone(),
         )));
         if let Some(url) = self.webhook {

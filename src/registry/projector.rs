@@ -5,6 +5,7 @@
 //! views away and projects the whole log again; it must give the same views.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -13,6 +14,8 @@ use crate::matching::offers::{self, OfferKind};
 use crate::registry::consent;
 use crate::registry::view::{self, PersonView, Stored};
 use crate::store::{Meta, Store, StoreError, WriteBatch};
+use crate::write::recent::Recent;
+use crate::write::Heads;
 
 const PAGE: usize = 1000;
 
@@ -29,38 +32,64 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
-        match project_page(store)? {
+        match project_page(store, None)? {
             0 => return Ok(taken),
             n => taken += n,
         }
     }
 }
 
+/// A page of the log, parsed: its events by position, and the last position it covers (an
+/// event that does not parse is left out of the views, and logged).
+struct Page {
+    events: Vec<(u64, SignedEvent)>,
+    last: Option<u64>,
+}
+
+/// The next page of the log after `from`: as the writer left it in `recent` if it is still
+/// there, else read from the store.
+fn next_page(store: &Store, recent: Option<&Recent>, from: u64) -> Result<Page, StoreError> {
+    if let Some(events) = recent.and_then(|r| r.from(from + 1, PAGE)) {
+        let last = events.last().map(|(p, _)| *p);
+        return Ok(Page { events, last });
+    }
+    let stored = store.range(from, PAGE)?;
+    let last = stored.last().map(|(p, _)| *p);
+    let parsed = stored
+        .into_iter()
+        .filter_map(|(position, bytes)| match SignedEvent::from_store(&bytes) {
+            Ok(signed) => Some((position, signed)),
+            Err(e) => {
+                tracing::error!(position, error = %e, "a stored event does not parse; left out of the views");
+                None
+            }
+        })
+        .collect();
+    Ok(Page {
+        events: parsed,
+        last,
+    })
+}
+
 /// Project the next page of the log after the cursor; returns how many events it took (0: the
 /// views are up to date).
-fn project_page(store: &Store) -> Result<u64, StoreError> {
+fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreError> {
     {
         let from = cursor(store)?;
-        let page = store.range(from, PAGE)?;
-        let Some(last) = page.last().map(|(p, _)| *p) else {
+        let Page { events: page, last } = next_page(store, recent, from)?;
+        let Some(last) = last else {
             return Ok(0);
         };
+        let taken = last - from;
         let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
         let mut offers: BTreeMap<(OfferKind, String), Option<offers::Offer>> = BTreeMap::new();
-        for (position, bytes) in &page {
-            match SignedEvent::from_store(bytes) {
-                Ok(signed) => {
-                    fold_offer(store, &mut offers, signed.event(), *position)?;
-                    if let Some(pin) = consent::person_pin(&signed.event().data) {
-                        by_person.entry(pin.to_string()).or_default().push(Stored {
-                            position: *position,
-                            event: signed.shared_event(),
-                        });
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(position, error = %e, "a stored event does not parse; left out of the views")
-                }
+        for (position, signed) in &page {
+            fold_offer(store, &mut offers, signed.event(), *position)?;
+            if let Some(pin) = consent::person_pin(&signed.event().data) {
+                by_person.entry(pin.to_string()).or_default().push(Stored {
+                    position: *position,
+                    event: signed.shared_event(),
+                });
             }
         }
         let mut batch = WriteBatch::default();
@@ -91,7 +120,7 @@ fn project_page(store: &Store) -> Result<u64, StoreError> {
         }
         batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
         store.apply_other(batch)?;
-        Ok(page.len() as u64)
+        Ok(taken)
     }
 }
 
@@ -241,15 +270,13 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
 }
 
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
-/// a long backlog of views still stops at once).
-pub async fn run(
-    store: Store,
-    mut positions: watch::Receiver<u64>,
-    mut stop: watch::Receiver<bool>,
-) {
+/// a long backlog of views still stops at once). Once caught up, new events are left to gather
+/// for `gather` before they are projected together.
+pub async fn run(store: Store, heads: Heads, gather: Duration, mut stop: watch::Receiver<bool>) {
+    let mut positions = heads.position;
     loop {
-        let s = store.clone();
-        match tokio::task::spawn_blocking(move || project_page(&s)).await {
+        let (s, recent) = (store.clone(), heads.recent.clone());
+        match tokio::task::spawn_blocking(move || project_page(&s, Some(&recent))).await {
             Ok(Ok(n)) if n > 0 && !*stop.borrow() => continue,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "view projection failed; will retry"),
@@ -262,7 +289,13 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => return,
             _ = positions.wait_for(|p| *p > seen) => {}
-            _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+            _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
+        }
+        if !gather.is_zero() {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(gather) => {}
+            }
         }
     }
 }

@@ -6,6 +6,7 @@
 //! acknowledged before the flush that covers it.
 
 mod publisher;
+pub mod recent;
 mod withholding;
 mod writer;
 

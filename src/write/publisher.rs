@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use super::recent::Recent;
 use super::writer::Writer;
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::schema::{EventType, FieldError, Schemas};
@@ -111,11 +112,13 @@ impl Receiving {
     }
 }
 
-/// The latest own sequence and the latest log position, announced after each commit.
+/// The latest own sequence and the latest log position, announced after each commit, and the
+/// events of the latest commits, parsed.
 #[derive(Clone)]
 pub struct Heads {
     pub own_sequence: watch::Receiver<u64>,
     pub position: watch::Receiver<u64>,
+    pub recent: Arc<Recent>,
 }
 
 /// Where the heads are announced: by the writer after each commit, or, on a standby replica,
@@ -123,6 +126,7 @@ pub struct Heads {
 pub(super) struct HeadSenders {
     pub(super) own_sequence: watch::Sender<u64>,
     pub(super) position: watch::Sender<u64>,
+    pub(super) recent: Arc<Recent>,
 }
 
 impl HeadSenders {
@@ -179,16 +183,19 @@ impl Publisher {
     pub fn standby(schemas: Arc<Schemas>) -> Publisher {
         let (own_sequence, own_rx) = watch::channel(0);
         let (position, position_rx) = watch::channel(0);
+        let recent = Arc::new(Recent::new(super::recent::DEFAULT_CAPACITY));
         Publisher {
             schemas,
             queue: Arc::default(),
             heads: Heads {
                 own_sequence: own_rx,
                 position: position_rx,
+                recent: recent.clone(),
             },
             senders: Arc::new(HeadSenders {
                 own_sequence,
                 position,
+                recent,
             }),
         }
     }

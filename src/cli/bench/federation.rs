@@ -126,7 +126,7 @@ pub(super) async fn federation(args: &BenchArgs) -> Result<Vec<Figure>> {
     plan.engine = args.store;
     let laid = federation::create(dir.path(), &plan)?;
     for l in &laid {
-        unlimited(&l.config)?;
+        unlimited(&l.config, args.gather_ms)?;
     }
     let nodes: HashMap<String, NodeProcess> = laid
         .iter()
@@ -171,9 +171,13 @@ pub(super) async fn federation(args: &BenchArgs) -> Result<Vec<Figure>> {
 }
 
 /// Lift the per-token request budget: the benchmark measures the node, not its protection.
-fn unlimited(config: &Path) -> Result<()> {
+/// And set the time new events gather, if the command line gives it.
+fn unlimited(config: &Path, gather_ms: Option<u64>) -> Result<()> {
     let mut node = crate::node::config::NodeConfig::load(config)?;
     node.local.requests_per_token_per_second = super::UNLIMITED_REQUESTS;
+    if let Some(ms) = gather_ms {
+        node.sync.gather_ms = ms;
+    }
     federation::write_config(config, &node)?;
     Ok(())
 }

@@ -48,6 +48,9 @@ pub struct BenchArgs {
     /// The store engine of the nodes and stores the benchmark creates.
     #[arg(long, default_value_t = crate::store::Engine::default())]
     pub store: crate::store::Engine,
+    /// `federation`: the nodes' `[sync] gather_ms` instead of its default.
+    #[arg(long)]
+    pub gather_ms: Option<u64>,
     /// Print one JSON document instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -1,0 +1,146 @@
+//! The events of the latest commits, parsed, by log position.
+//!
+//! The writer holds every event it stores parsed (it built or checked it); after a commit is
+//! durable it leaves them here, so that the projector and the feed, which follow the log a few
+//! milliseconds behind, take them as they are instead of reading and parsing the stored bytes
+//! again. Bounded: the oldest make room for the newest, and a reader that finds a position
+//! missing (too old, written by another replica, or before a restart) reads the store as before.
+//! Only committed events enter, in position order, so what is here is what the store holds.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use crate::event::SignedEvent;
+
+/// How many events are kept by default: a few pages of the projector and the feed.
+pub const DEFAULT_CAPACITY: usize = 4096;
+
+/// The latest committed events, parsed (see the module doc).
+pub struct Recent {
+    capacity: usize,
+    held: Mutex<Held>,
+}
+
+/// Contiguous positions `first ..` and their events.
+#[derive(Default)]
+struct Held {
+    first: u64,
+    events: VecDeque<SignedEvent>,
+}
+
+impl Held {
+    fn next(&self) -> u64 {
+        self.first + self.events.len() as u64
+    }
+}
+
+impl Recent {
+    pub fn new(capacity: usize) -> Recent {
+        Recent {
+            capacity,
+            held: Mutex::new(Held::default()),
+        }
+    }
+
+    /// Keep the events a commit made durable, the first at `first` and the rest after it.
+    /// A commit that does not follow the last one kept (a failed commit that landed, a restart)
+    /// starts the window again.
+    pub fn committed(&self, first: u64, events: impl IntoIterator<Item = SignedEvent>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut held) = self.held.lock() else {
+            return;
+        };
+        if held.events.is_empty() || held.next() != first {
+            held.events.clear();
+            held.first = first;
+        }
+        held.events.extend(events);
+        let over = held.events.len().saturating_sub(self.capacity);
+        held.events.drain(..over);
+        held.first += over as u64;
+    }
+
+    /// The event at `position`, if it is still here.
+    pub fn get(&self, position: u64) -> Option<SignedEvent> {
+        let held = self.held.lock().ok()?;
+        let offset = usize::try_from(position.checked_sub(held.first)?).ok()?;
+        held.events.get(offset).cloned()
+    }
+
+    /// Up to `limit` events from `from` on, if `from` is still here (else none: read the store).
+    pub fn from(&self, from: u64, limit: usize) -> Option<Vec<(u64, SignedEvent)>> {
+        let held = self.held.lock().ok()?;
+        let offset = usize::try_from(from.checked_sub(held.first)?).ok()?;
+        if offset >= held.events.len() {
+            return None;
+        }
+        Some(
+            (from..)
+                .zip(held.events.range(offset..).take(limit).cloned())
+                .collect(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::{KeyName, MemberId};
+    use crate::event::keys;
+    use crate::event::Event;
+
+    fn signed(sequence: u64) -> SignedEvent {
+        let member: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let key = keys::generate();
+        let kid = KeyName::new(member.clone(), "k1").unwrap();
+        Event::new(
+            member,
+            crate::event::schema::EventType::ReturneeRecord,
+            sequence,
+            serde_json::json!({}),
+        )
+        .sign(&key, &kid)
+    }
+
+    fn sequences(events: &[(u64, SignedEvent)]) -> Vec<(u64, u64)> {
+        events.iter().map(|(p, s)| (*p, s.sequence())).collect()
+    }
+
+    #[test]
+    fn keeps_the_latest_within_its_capacity() {
+        let recent = Recent::new(3);
+        recent.committed(1, [signed(1), signed(2)]);
+        recent.committed(3, [signed(3), signed(4)]);
+        assert!(recent.get(1).is_none(), "the oldest made room");
+        assert_eq!(recent.get(2).map(|s| s.sequence()), Some(2));
+        assert_eq!(recent.get(4).map(|s| s.sequence()), Some(4));
+        assert!(recent.get(5).is_none());
+        assert_eq!(
+            sequences(&recent.from(3, 10).unwrap()),
+            vec![(3, 3), (4, 4)]
+        );
+        assert!(
+            recent.from(1, 10).is_none(),
+            "no longer here: read the store"
+        );
+        assert!(recent.from(5, 10).is_none());
+    }
+
+    #[test]
+    fn a_commit_that_does_not_follow_starts_again() {
+        let recent = Recent::new(10);
+        recent.committed(1, [signed(1), signed(2)]);
+        recent.committed(7, [signed(7)]);
+        assert!(recent.get(2).is_none());
+        assert_eq!(sequences(&recent.from(7, 10).unwrap()), vec![(7, 7)]);
+    }
+
+    #[test]
+    fn capacity_zero_keeps_nothing() {
+        let recent = Recent::new(0);
+        recent.committed(1, [signed(1)]);
+        assert!(recent.get(1).is_none());
+    }
+}
