@@ -19,6 +19,7 @@
 //! | [`matching`] | vacancies and courses, competency profiles, the matching score (ESCO, ISCO-08) |
 //! | [`log`] | the leaf rule, checkpoints, proofs, audit, evidence bundles |
 //! | [`merkle`] | the RFC 9162 Merkle tree itself (a leaf module: hashes, frontier, proofs) |
+//! | [`cores`] | spreading one piece of CPU work over the cores (a leaf module) |
 //! | [`api`] | the local API: routing and auth, then one file per group of handlers |
 //! | [`net`] | HTTP plumbing, accept loop, client, webhook, metrics |
 //! | [`node`] | configuration and starting a node (listeners, writer, sync, projector) |
@@ -33,7 +34,7 @@
 //! 2. [`write::Publisher::publish`] validates the data against its schema
 //!    ([`event::schema::Schemas::validate`]) in the caller's task and queues it.
 //! 3. The writer thread assigns the position and sequence, builds and signs the
-//!    [`event::Event`] ([`event::SignedEvent::sign`]), stages the event, its indexes, consent state
+//!    [`event::Event`] ([`event::Event::sign`], a round's events together on every core), stages the event, its indexes, consent state
 //!    and its log leaf ([`log::event_leaf`]) in one [`store::WriteBatch`], applies it, and
 //!    [`store::Store::flush`]es; only then is the caller answered 201.
 //! 4. The [`registry::projector`] folds the new entry into the person's view.

@@ -328,6 +328,7 @@ async fn employment_takes(
         eventually(Duration::from_secs(5), || {
             events_from(addr, MIGRATION).len() >= events
         });
+        wait_for_views(addr);
         (
             events_from(addr, MIGRATION),
             get(addr, "/api/v1/quarantine").json(),

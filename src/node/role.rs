@@ -83,7 +83,8 @@ impl WriterParts {
         )));
         tasks.push(tokio::spawn(crate::registry::projector::run(
             self.store.clone(),
-            heads.clone(),
+            heads.position.clone(),
+            heads.recent.clone(),
             self.gather,
             self.stopped.clone(),
         )));

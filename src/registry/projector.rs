@@ -13,9 +13,8 @@ use crate::event::SignedEvent;
 use crate::matching::offers::{self, OfferKind};
 use crate::registry::consent;
 use crate::registry::view::{self, PersonView, Stored};
+use crate::store::recent::Recent;
 use crate::store::{Meta, Store, StoreError, WriteBatch};
-use crate::write::recent::Recent;
-use crate::write::Heads;
 
 const PAGE: usize = 1000;
 
@@ -272,10 +271,15 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
 /// a long backlog of views still stops at once). Once caught up, new events are left to gather
 /// for `gather` before they are projected together.
-pub async fn run(store: Store, heads: Heads, gather: Duration, mut stop: watch::Receiver<bool>) {
-    let mut positions = heads.position;
+pub async fn run(
+    store: Store,
+    mut positions: watch::Receiver<u64>,
+    recent: std::sync::Arc<Recent>,
+    gather: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
     loop {
-        let (s, recent) = (store.clone(), heads.recent.clone());
+        let (s, recent) = (store.clone(), recent.clone());
         match tokio::task::spawn_blocking(move || project_page(&s, Some(&recent))).await {
             Ok(Ok(n)) if n > 0 && !*stop.borrow() => continue,
             Ok(Ok(_)) => {}

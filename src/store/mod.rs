@@ -27,6 +27,7 @@ use crate::event::identifiers::MemberId;
 pub mod keys;
 pub mod kv;
 pub mod postgres;
+pub mod recent;
 mod redb_engine;
 
 use keys::Space;

@@ -6,7 +6,6 @@
 //! acknowledged before the flush that covers it.
 
 mod publisher;
-pub mod recent;
 mod withholding;
 mod writer;
 

@@ -11,12 +11,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
-use super::recent::Recent;
 use super::writer::Writer;
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::schema::{EventType, FieldError, Schemas};
 use crate::event::SignedEvent;
 use crate::net::metrics::Metrics;
+use crate::store::recent::{self, Recent};
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::Trust;
 
@@ -183,7 +183,7 @@ impl Publisher {
     pub fn standby(schemas: Arc<Schemas>) -> Publisher {
         let (own_sequence, own_rx) = watch::channel(0);
         let (position, position_rx) = watch::channel(0);
-        let recent = Arc::new(Recent::new(super::recent::DEFAULT_CAPACITY));
+        let recent = Arc::new(Recent::new(recent::DEFAULT_CAPACITY));
         Publisher {
             schemas,
             queue: Arc::default(),

@@ -568,7 +568,20 @@ pub fn wait_for_events(addr: SocketAddr, source: &str, n: usize, what: &str) -> 
         "{what} never got all of {source}'s events"
     );
     std::thread::sleep(Duration::from_millis(300));
+    wait_for_views(addr);
     events_from(addr, source)
+}
+
+/// Wait (up to 15 s) until the projector of `addr` has taken every event the node holds into
+/// the views (it lets new events gather for `[sync] gather_ms` first).
+pub fn wait_for_views(addr: SocketAddr) {
+    assert!(
+        eventually(Duration::from_secs(15), || {
+            get(addr, "/readyz").json()["views"]["behind"].as_u64() == Some(0)
+        })
+        .is_some(),
+        "the views of {addr} never caught up with its log"
+    );
 }
 
 /// Events in sequence order (a subscriber stores released events when consent comes, so not in

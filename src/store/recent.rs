@@ -1,6 +1,6 @@
 //! The events of the latest commits, parsed, by log position.
 //!
-//! The writer holds every event it stores parsed (it built or checked it); after a commit is
+//! Not a storage engine: an in-memory window beside the store. The writer holds every event it stores parsed (it built or checked it); after a commit is
 //! durable it leaves them here, so that the projector and the feed, which follow the log a few
 //! milliseconds behind, take them as they are instead of reading and parsing the stored bytes
 //! again. Bounded: the oldest make room for the newest, and a reader that finds a position
