@@ -124,6 +124,15 @@ pub enum Op {
     Delete(Vec<u8>),
 }
 
+impl Op {
+    /// The key the op writes.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Put(k, _) | Op::Delete(k) => k,
+        }
+    }
+}
+
 /// An open engine. Cloning shares it.
 #[derive(Clone)]
 pub enum Kv {

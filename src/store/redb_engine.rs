@@ -68,7 +68,10 @@ impl Redb {
     }
 
     /// Apply `ops` in one write transaction, durable when it returns if `durability` says so.
-    pub fn write(&self, ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
+    pub fn write(&self, mut ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
+        // In key order (stable: a later op on the same key stays later), one B-tree leaf
+        // after the other, each made dirty once, instead of the key spaces interleaved.
+        ops.sort_by(|a, b| a.key().cmp(b.key()));
         self.explain((|| {
             let mut tx = self.db.begin_write().map_err(redb_err)?;
             tx.set_durability(durability);
