@@ -336,8 +336,13 @@ impl PeerApi {
                 withheld,
             });
         }
-        // The access log is durable before the data leaves the node.
-        crate::registry::access::append(&self.store, access).map_err(storage)?;
+        // The access log is durable before the data leaves the node (its flush off the runtime's
+        // threads: they serve the other requests meanwhile).
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || crate::registry::access::append(&store, access))
+            .await
+            .map_err(|_| storage(StoreError::Corrupt("the access-log write ended abnormally")))?
+            .map_err(storage)?;
         let next = events.last().map_or(after, |e| e.sequence);
         Ok(http::json(
             StatusCode::OK,

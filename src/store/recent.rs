@@ -13,7 +13,7 @@ use std::sync::Mutex;
 use crate::event::SignedEvent;
 
 /// How many events are kept by default: a few pages of the projector and the feed.
-pub const DEFAULT_CAPACITY: usize = 4096;
+pub const DEFAULT_CAPACITY: usize = 2048;
 
 /// The latest committed events, parsed (see the module doc).
 pub struct Recent {
