@@ -1,6 +1,6 @@
 //! Spreading one piece of CPU work over the machine's cores: a slice cut into one chunk per
-//! core, each chunk's results in order. Used where one task's work is the bottleneck (a page's
-//! signature checks at a subscriber, a group commit's signing at the writer).
+//! core, each chunk's results in order, for work one task would otherwise do alone (a page's
+//! signature checks at a subscriber).
 
 /// `work` applied to `items` cut into a chunk per core (on scoped threads, the calling thread
 /// taking the first), the results in `items` order; on one thread when there is one core or

@@ -34,7 +34,7 @@
 //! 2. [`write::Publisher::publish`] validates the data against its schema
 //!    ([`event::schema::Schemas::validate`]) in the caller's task and queues it.
 //! 3. The writer thread assigns the position and sequence, builds and signs the
-//!    [`event::Event`] ([`event::Event::sign`], a round's events together on every core), stages the event, its indexes, consent state
+//!    [`event::Event`] ([`event::Event::sign`]), stages the event, its indexes, consent state
 //!    and its log leaf ([`log::event_leaf`]) in one [`store::WriteBatch`], applies it, and
 //!    [`store::Store::flush`]es; only then is the caller answered 201.
 //! 4. The [`registry::projector`] folds the new entry into the person's view.

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 use super::publisher::{
@@ -18,7 +18,6 @@ use super::publisher::{
 };
 use super::withholding::Withholding;
 use crate::event::identifiers::MemberId;
-use crate::event::schema::EventType;
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
@@ -65,71 +64,9 @@ struct Round {
     /// The events staged, in position order (kept parsed for the projector and the feed once
     /// the commit is durable).
     events: Vec<SignedEvent>,
-    /// Own events numbered and checked, to be signed together ([`Writer::sign_unsigned`]).
-    unsigned: Vec<Unsigned>,
-    /// The idempotency keys of `unsigned`.
-    unsigned_keys: std::collections::HashSet<String>,
 }
 
-/// An own event with its sequence and position, checked, waiting to be signed with the others
-/// of its round (on every core) and staged; `answer` is where its outcome goes.
-struct Unsigned {
-    event: Event,
-    position: u64,
-    idempotency: Option<(String, [u8; 32])>,
-    answer: (usize, usize),
-}
-
-/// A publish item checked: answered already (a replay, a refusal), or numbered and to be signed.
-enum Prepared {
-    Answered(Outcome),
-    Unsigned(Event, u64),
-}
-
-/// How a job is answered once the commit's fate is known.
-enum Answer {
-    Publish {
-        /// One per item, in order; `None` until its event is signed and staged.
-        outcomes: Vec<Option<Outcome>>,
-        reply: oneshot::Sender<Vec<Outcome>>,
-    },
-    Receive {
-        stored: Result<usize, PublishError>,
-        reply: oneshot::Sender<Result<usize, PublishError>>,
-    },
-}
-
-impl Answer {
-    /// Answer the job: what staging decided, unless the commit failed (then nothing new in it
-    /// is acknowledged; a replay of an earlier commit still is).
-    fn send(self, failure: Option<&Arc<StoreError>>) {
-        let failed = |reason: &Arc<StoreError>| PublishError::Storage(reason.clone());
-        match self {
-            Answer::Publish { outcomes, reply } => {
-                let outcomes = outcomes
-                    .into_iter()
-                    .map(|o| match (o, failure) {
-                        (None, _) => Err(PublishError::Stopped),
-                        (Some(Ok(p)), Some(reason)) if !p.replayed => Err(failed(reason)),
-                        (Some(o), _) => o,
-                    })
-                    .collect();
-                let _ = reply.send(outcomes);
-            }
-            Answer::Receive { stored, reply } => {
-                let answer = match (stored, failure) {
-                    (Err(refused), _) => Err(refused),
-                    (Ok(_), Some(reason)) => Err(failed(reason)),
-                    (Ok(stored), None) => Ok(stored),
-                };
-                let _ = reply.send(answer);
-            }
-        }
-    }
-}
-
-/// Fewer events than this per core are signed on the writer thread alone.
-const SIGN_PER_CORE_AT_LEAST: usize = 8;
+type Reply = Box<dyn FnOnce(Option<&Arc<StoreError>>) + Send>;
 
 impl Writer {
     pub(super) fn new(
@@ -218,11 +155,10 @@ impl Writer {
         }
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
         let tree_before = self.tree.clone();
-        let mut answers = Vec::with_capacity(jobs.len());
-        for job in jobs {
-            self.stage_job(job, &mut round, &mut answers);
-        }
-        self.sign_unsigned(&mut round, &mut answers);
+        let replies: Vec<Reply> = jobs
+            .into_iter()
+            .map(|job| self.stage_job(job, &mut round))
+            .collect();
         let wrote = !round.batch.is_empty();
         let durable = if let Some(e) = round.failed.take() {
             Err(e)
@@ -255,53 +191,31 @@ impl Writer {
             self.announce();
         }
         self.withholding.end_round(failure.is_none());
-        for answer in answers {
-            answer.send(failure.as_ref());
+        for reply in replies {
+            reply(failure.as_ref());
         }
     }
 
-    /// Stage one job and add how to answer it to `answers`. Own events are numbered here and
-    /// signed together later; a received page first has those signed and staged, so that
-    /// positions, leaves and checks keep the order of the jobs.
-    fn stage_job(&mut self, job: Job, round: &mut Round, answers: &mut Vec<Answer>) {
+    /// Stage one job; returns how to answer it once the commit's fate is known.
+    fn stage_job(&mut self, job: Job, round: &mut Round) -> Reply {
         match job {
             Job::Publish { items, reply } => {
-                let job = answers.len();
-                answers.push(Answer::Publish {
-                    outcomes: Vec::with_capacity(items.len()),
-                    reply,
-                });
-                for (index, item) in items.into_iter().enumerate() {
-                    // A repeat of a key still unsigned answers with that event: sign it first.
-                    let repeat = item.idempotency.as_ref();
-                    if repeat.is_some_and(|(key, _)| round.unsigned_keys.contains(key)) {
-                        self.sign_unsigned(round, answers);
-                    }
-                    let Ready {
-                        event_type,
-                        data,
-                        idempotency,
-                    } = item;
-                    let outcome = match self.prepare(event_type, data, idempotency.as_ref(), round)
-                    {
-                        Prepared::Answered(outcome) => Some(outcome),
-                        Prepared::Unsigned(event, position) => {
-                            if let Some((key, _)) = &idempotency {
-                                round.unsigned_keys.insert(key.clone());
+                let outcomes: Vec<Outcome> = items
+                    .into_iter()
+                    .map(|item| self.stage(item, round))
+                    .collect();
+                Box::new(move |failure| {
+                    let outcomes = outcomes
+                        .into_iter()
+                        .map(|o| match (o, failure) {
+                            (Ok(p), Some(reason)) if !p.replayed => {
+                                Err(PublishError::Storage(reason.clone()))
                             }
-                            round.unsigned.push(Unsigned {
-                                event,
-                                position,
-                                idempotency,
-                                answer: (job, index),
-                            });
-                            None
-                        }
-                    };
-                    if let Some(Answer::Publish { outcomes, .. }) = answers.get_mut(job) {
-                        outcomes.push(outcome);
-                    }
-                }
+                            (o, _) => o,
+                        })
+                        .collect();
+                    let _ = reply.send(outcomes);
+                })
             }
             Job::Receive {
                 source,
@@ -309,9 +223,15 @@ impl Writer {
                 cursor,
                 reply,
             } => {
-                self.sign_unsigned(round, answers);
                 let stored = self.stage_received(&source, events, cursor, round);
-                answers.push(Answer::Receive { stored, reply });
+                Box::new(move |failure| {
+                    let answer = match (stored, failure) {
+                        (Err(refused), _) => Err(refused),
+                        (Ok(_), Some(reason)) => Err(PublishError::Storage(reason.clone())),
+                        (Ok(stored), None) => Ok(stored),
+                    };
+                    let _ = reply.send(answer);
+                })
             }
         }
     }
@@ -418,105 +338,62 @@ impl Writer {
         }
     }
 
-    /// Check a publish item: a replay of an earlier request is answered with its result; a new
-    /// event takes the next sequence and position, unless it is refused.
-    fn prepare(
-        &mut self,
-        event_type: EventType,
-        data: serde_json::Value,
-        idempotency: Option<&(String, [u8; 32])>,
-        round: &Round,
-    ) -> Prepared {
-        if let Some((key, digest)) = idempotency {
-            match self.earlier_result(key, digest, &round.idempotency) {
-                Ok(None) => {}
-                Ok(Some(earlier)) => return Prepared::Answered(Ok(earlier)),
-                Err(e) => return Prepared::Answered(Err(e)),
+    fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
+        if let Some((key, digest)) = &item.idempotency {
+            if let Some(earlier) = self.earlier_result(key, digest, &round.idempotency)? {
+                return Ok(earlier);
             }
         }
         let event = Event::new(
             self.signer.member.clone(),
-            event_type,
+            item.event_type,
             self.next_sequence,
-            data,
+            item.data,
         );
-        if let Err(e) = self.check_supersedes(&event) {
-            return Prepared::Answered(Err(e));
-        }
+        self.check_supersedes(&event)?;
         if consent::carried(&event).is_some_and(|c| !consent::time_is_plausible(&c, &event)) {
-            return Prepared::Answered(Err(PublishError::ConsentAfterEvent));
+            return Err(PublishError::ConsentAfterEvent);
         }
-        let position = self.next_position;
-        self.next_sequence += 1;
-        self.next_position += 1;
-        Prepared::Unsigned(event, position)
-    }
-
-    /// Sign the round's numbered own events together, spread over the cores, and stage them in
-    /// order, each outcome to its answer.
-    fn sign_unsigned(&mut self, round: &mut Round, answers: &mut [Answer]) {
-        if round.unsigned.is_empty() {
-            return;
-        }
-        let unsigned = std::mem::take(&mut round.unsigned);
-        round.unsigned_keys.clear();
-        let signer = &self.signer;
-        let signed = crate::cores::map_chunks(&unsigned, SIGN_PER_CORE_AT_LEAST, |chunk| {
-            chunk
-                .iter()
-                .map(|u| u.event.sign(&signer.key, &signer.kid))
-                .collect()
-        });
-        for (u, signed) in unsigned.into_iter().zip(signed) {
-            let published = self.stage_signed(u.event, signed, u.position, u.idempotency, round);
-            let (job, index) = u.answer;
-            if let Some(Answer::Publish { outcomes, .. }) = answers.get_mut(job) {
-                if let Some(slot) = outcomes.get_mut(index) {
-                    *slot = Some(Ok(published));
-                }
-            }
-        }
-    }
-
-    /// Stage a signed own event at its position: consent, Merkle leaf, log entry and indexes,
-    /// withholding.
-    fn stage_signed(
-        &mut self,
-        event: Event,
-        signed: SignedEvent,
-        position: u64,
-        idempotency: Option<(String, [u8; 32])>,
-        round: &mut Round,
-    ) -> Published {
+        let signed = event.sign(&self.signer.key, &self.signer.kid);
         self.stage_consent(&event, round);
         round.ids.insert((event.source.clone(), event.id));
         round.published += 1;
         self.stage_leaf(signed.bytes(), &mut round.batch);
         round.batch.append(Append {
-            position,
+            position: self.next_position,
             source: &self.signer.member,
-            sequence: signed.sequence(),
+            sequence: self.next_sequence,
             id: event.id,
             jws: signed.bytes(),
-            idempotency: idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
+            idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
         });
         if let Some(pin) = event.pin().filter(|_| self.withholding.is_active()) {
             if let Some(state) = self.consent_of(pin, round) {
                 self.withholding.on_publish(
                     &event,
                     pin,
-                    position,
+                    self.next_position,
                     state.as_ref(),
                     &mut round.batch,
                 );
             }
         }
-        let published = published_from(&signed, position);
-        if let Some((key, digest)) = idempotency {
+        let published = Published {
+            id: event.id,
+            source: event.source,
+            event_type: event.event_type,
+            sequence: self.next_sequence,
+            position: self.next_position,
+            jws: signed.bytes().into(),
+            replayed: false,
+        };
+        if let Some((key, digest)) = item.idempotency {
             round.idempotency.insert(key, (digest, published.clone()));
         }
+        self.next_sequence += 1;
+        self.next_position += 1;
         round.events.push(signed);
-        published
+        Ok(published)
     }
 
     /// A correction names one of this member's own events of the same type about the same
