@@ -189,15 +189,19 @@ mod tests {
         // The old writer is alive and renewing: the lease stays with it.
         std::thread::sleep(Duration::from_millis(800));
         assert_eq!(*new_role.borrow(), Role::Standby);
-        // Pause it, as far as the lease can tell: its lease runs out.
-        super::super::execute(
-            &settings,
-            "UPDATE jol_writer SET expires_at = clock_timestamp() - interval '1 second'".into(),
-        )
-        .unwrap();
+        // Pause it, as far as the lease can tell: its lease runs out, and stays run out (a
+        // renewal of the paused writer that still lands before the standby's next try would
+        // extend it, as it may: nobody else holds the lease yet).
         let mut waited = 0;
-        while !matches!(*new_role.borrow(), Role::Writer(_)) && waited < 500 {
-            std::thread::sleep(Duration::from_millis(10));
+        while !matches!(*new_role.borrow(), Role::Writer(_)) && waited < 250 {
+            super::super::execute(
+                &settings,
+                "UPDATE jol_writer SET expires_at = clock_timestamp() - interval '1 second' \
+                 WHERE holder = 'old'"
+                    .into(),
+            )
+            .unwrap();
+            std::thread::sleep(Duration::from_millis(20));
             waited += 1;
         }
         let Role::Writer(new_epoch) = *new_role.borrow() else {
