@@ -53,10 +53,9 @@ pub struct SyncSettings {
     pub min_backoff_ms: u64,
     /// Longest retry delay, milliseconds.
     pub max_backoff_ms: u64,
-    /// How long new events gather before a caught-up subscriber asks for them and before the
-    /// projector takes them into the views, milliseconds: at a high rate, a feed page, a write
-    /// and a projection then carry many events instead of a few each, for at most this much
-    /// more latency. 0 asks and projects at once.
+    /// How long new events gather at the publisher before a caught-up subscriber asks for
+    /// them, milliseconds: at a high rate, a feed page, its write and its projection then carry
+    /// many events instead of a few each, for at most this much more latency. 0 asks at once.
     pub gather_ms: u64,
     /// How often this node signs a checkpoint of its log while it grows, milliseconds.
     pub checkpoint_ms: u64,

@@ -179,7 +179,6 @@ impl RunningNode {
             syncer,
             subscriptions: config.subscriptions.clone(),
             checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
-            gather: Duration::from_millis(config.sync.gather_ms),
             webhook: match &config.local.webhook {
                 Some(url) => Some(crate::net::webhook::WebhookUrl::parse(url)?),
                 None => None,

@@ -36,8 +36,6 @@ pub(super) struct WriterParts {
     pub syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
     pub checkpoint_every: Duration,
-    /// How long new events gather before the projector takes them.
-    pub gather: Duration,
     pub webhook: Option<crate::net::webhook::WebhookUrl>,
     pub stopped: watch::Receiver<bool>,
 }
@@ -85,7 +83,6 @@ impl WriterParts {
             self.store.clone(),
             heads.position.clone(),
             heads.recent.clone(),
-            self.gather,
             self.stopped.clone(),
         )));
         if let Some(url) = self.webhook {

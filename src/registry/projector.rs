@@ -269,13 +269,12 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
 }
 
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
-/// a long backlog of views still stops at once). Once caught up, new events are left to gather
-/// for `gather` before they are projected together.
+/// a long backlog of views still stops at once). New events are projected as soon as they are
+/// committed: an agency that reads a person right after its 201 sees what it published.
 pub async fn run(
     store: Store,
     mut positions: watch::Receiver<u64>,
     recent: std::sync::Arc<Recent>,
-    gather: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
     loop {
@@ -293,13 +292,7 @@ pub async fn run(
         tokio::select! {
             _ = stop.changed() => return,
             _ = positions.wait_for(|p| *p > seen) => {}
-            _ = tokio::time::sleep(Duration::from_secs(5)) => continue,
-        }
-        if !gather.is_zero() {
-            tokio::select! {
-                _ = stop.changed() => return,
-                _ = tokio::time::sleep(gather) => {}
-            }
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
 }

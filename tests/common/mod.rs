@@ -573,7 +573,7 @@ pub fn wait_for_events(addr: SocketAddr, source: &str, n: usize, what: &str) -> 
 }
 
 /// Wait (up to 15 s) until the projector of `addr` has taken every event the node holds into
-/// the views (it lets new events gather for `[sync] gather_ms` first).
+/// the views (it follows the log a moment behind the writer).
 pub fn wait_for_views(addr: SocketAddr) {
     assert!(
         eventually(Duration::from_secs(15), || {
