@@ -341,7 +341,7 @@ impl PeerApi {
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || crate::registry::access::append(&store, access))
             .await
-            .map_err(|_| storage(StoreError::Corrupt("the access-log write ended abnormally")))?
+            .map_err(|_| http::storage_problem("the access-log write ended before it was durable"))?
             .map_err(storage)?;
         let next = events.last().map_or(after, |e| e.sequence);
         Ok(http::json(

@@ -403,10 +403,10 @@ impl Syncer {
                 s.head = page.head;
             });
             let released = std::mem::take(&mut page.released);
-            let (full, head) = (
-                page.events.len() as u64 >= self.settings.page_size,
-                page.head,
-            );
+            // A full page that ends before the publisher's head: more is waiting there already.
+            // Otherwise this session is caught up: the next request waits for new events.
+            let full = page.events.len() as u64 >= self.settings.page_size;
+            let more_waiting = full && page.events.last().is_some_and(|e| e.sequence < page.head);
             // While this page is checked and stored, the next one is on its way, if where it
             // starts is known: a contiguous page, taken whole, moves the cursor to its last
             // sequence, and a page without releases leaves the release cursor where it is.
@@ -415,8 +415,7 @@ impl Syncer {
                 .last()
                 .map(|last| last.sequence)
                 .filter(|&last| released.is_empty() && last == cursor + page.events.len() as u64);
-            // The publisher had no more yet: let some gather before asking.
-            let more_waiting = full && ahead.is_some_and(|after| after < head);
+            // Caught up: let new events gather at the publisher before asking.
             let gather = match more_waiting {
                 true => Duration::ZERO,
                 false => Duration::from_millis(self.settings.gather_ms),
@@ -438,10 +437,9 @@ impl Syncer {
             }
             writing = handed;
             cursor = checked.next;
-            // Caught up (the next request may wait for new events), ended early, or releases to
-            // take: nothing stays with the writer unanswered.
-            let caught_up = !full || cursor >= head;
-            if caught_up || checked.retry.is_some() || !released.is_empty() {
+            // Caught up, ended early, or releases to take: nothing stays with the writer
+            // unanswered.
+            if !more_waiting || checked.retry.is_some() || !released.is_empty() {
                 if let Some(page) = writing.take() {
                     self.written(&sub.from, page, progressed).await?;
                 }
