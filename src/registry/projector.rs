@@ -1,8 +1,10 @@
 //! Keeps the registry views up to date: follows the node's log and, for every person an event
-//! is about, re-projects that person from all of their events. The views, the person index and
-//! the projector's cursor change in one atomic write, so a crash at any point leaves views that
-//! match a prefix of the log, and the projector carries on from there. [`rebuild`] throws the
-//! views away and projects the whole log again; it must give the same views.
+//! is about, re-projects that person from all of their events. The views and the projector's
+//! cursor change in one atomic write, so a crash at any point leaves views that match a prefix
+//! of the log, and the projector carries on from there. A view names the positions of every
+//! event it was built from, so no separate index of a person's events is kept on the hot path
+//! (one random-key write per event less). [`rebuild`] throws the views away and projects the
+//! whole log again; it must give the same views.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -99,9 +101,10 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
                 // Someone new: their events are all in this page.
                 None => view::project(pin, new),
                 Some(held) => match view::extend(held, new) {
-                    Some(v) => v,
-                    None => {
-                        let mut positions = store.person_positions(pin)?;
+                    Ok(v) => v,
+                    Err(held) => {
+                        let mut positions: Vec<u64> =
+                            held.events.iter().map(|e| e.position).collect();
                         positions.extend(new.iter().map(|s| s.position));
                         positions.sort_unstable();
                         positions.dedup();
@@ -109,9 +112,6 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
                     }
                 },
             };
-            for s in new {
-                batch.index_person(pin, s.position);
-            }
             batch.set_view(pin, &view);
         }
         for offer in offers.values().flatten() {
@@ -167,7 +167,8 @@ pub fn project_positions(
 
 /// Drop all views and project the whole log again, in two passes that read each event about
 /// twice (not once per page it shares a person with): index every event by person, then
-/// project each person once.
+/// project each person once. The index is scratch, dropped at the end (and by the next rebuild
+/// if this one is interrupted).
 pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
     store.clear_views()?;
     let mut after = 0;
@@ -219,6 +220,7 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
     batch.set_meta(&Meta::ViewCursor, &after.to_be_bytes());
     store.apply_other(batch)?;
     store.flush()?;
+    store.clear_person_index()?;
     Ok(taken)
 }
 

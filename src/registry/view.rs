@@ -239,8 +239,9 @@ fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
 
 /// The fast path for events arriving in order: when every new event comes after everything the
 /// view holds (business date, then arrival) and no correction is involved, applying them to the
-/// view gives exactly what [`project`] over all the events would. `None`: project from scratch.
-pub fn extend(mut view: PersonView, new: &[Stored]) -> Option<PersonView> {
+/// view gives exactly what [`project`] over all the events would. `Err` hands the view back
+/// unchanged: project from scratch (its `events` name every position it was built from).
+pub fn extend(mut view: PersonView, new: &[Stored]) -> Result<PersonView, PersonView> {
     let mut ordered: Vec<&Stored> = new.iter().collect();
     ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let last = view
@@ -250,7 +251,7 @@ pub fn extend(mut view: PersonView, new: &[Stored]) -> Option<PersonView> {
     let first = ordered.first().map(|s| order_key(s));
     if let (Some(last), Some(first)) = (last, first) {
         if first <= last {
-            return None;
+            return Err(view);
         }
     }
     let corrections = ordered
@@ -263,12 +264,12 @@ pub fn extend(mut view: PersonView, new: &[Stored]) -> Option<PersonView> {
             .any(|e| e.supersedes.as_deref() == Some(id.as_str()))
     });
     if corrections || named {
-        return None;
+        return Err(view);
     }
     for s in ordered {
         apply(&mut view, s, false);
     }
-    Some(view)
+    Ok(view)
 }
 
 fn apply_returnee(view: &mut PersonView, d: &Value) {
@@ -737,13 +738,14 @@ mod tests {
         let reference = project("21503199012345", &all);
         // The correction (event 1) forces a full projection; after it, the rest extend.
         let upto_correction = project("21503199012345", &all[..2]);
-        assert!(extend(project("21503199012345", &all[..1]), &all[1..2]).is_none());
+        assert!(extend(project("21503199012345", &all[..1]), &all[1..2]).is_err());
         let extended = extend(upto_correction, &all[2..]).expect("in-order events extend");
         assert_eq!(extended, reference);
         // An event dated before what the view holds does not extend.
         let late = stored(&events, &[0, 1, 5, 2]);
         let view = project("21503199012345", &late[..3]);
-        assert!(extend(view, &late[3..]).is_none());
+        let held = view.clone();
+        assert_eq!(extend(view, &late[3..]), Err(held), "handed back unchanged");
     }
 
     #[test]

@@ -29,7 +29,8 @@ pub(super) enum Space {
     Consent,
     /// PIN → the person's projected view (JSON).
     View,
-    /// PIN, 0, position → nothing: the events about a person.
+    /// PIN, 0, position → nothing: the events about a person, a rebuild's scratch (a view names
+    /// its events' positions; stores written before that kept this index all along).
     PersonEvent,
     /// PIN, 0, complement of the access-log number (u64 BE) → that number: a person's reads,
     /// newest first. (A store written before the access log was numbered keys these by the
@@ -196,11 +197,6 @@ pub(super) fn view(pin: &str) -> Vec<u8> {
 
 pub(super) fn person_event(pin: &str, position: u64) -> Vec<u8> {
     Space::PersonEvent.key(&[pin.as_bytes(), &[0], &position.to_be_bytes()])
-}
-
-/// All events about one person.
-pub(super) fn person_events(pin: &str) -> Vec<u8> {
-    Space::PersonEvent.key(&[pin.as_bytes(), &[0]])
 }
 
 /// A person's access-log entry `number`, newest first (the key orders by the complement).

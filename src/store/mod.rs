@@ -678,17 +678,6 @@ impl Store {
             .map(|r| r.and_then(|(_, v)| decode(&v, "person view")))
     }
 
-    /// Positions of the events about `pin`.
-    pub fn person_positions(&self, pin: &str) -> Result<Vec<u64>, StoreError> {
-        let prefix = keys::person_events(pin);
-        self.scan(&prefix)
-            .map(|r| {
-                let (k, _) = r?;
-                u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("person index"))
-            })
-            .collect()
-    }
-
     /// Every (pin, position) of the person index, in PIN order.
     pub fn person_index(&self) -> impl Iterator<Item = Result<(String, u64), StoreError>> + '_ {
         self.scan(&Space::PersonEvent.all()).map(|r| {
@@ -706,15 +695,24 @@ impl Store {
 
     /// Drop every view and the person index (before a rebuild).
     pub fn clear_views(&self) -> Result<(), StoreError> {
-        for space in [Space::View, Space::PersonEvent] {
-            let keys: Vec<Vec<u8>> = self
-                .scan(&space.all())
-                .map(|r| r.map(|(k, _)| k))
-                .collect::<Result<_, _>>()?;
-            for chunk in keys.chunks(10_000) {
-                let ops = chunk.iter().map(|k| Op::Delete(k.clone())).collect();
-                self.kv()?.apply(ops).map_err(io("write"))?;
-            }
+        self.clear_space(Space::View)?;
+        self.clear_person_index()
+    }
+
+    /// Drop the person index: a rebuild's scratch (and what stores written before views named
+    /// their events' positions kept).
+    pub fn clear_person_index(&self) -> Result<(), StoreError> {
+        self.clear_space(Space::PersonEvent)
+    }
+
+    fn clear_space(&self, space: Space) -> Result<(), StoreError> {
+        let keys: Vec<Vec<u8>> = self
+            .scan(&space.all())
+            .map(|r| r.map(|(k, _)| k))
+            .collect::<Result<_, _>>()?;
+        for chunk in keys.chunks(10_000) {
+            let ops = chunk.iter().map(|k| Op::Delete(k.clone())).collect();
+            self.kv()?.apply(ops).map_err(io("write"))?;
         }
         Ok(())
     }
@@ -1152,7 +1150,6 @@ mod tests {
             store.put_checkpoint(5, b"five").unwrap();
             store.put_checkpoint(9, b"nine").unwrap();
             store.put_cosignature(9, "w1", b"sig").unwrap();
-            assert_eq!(store.person_positions("21503199012345").unwrap(), [1, 2]);
             let index: Vec<_> = store.person_index().map(Result::unwrap).collect();
             assert_eq!(index.len(), 3);
             assert_eq!(index[0], ("10101199000001".to_string(), 3));

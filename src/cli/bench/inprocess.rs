@@ -185,7 +185,6 @@ pub(super) fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     let t = Instant::now();
     append_in_groups(&store, &signed, true, |batch, pos| {
         let pin = format!("{:014}", pos as usize % persons);
-        batch.index_person(&pin, pos);
         batch.set_view(&pin, &view);
     })?;
     let write = t.elapsed();
@@ -250,7 +249,7 @@ fn durable_append(store: &Store, signed: &[SignedEvent], keep_log: bool) -> Resu
 }
 
 /// [`durable_append`] with `extra` staging more writes for each event (by position) in the same
-/// batch, as the projector's index and view writes would be.
+/// batch, as the projector's view writes would be.
 fn append_in_groups(
     store: &Store,
     signed: &[SignedEvent],
