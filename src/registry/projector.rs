@@ -97,21 +97,7 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
         let pins: Vec<&str> = by_person.keys().map(String::as_str).collect();
         let held: Vec<Option<PersonView>> = store.views_of(&pins)?;
         for ((pin, new), held) in by_person.iter().zip(held) {
-            let view = match held {
-                // Someone new: their events are all in this page.
-                None => view::project(pin, new),
-                Some(held) => match view::extend(held, new) {
-                    Ok(v) => v,
-                    Err(held) => {
-                        let mut positions: Vec<u64> =
-                            held.events.iter().map(|e| e.position).collect();
-                        positions.extend(new.iter().map(|s| s.position));
-                        positions.sort_unstable();
-                        positions.dedup();
-                        project_positions(store, pin, &positions)?
-                    }
-                },
-            };
+            let view = updated(store, pin, held, new)?;
             batch.set_view(pin, &view);
         }
         for offer in offers.values().flatten() {
@@ -121,6 +107,28 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
         store.apply_other(batch)?;
         Ok(taken)
     }
+}
+
+/// The view of `pin` with the page's `new` events about them: projected from those if no view
+/// is held (someone new: their events are all in this page), the held view extended if they
+/// come in order, else projected again from every position the held view names and the new.
+fn updated(
+    store: &Store,
+    pin: &str,
+    held: Option<PersonView>,
+    new: &[Stored],
+) -> Result<PersonView, StoreError> {
+    let Some(mut view) = held else {
+        return Ok(view::project(pin, new));
+    };
+    if view::extend(&mut view, new) {
+        return Ok(view);
+    }
+    let mut positions: Vec<u64> = view.events.iter().map(|e| e.position).collect();
+    positions.extend(new.iter().map(|s| s.position));
+    positions.sort_unstable();
+    positions.dedup();
+    project_positions(store, pin, &positions)
 }
 
 /// Fold a vacancy or course-offer event into the page's offers (read from the store the first

@@ -239,9 +239,9 @@ fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
 
 /// The fast path for events arriving in order: when every new event comes after everything the
 /// view holds (business date, then arrival) and no correction is involved, applying them to the
-/// view gives exactly what [`project`] over all the events would. `Err` hands the view back
-/// unchanged: project from scratch (its `events` name every position it was built from).
-pub fn extend(mut view: PersonView, new: &[Stored]) -> Result<PersonView, PersonView> {
+/// view gives exactly what [`project`] over all the events would. `false`: the view is left
+/// unchanged, project from scratch (its `events` name every position it was built from).
+pub fn extend(view: &mut PersonView, new: &[Stored]) -> bool {
     let mut ordered: Vec<&Stored> = new.iter().collect();
     ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
     let last = view
@@ -251,7 +251,7 @@ pub fn extend(mut view: PersonView, new: &[Stored]) -> Result<PersonView, Person
     let first = ordered.first().map(|s| order_key(s));
     if let (Some(last), Some(first)) = (last, first) {
         if first <= last {
-            return Err(view);
+            return false;
         }
     }
     let corrections = ordered
@@ -264,12 +264,12 @@ pub fn extend(mut view: PersonView, new: &[Stored]) -> Result<PersonView, Person
             .any(|e| e.supersedes.as_deref() == Some(id.as_str()))
     });
     if corrections || named {
-        return Err(view);
+        return false;
     }
     for s in ordered {
-        apply(&mut view, s, false);
+        apply(view, s, false);
     }
-    Ok(view)
+    true
 }
 
 fn apply_returnee(view: &mut PersonView, d: &Value) {
@@ -738,14 +738,19 @@ mod tests {
         let reference = project("21503199012345", &all);
         // The correction (event 1) forces a full projection; after it, the rest extend.
         let upto_correction = project("21503199012345", &all[..2]);
-        assert!(extend(project("21503199012345", &all[..1]), &all[1..2]).is_err());
-        let extended = extend(upto_correction, &all[2..]).expect("in-order events extend");
+        assert!(!extend(
+            &mut project("21503199012345", &all[..1]),
+            &all[1..2]
+        ));
+        let mut extended = upto_correction;
+        assert!(extend(&mut extended, &all[2..]), "in-order events extend");
         assert_eq!(extended, reference);
         // An event dated before what the view holds does not extend.
         let late = stored(&events, &[0, 1, 5, 2]);
         let view = project("21503199012345", &late[..3]);
-        let held = view.clone();
-        assert_eq!(extend(view, &late[3..]), Err(held), "handed back unchanged");
+        let mut extended = view.clone();
+        assert!(!extend(&mut extended, &late[3..]));
+        assert_eq!(extended, view, "left unchanged");
     }
 
     #[test]
