@@ -209,10 +209,7 @@ pub(super) fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     let scan = t.elapsed();
     Ok(vec![
         figure(
-            format!(
-                "{} appends with log, index and view, 256 per flush",
-                args.store
-            ),
+            format!("{} appends with log and view, 256 per flush", args.store),
             n as f64 / write.as_secs_f64(),
             "events/s",
         ),
