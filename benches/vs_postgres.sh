@@ -9,13 +9,14 @@
 # of `tests/examples/employment-status/valid/employment-started.json` with `pgbench` (one
 # INSERT per transaction into a table with a primary key, as Jol indexes each event by id), then
 # runs `jol bench publish --batch 1` with the same client count, and prints both rates and their
-# ratio. Needs target/release/jol (cargo build --release). As root, PostgreSQL runs as `postgres`.
+# ratio. Needs target/release/jol (cargo build --release; JOL=path runs another build). As root,
+# PostgreSQL runs as `postgres`.
 set -euo pipefail
 clients=${1:-32}
 seconds=${2:-20}
 store=${3:-}
 root=$(cd "$(dirname "$0")/.." && pwd)
-jol="$root/target/release/jol"
+jol="${JOL:-$root/target/release/jol}"
 [ -x "$jol" ] || { echo "build first: cargo build --release" >&2; exit 2; }
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [ -n "$bin" ] || { echo "PostgreSQL is not installed (apt-get install postgresql)" >&2; exit 2; }
