@@ -79,17 +79,7 @@ impl NodeProcess {
 
     /// CPU time (user + system) the process has used so far.
     fn cpu(&self) -> Duration {
-        let ticks = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id()))
-            .ok()
-            .and_then(|s| {
-                // Fields after the command name (which may hold spaces) are space-separated;
-                // utime and stime are fields 14 and 15.
-                let rest = s.rsplit_once(')')?.1;
-                let f: Vec<&str> = rest.split_whitespace().collect();
-                Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-            })
-            .unwrap_or(0);
-        Duration::from_secs_f64(ticks as f64 / 100.0)
+        super::cpu_time(Some(self.child.id()))
     }
 }
 

@@ -146,6 +146,26 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
     sorted[i].as_secs_f64() * 1e3
 }
 
+/// CPU time (user + system) process `pid` has used so far (this process when `None`); zero
+/// where `/proc` does not say.
+fn cpu_time(pid: Option<u32>) -> Duration {
+    let stat = match pid {
+        Some(pid) => format!("/proc/{pid}/stat"),
+        None => "/proc/self/stat".to_string(),
+    };
+    let ticks = std::fs::read_to_string(stat)
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name (which may hold spaces) are space-separated; utime
+            // and stime are fields 14 and 15, in clock ticks (100 per second on Linux).
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    Duration::from_secs_f64(ticks as f64 / 100.0)
+}
+
 /// Peak resident set of this process (node and clients together), in MiB.
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")

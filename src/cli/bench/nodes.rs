@@ -9,7 +9,9 @@ use anyhow::{Context, Result};
 use bytes::Bytes;
 use serde_json::{json, Value};
 
-use super::{dir_size, figure, member, peak_rss_mib, percentile, BenchArgs, Figure};
+use super::{
+    cpu_time, dir_size, figure, member, peak_rss_mib, per_event_us, percentile, BenchArgs, Figure,
+};
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::keys;
 use crate::event::schema::{EventType, Schemas};
@@ -111,11 +113,18 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
     let mut figures = Vec::new();
 
     let trips = crate::store::postgres::round_trips();
+    let cpu = cpu_time(None);
     let (elapsed, lat) = drive(&endpoint, args.clients, n, 1).await?;
+    let cpu = cpu_time(None).saturating_sub(cpu);
     figures.push(figure(
         format!("single-event requests, {} clients", args.clients),
         lat.len() as f64 / elapsed.as_secs_f64(),
         "events/s",
+    ));
+    figures.push(figure(
+        "  CPU per event (node and clients, one process)",
+        per_event_us(cpu, lat.len()),
+        "µs",
     ));
     if args.store == crate::store::Engine::Postgres {
         let per_event = (crate::store::postgres::round_trips() - trips) as f64 / lat.len() as f64;
@@ -127,11 +136,18 @@ pub(super) async fn publish(args: &BenchArgs) -> Result<Vec<Figure>> {
 
     if args.batch > 1 {
         let requests = (n / args.batch).max(args.clients);
+        let cpu = cpu_time(None);
         let (elapsed, lat) = drive(&endpoint, args.clients, requests, args.batch).await?;
+        let cpu = cpu_time(None).saturating_sub(cpu);
         figures.push(figure(
             format!("batch requests of {}, {} clients", args.batch, args.clients),
             (lat.len() * args.batch) as f64 / elapsed.as_secs_f64(),
             "events/s",
+        ));
+        figures.push(figure(
+            "  CPU per event (node and clients, one process)",
+            per_event_us(cpu, lat.len() * args.batch),
+            "µs",
         ));
         figures.push(figure(
             "  request latency p50",
@@ -278,6 +294,7 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
     }
     let publish_rate = n as f64 / start.elapsed().as_secs_f64();
     let start = Instant::now();
+    let cpu = cpu_time(None);
     let trips_before = crate::store::postgres::round_trips();
     let subscriber = RunningNode::start(subscriber_config).await?;
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -294,6 +311,7 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let elapsed = start.elapsed();
+    let cpu = cpu_time(None).saturating_sub(cpu);
     let trips = crate::store::postgres::round_trips() - trips_before;
     let mut figures = vec![
         figure(
@@ -312,6 +330,11 @@ pub(super) async fn sync(args: &BenchArgs) -> Result<Vec<Figure>> {
             ),
             n as f64 / elapsed.as_secs_f64(),
             "events/s",
+        ),
+        figure(
+            "  CPU per event caught up (both nodes, one process)",
+            per_event_us(cpu, n),
+            "µs",
         ),
         figure("peak RSS (both nodes, one process)", peak_rss_mib(), "MiB"),
     ];
