@@ -1,10 +1,11 @@
 //! The events of the latest commits, parsed, by log position.
 //!
-//! Not a storage engine: an in-memory window beside the store. The writer holds every event it stores parsed (it built or checked it); after a commit is
-//! durable it leaves them here, so that the projector and the feed, which follow the log a few
-//! milliseconds behind, take them as they are instead of reading and parsing the stored bytes
-//! again. Bounded: the oldest make room for the newest, and a reader that finds a position
-//! missing (too old, written by another replica, or before a restart) reads the store as before.
+//! Not a storage engine: an in-memory window beside the store. The writer holds every event it
+//! stores parsed (it built or checked it); after a commit is durable it leaves them here, so
+//! that the projector and the feed, which follow the log a few milliseconds behind, take them as
+//! they are instead of reading and parsing the stored bytes again. Bounded: the oldest make room
+//! for the newest, and a reader that finds a position missing (too old, written by another
+//! replica, or before a restart) reads the store as before.
 //! Only committed events enter, in position order, so what is here is what the store holds.
 
 use std::collections::VecDeque;
@@ -31,6 +32,11 @@ struct Held {
 impl Held {
     fn next(&self) -> u64 {
         self.first + self.events.len() as u64
+    }
+
+    /// Where `position` is (or would be) in `events`; `None` if it is before the window.
+    fn offset(&self, position: u64) -> Option<usize> {
+        usize::try_from(position.checked_sub(self.first)?).ok()
     }
 }
 
@@ -65,14 +71,13 @@ impl Recent {
     /// The event at `position`, if it is still here.
     pub fn get(&self, position: u64) -> Option<SignedEvent> {
         let held = self.held.lock().ok()?;
-        let offset = usize::try_from(position.checked_sub(held.first)?).ok()?;
-        held.events.get(offset).cloned()
+        held.events.get(held.offset(position)?).cloned()
     }
 
     /// Up to `limit` events from `from` on, if `from` is still here (else none: read the store).
     pub fn from(&self, from: u64, limit: usize) -> Option<Vec<(u64, SignedEvent)>> {
         let held = self.held.lock().ok()?;
-        let offset = usize::try_from(from.checked_sub(held.first)?).ok()?;
+        let offset = held.offset(from)?;
         if offset >= held.events.len() {
             return None;
         }
