@@ -111,7 +111,8 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
 
 /// The view of `pin` with the page's `new` events about them: projected from those if no view
 /// is held (someone new: their events are all in this page), the held view extended if they
-/// come in order, else projected again from every position the held view names and the new.
+/// come in order, else projected again from the events at the positions the held view names
+/// (read from the store) and the new ones (as the page has them).
 fn updated(
     store: &Store,
     pin: &str,
@@ -124,11 +125,14 @@ fn updated(
     if view::extend(&mut view, new) {
         return Ok(view);
     }
-    let mut positions: Vec<u64> = view.events.iter().map(|e| e.position).collect();
-    positions.extend(new.iter().map(|s| s.position));
-    positions.sort_unstable();
-    positions.dedup();
-    project_positions(store, pin, &positions)
+    let fresh: std::collections::HashSet<u64> = new.iter().map(|s| s.position).collect();
+    let mut held: Vec<u64> = view.events.iter().map(|e| e.position).collect();
+    held.retain(|p| !fresh.contains(p));
+    held.sort_unstable();
+    held.dedup();
+    let mut events = stored_at(store, &held)?;
+    events.extend(new.iter().cloned());
+    Ok(view::project(pin, &events))
 }
 
 /// Fold a vacancy or course-offer event into the page's offers (read from the store the first
@@ -159,6 +163,12 @@ pub fn project_positions(
     pin: &str,
     positions: &[u64],
 ) -> Result<PersonView, StoreError> {
+    Ok(view::project(pin, &stored_at(store, positions)?))
+}
+
+/// The events at `positions`, read from the store and parsed (a position it does not hold is
+/// left out).
+fn stored_at(store: &Store, positions: &[u64]) -> Result<Vec<Stored>, StoreError> {
     let mut events = Vec::with_capacity(positions.len());
     for &position in positions {
         if let Some(bytes) = store.get(position)? {
@@ -170,7 +180,7 @@ pub fn project_positions(
             });
         }
     }
-    Ok(view::project(pin, &events))
+    Ok(events)
 }
 
 /// Drop all views and project the whole log again, in two passes that read each event about
