@@ -255,7 +255,7 @@ fn key_entry(name: &str, public: &Path, days: i64) -> Result<SigningKeyEntry> {
     let now = OffsetDateTime::now_utc();
     Ok(SigningKeyEntry {
         name: name.to_string(),
-        public_key: keys::public_b64(&key),
+        public_key: keys::RawPublicKey::of(&key),
         not_before: now - Duration::minutes(5),
         not_after: now + Duration::days(days),
         revoked: None,

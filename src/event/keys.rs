@@ -67,6 +67,57 @@ pub fn public_from_b64(s: &str) -> Option<VerifyingKey> {
     VerifyingKey::from_bytes(&bytes.try_into().ok()?).ok()
 }
 
+/// A raw Ed25519 public key as the trust manifest writes it (base64url, [`public_b64`]),
+/// decoded once when the manifest is read: checking a page of events then costs no point
+/// decompression per event. Text that is not a usable key (bad base64url, not a point on the
+/// curve, a weak key) is kept as written and verifies nothing. Two keys are equal when their
+/// text is; the text is what is serialized back, so a manifest re-serializes as it was signed.
+#[derive(Debug, Clone)]
+pub struct RawPublicKey {
+    text: String,
+    key: Option<VerifyingKey>,
+}
+
+impl RawPublicKey {
+    pub fn of(key: &VerifyingKey) -> RawPublicKey {
+        RawPublicKey::from_text(public_b64(key))
+    }
+
+    fn from_text(text: String) -> RawPublicKey {
+        let key = public_from_b64(&text).filter(|k| !k.is_weak());
+        RawPublicKey { text, key }
+    }
+
+    /// The key, unless the text is not a usable Ed25519 public key.
+    pub fn key(&self) -> Option<&VerifyingKey> {
+        self.key.as_ref()
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl PartialEq for RawPublicKey {
+    fn eq(&self, other: &RawPublicKey) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for RawPublicKey {}
+
+impl serde::Serialize for RawPublicKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.text)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RawPublicKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<RawPublicKey, D::Error> {
+        String::deserialize(d).map(RawPublicKey::from_text)
+    }
+}
+
 /// Write a private key (mode 0600) and refuse to replace an existing one.
 pub fn write_private(path: &Path, key: &SigningKey) -> Result<(), KeyError> {
     write_new(path, private_pem(key).as_bytes(), 0o600)
@@ -151,6 +202,25 @@ mod tests {
         assert_eq!(mode & 0o777, 0o600);
         let b64 = public_b64(&key.verifying_key());
         assert_eq!(public_from_b64(&b64), Some(key.verifying_key()));
+    }
+
+    #[test]
+    fn a_raw_public_key_is_decoded_once_and_written_back_as_read() {
+        let key = generate().verifying_key();
+        let raw: RawPublicKey =
+            serde_json::from_value(serde_json::json!(public_b64(&key))).unwrap();
+        assert_eq!(raw.key(), Some(&key));
+        assert_eq!(raw, RawPublicKey::of(&key));
+        assert_eq!(
+            serde_json::to_value(&raw).unwrap(),
+            serde_json::json!(public_b64(&key))
+        );
+        // Not a key: kept as written, verifies nothing.
+        for text in ["not base64!", "AAAA", &public_b64(&VerifyingKey::default())] {
+            let raw: RawPublicKey = serde_json::from_value(serde_json::json!(text)).unwrap();
+            assert_eq!(raw.key(), None, "{text}");
+            assert_eq!(raw.as_str(), text);
+        }
     }
 
     #[test]

@@ -450,7 +450,7 @@ mod tests {
             tls_key_sha256: "ab".into(),
             signing_keys: vec![SigningKeyEntry {
                 name: "sign-1".into(),
-                public_key: keys::public_b64(&key.verifying_key()),
+                public_key: keys::RawPublicKey::of(&key.verifying_key()),
                 not_before: now - Duration::days(30),
                 not_after: now + Duration::days(30),
                 revoked,

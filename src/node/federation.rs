@@ -276,7 +276,7 @@ fn enrol(authority: &Authority, folder: &Path, m: &MemberPlan) -> Result<(), Bui
         tls_key_sha256: tls::spki_sha256(&tls::certificate_from_pem(&cert)?)?,
         signing_keys: vec![SigningKeyEntry {
             name: KEY_NAME.into(),
-            public_key: keys::public_b64(&sign.verifying_key()),
+            public_key: keys::RawPublicKey::of(&sign.verifying_key()),
             not_before: now - Duration::minutes(5),
             not_after: now + Duration::days(730),
             revoked: None,

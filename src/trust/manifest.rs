@@ -54,7 +54,7 @@ pub struct Names {
 pub struct SigningKeyEntry {
     pub name: String,
     /// Raw Ed25519 public key, base64url.
-    pub public_key: String,
+    pub public_key: keys::RawPublicKey,
     #[serde(with = "time::serde::rfc3339")]
     pub not_before: OffsetDateTime,
     #[serde(with = "time::serde::rfc3339")]
@@ -211,9 +211,7 @@ impl Manifest {
         if at < entry.not_before || at > entry.not_after {
             return Err(KeyProblem::NotValidAt);
         }
-        keys::public_from_b64(&entry.public_key)
-            .filter(|k| !k.is_weak())
-            .ok_or(KeyProblem::Unknown)
+        entry.public_key.key().copied().ok_or(KeyProblem::Unknown)
     }
 
     /// Whether `member` may sign with `alg`: `Ed25519` always, the deprecated `EdDSA` only
@@ -398,7 +396,7 @@ mod tests {
                 tls_key_sha256: "ab".into(),
                 signing_keys: vec![SigningKeyEntry {
                     name: "k1".into(),
-                    public_key: keys::public_b64(&key.verifying_key()),
+                    public_key: keys::RawPublicKey::of(&key.verifying_key()),
                     not_before: now - Duration::days(1),
                     not_after: now + Duration::days(1),
                     revoked: Some(now),
