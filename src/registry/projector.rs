@@ -75,38 +75,36 @@ fn next_page(store: &Store, recent: Option<&Recent>, from: u64) -> Result<Page, 
 /// Project the next page of the log after the cursor; returns how many events it took (0: the
 /// views are up to date).
 fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreError> {
-    {
-        let from = cursor(store)?;
-        let Page { events: page, last } = next_page(store, recent, from)?;
-        let Some(last) = last else {
-            return Ok(0);
-        };
-        let taken = last - from;
-        let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
-        let mut offers: BTreeMap<(OfferKind, String), Option<offers::Offer>> = BTreeMap::new();
-        for (position, signed) in &page {
-            fold_offer(store, &mut offers, signed.event(), *position)?;
-            if let Some(pin) = consent::person_pin(&signed.event().data) {
-                by_person.entry(pin.to_string()).or_default().push(Stored {
-                    position: *position,
-                    event: signed.shared_event(),
-                });
-            }
+    let from = cursor(store)?;
+    let Page { events: page, last } = next_page(store, recent, from)?;
+    let Some(last) = last else {
+        return Ok(0);
+    };
+    let taken = last - from;
+    let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+    let mut offers: BTreeMap<(OfferKind, String), Option<offers::Offer>> = BTreeMap::new();
+    for (position, signed) in &page {
+        fold_offer(store, &mut offers, signed.event(), *position)?;
+        if let Some(pin) = consent::person_pin(&signed.event().data) {
+            by_person.entry(pin.to_string()).or_default().push(Stored {
+                position: *position,
+                event: signed.shared_event(),
+            });
         }
-        let mut batch = WriteBatch::default();
-        let pins: Vec<&str> = by_person.keys().map(String::as_str).collect();
-        let held: Vec<Option<PersonView>> = store.views_of(&pins)?;
-        for ((pin, new), held) in by_person.iter().zip(held) {
-            let view = updated(store, pin, held, new)?;
-            batch.set_view(pin, &view);
-        }
-        for offer in offers.values().flatten() {
-            offers::stage(&mut batch, offer);
-        }
-        batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
-        store.apply_other(batch)?;
-        Ok(taken)
     }
+    let mut batch = WriteBatch::default();
+    let pins: Vec<&str> = by_person.keys().map(String::as_str).collect();
+    let held: Vec<Option<PersonView>> = store.views_of(&pins)?;
+    for ((pin, new), held) in by_person.iter().zip(held) {
+        let view = updated(store, pin, held, new)?;
+        batch.set_view(pin, &view);
+    }
+    for offer in offers.values().flatten() {
+        offers::stage(&mut batch, offer);
+    }
+    batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
+    store.apply_other(batch)?;
+    Ok(taken)
 }
 
 /// The view of `pin` with the page's `new` events about them: projected from those if no view
