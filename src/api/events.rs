@@ -1,5 +1,7 @@
 //! Reading the node's log and quarantine: `GET /api/v1/events`, `/api/v1/events/{id}`,
-//! `/api/v1/quarantine`.
+//! `/api/v1/quarantine`. What the caller's token may not be served by the person's consent
+//! (`registry::serve`) is a placeholder in a listing and "not found" by id, and every person
+//! touched is in their access log, served or refused.
 
 use hyper::StatusCode;
 use serde::Serialize;
@@ -8,7 +10,9 @@ use uuid::Uuid;
 use super::{LocalApi, MAX_PAGE};
 use crate::event::cloudevent::StoredItem;
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::{pin_in, record_reads, Reader};
+use crate::registry::access::{self, pins_in, Access, Outcome, Reader};
+use crate::registry::consent::Withheld;
+use crate::registry::serve;
 
 impl LocalApi {
     pub(super) fn list_events(
@@ -19,22 +23,29 @@ impl LocalApi {
         let (after, limit) = page_params(query)?;
         let page = self.store.range(after, limit).map_err(storage_problem)?;
         let next = page.last().map_or(after, |(p, _)| *p);
-        let events = page
+        let items = page
             .iter()
             .map(|(pos, bytes)| stored_item(*pos, bytes))
             .collect::<Result<Vec<_>, _>>()?;
-        let pins: Vec<&str> = events
-            .iter()
-            .filter_map(|e| e.event.event().pin())
-            .collect();
-        record_reads(
-            &self.store,
-            who,
-            "events listed through the local API",
-            pins,
-        )
-        .map_err(storage_problem)?;
-        Ok(http::json(StatusCode::OK, &Page { events, next }))
+        let events: Vec<&crate::event::Event> = items.iter().map(|i| i.event.event()).collect();
+        let allowed =
+            serve::events(&self.store, &events, self.user(who)).map_err(storage_problem)?;
+        let mut accesses = Vec::new();
+        let mut listed = Vec::with_capacity(items.len());
+        for (item, may) in items.into_iter().zip(allowed) {
+            if let Some(pin) = item.event.event().pin() {
+                accesses.push(Access::new(pin, "events listed through the local API", outcome(may)));
+            }
+            listed.push(match may {
+                true => Listed::Event(item),
+                false => Listed::Withheld {
+                    position: item.position,
+                    withheld: Withheld::NoConsent.code(),
+                },
+            });
+        }
+        access::log(&self.store, who, accesses).map_err(storage_problem)?;
+        Ok(http::json(StatusCode::OK, &Page { events: listed, next }))
     }
 
     /// One event by id. An event is identified by its source and id: `?source=MEMBER-ID` picks
@@ -51,7 +62,7 @@ impl LocalApi {
                 StatusCode::NOT_FOUND,
                 "event-not-found",
                 "Event not found",
-                "this node holds no event with that id",
+                "this node holds no event with that id that this token may read",
             )
         };
         let id: Uuid = id.parse().map_err(|_| {
@@ -89,39 +100,87 @@ impl LocalApi {
             .map_err(storage_problem)?
             .ok_or_else(not_found)?;
         let item = stored_item(pos, &bytes)?;
-        let pin = item.event.event().pin();
-        record_reads(&self.store, who, "an event read through the local API", pin)
-            .map_err(storage_problem)?;
-        Ok(http::json(StatusCode::OK, &item))
+        let may = serve::events(&self.store, &[item.event.event()], self.user(who))
+            .map_err(storage_problem)?
+            .first()
+            .copied()
+            .unwrap_or(false);
+        if let Some(pin) = item.event.event().pin() {
+            let read = Access::new(pin, "an event read through the local API", outcome(may));
+            access::log(&self.store, who, [read]).map_err(storage_problem)?;
+        }
+        match may {
+            true => Ok(http::json(StatusCode::OK, &item)),
+            false => Err(not_found()),
+        }
     }
 
+    /// Refused input with its reasons. A body this node's own systems sent is served; a body a
+    /// peer sent is served only when every person it names may be served to the token by
+    /// their consent (as the events themselves would be), else it is withheld (its reason,
+    /// origin and size remain). Every person a served or withheld body names is logged.
     pub(super) fn list_quarantine(
         &self,
         query: Option<&str>,
         who: &Reader,
     ) -> Result<Response, Problem> {
         let (after, limit) = page_params(query)?;
-        let records = self
+        let mut records = self
             .store
             .quarantined(after, limit)
             .map_err(storage_problem)?;
-        let pins: Vec<String> = records
-            .iter()
-            .filter_map(|r| pin_in(r.body.as_bytes()))
-            .collect();
-        record_reads(
-            &self.store,
-            who,
-            "quarantined submissions read through the local API",
-            pins.iter().map(String::as_str),
-        )
-        .map_err(storage_problem)?;
+        let user = self.user(who);
+        let mut accesses = Vec::new();
+        for record in &mut records {
+            let pins = pins_in(record.body.as_bytes());
+            let may = record.origin == crate::store::LOCAL_ORIGIN
+                || (!pins.is_empty() && self.sent_by_may_be_served(&record.origin, &pins, user)?);
+            accesses.extend(pins.iter().map(|pin| {
+                Access::new(pin, "a quarantined submission read through the local API", outcome(may))
+            }));
+            if !may {
+                record.detail["bodyWithheld"] = Withheld::NoConsent.code().into();
+                record.detail["bodyBytes"] = record.body.len().into();
+                record.body = String::new();
+            }
+        }
+        access::log(&self.store, who, accesses).map_err(storage_problem)?;
         let next = records.last().map_or(after, |r| r.number);
         Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({"records": records, "next": next, "total": self.store.quarantine_len()}),
         ))
     }
+
+    /// Whether what `origin` sent about each of `pins` may be served to `user`.
+    fn sent_by_may_be_served(
+        &self,
+        origin: &str,
+        pins: &[String],
+        user: serve::LocalUser<'_>,
+    ) -> Result<bool, Problem> {
+        let pins: Vec<&str> = pins.iter().map(String::as_str).collect();
+        serve::sent_by(&self.store, origin, &pins, user).map_err(storage_problem)
+    }
+}
+
+/// How a read the decision allowed (or not) is logged.
+fn outcome(may: bool) -> Outcome {
+    match may {
+        true => Outcome::Served,
+        false => Outcome::RefusedNoConsent,
+    }
+}
+
+/// One item of a listing: the event, or where it sits and why it is not served.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Listed<'a> {
+    Event(StoredItem<'a>),
+    Withheld {
+        position: u64,
+        withheld: &'static str,
+    },
 }
 
 /// `?after=N&limit=M` of a paged listing (limit 1 to MAX_PAGE, default 100).
@@ -137,6 +196,6 @@ fn stored_item(position: u64, bytes: &[u8]) -> Result<StoredItem<'_>, Problem> {
 
 #[derive(Serialize)]
 struct Page<'a> {
-    events: Vec<StoredItem<'a>>,
+    events: Vec<Listed<'a>>,
     next: u64,
 }

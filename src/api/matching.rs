@@ -8,7 +8,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
-use super::LocalApi;
+use super::{Caller, LocalApi};
 use crate::matching::esco::CodeLists;
 use crate::matching::market;
 use crate::matching::offers::{self, Offer, OfferKind};
@@ -35,10 +35,10 @@ impl LocalApi {
     }
 
     /// `GET /api/v1/skills-gap`: for each region, the skills open vacancies demand that its
-    /// returnees lack, with courses that teach them; person counts under 5 suppressed unless
-    /// `suppress=false`.
-    pub(super) fn skills_gap(&self, query: Option<&str>) -> Result<Response, Problem> {
-        let suppress = http::query_param(query, "suppress") != Some("false");
+    /// returnees lack, with courses that teach them; person counts under 5 suppressed (see
+    /// `suppression` for who may ask otherwise).
+    pub(super) fn skills_gap(&self, query: Option<&str>, caller: &Caller) -> Result<Response, Problem> {
+        let suppress = self.suppression(query, caller, "the skills gap with small cells shown")?;
         let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
         let vacancies = offers::all(&self.store, OfferKind::Vacancy).map_err(storage_problem)?;
         let courses = offers::all(&self.store, OfferKind::Course).map_err(storage_problem)?;
@@ -70,7 +70,8 @@ impl LocalApi {
     }
 
     /// `GET /api/v1/vacancies/{id}/candidates?limit=K`: persons ranked for an open vacancy,
-    /// among those this token may see and whose consent is not withdrawn.
+    /// each as this token may be served them (`registry::serve`): the agency's own file, and
+    /// what others sent only where the person's consent names this node and the purpose.
     pub(super) fn vacancy_candidates(
         &self,
         req: &Request<Incoming>,
@@ -90,11 +91,11 @@ impl LocalApi {
         let limit = limit(req)?;
         let mut interner = Interner::default();
         let job = Job::of(&offer, &mut interner);
-        let purpose = who.purpose.as_deref().unwrap_or_default();
         let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        let views = crate::registry::serve::views(&self.store, views, self.user(who))
+            .map_err(storage_problem)?;
         let seekers: Vec<Seeker> = views
             .iter()
-            .filter(|v| !v.consent_withdrawn() && v.may_serve(self.member.as_str(), purpose))
             .map(|v| Seeker::of(&v.pin, &profile::of(v), &mut interner))
             .collect();
         let ranked = score::top(seekers.iter(), limit, |s| score::total(s, &job));

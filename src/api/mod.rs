@@ -26,6 +26,7 @@ use crate::event::identifiers::MemberId;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
 use crate::registry::access::Reader;
+use crate::registry::serve::LocalUser;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
 use crate::write::Publisher;
@@ -120,22 +121,22 @@ impl LocalApi {
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
             (&Method::GET, ["api", "v1", "events"]) => {
-                self.list_events(query, &caller.reader(&req))
+                self.list_events(query, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "events", id]) => {
-                self.get_event(id, query, &caller.reader(&req))
+                self.get_event(id, query, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "quarantine"]) => {
-                self.list_quarantine(query, &caller.reader(&req))
+                self.list_quarantine(query, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "persons", pin]) => {
-                self.get_person(&req, pin, &caller.reader(&req))
+                self.get_person(&req, pin, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => {
-                self.get_access_log(pin, &caller.reader(&req))
+                self.get_access_log(pin, &caller)
             }
-            (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req),
-            (&Method::GET, ["api", "v1", "skills-gap"]) => self.skills_gap(query),
+            (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req, &caller),
+            (&Method::GET, ["api", "v1", "skills-gap"]) => self.skills_gap(query, &caller),
             (&Method::GET, ["api", "v1", "vacancies"]) => {
                 self.list_offers(crate::matching::offers::OfferKind::Vacancy, query)
             }
@@ -143,13 +144,13 @@ impl LocalApi {
                 self.list_offers(crate::matching::offers::OfferKind::Course, query)
             }
             (&Method::GET, ["api", "v1", "persons", pin, "matches"]) => {
-                self.person_matches(&req, pin, &caller.reader(&req))
+                self.person_matches(&req, pin, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "persons", pin, "courses"]) => {
-                self.person_courses(pin, &caller.reader(&req))
+                self.person_courses(pin, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "vacancies", id, "candidates"]) => {
-                self.vacancy_candidates(&req, id, &caller.reader(&req))
+                self.vacancy_candidates(&req, id, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
                 crate::log::proofs::checkpoint(&self.store)
@@ -161,6 +162,14 @@ impl LocalApi {
                 crate::log::proofs::consistency(&self.store, query)
             }
             _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
+        }
+    }
+
+    /// This node's consent decision for a user reading as `who`.
+    fn user<'a>(&'a self, who: &'a Reader) -> LocalUser<'a> {
+        LocalUser {
+            node: &self.member,
+            purpose: who.purpose.as_deref().unwrap_or_default(),
         }
     }
 
@@ -232,29 +241,31 @@ enum Via {
 }
 
 /// An authenticated caller of the local API.
-struct Caller {
+pub(crate) struct Caller {
     token: tokens::Token,
     via: Via,
 }
 
 impl Caller {
-    /// Who is reading, for the access log: the token's name (and whether through the
-    /// dashboard) and the token's purpose; a caller cannot state another purpose.
-    fn reader(&self, req: &Request<Incoming>) -> Reader {
+    /// Who is reading, for the access log: the token (and whether through the dashboard), its
+    /// holder and its purpose. Nothing of it comes from the request: a caller cannot state
+    /// another purpose or official.
+    fn reader(&self) -> Reader {
         let channel = match self.via {
             Via::Bearer => "local",
             Via::Session => "dashboard",
         };
-        Reader {
-            reader: format!("{channel}:{}", self.token.name),
-            user: req
-                .headers()
-                .get("x-road-userid")
-                .and_then(|v| v.to_str().ok())
-                .map(String::from),
-            purpose: Some(self.token.purpose.clone()),
-            message_id: None,
-        }
+        Reader::local(
+            channel,
+            &self.token.name,
+            Some(self.token.name.clone()),
+            Some(self.token.purpose.clone()),
+        )
+    }
+
+    /// Whether the caller may use `scope`.
+    fn allows(&self, scope: Scope) -> bool {
+        self.token.allows(scope)
     }
 
     /// `GET /api/v1/session`: the caller's token name, scopes and purpose (never the secret).

@@ -250,8 +250,12 @@ fn schemas() -> Value {
             "accepted": {"type": "integer"}, "rejected": {"type": "integer"}, "results": {"type": "array", "items": any}}},
         "StoredItem": {"type": "object", "required": ["position", "event", "jws"], "properties": {
             "position": {"type": "integer"}, "event": any, "jws": jws}},
+        "WithheldItem": {"type": "object", "required": ["position", "withheld"], "properties": {
+            "position": {"type": "integer"}, "withheld": {"type": "string", "enum": ["no-consent"]}}},
         "EventPage": {"type": "object", "required": ["events", "next"], "properties": {
-            "events": {"type": "array", "items": {"$ref": "#/components/schemas/StoredItem"}}, "next": {"type": "integer"}}},
+            "events": {"type": "array", "items": {"oneOf": [
+                {"$ref": "#/components/schemas/StoredItem"}, {"$ref": "#/components/schemas/WithheldItem"}]}},
+            "next": {"type": "integer"}}},
         "QuarantinePage": {"type": "object", "required": ["records"], "properties": {
             "records": {"type": "array", "items": any}, "next": {"type": "integer"}, "total": {"type": "integer"}}},
         "CheckpointAnswer": {"type": "object", "required": ["checkpoint"], "properties": {

@@ -176,14 +176,14 @@ impl LocalApi {
         let record = Quarantined {
             number: 0,
             time: OffsetDateTime::now_utc(),
-            origin: "local-api".into(),
+            origin: crate::store::LOCAL_ORIGIN.into(),
             reason: problem.slug().to_string(),
             detail: serde_json::to_value(&problem.errors).unwrap_or_default(),
             body: String::from_utf8_lossy(body).into_owned(),
         };
         match self.store.quarantine(record) {
             Ok(number) => {
-                self.metrics.count_quarantine("local-api", problem.slug());
+                self.metrics.count_quarantine(crate::store::LOCAL_ORIGIN, problem.slug());
                 tracing::info!(reason = problem.slug(), number, "submission quarantined")
             }
             Err(e) => tracing::error!(error = %e, "cannot write quarantine record"),

@@ -5,11 +5,13 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use time::OffsetDateTime;
 
-use super::LocalApi;
+use super::tokens::Scope;
+use super::{Caller, LocalApi};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::{self, Outcome, Reader};
+use crate::registry::access::{self, Access, Outcome, Reader};
+use crate::registry::serve::{self, Lookup};
 
 impl LocalApi {
     pub(super) fn get_person(
@@ -28,9 +30,10 @@ impl LocalApi {
         Ok(http::json(StatusCode::OK, &body))
     }
 
-    /// The person's view as this node serves it to `who`, for a read described by `what`: 404
-    /// when it holds nothing, 403 (and the refusal logged) when the token's purpose is not one
-    /// the person's consent names for what others sent, otherwise the read is logged first.
+    /// The person's view as this node serves it to `who` (the consent decision of
+    /// `registry::serve`), for a read described by `what`, logged first. A person this node
+    /// holds nothing about and one it holds nothing about that this token may read get the same
+    /// answer, and both are logged: a refusal does not tell who is held.
     pub(super) fn served_view<'p>(
         &self,
         pin: &'p str,
@@ -38,45 +41,40 @@ impl LocalApi {
         what: &str,
     ) -> Result<(&'p str, crate::registry::view::PersonView), Problem> {
         let pin = valid_pin(pin)?;
-        let view = crate::registry::projector::person_as_served(&self.store, pin, &self.member)
-            .map_err(storage_problem)?
-            .ok_or_else(|| {
-                Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "person-not-found",
-                    "Person not found",
-                    "this node holds no events about that person",
-                )
-            })?;
-        let purpose = who.purpose.as_deref().unwrap_or_default();
-        if !view.may_serve(self.member.as_str(), purpose) {
-            access::record_refusal(&self.store, who, what, pin, Outcome::RefusedNoConsent)
-                .map_err(storage_problem)?;
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "purpose-not-consented",
-                "The person's consent does not cover this purpose",
-                format!("the person's consent does not cover the purpose {purpose} of this token; the refusal is in the person's access log"),
-            ));
-        }
-        access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
-        Ok((pin, view))
+        let outcome = match serve::person(&self.store, pin, self.user(who)).map_err(storage_problem)? {
+            Lookup::Served(view) => {
+                access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
+                return Ok((pin, view));
+            }
+            Lookup::Refused => Outcome::RefusedNoConsent,
+            Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+        };
+        access::log(&self.store, who, [Access::new(pin, what, outcome)]).map_err(storage_problem)?;
+        Err(nothing_to_serve())
     }
 
     /// Who read the person's data, when and why, newest first (reading it is itself logged).
-    pub(super) fn get_access_log(&self, pin: &str, who: &Reader) -> Result<Response, Problem> {
-        let pin = valid_pin(pin)?;
+    /// Served to a token that may read the person, and to an `admin` token (the data
+    /// protection officer answering the person), else refused as a person lookup is.
+    pub(super) fn get_access_log(&self, pin: &str, caller: &Caller) -> Result<Response, Problem> {
+        let who = caller.reader();
+        let what = "the person's access log";
+        let pin = match caller.allows(Scope::Admin) {
+            true => valid_pin(pin)?,
+            false => self.served_view(pin, &who, what)?.0,
+        };
         let records = access::log_of(&self.store, pin, 1000).map_err(storage_problem)?;
-        access::record_reads(&self.store, who, "the person's access log", [pin])
-            .map_err(storage_problem)?;
+        access::record_reads(&self.store, &who, what, [pin]).map_err(storage_problem)?;
         Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({"records": records}),
         ))
     }
 
-    pub(super) fn get_kpi(&self, req: &Request<Incoming>) -> Result<Response, Problem> {
-        let suppress = http::query_param(req.uri().query(), "suppress") != Some("false");
+    /// The KPIs, small cells suppressed; `suppress=false` only for an `admin` token, and then
+    /// every person counted has the read in their access log.
+    pub(super) fn get_kpi(&self, req: &Request<Incoming>, caller: &Caller) -> Result<Response, Problem> {
+        let suppress = self.suppression(req.uri().query(), caller, "the KPI report with small cells shown")?;
         kpi_answer(
             &self.store,
             self.trust.as_deref(),
@@ -85,6 +83,43 @@ impl LocalApi {
             suppress,
         )
     }
+
+    /// Whether small cells are suppressed for this request: always, unless an `admin` token
+    /// asks otherwise (`suppress=false`); that read is logged under every person the node
+    /// holds, since an unsuppressed aggregate can single one out.
+    pub(super) fn suppression(
+        &self,
+        query: Option<&str>,
+        caller: &Caller,
+        what: &str,
+    ) -> Result<bool, Problem> {
+        if http::query_param(query, "suppress") != Some("false") {
+            return Ok(true);
+        }
+        if !caller.allows(Scope::Admin) {
+            return Err(Problem::new(
+                StatusCode::FORBIDDEN,
+                "suppression-needs-admin",
+                "Small cells stay suppressed",
+                "suppress=false shows counts that can single out a person: it takes an admin token, and the read is logged in every counted person's access log",
+            )
+            .with("scope", Scope::Admin.as_str().into()));
+        }
+        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        access::record_reads(&self.store, &caller.reader(), what, views.iter().map(|v| v.pin.as_str()))
+            .map_err(storage_problem)?;
+        Ok(false)
+    }
+}
+
+/// The one answer to a person this node may not serve, whether or not it holds them.
+fn nothing_to_serve() -> Problem {
+    Problem::new(
+        StatusCode::NOT_FOUND,
+        "person-not-found",
+        "Person not found",
+        "this node holds nothing about that person that this token may read; the request is in the access log",
+    )
 }
 
 /// The KPI report asked for by `req`'s query (`asOf`, `from`, `to`, `structureAt`, `cohort`,

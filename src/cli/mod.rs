@@ -701,12 +701,12 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
 
 /// The operator at this machine, for the access log of a command that reads personal data.
 fn operator(command: &str) -> crate::registry::access::Reader {
-    crate::registry::access::Reader {
-        reader: format!("cli:{command}"),
-        user: std::env::var("USER").ok(),
-        purpose: Some("operator command on the node's machine".into()),
-        message_id: None,
-    }
+    crate::registry::access::Reader::local(
+        "cli",
+        command,
+        std::env::var("USER").ok(),
+        Some("operator command on the node's machine".into()),
+    )
 }
 
 fn kpi(
@@ -852,7 +852,7 @@ fn export(
     let pins: Vec<String> = bundle
         .events
         .iter()
-        .filter_map(|e| crate::registry::access::pin_in(e.jws.get().as_bytes()))
+        .flat_map(|e| crate::registry::access::pins_in(e.jws.get().as_bytes()))
         .collect();
     crate::registry::access::record_reads(
         &store,

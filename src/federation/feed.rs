@@ -19,7 +19,7 @@ use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
-use crate::registry::access::{Outcome, Reader};
+use crate::registry::access::{Access, Official, Outcome, Reader};
 use crate::registry::consent::{self, ConsentState, Withheld};
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{Manifest, Trust};
@@ -112,24 +112,29 @@ impl PeerApi {
     pub async fn handle(self: Arc<Self>, caller: MemberId, req: Request<Incoming>) -> Response {
         let path = req.uri().path().to_string();
         match path.strip_prefix(PEER_PREFIX) {
-            Some(resource) => self.serve(&caller, req, resource, MAX_WAIT_SECS).await,
+            Some(resource) => {
+                self.serve(&caller, &Official::default(), req, resource, MAX_WAIT_SECS)
+                    .await
+            }
             None => not_found(&path).response(),
         }
     }
 
     /// One of the feed's resources (`/feed`, `/checkpoint`, `/proof/…`, `/cosignature`,
     /// `/manifest`) for `caller`, whichever way it came: the peer listener or X-Road's
-    /// `jol-feed` service. A long-poll waits at most `max_wait` seconds.
+    /// `jol-feed` service (then `official` is what X-Road's headers said, for the access log). A
+    /// long-poll waits at most `max_wait` seconds.
     pub async fn serve(
         &self,
         caller: &MemberId,
+        official: &Official,
         req: Request<Incoming>,
         resource: &str,
         max_wait: u64,
     ) -> Response {
         let query = req.uri().query();
         let result = match (req.method(), resource) {
-            (&Method::GET, "/feed") => self.feed(caller, query, max_wait).await,
+            (&Method::GET, "/feed") => self.feed(caller, official, query, max_wait).await,
             (&Method::GET, "/checkpoint") => crate::log::proofs::checkpoint(&self.store),
             (&Method::GET, "/proof/inclusion") => crate::log::proofs::inclusion(&self.store, query),
             (&Method::GET, "/proof/event") => {
@@ -195,6 +200,7 @@ impl PeerApi {
     async fn feed(
         &self,
         caller: &MemberId,
+        official: &Official,
         query: Option<&str>,
         max_wait: u64,
     ) -> Result<Response, Problem> {
@@ -267,22 +273,18 @@ impl PeerApi {
             released_bytes.push((*number, bytes));
         }
         let mut access = Vec::new();
-        let request_id = uuid::Uuid::now_v7();
         // Access-log what is delivered, count both; returns the withheld reason, if any.
         let mut deliver = |delivered: Result<Delivered, Withheld>| match delivered {
             Ok(d) => {
-                let reader = Reader {
-                    reader: caller.to_string(),
-                    user: None,
-                    purpose: Some(d.purposes.join(", ")),
-                    message_id: None,
-                };
                 let what = format!(
                     "event {} ({}) delivered to the reader's node",
                     d.id, d.event_type
                 );
                 if let Some(pin) = d.pin {
-                    access.push((pin, reader.record(&what, Outcome::Served, request_id)));
+                    access.push(Access {
+                        purpose: Some(d.purposes.join(", ")),
+                        ..Access::new(&pin, what, Outcome::Served)
+                    });
                 }
                 self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
                 None
@@ -339,7 +341,8 @@ impl PeerApi {
         // The access log is durable before the data leaves the node (its flush off the runtime's
         // threads: they serve the other requests meanwhile).
         let store = self.store.clone();
-        tokio::task::spawn_blocking(move || crate::registry::access::append(&store, access))
+        let reader = Reader::member(caller.as_str(), None, official);
+        tokio::task::spawn_blocking(move || crate::registry::access::log(&store, &reader, access))
             .await
             .map_err(|_| http::storage_problem("the access-log write ended before it was durable"))?
             .map_err(storage)?;

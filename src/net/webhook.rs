@@ -1,7 +1,13 @@
-//! Local delivery by webhook: every event the node holds (own and received) is POSTed, in log
-//! order, to the agency's URL, retrying with capped exponential backoff until a 2xx. The cursor
-//! lives in the store, so a restart resumes where delivery stopped. Delivery is at-least-once:
-//! the receiver deduplicates on the event id.
+//! Local delivery by webhook: the events the node holds are POSTed, in log order, to the
+//! agency's URL, retrying with capped exponential backoff until a 2xx. The cursor lives in the
+//! store, so a restart resumes where delivery stopped. Delivery is at-least-once: the receiver
+//! deduplicates on the event id.
+//!
+//! The agency's system is a reader like any other: each event goes through the consent decision
+//! (`registry::serve`) for the webhook's purpose (`local.webhook_purpose`), so it gets the node's
+//! own events and, of what other members sent, only what the person's consent names this node
+//! and that purpose for. Without a purpose it gets no received personal data. An event it may
+//! not have is skipped (the refusal is in the person's access log) and not delivered later.
 
 use std::time::Duration;
 
@@ -47,9 +53,18 @@ impl WebhookUrl {
     }
 }
 
+/// A webhook: where it goes, and for which purpose its receiver reads.
+#[derive(Debug, Clone)]
+pub struct Webhook {
+    pub url: WebhookUrl,
+    /// This node.
+    pub member: crate::event::identifiers::MemberId,
+    pub purpose: Option<String>,
+}
+
 /// Deliver until `stop` turns true.
 pub async fn run(
-    url: WebhookUrl,
+    hook: Webhook,
     store: Store,
     mut positions: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
@@ -69,7 +84,7 @@ pub async fn run(
                 _ = positions.wait_for(|p| *p > cursor) => continue,
             }
         }
-        match deliver_page(&url, &store, &mut client, cursor).await {
+        match deliver_page(&hook, &store, &mut client, cursor).await {
             Ok(()) => backoff = Duration::from_millis(200),
             Err(e) => {
                 client = None;
@@ -85,30 +100,44 @@ pub async fn run(
 }
 
 async fn deliver_page(
-    url: &WebhookUrl,
+    hook: &Webhook,
     store: &Store,
     client: &mut Option<HttpClient>,
     cursor: u64,
 ) -> Result<(), String> {
+    use crate::registry::access::{self, Access, Outcome, Reader};
+    let url = &hook.url;
     let page = store.range(cursor, PAGE).map_err(|e| e.to_string())?;
+    let who = Reader::local("webhook", &url.host_port, None, hook.purpose.clone());
+    let user = crate::registry::serve::LocalUser {
+        node: &hook.member,
+        purpose: hook.purpose.as_deref().unwrap_or_default(),
+    };
     for (position, bytes) in page {
         let item = crate::event::cloudevent::StoredItem::parse(position, &bytes)
             .map_err(|e| e.to_string())?;
+        let event = item.event.event();
+        let may = crate::registry::serve::events(store, &[event], user)
+            .map_err(|e| e.to_string())?
+            .first()
+            .copied()
+            .unwrap_or(false);
+        // Logged before the data leaves, or as refused.
+        if let Some(pin) = event.pin() {
+            let outcome = match may {
+                true => Outcome::Served,
+                false => Outcome::RefusedNoConsent,
+            };
+            let read = Access::new(pin, "event delivered to the webhook", outcome);
+            access::log(store, &who, [read]).map_err(|e| e.to_string())?;
+        }
+        if !may {
+            store
+                .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())
+                .map_err(|e| e.to_string())?;
+            continue;
+        }
         let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
-        // The agency's system is a reader like any other: logged before the data leaves.
-        let who = crate::registry::access::Reader {
-            reader: format!("webhook:{}", url.host_port),
-            user: None,
-            purpose: Some("delivery to the agency's own system".into()),
-            message_id: None,
-        };
-        crate::registry::access::record_reads(
-            store,
-            &who,
-            "event delivered to the webhook",
-            item.event.event().pin(),
-        )
-        .map_err(|e| e.to_string())?;
         if client.is_none() {
             *client = Some(
                 HttpClient::connect_to(&url.host_port)

@@ -137,9 +137,14 @@ pub struct LocalConfig {
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
-    /// `http://host:port/path` to POST every event the node holds to, in order, retrying until
+    /// `http://host:port/path` to POST the events the node holds to, in order, retrying until
     /// a 2xx (at-least-once: the receiver deduplicates on the event id).
     pub webhook: Option<String>,
+    /// The purpose the webhook's receiver reads personal data for: of what other members sent,
+    /// it gets only what the person's consent names this node and this purpose for. Without
+    /// one it gets the node's own events and no received personal data.
+    #[serde(default)]
+    pub webhook_purpose: Option<String>,
 }
 
 fn default_local_listen() -> SocketAddr {
@@ -176,6 +181,7 @@ impl Default for LocalConfig {
             requests_per_token_per_second: default_rate(),
             max_connections: default_max_connections(),
             webhook: None,
+            webhook_purpose: None,
         }
     }
 }

@@ -180,7 +180,11 @@ impl RunningNode {
             subscriptions: config.subscriptions.clone(),
             checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
             webhook: match &config.local.webhook {
-                Some(url) => Some(crate::net::webhook::WebhookUrl::parse(url)?),
+                Some(url) => Some(crate::net::webhook::Webhook {
+                    url: crate::net::webhook::WebhookUrl::parse(url)?,
+                    member: config.member.clone(),
+                    purpose: config.local.webhook_purpose.clone(),
+                }),
                 None => None,
             },
             stopped: stopped.clone(),

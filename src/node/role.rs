@@ -36,7 +36,7 @@ pub(super) struct WriterParts {
     pub syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
     pub checkpoint_every: Duration,
-    pub webhook: Option<crate::net::webhook::WebhookUrl>,
+    pub webhook: Option<crate::net::webhook::Webhook>,
     pub stopped: watch::Receiver<bool>,
 }
 
@@ -85,9 +85,9 @@ impl WriterParts {
             heads.recent.clone(),
             self.stopped.clone(),
         )));
-        if let Some(url) = self.webhook {
+        if let Some(hook) = self.webhook {
             tasks.push(tokio::spawn(crate::net::webhook::run(
-                url,
+                hook,
                 self.store.clone(),
                 heads.position.clone(),
                 self.stopped.clone(),

@@ -25,10 +25,14 @@ pub struct AccessRecord {
     /// dashboard), `webhook:HOST:PORT` (the agency's own system, pushed to), `cli:COMMAND` (an
     /// operator at the node's console), or the member id of the reader's node (a feed page).
     pub reader: String,
-    /// The official, as `X-Road-UserId` named them.
+    /// The official: the token's holder on the local API, as `X-Road-UserId` named them through
+    /// X-Road.
     pub user: Option<String>,
     /// Why: the token's purpose, or the purposes of the reader's grant.
     pub purpose: Option<String>,
+    /// The case the official works on, as `X-Road-Issue` named it (never taken as the purpose).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issue: Option<String>,
     /// What was read.
     pub what: String,
     /// One id per request (a feed page delivering several events shares it).
@@ -50,6 +54,8 @@ pub enum Outcome {
     Served,
     /// Refused: the person's consent does not cover the reader's purpose.
     RefusedNoConsent,
+    /// Refused: the node holds nothing about the person (answered exactly as a refusal).
+    RefusedNothingHeld,
 }
 
 /// One access-log entry as stored: a record and the PIN it is about, or the reads of one request
@@ -127,25 +133,55 @@ fn same_request(a: &AccessRecord, b: &AccessRecord) -> bool {
         && a.reader == b.reader
         && a.user == b.user
         && a.purpose == b.purpose
+        && a.issue == b.issue
         && a.message_id == b.message_id
         && a.outcome == b.outcome
 }
 
-/// Who is reading: the reader's name, the official (`X-Road-UserId`), and the purpose.
+/// Who is reading: the reader's name, the official, the purpose, and for a read through X-Road
+/// the issue and the message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reader {
     pub reader: String,
     pub user: Option<String>,
     pub purpose: Option<String>,
+    pub issue: Option<String>,
     /// The X-Road message id, for a read through X-Road.
     pub message_id: Option<String>,
 }
 
+/// What X-Road's headers say about a call: the official (`X-Road-UserId`), the case
+/// (`X-Road-Issue`) and the message id (`X-Road-Id`). Empty for a call that did not come
+/// through X-Road.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Official {
+    pub user: Option<String>,
+    pub issue: Option<String>,
+    pub message_id: Option<String>,
+}
+
 impl Reader {
-    /// The same reader, reading in the X-Road message `id`.
-    pub fn with_message_id(mut self, id: Option<&str>) -> Reader {
-        self.message_id = id.map(String::from);
-        self
+    /// A member's node reading for `purpose`, on behalf of `official`.
+    pub fn member(member: &str, purpose: Option<String>, official: &Official) -> Reader {
+        Reader {
+            reader: member.to_string(),
+            user: official.user.clone(),
+            purpose,
+            issue: official.issue.clone(),
+            message_id: official.message_id.clone(),
+        }
+    }
+
+    /// One of this node's own readers (`channel:name`: a token, the webhook, the console),
+    /// reading for `purpose`, held by `user`.
+    pub fn local(channel: &str, name: &str, user: Option<String>, purpose: Option<String>) -> Reader {
+        Reader {
+            reader: format!("{channel}:{name}"),
+            user,
+            purpose,
+            issue: None,
+            message_id: None,
+        }
     }
 
     /// The record of this reader reading `what`, now.
@@ -155,6 +191,7 @@ impl Reader {
             reader: self.reader.clone(),
             user: self.user.clone(),
             purpose: self.purpose.clone(),
+            issue: self.issue.clone(),
             what: what.to_string(),
             request_id,
             message_id: self.message_id.clone(),
@@ -163,37 +200,65 @@ impl Reader {
     }
 }
 
-/// Record that `who` read `what` about each of `pins`, durably, before the data leaves. A read
-/// that cannot be recorded must not be answered: the caller refuses it on `Err`.
+/// One person's part in a request: whose data, what of it, whether it was served, and the
+/// purpose when it is not the reader's (a feed page reads each type for its grant's purposes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Access {
+    pub pin: String,
+    pub what: String,
+    pub outcome: Outcome,
+    pub purpose: Option<String>,
+}
+
+impl Access {
+    pub fn new(pin: &str, what: impl Into<String>, outcome: Outcome) -> Access {
+        Access {
+            pin: pin.to_string(),
+            what: what.into(),
+            outcome,
+            purpose: None,
+        }
+    }
+}
+
+/// **The one way a read of personal data is logged**, on every path: one request of `who`, with
+/// each person it touched, written and flushed before the data leaves. A read that cannot be
+/// recorded must not be answered: the caller refuses it on `Err`.
+pub fn log(
+    store: &Store,
+    who: &Reader,
+    accesses: impl IntoIterator<Item = Access>,
+) -> Result<(), StoreError> {
+    let request_id = Uuid::now_v7();
+    append(
+        store,
+        accesses.into_iter().map(|a| {
+            let mut record = who.record(&a.what, a.outcome, request_id);
+            if a.purpose.is_some() {
+                record.purpose = a.purpose;
+            }
+            (a.pin, record)
+        }),
+    )
+}
+
+/// [`log`] for reads served to `who`: `what` about each of `pins`.
 pub fn record_reads<'a>(
     store: &Store,
     who: &Reader,
     what: &str,
     pins: impl IntoIterator<Item = &'a str>,
 ) -> Result<(), StoreError> {
-    let record = who.record(what, Outcome::Served, Uuid::now_v7());
-    append(
+    log(
         store,
-        pins.into_iter()
-            .map(|pin| (pin.to_string(), record.clone())),
+        who,
+        pins.into_iter().map(|pin| Access::new(pin, what, Outcome::Served)),
     )
-}
-
-/// Record that `who` was refused `what` about `pin`, and why.
-pub fn record_refusal(
-    store: &Store,
-    who: &Reader,
-    what: &str,
-    pin: &str,
-    outcome: Outcome,
-) -> Result<(), StoreError> {
-    let record = who.record(what, outcome, Uuid::now_v7());
-    append(store, [(pin.to_string(), record)])
 }
 
 /// Append records (each with the PIN it is about) to the access log, durably; a run of reads of
 /// one request becomes one entry.
-pub fn append(
+fn append(
     store: &Store,
     records: impl IntoIterator<Item = (String, AccessRecord)>,
 ) -> Result<(), StoreError> {
@@ -226,22 +291,39 @@ pub fn log_of(store: &Store, pin: &str, limit: usize) -> Result<Vec<AccessRecord
     Ok(records)
 }
 
-/// The PIN a stored or quarantined body is about, when it says: a signed event, a publish
-/// request (`{type, data}`), or event data. Best effort: bodies refused as malformed may name
-/// none.
-pub fn pin_in(body: &[u8]) -> Option<String> {
-    if let Ok((signed, _)) = crate::event::SignedEvent::parse(body) {
-        return signed.event().pin().map(String::from);
+/// Every PIN a quarantined or stored body mentions, each once: any run of exactly 14 digits
+/// that is a well-formed PIN, in the body itself or in any base64url part of it (a JWS payload),
+/// whatever shape the body has: a single event, a batch, a refused fragment. A reader of such a
+/// body is logged under each of them.
+pub fn pins_in(body: &[u8]) -> Vec<String> {
+    use base64::Engine;
+    let mut pins = Vec::new();
+    digits_runs(body, &mut pins);
+    for part in body.split(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')) {
+        if part.len() >= 24 {
+            if let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part) {
+                digits_runs(&decoded, &mut pins);
+            }
+        }
     }
-    if let Ok(jws) = crate::event::jws::Jws::parse(body, crate::event::jws::Typ::Event) {
-        let v: serde_json::Value = serde_json::from_slice(jws.payload()).ok()?;
-        return v["data"]["person"]["pin"].as_str().map(String::from);
+    pins.sort_unstable();
+    pins.dedup();
+    pins
+}
+
+/// The well-formed PINs among the runs of exactly 14 digits in `bytes`.
+fn digits_runs(bytes: &[u8], pins: &mut Vec<String>) {
+    for run in bytes.split(|b| !b.is_ascii_digit()) {
+        if run.len() != 14 {
+            continue;
+        }
+        let Ok(text) = std::str::from_utf8(run) else {
+            continue;
+        };
+        if text.parse::<crate::event::identifiers::Pin>().is_ok() {
+            pins.push(text.to_string());
+        }
     }
-    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
-    v["data"]["person"]["pin"]
-        .as_str()
-        .or_else(|| v["person"]["pin"].as_str())
-        .map(String::from)
 }
 
 #[cfg(test)]
@@ -257,6 +339,7 @@ mod tests {
             reader: "central-server/GOV/70000002/employment".into(),
             user: None,
             purpose: Some("EMPLOYMENT_SERVICES".into()),
+            issue: None,
             message_id: None,
         }
     }
@@ -301,12 +384,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let reader = page_reader();
         record_reads(&store, &reader, "the person's view", [ANNA]).unwrap();
-        record_refusal(
+        log(
             &store,
             &reader,
-            "the person's view",
-            ANNA,
-            Outcome::RefusedNoConsent,
+            [Access::new(ANNA, "the person's view", Outcome::RefusedNoConsent)],
         )
         .unwrap();
         assert_eq!(store.side_len(SideLog::Access), 2);
@@ -314,5 +395,20 @@ mod tests {
         assert_eq!(anna.len(), 2);
         assert_eq!(anna[0].outcome, Outcome::RefusedNoConsent, "newest first");
         assert!(log_of(&store, BEK, 100).unwrap().is_empty());
+    }
+
+    /// Every PIN in a body is found, whatever its shape: plain, in a batch, inside a JWS
+    /// payload, in a fragment that is not JSON; digits that are not a PIN are not.
+    #[test]
+    fn every_pin_in_a_body_is_found() {
+        use base64::Engine;
+        let batch = format!(r#"{{"events":[{{"data":{{"person":{{"pin":"{ANNA}"}}}}}},{{"x":"{BEK}"}}]}}"#);
+        assert_eq!(pins_in(batch.as_bytes()), [BEK, ANNA]);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!(r#"{{"data":{{"person":{{"pin":"{ANNA}"}}}}}}"#));
+        let jws = format!(r#"{{"protected":"eyJhbGciOiJFZDI1NTE5In0","payload":"{payload}","signature":"AAAA"}}"#);
+        assert_eq!(pins_in(jws.as_bytes()), [ANNA]);
+        assert_eq!(pins_in(format!("garbage {ANNA}, truncated").as_bytes()), [ANNA]);
+        assert!(pins_in(b"order 12345678901234567 and 99999999999999").is_empty());
     }
 }

@@ -1,10 +1,18 @@
-//! A person's consent and what it lets a publisher deliver to a reader.
+//! A person's consent, and **the one decision** of whether this node may serve an event about
+//! them to a caller ([`may_serve`]): every path that hands out personal data (the peer feed,
+//! X-Road's `jol-feed` and `jol-persons`, the local API's person, event, quarantine and matching
+//! reads, the webhook) and the writer's withholding ask it, and nothing else decides.
 //!
 //! The latest consent in the person's returnee records wins, latest by the publisher's sequence
-//! (not by the time written into the consent). An event
-//! about a person reaches a reader only when that consent is granted, names the reader as a
-//! recipient, and shares a purpose with the reader's grant in the manifest. A withdrawal still
-//! reaches the former recipients, so they learn to stop; nothing after it does.
+//! (not by the time written into the consent). An event about a person reaches another member
+//! only when that consent is granted, names the member as a recipient, and shares a purpose with
+//! the member's grant in the manifest. Every consent change reaches every member the person's
+//! consent ever named (a withdrawal, or a new consent that no longer names it), so each holder
+//! learns to stop; nothing else about the person does. On the node itself, what it recorded is
+//! the agency's own file; what it received is served to its own users only while the person's
+//! current consent names this node and the user's purpose.
+
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,13 +32,76 @@ pub struct Consent {
     pub time: OffsetDateTime,
 }
 
+impl Consent {
+    /// Whether this statement lets `member` read for one of `purposes`.
+    pub fn names(&self, member: &MemberId, purposes: &[String]) -> bool {
+        self.granted
+            && self.recipients.contains(member)
+            && self.purposes.iter().any(|p| purposes.contains(p))
+    }
+}
+
 /// What a node holds about a person's consent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentState {
     pub current: Consent,
-    /// Recipients of the consent before the current one (to deliver a withdrawal to).
+    /// Recipients of the consent before the current one.
     #[serde(default)]
     pub former_recipients: Vec<MemberId>,
+    /// Every member a granted consent of the person ever named, with every purpose it was named
+    /// for, the current consent included: who may hold the person's data, and so must get every
+    /// consent change.
+    #[serde(default)]
+    pub ever_named: BTreeMap<MemberId, BTreeSet<String>>,
+}
+
+impl ConsentState {
+    /// Whether `member`, reading for `purposes`, may hold the person's data: a granted consent
+    /// of the person named it for one of them. (A state written before `ever_named` existed
+    /// knows only the former recipients, and counts each.)
+    pub fn may_hold(&self, member: &MemberId, purposes: &[String]) -> bool {
+        let named = self
+            .ever_named
+            .get(member)
+            .is_some_and(|p| purposes.iter().any(|x| p.contains(x)));
+        named || self.current.names(member, purposes) || self.former_recipients.contains(member)
+    }
+}
+
+/// Who asks to be served an event about a person.
+#[derive(Debug, Clone, Copy)]
+pub enum Audience<'a> {
+    /// Another member's node (the peer feed, X-Road's `jol-feed` and `jol-persons`), reading for
+    /// the purposes of its grant in the manifest for the event's type.
+    Member {
+        id: &'a MemberId,
+        purposes: &'a [String],
+    },
+    /// This node's own users (a token or dashboard session of the local API, the webhook),
+    /// reading for `purpose`; `node` is this node.
+    Local { node: &'a MemberId, purpose: &'a str },
+}
+
+/// What the decision needs to know of an event.
+#[derive(Debug, Clone, Copy)]
+pub struct Facts<'a> {
+    /// The member that published it.
+    pub source: &'a str,
+    pub event_type: EventType,
+    /// The consent it carries (a returnee record's), if any.
+    pub carries: Option<&'a Consent>,
+}
+
+impl<'a> Facts<'a> {
+    /// The facts of `event`, with the consent it carries (`carried(event)`, passed in so that
+    /// it is decoded once).
+    pub fn of(event: &'a Event, carries: Option<&'a Consent>) -> Facts<'a> {
+        Facts {
+            source: event.source.as_str(),
+            event_type: event.event_type,
+            carries,
+        }
+    }
 }
 
 /// Why an event is withheld from a reader.
@@ -69,15 +140,22 @@ pub fn carried(event: &Event) -> Option<Consent> {
 /// it: a later statement always replaces the held one, so a future-dated consent cannot hide a
 /// withdrawal that follows it.
 pub fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
-    match held {
-        Some(h) => ConsentState {
-            former_recipients: h.current.recipients,
-            current: consent,
-        },
-        None => ConsentState {
-            current: consent,
-            former_recipients: Vec::new(),
-        },
+    let (former_recipients, mut ever_named) = match held {
+        Some(h) => (h.current.recipients, h.ever_named),
+        None => Default::default(),
+    };
+    if consent.granted {
+        for member in &consent.recipients {
+            ever_named
+                .entry(member.clone())
+                .or_default()
+                .extend(consent.purposes.iter().cloned());
+        }
+    }
+    ConsentState {
+        former_recipients,
+        current: consent,
+        ever_named,
     }
 }
 
@@ -90,30 +168,68 @@ pub fn time_is_plausible(consent: &Consent, event: &Event) -> bool {
 /// Whether the person's current consent is granted, names `reader` and shares a purpose with
 /// `reader_purposes` (the reader's grant in the manifest).
 pub fn admits(state: Option<&ConsentState>, reader: &MemberId, reader_purposes: &[String]) -> bool {
-    state.is_some_and(|s| {
-        let c = &s.current;
-        c.granted
-            && c.recipients.contains(reader)
-            && c.purposes.iter().any(|p| reader_purposes.contains(p))
-    })
+    state.is_some_and(|s| s.current.names(reader, reader_purposes))
 }
 
-/// May `event` go to `reader`, whose manifest grant for its type has `reader_purposes`?
+/// **The decision**: may this node serve the event described by `event` to `to`, given the
+/// person's current consent `state` (the latest by the publisher's sequence, as this node holds
+/// it)? Events not about a person need no consent (a member's grant was checked before).
+///
+/// - A member is served what the current consent names it for, and every consent change that no
+///   longer does, when any consent of the person named it: it may hold the person's data and
+///   must learn to stop.
+/// - This node's own users are served what this node recorded itself (the agency's own file,
+///   kept under its own legal basis) and what it received only while the current consent is
+///   granted and names this node and the user's purpose.
+pub fn may_serve(
+    event: Facts<'_>,
+    state: Option<&ConsentState>,
+    to: Audience<'_>,
+) -> Result<(), Withheld> {
+    if !event.event_type.is_personal() {
+        return Ok(());
+    }
+    match to {
+        Audience::Member { id, purposes } => {
+            let state = state.ok_or(Withheld::NoConsent)?;
+            if state.current.names(id, purposes) {
+                return Ok(());
+            }
+            let tells_it_to_stop = event.carries.is_some_and(|c| !c.names(id, purposes));
+            if tells_it_to_stop && state.may_hold(id, purposes) {
+                return Ok(());
+            }
+            Err(Withheld::NoConsent)
+        }
+        Audience::Local { node, purpose } => {
+            if event.source == node.as_str() {
+                return Ok(());
+            }
+            let purpose = [purpose.to_string()];
+            match state.is_some_and(|s| s.current.names(node, &purpose)) {
+                true => Ok(()),
+                false => Err(Withheld::NoConsent),
+            }
+        }
+    }
+}
+
+/// [`may_serve`] for a stored or staged `event` going to another member.
 pub fn decide(
     event: &Event,
     state: Option<&ConsentState>,
     reader: &MemberId,
     reader_purposes: &[String],
 ) -> Result<(), Withheld> {
-    let state = state.ok_or(Withheld::NoConsent)?;
-    if admits(Some(state), reader, reader_purposes) {
-        return Ok(());
-    }
-    let is_withdrawal = carried(event).is_some_and(|e| !e.granted);
-    if is_withdrawal && state.former_recipients.contains(reader) {
-        return Ok(());
-    }
-    Err(Withheld::NoConsent)
+    let carries = carried(event);
+    may_serve(
+        Facts::of(event, carries.as_ref()),
+        state,
+        Audience::Member {
+            id: reader,
+            purposes: reader_purposes,
+        },
+    )
 }
 
 #[cfg(test)]
@@ -206,5 +322,100 @@ mod tests {
         let withdrawn = merge(Some(future), consent(false, &[], now));
         assert!(!withdrawn.current.granted);
         assert_eq!(withdrawn.former_recipients, [m("2/employment")]);
+    }
+
+    /// A new consent that still grants but drops a member reaches that member (and any member
+    /// an earlier consent named, however late it reads), and the record before it does not.
+    #[test]
+    fn dropping_a_recipient_reaches_it_however_late_it_reads() {
+        let now = OffsetDateTime::now_utc();
+        let both = consent(true, &["2/employment", "3/education"], now);
+        let only_employment = consent(true, &["2/employment"], now + Duration::days(1));
+        let renewed = consent(true, &["2/employment"], now + Duration::days(2));
+        let state = merge(None, both.clone());
+        let state = merge(Some(state), only_employment.clone());
+        let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
+        let education = m("3/education");
+        assert_eq!(
+            decide(&record(&only_employment), Some(&state), &education, &purposes),
+            Ok(()),
+            "the change that drops it reaches it"
+        );
+        // Read after a further change: the drop still reaches it, the old grant does not.
+        let state = merge(Some(state), renewed.clone());
+        assert_eq!(state.former_recipients, [m("2/employment")]);
+        assert!(state.may_hold(&education, &purposes));
+        assert!(!state.may_hold(&education, &["STATISTICS".into()]));
+        assert_eq!(
+            decide(&record(&only_employment), Some(&state), &education, &purposes),
+            Ok(())
+        );
+        assert_eq!(
+            decide(&record(&both), Some(&state), &education, &purposes),
+            Err(Withheld::NoConsent),
+            "a record whose own consent names it is not a notice to stop"
+        );
+        // A member never named learns nothing.
+        assert_eq!(
+            decide(&record(&renewed), Some(&state), &m("4/tax"), &purposes),
+            Err(Withheld::NoConsent)
+        );
+        // A state stored before `ever_named` existed still knows the former recipients.
+        let old: ConsentState = serde_json::from_value(json!({
+            "current": only_employment, "former_recipients": [m("3/education")]
+        }))
+        .unwrap();
+        assert!(old.may_hold(&education, &purposes));
+    }
+
+    /// This node's own users: its own records always, what it received only while the current
+    /// consent names this node and the user's purpose.
+    #[test]
+    fn local_users_see_received_data_only_under_the_current_consent() {
+        let now = OffsetDateTime::now_utc();
+        let me = m("2/employment");
+        let granted = merge(None, consent(true, &["2/employment"], now));
+        let received = record(&granted.current);
+        let own = Event::new(
+            me.clone(),
+            EventType::EmploymentStatus,
+            1,
+            json!({"person": {"pin": "x"}}),
+        );
+        let local = |purpose| Audience::Local {
+            node: &me,
+            purpose,
+        };
+        let facts = |e| Facts::of(e, None);
+        let ok = Ok(());
+        assert_eq!(
+            may_serve(facts(&received), Some(&granted), local("EMPLOYMENT_SERVICES")),
+            ok
+        );
+        assert_eq!(
+            may_serve(facts(&received), Some(&granted), local("STATISTICS")),
+            Err(Withheld::NoConsent),
+            "a purpose the person never consented to"
+        );
+        assert_eq!(
+            may_serve(facts(&received), None, local("EMPLOYMENT_SERVICES")),
+            Err(Withheld::NoConsent)
+        );
+        let dropped = merge(
+            Some(granted.clone()),
+            consent(true, &["3/education"], now + Duration::days(1)),
+        );
+        assert_eq!(
+            may_serve(facts(&received), Some(&dropped), local("EMPLOYMENT_SERVICES")),
+            Err(Withheld::NoConsent),
+            "no longer named: received data is not served"
+        );
+        assert_eq!(
+            may_serve(facts(&own), Some(&dropped), local("STATISTICS")),
+            ok,
+            "the agency's own file"
+        );
+        let vacancy = Event::new(m("2/employment"), EventType::Vacancy, 1, json!({}));
+        assert_eq!(may_serve(facts(&vacancy), None, local("ANY")), ok);
     }
 }

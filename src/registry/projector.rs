@@ -245,42 +245,6 @@ pub fn person(store: &Store, pin: &str) -> Result<Option<PersonView>, StoreError
     store.view(pin)
 }
 
-/// The person's view as this node may serve it to its own users. After the person withdrew
-/// their consent, what this node received from other members about them is no longer served:
-/// the view is projected from this member's own events only and says so
-/// (`receivedDataWithheld`). The stored view (and the KPIs) keep everything received before
-/// the withdrawal.
-pub fn person_as_served(
-    store: &Store,
-    pin: &str,
-    me: &crate::event::identifiers::MemberId,
-) -> Result<Option<PersonView>, StoreError> {
-    let Some(view) = person(store, pin)? else {
-        return Ok(None);
-    };
-    if !view.consent_withdrawn() || view.events.iter().all(|e| e.source == me.as_str()) {
-        return Ok(Some(view));
-    }
-    own_part(store, &view, me).map(Some)
-}
-
-fn own_part(
-    store: &Store,
-    view: &PersonView,
-    me: &crate::event::identifiers::MemberId,
-) -> Result<PersonView, StoreError> {
-    let own: Vec<u64> = view
-        .events
-        .iter()
-        .filter(|e| e.source == me.as_str())
-        .map(|e| e.position)
-        .collect();
-    let mut served = project_positions(store, &view.pin, &own)?;
-    served.consent = view.consent.clone();
-    served.received_data_withheld = true;
-    Ok(served)
-}
-
 /// Every view the node holds.
 pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
     store.views().collect()

@@ -475,30 +475,6 @@ impl PersonView {
             .filter(move |(_, d)| ret.is_none_or(|r| *d >= r))
     }
 
-    /// Whether a local reader with `purpose` may be served this view (as served: see
-    /// [`crate::registry::projector::person_as_served`]). What node `me` recorded itself is the
-    /// agency's own file, served under its own legal basis; anything another member sent needs
-    /// the person's current consent to be granted and to name the purpose.
-    pub fn may_serve(&self, me: &str, purpose: &str) -> bool {
-        let own_only = self.events.iter().all(|e| e.source == me);
-        let consented = self.consent.as_ref().is_some_and(|c| {
-            c.get("granted").and_then(Value::as_bool) == Some(true)
-                && c.get("purposes")
-                    .and_then(Value::as_array)
-                    .is_some_and(|p| p.iter().any(|p| p.as_str() == Some(purpose)))
-        });
-        own_only || consented
-    }
-
-    /// Whether the person's latest consent is a withdrawal.
-    pub fn consent_withdrawn(&self) -> bool {
-        self.consent
-            .as_ref()
-            .and_then(|c| c.get("granted"))
-            .and_then(Value::as_bool)
-            == Some(false)
-    }
-
     /// Whether this node sees any employment information about the person dated by `day`: an
     /// employment-status event (registration, job, status) that consent let it hold.
     pub fn has_employment_information(&self, day: Date) -> bool {

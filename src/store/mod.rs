@@ -211,7 +211,7 @@ pub struct Quarantined {
     pub number: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    /// Where it came from: `local-api` or the member id of the peer.
+    /// Where it came from: [`LOCAL_ORIGIN`] or the member id of the peer.
     pub origin: String,
     /// A stable reason code, e.g. `schema-invalid`, `signature-invalid`.
     pub reason: String,
@@ -220,6 +220,9 @@ pub struct Quarantined {
     /// The bytes as received (base64 is not needed: stored as lossy UTF-8 text).
     pub body: String,
 }
+
+/// The quarantine origin of what the node's own systems submitted through the local API.
+pub const LOCAL_ORIGIN: &str = "local-api";
 
 /// The node's store.
 #[derive(Clone)]

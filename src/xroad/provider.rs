@@ -24,7 +24,8 @@ use crate::event::schema::EventType;
 use crate::federation::feed::PeerApi;
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::net::xroad::{header, Service};
-use crate::registry::access::{self, Outcome, Reader};
+use crate::registry::access::{self, Access, Official, Outcome, Reader};
+use crate::registry::consent::{self, Audience, ConsentState, Facts};
 
 /// What the provider face's handlers share.
 pub struct ProviderFace {
@@ -53,11 +54,12 @@ impl ProviderFace {
             Ok(c) => c,
             Err(p) => return p.response(),
         };
+        let official = official_of(&req);
         let answer = match service {
             Service::Feed => {
                 return self
                     .feed
-                    .serve(&client, req, resource, self.max_wait_secs)
+                    .serve(&client, &official, req, resource, self.max_wait_secs)
                     .await
             }
             Service::Persons => match resource.strip_prefix("/persons/") {
@@ -73,9 +75,11 @@ impl ProviderFace {
     }
 
     /// `jol-persons`: the person's view as this member recorded it, for a client that reads
-    /// this member's types and whom the person's consent names for a purpose of its grant. The
-    /// official (`X-Road-UserId`) and the issue (`X-Road-Issue`) are required and written to
-    /// the person's access log with the message id and the client.
+    /// this member's types and whom the person's consent names for a purpose of its grant (the
+    /// one decision, `registry::consent::may_serve`, per event). The official (`X-Road-UserId`)
+    /// and the issue (`X-Road-Issue`) are required and written to the person's access log with
+    /// the message id, the client and its grant's purposes. A person this member recorded
+    /// nothing about and one the client may not read get the same answer, both logged.
     fn person(
         &self,
         req: &Request<Incoming>,
@@ -83,8 +87,9 @@ impl ProviderFace {
         pin: &str,
     ) -> Result<Response, Problem> {
         let pin = valid_pin(pin)?;
-        let user = required_header(req, header::USER_ID)?;
-        let issue = required_header(req, header::ISSUE)?;
+        let official = official_of(req);
+        required_header(req, header::USER_ID)?;
+        required_header(req, header::ISSUE)?;
         let store = &self.feed.store;
         let me = &self.feed.member;
         let manifest = self.feed.trust.held();
@@ -101,46 +106,44 @@ impl ProviderFace {
                 "the manifest grants the client none of this member's event types",
             ));
         }
-        let not_found = || {
-            Problem::new(
+        let mut purposes: Vec<String> = readable.iter().flat_map(|(_, p)| p.clone()).collect();
+        purposes.sort_unstable();
+        purposes.dedup();
+        let who = Reader::member(client.as_str(), Some(purposes.join(", ")), &official);
+        let what = "registry view through X-Road (jol-persons)";
+        let view = crate::registry::projector::person(store, pin).map_err(storage_problem)?;
+        let state: Option<ConsentState> = store.consent(pin).map_err(storage_problem)?;
+        let own: Vec<u64> = view
+            .iter()
+            .flat_map(|v| &v.events)
+            .filter(|e| e.source == me.as_str())
+            .filter_map(|e| {
+                let (t, purposes) = readable.iter().find(|(t, _)| t.as_str() == e.event_type)?;
+                let facts = Facts {
+                    source: &e.source,
+                    event_type: *t,
+                    carries: None,
+                };
+                let to = Audience::Member {
+                    id: client,
+                    purposes,
+                };
+                consent::may_serve(facts, state.as_ref(), to).ok()?;
+                Some(e.position)
+            })
+            .collect();
+        if own.is_empty() {
+            let outcome = match view {
+                Some(_) => Outcome::RefusedNoConsent,
+                None => Outcome::RefusedNothingHeld,
+            };
+            access::log(store, &who, [Access::new(pin, what, outcome)]).map_err(storage_problem)?;
+            return Err(Problem::new(
                 StatusCode::NOT_FOUND,
                 "person-not-found",
                 "Person not found",
-                "this member recorded nothing about that person",
-            )
-        };
-        let view = crate::registry::projector::person(store, pin)
-            .map_err(storage_problem)?
-            .ok_or_else(not_found)?;
-        let who = Reader {
-            reader: client.to_string(),
-            user: Some(user),
-            purpose: Some(format!("X-Road-Issue {issue}")),
-            message_id: None,
-        }
-        .with_message_id(req.headers().get(header::ID).and_then(|v| v.to_str().ok()));
-        let what = "registry view through X-Road (jol-persons)";
-        let state = store.consent(pin).map_err(storage_problem)?;
-        let purposes: Vec<String> = readable.iter().flat_map(|(_, p)| p.clone()).collect();
-        if !crate::registry::consent::admits(state.as_ref(), client, &purposes) {
-            access::record_refusal(store, &who, what, pin, Outcome::RefusedNoConsent)
-                .map_err(storage_problem)?;
-            return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "no-consent",
-                "No consent",
-                "the person's consent does not name the client for a purpose of its grant; the refusal is in the person's access log",
+                "this member holds nothing about that person that the client may read; the request is in the person's access log",
             ));
-        }
-        let own: Vec<u64> = view
-            .events
-            .iter()
-            .filter(|e| e.source == me.as_str())
-            .filter(|e| readable.iter().any(|(t, _)| t.as_str() == e.event_type))
-            .map(|e| e.position)
-            .collect();
-        if own.is_empty() {
-            return Err(not_found());
         }
         let served = crate::registry::projector::project_positions(store, pin, &own)
             .map_err(storage_problem)?;
@@ -173,6 +176,25 @@ impl ProviderFace {
         )
     }
 }
+
+/// What X-Road's headers say about the official behind a call, for the access log.
+fn official_of(req: &Request<Incoming>) -> Official {
+    let header = |name| {
+        req.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.trim().is_empty())
+            .map(|v| v.chars().take(MAX_HEADER_CHARS).collect::<String>())
+    };
+    Official {
+        user: header(header::USER_ID),
+        issue: header(header::ISSUE),
+        message_id: header(header::ID),
+    }
+}
+
+/// The most characters of an X-Road header kept in the access log.
+const MAX_HEADER_CHARS: usize = 256;
 
 /// The calling subsystem, from `X-Road-Client`.
 fn client_of(req: &Request<Incoming>) -> Result<MemberId, Problem> {

@@ -327,7 +327,8 @@ pub fn employment_data(i: usize, case: &str) -> Value {
     d
 }
 
-/// Every event the node's local feed holds, in order.
+/// Every event the node's local feed holds that the operator's token may read, in order
+/// (placeholders of events its purpose may not be served are left out).
 pub fn all_events(addr: SocketAddr) -> Vec<Value> {
     let mut after = 0;
     let mut out = Vec::new();
@@ -338,7 +339,7 @@ pub fn all_events(addr: SocketAddr) -> Vec<Value> {
             return out;
         }
         after = page["next"].as_u64().unwrap();
-        out.extend(events);
+        out.extend(events.into_iter().filter(|e| e.get("withheld").is_none()));
     }
 }
 

@@ -1,0 +1,158 @@
+//! What this node serves its own users (a local API token or dashboard session, the webhook):
+//! [`consent::may_serve`] applied to the events and person views the store holds, with each
+//! person's consent state as this node holds it (latest by the publisher's sequence).
+//!
+//! A person's view is served whole when every event in it may be served, as the part built
+//! from the events that may be (`receivedDataWithheld`) when only some may, and not at all when
+//! none may: to the caller that is the same as a person this node never heard of.
+
+use std::collections::HashMap;
+
+use crate::event::identifiers::MemberId;
+use crate::event::schema::EventType;
+use crate::event::Event;
+use crate::registry::consent::{self, Audience, ConsentState, Facts};
+use crate::registry::projector;
+use crate::registry::view::{EventRef, PersonView};
+use crate::store::{Store, StoreError};
+
+/// A user of this node: the node, and the purpose the user reads for.
+#[derive(Debug, Clone, Copy)]
+pub struct LocalUser<'a> {
+    pub node: &'a MemberId,
+    pub purpose: &'a str,
+}
+
+impl LocalUser<'_> {
+    fn audience(&self) -> Audience<'_> {
+        Audience::Local {
+            node: self.node,
+            purpose: self.purpose,
+        }
+    }
+
+    /// Whether the event with these facts may be served to this user under `state`.
+    fn may_have(&self, facts: Facts<'_>, state: Option<&ConsentState>) -> bool {
+        consent::may_serve(facts, state, self.audience()).is_ok()
+    }
+}
+
+/// For each of `events`, whether `user` may be served it.
+pub fn events(store: &Store, events: &[&Event], user: LocalUser<'_>) -> Result<Vec<bool>, StoreError> {
+    let pins: Vec<&str> = events.iter().filter_map(|e| e.pin()).collect();
+    let states = states_of(store, pins)?;
+    Ok(events
+        .iter()
+        .map(|e| {
+            let state = e.pin().and_then(|p| states.get(p)).and_then(Option::as_ref);
+            user.may_have(Facts::of(e, None), state)
+        })
+        .collect())
+}
+
+/// Whether data `source` sent about each of `pins` (a body it sent that this node refused) may
+/// be served to `user`, as its events would be.
+pub fn sent_by(
+    store: &Store,
+    source: &str,
+    pins: &[&str],
+    user: LocalUser<'_>,
+) -> Result<bool, StoreError> {
+    let states = states_of(store, pins.to_vec())?;
+    let facts = Facts {
+        source,
+        event_type: EventType::ReturneeRecord,
+        carries: None,
+    };
+    Ok(states
+        .values()
+        .all(|state| user.may_have(facts, state.as_ref())))
+}
+
+/// What a person lookup finds for a user. The caller answers the first two alike.
+#[derive(Debug)]
+pub enum Lookup {
+    /// The node holds nothing about the person.
+    NothingHeld,
+    /// It holds something, but nothing `user` may be served.
+    Refused,
+    /// The view as `user` may be served it.
+    Served(PersonView),
+}
+
+/// The person's view as `user` may be served it.
+pub fn person(store: &Store, pin: &str, user: LocalUser<'_>) -> Result<Lookup, StoreError> {
+    let Some(view) = projector::person(store, pin)? else {
+        return Ok(Lookup::NothingHeld);
+    };
+    let state: Option<ConsentState> = store.consent(pin)?;
+    Ok(match served(store, view, state.as_ref(), user)? {
+        Some(view) => Lookup::Served(view),
+        None => Lookup::Refused,
+    })
+}
+
+/// Each of `views` as `user` may be served it (views of which nothing may be served are left
+/// out): for rankings over many persons.
+pub fn views(
+    store: &Store,
+    views: Vec<PersonView>,
+    user: LocalUser<'_>,
+) -> Result<Vec<PersonView>, StoreError> {
+    let pins: Vec<String> = views.iter().map(|v| v.pin.clone()).collect();
+    let states = states_of(store, pins.iter().map(String::as_str).collect())?;
+    let mut out = Vec::with_capacity(views.len());
+    for view in views {
+        let state = states.get(view.pin.as_str()).cloned().flatten();
+        if let Some(v) = served(store, view, state.as_ref(), user)? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// `view` as `user` may be served it under `state`.
+fn served(
+    store: &Store,
+    view: PersonView,
+    state: Option<&ConsentState>,
+    user: LocalUser<'_>,
+) -> Result<Option<PersonView>, StoreError> {
+    let allowed: Vec<u64> = view
+        .events
+        .iter()
+        .filter(|e| user.may_have(facts_of(e), state))
+        .map(|e| e.position)
+        .collect();
+    if allowed.len() == view.events.len() {
+        return Ok(Some(view));
+    }
+    if allowed.is_empty() {
+        return Ok(None);
+    }
+    let mut part = projector::project_positions(store, &view.pin, &allowed)?;
+    part.consent = view.consent;
+    part.received_data_withheld = true;
+    Ok(Some(part))
+}
+
+/// The decision's facts of an event a view names (a type this build does not know counts as
+/// personal: only its publisher's own users see it).
+fn facts_of(e: &EventRef) -> Facts<'_> {
+    Facts {
+        source: &e.source,
+        event_type: e.event_type.parse().unwrap_or(EventType::ReturneeRecord),
+        carries: None,
+    }
+}
+
+/// The consent state of each of `pins`, read once each.
+fn states_of<'p>(
+    store: &Store,
+    mut pins: Vec<&'p str>,
+) -> Result<HashMap<&'p str, Option<ConsentState>>, StoreError> {
+    pins.sort_unstable();
+    pins.dedup();
+    let states = store.consents::<ConsentState>(&pins)?;
+    Ok(pins.into_iter().zip(states).collect())
+}
