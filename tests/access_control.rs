@@ -198,11 +198,12 @@ fn a_lookup_for_a_purpose_the_consent_does_not_cover_is_refused_and_logged() {
     let as_stats = format!("Bearer {stats}");
     let path = format!("/api/v1/persons/{pin}");
     let refused = request(emp.addr, "GET", &path, &[("Authorization", &as_stats)], b"").unwrap();
-    assert_eq!(refused.status, 403);
+    // Refused as a person the node never heard of is (a refusal does not tell who is held).
+    assert_eq!(refused.status, 404);
     let problem = refused.json();
     assert_eq!(
         problem["type"],
-        "https://jol.example/problems/purpose-not-consented"
+        "https://jol.example/problems/person-not-found"
     );
     assert!(
         !problem.to_string().contains(pin),

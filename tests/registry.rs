@@ -134,8 +134,10 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
     // Who looked at this person's data: the read just made, and the deliveries to migration.
     let log = get(emp, &format!("/api/v1/persons/{}/access-log", private.pin)).json();
     let records = log["records"].as_array().unwrap();
-    assert_eq!(records[0]["user"], "KG-officer-17");
-    // The purpose is the token's: what the caller states (X-Road-Issue) does not replace it.
+    // The official and the purpose are the token's: what the caller states in headers
+    // (X-Road-UserId, X-Road-Issue) replaces neither.
+    assert_eq!(records[0]["user"], "operator");
+    assert!(records[0].get("issue").is_none());
     assert_eq!(records[0]["reader"], "local:operator");
     assert_eq!(records[0]["purpose"], "EMPLOYMENT_SERVICES");
     assert_eq!(records[0]["what"], "registry view");

@@ -201,10 +201,28 @@ fn through_the_proxy_a_client_without_a_grant_is_refused_and_persons_is_logged()
     ] {
         assert!(headers.contains(h), "{h} missing: {headers}");
     }
-    // A granted client reads the feed through the same path.
-    let ok = via_ss(ss, EMPLOYMENT, &feed, &[]);
+    // A granted client reads the feed through the same path; the person's access log names the
+    // official and the message that X-Road's headers named.
+    let ok = via_ss(
+        ss,
+        EMPLOYMENT,
+        &feed,
+        &[
+            ("X-Road-UserId", "KG-FEED-OFFICIAL"),
+            ("X-Road-Id", "msg-feed-1"),
+        ],
+    );
     assert_eq!(ok.status, 200);
     assert!(!ok.json()["events"].as_array().unwrap().is_empty());
+    let log = get(mig, &format!("/api/v1/persons/{pin}/access-log")).json();
+    let feed_read = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["reader"] == EMPLOYMENT && r["messageId"] == "msg-feed-1")
+        .unwrap_or_else(|| panic!("the feed read through X-Road is not logged: {log}"));
+    assert_eq!(feed_read["user"], "KG-FEED-OFFICIAL");
+    assert_eq!(feed_read["purpose"], "EMPLOYMENT_SERVICES");
 
     // jol-persons: the official and the issue are required…
     let person = format!("/r1/{MIGRATION}/jol-persons/v1/persons/{pin}");
@@ -234,16 +252,43 @@ fn through_the_proxy_a_client_without_a_grant_is_refused_and_persons_is_logged()
         })
         .unwrap_or_else(|| panic!("{log}"));
     assert_eq!(record["user"], "KG21503199000017");
-    assert_eq!(record["purpose"], "X-Road-Issue CASE-2026-118");
+    assert_eq!(
+        record["purpose"], "EMPLOYMENT_SERVICES",
+        "the grant's purpose, not the issue"
+    );
+    assert_eq!(record["issue"], "CASE-2026-118");
     assert_eq!(record["messageId"], "msg-0001");
-    // The education ministry is not named in this person's consent: refused, and logged as such.
+    // The education ministry is not named in this person's consent: refused exactly as a PIN
+    // the migration agency never recorded is, and both are logged.
     let edu = via_ss(
         t.ss("education"),
         EDUCATION,
         &person,
         &[("X-Road-UserId", "KG1"), ("X-Road-Issue", "X")],
     );
-    assert_eq!(edu.status, 403);
+    let stranger = "21503199099999";
+    let unknown = via_ss(
+        t.ss("education"),
+        EDUCATION,
+        &format!("/r1/{MIGRATION}/jol-persons/v1/persons/{stranger}"),
+        &[("X-Road-UserId", "KG1"), ("X-Road-Issue", "X")],
+    );
+    assert_eq!(edu.status, 404);
+    assert_eq!((unknown.status, unknown.json()), (edu.status, edu.json()));
+    for (who, outcome) in [
+        (pin, "refused-no-consent"),
+        (stranger, "refused-nothing-held"),
+    ] {
+        let log = get(mig, &format!("/api/v1/persons/{who}/access-log")).json();
+        assert!(
+            log["records"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["reader"] == EDUCATION && r["outcome"] == outcome),
+            "{who}: {log}"
+        );
+    }
     // The KPIs, suppressed, for any member.
     let kpi = via_ss(
         ss,

@@ -34,7 +34,11 @@ impl LocalApi {
         let mut listed = Vec::with_capacity(items.len());
         for (item, may) in items.into_iter().zip(allowed) {
             if let Some(pin) = item.event.event().pin() {
-                accesses.push(Access::new(pin, "events listed through the local API", outcome(may)));
+                accesses.push(Access::new(
+                    pin,
+                    "events listed through the local API",
+                    outcome(may),
+                ));
             }
             listed.push(match may {
                 true => Listed::Event(item),
@@ -45,7 +49,13 @@ impl LocalApi {
             });
         }
         access::log(&self.store, who, accesses).map_err(storage_problem)?;
-        Ok(http::json(StatusCode::OK, &Page { events: listed, next }))
+        Ok(http::json(
+            StatusCode::OK,
+            &Page {
+                events: listed,
+                next,
+            },
+        ))
     }
 
     /// One event by id. An event is identified by its source and id: `?source=MEMBER-ID` picks
@@ -136,7 +146,11 @@ impl LocalApi {
             let may = record.origin == crate::store::LOCAL_ORIGIN
                 || (!pins.is_empty() && self.sent_by_may_be_served(&record.origin, &pins, user)?);
             accesses.extend(pins.iter().map(|pin| {
-                Access::new(pin, "a quarantined submission read through the local API", outcome(may))
+                Access::new(
+                    pin,
+                    "a quarantined submission read through the local API",
+                    outcome(may),
+                )
             }));
             if !may {
                 record.detail["bodyWithheld"] = Withheld::NoConsent.code().into();

@@ -37,7 +37,11 @@ impl LocalApi {
     /// `GET /api/v1/skills-gap`: for each region, the skills open vacancies demand that its
     /// returnees lack, with courses that teach them; person counts under 5 suppressed (see
     /// `suppression` for who may ask otherwise).
-    pub(super) fn skills_gap(&self, query: Option<&str>, caller: &Caller) -> Result<Response, Problem> {
+    pub(super) fn skills_gap(
+        &self,
+        query: Option<&str>,
+        caller: &Caller,
+    ) -> Result<Response, Problem> {
         let suppress = self.suppression(query, caller, "the skills gap with small cells shown")?;
         let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
         let vacancies = offers::all(&self.store, OfferKind::Vacancy).map_err(storage_problem)?;

@@ -120,9 +120,7 @@ impl LocalApi {
             (&Method::GET, ["api", "v1", "session"]) => Ok(caller.describe()),
             (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
             (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
-            (&Method::GET, ["api", "v1", "events"]) => {
-                self.list_events(query, &caller.reader())
-            }
+            (&Method::GET, ["api", "v1", "events"]) => self.list_events(query, &caller.reader()),
             (&Method::GET, ["api", "v1", "events", id]) => {
                 self.get_event(id, query, &caller.reader())
             }

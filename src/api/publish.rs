@@ -183,7 +183,8 @@ impl LocalApi {
         };
         match self.store.quarantine(record) {
             Ok(number) => {
-                self.metrics.count_quarantine(crate::store::LOCAL_ORIGIN, problem.slug());
+                self.metrics
+                    .count_quarantine(crate::store::LOCAL_ORIGIN, problem.slug());
                 tracing::info!(reason = problem.slug(), number, "submission quarantined")
             }
             Err(e) => tracing::error!(error = %e, "cannot write quarantine record"),

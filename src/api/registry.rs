@@ -41,15 +41,17 @@ impl LocalApi {
         what: &str,
     ) -> Result<(&'p str, crate::registry::view::PersonView), Problem> {
         let pin = valid_pin(pin)?;
-        let outcome = match serve::person(&self.store, pin, self.user(who)).map_err(storage_problem)? {
-            Lookup::Served(view) => {
-                access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
-                return Ok((pin, view));
-            }
-            Lookup::Refused => Outcome::RefusedNoConsent,
-            Lookup::NothingHeld => Outcome::RefusedNothingHeld,
-        };
-        access::log(&self.store, who, [Access::new(pin, what, outcome)]).map_err(storage_problem)?;
+        let outcome =
+            match serve::person(&self.store, pin, self.user(who)).map_err(storage_problem)? {
+                Lookup::Served(view) => {
+                    access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
+                    return Ok((pin, *view));
+                }
+                Lookup::Refused => Outcome::RefusedNoConsent,
+                Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+            };
+        access::log(&self.store, who, [Access::new(pin, what, outcome)])
+            .map_err(storage_problem)?;
         Err(nothing_to_serve())
     }
 
@@ -73,8 +75,16 @@ impl LocalApi {
 
     /// The KPIs, small cells suppressed; `suppress=false` only for an `admin` token, and then
     /// every person counted has the read in their access log.
-    pub(super) fn get_kpi(&self, req: &Request<Incoming>, caller: &Caller) -> Result<Response, Problem> {
-        let suppress = self.suppression(req.uri().query(), caller, "the KPI report with small cells shown")?;
+    pub(super) fn get_kpi(
+        &self,
+        req: &Request<Incoming>,
+        caller: &Caller,
+    ) -> Result<Response, Problem> {
+        let suppress = self.suppression(
+            req.uri().query(),
+            caller,
+            "the KPI report with small cells shown",
+        )?;
         kpi_answer(
             &self.store,
             self.trust.as_deref(),
@@ -106,8 +116,13 @@ impl LocalApi {
             .with("scope", Scope::Admin.as_str().into()));
         }
         let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
-        access::record_reads(&self.store, &caller.reader(), what, views.iter().map(|v| v.pin.as_str()))
-            .map_err(storage_problem)?;
+        access::record_reads(
+            &self.store,
+            &caller.reader(),
+            what,
+            views.iter().map(|v| v.pin.as_str()),
+        )
+        .map_err(storage_problem)?;
         Ok(false)
     }
 }

@@ -174,7 +174,12 @@ impl Reader {
 
     /// One of this node's own readers (`channel:name`: a token, the webhook, the console),
     /// reading for `purpose`, held by `user`.
-    pub fn local(channel: &str, name: &str, user: Option<String>, purpose: Option<String>) -> Reader {
+    pub fn local(
+        channel: &str,
+        name: &str,
+        user: Option<String>,
+        purpose: Option<String>,
+    ) -> Reader {
         Reader {
             reader: format!("{channel}:{name}"),
             user,
@@ -252,7 +257,8 @@ pub fn record_reads<'a>(
     log(
         store,
         who,
-        pins.into_iter().map(|pin| Access::new(pin, what, Outcome::Served)),
+        pins.into_iter()
+            .map(|pin| Access::new(pin, what, Outcome::Served)),
     )
 }
 
@@ -387,7 +393,11 @@ mod tests {
         log(
             &store,
             &reader,
-            [Access::new(ANNA, "the person's view", Outcome::RefusedNoConsent)],
+            [Access::new(
+                ANNA,
+                "the person's view",
+                Outcome::RefusedNoConsent,
+            )],
         )
         .unwrap();
         assert_eq!(store.side_len(SideLog::Access), 2);
@@ -402,13 +412,19 @@ mod tests {
     #[test]
     fn every_pin_in_a_body_is_found() {
         use base64::Engine;
-        let batch = format!(r#"{{"events":[{{"data":{{"person":{{"pin":"{ANNA}"}}}}}},{{"x":"{BEK}"}}]}}"#);
+        let batch =
+            format!(r#"{{"events":[{{"data":{{"person":{{"pin":"{ANNA}"}}}}}},{{"x":"{BEK}"}}]}}"#);
         assert_eq!(pins_in(batch.as_bytes()), [BEK, ANNA]);
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(format!(r#"{{"data":{{"person":{{"pin":"{ANNA}"}}}}}}"#));
-        let jws = format!(r#"{{"protected":"eyJhbGciOiJFZDI1NTE5In0","payload":"{payload}","signature":"AAAA"}}"#);
+        let jws = format!(
+            r#"{{"protected":"eyJhbGciOiJFZDI1NTE5In0","payload":"{payload}","signature":"AAAA"}}"#
+        );
         assert_eq!(pins_in(jws.as_bytes()), [ANNA]);
-        assert_eq!(pins_in(format!("garbage {ANNA}, truncated").as_bytes()), [ANNA]);
+        assert_eq!(
+            pins_in(format!("garbage {ANNA}, truncated").as_bytes()),
+            [ANNA]
+        );
         assert!(pins_in(b"order 12345678901234567 and 99999999999999").is_empty());
     }
 }

@@ -79,7 +79,10 @@ pub enum Audience<'a> {
     },
     /// This node's own users (a token or dashboard session of the local API, the webhook),
     /// reading for `purpose`; `node` is this node.
-    Local { node: &'a MemberId, purpose: &'a str },
+    Local {
+        node: &'a MemberId,
+        purpose: &'a str,
+    },
 }
 
 /// What the decision needs to know of an event.
@@ -337,7 +340,12 @@ mod tests {
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         let education = m("3/education");
         assert_eq!(
-            decide(&record(&only_employment), Some(&state), &education, &purposes),
+            decide(
+                &record(&only_employment),
+                Some(&state),
+                &education,
+                &purposes
+            ),
             Ok(()),
             "the change that drops it reaches it"
         );
@@ -347,7 +355,12 @@ mod tests {
         assert!(state.may_hold(&education, &purposes));
         assert!(!state.may_hold(&education, &["STATISTICS".into()]));
         assert_eq!(
-            decide(&record(&only_employment), Some(&state), &education, &purposes),
+            decide(
+                &record(&only_employment),
+                Some(&state),
+                &education,
+                &purposes
+            ),
             Ok(())
         );
         assert_eq!(
@@ -382,14 +395,15 @@ mod tests {
             1,
             json!({"person": {"pin": "x"}}),
         );
-        let local = |purpose| Audience::Local {
-            node: &me,
-            purpose,
-        };
+        let local = |purpose| Audience::Local { node: &me, purpose };
         let facts = |e| Facts::of(e, None);
         let ok = Ok(());
         assert_eq!(
-            may_serve(facts(&received), Some(&granted), local("EMPLOYMENT_SERVICES")),
+            may_serve(
+                facts(&received),
+                Some(&granted),
+                local("EMPLOYMENT_SERVICES")
+            ),
             ok
         );
         assert_eq!(
@@ -406,7 +420,11 @@ mod tests {
             consent(true, &["3/education"], now + Duration::days(1)),
         );
         assert_eq!(
-            may_serve(facts(&received), Some(&dropped), local("EMPLOYMENT_SERVICES")),
+            may_serve(
+                facts(&received),
+                Some(&dropped),
+                local("EMPLOYMENT_SERVICES")
+            ),
             Err(Withheld::NoConsent),
             "no longer named: received data is not served"
         );

@@ -38,7 +38,11 @@ impl LocalUser<'_> {
 }
 
 /// For each of `events`, whether `user` may be served it.
-pub fn events(store: &Store, events: &[&Event], user: LocalUser<'_>) -> Result<Vec<bool>, StoreError> {
+pub fn events(
+    store: &Store,
+    events: &[&Event],
+    user: LocalUser<'_>,
+) -> Result<Vec<bool>, StoreError> {
     let pins: Vec<&str> = events.iter().filter_map(|e| e.pin()).collect();
     let states = states_of(store, pins)?;
     Ok(events
@@ -77,7 +81,7 @@ pub enum Lookup {
     /// It holds something, but nothing `user` may be served.
     Refused,
     /// The view as `user` may be served it.
-    Served(PersonView),
+    Served(Box<PersonView>),
 }
 
 /// The person's view as `user` may be served it.
@@ -87,7 +91,7 @@ pub fn person(store: &Store, pin: &str, user: LocalUser<'_>) -> Result<Lookup, S
     };
     let state: Option<ConsentState> = store.consent(pin)?;
     Ok(match served(store, view, state.as_ref(), user)? {
-        Some(view) => Lookup::Served(view),
+        Some(view) => Lookup::Served(Box::new(view)),
         None => Lookup::Refused,
     })
 }

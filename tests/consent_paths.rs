@@ -1,0 +1,302 @@
+//! End-to-end, as an attacker would try it: every read of a person's data is decided by the
+//! person's consent and the reader's purpose, on every path, and a refusal tells nothing. Real
+//! nodes on loopback, real TLS between them, real stores in temp folders.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use common::*;
+use serde_json::{json, Value};
+
+/// A request with `token` instead of the node's operator token.
+fn as_token(addr: SocketAddr, token: &str, path: &str) -> Answer {
+    let bearer = format!("Bearer {token}");
+    request(addr, "GET", path, &[("Authorization", &bearer)], b"").unwrap()
+}
+
+/// A token for the node of `config`, made with `jol token create`.
+fn create_token(config: &std::path::Path, name: &str, scopes: &str, purpose: &str) -> String {
+    let config = config.to_str().unwrap();
+    let args = ["token", "--config", config, "create", "--name", name];
+    jol(args
+        .into_iter()
+        .chain(["--scopes", scopes, "--purpose", purpose]))
+    .trim()
+    .to_string()
+}
+
+/// The person's access log as the node's operator (admin) reads it.
+fn access_log(addr: SocketAddr, pin: &str) -> Vec<Value> {
+    let a = get(addr, &format!("/api/v1/persons/{pin}/access-log"));
+    assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+    a.json()["records"].as_array().unwrap().clone()
+}
+
+/// Every item of the node's event listing, placeholders included, as `token` gets them.
+fn listing(addr: SocketAddr, token: &str) -> Vec<Value> {
+    let page = as_token(addr, token, "/api/v1/events?limit=1000");
+    assert_eq!(page.status, 200, "{}", String::from_utf8_lossy(&page.body));
+    page.json()["events"].as_array().unwrap().clone()
+}
+
+const PIN: &str = "21503199012345";
+/// A well-formed PIN no node holds anything about.
+const STRANGER: &str = "21503199099999";
+
+#[test]
+fn a_purpose_the_person_never_consented_to_reads_nothing_received_on_any_path() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let id = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(PIN, &[MIGRATION, EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    assert!(
+        arrives(emp.addr, MIGRATION, &id),
+        "the record never arrived"
+    );
+    wait_for_views(emp.addr);
+    let stats = create_token(
+        &fed.config("employment"),
+        "statistics-office",
+        "read-events,read-persons",
+        "STATISTICS",
+    );
+
+    // The person: refused exactly as a person nobody holds (status and body), both logged.
+    let held = as_token(emp.addr, &stats, &format!("/api/v1/persons/{PIN}"));
+    let unknown = as_token(emp.addr, &stats, &format!("/api/v1/persons/{STRANGER}"));
+    assert_eq!(held.status, 404, "{}", String::from_utf8_lossy(&held.body));
+    assert_eq!((held.status, held.json()), (unknown.status, unknown.json()));
+    for path in ["matches", "courses", "access-log"] {
+        let a = as_token(emp.addr, &stats, &format!("/api/v1/persons/{PIN}/{path}"));
+        assert_eq!(
+            a.status,
+            404,
+            "{path}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+    }
+
+    // The log: a placeholder where the received record sits, nothing of the person in it.
+    let page = as_token(emp.addr, &stats, "/api/v1/events?limit=1000");
+    assert_eq!(page.status, 200);
+    assert!(
+        !String::from_utf8_lossy(&page.body).contains(PIN),
+        "the listing shows the person"
+    );
+    let items = page.json()["events"].as_array().unwrap().clone();
+    assert!(
+        items.iter().any(|e| e["withheld"] == "no-consent"),
+        "{items:?}"
+    );
+    // By id: the same answer as an id nobody holds.
+    let by_id = as_token(emp.addr, &stats, &format!("/api/v1/events/{id}"));
+    let no_such = as_token(
+        emp.addr,
+        &stats,
+        &format!("/api/v1/events/{}", uuid::Uuid::now_v7()),
+    );
+    assert_eq!(by_id.status, 404);
+    assert_eq!(
+        (by_id.status, by_id.json()),
+        (no_such.status, no_such.json())
+    );
+
+    // The operator reads for the consented purpose: served.
+    assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
+    let one = get(emp.addr, &format!("/api/v1/events/{id}"));
+    assert_eq!(one.status, 200);
+
+    // Every attempt is in the person's log, refused; the stranger's too.
+    let log = access_log(emp.addr, PIN);
+    let refused = |r: &&Value| {
+        r["reader"] == "local:statistics-office" && r["outcome"] == "refused-no-consent"
+    };
+    for what in [
+        "registry view",
+        "events listed through the local API",
+        "an event read through the local API",
+        "vacancies matched to the person",
+    ] {
+        assert!(
+            log.iter().filter(refused).any(|r| r["what"] == what),
+            "no refusal of {what:?} logged: {log:?}"
+        );
+    }
+    let stranger = access_log(emp.addr, STRANGER);
+    assert!(
+        stranger
+            .iter()
+            .any(|r| r["reader"] == "local:statistics-office"
+                && r["outcome"] == "refused-nothing-held"),
+        "{stranger:?}"
+    );
+}
+
+#[test]
+fn the_access_log_names_the_token_holder_never_a_header_the_caller_sets() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    publish(
+        node.addr,
+        "returnee-record",
+        &returnee(PIN, &[MEMBER], &["EMPLOYMENT_SERVICES"]),
+    );
+    let forged = request(
+        node.addr,
+        "GET",
+        &format!("/api/v1/persons/{PIN}"),
+        &[
+            ("X-Road-UserId", "someone-else"),
+            ("X-Road-Issue", "made-up"),
+        ],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(forged.status, 200);
+    let log = access_log(node.addr, PIN);
+    let read = log
+        .iter()
+        .find(|r| r["what"] == "registry view")
+        .unwrap_or_else(|| panic!("{log:?}"));
+    assert_eq!(read["user"], "operator", "{read}");
+    assert_eq!(read["reader"], "local:operator");
+    assert!(read.get("issue").is_none(), "{read}");
+}
+
+#[test]
+fn dropping_an_agency_from_a_consent_reaches_it_and_it_stops_serving_what_it_received() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    let purposes = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    let first = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(PIN, &[MIGRATION, EMPLOYMENT, EDUCATION], &purposes),
+    );
+    assert!(
+        arrives(edu.addr, MIGRATION, &first),
+        "never reached education"
+    );
+    wait_for_views(edu.addr);
+    assert_eq!(get(edu.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
+
+    // A new consent that still grants, but no longer names the education ministry.
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee(PIN, &[MIGRATION, EMPLOYMENT], &purposes),
+    );
+    // It reaches the ministry (it is in its log, as a placeholder: nothing received about the
+    // person is served any more, the new record included).
+    let operator = token_of(edu.addr);
+    let reached = eventually(Duration::from_secs(20), || {
+        let items = listing(edu.addr, &operator);
+        items.len() == 2 && items.iter().all(|e| e["withheld"] == "no-consent")
+    });
+    assert!(
+        reached.is_some(),
+        "the change never reached education: {:?}",
+        listing(edu.addr, &operator)
+    );
+    wait_for_views(edu.addr);
+    let person = get(edu.addr, &format!("/api/v1/persons/{PIN}"));
+    assert_eq!(
+        person.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&person.body)
+    );
+    // The employment service, still named, still reads the person.
+    assert!(eventually(Duration::from_secs(20), || {
+        events_from(emp.addr, MIGRATION).len() == 2
+    })
+    .is_some());
+    assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
+}
+
+#[test]
+fn aggregates_stay_aggregates_unless_an_admin_asks_and_is_logged() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    publish(
+        node.addr,
+        "returnee-record",
+        &returnee(PIN, &[MEMBER], &["EMPLOYMENT_SERVICES"]),
+    );
+    wait_for_views(node.addr);
+    let analyst = create_token(&dir.config, "analyst", "read-kpi", "STATISTICS");
+    for path in [
+        "/api/v1/kpi?suppress=false&breakdown=region",
+        "/api/v1/skills-gap?suppress=false",
+    ] {
+        let refused = as_token(node.addr, &analyst, path);
+        assert_eq!(refused.status, 403, "{path}");
+        assert_eq!(
+            refused.json()["type"],
+            "https://jol.example/problems/suppression-needs-admin"
+        );
+        assert_eq!(
+            as_token(
+                node.addr,
+                &analyst,
+                &path
+                    .replace("suppress=false&", "")
+                    .replace("?suppress=false", "")
+            )
+            .status,
+            200
+        );
+    }
+    // The operator's admin token may, and every counted person has the read in their log.
+    assert_eq!(get(node.addr, "/api/v1/kpi?suppress=false").status, 200);
+    let log = access_log(node.addr, PIN);
+    assert!(
+        log.iter()
+            .any(|r| r["what"] == "the KPI report with small cells shown"
+                && r["reader"] == "local:operator"),
+        "{log:?}"
+    );
+}
+
+#[test]
+fn reading_the_quarantine_logs_every_person_any_refused_body_names() {
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    let other = "10101199000001";
+    // A batch whose second event is refused, and a body that is not JSON at all.
+    let batch = json!({"events": [
+        {"type": "returnee-record", "data": returnee(PIN, &[MEMBER], &["EMPLOYMENT_SERVICES"])},
+        {"type": "returnee-record", "data": {"person": {"pin": other}}},
+    ]});
+    let a = post_json(node.addr, "/api/v1/events/batch", &batch).unwrap();
+    assert!(a.status < 500, "{}", String::from_utf8_lossy(&a.body));
+    let broken =
+        format!("{{\"type\": \"returnee-record\", \"data\": {{\"person\": {{\"pin\": \"{PIN}\"");
+    let a = request(
+        node.addr,
+        "POST",
+        "/api/v1/events",
+        &[("Content-Type", "application/json")],
+        broken.as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(a.status, 400, "{}", String::from_utf8_lossy(&a.body));
+    let q = get(node.addr, "/api/v1/quarantine?limit=1000");
+    assert_eq!(q.status, 200);
+    let what = "a quarantined submission read through the local API";
+    for pin in [PIN, other] {
+        let log = access_log(node.addr, pin);
+        assert!(
+            log.iter().any(|r| r["what"] == what),
+            "{pin}: the quarantine read is not logged: {log:?}"
+        );
+    }
+}
