@@ -160,7 +160,10 @@ fn every_route_but_healthz_needs_a_token_with_its_scope() {
         node.addr,
         "GET",
         "/api/v1/kpi",
-        &[("Cookie", "jol_session=made-up")],
+        &[(
+            "Cookie",
+            &format!("jol_session_{}=made-up", node.addr.port()),
+        )],
         b"",
     )
     .unwrap();

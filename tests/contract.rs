@@ -100,12 +100,12 @@ fn the_xroad_services_answer_as_their_descriptions_say() {
     let face_port = free_ports(1)[0];
     let config = fed.config("migration");
     let text = std::fs::read_to_string(&config).unwrap();
-    // The face over plain HTTP from loopback (allow_from's default): the gate is tested in
-    // tests/xroad.rs; here, what the services answer.
+    // The face over plain HTTP from loopback (named: allow_from has no default): the gate is
+    // tested in tests/xroad.rs and tests/closed_by_default.rs; here, what the services answer.
     std::fs::write(
         &config,
         format!(
-            "{text}\n[xroad]\nprovider_listen = \"127.0.0.1:{face_port}\"\nmax_wait_secs = 1\n"
+            "{text}\n[xroad]\nprovider_listen = \"127.0.0.1:{face_port}\"\nallow_from = [\"127.0.0.1\"]\nmax_wait_secs = 1\n"
         ),
     )
     .unwrap();

@@ -124,7 +124,11 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
         serde_json::json!({"urls": [base.clone()]}),
     );
     let session = &cookies["cookies"][0];
-    assert_eq!(session["name"], "jol_session");
+    assert_eq!(
+        session["name"],
+        format!("jol_session_{}", node.addr.port()),
+        "the cookie is this listener's own"
+    );
     assert_eq!(session["httpOnly"], true);
     assert_eq!(session["sameSite"], "Strict");
 

@@ -4,15 +4,22 @@
 //! [`super::session`]); the page's API calls carry the session cookie, so every lookup is in the
 //! person's access log under the token's name and purpose. Aggregates need `read-kpi`, person
 //! lookups `read-persons`.
+//!
+//! Refused sign-ins are budgeted per client address (`[local] signin_failures_per_minute`,
+//! default 5): only refusals count, so a desk that signs in many times a day is never held up,
+//! and once an address has spent its budget every sign-in from it is answered 429 with
+//! `retryAfter` until the budget refills, the right token too (otherwise the limit would still
+//! tell a guesser which guess was right). Behind a reverse proxy every client shares the
+//! proxy's address, and so its budget.
 
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, LOCATION, SET_COOKIE};
 use hyper::{Request, StatusCode};
 
-use super::session;
-use super::tokens::{digest, Scope};
+use super::tokens::{digest, Scope, Token, Unreadable};
 use super::LocalApi;
 use crate::net::http::{self, Problem, Response};
+use crate::net::server::ClientAddr;
 
 /// The dashboard page, built into the binary.
 pub const PAGE: &str = include_str!("dashboard_page/index.html");
@@ -27,6 +34,8 @@ const DASHBOARD_SCOPES: [Scope; 2] = [Scope::ReadKpi, Scope::ReadPersons];
 pub enum SignInRefusal {
     UnknownToken,
     NoDashboardScope,
+    /// The tokens file cannot be read: no token signs in (not the caller's doing).
+    TokensUnreadable,
 }
 
 impl SignInRefusal {
@@ -38,7 +47,26 @@ impl SignInRefusal {
             SignInRefusal::NoDashboardScope => {
                 "That token has neither read-kpi nor read-persons: it cannot use the dashboard."
             }
+            SignInRefusal::TokensUnreadable => {
+                "This node cannot read its token list: no token can sign in until an operator repairs it."
+            }
         }
+    }
+
+    /// Whether the refusal spends the client address's budget (a wrong token does; the node's
+    /// own trouble does not).
+    fn counts(self) -> bool {
+        !matches!(self, SignInRefusal::TokensUnreadable)
+    }
+
+    fn page(self) -> Response {
+        let status = match self {
+            SignInRefusal::NoDashboardScope => StatusCode::FORBIDDEN,
+            SignInRefusal::UnknownToken | SignInRefusal::TokensUnreadable => {
+                StatusCode::UNAUTHORIZED
+            }
+        };
+        signin_page(status, Some(self))
     }
 }
 
@@ -59,7 +87,7 @@ pub fn signin_page(status: StatusCode, refusal: Option<SignInRefusal>) -> Respon
 impl LocalApi {
     /// `GET /`: the dashboard for a signed-in browser, otherwise off to `/signin`.
     pub(super) fn dashboard_page(&self, req: &Request<Incoming>) -> Response {
-        if self.session_token(req).is_none() {
+        if !matches!(self.session_token(req), Ok(Some(_))) {
             return see_other("/signin", None);
         }
         let mut response = http::with_type(StatusCode::OK, "text/html; charset=utf-8", PAGE);
@@ -68,34 +96,75 @@ impl LocalApi {
     }
 
     /// `POST /signin` with a form field `token`: a session for a valid token with a dashboard
-    /// scope, then off to `/`.
+    /// scope, then off to `/`; 429 once the client address has spent its budget of refusals.
     pub(super) async fn sign_in(&self, req: Request<Incoming>) -> Result<Response, Problem> {
-        let body = http::read_body(req, 4096, self.body_deadline).await?;
-        let presented = form_field(&body, "token").unwrap_or_default();
-        let Some(token) = self.tokens.verify(presented.trim()) else {
-            return Ok(signin_page(
-                StatusCode::UNAUTHORIZED,
-                Some(SignInRefusal::UnknownToken),
-            ));
+        // Without an address (not from the listener) the unspecified one: one shared budget.
+        let client = req.extensions().get::<ClientAddr>().map_or(
+            std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
+            |c| c.0.ip(),
+        );
+        // Taken before the token is looked at, so that parallel guesses cannot outrun the
+        // budget; given back when the sign-in turns out not to count.
+        self.signin_limits
+            .take(&client)
+            .map_err(too_many_sign_ins)?;
+        let body = match http::read_body(req, 4096, self.body_deadline).await {
+            Ok(body) => body,
+            Err(p) => {
+                self.signin_limits.give_back(&client);
+                return Err(p);
+            }
         };
-        if !DASHBOARD_SCOPES.iter().any(|s| token.allows(*s)) {
-            return Ok(signin_page(
-                StatusCode::FORBIDDEN,
-                Some(SignInRefusal::NoDashboardScope),
-            ));
+        let presented = form_field(&body, "token").unwrap_or_default();
+        let presented = presented.trim();
+        match self.dashboard_token(presented) {
+            Ok(token) => {
+                self.signin_limits.give_back(&client);
+                tracing::info!(token = %token.name, "dashboard sign-in");
+                let id = self.sessions.open(&digest(presented));
+                Ok(see_other("/", Some(self.sessions.cookie().set(&id))))
+            }
+            Err(refusal) => {
+                if !refusal.counts() {
+                    self.signin_limits.give_back(&client);
+                }
+                Ok(refusal.page())
+            }
         }
-        tracing::info!(token = %token.name, "dashboard sign-in");
-        let id = self.sessions.open(&digest(presented.trim()));
-        Ok(see_other("/", Some(session::set_cookie(&id))))
+    }
+
+    /// The token presented at sign-in, if it may use the dashboard.
+    fn dashboard_token(&self, presented: &str) -> Result<Token, SignInRefusal> {
+        let token = self
+            .tokens
+            .verify(presented)
+            .map_err(|Unreadable| SignInRefusal::TokensUnreadable)?
+            .ok_or(SignInRefusal::UnknownToken)?;
+        if !DASHBOARD_SCOPES.iter().any(|s| token.allows(*s)) {
+            return Err(SignInRefusal::NoDashboardScope);
+        }
+        Ok(token)
     }
 
     /// `POST /signout`: the session ends and its cookie is removed.
     pub(super) fn sign_out(&self, req: &Request<Incoming>) -> Response {
-        if let Some(id) = session::id_of(req) {
+        let cookie = self.sessions.cookie();
+        if let Some(id) = cookie.id_of(req) {
             self.sessions.close(id);
         }
-        see_other("/signin", Some(session::clear_cookie()))
+        see_other("/signin", Some(cookie.clear()))
     }
+}
+
+/// 429: the client address has spent its budget of refused sign-ins.
+fn too_many_sign_ins(seconds: u64) -> Problem {
+    Problem::new(
+        StatusCode::TOO_MANY_REQUESTS,
+        "signin-rate-limited",
+        "Too many refused sign-ins",
+        format!("too many refused sign-ins from this address ([local] signin_failures_per_minute); retry after {seconds} s"),
+    )
+    .with("retryAfter", seconds.into())
 }
 
 /// 303 to `location`, setting a cookie if given.

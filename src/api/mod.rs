@@ -4,6 +4,7 @@
 //! problem+json document with its own `type`, and refused submissions are kept in quarantine with
 //! the reason, so an operator can see what was sent and why it did not go through.
 
+pub mod budget;
 pub mod dashboard;
 mod events;
 mod health;
@@ -31,7 +32,7 @@ use crate::store::Store;
 use crate::trust::manifest::Trust;
 use crate::write::Publisher;
 use routes::{access_of, Access};
-use tokens::Scope;
+use tokens::{Scope, Unreadable};
 
 /// Most events one `GET /api/v1/events` returns.
 pub const MAX_PAGE: usize = 1000;
@@ -45,7 +46,9 @@ pub struct LocalApi {
     pub publisher: Publisher,
     pub tokens: tokens::Tokens,
     /// Requests each token may make a second.
-    pub rate_limits: tokens::RateLimits,
+    pub rate_limits: budget::RateLimits<String>,
+    /// Refused dashboard sign-ins each client address may make a minute.
+    pub signin_limits: budget::RateLimits<std::net::IpAddr>,
     pub max_body_bytes: usize,
     /// How long a client may take to send a request body.
     pub body_deadline: std::time::Duration,
@@ -54,7 +57,8 @@ pub struct LocalApi {
     pub trust: Option<Arc<Trust>>,
     /// The names the node answers to (`Host`), and so its origin.
     pub names: origin::HostNames,
-    /// Dashboard sessions signed in with a token.
+    /// Dashboard sessions signed in with a token (this listener's cookie, at most
+    /// `[local] max_sessions`).
     pub sessions: session::Sessions,
     /// Whether this replica is the member's writer (`/readyz` says).
     pub role: tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>,
@@ -173,29 +177,32 @@ impl LocalApi {
 
     /// The token behind the request's dashboard session, if it is live and the token still
     /// valid (revoking the token ends its sessions).
-    fn session_token<B>(&self, req: &Request<B>) -> Option<tokens::Token> {
-        let digest = self.sessions.token_digest(session::id_of(req)?)?;
-        self.tokens.by_digest(&digest)
+    fn session_token<B>(&self, req: &Request<B>) -> Result<Option<tokens::Token>, Unreadable> {
+        let Some(id) = self.sessions.cookie().id_of(req) else {
+            return Ok(None);
+        };
+        match self.sessions.token_digest(id) {
+            Some(digest) => self.tokens.by_digest(&digest),
+            None => Ok(None),
+        }
     }
 
     /// The caller: a bearer token, or the token behind a dashboard session. 401 without a valid
-    /// one, 429 when its budget is spent, 403 when it lacks `scope`.
+    /// one (or when the tokens file cannot be read), 429 when its budget is spent, 403 when it
+    /// lacks `scope`.
     fn authorize(&self, req: &Request<Incoming>, scope: Option<Scope>) -> Result<Caller, Problem> {
         let bearer = req
             .headers()
             .get(AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
-        let caller = match bearer {
-            Some(presented) => self.tokens.verify(presented).map(|token| Caller {
-                token,
-                via: Via::Bearer,
-            }),
-            None => self.session_token(req).map(|token| Caller {
-                token,
-                via: Via::Session,
-            }),
+        let (token, via) = match bearer {
+            Some(presented) => (self.tokens.verify(presented), Via::Bearer),
+            None => (self.session_token(req), Via::Session),
         };
+        let caller = token
+            .map_err(Unreadable::problem)?
+            .map(|token| Caller { token, via });
         let Some(caller) = caller else {
             return Err(Problem::new(
                 StatusCode::UNAUTHORIZED,

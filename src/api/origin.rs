@@ -1,20 +1,30 @@
-//! Who may address the local API at all: the `Host` a request names must be one of the node's
+//! Who may address a listener at all: the `Host` a request names must be one of the listener's
 //! names (a web page that rebinds its own DNS name to 127.0.0.1 is refused with 421), and a
-//! state-changing request from a browser must come from the node's own origin (a cross-origin
-//! POST is refused with 403). Checked before anything else, on every route.
+//! state-changing request from a browser must come from the listener's own origin (a
+//! cross-origin POST is refused with 403). Checked before anything else, on every route of the
+//! local API and of the X-Road provider face.
 
 use hyper::header::{HOST, ORIGIN};
 use hyper::{Method, Request, StatusCode};
 
 use crate::net::http::Problem;
 
-/// The names a node answers to.
+/// The names a listener answers to.
 #[derive(Debug, Clone)]
-pub struct HostNames(Vec<String>);
+pub struct HostNames {
+    names: Vec<String>,
+    /// The config key that adds names (said in a refusal).
+    key: &'static str,
+}
 
 impl HostNames {
-    /// The configured names plus the listen address, `localhost`, `127.0.0.1` and `::1`.
-    pub fn new(listen: std::net::SocketAddr, configured: &[String]) -> HostNames {
+    /// The names configured under `key` plus the listen address, `localhost`, `127.0.0.1` and
+    /// `::1`.
+    pub fn new(
+        listen: std::net::SocketAddr,
+        configured: &[String],
+        key: &'static str,
+    ) -> HostNames {
         let mut names: Vec<String> = configured.iter().map(|n| n.to_ascii_lowercase()).collect();
         names.extend([
             listen.ip().to_string(),
@@ -22,7 +32,7 @@ impl HostNames {
             "127.0.0.1".into(),
             "::1".into(),
         ]);
-        HostNames(names)
+        HostNames { names, key }
     }
 
     /// Refuse a request whose `Host` is not one of ours, or a cross-origin state change.
@@ -33,12 +43,15 @@ impl HostNames {
             .and_then(|h| h.to_str().ok())
             .or_else(|| req.uri().authority().map(|a| a.as_str()))
             .unwrap_or_default();
-        if !self.0.iter().any(|n| n == &host_name(host)) {
+        if !self.names.iter().any(|n| n == &host_name(host)) {
             return Err(Problem::new(
                 StatusCode::MISDIRECTED_REQUEST,
                 "unknown-host",
                 "Not this node's name",
-                "the Host header names no name this node answers to ([local] names)",
+                format!(
+                    "the Host header names no name this listener answers to ({})",
+                    self.key
+                ),
             ));
         }
         let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -88,6 +101,7 @@ mod tests {
         let names = HostNames::new(
             "127.0.0.1:8080".parse().unwrap(),
             &["jol.mig.gov.kg".into()],
+            "[local] names",
         );
         assert!(names.check(&req("GET", "127.0.0.1:8080", None)).is_ok());
         assert!(names.check(&req("GET", "localhost:8080", None)).is_ok());
@@ -97,6 +111,11 @@ mod tests {
             .check(&req("GET", "evil.example:8080", None))
             .unwrap_err();
         assert_eq!(rebound.status, 421);
+        assert!(
+            rebound.detail.contains("[local] names"),
+            "{}",
+            rebound.detail
+        );
         assert!(names
             .check(&req(
                 "POST",

@@ -67,7 +67,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/healthz", access: Access::Open, summary: "Liveness", ok: (200, Body::Json("Health")), refusals: &[], query: &[], request: None },
     Route { method: "GET", path: "/", access: Access::Open, summary: "The dashboard (without a session: to /signin)", ok: (200, Body::Html), refusals: &[303], query: &[], request: None },
     Route { method: "GET", path: "/signin", access: Access::Open, summary: "The dashboard's sign-in page", ok: (200, Body::Html), refusals: &[], query: &[], request: None },
-    Route { method: "POST", path: "/signin", access: Access::Open, summary: "Sign in to the dashboard with a token (form field `token`)", ok: (303, Body::Redirect), refusals: &[400, 401, 403, 408, 413], query: &[], request: Some("SignIn") },
+    Route { method: "POST", path: "/signin", access: Access::Open, summary: "Sign in to the dashboard with a token (form field `token`)", ok: (303, Body::Redirect), refusals: &[400, 401, 403, 408, 413, 429], query: &[], request: Some("SignIn") },
     Route { method: "POST", path: "/signout", access: Access::Open, summary: "End the dashboard session", ok: (303, Body::Redirect), refusals: &[], query: &[], request: None },
     Route { method: "GET", path: "/readyz", access: Access::Token(Some(Scope::Monitor)), summary: "Readiness: store, manifest, peers, warnings", ok: (200, Body::Json("Ready")), refusals: &[503], query: &[], request: None },
     Route { method: "GET", path: "/metrics", access: Access::Token(Some(Scope::Monitor)), summary: "Prometheus metrics", ok: (200, Body::Metrics), refusals: &[], query: &[], request: None },

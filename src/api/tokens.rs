@@ -2,15 +2,20 @@
 //! personal data for (written to the access log; a caller cannot choose another), and an expiry.
 //! The tokens file keeps only each token's SHA-256; the token itself is printed once, when it is
 //! created (`jol token create`). The file is re-read when it changes, so a revocation takes
-//! effect without a restart.
+//! effect without a restart; a file that cannot be read or parsed any more refuses every token
+//! ([`Unreadable`]) until it can be read again, rather than leaving the tokens it held before
+//! valid.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
+use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
+
+use crate::net::http::Problem;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -138,8 +143,20 @@ pub fn read(path: &Path) -> Result<Vec<Token>, TokenError> {
         .map(|f| f.tokens)
         .map_err(|e| TokenError::Format {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            detail: where_and_why(&text, &e),
         })
+}
+
+/// A parse error's line and message, without the line's text (which may hold a digest).
+fn where_and_why(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = text.as_bytes().get(..span.start).unwrap_or_default();
+            let line = before.iter().filter(|b| **b == b'\n').count() + 1;
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_string(),
+    }
 }
 
 /// Write a tokens file, readable by its owner only.
@@ -209,47 +226,98 @@ pub fn revoke(path: &Path, name: &str) -> Result<(), TokenError> {
     write(path, tokens)
 }
 
+/// The tokens file cannot be read or parsed: every token is refused until it can be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the node's token list cannot be read")]
+pub struct Unreadable;
+
+impl Unreadable {
+    /// What a caller is told: 401, and nothing of the file.
+    pub fn problem(self) -> Problem {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "tokens-unreadable",
+            "Token list unreadable",
+            "the node's token list cannot be read: every token is refused until an operator repairs the tokens file (the node's log says what is wrong with it)",
+        )
+    }
+}
+
 /// The node's view of its tokens file, re-read when the file changes.
 pub struct Tokens {
     path: PathBuf,
-    cache: Mutex<(Option<SystemTime>, Vec<Token>)>,
+    cache: Mutex<Cache>,
+}
+
+/// The file as last looked at: which version of it, and its tokens or that it was unreadable.
+struct Cache {
+    seen: Option<Version>,
+    tokens: Result<Vec<Token>, Unreadable>,
+}
+
+/// What tells one version of the file from another (rewritten in place or replaced).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Version {
+    modified: Option<SystemTime>,
+    len: u64,
+    inode: u64,
+}
+
+impl Version {
+    /// The file's version now; none when it is not there (it then holds no token).
+    fn of(path: &Path) -> Option<Version> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Version {
+            modified: m.modified().ok(),
+            len: m.len(),
+            inode: m.ino(),
+        })
+    }
 }
 
 impl Tokens {
     pub fn load(path: &Path) -> Result<Tokens, TokenError> {
+        let seen = Version::of(path);
         let tokens = read(path)?;
         Ok(Tokens {
             path: path.to_path_buf(),
-            cache: Mutex::new((modified(path), tokens)),
+            cache: Mutex::new(Cache {
+                seen,
+                tokens: Ok(tokens),
+            }),
         })
     }
 
-    /// How many tokens the file holds now (none: every caller is refused).
+    /// How many tokens the file holds now (none, or unreadable: every caller is refused).
     pub fn count(&self) -> usize {
         self.with_current(|tokens| tokens.len()).unwrap_or(0)
     }
 
     /// Look at the file's tokens, re-read if the file changed since the last look (under the
-    /// lock: nothing is copied but what `f` returns).
-    fn with_current<R>(&self, f: impl FnOnce(&[Token]) -> R) -> Option<R> {
-        let mut cache = self.cache.lock().ok()?;
-        let now_modified = modified(&self.path);
-        if now_modified != cache.0 {
-            if let Ok(fresh) = read(&self.path) {
-                *cache = (now_modified, fresh);
-            }
+    /// lock: nothing is copied but what `f` returns). A version that cannot be read is logged
+    /// once, and refuses every token until another version can be read.
+    fn with_current<R>(&self, f: impl FnOnce(&[Token]) -> R) -> Result<R, Unreadable> {
+        let mut cache = self.cache.lock().map_err(|_| Unreadable)?;
+        let now = Version::of(&self.path);
+        if now != cache.seen {
+            cache.seen = now;
+            cache.tokens = read(&self.path).map_err(|e| {
+                tracing::error!(error = %e, "the tokens file cannot be read: every token is refused until it can be");
+                Unreadable
+            });
         }
-        Some(f(&cache.1))
+        cache.tokens.as_deref().map(f).map_err(|u| *u)
     }
 
     /// The token whose secret was presented, if it is known and not expired.
-    pub fn verify(&self, presented: &str) -> Option<Token> {
+    pub fn verify(&self, presented: &str) -> Result<Option<Token>, Unreadable> {
         self.by_digest(&digest(presented))
     }
 
     /// The token with this SHA-256 (hex), if it is still in the file and not expired: how a
     /// dashboard session finds its token again, so revoking the token ends the session.
-    pub fn by_digest(&self, wanted: &str) -> Option<Token> {
+    pub fn by_digest(&self, wanted: &str) -> Result<Option<Token>, Unreadable> {
         let now = OffsetDateTime::now_utc();
         self.with_current(|tokens| {
             tokens
@@ -257,53 +325,8 @@ impl Tokens {
                 .find(|t| constant_time_eq(t.sha256.as_bytes(), wanted.as_bytes()))
                 .filter(|t| !t.is_expired(now))
                 .cloned()
-        })?
+        })
     }
-}
-
-/// Per-token request budgets: a bucket of `rate` requests a second, holding at most `burst`.
-pub struct RateLimits {
-    rate: f64,
-    burst: f64,
-    buckets: Mutex<std::collections::HashMap<String, (f64, std::time::Instant)>>,
-}
-
-impl RateLimits {
-    pub fn new(rate_per_second: u32, burst: u32) -> RateLimits {
-        RateLimits {
-            rate: f64::from(rate_per_second.max(1)),
-            burst: f64::from(burst.max(1)),
-            buckets: Mutex::default(),
-        }
-    }
-
-    /// The sustained rate, requests a second.
-    pub fn per_second(&self) -> u32 {
-        self.rate as u32
-    }
-
-    /// Take one request from `token`'s budget; `Err(seconds)` tells how long to wait.
-    pub fn take(&self, token: &str) -> Result<(), u64> {
-        let Ok(mut buckets) = self.buckets.lock() else {
-            return Ok(());
-        };
-        let now = std::time::Instant::now();
-        let (level, last) = buckets
-            .entry(token.to_string())
-            .or_insert((self.burst, now));
-        *level = (*level + now.duration_since(*last).as_secs_f64() * self.rate).min(self.burst);
-        *last = now;
-        if *level >= 1.0 {
-            *level -= 1.0;
-            Ok(())
-        } else {
-            Err(((1.0 - *level) / self.rate).ceil().max(1.0) as u64)
-        }
-    }
-}
-
-fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::metadata(path).and_then(|m| m.modified()).ok()
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -313,16 +336,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_token_spends_its_budget_and_then_waits() {
-        let limits = RateLimits::new(2, 3);
-        for _ in 0..3 {
-            assert!(limits.take("a").is_ok());
-        }
-        assert_eq!(limits.take("a"), Err(1));
-        assert!(limits.take("b").is_ok(), "each token has its own budget");
-    }
 
     #[test]
     fn a_created_token_verifies_with_its_scopes_and_a_revoked_one_does_not() {
@@ -344,10 +357,10 @@ mod tests {
             0o600
         );
         let tokens = Tokens::load(&path).unwrap();
-        let t = tokens.verify(&secret).unwrap();
+        let t = tokens.verify(&secret).unwrap().unwrap();
         assert!(t.allows(Scope::Publish) && !t.allows(Scope::ReadPersons));
         assert_eq!(t.purpose, "EMPLOYMENT_SERVICES");
-        assert!(tokens.verify("jol_wrong").is_none());
+        assert_eq!(tokens.verify("jol_wrong"), Ok(None));
         assert!(matches!(
             create(&path, "case-system", vec![], "x", None),
             Err(TokenError::Exists(_))
@@ -355,7 +368,7 @@ mod tests {
         // Revoked while the node runs: refused at once (the file is re-read when it changes).
         std::thread::sleep(std::time::Duration::from_millis(20));
         revoke(&path, "case-system").unwrap();
-        assert!(tokens.verify(&secret).is_none());
+        assert_eq!(tokens.verify(&secret), Ok(None));
         let expired = create(
             &path,
             "old",
@@ -365,6 +378,34 @@ mod tests {
         )
         .unwrap();
         std::thread::sleep(std::time::Duration::from_millis(20));
-        assert!(tokens.verify(&expired).is_none());
+        assert_eq!(tokens.verify(&expired), Ok(None));
+    }
+
+    #[test]
+    fn a_tokens_file_that_stops_parsing_refuses_every_token_until_it_parses_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        let secret = create(&path, "desk", vec![Scope::ReadKpi], "x", None).unwrap();
+        let tokens = Tokens::load(&path).unwrap();
+        assert!(tokens.verify(&secret).unwrap().is_some());
+        let good = std::fs::read(&path).unwrap();
+        std::fs::write(&path, b"[[token]]\nname = \"desk\"\nsha256 = 42 garbage").unwrap();
+        assert_eq!(tokens.verify(&secret), Err(Unreadable));
+        assert_eq!(tokens.count(), 0);
+        let problem = Unreadable.problem();
+        assert_eq!(problem.status, 401);
+        assert!(!serde_json::to_string(&problem).unwrap().contains("garbage"));
+        std::fs::write(&path, good).unwrap();
+        assert!(tokens.verify(&secret).unwrap().is_some(), "readable again");
+    }
+
+    #[test]
+    fn a_parse_error_names_its_line_but_not_its_text() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("tokens.toml");
+        std::fs::write(&path, "# tokens\n[[token]]\nname = secret-digest-here\n").unwrap();
+        let e = read(&path).unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(!e.contains("secret-digest-here"), "{e}");
     }
 }

@@ -5,6 +5,9 @@
 //!   no consent) appear as placeholders `{sequence, withheld}` so the caller sees no gap.
 //!   With `wait`, the request is held (up to 30 s) until something new is published.
 //! - `GET /peer/v1/manifest`: the signed manifest this node holds, so newer ones spread.
+//!
+//! Under an expired manifest nothing but the manifest is served to members: every other route
+//! answers 503 `manifest-expired` ([`serving_manifest`], which the X-Road faces ask too).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -107,6 +110,21 @@ fn storage(e: StoreError) -> Problem {
     http::storage_problem(e)
 }
 
+/// The manifest members may be served under now, or 503 `manifest-expired`: the one rule every
+/// face that serves members asks before it serves data or proofs (the peer listener and
+/// X-Road's `jol-feed` through [`PeerApi::serve`], `jol-persons`, `jol-kpi`). The manifest
+/// itself stays served: a newer one is how a member recovers.
+pub fn serving_manifest(trust: &Trust) -> Result<Arc<Manifest>, Problem> {
+    trust.usable().map_err(|e| {
+        Problem::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "manifest-expired",
+            "Manifest expired",
+            e.to_string(),
+        )
+    })
+}
+
 impl PeerApi {
     /// A request on the peer listener: the feed's resources under `/peer/v1`.
     pub async fn handle(self: Arc<Self>, caller: MemberId, req: Request<Incoming>) -> Response {
@@ -123,7 +141,8 @@ impl PeerApi {
     /// One of the feed's resources (`/feed`, `/checkpoint`, `/proof/…`, `/cosignature`,
     /// `/manifest`) for `caller`, whichever way it came: the peer listener or X-Road's
     /// `jol-feed` service (then `official` is what X-Road's headers said, for the access log). A
-    /// long-poll waits at most `max_wait` seconds.
+    /// long-poll waits at most `max_wait` seconds. Under an expired manifest only the manifest
+    /// is served.
     pub async fn serve(
         &self,
         caller: &MemberId,
@@ -133,6 +152,12 @@ impl PeerApi {
         max_wait: u64,
     ) -> Response {
         let query = req.uri().query();
+        let is_manifest = (req.method(), resource) == (&Method::GET, "/manifest");
+        if !is_manifest {
+            if let Err(expired) = serving_manifest(&self.trust) {
+                return expired.response();
+            }
+        }
         let result = match (req.method(), resource) {
             (&Method::GET, "/feed") => self.feed(caller, official, query, max_wait).await,
             (&Method::GET, "/checkpoint") => crate::log::proofs::checkpoint(&self.store),
@@ -206,14 +231,7 @@ impl PeerApi {
     ) -> Result<Response, Problem> {
         use std::sync::atomic::Ordering::Relaxed;
         self.metrics.feed_requests.fetch_add(1, Relaxed);
-        let manifest = self.trust.usable().map_err(|e| {
-            Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "manifest-expired",
-                "Manifest expired",
-                e.to_string(),
-            )
-        })?;
+        let manifest = serving_manifest(&self.trust)?;
         if manifest.readable_types(caller).is_empty() {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,

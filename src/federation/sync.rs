@@ -330,7 +330,8 @@ impl Syncer {
                 s.last_error = Some(e.to_string());
                 *s.failures.entry(e.kind()).or_default() += 1;
                 if let SyncError::XRoad { kind, .. } = &e {
-                    *s.xroad_faults.entry(kind.clone()).or_default() += 1;
+                    let family = crate::net::xroad::FaultFamily::of(kind);
+                    *s.xroad_faults.entry(family).or_default() += 1;
                 }
             });
             let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.5));

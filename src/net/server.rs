@@ -91,7 +91,11 @@ async fn accept_loop<C, CF>(
     let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
 }
 
-/// Serve plain HTTP/1.1 (the local listener).
+/// The address a request's connection came from (a request extension of [`serve_plain`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Serve plain HTTP/1.1 (the local listener). Each request carries its [`ClientAddr`].
 pub async fn serve_plain<H, F>(
     listener: TcpListener,
     limits: Limits,
@@ -102,8 +106,13 @@ pub async fn serve_plain<H, F>(
     H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response> + Send + 'static,
 {
-    let on_connection = move |stream: TcpStream, _peer, watcher| {
-        serve_connection(stream, limits, handler.clone(), watcher)
+    let on_connection = move |stream: TcpStream, peer: SocketAddr, watcher| {
+        let handler = handler.clone();
+        let with_addr = move |mut req: Request<Incoming>| {
+            req.extensions_mut().insert(ClientAddr(peer));
+            handler(req)
+        };
+        serve_connection(stream, limits, with_addr, watcher)
     };
     accept_loop(listener, limits, on_connection, stop, drain).await;
 }

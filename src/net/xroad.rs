@@ -73,26 +73,65 @@ pub struct XRoadConfig {
     /// server (self-signed will do: `jol xroad-cert`).
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
-    /// Without `security_server_cert`: the addresses plain-HTTP calls are accepted from.
-    #[serde(default = "default_allow_from")]
+    /// Without `security_server_cert`: the only addresses plain-HTTP calls are accepted from.
+    /// There is no default: a face needs this or `security_server_cert`, and does not start
+    /// with neither ([`XRoadConfig::face_trust`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allow_from: Vec<IpAddr>,
+    /// Host names the provider face answers to, besides its listen address, `localhost`,
+    /// `127.0.0.1` and `::1`; a request naming another `Host` is refused (421).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<String>,
     /// The longest long-poll the provider face holds (a security server times out beyond it).
     #[serde(default = "default_max_wait")]
     pub max_wait_secs: u64,
-}
-
-fn default_allow_from() -> Vec<IpAddr> {
-    vec![
-        IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
-        IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-    ]
 }
 
 fn default_max_wait() -> u64 {
     20
 }
 
+/// Whom a provider face believes `X-Road-Client` from, as its `[xroad]` settings say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FaceTrust<'a> {
+    /// Mutual TLS: the security server's certificate pinned, this system's own presented.
+    PinnedTls {
+        security_server_cert: &'a Path,
+        tls_cert: &'a Path,
+        tls_key: &'a Path,
+    },
+    /// Plain HTTP from these addresses only.
+    PlainHttpFrom(&'a [IpAddr]),
+}
+
+/// Why a provider face's settings name no caller it may trust, or two contradicting ones.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum FaceTrustError {
+    #[error("[xroad] provider_listen is set but the face would trust no caller: set [xroad] security_server_cert (with tls_cert and tls_key) for pinned TLS with the security server, or name the addresses plain HTTP is accepted from in [xroad] allow_from")]
+    TrustsNobody,
+    #[error("[xroad] security_server_cert needs tls_cert and tls_key (this system's certificate, as registered on the security server)")]
+    TlsIncomplete,
+    #[error("[xroad] allow_from is for plain HTTP, but security_server_cert makes the face speak pinned TLS: remove one of them")]
+    AllowFromWithTls,
+}
+
 impl XRoadConfig {
+    /// Whom the provider face trusts: pinned TLS with `security_server_cert`, or plain HTTP
+    /// from the addresses named in `allow_from`; never a default.
+    pub fn face_trust(&self) -> Result<FaceTrust<'_>, FaceTrustError> {
+        match (&self.security_server_cert, &self.tls_cert, &self.tls_key) {
+            (Some(_), _, _) if !self.allow_from.is_empty() => Err(FaceTrustError::AllowFromWithTls),
+            (Some(ss), Some(cert), Some(key)) => Ok(FaceTrust::PinnedTls {
+                security_server_cert: ss,
+                tls_cert: cert,
+                tls_key: key,
+            }),
+            (Some(_), _, _) => Err(FaceTrustError::TlsIncomplete),
+            (None, _, _) if self.allow_from.is_empty() => Err(FaceTrustError::TrustsNobody),
+            (None, _, _) => Ok(FaceTrust::PlainHttpFrom(&self.allow_from)),
+        }
+    }
+
     /// Resolve relative paths against the config file's folder.
     pub fn resolve(&mut self, base: &Path) {
         for p in [
@@ -124,6 +163,64 @@ impl Fault {
     pub fn recognise(body: &[u8]) -> Option<Fault> {
         let f: Fault = serde_json::from_slice(body).ok()?;
         (f.kind.starts_with("Server.") || f.kind.starts_with("Client.")).then_some(f)
+    }
+}
+
+/// The families of X-Road's error types (the prefixes of X-Road's `ErrorCodes`), the only thing
+/// of a fault's type that becomes a metric label: the type is the remote side's text, and a
+/// label per text would let it grow the metrics without bound.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum FaultFamily {
+    /// `Server.ServerProxy.…`: the provider's security server (or the service behind it).
+    ServerProxy,
+    /// `Server.ClientProxy.…`: this node's own security server.
+    ClientProxy,
+    /// `Client.…`: the request as X-Road saw it.
+    Client,
+    /// Any other type.
+    Other,
+}
+
+impl FaultFamily {
+    pub const ALL: [FaultFamily; 4] = [
+        FaultFamily::ServerProxy,
+        FaultFamily::ClientProxy,
+        FaultFamily::Client,
+        FaultFamily::Other,
+    ];
+
+    /// The family of an error type (X-Road writes them capitalised or, lately, in lower case).
+    pub fn of(kind: &str) -> FaultFamily {
+        let kind = kind.to_ascii_lowercase();
+        let under = |prefix: &str| {
+            kind.strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+        };
+        if under("server.serverproxy") {
+            FaultFamily::ServerProxy
+        } else if under("server.clientproxy") {
+            FaultFamily::ClientProxy
+        } else if under("client") {
+            FaultFamily::Client
+        } else {
+            FaultFamily::Other
+        }
+    }
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultFamily::ServerProxy => "Server.ServerProxy",
+            FaultFamily::ClientProxy => "Server.ClientProxy",
+            FaultFamily::Client => "Client",
+            FaultFamily::Other => "other",
+        }
+    }
+}
+
+impl Serialize for FaultFamily {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
     }
 }
 
@@ -251,6 +348,61 @@ mod tests {
         let problem = br#"{"type":"https://jol.example/problems/not-a-reader","message":"x"}"#;
         assert!(Fault::recognise(problem).is_none());
         assert!(Fault::recognise(b"not json").is_none());
+    }
+
+    #[test]
+    fn fault_types_fall_into_a_few_families() {
+        for (kind, family) in [
+            (
+                "Server.ServerProxy.UnknownService",
+                FaultFamily::ServerProxy,
+            ),
+            (
+                "server.serverproxy.service_failed",
+                FaultFamily::ServerProxy,
+            ),
+            ("Server.ClientProxy.NetworkError", FaultFamily::ClientProxy),
+            ("Client.InvalidRequest", FaultFamily::Client),
+            ("Server.ServerProxyEvil", FaultFamily::Other),
+            ("Server.DatabaseError", FaultFamily::Other),
+            ("Clientele", FaultFamily::Other),
+            ("", FaultFamily::Other),
+        ] {
+            assert_eq!(FaultFamily::of(kind), family, "{kind}");
+        }
+    }
+
+    fn face(text: &str) -> XRoadConfig {
+        toml::from_str(&format!("provider_listen = \"127.0.0.1:8600\"\n{text}")).unwrap()
+    }
+
+    #[test]
+    fn a_face_trusts_what_it_is_told_and_nothing_by_default() {
+        assert_eq!(face("").face_trust(), Err(FaceTrustError::TrustsNobody));
+        assert!(FaceTrustError::TrustsNobody
+            .to_string()
+            .contains("allow_from"));
+        assert!(FaceTrustError::TrustsNobody
+            .to_string()
+            .contains("security_server_cert"));
+        let plain = face("allow_from = [\"10.0.0.7\"]");
+        assert_eq!(
+            plain.face_trust(),
+            Ok(FaceTrust::PlainHttpFrom(&["10.0.0.7".parse().unwrap()]))
+        );
+        let tls = "security_server_cert = \"ss.pem\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n";
+        assert!(matches!(
+            face(tls).face_trust(),
+            Ok(FaceTrust::PinnedTls { .. })
+        ));
+        assert_eq!(
+            face("security_server_cert = \"ss.pem\"").face_trust(),
+            Err(FaceTrustError::TlsIncomplete)
+        );
+        assert_eq!(
+            face(&format!("{tls}allow_from = [\"127.0.0.1\"]")).face_trust(),
+            Err(FaceTrustError::AllowFromWithTls)
+        );
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub fn behind_standins(dir: &Path, laid: &[LaidOut]) -> Result<Vec<StandInLaidOu
             tls_cert: Some("keys/xroad.cert.pem".into()),
             tls_key: Some("keys/xroad.pem".into()),
             allow_from: Vec::new(),
+            names: Vec::new(),
             max_wait_secs: 20,
         });
         for s in &mut node.subscriptions {

@@ -45,6 +45,8 @@ pub enum ConfigProblem {
     Webhook(#[from] crate::net::webhook::WebhookUrlError),
     #[error("local.max_body_bytes must be at least 1024")]
     BodyLimitTooSmall,
+    #[error("local.{0} must be at least 1")]
+    Zero(&'static str),
 }
 
 /// The whole node configuration.
@@ -137,6 +139,13 @@ pub struct LocalConfig {
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Dashboard sessions live at once; signing in beyond it ends the one used least recently.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: usize,
+    /// Refused dashboard sign-ins one client address may make a minute; beyond it every
+    /// sign-in from it is answered 429 with `Retry-After` until the budget refills.
+    #[serde(default = "default_signin_failures")]
+    pub signin_failures_per_minute: u32,
     /// `http://host:port/path` to POST the events the node holds to, in order, retrying until
     /// a 2xx (at-least-once: the receiver deduplicates on the event id).
     pub webhook: Option<String>,
@@ -168,6 +177,12 @@ fn default_body_timeout() -> u64 {
 fn default_max_connections() -> usize {
     1024
 }
+fn default_max_sessions() -> usize {
+    64
+}
+fn default_signin_failures() -> u32 {
+    5
+}
 
 impl Default for LocalConfig {
     fn default() -> Self {
@@ -180,6 +195,8 @@ impl Default for LocalConfig {
             body_timeout_secs: default_body_timeout(),
             requests_per_token_per_second: default_rate(),
             max_connections: default_max_connections(),
+            max_sessions: default_max_sessions(),
+            signin_failures_per_minute: default_signin_failures(),
             webhook: None,
             webhook_purpose: None,
         }
@@ -231,6 +248,12 @@ impl NodeConfig {
         if c.local.max_body_bytes < 1024 {
             return Err(ConfigProblem::BodyLimitTooSmall);
         }
+        if c.local.max_sessions == 0 {
+            return Err(ConfigProblem::Zero("max_sessions"));
+        }
+        if c.local.signin_failures_per_minute == 0 {
+            return Err(ConfigProblem::Zero("signin_failures_per_minute"));
+        }
         Ok(c)
     }
 
@@ -281,6 +304,11 @@ key_name = "sign-1"
         assert_eq!(c.signing.key_file, Path::new("/etc/jol/keys/sign.pem"));
         assert_eq!(c.local.max_body_bytes, 1024 * 1024);
         assert!(c.local.listen.ip().is_loopback());
+        assert_eq!(c.local.max_sessions, 64);
+        assert_eq!(c.local.signin_failures_per_minute, 5);
+        let none = format!("{MINIMAL}[local]\nmax_sessions = 0\n");
+        let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("max_sessions"), "{err}");
     }
 
     #[test]

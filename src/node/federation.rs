@@ -349,7 +349,12 @@ mod tests {
             let (folder, path) = (&laid.folder, &laid.config);
             assert_eq!(folder, &m.folder);
             let c = NodeConfig::load(path).unwrap();
-            let token = c.tokens().unwrap().verify(&laid.operator_token).unwrap();
+            let token = c
+                .tokens()
+                .unwrap()
+                .verify(&laid.operator_token)
+                .unwrap()
+                .unwrap();
             assert_eq!(token.purpose, m.purpose);
             assert_eq!(c.member, m.id);
             assert_eq!(c.subscriptions.len(), 2);

@@ -59,8 +59,8 @@ pub enum NodeError {
         path: std::path::PathBuf,
         source: std::io::Error,
     },
-    #[error("[xroad] security_server_cert needs tls_cert and tls_key (this system's certificate, as registered on the security server)")]
-    XRoadTls,
+    #[error(transparent)]
+    XRoadFace(#[from] crate::net::xroad::FaceTrustError),
     #[error("cannot read {path}: {source}")]
     File {
         path: std::path::PathBuf,
@@ -220,14 +220,25 @@ impl RunningNode {
             tokens,
             max_body_bytes: config.local.max_body_bytes,
             body_deadline: Duration::from_secs(config.local.body_timeout_secs),
-            rate_limits: crate::api::tokens::RateLimits::new(
+            rate_limits: crate::api::budget::RateLimits::new(
                 config.local.requests_per_token_per_second,
                 config.local.requests_per_token_per_second.saturating_mul(2),
             ),
+            signin_limits: crate::api::budget::RateLimits::per_minute(
+                config.local.signin_failures_per_minute,
+            ),
             metrics: metrics.clone(),
             trust,
-            names: crate::api::origin::HostNames::new(config.local.listen, &config.local.names),
-            sessions: Default::default(),
+            names: crate::api::origin::HostNames::new(
+                config.local.listen,
+                &config.local.names,
+                "[local] names",
+            ),
+            // The local listener speaks plain HTTP: its cookie cannot be `Secure`.
+            sessions: crate::api::session::Sessions::new(
+                crate::api::session::SessionCookie::for_listener(local_addr, false),
+                config.local.max_sessions,
+            ),
             role: role.clone(),
         });
         let limits = Limits {
@@ -318,7 +329,8 @@ impl RunningNode {
 }
 
 /// Start the X-Road provider face, if configured: pinned TLS with the security server, or plain
-/// HTTP from `allow_from` (with a warning). Returns its address.
+/// HTTP from the addresses in `allow_from`; with neither named it does not start. What it
+/// trusts is logged. Returns its address.
 async fn start_provider_face(
     x: &crate::net::xroad::XRoadConfig,
     feed: Arc<PeerApi>,
@@ -326,25 +338,32 @@ async fn start_provider_face(
     stopped: &watch::Receiver<bool>,
     tasks: &mut Vec<JoinHandle<()>>,
 ) -> Result<Option<SocketAddr>, NodeError> {
+    use crate::net::xroad::FaceTrust;
     let Some(addr) = x.provider_listen else {
         return Ok(None);
     };
-    let gate = match (&x.security_server_cert, &x.tls_cert, &x.tls_key) {
-        (Some(ss), Some(cert), Some(key)) => {
-            let pem = std::fs::read_to_string(ss).map_err(|source| NodeError::File {
-                path: ss.clone(),
-                source,
+    let gate = match x.face_trust()? {
+        FaceTrust::PinnedTls {
+            security_server_cert,
+            tls_cert,
+            tls_key,
+        } => {
+            let pem = std::fs::read_to_string(security_server_cert).map_err(|source| {
+                NodeError::File {
+                    path: security_server_cert.to_path_buf(),
+                    source,
+                }
             })?;
-            let config = crate::trust::pinned::server_config(
-                Identity::load(cert, key)?,
-                crate::trust::pinned::pin_of(&pem)?,
-            )?;
+            let pin = crate::trust::pinned::pin_of(&pem)?;
+            tracing::info!(listen = %addr, "the X-Road provider face trusts pinned TLS with certificate {pin} (SHA-256 of its key, from [xroad] security_server_cert)");
+            let config =
+                crate::trust::pinned::server_config(Identity::load(tls_cert, tls_key)?, pin)?;
             server::Gate::Tls(tokio_rustls::TlsAcceptor::from(config))
         }
-        (Some(_), _, _) => return Err(NodeError::XRoadTls),
-        (None, _, _) => {
-            tracing::warn!(allow_from = ?x.allow_from, "the X-Road provider face speaks plain HTTP: set [xroad] security_server_cert, tls_cert and tls_key for mutual TLS with the security server");
-            server::Gate::AllowFrom(Arc::new(x.allow_from.clone()))
+        FaceTrust::PlainHttpFrom(addresses) => {
+            let list: Vec<String> = addresses.iter().map(|a| a.to_string()).collect();
+            tracing::warn!(listen = %addr, "the X-Road provider face trusts plain HTTP from {} ([xroad] allow_from); set security_server_cert, tls_cert and tls_key for mutual TLS with the security server", list.join(", "));
+            server::Gate::AllowFrom(Arc::new(addresses.to_vec()))
         }
     };
     let listener = bind(addr).await?;
@@ -352,6 +371,7 @@ async fn start_provider_face(
     let face = Arc::new(crate::xroad::provider::ProviderFace {
         feed,
         max_wait_secs: x.max_wait_secs,
+        names: crate::api::origin::HostNames::new(addr, &x.names, "[xroad] names"),
     });
     tasks.push(tokio::spawn(server::serve_gated(
         listener,

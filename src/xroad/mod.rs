@@ -5,7 +5,7 @@
 //!   `jol-persons` (a person's view, for a client the manifest and the person's consent allow)
 //!   and `jol-kpi` (the KPI report, small cells suppressed). The caller is the `X-Road-Client`
 //!   header, trusted only from the node's security server: pinned mutual TLS, or plain HTTP from
-//!   the addresses in `allow_from`.
+//!   the addresses in `allow_from` (no default: with neither the node does not start).
 //! - the consumer side lives in [`crate::federation::sync`]: a subscription with `via` fetches
 //!   the publisher's `jol-feed` through this node's own security server.
 //! - [`standin`]: a stand-in security server for tests and the demo, named as such; it follows

@@ -109,8 +109,9 @@ fn operation(s: Service, op: &Op) -> Value {
         "application/json"
     };
     responses.insert("200".into(), json!({"description": "OK", "content": {media: {"schema": {"$ref": format!("#/components/schemas/{}", op.ok)}}}}));
-    // Every operation refuses a missing or malformed X-Road-Client with 400.
-    for code in std::iter::once(&400).chain(op.refusals) {
+    // Every operation refuses a missing or malformed X-Road-Client with 400, and a `Host` that
+    // is none of the face's names with 421.
+    for code in [400, 421].iter().chain(op.refusals) {
         responses.insert(code.to_string(), json!({"description": "Refused", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}));
     }
     if op.method == "post" {

@@ -10,18 +10,23 @@
 //! | `jol-kpi` | `/v1/kpi` |
 //!
 //! and `/v1/openapi.json` under each. The caller is `X-Road-Client`, believed because only the
-//! security server can reach this listener (see [`crate::net::server::Gate`]); it is authorised
-//! against the manifest exactly as a peer member is.
+//! security server can reach this listener (see [`crate::net::server::Gate`]: pinned TLS, or
+//! plain HTTP from the addresses the operator named, never a default); it is authorised
+//! against the manifest exactly as a peer member is. A request must name one of the face's
+//! names in `Host` (421 otherwise, as on the local API: [`HostNames`]), and under an expired
+//! manifest every service but the manifest answers 503
+//! ([`crate::federation::feed::serving_manifest`]).
 
 use std::sync::Arc;
 
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
+use crate::api::origin::HostNames;
 use crate::api::registry::{date_param, kpi_answer, valid_pin};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
-use crate::federation::feed::PeerApi;
+use crate::federation::feed::{serving_manifest, PeerApi};
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::net::xroad::{header, Service};
 use crate::registry::access::{self, Access, Official, Outcome, Reader};
@@ -32,11 +37,16 @@ pub struct ProviderFace {
     pub feed: Arc<PeerApi>,
     /// The longest long-poll the face holds.
     pub max_wait_secs: u64,
+    /// The names the face answers to (`Host`).
+    pub names: HostNames,
 }
 
 impl ProviderFace {
     /// Route one call from the security server.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+        if let Err(p) = self.names.check(&req) {
+            return p.response();
+        }
         let path = req.uri().path().to_string();
         let mut parts = path.trim_start_matches('/').splitn(2, '/');
         let service = parts.next().and_then(Service::from_code);
@@ -86,13 +96,13 @@ impl ProviderFace {
         client: &MemberId,
         pin: &str,
     ) -> Result<Response, Problem> {
+        let manifest = serving_manifest(&self.feed.trust)?;
         let pin = valid_pin(pin)?;
         let official = official_of(req);
         required_header(req, header::USER_ID)?;
         required_header(req, header::ISSUE)?;
         let store = &self.feed.store;
         let me = &self.feed.member;
-        let manifest = self.feed.trust.held();
         let readable: Vec<(EventType, Vec<String>)> = EventType::ALL
             .into_iter()
             .filter(|t| manifest.may_publish(me, *t))
@@ -158,7 +168,7 @@ impl ProviderFace {
     /// `jol-kpi`: the KPI report for any member of the federation, small cells always
     /// suppressed.
     fn kpi(&self, req: &Request<Incoming>, client: &MemberId) -> Result<Response, Problem> {
-        let manifest = self.feed.trust.held();
+        let manifest = serving_manifest(&self.feed.trust)?;
         if manifest.member(client).is_none() {
             return Err(Problem::new(
                 StatusCode::FORBIDDEN,

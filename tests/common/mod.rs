@@ -112,12 +112,24 @@ pub struct Node {
 
 impl Node {
     pub fn start(config: &Path) -> Node {
+        Node::launch(config, "error", Stdio::inherit())
+    }
+
+    /// Start with `RUST_LOG` = `filter`, keeping what the node logs (to check what it says).
+    pub fn start_logged(config: &Path, filter: &str) -> (Node, Log) {
+        let mut node = Node::launch(config, filter, Stdio::piped());
+        let stderr = node.child.stderr.take().unwrap();
+        (node, Log::collect(stderr))
+    }
+
+    fn launch(config: &Path, filter: &str, stderr: Stdio) -> Node {
         let mut child = Command::new(env!("CARGO_BIN_EXE_jol"))
             .args(["serve", "--config"])
             .arg(config)
-            .env("RUST_LOG", "error")
+            .env("RUST_LOG", filter)
+            .env("NO_COLOR", "1")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("start jol serve");
         let stdout = child.stdout.take().unwrap();
@@ -171,6 +183,38 @@ impl Node {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+}
+
+/// What a process wrote to a pipe so far, collected line by line as it writes.
+#[derive(Clone, Default)]
+pub struct Log(Arc<Mutex<Vec<String>>>);
+
+impl Log {
+    fn collect(from: impl Read + Send + 'static) -> Log {
+        let log = Log::default();
+        let lines = log.0.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(from).lines().map_while(Result::ok) {
+                lines.lock().unwrap().push(line);
+            }
+        });
+        log
+    }
+
+    /// The lines that contain `text`.
+    pub fn lines_with(&self, text: &str) -> Vec<String> {
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|l| l.contains(text))
+            .cloned()
+            .collect()
+    }
+
+    pub fn text(&self) -> String {
+        self.0.lock().unwrap().join("\n")
     }
 }
 
