@@ -11,7 +11,7 @@
 //! | folder | owns |
 //! |---|---|
 //! | [`event`] | identifiers, keys, schemas, JWS, the CloudEvent and its signed form, the log-leaf rule |
-//! | [`store`] | the one storage interface, its key spaces and the engines (sled, redb) |
+//! | [`store`] | the one storage interface, its key spaces and the engines (redb, the default; sled; PostgreSQL) |
 //! | [`trust`] | the signed manifest, mutual-TLS verifiers, certificates, the authority |
 //! | [`write`] | the publisher handle and the single writer thread (sequence, sign, group commit) |
 //! | [`federation`] | the peer feed, subscriptions (sync), receipt checks, witnessing |

@@ -7,60 +7,32 @@ mod common;
 
 use common::*;
 
-/// Every route of the local API with the scope it needs (`None`: open). Written out here, apart
-/// from the node's own table, so a route that loses its check fails this test.
-const ROUTES: [(&str, &str, Option<&str>); 19] = [
-    ("GET", "/readyz", Some("monitor")),
-    ("GET", "/metrics", Some("monitor")),
-    ("GET", "/api/v1/session", None),
-    ("POST", "/api/v1/events", Some("publish")),
-    ("POST", "/api/v1/events/batch", Some("publish")),
-    ("GET", "/api/v1/events", Some("read-events")),
-    (
-        "GET",
-        "/api/v1/events/0190a1b2-0000-7000-8000-000000000000",
-        Some("read-events"),
-    ),
-    ("GET", "/api/v1/quarantine", Some("read-events")),
-    ("GET", "/api/v1/log/checkpoint", Some("read-events")),
-    (
-        "GET",
-        "/api/v1/log/proof/inclusion?index=0&size=1",
-        Some("read-events"),
-    ),
-    (
-        "GET",
-        "/api/v1/log/proof/consistency?from=1&to=1",
-        Some("read-events"),
-    ),
-    (
-        "GET",
-        "/api/v1/persons/21503199012345",
-        Some("read-persons"),
-    ),
-    (
-        "GET",
-        "/api/v1/persons/21503199012345/access-log",
-        Some("read-persons"),
-    ),
-    ("GET", "/api/v1/kpi", Some("read-kpi")),
-    (
-        "GET",
-        "/api/v1/persons/21503199012345/matches",
-        Some("read-persons"),
-    ),
-    (
-        "GET",
-        "/api/v1/persons/21503199012345/courses",
-        Some("read-persons"),
-    ),
-    ("GET", "/api/v1/vacancies", Some("read-events")),
-    ("GET", "/api/v1/courses", Some("read-events")),
-    (
-        "GET",
-        "/api/v1/vacancies/VAC-1/candidates",
-        Some("read-persons"),
-    ),
+/// Every route of the local API with the scope it needs (`None`: any token) and what a token
+/// with that scope gets on this node (one employment status published, nobody's person held):
+/// the status and, where it says which resource was missing or what was wrong, the problem's
+/// type. Written out here, apart from the node's own table, so a route that loses its check,
+/// its handler or its parameters fails this test.
+#[rustfmt::skip]
+const ROUTES: [(&str, &str, Option<&str>, u16, Option<&str>); 19] = [
+    ("GET", "/readyz", Some("monitor"), 200, None),
+    ("GET", "/metrics", Some("monitor"), 200, None),
+    ("GET", "/api/v1/session", None, 200, None),
+    ("POST", "/api/v1/events", Some("publish"), 422, Some("invalid-request")),
+    ("POST", "/api/v1/events/batch", Some("publish"), 422, Some("invalid-request")),
+    ("GET", "/api/v1/events", Some("read-events"), 200, None),
+    ("GET", "/api/v1/events/0190a1b2-0000-7000-8000-000000000000", Some("read-events"), 404, Some("event-not-found")),
+    ("GET", "/api/v1/quarantine", Some("read-events"), 200, None),
+    ("GET", "/api/v1/log/checkpoint", Some("read-events"), 200, None),
+    ("GET", "/api/v1/log/proof/inclusion?leaf=0&size=1", Some("read-events"), 200, None),
+    ("GET", "/api/v1/log/proof/consistency?from=1&to=1", Some("read-events"), 200, None),
+    ("GET", "/api/v1/persons/21503199012345", Some("read-persons"), 404, Some("person-not-found")),
+    ("GET", "/api/v1/persons/21503199012345/access-log", Some("read-persons"), 404, Some("person-not-found")),
+    ("GET", "/api/v1/kpi", Some("read-kpi"), 200, None),
+    ("GET", "/api/v1/persons/21503199012345/matches", Some("read-persons"), 404, Some("person-not-found")),
+    ("GET", "/api/v1/persons/21503199012345/courses", Some("read-persons"), 404, Some("person-not-found")),
+    ("GET", "/api/v1/vacancies", Some("read-events"), 200, None),
+    ("GET", "/api/v1/courses", Some("read-events"), 200, None),
+    ("GET", "/api/v1/vacancies/VAC-1/candidates", Some("read-persons"), 404, Some("vacancy-not-found")),
 ];
 
 fn create_token(dir: &NodeDir, name: &str, scopes: &str, purpose: &str) -> String {
@@ -101,10 +73,15 @@ fn every_route_but_healthz_needs_a_token_with_its_scope() {
             )
         })
         .collect();
+    dir.append_config("[sync]\ncheckpoint_ms = 50\n");
     let node = dir.start();
     publish(node.addr, "employment-status", &employment_data(1, "c-1"));
+    let signed = eventually(std::time::Duration::from_secs(10), || {
+        get(node.addr, "/api/v1/log/checkpoint").status == 200
+    });
+    assert!(signed.is_some(), "no checkpoint was signed");
     let json_type = ("Content-Type", "application/json");
-    for (method, path, scope) in ROUTES {
+    for (method, path, scope, status, problem) in ROUTES {
         let none = anonymous(node.addr, method, path, &[json_type], b"{}").unwrap();
         assert_eq!(none.status, 401, "{method} {path} without a token");
         assert_eq!(
@@ -123,11 +100,12 @@ fn every_route_but_healthz_needs_a_token_with_its_scope() {
             .unwrap();
             let allowed = scope.is_none_or(|s| s == *has);
             if allowed {
-                assert!(
-                    a.status != 401 && a.status != 403,
-                    "{method} {path} with {has}: {}",
-                    a.status
-                );
+                let said = String::from_utf8_lossy(&a.body);
+                assert_eq!(a.status, status, "{method} {path} with {has}: {said}");
+                if let Some(kind) = problem {
+                    let expected = format!("https://jol.example/problems/{kind}");
+                    assert_eq!(a.json()["type"], expected.as_str(), "{method} {path}: {said}");
+                }
             } else {
                 assert_eq!(a.status, 403, "{method} {path} with {has}");
                 let problem = a.json();

@@ -1,5 +1,6 @@
-//! The node's durable storage, behind one narrow interface, on sled 0.34 (the default) or redb
-//! (see [`kv`]).
+//! The node's durable storage, behind one narrow interface, on redb (the default, by
+//! measurement) or sled 0.34 in a data directory (see [`kv`]), or on PostgreSQL for a member
+//! with several replicas (see [`postgres`]).
 //!
 //! Everything that must change together lives in one ordered table under key prefixes, so a
 //! [`WriteBatch`] is applied atomically: an event, its per-source sequence index, its id index and
