@@ -1,11 +1,13 @@
 //! Reading the node's log and quarantine: `GET /api/v1/events`, `/api/v1/events/{id}`,
-//! `/api/v1/quarantine`.
+//! `/api/v1/quarantine`. A listing ends early, after at least one record, when the next would
+//! pass [`LISTING_BYTES`]; `next` says where the following page starts.
 
 use hyper::StatusCode;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{LocalApi, MAX_PAGE};
+use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::registry::access::{pin_in, record_reads, Reader};
@@ -17,7 +19,13 @@ impl LocalApi {
         who: &Reader,
     ) -> Result<Response, Problem> {
         let (after, limit) = page_params(query)?;
-        let page = self.store.range(after, limit).map_err(storage_problem)?;
+        // An event is listed twice, decoded and as its JWS (the longer of the two: its payload
+        // is the event in base64url), so its JWS counts twice against the listing's budget.
+        let mut budget = Budget::new((LISTING_BYTES - ANSWER_FRAMING) / 2).per_record(32);
+        let page = self
+            .store
+            .range_within(after, limit, &mut budget)
+            .map_err(storage_problem)?;
         let next = page.last().map_or(after, |(p, _)| *p);
         let events = page
             .iter()
@@ -101,9 +109,11 @@ impl LocalApi {
         who: &Reader,
     ) -> Result<Response, Problem> {
         let (after, limit) = page_params(query)?;
+        // A record is listed as it is stored, and a comma.
+        let mut budget = Budget::new(LISTING_BYTES - ANSWER_FRAMING).per_record(1);
         let records = self
             .store
-            .quarantined(after, limit)
+            .quarantined(after, limit, &mut budget)
             .map_err(storage_problem)?;
         let pins: Vec<String> = records
             .iter()

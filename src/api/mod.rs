@@ -46,6 +46,8 @@ pub struct LocalApi {
     /// Requests each token may make a second.
     pub rate_limits: tokens::RateLimits,
     pub max_body_bytes: usize,
+    /// The most the quarantine keeps of refused submissions.
+    pub quarantine_caps: crate::store::QuarantineCaps,
     /// How long a client may take to send a request body.
     pub body_deadline: std::time::Duration,
     pub metrics: Arc<Metrics>,
