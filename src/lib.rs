@@ -20,6 +20,7 @@
 //! | [`log`] | the leaf rule, checkpoints, proofs, audit, evidence bundles |
 //! | [`merkle`] | the RFC 9162 Merkle tree itself (a leaf module: hashes, frontier, proofs) |
 //! | [`cores`] | spreading one piece of CPU work over the cores (a leaf module) |
+//! | [`budget`] | byte budgets: the largest answer, feed page, event and listing, and the rule that fills a page (a leaf module) |
 //! | [`api`] | the local API: routing and auth, then one file per group of handlers |
 //! | [`net`] | HTTP plumbing, accept loop, client, webhook, metrics |
 //! | [`node`] | configuration and starting a node (listeners, writer, sync, projector) |
@@ -53,6 +54,7 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod budget;
 pub mod cli;
 pub mod cores;
 pub mod event;

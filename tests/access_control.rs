@@ -12,8 +12,17 @@ use common::*;
 /// the status and, where it says which resource was missing or what was wrong, the problem's
 /// type. Written out here, apart from the node's own table, so a route that loses its check,
 /// its handler or its parameters fails this test.
+/// Method, path, scope needed, status with that scope, problem type.
+type Route = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    u16,
+    Option<&'static str>,
+);
+
 #[rustfmt::skip]
-const ROUTES: [(&str, &str, Option<&str>, u16, Option<&str>); 19] = [
+const ROUTES: [Route; 19] = [
     ("GET", "/readyz", Some("monitor"), 200, None),
     ("GET", "/metrics", Some("monitor"), 200, None),
     ("GET", "/api/v1/session", None, 200, None),
@@ -104,7 +113,11 @@ fn every_route_but_healthz_needs_a_token_with_its_scope() {
                 assert_eq!(a.status, status, "{method} {path} with {has}: {said}");
                 if let Some(kind) = problem {
                     let expected = format!("https://jol.example/problems/{kind}");
-                    assert_eq!(a.json()["type"], expected.as_str(), "{method} {path}: {said}");
+                    assert_eq!(
+                        a.json()["type"],
+                        expected.as_str(),
+                        "{method} {path}: {said}"
+                    );
                 }
             } else {
                 assert_eq!(a.status, 403, "{method} {path} with {has}");

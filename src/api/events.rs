@@ -2,12 +2,15 @@
 //! `/api/v1/quarantine`. What the caller's token may not be served by the person's consent
 //! (`registry::serve`) is a placeholder in a listing and "not found" by id, and every person
 //! touched is in their access log, served or refused.
+//! A listing ends early, after at least one record, when the next would pass
+//! [`LISTING_BYTES`]; `next` says where the following page starts.
 
 use hyper::StatusCode;
 use serde::Serialize;
 use uuid::Uuid;
 
 use super::{LocalApi, MAX_PAGE};
+use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::registry::access::{self, pins_in, Access, Outcome, Reader};
@@ -21,7 +24,13 @@ impl LocalApi {
         who: &Reader,
     ) -> Result<Response, Problem> {
         let (after, limit) = page_params(query)?;
-        let page = self.store.range(after, limit).map_err(storage_problem)?;
+        // An event is listed twice, decoded and as its JWS (the longer of the two: its payload
+        // is the event in base64url), so its JWS counts twice against the listing's budget.
+        let mut budget = Budget::new((LISTING_BYTES - ANSWER_FRAMING) / 2).per_record(32);
+        let page = self
+            .store
+            .range_within(after, limit, &mut budget)
+            .map_err(storage_problem)?;
         let next = page.last().map_or(after, |(p, _)| *p);
         let items = page
             .iter()
@@ -135,9 +144,11 @@ impl LocalApi {
         who: &Reader,
     ) -> Result<Response, Problem> {
         let (after, limit) = page_params(query)?;
+        // A record is listed as it is stored, and a comma.
+        let mut budget = Budget::new(LISTING_BYTES - ANSWER_FRAMING).per_record(1);
         let mut records = self
             .store
-            .quarantined(after, limit)
+            .quarantined(after, limit, &mut budget)
             .map_err(storage_problem)?;
         let user = self.user(who);
         let mut accesses = Vec::new();

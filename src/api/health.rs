@@ -27,7 +27,7 @@ impl LocalApi {
             .metrics
             .forks
             .load(std::sync::atomic::Ordering::Relaxed);
-        let warnings: Vec<String> = peers
+        let mut warnings: Vec<String> = peers
             .iter()
             .filter(|(_, s)| s.quarantine_dropped > 0)
             .map(|(from, s)| {
@@ -37,6 +37,18 @@ impl LocalApi {
                 )
             })
             .collect();
+        let not_kept = self.metrics.quarantine_full_total();
+        if not_kept > 0 {
+            warnings.push(format!(
+                "the quarantine is full: {not_kept} refused submissions or events could not be kept (submissions were answered 507, received events wait at their publishers); raise [limits] quarantine_max_records or quarantine_max_bytes"
+            ));
+        }
+        let caps = self.quarantine_caps;
+        let quarantine = match self.store.quarantine_held() {
+            Ok(held) => serde_json::json!({"records": held.records, "bytes": held.bytes,
+                "maxRecords": caps.max_records, "maxBytes": caps.max_bytes}),
+            Err(e) => serde_json::json!({"error": e.to_string()}),
+        };
         let all_peers = peers.values().all(|s| s.connected) && forks == 0 && warnings.is_empty();
         let status = match (ready, all_peers) {
             (false, _) => "not-ready",
@@ -76,7 +88,8 @@ impl LocalApi {
             code,
             &serde_json::json!({"status": status, "member": self.member, "ownSequence": own_sequence,
             "views": views, "logForks": forks, "store": store, "manifest": manifest, "peers": peers,
-            "warnings": warnings, "releases": releases, "role": self.role.borrow().name()}),
+            "warnings": warnings, "releases": releases, "quarantine": quarantine,
+            "role": self.role.borrow().name()}),
         )
     }
 }

@@ -50,6 +50,8 @@ pub struct LocalApi {
     /// Refused dashboard sign-ins each client address may make a minute.
     pub signin_limits: budget::RateLimits<std::net::IpAddr>,
     pub max_body_bytes: usize,
+    /// The most the quarantine keeps of refused submissions.
+    pub quarantine_caps: crate::store::QuarantineCaps,
     /// How long a client may take to send a request body.
     pub body_deadline: std::time::Duration,
     pub metrics: Arc<Metrics>,

@@ -156,12 +156,13 @@ fn refusal_text(code: u16) -> &'static str {
         404 => "Not found",
         408 => "The body did not arrive in time",
         409 => "Conflict (idempotency key reused, ambiguous id, not covered yet)",
-        413 => "The body is too large",
+        413 => "The body, or the event once signed, is too large",
         415 => "Not JSON",
         421 => "Not one of the node's names (Host)",
         422 => "Invalid (each failing field named by JSON pointer)",
         429 => "The token's budget is spent",
         503 => "Storage unavailable",
+        507 => "The quarantine is full: the refused submission could not be kept (its refusal is named)",
         _ => "Refused",
     }
 }

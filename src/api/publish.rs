@@ -15,7 +15,7 @@ use super::{LocalApi, MAX_BATCH};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::store::Quarantined;
+use crate::store::{QuarantineError, QuarantineFull, Quarantined};
 use crate::write::{Draft, PublishError, Published};
 
 impl LocalApi {
@@ -168,7 +168,8 @@ impl LocalApi {
         }
     }
 
-    /// Keep a refused submission with its reason; returns the problem for the answer.
+    /// Keep a refused submission with its reason; returns the problem for the answer: the
+    /// refusal, or `quarantine-full` when the quarantine cannot keep it.
     fn quarantine(&self, problem: Problem, body: &[u8]) -> Problem {
         if problem.status >= 500 {
             return problem;
@@ -181,16 +182,42 @@ impl LocalApi {
             detail: serde_json::to_value(&problem.errors).unwrap_or_default(),
             body: String::from_utf8_lossy(body).into_owned(),
         };
-        match self.store.quarantine(record) {
+        match self.store.quarantine(record, self.quarantine_caps) {
             Ok(number) => {
                 self.metrics
                     .count_quarantine(crate::store::LOCAL_ORIGIN, problem.slug());
-                tracing::info!(reason = problem.slug(), number, "submission quarantined")
+                tracing::info!(reason = problem.slug(), number, "submission quarantined");
+                problem
             }
-            Err(e) => tracing::error!(error = %e, "cannot write quarantine record"),
+            Err(QuarantineError::Full(full)) => {
+                self.metrics
+                    .count_quarantine_full(crate::store::LOCAL_ORIGIN);
+                tracing::warn!(reason = problem.slug(), %full, "a refused submission was not kept");
+                quarantine_full(&problem, &full)
+            }
+            Err(QuarantineError::Store(e)) => {
+                tracing::error!(error = %e, "cannot write quarantine record");
+                problem
+            }
         }
-        problem
     }
+}
+
+/// 507: a refused submission that the full quarantine cannot keep. Nothing of it is stored; the
+/// refusal it had is named, so the client still learns what was wrong with it.
+fn quarantine_full(refusal: &Problem, full: &QuarantineFull) -> Problem {
+    Problem::new(
+        StatusCode::INSUFFICIENT_STORAGE,
+        "quarantine-full",
+        "Quarantine full",
+        format!(
+            "this submission was refused ({}) and could not be kept for the operator: {full}. \
+             Nothing was stored. The quarantine is a tamper-evident log that is never cleared: \
+             the operator raises [limits] quarantine_max_records or quarantine_max_bytes",
+            refusal.slug()
+        ),
+    )
+    .with("refusal", serde_json::to_value(refusal).unwrap_or_default())
 }
 
 fn escape_pointer(s: &str) -> String {
@@ -221,6 +248,18 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
             "a correction supersedes only an event of the same member and type about the same person",
         )
         .field(format!("{data_at}/supersedes"), e.to_string()),
+        PublishError::TooLarge { size, limit } => Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "event-too-large",
+            "Event too large",
+            format!(
+                "signed, this event would be {size} bytes; this node publishes events of at most \
+                 {limit} bytes ([limits] max_event_bytes), so that every reader can take them"
+            ),
+        )
+        .with("size", size.into())
+        .with("limit", limit.into())
+        .field(data_at, "too large once signed"),
         PublishError::ConsentAfterEvent => Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "consent-after-event",

@@ -59,7 +59,7 @@ pub enum Param {
 }
 
 const PAGE: &[(&str, Param)] = &[("after", Param::Integer), ("limit", Param::Integer)];
-const WRITE: &[u16] = &[400, 408, 409, 413, 415, 422, 503];
+const WRITE: &[u16] = &[400, 408, 409, 413, 415, 422, 503, 507];
 
 /// Every route of the local API.
 #[rustfmt::skip]

@@ -3,7 +3,10 @@
 //! - `GET /peer/v1/feed?after=N&limit=M&wait=S&types=a,b`: this node's own events after
 //!   sequence N, in order. Events the caller may not have (type not granted, type not asked for,
 //!   no consent) appear as placeholders `{sequence, withheld}` so the caller sees no gap.
-//!   With `wait`, the request is held (up to 30 s) until something new is published.
+//!   With `wait`, the request is held (up to 30 s) until something new is published. A page
+//!   ends early, after at least one event, when the next would pass its byte budget
+//!   ([`crate::budget::FEED_PAGE_BYTES`]), and so does the release log beside it: every page is
+//!   one a subscriber accepts, and `next` says where the following one starts.
 //! - `GET /peer/v1/manifest`: the signed manifest this node holds, so newer ones spread.
 //!
 //! Under an expired manifest nothing but the manifest is served to members: every other route
@@ -17,6 +20,7 @@ use hyper::{Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::budget::{Budget, FEED_PAGE_BYTES};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::event::SignedEvent;
@@ -32,6 +36,15 @@ use crate::write::Heads;
 pub const MAX_WAIT_SECS: u64 = 30;
 /// Most events per feed page.
 pub const MAX_FEED_PAGE: u64 = 1000;
+
+/// What a feed item takes in a page beside its JWS (`{"release":N,"sequence":N,"jws":…},` or a
+/// placeholder `{"sequence":N,"withheld":"…"},`), counted against the page's budget.
+const ITEM_FRAMING: usize = 80;
+
+/// The budget of one part of a feed page (its events, or its releases), `bytes` at most.
+fn page_budget(bytes: usize) -> Budget {
+    Budget::new(bytes).per_record(ITEM_FRAMING)
+}
 
 /// One entry of a feed page as sent.
 #[derive(Serialize)]
@@ -270,9 +283,10 @@ impl PeerApi {
         }
         let head = *head.borrow();
         let end = head.min(after.saturating_add(limit));
+        let mut events_budget = page_budget(FEED_PAGE_BYTES);
         let stored = self
             .store
-            .events_of_source(&self.member, after, end)
+            .events_of_source(&self.member, after, end, &mut events_budget)
             .map_err(storage)?;
         let releases = match released_after {
             Some(after) => self
@@ -281,6 +295,8 @@ impl PeerApi {
                 .map_err(storage)?,
             None => Vec::new(),
         };
+        // The releases take what the events left of the budget, and at least one.
+        let mut releases_budget = page_budget(events_budget.left());
         let mut released_bytes = Vec::with_capacity(releases.len());
         for (number, position) in &releases {
             let bytes = self
@@ -288,6 +304,9 @@ impl PeerApi {
                 .get(*position)
                 .map_err(storage)?
                 .ok_or_else(|| storage(StoreError::Corrupt("a release names no event")))?;
+            if !releases_budget.take(bytes.len()) {
+                break;
+            }
             released_bytes.push((*number, bytes));
         }
         let mut access = Vec::new();

@@ -1,7 +1,8 @@
 //! The receipt checks a subscriber runs on every event from a peer, in a fixed order, each
-//! failure with its own [`Reason`]: envelope, source and sequence as the feed delivered them, time,
-//! signing key (registered for the source, valid at the event's time, not revoked), signature,
-//! publisher allowed, reader allowed, schema known, schema valid, duplicate.
+//! failure with its own [`Reason`]: size (not larger than this node accepts), envelope, source
+//! and sequence as the feed delivered them, time, signing key (registered for the source, valid
+//! at the event's time, not revoked), signature, publisher allowed, reader allowed, schema known,
+//! schema valid, duplicate.
 
 use time::OffsetDateTime;
 
@@ -19,6 +20,8 @@ pub use crate::event::CLOCK_SKEW;
 /// quarantine records and the `reason` label of the metrics carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// The signed event is larger than this node accepts (`[limits] max_event_bytes`).
+    EventTooLarge,
     /// Not a flattened JWS of ours (structure, base64url, header).
     JwsMalformed,
     /// A JWS algorithm other than the one the exchange uses, or `EdDSA` from a member the
@@ -80,6 +83,7 @@ impl Reason {
     /// The stable wire name.
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::EventTooLarge => "event-too-large",
             Reason::JwsMalformed => "jws-malformed",
             Reason::JwsAlgorithm => "jws-algorithm",
             Reason::JwsType => "jws-type",
@@ -236,6 +240,8 @@ pub struct Checker<'a> {
     pub me: &'a MemberId,
     pub schemas: &'a Schemas,
     pub store: &'a Store,
+    /// The largest signed event this node accepts.
+    pub max_event_bytes: usize,
 }
 
 impl Checker<'_> {
@@ -280,14 +286,25 @@ impl Checker<'_> {
             .collect()
     }
 
-    /// The checks before the signature: the JWS and event parse, the source and sequence are
-    /// the feed's, the time is not ahead, and the manifest registers the key.
+    /// The checks before the signature: the event is not larger than this node accepts, the
+    /// JWS and event parse, the source and sequence are the feed's, the time is not ahead, and
+    /// the manifest registers the key.
     fn envelope(
         &self,
         bytes: &[u8],
         from: &MemberId,
         sequence: u64,
     ) -> Result<Envelope, Rejection> {
+        if bytes.len() > self.max_event_bytes {
+            return Err(Rejection::new(
+                Reason::EventTooLarge,
+                format!(
+                    "the signed event is {} bytes; this node accepts events of at most {} bytes",
+                    bytes.len(),
+                    self.max_event_bytes
+                ),
+            ));
+        }
         let (signed, jws) = SignedEvent::parse(bytes)
             .map_err(|e| Rejection::new(Reason::from(&e), e.to_string()))?;
         let e = signed.event();
@@ -438,6 +455,7 @@ mod tests {
         employment: MemberId,
         key: SigningKey,
         kid: KeyName,
+        max_event_bytes: usize,
         _dir: tempfile::TempDir,
     }
 
@@ -498,6 +516,7 @@ mod tests {
             employment,
             key,
             kid,
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
             _dir: dir,
         }
     }
@@ -516,14 +535,18 @@ mod tests {
             e.sign(&self.key, &self.kid).bytes().to_vec()
         }
 
-        fn check(&self, bytes: &[u8], sequence: u64) -> Result<SignedEvent, Reason> {
-            let checker = Checker {
+        fn checker(&self) -> Checker<'_> {
+            Checker {
                 manifest: &self.manifest,
                 me: &self.me,
                 schemas: &self.schemas,
                 store: &self.store,
-            };
-            checker
+                max_event_bytes: self.max_event_bytes,
+            }
+        }
+
+        fn check(&self, bytes: &[u8], sequence: u64) -> Result<SignedEvent, Reason> {
+            self.checker()
                 .check(bytes, &self.employment, sequence)
                 .map_err(|r| r.reason)
         }
@@ -539,12 +562,7 @@ mod tests {
         let other = if &text[at..at + 1] == "A" { "B" } else { "A" };
         pages[6] = format!("{}{other}{}", &text[..at], &text[at + 1..]).into_bytes();
         pages[8] = b"not json".to_vec();
-        let checker = Checker {
-            manifest: &w.manifest,
-            me: &w.me,
-            schemas: &w.schemas,
-            store: &w.store,
-        };
+        let checker = w.checker();
         let mut items: Vec<Option<(&[u8], u64)>> = pages
             .iter()
             .zip(1..)
@@ -578,6 +596,20 @@ mod tests {
             .check_batch(&good, &w.employment)
             .iter()
             .all(|v| v.as_ref().unwrap().is_ok()));
+    }
+
+    /// Size comes first: an event larger than this node accepts is refused for that, whatever
+    /// else is wrong with it, and is not retried.
+    #[test]
+    fn an_event_larger_than_this_node_accepts_is_refused_first() {
+        let mut w = world();
+        let signed = w.signed(&w.event(1));
+        w.max_event_bytes = signed.len();
+        assert!(w.check(&signed, 1).is_ok(), "at the limit");
+        w.max_event_bytes = signed.len() - 1;
+        assert_eq!(w.check(&signed, 1).unwrap_err(), Reason::EventTooLarge);
+        assert_eq!(w.check(&signed, 2).unwrap_err(), Reason::EventTooLarge);
+        assert!(!Reason::EventTooLarge.is_retryable());
     }
 
     #[test]

@@ -24,7 +24,9 @@ use crate::federation::feed::ReceivedPage;
 use crate::federation::receipt::{self, Checker, Reason, Rejection};
 use crate::net::client::{ClientError, HttpClient};
 use crate::net::metrics::Metrics;
-use crate::store::{Meta, Quarantined, Store, StoreError};
+use crate::store::{
+    Meta, QuarantineCaps, QuarantineError, QuarantineFull, Quarantined, Store, StoreError,
+};
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity};
 use crate::write::{PublishError, Publisher, ReceiveCursor, Receiving};
@@ -126,6 +128,10 @@ pub enum SyncError {
     ProofFetch(String),
     #[error("storing received events failed: {0}")]
     Publish(#[from] PublishError),
+    /// A refused event (or evidence) could not be kept: the cursor stays before it, so it is
+    /// fetched and refused again once the quarantine has room.
+    #[error("a refused event waits at the publisher until the quarantine can keep it: {0}")]
+    QuarantineFull(QuarantineFull),
 }
 
 impl From<ClientError> for SyncError {
@@ -156,6 +162,7 @@ impl SyncError {
             SyncError::Store(_) | SyncError::Publish(_) => "store",
             SyncError::Retry { .. } => "retry",
             SyncError::ProofFetch(_) => "proof-fetch",
+            SyncError::QuarantineFull(_) => "quarantine-full",
         }
     }
 }
@@ -281,6 +288,13 @@ struct Checked {
     retry: Option<SyncError>,
 }
 
+/// What a page's checks have taken so far: the events to store, and the ids held (these and
+/// the page in flight's).
+struct Taken {
+    accepted: Vec<SignedEvent>,
+    ids: HashSet<uuid::Uuid>,
+}
+
 /// A page handed to the writer, its write not answered yet.
 struct Writing {
     receiving: Receiving,
@@ -306,6 +320,10 @@ pub struct Syncer {
     pub witness_kid: KeyName,
     /// The TLS with this node's X-Road security server, for `via = "https://…"`.
     pub xroad: Option<crate::net::xroad::XRoadConfig>,
+    /// The largest signed event this node accepts (`[limits] max_event_bytes`).
+    pub max_event_bytes: usize,
+    /// The most the quarantine keeps (`[limits]`).
+    pub quarantine_caps: QuarantineCaps,
 }
 
 impl Syncer {
@@ -404,10 +422,10 @@ impl Syncer {
                 s.head = page.head;
             });
             let released = std::mem::take(&mut page.released);
-            // A full page that ends before the publisher's head: more is waiting there already.
-            // Otherwise this session is caught up: the next request waits for new events.
-            let full = page.events.len() as u64 >= self.settings.page_size;
-            let more_waiting = full && page.events.last().is_some_and(|e| e.sequence < page.head);
+            // A page that ends before the publisher's head (full, or ended by its byte budget):
+            // more is waiting there already. Otherwise this session is caught up: the next
+            // request waits for new events.
+            let more_waiting = page.events.last().is_some_and(|e| e.sequence < page.head);
             // While this page is checked and stored, the next one is on its way, if where it
             // starts is known: a contiguous page, taken whole, moves the cursor to its last
             // sequence, and a page without releases leaves the release cursor where it is.
@@ -598,8 +616,10 @@ impl Syncer {
             items.truncate(gap);
         }
         let mut verdicts = check_in_parallel(&checker, &items, from).into_iter();
-        let mut accepted: Vec<SignedEvent> = Vec::new();
-        let mut ids: HashSet<uuid::Uuid> = in_flight.iter().map(|s| s.event().id).collect();
+        let mut taken = Taken {
+            accepted: Vec::new(),
+            ids: in_flight.iter().map(|s| s.event().id).collect(),
+        };
         let mut next = cursor;
         let mut retry = None;
         for item in items {
@@ -617,46 +637,66 @@ impl Syncer {
                 });
                 break;
             }
-            next = item.sequence;
-            let Some(raw) = item.jws else {
-                if item.withheld.is_none() {
-                    self.quarantine(
-                        from,
-                        &Rejection::new(
-                            Reason::FeedItemEmpty,
-                            format!("sequence {next} has neither an event nor a withheld reason"),
-                        ),
-                        "",
-                    );
-                }
-                continue;
-            };
-            let Some(verdict) = verdict else { continue };
-            // A correction of an event not stored yet (earlier in this page, or in the page
-            // being stored), which the receipt check could not see, follows the same rule.
-            let verdict = verdict.and_then(|signed| {
-                receipt::check_supersedes_within(signed.event(), in_flight)?;
-                receipt::check_supersedes_within(signed.event(), &accepted)?;
-                Ok(signed)
-            });
-            match verdict {
-                Ok(signed) if ids.insert(signed.event().id) => accepted.push(signed),
-                Ok(_) => self.quarantine(
-                    from,
-                    &Rejection::new(
-                        Reason::Duplicate,
-                        "the same event twice in this page or the one before it",
-                    ),
-                    raw.get(),
-                ),
-                Err(rejection) => self.quarantine(from, &rejection, raw.get()),
+            let sequence = item.sequence;
+            // A refusal the quarantine cannot keep: the cursor stops before it (nothing lost).
+            if let Err(e) = self.take(from, item, verdict, in_flight, &mut taken) {
+                retry = Some(e);
+                break;
             }
+            next = sequence;
         }
         Ok(Checked {
-            accepted,
+            accepted: taken.accepted,
             next,
             retry,
         })
+    }
+
+    /// Take one item of a page after its receipt checks: a good event joins `taken`, a refused
+    /// one is quarantined. Fails when the quarantine cannot keep the refusal.
+    fn take(
+        &self,
+        from: &MemberId,
+        item: crate::federation::feed::ReceivedItem,
+        verdict: Option<Result<SignedEvent, Rejection>>,
+        in_flight: &[SignedEvent],
+        taken: &mut Taken,
+    ) -> Result<(), SyncError> {
+        let Some(raw) = item.jws else {
+            if item.withheld.is_some() {
+                return Ok(());
+            }
+            let detail = format!(
+                "sequence {} has neither an event nor a withheld reason",
+                item.sequence
+            );
+            return self.quarantine(from, &Rejection::new(Reason::FeedItemEmpty, detail), "");
+        };
+        let Some(verdict) = verdict else {
+            return Ok(());
+        };
+        // A correction of an event not stored yet (earlier in this page, or in the page being
+        // stored), which the receipt check could not see, follows the same rule.
+        let verdict = verdict.and_then(|signed| {
+            receipt::check_supersedes_within(signed.event(), in_flight)?;
+            receipt::check_supersedes_within(signed.event(), &taken.accepted)?;
+            Ok(signed)
+        });
+        match verdict {
+            Ok(signed) if taken.ids.insert(signed.event().id) => {
+                taken.accepted.push(signed);
+                Ok(())
+            }
+            Ok(_) => self.quarantine(
+                from,
+                &Rejection::new(
+                    Reason::Duplicate,
+                    "the same event twice in this page or the one before it",
+                ),
+                raw.get(),
+            ),
+            Err(rejection) => self.quarantine(from, &rejection, raw.get()),
+        }
     }
 
     /// The receipt checks under `manifest`.
@@ -666,6 +706,7 @@ impl Syncer {
             me: &self.me,
             schemas: &self.schemas,
             store: &self.store,
+            max_event_bytes: self.max_event_bytes,
         }
     }
 
@@ -697,17 +738,21 @@ impl Syncer {
                 continue;
             };
             if let Some(raw) = &item.jws {
-                match checker.check(raw.get().as_bytes(), from, item.sequence) {
-                    Ok(signed) => accepted.push(signed),
-                    Err(r) if r.reason.is_retryable() => {
-                        retry = Some(SyncError::Retry {
-                            sequence: item.sequence,
-                            reason: r.reason,
-                            detail: r.detail,
-                        });
-                        break;
+                let kept = match checker.check(raw.get().as_bytes(), from, item.sequence) {
+                    Ok(signed) => {
+                        accepted.push(signed);
+                        Ok(())
                     }
+                    Err(r) if r.reason.is_retryable() => Err(SyncError::Retry {
+                        sequence: item.sequence,
+                        reason: r.reason,
+                        detail: r.detail,
+                    }),
                     Err(r) => self.quarantine(from, &r, raw.get()),
+                };
+                if let Err(e) = kept {
+                    retry = Some(e);
+                    break;
                 }
             }
             next = number;
@@ -723,7 +768,16 @@ impl Syncer {
         }
     }
 
-    pub(super) fn quarantine(&self, from: &MemberId, r: &Rejection, body: &str) {
+    /// Keep a refused event (or a peer's evidence) with its reason. What a publisher whose
+    /// share of the quarantine is full sends wrong is counted, not kept. When the quarantine
+    /// itself cannot keep it (full, or the store failing), this fails: the caller stops before
+    /// it, so it is fetched and refused again later rather than lost.
+    pub(super) fn quarantine(
+        &self,
+        from: &MemberId,
+        r: &Rejection,
+        body: &str,
+    ) -> Result<(), SyncError> {
         match self.store.quarantined_from(from.as_str()) {
             Ok(n) if n >= self.settings.quarantine_cap => {
                 let mut first = false;
@@ -734,19 +788,11 @@ impl Syncer {
                 if first {
                     tracing::warn!(%from, cap = self.settings.quarantine_cap, "the peer's share of the quarantine is full; further refused events are counted, not kept");
                 }
-                return;
+                return Ok(());
             }
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot read the quarantine count"),
         }
-        if r.reason == Reason::Duplicate {
-            self.metrics
-                .duplicates
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        tracing::warn!(%from, reason = r.reason.as_str(), "received event quarantined");
-        self.metrics
-            .count_quarantine(from.as_str(), r.reason.as_str());
         let record = Quarantined {
             number: 0,
             time: OffsetDateTime::now_utc(),
@@ -755,8 +801,27 @@ impl Syncer {
             detail: serde_json::json!({"detail": r.detail, "errors": r.fields}),
             body: body.to_string(),
         };
-        if let Err(e) = self.store.quarantine(record) {
-            tracing::error!(error = %e, "cannot write quarantine record");
+        match self.store.quarantine(record, self.quarantine_caps) {
+            Ok(_) => {
+                if r.reason == Reason::Duplicate {
+                    self.metrics
+                        .duplicates
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                tracing::warn!(%from, reason = r.reason.as_str(), "received event quarantined");
+                self.metrics
+                    .count_quarantine(from.as_str(), r.reason.as_str());
+                Ok(())
+            }
+            Err(QuarantineError::Full(full)) => {
+                self.metrics.count_quarantine_full(from.as_str());
+                tracing::warn!(%from, reason = r.reason.as_str(), %full, "a refused event waits at its publisher");
+                Err(SyncError::QuarantineFull(full))
+            }
+            Err(QuarantineError::Store(e)) => {
+                tracing::error!(error = %e, "cannot write quarantine record");
+                Err(SyncError::Store(e))
+            }
         }
     }
 }

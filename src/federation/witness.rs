@@ -93,8 +93,7 @@ impl Syncer {
             from,
             &Rejection::new(Reason::CheckpointInvalid, reason),
             &body,
-        );
-        Ok(())
+        )
     }
 
     /// A fork: count it, keep both signed checkpoints as evidence, log it.
@@ -121,7 +120,7 @@ impl Syncer {
             from,
             &Rejection::new(Reason::LogFork, reason),
             &evidence.to_string(),
-        );
+        )?;
         self.store.set_meta(&alarmed, new).map_err(SyncError::from)
     }
 
@@ -213,7 +212,7 @@ impl Syncer {
             from,
             &Rejection::new(Reason::LogSplit, split.reason.clone()),
             &evidence.to_string(),
-        );
+        )?;
         Ok(self.store.set_meta(&alarmed, checkpoint)?)
     }
 }

@@ -31,8 +31,9 @@ pub enum ClientError {
     TooLarge(usize),
 }
 
-/// The largest answer body a client reads (a feed page of 500 events is under 1 MiB).
-pub const MAX_ANSWER_BYTES: usize = 64 << 20;
+/// The largest answer body a client reads (what a subscriber accepts; a feed page is built well
+/// under it: [`crate::budget`]).
+pub use crate::budget::MAX_ANSWER_BYTES;
 
 /// A node's local API as its own systems reach it: the address and the bearer token to present.
 #[derive(Debug, Clone)]

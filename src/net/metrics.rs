@@ -46,6 +46,8 @@ pub struct Metrics {
     /// Group commits the store refused (disk full, I/O error).
     pub store_write_failures: AtomicU64,
     quarantined: Mutex<BTreeMap<(String, String), u64>>,
+    /// Refused submissions and events not kept because the quarantine was full, by origin.
+    quarantine_full: Mutex<BTreeMap<String, u64>>,
     sync: Mutex<BTreeMap<MemberId, SyncStatus>>,
     /// Why the last write to the store failed, until one succeeds again.
     store_failure: Mutex<Option<String>>,
@@ -57,6 +59,21 @@ impl Metrics {
             *q.entry((origin.to_string(), reason.to_string()))
                 .or_default() += 1;
         }
+    }
+
+    /// A refused submission or event from `origin` was not kept: the quarantine is full.
+    pub fn count_quarantine_full(&self, origin: &str) {
+        if let Ok(mut q) = self.quarantine_full.lock() {
+            *q.entry(origin.to_string()).or_default() += 1;
+        }
+    }
+
+    /// How many refusals the full quarantine could not keep.
+    pub fn quarantine_full_total(&self) -> u64 {
+        self.quarantine_full
+            .lock()
+            .map(|q| q.values().sum())
+            .unwrap_or(0)
     }
 
     /// The store refused a write: `/readyz` reports it until a write succeeds.
@@ -170,6 +187,16 @@ impl Metrics {
                 );
             }
         }
+        let _ = writeln!(out, "# HELP jol_quarantine_full_total Refused submissions and events not kept because the quarantine was full (a submission answered 507, an event waiting at its publisher), by origin.\n# TYPE jol_quarantine_full_total counter");
+        if let Ok(q) = self.quarantine_full.lock() {
+            for (origin, n) in q.iter() {
+                let _ = writeln!(
+                    out,
+                    "jol_quarantine_full_total{{origin=\"{}\"}} {n}",
+                    label(origin)
+                );
+            }
+        }
         let _ = writeln!(out, "# HELP jol_sync_lag_events Publisher head minus stored cursor, per subscription.\n# TYPE jol_sync_lag_events gauge");
         let _ = writeln!(out, "# HELP jol_sync_connected Whether the subscription's last exchange succeeded.\n# TYPE jol_sync_connected gauge");
         for (from, s) in self.sync_snapshot() {
@@ -225,6 +252,7 @@ mod tests {
         m.published.fetch_add(3, Ordering::Relaxed);
         m.count_quarantine("local-api", "schema-invalid");
         m.count_quarantine("local-api", "schema-invalid");
+        m.count_quarantine_full("local-api");
         let from: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         m.sync_status(&from, |s| {
             s.head = 10;
@@ -238,6 +266,8 @@ mod tests {
             text.contains("jol_sync_lag_events{from=\"central-server/GOV/70000001/migration\"} 3")
         );
         assert_eq!(m.quarantined_total(), 2);
+        assert!(text.contains("jol_quarantine_full_total{origin=\"local-api\"} 1"));
+        assert_eq!(m.quarantine_full_total(), 1);
     }
 
     #[test]

@@ -47,6 +47,8 @@ pub enum ConfigProblem {
     BodyLimitTooSmall,
     #[error("local.{0} must be at least 1")]
     Zero(&'static str),
+    #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
+    EventLimit,
 }
 
 /// The whole node configuration.
@@ -78,8 +80,53 @@ pub struct NodeConfig {
     pub subscriptions: Vec<Subscription>,
     #[serde(default)]
     pub sync: SyncSettings,
+    /// The most a node signs, accepts and keeps.
+    #[serde(default, skip_serializing_if = "LimitsConfig::is_default")]
+    pub limits: LimitsConfig,
     /// X-Road (Tunduk): the provider face a security server calls, and the TLS with it.
     pub xroad: Option<crate::net::xroad::XRoadConfig>,
+}
+
+/// The most a node signs, accepts and keeps (`[limits]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// The largest signed event (its JWS, in bytes) this node publishes (larger: 413
+    /// `event-too-large`, quarantined) or accepts from a peer (larger: quarantined as
+    /// `event-too-large`, not retried).
+    pub max_event_bytes: usize,
+    /// The most records the quarantine keeps; beyond it a refused submission is answered 507
+    /// `quarantine-full` and a refused received event waits (the subscription stops before it).
+    pub quarantine_max_records: u64,
+    /// The most bytes the quarantine's records take, each as stored (its JSON).
+    pub quarantine_max_bytes: u64,
+}
+
+/// The smallest `max_event_bytes` a node takes: room for an event's envelope and signature.
+const MIN_EVENT_BYTES: usize = 4096;
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+            quarantine_max_records: 1_000_000,
+            quarantine_max_bytes: 1 << 30,
+        }
+    }
+}
+
+impl LimitsConfig {
+    fn is_default(&self) -> bool {
+        *self == LimitsConfig::default()
+    }
+
+    /// The quarantine's caps.
+    pub fn quarantine(&self) -> crate::store::QuarantineCaps {
+        crate::store::QuarantineCaps {
+            max_records: self.quarantine_max_records,
+            max_bytes: self.quarantine_max_bytes,
+        }
+    }
 }
 
 /// Trust anchor, manifest and the peer listener.
@@ -254,6 +301,11 @@ impl NodeConfig {
         if c.local.signin_failures_per_minute == 0 {
             return Err(ConfigProblem::Zero("signin_failures_per_minute"));
         }
+        if !(MIN_EVENT_BYTES..=crate::budget::MAX_EVENT_BYTES_CEILING)
+            .contains(&c.limits.max_event_bytes)
+        {
+            return Err(ConfigProblem::EventLimit);
+        }
         Ok(c)
     }
 
@@ -335,6 +387,25 @@ key_name = "sign-1"
         let c = NodeConfig::parse(text, Path::new("/etc/jol")).unwrap();
         assert_eq!(c.store.as_ref().unwrap().lease_ms, 5000);
         assert_eq!(c.subscriptions.len(), 2);
+    }
+
+    #[test]
+    fn limits_have_defaults_and_an_event_must_fit_a_feed_page() {
+        let c = NodeConfig::parse(MINIMAL, Path::new(".")).unwrap();
+        assert_eq!(c.limits.max_event_bytes, 1 << 20);
+        assert_eq!(c.limits.quarantine().max_records, 1_000_000);
+        assert_eq!(c.limits.quarantine().max_bytes, 1 << 30);
+        let set =
+            format!("{MINIMAL}[limits]\nmax_event_bytes = 65536\nquarantine_max_records = 5\n");
+        let c = NodeConfig::parse(&set, Path::new(".")).unwrap();
+        assert_eq!(
+            (c.limits.max_event_bytes, c.limits.quarantine_max_records),
+            (65536, 5)
+        );
+        let past = crate::budget::MAX_EVENT_BYTES_CEILING + 1;
+        let too_large = format!("{MINIMAL}[limits]\nmax_event_bytes = {past}\n");
+        let err = NodeConfig::parse(&too_large, Path::new(".")).unwrap_err();
+        assert!(matches!(err, ConfigProblem::EventLimit), "{err}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use time::{Duration, OffsetDateTime};
 
-use super::config::{FederationConfig, LocalConfig, NodeConfig, SigningConfig};
+use super::config::{FederationConfig, LimitsConfig, LocalConfig, NodeConfig, SigningConfig};
 use crate::event::identifiers::{IdError, MemberId};
 use crate::event::keys::{self, KeyError};
 use crate::event::schema::EventType;
@@ -312,6 +312,7 @@ pub fn node_config(m: &MemberPlan, engine: Engine, sync: SyncSettings) -> NodeCo
         }),
         subscriptions: m.subscriptions.clone(),
         sync,
+        limits: LimitsConfig::default(),
         xroad: None,
     }
 }

@@ -166,6 +166,8 @@ impl RunningNode {
                 witness_key: key.clone(),
                 witness_kid: kid.clone(),
                 xroad: config.xroad.clone(),
+                max_event_bytes: config.limits.max_event_bytes,
+                quarantine_caps: config.limits.quarantine(),
             }));
             trust = Some(t);
         }
@@ -174,6 +176,7 @@ impl RunningNode {
             member: config.member.clone(),
             key,
             kid,
+            max_event_bytes: config.limits.max_event_bytes,
             metrics: metrics.clone(),
             trust: held_trust,
             syncer,
@@ -219,6 +222,7 @@ impl RunningNode {
             publisher,
             tokens,
             max_body_bytes: config.local.max_body_bytes,
+            quarantine_caps: config.limits.quarantine(),
             body_deadline: Duration::from_secs(config.local.body_timeout_secs),
             rate_limits: crate::api::budget::RateLimits::new(
                 config.local.requests_per_token_per_second,

@@ -31,6 +31,8 @@ pub(super) struct WriterParts {
     pub member: MemberId,
     pub key: ed25519_dalek::SigningKey,
     pub kid: KeyName,
+    /// The largest signed event the writer makes.
+    pub max_event_bytes: usize,
     pub metrics: Arc<Metrics>,
     pub trust: Option<Arc<Trust>>,
     pub syncer: Option<Arc<Syncer>>,
@@ -54,6 +56,7 @@ impl WriterParts {
             member: self.member.clone(),
             kid: self.kid.clone(),
             key: self.key.clone(),
+            max_event_bytes: self.max_event_bytes,
         };
         let writer = publisher.promote(
             self.store.clone(),

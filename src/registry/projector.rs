@@ -306,6 +306,7 @@ mod tests {
             kid: KeyName::new(me.clone(), "k").unwrap(),
             member: me,
             key: keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
         };
         let (publisher, _w) = Publisher::start(
             store.clone(),

@@ -106,6 +106,8 @@ impl Space {
 pub enum Meta {
     /// How many quarantine records exist (u64 BE).
     QuarantineSize,
+    /// How many bytes the quarantine records take, each as stored (u64 BE).
+    QuarantineBytes,
     /// How many access-log entries exist (u64 BE).
     AccessLogSize,
     /// The last log position the view projector has folded in (u64 BE).
@@ -139,6 +141,7 @@ impl Meta {
     fn name(&self) -> String {
         match self {
             Meta::QuarantineSize => "quarantine-size".into(),
+            Meta::QuarantineBytes => "quarantine-bytes".into(),
             Meta::AccessLogSize => "access-log-size".into(),
             Meta::ViewCursor => "view-cursor".into(),
             Meta::WebhookCursor => "webhook-cursor".into(),

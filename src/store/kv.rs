@@ -17,6 +17,7 @@ use redb::Durability;
 
 use super::postgres::{PgError, PgKv, PgSettings};
 use super::redb_engine::Redb;
+use crate::budget::Budget;
 use serde::{Deserialize, Serialize};
 
 /// The embedded engines' page cache unless the config says otherwise (`store_cache_mib`; sled's
@@ -208,8 +209,32 @@ impl Kv {
                 .iter()
                 .map(|k| Ok(main.get(k)?.map(|v| v.to_vec())))
                 .collect(),
-            Kv::Redb(db) => db.get_many(keys),
+            Kv::Redb(db) => db.get_many(keys, &mut Budget::unlimited()),
             Kv::Postgres(pg) => Ok(pg.get_many(keys)?),
+        }
+    }
+
+    /// The values of the first of `keys`, in the order asked, that `budget` takes by their sizes
+    /// (a missing key is `None` and costs nothing): what is not taken is not read into memory.
+    pub fn get_many_within(
+        &self,
+        keys: &[Vec<u8>],
+        budget: &mut Budget,
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        match self {
+            Kv::Sled { main, .. } => {
+                let mut values = Vec::with_capacity(keys.len());
+                for k in keys {
+                    let v = main.get(k)?;
+                    if v.as_ref().is_some_and(|v| !budget.take(v.len())) {
+                        break;
+                    }
+                    values.push(v.map(|v| v.to_vec()));
+                }
+                Ok(values)
+            }
+            Kv::Redb(db) => db.get_many(keys, budget),
+            Kv::Postgres(pg) => Ok(pg.get_many_within(keys, budget)?),
         }
     }
 
@@ -291,16 +316,34 @@ impl Kv {
     /// Up to `limit` entries with `start <= key < end`, in key order.
     pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, KvError> {
         match self {
-            Kv::Sled { main, .. } => main
-                .range(start..end)
-                .take(limit)
-                .map(|r| {
-                    let (k, v) = r?;
-                    Ok((k.to_vec(), v.to_vec()))
-                })
-                .collect(),
-            Kv::Redb(db) => db.range(start, end, limit),
             Kv::Postgres(pg) => Ok(pg.range(start, end, limit)?),
+            _ => self.range_within(start, end, limit, &mut Budget::unlimited()),
+        }
+    }
+
+    /// Up to `limit` entries with `start <= key < end`, in key order, as many as `budget` takes
+    /// by their values' sizes: what is not taken is not read into memory.
+    pub fn range_within(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<Entry>, KvError> {
+        match self {
+            Kv::Sled { main, .. } => {
+                let mut entries = Vec::new();
+                for r in main.range(start..end).take(limit) {
+                    let (k, v) = r?;
+                    if !budget.take(v.len()) {
+                        break;
+                    }
+                    entries.push((k.to_vec(), v.to_vec()));
+                }
+                Ok(entries)
+            }
+            Kv::Redb(db) => db.range(start, end, limit, budget),
+            Kv::Postgres(pg) => Ok(pg.range_within(start, end, limit, budget)?),
         }
     }
 

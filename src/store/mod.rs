@@ -23,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::budget::Budget;
 use crate::event::identifiers::MemberId;
 
 pub mod keys;
@@ -95,6 +96,18 @@ fn io(op: &'static str) -> impl FnOnce(KvError) -> StoreError {
 /// A record as stored: JSON. Every record type is a plain struct, so serializing cannot fail.
 fn record<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// Entries of a numbered space (the log, a side log) with their numbers; a key without one is
+/// damage, named by `what`.
+fn numbered(
+    entries: Vec<kv::Entry>,
+    what: &'static str,
+) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+    entries
+        .into_iter()
+        .map(|(k, v)| Ok((u64_at(&k, 1).ok_or(StoreError::Corrupt(what))?, v)))
+        .collect()
 }
 
 /// A stored record read back; what does not decode is damage, named by `what`.
@@ -225,6 +238,63 @@ pub struct Quarantined {
 /// The quarantine origin of what the node's own systems submitted through the local API.
 pub const LOCAL_ORIGIN: &str = "local-api";
 
+/// The most the quarantine holds (`[limits] quarantine_max_records` and
+/// `quarantine_max_bytes`): a refused submission that would pass either is refused as
+/// [`QuarantineFull`], and nothing already kept is dropped for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineCaps {
+    pub max_records: u64,
+    /// Of stored records (each as its JSON).
+    pub max_bytes: u64,
+}
+
+impl QuarantineCaps {
+    /// No cap (tools and tests that keep everything).
+    pub const NONE: QuarantineCaps = QuarantineCaps {
+        max_records: u64::MAX,
+        max_bytes: u64::MAX,
+    };
+
+    /// Whether a record of `bytes` may join what the quarantine `held`.
+    fn admit(self, held: QuarantineHeld, bytes: usize) -> bool {
+        held.records < self.max_records && held.bytes.saturating_add(bytes as u64) <= self.max_bytes
+    }
+}
+
+/// What the quarantine holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuarantineHeld {
+    pub records: u64,
+    pub bytes: u64,
+}
+
+/// A record was not kept: the quarantine is at one of its caps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the quarantine is full: it holds {} records ({} bytes) and keeps at most {} records ({} bytes)",
+    held.records, held.bytes, caps.max_records, caps.max_bytes
+)]
+pub struct QuarantineFull {
+    pub held: QuarantineHeld,
+    pub caps: QuarantineCaps,
+}
+
+/// Why a record was not put in quarantine.
+#[derive(Debug, thiserror::Error)]
+pub enum QuarantineError {
+    #[error(transparent)]
+    Full(#[from] QuarantineFull),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A failure inside the locked append.
+impl From<KvError> for QuarantineError {
+    fn from(e: KvError) -> QuarantineError {
+        QuarantineError::Store(e.into())
+    }
+}
+
 /// The node's store.
 #[derive(Clone)]
 pub struct Store {
@@ -282,7 +352,26 @@ impl Store {
             location,
         };
         store.load_side_frontiers()?;
+        store.count_quarantine_bytes()?;
         Ok(store)
+    }
+
+    /// In a store written before the quarantine's bytes were counted, count them once, under the
+    /// quarantine's append lock (so no append passes between measuring and writing).
+    fn count_quarantine_bytes(&self) -> Result<(), StoreError> {
+        let log = SideLog::Quarantine;
+        if self.side_len(log) == 0 || self.meta(&Meta::QuarantineBytes)?.is_some() {
+            return Ok(());
+        }
+        let _appends = self.side_logs[log as usize]
+            .lock()
+            .map_err(|_| StoreError::Corrupt("side log lock"))?;
+        self.kv()?.locked(&keys::meta(&log.size()), true, |size| {
+            let records = size.and_then(|v| u64_at(&v, 0)).unwrap_or(0);
+            let bytes = self.quarantine_bytes(records)?;
+            let key = keys::meta(&Meta::QuarantineBytes);
+            Ok::<_, StoreError>(vec![Op::Put(key, bytes.to_be_bytes().to_vec())])
+        })
     }
 
     /// The PostgreSQL engine under this store, when it is one (for the writer lease and the
@@ -509,12 +598,14 @@ impl Store {
     }
 
     /// `source`'s events with sequences after `after` up to `end`, as (sequence, position, JWS),
-    /// stopping at the first sequence not stored; two reads whatever the count.
+    /// stopping at the first sequence not stored and before the first event `budget` does not
+    /// take (which is not read); two reads whatever the count.
     pub fn events_of_source(
         &self,
         source: &MemberId,
         after: u64,
         end: u64,
+        budget: &mut Budget,
     ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
         if end <= after {
             return Ok(Vec::new());
@@ -539,7 +630,7 @@ impl Store {
             found.push((sequence, position));
         }
         let log_keys: Vec<Vec<u8>> = found.iter().map(|(_, p)| keys::log(*p)).collect();
-        let events = kv.get_many(&log_keys).map_err(io("read"))?;
+        let events = kv.get_many_within(&log_keys, budget).map_err(io("read"))?;
         Ok(found
             .into_iter()
             .zip(events)
@@ -594,15 +685,27 @@ impl Store {
     /// Up to `limit` events after `position`, in log order.
     pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = keys::log(after.saturating_add(1));
-        self.kv()?
+        let entries = self
+            .kv()?
             .range(&start, &keys::log(u64::MAX), limit)
-            .map_err(io("read"))?
-            .into_iter()
-            .map(|(k, v)| {
-                let pos = u64_at(&k, 1).ok_or(StoreError::Corrupt("log key"))?;
-                Ok((pos, v))
-            })
-            .collect()
+            .map_err(io("read"))?;
+        numbered(entries, "log key")
+    }
+
+    /// Up to `limit` events after `position`, in log order, as many as `budget` takes by their
+    /// sizes (what it does not take is not read).
+    pub fn range_within(
+        &self,
+        after: u64,
+        limit: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = keys::log(after.saturating_add(1));
+        let entries = self
+            .kv()?
+            .range_within(&start, &keys::log(u64::MAX), limit, budget)
+            .map_err(io("read"))?;
+        numbered(entries, "log key")
     }
 
     /// The idempotency record for a key, if a request with it was stored.
@@ -795,15 +898,58 @@ impl Store {
             .map(Option::unwrap_or_default)
     }
 
-    /// Keep rejected input with its reason. Written without waiting for a flush.
-    pub fn quarantine(&self, mut record: Quarantined) -> Result<u64, StoreError> {
+    /// Keep rejected input with its reason, unless that would pass one of `caps`: what is kept
+    /// already is never dropped for it. Written without waiting for a flush.
+    pub fn quarantine(
+        &self,
+        mut record: Quarantined,
+        caps: QuarantineCaps,
+    ) -> Result<u64, QuarantineError> {
         let from = Meta::QuarantinedFrom(record.origin.clone());
         self.append_side(SideLog::Quarantine, Durable::Later, |number, batch| {
             record.number = number;
+            let entry = serde_json::to_vec(&record).unwrap_or_default();
+            let held = QuarantineHeld {
+                records: number - 1,
+                bytes: self.quarantine_bytes(number - 1)?,
+            };
+            if !caps.admit(held, entry.len()) {
+                return Err(QuarantineError::Full(QuarantineFull { held, caps }));
+            }
+            let bytes = held.bytes.saturating_add(entry.len() as u64);
+            batch.put(keys::meta(&Meta::QuarantineBytes), bytes.to_be_bytes());
             let count = self.quarantined_from(&record.origin)? + 1;
             batch.put(keys::meta(&from), count.to_be_bytes());
-            Ok(vec![serde_json::to_vec(&record).unwrap_or_default()])
+            Ok(vec![entry])
         })
+    }
+
+    /// How much the quarantine holds.
+    pub fn quarantine_held(&self) -> Result<QuarantineHeld, StoreError> {
+        let records = self.side_len(SideLog::Quarantine);
+        Ok(QuarantineHeld {
+            records,
+            bytes: self.quarantine_bytes(records)?,
+        })
+    }
+
+    /// The bytes the quarantine's `records` take: counted with each append (and once when a
+    /// store from before they were counted is opened), else measured.
+    fn quarantine_bytes(&self, records: u64) -> Result<u64, StoreError> {
+        if let Some(v) = self.meta(&Meta::QuarantineBytes)? {
+            return u64_at(&v, 0).ok_or(StoreError::Corrupt("quarantine size in bytes"));
+        }
+        let (mut bytes, mut after) = (0u64, 0);
+        while after < records {
+            let mut page = Budget::new(crate::budget::LISTING_BYTES);
+            let entries = self.side_entries_within(SideLog::Quarantine, after, 1024, &mut page)?;
+            let Some(&(last, _)) = entries.last() else {
+                break;
+            };
+            bytes += entries.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
+            after = last;
+        }
+        Ok(bytes)
     }
 
     /// How many quarantine records came from `origin`.
@@ -814,9 +960,15 @@ impl Store {
             .map_or(0, u64::from_be_bytes))
     }
 
-    /// Quarantined records after `number`, oldest first.
-    pub fn quarantined(&self, after: u64, limit: usize) -> Result<Vec<Quarantined>, StoreError> {
-        self.side_entries(SideLog::Quarantine, after, limit)?
+    /// Quarantined records after `number`, oldest first, as many as `budget` takes by their
+    /// stored sizes (what it does not take is not read).
+    pub fn quarantined(
+        &self,
+        after: u64,
+        limit: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<Quarantined>, StoreError> {
+        self.side_entries_within(SideLog::Quarantine, after, limit, budget)?
             .into_iter()
             .map(|(_, v)| {
                 serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("quarantine record"))
@@ -835,7 +987,7 @@ impl Store {
         if reads.is_empty() {
             return Ok(());
         }
-        self.append_side(SideLog::Access, Durable::Yes, |first, batch| {
+        self.append_side::<StoreError>(SideLog::Access, Durable::Yes, |first, batch| {
             let mut entries = Vec::with_capacity(reads.len());
             for (number, (pins, entry)) in (first..).zip(reads) {
                 for pin in pins {
@@ -875,12 +1027,12 @@ impl Store {
     /// entries. Returns that number. The log's size is read and written in one locked step
     /// ([`Kv::locked`]), so appends from several replicas of a PostgreSQL store stay gap-free; a
     /// size another replica moved is caught up with before appending.
-    fn append_side(
+    fn append_side<E: From<StoreError> + From<KvError>>(
         &self,
         log: SideLog,
         durable: Durable,
-        build: impl FnOnce(u64, &mut WriteBatch) -> Result<Vec<Vec<u8>>, StoreError>,
-    ) -> Result<u64, StoreError> {
+        build: impl FnOnce(u64, &mut WriteBatch) -> Result<Vec<Vec<u8>>, E>,
+    ) -> Result<u64, E> {
         let mut frontier = self.side_logs[log as usize]
             .lock()
             .map_err(|_| StoreError::Corrupt("side log lock"))?;
@@ -907,7 +1059,7 @@ impl Store {
                 }
                 batch.put(size_key.clone(), next.size().to_be_bytes());
                 appended = Some((first, next));
-                Ok::<_, StoreError>(batch.ops)
+                Ok::<_, E>(batch.ops)
             })?;
         let (first, next) = appended.ok_or(StoreError::Corrupt("side log"))?;
         *frontier = next;
@@ -923,12 +1075,25 @@ impl Store {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let start = log.entry(after.saturating_add(1));
         let end = log.entry(u64::MAX);
-        self.kv()?
-            .range(&start, &end, limit)
-            .map_err(io("read"))?
-            .into_iter()
-            .map(|(k, v)| Ok((u64_at(&k, 1).ok_or(StoreError::Corrupt("side-log key"))?, v)))
-            .collect()
+        let entries = self.kv()?.range(&start, &end, limit).map_err(io("read"))?;
+        numbered(entries, "side-log key")
+    }
+
+    /// [`Store::side_entries`], as many as `budget` takes by their sizes.
+    fn side_entries_within(
+        &self,
+        log: SideLog,
+        after: u64,
+        limit: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let start = log.entry(after.saturating_add(1));
+        let end = log.entry(u64::MAX);
+        let entries = self
+            .kv()?
+            .range_within(&start, &end, limit, budget)
+            .map_err(io("read"))?;
+        numbered(entries, "side-log key")
     }
 
     /// How many entries a side log holds.
@@ -1102,27 +1267,119 @@ mod tests {
         }
     }
 
+    fn refused(reason: &str, body: &str) -> Quarantined {
+        Quarantined {
+            number: 0,
+            time: OffsetDateTime::UNIX_EPOCH,
+            origin: "local-api".into(),
+            reason: reason.into(),
+            detail: serde_json::Value::Null,
+            body: body.into(),
+        }
+    }
+
     #[test]
     fn quarantine_keeps_records_in_order() {
         for mut fixture in Fixture::all() {
             let store = fixture.open();
             for reason in ["schema-invalid", "malformed-json"] {
                 store
-                    .quarantine(Quarantined {
-                        number: 0,
-                        time: OffsetDateTime::now_utc(),
-                        origin: "local-api".into(),
-                        reason: reason.into(),
-                        detail: serde_json::Value::Null,
-                        body: "{".into(),
-                    })
+                    .quarantine(refused(reason, "{"), QuarantineCaps::NONE)
                     .unwrap();
             }
-            let all = store.quarantined(0, 10).unwrap();
+            let all = store.quarantined(0, 10, &mut Budget::unlimited()).unwrap();
             assert_eq!(all.len(), 2);
             assert_eq!(all[1].reason, "malformed-json");
-            assert_eq!(store.quarantined(all[0].number, 10).unwrap().len(), 1);
+            let after_first = store.quarantined(all[0].number, 10, &mut Budget::unlimited());
+            assert_eq!(after_first.unwrap().len(), 1);
             assert_eq!(store.quarantine_len(), 2);
+        }
+    }
+
+    /// A full quarantine refuses the next record and keeps every one it held; its size in bytes
+    /// is counted with each record, and measured in a store written before it was counted.
+    #[test]
+    fn a_full_quarantine_refuses_and_keeps_what_it_held() {
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
+            let body = "x".repeat(1000);
+            let one = serde_json::to_vec(&Quarantined {
+                number: 1,
+                ..refused("schema-invalid", &body)
+            })
+            .unwrap()
+            .len() as u64;
+            let caps = QuarantineCaps {
+                max_records: 3,
+                max_bytes: 2 * one + one / 2,
+            };
+            for _ in 0..2 {
+                store
+                    .quarantine(refused("schema-invalid", &body), caps)
+                    .unwrap();
+            }
+            let full = store.quarantine(refused("schema-invalid", &body), caps);
+            let Err(QuarantineError::Full(full)) = full else {
+                panic!("{full:?}");
+            };
+            assert_eq!(full.held.records, 2);
+            assert_eq!(full.held.bytes, 2 * one);
+            let small = store.quarantine(refused("malformed-json", "{"), caps);
+            assert!(small.is_ok(), "a smaller record still fits: {small:?}");
+            let by_count = store.quarantine(refused("malformed-json", "{"), caps);
+            assert!(matches!(by_count, Err(QuarantineError::Full(_))));
+            assert_eq!(store.quarantine_len(), 3);
+            let held = store.quarantine_held().unwrap();
+            assert_eq!(held.records, 3);
+            let kept = store.quarantined(0, 10, &mut Budget::unlimited()).unwrap();
+            let stored: u64 = kept
+                .iter()
+                .map(|r| serde_json::to_vec(r).unwrap().len() as u64)
+                .sum();
+            assert_eq!(held.bytes, stored, "as served, byte for byte");
+            // A store from before the bytes were counted measures them, and counts them once
+            // when it is opened.
+            store
+                .apply_other({
+                    let mut b = WriteBatch::default();
+                    b.ops.push(Op::Delete(keys::meta(&Meta::QuarantineBytes)));
+                    b
+                })
+                .unwrap();
+            store.flush().unwrap();
+            assert_eq!(store.quarantine_held().unwrap(), held);
+            drop(store);
+            let store = fixture.open();
+            let counted = store.meta(&Meta::QuarantineBytes).unwrap();
+            assert_eq!(counted, Some(held.bytes.to_be_bytes().to_vec()));
+        }
+    }
+
+    /// Reads under a budget stop before the record that would pass it (the first always), on
+    /// every engine, and page on from there.
+    #[test]
+    fn reads_under_a_budget_stop_before_the_record_that_passes_it() {
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
+            for i in 0..5 {
+                let body = "y".repeat(if i == 0 { 5000 } else { 1000 });
+                store
+                    .quarantine(refused("schema-invalid", &body), QuarantineCaps::NONE)
+                    .unwrap();
+            }
+            let first = store.quarantined(0, 10, &mut Budget::new(100)).unwrap();
+            assert_eq!(first.len(), 1, "the first always, however large");
+            let page = store.quarantined(1, 10, &mut Budget::new(2500)).unwrap();
+            assert_eq!(page.iter().map(|r| r.number).collect::<Vec<_>>(), [2, 3]);
+            let m = member();
+            for seq in 1..=4 {
+                append(&store, &m, seq, seq, None);
+            }
+            let mut budget = Budget::new(15);
+            let events = store.events_of_source(&m, 0, 4, &mut budget).unwrap();
+            assert_eq!(events.len(), 2, "each event is 7 bytes: {events:?}");
+            let listed = store.range_within(2, 10, &mut Budget::new(7)).unwrap();
+            assert_eq!(listed.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [3]);
         }
     }
 

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 use ::redb::{Database, Durability, ReadOnlyTable, TableDefinition};
 
 use super::kv::{self, KvError, Op};
+use crate::budget::Budget;
 
 /// The store's one table.
 const MAIN: TableDefinition<&[u8], &[u8]> = TableDefinition::new("main");
@@ -50,20 +51,28 @@ impl Redb {
     }
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
-        self.get_many(&[key.to_vec()])
+        self.get_many(&[key.to_vec()], &mut Budget::unlimited())
             .map(|mut v| v.pop().flatten())
     }
 
-    /// The values of many keys, in the order asked, in one read transaction.
-    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+    /// The values of the first of `keys` that `budget` takes, in the order asked, in one read
+    /// transaction (a value not taken is not copied).
+    pub fn get_many(
+        &self,
+        keys: &[Vec<u8>],
+        budget: &mut Budget,
+    ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         self.explain((|| {
             let table = self.read()?;
-            keys.iter()
-                .map(|k| {
-                    let v = table.get(k.as_slice()).map_err(redb_err)?;
-                    Ok(v.map(|v| v.value().to_vec()))
-                })
-                .collect()
+            let mut values = Vec::with_capacity(keys.len());
+            for k in keys {
+                let v = table.get(k.as_slice()).map_err(redb_err)?;
+                if v.as_ref().is_some_and(|v| !budget.take(v.value().len())) {
+                    break;
+                }
+                values.push(v.map(|v| v.value().to_vec()));
+            }
+            Ok(values)
         })())
     }
 
@@ -97,13 +106,23 @@ impl Redb {
         self.write(Vec::new(), Durability::Immediate)
     }
 
-    /// Up to `limit` entries with `start <= key < end`, in key order.
-    pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<kv::Entry>, KvError> {
+    /// Up to `limit` entries with `start <= key < end`, in key order, as many as `budget` takes
+    /// (a value not taken is not copied).
+    pub fn range(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<kv::Entry>, KvError> {
         self.explain((|| {
             let table = self.read()?;
             let mut out = Vec::new();
             for r in table.range(start..end).map_err(redb_err)?.take(limit) {
                 let (k, v) = r.map_err(redb_err)?;
+                if !budget.take(v.value().len()) {
+                    break;
+                }
                 out.push((k.value().to_vec(), v.value().to_vec()));
             }
             Ok(out)

@@ -55,6 +55,9 @@ pub enum PublishError {
     Supersedes(#[from] crate::event::SupersedeError),
     #[error("the consent is dated after the event that carries it")]
     ConsentAfterEvent,
+    /// The signed event would be larger than the node publishes (`[limits] max_event_bytes`).
+    #[error("the signed event would be {size} bytes; this node publishes events of at most {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
     #[error("storage is unavailable: {0}")]
     Storage(Arc<StoreError>),
     /// A received page does not start where its publisher's stored cursor stands: it was handed
@@ -147,11 +150,13 @@ impl HeadSenders {
     }
 }
 
-/// Who signs: the node's member id, its key and the key's name.
+/// Who signs: the node's member id, its key and the key's name, and the largest signed event it
+/// makes (`[limits] max_event_bytes`).
 pub struct Signer {
     pub member: MemberId,
     pub kid: KeyName,
     pub key: SigningKey,
+    pub max_event_bytes: usize,
 }
 
 /// The handle callers publish through; cheap to clone. A standby's publisher has no writer

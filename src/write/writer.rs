@@ -355,6 +355,12 @@ impl Writer {
             return Err(PublishError::ConsentAfterEvent);
         }
         let signed = event.sign(&self.signer.key, &self.signer.kid);
+        if signed.bytes().len() > self.signer.max_event_bytes {
+            return Err(PublishError::TooLarge {
+                size: signed.bytes().len(),
+                limit: self.signer.max_event_bytes,
+            });
+        }
         self.stage_consent(&event, round);
         round.ids.insert((event.source.clone(), event.id));
         round.published += 1;
@@ -480,6 +486,7 @@ mod tests {
             kid: KeyName::new(member.clone(), "sign-1").unwrap(),
             member,
             key: keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
         }
     }
 
@@ -551,6 +558,38 @@ mod tests {
         assert!(matches!(&out[1], Err(PublishError::Invalid(e)) if e[0].pointer == "/person/pin"));
         let third = out[2].as_ref().unwrap();
         assert!(third.replayed && third.id == first.id);
+    }
+
+    /// An event whose signed form passes the limit is refused before anything is staged: the
+    /// next event takes the sequence it would have had.
+    #[tokio::test]
+    async fn an_event_signed_larger_than_the_limit_is_refused_and_takes_no_sequence() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let limited = Signer {
+            max_event_bytes: 1400,
+            ..signer()
+        };
+        let (p, _w) = Publisher::start(
+            store,
+            Schemas::load().unwrap(),
+            limited,
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let small = p.publish(draft("21503199012345", None)).await.unwrap();
+        assert!(small.jws.len() <= 1400, "{}", small.jws.len());
+        let mut large = draft("21503199012346", None);
+        large.data["legalBasis"] = "l".repeat(300).into();
+        large.data["caseRef"] = "c".repeat(100).into();
+        let refused = p.publish(large).await;
+        assert!(
+            matches!(refused, Err(PublishError::TooLarge { size, limit: 1400 }) if size > 1400),
+            "{refused:?}"
+        );
+        let next = p.publish(draft("21503199012347", None)).await.unwrap();
+        assert_eq!((next.sequence, next.position), (2, 2));
     }
 
     /// Received pages must follow the cursor the writer holds: two handed over back to back are

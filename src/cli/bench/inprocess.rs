@@ -116,6 +116,7 @@ pub(super) async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
         member: member(),
         kid,
         key,
+        max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
     };
     let (publisher, _writer) = Publisher::start(
         Store::open_with(&dir.path().join("publish"), args.store)?,

@@ -379,6 +379,7 @@ pub(super) async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
         member: member(),
         kid: KeyName::new(member(), "bench")?,
         key: keys::generate(),
+        max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
     };
     let (publisher, _writer) = Publisher::start(
         store.clone(),

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use tokio_postgres::{Client, NoTls, Statement};
 
 use super::kv::{Entry, Op};
+use crate::budget::Budget;
 
 /// The smallest pool: a side-log append holds a connection while it reads with another, and
 /// the two side logs may append at once.
@@ -199,6 +200,10 @@ struct Conn {
     get: Statement,
     range: Statement,
     last: Statement,
+    /// The sizes of many keys' values.
+    sizes: Statement,
+    /// The sizes of a range's values, in key order.
+    range_sizes: Statement,
 }
 
 impl Conn {
@@ -211,11 +216,21 @@ impl Conn {
         let last = client
             .prepare("SELECT k, v FROM jol_kv WHERE k >= $1 AND k < $2 ORDER BY k DESC LIMIT 1")
             .await?;
+        let sizes = client
+            .prepare("SELECT k, octet_length(v) FROM jol_kv WHERE k = ANY($1)")
+            .await?;
+        let range_sizes = client
+            .prepare(
+                "SELECT octet_length(v) FROM jol_kv WHERE k >= $1 AND k < $2 ORDER BY k LIMIT $3",
+            )
+            .await?;
         Ok(Conn {
             client,
             get,
             range,
             last,
+            sizes,
+            range_sizes,
         })
     }
 }
@@ -342,6 +357,54 @@ impl PgKv {
                 Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
             })?;
         Ok(keys.iter().map(|k| found.get(k).cloned()).collect())
+    }
+
+    /// The values of the first of `keys` that `budget` takes, in the order asked: their sizes
+    /// first, then only the values taken (two round trips; what is not taken is not sent).
+    pub fn get_many_within(
+        &self,
+        keys: &[Vec<u8>],
+        budget: &mut Budget,
+    ) -> Result<Vec<Option<Vec<u8>>>, PgError> {
+        let wanted = keys.to_vec();
+        let sizes: std::collections::HashMap<Vec<u8>, i32> = self.pool.with(|c| async move {
+            let rows = c.client.query(&c.sizes, &[&wanted]).await?;
+            Ok(rows.iter().map(|r| (r.get(0), r.get(1))).collect())
+        })?;
+        let taken = keys
+            .iter()
+            .take_while(|k| {
+                sizes
+                    .get(*k)
+                    .is_none_or(|size| budget.take(byte_count(*size)))
+            })
+            .count();
+        self.get_many(&keys[..taken])
+    }
+
+    /// Up to `limit` entries with `start <= key < end`, in key order, as many as `budget` takes:
+    /// their sizes first, then only the entries taken (two round trips).
+    pub fn range_within(
+        &self,
+        start: &[u8],
+        end: &[u8],
+        limit: usize,
+        budget: &mut Budget,
+    ) -> Result<Vec<Entry>, PgError> {
+        let (from, to) = (start.to_vec(), end.to_vec());
+        let most = i64::try_from(limit).unwrap_or(i64::MAX);
+        let sizes: Vec<i32> = self.pool.with(|c| async move {
+            let rows = c.client.query(&c.range_sizes, &[&from, &to, &most]).await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })?;
+        let taken = sizes
+            .into_iter()
+            .take_while(|size| budget.take(byte_count(*size)))
+            .count();
+        if taken == 0 {
+            return Ok(Vec::new());
+        }
+        self.range(start, end, taken)
     }
 
     pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, PgError> {
@@ -553,6 +616,11 @@ fn changes_sql(sql: &mut String, ops: Vec<Op>) {
         }
         sql.push_str(");");
     }
+}
+
+/// A value's size as PostgreSQL's `octet_length` gives it.
+fn byte_count(size: i32) -> usize {
+    usize::try_from(size).unwrap_or(0)
 }
 
 /// A bytea literal: hexadecimal digits only, so nothing in the bytes can end the string.
