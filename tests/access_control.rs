@@ -104,7 +104,11 @@ fn every_route_but_healthz_needs_a_token_with_its_scope() {
                 assert_eq!(a.status, status, "{method} {path} with {has}: {said}");
                 if let Some(kind) = problem {
                     let expected = format!("https://jol.example/problems/{kind}");
-                    assert_eq!(a.json()["type"], expected.as_str(), "{method} {path}: {said}");
+                    assert_eq!(
+                        a.json()["type"],
+                        expected.as_str(),
+                        "{method} {path}: {said}"
+                    );
                 }
             } else {
                 assert_eq!(a.status, 403, "{method} {path} with {has}");
