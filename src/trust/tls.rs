@@ -464,6 +464,27 @@ mod tests {
         RefusedByClient(rustls::Error),
     }
 
+    impl Handshake {
+        /// The server's refusal, or a panic naming how the handshake ended instead.
+        fn server_refusal(self) -> rustls::Error {
+            match self {
+                Handshake::RefusedByServer(error) => error,
+                other => panic!("expected the server to refuse, got {other:?}"),
+            }
+        }
+
+        /// The client's refusal, or a panic naming how the handshake ended instead.
+        fn client_refusal(self) -> rustls::Error {
+            match self {
+                Handshake::RefusedByClient(error) => error,
+                other => panic!("expected the client to refuse, got {other:?}"),
+            }
+        }
+    }
+
+    const UNKNOWN_ISSUER: rustls::Error =
+        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+
     /// More flights than a TLS 1.3 handshake with client authentication needs.
     const ROUNDS: usize = 8;
 
@@ -506,10 +527,11 @@ mod tests {
         Ok(())
     }
 
-    /// The text of a refusal the verifiers word themselves (`rustls::Error::General`).
-    fn general(error: &rustls::Error) -> &str {
+    /// Assert that `error` is a refusal the verifiers word themselves (`rustls::Error::General`)
+    /// and that it says `why`.
+    fn assert_says(error: rustls::Error, why: &str) {
         match error {
-            rustls::Error::General(text) => text,
+            rustls::Error::General(text) => assert!(text.contains(why), "{text:?}"),
             other => panic!("expected the verifier's own refusal, got {other:?}"),
         }
     }
@@ -532,12 +554,9 @@ mod tests {
     fn a_client_without_a_certificate_is_refused() {
         let fed = Federation::new();
         let (outcome, _) = fed.call(None, &fed.server);
-        assert!(
-            matches!(
-                outcome,
-                Handshake::RefusedByServer(rustls::Error::NoCertificatesPresented)
-            ),
-            "{outcome:?}"
+        assert_eq!(
+            outcome.server_refusal(),
+            rustls::Error::NoCertificatesPresented
         );
     }
 
@@ -548,15 +567,7 @@ mod tests {
         let intruder = Authority::new("elsewhere").issue(&fed.client.request, &employment);
         assert_eq!(intruder.spki(), fed.client.spki(), "the registered key");
         let (outcome, _) = fed.call(Some(&intruder), &fed.server);
-        assert!(
-            matches!(
-                outcome,
-                Handshake::RefusedByServer(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::UnknownIssuer
-                ))
-            ),
-            "{outcome:?}"
-        );
+        assert_eq!(outcome.server_refusal(), UNKNOWN_ISSUER);
     }
 
     #[test]
@@ -565,13 +576,7 @@ mod tests {
         let employment = member(EMPLOYMENT);
         let unregistered = fed.ca.issue(&Request::new(&employment), &employment);
         let (outcome, _) = fed.call(Some(&unregistered), &fed.server);
-        let Handshake::RefusedByServer(error) = outcome else {
-            panic!("expected the server to refuse, got {outcome:?}");
-        };
-        assert!(
-            general(&error).contains("not registered for any member"),
-            "{error:?}"
-        );
+        assert_says(outcome.server_refusal(), "not registered for any member");
     }
 
     #[test]
@@ -580,15 +585,8 @@ mod tests {
         // The employment node's registered key, certified by the federation CA as migration.
         let impostor = fed.ca.issue(&fed.client.request, &member(MIGRATION));
         let (outcome, _) = fed.call(Some(&impostor), &fed.server);
-        let Handshake::RefusedByServer(error) = outcome else {
-            panic!("expected the server to refuse, got {outcome:?}");
-        };
-        let text = general(&error);
-        assert!(
-            text.contains(&format!("names {MIGRATION}"))
-                && text.contains(&format!("registered for {EMPLOYMENT}")),
-            "{error:?}"
-        );
+        let why = format!("names {MIGRATION} but its key is registered for {EMPLOYMENT}");
+        assert_says(outcome.server_refusal(), &why);
     }
 
     #[test]
@@ -598,12 +596,9 @@ mod tests {
         // Certified by the federation CA as migration, but not migration's registered key.
         let impostor = fed.ca.issue(&Request::new(&migration), &migration);
         let (outcome, _) = fed.call(Some(&fed.client), &impostor);
-        let Handshake::RefusedByClient(error) = outcome else {
-            panic!("expected the client to refuse, got {outcome:?}");
-        };
-        assert!(
-            general(&error).contains("not the one the manifest registers"),
-            "{error:?}"
+        assert_says(
+            outcome.client_refusal(),
+            "not the one the manifest registers",
         );
     }
 
@@ -613,15 +608,7 @@ mod tests {
         let impostor = Authority::new("elsewhere").issue(&fed.server.request, &member(MIGRATION));
         assert_eq!(impostor.spki(), fed.server.spki(), "the registered key");
         let (outcome, _) = fed.call(Some(&fed.client), &impostor);
-        assert!(
-            matches!(
-                outcome,
-                Handshake::RefusedByClient(rustls::Error::InvalidCertificate(
-                    rustls::CertificateError::UnknownIssuer
-                ))
-            ),
-            "{outcome:?}"
-        );
+        assert_eq!(outcome.client_refusal(), UNKNOWN_ISSUER);
     }
 
     /// The DER of an Ed25519 SubjectPublicKeyInfo before its 32 key bytes (RFC 8410, section 4):
