@@ -24,6 +24,18 @@ fn large_returnee(pin: &str, bytes: usize) -> Value {
     data
 }
 
+/// Publish, at the migration agency, a small record with the consent of each person `i` of
+/// `persons` to the employment service (so the received data about them may be read there).
+fn consent_first(mig: std::net::SocketAddr, persons: &[usize]) {
+    for i in persons {
+        publish(
+            mig,
+            "returnee-record",
+            &returnee(&pin(*i), &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+        );
+    }
+}
+
 /// A PIN for person `i` (valid: a sex digit, an existing birth date, five digits).
 fn pin(i: usize) -> String {
     format!("215031990{i:05}")
@@ -214,6 +226,9 @@ fn a_received_event_larger_than_the_subscriber_accepts_is_quarantined_not_retrie
         "[limits]\nmax_event_bytes = 16384\n",
     );
     let (mig, emp) = (fed.start("migration"), fed.start("employment"));
+    // The person's consent reaches the employment service first, so its operator may read what
+    // the migration agency sends about them, the refused body included.
+    consent_first(mig.addr, &[1]);
     let large = publish_id(
         mig.addr,
         "returnee-record",
@@ -234,7 +249,7 @@ fn a_received_event_larger_than_the_subscriber_accepts_is_quarantined_not_retrie
     assert_eq!(kept[0]["reason"], "event-too-large");
     assert!(kept[0]["body"].as_str().unwrap().contains("signature"));
     assert!(!event_ids(&events_from(emp.addr, MIGRATION)).contains(&large));
-    assert_eq!(subscription(emp.addr, MIGRATION)["cursor"], 2);
+    assert_eq!(subscription(emp.addr, MIGRATION)["cursor"], 3);
     emp.stop();
     mig.stop();
 }
@@ -337,6 +352,7 @@ fn refused_received_events_wait_while_the_quarantine_is_full_and_nothing_is_lost
         "[limits]\nmax_event_bytes = 16384\nquarantine_max_records = 1\n",
     );
     let (mig, emp) = (fed.start("migration"), fed.start("employment"));
+    consent_first(mig.addr, &[0, 1]);
     for i in 0..2 {
         publish(
             mig.addr,
@@ -356,7 +372,7 @@ fn refused_received_events_wait_while_the_quarantine_is_full_and_nothing_is_lost
     assert!(retried.is_some(), "{}", subscription(emp.addr, MIGRATION));
     let status = subscription(emp.addr, MIGRATION);
     assert_eq!(
-        status["cursor"], 1,
+        status["cursor"], 3,
         "the cursor stops before the event not kept: {status}"
     );
     assert!(
@@ -398,7 +414,7 @@ fn refused_received_events_wait_while_the_quarantine_is_full_and_nothing_is_lost
         .collect();
     assert_eq!(
         sequences,
-        ["1", "2"],
+        ["3", "4"],
         "both refused events are kept, once each"
     );
     emp.stop();

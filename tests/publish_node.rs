@@ -658,7 +658,7 @@ fn every_path_that_shows_personal_data_logs_the_read_first() {
     for expected in [
         "events listed through the local API",
         "an event read through the local API",
-        "quarantined submissions read through the local API",
+        "a quarantined submission read through the local API",
         "the person's access log",
     ] {
         assert!(
