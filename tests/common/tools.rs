@@ -1,7 +1,8 @@
-//! The outside programs the tests call, found by one rule: first in `target/tools/venv/bin`,
-//! where `cargo xtask install` puts the Python checkers at pinned versions (its table is
-//! `xtask/src/tools.rs`), then on the `PATH`. A program that is missing fails the test with the
-//! command that installs it; no test passes without the tool it needs.
+//! The outside programs the tests call, found by one rule: first where `cargo xtask install`
+//! puts them (its table is `xtask/src/tools.rs`): `target/tools/venv/bin` (the Python checkers,
+//! at pinned versions), `target/tools/bin` (Go programs of ours); then on the `PATH`. A program
+//! that is missing fails the test with the command that installs it; no test passes without
+//! the tool it needs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,19 +11,18 @@ use std::process::{Command, Stdio};
 const PYTHON_INSTALL: &str =
     "`cargo xtask install`, or `python3 -m pip install -r xtask/requirements.txt`";
 
-/// The virtual environment's programs (`xtask/src/layout.rs` puts it there).
-fn venv_bin() -> PathBuf {
+/// The folders `cargo xtask install` installs programs into (`xtask/src/layout.rs` says so).
+fn installed() -> [PathBuf; 2] {
     let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    target_tmp
-        .parent()
-        .unwrap_or(target_tmp)
-        .join("tools/venv/bin")
+    let tools = target_tmp.parent().unwrap_or(target_tmp).join("tools");
+    [tools.join("venv/bin"), tools.join("bin")]
 }
 
-/// Every `program` there is, in the order searched: the virtual environment, then the `PATH`.
+/// Every `program` there is, in the order searched: where the xtask installs, then the `PATH`.
 fn candidates(program: &str) -> impl Iterator<Item = PathBuf> + '_ {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = std::iter::once(venv_bin())
+    let dirs: Vec<PathBuf> = installed()
+        .into_iter()
         .chain(std::env::split_paths(&path))
         .collect();
     dirs.into_iter()

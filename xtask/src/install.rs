@@ -1,14 +1,17 @@
 //! Installing the tools [`tools::missing`] lists, by where they come from: Debian packages with
-//! `apt-get`, as root only (otherwise the error is the exact command to run as root); the
-//! Python checkers into a fresh virtual environment, `target/tools/venv`, from the pinned
-//! requirements file. What is present is left alone, so a second run installs nothing.
+//! `apt-get`, as root only (otherwise the error is the exact command to run as root); a
+//! registry's pinned packages into a fresh folder of `target/tools` (the Python checkers into
+//! a virtual environment, with pip; npm packages with `npm ci`), marked with the lock file they
+//! were built from; our Go programs with Debian's Go, offline. What is present is left alone,
+//! so a second run installs nothing.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::command::{self, Failed};
 use crate::layout::Layout;
-use crate::tools::{self, Source};
+use crate::tools::{self, Registry, Source};
 
 /// Why the tools could not be installed.
 #[derive(Debug)]
@@ -20,8 +23,8 @@ pub enum Error {
     },
     /// An installing command failed.
     Command(Failed),
-    /// The virtual environment was built but could not be marked as built.
-    Io(std::io::Error),
+    /// A folder or file of `target/tools` could not be made.
+    Io(PathBuf, std::io::Error),
     /// Installed, yet these are still not present.
     StillMissing(Vec<&'static str>),
 }
@@ -35,7 +38,7 @@ impl fmt::Display for Error {
                  run as root, then again:\n  {command}"
             ),
             Error::Command(failed) => write!(f, "{failed}"),
-            Error::Io(e) => write!(f, "cannot mark the virtual environment as built: {e}"),
+            Error::Io(path, e) => write!(f, "cannot write {}: {e}", path.display()),
             Error::StillMissing(what) => {
                 write!(f, "still missing after installing: {}", what.join("; "))
             }
@@ -58,8 +61,8 @@ pub enum Outcome {
     Installed(Vec<&'static str>),
 }
 
-/// Install every tool that is missing, Debian's first (the virtual environment needs Python's
-/// `venv`), then check that all are present.
+/// Install every tool that is missing, Debian's first (the others are built with Debian's
+/// Python, Node and Go), then check that all are present.
 pub fn ensure(layout: &Layout) -> Result<Outcome, Error> {
     let missing = tools::missing(layout);
     if missing.is_empty() {
@@ -72,14 +75,23 @@ pub fn ensure(layout: &Layout) -> Result<Outcome, Error> {
         .iter()
         .filter_map(|t| match t.source {
             Source::Debian(package) => Some(package),
-            Source::Pip => None,
+            Source::Pinned(_) | Source::Go { .. } => None,
         })
         .collect();
     if !packages.is_empty() {
         debian(&packages, is_root())?;
     }
-    if missing.iter().any(|t| t.source == Source::Pip) {
-        python(layout)?;
+    let mut built: Vec<Source> = Vec::new();
+    for tool in &missing {
+        if built.contains(&tool.source) {
+            continue;
+        }
+        match tool.source {
+            Source::Debian(_) => {}
+            Source::Pinned(registry) => pinned(layout, registry)?,
+            Source::Go { package } => go(layout, package)?,
+        }
+        built.push(tool.source);
     }
     let still: Vec<&str> = tools::missing(layout).iter().map(|t| t.what).collect();
     if !still.is_empty() {
@@ -108,31 +120,79 @@ fn debian(packages: &[&str], as_root: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// A fresh virtual environment with exactly the pinned requirements, marked as built from them.
-fn python(layout: &Layout) -> Result<(), Error> {
+/// A fresh folder with exactly the packages the registry's lock file pins, marked as built from
+/// it.
+fn pinned(layout: &Layout, registry: Registry) -> Result<(), Error> {
+    let (folder, lock) = (layout.folder(registry), layout.lock(registry));
     println!(
-        "xtask: installing the Python checkers from {} into {}",
-        layout.requirements().display(),
-        layout.venv().display()
+        "xtask: installing what {} pins into {}",
+        lock.display(),
+        folder.display()
     );
+    if folder.exists() {
+        std::fs::remove_dir_all(&folder).map_err(|e| Error::Io(folder.clone(), e))?;
+    }
+    match registry {
+        Registry::Pip => {
+            command::run(Command::new("python3").args(["-m", "venv"]).arg(&folder))?;
+            command::run(
+                Command::new(layout.venv_bin().join("python3"))
+                    .args([
+                        "-m",
+                        "pip",
+                        "install",
+                        "--quiet",
+                        "--disable-pip-version-check",
+                    ])
+                    .arg("--requirement")
+                    .arg(&lock),
+            )?;
+        }
+        Registry::Npm => {
+            for file in [lock.clone(), lock.with_file_name("package.json")] {
+                copy_into(&folder, &file)?;
+            }
+            command::run(
+                Command::new("npm")
+                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                    .current_dir(&folder),
+            )?;
+        }
+    }
+    let mark = layout.built_from(registry);
+    std::fs::copy(&lock, &mark).map_err(|e| Error::Io(mark, e))?;
+    Ok(())
+}
+
+/// Build our Go program in `package` into `target/tools/bin` with Debian's Go, offline: in
+/// GOPATH mode, its imports are the Go modules Debian packages in `/usr/share/gocode`.
+fn go(layout: &Layout, package: &str) -> Result<(), Error> {
+    let source = layout.root.join(package);
+    let bin = layout.tools_bin();
+    println!(
+        "xtask: building {} into {}",
+        source.display(),
+        bin.display()
+    );
+    std::fs::create_dir_all(&bin).map_err(|e| Error::Io(bin.clone(), e))?;
     command::run(
-        Command::new("python3")
-            .args(["-m", "venv", "--clear"])
-            .arg(layout.venv()),
+        Command::new("go")
+            .args(["build", "-o"])
+            .arg(bin.join(source.file_name().unwrap_or_default()))
+            .arg(".")
+            .current_dir(&source)
+            .env("GO111MODULE", "off")
+            .env("GOPATH", "/usr/share/gocode")
+            .env("GOPROXY", "off"),
     )?;
-    command::run(
-        Command::new(layout.venv_bin().join("python3"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("--requirement")
-            .arg(layout.requirements()),
-    )?;
-    std::fs::copy(layout.requirements(), layout.installed_requirements()).map_err(Error::Io)?;
+    Ok(())
+}
+
+/// Copy `file` into `folder`, making the folder.
+fn copy_into(folder: &Path, file: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(folder).map_err(|e| Error::Io(folder.to_path_buf(), e))?;
+    let to = folder.join(file.file_name().unwrap_or_default());
+    std::fs::copy(file, &to).map_err(|e| Error::Io(to, e))?;
     Ok(())
 }
 

@@ -1,8 +1,11 @@
 //! Where things are: the repository, cargo's target folder, and under it `target/tools/`, the
-//! one folder the outside tools are installed into (the Python checkers' virtual environment
-//! in `target/tools/venv`). `tests/common/tools.rs` looks in the same place.
+//! one folder the outside tools are installed into: the Python checkers' virtual environment
+//! (`venv/`), npm packages (`npm/node_modules/`), Go programs of ours (`bin/`); and the lock
+//! files that pin what goes there. `tests/common/tools.rs` looks in the same places.
 
 use std::path::{Path, PathBuf};
+
+use crate::tools::Registry;
 
 /// The folders the xtask works with.
 #[derive(Debug, Clone)]
@@ -33,31 +36,52 @@ impl Layout {
         self.target.join("tools")
     }
 
-    /// The Python checkers' virtual environment.
-    pub fn venv(&self) -> PathBuf {
-        self.tools().join("venv")
+    /// The folder a registry's pinned packages are installed into.
+    pub fn folder(&self, registry: Registry) -> PathBuf {
+        self.tools().join(match registry {
+            Registry::Pip => "venv",
+            Registry::Npm => "npm",
+        })
+    }
+
+    /// The lock file that pins a registry's packages (npm's `package.json` sits beside it).
+    pub fn lock(&self, registry: Registry) -> PathBuf {
+        self.root.join(match registry {
+            Registry::Pip => "xtask/requirements.txt",
+            Registry::Npm => "xtask/npm/package-lock.json",
+        })
+    }
+
+    /// The copy of the lock file a registry's folder was built from, written after a successful
+    /// install (inside the folder, so rebuilding the folder removes it first).
+    pub fn built_from(&self, registry: Registry) -> PathBuf {
+        self.folder(registry).join("built-from.lock")
     }
 
     /// The virtual environment's programs (its `python3`, `schemathesis`).
     pub fn venv_bin(&self) -> PathBuf {
-        self.venv().join("bin")
+        self.folder(Registry::Pip).join("bin")
     }
 
-    /// The pinned Python requirements.
-    pub fn requirements(&self) -> PathBuf {
-        self.root.join("xtask/requirements.txt")
+    /// The npm packages.
+    pub fn node_modules(&self) -> PathBuf {
+        self.folder(Registry::Npm).join("node_modules")
     }
 
-    /// The copy of the requirements the virtual environment was built from, written after a
-    /// successful install (inside the venv, so rebuilding the venv removes it first).
-    pub fn installed_requirements(&self) -> PathBuf {
-        self.venv().join("installed-requirements.txt")
+    /// Our Go programs.
+    pub fn tools_bin(&self) -> PathBuf {
+        self.tools().join("bin")
     }
 
     /// `PATH` with the installed tools' folders first, for the tests cargo runs.
     pub fn path_with_tools(&self) -> std::ffi::OsString {
         let current = std::env::var_os("PATH").unwrap_or_default();
-        let dirs = std::iter::once(self.venv_bin()).chain(std::env::split_paths(&current));
+        let ours = [
+            self.venv_bin(),
+            self.tools_bin(),
+            self.node_modules().join(".bin"),
+        ];
+        let dirs = ours.into_iter().chain(std::env::split_paths(&current));
         std::env::join_paths(dirs).unwrap_or(current)
     }
 }
@@ -73,10 +97,11 @@ mod tests {
             target: "/repo/target".into(),
         };
         assert_eq!(layout.venv_bin(), Path::new("/repo/target/tools/venv/bin"));
-        assert_eq!(
-            layout.installed_requirements().parent(),
-            Some(layout.venv().as_path())
-        );
+        for registry in [Registry::Pip, Registry::Npm] {
+            let folder = layout.folder(registry);
+            assert!(folder.starts_with(layout.tools()));
+            assert_eq!(layout.built_from(registry).parent(), Some(folder.as_path()));
+        }
         let path = layout.path_with_tools();
         let first = std::env::split_paths(&path).next();
         assert_eq!(first, Some(layout.venv_bin()));
@@ -85,7 +110,7 @@ mod tests {
     #[test]
     fn this_checkout_is_the_folder_above_the_xtask() {
         let layout = Layout::of_this_checkout().unwrap();
-        assert!(layout.requirements().is_file(), "{layout:?}");
+        assert!(layout.lock(Registry::Pip).is_file(), "{layout:?}");
         assert!(layout.root.join("Cargo.toml").is_file());
     }
 }

@@ -2,16 +2,17 @@
 //! `.cargo/config.toml` (`run --package xtask --`).
 //!
 //! - `cargo xtask test`: install what the test suite calls from outside (the one table in
-//!   `tools.rs`: Debian packages when run as root, the Python checkers in `target/tools/venv` at
-//!   the versions `xtask/requirements.txt` pins), then run the whole suite. This is the README's
-//!   test command, and `.ci/run` runs exactly it.
+//!   `tools.rs`: Debian packages when run as root; into `target/tools`, the Python checkers at
+//!   the versions `xtask/requirements.txt` pins, and npm packages and Go programs of ours when
+//!   a test calls them), then run the whole suite. This is the README's test command, and
+//!   `.ci/run` runs exactly it.
 //! - `cargo xtask test ARGS`: install the same, then only `cargo test ARGS` (for example
 //!   `cargo xtask test --test contract`).
 //! - `cargo xtask install`: install only.
 //!
 //! What is present is not installed again: a second run says there is nothing to install. The
-//! tests run with `target/tools/venv/bin` first on the `PATH`; plain `cargo test` finds the same
-//! tools there itself (`tests/common/tools.rs`).
+//! tests run with the folders of `target/tools` first on the `PATH`; plain `cargo test` finds
+//! the same tools there itself (`tests/common/tools.rs`).
 
 mod command;
 mod install;
@@ -75,7 +76,7 @@ fn install() -> Result<Layout, Error> {
             tools::TOOLS.len()
         ),
         install::Outcome::Installed(what) => {
-            println!("xtask: installed {} outside tools", what.len())
+            println!("xtask: installed what was missing ({})", what.len())
         }
     }
     Ok(layout)

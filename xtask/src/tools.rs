@@ -3,7 +3,9 @@
 //! where it is installed). Adding a checker is adding one entry here; `install.rs` knows how to
 //! install from each [`Source`].
 
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::SystemTime;
 
 use crate::layout::Layout;
 
@@ -23,10 +25,19 @@ pub struct Tool {
 pub enum Check {
     /// A shell condition (`sh -c`) that holds when the tool is present.
     Shell(&'static str),
-    /// The virtual environment's Python imports this module.
+    /// The virtual environment's Python imports these modules (`"jsonschema, referencing"`).
     VenvImports(&'static str),
     /// This program is in the virtual environment's `bin/`.
     VenvProgram(&'static str),
+    /// This npm package is in `target/tools/npm/node_modules`.
+    #[cfg_attr(not(test), expect(dead_code, reason = "no test calls Node yet"))]
+    NodeModule(&'static str),
+    /// This program of ours is in `target/tools/bin`.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "no test calls a Go program yet")
+    )]
+    ToolsProgram(&'static str),
 }
 
 /// Where a tool comes from, and so where it goes.
@@ -34,8 +45,25 @@ pub enum Check {
 pub enum Source {
     /// A Debian package, installed system-wide by `apt-get` (as root only).
     Debian(&'static str),
-    /// `xtask/requirements.txt` (exact versions), installed into `target/tools/venv`.
+    /// A registry's packages at the versions its lock file pins, installed into a folder of
+    /// `target/tools` (`layout.rs` says which).
+    Pinned(Registry),
+    /// A Go program of ours in this folder, built into `target/tools/bin` (named as the
+    /// folder) by Debian's Go, offline, with the Go modules Debian packages.
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "no test calls a Go program yet")
+    )]
+    Go { package: &'static str },
+}
+
+/// A language's package registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Registry {
+    /// PyPI: `xtask/requirements.txt`, into the virtual environment `target/tools/venv`.
     Pip,
+    /// npm: `xtask/npm/package-lock.json`, into `target/tools/npm`.
+    Npm,
 }
 
 /// Every outside tool the tests call.
@@ -61,22 +89,22 @@ pub const TOOLS: &[Tool] = &[
     Tool {
         what: "joserfc: tests/jose_interop.rs verifies our JWS with it",
         check: Check::VenvImports("joserfc"),
-        source: Source::Pip,
+        source: Source::Pinned(Registry::Pip),
     },
     Tool {
         what: "jsonschema (with referencing): tests/schemas.rs validates the examples with it",
         check: Check::VenvImports("jsonschema, referencing"),
-        source: Source::Pip,
+        source: Source::Pinned(Registry::Pip),
     },
     Tool {
         what: "openapi-spec-validator: tests/contract.rs checks our OpenAPI descriptions with it",
         check: Check::VenvImports("openapi_spec_validator"),
-        source: Source::Pip,
+        source: Source::Pinned(Registry::Pip),
     },
     Tool {
         what: "schemathesis: tests/contract.rs checks the node's answers against the descriptions",
         check: Check::VenvProgram("schemathesis"),
-        source: Source::Pip,
+        source: Source::Pinned(Registry::Pip),
     },
 ];
 
@@ -90,38 +118,59 @@ impl Tool {
 
 impl Check {
     fn holds(&self, layout: &Layout) -> bool {
-        let mut command = match self {
-            Check::Shell(condition) => {
-                let mut c = Command::new("sh");
-                c.args(["-c", condition]);
-                c
-            }
+        let file = match self {
+            Check::Shell(condition) => return succeeds(Command::new("sh").args(["-c", condition])),
             Check::VenvImports(modules) => {
-                let mut c = Command::new(layout.venv_bin().join("python3"));
-                c.args(["-c", &format!("import {modules}")]);
-                c
+                let python = layout.venv_bin().join("python3");
+                return succeeds(Command::new(python).args(["-c", &format!("import {modules}")]));
             }
-            Check::VenvProgram(program) => return layout.venv_bin().join(program).is_file(),
+            Check::VenvProgram(program) => layout.venv_bin().join(program),
+            Check::NodeModule(package) => layout.node_modules().join(package).join("package.json"),
+            Check::ToolsProgram(program) => layout.tools_bin().join(program),
         };
-        command
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
+        file.is_file()
     }
+}
+
+/// Whether `command` runs and succeeds (its output is not shown).
+fn succeeds(command: &mut Command) -> bool {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 impl Source {
     fn is_current(self, layout: &Layout) -> bool {
         match self {
             Source::Debian(_) => true,
-            Source::Pip => {
-                let built_from = std::fs::read(layout.installed_requirements()).ok();
-                built_from.is_some() && built_from == std::fs::read(layout.requirements()).ok()
+            Source::Pinned(registry) => {
+                let built_from = std::fs::read(layout.built_from(registry)).ok();
+                built_from.is_some() && built_from == std::fs::read(layout.lock(registry)).ok()
+            }
+            Source::Go { package } => {
+                let source = layout.root.join(package);
+                let built = layout
+                    .tools_bin()
+                    .join(source.file_name().unwrap_or_default());
+                modified(&built).is_some_and(|built| newest(&source) <= Some(built))
             }
         }
     }
+}
+
+fn modified(path: &Path) -> Option<SystemTime> {
+    std::fs::metadata(path).and_then(|m| m.modified()).ok()
+}
+
+/// When the newest file in `folder` (not below it) was modified.
+fn newest(folder: &Path) -> Option<SystemTime> {
+    std::fs::read_dir(folder)
+        .ok()?
+        .filter_map(|e| modified(&e.ok()?.path()))
+        .max()
 }
 
 /// The tools that are not present, in the table's order.
@@ -148,12 +197,13 @@ mod tests {
     #[test]
     fn the_venv_is_current_only_when_built_from_todays_requirements() {
         let (dir, layout) = scratch("current");
-        assert!(!Source::Pip.is_current(&layout), "no venv yet");
-        std::fs::create_dir_all(layout.venv()).unwrap();
-        std::fs::write(layout.installed_requirements(), "joserfc==1.7.0\n").unwrap();
-        assert!(!Source::Pip.is_current(&layout), "built from an older pin");
-        std::fs::copy(layout.requirements(), layout.installed_requirements()).unwrap();
-        assert!(Source::Pip.is_current(&layout));
+        let pip = Source::Pinned(Registry::Pip);
+        assert!(!pip.is_current(&layout), "no venv yet");
+        std::fs::create_dir_all(layout.folder(Registry::Pip)).unwrap();
+        std::fs::write(layout.built_from(Registry::Pip), "joserfc==1.7.0\n").unwrap();
+        assert!(!pip.is_current(&layout), "built from an older pin");
+        std::fs::copy(layout.lock(Registry::Pip), layout.built_from(Registry::Pip)).unwrap();
+        assert!(pip.is_current(&layout));
         assert!(Source::Debian("chromium").is_current(&layout));
         std::fs::remove_dir_all(dir).unwrap();
     }
@@ -168,6 +218,34 @@ mod tests {
         std::fs::write(layout.venv_bin().join("schemathesis"), "").unwrap();
         assert!(Check::VenvProgram("schemathesis").holds(&layout));
         assert!(!Check::VenvProgram("pytest").holds(&layout));
+        assert!(!Check::NodeModule("@sd-jwt/core").holds(&layout));
+        let package = layout.node_modules().join("@sd-jwt/core");
+        std::fs::create_dir_all(&package).unwrap();
+        std::fs::write(package.join("package.json"), "{}").unwrap();
+        assert!(Check::NodeModule("@sd-jwt/core").holds(&layout));
+        assert!(!Check::ToolsProgram("sdjwt-verify").holds(&layout));
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_go_program_is_current_only_when_built_after_its_last_change() {
+        let (dir, layout) = scratch("go");
+        let package = dir.join("tests/go/verify");
+        std::fs::create_dir_all(&package).unwrap();
+        let main = std::fs::File::create(package.join("main.go")).unwrap();
+        let go = Source::Go {
+            package: "tests/go/verify",
+        };
+        assert!(!go.is_current(&layout), "not built");
+        std::fs::create_dir_all(layout.tools_bin()).unwrap();
+        let built = std::fs::File::create(layout.tools_bin().join("verify")).unwrap();
+        let now = SystemTime::now();
+        let minute = std::time::Duration::from_secs(60);
+        built.set_modified(now).unwrap();
+        main.set_modified(now - minute).unwrap();
+        assert!(go.is_current(&layout));
+        main.set_modified(now + minute).unwrap();
+        assert!(!go.is_current(&layout), "changed since it was built");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }
