@@ -18,42 +18,41 @@ fn installed() -> [PathBuf; 2] {
     [tools.join("venv/bin"), tools.join("bin")]
 }
 
-/// Every `program` there is, in the order searched: where the xtask installs, then the `PATH`.
-fn candidates(program: &str) -> impl Iterator<Item = PathBuf> + '_ {
+/// Where `program` is: where the xtask installs it, else on the `PATH`.
+fn find(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
-    let dirs: Vec<PathBuf> = installed()
+    installed()
         .into_iter()
         .chain(std::env::split_paths(&path))
-        .collect();
-    dirs.into_iter()
-        .map(move |dir| dir.join(program))
-        .filter(|candidate| candidate.is_file())
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
 }
 
-/// A Python that imports every one of `modules` (e.g. `["jsonschema", "referencing"]`): the
-/// first `python3` found that does.
+/// The `python3` [`find`] finds, once it has shown that it imports every one of `modules`
+/// (e.g. `["jsonschema", "referencing"]`).
 pub fn python(modules: &[&str]) -> Command {
-    let imports = format!("import {}", modules.join(", "));
-    let found = candidates("python3").find(|python| {
-        Command::new(python)
-            .args(["-c", &imports])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success())
-    });
-    let python = found.unwrap_or_else(|| {
+    let needed = |why: String| -> ! {
         panic!(
-            "Python with {} is needed for this test: {PYTHON_INSTALL}",
+            "Python with {} is needed for this test: {PYTHON_INSTALL} ({why})",
             modules.join(", ")
         )
-    });
+    };
+    let python = find("python3").unwrap_or_else(|| needed("no python3".into()));
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| needed(format!("{}: {e}", python.display())));
+    if !probe.status.success() {
+        let said = String::from_utf8_lossy(&probe.stderr);
+        needed(format!("{}: {}", python.display(), said.trim()));
+    }
     Command::new(python)
 }
 
 /// schemathesis, the OpenAPI checker.
 pub fn schemathesis() -> Command {
-    let found = candidates("schemathesis").next().unwrap_or_else(|| {
+    let found = find("schemathesis").unwrap_or_else(|| {
         panic!("schemathesis is needed for this test: {PYTHON_INSTALL}");
     });
     Command::new(found)
@@ -63,7 +62,7 @@ pub fn schemathesis() -> Command {
 pub fn chromium() -> PathBuf {
     ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
-        .find_map(|name| candidates(name).next())
+        .find_map(find)
         .unwrap_or_else(|| {
             panic!(
                 "headless Chromium is needed for this test: `cargo xtask install` as root, or \
