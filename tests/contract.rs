@@ -1,32 +1,19 @@
 //! Our OpenAPI descriptions, checked by a client we did not write: schemathesis (PyPI) generates
 //! requests from `/openapi.json` and from each X-Road service's `/v1/openapi.json`, sends them to
 //! a running node, and checks that no answer is a 5xx and that every answer's status, content
-//! type and body match what the description says. `.ci/run` installs schemathesis.
+//! type and body match what the description says. `cargo xtask install` installs schemathesis and
+//! openapi-spec-validator (`tests/common/tools.rs` finds them).
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
-
-fn schemathesis() -> String {
-    let found = Command::new("schemathesis")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    assert!(
-        found,
-        "schemathesis is needed for this test: python3 -m pip install schemathesis (.ci/run does)"
-    );
-    "schemathesis".into()
-}
 
 /// Run schemathesis against `schema` (a URL), calling `base`, with `headers`; panics with its
 /// report unless every check passes.
 fn check(schema: &str, base: &str, headers: &[String]) {
     // schemathesis keeps a cache in its working folder: not in the repository.
     let scratch = tempfile::tempdir().unwrap();
-    let mut cmd = Command::new(schemathesis());
+    let mut cmd = tools::schemathesis();
     cmd.current_dir(scratch.path())
         .args(["run", schema, "--url", base])
         .args([
@@ -54,7 +41,7 @@ fn check(schema: &str, base: &str, headers: &[String]) {
 /// Validate a description against the OpenAPI 3.1 specification with openapi-spec-validator.
 fn valid_openapi_31(doc: &serde_json::Value) {
     use std::io::Write;
-    let mut child = Command::new("python3")
+    let mut child = tools::python(&["openapi_spec_validator"])
         .args([
             "-c",
             "import json, sys\nfrom openapi_spec_validator import validate\nfrom openapi_spec_validator.validation import OpenAPIV31SpecValidator\nvalidate(json.load(sys.stdin), cls=OpenAPIV31SpecValidator)",
@@ -62,7 +49,7 @@ fn valid_openapi_31(doc: &serde_json::Value) {
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .expect("python3 with openapi-spec-validator (.ci/run installs it)");
+        .unwrap();
     child
         .stdin
         .take()

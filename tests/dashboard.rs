@@ -3,7 +3,7 @@
 //! be the ones `/api/v1/kpi` gives), looks up a person, and signs out; the lookup is in the
 //! person's access log under the token's name and purpose; the pathway indicators and the skills
 //! gap by region are the API's too, in the language chosen. Needs Debian's `chromium`
-//! (`.ci/run` installs it).
+//! (`cargo xtask install` installs it as root).
 
 mod common;
 

@@ -1,11 +1,12 @@
 //! Our JWS verifies with an independent, standard JOSE library, Python's `joserfc` (which knows
 //! RFC 9864's fully-specified `Ed25519`), given only the public key in PEM: the flattened form
-//! converts to the compact one by joining its members. `.ci/run` installs joserfc when missing.
+//! converts to the compact one by joining its members. `cargo xtask install` installs joserfc
+//! (`tests/common/tools.rs` finds it).
 
 mod common;
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use common::flip_char;
 use jol::event::identifiers::{KeyName, MemberId};
@@ -31,12 +32,12 @@ try:
 except Exception as e:
     print(json.dumps({"ok": False, "error": type(e).__name__}))
 "#;
-    let mut child = Command::new("python3")
+    let mut child = common::tools::python(&["joserfc"])
         .args(["-c", SCRIPT])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()
-        .expect("python3 is needed for this test");
+        .unwrap();
     let input =
         json!({"pem": public_pem, "jws": serde_json::from_slice::<Value>(flattened).unwrap()});
     child
@@ -48,7 +49,7 @@ except Exception as e:
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "joserfc is needed for this test (pip install joserfc; .ci/run does): {}",
+        "joserfc could not check the signature: {}",
         String::from_utf8_lossy(&out.stdout)
     );
     serde_json::from_slice(&out.stdout).unwrap()

@@ -3,8 +3,8 @@
 //! nothing acknowledged is lost, and once space is freed it publishes again by itself. A store
 //! directory that is read-only when the node starts is refused with an error naming it.
 //!
-//! These tests mount filesystems, so they need root (CI runs as root); elsewhere they say so
-//! and pass without running.
+//! These tests mount filesystems, so they need root (CI runs as root); elsewhere they fail,
+//! saying so. `JOL_NO_MOUNTS=1` leaves them out, loudly (nothing sets it for you).
 
 mod common;
 
@@ -21,32 +21,49 @@ struct Mount(PathBuf);
 
 impl Mount {
     fn tmpfs(at: &Path, size: &str) -> Option<Mount> {
-        let ok = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(at)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Mount(at.to_path_buf()))
+        needed(&format!("a {size} tmpfs"), || {
+            mount(&["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"], at)?;
+            Ok(Mount(at.to_path_buf()))
+        })
     }
 
     fn read_only_bind(at: &Path) -> Option<Mount> {
-        let ok = Command::new("mount")
-            .args(["--bind"])
-            .arg(at)
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        if !ok {
-            return None;
-        }
-        let m = Mount(at.to_path_buf());
-        let ro = Command::new("mount")
-            .args(["-o", "remount,bind,ro"])
-            .arg(at)
-            .status()
-            .is_ok_and(|s| s.success());
-        ro.then_some(m)
+        needed("a read-only bind mount", || {
+            let dir = at.to_str().ok_or("the folder's name is not UTF-8")?;
+            mount(&["--bind", dir], at)?;
+            let m = Mount(at.to_path_buf());
+            mount(&["-o", "remount,bind,ro"], at)?;
+            Ok(m)
+        })
+    }
+}
+
+/// `mount ARGS at`, or what it said when it failed.
+fn mount(args: &[&str], at: &Path) -> Result<(), String> {
+    let out = Command::new("mount")
+        .args(args)
+        .arg(at)
+        .output()
+        .map_err(|e| format!("cannot run mount: {e}"))?;
+    if out.status.success() {
+        return Ok(());
+    }
+    Err(String::from_utf8_lossy(&out.stderr).trim().to_string())
+}
+
+/// The mount a test needs; `None` only when `JOL_NO_MOUNTS` is set, which leaves the test out
+/// and says so. A mount that fails otherwise fails the test, naming what it needs.
+fn needed(what: &str, make: impl FnOnce() -> Result<Mount, String>) -> Option<Mount> {
+    if std::env::var_os("JOL_NO_MOUNTS").is_some() {
+        eprintln!("JOL_NO_MOUNTS is set: a test that needs {what} is NOT run");
+        return None;
+    }
+    match make() {
+        Ok(m) => Some(m),
+        Err(e) => panic!(
+            "this test needs {what}, and mounting needs root: run it as root (CI does), or set \
+             JOL_NO_MOUNTS=1 to leave it out ({e})"
+        ),
     }
 }
 
@@ -107,7 +124,6 @@ fn on_redb_a_full_disk_gets_503_and_publishing_resumes_when_space_returns() {
 fn full_disk(engine: &str) {
     let mountpoint = tempfile::tempdir().unwrap();
     let Some(_mount) = Mount::tmpfs(mountpoint.path(), "96m") else {
-        eprintln!("SKIPPED: cannot mount a tmpfs here (not root?)");
         return;
     };
     let data = mountpoint.path().join("data");
@@ -210,7 +226,6 @@ fn full_disk(engine: &str) {
 fn a_read_only_store_directory_is_refused_at_start_with_its_path() {
     let data = tempfile::tempdir().unwrap();
     let Some(mount) = Mount::read_only_bind(data.path()) else {
-        eprintln!("SKIPPED: cannot bind-mount read-only here (not root?)");
         return;
     };
     let (_dir, config) = node_dir(&data.path().join("store"), "sled");

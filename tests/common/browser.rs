@@ -1,5 +1,5 @@
 //! Headless Chromium, driven over the Chrome DevTools Protocol: navigate, run script in the page,
-//! wait for a condition. Needs Debian's `chromium` (`.ci/run` installs it).
+//! wait for a condition. Needs Debian's `chromium` (found by `tools::chromium`).
 
 use std::io::{BufRead, BufReader};
 use std::net::TcpStream;
@@ -8,21 +8,6 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use tungstenite::{Message, WebSocket};
-
-pub fn chromium() -> String {
-    ["chromium", "chromium-browser", "google-chrome"]
-        .into_iter()
-        .find(|c| {
-            Command::new("which")
-                .arg(c)
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .map(String::from)
-        .expect(
-            "headless Chromium is needed for this test: apt-get install chromium (.ci/run does)",
-        )
-}
 
 /// A headless Chromium with one page.
 pub struct Browser {
@@ -35,7 +20,7 @@ pub struct Browser {
 impl Browser {
     pub fn launch() -> Browser {
         let profile = tempfile::tempdir().unwrap();
-        let mut child = Command::new(chromium())
+        let mut child = Command::new(super::tools::chromium())
             .args([
                 "--headless",
                 "--no-sandbox",

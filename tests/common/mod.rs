@@ -9,6 +9,7 @@
 
 pub mod browser;
 pub mod fake;
+pub mod tools;
 pub mod truth;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -46,7 +47,7 @@ pub fn token_of(addr: SocketAddr) -> String {
 }
 
 /// The store engine test nodes are created with: `JOL_TEST_ENGINE` (`redb` or `sled`), else the
-/// default engine. `.ci/run` runs the hostile and verifiable-log tests once more on sled.
+/// default engine. `cargo xtask test` runs the hostile and verifiable-log tests once more on sled.
 pub fn test_engine() -> String {
     std::env::var("JOL_TEST_ENGINE").unwrap_or_else(|_| jol::store::Engine::default().to_string())
 }
@@ -446,7 +447,7 @@ impl Federation {
         plan.engine = engine.parse().unwrap();
         let pg = (plan.engine == jol::store::Engine::Postgres).then(|| {
             jol::node::federation::on_throwaway_postgres(&mut plan)
-                .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test: {e}"))
+                .unwrap_or_else(|e| panic!("PostgreSQL is needed for this test ({e}): `cargo xtask install` as root, or `apt-get install -y postgresql`"))
         });
         plan.sync = toml::from_str(sync).unwrap();
         let laid = jol::node::federation::create(dir.path(), &plan).unwrap();

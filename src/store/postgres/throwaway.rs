@@ -198,14 +198,16 @@ pub fn fresh_database() -> Result<PgSettings, String> {
 }
 
 /// A fresh database for a unit test of the PostgreSQL engine (leases short: 600 ms, polled every
-/// 20 ms). PostgreSQL must be installed (`.ci/run` installs it); `JOL_NO_POSTGRES=1` leaves the
-/// test out, loudly, by returning `None`.
+/// 20 ms). PostgreSQL must be installed (`cargo xtask install` installs it);
+/// `JOL_NO_POSTGRES=1` leaves the test out, loudly, by returning `None`.
 pub fn test_database(what: &str) -> Option<PgSettings> {
     if std::env::var_os("JOL_NO_POSTGRES").is_some() {
         eprintln!("JOL_NO_POSTGRES is set: {what} is NOT tested");
         return None;
     }
-    let mut settings = fresh_database().unwrap_or_else(|e| panic!("{what} cannot be tested: {e}"));
+    let mut settings = fresh_database().unwrap_or_else(|e| {
+        panic!("{what} cannot be tested: {e} (`cargo xtask install` as root installs it)")
+    });
     (settings.lease_ms, settings.poll_ms) = (600, 20);
     Some(settings)
 }

@@ -1,0 +1,72 @@
+//! The outside programs the tests call, found by one rule: first where `cargo xtask install`
+//! puts them (its table is `xtask/src/tools.rs`): `target/tools/venv/bin` (the Python checkers,
+//! at pinned versions), `target/tools/bin` (Go programs of ours); then on the `PATH`. A program
+//! that is missing fails the test with the command that installs it; no test passes without
+//! the tool it needs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// How to install the Python checkers.
+const PYTHON_INSTALL: &str =
+    "`cargo xtask install`, or `python3 -m pip install -r xtask/requirements.txt`";
+
+/// The folders `cargo xtask install` installs programs into (`xtask/src/layout.rs` says so).
+fn installed() -> [PathBuf; 2] {
+    let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let tools = target_tmp.parent().unwrap_or(target_tmp).join("tools");
+    [tools.join("venv/bin"), tools.join("bin")]
+}
+
+/// Where `program` is: where the xtask installs it, else on the `PATH`.
+fn find(program: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    installed()
+        .into_iter()
+        .chain(std::env::split_paths(&path))
+        .map(|dir| dir.join(program))
+        .find(|candidate| candidate.is_file())
+}
+
+/// The `python3` [`find`] finds, once it has shown that it imports every one of `modules`
+/// (e.g. `["jsonschema", "referencing"]`).
+pub fn python(modules: &[&str]) -> Command {
+    let needed = |why: String| -> ! {
+        panic!(
+            "Python with {} is needed for this test: {PYTHON_INSTALL} ({why})",
+            modules.join(", ")
+        )
+    };
+    let python = find("python3").unwrap_or_else(|| needed("no python3".into()));
+    let probe = Command::new(&python)
+        .args(["-c", &format!("import {}", modules.join(", "))])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| needed(format!("{}: {e}", python.display())));
+    if !probe.status.success() {
+        let said = String::from_utf8_lossy(&probe.stderr);
+        needed(format!("{}: {}", python.display(), said.trim()));
+    }
+    Command::new(python)
+}
+
+/// schemathesis, the OpenAPI checker.
+pub fn schemathesis() -> Command {
+    let found = find("schemathesis").unwrap_or_else(|| {
+        panic!("schemathesis is needed for this test: {PYTHON_INSTALL}");
+    });
+    Command::new(found)
+}
+
+/// Debian's headless Chromium (or Chrome).
+pub fn chromium() -> PathBuf {
+    ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find_map(find)
+        .unwrap_or_else(|| {
+            panic!(
+                "headless Chromium is needed for this test: `cargo xtask install` as root, or \
+                 `apt-get install -y chromium`"
+            )
+        })
+}
