@@ -64,6 +64,8 @@ pub mod matching;
 pub mod merkle;
 pub mod net;
 pub mod node;
+pub mod policy;
+pub mod ports;
 pub mod registry;
 pub mod store;
 pub mod synthetic;

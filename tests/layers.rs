@@ -36,7 +36,12 @@ fn root() -> PathBuf {
 /// The folder (or leaf module) of `src/` a file belongs to.
 fn owner(file: &Path) -> String {
     let rel = file.strip_prefix(root().join("src")).unwrap();
-    let first = rel.components().next().unwrap().as_os_str().to_string_lossy();
+    let first = rel
+        .components()
+        .next()
+        .unwrap()
+        .as_os_str()
+        .to_string_lossy();
     first.trim_end_matches(".rs").to_string()
 }
 
@@ -122,17 +127,27 @@ fn every_import_points_to_its_own_layer_or_one_below() {
             if to == from {
                 continue;
             }
-            let rank = *ranks
-                .get(&to)
-                .unwrap_or_else(|| panic!("{} names crate::{to}, which is not documented", file.display()));
+            let rank = *ranks.get(&to).unwrap_or_else(|| {
+                panic!(
+                    "{} names crate::{to}, which is not documented",
+                    file.display()
+                )
+            });
             if rank >= own {
-                against.push(format!("{} (layer {own}) uses crate::{to} (layer {rank})", file.display()));
+                against.push(format!(
+                    "{} (layer {own}) uses crate::{to} (layer {rank})",
+                    file.display()
+                ));
             }
         }
     }
     against.sort();
     against.dedup();
-    assert!(against.is_empty(), "imports against the documented order:\n{}", against.join("\n"));
+    assert!(
+        against.is_empty(),
+        "imports against the documented order:\n{}",
+        against.join("\n")
+    );
 }
 
 #[test]

@@ -15,7 +15,7 @@ use common::*;
 const NOBODY: &str = "central-server/GOV/70000009/nobody";
 
 /// The tests here start nine processes each (nodes, faces' nodes, stand-ins): one layout at a
-/// time keeps them within the machine's two cores. (Ports no longer race: `jol::net::ports`
+/// time keeps them within the machine's two cores. (Ports no longer race: `jol::ports`
 /// never hands one out twice in a process, and never one the kernel could give a connection.)
 static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

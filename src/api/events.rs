@@ -13,8 +13,8 @@ use super::{LocalApi, MAX_PAGE};
 use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::{self, pins_in, Access, Outcome, Reader};
-use crate::registry::consent::Withheld;
+use crate::policy::access::{self, pins_in, Access, Outcome, Reader};
+use crate::policy::consent::Withheld;
 use crate::registry::serve;
 
 impl LocalApi {

@@ -11,11 +11,11 @@ use serde_json::{json, Value};
 use super::{Caller, LocalApi};
 use crate::matching::esco::CodeLists;
 use crate::matching::market;
-use crate::matching::offers::{self, Offer, OfferKind};
 use crate::matching::profile::{self, CompetencyProfile};
 use crate::matching::score::{self, split_skills, strings, Interner, Job, Seeker};
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::{self, Reader};
+use crate::policy::access::{self, Reader};
+use crate::registry::offers::{self, Offer, OfferKind};
 
 /// Most results one ranking returns.
 const MAX_LIMIT: u64 = 100;

@@ -26,7 +26,7 @@ use hyper::{Method, Request, StatusCode};
 use crate::event::identifiers::MemberId;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
-use crate::registry::access::Reader;
+use crate::policy::access::Reader;
 use crate::registry::serve::LocalUser;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
@@ -142,10 +142,10 @@ impl LocalApi {
             (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req, &caller),
             (&Method::GET, ["api", "v1", "skills-gap"]) => self.skills_gap(query, &caller),
             (&Method::GET, ["api", "v1", "vacancies"]) => {
-                self.list_offers(crate::matching::offers::OfferKind::Vacancy, query)
+                self.list_offers(crate::registry::offers::OfferKind::Vacancy, query)
             }
             (&Method::GET, ["api", "v1", "courses"]) => {
-                self.list_offers(crate::matching::offers::OfferKind::Course, query)
+                self.list_offers(crate::registry::offers::OfferKind::Course, query)
             }
             (&Method::GET, ["api", "v1", "persons", pin, "matches"]) => {
                 self.person_matches(&req, pin, &caller.reader())
@@ -157,13 +157,13 @@ impl LocalApi {
                 self.vacancy_candidates(&req, id, &caller.reader())
             }
             (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
-                crate::log::proofs::checkpoint(&self.store)
+                crate::federation::proofs::checkpoint(&self.store)
             }
             (&Method::GET, ["api", "v1", "log", "proof", "inclusion"]) => {
-                crate::log::proofs::inclusion(&self.store, query)
+                crate::federation::proofs::inclusion(&self.store, query)
             }
             (&Method::GET, ["api", "v1", "log", "proof", "consistency"]) => {
-                crate::log::proofs::consistency(&self.store, query)
+                crate::federation::proofs::consistency(&self.store, query)
             }
             _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
         }

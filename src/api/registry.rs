@@ -10,7 +10,7 @@ use super::{Caller, LocalApi};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, Response};
-use crate::registry::access::{self, Access, Outcome, Reader};
+use crate::policy::access::{self, Access, Outcome, Reader};
 use crate::registry::serve::{self, Lookup};
 
 impl LocalApi {

@@ -687,7 +687,7 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
     let Some(v) = crate::registry::projector::person(&store, pin)? else {
         bail!("this node holds no events about that person");
     };
-    crate::registry::access::record_reads(
+    crate::policy::access::record_reads(
         &store,
         &operator("view"),
         "registry view (jol view)",
@@ -700,8 +700,8 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
 }
 
 /// The operator at this machine, for the access log of a command that reads personal data.
-fn operator(command: &str) -> crate::registry::access::Reader {
-    crate::registry::access::Reader::local(
+fn operator(command: &str) -> crate::policy::access::Reader {
+    crate::policy::access::Reader::local(
         "cli",
         command,
         std::env::var("USER").ok(),
@@ -852,9 +852,9 @@ fn export(
     let pins: Vec<String> = bundle
         .events
         .iter()
-        .flat_map(|e| crate::registry::access::pins_in(e.jws.get().as_bytes()))
+        .flat_map(|e| crate::policy::access::pins_in(e.jws.get().as_bytes()))
         .collect();
-    crate::registry::access::record_reads(
+    crate::policy::access::record_reads(
         &store,
         &operator("export"),
         "events exported in an evidence bundle (jol export)",

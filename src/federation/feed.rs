@@ -26,8 +26,8 @@ use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
-use crate::registry::access::{Access, Official, Outcome, Reader};
-use crate::registry::consent::{self, ConsentState, Withheld};
+use crate::policy::access::{Access, Official, Outcome, Reader};
+use crate::policy::consent::{self, ConsentState, Withheld};
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{Manifest, Trust};
 use crate::write::Heads;
@@ -173,13 +173,15 @@ impl PeerApi {
         }
         let result = match (req.method(), resource) {
             (&Method::GET, "/feed") => self.feed(caller, official, query, max_wait).await,
-            (&Method::GET, "/checkpoint") => crate::log::proofs::checkpoint(&self.store),
-            (&Method::GET, "/proof/inclusion") => crate::log::proofs::inclusion(&self.store, query),
+            (&Method::GET, "/checkpoint") => crate::federation::proofs::checkpoint(&self.store),
+            (&Method::GET, "/proof/inclusion") => {
+                crate::federation::proofs::inclusion(&self.store, query)
+            }
             (&Method::GET, "/proof/event") => {
-                crate::log::proofs::event_inclusion(&self.store, &self.member, query)
+                crate::federation::proofs::event_inclusion(&self.store, &self.member, query)
             }
             (&Method::GET, "/proof/consistency") => {
-                crate::log::proofs::consistency(&self.store, query)
+                crate::federation::proofs::consistency(&self.store, query)
             }
             (&Method::POST, "/cosignature") => self.cosignature(caller, req).await,
             (&Method::GET, "/manifest") => Ok(http::with_type(
@@ -379,7 +381,7 @@ impl PeerApi {
         // threads: they serve the other requests meanwhile).
         let store = self.store.clone();
         let reader = Reader::member(caller.as_str(), None, official);
-        tokio::task::spawn_blocking(move || crate::registry::access::log(&store, &reader, access))
+        tokio::task::spawn_blocking(move || crate::policy::access::log(&store, &reader, access))
             .await
             .map_err(|_| http::storage_problem("the access-log write ended before it was durable"))?
             .map_err(storage)?;

@@ -1,11 +1,14 @@
 //! The exchange between nodes: the peer feed a publisher serves ([`feed`]), the subscriptions
 //! that follow other members' feeds ([`sync`]), the checks every received event must pass
-//! ([`receipt`]), and witnessing of publishers' checkpoints.
+//! ([`receipt`]), witnessing of publishers' checkpoints, and the verifiable log's checkpoint and
+//! proofs as HTTP answers ([`proofs`]: served on the peer listener, through `jol-feed`, and by
+//! the local API).
 //!
 //! Owns: what crosses the peer listener and how it is judged. Stores only through
 //! [`crate::write::Publisher`] (received events, cursors) and the store's quarantine.
 
 pub mod feed;
+pub mod proofs;
 pub mod receipt;
 pub mod sync;
 mod witness;

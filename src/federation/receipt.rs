@@ -389,8 +389,8 @@ impl Checker<'_> {
                 fields,
             });
         }
-        if crate::registry::consent::carried(e)
-            .is_some_and(|c| !crate::registry::consent::time_is_plausible(&c, e))
+        if crate::policy::consent::carried(e)
+            .is_some_and(|c| !crate::policy::consent::time_is_plausible(&c, e))
         {
             return Err(Rejection::new(
                 Reason::ConsentAfterEvent,
@@ -830,10 +830,10 @@ mod tests {
         e.dataschema = e.event_type.schema_uri();
         e.data = serde_json::json!({"consent": {"granted": true, "purposes": [], "recipients": [],
             "time": "2999-01-01T00:00:00Z"}});
-        let c = crate::registry::consent::carried(&e).unwrap();
-        assert!(!crate::registry::consent::time_is_plausible(&c, &e));
+        let c = crate::policy::consent::carried(&e).unwrap();
+        assert!(!crate::policy::consent::time_is_plausible(&c, &e));
         e.data["consent"]["time"] = "2020-01-01T00:00:00Z".into();
-        let c = crate::registry::consent::carried(&e).unwrap();
-        assert!(crate::registry::consent::time_is_plausible(&c, &e));
+        let c = crate::policy::consent::carried(&e).unwrap();
+        assert!(crate::policy::consent::time_is_plausible(&c, &e));
     }
 }

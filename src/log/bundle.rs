@@ -9,7 +9,7 @@ use time::Date;
 use crate::event::SignedEvent;
 use crate::log::checkpoint::{self, decode_hash, encode_hash};
 use crate::merkle;
-use crate::registry::consent;
+use crate::policy::consent;
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::Manifest;
 

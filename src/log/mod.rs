@@ -1,6 +1,7 @@
 //! The verifiable log, built on the RFC 9162 Merkle tree ([`crate::merkle`]) over the node's log
-//! and its quarantine: signed checkpoints and witnesses' co-signatures, proofs served to
-//! auditors, the offline audit (`jol verify`) and evidence bundles for one person.
+//! and its quarantine: signed checkpoints and witnesses' co-signatures, the offline audit
+//! (`jol verify`) and evidence bundles for one person. The faces serve its proofs
+//! ([`crate::federation::proofs`]).
 //!
 //! Owns: proving that nothing stored was altered or dropped, and the one rule that gives a stored
 //! event's leaf ([`event_leaf`]). Reads the store; the leaves themselves are written by the
@@ -9,7 +10,6 @@
 pub mod audit;
 pub mod bundle;
 pub mod checkpoint;
-pub mod proofs;
 
 use crate::merkle::{leaf_hash, Hash};
 

@@ -15,10 +15,10 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::esco::{CodeLists, Labels};
-use super::offers::{self, Offer, OfferKind};
 use super::profile;
 use super::score::{self, strings, Interner, Job, Seeker};
 use crate::registry::kpi::SMALL_CELL;
+use crate::registry::offers::{self, Offer, OfferKind};
 use crate::registry::view::PersonView;
 use crate::store::{Store, StoreError};
 

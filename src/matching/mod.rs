@@ -2,8 +2,6 @@
 //!
 //! - [`esco`]: the curated ESCO subset shipped with Jol (skills and occupations with real URIs,
 //!   labels in en, ru, ky) and the ISCO-08 hierarchy, for labels and for the demo's generator;
-//! - [`offers`]: vacancies and course offers as the node holds them, folded from the
-//!   non-personal `vacancy` and `course-offer` events by the projector;
 //! - [`profile`]: a person's competency profile, derived from their registry view (each skill
 //!   with where it came from and when);
 //! - [`score`]: the transparent score and the rankings (a person's matches, a vacancy's
@@ -11,11 +9,11 @@
 //! - [`market`]: aggregates of open demand against the returnees held: who has a match (for
 //!   the pathway KPIs) and each region's skills gap.
 //!
-//! Owns: what a match is and how it is scored. Reads views and offers; writes nothing but the
-//! offers' projection. Person-level answers are consent-checked and access-logged by the API.
+//! Owns: what a match is and how it is scored. Reads the registry's views and offers
+//! ([`crate::registry::offers`]); writes nothing. Person-level answers are consent-checked and
+//! access-logged by the API.
 
 pub mod esco;
 pub mod market;
-pub mod offers;
 pub mod profile;
 pub mod score;

@@ -25,8 +25,8 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::offers::Offer;
 use super::profile::CompetencyProfile;
+use crate::registry::offers::Offer;
 
 /// Each term's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

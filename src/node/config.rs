@@ -42,7 +42,7 @@ pub enum ConfigProblem {
     #[error("subscriptions need a [federation] section")]
     SubscriptionsWithoutFederation,
     #[error("local.webhook: {0}")]
-    Webhook(#[from] crate::net::webhook::WebhookUrlError),
+    Webhook(#[from] crate::node::webhook::WebhookUrlError),
     #[error("local.max_body_bytes must be at least 1024")]
     BodyLimitTooSmall,
     #[error("local.{0} must be at least 1")]
@@ -290,7 +290,7 @@ impl NodeConfig {
             return Err(ConfigProblem::SubscriptionsWithoutFederation);
         }
         if let Some(url) = &c.local.webhook {
-            crate::net::webhook::WebhookUrl::parse(url)?;
+            crate::node::webhook::WebhookUrl::parse(url)?;
         }
         if c.local.max_body_bytes < 1024 {
             return Err(ConfigProblem::BodyLimitTooSmall);

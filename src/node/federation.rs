@@ -186,9 +186,9 @@ fn parse_id(id: &str) -> Result<MemberId, BuildError> {
     Ok(id.parse()?)
 }
 
-/// A free port on 127.0.0.1 for a node that binds it when it starts (see [`crate::net::ports`]).
+/// A free port on 127.0.0.1 for a node that binds it when it starts (see [`crate::ports`]).
 pub fn free_loopback() -> Result<SocketAddr, BuildError> {
-    crate::net::ports::free_loopback().map_err(BuildError::Port)
+    crate::ports::free_loopback().map_err(BuildError::Port)
 }
 
 /// One member as laid out: its folder name, its `node.toml`, and its operator token.

@@ -4,6 +4,7 @@ pub mod behind_xroad;
 pub mod config;
 pub mod federation;
 mod role;
+pub mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -49,7 +50,7 @@ pub enum NodeError {
     #[error(transparent)]
     Tls(#[from] TlsError),
     #[error("local.webhook: {0}")]
-    Webhook(#[from] crate::net::webhook::WebhookUrlError),
+    Webhook(#[from] crate::node::webhook::WebhookUrlError),
     #[error("signing.key_name is not a valid key name: {0}")]
     KeyName(#[source] crate::event::identifiers::IdError),
     #[error("{path} holds a secret but is readable by other users (mode {mode:o}): run `chmod 600 {path}`")]
@@ -183,8 +184,8 @@ impl RunningNode {
             subscriptions: config.subscriptions.clone(),
             checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
             webhook: match &config.local.webhook {
-                Some(url) => Some(crate::net::webhook::Webhook {
-                    url: crate::net::webhook::WebhookUrl::parse(url)?,
+                Some(url) => Some(crate::node::webhook::Webhook {
+                    url: crate::node::webhook::WebhookUrl::parse(url)?,
                     member: config.member.clone(),
                     purpose: config.local.webhook_purpose.clone(),
                 }),

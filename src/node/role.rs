@@ -38,7 +38,7 @@ pub(super) struct WriterParts {
     pub syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
     pub checkpoint_every: Duration,
-    pub webhook: Option<crate::net::webhook::Webhook>,
+    pub webhook: Option<crate::node::webhook::Webhook>,
     pub stopped: watch::Receiver<bool>,
 }
 
@@ -89,7 +89,7 @@ impl WriterParts {
             self.stopped.clone(),
         )));
         if let Some(hook) = self.webhook {
-            tasks.push(tokio::spawn(crate::net::webhook::run(
+            tasks.push(tokio::spawn(crate::node::webhook::run(
                 hook,
                 self.store.clone(),
                 heads.position.clone(),

@@ -12,8 +12,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::event::SignedEvent;
-use crate::matching::offers::{self, OfferKind};
-use crate::registry::consent;
+use crate::policy::consent;
+use crate::registry::offers::{self, OfferKind};
 use crate::registry::view::{self, PersonView, Stored};
 use crate::store::recent::Recent;
 use crate::store::{Meta, Store, StoreError, WriteBatch};

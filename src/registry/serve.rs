@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::event::Event;
-use crate::registry::consent::{self, Audience, ConsentState, Facts};
+use crate::policy::consent::{self, Audience, ConsentState, Facts};
 use crate::registry::projector;
 use crate::registry::view::{EventRef, PersonView};
 use crate::store::{Store, StoreError};

@@ -232,7 +232,7 @@ fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
         EventType::ReturneeRecord => apply_returnee(view, &e.data),
         EventType::TrainingEnrolment => apply_training(view, &e.data),
         EventType::EmploymentStatus => apply_employment(view, &e.data),
-        // Not about a person: never in a view (see `crate::matching::offers`).
+        // Not about a person: never in a view (see `crate::registry::offers`).
         EventType::Vacancy | EventType::CourseOffer => {}
     }
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
-use crate::registry::consent::{self, ConsentState};
+use crate::policy::consent::{self, ConsentState};
 use crate::store::{Store, StoreError, WriteBatch};
 use crate::trust::manifest::Trust;
 

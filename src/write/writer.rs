@@ -21,7 +21,7 @@ use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
-use crate::registry::consent::{self, ConsentState};
+use crate::policy::consent::{self, ConsentState};
 use crate::store::{Append, Meta, Store, StoreError, WriteBatch};
 use crate::trust::manifest::Trust;
 

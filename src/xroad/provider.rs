@@ -29,8 +29,8 @@ use crate::event::schema::EventType;
 use crate::federation::feed::{serving_manifest, PeerApi};
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::net::xroad::{header, Service};
-use crate::registry::access::{self, Access, Official, Outcome, Reader};
-use crate::registry::consent::{self, Audience, ConsentState, Facts};
+use crate::policy::access::{self, Access, Official, Outcome, Reader};
+use crate::policy::consent::{self, Audience, ConsentState, Facts};
 
 /// What the provider face's handlers share.
 pub struct ProviderFace {
@@ -86,7 +86,7 @@ impl ProviderFace {
 
     /// `jol-persons`: the person's view as this member recorded it, for a client that reads
     /// this member's types and whom the person's consent names for a purpose of its grant (the
-    /// one decision, `registry::consent::may_serve`, per event). The official (`X-Road-UserId`)
+    /// one decision, `policy::consent::may_serve`, per event). The official (`X-Road-UserId`)
     /// and the issue (`X-Road-Issue`) are required and written to the person's access log with
     /// the message id, the client and its grant's purposes. A person this member recorded
     /// nothing about and one the client may not read get the same answer, both logged.

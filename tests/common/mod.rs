@@ -410,7 +410,7 @@ pub fn env_number<T: std::str::FromStr>(name: &str) -> Option<T> {
 /// outgoing connection takes one before the node binds it).
 pub fn free_ports(n: usize) -> Vec<u16> {
     (0..n)
-        .map(|_| jol::net::ports::free_loopback().unwrap().port())
+        .map(|_| jol::ports::free_loopback().unwrap().port())
         .collect()
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 
 use super::{figure, percentile, Figure};
-use crate::matching::offers::{Offer, OfferKind};
 use crate::matching::score::{self, Interner, Job, Seeker};
+use crate::registry::offers::{Offer, OfferKind};
 use crate::synthetic::offers::{seeker_profile, vacancy_data};
 
 const VACANCIES: usize = 10_000;

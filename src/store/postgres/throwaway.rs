@@ -60,7 +60,7 @@ impl Cluster {
         if let Some(user) = user {
             run(Command::new("chown").arg(user).arg(dir.path()))?;
         }
-        let port = crate::net::ports::free_loopback()?.port();
+        let port = crate::ports::free_loopback()?.port();
         let cluster = Cluster {
             bin,
             dir,

@@ -105,7 +105,7 @@ async fn deliver_page(
     client: &mut Option<HttpClient>,
     cursor: u64,
 ) -> Result<(), String> {
-    use crate::registry::access::{self, Access, Outcome, Reader};
+    use crate::policy::access::{self, Access, Outcome, Reader};
     let url = &hook.url;
     let page = store.range(cursor, PAGE).map_err(|e| e.to_string())?;
     let who = Reader::local("webhook", &url.host_port, None, hook.purpose.clone());
