@@ -300,3 +300,45 @@ fn reading_the_quarantine_logs_every_person_any_refused_body_names() {
         );
     }
 }
+
+#[test]
+fn a_refused_body_a_peer_sent_is_read_only_under_the_persons_consent() {
+    let fed = Federation::build();
+    let config = fed.config("employment");
+    let text = std::fs::read_to_string(&config).unwrap() + "[limits]\nmax_event_bytes = 16384\n";
+    std::fs::write(&config, text).unwrap();
+    let (mig, emp) = (fed.start("migration"), fed.start("employment"));
+    let consent = returnee(PIN, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]);
+    publish(mig.addr, "returnee-record", &consent);
+    // Larger than the employment service accepts: quarantined there, with its body.
+    let mut large = consent.clone();
+    large["consent"]["recipients"] = json!(std::iter::once(EMPLOYMENT.to_string())
+        .chain((0..150).map(|i| format!("pad{i:061}/GOV/{}/{}", "x".repeat(64), "y".repeat(64))))
+        .collect::<Vec<_>>());
+    publish(mig.addr, "returnee-record", &large);
+    let kept = eventually(Duration::from_secs(20), || {
+        get(emp.addr, "/api/v1/quarantine").json()["records"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    });
+    assert!(kept.is_some(), "nothing was quarantined");
+    let stats = create_token(&config, "statistics-office", "read-events", "STATISTICS");
+    let theirs = as_token(emp.addr, &stats, "/api/v1/quarantine");
+    assert_eq!(theirs.status, 200);
+    assert!(!String::from_utf8_lossy(&theirs.body).contains("signature"));
+    let record = &theirs.json()["records"][0];
+    assert_eq!(record["body"], "", "{record}");
+    assert_eq!(record["detail"]["bodyWithheld"], "no-consent");
+    let operators = get(emp.addr, "/api/v1/quarantine").json();
+    assert!(operators["records"][0]["body"]
+        .as_str()
+        .unwrap()
+        .contains("signature"));
+    let log = access_log(emp.addr, PIN);
+    assert!(
+        log.iter()
+            .any(|r| r["reader"] == "local:statistics-office"
+                && r["outcome"] == "refused-no-consent"),
+        "{log:?}"
+    );
+}

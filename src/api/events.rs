@@ -136,8 +136,9 @@ impl LocalApi {
 
     /// Refused input with its reasons. A body this node's own systems sent is served; a body a
     /// peer sent is served only when every person it names may be served to the token by
-    /// their consent (as the events themselves would be), else it is withheld (its reason,
-    /// origin and size remain). Every person a served or withheld body names is logged.
+    /// their consent (as the events themselves would be; a body that names nobody, such as a
+    /// witness's fork evidence, is served), else it is withheld (its reason, origin and size
+    /// remain). Every person a served or withheld body names is logged.
     pub(super) fn list_quarantine(
         &self,
         query: Option<&str>,
@@ -155,7 +156,7 @@ impl LocalApi {
         for record in &mut records {
             let pins = pins_in(record.body.as_bytes());
             let may = record.origin == crate::store::LOCAL_ORIGIN
-                || (!pins.is_empty() && self.sent_by_may_be_served(&record.origin, &pins, user)?);
+                || self.sent_by_may_be_served(&record.origin, &pins, user)?;
             accesses.extend(pins.iter().map(|pin| {
                 Access::new(
                     pin,
