@@ -196,7 +196,8 @@ impl RunningNode {
 }
 
 /// What a node opens from its config before anything serves: the schemas, its signing key, its
-/// tokens, its store and the manifest it holds (secrets' file modes checked first).
+/// tokens, its store and the manifest it holds (secrets' file modes checked first), and the
+/// metrics every part counts in.
 struct Opened {
     schemas: Arc<Schemas>,
     key: ed25519_dalek::SigningKey,
