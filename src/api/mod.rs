@@ -31,7 +31,7 @@ use crate::registry::serve::LocalUser;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
 use crate::write::Publisher;
-use routes::{access_of, Access};
+use routes::{Access, Route};
 use tokens::{Scope, Unreadable};
 
 /// Most events one `GET /api/v1/events` returns.
@@ -67,105 +67,67 @@ pub struct LocalApi {
 }
 
 impl LocalApi {
-    /// Route one request: check the `Host` and origin, then who is calling and with what
-    /// scope, then serve.
+    /// Route one request: check the `Host` and origin, then which route it is, who is calling
+    /// and with what scope, then serve.
     pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         if let Err(p) = self.names.check(&req) {
             return p.response();
         }
         let path = req.uri().path().to_string();
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let result = match access_of(req.method(), &segments) {
-            Access::Open => self.open_route(req, &segments).await,
-            Access::Token(scope) => match self.authorize(&req, scope) {
-                Ok(caller) => self.route(req, &segments, caller).await,
-                Err(p) => Err(p),
-            },
-            Access::Unknown => Err(unknown_route(req.method(), &path, &segments)),
+        let result = match Route::of(req.method(), &segments) {
+            Some(route) => self.serve(route, req).await,
+            None => Err(unknown_route(req.method(), &path, &segments)),
         };
         result.unwrap_or_else(|p| p.response())
     }
 
-    /// The routes that need no token: liveness, and the dashboard's pages and sign-in.
-    async fn open_route(
-        &self,
-        req: Request<Incoming>,
-        segments: &[&str],
-    ) -> Result<Response, Problem> {
-        match (req.method(), segments) {
-            (&Method::GET, ["healthz"]) => Ok(http::json(
+    /// Serve `route`: the caller is checked first when the route's access asks for a token,
+    /// then the route's handler answers.
+    async fn serve(&self, route: Route<'_>, req: Request<Incoming>) -> Result<Response, Problem> {
+        let caller = match route.access() {
+            Access::Open => None,
+            Access::Token(scope) => Some(self.authorize(&req, scope)?),
+        };
+        let query = req.uri().query();
+        match route {
+            Route::Healthz => Ok(http::json(
                 StatusCode::OK,
                 &serde_json::json!({"status": "ok"}),
             )),
-            (&Method::GET, [""]) => Ok(self.dashboard_page(&req)),
-            (&Method::GET, ["signin"]) => Ok(dashboard::signin_page(StatusCode::OK, None)),
-            (&Method::GET, ["openapi.json"]) => {
-                Ok(http::json(StatusCode::OK, &openapi::local_api()))
-            }
-            (&Method::POST, ["signin"]) => self.sign_in(req).await,
-            (&Method::POST, ["signout"]) => Ok(self.sign_out(&req)),
-            _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
-        }
-    }
-
-    /// The routes that need a token with a scope (checked already).
-    async fn route(
-        &self,
-        req: Request<Incoming>,
-        segments: &[&str],
-        caller: Caller,
-    ) -> Result<Response, Problem> {
-        let query = req.uri().query();
-        match (req.method(), segments) {
-            (&Method::GET, ["readyz"]) => Ok(self.readyz()),
-            (&Method::GET, ["metrics"]) => Ok(http::with_type(
+            Route::Dashboard => Ok(self.dashboard_page(&req)),
+            Route::SignInPage => Ok(dashboard::signin_page(StatusCode::OK, None)),
+            Route::SignIn => self.sign_in(req).await,
+            Route::SignOut => Ok(self.sign_out(&req)),
+            Route::OpenApi => Ok(http::json(StatusCode::OK, &openapi::local_api())),
+            Route::Readyz => Ok(self.readyz()),
+            Route::Metrics => Ok(http::with_type(
                 StatusCode::OK,
                 "text/plain; version=0.0.4",
                 self.metrics.render(),
             )),
-            (&Method::GET, ["api", "v1", "session"]) => Ok(caller.describe()),
-            (&Method::POST, ["api", "v1", "events"]) => self.post_event(req).await,
-            (&Method::POST, ["api", "v1", "events", "batch"]) => self.post_batch(req).await,
-            (&Method::GET, ["api", "v1", "events"]) => self.list_events(query, &caller.reader()),
-            (&Method::GET, ["api", "v1", "events", id]) => {
-                self.get_event(id, query, &caller.reader())
-            }
-            (&Method::GET, ["api", "v1", "quarantine"]) => {
-                self.list_quarantine(query, &caller.reader())
-            }
-            (&Method::GET, ["api", "v1", "persons", pin]) => {
-                self.get_person(&req, pin, &caller.reader())
-            }
-            (&Method::GET, ["api", "v1", "persons", pin, "access-log"]) => {
-                self.get_access_log(pin, &caller)
-            }
-            (&Method::GET, ["api", "v1", "kpi"]) => self.get_kpi(&req, &caller),
-            (&Method::GET, ["api", "v1", "skills-gap"]) => self.skills_gap(query, &caller),
-            (&Method::GET, ["api", "v1", "vacancies"]) => {
+            Route::Session => Ok(signed_in(caller)?.describe()),
+            Route::Publish => self.post_event(req).await,
+            Route::PublishBatch => self.post_batch(req).await,
+            Route::Events => self.list_events(query, &signed_in(caller)?.reader()),
+            Route::Event { id } => self.get_event(id, query, &signed_in(caller)?.reader()),
+            Route::Quarantine => self.list_quarantine(query, &signed_in(caller)?.reader()),
+            Route::Person { pin } => self.get_person(&req, pin, &signed_in(caller)?.reader()),
+            Route::AccessLog { pin } => self.get_access_log(pin, &signed_in(caller)?),
+            Route::Kpi => self.get_kpi(&req, &signed_in(caller)?),
+            Route::SkillsGap => self.skills_gap(query, &signed_in(caller)?),
+            Route::Vacancies => {
                 self.list_offers(crate::registry::offers::OfferKind::Vacancy, query)
             }
-            (&Method::GET, ["api", "v1", "courses"]) => {
-                self.list_offers(crate::registry::offers::OfferKind::Course, query)
+            Route::Courses => self.list_offers(crate::registry::offers::OfferKind::Course, query),
+            Route::Matches { pin } => self.person_matches(&req, pin, &signed_in(caller)?.reader()),
+            Route::PersonCourses { pin } => self.person_courses(pin, &signed_in(caller)?.reader()),
+            Route::Candidates { id } => {
+                self.vacancy_candidates(&req, id, &signed_in(caller)?.reader())
             }
-            (&Method::GET, ["api", "v1", "persons", pin, "matches"]) => {
-                self.person_matches(&req, pin, &caller.reader())
-            }
-            (&Method::GET, ["api", "v1", "persons", pin, "courses"]) => {
-                self.person_courses(pin, &caller.reader())
-            }
-            (&Method::GET, ["api", "v1", "vacancies", id, "candidates"]) => {
-                self.vacancy_candidates(&req, id, &caller.reader())
-            }
-            (&Method::GET, ["api", "v1", "log", "checkpoint"]) => {
-                crate::federation::proofs::checkpoint(&self.store)
-            }
-            (&Method::GET, ["api", "v1", "log", "proof", "inclusion"]) => {
-                crate::federation::proofs::inclusion(&self.store, query)
-            }
-            (&Method::GET, ["api", "v1", "log", "proof", "consistency"]) => {
-                crate::federation::proofs::consistency(&self.store, query)
-            }
-            _ => Err(unknown_route(req.method(), req.uri().path(), segments)),
+            Route::Checkpoint => crate::federation::proofs::checkpoint(&self.store),
+            Route::InclusionProof => crate::federation::proofs::inclusion(&self.store, query),
+            Route::ConsistencyProof => crate::federation::proofs::consistency(&self.store, query),
         }
     }
 
@@ -205,14 +167,7 @@ impl LocalApi {
         let caller = token
             .map_err(Unreadable::problem)?
             .map(|token| Caller { token, via });
-        let Some(caller) = caller else {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "Bearer token required",
-                "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create), or a dashboard session (/signin)",
-            ));
-        };
+        let caller = signed_in(caller)?;
         if let Err(seconds) = self.rate_limits.take(&caller.token.name) {
             return Err(Problem::new(
                 StatusCode::TOO_MANY_REQUESTS,
@@ -289,11 +244,25 @@ impl Caller {
     }
 }
 
+/// The caller of a route that needs one, or 401. [`LocalApi::serve`] checks the caller of every
+/// route whose access asks for a token before its handler runs; a handler that needs a caller
+/// on a route open to all is refused as if no token had come.
+fn signed_in(caller: Option<Caller>) -> Result<Caller, Problem> {
+    caller.ok_or_else(|| {
+        Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Bearer token required",
+            "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create), or a dashboard session (/signin)",
+        )
+    })
+}
+
 /// 405 for a known path with another method, 404 otherwise.
 fn unknown_route(method: &Method, path: &str, segments: &[&str]) -> Problem {
     let known_path = [Method::GET, Method::POST]
         .iter()
-        .any(|m| access_of(m, segments) != Access::Unknown);
+        .any(|m| Route::of(m, segments).is_some());
     if known_path {
         Problem::new(
             StatusCode::METHOD_NOT_ALLOWED,

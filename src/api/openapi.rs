@@ -1,11 +1,11 @@
-//! OpenAPI 3.1 descriptions, generated from the route table ([`super::routes::ROUTES`]) and the
+//! OpenAPI 3.1 descriptions, generated from every route's spec ([`super::routes::Route::ALL`]) and the
 //! answer types' schemas here: the local API's at `/openapi.json`; the X-Road services' (built
 //! with the same pieces in [`crate::xroad::openapi`]) at `/v1/openapi.json` under each service,
 //! ready to register on a security server. Every refusal is RFC 9457 problem+json.
 
 use serde_json::{json, Map, Value};
 
-use super::routes::{Access, Body, Param, Route, ROUTES};
+use super::routes::{Access, Body, Param, Route, Spec};
 
 /// The statuses every token-guarded route may answer besides its own.
 const GUARDED: [u16; 4] = [401, 403, 421, 429];
@@ -13,11 +13,12 @@ const GUARDED: [u16; 4] = [401, 403, 421, 429];
 /// The local API's description.
 pub fn local_api() -> Value {
     let mut paths = Map::new();
-    for route in ROUTES {
+    for route in Route::ALL {
+        let spec = route.spec();
         let item = paths
-            .entry(route.path.to_string())
+            .entry(spec.path.to_string())
             .or_insert_with(|| json!({}));
-        item[route.method.to_ascii_lowercase()] = operation(route);
+        item[spec.method.as_str().to_ascii_lowercase()] = operation(route);
     }
     document(
         "Jol node: local API",
@@ -41,18 +42,19 @@ pub fn document(title: &str, description: &str, paths: Value, security: Option<V
     })
 }
 
-fn operation(route: &Route) -> Value {
+fn operation(route: Route) -> Value {
+    let spec = route.spec();
     let mut responses = Map::new();
-    let (status, body) = route.ok;
+    let (status, body) = spec.ok;
     responses.insert(status.to_string(), success(status, body));
-    let guarded = matches!(route.access, Access::Token(_));
-    let mut refusals: Vec<u16> = route.refusals.to_vec();
+    let guarded = matches!(spec.access, Access::Token(_));
+    let mut refusals: Vec<u16> = spec.refusals.to_vec();
     if guarded {
         refusals.extend(GUARDED);
     } else {
         refusals.push(421);
     }
-    if route.request.is_some() {
+    if spec.request.is_some() {
         refusals.push(403); // a cross-origin state change
     }
     refusals.sort_unstable();
@@ -61,26 +63,25 @@ fn operation(route: &Route) -> Value {
         responses.insert(code.to_string(), refusal(code, route));
     }
     let mut op = json!({
-        "summary": route.summary,
-        "operationId": operation_id(route),
+        "summary": spec.summary,
+        "operationId": operation_id(&spec),
         "responses": responses,
     });
-    let mut parameters: Vec<Value> = path_params(route.path)
+    let mut parameters: Vec<Value> = path_params(spec.path)
         .into_iter()
         .map(|name| {
             json!({"name": name, "in": "path", "required": true, "schema": path_schema(name)})
         })
         .collect();
     parameters.extend(
-        route
-            .query
+        spec.query
             .iter()
             .map(|(name, kind)| query_param(name, *kind)),
     );
     if !parameters.is_empty() {
         op["parameters"] = Value::Array(parameters);
     }
-    match route.access {
+    match spec.access {
         Access::Token(scope) => {
             op["security"] = json!([{"bearer": []}]);
             if let Some(s) = scope {
@@ -92,7 +93,7 @@ fn operation(route: &Route) -> Value {
         }
         _ => op["security"] = json!([]),
     }
-    if let Some(schema) = route.request {
+    if let Some(schema) = spec.request {
         op["requestBody"] = request_body(schema);
     }
     op
@@ -127,15 +128,15 @@ fn success(status: u16, body: Body) -> Value {
 }
 
 /// A refusal's description: problem+json, except where the route answers otherwise.
-fn refusal(code: u16, route: &Route) -> Value {
-    let html = route.path == "/signin" && matches!(code, 401 | 403);
+fn refusal(code: u16, route: Route) -> Value {
+    let html = matches!(route, Route::SignInPage | Route::SignIn) && matches!(code, 401 | 403);
     if code == 303 {
         return success(303, Body::Redirect);
     }
     if html {
         return json!({"description": "The sign-in page, saying why", "content": {"text/html": {"schema": {"type": "string"}}}});
     }
-    if code == 503 && route.path == "/readyz" {
+    if code == 503 && route == Route::Readyz {
         return json!({"description": "Not ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Ready"}}}});
     }
     let mut answer = json!({
@@ -167,8 +168,8 @@ fn refusal_text(code: u16) -> &'static str {
     }
 }
 
-fn operation_id(route: &Route) -> String {
-    let words: Vec<String> = route
+fn operation_id(spec: &Spec) -> String {
+    let words: Vec<String> = spec
         .path
         .split(['/', '-', '.'])
         .filter(|w| !w.is_empty() && *w != "api" && *w != "v1")
@@ -179,7 +180,7 @@ fn operation_id(route: &Route) -> String {
     } else {
         words.join("_")
     };
-    format!("{}_{name}", route.method.to_ascii_lowercase())
+    format!("{}_{name}", spec.method.as_str().to_ascii_lowercase())
 }
 
 fn path_params(path: &str) -> Vec<&str> {
@@ -294,16 +295,17 @@ mod tests {
     fn every_route_is_described_with_its_refusals() {
         let doc = local_api();
         assert_eq!(doc["openapi"], "3.1.0");
-        for route in ROUTES {
-            let op = &doc["paths"][route.path][route.method.to_ascii_lowercase()];
+        for route in Route::ALL {
+            let spec = route.spec();
+            let op = &doc["paths"][spec.path][spec.method.as_str().to_ascii_lowercase()];
             assert!(
                 op.is_object(),
                 "{} {} is not described",
-                route.method,
-                route.path
+                spec.method,
+                spec.path
             );
-            if matches!(route.access, Access::Token(_)) {
-                assert!(op["responses"]["401"].is_object(), "{}", route.path);
+            if matches!(spec.access, Access::Token(_)) {
+                assert!(op["responses"]["401"].is_object(), "{}", spec.path);
             }
         }
         // Every $ref names a schema that exists.

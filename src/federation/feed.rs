@@ -12,6 +12,7 @@
 //! Under an expired manifest nothing but the manifest is served to members: every other route
 //! answers 503 `manifest-expired` ([`serving_manifest`], which the X-Road faces ask too).
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -237,6 +238,8 @@ impl PeerApi {
         ))
     }
 
+    /// `GET /feed`: parse the request, wait for news (long-poll), read the page under its
+    /// budget, decide each event, log what is delivered, then answer.
     async fn feed(
         &self,
         caller: &MemberId,
@@ -244,7 +247,6 @@ impl PeerApi {
         query: Option<&str>,
         max_wait: u64,
     ) -> Result<Response, Problem> {
-        use std::sync::atomic::Ordering::Relaxed;
         self.metrics.feed_requests.fetch_add(1, Relaxed);
         let manifest = serving_manifest(&self.trust)?;
         if manifest.readable_types(caller).is_empty() {
@@ -255,27 +257,44 @@ impl PeerApi {
                 "the manifest grants the caller no event type",
             ));
         }
-        let after = http::query_u64(query, "after", 0)?;
-        let limit = http::query_u64(query, "limit", 500)?.clamp(1, MAX_FEED_PAGE);
-        let wait = http::query_u64(query, "wait", 0)?.min(max_wait);
-        let requested = requested_types(query)?;
-
-        let released_after = http::query_param(query, "released_after")
-            .map(|_| http::query_u64(query, "released_after", 0))
-            .transpose()?;
-        let release_head = match released_after {
+        let ask = FeedQuery::parse(query, max_wait)?;
+        let release_head = match ask.released_after {
             Some(_) => Some(self.store.last_release(caller).map_err(storage)?),
             None => None,
         };
-        let releases_waiting = release_head.zip(released_after).is_some_and(|(h, a)| h > a);
+        let head = self.wait(&ask, release_head).await;
+        let page = self.read(caller, &ask, head)?;
+        let facts = self.facts(caller, &page.own, &page.stored, &page.released_events)?;
+        let decided = self.decide_page(&manifest, caller, &ask, &page, &facts);
+        self.log(caller, official, decided.access).await?;
+        let next = decided.events.last().map_or(ask.after, |e| e.sequence);
+        Ok(http::json(
+            StatusCode::OK,
+            &FeedPage {
+                events: decided.events,
+                next,
+                head,
+                released: decided.released,
+                release_head,
+            },
+        ))
+    }
+
+    /// Hold the request, at most `ask.wait` seconds, while there is nothing to send: no own
+    /// event after the cursor and no release after the release cursor (`release_head`). Woken by
+    /// a new own event, or by any commit when the caller follows its release log (a consent
+    /// received from a peer may release withheld events). Returns the own head to read up to.
+    async fn wait(&self, ask: &FeedQuery, release_head: Option<u64>) -> u64 {
+        let releases_waiting = release_head
+            .zip(ask.released_after)
+            .is_some_and(|(h, a)| h > a);
         let mut head = self.heads.own_sequence.clone();
         let mut position = self.heads.position.clone();
         position.borrow_and_update();
-        if *head.borrow() <= after && wait > 0 && !releases_waiting {
-            // Woken by a new own event, or by any commit when the caller follows its release log
-            // (a consent received from a peer may release withheld events).
-            let follows_releases = released_after.is_some();
-            let _ = tokio::time::timeout(Duration::from_secs(wait), async {
+        if *head.borrow() <= ask.after && ask.wait > 0 && !releases_waiting {
+            let follows_releases = ask.released_after.is_some();
+            let after = ask.after;
+            let _ = tokio::time::timeout(Duration::from_secs(ask.wait), async {
                 tokio::select! {
                     _ = head.wait_for(|h| *h > after) => {}
                     _ = position.changed(), if follows_releases => {}
@@ -283,55 +302,25 @@ impl PeerApi {
             })
             .await;
         }
-        let head = *head.borrow();
-        let end = head.min(after.saturating_add(limit));
+        // Copied out first: the borrow ends before the receiver does.
+        let now = *head.borrow();
+        now
+    }
+
+    /// The page's records, up to `head`, parsed: own events after the cursor (at most
+    /// `ask.limit`), then the caller's releases after its release cursor, each part ending
+    /// early when the next record would pass the page's byte budget; the releases take what
+    /// the events left of it, and at least one.
+    fn read(&self, caller: &MemberId, ask: &FeedQuery, head: u64) -> Result<Page, Problem> {
+        let end = head.min(ask.after.saturating_add(ask.limit));
         let mut events_budget = page_budget(FEED_PAGE_BYTES);
         let stored = self
             .store
-            .events_of_source(&self.member, after, end, &mut events_budget)
+            .events_of_source(&self.member, ask.after, end, &mut events_budget)
             .map_err(storage)?;
-        let releases = match released_after {
-            Some(after) => self
-                .store
-                .releases(caller, after, limit as usize)
-                .map_err(storage)?,
+        let released = match ask.released_after {
+            Some(after) => self.read_releases(caller, after, ask.limit, events_budget.left())?,
             None => Vec::new(),
-        };
-        // The releases take what the events left of the budget, and at least one.
-        let mut releases_budget = page_budget(events_budget.left());
-        let mut released_bytes = Vec::with_capacity(releases.len());
-        for (number, position) in &releases {
-            let bytes = self
-                .store
-                .get(*position)
-                .map_err(storage)?
-                .ok_or_else(|| storage(StoreError::Corrupt("a release names no event")))?;
-            if !releases_budget.take(bytes.len()) {
-                break;
-            }
-            released_bytes.push((*number, bytes));
-        }
-        let mut access = Vec::new();
-        // Access-log what is delivered, count both; returns the withheld reason, if any.
-        let mut deliver = |delivered: Result<Delivered, Withheld>| match delivered {
-            Ok(d) => {
-                let what = format!(
-                    "event {} ({}) delivered to the reader's node",
-                    d.id, d.event_type
-                );
-                if let Some(pin) = d.pin {
-                    access.push(Access {
-                        purpose: Some(d.purposes.join(", ")),
-                        ..Access::new(&pin, what, Outcome::Served)
-                    });
-                }
-                self.metrics.feed_events_delivered.fetch_add(1, Relaxed);
-                None
-            }
-            Err(w) => {
-                self.metrics.feed_events_withheld.fetch_add(1, Relaxed);
-                Some(w.code())
-            }
         };
         // Parsed by the writer if it was committed lately, else parsed here.
         let own: Vec<SignedEvent> = stored
@@ -343,59 +332,100 @@ impl PeerApi {
                 },
             )
             .collect::<Result<_, _>>()?;
-        let released_events: Vec<SignedEvent> = released_bytes
+        let released_events: Vec<SignedEvent> = released
             .iter()
             .map(|(_, bytes)| parse_stored(bytes))
             .collect::<Result<_, _>>()?;
-        let facts = self.facts(caller, &own, &stored, &released_events)?;
-        let mut events = Vec::with_capacity(stored.len());
-        for ((sequence, position, bytes), signed) in stored.iter().zip(&own) {
-            let decision = self.decide(
-                &manifest,
-                caller,
-                &requested,
-                signed,
-                Some(*position),
-                &facts,
-            );
-            let withheld = deliver(decision);
-            events.push(FeedItem {
+        Ok(Page {
+            stored,
+            own,
+            released,
+            released_events,
+        })
+    }
+
+    /// The caller's release log after `after` (at most `limit` entries): each entry's number
+    /// and the released event's bytes, while they fit in `bytes` (and at least one).
+    fn read_releases(
+        &self,
+        caller: &MemberId,
+        after: u64,
+        limit: u64,
+        bytes: usize,
+    ) -> Result<Vec<(u64, Vec<u8>)>, Problem> {
+        let releases = self
+            .store
+            .releases(caller, after, limit as usize)
+            .map_err(storage)?;
+        let mut budget = page_budget(bytes);
+        let mut released = Vec::with_capacity(releases.len());
+        for (number, position) in releases {
+            let bytes = self
+                .store
+                .get(position)
+                .map_err(storage)?
+                .ok_or_else(|| storage(StoreError::Corrupt("a release names no event")))?;
+            if !budget.take(bytes.len()) {
+                break;
+            }
+            released.push((number, bytes));
+        }
+        Ok(released)
+    }
+
+    /// Each of the page's records decided ([`Self::decide`]): delivered, or a placeholder
+    /// naming why it is withheld; what is delivered about a person goes to the access log.
+    fn decide_page<'a>(
+        &self,
+        manifest: &Manifest,
+        caller: &MemberId,
+        ask: &FeedQuery,
+        page: &'a Page,
+        facts: &Facts,
+    ) -> Decided<'a> {
+        let mut decided = Decided {
+            events: Vec::with_capacity(page.stored.len()),
+            released: Vec::with_capacity(page.released.len()),
+            access: Vec::new(),
+        };
+        for ((sequence, position, bytes), signed) in page.stored.iter().zip(&page.own) {
+            let decision =
+                self.decide(manifest, caller, &ask.types, signed, Some(*position), facts);
+            let withheld = decided.account(&self.metrics, decision);
+            decided.events.push(FeedItem {
                 release: None,
                 sequence: *sequence,
                 jws: delivered_jws(bytes, withheld),
                 withheld,
             });
         }
-        let mut released = Vec::with_capacity(released_bytes.len());
-        for ((number, bytes), signed) in released_bytes.iter().zip(&released_events) {
-            let decision = self.decide(&manifest, caller, &None, signed, None, &facts);
-            let withheld = deliver(decision);
-            released.push(FeedItem {
+        for ((number, bytes), signed) in page.released.iter().zip(&page.released_events) {
+            let decision = self.decide(manifest, caller, &None, signed, None, facts);
+            let withheld = decided.account(&self.metrics, decision);
+            decided.released.push(FeedItem {
                 release: Some(*number),
                 sequence: signed.sequence(),
                 jws: delivered_jws(bytes, withheld),
                 withheld,
             });
         }
-        // The access log is durable before the data leaves the node (its flush off the runtime's
-        // threads: they serve the other requests meanwhile).
+        decided
+    }
+
+    /// Write the page's access-log entry, durably, before the page leaves the node (its flush
+    /// off the runtime's threads: they serve the other requests meanwhile).
+    async fn log(
+        &self,
+        caller: &MemberId,
+        official: &Official,
+        access: Vec<Access>,
+    ) -> Result<(), Problem> {
         let store = self.store.clone();
         let reader = Reader::member(caller.as_str(), None, official);
         tokio::task::spawn_blocking(move || crate::policy::access::log(&store, &reader, access))
             .await
             .map_err(|_| http::storage_problem("the access-log write ended before it was durable"))?
-            .map_err(storage)?;
-        let next = events.last().map_or(after, |e| e.sequence);
-        Ok(http::json(
-            StatusCode::OK,
-            &FeedPage {
-                events,
-                next,
-                head,
-                released,
-                release_head,
-            },
-        ))
+            .map_err(storage)
     }
 
     /// What the page's consent decisions need from the store, read once for the whole page:
@@ -494,6 +524,87 @@ struct Facts {
     consent: std::collections::HashMap<String, Option<ConsentState>>,
     /// Positions of own events withheld from the reader when they were published.
     withheld: std::collections::HashSet<u64>,
+}
+
+/// What a feed request asks for, from its query.
+struct FeedQuery {
+    /// The last own sequence the caller holds.
+    after: u64,
+    /// Most events (and most releases) in the page.
+    limit: u64,
+    /// Longest the request may be held while nothing is new, in seconds.
+    wait: u64,
+    /// The types the caller asks for (`None`: every type).
+    types: Option<Vec<EventType>>,
+    /// The caller's release cursor, when it follows its release log.
+    released_after: Option<u64>,
+}
+
+impl FeedQuery {
+    /// `after`, `limit` (1 to [`MAX_FEED_PAGE`], 500 if not given), `wait` (at most
+    /// `max_wait`), `types` and `released_after`; 400 naming the parameter that is wrong.
+    fn parse(query: Option<&str>, max_wait: u64) -> Result<FeedQuery, Problem> {
+        Ok(FeedQuery {
+            after: http::query_u64(query, "after", 0)?,
+            limit: http::query_u64(query, "limit", 500)?.clamp(1, MAX_FEED_PAGE),
+            wait: http::query_u64(query, "wait", 0)?.min(max_wait),
+            types: requested_types(query)?,
+            released_after: http::query_param(query, "released_after")
+                .map(|_| http::query_u64(query, "released_after", 0))
+                .transpose()?,
+        })
+    }
+}
+
+/// A page's records as read, each parsed once.
+struct Page {
+    /// Own events after the cursor: sequence, position, the stored JWS.
+    stored: Vec<(u64, u64, Vec<u8>)>,
+    /// The same events, parsed.
+    own: Vec<SignedEvent>,
+    /// The caller's releases: number in its release log, the released event's JWS.
+    released: Vec<(u64, Vec<u8>)>,
+    /// The released events, parsed.
+    released_events: Vec<SignedEvent>,
+}
+
+/// A page's records, decided.
+struct Decided<'a> {
+    events: Vec<FeedItem<'a>>,
+    released: Vec<FeedItem<'a>>,
+    /// What the page delivers about persons, for the access log.
+    access: Vec<Access>,
+}
+
+impl Decided<'_> {
+    /// Count a decision, and add a delivered event about a person to the access log; returns
+    /// the withheld reason, if any.
+    fn account(
+        &mut self,
+        metrics: &Metrics,
+        decision: Result<Delivered, Withheld>,
+    ) -> Option<&'static str> {
+        match decision {
+            Ok(d) => {
+                let what = format!(
+                    "event {} ({}) delivered to the reader's node",
+                    d.id, d.event_type
+                );
+                if let Some(pin) = d.pin {
+                    self.access.push(Access {
+                        purpose: Some(d.purposes.join(", ")),
+                        ..Access::new(&pin, what, Outcome::Served)
+                    });
+                }
+                metrics.feed_events_delivered.fetch_add(1, Relaxed);
+                None
+            }
+            Err(w) => {
+                metrics.feed_events_withheld.fetch_add(1, Relaxed);
+                Some(w.code())
+            }
+        }
+    }
 }
 
 /// A stored event, parsed once for all the feed does with it; damage is a storage failure.

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::api::tokens::Tokens;
 use crate::api::LocalApi;
 use crate::event::identifiers::KeyName;
 use crate::event::keys::{self, KeyError};
@@ -93,178 +94,39 @@ pub struct RunningNode {
 const DRAIN: Duration = Duration::from_secs(5);
 
 impl RunningNode {
-    /// Open everything the config names and start serving.
+    /// Open everything the config names and start serving: the member's faces to the
+    /// federation, the writer (or, on PostgreSQL, the contention for it), then the local API.
     pub async fn start(config: &NodeConfig) -> Result<RunningNode, NodeError> {
-        let schemas = Schemas::load()?;
-        for secret in secrets(config) {
-            owner_only(secret)?;
-        }
-        let key = keys::read_private(&config.signing.key_file)?;
-        let kid = KeyName::new(config.member.clone(), &config.signing.key_name)
-            .map_err(NodeError::KeyName)?;
-        let tokens = config.tokens()?;
-        if tokens.count() == 0 {
-            tracing::warn!(
-                file = %config.local.tokens_file.display(),
-                "the tokens file holds no token: every request but /healthz is refused (401) until one is made with `jol token create`"
-            );
-        }
-        let store = Store::open_at(config.store_location())?;
-        let metrics = Arc::new(Metrics::default());
-        let held_trust = match &config.federation {
-            Some(fed) => Some(Arc::new(load_trust(fed, &store)?)),
-            None => None,
-        };
-        let publisher = Publisher::standby(schemas.clone());
+        let opened = Opened::open(config)?;
+        let (store, metrics) = (opened.store.clone(), opened.metrics.clone());
+        let publisher = Publisher::standby(opened.schemas.clone());
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = Vec::new();
-        let mut trust = None;
-        let mut peer_addr = None;
-        let mut xroad_addr = None;
-        let mut syncer = None;
-        if let (Some(fed), Some(t)) = (&config.federation, held_trust.clone()) {
-            let listener = bind(fed.peer_listen).await?;
-            peer_addr = Some(local_addr_of(&listener, fed.peer_listen)?);
-            let ca = tls::certificate_from_pem(&t.held().ca_certificate)?;
-            let identity = Identity::load(&fed.tls_cert, &fed.tls_key)?;
-            let acceptor =
-                tokio_rustls::TlsAcceptor::from(tls::server_config(identity, &ca, t.clone())?);
-            let peer = Arc::new(PeerApi {
-                member: config.member.clone(),
-                store: store.clone(),
-                trust: t.clone(),
-                heads: publisher.heads(),
-                metrics: metrics.clone(),
-            });
-            let limits = Limits {
-                header_timeout: Duration::from_secs(config.local.header_timeout_secs),
-                max_connections: config.local.max_connections,
-            };
-            if let Some(x) = &config.xroad {
-                xroad_addr =
-                    start_provider_face(x, peer.clone(), limits, &stopped, &mut tasks).await?;
-            }
-            let handler = move |caller, req| peer.clone().handle(caller, req);
-            tasks.push(tokio::spawn(server::serve_tls(
-                listener,
-                limits,
-                acceptor,
-                t.clone(),
-                handler,
-                stopped.clone(),
-                DRAIN,
-            )));
-            syncer = Some(Arc::new(Syncer {
-                me: config.member.clone(),
-                store: store.clone(),
-                trust: t.clone(),
-                schemas,
-                publisher: publisher.clone(),
-                metrics: metrics.clone(),
-                tls_cert: fed.tls_cert.clone(),
-                tls_key: fed.tls_key.clone(),
-                settings: config.sync,
-                witness_key: key.clone(),
-                witness_kid: kid.clone(),
-                xroad: config.xroad.clone(),
-                max_event_bytes: config.limits.max_event_bytes,
-                quarantine_caps: config.limits.quarantine(),
-            }));
-            trust = Some(t);
-        }
-        let parts = role::WriterParts {
-            store: store.clone(),
-            member: config.member.clone(),
-            key,
-            kid,
-            max_event_bytes: config.limits.max_event_bytes,
-            metrics: metrics.clone(),
-            trust: held_trust,
-            syncer,
-            subscriptions: config.subscriptions.clone(),
-            checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
-            webhook: match &config.local.webhook {
-                Some(url) => Some(crate::node::webhook::Webhook {
-                    url: crate::node::webhook::WebhookUrl::parse(url)?,
-                    member: config.member.clone(),
-                    purpose: config.local.webhook_purpose.clone(),
-                }),
-                None => None,
-            },
-            stopped: stopped.clone(),
+        let member = start_member_faces(config, &opened, &publisher, &stopped).await?;
+        let syncer = member.as_ref().map(|m| m.syncer.clone());
+        let writer = start_writer_role(config, &opened, syncer, &publisher, &stopped).await?;
+        let local =
+            start_local_api(config, opened, publisher, writer.role.clone(), stopped).await?;
+        let (peer, xroad) = match member {
+            Some(m) => (Some(m.peer), m.xroad),
+            None => (None, None),
         };
-        let started = role::Started::default();
-        let (deposed_tx, deposed) = watch::channel(None);
-        let role = match store.postgres() {
-            Some(pg) => {
-                let holder = format!("{} at {}", config.member, hostname());
-                let limit = Duration::from_millis(pg.settings().lease_ms);
-                let role = role::run_replica(
-                    pg,
-                    holder,
-                    parts,
-                    publisher.clone(),
-                    started.clone(),
-                    deposed_tx,
-                );
-                role::settle(&role, &publisher, limit).await;
-                role
-            }
-            None => {
-                parts.start(&publisher, &started)?;
-                watch::channel(Role::Writer(0)).1
-            }
-        };
-        let listener = bind(config.local.listen).await?;
-        let local_addr = local_addr_of(&listener, config.local.listen)?;
-        let api = Arc::new(LocalApi {
-            member: config.member.clone(),
-            store: store.clone(),
-            publisher,
-            tokens,
-            max_body_bytes: config.local.max_body_bytes,
-            quarantine_caps: config.limits.quarantine(),
-            body_deadline: Duration::from_secs(config.local.body_timeout_secs),
-            rate_limits: crate::api::budget::RateLimits::new(
-                config.local.requests_per_token_per_second,
-                config.local.requests_per_token_per_second.saturating_mul(2),
-            ),
-            signin_limits: crate::api::budget::RateLimits::per_minute(
-                config.local.signin_failures_per_minute,
-            ),
-            metrics: metrics.clone(),
-            trust,
-            names: crate::api::origin::HostNames::new(
-                config.local.listen,
-                &config.local.names,
-                "[local] names",
-            ),
-            // The local listener speaks plain HTTP: its cookie cannot be `Secure`.
-            sessions: crate::api::session::Sessions::new(
-                crate::api::session::SessionCookie::for_listener(local_addr, false),
-                config.local.max_sessions,
-            ),
-            role: role.clone(),
-        });
-        let limits = Limits {
-            header_timeout: Duration::from_secs(config.local.header_timeout_secs),
-            max_connections: config.local.max_connections,
-        };
-        let handler = move |req| api.clone().handle(req);
-        tasks.push(tokio::spawn(server::serve_plain(
-            listener, limits, handler, stopped, DRAIN,
-        )));
-        tracing::info!(member = %config.member, local = %local_addr, peer = ?peer_addr, xroad = ?xroad_addr, role = role.borrow().name(), "node serving");
+        let peer_addr = peer.as_ref().map(|l| l.addr);
+        let xroad_addr = xroad.as_ref().map(|l| l.addr);
+        tracing::info!(member = %config.member, local = %local.addr, peer = ?peer_addr, xroad = ?xroad_addr, role = writer.role.borrow().name(), "node serving");
         Ok(RunningNode {
-            local_addr,
+            local_addr: local.addr,
             peer_addr,
             xroad_addr,
             metrics,
             stop,
-            listeners: tasks,
-            started,
+            listeners: [peer, xroad, Some(local)]
+                .into_iter()
+                .flatten()
+                .map(|l| l.task)
+                .collect(),
+            started: writer.started,
             store,
-            deposed,
+            deposed: writer.deposed,
         })
     }
 
@@ -333,20 +195,303 @@ impl RunningNode {
     }
 }
 
-/// Start the X-Road provider face, if configured: pinned TLS with the security server, or plain
-/// HTTP from the addresses in `allow_from`; with neither named it does not start. What it
-/// trusts is logged. Returns its address.
+/// What a node opens from its config before anything serves: the schemas, its signing key, its
+/// tokens, its store and the manifest it holds (secrets' file modes checked first), and the
+/// metrics every part counts in.
+struct Opened {
+    schemas: Arc<Schemas>,
+    key: ed25519_dalek::SigningKey,
+    kid: KeyName,
+    tokens: Tokens,
+    store: Store,
+    metrics: Arc<Metrics>,
+    /// The federation's manifest, when the node is a member.
+    trust: Option<Arc<Trust>>,
+}
+
+impl Opened {
+    fn open(config: &NodeConfig) -> Result<Opened, NodeError> {
+        let schemas = Schemas::load()?;
+        for secret in secrets(config) {
+            owner_only(secret)?;
+        }
+        let key = keys::read_private(&config.signing.key_file)?;
+        let kid = KeyName::new(config.member.clone(), &config.signing.key_name)
+            .map_err(NodeError::KeyName)?;
+        let tokens = config.tokens()?;
+        if tokens.count() == 0 {
+            tracing::warn!(
+                file = %config.local.tokens_file.display(),
+                "the tokens file holds no token: every request but /healthz is refused (401) until one is made with `jol token create`"
+            );
+        }
+        let store = Store::open_at(config.store_location())?;
+        let trust = match &config.federation {
+            Some(fed) => Some(Arc::new(load_trust(fed, &store)?)),
+            None => None,
+        };
+        Ok(Opened {
+            schemas,
+            key,
+            kid,
+            tokens,
+            store,
+            metrics: Arc::new(Metrics::default()),
+            trust,
+        })
+    }
+}
+
+/// A listener that serves: where, and its task.
+struct Listening {
+    addr: SocketAddr,
+    task: JoinHandle<()>,
+}
+
+/// A member's faces to the federation, and what its subscriptions run on.
+struct MemberFaces {
+    /// The peer listener (mutual TLS with the other members).
+    peer: Listening,
+    /// The X-Road provider face, when `[xroad] provider_listen` names one.
+    xroad: Option<Listening>,
+    /// The subscriptions' task body, run by the writer.
+    syncer: Arc<Syncer>,
+}
+
+/// Start the faces of a member of a federation (none when the config names no federation): the
+/// peer listener, then the X-Road provider face on the same feed.
+async fn start_member_faces(
+    config: &NodeConfig,
+    opened: &Opened,
+    publisher: &Publisher,
+    stopped: &watch::Receiver<bool>,
+) -> Result<Option<MemberFaces>, NodeError> {
+    let (Some(fed), Some(trust)) = (&config.federation, &opened.trust) else {
+        return Ok(None);
+    };
+    let feed = Arc::new(PeerApi {
+        member: config.member.clone(),
+        store: opened.store.clone(),
+        trust: trust.clone(),
+        heads: publisher.heads(),
+        metrics: opened.metrics.clone(),
+    });
+    let peer = start_peer_listener(config, fed, trust, feed.clone(), stopped).await?;
+    let xroad = match &config.xroad {
+        Some(x) => start_provider_face(x, feed, limits(config), stopped).await?,
+        None => None,
+    };
+    let syncer = Arc::new(Syncer {
+        me: config.member.clone(),
+        store: opened.store.clone(),
+        trust: trust.clone(),
+        schemas: opened.schemas.clone(),
+        publisher: publisher.clone(),
+        metrics: opened.metrics.clone(),
+        tls_cert: fed.tls_cert.clone(),
+        tls_key: fed.tls_key.clone(),
+        settings: config.sync,
+        witness_key: opened.key.clone(),
+        witness_kid: opened.kid.clone(),
+        xroad: config.xroad.clone(),
+        max_event_bytes: config.limits.max_event_bytes,
+        quarantine_caps: config.limits.quarantine(),
+    });
+    Ok(Some(MemberFaces {
+        peer,
+        xroad,
+        syncer,
+    }))
+}
+
+/// Start the peer listener: TLS 1.3 with mutual authentication under the federation's CA and
+/// the manifest's keys, serving `feed`.
+async fn start_peer_listener(
+    config: &NodeConfig,
+    fed: &FederationConfig,
+    trust: &Arc<Trust>,
+    feed: Arc<PeerApi>,
+    stopped: &watch::Receiver<bool>,
+) -> Result<Listening, NodeError> {
+    let listener = bind(fed.peer_listen).await?;
+    let addr = local_addr_of(&listener, fed.peer_listen)?;
+    let ca = tls::certificate_from_pem(&trust.held().ca_certificate)?;
+    let identity = Identity::load(&fed.tls_cert, &fed.tls_key)?;
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(tls::server_config(identity, &ca, trust.clone())?);
+    let task = tokio::spawn(server::serve_tls(
+        listener,
+        limits(config),
+        acceptor,
+        trust.clone(),
+        move |caller, req| feed.clone().handle(caller, req),
+        stopped.clone(),
+        DRAIN,
+    ));
+    Ok(Listening { addr, task })
+}
+
+/// The writer's role once started: which this replica has, what it started, and why it must
+/// stop once it must.
+struct WriterRole {
+    role: watch::Receiver<Role>,
+    started: role::Started,
+    deposed: watch::Receiver<Option<String>>,
+}
+
+/// Start the writer thread and the writer-only tasks (subscriptions through `syncer`,
+/// checkpoint signing, the projector, the webhook). On an embedded store this node is the
+/// writer now; on PostgreSQL it contends for the writer lease and, when alone, waits for its
+/// first answer, so a lone replica serves as the writer from its first request.
+async fn start_writer_role(
+    config: &NodeConfig,
+    opened: &Opened,
+    syncer: Option<Arc<Syncer>>,
+    publisher: &Publisher,
+    stopped: &watch::Receiver<bool>,
+) -> Result<WriterRole, NodeError> {
+    let parts = role::WriterParts {
+        store: opened.store.clone(),
+        member: config.member.clone(),
+        key: opened.key.clone(),
+        kid: opened.kid.clone(),
+        max_event_bytes: config.limits.max_event_bytes,
+        metrics: opened.metrics.clone(),
+        trust: opened.trust.clone(),
+        syncer,
+        subscriptions: config.subscriptions.clone(),
+        checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
+        webhook: match &config.local.webhook {
+            Some(url) => Some(crate::node::webhook::Webhook {
+                url: crate::node::webhook::WebhookUrl::parse(url)?,
+                member: config.member.clone(),
+                purpose: config.local.webhook_purpose.clone(),
+            }),
+            None => None,
+        },
+        stopped: stopped.clone(),
+    };
+    let started = role::Started::default();
+    let (deposed_tx, deposed) = watch::channel(None);
+    let role = match opened.store.postgres() {
+        Some(pg) => {
+            let holder = format!("{} at {}", config.member, hostname());
+            let limit = Duration::from_millis(pg.settings().lease_ms);
+            let role = role::run_replica(
+                pg,
+                holder,
+                parts,
+                publisher.clone(),
+                started.clone(),
+                deposed_tx,
+            );
+            role::settle(&role, publisher, limit).await;
+            role
+        }
+        None => {
+            parts.start(publisher, &started)?;
+            watch::channel(Role::Writer(0)).1
+        }
+    };
+    Ok(WriterRole {
+        role,
+        started,
+        deposed,
+    })
+}
+
+/// Start the local API's listener (plain HTTP, for the agency's own systems), with the tokens
+/// and the rest of what was opened.
+async fn start_local_api(
+    config: &NodeConfig,
+    opened: Opened,
+    publisher: Publisher,
+    role: watch::Receiver<Role>,
+    stopped: watch::Receiver<bool>,
+) -> Result<Listening, NodeError> {
+    let listener = bind(config.local.listen).await?;
+    let addr = local_addr_of(&listener, config.local.listen)?;
+    let local = &config.local;
+    let api = Arc::new(LocalApi {
+        member: config.member.clone(),
+        store: opened.store,
+        publisher,
+        tokens: opened.tokens,
+        max_body_bytes: local.max_body_bytes,
+        quarantine_caps: config.limits.quarantine(),
+        body_deadline: Duration::from_secs(local.body_timeout_secs),
+        rate_limits: crate::api::budget::RateLimits::new(
+            local.requests_per_token_per_second,
+            local.requests_per_token_per_second.saturating_mul(2),
+        ),
+        signin_limits: crate::api::budget::RateLimits::per_minute(local.signin_failures_per_minute),
+        metrics: opened.metrics,
+        trust: opened.trust,
+        names: crate::api::origin::HostNames::new(local.listen, &local.names, "[local] names"),
+        // The local listener speaks plain HTTP: its cookie cannot be `Secure`.
+        sessions: crate::api::session::Sessions::new(
+            crate::api::session::SessionCookie::for_listener(addr, false),
+            local.max_sessions,
+        ),
+        role,
+    });
+    let task = tokio::spawn(server::serve_plain(
+        listener,
+        limits(config),
+        move |req| api.clone().handle(req),
+        stopped,
+        DRAIN,
+    ));
+    Ok(Listening { addr, task })
+}
+
+/// The accept loop's limits, the same on every listener (`[local] header_timeout_secs`,
+/// `max_connections`).
+fn limits(config: &NodeConfig) -> Limits {
+    Limits {
+        header_timeout: Duration::from_secs(config.local.header_timeout_secs),
+        max_connections: config.local.max_connections,
+    }
+}
+
+/// Start the X-Road provider face, if configured (`[xroad] provider_listen`), behind the gate
+/// [`provider_gate`] builds, serving `feed`.
 async fn start_provider_face(
     x: &crate::net::xroad::XRoadConfig,
     feed: Arc<PeerApi>,
     limits: Limits,
     stopped: &watch::Receiver<bool>,
-    tasks: &mut Vec<JoinHandle<()>>,
-) -> Result<Option<SocketAddr>, NodeError> {
-    use crate::net::xroad::FaceTrust;
-    let Some(addr) = x.provider_listen else {
+) -> Result<Option<Listening>, NodeError> {
+    let Some(asked) = x.provider_listen else {
         return Ok(None);
     };
+    let gate = provider_gate(x, asked)?;
+    let listener = bind(asked).await?;
+    let addr = local_addr_of(&listener, asked)?;
+    let face = Arc::new(crate::xroad::provider::ProviderFace {
+        feed,
+        max_wait_secs: x.max_wait_secs,
+        names: crate::api::origin::HostNames::new(asked, &x.names, "[xroad] names"),
+    });
+    let task = tokio::spawn(server::serve_gated(
+        listener,
+        limits,
+        gate,
+        move |req| face.clone().handle(req),
+        stopped.clone(),
+        DRAIN,
+    ));
+    Ok(Some(Listening { addr, task }))
+}
+
+/// Whom the X-Road provider face at `addr` lets in: the security server by pinned TLS, or
+/// plain HTTP from the addresses in `allow_from`; with neither named it does not start. What it
+/// trusts is logged.
+fn provider_gate(
+    x: &crate::net::xroad::XRoadConfig,
+    addr: SocketAddr,
+) -> Result<server::Gate, NodeError> {
+    use crate::net::xroad::FaceTrust;
     let gate = match x.face_trust()? {
         FaceTrust::PinnedTls {
             security_server_cert,
@@ -371,22 +516,7 @@ async fn start_provider_face(
             server::Gate::AllowFrom(Arc::new(addresses.to_vec()))
         }
     };
-    let listener = bind(addr).await?;
-    let bound = local_addr_of(&listener, addr)?;
-    let face = Arc::new(crate::xroad::provider::ProviderFace {
-        feed,
-        max_wait_secs: x.max_wait_secs,
-        names: crate::api::origin::HostNames::new(addr, &x.names, "[xroad] names"),
-    });
-    tasks.push(tokio::spawn(server::serve_gated(
-        listener,
-        limits,
-        gate,
-        move |req| face.clone().handle(req),
-        stopped.clone(),
-        DRAIN,
-    )));
-    Ok(Some(bound))
+    Ok(gate)
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
