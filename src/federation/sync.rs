@@ -1278,33 +1278,38 @@ mod tests {
     async fn releases_move_the_release_cursor_and_each_is_taken_once() {
         let w = world();
         let from = w.from().clone();
+        let (second, fifth) = (w.signed(2), w.signed(5));
         let releases = || {
             vec![
-                released(1, item(2, &w.signed(2))),
+                released(1, item(2, &second)),
                 released(2, placeholder(3, Some("no-consent"))),
-                released(3, item(5, &w.signed(5))),
+                released(3, item(5, &fifth)),
             ]
         };
+        let first = releases().into_iter().take(1).collect();
+        assert_eq!(w.syncer.take_released(&from, 0, first).await.unwrap(), 1);
+        assert_eq!(w.syncer.release_cursor(&from).unwrap(), 1);
+        assert_eq!(w.node.store.last_position().unwrap(), 1);
+
         assert_eq!(
-            w.syncer.take_released(&from, 0, releases()).await.unwrap(),
+            w.syncer.take_released(&from, 1, releases()).await.unwrap(),
             3
         );
         assert_eq!(w.syncer.release_cursor(&from).unwrap(), 3);
-        assert_eq!(w.node.store.last_position().unwrap(), 2);
-        assert_eq!(
-            w.node.store.cursor(&from).unwrap(),
-            0,
-            "the feed's cursor is its own"
+        assert_eq!(w.node.store.last_position().unwrap(), 2, "the fifth only");
+        assert!(
+            w.quarantined().is_empty(),
+            "the first skipped, not refused as held"
         );
+        let feed_cursor = w.node.store.cursor(&from).unwrap();
+        assert_eq!(feed_cursor, 0, "the feed's cursor is its own");
+
         assert_eq!(
             w.syncer.take_released(&from, 3, releases()).await.unwrap(),
             3
         );
-        assert_eq!(
-            w.node.store.last_position().unwrap(),
-            2,
-            "nothing taken twice"
-        );
+        assert_eq!(w.node.store.last_position().unwrap(), 2);
+        assert!(w.quarantined().is_empty());
     }
 
     /// In the release log as in the feed: a refusal a newer manifest may cure stops the release
