@@ -563,10 +563,14 @@ mod tests {
         }
     }
 
-    /// The page `reader` gets for `query` without waiting, as a subscriber decodes it.
+    /// What `reader` is answered for `query`, without waiting.
+    async fn ask(api: &PeerApi, reader: &MemberId, query: &str) -> Result<Response, Problem> {
+        api.feed(reader, &Official::default(), Some(query), 0).await
+    }
+
+    /// The page `reader` gets for `query`, as a subscriber decodes it.
     async fn page(api: &PeerApi, reader: &MemberId, query: &str) -> ReceivedPage {
-        let answer = api
-            .feed(reader, &Official::default(), Some(query), 0)
+        let answer = ask(api, reader, query)
             .await
             .unwrap_or_else(|p| panic!("{query}: {} {}", p.status, p.detail));
         assert_eq!(answer.status(), StatusCode::OK);
@@ -676,13 +680,7 @@ mod tests {
         // The feed refuses it rather than serving every type.
         let fed = Federation::new();
         let node = fed.node(&fed.migration);
-        let fed_refused = peer_api(&node)
-            .feed(
-                &fed.employment,
-                &Official::default(),
-                Some("types=salary"),
-                0,
-            )
+        let fed_refused = ask(&peer_api(&node), &fed.employment, "types=salary")
             .await
             .unwrap_err();
         assert_eq!((fed_refused.status, fed_refused.kind), (400, refused.kind));
@@ -787,8 +785,7 @@ mod tests {
             refused.kind
         );
         assert!(refused.detail.contains("expired"), "{}", refused.detail);
-        let feed = peer_api(&node)
-            .feed(&fed.employment, &Official::default(), Some("after=0"), 0)
+        let feed = ask(&peer_api(&node), &fed.employment, "after=0")
             .await
             .unwrap_err();
         assert_eq!((feed.status, feed.kind), (503, refused.kind));
@@ -798,8 +795,7 @@ mod tests {
     async fn a_member_granted_no_type_is_not_a_reader() {
         let fed = Federation::new();
         let node = fed.node(&fed.migration);
-        let refused = peer_api(&node)
-            .feed(&fed.migration, &Official::default(), Some("after=0"), 0)
+        let refused = ask(&peer_api(&node), &fed.migration, "after=0")
             .await
             .unwrap_err();
         assert_eq!(refused.status, 403);

@@ -5,6 +5,9 @@
 //! The migration agency publishes returnee records (which carry the person's consent) and
 //! vacancies; the employment service reads both, the education ministry reads returnee records
 //! only. Each member signs with its key `sign-1`.
+//!
+//! A file of its own, so `tests/layers.rs` reads it as code: it uses only `federation` and the
+//! layers below.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -60,6 +63,27 @@ fn member(id: &str) -> MemberId {
         .expect("a valid member id")
 }
 
+/// The manifest's entry of member `id`, whose key `sign-1` is valid from 30 days ago to 30 days
+/// from now.
+pub fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
+    let now = OffsetDateTime::now_utc();
+    Member {
+        id: id.clone(),
+        names: Names::default(),
+        peer_endpoint: "127.0.0.1:1".into(),
+        tls_key_sha256: "ab".into(),
+        signing_keys: vec![SigningKeyEntry {
+            name: "sign-1".into(),
+            public_key: keys::RawPublicKey::of(&key.verifying_key()),
+            not_before: now - Duration::days(30),
+            not_after: now + Duration::days(30),
+            revoked: None,
+            revoked_after_sequence: None,
+        }],
+        legacy_eddsa: false,
+    }
+}
+
 impl Federation {
     pub fn new() -> Federation {
         let now = OffsetDateTime::now_utc();
@@ -88,24 +112,7 @@ impl Federation {
             expires: now + Duration::days(1),
             authority: member("70000000/authority"),
             ca_certificate: String::new(),
-            members: keys
-                .iter()
-                .map(|(id, key)| Member {
-                    id: id.clone(),
-                    names: Names::default(),
-                    peer_endpoint: "127.0.0.1:1".into(),
-                    tls_key_sha256: "ab".into(),
-                    signing_keys: vec![SigningKeyEntry {
-                        name: "sign-1".into(),
-                        public_key: keys::RawPublicKey::of(&key.verifying_key()),
-                        not_before: now - Duration::days(30),
-                        not_after: now + Duration::days(30),
-                        revoked: None,
-                        revoked_after_sequence: None,
-                    }],
-                    legacy_eddsa: false,
-                })
-                .collect(),
+            members: keys.iter().map(|(id, key)| member_entry(id, key)).collect(),
             event_types: vec![
                 policy(
                     EventType::ReturneeRecord,

@@ -379,8 +379,16 @@ mod tests {
             checkpoint::sign(&c, self.fed.key(self.from()), &Federation::kid(self.from()))
         }
 
+        /// The publisher serves its checkpoint of the first `size` entries of `history` as its
+        /// latest; returns it.
+        fn serve_checkpoint(&self, history: &History, size: u64) -> Vec<u8> {
+            let checkpoint = self.checkpoint(history, size);
+            self.serve(&checkpoint);
+            checkpoint
+        }
+
         /// The publisher serves `checkpoint` as its latest.
-        fn serve_checkpoint(&self, checkpoint: &[u8]) {
+        fn serve(&self, checkpoint: &[u8]) {
             let c: Value = serde_json::from_slice(checkpoint).unwrap();
             let answer = json!({"checkpoint": c, "cosignatures": []});
             self.publisher
@@ -465,8 +473,7 @@ mod tests {
         let mut w = world().await;
         let log = w.history(4);
         w.hold(&log.events[..2]).await;
-        let first = w.checkpoint(&log, 2);
-        w.serve_checkpoint(&first);
+        let first = w.serve_checkpoint(&log, 2);
         w.serve_inclusion(&log, 1, 2);
         w.serve_inclusion(&log, 2, 2);
         w.witness().await.unwrap();
@@ -481,8 +488,7 @@ mod tests {
         );
         assert_eq!(w.cosignatures_sent(), 1);
 
-        let grown = w.checkpoint(&log, 4);
-        w.serve_checkpoint(&grown);
+        let grown = w.serve_checkpoint(&log, 4);
         w.serve_consistency(&log, 2, 4);
         w.witness().await.unwrap();
         assert_eq!(
@@ -502,13 +508,11 @@ mod tests {
     async fn two_checkpoints_that_contradict_raise_log_fork_with_both_as_evidence() {
         let mut w = world().await;
         let log = w.history(4);
-        let witnessed = w.checkpoint(&log, 2);
-        w.serve_checkpoint(&witnessed);
+        let witnessed = w.serve_checkpoint(&log, 2);
         w.witness().await.unwrap();
 
         let rewritten = w.history(4);
-        let forked = w.checkpoint(&rewritten, 4);
-        w.serve_checkpoint(&forked);
+        let forked = w.serve_checkpoint(&rewritten, 4);
         w.serve_consistency(&rewritten, 2, 4);
         w.witness().await.unwrap();
         let [alarm] = &w.quarantined()[..] else {
@@ -540,11 +544,10 @@ mod tests {
     async fn a_second_root_for_the_same_size_is_a_fork_without_asking_for_a_proof() {
         let mut w = world().await;
         let log = w.history(2);
-        let witnessed = w.checkpoint(&log, 2);
-        w.serve_checkpoint(&witnessed);
+        w.serve_checkpoint(&log, 2);
         w.witness().await.unwrap();
         let other = w.history(2);
-        w.serve_checkpoint(&w.checkpoint(&other, 2));
+        w.serve_checkpoint(&other, 2);
         w.witness().await.unwrap();
         let reasons: Vec<String> = w.quarantined().into_iter().map(|q| q.reason).collect();
         assert_eq!(reasons, ["log-fork"]);
@@ -567,8 +570,7 @@ mod tests {
         let served = w.history(2);
         w.hold(&served.events).await;
         let log = w.history(2);
-        let checkpoint = w.checkpoint(&log, 2);
-        w.serve_checkpoint(&checkpoint);
+        let checkpoint = w.serve_checkpoint(&log, 2);
         w.serve_inclusion(&log, 1, 2);
         w.serve_inclusion(&log, 2, 2);
         w.witness().await.unwrap();
@@ -592,7 +594,7 @@ mod tests {
         let mut w = world().await;
         let log = w.history(2);
         w.hold(&log.events).await;
-        w.serve_checkpoint(&w.checkpoint(&log, 2));
+        w.serve_checkpoint(&log, 2);
         w.serve_inclusion(&log, 1, 2);
         w.publisher
             .answer("/proof/event?sequence=2&size=2", 404, "{}");
@@ -611,10 +613,9 @@ mod tests {
     async fn a_proof_that_cannot_be_fetched_is_a_fetch_failure_never_an_alarm() {
         let mut w = world().await;
         let log = w.history(4);
-        let witnessed = w.checkpoint(&log, 2);
-        w.serve_checkpoint(&witnessed);
+        let witnessed = w.serve_checkpoint(&log, 2);
         w.witness().await.unwrap();
-        w.serve_checkpoint(&w.checkpoint(&log, 4));
+        w.serve_checkpoint(&log, 4);
         for (status, body) in [(500, "{}"), (200, "not json")] {
             w.publisher
                 .answer("/proof/consistency?from=2&to=4", status, body);
@@ -647,7 +648,7 @@ mod tests {
         let mut w = world().await;
         let log = w.history(2);
         w.hold(&log.events).await;
-        w.serve_checkpoint(&w.checkpoint(&log, 1));
+        w.serve_checkpoint(&log, 1);
         w.serve_inclusion(&log, 1, 1);
         w.publisher
             .answer("/proof/event?sequence=2&size=1", 409, "{}");
@@ -658,7 +659,7 @@ mod tests {
         );
         assert_eq!(w.cosigned().map(|c| c.0), Some(1));
 
-        w.serve_checkpoint(&w.checkpoint(&log, 2));
+        w.serve_checkpoint(&log, 2);
         w.serve_consistency(&log, 1, 2);
         w.serve_inclusion(&log, 2, 2);
         w.witness().await.unwrap();
@@ -683,7 +684,7 @@ mod tests {
         forged.time = OffsetDateTime::now_utc();
         let other = &w.fed.employment;
         let bytes = checkpoint::sign(&forged, w.fed.key(other), &Federation::kid(other));
-        w.serve_checkpoint(&bytes);
+        w.serve(&bytes);
         w.witness().await.unwrap();
         let reasons: Vec<String> = w.quarantined().into_iter().map(|q| q.reason).collect();
         assert_eq!(reasons, ["checkpoint-invalid"]);
