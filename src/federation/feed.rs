@@ -649,3 +649,350 @@ fn requested_types(query: Option<&str>) -> Result<Option<Vec<EventType>>, Proble
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::MAX_EVENT_BYTES_CEILING;
+    use crate::federation::fixture::{returnee, vacancy, withdrawal, Federation, Node};
+    use crate::policy::access::log_of;
+    use crate::store::SideLog;
+    use http_body_util::BodyExt;
+
+    const A: &str = "21503199012345";
+    const B: &str = "21503199012346";
+    const C: &str = "21503199012347";
+
+    /// The peer API of `node`, called in-process.
+    fn peer_api(node: &Node) -> PeerApi {
+        PeerApi {
+            member: node.member.clone(),
+            store: node.store.clone(),
+            trust: node.trust.clone(),
+            heads: node.publisher.heads(),
+            metrics: node.metrics.clone(),
+        }
+    }
+
+    /// What `reader` is answered for `query`, without waiting.
+    async fn ask(api: &PeerApi, reader: &MemberId, query: &str) -> Result<Response, Problem> {
+        api.feed(reader, &Official::default(), Some(query), 0).await
+    }
+
+    /// The page `reader` gets for `query`, as a subscriber decodes it.
+    async fn page(api: &PeerApi, reader: &MemberId, query: &str) -> ReceivedPage {
+        let answer = ask(api, reader, query)
+            .await
+            .unwrap_or_else(|p| panic!("{query}: {} {}", p.status, p.detail));
+        assert_eq!(answer.status(), StatusCode::OK);
+        let body = answer.into_body().collect().await.unwrap().to_bytes();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    /// Each item as (sequence, "event") or (sequence, the withheld reason).
+    fn shape(items: &[ReceivedItem]) -> Vec<(u64, &str)> {
+        items
+            .iter()
+            .map(|i| match (&i.jws, &i.withheld) {
+                (Some(_), None) => (i.sequence, "event"),
+                (None, Some(w)) => (i.sequence, w.as_str()),
+                _ => panic!(
+                    "sequence {}: neither an event nor a placeholder",
+                    i.sequence
+                ),
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn what_a_reader_may_not_have_comes_as_a_placeholder_with_no_gap_in_sequences() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let both = [&fed.employment, &fed.education];
+        let first = node
+            .publish(EventType::ReturneeRecord, returnee(A, &both))
+            .await;
+        node.publish(EventType::ReturneeRecord, returnee(B, &[&fed.employment]))
+            .await;
+        node.publish(EventType::Vacancy, vacancy()).await;
+        node.publish(EventType::ReturneeRecord, withdrawal(C)).await;
+        let api = peer_api(&node);
+
+        let education = page(&api, &fed.education, "after=0").await;
+        assert_eq!(
+            shape(&education.events),
+            [
+                (1, "event"),
+                (2, "no-consent"),
+                (3, "not-authorised"),
+                (4, "no-consent")
+            ]
+        );
+        assert_eq!((education.next, education.head), (4, 4));
+        assert_eq!(
+            education.events[0].jws.as_ref().unwrap().get().as_bytes(),
+            &first.jws[..],
+            "the stored JWS, verbatim"
+        );
+
+        let employment = page(&api, &fed.employment, "after=0").await;
+        assert_eq!(
+            shape(&employment.events),
+            [(1, "event"), (2, "event"), (3, "event"), (4, "no-consent")]
+        );
+        let vacancies = page(&api, &fed.employment, "after=1&types=vacancy").await;
+        assert_eq!(
+            shape(&vacancies.events),
+            [(2, "not-requested"), (3, "event"), (4, "not-requested")]
+        );
+        assert_eq!(vacancies.next, 4);
+    }
+
+    /// Consent is decided when the page is read, by the consent held then: after a withdrawal
+    /// the record the reader was served before is a placeholder, and the withdrawal itself
+    /// reaches the reader it tells to stop (and only the readers a consent ever named).
+    #[tokio::test]
+    async fn the_feed_decides_by_the_consent_held_when_the_page_is_read() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        node.publish(EventType::ReturneeRecord, returnee(A, &[&fed.employment]))
+            .await;
+        let api = peer_api(&node);
+        let before = page(&api, &fed.employment, "after=0").await;
+        assert_eq!(shape(&before.events), [(1, "event")]);
+
+        node.publish(EventType::ReturneeRecord, withdrawal(A)).await;
+        let after = page(&api, &fed.employment, "after=0").await;
+        assert_eq!(shape(&after.events), [(1, "no-consent"), (2, "event")]);
+        let never_named = page(&api, &fed.education, "after=0").await;
+        assert_eq!(
+            shape(&never_named.events),
+            [(1, "no-consent"), (2, "no-consent")]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_unknown_type_asked_for_is_refused_with_a_problem_naming_the_parameter() {
+        let refused = requested_types(Some("after=0&types=returnee-record,salary")).unwrap_err();
+        assert_eq!(refused.status, 400);
+        assert!(refused.kind.ends_with("/bad-query"), "{}", refused.kind);
+        assert!(
+            refused.detail.starts_with("types: ") && refused.detail.contains("returnee-record"),
+            "names the parameter and the types there are: {}",
+            refused.detail
+        );
+        assert_eq!(
+            requested_types(Some("types=returnee-record,vacancy")).unwrap(),
+            Some(vec![EventType::ReturneeRecord, EventType::Vacancy])
+        );
+        assert_eq!(requested_types(Some("types=")).unwrap(), None, "every type");
+        assert_eq!(requested_types(None).unwrap(), None);
+
+        // The feed refuses it rather than serving every type.
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let fed_refused = ask(&peer_api(&node), &fed.employment, "types=salary")
+            .await
+            .unwrap_err();
+        assert_eq!((fed_refused.status, fed_refused.kind), (400, refused.kind));
+    }
+
+    /// One access-log entry per page, indexed under each person delivered: the same request in
+    /// each person's log, with the reader and its grant's purpose; a person whose data was
+    /// withheld is not in it, and an event about nobody is logged under nobody.
+    #[tokio::test]
+    async fn a_pages_access_log_entry_lists_each_delivered_person_and_none_withheld() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let a = node
+            .publish(EventType::ReturneeRecord, returnee(A, &[&fed.employment]))
+            .await;
+        let b = node
+            .publish(EventType::ReturneeRecord, returnee(B, &[&fed.employment]))
+            .await;
+        node.publish(EventType::ReturneeRecord, withdrawal(C)).await;
+        node.publish(EventType::Vacancy, vacancy()).await;
+        page(&peer_api(&node), &fed.employment, "after=0").await;
+
+        assert_eq!(node.store.side_len(SideLog::Access), 1, "one entry");
+        let [of_a] = &log_of(&node.store, A, 10).unwrap()[..] else {
+            panic!("one read of A")
+        };
+        let [of_b] = &log_of(&node.store, B, 10).unwrap()[..] else {
+            panic!("one read of B")
+        };
+        assert_eq!(of_a.request_id, of_b.request_id);
+        for (read, published) in [(of_a, &a), (of_b, &b)] {
+            assert_eq!(read.reader, fed.employment.as_str());
+            assert_eq!(read.purpose.as_deref(), Some("EMPLOYMENT_SERVICES"));
+            assert_eq!(read.outcome, Outcome::Served);
+            assert!(
+                read.what.contains(&published.id.to_string()),
+                "{}",
+                read.what
+            );
+        }
+        assert!(log_of(&node.store, C, 10).unwrap().is_empty(), "withheld");
+    }
+
+    /// An event withheld from a reader when published reaches it once a later consent admits
+    /// it, through its release log beside the page (logged as read); the ordinary feed keeps
+    /// its placeholder, and a caller that does not follow its release log gets none.
+    #[tokio::test]
+    async fn a_released_event_comes_in_the_release_log_and_its_place_stays_a_placeholder() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let withheld = node
+            .publish(EventType::ReturneeRecord, returnee(B, &[&fed.employment]))
+            .await;
+        let api = peer_api(&node);
+        let before = page(&api, &fed.education, "after=0&released_after=0").await;
+        assert_eq!(shape(&before.events), [(1, "no-consent")]);
+        assert!(before.released.is_empty());
+        assert_eq!(before.release_head, Some(0));
+
+        let both = [&fed.employment, &fed.education];
+        node.publish(EventType::ReturneeRecord, returnee(B, &both))
+            .await;
+        let after = page(&api, &fed.education, "after=1&released_after=0").await;
+        assert_eq!(shape(&after.events), [(2, "event")]);
+        assert_eq!(shape(&after.released), [(1, "event")]);
+        assert_eq!(after.released[0].release, Some(1));
+        assert_eq!(
+            after.released[0].jws.as_ref().unwrap().get().as_bytes(),
+            &withheld.jws[..]
+        );
+        assert_eq!(after.release_head, Some(1));
+        let reads = log_of(&node.store, B, 10).unwrap();
+        assert!(
+            reads
+                .iter()
+                .any(|r| r.reader == fed.education.as_str()
+                    && r.what.contains(&withheld.id.to_string())),
+            "the release is logged as read: {reads:?}"
+        );
+
+        let again = page(&api, &fed.education, "after=0&released_after=1").await;
+        assert_eq!(shape(&again.events), [(1, "no-consent"), (2, "event")]);
+        assert!(again.released.is_empty(), "taken already");
+        assert_eq!(again.release_head, Some(1));
+        let not_following = page(&api, &fed.education, "after=0").await;
+        assert!(not_following.released.is_empty());
+        assert_eq!(not_following.release_head, None);
+    }
+
+    #[tokio::test]
+    async fn under_an_expired_manifest_the_feed_serves_nothing() {
+        let fed = Federation::new();
+        assert!(serving_manifest(&fed.node(&fed.migration).trust).is_ok());
+        let mut expired = fed.manifest.clone();
+        expired.expires = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
+        let node = fed.node_under(&fed.migration, &expired, MAX_EVENT_BYTES_CEILING);
+        let refused = serving_manifest(&node.trust).unwrap_err();
+        assert_eq!(refused.status, 503);
+        assert!(
+            refused.kind.ends_with("/manifest-expired"),
+            "{}",
+            refused.kind
+        );
+        assert!(refused.detail.contains("expired"), "{}", refused.detail);
+        let feed = ask(&peer_api(&node), &fed.employment, "after=0")
+            .await
+            .unwrap_err();
+        assert_eq!((feed.status, feed.kind), (503, refused.kind));
+    }
+
+    #[tokio::test]
+    async fn a_member_granted_no_type_is_not_a_reader() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let refused = ask(&peer_api(&node), &fed.migration, "after=0")
+            .await
+            .unwrap_err();
+        assert_eq!(refused.status, 403);
+        assert!(refused.kind.ends_with("/not-a-reader"), "{}", refused.kind);
+    }
+
+    /// A returnee record about `pin` whose consent names `recipients`, padded to about
+    /// `jws_bytes` once signed with earlier PINs of the person (17 bytes of JSON each; the
+    /// payload is base64url in the JWS, 4/3 of its size).
+    fn large_returnee(pin: &str, recipients: &[&MemberId], jws_bytes: usize) -> serde_json::Value {
+        let mut data = returnee(pin, recipients);
+        data["person"]["pinHistory"] = (0..jws_bytes * 3 / 4 / 17)
+            .map(|i| {
+                serde_json::Value::from(format!("20101{}{:05}", 1950 + i / 100_000, i % 100_000))
+            })
+            .collect();
+        data
+    }
+
+    /// A page's events end when the next would pass the budget, after at least one; its
+    /// releases take what the events left, and at least one: the release here is larger than
+    /// what is left and still comes. The page says more is waiting (`next` before `head`).
+    #[tokio::test]
+    async fn the_budget_ends_a_page_early_but_never_leaves_a_part_empty() {
+        let fed = Federation::new();
+        let node = fed.node_under(&fed.migration, &fed.manifest, MAX_EVENT_BYTES_CEILING);
+        let size = FEED_PAGE_BYTES * 2 / 5;
+        let both = [&fed.employment, &fed.education];
+        let withheld = node
+            .publish(
+                EventType::ReturneeRecord,
+                large_returnee(A, &[&fed.employment], size),
+            )
+            .await;
+        node.publish(EventType::ReturneeRecord, returnee(A, &both))
+            .await;
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            let p = node
+                .publish(EventType::ReturneeRecord, large_returnee(B, &both, size))
+                .await;
+            sizes.push(p.jws.len() + ITEM_FRAMING);
+        }
+        // Two events fit in the budget, three do not, and what two leave is less than the
+        // release takes.
+        assert!(sizes[0] + sizes[1] <= FEED_PAGE_BYTES);
+        assert!(sizes.iter().sum::<usize>() > FEED_PAGE_BYTES);
+        assert!(FEED_PAGE_BYTES - sizes[0] - sizes[1] < withheld.jws.len() + ITEM_FRAMING);
+
+        let api = peer_api(&node);
+        let full = page(&api, &fed.education, "after=2&released_after=0").await;
+        assert_eq!(shape(&full.events), [(3, "event"), (4, "event")]);
+        assert_eq!((full.next, full.head), (4, 5), "more is waiting");
+        assert_eq!(shape(&full.released), [(1, "event")]);
+        let rest = page(&api, &fed.education, "after=4&released_after=1").await;
+        assert_eq!(shape(&rest.events), [(5, "event")]);
+        assert_eq!((rest.next, rest.head), (5, 5));
+    }
+
+    /// What the budget counts for an item beside its JWS covers what the page spends on it,
+    /// whether it goes as the event or as a placeholder in its place.
+    #[test]
+    fn an_items_framing_is_within_what_the_budget_counts_for_it() {
+        let fed = Federation::new();
+        let signed = fed.signed(&fed.migration, 1, EventType::Vacancy, vacancy());
+        let jws: &RawValue = serde_json::from_slice(signed.bytes()).unwrap();
+        let counted = signed.bytes().len() + ITEM_FRAMING;
+        let spent = |item: &FeedItem| serde_json::to_string(item).unwrap().len() + ",".len();
+        let event = FeedItem {
+            release: Some(u64::MAX),
+            sequence: u64::MAX,
+            jws: Some(jws),
+            withheld: None,
+        };
+        assert!(spent(&event) <= counted, "{} > {counted}", spent(&event));
+        for reason in [
+            Withheld::NotAuthorised,
+            Withheld::NotRequested,
+            Withheld::NoConsent,
+        ] {
+            let placeholder = FeedItem {
+                jws: None,
+                withheld: Some(reason.code()),
+                ..event
+            };
+            assert!(spent(&placeholder) <= counted, "{}", reason.code());
+        }
+    }
+}

@@ -8,6 +8,8 @@
 //! [`crate::write::Publisher`] (received events, cursors) and the store's quarantine.
 
 pub mod feed;
+#[cfg(test)]
+mod fixture;
 pub mod proofs;
 pub mod receipt;
 pub mod sync;

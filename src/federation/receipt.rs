@@ -441,8 +441,9 @@ mod tests {
     use crate::event::identifiers::KeyName;
     use crate::event::keys;
     use crate::event::schema::EventType;
+    use crate::federation::fixture::member_entry;
     use crate::store::{Append, WriteBatch};
-    use crate::trust::manifest::{Member, Names, ReaderGrant, SigningKeyEntry, TypePolicy};
+    use crate::trust::manifest::{ReaderGrant, TypePolicy};
     use ed25519_dalek::SigningKey;
     use time::Duration;
 
@@ -457,25 +458,6 @@ mod tests {
         kid: KeyName,
         max_event_bytes: usize,
         _dir: tempfile::TempDir,
-    }
-
-    fn member(id: &MemberId, key: &SigningKey, revoked: Option<OffsetDateTime>) -> Member {
-        let now = OffsetDateTime::now_utc();
-        Member {
-            id: id.clone(),
-            names: Names::default(),
-            peer_endpoint: "127.0.0.1:1".into(),
-            tls_key_sha256: "ab".into(),
-            signing_keys: vec![SigningKeyEntry {
-                name: "sign-1".into(),
-                public_key: keys::RawPublicKey::of(&key.verifying_key()),
-                not_before: now - Duration::days(30),
-                not_after: now + Duration::days(30),
-                revoked,
-                revoked_after_sequence: None,
-            }],
-            legacy_eddsa: false,
-        }
     }
 
     fn world() -> World {
@@ -493,8 +475,8 @@ mod tests {
             authority: "central-server/GOV/70000000/authority".parse().unwrap(),
             ca_certificate: String::new(),
             members: vec![
-                member(&employment, &key, None),
-                member(&me, &keys::generate(), None),
+                member_entry(&employment, &key),
+                member_entry(&me, &keys::generate()),
             ],
             event_types: vec![TypePolicy {
                 event_type: t,

@@ -213,6 +213,55 @@ async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage,
     serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))
 }
 
+/// Whether the publisher holds more than `page` brought: it ended before the publisher's head
+/// (full, or ended by its byte budget). Otherwise the session is caught up, and the next request
+/// waits for new events.
+fn more_waiting(page: &ReceivedPage) -> bool {
+    page.events.last().is_some_and(|e| e.sequence < page.head)
+}
+
+/// Where the next page starts, if that is known before this one is checked: after its last
+/// sequence, when its events run on from `cursor` (taken whole, they move the cursor there) and
+/// it brought no releases (which move the release cursor).
+fn next_page_after(
+    events: &[crate::federation::feed::ReceivedItem],
+    cursor: u64,
+    brought_releases: bool,
+) -> Option<u64> {
+    let last = events.last()?.sequence;
+    (!brought_releases && last == cursor + events.len() as u64).then_some(last)
+}
+
+/// The delay before a subscription's next session after one failed (before jitter): the first
+/// `min_backoff_ms`, then twice the one before after each failure, up to `max_backoff_ms`; the
+/// first again after a session that made progress.
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(settings: &SyncSettings) -> Backoff {
+        let min = Duration::from_millis(settings.min_backoff_ms.max(1));
+        Backoff {
+            min,
+            max: Duration::from_millis(settings.max_backoff_ms.max(1)),
+            next: min,
+        }
+    }
+
+    /// The delay after a failed session; `progressed`: it stored something before it failed.
+    fn after_failure(&mut self, progressed: bool) -> Duration {
+        if progressed {
+            self.next = self.min;
+        }
+        let delay = self.next;
+        self.next = (delay * 2).min(self.max);
+        delay
+    }
+}
+
 /// A session's connection to the publisher: idle, or carrying the request for the next page
 /// while the current one is checked and stored (a catch-up then overlaps the publisher's reading
 /// and the transfer of page N+1 with the checks and the durable write of page N).
@@ -329,9 +378,7 @@ pub struct Syncer {
 impl Syncer {
     /// Run one subscription until `stop` turns true.
     pub async fn run(self: Arc<Self>, sub: Subscription, mut stop: watch::Receiver<bool>) {
-        let min = Duration::from_millis(self.settings.min_backoff_ms.max(1));
-        let max = Duration::from_millis(self.settings.max_backoff_ms.max(1));
-        let mut backoff = min;
+        let mut backoff = Backoff::new(&self.settings);
         loop {
             let mut progressed = false;
             let ended = tokio::select! {
@@ -339,10 +386,8 @@ impl Syncer {
                 r = self.session(&sub, &mut progressed) => r,
             };
             let Err(e) = ended else { return };
-            if progressed {
-                backoff = min;
-            }
-            tracing::warn!(from = %sub.from, error = %e, retry_ms = backoff.as_millis() as u64, "sync interrupted");
+            let delay = backoff.after_failure(progressed);
+            tracing::warn!(from = %sub.from, error = %e, retry_ms = delay.as_millis() as u64, "sync interrupted");
             self.metrics.sync_status(&sub.from, |s| {
                 s.connected = false;
                 s.last_error = Some(e.to_string());
@@ -352,12 +397,11 @@ impl Syncer {
                     *s.xroad_faults.entry(family).or_default() += 1;
                 }
             });
-            let jittered = backoff.mul_f64(rand::rng().random_range(0.5..1.5));
+            let jittered = delay.mul_f64(rand::rng().random_range(0.5..1.5));
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = tokio::time::sleep(jittered) => {}
             }
-            backoff = (backoff * 2).min(max);
         }
     }
 
@@ -425,15 +469,10 @@ impl Syncer {
             // A page that ends before the publisher's head (full, or ended by its byte budget):
             // more is waiting there already. Otherwise this session is caught up: the next
             // request waits for new events.
-            let more_waiting = page.events.last().is_some_and(|e| e.sequence < page.head);
+            let more_waiting = more_waiting(&page);
             // While this page is checked and stored, the next one is on its way, if where it
-            // starts is known: a contiguous page, taken whole, moves the cursor to its last
-            // sequence, and a page without releases leaves the release cursor where it is.
-            let ahead = page
-                .events
-                .last()
-                .map(|last| last.sequence)
-                .filter(|&last| released.is_empty() && last == cursor + page.events.len() as u64);
+            // starts is known.
+            let ahead = next_page_after(&page.events, cursor, !released.is_empty());
             // Caught up: let new events gather at the publisher before asking.
             let gather = match more_waiting {
                 true => Duration::ZERO,
@@ -823,5 +862,486 @@ impl Syncer {
                 Err(SyncError::Store(e))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::Budget;
+    use crate::event::Event;
+    use crate::federation::feed::ReceivedItem;
+    use crate::federation::fixture::{returnee, Federation, Node};
+    use crate::net::metrics::SyncStatus;
+    use serde_json::value::RawValue;
+
+    /// The employment service's node, following the migration agency's feed.
+    struct World {
+        fed: Federation,
+        node: Node,
+        syncer: Syncer,
+    }
+
+    fn world_with(settings: SyncSettings, caps: QuarantineCaps) -> World {
+        let fed = Federation::new();
+        let node = fed.node(&fed.employment);
+        let syncer = node.syncer(settings, caps);
+        World { fed, node, syncer }
+    }
+
+    fn world() -> World {
+        world_with(SyncSettings::default(), QuarantineCaps::NONE)
+    }
+
+    impl World {
+        fn from(&self) -> &MemberId {
+            &self.fed.migration
+        }
+
+        /// The publisher's event of `sequence`: a returnee record, its consent naming this node.
+        fn event(&self, sequence: u64) -> Event {
+            let pin = format!("2150319901{sequence:04}");
+            Event::new(
+                self.from().clone(),
+                EventType::ReturneeRecord,
+                sequence,
+                returnee(&pin, &[&self.fed.employment]),
+            )
+        }
+
+        /// The publisher's event of `sequence`, signed with its key.
+        fn signed(&self, sequence: u64) -> SignedEvent {
+            self.signed_as(self.event(sequence), "sign-1")
+        }
+
+        /// `event` signed with the publisher's key under the name `key` (the manifest lists
+        /// only `sign-1`).
+        fn signed_as(&self, event: Event, key: &str) -> SignedEvent {
+            let kid = KeyName::new(self.from().clone(), key).unwrap();
+            event.sign(self.fed.key(self.from()), &kid)
+        }
+
+        fn check(
+            &self,
+            cursor: u64,
+            events: Vec<ReceivedItem>,
+            in_flight: &[SignedEvent],
+        ) -> Checked {
+            let head = events.last().map_or(cursor, |i| i.sequence);
+            self.syncer
+                .check_page(self.from(), cursor, page(events, head), in_flight)
+                .unwrap()
+        }
+
+        /// The quarantine's records, oldest first: (reason, body).
+        fn quarantined(&self) -> Vec<(String, String)> {
+            self.node
+                .store
+                .quarantined(0, 100, &mut Budget::unlimited())
+                .unwrap()
+                .into_iter()
+                .map(|q| {
+                    assert_eq!(q.origin, self.from().as_str());
+                    (q.reason, q.body)
+                })
+                .collect()
+        }
+
+        fn status(&self) -> SyncStatus {
+            let mut status = SyncStatus::default();
+            self.node
+                .metrics
+                .sync_status(self.from(), |s| status = s.clone());
+            status
+        }
+    }
+
+    fn item(sequence: u64, signed: &SignedEvent) -> ReceivedItem {
+        let jws = String::from_utf8(signed.bytes().to_vec()).unwrap();
+        ReceivedItem {
+            release: None,
+            sequence,
+            jws: Some(RawValue::from_string(jws).unwrap()),
+            withheld: None,
+        }
+    }
+
+    fn placeholder(sequence: u64, withheld: Option<&str>) -> ReceivedItem {
+        ReceivedItem {
+            release: None,
+            sequence,
+            jws: None,
+            withheld: withheld.map(String::from),
+        }
+    }
+
+    fn released(number: u64, item: ReceivedItem) -> ReceivedItem {
+        ReceivedItem {
+            release: Some(number),
+            ..item
+        }
+    }
+
+    fn page(events: Vec<ReceivedItem>, head: u64) -> ReceivedPage {
+        ReceivedPage {
+            events,
+            next: 0,
+            head,
+            released: Vec::new(),
+            release_head: None,
+        }
+    }
+
+    fn sequences(events: &[SignedEvent]) -> Vec<u64> {
+        events.iter().map(SignedEvent::sequence).collect()
+    }
+
+    fn retry_of(checked: &Checked) -> Option<(u64, Reason)> {
+        match &checked.retry {
+            Some(SyncError::Retry {
+                sequence, reason, ..
+            }) => Some((*sequence, *reason)),
+            None => None,
+            Some(other) => panic!("not a retry: {other}"),
+        }
+    }
+
+    #[test]
+    fn more_is_waiting_only_when_a_page_ends_before_the_publishers_head() {
+        let upto = |last: u64| {
+            (1..=last)
+                .map(|s| placeholder(s, Some("no-consent")))
+                .collect()
+        };
+        assert!(more_waiting(&page(upto(2), 5)), "ended early");
+        assert!(!more_waiting(&page(upto(5), 5)), "caught up");
+        assert!(
+            !more_waiting(&page(Vec::new(), 5)),
+            "nothing after the cursor"
+        );
+    }
+
+    #[test]
+    fn the_next_page_is_asked_ahead_only_after_a_run_from_the_cursor_without_releases() {
+        let at = |sequences: &[u64]| -> Vec<ReceivedItem> {
+            sequences
+                .iter()
+                .map(|s| placeholder(*s, Some("no-consent")))
+                .collect()
+        };
+        assert_eq!(next_page_after(&at(&[3, 4, 5]), 2, false), Some(5));
+        assert_eq!(next_page_after(&at(&[3, 4, 5]), 2, true), None, "releases");
+        assert_eq!(next_page_after(&at(&[3, 5]), 2, false), None, "a gap");
+        assert_eq!(
+            next_page_after(&at(&[4, 5]), 2, false),
+            None,
+            "not from the cursor"
+        );
+        assert_eq!(next_page_after(&[], 2, false), None, "an empty page");
+    }
+
+    fn backoff(min_backoff_ms: u64, max_backoff_ms: u64) -> Backoff {
+        Backoff::new(&SyncSettings {
+            min_backoff_ms,
+            max_backoff_ms,
+            ..SyncSettings::default()
+        })
+    }
+
+    #[test]
+    fn the_backoff_doubles_after_each_failure_up_to_its_cap() {
+        let mut b = backoff(200, 1000);
+        let delays: Vec<u128> = (0..6).map(|_| b.after_failure(false).as_millis()).collect();
+        assert_eq!(delays, [200, 400, 800, 1000, 1000, 1000]);
+        let mut zero = backoff(0, 0);
+        assert_eq!(
+            zero.after_failure(false),
+            Duration::from_millis(1),
+            "never 0"
+        );
+        assert_eq!(zero.after_failure(false), Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_session_that_made_progress_starts_the_backoff_over() {
+        let mut b = backoff(200, 30_000);
+        for _ in 0..5 {
+            b.after_failure(false);
+        }
+        assert_eq!(b.after_failure(true).as_millis(), 200);
+        assert_eq!(b.after_failure(false).as_millis(), 400);
+    }
+
+    #[tokio::test]
+    async fn good_events_are_taken_and_the_cursor_moves_to_the_pages_end() {
+        let w = world();
+        let items = (1..=3).map(|s| item(s, &w.signed(s))).collect();
+        let checked = w.check(0, items, &[]);
+        assert_eq!(sequences(&checked.accepted), [1, 2, 3]);
+        assert_eq!(checked.next, 3);
+        assert!(checked.retry.is_none());
+        assert!(w.quarantined().is_empty());
+    }
+
+    /// A refusal no newer manifest can cure is kept in quarantine, with the body as received,
+    /// and does not hold up the events after it.
+    #[tokio::test]
+    async fn a_permanent_refusal_is_quarantined_and_the_cursor_passes_it() {
+        let w = world();
+        let forged = w
+            .event(2)
+            .sign(&crate::event::keys::generate(), &Federation::kid(w.from()));
+        let forged_item = item(2, &forged);
+        let body = forged_item.jws.as_ref().unwrap().get().to_string();
+        let checked = w.check(
+            0,
+            vec![item(1, &w.signed(1)), forged_item, item(3, &w.signed(3))],
+            &[],
+        );
+        assert_eq!(sequences(&checked.accepted), [1, 3]);
+        assert_eq!(checked.next, 3);
+        assert!(checked.retry.is_none());
+        assert_eq!(w.quarantined(), [("signature-invalid".to_string(), body)]);
+    }
+
+    /// A refusal a newer manifest may cure (a key the manifest held does not list yet) ends the
+    /// page before it: nothing after it is taken and nothing is quarantined, and the session
+    /// ends to take up the publisher's manifest.
+    #[tokio::test]
+    async fn a_retryable_refusal_ends_the_page_before_it_and_quarantines_nothing() {
+        let w = world();
+        let rotated = w.signed_as(w.event(2), "sign-2");
+        let checked = w.check(
+            0,
+            vec![
+                item(1, &w.signed(1)),
+                item(2, &rotated),
+                item(3, &w.signed(3)),
+            ],
+            &[],
+        );
+        assert_eq!(sequences(&checked.accepted), [1]);
+        assert_eq!(checked.next, 1);
+        assert_eq!(retry_of(&checked), Some((2, Reason::KeyUnknown)));
+        assert!(w.quarantined().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_gap_ends_the_page_where_it_is_and_is_counted() {
+        let w = world();
+        let items = [1, 2, 4].map(|s| item(s, &w.signed(s))).into();
+        let checked = w.check(0, items, &[]);
+        assert_eq!(sequences(&checked.accepted), [1, 2]);
+        assert_eq!(checked.next, 2);
+        assert!(checked.retry.is_none());
+        assert_eq!(w.status().gaps, 1);
+        assert!(w.quarantined().is_empty());
+    }
+
+    /// A placeholder is a sequence the reader may not have: passed, nothing kept. An item with
+    /// neither an event nor a reason is the publisher's fault: kept in quarantine, and passed.
+    #[tokio::test]
+    async fn a_placeholder_is_passed_and_an_empty_item_is_quarantined() {
+        let w = world();
+        let checked = w.check(
+            0,
+            vec![
+                placeholder(1, Some("no-consent")),
+                placeholder(2, None),
+                item(3, &w.signed(3)),
+            ],
+            &[],
+        );
+        assert_eq!(sequences(&checked.accepted), [3]);
+        assert_eq!(checked.next, 3);
+        assert_eq!(
+            w.quarantined(),
+            [("feed-item-empty".to_string(), String::new())]
+        );
+    }
+
+    /// The same event (by id) twice, in one page or in this page and the one being written, is
+    /// stored once; the second is a duplicate.
+    #[tokio::test]
+    async fn an_event_already_in_the_page_or_the_one_being_written_is_a_duplicate() {
+        let w = world();
+        let first = w.signed(1);
+        let mut again = w.event(2);
+        again.id = first.event().id;
+        let again = w.signed_as(again, "sign-1");
+        let checked = w.check(0, vec![item(1, &first), item(2, &again)], &[]);
+        assert_eq!(sequences(&checked.accepted), [1]);
+        assert_eq!(checked.next, 2);
+
+        let in_flight = w.signed(3);
+        let mut same = w.event(4);
+        same.id = in_flight.event().id;
+        let checked = w.check(3, vec![item(4, &w.signed_as(same, "sign-1"))], &[in_flight]);
+        assert!(checked.accepted.is_empty());
+        assert_eq!(checked.next, 4);
+        let reasons: Vec<String> = w.quarantined().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(reasons, ["duplicate", "duplicate"]);
+        assert_eq!(
+            w.node
+                .metrics
+                .duplicates
+                .load(std::sync::atomic::Ordering::Relaxed),
+            2
+        );
+    }
+
+    /// When the quarantine cannot keep a refusal the cursor stops before it: it is fetched and
+    /// refused again once there is room, never passed unrecorded.
+    #[tokio::test]
+    async fn a_refusal_the_quarantine_cannot_keep_stops_the_cursor_before_it() {
+        let full = QuarantineCaps {
+            max_records: 0,
+            max_bytes: u64::MAX,
+        };
+        let w = world_with(SyncSettings::default(), full);
+        let checked = w.check(
+            0,
+            vec![
+                item(1, &w.signed(1)),
+                placeholder(2, None),
+                item(3, &w.signed(3)),
+            ],
+            &[],
+        );
+        assert_eq!(sequences(&checked.accepted), [1]);
+        assert_eq!(checked.next, 1);
+        assert!(matches!(checked.retry, Some(SyncError::QuarantineFull(_))));
+    }
+
+    /// Beyond a publisher's share of the quarantine what it sends wrong is counted, not kept,
+    /// and passed: one peer cannot fill the quarantine for all.
+    #[tokio::test]
+    async fn beyond_a_peers_share_of_the_quarantine_refusals_are_counted_not_kept() {
+        let settings = SyncSettings {
+            quarantine_cap: 1,
+            ..SyncSettings::default()
+        };
+        let w = world_with(settings, QuarantineCaps::NONE);
+        let checked = w.check(
+            0,
+            vec![
+                placeholder(1, None),
+                placeholder(2, None),
+                item(3, &w.signed(3)),
+            ],
+            &[],
+        );
+        assert_eq!(sequences(&checked.accepted), [3]);
+        assert_eq!(checked.next, 3);
+        assert_eq!(w.quarantined().len(), 1);
+        assert_eq!(w.status().quarantine_dropped, 1);
+    }
+
+    /// The events a page's checks took are stored with the cursor at the last sequence they
+    /// passed, in one write; a page that passed nothing writes nothing.
+    #[tokio::test]
+    async fn a_stored_page_moves_the_cursor_to_the_last_sequence_it_passed() {
+        let w = world();
+        let from = w.from().clone();
+        let checked = w.check(
+            0,
+            vec![
+                item(1, &w.signed(1)),
+                placeholder(2, Some("no-consent")),
+                item(3, &w.signed_as(w.event(3), "sign-2")),
+            ],
+            &[],
+        );
+        assert_eq!(checked.next, 2);
+        let writing = w
+            .syncer
+            .hand_over(&from, 0, checked.next, checked.accepted)
+            .await
+            .unwrap()
+            .expect("a write");
+        let mut progressed = false;
+        w.syncer
+            .written(&from, writing, &mut progressed)
+            .await
+            .unwrap();
+        assert!(progressed);
+        assert_eq!(w.node.store.cursor(&from).unwrap(), 2);
+        assert_eq!(w.status().cursor, 2);
+        assert_eq!(w.node.store.last_position().unwrap(), 1, "one event stored");
+        let nothing = w.syncer.hand_over(&from, 2, 2, Vec::new()).await.unwrap();
+        assert!(nothing.is_none());
+    }
+
+    /// Releases are taken in their order, each once: the release cursor moves to the last one
+    /// passed (a released placeholder included), in the same write as the events.
+    #[tokio::test]
+    async fn releases_move_the_release_cursor_and_each_is_taken_once() {
+        let w = world();
+        let from = w.from().clone();
+        let (second, fifth) = (w.signed(2), w.signed(5));
+        let releases = || {
+            vec![
+                released(1, item(2, &second)),
+                released(2, placeholder(3, Some("no-consent"))),
+                released(3, item(5, &fifth)),
+            ]
+        };
+        let first = releases().into_iter().take(1).collect();
+        assert_eq!(w.syncer.take_released(&from, 0, first).await.unwrap(), 1);
+        assert_eq!(w.syncer.release_cursor(&from).unwrap(), 1);
+        assert_eq!(w.node.store.last_position().unwrap(), 1);
+
+        assert_eq!(
+            w.syncer.take_released(&from, 1, releases()).await.unwrap(),
+            3
+        );
+        assert_eq!(w.syncer.release_cursor(&from).unwrap(), 3);
+        assert_eq!(w.node.store.last_position().unwrap(), 2, "the fifth only");
+        assert!(
+            w.quarantined().is_empty(),
+            "the first skipped, not refused as held"
+        );
+        let feed_cursor = w.node.store.cursor(&from).unwrap();
+        assert_eq!(feed_cursor, 0, "the feed's cursor is its own");
+
+        assert_eq!(
+            w.syncer.take_released(&from, 3, releases()).await.unwrap(),
+            3
+        );
+        assert_eq!(w.node.store.last_position().unwrap(), 2);
+        assert!(w.quarantined().is_empty());
+    }
+
+    /// In the release log as in the feed: a refusal a newer manifest may cure stops the release
+    /// cursor before it, a permanent one is quarantined and passed.
+    #[tokio::test]
+    async fn a_retryable_release_stops_the_release_cursor_before_it() {
+        let w = world();
+        let from = w.from().clone();
+        let forged = w
+            .event(3)
+            .sign(&crate::event::keys::generate(), &Federation::kid(w.from()));
+        let releases = vec![
+            released(1, item(2, &w.signed(2))),
+            released(2, item(3, &forged)),
+            released(3, item(5, &w.signed_as(w.event(5), "sign-2"))),
+            released(4, item(6, &w.signed(6))),
+        ];
+        let stopped = w.syncer.take_released(&from, 0, releases).await;
+        assert!(
+            matches!(
+                stopped,
+                Err(SyncError::Retry {
+                    sequence: 5,
+                    reason: Reason::KeyUnknown,
+                    ..
+                })
+            ),
+            "{stopped:?}"
+        );
+        assert_eq!(w.syncer.release_cursor(&from).unwrap(), 2);
+        assert_eq!(w.node.store.last_position().unwrap(), 1);
+        let reasons: Vec<String> = w.quarantined().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(reasons, ["signature-invalid"]);
     }
 }

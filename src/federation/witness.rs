@@ -243,3 +243,453 @@ fn hashes(v: &serde_json::Value) -> Vec<crate::merkle::Hash> {
         .filter_map(|h| h.as_str().and_then(checkpoint::decode_hash))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::{Arc, Mutex};
+
+    use bytes::Bytes;
+    use http_body_util::Full;
+    use hyper_util::rt::TokioIo;
+    use serde_json::{json, Value};
+
+    use super::*;
+    use crate::budget::Budget;
+    use crate::event::schema::EventType;
+    use crate::event::SignedEvent;
+    use crate::federation::fixture::{returnee, Federation, Node};
+    use crate::federation::sync::SyncSettings;
+    use crate::merkle::{self, MemoryTree};
+    use crate::store::{QuarantineCaps, Quarantined};
+    use crate::write::ReceiveCursor;
+
+    /// A publisher as its witness sees it: the answers the test set, by path and query (404 for
+    /// any other), and every request it got.
+    #[derive(Default)]
+    struct Publisher {
+        answers: Mutex<HashMap<String, (u16, Vec<u8>)>>,
+        asked: Mutex<Vec<String>>,
+    }
+
+    impl Publisher {
+        fn answer(&self, path: &str, status: u16, body: impl Into<Vec<u8>>) {
+            let mut answers = self.answers.lock().unwrap();
+            answers.insert(path.to_string(), (status, body.into()));
+        }
+
+        fn asked(&self) -> Vec<String> {
+            self.asked.lock().unwrap().clone()
+        }
+
+        /// A connection to it, in memory.
+        async fn connect(self: &Arc<Self>) -> HttpClient {
+            let (near, far) = tokio::io::duplex(64 * 1024);
+            let publisher = self.clone();
+            let service = hyper::service::service_fn(move |req: hyper::Request<_>| {
+                let path = req.uri().to_string();
+                publisher
+                    .asked
+                    .lock()
+                    .unwrap()
+                    .push(format!("{} {path}", req.method()));
+                let (status, body) = publisher
+                    .answers
+                    .lock()
+                    .unwrap()
+                    .get(&path)
+                    .cloned()
+                    .unwrap_or((404, b"{}".to_vec()));
+                let mut answer = hyper::Response::new(Full::new(Bytes::from(body)));
+                *answer.status_mut() = hyper::StatusCode::from_u16(status).unwrap();
+                async { Ok::<_, std::convert::Infallible>(answer) }
+            });
+            tokio::spawn(
+                hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(far), service),
+            );
+            HttpClient::over(near, "publisher".into()).await.unwrap()
+        }
+    }
+
+    /// The employment service's node witnessing the migration agency's log.
+    struct World {
+        fed: Federation,
+        node: Node,
+        syncer: Syncer,
+        publisher: Arc<Publisher>,
+        client: HttpClient,
+    }
+
+    async fn world() -> World {
+        let fed = Federation::new();
+        let node = fed.node(&fed.employment);
+        let syncer = node.syncer(SyncSettings::default(), QuarantineCaps::NONE);
+        let publisher = Arc::new(Publisher::default());
+        publisher.answer("/cosignature", 201, "{}");
+        let client = publisher.connect().await;
+        World {
+            fed,
+            node,
+            syncer,
+            publisher,
+            client,
+        }
+    }
+
+    /// A history of the publisher's log: its events (sequence `n` at leaf `n - 1`) and their
+    /// Merkle tree.
+    struct History {
+        events: Vec<SignedEvent>,
+        tree: MemoryTree,
+    }
+
+    impl World {
+        fn from(&self) -> &MemberId {
+            &self.fed.migration
+        }
+
+        /// A history of `n` events, none of them in any other history.
+        fn history(&self, n: u64) -> History {
+            let events: Vec<SignedEvent> = (1..=n)
+                .map(|s| {
+                    let data = returnee(&format!("2150319901{s:04}"), &[&self.fed.employment]);
+                    self.fed
+                        .signed(self.from(), s, EventType::ReturneeRecord, data)
+                })
+                .collect();
+            let tree = MemoryTree::new(events.iter().map(|e| crate::log::event_leaf(e.bytes())));
+            History { events, tree }
+        }
+
+        /// The publisher's signed checkpoint of the first `size` entries of `history`.
+        fn checkpoint(&self, history: &History, size: u64) -> Vec<u8> {
+            let root = merkle::root(&history.tree, size).unwrap();
+            let c = Checkpoint {
+                origin: self.from().clone(),
+                size,
+                root: checkpoint::encode_hash(&root),
+                time: OffsetDateTime::now_utc(),
+                quarantine_size: 0,
+                quarantine_root: String::new(),
+                access_size: 0,
+                access_root: String::new(),
+            };
+            checkpoint::sign(&c, self.fed.key(self.from()), &Federation::kid(self.from()))
+        }
+
+        /// The publisher serves its checkpoint of the first `size` entries of `history` as its
+        /// latest; returns it.
+        fn serve_checkpoint(&self, history: &History, size: u64) -> Vec<u8> {
+            let checkpoint = self.checkpoint(history, size);
+            self.serve(&checkpoint);
+            checkpoint
+        }
+
+        /// The publisher serves `checkpoint` as its latest.
+        fn serve(&self, checkpoint: &[u8]) {
+            let c: Value = serde_json::from_slice(checkpoint).unwrap();
+            let answer = json!({"checkpoint": c, "cosignatures": []});
+            self.publisher
+                .answer("/checkpoint", 200, answer.to_string());
+        }
+
+        /// The publisher serves the proof that `history`'s size `to` extends its size `from`.
+        fn serve_consistency(&self, history: &History, from: u64, to: u64) {
+            let proof = merkle::consistency_proof(&history.tree, from, to).unwrap();
+            let proof: Vec<String> = proof.iter().map(checkpoint::encode_hash).collect();
+            self.publisher.answer(
+                &format!("/proof/consistency?from={from}&to={to}"),
+                200,
+                json!({"from": from, "to": to, "proof": proof}).to_string(),
+            );
+        }
+
+        /// The publisher serves where its event of `sequence` sits in `history` of `size`.
+        fn serve_inclusion(&self, history: &History, sequence: u64, size: u64) {
+            let proof = merkle::inclusion_proof(&history.tree, sequence - 1, size).unwrap();
+            let proof: Vec<String> = proof.iter().map(checkpoint::encode_hash).collect();
+            self.publisher.answer(
+                &format!("/proof/event?sequence={sequence}&size={size}"),
+                200,
+                json!({"sequence": sequence, "leafIndex": sequence - 1, "treeSize": size,
+                    "proof": proof})
+                .to_string(),
+            );
+        }
+
+        /// This node holds `events` as the publisher's feed served them.
+        async fn hold(&self, events: &[SignedEvent]) {
+            let to = events.len() as u64;
+            let cursor = ReceiveCursor::Sequence { after: 0, to };
+            let publisher = &self.node.publisher;
+            let stored = publisher.receive(self.from().clone(), events.to_vec(), cursor);
+            assert_eq!(stored.await.unwrap(), events.len());
+        }
+
+        async fn witness(&mut self) -> Result<(), SyncError> {
+            let from = self.fed.migration.clone();
+            self.syncer.witness(&mut self.client, &from).await
+        }
+
+        fn quarantined(&self) -> Vec<Quarantined> {
+            let mut all = Budget::unlimited();
+            self.node.store.quarantined(0, 100, &mut all).unwrap()
+        }
+
+        fn forks(&self) -> u64 {
+            self.node.metrics.forks.load(Relaxed)
+        }
+
+        fn meta(&self, name: fn(MemberId) -> Meta) -> Option<Vec<u8>> {
+            self.node.store.meta(&name(self.from().clone())).unwrap()
+        }
+
+        /// The size and root of the checkpoint this node co-signed last.
+        fn cosigned(&self) -> Option<(u64, String)> {
+            let bytes = self.meta(Meta::Cosigned)?;
+            let c = checkpoint::verify_cosignature(&bytes, &self.node.trust.held()).unwrap();
+            assert_eq!((&c.witness, &c.origin), (&self.node.member, self.from()));
+            Some((c.size, c.root))
+        }
+
+        fn cosignatures_sent(&self) -> usize {
+            let asked = self.publisher.asked();
+            asked.iter().filter(|a| *a == "POST /cosignature").count()
+        }
+    }
+
+    fn json_of(bytes: &[u8]) -> Value {
+        serde_json::from_slice(bytes).unwrap()
+    }
+
+    fn root_of(checkpoint: &[u8]) -> String {
+        checkpoint::read::<Checkpoint>(checkpoint).unwrap().root
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_consistent_with_the_last_one_witnessed_is_cosigned_and_sent_back() {
+        let mut w = world().await;
+        let log = w.history(4);
+        w.hold(&log.events[..2]).await;
+        let first = w.serve_checkpoint(&log, 2);
+        w.serve_inclusion(&log, 1, 2);
+        w.serve_inclusion(&log, 2, 2);
+        w.witness().await.unwrap();
+        assert_eq!(
+            w.meta(Meta::Witnessed).map(|b| json_of(&b)),
+            Some(json_of(&first))
+        );
+        assert_eq!(w.cosigned(), Some((2, root_of(&first))));
+        assert_eq!(
+            w.meta(Meta::InclusionChecked),
+            Some(2u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(w.cosignatures_sent(), 1);
+
+        let grown = w.serve_checkpoint(&log, 4);
+        w.serve_consistency(&log, 2, 4);
+        w.witness().await.unwrap();
+        assert_eq!(
+            w.meta(Meta::Witnessed).map(|b| json_of(&b)),
+            Some(json_of(&grown))
+        );
+        assert_eq!(w.cosigned(), Some((4, root_of(&grown))));
+        assert_eq!(w.cosignatures_sent(), 2);
+        assert!(w.quarantined().is_empty());
+        assert_eq!(w.forks(), 0);
+    }
+
+    /// A publisher that rewrote its history: its new checkpoint does not extend the one this
+    /// node witnessed. Both signed checkpoints are kept as evidence, once, and the new one is
+    /// neither taken nor co-signed.
+    #[tokio::test]
+    async fn two_checkpoints_that_contradict_raise_log_fork_with_both_as_evidence() {
+        let mut w = world().await;
+        let log = w.history(4);
+        let witnessed = w.serve_checkpoint(&log, 2);
+        w.witness().await.unwrap();
+
+        let rewritten = w.history(4);
+        let forked = w.serve_checkpoint(&rewritten, 4);
+        w.serve_consistency(&rewritten, 2, 4);
+        w.witness().await.unwrap();
+        let [alarm] = &w.quarantined()[..] else {
+            panic!("one alarm")
+        };
+        assert_eq!(alarm.reason, "log-fork");
+        assert_eq!(
+            json_of(alarm.body.as_bytes()),
+            json!({"previous": json_of(&witnessed), "new": json_of(&forked)})
+        );
+        assert_eq!(w.forks(), 1);
+        assert_eq!(
+            w.meta(Meta::ForkAlarm).map(|b| json_of(&b)),
+            Some(json_of(&forked))
+        );
+        assert_eq!(
+            w.meta(Meta::Witnessed).map(|b| json_of(&b)),
+            Some(json_of(&witnessed))
+        );
+        assert_eq!(w.cosigned(), Some((2, root_of(&witnessed))));
+        assert_eq!(w.cosignatures_sent(), 1);
+
+        w.witness().await.unwrap();
+        assert_eq!(w.quarantined().len(), 1, "raised once for one checkpoint");
+        assert_eq!(w.forks(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_root_for_the_same_size_is_a_fork_without_asking_for_a_proof() {
+        let mut w = world().await;
+        let log = w.history(2);
+        w.serve_checkpoint(&log, 2);
+        w.witness().await.unwrap();
+        let other = w.history(2);
+        w.serve_checkpoint(&other, 2);
+        w.witness().await.unwrap();
+        let reasons: Vec<String> = w.quarantined().into_iter().map(|q| q.reason).collect();
+        assert_eq!(reasons, ["log-fork"]);
+        assert!(
+            !w.publisher
+                .asked()
+                .iter()
+                .any(|a| a.contains("/proof/consistency")),
+            "{:?}",
+            w.publisher.asked()
+        );
+    }
+
+    /// The publisher's feed served this node events its checkpointed log does not hold (it
+    /// shows its readers something other than its log): the served event and the checkpoint are
+    /// kept as evidence, and the checkpoint is not co-signed.
+    #[tokio::test]
+    async fn an_event_served_that_the_checkpointed_log_does_not_hold_is_a_log_split() {
+        let mut w = world().await;
+        let served = w.history(2);
+        w.hold(&served.events).await;
+        let log = w.history(2);
+        let checkpoint = w.serve_checkpoint(&log, 2);
+        w.serve_inclusion(&log, 1, 2);
+        w.serve_inclusion(&log, 2, 2);
+        w.witness().await.unwrap();
+        let [alarm] = &w.quarantined()[..] else {
+            panic!("one alarm")
+        };
+        assert_eq!(alarm.reason, "log-split");
+        assert_eq!(
+            json_of(alarm.body.as_bytes()),
+            json!({"sequence": 1, "event": json_of(served.events[0].bytes()),
+                "checkpoint": json_of(&checkpoint)})
+        );
+        assert_eq!(w.forks(), 1);
+        assert_eq!(w.cosigned(), None);
+        assert_eq!(w.cosignatures_sent(), 0);
+        assert_eq!(w.meta(Meta::Witnessed), None);
+    }
+
+    #[tokio::test]
+    async fn a_served_sequence_the_publisher_says_its_log_lacks_is_a_log_split() {
+        let mut w = world().await;
+        let log = w.history(2);
+        w.hold(&log.events).await;
+        w.serve_checkpoint(&log, 2);
+        w.serve_inclusion(&log, 1, 2);
+        w.publisher
+            .answer("/proof/event?sequence=2&size=2", 404, "{}");
+        w.witness().await.unwrap();
+        let [alarm] = &w.quarantined()[..] else {
+            panic!("one alarm")
+        };
+        assert_eq!(alarm.reason, "log-split");
+        assert_eq!(json_of(alarm.body.as_bytes())["sequence"], 2);
+        assert_eq!(w.cosigned(), None);
+    }
+
+    /// Missing evidence is not evidence: a proof the publisher does not give is a failure of
+    /// this round (retried at the next), never an alarm, and nothing is taken or co-signed.
+    #[tokio::test]
+    async fn a_proof_that_cannot_be_fetched_is_a_fetch_failure_never_an_alarm() {
+        let mut w = world().await;
+        let log = w.history(4);
+        let witnessed = w.serve_checkpoint(&log, 2);
+        w.witness().await.unwrap();
+        w.serve_checkpoint(&log, 4);
+        for (status, body) in [(500, "{}"), (200, "not json")] {
+            w.publisher
+                .answer("/proof/consistency?from=2&to=4", status, body);
+            let failed = w.witness().await.unwrap_err();
+            assert!(matches!(failed, SyncError::ProofFetch(_)), "{failed}");
+            assert_eq!(failed.kind(), "proof-fetch");
+        }
+        w.hold(&log.events[..3]).await;
+        w.serve_consistency(&log, 2, 4);
+        w.publisher
+            .answer("/proof/event?sequence=1&size=4", 503, "{}");
+        let failed = w.witness().await.unwrap_err();
+        assert!(matches!(failed, SyncError::ProofFetch(_)), "{failed}");
+
+        assert!(w.quarantined().is_empty());
+        assert_eq!(w.forks(), 0);
+        assert_eq!(w.meta(Meta::ForkAlarm), None);
+        assert_eq!(w.meta(Meta::InclusionChecked), None);
+        assert_eq!(
+            w.meta(Meta::Witnessed).map(|b| json_of(&b)),
+            Some(json_of(&witnessed))
+        );
+        assert_eq!(w.cosignatures_sent(), 1);
+    }
+
+    /// An event after the checkpoint's size is not covered yet: checked at a later round,
+    /// against a later checkpoint; what was checked is not asked again.
+    #[tokio::test]
+    async fn an_event_the_checkpoint_does_not_cover_yet_is_checked_at_a_later_round() {
+        let mut w = world().await;
+        let log = w.history(2);
+        w.hold(&log.events).await;
+        w.serve_checkpoint(&log, 1);
+        w.serve_inclusion(&log, 1, 1);
+        w.publisher
+            .answer("/proof/event?sequence=2&size=1", 409, "{}");
+        w.witness().await.unwrap();
+        assert_eq!(
+            w.meta(Meta::InclusionChecked),
+            Some(1u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(w.cosigned().map(|c| c.0), Some(1));
+
+        w.serve_checkpoint(&log, 2);
+        w.serve_consistency(&log, 1, 2);
+        w.serve_inclusion(&log, 2, 2);
+        w.witness().await.unwrap();
+        assert_eq!(
+            w.meta(Meta::InclusionChecked),
+            Some(2u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(w.cosigned().map(|c| c.0), Some(2));
+        assert!(!w
+            .publisher
+            .asked()
+            .iter()
+            .any(|a| a.contains("/proof/event?sequence=1&size=2")));
+        assert!(w.quarantined().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_not_signed_by_the_publisher_is_quarantined_not_taken() {
+        let mut w = world().await;
+        let log = w.history(2);
+        let mut forged = checkpoint::read::<Checkpoint>(&w.checkpoint(&log, 2)).unwrap();
+        forged.time = OffsetDateTime::now_utc();
+        let other = &w.fed.employment;
+        let bytes = checkpoint::sign(&forged, w.fed.key(other), &Federation::kid(other));
+        w.serve(&bytes);
+        w.witness().await.unwrap();
+        let reasons: Vec<String> = w.quarantined().into_iter().map(|q| q.reason).collect();
+        assert_eq!(reasons, ["checkpoint-invalid"]);
+        assert_eq!(w.meta(Meta::Witnessed), None);
+        assert_eq!(w.cosigned(), None);
+        assert_eq!(w.forks(), 0);
+    }
+}
