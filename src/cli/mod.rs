@@ -681,17 +681,17 @@ fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
 }
 
 fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
-    pin.parse::<crate::event::identifiers::Pin>()?;
+    let pin: crate::event::identifiers::Pin = pin.parse()?;
     let store = open_offline(data_dir)?;
     crate::registry::projector::catch_up(&store)?;
-    let Some(v) = crate::registry::projector::person(&store, pin)? else {
+    let Some(v) = crate::registry::projector::person(&store, &pin)? else {
         bail!("this node holds no events about that person");
     };
     crate::policy::access::record_reads(
         &store,
         &operator("view"),
         "registry view (jol view)",
-        [pin],
+        [pin.expose()],
     )?;
     let mut body = serde_json::to_value(&v)?;
     body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
