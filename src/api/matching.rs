@@ -105,13 +105,8 @@ impl LocalApi {
             .collect();
         let ranked = score::top(seekers.iter(), limit, |s| score::total(s, &job));
         let what = format!("ranked as a candidate for vacancy {id}");
-        access::record_reads(
-            &self.store,
-            who,
-            &what,
-            ranked.iter().map(|(_, s)| s.pin.expose()),
-        )
-        .map_err(storage_problem)?;
+        access::record_reads(&self.store, who, &what, ranked.iter().map(|(_, s)| &s.pin))
+            .map_err(storage_problem)?;
         let candidates: Vec<Value> = ranked
             .iter()
             .map(|(_, s)| {

@@ -41,17 +41,17 @@ impl LocalApi {
         what: &str,
     ) -> Result<crate::registry::view::PersonView, Problem> {
         let pin = valid_pin(pin)?;
-        let outcome =
-            match serve::person(&self.store, &pin, self.user(who)).map_err(storage_problem)? {
-                Lookup::Served(view) => {
-                    access::record_reads(&self.store, who, what, [pin.expose()])
-                        .map_err(storage_problem)?;
-                    return Ok(*view);
-                }
-                Lookup::Refused => Outcome::RefusedNoConsent,
-                Lookup::NothingHeld => Outcome::RefusedNothingHeld,
-            };
-        access::log(&self.store, who, [Access::new(pin.expose(), what, outcome)])
+        let outcome = match serve::person(&self.store, &pin, self.user(who))
+            .map_err(storage_problem)?
+        {
+            Lookup::Served(view) => {
+                access::record_reads(&self.store, who, what, [&pin]).map_err(storage_problem)?;
+                return Ok(*view);
+            }
+            Lookup::Refused => Outcome::RefusedNoConsent,
+            Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+        };
+        access::log(&self.store, who, [Access::new(&pin, what, outcome)])
             .map_err(storage_problem)?;
         Err(nothing_to_serve())
     }
@@ -66,8 +66,8 @@ impl LocalApi {
             true => valid_pin(pin)?,
             false => self.served_view(pin, &who, what)?.pin,
         };
-        let records = access::log_of(&self.store, pin.expose(), 1000).map_err(storage_problem)?;
-        access::record_reads(&self.store, &who, what, [pin.expose()]).map_err(storage_problem)?;
+        let records = access::log_of(&self.store, &pin, 1000).map_err(storage_problem)?;
+        access::record_reads(&self.store, &who, what, [&pin]).map_err(storage_problem)?;
         Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({"records": records}),
@@ -121,7 +121,7 @@ impl LocalApi {
             &self.store,
             &caller.reader(),
             what,
-            views.iter().map(|v| v.pin.expose()),
+            views.iter().map(|v| &v.pin),
         )
         .map_err(storage_problem)?;
         Ok(false)

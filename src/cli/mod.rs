@@ -691,7 +691,7 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
         &store,
         &operator("view"),
         "registry view (jol view)",
-        [pin.expose()],
+        [&pin],
     )?;
     let mut body = serde_json::to_value(&v)?;
     body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
@@ -849,7 +849,7 @@ fn export(
         store.last_position()?,
     )?;
     let bundle = crate::log::bundle::export(&store, &manifest, &selection)?;
-    let pins: Vec<String> = bundle
+    let pins: Vec<crate::event::identifiers::Pin> = bundle
         .events
         .iter()
         .flat_map(|e| crate::policy::access::pins_in(e.jws.get().as_bytes()))
@@ -858,7 +858,7 @@ fn export(
         &store,
         &operator("export"),
         "events exported in an evidence bundle (jol export)",
-        pins.iter().map(String::as_str),
+        &pins,
     )?;
     std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", out.display()))?;

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::budget::{Budget, FEED_PAGE_BYTES};
-use crate::event::identifiers::MemberId;
+use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::net::http::{self, Problem, Response};
@@ -460,7 +460,8 @@ impl PeerApi {
                 purposes: purposes.to_vec(),
             });
         }
-        let Some(pin) = consent::person_pin(&event.data) else {
+        // A personal event names its person by PIN; without one no consent can admit it.
+        let Some(pin) = consent::person_pin(&event.data).and_then(|p| p.parse::<Pin>().ok()) else {
             return Err(Withheld::NoConsent);
         };
         // An own event withheld from the caller when it was published reaches it only through
@@ -468,9 +469,9 @@ impl PeerApi {
         if position.is_some_and(|p| facts.withheld.contains(&p)) {
             return Err(Withheld::NoConsent);
         }
-        let state = facts.consent.get(pin).and_then(Option::as_ref);
+        let state = facts.consent.get(pin.expose()).and_then(Option::as_ref);
         consent::decide(event, state, caller, purposes).map(|()| Delivered {
-            pin: Some(pin.to_string()),
+            pin: Some(pin),
             id: event.id.to_string(),
             event_type: event.event_type,
             purposes: purposes.to_vec(),
@@ -514,7 +515,7 @@ fn delivered_jws<'a>(bytes: &'a [u8], withheld: Option<&str>) -> Option<&'a RawV
 /// What the access log needs of a delivered event.
 struct Delivered {
     /// The person the event is about (none for a vacancy or a course offer).
-    pin: Option<String>,
+    pin: Option<Pin>,
     id: String,
     event_type: EventType,
     purposes: Vec<String>,

@@ -123,14 +123,13 @@ async fn deliver_page(
             .copied()
             .unwrap_or(false);
         // Logged before the data leaves, or as refused.
-        if let Some(pin) = event.pin() {
-            let outcome = match may {
-                true => Outcome::Served,
-                false => Outcome::RefusedNoConsent,
-            };
-            let read = Access::new(pin, "event delivered to the webhook", outcome);
-            access::log(store, &who, [read]).map_err(|e| e.to_string())?;
-        }
+        let outcome = match may {
+            true => Outcome::Served,
+            false => Outcome::RefusedNoConsent,
+        };
+        let read = Access::of_event(event, "event delivered to the webhook", outcome)
+            .map_err(|e| e.to_string())?;
+        access::log(store, &who, read).map_err(|e| e.to_string())?;
         if !may {
             store
                 .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())

@@ -59,10 +59,10 @@ pub fn events(
 pub fn sent_by(
     store: &Store,
     source: &str,
-    pins: &[&str],
+    pins: &[Pin],
     user: LocalUser<'_>,
 ) -> Result<bool, StoreError> {
-    let states = states_of(store, pins.to_vec())?;
+    let states = states_of(store, pins.iter().map(Pin::expose).collect())?;
     let facts = Facts {
         source,
         event_type: EventType::ReturneeRecord,

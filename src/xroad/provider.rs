@@ -147,7 +147,7 @@ impl ProviderFace {
                 Some(_) => Outcome::RefusedNoConsent,
                 None => Outcome::RefusedNothingHeld,
             };
-            access::log(store, &who, [Access::new(pin.expose(), what, outcome)])
+            access::log(store, &who, [Access::new(&pin, what, outcome)])
                 .map_err(storage_problem)?;
             return Err(Problem::new(
                 StatusCode::NOT_FOUND,
@@ -158,7 +158,7 @@ impl ProviderFace {
         }
         let served = crate::registry::projector::project_positions(store, &pin, &own)
             .map_err(storage_problem)?;
-        access::record_reads(store, &who, what, [pin.expose()]).map_err(storage_problem)?;
+        access::record_reads(store, &who, what, [&pin]).map_err(storage_problem)?;
         let as_of = date_param(req.uri().query(), "asOf")?
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
         let mut body = serde_json::to_value(&served).unwrap_or_default();
