@@ -702,8 +702,9 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
 /// The operator at this machine, for the access log of a command that reads personal data.
 fn operator(command: &str) -> crate::policy::access::Reader {
     crate::policy::access::Reader::local(
-        "cli",
-        command,
+        crate::policy::access::ReaderId::Console {
+            command: command.to_string(),
+        },
         std::env::var("USER").ok(),
         Some("operator command on the node's machine".into()),
     )

@@ -380,7 +380,7 @@ impl PeerApi {
         // The access log is durable before the data leaves the node (its flush off the runtime's
         // threads: they serve the other requests meanwhile).
         let store = self.store.clone();
-        let reader = Reader::member(caller.as_str(), None, official);
+        let reader = Reader::member(caller, None, official);
         tokio::task::spawn_blocking(move || crate::policy::access::log(&store, &reader, access))
             .await
             .map_err(|_| http::storage_problem("the access-log write ended before it was durable"))?

@@ -9,11 +9,14 @@
 //! theirs was read, indexed under each of those persons: one entry, one Merkle leaf and one
 //! write instead of a thousand. A person's log shows only their own reads from it.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
-use crate::event::identifiers::Pin;
+use crate::event::identifiers::{MemberId, Pin};
 use crate::event::Event;
 use crate::store::{Store, StoreError};
 
@@ -23,10 +26,8 @@ use crate::store::{Store, StoreError};
 pub struct AccessRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    /// Who read: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME` (signed in to the
-    /// dashboard), `webhook:HOST:PORT` (the agency's own system, pushed to), `cli:COMMAND` (an
-    /// operator at the node's console), or the member id of the reader's node (a feed page).
-    pub reader: String,
+    /// Who read.
+    pub reader: ReaderId,
     /// The official: the token's holder on the local API, as `X-Road-UserId` named them through
     /// X-Road.
     pub user: Option<String>,
@@ -45,6 +46,92 @@ pub struct AccessRecord {
     /// Whether the data left the node.
     #[serde(default)]
     pub outcome: Outcome,
+}
+
+/// Who read, written as text: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME`
+/// (the token signed in to the dashboard), `webhook:HOST:PORT` (the agency's own system, pushed
+/// to), `cli:COMMAND` (an operator at the node's console), or the member id of the reader's
+/// node (a feed page, `jol-persons`). A member id has no `:`, so the text says which it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ReaderId {
+    /// A bearer token of the local API, by its name, and how it was presented.
+    Token { name: String, via: TokenVia },
+    /// Another member's node.
+    Member(MemberId),
+    /// The agency's own system the webhook delivers to.
+    Webhook { host_port: String },
+    /// An operator at the node's machine running `jol COMMAND`.
+    Console { command: String },
+}
+
+/// How a token reached the local API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenVia {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// A dashboard session signed in with the token.
+    Dashboard,
+}
+
+/// Why a stored reader's text names no reader (the text is not repeated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a reader is `local:`, `dashboard:`, `webhook:` or `cli:` and a name, or a member id")]
+pub struct ReaderError;
+
+impl fmt::Display for ReaderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReaderId::Token {
+                name,
+                via: TokenVia::Bearer,
+            } => write!(f, "local:{name}"),
+            ReaderId::Token {
+                name,
+                via: TokenVia::Dashboard,
+            } => write!(f, "dashboard:{name}"),
+            ReaderId::Member(member) => write!(f, "{member}"),
+            ReaderId::Webhook { host_port } => write!(f, "webhook:{host_port}"),
+            ReaderId::Console { command } => write!(f, "cli:{command}"),
+        }
+    }
+}
+
+impl FromStr for ReaderId {
+    type Err = ReaderError;
+    fn from_str(s: &str) -> Result<Self, ReaderError> {
+        let Some((kind, name)) = s.split_once(':') else {
+            return s.parse().map(ReaderId::Member).map_err(|_| ReaderError);
+        };
+        let token = |via| ReaderId::Token {
+            name: name.to_string(),
+            via,
+        };
+        match kind {
+            "local" => Ok(token(TokenVia::Bearer)),
+            "dashboard" => Ok(token(TokenVia::Dashboard)),
+            "webhook" => Ok(ReaderId::Webhook {
+                host_port: name.to_string(),
+            }),
+            "cli" => Ok(ReaderId::Console {
+                command: name.to_string(),
+            }),
+            _ => Err(ReaderError),
+        }
+    }
+}
+
+impl TryFrom<String> for ReaderId {
+    type Error = ReaderError;
+    fn try_from(s: String) -> Result<Self, ReaderError> {
+        s.parse()
+    }
+}
+
+impl From<ReaderId> for String {
+    fn from(r: ReaderId) -> String {
+        r.to_string()
+    }
 }
 
 /// Whether a read was answered.
@@ -145,7 +232,7 @@ fn same_request(a: &AccessRecord, b: &AccessRecord) -> bool {
 /// the issue and the message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reader {
-    pub reader: String,
+    pub reader: ReaderId,
     pub user: Option<String>,
     pub purpose: Option<String>,
     pub issue: Option<String>,
@@ -165,9 +252,9 @@ pub struct Official {
 
 impl Reader {
     /// A member's node reading for `purpose`, on behalf of `official`.
-    pub fn member(member: &str, purpose: Option<String>, official: &Official) -> Reader {
+    pub fn member(member: &MemberId, purpose: Option<String>, official: &Official) -> Reader {
         Reader {
-            reader: member.to_string(),
+            reader: ReaderId::Member(member.clone()),
             user: official.user.clone(),
             purpose,
             issue: official.issue.clone(),
@@ -175,16 +262,11 @@ impl Reader {
         }
     }
 
-    /// One of this node's own readers (`channel:name`: a token, the webhook, the console),
-    /// reading for `purpose`, held by `user`.
-    pub fn local(
-        channel: &str,
-        name: &str,
-        user: Option<String>,
-        purpose: Option<String>,
-    ) -> Reader {
+    /// One of this node's own readers (a token, the webhook, the console), reading for
+    /// `purpose`, held by `user`.
+    pub fn local(reader: ReaderId, user: Option<String>, purpose: Option<String>) -> Reader {
         Reader {
-            reader: format!("{channel}:{name}"),
+            reader,
             user,
             purpose,
             issue: None,
@@ -362,7 +444,7 @@ mod tests {
 
     fn page_reader() -> Reader {
         Reader {
-            reader: "central-server/GOV/70000002/employment".into(),
+            reader: ReaderId::Member("central-server/GOV/70000002/employment".parse().unwrap()),
             user: None,
             purpose: Some("EMPLOYMENT_SERVICES".into()),
             issue: None,
@@ -461,22 +543,40 @@ mod tests {
             store.append_access(vec![(entry.pins(), bytes)]).unwrap();
         }
         let anna = log_of(&store, &pin(ANNA), 100).unwrap();
-        let read: Vec<(String, &str, Outcome)> = anna
+        let read: Vec<(&ReaderId, &str, Outcome)> = anna
             .iter()
-            .map(|r| (r.reader.to_string(), r.what.as_str(), r.outcome))
+            .map(|r| (&r.reader, r.what.as_str(), r.outcome))
             .collect();
-        let employment = "central-server/GOV/70000002/employment".to_string();
+        let employment =
+            ReaderId::Member("central-server/GOV/70000002/employment".parse().unwrap());
+        let token = |name: &str, via| ReaderId::Token {
+            name: name.into(),
+            via,
+        };
         let view = "the person's view";
+        let served = Outcome::Served;
         assert_eq!(
             read,
             [
-                (employment.clone(), "event 3", Outcome::RefusedNoConsent),
-                (employment.clone(), "event 1", Outcome::Served),
-                (employment, view, Outcome::Served),
-                ("cli:export".into(), view, Outcome::Served),
-                ("webhook:127.0.0.1:9000".into(), view, Outcome::Served),
-                ("dashboard:desk-officer".into(), view, Outcome::Served),
-                ("local:statistics-desk".into(), view, Outcome::Served),
+                (&employment, "event 3", Outcome::RefusedNoConsent),
+                (&employment, "event 1", served),
+                (&employment, view, served),
+                (
+                    &ReaderId::Console {
+                        command: "export".into()
+                    },
+                    view,
+                    served
+                ),
+                (
+                    &ReaderId::Webhook {
+                        host_port: "127.0.0.1:9000".into()
+                    },
+                    view,
+                    served
+                ),
+                (&token("desk-officer", TokenVia::Dashboard), view, served),
+                (&token("statistics-desk", TokenVia::Bearer), view, served),
             ]
         );
         assert_eq!(anna[0].message_id.as_deref(), Some("msg-1"));
@@ -500,5 +600,52 @@ mod tests {
         assert_eq!(read(&vacancy).unwrap(), None);
         let damaged = about(serde_json::json!({"person": {"pin": "13104199012345"}}));
         assert!(matches!(read(&damaged), Err(StoreError::Corrupt(_))));
+    }
+
+    /// Each reader is written as the access log has always written it, and read back; text
+    /// that names no reader is refused.
+    #[test]
+    fn readers_are_written_as_text_and_read_back() {
+        let employment: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        for (reader, text) in [
+            (
+                ReaderId::Token {
+                    name: "desk".into(),
+                    via: TokenVia::Bearer,
+                },
+                "local:desk",
+            ),
+            (
+                ReaderId::Token {
+                    name: "desk".into(),
+                    via: TokenVia::Dashboard,
+                },
+                "dashboard:desk",
+            ),
+            (
+                ReaderId::Webhook {
+                    host_port: "[::1]:9000".into(),
+                },
+                "webhook:[::1]:9000",
+            ),
+            (
+                ReaderId::Console {
+                    command: "view".into(),
+                },
+                "cli:view",
+            ),
+            (ReaderId::Member(employment.clone()), employment.as_str()),
+        ] {
+            assert_eq!(serde_json::to_value(&reader).unwrap(), text);
+            assert_eq!(text.parse::<ReaderId>(), Ok(reader));
+        }
+        for refused in ["", "local", "admin:desk", "central-server/GOV/70000002"] {
+            assert_eq!(refused.parse::<ReaderId>(), Err(ReaderError), "{refused}");
+        }
+        let bad: Result<AccessRecord, _> = serde_json::from_value(serde_json::json!({
+            "time": "2026-01-01T00:00:00Z", "reader": "admin:desk", "user": null,
+            "purpose": null, "what": "x", "requestId": Uuid::nil(),
+        }));
+        assert!(bad.is_err(), "a record naming no reader is damage");
     }
 }

@@ -119,7 +119,7 @@ impl ProviderFace {
         let mut purposes: Vec<String> = readable.iter().flat_map(|(_, p)| p.clone()).collect();
         purposes.sort_unstable();
         purposes.dedup();
-        let who = Reader::member(client.as_str(), Some(purposes.join(", ")), &official);
+        let who = Reader::member(client, Some(purposes.join(", ")), &official);
         let what = "registry view through X-Road (jol-persons)";
         let view = crate::registry::projector::person(store, &pin).map_err(storage_problem)?;
         let state: Option<ConsentState> = store.consent(pin.expose()).map_err(storage_problem)?;
