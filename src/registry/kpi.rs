@@ -991,6 +991,8 @@ mod tests {
 
     #[test]
     fn structure_follows_the_precedence_rule() {
+        use ContractDuration::{Casual, Permanent, Seasonal};
+        use Icse18::{OwnAccountWorker, PermanentEmployee, ShortTermEmployee};
         let day = d("2024-07-01");
         let mut v = person("21503199012345", "2024-01-01");
         assert_eq!(structure_category(&v, day), Category::Unemployed);
@@ -999,54 +1001,46 @@ mod tests {
             date: d("2024-05-01"),
         });
         assert_eq!(structure_category(&v, day), Category::Inactive);
-        let (formal, permanent) = (Formality::Formal, ContractDuration::Permanent);
-        let employee = Icse18::PermanentEmployee;
-        v.spells = vec![spell(
-            "2024-06-01",
-            None,
-            employee,
-            formal,
-            ContractDuration::Seasonal,
-        )];
-        assert_eq!(structure_category(&v, day), Category::SeasonalTemporary);
-        v.spells = vec![spell(
-            "2024-06-01",
-            None,
-            employee,
-            formal,
-            ContractDuration::Casual,
-        )];
-        assert_eq!(structure_category(&v, day), Category::SeasonalTemporary);
-        let casual = Icse18::ShortTermEmployee;
-        v.spells = vec![spell("2024-06-01", None, casual, formal, permanent)];
-        assert_eq!(structure_category(&v, day), Category::SeasonalTemporary);
-        let own_account = Icse18::OwnAccountWorker;
-        v.spells = vec![spell(
-            "2024-06-01",
-            None,
-            own_account,
-            formal,
-            ContractDuration::None,
-        )];
-        assert_eq!(structure_category(&v, day), Category::SelfEmployed);
-        v.spells = vec![spell("2024-06-01", None, employee, formal, permanent)];
-        assert_eq!(structure_category(&v, day), Category::Formal);
-        v.spells = vec![spell(
-            "2024-06-01",
-            None,
-            employee,
-            Formality::Unknown,
-            permanent,
-        )];
-        assert_eq!(structure_category(&v, day), Category::Informal);
-        v.spells = vec![spell(
+        let formal = Formality::Formal;
+        let current =
+            |icse18, formality, contract| spell("2024-06-01", None, icse18, formality, contract);
+        let ended = spell(
             "2024-06-01",
             Some("2024-06-30"),
-            employee,
+            PermanentEmployee,
             formal,
-            permanent,
-        )];
-        assert_eq!(structure_category(&v, day), Category::Inactive);
+            Permanent,
+        );
+        for (held, category) in [
+            (
+                current(PermanentEmployee, formal, Seasonal),
+                Category::SeasonalTemporary,
+            ),
+            (
+                current(PermanentEmployee, formal, Casual),
+                Category::SeasonalTemporary,
+            ),
+            (
+                current(ShortTermEmployee, formal, Permanent),
+                Category::SeasonalTemporary,
+            ),
+            (
+                current(OwnAccountWorker, formal, ContractDuration::None),
+                Category::SelfEmployed,
+            ),
+            (
+                current(PermanentEmployee, formal, Permanent),
+                Category::Formal,
+            ),
+            (
+                current(PermanentEmployee, Formality::Unknown, Permanent),
+                Category::Informal,
+            ),
+            (ended, Category::Inactive),
+        ] {
+            v.spells = vec![held];
+            assert_eq!(structure_category(&v, day), category, "{:?}", v.spells);
+        }
     }
 
     #[test]
