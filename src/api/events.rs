@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::{LocalApi, MAX_PAGE};
 use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
+use crate::event::identifiers::Pin;
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::policy::access::{self, pins_in, Access, Outcome, Reader};
 use crate::policy::consent::Withheld;
@@ -42,13 +43,9 @@ impl LocalApi {
         let mut accesses = Vec::new();
         let mut listed = Vec::with_capacity(items.len());
         for (item, may) in items.into_iter().zip(allowed) {
-            if let Some(pin) = item.event.event().pin() {
-                accesses.push(Access::new(
-                    pin,
-                    "events listed through the local API",
-                    outcome(may),
-                ));
-            }
+            let what = "events listed through the local API";
+            let read = Access::of_event(item.event.event(), what, outcome(may));
+            accesses.extend(read.map_err(storage_problem)?);
             listed.push(match may {
                 true => Listed::Event(item),
                 false => Listed::Withheld {
@@ -124,10 +121,9 @@ impl LocalApi {
             .first()
             .copied()
             .unwrap_or(false);
-        if let Some(pin) = item.event.event().pin() {
-            let read = Access::new(pin, "an event read through the local API", outcome(may));
-            access::log(&self.store, who, [read]).map_err(storage_problem)?;
-        }
+        let what = "an event read through the local API";
+        let read = Access::of_event(item.event.event(), what, outcome(may));
+        access::log(&self.store, who, read.map_err(storage_problem)?).map_err(storage_problem)?;
         match may {
             true => Ok(http::json(StatusCode::OK, &item)),
             false => Err(not_found()),
@@ -182,11 +178,10 @@ impl LocalApi {
     fn sent_by_may_be_served(
         &self,
         origin: &str,
-        pins: &[String],
+        pins: &[Pin],
         user: serve::LocalUser<'_>,
     ) -> Result<bool, Problem> {
-        let pins: Vec<&str> = pins.iter().map(String::as_str).collect();
-        serve::sent_by(&self.store, origin, &pins, user).map_err(storage_problem)
+        serve::sent_by(&self.store, origin, pins, user).map_err(storage_problem)
     }
 }
 

@@ -9,6 +9,7 @@ use hyper::{Request, StatusCode};
 use serde_json::{json, Value};
 
 use super::{Caller, LocalApi};
+use crate::event::identifiers::Pin;
 use crate::matching::esco::CodeLists;
 use crate::matching::market;
 use crate::matching::profile::{self, CompetencyProfile};
@@ -60,7 +61,7 @@ impl LocalApi {
         let (pin, profile) = self.profile_for(pin, who, "vacancies matched to the person")?;
         let limit = limit(req)?;
         let mut interner = Interner::default();
-        let seeker = Seeker::of(pin, &profile, &mut interner);
+        let seeker = Seeker::of(&pin, &profile, &mut interner);
         let jobs = self.open_jobs(&mut interner)?;
         let ranked = score::top(jobs.iter(), limit, |(j, _)| score::total(&seeker, j));
         let matches: Vec<Value> = ranked
@@ -104,18 +105,13 @@ impl LocalApi {
             .collect();
         let ranked = score::top(seekers.iter(), limit, |s| score::total(s, &job));
         let what = format!("ranked as a candidate for vacancy {id}");
-        access::record_reads(
-            &self.store,
-            who,
-            &what,
-            ranked.iter().map(|(_, s)| s.pin.as_str()),
-        )
-        .map_err(storage_problem)?;
+        access::record_reads(&self.store, who, &what, ranked.iter().map(|(_, s)| &s.pin))
+            .map_err(storage_problem)?;
         let candidates: Vec<Value> = ranked
             .iter()
             .map(|(_, s)| {
                 let mut e = explain(s, &job, &offer, &interner);
-                e["pin"] = s.pin.clone().into();
+                e["pin"] = s.pin.expose().into();
                 e
             })
             .collect();
@@ -130,7 +126,7 @@ impl LocalApi {
     pub(super) fn person_courses(&self, pin: &str, who: &Reader) -> Result<Response, Problem> {
         let (pin, profile) = self.profile_for(pin, who, "courses suggested for the person")?;
         let mut interner = Interner::default();
-        let seeker = Seeker::of(pin, &profile, &mut interner);
+        let seeker = Seeker::of(&pin, &profile, &mut interner);
         let jobs = self.open_jobs(&mut interner)?;
         let best = score::top(jobs.iter(), 3, |(j, _)| score::total(&seeker, j));
         // The gap: each missing essential skill, with the vacancies that want it.
@@ -171,14 +167,14 @@ impl LocalApi {
     }
 
     /// The person's profile, after the same checks as a person lookup, with the read logged.
-    fn profile_for<'p>(
+    fn profile_for(
         &self,
-        pin: &'p str,
+        pin: &str,
         who: &Reader,
         what: &str,
-    ) -> Result<(&'p str, CompetencyProfile), Problem> {
-        let (pin, view) = self.served_view(pin, who, what)?;
-        Ok((pin, profile::of(&view)))
+    ) -> Result<(Pin, CompetencyProfile), Problem> {
+        let view = self.served_view(pin, who, what)?;
+        Ok((view.pin.clone(), profile::of(&view)))
     }
 
     fn open_jobs(&self, interner: &mut Interner) -> Result<Vec<(Job, Offer)>, Problem> {

@@ -26,7 +26,7 @@ use hyper::{Method, Request, StatusCode};
 use crate::event::identifiers::MemberId;
 use crate::net::http::{self, Problem, Response};
 use crate::net::metrics::Metrics;
-use crate::policy::access::Reader;
+use crate::policy::access::{Reader, ReaderId, TokenVia};
 use crate::registry::serve::LocalUser;
 use crate::store::Store;
 use crate::trust::manifest::Trust;
@@ -161,8 +161,8 @@ impl LocalApi {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "));
         let (token, via) = match bearer {
-            Some(presented) => (self.tokens.verify(presented), Via::Bearer),
-            None => (self.session_token(req), Via::Session),
+            Some(presented) => (self.tokens.verify(presented), TokenVia::Bearer),
+            None => (self.session_token(req), TokenVia::Dashboard),
         };
         let caller = token
             .map_err(Unreadable::problem)?
@@ -193,19 +193,11 @@ impl LocalApi {
     }
 }
 
-/// How a caller proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Via {
-    /// `Authorization: Bearer`.
-    Bearer,
-    /// A dashboard session cookie.
-    Session,
-}
-
 /// An authenticated caller of the local API.
 pub(crate) struct Caller {
     token: tokens::Token,
-    via: Via,
+    /// How it proved who it is: a bearer token, or a dashboard session's cookie.
+    via: TokenVia,
 }
 
 impl Caller {
@@ -213,13 +205,12 @@ impl Caller {
     /// holder and its purpose. Nothing of it comes from the request: a caller cannot state
     /// another purpose or official.
     fn reader(&self) -> Reader {
-        let channel = match self.via {
-            Via::Bearer => "local",
-            Via::Session => "dashboard",
+        let reader = ReaderId::Token {
+            name: self.token.name.clone(),
+            via: self.via,
         };
         Reader::local(
-            channel,
-            &self.token.name,
+            reader,
             Some(self.token.name.clone()),
             Some(self.token.purpose.clone()),
         )
@@ -238,7 +229,7 @@ impl Caller {
                 "name": self.token.name,
                 "scopes": self.token.scopes,
                 "purpose": self.token.purpose,
-                "via": match self.via { Via::Bearer => "bearer", Via::Session => "session" },
+                "via": match self.via { TokenVia::Bearer => "bearer", TokenVia::Dashboard => "session" },
             }),
         )
     }

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 
 use super::tokens::Scope;
 use super::{Caller, LocalApi};
-use crate::event::identifiers::MemberId;
+use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, Response};
 use crate::policy::access::{self, Access, Outcome, Reader};
@@ -21,7 +21,7 @@ impl LocalApi {
         who: &Reader,
     ) -> Result<Response, Problem> {
         let as_of = date_param(req.uri().query(), "asOf")?.unwrap_or_else(today);
-        let (_, view) = self.served_view(pin, who, "registry view")?;
+        let view = self.served_view(pin, who, "registry view")?;
         let derived = view.derive(as_of);
         let mut body = serde_json::to_value(&view).unwrap_or_default();
         body["derived"] = serde_json::to_value(derived).unwrap_or_default();
@@ -34,23 +34,24 @@ impl LocalApi {
     /// `registry::serve`), for a read described by `what`, logged first. A person this node
     /// holds nothing about and one it holds nothing about that this token may read get the same
     /// answer, and both are logged: a refusal does not tell who is held.
-    pub(super) fn served_view<'p>(
+    pub(super) fn served_view(
         &self,
-        pin: &'p str,
+        pin: &str,
         who: &Reader,
         what: &str,
-    ) -> Result<(&'p str, crate::registry::view::PersonView), Problem> {
+    ) -> Result<crate::registry::view::PersonView, Problem> {
         let pin = valid_pin(pin)?;
-        let outcome =
-            match serve::person(&self.store, pin, self.user(who)).map_err(storage_problem)? {
-                Lookup::Served(view) => {
-                    access::record_reads(&self.store, who, what, [pin]).map_err(storage_problem)?;
-                    return Ok((pin, *view));
-                }
-                Lookup::Refused => Outcome::RefusedNoConsent,
-                Lookup::NothingHeld => Outcome::RefusedNothingHeld,
-            };
-        access::log(&self.store, who, [Access::new(pin, what, outcome)])
+        let outcome = match serve::person(&self.store, &pin, self.user(who))
+            .map_err(storage_problem)?
+        {
+            Lookup::Served(view) => {
+                access::record_reads(&self.store, who, what, [&pin]).map_err(storage_problem)?;
+                return Ok(*view);
+            }
+            Lookup::Refused => Outcome::RefusedNoConsent,
+            Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+        };
+        access::log(&self.store, who, [Access::new(&pin, what, outcome)])
             .map_err(storage_problem)?;
         Err(nothing_to_serve())
     }
@@ -63,10 +64,10 @@ impl LocalApi {
         let what = "the person's access log";
         let pin = match caller.allows(Scope::Admin) {
             true => valid_pin(pin)?,
-            false => self.served_view(pin, &who, what)?.0,
+            false => self.served_view(pin, &who, what)?.pin,
         };
-        let records = access::log_of(&self.store, pin, 1000).map_err(storage_problem)?;
-        access::record_reads(&self.store, &who, what, [pin]).map_err(storage_problem)?;
+        let records = access::log_of(&self.store, &pin, 1000).map_err(storage_problem)?;
+        access::record_reads(&self.store, &who, what, [&pin]).map_err(storage_problem)?;
         Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({"records": records}),
@@ -120,7 +121,7 @@ impl LocalApi {
             &self.store,
             &caller.reader(),
             what,
-            views.iter().map(|v| v.pin.as_str()),
+            views.iter().map(|v| &v.pin),
         )
         .map_err(storage_problem)?;
         Ok(false)
@@ -199,10 +200,13 @@ fn today() -> time::Date {
     OffsetDateTime::now_utc().date()
 }
 
-pub(crate) fn valid_pin(pin: &str) -> Result<&str, Problem> {
-    pin.parse::<crate::event::identifiers::Pin>()
-        .map(|_| pin)
-        .map_err(|e| Problem::new(StatusCode::BAD_REQUEST, "bad-pin", "Bad PIN", e.to_string()))
+/// The PIN a caller named in a path, or the problem naming what is wrong with it (never the
+/// value).
+pub(crate) fn valid_pin(pin: &str) -> Result<Pin, Problem> {
+    pin.parse()
+        .map_err(|e: crate::event::identifiers::IdError| {
+            Problem::new(StatusCode::BAD_REQUEST, "bad-pin", "Bad PIN", e.to_string())
+        })
 }
 
 pub(crate) fn date_param(query: Option<&str>, name: &str) -> Result<Option<time::Date>, Problem> {

@@ -681,17 +681,17 @@ fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
 }
 
 fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
-    pin.parse::<crate::event::identifiers::Pin>()?;
+    let pin: crate::event::identifiers::Pin = pin.parse()?;
     let store = open_offline(data_dir)?;
     crate::registry::projector::catch_up(&store)?;
-    let Some(v) = crate::registry::projector::person(&store, pin)? else {
+    let Some(v) = crate::registry::projector::person(&store, &pin)? else {
         bail!("this node holds no events about that person");
     };
     crate::policy::access::record_reads(
         &store,
         &operator("view"),
         "registry view (jol view)",
-        [pin],
+        [&pin],
     )?;
     let mut body = serde_json::to_value(&v)?;
     body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
@@ -702,8 +702,9 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
 /// The operator at this machine, for the access log of a command that reads personal data.
 fn operator(command: &str) -> crate::policy::access::Reader {
     crate::policy::access::Reader::local(
-        "cli",
-        command,
+        crate::policy::access::ReaderId::Console {
+            command: command.to_string(),
+        },
         std::env::var("USER").ok(),
         Some("operator command on the node's machine".into()),
     )
@@ -849,7 +850,7 @@ fn export(
         store.last_position()?,
     )?;
     let bundle = crate::log::bundle::export(&store, &manifest, &selection)?;
-    let pins: Vec<String> = bundle
+    let pins: Vec<crate::event::identifiers::Pin> = bundle
         .events
         .iter()
         .flat_map(|e| crate::policy::access::pins_in(e.jws.get().as_bytes()))
@@ -858,7 +859,7 @@ fn export(
         &store,
         &operator("export"),
         "events exported in an evidence bundle (jol export)",
-        pins.iter().map(String::as_str),
+        &pins,
     )?;
     std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", out.display()))?;

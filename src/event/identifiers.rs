@@ -1,7 +1,9 @@
 //! Identifiers of the exchange: X-Road member ids, signing key names and personal PINs.
 //!
 //! A member id has the X-Road form `INSTANCE/CLASS/MEMBER/SUBSYSTEM`; a signing key is named
-//! `MEMBER-ID#KEYNAME`. The PIN is personal data: its `Debug` and `Display` never show it.
+//! `MEMBER-ID#KEYNAME`. The PIN is personal data: its `Debug` and `Display` never show it; it is
+//! serialized as its digits, for the records that must hold it (a view, an access record) and
+//! the answers that name the person to an authorised reader.
 
 use std::fmt;
 use std::str::FromStr;
@@ -209,6 +211,22 @@ impl FromStr for Pin {
     }
 }
 
+/// The digits, for stored records and answers to authorised readers (never a log line: tracing
+/// takes `Display` or `Debug`).
+impl Serialize for Pin {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.digits)
+    }
+}
+
+/// Read back as written, checked as a parsed PIN is (the error never shows the value).
+impl<'de> Deserialize<'de> for Pin {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let digits = String::deserialize(deserializer)?;
+        digits.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 impl fmt::Debug for Pin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Pin(…)")
@@ -275,5 +293,17 @@ mod tests {
     fn pins_never_print() {
         let p: Pin = "21503199012345".parse().unwrap();
         assert_eq!(format!("{p} {p:?}"), "Pin(…) Pin(…)");
+    }
+
+    #[test]
+    fn pins_are_stored_as_their_digits_and_checked_when_read() {
+        let p: Pin = "21503199012345".parse().unwrap();
+        assert_eq!(serde_json::to_string(&p).unwrap(), r#""21503199012345""#);
+        assert_eq!(
+            serde_json::from_str::<Pin>(r#""21503199012345""#).unwrap(),
+            p
+        );
+        let refused = serde_json::from_str::<Pin>(r#""13104199012345""#).unwrap_err();
+        assert!(!refused.to_string().contains("13104199012345"), "{refused}");
     }
 }

@@ -1,5 +1,6 @@
 //! What an event is: identifiers (members, keys, PINs), signing keys, the JSON Schemas of the
-//! event types, the JWS format, and the CloudEvent with its signed form.
+//! event types and the closed vocabularies of their data as types (`vocab`), the JWS format,
+//! and the CloudEvent with its signed form.
 //!
 //! Owns: everything needed to build, sign, parse, verify and validate one event on its own.
 //! Touches no store, no network and no federation state: whether a *member* may sign an event is `trust`'s question,
@@ -11,6 +12,7 @@ pub mod json;
 pub mod jws;
 pub mod keys;
 pub mod schema;
+pub mod vocab;
 
 /// How far apart agencies' clocks may be: an event's time may be this far in the future, and a
 /// consent this far after the event that carries it.

@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::budget::{Budget, FEED_PAGE_BYTES};
-use crate::event::identifiers::MemberId;
+use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::net::http::{self, Problem, Response};
@@ -421,7 +421,7 @@ impl PeerApi {
         access: Vec<Access>,
     ) -> Result<(), Problem> {
         let store = self.store.clone();
-        let reader = Reader::member(caller.as_str(), None, official);
+        let reader = Reader::member(caller, None, official);
         tokio::task::spawn_blocking(move || crate::policy::access::log(&store, &reader, access))
             .await
             .map_err(|_| http::storage_problem("the access-log write ended before it was durable"))?
@@ -490,7 +490,8 @@ impl PeerApi {
                 purposes: purposes.to_vec(),
             });
         }
-        let Some(pin) = consent::person_pin(&event.data) else {
+        // A personal event names its person by PIN; without one no consent can admit it.
+        let Some(pin) = consent::person_pin(&event.data).and_then(|p| p.parse::<Pin>().ok()) else {
             return Err(Withheld::NoConsent);
         };
         // An own event withheld from the caller when it was published reaches it only through
@@ -498,9 +499,9 @@ impl PeerApi {
         if position.is_some_and(|p| facts.withheld.contains(&p)) {
             return Err(Withheld::NoConsent);
         }
-        let state = facts.consent.get(pin).and_then(Option::as_ref);
+        let state = facts.consent.get(pin.expose()).and_then(Option::as_ref);
         consent::decide(event, state, caller, purposes).map(|()| Delivered {
-            pin: Some(pin.to_string()),
+            pin: Some(pin),
             id: event.id.to_string(),
             event_type: event.event_type,
             purposes: purposes.to_vec(),
@@ -625,7 +626,7 @@ fn delivered_jws<'a>(bytes: &'a [u8], withheld: Option<&str>) -> Option<&'a RawV
 /// What the access log needs of a delivered event.
 struct Delivered {
     /// The person the event is about (none for a vacancy or a course offer).
-    pin: Option<String>,
+    pin: Option<Pin>,
     id: String,
     event_type: EventType,
     purposes: Vec<String>,
@@ -815,15 +816,19 @@ mod tests {
         page(&peer_api(&node), &fed.employment, "after=0").await;
 
         assert_eq!(node.store.side_len(SideLog::Access), 1, "one entry");
-        let [of_a] = &log_of(&node.store, A, 10).unwrap()[..] else {
+        let pin = |p: &str| p.parse::<crate::event::identifiers::Pin>().unwrap();
+        let [of_a] = &log_of(&node.store, &pin(A), 10).unwrap()[..] else {
             panic!("one read of A")
         };
-        let [of_b] = &log_of(&node.store, B, 10).unwrap()[..] else {
+        let [of_b] = &log_of(&node.store, &pin(B), 10).unwrap()[..] else {
             panic!("one read of B")
         };
         assert_eq!(of_a.request_id, of_b.request_id);
         for (read, published) in [(of_a, &a), (of_b, &b)] {
-            assert_eq!(read.reader, fed.employment.as_str());
+            assert_eq!(
+                read.reader,
+                crate::policy::access::ReaderId::Member(fed.employment.clone())
+            );
             assert_eq!(read.purpose.as_deref(), Some("EMPLOYMENT_SERVICES"));
             assert_eq!(read.outcome, Outcome::Served);
             assert!(
@@ -832,7 +837,10 @@ mod tests {
                 read.what
             );
         }
-        assert!(log_of(&node.store, C, 10).unwrap().is_empty(), "withheld");
+        assert!(
+            log_of(&node.store, &pin(C), 10).unwrap().is_empty(),
+            "withheld"
+        );
     }
 
     /// An event withheld from a reader when published reaches it once a later consent admits
@@ -863,12 +871,11 @@ mod tests {
             &withheld.jws[..]
         );
         assert_eq!(after.release_head, Some(1));
-        let reads = log_of(&node.store, B, 10).unwrap();
+        let reads = log_of(&node.store, &B.parse().unwrap(), 10).unwrap();
         assert!(
-            reads
-                .iter()
-                .any(|r| r.reader == fed.education.as_str()
-                    && r.what.contains(&withheld.id.to_string())),
+            reads.iter().any(|r| r.reader
+                == crate::policy::access::ReaderId::Member(fed.education.clone())
+                && r.what.contains(&withheld.id.to_string())),
             "the release is logged as read: {reads:?}"
         );
 

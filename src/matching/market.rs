@@ -17,6 +17,7 @@ use serde_json::Value;
 use super::esco::{CodeLists, Labels};
 use super::profile;
 use super::score::{self, strings, Interner, Job, Seeker};
+use crate::event::identifiers::Pin;
 use crate::registry::kpi::SMALL_CELL;
 use crate::registry::offers::{self, Offer, OfferKind};
 use crate::registry::view::PersonView;
@@ -29,7 +30,7 @@ const COURSES_PER_SKILL: usize = 3;
 
 /// The PINs of persons with at least one open vacancy that matches; `None` when `vacancies` is
 /// empty (no vacancy held: the indicator is not reported rather than zero).
-pub fn persons_with_a_match(views: &[PersonView], vacancies: &[Offer]) -> Option<HashSet<String>> {
+pub fn persons_with_a_match(views: &[PersonView], vacancies: &[Offer]) -> Option<HashSet<Pin>> {
     if vacancies.is_empty() {
         return None;
     }
@@ -78,7 +79,7 @@ pub fn persons_with_a_match(views: &[PersonView], vacancies: &[Offer]) -> Option
 pub fn persons_with_a_match_held(
     store: &Store,
     views: &[PersonView],
-) -> Result<Option<HashSet<String>>, StoreError> {
+) -> Result<Option<HashSet<Pin>>, StoreError> {
     let vacancies = offers::all(store, OfferKind::Vacancy)?;
     Ok(persons_with_a_match(views, &vacancies))
 }
@@ -251,18 +252,22 @@ mod tests {
         }
     }
 
-    fn returnee(pin: &str, region: &str, skills: &[&str]) -> PersonView {
+    fn returnee(pin: &Pin, region: &str, skills: &[&str]) -> PersonView {
         PersonView {
-            pin: pin.into(),
             returnee: Some(Returnee {
-                return_date: Some("2024-01-01".into()),
+                return_date: crate::event::vocab::date("2024-01-01"),
                 region: Some(region.into()),
                 occupation_abroad: Some(json!({"isco08": "7131"})),
                 skills_acquired: skills.iter().map(|s| json!({"esco": s})).collect(),
                 ..Returnee::default()
             }),
-            ..PersonView::default()
+            ..PersonView::new(pin.clone())
         }
+    }
+
+    /// The `i`th of a run of PINs.
+    fn pin(i: usize) -> Pin {
+        format!("2150319901{i:04}").parse().unwrap()
     }
 
     #[test]
@@ -279,11 +284,11 @@ mod tests {
             json!({"title": {"en": "Plastering"}, "region": "KG-C", "skillsTaught": [PLASTER]}),
         );
         let mut views: Vec<PersonView> = (0..6)
-            .map(|i| returnee(&format!("P{i}"), "KG-C", &[PAINT]))
+            .map(|i| returnee(&pin(i), "KG-C", &[PAINT]))
             .collect();
-        views.push(returnee("Q", "KG-C", &[]));
+        views.push(returnee(&pin(6), "KG-C", &[]));
         let with = persons_with_a_match(&views, std::slice::from_ref(&painter)).unwrap();
-        assert!(with.contains("P0") && !with.contains("Q"), "{with:?}");
+        assert!(with.contains(&pin(0)) && !with.contains(&pin(6)));
         assert!(persons_with_a_match(&views, &[]).is_none());
 
         let gap = skills_gap(&views, &[painter], &[course], true);

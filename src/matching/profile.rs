@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 use serde_json::Value;
+use time::Date;
 
+use crate::event::vocab::{self, iso_date};
 use crate::registry::view::PersonView;
 
 /// Where a skill in the profile comes from.
@@ -41,7 +43,8 @@ pub struct ProfileSkill {
     pub label: Option<Value>,
     pub source: SkillSource,
     /// When it was acquired or attested (return date, issue date, completion date).
-    pub date: Option<String>,
+    #[serde(with = "iso_date::option")]
+    pub date: Option<Date>,
     /// How it is attested (for skills acquired abroad).
     pub evidence: Option<String>,
 }
@@ -52,7 +55,8 @@ pub struct ProfileOccupation {
     pub isco08: String,
     pub esco: Option<String>,
     pub source: OccupationSource,
-    pub date: Option<String>,
+    #[serde(with = "iso_date::option")]
+    pub date: Option<Date>,
 }
 
 /// The profile.
@@ -85,7 +89,7 @@ fn text(v: &Value, key: &str) -> Option<String> {
 pub fn of(view: &PersonView) -> CompetencyProfile {
     let mut p = CompetencyProfile::default();
     if let Some(r) = &view.returnee {
-        let returned = r.return_date.clone();
+        let returned = r.return_date;
         p.region = r.region.clone();
         p.languages.extend(r.preferred_language.clone());
         if let Some(o) = &r.occupation_abroad {
@@ -94,7 +98,7 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                     isco08,
                     esco: text(o, "esco"),
                     source: OccupationSource::Abroad,
-                    date: returned.clone(),
+                    date: returned,
                 });
             }
         }
@@ -103,14 +107,17 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                 esco: text(s, "esco"),
                 label: s.get("label").cloned(),
                 source: SkillSource::AcquiredAbroad,
-                date: returned.clone(),
+                date: returned,
                 evidence: text(s, "evidence"),
             });
         }
     }
     for e in &view.enrolments {
         for c in &e.credentials {
-            let issued = text(c, "issueDate");
+            let issued = c
+                .get("issueDate")
+                .and_then(Value::as_str)
+                .and_then(vocab::date);
             for o in c
                 .get("learningOutcomes")
                 .and_then(Value::as_array)
@@ -121,12 +128,12 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                     esco: text(o, "esco"),
                     label: o.get("description").cloned(),
                     source: SkillSource::Credential,
-                    date: issued.clone(),
+                    date: issued,
                     evidence: None,
                 });
             }
         }
-        if let (Some(done), Some(course)) = (&e.completed_on, &e.course) {
+        if let (Some(done), Some(course)) = (e.completed_on, &e.course) {
             for s in course
                 .get("skills")
                 .and_then(Value::as_array)
@@ -137,7 +144,7 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                     esco: s.as_str().map(String::from),
                     label: None,
                     source: SkillSource::CompletedCourse,
-                    date: Some(done.clone()),
+                    date: Some(done),
                     evidence: None,
                 });
             }
@@ -148,9 +155,9 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
             isco08: s.isco08.clone(),
             esco: None,
             source: OccupationSource::Job,
-            date: Some(s.start_date.clone()),
+            date: Some(s.start_date),
         });
     }
-    p.segment = view.profiling.as_ref().and_then(|v| text(v, "segment"));
+    p.segment = view.profiling.as_ref().map(|p| p.segment.clone());
     p
 }

@@ -22,10 +22,12 @@
 
 use std::collections::HashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::profile::CompetencyProfile;
+use crate::event::identifiers::Pin;
+use crate::event::vocab::Formality;
 use crate::registry::offers::Offer;
 
 /// Each term's name.
@@ -116,7 +118,7 @@ pub struct Job {
 /// A person, ready to score.
 #[derive(Debug, Clone)]
 pub struct Seeker {
-    pub pin: String,
+    pub pin: Pin,
     pub skills: Vec<u32>,
     pub iscos: Vec<String>,
     pub region: Option<String>,
@@ -151,16 +153,19 @@ impl Job {
                 .unwrap_or("")
                 .to_string(),
             region: offer.region().map(String::from),
-            formal: d.get("formality").and_then(Value::as_str) == Some("FORMAL"),
+            formal: d
+                .get("formality")
+                .and_then(|f| Formality::deserialize(f).ok())
+                == Some(Formality::Formal),
             languages: strings(d, "languages"),
         }
     }
 }
 
 impl Seeker {
-    pub fn of(pin: &str, profile: &CompetencyProfile, interner: &mut Interner) -> Seeker {
+    pub fn of(pin: &Pin, profile: &CompetencyProfile, interner: &mut Interner) -> Seeker {
         Seeker {
-            pin: pin.to_string(),
+            pin: pin.clone(),
             skills: interner.ids(profile.skill_uris()),
             iscos: profile
                 .occupations
@@ -378,7 +383,7 @@ mod tests {
 
     fn seeker(skills: &[u32], isco: &str) -> Seeker {
         Seeker {
-            pin: "p".into(),
+            pin: "21503199012345".parse().unwrap(),
             skills: skills.to_vec(),
             iscos: vec![isco.into()],
             region: Some("KG-C".into()),

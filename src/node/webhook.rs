@@ -105,10 +105,13 @@ async fn deliver_page(
     client: &mut Option<HttpClient>,
     cursor: u64,
 ) -> Result<(), String> {
-    use crate::policy::access::{self, Access, Outcome, Reader};
+    use crate::policy::access::{self, Access, Outcome, Reader, ReaderId};
     let url = &hook.url;
     let page = store.range(cursor, PAGE).map_err(|e| e.to_string())?;
-    let who = Reader::local("webhook", &url.host_port, None, hook.purpose.clone());
+    let reader = ReaderId::Webhook {
+        host_port: url.host_port.clone(),
+    };
+    let who = Reader::local(reader, None, hook.purpose.clone());
     let user = crate::registry::serve::LocalUser {
         node: &hook.member,
         purpose: hook.purpose.as_deref().unwrap_or_default(),
@@ -123,14 +126,13 @@ async fn deliver_page(
             .copied()
             .unwrap_or(false);
         // Logged before the data leaves, or as refused.
-        if let Some(pin) = event.pin() {
-            let outcome = match may {
-                true => Outcome::Served,
-                false => Outcome::RefusedNoConsent,
-            };
-            let read = Access::new(pin, "event delivered to the webhook", outcome);
-            access::log(store, &who, [read]).map_err(|e| e.to_string())?;
-        }
+        let outcome = match may {
+            true => Outcome::Served,
+            false => Outcome::RefusedNoConsent,
+        };
+        let read = Access::of_event(event, "event delivered to the webhook", outcome)
+            .map_err(|e| e.to_string())?;
+        access::log(store, &who, read).map_err(|e| e.to_string())?;
         if !may {
             store
                 .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())

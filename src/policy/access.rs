@@ -9,10 +9,15 @@
 //! theirs was read, indexed under each of those persons: one entry, one Merkle leaf and one
 //! write instead of a thousand. A person's log shows only their own reads from it.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::event::identifiers::{MemberId, Pin};
+use crate::event::Event;
 use crate::store::{Store, StoreError};
 
 /// One read of a person's data.
@@ -21,10 +26,8 @@ use crate::store::{Store, StoreError};
 pub struct AccessRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    /// Who read: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME` (signed in to the
-    /// dashboard), `webhook:HOST:PORT` (the agency's own system, pushed to), `cli:COMMAND` (an
-    /// operator at the node's console), or the member id of the reader's node (a feed page).
-    pub reader: String,
+    /// Who read.
+    pub reader: ReaderId,
     /// The official: the token's holder on the local API, as `X-Road-UserId` named them through
     /// X-Road.
     pub user: Option<String>,
@@ -45,6 +48,92 @@ pub struct AccessRecord {
     pub outcome: Outcome,
 }
 
+/// Who read, written as text: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME`
+/// (the token signed in to the dashboard), `webhook:HOST:PORT` (the agency's own system, pushed
+/// to), `cli:COMMAND` (an operator at the node's console), or the member id of the reader's
+/// node (a feed page, `jol-persons`). A member id has no `:`, so the text says which it is.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum ReaderId {
+    /// A bearer token of the local API, by its name, and how it was presented.
+    Token { name: String, via: TokenVia },
+    /// Another member's node.
+    Member(MemberId),
+    /// The agency's own system the webhook delivers to.
+    Webhook { host_port: String },
+    /// An operator at the node's machine running `jol COMMAND`.
+    Console { command: String },
+}
+
+/// How a token reached the local API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenVia {
+    /// `Authorization: Bearer`.
+    Bearer,
+    /// A dashboard session signed in with the token.
+    Dashboard,
+}
+
+/// Why a stored reader's text names no reader (the text is not repeated).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("a reader is `local:`, `dashboard:`, `webhook:` or `cli:` and a name, or a member id")]
+pub struct ReaderError;
+
+impl fmt::Display for ReaderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReaderId::Token {
+                name,
+                via: TokenVia::Bearer,
+            } => write!(f, "local:{name}"),
+            ReaderId::Token {
+                name,
+                via: TokenVia::Dashboard,
+            } => write!(f, "dashboard:{name}"),
+            ReaderId::Member(member) => write!(f, "{member}"),
+            ReaderId::Webhook { host_port } => write!(f, "webhook:{host_port}"),
+            ReaderId::Console { command } => write!(f, "cli:{command}"),
+        }
+    }
+}
+
+impl FromStr for ReaderId {
+    type Err = ReaderError;
+    fn from_str(s: &str) -> Result<Self, ReaderError> {
+        let Some((kind, name)) = s.split_once(':') else {
+            return s.parse().map(ReaderId::Member).map_err(|_| ReaderError);
+        };
+        let token = |via| ReaderId::Token {
+            name: name.to_string(),
+            via,
+        };
+        match kind {
+            "local" => Ok(token(TokenVia::Bearer)),
+            "dashboard" => Ok(token(TokenVia::Dashboard)),
+            "webhook" => Ok(ReaderId::Webhook {
+                host_port: name.to_string(),
+            }),
+            "cli" => Ok(ReaderId::Console {
+                command: name.to_string(),
+            }),
+            _ => Err(ReaderError),
+        }
+    }
+}
+
+impl TryFrom<String> for ReaderId {
+    type Error = ReaderError;
+    fn try_from(s: String) -> Result<Self, ReaderError> {
+        s.parse()
+    }
+}
+
+impl From<ReaderId> for String {
+    fn from(r: ReaderId) -> String {
+        r.to_string()
+    }
+}
+
 /// Whether a read was answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -62,8 +151,8 @@ pub enum Outcome {
 /// (`reads`, each with its PIN and what was read; `what` then says how many).
 #[derive(Serialize, Deserialize)]
 struct Entry {
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pin: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pin: Option<Pin>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     reads: Vec<Read>,
     #[serde(flatten)]
@@ -73,17 +162,17 @@ struct Entry {
 /// One person's read within an entry of several.
 #[derive(Serialize, Deserialize)]
 struct Read {
-    pin: String,
+    pin: Pin,
     what: String,
 }
 
 impl Entry {
     /// The entry of `records` (one request's reads, all alike but for PIN and what).
-    fn of(mut records: Vec<(String, AccessRecord)>) -> Entry {
+    fn of(mut records: Vec<(Pin, AccessRecord)>) -> Entry {
         if records.len() == 1 {
             let (pin, record) = records.remove(0);
             return Entry {
-                pin,
+                pin: Some(pin),
                 reads: Vec::new(),
                 record,
             };
@@ -91,7 +180,7 @@ impl Entry {
         let mut record = records[0].1.clone();
         record.what = format!("{} reads in one request", records.len());
         Entry {
-            pin: String::new(),
+            pin: None,
             reads: records
                 .into_iter()
                 .map(|(pin, r)| Read { pin, what: r.what })
@@ -100,25 +189,26 @@ impl Entry {
         }
     }
 
-    /// The PINs it is about, each once.
+    /// The PINs it is about, each once, as the store's index keys take them.
     fn pins(&self) -> Vec<String> {
-        let mut pins: Vec<String> = match self.reads.is_empty() {
-            true => vec![self.pin.clone()],
-            false => self.reads.iter().map(|r| r.pin.clone()).collect(),
-        };
+        let mut pins: Vec<&Pin> = self
+            .pin
+            .iter()
+            .chain(self.reads.iter().map(|r| &r.pin))
+            .collect();
         pins.sort_unstable();
         pins.dedup();
-        pins
+        pins.into_iter().map(|p| p.expose().to_string()).collect()
     }
 
     /// The records of `pin`'s reads in it (none of anybody else's).
-    fn records_of(self, pin: &str) -> Vec<AccessRecord> {
+    fn records_of(self, pin: &Pin) -> Vec<AccessRecord> {
         if self.reads.is_empty() {
             return vec![self.record];
         }
         self.reads
             .into_iter()
-            .filter(|r| r.pin == pin)
+            .filter(|r| r.pin == *pin)
             .map(|r| AccessRecord {
                 what: r.what,
                 ..self.record.clone()
@@ -142,7 +232,7 @@ fn same_request(a: &AccessRecord, b: &AccessRecord) -> bool {
 /// the issue and the message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reader {
-    pub reader: String,
+    pub reader: ReaderId,
     pub user: Option<String>,
     pub purpose: Option<String>,
     pub issue: Option<String>,
@@ -162,9 +252,9 @@ pub struct Official {
 
 impl Reader {
     /// A member's node reading for `purpose`, on behalf of `official`.
-    pub fn member(member: &str, purpose: Option<String>, official: &Official) -> Reader {
+    pub fn member(member: &MemberId, purpose: Option<String>, official: &Official) -> Reader {
         Reader {
-            reader: member.to_string(),
+            reader: ReaderId::Member(member.clone()),
             user: official.user.clone(),
             purpose,
             issue: official.issue.clone(),
@@ -172,16 +262,11 @@ impl Reader {
         }
     }
 
-    /// One of this node's own readers (`channel:name`: a token, the webhook, the console),
-    /// reading for `purpose`, held by `user`.
-    pub fn local(
-        channel: &str,
-        name: &str,
-        user: Option<String>,
-        purpose: Option<String>,
-    ) -> Reader {
+    /// One of this node's own readers (a token, the webhook, the console), reading for
+    /// `purpose`, held by `user`.
+    pub fn local(reader: ReaderId, user: Option<String>, purpose: Option<String>) -> Reader {
         Reader {
-            reader: format!("{channel}:{name}"),
+            reader,
             user,
             purpose,
             issue: None,
@@ -209,20 +294,36 @@ impl Reader {
 /// purpose when it is not the reader's (a feed page reads each type for its grant's purposes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Access {
-    pub pin: String,
+    pub pin: Pin,
     pub what: String,
     pub outcome: Outcome,
     pub purpose: Option<String>,
 }
 
 impl Access {
-    pub fn new(pin: &str, what: impl Into<String>, outcome: Outcome) -> Access {
+    pub fn new(pin: &Pin, what: impl Into<String>, outcome: Outcome) -> Access {
         Access {
-            pin: pin.to_string(),
+            pin: pin.clone(),
             what: what.into(),
             outcome,
             purpose: None,
         }
+    }
+
+    /// The read of a stored `event`: `None` for an event about no person. A stored event whose
+    /// `person.pin` is not a PIN is damaged (the schemas refuse one), and is not read.
+    pub fn of_event(
+        event: &Event,
+        what: impl Into<String>,
+        outcome: Outcome,
+    ) -> Result<Option<Access>, StoreError> {
+        let Some(pin) = event.pin() else {
+            return Ok(None);
+        };
+        let pin: Pin = pin
+            .parse()
+            .map_err(|_| StoreError::Corrupt("stored event"))?;
+        Ok(Some(Access::new(&pin, what, outcome)))
     }
 }
 
@@ -252,7 +353,7 @@ pub fn record_reads<'a>(
     store: &Store,
     who: &Reader,
     what: &str,
-    pins: impl IntoIterator<Item = &'a str>,
+    pins: impl IntoIterator<Item = &'a Pin>,
 ) -> Result<(), StoreError> {
     log(
         store,
@@ -266,9 +367,9 @@ pub fn record_reads<'a>(
 /// one request becomes one entry.
 fn append(
     store: &Store,
-    records: impl IntoIterator<Item = (String, AccessRecord)>,
+    records: impl IntoIterator<Item = (Pin, AccessRecord)>,
 ) -> Result<(), StoreError> {
-    let mut groups: Vec<Vec<(String, AccessRecord)>> = Vec::new();
+    let mut groups: Vec<Vec<(Pin, AccessRecord)>> = Vec::new();
     for (pin, record) in records {
         match groups.last_mut() {
             Some(group) if same_request(&group[0].1, &record) => group.push((pin, record)),
@@ -286,9 +387,9 @@ fn append(
 }
 
 /// A person's access log, newest first.
-pub fn log_of(store: &Store, pin: &str, limit: usize) -> Result<Vec<AccessRecord>, StoreError> {
+pub fn log_of(store: &Store, pin: &Pin, limit: usize) -> Result<Vec<AccessRecord>, StoreError> {
     let mut records = Vec::new();
-    for bytes in store.access_entries(pin, limit)? {
+    for bytes in store.access_entries(pin.expose(), limit)? {
         let entry: Entry =
             serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt("access record"))?;
         records.extend(entry.records_of(pin));
@@ -301,7 +402,7 @@ pub fn log_of(store: &Store, pin: &str, limit: usize) -> Result<Vec<AccessRecord
 /// that is a well-formed PIN, in the body itself or in any base64url part of it (a JWS payload),
 /// whatever shape the body has: a single event, a batch, a refused fragment. A reader of such a
 /// body is logged under each of them.
-pub fn pins_in(body: &[u8]) -> Vec<String> {
+pub fn pins_in(body: &[u8]) -> Vec<Pin> {
     use base64::Engine;
     let mut pins = Vec::new();
     digits_runs(body, &mut pins);
@@ -318,16 +419,13 @@ pub fn pins_in(body: &[u8]) -> Vec<String> {
 }
 
 /// The well-formed PINs among the runs of exactly 14 digits in `bytes`.
-fn digits_runs(bytes: &[u8], pins: &mut Vec<String>) {
+fn digits_runs(bytes: &[u8], pins: &mut Vec<Pin>) {
     for run in bytes.split(|b| !b.is_ascii_digit()) {
         if run.len() != 14 {
             continue;
         }
-        let Ok(text) = std::str::from_utf8(run) else {
-            continue;
-        };
-        if text.parse::<crate::event::identifiers::Pin>().is_ok() {
-            pins.push(text.to_string());
+        if let Some(pin) = std::str::from_utf8(run).ok().and_then(|t| t.parse().ok()) {
+            pins.push(pin);
         }
     }
 }
@@ -340,9 +438,13 @@ mod tests {
     const ANNA: &str = "21503199012345";
     const BEK: &str = "10101199000001";
 
+    fn pin(digits: &str) -> Pin {
+        digits.parse().unwrap()
+    }
+
     fn page_reader() -> Reader {
         Reader {
-            reader: "central-server/GOV/70000002/employment".into(),
+            reader: ReaderId::Member("central-server/GOV/70000002/employment".parse().unwrap()),
             user: None,
             purpose: Some("EMPLOYMENT_SERVICES".into()),
             issue: None,
@@ -357,12 +459,8 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let request = Uuid::now_v7();
         let reader = page_reader();
-        let read = |pin: &str, what: &str| {
-            (
-                pin.to_string(),
-                reader.record(what, Outcome::Served, request),
-            )
-        };
+        let read =
+            |digits: &str, what: &str| (pin(digits), reader.record(what, Outcome::Served, request));
         append(
             &store,
             [
@@ -373,14 +471,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(store.side_len(SideLog::Access), 1);
-        let anna = log_of(&store, ANNA, 100).unwrap();
+        let anna = log_of(&store, &pin(ANNA), 100).unwrap();
         let whats: Vec<&str> = anna.iter().map(|r| r.what.as_str()).collect();
         assert_eq!(whats, ["event 1", "event 3"]);
         assert!(anna.iter().all(|r| r.request_id == request));
-        let bek = log_of(&store, BEK, 100).unwrap();
+        let bek = log_of(&store, &pin(BEK), 100).unwrap();
         assert_eq!(bek.len(), 1);
         assert_eq!(bek[0].what, "event 2");
-        assert_eq!(log_of(&store, ANNA, 1).unwrap().len(), 1);
+        assert_eq!(log_of(&store, &pin(ANNA), 1).unwrap().len(), 1);
     }
 
     /// Reads of different requests, or a single read, stay entries of their own, as before.
@@ -389,22 +487,22 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let reader = page_reader();
-        record_reads(&store, &reader, "the person's view", [ANNA]).unwrap();
+        record_reads(&store, &reader, "the person's view", [&pin(ANNA)]).unwrap();
         log(
             &store,
             &reader,
             [Access::new(
-                ANNA,
+                &pin(ANNA),
                 "the person's view",
                 Outcome::RefusedNoConsent,
             )],
         )
         .unwrap();
         assert_eq!(store.side_len(SideLog::Access), 2);
-        let anna = log_of(&store, ANNA, 100).unwrap();
+        let anna = log_of(&store, &pin(ANNA), 100).unwrap();
         assert_eq!(anna.len(), 2);
         assert_eq!(anna[0].outcome, Outcome::RefusedNoConsent, "newest first");
-        assert!(log_of(&store, BEK, 100).unwrap().is_empty());
+        assert!(log_of(&store, &pin(BEK), 100).unwrap().is_empty());
     }
 
     /// Every PIN in a body is found, whatever its shape: plain, in a batch, inside a JWS
@@ -414,17 +512,140 @@ mod tests {
         use base64::Engine;
         let batch =
             format!(r#"{{"events":[{{"data":{{"person":{{"pin":"{ANNA}"}}}}}},{{"x":"{BEK}"}}]}}"#);
-        assert_eq!(pins_in(batch.as_bytes()), [BEK, ANNA]);
+        assert_eq!(pins_in(batch.as_bytes()), [pin(BEK), pin(ANNA)]);
         let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .encode(format!(r#"{{"data":{{"person":{{"pin":"{ANNA}"}}}}}}"#));
         let jws = format!(
             r#"{{"protected":"eyJhbGciOiJFZDI1NTE5In0","payload":"{payload}","signature":"AAAA"}}"#
         );
-        assert_eq!(pins_in(jws.as_bytes()), [ANNA]);
+        assert_eq!(pins_in(jws.as_bytes()), [pin(ANNA)]);
         assert_eq!(
             pins_in(format!("garbage {ANNA}, truncated").as_bytes()),
-            [ANNA]
+            [pin(ANNA)]
         );
         assert!(pins_in(b"order 12345678901234567 and 99999999999999").is_empty());
+    }
+
+    /// Entries the code before typed PINs and readers stored read back: each person gets
+    /// their reads as they were recorded, and an entry writes back as it was stored.
+    #[test]
+    fn entries_stored_before_typing_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let stored: Vec<serde_json::Value> = serde_json::from_str(include_str!(
+            "../../tests/fixtures/access-entries-before-typing.json"
+        ))
+        .unwrap();
+        for raw in &stored {
+            let entry: Entry = serde_json::from_value(raw.clone()).unwrap();
+            assert_eq!(&serde_json::to_value(&entry).unwrap(), raw);
+            let bytes = serde_json::to_vec(raw).unwrap();
+            store.append_access(vec![(entry.pins(), bytes)]).unwrap();
+        }
+        let anna = log_of(&store, &pin(ANNA), 100).unwrap();
+        let read: Vec<(&ReaderId, &str, Outcome)> = anna
+            .iter()
+            .map(|r| (&r.reader, r.what.as_str(), r.outcome))
+            .collect();
+        let employment =
+            ReaderId::Member("central-server/GOV/70000002/employment".parse().unwrap());
+        let token = |name: &str, via| ReaderId::Token {
+            name: name.into(),
+            via,
+        };
+        let view = "the person's view";
+        let served = Outcome::Served;
+        assert_eq!(
+            read,
+            [
+                (&employment, "event 3", Outcome::RefusedNoConsent),
+                (&employment, "event 1", served),
+                (&employment, view, served),
+                (
+                    &ReaderId::Console {
+                        command: "export".into()
+                    },
+                    view,
+                    served
+                ),
+                (
+                    &ReaderId::Webhook {
+                        host_port: "127.0.0.1:9000".into()
+                    },
+                    view,
+                    served
+                ),
+                (&token("desk-officer", TokenVia::Dashboard), view, served),
+                (&token("statistics-desk", TokenVia::Bearer), view, served),
+            ]
+        );
+        assert_eq!(anna[0].message_id.as_deref(), Some("msg-1"));
+        let bek = log_of(&store, &pin(BEK), 100).unwrap();
+        assert_eq!(bek.len(), 1);
+        assert_eq!(bek[0].what, "event 2");
+    }
+
+    /// A stored event's read is about the PIN it names; one about no person is not a read of
+    /// personal data, and one whose PIN is not a PIN is damage, not a read to log under it.
+    #[test]
+    fn an_event_is_read_under_its_pin() {
+        use crate::event::schema::EventType;
+        let source: crate::event::identifiers::MemberId =
+            "central-server/GOV/70000002/employment".parse().unwrap();
+        let about = |data| Event::new(source.clone(), EventType::EmploymentStatus, 1, data);
+        let read = |e: &Event| Access::of_event(e, "an event", Outcome::Served);
+        let anna = about(serde_json::json!({"person": {"pin": ANNA}}));
+        assert_eq!(read(&anna).unwrap().map(|a| a.pin), Some(pin(ANNA)));
+        let vacancy = Event::new(source.clone(), EventType::Vacancy, 1, serde_json::json!({}));
+        assert_eq!(read(&vacancy).unwrap(), None);
+        let damaged = about(serde_json::json!({"person": {"pin": "13104199012345"}}));
+        assert!(matches!(read(&damaged), Err(StoreError::Corrupt(_))));
+    }
+
+    /// Each reader is written as the access log has always written it, and read back; text
+    /// that names no reader is refused.
+    #[test]
+    fn readers_are_written_as_text_and_read_back() {
+        let employment: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        for (reader, text) in [
+            (
+                ReaderId::Token {
+                    name: "desk".into(),
+                    via: TokenVia::Bearer,
+                },
+                "local:desk",
+            ),
+            (
+                ReaderId::Token {
+                    name: "desk".into(),
+                    via: TokenVia::Dashboard,
+                },
+                "dashboard:desk",
+            ),
+            (
+                ReaderId::Webhook {
+                    host_port: "[::1]:9000".into(),
+                },
+                "webhook:[::1]:9000",
+            ),
+            (
+                ReaderId::Console {
+                    command: "view".into(),
+                },
+                "cli:view",
+            ),
+            (ReaderId::Member(employment.clone()), employment.as_str()),
+        ] {
+            assert_eq!(serde_json::to_value(&reader).unwrap(), text);
+            assert_eq!(text.parse::<ReaderId>(), Ok(reader));
+        }
+        for refused in ["", "local", "admin:desk", "central-server/GOV/70000002"] {
+            assert_eq!(refused.parse::<ReaderId>(), Err(ReaderError), "{refused}");
+        }
+        let bad: Result<AccessRecord, _> = serde_json::from_value(serde_json::json!({
+            "time": "2026-01-01T00:00:00Z", "reader": "admin:desk", "user": null,
+            "purpose": null, "what": "x", "requestId": Uuid::nil(),
+        }));
+        assert!(bad.is_err(), "a record naming no reader is damage");
     }
 }

@@ -20,6 +20,7 @@ use time::OffsetDateTime;
 
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
+use crate::event::vocab::ConsentMethod;
 use crate::event::Event;
 
 /// A consent statement as carried in a returnee record.
@@ -30,6 +31,10 @@ pub struct Consent {
     pub recipients: Vec<MemberId>,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
+    /// How it was given (every record carries it; a consent state stored before it was kept
+    /// has none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<ConsentMethod>,
 }
 
 impl Consent {
@@ -255,6 +260,7 @@ mod tests {
             },
             recipients: to.iter().map(|s| m(s)).collect(),
             time: at,
+            method: Some(ConsentMethod::OnlinePortal),
         }
     }
 

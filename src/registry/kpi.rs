@@ -50,7 +50,8 @@ use std::collections::{BTreeMap, HashSet};
 use serde::{Deserialize, Serialize};
 use time::{Date, Duration, Month};
 
-use crate::event::identifiers::MemberId;
+use crate::event::identifiers::{MemberId, Pin};
+use crate::event::vocab::{ContractDuration, Formality, Icse18, LabourForceStatus};
 use crate::registry::view::{PersonView, SIX_MONTHS_DAYS};
 
 /// Cells with fewer persons than this are suppressed in exported figures.
@@ -73,7 +74,7 @@ pub struct KpiParams {
     pub structure_at: Option<Date>,
     /// The PINs of persons with at least one matching open vacancy; `None` when the node holds
     /// no vacancies (the indicator is then not reported).
-    pub with_a_match: Option<HashSet<String>>,
+    pub with_a_match: Option<HashSet<Pin>>,
 }
 
 /// A ratio with what it is made of. `None` values: not reportable yet (window not elapsed) or
@@ -193,7 +194,7 @@ pub struct Indicators {
     pub time_to_first_employment: TimeToEmployment,
     pub employment_structure: Structure,
     /// formality → ICSE-18 → persons employed at the structure's reference date.
-    pub formality_by_icse: BTreeMap<String, BTreeMap<String, Option<u64>>>,
+    pub formality_by_icse: BTreeMap<Formality, BTreeMap<Icse18, Option<u64>>>,
     /// Persons who reached each step of the pathway by the reference date.
     pub funnel: Funnel,
     /// From profiling through matching and referral to placement.
@@ -353,11 +354,7 @@ const DIMENSIONS: [Dimension; 5] = [
 ];
 
 fn age_band(v: &PersonView, returned: Date) -> String {
-    let Some(born) = v
-        .birth_date
-        .as_deref()
-        .and_then(crate::registry::view::date)
-    else {
+    let Some(born) = v.birth_date else {
         return "unknown".into();
     };
     let mut age = returned.year() - born.year();
@@ -481,17 +478,21 @@ impl TimeToEmployment {
 /// self-employed ICSE-18 groups; formal; informal.
 pub fn structure_category(v: &PersonView, day: Date) -> Category {
     let Some(s) = v.spell_at(day) else {
-        return if v.status_at(day) == Some("OUTSIDE_LABOUR_FORCE") {
+        return if v.status_at(day) == Some(LabourForceStatus::OutsideLabourForce) {
             Category::Inactive
         } else {
             Category::Unemployed
         };
     };
-    if matches!(s.contract_duration.as_str(), "SEASONAL" | "CASUAL") || s.icse18 == "43" {
+    let short = matches!(
+        s.contract_duration,
+        ContractDuration::Seasonal | ContractDuration::Casual
+    );
+    if short || s.icse18 == Icse18::ShortTermEmployee {
         Category::SeasonalTemporary
-    } else if matches!(s.icse18.as_str(), "11" | "12" | "21" | "22") {
+    } else if s.icse18.is_independent() {
         Category::SelfEmployed
-    } else if s.formality == "FORMAL" {
+    } else if s.formality == Formality::Formal {
         Category::Formal
     } else {
         Category::Informal
@@ -508,7 +509,7 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     let mut tte = TimeToEmployment::zero();
     let mut funnel = [0u64; 6];
     let mut structure = Structure::zero();
-    let mut table: BTreeMap<String, BTreeMap<String, Option<u64>>> = BTreeMap::new();
+    let mut table: BTreeMap<Formality, BTreeMap<Icse18, Option<u64>>> = BTreeMap::new();
     for (v, ret) in people {
         let (v, ret) = (*v, *ret);
         if ret + Duration::days(REGISTRATION_DAYS) <= p.as_of
@@ -530,37 +531,19 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             at6.1 += 1;
             at6.0 += u64::from(v.spell_at(ret + six).is_some());
         }
-        if let Some(done) = v
-            .enrolments
-            .iter()
-            .filter_map(|e| {
-                e.completed_on
-                    .as_deref()
-                    .and_then(crate::registry::view::date)
-            })
-            .min()
-        {
+        let trained = v.enrolments.iter().filter_map(|e| e.completed_on).min();
+        if let Some(done) = trained {
             if done + six <= p.as_of && known {
                 retraining.1 += 1;
                 let hired = v
                     .spells
                     .iter()
-                    .filter_map(|s| crate::registry::view::date(&s.start_date))
-                    .any(|s| s >= done && s <= done + six);
+                    .any(|s| s.start_date >= done && s.start_date <= done + six);
                 retraining.0 += u64::from(hired);
             }
         }
         let by = |d: Option<Date>| d.is_some_and(|d| d <= p.as_of);
         let profiled = v.profiling_date();
-        let trained = v
-            .enrolments
-            .iter()
-            .filter_map(|e| {
-                e.completed_on
-                    .as_deref()
-                    .and_then(crate::registry::view::date)
-            })
-            .min();
         for (i, reached) in [
             true,
             by(v.registration_date()),
@@ -586,9 +569,9 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             });
             if let Some(s) = v.spell_at(reference) {
                 let cell = table
-                    .entry(s.formality.clone())
+                    .entry(s.formality)
                     .or_default()
-                    .entry(s.icse18.clone())
+                    .entry(s.icse18)
                     .or_insert(Some(0));
                 count_one(cell);
             }
@@ -629,26 +612,26 @@ fn pathway(people: &[(&PersonView, Date)], p: &KpiParams) -> Pathway {
             matched.1 += 1;
             matched.0 += u64::from(with.contains(&v.pin));
         }
-        let placement = v.first_placement().filter(|(_, d)| *d <= p.as_of);
+        let placement = v.first_placement().filter(|s| s.start_date <= p.as_of);
         let referrals: Vec<(Date, &str)> = v.vacancy_referrals().collect();
         if let Some(first) = referrals.iter().map(|(d, _)| *d).min() {
             if first + window <= p.as_of {
                 converted.1 += 1;
                 let placed = v.spells.iter().any(|s| {
-                    let start = crate::registry::view::date(&s.start_date);
                     referrals.iter().any(|(d, id)| {
                         s.vacancy_id.as_deref() == Some(*id)
-                            && start.is_some_and(|st| st >= *d && st <= *d + window)
+                            && s.start_date >= *d
+                            && s.start_date <= *d + window
                     })
                 });
                 converted.0 += u64::from(placed);
             }
         }
-        if let Some((spell, day)) = placement {
+        if let Some(spell) = placement {
             formal.1 += 1;
-            formal.0 += u64::from(spell.formality == "FORMAL");
-            if let Some(from) = profiled.filter(|d| *d <= day) {
-                waits.push((day - from).whole_days());
+            formal.0 += u64::from(spell.formality == Formality::Formal);
+            if let Some(from) = profiled.filter(|d| *d <= spell.start_date) {
+                waits.push((spell.start_date - from).whole_days());
             }
         }
     }
@@ -666,7 +649,7 @@ fn pathway(people: &[(&PersonView, Date)], p: &KpiParams) -> Pathway {
 /// Whether the person's consent ever named `member` (withdrawals later do not undo it: the
 /// coverage denominator does not shrink retroactively).
 fn consents_to(v: &PersonView, member: &MemberId) -> bool {
-    v.consented_to.iter().any(|m| m == member.as_str())
+    v.consented_to.contains(member)
 }
 
 fn small(n: &mut Option<u64>) {
@@ -917,30 +900,46 @@ fn ratio_text(r: &Ratio) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::view::{Enrolment, Returnee, Spell, StatusAt};
+    use crate::event::vocab::ConsentMethod;
+    use crate::policy::consent::Consent;
+    use crate::registry::view::{
+        Enrolment, Profiling, Referral, Registration, Returnee, Spell, StatusAt,
+    };
     use serde_json::json;
 
     fn d(s: &str) -> Date {
         crate::registry::view::date(s).unwrap()
     }
 
-    fn person(pin: &str, returned: &str) -> PersonView {
-        let p: crate::event::identifiers::Pin = pin.parse().unwrap();
+    fn pin(p: &str) -> Pin {
+        p.parse().unwrap()
+    }
+
+    fn employment() -> MemberId {
+        "central-server/GOV/70000002/employment".parse().unwrap()
+    }
+
+    fn consent(granted: bool, to: Vec<MemberId>) -> Consent {
+        Consent {
+            granted,
+            purposes: vec!["EMPLOYMENT_SERVICES".into()],
+            recipients: to,
+            time: time::OffsetDateTime::UNIX_EPOCH,
+            method: Some(ConsentMethod::WrittenSigned),
+        }
+    }
+
+    fn person(p: &str, returned: &str) -> PersonView {
         PersonView {
-            pin: pin.into(),
-            sex: Some(p.sex()),
-            birth_date: Some(p.birth_date().to_string()),
             returnee: Some(Returnee {
-                return_date: Some(returned.into()),
+                return_date: Some(d(returned)),
                 region: Some("KG-O".into()),
                 education_level: Some(3),
                 ..Returnee::default()
             }),
-            consent: Some(
-                json!({"granted": true, "recipients": ["central-server/GOV/70000002/employment"]}),
-            ),
-            consented_to: vec!["central-server/GOV/70000002/employment".into()],
-            ..PersonView::default()
+            consent: Some(consent(true, vec![employment()])),
+            consented_to: vec![employment()],
+            ..PersonView::new(pin(p))
         }
     }
 
@@ -951,23 +950,31 @@ mod tests {
             source: "central-server/GOV/70000002/employment".into(),
             event_type: "employment-status".into(),
             event: "STATUS_OBSERVED".into(),
-            event_date: day.into(),
+            event_date: d(day),
             position: v.events.len() as u64 + 1,
             superseded: false,
             supersedes: None,
         });
     }
 
-    fn spell(start: &str, end: Option<&str>, icse: &str, formality: &str, contract: &str) -> Spell {
+    fn spell(
+        start: &str,
+        end: Option<&str>,
+        icse18: Icse18,
+        formality: Formality,
+        contract_duration: ContractDuration,
+    ) -> Spell {
         Spell {
             spell_id: start.into(),
-            start_date: start.into(),
-            end_date: end.map(String::from),
-            icse18: icse.into(),
-            formality: formality.into(),
-            contract_duration: contract.into(),
+            start_date: d(start),
+            end_date: end.map(d),
+            icse18,
+            formality,
+            contract_duration,
             isco08: "7112".into(),
-            ..Spell::default()
+            region: None,
+            training_enrolment_id: None,
+            vacancy_id: None,
         }
     }
 
@@ -984,43 +991,89 @@ mod tests {
 
     #[test]
     fn structure_follows_the_precedence_rule() {
+        use ContractDuration::{Casual, Permanent, Seasonal};
+        use Icse18::{OwnAccountWorker, PermanentEmployee, ShortTermEmployee};
         let day = d("2024-07-01");
         let mut v = person("21503199012345", "2024-01-01");
         assert_eq!(structure_category(&v, day), Category::Unemployed);
         v.status_history.push(StatusAt {
-            status: "OUTSIDE_LABOUR_FORCE".into(),
-            date: "2024-05-01".into(),
+            status: LabourForceStatus::OutsideLabourForce,
+            date: d("2024-05-01"),
         });
         assert_eq!(structure_category(&v, day), Category::Inactive);
-        v.spells = vec![spell("2024-06-01", None, "41", "FORMAL", "SEASONAL")];
-        assert_eq!(structure_category(&v, day), Category::SeasonalTemporary);
-        v.spells = vec![spell("2024-06-01", None, "22", "FORMAL", "NONE")];
-        assert_eq!(structure_category(&v, day), Category::SelfEmployed);
-        v.spells = vec![spell("2024-06-01", None, "41", "FORMAL", "PERMANENT")];
-        assert_eq!(structure_category(&v, day), Category::Formal);
-        v.spells = vec![spell(
+        let formal = Formality::Formal;
+        let current =
+            |icse18, formality, contract| spell("2024-06-01", None, icse18, formality, contract);
+        let ended = spell(
             "2024-06-01",
             Some("2024-06-30"),
-            "41",
-            "FORMAL",
-            "PERMANENT",
-        )];
-        assert_eq!(structure_category(&v, day), Category::Inactive);
+            PermanentEmployee,
+            formal,
+            Permanent,
+        );
+        for (held, category) in [
+            (
+                current(PermanentEmployee, formal, Seasonal),
+                Category::SeasonalTemporary,
+            ),
+            (
+                current(PermanentEmployee, formal, Casual),
+                Category::SeasonalTemporary,
+            ),
+            (
+                current(ShortTermEmployee, formal, Permanent),
+                Category::SeasonalTemporary,
+            ),
+            (
+                current(OwnAccountWorker, formal, ContractDuration::None),
+                Category::SelfEmployed,
+            ),
+            (
+                current(PermanentEmployee, formal, Permanent),
+                Category::Formal,
+            ),
+            (
+                current(PermanentEmployee, Formality::Unknown, Permanent),
+                Category::Informal,
+            ),
+            (ended, Category::Inactive),
+        ] {
+            v.spells = vec![held];
+            assert_eq!(structure_category(&v, day), category, "{:?}", v.spells);
+        }
     }
 
     #[test]
     fn windows_are_censored_and_cohorts_reported_when_complete() {
         let mut a = person("21503199012345", "2024-01-10");
-        a.spells = vec![spell("2024-02-01", None, "41", "INFORMAL", "PERMANENT")];
-        a.registration = Some(json!({"date": "2024-01-20"}));
+        let employee = Icse18::PermanentEmployee;
+        let permanent = ContractDuration::Permanent;
+        a.spells = vec![spell(
+            "2024-02-01",
+            None,
+            employee,
+            Formality::Informal,
+            permanent,
+        )];
+        a.registration = Some(Registration {
+            office: "ES-01".into(),
+            region: "KG-O".into(),
+            date: d("2024-01-20"),
+        });
         known(&mut a, "2024-01-20");
         let mut b = person("11503199012345", "2024-02-10");
-        b.spells = vec![spell("2024-12-01", None, "41", "FORMAL", "PERMANENT")];
+        b.spells = vec![spell(
+            "2024-12-01",
+            None,
+            employee,
+            Formality::Formal,
+            permanent,
+        )];
         known(&mut b, "2024-03-01");
         b.enrolments = vec![Enrolment {
             enrolment_id: "E".into(),
             status: "COMPLETED".into(),
-            completed_on: Some("2024-10-01".into()),
+            completed_on: Some(d("2024-10-01")),
             ..Enrolment::default()
         }];
         let c = person("21503199012346", "2024-06-10");
@@ -1050,7 +1103,7 @@ mod tests {
         assert_eq!(much_later.total.employment_structure.unknown, Some(1));
         // A withdrawal later does not shrink the coverage base.
         let mut withdrawn = views.clone();
-        withdrawn[1].consent = Some(json!({"granted": false, "recipients": []}));
+        withdrawn[1].consent = Some(consent(false, vec![]));
         let w = compute(&withdrawn, &params("2024-10-15"), false);
         assert_eq!(w.cohorts["2024Q1"].registration_coverage, Ratio::of(1, 2));
         let later = compute(&views, &params("2025-06-01"), false);
@@ -1058,6 +1111,13 @@ mod tests {
         assert_eq!(later.total.time_to_first_employment.over_12_months, Some(0));
         assert_eq!(later.total.time_to_first_employment.months_6_to_12, Some(1));
         assert_eq!(later.breakdowns["sex"]["M"].persons, Some(2));
+        // The formality × ICSE-18 table is keyed as the data writes them, and reads back (the
+        // demo reads the report the API sends).
+        let table = serde_json::to_value(&later.total.formality_by_icse).unwrap();
+        assert_eq!(table, json!({"INFORMAL": {"41": 1}}));
+        let sent = serde_json::to_value(&later).unwrap();
+        let read: KpiReport = serde_json::from_value(sent).unwrap();
+        assert_eq!(read.total, later.total);
         let suppressed = compute(&views, &params("2025-06-01"), true);
         assert_eq!(suppressed.total.persons, None);
         assert!(to_csv(&later).contains("cohort,2024Q1,employed_within_6_months,1,2,0.5000"));
@@ -1066,19 +1126,28 @@ mod tests {
     #[test]
     fn the_pathway_counts_matches_conversions_and_formal_placements() {
         let placed = |v: &mut PersonView, referred: &str, filled: &str, start: &str, formality| {
-            v.profiling = Some(json!({"segment": "B_SUPPORT", "date": "2024-02-01"}));
-            v.referrals
-                .push(json!({"vacancyId": referred, "date": "2024-03-01"}));
-            let mut s = spell(start, None, "41", formality, "PERMANENT");
+            v.profiling = Some(Profiling {
+                segment: "B_SUPPORT".into(),
+                date: d("2024-02-01"),
+                target_isco08: None,
+            });
+            v.referrals.push(Referral {
+                course_code: None,
+                provider_id: None,
+                vacancy_id: Some(referred.into()),
+                date: d("2024-03-01"),
+            });
+            let permanent = ContractDuration::Permanent;
+            let mut s = spell(start, None, Icse18::PermanentEmployee, formality, permanent);
             s.vacancy_id = Some(filled.into());
             v.spells.push(s);
         };
         let mut a = person("21503199012345", "2024-01-10");
-        placed(&mut a, "V1", "V1", "2024-03-20", "FORMAL");
+        placed(&mut a, "V1", "V1", "2024-03-20", Formality::Formal);
         let mut b = person("11503199012345", "2024-01-20");
-        placed(&mut b, "V2", "V3", "2024-04-01", "INFORMAL");
+        placed(&mut b, "V2", "V3", "2024-04-01", Formality::Informal);
         let mut p = params("2024-10-15");
-        p.with_a_match = Some(["21503199012345".to_string()].into());
+        p.with_a_match = Some([pin("21503199012345")].into());
         let r = compute(&[a.clone(), b.clone()], &p, false).total.pathway;
         assert_eq!(r.profiled_with_a_match, Ratio::of(1, 2));
         assert_eq!(

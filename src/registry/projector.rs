@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::event::identifiers::Pin;
 use crate::event::SignedEvent;
 use crate::policy::consent;
 use crate::registry::offers::{self, OfferKind};
@@ -81,23 +82,23 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
         return Ok(0);
     };
     let taken = last - from;
-    let mut by_person: BTreeMap<String, Vec<Stored>> = BTreeMap::new();
+    let mut by_person: BTreeMap<Pin, Vec<Stored>> = BTreeMap::new();
     let mut offers: BTreeMap<(OfferKind, String), Option<offers::Offer>> = BTreeMap::new();
     for (position, signed) in &page {
         fold_offer(store, &mut offers, signed.event(), *position)?;
-        if let Some(pin) = consent::person_pin(&signed.event().data) {
-            by_person.entry(pin.to_string()).or_default().push(Stored {
+        if let Some(pin) = person_of(*position, signed) {
+            by_person.entry(pin).or_default().push(Stored {
                 position: *position,
                 event: signed.shared_event(),
             });
         }
     }
     let mut batch = WriteBatch::default();
-    let pins: Vec<&str> = by_person.keys().map(String::as_str).collect();
+    let pins: Vec<&str> = by_person.keys().map(Pin::expose).collect();
     let held: Vec<Option<PersonView>> = store.views_of(&pins)?;
     for ((pin, new), held) in by_person.iter().zip(held) {
         let view = updated(store, pin, held, new)?;
-        batch.set_view(pin, &view);
+        batch.set_view(pin.expose(), &view);
     }
     for offer in offers.values().flatten() {
         offers::stage(&mut batch, offer);
@@ -107,13 +108,27 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
     Ok(taken)
 }
 
+/// The person an event at `position` is about, if any: its `person.pin`, which every stored
+/// personal event has in the PIN's form (the schemas check it); one that has not is left out
+/// of the views, and logged (without it).
+fn person_of(position: u64, signed: &SignedEvent) -> Option<Pin> {
+    let pin = consent::person_pin(&signed.event().data)?;
+    match pin.parse() {
+        Ok(pin) => Some(pin),
+        Err(e) => {
+            tracing::error!(position, error = %e, "a stored event's PIN does not parse; left out of the views");
+            None
+        }
+    }
+}
+
 /// The view of `pin` with the page's `new` events about them: projected from those if no view
 /// is held (someone new: their events are all in this page), the held view extended if they
 /// come in order, else projected again from the events at the positions the held view names
 /// (read from the store) and the new ones (as the page has them).
 fn updated(
     store: &Store,
-    pin: &str,
+    pin: &Pin,
     held: Option<PersonView>,
     new: &[Stored],
 ) -> Result<PersonView, StoreError> {
@@ -158,7 +173,7 @@ fn fold_offer(
 /// The view of `pin` projected from the events at `positions` only (a subset of its view).
 pub fn project_positions(
     store: &Store,
-    pin: &str,
+    pin: &Pin,
     positions: &[u64],
 ) -> Result<PersonView, StoreError> {
     Ok(view::project(pin, &stored_at(store, positions)?))
@@ -197,8 +212,8 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
         let mut batch = WriteBatch::default();
         for (position, bytes) in &page {
             if let Ok(signed) = SignedEvent::from_store(bytes) {
-                if let Some(pin) = consent::person_pin(&signed.event().data) {
-                    batch.index_person(pin, *position);
+                if let Some(pin) = person_of(*position, &signed) {
+                    batch.index_person(pin.expose(), *position);
                 }
             }
         }
@@ -208,17 +223,20 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
     }
     let mut batch = WriteBatch::default();
     let mut in_batch = 0;
-    let mut current: Option<(String, Vec<u64>)> = None;
+    let mut current: Option<(Pin, Vec<u64>)> = None;
     let flush_person =
-        |person: Option<(String, Vec<u64>)>, batch: &mut WriteBatch| -> Result<(), StoreError> {
+        |person: Option<(Pin, Vec<u64>)>, batch: &mut WriteBatch| -> Result<(), StoreError> {
             if let Some((pin, positions)) = person {
                 let view = project_positions(store, &pin, &positions)?;
-                batch.set_view(&pin, &view);
+                batch.set_view(pin.expose(), &view);
             }
             Ok(())
         };
     for entry in store.person_index() {
         let (pin, position) = entry?;
+        let pin: Pin = pin
+            .parse()
+            .map_err(|_| StoreError::Corrupt("person index"))?;
         match &mut current {
             Some((p, positions)) if *p == pin => positions.push(position),
             _ => {
@@ -241,8 +259,8 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
 }
 
 /// A person's view, if the node holds events about them.
-pub fn person(store: &Store, pin: &str) -> Result<Option<PersonView>, StoreError> {
-    store.view(pin)
+pub fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
+    store.view(pin.expose())
 }
 
 /// Every view the node holds.

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use crate::event::identifiers::MemberId;
+use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::Event;
 use crate::policy::consent::{self, Audience, ConsentState, Facts};
@@ -59,10 +59,10 @@ pub fn events(
 pub fn sent_by(
     store: &Store,
     source: &str,
-    pins: &[&str],
+    pins: &[Pin],
     user: LocalUser<'_>,
 ) -> Result<bool, StoreError> {
-    let states = states_of(store, pins.to_vec())?;
+    let states = states_of(store, pins.iter().map(Pin::expose).collect())?;
     let facts = Facts {
         source,
         event_type: EventType::ReturneeRecord,
@@ -85,11 +85,11 @@ pub enum Lookup {
 }
 
 /// The person's view as `user` may be served it.
-pub fn person(store: &Store, pin: &str, user: LocalUser<'_>) -> Result<Lookup, StoreError> {
+pub fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lookup, StoreError> {
     let Some(view) = projector::person(store, pin)? else {
         return Ok(Lookup::NothingHeld);
     };
-    let state: Option<ConsentState> = store.consent(pin)?;
+    let state: Option<ConsentState> = store.consent(pin.expose())?;
     Ok(match served(store, view, state.as_ref(), user)? {
         Some(view) => Lookup::Served(Box::new(view)),
         None => Lookup::Refused,
@@ -103,11 +103,11 @@ pub fn views(
     views: Vec<PersonView>,
     user: LocalUser<'_>,
 ) -> Result<Vec<PersonView>, StoreError> {
-    let pins: Vec<String> = views.iter().map(|v| v.pin.clone()).collect();
-    let states = states_of(store, pins.iter().map(String::as_str).collect())?;
+    let pins: Vec<Pin> = views.iter().map(|v| v.pin.clone()).collect();
+    let states = states_of(store, pins.iter().map(Pin::expose).collect())?;
     let mut out = Vec::with_capacity(views.len());
     for view in views {
-        let state = states.get(view.pin.as_str()).cloned().flatten();
+        let state = states.get(view.pin.expose()).cloned().flatten();
         if let Some(v) = served(store, view, state.as_ref(), user)? {
             out.push(v);
         }

@@ -1,10 +1,17 @@
 //! The unified registry view: one projection per person from every event the node holds.
 //!
 //! [`project`] is a pure function of a person's events: corrections remove what they supersede,
-//! the rest is applied in business-date order (`eventDate`), then arrival order. The stored view
-//! is exactly what the events say; facts that depend on "today" (pathway stage, durations) are
-//! derived when read ([`PersonView::derive`]), so a view rebuilt from the log always equals the
-//! one maintained as events arrived.
+//! the rest is applied in business-date order (`eventDate`, which every schema requires: an
+//! event without one is in no view), then arrival order. The stored view is exactly what the
+//! events say; facts that depend on "today" (pathway stage, durations) are derived when read
+//! ([`PersonView::derive`]), so a view rebuilt from the log always equals the one maintained as
+//! events arrived.
+//!
+//! The view is typed where code reads it (the PIN, dates, the consent, a job's formality,
+//! contract and ICSE-18 status, labour-force status: [`crate::event::vocab`]) and stored as the
+//! events wrote it, so a view stored before it was typed reads back unchanged; what only the
+//! person's reader looks at (names, stays abroad, courses, credentials) stays the events' JSON.
+//! A part of an event that does not read as its type (the schemas rule that out) is left out.
 //!
 //! Why long: the projection's rules (one per kind of event) read best in one place; a third of
 //! the file is their tests.
@@ -17,7 +24,9 @@ use time::{Date, Duration};
 
 use crate::event::identifiers::{MemberId, Pin, Sex};
 use crate::event::schema::EventType;
+use crate::event::vocab::{self, iso_date, ContractDuration, Formality, Icse18, LabourForceStatus};
 use crate::event::Event;
+use crate::policy::consent::Consent;
 
 /// Days after return that count as "six months" (183, as the KPIs define it).
 pub const SIX_MONTHS_DAYS: i64 = 183;
@@ -39,7 +48,8 @@ pub struct EventRef {
     #[serde(rename = "type")]
     pub event_type: String,
     pub event: String,
-    pub event_date: String,
+    #[serde(with = "iso_date")]
+    pub event_date: Date,
     pub position: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub superseded: bool,
@@ -52,7 +62,8 @@ pub struct EventRef {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Returnee {
-    pub return_date: Option<String>,
+    #[serde(with = "iso_date::option", default)]
+    pub return_date: Option<Date>,
     pub return_source: Option<String>,
     pub region: Option<String>,
     pub soate: Option<String>,
@@ -75,23 +86,29 @@ pub struct Enrolment {
     pub status: String,
     pub provider: Option<Value>,
     pub course: Option<Value>,
-    pub start: Option<String>,
-    pub end: Option<String>,
+    #[serde(with = "iso_date::option", default)]
+    pub start: Option<Date>,
+    #[serde(with = "iso_date::option", default)]
+    pub end: Option<Date>,
     /// When it was completed (COMPLETED or CERTIFIED), for "employed after retraining".
-    pub completed_on: Option<String>,
+    #[serde(with = "iso_date::option", default)]
+    pub completed_on: Option<Date>,
     pub credentials: Vec<Value>,
 }
 
-/// An employment spell.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// An employment spell. It has the names of an employment-status event's `job`, so a job reads
+/// as a spell (what the view does not keep, such as `endReason`, is left out).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Spell {
     pub spell_id: String,
-    pub start_date: String,
-    pub end_date: Option<String>,
-    pub icse18: String,
-    pub formality: String,
-    pub contract_duration: String,
+    #[serde(with = "iso_date")]
+    pub start_date: Date,
+    #[serde(with = "iso_date::option", default)]
+    pub end_date: Option<Date>,
+    pub icse18: Icse18,
+    pub formality: Formality,
+    pub contract_duration: ContractDuration,
     pub isco08: String,
     pub region: Option<String>,
     pub training_enrolment_id: Option<String>,
@@ -103,28 +120,67 @@ pub struct Spell {
 /// A labour-force status as observed on a date.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusAt {
-    pub status: String,
-    pub date: String,
+    pub status: LabourForceStatus,
+    #[serde(with = "iso_date")]
+    pub date: Date,
+}
+
+/// The person's registration as a job-seeker (an employment-status event's `registration`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Registration {
+    pub office: String,
+    pub region: String,
+    #[serde(with = "iso_date")]
+    pub date: Date,
+}
+
+/// The employment service's profiling of the person (an employment-status event's
+/// `profiling`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profiling {
+    /// Distance from the labour market: `A_READY`, `B_SUPPORT` or `C_INTENSIVE`.
+    pub segment: String,
+    #[serde(with = "iso_date")]
+    pub date: Date,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_isco08: Option<Vec<String>>,
+}
+
+/// A referral to a course or a vacancy (an employment-status event's `referral`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Referral {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub course_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub provider_id: Option<String>,
+    /// The vacancy the person is referred to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vacancy_id: Option<String>,
+    #[serde(with = "iso_date")]
+    pub date: Date,
 }
 
 /// The projection of one person.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonView {
-    pub pin: String,
+    pub pin: Pin,
     pub sex: Option<Sex>,
-    pub birth_date: Option<String>,
+    #[serde(with = "iso_date::option", default)]
+    pub birth_date: Option<Date>,
     pub name: Option<Value>,
-    pub pin_history: Vec<String>,
+    pub pin_history: Vec<Pin>,
     pub returnee: Option<Returnee>,
-    pub consent: Option<Value>,
+    pub consent: Option<Consent>,
     /// Every member a consent of the person ever named while granted (a later withdrawal does
     /// not remove it): the stable population for registration coverage.
     #[serde(default)]
-    pub consented_to: Vec<String>,
-    pub registration: Option<Value>,
-    pub profiling: Option<Value>,
-    pub referrals: Vec<Value>,
+    pub consented_to: Vec<MemberId>,
+    pub registration: Option<Registration>,
+    pub profiling: Option<Profiling>,
+    pub referrals: Vec<Referral>,
     pub enrolments: Vec<Enrolment>,
     pub spells: Vec<Spell>,
     pub status_history: Vec<StatusAt>,
@@ -154,16 +210,18 @@ pub enum Stage {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Derived {
-    pub as_of: String,
+    #[serde(with = "iso_date")]
+    pub as_of: Date,
     pub stage: Stage,
-    pub labour_force_status: Option<String>,
+    pub labour_force_status: Option<LabourForceStatus>,
     pub days_to_registration: Option<i64>,
     pub days_to_first_employment: Option<i64>,
     pub days_to_first_formal_employment: Option<i64>,
     pub employed_six_months_after_return: Option<bool>,
 }
 
-/// Parse an ISO date from the data (already schema-checked).
+/// Parse an ISO 8601 date a caller gave (a query parameter, a command-line option); dates in
+/// the data are read by [`vocab::date`].
 pub fn date(s: &str) -> Option<Date> {
     Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok()
 }
@@ -172,8 +230,18 @@ fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(String::from)
 }
 
+/// The date at `key` of `v`.
+fn date_at(v: &Value, key: &str) -> Option<Date> {
+    v.get(key)?.as_str().and_then(vocab::date)
+}
+
+/// The part `key` of `v` read as its type (`None` when absent or not of that type).
+fn part<'v, T: Deserialize<'v>>(v: &'v Value, key: &str) -> Option<T> {
+    T::deserialize(v.get(key)?).ok()
+}
+
 /// Build a person's view from their events (in any order).
-pub fn project(pin: &str, events: &[Stored]) -> PersonView {
+pub fn project(pin: &Pin, events: &[Stored]) -> PersonView {
     // A correction supersedes only an event of its own source and type (the person is the same:
     // a view holds one person's events). Any other `supersedes` is ignored.
     let superseded: HashSet<(&MemberId, EventType, String)> = events
@@ -185,42 +253,33 @@ pub fn project(pin: &str, events: &[Stored]) -> PersonView {
         .collect();
     let is_superseded =
         |e: &Event| superseded.contains(&(&e.source, e.event_type, e.id.to_string()));
-    let mut ordered: Vec<&Stored> = events.iter().collect();
-    ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-    let mut view = PersonView {
-        pin: pin.to_string(),
-        ..PersonView::default()
-    };
-    if let Ok(p) = pin.parse::<Pin>() {
-        view.sex = Some(p.sex());
-        view.birth_date = Some(p.birth_date().to_string());
-    }
-    for s in ordered {
-        apply(&mut view, s, is_superseded(&s.event));
+    let mut view = PersonView::new(pin.clone());
+    for (date, s) in in_order(events) {
+        apply(&mut view, s, date, is_superseded(&s.event));
     }
     view
 }
 
-/// Business date, then arrival: the order events are applied in.
-fn order_key(s: &Stored) -> (&str, u64) {
-    let date = s
-        .event
-        .data
-        .get("eventDate")
-        .and_then(Value::as_str)
-        .unwrap_or("");
-    (date, s.position)
+/// The events with a business date, in the order they are applied: business date, then
+/// arrival.
+fn in_order(events: &[Stored]) -> Vec<(Date, &Stored)> {
+    let mut ordered: Vec<(Date, &Stored)> = events
+        .iter()
+        .filter_map(|s| Some((date_at(&s.event.data, "eventDate")?, s)))
+        .collect();
+    ordered.sort_by_key(|(date, s)| (*date, s.position));
+    ordered
 }
 
-/// Apply one event (in order) to a view.
-fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
+/// Apply one event (in order, on its business date) to a view.
+fn apply(view: &mut PersonView, s: &Stored, date: Date, superseded: bool) {
     let e = &s.event;
     view.events.push(EventRef {
         id: e.id.to_string(),
         source: e.source.to_string(),
         event_type: e.event_type.to_string(),
         event: text(&e.data, "event").unwrap_or_default(),
-        event_date: text(&e.data, "eventDate").unwrap_or_default(),
+        event_date: date,
         position: s.position,
         superseded,
         supersedes: text(&e.data, "supersedes"),
@@ -230,8 +289,8 @@ fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
     }
     match e.event_type {
         EventType::ReturneeRecord => apply_returnee(view, &e.data),
-        EventType::TrainingEnrolment => apply_training(view, &e.data),
-        EventType::EmploymentStatus => apply_employment(view, &e.data),
+        EventType::TrainingEnrolment => apply_training(view, &e.data, date),
+        EventType::EmploymentStatus => apply_employment(view, &e.data, date),
         // Not about a person: never in a view (see `crate::registry::offers`).
         EventType::Vacancy | EventType::CourseOffer => {}
     }
@@ -242,22 +301,16 @@ fn apply(view: &mut PersonView, s: &Stored, superseded: bool) {
 /// view gives exactly what [`project`] over all the events would. `false`: the view is left
 /// unchanged, project from scratch (its `events` name every position it was built from).
 pub fn extend(view: &mut PersonView, new: &[Stored]) -> bool {
-    let mut ordered: Vec<&Stored> = new.iter().collect();
-    ordered.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
-    let last = view
-        .events
-        .last()
-        .map(|e| (e.event_date.as_str(), e.position));
-    let first = ordered.first().map(|s| order_key(s));
+    let ordered = in_order(new);
+    let last = view.events.last().map(|e| (e.event_date, e.position));
+    let first = ordered.first().map(|(date, s)| (*date, s.position));
     if let (Some(last), Some(first)) = (last, first) {
         if first <= last {
             return false;
         }
     }
-    let corrections = ordered
-        .iter()
-        .any(|s| s.event.data.get("supersedes").is_some());
-    let named = ordered.iter().any(|s| {
+    let corrections = new.iter().any(|s| s.event.data.get("supersedes").is_some());
+    let named = new.iter().any(|s| {
         let id = s.event.id.to_string();
         view.events
             .iter()
@@ -266,8 +319,8 @@ pub fn extend(view: &mut PersonView, new: &[Stored]) -> bool {
     if corrections || named {
         return false;
     }
-    for s in ordered {
-        apply(view, s, false);
+    for (date, s) in ordered {
+        apply(view, s, date, false);
     }
     true
 }
@@ -282,12 +335,12 @@ fn apply_returnee(view: &mut PersonView, d: &Value) {
             view.pin_history = h
                 .iter()
                 .filter_map(Value::as_str)
-                .map(String::from)
+                .filter_map(|pin| pin.parse().ok())
                 .collect();
         }
     }
     if let Some(ret) = d.get("return") {
-        r.return_date = text(ret, "date");
+        r.return_date = date_at(ret, "date");
         r.return_source = text(ret, "source");
     }
     if let Some(stays) = d.get("staysAbroad").and_then(Value::as_array) {
@@ -319,21 +372,20 @@ fn apply_returnee(view: &mut PersonView, d: &Value) {
             *slot = Some(v);
         }
     }
-    if let Some(c) = d.get("consent") {
-        view.consent = Some(c.clone());
-        if c.get("granted").and_then(Value::as_bool) == Some(true) {
-            let named = c.get("recipients").and_then(Value::as_array);
-            for m in named.into_iter().flatten().filter_map(Value::as_str) {
-                if !view.consented_to.iter().any(|x| x == m) {
-                    view.consented_to.push(m.to_string());
+    if let Some(consent) = part::<Consent>(d, "consent") {
+        if consent.granted {
+            for member in &consent.recipients {
+                if !view.consented_to.contains(member) {
+                    view.consented_to.push(member.clone());
                 }
             }
             view.consented_to.sort();
         }
+        view.consent = Some(consent);
     }
 }
 
-fn apply_training(view: &mut PersonView, d: &Value) {
+fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
     let Some(id) = text(d, "enrolmentId") else {
         return;
     };
@@ -357,56 +409,39 @@ fn apply_training(view: &mut PersonView, d: &Value) {
         e.course = Some(c.clone());
     }
     if let Some(dates) = d.get("dates") {
-        e.start = text(dates, "start").or(e.start.take());
-        e.end = text(dates, "end").or(e.end.take());
+        e.start = date_at(dates, "start").or(e.start);
+        e.end = date_at(dates, "end").or(e.end);
     }
-    let event_date = text(d, "eventDate");
     match event.as_str() {
         "ENROLLED" | "COMPLETED" | "DROPPED_OUT" | "FAILED" => e.status = event.clone(),
         "CERTIFIED" => e.status = event.clone(),
         _ => {}
     }
     if event == "COMPLETED" || (event == "CERTIFIED" && e.completed_on.is_none()) {
-        e.completed_on = e.end.clone().or(event_date);
+        e.completed_on = e.end.or(Some(date));
     }
     if let Some(c) = d.get("credential") {
         e.credentials.push(c.clone());
     }
 }
 
-fn apply_employment(view: &mut PersonView, d: &Value) {
+fn apply_employment(view: &mut PersonView, d: &Value, date: Date) {
     let event = text(d, "event").unwrap_or_default();
-    let event_date = text(d, "eventDate").unwrap_or_default();
-    if let Some(status) = text(d, "labourForceStatus") {
-        view.status_history.push(StatusAt {
-            status,
-            date: event_date.clone(),
-        });
+    if let Some(status) = part::<LabourForceStatus>(d, "labourForceStatus") {
+        view.status_history.push(StatusAt { status, date });
     }
-    if let Some(r) = d.get("registration") {
+    if let Some(r) = part::<Registration>(d, "registration") {
         if view.registration.is_none() || event == "RECORD_CORRECTED" {
-            view.registration = Some(r.clone());
+            view.registration = Some(r);
         }
     }
-    if let Some(p) = d.get("profiling") {
-        view.profiling = Some(p.clone());
+    if let Some(p) = part::<Profiling>(d, "profiling") {
+        view.profiling = Some(p);
     }
-    if let Some(r) = d.get("referral") {
-        view.referrals.push(r.clone());
+    if let Some(r) = part::<Referral>(d, "referral") {
+        view.referrals.push(r);
     }
-    if let Some(job) = d.get("job") {
-        let spell = Spell {
-            spell_id: text(job, "spellId").unwrap_or_default(),
-            start_date: text(job, "startDate").unwrap_or_default(),
-            end_date: text(job, "endDate"),
-            icse18: text(job, "icse18").unwrap_or_default(),
-            formality: text(job, "formality").unwrap_or_default(),
-            contract_duration: text(job, "contractDuration").unwrap_or_default(),
-            isco08: text(job, "isco08").unwrap_or_default(),
-            region: text(job, "region"),
-            training_enrolment_id: text(job, "trainingEnrolmentId"),
-            vacancy_id: text(job, "vacancyId"),
-        };
+    if let Some(spell) = part::<Spell>(d, "job") {
         match view
             .spells
             .iter_mut()
@@ -421,23 +456,36 @@ fn apply_employment(view: &mut PersonView, d: &Value) {
 impl Spell {
     /// Whether the spell covers `day`.
     pub fn covers(&self, day: Date) -> bool {
-        let started = date(&self.start_date).is_some_and(|s| s <= day);
-        let not_ended = self
-            .end_date
-            .as_deref()
-            .and_then(date)
-            .is_none_or(|e| e >= day);
-        started && not_ended
+        self.start_date <= day && self.end_date.is_none_or(|e| e >= day)
     }
 }
 
 impl PersonView {
+    /// The view of a person no event has been applied to yet: the sex and birth date their
+    /// PIN states.
+    pub fn new(pin: Pin) -> PersonView {
+        PersonView {
+            sex: Some(pin.sex()),
+            birth_date: Some(pin.birth_date()),
+            pin,
+            name: None,
+            pin_history: Vec::new(),
+            returnee: None,
+            consent: None,
+            consented_to: Vec::new(),
+            registration: None,
+            profiling: None,
+            referrals: Vec::new(),
+            enrolments: Vec::new(),
+            spells: Vec::new(),
+            status_history: Vec::new(),
+            events: Vec::new(),
+            received_data_withheld: false,
+        }
+    }
+
     pub fn return_date(&self) -> Option<Date> {
-        self.returnee
-            .as_ref()?
-            .return_date
-            .as_deref()
-            .and_then(date)
+        self.returnee.as_ref()?.return_date
     }
 
     /// The spell that covers `day`, preferring the one that started last.
@@ -445,76 +493,63 @@ impl PersonView {
         self.spells
             .iter()
             .filter(|s| s.covers(day))
-            .max_by_key(|s| s.start_date.clone())
+            .max_by_key(|s| s.start_date)
     }
 
     /// The last labour-force status observed on or before `day`.
-    pub fn status_at(&self, day: Date) -> Option<&str> {
+    pub fn status_at(&self, day: Date) -> Option<LabourForceStatus> {
         self.status_history
             .iter()
-            .filter(|s| date(&s.date).is_some_and(|d| d <= day))
-            .max_by_key(|s| s.date.clone())
-            .map(|s| s.status.as_str())
+            .filter(|s| s.date <= day)
+            .max_by_key(|s| s.date)
+            .map(|s| s.status)
     }
 
     /// The first spell start on or after the return (or the first at all without a return).
     pub fn first_employment(&self, formal_only: bool) -> Option<Date> {
         self.spells_since_return()
-            .filter(|(s, _)| !formal_only || s.formality == "FORMAL")
-            .map(|(_, d)| d)
+            .filter(|s| !formal_only || s.formality == Formality::Formal)
+            .map(|s| s.start_date)
             .min()
     }
 
-    /// The spells that started on or after the return (all, when the return is unknown), with
-    /// their start dates.
-    fn spells_since_return(&self) -> impl Iterator<Item = (&Spell, Date)> {
+    /// The spells that started on or after the return (all, when the return is unknown).
+    fn spells_since_return(&self) -> impl Iterator<Item = &Spell> {
         let ret = self.return_date();
         self.spells
             .iter()
-            .filter_map(|s| Some((s, date(&s.start_date)?)))
-            .filter(move |(_, d)| ret.is_none_or(|r| *d >= r))
+            .filter(move |s| ret.is_none_or(|r| s.start_date >= r))
     }
 
     /// Whether this node sees any employment information about the person dated by `day`: an
     /// employment-status event (registration, job, status) that consent let it hold.
     pub fn has_employment_information(&self, day: Date) -> bool {
-        self.events.iter().any(|e| {
-            e.event_type == EventType::EmploymentStatus.as_str()
-                && date(&e.event_date).is_some_and(|d| d <= day)
-        })
+        self.events
+            .iter()
+            .any(|e| e.event_type == EventType::EmploymentStatus.as_str() && e.event_date <= day)
     }
 
     /// When the employment service profiled the person.
     pub fn profiling_date(&self) -> Option<Date> {
-        self.profiling
-            .as_ref()
-            .and_then(|p| p.get("date"))
-            .and_then(Value::as_str)
-            .and_then(date)
+        self.profiling.as_ref().map(|p| p.date)
     }
 
     /// The person's referrals to vacancies: the date and the vacancy's id.
     pub fn vacancy_referrals(&self) -> impl Iterator<Item = (Date, &str)> {
-        self.referrals.iter().filter_map(|r| {
-            let vacancy = r.get("vacancyId")?.as_str()?;
-            Some((date(r.get("date")?.as_str()?)?, vacancy))
-        })
+        self.referrals
+            .iter()
+            .filter_map(|r| Some((r.date, r.vacancy_id.as_deref()?)))
     }
 
-    /// The first placement since return: the earliest spell that fills a vacancy, with its
-    /// start date.
-    pub fn first_placement(&self) -> Option<(&Spell, Date)> {
+    /// The first placement since return: the earliest spell that fills a vacancy.
+    pub fn first_placement(&self) -> Option<&Spell> {
         self.spells_since_return()
-            .filter(|(s, _)| s.vacancy_id.is_some())
-            .min_by_key(|(_, d)| *d)
+            .filter(|s| s.vacancy_id.is_some())
+            .min_by_key(|s| s.start_date)
     }
 
     pub fn registration_date(&self) -> Option<Date> {
-        self.registration
-            .as_ref()
-            .and_then(|r| r.get("date"))
-            .and_then(Value::as_str)
-            .and_then(date)
+        self.registration.as_ref().map(|r| r.date)
     }
 
     /// Facts at `as_of`: stage on the pathway, current status, durations from return.
@@ -528,20 +563,17 @@ impl PersonView {
             .filter(|d| *d <= as_of)
             .map(|d| self.spell_at(d).is_some());
         let current = self.spell_at(as_of);
-        let by = |d: &Option<String>| d.as_deref().and_then(date).is_some_and(|d| d <= as_of);
-        let trained = self.enrolments.iter().any(|e| by(&e.completed_on));
+        let by = |d: Option<Date>| d.is_some_and(|d| d <= as_of);
+        let trained = self.enrolments.iter().any(|e| by(e.completed_on));
         let in_training = self
             .enrolments
             .iter()
-            .any(|e| by(&e.start) && !by(&e.end) && !by(&e.completed_on));
-        let profiled = self
-            .profiling
-            .as_ref()
-            .is_some_and(|p| by(&text(p, "date")));
-        let registered = self.registration_date().is_some_and(|d| d <= as_of);
+            .any(|e| by(e.start) && !by(e.end) && !by(e.completed_on));
+        let profiled = by(self.profiling_date());
+        let registered = by(self.registration_date());
         let stage = match current {
             Some(_) if employed_at_six == Some(true) => Stage::Sustained,
-            Some(s) if s.formality == "FORMAL" => Stage::EmployedFormally,
+            Some(s) if s.formality == Formality::Formal => Stage::EmployedFormally,
             Some(_) => Stage::Employed,
             None if trained => Stage::Trained,
             None if in_training => Stage::InTraining,
@@ -550,16 +582,15 @@ impl PersonView {
             None if ret.is_some() => Stage::Returned,
             None => Stage::Unknown,
         };
-        let labour_force_status = if current.is_some() {
-            Some("EMPLOYED".to_string())
-        } else {
-            self.status_at(as_of)
-                .filter(|s| *s != "EMPLOYED")
-                .map(String::from)
-                .or_else(|| registered.then(|| "UNEMPLOYED".to_string()))
+        let labour_force_status = match current {
+            Some(_) => Some(LabourForceStatus::Employed),
+            None => self
+                .status_at(as_of)
+                .filter(|s| *s != LabourForceStatus::Employed)
+                .or_else(|| registered.then_some(LabourForceStatus::Unemployed)),
         };
         Derived {
-            as_of: as_of.to_string(),
+            as_of,
             stage,
             labour_force_status,
             days_to_registration: days_from_return(
@@ -633,6 +664,10 @@ mod tests {
         ]
     }
 
+    fn the_pin() -> Pin {
+        "21503199012345".parse().unwrap()
+    }
+
     fn stored(events: &[Event], order: &[usize]) -> Vec<Stored> {
         order
             .iter()
@@ -647,9 +682,9 @@ mod tests {
     #[test]
     fn the_pathway_is_assembled_with_corrections_applied() {
         let events = pathway();
-        let v = project("21503199012345", &stored(&events, &[0, 1, 2, 3, 4, 5]));
+        let v = project(&the_pin(), &stored(&events, &[0, 1, 2, 3, 4, 5]));
         let r = v.returnee.as_ref().unwrap();
-        assert_eq!(r.return_date.as_deref(), Some("2024-01-03"));
+        assert_eq!(r.return_date, date("2024-01-03"));
         assert_eq!(r.region.as_deref(), Some("KG-B"));
         assert_eq!(
             r.destination_country, None,
@@ -690,7 +725,7 @@ mod tests {
             "person": {"pin": pin}, "return": {"date": "2024-01-05", "source": "BORDER_RECORD"}, "region": "KG-O"}),
         );
         let v = project(
-            pin,
+            &the_pin(),
             &stored(
                 &[record.clone(), foreign, events[2].clone(), other_type],
                 &[0, 1, 2, 3],
@@ -711,19 +746,16 @@ mod tests {
     fn extending_in_order_equals_projecting_everything() {
         let events = pathway();
         let all = stored(&events, &[0, 1, 2, 3, 4, 5]);
-        let reference = project("21503199012345", &all);
+        let reference = project(&the_pin(), &all);
         // The correction (event 1) forces a full projection; after it, the rest extend.
-        let upto_correction = project("21503199012345", &all[..2]);
-        assert!(!extend(
-            &mut project("21503199012345", &all[..1]),
-            &all[1..2]
-        ));
+        let upto_correction = project(&the_pin(), &all[..2]);
+        assert!(!extend(&mut project(&the_pin(), &all[..1]), &all[1..2]));
         let mut extended = upto_correction;
         assert!(extend(&mut extended, &all[2..]), "in-order events extend");
         assert_eq!(extended, reference);
         // An event dated before what the view holds does not extend.
         let late = stored(&events, &[0, 1, 5, 2]);
-        let view = project("21503199012345", &late[..3]);
+        let view = project(&the_pin(), &late[..3]);
         let mut extended = view.clone();
         assert!(!extend(&mut extended, &late[3..]));
         assert_eq!(extended, view, "left unchanged");
@@ -732,9 +764,9 @@ mod tests {
     #[test]
     fn any_arrival_order_gives_the_same_view() {
         let events = pathway();
-        let reference = project("21503199012345", &stored(&events, &[0, 1, 2, 3, 4, 5]));
+        let reference = project(&the_pin(), &stored(&events, &[0, 1, 2, 3, 4, 5]));
         for order in [[5, 4, 3, 2, 1, 0], [1, 0, 3, 5, 2, 4], [2, 5, 0, 4, 1, 3]] {
-            let mut v = project("21503199012345", &stored(&events, &order));
+            let mut v = project(&the_pin(), &stored(&events, &order));
             // Positions differ with arrival; everything else must not.
             for e in v.events.iter_mut() {
                 e.position = 0;
@@ -744,6 +776,30 @@ mod tests {
                 e.position = 0;
             }
             assert_eq!(v, r, "order {order:?}");
+        }
+    }
+
+    /// Views the code before the typed view stored read back and write back as they were
+    /// stored, the typed projection builds them alike from the same events, and `derive` says
+    /// what it said then.
+    #[test]
+    fn views_stored_before_typing_read_back_and_are_projected_alike() {
+        let fixture: Vec<Value> = serde_json::from_str(include_str!(
+            "../../tests/fixtures/views-before-typing.json"
+        ))
+        .unwrap();
+        assert_eq!(fixture.len(), 4);
+        for person in fixture {
+            let held: PersonView = serde_json::from_value(person["view"].clone()).unwrap();
+            assert_eq!(serde_json::to_value(&held).unwrap(), person["view"]);
+            let events: Vec<Event> = serde_json::from_value(person["events"].clone()).unwrap();
+            let all: Vec<usize> = (0..events.len()).collect();
+            assert_eq!(project(&held.pin, &stored(&events, &all)), held);
+            let then = person["derived"].as_array().unwrap();
+            for (as_of, then) in ["2024-06-30", "2025-12-31"].into_iter().zip(then) {
+                let now = held.derive(date(as_of).unwrap());
+                assert_eq!(&serde_json::to_value(now).unwrap(), then, "{as_of}");
+            }
         }
     }
 }

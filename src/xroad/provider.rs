@@ -119,10 +119,10 @@ impl ProviderFace {
         let mut purposes: Vec<String> = readable.iter().flat_map(|(_, p)| p.clone()).collect();
         purposes.sort_unstable();
         purposes.dedup();
-        let who = Reader::member(client.as_str(), Some(purposes.join(", ")), &official);
+        let who = Reader::member(client, Some(purposes.join(", ")), &official);
         let what = "registry view through X-Road (jol-persons)";
-        let view = crate::registry::projector::person(store, pin).map_err(storage_problem)?;
-        let state: Option<ConsentState> = store.consent(pin).map_err(storage_problem)?;
+        let view = crate::registry::projector::person(store, &pin).map_err(storage_problem)?;
+        let state: Option<ConsentState> = store.consent(pin.expose()).map_err(storage_problem)?;
         let own: Vec<u64> = view
             .iter()
             .flat_map(|v| &v.events)
@@ -147,7 +147,8 @@ impl ProviderFace {
                 Some(_) => Outcome::RefusedNoConsent,
                 None => Outcome::RefusedNothingHeld,
             };
-            access::log(store, &who, [Access::new(pin, what, outcome)]).map_err(storage_problem)?;
+            access::log(store, &who, [Access::new(&pin, what, outcome)])
+                .map_err(storage_problem)?;
             return Err(Problem::new(
                 StatusCode::NOT_FOUND,
                 "person-not-found",
@@ -155,9 +156,9 @@ impl ProviderFace {
                 "this member holds nothing about that person that the client may read; the request is in the person's access log",
             ));
         }
-        let served = crate::registry::projector::project_positions(store, pin, &own)
+        let served = crate::registry::projector::project_positions(store, &pin, &own)
             .map_err(storage_problem)?;
-        access::record_reads(store, &who, what, [pin]).map_err(storage_problem)?;
+        access::record_reads(store, &who, what, [&pin]).map_err(storage_problem)?;
         let as_of = date_param(req.uri().query(), "asOf")?
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());
         let mut body = serde_json::to_value(&served).unwrap_or_default();

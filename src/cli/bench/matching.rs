@@ -30,9 +30,13 @@ pub(super) fn matching() -> Result<Vec<Figure>> {
             Job::of(&offer, &mut interner)
         })
         .collect();
+    // Persons born on 1 January 1990, numbered: PINs of the PIN's form.
     let seekers: Vec<Seeker> = (0..PERSONS)
-        .map(|i| Seeker::of(&format!("{i:014}"), &seeker_profile(i, 11), &mut interner))
-        .collect();
+        .map(|i| {
+            let pin = format!("201011990{i:05}").parse()?;
+            Ok(Seeker::of(&pin, &seeker_profile(i, 11), &mut interner))
+        })
+        .collect::<Result<_>>()?;
     let mut person_times = Vec::new();
     for s in seekers.iter().take(300) {
         let t = Instant::now();

@@ -1,0 +1,148 @@
+//! The closed vocabularies of the event data that code reads as types: dates as the schemas
+//! write them (`YYYY-MM-DD`), a job's formality, contract duration and ICSE-18 status, a
+//! person's labour-force status, and how a consent was given. Each enum has exactly the values
+//! of its list in `schemas/` (the schemas allow nothing outside them, so there is no "other"
+//! variant), and serializes as the schema writes it, so what was stored as text reads back.
+
+use serde::{Deserialize, Serialize};
+use time::format_description::BorrowedFormatItem;
+use time::macros::format_description;
+use time::Date;
+
+/// A date as the schemas write it (`common.v1.json#/$defs/date`).
+const DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
+
+time::serde::format_description!(pub iso_date, Date, DATE);
+
+/// A `YYYY-MM-DD` date from the data, as [`iso_date`] reads it.
+pub fn date(text: &str) -> Option<Date> {
+    Date::parse(text, DATE).ok()
+}
+
+/// How formal a job is (`common.v1.json#/$defs/formality`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Formality {
+    Formal,
+    Informal,
+    Unknown,
+}
+
+/// A person's labour-force status (`employment-status.v1.json`, `labourForceStatus`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum LabourForceStatus {
+    Employed,
+    Unemployed,
+    OutsideLabourForce,
+}
+
+/// A job's contract duration (`common.v1.json#/$defs/contractDuration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ContractDuration {
+    Permanent,
+    FixedTerm,
+    Seasonal,
+    Casual,
+    None,
+}
+
+/// Status in employment, ICSE-18 (`common.v1.json#/$defs/icse18`), written as its code; the
+/// order is the codes' order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Icse18 {
+    #[serde(rename = "11")]
+    EmployerInCorporation,
+    #[serde(rename = "12")]
+    EmployerInHouseholdEnterprise,
+    #[serde(rename = "21")]
+    OwnerOperatorOfCorporation,
+    #[serde(rename = "22")]
+    OwnAccountWorker,
+    #[serde(rename = "30")]
+    DependentContractor,
+    #[serde(rename = "41")]
+    PermanentEmployee,
+    #[serde(rename = "42")]
+    FixedTermEmployee,
+    #[serde(rename = "43")]
+    ShortTermEmployee,
+    #[serde(rename = "44")]
+    PaidTrainee,
+    #[serde(rename = "51")]
+    ContributingFamilyWorker,
+}
+
+impl Icse18 {
+    /// ICSE-18's independent workers: employers (11, 12) and independent workers without
+    /// employees (21, 22).
+    pub fn is_independent(self) -> bool {
+        matches!(
+            self,
+            Icse18::EmployerInCorporation
+                | Icse18::EmployerInHouseholdEnterprise
+                | Icse18::OwnerOperatorOfCorporation
+                | Icse18::OwnAccountWorker
+        )
+    }
+}
+
+/// How a consent was given (`common.v1.json#/$defs/consent`, `method`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ConsentMethod {
+    WrittenSigned,
+    ElectronicSignature,
+    InPersonRecorded,
+    OnlinePortal,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::de::DeserializeOwned;
+    use serde_json::Value;
+
+    fn schema(text: &str) -> Value {
+        serde_json::from_str(text).unwrap()
+    }
+
+    /// Every value of the schema's list reads as a variant and writes back as itself, and the
+    /// enum has no variant the list lacks.
+    fn same_list<T: DeserializeOwned + Serialize>(list: &Value, variants: usize) {
+        let values = list.as_array().unwrap();
+        for v in values {
+            let typed: T = serde_json::from_value(v.clone()).unwrap();
+            assert_eq!(&serde_json::to_value(typed).unwrap(), v);
+        }
+        assert_eq!(values.len(), variants, "{list}");
+    }
+
+    #[test]
+    fn each_enum_is_its_schema_list() {
+        let common = schema(include_str!("../../schemas/common.v1.json"));
+        let defs = &common["$defs"];
+        let status = schema(include_str!("../../schemas/employment-status.v1.json"));
+        same_list::<Formality>(&defs["formality"]["enum"], 3);
+        same_list::<ContractDuration>(&defs["contractDuration"]["enum"], 5);
+        same_list::<Icse18>(&defs["icse18"]["enum"], 10);
+        same_list::<ConsentMethod>(&defs["consent"]["properties"]["method"]["enum"], 4);
+        same_list::<LabourForceStatus>(&status["properties"]["labourForceStatus"]["enum"], 3);
+        assert!(serde_json::from_value::<Formality>("formal".into()).is_err());
+    }
+
+    #[test]
+    fn dates_are_written_and_read_as_the_schemas_write_them() {
+        #[derive(Serialize, Deserialize)]
+        struct Dated {
+            #[serde(with = "iso_date")]
+            on: Date,
+        }
+        let d: Dated = serde_json::from_str(r#"{"on":"2024-02-29"}"#).unwrap();
+        assert_eq!(date("2024-02-29"), Some(d.on));
+        assert_eq!(serde_json::to_string(&d).unwrap(), r#"{"on":"2024-02-29"}"#);
+        assert!(serde_json::from_str::<Dated>(r#"{"on":"2023-02-29"}"#).is_err());
+        assert_eq!(date("20240229"), None);
+    }
+}
