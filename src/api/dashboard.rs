@@ -18,7 +18,7 @@ use hyper::{Request, StatusCode};
 
 use super::tokens::{digest, Scope, Token, Unreadable};
 use super::LocalApi;
-use crate::net::http::{self, Problem, Response};
+use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::net::server::ClientAddr;
 
 /// The dashboard page, built into the binary.
@@ -159,10 +159,8 @@ impl LocalApi {
 /// 429: the client address has spent its budget of refused sign-ins.
 fn too_many_sign_ins(seconds: u64) -> Problem {
     Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "signin-rate-limited",
-        "Too many refused sign-ins",
-        format!("too many refused sign-ins from this address ([local] signin_failures_per_minute); retry after {seconds} s"),
+                ProblemKind::SigninRateLimited,
+                format!("too many refused sign-ins from this address ([local] signin_failures_per_minute); retry after {seconds} s"),
     )
     .with("retryAfter", seconds.into())
 }

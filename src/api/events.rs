@@ -13,7 +13,7 @@ use super::{LocalApi, MAX_PAGE};
 use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
 use crate::event::identifiers::Pin;
-use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::{self, pins_in, Access, Outcome, Reader};
 use crate::policy::consent::Withheld;
 use crate::registry::serve;
@@ -75,20 +75,13 @@ impl LocalApi {
     ) -> Result<Response, Problem> {
         let not_found = || {
             Problem::new(
-                StatusCode::NOT_FOUND,
-                "event-not-found",
-                "Event not found",
+                ProblemKind::EventNotFound,
                 "this node holds no event with that id that this token may read",
             )
         };
-        let id: Uuid = id.parse().map_err(|_| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-event-id",
-                "Bad event id",
-                "an event id is a UUID",
-            )
-        })?;
+        let id: Uuid = id
+            .parse()
+            .map_err(|_| Problem::new(ProblemKind::BadEventId, "an event id is a UUID"))?;
         let mut candidates = self.store.positions_of_id(&id).map_err(storage_problem)?;
         if let Some(source) = http::query_param(query, "source") {
             candidates.retain(|(s, _)| s.as_str() == source);
@@ -102,9 +95,7 @@ impl LocalApi {
                     .map(|(source, position)| serde_json::json!({"source": source, "position": position}))
                     .collect();
                 return Err(Problem::new(
-                    StatusCode::CONFLICT,
-                    "ambiguous-event-id",
-                    "Ambiguous event id",
+                    ProblemKind::AmbiguousEventId,
                     "events of several members carry this id; name one with ?source=MEMBER-ID",
                 )
                 .with("candidates", serde_json::Value::Array(listed)));

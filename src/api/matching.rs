@@ -14,7 +14,7 @@ use crate::matching::esco::CodeLists;
 use crate::matching::market;
 use crate::matching::profile::{self, CompetencyProfile};
 use crate::matching::score::{self, split_skills, strings, Interner, Job, Seeker};
-use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::{self, Reader};
 use crate::registry::offers::{self, Offer, OfferKind};
 
@@ -87,9 +87,7 @@ impl LocalApi {
             .map_err(storage_problem)?
             .ok_or_else(|| {
                 Problem::new(
-                    StatusCode::NOT_FOUND,
-                    "vacancy-not-found",
-                    "Vacancy not found",
+                    ProblemKind::VacancyNotFound,
                     "this node holds no vacancy with that id",
                 )
             })?;

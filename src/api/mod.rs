@@ -24,7 +24,7 @@ use hyper::header::AUTHORIZATION;
 use hyper::{Method, Request, StatusCode};
 
 use crate::event::identifiers::MemberId;
-use crate::net::http::{self, Problem, Response};
+use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::net::metrics::Metrics;
 use crate::policy::access::{Reader, ReaderId, TokenVia};
 use crate::registry::serve::LocalUser;
@@ -170,9 +170,7 @@ impl LocalApi {
         let caller = signed_in(caller)?;
         if let Err(seconds) = self.rate_limits.take(&caller.token.name) {
             return Err(Problem::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate-limited",
-                "Too many requests",
+                ProblemKind::RateLimited,
                 format!(
                     "this token's budget ({}/s) is spent; retry after {seconds} s",
                     self.rate_limits.per_second()
@@ -182,9 +180,7 @@ impl LocalApi {
         }
         match scope {
             Some(scope) if !caller.token.allows(scope) => Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "scope-missing",
-                "Token lacks the scope",
+                ProblemKind::ScopeMissing,
                 format!("this token lacks the scope {}", scope.as_str()),
             )
             .with("scope", scope.as_str().into())),
@@ -241,10 +237,8 @@ impl Caller {
 fn signed_in(caller: Option<Caller>) -> Result<Caller, Problem> {
     caller.ok_or_else(|| {
         Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "Bearer token required",
-            "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create), or a dashboard session (/signin)",
+                ProblemKind::Unauthorized,
+                "this listener requires Authorization: Bearer <token> with a valid, unexpired token (jol token create), or a dashboard session (/signin)",
         )
     })
 }
@@ -256,17 +250,10 @@ fn unknown_route(method: &Method, path: &str, segments: &[&str]) -> Problem {
         .any(|m| Route::of(m, segments).is_some());
     if known_path {
         Problem::new(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
-            "Method not allowed",
+            ProblemKind::MethodNotAllowed,
             format!("{method} is not allowed on {path}"),
         )
     } else {
-        Problem::new(
-            StatusCode::NOT_FOUND,
-            "not-found",
-            "Not found",
-            format!("no resource at {path}"),
-        )
+        Problem::new(ProblemKind::NotFound, format!("no resource at {path}"))
     }
 }

@@ -5,9 +5,10 @@
 //! local API and of the X-Road provider face.
 
 use hyper::header::{HOST, ORIGIN};
-use hyper::{Method, Request, StatusCode};
+use hyper::{Method, Request};
 
 use crate::net::http::Problem;
+use crate::net::http::ProblemKind;
 
 /// The names a listener answers to.
 #[derive(Debug, Clone)]
@@ -45,9 +46,7 @@ impl HostNames {
             .unwrap_or_default();
         if !self.names.iter().any(|n| n == &host_name(host)) {
             return Err(Problem::new(
-                StatusCode::MISDIRECTED_REQUEST,
-                "unknown-host",
-                "Not this node's name",
+                ProblemKind::UnknownHost,
                 format!(
                     "the Host header names no name this listener answers to ({})",
                     self.key
@@ -63,9 +62,7 @@ impl HostNames {
                 .is_some_and(|o| o.eq_ignore_ascii_case(host));
             if !same {
                 return Err(Problem::new(
-                    StatusCode::FORBIDDEN,
-                    "cross-origin",
-                    "Cross-origin request refused",
+                    ProblemKind::CrossOrigin,
                     "a state-changing request from a web page of another origin is refused",
                 ));
             }

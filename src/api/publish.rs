@@ -14,7 +14,7 @@ use uuid::Uuid;
 use super::{LocalApi, MAX_BATCH};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
-use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::store::{QuarantineError, QuarantineFull, Quarantined};
 use crate::write::{Draft, PublishError, Published};
 
@@ -36,18 +36,14 @@ impl LocalApi {
         let value = self.parsed(&body)?;
         let Some(items) = value.get("events").and_then(Value::as_array) else {
             return Err(Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-request",
-                "Invalid batch",
+                ProblemKind::InvalidRequest,
                 "a batch is {\"events\": [ {type, data, idempotencyKey?}, … ]}",
             )
             .field("/events", "required: an array of events"));
         };
         if items.len() > MAX_BATCH {
             return Err(Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "batch-too-large",
-                "Batch too large",
+                ProblemKind::BatchTooLarge,
                 format!("a batch carries at most {MAX_BATCH} events"),
             ));
         }
@@ -111,9 +107,7 @@ impl LocalApi {
     fn draft(&self, value: &Value, at: &str) -> Result<Draft, Problem> {
         let invalid = || {
             Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "invalid-request",
-                "Invalid publish request",
+                ProblemKind::InvalidRequest,
                 "a publish request is {\"type\": …, \"data\": {…}, \"idempotencyKey\"?: …}",
             )
         };
@@ -207,9 +201,7 @@ impl LocalApi {
 /// refusal it had is named, so the client still learns what was wrong with it.
 fn quarantine_full(refusal: &Problem, full: &QuarantineFull) -> Problem {
     Problem::new(
-        StatusCode::INSUFFICIENT_STORAGE,
-        "quarantine-full",
-        "Quarantine full",
+        ProblemKind::QuarantineFull,
         format!(
             "this submission was refused ({}) and could not be kept for the operator: {full}. \
              Nothing was stored. The quarantine is a tamper-evident log that is never cleared: \
@@ -232,27 +224,21 @@ fn item_error(index: usize, p: &Problem) -> Value {
 fn publish_problem(e: PublishError, data_at: &str) -> Problem {
     match e {
         PublishError::Invalid(errors) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "schema-invalid",
-            "Data does not satisfy the schema",
-            format!(
+                ProblemKind::SchemaInvalid,
+                format!(
                 "{} field(s) fail the schema of the event type",
                 errors.len()
             ),
         )
         .schema_fields(data_at, &errors),
         PublishError::Supersedes(e) => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "supersedes-foreign",
-            "Correction of another event",
-            "a correction supersedes only an event of the same member and type about the same person",
+                ProblemKind::SupersedesForeign,
+                "a correction supersedes only an event of the same member and type about the same person",
         )
         .field(format!("{data_at}/supersedes"), e.to_string()),
         PublishError::TooLarge { size, limit } => Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "event-too-large",
-            "Event too large",
-            format!(
+                ProblemKind::EventTooLarge,
+                format!(
                 "signed, this event would be {size} bytes; this node publishes events of at most \
                  {limit} bytes ([limits] max_event_bytes), so that every reader can take them"
             ),
@@ -261,33 +247,25 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
         .with("limit", limit.into())
         .field(data_at, "too large once signed"),
         PublishError::ConsentAfterEvent => Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "consent-after-event",
-            "Consent dated in the future",
-            "a consent cannot be dated after the event that records it (beyond the allowed clock skew)",
+                ProblemKind::ConsentAfterEvent,
+                "a consent cannot be dated after the event that records it (beyond the allowed clock skew)",
         )
         .field(format!("{data_at}/consent/time"), "after the event's time"),
         PublishError::IdempotencyConflict => Problem::new(
-            StatusCode::CONFLICT,
-            "idempotency-conflict",
-            "Idempotency key reused",
-            "this idempotency key was used before for a different request",
+                ProblemKind::IdempotencyConflict,
+                "this idempotency key was used before for a different request",
         ),
         PublishError::NotWriter => not_writer(),
         PublishError::Storage(reason) if reason.is_not_writer() => not_writer(),
         PublishError::Storage(reason) => storage_problem(reason),
         // Only a received page carries a cursor; a publish never meets this.
         PublishError::CursorMoved { .. } => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "Internal error",
-            "the writer refused a received page",
+                ProblemKind::Internal,
+                "the writer refused a received page",
         ),
         PublishError::Stopped => Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "shutting-down",
-            "Node shutting down",
-            "the node is stopping; retry with the same idempotency key",
+                ProblemKind::ShuttingDown,
+                "the node is stopping; retry with the same idempotency key",
         ),
     }
 }
@@ -298,10 +276,8 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
 /// need a second hop whose failure the client could not tell from ours.
 fn not_writer() -> Problem {
     Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "not-writer",
-        "Standby replica",
-        "this replica of the member is a standby and another one is the writer; retry (with the same idempotency key): the load balancer sends the retry on",
+                ProblemKind::NotWriter,
+                "this replica of the member is a standby and another one is the writer; retry (with the same idempotency key): the load balancer sends the retry on",
     )
     .with("retryAfter", serde_json::json!(1))
 }

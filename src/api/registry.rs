@@ -9,7 +9,7 @@ use super::tokens::Scope;
 use super::{Caller, LocalApi};
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
-use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::{self, Access, Outcome, Reader};
 use crate::registry::serve::{self, Lookup};
 
@@ -109,9 +109,7 @@ impl LocalApi {
         }
         if !caller.allows(Scope::Admin) {
             return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "suppression-needs-admin",
-                "Small cells stay suppressed",
+                ProblemKind::SuppressionNeedsAdmin,
                 "suppress=false shows counts that can single out a person: it takes an admin token, and the read is logged in every counted person's access log",
             )
             .with("scope", Scope::Admin.as_str().into()));
@@ -131,10 +129,8 @@ impl LocalApi {
 /// The one answer to a person this node may not serve, whether or not it holds them.
 fn nothing_to_serve() -> Problem {
     Problem::new(
-        StatusCode::NOT_FOUND,
-        "person-not-found",
-        "Person not found",
-        "this node holds nothing about that person that this token may read; the request is in the access log",
+                ProblemKind::PersonNotFound,
+                "this node holds nothing about that person that this token may read; the request is in the access log",
     )
 }
 
@@ -205,7 +201,7 @@ fn today() -> time::Date {
 pub(crate) fn valid_pin(pin: &str) -> Result<Pin, Problem> {
     pin.parse()
         .map_err(|e: crate::event::identifiers::IdError| {
-            Problem::new(StatusCode::BAD_REQUEST, "bad-pin", "Bad PIN", e.to_string())
+            Problem::new(ProblemKind::BadPin, e.to_string())
         })
 }
 
@@ -214,9 +210,7 @@ pub(crate) fn date_param(query: Option<&str>, name: &str) -> Result<Option<time:
         None => Ok(None),
         Some(v) => crate::registry::view::date(v).map(Some).ok_or_else(|| {
             Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-query",
-                "Bad query parameter",
+                ProblemKind::BadQuery,
                 format!("`{name}` must be a date YYYY-MM-DD"),
             )
         }),

@@ -10,12 +10,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::SystemTime;
 
-use hyper::StatusCode;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use crate::net::http::Problem;
+use crate::net::http::ProblemKind;
 
 /// What a token may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -235,10 +235,8 @@ impl Unreadable {
     /// What a caller is told: 401, and nothing of the file.
     pub fn problem(self) -> Problem {
         Problem::new(
-            StatusCode::UNAUTHORIZED,
-            "tokens-unreadable",
-            "Token list unreadable",
-            "the node's token list cannot be read: every token is refused until an operator repairs the tokens file (the node's log says what is wrong with it)",
+                ProblemKind::TokensUnreadable,
+                "the node's token list cannot be read: every token is refused until an operator repairs the tokens file (the node's log says what is wrong with it)",
         )
     }
 }

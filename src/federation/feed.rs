@@ -25,7 +25,7 @@ use crate::budget::{Budget, FEED_PAGE_BYTES};
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::SignedEvent;
-use crate::net::http::{self, Problem, Response};
+use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::net::metrics::Metrics;
 use crate::policy::access::{Access, Official, Outcome, Reader};
 use crate::policy::consent::{self, ConsentState, Withheld};
@@ -112,12 +112,7 @@ pub struct PeerApi {
 pub const PEER_PREFIX: &str = "/peer/v1";
 
 fn not_found(path: &str) -> Problem {
-    Problem::new(
-        StatusCode::NOT_FOUND,
-        "not-found",
-        "Not found",
-        format!("no peer resource at {path}"),
-    )
+    Problem::new(ProblemKind::NotFound, format!("no peer resource at {path}"))
 }
 
 fn storage(e: StoreError) -> Problem {
@@ -129,14 +124,9 @@ fn storage(e: StoreError) -> Problem {
 /// X-Road's `jol-feed` through [`PeerApi::serve`], `jol-persons`, `jol-kpi`). The manifest
 /// itself stays served: a newer one is how a member recovers.
 pub fn serving_manifest(trust: &Trust) -> Result<Arc<Manifest>, Problem> {
-    trust.usable().map_err(|e| {
-        Problem::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "manifest-expired",
-            "Manifest expired",
-            e.to_string(),
-        )
-    })
+    trust
+        .usable()
+        .map_err(|e| Problem::new(ProblemKind::ManifestExpired, e.to_string()))
 }
 
 impl PeerApi {
@@ -203,14 +193,7 @@ impl PeerApi {
     ) -> Result<Response, Problem> {
         let body = http::read_body(req, 64 * 1024, http::BODY_DEADLINE).await?;
         let manifest = self.trust.held();
-        let refused = |detail: String| {
-            Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "cosignature-invalid",
-                "Co-signature refused",
-                detail,
-            )
-        };
+        let refused = |detail: String| Problem::new(ProblemKind::CosignatureInvalid, detail);
         let c = crate::log::checkpoint::verify_cosignature(&body, &manifest)
             .map_err(|e| refused(e.to_string()))?;
         if &c.witness != caller || c.origin != self.member {
@@ -251,9 +234,7 @@ impl PeerApi {
         let manifest = serving_manifest(&self.trust)?;
         if manifest.readable_types(caller).is_empty() {
             return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "not-a-reader",
-                "Not a reader",
+                ProblemKind::NotAReader,
                 "the manifest grants the caller no event type",
             ));
         }
@@ -638,14 +619,8 @@ fn requested_types(query: Option<&str>) -> Result<Option<Vec<EventType>>, Proble
     };
     list.split(',')
         .map(|t| {
-            t.parse::<EventType>().map_err(|e| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad-query",
-                    "Bad query parameter",
-                    format!("types: {e}"),
-                )
-            })
+            t.parse::<EventType>()
+                .map_err(|e| Problem::new(ProblemKind::BadQuery, format!("types: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)

@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 
 use crate::log::checkpoint::encode_hash;
 use crate::merkle;
-use crate::net::http::{self, Problem, Response};
+use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::store::{Store, StoreError};
 
 fn storage(e: StoreError) -> Problem {
@@ -14,12 +14,7 @@ fn storage(e: StoreError) -> Problem {
 }
 
 fn bad(detail: String) -> Problem {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "bad-proof-request",
-        "Bad proof request",
-        detail,
-    )
+    Problem::new(ProblemKind::BadProofRequest, detail)
 }
 
 fn raw_json(bytes: &[u8]) -> Value {
@@ -38,9 +33,7 @@ fn checkpointed(store: &Store) -> Result<u64, Problem> {
 pub fn checkpoint(store: &Store) -> Result<Response, Problem> {
     let Some((size, bytes)) = store.latest_checkpoint().map_err(storage)? else {
         return Err(Problem::new(
-            StatusCode::NOT_FOUND,
-            "no-checkpoint",
-            "No checkpoint yet",
+            ProblemKind::NoCheckpoint,
             "the log has no signed checkpoint yet",
         ));
     };
@@ -97,18 +90,14 @@ pub fn event_inclusion(
         .map_err(storage)?
         .ok_or_else(|| {
             Problem::new(
-                StatusCode::NOT_FOUND,
-                "event-not-in-log",
-                "No such event",
+                ProblemKind::EventNotInLog,
                 "this node's log holds no own event with that sequence",
             )
         })?;
     let leaf = position - 1;
     if leaf >= size {
         return Err(Problem::new(
-            StatusCode::CONFLICT,
-            "not-yet-covered",
-            "Not covered yet",
+            ProblemKind::NotYetCovered,
             "the event is after the tree size asked for; ask again after a newer checkpoint",
         ));
     }

@@ -9,6 +9,7 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 
 use crate::event::schema::FieldError;
+pub use crate::net::problems::ProblemKind;
 
 pub type Response = hyper::Response<Full<Bytes>>;
 
@@ -59,11 +60,12 @@ pub struct ProblemField {
 }
 
 impl Problem {
-    pub fn new(status: StatusCode, slug: &str, title: &str, detail: impl Into<String>) -> Problem {
+    /// A problem of `kind` (its slug, status and title from [`ProblemKind`]) with `detail`.
+    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Problem {
         Problem {
-            kind: format!("{PROBLEM_BASE}{slug}"),
-            title: title.into(),
-            status: status.as_u16(),
+            kind: format!("{PROBLEM_BASE}{}", kind.slug()),
+            title: kind.title().into(),
+            status: kind.status().as_u16(),
             detail: detail.into(),
             errors: Vec::new(),
             extensions: None,
@@ -119,12 +121,7 @@ impl Problem {
 
 /// 503: the store failed (the node says why; it keeps serving what it can).
 pub fn storage_problem(e: impl std::fmt::Display) -> Problem {
-    Problem::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "storage-unavailable",
-        "Storage unavailable",
-        e.to_string(),
-    )
+    Problem::new(ProblemKind::StorageUnavailable, e.to_string())
 }
 
 /// The request must declare a JSON body.
@@ -144,15 +141,11 @@ pub fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
         Some("application/json") => Ok(()),
         Some(t) if t.starts_with("application/") && t.ends_with("+json") => Ok(()),
         Some(_) => Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported-media-type",
-            "Unsupported media type",
+            ProblemKind::UnsupportedMediaType,
             "the body must be JSON: send Content-Type: application/json",
         )),
         None => Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "missing-content-type",
-            "Missing content type",
+            ProblemKind::MissingContentType,
             "the request has no Content-Type header: send Content-Type: application/json",
         )),
     }
@@ -172,9 +165,7 @@ pub async fn read_body(
 ) -> Result<Bytes, Problem> {
     let too_large = || {
         Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body-too-large",
-            "Request body too large",
+            ProblemKind::BodyTooLarge,
             format!("the body is larger than this node accepts ({limit} bytes)"),
         )
     };
@@ -190,21 +181,14 @@ pub async fn read_body(
         .await
         .map_err(|_| {
             Problem::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body-timeout",
-                "Request body too slow",
+                ProblemKind::BodyTimeout,
                 format!("the body did not arrive within {} s", deadline.as_secs()),
             )
         })?;
     match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "body-unreadable",
-            "Request body could not be read",
-            e.to_string(),
-        )),
+        Err(e) => Err(Problem::new(ProblemKind::BodyUnreadable, e.to_string())),
     }
 }
 
@@ -213,23 +197,17 @@ pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
     use crate::event::json::{self, JsonError};
     json::parse(body).map_err(|e| match e {
         JsonError::DuplicateKey { pointer } => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "duplicate-key",
-            "Duplicate member name",
-            "an object names the same member twice; JSON parsers disagree on which one counts, so the request is refused",
+                ProblemKind::DuplicateKey,
+                "an object names the same member twice; JSON parsers disagree on which one counts, so the request is refused",
         )
         .field(pointer, "appears twice in its object"),
         JsonError::Syntax(_) if std::str::from_utf8(body).is_err() => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "Malformed JSON",
-            "the body is not valid UTF-8",
+                ProblemKind::MalformedJson,
+                "the body is not valid UTF-8",
         ),
         JsonError::Syntax(e) => Problem::new(
-            StatusCode::BAD_REQUEST,
-            "malformed-json",
-            "Malformed JSON",
-            format!("the body is not valid JSON: {e}"),
+                ProblemKind::MalformedJson,
+                format!("the body is not valid JSON: {e}"),
         ),
     })
 }
@@ -249,9 +227,7 @@ pub fn query_u64(query: Option<&str>, name: &str, default: u64) -> Result<u64, P
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| {
             Problem::new(
-                StatusCode::BAD_REQUEST,
-                "bad-query",
-                "Bad query parameter",
+                ProblemKind::BadQuery,
                 format!("query parameter `{name}` must be a non-negative integer"),
             )
         }),

@@ -9,5 +9,6 @@
 pub mod client;
 pub mod http;
 pub mod metrics;
+pub mod problems;
 pub mod server;
 pub mod xroad;

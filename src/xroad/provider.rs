@@ -27,7 +27,7 @@ use crate::api::registry::{date_param, kpi_answer, valid_pin};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::federation::feed::{serving_manifest, PeerApi};
-use crate::net::http::{self, storage_problem, Problem, Response};
+use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::net::xroad::{header, Service};
 use crate::policy::access::{self, Access, Official, Outcome, Reader};
 use crate::policy::consent::{self, Audience, ConsentState, Facts};
@@ -110,9 +110,7 @@ impl ProviderFace {
             .collect();
         if readable.is_empty() {
             return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "not-a-reader",
-                "Not a reader",
+                ProblemKind::NotAReader,
                 "the manifest grants the client none of this member's event types",
             ));
         }
@@ -150,9 +148,7 @@ impl ProviderFace {
             access::log(store, &who, [Access::new(&pin, what, outcome)])
                 .map_err(storage_problem)?;
             return Err(Problem::new(
-                StatusCode::NOT_FOUND,
-                "person-not-found",
-                "Person not found",
+                ProblemKind::PersonNotFound,
                 "this member holds nothing about that person that the client may read; the request is in the person's access log",
             ));
         }
@@ -172,9 +168,7 @@ impl ProviderFace {
         let manifest = serving_manifest(&self.feed.trust)?;
         if manifest.member(client).is_none() {
             return Err(Problem::new(
-                StatusCode::FORBIDDEN,
-                "not-a-member",
-                "Not a member",
+                ProblemKind::NotAMember,
                 "the client is not a member in the manifest",
             ));
         }
@@ -212,9 +206,7 @@ fn client_of(req: &Request<Incoming>) -> Result<MemberId, Problem> {
     let value = required_header(req, header::CLIENT)?;
     value.parse().map_err(|e| {
         Problem::new(
-            StatusCode::BAD_REQUEST,
-            "bad-client",
-            "Bad X-Road-Client",
+            ProblemKind::BadClient,
             format!("X-Road-Client must be INSTANCE/CLASS/MEMBER/SUBSYSTEM: {e}"),
         )
     })
@@ -228,9 +220,7 @@ fn required_header(req: &Request<Incoming>, name: &str) -> Result<String, Proble
         .map(String::from)
         .ok_or_else(|| {
             Problem::new(
-                StatusCode::BAD_REQUEST,
-                "missing-header",
-                "Missing X-Road header",
+                ProblemKind::MissingHeader,
                 format!("this service needs the {name} header"),
             )
             .with("header", name.into())
@@ -239,9 +229,7 @@ fn required_header(req: &Request<Incoming>, name: &str) -> Result<String, Proble
 
 fn not_found(path: &str) -> Problem {
     Problem::new(
-        StatusCode::NOT_FOUND,
-        "not-found",
-        "Not found",
+        ProblemKind::NotFound,
         format!("no service resource at {path}"),
     )
 }
