@@ -7,7 +7,7 @@
 # Environment: JOL (the binary, default target/release/jol), MIGRATION_LOCAL, EMPLOYMENT_LOCAL,
 # EDUCATION_LOCAL, MIGRATION_PEER, EMPLOYMENT_PEER, EDUCATION_PEER (ports), STORE_ENGINE (redb,
 # the default, or sled). `jol demo` and the tests lay out the same federation with the library
-# (src/node/federation.rs); tests/federation.rs runs this script to keep it working.
+# (jol-tools, tools/src/federation.rs); tools/tests/federation.rs runs this script to keep it working.
 set -euo pipefail
 OUT=${1:-config/federation}
 JOL=${JOL:-target/release/jol}

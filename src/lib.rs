@@ -6,6 +6,11 @@
 //! per person and the reintegration KPIs from what consent lets it see. The design, its
 //! invariants and where each promise is tested are in `docs/ARCHITECTURE.md`.
 //!
+//! This library and `jol-node` are the product. What the tests, the benchmarks and the demo
+//! need beside it (the synthetic population, the federation builder, the X-Road stand-in, a
+//! throwaway PostgreSQL) is in `tools/` (jol-tools, throwaway-pg), which builds on it; nothing
+//! here uses them.
+//!
 //! # Map
 //!
 //! | folder | owns |
@@ -24,9 +29,8 @@
 //! | [`api`] | the local API: routing and auth, then one file per group of handlers |
 //! | [`net`] | HTTP plumbing, accept loop, client, webhook, metrics |
 //! | [`node`] | configuration and starting a node (listeners, writer, sync, projector) |
-//! | [`synthetic`] | synthetic returnees and load for the demo, benchmarks and tests |
-//! | [`xroad`] | X-Road (Tunduk) as a transport: the provider face, the stand-in security server |
-//! | [`cli`] | the `jol` command line (only [`cli::Cli`] and [`cli::run`] are public) |
+//! | [`xroad`] | X-Road (Tunduk) as a transport: the provider face |
+//! | [`cli`] | the node's command line (`jol-node`; jol-tools' `jol` adds `demo`, `bench` and the X-Road stand-in) |
 //!
 //! # A published event
 //!
@@ -68,7 +72,6 @@ pub mod policy;
 pub mod ports;
 pub mod registry;
 pub mod store;
-pub mod synthetic;
 pub mod trust;
 pub mod write;
 pub mod xroad;

@@ -1,92 +1,15 @@
-//! The `jol` binary: parse the command line, set up logging, hand over to the library.
+//! `jol-node`, the node's binary (what a member deploys): parse the command line and hand over
+//! to the library. It links no tooling: the demo, the benchmarks and the X-Road stand-in are in
+//! jol-tools' `jol` binary.
 
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc's malloc: the node allocates many small short-lived buffers (JSON,
-/// JWS, sled nodes) from several threads, where glibc's allocator took ~25% of the CPU in a
-/// profile of `jol bench sync` (BENCHMARKS.md).
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-/// mimalloc's option index of `purge_delay` (`mi_option_purge_delay` in mimalloc.h's
-/// `mi_option_e`, the same in its v2 and v3).
-const MI_OPTION_PURGE_DELAY: i32 = 15;
-/// How long freed memory stays with the allocator before it goes back to the system, unless
-/// `JOL_ALLOCATOR_PURGE_DELAY_MS` says otherwise. mimalloc's own default (1 s) kept a node that
-/// had just read its store at 175 MiB of RSS where 10 ms gives it back (BENCHMARKS.md).
-const PURGE_DELAY_MS: i64 = 10;
-
-/// Bound the memory the allocator keeps after it was freed (the node's largest retention).
-fn configure_allocator() {
-    let delay = std::env::var("JOL_ALLOCATOR_PURGE_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(PURGE_DELAY_MS);
-    // SAFETY: setting an option of the allocator this binary links; mimalloc reads it on every
-    // purge decision, so changing it at any time is allowed.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay as _) };
-    // mimalloc purges when it is next used: a node that goes quiet after a burst would keep the
-    // burst's memory. Once a second, let it purge what has waited long enough.
-    let _ = std::thread::Builder::new()
-        .name("jol-allocator".into())
-        .spawn(|| loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            // SAFETY: asks the allocator to collect; callable from any thread at any time.
-            unsafe { libmimalloc_sys::mi_collect(false) };
-        });
-}
+#[path = "main/process.rs"]
+mod process;
 
 fn main() -> ExitCode {
-    configure_allocator();
     let cli = jol::cli::Cli::parse();
-    // The demo prints its own report; its nodes log only errors unless RUST_LOG says otherwise.
-    let default = if matches!(cli.command, jol::cli::Command::Demo(_)) {
-        "error"
-    } else {
-        "info"
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if cli.log_json {
-        logs.json().init();
-    } else {
-        logs.init();
-    }
-    let result = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(anyhow::Error::from)
-        .and_then(|rt| rt.block_on(jol::cli::run(cli)));
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_purge_delay_index_is_mimallocs() {
-        // Before anyone sets it, the option at that index holds mimalloc's purge-delay default.
-        // SAFETY: reading an allocator option.
-        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(
-            default, 1000,
-            "mimalloc's option {MI_OPTION_PURGE_DELAY} is not purge_delay"
-        );
-        configure_allocator();
-        // SAFETY: as above.
-        let set = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(set as i64, PURGE_DELAY_MS);
-    }
+    process::run(cli.log_json, "info", jol::cli::run(cli.command))
 }

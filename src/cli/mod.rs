@@ -1,11 +1,11 @@
-//! The `jol` command line: argument definitions and the work each subcommand does.
+//! The node's command line (`jol-node`): argument definitions and the work each subcommand
+//! does. jol-tools' `jol` binary takes these same commands ([`Command`], [`run`]) and adds its
+//! own (`demo`, `bench`, `xroad-standin`).
 //!
 //! Why one long file: each small subcommand's work is a few lines here beside its arguments; the
-//! large ones (authority, demo, bench) have files of their own.
+//! large one (authority) has a file of its own.
 
 mod authority;
-mod bench;
-mod demo;
 
 use std::path::{Path, PathBuf};
 
@@ -19,18 +19,20 @@ use crate::net::client::HttpClient;
 use crate::node::config::NodeConfig;
 use crate::node::RunningNode;
 
+/// A command line: the node's commands ([`Command`]), or, for jol-tools' `jol`, those and its
+/// own (`C`).
 #[derive(Parser, Debug)]
 #[command(
     name = "jol",
     version,
     about = "Jol: a federated node for signed, schema-validated events"
 )]
-pub struct Cli {
+pub struct Cli<C: Subcommand = Command> {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     pub log_json: bool,
     #[command(subcommand)]
-    pub command: Command,
+    pub command: C,
 }
 
 #[derive(Subcommand, Debug)]
@@ -188,13 +190,6 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// The three-agency federation on this machine, with a synthetic population.
-    Demo(crate::cli::demo::DemoArgs),
-    /// Run a STAND-IN for an X-Road security server (tests and demos only; not X-Road).
-    XroadStandin {
-        #[arg(long)]
-        config: PathBuf,
-    },
     /// Make a self-signed TLS certificate for an information system's or a security server's
     /// internal TLS (writes OUT with the key, mode 0600, and OUT's `.cert.pem` beside it).
     XroadCert {
@@ -203,8 +198,6 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Measure the node (see BENCHMARKS.md).
-    Bench(crate::cli::bench::BenchArgs),
     /// A node's store.
     Store {
         /// The node's config.
@@ -250,9 +243,9 @@ pub enum TokenCommand {
     },
 }
 
-/// Run a parsed command line.
-pub async fn run(cli: Cli) -> Result<()> {
-    match cli.command {
+/// Do the work of a parsed command.
+pub async fn run(command: Command) -> Result<()> {
+    match command {
         Command::Keygen { out } => keygen(&out),
         Command::TlsKeygen { member, out } => {
             let csr = crate::trust::authority::node_tls_key(&member.parse()?, &out)?;
@@ -289,12 +282,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             token,
         } => publish(&config, &event_type, &file, idempotency_key, token).await,
         Command::Validate { event_type, file } => validate(&event_type, &file),
-        Command::Bench(args) => crate::cli::bench::run(args).await,
         Command::Store { config, command } => store_command(&config, command),
-        Command::Demo(args) => crate::cli::demo::run(args).await,
-        Command::XroadStandin { config } => xroad_standin(&config).await,
         Command::XroadCert { name, out } => {
-            let cert = crate::xroad::standin::write_self_signed(&name, &out)?;
+            let cert = crate::trust::pinned::write_self_signed(&name, &out)?;
             println!("key: {}\ncertificate: {}", out.display(), cert.display());
             Ok(())
         }
@@ -414,7 +404,7 @@ fn init_node(
     engine: crate::store::Engine,
 ) -> Result<()> {
     use crate::federation::sync::Subscription;
-    use crate::node::federation::{node_config, MemberPlan};
+    use crate::node::layout::{node_config, write_config};
     let subscriptions = subscriptions
         .iter()
         .map(|s| {
@@ -428,18 +418,15 @@ fn init_node(
             })
         })
         .collect::<Result<Vec<_>>>()?;
-    let plan = MemberPlan {
-        folder: String::new(),
-        id: member.parse()?,
-        names: Default::default(),
-        publishes: Vec::new(),
-        purpose: String::new(),
-        subscriptions,
+    let config = node_config(
+        member.parse()?,
         local_listen,
         peer_listen,
-    };
-    let config = node_config(&plan, engine, Default::default());
-    crate::node::federation::write_config(out, &config)?;
+        subscriptions,
+        engine,
+        Default::default(),
+    );
+    write_config(out, &config)?;
     println!("node config: {}", out.display());
     Ok(())
 }
@@ -528,26 +515,9 @@ async fn serve(config: &Path) -> Result<()> {
     }
 }
 
-async fn xroad_standin(config: &Path) -> Result<()> {
-    let config = crate::xroad::standin::StandInConfig::load(config)?;
-    let standin = crate::xroad::standin::StandIn::start(&config).await?;
-    let stopped = shutdown_signal();
-    eprintln!("a STAND-IN for an X-Road security server, for tests and demos: not X-Road");
-    println!(
-        "{}",
-        serde_json::json!({"listening": {
-            "consumers": standin.listen.to_string(),
-            "peers": standin.peer_listen.to_string(),
-        }})
-    );
-    stopped.await;
-    standin.stop().await;
-    Ok(())
-}
-
 /// Install the handler for SIGTERM now (before the caller says it is up, so a SIGTERM that
 /// follows at once still stops it cleanly); the returned future ends at SIGTERM or Ctrl-C.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
+pub fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     use tokio::signal::unix::{signal, SignalKind};
     let term = signal(SignalKind::terminate()).ok();
     async move {

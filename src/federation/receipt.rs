@@ -503,13 +503,21 @@ mod tests {
         }
     }
 
+    /// A valid employment-status document (the schema's own example).
+    fn status_data() -> serde_json::Value {
+        serde_json::from_str(include_str!(
+            "../../tests/examples/employment-status/valid/employment-started.json"
+        ))
+        .unwrap()
+    }
+
     impl World {
         fn event(&self, sequence: u64) -> Event {
             Event::new(
                 self.employment.clone(),
                 EventType::EmploymentStatus,
                 sequence,
-                crate::synthetic::sample_data(sequence as usize),
+                status_data(),
             )
         }
 
@@ -805,7 +813,7 @@ mod tests {
             w.employment.clone(),
             EventType::EmploymentStatus,
             1,
-            crate::synthetic::sample_data(1),
+            status_data(),
         );
         // Consent travels in returnee records; the rule is checked on whatever carries one.
         e.event_type = EventType::ReturneeRecord;

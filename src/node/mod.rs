@@ -1,8 +1,7 @@
 //! A running node: opens the store, starts the writer and the listeners, and stops them in order.
 
-pub mod behind_xroad;
 pub mod config;
-pub mod federation;
+pub mod layout;
 mod role;
 pub mod webhook;
 

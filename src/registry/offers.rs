@@ -130,7 +130,7 @@ mod tests {
     use super::*;
 
     fn event(t: EventType, data: Value) -> Event {
-        let source = crate::node::federation::EMPLOYMENT.parse().unwrap();
+        let source = "central-server/GOV/70000002/employment".parse().unwrap();
         Event::new(source, t, 1, data)
     }
 

@@ -1159,7 +1159,7 @@ mod tests {
     }
 
     impl Fixture {
-        /// One fixture per engine (PostgreSQL's as [`postgres::throwaway::test_database`] says).
+        /// One fixture per engine (PostgreSQL's as [`postgres::test_database`] says).
         fn all() -> Vec<Fixture> {
             let mut all: Vec<Fixture> = [Engine::Sled, Engine::Redb]
                 .into_iter()
@@ -1170,7 +1170,7 @@ mod tests {
                     lease: None,
                 })
                 .collect();
-            let Some(pg) = postgres::throwaway::test_database("the PostgreSQL engine") else {
+            let Some(pg) = postgres::test_database("the PostgreSQL engine") else {
                 return all;
             };
             all.push(Fixture {

@@ -4,6 +4,7 @@
 //! (security servers speak both), handshake signatures checked as usual.
 
 use std::fmt;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -31,6 +32,35 @@ pub fn self_signed(name: &str) -> Result<(String, String), TlsError> {
         .self_signed(&key)
         .map_err(|e| TlsError::Config(e.to_string()))?;
     Ok((cert.pem(), key.serialize_pem()))
+}
+
+/// Write a new self-signed certificate for `name`: the key to `key_path` (mode 0600), the
+/// certificate beside it (`….cert.pem`); returns the certificate's path.
+pub fn write_self_signed(name: &str, key_path: &Path) -> Result<PathBuf, TlsError> {
+    let (cert, key) = self_signed(name)?;
+    let cert_path = key_path.with_extension("cert.pem");
+    let write = |path: &Path, text: &str, mode: u32| -> Result<(), TlsError> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let failed = |e: std::io::Error| TlsError::Write {
+            path: path.to_path_buf(),
+            detail: e.to_string(),
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(mode)
+            .open(path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .map_err(failed)
+    };
+    write(key_path, &key, 0o600)?;
+    write(&cert_path, &cert, 0o644)?;
+    Ok(cert_path)
 }
 
 /// The key a pinned certificate (PEM) stands for: SHA-256 of its SubjectPublicKeyInfo, hex.

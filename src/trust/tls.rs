@@ -30,6 +30,8 @@ use crate::event::schema::hex;
 pub enum TlsError {
     #[error("cannot read {path}: {detail}")]
     Read { path: PathBuf, detail: String },
+    #[error("cannot write {path}: {detail}")]
+    Write { path: PathBuf, detail: String },
     #[error("not an X.509 certificate: {0}")]
     Certificate(String),
     #[error("TLS configuration failed: {0}")]

@@ -8,8 +8,8 @@
 //!   the addresses in `allow_from` (no default: with neither the node does not start).
 //! - the consumer side lives in [`crate::federation::sync`]: a subscription with `via` fetches
 //!   the publisher's `jol-feed` through this node's own security server.
-//! - [`standin`]: a stand-in security server for tests and the demo, named as such; it follows
-//!   the r1 protocol but is not X-Road (no signatures, no message log, no global configuration).
+//! - the stand-in security server of the tests and the demo is not the node's: it is jol-tools'
+//!   `standin`.
 //!
 //! The protocol pieces both sides share (headers, service codes, error JSON, addresses, the
 //! `[xroad]` settings) are in [`crate::net::xroad`]. Everything Jol adds (signed events, validation, consent, the verifiable log) travels inside
@@ -17,6 +17,5 @@
 
 pub mod openapi;
 pub mod provider;
-pub mod standin;
 
 pub use crate::net::xroad::{Service, XRoadConfig};

@@ -1,7 +1,7 @@
 //! Where things are: the repository, cargo's target folder, and under it `target/tools/`, the
 //! one folder the outside tools are installed into: the Python checkers' virtual environment
 //! (`venv/`), npm packages (`npm/node_modules/`), Go programs of ours (`bin/`); and the lock
-//! files that pin what goes there. `tests/common/tools.rs` looks in the same places.
+//! files that pin what goes there. `tools/tests/common/tools.rs` looks in the same places.
 
 use std::path::{Path, PathBuf};
 

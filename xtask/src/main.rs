@@ -12,7 +12,7 @@
 //!
 //! What is present is not installed again: a second run says there is nothing to install. The
 //! tests run with the folders of `target/tools` first on the `PATH`; plain `cargo test` finds
-//! the same tools there itself (`tests/common/tools.rs`).
+//! the same tools there itself (`tools/tests/common/tools.rs`).
 
 mod command;
 mod install;

@@ -69,7 +69,7 @@ pub enum Registry {
 /// Every outside tool the tests call.
 pub const TOOLS: &[Tool] = &[
     Tool {
-        what: "headless Chromium: tests/dashboard.rs drives the dashboard in it",
+        what: "headless Chromium: tools/tests/dashboard.rs drives the dashboard in it",
         check: Check::Shell(
             "command -v chromium || command -v chromium-browser || command -v google-chrome",
         ),
@@ -87,22 +87,22 @@ pub const TOOLS: &[Tool] = &[
         source: Source::Debian("python3-venv"),
     },
     Tool {
-        what: "joserfc: tests/jose_interop.rs verifies our JWS with it",
+        what: "joserfc: tools/tests/jose_interop.rs verifies our JWS with it",
         check: Check::VenvImports("joserfc"),
         source: Source::Pinned(Registry::Pip),
     },
     Tool {
-        what: "jsonschema (with referencing): tests/schemas.rs validates the examples with it",
+        what: "jsonschema (with referencing): tools/tests/schemas.rs validates the examples with it",
         check: Check::VenvImports("jsonschema, referencing"),
         source: Source::Pinned(Registry::Pip),
     },
     Tool {
-        what: "openapi-spec-validator: tests/contract.rs checks our OpenAPI descriptions with it",
+        what: "openapi-spec-validator: tools/tests/contract.rs checks our OpenAPI descriptions with it",
         check: Check::VenvImports("openapi_spec_validator"),
         source: Source::Pinned(Registry::Pip),
     },
     Tool {
-        what: "schemathesis: tests/contract.rs checks the node's answers against the descriptions",
+        what: "schemathesis: tools/tests/contract.rs checks the node's answers against the descriptions",
         check: Check::VenvProgram("schemathesis"),
         source: Source::Pinned(Registry::Pip),
     },

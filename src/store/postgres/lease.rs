@@ -172,7 +172,7 @@ mod tests {
     use crate::store::kv::Op;
 
     fn database() -> Option<PgSettings> {
-        super::super::throwaway::test_database("the writer lease")
+        super::super::test_database("the writer lease")
     }
 
     /// A writer paused past its lease is replaced, and when it wakes, its writes are refused by

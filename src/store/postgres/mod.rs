@@ -4,7 +4,8 @@
 //! It owns the connection pool, the SQL of each key-value operation, the fencing of writes
 //! ([`lease`]: only the replica holding the writer lease may commit them), the versioned schema
 //! ([`schema`]), the change notifications that wake long-polls on every replica (`LISTEN` /
-//! `NOTIFY`), and a throwaway cluster for tests, the demo and the benchmarks ([`throwaway`]).
+//! `NOTIFY`). The throwaway cluster of the tests, the demo and the benchmarks is not the node's:
+//! it is the `throwaway-pg` crate (`tools/throwaway-pg`), a dev-dependency here.
 //!
 //! Every write is one transaction, durable when it returns (as the server's
 //! `synchronous_commit` says), sent as one round trip. Writes by the writer are fenced by its
@@ -17,7 +18,6 @@
 
 pub mod lease;
 pub mod schema;
-pub mod throwaway;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -39,6 +39,24 @@ const MIN_POOL: usize = 4;
 pub const CHANGED: &str = "jol_changed";
 /// The SQLSTATE `jol_fence` raises when a write comes from a replica that is not the writer.
 const NOT_WRITER: &str = "JL001";
+
+/// A fresh database for a unit test of the PostgreSQL engine, in the test process's throwaway
+/// cluster, with short leases (600 ms, polled every 20 ms). PostgreSQL must be installed
+/// (`cargo xtask install` installs it); `JOL_NO_POSTGRES=1` leaves the test out, loudly, by
+/// returning `None`.
+#[cfg(test)]
+pub(crate) fn test_database(what: &str) -> Option<PgSettings> {
+    if std::env::var_os("JOL_NO_POSTGRES").is_some() {
+        eprintln!("JOL_NO_POSTGRES is set: {what} is NOT tested");
+        return None;
+    }
+    let url = throwaway_pg::fresh_database().unwrap_or_else(|e| {
+        panic!("{what} cannot be tested: {e} (`cargo xtask install` as root installs it)")
+    });
+    let mut settings = PgSettings::new(url);
+    (settings.lease_ms, settings.poll_ms) = (600, 20);
+    Some(settings)
+}
 
 /// Where the database is and how many connections a process may hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

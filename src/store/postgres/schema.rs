@@ -115,11 +115,11 @@ pub fn migrate_database(settings: &super::PgSettings) -> Result<(i32, i32), PgEr
 
 #[cfg(test)]
 mod tests {
-    use super::super::{throwaway, PgKv};
+    use super::super::{test_database, PgKv};
     use super::*;
 
     fn database() -> Option<super::super::PgSettings> {
-        throwaway::test_database("the schema")
+        test_database("the schema")
     }
 
     /// `jol store migrate` brings an empty database to this version and is idempotent; a node
