@@ -224,6 +224,9 @@ fn through_the_proxy_a_client_without_a_grant_is_refused_and_persons_is_logged()
     assert_eq!(feed_read["user"], "KG-FEED-OFFICIAL");
     assert_eq!(feed_read["purpose"], "EMPLOYMENT_SERVICES");
 
+    // jol-persons serves the person's view as projected: wait for the projector (on a loaded
+    // machine it can lag the 201 by more than this test takes to get here).
+    wait_for_views(mig);
     // jol-persons: the official and the issue are required…
     let person = format!("/r1/{MIGRATION}/jol-persons/v1/persons/{pin}");
     let anonymous_official = via_ss(ss, EMPLOYMENT, &person, &[]);
