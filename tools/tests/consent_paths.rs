@@ -147,6 +147,7 @@ fn the_access_log_names_the_token_holder_never_a_header_the_caller_sets() {
         "returnee-record",
         &returnee(PIN, &[MEMBER], &["EMPLOYMENT_SERVICES"]),
     );
+    wait_for_views(node.addr);
     let forged = request(
         node.addr,
         "GET",
@@ -219,6 +220,7 @@ fn dropping_an_agency_from_a_consent_reaches_it_and_it_stops_serving_what_it_rec
         events_from(emp.addr, MIGRATION).len() == 2
     })
     .is_some());
+    wait_for_views(emp.addr);
     assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
 }
 
