@@ -25,6 +25,7 @@ use uuid::Uuid;
 
 use crate::budget::Budget;
 use crate::event::identifiers::MemberId;
+use crate::write::LogAppend;
 
 pub mod keys;
 pub mod kv;
@@ -148,7 +149,8 @@ impl WriteBatch {
         self.ops.push(Op::Put(key, value.as_ref().to_vec()));
     }
 
-    pub fn append(&mut self, a: Append<'_>) {
+    /// Stage one event of the log with its indexes (the writer's alone: see [`LogAppend`]).
+    pub fn append(&mut self, _: LogAppend, a: Append<'_>) {
         let pos = a.position.to_be_bytes();
         self.put(keys::log(a.position), a.jws);
         self.put(keys::sequence(a.source, a.sequence), pos);
@@ -177,7 +179,7 @@ impl WriteBatch {
     }
 
     /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
-    pub fn set_subtree(&mut self, level: u32, index: u64, hash: &[u8; 32]) {
+    pub fn set_subtree(&mut self, _: LogAppend, level: u32, index: u64, hash: &[u8; 32]) {
         self.put(keys::subtree(level, index), hash);
     }
 
@@ -198,12 +200,12 @@ impl WriteBatch {
     }
 
     /// Append `position` to `reader`'s release log as release `number`.
-    pub fn release(&mut self, reader: &MemberId, number: u64, position: u64) {
+    pub fn release(&mut self, _: LogAppend, reader: &MemberId, number: u64, position: u64) {
         self.put(keys::release(reader, number), position.to_be_bytes());
     }
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
-    pub fn set_cursor(&mut self, source: &MemberId, sequence: u64) {
+    pub fn set_cursor(&mut self, _: LogAppend, source: &MemberId, sequence: u64) {
         self.put(keys::cursor(source), sequence.to_be_bytes());
         self.len += 1;
     }
@@ -457,14 +459,14 @@ impl Store {
     }
 
     /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
-    pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    pub fn apply(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.apply(batch.ops).map_err(io("write"))
     }
 
     /// Apply staged appends atomically and make them, with everything applied before, durable
     /// (one write where [`Store::apply`] then [`Store::flush`] may be two). Returns after the
     /// fsync.
-    pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    pub fn commit(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.commit(batch.ops).map_err(io("write"))
     }
 
@@ -1204,15 +1206,18 @@ mod tests {
 
     fn append(store: &Store, source: &MemberId, position: u64, sequence: u64, idem: Option<&str>) {
         let mut b = WriteBatch::default();
-        b.append(Append {
-            position,
-            source,
-            sequence,
-            id: Uuid::now_v7(),
-            jws: format!("event {position}").as_bytes(),
-            idempotency: idem.map(|k| (k, [7u8; 32])),
-        });
-        store.apply(b).unwrap();
+        b.append(
+            LogAppend::for_tests(),
+            Append {
+                position,
+                source,
+                sequence,
+                id: Uuid::now_v7(),
+                jws: format!("event {position}").as_bytes(),
+                idempotency: idem.map(|k| (k, [7u8; 32])),
+            },
+        );
+        store.apply(LogAppend::for_tests(), b).unwrap();
     }
 
     #[test]
@@ -1249,16 +1254,19 @@ mod tests {
             let store = fixture.open();
             let id = Uuid::now_v7();
             let mut b = WriteBatch::default();
-            b.append(Append {
-                position: 1,
-                source: &member(),
-                sequence: 1,
-                id,
-                jws: b"e",
-                idempotency: None,
-            });
+            b.append(
+                LogAppend::for_tests(),
+                Append {
+                    position: 1,
+                    source: &member(),
+                    sequence: 1,
+                    id,
+                    jws: b"e",
+                    idempotency: None,
+                },
+            );
             assert_eq!(b.len(), 1);
-            store.apply(b).unwrap();
+            store.apply(LogAppend::for_tests(), b).unwrap();
             assert_eq!(store.position_of(&member(), &id).unwrap(), Some(1));
             assert_eq!(store.position_of(&member(), &Uuid::now_v7()).unwrap(), None);
             let other: MemberId = "central-server/GOV/70000009/other".parse().unwrap();
@@ -1396,8 +1404,8 @@ mod tests {
                 b.index_person(pin, pos);
                 b.set_view(pin, &pin);
             }
-            b.set_cursor(&member(), 41);
-            store.apply(b).unwrap();
+            b.set_cursor(LogAppend::for_tests(), &member(), 41);
+            store.apply(LogAppend::for_tests(), b).unwrap();
             store
                 .append_access(vec![(vec!["21503199012345".into()], b"older".to_vec())])
                 .unwrap();
@@ -1445,7 +1453,7 @@ mod tests {
             // A record that does not decode is damage, never a default.
             let mut b = WriteBatch::default();
             b.set_consent("21503199012345", &"not a consent state");
-            store.apply(b).unwrap();
+            store.apply(LogAppend::for_tests(), b).unwrap();
             assert!(matches!(
                 store.consent::<std::collections::BTreeMap<String, String>>("21503199012345"),
                 Err(StoreError::Corrupt("consent state"))
@@ -1476,8 +1484,11 @@ mod tests {
         let refused = standby.set_meta(&Meta::ViewCursor, b"m").unwrap_err();
         assert!(refused.is_not_writer(), "{refused}");
         let mut batch = WriteBatch::default();
-        batch.set_cursor(&member(), 7);
-        assert!(standby.commit(batch).unwrap_err().is_not_writer());
+        batch.set_cursor(LogAppend::for_tests(), &member(), 7);
+        assert!(standby
+            .commit(LogAppend::for_tests(), batch)
+            .unwrap_err()
+            .is_not_writer());
         // What any replica may store: the manifest, a witness's co-signature.
         standby.set_meta(&Meta::Manifest, b"m").unwrap();
         standby.put_cosignature(3, "w", b"sig").unwrap();

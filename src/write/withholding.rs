@@ -14,6 +14,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
+use super::LogAppend;
 use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
 use crate::policy::consent::{self, ConsentState};
@@ -93,7 +94,7 @@ impl Withholding {
                 };
                 if consent::decide(&event, Some(state), reader, purposes).is_ok() {
                     let number = self.next_release(store, reader)?;
-                    batch.release(reader, number, position);
+                    batch.release(LogAppend::new(), reader, number, position);
                     batch.set_withheld(reader, pin, position, true);
                     self.released.insert((reader.clone(), position));
                 }
