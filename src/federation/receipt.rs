@@ -442,9 +442,8 @@ mod tests {
     use crate::event::keys;
     use crate::event::schema::EventType;
     use crate::federation::fixture::member_entry;
-    use crate::store::{Append, WriteBatch};
+    use crate::store::{Append, LogAppend, WriteBatch};
     use crate::trust::manifest::{ReaderGrant, TypePolicy};
-    use crate::write::LogAppend;
     use ed25519_dalek::SigningKey;
     use time::Duration;
 

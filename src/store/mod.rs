@@ -25,7 +25,6 @@ use uuid::Uuid;
 
 use crate::budget::Budget;
 use crate::event::identifiers::MemberId;
-use crate::write::LogAppend;
 
 pub mod keys;
 pub mod kv;
@@ -125,6 +124,39 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 pub struct Idempotency {
     pub position: u64,
     pub digest: [u8; 32],
+}
+
+/// The capability to append to the log: [`WriteBatch::append`] (and the log's cursor, subtree
+/// and release writes) and [`Store::apply`]/[`Store::commit`] take one, and only the writer
+/// (`crate::write`) makes one. Other crates of the workspace (the tools, the benchmarks, the
+/// end-to-end tests) cannot make one at all, so they append through a `write::Publisher`; inside
+/// the crate, `tests/layers.rs` checks that only `src/write/` calls [`LogAppend::writer`]. The
+/// projector and the side logs write with [`Store::apply_other`] and their own append paths.
+///
+/// Outside the crate neither way to make one compiles:
+///
+/// ```compile_fail
+/// let _ = jol::store::LogAppend(());
+/// ```
+///
+/// ```compile_fail
+/// let _ = jol::store::LogAppend::writer();
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LogAppend(());
+
+impl LogAppend {
+    /// The writer's (`crate::write`) alone: `tests/layers.rs` checks that no other code of `src/`
+    /// calls it, and outside the crate it does not exist.
+    pub(crate) fn writer() -> LogAppend {
+        LogAppend(())
+    }
+
+    /// For the store's and the receipt's unit tests, which stage appends by hand.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> LogAppend {
+        LogAppend(())
+    }
 }
 
 /// One event to append.

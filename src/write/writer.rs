@@ -17,13 +17,12 @@ use super::publisher::{
     HeadSenders, Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer,
 };
 use super::withholding::Withholding;
-use super::LogAppend;
 use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
 use crate::policy::consent::{self, ConsentState};
-use crate::store::{Append, Meta, Store, StoreError, WriteBatch};
+use crate::store::{Append, LogAppend, Meta, Store, StoreError, WriteBatch};
 use crate::trust::manifest::Trust;
 
 /// How many queued jobs one group commit takes at most.
@@ -109,7 +108,7 @@ impl Writer {
     /// Stage the Merkle leaf of the event appended at the next position (same atomic write).
     fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) {
         for (level, index, hash) in self.tree.append(crate::log::event_leaf(jws)) {
-            batch.set_subtree(LogAppend::new(), level, index, &hash);
+            batch.set_subtree(LogAppend::writer(), level, index, &hash);
         }
     }
 
@@ -167,7 +166,7 @@ impl Writer {
             Ok(())
         } else {
             let batch = std::mem::take(&mut round.batch);
-            self.store.commit(LogAppend::new(), batch)
+            self.store.commit(LogAppend::writer(), batch)
         };
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
@@ -263,7 +262,7 @@ impl Writer {
                 continue;
             }
             round.batch.append(
-                LogAppend::new(),
+                LogAppend::writer(),
                 Append {
                     position: self.next_position,
                     source,
@@ -282,7 +281,7 @@ impl Writer {
         }
         match cursor {
             ReceiveCursor::Sequence { to, .. } => {
-                round.batch.set_cursor(LogAppend::new(), source, to);
+                round.batch.set_cursor(LogAppend::writer(), source, to);
                 round.cursors.insert(source.clone(), to);
             }
             ReceiveCursor::Release(number) => round
@@ -370,7 +369,7 @@ impl Writer {
         round.published += 1;
         self.stage_leaf(signed.bytes(), &mut round.batch);
         round.batch.append(
-            LogAppend::new(),
+            LogAppend::writer(),
             Append {
                 position: self.next_position,
                 source: &self.signer.member,
