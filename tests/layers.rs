@@ -3,6 +3,8 @@
 //! folder or one documented below it, and every folder of `src/` is documented. So neither the
 //! document nor the code can drift from the other unnoticed.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
