@@ -251,12 +251,19 @@ impl WriteBatch {
     }
 }
 
-/// Why something was put in quarantine, and what it was.
+/// Why something was put in quarantine, and what it was. Its number is the store's to assign:
+/// a caller makes a record with [`Quarantined::new`] and cannot set one.
+///
+/// ```compile_fail
+/// fn renumber(q: &mut jol::store::Quarantined) {
+///     q.number = 7;
+/// }
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Quarantined {
-    /// Assigned by the store.
+    /// Assigned by the store when it keeps the record ([`Store::quarantine`]); 0 before.
     #[serde(default)]
-    pub number: u64,
+    number: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// Where it came from: [`LOCAL_ORIGIN`] or the member id of the peer.
@@ -267,6 +274,25 @@ pub struct Quarantined {
     pub detail: serde_json::Value,
     /// The bytes as received (base64 is not needed: stored as lossy UTF-8 text).
     pub body: String,
+}
+
+impl Quarantined {
+    /// A record of input refused now, not yet numbered (the store numbers it).
+    pub fn new(origin: String, reason: String, detail: serde_json::Value, body: String) -> Self {
+        Quarantined {
+            number: 0,
+            time: OffsetDateTime::now_utc(),
+            origin,
+            reason,
+            detail,
+            body,
+        }
+    }
+
+    /// Its number in the quarantine log (0 until the store has kept it).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
 }
 
 /// The quarantine origin of what the node's own systems submitted through the local API.
@@ -1330,7 +1356,7 @@ mod tests {
             let all = store.quarantined(0, 10, &mut Budget::unlimited()).unwrap();
             assert_eq!(all.len(), 2);
             assert_eq!(all[1].reason, "malformed-json");
-            let after_first = store.quarantined(all[0].number, 10, &mut Budget::unlimited());
+            let after_first = store.quarantined(all[0].number(), 10, &mut Budget::unlimited());
             assert_eq!(after_first.unwrap().len(), 1);
             assert_eq!(store.quarantine_len(), 2);
         }
@@ -1410,7 +1436,10 @@ mod tests {
             let first = store.quarantined(0, 10, &mut Budget::new(100)).unwrap();
             assert_eq!(first.len(), 1, "the first always, however large");
             let page = store.quarantined(1, 10, &mut Budget::new(2500)).unwrap();
-            assert_eq!(page.iter().map(|r| r.number).collect::<Vec<_>>(), [2, 3]);
+            assert_eq!(
+                page.iter().map(Quarantined::number).collect::<Vec<_>>(),
+                [2, 3]
+            );
             let m = member();
             for seq in 1..=4 {
                 append(&store, &m, seq, seq, None);
