@@ -3,6 +3,8 @@
 //! folder or one documented below it, and every folder of `src/` is documented. So neither the
 //! document nor the code can drift from the other unnoticed.
 
+#![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -154,4 +156,24 @@ fn every_import_points_to_its_own_layer_or_one_below() {
 fn the_checker_sees_code_and_skips_comments_and_tests() {
     let text = "use crate::a::b;\n// crate::c\nfn f() { crate::d::e(); }\n#[cfg(test)]\nmod tests {\n    use crate::z;\n    fn g() { if true { crate::y(); } }\n}\nfn h() { crate::w(); }\n";
     assert_eq!(references(&code_of(text)), ["a", "d", "w"]);
+}
+
+/// Only the writer appends to the log: the capability the appending methods take
+/// (`store::LogAppend`) is made, outside tests, only in `src/write/` (other crates cannot make one
+/// at all: it has no public constructor).
+#[test]
+fn only_the_writer_makes_the_log_append_capability() {
+    let src = root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let makers: Vec<_> = files
+        .iter()
+        .filter(|f| !f.starts_with(src.join("write")))
+        .filter(|f| code_of(&std::fs::read_to_string(f).unwrap()).contains("LogAppend::writer("))
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(
+        makers.is_empty(),
+        "only src/write/ may make a LogAppend: {makers:?}"
+    );
 }

@@ -90,9 +90,9 @@ fn ok(dir: &Path, args: &[&str]) -> String {
         .args(args)
         .current_dir(dir)
         .output()
-        .unwrap();
+        .expect("jol-node starts");
     assert!(out.status.success(), "jol-node {args:?}: {}", text(&out));
-    String::from_utf8(out.stdout).unwrap()
+    String::from_utf8(out.stdout).expect("jol-node prints UTF-8")
 }
 
 #[test]

@@ -158,7 +158,7 @@ impl LocalApi {
             }
         }
         access::log(&self.store, who, accesses).map_err(storage_problem)?;
-        let next = records.last().map_or(after, |r| r.number);
+        let next = records.last().map_or(after, |r| r.number());
         Ok(http::json(
             StatusCode::OK,
             &serde_json::json!({"records": records, "next": next, "total": self.store.quarantine_len()}),

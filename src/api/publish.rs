@@ -8,7 +8,6 @@ use hyper::{Request, StatusCode};
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::Value;
-use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::{LocalApi, MAX_BATCH};
@@ -168,14 +167,12 @@ impl LocalApi {
         if problem.status >= 500 {
             return problem;
         }
-        let record = Quarantined {
-            number: 0,
-            time: OffsetDateTime::now_utc(),
-            origin: crate::store::LOCAL_ORIGIN.into(),
-            reason: problem.slug().to_string(),
-            detail: serde_json::to_value(&problem.errors).unwrap_or_default(),
-            body: String::from_utf8_lossy(body).into_owned(),
-        };
+        let record = Quarantined::new(
+            crate::store::LOCAL_ORIGIN.into(),
+            problem.slug().to_string(),
+            serde_json::to_value(&problem.errors).unwrap_or_default(),
+            String::from_utf8_lossy(body).into_owned(),
+        );
         match self.store.quarantine(record, self.quarantine_caps) {
             Ok(number) => {
                 self.metrics

@@ -124,7 +124,7 @@ pub enum AuthorityCommand {
     Show,
 }
 
-pub fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
+pub(super) fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
     match command {
         AuthorityCommand::Init {
             instance,

@@ -30,12 +30,12 @@ use crate::write::{Draft, Published, Publisher, Signer};
 use super::sync::{SyncSettings, Syncer};
 
 /// The employment service's purpose in its grants.
-pub const EMPLOYMENT_SERVICES: &str = "EMPLOYMENT_SERVICES";
+pub(super) const EMPLOYMENT_SERVICES: &str = "EMPLOYMENT_SERVICES";
 /// The education ministry's purpose in its grant.
-pub const TRAINING_SERVICES: &str = "TRAINING_SERVICES";
+pub(super) const TRAINING_SERVICES: &str = "TRAINING_SERVICES";
 
 /// Three members, their keys, and the manifest that names them.
-pub struct Federation {
+pub(super) struct Federation {
     pub migration: MemberId,
     pub employment: MemberId,
     pub education: MemberId,
@@ -45,7 +45,7 @@ pub struct Federation {
 }
 
 /// One member's node, as far as the federation's code needs one.
-pub struct Node {
+pub(super) struct Node {
     pub member: MemberId,
     pub store: Store,
     pub trust: Arc<Trust>,
@@ -65,7 +65,7 @@ fn member(id: &str) -> MemberId {
 
 /// The manifest's entry of member `id`, whose key `sign-1` is valid from 30 days ago to 30 days
 /// from now.
-pub fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
+pub(super) fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
     let now = OffsetDateTime::now_utc();
     Member {
         id: id.clone(),
@@ -85,7 +85,7 @@ pub fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
 }
 
 impl Federation {
-    pub fn new() -> Federation {
+    pub(super) fn new() -> Federation {
         let now = OffsetDateTime::now_utc();
         let migration = member("70000001/migration");
         let employment = member("70000002/employment");
@@ -138,7 +138,7 @@ impl Federation {
     }
 
     /// The event-signing key of `member`.
-    pub fn key(&self, member: &MemberId) -> &SigningKey {
+    pub(super) fn key(&self, member: &MemberId) -> &SigningKey {
         self.keys
             .iter()
             .find(|(m, _)| m == member)
@@ -147,12 +147,12 @@ impl Federation {
     }
 
     /// The name of `member`'s key in the manifest.
-    pub fn kid(member: &MemberId) -> KeyName {
+    pub(super) fn kid(member: &MemberId) -> KeyName {
         KeyName::new(member.clone(), "sign-1").expect("a valid key name")
     }
 
     /// `member`'s event of `sequence`, signed with its key.
-    pub fn signed(
+    pub(super) fn signed(
         &self,
         member: &MemberId,
         sequence: u64,
@@ -164,7 +164,7 @@ impl Federation {
     }
 
     /// A node of `member` trusting the manifest as it is now.
-    pub fn node(&self, member: &MemberId) -> Node {
+    pub(super) fn node(&self, member: &MemberId) -> Node {
         self.node_under(
             member,
             &self.manifest,
@@ -173,7 +173,7 @@ impl Federation {
     }
 
     /// A node of `member` trusting `manifest`, publishing events of at most `max_event_bytes`.
-    pub fn node_under(
+    pub(super) fn node_under(
         &self,
         member: &MemberId,
         manifest: &Manifest,
@@ -219,7 +219,7 @@ impl Federation {
 
 impl Node {
     /// Publish one of this member's own events.
-    pub async fn publish(&self, t: EventType, data: Value) -> Published {
+    pub(super) async fn publish(&self, t: EventType, data: Value) -> Published {
         self.publisher
             .publish(Draft {
                 event_type: t,
@@ -231,7 +231,7 @@ impl Node {
     }
 
     /// The node's subscription tasks' shared part, with `settings` and the quarantine `caps`.
-    pub fn syncer(&self, settings: SyncSettings, caps: QuarantineCaps) -> Syncer {
+    pub(super) fn syncer(&self, settings: SyncSettings, caps: QuarantineCaps) -> Syncer {
         Syncer {
             me: self.member.clone(),
             store: self.store.clone(),
@@ -253,7 +253,7 @@ impl Node {
 
 /// A valid returnee record about `pin` whose consent names `recipients` for both purposes of the
 /// federation's grants.
-pub fn returnee(pin: &str, recipients: &[&MemberId]) -> Value {
+pub(super) fn returnee(pin: &str, recipients: &[&MemberId]) -> Value {
     let mut data: Value = serde_json::from_str(include_str!(
         "../../tests/examples/returnee-record/valid/return-registered.json"
     ))
@@ -265,7 +265,7 @@ pub fn returnee(pin: &str, recipients: &[&MemberId]) -> Value {
 }
 
 /// A valid returnee record about `pin` whose consent is withdrawn: it names nobody.
-pub fn withdrawal(pin: &str) -> Value {
+pub(super) fn withdrawal(pin: &str) -> Value {
     let mut data = returnee(pin, &[]);
     data["consent"]["granted"] = false.into();
     data["consent"]["purposes"] = json!([]);
@@ -273,7 +273,7 @@ pub fn withdrawal(pin: &str) -> Value {
 }
 
 /// A valid vacancy (not about a person).
-pub fn vacancy() -> Value {
+pub(super) fn vacancy() -> Value {
     serde_json::from_str(include_str!(
         "../../tests/examples/vacancy/valid/opened.json"
     ))

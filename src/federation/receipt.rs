@@ -442,7 +442,7 @@ mod tests {
     use crate::event::keys;
     use crate::event::schema::EventType;
     use crate::federation::fixture::member_entry;
-    use crate::store::{Append, WriteBatch};
+    use crate::store::{Append, LogAppend, WriteBatch};
     use crate::trust::manifest::{ReaderGrant, TypePolicy};
     use ed25519_dalek::SigningKey;
     use time::Duration;
@@ -697,15 +697,18 @@ mod tests {
         let bytes = e_bytes(&w);
         let signed = w.check(&bytes, 1).unwrap();
         let mut batch = WriteBatch::default();
-        batch.append(Append {
-            position: 1,
-            source: &w.employment,
-            sequence: 1,
-            id: signed.event().id,
-            jws: &bytes,
-            idempotency: None,
-        });
-        w.store.apply(batch).unwrap();
+        batch.append(
+            LogAppend::for_tests(),
+            Append {
+                position: 1,
+                source: &w.employment,
+                sequence: 1,
+                id: signed.event().id,
+                jws: &bytes,
+                idempotency: None,
+            },
+        );
+        w.store.apply(LogAppend::for_tests(), batch).unwrap();
         assert_eq!(w.check(&bytes, 1).unwrap_err(), Reason::Duplicate);
     }
 
@@ -761,15 +764,18 @@ mod tests {
         );
         let bytes = record.sign(&keys::generate(), &KeyName::new(w.me.clone(), "k").unwrap());
         let mut batch = WriteBatch::default();
-        batch.append(Append {
-            position: 1,
-            source: &w.me,
-            sequence: 1,
-            id: record.id,
-            jws: bytes.bytes(),
-            idempotency: None,
-        });
-        w.store.apply(batch).unwrap();
+        batch.append(
+            LogAppend::for_tests(),
+            Append {
+                position: 1,
+                source: &w.me,
+                sequence: 1,
+                id: record.id,
+                jws: bytes.bytes(),
+                idempotency: None,
+            },
+        );
+        w.store.apply(LogAppend::for_tests(), batch).unwrap();
         // The employment service's "correction" of it.
         let mut e = w.event(1);
         e.data["supersedes"] = record.id.to_string().into();

@@ -12,7 +12,6 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use time::OffsetDateTime;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
@@ -832,14 +831,12 @@ impl Syncer {
             Ok(_) => {}
             Err(e) => tracing::error!(error = %e, "cannot read the quarantine count"),
         }
-        let record = Quarantined {
-            number: 0,
-            time: OffsetDateTime::now_utc(),
-            origin: from.to_string(),
-            reason: r.reason.as_str().to_string(),
-            detail: serde_json::json!({"detail": r.detail, "errors": r.fields}),
-            body: body.to_string(),
-        };
+        let record = Quarantined::new(
+            from.to_string(),
+            r.reason.as_str().to_string(),
+            serde_json::json!({"detail": r.detail, "errors": r.fields}),
+            body.to_string(),
+        );
         match self.store.quarantine(record, self.quarantine_caps) {
             Ok(_) => {
                 if r.reason == Reason::Duplicate {

@@ -45,7 +45,7 @@ fn configure_allocator() {
 /// Set up the allocator and logging (as JSON lines when `log_json`; at `default_filter` unless
 /// `RUST_LOG` says otherwise), run `work` on a multi-threaded runtime, and turn its result into
 /// the exit code.
-pub fn run(
+pub(crate) fn run(
     log_json: bool,
     default_filter: &str,
     work: impl Future<Output = anyhow::Result<()>>,

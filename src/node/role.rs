@@ -51,7 +51,7 @@ pub(super) struct Started {
 
 impl WriterParts {
     /// Start the writer thread and the writer-only tasks.
-    pub fn start(self, publisher: &Publisher, started: &Started) -> Result<(), NodeError> {
+    pub(super) fn start(self, publisher: &Publisher, started: &Started) -> Result<(), NodeError> {
         let signer = Signer {
             member: self.member.clone(),
             kid: self.kid.clone(),

@@ -46,18 +46,26 @@ impl Consent {
     }
 }
 
-/// What a node holds about a person's consent.
+/// What a node holds about a person's consent. Only [`merge`] makes one (or the store reads one
+/// back), so `ever_named` always holds every member a granted consent named: the fields are
+/// private, and [`ConsentState::may_hold`] is what the rest of the node asks of it.
+///
+/// ```compile_fail
+/// fn forget(state: &mut jol::policy::consent::ConsentState) {
+///     state.ever_named.clear();
+/// }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConsentState {
-    pub current: Consent,
+    current: Consent,
     /// Recipients of the consent before the current one.
     #[serde(default)]
-    pub former_recipients: Vec<MemberId>,
+    former_recipients: Vec<MemberId>,
     /// Every member a granted consent of the person ever named, with every purpose it was named
     /// for, the current consent included: who may hold the person's data, and so must get every
     /// consent change.
     #[serde(default)]
-    pub ever_named: BTreeMap<MemberId, BTreeSet<String>>,
+    ever_named: BTreeMap<MemberId, BTreeSet<String>>,
 }
 
 impl ConsentState {

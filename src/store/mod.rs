@@ -126,6 +126,39 @@ pub struct Idempotency {
     pub digest: [u8; 32],
 }
 
+/// The capability to append to the log: [`WriteBatch::append`] (and the log's cursor, subtree
+/// and release writes) and [`Store::apply`]/[`Store::commit`] take one, and only the writer
+/// (`crate::write`) makes one. Other crates of the workspace (the tools, the benchmarks, the
+/// end-to-end tests) cannot make one at all, so they append through a `write::Publisher`; inside
+/// the crate, `tests/layers.rs` checks that only `src/write/` calls [`LogAppend::writer`]. The
+/// projector and the side logs write with [`Store::apply_other`] and their own append paths.
+///
+/// Outside the crate neither way to make one compiles:
+///
+/// ```compile_fail
+/// let _ = jol::store::LogAppend(());
+/// ```
+///
+/// ```compile_fail
+/// let _ = jol::store::LogAppend::writer();
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct LogAppend(());
+
+impl LogAppend {
+    /// The writer's (`crate::write`) alone: `tests/layers.rs` checks that no other code of `src/`
+    /// calls it, and outside the crate it does not exist.
+    pub(crate) fn writer() -> LogAppend {
+        LogAppend(())
+    }
+
+    /// For the store's and the receipt's unit tests, which stage appends by hand.
+    #[cfg(test)]
+    pub(crate) fn for_tests() -> LogAppend {
+        LogAppend(())
+    }
+}
+
 /// One event to append.
 pub struct Append<'a> {
     pub position: u64,
@@ -148,7 +181,8 @@ impl WriteBatch {
         self.ops.push(Op::Put(key, value.as_ref().to_vec()));
     }
 
-    pub fn append(&mut self, a: Append<'_>) {
+    /// Stage one event of the log with its indexes (the writer's alone: see [`LogAppend`]).
+    pub fn append(&mut self, _: LogAppend, a: Append<'_>) {
         let pos = a.position.to_be_bytes();
         self.put(keys::log(a.position), a.jws);
         self.put(keys::sequence(a.source, a.sequence), pos);
@@ -177,7 +211,7 @@ impl WriteBatch {
     }
 
     /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
-    pub fn set_subtree(&mut self, level: u32, index: u64, hash: &[u8; 32]) {
+    pub fn set_subtree(&mut self, _: LogAppend, level: u32, index: u64, hash: &[u8; 32]) {
         self.put(keys::subtree(level, index), hash);
     }
 
@@ -198,12 +232,12 @@ impl WriteBatch {
     }
 
     /// Append `position` to `reader`'s release log as release `number`.
-    pub fn release(&mut self, reader: &MemberId, number: u64, position: u64) {
+    pub fn release(&mut self, _: LogAppend, reader: &MemberId, number: u64, position: u64) {
         self.put(keys::release(reader, number), position.to_be_bytes());
     }
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
-    pub fn set_cursor(&mut self, source: &MemberId, sequence: u64) {
+    pub fn set_cursor(&mut self, _: LogAppend, source: &MemberId, sequence: u64) {
         self.put(keys::cursor(source), sequence.to_be_bytes());
         self.len += 1;
     }
@@ -217,12 +251,19 @@ impl WriteBatch {
     }
 }
 
-/// Why something was put in quarantine, and what it was.
+/// Why something was put in quarantine, and what it was. Its number is the store's to assign:
+/// a caller makes a record with [`Quarantined::new`] and cannot set one.
+///
+/// ```compile_fail
+/// fn renumber(q: &mut jol::store::Quarantined) {
+///     q.number = 7;
+/// }
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Quarantined {
-    /// Assigned by the store.
+    /// Assigned by the store when it keeps the record ([`Store::quarantine`]); 0 before.
     #[serde(default)]
-    pub number: u64,
+    number: u64,
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// Where it came from: [`LOCAL_ORIGIN`] or the member id of the peer.
@@ -233,6 +274,25 @@ pub struct Quarantined {
     pub detail: serde_json::Value,
     /// The bytes as received (base64 is not needed: stored as lossy UTF-8 text).
     pub body: String,
+}
+
+impl Quarantined {
+    /// A record of input refused now, not yet numbered (the store numbers it).
+    pub fn new(origin: String, reason: String, detail: serde_json::Value, body: String) -> Self {
+        Quarantined {
+            number: 0,
+            time: OffsetDateTime::now_utc(),
+            origin,
+            reason,
+            detail,
+            body,
+        }
+    }
+
+    /// Its number in the quarantine log (0 until the store has kept it).
+    pub fn number(&self) -> u64 {
+        self.number
+    }
 }
 
 /// The quarantine origin of what the node's own systems submitted through the local API.
@@ -457,14 +517,14 @@ impl Store {
     }
 
     /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
-    pub fn apply(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    pub fn apply(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.apply(batch.ops).map_err(io("write"))
     }
 
     /// Apply staged appends atomically and make them, with everything applied before, durable
     /// (one write where [`Store::apply`] then [`Store::flush`] may be two). Returns after the
     /// fsync.
-    pub fn commit(&self, batch: WriteBatch) -> Result<(), StoreError> {
+    pub fn commit(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.commit(batch.ops).map_err(io("write"))
     }
 
@@ -1204,15 +1264,18 @@ mod tests {
 
     fn append(store: &Store, source: &MemberId, position: u64, sequence: u64, idem: Option<&str>) {
         let mut b = WriteBatch::default();
-        b.append(Append {
-            position,
-            source,
-            sequence,
-            id: Uuid::now_v7(),
-            jws: format!("event {position}").as_bytes(),
-            idempotency: idem.map(|k| (k, [7u8; 32])),
-        });
-        store.apply(b).unwrap();
+        b.append(
+            LogAppend::for_tests(),
+            Append {
+                position,
+                source,
+                sequence,
+                id: Uuid::now_v7(),
+                jws: format!("event {position}").as_bytes(),
+                idempotency: idem.map(|k| (k, [7u8; 32])),
+            },
+        );
+        store.apply(LogAppend::for_tests(), b).unwrap();
     }
 
     #[test]
@@ -1249,16 +1312,19 @@ mod tests {
             let store = fixture.open();
             let id = Uuid::now_v7();
             let mut b = WriteBatch::default();
-            b.append(Append {
-                position: 1,
-                source: &member(),
-                sequence: 1,
-                id,
-                jws: b"e",
-                idempotency: None,
-            });
+            b.append(
+                LogAppend::for_tests(),
+                Append {
+                    position: 1,
+                    source: &member(),
+                    sequence: 1,
+                    id,
+                    jws: b"e",
+                    idempotency: None,
+                },
+            );
             assert_eq!(b.len(), 1);
-            store.apply(b).unwrap();
+            store.apply(LogAppend::for_tests(), b).unwrap();
             assert_eq!(store.position_of(&member(), &id).unwrap(), Some(1));
             assert_eq!(store.position_of(&member(), &Uuid::now_v7()).unwrap(), None);
             let other: MemberId = "central-server/GOV/70000009/other".parse().unwrap();
@@ -1290,7 +1356,7 @@ mod tests {
             let all = store.quarantined(0, 10, &mut Budget::unlimited()).unwrap();
             assert_eq!(all.len(), 2);
             assert_eq!(all[1].reason, "malformed-json");
-            let after_first = store.quarantined(all[0].number, 10, &mut Budget::unlimited());
+            let after_first = store.quarantined(all[0].number(), 10, &mut Budget::unlimited());
             assert_eq!(after_first.unwrap().len(), 1);
             assert_eq!(store.quarantine_len(), 2);
         }
@@ -1370,7 +1436,10 @@ mod tests {
             let first = store.quarantined(0, 10, &mut Budget::new(100)).unwrap();
             assert_eq!(first.len(), 1, "the first always, however large");
             let page = store.quarantined(1, 10, &mut Budget::new(2500)).unwrap();
-            assert_eq!(page.iter().map(|r| r.number).collect::<Vec<_>>(), [2, 3]);
+            assert_eq!(
+                page.iter().map(Quarantined::number).collect::<Vec<_>>(),
+                [2, 3]
+            );
             let m = member();
             for seq in 1..=4 {
                 append(&store, &m, seq, seq, None);
@@ -1396,8 +1465,8 @@ mod tests {
                 b.index_person(pin, pos);
                 b.set_view(pin, &pin);
             }
-            b.set_cursor(&member(), 41);
-            store.apply(b).unwrap();
+            b.set_cursor(LogAppend::for_tests(), &member(), 41);
+            store.apply(LogAppend::for_tests(), b).unwrap();
             store
                 .append_access(vec![(vec!["21503199012345".into()], b"older".to_vec())])
                 .unwrap();
@@ -1445,7 +1514,7 @@ mod tests {
             // A record that does not decode is damage, never a default.
             let mut b = WriteBatch::default();
             b.set_consent("21503199012345", &"not a consent state");
-            store.apply(b).unwrap();
+            store.apply(LogAppend::for_tests(), b).unwrap();
             assert!(matches!(
                 store.consent::<std::collections::BTreeMap<String, String>>("21503199012345"),
                 Err(StoreError::Corrupt("consent state"))
@@ -1476,8 +1545,11 @@ mod tests {
         let refused = standby.set_meta(&Meta::ViewCursor, b"m").unwrap_err();
         assert!(refused.is_not_writer(), "{refused}");
         let mut batch = WriteBatch::default();
-        batch.set_cursor(&member(), 7);
-        assert!(standby.commit(batch).unwrap_err().is_not_writer());
+        batch.set_cursor(LogAppend::for_tests(), &member(), 7);
+        assert!(standby
+            .commit(LogAppend::for_tests(), batch)
+            .unwrap_err()
+            .is_not_writer());
         // What any replica may store: the manifest, a witness's co-signature.
         standby.set_meta(&Meta::Manifest, b"m").unwrap();
         standby.put_cosignature(3, "w", b"sig").unwrap();

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use crate::event::identifiers::MemberId;
 use crate::event::{Event, SignedEvent};
 use crate::policy::consent::{self, ConsentState};
-use crate::store::{Store, StoreError, WriteBatch};
+use crate::store::{LogAppend, Store, StoreError, WriteBatch};
 use crate::trust::manifest::Trust;
 
 /// The writer's view of withheld events and release logs during one group commit.
@@ -93,7 +93,7 @@ impl Withholding {
                 };
                 if consent::decide(&event, Some(state), reader, purposes).is_ok() {
                     let number = self.next_release(store, reader)?;
-                    batch.release(reader, number, position);
+                    batch.release(LogAppend::writer(), reader, number, position);
                     batch.set_withheld(reader, pin, position, true);
                     self.released.insert((reader.clone(), position));
                 }

@@ -22,7 +22,7 @@ use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
 use crate::policy::consent::{self, ConsentState};
-use crate::store::{Append, Meta, Store, StoreError, WriteBatch};
+use crate::store::{Append, LogAppend, Meta, Store, StoreError, WriteBatch};
 use crate::trust::manifest::Trust;
 
 /// How many queued jobs one group commit takes at most.
@@ -108,7 +108,7 @@ impl Writer {
     /// Stage the Merkle leaf of the event appended at the next position (same atomic write).
     fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) {
         for (level, index, hash) in self.tree.append(crate::log::event_leaf(jws)) {
-            batch.set_subtree(level, index, &hash);
+            batch.set_subtree(LogAppend::writer(), level, index, &hash);
         }
     }
 
@@ -166,7 +166,7 @@ impl Writer {
             Ok(())
         } else {
             let batch = std::mem::take(&mut round.batch);
-            self.store.commit(batch)
+            self.store.commit(LogAppend::writer(), batch)
         };
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
@@ -261,14 +261,17 @@ impl Writer {
             if !round.ids.insert((e.source.clone(), e.id)) {
                 continue;
             }
-            round.batch.append(Append {
-                position: self.next_position,
-                source,
-                sequence: signed.sequence(),
-                id: e.id,
-                jws: signed.bytes(),
-                idempotency: None,
-            });
+            round.batch.append(
+                LogAppend::writer(),
+                Append {
+                    position: self.next_position,
+                    source,
+                    sequence: signed.sequence(),
+                    id: e.id,
+                    jws: signed.bytes(),
+                    idempotency: None,
+                },
+            );
             self.stage_leaf(signed.bytes(), &mut round.batch);
             self.stage_consent(e, round);
             self.next_position += 1;
@@ -278,7 +281,7 @@ impl Writer {
         }
         match cursor {
             ReceiveCursor::Sequence { to, .. } => {
-                round.batch.set_cursor(source, to);
+                round.batch.set_cursor(LogAppend::writer(), source, to);
                 round.cursors.insert(source.clone(), to);
             }
             ReceiveCursor::Release(number) => round
@@ -365,14 +368,17 @@ impl Writer {
         round.ids.insert((event.source.clone(), event.id));
         round.published += 1;
         self.stage_leaf(signed.bytes(), &mut round.batch);
-        round.batch.append(Append {
-            position: self.next_position,
-            source: &self.signer.member,
-            sequence: self.next_sequence,
-            id: event.id,
-            jws: signed.bytes(),
-            idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
-        });
+        round.batch.append(
+            LogAppend::writer(),
+            Append {
+                position: self.next_position,
+                source: &self.signer.member,
+                sequence: self.next_sequence,
+                id: event.id,
+                jws: signed.bytes(),
+                idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
+            },
+        );
         if let Some(pin) = event.pin().filter(|_| self.withholding.is_active()) {
             if let Some(state) = self.consent_of(pin, round) {
                 self.withholding.on_publish(

@@ -11,7 +11,6 @@ use jol::event::jws::{Jws, Typ};
 use jol::event::schema::{EventType, Schemas};
 use jol::event::{Event, SignedEvent};
 use jol::merkle::{self, Frontier};
-use jol::store::{Append, Engine, Store, WriteBatch};
 use serde_json::Value;
 
 fn member() -> MemberId {
@@ -105,35 +104,9 @@ fn validation(c: &mut Criterion) {
 }
 
 fn storage(c: &mut Criterion) {
-    let (_, events) = signed_events(256);
-    let mut group = c.benchmark_group("durable append, 256 events per flush");
-    group.throughput(Throughput::Elements(256));
-    group.sample_size(20);
-    for engine in [Engine::Sled, Engine::Redb] {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open_with(&dir.path().join("s"), engine).unwrap();
-        let mut next = 1u64;
-        group.bench_function(engine.to_string(), |b| {
-            b.iter(|| {
-                let mut batch = WriteBatch::default();
-                for s in &events {
-                    batch.append(Append {
-                        position: next,
-                        source: &s.event().source,
-                        sequence: next,
-                        id: uuid::Uuid::now_v7(),
-                        jws: s.bytes(),
-                        idempotency: None,
-                    });
-                    next += 1;
-                }
-                store.apply(batch).unwrap();
-                store.flush().unwrap();
-            })
-        });
-    }
-    group.finish();
-
+    // The durable append itself is measured through the writer (`jol bench store`): only the
+    // writer can append to the log.
+    let (_, events) = signed_events(1);
     let leaf_event = &events[0];
     c.bench_function(
         "Merkle leaf (compact JWS + leaf hash + frontier append)",

@@ -1,5 +1,5 @@
-//! The in-process bounds: each cost on its own (parse + validate, sign, verify, durable append),
-//! the publish path without HTTP, and the store engine alone.
+//! The in-process bounds: each cost on its own (parse + validate, sign, verify), the publish path
+//! without HTTP, and the store engine as the writer fills it.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,7 +13,7 @@ use jol::event::identifiers::KeyName;
 use jol::event::keys;
 use jol::event::schema::{EventType, Schemas};
 use jol::event::{Event, SignedEvent};
-use jol::store::{Append, Store, WriteBatch};
+use jol::store::{Store, WriteBatch};
 use jol::write::{Draft, Publisher, Signer};
 
 pub(super) async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
@@ -69,48 +69,6 @@ pub(super) async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
     ));
 
     let dir = tempfile::tempdir()?;
-    let store = Store::open_with(&dir.path().join("append"), args.store)?;
-    let t = Instant::now();
-    durable_append(&store, &signed, false)?;
-    figures.push(figure(
-        "durable append, 256 events per flush",
-        per_event_us(t.elapsed(), signed.len()),
-        "µs/event",
-    ));
-    let t = Instant::now();
-    durable_append(
-        &Store::open_with(&dir.path().join("append-log"), args.store)?,
-        &signed,
-        true,
-    )?;
-    figures.push(figure(
-        "  the same with the Merkle log kept",
-        per_event_us(t.elapsed(), signed.len()),
-        "µs/event",
-    ));
-    let t = Instant::now();
-    for n in 0..200u64 {
-        let mut batch = WriteBatch::default();
-        let s = &signed[0];
-        // Positions past the appended range, one event per flush.
-        let pos = 1_000_000 + n;
-        batch.append(Append {
-            position: pos,
-            source: &s.event().source,
-            sequence: pos,
-            id: uuid::Uuid::now_v7(),
-            jws: s.bytes(),
-            idempotency: None,
-        });
-        store.apply(batch)?;
-        store.flush()?;
-    }
-    figures.push(figure(
-        "one append + flush (fsync)",
-        per_event_us(t.elapsed(), 200),
-        "µs",
-    ));
-
     // The publish path without HTTP: concurrent tasks, group commit.
     let signer = Signer {
         member: member(),
@@ -162,32 +120,15 @@ pub(super) async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
 /// The store engine alone, as a node uses it: appends with the Merkle log, a person view
 /// rewritten with every event (the churn), then every view rewritten five times more, and a
 /// reopen.
-pub(super) fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
+pub(super) async fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     let n = args.events.max(1000);
-    let key = keys::generate();
-    let kid = KeyName::new(member(), "bench")?;
-    let signed: Vec<SignedEvent> = (0..n)
-        .map(|i| {
-            Event::new(
-                member(),
-                EventType::EmploymentStatus,
-                i as u64 + 1,
-                sample_data(i),
-            )
-            .sign(&key, &kid)
-        })
-        .collect();
-    let raw: u64 = signed.iter().map(|s| s.bytes().len() as u64).sum();
     let persons = (n / 5).max(1);
     let view = "v".repeat(600);
     let dir = tempfile::tempdir()?;
     let path = dir.path().join("store");
     let store = Store::open_with(&path, args.store)?;
     let t = Instant::now();
-    append_in_groups(&store, &signed, true, |batch, pos| {
-        let pin = format!("{:014}", pos as usize % persons);
-        batch.set_view(&pin, &view);
-    })?;
+    let raw = publish_in_groups(store.clone(), n).await?;
     let write = t.elapsed();
     let written = dir_size(&path);
     for _ in 0..5 {
@@ -210,7 +151,7 @@ pub(super) fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     let scan = t.elapsed();
     Ok(vec![
         figure(
-            format!("{} appends with log and view, 256 per flush", args.store),
+            format!("{} appends through the writer, 256 per batch", args.store),
             n as f64 / write.as_secs_f64(),
             "events/s",
         ),
@@ -240,42 +181,34 @@ pub(super) fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     ])
 }
 
-/// Append `signed` in batches of 256, one flush each, optionally keeping the Merkle log as the
-/// writer does (leaf of the compact JWS, completed subtrees in the same batch).
-fn durable_append(store: &Store, signed: &[SignedEvent], keep_log: bool) -> Result<()> {
-    append_in_groups(store, signed, keep_log, |_, _| {})
-}
-
-/// [`durable_append`] with `extra` staging more writes for each event (by position) in the same
-/// batch, as the projector's view writes would be.
-fn append_in_groups(
-    store: &Store,
-    signed: &[SignedEvent],
-    keep_log: bool,
-    mut extra: impl FnMut(&mut WriteBatch, u64),
-) -> Result<()> {
-    let mut frontier = jol::merkle::Frontier::default();
-    for (chunk_no, chunk) in signed.chunks(256).enumerate() {
-        let mut batch = WriteBatch::default();
-        for (i, s) in chunk.iter().enumerate() {
-            let pos = (chunk_no * 256 + i + 1) as u64;
-            batch.append(Append {
-                position: pos,
-                source: &s.event().source,
-                sequence: pos,
-                id: s.event().id,
-                jws: s.bytes(),
-                idempotency: None,
-            });
-            if keep_log {
-                for (level, index, hash) in frontier.append(jol::log::event_leaf(s.bytes())) {
-                    batch.set_subtree(level, index, &hash);
-                }
-            }
-            extra(&mut batch, pos);
+/// Publish `n` events through the writer (the only code that appends to the log), 256 per
+/// batch; the raw JWS bytes written. The writer has stopped when this returns.
+async fn publish_in_groups(store: Store, n: usize) -> Result<u64> {
+    let signer = Signer {
+        member: member(),
+        kid: KeyName::new(member(), "bench")?,
+        key: keys::generate(),
+        max_event_bytes: jol::budget::DEFAULT_MAX_EVENT_BYTES,
+    };
+    let (publisher, writer) =
+        Publisher::start(store, Schemas::load()?, signer, Arc::default(), None)?;
+    let mut raw = 0;
+    for chunk in (0..n).collect::<Vec<_>>().chunks(256) {
+        let drafts = chunk
+            .iter()
+            .map(|&i| Draft {
+                event_type: EventType::EmploymentStatus,
+                data: sample_data(i),
+                idempotency_key: None,
+            })
+            .collect();
+        for outcome in publisher.publish_batch(drafts).await {
+            raw += outcome?.jws.len() as u64;
         }
-        store.apply(batch)?;
-        store.flush()?;
     }
-    Ok(())
+    drop(publisher);
+    tokio::task::spawn_blocking(move || writer.join())
+        .await?
+        .map_err(|_| anyhow::anyhow!("the writer thread panicked"))?;
+    Ok(raw)
 }

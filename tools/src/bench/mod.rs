@@ -105,7 +105,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         Which::View => nodes::view(&args).await?,
         Which::E2e => nodes::e2e(&args).await?,
         Which::Federation => federation::federation(&args).await?,
-        Which::Store => inprocess::store(&args)?,
+        Which::Store => inprocess::store(&args).await?,
         Which::Match => matching::matching()?,
     };
     if args.json {

@@ -362,7 +362,7 @@ fn grant_consent(node: &RunningNode, persons: usize, reader: &str) -> Result<()>
             batch.set_consent(pin, &consent);
         }
     }
-    node.store().apply(batch)?;
+    node.store().apply_other(batch)?;
     Ok(node.store().flush()?)
 }
 
