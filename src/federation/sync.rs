@@ -93,10 +93,16 @@ pub enum SyncError {
     Manifest(#[from] ManifestError),
     #[error("{0} is not a member in the manifest")]
     NotMember(MemberId),
-    #[error("cannot reach {endpoint}: {detail}")]
-    Connect { endpoint: String, detail: String },
-    #[error("TLS with {endpoint} failed: {detail}")]
-    Tls { endpoint: String, detail: String },
+    #[error("cannot reach {endpoint}: {source}")]
+    Connect {
+        endpoint: String,
+        source: std::io::Error,
+    },
+    #[error("TLS with {endpoint} failed: {source}")]
+    Tls {
+        endpoint: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("request to the publisher failed: {0}")]
     Http(String),
     #[error("the publisher sent no complete answer within {0:?}")]
@@ -593,26 +599,24 @@ impl Syncer {
             .member(from)
             .ok_or_else(|| SyncError::NotMember(from.clone()))?;
         let endpoint = member.peer_endpoint.clone();
-        let tls_err = |detail: String| SyncError::Tls {
+        let tls_err = |source: Box<dyn std::error::Error + Send + Sync>| SyncError::Tls {
             endpoint: endpoint.clone(),
-            detail,
+            source,
         };
-        let ca = tls::certificate_from_pem(&manifest.ca_certificate)
-            .map_err(|e| tls_err(e.to_string()))?;
+        let ca =
+            tls::certificate_from_pem(&manifest.ca_certificate).map_err(|e| tls_err(e.into()))?;
         let identity =
-            Identity::load(&self.tls_cert, &self.tls_key).map_err(|e| tls_err(e.to_string()))?;
+            Identity::load(&self.tls_cert, &self.tls_key).map_err(|e| tls_err(e.into()))?;
         let config = tls::client_config(Some(identity), &ca, member.tls_key_sha256.clone())
-            .map_err(|e| tls_err(e.to_string()))?;
+            .map_err(|e| tls_err(e.into()))?;
+        let connect_err = |source| SyncError::Connect {
+            endpoint: endpoint.clone(),
+            source,
+        };
         let tcp = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(&endpoint))
             .await
-            .map_err(|_| SyncError::Connect {
-                endpoint: endpoint.clone(),
-                detail: "timed out".into(),
-            })?
-            .map_err(|e| SyncError::Connect {
-                endpoint: endpoint.clone(),
-                detail: e.to_string(),
-            })?;
+            .map_err(|_| connect_err(std::io::ErrorKind::TimedOut.into()))?
+            .map_err(connect_err)?;
         let _ = tcp.set_nodelay(true);
         let tls = tokio::time::timeout(
             Duration::from_secs(10),
@@ -620,7 +624,7 @@ impl Syncer {
         )
         .await
         .map_err(|_| tls_err("handshake timed out".into()))?
-        .map_err(|e| tls_err(e.to_string()))?;
+        .map_err(|e| tls_err(e.into()))?;
         let deadline = Duration::from_secs(self.settings.wait_secs)
             + Duration::from_millis(self.settings.answer_timeout_ms);
         HttpClient::over(tls, endpoint.clone())

@@ -21,8 +21,16 @@ use crate::trust::manifest::{
 /// Why an authority command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorityError {
-    #[error("{path}: {detail}")]
-    File { path: PathBuf, detail: String },
+    #[error("{path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path} is not the JSON the authority wrote: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
     #[error(transparent)]
     Key(#[from] KeyError),
     #[error(transparent)]
@@ -48,10 +56,10 @@ pub struct Authority {
     dir: PathBuf,
 }
 
-fn file_err(path: &Path, e: impl std::fmt::Display) -> AuthorityError {
+fn file_err(path: &Path, source: std::io::Error) -> AuthorityError {
     AuthorityError::File {
         path: path.to_path_buf(),
-        detail: e.to_string(),
+        source,
     }
 }
 
@@ -154,7 +162,7 @@ impl Authority {
     /// The draft manifest.
     pub fn draft(&self) -> Result<Manifest, AuthorityError> {
         let path = self.path("manifest.json");
-        serde_json::from_str(&read(&path)?).map_err(|e| file_err(&path, e))
+        serde_json::from_str(&read(&path)?).map_err(|source| AuthorityError::Json { path, source })
     }
 
     fn save(&self, m: &Manifest) -> Result<(), AuthorityError> {

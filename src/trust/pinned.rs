@@ -42,9 +42,9 @@ pub fn write_self_signed(name: &str, key_path: &Path) -> Result<PathBuf, TlsErro
     let write = |path: &Path, text: &str, mode: u32| -> Result<(), TlsError> {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
-        let failed = |e: std::io::Error| TlsError::Write {
+        let failed = |source: std::io::Error| TlsError::Write {
             path: path.to_path_buf(),
-            detail: e.to_string(),
+            source,
         };
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(failed)?;

@@ -28,10 +28,18 @@ use crate::event::schema::hex;
 /// Why TLS material could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cannot read {path}: {detail}")]
-    Read { path: PathBuf, detail: String },
-    #[error("cannot write {path}: {detail}")]
-    Write { path: PathBuf, detail: String },
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: rustls::pki_types::pem::Error,
+    },
+    #[error("{0}: no certificate in the file")]
+    NoCertificate(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("not an X.509 certificate: {0}")]
     Certificate(String),
     #[error("TLS configuration failed: {0}")]
@@ -51,18 +59,18 @@ pub struct Identity {
 
 impl Identity {
     pub fn load(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
-        let read = |path: &Path, detail: String| TlsError::Read {
-            path: path.to_path_buf(),
-            detail,
+        let read = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TlsError::Read { path, source }
         };
         let certs = CertificateDer::pem_file_iter(cert)
-            .map_err(|e| read(cert, e.to_string()))?
+            .map_err(read(cert))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| read(cert, e.to_string()))?;
+            .map_err(read(cert))?;
         if certs.is_empty() {
-            return Err(read(cert, "no certificate in the file".into()));
+            return Err(TlsError::NoCertificate(cert.to_path_buf()));
         }
-        let key = PrivateKeyDer::from_pem_file(key).map_err(|e| read(key, e.to_string()))?;
+        let key = PrivateKeyDer::from_pem_file(key).map_err(read(key))?;
         Ok(Identity { certs, key })
     }
 }
