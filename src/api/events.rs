@@ -44,7 +44,7 @@ impl LocalApi {
         let mut listed = Vec::with_capacity(items.len());
         for (item, may) in items.into_iter().zip(allowed) {
             let what = "events listed through the local API";
-            let read = Access::of_event(item.event.event(), what, outcome(may));
+            let read = Access::of_event(item.event.event(), what, Outcome::of_decision(may));
             accesses.extend(read.map_err(storage_problem)?);
             listed.push(match may {
                 true => Listed::Event(item),
@@ -107,13 +107,10 @@ impl LocalApi {
             .map_err(storage_problem)?
             .ok_or_else(not_found)?;
         let item = stored_item(pos, &bytes)?;
-        let may = serve::events(&self.store, &[item.event.event()], self.user(who))
-            .map_err(storage_problem)?
-            .first()
-            .copied()
-            .unwrap_or(false);
+        let may = serve::event(&self.store, item.event.event(), self.user(who))
+            .map_err(storage_problem)?;
         let what = "an event read through the local API";
-        let read = Access::of_event(item.event.event(), what, outcome(may));
+        let read = Access::of_event(item.event.event(), what, Outcome::of_decision(may));
         access::log(&self.store, who, read.map_err(storage_problem)?).map_err(storage_problem)?;
         match may {
             true => Ok(http::json(StatusCode::OK, &item)),
@@ -148,7 +145,7 @@ impl LocalApi {
                 Access::new(
                     pin,
                     "a quarantined submission read through the local API",
-                    outcome(may),
+                    Outcome::of_decision(may),
                 )
             }));
             if !may {
@@ -173,14 +170,6 @@ impl LocalApi {
         user: serve::LocalUser<'_>,
     ) -> Result<bool, Problem> {
         serve::sent_by(&self.store, origin, pins, user).map_err(storage_problem)
-    }
-}
-
-/// How a read the decision allowed (or not) is logged.
-fn outcome(may: bool) -> Outcome {
-    match may {
-        true => Outcome::Served,
-        false => Outcome::RefusedNoConsent,
     }
 }
 

@@ -503,10 +503,12 @@ fn provider_gate(
                     source,
                 }
             })?;
-            let pin = crate::trust::pinned::pin_of(&pem)?;
-            tracing::info!(listen = %addr, "the X-Road provider face trusts pinned TLS with certificate {pin} (SHA-256 of its key, from [xroad] security_server_cert)");
-            let config =
-                crate::trust::pinned::server_config(Identity::load(tls_cert, tls_key)?, pin)?;
+            let key_sha256 = crate::trust::pinned::pin_of(&pem)?;
+            tracing::info!(listen = %addr, "the X-Road provider face trusts pinned TLS with certificate {key_sha256} (SHA-256 of its key, from [xroad] security_server_cert)");
+            let config = crate::trust::pinned::server_config(
+                Identity::load(tls_cert, tls_key)?,
+                key_sha256,
+            )?;
             server::Gate::Tls(tokio_rustls::TlsAcceptor::from(config))
         }
         FaceTrust::PlainHttpFrom(addresses) => {

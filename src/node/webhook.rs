@@ -116,22 +116,24 @@ async fn deliver_page(
         node: &hook.member,
         purpose: hook.purpose.as_deref().unwrap_or_default(),
     };
-    for (position, bytes) in page {
-        let item = crate::event::cloudevent::StoredItem::parse(position, &bytes)
-            .map_err(|e| e.to_string())?;
-        let event = item.event.event();
-        let may = crate::registry::serve::events(store, &[event], user)
-            .map_err(|e| e.to_string())?
-            .first()
-            .copied()
-            .unwrap_or(false);
+    let items = page
+        .iter()
+        .map(|(position, bytes)| crate::event::cloudevent::StoredItem::parse(*position, bytes))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let events: Vec<&crate::event::Event> = items.iter().map(|i| i.event.event()).collect();
+    // The page's consent decisions, its persons' consent read once.
+    let decisions =
+        crate::registry::serve::events(store, &events, user).map_err(|e| e.to_string())?;
+    for (item, may) in items.iter().zip(decisions) {
+        let (position, event) = (item.position, item.event.event());
         // Logged before the data leaves, or as refused.
-        let outcome = match may {
-            true => Outcome::Served,
-            false => Outcome::RefusedNoConsent,
-        };
-        let read = Access::of_event(event, "event delivered to the webhook", outcome)
-            .map_err(|e| e.to_string())?;
+        let read = Access::of_event(
+            event,
+            "event delivered to the webhook",
+            Outcome::of_decision(may),
+        )
+        .map_err(|e| e.to_string())?;
         access::log(store, &who, read).map_err(|e| e.to_string())?;
         if !may {
             store
@@ -139,7 +141,7 @@ async fn deliver_page(
                 .map_err(|e| e.to_string())?;
             continue;
         }
-        let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+        let body = serde_json::to_vec(item).map_err(|e| e.to_string())?;
         if client.is_none() {
             *client = Some(
                 HttpClient::connect_to(&url.host_port)

@@ -147,6 +147,16 @@ pub enum Outcome {
     RefusedNothingHeld,
 }
 
+impl Outcome {
+    /// How a read the consent decision allowed (`served`) or refused is logged.
+    pub fn of_decision(served: bool) -> Outcome {
+        match served {
+            true => Outcome::Served,
+            false => Outcome::RefusedNoConsent,
+        }
+    }
+}
+
 /// One access-log entry as stored: a record and the PIN it is about, or the reads of one request
 /// (`reads`, each with its PIN and what was read; `what` then says how many).
 #[derive(Serialize, Deserialize)]

@@ -54,6 +54,15 @@ pub fn events(
         .collect())
 }
 
+/// Whether `user` may be served `event`.
+pub fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result<bool, StoreError> {
+    let state: Option<ConsentState> = match event.pin() {
+        Some(pin) => store.consent(pin)?,
+        None => None,
+    };
+    Ok(user.may_have(Facts::of(event, None), state.as_ref()))
+}
+
 /// Whether data `source` sent about each of `pins` (a body it sent that this node refused) may
 /// be served to `user`, as its events would be.
 pub fn sent_by(
@@ -107,8 +116,8 @@ pub fn views(
     let states = states_of(store, pins.iter().map(Pin::expose).collect())?;
     let mut out = Vec::with_capacity(views.len());
     for view in views {
-        let state = states.get(view.pin.expose()).cloned().flatten();
-        if let Some(v) = served(store, view, state.as_ref(), user)? {
+        let state = states.get(view.pin.expose()).and_then(Option::as_ref);
+        if let Some(v) = served(store, view, state, user)? {
             out.push(v);
         }
     }
