@@ -113,6 +113,22 @@ fn a_purpose_the_person_never_consented_to_reads_nothing_received_on_any_path() 
         (no_such.status, no_such.json())
     );
 
+    // A ranking of candidates for a vacancy names nobody the token may not read.
+    let mut vacancy = example("vacancy", "opened.json");
+    vacancy["vacancyId"] = "V-CONSENT".into();
+    publish(emp.addr, "vacancy", &vacancy);
+    wait_for_views(emp.addr);
+    let path = "/api/v1/vacancies/V-CONSENT/candidates?limit=100";
+    let ranked = as_token(emp.addr, &stats, path);
+    assert_eq!(
+        ranked.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&ranked.body)
+    );
+    assert!(!String::from_utf8_lossy(&ranked.body).contains(PIN));
+    assert!(String::from_utf8_lossy(&get(emp.addr, path).body).contains(PIN));
+
     // The operator reads for the consented purpose: served.
     assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
     let one = get(emp.addr, &format!("/api/v1/events/{id}"));
