@@ -11,7 +11,7 @@ use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::keys;
 use crate::event::schema::EventType;
 use crate::trust::authority::Authority;
-use crate::trust::manifest::{Member, Names, SigningKeyEntry};
+use crate::trust::manifest::{EventFormat, Member, Names, SigningKeyEntry};
 use crate::trust::tls;
 
 #[derive(Subcommand, Debug)]
@@ -62,6 +62,18 @@ pub enum AuthorityCommand {
         /// (RFC 9864); accept it from this member until `jol authority migrated`.
         #[arg(long)]
         legacy_eddsa: bool,
+        /// The formats it may send its events in (`sd-jwt`, `jws`; comma-separated): a new
+        /// member sends SD-JWTs; `jws` is for software from before selective disclosure.
+        #[arg(long, value_delimiter = ',', default_value = "sd-jwt")]
+        formats: Vec<String>,
+    },
+    /// Set the formats a member may send its events in (`jws`, `sd-jwt`; see the README's
+    /// "Moving a federation to SD-JWT").
+    Formats {
+        #[arg(long)]
+        id: String,
+        #[arg(long, value_delimiter = ',', required = true)]
+        formats: Vec<String>,
     },
     /// Record that a member signs with `Ed25519` now: `EdDSA` is refused from it from the next
     /// manifest on.
@@ -112,6 +124,11 @@ pub enum AuthorityCommand {
         /// Purposes for a reader (repeat or comma-separate).
         #[arg(long, value_delimiter = ',')]
         purpose: Vec<String>,
+        /// The disclosable fields the reader receives, as JSON pointers into the event's data
+        /// (comma-separated, e.g. /person/pin,/region); without it, every field. Granting the
+        /// same reader and type again replaces its purposes and fields.
+        #[arg(long, value_delimiter = ',', requires = "reader")]
+        fields: Option<Vec<String>>,
     },
     /// Sign the draft as the next manifest.
     Sign {
@@ -160,6 +177,7 @@ pub(super) fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
             signing_key,
             key_days,
             legacy_eddsa,
+            formats,
         } => {
             let id: MemberId = id.parse()?;
             let cert_pem = std::fs::read_to_string(&tls_cert)
@@ -180,8 +198,14 @@ pub(super) fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
                 tls_key_sha256: spki,
                 signing_keys: vec![entry],
                 legacy_eddsa,
+                event_formats: event_formats(&formats)?,
             })?;
             println!("member {id} added to the draft");
+        }
+        AuthorityCommand::Formats { id, formats } => {
+            let formats = event_formats(&formats)?;
+            Authority::open(dir).set_event_formats(&id.parse()?, formats.clone())?;
+            println!("{id} may send events as {formats:?} from the next manifest on");
         }
         AuthorityCommand::Migrated { id } => {
             Authority::open(dir).set_legacy_eddsa(&id.parse()?, false)?;
@@ -226,12 +250,20 @@ pub(super) fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
             publisher,
             reader,
             purpose,
+            fields,
         } => {
             let t: EventType = event_type.parse()?;
             let a = Authority::open(dir);
+            let fields = fields
+                .map(|list| {
+                    list.iter()
+                        .map(|f| f.parse())
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .transpose()?;
             match (publisher, reader) {
                 (Some(p), None) => a.grant_publish(t, &p.parse()?)?,
-                (None, Some(r)) => a.grant_read(t, &r.parse()?, purpose)?,
+                (None, Some(r)) => a.grant_read(t, &r.parse()?, purpose, fields)?,
                 _ => anyhow::bail!("give --publisher ID or --reader ID --purpose P"),
             }
             println!("grant on {t} added to the draft");
@@ -261,4 +293,18 @@ fn key_entry(name: &str, public: &Path, days: i64) -> Result<SigningKeyEntry> {
         revoked: None,
         revoked_after_sequence: None,
     })
+}
+
+/// The formats named on the command line, as the manifest spells them.
+fn event_formats(names: &[String]) -> Result<Vec<EventFormat>> {
+    names
+        .iter()
+        .map(|n| match n.as_str() {
+            "jws" => Ok(EventFormat::Jws),
+            "sd-jwt" => Ok(EventFormat::SdJwt),
+            other => {
+                anyhow::bail!("{other:?} is not an event format; the formats are jws and sd-jwt")
+            }
+        })
+        .collect()
 }

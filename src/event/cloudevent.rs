@@ -2,7 +2,9 @@
 //!
 //! An [`Event`] is built by the publishing node, serialized once, signed as a JWS, and from then
 //! on only the JWS bytes travel. A [`SignedEvent`] is those bytes with the parsed envelope beside
-//! them; the bytes are never re-serialized.
+//! them; the signed part is never re-serialized. A selectively disclosable event
+//! ([`Event::sign_selective`], an SD-JWT) travels with the disclosures its holder may have
+//! ([`SignedEvent::for_reader`]); its envelope's `data` is what those disclosures reveal.
 
 use std::sync::Arc;
 
@@ -12,6 +14,7 @@ use serde_json::Value;
 use time::OffsetDateTime;
 use uuid::Uuid;
 
+use crate::event::disclosure::{self, Disclosed, Fields, Pointer, SdError};
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::jws::{self, Jws, JwsError, Typ};
 use crate::event::schema::EventType;
@@ -27,6 +30,8 @@ pub enum EventError {
     Json(crate::event::json::JsonError),
     #[error("sequence must be a decimal number from 1")]
     Sequence,
+    #[error("the disclosures do not fit the signed part: {0}")]
+    Disclosure(#[from] SdError),
 }
 
 impl EventError {
@@ -36,6 +41,7 @@ impl EventError {
             EventError::Jws(e) => e.code(),
             EventError::Envelope(_) | EventError::Sequence => "envelope-invalid",
             EventError::Json(_) => "jws-malformed",
+            EventError::Disclosure(_) => "disclosure-invalid",
         }
     }
 }
@@ -128,13 +134,39 @@ impl Event {
         }
     }
 
-    /// Sign the serialized event; the result is what is stored and forwarded.
+    /// Sign the serialized event whole (the format before selective disclosure); the result is
+    /// what is stored and forwarded.
     pub fn sign(&self, key: &SigningKey, kid: &KeyName) -> SignedEvent {
         let payload = serde_json::to_vec(self).unwrap_or_default();
         let bytes = jws::sign(key, kid, Typ::Event, &payload);
         SignedEvent {
             bytes: bytes.into(),
             event: Arc::new(self.clone()),
+            disclosed: Arc::new([]),
+            selective: false,
+        }
+    }
+
+    /// Sign the event as an SD-JWT: each of `fields` present in the data is concealed behind a
+    /// salted digest and travels as a disclosure beside the signed part. The stored form holds
+    /// every disclosure; a reader gets those its grant allows ([`SignedEvent::for_reader`]).
+    pub fn sign_selective(
+        &self,
+        key: &SigningKey,
+        kid: &KeyName,
+        fields: &[Pointer],
+    ) -> SignedEvent {
+        let mut concealed = self.clone();
+        let disclosed = disclosure::conceal(&mut concealed.data, fields);
+        let payload = serde_json::to_vec(&concealed).unwrap_or_default();
+        let signed = jws::sign(key, kid, Typ::SdEvent, &payload);
+        let bytes = jws::with_disclosures(&signed, disclosed.iter().map(|d| d.encoded.as_str()))
+            .unwrap_or(signed);
+        SignedEvent {
+            bytes: bytes.into(),
+            event: Arc::new(self.clone()),
+            disclosed: disclosed.into(),
+            selective: true,
         }
     }
 
@@ -157,24 +189,31 @@ impl Event {
     }
 }
 
-/// The stored form of an event: the JWS bytes, and the envelope parsed from them.
+/// The stored form of an event: the JWS bytes, and the envelope parsed from them (with the
+/// data its disclosures reveal, for a selectively disclosable event).
 #[derive(Debug, Clone)]
 pub struct SignedEvent {
     bytes: Arc<[u8]>,
     event: Arc<Event>,
+    disclosed: Arc<[Disclosed]>,
+    selective: bool,
 }
 
 impl SignedEvent {
     /// Parse stored or received JWS bytes (the signature is checked separately, see [`Jws`]).
+    /// The disclosures of an SD-JWT must each match a digest of the signed part, once.
     pub fn parse(bytes: &[u8]) -> Result<(SignedEvent, Jws), EventError> {
         let jws = Jws::parse(bytes, Typ::Event)?;
         let payload = crate::event::json::parse(jws.payload()).map_err(EventError::Json)?;
-        let event: Event =
+        let mut event: Event =
             serde_json::from_value(payload).map_err(|e| EventError::Envelope(e.to_string()))?;
         event.check()?;
+        let disclosed = reveal(&mut event, &jws)?;
         let signed = SignedEvent {
             bytes: bytes.into(),
             event: Arc::new(event),
+            disclosed,
+            selective: jws.typ() == Typ::SdEvent,
         };
         Ok((signed, jws))
     }
@@ -185,12 +224,45 @@ impl SignedEvent {
     /// envelope checks that guard the way in. The audit (`jol verify`) uses the strict parse.
     pub fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
         let jws = Jws::parse(bytes, Typ::Event)?;
-        let event: Event = serde_json::from_slice(jws.payload())
+        let mut event: Event = serde_json::from_slice(jws.payload())
             .map_err(|e| EventError::Envelope(e.to_string()))?;
+        let disclosed = reveal(&mut event, &jws)?;
         Ok(SignedEvent {
             bytes: bytes.into(),
             event: Arc::new(event),
+            disclosed,
+            selective: jws.typ() == Typ::SdEvent,
         })
+    }
+
+    /// Whether the event is an SD-JWT (its personal fields selectively disclosable).
+    pub fn is_selective(&self) -> bool {
+        self.selective
+    }
+
+    /// The disclosures these bytes hold, each with the field it discloses.
+    pub fn disclosed(&self) -> &[Disclosed] {
+        &self.disclosed
+    }
+
+    /// The bytes a reader whose grant allows `fields` is handed: the signed part verbatim, with
+    /// only the disclosures of allowed fields. An event signed whole (before selective
+    /// disclosure) is handed whole.
+    pub fn for_reader(&self, fields: &Fields) -> std::borrow::Cow<'_, [u8]> {
+        if matches!(fields, Fields::All)
+            || !self.disclosed.iter().any(|d| !fields.allows(&d.pointer))
+        {
+            return std::borrow::Cow::Borrowed(&self.bytes);
+        }
+        let kept = self
+            .disclosed
+            .iter()
+            .filter(|d| fields.allows(&d.pointer))
+            .map(|d| d.encoded.as_str());
+        match jws::with_disclosures(&self.bytes, kept) {
+            Some(bytes) => std::borrow::Cow::Owned(bytes),
+            None => std::borrow::Cow::Borrowed(&self.bytes),
+        }
     }
 
     /// The event, shared.
@@ -209,6 +281,15 @@ impl SignedEvent {
     pub fn sequence(&self) -> u64 {
         self.event.sequence_number().unwrap_or(0)
     }
+}
+
+/// Put an SD-JWT's disclosures back into the event's data (nothing to do for a JWS).
+fn reveal(event: &mut Event, jws: &Jws) -> Result<Arc<[Disclosed]>, EventError> {
+    if jws.typ() != Typ::SdEvent {
+        return Ok(Arc::new([]));
+    }
+    let disclosures: Vec<&str> = jws.disclosures().iter().map(String::as_str).collect();
+    Ok(disclosure::reveal(&mut event.data, &disclosures)?.into())
 }
 
 /// Serializes as the decoded CloudEvent (the JWS bytes are served beside it, verbatim).
@@ -269,6 +350,56 @@ mod tests {
         assert_eq!(parsed.event(), &event);
         assert_eq!(parsed.sequence(), 7);
         assert_eq!(jws.payload(), serde_json::to_vec(&event).unwrap());
+    }
+
+    #[test]
+    fn an_sd_jwt_event_verifies_and_keeps_its_leaf_with_any_subset_of_disclosures() {
+        let key = keys::generate();
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
+        let data = json!({"event": "X", "person": {"pin": "21503199012345", "sex": "F"}});
+        let event = Event::new(source, EventType::ReturneeRecord, 3, data.clone());
+        let fields: Vec<Pointer> = ["/person/pin", "/person/sex"]
+            .iter()
+            .map(|p| p.parse().unwrap())
+            .collect();
+        let signed = event.sign_selective(&key, &kid, &fields);
+        assert!(signed.is_selective());
+        assert!(!String::from_utf8_lossy(signed.bytes()).contains("21503199012345"));
+        let (parsed, jws) = SignedEvent::parse(signed.bytes()).unwrap();
+        jws.verify(&key.verifying_key()).unwrap();
+        assert_eq!(parsed.event().data, data);
+        let only_pin = Fields::Only([fields[0].clone()].into());
+        let fewer = signed.for_reader(&only_pin);
+        let (partial, jws) = SignedEvent::parse(&fewer).unwrap();
+        jws.verify(&key.verifying_key()).unwrap();
+        assert_eq!(
+            partial.event().data,
+            json!({"event": "X", "person": {"pin": "21503199012345"}})
+        );
+        let none = jws::with_disclosures(signed.bytes(), []).unwrap();
+        let (erased, _) = SignedEvent::parse(&none).unwrap();
+        assert_eq!(erased.event().data, json!({"event": "X", "person": {}}));
+        // One signed part, one leaf: the log never depends on a disclosure.
+        assert_eq!(jws::compact(signed.bytes()), jws::compact(&fewer));
+        assert_eq!(jws::compact(signed.bytes()), jws::compact(&none));
+        // Every field granted: the stored bytes as they are.
+        assert_eq!(&*signed.for_reader(&Fields::All), signed.bytes());
+    }
+
+    #[test]
+    fn an_unprotected_header_is_only_for_the_disclosures_of_an_sd_jwt() {
+        let key = keys::generate();
+        let source: MemberId = "a/b/c/d".parse().unwrap();
+        let kid = KeyName::new(source.clone(), "k").unwrap();
+        let whole = Event::new(source, EventType::EmploymentStatus, 1, json!({})).sign(&key, &kid);
+        let mut with_header: serde_json::Value = serde_json::from_slice(whole.bytes()).unwrap();
+        with_header["header"] = json!({"disclosures": []});
+        let bytes = serde_json::to_vec(&with_header).unwrap();
+        assert_eq!(
+            SignedEvent::parse(&bytes).unwrap_err().code(),
+            "jws-malformed"
+        );
     }
 
     #[test]

@@ -6,8 +6,10 @@
 //! decide whether the signer may still use it. Every signed object names what it is in `typ`
 //! ([`Typ`]), and parsing refuses an object of another kind than the one expected, so a
 //! checkpoint can never be passed off as an event or the other way round. Parsing is strict: a
-//! `kid` naming a signing key, no `crit` extensions, no unprotected header, and canonical
-//! base64url without padding.
+//! `kid` naming a signing key, no `crit` extensions, no unprotected header (except the
+//! `disclosures` of a selectively disclosable event, [`Typ::SdEvent`]: an SD-JWT in the flattened
+//! JWS JSON serialization of RFC 9901 §8.1, whose signature covers only the protected header and
+//! the payload), and canonical base64url without padding.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -60,6 +62,17 @@ struct Flattened<'a> {
     protected: &'a str,
     payload: &'a str,
     signature: &'a str,
+    /// The unprotected header: only a selectively disclosable event has one, holding its
+    /// disclosures (RFC 9901 §8.1, the flattened JWS JSON serialization of an SD-JWT).
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    header: Option<Unprotected<'a>>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Unprotected<'a> {
+    #[serde(borrow)]
+    disclosures: Vec<&'a str>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -80,8 +93,11 @@ pub const CONTENT_TYPE: &str = "application/cloudevents+json";
 /// What a signed object is: its `typ` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Typ {
-    /// A CloudEvent of the exchange.
+    /// A CloudEvent of the exchange, signed whole (the format before selective disclosure).
     Event,
+    /// A CloudEvent of the exchange whose personal fields are selectively disclosable: an
+    /// SD-JWT (RFC 9901) in the flattened JWS JSON serialization.
+    SdEvent,
     /// The federation manifest, signed by the authority.
     Manifest,
     /// A checkpoint of a node's Merkle log.
@@ -95,6 +111,7 @@ impl Typ {
     pub fn as_str(self) -> &'static str {
         match self {
             Typ::Event => "jol-event+jws",
+            Typ::SdEvent => "jol-event+sd-jwt",
             Typ::Manifest => "jol-manifest+jws",
             Typ::Checkpoint => "jol-checkpoint+jws",
             Typ::Cosignature => "jol-cosignature+jws",
@@ -145,7 +162,7 @@ pub fn sign_with(
         alg: alg.as_str().into(),
         kid: kid.to_string(),
         typ: typ.map(|t| t.as_str().to_string()),
-        cty: (typ == Some(Typ::Event)).then(|| CONTENT_TYPE.into()),
+        cty: matches!(typ, Some(Typ::Event | Typ::SdEvent)).then(|| CONTENT_TYPE.into()),
         crit: None,
     };
     let header_json = serde_json::to_vec(&header).unwrap_or_default();
@@ -157,8 +174,24 @@ pub fn sign_with(
         protected: &protected,
         payload: &payload,
         signature: &signature,
+        header: None,
     })
     .unwrap_or_default()
+}
+
+/// The same flattened JWS with `disclosures` as its unprotected header (none: no header). The
+/// signed part is copied verbatim; `None` when `flattened` is not a flattened JWS.
+pub fn with_disclosures<'d>(
+    flattened: &[u8],
+    disclosures: impl IntoIterator<Item = &'d str>,
+) -> Option<Vec<u8>> {
+    let f: Flattened = serde_json::from_slice(flattened).ok()?;
+    let disclosures: Vec<&str> = disclosures.into_iter().collect();
+    serde_json::to_vec(&Flattened {
+        header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
+        ..f
+    })
+    .ok()
 }
 
 /// The compact serialization (`protected.payload.signature`) of a flattened JWS: the same JWS
@@ -189,9 +222,11 @@ fn decode(member: &'static str, s: &str) -> Result<Vec<u8>, JwsError> {
 pub struct Jws {
     alg: Alg,
     kid: KeyName,
+    typ: Typ,
     signing_input: String,
     payload: Vec<u8>,
     signature: Signature,
+    disclosures: Vec<String>,
 }
 
 impl Jws {
@@ -209,16 +244,25 @@ impl Jws {
             "EdDSA" => Alg::EdDsa,
             _ => return Err(JwsError::Algorithm),
         };
-        let typ_ok = match (&header.typ, alg) {
-            (Some(t), _) => t == expected.as_str(),
-            (None, Alg::EdDsa) => true,
-            (None, Alg::Ed25519) => false,
+        let typ = match (&header.typ, alg) {
+            (Some(t), _) if t == expected.as_str() => Some(expected),
+            (Some(t), _) if expected == Typ::Event && t == Typ::SdEvent.as_str() => {
+                Some(Typ::SdEvent)
+            }
+            (Some(_), _) => None,
+            (None, Alg::EdDsa) => Some(expected),
+            (None, Alg::Ed25519) => None,
         };
-        if !typ_ok {
+        let Some(typ) = typ else {
             return Err(JwsError::Type {
                 expected,
                 found: header.typ,
             });
+        };
+        if f.header.is_some() && typ != Typ::SdEvent {
+            return Err(JwsError::Malformed(
+                "only a selectively disclosable event has an unprotected header".into(),
+            ));
         }
         if header.crit.is_some() {
             return Err(JwsError::Critical);
@@ -231,15 +275,30 @@ impl Jws {
         Ok(Jws {
             alg,
             kid,
+            typ,
             signing_input: signing_input(f.protected, f.payload),
             payload,
             signature: Signature::from_bytes(&signature),
+            disclosures: f
+                .header
+                .map(|h| h.disclosures.into_iter().map(String::from).collect())
+                .unwrap_or_default(),
         })
     }
 
     /// The algorithm the header names.
     pub fn alg(&self) -> Alg {
         self.alg
+    }
+
+    /// What the object is (`Typ::SdEvent` when an event was asked for and an SD-JWT came).
+    pub fn typ(&self) -> Typ {
+        self.typ
+    }
+
+    /// The disclosures of a selectively disclosable event, as they came (none otherwise).
+    pub fn disclosures(&self) -> &[String] {
+        &self.disclosures
     }
 
     /// The signing key's name.

@@ -1,12 +1,14 @@
 //! What an event is: identifiers (members, keys, PINs), signing keys, the JSON Schemas of the
 //! event types and the closed vocabularies of their data as types (`vocab`), the JWS format,
-//! and the CloudEvent with its signed form.
+//! and the CloudEvent with its signed form, whole or with its personal fields selectively
+//! disclosable (`disclosure`: SD-JWT, RFC 9901).
 //!
 //! Owns: everything needed to build, sign, parse, verify and validate one event on its own.
 //! Touches no store, no network and no federation state: whether a *member* may sign an event is `trust`'s question,
 //! whether it is accepted from a peer is `federation::receipt`'s.
 
 pub mod cloudevent;
+pub mod disclosure;
 pub mod identifiers;
 pub mod json;
 pub mod jws;

@@ -4,9 +4,10 @@
 //! the repository ships and the manifest's schema digests name those bytes. Two keywords of our
 //! own express rules plain JSON Schema cannot: `jolPinAgrees` (sex and birth date agree with the
 //! PIN) and `jolNotBefore` (later dates are not before the first, e.g. no end before the
-//! start). They form the Jol registry vocabulary, declared in the meta-schema
-//! `schemas/jol-meta.v1.json` as optional, so a standard 2020-12 validator processes the schemas
-//! and skips just these two. Error reasons are masked:
+//! start); a third, `jolDisclosable`, marks the personal fields an event carries as selective
+//! disclosures ([`Schemas::disclosable`], `event::disclosure`). They form the Jol registry
+//! vocabulary, declared in the meta-schema `schemas/jol-meta.v1.json` as optional, so a
+//! standard 2020-12 validator processes the schemas and skips just these. Error reasons are masked:
 //! they name the field and the rule, never the value, which may be personal data.
 
 use std::fmt;
@@ -18,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::event::disclosure::Pointer;
 use crate::event::identifiers::{Pin, Sex};
 
 /// Where our schemas live by name; `$ref`s between them resolve against this base.
@@ -161,6 +163,9 @@ pub struct FieldError {
     pub pointer: String,
     pub keyword: String,
     pub reason: String,
+    /// For a missing required field, the pointer to it (not sent: the pointer and reason say it).
+    #[serde(skip)]
+    pub missing: Option<String>,
 }
 
 /// A schema that does not compile: a bug in the shipped files, found at start-up.
@@ -171,9 +176,10 @@ pub struct SchemaError {
     message: String,
 }
 
-/// The compiled validators of every event type.
+/// The compiled validators of every event type, and each type's disclosable fields.
 pub struct Schemas {
     validators: Vec<Validator>,
+    disclosable: Vec<Vec<Pointer>>,
 }
 
 impl fmt::Debug for Schemas {
@@ -189,7 +195,44 @@ impl Schemas {
             .into_iter()
             .map(|t| compile(t.schema_uri(), t.schema_source()))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Arc::new(Schemas { validators }))
+        let disclosable = EventType::ALL
+            .into_iter()
+            .map(disclosable_fields)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Arc::new(Schemas {
+            validators,
+            disclosable,
+        }))
+    }
+
+    /// The fields of type `t` its schema marks `jolDisclosable`, in the schema's order: what a
+    /// publisher conceals behind digests and a grant may name.
+    pub fn disclosable(&self, t: EventType) -> &[Pointer] {
+        self.disclosable.get(t.index()).map_or(&[], Vec::as_slice)
+    }
+
+    /// Validate what a reader received of an event of type `t`: the always-visible fields and
+    /// the disclosed ones against the schema, a disclosable field that was not disclosed to it
+    /// not missed. (The publisher validated the whole document before signing.)
+    pub fn validate_received(&self, t: EventType, data: &Value) -> Result<(), Vec<FieldError>> {
+        let Err(errors) = self.validate(t, data) else {
+            return Ok(());
+        };
+        let disclosable = self.disclosable(t);
+        let errors: Vec<FieldError> = errors
+            .into_iter()
+            .filter(|e| {
+                !(e.keyword == "required"
+                    && e.missing
+                        .as_ref()
+                        .is_some_and(|m| disclosable.iter().any(|p| p.as_str() == m)))
+            })
+            .collect();
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(errors)
+        }
     }
 
     /// Validate `data` as the payload of an event of type `t`. Every failing field is listed.
@@ -204,11 +247,88 @@ impl Schemas {
                 pointer: e.instance_path().as_str().to_string(),
                 keyword: e.kind().keyword().to_string(),
                 reason: e.masked().to_string(),
+                missing: match e.kind() {
+                    jsonschema::error::ValidationErrorKind::Required { property } => {
+                        property.as_str().map(|name| {
+                            format!(
+                                "{}/{}",
+                                e.instance_path().as_str(),
+                                name.replace('~', "~0").replace('/', "~1")
+                            )
+                        })
+                    }
+                    _ => None,
+                },
             })
             .collect();
         errors.sort_by(|a, b| a.pointer.cmp(&b.pointer));
         errors.dedup();
         Err(errors)
+    }
+}
+
+/// The fields a type's schema marks `jolDisclosable`: properties of the document, and of the
+/// objects it holds (through `$ref`s to shared definitions), two levels deep. A disclosable
+/// field holding a disclosable field is a mistake in the schema, refused at start-up.
+fn disclosable_fields(t: EventType) -> Result<Vec<Pointer>, SchemaError> {
+    let fail = |message: String| SchemaError {
+        uri: t.schema_uri(),
+        message,
+    };
+    let schema: Value = serde_json::from_str(t.schema_source()).map_err(|e| fail(e.to_string()))?;
+    let common: Value = serde_json::from_str(COMMON).map_err(|e| fail(e.to_string()))?;
+    let mut found = Vec::new();
+    collect_disclosable(&schema, &common, "", 0, &mut found).map_err(fail)?;
+    Ok(found)
+}
+
+fn collect_disclosable(
+    schema: &Value,
+    common: &Value,
+    at: &str,
+    depth: usize,
+    found: &mut Vec<Pointer>,
+) -> Result<(), String> {
+    let Some(properties) = resolve(schema, common)
+        .get("properties")
+        .and_then(Value::as_object)
+    else {
+        return Ok(());
+    };
+    for (name, sub) in properties {
+        let pointer = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+        if sub.get("jolDisclosable") == Some(&Value::Bool(true)) {
+            let mut inner = Vec::new();
+            collect_disclosable(sub, common, &pointer, depth + 1, &mut inner)?;
+            if !inner.is_empty() {
+                return Err(format!(
+                    "{pointer} is disclosable and holds disclosable fields"
+                ));
+            }
+            found.push(
+                pointer
+                    .parse()
+                    .map_err(|_| format!("{pointer} is not a pointer"))?,
+            );
+        } else if depth < 2 {
+            collect_disclosable(sub, common, &pointer, depth + 1, found)?;
+        }
+    }
+    Ok(())
+}
+
+/// A property's schema, or the shared definition its `$ref` names.
+fn resolve<'a>(schema: &'a Value, common: &'a Value) -> &'a Value {
+    let reference = schema
+        .get("$ref")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    match reference
+        .strip_prefix("common.v1.json#")
+        .or_else(|| reference.strip_prefix('#'))
+    {
+        Some(pointer) => common.pointer(pointer).unwrap_or(schema),
+        None => schema,
     }
 }
 

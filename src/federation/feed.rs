@@ -20,8 +20,10 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 use crate::budget::{Budget, FEED_PAGE_BYTES};
+use crate::event::disclosure::Fields;
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::SignedEvent;
@@ -55,7 +57,7 @@ struct FeedItem<'a> {
     release: Option<u64>,
     sequence: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
-    jws: Option<&'a RawValue>,
+    jws: Option<Cow<'a, RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     withheld: Option<&'static str>,
 }
@@ -369,24 +371,26 @@ impl PeerApi {
             released: Vec::with_capacity(page.released.len()),
             access: Vec::new(),
         };
-        for ((sequence, position, bytes), signed) in page.stored.iter().zip(&page.own) {
+        for ((sequence, position, _), signed) in page.stored.iter().zip(&page.own) {
             let decision =
                 self.decide(manifest, caller, &ask.types, signed, Some(*position), facts);
+            let jws = delivered_jws(signed, &decision);
             let withheld = decided.account(&self.metrics, decision);
             decided.events.push(FeedItem {
                 release: None,
                 sequence: *sequence,
-                jws: delivered_jws(bytes, withheld),
+                jws,
                 withheld,
             });
         }
-        for ((number, bytes), signed) in page.released.iter().zip(&page.released_events) {
+        for ((number, _), signed) in page.released.iter().zip(&page.released_events) {
             let decision = self.decide(manifest, caller, &None, signed, None, facts);
+            let jws = delivered_jws(signed, &decision);
             let withheld = decided.account(&self.metrics, decision);
             decided.released.push(FeedItem {
                 release: Some(*number),
                 sequence: signed.sequence(),
-                jws: delivered_jws(bytes, withheld),
+                jws,
                 withheld,
             });
         }
@@ -469,6 +473,7 @@ impl PeerApi {
                 id: event.id.to_string(),
                 event_type: event.event_type,
                 purposes: purposes.to_vec(),
+                fields: Fields::All,
             });
         }
         // A personal event names its person by PIN; without one no consent can admit it.
@@ -486,6 +491,7 @@ impl PeerApi {
             id: event.id.to_string(),
             event_type: event.event_type,
             purposes: purposes.to_vec(),
+            fields: manifest.reader_fields(caller, event.event_type),
         })
     }
 }
@@ -569,8 +575,10 @@ impl Decided<'_> {
         match decision {
             Ok(d) => {
                 let what = format!(
-                    "event {} ({}) delivered to the reader's node",
-                    d.id, d.event_type
+                    "event {} ({}) delivered to the reader's node: {}",
+                    d.id,
+                    d.event_type,
+                    d.fields.describe()
                 );
                 if let Some(pin) = d.pin {
                     self.access.push(Access {
@@ -594,14 +602,23 @@ fn parse_stored(bytes: &[u8]) -> Result<SignedEvent, Problem> {
     SignedEvent::from_store(bytes).map_err(|e| storage(StoreError::Corrupt(e.code())))
 }
 
-/// The stored JWS bytes as a raw JSON value, served verbatim, unless withheld.
-fn delivered_jws<'a>(bytes: &'a [u8], withheld: Option<&str>) -> Option<&'a RawValue> {
-    if withheld.is_some() {
-        return None;
+/// What a delivered event is sent as: its signed part verbatim with the disclosures the
+/// reader's grant allows, as a raw JSON value (none when it is withheld).
+fn delivered_jws<'a>(
+    signed: &'a SignedEvent,
+    decision: &Result<Delivered, Withheld>,
+) -> Option<Cow<'a, RawValue>> {
+    let fields = &decision.as_ref().ok()?.fields;
+    match signed.for_reader(fields) {
+        Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
+            .ok()
+            .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
+            .map(Cow::Borrowed),
+        Cow::Owned(bytes) => String::from_utf8(bytes)
+            .ok()
+            .and_then(|s| RawValue::from_string(s).ok())
+            .map(Cow::Owned),
     }
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())
 }
 
 /// What the access log needs of a delivered event.
@@ -611,6 +628,8 @@ struct Delivered {
     id: String,
     event_type: EventType,
     purposes: Vec<String>,
+    /// The fields the reader's grant lets it receive.
+    fields: Fields,
 }
 
 fn requested_types(query: Option<&str>) -> Result<Option<Vec<EventType>>, Problem> {
@@ -960,7 +979,7 @@ mod tests {
         let event = FeedItem {
             release: Some(u64::MAX),
             sequence: u64::MAX,
-            jws: Some(jws),
+            jws: Some(Cow::Borrowed(jws)),
             withheld: None,
         };
         assert!(spent(&event) <= counted, "{} > {counted}", spent(&event));

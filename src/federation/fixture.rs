@@ -23,7 +23,7 @@ use crate::event::{Event, SignedEvent};
 use crate::net::metrics::Metrics;
 use crate::store::{QuarantineCaps, Store};
 use crate::trust::manifest::{
-    Manifest, Member, Names, ReaderGrant, SigningKeyEntry, Trust, TypePolicy,
+    EventFormat, Manifest, Member, Names, ReaderGrant, SigningKeyEntry, Trust, TypePolicy,
 };
 use crate::write::{Draft, Published, Publisher, Signer};
 
@@ -81,6 +81,7 @@ pub(super) fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
             revoked_after_sequence: None,
         }],
         legacy_eddsa: false,
+        event_formats: vec![EventFormat::Jws, EventFormat::SdJwt],
     }
 }
 
@@ -97,6 +98,7 @@ impl Federation {
         let grant = |reader: &MemberId, purpose: &str| ReaderGrant {
             member: reader.clone(),
             purposes: vec![purpose.into()],
+            fields: None,
         };
         let policy = |t: EventType, readers: Vec<ReaderGrant>| TypePolicy {
             event_type: t,

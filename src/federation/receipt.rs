@@ -6,12 +6,13 @@
 
 use time::OffsetDateTime;
 
+use crate::event::disclosure::Pointer;
 use crate::event::identifiers::MemberId;
 use crate::event::jws::{Jws, JwsError};
 use crate::event::schema::{FieldError, Schemas};
 use crate::event::{Event, EventError, SignedEvent};
 use crate::store::Store;
-use crate::trust::manifest::{KeyProblem, Manifest};
+use crate::trust::manifest::{EventFormat, KeyProblem, Manifest};
 use ed25519_dalek::VerifyingKey;
 
 pub use crate::event::CLOCK_SKEW;
@@ -61,6 +62,12 @@ pub enum Reason {
     TypeUnknown,
     /// The data fails the schema.
     SchemaInvalid,
+    /// An SD-JWT's disclosures do not fit its signed part (unknown, repeated, malformed).
+    DisclosureInvalid,
+    /// The event is in a format the manifest does not let its member send.
+    FormatNotAllowed,
+    /// An SD-JWT carries a field its schema marks disclosable in the clear.
+    DisclosableInClear,
     /// A consent dated after the event that carries it.
     ConsentAfterEvent,
     /// An event with this id is already held.
@@ -103,6 +110,9 @@ impl Reason {
             Reason::SchemaUnknown => "schema-unknown",
             Reason::TypeUnknown => "type-unknown",
             Reason::SchemaInvalid => "schema-invalid",
+            Reason::DisclosureInvalid => "disclosure-invalid",
+            Reason::FormatNotAllowed => "format-not-allowed",
+            Reason::DisclosableInClear => "disclosable-in-clear",
             Reason::ConsentAfterEvent => "consent-after-event",
             Reason::Duplicate => "duplicate",
             Reason::SupersedesForeign => "supersedes-foreign",
@@ -146,6 +156,7 @@ impl From<&EventError> for Reason {
             EventError::Jws(JwsError::Signature) => Reason::SignatureInvalid,
             EventError::Envelope(_) | EventError::Sequence => Reason::EnvelopeInvalid,
             EventError::Json(_) => Reason::JwsMalformed,
+            EventError::Disclosure(_) => Reason::DisclosureInvalid,
         }
     }
 }
@@ -382,7 +393,13 @@ impl Checker<'_> {
                 "the manifest names a schema version this node does not have",
             ));
         }
-        if let Err(fields) = self.schemas.validate(e.event_type, &e.data) {
+        self.check_format(&signed)?;
+        let valid = if signed.is_selective() {
+            self.schemas.validate_received(e.event_type, &e.data)
+        } else {
+            self.schemas.validate(e.event_type, &e.data)
+        };
+        if let Err(fields) = valid {
             return Err(Rejection {
                 reason: Reason::SchemaInvalid,
                 detail: format!("{} field(s) fail the schema", fields.len()),
@@ -409,6 +426,40 @@ impl Checker<'_> {
         }
         self.check_supersedes(e)?;
         Ok(signed)
+    }
+
+    /// The event's format is one its member may send, and an SD-JWT conceals every field its
+    /// schema marks disclosable: a disclosable field in the clear could be neither withheld
+    /// from a reader nor erased.
+    fn check_format(&self, signed: &SignedEvent) -> Result<(), Rejection> {
+        let e = signed.event();
+        let format = if signed.is_selective() {
+            EventFormat::SdJwt
+        } else {
+            EventFormat::Jws
+        };
+        if !self.manifest.accepts_format(&e.source, format) {
+            return Err(Rejection::new(
+                Reason::FormatNotAllowed,
+                "the manifest does not let the source send events in this format",
+            ));
+        }
+        if !signed.is_selective() {
+            return Ok(());
+        }
+        let disclosed = |p: &Pointer| signed.disclosed().iter().any(|d| &d.pointer == p);
+        if let Some(clear) = self
+            .schemas
+            .disclosable(e.event_type)
+            .iter()
+            .find(|p| e.data.pointer(p.as_str()).is_some() && !disclosed(p))
+        {
+            return Err(Rejection::new(
+                Reason::DisclosableInClear,
+                format!("{clear} is disclosable but was signed in the clear"),
+            ));
+        }
+        Ok(())
     }
 
     /// A correction names an event of the same source and type about the same person. Only the
@@ -486,6 +537,7 @@ mod tests {
                 readers: vec![ReaderGrant {
                     member: me.clone(),
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
+                    fields: None,
                 }],
             }],
         };
@@ -600,6 +652,104 @@ mod tests {
         assert_eq!(w.check(&signed, 1).unwrap_err(), Reason::EventTooLarge);
         assert_eq!(w.check(&signed, 2).unwrap_err(), Reason::EventTooLarge);
         assert!(!Reason::EventTooLarge.is_retryable());
+    }
+
+    /// Employment's event as an SD-JWT concealing what the schema marks disclosable, with only
+    /// the disclosures of `fields` (all when `None`).
+    fn selective(w: &World, sequence: u64, fields: Option<&[&str]>) -> Vec<u8> {
+        let e = w.event(sequence);
+        let signed = e.sign_selective(
+            &w.key,
+            &w.kid,
+            w.schemas.disclosable(EventType::EmploymentStatus),
+        );
+        let fields = match fields {
+            None => crate::event::disclosure::Fields::All,
+            Some(list) => crate::event::disclosure::Fields::Only(
+                list.iter().map(|p| p.parse().unwrap()).collect(),
+            ),
+        };
+        signed.for_reader(&fields).into_owned()
+    }
+
+    #[test]
+    fn an_sd_jwt_passes_with_any_subset_of_its_disclosures_and_reveals_only_those() {
+        let w = world();
+        let whole = w.check(&selective(&w, 1, None), 1).unwrap();
+        assert_eq!(whole.event().data, status_data());
+        let two = w
+            .check(
+                &selective(&w, 1, Some(&["/person/pin", "/job/formality"])),
+                1,
+            )
+            .unwrap();
+        let data = &two.event().data;
+        assert_eq!(data["person"]["pin"], status_data()["person"]["pin"]);
+        assert_eq!(data["job"]["formality"], status_data()["job"]["formality"]);
+        assert!(data["job"].get("isco08").is_none(), "{data}");
+        assert!(data.get("labourForceStatus").is_none(), "{data}");
+        // The always-visible fields came with the signed part.
+        assert_eq!(data["job"]["startDate"], status_data()["job"]["startDate"]);
+        assert_eq!(two.disclosed().len(), 2);
+    }
+
+    #[test]
+    fn an_sd_jwt_whose_disclosures_do_not_fit_or_that_shows_a_disclosable_field_is_refused() {
+        let w = world();
+        // A disclosure of another event of the same publisher: its digest is not in this one.
+        let other = selective(&w, 1, Some(&["/person/pin"]));
+        let mine = selective(&w, 1, Some(&["/person/pin"]));
+        let theirs: serde_json::Value = serde_json::from_slice(&other).unwrap();
+        let mut grafted: serde_json::Value = serde_json::from_slice(&mine).unwrap();
+        grafted["header"] = theirs["header"].clone();
+        let grafted = serde_json::to_vec(&grafted).unwrap();
+        assert_eq!(w.check(&grafted, 1).unwrap_err(), Reason::DisclosureInvalid);
+        // The PIN signed in the clear beside the digests: it could be neither withheld nor
+        // erased.
+        let e = w.event(1);
+        let fields: Vec<crate::event::disclosure::Pointer> = w
+            .schemas
+            .disclosable(EventType::EmploymentStatus)
+            .iter()
+            .filter(|p| p.as_str() != "/person/pin")
+            .cloned()
+            .collect();
+        let clear = e.sign_selective(&w.key, &w.kid, &fields);
+        assert_eq!(
+            w.check(clear.bytes(), 1).unwrap_err(),
+            Reason::DisclosableInClear
+        );
+        // A disclosed value the schema refuses is refused like any field.
+        let mut bad = w.event(1);
+        bad.data["job"]["formality"] = "SOMETIMES".into();
+        let bad = bad.sign_selective(
+            &w.key,
+            &w.kid,
+            w.schemas.disclosable(EventType::EmploymentStatus),
+        );
+        assert_eq!(w.check(bad.bytes(), 1).unwrap_err(), Reason::SchemaInvalid);
+    }
+
+    #[test]
+    fn a_format_the_manifest_does_not_let_the_member_send_is_refused() {
+        let mut w = world();
+        let sd = selective(&w, 1, None);
+        let whole = w.signed(&w.event(1));
+        for m in &mut w.manifest.members {
+            m.event_formats = vec![crate::trust::manifest::EventFormat::Jws];
+        }
+        assert_eq!(w.check(&sd, 1).unwrap_err(), Reason::FormatNotAllowed);
+        assert!(w.check(&whole, 1).is_ok());
+        for m in &mut w.manifest.members {
+            m.event_formats = vec![crate::trust::manifest::EventFormat::SdJwt];
+        }
+        assert!(w.check(&sd, 1).is_ok());
+        assert_eq!(w.check(&whole, 1).unwrap_err(), Reason::FormatNotAllowed);
+        // A manifest that names no format for the member: the format before SD-JWT only.
+        for m in &mut w.manifest.members {
+            m.event_formats = Vec::new();
+        }
+        assert_eq!(w.check(&sd, 1).unwrap_err(), Reason::FormatNotAllowed);
     }
 
     #[test]

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use crate::event::disclosure::Fields;
 use crate::event::identifiers::Pin;
+use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::policy::consent;
 use crate::registry::offers::{self, OfferKind};
@@ -143,7 +145,7 @@ fn updated(
     held.retain(|p| !fresh.contains(p));
     held.sort_unstable();
     held.dedup();
-    let mut events = stored_at(store, &held)?;
+    let mut events = stored_at(store, &held, |_| Fields::All)?;
     events.extend(new.iter().cloned());
     Ok(view::project(pin, &events))
 }
@@ -176,17 +178,40 @@ pub fn project_positions(
     pin: &Pin,
     positions: &[u64],
 ) -> Result<PersonView, StoreError> {
-    Ok(view::project(pin, &stored_at(store, positions)?))
+    Ok(view::project(
+        pin,
+        &stored_at(store, positions, |_| Fields::All)?,
+    ))
 }
 
-/// The events at `positions`, read from the store and parsed (a position it does not hold is
-/// left out).
-fn stored_at(store: &Store, positions: &[u64]) -> Result<Vec<Stored>, StoreError> {
+/// The person's view from the events at `positions` as a reader would build it that holds,
+/// of each event, only the fields `fields_of` gives its type (a member's grant).
+pub fn project_positions_for(
+    store: &Store,
+    pin: &Pin,
+    positions: &[u64],
+    fields_of: impl Fn(EventType) -> Fields,
+) -> Result<PersonView, StoreError> {
+    Ok(view::project(pin, &stored_at(store, positions, fields_of)?))
+}
+
+/// The events at `positions`, read from the store and parsed, each with the fields `fields_of`
+/// gives its type (a position it does not hold is left out).
+fn stored_at(
+    store: &Store,
+    positions: &[u64],
+    fields_of: impl Fn(EventType) -> Fields,
+) -> Result<Vec<Stored>, StoreError> {
+    let corrupt = |_| StoreError::Corrupt("stored event");
     let mut events = Vec::with_capacity(positions.len());
     for &position in positions {
         if let Some(bytes) = store.get(position)? {
-            let signed =
-                SignedEvent::from_store(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
+            let mut signed = SignedEvent::from_store(&bytes).map_err(corrupt)?;
+            if let std::borrow::Cow::Owned(fewer) =
+                signed.for_reader(&fields_of(signed.event().event_type))
+            {
+                signed = SignedEvent::from_store(&fewer).map_err(corrupt)?;
+            }
             events.push(Stored {
                 position,
                 event: signed.shared_event(),

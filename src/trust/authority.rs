@@ -10,12 +10,13 @@ use std::path::{Path, PathBuf};
 
 use time::{Duration, OffsetDateTime};
 
+use crate::event::disclosure::Pointer;
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::keys::{self, KeyError};
-use crate::event::schema::EventType;
+use crate::event::schema::{EventType, Schemas};
 use crate::trust::certs::{self, CertError};
 use crate::trust::manifest::{
-    Manifest, ManifestError, Member, ReaderGrant, SigningKeyEntry, TypePolicy,
+    EventFormat, Manifest, ManifestError, Member, ReaderGrant, SigningKeyEntry, TypePolicy,
 };
 
 /// Why an authority command failed.
@@ -302,17 +303,46 @@ impl Authority {
         })
     }
 
-    /// Let `member` read `t` for `purposes` (replacing an earlier grant).
+    /// Set the formats `id` may send its events in.
+    pub fn set_event_formats(
+        &self,
+        id: &MemberId,
+        formats: Vec<EventFormat>,
+    ) -> Result<(), AuthorityError> {
+        if formats.is_empty() {
+            return Err(AuthorityError::Invalid(
+                "a member sends its events in at least one format".into(),
+            ));
+        }
+        self.edit(|m| {
+            let member = m
+                .members
+                .iter_mut()
+                .find(|x| &x.id == id)
+                .ok_or_else(|| AuthorityError::NoMember(id.clone()))?;
+            member.event_formats = formats;
+            Ok(())
+        })
+    }
+
+    /// Let `member` read `t` for `purposes`, receiving `fields` (every field when `None`),
+    /// replacing an earlier grant. The fields must be ones the type's schema marks
+    /// disclosable, and a grant of a type about a person must include the PIN: a holder must
+    /// know whose data it holds to honour the person's consent and erasure.
     pub fn grant_read(
         &self,
         t: EventType,
         member: &MemberId,
         purposes: Vec<String>,
+        fields: Option<Vec<Pointer>>,
     ) -> Result<(), AuthorityError> {
         if purposes.is_empty() {
             return Err(AuthorityError::Invalid(
                 "a read grant names at least one purpose".into(),
             ));
+        }
+        if let Some(fields) = &fields {
+            check_fields(t, fields)?;
         }
         self.edit(|m| {
             m.member(member)
@@ -322,6 +352,7 @@ impl Authority {
             p.readers.push(ReaderGrant {
                 member: member.clone(),
                 purposes,
+                fields,
             });
             Ok(())
         })
@@ -358,6 +389,38 @@ fn policy_mut(m: &mut Manifest, t: EventType) -> Result<&mut TypePolicy, Authori
         .find(|p| p.event_type == t)
         .ok_or_else(|| AuthorityError::Invalid(format!("the draft has no policy for {t}")))
 }
+
+/// The fields of a read grant: each disclosable in `t`'s schema, the PIN among them when `t`
+/// is about a person.
+fn check_fields(t: EventType, fields: &[Pointer]) -> Result<(), AuthorityError> {
+    let schemas = Schemas::load().map_err(|e| AuthorityError::Invalid(e.to_string()))?;
+    let disclosable = schemas.disclosable(t);
+    let list = || {
+        disclosable
+            .iter()
+            .map(Pointer::as_str)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if let Some(unknown) = fields.iter().find(|f| !disclosable.contains(f)) {
+        return Err(AuthorityError::Invalid(format!(
+            "{unknown} is not a disclosable field of {t}; its disclosable fields are {}",
+            list()
+        )));
+    }
+    let pin: Pointer = PIN
+        .parse()
+        .map_err(|_| AuthorityError::Invalid(PIN.into()))?;
+    if t.is_personal() && !fields.contains(&pin) {
+        return Err(AuthorityError::Invalid(format!(
+            "a grant of {t} must include {PIN}: a holder must know whose data it holds to honour consent and erasure"
+        )));
+    }
+    Ok(())
+}
+
+/// Where every event about a person names them.
+const PIN: &str = "/person/pin";
 
 #[cfg(test)]
 mod tests {
@@ -406,6 +469,7 @@ mod tests {
                 revoked_after_sequence: None,
             }],
             legacy_eddsa: false,
+            event_formats: Vec::new(),
         })
         .unwrap();
         a.grant_publish(EventType::ReturneeRecord, &member).unwrap();

@@ -11,6 +11,7 @@ use ed25519_dalek::{SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
+use crate::event::disclosure::{Fields, Pointer};
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::jws::{self, Alg, Jws, Typ};
 use crate::event::keys;
@@ -90,14 +91,34 @@ pub struct Member {
     /// objects are accepted with it until the authority clears this flag.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub legacy_eddsa: bool,
+    /// The formats the member may send its events in; none listed means `jws` only, what every
+    /// member sent before selective disclosure. A member that may send `sd-jwt` signs its
+    /// events as SD-JWTs; receivers refuse an event in a format its member may not send.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub event_formats: Vec<EventFormat>,
 }
 
-/// Who may read an event type, and for which purposes.
+/// The signed form of a member's events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventFormat {
+    /// The whole event signed as one flattened JWS (`typ: jol-event+jws`).
+    #[serde(rename = "jws")]
+    Jws,
+    /// An SD-JWT whose personal fields are selective disclosures (`typ: jol-event+sd-jwt`).
+    #[serde(rename = "sd-jwt")]
+    SdJwt,
+}
+
+/// Who may read an event type, for which purposes, and which of its fields.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ReaderGrant {
     pub member: MemberId,
     pub purposes: Vec<String>,
+    /// The disclosable fields (JSON pointers into the event's data) the reader receives; absent,
+    /// every field. The always-visible fields come with every event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fields: Option<Vec<Pointer>>,
 }
 
 /// The policy of one event type.
@@ -175,6 +196,38 @@ impl Manifest {
             .iter()
             .find(|r| &r.member == member)
             .map(|r| r.purposes.as_slice())
+    }
+
+    /// The fields of `t` that `member` receives: its grant's, or none when it has no grant.
+    pub fn reader_fields(&self, member: &MemberId, t: EventType) -> Fields {
+        let grant = self
+            .policy(t)
+            .and_then(|p| p.readers.iter().find(|r| &r.member == member));
+        match grant {
+            None => Fields::Only(Default::default()),
+            Some(ReaderGrant { fields: None, .. }) => Fields::All,
+            Some(ReaderGrant {
+                fields: Some(list), ..
+            }) => Fields::Only(list.iter().cloned().collect()),
+        }
+    }
+
+    /// Whether `member` may send its events in `format`.
+    pub fn accepts_format(&self, member: &MemberId, format: EventFormat) -> bool {
+        self.member(member)
+            .is_some_and(|m| match m.event_formats.is_empty() {
+                true => format == EventFormat::Jws,
+                false => m.event_formats.contains(&format),
+            })
+    }
+
+    /// The format `member` signs its own events in: SD-JWT once the manifest lets it.
+    pub fn signing_format(&self, member: &MemberId) -> EventFormat {
+        if self.accepts_format(member, EventFormat::SdJwt) {
+            EventFormat::SdJwt
+        } else {
+            EventFormat::Jws
+        }
     }
 
     /// The types `member` may read.
@@ -403,6 +456,7 @@ mod tests {
                     revoked_after_sequence: None,
                 }],
                 legacy_eddsa: false,
+                event_formats: Vec::new(),
             }],
             event_types: vec![TypePolicy {
                 event_type: EventType::ReturneeRecord,
@@ -412,6 +466,7 @@ mod tests {
                 readers: vec![ReaderGrant {
                     member: "central-server/GOV/70000002/employment".parse().unwrap(),
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
+                    fields: None,
                 }],
             }],
         }

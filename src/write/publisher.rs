@@ -215,7 +215,14 @@ impl Publisher {
         trust: Option<Arc<Trust>>,
     ) -> Result<thread::JoinHandle<()>, StoreError> {
         let (queue, jobs) = mpsc::channel(QUEUE_DEPTH);
-        let writer = Writer::new(store, signer, metrics, trust, self.senders.clone())?;
+        let writer = Writer::new(
+            store,
+            signer,
+            self.schemas.clone(),
+            metrics,
+            trust,
+            self.senders.clone(),
+        )?;
         if self.queue.set(queue).is_err() {
             return Err(StoreError::Corrupt("a second writer for one publisher"));
         }

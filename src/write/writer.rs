@@ -18,12 +18,13 @@ use super::publisher::{
 };
 use super::withholding::Withholding;
 use crate::event::identifiers::MemberId;
+use crate::event::schema::Schemas;
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
 use crate::policy::consent::{self, ConsentState};
 use crate::store::{Append, LogAppend, Meta, Store, StoreError, WriteBatch};
-use crate::trust::manifest::Trust;
+use crate::trust::manifest::{EventFormat, Trust};
 
 /// How many queued jobs one group commit takes at most.
 const MAX_JOBS_PER_COMMIT: usize = 4096;
@@ -32,6 +33,10 @@ const MAX_JOBS_PER_COMMIT: usize = 4096;
 pub(super) struct Writer {
     store: Store,
     signer: Signer,
+    /// Which fields of each type are signed as selective disclosures.
+    schemas: Arc<Schemas>,
+    /// The manifest, which says the format this member signs in (none in some tests: `jws`).
+    trust: Option<Arc<Trust>>,
     metrics: Arc<Metrics>,
     /// Withheld own events and the readers' release logs.
     withholding: Withholding,
@@ -72,6 +77,7 @@ impl Writer {
     pub(super) fn new(
         store: Store,
         signer: Signer,
+        schemas: Arc<Schemas>,
         metrics: Arc<Metrics>,
         trust: Option<Arc<Trust>>,
         heads: Arc<HeadSenders>,
@@ -79,6 +85,8 @@ impl Writer {
         let mut w = Writer {
             store,
             signer,
+            schemas,
+            trust: trust.clone(),
             metrics,
             withholding: Withholding::new(trust),
             tree: Frontier::default(),
@@ -341,6 +349,22 @@ impl Writer {
         }
     }
 
+    /// Sign in the format the manifest gives this member: an SD-JWT concealing the fields the
+    /// type's schema marks disclosable, or (before the federation moved to it) a whole JWS.
+    fn sign(&self, event: &Event) -> SignedEvent {
+        let format = self.trust.as_ref().map_or(EventFormat::Jws, |t| {
+            t.held().signing_format(&self.signer.member)
+        });
+        match format {
+            EventFormat::SdJwt => event.sign_selective(
+                &self.signer.key,
+                &self.signer.kid,
+                self.schemas.disclosable(event.event_type),
+            ),
+            EventFormat::Jws => event.sign(&self.signer.key, &self.signer.kid),
+        }
+    }
+
     fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
         if let Some((key, digest)) = &item.idempotency {
             if let Some(earlier) = self.earlier_result(key, digest, &round.idempotency)? {
@@ -357,7 +381,7 @@ impl Writer {
         if consent::carried(&event).is_some_and(|c| !consent::time_is_plausible(&c, &event)) {
             return Err(PublishError::ConsentAfterEvent);
         }
-        let signed = event.sign(&self.signer.key, &self.signer.kid);
+        let signed = self.sign(&event);
         if signed.bytes().len() > self.signer.max_event_bytes {
             return Err(PublishError::TooLarge {
                 size: signed.bytes().len(),

@@ -152,8 +152,10 @@ impl ProviderFace {
                 "this member holds nothing about that person that the client may read; the request is in the person's access log",
             ));
         }
-        let served = crate::registry::projector::project_positions(store, &pin, &own)
-            .map_err(storage_problem)?;
+        let served = crate::registry::projector::project_positions_for(store, &pin, &own, |t| {
+            manifest.reader_fields(client, t)
+        })
+        .map_err(storage_problem)?;
         access::record_reads(store, &who, what, [&pin]).map_err(storage_problem)?;
         let as_of = date_param(req.uri().query(), "asOf")?
             .unwrap_or_else(|| time::OffsetDateTime::now_utc().date());

@@ -15,7 +15,7 @@ use jol::federation::sync::{Subscription, SyncSettings};
 use jol::node::layout::{node_config, write_config, WriteError, KEY_NAME};
 use jol::store::{Engine, PgSettings};
 use jol::trust::authority::{node_tls_key, Authority, AuthorityError};
-use jol::trust::manifest::{Member, Names, SigningKeyEntry};
+use jol::trust::manifest::{EventFormat, Member, Names, SigningKeyEntry};
 use jol::trust::tls::{self, TlsError};
 
 /// The federation's X-Road instance.
@@ -239,7 +239,7 @@ pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<LaidOut>, BuildEr
         for &t in &publisher.publishes {
             authority.grant_publish(t, &publisher.id)?;
             for reader in plan.members.iter().filter(|r| r.id != publisher.id) {
-                authority.grant_read(t, &reader.id, vec![reader.purpose.clone()])?;
+                authority.grant_read(t, &reader.id, vec![reader.purpose.clone()], None)?;
             }
         }
     }
@@ -290,6 +290,7 @@ fn enrol(authority: &Authority, folder: &Path, m: &MemberPlan) -> Result<(), Bui
             revoked_after_sequence: None,
         }],
         legacy_eddsa: false,
+        event_formats: vec![EventFormat::SdJwt],
     })?;
     Ok(())
 }

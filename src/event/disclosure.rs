@@ -1,0 +1,440 @@
+//! Selective disclosure of an event's personal fields (SD-JWT, RFC 9901).
+//!
+//! A selectively disclosable event is signed once with each disclosable field replaced by a
+//! salted digest: the field leaves its object, a *disclosure* `[salt, name, value]` (JSON,
+//! base64url) is made of it, and the SHA-256 of that disclosure's text (base64url) joins the
+//! object's `_sd` array. The signature covers only the digests, so a holder can be handed any
+//! subset of the disclosures (each reader what its grant allows), and deleting a disclosure
+//! erases the value while the signed part, its Merkle leaf and every proof stay as they were.
+//! The salt (128 random bits) keeps a digest from being guessed back into its value.
+//!
+//! Which fields are disclosable is declared in the type's schema (`jolDisclosable`, see
+//! [`crate::event::schema::Schemas::disclosable`]); this module only conceals and reveals. Jol
+//! discloses object members only (no array-element disclosures, no disclosure inside another),
+//! digests with `sha-256` (the RFC's default: events carry no `_sd_alg`).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use rand::RngCore;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// The member of an object that holds its digests.
+const SD: &str = "_sd";
+/// The member of an array element disclosure (RFC 9901 §4.2.4.2); Jol does not use them.
+const ARRAY_ELEMENT: &str = "...";
+
+/// A JSON pointer (RFC 6901) into an event's `data` naming a field, e.g. `/person/pin`.
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
+pub struct Pointer(String);
+
+/// A pointer that is not one: it must be empty or start with `/`, and `~` only escapes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a field is named by a JSON pointer into the event's data, such as /person/pin")]
+pub struct PointerError;
+
+impl Pointer {
+    /// The pointer to `name` inside the object at `parent`.
+    fn child(parent: &str, name: &str) -> Pointer {
+        Pointer(format!(
+            "{parent}/{}",
+            name.replace('~', "~0").replace('/', "~1")
+        ))
+    }
+
+    /// The pointer's text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The pointer to the object holding the field, and the field's name.
+    fn split(&self) -> Option<(&str, String)> {
+        let (parent, last) = self.0.rsplit_once('/')?;
+        Some((parent, last.replace("~1", "/").replace("~0", "~")))
+    }
+}
+
+impl std::str::FromStr for Pointer {
+    type Err = PointerError;
+    fn from_str(s: &str) -> Result<Pointer, PointerError> {
+        let escapes_ok = s
+            .match_indices('~')
+            .all(|(i, _)| matches!(s.as_bytes().get(i + 1), Some(b'0' | b'1')));
+        if s.starts_with('/') && s.len() > 1 && escapes_ok && !s.contains("//") {
+            Ok(Pointer(s.to_string()))
+        } else {
+            Err(PointerError)
+        }
+    }
+}
+
+impl TryFrom<String> for Pointer {
+    type Error = PointerError;
+    fn try_from(s: String) -> Result<Pointer, PointerError> {
+        s.parse()
+    }
+}
+
+impl From<Pointer> for String {
+    fn from(p: Pointer) -> String {
+        p.0
+    }
+}
+
+impl std::fmt::Display for Pointer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The fields a reader may receive of an event type: every field (a grant that names none, as
+/// before selective disclosure) or only those named.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Fields {
+    /// Every field the event holds.
+    #[default]
+    All,
+    /// Only these disclosable fields (the always-visible ones come with the signed part).
+    Only(std::collections::BTreeSet<Pointer>),
+}
+
+impl Fields {
+    /// How an access-log record names what was handed over.
+    pub fn describe(&self) -> String {
+        match self {
+            Fields::All => "every field".into(),
+            Fields::Only(set) => {
+                let list: Vec<&str> = set.iter().map(Pointer::as_str).collect();
+                format!("the always-visible fields and {}", list.join(", "))
+            }
+        }
+    }
+
+    /// Whether the disclosure of the field at `pointer` may be handed over.
+    pub fn allows(&self, pointer: &Pointer) -> bool {
+        match self {
+            Fields::All => true,
+            Fields::Only(set) => set.contains(pointer),
+        }
+    }
+}
+
+/// One disclosure and the field it discloses.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disclosed {
+    /// Where the field sits in the event's data.
+    pub pointer: Pointer,
+    /// The disclosure as it travels: base64url of `[salt, name, value]`.
+    pub encoded: String,
+}
+
+/// Why the disclosures of an event do not fit its signed part. Never names a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SdError {
+    #[error("disclosure {0} is not base64url of a JSON array [salt, name, value]")]
+    Malformed(usize),
+    #[error("disclosure {0} names the reserved member _sd or ...")]
+    Reserved(usize),
+    #[error("disclosure {0} matches no digest in the signed part")]
+    Unknown(usize),
+    #[error("disclosure {0} is given twice")]
+    Twice(usize),
+    #[error("disclosure {0} names a field its object already holds")]
+    Collides(usize),
+    #[error(
+        "the signed part holds a digest twice, or an _sd member that is not an array of digests"
+    )]
+    Digests,
+    #[error("the signed part holds an array element digest (...), which Jol events do not use")]
+    ArrayElement,
+}
+
+/// The digest of a disclosure: base64url(SHA-256(its text)).
+fn digest(encoded: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(encoded.as_bytes()))
+}
+
+fn salt() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// Replace each field of `fields` present in `data` by a digest in its object's `_sd`, and
+/// return the disclosures in the order of `fields`. Fields absent from `data` are skipped.
+/// Each `_sd` array is sorted, so the digests' order says nothing about the fields'.
+pub fn conceal(data: &mut Value, fields: &[Pointer]) -> Vec<Disclosed> {
+    let mut disclosed = Vec::new();
+    for pointer in fields {
+        let Some((parent, name)) = pointer.split() else {
+            continue;
+        };
+        let Some(object) = data.pointer_mut(parent).and_then(Value::as_object_mut) else {
+            continue;
+        };
+        let Some(value) = object.remove(&name) else {
+            continue;
+        };
+        let text = serde_json::to_string(&Value::Array(vec![salt().into(), name.into(), value]))
+            .unwrap_or_default();
+        let encoded = URL_SAFE_NO_PAD.encode(text);
+        let digests = object.entry(SD).or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(digests) = digests {
+            digests.push(digest(&encoded).into());
+        }
+        disclosed.push(Disclosed {
+            pointer: pointer.clone(),
+            encoded,
+        });
+    }
+    sort_digests(data);
+    disclosed
+}
+
+fn sort_digests(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(digests)) = map.get_mut(SD) {
+                digests.sort_by(|a, b| a.as_str().cmp(&b.as_str()));
+            }
+            map.values_mut().for_each(sort_digests);
+        }
+        Value::Array(items) => items.iter_mut().for_each(sort_digests),
+        _ => {}
+    }
+}
+
+/// Put the `disclosures` back into the concealed `data` (RFC 9901 §7.1: every disclosure's
+/// digest must be in the signed part, once; none may be given twice; digests unique), then
+/// remove every `_sd`. What was not disclosed stays absent. Returns each disclosure with the
+/// field it disclosed, in the order given.
+pub fn reveal(data: &mut Value, disclosures: &[&str]) -> Result<Vec<Disclosed>, SdError> {
+    let mut places = std::collections::HashMap::new();
+    collect_digests(data, String::new(), &mut places)?;
+    let mut disclosed = Vec::with_capacity(disclosures.len());
+    for (i, encoded) in disclosures.iter().enumerate() {
+        let (name, value) = decode(encoded).ok_or(SdError::Malformed(i))?;
+        if name == SD || name == ARRAY_ELEMENT {
+            return Err(SdError::Reserved(i));
+        }
+        let parent = match places.get_mut(&digest(encoded)) {
+            None => return Err(SdError::Unknown(i)),
+            Some(None) => return Err(SdError::Twice(i)),
+            Some(place) => place.take().unwrap_or_default(),
+        };
+        let object = data
+            .pointer_mut(&parent)
+            .and_then(Value::as_object_mut)
+            .ok_or(SdError::Unknown(i))?;
+        if object.contains_key(&name) {
+            return Err(SdError::Collides(i));
+        }
+        disclosed.push(Disclosed {
+            pointer: Pointer::child(&parent, &name),
+            encoded: (*encoded).to_string(),
+        });
+        object.insert(name, value);
+    }
+    remove_digests(data);
+    Ok(disclosed)
+}
+
+/// Every digest of the signed part, by the pointer of the object holding it.
+fn collect_digests(
+    value: &Value,
+    at: String,
+    places: &mut std::collections::HashMap<String, Option<String>>,
+) -> Result<(), SdError> {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key(ARRAY_ELEMENT) {
+                return Err(SdError::ArrayElement);
+            }
+            if let Some(digests) = map.get(SD) {
+                let digests = digests.as_array().ok_or(SdError::Digests)?;
+                for d in digests {
+                    let d = d.as_str().ok_or(SdError::Digests)?;
+                    if places.insert(d.to_string(), Some(at.clone())).is_some() {
+                        return Err(SdError::Digests);
+                    }
+                }
+            }
+            for (name, v) in map.iter().filter(|(name, _)| name.as_str() != SD) {
+                collect_digests(v, Pointer::child(&at, name).0, places)?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                collect_digests(v, format!("{at}/{i}"), places)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn remove_digests(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.remove(SD);
+            map.values_mut().for_each(remove_digests);
+        }
+        Value::Array(items) => items.iter_mut().for_each(remove_digests),
+        _ => {}
+    }
+}
+
+/// A disclosure's name and value: base64url of a JSON array of a string salt, a string name
+/// and any value, parsed strictly (no duplicate members).
+fn decode(encoded: &str) -> Option<(String, Value)> {
+    let text = URL_SAFE_NO_PAD.decode(encoded).ok()?;
+    let value = crate::event::json::parse(&text).ok()?;
+    let Value::Array(mut items) = value else {
+        return None;
+    };
+    if items.len() != 3 || !items[0].is_string() {
+        return None;
+    }
+    let value = items.pop()?;
+    let name = items.pop()?.as_str()?.to_string();
+    Some((name, value))
+}
+
+/// Whether `data` (concealed, as signed) holds any `_sd` at all: a selectively disclosable
+/// event whose personal fields are all in the clear is no such event.
+pub fn has_digests(data: &Map<String, Value>) -> bool {
+    data.contains_key(SD)
+        || data
+            .values()
+            .any(|v| v.as_object().is_some_and(has_digests))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn pointers(list: &[&str]) -> Vec<Pointer> {
+        list.iter().map(|p| p.parse().unwrap()).collect()
+    }
+
+    fn record() -> Value {
+        json!({"event": "RETURN_REGISTERED", "person": {"pin": "21503199012345",
+            "name": {"given": "Aibek", "family": "Usenov"}}, "region": "KG-C"})
+    }
+
+    #[test]
+    fn concealed_fields_leave_only_digests_and_come_back_when_disclosed() {
+        let mut data = record();
+        let d = conceal(
+            &mut data,
+            &pointers(&["/person/pin", "/person/name", "/region"]),
+        );
+        assert_eq!(d.len(), 3);
+        let text = data.to_string();
+        assert!(
+            !text.contains("21503199012345") && !text.contains("Aibek"),
+            "{text}"
+        );
+        assert!(!text.contains("KG-C"), "{text}");
+        assert_eq!(data["person"]["_sd"].as_array().unwrap().len(), 2);
+        let mut back = data.clone();
+        let all: Vec<&str> = d.iter().map(|d| d.encoded.as_str()).collect();
+        let revealed = reveal(&mut back, &all).unwrap();
+        assert_eq!(back, record());
+        assert_eq!(revealed, d);
+    }
+
+    #[test]
+    fn a_subset_of_disclosures_reveals_only_those_fields() {
+        let mut data = record();
+        let d = conceal(
+            &mut data,
+            &pointers(&["/person/pin", "/person/name", "/region"]),
+        );
+        let mut partial = data.clone();
+        reveal(&mut partial, &[d[0].encoded.as_str()]).unwrap();
+        assert_eq!(
+            partial,
+            json!({"event": "RETURN_REGISTERED", "person": {"pin": "21503199012345"}})
+        );
+    }
+
+    #[test]
+    fn salts_make_each_disclosure_unique() {
+        let (mut a, mut b) = (record(), record());
+        let p = pointers(&["/person/pin"]);
+        assert_ne!(conceal(&mut a, &p), conceal(&mut b, &p));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn foreign_repeated_altered_or_colliding_disclosures_are_refused() {
+        let mut data = record();
+        let d = conceal(&mut data, &pointers(&["/person/pin", "/region"]));
+        let pin = d[0].encoded.as_str();
+        assert_eq!(
+            reveal(&mut data.clone(), &[pin, pin]),
+            Err(SdError::Twice(1))
+        );
+        let mut other = record();
+        let foreign = conceal(&mut other, &pointers(&["/region"]));
+        assert_eq!(
+            reveal(&mut data.clone(), &[foreign[0].encoded.as_str()]),
+            Err(SdError::Unknown(0))
+        );
+        // An altered value is another disclosure: its digest is nowhere in the signed part.
+        let altered = URL_SAFE_NO_PAD.encode(
+            String::from_utf8(URL_SAFE_NO_PAD.decode(pin).unwrap())
+                .unwrap()
+                .replace("21503199012345", "21503199012346"),
+        );
+        assert_eq!(
+            reveal(&mut data.clone(), &[altered.as_str()]),
+            Err(SdError::Unknown(0))
+        );
+        // A digest whose field is also in the clear: the disclosure would overwrite it.
+        let mut clear = data.clone();
+        clear["person"]["pin"] = json!("21503199012345");
+        assert_eq!(reveal(&mut clear, &[pin]), Err(SdError::Collides(0)));
+        assert_eq!(
+            reveal(&mut data.clone(), &["not base64!"]),
+            Err(SdError::Malformed(0))
+        );
+    }
+
+    #[test]
+    fn a_signed_part_with_repeated_digests_or_array_elements_is_refused() {
+        let mut data = record();
+        conceal(&mut data, &pointers(&["/person/pin"]));
+        let mut twice = data.clone();
+        let d = twice["person"]["_sd"][0].clone();
+        twice["region_sd"] = json!({"_sd": [d]});
+        assert_eq!(reveal(&mut twice, &[]), Err(SdError::Digests));
+        let mut array = data.clone();
+        array["list"] = json!([{"...": "x"}]);
+        assert_eq!(reveal(&mut array, &[]), Err(SdError::ArrayElement));
+        let mut no_disclosure = data.clone();
+        reveal(&mut no_disclosure, &[]).unwrap();
+        assert_eq!(
+            no_disclosure,
+            json!({"event": "RETURN_REGISTERED",
+            "person": {"name": {"given": "Aibek", "family": "Usenov"}}, "region": "KG-C"})
+        );
+    }
+
+    #[test]
+    fn pointers_are_checked_and_escape_as_rfc_6901_says() {
+        for bad in ["", "/", "person", "/a~2", "/a//b"] {
+            assert!(bad.parse::<Pointer>().is_err(), "{bad}");
+        }
+        assert_eq!(Pointer::child("/a", "b/c~d").as_str(), "/a/b~1c~0d");
+        assert_eq!(
+            "/a/b~1c~0d".parse::<Pointer>().unwrap().split(),
+            Some(("/a", "b/c~d".to_string()))
+        );
+    }
+}
