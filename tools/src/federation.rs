@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use time::{Duration, OffsetDateTime};
 
+use jol::event::disclosure::Pointer;
 use jol::event::identifiers::{IdError, MemberId};
 use jol::event::keys::{self, KeyError};
 use jol::event::schema::EventType;
@@ -99,6 +100,121 @@ pub struct FederationPlan {
     pub sync: SyncSettings,
     /// How long the signed manifest is valid.
     pub manifest_days: i64,
+    /// The disclosable fields each reader receives of each type, by the reader's folder; a
+    /// reader and type not listed receive every field.
+    pub fields: Vec<FieldGrant>,
+}
+
+/// The fields one reader is granted of one type (JSON pointers into the event's data).
+#[derive(Debug, Clone)]
+pub struct FieldGrant {
+    pub reader: String,
+    pub event_type: EventType,
+    pub fields: Vec<&'static str>,
+}
+
+impl FederationPlan {
+    /// The fields `reader` is granted of `t` (`None`: every field).
+    fn fields_of(&self, reader: &str, t: EventType) -> Result<Option<Vec<Pointer>>, BuildError> {
+        let Some(grant) = self
+            .fields
+            .iter()
+            .find(|g| g.reader == reader && g.event_type == t)
+        else {
+            return Ok(None);
+        };
+        grant
+            .fields
+            .iter()
+            .map(|f| {
+                f.parse()
+                    .map_err(|_| BuildError::Config(format!("{f} is not a JSON pointer")))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Some)
+    }
+
+    /// Let `reader` (a member's folder) receive every field of `t`.
+    pub fn grant_every_field(&mut self, reader: &str, t: EventType) {
+        self.fields
+            .retain(|g| !(g.reader == reader && g.event_type == t));
+    }
+}
+
+/// What each agency of the example federation receives of the others' events: what its views,
+/// KPIs and matching use, and nothing else (the README's privacy section lists it). The
+/// returnee's name goes to the employment service, which serves the person, not to the
+/// education ministry; no reader gets the case number, the locality code, the months abroad or
+/// the plan to migrate again, nor the employer's industry code, the reason a job ended or how
+/// its formality was evidenced.
+pub fn minimal_fields() -> Vec<FieldGrant> {
+    const RETURNEE_FOR_KPIS: [&str; 8] = [
+        "/person/pin",
+        "/person/pinHistory",
+        "/person/sex",
+        "/person/birthDate",
+        "/region",
+        "/educationLevel",
+        "/staysAbroad",
+        "/return/source",
+    ];
+    const RETURNEE_FOR_MATCHING: [&str; 4] = [
+        "/person/name",
+        "/occupationAbroad",
+        "/skillsAcquired",
+        "/preferredLanguage",
+    ];
+    const STATUS: [&str; 14] = [
+        "/person/pin",
+        "/labourForceStatus",
+        "/registration/office",
+        "/registration/region",
+        "/profiling/segment",
+        "/profiling/targetIsco08",
+        "/referral/courseCode",
+        "/referral/providerId",
+        "/referral/vacancyId",
+        "/job/icse18",
+        "/job/formality",
+        "/job/contractDuration",
+        "/job/isco08",
+        "/job/region",
+    ];
+    const STATUS_LINKS: [&str; 2] = ["/job/trainingEnrolmentId", "/job/vacancyId"];
+    const TRAINING: [&str; 4] = ["/person/pin", "/provider", "/course", "/credential"];
+    let grant = |reader: &str, event_type, fields: Vec<&'static str>| FieldGrant {
+        reader: reader.into(),
+        event_type,
+        fields,
+    };
+    vec![
+        grant(
+            "employment",
+            EventType::ReturneeRecord,
+            [&RETURNEE_FOR_KPIS[..], &RETURNEE_FOR_MATCHING[..]].concat(),
+        ),
+        grant(
+            "education",
+            EventType::ReturneeRecord,
+            RETURNEE_FOR_KPIS.to_vec(),
+        ),
+        grant(
+            "migration",
+            EventType::EmploymentStatus,
+            [&STATUS[..], &STATUS_LINKS[..]].concat(),
+        ),
+        grant(
+            "education",
+            EventType::EmploymentStatus,
+            [&STATUS[..], &STATUS_LINKS[..]].concat(),
+        ),
+        grant("migration", EventType::TrainingEnrolment, TRAINING.to_vec()),
+        grant(
+            "employment",
+            EventType::TrainingEnrolment,
+            TRAINING.to_vec(),
+        ),
+    ]
 }
 
 /// The migration agency, the employment service and the education ministry: each publishes its
@@ -179,6 +295,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
             ..SyncSettings::default()
         },
         manifest_days: 30,
+        fields: minimal_fields(),
     })
 }
 
@@ -239,7 +356,8 @@ pub fn create(dir: &Path, plan: &FederationPlan) -> Result<Vec<LaidOut>, BuildEr
         for &t in &publisher.publishes {
             authority.grant_publish(t, &publisher.id)?;
             for reader in plan.members.iter().filter(|r| r.id != publisher.id) {
-                authority.grant_read(t, &reader.id, vec![reader.purpose.clone()], None)?;
+                let fields = plan.fields_of(&reader.folder, t)?;
+                authority.grant_read(t, &reader.id, vec![reader.purpose.clone()], fields)?;
             }
         }
     }

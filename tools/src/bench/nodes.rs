@@ -217,6 +217,7 @@ fn two_node_federation(dir: &Path, engine: jol::store::Engine, xroad: bool) -> R
         databases: Default::default(),
         sync: SyncSettings::default(),
         manifest_days: 1,
+        fields: Vec::new(),
     };
     let cluster = match engine {
         jol::store::Engine::Postgres => Some(crate::federation::on_throwaway_postgres(&mut plan)?),

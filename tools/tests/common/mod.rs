@@ -10,6 +10,7 @@
 pub mod browser;
 pub mod fake;
 pub mod tools;
+pub mod traces;
 pub mod truth;
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -449,8 +450,19 @@ impl Federation {
     /// The federation with nodes on store `engine` (`sled`, `redb`, or `postgres`: a database
     /// per member in a throwaway cluster).
     pub fn build_on(engine: &str, sync: &str) -> Federation {
+        Federation::build_planned(engine, sync, |_| {})
+    }
+
+    /// The federation with nodes on store `engine`, its plan changed by `edit` first (the
+    /// fields a reader is granted, say).
+    pub fn build_planned(
+        engine: &str,
+        sync: &str,
+        edit: impl FnOnce(&mut jol_tools::federation::FederationPlan),
+    ) -> Federation {
         let dir = tempfile::tempdir().unwrap();
         let mut plan = jol_tools::federation::three_agencies().unwrap();
+        edit(&mut plan);
         plan.engine = engine.parse().unwrap();
         let pg = (plan.engine == jol::store::Engine::Postgres).then(|| {
             jol_tools::federation::on_throwaway_postgres(&mut plan)

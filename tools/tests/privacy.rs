@@ -1,0 +1,136 @@
+//! End-to-end: each agency receives only the fields its grant names, and a person can be
+//! erased everywhere without breaking a proof. Real nodes on loopback, real TLS between them,
+//! real stores in temp folders; what is on disk is searched byte by byte, as an attacker with
+//! the disk would (`common::traces`).
+
+mod common;
+
+use common::traces::files_holding;
+use common::*;
+use jol::event::schema::EventType;
+use jol_tools::federation::FieldGrant;
+use serde_json::Value;
+
+const PIN: &str = "21503199012345";
+/// Values of the record no other test data holds, so finding one on disk means this record.
+const GIVEN: &str = "Zhyldyzkan-Kqwx";
+const FAMILY: &str = "Ysmanova-Vbnj";
+const CASE: &str = "MIG-2024-770917";
+const SOATE: &str = "41708777000917";
+
+/// A returnee record with the distinctive values above, consenting to employment and
+/// education for their purposes.
+fn distinctive_record() -> Value {
+    let mut d = returnee(
+        PIN,
+        &[EMPLOYMENT, EDUCATION],
+        &["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"],
+    );
+    let full = example("returnee-record", "return-registered.json");
+    d["person"] = full["person"].clone();
+    d["person"]["pin"] = PIN.into();
+    d["person"]["sex"] = "M".into();
+    d["person"]["birthDate"] = "1990-03-15".into();
+    d["person"]["name"] = serde_json::json!({"given": GIVEN, "family": FAMILY});
+    d["caseRef"] = CASE.into();
+    d["soate"] = SOATE.into();
+    d
+}
+
+/// Education is granted the PIN and the region of a returnee record, nothing else.
+fn education_gets_two_fields(plan: &mut jol_tools::federation::FederationPlan) {
+    plan.grant_every_field("education", EventType::ReturneeRecord);
+    plan.fields.push(FieldGrant {
+        reader: "education".into(),
+        event_type: EventType::ReturneeRecord,
+        fields: vec!["/person/pin", "/region"],
+    });
+}
+
+#[test]
+fn a_reader_granted_two_fields_receives_and_stores_only_those() {
+    let fed = Federation::build_planned(&test_engine(), "wait_secs = 5", education_gets_two_fields);
+    let mig = fed.start("migration");
+    let edu = fed.start("education");
+    let emp = fed.start("employment");
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    assert!(arrives(edu.addr, MIGRATION, &id), "never reached education");
+    assert!(
+        arrives(emp.addr, MIGRATION, &id),
+        "never reached employment"
+    );
+    wait_for_views(edu.addr);
+
+    // What education holds of the record: the always-visible fields, the PIN and the region.
+    let held = get(edu.addr, &format!("/api/v1/events/{id}"));
+    assert_eq!(held.status, 200, "{}", String::from_utf8_lossy(&held.body));
+    let held = held.json();
+    let data = &held["event"]["data"];
+    assert_eq!(data["person"]["pin"], PIN);
+    assert_eq!(data["region"], "KG-O");
+    assert_eq!(data["event"], "RETURN_REGISTERED");
+    assert_eq!(data["return"]["date"], "2024-02-05", "a date the KPIs need");
+    for absent in [
+        "/person/name",
+        "/person/sex",
+        "/caseRef",
+        "/soate",
+        "/skillsAcquired",
+    ] {
+        assert!(
+            data.pointer(absent).is_none(),
+            "{absent} reached education: {data}"
+        );
+    }
+    assert_eq!(
+        held["jws"]["header"]["disclosures"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    // The employment service, granted the name, has it.
+    let at_emp = get(emp.addr, &format!("/api/v1/events/{id}")).json();
+    assert_eq!(at_emp["event"]["data"]["person"]["name"]["given"], GIVEN);
+
+    // On education's disk: none of the other fields, in any form; the PIN is there (so the
+    // search finds what is there).
+    mig.stop();
+    edu.stop();
+    emp.stop();
+    let edu_data = fed.path("education/data");
+    assert!(
+        !files_holding(&edu_data, PIN).is_empty(),
+        "the search finds nothing at all"
+    );
+    for value in [GIVEN, FAMILY, CASE, SOATE] {
+        let found = files_holding(&edu_data, value);
+        assert!(
+            found.is_empty(),
+            "{value} is on education's disk: {found:?}"
+        );
+    }
+    assert!(!files_holding(&fed.path("employment/data"), GIVEN).is_empty());
+
+    // What was disclosed to whom: the person's access log at migration says it, per reader.
+    let mig = fed.start("migration");
+    let log = get(mig.addr, &format!("/api/v1/persons/{PIN}/access-log")).json();
+    let records = log["records"].as_array().unwrap();
+    let to = |member: &str| {
+        records
+            .iter()
+            .find(|r| r["reader"] == member)
+            .map(|r| r["what"].as_str().unwrap_or_default().to_string())
+            .unwrap_or_else(|| panic!("no record of {member}: {records:?}"))
+    };
+    assert!(
+        to(EDUCATION).contains("/person/pin, /region"),
+        "{}",
+        to(EDUCATION)
+    );
+    assert!(
+        to(EMPLOYMENT).contains("/person/name"),
+        "{}",
+        to(EMPLOYMENT)
+    );
+}
