@@ -57,15 +57,22 @@ grant --type vacancy --reader "${ID[education]}" --purpose TRAINING_SERVICES
 grant --type course-offer --publisher "${ID[education]}"
 grant --type course-offer --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
 grant --type course-offer --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
+# Erasures name events, never a person: every member publishes its own and reads everyone's.
+for agency in migration employment education; do
+  grant --type erasure --publisher "${ID[$agency]}"
+done
+grant --type erasure --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
+grant --type erasure --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
+grant --type erasure --reader "${ID[education]}" --purpose TRAINING_SERVICES
 "$JOL" authority --dir "$AUTH" sign --out "$OUT/manifest.jws" --days 30
 
 declare -A PURPOSE=(
   [migration]=REINTEGRATION_CASE_MANAGEMENT [employment]=EMPLOYMENT_SERVICES [education]=TRAINING_SERVICES
 )
 declare -A SUBS=(
-  [migration]="employment=employment-status,vacancy education=training-enrolment,course-offer"
-  [employment]="migration=returnee-record education=training-enrolment,course-offer"
-  [education]="migration=returnee-record employment=employment-status,vacancy"
+  [migration]="employment=employment-status,vacancy,erasure education=training-enrolment,course-offer,erasure"
+  [employment]="migration=returnee-record,erasure education=training-enrolment,course-offer,erasure"
+  [education]="migration=returnee-record,erasure employment=employment-status,vacancy,erasure"
 )
 for agency in migration employment education; do
   subscribe=()

@@ -31,12 +31,13 @@ const TRAINING_ENROLMENT: &str = include_str!("../../schemas/training-enrolment.
 const EMPLOYMENT_STATUS: &str = include_str!("../../schemas/employment-status.v1.json");
 const VACANCY: &str = include_str!("../../schemas/vacancy.v1.json");
 const COURSE_OFFER: &str = include_str!("../../schemas/course-offer.v1.json");
+const ERASURE: &str = include_str!("../../schemas/erasure.v1.json");
 /// The dialect: JSON Schema 2020-12 plus the Jol registry vocabulary (`jolPinAgrees`,
 /// `jolNotBefore`), declared optional so standard validators process the schemas.
 pub const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 
-/// The event types of the exchange: three about a person (consent applies), two not
-/// (vacancies and course offers, for matching).
+/// The event types of the exchange: three about a person (consent applies), three not
+/// (vacancies and course offers, for matching; erasures, which name events and never a person).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum EventType {
@@ -45,15 +46,17 @@ pub enum EventType {
     EmploymentStatus,
     Vacancy,
     CourseOffer,
+    Erasure,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 5] = [
+    pub const ALL: [EventType; 6] = [
         EventType::ReturneeRecord,
         EventType::TrainingEnrolment,
         EventType::EmploymentStatus,
         EventType::Vacancy,
         EventType::CourseOffer,
+        EventType::Erasure,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,12 +66,16 @@ impl EventType {
             EventType::EmploymentStatus => "employment-status",
             EventType::Vacancy => "vacancy",
             EventType::CourseOffer => "course-offer",
+            EventType::Erasure => "erasure",
         }
     }
 
     /// Whether events of this type are about a person (carry `person.pin`; consent applies).
     pub fn is_personal(self) -> bool {
-        !matches!(self, EventType::Vacancy | EventType::CourseOffer)
+        !matches!(
+            self,
+            EventType::Vacancy | EventType::CourseOffer | EventType::Erasure
+        )
     }
 
     /// The `dataschema` URI: names type and version.
@@ -84,6 +91,7 @@ impl EventType {
             EventType::EmploymentStatus => EMPLOYMENT_STATUS,
             EventType::Vacancy => VACANCY,
             EventType::CourseOffer => COURSE_OFFER,
+            EventType::Erasure => ERASURE,
         }
     }
 
@@ -124,7 +132,7 @@ pub fn hex(bytes: &[u8]) -> String {
 /// A type name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event type; expected one of returnee-record, training-enrolment, employment-status, vacancy, course-offer"
+    "unknown event type; expected one of returnee-record, training-enrolment, employment-status, vacancy, course-offer, erasure"
 )]
 pub struct UnknownType;
 
@@ -365,6 +373,7 @@ impl Retrieve for Embedded {
             "employment-status.v1.json" => EMPLOYMENT_STATUS,
             "vacancy.v1.json" => VACANCY,
             "course-offer.v1.json" => COURSE_OFFER,
+            "erasure.v1.json" => ERASURE,
             "jol-meta.v1.json" => META,
             _ => return Err(format!("{uri} is not a schema shipped with jol").into()),
         };

@@ -219,7 +219,8 @@ pub fn minimal_fields() -> Vec<FieldGrant> {
 
 /// The migration agency, the employment service and the education ministry: each publishes its
 /// own types (returnee records; employment status and vacancies; training enrolments and course
-/// offers), every other member may read them for the reader's own purpose, and each subscribes
+/// offers) and its erasures (orders, and confirmations of the others' orders), every other
+/// member may read them for the reader's own purpose, and each subscribes
 /// to the other two. Ports are free loopback ports chosen now.
 pub fn three_agencies() -> Result<FederationPlan, BuildError> {
     let agencies = [
@@ -231,7 +232,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 "Агентство по миграции",
                 "Migration Agency",
             ],
-            &[EventType::ReturneeRecord][..],
+            &[EventType::ReturneeRecord, EventType::Erasure][..],
             "REINTEGRATION_CASE_MANAGEMENT",
         ),
         (
@@ -242,7 +243,11 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 "Служба занятости",
                 "Employment Service",
             ],
-            &[EventType::EmploymentStatus, EventType::Vacancy][..],
+            &[
+                EventType::EmploymentStatus,
+                EventType::Vacancy,
+                EventType::Erasure,
+            ][..],
             "EMPLOYMENT_SERVICES",
         ),
         (
@@ -253,7 +258,11 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 "Министерство образования",
                 "Ministry of Education",
             ],
-            &[EventType::TrainingEnrolment, EventType::CourseOffer][..],
+            &[
+                EventType::TrainingEnrolment,
+                EventType::CourseOffer,
+                EventType::Erasure,
+            ][..],
             "TRAINING_SERVICES",
         ),
     ];
