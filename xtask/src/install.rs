@@ -1,9 +1,9 @@
 //! Installing the tools [`tools::missing`] lists, by where they come from: Debian packages with
 //! `apt-get`, as root only (otherwise the error is the exact command to run as root); a
 //! registry's pinned packages into a fresh folder of `target/tools` (the Python checkers into
-//! a virtual environment, with pip; npm packages with `npm ci`), marked with the lock file they
-//! were built from; our Go programs with Debian's Go, offline. What is present is left alone,
-//! so a second run installs nothing.
+//! a virtual environment, with pip; npm packages with `npm ci`, from npm's cache when it has
+//! them), marked with the lock file they were built from; our Go programs with Debian's Go,
+//! offline. What is present is left alone, so a second run installs nothing.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -154,7 +154,13 @@ fn pinned(layout: &Layout, registry: Registry) -> Result<(), Error> {
             }
             command::run(
                 Command::new("npm")
-                    .args(["ci", "--no-audit", "--no-fund", "--silent"])
+                    .args([
+                        "ci",
+                        "--prefer-offline",
+                        "--no-audit",
+                        "--no-fund",
+                        "--silent",
+                    ])
                     .current_dir(&folder),
             )?;
         }

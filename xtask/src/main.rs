@@ -3,8 +3,8 @@
 //!
 //! - `cargo xtask test`: install what the test suite calls from outside (the one table in
 //!   `tools.rs`: Debian packages when run as root; into `target/tools`, the Python checkers at
-//!   the versions `xtask/requirements.txt` pins, and npm packages and Go programs of ours when
-//!   a test calls them), then run the whole suite. This is the README's test command, and
+//!   the versions `xtask/requirements.txt` pins, the npm packages `xtask/npm/package-lock.json`
+//!   pins, and Go programs of ours when a test calls them), then run the whole suite. This is the README's test command, and
 //!   `.ci/run` runs exactly it.
 //! - `cargo xtask test ARGS`: install the same, then only `cargo test ARGS` (for example
 //!   `cargo xtask test --test contract`).

@@ -30,7 +30,6 @@ pub enum Check {
     /// This program is in the virtual environment's `bin/`.
     VenvProgram(&'static str),
     /// This npm package is in `target/tools/npm/node_modules`.
-    #[cfg_attr(not(test), expect(dead_code, reason = "no test calls Node yet"))]
     NodeModule(&'static str),
     /// This program of ours is in `target/tools/bin`.
     #[cfg_attr(
@@ -105,6 +104,25 @@ pub const TOOLS: &[Tool] = &[
         what: "schemathesis: tools/tests/contract.rs checks the node's answers against the descriptions",
         check: Check::VenvProgram("schemathesis"),
         source: Source::Pinned(Registry::Pip),
+    },
+    Tool {
+        what: "Node.js 20 or newer with npm: the SD-JWT checkers below run under it (Debian's \
+               own nodejs is older: a machine without Node needs a newer one installed)",
+        check: Check::Shell(
+            "command -v npm && node -e 'process.exit(parseInt(process.versions.node) >= 20 ? 0 : 1)'",
+        ),
+        source: Source::Debian("npm"),
+    },
+    Tool {
+        what: "@sd-jwt/core: tools/tests/node/verify-sd-jwt.mjs verifies our SD-JWTs with it",
+        check: Check::NodeModule("@sd-jwt/core"),
+        source: Source::Pinned(Registry::Npm),
+    },
+    Tool {
+        what: "@sd-jwt/sd-jwt-vc (with @sd-jwt/jwt-status-list): tools/tests/node/\
+               verify-sd-jwt-vc.mjs verifies our SD-JWT VCs and their status with it",
+        check: Check::NodeModule("@sd-jwt/sd-jwt-vc"),
+        source: Source::Pinned(Registry::Npm),
     },
 ];
 

@@ -1,8 +1,9 @@
 //! The outside programs the tests call, found by one rule: first where `cargo xtask install`
 //! puts them (its table is `xtask/src/tools.rs`): `target/tools/venv/bin` (the Python checkers,
-//! at pinned versions), `target/tools/bin` (Go programs of ours); then on the `PATH`. A program
-//! that is missing fails the test with the command that installs it; no test passes without
-//! the tool it needs.
+//! at pinned versions), `target/tools/bin` (Go programs of ours); then on the `PATH`. Our Node
+//! checkers (`tools/tests/node/`) run under the `node` so found, with the npm packages pinned
+//! in `target/tools/npm`. A program that is missing fails the test with the command that
+//! installs it; no test passes without the tool it needs.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -11,10 +12,19 @@ use std::process::{Command, Stdio};
 const PYTHON_INSTALL: &str =
     "`cargo xtask install`, or `python3 -m pip install -r xtask/requirements.txt`";
 
-/// The folders `cargo xtask install` installs programs into (`xtask/src/layout.rs` says so).
-fn installed() -> [PathBuf; 2] {
+/// How to install the npm packages the Node checkers load.
+const NPM_INSTALL: &str = "`cargo xtask install`, or `npm ci` in a copy of xtask/npm \
+                           at target/tools/npm";
+
+/// `target/tools`, where `cargo xtask install` installs (`xtask/src/layout.rs` says so).
+fn tools_folder() -> PathBuf {
     let target_tmp = Path::new(env!("CARGO_TARGET_TMPDIR"));
-    let tools = target_tmp.parent().unwrap_or(target_tmp).join("tools");
+    target_tmp.parent().unwrap_or(target_tmp).join("tools")
+}
+
+/// The folders `cargo xtask install` installs programs into.
+fn installed() -> [PathBuf; 2] {
+    let tools = tools_folder();
     [tools.join("venv/bin"), tools.join("bin")]
 }
 
@@ -69,4 +79,29 @@ pub fn chromium() -> PathBuf {
                  `apt-get install -y chromium`"
             )
         })
+}
+
+/// `node tools/tests/node/<script>`, one of our checkers built on npm packages, once `node` is
+/// found and the packages `xtask/npm/package.json` pins are in `target/tools/npm` (the script
+/// loads them from the folder `JOL_NPM_TOOLS` names).
+pub fn node_checker(script: &str) -> Command {
+    let npm = tools_folder().join("npm");
+    let node = find("node").unwrap_or_else(|| {
+        panic!("Node.js 20 or newer is needed for this test: `cargo xtask install` as root")
+    });
+    if !npm.join("node_modules").is_dir() {
+        panic!(
+            "the npm packages of xtask/npm are needed for this test, in {}: {NPM_INSTALL}",
+            npm.display()
+        );
+    }
+    let mut command = Command::new(node);
+    command
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/node")
+                .join(script),
+        )
+        .env("JOL_NPM_TOOLS", npm);
+    command
 }
