@@ -47,6 +47,31 @@ fn education_gets_two_fields(plan: &mut jol_tools::federation::FederationPlan) {
     });
 }
 
+/// What npm's `@sd-jwt/core` (under Node) makes of `jws` (an SD-JWT in the flattened JWS JSON
+/// serialization) with migration's public key as a JWK; panics unless it verifies.
+fn sd_jwt_library_verifies(fed: &Federation, jws: &Value) -> Value {
+    let key = jol::event::keys::read_public(&fed.path("migration/keys/sign.pub.pem")).unwrap();
+    let x = serde_json::to_value(jol::event::keys::RawPublicKey::of(&key)).unwrap();
+    let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+    let dir = tempfile::tempdir().unwrap();
+    let (jwk_file, token_file) = (dir.path().join("key.jwk"), dir.path().join("token.json"));
+    std::fs::write(&jwk_file, jwk.to_string()).unwrap();
+    std::fs::write(&token_file, jws.to_string()).unwrap();
+    let out = common::tools::node_checker("verify-sd-jwt.mjs")
+        .arg("--jwk")
+        .arg(&jwk_file)
+        .arg("--token")
+        .arg(&token_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "the SD-JWT library refused it: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 #[test]
 fn a_reader_granted_two_fields_receives_and_stores_only_those() {
     let fed = Federation::build_planned(&test_engine(), "wait_secs = 5", education_gets_two_fields);
