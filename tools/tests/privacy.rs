@@ -52,7 +52,7 @@ fn education_gets_two_fields(plan: &mut jol_tools::federation::FederationPlan) {
 fn sd_jwt_library_verifies(fed: &Federation, jws: &Value) -> Value {
     let key = jol::event::keys::read_public(&fed.path("migration/keys/sign.pub.pem")).unwrap();
     let x = serde_json::to_value(jol::event::keys::RawPublicKey::of(&key)).unwrap();
-    let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x});
+    let jwk = serde_json::json!({"kty": "OKP", "crv": "Ed25519", "x": x, "kid": format!("{MIGRATION}#sign-1")});
     let dir = tempfile::tempdir().unwrap();
     let (jwk_file, token_file) = (dir.path().join("key.jwk"), dir.path().join("token.json"));
     std::fs::write(&jwk_file, jwk.to_string()).unwrap();
@@ -114,6 +114,16 @@ fn a_reader_granted_two_fields_receives_and_stores_only_those() {
             .len(),
         2
     );
+    // The same event, checked by an SD-JWT library we did not write (npm's @sd-jwt/core under
+    // Node) against migration's key: it verifies and discloses the PIN and the region alone.
+    let checked = sd_jwt_library_verifies(&fed, &held["jws"]);
+    assert_eq!(checked["claims"]["data"]["person"]["pin"], PIN, "{checked}");
+    assert_eq!(checked["claims"]["data"]["region"], "KG-O", "{checked}");
+    assert!(
+        checked["claims"]["data"]["person"].get("name").is_none(),
+        "{checked}"
+    );
+    assert_eq!(checked["disclosures"], 2, "{checked}");
     // The employment service, granted the name, has it.
     let at_emp = get(emp.addr, &format!("/api/v1/events/{id}")).json();
     assert_eq!(at_emp["event"]["data"]["person"]["name"]["given"], GIVEN);
