@@ -178,9 +178,9 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
         check_labels(&mut b, lang);
         check_region_names(&mut b, lang);
         check_trends(&mut b, &api);
-        for p in [consenting, withheld] {
+        for (p, hidden) in [(consenting, ""), (withheld, "node-not-named")] {
             look_up(&mut b, &p.pin);
-            check_person_page(&mut b, &p.pin);
+            assert_eq!(check_person_page(&mut b, &p.pin), hidden, "{lang}");
         }
         check_tables_fit(&mut b, lang);
         check_print_view(&mut b, lang);
@@ -484,8 +484,9 @@ fn look_up(b: &mut Browser, pin: &str) {
 
 /// The person page is what the API serves this session: the timeline holds the person's events
 /// (date, source agency), each pathway step reached is one of them, the best matches are the
-/// API's, the access log shows this lookup, and what is hidden is said by its reason only.
-fn check_person_page(b: &mut Browser, pin: &str) {
+/// API's, the access log shows this lookup, and what is hidden is said by its reason only
+/// (returned: empty when nothing is).
+fn check_person_page(b: &mut Browser, pin: &str) -> String {
     let answer = b.eval(&format!(
         "Promise.all(['', '/matches?limit=5'].map(p => fetch('/api/v1/persons/{pin}' + p).then(r => r.json())))"
     ));
@@ -544,6 +545,7 @@ fn check_person_page(b: &mut Browser, pin: &str) {
     let reason = b.eval("document.getElementById('hidden').dataset.reason");
     let expected = view["hidden"]["reason"].as_str().unwrap_or("");
     assert_eq!(reason, expected, "{pin}: what is hidden, and why");
+    expected.to_string()
 }
 
 /// At 1280 px and wider no table is clipped inside its card (nothing scrolls sideways).
@@ -584,6 +586,9 @@ fn check_print_view(b: &mut Browser, lang: &str) {
         ))
     };
     assert_eq!(shown(b, "printHead"), true, "{lang}: the report's head");
+    for figures in ["cards", "chart1", "chart2", "trends", "pathway"] {
+        assert_eq!(shown(b, figures), true, "{lang}: {figures} in print");
+    }
     assert_eq!(
         shown(b, "person"),
         false,
