@@ -26,6 +26,7 @@
 //! | [`merkle`] | the RFC 9162 Merkle tree itself (a leaf module: hashes, frontier, proofs) |
 //! | [`cores`] | spreading one piece of CPU work over the cores (a leaf module) |
 //! | [`budget`] | byte budgets: the largest answer, feed page, event and listing, and the rule that fills a page (a leaf module) |
+//! | [`progress`] | how far long work over the log has got: events done of the total, rate, time left (a leaf module) |
 //! | [`api`] | the local API: routing and auth, then one file per group of handlers |
 //! | [`net`] | HTTP plumbing, accept loop, client, webhook, metrics |
 //! | [`node`] | configuration and starting a node (listeners, writer, sync, projector) |
@@ -70,6 +71,7 @@ pub mod net;
 pub mod node;
 pub mod policy;
 pub mod ports;
+pub mod progress;
 pub mod registry;
 pub mod store;
 pub mod trust;

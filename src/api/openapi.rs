@@ -218,6 +218,15 @@ fn param_schema(kind: Param) -> Value {
 /// The component schemas of Jol's answers and requests.
 fn schemas() -> Value {
     let any = json!({"type": "object"});
+    // What a person answer keeps from the caller, by reason class (`registry::Hidden`).
+    let hidden = json!({"type": ["object", "null"], "required": ["reason", "receivedLeftOut"], "properties": {
+        "reason": {"enum": ["no-consent", "consent-withdrawn", "node-not-named", "purpose-not-named"]},
+        "receivedLeftOut": {"type": "boolean"}}});
+    // What a KPI report was computed from (`registry::Basis`).
+    let kpi_basis = json!({"type": "object", "required": ["node", "checkpoint", "viewsThrough"], "properties": {
+        "node": {"type": "string"}, "viewsThrough": {"type": "integer"},
+        "checkpoint": {"type": ["object", "null"], "required": ["size", "root", "time"], "properties": {
+            "size": {"type": "integer"}, "root": {"type": "string"}, "time": {"type": "string"}}}}});
     let jws = json!({"type": "object", "required": ["protected", "payload", "signature"],
         "properties": {"protected": {"type": "string"}, "payload": {"type": "string"}, "signature": {"type": "string"}}});
     let event_types = json!({"type": "string", "enum": crate::event::schema::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()});
@@ -264,7 +273,8 @@ fn schemas() -> Value {
             "checkpoint": jws, "statement": any, "cosignatures": {"type": "array"}}},
         "Proof": {"type": "object", "required": ["proof"], "properties": {"proof": {"type": "array", "items": {"type": "string"}}}},
         "PersonView": {"type": "object", "required": ["pin", "events"], "properties": {
-            "pin": {"type": "string"}, "events": {"type": "array"}, "derived": any}},
+            "pin": {"type": "string"}, "events": {"type": "array"}, "derived": any,
+            "hidden": hidden}},
         "AccessLog": {"type": "object", "required": ["records"], "properties": {"records": {"type": "array", "items": {
             "type": "object", "required": ["time", "reader", "what", "requestId"], "properties": {
                 "time": {"type": "string"}, "reader": {"type": "string"}, "user": {"type": ["string", "null"]},
@@ -278,7 +288,8 @@ fn schemas() -> Value {
         "Candidates": {"type": "object", "required": ["vacancyId", "candidates"], "properties": {"vacancyId": {"type": "string"}, "candidates": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}}}},
         "CourseSuggestions": {"type": "object", "required": ["pin", "gap", "courses"], "properties": {"pin": {"type": "string"}, "gap": {"type": "array"}, "courses": {"type": "array"}}},
         "Offers": {"type": "object", "required": ["offers"], "properties": {"offers": {"type": "array", "items": {"type": "object", "required": ["kind", "id", "open", "description"]}}}},
-        "KpiReport": {"type": "object", "required": ["total"], "properties": {"total": any, "cohorts": any, "breakdowns": any}},
+        "KpiReport": {"type": "object", "required": ["total"], "properties": {"total": any, "cohorts": any, "breakdowns": any,
+            "basis": kpi_basis}},
         "SkillsGap": skills_gap,
         "FeedPage": {"type": "object", "required": ["events", "next", "head"], "properties": {
             "events": {"type": "array", "items": {"type": "object", "required": ["sequence"], "properties": {

@@ -27,6 +27,8 @@ impl LocalApi {
         body["derived"] = serde_json::to_value(derived).unwrap_or_default();
         body["competencyProfile"] =
             serde_json::to_value(crate::matching::profile::of(&view)).unwrap_or_default();
+        body["hidden"] =
+            serde_json::to_value(Hidden::of(&view, &self.member, who)).unwrap_or_default();
         Ok(http::json(StatusCode::OK, &body))
     }
 
@@ -126,6 +128,56 @@ impl LocalApi {
     }
 }
 
+/// What of a person this node's user is not shown, and why: only that something is, and the
+/// reason's class, never what it is. `None` when the consent in force names this node for the
+/// user's purpose (nothing is kept from it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct Hidden {
+    pub reason: HiddenReason,
+    /// Events other members sent about the person are held here but left out of this answer
+    /// (`registry::serve` decided so: the view's `receivedDataWithheld`).
+    pub received_left_out: bool,
+}
+
+/// Why the consent in force keeps the person's data from this node's user. Other members'
+/// nodes decide by the same consent, so for the same reason they send this node nothing new
+/// about the person.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub(crate) enum HiddenReason {
+    /// The node holds no consent of the person.
+    NoConsent,
+    /// The consent in force is a withdrawal.
+    ConsentWithdrawn,
+    /// The consent in force does not name this node.
+    NodeNotNamed,
+    /// It names this node, but not for the purpose of the user's token.
+    PurposeNotNamed,
+}
+
+impl Hidden {
+    /// What `view` (as served to `who`) keeps from `who`, reading at node `node`.
+    fn of(
+        view: &crate::registry::view::PersonView,
+        node: &MemberId,
+        who: &Reader,
+    ) -> Option<Hidden> {
+        let purpose = [who.purpose.clone().unwrap_or_default()];
+        let reason = match &view.consent {
+            None => HiddenReason::NoConsent,
+            Some(c) if c.names(node, &purpose) => return None,
+            Some(c) if !c.granted => HiddenReason::ConsentWithdrawn,
+            Some(c) if !c.recipients.contains(node) => HiddenReason::NodeNotNamed,
+            Some(_) => HiddenReason::PurposeNotNamed,
+        };
+        Some(Hidden {
+            reason,
+            received_left_out: view.received_data_withheld,
+        })
+    }
+}
+
 /// The one answer to a person this node may not serve, whether or not it holds them.
 fn nothing_to_serve() -> Problem {
     Problem::new(
@@ -146,6 +198,8 @@ pub(crate) fn kpi_answer(
 ) -> Result<Response, Problem> {
     let q = req.uri().query();
     let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
+    // What the report is computed from is read before the views, which hold at least that.
+    let basis = Basis::now(store, me)?;
     let views = crate::registry::projector::all(store).map_err(storage_problem)?;
     let params = crate::registry::kpi::KpiParams {
         as_of,
@@ -178,7 +232,53 @@ pub(crate) fn kpi_answer(
             crate::registry::kpi::to_csv(&report),
         ));
     }
-    Ok(http::json(StatusCode::OK, &report))
+    let mut body = serde_json::to_value(&report).unwrap_or_default();
+    body["basis"] = serde_json::to_value(basis).unwrap_or_default();
+    Ok(http::json(StatusCode::OK, &body))
+}
+
+/// What a KPI report was computed from, for a report taken to a meeting: the node, its latest
+/// signed checkpoint (none before the first is signed), and the last log position the views
+/// include.
+#[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Basis {
+    node: MemberId,
+    checkpoint: Option<CheckpointRef>,
+    views_through: u64,
+}
+
+/// A signed checkpoint, named by what it commits to.
+#[derive(Debug, serde::Serialize)]
+struct CheckpointRef {
+    size: u64,
+    root: String,
+    #[serde(with = "time::serde::rfc3339")]
+    time: OffsetDateTime,
+}
+
+impl Basis {
+    fn now(store: &crate::store::Store, node: &MemberId) -> Result<Basis, Problem> {
+        let checkpoint = match store.latest_checkpoint().map_err(storage_problem)? {
+            None => None,
+            Some((_, bytes)) => {
+                let c: crate::log::checkpoint::Checkpoint = crate::log::checkpoint::read(&bytes)
+                    .map_err(|_| {
+                        storage_problem(crate::store::StoreError::Corrupt("checkpoint"))
+                    })?;
+                Some(CheckpointRef {
+                    size: c.size,
+                    root: c.root,
+                    time: c.time,
+                })
+            }
+        };
+        Ok(Basis {
+            node: node.clone(),
+            checkpoint,
+            views_through: crate::registry::projector::cursor(store).map_err(storage_problem)?,
+        })
+    }
 }
 
 /// The employment service: the publisher of employment-status in the manifest, or this node.
@@ -214,5 +314,63 @@ pub(crate) fn date_param(query: Option<&str>, name: &str) -> Result<Option<time:
                 format!("`{name}` must be a date YYYY-MM-DD"),
             )
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::access::ReaderId;
+    use crate::policy::consent::Consent;
+    use crate::registry::view::PersonView;
+
+    fn member(name: &str) -> MemberId {
+        format!("central-server/GOV/70000001/{name}")
+            .parse()
+            .unwrap()
+    }
+
+    fn desk(purpose: &str) -> Reader {
+        Reader::local(
+            ReaderId::Console {
+                command: "test".into(),
+            },
+            None,
+            Some(purpose.to_string()),
+        )
+    }
+
+    fn consent(granted: bool, to: &str, purpose: &str) -> Consent {
+        Consent {
+            granted,
+            purposes: vec![purpose.to_string()],
+            recipients: vec![member(to)],
+            time: OffsetDateTime::UNIX_EPOCH,
+            method: None,
+        }
+    }
+
+    #[test]
+    fn what_is_hidden_is_said_by_reason_class_only() {
+        let node = member("employment");
+        let mut view = PersonView::new("21503199012345".parse().unwrap());
+        let who = desk("EMPLOYMENT_SERVICES");
+        let reason = |v: &PersonView| Hidden::of(v, &node, &who).map(|h| h.reason);
+        assert_eq!(reason(&view), Some(HiddenReason::NoConsent));
+        view.consent = Some(consent(true, "employment", "EMPLOYMENT_SERVICES"));
+        assert_eq!(reason(&view), None, "the consent in force names the node");
+        view.consent = Some(consent(false, "employment", "EMPLOYMENT_SERVICES"));
+        assert_eq!(reason(&view), Some(HiddenReason::ConsentWithdrawn));
+        view.consent = Some(consent(true, "education", "EMPLOYMENT_SERVICES"));
+        assert_eq!(reason(&view), Some(HiddenReason::NodeNotNamed));
+        view.consent = Some(consent(true, "employment", "STATISTICS"));
+        view.received_data_withheld = true;
+        let hidden = Hidden::of(&view, &node, &who).unwrap();
+        assert_eq!(hidden.reason, HiddenReason::PurposeNotNamed);
+        assert!(hidden.received_left_out);
+        assert_eq!(
+            serde_json::to_value(hidden).unwrap(),
+            serde_json::json!({"reason": "purpose-not-named", "receivedLeftOut": true})
+        );
     }
 }

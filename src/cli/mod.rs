@@ -18,6 +18,7 @@ use crate::event::schema::{EventType, Schemas};
 use crate::net::client::HttpClient;
 use crate::node::config::NodeConfig;
 use crate::node::RunningNode;
+use crate::progress::Lines;
 
 /// A command line: the node's commands ([`Command`]), or, for jol-tools' `jol`, those and its
 /// own (`C`).
@@ -334,7 +335,7 @@ pub async fn run(command: Command) -> Result<()> {
                 (None, None) => bail!("give --config FILE or --data-dir DIR"),
             };
             let started = std::time::Instant::now();
-            let n = crate::registry::projector::rebuild(&store)?;
+            let n = crate::registry::projector::rebuild_with(&store, &mut Lines::stderr())?;
             println!(
                 "rebuilt the views from {n} events in {:.2} s",
                 started.elapsed().as_secs_f64()
@@ -730,7 +731,7 @@ fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<
         (None, Some(d)) => (open_offline(d)?, None),
         (None, None) => bail!("give --config FILE or --data-dir DIR"),
     };
-    let report = crate::log::audit::audit(&store, manifest.as_ref())?;
+    let report = crate::log::audit::audit_with(&store, manifest.as_ref(), &mut Lines::stderr())?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -819,7 +820,8 @@ fn export(
         &kid,
         store.last_position()?,
     )?;
-    let bundle = crate::log::bundle::export(&store, &manifest, &selection)?;
+    let bundle =
+        crate::log::bundle::export_with(&store, &manifest, &selection, &mut Lines::stderr())?;
     let pins: Vec<crate::event::identifiers::Pin> = bundle
         .events
         .iter()

@@ -31,6 +31,16 @@ pub struct Audit {
 
 /// Audit the store; with a manifest, event and checkpoint signatures are checked too.
 pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreError> {
+    audit_with(store, manifest, &mut crate::progress::Quiet)
+}
+
+/// [`audit`], saying how many of the log's events it has checked.
+pub fn audit_with(
+    store: &Store,
+    manifest: Option<&Manifest>,
+    progress: &mut dyn crate::progress::Progress,
+) -> Result<Audit, StoreError> {
+    progress.start("verify", store.last_position()?);
     let mut report = Audit {
         signatures_checked: manifest.is_some(),
         ..Audit::default()
@@ -62,8 +72,10 @@ pub fn audit(store: &Store, manifest: Option<&Manifest>) -> Result<Audit, StoreE
             check_event(*position, bytes, manifest, &mut report.findings);
             expected += 1;
         }
+        progress.advance(page.len() as u64);
         after = last;
     }
+    progress.finish();
     report.entries = tree.len();
     let quarantine = side_tree(store, SideLog::Quarantine, &mut report.findings)?;
     report.quarantine_records = quarantine.len();

@@ -53,9 +53,25 @@ pub fn export(
     manifest_bytes: &[u8],
     selection: &Selection,
 ) -> Result<Bundle, StoreError> {
+    export_with(
+        store,
+        manifest_bytes,
+        selection,
+        &mut crate::progress::Quiet,
+    )
+}
+
+/// [`export`], saying how many of the checkpoint's events it has looked at.
+pub fn export_with(
+    store: &Store,
+    manifest_bytes: &[u8],
+    selection: &Selection,
+    progress: &mut dyn crate::progress::Progress,
+) -> Result<Bundle, StoreError> {
     let (size, checkpoint) = store
         .latest_checkpoint()?
         .ok_or(StoreError::Corrupt("no checkpoint to prove against"))?;
+    progress.start("export", size);
     let mut events = Vec::new();
     let mut after = 0;
     while after < size {
@@ -63,7 +79,9 @@ pub fn export(
         let Some(last) = page.last().map(|(p, _)| *p) else {
             break;
         };
-        for (position, bytes) in page.into_iter().filter(|(p, _)| *p <= size) {
+        let covered: Vec<_> = page.into_iter().filter(|(p, _)| *p <= size).collect();
+        progress.advance(covered.len() as u64);
+        for (position, bytes) in covered {
             let Ok((signed, _)) = SignedEvent::parse(&bytes) else {
                 continue;
             };
@@ -83,6 +101,7 @@ pub fn export(
         }
         after = last;
     }
+    progress.finish();
     let cosignatures = store
         .cosignatures(size)?
         .iter()

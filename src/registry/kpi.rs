@@ -4,7 +4,8 @@
 //! the returnees whose return date falls in a calendar quarter; an indicator "within N days"
 //! counts only persons whose N days have elapsed by the reference date (censoring), and a cohort
 //! is reported only once all of its members' windows have elapsed. Every ratio carries its
-//! numerator and denominator.
+//! numerator and denominator, or, when it is left blank, why ([`Blank`]: not reportable yet,
+//! or suppressed as a small cell), so a chart can show a suppressed cell as such.
 //!
 //! - registration coverage: registered with the employment service within 90 days of return /
 //!   returnees whose consent ever named the employment service (a later withdrawal does not
@@ -77,13 +78,27 @@ pub struct KpiParams {
     pub with_a_match: Option<HashSet<Pin>>,
 }
 
-/// A ratio with what it is made of. `None` values: not reportable yet (window not elapsed) or
-/// suppressed (a small cell).
+/// A ratio with what it is made of. `None` values: the ratio is blank, and `blank` says why.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ratio {
     pub numerator: Option<u64>,
     pub denominator: Option<u64>,
     pub rate: Option<f64>,
+    /// Why the figures are left out, when they are (absent in a report written before it was
+    /// said).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blank: Option<Blank>,
+}
+
+/// Why a ratio is left blank.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Blank {
+    /// Its window has not elapsed for every person counted (censoring), or there is nothing to
+    /// measure it against (no vacancies held).
+    NotReportable,
+    /// A small cell: its numerator or denominator is under [`SMALL_CELL`].
+    Suppressed,
 }
 
 impl Ratio {
@@ -92,6 +107,15 @@ impl Ratio {
             numerator: Some(numerator),
             denominator: Some(denominator),
             rate: (denominator > 0).then(|| numerator as f64 / denominator as f64),
+            blank: None,
+        }
+    }
+
+    /// A ratio left out, for `why`.
+    fn blank(why: Blank) -> Ratio {
+        Ratio {
+            blank: Some(why),
+            ..Ratio::default()
         }
     }
 }
@@ -296,11 +320,11 @@ pub fn compute(views: &[PersonView], p: &KpiParams, suppress: bool) -> KpiReport
             .unwrap_or(p.as_of);
         let mut ind = indicators(members, p);
         if end + Duration::days(REGISTRATION_DAYS) > p.as_of {
-            ind.registration_coverage = Ratio::default();
+            ind.registration_coverage = Ratio::blank(Blank::NotReportable);
         }
         if end + Duration::days(SIX_MONTHS_DAYS) > p.as_of {
-            ind.employed_within_6_months = Ratio::default();
-            ind.in_employment_at_6_months = Ratio::default();
+            ind.employed_within_6_months = Ratio::blank(Blank::NotReportable);
+            ind.in_employment_at_6_months = Ratio::blank(Blank::NotReportable);
         }
         cohort_figures.insert(label.clone(), ind);
     }
@@ -638,7 +662,7 @@ fn pathway(people: &[(&PersonView, Date)], p: &KpiParams) -> Pathway {
     Pathway {
         profiled_with_a_match: match p.with_a_match {
             Some(_) => Ratio::of(matched.0, matched.1),
-            None => Ratio::default(),
+            None => Ratio::blank(Blank::NotReportable),
         },
         referral_to_placement: Ratio::of(converted.0, converted.1),
         profiling_to_placement: Median::of(waits),
@@ -661,7 +685,7 @@ fn small(n: &mut Option<u64>) {
 fn suppress_ratio(r: &mut Ratio) {
     if r.denominator.is_some_and(|d| d < SMALL_CELL) || r.numerator.is_some_and(|n| n < SMALL_CELL)
     {
-        *r = Ratio::default();
+        *r = Ratio::blank(Blank::Suppressed);
     }
 }
 
@@ -1084,10 +1108,23 @@ mod tests {
         assert_eq!(q1.registration_coverage, Ratio::of(1, 2));
         assert_eq!(
             r.cohorts["2024Q2"].employed_within_6_months,
-            Ratio::default(),
+            Ratio::blank(Blank::NotReportable),
             "window not elapsed"
         );
         assert_eq!(r.total.persons, Some(3));
+        // Suppressed, a small cell says so; a censored one still says its window is open.
+        let shown = compute(&views, &params("2024-10-15"), true);
+        assert_eq!(
+            shown.cohorts["2024Q1"].employed_within_6_months,
+            Ratio::blank(Blank::Suppressed)
+        );
+        assert_eq!(
+            shown.cohorts["2024Q2"].employed_within_6_months,
+            Ratio::blank(Blank::NotReportable)
+        );
+        assert!(serde_json::to_string(&shown.cohorts["2024Q1"])
+            .unwrap()
+            .contains(r#""blank":"suppressed""#));
         assert_eq!(r.total.time_to_first_employment.under_3_months, Some(1));
         assert_eq!(r.total.time_to_first_employment.not_yet_employed, Some(1));
         // c: nothing from the employment service: unknown, not "not yet employed", and outside
@@ -1160,6 +1197,9 @@ mod tests {
         // Within 90 days of the referral not yet elapsed: not counted; no vacancies: no ratio.
         let early = compute(&[a, b], &params("2024-04-15"), false).total.pathway;
         assert_eq!(early.referral_to_placement, Ratio::of(0, 0));
-        assert_eq!(early.profiled_with_a_match, Ratio::default());
+        assert_eq!(
+            early.profiled_with_a_match,
+            Ratio::blank(Blank::NotReportable)
+        );
     }
 }

@@ -226,7 +226,17 @@ fn stored_at(
 /// project each person once. The index is scratch, dropped at the end (and by the next rebuild
 /// if this one is interrupted).
 pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
+    rebuild_with(store, &mut crate::progress::Quiet)
+}
+
+/// [`rebuild`], saying how far it is: the events indexed, then the persons' events projected.
+pub fn rebuild_with(
+    store: &Store,
+    progress: &mut dyn crate::progress::Progress,
+) -> Result<u64, StoreError> {
     store.clear_views()?;
+    progress.start("rebuild-view: indexing", store.last_position()?);
+    let mut indexed = 0;
     let mut after = 0;
     let mut taken = 0;
     loop {
@@ -239,21 +249,25 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
             if let Ok(signed) = SignedEvent::from_store(bytes) {
                 if let Some(pin) = person_of(*position, &signed) {
                     batch.index_person(pin.expose(), *position);
+                    indexed += 1;
                 }
             }
         }
         store.apply_other(batch)?;
         taken += page.len() as u64;
+        progress.advance(page.len() as u64);
         after = last;
     }
+    progress.start("rebuild-view: projecting", indexed);
     let mut batch = WriteBatch::default();
     let mut in_batch = 0;
     let mut current: Option<(Pin, Vec<u64>)> = None;
-    let flush_person =
+    let mut flush_person =
         |person: Option<(Pin, Vec<u64>)>, batch: &mut WriteBatch| -> Result<(), StoreError> {
             if let Some((pin, positions)) = person {
                 let view = project_positions(store, &pin, &positions)?;
                 batch.set_view(pin.expose(), &view);
+                progress.advance(positions.len() as u64);
             }
             Ok(())
         };
@@ -280,6 +294,7 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
     store.apply_other(batch)?;
     store.flush()?;
     store.clear_person_index()?;
+    progress.finish();
     Ok(taken)
 }
 

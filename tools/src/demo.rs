@@ -295,19 +295,26 @@ fn en(labels: &Value) -> String {
         .to_string()
 }
 
+/// The English labels of a list of skills, or `empty` when it has none (so a vacancy whose
+/// essential skills are all held says "none missing", not an empty list).
+fn skill_names(skills: &Value, empty: &str) -> String {
+    let names: Vec<String> = skills
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| en(&s["label"]))
+        .collect();
+    match names.is_empty() {
+        true => empty.to_string(),
+        false => names.join(", "),
+    }
+}
+
 /// The example person's best vacancies at the employment service, each explained, and the
 /// course that closes the gap.
 fn print_matches(ex: &Value) {
     println!("\nTheir best vacancies at the employment service (score of 1; matched / missing essential skills):");
     for m in ex["matchesAtEmployment"].as_array().into_iter().flatten() {
-        let names = |k: &str| {
-            m[k].as_array()
-                .into_iter()
-                .flatten()
-                .map(|s| en(&s["label"]))
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         println!(
             "  {} {:<24} ISCO {} {} {:<8} {:.3}  has: {}; lacks: {}",
             m["vacancyId"].as_str().unwrap_or(""),
@@ -316,8 +323,8 @@ fn print_matches(ex: &Value) {
             m["region"].as_str().unwrap_or(""),
             m["formality"].as_str().unwrap_or(""),
             m["score"].as_f64().unwrap_or(0.0),
-            names("matchedSkills"),
-            names("missingEssentialSkills"),
+            skill_names(&m["matchedSkills"], "none"),
+            skill_names(&m["missingEssentialSkills"], "none missing"),
         );
     }
     if let Some(c) = ex["suggestedCourses"].as_array().and_then(|c| c.first()) {
@@ -520,5 +527,19 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
     println!("\nRun a node by hand (after this demo stops): ");
     for (_, cmd) in doc["runByHand"].as_object().into_iter().flatten() {
         println!("  {}", cmd.as_str().unwrap_or(""));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_vacancy_whose_essential_skills_are_all_held_lacks_none() {
+        let none = json!([]);
+        assert_eq!(skill_names(&none, "none missing"), "none missing");
+        assert_eq!(skill_names(&Value::Null, "none missing"), "none missing");
+        let two = json!([{"label": {"en": "welding"}}, {"label": {"ru": "сварка"}}]);
+        assert_eq!(skill_names(&two, "none missing"), "welding, сварка");
     }
 }

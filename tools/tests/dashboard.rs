@@ -161,15 +161,37 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
     check_gap(&mut b, &gap, "ky");
     b.eval("document.getElementById('lang').value = 'en'; document.getElementById('lang').dispatchEvent(new Event('change'))");
 
-    // A person lookup through the dashboard.
-    let pin = pop.persons[0].pin.clone();
-    b.eval(&format!(
-        "document.getElementById('pin').value = '{pin}'; document.getElementById('lookup').requestSubmit()"
-    ));
-    b.wait_for(
-        &format!("document.querySelector('#lookupResult[data-pin=\"{pin}\"]')"),
-        Duration::from_secs(10),
-    );
+    // Every point of issue 32, in Kyrgyz and in English: the page is first shown in Kyrgyz and
+    // switched to English by the picker, as an official would.
+    let withheld = pop
+        .persons
+        .iter()
+        .find(|p| !p.consent_employment && !p.withdraws)
+        .expect("a returnee whose consent does not name the employment service");
+    let consenting = pop
+        .persons
+        .iter()
+        .find(|p| p.consent_employment && !p.withdraws)
+        .expect("a returnee whose consent names the employment service");
+    for lang in ["ky", "en"] {
+        pick_language(&mut b, lang);
+        check_labels(&mut b, lang);
+        check_region_names(&mut b, lang);
+        check_trends(&mut b, &api);
+        for (p, hidden) in [(consenting, ""), (withheld, "node-not-named")] {
+            look_up(&mut b, &p.pin);
+            assert_eq!(check_person_page(&mut b, &p.pin), hidden, "{lang}");
+        }
+        check_tables_fit(&mut b, lang);
+        check_print_view(&mut b, lang);
+        if let Some(dir) = std::env::var_os("JOL_SCREENSHOTS") {
+            screenshot(
+                &mut b,
+                &std::path::Path::new(&dir).join(format!("dashboard-{lang}.png")),
+            );
+        }
+    }
+    let pin = consenting.pin.clone();
 
     // Signing out ends the session on the node: the page's API calls are refused again.
     b.leaving(|b| {
@@ -184,16 +206,22 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
     b.navigate(&format!("{base}/"));
     assert_eq!(b.eval("location.pathname"), "/signin");
 
-    // The lookup is in the person's access log, under the token's name and purpose.
+    // Each read of the person page is in the person's access log, under the token's name and
+    // purpose: the view, the matches and the access log itself.
     let log = get(node.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
-    let lookup = log["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["reader"] == "dashboard:desk-officer")
-        .unwrap_or_else(|| panic!("no dashboard lookup in {log}"));
-    assert_eq!(lookup["purpose"], "EMPLOYMENT_SERVICES");
-    assert_eq!(lookup["what"], "registry view");
+    for what in [
+        "registry view",
+        "vacancies matched to the person",
+        "the person's access log",
+    ] {
+        let lookup = log["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["reader"] == "dashboard:desk-officer" && r["what"] == what)
+            .unwrap_or_else(|| panic!("no dashboard read of {what} in {log}"));
+        assert_eq!(lookup["purpose"], "EMPLOYMENT_SERVICES");
+    }
     node.stop();
 }
 
@@ -314,4 +342,307 @@ fn check_kpis(dom: &str, api: &serde_json::Value) {
         api["total"]["funnel"]["returned"].to_string()
     );
     assert!(dom.contains("Employment structure at return + 6 months"));
+}
+
+/// ISO 3166-2:KG, as the page must name each place in each language (the seven regions and the
+/// two cities).
+const REGIONS: [(&str, &str, &str); 9] = [
+    ("KG-B", "Batken Region", "Баткен облусу"),
+    ("KG-C", "Chüy Region", "Чүй облусу"),
+    ("KG-GB", "Bishkek city", "Бишкек шаары"),
+    ("KG-GO", "Osh city", "Ош шаары"),
+    ("KG-J", "Jalal-Abad Region", "Жалал-Абад облусу"),
+    ("KG-N", "Naryn Region", "Нарын облусу"),
+    ("KG-O", "Osh Region", "Ош облусу"),
+    ("KG-T", "Talas Region", "Талас облусу"),
+    ("KG-Y", "Issyk-Kul Region", "Ысык-Көл облусу"),
+];
+
+fn region_name(code: &str, lang: &str) -> &'static str {
+    let (_, en, ky) = REGIONS
+        .iter()
+        .find(|(c, _, _)| *c == code)
+        .unwrap_or_else(|| panic!("{code} is not an ISO 3166-2:KG region"));
+    if lang == "ky" {
+        ky
+    } else {
+        en
+    }
+}
+
+/// Choose `lang` in the page's picker (as an official does: no reload).
+fn pick_language(b: &mut Browser, lang: &str) {
+    b.eval(&format!(
+        "document.getElementById('lang').value = '{lang}'; document.getElementById('lang').dispatchEvent(new Event('change'))"
+    ));
+}
+
+/// Every label follows the language picked: the sign-in line, each table's heads; in English no
+/// Cyrillic is left on the page (the picker's own names of the languages aside).
+fn check_labels(b: &mut Browser, lang: &str) {
+    let who = b.eval("document.getElementById('who').textContent");
+    let expected = if lang == "ky" {
+        "кирген:"
+    } else {
+        "signed in as"
+    };
+    assert!(who.as_str().unwrap().starts_with(expected), "{lang}: {who}");
+    let foreign = b.eval(&format!(
+        "Array.from(document.querySelectorAll('th, [data-i18n]')).map(e => e.textContent)
+           .filter(x => x && Object.entries(T).some(([l, d]) => l !== '{lang}' && Object.values(d).includes(x))
+                          && !Object.values(T['{lang}']).includes(x))"
+    ));
+    assert_eq!(
+        foreign,
+        serde_json::json!([]),
+        "{lang}: labels of another language"
+    );
+    if lang == "en" {
+        let cyrillic = b.eval(
+            "(document.getElementById('who').textContent + document.querySelector('main').innerText)
+               .split('\\n').filter(l => /[\\u0400-\\u04FF]/.test(l))",
+        );
+        assert_eq!(
+            cyrillic,
+            serde_json::json!([]),
+            "Cyrillic on the English page"
+        );
+    }
+}
+
+/// Regions are named, never shown as codes: in the chart, the pathway table and the skills-gap
+/// picker (whose values stay the codes the API uses).
+fn check_region_names(b: &mut Browser, lang: &str) {
+    let shown = b.eval(
+        "Array.from(document.querySelectorAll('[data-region]')).map(e => [e.dataset.region, e.textContent])
+           .concat(Array.from(document.getElementById('gapRegion').options).map(o => [o.value, o.textContent]))",
+    );
+    let shown = shown.as_array().unwrap();
+    assert!(shown.len() >= 3 * 2, "regions on the page: {shown:?}");
+    for pair in shown {
+        let code = pair[0].as_str().unwrap();
+        assert_eq!(pair[1], region_name(code, lang), "{code} in {lang}");
+    }
+    let codes = b.eval("document.querySelector('main').innerText.match(/KG-[A-Z]+/g)");
+    assert!(codes.is_null(), "{lang}: region codes on the page: {codes}");
+}
+
+/// Each monitoring KPI's trend has one mark per return cohort: a point with the API's numerator
+/// and denominator (shown on hover), or a blank the API's way (a suppressed cell as such).
+fn check_trends(b: &mut Browser, api: &serde_json::Value) {
+    let marks = b.eval(
+        "Object.fromEntries(Array.from(document.querySelectorAll('[data-point]')).map(e =>
+           [e.dataset.point, [e.dataset.numerator || null, e.dataset.denominator || null, e.dataset.blank || null,
+                              e.querySelector('title').textContent]]))",
+    );
+    let mut points = 0;
+    let mut suppressed = 0;
+    for key in [
+        "registrationCoverage",
+        "employedWithin6Months",
+        "inEmploymentAt6Months",
+        "employedAfterRetraining",
+    ] {
+        for (cohort, ind) in api["cohorts"].as_object().unwrap() {
+            let r = &ind[key];
+            let mark = &marks[format!("{key}.{cohort}")];
+            assert!(mark.is_array(), "no mark for {key} {cohort}");
+            match r["rate"].as_f64() {
+                Some(_) => {
+                    points += 1;
+                    assert_eq!(mark[0], r["numerator"].to_string(), "{key} {cohort}");
+                    assert_eq!(mark[1], r["denominator"].to_string(), "{key} {cohort}");
+                    let hover = format!("({} / {})", r["numerator"], r["denominator"]);
+                    assert!(mark[3].as_str().unwrap().ends_with(&hover), "{mark}");
+                }
+                None => {
+                    let blank = r["blank"].as_str().unwrap_or("not-reportable");
+                    suppressed += usize::from(blank == "suppressed");
+                    assert_eq!(mark[2], blank, "{key} {cohort}");
+                }
+            }
+        }
+    }
+    assert!(points > 0, "no trend point");
+    assert_eq!(
+        b.eval("document.querySelectorAll('[data-blank=\"suppressed\"]').length"),
+        suppressed,
+        "suppressed cells shown as such"
+    );
+}
+
+/// Look a person up through the page, and wait for the person page.
+fn look_up(b: &mut Browser, pin: &str) {
+    b.eval(&format!(
+        "document.getElementById('pin').value = '{pin}'; document.getElementById('lookup').requestSubmit()"
+    ));
+    b.wait_for(
+        &format!("document.querySelector('#lookupResult[data-pin=\"{pin}\"]') && document.getElementById('accessLog')"),
+        Duration::from_secs(10),
+    );
+}
+
+/// The person page is what the API serves this session: the timeline holds the person's events
+/// (date, source agency), each pathway step reached is one of them, the best matches are the
+/// API's, the access log shows this lookup, and what is hidden is said by its reason only
+/// (returned: empty when nothing is).
+fn check_person_page(b: &mut Browser, pin: &str) -> String {
+    let answer = b.eval(&format!(
+        "Promise.all(['', '/matches?limit=5'].map(p => fetch('/api/v1/persons/{pin}' + p).then(r => r.json())))"
+    ));
+    let (view, matches) = (&answer[0], &answer[1]);
+    let mut events: Vec<(String, String, String)> = view["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let text = |k: &str| e[k].as_str().unwrap().to_string();
+            (text("eventDate"), text("id"), text("source"))
+        })
+        .collect();
+    events.sort();
+    let timeline = b.eval(
+        "Array.from(document.querySelectorAll('#timeline li')).map(li => [li.dataset.date, li.dataset.event, li.dataset.source])",
+    );
+    let mut shown: Vec<(String, String, String)> =
+        serde_json::from_value(timeline).expect("timeline entries");
+    shown.sort();
+    assert!(!events.is_empty(), "{pin}: no events");
+    assert_eq!(shown, events, "{pin}: the timeline is the API's events");
+    let steps = b.eval(
+        "Array.from(document.querySelectorAll('#steps li.reached')).map(li => li.dataset.event)",
+    );
+    let steps = steps.as_array().unwrap();
+    assert!(!steps.is_empty(), "{pin}: no pathway step reached");
+    for id in steps {
+        assert!(events.iter().any(|e| e.1 == *id), "{id}");
+    }
+    let agencies =
+        b.eval("Array.from(document.querySelectorAll('#timeline li')).map(li => li.textContent)");
+    for text in agencies.as_array().unwrap() {
+        assert!(
+            !text.as_str().unwrap().contains("central-server/"),
+            "the agency is named: {text}"
+        );
+    }
+    let listed =
+        b.eval("Array.from(document.querySelectorAll('[data-match]')).map(r => r.dataset.match)");
+    let api_matches: Vec<&serde_json::Value> = matches["matches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| &m["vacancyId"])
+        .collect();
+    assert_eq!(
+        listed.as_array().unwrap().iter().collect::<Vec<_>>(),
+        api_matches
+    );
+    let log = b.eval("document.getElementById('accessLog').innerText");
+    assert!(
+        log.as_str().unwrap().contains("dashboard:desk-officer"),
+        "{log}"
+    );
+    let reason = b.eval("document.getElementById('hidden').dataset.reason");
+    let expected = view["hidden"]["reason"].as_str().unwrap_or("");
+    assert_eq!(reason, expected, "{pin}: what is hidden, and why");
+    expected.to_string()
+}
+
+/// At 1280 px and wider no table is clipped inside its card (nothing scrolls sideways).
+fn check_tables_fit(b: &mut Browser, lang: &str) {
+    for width in [1280, 1600] {
+        b.call(
+            "Emulation.setDeviceMetricsOverride",
+            serde_json::json!({"width": width, "height": 900, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        let clipped = b.eval(
+            "Array.from(document.querySelectorAll('main table')).map(t => t.closest('.scroll') || t.parentElement)
+               .filter(box => box.scrollWidth > box.clientWidth)
+               .map(box => (box.closest('section') || box).querySelector('h2, h3').textContent + ': ' + box.scrollWidth + ' > ' + box.clientWidth)",
+        );
+        assert_eq!(clipped, serde_json::json!([]), "{lang} at {width} px");
+        let wide = b.eval("document.documentElement.scrollWidth <= window.innerWidth");
+        assert_eq!(
+            wide, true,
+            "{lang} at {width} px: the page scrolls sideways"
+        );
+    }
+    b.call(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    );
+}
+
+/// The print view is the KPI report: the reference date, the node, the checkpoint it was
+/// computed at and the suppression rule on top; no controls and no person's data.
+fn check_print_view(b: &mut Browser, lang: &str) {
+    b.call(
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"media": "print"}),
+    );
+    let shown = |b: &mut Browser, id: &str| {
+        b.eval(&format!(
+            "document.getElementById('{id}').checkVisibility()"
+        ))
+    };
+    assert_eq!(shown(b, "printHead"), true, "{lang}: the report's head");
+    for figures in ["cards", "chart1", "chart2", "trends", "pathway"] {
+        assert_eq!(shown(b, figures), true, "{lang}: {figures} in print");
+    }
+    assert_eq!(
+        shown(b, "person"),
+        false,
+        "{lang}: a person's data in print"
+    );
+    assert_eq!(shown(b, "lang"), false, "{lang}: controls in print");
+    let basis = b.eval("report.basis");
+    assert_eq!(basis["node"], MEMBER);
+    let text = |b: &mut Browser, k: &str| {
+        b.eval(&format!(
+            "document.querySelector('[data-report=\"{k}\"]').textContent"
+        ))
+    };
+    assert_eq!(text(b, "node"), MEMBER);
+    assert_eq!(text(b, "asOf"), b.eval("report.asOf"));
+    let checkpoint = text(b, "checkpoint");
+    let checkpoint = checkpoint.as_str().unwrap();
+    match basis["checkpoint"].as_object() {
+        Some(c) => {
+            assert!(checkpoint.contains(&c["size"].to_string()), "{checkpoint}");
+            assert!(
+                checkpoint.contains(c["root"].as_str().unwrap()),
+                "{checkpoint}"
+            );
+        }
+        None => panic!("no signed checkpoint behind the report: {basis}"),
+    }
+    let rule = text(b, "suppression");
+    let expected = if lang == "ky" { "«< 5»" } else { "“< 5”" };
+    assert!(rule.as_str().unwrap().contains(expected), "{rule}");
+    b.call(
+        "Emulation.setEmulatedMedia",
+        serde_json::json!({"media": ""}),
+    );
+}
+
+/// The page at 1400 px, its first screen, as a PNG at `path`.
+fn screenshot(b: &mut Browser, path: &std::path::Path) {
+    use base64::Engine as _;
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({"width": 1400, "height": 1000, "deviceScaleFactor": 1, "mobile": false}),
+    );
+    b.eval("window.scrollTo(0, 0)");
+    let shot = b.call(
+        "Page.captureScreenshot",
+        serde_json::json!({"format": "png"}),
+    );
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    std::fs::write(path, png).unwrap();
+    b.call(
+        "Emulation.clearDeviceMetricsOverride",
+        serde_json::json!({}),
+    );
 }

@@ -169,7 +169,13 @@ fn kpis_and_views_at_each_agency_match_the_generated_population() {
         "{tables}"
     );
     let again = fed.start("migration");
-    assert_eq!(kpi(again.addr, ""), before);
+    // The same figures; what they were computed from (`basis`: the checkpoint, the views'
+    // position) is the rebuilt node's.
+    let figures = |mut report: Value| {
+        report.as_object_mut().unwrap().remove("basis");
+        report
+    };
+    assert_eq!(figures(kpi(again.addr, "")), figures(before));
     again.stop();
     for n in nodes {
         n.stop();
