@@ -6,6 +6,7 @@
 
 pub mod budget;
 pub mod dashboard;
+mod erasure;
 mod events;
 mod health;
 mod matching;
@@ -122,6 +123,11 @@ impl LocalApi {
             Route::Courses => self.list_offers(crate::registry::offers::OfferKind::Course, query),
             Route::Matches { pin } => self.person_matches(&req, pin, &signed_in(caller)?.reader()),
             Route::PersonCourses { pin } => self.person_courses(pin, &signed_in(caller)?.reader()),
+            Route::Erase { pin } => {
+                let purpose = signed_in(caller)?.reader().purpose;
+                self.post_erasure(req, pin, purpose).await
+            }
+            Route::Erasure { id } => self.get_erasure(id),
             Route::Candidates { id } => {
                 self.vacancy_candidates(&req, id, &signed_in(caller)?.reader())
             }

@@ -236,7 +236,7 @@ fn schemas() -> Value {
                 "skills": {"type": "array", "items": {"type": "object", "required": ["uri", "demand", "courses"], "properties": {
                     "uri": {"type": "string"}, "label": any, "demand": {"type": "integer"}, "returneesLacking": {"type": ["integer", "null"]},
                     "shareLacking": {"type": ["number", "null"]}, "courses": {"type": "array"}}}}}}}}});
-    json!({
+    let mut schemas = json!({
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"},
@@ -295,7 +295,18 @@ fn schemas() -> Value {
             "events": {"type": "array", "items": {"type": "object", "required": ["sequence"], "properties": {
                 "sequence": {"type": "integer"}, "jws": jws, "withheld": {"type": "string"}}}},
             "next": {"type": "integer"}, "head": {"type": "integer"}, "released": {"type": "array"}, "releaseHead": {"type": ["integer", "null"]}}},
-    })
+    });
+    schemas["ErasureRequest"] = json!({"type": "object", "required": ["legalBasis", "reason"], "additionalProperties": false, "properties": {
+        "legalBasis": {"type": "string", "minLength": 3, "maxLength": 300, "description": "The act that requires the erasure; sent to every holder"},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Why, in the operator's words; kept on this node only"}}});
+    schemas["ErasureRecord"] = json!({"type": "object", "required": ["id", "orderedBy", "at", "legalBasis", "cause", "erased", "event"], "properties": {
+        "id": {"type": "string"}, "orderedBy": {"type": "string"}, "at": {"type": "string"},
+        "legalBasis": {"type": "string"}, "cause": {"type": "string", "enum": ["REQUEST", "RETENTION"]},
+        "reason": {"type": "string"}, "erased": {"type": "integer"}, "notErasable": {"type": "integer"},
+        "event": {"type": "string"},
+        "holders": {"type": "array", "items": {"type": "object", "required": ["member"], "properties": {
+            "member": {"type": "string"}, "confirmed": {"type": "string"}, "erased": {"type": "integer"}}}}}});
+    schemas
 }
 
 #[cfg(test)]

@@ -66,6 +66,8 @@ pub enum Route<'a> {
     AccessLog { pin: &'a str },
     Matches { pin: &'a str },
     PersonCourses { pin: &'a str },
+    Erase { pin: &'a str },
+    Erasure { id: &'a str },
     Vacancies,
     Courses,
     Candidates { id: &'a str },
@@ -98,7 +100,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub const ALL: [Route<'static>; 26] = [
+    pub const ALL: [Route<'static>; 28] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -120,6 +122,8 @@ impl<'a> Route<'a> {
         Route::AccessLog { pin: "{pin}" },
         Route::Matches { pin: "{pin}" },
         Route::PersonCourses { pin: "{pin}" },
+        Route::Erase { pin: "{pin}" },
+        Route::Erasure { id: "{id}" },
         Route::Vacancies,
         Route::Courses,
         Route::Candidates { id: "{id}" },
@@ -157,6 +161,8 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "persons", pin, "access-log"]) => AccessLog { pin },
             ("GET", ["api", "v1", "persons", pin, "matches"]) => Matches { pin },
             ("GET", ["api", "v1", "persons", pin, "courses"]) => PersonCourses { pin },
+            ("POST", ["api", "v1", "persons", pin, "erasure"]) => Erase { pin },
+            ("GET", ["api", "v1", "erasures", id]) => Erasure { id },
             ("GET", ["api", "v1", "vacancies"]) => Vacancies,
             ("GET", ["api", "v1", "courses"]) => Courses,
             ("GET", ["api", "v1", "vacancies", id, "candidates"]) => Candidates { id },
@@ -197,6 +203,8 @@ impl<'a> Route<'a> {
             Person { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}", access: Access::Token(Some(Scope::ReadPersons)), summary: "A person's registry view with their competency profile (the read is access-logged first)", ok: (200, Body::Json("PersonView")), refusals: &[400, 403, 404, 503], query: &[("asOf", Param::Date)], request: None },
             AccessLog { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/access-log", access: Access::Token(Some(Scope::ReadPersons)), summary: "Who read the person's data, when and why (for a token that may read the person, or admin)", ok: (200, Body::Json("AccessLog")), refusals: &[400, 404, 503], query: &[], request: None },
             Matches { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/matches", access: Access::Token(Some(Scope::ReadPersons)), summary: "Open vacancies ranked for the person, each score explained (logged as a read)", ok: (200, Body::Json("Matches")), refusals: &[400, 403, 404, 503], query: &[("limit", Param::Integer)], request: None },
+            Erase { .. } => Spec { method: Method::POST, path: "/api/v1/persons/{pin}/erasure", access: Access::Token(Some(Scope::Admin)), summary: "Erase the person's events this node published, here and at every member that received them (the signed parts stay: proofs keep verifying)", ok: (202, Body::Json("ErasureRecord")), refusals: &[400, 404, 408, 413, 415, 422, 503], query: &[], request: Some("ErasureRequest") },
+            Erasure { .. } => Spec { method: Method::GET, path: "/api/v1/erasures/{id}", access: Access::Token(Some(Scope::Admin)), summary: "An erasure's record: what was erased, under which legal basis, and when each holder confirmed", ok: (200, Body::Json("ErasureRecord")), refusals: &[400, 404, 503], query: &[], request: None },
             PersonCourses { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/courses", access: Access::Token(Some(Scope::ReadPersons)), summary: "Courses that teach the skills the person lacks for their best vacancies (logged as a read)", ok: (200, Body::Json("CourseSuggestions")), refusals: &[400, 403, 404, 503], query: &[], request: None },
             Vacancies => Spec { method: Method::GET, path: "/api/v1/vacancies", access: Access::Token(Some(Scope::ReadEvents)), summary: "The vacancies this node holds (open ones; `open=false` for all)", ok: (200, Body::Json("Offers")), refusals: &[503], query: &[("open", Param::Text)], request: None },
             Courses => Spec { method: Method::GET, path: "/api/v1/courses", access: Access::Token(Some(Scope::ReadEvents)), summary: "The course offers this node holds (open ones; `open=false` for all)", ok: (200, Body::Json("Offers")), refusals: &[503], query: &[("open", Param::Text)], request: None },

@@ -746,6 +746,12 @@ fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<
                 "not checked (no manifest)"
             }
         );
+        if report.erased_events + report.redacted_records > 0 {
+            println!(
+                "erased: {} events without their disclosures (signed parts verified), {} side-log records rewritten without the person (checked against their recorded leaves)",
+                report.erased_events, report.redacted_records
+            );
+        }
         for f in report.findings.iter().take(20) {
             println!("  at {}: {}", f.position, f.problem);
         }

@@ -49,6 +49,7 @@ kinds! {
     DuplicateKey => "duplicate-key", BAD_REQUEST, "Duplicate member name";
     EventNotFound => "event-not-found", NOT_FOUND, "Event not found";
     EventNotInLog => "event-not-in-log", NOT_FOUND, "No such event";
+    ErasureNotFound => "erasure-not-found", NOT_FOUND, "Erasure not found";
     EventTooLarge => "event-too-large", PAYLOAD_TOO_LARGE, "Event too large";
     IdempotencyConflict => "idempotency-conflict", CONFLICT, "Idempotency key reused";
     Internal => "internal", INTERNAL_SERVER_ERROR, "Internal error";
@@ -63,6 +64,7 @@ kinds! {
     NotAReader => "not-a-reader", FORBIDDEN, "Not a reader";
     NotFound => "not-found", NOT_FOUND, "Not found";
     NotWriter => "not-writer", SERVICE_UNAVAILABLE, "Standby replica";
+    NothingToErase => "nothing-to-erase", NOT_FOUND, "Nothing to erase";
     NotYetCovered => "not-yet-covered", CONFLICT, "Not covered yet";
     PersonNotFound => "person-not-found", NOT_FOUND, "Person not found";
     QuarantineFull => "quarantine-full", INSUFFICIENT_STORAGE, "Quarantine full";
@@ -77,6 +79,7 @@ kinds! {
     TokensUnreadable => "tokens-unreadable", UNAUTHORIZED, "Token list unreadable";
     Unauthorized => "unauthorized", UNAUTHORIZED, "Bearer token required";
     UnknownHost => "unknown-host", MISDIRECTED_REQUEST, "Not this node's name";
+    ViewsBehind => "views-behind", SERVICE_UNAVAILABLE, "Views catching up";
     UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type";
     VacancyNotFound => "vacancy-not-found", NOT_FOUND, "Vacancy not found";
 }

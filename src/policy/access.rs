@@ -408,6 +408,20 @@ pub fn log_of(store: &Store, pin: &Pin, limit: usize) -> Result<Vec<AccessRecord
     Ok(records)
 }
 
+/// An access-log entry as stored, without `pin`'s reads: for an entry about that person alone,
+/// the record with no person and `what` saying it was erased; for an entry of several persons'
+/// reads, the others' reads only. Nothing of the erased person is left in it.
+pub fn without(entry: &[u8], pin: &Pin) -> Result<Vec<u8>, StoreError> {
+    let mut entry: Entry =
+        serde_json::from_slice(entry).map_err(|_| StoreError::Corrupt("access record"))?;
+    if entry.pin.as_ref() == Some(pin) {
+        entry.pin = None;
+        entry.record.what = "a read of a person since erased".into();
+    }
+    entry.reads.retain(|r| &r.pin != pin);
+    serde_json::to_vec(&entry).map_err(|_| StoreError::Corrupt("access record"))
+}
+
 /// Every PIN a quarantined or stored body mentions, each once: any run of exactly 14 digits
 /// that is a well-formed PIN, in the body itself or in any base64url part of it (a JWS payload),
 /// whatever shape the body has: a single event, a batch, a refused fragment. A reader of such a

@@ -36,7 +36,7 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
-        match project_page(store, None)? {
+        match step(store, None)? {
             0 => return Ok(taken),
             n => taken += n,
         }
@@ -73,6 +73,17 @@ fn next_page(store: &Store, recent: Option<&Recent>, from: u64) -> Result<Page, 
         events: parsed,
         last,
     })
+}
+
+/// Project the next page of the log; once the views are up to date, finish what erasures left
+/// pending (they need every event the erasure's commit came after folded in first). Returns
+/// how many log entries the page took (0: up to date).
+fn step(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreError> {
+    let taken = project_page(store, recent)?;
+    if taken == 0 {
+        crate::registry::erasure::finish_pending(store)?;
+    }
+    Ok(taken)
 }
 
 /// Project the next page of the log after the cursor; returns how many events it took (0: the
@@ -212,6 +223,12 @@ fn stored_at(
             {
                 signed = SignedEvent::from_store(&fewer).map_err(corrupt)?;
             }
+            if signed.event().event_type.is_personal()
+                && consent::person_pin(&signed.event().data).is_none()
+            {
+                // Erased: its disclosures, the PIN among them, are gone.
+                continue;
+            }
             events.push(Stored {
                 position,
                 event: signed.shared_event(),
@@ -319,7 +336,7 @@ pub async fn run(
 ) {
     loop {
         let (s, recent) = (store.clone(), recent.clone());
-        match tokio::task::spawn_blocking(move || project_page(&s, Some(&recent))).await {
+        match tokio::task::spawn_blocking(move || step(&s, Some(&recent))).await {
             Ok(Ok(n)) if n > 0 && !*stop.borrow() => continue,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "view projection failed; will retry"),

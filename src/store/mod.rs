@@ -26,6 +26,7 @@ use uuid::Uuid;
 use crate::budget::Budget;
 use crate::event::identifiers::MemberId;
 
+mod erasure;
 pub mod keys;
 pub mod kv;
 pub mod postgres;

@@ -68,6 +68,13 @@ impl Recent {
         held.first += over as u64;
     }
 
+    /// Forget every event held (an erasure changed stored events: readers take the store's).
+    pub fn clear(&self) {
+        if let Ok(mut held) = self.held.lock() {
+            held.events.clear();
+        }
+    }
+
     /// The event at `position`, if it is still here.
     pub fn get(&self, position: u64) -> Option<SignedEvent> {
         let held = self.held.lock().ok()?;

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use super::erasure::{ErasureOrder, ErasureOrdered};
 use super::writer::Writer;
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::schema::{EventType, FieldError, Schemas};
@@ -69,6 +70,9 @@ pub enum PublishError {
     /// This replica is a standby: another replica of the member holds the writer lease.
     #[error("this replica is a standby; another replica of this member is the writer")]
     NotWriter,
+    /// An erasure found none of the person's events this node published still to erase.
+    #[error("this node holds no event it published about the person that is still to be erased")]
+    NothingToErase,
     #[error("the node is shutting down")]
     Stopped,
 }
@@ -91,6 +95,10 @@ pub(super) enum Job {
         events: Vec<SignedEvent>,
         cursor: ReceiveCursor,
         reply: oneshot::Sender<Result<usize, PublishError>>,
+    },
+    Erase {
+        order: ErasureOrder,
+        reply: oneshot::Sender<Result<ErasureOrdered, PublishError>>,
     },
 }
 
@@ -285,6 +293,21 @@ impl Publisher {
             return Err(PublishError::Stopped);
         }
         Ok(Receiving(answer))
+    }
+
+    /// Erase the person's events this node published, as `order` names them, and publish the
+    /// signed order to every holder; returns once the erasure and the order are durable.
+    pub async fn erase(&self, order: ErasureOrder) -> Result<ErasureOrdered, PublishError> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .queue()?
+            .send(Job::Erase { order, reply })
+            .await
+            .is_err()
+        {
+            return Err(PublishError::Stopped);
+        }
+        answer.await.unwrap_or(Err(PublishError::Stopped))
     }
 
     /// Publish one event; returns once it is durable.

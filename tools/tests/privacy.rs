@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::traces::files_holding;
 use common::*;
 use jol::event::schema::EventType;
@@ -168,4 +170,186 @@ fn a_reader_granted_two_fields_receives_and_stores_only_those() {
         "{}",
         to(EMPLOYMENT)
     );
+}
+
+/// Another returnee, whom no erasure touches.
+const OTHER: &str = "10101199000001";
+
+/// The inclusion proof of `leaf` in the tree of `size` at `addr`, as hashes.
+fn inclusion(addr: std::net::SocketAddr, leaf: u64, size: u64) -> Vec<jol::merkle::Hash> {
+    let p = get(
+        addr,
+        &format!("/api/v1/log/proof/inclusion?leaf={leaf}&size={size}"),
+    );
+    assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
+    p.json()["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| jol::log::checkpoint::decode_hash(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// The signed root of the node's latest checkpoint once it covers `size` events.
+fn root_at(addr: std::net::SocketAddr, size: u64) -> jol::merkle::Hash {
+    let mut root = None;
+    eventually(Duration::from_secs(10), || {
+        let a = get(addr, "/api/v1/log/checkpoint");
+        if a.status != 200 {
+            return false;
+        }
+        let jws = serde_json::to_vec(&a.json()["checkpoint"]).unwrap();
+        let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
+        let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
+        root = jol::log::checkpoint::decode_hash(c["root"].as_str().unwrap());
+        c["size"] == size
+    })
+    .expect("a checkpoint covering the events");
+    root.unwrap()
+}
+
+/// The RFC 9162 leaf of the event with `id` as `addr` stores it now.
+fn leaf_of(addr: std::net::SocketAddr, id: &str) -> jol::merkle::Hash {
+    let held = get(addr, &format!("/api/v1/events/{id}")).json();
+    let j = &held["jws"];
+    let compact = format!(
+        "{}.{}.{}",
+        j["protected"].as_str().unwrap(),
+        j["payload"].as_str().unwrap(),
+        j["signature"].as_str().unwrap()
+    );
+    jol::merkle::leaf_hash(compact.as_bytes())
+}
+
+#[test]
+fn an_erased_person_is_gone_from_every_node_while_every_proof_still_verifies() {
+    let sync = "wait_secs = 2\ncheckpoint_ms = 200\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    let both = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    let kept = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(OTHER, &[EMPLOYMENT, EDUCATION], &both),
+    );
+    for node in [&emp, &edu] {
+        assert!(arrives(node.addr, MIGRATION, &id) && arrives(node.addr, MIGRATION, &kept));
+        wait_for_views(node.addr);
+    }
+    // Reads and a refusal that name the person: the employment service looks them up, and
+    // migration's quarantine keeps a refused record with their name.
+    assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
+    let mut refused = distinctive_record();
+    refused["region"] = "KG-ZZ".into();
+    let answer = post_json(
+        mig.addr,
+        "/api/v1/events",
+        &serde_json::json!({"type": "returnee-record", "data": refused}),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 422);
+    let root = root_at(mig.addr, 2);
+    let leaf = leaf_of(mig.addr, &id);
+    let proof = inclusion(mig.addr, 0, 2);
+    assert!(jol::merkle::verify_inclusion(&leaf, 0, 2, &proof, &root));
+
+    // The order: 202 with the record naming both holders.
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{PIN}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "the person asked in writing"}),
+    )
+    .unwrap();
+    assert_eq!(
+        ordered.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&ordered.body)
+    );
+    let record = ordered.json();
+    let erasure = record["id"].as_str().unwrap().to_string();
+    let holders: Vec<&str> = record["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(holders, [EMPLOYMENT, EDUCATION], "{record}");
+    assert_eq!(record["erased"], 1);
+
+    // Each holder erases and confirms with a signed receipt the publisher keeps.
+    let confirmed = eventually(Duration::from_secs(30), || {
+        let r = get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json();
+        r["holders"]
+            .as_array()
+            .is_some_and(|h| h.iter().all(|h| h["confirmed"].is_string()))
+    });
+    assert!(
+        confirmed.is_some(),
+        "{} / at employment: {} {:?}",
+        get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json(),
+        get(emp.addr, &format!("/api/v1/erasures/{erasure}")).json(),
+        get(mig.addr, "/api/v1/quarantine").json()
+    );
+    for node in [&mig, &emp, &edu] {
+        let gone = eventually(Duration::from_secs(10), || {
+            get(node.addr, &format!("/api/v1/persons/{PIN}")).status == 404
+        });
+        assert!(
+            gone.is_some(),
+            "the person is still served at {}",
+            node.addr
+        );
+        assert_eq!(
+            get(node.addr, &format!("/api/v1/persons/{OTHER}")).status,
+            200
+        );
+    }
+    // Every proof keeps verifying: the same leaf, the same proof, under the same root.
+    assert_eq!(leaf_of(mig.addr, &id), leaf);
+    assert_eq!(inclusion(mig.addr, 0, 2), proof);
+    assert_eq!(
+        root_at(mig.addr, root_size(mig.addr)),
+        current_root(mig.addr)
+    );
+
+    mig.stop();
+    emp.stop();
+    edu.stop();
+    for agency in AGENCIES {
+        let config = fed.config(agency);
+        let config = config.to_str().unwrap();
+        jol(["store", "--config", config, "compact"]);
+        let report = jol(["verify", "--config", config]);
+        assert!(report.contains("erased:"), "{agency}: {report}");
+        let data = fed.path(&format!("{agency}/data"));
+        for value in [PIN, GIVEN, FAMILY, CASE, SOATE] {
+            let found = files_holding(&data, value);
+            assert!(
+                found.is_empty(),
+                "{value} is still on {agency}'s disk: {found:?}"
+            );
+        }
+        assert!(
+            !files_holding(&data, OTHER).is_empty(),
+            "{agency} lost the other person"
+        );
+    }
+}
+
+/// The size of the node's latest checkpoint.
+fn root_size(addr: std::net::SocketAddr) -> u64 {
+    let a = get(addr, "/api/v1/log/checkpoint").json();
+    let jws = serde_json::to_vec(&a["checkpoint"]).unwrap();
+    let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
+    let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
+    c["size"].as_u64().unwrap()
+}
+
+/// The root of the node's latest checkpoint.
+fn current_root(addr: std::net::SocketAddr) -> jol::merkle::Hash {
+    root_at(addr, root_size(addr))
 }
