@@ -353,3 +353,51 @@ fn root_size(addr: std::net::SocketAddr) -> u64 {
 fn current_root(addr: std::net::SocketAddr) -> jol::merkle::Hash {
     root_at(addr, root_size(addr))
 }
+
+#[test]
+fn a_holder_that_was_down_during_the_erasure_erases_and_confirms_when_it_comes_back() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    for node in [&emp, &edu] {
+        assert!(arrives(node.addr, MIGRATION, &id));
+        wait_for_views(node.addr);
+    }
+    edu.kill();
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{PIN}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+    )
+    .unwrap();
+    assert_eq!(ordered.status, 202, "{}", String::from_utf8_lossy(&ordered.body));
+    let erasure = ordered.json()["id"].as_str().unwrap().to_string();
+    let confirmed_by = |member: &str| {
+        let r = get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json();
+        r["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["member"] == member && h["confirmed"].is_string())
+    };
+    assert!(eventually(Duration::from_secs(20), || confirmed_by(EMPLOYMENT)).is_some());
+    assert!(!confirmed_by(EDUCATION), "education was down");
+
+    // Back up, education takes the order from migration's feed, erases and confirms.
+    let edu = fed.start("education");
+    assert!(
+        eventually(Duration::from_secs(30), || confirmed_by(EDUCATION)).is_some(),
+        "{}",
+        get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json()
+    );
+    let gone = eventually(Duration::from_secs(10), || {
+        get(edu.addr, &format!("/api/v1/persons/{PIN}")).status == 404
+    });
+    assert!(gone.is_some(), "education still serves the person");
+    let held = get(edu.addr, &format!("/api/v1/events/{id}")).json();
+    assert!(held["jws"]["header"].is_null(), "its copy keeps disclosures: {held}");
+    assert!(held["event"]["data"]["person"].get("pin").is_none());
+}
