@@ -20,6 +20,9 @@
 //!   new one when the list names it and `compacted` no longer holds it, so finishing twice is
 //!   finishing once.
 //!
+//! The copy needs free space for the live data beside the old store; when the disk fills
+//! before the commit point, compaction fails and the old store is untouched.
+//!
 //! The rewrite needs the engine's files alone. `jol store compact` runs on a stopped node: while
 //! a node runs, redb and sled hold their lock on the files and the command's open fails, saying
 //! the node is running. A running node may call [`super::Store::compact`] itself: it takes the

@@ -10,7 +10,8 @@
 //! access log; each is numbered, with a Merkle log of its own ([`SideLog`]) that the signed
 //! checkpoint covers, so dropping evidence is as detectable as dropping an event.
 //!
-//! The key spaces, and the only code that builds keys, are in [`keys`].
+//! The key spaces, and the only code that builds keys, are in [`keys`]. What is deleted or
+//! overwritten stays in the engines' files until [`Store::compact`] rewrites them ([`compact`]).
 //!
 //! Why long: this is the whole storage interface, every read and write the node makes, in one
 //! place; the key spaces (`keys.rs`) and the engines (`kv.rs`) have their own files, and a fifth
