@@ -216,6 +216,10 @@ pub enum StoreCommand {
     Migrate,
     /// Say where the store is, its engine, its schema version and which replica is the writer.
     Status,
+    /// Rewrite the store so that nothing deleted or overwritten (an erasure) is left in its
+    /// files: an embedded store while its node is stopped; a PostgreSQL store's tables by
+    /// `VACUUM FULL`, while the replicas run (each waits while a table is rewritten).
+    Compact,
 }
 
 #[derive(Subcommand, Debug)]
@@ -354,6 +358,17 @@ fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
                 "{} is an embedded store: it has no schema to migrate (only a PostgreSQL store does)",
                 config.data_dir.display()
             ),
+            StoreCommand::Compact => {
+                let store = crate::store::Store::open(&config.data_dir).with_context(|| {
+                    format!(
+                        "cannot open {} to compact it (is its node running? stop it first: \
+                         compaction needs the store's files alone)",
+                        config.data_dir.display()
+                    )
+                })?;
+                println!("{}", store.compact()?);
+                return Ok(());
+            }
             StoreCommand::Status => {
                 let store = open_offline(&config.data_dir)?;
                 println!(
@@ -379,6 +394,10 @@ fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
                     settings.describe()
                 ),
             }
+        }
+        StoreCommand::Compact => {
+            let store = crate::store::Store::open_postgres(settings)?;
+            println!("{}", store.compact()?);
         }
         StoreCommand::Status => {
             let store = crate::store::Store::open_postgres(settings)?;

@@ -134,12 +134,18 @@ impl Op {
     }
 }
 
-/// An open engine. Cloning shares it.
+/// An open engine. Cloning shares it; [`Kv::held_alone`] says whether this is the only handle.
 #[derive(Clone)]
 pub enum Kv {
-    Sled { db: sled::Db, main: sled::Tree },
+    Sled(Arc<Sled>),
     Redb(Arc<Redb>),
     Postgres(Arc<PgKv>),
+}
+
+/// An open sled database and the store's one tree in it.
+pub struct Sled {
+    db: sled::Db,
+    main: sled::Tree,
 }
 
 impl Kv {
@@ -166,12 +172,14 @@ impl Kv {
                 "a PostgreSQL store is opened by its url ([store] url), not a directory",
             ))),
             Engine::Sled => {
+                super::compact::recover(dir)?;
                 let db = open_sled(dir, cache_bytes)?;
                 let main = db.open_tree("main")?;
-                Ok(Kv::Sled { db, main })
+                Ok(Kv::Sled(Arc::new(Sled { db, main })))
             }
             Engine::Redb => {
                 std::fs::create_dir_all(dir)?;
+                super::compact::recover(dir)?;
                 let db = Redb::open(&dir.join(REDB_FILE), cache_bytes)?;
                 Ok(Kv::Redb(Arc::new(db)))
             }
@@ -180,9 +188,20 @@ impl Kv {
 
     pub fn engine(&self) -> Engine {
         match self {
-            Kv::Sled { .. } => Engine::Sled,
+            Kv::Sled(_) => Engine::Sled,
             Kv::Redb(_) => Engine::Redb,
             Kv::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Whether no other handle shares this engine (no clone of it is alive): what
+    /// [`super::compact`] waits for before it rewrites an embedded engine's files. A PostgreSQL
+    /// pool is never taken away, so it is never held alone.
+    pub fn held_alone(&self) -> bool {
+        match self {
+            Kv::Sled(s) => Arc::strong_count(s) == 1,
+            Kv::Redb(db) => Arc::strong_count(db) == 1,
+            Kv::Postgres(_) => false,
         }
     }
 
@@ -196,7 +215,7 @@ impl Kv {
 
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         match self {
-            Kv::Sled { main, .. } => Ok(main.get(key)?.map(|v| v.to_vec())),
+            Kv::Sled(s) => Ok(s.main.get(key)?.map(|v| v.to_vec())),
             Kv::Redb(db) => db.get(key),
             Kv::Postgres(pg) => Ok(pg.get(key)?),
         }
@@ -205,9 +224,9 @@ impl Kv {
     /// The values of many keys, in the order asked (one read transaction, one round trip).
     pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         match self {
-            Kv::Sled { main, .. } => keys
+            Kv::Sled(s) => keys
                 .iter()
-                .map(|k| Ok(main.get(k)?.map(|v| v.to_vec())))
+                .map(|k| Ok(s.main.get(k)?.map(|v| v.to_vec())))
                 .collect(),
             Kv::Redb(db) => db.get_many(keys, &mut Budget::unlimited()),
             Kv::Postgres(pg) => Ok(pg.get_many(keys)?),
@@ -222,10 +241,10 @@ impl Kv {
         budget: &mut Budget,
     ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         match self {
-            Kv::Sled { main, .. } => {
+            Kv::Sled(s) => {
                 let mut values = Vec::with_capacity(keys.len());
                 for k in keys {
-                    let v = main.get(k)?;
+                    let v = s.main.get(k)?;
                     if v.as_ref().is_some_and(|v| !budget.take(v.len())) {
                         break;
                     }
@@ -248,7 +267,7 @@ impl Kv {
     /// would be two.
     pub fn commit(&self, ops: Vec<Op>) -> Result<(), KvError> {
         match self {
-            Kv::Sled { .. } => {
+            Kv::Sled(_) => {
                 self.write(ops, Durability::None)?;
                 self.flush()
             }
@@ -289,7 +308,7 @@ impl Kv {
 
     fn write(&self, ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
         match self {
-            Kv::Sled { main, .. } => {
+            Kv::Sled(s) => {
                 let mut batch = sled::Batch::default();
                 for op in ops {
                     match op {
@@ -297,7 +316,7 @@ impl Kv {
                         Op::Delete(k) => batch.remove(k),
                     }
                 }
-                Ok(main.apply_batch(batch)?)
+                Ok(s.main.apply_batch(batch)?)
             }
             Kv::Redb(db) => db.write(ops, durability),
             Kv::Postgres(pg) => Ok(pg.write(ops)?),
@@ -307,7 +326,7 @@ impl Kv {
     /// Make everything applied so far durable; returns after the fsync.
     pub fn flush(&self) -> Result<(), KvError> {
         match self {
-            Kv::Sled { db, .. } => db.flush().map(|_| ()).map_err(KvError::from),
+            Kv::Sled(s) => s.db.flush().map(|_| ()).map_err(KvError::from),
             Kv::Redb(db) => db.flush(),
             Kv::Postgres(_) => Ok(()),
         }
@@ -331,9 +350,9 @@ impl Kv {
         budget: &mut Budget,
     ) -> Result<Vec<Entry>, KvError> {
         match self {
-            Kv::Sled { main, .. } => {
+            Kv::Sled(s) => {
                 let mut entries = Vec::new();
-                for r in main.range(start..end).take(limit) {
+                for r in s.main.range(start..end).take(limit) {
                     let (k, v) = r?;
                     if !budget.take(v.len()) {
                         break;
@@ -350,7 +369,7 @@ impl Kv {
     /// The last entry with `start <= key < end`.
     pub fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         match self {
-            Kv::Sled { main, .. } => match main.range(start..end).next_back() {
+            Kv::Sled(s) => match s.main.range(start..end).next_back() {
                 Some(r) => {
                     let (k, v) = r?;
                     Ok(Some((k.to_vec(), v.to_vec())))
@@ -365,7 +384,7 @@ impl Kv {
     /// Bytes the engine's files take on disk.
     pub fn size_on_disk(&self, dir: &Path) -> u64 {
         match self {
-            Kv::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
+            Kv::Sled(s) => s.db.size_on_disk().unwrap_or(0),
             Kv::Redb(_) => std::fs::metadata(dir.join(REDB_FILE)).map_or(0, |m| m.len()),
             Kv::Postgres(pg) => pg.size_on_disk(),
         }

@@ -10,7 +10,8 @@
 //! access log; each is numbered, with a Merkle log of its own ([`SideLog`]) that the signed
 //! checkpoint covers, so dropping evidence is as detectable as dropping an event.
 //!
-//! The key spaces, and the only code that builds keys, are in [`keys`].
+//! The key spaces, and the only code that builds keys, are in [`keys`]. What is deleted or
+//! overwritten stays in the engines' files until [`Store::compact`] rewrites them ([`compact`]).
 //!
 //! Why long: this is the whole storage interface, every read and write the node makes, in one
 //! place; the key spaces (`keys.rs`) and the engines (`kv.rs`) have their own files, and a fifth
@@ -26,6 +27,7 @@ use uuid::Uuid;
 use crate::budget::Budget;
 use crate::event::identifiers::MemberId;
 
+pub mod compact;
 mod erasure;
 pub mod keys;
 pub mod kv;
@@ -33,6 +35,7 @@ pub mod postgres;
 pub mod recent;
 mod redb_engine;
 
+pub use compact::CompactReport;
 use keys::Space;
 pub use keys::{Meta, SideLog};
 
@@ -65,6 +68,11 @@ pub enum StoreError {
     Corrupt(&'static str),
     #[error("the store at {0} is closed (being reopened after a failure)")]
     Closed(String),
+    #[error("the store at {at} is still in use after {waited:?}: compaction needs it alone (try again when the node is idle, or stop it and run `jol store compact`)")]
+    InUse {
+        at: String,
+        waited: std::time::Duration,
+    },
 }
 
 impl StoreError {
@@ -356,6 +364,9 @@ impl From<KvError> for QuarantineError {
     }
 }
 
+/// How long [`Store::compact`] waits for the store's other users to let go of its engine.
+pub const COMPACT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The node's store.
 #[derive(Clone)]
 pub struct Store {
@@ -473,6 +484,76 @@ impl Store {
         *slot = Some(kv);
         drop(slot);
         self.load_side_frontiers()
+    }
+
+    /// Rewrite the store so that nothing deleted or overwritten is left in its files (see
+    /// [`compact`]): an embedded engine is copied entry by entry into a new store that replaces
+    /// it; Jol's PostgreSQL tables are rewritten by `VACUUM FULL`. The store stays usable
+    /// meanwhile: every other user of this store waits while an embedded engine is rewritten
+    /// (and fails with [`StoreError::InUse`] when one keeps its handle past
+    /// [`COMPACT_WAIT`]); on PostgreSQL each replica waits while a table is rewritten.
+    pub fn compact(&self) -> Result<CompactReport, StoreError> {
+        let started = std::time::Instant::now();
+        let (dir, engine) = match &self.location {
+            Location::Dir { dir, engine, .. } => (dir.clone(), *engine),
+            Location::Postgres(_) => {
+                let kv = self.kv()?;
+                let pg = kv.postgres().ok_or(StoreError::Corrupt("store engine"))?;
+                let bytes_before = pg.size_on_disk();
+                pg.vacuum_full()
+                    .map_err(|e| io("compact")(KvError::from(e)))?;
+                return Ok(CompactReport {
+                    engine: Engine::Postgres,
+                    entries: None,
+                    bytes_before,
+                    bytes_after: pg.size_on_disk(),
+                    took: started.elapsed(),
+                });
+            }
+        };
+        let bytes_before = compact::bytes_under(&dir);
+        let entries = self.with_engine_alone(|kv| compact::rewrite(kv, &dir, engine))?;
+        Ok(CompactReport {
+            engine,
+            entries: Some(entries),
+            bytes_before,
+            bytes_after: compact::bytes_under(&dir),
+            took: started.elapsed(),
+        })
+    }
+
+    /// Take the embedded engine from every user of this store, wait until no copy of its handle
+    /// is left, hand it to `work` (which closes it), and open the store again for everyone,
+    /// whether `work` succeeded or not.
+    fn with_engine_alone<T>(
+        &self,
+        work: impl FnOnce(Kv) -> Result<T, KvError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .slot
+            .write()
+            .map_err(|_| StoreError::Corrupt("store lock"))?;
+        let kv = slot
+            .take()
+            .ok_or_else(|| StoreError::Closed(self.location.to_string()))?;
+        let waiting = std::time::Instant::now();
+        while !kv.held_alone() {
+            if waiting.elapsed() > COMPACT_WAIT {
+                *slot = Some(kv);
+                return Err(StoreError::InUse {
+                    at: self.location.to_string(),
+                    waited: COMPACT_WAIT,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let done = work(kv).map_err(io("compact"));
+        let kv = Kv::open_at(&self.location).map_err(|source| StoreError::Open {
+            at: self.location.to_string(),
+            source,
+        })?;
+        *slot = Some(kv);
+        done
     }
 
     fn kv(&self) -> Result<Kv, StoreError> {
@@ -1261,6 +1342,62 @@ mod tests {
 
     fn member() -> MemberId {
         "central-server/GOV/70000001/migration".parse().unwrap()
+    }
+
+    /// What an erasure deleted or overwrote is in none of the store's files after
+    /// [`Store::compact`], in the clear or base64url; every other entry reads back identical,
+    /// also after reopening. On PostgreSQL the files are the database's in the cluster.
+    #[test]
+    fn compaction_leaves_no_erased_value_on_disk() {
+        use compact::tests::{every_entry, files_holding, write_then_erase, ERASED};
+        for mut fixture in Fixture::all() {
+            let engine = fixture.engine;
+            let store = fixture.open();
+            let files = || match &fixture.pg {
+                None => fixture.dir.path().to_path_buf(),
+                Some(pg) => postgres::test_database_files(pg),
+            };
+            write_then_erase(&store.kv().unwrap());
+            let entries = every_entry(&store.kv().unwrap());
+            assert!(
+                !files_holding(&files(), ERASED).is_empty(),
+                "{engine}: the erased value was on disk before"
+            );
+            let report = store.compact().unwrap();
+            assert_eq!(report.engine, engine);
+            assert!(report.bytes_after > 0, "{engine}: {report}");
+            let holding = files_holding(&files(), ERASED);
+            assert!(holding.is_empty(), "{engine}: {holding:?}");
+            assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
+            drop(store);
+            let store = fixture.open();
+            assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
+        }
+    }
+
+    /// A running node's other users wait while its store is compacted: what another thread
+    /// commits meanwhile is all there afterwards.
+    #[test]
+    fn compaction_while_the_store_is_in_use_loses_nothing() {
+        for engine in [Engine::Redb, Engine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let writing = store.clone();
+            let writer = std::thread::spawn(move || {
+                for i in 0u32..300 {
+                    let mut b = WriteBatch::default();
+                    b.set_view(&format!("{i:011}"), &i);
+                    writing.apply_other(b).unwrap();
+                }
+            });
+            for _ in 0..3 {
+                store.compact().unwrap();
+            }
+            writer.join().unwrap();
+            store.compact().unwrap();
+            let views: Vec<u32> = store.views().map(Result::unwrap).collect();
+            assert_eq!(views, (0..300).collect::<Vec<_>>(), "{engine}");
+        }
     }
 
     fn append(store: &Store, source: &MemberId, position: u64, sequence: u64, idem: Option<&str>) {

@@ -58,6 +58,27 @@ pub(crate) fn test_database(what: &str) -> Option<PgSettings> {
     Some(settings)
 }
 
+/// The folder of `settings`' database in the test cluster's data directory, after a
+/// checkpoint (so what the database holds is in its files): where a test looks for bytes.
+#[cfg(test)]
+pub(crate) fn test_database_files(settings: &PgSettings) -> std::path::PathBuf {
+    let config = settings.config().unwrap();
+    let folder: String = block(async move {
+        let client = connect(config).await?;
+        client.batch_execute("CHECKPOINT").await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('data_directory') || '/base/' || oid::text \
+                 FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    })
+    .unwrap();
+    folder.into()
+}
+
 /// Where the database is and how many connections a process may hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -528,6 +549,26 @@ impl PgKv {
                 Ok(u64::try_from(row.get::<_, i64>(0)).unwrap_or(0))
             })
             .unwrap_or(0)
+    }
+
+    /// Rewrite Jol's tables with `VACUUM FULL` (each in turn, under its `ACCESS EXCLUSIVE`
+    /// lock: every replica's reads and writes of that table wait meanwhile): the table's new
+    /// files hold its live rows only, its indexes and TOAST table are rebuilt, and the old files
+    /// are truncated when it commits (unlinked at the next checkpoint). What PostgreSQL wrote
+    /// elsewhere, the WAL segments, WAL archives and base backups, is kept for as long as the
+    /// operator's retention says, as in any PostgreSQL deployment.
+    pub fn vacuum_full(&self) -> Result<(), PgError> {
+        for table in schema::TABLES {
+            // One statement per call: VACUUM cannot run inside the implicit transaction of a
+            // multi-statement query.
+            self.pool.with(move |c| async move {
+                c.client
+                    .batch_execute(&format!("VACUUM FULL {table}"))
+                    .await?;
+                Ok(())
+            })?;
+        }
+        Ok(())
     }
 
     /// Call `changed` (on the connections' runtime) after each write another process commits,

@@ -30,6 +30,9 @@ END $$;
 "#,
 ];
 
+/// Every table the migrations create (what `jol store compact` rewrites).
+pub const TABLES: &[&str] = &["jol_kv", "jol_writer", "jol_schema"];
+
 /// The schema version this jol writes.
 pub const VERSION: i32 = MIGRATIONS.len() as i32;
 
