@@ -414,3 +414,81 @@ fn a_holder_that_was_down_during_the_erasure_erases_and_confirms_when_it_comes_b
     );
     assert!(held["event"]["data"]["person"].get("pin").is_none());
 }
+
+/// PINs of distinct, well-formed persons (born 1 January 1990 + `i` days, male).
+fn nth_pin(i: usize) -> String {
+    let born = time::Date::from_calendar_date(1990, time::Month::January, 1).unwrap()
+        + time::Duration::days(i as i64);
+    format!(
+        "2{:02}{:02}{}{:05}",
+        born.day(),
+        u8::from(born.month()),
+        born.year(),
+        90000 + i
+    )
+}
+
+#[test]
+fn a_holder_killed_again_and_again_while_erasing_loses_no_confirmation_and_keeps_no_copy() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let mut edu = fed.start("education");
+    let persons = 24;
+    let names: Vec<String> = (0..persons)
+        .map(|i| format!("Erasable-{i:03}-Qzvx"))
+        .collect();
+    let mut ids = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut d = distinctive_record();
+        d["person"]["pin"] = nth_pin(i).into();
+        d["person"].as_object_mut().unwrap().remove("birthDate");
+        d["person"]["name"]["given"] = name.as_str().into();
+        ids.push(publish_id(mig.addr, "returnee-record", &d));
+    }
+    for id in &ids {
+        assert!(arrives(edu.addr, MIGRATION, id));
+    }
+    wait_for_views(edu.addr);
+    // Order every erasure while education is killed and restarted underneath them.
+    let mut erasures = Vec::new();
+    for i in 0..persons {
+        let ordered = post_json(
+            mig.addr,
+            &format!("/api/v1/persons/{}/erasure", nth_pin(i)),
+            &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+        )
+        .unwrap();
+        assert_eq!(
+            ordered.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&ordered.body)
+        );
+        erasures.push(ordered.json()["id"].as_str().unwrap().to_string());
+        if i % 6 == 5 {
+            std::thread::sleep(Duration::from_millis(30 * (i as u64 % 4)));
+            edu.kill();
+            edu = fed.start("education");
+        }
+    }
+    let all_confirmed = eventually(Duration::from_secs(60), || {
+        erasures.iter().all(|e| {
+            let r = get(mig.addr, &format!("/api/v1/erasures/{e}")).json();
+            r["holders"][0]["member"] == EDUCATION && r["holders"][0]["confirmed"].is_string()
+        })
+    });
+    assert!(all_confirmed.is_some(), "an erasure was never confirmed");
+    wait_for_views(edu.addr);
+    edu.stop();
+    mig.stop();
+    let config = fed.config("education");
+    jol(["store", "--config", config.to_str().unwrap(), "compact"]);
+    jol(["verify", "--config", config.to_str().unwrap()]);
+    // Education is granted the PIN (not the name): no person's PIN is left on its disk.
+    let data = fed.path("education/data");
+    for i in 0..persons {
+        let found = files_holding(&data, &nth_pin(i));
+        assert!(found.is_empty(), "person {i} is still on education's disk");
+    }
+}
