@@ -106,6 +106,7 @@ impl Federation {
             schema_digest: t.schema_digest().to_string(),
             publishers: vec![migration.clone()],
             readers,
+            retention_days: None,
         };
         let manifest = Manifest {
             instance: "central-server".into(),

@@ -539,6 +539,7 @@ mod tests {
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
                     fields: None,
                 }],
+                retention_days: None,
             }],
         };
         let dir = tempfile::tempdir().unwrap();

@@ -360,6 +360,7 @@ async fn start_writer_role(
         syncer,
         subscriptions: config.subscriptions.clone(),
         checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
+        retention_every: Duration::from_secs(config.sync.retention_sweep_secs.max(1)),
         webhook: match &config.local.webhook {
             Some(url) => Some(crate::node::webhook::Webhook {
                 url: crate::node::webhook::WebhookUrl::parse(url)?,

@@ -38,6 +38,8 @@ pub(super) struct WriterParts {
     pub syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
     pub checkpoint_every: Duration,
+    /// How often the retention sweep runs (`[sync] retention_sweep_secs`).
+    pub retention_every: Duration,
     pub webhook: Option<crate::node::webhook::Webhook>,
     pub stopped: watch::Receiver<bool>,
 }
@@ -88,6 +90,16 @@ impl WriterParts {
             heads.recent.clone(),
             self.stopped.clone(),
         )));
+        if let Some(trust) = &self.trust {
+            tasks.push(tokio::spawn(crate::registry::retention::run(
+                self.store.clone(),
+                trust.clone(),
+                publisher.clone(),
+                self.member.clone(),
+                self.retention_every,
+                self.stopped.clone(),
+            )));
+        }
         if let Some(hook) = self.webhook {
             tasks.push(tokio::spawn(crate::node::webhook::run(
                 hook,

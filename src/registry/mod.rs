@@ -3,7 +3,8 @@
 //! both up to date with the log ([`projector`]), the KPIs computed from the views ([`kpi`]),
 //! and what of a person this node serves its own users ([`serve`]: the one consent decision of
 //! [`crate::policy::consent::may_serve`] applied to what the store holds), and finishing an
-//! erasure the writer committed ([`erasure`]: the person projected again, or forgotten).
+//! erasure the writer committed ([`erasure`]: the person projected again, or forgotten), and
+//! erasing what the manifest's retention no longer lets this node keep ([`retention`]).
 //!
 //! Owns: what a person's record *means*. Reads the log; writes only views, offers and the
 //! projector's cursor (through the projector's batch). Sits above [`crate::policy`] and below
@@ -13,5 +14,6 @@ pub mod erasure;
 pub mod kpi;
 pub mod offers;
 pub mod projector;
+pub mod retention;
 pub mod serve;
 pub mod view;

@@ -153,6 +153,7 @@ impl Authority {
                     schema_digest: t.schema_digest().to_string(),
                     publishers: Vec::new(),
                     readers: Vec::new(),
+                    retention_days: None,
                 })
                 .collect(),
         };
@@ -321,6 +322,20 @@ impl Authority {
                 .find(|x| &x.id == id)
                 .ok_or_else(|| AuthorityError::NoMember(id.clone()))?;
             member.event_formats = formats;
+            Ok(())
+        })
+    }
+
+    /// Keep events of `t` about a person `days` days after the person's last event at the
+    /// publisher (`None`: until erased on request).
+    pub fn set_retention(&self, t: EventType, days: Option<u32>) -> Result<(), AuthorityError> {
+        if !t.is_personal() && days.is_some() {
+            return Err(AuthorityError::Invalid(format!(
+                "{t} is not about a person: retention applies to personal data"
+            )));
+        }
+        self.edit(|m| {
+            policy_mut(m, t)?.retention_days = days;
             Ok(())
         })
     }

@@ -43,7 +43,8 @@ pub struct ErasureOrder {
     pub legal_basis: String,
     /// Why, in the operator's words; kept in this node's record, never sent.
     pub reason: String,
-    /// The purpose the order is published under (the ordering token's).
+    /// The purpose the order is published under (the ordering token's); empty: the purpose
+    /// the first erased event was processed for.
     pub purpose: String,
     pub cause: Cause,
 }
@@ -115,7 +116,13 @@ pub struct ErasureOrdered {
 /// What erasing the stored event at a position comes to.
 pub(super) enum Strip {
     /// Its signed part without disclosures, to store instead; the event's id and the person.
-    Stripped { id: Uuid, pin: Pin, bytes: Vec<u8> },
+    Stripped {
+        id: Uuid,
+        pin: Pin,
+        /// The purpose the event was processed for.
+        purpose: Option<String>,
+        bytes: Vec<u8>,
+    },
     /// Signed whole, before selective disclosure: its values cannot go without its leaf.
     WholeJws,
     /// Not an event of `source` about the person, or already without disclosures.
@@ -153,6 +160,11 @@ pub(super) fn strip(
     Ok(Strip::Stripped {
         id: e.id,
         pin,
+        purpose: e
+            .data
+            .get("purpose")
+            .and_then(|p| p.as_str())
+            .map(String::from),
         bytes: stripped,
     })
 }

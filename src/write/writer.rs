@@ -330,7 +330,7 @@ impl Writer {
     /// the projector finishes, publish the signed order and keep its record, all in this round.
     fn stage_erasure(
         &mut self,
-        order: ErasureOrder,
+        mut order: ErasureOrder,
         round: &mut Round,
     ) -> Result<ErasureOrdered, PublishError> {
         let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
@@ -339,7 +339,12 @@ impl Writer {
             match erasure::strip(&self.store, position, &self.signer.member, Some(&order.pin))
                 .map_err(storage)?
             {
-                Strip::Stripped { id, bytes, .. } => {
+                Strip::Stripped {
+                    id, bytes, purpose, ..
+                } => {
+                    if order.purpose.is_empty() {
+                        order.purpose = purpose.unwrap_or_default();
+                    }
                     round
                         .batch
                         .erase_event(LogAppend::writer(), position, &bytes, &order.id);

@@ -492,3 +492,62 @@ fn a_holder_killed_again_and_again_while_erasing_loses_no_confirmation_and_keeps
         assert!(found.is_empty(), "person {i} is still on education's disk");
     }
 }
+
+#[test]
+fn retention_erases_on_schedule_what_the_manifest_no_longer_lets_a_node_keep() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400\nretention_sweep_secs = 1";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let both = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    // One person last seen in 2016, one in 2024: the business dates are the clock retention
+    // reads.
+    let mut old = returnee(PIN, &[EMPLOYMENT, EDUCATION], &both);
+    old["eventDate"] = "2016-01-10".into();
+    old["return"]["date"] = "2016-01-05".into();
+    old["consent"]["time"] = "2016-01-10T09:30:00+06:00".into();
+    old.as_object_mut().unwrap().remove("staysAbroad");
+    let old_id = publish_id(mig.addr, "returnee-record", &old);
+    let new_id = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(OTHER, &[EMPLOYMENT, EDUCATION], &both),
+    );
+    assert!(arrives(emp.addr, MIGRATION, &old_id) && arrives(emp.addr, MIGRATION, &new_id));
+    wait_for_views(mig.addr);
+    // The authority sets returnee records to be kept five years after the person's last event
+    // (expired since 2021 for the first, kept until 2029 for the second); migration restarts
+    // with that manifest and sweeps at once, and the order reaches employment.
+    fed.authority(&["retention", "--type", "returnee-record", "--days", "1826"]);
+    let manifest = fed.path("manifest.jws");
+    fed.authority(&["sign", "--out", manifest.to_str().unwrap(), "--days", "30"]);
+    mig.stop();
+    let mig = fed.start("migration");
+    let erased = |addr, id: &str| {
+        let held = get(addr, &format!("/api/v1/events/{id}")).json();
+        held["event"]["data"]["person"].get("pin").is_none()
+    };
+    assert!(eventually(Duration::from_secs(20), || erased(mig.addr, &old_id)).is_some());
+    assert!(
+        eventually(Duration::from_secs(20), || erased(emp.addr, &old_id)).is_some(),
+        "employment kept the expired record"
+    );
+    assert!(!erased(mig.addr, &new_id) && !erased(emp.addr, &new_id));
+    // The order says why: the manifest's retention, cause RETENTION; employment confirmed it.
+    let events = all_events(mig.addr);
+    let order = events
+        .iter()
+        .find(|e| e["event"]["data"]["event"] == "ERASURE_ORDERED")
+        .expect("a signed erasure order");
+    assert_eq!(order["event"]["data"]["cause"], "RETENTION");
+    assert!(order["event"]["data"]["legalBasis"]
+        .as_str()
+        .unwrap()
+        .contains("1826 days after the person's last event"));
+    let erasure = order["event"]["data"]["erasureId"].as_str().unwrap();
+    let confirmed = eventually(Duration::from_secs(20), || {
+        get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json()["holders"][0]["confirmed"]
+            .is_string()
+    });
+    assert!(confirmed.is_some());
+}
