@@ -73,8 +73,11 @@ pub enum TokenError {
         path: PathBuf,
         source: std::io::Error,
     },
+    /// The parser's line and message, without the line's text (which may hold a digest).
     #[error("{path} is not a tokens file: {detail}")]
     Format { path: PathBuf, detail: String },
+    #[error("the tokens cannot be written as TOML: {0}")]
+    Encode(#[source] toml::ser::Error),
     #[error(
         "unknown scope {0:?}: use publish, read-events, read-persons, read-kpi, monitor or admin"
     )]
@@ -163,10 +166,7 @@ fn where_and_why(text: &str, e: &toml::de::Error) -> String {
 fn write(path: &Path, tokens: Vec<Token>) -> Result<(), TokenError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let text = toml::to_string(&File { tokens }).map_err(|e| TokenError::Format {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let text = toml::to_string(&File { tokens }).map_err(TokenError::Encode)?;
     let fail = |source| TokenError::File {
         path: path.to_path_buf(),
         source,

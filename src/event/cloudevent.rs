@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::json::SerdeError;
 use crate::event::jws::{self, Jws, JwsError, Typ};
 use crate::event::schema::EventType;
 
@@ -22,7 +23,9 @@ pub enum EventError {
     #[error(transparent)]
     Jws(#[from] JwsError),
     #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
-    Envelope(String),
+    Envelope(#[source] SerdeError),
+    #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
+    Attribute(BadAttribute),
     #[error("the payload: {0}")]
     Json(crate::event::json::JsonError),
     #[error("sequence must be a decimal number from 1")]
@@ -34,10 +37,25 @@ impl EventError {
     pub fn code(&self) -> &'static str {
         match self {
             EventError::Jws(e) => e.code(),
-            EventError::Envelope(_) | EventError::Sequence => "envelope-invalid",
+            EventError::Envelope(_) | EventError::Attribute(_) | EventError::Sequence => {
+                "envelope-invalid"
+            }
             EventError::Json(_) => "jws-malformed",
         }
     }
+}
+
+/// Which attribute of a well-formed envelope is not what this exchange requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadAttribute {
+    #[error("specversion must be \"1.0\"")]
+    SpecVersion,
+    #[error("datacontenttype must be application/json")]
+    ContentType,
+    #[error("dataschema does not name the schema of this type")]
+    DataSchema,
+    #[error("id must be a UUIDv7")]
+    IdVersion,
 }
 
 /// Why a correction may not supersede the event it names.
@@ -139,18 +157,18 @@ impl Event {
     }
 
     fn check(&self) -> Result<(), EventError> {
-        let bad = |what: &str| Err(EventError::Envelope(what.to_string()));
+        let bad = |what| Err(EventError::Attribute(what));
         if self.specversion != "1.0" {
-            return bad("specversion must be \"1.0\"");
+            return bad(BadAttribute::SpecVersion);
         }
         if self.datacontenttype != "application/json" {
-            return bad("datacontenttype must be application/json");
+            return bad(BadAttribute::ContentType);
         }
         if self.dataschema != self.event_type.schema_uri() {
-            return bad("dataschema does not name the schema of this type");
+            return bad(BadAttribute::DataSchema);
         }
         if self.id.get_version_num() != 7 {
-            return bad("id must be a UUIDv7");
+            return bad(BadAttribute::IdVersion);
         }
         self.sequence_number().ok_or(EventError::Sequence)?;
         Ok(())
@@ -170,7 +188,7 @@ impl SignedEvent {
         let jws = Jws::parse(bytes, Typ::Event)?;
         let payload = crate::event::json::parse(jws.payload()).map_err(EventError::Json)?;
         let event: Event =
-            serde_json::from_value(payload).map_err(|e| EventError::Envelope(e.to_string()))?;
+            serde_json::from_value(payload).map_err(|e| EventError::Envelope(e.into()))?;
         event.check()?;
         let signed = SignedEvent {
             bytes: bytes.into(),
@@ -185,8 +203,8 @@ impl SignedEvent {
     /// envelope checks that guard the way in. The audit (`jol verify`) uses the strict parse.
     pub fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
         let jws = Jws::parse(bytes, Typ::Event)?;
-        let event: Event = serde_json::from_slice(jws.payload())
-            .map_err(|e| EventError::Envelope(e.to_string()))?;
+        let event: Event =
+            serde_json::from_slice(jws.payload()).map_err(|e| EventError::Envelope(e.into()))?;
         Ok(SignedEvent {
             bytes: bytes.into(),
             event: Arc::new(event),
@@ -245,10 +263,7 @@ impl<'a> StoredItem<'a> {
 
 /// The JWS bytes as a raw JSON value (flattened JWS is a JSON object).
 pub fn raw_json(bytes: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| EventError::Envelope("the stored bytes are not JSON".into()))
+    serde_json::from_slice(bytes).map_err(|e| EventError::Envelope(e.into()))
 }
 
 #[cfg(test)]

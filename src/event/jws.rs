@@ -15,16 +15,17 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::event::identifiers::KeyName;
+use crate::event::json::SerdeError;
 
 /// Why a JWS was refused. Each variant is a distinct reason code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
     #[error("not a flattened JWS JSON object: {0}")]
-    Malformed(String),
+    Malformed(#[source] SerdeError),
     #[error("the {0} member is not canonical base64url without padding")]
     Base64(&'static str),
     #[error("the protected header is not a JSON object with alg and kid: {0}")]
-    Header(String),
+    Header(#[source] SerdeError),
     #[error("alg must be Ed25519 (or EdDSA from a member not yet migrated)")]
     Algorithm,
     #[error("typ is {found:?}, but a {expected} is expected here")]
@@ -201,9 +202,9 @@ impl Jws {
     /// lack it, but if it names one it must be the expected one.
     pub fn parse(bytes: &[u8], expected: Typ) -> Result<Jws, JwsError> {
         let f: Flattened =
-            serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.into()))?;
         let header: Header = serde_json::from_slice(&decode("protected", f.protected)?)
-            .map_err(|e| JwsError::Header(e.to_string()))?;
+            .map_err(|e| JwsError::Header(e.into()))?;
         let alg = match header.alg.as_str() {
             "Ed25519" => Alg::Ed25519,
             "EdDSA" => Alg::EdDsa,

@@ -144,7 +144,9 @@ impl From<&EventError> for Reason {
             EventError::Jws(JwsError::Critical) => Reason::JwsCriticalHeader,
             EventError::Jws(JwsError::KeyId) => Reason::JwsKid,
             EventError::Jws(JwsError::Signature) => Reason::SignatureInvalid,
-            EventError::Envelope(_) | EventError::Sequence => Reason::EnvelopeInvalid,
+            EventError::Envelope(_) | EventError::Attribute(_) | EventError::Sequence => {
+                Reason::EnvelopeInvalid
+            }
             EventError::Json(_) => Reason::JwsMalformed,
         }
     }

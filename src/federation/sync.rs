@@ -104,7 +104,11 @@ pub enum SyncError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("request to the publisher failed: {0}")]
-    Http(String),
+    Http(#[source] ClientError),
+    /// The task carrying the request for the next page ended without an answer (it panicked
+    /// or was cancelled).
+    #[error("the request for the next page ended: {0}")]
+    Ahead(#[source] tokio::task::JoinError),
     #[error("the publisher sent no complete answer within {0:?}")]
     Timeout(Duration),
     #[error("the publisher's answer is larger than {0} bytes")]
@@ -120,7 +124,7 @@ pub enum SyncError {
     #[error("the security server: {0}")]
     Via(#[from] crate::net::xroad::XRoadError),
     #[error("the feed page is not valid: {0}")]
-    Decode(String),
+    Decode(#[source] serde_json::Error),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("sequence {sequence} was refused for now ({reason}: {detail}); retrying after taking up the peer's newest manifest")]
@@ -130,7 +134,7 @@ pub enum SyncError {
         detail: String,
     },
     #[error("a proof could not be fetched from the publisher: {0}")]
-    ProofFetch(String),
+    ProofFetch(#[from] ProofFetchError),
     #[error("storing received events failed: {0}")]
     Publish(#[from] PublishError),
     /// A refused event (or evidence) could not be kept: the cursor stays before it, so it is
@@ -139,12 +143,21 @@ pub enum SyncError {
     QuarantineFull(QuarantineFull),
 }
 
+/// Why a proof asked of the publisher did not come: never evidence of a fork.
+#[derive(Debug, thiserror::Error)]
+pub enum ProofFetchError {
+    #[error("the publisher answered {0} for a proof")]
+    Status(hyper::StatusCode),
+    #[error("the proof is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+}
+
 impl From<ClientError> for SyncError {
     fn from(e: ClientError) -> SyncError {
         match e {
             ClientError::TimedOut(d) => SyncError::Timeout(d),
             ClientError::TooLarge(n) => SyncError::TooLarge(n),
-            other => SyncError::Http(other.to_string()),
+            other => SyncError::Http(other),
         }
     }
 }
@@ -157,7 +170,7 @@ impl SyncError {
             SyncError::NotMember(_) => "not-member",
             SyncError::Connect { .. } => "connect",
             SyncError::Tls { .. } => "tls",
-            SyncError::Http(_) => "http",
+            SyncError::Http(_) | SyncError::Ahead(_) => "http",
             SyncError::Timeout(_) => "timeout",
             SyncError::TooLarge(_) => "too-large",
             SyncError::Status { .. } => "status",
@@ -215,7 +228,7 @@ async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage,
             problem,
         });
     }
-    serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))
+    serde_json::from_slice(&body).map_err(SyncError::Decode)
 }
 
 /// Whether the publisher holds more than `page` brought: it ended before the publisher's head
@@ -286,9 +299,7 @@ impl Line {
         match self {
             Line::Idle(client) => Ok((client, None)),
             Line::Asked(mut ahead) => {
-                let (client, page) = (&mut ahead.task).await.map_err(|e| {
-                    SyncError::Http(format!("the request for the next page ended: {e}"))
-                })?;
+                let (client, page) = (&mut ahead.task).await.map_err(SyncError::Ahead)?;
                 let wanted = (ahead.after, ahead.release_after) == (cursor, release_cursor);
                 Ok((client, if wanted { Some(page?) } else { None }))
             }

@@ -26,8 +26,11 @@ pub enum ConfigError {
         path: PathBuf,
         problem: ConfigProblem,
     },
-    #[error("cannot read tokens file {path}: {detail}")]
-    Tokens { path: PathBuf, detail: String },
+    #[error("cannot read tokens file {path}: {source}")]
+    Tokens {
+        path: PathBuf,
+        source: crate::api::tokens::TokenError,
+    },
 }
 
 /// What is wrong with a config's text.
@@ -330,9 +333,9 @@ impl NodeConfig {
     /// The bearer tokens for the local API (a missing file holds none: every caller gets 401).
     pub fn tokens(&self) -> Result<Tokens, ConfigError> {
         let path = &self.local.tokens_file;
-        Tokens::load(path).map_err(|e| ConfigError::Tokens {
+        Tokens::load(path).map_err(|source| ConfigError::Tokens {
             path: path.clone(),
-            detail: e.to_string(),
+            source,
         })
     }
 }

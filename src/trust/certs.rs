@@ -15,7 +15,7 @@ pub enum CertError {
     #[error("certificate work failed: {0}")]
     Rcgen(#[from] rcgen::Error),
     #[error("the certificate signing request is not valid: {0}")]
-    Request(String),
+    Request(#[source] rcgen::Error),
 }
 
 /// A key and its certificate, both PEM.
@@ -79,8 +79,7 @@ pub fn issue_node_cert(
     not_before: OffsetDateTime,
     days: i64,
 ) -> Result<String, CertError> {
-    let csr = CertificateSigningRequestParams::from_pem(csr_pem)
-        .map_err(|e| CertError::Request(e.to_string()))?;
+    let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(CertError::Request)?;
     let ca_key = KeyPair::from_pem(ca_key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)?;
     let mut params = CertificateParams::default();
