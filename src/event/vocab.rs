@@ -1,6 +1,7 @@
 //! The closed vocabularies of the event data that code reads as types: dates as the schemas
 //! write them (`YYYY-MM-DD`), a job's formality, contract duration and ICSE-18 status, a
-//! person's labour-force status, and how a consent was given. Each enum has exactly the values
+//! person's labour-force status and profiling segment, how a consent was given, and what each
+//! type's `event` names. Each enum has exactly the values
 //! of its list in `schemas/` (the schemas allow nothing outside them, so there is no "other"
 //! variant), and serializes as the schema writes it, so what was stored as text reads back.
 
@@ -98,6 +99,67 @@ pub enum ConsentMethod {
     OnlinePortal,
 }
 
+/// The employment service's profiling segment, the person's distance from the labour market
+/// (`employment-status.v1.json`, `profiling.segment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Segment {
+    #[serde(rename = "A_READY")]
+    Ready,
+    #[serde(rename = "B_SUPPORT")]
+    Support,
+    #[serde(rename = "C_INTENSIVE")]
+    Intensive,
+}
+
+/// What an employment-status event says happened (`employment-status.v1.json`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EmploymentEvent {
+    JobseekerRegistered,
+    Profiled,
+    ReferredToTraining,
+    ReferredToVacancy,
+    EmploymentStarted,
+    EmploymentEnded,
+    StatusObserved,
+    Deregistered,
+    RecordCorrected,
+}
+
+/// What a training-enrolment event says happened (`training-enrolment.v1.json`, `event`); an
+/// enrolment's status is the last of these that is not a correction (at first `Enrolled`, the
+/// default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum TrainingEvent {
+    #[default]
+    Enrolled,
+    Completed,
+    DroppedOut,
+    Failed,
+    Certified,
+    RecordCorrected,
+}
+
+/// What a vacancy event says happened (`vacancy.v1.json`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum VacancyEvent {
+    VacancyOpened,
+    VacancyUpdated,
+    VacancyFilled,
+    VacancyWithdrawn,
+}
+
+/// What a course-offer event says happened (`course-offer.v1.json`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CourseEvent {
+    CourseOffered,
+    CourseUpdated,
+    CourseClosed,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +191,23 @@ mod tests {
         same_list::<Icse18>(&defs["icse18"]["enum"], 10);
         same_list::<ConsentMethod>(&defs["consent"]["properties"]["method"]["enum"], 4);
         same_list::<LabourForceStatus>(&status["properties"]["labourForceStatus"]["enum"], 3);
+        same_list::<Segment>(
+            &status["properties"]["profiling"]["properties"]["segment"]["enum"],
+            3,
+        );
+    }
+
+    #[test]
+    fn each_event_enum_is_its_schema_s_event_list() {
+        let event = |text: &str| schema(text)["properties"]["event"]["enum"].clone();
+        let employment = event(include_str!("../../schemas/employment-status.v1.json"));
+        let training = event(include_str!("../../schemas/training-enrolment.v1.json"));
+        let vacancy = event(include_str!("../../schemas/vacancy.v1.json"));
+        let course = event(include_str!("../../schemas/course-offer.v1.json"));
+        same_list::<EmploymentEvent>(&employment, 9);
+        same_list::<TrainingEvent>(&training, 6);
+        same_list::<VacancyEvent>(&vacancy, 4);
+        same_list::<CourseEvent>(&course, 3);
         assert!(serde_json::from_value::<Formality>("formal".into()).is_err());
     }
 

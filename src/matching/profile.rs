@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::Date;
 
-use crate::event::vocab::{self, iso_date};
+use crate::event::vocab::{self, iso_date, Segment};
 use crate::registry::view::PersonView;
 
 /// Where a skill in the profile comes from.
@@ -66,7 +66,7 @@ pub struct CompetencyProfile {
     pub skills: Vec<ProfileSkill>,
     pub occupations: Vec<ProfileOccupation>,
     /// The employment service's profiling segment.
-    pub segment: Option<String>,
+    pub segment: Option<Segment>,
     pub region: Option<String>,
     pub languages: Vec<String>,
 }
@@ -158,6 +158,6 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
             date: Some(s.start_date),
         });
     }
-    p.segment = view.profiling.as_ref().map(|p| p.segment.clone());
+    p.segment = view.profiling.as_ref().map(|p| p.segment);
     p
 }

@@ -947,8 +947,8 @@ mod tests {
     fn known(v: &mut PersonView, day: &str) {
         v.events.push(crate::registry::view::EventRef {
             id: format!("e{}", v.events.len()),
-            source: "central-server/GOV/70000002/employment".into(),
-            event_type: "employment-status".into(),
+            source: employment(),
+            event_type: crate::event::schema::EventType::EmploymentStatus,
             event: "STATUS_OBSERVED".into(),
             event_date: d(day),
             position: v.events.len() as u64 + 1,
@@ -1072,7 +1072,7 @@ mod tests {
         known(&mut b, "2024-03-01");
         b.enrolments = vec![Enrolment {
             enrolment_id: "E".into(),
-            status: "COMPLETED".into(),
+            status: crate::event::vocab::TrainingEvent::Completed,
             completed_on: Some(d("2024-10-01")),
             ..Enrolment::default()
         }];
@@ -1127,7 +1127,7 @@ mod tests {
     fn the_pathway_counts_matches_conversions_and_formal_placements() {
         let placed = |v: &mut PersonView, referred: &str, filled: &str, start: &str, formality| {
             v.profiling = Some(Profiling {
-                segment: "B_SUPPORT".into(),
+                segment: crate::event::vocab::Segment::Support,
                 date: d("2024-02-01"),
                 target_isco08: None,
             });

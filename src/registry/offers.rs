@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::schema::EventType;
+use crate::event::vocab::{CourseEvent, VacancyEvent};
 use crate::event::Event;
 use crate::store::{Store, StoreError, WriteBatch};
 
@@ -69,12 +70,18 @@ impl Offer {
     }
 }
 
-/// Whether an offer event opens (or describes) the offer, or ends it.
-fn opens(event: &str) -> bool {
-    matches!(
-        event,
-        "VACANCY_OPENED" | "VACANCY_UPDATED" | "COURSE_OFFERED" | "COURSE_UPDATED"
-    )
+/// Whether the `event` of an offer's event opens (or describes) the offer, or ends it.
+fn opens(kind: OfferKind, event: &Value) -> bool {
+    match kind {
+        OfferKind::Vacancy => matches!(
+            VacancyEvent::deserialize(event),
+            Ok(VacancyEvent::VacancyOpened | VacancyEvent::VacancyUpdated)
+        ),
+        OfferKind::Course => matches!(
+            CourseEvent::deserialize(event),
+            Ok(CourseEvent::CourseOffered | CourseEvent::CourseUpdated)
+        ),
+    }
 }
 
 /// The id an offer event names.
@@ -89,7 +96,7 @@ pub fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> 
     let d = &event.data;
     let id = id_of(kind, d)?;
     let date = d.get("eventDate").and_then(Value::as_str).unwrap_or("");
-    let describes = d.get("event").and_then(Value::as_str).is_some_and(opens);
+    let describes = d.get("event").is_some_and(|event| opens(kind, event));
     if let Some(h) = &held {
         if (h.event_date.as_str(), h.position) >= (date, position) {
             return held;

@@ -149,12 +149,11 @@ fn served(
     Ok(Some(part))
 }
 
-/// The decision's facts of an event a view names (a type this build does not know counts as
-/// personal: only its publisher's own users see it).
+/// The decision's facts of an event a view names.
 fn facts_of(e: &EventRef) -> Facts<'_> {
     Facts {
-        source: &e.source,
-        event_type: e.event_type.parse().unwrap_or(EventType::ReturneeRecord),
+        source: e.source.as_str(),
+        event_type: e.event_type,
         carries: None,
     }
 }

@@ -24,7 +24,10 @@ use time::{Date, Duration};
 
 use crate::event::identifiers::{MemberId, Pin, Sex};
 use crate::event::schema::EventType;
-use crate::event::vocab::{self, iso_date, ContractDuration, Formality, Icse18, LabourForceStatus};
+use crate::event::vocab::{
+    self, iso_date, ContractDuration, EmploymentEvent, Formality, Icse18, LabourForceStatus,
+    Segment, TrainingEvent,
+};
 use crate::event::Event;
 use crate::policy::consent::Consent;
 
@@ -44,9 +47,11 @@ pub struct Stored {
 #[serde(rename_all = "camelCase")]
 pub struct EventRef {
     pub id: String,
-    pub source: String,
+    pub source: MemberId,
     #[serde(rename = "type")]
-    pub event_type: String,
+    pub event_type: EventType,
+    /// What the event says happened (its `event`: each type has its own list, in
+    /// [`crate::event::vocab`]), as the event wrote it.
     pub event: String,
     #[serde(with = "iso_date")]
     pub event_date: Date,
@@ -83,7 +88,7 @@ pub struct Returnee {
 #[serde(rename_all = "camelCase")]
 pub struct Enrolment {
     pub enrolment_id: String,
-    pub status: String,
+    pub status: TrainingEvent,
     pub provider: Option<Value>,
     pub course: Option<Value>,
     #[serde(with = "iso_date::option", default)]
@@ -139,8 +144,8 @@ pub struct Registration {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Profiling {
-    /// Distance from the labour market: `A_READY`, `B_SUPPORT` or `C_INTENSIVE`.
-    pub segment: String,
+    /// Distance from the labour market.
+    pub segment: Segment,
     #[serde(with = "iso_date")]
     pub date: Date,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -276,8 +281,8 @@ fn apply(view: &mut PersonView, s: &Stored, date: Date, superseded: bool) {
     let e = &s.event;
     view.events.push(EventRef {
         id: e.id.to_string(),
-        source: e.source.to_string(),
-        event_type: e.event_type.to_string(),
+        source: e.source.clone(),
+        event_type: e.event_type,
         event: text(&e.data, "event").unwrap_or_default(),
         event_date: date,
         position: s.position,
@@ -389,13 +394,13 @@ fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
     let Some(id) = text(d, "enrolmentId") else {
         return;
     };
-    let event = text(d, "event").unwrap_or_default();
+    let event = part::<TrainingEvent>(d, "event");
     let pos = match view.enrolments.iter().position(|e| e.enrolment_id == id) {
         Some(p) => p,
         None => {
             view.enrolments.push(Enrolment {
                 enrolment_id: id,
-                status: "ENROLLED".into(),
+                status: TrainingEvent::Enrolled,
                 ..Enrolment::default()
             });
             view.enrolments.len() - 1
@@ -412,12 +417,16 @@ fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
         e.start = date_at(dates, "start").or(e.start);
         e.end = date_at(dates, "end").or(e.end);
     }
-    match event.as_str() {
-        "ENROLLED" | "COMPLETED" | "DROPPED_OUT" | "FAILED" => e.status = event.clone(),
-        "CERTIFIED" => e.status = event.clone(),
-        _ => {}
+    match event {
+        Some(TrainingEvent::RecordCorrected) | None => {}
+        Some(state) => e.status = state,
     }
-    if event == "COMPLETED" || (event == "CERTIFIED" && e.completed_on.is_none()) {
+    let completes = match event {
+        Some(TrainingEvent::Completed) => true,
+        Some(TrainingEvent::Certified) => e.completed_on.is_none(),
+        _ => false,
+    };
+    if completes {
         e.completed_on = e.end.or(Some(date));
     }
     if let Some(c) = d.get("credential") {
@@ -426,12 +435,12 @@ fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
 }
 
 fn apply_employment(view: &mut PersonView, d: &Value, date: Date) {
-    let event = text(d, "event").unwrap_or_default();
+    let corrects = part::<EmploymentEvent>(d, "event") == Some(EmploymentEvent::RecordCorrected);
     if let Some(status) = part::<LabourForceStatus>(d, "labourForceStatus") {
         view.status_history.push(StatusAt { status, date });
     }
     if let Some(r) = part::<Registration>(d, "registration") {
-        if view.registration.is_none() || event == "RECORD_CORRECTED" {
+        if view.registration.is_none() || corrects {
             view.registration = Some(r);
         }
     }
@@ -526,7 +535,7 @@ impl PersonView {
     pub fn has_employment_information(&self, day: Date) -> bool {
         self.events
             .iter()
-            .any(|e| e.event_type == EventType::EmploymentStatus.as_str() && e.event_date <= day)
+            .any(|e| e.event_type == EventType::EmploymentStatus && e.event_date <= day)
     }
 
     /// When the employment service profiled the person.
@@ -691,7 +700,7 @@ mod tests {
             "the correction superseded the record with the stays"
         );
         assert!(v.events[0].superseded);
-        assert_eq!(v.enrolments[0].status, "COMPLETED");
+        assert_eq!(v.enrolments[0].status, TrainingEvent::Completed);
         assert_eq!(v.sex, Some(Sex::Male));
         let d = v.derive(date("2024-12-31").unwrap());
         assert_eq!(d.stage, Stage::Sustained);

@@ -124,11 +124,11 @@ impl ProviderFace {
         let own: Vec<u64> = view
             .iter()
             .flat_map(|v| &v.events)
-            .filter(|e| e.source == me.as_str())
+            .filter(|e| &e.source == me)
             .filter_map(|e| {
-                let (t, purposes) = readable.iter().find(|(t, _)| t.as_str() == e.event_type)?;
+                let (t, purposes) = readable.iter().find(|(t, _)| *t == e.event_type)?;
                 let facts = Facts {
-                    source: &e.source,
+                    source: e.source.as_str(),
                     event_type: *t,
                     carries: None,
                 };
