@@ -103,7 +103,7 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
     for offer in offers.values().flatten() {
         offers::stage(&mut batch, offer);
     }
-    batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
+    batch.set_view_cursor(last);
     store.apply_other(batch)?;
     Ok(taken)
 }
@@ -251,7 +251,7 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
         }
     }
     flush_person(current.take(), &mut batch)?;
-    batch.set_meta(&Meta::ViewCursor, &after.to_be_bytes());
+    batch.set_view_cursor(after);
     store.apply_other(batch)?;
     store.flush()?;
     store.clear_person_index()?;

@@ -127,7 +127,7 @@ pub struct Idempotency {
 }
 
 /// The capability to append to the log: [`WriteBatch::append`] (and the log's cursor, subtree
-/// and release writes) and [`Store::apply`]/[`Store::commit`] take one, and only the writer
+/// and release writes, and the writer's own state, [`WriteBatch::set_meta`]) and [`Store::apply`]/[`Store::commit`] take one, and only the writer
 /// (`crate::write`) makes one. Other crates of the workspace (the tools, the benchmarks, the
 /// end-to-end tests) cannot make one at all, so they append through a `write::Publisher`; inside
 /// the crate, `tests/layers.rs` checks that only `src/write/` calls [`LogAppend::writer`]. The
@@ -215,9 +215,15 @@ impl WriteBatch {
         self.put(keys::subtree(level, index), hash);
     }
 
-    /// Store a named piece of node state with the rest of the batch.
-    pub fn set_meta(&mut self, name: &Meta, value: &[u8]) {
+    /// Store a named piece of the writer's state with the events it goes with (a publisher's
+    /// release cursor: the writer's alone, see [`LogAppend`]).
+    pub fn set_meta(&mut self, _: LogAppend, name: &Meta, value: &[u8]) {
         self.put(keys::meta(name), value);
+    }
+
+    /// Store the last log position the view projector folded in, with the views it folded.
+    pub fn set_view_cursor(&mut self, position: u64) {
+        self.put(keys::meta(&Meta::ViewCursor), position.to_be_bytes());
     }
 
     /// Store the latest state of an offer (a vacancy or a course; `kind` is its byte).
