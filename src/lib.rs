@@ -57,21 +57,36 @@
 
 #![forbid(unsafe_code)]
 
+// `missing_docs` (Cargo.toml) holds for every module whose public API has been narrowed to what
+// other crates use and documented; the modules still marked `allow` are not done yet (issue 28).
+
+#[allow(missing_docs)]
 pub mod api;
 pub mod budget;
+#[allow(missing_docs)]
 pub mod cli;
-pub mod cores;
+pub(crate) mod cores;
+#[allow(missing_docs)]
 pub mod event;
+#[allow(missing_docs)]
 pub mod federation;
+#[allow(missing_docs)]
 pub mod log;
+#[allow(missing_docs)]
 pub mod matching;
 pub mod merkle;
+#[allow(missing_docs)]
 pub mod net;
+#[allow(missing_docs)]
 pub mod node;
-pub mod policy;
+pub(crate) mod policy;
 pub mod ports;
+#[allow(missing_docs)]
 pub mod registry;
+#[allow(missing_docs)]
 pub mod store;
+#[allow(missing_docs)]
 pub mod trust;
+#[allow(missing_docs)]
 pub mod write;
 pub mod xroad;
