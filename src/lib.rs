@@ -60,7 +60,6 @@
 // `missing_docs` (Cargo.toml) holds for every module whose public API has been narrowed to what
 // other crates use and documented; the modules still marked `allow` are not done yet (issue 28).
 
-#[allow(missing_docs)]
 pub mod api;
 pub mod budget;
 #[allow(missing_docs)]
