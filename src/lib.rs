@@ -62,7 +62,6 @@
 
 pub mod api;
 pub mod budget;
-#[allow(missing_docs)]
 pub mod cli;
 pub(crate) mod cores;
 #[allow(missing_docs)]
