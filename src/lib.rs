@@ -68,7 +68,6 @@ pub(crate) mod cores;
 pub mod event;
 #[allow(missing_docs)]
 pub mod federation;
-#[allow(missing_docs)]
 pub mod log;
 #[allow(missing_docs)]
 pub mod matching;

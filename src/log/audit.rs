@@ -13,19 +13,22 @@ use crate::trust::manifest::Manifest;
 /// One problem found, at a log position (1-based) or checkpoint size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub position: u64,
-    pub problem: String,
+    pub(crate) position: u64,
+    pub(crate) problem: String,
 }
 
 /// What the audit saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Audit {
+    /// How many log entries it read.
     pub entries: u64,
-    pub checkpoints: u64,
-    pub quarantine_records: u64,
-    pub access_records: u64,
-    pub signatures_checked: bool,
+    pub(crate) checkpoints: u64,
+    pub(crate) quarantine_records: u64,
+    pub(crate) access_records: u64,
+    pub(crate) signatures_checked: bool,
+    /// The root of the log's Merkle tree (base64url).
     pub root: String,
+    /// Each problem it found; none for a sound log.
     pub findings: Vec<Finding>,
 }
 

@@ -13,31 +13,31 @@ use crate::policy::consent;
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::Manifest;
 
-pub const FORMAT: &str = "jol-evidence-bundle/1";
+pub(crate) const FORMAT: &str = "jol-evidence-bundle/1";
 
 /// One event in a bundle.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Entry {
-    pub leaf_index: u64,
-    pub jws: Box<RawValue>,
-    pub proof: Vec<String>,
+pub(crate) struct Entry {
+    pub(crate) leaf_index: u64,
+    pub(crate) jws: Box<RawValue>,
+    pub(crate) proof: Vec<String>,
 }
 
 /// The bundle file.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Bundle {
-    pub format: String,
-    pub manifest: Box<RawValue>,
+pub(crate) struct Bundle {
+    pub(crate) format: String,
+    pub(crate) manifest: Box<RawValue>,
     pub checkpoint: Box<RawValue>,
-    pub cosignatures: Vec<Box<RawValue>>,
-    pub tree_size: u64,
-    pub events: Vec<Entry>,
+    pub(crate) cosignatures: Vec<Box<RawValue>>,
+    pub(crate) tree_size: u64,
+    pub(crate) events: Vec<Entry>,
 }
 
 /// Which events to export.
-pub enum Selection {
+pub(crate) enum Selection {
     Person(String),
     Published { from: Date, to: Date },
 }
@@ -48,7 +48,7 @@ fn raw(bytes: &[u8]) -> Result<Box<RawValue>, StoreError> {
 }
 
 /// Export the selected events covered by the latest checkpoint.
-pub fn export(
+pub(crate) fn export(
     store: &Store,
     manifest_bytes: &[u8],
     selection: &Selection,
@@ -101,16 +101,16 @@ pub fn export(
 /// What checking a bundle found.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BundleReport {
-    pub events: usize,
-    pub tree_size: u64,
+pub(crate) struct BundleReport {
+    pub(crate) events: usize,
+    pub(crate) tree_size: u64,
     pub origin: String,
-    pub valid_cosignatures: Vec<String>,
-    pub problems: Vec<String>,
+    pub(crate) valid_cosignatures: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
 /// Check a bundle with the authority's key alone.
-pub fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -> BundleReport {
+pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -> BundleReport {
     let mut r = BundleReport {
         events: bundle.events.len(),
         tree_size: bundle.tree_size,
