@@ -69,7 +69,6 @@ pub mod event;
 #[allow(missing_docs)]
 pub mod federation;
 pub mod log;
-#[allow(missing_docs)]
 pub mod matching;
 pub mod merkle;
 #[allow(missing_docs)]
