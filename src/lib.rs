@@ -71,7 +71,6 @@ pub mod federation;
 pub mod log;
 pub mod matching;
 pub mod merkle;
-#[allow(missing_docs)]
 pub mod net;
 #[allow(missing_docs)]
 pub mod node;
