@@ -72,7 +72,6 @@ pub mod log;
 pub mod matching;
 pub mod merkle;
 pub mod net;
-#[allow(missing_docs)]
 pub mod node;
 pub(crate) mod policy;
 pub mod ports;
