@@ -77,7 +77,6 @@ pub(crate) mod policy;
 pub mod ports;
 #[allow(missing_docs)]
 pub mod registry;
-#[allow(missing_docs)]
 pub mod store;
 #[allow(missing_docs)]
 pub mod trust;
