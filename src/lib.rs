@@ -78,7 +78,6 @@ pub mod ports;
 #[allow(missing_docs)]
 pub mod registry;
 pub mod store;
-#[allow(missing_docs)]
 pub mod trust;
 #[allow(missing_docs)]
 pub mod write;

@@ -19,7 +19,7 @@ use super::tls::{provider, spki_sha256, Identity, TlsError};
 
 /// A new self-signed certificate and its key (PEM), for an information system's or a security
 /// server's internal TLS.
-pub fn self_signed(name: &str) -> Result<(String, String), TlsError> {
+pub(crate) fn self_signed(name: &str) -> Result<(String, String), TlsError> {
     let key = rcgen::KeyPair::generate().map_err(TlsError::config)?;
     let mut params = rcgen::CertificateParams::new(vec![name.to_string(), "localhost".into()])
         .map_err(TlsError::config)?;
@@ -99,7 +99,7 @@ pub fn client_config(
 }
 
 /// The server name a client sends; the peer is checked by its pinned key, not by name.
-pub fn server_name() -> ServerName<'static> {
+pub(crate) fn server_name() -> ServerName<'static> {
     super::tls::peer_server_name()
 }
 

@@ -28,20 +28,29 @@ use crate::event::schema::hex;
 /// Why TLS material could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A PEM file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The PEM or I/O error.
         source: rustls::pki_types::pem::Error,
     },
+    /// A PEM file holds no certificate.
     #[error("{0}: no certificate in the file")]
     NoCertificate(PathBuf),
+    /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A certificate could not be read or used.
     #[error("not an X.509 certificate: {0}")]
     Certificate(#[source] BadCertificate),
+    /// A TLS configuration could not be built.
     #[error("TLS configuration failed: {0}")]
     Config(#[source] ConfigFailure),
 }
@@ -49,10 +58,13 @@ pub enum TlsError {
 /// What was wrong with a certificate, as the library that read it said.
 #[derive(Debug, thiserror::Error)]
 pub enum BadCertificate {
+    /// Not PEM.
     #[error(transparent)]
     Pem(#[from] rustls::pki_types::pem::Error),
+    /// Not an X.509 certificate.
     #[error(transparent)]
     Der(#[from] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// Refused by rustls.
     #[error(transparent)]
     Rejected(#[from] rustls::Error),
 }
@@ -60,10 +72,13 @@ pub enum BadCertificate {
 /// Why a TLS configuration or a certificate could not be built.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigFailure {
+    /// rustls's error.
     #[error(transparent)]
     Rustls(#[from] rustls::Error),
+    /// The verifier could not be built.
     #[error(transparent)]
     Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// rcgen's error, making a certificate.
     #[error(transparent)]
     Generate(#[from] rcgen::Error),
 }
@@ -82,16 +97,18 @@ impl TlsError {
 
 /// Maps a certificate's public key to the member the manifest registers it for.
 pub trait PeerDirectory: Send + Sync {
+    /// The member whose TLS key hashes to `spki_sha256`, if any.
     fn member_for_key(&self, spki_sha256: &str) -> Option<MemberId>;
 }
 
 /// A node's own certificate chain and private key.
 pub struct Identity {
-    pub certs: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
+    pub(crate) certs: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 impl Identity {
+    /// Read the certificate chain and the key from PEM files.
     pub fn load(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
         let read = |path: &Path| {
             let path = path.to_path_buf();
