@@ -79,6 +79,5 @@ pub mod ports;
 pub mod registry;
 pub mod store;
 pub mod trust;
-#[allow(missing_docs)]
 pub mod write;
 pub mod xroad;
