@@ -66,7 +66,6 @@ pub mod cli;
 pub(crate) mod cores;
 #[allow(missing_docs)]
 pub mod event;
-#[allow(missing_docs)]
 pub mod federation;
 pub mod log;
 pub mod matching;

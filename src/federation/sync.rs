@@ -34,7 +34,9 @@ use crate::write::{PublishError, Publisher, ReceiveCursor, Receiving};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
+    /// The publisher.
     pub from: MemberId,
+    /// The types asked of it.
     pub types: Vec<EventType>,
     /// Through this X-Road security server (`http(s)://host:port`): the publisher's `jol-feed`
     /// service under `/r1/{publisher}/jol-feed/v1`. Without it: directly over Jol's mutual TLS.
@@ -88,7 +90,7 @@ impl Default for SyncSettings {
 
 /// Why a sync session ended. Texts carry no personal data.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("{0} is not a member in the manifest")]
@@ -145,7 +147,7 @@ pub enum SyncError {
 
 /// Why a proof asked of the publisher did not come: never evidence of a fork.
 #[derive(Debug, thiserror::Error)]
-pub enum ProofFetchError {
+pub(crate) enum ProofFetchError {
     #[error("the publisher answered {0} for a proof")]
     Status(hyper::StatusCode),
     #[error("the proof is not JSON: {0}")]
@@ -164,7 +166,7 @@ impl From<ClientError> for SyncError {
 
 impl SyncError {
     /// A short code for the metrics label `kind`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SyncError::Manifest(_) => "manifest",
             SyncError::NotMember(_) => "not-member",
@@ -370,30 +372,30 @@ struct Writing {
 }
 
 /// What every sync task of a node shares.
-pub struct Syncer {
-    pub me: MemberId,
-    pub store: Store,
-    pub trust: Arc<Trust>,
-    pub schemas: Arc<Schemas>,
-    pub publisher: Publisher,
-    pub metrics: Arc<Metrics>,
-    pub tls_cert: PathBuf,
-    pub tls_key: PathBuf,
-    pub settings: SyncSettings,
+pub(crate) struct Syncer {
+    pub(crate) me: MemberId,
+    pub(crate) store: Store,
+    pub(crate) trust: Arc<Trust>,
+    pub(crate) schemas: Arc<Schemas>,
+    pub(crate) publisher: Publisher,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tls_cert: PathBuf,
+    pub(crate) tls_key: PathBuf,
+    pub(crate) settings: SyncSettings,
     /// This node's key, to co-sign the checkpoints it witnesses.
-    pub witness_key: SigningKey,
-    pub witness_kid: KeyName,
+    pub(crate) witness_key: SigningKey,
+    pub(crate) witness_kid: KeyName,
     /// The TLS with this node's X-Road security server, for `via = "https://…"`.
-    pub xroad: Option<crate::net::xroad::XRoadConfig>,
+    pub(crate) xroad: Option<crate::net::xroad::XRoadConfig>,
     /// The largest signed event this node accepts (`[limits] max_event_bytes`).
-    pub max_event_bytes: usize,
+    pub(crate) max_event_bytes: usize,
     /// The most the quarantine keeps (`[limits]`).
-    pub quarantine_caps: QuarantineCaps,
+    pub(crate) quarantine_caps: QuarantineCaps,
 }
 
 impl Syncer {
     /// Run one subscription until `stop` turns true.
-    pub async fn run(self: Arc<Self>, sub: Subscription, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(self: Arc<Self>, sub: Subscription, mut stop: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(&self.settings);
         loop {
             let mut progressed = false;

@@ -254,7 +254,7 @@ pub(crate) struct Reader {
 /// (`X-Road-Issue`) and the message id (`X-Road-Id`). Empty for a call that did not come
 /// through X-Road.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Official {
+pub(crate) struct Official {
     pub user: Option<String>,
     pub issue: Option<String>,
     pub message_id: Option<String>,
