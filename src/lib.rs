@@ -74,7 +74,6 @@ pub mod net;
 pub mod node;
 pub(crate) mod policy;
 pub mod ports;
-#[allow(missing_docs)]
 pub mod registry;
 pub mod store;
 pub mod trust;

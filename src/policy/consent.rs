@@ -25,7 +25,7 @@ use crate::event::Event;
 
 /// A consent statement as carried in a returnee record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consent {
+pub(crate) struct Consent {
     pub granted: bool,
     pub purposes: Vec<String>,
     pub recipients: Vec<MemberId>,
@@ -39,7 +39,7 @@ pub struct Consent {
 
 impl Consent {
     /// Whether this statement lets `member` read for one of `purposes`.
-    pub fn names(&self, member: &MemberId, purposes: &[String]) -> bool {
+    pub(crate) fn names(&self, member: &MemberId, purposes: &[String]) -> bool {
         self.granted
             && self.recipients.contains(member)
             && self.purposes.iter().any(|p| purposes.contains(p))

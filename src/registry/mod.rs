@@ -11,5 +11,5 @@
 pub mod kpi;
 pub mod offers;
 pub mod projector;
-pub mod serve;
+pub(crate) mod serve;
 pub mod view;

@@ -16,13 +16,15 @@ use crate::store::{Store, StoreError, WriteBatch};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OfferKind {
+    /// A vacancy (`vacancy` events).
     Vacancy,
+    /// A course (`course-offer` events).
     Course,
 }
 
 impl OfferKind {
     /// The kind of offer an event type describes, if any.
-    pub fn of(t: EventType) -> Option<OfferKind> {
+    pub(crate) fn of(t: EventType) -> Option<OfferKind> {
         match t {
             EventType::Vacancy => Some(OfferKind::Vacancy),
             EventType::CourseOffer => Some(OfferKind::Course),
@@ -51,13 +53,17 @@ impl OfferKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Offer {
+    /// A vacancy or a course.
     pub kind: OfferKind,
+    /// Its id (the events' `vacancyId` or `courseCode`).
     pub id: String,
     /// The member that publishes it.
     pub source: String,
+    /// Whether it is open (the last event opened or described it).
     pub open: bool,
     /// Business date and log position of the event that set the state.
     pub event_date: String,
+    /// See `event_date`.
     pub position: u64,
     /// The latest description (the event data of the last opening or update).
     pub description: Value,
@@ -65,7 +71,7 @@ pub struct Offer {
 
 impl Offer {
     /// The region (ISO 3166-2:KG) the offer is in, as its description states.
-    pub fn region(&self) -> Option<&str> {
+    pub(crate) fn region(&self) -> Option<&str> {
         self.description.get("region").and_then(Value::as_str)
     }
 }
@@ -85,13 +91,13 @@ fn opens(kind: OfferKind, event: &Value) -> bool {
 }
 
 /// The id an offer event names.
-pub fn id_of(kind: OfferKind, data: &Value) -> Option<String> {
+pub(crate) fn id_of(kind: OfferKind, data: &Value) -> Option<String> {
     data.get(kind.id_field())?.as_str().map(String::from)
 }
 
 /// The state after `event` (at `position`) given the `held` one; `None` if the event is not
 /// an offer event.
-pub fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> {
+pub(crate) fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> {
     let kind = OfferKind::of(event.event_type)?;
     let d = &event.data;
     let id = id_of(kind, d)?;
@@ -118,12 +124,12 @@ pub fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> 
 }
 
 /// Stage an offer's new state.
-pub fn stage(batch: &mut WriteBatch, offer: &Offer) {
+pub(crate) fn stage(batch: &mut WriteBatch, offer: &Offer) {
     batch.set_offer(offer.kind.byte(), &offer.id, offer);
 }
 
 /// One offer as held.
-pub fn get(store: &Store, kind: OfferKind, id: &str) -> Result<Option<Offer>, StoreError> {
+pub(crate) fn get(store: &Store, kind: OfferKind, id: &str) -> Result<Option<Offer>, StoreError> {
     store.offer(kind.byte(), id)
 }
 

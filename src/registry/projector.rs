@@ -31,7 +31,7 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 
 /// Project every log entry after the projector's cursor, a page at a time, until caught up.
 /// Returns the number of log entries taken.
-pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
+pub(crate) fn catch_up(store: &Store) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
         match project_page(store, None)? {
@@ -171,7 +171,7 @@ fn fold_offer(
 }
 
 /// The view of `pin` projected from the events at `positions` only (a subset of its view).
-pub fn project_positions(
+pub(crate) fn project_positions(
     store: &Store,
     pin: &Pin,
     positions: &[u64],
@@ -259,7 +259,7 @@ pub fn rebuild(store: &Store) -> Result<u64, StoreError> {
 }
 
 /// A person's view, if the node holds events about them.
-pub fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
+pub(crate) fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
     store.view(pin.expose())
 }
 
@@ -271,7 +271,7 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
 /// a long backlog of views still stops at once). New events are projected as soon as they are
 /// committed: an agency that reads a person right after its 201 sees what it published.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     mut positions: watch::Receiver<u64>,
     recent: std::sync::Arc<Recent>,

@@ -17,7 +17,7 @@ use crate::event::SignedEvent;
 pub(crate) const DEFAULT_CAPACITY: usize = 2048;
 
 /// The latest committed events, parsed (see the module doc).
-pub struct Recent {
+pub(crate) struct Recent {
     capacity: usize,
     held: Mutex<Held>,
 }
@@ -41,7 +41,7 @@ impl Held {
 }
 
 impl Recent {
-    pub fn new(capacity: usize) -> Recent {
+    pub(crate) fn new(capacity: usize) -> Recent {
         Recent {
             capacity,
             held: Mutex::new(Held::default()),
@@ -69,7 +69,7 @@ impl Recent {
     }
 
     /// The event at `position`, if it is still here.
-    pub fn get(&self, position: u64) -> Option<SignedEvent> {
+    pub(crate) fn get(&self, position: u64) -> Option<SignedEvent> {
         let held = self.held.lock().ok()?;
         held.events.get(held.offset(position)?).cloned()
     }
