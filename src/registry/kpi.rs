@@ -427,20 +427,6 @@ pub(crate) enum Category {
     Unknown,
 }
 
-impl Category {
-    /// Table order.
-    #[cfg(test)]
-    pub(crate) const ALL: [Category; 7] = [
-        Category::Formal,
-        Category::Informal,
-        Category::SeasonalTemporary,
-        Category::SelfEmployed,
-        Category::Unemployed,
-        Category::Inactive,
-        Category::Unknown,
-    ];
-}
-
 /// A bucket of time to first employment (table 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum TimeBucket {
