@@ -20,21 +20,26 @@ use crate::event::schema::EventType;
 /// Why stored or received bytes are not an event of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
+    /// Not a JWS of an event.
     #[error(transparent)]
     Jws(#[from] JwsError),
+    /// The payload is not an envelope of this exchange.
     #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
     Envelope(#[source] SerdeError),
+    /// An attribute of the envelope is not what this exchange requires.
     #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
     Attribute(BadAttribute),
+    /// The payload is not strict JSON.
     #[error("the payload: {0}")]
     Json(crate::event::json::JsonError),
+    /// The sequence is not a decimal number from 1.
     #[error("sequence must be a decimal number from 1")]
     Sequence,
 }
 
 impl EventError {
     /// A stable reason code for quarantine records and metrics.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             EventError::Jws(e) => e.code(),
             EventError::Envelope(_) | EventError::Attribute(_) | EventError::Sequence => {
@@ -48,12 +53,16 @@ impl EventError {
 /// Which attribute of a well-formed envelope is not what this exchange requires.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum BadAttribute {
+    /// `specversion` is not 1.0.
     #[error("specversion must be \"1.0\"")]
     SpecVersion,
+    /// `datacontenttype` is not JSON.
     #[error("datacontenttype must be application/json")]
     ContentType,
+    /// `dataschema` is not the type's schema.
     #[error("dataschema does not name the schema of this type")]
     DataSchema,
+    /// `id` is not a UUIDv7.
     #[error("id must be a UUIDv7")]
     IdVersion,
 }
@@ -61,12 +70,16 @@ pub enum BadAttribute {
 /// Why a correction may not supersede the event it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SupersedeError {
+    /// The named event is another member's.
     #[error("supersedes names an event of another member: a member corrects only its own events")]
     OtherSource,
+    /// The named event is of another type.
     #[error("supersedes names an event of another type: a correction is of the type it corrects")]
     OtherType,
+    /// The named event is about another person.
     #[error("supersedes names an event about another person")]
     OtherPerson,
+    /// No event of this member has that id.
     #[error("supersedes names no event this member published")]
     Unknown,
 }
@@ -75,16 +88,22 @@ pub enum SupersedeError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
-    pub specversion: String,
+    pub(crate) specversion: String,
+    /// Its id (a UUIDv7), unique for its source.
     pub id: Uuid,
+    /// The member that published it.
     pub source: MemberId,
     #[serde(rename = "type")]
-    pub event_type: EventType,
+    pub(crate) event_type: EventType,
+    /// When it was published.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    pub dataschema: String,
-    pub datacontenttype: String,
+    pub(crate) dataschema: String,
+    pub(crate) datacontenttype: String,
+    /// Its sequence among its source's events (a decimal number from 1, as CloudEvents'
+    /// sequence extension writes it).
     pub sequence: String,
+    /// The data, valid against its type's schema.
     pub data: Value,
 }
 
@@ -111,7 +130,7 @@ impl Event {
     }
 
     /// The PIN of the person the event is about (every schema requires `person.pin`).
-    pub fn pin(&self) -> Option<&str> {
+    pub(crate) fn pin(&self) -> Option<&str> {
         self.data.get("person")?.get("pin")?.as_str()
     }
 
@@ -127,13 +146,13 @@ impl Event {
     }
 
     /// The id of the event this one corrects, when it is a correction.
-    pub fn supersedes(&self) -> Option<Uuid> {
+    pub(crate) fn supersedes(&self) -> Option<Uuid> {
         self.data.get("supersedes")?.as_str()?.parse().ok()
     }
 
     /// The correction rule: an event may supersede only an event of the same source and type
     /// about the same person. Checked at publish, at receipt, and again by the registry view.
-    pub fn may_supersede(&self, target: &Event) -> Result<(), SupersedeError> {
+    pub(crate) fn may_supersede(&self, target: &Event) -> Result<(), SupersedeError> {
         if target.source != self.source {
             Err(SupersedeError::OtherSource)
         } else if target.event_type != self.event_type {
@@ -201,7 +220,7 @@ impl SignedEvent {
     /// [`SignedEvent::parse`] and the checks on their way in, so the payload is read straight
     /// into the envelope, without the strict JSON pass (duplicate members, nesting) and the
     /// envelope checks that guard the way in. The audit (`jol verify`) uses the strict parse.
-    pub fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
+    pub(crate) fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
         let jws = Jws::parse(bytes, Typ::Event)?;
         let event: Event =
             serde_json::from_slice(jws.payload()).map_err(|e| EventError::Envelope(e.into()))?;
@@ -212,18 +231,21 @@ impl SignedEvent {
     }
 
     /// The event, shared.
-    pub fn shared_event(&self) -> Arc<Event> {
+    pub(crate) fn shared_event(&self) -> Arc<Event> {
         self.event.clone()
     }
 
+    /// The JWS bytes, as stored and served.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
+    /// The envelope.
     pub fn event(&self) -> &Event {
         &self.event
     }
 
+    /// Its sequence.
     pub fn sequence(&self) -> u64 {
         self.event.sequence_number().unwrap_or(0)
     }
@@ -241,16 +263,16 @@ impl Serialize for SignedEvent {
 /// its members keep their order).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StoredItem<'a> {
-    pub position: u64,
-    pub leaf_index: u64,
+pub(crate) struct StoredItem<'a> {
+    pub(crate) position: u64,
+    pub(crate) leaf_index: u64,
     pub event: SignedEvent,
     pub jws: &'a serde_json::value::RawValue,
 }
 
 impl<'a> StoredItem<'a> {
     /// Present the bytes stored at `position` (positions start at 1; leaf `position - 1`).
-    pub fn parse(position: u64, bytes: &'a [u8]) -> Result<StoredItem<'a>, EventError> {
+    pub(crate) fn parse(position: u64, bytes: &'a [u8]) -> Result<StoredItem<'a>, EventError> {
         let event = SignedEvent::from_store(bytes)?;
         Ok(StoredItem {
             position,
@@ -262,7 +284,7 @@ impl<'a> StoredItem<'a> {
 }
 
 /// The JWS bytes as a raw JSON value (flattened JWS is a JSON object).
-pub fn raw_json(bytes: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
+pub(crate) fn raw_json(bytes: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
     serde_json::from_slice(bytes).map_err(|e| EventError::Envelope(e.into()))
 }
 

@@ -29,7 +29,7 @@ pub struct SerdeError(Arc<serde_json::Error>);
 
 impl SerdeError {
     /// serde_json's error.
-    pub fn get(&self) -> &serde_json::Error {
+    pub(crate) fn get(&self) -> &serde_json::Error {
         &self.0
     }
 }
@@ -66,7 +66,7 @@ impl std::error::Error for SerdeError {
 const DUPLICATE: &str = "\u{0}duplicate-key\u{0}";
 
 /// Parse `bytes` as one JSON value, refusing duplicate member names.
-pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Strict { path: Path::Root }
         .deserialize(&mut de)
@@ -85,7 +85,7 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
 }
 
 /// Parse strictly, then deserialize into `T`.
-pub fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
+pub(crate) fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
     let value = parse(bytes)?;
     serde_json::from_value(value).map_err(|e| JsonError::Syntax(e.into()))
 }

@@ -20,30 +20,40 @@ use crate::event::json::SerdeError;
 /// Why a JWS was refused. Each variant is a distinct reason code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
+    /// Not a flattened JWS JSON object.
     #[error("not a flattened JWS JSON object: {0}")]
     Malformed(#[source] SerdeError),
+    /// A member that is not canonical base64url.
     #[error("the {0} member is not canonical base64url without padding")]
     Base64(&'static str),
+    /// The protected header is not a JSON object with alg and kid.
     #[error("the protected header is not a JSON object with alg and kid: {0}")]
     Header(#[source] SerdeError),
+    /// Neither Ed25519 nor EdDSA.
     #[error("alg must be Ed25519 (or EdDSA from a member not yet migrated)")]
     Algorithm,
+    /// Another kind of signed object than the one expected.
     #[error("typ is {found:?}, but a {expected} is expected here")]
     Type {
+        /// The kind expected.
         expected: Typ,
+        /// The `typ` it names, if any.
         found: Option<String>,
     },
+    /// The header names critical extensions.
     #[error("the header names critical extensions this node does not understand")]
     Critical,
+    /// `kid` is not a key name.
     #[error("kid is not a signing key name MEMBER-ID#KEYNAME")]
     KeyId,
+    /// The signature does not verify.
     #[error("the signature does not verify")]
     Signature,
 }
 
 impl JwsError {
     /// A stable reason code for quarantine records and metrics.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             JwsError::Malformed(_) | JwsError::Base64(_) | JwsError::Header(_) => "jws-malformed",
             JwsError::Algorithm => "jws-algorithm",
@@ -76,7 +86,7 @@ struct Header {
 }
 
 /// The content type our events carry in the protected header.
-pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+pub(crate) const CONTENT_TYPE: &str = "application/cloudevents+json";
 
 /// What a signed object is: its `typ` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -120,6 +130,7 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// Its name in the header.
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::Ed25519 => "Ed25519",
@@ -135,7 +146,7 @@ pub fn sign(key: &SigningKey, kid: &KeyName, typ: Typ, payload: &[u8]) -> Vec<u8
 
 /// Sign with an explicit algorithm name and `typ` (tests use it to act as a member that has not
 /// migrated to RFC 9864 yet).
-pub fn sign_with(
+pub(crate) fn sign_with(
     key: &SigningKey,
     kid: &KeyName,
     alg: Alg,
@@ -239,12 +250,12 @@ impl Jws {
     }
 
     /// The algorithm the header names.
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         self.alg
     }
 
     /// The signing key's name.
-    pub fn kid(&self) -> &KeyName {
+    pub(crate) fn kid(&self) -> &KeyName {
         &self.kid
     }
 

@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use crate::event::identifiers::{Pin, Sex};
 
 /// Where our schemas live by name; `$ref`s between them resolve against this base.
-pub const SCHEMA_BASE: &str = "https://jol.example/schemas/";
+pub(crate) const SCHEMA_BASE: &str = "https://jol.example/schemas/";
 
 const COMMON: &str = include_str!("../../schemas/common.v1.json");
 const RETURNEE_RECORD: &str = include_str!("../../schemas/returnee-record.v1.json");
@@ -31,21 +31,27 @@ const VACANCY: &str = include_str!("../../schemas/vacancy.v1.json");
 const COURSE_OFFER: &str = include_str!("../../schemas/course-offer.v1.json");
 /// The dialect: JSON Schema 2020-12 plus the Jol registry vocabulary (`jolPinAgrees`,
 /// `jolNotBefore`), declared optional so standard validators process the schemas.
-pub const META: &str = include_str!("../../schemas/jol-meta.v1.json");
+pub(crate) const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 
 /// The event types of the exchange: three about a person (consent applies), two not
 /// (vacancies and course offers, for matching).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum EventType {
+    /// `returnee-record`: the migration agency's record of a return (carries the consent).
     ReturneeRecord,
+    /// `training-enrolment`: a course enrolment and its outcome.
     TrainingEnrolment,
+    /// `employment-status`: registration, profiling, referrals, jobs.
     EmploymentStatus,
+    /// `vacancy`: an open job (not about a person).
     Vacancy,
+    /// `course-offer`: a course on offer (not about a person).
     CourseOffer,
 }
 
 impl EventType {
+    /// Every type.
     pub const ALL: [EventType; 5] = [
         EventType::ReturneeRecord,
         EventType::TrainingEnrolment,
@@ -54,6 +60,7 @@ impl EventType {
         EventType::CourseOffer,
     ];
 
+    /// Its name (`returnee-record`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::ReturneeRecord => "returnee-record",
@@ -65,17 +72,17 @@ impl EventType {
     }
 
     /// Whether events of this type are about a person (carry `person.pin`; consent applies).
-    pub fn is_personal(self) -> bool {
+    pub(crate) fn is_personal(self) -> bool {
         !matches!(self, EventType::Vacancy | EventType::CourseOffer)
     }
 
     /// The `dataschema` URI: names type and version.
-    pub fn schema_uri(self) -> String {
+    pub(crate) fn schema_uri(self) -> String {
         format!("{SCHEMA_BASE}{}.v1.json", self.as_str())
     }
 
     /// The schema file's exact bytes, as shipped.
-    pub fn schema_source(self) -> &'static str {
+    pub(crate) fn schema_source(self) -> &'static str {
         match self {
             EventType::ReturneeRecord => RETURNEE_RECORD,
             EventType::TrainingEnrolment => TRAINING_ENROLMENT,
@@ -87,7 +94,7 @@ impl EventType {
 
     /// SHA-256 (hex) of the schema file together with the shared definitions it uses (computed
     /// once per process: every received event is checked against it).
-    pub fn schema_digest(self) -> &'static str {
+    pub(crate) fn schema_digest(self) -> &'static str {
         static DIGESTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let digests = DIGESTS.get_or_init(|| {
             EventType::ALL
@@ -109,7 +116,7 @@ impl EventType {
 }
 
 /// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()
@@ -158,8 +165,11 @@ impl fmt::Display for EventType {
 /// One failing field: where (JSON pointer into the document), which rule, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
+    /// The JSON pointer of the field.
     pub pointer: String,
+    /// The schema keyword that failed.
     pub keyword: String,
+    /// Why, without the value.
     pub reason: String,
 }
 

@@ -16,14 +16,14 @@ const DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]
 time::serde::format_description!(pub iso_date, Date, DATE);
 
 /// A `YYYY-MM-DD` date from the data, as [`iso_date`] reads it.
-pub fn date(text: &str) -> Option<Date> {
+pub(crate) fn date(text: &str) -> Option<Date> {
     Date::parse(text, DATE).ok()
 }
 
 /// How formal a job is (`common.v1.json#/$defs/formality`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Formality {
+pub(crate) enum Formality {
     Formal,
     Informal,
     Unknown,
@@ -32,7 +32,7 @@ pub enum Formality {
 /// A person's labour-force status (`employment-status.v1.json`, `labourForceStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LabourForceStatus {
+pub(crate) enum LabourForceStatus {
     Employed,
     Unemployed,
     OutsideLabourForce,
@@ -41,7 +41,7 @@ pub enum LabourForceStatus {
 /// A job's contract duration (`common.v1.json#/$defs/contractDuration`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ContractDuration {
+pub(crate) enum ContractDuration {
     Permanent,
     FixedTerm,
     Seasonal,
@@ -52,7 +52,7 @@ pub enum ContractDuration {
 /// Status in employment, ICSE-18 (`common.v1.json#/$defs/icse18`), written as its code; the
 /// order is the codes' order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Icse18 {
+pub(crate) enum Icse18 {
     #[serde(rename = "11")]
     EmployerInCorporation,
     #[serde(rename = "12")]
@@ -78,7 +78,7 @@ pub enum Icse18 {
 impl Icse18 {
     /// ICSE-18's independent workers: employers (11, 12) and independent workers without
     /// employees (21, 22).
-    pub fn is_independent(self) -> bool {
+    pub(crate) fn is_independent(self) -> bool {
         matches!(
             self,
             Icse18::EmployerInCorporation
@@ -92,7 +92,7 @@ impl Icse18 {
 /// How a consent was given (`common.v1.json#/$defs/consent`, `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ConsentMethod {
+pub(crate) enum ConsentMethod {
     WrittenSigned,
     ElectronicSignature,
     InPersonRecorded,
@@ -114,7 +114,7 @@ pub enum Segment {
 /// What an employment-status event says happened (`employment-status.v1.json`, `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum EmploymentEvent {
+pub(crate) enum EmploymentEvent {
     JobseekerRegistered,
     Profiled,
     ReferredToTraining,
@@ -131,7 +131,7 @@ pub enum EmploymentEvent {
 /// default).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum TrainingEvent {
+pub(crate) enum TrainingEvent {
     #[default]
     Enrolled,
     Completed,
@@ -144,7 +144,7 @@ pub enum TrainingEvent {
 /// What a vacancy event says happened (`vacancy.v1.json`, `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum VacancyEvent {
+pub(crate) enum VacancyEvent {
     VacancyOpened,
     VacancyUpdated,
     VacancyFilled,
@@ -154,7 +154,7 @@ pub enum VacancyEvent {
 /// What a course-offer event says happened (`course-offer.v1.json`, `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum CourseEvent {
+pub(crate) enum CourseEvent {
     CourseOffered,
     CourseUpdated,
     CourseClosed,
