@@ -143,21 +143,26 @@ pub(crate) enum TrainingEvent {
 
 /// What a vacancy event says happened (`vacancy.v1.json`, `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum VacancyEvent {
-    VacancyOpened,
-    VacancyUpdated,
-    VacancyFilled,
-    VacancyWithdrawn,
+    #[serde(rename = "VACANCY_OPENED")]
+    Opened,
+    #[serde(rename = "VACANCY_UPDATED")]
+    Updated,
+    #[serde(rename = "VACANCY_FILLED")]
+    Filled,
+    #[serde(rename = "VACANCY_WITHDRAWN")]
+    Withdrawn,
 }
 
 /// What a course-offer event says happened (`course-offer.v1.json`, `event`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub(crate) enum CourseEvent {
-    CourseOffered,
-    CourseUpdated,
-    CourseClosed,
+    #[serde(rename = "COURSE_OFFERED")]
+    Offered,
+    #[serde(rename = "COURSE_UPDATED")]
+    Updated,
+    #[serde(rename = "COURSE_CLOSED")]
+    Closed,
 }
 
 #[cfg(test)]

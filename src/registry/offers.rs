@@ -81,11 +81,11 @@ fn opens(kind: OfferKind, event: &Value) -> bool {
     match kind {
         OfferKind::Vacancy => matches!(
             VacancyEvent::deserialize(event),
-            Ok(VacancyEvent::VacancyOpened | VacancyEvent::VacancyUpdated)
+            Ok(VacancyEvent::Opened | VacancyEvent::Updated)
         ),
         OfferKind::Course => matches!(
             CourseEvent::deserialize(event),
-            Ok(CourseEvent::CourseOffered | CourseEvent::CourseUpdated)
+            Ok(CourseEvent::Offered | CourseEvent::Updated)
         ),
     }
 }
