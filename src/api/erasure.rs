@@ -132,7 +132,7 @@ impl LocalApi {
         Ok(view
             .iter()
             .flat_map(|v| &v.events)
-            .filter(|e| e.source == self.member.as_str())
+            .filter(|e| e.source == self.member)
             .map(|e| (e.position, e.id.clone()))
             .unzip())
     }

@@ -11,7 +11,7 @@ use super::routes::{Access, Body, Param, Route, Spec};
 const GUARDED: [u16; 4] = [401, 403, 421, 429];
 
 /// The local API's description.
-pub fn local_api() -> Value {
+pub(crate) fn local_api() -> Value {
     let mut paths = Map::new();
     for route in Route::ALL {
         let spec = route.spec();
@@ -29,7 +29,12 @@ pub fn local_api() -> Value {
 }
 
 /// An OpenAPI 3.1 document around `paths`, with Jol's component schemas.
-pub fn document(title: &str, description: &str, paths: Value, security: Option<Value>) -> Value {
+pub(crate) fn document(
+    title: &str,
+    description: &str,
+    paths: Value,
+    security: Option<Value>,
+) -> Value {
     let mut components = json!({"schemas": schemas()});
     if let Some(s) = security {
         components["securitySchemes"] = s;
@@ -190,7 +195,7 @@ fn path_params(path: &str) -> Vec<&str> {
 }
 
 /// A path parameter's schema (shared with the X-Road services' descriptions).
-pub fn path_schema(name: &str) -> Value {
+pub(crate) fn path_schema(name: &str) -> Value {
     match name {
         "pin" => {
             json!({"type": "string", "description": "Personal identification number (14 digits)"})
@@ -201,7 +206,7 @@ pub fn path_schema(name: &str) -> Value {
 }
 
 /// A query parameter's description.
-pub fn query_param(name: &str, kind: Param) -> Value {
+pub(crate) fn query_param(name: &str, kind: Param) -> Value {
     let required = kind == Param::RequiredInteger;
     json!({"name": name, "in": "query", "required": required, "schema": param_schema(kind)})
 }

@@ -12,7 +12,7 @@ use super::tokens::Scope;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// No token: `/healthz` and the dashboard's sign-in.
     Open,
     /// A valid token, with this scope (`None`: any scope).
@@ -21,7 +21,7 @@ pub enum Access {
 
 /// What a successful answer carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// JSON described by this component schema.
     Json(&'static str),
     /// A web page.
@@ -34,7 +34,7 @@ pub enum Body {
 
 /// The kind of a query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Param {
+pub(crate) enum Param {
     Integer,
     /// An integer the route cannot do without.
     RequiredInteger,
@@ -44,7 +44,7 @@ pub enum Param {
 
 /// A route of the local API, with its path parameters (as the request spelled them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
+pub(crate) enum Route<'a> {
     Healthz,
     Dashboard,
     SignInPage,
@@ -77,20 +77,20 @@ pub enum Route<'a> {
 
 /// What a route is: its method and path, who may call it, what it answers.
 #[derive(Debug, Clone)]
-pub struct Spec {
-    pub method: Method,
+pub(crate) struct Spec {
+    pub(crate) method: Method,
     /// The path, with `{name}` for a path parameter.
-    pub path: &'static str,
-    pub access: Access,
-    pub summary: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) access: Access,
+    pub(crate) summary: &'static str,
     /// The success status and what it carries.
-    pub ok: (u16, Body),
+    pub(crate) ok: (u16, Body),
     /// The refusals this route may answer besides those of every guarded route (problem+json).
-    pub refusals: &'static [u16],
+    pub(crate) refusals: &'static [u16],
     /// Query parameters: name, and whether it is an integer (else a string).
-    pub query: &'static [(&'static str, Param)],
+    pub(crate) query: &'static [(&'static str, Param)],
     /// The request body's component schema, for a POST.
-    pub request: Option<&'static str>,
+    pub(crate) request: Option<&'static str>,
 }
 
 const PAGE: &[(&str, Param)] = &[("after", Param::Integer), ("limit", Param::Integer)];
@@ -100,7 +100,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub const ALL: [Route<'static>; 28] = [
+    pub(crate) const ALL: [Route<'static>; 28] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -133,7 +133,7 @@ impl<'a> Route<'a> {
 
     /// The route `method` and `segments` (the path split at `/`, without its outer slashes)
     /// name, if any. A path parameter is never empty.
-    pub fn of(method: &Method, segments: &[&'a str]) -> Option<Route<'a>> {
+    pub(crate) fn of(method: &Method, segments: &[&'a str]) -> Option<Route<'a>> {
         use Route::*;
         // `/` is the one path with an empty segment; anywhere else one names no route.
         if segments != [""] && segments.contains(&"") {
@@ -174,13 +174,13 @@ impl<'a> Route<'a> {
     }
 
     /// Who may call the route.
-    pub fn access(&self) -> Access {
+    pub(crate) fn access(&self) -> Access {
         self.spec().access
     }
 
     /// The route's method, path template, access and answers.
     #[rustfmt::skip]
-    pub fn spec(&self) -> Spec {
+    pub(crate) fn spec(&self) -> Spec {
         use Route::*;
         match self {
             Healthz => Spec { method: Method::GET, path: "/healthz", access: Access::Open, summary: "Liveness", ok: (200, Body::Json("Health")), refusals: &[], query: &[], request: None },

@@ -13,24 +13,27 @@ use crate::trust::manifest::Manifest;
 /// One problem found, at a log position (1-based) or checkpoint size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub position: u64,
-    pub problem: String,
+    pub(crate) position: u64,
+    pub(crate) problem: String,
 }
 
 /// What the audit saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Audit {
+    /// How many log entries it read.
     pub entries: u64,
-    pub checkpoints: u64,
-    pub quarantine_records: u64,
-    pub access_records: u64,
-    pub signatures_checked: bool,
+    pub(crate) checkpoints: u64,
+    pub(crate) quarantine_records: u64,
+    pub(crate) access_records: u64,
+    pub(crate) signatures_checked: bool,
+    /// The root of the log's Merkle tree (base64url).
     pub root: String,
     /// Events whose disclosures an erasure deleted: their signed parts verify as before.
     pub erased_events: u64,
     /// Side-log records an erasure rewrote without the person: checked against the leaf
     /// recorded when they were appended.
     pub redacted_records: u64,
+    /// Each problem it found; none for a sound log.
     pub findings: Vec<Finding>,
 }
 

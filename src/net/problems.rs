@@ -9,7 +9,7 @@ macro_rules! kinds {
         /// A kind of problem; see the module doc.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ProblemKind {
-            $($kind,)*
+            $(#[doc = $title] $kind,)*
         }
 
         impl ProblemKind {
@@ -17,15 +17,16 @@ macro_rules! kinds {
             pub const ALL: &[ProblemKind] = &[$(ProblemKind::$kind,)*];
 
             /// The last part of the `type` URI.
-            pub fn slug(self) -> &'static str {
+            pub(crate) fn slug(self) -> &'static str {
                 match self { $(ProblemKind::$kind => $slug,)* }
             }
 
+            /// The HTTP status it is answered with.
             pub fn status(self) -> StatusCode {
                 match self { $(ProblemKind::$kind => StatusCode::$status,)* }
             }
 
-            pub fn title(self) -> &'static str {
+            pub(crate) fn title(self) -> &'static str {
                 match self { $(ProblemKind::$kind => $title,)* }
             }
         }

@@ -14,6 +14,6 @@ pub mod erasure;
 pub mod kpi;
 pub mod offers;
 pub mod projector;
-pub mod retention;
-pub mod serve;
+pub(crate) mod retention;
+pub(crate) mod serve;
 pub mod view;

@@ -33,7 +33,7 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 
 /// Project every log entry after the projector's cursor, a page at a time, until caught up.
 /// Returns the number of log entries taken.
-pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
+pub(crate) fn catch_up(store: &Store) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
         match step(store, None)? {
@@ -116,7 +116,7 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
     for offer in offers.values().flatten() {
         offers::stage(&mut batch, offer);
     }
-    batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
+    batch.set_view_cursor(last);
     store.apply_other(batch)?;
     Ok(taken)
 }
@@ -184,7 +184,7 @@ fn fold_offer(
 }
 
 /// The view of `pin` projected from the events at `positions` only (a subset of its view).
-pub fn project_positions(
+pub(crate) fn project_positions(
     store: &Store,
     pin: &Pin,
     positions: &[u64],
@@ -307,7 +307,7 @@ pub fn rebuild_with(
         }
     }
     flush_person(current.take(), &mut batch)?;
-    batch.set_meta(&Meta::ViewCursor, &after.to_be_bytes());
+    batch.set_view_cursor(after);
     store.apply_other(batch)?;
     store.flush()?;
     store.clear_person_index()?;
@@ -316,7 +316,7 @@ pub fn rebuild_with(
 }
 
 /// A person's view, if the node holds events about them.
-pub fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
+pub(crate) fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
     store.view(pin.expose())
 }
 
@@ -328,7 +328,7 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
 /// a long backlog of views still stops at once). New events are projected as soon as they are
 /// committed: an agency that reads a person right after its 201 sees what it published.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     mut positions: watch::Receiver<u64>,
     recent: std::sync::Arc<Recent>,

@@ -15,7 +15,6 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::event::identifiers::MemberId;
-use crate::event::schema::EventType;
 use crate::policy::access::{self, Outcome, ReaderId};
 use crate::registry::view::PersonView;
 use crate::store::{Store, StoreError};
@@ -28,14 +27,14 @@ const ACCESS_RECORDS: usize = 100_000;
 
 /// What one sweep found to erase: a person and the positions of this node's expired events.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Expired {
+pub(crate) struct Expired {
     pub view: PersonView,
     pub positions: Vec<u64>,
     pub legal_basis: String,
 }
 
 /// The persons with events of this node's whose retention ended before `today`.
-pub fn expired(
+pub(crate) fn expired(
     store: &Store,
     manifest: &Manifest,
     me: &MemberId,
@@ -49,10 +48,8 @@ pub fn expired(
         };
         let mut positions = Vec::new();
         let mut bases = Vec::new();
-        for e in view.events.iter().filter(|e| e.source == me.as_str()) {
-            let Ok(t) = e.event_type.parse::<EventType>() else {
-                continue;
-            };
+        for e in view.events.iter().filter(|e| &e.source == me) {
+            let t = e.event_type;
             let Some(days) = manifest.policy(t).and_then(|p| p.retention_days) else {
                 continue;
             };
@@ -79,7 +76,7 @@ pub fn expired(
 }
 
 /// Erase everything expired at `today`; returns how many persons' events were erased.
-pub async fn sweep(
+pub(crate) async fn sweep(
     store: &Store,
     trust: &Trust,
     publisher: &Publisher,
@@ -139,7 +136,7 @@ fn holders(store: &Store, person: &Expired) -> Result<Vec<MemberId>, StoreError>
 }
 
 /// Sweep at start, then every `every`, until `stop`.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     trust: std::sync::Arc<Trust>,
     publisher: Publisher,

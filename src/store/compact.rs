@@ -61,12 +61,15 @@ const AFTER_EVERY_KEY: &[u8] = &[u8::MAX];
 /// What a compaction did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CompactReport {
+    /// The engine compacted.
     pub engine: Engine,
     /// Entries copied (an embedded engine); PostgreSQL rewrites its tables itself.
     pub entries: Option<u64>,
     /// Bytes the store took on disk before and after.
     pub bytes_before: u64,
+    /// Bytes the store takes on disk after.
     pub bytes_after: u64,
+    /// How long it took.
     pub took: Duration,
 }
 

@@ -151,7 +151,7 @@ pub enum Meta {
 impl Meta {
     /// Whether any replica of a member may store it, not only the writer: the manifest (signed
     /// by the authority, the newest one wins wherever it is read).
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         matches!(self, Meta::Manifest)
     }
 
@@ -335,7 +335,7 @@ impl SideLog {
     }
 
     /// What the log is called in errors.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SideLog::Quarantine => "quarantine",
             SideLog::Access => "access log",

@@ -34,18 +34,22 @@ pub enum Cause {
 /// What a member's operator orders erased: the person's events this node published.
 #[derive(Debug, Clone)]
 pub struct ErasureOrder {
+    /// The erasure's id.
     pub id: Uuid,
+    /// The person.
     pub pin: Pin,
     /// Positions of this node's own events about the person.
     pub positions: Vec<u64>,
     /// The members that received any of those events (from the person's access log).
     pub holders: Vec<MemberId>,
+    /// The act that requires it.
     pub legal_basis: String,
     /// Why, in the operator's words; kept in this node's record, never sent.
     pub reason: String,
     /// The purpose the order is published under (the ordering token's); empty: the purpose
     /// the first erased event was processed for.
     pub purpose: String,
+    /// A request, or the end of a retention.
     pub cause: Cause,
 }
 
@@ -53,12 +57,14 @@ pub struct ErasureOrder {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Holder {
+    /// The member that received erased events.
     pub member: MemberId,
     #[serde(
         default,
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
+    /// When its signed confirmation says it erased them (none yet: not confirmed).
     pub confirmed: Option<OffsetDateTime>,
     /// How many of the events it held and erased, as its confirmation says.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -70,12 +76,16 @@ pub struct Holder {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ErasureRecord {
+    /// The erasure's id.
     pub id: Uuid,
     /// The member that ordered it (this node, or the publisher whose order it carried out).
     pub ordered_by: MemberId,
+    /// When this node did it.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// The act that requires it.
     pub legal_basis: String,
+    /// A request, or the end of a retention.
     pub cause: Cause,
     /// The operator's reason (only on the ordering node).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -110,6 +120,7 @@ impl ErasureRecord {
 /// What the writer answers an order with, once durable.
 #[derive(Debug, Clone)]
 pub struct ErasureOrdered {
+    /// The record kept of it.
     pub record: ErasureRecord,
 }
 

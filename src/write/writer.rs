@@ -319,9 +319,11 @@ impl Writer {
                 round.batch.set_cursor(LogAppend::writer(), source, to);
                 round.cursors.insert(source.clone(), to);
             }
-            ReceiveCursor::Release(number) => round
-                .batch
-                .set_meta(&Meta::ReleaseCursor(source.clone()), &number.to_be_bytes()),
+            ReceiveCursor::Release(number) => round.batch.set_meta(
+                LogAppend::writer(),
+                &Meta::ReleaseCursor(source.clone()),
+                &number.to_be_bytes(),
+            ),
         }
         Ok(stored)
     }
