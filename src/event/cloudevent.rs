@@ -100,8 +100,9 @@ pub struct Event {
     pub id: Uuid,
     /// The member that published it.
     pub source: MemberId,
+    /// Its type.
     #[serde(rename = "type")]
-    pub(crate) event_type: EventType,
+    pub event_type: EventType,
     /// When it was published.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,

@@ -76,7 +76,7 @@ async fn every_bad_event_from_a_peer_is_quarantined_with_its_reason_and_the_good
         let bytes = jol::event::jws::sign(
             &key,
             &kid.parse().unwrap(),
-            jol::event::jws::Typ::Event,
+            jol::event::jws::Typ::SdEvent,
             text.as_bytes(),
         );
         serde_json::from_slice::<Value>(&bytes).unwrap()

@@ -35,10 +35,14 @@ pub fn acceptor(fed: &Federation, agency: &str) -> tokio_rustls::TlsAcceptor {
     )
 }
 
-/// The flattened JWS of `event` signed with `key` under `kid`.
+/// `event` signed with `key` under `kid` as the example federation's members sign: an SD-JWT
+/// (flattened JWS JSON) concealing what its type's schema marks disclosable, every disclosure
+/// beside it.
 pub fn signed(event: &Event, key: &ed25519_dalek::SigningKey, kid: &str) -> Value {
     let kid: KeyName = kid.parse().unwrap();
-    serde_json::from_slice(event.sign(key, &kid).bytes()).unwrap()
+    let schemas = jol::event::schema::Schemas::load().unwrap();
+    let fields = schemas.disclosable(event.event_type);
+    serde_json::from_slice(event.sign_selective(key, &kid, fields).bytes()).unwrap()
 }
 
 /// An event from migration.
