@@ -551,3 +551,62 @@ fn retention_erases_on_schedule_what_the_manifest_no_longer_lets_a_node_keep() {
     });
     assert!(confirmed.is_some());
 }
+
+#[test]
+fn a_closed_month_s_signed_kpi_report_is_not_rewritten_by_a_later_erasure() {
+    let sync = "wait_secs = 2\ncheckpoint_ms = 200\nkpi_report_secs = 1";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let both = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    // Seven returnees (small cells, under five, are suppressed): enough for a total.
+    for i in 0..7 {
+        let mut d = returnee(&nth_pin(i), &[EMPLOYMENT, EDUCATION], &both);
+        d["person"]["sex"] = "M".into();
+        publish(mig.addr, "returnee-record", &d);
+    }
+    wait_for_views(mig.addr);
+    // Within a sweep, the month that closed before today has its signed report.
+    let mut listed = Value::Null;
+    let found = eventually(Duration::from_secs(20), || {
+        listed = get(mig.addr, "/api/v1/kpi/reports").json();
+        listed["reports"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    assert!(found.is_some(), "{listed}");
+    let month = listed["reports"][0]["month"].as_str().unwrap().to_string();
+    let as_of = listed["reports"][0]["asOf"].as_str().unwrap().to_string();
+    assert!(listed["reports"][0]["checkpointSize"].as_u64().unwrap() >= 1);
+    let before = get(mig.addr, &format!("/api/v1/kpi/reports/{month}")).json();
+    assert_eq!(
+        before["report"]["report"]["total"]["persons"], 7,
+        "{before}"
+    );
+    // Signed with migration's event key, as a KPI report.
+    let key = jol::event::keys::read_public(&fed.path("migration/keys/sign.pub.pem")).unwrap();
+    jol::event::jws::Jws::parse(
+        &serde_json::to_vec(&before["jws"]).unwrap(),
+        jol::event::jws::Typ::KpiReport,
+    )
+    .unwrap()
+    .verify(&key)
+    .unwrap();
+
+    // An erasure changes the KPIs computed now for that date, not the report signed then.
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{}/erasure", nth_pin(0)),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+    )
+    .unwrap();
+    assert_eq!(ordered.status, 202);
+    wait_for_views(mig.addr);
+    let live = get(mig.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
+    assert_eq!(live["total"]["persons"], 6, "{live}");
+    let after = get(mig.addr, &format!("/api/v1/kpi/reports/{month}")).json();
+    assert_eq!(after, before);
+    assert_eq!(
+        get(mig.addr, "/api/v1/kpi/reports/2026-13x").status,
+        400,
+        "a month is YYYY-MM"
+    );
+    assert_eq!(get(mig.addr, "/api/v1/kpi/reports/1999-01").status, 404);
+}
