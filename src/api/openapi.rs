@@ -284,7 +284,7 @@ fn schemas() -> Value {
             "type": "object", "required": ["time", "reader", "what", "requestId"], "properties": {
                 "time": {"type": "string"}, "reader": {"type": "string"}, "user": {"type": ["string", "null"]},
                 "purpose": {"type": ["string", "null"]}, "what": {"type": "string"}, "requestId": {"type": "string"},
-                "messageId": {"type": "string"}, "outcome": {"enum": ["served", "refused-no-consent"]}}}}}},
+                "messageId": {"type": "string"}, "outcome": {"enum": ["served", "refused-no-consent", "refused-nothing-held", "erased"]}}}}}},
         "Matches": {"type": "object", "required": ["pin", "matches"], "properties": {"pin": {"type": "string"}, "competencyProfile": any, "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}}}},
         "Match": {"type": "object", "required": ["vacancyId", "score", "terms", "matchedSkills", "missingEssentialSkills"], "properties": {
             "vacancyId": {"type": "string"}, "score": {"type": "number"}, "pin": {"type": "string"},

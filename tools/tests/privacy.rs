@@ -610,3 +610,55 @@ fn a_closed_month_s_signed_kpi_report_is_not_rewritten_by_a_later_erasure() {
     );
     assert_eq!(get(mig.addr, "/api/v1/kpi/reports/1999-01").status, 404);
 }
+
+#[test]
+fn a_person_left_with_other_members_data_sees_the_erasure_and_its_legal_basis_in_their_access_log()
+{
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let purposes = [
+        "EMPLOYMENT_SERVICES",
+        "TRAINING_SERVICES",
+        "REINTEGRATION_CASE_MANAGEMENT",
+    ];
+    let members = [MIGRATION, EMPLOYMENT, EDUCATION];
+    let record = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(PIN, &members, &purposes),
+    );
+    assert!(arrives(emp.addr, MIGRATION, &record));
+    // The employment service records the person too; migration receives it.
+    let mut status = example("employment-status", "employment-started.json");
+    status["person"]["pin"] = PIN.into();
+    let own = publish_id(emp.addr, "employment-status", &status);
+    assert!(arrives(mig.addr, EMPLOYMENT, &own));
+    wait_for_views(mig.addr);
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{PIN}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+    )
+    .unwrap();
+    assert_eq!(ordered.status, 202);
+    let erasure = ordered.json()["id"].as_str().unwrap().to_string();
+    wait_for_views(mig.addr);
+    // Migration still holds what employment sent; the person's log there names the erasure.
+    let log = get(mig.addr, &format!("/api/v1/persons/{PIN}/access-log")).json();
+    let records = log["records"].as_array().unwrap();
+    let noted = records.iter().find(|r| r["outcome"] == "erased");
+    let noted = noted.unwrap_or_else(|| panic!("no erasure in the access log: {records:?}"));
+    let what = noted["what"].as_str().unwrap();
+    assert!(
+        what.contains(&erasure) && what.contains("art. 12"),
+        "{what}"
+    );
+    assert_eq!(noted["reader"], MIGRATION);
+    let view = get(mig.addr, &format!("/api/v1/persons/{PIN}")).json();
+    assert!(
+        view["returnee"].is_null(),
+        "the erased record is still in the view: {view}"
+    );
+}
