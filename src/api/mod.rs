@@ -116,6 +116,8 @@ impl LocalApi {
             Route::Person { pin } => self.get_person(&req, pin, &signed_in(caller)?.reader()),
             Route::AccessLog { pin } => self.get_access_log(pin, &signed_in(caller)?),
             Route::Kpi => self.get_kpi(&req, &signed_in(caller)?),
+            Route::KpiReports => self.kpi_reports(),
+            Route::KpiReport { month } => self.kpi_report(month),
             Route::SkillsGap => self.skills_gap(query, &signed_in(caller)?),
             Route::Vacancies => {
                 self.list_offers(crate::registry::offers::OfferKind::Vacancy, query)

@@ -284,7 +284,7 @@ fn schemas() -> Value {
             "type": "object", "required": ["time", "reader", "what", "requestId"], "properties": {
                 "time": {"type": "string"}, "reader": {"type": "string"}, "user": {"type": ["string", "null"]},
                 "purpose": {"type": ["string", "null"]}, "what": {"type": "string"}, "requestId": {"type": "string"},
-                "messageId": {"type": "string"}, "outcome": {"enum": ["served", "refused-no-consent"]}}}}}},
+                "messageId": {"type": "string"}, "outcome": {"enum": ["served", "refused-no-consent", "refused-nothing-held", "erased"]}}}}}},
         "Matches": {"type": "object", "required": ["pin", "matches"], "properties": {"pin": {"type": "string"}, "competencyProfile": any, "matches": {"type": "array", "items": {"$ref": "#/components/schemas/Match"}}}},
         "Match": {"type": "object", "required": ["vacancyId", "score", "terms", "matchedSkills", "missingEssentialSkills"], "properties": {
             "vacancyId": {"type": "string"}, "score": {"type": "number"}, "pin": {"type": "string"},
@@ -301,6 +301,12 @@ fn schemas() -> Value {
                 "sequence": {"type": "integer"}, "jws": jws, "withheld": {"type": "string"}}}},
             "next": {"type": "integer"}, "head": {"type": "integer"}, "released": {"type": "array"}, "releaseHead": {"type": ["integer", "null"]}}},
     });
+    schemas["KpiReports"] = json!({"type": "object", "required": ["reports"], "properties": {"reports": {"type": "array", "items": {
+        "type": "object", "required": ["month", "asOf", "checkpointSize", "checkpointRoot"], "properties": {
+            "month": {"type": "string"}, "asOf": {"type": "string"}, "computedAt": {"type": ["string", "null"]},
+            "checkpointSize": {"type": "integer"}, "checkpointRoot": {"type": "string"}}}}}});
+    schemas["SignedKpiReport"] = json!({"type": "object", "required": ["report", "jws"], "properties": {
+        "report": {"type": "object"}, "jws": {"type": "object", "required": ["protected", "payload", "signature"]}}});
     schemas["ErasureRequest"] = json!({"type": "object", "required": ["legalBasis", "reason"], "additionalProperties": false, "properties": {
         "legalBasis": {"type": "string", "minLength": 3, "maxLength": 300, "description": "The act that requires the erasure; sent to every holder"},
         "reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Why, in the operator's words; kept on this node only"}}});

@@ -97,6 +97,51 @@ impl LocalApi {
         )
     }
 
+    /// Every closed month's signed KPI report kept: month, reference date, checkpoint.
+    pub(super) fn kpi_reports(&self) -> Result<Response, Problem> {
+        let reports: Vec<serde_json::Value> = self
+            .store
+            .kpi_reports()
+            .map_err(storage_problem)?
+            .into_iter()
+            .filter_map(|(_, jws)| {
+                let r = signed_report(&jws).ok()?;
+                Some(serde_json::json!({"month": r.month, "asOf": r.as_of,
+                    "computedAt": r.computed_at.format(&time::format_description::well_known::Rfc3339).ok(),
+                    "checkpointSize": r.checkpoint_size, "checkpointRoot": r.checkpoint_root}))
+            })
+            .collect();
+        Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({"reports": reports}),
+        ))
+    }
+
+    /// One closed month's signed KPI report, with its JWS.
+    pub(super) fn kpi_report(&self, month: &str) -> Result<Response, Problem> {
+        let well_formed = month.len() == 7
+            && month.as_bytes()[4] == b'-'
+            && month
+                .bytes()
+                .enumerate()
+                .all(|(i, b)| i == 4 || b.is_ascii_digit());
+        if !well_formed {
+            return Err(Problem::new(ProblemKind::BadQuery, "a month is YYYY-MM"));
+        }
+        let Some(jws) = self.store.kpi_report(month).map_err(storage_problem)? else {
+            return Err(Problem::new(
+                ProblemKind::NotFound,
+                "no signed KPI report of that month: it has not closed, or closed before this node signed a checkpoint",
+            ));
+        };
+        let report = signed_report(&jws)?;
+        let raw: serde_json::Value = serde_json::from_slice(&jws).unwrap_or_default();
+        Ok(http::json(
+            StatusCode::OK,
+            &serde_json::json!({"report": report, "jws": raw}),
+        ))
+    }
+
     /// Whether small cells are suppressed for this request: always, unless an `admin` token
     /// asks otherwise (`suppress=false`); that read is logged under every person the node
     /// holds, since an unsuppressed aggregate can single one out.
@@ -315,6 +360,15 @@ pub(crate) fn date_param(query: Option<&str>, name: &str) -> Result<Option<time:
             )
         }),
     }
+}
+
+/// The report a stored KPI-report JWS says (its signature is the node's own, checked by whoever
+/// reads the JWS with the node's key).
+fn signed_report(jws: &[u8]) -> Result<crate::registry::monthly::MonthlyReport, Problem> {
+    let parsed = crate::event::jws::Jws::parse(jws, crate::event::jws::Typ::KpiReport)
+        .map_err(|_| storage_problem(crate::store::StoreError::Corrupt("KPI report")))?;
+    serde_json::from_slice(parsed.payload())
+        .map_err(|_| storage_problem(crate::store::StoreError::Corrupt("KPI report")))
 }
 
 #[cfg(test)]

@@ -73,6 +73,8 @@ pub(crate) enum Route<'a> {
     Candidates { id: &'a str },
     SkillsGap,
     Kpi,
+    KpiReports,
+    KpiReport { month: &'a str },
 }
 
 /// What a route is: its method and path, who may call it, what it answers.
@@ -100,7 +102,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub(crate) const ALL: [Route<'static>; 28] = [
+    pub(crate) const ALL: [Route<'static>; 30] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -129,6 +131,8 @@ impl<'a> Route<'a> {
         Route::Candidates { id: "{id}" },
         Route::SkillsGap,
         Route::Kpi,
+        Route::KpiReports,
+        Route::KpiReport { month: "{month}" },
     ];
 
     /// The route `method` and `segments` (the path split at `/`, without its outer slashes)
@@ -168,6 +172,8 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "vacancies", id, "candidates"]) => Candidates { id },
             ("GET", ["api", "v1", "skills-gap"]) => SkillsGap,
             ("GET", ["api", "v1", "kpi"]) => Kpi,
+            ("GET", ["api", "v1", "kpi", "reports"]) => KpiReports,
+            ("GET", ["api", "v1", "kpi", "reports", month]) => KpiReport { month },
             _ => return None,
         };
         Some(route)
@@ -211,6 +217,8 @@ impl<'a> Route<'a> {
             Candidates { .. } => Spec { method: Method::GET, path: "/api/v1/vacancies/{id}/candidates", access: Access::Token(Some(Scope::ReadPersons)), summary: "Persons ranked for a vacancy, among those the token may see; each returned person's read is logged", ok: (200, Body::Json("Candidates")), refusals: &[400, 404, 503], query: &[("limit", Param::Integer)], request: None },
             SkillsGap => Spec { method: Method::GET, path: "/api/v1/skills-gap", access: Access::Token(Some(Scope::ReadKpi)), summary: "For each region: the skills open vacancies demand that returnees lack, and courses that teach them (aggregates; suppress=false needs admin and is logged)", ok: (200, Body::Json("SkillsGap")), refusals: &[403, 503], query: &[("suppress", Param::Text)], request: None },
             Kpi => Spec { method: Method::GET, path: "/api/v1/kpi", access: Access::Token(Some(Scope::ReadKpi)), summary: "The reintegration KPIs (JSON, or CSV with Accept: text/csv; suppress=false needs admin and is logged)", ok: (200, Body::Json("KpiReport")), refusals: &[400, 403, 503], query: &[("asOf", Param::Date), ("from", Param::Date), ("to", Param::Date), ("structureAt", Param::Date), ("cohort", Param::Text), ("breakdown", Param::Text), ("suppress", Param::Text)], request: None },
+            KpiReports => Spec { method: Method::GET, path: "/api/v1/kpi/reports", access: Access::Token(Some(Scope::ReadKpi)), summary: "The signed KPI report of each closed month, as it was when the month closed (never rewritten: an erasure after it does not change it)", ok: (200, Body::Json("KpiReports")), refusals: &[503], query: &[], request: None },
+            KpiReport { .. } => Spec { method: Method::GET, path: "/api/v1/kpi/reports/{month}", access: Access::Token(Some(Scope::ReadKpi)), summary: "One closed month's signed KPI report (YYYY-MM): the report and its JWS", ok: (200, Body::Json("SignedKpiReport")), refusals: &[400, 404, 503], query: &[], request: None },
         }
     }
 }

@@ -124,6 +124,8 @@ pub enum Typ {
     Checkpoint,
     /// A witness's co-signature of a checkpoint.
     Cosignature,
+    /// A node's KPI report of a closed month, as it was when the month closed.
+    KpiReport,
 }
 
 impl Typ {
@@ -135,6 +137,7 @@ impl Typ {
             Typ::Manifest => "jol-manifest+jws",
             Typ::Checkpoint => "jol-checkpoint+jws",
             Typ::Cosignature => "jol-cosignature+jws",
+            Typ::KpiReport => "jol-kpi-report+jws",
         }
     }
 }

@@ -67,6 +67,9 @@ pub struct SyncSettings {
     /// How often this node erases what the manifest's retention no longer lets it keep, seconds
     /// (and once at start).
     pub retention_sweep_secs: u64,
+    /// How often this node checks whether a month closed whose KPI report it has not signed
+    /// yet, seconds (and once at start).
+    pub kpi_report_secs: u64,
     /// How long a peer may take to send a complete answer, beyond the long-poll wait,
     /// milliseconds: a peer that hangs or trickles is cut off after it.
     pub answer_timeout_ms: u64,
@@ -86,6 +89,7 @@ impl Default for SyncSettings {
             checkpoint_ms: 2_000,
             witness_ms: 5_000,
             retention_sweep_secs: 3_600,
+            kpi_report_secs: 3_600,
             answer_timeout_ms: 15_000,
             quarantine_cap: 100_000,
         }

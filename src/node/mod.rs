@@ -389,6 +389,7 @@ async fn start_writer_role(
         subscriptions: config.subscriptions.clone(),
         checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
         retention_every: Duration::from_secs(config.sync.retention_sweep_secs.max(1)),
+        kpi_report_every: Duration::from_secs(config.sync.kpi_report_secs.max(1)),
         webhook: match &config.local.webhook {
             Some(url) => Some(crate::node::webhook::Webhook {
                 url: crate::node::webhook::WebhookUrl::parse(url)?,

@@ -40,6 +40,8 @@ pub(super) struct WriterParts {
     pub(crate) checkpoint_every: Duration,
     /// How often the retention sweep runs (`[sync] retention_sweep_secs`).
     pub(crate) retention_every: Duration,
+    /// How often the monthly KPI report is looked at (`[sync] kpi_report_secs`).
+    pub(crate) kpi_report_every: Duration,
     pub(crate) webhook: Option<crate::node::webhook::Webhook>,
     pub(crate) stopped: watch::Receiver<bool>,
 }
@@ -88,6 +90,26 @@ impl WriterParts {
             self.store.clone(),
             heads.position.clone(),
             heads.recent.clone(),
+            self.stopped.clone(),
+        )));
+        let employment_service = self
+            .trust
+            .as_ref()
+            .and_then(|t| {
+                t.held()
+                    .policy(crate::event::schema::EventType::EmploymentStatus)
+                    .and_then(|p| p.publishers.first().cloned())
+            })
+            .unwrap_or_else(|| self.member.clone());
+        tasks.push(tokio::spawn(crate::registry::monthly::run(
+            self.store.clone(),
+            crate::registry::monthly::Reporter {
+                member: self.member.clone(),
+                kid: self.kid.clone(),
+                key: self.key.clone(),
+                employment_service,
+            },
+            self.kpi_report_every,
             self.stopped.clone(),
         )));
         if let Some(trust) = &self.trust {

@@ -145,6 +145,9 @@ pub(crate) enum Outcome {
     RefusedNoConsent,
     /// Refused: the node holds nothing about the person (answered exactly as a refusal).
     RefusedNothingHeld,
+    /// Not a read: some of the person's data here was erased (the reader is the member that
+    /// ordered it; `what` names the erasure and its legal basis).
+    Erased,
 }
 
 impl Outcome {

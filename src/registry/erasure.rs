@@ -12,10 +12,11 @@ use std::collections::HashSet;
 use uuid::Uuid;
 
 use crate::event::identifiers::Pin;
-use crate::policy::access;
+use crate::policy::access::{self, Access, Official, Outcome, Reader};
 use crate::registry::projector;
 use crate::registry::view::PersonView;
 use crate::store::{SideLog, Store, StoreError, WriteBatch};
+use crate::write::erasure::{Cause, ErasureRecord};
 
 /// How many quarantine records are read at a time when looking for the person.
 const QUARANTINE_PAGE: usize = 1000;
@@ -59,7 +60,7 @@ fn finish(
         let view = projector::project_positions(store, pin, &remaining)?;
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
-        return Ok(());
+        return record_in_access_log(store, pin, &erased);
     }
     let erasure = match erased.iter().next() {
         Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
@@ -75,6 +76,36 @@ fn finish(
     }
     redact_quarantine(store, pin, &erasure, batch)?;
     store.forget_person(pin.expose(), batch)
+}
+
+/// The person keeps data here: their access log says what was erased, by whom, under which
+/// legal basis (each erasure once, however many of its events were theirs).
+fn record_in_access_log(store: &Store, pin: &Pin, erased: &HashSet<u64>) -> Result<(), StoreError> {
+    let mut ids: Vec<Uuid> = Vec::new();
+    for &position in erased {
+        if let Some(id) = store.erased(position)? {
+            if !ids.contains(&id) {
+                ids.push(id);
+            }
+        }
+    }
+    for id in ids {
+        let Some(record) = store.erasure::<ErasureRecord>(&id)? else {
+            continue;
+        };
+        let who = Reader::member(&record.ordered_by, None, &Official::default());
+        let what = format!(
+            "erasure {id} ({}) of events from {}; legal basis: {}",
+            match record.cause {
+                Cause::Request => "on request",
+                Cause::Retention => "at the end of their retention",
+            },
+            record.ordered_by,
+            record.legal_basis
+        );
+        access::log(store, &who, [Access::new(pin, what, Outcome::Erased)])?;
+    }
+    Ok(())
 }
 
 /// Rewrite every quarantine record that names the person without its body (what was refused

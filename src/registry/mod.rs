@@ -4,7 +4,8 @@
 //! and what of a person this node serves its own users ([`serve`]: the one consent decision of
 //! [`crate::policy::consent::may_serve`] applied to what the store holds), and finishing an
 //! erasure the writer committed ([`erasure`]: the person projected again, or forgotten), and
-//! erasing what the manifest's retention no longer lets this node keep ([`retention`]).
+//! erasing what the manifest's retention no longer lets this node keep ([`retention`]), and the
+//! signed KPI report of each closed month, kept as it was ([`monthly`]).
 //!
 //! Owns: what a person's record *means*. Reads the log; writes only views, offers and the
 //! projector's cursor (through the projector's batch). Sits above [`crate::policy`] and below
@@ -12,6 +13,7 @@
 
 pub mod erasure;
 pub mod kpi;
+pub(crate) mod monthly;
 pub mod offers;
 pub mod projector;
 pub(crate) mod retention;

@@ -71,6 +71,8 @@ pub(super) enum Space {
     /// erasure id (16 bytes) → the erasure's record (JSON): what was ordered, and which holders
     /// confirmed it when.
     Erasure,
+    /// month (`YYYY-MM`) → the node's signed KPI report of that month (JWS).
+    KpiReport,
 }
 
 impl Space {
@@ -100,6 +102,7 @@ impl Space {
             Space::Redacted => b'Y',
             Space::PendingErasure => b'N',
             Space::Erasure => b'B',
+            Space::KpiReport => b'F',
         }
     }
 
@@ -289,6 +292,10 @@ pub(super) fn redacted(log: SideLog, number: u64) -> Vec<u8> {
 
 pub(super) fn pending_erasure(pin: &str) -> Vec<u8> {
     Space::PendingErasure.key(&[pin.as_bytes()])
+}
+
+pub(super) fn kpi_report(month: &str) -> Vec<u8> {
+    Space::KpiReport.key(&[month.as_bytes()])
 }
 
 pub(super) fn erasure(id: &Uuid) -> Vec<u8> {

@@ -34,6 +34,7 @@ pub mod kv;
 pub mod postgres;
 pub(crate) mod recent;
 mod redb_engine;
+mod reports;
 
 pub use compact::CompactReport;
 use keys::Space;

@@ -551,3 +551,114 @@ fn retention_erases_on_schedule_what_the_manifest_no_longer_lets_a_node_keep() {
     });
     assert!(confirmed.is_some());
 }
+
+#[test]
+fn a_closed_month_s_signed_kpi_report_is_not_rewritten_by_a_later_erasure() {
+    let sync = "wait_secs = 2\ncheckpoint_ms = 200\nkpi_report_secs = 1";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let both = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    // Seven returnees (small cells, under five, are suppressed): enough for a total.
+    for i in 0..7 {
+        let mut d = returnee(&nth_pin(i), &[EMPLOYMENT, EDUCATION], &both);
+        d["person"]["sex"] = "M".into();
+        publish(mig.addr, "returnee-record", &d);
+    }
+    wait_for_views(mig.addr);
+    // Within a sweep, the month that closed before today has its signed report.
+    let mut listed = Value::Null;
+    let found = eventually(Duration::from_secs(20), || {
+        listed = get(mig.addr, "/api/v1/kpi/reports").json();
+        listed["reports"].as_array().is_some_and(|r| !r.is_empty())
+    });
+    assert!(found.is_some(), "{listed}");
+    let month = listed["reports"][0]["month"].as_str().unwrap().to_string();
+    let as_of = listed["reports"][0]["asOf"].as_str().unwrap().to_string();
+    assert!(listed["reports"][0]["checkpointSize"].as_u64().unwrap() >= 1);
+    let before = get(mig.addr, &format!("/api/v1/kpi/reports/{month}")).json();
+    assert_eq!(
+        before["report"]["report"]["total"]["persons"], 7,
+        "{before}"
+    );
+    // Signed with migration's event key, as a KPI report.
+    let key = jol::event::keys::read_public(&fed.path("migration/keys/sign.pub.pem")).unwrap();
+    jol::event::jws::Jws::parse(
+        &serde_json::to_vec(&before["jws"]).unwrap(),
+        jol::event::jws::Typ::KpiReport,
+    )
+    .unwrap()
+    .verify(&key)
+    .unwrap();
+
+    // An erasure changes the KPIs computed now for that date, not the report signed then.
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{}/erasure", nth_pin(0)),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+    )
+    .unwrap();
+    assert_eq!(ordered.status, 202);
+    wait_for_views(mig.addr);
+    let live = get(mig.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
+    assert_eq!(live["total"]["persons"], 6, "{live}");
+    let after = get(mig.addr, &format!("/api/v1/kpi/reports/{month}")).json();
+    assert_eq!(after, before);
+    assert_eq!(
+        get(mig.addr, "/api/v1/kpi/reports/2026-13x").status,
+        400,
+        "a month is YYYY-MM"
+    );
+    assert_eq!(get(mig.addr, "/api/v1/kpi/reports/1999-01").status, 404);
+}
+
+#[test]
+fn a_person_left_with_other_members_data_sees_the_erasure_and_its_legal_basis_in_their_access_log()
+{
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let purposes = [
+        "EMPLOYMENT_SERVICES",
+        "TRAINING_SERVICES",
+        "REINTEGRATION_CASE_MANAGEMENT",
+    ];
+    let members = [MIGRATION, EMPLOYMENT, EDUCATION];
+    let record = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(PIN, &members, &purposes),
+    );
+    assert!(arrives(emp.addr, MIGRATION, &record));
+    // The employment service records the person too; migration receives it.
+    let mut status = example("employment-status", "employment-started.json");
+    status["person"]["pin"] = PIN.into();
+    let own = publish_id(emp.addr, "employment-status", &status);
+    assert!(arrives(mig.addr, EMPLOYMENT, &own));
+    wait_for_views(mig.addr);
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{PIN}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+    )
+    .unwrap();
+    assert_eq!(ordered.status, 202);
+    let erasure = ordered.json()["id"].as_str().unwrap().to_string();
+    wait_for_views(mig.addr);
+    // Migration still holds what employment sent; the person's log there names the erasure.
+    let log = get(mig.addr, &format!("/api/v1/persons/{PIN}/access-log")).json();
+    let records = log["records"].as_array().unwrap();
+    let noted = records.iter().find(|r| r["outcome"] == "erased");
+    let noted = noted.unwrap_or_else(|| panic!("no erasure in the access log: {records:?}"));
+    let what = noted["what"].as_str().unwrap();
+    assert!(
+        what.contains(&erasure) && what.contains("art. 12"),
+        "{what}"
+    );
+    assert_eq!(noted["reader"], MIGRATION);
+    let view = get(mig.addr, &format!("/api/v1/persons/{PIN}")).json();
+    assert!(
+        view["returnee"].is_null(),
+        "the erased record is still in the view: {view}"
+    );
+}
