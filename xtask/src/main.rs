@@ -107,14 +107,18 @@ fn whole_suite() -> Vec<Command> {
     all.arg("test");
     let mut xtask = cargo();
     xtask.args(["test", "--package", "xtask"]);
-    // The hostile and the verifiable-log tests once more on the other engine (the crash loop
-    // and the full-disk test already run on both).
+    // The hostile, consent, privacy and verifiable-log tests once more on the other engine (the
+    // crash loop and the full-disk test already run on both).
     let mut on_sled = cargo();
     on_sled
         .args([
             "test",
             "--test",
             "federation_hostile",
+            "--test",
+            "consent_paths",
+            "--test",
+            "privacy",
             "--test",
             "verifiable_log",
         ])
