@@ -12,17 +12,15 @@ use uuid::Uuid;
 
 use super::registry::valid_pin;
 use super::LocalApi;
-use crate::event::identifiers::{MemberId, Pin};
+use crate::event::identifiers::Pin;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
-use crate::policy::access::{self, Outcome, ReaderId};
+use crate::policy::access;
 use crate::registry::projector;
 use crate::write::erasure::{Cause, ErasureOrder, ErasureRecord};
 
 /// How long an order waits for the views to take in what the log holds (the order is read from
 /// the person's view).
 const VIEWS_WAIT: Duration = Duration::from_secs(10);
-/// The most of a person's access log read to find who received their events.
-const ACCESS_RECORDS: usize = 100_000;
 
 /// What an operator sends to order an erasure.
 #[derive(Deserialize)]
@@ -76,7 +74,12 @@ impl LocalApi {
         let (positions, ids) = self.own_events_of(&pin)?;
         let order = ErasureOrder {
             id: Uuid::now_v7(),
-            holders: holders_of(&self.store, &pin, &ids)?,
+            holders: access::delivered_to(
+                &self.store,
+                &pin,
+                &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+            .map_err(storage_problem)?,
             pin,
             positions,
             legal_basis: request.legal_basis,
@@ -136,26 +139,4 @@ impl LocalApi {
             .map(|e| (e.position, e.id.clone()))
             .unzip())
     }
-}
-
-/// The members this node delivered any of the events `ids` to, as the person's access log
-/// records it (every delivery is logged before the page leaves).
-fn holders_of(
-    store: &crate::store::Store,
-    pin: &Pin,
-    ids: &[String],
-) -> Result<Vec<MemberId>, Problem> {
-    let mut holders: Vec<MemberId> = access::log_of(store, pin, ACCESS_RECORDS)
-        .map_err(storage_problem)?
-        .into_iter()
-        .filter(|r| r.outcome == Outcome::Served)
-        .filter(|r| ids.iter().any(|id| r.what.contains(id.as_str())))
-        .filter_map(|r| match r.reader {
-            ReaderId::Member(m) => Some(m),
-            _ => None,
-        })
-        .collect();
-    holders.sort();
-    holders.dedup();
-    Ok(holders)
 }

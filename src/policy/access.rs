@@ -419,6 +419,29 @@ pub(crate) fn log_of(
     Ok(records)
 }
 
+/// How many of a person's access records are read to find who their events went to.
+const DELIVERIES_READ: usize = 100_000;
+
+/// The members this node delivered any of the events `ids` about `pin` to, as the person's
+/// access log records it (every delivery is logged before the page leaves): who holds a copy.
+pub(crate) fn delivered_to(
+    store: &Store,
+    pin: &Pin,
+    ids: &[&str],
+) -> Result<Vec<MemberId>, StoreError> {
+    let mut members: Vec<MemberId> = log_of(store, pin, DELIVERIES_READ)?
+        .into_iter()
+        .filter(|r| r.outcome == Outcome::Served && ids.iter().any(|id| r.what.contains(id)))
+        .filter_map(|r| match r.reader {
+            ReaderId::Member(m) => Some(m),
+            _ => None,
+        })
+        .collect();
+    members.sort();
+    members.dedup();
+    Ok(members)
+}
+
 /// An access-log entry as stored, without `pin`'s reads: for an entry about that person alone,
 /// the record with no person and `what` saying it was erased; for an entry of several persons'
 /// reads, the others' reads only. Nothing of the erased person is left in it.

@@ -15,15 +15,12 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use crate::event::identifiers::MemberId;
-use crate::policy::access::{self, Outcome, ReaderId};
+use crate::policy::access;
 use crate::registry::view::PersonView;
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{Manifest, Trust};
 use crate::write::erasure::{Cause, ErasureOrder};
 use crate::write::{PublishError, Publisher};
-
-/// How many access-log records are read to find who received a person's events.
-const ACCESS_RECORDS: usize = 100_000;
 
 /// What one sweep found to erase: a person and the positions of this node's expired events.
 #[derive(Debug, Clone, PartialEq)]
@@ -113,7 +110,7 @@ pub(crate) async fn sweep(
     Ok(erased)
 }
 
-/// The members this node delivered the person's events to.
+/// The members this node delivered the person's expired events to.
 fn holders(store: &Store, person: &Expired) -> Result<Vec<MemberId>, StoreError> {
     let ids: Vec<&str> = person
         .view
@@ -122,17 +119,7 @@ fn holders(store: &Store, person: &Expired) -> Result<Vec<MemberId>, StoreError>
         .filter(|e| person.positions.contains(&e.position))
         .map(|e| e.id.as_str())
         .collect();
-    let mut holders: Vec<MemberId> = access::log_of(store, &person.view.pin, ACCESS_RECORDS)?
-        .into_iter()
-        .filter(|r| r.outcome == Outcome::Served && ids.iter().any(|id| r.what.contains(id)))
-        .filter_map(|r| match r.reader {
-            ReaderId::Member(m) => Some(m),
-            _ => None,
-        })
-        .collect();
-    holders.sort();
-    holders.dedup();
-    Ok(holders)
+    access::delivered_to(store, &person.view.pin, &ids)
 }
 
 /// Sweep at start, then every `every`, until `stop`.

@@ -172,6 +172,23 @@ fn a_reader_granted_two_fields_receives_and_stores_only_those() {
     );
 }
 
+/// Order the erasure of `pin` at the node at `addr` (as its operator): the 202 answer's record.
+fn order_erasure(addr: std::net::SocketAddr, pin: &str) -> Value {
+    let ordered = post_json(
+        addr,
+        &format!("/api/v1/persons/{pin}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "the person asked in writing"}),
+    )
+    .unwrap();
+    assert_eq!(
+        ordered.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&ordered.body)
+    );
+    ordered.json()
+}
+
 /// Another returnee, whom no erasure touches.
 const OTHER: &str = "10101199000001";
 
@@ -257,19 +274,8 @@ fn an_erased_person_is_gone_from_every_node_while_every_proof_still_verifies() {
     assert!(jol::merkle::verify_inclusion(&leaf, 0, 2, &proof, &root));
 
     // The order: 202 with the record naming both holders.
-    let ordered = post_json(
-        mig.addr,
-        &format!("/api/v1/persons/{PIN}/erasure"),
-        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "the person asked in writing"}),
-    )
-    .unwrap();
-    assert_eq!(
-        ordered.status,
-        202,
-        "{}",
-        String::from_utf8_lossy(&ordered.body)
-    );
-    let record = ordered.json();
+    let ordered = order_erasure(mig.addr, PIN);
+    let record = ordered;
     let erasure = record["id"].as_str().unwrap().to_string();
     let holders: Vec<&str> = record["holders"]
         .as_array()
@@ -372,19 +378,8 @@ fn a_holder_that_was_down_during_the_erasure_erases_and_confirms_when_it_comes_b
         wait_for_views(node.addr);
     }
     edu.kill();
-    let ordered = post_json(
-        mig.addr,
-        &format!("/api/v1/persons/{PIN}/erasure"),
-        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
-    )
-    .unwrap();
-    assert_eq!(
-        ordered.status,
-        202,
-        "{}",
-        String::from_utf8_lossy(&ordered.body)
-    );
-    let erasure = ordered.json()["id"].as_str().unwrap().to_string();
+    let ordered = order_erasure(mig.addr, PIN);
+    let erasure = ordered["id"].as_str().unwrap().to_string();
     let confirmed_by = |member: &str| {
         let r = get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json();
         r["holders"]
@@ -453,19 +448,8 @@ fn a_holder_killed_again_and_again_while_erasing_loses_no_confirmation_and_keeps
     // Order every erasure while education is killed and restarted underneath them.
     let mut erasures = Vec::new();
     for i in 0..persons {
-        let ordered = post_json(
-            mig.addr,
-            &format!("/api/v1/persons/{}/erasure", nth_pin(i)),
-            &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
-        )
-        .unwrap();
-        assert_eq!(
-            ordered.status,
-            202,
-            "{}",
-            String::from_utf8_lossy(&ordered.body)
-        );
-        erasures.push(ordered.json()["id"].as_str().unwrap().to_string());
+        let ordered = order_erasure(mig.addr, &nth_pin(i));
+        erasures.push(ordered["id"].as_str().unwrap().to_string());
         if i % 6 == 5 {
             std::thread::sleep(Duration::from_millis(30 * (i as u64 % 4)));
             edu.kill();
@@ -591,13 +575,7 @@ fn a_closed_month_s_signed_kpi_report_is_not_rewritten_by_a_later_erasure() {
     .unwrap();
 
     // An erasure changes the KPIs computed now for that date, not the report signed then.
-    let ordered = post_json(
-        mig.addr,
-        &format!("/api/v1/persons/{}/erasure", nth_pin(0)),
-        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
-    )
-    .unwrap();
-    assert_eq!(ordered.status, 202);
+    order_erasure(mig.addr, &nth_pin(0));
     wait_for_views(mig.addr);
     let live = get(mig.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
     assert_eq!(live["total"]["persons"], 6, "{live}");
@@ -636,14 +614,8 @@ fn a_person_left_with_other_members_data_sees_the_erasure_and_its_legal_basis_in
     let own = publish_id(emp.addr, "employment-status", &status);
     assert!(arrives(mig.addr, EMPLOYMENT, &own));
     wait_for_views(mig.addr);
-    let ordered = post_json(
-        mig.addr,
-        &format!("/api/v1/persons/{PIN}/erasure"),
-        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
-    )
-    .unwrap();
-    assert_eq!(ordered.status, 202);
-    let erasure = ordered.json()["id"].as_str().unwrap().to_string();
+    let ordered = order_erasure(mig.addr, PIN);
+    let erasure = ordered["id"].as_str().unwrap().to_string();
     wait_for_views(mig.addr);
     // Migration still holds what employment sent; the person's log there names the erasure.
     let log = get(mig.addr, &format!("/api/v1/persons/{PIN}/access-log")).json();
