@@ -262,11 +262,7 @@ impl Authority {
         legacy: bool,
     ) -> Result<(), AuthorityError> {
         self.edit(|m| {
-            let member = m
-                .members
-                .iter_mut()
-                .find(|x| &x.id == id)
-                .ok_or_else(|| AuthorityError::NoMember(id.clone()))?;
+            let member = member_mut(m, id)?;
             member.legacy_eddsa = legacy;
             Ok(())
         })
@@ -341,11 +337,7 @@ impl Authority {
             ));
         }
         self.edit(|m| {
-            let member = m
-                .members
-                .iter_mut()
-                .find(|x| &x.id == id)
-                .ok_or_else(|| AuthorityError::NoMember(id.clone()))?;
+            let member = member_mut(m, id)?;
             member.event_formats = formats;
             Ok(())
         })
@@ -421,6 +413,13 @@ impl Authority {
         self.save(&m)?;
         Ok(m.serial)
     }
+}
+
+fn member_mut<'m>(m: &'m mut Manifest, id: &MemberId) -> Result<&'m mut Member, AuthorityError> {
+    m.members
+        .iter_mut()
+        .find(|x| &x.id == id)
+        .ok_or_else(|| AuthorityError::NoMember(id.clone()))
 }
 
 fn policy_mut(m: &mut Manifest, t: EventType) -> Result<&mut TypePolicy, AuthorityError> {
