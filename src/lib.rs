@@ -62,6 +62,7 @@ pub mod api;
 pub mod budget;
 pub mod cli;
 pub mod cores;
+pub mod credentials;
 pub mod event;
 pub mod federation;
 pub mod log;

@@ -5,6 +5,7 @@
 //! the reason, so an operator can see what was sent and why it did not go through.
 
 pub mod budget;
+mod credentials;
 pub mod dashboard;
 mod events;
 mod health;
@@ -64,6 +65,8 @@ pub struct LocalApi {
     pub sessions: session::Sessions,
     /// Whether this replica is the member's writer (`/readyz` says).
     pub role: tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>,
+    /// The credential issuer, when the node issues credentials.
+    pub credentials: Option<Arc<crate::credentials::issuer::Issuer>>,
 }
 
 impl LocalApi {
@@ -122,6 +125,10 @@ impl LocalApi {
             Route::Courses => self.list_offers(crate::registry::offers::OfferKind::Course, query),
             Route::Matches { pin } => self.person_matches(&req, pin, &signed_in(caller)?.reader()),
             Route::PersonCourses { pin } => self.person_courses(pin, &signed_in(caller)?.reader()),
+            Route::PersonCredentials { pin } => {
+                self.person_credentials(pin, &signed_in(caller)?.reader())
+            }
+            Route::RevokeCredential { id } => self.revoke_credential(id, req).await,
             Route::Candidates { id } => {
                 self.vacancy_candidates(&req, id, &signed_in(caller)?.reader())
             }

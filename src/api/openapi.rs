@@ -218,6 +218,14 @@ fn param_schema(kind: Param) -> Value {
 /// The component schemas of Jol's answers and requests.
 fn schemas() -> Value {
     let any = json!({"type": "object"});
+    // A credential the node issued (`credentials::credential::Held`, with its QR code and status).
+    let credential = json!({"type": "object", "required": ["id", "vct", "sdJwt", "statusIdx", "issuedAt", "status"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "vct": {"type": "string"}, "sdJwt": {"type": "string"},
+        "statusIdx": {"type": "integer"}, "issuedAt": {"type": "string", "format": "date-time"}, "attests": any, "title": {},
+        "legalBasis": {}, "revoked": {"type": ["object", "null"]}, "status": {"enum": ["valid", "revoked"]}, "qrSvg": {"type": "string"}}});
+    let credentials = json!({"type": "object", "required": ["pin", "issuer", "credentials"], "properties": {
+        "pin": {"type": "string"}, "issuer": {"type": "string"}, "credentials": {"type": "array", "items": credential.clone()}}});
+    let revocation = json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}});
     // What a person answer keeps from the caller, by reason class (`registry::Hidden`).
     let hidden = json!({"type": ["object", "null"], "required": ["reason", "receivedLeftOut"], "properties": {
         "reason": {"enum": ["no-consent", "consent-withdrawn", "node-not-named", "purpose-not-named"]},
@@ -236,7 +244,7 @@ fn schemas() -> Value {
                 "skills": {"type": "array", "items": {"type": "object", "required": ["uri", "demand", "courses"], "properties": {
                     "uri": {"type": "string"}, "label": any, "demand": {"type": "integer"}, "returneesLacking": {"type": ["integer", "null"]},
                     "shareLacking": {"type": ["number", "null"]}, "courses": {"type": "array"}}}}}}}}});
-    json!({
+    let mut all = json!({
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"},
@@ -295,7 +303,12 @@ fn schemas() -> Value {
             "events": {"type": "array", "items": {"type": "object", "required": ["sequence"], "properties": {
                 "sequence": {"type": "integer"}, "jws": jws, "withheld": {"type": "string"}}}},
             "next": {"type": "integer"}, "head": {"type": "integer"}, "released": {"type": "array"}, "releaseHead": {"type": ["integer", "null"]}}},
-    })
+    });
+    // Beside the others: one more member would pass json!'s recursion limit.
+    all["Credential"] = credential;
+    all["Credentials"] = credentials;
+    all["RevocationRequest"] = revocation;
+    all
 }
 
 #[cfg(test)]

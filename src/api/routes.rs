@@ -66,6 +66,8 @@ pub enum Route<'a> {
     AccessLog { pin: &'a str },
     Matches { pin: &'a str },
     PersonCourses { pin: &'a str },
+    PersonCredentials { pin: &'a str },
+    RevokeCredential { id: &'a str },
     Vacancies,
     Courses,
     Candidates { id: &'a str },
@@ -98,7 +100,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub const ALL: [Route<'static>; 26] = [
+    pub const ALL: [Route<'static>; 28] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -120,6 +122,8 @@ impl<'a> Route<'a> {
         Route::AccessLog { pin: "{pin}" },
         Route::Matches { pin: "{pin}" },
         Route::PersonCourses { pin: "{pin}" },
+        Route::PersonCredentials { pin: "{pin}" },
+        Route::RevokeCredential { id: "{id}" },
         Route::Vacancies,
         Route::Courses,
         Route::Candidates { id: "{id}" },
@@ -157,6 +161,8 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "persons", pin, "access-log"]) => AccessLog { pin },
             ("GET", ["api", "v1", "persons", pin, "matches"]) => Matches { pin },
             ("GET", ["api", "v1", "persons", pin, "courses"]) => PersonCourses { pin },
+            ("GET", ["api", "v1", "persons", pin, "credentials"]) => PersonCredentials { pin },
+            ("POST", ["api", "v1", "credentials", id, "revocation"]) => RevokeCredential { id },
             ("GET", ["api", "v1", "vacancies"]) => Vacancies,
             ("GET", ["api", "v1", "courses"]) => Courses,
             ("GET", ["api", "v1", "vacancies", id, "candidates"]) => Candidates { id },
@@ -198,6 +204,8 @@ impl<'a> Route<'a> {
             AccessLog { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/access-log", access: Access::Token(Some(Scope::ReadPersons)), summary: "Who read the person's data, when and why (for a token that may read the person, or admin)", ok: (200, Body::Json("AccessLog")), refusals: &[400, 404, 503], query: &[], request: None },
             Matches { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/matches", access: Access::Token(Some(Scope::ReadPersons)), summary: "Open vacancies ranked for the person, each score explained (logged as a read)", ok: (200, Body::Json("Matches")), refusals: &[400, 403, 404, 503], query: &[("limit", Param::Integer)], request: None },
             PersonCourses { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/courses", access: Access::Token(Some(Scope::ReadPersons)), summary: "Courses that teach the skills the person lacks for their best vacancies (logged as a read)", ok: (200, Body::Json("CourseSuggestions")), refusals: &[400, 403, 404, 503], query: &[], request: None },
+            PersonCredentials { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/credentials", access: Access::Token(Some(Scope::ReadPersons)), summary: "The credentials this node issued to the person: each SD-JWT VC, its QR code (SVG) and status (logged as a read)", ok: (200, Body::Json("Credentials")), refusals: &[400, 403, 404, 503], query: &[], request: None },
+            RevokeCredential { .. } => Spec { method: Method::POST, path: "/api/v1/credentials/{id}/revocation", access: Access::Token(Some(Scope::Admin)), summary: "Revoke a credential this node issued (JSON body with a `reason`): its status list entry is set and the list re-signed", ok: (200, Body::Json("Credential")), refusals: &[400, 404, 408, 409, 413, 415, 422, 503], query: &[], request: Some("RevocationRequest") },
             Vacancies => Spec { method: Method::GET, path: "/api/v1/vacancies", access: Access::Token(Some(Scope::ReadEvents)), summary: "The vacancies this node holds (open ones; `open=false` for all)", ok: (200, Body::Json("Offers")), refusals: &[503], query: &[("open", Param::Text)], request: None },
             Courses => Spec { method: Method::GET, path: "/api/v1/courses", access: Access::Token(Some(Scope::ReadEvents)), summary: "The course offers this node holds (open ones; `open=false` for all)", ok: (200, Body::Json("Offers")), refusals: &[503], query: &[("open", Param::Text)], request: None },
             Candidates { .. } => Spec { method: Method::GET, path: "/api/v1/vacancies/{id}/candidates", access: Access::Token(Some(Scope::ReadPersons)), summary: "Persons ranked for a vacancy, among those the token may see; each returned person's read is logged", ok: (200, Body::Json("Candidates")), refusals: &[400, 404, 503], query: &[("limit", Param::Integer)], request: None },

@@ -47,6 +47,8 @@ pub enum ConfigProblem {
     BodyLimitTooSmall,
     #[error("local.{0} must be at least 1")]
     Zero(&'static str),
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsConfigError),
     #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
     EventLimit,
 }
@@ -85,6 +87,9 @@ pub struct NodeConfig {
     pub limits: LimitsConfig,
     /// X-Road (Tunduk): the provider face a security server calls, and the TLS with it.
     pub xroad: Option<crate::net::xroad::XRoadConfig>,
+    /// Course-completion credentials this node issues (the education ministry's), and the
+    /// public listener anyone checking one reads.
+    pub credentials: Option<crate::credentials::CredentialsConfig>,
 }
 
 /// The most a node signs, accepts and keeps (`[limits]`).
@@ -278,6 +283,9 @@ impl NodeConfig {
         }
         if let Some(x) = &mut c.xroad {
             x.resolve(base);
+        }
+        if let Some(credentials) = &mut c.credentials {
+            credentials.resolve(base)?;
         }
         match (c.store_engine, &c.store) {
             (Some(Engine::Postgres), None) => return Err(ConfigProblem::PostgresWithoutUrl),

@@ -60,6 +60,7 @@ pub fn node_config(
         sync,
         limits: LimitsConfig::default(),
         xroad: None,
+        credentials: None,
     }
 }
 

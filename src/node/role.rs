@@ -39,6 +39,8 @@ pub(super) struct WriterParts {
     pub subscriptions: Vec<Subscription>,
     pub checkpoint_every: Duration,
     pub webhook: Option<crate::node::webhook::Webhook>,
+    /// The credential issuer, when the node issues credentials.
+    pub issuer: Option<Arc<crate::credentials::issuer::Issuer>>,
     pub stopped: watch::Receiver<bool>,
 }
 
@@ -88,6 +90,14 @@ impl WriterParts {
             heads.recent.clone(),
             self.stopped.clone(),
         )));
+        if let Some(issuer) = self.issuer {
+            tasks.push(tokio::spawn(crate::credentials::issuer::run(
+                issuer,
+                publisher.clone(),
+                heads.position.clone(),
+                self.stopped.clone(),
+            )));
+        }
         if let Some(hook) = self.webhook {
             tasks.push(tokio::spawn(crate::node::webhook::run(
                 hook,

@@ -58,6 +58,11 @@ pub(super) enum Space {
     /// reader, 0, release number (u64 BE) → position: the reader's release log, the withheld
     /// events a later consent admitted, in the order they were released.
     Release,
+    /// PIN, 0, credential id (16 bytes) → the credential issued to the person (JSON: its
+    /// SD-JWT VC, status list index, what it attests, its revocation).
+    Credential,
+    /// credential id (16 bytes) → PIN: whose credential it is (revocation finds it by id).
+    CredentialHolder,
 }
 
 impl Space {
@@ -83,6 +88,8 @@ impl Space {
             Space::QuarantineSubtree => b'V',
             Space::Withheld => b'H',
             Space::Release => b'E',
+            Space::Credential => b'D',
+            Space::CredentialHolder => b'J',
         }
     }
 
@@ -129,6 +136,10 @@ pub enum Meta {
     InclusionChecked(MemberId),
     /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE).
     QuarantinedFrom(String),
+    /// The last log position the credential issuer has looked at (u64 BE).
+    CredentialCursor,
+    /// The credential issuer's status list: one bit per credential issued, 1 revoked.
+    StatusList,
 }
 
 impl Meta {
@@ -152,6 +163,8 @@ impl Meta {
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
+            Meta::CredentialCursor => "credential-cursor".into(),
+            Meta::StatusList => "status-list".into(),
         }
     }
 }
@@ -260,6 +273,19 @@ pub(super) fn release(reader: &MemberId, number: u64) -> Vec<u8> {
 /// The whole release log of `reader`.
 pub(super) fn releases_of(reader: &MemberId) -> Vec<u8> {
     Space::Release.key(&[reader.as_str().as_bytes(), &[0]])
+}
+
+pub(super) fn credential(pin: &str, id: &Uuid) -> Vec<u8> {
+    Space::Credential.key(&[pin.as_bytes(), &[0], id.as_bytes()])
+}
+
+/// Every credential issued to `pin`.
+pub(super) fn credentials_of(pin: &str) -> Vec<u8> {
+    Space::Credential.key(&[pin.as_bytes(), &[0]])
+}
+
+pub(super) fn credential_holder(id: &Uuid) -> Vec<u8> {
+    Space::CredentialHolder.key(&[id.as_bytes()])
 }
 
 /// The store's numbered side logs: each has its entries, the perfect subtrees of its Merkle log,

@@ -220,6 +220,12 @@ impl WriteBatch {
         self.put(keys::meta(name), value);
     }
 
+    /// Store a credential issued to `pin` (and, under its id, whose it is).
+    pub fn set_credential<T: Serialize>(&mut self, pin: &str, id: &Uuid, credential: &T) {
+        self.put(keys::credential(pin, id), record(credential));
+        self.put(keys::credential_holder(id), pin.as_bytes().to_vec());
+    }
+
     /// Store the latest state of an offer (a vacancy or a course; `kind` is its byte).
     pub fn set_offer<T: Serialize>(&mut self, kind: u8, id: &str, offer: &T) {
         self.put(keys::offer(kind, id), record(offer));
@@ -896,6 +902,31 @@ impl Store {
         self.scan(&keys::offers(kind))
             .map(|r| r.and_then(|(_, v)| decode(&v, "offer")))
             .collect()
+    }
+
+    /// A credential issued to `pin`, by its id.
+    pub fn credential<T: DeserializeOwned>(
+        &self,
+        pin: &str,
+        id: &Uuid,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::credential(pin, id))?
+            .map(|v| decode(&v, "credential"))
+            .transpose()
+    }
+
+    /// Every credential issued to `pin`, by id.
+    pub fn credentials_of<T: DeserializeOwned>(&self, pin: &str) -> Result<Vec<T>, StoreError> {
+        self.scan(&keys::credentials_of(pin))
+            .map(|r| r.and_then(|(_, v)| decode(&v, "credential")))
+            .collect()
+    }
+
+    /// Whose credential `id` is (its holder's PIN), if this node issued it.
+    pub fn credential_holder(&self, id: &Uuid) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get_raw(&keys::credential_holder(id))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Apply a batch that is not an append (views, access log): not flushed here.
