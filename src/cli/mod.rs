@@ -6,6 +6,7 @@
 //! large one (authority) has a file of its own.
 
 mod authority;
+mod credential;
 
 use std::path::{Path, PathBuf};
 
@@ -91,6 +92,11 @@ pub enum Command {
         config: PathBuf,
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Credentials: make the issuer's key, or verify a credential offline.
+    Credential {
+        #[command(subcommand)]
+        command: credential::CredentialCommand,
     },
     /// Run a node.
     Serve {
@@ -283,6 +289,7 @@ pub async fn run(command: Command) -> Result<()> {
             token,
         } => publish(&config, &event_type, &file, idempotency_key, token).await,
         Command::Validate { event_type, file } => validate(&event_type, &file),
+        Command::Credential { command } => credential::run(command).await,
         Command::Store { config, command } => store_command(&config, command),
         Command::XroadCert { name, out } => {
             let cert = crate::trust::pinned::write_self_signed(&name, &out)?;

@@ -61,11 +61,11 @@ impl PublicRoute {
         }
     }
 
-    /// The path this route is served at, for `issuer`.
-    pub fn path(self, issuer: &Issuer) -> String {
-        let base = issuer.config.issuer_path();
+    /// The path this route is served at by the issuer of `config`.
+    pub fn path(self, config: &super::CredentialsConfig) -> String {
+        let base = config.issuer_path();
         match self {
-            PublicRoute::Metadata => issuer.config.metadata_path(),
+            PublicRoute::Metadata => config.metadata_path(),
             PublicRoute::TypeMetadata => format!("{base}/{VCT_PATH}"),
             PublicRoute::StatusList => format!("{base}/{STATUS_PATH}"),
             PublicRoute::Page => format!("{base}/verify"),
