@@ -63,6 +63,9 @@ pub(super) enum Space {
     Credential,
     /// credential id (16 bytes) → PIN: whose credential it is (revocation finds it by id).
     CredentialHolder,
+    /// source, 0, event id (16 bytes) → the credential its publisher issued for that event
+    /// (JSON: its id, type, whether revoked), folded from `credential-issued` events.
+    Attestation,
 }
 
 impl Space {
@@ -90,6 +93,7 @@ impl Space {
             Space::Release => b'E',
             Space::Credential => b'D',
             Space::CredentialHolder => b'J',
+            Space::Attestation => b'Y',
         }
     }
 
@@ -286,6 +290,10 @@ pub(super) fn credentials_of(pin: &str) -> Vec<u8> {
 
 pub(super) fn credential_holder(id: &Uuid) -> Vec<u8> {
     Space::CredentialHolder.key(&[id.as_bytes()])
+}
+
+pub(super) fn attestation(source: &str, id: &Uuid) -> Vec<u8> {
+    Space::Attestation.key(&[source.as_bytes(), &[0], id.as_bytes()])
 }
 
 /// The store's numbered side logs: each has its entries, the perfect subtrees of its Merkle log,

@@ -220,6 +220,11 @@ impl WriteBatch {
         self.put(keys::meta(name), value);
     }
 
+    /// Record what a credential says of the event (`source`, `id`) it attests.
+    pub fn set_attestation<T: Serialize>(&mut self, source: &str, id: &Uuid, attestation: &T) {
+        self.put(keys::attestation(source, id), record(attestation));
+    }
+
     /// Store a credential issued to `pin` (and, under its id, whose it is).
     pub fn set_credential<T: Serialize>(&mut self, pin: &str, id: &Uuid, credential: &T) {
         self.put(keys::credential(pin, id), record(credential));
@@ -920,6 +925,17 @@ impl Store {
         self.scan(&keys::credentials_of(pin))
             .map(|r| r.and_then(|(_, v)| decode(&v, "credential")))
             .collect()
+    }
+
+    /// The credential its publisher issued for the event (`source`, `id`), if any.
+    pub fn attestation<T: DeserializeOwned>(
+        &self,
+        source: &str,
+        id: &Uuid,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::attestation(source, id))?
+            .map(|v| decode(&v, "attestation"))
+            .transpose()
     }
 
     /// Whose credential `id` is (its holder's PIN), if this node issued it.

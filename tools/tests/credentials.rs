@@ -19,6 +19,8 @@ use common::tools::node_checker;
 use common::{anonymous, eventually, example, free_ports, get, publish, Node, NodeDir, MEMBER};
 
 const PIN: &str = "21503199012345";
+/// The ESCO skill the certified course teaches.
+const SKILL: &str = "http://data.europa.eu/esco/skill/9a8b7c6d-1111-2222-3333-444455556666";
 /// What the returnee record says of the person: none of it may reach the public listener.
 const PERSONAL: [&str; 4] = [PIN, "Азамат", "Жумабеков", "1990-03-15"];
 
@@ -210,6 +212,9 @@ fn a_credential_verifies_with_an_sd_jwt_vc_library_we_did_not_write_until_it_is_
     assert_eq!(issued[0]["data"]["credentialId"], credential["id"]);
     assert!(!issued[0].to_string().contains(PIN));
 
+    // The attested course's skill is verified in the person's competency profile.
+    assert_eq!(verified_skills(node.addr), [SKILL]);
+
     // Revoked: the status list the public listener now serves refuses it.
     let id = credential["id"].as_str().unwrap();
     let revoke = |body: &Value| {
@@ -234,6 +239,23 @@ fn a_credential_verifies_with_an_sd_jwt_vc_library_we_did_not_write_until_it_is_
     assert!(err.to_lowercase().contains("status"), "{err}");
     let listed = credentials_of(node.addr);
     assert_eq!(listed[0]["status"], "revoked");
+    // And the skill is no longer verified (once the revocation's event is folded in).
+    eventually(Duration::from_secs(30), || {
+        verified_skills(node.addr).is_empty()
+    })
+    .expect("a revoked credential still verifies the skill");
+}
+
+/// The ESCO skills the person's competency profile marks verified.
+fn verified_skills(addr: SocketAddr) -> Vec<String> {
+    let person = get(addr, &format!("/api/v1/persons/{PIN}")).json();
+    person["competencyProfile"]["skills"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["verified"] == true)
+        .filter_map(|s| s["esco"].as_str().map(String::from))
+        .collect()
 }
 
 #[test]
