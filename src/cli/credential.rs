@@ -8,7 +8,7 @@ use clap::Subcommand;
 use serde_json::Value;
 
 use crate::credentials::key::IssuerKey;
-use crate::credentials::verify::{self, Proof, Status};
+use crate::credentials::verify;
 use crate::net::client::HttpClient;
 
 #[derive(Subcommand, Debug)]
@@ -75,7 +75,7 @@ pub(super) async fn run(command: CredentialCommand) -> Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&proof)?);
             } else {
-                print!("{}", describe(&proof));
+                print!("{}", proof.describe());
             }
             Ok(())
         }
@@ -119,55 +119,6 @@ async fn read(from: &str) -> Result<String> {
         bail!("{from} answered {status}");
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
-}
-
-/// What the proof says, for a person to read.
-fn describe(proof: &Proof) -> String {
-    let c = &proof.claims;
-    let text = |v: &Value| match v {
-        Value::Object(m) => m
-            .iter()
-            .map(|(lang, t)| format!("{lang}: {}", t.as_str().unwrap_or_default()))
-            .collect::<Vec<_>>()
-            .join(" | "),
-        Value::String(s) => s.clone(),
-        Value::Null => "-".into(),
-        other => other.to_string(),
-    };
-    let mut out = format!(
-        "VALID: a credential of {} signed by {}\n",
-        proof.vct, proof.issuer
-    );
-    out += &format!("  course:          {}\n", text(&c["course"]["title"]));
-    out += &format!("  hours:           {}\n", text(&c["course"]["hours"]));
-    out += &format!("  provider:        {}\n", text(&c["course"]["provider"]));
-    out += &format!(
-        "  completed on:    {}\n",
-        text(&c["course"]["completion_date"])
-    );
-    for o in c["learning_outcomes"].as_array().into_iter().flatten() {
-        let label = o["label"]["en"]
-            .as_str()
-            .map(String::from)
-            .unwrap_or_else(|| text(&o["label"]));
-        out += &format!("  skill:           {label} ({})\n", text(&o["esco"]));
-    }
-    for name in &proof.disclosed {
-        out += &format!(
-            "  {:<16} {} (disclosed)\n",
-            format!("{name}:"),
-            text(&c[name])
-        );
-    }
-    for name in &proof.withheld {
-        out += &format!("  {:<16} not disclosed by the holder\n", format!("{name}:"));
-    }
-    out += match proof.status {
-        Status::Valid => "  status:          not revoked (the issuer's status list)\n",
-        Status::NotChecked => "  status:          NOT CHECKED (no status list given)\n",
-        Status::None => "  status:          the credential names no status list\n",
-    };
-    out
 }
 
 #[cfg(test)]

@@ -128,10 +128,15 @@ impl Issue<'_> {
             .or_else(|| credential.get("title"))
             .cloned()
             .unwrap_or(Value::Null);
+        // The course's end as the event or the enrolment has it, else the event's date.
         let completion = data
             .pointer("/dates/end")
-            .or_else(|| data.get("eventDate"))
             .cloned()
+            .or_else(|| {
+                let e = enrolment?;
+                Some(iso_date(e.completed_on.or(e.end)?).into())
+            })
+            .or_else(|| data.get("eventDate").cloned())
             .unwrap_or(Value::Null);
         let mut claims = json!({
             "iss": self.issuer,
@@ -260,6 +265,11 @@ fn learning_outcomes(course: &Value, credential: &Value) -> Value {
         ));
     }
     Value::Array(out)
+}
+
+/// A date as credentials and events write it (`YYYY-MM-DD`).
+pub fn iso_date(d: time::Date) -> String {
+    format!("{}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
 }
 
 /// An object without its null members.

@@ -225,8 +225,7 @@ async fn publish(publisher: &Publisher, data: Value, key: String) -> Result<(), 
 }
 
 fn date_of(at: OffsetDateTime) -> String {
-    let d = at.date();
-    format!("{}-{:02}-{:02}", d.year(), u8::from(d.month()), d.day())
+    credential::iso_date(at.date())
 }
 
 /// Issue credentials until `stop` turns true: each own event past the cursor, once the

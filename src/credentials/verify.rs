@@ -60,6 +60,58 @@ pub struct Proof {
     pub status: Status,
 }
 
+impl Proof {
+    /// What the proof says, for a person to read (`jol credential verify`, the demo).
+    pub fn describe(&self) -> String {
+        let proof = self;
+        let c = &proof.claims;
+        let text = |v: &Value| match v {
+            Value::Object(m) => m
+                .iter()
+                .map(|(lang, t)| format!("{lang}: {}", t.as_str().unwrap_or_default()))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            Value::String(s) => s.clone(),
+            Value::Null => "-".into(),
+            other => other.to_string(),
+        };
+        let mut out = format!(
+            "VALID: a credential of {} signed by {}\n",
+            proof.vct, proof.issuer
+        );
+        out += &format!("  course:          {}\n", text(&c["course"]["title"]));
+        out += &format!("  hours:           {}\n", text(&c["course"]["hours"]));
+        out += &format!("  provider:        {}\n", text(&c["course"]["provider"]));
+        out += &format!(
+            "  completed on:    {}\n",
+            text(&c["course"]["completion_date"])
+        );
+        for o in c["learning_outcomes"].as_array().into_iter().flatten() {
+            let label = o["label"]["en"]
+                .as_str()
+                .map(String::from)
+                .unwrap_or_else(|| text(&o["label"]));
+            out += &format!("  skill:           {label} ({})\n", text(&o["esco"]));
+        }
+        for name in &proof.disclosed {
+            out += &format!(
+                "  {:<16} {} (disclosed)\n",
+                format!("{name}:"),
+                text(&c[name])
+            );
+        }
+        for name in &proof.withheld {
+            out += &format!("  {:<16} not disclosed\n", format!("{name}:"));
+        }
+        out += match proof.status {
+            Status::Valid => "  status:          not revoked (the issuer's status list)\n",
+            Status::NotChecked => "  status:          NOT CHECKED (no status list given)\n",
+            Status::None => "  status:          the credential names no status list\n",
+        };
+        out
+    }
+}
+
 /// Verify the compact SD-JWT VC `credential` against `metadata` (as served at
 /// `/.well-known/jwt-vc-issuer`) and, when given, the issuer's status list token.
 pub fn verify(
