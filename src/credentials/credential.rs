@@ -213,13 +213,7 @@ impl Issue<'_> {
             .ok()
             .map(|p| p.birth_date());
         if let Some(date) = self.view.and_then(|v| v.birth_date).or(from_pin) {
-            let text = format!(
-                "{}-{:02}-{:02}",
-                date.year(),
-                u8::from(date.month()),
-                date.day()
-            );
-            person.insert("birthdate".into(), text.into());
+            person.insert("birthdate".into(), iso_date(date).into());
         }
         person
     }
