@@ -70,7 +70,7 @@ pub fn attested_enrolments(
             continue;
         };
         let held: Option<Attestation> = store.attestation(&e.source, &id)?;
-        if !held.is_some_and(|a| !a.revoked) {
+        if held.is_none_or(|a| a.revoked) {
             continue;
         }
         let Some(bytes) = store.get(e.position)? else {

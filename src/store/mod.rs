@@ -228,7 +228,7 @@ impl WriteBatch {
     /// Store a credential issued to `pin` (and, under its id, whose it is).
     pub fn set_credential<T: Serialize>(&mut self, pin: &str, id: &Uuid, credential: &T) {
         self.put(keys::credential(pin, id), record(credential));
-        self.put(keys::credential_holder(id), pin.as_bytes().to_vec());
+        self.put(keys::credential_holder(id), pin.as_bytes());
     }
 
     /// Store the latest state of an offer (a vacancy or a course; `kind` is its byte).
