@@ -304,6 +304,23 @@ fn the_verification_page_and_the_command_line_say_what_a_credential_proves() {
         "document.getElementById('verdict').dataset.state === 'invalid'",
         Duration::from_secs(20),
     );
+
+    // The officer's dashboard shows the person's credential with its QR code.
+    browser.navigate(&format!("http://{}/signin", node.addr));
+    let token = common::token_of(node.addr);
+    browser.leaving(|b| {
+        b.eval(&format!(
+            "document.getElementById('token').value = '{token}'; document.getElementById('signin').click()"
+        ));
+    });
+    browser.wait_for("document.getElementById('lookup')", Duration::from_secs(20));
+    browser.eval(&format!(
+        "document.getElementById('pin').value = '{PIN}'; document.getElementById('lookup').requestSubmit()"
+    ));
+    browser.wait_for(
+        "document.querySelector('#credentials [data-status=valid] img')?.naturalWidth > 0",
+        Duration::from_secs(20),
+    );
 }
 
 #[test]
