@@ -372,3 +372,47 @@ fn the_public_listener_serves_nothing_personal_on_any_route() {
     let post = anonymous(public, "POST", "/status/1", &[], b"").unwrap();
     assert_eq!(post.status, 405);
 }
+
+#[test]
+fn at_the_employment_service_a_credentialed_course_gives_verified_skills() {
+    let fed = common::Federation::build();
+    jol_tools::demo_credential::enable(&fed.config("education")).unwrap();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    publish(
+        mig.addr,
+        "returnee-record",
+        &example("returnee-record", "return-registered.json"),
+    );
+    publish(
+        edu.addr,
+        "training-enrolment",
+        &example("training-enrolment", "enrolled.json"),
+    );
+    // Completed first: the employment service holds the course's skills, none verified.
+    publish(
+        edu.addr,
+        "training-enrolment",
+        &example("training-enrolment", "completed.json"),
+    );
+    eventually(Duration::from_secs(30), || {
+        let person = get(emp.addr, &format!("/api/v1/persons/{PIN}"));
+        person.status == 200
+            && person.json()["competencyProfile"]["skills"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|s| s["esco"] == SKILL))
+    })
+    .expect("the employment service never held the course's skills");
+    assert!(verified_skills(emp.addr).is_empty());
+    // Certified: the education ministry issues the credential, and its event reaches employment.
+    publish(
+        edu.addr,
+        "training-enrolment",
+        &example("training-enrolment", "certified.json"),
+    );
+    eventually(Duration::from_secs(30), || {
+        verified_skills(emp.addr) == [SKILL]
+    })
+    .expect("the credential never made the skill verified at the employment service");
+}
