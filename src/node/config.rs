@@ -417,6 +417,27 @@ key_name = "sign-1"
     }
 
     #[test]
+    fn credentials_resolve_their_key_and_refuse_an_issuer_that_is_no_url() {
+        let with = format!(
+            "{MINIMAL}[credentials]\nissuer = \"https://credentials.edu.example\"\npublic_listen = \"127.0.0.1:8450\"\nkey_file = \"keys/credential.pem\"\n"
+        );
+        let c = NodeConfig::parse(&with, Path::new("/etc/jol")).unwrap();
+        let credentials = c.credentials.unwrap();
+        assert_eq!(
+            credentials.key_file,
+            Path::new("/etc/jol/keys/credential.pem")
+        );
+        assert_eq!(credentials.key_name, "credential-1");
+        let bad = with.replace("https://credentials.edu.example", "credentials.edu.example");
+        let err = NodeConfig::parse(&bad, Path::new(".")).unwrap_err();
+        assert!(matches!(err, ConfigProblem::Credentials(_)), "{err}");
+        assert!(NodeConfig::parse(MINIMAL, Path::new("."))
+            .unwrap()
+            .credentials
+            .is_none());
+    }
+
+    #[test]
     fn tokens_live_beside_the_config_and_typos_are_refused() {
         let c = NodeConfig::parse(MINIMAL, Path::new("/etc/jol")).unwrap();
         assert_eq!(c.local.tokens_file, Path::new("/etc/jol/tokens.toml"));
