@@ -8,7 +8,8 @@
 //! a retry after a crash names the same credential and publishes nothing twice); then the
 //! credential, the grown status list and the cursor past P are stored in one write. The log thus
 //! says that a credential was issued, never what it says. Revoking flips its status bit, stores
-//! the revocation on the credential, re-signs the status list and publishes `CREDENTIAL_REVOKED`.
+//! the revocation on the credential and re-signs the status list, once `CREDENTIAL_REVOKED` is
+//! published (the reason stays here: the event carries the attested event's legal basis).
 //! Only the member's writer runs the issuer task; changes to the status list hold one lock.
 
 use std::sync::{Arc, Mutex, RwLock};
@@ -114,14 +115,13 @@ impl Issuer {
     ) -> Result<Option<Held>, IssuerError> {
         let event = event.event();
         let id = credential::id_for(event);
-        if !credential::earned_by(event) || self.store.credential_holder(&id)?.is_some() {
-            self.store
-                .set_meta_lazy(&Meta::CredentialCursor, &position.to_be_bytes())?;
-            return Ok(None);
-        }
-        let Some(pin) = event.pin() else {
-            return Ok(None);
+        let pin = match event.pin() {
+            Some(pin) if credential::earned_by(event) => pin,
+            _ => return self.pass(position),
         };
+        if self.store.credential_holder(&id)?.is_some() {
+            return self.pass(position);
+        }
         let view: Option<PersonView> = self.store.view(pin)?;
         // Only this task grows the list, so its length is the new entry's index.
         let status_idx = StatusList::load(&self.store)?.len();
@@ -136,7 +136,7 @@ impl Issuer {
             now: OffsetDateTime::now_utc(),
         };
         let Some(held) = issue.sign(&self.key) else {
-            return Ok(None);
+            return self.pass(position);
         };
         let data = json!({
             "event": "CREDENTIAL_ISSUED",
@@ -159,6 +159,13 @@ impl Issuer {
         self.store.flush()?;
         self.resign(&list);
         Ok(Some(held))
+    }
+
+    /// Move the cursor past `position`, which earns no (new) credential.
+    fn pass(&self, position: u64) -> Result<Option<Held>, IssuerError> {
+        self.store
+            .set_meta_lazy(&Meta::CredentialCursor, &position.to_be_bytes())?;
+        Ok(None)
     }
 
     /// Revoke credential `id` for `reason`: its status bit set, the list re-signed, the
@@ -194,18 +201,18 @@ impl Issuer {
             "vct": held.vct,
             "attests": {"source": held.attests.source, "id": held.attests.id},
         });
-        {
-            let _guard = self.list.lock();
-            let mut list = StatusList::load(&self.store)?;
-            list.revoke(held.status_idx);
-            let mut batch = WriteBatch::default();
-            batch.set_credential(&pin, &held.id, &held);
-            batch.set_meta(&Meta::StatusList, &list.to_store());
-            self.store.apply_other(batch)?;
-            self.store.flush()?;
-            self.resign(&list);
-        }
+        // Published first: a retry after a failure below publishes nothing twice (the same
+        // idempotency key) and stores the revocation then.
         publish(publisher, data, format!("credential/{}/revoked", held.id)).await?;
+        let _guard = self.list.lock();
+        let mut list = StatusList::load(&self.store)?;
+        list.revoke(held.status_idx);
+        let mut batch = WriteBatch::default();
+        batch.set_credential(&pin, &held.id, &held);
+        batch.set_meta(&Meta::StatusList, &list.to_store());
+        self.store.apply_other(batch)?;
+        self.store.flush()?;
+        self.resign(&list);
         Ok(held)
     }
 
