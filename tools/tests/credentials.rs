@@ -69,6 +69,10 @@ fn credentials_of(addr: SocketAddr) -> Vec<Value> {
     let mut listed = Vec::new();
     eventually(Duration::from_secs(30), || {
         let a = get(addr, &format!("/api/v1/persons/{PIN}/credentials"));
+        // 404 until the projector has folded the person in.
+        if a.status == 404 {
+            return false;
+        }
         assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
         listed = a.json()["credentials"].as_array().unwrap().clone();
         !listed.is_empty()
@@ -213,7 +217,10 @@ fn a_credential_verifies_with_an_sd_jwt_vc_library_we_did_not_write_until_it_is_
     assert!(!issued[0].to_string().contains(PIN));
 
     // The attested course's skill is verified in the person's competency profile.
-    assert_eq!(verified_skills(node.addr), [SKILL]);
+    eventually(Duration::from_secs(30), || {
+        verified_skills(node.addr) == [SKILL]
+    })
+    .expect("the credential never made the course's skill verified");
 
     // Revoked: the status list the public listener now serves refuses it.
     let id = credential["id"].as_str().unwrap();
