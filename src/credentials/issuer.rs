@@ -308,3 +308,96 @@ fn meta_u64(store: &Store, name: &Meta) -> u64 {
         .and_then(|v| v.try_into().ok())
         .map_or(0, u64::from_be_bytes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::KeyName;
+    use crate::event::schema::Schemas;
+    use crate::write::Signer;
+
+    const EDUCATION: &str = "central-server/GOV/70000003/education";
+
+    fn example(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/examples/training-enrolment/valid/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    async fn publish_example(p: &Publisher, name: &str) {
+        let draft = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: example(name),
+            idempotency_key: None,
+        };
+        p.publish(draft).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_certified_course_earns_one_credential_once_and_a_revocation_flips_its_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let member: MemberId = EDUCATION.parse().unwrap();
+        let signer = Signer {
+            kid: KeyName::new(member.clone(), "sign-1").unwrap(),
+            member: member.clone(),
+            key: crate::event::keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        };
+        let (p, _writer) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer,
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let config = CredentialsConfig {
+            issuer: "https://credentials.edu.example".into(),
+            public_listen: "127.0.0.1:0".parse().unwrap(),
+            key_file: dir.path().join("credential.pem"),
+            key_name: "credential-1".into(),
+        };
+        let key = IssuerKey::generate("credential-1");
+        let issuer = Issuer::open(config, member, key, store.clone()).unwrap();
+        for name in ["enrolled.json", "completed.json", "certified.json"] {
+            publish_example(&p, name).await;
+        }
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let held = issuer.credentials_of("21503199012345").unwrap();
+        assert_eq!(held.len(), 1, "enrolled and completed earn none");
+        assert_eq!(meta_u64(&store, &Meta::CredentialCursor), head);
+        let after = store.last_position().unwrap();
+        assert_eq!(after, head + 1, "one credential-issued event");
+
+        // Looked at again (a restart before the cursor was kept): nothing new.
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        assert_eq!(issuer.credentials_of("21503199012345").unwrap(), held);
+        assert_eq!(store.last_position().unwrap(), after);
+
+        let id = held[0].id;
+        let revoked = issuer.revoke(&p, id, "annulled").await.unwrap();
+        assert_eq!(revoked.revoked.as_ref().unwrap().reason, "annulled");
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.is_revoked(held[0].status_idx), Some(true));
+        assert!(matches!(
+            issuer.revoke(&p, id, "again").await,
+            Err(IssuerError::AlreadyRevoked)
+        ));
+        assert!(matches!(
+            issuer.revoke(&p, Uuid::now_v7(), "no such").await,
+            Err(IssuerError::Unknown)
+        ));
+        // The served list says so.
+        let jwks = json!({"keys": [issuer.key.jwk()]});
+        let token = issuer.status_token();
+        let payload = super::super::key::verify_compact(&token, super::super::status::TYP, &jwks)
+            .unwrap()
+            .payload;
+        let served = StatusList::of_payload(&payload).unwrap();
+        assert_eq!(served.is_revoked(held[0].status_idx), Some(true));
+    }
+}
