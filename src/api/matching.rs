@@ -105,9 +105,18 @@ impl LocalApi {
         let what = format!("ranked as a candidate for vacancy {id}");
         access::record_reads(&self.store, who, &what, ranked.iter().map(|(_, s)| &s.pin))
             .map_err(storage_problem)?;
-        let candidates: Vec<Value> = ranked
+        // The ranked ones' skills that credentials attest (the score does not depend on it).
+        let mut attested = Vec::with_capacity(ranked.len());
+        for (_, s) in &ranked {
+            let seeker = match views.iter().find(|v| v.pin == s.pin) {
+                Some(view) => Seeker::of(&s.pin, &self.attested_profile(view)?, &mut interner),
+                None => (*s).clone(),
+            };
+            attested.push(seeker);
+        }
+        let candidates: Vec<Value> = attested
             .iter()
-            .map(|(_, s)| {
+            .map(|s| {
                 let mut e = explain(s, &job, &offer, &interner);
                 e["pin"] = s.pin.expose().into();
                 e

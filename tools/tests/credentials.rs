@@ -422,4 +422,27 @@ fn at_the_employment_service_a_credentialed_course_gives_verified_skills() {
         verified_skills(emp.addr) == [SKILL]
     })
     .expect("the credential never made the skill verified at the employment service");
+
+    // A vacancy asking for the skill: the match's reasons say it is verified, so do its skills.
+    let mut vacancy = example("vacancy", "opened.json");
+    vacancy["essentialSkills"] = json!([SKILL]);
+    publish(emp.addr, "vacancy", &vacancy);
+    let mut matches = Value::Null;
+    eventually(Duration::from_secs(30), || {
+        matches = get(emp.addr, &format!("/api/v1/persons/{PIN}/matches")).json();
+        matches["matches"][0].is_object()
+    })
+    .expect("the vacancy never reached the matches");
+    let m = &matches["matches"][0];
+    assert_eq!(m["vacancyId"], "VAC-2026-0101", "{matches}");
+    let reason = m["terms"][0]["reason"].as_str().unwrap();
+    assert_eq!(
+        reason,
+        "1 of 1 essential skills held, 1 verified by a credential"
+    );
+    assert_eq!(m["matchedSkills"][0]["verified"], true, "{m}");
+    let candidates = get(emp.addr, "/api/v1/vacancies/VAC-2026-0101/candidates").json();
+    let c = &candidates["candidates"][0];
+    assert_eq!(c["pin"], PIN, "{candidates}");
+    assert_eq!(c["matchedSkills"][0]["verified"], true, "{c}");
 }
