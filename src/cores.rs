@@ -5,7 +5,7 @@
 /// `work` applied to `items` cut into a chunk per core (on scoped threads, the calling thread
 /// taking the first), the results in `items` order; on one thread when there is one core or
 /// fewer than `at_least` items per chunk would be left. A panic in a chunk is the caller's.
-pub fn map_chunks<T: Sync, R: Send>(
+pub(crate) fn map_chunks<T: Sync, R: Send>(
     items: &[T],
     at_least: usize,
     work: impl Fn(&[T]) -> Vec<R> + Sync,

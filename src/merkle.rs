@@ -39,6 +39,7 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 
 /// Where the hashes of perfect subtrees come from.
 pub trait Subtrees {
+    /// Why a subtree could not be read.
     type Error;
     /// The hash of leaves `[index << level, (index + 1) << level)`.
     fn perfect(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
@@ -235,6 +236,7 @@ impl Frontier {
         Ok(Frontier { size, peaks })
     }
 
+    /// How many leaves the tree has.
     pub fn size(&self) -> u64 {
         self.size
     }
@@ -281,6 +283,7 @@ pub struct MemoryTree {
 }
 
 impl MemoryTree {
+    /// A tree of `leaves`, in order.
     pub fn new(leaves: impl IntoIterator<Item = Hash>) -> MemoryTree {
         let mut t = MemoryTree::default();
         for l in leaves {
@@ -307,10 +310,12 @@ impl MemoryTree {
         }
     }
 
+    /// How many leaves the tree holds.
     pub fn len(&self) -> u64 {
         self.levels.first().map_or(0, |l| l.len() as u64)
     }
 
+    /// Whether the tree holds no leaf.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -62,6 +62,7 @@ impl Lines<std::io::Stderr> {
 }
 
 impl<W: Write> Lines<W> {
+    /// Progress lines to `out`, redrawn in place when `terminal`.
     pub fn new(out: W, terminal: bool) -> Self {
         Lines {
             out,

@@ -11,10 +11,10 @@ use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// Most keys with a bucket not yet refilled.
-pub const MAX_KEYS: usize = 10_000;
+pub(crate) const MAX_KEYS: usize = 10_000;
 
 /// A bucket per key.
-pub struct RateLimits<K> {
+pub(crate) struct RateLimits<K> {
     /// Refill, per second.
     rate: f64,
     burst: f64,
@@ -29,12 +29,12 @@ struct Bucket {
 
 impl<K: Hash + Eq + Clone> RateLimits<K> {
     /// `rate_per_second` a second, bursts of `burst`.
-    pub fn new(rate_per_second: u32, burst: u32) -> RateLimits<K> {
+    pub(crate) fn new(rate_per_second: u32, burst: u32) -> RateLimits<K> {
         RateLimits::with(f64::from(rate_per_second.max(1)), burst)
     }
 
     /// `per_minute` a minute, all of them at once at most.
-    pub fn per_minute(per_minute: u32) -> RateLimits<K> {
+    pub(crate) fn per_minute(per_minute: u32) -> RateLimits<K> {
         RateLimits::with(f64::from(per_minute.max(1)) / 60.0, per_minute)
     }
 
@@ -47,12 +47,12 @@ impl<K: Hash + Eq + Clone> RateLimits<K> {
     }
 
     /// The sustained rate, requests a second.
-    pub fn per_second(&self) -> u32 {
+    pub(crate) fn per_second(&self) -> u32 {
         self.rate as u32
     }
 
     /// Take one from `key`'s budget; `Err(seconds)` tells how long to wait.
-    pub fn take(&self, key: &K) -> Result<(), u64> {
+    pub(crate) fn take(&self, key: &K) -> Result<(), u64> {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         if !buckets.contains_key(key) && buckets.len() >= MAX_KEYS {
@@ -76,7 +76,7 @@ impl<K: Hash + Eq + Clone> RateLimits<K> {
     }
 
     /// Give back one taken from `key`'s budget (it turned out not to count).
-    pub fn give_back(&self, key: &K) {
+    pub(crate) fn give_back(&self, key: &K) {
         let mut buckets = self.buckets.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(b) = buckets.get_mut(key) {
             b.level = (b.level + 1.0).min(self.burst);

@@ -22,7 +22,7 @@ use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::net::server::ClientAddr;
 
 /// The dashboard page, built into the binary.
-pub const PAGE: &str = include_str!("dashboard_page/index.html");
+pub(crate) const PAGE: &str = include_str!("dashboard_page/index.html");
 /// The sign-in page; `<!--message-->` is where a refusal is said.
 const SIGNIN: &str = include_str!("dashboard_page/signin.html");
 
@@ -31,7 +31,7 @@ const DASHBOARD_SCOPES: [Scope; 2] = [Scope::ReadKpi, Scope::ReadPersons];
 
 /// Why a sign-in was refused (fixed texts: nothing the caller sent is echoed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignInRefusal {
+pub(crate) enum SignInRefusal {
     UnknownToken,
     NoDashboardScope,
     /// The tokens file cannot be read: no token signs in (not the caller's doing).
@@ -71,7 +71,7 @@ impl SignInRefusal {
 }
 
 /// The sign-in page, with a refusal said on it.
-pub fn signin_page(status: StatusCode, refusal: Option<SignInRefusal>) -> Response {
+pub(crate) fn signin_page(status: StatusCode, refusal: Option<SignInRefusal>) -> Response {
     let message = refusal.map_or(String::new(), |r| {
         format!("<p class=\"refused\" role=\"alert\">{}</p>", r.message())
     });

@@ -63,8 +63,9 @@ impl LocalApi {
         let own_sequence = *self.publisher.heads().own_sequence.borrow();
         let projected = crate::registry::projector::cursor(&self.store).unwrap_or(0);
         let last = self.store.last_position().unwrap_or(0);
-        let views =
-            serde_json::json!({"cursor": projected, "behind": last.saturating_sub(projected)});
+        let erasures_pending = self.store.pending_erasures().map_or(0, |p| p.len());
+        let views = serde_json::json!({"cursor": projected, "behind": last.saturating_sub(projected),
+            "erasuresPending": erasures_pending});
         // What each reader's release log holds (`/readyz` of a reader says how far it took it).
         let releases: serde_json::Map<String, serde_json::Value> = self
             .trust

@@ -4,18 +4,19 @@
 //! problem+json document with its own `type`, and refused submissions are kept in quarantine with
 //! the reason, so an operator can see what was sent and why it did not go through.
 
-pub mod budget;
+pub(crate) mod budget;
 mod credentials;
-pub mod dashboard;
+pub(crate) mod dashboard;
+mod erasure;
 mod events;
 mod health;
 mod matching;
-pub mod openapi;
-pub mod origin;
+pub(crate) mod openapi;
+pub(crate) mod origin;
 mod publish;
 pub(crate) mod registry;
-pub mod routes;
-pub mod session;
+pub(crate) mod routes;
+pub(crate) mod session;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -36,43 +37,43 @@ use routes::{Access, Route};
 use tokens::{Scope, Unreadable};
 
 /// Most events one `GET /api/v1/events` returns.
-pub const MAX_PAGE: usize = 1000;
+pub(crate) const MAX_PAGE: usize = 1000;
 /// Most events one batch request may carry.
-pub const MAX_BATCH: usize = 1000;
+pub(crate) const MAX_BATCH: usize = 1000;
 
 /// What the local API handlers share.
-pub struct LocalApi {
-    pub member: MemberId,
-    pub store: Store,
-    pub publisher: Publisher,
-    pub tokens: tokens::Tokens,
+pub(crate) struct LocalApi {
+    pub(crate) member: MemberId,
+    pub(crate) store: Store,
+    pub(crate) publisher: Publisher,
+    pub(crate) tokens: tokens::Tokens,
     /// Requests each token may make a second.
-    pub rate_limits: budget::RateLimits<String>,
+    pub(crate) rate_limits: budget::RateLimits<String>,
     /// Refused dashboard sign-ins each client address may make a minute.
-    pub signin_limits: budget::RateLimits<std::net::IpAddr>,
-    pub max_body_bytes: usize,
+    pub(crate) signin_limits: budget::RateLimits<std::net::IpAddr>,
+    pub(crate) max_body_bytes: usize,
     /// The most the quarantine keeps of refused submissions.
-    pub quarantine_caps: crate::store::QuarantineCaps,
+    pub(crate) quarantine_caps: crate::store::QuarantineCaps,
     /// How long a client may take to send a request body.
-    pub body_deadline: std::time::Duration,
-    pub metrics: Arc<Metrics>,
+    pub(crate) body_deadline: std::time::Duration,
+    pub(crate) metrics: Arc<Metrics>,
     /// The federation's manifest, when the node is a member.
-    pub trust: Option<Arc<Trust>>,
+    pub(crate) trust: Option<Arc<Trust>>,
     /// The names the node answers to (`Host`), and so its origin.
-    pub names: origin::HostNames,
+    pub(crate) names: origin::HostNames,
     /// Dashboard sessions signed in with a token (this listener's cookie, at most
     /// `[local] max_sessions`).
-    pub sessions: session::Sessions,
+    pub(crate) sessions: session::Sessions,
     /// Whether this replica is the member's writer (`/readyz` says).
-    pub role: tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>,
+    pub(crate) role: tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>,
     /// The credential issuer, when the node issues credentials.
-    pub credentials: Option<Arc<crate::credentials::issuer::Issuer>>,
+    pub(crate) credentials: Option<Arc<crate::credentials::issuer::Issuer>>,
 }
 
 impl LocalApi {
     /// Route one request: check the `Host` and origin, then which route it is, who is calling
     /// and with what scope, then serve.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         if let Err(p) = self.names.check(&req) {
             return p.response();
         }
@@ -129,6 +130,11 @@ impl LocalApi {
                 self.person_credentials(pin, &signed_in(caller)?.reader())
             }
             Route::RevokeCredential { id } => self.revoke_credential(id, req).await,
+            Route::Erase { pin } => {
+                let purpose = signed_in(caller)?.reader().purpose;
+                self.post_erasure(req, pin, purpose).await
+            }
+            Route::Erasure { id } => self.get_erasure(id),
             Route::Candidates { id } => {
                 self.vacancy_candidates(&req, id, &signed_in(caller)?.reader())
             }

@@ -11,7 +11,7 @@ use super::routes::{Access, Body, Param, Route, Spec};
 const GUARDED: [u16; 4] = [401, 403, 421, 429];
 
 /// The local API's description.
-pub fn local_api() -> Value {
+pub(crate) fn local_api() -> Value {
     let mut paths = Map::new();
     for route in Route::ALL {
         let spec = route.spec();
@@ -29,7 +29,12 @@ pub fn local_api() -> Value {
 }
 
 /// An OpenAPI 3.1 document around `paths`, with Jol's component schemas.
-pub fn document(title: &str, description: &str, paths: Value, security: Option<Value>) -> Value {
+pub(crate) fn document(
+    title: &str,
+    description: &str,
+    paths: Value,
+    security: Option<Value>,
+) -> Value {
     let mut components = json!({"schemas": schemas()});
     if let Some(s) = security {
         components["securitySchemes"] = s;
@@ -190,7 +195,7 @@ fn path_params(path: &str) -> Vec<&str> {
 }
 
 /// A path parameter's schema (shared with the X-Road services' descriptions).
-pub fn path_schema(name: &str) -> Value {
+pub(crate) fn path_schema(name: &str) -> Value {
     match name {
         "pin" => {
             json!({"type": "string", "description": "Personal identification number (14 digits)"})
@@ -201,7 +206,7 @@ pub fn path_schema(name: &str) -> Value {
 }
 
 /// A query parameter's description.
-pub fn query_param(name: &str, kind: Param) -> Value {
+pub(crate) fn query_param(name: &str, kind: Param) -> Value {
     let required = kind == Param::RequiredInteger;
     json!({"name": name, "in": "query", "required": required, "schema": param_schema(kind)})
 }
@@ -244,7 +249,7 @@ fn schemas() -> Value {
                 "skills": {"type": "array", "items": {"type": "object", "required": ["uri", "demand", "courses"], "properties": {
                     "uri": {"type": "string"}, "label": any, "demand": {"type": "integer"}, "returneesLacking": {"type": ["integer", "null"]},
                     "shareLacking": {"type": ["number", "null"]}, "courses": {"type": "array"}}}}}}}}});
-    let mut all = json!({
+    let mut schemas = json!({
         "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
             "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
             "detail": {"type": "string"},
@@ -304,11 +309,20 @@ fn schemas() -> Value {
                 "sequence": {"type": "integer"}, "jws": jws, "withheld": {"type": "string"}}}},
             "next": {"type": "integer"}, "head": {"type": "integer"}, "released": {"type": "array"}, "releaseHead": {"type": ["integer", "null"]}}},
     });
-    // Beside the others: one more member would pass json!'s recursion limit.
-    all["Credential"] = credential;
-    all["Credentials"] = credentials;
-    all["RevocationRequest"] = revocation;
-    all
+    schemas["ErasureRequest"] = json!({"type": "object", "required": ["legalBasis", "reason"], "additionalProperties": false, "properties": {
+        "legalBasis": {"type": "string", "minLength": 3, "maxLength": 300, "description": "The act that requires the erasure; sent to every holder"},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 500, "description": "Why, in the operator's words; kept on this node only"}}});
+    schemas["ErasureRecord"] = json!({"type": "object", "required": ["id", "orderedBy", "at", "legalBasis", "cause", "erased", "event"], "properties": {
+        "id": {"type": "string"}, "orderedBy": {"type": "string"}, "at": {"type": "string"},
+        "legalBasis": {"type": "string"}, "cause": {"type": "string", "enum": ["REQUEST", "RETENTION"]},
+        "reason": {"type": "string"}, "erased": {"type": "integer"}, "notErasable": {"type": "integer"},
+        "event": {"type": "string"},
+        "holders": {"type": "array", "items": {"type": "object", "required": ["member"], "properties": {
+            "member": {"type": "string"}, "confirmed": {"type": "string"}, "erased": {"type": "integer"}}}}}});
+    schemas["Credential"] = credential;
+    schemas["Credentials"] = credentials;
+    schemas["RevocationRequest"] = revocation;
+    schemas
 }
 
 #[cfg(test)]

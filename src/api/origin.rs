@@ -12,7 +12,7 @@ use crate::net::http::ProblemKind;
 
 /// The names a listener answers to.
 #[derive(Debug, Clone)]
-pub struct HostNames {
+pub(crate) struct HostNames {
     names: Vec<String>,
     /// The config key that adds names (said in a refusal).
     key: &'static str,
@@ -21,7 +21,7 @@ pub struct HostNames {
 impl HostNames {
     /// The names configured under `key` plus the listen address, `localhost`, `127.0.0.1` and
     /// `::1`.
-    pub fn new(
+    pub(crate) fn new(
         listen: std::net::SocketAddr,
         configured: &[String],
         key: &'static str,
@@ -37,7 +37,7 @@ impl HostNames {
     }
 
     /// Refuse a request whose `Host` is not one of ours, or a cross-origin state change.
-    pub fn check<B>(&self, req: &Request<B>) -> Result<(), Problem> {
+    pub(crate) fn check<B>(&self, req: &Request<B>) -> Result<(), Problem> {
         let host = req
             .headers()
             .get(HOST)

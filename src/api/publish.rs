@@ -93,7 +93,7 @@ impl LocalApi {
         ))
     }
 
-    async fn read_json_body(&self, req: Request<Incoming>) -> Result<Bytes, Problem> {
+    pub(super) async fn read_json_body(&self, req: Request<Incoming>) -> Result<Bytes, Problem> {
         http::require_json(&req)?;
         http::read_body(req, self.max_body_bytes, self.body_deadline).await
     }
@@ -123,6 +123,13 @@ impl LocalApi {
             .get("type")
             .map(|t| t.as_str().map(str::parse::<EventType>))
         {
+            Some(Some(Ok(EventType::Erasure))) => {
+                problem = problem.field(
+                    format!("{at}/type"),
+                    "erasures are made by POST /api/v1/persons/{pin}/erasure, which erases what they name",
+                );
+                None
+            }
             Some(Some(Ok(t))) => Some(t),
             None => {
                 problem = problem.field(format!("{at}/type"), "required");
@@ -218,7 +225,7 @@ fn item_error(index: usize, p: &Problem) -> Value {
         "detail": p.detail, "errors": p.errors})
 }
 
-fn publish_problem(e: PublishError, data_at: &str) -> Problem {
+pub(super) fn publish_problem(e: PublishError, data_at: &str) -> Problem {
     match e {
         PublishError::Invalid(errors) => Problem::new(
                 ProblemKind::SchemaInvalid,
@@ -263,6 +270,10 @@ fn publish_problem(e: PublishError, data_at: &str) -> Problem {
         PublishError::Stopped => Problem::new(
                 ProblemKind::ShuttingDown,
                 "the node is stopping; retry with the same idempotency key",
+        ),
+        PublishError::NothingToErase => Problem::new(
+                ProblemKind::NothingToErase,
+                "this node holds no event it published about the person that is still to be erased",
         ),
     }
 }

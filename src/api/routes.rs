@@ -12,7 +12,7 @@ use super::tokens::Scope;
 
 /// Who may call a route.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Access {
+pub(crate) enum Access {
     /// No token: `/healthz` and the dashboard's sign-in.
     Open,
     /// A valid token, with this scope (`None`: any scope).
@@ -21,7 +21,7 @@ pub enum Access {
 
 /// What a successful answer carries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body {
+pub(crate) enum Body {
     /// JSON described by this component schema.
     Json(&'static str),
     /// A web page.
@@ -34,7 +34,7 @@ pub enum Body {
 
 /// The kind of a query parameter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Param {
+pub(crate) enum Param {
     Integer,
     /// An integer the route cannot do without.
     RequiredInteger,
@@ -44,7 +44,7 @@ pub enum Param {
 
 /// A route of the local API, with its path parameters (as the request spelled them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Route<'a> {
+pub(crate) enum Route<'a> {
     Healthz,
     Dashboard,
     SignInPage,
@@ -66,6 +66,8 @@ pub enum Route<'a> {
     AccessLog { pin: &'a str },
     Matches { pin: &'a str },
     PersonCourses { pin: &'a str },
+    Erase { pin: &'a str },
+    Erasure { id: &'a str },
     PersonCredentials { pin: &'a str },
     RevokeCredential { id: &'a str },
     Vacancies,
@@ -77,20 +79,20 @@ pub enum Route<'a> {
 
 /// What a route is: its method and path, who may call it, what it answers.
 #[derive(Debug, Clone)]
-pub struct Spec {
-    pub method: Method,
+pub(crate) struct Spec {
+    pub(crate) method: Method,
     /// The path, with `{name}` for a path parameter.
-    pub path: &'static str,
-    pub access: Access,
-    pub summary: &'static str,
+    pub(crate) path: &'static str,
+    pub(crate) access: Access,
+    pub(crate) summary: &'static str,
     /// The success status and what it carries.
-    pub ok: (u16, Body),
+    pub(crate) ok: (u16, Body),
     /// The refusals this route may answer besides those of every guarded route (problem+json).
-    pub refusals: &'static [u16],
+    pub(crate) refusals: &'static [u16],
     /// Query parameters: name, and whether it is an integer (else a string).
-    pub query: &'static [(&'static str, Param)],
+    pub(crate) query: &'static [(&'static str, Param)],
     /// The request body's component schema, for a POST.
-    pub request: Option<&'static str>,
+    pub(crate) request: Option<&'static str>,
 }
 
 const PAGE: &[(&str, Param)] = &[("after", Param::Integer), ("limit", Param::Integer)];
@@ -100,7 +102,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub const ALL: [Route<'static>; 28] = [
+    pub(crate) const ALL: [Route<'static>; 30] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -122,6 +124,8 @@ impl<'a> Route<'a> {
         Route::AccessLog { pin: "{pin}" },
         Route::Matches { pin: "{pin}" },
         Route::PersonCourses { pin: "{pin}" },
+        Route::Erase { pin: "{pin}" },
+        Route::Erasure { id: "{id}" },
         Route::PersonCredentials { pin: "{pin}" },
         Route::RevokeCredential { id: "{id}" },
         Route::Vacancies,
@@ -133,7 +137,7 @@ impl<'a> Route<'a> {
 
     /// The route `method` and `segments` (the path split at `/`, without its outer slashes)
     /// name, if any. A path parameter is never empty.
-    pub fn of(method: &Method, segments: &[&'a str]) -> Option<Route<'a>> {
+    pub(crate) fn of(method: &Method, segments: &[&'a str]) -> Option<Route<'a>> {
         use Route::*;
         // `/` is the one path with an empty segment; anywhere else one names no route.
         if segments != [""] && segments.contains(&"") {
@@ -161,6 +165,8 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "persons", pin, "access-log"]) => AccessLog { pin },
             ("GET", ["api", "v1", "persons", pin, "matches"]) => Matches { pin },
             ("GET", ["api", "v1", "persons", pin, "courses"]) => PersonCourses { pin },
+            ("POST", ["api", "v1", "persons", pin, "erasure"]) => Erase { pin },
+            ("GET", ["api", "v1", "erasures", id]) => Erasure { id },
             ("GET", ["api", "v1", "persons", pin, "credentials"]) => PersonCredentials { pin },
             ("POST", ["api", "v1", "credentials", id, "revocation"]) => RevokeCredential { id },
             ("GET", ["api", "v1", "vacancies"]) => Vacancies,
@@ -174,13 +180,13 @@ impl<'a> Route<'a> {
     }
 
     /// Who may call the route.
-    pub fn access(&self) -> Access {
+    pub(crate) fn access(&self) -> Access {
         self.spec().access
     }
 
     /// The route's method, path template, access and answers.
     #[rustfmt::skip]
-    pub fn spec(&self) -> Spec {
+    pub(crate) fn spec(&self) -> Spec {
         use Route::*;
         match self {
             Healthz => Spec { method: Method::GET, path: "/healthz", access: Access::Open, summary: "Liveness", ok: (200, Body::Json("Health")), refusals: &[], query: &[], request: None },
@@ -203,6 +209,8 @@ impl<'a> Route<'a> {
             Person { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}", access: Access::Token(Some(Scope::ReadPersons)), summary: "A person's registry view with their competency profile (the read is access-logged first)", ok: (200, Body::Json("PersonView")), refusals: &[400, 403, 404, 503], query: &[("asOf", Param::Date)], request: None },
             AccessLog { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/access-log", access: Access::Token(Some(Scope::ReadPersons)), summary: "Who read the person's data, when and why (for a token that may read the person, or admin)", ok: (200, Body::Json("AccessLog")), refusals: &[400, 404, 503], query: &[], request: None },
             Matches { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/matches", access: Access::Token(Some(Scope::ReadPersons)), summary: "Open vacancies ranked for the person, each score explained (logged as a read)", ok: (200, Body::Json("Matches")), refusals: &[400, 403, 404, 503], query: &[("limit", Param::Integer)], request: None },
+            Erase { .. } => Spec { method: Method::POST, path: "/api/v1/persons/{pin}/erasure", access: Access::Token(Some(Scope::Admin)), summary: "Erase the person's events this node published, here and at every member that received them (the signed parts stay: proofs keep verifying)", ok: (202, Body::Json("ErasureRecord")), refusals: &[400, 404, 408, 413, 415, 422, 503], query: &[], request: Some("ErasureRequest") },
+            Erasure { .. } => Spec { method: Method::GET, path: "/api/v1/erasures/{id}", access: Access::Token(Some(Scope::Admin)), summary: "An erasure's record: what was erased, under which legal basis, and when each holder confirmed", ok: (200, Body::Json("ErasureRecord")), refusals: &[400, 404, 503], query: &[], request: None },
             PersonCourses { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/courses", access: Access::Token(Some(Scope::ReadPersons)), summary: "Courses that teach the skills the person lacks for their best vacancies (logged as a read)", ok: (200, Body::Json("CourseSuggestions")), refusals: &[400, 403, 404, 503], query: &[], request: None },
             PersonCredentials { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/credentials", access: Access::Token(Some(Scope::ReadPersons)), summary: "The credentials this node issued to the person: each SD-JWT VC, its QR code (SVG) and status (logged as a read)", ok: (200, Body::Json("Credentials")), refusals: &[400, 403, 404, 503], query: &[], request: None },
             RevokeCredential { .. } => Spec { method: Method::POST, path: "/api/v1/credentials/{id}/revocation", access: Access::Token(Some(Scope::Admin)), summary: "Revoke a credential this node issued (JSON body with a `reason`): its status list entry is set and the list re-signed", ok: (200, Body::Json("Credential")), refusals: &[400, 404, 408, 409, 413, 415, 422, 503], query: &[], request: Some("RevocationRequest") },

@@ -25,13 +25,13 @@ use hyper::header::{HeaderValue, COOKIE};
 use hyper::Request;
 
 /// A session ends this long after its last use…
-pub const IDLE: Duration = Duration::from_secs(30 * 60);
+pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 /// …and at the latest this long after sign-in.
-pub const LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
+pub(crate) const LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
 /// The session cookie of one listener.
 #[derive(Debug, Clone)]
-pub struct SessionCookie {
+pub(crate) struct SessionCookie {
     name: String,
     /// The listener speaks TLS: the cookie is sent over TLS only.
     secure: bool,
@@ -39,19 +39,21 @@ pub struct SessionCookie {
 
 impl SessionCookie {
     /// The cookie of the listener bound to `listen`.
-    pub fn for_listener(listen: SocketAddr, tls: bool) -> SessionCookie {
+    pub(crate) fn for_listener(listen: SocketAddr, tls: bool) -> SessionCookie {
         SessionCookie {
             name: format!("jol_session_{}", listen.port()),
             secure: tls,
         }
     }
 
-    pub fn name(&self) -> &str {
+    /// The cookie's name (the tests compare two listeners').
+    #[cfg(test)]
+    pub(crate) fn name(&self) -> &str {
         &self.name
     }
 
     /// The session id a request's `Cookie` header carries under this listener's name, if any.
-    pub fn id_of<'r, B>(&self, req: &'r Request<B>) -> Option<&'r str> {
+    pub(crate) fn id_of<'r, B>(&self, req: &'r Request<B>) -> Option<&'r str> {
         req.headers()
             .get_all(COOKIE)
             .iter()
@@ -63,12 +65,12 @@ impl SessionCookie {
     }
 
     /// `Set-Cookie` for a new session: not readable by scripts, never sent cross-site.
-    pub fn set(&self, id: &str) -> HeaderValue {
+    pub(crate) fn set(&self, id: &str) -> HeaderValue {
         self.header(id, LIFETIME.as_secs())
     }
 
     /// `Set-Cookie` that removes the session cookie.
-    pub fn clear(&self) -> HeaderValue {
+    pub(crate) fn clear(&self) -> HeaderValue {
         self.header("", 0)
     }
 
@@ -96,7 +98,7 @@ impl Session {
 }
 
 /// A listener's open sessions, with its cookie and its cap.
-pub struct Sessions {
+pub(crate) struct Sessions {
     cookie: SessionCookie,
     max: usize,
     open: Mutex<HashMap<String, Session>>,
@@ -104,7 +106,7 @@ pub struct Sessions {
 
 impl Sessions {
     /// At most `max_sessions` (at least one) live at once.
-    pub fn new(cookie: SessionCookie, max_sessions: usize) -> Sessions {
+    pub(crate) fn new(cookie: SessionCookie, max_sessions: usize) -> Sessions {
         Sessions {
             cookie,
             max: max_sessions.max(1),
@@ -112,13 +114,13 @@ impl Sessions {
         }
     }
 
-    pub fn cookie(&self) -> &SessionCookie {
+    pub(crate) fn cookie(&self) -> &SessionCookie {
         &self.cookie
     }
 
     /// Open a session for the token with this digest; returns the new session id. When the cap
     /// is reached, the session used least recently ends.
-    pub fn open(&self, token_digest: &str) -> String {
+    pub(crate) fn open(&self, token_digest: &str) -> String {
         use base64::Engine;
         let bytes: [u8; 32] = rand::random();
         let id = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
@@ -151,7 +153,7 @@ impl Sessions {
     }
 
     /// The token digest of a live session (and mark it used); an expired one is forgotten.
-    pub fn token_digest(&self, id: &str) -> Option<String> {
+    pub(crate) fn token_digest(&self, id: &str) -> Option<String> {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         let live = open.get(id).is_some_and(|s| s.is_live(now));
@@ -165,7 +167,7 @@ impl Sessions {
     }
 
     /// Sign a session out.
-    pub fn close(&self, id: &str) {
+    pub(crate) fn close(&self, id: &str) {
         self.open
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

@@ -36,7 +36,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Scope::Publish => "publish",
             Scope::ReadEvents => "read-events",
@@ -68,19 +68,34 @@ impl std::str::FromStr for Scope {
 /// Why the tokens file could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
+    /// The file could not be read or written.
     #[error("{path}: {source}")]
     File {
+        /// The tokens file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is not TOML of tokens.
     #[error("{path} is not a tokens file: {detail}")]
-    Format { path: PathBuf, detail: String },
+    Format {
+        /// The tokens file.
+        path: PathBuf,
+        /// The parser's line and message, without the line's text (which may hold a digest).
+        detail: String,
+    },
+    /// The tokens could not be encoded to be written.
+    #[error("the tokens cannot be written as TOML: {0}")]
+    Encode(#[source] toml::ser::Error),
+    /// A scope name that is none of the scopes.
     #[error(
         "unknown scope {0:?}: use publish, read-events, read-persons, read-kpi, monitor or admin"
     )]
     Scope(String),
+    /// A token of that name exists already.
     #[error("a token named {0:?} exists already")]
     Exists(String),
+    /// No token has that name.
     #[error("no token named {0:?}")]
     Unknown(String),
 }
@@ -89,10 +104,10 @@ pub enum TokenError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Token {
-    pub name: String,
+    pub(crate) name: String,
     /// SHA-256 of the token, hex.
-    pub sha256: String,
-    pub scopes: Vec<Scope>,
+    pub(crate) sha256: String,
+    pub(crate) scopes: Vec<Scope>,
     /// Why this token's holder reads personal data (the access log's purpose).
     pub purpose: String,
     #[serde(
@@ -100,12 +115,12 @@ pub struct Token {
         with = "time::serde::rfc3339::option",
         skip_serializing_if = "Option::is_none"
     )]
-    pub expires: Option<OffsetDateTime>,
+    pub(crate) expires: Option<OffsetDateTime>,
 }
 
 impl Token {
     /// Whether the token may use `scope` (admin may use every scope).
-    pub fn allows(&self, scope: Scope) -> bool {
+    pub(crate) fn allows(&self, scope: Scope) -> bool {
         self.scopes
             .iter()
             .any(|s| *s == scope || *s == Scope::Admin)
@@ -123,12 +138,12 @@ struct File {
 }
 
 /// SHA-256 of a token, hex: what the tokens file and a session keep.
-pub fn digest(secret: &str) -> String {
+pub(crate) fn digest(secret: &str) -> String {
     crate::event::schema::hex(&Sha256::digest(secret.as_bytes()))
 }
 
 /// Read a tokens file (a missing file holds no tokens).
-pub fn read(path: &Path) -> Result<Vec<Token>, TokenError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<Token>, TokenError> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -163,10 +178,7 @@ fn where_and_why(text: &str, e: &toml::de::Error) -> String {
 fn write(path: &Path, tokens: Vec<Token>) -> Result<(), TokenError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let text = toml::to_string(&File { tokens }).map_err(|e| TokenError::Format {
-        path: path.to_path_buf(),
-        detail: e.to_string(),
-    })?;
+    let text = toml::to_string(&File { tokens }).map_err(TokenError::Encode)?;
     let fail = |source| TokenError::File {
         path: path.to_path_buf(),
         source,
@@ -216,7 +228,7 @@ pub fn create(
 }
 
 /// Remove a token.
-pub fn revoke(path: &Path, name: &str) -> Result<(), TokenError> {
+pub(crate) fn revoke(path: &Path, name: &str) -> Result<(), TokenError> {
     let mut tokens = read(path)?;
     let before = tokens.len();
     tokens.retain(|t| t.name != name);
@@ -233,7 +245,7 @@ pub struct Unreadable;
 
 impl Unreadable {
     /// What a caller is told: 401, and nothing of the file.
-    pub fn problem(self) -> Problem {
+    pub(crate) fn problem(self) -> Problem {
         Problem::new(
                 ProblemKind::TokensUnreadable,
                 "the node's token list cannot be read: every token is refused until an operator repairs the tokens file (the node's log says what is wrong with it)",
@@ -275,7 +287,7 @@ impl Version {
 }
 
 impl Tokens {
-    pub fn load(path: &Path) -> Result<Tokens, TokenError> {
+    pub(crate) fn load(path: &Path) -> Result<Tokens, TokenError> {
         let seen = Version::of(path);
         let tokens = read(path)?;
         Ok(Tokens {
@@ -288,7 +300,7 @@ impl Tokens {
     }
 
     /// How many tokens the file holds now (none, or unreadable: every caller is refused).
-    pub fn count(&self) -> usize {
+    pub(crate) fn count(&self) -> usize {
         self.with_current(|tokens| tokens.len()).unwrap_or(0)
     }
 
@@ -315,7 +327,7 @@ impl Tokens {
 
     /// The token with this SHA-256 (hex), if it is still in the file and not expired: how a
     /// dashboard session finds its token again, so revoking the token ends the session.
-    pub fn by_digest(&self, wanted: &str) -> Result<Option<Token>, Unreadable> {
+    pub(crate) fn by_digest(&self, wanted: &str) -> Result<Option<Token>, Unreadable> {
         let now = OffsetDateTime::now_utc();
         self.with_current(|tokens| {
             tokens

@@ -130,6 +130,15 @@ pub enum AuthorityCommand {
         #[arg(long, value_delimiter = ',', requires = "reader")]
         fields: Option<Vec<String>>,
     },
+    /// Set how long events of a type about a person are kept: DAYS after the person's last
+    /// event at the publisher; then every node erases them (without --days: until erased on
+    /// request).
+    Retention {
+        #[arg(long = "type")]
+        event_type: String,
+        #[arg(long)]
+        days: Option<u32>,
+    },
     /// Sign the draft as the next manifest.
     Sign {
         #[arg(long)]
@@ -267,6 +276,16 @@ pub(super) fn run(dir: &Path, command: AuthorityCommand) -> Result<()> {
                 _ => anyhow::bail!("give --publisher ID or --reader ID --purpose P"),
             }
             println!("grant on {t} added to the draft");
+        }
+        AuthorityCommand::Retention { event_type, days } => {
+            let t: EventType = event_type.parse()?;
+            Authority::open(dir).set_retention(t, days)?;
+            match days {
+                Some(d) => println!(
+                    "{t} is kept {d} days after the person's last event, from the next manifest on"
+                ),
+                None => println!("{t} is kept until erased on request, from the next manifest on"),
+            }
         }
         AuthorityCommand::Sign { out, days } => {
             let serial = Authority::open(dir).sign(&out, days)?;

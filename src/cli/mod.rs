@@ -33,10 +33,12 @@ pub struct Cli<C: Subcommand = Command> {
     /// Log as JSON lines instead of text.
     #[arg(long, global = true)]
     pub log_json: bool,
+    /// What to do.
     #[command(subcommand)]
     pub command: C,
 }
 
+/// The node's commands (`jol-node`; jol-tools' `jol` adds its own).
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Generate an Ed25519 signing key (PKCS#8 PEM) and its public key (SPKI PEM).
@@ -59,6 +61,7 @@ pub enum Command {
         /// The authority folder.
         #[arg(long)]
         dir: PathBuf,
+        /// What the authority does.
         #[command(subcommand)]
         command: crate::cli::authority::AuthorityCommand,
     },
@@ -90,16 +93,19 @@ pub enum Command {
         /// The node's config.
         #[arg(long)]
         config: PathBuf,
+        /// What to do with the tokens.
         #[command(subcommand)]
         command: TokenCommand,
     },
     /// Credentials: make the issuer's key, or verify a credential offline.
     Credential {
+        /// What to do.
         #[command(subcommand)]
         command: credential::CredentialCommand,
     },
     /// Run a node.
     Serve {
+        /// The node's config.
         #[arg(long)]
         config: PathBuf,
     },
@@ -123,14 +129,18 @@ pub enum Command {
     },
     /// Check a data document against its type's schema, without a node.
     Validate {
+        /// Event type: returnee-record, training-enrolment or employment-status.
         #[arg(long = "type")]
         event_type: String,
+        /// A JSON file with the event's data.
         #[arg(long)]
         file: PathBuf,
     },
     /// Print a person's registry view from a node's data dir (the node must be stopped).
     View {
+        /// The person's PIN.
         pin: String,
+        /// The node's data dir.
         #[arg(long)]
         data_dir: PathBuf,
         /// Reference date for derived facts (default today).
@@ -139,8 +149,10 @@ pub enum Command {
     },
     /// Print the KPIs from a node's data dir (the node must be stopped): the seed's tables 1 and 2.
     Kpi {
+        /// The node's data dir.
         #[arg(long)]
         data_dir: PathBuf,
+        /// Reference date (default today).
         #[arg(long)]
         as_of: Option<String>,
         /// The employment service's member id (registration coverage).
@@ -159,6 +171,7 @@ pub enum Command {
     /// Throw the registry views away and project the whole log again (the node must be stopped;
     /// on a PostgreSQL store, every replica of it).
     RebuildView {
+        /// The node's data dir.
         #[arg(long, required_unless_present = "config")]
         data_dir: Option<PathBuf>,
         /// The node's config instead (needed for a PostgreSQL store).
@@ -180,28 +193,36 @@ pub enum Command {
         /// The federation authority's public key (the only trust a bundle check needs).
         #[arg(long)]
         authority_key: Option<PathBuf>,
+        /// Print the report as JSON.
         #[arg(long)]
         json: bool,
     },
     /// Write an evidence bundle (events, inclusion proofs, signed checkpoint, manifest) from a
     /// stopped node, for one person or a range of publish dates.
     Export {
+        /// The node's config.
         #[arg(long)]
         config: PathBuf,
+        /// The person whose events to export.
         #[arg(long, conflicts_with_all = ["from", "to"])]
         pin: Option<String>,
+        /// The first publish date of the range.
         #[arg(long, requires = "to")]
         from: Option<String>,
+        /// The last publish date of the range.
         #[arg(long)]
         to: Option<String>,
+        /// Where to write the bundle.
         #[arg(long)]
         out: PathBuf,
     },
     /// Make a self-signed TLS certificate for an information system's or a security server's
     /// internal TLS (writes OUT with the key, mode 0600, and OUT's `.cert.pem` beside it).
     XroadCert {
+        /// The name the certificate is for (`localhost` is added).
         #[arg(long)]
         name: String,
+        /// Where to write the key.
         #[arg(long)]
         out: PathBuf,
     },
@@ -210,11 +231,13 @@ pub enum Command {
         /// The node's config.
         #[arg(long)]
         config: PathBuf,
+        /// What to do with the store.
         #[command(subcommand)]
         command: StoreCommand,
     },
 }
 
+/// `jol store`: a node's store.
 #[derive(Subcommand, Debug)]
 pub enum StoreCommand {
     /// Bring a PostgreSQL store's schema to this jol's version (replicas may run meanwhile:
@@ -222,12 +245,18 @@ pub enum StoreCommand {
     Migrate,
     /// Say where the store is, its engine, its schema version and which replica is the writer.
     Status,
+    /// Rewrite the store so that nothing deleted or overwritten (an erasure) is left in its
+    /// files: an embedded store while its node is stopped; a PostgreSQL store's tables by
+    /// `VACUUM FULL`, while the replicas run (each waits while a table is rewritten).
+    Compact,
 }
 
+/// `jol token`: the local API's bearer tokens.
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Create a token and print it once (only its SHA-256 is kept).
     Create {
+        /// The token's name (access-log records say who read by it).
         #[arg(long)]
         name: String,
         /// Comma-separated: publish, read-events, read-persons, read-kpi, monitor, admin.
@@ -245,6 +274,7 @@ pub enum TokenCommand {
     List,
     /// Remove a token; a running node refuses it at once.
     Revoke {
+        /// The token's name.
         #[arg(long)]
         name: String,
     },
@@ -361,6 +391,17 @@ fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
                 "{} is an embedded store: it has no schema to migrate (only a PostgreSQL store does)",
                 config.data_dir.display()
             ),
+            StoreCommand::Compact => {
+                let store = crate::store::Store::open(&config.data_dir).with_context(|| {
+                    format!(
+                        "cannot open {} to compact it (is its node running? stop it first: \
+                         compaction needs the store's files alone)",
+                        config.data_dir.display()
+                    )
+                })?;
+                println!("{}", store.compact()?);
+                return Ok(());
+            }
             StoreCommand::Status => {
                 let store = open_offline(&config.data_dir)?;
                 println!(
@@ -386,6 +427,10 @@ fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
                     settings.describe()
                 ),
             }
+        }
+        StoreCommand::Compact => {
+            let store = crate::store::Store::open_postgres(settings)?;
+            println!("{}", store.compact()?);
         }
         StoreCommand::Status => {
             let store = crate::store::Store::open_postgres(settings)?;
@@ -753,6 +798,12 @@ fn verify(config: Option<&Path>, data_dir: Option<&Path>, json: bool) -> Result<
                 "not checked (no manifest)"
             }
         );
+        if report.erased_events + report.redacted_records > 0 {
+            println!(
+                "erased: {} events without their disclosures (signed parts verified), {} side-log records rewritten without the person (checked against their recorded leaves)",
+                report.erased_events, report.redacted_records
+            );
+        }
         for f in report.findings.iter().take(20) {
             println!("  at {}: {}", f.position, f.problem);
         }

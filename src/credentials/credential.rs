@@ -59,7 +59,9 @@ pub fn id_for(event: &Event) -> Uuid {
 /// The event a credential attests: its publisher and id.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attests {
+    /// The attested event's publisher.
     pub source: String,
+    /// The attested event's id.
     pub id: Uuid,
 }
 
@@ -67,8 +69,10 @@ pub struct Attests {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Revocation {
+    /// When it was revoked.
     #[serde(with = "time::serde::rfc3339")]
     pub at: OffsetDateTime,
+    /// Why, in the operator's words (kept on the issuer's node only).
     pub reason: String,
 }
 
@@ -76,19 +80,24 @@ pub struct Revocation {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Held {
+    /// Its id (the `jti`, as `urn:uuid:`).
     pub id: Uuid,
+    /// Its type (`vct`).
     pub vct: String,
     /// The SD-JWT VC, compact, with every disclosure.
     pub sd_jwt: String,
     /// Its entry in the issuer's status list.
     pub status_idx: u64,
+    /// When it was issued.
     #[serde(with = "time::serde::rfc3339")]
     pub issued_at: OffsetDateTime,
+    /// The event it attests.
     pub attests: Attests,
     /// The course's title, for listing it.
     pub title: Value,
     /// The legal basis of the attested event (its credential events carry it too).
     pub legal_basis: Value,
+    /// Its revocation, once revoked.
     pub revoked: Option<Revocation>,
 }
 
@@ -96,12 +105,19 @@ pub struct Held {
 /// holds it (for the course, provider, name and birth date the event does not repeat), and
 /// where it sits in the issuer's world.
 pub struct Issue<'a> {
+    /// The event that earned it.
     pub event: &'a Event,
+    /// The person's view as the node holds it (course, provider, name, birth date).
     pub view: Option<&'a PersonView>,
+    /// The issuer's URL (`iss`).
     pub issuer: &'a str,
+    /// The credential's type (`vct`).
     pub vct: &'a str,
+    /// The status list's URL.
     pub status_uri: &'a str,
+    /// The credential's entry in it.
     pub status_idx: u64,
+    /// When it is issued (`iat`).
     pub now: OffsetDateTime,
 }
 

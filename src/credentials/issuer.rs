@@ -37,20 +37,26 @@ const PAGE: usize = 200;
 /// Why issuing or revoking did not happen.
 #[derive(Debug, thiserror::Error)]
 pub enum IssuerError {
+    /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The writer refused or failed the credential's event.
     #[error("publishing the credential event: {0}")]
     Publish(#[from] PublishError),
+    /// A stored event does not parse.
     #[error("the log holds an event that does not parse: {0}")]
     Event(String),
+    /// No such credential here.
     #[error("no credential with that id was issued by this node")]
     Unknown,
+    /// Revoked before.
     #[error("the credential was revoked before")]
     AlreadyRevoked,
 }
 
 /// The node's credential issuer: its settings, its key, and the status list token it serves.
 pub struct Issuer {
+    /// `[credentials]`.
     pub config: CredentialsConfig,
     /// This node: only its own events earn credentials here.
     member: MemberId,
@@ -153,8 +159,7 @@ impl Issuer {
         list.push();
         let mut batch = WriteBatch::default();
         batch.set_credential(pin, &held.id, &held);
-        batch.set_meta(&Meta::StatusList, &list.to_store());
-        batch.set_meta(&Meta::CredentialCursor, &position.to_be_bytes());
+        batch.set_credential_state(&list.to_store(), Some(position));
         self.store.apply_other(batch)?;
         self.store.flush()?;
         self.resign(&list);
@@ -209,7 +214,7 @@ impl Issuer {
         list.revoke(held.status_idx);
         let mut batch = WriteBatch::default();
         batch.set_credential(&pin, &held.id, &held);
-        batch.set_meta(&Meta::StatusList, &list.to_store());
+        batch.set_credential_state(&list.to_store(), None);
         self.store.apply_other(batch)?;
         self.store.flush()?;
         self.resign(&list);

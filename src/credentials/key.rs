@@ -20,13 +20,21 @@ pub const ALG: &str = "ES256";
 /// Why the credential key could not be made or read.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialKeyError {
+    /// The file cannot be read.
     #[error("cannot read the credential key {path}: {source}")]
     Read {
+        /// The key file.
         path: PathBuf,
+        /// Why.
         source: std::io::Error,
     },
+    /// The file holds no P-256 key in PKCS#8 PEM.
     #[error("{path} is not a P-256 private key in PKCS#8 PEM")]
-    Format { path: PathBuf },
+    Format {
+        /// The key file.
+        path: PathBuf,
+    },
+    /// The file cannot be written, or exists.
     #[error(transparent)]
     Write(#[from] crate::event::keys::KeyError),
 }
@@ -88,6 +96,7 @@ impl IssuerKey {
         Ok(())
     }
 
+    /// The key's `kid`.
     pub fn kid(&self) -> &str {
         &self.kid
     }
@@ -144,14 +153,19 @@ fn key_of_jwk(jwk: &Value) -> Option<VerifyingKey> {
 /// Why a compact JWS was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
+    /// Not three base64url parts of JSON.
     #[error("not a compact JWS (three base64url parts of JSON)")]
     Malformed,
+    /// Another `typ` than the one expected.
     #[error("the header's typ is {0:?}, not {1}")]
     Typ(Option<String>, &'static str),
+    /// Another algorithm than ES256.
     #[error("the header's alg is {0:?}, not ES256")]
     Alg(Option<String>),
+    /// No key of the JWKS has the header's `kid`.
     #[error("no key of the issuer's JWKS has the kid {0:?}")]
     UnknownKey(Option<String>),
+    /// The signature does not verify.
     #[error("the signature does not verify with the issuer's key")]
     Signature,
 }
@@ -159,7 +173,9 @@ pub enum JwsError {
 /// A verified JWS: its header and payload.
 #[derive(Debug, Clone)]
 pub struct Verified {
+    /// The protected header.
     pub header: Value,
+    /// The payload.
     pub payload: Value,
 }
 

@@ -48,6 +48,7 @@ fn default_key_name() -> String {
 /// Why `[credentials]` cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CredentialsConfigError {
+    /// Not an http(s) URL of the expected form.
     #[error("credentials.issuer must be an http(s) URL without a query, fragment or trailing slash, such as https://credentials.edu.gov.kg")]
     Issuer,
 }

@@ -32,13 +32,18 @@ pub const PAGE: &str = include_str!("verify_page/index.html");
 /// A route of the public listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PublicRoute {
+    /// The issuer metadata, `/.well-known/jwt-vc-issuer`.
     Metadata,
+    /// The credential type's metadata, at the `vct` URL.
     TypeMetadata,
+    /// The status list token.
     StatusList,
+    /// The verification page.
     Page,
 }
 
 impl PublicRoute {
+    /// Every route, once (a test walks them all).
     pub const ALL: [PublicRoute; 4] = [
         PublicRoute::Metadata,
         PublicRoute::TypeMetadata,

@@ -70,6 +70,7 @@ impl StatusList {
         self.len
     }
 
+    /// Whether the list has no entry.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }

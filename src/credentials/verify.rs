@@ -15,20 +15,28 @@ use crate::event::disclosure::{self, SdError};
 /// Why a credential does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum VerifyError {
+    /// The metadata is not issuer metadata.
     #[error("the issuer metadata is not {{\"issuer\": ..., \"jwks\": {{\"keys\": [...]}}}}")]
     Metadata,
+    /// The credential's JWS does not verify.
     #[error("the credential: {0}")]
     Jws(JwsError),
+    /// Issued by another issuer than the metadata's.
     #[error("the credential's iss {0:?} is not the issuer {1:?}")]
     Issuer(Option<String>, String),
+    /// No `vct`.
     #[error("the credential has no vct")]
     NoType,
+    /// A disclosure the issuer did not sign.
     #[error("a disclosure does not fit the credential: {0}")]
     Disclosure(SdError),
+    /// The status list token does not verify.
     #[error("the status list: {0}")]
     StatusList(JwsError),
+    /// The status list is not the credential's, or cannot be read.
     #[error("the status list token is not for the credential's list {0:?}, or not one this verifier reads")]
     StatusListOther(String),
+    /// Revoked.
     #[error("the credential is revoked (status list entry {0})")]
     Revoked(u64),
 }
@@ -49,7 +57,9 @@ pub enum Status {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Proof {
+    /// The issuer's URL.
     pub issuer: String,
+    /// The credential's type.
     pub vct: String,
     /// Every claim it proves: those in the clear and those disclosed.
     pub claims: Value,
@@ -57,6 +67,7 @@ pub struct Proof {
     pub disclosed: Vec<String>,
     /// Those the holder left out.
     pub withheld: Vec<String>,
+    /// Whether it is revoked, as far as checked.
     pub status: Status,
 }
 

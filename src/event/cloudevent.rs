@@ -16,45 +16,77 @@ use uuid::Uuid;
 
 use crate::event::disclosure::{self, Disclosed, Fields, Pointer, SdError};
 use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::json::SerdeError;
 use crate::event::jws::{self, Jws, JwsError, Typ};
 use crate::event::schema::EventType;
 
 /// Why stored or received bytes are not an event of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EventError {
+    /// Not a JWS of an event.
     #[error(transparent)]
     Jws(#[from] JwsError),
+    /// The payload is not an envelope of this exchange.
     #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
-    Envelope(String),
+    Envelope(#[source] SerdeError),
+    /// An attribute of the envelope is not what this exchange requires.
+    #[error("the payload is not a CloudEvents 1.0 event of this exchange: {0}")]
+    Attribute(BadAttribute),
+    /// The payload is not strict JSON.
     #[error("the payload: {0}")]
     Json(crate::event::json::JsonError),
+    /// The sequence is not a decimal number from 1.
     #[error("sequence must be a decimal number from 1")]
     Sequence,
+    /// An SD-JWT's disclosures do not fit its signed part.
     #[error("the disclosures do not fit the signed part: {0}")]
     Disclosure(#[from] SdError),
 }
 
 impl EventError {
     /// A stable reason code for quarantine records and metrics.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
             EventError::Jws(e) => e.code(),
-            EventError::Envelope(_) | EventError::Sequence => "envelope-invalid",
+            EventError::Envelope(_) | EventError::Attribute(_) | EventError::Sequence => {
+                "envelope-invalid"
+            }
             EventError::Json(_) => "jws-malformed",
             EventError::Disclosure(_) => "disclosure-invalid",
         }
     }
 }
 
+/// Which attribute of a well-formed envelope is not what this exchange requires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum BadAttribute {
+    /// `specversion` is not 1.0.
+    #[error("specversion must be \"1.0\"")]
+    SpecVersion,
+    /// `datacontenttype` is not JSON.
+    #[error("datacontenttype must be application/json")]
+    ContentType,
+    /// `dataschema` is not the type's schema.
+    #[error("dataschema does not name the schema of this type")]
+    DataSchema,
+    /// `id` is not a UUIDv7.
+    #[error("id must be a UUIDv7")]
+    IdVersion,
+}
+
 /// Why a correction may not supersede the event it names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum SupersedeError {
+    /// The named event is another member's.
     #[error("supersedes names an event of another member: a member corrects only its own events")]
     OtherSource,
+    /// The named event is of another type.
     #[error("supersedes names an event of another type: a correction is of the type it corrects")]
     OtherType,
+    /// The named event is about another person.
     #[error("supersedes names an event about another person")]
     OtherPerson,
+    /// No event of this member has that id.
     #[error("supersedes names no event this member published")]
     Unknown,
 }
@@ -63,16 +95,22 @@ pub enum SupersedeError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Event {
-    pub specversion: String,
+    pub(crate) specversion: String,
+    /// Its id (a UUIDv7), unique for its source.
     pub id: Uuid,
+    /// The member that published it.
     pub source: MemberId,
     #[serde(rename = "type")]
-    pub event_type: EventType,
+    pub(crate) event_type: EventType,
+    /// When it was published.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
-    pub dataschema: String,
-    pub datacontenttype: String,
+    pub(crate) dataschema: String,
+    pub(crate) datacontenttype: String,
+    /// Its sequence among its source's events (a decimal number from 1, as CloudEvents'
+    /// sequence extension writes it).
     pub sequence: String,
+    /// The data, valid against its type's schema.
     pub data: Value,
 }
 
@@ -99,7 +137,7 @@ impl Event {
     }
 
     /// The PIN of the person the event is about (every schema requires `person.pin`).
-    pub fn pin(&self) -> Option<&str> {
+    pub(crate) fn pin(&self) -> Option<&str> {
         self.data.get("person")?.get("pin")?.as_str()
     }
 
@@ -115,13 +153,13 @@ impl Event {
     }
 
     /// The id of the event this one corrects, when it is a correction.
-    pub fn supersedes(&self) -> Option<Uuid> {
+    pub(crate) fn supersedes(&self) -> Option<Uuid> {
         self.data.get("supersedes")?.as_str()?.parse().ok()
     }
 
     /// The correction rule: an event may supersede only an event of the same source and type
     /// about the same person. Checked at publish, at receipt, and again by the registry view.
-    pub fn may_supersede(&self, target: &Event) -> Result<(), SupersedeError> {
+    pub(crate) fn may_supersede(&self, target: &Event) -> Result<(), SupersedeError> {
         if target.source != self.source {
             Err(SupersedeError::OtherSource)
         } else if target.event_type != self.event_type {
@@ -171,18 +209,18 @@ impl Event {
     }
 
     fn check(&self) -> Result<(), EventError> {
-        let bad = |what: &str| Err(EventError::Envelope(what.to_string()));
+        let bad = |what| Err(EventError::Attribute(what));
         if self.specversion != "1.0" {
-            return bad("specversion must be \"1.0\"");
+            return bad(BadAttribute::SpecVersion);
         }
         if self.datacontenttype != "application/json" {
-            return bad("datacontenttype must be application/json");
+            return bad(BadAttribute::ContentType);
         }
         if self.dataschema != self.event_type.schema_uri() {
-            return bad("dataschema does not name the schema of this type");
+            return bad(BadAttribute::DataSchema);
         }
         if self.id.get_version_num() != 7 {
-            return bad("id must be a UUIDv7");
+            return bad(BadAttribute::IdVersion);
         }
         self.sequence_number().ok_or(EventError::Sequence)?;
         Ok(())
@@ -206,7 +244,7 @@ impl SignedEvent {
         let jws = Jws::parse(bytes, Typ::Event)?;
         let payload = crate::event::json::parse(jws.payload()).map_err(EventError::Json)?;
         let mut event: Event =
-            serde_json::from_value(payload).map_err(|e| EventError::Envelope(e.to_string()))?;
+            serde_json::from_value(payload).map_err(|e| EventError::Envelope(e.into()))?;
         event.check()?;
         let disclosed = reveal(&mut event, &jws)?;
         let signed = SignedEvent {
@@ -222,10 +260,10 @@ impl SignedEvent {
     /// [`SignedEvent::parse`] and the checks on their way in, so the payload is read straight
     /// into the envelope, without the strict JSON pass (duplicate members, nesting) and the
     /// envelope checks that guard the way in. The audit (`jol verify`) uses the strict parse.
-    pub fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
+    pub(crate) fn from_store(bytes: &[u8]) -> Result<SignedEvent, EventError> {
         let jws = Jws::parse(bytes, Typ::Event)?;
-        let mut event: Event = serde_json::from_slice(jws.payload())
-            .map_err(|e| EventError::Envelope(e.to_string()))?;
+        let mut event: Event =
+            serde_json::from_slice(jws.payload()).map_err(|e| EventError::Envelope(e.into()))?;
         let disclosed = reveal(&mut event, &jws)?;
         Ok(SignedEvent {
             bytes: bytes.into(),
@@ -266,18 +304,21 @@ impl SignedEvent {
     }
 
     /// The event, shared.
-    pub fn shared_event(&self) -> Arc<Event> {
+    pub(crate) fn shared_event(&self) -> Arc<Event> {
         self.event.clone()
     }
 
+    /// The JWS bytes, as stored and served.
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 
+    /// The envelope.
     pub fn event(&self) -> &Event {
         &self.event
     }
 
+    /// Its sequence.
     pub fn sequence(&self) -> u64 {
         self.event.sequence_number().unwrap_or(0)
     }
@@ -304,16 +345,16 @@ impl Serialize for SignedEvent {
 /// its members keep their order).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct StoredItem<'a> {
-    pub position: u64,
-    pub leaf_index: u64,
+pub(crate) struct StoredItem<'a> {
+    pub(crate) position: u64,
+    pub(crate) leaf_index: u64,
     pub event: SignedEvent,
     pub jws: &'a serde_json::value::RawValue,
 }
 
 impl<'a> StoredItem<'a> {
     /// Present the bytes stored at `position` (positions start at 1; leaf `position - 1`).
-    pub fn parse(position: u64, bytes: &'a [u8]) -> Result<StoredItem<'a>, EventError> {
+    pub(crate) fn parse(position: u64, bytes: &'a [u8]) -> Result<StoredItem<'a>, EventError> {
         let event = SignedEvent::from_store(bytes)?;
         Ok(StoredItem {
             position,
@@ -325,11 +366,8 @@ impl<'a> StoredItem<'a> {
 }
 
 /// The JWS bytes as a raw JSON value (flattened JWS is a JSON object).
-pub fn raw_json(bytes: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
-    std::str::from_utf8(bytes)
-        .ok()
-        .and_then(|s| serde_json::from_str(s).ok())
-        .ok_or_else(|| EventError::Envelope("the stored bytes are not JSON".into()))
+pub(crate) fn raw_json(bytes: &[u8]) -> Result<&serde_json::value::RawValue, EventError> {
+    serde_json::from_slice(bytes).map_err(|e| EventError::Envelope(e.into()))
 }
 
 #[cfg(test)]

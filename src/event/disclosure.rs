@@ -134,20 +134,27 @@ pub struct Disclosed {
 /// Why the disclosures of an event do not fit its signed part. Never names a value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SdError {
+    /// Not base64url of a JSON array `[salt, name, value]`.
     #[error("disclosure {0} is not base64url of a JSON array [salt, name, value]")]
     Malformed(usize),
+    /// Names `_sd` or `...`.
     #[error("disclosure {0} names the reserved member _sd or ...")]
     Reserved(usize),
+    /// Its digest is not in the signed part.
     #[error("disclosure {0} matches no digest in the signed part")]
     Unknown(usize),
+    /// The same disclosure given twice.
     #[error("disclosure {0} is given twice")]
     Twice(usize),
+    /// Names a field its object already holds.
     #[error("disclosure {0} names a field its object already holds")]
     Collides(usize),
+    /// Digests repeated, or an `_sd` that is not an array of strings.
     #[error(
         "the signed part holds a digest twice, or an _sd member that is not an array of digests"
     )]
     Digests,
+    /// An array element digest.
     #[error("the signed part holds an array element digest (...), which Jol events do not use")]
     ArrayElement,
 }

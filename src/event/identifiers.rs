@@ -14,14 +14,19 @@ use time::{Date, Month};
 /// Why an identifier was refused. Texts never contain the refused value: it may be personal data.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
+    /// A member id without its four parts.
     #[error("a member id has four parts INSTANCE/CLASS/MEMBER/SUBSYSTEM")]
     MemberParts,
+    /// A part of a member id that is empty, too long or has a character outside the set.
     #[error("member id part {0} is empty, longer than 64 characters or has a character outside A-Za-z0-9'()+,-.=?")]
     MemberPart(usize),
+    /// A key name not of the form MEMBER-ID#KEYNAME.
     #[error("a key name has the form MEMBER-ID#KEYNAME")]
     KeyNameForm,
+    /// A PIN not of its form.
     #[error("a PIN has 14 digits: sex digit 1 or 2, birth date DDMMYYYY, 5 digits")]
     PinForm,
+    /// A PIN whose birth date does not exist.
     #[error("the birth date inside the PIN does not exist")]
     PinDate,
 }
@@ -40,6 +45,7 @@ fn valid_part(part: &str) -> bool {
 pub struct MemberId(String);
 
 impl MemberId {
+    /// The id as text.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -93,6 +99,7 @@ pub struct KeyName {
 }
 
 impl KeyName {
+    /// The key named `key` of `member`.
     pub fn new(member: MemberId, key: &str) -> Result<Self, IdError> {
         if !valid_part(key) {
             return Err(IdError::KeyNameForm);
@@ -102,10 +109,10 @@ impl KeyName {
             key: key.to_string(),
         })
     }
-    pub fn member(&self) -> &MemberId {
+    pub(crate) fn member(&self) -> &MemberId {
         &self.member
     }
-    pub fn key(&self) -> &str {
+    pub(crate) fn key(&self) -> &str {
         &self.key
     }
 }
@@ -139,7 +146,7 @@ impl fmt::Display for KeyName {
 
 /// Sex as encoded in the PIN's first digit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub enum Sex {
+pub(crate) enum Sex {
     #[serde(rename = "F")]
     Female,
     #[serde(rename = "M")]
@@ -147,7 +154,7 @@ pub enum Sex {
 }
 
 impl Sex {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Sex::Female => "F",
             Sex::Male => "M",
@@ -165,13 +172,13 @@ pub struct Pin {
 }
 
 impl Pin {
-    pub fn expose(&self) -> &str {
+    pub(crate) fn expose(&self) -> &str {
         &self.digits
     }
-    pub fn sex(&self) -> Sex {
+    pub(crate) fn sex(&self) -> Sex {
         self.sex
     }
-    pub fn birth_date(&self) -> Date {
+    pub(crate) fn birth_date(&self) -> Date {
         self.birth_date
     }
 }

@@ -7,6 +7,7 @@
 //! event payloads from peers, manifests.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Number, Value};
@@ -15,16 +16,57 @@ use serde_json::{Map, Number, Value};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JsonError {
     #[error("not valid JSON: {0}")]
-    Syntax(String),
+    Syntax(#[source] SerdeError),
     #[error("the member at {pointer} appears twice in its object")]
     DuplicateKey { pointer: String },
+}
+
+/// serde_json's error, shared, so that the errors of the event layer that carry it stay `Clone`
+/// and comparable: two are equal when they say the same at the same place (serde_json's error
+/// has no equality of its own). It reads as serde_json's error, whose source it passes on.
+#[derive(Debug, Clone)]
+pub struct SerdeError(Arc<serde_json::Error>);
+
+impl SerdeError {
+    /// serde_json's error.
+    pub(crate) fn get(&self) -> &serde_json::Error {
+        &self.0
+    }
+}
+
+impl From<serde_json::Error> for SerdeError {
+    fn from(e: serde_json::Error) -> SerdeError {
+        SerdeError(Arc::new(e))
+    }
+}
+
+impl PartialEq for SerdeError {
+    fn eq(&self, other: &SerdeError) -> bool {
+        let (a, b) = (self.get(), other.get());
+        (a.classify(), a.line(), a.column()) == (b.classify(), b.line(), b.column())
+            && a.to_string() == b.to_string()
+    }
+}
+
+impl Eq for SerdeError {}
+
+impl fmt::Display for SerdeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::error::Error for SerdeError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
+    }
 }
 
 /// Marks a duplicate inside serde's string errors; never seen outside this module.
 const DUPLICATE: &str = "\u{0}duplicate-key\u{0}";
 
 /// Parse `bytes` as one JSON value, refusing duplicate member names.
-pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = Strict { path: Path::Root }
         .deserialize(&mut de)
@@ -36,16 +78,16 @@ pub fn parse(bytes: &[u8]) -> Result<Value, JsonError> {
                     // serde appends " at line L column C" to custom errors.
                     pointer: rest.split(DUPLICATE).next().unwrap_or_default().to_string(),
                 },
-                None => JsonError::Syntax(text),
+                None => JsonError::Syntax(e.into()),
             }
         })?;
     Ok(value)
 }
 
 /// Parse strictly, then deserialize into `T`.
-pub fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
+pub(crate) fn from_slice<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, JsonError> {
     let value = parse(bytes)?;
-    serde_json::from_value(value).map_err(|e| JsonError::Syntax(e.to_string()))
+    serde_json::from_value(value).map_err(|e| JsonError::Syntax(e.into()))
 }
 
 /// Where in the document a value is; turned into a JSON pointer only when one is reported.
@@ -184,5 +226,23 @@ mod tests {
         assert!(matches!(parse(b"{} {}"), Err(JsonError::Syntax(_))));
         let deep = "[".repeat(200) + &"]".repeat(200);
         assert!(matches!(parse(deep.as_bytes()), Err(JsonError::Syntax(_))));
+    }
+
+    #[test]
+    fn a_syntax_error_keeps_serde_json_s_error_as_its_source() {
+        let err = parse(b"{\n  \"a\": }").unwrap_err();
+        let source = std::error::Error::source(&err).expect("a source");
+        let serde = source
+            .downcast_ref::<SerdeError>()
+            .expect("serde_json's error")
+            .get();
+        assert_eq!((serde.line(), serde.column()), (2, 8));
+        assert!(serde.is_syntax());
+        assert_eq!(err.to_string(), format!("not valid JSON: {serde}"));
+        assert_eq!(
+            err.clone(),
+            err,
+            "comparable and Clone, as the event errors need"
+        );
     }
 }

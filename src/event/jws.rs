@@ -17,36 +17,56 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::event::identifiers::KeyName;
+use crate::event::json::SerdeError;
 
 /// Why a JWS was refused. Each variant is a distinct reason code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JwsError {
+    /// Not a flattened JWS JSON object.
     #[error("not a flattened JWS JSON object: {0}")]
-    Malformed(String),
+    Malformed(#[source] SerdeError),
+    /// An unprotected header on anything but a selectively disclosable event, or holding
+    /// anything but its disclosures.
+    #[error(
+        "only a selectively disclosable event has an unprotected header, and only its disclosures"
+    )]
+    UnprotectedHeader,
+    /// A member that is not canonical base64url.
     #[error("the {0} member is not canonical base64url without padding")]
     Base64(&'static str),
+    /// The protected header is not a JSON object with alg and kid.
     #[error("the protected header is not a JSON object with alg and kid: {0}")]
-    Header(String),
+    Header(#[source] SerdeError),
+    /// Neither Ed25519 nor EdDSA.
     #[error("alg must be Ed25519 (or EdDSA from a member not yet migrated)")]
     Algorithm,
+    /// Another kind of signed object than the one expected.
     #[error("typ is {found:?}, but a {expected} is expected here")]
     Type {
+        /// The kind expected.
         expected: Typ,
+        /// The `typ` it names, if any.
         found: Option<String>,
     },
+    /// The header names critical extensions.
     #[error("the header names critical extensions this node does not understand")]
     Critical,
+    /// `kid` is not a key name.
     #[error("kid is not a signing key name MEMBER-ID#KEYNAME")]
     KeyId,
+    /// The signature does not verify.
     #[error("the signature does not verify")]
     Signature,
 }
 
 impl JwsError {
     /// A stable reason code for quarantine records and metrics.
-    pub fn code(&self) -> &'static str {
+    pub(crate) fn code(&self) -> &'static str {
         match self {
-            JwsError::Malformed(_) | JwsError::Base64(_) | JwsError::Header(_) => "jws-malformed",
+            JwsError::Malformed(_)
+            | JwsError::UnprotectedHeader
+            | JwsError::Base64(_)
+            | JwsError::Header(_) => "jws-malformed",
             JwsError::Algorithm => "jws-algorithm",
             JwsError::Type { .. } => "jws-type",
             JwsError::Critical => "jws-critical-header",
@@ -88,7 +108,7 @@ struct Header {
 }
 
 /// The content type our events carry in the protected header.
-pub const CONTENT_TYPE: &str = "application/cloudevents+json";
+pub(crate) const CONTENT_TYPE: &str = "application/cloudevents+json";
 
 /// What a signed object is: its `typ` header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,6 +156,7 @@ pub enum Alg {
 }
 
 impl Alg {
+    /// Its name in the header.
     pub fn as_str(self) -> &'static str {
         match self {
             Alg::Ed25519 => "Ed25519",
@@ -151,7 +172,7 @@ pub fn sign(key: &SigningKey, kid: &KeyName, typ: Typ, payload: &[u8]) -> Vec<u8
 
 /// Sign with an explicit algorithm name and `typ` (tests use it to act as a member that has not
 /// migrated to RFC 9864 yet).
-pub fn sign_with(
+pub(crate) fn sign_with(
     key: &SigningKey,
     kid: &KeyName,
     alg: Alg,
@@ -236,9 +257,9 @@ impl Jws {
     /// lack it, but if it names one it must be the expected one.
     pub fn parse(bytes: &[u8], expected: Typ) -> Result<Jws, JwsError> {
         let f: Flattened =
-            serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.to_string()))?;
+            serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.into()))?;
         let header: Header = serde_json::from_slice(&decode("protected", f.protected)?)
-            .map_err(|e| JwsError::Header(e.to_string()))?;
+            .map_err(|e| JwsError::Header(e.into()))?;
         let alg = match header.alg.as_str() {
             "Ed25519" => Alg::Ed25519,
             "EdDSA" => Alg::EdDsa,
@@ -260,9 +281,7 @@ impl Jws {
             });
         };
         if f.header.is_some() && typ != Typ::SdEvent {
-            return Err(JwsError::Malformed(
-                "only a selectively disclosable event has an unprotected header".into(),
-            ));
+            return Err(JwsError::UnprotectedHeader);
         }
         if header.crit.is_some() {
             return Err(JwsError::Critical);
@@ -287,7 +306,7 @@ impl Jws {
     }
 
     /// The algorithm the header names.
-    pub fn alg(&self) -> Alg {
+    pub(crate) fn alg(&self) -> Alg {
         self.alg
     }
 
@@ -302,7 +321,7 @@ impl Jws {
     }
 
     /// The signing key's name.
-    pub fn kid(&self) -> &KeyName {
+    pub(crate) fn kid(&self) -> &KeyName {
         &self.kid
     }
 

@@ -15,22 +15,33 @@ use rand::RngCore;
 /// Why a key could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    /// A key file could not be read.
     #[error("cannot read key file {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A key file could not be written.
     #[error("cannot write key file {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A key file is not an Ed25519 key in PEM.
     #[error("key file {path} is not an Ed25519 {kind} key in PEM: {detail}")]
     Format {
+        /// The file.
         path: PathBuf,
+        /// Which key: private (PKCS#8) or public (SPKI).
         kind: &'static str,
+        /// The parser's message.
         detail: String,
     },
+    /// The key file exists already.
     #[error("refusing to overwrite existing key file {0}")]
     Exists(PathBuf),
 }
@@ -43,7 +54,7 @@ pub fn generate() -> SigningKey {
 }
 
 /// The private key as PKCS#8 PEM.
-pub fn private_pem(key: &SigningKey) -> String {
+pub(crate) fn private_pem(key: &SigningKey) -> String {
     key.to_pkcs8_pem(LineEnding::LF)
         .map(|pem| pem.to_string())
         .unwrap_or_default()
@@ -55,12 +66,12 @@ pub fn public_pem(key: &VerifyingKey) -> String {
 }
 
 /// The raw public key, base64url without padding (as in a JWK's `x`).
-pub fn public_b64(key: &VerifyingKey) -> String {
+pub(crate) fn public_b64(key: &VerifyingKey) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.as_bytes())
 }
 
 /// Parse a raw base64url public key (as [`public_b64`] writes it).
-pub fn public_from_b64(s: &str) -> Option<VerifyingKey> {
+pub(crate) fn public_from_b64(s: &str) -> Option<VerifyingKey> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(s)
         .ok()?;
@@ -79,6 +90,7 @@ pub struct RawPublicKey {
 }
 
 impl RawPublicKey {
+    /// The manifest's text of a public key.
     pub fn of(key: &VerifyingKey) -> RawPublicKey {
         RawPublicKey::from_text(public_b64(key))
     }
@@ -89,7 +101,7 @@ impl RawPublicKey {
     }
 
     /// The key, unless the text is not a usable Ed25519 public key.
-    pub fn key(&self) -> Option<&VerifyingKey> {
+    pub(crate) fn key(&self) -> Option<&VerifyingKey> {
         self.key.as_ref()
     }
 }

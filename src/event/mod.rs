@@ -7,14 +7,14 @@
 //! Touches no store, no network and no federation state: whether a *member* may sign an event is `trust`'s question,
 //! whether it is accepted from a peer is `federation::receipt`'s.
 
-pub mod cloudevent;
+pub(crate) mod cloudevent;
 pub mod disclosure;
 pub mod identifiers;
-pub mod json;
+pub(crate) mod json;
 pub mod jws;
 pub mod keys;
 pub mod schema;
-pub mod vocab;
+pub(crate) mod vocab;
 
 /// How far apart agencies' clocks may be: an event's time may be this far in the future, and a
 /// consent this far after the event that carries it.

@@ -23,7 +23,7 @@ use crate::event::disclosure::Pointer;
 use crate::event::identifiers::{Pin, Sex};
 
 /// Where our schemas live by name; `$ref`s between them resolve against this base.
-pub const SCHEMA_BASE: &str = "https://jol.example/schemas/";
+pub(crate) const SCHEMA_BASE: &str = "https://jol.example/schemas/";
 
 const COMMON: &str = include_str!("../../schemas/common.v1.json");
 const RETURNEE_RECORD: &str = include_str!("../../schemas/returnee-record.v1.json");
@@ -35,7 +35,7 @@ const ERASURE: &str = include_str!("../../schemas/erasure.v1.json");
 const CREDENTIAL_ISSUED: &str = include_str!("../../schemas/credential-issued.v1.json");
 /// The dialect: JSON Schema 2020-12 plus the Jol registry vocabulary (`jolPinAgrees`,
 /// `jolNotBefore`), declared optional so standard validators process the schemas.
-pub const META: &str = include_str!("../../schemas/jol-meta.v1.json");
+pub(crate) const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 
 /// The event types of the exchange: three about a person (consent applies), four not
 /// (vacancies and course offers, for matching; erasures, which name events and never a person;
@@ -43,16 +43,25 @@ pub const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum EventType {
+    /// `returnee-record`: the migration agency's record of a return (carries the consent).
     ReturneeRecord,
+    /// `training-enrolment`: a course enrolment and its outcome.
     TrainingEnrolment,
+    /// `employment-status`: registration, profiling, referrals, jobs.
     EmploymentStatus,
+    /// `vacancy`: an open job (not about a person).
     Vacancy,
+    /// `course-offer`: a course on offer (not about a person).
     CourseOffer,
+    /// `erasure`: an erasure ordered by a member, or a holder's confirmation (names events,
+    /// never a person).
     Erasure,
+    /// `credential-issued`: a credential issued or revoked, naming the event it attests.
     CredentialIssued,
 }
 
 impl EventType {
+    /// Every type.
     pub const ALL: [EventType; 7] = [
         EventType::ReturneeRecord,
         EventType::TrainingEnrolment,
@@ -63,6 +72,7 @@ impl EventType {
         EventType::CredentialIssued,
     ];
 
+    /// Its name (`returnee-record`, …).
     pub fn as_str(self) -> &'static str {
         match self {
             EventType::ReturneeRecord => "returnee-record",
@@ -76,7 +86,7 @@ impl EventType {
     }
 
     /// Whether events of this type are about a person (carry `person.pin`; consent applies).
-    pub fn is_personal(self) -> bool {
+    pub(crate) fn is_personal(self) -> bool {
         !matches!(
             self,
             EventType::Vacancy
@@ -87,12 +97,12 @@ impl EventType {
     }
 
     /// The `dataschema` URI: names type and version.
-    pub fn schema_uri(self) -> String {
+    pub(crate) fn schema_uri(self) -> String {
         format!("{SCHEMA_BASE}{}.v1.json", self.as_str())
     }
 
     /// The schema file's exact bytes, as shipped.
-    pub fn schema_source(self) -> &'static str {
+    pub(crate) fn schema_source(self) -> &'static str {
         match self {
             EventType::ReturneeRecord => RETURNEE_RECORD,
             EventType::TrainingEnrolment => TRAINING_ENROLMENT,
@@ -106,7 +116,7 @@ impl EventType {
 
     /// SHA-256 (hex) of the schema file together with the shared definitions it uses (computed
     /// once per process: every received event is checked against it).
-    pub fn schema_digest(self) -> &'static str {
+    pub(crate) fn schema_digest(self) -> &'static str {
         static DIGESTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
         let digests = DIGESTS.get_or_init(|| {
             EventType::ALL
@@ -128,7 +138,7 @@ impl EventType {
 }
 
 /// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     bytes
         .iter()
@@ -177,8 +187,11 @@ impl fmt::Display for EventType {
 /// One failing field: where (JSON pointer into the document), which rule, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FieldError {
+    /// The JSON pointer of the field.
     pub pointer: String,
+    /// The schema keyword that failed.
     pub keyword: String,
+    /// Why, without the value.
     pub reason: String,
     /// For a missing required field, the pointer to it (not sent: the pointer and reason say it).
     #[serde(skip)]

@@ -1,6 +1,7 @@
 //! The closed vocabularies of the event data that code reads as types: dates as the schemas
 //! write them (`YYYY-MM-DD`), a job's formality, contract duration and ICSE-18 status, a
-//! person's labour-force status, and how a consent was given. Each enum has exactly the values
+//! person's labour-force status and profiling segment, how a consent was given, and what each
+//! type's `event` names. Each enum has exactly the values
 //! of its list in `schemas/` (the schemas allow nothing outside them, so there is no "other"
 //! variant), and serializes as the schema writes it, so what was stored as text reads back.
 
@@ -15,14 +16,14 @@ const DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]
 time::serde::format_description!(pub iso_date, Date, DATE);
 
 /// A `YYYY-MM-DD` date from the data, as [`iso_date`] reads it.
-pub fn date(text: &str) -> Option<Date> {
+pub(crate) fn date(text: &str) -> Option<Date> {
     Date::parse(text, DATE).ok()
 }
 
 /// How formal a job is (`common.v1.json#/$defs/formality`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum Formality {
+pub(crate) enum Formality {
     Formal,
     Informal,
     Unknown,
@@ -31,7 +32,7 @@ pub enum Formality {
 /// A person's labour-force status (`employment-status.v1.json`, `labourForceStatus`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum LabourForceStatus {
+pub(crate) enum LabourForceStatus {
     Employed,
     Unemployed,
     OutsideLabourForce,
@@ -40,7 +41,7 @@ pub enum LabourForceStatus {
 /// A job's contract duration (`common.v1.json#/$defs/contractDuration`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ContractDuration {
+pub(crate) enum ContractDuration {
     Permanent,
     FixedTerm,
     Seasonal,
@@ -51,7 +52,7 @@ pub enum ContractDuration {
 /// Status in employment, ICSE-18 (`common.v1.json#/$defs/icse18`), written as its code; the
 /// order is the codes' order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Icse18 {
+pub(crate) enum Icse18 {
     #[serde(rename = "11")]
     EmployerInCorporation,
     #[serde(rename = "12")]
@@ -77,7 +78,7 @@ pub enum Icse18 {
 impl Icse18 {
     /// ICSE-18's independent workers: employers (11, 12) and independent workers without
     /// employees (21, 22).
-    pub fn is_independent(self) -> bool {
+    pub(crate) fn is_independent(self) -> bool {
         matches!(
             self,
             Icse18::EmployerInCorporation
@@ -91,11 +92,77 @@ impl Icse18 {
 /// How a consent was given (`common.v1.json#/$defs/consent`, `method`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ConsentMethod {
+pub(crate) enum ConsentMethod {
     WrittenSigned,
     ElectronicSignature,
     InPersonRecorded,
     OnlinePortal,
+}
+
+/// The employment service's profiling segment, the person's distance from the labour market
+/// (`employment-status.v1.json`, `profiling.segment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Segment {
+    #[serde(rename = "A_READY")]
+    Ready,
+    #[serde(rename = "B_SUPPORT")]
+    Support,
+    #[serde(rename = "C_INTENSIVE")]
+    Intensive,
+}
+
+/// What an employment-status event says happened (`employment-status.v1.json`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum EmploymentEvent {
+    JobseekerRegistered,
+    Profiled,
+    ReferredToTraining,
+    ReferredToVacancy,
+    EmploymentStarted,
+    EmploymentEnded,
+    StatusObserved,
+    Deregistered,
+    RecordCorrected,
+}
+
+/// What a training-enrolment event says happened (`training-enrolment.v1.json`, `event`); an
+/// enrolment's status is the last of these that is not a correction (at first `Enrolled`, the
+/// default).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub(crate) enum TrainingEvent {
+    #[default]
+    Enrolled,
+    Completed,
+    DroppedOut,
+    Failed,
+    Certified,
+    RecordCorrected,
+}
+
+/// What a vacancy event says happened (`vacancy.v1.json`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum VacancyEvent {
+    #[serde(rename = "VACANCY_OPENED")]
+    Opened,
+    #[serde(rename = "VACANCY_UPDATED")]
+    Updated,
+    #[serde(rename = "VACANCY_FILLED")]
+    Filled,
+    #[serde(rename = "VACANCY_WITHDRAWN")]
+    Withdrawn,
+}
+
+/// What a course-offer event says happened (`course-offer.v1.json`, `event`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub(crate) enum CourseEvent {
+    #[serde(rename = "COURSE_OFFERED")]
+    Offered,
+    #[serde(rename = "COURSE_UPDATED")]
+    Updated,
+    #[serde(rename = "COURSE_CLOSED")]
+    Closed,
 }
 
 #[cfg(test)]
@@ -129,6 +196,23 @@ mod tests {
         same_list::<Icse18>(&defs["icse18"]["enum"], 10);
         same_list::<ConsentMethod>(&defs["consent"]["properties"]["method"]["enum"], 4);
         same_list::<LabourForceStatus>(&status["properties"]["labourForceStatus"]["enum"], 3);
+        same_list::<Segment>(
+            &status["properties"]["profiling"]["properties"]["segment"]["enum"],
+            3,
+        );
+    }
+
+    #[test]
+    fn each_event_enum_is_its_schema_s_event_list() {
+        let event = |text: &str| schema(text)["properties"]["event"]["enum"].clone();
+        let employment = event(include_str!("../../schemas/employment-status.v1.json"));
+        let training = event(include_str!("../../schemas/training-enrolment.v1.json"));
+        let vacancy = event(include_str!("../../schemas/vacancy.v1.json"));
+        let course = event(include_str!("../../schemas/course-offer.v1.json"));
+        same_list::<EmploymentEvent>(&employment, 9);
+        same_list::<TrainingEvent>(&training, 6);
+        same_list::<VacancyEvent>(&vacancy, 4);
+        same_list::<CourseEvent>(&course, 3);
         assert!(serde_json::from_value::<Formality>("formal".into()).is_err());
     }
 

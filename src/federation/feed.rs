@@ -36,9 +36,9 @@ use crate::trust::manifest::{Manifest, Trust};
 use crate::write::Heads;
 
 /// Longest long-poll a peer may ask for.
-pub const MAX_WAIT_SECS: u64 = 30;
+pub(crate) const MAX_WAIT_SECS: u64 = 30;
 /// Most events per feed page.
-pub const MAX_FEED_PAGE: u64 = 1000;
+pub(crate) const MAX_FEED_PAGE: u64 = 1000;
 
 /// What a feed item takes in a page beside its JWS (`{"release":N,"sequence":N,"jws":…},` or a
 /// placeholder `{"sequence":N,"withheld":"…"},`), counted against the page's budget.
@@ -77,41 +77,46 @@ struct FeedPage<'a> {
 
 /// One entry of a feed page as received.
 #[derive(Debug, Deserialize)]
-pub struct ReceivedItem {
+pub(crate) struct ReceivedItem {
     /// The number in this node's release log at the publisher (release entries only).
     #[serde(default)]
-    pub release: Option<u64>,
-    pub sequence: u64,
+    pub(crate) release: Option<u64>,
+    pub(crate) sequence: u64,
     #[serde(default)]
-    pub jws: Option<Box<RawValue>>,
+    pub(crate) jws: Option<Box<RawValue>>,
     #[serde(default)]
-    pub withheld: Option<String>,
+    pub(crate) withheld: Option<String>,
 }
 
 /// A feed page as received.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ReceivedPage {
-    pub events: Vec<ReceivedItem>,
-    pub next: u64,
-    pub head: u64,
+pub(crate) struct ReceivedPage {
+    pub(crate) events: Vec<ReceivedItem>,
+    /// Where the page ends (the subscriber goes by its items; the tests read it).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) next: u64,
+    pub(crate) head: u64,
     #[serde(default)]
-    pub released: Vec<ReceivedItem>,
+    pub(crate) released: Vec<ReceivedItem>,
+    /// The newest release for the reader (the subscriber goes by the releases; the tests read
+    /// it).
     #[serde(default)]
-    pub release_head: Option<u64>,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) release_head: Option<u64>,
 }
 
 /// What the peer handlers share.
-pub struct PeerApi {
-    pub member: MemberId,
-    pub store: Store,
-    pub trust: Arc<Trust>,
-    pub heads: Heads,
-    pub metrics: Arc<Metrics>,
+pub(crate) struct PeerApi {
+    pub(crate) member: MemberId,
+    pub(crate) store: Store,
+    pub(crate) trust: Arc<Trust>,
+    pub(crate) heads: Heads,
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Where the feed's resources live on the peer listener.
-pub const PEER_PREFIX: &str = "/peer/v1";
+pub(crate) const PEER_PREFIX: &str = "/peer/v1";
 
 fn not_found(path: &str) -> Problem {
     Problem::new(ProblemKind::NotFound, format!("no peer resource at {path}"))
@@ -125,7 +130,7 @@ fn storage(e: StoreError) -> Problem {
 /// face that serves members asks before it serves data or proofs (the peer listener and
 /// X-Road's `jol-feed` through [`PeerApi::serve`], `jol-persons`, `jol-kpi`). The manifest
 /// itself stays served: a newer one is how a member recovers.
-pub fn serving_manifest(trust: &Trust) -> Result<Arc<Manifest>, Problem> {
+pub(crate) fn serving_manifest(trust: &Trust) -> Result<Arc<Manifest>, Problem> {
     trust
         .usable()
         .map_err(|e| Problem::new(ProblemKind::ManifestExpired, e.to_string()))
@@ -133,7 +138,11 @@ pub fn serving_manifest(trust: &Trust) -> Result<Arc<Manifest>, Problem> {
 
 impl PeerApi {
     /// A request on the peer listener: the feed's resources under `/peer/v1`.
-    pub async fn handle(self: Arc<Self>, caller: MemberId, req: Request<Incoming>) -> Response {
+    pub(crate) async fn handle(
+        self: Arc<Self>,
+        caller: MemberId,
+        req: Request<Incoming>,
+    ) -> Response {
         let path = req.uri().path().to_string();
         match path.strip_prefix(PEER_PREFIX) {
             Some(resource) => {
@@ -149,7 +158,7 @@ impl PeerApi {
     /// `jol-feed` service (then `official` is what X-Road's headers said, for the access log). A
     /// long-poll waits at most `max_wait` seconds. Under an expired manifest only the manifest
     /// is served.
-    pub async fn serve(
+    pub(crate) async fn serve(
         &self,
         caller: &MemberId,
         official: &Official,

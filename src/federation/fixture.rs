@@ -36,23 +36,23 @@ pub(super) const TRAINING_SERVICES: &str = "TRAINING_SERVICES";
 
 /// Three members, their keys, and the manifest that names them.
 pub(super) struct Federation {
-    pub migration: MemberId,
-    pub employment: MemberId,
-    pub education: MemberId,
-    pub authority: SigningKey,
-    pub manifest: Manifest,
+    pub(crate) migration: MemberId,
+    pub(crate) employment: MemberId,
+    pub(crate) education: MemberId,
+    pub(crate) authority: SigningKey,
+    pub(crate) manifest: Manifest,
     keys: Vec<(MemberId, SigningKey)>,
 }
 
 /// One member's node, as far as the federation's code needs one.
 pub(super) struct Node {
-    pub member: MemberId,
-    pub store: Store,
-    pub trust: Arc<Trust>,
-    pub schemas: Arc<Schemas>,
-    pub publisher: Publisher,
-    pub metrics: Arc<Metrics>,
-    pub key: SigningKey,
+    pub(crate) member: MemberId,
+    pub(crate) store: Store,
+    pub(crate) trust: Arc<Trust>,
+    pub(crate) schemas: Arc<Schemas>,
+    pub(crate) publisher: Publisher,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) key: SigningKey,
     _writer: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -106,6 +106,7 @@ impl Federation {
             schema_digest: t.schema_digest().to_string(),
             publishers: vec![migration.clone()],
             readers,
+            retention_days: None,
         };
         let manifest = Manifest {
             instance: "central-server".into(),

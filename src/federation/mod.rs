@@ -7,7 +7,7 @@
 //! Owns: what crosses the peer listener and how it is judged. Stores only through
 //! [`crate::write::Publisher`] (received events, cursors) and the store's quarantine.
 
-pub mod feed;
+pub(crate) mod feed;
 #[cfg(test)]
 mod fixture;
 pub mod proofs;

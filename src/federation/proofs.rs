@@ -30,7 +30,7 @@ fn checkpointed(store: &Store) -> Result<u64, Problem> {
 }
 
 /// `GET …/checkpoint`: the latest checkpoint and the co-signatures it has.
-pub fn checkpoint(store: &Store) -> Result<Response, Problem> {
+pub(crate) fn checkpoint(store: &Store) -> Result<Response, Problem> {
     let Some((size, bytes)) = store.latest_checkpoint().map_err(storage)? else {
         return Err(Problem::new(
             ProblemKind::NoCheckpoint,
@@ -50,7 +50,7 @@ pub fn checkpoint(store: &Store) -> Result<Response, Problem> {
 }
 
 /// `GET …/proof/inclusion?leaf=I&size=N`.
-pub fn inclusion(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
+pub(crate) fn inclusion(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
     let limit = checkpointed(store)?;
     let size = http::query_u64(query, "size", limit)?;
     let leaf = http::query_u64(query, "leaf", u64::MAX)?;
@@ -72,7 +72,7 @@ pub fn inclusion(store: &Store, query: Option<&str>) -> Result<Response, Problem
 /// sits in its log, and its inclusion proof in the tree of size `N` (default: the latest
 /// checkpoint's). Witnesses use it to check that what a feed served them is in the log the
 /// checkpoint commits to.
-pub fn event_inclusion(
+pub(crate) fn event_inclusion(
     store: &Store,
     member: &crate::event::identifiers::MemberId,
     query: Option<&str>,
@@ -110,7 +110,7 @@ pub fn event_inclusion(
 }
 
 /// `GET …/proof/consistency?from=M&to=N`.
-pub fn consistency(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
+pub(crate) fn consistency(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
     let limit = checkpointed(store)?;
     let from = http::query_u64(query, "from", 0)?;
     let to = http::query_u64(query, "to", limit)?;

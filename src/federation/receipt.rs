@@ -20,7 +20,7 @@ pub use crate::event::CLOCK_SKEW;
 /// Why something received from a peer was refused. The wire name ([`Reason::as_str`]) is what
 /// quarantine records and the `reason` label of the metrics carry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// The signed event is larger than this node accepts (`[limits] max_event_bytes`).
     EventTooLarge,
     /// Not a flattened JWS of ours (structure, base64url, header).
@@ -88,7 +88,7 @@ pub enum Reason {
 
 impl Reason {
     /// The stable wire name.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Reason::EventTooLarge => "event-too-large",
             Reason::JwsMalformed => "jws-malformed",
@@ -129,7 +129,7 @@ impl Reason {
     /// Whether a later attempt may succeed without the publisher changing anything: a key or
     /// schema version or event type that a newer manifest may list, or a storage failure. Such an
     /// event is never quarantined and skipped; the subscriber retries it.
-    pub fn is_retryable(self) -> bool {
+    pub(crate) fn is_retryable(self) -> bool {
         matches!(
             self,
             Reason::KeyUnknown | Reason::SchemaUnknown | Reason::TypeUnknown | Reason::Storage
@@ -146,15 +146,20 @@ impl std::fmt::Display for Reason {
 impl From<&EventError> for Reason {
     fn from(e: &EventError) -> Reason {
         match e {
-            EventError::Jws(JwsError::Malformed(_) | JwsError::Base64(_) | JwsError::Header(_)) => {
-                Reason::JwsMalformed
-            }
+            EventError::Jws(
+                JwsError::Malformed(_)
+                | JwsError::UnprotectedHeader
+                | JwsError::Base64(_)
+                | JwsError::Header(_),
+            ) => Reason::JwsMalformed,
             EventError::Jws(JwsError::Algorithm) => Reason::JwsAlgorithm,
             EventError::Jws(JwsError::Type { .. }) => Reason::JwsType,
             EventError::Jws(JwsError::Critical) => Reason::JwsCriticalHeader,
             EventError::Jws(JwsError::KeyId) => Reason::JwsKid,
             EventError::Jws(JwsError::Signature) => Reason::SignatureInvalid,
-            EventError::Envelope(_) | EventError::Sequence => Reason::EnvelopeInvalid,
+            EventError::Envelope(_) | EventError::Attribute(_) | EventError::Sequence => {
+                Reason::EnvelopeInvalid
+            }
             EventError::Json(_) => Reason::JwsMalformed,
             EventError::Disclosure(_) => Reason::DisclosureInvalid,
         }
@@ -174,14 +179,14 @@ impl From<KeyProblem> for Reason {
 
 /// Why a received event was refused: the reason and a detail without personal data.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejection {
-    pub reason: Reason,
-    pub detail: String,
-    pub fields: Vec<FieldError>,
+pub(crate) struct Rejection {
+    pub(crate) reason: Reason,
+    pub(crate) detail: String,
+    pub(crate) fields: Vec<FieldError>,
 }
 
 impl Rejection {
-    pub fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
+    pub(crate) fn new(reason: Reason, detail: impl Into<String>) -> Rejection {
         Rejection {
             reason,
             detail: detail.into(),
@@ -191,7 +196,7 @@ impl Rejection {
 }
 
 /// The correction rule against events not stored yet (earlier in the same feed page).
-pub fn check_supersedes_within(e: &Event, earlier: &[SignedEvent]) -> Result<(), Rejection> {
+pub(crate) fn check_supersedes_within(e: &Event, earlier: &[SignedEvent]) -> Result<(), Rejection> {
     let Some(target) = e.supersedes() else {
         return Ok(());
     };
@@ -203,7 +208,7 @@ pub fn check_supersedes_within(e: &Event, earlier: &[SignedEvent]) -> Result<(),
 }
 
 /// A received event whose envelope passed, with the key its signature must verify with.
-pub struct Envelope {
+pub(crate) struct Envelope {
     signed: SignedEvent,
     jws: Jws,
     key: VerifyingKey,
@@ -246,18 +251,18 @@ fn verify_batch(envelopes: &[&Envelope]) -> bool {
 }
 
 /// What the checks need to know.
-pub struct Checker<'a> {
-    pub manifest: &'a Manifest,
-    pub me: &'a MemberId,
-    pub schemas: &'a Schemas,
-    pub store: &'a Store,
+pub(crate) struct Checker<'a> {
+    pub(crate) manifest: &'a Manifest,
+    pub(crate) me: &'a MemberId,
+    pub(crate) schemas: &'a Schemas,
+    pub(crate) store: &'a Store,
     /// The largest signed event this node accepts.
-    pub max_event_bytes: usize,
+    pub(crate) max_event_bytes: usize,
 }
 
 impl Checker<'_> {
     /// Check one event that `from`'s feed delivered at `sequence`.
-    pub fn check(
+    pub(crate) fn check(
         &self,
         bytes: &[u8],
         from: &MemberId,
@@ -272,7 +277,7 @@ impl Checker<'_> {
     /// item without an event), verifying their signatures as one Ed25519 batch; verdicts in
     /// the same order, each as [`Checker::check`] would give it. When the batch fails, each
     /// signature is verified alone to find the bad ones.
-    pub fn check_batch(
+    pub(crate) fn check_batch(
         &self,
         items: &[Option<(&[u8], u64)>],
         from: &MemberId,
@@ -539,6 +544,7 @@ mod tests {
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
                     fields: None,
                 }],
+                retention_days: None,
             }],
         };
         let dir = tempfile::tempdir().unwrap();

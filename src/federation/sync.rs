@@ -34,7 +34,9 @@ use crate::write::{PublishError, Publisher, ReceiveCursor, Receiving};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Subscription {
+    /// The publisher.
     pub from: MemberId,
+    /// The types asked of it.
     pub types: Vec<EventType>,
     /// Through this X-Road security server (`http(s)://host:port`): the publisher's `jol-feed`
     /// service under `/r1/{publisher}/jol-feed/v1`. Without it: directly over Jol's mutual TLS.
@@ -62,6 +64,9 @@ pub struct SyncSettings {
     pub checkpoint_ms: u64,
     /// How often to witness a publisher's checkpoint while syncing, milliseconds.
     pub witness_ms: u64,
+    /// How often this node erases what the manifest's retention no longer lets it keep, seconds
+    /// (and once at start).
+    pub retention_sweep_secs: u64,
     /// How long a peer may take to send a complete answer, beyond the long-poll wait,
     /// milliseconds: a peer that hangs or trickles is cut off after it.
     pub answer_timeout_ms: u64,
@@ -80,6 +85,7 @@ impl Default for SyncSettings {
             gather_ms: 20,
             checkpoint_ms: 2_000,
             witness_ms: 5_000,
+            retention_sweep_secs: 3_600,
             answer_timeout_ms: 15_000,
             quarantine_cap: 100_000,
         }
@@ -88,7 +94,7 @@ impl Default for SyncSettings {
 
 /// Why a sync session ended. Texts carry no personal data.
 #[derive(Debug, thiserror::Error)]
-pub enum SyncError {
+pub(crate) enum SyncError {
     #[error(transparent)]
     Manifest(#[from] ManifestError),
     #[error("{0} is not a member in the manifest")]
@@ -104,7 +110,11 @@ pub enum SyncError {
         source: Box<dyn std::error::Error + Send + Sync>,
     },
     #[error("request to the publisher failed: {0}")]
-    Http(String),
+    Http(#[source] ClientError),
+    /// The task carrying the request for the next page ended without an answer (it panicked
+    /// or was cancelled).
+    #[error("the request for the next page ended: {0}")]
+    Ahead(#[source] tokio::task::JoinError),
     #[error("the publisher sent no complete answer within {0:?}")]
     Timeout(Duration),
     #[error("the publisher's answer is larger than {0} bytes")]
@@ -120,7 +130,7 @@ pub enum SyncError {
     #[error("the security server: {0}")]
     Via(#[from] crate::net::xroad::XRoadError),
     #[error("the feed page is not valid: {0}")]
-    Decode(String),
+    Decode(#[source] serde_json::Error),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("sequence {sequence} was refused for now ({reason}: {detail}); retrying after taking up the peer's newest manifest")]
@@ -130,7 +140,7 @@ pub enum SyncError {
         detail: String,
     },
     #[error("a proof could not be fetched from the publisher: {0}")]
-    ProofFetch(String),
+    ProofFetch(#[from] ProofFetchError),
     #[error("storing received events failed: {0}")]
     Publish(#[from] PublishError),
     /// A refused event (or evidence) could not be kept: the cursor stays before it, so it is
@@ -139,25 +149,34 @@ pub enum SyncError {
     QuarantineFull(QuarantineFull),
 }
 
+/// Why a proof asked of the publisher did not come: never evidence of a fork.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProofFetchError {
+    #[error("the publisher answered {0} for a proof")]
+    Status(hyper::StatusCode),
+    #[error("the proof is not JSON: {0}")]
+    NotJson(#[from] serde_json::Error),
+}
+
 impl From<ClientError> for SyncError {
     fn from(e: ClientError) -> SyncError {
         match e {
             ClientError::TimedOut(d) => SyncError::Timeout(d),
             ClientError::TooLarge(n) => SyncError::TooLarge(n),
-            other => SyncError::Http(other.to_string()),
+            other => SyncError::Http(other),
         }
     }
 }
 
 impl SyncError {
     /// A short code for the metrics label `kind`.
-    pub fn kind(&self) -> &'static str {
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SyncError::Manifest(_) => "manifest",
             SyncError::NotMember(_) => "not-member",
             SyncError::Connect { .. } => "connect",
             SyncError::Tls { .. } => "tls",
-            SyncError::Http(_) => "http",
+            SyncError::Http(_) | SyncError::Ahead(_) => "http",
             SyncError::Timeout(_) => "timeout",
             SyncError::TooLarge(_) => "too-large",
             SyncError::Status { .. } => "status",
@@ -215,7 +234,7 @@ async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage,
             problem,
         });
     }
-    serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))
+    serde_json::from_slice(&body).map_err(SyncError::Decode)
 }
 
 /// Whether the publisher holds more than `page` brought: it ended before the publisher's head
@@ -286,9 +305,7 @@ impl Line {
         match self {
             Line::Idle(client) => Ok((client, None)),
             Line::Asked(mut ahead) => {
-                let (client, page) = (&mut ahead.task).await.map_err(|e| {
-                    SyncError::Http(format!("the request for the next page ended: {e}"))
-                })?;
+                let (client, page) = (&mut ahead.task).await.map_err(SyncError::Ahead)?;
                 let wanted = (ahead.after, ahead.release_after) == (cursor, release_cursor);
                 Ok((client, if wanted { Some(page?) } else { None }))
             }
@@ -359,30 +376,30 @@ struct Writing {
 }
 
 /// What every sync task of a node shares.
-pub struct Syncer {
-    pub me: MemberId,
-    pub store: Store,
-    pub trust: Arc<Trust>,
-    pub schemas: Arc<Schemas>,
-    pub publisher: Publisher,
-    pub metrics: Arc<Metrics>,
-    pub tls_cert: PathBuf,
-    pub tls_key: PathBuf,
-    pub settings: SyncSettings,
+pub(crate) struct Syncer {
+    pub(crate) me: MemberId,
+    pub(crate) store: Store,
+    pub(crate) trust: Arc<Trust>,
+    pub(crate) schemas: Arc<Schemas>,
+    pub(crate) publisher: Publisher,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) tls_cert: PathBuf,
+    pub(crate) tls_key: PathBuf,
+    pub(crate) settings: SyncSettings,
     /// This node's key, to co-sign the checkpoints it witnesses.
-    pub witness_key: SigningKey,
-    pub witness_kid: KeyName,
+    pub(crate) witness_key: SigningKey,
+    pub(crate) witness_kid: KeyName,
     /// The TLS with this node's X-Road security server, for `via = "https://…"`.
-    pub xroad: Option<crate::net::xroad::XRoadConfig>,
+    pub(crate) xroad: Option<crate::net::xroad::XRoadConfig>,
     /// The largest signed event this node accepts (`[limits] max_event_bytes`).
-    pub max_event_bytes: usize,
+    pub(crate) max_event_bytes: usize,
     /// The most the quarantine keeps (`[limits]`).
-    pub quarantine_caps: QuarantineCaps,
+    pub(crate) quarantine_caps: QuarantineCaps,
 }
 
 impl Syncer {
     /// Run one subscription until `stop` turns true.
-    pub async fn run(self: Arc<Self>, sub: Subscription, mut stop: watch::Receiver<bool>) {
+    pub(crate) async fn run(self: Arc<Self>, sub: Subscription, mut stop: watch::Receiver<bool>) {
         let mut backoff = Backoff::new(&self.settings);
         loop {
             let mut progressed = false;

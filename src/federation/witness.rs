@@ -15,7 +15,7 @@ const INCLUSION_CHECKS_PER_ROUND: u64 = 256;
 use time::OffsetDateTime;
 
 use super::receipt::{Reason, Rejection};
-use super::sync::{SyncError, Syncer};
+use super::sync::{ProofFetchError, SyncError, Syncer};
 use crate::event::identifiers::MemberId;
 use crate::log::checkpoint::{self, Checkpoint, Cosignature, Witnessed};
 use crate::net::client::HttpClient;
@@ -33,8 +33,7 @@ impl Syncer {
         if !status.is_success() {
             return Ok(()); // no checkpoint yet
         }
-        let answer: serde_json::Value =
-            serde_json::from_slice(&body).map_err(|e| SyncError::Decode(e.to_string()))?;
+        let answer: serde_json::Value = serde_json::from_slice(&body).map_err(SyncError::Decode)?;
         let bytes = serde_json::to_vec(&answer["checkpoint"]).unwrap_or_default();
         let manifest = self.trust.usable()?;
         let new = match checkpoint::verify_checkpoint(&bytes, &manifest) {
@@ -164,13 +163,9 @@ impl Syncer {
                 }
                 (status, body) if status.is_success() => {
                     serde_json::from_slice::<serde_json::Value>(&body)
-                        .map_err(|e| SyncError::ProofFetch(e.to_string()))?
+                        .map_err(ProofFetchError::from)?
                 }
-                (status, _) => {
-                    return Err(SyncError::ProofFetch(format!(
-                        "the publisher answered {status}"
-                    )))
-                }
+                (status, _) => return Err(ProofFetchError::Status(status).into()),
             };
             let index = answer["leafIndex"].as_u64().unwrap_or(u64::MAX);
             let leaf = crate::log::event_leaf(&bytes);
@@ -228,11 +223,9 @@ struct Split {
 async fn fetch_proof(client: &mut HttpClient, path: &str) -> Result<serde_json::Value, SyncError> {
     let (status, body) = client.get(path).await?;
     if !status.is_success() {
-        return Err(SyncError::ProofFetch(format!(
-            "the publisher answered {status} for a proof"
-        )));
+        return Err(ProofFetchError::Status(status).into());
     }
-    serde_json::from_slice(&body).map_err(|e| SyncError::ProofFetch(e.to_string()))
+    Ok(serde_json::from_slice(&body).map_err(ProofFetchError::from)?)
 }
 
 /// The base64url hashes of a proof.

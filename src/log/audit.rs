@@ -13,19 +13,27 @@ use crate::trust::manifest::Manifest;
 /// One problem found, at a log position (1-based) or checkpoint size.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
-    pub position: u64,
-    pub problem: String,
+    pub(crate) position: u64,
+    pub(crate) problem: String,
 }
 
 /// What the audit saw.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Audit {
+    /// How many log entries it read.
     pub entries: u64,
-    pub checkpoints: u64,
-    pub quarantine_records: u64,
-    pub access_records: u64,
-    pub signatures_checked: bool,
+    pub(crate) checkpoints: u64,
+    pub(crate) quarantine_records: u64,
+    pub(crate) access_records: u64,
+    pub(crate) signatures_checked: bool,
+    /// The root of the log's Merkle tree (base64url).
     pub root: String,
+    /// Events whose disclosures an erasure deleted: their signed parts verify as before.
+    pub erased_events: u64,
+    /// Side-log records an erasure rewrote without the person: checked against the leaf
+    /// recorded when they were appended.
+    pub redacted_records: u64,
+    /// Each problem it found; none for a sound log.
     pub findings: Vec<Finding>,
 }
 
@@ -77,9 +85,10 @@ pub fn audit_with(
     }
     progress.finish();
     report.entries = tree.len();
-    let quarantine = side_tree(store, SideLog::Quarantine, &mut report.findings)?;
+    report.erased_events = store.erased_count()?;
+    let quarantine = side_tree(store, SideLog::Quarantine, &mut report)?;
     report.quarantine_records = quarantine.len();
-    let access = side_tree(store, SideLog::Access, &mut report.findings)?;
+    let access = side_tree(store, SideLog::Access, &mut report)?;
     report.access_records = access.len();
     let root = |n: u64| merkle::root(&tree, n).unwrap_or_else(|e| match e {});
     report.root = checkpoint::encode_hash(&root(report.entries));
@@ -147,12 +156,11 @@ fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree)
     })
 }
 
-/// Recompute a side log from its records; a missing number is a finding.
-fn side_tree(
-    store: &Store,
-    log: SideLog,
-    findings: &mut Vec<Finding>,
-) -> Result<MemoryTree, StoreError> {
+/// Recompute a side log from its records; a missing number is a finding. A record an erasure
+/// rewrote counts with the leaf recorded when it was appended (its content is gone on purpose;
+/// the erasure that rewrote it is recorded, and counted in the report).
+fn side_tree(store: &Store, log: SideLog, report: &mut Audit) -> Result<MemoryTree, StoreError> {
+    let redacted = store.redacted_numbers(log)?;
     let mut tree = MemoryTree::default();
     let mut after = 0;
     loop {
@@ -162,13 +170,18 @@ fn side_tree(
         };
         for (number, bytes) in page {
             while tree.len() + 1 < number {
-                findings.push(Finding {
+                report.findings.push(Finding {
                     position: tree.len() + 1,
                     problem: format!("{} record missing", log.name()),
                 });
                 tree.push([0; 32]);
             }
-            tree.push(merkle::leaf_hash(&bytes));
+            if redacted.contains(&number) {
+                report.redacted_records += 1;
+                tree.push(store.side_leaf(log, number)?);
+            } else {
+                tree.push(merkle::leaf_hash(&bytes));
+            }
         }
         after = last;
     }

@@ -13,31 +13,31 @@ use crate::policy::consent;
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::Manifest;
 
-pub const FORMAT: &str = "jol-evidence-bundle/1";
+pub(crate) const FORMAT: &str = "jol-evidence-bundle/1";
 
 /// One event in a bundle.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Entry {
-    pub leaf_index: u64,
-    pub jws: Box<RawValue>,
-    pub proof: Vec<String>,
+pub(crate) struct Entry {
+    pub(crate) leaf_index: u64,
+    pub(crate) jws: Box<RawValue>,
+    pub(crate) proof: Vec<String>,
 }
 
 /// The bundle file.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Bundle {
-    pub format: String,
-    pub manifest: Box<RawValue>,
+pub(crate) struct Bundle {
+    pub(crate) format: String,
+    pub(crate) manifest: Box<RawValue>,
     pub checkpoint: Box<RawValue>,
-    pub cosignatures: Vec<Box<RawValue>>,
-    pub tree_size: u64,
-    pub events: Vec<Entry>,
+    pub(crate) cosignatures: Vec<Box<RawValue>>,
+    pub(crate) tree_size: u64,
+    pub(crate) events: Vec<Entry>,
 }
 
 /// Which events to export.
-pub enum Selection {
+pub(crate) enum Selection {
     Person(String),
     Published { from: Date, to: Date },
 }
@@ -47,22 +47,9 @@ fn raw(bytes: &[u8]) -> Result<Box<RawValue>, StoreError> {
     RawValue::from_string(text).map_err(|_| StoreError::Corrupt("stored JSON"))
 }
 
-/// Export the selected events covered by the latest checkpoint.
-pub fn export(
-    store: &Store,
-    manifest_bytes: &[u8],
-    selection: &Selection,
-) -> Result<Bundle, StoreError> {
-    export_with(
-        store,
-        manifest_bytes,
-        selection,
-        &mut crate::progress::Quiet,
-    )
-}
-
-/// [`export`], saying how many of the checkpoint's events it has looked at.
-pub fn export_with(
+/// Export the selected events covered by the latest checkpoint, saying how many of the
+/// checkpoint's events it has looked at.
+pub(crate) fn export_with(
     store: &Store,
     manifest_bytes: &[u8],
     selection: &Selection,
@@ -120,16 +107,16 @@ pub fn export_with(
 /// What checking a bundle found.
 #[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct BundleReport {
-    pub events: usize,
-    pub tree_size: u64,
+pub(crate) struct BundleReport {
+    pub(crate) events: usize,
+    pub(crate) tree_size: u64,
     pub origin: String,
-    pub valid_cosignatures: Vec<String>,
-    pub problems: Vec<String>,
+    pub(crate) valid_cosignatures: Vec<String>,
+    pub(crate) problems: Vec<String>,
 }
 
 /// Check a bundle with the authority's key alone.
-pub fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -> BundleReport {
+pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -> BundleReport {
     let mut r = BundleReport {
         events: bundle.events.len(),
         tree_size: bundle.tree_size,

@@ -25,27 +25,32 @@ use crate::trust::manifest::Manifest;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Checkpoint {
+    /// The member whose log it is (and who signs it).
     pub origin: MemberId,
+    /// How many entries the log holds.
     pub size: u64,
     /// Root hash, base64url.
     pub root: String,
+    /// When it was signed.
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// The quarantine log: how many records, and its root (base64url).
     #[serde(default)]
     pub quarantine_size: u64,
+    /// The quarantine log's root.
     #[serde(default)]
     pub quarantine_root: String,
     /// The access log (reads of personal data): how many records, and its root (base64url).
     #[serde(default)]
     pub access_size: u64,
+    /// The access log's root.
     #[serde(default)]
     pub access_root: String,
 }
 
 impl Checkpoint {
     /// The size and root this checkpoint states for a side log.
-    pub fn side(&self, log: SideLog) -> (u64, &str) {
+    pub(crate) fn side(&self, log: SideLog) -> (u64, &str) {
         match log {
             SideLog::Quarantine => (self.quarantine_size, &self.quarantine_root),
             SideLog::Access => (self.access_size, &self.access_root),
@@ -56,8 +61,8 @@ impl Checkpoint {
 /// A witness's co-signature of a checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct Cosignature {
-    pub witness: MemberId,
+pub(crate) struct Cosignature {
+    pub(crate) witness: MemberId,
     pub origin: MemberId,
     pub size: u64,
     pub root: String,
@@ -68,7 +73,9 @@ pub struct Cosignature {
 /// A statement a member signs about a log: what kind of signed object it is, and who signed it
 /// when (the key must be valid for that member at that time).
 pub trait Statement: Serialize + for<'de> Deserialize<'de> {
+    /// The JWS `typ` the statement is signed as.
     const TYP: Typ;
+    /// Who signed it, and when.
     fn signer(&self) -> (&MemberId, OffsetDateTime);
 }
 
@@ -88,17 +95,19 @@ impl Statement for Cosignature {
 
 /// Why a checkpoint or co-signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckpointError {
+pub(crate) enum CheckpointError {
     #[error("not a signed checkpoint: {0}")]
     Format(String),
     #[error("the checkpoint's signature is not by a valid key of its origin: {0}")]
     Signature(String),
 }
 
+/// A hash as checkpoints and proofs write it (base64url).
 pub fn encode_hash(h: &Hash) -> String {
     URL_SAFE_NO_PAD.encode(h)
 }
 
+/// A hash written as [`encode_hash`] writes it.
 pub fn decode_hash(s: &str) -> Option<Hash> {
     URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
 }
@@ -114,13 +123,16 @@ pub fn sign<T: Statement>(statement: &T, key: &SigningKey, kid: &KeyName) -> Vec
 }
 
 /// Read a signed statement without checking its signature (what this node stored itself).
-pub fn read<T: Statement>(bytes: &[u8]) -> Result<T, CheckpointError> {
+pub(crate) fn read<T: Statement>(bytes: &[u8]) -> Result<T, CheckpointError> {
     let jws = Jws::parse(bytes, T::TYP).map_err(|e| CheckpointError::Format(e.to_string()))?;
     serde_json::from_slice(jws.payload()).map_err(|e| CheckpointError::Format(e.to_string()))
 }
 
 /// Verify a signed statement by its signer (a member of the manifest) at its time.
-pub fn verify<T: Statement>(bytes: &[u8], manifest: &Manifest) -> Result<T, CheckpointError> {
+pub(crate) fn verify<T: Statement>(
+    bytes: &[u8],
+    manifest: &Manifest,
+) -> Result<T, CheckpointError> {
     let jws = Jws::parse(bytes, T::TYP).map_err(|e| CheckpointError::Format(e.to_string()))?;
     let statement: T = serde_json::from_slice(jws.payload())
         .map_err(|e| CheckpointError::Format(e.to_string()))?;
@@ -138,11 +150,14 @@ pub fn verify<T: Statement>(bytes: &[u8], manifest: &Manifest) -> Result<T, Chec
     Ok(statement)
 }
 
-pub fn verify_checkpoint(bytes: &[u8], manifest: &Manifest) -> Result<Checkpoint, CheckpointError> {
+pub(crate) fn verify_checkpoint(
+    bytes: &[u8],
+    manifest: &Manifest,
+) -> Result<Checkpoint, CheckpointError> {
     verify(bytes, manifest)
 }
 
-pub fn verify_cosignature(
+pub(crate) fn verify_cosignature(
     bytes: &[u8],
     manifest: &Manifest,
 ) -> Result<Cosignature, CheckpointError> {
@@ -151,7 +166,7 @@ pub fn verify_cosignature(
 
 /// What a witness concluded about a new checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Witnessed {
+pub(crate) enum Witnessed {
     /// Nothing seen before, or consistent with what was: co-sign it.
     Consistent,
     /// Not newer than the last one seen (same size, same root).
@@ -161,7 +176,7 @@ pub enum Witnessed {
 }
 
 /// Compare a new checkpoint with the last one seen, given the consistency proof between them.
-pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
+pub(crate) fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
     let Some(last) = last else {
         return Witnessed::Consistent;
     };
@@ -192,7 +207,7 @@ pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Wit
 }
 
 /// Sign a checkpoint every `every` while the flushed log grows, until `stop`.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     origin: MemberId,
     key: SigningKey,
@@ -239,7 +254,7 @@ fn latest(store: &Store) -> Result<Option<Checkpoint>, crate::store::StoreError>
 /// Make sure a signed checkpoint covers the first `size` entries of the event log (what an
 /// evidence bundle needs): the latest one when it does, so its witnesses' co-signatures stay
 /// usable, or else a new one.
-pub fn ensure_covers(
+pub(crate) fn ensure_covers(
     store: &Store,
     origin: &MemberId,
     key: &SigningKey,

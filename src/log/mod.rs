@@ -8,7 +8,7 @@
 //! writer, using that rule.
 
 pub mod audit;
-pub mod bundle;
+pub(crate) mod bundle;
 pub mod checkpoint;
 
 use crate::merkle::{leaf_hash, Hash};

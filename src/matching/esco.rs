@@ -15,21 +15,26 @@ const SUBSET: &str = include_str!("../../data/esco/subset.v1.json");
 #[derive(Debug, Clone, Default, Deserialize, serde::Serialize, PartialEq, Eq)]
 pub struct Labels {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ky: Option<String>,
+    pub(crate) ky: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ru: Option<String>,
+    pub(crate) ru: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub en: Option<String>,
+    pub(crate) en: Option<String>,
 }
 
 /// An ESCO occupation of the subset.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Occupation {
+    /// Its ESCO URI.
     pub uri: String,
+    /// The ISCO-08 unit group it belongs to.
     pub isco08: String,
+    /// Its name in each language.
     pub label: Labels,
+    /// The ESCO URIs of the skills it needs.
     pub essential_skills: Vec<String>,
+    /// The ESCO URIs of the skills that help in it.
     pub optional_skills: Vec<String>,
 }
 
@@ -51,8 +56,11 @@ struct File {
 /// The code lists, parsed once.
 #[derive(Debug)]
 pub struct CodeLists {
+    /// Where the subset comes from (ESCO's release).
     pub source: String,
+    /// The licence it is used under.
     pub licence: String,
+    /// The occupations of the subset.
     pub occupations: Vec<Occupation>,
     skills: HashMap<String, Labels>,
     isco08: HashMap<String, Labels>,

@@ -30,7 +30,10 @@ const COURSES_PER_SKILL: usize = 3;
 
 /// The PINs of persons with at least one open vacancy that matches; `None` when `vacancies` is
 /// empty (no vacancy held: the indicator is not reported rather than zero).
-pub fn persons_with_a_match(views: &[PersonView], vacancies: &[Offer]) -> Option<HashSet<Pin>> {
+pub(crate) fn persons_with_a_match(
+    views: &[PersonView],
+    vacancies: &[Offer],
+) -> Option<HashSet<Pin>> {
     if vacancies.is_empty() {
         return None;
     }
@@ -76,7 +79,7 @@ pub fn persons_with_a_match(views: &[PersonView], vacancies: &[Offer]) -> Option
 
 /// [`persons_with_a_match`] against the vacancies `store` holds (for the KPIs, in the API and
 /// in `jol kpi`).
-pub fn persons_with_a_match_held(
+pub(crate) fn persons_with_a_match_held(
     store: &Store,
     views: &[PersonView],
 ) -> Result<Option<HashSet<Pin>>, StoreError> {
@@ -87,45 +90,45 @@ pub fn persons_with_a_match_held(
 /// The skills gap, region by region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SkillsGap {
+pub(crate) struct SkillsGap {
     /// Counts of persons under this are suppressed (`null`), when suppression is on.
-    pub suppressed_below: Option<u64>,
-    pub regions: BTreeMap<String, RegionGap>,
+    pub(crate) suppressed_below: Option<u64>,
+    pub(crate) regions: BTreeMap<String, RegionGap>,
 }
 
 /// One region's demand and what its returnees lack.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct RegionGap {
-    pub open_vacancies: u64,
-    pub openings: u64,
+pub(crate) struct RegionGap {
+    pub(crate) open_vacancies: u64,
+    pub(crate) openings: u64,
     /// Returnees whose region this is.
-    pub returnees: Option<u64>,
+    pub(crate) returnees: Option<u64>,
     pub skills: Vec<SkillGap>,
 }
 
 /// One demanded skill in a region.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct SkillGap {
+pub(crate) struct SkillGap {
     pub uri: String,
     pub label: Option<Labels>,
     /// Openings of the region's open vacancies that list it as essential.
-    pub demand: u64,
+    pub(crate) demand: u64,
     /// The region's returnees who do not hold it.
-    pub returnees_lacking: Option<u64>,
-    pub share_lacking: Option<f64>,
+    pub(crate) returnees_lacking: Option<u64>,
+    pub(crate) share_lacking: Option<f64>,
     /// Open courses that teach it, the region's first.
-    pub courses: Vec<CourseRef>,
+    pub(crate) courses: Vec<CourseRef>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct CourseRef {
-    pub course_code: String,
-    pub title: Option<Value>,
+pub(crate) struct CourseRef {
+    pub(crate) course_code: String,
+    pub(crate) title: Option<Value>,
     pub region: Option<String>,
-    pub in_region: bool,
+    pub(crate) in_region: bool,
 }
 
 fn openings(offer: &Offer) -> u64 {
@@ -138,7 +141,7 @@ fn openings(offer: &Offer) -> u64 {
 
 /// The skills gap of every region with open vacancies; `suppress` blanks person counts under
 /// [`SMALL_CELL`].
-pub fn skills_gap(
+pub(crate) fn skills_gap(
     views: &[PersonView],
     vacancies: &[Offer],
     courses: &[Offer],

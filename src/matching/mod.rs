@@ -14,6 +14,6 @@
 //! access-logged by the API.
 
 pub mod esco;
-pub mod market;
+pub(crate) mod market;
 pub mod profile;
 pub mod score;

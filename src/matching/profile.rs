@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use time::Date;
 
-use crate::event::vocab::{self, iso_date};
+use crate::event::vocab::{self, iso_date, Segment};
 use crate::registry::view::PersonView;
 
 /// Where a skill in the profile comes from.
@@ -35,12 +35,15 @@ pub enum OccupationSource {
     Job,
 }
 
+/// A skill the person has, with where that is known from.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileSkill {
     /// The ESCO skill, when the source names one (only these can be matched).
     pub esco: Option<String>,
+    /// The skill as the source words it.
     pub label: Option<Value>,
+    /// Where the profile learned of it.
     pub source: SkillSource,
     /// When it was acquired or attested (return date, issue date, completion date).
     #[serde(with = "iso_date::option")]
@@ -53,12 +56,17 @@ pub struct ProfileSkill {
     pub verified: bool,
 }
 
+/// An occupation the person has worked in or aims at.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProfileOccupation {
+    /// Its ISCO-08 code.
     pub isco08: String,
+    /// Its ESCO URI, when the source names one.
     pub esco: Option<String>,
+    /// Where the profile learned of it.
     pub source: OccupationSource,
+    /// When (the job's start, the profiling's date), if known.
     #[serde(with = "iso_date::option")]
     pub date: Option<Date>,
 }
@@ -67,11 +75,15 @@ pub struct ProfileOccupation {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompetencyProfile {
+    /// The skills, whatever their source.
     pub skills: Vec<ProfileSkill>,
+    /// The occupations held or aimed at.
     pub occupations: Vec<ProfileOccupation>,
     /// The employment service's profiling segment.
-    pub segment: Option<String>,
+    pub segment: Option<Segment>,
+    /// The region the person returned to (the returnee record's).
     pub region: Option<String>,
+    /// The person's preferred languages.
     pub languages: Vec<String>,
 }
 
@@ -181,7 +193,7 @@ pub fn of_attested(view: &PersonView, attested: &BTreeSet<String>) -> Competency
             date: Some(s.start_date),
         });
     }
-    p.segment = view.profiling.as_ref().map(|p| p.segment.clone());
+    p.segment = view.profiling.as_ref().map(|p| p.segment);
     p
 }
 
@@ -195,7 +207,7 @@ mod tests {
         let skill = "http://data.europa.eu/esco/skill/9a8b7c6d-1111-2222-3333-444455556666";
         let enrolment = |id: &str| Enrolment {
             enrolment_id: id.into(),
-            status: "CERTIFIED".into(),
+            status: vocab::TrainingEvent::Certified,
             course: Some(serde_json::json!({"skills": [skill]})),
             completed_on: vocab::date("2026-07-05"),
             ..Enrolment::default()

@@ -33,7 +33,7 @@ use crate::registry::offers::Offer;
 /// Each term's name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum TermName {
+pub(crate) enum TermName {
     EssentialSkills,
     Occupation,
     OptionalSkills,
@@ -43,7 +43,7 @@ pub enum TermName {
 }
 
 impl TermName {
-    pub fn weight(self) -> f64 {
+    pub(crate) fn weight(self) -> f64 {
         match self {
             TermName::EssentialSkills => 0.45,
             TermName::Occupation => 0.25,
@@ -58,10 +58,10 @@ impl TermName {
 /// One term of a score, explained.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Term {
-    pub name: TermName,
-    pub weight: f64,
-    pub value: f64,
-    pub reason: String,
+    pub(crate) name: TermName,
+    pub(crate) weight: f64,
+    pub(crate) value: f64,
+    pub(crate) reason: String,
 }
 
 /// Skill URIs as numbers.
@@ -72,7 +72,7 @@ pub struct Interner {
 }
 
 impl Interner {
-    pub fn id(&mut self, uri: &str) -> u32 {
+    pub(crate) fn id(&mut self, uri: &str) -> u32 {
         if let Some(id) = self.ids.get(uri) {
             return *id;
         }
@@ -83,10 +83,11 @@ impl Interner {
     }
 
     /// The known id of a URI (no new one).
-    pub fn known(&self, uri: &str) -> Option<u32> {
+    pub(crate) fn known(&self, uri: &str) -> Option<u32> {
         self.ids.get(uri).copied()
     }
 
+    /// The URI of an id (empty for an id it never gave).
     pub fn uri(&self, id: u32) -> &str {
         self.uris.get(id as usize).map_or("", String::as_str)
     }
@@ -102,33 +103,39 @@ impl Interner {
 /// A vacancy, ready to score.
 #[derive(Debug, Clone)]
 pub struct Job {
-    pub id: String,
+    pub(crate) id: String,
     /// The skills as the vacancy lists them (for explanations, in its order)…
-    pub essential_uris: Vec<String>,
-    pub optional_uris: Vec<String>,
+    pub(crate) essential_uris: Vec<String>,
+    pub(crate) optional_uris: Vec<String>,
     /// …and as sorted numbers (for scoring).
-    pub essential: Vec<u32>,
-    pub optional: Vec<u32>,
+    pub(crate) essential: Vec<u32>,
+    pub(crate) optional: Vec<u32>,
+    /// The ISCO-08 code of the occupation.
     pub isco08: String,
+    /// The region it is in.
     pub region: Option<String>,
-    pub formal: bool,
+    pub(crate) formal: bool,
+    /// The languages it asks for.
     pub languages: Vec<String>,
 }
 
 /// A person, ready to score.
 #[derive(Debug, Clone)]
 pub struct Seeker {
-    pub pin: Pin,
+    pub(crate) pin: Pin,
+    /// The person's skills as sorted numbers.
     pub skills: Vec<u32>,
     /// Those of `skills` a verifiable credential attests (sorted).
-    pub verified: Vec<u32>,
-    pub iscos: Vec<String>,
+    pub(crate) verified: Vec<u32>,
+    pub(crate) iscos: Vec<String>,
+    /// The region the person is in.
     pub region: Option<String>,
+    /// The person's preferred languages.
     pub languages: Vec<String>,
 }
 
 /// The strings of the array `key` of `v` (e.g. an offer's skills).
-pub fn strings(v: &Value, key: &str) -> Vec<String> {
+pub(crate) fn strings(v: &Value, key: &str) -> Vec<String> {
     v.get(key)
         .and_then(Value::as_array)
         .into_iter()
@@ -139,6 +146,7 @@ pub fn strings(v: &Value, key: &str) -> Vec<String> {
 }
 
 impl Job {
+    /// A vacancy as the scores take it, its skills numbered by `interner`.
     pub fn of(offer: &Offer, interner: &mut Interner) -> Job {
         let d = &offer.description;
         let (essential_uris, optional_uris) =
@@ -165,6 +173,7 @@ impl Job {
 }
 
 impl Seeker {
+    /// A person as the scores take it, their skills numbered by `interner`.
     pub fn of(pin: &Pin, profile: &CompetencyProfile, interner: &mut Interner) -> Seeker {
         Seeker {
             pin: pin.clone(),
@@ -207,7 +216,7 @@ fn share(n: usize, of: usize) -> f64 {
 }
 
 /// ISCO-08 proximity of two unit groups (see the table above), and the level they share.
-pub fn isco_proximity(a: &str, b: &str) -> (f64, &'static str) {
+pub(crate) fn isco_proximity(a: &str, b: &str) -> (f64, &'static str) {
     let common = a.bytes().zip(b.bytes()).take_while(|(x, y)| x == y).count();
     match common.min(a.len()).min(b.len()) {
         4 => (1.0, "same unit group"),
@@ -275,10 +284,10 @@ impl Parts {
 }
 
 /// The least score of a match.
-pub const MATCH_SCORE: f64 = 0.5;
+pub(crate) const MATCH_SCORE: f64 = 0.5;
 
 /// Whether `job` matches `seeker` (see the module's doc).
-pub fn is_match(seeker: &Seeker, job: &Job) -> bool {
+pub(crate) fn is_match(seeker: &Seeker, job: &Job) -> bool {
     let shares_essential = job.essential.is_empty() || overlap(&job.essential, &seeker.skills) > 0;
     shares_essential && total(seeker, job) >= MATCH_SCORE
 }
@@ -347,7 +356,7 @@ fn term(name: TermName, value: f64, reason: String) -> Term {
 }
 
 /// The skills of `wanted` (URIs, in their order) the seeker holds, and those it lacks.
-pub fn split_skills(
+pub(crate) fn split_skills(
     wanted: &[String],
     held: &[u32],
     interner: &Interner,

@@ -16,17 +16,24 @@ use tokio::net::TcpStream;
 /// A request that did not get an answer.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// No connection could be made.
     #[error("cannot connect to {addr}: {source}")]
     Connect {
+        /// The address asked for.
         addr: String,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The HTTP exchange failed.
     #[error("HTTP error: {0}")]
     Http(#[from] hyper::Error),
+    /// The request could not be built.
     #[error("bad request: {0}")]
     Request(#[from] hyper::http::Error),
+    /// The answer did not come whole in time.
     #[error("no complete answer within {0:?}")]
     TimedOut(Duration),
+    /// The answer is larger than the client reads.
     #[error("the answer is larger than {0} bytes")]
     TooLarge(usize),
 }
@@ -38,7 +45,9 @@ pub use crate::budget::MAX_ANSWER_BYTES;
 /// A node's local API as its own systems reach it: the address and the bearer token to present.
 #[derive(Debug, Clone)]
 pub struct Endpoint {
+    /// The local API's address.
     pub addr: SocketAddr,
+    /// The bearer token.
     pub token: String,
 }
 
@@ -66,8 +75,11 @@ pub struct HttpClient {
 /// An answer with its headers.
 #[derive(Debug)]
 pub struct Answer {
+    /// The status.
     pub status: StatusCode,
+    /// The headers.
     pub headers: hyper::HeaderMap,
+    /// The whole body.
     pub body: Bytes,
 }
 
@@ -78,7 +90,7 @@ impl HttpClient {
     }
 
     /// Connect over plain TCP to `host:port`.
-    pub async fn connect_to(host_port: &str) -> Result<HttpClient, ClientError> {
+    pub(crate) async fn connect_to(host_port: &str) -> Result<HttpClient, ClientError> {
         let stream =
             TcpStream::connect(host_port)
                 .await
@@ -118,20 +130,20 @@ impl HttpClient {
     }
 
     /// Put `prefix` before every path this client asks for.
-    pub fn with_prefix(mut self, prefix: String) -> HttpClient {
+    pub(crate) fn with_prefix(mut self, prefix: String) -> HttpClient {
         self.prefix = prefix;
         self
     }
 
     /// Call as X-Road client `client` (an X-Road REST consumer): `X-Road-Client` and a fresh
     /// `X-Road-Id` go with every request.
-    pub fn with_xroad_client(mut self, client: String) -> HttpClient {
+    pub(crate) fn with_xroad_client(mut self, client: String) -> HttpClient {
         self.xroad_client = Some(client);
         self
     }
 
     /// Give up on any request whose whole answer (headers and body) takes longer than this.
-    pub fn with_deadline(mut self, deadline: Duration) -> HttpClient {
+    pub(crate) fn with_deadline(mut self, deadline: Duration) -> HttpClient {
         self.deadline = Some(deadline);
         self
     }

@@ -11,10 +11,11 @@ use serde::Serialize;
 use crate::event::schema::FieldError;
 pub use crate::net::problems::ProblemKind;
 
+/// An answer with its whole body.
 pub type Response = hyper::Response<Full<Bytes>>;
 
 /// Base of the `type` URIs of our problem documents.
-pub const PROBLEM_BASE: &str = "https://jol.example/problems/";
+pub(crate) const PROBLEM_BASE: &str = "https://jol.example/problems/";
 
 /// A JSON answer.
 pub fn json(status: StatusCode, body: &impl Serialize) -> Response {
@@ -38,30 +39,33 @@ pub fn with_type(
 /// An RFC 9457 problem: a stable slug (the `type`), a title, a detail, and failing fields.
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
+    /// The `type` URI, ending in the kind's slug.
     #[serde(rename = "type")]
     pub kind: String,
-    pub title: String,
+    pub(crate) title: String,
+    /// The HTTP status.
     pub status: u16,
+    /// What was wrong, for a person to read.
     pub detail: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<ProblemField>,
+    pub(crate) errors: Vec<ProblemField>,
     /// Extension members (RFC 9457 §3.2), e.g. the candidates of an ambiguous id.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
-    pub extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
+    pub(crate) extensions: Option<Box<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// One failing field of a problem (`pointer` into the request body).
 #[derive(Debug, Clone, Serialize)]
-pub struct ProblemField {
-    pub pointer: String,
+pub(crate) struct ProblemField {
+    pub(crate) pointer: String,
     pub detail: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub keyword: Option<String>,
+    pub(crate) keyword: Option<String>,
 }
 
 impl Problem {
     /// A problem of `kind` (its slug, status and title from [`ProblemKind`]) with `detail`.
-    pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Problem {
+    pub(crate) fn new(kind: ProblemKind, detail: impl Into<String>) -> Problem {
         Problem {
             kind: format!("{PROBLEM_BASE}{}", kind.slug()),
             title: kind.title().into(),
@@ -73,12 +77,12 @@ impl Problem {
     }
 
     /// The slug of the `type` URI, used as the quarantine reason code.
-    pub fn slug(&self) -> &str {
+    pub(crate) fn slug(&self) -> &str {
         self.kind.strip_prefix(PROBLEM_BASE).unwrap_or(&self.kind)
     }
 
     /// Add an extension member (`retryAfter`, in seconds, is also sent as `Retry-After`).
-    pub fn with(mut self, name: &str, value: serde_json::Value) -> Problem {
+    pub(crate) fn with(mut self, name: &str, value: serde_json::Value) -> Problem {
         self.extensions
             .get_or_insert_with(Default::default)
             .insert(name.into(), value);
@@ -86,7 +90,11 @@ impl Problem {
     }
 
     /// Add a failing field.
-    pub fn field(mut self, pointer: impl Into<String>, detail: impl Into<String>) -> Problem {
+    pub(crate) fn field(
+        mut self,
+        pointer: impl Into<String>,
+        detail: impl Into<String>,
+    ) -> Problem {
         self.errors.push(ProblemField {
             pointer: pointer.into(),
             detail: detail.into(),
@@ -96,7 +104,7 @@ impl Problem {
     }
 
     /// Add schema errors, each pointer placed under `prefix` (e.g. `/data`).
-    pub fn schema_fields(mut self, prefix: &str, errors: &[FieldError]) -> Problem {
+    pub(crate) fn schema_fields(mut self, prefix: &str, errors: &[FieldError]) -> Problem {
         self.errors.extend(errors.iter().map(|e| ProblemField {
             pointer: format!("{prefix}{}", e.pointer),
             detail: e.reason.clone(),
@@ -105,6 +113,7 @@ impl Problem {
         self
     }
 
+    /// The problem+json answer (with `Retry-After` when the problem says when to retry).
     pub fn response(&self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let bytes = serde_json::to_vec(self).unwrap_or_default();
@@ -120,12 +129,12 @@ impl Problem {
 }
 
 /// 503: the store failed (the node says why; it keeps serving what it can).
-pub fn storage_problem(e: impl std::fmt::Display) -> Problem {
+pub(crate) fn storage_problem(e: impl std::fmt::Display) -> Problem {
     Problem::new(ProblemKind::StorageUnavailable, e.to_string())
 }
 
 /// The request must declare a JSON body.
-pub fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
+pub(crate) fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
     let declared = req
         .headers()
         .get(CONTENT_TYPE)
@@ -193,7 +202,7 @@ pub async fn read_body(
 }
 
 /// Parse a JSON body, naming where it is malformed (line and column, never content).
-pub fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
+pub(crate) fn parse_json(body: &[u8]) -> Result<serde_json::Value, Problem> {
     use crate::event::json::{self, JsonError};
     json::parse(body).map_err(|e| match e {
         JsonError::DuplicateKey { pointer } => Problem::new(
@@ -222,7 +231,7 @@ pub fn query_param<'a>(query: Option<&'a str>, name: &str) -> Option<&'a str> {
 }
 
 /// A numeric query parameter, with a problem naming it when it is not a number.
-pub fn query_u64(query: Option<&str>, name: &str, default: u64) -> Result<u64, Problem> {
+pub(crate) fn query_u64(query: Option<&str>, name: &str, default: u64) -> Result<u64, Problem> {
     match query_param(query, name) {
         None => Ok(default),
         Some(v) => v.parse().map_err(|_| {

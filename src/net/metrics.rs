@@ -13,38 +13,38 @@ use crate::net::xroad::FaultFamily;
 
 /// The state of one subscription's sync task.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct SyncStatus {
-    pub connected: bool,
+pub(crate) struct SyncStatus {
+    pub(crate) connected: bool,
     /// Last contiguous sequence stored from the publisher.
-    pub cursor: u64,
+    pub(crate) cursor: u64,
     /// The publisher's latest sequence, as last reported.
-    pub head: u64,
-    pub last_error: Option<String>,
-    pub gaps: u64,
+    pub(crate) head: u64,
+    pub(crate) last_error: Option<String>,
+    pub(crate) gaps: u64,
     /// Sessions that ended in failure, by kind (`connect`, `timeout`, `decode`, …).
-    pub failures: BTreeMap<&'static str, u64>,
+    pub(crate) failures: BTreeMap<&'static str, u64>,
     /// Refused events not kept because the publisher's share of the quarantine is full.
-    pub quarantine_dropped: u64,
+    pub(crate) quarantine_dropped: u64,
     /// The last number of the publisher's release log for this node that was taken.
-    pub release_cursor: u64,
+    pub(crate) release_cursor: u64,
     /// X-Road's own errors on the way to the publisher, by the family of their type (never the
     /// type itself: it is the remote side's text).
-    pub xroad_faults: BTreeMap<FaultFamily, u64>,
+    pub(crate) xroad_faults: BTreeMap<FaultFamily, u64>,
 }
 
 /// The node's counters.
 #[derive(Default)]
 pub struct Metrics {
-    pub published: AtomicU64,
+    pub(crate) published: AtomicU64,
     pub received: AtomicU64,
-    pub duplicates: AtomicU64,
-    pub feed_requests: AtomicU64,
-    pub feed_events_delivered: AtomicU64,
+    pub(crate) duplicates: AtomicU64,
+    pub(crate) feed_requests: AtomicU64,
+    pub(crate) feed_events_delivered: AtomicU64,
     pub feed_events_withheld: AtomicU64,
     /// Peers' checkpoints found inconsistent with ones witnessed before (evidence in quarantine).
-    pub forks: AtomicU64,
+    pub(crate) forks: AtomicU64,
     /// Group commits the store refused (disk full, I/O error).
-    pub store_write_failures: AtomicU64,
+    pub(crate) store_write_failures: AtomicU64,
     quarantined: Mutex<BTreeMap<(String, String), u64>>,
     /// Refused submissions and events not kept because the quarantine was full, by origin.
     quarantine_full: Mutex<BTreeMap<String, u64>>,
@@ -54,7 +54,7 @@ pub struct Metrics {
 }
 
 impl Metrics {
-    pub fn count_quarantine(&self, origin: &str, reason: &str) {
+    pub(crate) fn count_quarantine(&self, origin: &str, reason: &str) {
         if let Ok(mut q) = self.quarantined.lock() {
             *q.entry((origin.to_string(), reason.to_string()))
                 .or_default() += 1;
@@ -62,14 +62,14 @@ impl Metrics {
     }
 
     /// A refused submission or event from `origin` was not kept: the quarantine is full.
-    pub fn count_quarantine_full(&self, origin: &str) {
+    pub(crate) fn count_quarantine_full(&self, origin: &str) {
         if let Ok(mut q) = self.quarantine_full.lock() {
             *q.entry(origin.to_string()).or_default() += 1;
         }
     }
 
     /// How many refusals the full quarantine could not keep.
-    pub fn quarantine_full_total(&self) -> u64 {
+    pub(crate) fn quarantine_full_total(&self) -> u64 {
         self.quarantine_full
             .lock()
             .map(|q| q.values().sum())
@@ -77,26 +77,26 @@ impl Metrics {
     }
 
     /// The store refused a write: `/readyz` reports it until a write succeeds.
-    pub fn store_failed(&self, reason: String) {
+    pub(crate) fn store_failed(&self, reason: String) {
         self.store_write_failures.fetch_add(1, Ordering::Relaxed);
         self.store_failing(reason);
     }
 
     /// The store is still failing, for this reason (not another refused commit).
-    pub fn store_failing(&self, reason: String) {
+    pub(crate) fn store_failing(&self, reason: String) {
         if let Ok(mut f) = self.store_failure.lock() {
             *f = Some(reason);
         }
     }
 
     /// A write succeeded: the store is healthy again.
-    pub fn store_recovered(&self) {
+    pub(crate) fn store_recovered(&self) {
         if let Ok(mut f) = self.store_failure.lock() {
             *f = None;
         }
     }
 
-    pub fn store_failure(&self) -> Option<String> {
+    pub(crate) fn store_failure(&self) -> Option<String> {
         self.store_failure.lock().ok().and_then(|f| f.clone())
     }
 
@@ -108,18 +108,18 @@ impl Metrics {
     }
 
     /// Update the status of the subscription to `from`.
-    pub fn sync_status(&self, from: &MemberId, f: impl FnOnce(&mut SyncStatus)) {
+    pub(crate) fn sync_status(&self, from: &MemberId, f: impl FnOnce(&mut SyncStatus)) {
         if let Ok(mut s) = self.sync.lock() {
             f(s.entry(from.clone()).or_default());
         }
     }
 
-    pub fn sync_snapshot(&self) -> BTreeMap<MemberId, SyncStatus> {
+    pub(crate) fn sync_snapshot(&self) -> BTreeMap<MemberId, SyncStatus> {
         self.sync.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// Prometheus text exposition.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let mut out = String::new();
         let counter = |out: &mut String, name: &str, help: &str, v: &AtomicU64| {
             let _ = writeln!(

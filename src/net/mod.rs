@@ -8,7 +8,7 @@
 
 pub mod client;
 pub mod http;
-pub mod metrics;
-pub mod problems;
+pub(crate) mod metrics;
+pub(crate) mod problems;
 pub mod server;
 pub mod xroad;

@@ -9,7 +9,7 @@ macro_rules! kinds {
         /// A kind of problem; see the module doc.
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
         pub enum ProblemKind {
-            $($kind,)*
+            $(#[doc = $title] $kind,)*
         }
 
         impl ProblemKind {
@@ -17,15 +17,16 @@ macro_rules! kinds {
             pub const ALL: &[ProblemKind] = &[$(ProblemKind::$kind,)*];
 
             /// The last part of the `type` URI.
-            pub fn slug(self) -> &'static str {
+            pub(crate) fn slug(self) -> &'static str {
                 match self { $(ProblemKind::$kind => $slug,)* }
             }
 
+            /// The HTTP status it is answered with.
             pub fn status(self) -> StatusCode {
                 match self { $(ProblemKind::$kind => StatusCode::$status,)* }
             }
 
-            pub fn title(self) -> &'static str {
+            pub(crate) fn title(self) -> &'static str {
                 match self { $(ProblemKind::$kind => $title,)* }
             }
         }
@@ -51,6 +52,7 @@ kinds! {
     DuplicateKey => "duplicate-key", BAD_REQUEST, "Duplicate member name";
     EventNotFound => "event-not-found", NOT_FOUND, "Event not found";
     EventNotInLog => "event-not-in-log", NOT_FOUND, "No such event";
+    ErasureNotFound => "erasure-not-found", NOT_FOUND, "Erasure not found";
     EventTooLarge => "event-too-large", PAYLOAD_TOO_LARGE, "Event too large";
     IdempotencyConflict => "idempotency-conflict", CONFLICT, "Idempotency key reused";
     Internal => "internal", INTERNAL_SERVER_ERROR, "Internal error";
@@ -66,6 +68,7 @@ kinds! {
     NotAnIssuer => "not-an-issuer", NOT_FOUND, "This node issues no credentials";
     NotFound => "not-found", NOT_FOUND, "Not found";
     NotWriter => "not-writer", SERVICE_UNAVAILABLE, "Standby replica";
+    NothingToErase => "nothing-to-erase", NOT_FOUND, "Nothing to erase";
     NotYetCovered => "not-yet-covered", CONFLICT, "Not covered yet";
     PersonNotFound => "person-not-found", NOT_FOUND, "Person not found";
     QuarantineFull => "quarantine-full", INSUFFICIENT_STORAGE, "Quarantine full";
@@ -80,6 +83,7 @@ kinds! {
     TokensUnreadable => "tokens-unreadable", UNAUTHORIZED, "Token list unreadable";
     Unauthorized => "unauthorized", UNAUTHORIZED, "Bearer token required";
     UnknownHost => "unknown-host", MISDIRECTED_REQUEST, "Not this node's name";
+    ViewsBehind => "views-behind", SERVICE_UNAVAILABLE, "Views catching up";
     UnsupportedMediaType => "unsupported-media-type", UNSUPPORTED_MEDIA_TYPE, "Unsupported media type";
     VacancyNotFound => "vacancy-not-found", NOT_FOUND, "Vacancy not found";
 }

@@ -24,12 +24,14 @@ use crate::trust::tls::PeerDirectory;
 /// Limits of one listener.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// How long a client may take to send a request's headers.
     pub header_timeout: Duration,
+    /// Most connections open at once.
     pub max_connections: usize,
 }
 
 /// Serve one connection's requests with `handler`.
-pub async fn serve_connection<IO, H, F>(io: IO, limits: Limits, handler: H, watcher: Watcher)
+pub(crate) async fn serve_connection<IO, H, F>(io: IO, limits: Limits, handler: H, watcher: Watcher)
 where
     IO: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
@@ -93,10 +95,10 @@ async fn accept_loop<C, CF>(
 
 /// The address a request's connection came from (a request extension of [`serve_plain`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientAddr(pub SocketAddr);
+pub(crate) struct ClientAddr(pub SocketAddr);
 
 /// Serve plain HTTP/1.1 (the local listener). Each request carries its [`ClientAddr`].
-pub async fn serve_plain<H, F>(
+pub(crate) async fn serve_plain<H, F>(
     listener: TcpListener,
     limits: Limits,
     handler: H,

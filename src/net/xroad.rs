@@ -20,10 +20,13 @@ pub mod header {
     pub const USER_ID: &str = "x-road-userid";
     /// The case or issue the call is made for.
     pub const ISSUE: &str = "x-road-issue";
+    /// The party the client represents.
     pub const REPRESENTED_PARTY: &str = "x-road-represented-party";
     /// Added to answers by the provider's security server.
     pub const REQUEST_ID: &str = "x-road-request-id";
+    /// Added to answers by the provider's security server: the hash of the request.
     pub const REQUEST_HASH: &str = "x-road-request-hash";
+    /// The service called.
     pub const SERVICE: &str = "x-road-service";
     /// Set on an answer that is X-Road's own error (its value is the error type).
     pub const ERROR: &str = "x-road-error";
@@ -32,12 +35,16 @@ pub mod header {
 /// The services Jol offers through X-Road, and their codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Service {
+    /// `jol-feed`: the peer feed.
     Feed,
+    /// `jol-persons`: a person's registry view.
     Persons,
+    /// `jol-kpi`: the KPIs.
     Kpi,
 }
 
 impl Service {
+    /// Every service.
     pub const ALL: [Service; 3] = [Service::Feed, Service::Persons, Service::Kpi];
 
     /// The service code registered on the security server.
@@ -49,13 +56,13 @@ impl Service {
         }
     }
 
-    pub fn from_code(code: &str) -> Option<Service> {
+    pub(crate) fn from_code(code: &str) -> Option<Service> {
         Service::ALL.into_iter().find(|s| s.code() == code)
     }
 }
 
 /// Where the feed's resources live, seen from a consumer: `/r1/{publisher}/jol-feed/v1`.
-pub fn feed_prefix(publisher: &MemberId) -> String {
+pub(crate) fn feed_prefix(publisher: &MemberId) -> String {
     format!("/r1/{publisher}/{}/v1", Service::Feed.code())
 }
 
@@ -72,6 +79,7 @@ pub struct XRoadConfig {
     /// This information system's own TLS certificate and key, as registered on the security
     /// server (self-signed will do: `jol xroad-cert`).
     pub tls_cert: Option<PathBuf>,
+    /// The key of `tls_cert`.
     pub tls_key: Option<PathBuf>,
     /// Without `security_server_cert`: the only addresses plain-HTTP calls are accepted from.
     /// There is no default: a face needs this or `security_server_cert`, and does not start
@@ -93,7 +101,7 @@ fn default_max_wait() -> u64 {
 
 /// Whom a provider face believes `X-Road-Client` from, as its `[xroad]` settings say.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaceTrust<'a> {
+pub(crate) enum FaceTrust<'a> {
     /// Mutual TLS: the security server's certificate pinned, this system's own presented.
     PinnedTls {
         security_server_cert: &'a Path,
@@ -107,10 +115,13 @@ pub enum FaceTrust<'a> {
 /// Why a provider face's settings name no caller it may trust, or two contradicting ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum FaceTrustError {
+    /// Neither pinned TLS nor an address list.
     #[error("[xroad] provider_listen is set but the face would trust no caller: set [xroad] security_server_cert (with tls_cert and tls_key) for pinned TLS with the security server, or name the addresses plain HTTP is accepted from in [xroad] allow_from")]
     TrustsNobody,
+    /// Pinned TLS without this system's own certificate and key.
     #[error("[xroad] security_server_cert needs tls_cert and tls_key (this system's certificate, as registered on the security server)")]
     TlsIncomplete,
+    /// Both pinned TLS and an address list.
     #[error("[xroad] allow_from is for plain HTTP, but security_server_cert makes the face speak pinned TLS: remove one of them")]
     AllowFromWithTls,
 }
@@ -118,7 +129,7 @@ pub enum FaceTrustError {
 impl XRoadConfig {
     /// Whom the provider face trusts: pinned TLS with `security_server_cert`, or plain HTTP
     /// from the addresses named in `allow_from`; never a default.
-    pub fn face_trust(&self) -> Result<FaceTrust<'_>, FaceTrustError> {
+    pub(crate) fn face_trust(&self) -> Result<FaceTrust<'_>, FaceTrustError> {
         match (&self.security_server_cert, &self.tls_cert, &self.tls_key) {
             (Some(_), _, _) if !self.allow_from.is_empty() => Err(FaceTrustError::AllowFromWithTls),
             (Some(ss), Some(cert), Some(key)) => Ok(FaceTrust::PinnedTls {
@@ -133,7 +144,7 @@ impl XRoadConfig {
     }
 
     /// Resolve relative paths against the config file's folder.
-    pub fn resolve(&mut self, base: &Path) {
+    pub(crate) fn resolve(&mut self, base: &Path) {
         for p in [
             &mut self.security_server_cert,
             &mut self.tls_cert,
@@ -150,9 +161,12 @@ impl XRoadConfig {
 /// X-Road's own error answer (`{"type": "Server.…", "message": …, "detail": …}`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fault {
+    /// The error type, e.g. `Server.ServerProxy.ServiceFailed`.
     #[serde(rename = "type")]
     pub kind: String,
+    /// X-Road's message.
     pub message: String,
+    /// X-Road's detail (often empty).
     #[serde(default)]
     pub detail: String,
 }
@@ -160,7 +174,7 @@ pub struct Fault {
 impl Fault {
     /// Read an answer body as X-Road's error, if it is one (its type is `Server.…` or
     /// `Client.…`, never a Jol problem URI).
-    pub fn recognise(body: &[u8]) -> Option<Fault> {
+    pub(crate) fn recognise(body: &[u8]) -> Option<Fault> {
         let f: Fault = serde_json::from_slice(body).ok()?;
         (f.kind.starts_with("Server.") || f.kind.starts_with("Client.")).then_some(f)
     }
@@ -170,7 +184,7 @@ impl Fault {
 /// of a fault's type that becomes a metric label: the type is the remote side's text, and a
 /// label per text would let it grow the metrics without bound.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum FaultFamily {
+pub(crate) enum FaultFamily {
     /// `Server.ServerProxy.…`: the provider's security server (or the service behind it).
     ServerProxy,
     /// `Server.ClientProxy.…`: this node's own security server.
@@ -182,7 +196,9 @@ pub enum FaultFamily {
 }
 
 impl FaultFamily {
-    pub const ALL: [FaultFamily; 4] = [
+    /// Every family (the metrics' tests check the label set is closed).
+    #[cfg(test)]
+    pub(crate) const ALL: [FaultFamily; 4] = [
         FaultFamily::ServerProxy,
         FaultFamily::ClientProxy,
         FaultFamily::Client,
@@ -190,7 +206,7 @@ impl FaultFamily {
     ];
 
     /// The family of an error type (X-Road writes them capitalised or, lately, in lower case).
-    pub fn of(kind: &str) -> FaultFamily {
+    pub(crate) fn of(kind: &str) -> FaultFamily {
         let kind = kind.to_ascii_lowercase();
         let under = |prefix: &str| {
             kind.strip_prefix(prefix)
@@ -208,7 +224,7 @@ impl FaultFamily {
     }
 
     /// The label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             FaultFamily::ServerProxy => "Server.ServerProxy",
             FaultFamily::ClientProxy => "Server.ClientProxy",
@@ -228,7 +244,9 @@ impl Serialize for FaultFamily {
 /// service's base URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BaseUrl {
+    /// `https`.
     pub tls: bool,
+    /// Where to connect.
     pub host_port: String,
     /// The path, without a trailing `/` (empty for none).
     pub path: String,
@@ -237,17 +255,27 @@ pub struct BaseUrl {
 /// Why an address or a connection could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum XRoadError {
+    /// Not an address of that form.
     #[error("{0:?} is not an http:// or https:// address with host:port")]
     Url(String),
+    /// An `https` address without the TLS settings it needs.
     #[error("{0} is https: it needs [xroad] security_server_cert (and tls_cert, tls_key)")]
     NoTls(String),
+    /// The security server could not be reached.
     #[error("cannot reach {addr}: {detail}")]
-    Connect { addr: String, detail: String },
+    Connect {
+        /// The address.
+        addr: String,
+        /// Why.
+        detail: String,
+    },
+    /// The TLS material could not be used.
     #[error(transparent)]
     Tls(#[from] crate::trust::tls::TlsError),
 }
 
 impl BaseUrl {
+    /// Read an address.
     pub fn parse(url: &str) -> Result<BaseUrl, XRoadError> {
         let bad = || XRoadError::Url(url.to_string());
         let (tls, rest) = match url.split_once("://") {
@@ -310,7 +338,7 @@ impl BaseUrl {
 
 /// The client TLS towards this node's security server: its certificate pinned, this system's
 /// certificate presented.
-pub fn security_server_tls(
+pub(crate) fn security_server_tls(
     x: &XRoadConfig,
 ) -> Result<std::sync::Arc<rustls::ClientConfig>, XRoadError> {
     let missing = || XRoadError::NoTls("[xroad]".into());

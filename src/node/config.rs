@@ -16,39 +16,60 @@ use crate::store::{Engine, Location};
 /// Why a configuration could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    /// The config file could not be read.
     #[error("cannot read config {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The config is not valid.
     #[error("config {path} is not valid: {problem}")]
     Invalid {
+        /// The file.
         path: PathBuf,
+        /// What is wrong with it.
         problem: ConfigProblem,
     },
-    #[error("cannot read tokens file {path}: {detail}")]
-    Tokens { path: PathBuf, detail: String },
+    /// The tokens file could not be read.
+    #[error("cannot read tokens file {path}: {source}")]
+    Tokens {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: crate::api::tokens::TokenError,
+    },
 }
 
 /// What is wrong with a config's text.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigProblem {
+    /// Not TOML of a node config.
     #[error(transparent)]
     Toml(#[from] toml::de::Error),
+    /// A PostgreSQL store without its database.
     #[error("store_engine = \"postgres\" needs a [store] section with the database's url")]
     PostgresWithoutUrl,
+    /// A database named for an embedded engine.
     #[error("[store] names a PostgreSQL database, but store_engine is {0}: remove one of them")]
     StoreUrlForEmbedded(crate::store::Engine),
+    /// Subscriptions without a federation.
     #[error("subscriptions need a [federation] section")]
     SubscriptionsWithoutFederation,
+    /// The webhook address is not usable.
     #[error("local.webhook: {0}")]
     Webhook(#[from] crate::node::webhook::WebhookUrlError),
+    /// A body limit too small for any request.
     #[error("local.max_body_bytes must be at least 1024")]
     BodyLimitTooSmall,
+    /// A limit that must be at least 1 is 0.
     #[error("local.{0} must be at least 1")]
     Zero(&'static str),
+    /// `[credentials]` is not usable.
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsConfigError),
+    /// An event size limit out of its range.
     #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
     EventLimit,
 }
@@ -65,26 +86,28 @@ pub struct NodeConfig {
     /// section); an existing store keeps its own and a mismatch is an error. `data_dir` holds
     /// the embedded engines' files.
     #[serde(default)]
-    pub store_engine: Option<crate::store::Engine>,
+    pub(crate) store_engine: Option<crate::store::Engine>,
     /// The embedded engines' page cache, in MiB (default 16): with the allocator's purge
     /// (`JOL_ALLOCATOR_PURGE_DELAY_MS`) it bounds what a node holds beyond its work in flight.
     #[serde(default)]
-    pub store_cache_mib: Option<u64>,
+    pub(crate) store_cache_mib: Option<u64>,
     /// The PostgreSQL database of a `postgres` store, shared by every replica of the member.
     pub store: Option<crate::store::PgSettings>,
-    pub signing: SigningConfig,
+    pub(crate) signing: SigningConfig,
+    /// The local API.
     #[serde(default)]
     pub local: LocalConfig,
     /// Membership of a federation; without it the node publishes locally only.
-    pub federation: Option<FederationConfig>,
+    pub(crate) federation: Option<FederationConfig>,
     /// Events to pull from other members.
     #[serde(default)]
     pub subscriptions: Vec<Subscription>,
+    /// Tuning of the subscriptions.
     #[serde(default)]
     pub sync: SyncSettings,
     /// The most a node signs, accepts and keeps.
     #[serde(default, skip_serializing_if = "LimitsConfig::is_default")]
-    pub limits: LimitsConfig,
+    pub(crate) limits: LimitsConfig,
     /// X-Road (Tunduk): the provider face a security server calls, and the TLS with it.
     pub xroad: Option<crate::net::xroad::XRoadConfig>,
     /// Course-completion credentials this node issues (the education ministry's), and the
@@ -95,16 +118,16 @@ pub struct NodeConfig {
 /// The most a node signs, accepts and keeps (`[limits]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
-pub struct LimitsConfig {
+pub(crate) struct LimitsConfig {
     /// The largest signed event (its JWS, in bytes) this node publishes (larger: 413
     /// `event-too-large`, quarantined) or accepts from a peer (larger: quarantined as
     /// `event-too-large`, not retried).
-    pub max_event_bytes: usize,
+    pub(crate) max_event_bytes: usize,
     /// The most records the quarantine keeps; beyond it a refused submission is answered 507
     /// `quarantine-full` and a refused received event waits (the subscription stops before it).
-    pub quarantine_max_records: u64,
+    pub(crate) quarantine_max_records: u64,
     /// The most bytes the quarantine's records take, each as stored (its JSON).
-    pub quarantine_max_bytes: u64,
+    pub(crate) quarantine_max_bytes: u64,
 }
 
 /// The smallest `max_event_bytes` a node takes: room for an event's envelope and signature.
@@ -126,7 +149,7 @@ impl LimitsConfig {
     }
 
     /// The quarantine's caps.
-    pub fn quarantine(&self) -> crate::store::QuarantineCaps {
+    pub(crate) fn quarantine(&self) -> crate::store::QuarantineCaps {
         crate::store::QuarantineCaps {
             max_records: self.quarantine_max_records,
             max_bytes: self.quarantine_max_bytes,
@@ -137,26 +160,26 @@ impl LimitsConfig {
 /// Trust anchor, manifest and the peer listener.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FederationConfig {
+pub(crate) struct FederationConfig {
     /// The authority's public key (SPKI PEM): the only key whose manifests this node accepts.
-    pub authority_key: PathBuf,
+    pub(crate) authority_key: PathBuf,
     /// The signed manifest file (a newer one held in the store or offered by peers wins).
-    pub manifest: PathBuf,
+    pub(crate) manifest: PathBuf,
     /// Where the peer listener (mutual TLS) binds.
-    pub peer_listen: SocketAddr,
+    pub(crate) peer_listen: SocketAddr,
     /// This node's TLS certificate (issued by the federation CA) and key.
-    pub tls_cert: PathBuf,
-    pub tls_key: PathBuf,
+    pub(crate) tls_cert: PathBuf,
+    pub(crate) tls_key: PathBuf,
 }
 
 /// The node's event-signing key.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct SigningConfig {
+pub(crate) struct SigningConfig {
     /// PKCS#8 PEM private key.
-    pub key_file: PathBuf,
+    pub(crate) key_file: PathBuf,
     /// The key's name; the JWS `kid` is `MEMBER-ID#key_name`.
-    pub key_name: String,
+    pub(crate) key_name: String,
 }
 
 /// The agency-side listener.
@@ -165,11 +188,11 @@ pub struct SigningConfig {
 pub struct LocalConfig {
     /// Loopback by default. Every listener, loopback included, asks for a bearer token.
     #[serde(default = "default_local_listen")]
-    pub listen: SocketAddr,
+    pub(crate) listen: SocketAddr,
     /// Host names the local API answers to, besides the listen address, `localhost`,
     /// `127.0.0.1` and `::1`; a request naming another `Host` is refused (421).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub names: Vec<String>,
+    pub(crate) names: Vec<String>,
     /// The tokens file (`jol token create` writes it; default `tokens.toml` beside the config):
     /// the bearer tokens the agency's systems use, with their scopes and purposes; only their
     /// SHA-256 is kept. Without a token no route but `/healthz` answers.
@@ -177,35 +200,35 @@ pub struct LocalConfig {
     pub tokens_file: PathBuf,
     /// Largest request body accepted, in bytes.
     #[serde(default = "default_max_body")]
-    pub max_body_bytes: usize,
+    pub(crate) max_body_bytes: usize,
     /// Time a client has to send its request headers.
     #[serde(default = "default_header_timeout")]
-    pub header_timeout_secs: u64,
+    pub(crate) header_timeout_secs: u64,
     /// Time a client has to send a request body once its headers arrived.
     #[serde(default = "default_body_timeout")]
-    pub body_timeout_secs: u64,
+    pub(crate) body_timeout_secs: u64,
     /// Requests one token may make a second (bursts of twice that); beyond it 429 with
     /// `Retry-After`.
     #[serde(default = "default_rate")]
     pub requests_per_token_per_second: u32,
     /// Connections served at once; more wait in the kernel's backlog.
     #[serde(default = "default_max_connections")]
-    pub max_connections: usize,
+    pub(crate) max_connections: usize,
     /// Dashboard sessions live at once; signing in beyond it ends the one used least recently.
     #[serde(default = "default_max_sessions")]
-    pub max_sessions: usize,
+    pub(crate) max_sessions: usize,
     /// Refused dashboard sign-ins one client address may make a minute; beyond it every
     /// sign-in from it is answered 429 with `Retry-After` until the budget refills.
     #[serde(default = "default_signin_failures")]
-    pub signin_failures_per_minute: u32,
+    pub(crate) signin_failures_per_minute: u32,
     /// `http://host:port/path` to POST the events the node holds to, in order, retrying until
     /// a 2xx (at-least-once: the receiver deduplicates on the event id).
-    pub webhook: Option<String>,
+    pub(crate) webhook: Option<String>,
     /// The purpose the webhook's receiver reads personal data for: of what other members sent,
     /// it gets only what the person's consent names this node and this purpose for. Without
     /// one it gets the node's own events and no received personal data.
     #[serde(default)]
-    pub webhook_purpose: Option<String>,
+    pub(crate) webhook_purpose: Option<String>,
 }
 
 fn default_local_listen() -> SocketAddr {
@@ -319,7 +342,7 @@ impl NodeConfig {
 
     /// Where the node's store is: its database, or its data dir with the engine the config
     /// names, else the one the directory holds, else the default.
-    pub fn store_location(&self) -> Location {
+    pub(crate) fn store_location(&self) -> Location {
         match &self.store {
             Some(settings) => Location::Postgres(settings.clone()),
             None => Location::Dir {
@@ -338,9 +361,9 @@ impl NodeConfig {
     /// The bearer tokens for the local API (a missing file holds none: every caller gets 401).
     pub fn tokens(&self) -> Result<Tokens, ConfigError> {
         let path = &self.local.tokens_file;
-        Tokens::load(path).map_err(|e| ConfigError::Tokens {
+        Tokens::load(path).map_err(|source| ConfigError::Tokens {
             path: path.clone(),
-            detail: e.to_string(),
+            source,
         })
     }
 }

@@ -17,11 +17,15 @@ pub const KEY_NAME: &str = "sign-1";
 /// Why a node config could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
+    /// The file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The config could not be encoded.
     #[error("the node config cannot be written as TOML: {0}")]
     Toml(#[from] toml::ser::Error),
 }

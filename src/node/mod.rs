@@ -3,7 +3,7 @@
 pub mod config;
 pub mod layout;
 mod role;
-pub mod webhook;
+pub(crate) mod webhook;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -32,46 +32,74 @@ use crate::write::Publisher;
 /// Why a node did not start.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
+    /// The config could not be used.
     #[error(transparent)]
     Config(#[from] ConfigError),
+    /// The signing key could not be read.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// The store could not be opened or read.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The schemas could not be compiled.
     #[error(transparent)]
     Schema(#[from] SchemaError),
+    /// The manifest could not be used.
     #[error("manifest: {0}")]
     Manifest(#[from] ManifestError),
+    /// The manifest file could not be read.
     #[error("cannot read the manifest file {path}: {source}")]
     ManifestFile {
+        /// The file.
         path: std::path::PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The TLS material could not be used.
     #[error(transparent)]
     Tls(#[from] TlsError),
+    /// The webhook address is not usable.
     #[error("local.webhook: {0}")]
     Webhook(#[from] crate::node::webhook::WebhookUrlError),
+    /// The signing key name is not a key name.
     #[error("signing.key_name is not a valid key name: {0}")]
     KeyName(#[source] crate::event::identifiers::IdError),
+    /// A file holding a secret is readable by other users.
     #[error("{path} holds a secret but is readable by other users (mode {mode:o}): run `chmod 600 {path}`")]
-    SecretReadable { path: std::path::PathBuf, mode: u32 },
+    SecretReadable {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A secret file's permissions could not be read.
     #[error("cannot read the permissions of {path}: {source}")]
     SecretMode {
+        /// The file.
         path: std::path::PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The X-Road face's settings trust no caller, or contradict each other.
     #[error(transparent)]
     XRoadFace(#[from] crate::net::xroad::FaceTrustError),
+    /// A file the config names could not be read.
     #[error("cannot read {path}: {source}")]
     File {
+        /// The file.
         path: std::path::PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// The credential key could not be read.
     #[error(transparent)]
     CredentialKey(#[from] crate::credentials::key::CredentialKeyError),
+    /// A listener could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
+        /// Its address.
         addr: SocketAddr,
+        /// The I/O error.
         source: std::io::Error,
     },
 }
@@ -144,12 +172,12 @@ impl RunningNode {
     }
 
     /// The address of the peer listener, when the node is in a federation.
-    pub fn peer_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn peer_addr(&self) -> Option<SocketAddr> {
         self.peer_addr
     }
 
     /// The address of the X-Road provider face, when the node has one.
-    pub fn xroad_addr(&self) -> Option<SocketAddr> {
+    pub(crate) fn xroad_addr(&self) -> Option<SocketAddr> {
         self.xroad_addr
     }
 
@@ -163,13 +191,14 @@ impl RunningNode {
         &self.store
     }
 
+    /// The node's metrics.
     pub fn metrics(&self) -> &Metrics {
         &self.metrics
     }
 
     /// Wait until this replica must stop because another took the writer lease; returns why.
     /// Never returns on an embedded store.
-    pub async fn deposed(&self) -> String {
+    pub(crate) async fn deposed(&self) -> String {
         let mut deposed = self.deposed.clone();
         loop {
             if let Some(why) = deposed.borrow_and_update().clone() {
@@ -390,6 +419,7 @@ async fn start_writer_role(
         syncer,
         subscriptions: config.subscriptions.clone(),
         checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
+        retention_every: Duration::from_secs(config.sync.retention_sweep_secs.max(1)),
         webhook: match &config.local.webhook {
             Some(url) => Some(crate::node::webhook::Webhook {
                 url: crate::node::webhook::WebhookUrl::parse(url)?,

@@ -29,26 +29,28 @@ use crate::write::{Publisher, Signer};
 pub(super) struct WriterParts {
     pub store: Store,
     pub member: MemberId,
-    pub key: ed25519_dalek::SigningKey,
-    pub kid: KeyName,
+    pub(crate) key: ed25519_dalek::SigningKey,
+    pub(crate) kid: KeyName,
     /// The largest signed event the writer makes.
-    pub max_event_bytes: usize,
+    pub(crate) max_event_bytes: usize,
     pub metrics: Arc<Metrics>,
-    pub trust: Option<Arc<Trust>>,
-    pub syncer: Option<Arc<Syncer>>,
+    pub(crate) trust: Option<Arc<Trust>>,
+    pub(crate) syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
-    pub checkpoint_every: Duration,
-    pub webhook: Option<crate::node::webhook::Webhook>,
+    pub(crate) checkpoint_every: Duration,
+    /// How often the retention sweep runs (`[sync] retention_sweep_secs`).
+    pub(crate) retention_every: Duration,
+    pub(crate) webhook: Option<crate::node::webhook::Webhook>,
     /// The credential issuer, when the node issues credentials.
-    pub issuer: Option<Arc<crate::credentials::issuer::Issuer>>,
-    pub stopped: watch::Receiver<bool>,
+    pub(crate) issuer: Option<Arc<crate::credentials::issuer::Issuer>>,
+    pub(crate) stopped: watch::Receiver<bool>,
 }
 
 /// The writer thread and tasks once started (later than the node, on a standby replica).
 #[derive(Default, Clone)]
 pub(super) struct Started {
-    pub writer: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
-    pub tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
+    pub(crate) writer: Arc<Mutex<Option<thread::JoinHandle<()>>>>,
+    pub(crate) tasks: Arc<Mutex<Vec<JoinHandle<()>>>>,
 }
 
 impl WriterParts {
@@ -90,6 +92,16 @@ impl WriterParts {
             heads.recent.clone(),
             self.stopped.clone(),
         )));
+        if let Some(trust) = &self.trust {
+            tasks.push(tokio::spawn(crate::registry::retention::run(
+                self.store.clone(),
+                trust.clone(),
+                publisher.clone(),
+                self.member.clone(),
+                self.retention_every,
+                self.stopped.clone(),
+            )));
+        }
         if let Some(issuer) = self.issuer {
             tasks.push(tokio::spawn(crate::credentials::issuer::run(
                 issuer,

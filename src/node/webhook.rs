@@ -30,14 +30,14 @@ pub enum WebhookUrlError {
 
 /// Where the webhook goes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WebhookUrl {
-    pub host_port: String,
-    pub path: String,
+pub(crate) struct WebhookUrl {
+    pub(crate) host_port: String,
+    pub(crate) path: String,
 }
 
 impl WebhookUrl {
     /// Parse `http://host:port/path` (plain HTTP, for the agency's internal network).
-    pub fn parse(url: &str) -> Result<WebhookUrl, WebhookUrlError> {
+    pub(crate) fn parse(url: &str) -> Result<WebhookUrl, WebhookUrlError> {
         let rest = url.strip_prefix("http://").ok_or(WebhookUrlError::Scheme)?;
         let (host_port, path) = match rest.find('/') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -55,15 +55,15 @@ impl WebhookUrl {
 
 /// A webhook: where it goes, and for which purpose its receiver reads.
 #[derive(Debug, Clone)]
-pub struct Webhook {
-    pub url: WebhookUrl,
+pub(crate) struct Webhook {
+    pub(crate) url: WebhookUrl,
     /// This node.
     pub member: crate::event::identifiers::MemberId,
-    pub purpose: Option<String>,
+    pub(crate) purpose: Option<String>,
 }
 
 /// Deliver until `stop` turns true.
-pub async fn run(
+pub(crate) async fn run(
     hook: Webhook,
     store: Store,
     mut positions: watch::Receiver<u64>,

@@ -23,7 +23,7 @@ use crate::store::{Store, StoreError};
 /// One read of a person's data.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct AccessRecord {
+pub(crate) struct AccessRecord {
     #[serde(with = "time::serde::rfc3339")]
     pub time: OffsetDateTime,
     /// Who read.
@@ -137,7 +137,7 @@ impl From<ReaderId> for String {
 /// Whether a read was answered.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The data was served.
     #[default]
     Served,
@@ -149,7 +149,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// How a read the consent decision allowed (`served`) or refused is logged.
-    pub fn of_decision(served: bool) -> Outcome {
+    pub(crate) fn of_decision(served: bool) -> Outcome {
         match served {
             true => Outcome::Served,
             false => Outcome::RefusedNoConsent,
@@ -241,7 +241,7 @@ fn same_request(a: &AccessRecord, b: &AccessRecord) -> bool {
 /// Who is reading: the reader's name, the official, the purpose, and for a read through X-Road
 /// the issue and the message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reader {
+pub(crate) struct Reader {
     pub reader: ReaderId,
     pub user: Option<String>,
     pub purpose: Option<String>,
@@ -254,7 +254,7 @@ pub struct Reader {
 /// (`X-Road-Issue`) and the message id (`X-Road-Id`). Empty for a call that did not come
 /// through X-Road.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Official {
+pub(crate) struct Official {
     pub user: Option<String>,
     pub issue: Option<String>,
     pub message_id: Option<String>,
@@ -262,7 +262,11 @@ pub struct Official {
 
 impl Reader {
     /// A member's node reading for `purpose`, on behalf of `official`.
-    pub fn member(member: &MemberId, purpose: Option<String>, official: &Official) -> Reader {
+    pub(crate) fn member(
+        member: &MemberId,
+        purpose: Option<String>,
+        official: &Official,
+    ) -> Reader {
         Reader {
             reader: ReaderId::Member(member.clone()),
             user: official.user.clone(),
@@ -274,7 +278,7 @@ impl Reader {
 
     /// One of this node's own readers (a token, the webhook, the console), reading for
     /// `purpose`, held by `user`.
-    pub fn local(reader: ReaderId, user: Option<String>, purpose: Option<String>) -> Reader {
+    pub(crate) fn local(reader: ReaderId, user: Option<String>, purpose: Option<String>) -> Reader {
         Reader {
             reader,
             user,
@@ -285,7 +289,7 @@ impl Reader {
     }
 
     /// The record of this reader reading `what`, now.
-    pub fn record(&self, what: &str, outcome: Outcome, request_id: Uuid) -> AccessRecord {
+    pub(crate) fn record(&self, what: &str, outcome: Outcome, request_id: Uuid) -> AccessRecord {
         AccessRecord {
             time: OffsetDateTime::now_utc(),
             reader: self.reader.clone(),
@@ -303,7 +307,7 @@ impl Reader {
 /// One person's part in a request: whose data, what of it, whether it was served, and the
 /// purpose when it is not the reader's (a feed page reads each type for its grant's purposes).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Access {
+pub(crate) struct Access {
     pub pin: Pin,
     pub what: String,
     pub outcome: Outcome,
@@ -311,7 +315,7 @@ pub struct Access {
 }
 
 impl Access {
-    pub fn new(pin: &Pin, what: impl Into<String>, outcome: Outcome) -> Access {
+    pub(crate) fn new(pin: &Pin, what: impl Into<String>, outcome: Outcome) -> Access {
         Access {
             pin: pin.clone(),
             what: what.into(),
@@ -322,7 +326,7 @@ impl Access {
 
     /// The read of a stored `event`: `None` for an event about no person. A stored event whose
     /// `person.pin` is not a PIN is damaged (the schemas refuse one), and is not read.
-    pub fn of_event(
+    pub(crate) fn of_event(
         event: &Event,
         what: impl Into<String>,
         outcome: Outcome,
@@ -340,7 +344,7 @@ impl Access {
 /// **The one way a read of personal data is logged**, on every path: one request of `who`, with
 /// each person it touched, written and flushed before the data leaves. A read that cannot be
 /// recorded must not be answered: the caller refuses it on `Err`.
-pub fn log(
+pub(crate) fn log(
     store: &Store,
     who: &Reader,
     accesses: impl IntoIterator<Item = Access>,
@@ -359,7 +363,7 @@ pub fn log(
 }
 
 /// [`log`] for reads served to `who`: `what` about each of `pins`.
-pub fn record_reads<'a>(
+pub(crate) fn record_reads<'a>(
     store: &Store,
     who: &Reader,
     what: &str,
@@ -397,7 +401,11 @@ fn append(
 }
 
 /// A person's access log, newest first.
-pub fn log_of(store: &Store, pin: &Pin, limit: usize) -> Result<Vec<AccessRecord>, StoreError> {
+pub(crate) fn log_of(
+    store: &Store,
+    pin: &Pin,
+    limit: usize,
+) -> Result<Vec<AccessRecord>, StoreError> {
     let mut records = Vec::new();
     for bytes in store.access_entries(pin.expose(), limit)? {
         let entry: Entry =
@@ -408,11 +416,25 @@ pub fn log_of(store: &Store, pin: &Pin, limit: usize) -> Result<Vec<AccessRecord
     Ok(records)
 }
 
+/// An access-log entry as stored, without `pin`'s reads: for an entry about that person alone,
+/// the record with no person and `what` saying it was erased; for an entry of several persons'
+/// reads, the others' reads only. Nothing of the erased person is left in it.
+pub(crate) fn without(entry: &[u8], pin: &Pin) -> Result<Vec<u8>, StoreError> {
+    let mut entry: Entry =
+        serde_json::from_slice(entry).map_err(|_| StoreError::Corrupt("access record"))?;
+    if entry.pin.as_ref() == Some(pin) {
+        entry.pin = None;
+        entry.record.what = "a read of a person since erased".into();
+    }
+    entry.reads.retain(|r| &r.pin != pin);
+    serde_json::to_vec(&entry).map_err(|_| StoreError::Corrupt("access record"))
+}
+
 /// Every PIN a quarantined or stored body mentions, each once: any run of exactly 14 digits
 /// that is a well-formed PIN, in the body itself or in any base64url part of it (a JWS payload),
 /// whatever shape the body has: a single event, a batch, a refused fragment. A reader of such a
 /// body is logged under each of them.
-pub fn pins_in(body: &[u8]) -> Vec<Pin> {
+pub(crate) fn pins_in(body: &[u8]) -> Vec<Pin> {
     use base64::Engine;
     let mut pins = Vec::new();
     digits_runs(body, &mut pins);

@@ -25,7 +25,7 @@ use crate::event::Event;
 
 /// A consent statement as carried in a returnee record.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Consent {
+pub(crate) struct Consent {
     pub granted: bool,
     pub purposes: Vec<String>,
     pub recipients: Vec<MemberId>,
@@ -39,7 +39,7 @@ pub struct Consent {
 
 impl Consent {
     /// Whether this statement lets `member` read for one of `purposes`.
-    pub fn names(&self, member: &MemberId, purposes: &[String]) -> bool {
+    pub(crate) fn names(&self, member: &MemberId, purposes: &[String]) -> bool {
         self.granted
             && self.recipients.contains(member)
             && self.purposes.iter().any(|p| purposes.contains(p))
@@ -56,7 +56,7 @@ impl Consent {
 /// }
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ConsentState {
+pub(crate) struct ConsentState {
     current: Consent,
     /// Recipients of the consent before the current one.
     #[serde(default)]
@@ -72,7 +72,7 @@ impl ConsentState {
     /// Whether `member`, reading for `purposes`, may hold the person's data: a granted consent
     /// of the person named it for one of them. (A state written before `ever_named` existed
     /// knows only the former recipients, and counts each.)
-    pub fn may_hold(&self, member: &MemberId, purposes: &[String]) -> bool {
+    pub(crate) fn may_hold(&self, member: &MemberId, purposes: &[String]) -> bool {
         let named = self
             .ever_named
             .get(member)
@@ -83,7 +83,7 @@ impl ConsentState {
 
 /// Who asks to be served an event about a person.
 #[derive(Debug, Clone, Copy)]
-pub enum Audience<'a> {
+pub(crate) enum Audience<'a> {
     /// Another member's node (the peer feed, X-Road's `jol-feed` and `jol-persons`), reading for
     /// the purposes of its grant in the manifest for the event's type.
     Member {
@@ -100,7 +100,7 @@ pub enum Audience<'a> {
 
 /// What the decision needs to know of an event.
 #[derive(Debug, Clone, Copy)]
-pub struct Facts<'a> {
+pub(crate) struct Facts<'a> {
     /// The member that published it.
     pub source: &'a str,
     pub event_type: EventType,
@@ -111,7 +111,7 @@ pub struct Facts<'a> {
 impl<'a> Facts<'a> {
     /// The facts of `event`, with the consent it carries (`carried(event)`, passed in so that
     /// it is decoded once).
-    pub fn of(event: &'a Event, carries: Option<&'a Consent>) -> Facts<'a> {
+    pub(crate) fn of(event: &'a Event, carries: Option<&'a Consent>) -> Facts<'a> {
         Facts {
             source: event.source.as_str(),
             event_type: event.event_type,
@@ -122,14 +122,14 @@ impl<'a> Facts<'a> {
 
 /// Why an event is withheld from a reader.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Withheld {
+pub(crate) enum Withheld {
     NotAuthorised,
     NotRequested,
     NoConsent,
 }
 
 impl Withheld {
-    pub fn code(self) -> &'static str {
+    pub(crate) fn code(self) -> &'static str {
         match self {
             Withheld::NotAuthorised => "not-authorised",
             Withheld::NotRequested => "not-requested",
@@ -139,12 +139,12 @@ impl Withheld {
 }
 
 /// The PIN an event is about (every schema requires `person.pin`).
-pub fn person_pin(data: &Value) -> Option<&str> {
+pub(crate) fn person_pin(data: &Value) -> Option<&str> {
     data.get("person")?.get("pin")?.as_str()
 }
 
 /// The consent a returnee-record event carries, if any.
-pub fn carried(event: &Event) -> Option<Consent> {
+pub(crate) fn carried(event: &Event) -> Option<Consent> {
     if event.event_type != EventType::ReturneeRecord {
         return None;
     }
@@ -155,7 +155,7 @@ pub fn carried(event: &Event) -> Option<Consent> {
 /// the writer stages the events that carry it), never by the `time` the publisher wrote into
 /// it: a later statement always replaces the held one, so a future-dated consent cannot hide a
 /// withdrawal that follows it.
-pub fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
+pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
     let (former_recipients, mut ever_named) = match held {
         Some(h) => (h.current.recipients, h.ever_named),
         None => Default::default(),
@@ -177,14 +177,8 @@ pub fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
 
 /// The consent time rule: a consent statement cannot be dated after the event that carries it
 /// (beyond the clock skew allowed between agencies).
-pub fn time_is_plausible(consent: &Consent, event: &Event) -> bool {
+pub(crate) fn time_is_plausible(consent: &Consent, event: &Event) -> bool {
     consent.time <= event.time + crate::event::CLOCK_SKEW
-}
-
-/// Whether the person's current consent is granted, names `reader` and shares a purpose with
-/// `reader_purposes` (the reader's grant in the manifest).
-pub fn admits(state: Option<&ConsentState>, reader: &MemberId, reader_purposes: &[String]) -> bool {
-    state.is_some_and(|s| s.current.names(reader, reader_purposes))
 }
 
 /// **The decision**: may this node serve the event described by `event` to `to`, given the
@@ -197,7 +191,7 @@ pub fn admits(state: Option<&ConsentState>, reader: &MemberId, reader_purposes: 
 /// - This node's own users are served what this node recorded itself (the agency's own file,
 ///   kept under its own legal basis) and what it received only while the current consent is
 ///   granted and names this node and the user's purpose.
-pub fn may_serve(
+pub(crate) fn may_serve(
     event: Facts<'_>,
     state: Option<&ConsentState>,
     to: Audience<'_>,
@@ -231,7 +225,7 @@ pub fn may_serve(
 }
 
 /// [`may_serve`] for a stored or staged `event` going to another member.
-pub fn decide(
+pub(crate) fn decide(
     event: &Event,
     state: Option<&ConsentState>,
     reader: &MemberId,

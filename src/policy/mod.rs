@@ -5,5 +5,5 @@
 //! Owns: who may have which event about a person, and the record that they had it. Knows
 //! nothing of views, KPIs or HTTP; the writer, the feed, the faces and the read models ask it.
 
-pub mod access;
-pub mod consent;
+pub(crate) mod access;
+pub(crate) mod consent;

@@ -22,8 +22,11 @@ use crate::store::{Store, StoreError, WriteBatch};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Attestation {
+    /// The credential's id.
     pub credential_id: Uuid,
+    /// Its type.
     pub vct: String,
+    /// Whether its issuer revoked it.
     pub revoked: bool,
 }
 
@@ -60,7 +63,7 @@ pub fn attested_enrolments(
     view: &PersonView,
 ) -> Result<BTreeSet<String>, StoreError> {
     let mut out = BTreeSet::new();
-    let training = EventType::TrainingEnrolment.as_str();
+    let training = EventType::TrainingEnrolment;
     for e in view
         .events
         .iter()
@@ -69,7 +72,7 @@ pub fn attested_enrolments(
         let Ok(id) = Uuid::parse_str(&e.id) else {
             continue;
         };
-        let held: Option<Attestation> = store.attestation(&e.source, &id)?;
+        let held: Option<Attestation> = store.attestation(e.source.as_str(), &id)?;
         if held.is_none_or(|a| a.revoked) {
             continue;
         }

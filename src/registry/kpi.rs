@@ -56,7 +56,7 @@ use crate::event::vocab::{ContractDuration, Formality, Icse18, LabourForceStatus
 use crate::registry::view::{PersonView, SIX_MONTHS_DAYS};
 
 /// Cells with fewer persons than this are suppressed in exported figures.
-pub const SMALL_CELL: u64 = 5;
+pub(crate) const SMALL_CELL: u64 = 5;
 const REGISTRATION_DAYS: i64 = 90;
 /// How long after a referral a placement counts as following from it.
 pub const PLACEMENT_DAYS: i64 = 90;
@@ -64,12 +64,14 @@ pub const PLACEMENT_DAYS: i64 = 90;
 /// What to compute.
 #[derive(Debug, Clone)]
 pub struct KpiParams {
+    /// The reference date.
     pub as_of: Date,
     /// The member whose registrations count, and whose naming in a consent makes a returnee
     /// part of the registration-coverage denominator.
     pub employment_service: MemberId,
     /// Only returns on or after / on or before these dates.
     pub from: Option<Date>,
+    /// See `from`.
     pub to: Option<Date>,
     /// Employment structure at this date instead of at return + 183 days.
     pub structure_at: Option<Date>,
@@ -81,8 +83,11 @@ pub struct KpiParams {
 /// A ratio with what it is made of. `None` values: the ratio is blank, and `blank` says why.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Ratio {
+    /// Persons counted.
     pub numerator: Option<u64>,
+    /// Persons counted over.
     pub denominator: Option<u64>,
+    /// numerator / denominator.
     pub rate: Option<f64>,
     /// Why the figures are left out, when they are (absent in a report written before it was
     /// said).
@@ -129,10 +134,15 @@ fn count_one(cell: &mut Option<u64>) {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimeToEmployment {
+    /// Fewer than 91 days.
     pub under_3_months: Option<u64>,
+    /// 91 to 182 days.
     pub months_3_to_6: Option<u64>,
+    /// 183 to 364 days.
     pub months_6_to_12: Option<u64>,
+    /// 365 days or more.
     pub over_12_months: Option<u64>,
+    /// No employment since return.
     pub not_yet_employed: Option<u64>,
     /// No employment information visible to this node.
     #[serde(default)]
@@ -143,11 +153,17 @@ pub struct TimeToEmployment {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Structure {
+    /// Employed formally.
     pub formal: Option<u64>,
+    /// Employed informally.
     pub informal: Option<u64>,
+    /// On a seasonal or casual contract, or short-term employees.
     pub seasonal_temporary: Option<u64>,
+    /// Employers and independent workers.
     pub self_employed: Option<u64>,
+    /// Without a spell, last seen unemployed.
     pub unemployed: Option<u64>,
+    /// Without a spell, last seen outside the labour force.
     pub inactive: Option<u64>,
     /// No employment information visible to this node.
     #[serde(default)]
@@ -156,7 +172,7 @@ pub struct Structure {
 
 impl Structure {
     /// A structure with every cell at zero (not suppressed).
-    pub fn zero() -> Structure {
+    pub(crate) fn zero() -> Structure {
         Structure {
             formal: Some(0),
             informal: Some(0),
@@ -169,7 +185,7 @@ impl Structure {
     }
 
     /// Count one person in `category`.
-    pub fn add(&mut self, category: Category) {
+    pub(crate) fn add(&mut self, category: Category) {
         let cell = match category {
             Category::Formal => &mut self.formal,
             Category::Informal => &mut self.informal,
@@ -206,21 +222,28 @@ impl Structure {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Indicators {
+    /// Persons in the group.
     pub persons: Option<u64>,
+    /// Registered with the employment service within 90 days of return.
     pub registration_coverage: Ratio,
     /// Returnees about whom this node holds employment information / returnees: the share the
     /// employment rates are computed over.
     #[serde(default)]
     pub employment_information: Ratio,
+    /// First employment within 183 days of return.
     pub employed_within_6_months: Ratio,
+    /// In employment at return + 183 days.
     pub in_employment_at_6_months: Ratio,
+    /// Employed within 183 days of completing training.
     pub employed_after_retraining: Ratio,
+    /// Time from return to first employment (table 2).
     pub time_to_first_employment: TimeToEmployment,
+    /// Employment structure (table 1).
     pub employment_structure: Structure,
     /// formality → ICSE-18 → persons employed at the structure's reference date.
-    pub formality_by_icse: BTreeMap<Formality, BTreeMap<Icse18, Option<u64>>>,
+    pub(crate) formality_by_icse: BTreeMap<Formality, BTreeMap<Icse18, Option<u64>>>,
     /// Persons who reached each step of the pathway by the reference date.
-    pub funnel: Funnel,
+    pub(crate) funnel: Funnel,
     /// From profiling through matching and referral to placement.
     #[serde(default)]
     pub pathway: Pathway,
@@ -230,16 +253,22 @@ pub struct Indicators {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Pathway {
+    /// Profiled persons with a matching open vacancy.
     pub profiled_with_a_match: Ratio,
+    /// Placed within 90 days of their first referral, in a vacancy they were referred to.
     pub referral_to_placement: Ratio,
+    /// Days from profiling to the first placement.
     pub profiling_to_placement: Median,
+    /// First placements that are formal jobs.
     pub formal_placements: Ratio,
 }
 
 /// A median number of days and the persons it is the median of.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Median {
+    /// Persons it is the median of.
     pub persons: Option<u64>,
+    /// The median, in days.
     pub days: Option<f64>,
 }
 
@@ -262,24 +291,27 @@ impl Median {
 /// The pathway funnel: returned → registered → profiled → trained → employed → formally employed.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Funnel {
-    pub returned: Option<u64>,
-    pub registered: Option<u64>,
-    pub profiled: Option<u64>,
-    pub trained: Option<u64>,
-    pub employed: Option<u64>,
-    pub employed_formally: Option<u64>,
+pub(crate) struct Funnel {
+    pub(crate) returned: Option<u64>,
+    pub(crate) registered: Option<u64>,
+    pub(crate) profiled: Option<u64>,
+    pub(crate) trained: Option<u64>,
+    pub(crate) employed: Option<u64>,
+    pub(crate) employed_formally: Option<u64>,
 }
 
 /// The whole answer.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct KpiReport {
+    /// The reference date.
     pub as_of: String,
-    pub suppressed_below: Option<u64>,
+    pub(crate) suppressed_below: Option<u64>,
+    /// Every returnee.
     pub total: Indicators,
+    /// Each quarter's cohort of returns (`2024Q1`).
     pub cohorts: BTreeMap<String, Indicators>,
-    pub breakdowns: BTreeMap<String, BTreeMap<String, Indicators>>,
+    pub(crate) breakdowns: BTreeMap<String, BTreeMap<String, Indicators>>,
 }
 
 /// The calendar quarter of a date, e.g. `2023Q2`.
@@ -408,7 +440,7 @@ fn education_band(v: &PersonView, _: Date) -> String {
 
 /// A cell of the employment structure (table 1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Category {
+pub(crate) enum Category {
     Formal,
     Informal,
     SeasonalTemporary,
@@ -419,22 +451,9 @@ pub enum Category {
     Unknown,
 }
 
-impl Category {
-    /// Table order.
-    pub const ALL: [Category; 7] = [
-        Category::Formal,
-        Category::Informal,
-        Category::SeasonalTemporary,
-        Category::SelfEmployed,
-        Category::Unemployed,
-        Category::Inactive,
-        Category::Unknown,
-    ];
-}
-
 /// A bucket of time to first employment (table 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TimeBucket {
+pub(crate) enum TimeBucket {
     Under3Months,
     Months3To6,
     Months6To12,
@@ -446,7 +465,7 @@ pub enum TimeBucket {
 
 impl TimeBucket {
     /// The bucket of `days` from return to first employment (`None`: not yet employed).
-    pub fn of(days: Option<i64>) -> TimeBucket {
+    pub(crate) fn of(days: Option<i64>) -> TimeBucket {
         match days {
             Some(..91) => TimeBucket::Under3Months,
             Some(91..183) => TimeBucket::Months3To6,
@@ -459,7 +478,7 @@ impl TimeBucket {
 
 impl TimeToEmployment {
     /// Every bucket at zero (not suppressed).
-    pub fn zero() -> TimeToEmployment {
+    pub(crate) fn zero() -> TimeToEmployment {
         TimeToEmployment {
             under_3_months: Some(0),
             months_3_to_6: Some(0),
@@ -483,7 +502,7 @@ impl TimeToEmployment {
     }
 
     /// Count one person in `bucket`.
-    pub fn add(&mut self, bucket: TimeBucket) {
+    pub(crate) fn add(&mut self, bucket: TimeBucket) {
         let cell = match bucket {
             TimeBucket::Under3Months => &mut self.under_3_months,
             TimeBucket::Months3To6 => &mut self.months_3_to_6,
@@ -500,7 +519,7 @@ impl TimeToEmployment {
 /// by the precedence rule: no job (inactive when
 /// outside the labour force, else unemployed); seasonal or casual contract or ICSE-18 43;
 /// self-employed ICSE-18 groups; formal; informal.
-pub fn structure_category(v: &PersonView, day: Date) -> Category {
+pub(crate) fn structure_category(v: &PersonView, day: Date) -> Category {
     let Some(s) = v.spell_at(day) else {
         return if v.status_at(day) == Some(LabourForceStatus::OutsideLabourForce) {
             Category::Inactive
@@ -756,7 +775,7 @@ fn suppress_report(r: &mut KpiReport) {
 
 /// CSV rows `dimension,group,indicator,numerator,denominator,rate` (cohorts as dimension
 /// `cohort`, the total as `total,all`).
-pub fn to_csv(r: &KpiReport) -> String {
+pub(crate) fn to_csv(r: &KpiReport) -> String {
     let mut out = String::from("dimension,group,indicator,numerator,denominator,rate\n");
     let mut emit = |dim: &str, group: &str, i: &Indicators| {
         let cell = |n: Option<u64>| n.map_or(String::new(), |n| n.to_string());
@@ -834,7 +853,7 @@ fn share(n: Option<u64>, of: u64) -> String {
 
 /// The seed paper's tables 1 (employment structure) and 2 (time to integration), as shares with
 /// the counts behind them, for the total and each cohort.
-pub fn seed_tables(r: &KpiReport) -> String {
+pub(crate) fn seed_tables(r: &KpiReport) -> String {
     let mut out = format!(
         "KPIs as of {} (cells under {} persons suppressed: {})\n",
         r.as_of,
@@ -971,8 +990,8 @@ mod tests {
     fn known(v: &mut PersonView, day: &str) {
         v.events.push(crate::registry::view::EventRef {
             id: format!("e{}", v.events.len()),
-            source: "central-server/GOV/70000002/employment".into(),
-            event_type: "employment-status".into(),
+            source: employment(),
+            event_type: crate::event::schema::EventType::EmploymentStatus,
             event: "STATUS_OBSERVED".into(),
             event_date: d(day),
             position: v.events.len() as u64 + 1,
@@ -1096,7 +1115,7 @@ mod tests {
         known(&mut b, "2024-03-01");
         b.enrolments = vec![Enrolment {
             enrolment_id: "E".into(),
-            status: "COMPLETED".into(),
+            status: crate::event::vocab::TrainingEvent::Completed,
             completed_on: Some(d("2024-10-01")),
             ..Enrolment::default()
         }];
@@ -1164,7 +1183,7 @@ mod tests {
     fn the_pathway_counts_matches_conversions_and_formal_placements() {
         let placed = |v: &mut PersonView, referred: &str, filled: &str, start: &str, formality| {
             v.profiling = Some(Profiling {
-                segment: "B_SUPPORT".into(),
+                segment: crate::event::vocab::Segment::Support,
                 date: d("2024-02-01"),
                 target_isco08: None,
             });

@@ -3,15 +3,19 @@
 //! attests ([`attestations`]), the projector that keeps
 //! both up to date with the log ([`projector`]), the KPIs computed from the views ([`kpi`]),
 //! and what of a person this node serves its own users ([`serve`]: the one consent decision of
-//! [`crate::policy::consent::may_serve`] applied to what the store holds).
+//! [`crate::policy::consent::may_serve`] applied to what the store holds), and finishing an
+//! erasure the writer committed ([`erasure`]: the person projected again, or forgotten), and
+//! erasing what the manifest's retention no longer lets this node keep ([`retention`]).
 //!
 //! Owns: what a person's record *means*. Reads the log; writes only views, offers,
 //! attestations and the projector's cursor (through the projector's batch). Sits above [`crate::policy`] and below
 //! [`crate::matching`], which scores what these models hold.
 
 pub mod attestations;
+pub mod erasure;
 pub mod kpi;
 pub mod offers;
 pub mod projector;
-pub mod serve;
+pub(crate) mod retention;
+pub(crate) mod serve;
 pub mod view;

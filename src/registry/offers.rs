@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::event::schema::EventType;
+use crate::event::vocab::{CourseEvent, VacancyEvent};
 use crate::event::Event;
 use crate::store::{Store, StoreError, WriteBatch};
 
@@ -15,13 +16,15 @@ use crate::store::{Store, StoreError, WriteBatch};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum OfferKind {
+    /// A vacancy (`vacancy` events).
     Vacancy,
+    /// A course (`course-offer` events).
     Course,
 }
 
 impl OfferKind {
     /// The kind of offer an event type describes, if any.
-    pub fn of(t: EventType) -> Option<OfferKind> {
+    pub(crate) fn of(t: EventType) -> Option<OfferKind> {
         match t {
             EventType::Vacancy => Some(OfferKind::Vacancy),
             EventType::CourseOffer => Some(OfferKind::Course),
@@ -50,13 +53,17 @@ impl OfferKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Offer {
+    /// A vacancy or a course.
     pub kind: OfferKind,
+    /// Its id (the events' `vacancyId` or `courseCode`).
     pub id: String,
     /// The member that publishes it.
     pub source: String,
+    /// Whether it is open (the last event opened or described it).
     pub open: bool,
     /// Business date and log position of the event that set the state.
     pub event_date: String,
+    /// See `event_date`.
     pub position: u64,
     /// The latest description (the event data of the last opening or update).
     pub description: Value,
@@ -64,32 +71,38 @@ pub struct Offer {
 
 impl Offer {
     /// The region (ISO 3166-2:KG) the offer is in, as its description states.
-    pub fn region(&self) -> Option<&str> {
+    pub(crate) fn region(&self) -> Option<&str> {
         self.description.get("region").and_then(Value::as_str)
     }
 }
 
-/// Whether an offer event opens (or describes) the offer, or ends it.
-fn opens(event: &str) -> bool {
-    matches!(
-        event,
-        "VACANCY_OPENED" | "VACANCY_UPDATED" | "COURSE_OFFERED" | "COURSE_UPDATED"
-    )
+/// Whether the `event` of an offer's event opens (or describes) the offer, or ends it.
+fn opens(kind: OfferKind, event: &Value) -> bool {
+    match kind {
+        OfferKind::Vacancy => matches!(
+            VacancyEvent::deserialize(event),
+            Ok(VacancyEvent::Opened | VacancyEvent::Updated)
+        ),
+        OfferKind::Course => matches!(
+            CourseEvent::deserialize(event),
+            Ok(CourseEvent::Offered | CourseEvent::Updated)
+        ),
+    }
 }
 
 /// The id an offer event names.
-pub fn id_of(kind: OfferKind, data: &Value) -> Option<String> {
+pub(crate) fn id_of(kind: OfferKind, data: &Value) -> Option<String> {
     data.get(kind.id_field())?.as_str().map(String::from)
 }
 
 /// The state after `event` (at `position`) given the `held` one; `None` if the event is not
 /// an offer event.
-pub fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> {
+pub(crate) fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> {
     let kind = OfferKind::of(event.event_type)?;
     let d = &event.data;
     let id = id_of(kind, d)?;
     let date = d.get("eventDate").and_then(Value::as_str).unwrap_or("");
-    let describes = d.get("event").and_then(Value::as_str).is_some_and(opens);
+    let describes = d.get("event").is_some_and(|event| opens(kind, event));
     if let Some(h) = &held {
         if (h.event_date.as_str(), h.position) >= (date, position) {
             return held;
@@ -111,12 +124,12 @@ pub fn fold(held: Option<Offer>, event: &Event, position: u64) -> Option<Offer> 
 }
 
 /// Stage an offer's new state.
-pub fn stage(batch: &mut WriteBatch, offer: &Offer) {
+pub(crate) fn stage(batch: &mut WriteBatch, offer: &Offer) {
     batch.set_offer(offer.kind.byte(), &offer.id, offer);
 }
 
 /// One offer as held.
-pub fn get(store: &Store, kind: OfferKind, id: &str) -> Result<Option<Offer>, StoreError> {
+pub(crate) fn get(store: &Store, kind: OfferKind, id: &str) -> Result<Option<Offer>, StoreError> {
     store.offer(kind.byte(), id)
 }
 

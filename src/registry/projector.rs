@@ -33,10 +33,10 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 
 /// Project every log entry after the projector's cursor, a page at a time, until caught up.
 /// Returns the number of log entries taken.
-pub fn catch_up(store: &Store) -> Result<u64, StoreError> {
+pub(crate) fn catch_up(store: &Store) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
-        match project_page(store, None)? {
+        match step(store, None)? {
             0 => return Ok(taken),
             n => taken += n,
         }
@@ -75,6 +75,17 @@ fn next_page(store: &Store, recent: Option<&Recent>, from: u64) -> Result<Page, 
     })
 }
 
+/// Project the next page of the log; once the views are up to date, finish what erasures left
+/// pending (they need every event the erasure's commit came after folded in first). Returns
+/// how many log entries the page took (0: up to date).
+fn step(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreError> {
+    let taken = project_page(store, recent)?;
+    if taken == 0 {
+        crate::registry::erasure::finish_pending(store)?;
+    }
+    Ok(taken)
+}
+
 /// Project the next page of the log after the cursor; returns how many events it took (0: the
 /// views are up to date).
 fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreError> {
@@ -106,7 +117,7 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
         offers::stage(&mut batch, offer);
     }
     crate::registry::attestations::stage(&mut batch, page.iter().map(|(_, s)| s.event()));
-    batch.set_meta(&Meta::ViewCursor, &last.to_be_bytes());
+    batch.set_view_cursor(last);
     store.apply_other(batch)?;
     Ok(taken)
 }
@@ -174,7 +185,7 @@ fn fold_offer(
 }
 
 /// The view of `pin` projected from the events at `positions` only (a subset of its view).
-pub fn project_positions(
+pub(crate) fn project_positions(
     store: &Store,
     pin: &Pin,
     positions: &[u64],
@@ -212,6 +223,12 @@ fn stored_at(
                 signed.for_reader(&fields_of(signed.event().event_type))
             {
                 signed = SignedEvent::from_store(&fewer).map_err(corrupt)?;
+            }
+            if signed.event().event_type.is_personal()
+                && consent::person_pin(&signed.event().data).is_none()
+            {
+                // Erased: its disclosures, the PIN among them, are gone.
+                continue;
             }
             events.push(Stored {
                 position,
@@ -291,7 +308,7 @@ pub fn rebuild_with(
         }
     }
     flush_person(current.take(), &mut batch)?;
-    batch.set_meta(&Meta::ViewCursor, &after.to_be_bytes());
+    batch.set_view_cursor(after);
     store.apply_other(batch)?;
     store.flush()?;
     store.clear_person_index()?;
@@ -300,7 +317,7 @@ pub fn rebuild_with(
 }
 
 /// A person's view, if the node holds events about them.
-pub fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
+pub(crate) fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
     store.view(pin.expose())
 }
 
@@ -312,7 +329,7 @@ pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
 /// a long backlog of views still stops at once). New events are projected as soon as they are
 /// committed: an agency that reads a person right after its 201 sees what it published.
-pub async fn run(
+pub(crate) async fn run(
     store: Store,
     mut positions: watch::Receiver<u64>,
     recent: std::sync::Arc<Recent>,
@@ -320,7 +337,7 @@ pub async fn run(
 ) {
     loop {
         let (s, recent) = (store.clone(), recent.clone());
-        match tokio::task::spawn_blocking(move || project_page(&s, Some(&recent))).await {
+        match tokio::task::spawn_blocking(move || step(&s, Some(&recent))).await {
             Ok(Ok(n)) if n > 0 && !*stop.borrow() => continue,
             Ok(Ok(_)) => {}
             Ok(Err(e)) => tracing::error!(error = %e, "view projection failed; will retry"),

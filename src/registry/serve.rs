@@ -18,9 +18,9 @@ use crate::store::{Store, StoreError};
 
 /// A user of this node: the node, and the purpose the user reads for.
 #[derive(Debug, Clone, Copy)]
-pub struct LocalUser<'a> {
-    pub node: &'a MemberId,
-    pub purpose: &'a str,
+pub(crate) struct LocalUser<'a> {
+    pub(crate) node: &'a MemberId,
+    pub(crate) purpose: &'a str,
 }
 
 impl LocalUser<'_> {
@@ -38,7 +38,7 @@ impl LocalUser<'_> {
 }
 
 /// For each of `events`, whether `user` may be served it.
-pub fn events(
+pub(crate) fn events(
     store: &Store,
     events: &[&Event],
     user: LocalUser<'_>,
@@ -55,7 +55,7 @@ pub fn events(
 }
 
 /// Whether `user` may be served `event`.
-pub fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result<bool, StoreError> {
+pub(crate) fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result<bool, StoreError> {
     let state: Option<ConsentState> = match event.pin() {
         Some(pin) => store.consent(pin)?,
         None => None,
@@ -65,7 +65,7 @@ pub fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result<bool, 
 
 /// Whether data `source` sent about each of `pins` (a body it sent that this node refused) may
 /// be served to `user`, as its events would be.
-pub fn sent_by(
+pub(crate) fn sent_by(
     store: &Store,
     source: &str,
     pins: &[Pin],
@@ -84,7 +84,7 @@ pub fn sent_by(
 
 /// What a person lookup finds for a user. The caller answers the first two alike.
 #[derive(Debug)]
-pub enum Lookup {
+pub(crate) enum Lookup {
     /// The node holds nothing about the person.
     NothingHeld,
     /// It holds something, but nothing `user` may be served.
@@ -94,7 +94,7 @@ pub enum Lookup {
 }
 
 /// The person's view as `user` may be served it.
-pub fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lookup, StoreError> {
+pub(crate) fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lookup, StoreError> {
     let Some(view) = projector::person(store, pin)? else {
         return Ok(Lookup::NothingHeld);
     };
@@ -107,7 +107,7 @@ pub fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lookup, S
 
 /// Each of `views` as `user` may be served it (views of which nothing may be served are left
 /// out): for rankings over many persons.
-pub fn views(
+pub(crate) fn views(
     store: &Store,
     views: Vec<PersonView>,
     user: LocalUser<'_>,
@@ -149,12 +149,11 @@ fn served(
     Ok(Some(part))
 }
 
-/// The decision's facts of an event a view names (a type this build does not know counts as
-/// personal: only its publisher's own users see it).
+/// The decision's facts of an event a view names.
 fn facts_of(e: &EventRef) -> Facts<'_> {
     Facts {
-        source: &e.source,
-        event_type: e.event_type.parse().unwrap_or(EventType::ReturneeRecord),
+        source: e.source.as_str(),
+        event_type: e.event_type,
         carries: None,
     }
 }

@@ -24,112 +24,117 @@ use time::{Date, Duration};
 
 use crate::event::identifiers::{MemberId, Pin, Sex};
 use crate::event::schema::EventType;
-use crate::event::vocab::{self, iso_date, ContractDuration, Formality, Icse18, LabourForceStatus};
+use crate::event::vocab::{
+    self, iso_date, ContractDuration, EmploymentEvent, Formality, Icse18, LabourForceStatus,
+    Segment, TrainingEvent,
+};
 use crate::event::Event;
 use crate::policy::consent::Consent;
 
 /// Days after return that count as "six months" (183, as the KPIs define it).
-pub const SIX_MONTHS_DAYS: i64 = 183;
+pub(crate) const SIX_MONTHS_DAYS: i64 = 183;
 
 /// An event with its arrival position, as the projection takes it.
 #[derive(Debug, Clone)]
-pub struct Stored {
+pub(crate) struct Stored {
     pub position: u64,
     /// Shared with the parse it came from (the projector does not copy events).
-    pub event: std::sync::Arc<Event>,
+    pub(crate) event: std::sync::Arc<Event>,
 }
 
 /// Which event fed the view.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct EventRef {
+pub(crate) struct EventRef {
     pub id: String,
-    pub source: String,
+    pub source: MemberId,
     #[serde(rename = "type")]
-    pub event_type: String,
-    pub event: String,
+    pub(crate) event_type: EventType,
+    /// What the event says happened (its `event`: each type has its own list, in
+    /// [`crate::event::vocab`]), as the event wrote it.
+    pub(crate) event: String,
     #[serde(with = "iso_date")]
     pub event_date: Date,
     pub position: u64,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub superseded: bool,
+    pub(crate) superseded: bool,
     /// The event this one corrects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub supersedes: Option<String>,
+    pub(crate) supersedes: Option<String>,
 }
 
 /// What the migration agency records about the return.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Returnee {
+pub(crate) struct Returnee {
     #[serde(with = "iso_date::option", default)]
-    pub return_date: Option<Date>,
-    pub return_source: Option<String>,
-    pub region: Option<String>,
-    pub soate: Option<String>,
-    pub education_level: Option<u8>,
-    pub stays_abroad: Vec<Value>,
-    pub months_abroad: Option<u32>,
+    pub(crate) return_date: Option<Date>,
+    pub(crate) return_source: Option<String>,
+    pub(crate) region: Option<String>,
+    pub(crate) soate: Option<String>,
+    pub(crate) education_level: Option<u8>,
+    pub(crate) stays_abroad: Vec<Value>,
+    pub(crate) months_abroad: Option<u32>,
     /// Country of the last stay abroad.
-    pub destination_country: Option<String>,
-    pub occupation_abroad: Option<Value>,
-    pub skills_acquired: Vec<Value>,
-    pub preferred_language: Option<String>,
-    pub intends_to_remigrate: Option<String>,
+    pub(crate) destination_country: Option<String>,
+    pub(crate) occupation_abroad: Option<Value>,
+    pub(crate) skills_acquired: Vec<Value>,
+    pub(crate) preferred_language: Option<String>,
+    pub(crate) intends_to_remigrate: Option<String>,
 }
 
 /// A training enrolment and its latest state.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Enrolment {
-    pub enrolment_id: String,
-    pub status: String,
-    pub provider: Option<Value>,
-    pub course: Option<Value>,
+pub(crate) struct Enrolment {
+    pub(crate) enrolment_id: String,
+    pub(crate) status: TrainingEvent,
+    pub(crate) provider: Option<Value>,
+    pub(crate) course: Option<Value>,
     #[serde(with = "iso_date::option", default)]
-    pub start: Option<Date>,
+    pub(crate) start: Option<Date>,
     #[serde(with = "iso_date::option", default)]
-    pub end: Option<Date>,
+    pub(crate) end: Option<Date>,
     /// When it was completed (COMPLETED or CERTIFIED), for "employed after retraining".
     #[serde(with = "iso_date::option", default)]
-    pub completed_on: Option<Date>,
-    pub credentials: Vec<Value>,
+    pub(crate) completed_on: Option<Date>,
+    pub(crate) credentials: Vec<Value>,
 }
 
 /// An employment spell. It has the names of an employment-status event's `job`, so a job reads
 /// as a spell (what the view does not keep, such as `endReason`, is left out).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Spell {
-    pub spell_id: String,
+pub(crate) struct Spell {
+    pub(crate) spell_id: String,
     #[serde(with = "iso_date")]
-    pub start_date: Date,
+    pub(crate) start_date: Date,
     #[serde(with = "iso_date::option", default)]
-    pub end_date: Option<Date>,
-    pub icse18: Icse18,
-    pub formality: Formality,
-    pub contract_duration: ContractDuration,
-    pub isco08: String,
-    pub region: Option<String>,
-    pub training_enrolment_id: Option<String>,
+    pub(crate) end_date: Option<Date>,
+    pub(crate) icse18: Icse18,
+    pub(crate) formality: Formality,
+    pub(crate) contract_duration: ContractDuration,
+    pub(crate) isco08: String,
+    pub(crate) region: Option<String>,
+    pub(crate) training_enrolment_id: Option<String>,
     /// The vacancy the job fills: the spell is then a placement.
     #[serde(default)]
-    pub vacancy_id: Option<String>,
+    pub(crate) vacancy_id: Option<String>,
 }
 
 /// A labour-force status as observed on a date.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusAt {
-    pub status: LabourForceStatus,
+pub(crate) struct StatusAt {
+    pub(crate) status: LabourForceStatus,
     #[serde(with = "iso_date")]
     pub date: Date,
 }
 
 /// The person's registration as a job-seeker (an employment-status event's `registration`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Registration {
-    pub office: String,
-    pub region: String,
+pub(crate) struct Registration {
+    pub(crate) office: String,
+    pub(crate) region: String,
     #[serde(with = "iso_date")]
     pub date: Date,
 }
@@ -138,26 +143,26 @@ pub struct Registration {
 /// `profiling`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Profiling {
-    /// Distance from the labour market: `A_READY`, `B_SUPPORT` or `C_INTENSIVE`.
-    pub segment: String,
+pub(crate) struct Profiling {
+    /// Distance from the labour market.
+    pub(crate) segment: Segment,
     #[serde(with = "iso_date")]
     pub date: Date,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub target_isco08: Option<Vec<String>>,
+    pub(crate) target_isco08: Option<Vec<String>>,
 }
 
 /// A referral to a course or a vacancy (an employment-status event's `referral`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Referral {
+pub(crate) struct Referral {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub course_code: Option<String>,
+    pub(crate) course_code: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub provider_id: Option<String>,
+    pub(crate) provider_id: Option<String>,
     /// The vacancy the person is referred to.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vacancy_id: Option<String>,
+    pub(crate) vacancy_id: Option<String>,
     #[serde(with = "iso_date")]
     pub date: Date,
 }
@@ -166,35 +171,35 @@ pub struct Referral {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PersonView {
-    pub pin: Pin,
-    pub sex: Option<Sex>,
+    pub(crate) pin: Pin,
+    pub(crate) sex: Option<Sex>,
     #[serde(with = "iso_date::option", default)]
-    pub birth_date: Option<Date>,
-    pub name: Option<Value>,
-    pub pin_history: Vec<Pin>,
-    pub returnee: Option<Returnee>,
-    pub consent: Option<Consent>,
+    pub(crate) birth_date: Option<Date>,
+    pub(crate) name: Option<Value>,
+    pub(crate) pin_history: Vec<Pin>,
+    pub(crate) returnee: Option<Returnee>,
+    pub(crate) consent: Option<Consent>,
     /// Every member a consent of the person ever named while granted (a later withdrawal does
     /// not remove it): the stable population for registration coverage.
     #[serde(default)]
-    pub consented_to: Vec<MemberId>,
-    pub registration: Option<Registration>,
-    pub profiling: Option<Profiling>,
-    pub referrals: Vec<Referral>,
-    pub enrolments: Vec<Enrolment>,
-    pub spells: Vec<Spell>,
-    pub status_history: Vec<StatusAt>,
-    pub events: Vec<EventRef>,
+    pub(crate) consented_to: Vec<MemberId>,
+    pub(crate) registration: Option<Registration>,
+    pub(crate) profiling: Option<Profiling>,
+    pub(crate) referrals: Vec<Referral>,
+    pub(crate) enrolments: Vec<Enrolment>,
+    pub(crate) spells: Vec<Spell>,
+    pub(crate) status_history: Vec<StatusAt>,
+    pub(crate) events: Vec<EventRef>,
     /// Set when the view is served after a withdrawal: what other members sent about the
     /// person is left out.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub received_data_withheld: bool,
+    pub(crate) received_data_withheld: bool,
 }
 
 /// Where a person is on the reintegration pathway.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Stage {
+pub(crate) enum Stage {
     Unknown,
     Returned,
     Registered,
@@ -209,15 +214,15 @@ pub enum Stage {
 /// Facts derived at a reference date.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Derived {
+pub(crate) struct Derived {
     #[serde(with = "iso_date")]
     pub as_of: Date,
-    pub stage: Stage,
-    pub labour_force_status: Option<LabourForceStatus>,
-    pub days_to_registration: Option<i64>,
-    pub days_to_first_employment: Option<i64>,
-    pub days_to_first_formal_employment: Option<i64>,
-    pub employed_six_months_after_return: Option<bool>,
+    pub(crate) stage: Stage,
+    pub(crate) labour_force_status: Option<LabourForceStatus>,
+    pub(crate) days_to_registration: Option<i64>,
+    pub(crate) days_to_first_employment: Option<i64>,
+    pub(crate) days_to_first_formal_employment: Option<i64>,
+    pub(crate) employed_six_months_after_return: Option<bool>,
 }
 
 /// Parse an ISO 8601 date a caller gave (a query parameter, a command-line option); dates in
@@ -241,7 +246,7 @@ fn part<'v, T: Deserialize<'v>>(v: &'v Value, key: &str) -> Option<T> {
 }
 
 /// Build a person's view from their events (in any order).
-pub fn project(pin: &Pin, events: &[Stored]) -> PersonView {
+pub(crate) fn project(pin: &Pin, events: &[Stored]) -> PersonView {
     // A correction supersedes only an event of its own source and type (the person is the same:
     // a view holds one person's events). Any other `supersedes` is ignored.
     let superseded: HashSet<(&MemberId, EventType, String)> = events
@@ -276,8 +281,8 @@ fn apply(view: &mut PersonView, s: &Stored, date: Date, superseded: bool) {
     let e = &s.event;
     view.events.push(EventRef {
         id: e.id.to_string(),
-        source: e.source.to_string(),
-        event_type: e.event_type.to_string(),
+        source: e.source.clone(),
+        event_type: e.event_type,
         event: text(&e.data, "event").unwrap_or_default(),
         event_date: date,
         position: s.position,
@@ -303,7 +308,7 @@ fn apply(view: &mut PersonView, s: &Stored, date: Date, superseded: bool) {
 /// view holds (business date, then arrival) and no correction is involved, applying them to the
 /// view gives exactly what [`project`] over all the events would. `false`: the view is left
 /// unchanged, project from scratch (its `events` name every position it was built from).
-pub fn extend(view: &mut PersonView, new: &[Stored]) -> bool {
+pub(crate) fn extend(view: &mut PersonView, new: &[Stored]) -> bool {
     let ordered = in_order(new);
     let last = view.events.last().map(|e| (e.event_date, e.position));
     let first = ordered.first().map(|(date, s)| (*date, s.position));
@@ -392,13 +397,13 @@ fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
     let Some(id) = text(d, "enrolmentId") else {
         return;
     };
-    let event = text(d, "event").unwrap_or_default();
+    let event = part::<TrainingEvent>(d, "event");
     let pos = match view.enrolments.iter().position(|e| e.enrolment_id == id) {
         Some(p) => p,
         None => {
             view.enrolments.push(Enrolment {
                 enrolment_id: id,
-                status: "ENROLLED".into(),
+                status: TrainingEvent::Enrolled,
                 ..Enrolment::default()
             });
             view.enrolments.len() - 1
@@ -415,12 +420,16 @@ fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
         e.start = date_at(dates, "start").or(e.start);
         e.end = date_at(dates, "end").or(e.end);
     }
-    match event.as_str() {
-        "ENROLLED" | "COMPLETED" | "DROPPED_OUT" | "FAILED" => e.status = event.clone(),
-        "CERTIFIED" => e.status = event.clone(),
-        _ => {}
+    match event {
+        Some(TrainingEvent::RecordCorrected) | None => {}
+        Some(state) => e.status = state,
     }
-    if event == "COMPLETED" || (event == "CERTIFIED" && e.completed_on.is_none()) {
+    let completes = match event {
+        Some(TrainingEvent::Completed) => true,
+        Some(TrainingEvent::Certified) => e.completed_on.is_none(),
+        _ => false,
+    };
+    if completes {
         e.completed_on = e.end.or(Some(date));
     }
     if let Some(c) = d.get("credential") {
@@ -429,12 +438,12 @@ fn apply_training(view: &mut PersonView, d: &Value, date: Date) {
 }
 
 fn apply_employment(view: &mut PersonView, d: &Value, date: Date) {
-    let event = text(d, "event").unwrap_or_default();
+    let corrects = part::<EmploymentEvent>(d, "event") == Some(EmploymentEvent::RecordCorrected);
     if let Some(status) = part::<LabourForceStatus>(d, "labourForceStatus") {
         view.status_history.push(StatusAt { status, date });
     }
     if let Some(r) = part::<Registration>(d, "registration") {
-        if view.registration.is_none() || event == "RECORD_CORRECTED" {
+        if view.registration.is_none() || corrects {
             view.registration = Some(r);
         }
     }
@@ -458,7 +467,7 @@ fn apply_employment(view: &mut PersonView, d: &Value, date: Date) {
 
 impl Spell {
     /// Whether the spell covers `day`.
-    pub fn covers(&self, day: Date) -> bool {
+    pub(crate) fn covers(&self, day: Date) -> bool {
         self.start_date <= day && self.end_date.is_none_or(|e| e >= day)
     }
 }
@@ -466,7 +475,7 @@ impl Spell {
 impl PersonView {
     /// The view of a person no event has been applied to yet: the sex and birth date their
     /// PIN states.
-    pub fn new(pin: Pin) -> PersonView {
+    pub(crate) fn new(pin: Pin) -> PersonView {
         PersonView {
             sex: Some(pin.sex()),
             birth_date: Some(pin.birth_date()),
@@ -487,12 +496,12 @@ impl PersonView {
         }
     }
 
-    pub fn return_date(&self) -> Option<Date> {
+    pub(crate) fn return_date(&self) -> Option<Date> {
         self.returnee.as_ref()?.return_date
     }
 
     /// The spell that covers `day`, preferring the one that started last.
-    pub fn spell_at(&self, day: Date) -> Option<&Spell> {
+    pub(crate) fn spell_at(&self, day: Date) -> Option<&Spell> {
         self.spells
             .iter()
             .filter(|s| s.covers(day))
@@ -500,7 +509,7 @@ impl PersonView {
     }
 
     /// The last labour-force status observed on or before `day`.
-    pub fn status_at(&self, day: Date) -> Option<LabourForceStatus> {
+    pub(crate) fn status_at(&self, day: Date) -> Option<LabourForceStatus> {
         self.status_history
             .iter()
             .filter(|s| s.date <= day)
@@ -509,7 +518,7 @@ impl PersonView {
     }
 
     /// The first spell start on or after the return (or the first at all without a return).
-    pub fn first_employment(&self, formal_only: bool) -> Option<Date> {
+    pub(crate) fn first_employment(&self, formal_only: bool) -> Option<Date> {
         self.spells_since_return()
             .filter(|s| !formal_only || s.formality == Formality::Formal)
             .map(|s| s.start_date)
@@ -526,37 +535,37 @@ impl PersonView {
 
     /// Whether this node sees any employment information about the person dated by `day`: an
     /// employment-status event (registration, job, status) that consent let it hold.
-    pub fn has_employment_information(&self, day: Date) -> bool {
+    pub(crate) fn has_employment_information(&self, day: Date) -> bool {
         self.events
             .iter()
-            .any(|e| e.event_type == EventType::EmploymentStatus.as_str() && e.event_date <= day)
+            .any(|e| e.event_type == EventType::EmploymentStatus && e.event_date <= day)
     }
 
     /// When the employment service profiled the person.
-    pub fn profiling_date(&self) -> Option<Date> {
+    pub(crate) fn profiling_date(&self) -> Option<Date> {
         self.profiling.as_ref().map(|p| p.date)
     }
 
     /// The person's referrals to vacancies: the date and the vacancy's id.
-    pub fn vacancy_referrals(&self) -> impl Iterator<Item = (Date, &str)> {
+    pub(crate) fn vacancy_referrals(&self) -> impl Iterator<Item = (Date, &str)> {
         self.referrals
             .iter()
             .filter_map(|r| Some((r.date, r.vacancy_id.as_deref()?)))
     }
 
     /// The first placement since return: the earliest spell that fills a vacancy.
-    pub fn first_placement(&self) -> Option<&Spell> {
+    pub(crate) fn first_placement(&self) -> Option<&Spell> {
         self.spells_since_return()
             .filter(|s| s.vacancy_id.is_some())
             .min_by_key(|s| s.start_date)
     }
 
-    pub fn registration_date(&self) -> Option<Date> {
+    pub(crate) fn registration_date(&self) -> Option<Date> {
         self.registration.as_ref().map(|r| r.date)
     }
 
     /// Facts at `as_of`: stage on the pathway, current status, durations from return.
-    pub fn derive(&self, as_of: Date) -> Derived {
+    pub(crate) fn derive(&self, as_of: Date) -> Derived {
         let ret = self.return_date();
         let days_from_return = |d: Option<Date>| Some((d? - ret?).whole_days());
         let first = self.first_employment(false).filter(|d| *d <= as_of);
@@ -694,7 +703,7 @@ mod tests {
             "the correction superseded the record with the stays"
         );
         assert!(v.events[0].superseded);
-        assert_eq!(v.enrolments[0].status, "COMPLETED");
+        assert_eq!(v.enrolments[0].status, TrainingEvent::Completed);
         assert_eq!(v.sex, Some(Sex::Male));
         let d = v.derive(date("2024-12-31").unwrap());
         assert_eq!(d.stage, Stage::Sustained);

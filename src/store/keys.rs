@@ -58,6 +58,19 @@ pub(super) enum Space {
     /// reader, 0, release number (u64 BE) → position: the reader's release log, the withheld
     /// events a later consent admitted, in the order they were released.
     Release,
+    /// position (u64 BE) → erasure id (16 bytes): an event whose disclosures an erasure deleted
+    /// (its signed part stays, so its leaf and every proof still verify).
+    Erased,
+    /// side log (1 byte), number (u64 BE) → erasure id: a side-log entry an erasure rewrote
+    /// without the person; its leaf is the one recorded when it was appended.
+    Redacted,
+    /// PIN → the positions an erasure stripped (JSON): what is left of the person at this node
+    /// (view, consent state, access-log index, withheld records) is still to be redone or
+    /// removed by the projector, which deletes this record in the same write.
+    PendingErasure,
+    /// erasure id (16 bytes) → the erasure's record (JSON): what was ordered, and which holders
+    /// confirmed it when.
+    Erasure,
     /// PIN, 0, credential id (16 bytes) → the credential issued to the person (JSON: its
     /// SD-JWT VC, status list index, what it attests, its revocation).
     Credential,
@@ -91,9 +104,13 @@ impl Space {
             Space::QuarantineSubtree => b'V',
             Space::Withheld => b'H',
             Space::Release => b'E',
-            Space::Credential => b'D',
+            Space::Erased => b'D',
+            Space::Redacted => b'Y',
+            Space::PendingErasure => b'N',
+            Space::Erasure => b'B',
+            Space::Credential => b'F',
             Space::CredentialHolder => b'J',
-            Space::Attestation => b'Y',
+            Space::Attestation => b'a',
         }
     }
 
@@ -149,7 +166,7 @@ pub enum Meta {
 impl Meta {
     /// Whether any replica of a member may store it, not only the writer: the manifest (signed
     /// by the authority, the newest one wins wherever it is read).
-    pub fn is_shared(&self) -> bool {
+    pub(crate) fn is_shared(&self) -> bool {
         matches!(self, Meta::Manifest)
     }
 
@@ -296,6 +313,27 @@ pub(super) fn attestation(source: &str, id: &Uuid) -> Vec<u8> {
     Space::Attestation.key(&[source.as_bytes(), &[0], id.as_bytes()])
 }
 
+pub(super) fn erased(position: u64) -> Vec<u8> {
+    Space::Erased.key(&[&position.to_be_bytes()])
+}
+
+pub(super) fn redacted(log: SideLog, number: u64) -> Vec<u8> {
+    Space::Redacted.key(&[&[log as u8], &number.to_be_bytes()])
+}
+
+pub(super) fn pending_erasure(pin: &str) -> Vec<u8> {
+    Space::PendingErasure.key(&[pin.as_bytes()])
+}
+
+pub(super) fn erasure(id: &Uuid) -> Vec<u8> {
+    Space::Erasure.key(&[id.as_bytes()])
+}
+
+/// A rebuild's scratch index of the person's events.
+pub(super) fn person_events(pin: &str) -> Vec<u8> {
+    Space::PersonEvent.key(&[pin.as_bytes(), &[0]])
+}
+
 /// The store's numbered side logs: each has its entries, the perfect subtrees of its Merkle log,
 /// and its size, and the signed checkpoint covers its root.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -331,7 +369,7 @@ impl SideLog {
     }
 
     /// What the log is called in errors.
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             SideLog::Quarantine => "quarantine",
             SideLog::Access => "access log",

@@ -22,17 +22,20 @@ use serde::{Deserialize, Serialize};
 
 /// The embedded engines' page cache unless the config says otherwise (`store_cache_mib`; sled's
 /// own default, 1 GiB, is far more than a node needs).
-pub const DEFAULT_CACHE_MIB: u64 = 16;
+pub(crate) const DEFAULT_CACHE_MIB: u64 = 16;
 /// The file a redb store keeps in its directory.
-pub const REDB_FILE: &str = "jol.redb";
+pub(crate) const REDB_FILE: &str = "jol.redb";
 
 /// Which engine holds a store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Engine {
+    /// sled, in the data directory.
     Sled,
+    /// redb, in the data directory (the default).
     #[default]
     Redb,
+    /// A PostgreSQL database the replicas share.
     Postgres,
 }
 
@@ -78,14 +81,19 @@ impl Engine {
 pub enum Location {
     /// An embedded engine's files, with its page cache's bound.
     Dir {
+        /// The data directory.
         dir: PathBuf,
+        /// The engine.
         engine: Engine,
+        /// The page cache, MiB.
         cache_mib: u64,
     },
+    /// A PostgreSQL database.
     Postgres(PgSettings),
 }
 
 impl Location {
+    /// The engine that holds it.
     pub fn engine(&self) -> Engine {
         match self {
             Location::Dir { engine, .. } => *engine,
@@ -106,44 +114,59 @@ impl fmt::Display for Location {
 /// An engine failure; the text is the engine's own.
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {
+    /// PostgreSQL's failure.
     #[error(transparent)]
     Postgres(#[from] PgError),
+    /// sled's failure.
     #[error(transparent)]
     Sled(#[from] sled::Error),
+    /// redb's failure, as text (with the I/O error that broke the database, when there was one).
     #[error("{0}")]
     Redb(String),
+    /// An I/O failure.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
 /// A key and its value.
-pub type Entry = (Vec<u8>, Vec<u8>);
+pub(crate) type Entry = (Vec<u8>, Vec<u8>);
 
 /// One change in a batch.
 pub enum Op {
+    /// Store the value under the key.
     Put(Vec<u8>, Vec<u8>),
+    /// Remove the key.
     Delete(Vec<u8>),
 }
 
 impl Op {
     /// The key the op writes.
-    pub fn key(&self) -> &[u8] {
+    pub(crate) fn key(&self) -> &[u8] {
         match self {
             Op::Put(k, _) | Op::Delete(k) => k,
         }
     }
 }
 
-/// An open engine. Cloning shares it.
+/// An open engine. Cloning shares it; [`Kv::held_alone`] says whether this is the only handle.
 #[derive(Clone)]
 pub enum Kv {
-    Sled { db: sled::Db, main: sled::Tree },
+    /// sled: the database and its one tree.
+    Sled(Arc<Sled>),
+    /// redb.
     Redb(Arc<Redb>),
+    /// PostgreSQL.
     Postgres(Arc<PgKv>),
 }
 
+/// An open sled database and the store's one tree in it.
+pub struct Sled {
+    db: sled::Db,
+    main: sled::Tree,
+}
+
 impl Kv {
-    pub fn open_at(location: &Location) -> Result<Kv, KvError> {
+    pub(crate) fn open_at(location: &Location) -> Result<Kv, KvError> {
         match location {
             Location::Dir {
                 dir,
@@ -160,29 +183,43 @@ impl Kv {
     }
 
     /// Open an embedded engine in `dir` with a page cache of at most `cache_bytes`.
-    pub fn open_cached(dir: &Path, engine: Engine, cache_bytes: u64) -> Result<Kv, KvError> {
+    pub(crate) fn open_cached(dir: &Path, engine: Engine, cache_bytes: u64) -> Result<Kv, KvError> {
         match engine {
             Engine::Postgres => Err(KvError::Io(std::io::Error::other(
                 "a PostgreSQL store is opened by its url ([store] url), not a directory",
             ))),
             Engine::Sled => {
+                super::compact::recover(dir)?;
                 let db = open_sled(dir, cache_bytes)?;
                 let main = db.open_tree("main")?;
-                Ok(Kv::Sled { db, main })
+                Ok(Kv::Sled(Arc::new(Sled { db, main })))
             }
             Engine::Redb => {
                 std::fs::create_dir_all(dir)?;
+                super::compact::recover(dir)?;
                 let db = Redb::open(&dir.join(REDB_FILE), cache_bytes)?;
                 Ok(Kv::Redb(Arc::new(db)))
             }
         }
     }
 
+    /// Which engine this is.
     pub fn engine(&self) -> Engine {
         match self {
-            Kv::Sled { .. } => Engine::Sled,
+            Kv::Sled(_) => Engine::Sled,
             Kv::Redb(_) => Engine::Redb,
             Kv::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// Whether no other handle shares this engine (no clone of it is alive): what
+    /// [`super::compact`] waits for before it rewrites an embedded engine's files. A PostgreSQL
+    /// pool is never taken away, so it is never held alone.
+    pub fn held_alone(&self) -> bool {
+        match self {
+            Kv::Sled(s) => Arc::strong_count(s) == 1,
+            Kv::Redb(db) => Arc::strong_count(db) == 1,
+            Kv::Postgres(_) => false,
         }
     }
 
@@ -194,20 +231,21 @@ impl Kv {
         }
     }
 
+    /// The value under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         match self {
-            Kv::Sled { main, .. } => Ok(main.get(key)?.map(|v| v.to_vec())),
+            Kv::Sled(s) => Ok(s.main.get(key)?.map(|v| v.to_vec())),
             Kv::Redb(db) => db.get(key),
             Kv::Postgres(pg) => Ok(pg.get(key)?),
         }
     }
 
     /// The values of many keys, in the order asked (one read transaction, one round trip).
-    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+    pub(crate) fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         match self {
-            Kv::Sled { main, .. } => keys
+            Kv::Sled(s) => keys
                 .iter()
-                .map(|k| Ok(main.get(k)?.map(|v| v.to_vec())))
+                .map(|k| Ok(s.main.get(k)?.map(|v| v.to_vec())))
                 .collect(),
             Kv::Redb(db) => db.get_many(keys, &mut Budget::unlimited()),
             Kv::Postgres(pg) => Ok(pg.get_many(keys)?),
@@ -216,16 +254,16 @@ impl Kv {
 
     /// The values of the first of `keys`, in the order asked, that `budget` takes by their sizes
     /// (a missing key is `None` and costs nothing): what is not taken is not read into memory.
-    pub fn get_many_within(
+    pub(crate) fn get_many_within(
         &self,
         keys: &[Vec<u8>],
         budget: &mut Budget,
     ) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         match self {
-            Kv::Sled { main, .. } => {
+            Kv::Sled(s) => {
                 let mut values = Vec::with_capacity(keys.len());
                 for k in keys {
-                    let v = main.get(k)?;
+                    let v = s.main.get(k)?;
                     if v.as_ref().is_some_and(|v| !budget.take(v.len())) {
                         break;
                     }
@@ -246,9 +284,9 @@ impl Kv {
     /// Apply the changes atomically and make them, and everything applied before, durable;
     /// returns after the fsync. On redb this is one transaction where `apply` then `flush`
     /// would be two.
-    pub fn commit(&self, ops: Vec<Op>) -> Result<(), KvError> {
+    pub(crate) fn commit(&self, ops: Vec<Op>) -> Result<(), KvError> {
         match self {
-            Kv::Sled { .. } => {
+            Kv::Sled(_) => {
                 self.write(ops, Durability::None)?;
                 self.flush()
             }
@@ -258,7 +296,7 @@ impl Kv {
     }
 
     /// Apply and make durable a change any replica may make (see [`PgKv::write_shared`]).
-    pub fn commit_shared(&self, ops: Vec<Op>) -> Result<(), KvError> {
+    pub(crate) fn commit_shared(&self, ops: Vec<Op>) -> Result<(), KvError> {
         match self {
             Kv::Postgres(pg) => Ok(pg.write_shared(ops)?),
             _ => self.commit(ops),
@@ -269,7 +307,7 @@ impl Kv {
     /// callers of one process serialize themselves, and on PostgreSQL a lock shared with every
     /// other replica serializes them across processes too (see [`PgKv::locked`]).
     /// `durable: false` lets an embedded engine leave it to the next flush.
-    pub fn locked<E: From<KvError>>(
+    pub(crate) fn locked<E: From<KvError>>(
         &self,
         counter: &[u8],
         durable: bool,
@@ -289,7 +327,7 @@ impl Kv {
 
     fn write(&self, ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
         match self {
-            Kv::Sled { main, .. } => {
+            Kv::Sled(s) => {
                 let mut batch = sled::Batch::default();
                 for op in ops {
                     match op {
@@ -297,7 +335,7 @@ impl Kv {
                         Op::Delete(k) => batch.remove(k),
                     }
                 }
-                Ok(main.apply_batch(batch)?)
+                Ok(s.main.apply_batch(batch)?)
             }
             Kv::Redb(db) => db.write(ops, durability),
             Kv::Postgres(pg) => Ok(pg.write(ops)?),
@@ -307,7 +345,7 @@ impl Kv {
     /// Make everything applied so far durable; returns after the fsync.
     pub fn flush(&self) -> Result<(), KvError> {
         match self {
-            Kv::Sled { db, .. } => db.flush().map(|_| ()).map_err(KvError::from),
+            Kv::Sled(s) => s.db.flush().map(|_| ()).map_err(KvError::from),
             Kv::Redb(db) => db.flush(),
             Kv::Postgres(_) => Ok(()),
         }
@@ -323,7 +361,7 @@ impl Kv {
 
     /// Up to `limit` entries with `start <= key < end`, in key order, as many as `budget` takes
     /// by their values' sizes: what is not taken is not read into memory.
-    pub fn range_within(
+    pub(crate) fn range_within(
         &self,
         start: &[u8],
         end: &[u8],
@@ -331,9 +369,9 @@ impl Kv {
         budget: &mut Budget,
     ) -> Result<Vec<Entry>, KvError> {
         match self {
-            Kv::Sled { main, .. } => {
+            Kv::Sled(s) => {
                 let mut entries = Vec::new();
-                for r in main.range(start..end).take(limit) {
+                for r in s.main.range(start..end).take(limit) {
                     let (k, v) = r?;
                     if !budget.take(v.len()) {
                         break;
@@ -348,9 +386,9 @@ impl Kv {
     }
 
     /// The last entry with `start <= key < end`.
-    pub fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
+    pub(crate) fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, KvError> {
         match self {
-            Kv::Sled { main, .. } => match main.range(start..end).next_back() {
+            Kv::Sled(s) => match s.main.range(start..end).next_back() {
                 Some(r) => {
                     let (k, v) = r?;
                     Ok(Some((k.to_vec(), v.to_vec())))
@@ -365,7 +403,7 @@ impl Kv {
     /// Bytes the engine's files take on disk.
     pub fn size_on_disk(&self, dir: &Path) -> u64 {
         match self {
-            Kv::Sled { db, .. } => db.size_on_disk().unwrap_or(0),
+            Kv::Sled(s) => s.db.size_on_disk().unwrap_or(0),
             Kv::Redb(_) => std::fs::metadata(dir.join(REDB_FILE)).map_or(0, |m| m.len()),
             Kv::Postgres(pg) => pg.size_on_disk(),
         }
@@ -395,7 +433,7 @@ fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, KvError> {
 }
 
 /// The first key after every key that starts with `prefix`.
-pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+pub(crate) fn prefix_end(prefix: &[u8]) -> Vec<u8> {
     let mut end = prefix.to_vec();
     while let Some(last) = end.pop() {
         if last < u8::MAX {
@@ -407,7 +445,7 @@ pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
 }
 
 /// Entries under `prefix`, in key order, read a page at a time.
-pub struct Scan {
+pub(crate) struct Scan {
     kv: Kv,
     next: Vec<u8>,
     end: Vec<u8>,
@@ -418,7 +456,7 @@ pub struct Scan {
 const SCAN_PAGE: usize = 1024;
 
 impl Scan {
-    pub fn new(kv: &Kv, prefix: &[u8]) -> Scan {
+    pub(crate) fn new(kv: &Kv, prefix: &[u8]) -> Scan {
         Scan {
             kv: kv.clone(),
             next: prefix.to_vec(),

@@ -10,7 +10,8 @@
 //! access log; each is numbered, with a Merkle log of its own ([`SideLog`]) that the signed
 //! checkpoint covers, so dropping evidence is as detectable as dropping an event.
 //!
-//! The key spaces, and the only code that builds keys, are in [`keys`].
+//! The key spaces, and the only code that builds keys, are in [`keys`]. What is deleted or
+//! overwritten stays in the engines' files until [`Store::compact`] rewrites them ([`compact`]).
 //!
 //! Why long: this is the whole storage interface, every read and write the node makes, in one
 //! place; the key spaces (`keys.rs`) and the engines (`kv.rs`) have their own files, and a fifth
@@ -26,12 +27,15 @@ use uuid::Uuid;
 use crate::budget::Budget;
 use crate::event::identifiers::MemberId;
 
-pub mod keys;
+pub mod compact;
+mod erasure;
+pub(crate) mod keys;
 pub mod kv;
 pub mod postgres;
-pub mod recent;
+pub(crate) mod recent;
 mod redb_engine;
 
+pub use compact::CompactReport;
 use keys::Space;
 pub use keys::{Meta, SideLog};
 
@@ -50,25 +54,51 @@ enum Durable {
 /// A storage failure. The text names the operation; the engine's own message follows.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// The store could not be opened.
     #[error("cannot open the store at {at}: {source}")]
-    Open { at: String, source: KvError },
+    Open {
+        /// Where it is.
+        at: String,
+        /// The engine's error.
+        source: KvError,
+    },
+    /// The store is of another engine than the config names.
     #[error("the store at {path} is a {found} store, not {wanted}")]
     WrongEngine {
+        /// Where it is.
         path: PathBuf,
+        /// Its engine.
         found: Engine,
+        /// The config's.
         wanted: Engine,
     },
+    /// An operation failed.
     #[error("store {op} failed: {source}")]
-    Io { op: &'static str, source: KvError },
+    Io {
+        /// Which.
+        op: &'static str,
+        /// The engine's error.
+        source: KvError,
+    },
+    /// A record does not decode: damage, never a default.
     #[error("store holds a damaged record under {0}")]
     Corrupt(&'static str),
+    /// The store is being reopened after a failure.
     #[error("the store at {0} is closed (being reopened after a failure)")]
     Closed(String),
+    /// Compaction needs the store alone and waited in vain for other users to let go.
+    #[error("the store at {at} is still in use after {waited:?}: compaction needs it alone (try again when the node is idle, or stop it and run `jol store compact`)")]
+    InUse {
+        /// The store.
+        at: String,
+        /// How long compaction waited.
+        waited: std::time::Duration,
+    },
 }
 
 impl StoreError {
     /// Whether this failure means another replica is the writer (not a storage fault).
-    pub fn is_not_writer(&self) -> bool {
+    pub(crate) fn is_not_writer(&self) -> bool {
         matches!(
             self,
             StoreError::Io {
@@ -121,13 +151,13 @@ fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
 
 /// An idempotency record: where the first result is, and a digest of the request that made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Idempotency {
-    pub position: u64,
-    pub digest: [u8; 32],
+pub(crate) struct Idempotency {
+    pub(crate) position: u64,
+    pub(crate) digest: [u8; 32],
 }
 
 /// The capability to append to the log: [`WriteBatch::append`] (and the log's cursor, subtree
-/// and release writes) and [`Store::apply`]/[`Store::commit`] take one, and only the writer
+/// and release writes, and the writer's own state, [`WriteBatch::set_meta`]) and [`Store::apply`]/[`Store::commit`] take one, and only the writer
 /// (`crate::write`) makes one. Other crates of the workspace (the tools, the benchmarks, the
 /// end-to-end tests) cannot make one at all, so they append through a `write::Publisher`; inside
 /// the crate, `tests/layers.rs` checks that only `src/write/` calls [`LogAppend::writer`]. The
@@ -160,13 +190,13 @@ impl LogAppend {
 }
 
 /// One event to append.
-pub struct Append<'a> {
-    pub position: u64,
-    pub source: &'a MemberId,
-    pub sequence: u64,
-    pub id: Uuid,
-    pub jws: &'a [u8],
-    pub idempotency: Option<(&'a str, [u8; 32])>,
+pub(crate) struct Append<'a> {
+    pub(crate) position: u64,
+    pub(crate) source: &'a MemberId,
+    pub(crate) sequence: u64,
+    pub(crate) id: Uuid,
+    pub(crate) jws: &'a [u8],
+    pub(crate) idempotency: Option<(&'a str, [u8; 32])>,
 }
 
 /// Appends staged for one atomic apply.
@@ -182,7 +212,7 @@ impl WriteBatch {
     }
 
     /// Stage one event of the log with its indexes (the writer's alone: see [`LogAppend`]).
-    pub fn append(&mut self, _: LogAppend, a: Append<'_>) {
+    pub(crate) fn append(&mut self, _: LogAppend, a: Append<'_>) {
         let pos = a.position.to_be_bytes();
         self.put(keys::log(a.position), a.jws);
         self.put(keys::sequence(a.source, a.sequence), pos);
@@ -206,17 +236,18 @@ impl WriteBatch {
     }
 
     /// Record that the event at `position` is about `pin`.
-    pub fn index_person(&mut self, pin: &str, position: u64) {
+    pub(crate) fn index_person(&mut self, pin: &str, position: u64) {
         self.put(keys::person_event(pin, position), []);
     }
 
     /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
-    pub fn set_subtree(&mut self, _: LogAppend, level: u32, index: u64, hash: &[u8; 32]) {
+    pub(crate) fn set_subtree(&mut self, _: LogAppend, level: u32, index: u64, hash: &[u8; 32]) {
         self.put(keys::subtree(level, index), hash);
     }
 
-    /// Store a named piece of node state with the rest of the batch.
-    pub fn set_meta(&mut self, name: &Meta, value: &[u8]) {
+    /// Store a named piece of the writer's state with the events it goes with (a publisher's
+    /// release cursor: the writer's alone, see [`LogAppend`]).
+    pub(crate) fn set_meta(&mut self, _: LogAppend, name: &Meta, value: &[u8]) {
         self.put(keys::meta(name), value);
     }
 
@@ -225,38 +256,59 @@ impl WriteBatch {
         self.put(keys::attestation(source, id), record(attestation));
     }
 
+    /// Store the credential issuer's status list and, when it moved, its cursor in the log.
+    pub fn set_credential_state(&mut self, status_list: &[u8], cursor: Option<u64>) {
+        self.put(keys::meta(&Meta::StatusList), status_list);
+        if let Some(position) = cursor {
+            self.put(keys::meta(&Meta::CredentialCursor), position.to_be_bytes());
+        }
+    }
+
     /// Store a credential issued to `pin` (and, under its id, whose it is).
     pub fn set_credential<T: Serialize>(&mut self, pin: &str, id: &Uuid, credential: &T) {
         self.put(keys::credential(pin, id), record(credential));
         self.put(keys::credential_holder(id), pin.as_bytes());
     }
 
+    /// Store the last log position the view projector folded in, with the views it folded.
+    pub(crate) fn set_view_cursor(&mut self, position: u64) {
+        self.put(keys::meta(&Meta::ViewCursor), position.to_be_bytes());
+    }
+
     /// Store the latest state of an offer (a vacancy or a course; `kind` is its byte).
-    pub fn set_offer<T: Serialize>(&mut self, kind: u8, id: &str, offer: &T) {
+    pub(crate) fn set_offer<T: Serialize>(&mut self, kind: u8, id: &str, offer: &T) {
         self.put(keys::offer(kind, id), record(offer));
     }
 
     /// Record that the own event at `position` about `pin` was withheld from `reader` when it was
     /// published (`released`: a later consent admitted it and it is in the release log).
-    pub fn set_withheld(&mut self, reader: &MemberId, pin: &str, position: u64, released: bool) {
+    pub(crate) fn set_withheld(
+        &mut self,
+        reader: &MemberId,
+        pin: &str,
+        position: u64,
+        released: bool,
+    ) {
         self.put(keys::withheld(reader, pin, position), [u8::from(released)]);
     }
 
     /// Append `position` to `reader`'s release log as release `number`.
-    pub fn release(&mut self, _: LogAppend, reader: &MemberId, number: u64, position: u64) {
+    pub(crate) fn release(&mut self, _: LogAppend, reader: &MemberId, number: u64, position: u64) {
         self.put(keys::release(reader, number), position.to_be_bytes());
     }
 
     /// Advance the cursor of `source` in the same atomic write as the events received with it.
-    pub fn set_cursor(&mut self, _: LogAppend, source: &MemberId, sequence: u64) {
+    pub(crate) fn set_cursor(&mut self, _: LogAppend, source: &MemberId, sequence: u64) {
         self.put(keys::cursor(source), sequence.to_be_bytes());
         self.len += 1;
     }
 
+    /// How many events (and cursors) it stages.
     pub fn len(&self) -> usize {
         self.len
     }
 
+    /// Whether it stages no event (and no cursor).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -271,25 +323,30 @@ impl WriteBatch {
 /// }
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Quarantined {
+pub(crate) struct Quarantined {
     /// Assigned by the store when it keeps the record ([`Store::quarantine`]); 0 before.
     #[serde(default)]
     number: u64,
     #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
+    pub(crate) time: OffsetDateTime,
     /// Where it came from: [`LOCAL_ORIGIN`] or the member id of the peer.
-    pub origin: String,
+    pub(crate) origin: String,
     /// A stable reason code, e.g. `schema-invalid`, `signature-invalid`.
-    pub reason: String,
+    pub(crate) reason: String,
     /// Human-readable detail (never personal data).
-    pub detail: serde_json::Value,
+    pub(crate) detail: serde_json::Value,
     /// The bytes as received (base64 is not needed: stored as lossy UTF-8 text).
-    pub body: String,
+    pub(crate) body: String,
 }
 
 impl Quarantined {
     /// A record of input refused now, not yet numbered (the store numbers it).
-    pub fn new(origin: String, reason: String, detail: serde_json::Value, body: String) -> Self {
+    pub(crate) fn new(
+        origin: String,
+        reason: String,
+        detail: serde_json::Value,
+        body: String,
+    ) -> Self {
         Quarantined {
             number: 0,
             time: OffsetDateTime::now_utc(),
@@ -301,22 +358,22 @@ impl Quarantined {
     }
 
     /// Its number in the quarantine log (0 until the store has kept it).
-    pub fn number(&self) -> u64 {
+    pub(crate) fn number(&self) -> u64 {
         self.number
     }
 }
 
 /// The quarantine origin of what the node's own systems submitted through the local API.
-pub const LOCAL_ORIGIN: &str = "local-api";
+pub(crate) const LOCAL_ORIGIN: &str = "local-api";
 
 /// The most the quarantine holds (`[limits] quarantine_max_records` and
 /// `quarantine_max_bytes`): a refused submission that would pass either is refused as
 /// [`QuarantineFull`], and nothing already kept is dropped for it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuarantineCaps {
-    pub max_records: u64,
+    pub(crate) max_records: u64,
     /// Of stored records (each as its JSON).
-    pub max_bytes: u64,
+    pub(crate) max_bytes: u64,
 }
 
 impl QuarantineCaps {
@@ -334,9 +391,9 @@ impl QuarantineCaps {
 
 /// What the quarantine holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct QuarantineHeld {
-    pub records: u64,
-    pub bytes: u64,
+pub(crate) struct QuarantineHeld {
+    pub(crate) records: u64,
+    pub(crate) bytes: u64,
 }
 
 /// A record was not kept: the quarantine is at one of its caps.
@@ -346,13 +403,13 @@ pub struct QuarantineHeld {
     held.records, held.bytes, caps.max_records, caps.max_bytes
 )]
 pub struct QuarantineFull {
-    pub held: QuarantineHeld,
-    pub caps: QuarantineCaps,
+    pub(crate) held: QuarantineHeld,
+    pub(crate) caps: QuarantineCaps,
 }
 
 /// Why a record was not put in quarantine.
 #[derive(Debug, thiserror::Error)]
-pub enum QuarantineError {
+pub(crate) enum QuarantineError {
     #[error(transparent)]
     Full(#[from] QuarantineFull),
     #[error(transparent)]
@@ -365,6 +422,9 @@ impl From<KvError> for QuarantineError {
         QuarantineError::Store(e.into())
     }
 }
+
+/// How long [`Store::compact`] waits for the store's other users to let go of its engine.
+pub const COMPACT_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The node's store.
 #[derive(Clone)]
@@ -396,13 +456,13 @@ impl Store {
     }
 
     /// Open the store in a PostgreSQL database, creating Jol's schema in an empty one.
-    pub fn open_postgres(settings: &PgSettings) -> Result<Store, StoreError> {
+    pub(crate) fn open_postgres(settings: &PgSettings) -> Result<Store, StoreError> {
         Store::open_at(Location::Postgres(settings.clone()))
     }
 
     /// Open the store at `location`. A directory holding a store of another engine is an error
     /// (nothing is converted silently).
-    pub fn open_at(location: Location) -> Result<Store, StoreError> {
+    pub(crate) fn open_at(location: Location) -> Result<Store, StoreError> {
         if let Location::Dir { dir, engine, .. } = &location {
             if let Some(found) = Engine::of(dir).filter(|f| f != engine) {
                 return Err(StoreError::WrongEngine {
@@ -465,7 +525,7 @@ impl Store {
     /// Close the engine and open it again, for every holder of this store at once. Engines
     /// refuse all work after an I/O error (a full disk, say) until they are reopened; what was
     /// applied but not flushed may be gone afterwards, so callers reload their counters.
-    pub fn reopen(&self) -> Result<(), StoreError> {
+    pub(crate) fn reopen(&self) -> Result<(), StoreError> {
         let mut slot = self
             .slot
             .write()
@@ -483,6 +543,76 @@ impl Store {
         *slot = Some(kv);
         drop(slot);
         self.load_side_frontiers()
+    }
+
+    /// Rewrite the store so that nothing deleted or overwritten is left in its files (see
+    /// [`compact`]): an embedded engine is copied entry by entry into a new store that replaces
+    /// it; Jol's PostgreSQL tables are rewritten by `VACUUM FULL`. The store stays usable
+    /// meanwhile: every other user of this store waits while an embedded engine is rewritten
+    /// (and fails with [`StoreError::InUse`] when one keeps its handle past
+    /// [`COMPACT_WAIT`]); on PostgreSQL each replica waits while a table is rewritten.
+    pub fn compact(&self) -> Result<CompactReport, StoreError> {
+        let started = std::time::Instant::now();
+        let (dir, engine) = match &self.location {
+            Location::Dir { dir, engine, .. } => (dir.clone(), *engine),
+            Location::Postgres(_) => {
+                let kv = self.kv()?;
+                let pg = kv.postgres().ok_or(StoreError::Corrupt("store engine"))?;
+                let bytes_before = pg.size_on_disk();
+                pg.vacuum_full()
+                    .map_err(|e| io("compact")(KvError::from(e)))?;
+                return Ok(CompactReport {
+                    engine: Engine::Postgres,
+                    entries: None,
+                    bytes_before,
+                    bytes_after: pg.size_on_disk(),
+                    took: started.elapsed(),
+                });
+            }
+        };
+        let bytes_before = compact::bytes_under(&dir);
+        let entries = self.with_engine_alone(|kv| compact::rewrite(kv, &dir, engine))?;
+        Ok(CompactReport {
+            engine,
+            entries: Some(entries),
+            bytes_before,
+            bytes_after: compact::bytes_under(&dir),
+            took: started.elapsed(),
+        })
+    }
+
+    /// Take the embedded engine from every user of this store, wait until no copy of its handle
+    /// is left, hand it to `work` (which closes it), and open the store again for everyone,
+    /// whether `work` succeeded or not.
+    fn with_engine_alone<T>(
+        &self,
+        work: impl FnOnce(Kv) -> Result<T, KvError>,
+    ) -> Result<T, StoreError> {
+        let mut slot = self
+            .slot
+            .write()
+            .map_err(|_| StoreError::Corrupt("store lock"))?;
+        let kv = slot
+            .take()
+            .ok_or_else(|| StoreError::Closed(self.location.to_string()))?;
+        let waiting = std::time::Instant::now();
+        while !kv.held_alone() {
+            if waiting.elapsed() > COMPACT_WAIT {
+                *slot = Some(kv);
+                return Err(StoreError::InUse {
+                    at: self.location.to_string(),
+                    waited: COMPACT_WAIT,
+                });
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let done = work(kv).map_err(io("compact"));
+        let kv = Kv::open_at(&self.location).map_err(|source| StoreError::Open {
+            at: self.location.to_string(),
+            source,
+        })?;
+        *slot = Some(kv);
+        done
     }
 
     fn kv(&self) -> Result<Kv, StoreError> {
@@ -535,7 +665,7 @@ impl Store {
     /// Apply staged appends atomically and make them, with everything applied before, durable
     /// (one write where [`Store::apply`] then [`Store::flush`] may be two). Returns after the
     /// fsync.
-    pub fn commit(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
+    pub(crate) fn commit(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
         self.kv()?.commit(batch.ops).map_err(io("write"))
     }
 
@@ -553,7 +683,7 @@ impl Store {
     }
 
     /// The highest sequence stored for `source`, 0 when none.
-    pub fn last_sequence(&self, source: &MemberId) -> Result<u64, StoreError> {
+    pub(crate) fn last_sequence(&self, source: &MemberId) -> Result<u64, StoreError> {
         let prefix = keys::sequences_of(source);
         match self.last_under(&prefix)? {
             Some((k, _)) => u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("sequence key")),
@@ -567,7 +697,11 @@ impl Store {
     }
 
     /// Where the event with this id is stored.
-    pub fn position_of(&self, source: &MemberId, id: &Uuid) -> Result<Option<u64>, StoreError> {
+    pub(crate) fn position_of(
+        &self,
+        source: &MemberId,
+        id: &Uuid,
+    ) -> Result<Option<u64>, StoreError> {
         if let Some(v) = self.get_raw(&keys::id(source, id))? {
             return u64_at(&v, 0)
                 .map(Some)
@@ -582,7 +716,11 @@ impl Store {
     }
 
     /// The own events about `pin` withheld from `reader` at publication: (position, released).
-    pub fn withheld(&self, reader: &MemberId, pin: &str) -> Result<Vec<(u64, bool)>, StoreError> {
+    pub(crate) fn withheld(
+        &self,
+        reader: &MemberId,
+        pin: &str,
+    ) -> Result<Vec<(u64, bool)>, StoreError> {
         let prefix = keys::withheld_about(reader, pin);
         self.scan(&prefix)
             .map(|r| {
@@ -595,7 +733,7 @@ impl Store {
     }
 
     /// The last number of `reader`'s release log (0: nothing released yet).
-    pub fn last_release(&self, reader: &MemberId) -> Result<u64, StoreError> {
+    pub(crate) fn last_release(&self, reader: &MemberId) -> Result<u64, StoreError> {
         let prefix = keys::releases_of(reader);
         match self.last_under(&prefix)? {
             Some((k, _)) => u64_at(&k, prefix.len()).ok_or(StoreError::Corrupt("release key")),
@@ -604,7 +742,7 @@ impl Store {
     }
 
     /// `reader`'s releases after `after`: (release number, position).
-    pub fn releases(
+    pub(crate) fn releases(
         &self,
         reader: &MemberId,
         after: u64,
@@ -629,7 +767,7 @@ impl Store {
     }
 
     /// Every event this node holds with `id`, whatever its source: (source, position).
-    pub fn positions_of_id(&self, id: &Uuid) -> Result<Vec<(MemberId, u64)>, StoreError> {
+    pub(crate) fn positions_of_id(&self, id: &Uuid) -> Result<Vec<(MemberId, u64)>, StoreError> {
         let prefix = keys::ids(id);
         self.scan(&prefix)
             .map(|r| {
@@ -658,7 +796,7 @@ impl Store {
     }
 
     /// Where the event `source`/`sequence` is stored.
-    pub fn position_of_sequence(
+    pub(crate) fn position_of_sequence(
         &self,
         source: &MemberId,
         sequence: u64,
@@ -671,7 +809,7 @@ impl Store {
     /// `source`'s events with sequences after `after` up to `end`, as (sequence, position, JWS),
     /// stopping at the first sequence not stored and before the first event `budget` does not
     /// take (which is not read); two reads whatever the count.
-    pub fn events_of_source(
+    pub(crate) fn events_of_source(
         &self,
         source: &MemberId,
         after: u64,
@@ -710,7 +848,7 @@ impl Store {
     }
 
     /// Many people's current consent records (see [`Store::consent`]), in the order asked.
-    pub fn consents<T: DeserializeOwned>(
+    pub(crate) fn consents<T: DeserializeOwned>(
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
@@ -735,7 +873,7 @@ impl Store {
     }
 
     /// Which of these own events (pin, position) were withheld from `reader` at publication.
-    pub fn were_withheld(
+    pub(crate) fn were_withheld(
         &self,
         reader: &MemberId,
         events: &[(&str, u64)],
@@ -765,7 +903,7 @@ impl Store {
 
     /// Up to `limit` events after `position`, in log order, as many as `budget` takes by their
     /// sizes (what it does not take is not read).
-    pub fn range_within(
+    pub(crate) fn range_within(
         &self,
         after: u64,
         limit: usize,
@@ -780,7 +918,10 @@ impl Store {
     }
 
     /// The idempotency record for a key, if a request with it was stored.
-    pub fn idempotency(&self, idempotency_key: &str) -> Result<Option<Idempotency>, StoreError> {
+    pub(crate) fn idempotency(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<Option<Idempotency>, StoreError> {
         let v = self.get_raw(&keys::idempotency(idempotency_key))?;
         v.map(|v| {
             let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("idempotency record"))?;
@@ -794,19 +935,19 @@ impl Store {
     }
 
     /// A named piece of node state (e.g. the current manifest), if stored.
-    pub fn meta(&self, name: &Meta) -> Result<Option<Vec<u8>>, StoreError> {
+    pub(crate) fn meta(&self, name: &Meta) -> Result<Option<Vec<u8>>, StoreError> {
         let v = self.get_raw(&keys::meta(name))?;
         Ok(v)
     }
 
     /// Store a named piece of node state without waiting for a flush.
-    pub fn set_meta_lazy(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn set_meta_lazy(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
         self.put_one(keys::meta(name), value)
     }
 
     /// Store a named piece of node state durably (flushes). The manifest may be stored by any
     /// replica ([`Meta::is_shared`]); the rest by the writer only.
-    pub fn set_meta(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn set_meta(&self, name: &Meta, value: &[u8]) -> Result<(), StoreError> {
         if name.is_shared() {
             return self.put_shared(keys::meta(name), value);
         }
@@ -829,21 +970,21 @@ impl Store {
 
     /// A person's current consent record, as stored by [`WriteBatch::set_consent`].
     /// A damaged record is an error, never taken as "no consent held".
-    pub fn consent<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) fn consent<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
         self.get_raw(&keys::consent(pin))?
             .map(|v| decode(&v, "consent state"))
             .transpose()
     }
 
     /// A person's stored view.
-    pub fn view<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) fn view<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
         self.get_raw(&keys::view(pin))?
             .map(|v| decode(&v, "person view"))
             .transpose()
     }
 
     /// Many people's stored views, in the order asked (one read).
-    pub fn views_of<T: DeserializeOwned>(
+    pub(crate) fn views_of<T: DeserializeOwned>(
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
@@ -857,7 +998,9 @@ impl Store {
     }
 
     /// Every (pin, position) of the person index, in PIN order.
-    pub fn person_index(&self) -> impl Iterator<Item = Result<(String, u64), StoreError>> + '_ {
+    pub(crate) fn person_index(
+        &self,
+    ) -> impl Iterator<Item = Result<(String, u64), StoreError>> + '_ {
         self.scan(&Space::PersonEvent.all()).map(|r| {
             let (k, _) = r?;
             let split = k
@@ -872,14 +1015,14 @@ impl Store {
     }
 
     /// Drop every view and the person index (before a rebuild).
-    pub fn clear_views(&self) -> Result<(), StoreError> {
+    pub(crate) fn clear_views(&self) -> Result<(), StoreError> {
         self.clear_space(Space::View)?;
         self.clear_person_index()
     }
 
     /// Drop the person index: a rebuild's scratch (and what stores written before views named
     /// their events' positions kept).
-    pub fn clear_person_index(&self) -> Result<(), StoreError> {
+    pub(crate) fn clear_person_index(&self) -> Result<(), StoreError> {
         self.clear_space(Space::PersonEvent)
     }
 
@@ -896,14 +1039,18 @@ impl Store {
     }
 
     /// The latest state of one offer.
-    pub fn offer<T: DeserializeOwned>(&self, kind: u8, id: &str) -> Result<Option<T>, StoreError> {
+    pub(crate) fn offer<T: DeserializeOwned>(
+        &self,
+        kind: u8,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         self.get_raw(&keys::offer(kind, id))?
             .map(|v| decode(&v, "offer"))
             .transpose()
     }
 
     /// Every offer of one kind, by id.
-    pub fn offers<T: DeserializeOwned>(&self, kind: u8) -> Result<Vec<T>, StoreError> {
+    pub(crate) fn offers<T: DeserializeOwned>(&self, kind: u8) -> Result<Vec<T>, StoreError> {
         self.scan(&keys::offers(kind))
             .map(|r| r.and_then(|(_, v)| decode(&v, "offer")))
             .collect()
@@ -951,13 +1098,13 @@ impl Store {
     }
 
     /// Keep a signed checkpoint of this node's log (by tree size).
-    pub fn put_checkpoint(&self, size: u64, bytes: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn put_checkpoint(&self, size: u64, bytes: &[u8]) -> Result<(), StoreError> {
         self.put_one(keys::checkpoint(size), bytes)?;
         self.flush()
     }
 
     /// The latest signed checkpoint, with its size.
-    pub fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
+    pub(crate) fn latest_checkpoint(&self) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
         self.last_under(&Space::Checkpoint.all())?
             .map(|(k, v)| {
                 Ok((
@@ -969,7 +1116,9 @@ impl Store {
     }
 
     /// Every signed checkpoint, oldest first.
-    pub fn checkpoints(&self) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+    pub(crate) fn checkpoints(
+        &self,
+    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
         self.scan(&Space::Checkpoint.all()).map(|r| {
             let (k, v) = r?;
             Ok((
@@ -980,7 +1129,7 @@ impl Store {
     }
 
     /// Keep a witness's co-signature of one of this node's checkpoints.
-    pub fn put_cosignature(
+    pub(crate) fn put_cosignature(
         &self,
         size: u64,
         witness: &str,
@@ -991,14 +1140,14 @@ impl Store {
     }
 
     /// The co-signatures received for the checkpoint of `size`.
-    pub fn cosignatures(&self, size: u64) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub(crate) fn cosignatures(&self, size: u64) -> Result<Vec<Vec<u8>>, StoreError> {
         self.scan(&keys::cosignatures(size))
             .map(|r| r.map(|(_, v)| v))
             .collect()
     }
 
     /// The last contiguous sequence received from `source` (0: nothing yet).
-    pub fn cursor(&self, source: &MemberId) -> Result<u64, StoreError> {
+    pub(crate) fn cursor(&self, source: &MemberId) -> Result<u64, StoreError> {
         let v = self.get_raw(&keys::cursor(source))?;
         v.map(|v| u64_at(&v, 0).ok_or(StoreError::Corrupt("cursor")))
             .transpose()
@@ -1007,7 +1156,7 @@ impl Store {
 
     /// Keep rejected input with its reason, unless that would pass one of `caps`: what is kept
     /// already is never dropped for it. Written without waiting for a flush.
-    pub fn quarantine(
+    pub(crate) fn quarantine(
         &self,
         mut record: Quarantined,
         caps: QuarantineCaps,
@@ -1032,7 +1181,7 @@ impl Store {
     }
 
     /// How much the quarantine holds.
-    pub fn quarantine_held(&self) -> Result<QuarantineHeld, StoreError> {
+    pub(crate) fn quarantine_held(&self) -> Result<QuarantineHeld, StoreError> {
         let records = self.side_len(SideLog::Quarantine);
         Ok(QuarantineHeld {
             records,
@@ -1060,7 +1209,7 @@ impl Store {
     }
 
     /// How many quarantine records came from `origin`.
-    pub fn quarantined_from(&self, origin: &str) -> Result<u64, StoreError> {
+    pub(crate) fn quarantined_from(&self, origin: &str) -> Result<u64, StoreError> {
         Ok(self
             .meta(&Meta::QuarantinedFrom(origin.to_string()))?
             .and_then(|v| v.try_into().ok())
@@ -1069,7 +1218,7 @@ impl Store {
 
     /// Quarantined records after `number`, oldest first, as many as `budget` takes by their
     /// stored sizes (what it does not take is not read).
-    pub fn quarantined(
+    pub(crate) fn quarantined(
         &self,
         after: u64,
         limit: usize,
@@ -1084,13 +1233,16 @@ impl Store {
     }
 
     /// How many records the quarantine holds.
-    pub fn quarantine_len(&self) -> usize {
+    pub(crate) fn quarantine_len(&self) -> usize {
         self.side_len(SideLog::Quarantine) as usize
     }
 
     /// Append entries to the access log, each indexed under every PIN it is about, and flush: a
     /// read is answered only once its record is durable.
-    pub fn append_access(&self, reads: Vec<(Vec<String>, Vec<u8>)>) -> Result<(), StoreError> {
+    pub(crate) fn append_access(
+        &self,
+        reads: Vec<(Vec<String>, Vec<u8>)>,
+    ) -> Result<(), StoreError> {
         if reads.is_empty() {
             return Ok(());
         }
@@ -1108,7 +1260,11 @@ impl Store {
     }
 
     /// A person's access-log entries, newest first, as stored.
-    pub fn access_entries(&self, pin: &str, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+    pub(crate) fn access_entries(
+        &self,
+        pin: &str,
+        limit: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
         let indexed: Vec<Vec<u8>> = self
             .scan(&keys::accesses(pin))
             .take(limit)
@@ -1174,7 +1330,7 @@ impl Store {
     }
 
     /// A side log's entries as stored, after `number`, oldest first.
-    pub fn side_entries(
+    pub(crate) fn side_entries(
         &self,
         log: SideLog,
         after: u64,
@@ -1204,7 +1360,7 @@ impl Store {
     }
 
     /// How many entries a side log holds.
-    pub fn side_len(&self, log: SideLog) -> u64 {
+    pub(crate) fn side_len(&self, log: SideLog) -> u64 {
         self.meta(&log.size())
             .ok()
             .flatten()
@@ -1215,13 +1371,13 @@ impl Store {
 
 impl Store {
     /// The Merkle leaf hash of log entry `index` (position `index + 1`).
-    pub fn perfect_leaf(&self, index: u64) -> Result<crate::merkle::Hash, StoreError> {
+    pub(crate) fn perfect_leaf(&self, index: u64) -> Result<crate::merkle::Hash, StoreError> {
         crate::merkle::Subtrees::perfect(self, 0, index)
     }
 }
 
 /// A side log's perfect subtrees, for its root and proofs.
-pub struct SideLogTree<'a>(pub &'a Store, pub SideLog);
+pub(crate) struct SideLogTree<'a>(pub &'a Store, pub SideLog);
 
 impl crate::merkle::Subtrees for SideLogTree<'_> {
     type Error = StoreError;
@@ -1307,6 +1463,62 @@ mod tests {
 
     fn member() -> MemberId {
         "central-server/GOV/70000001/migration".parse().unwrap()
+    }
+
+    /// What an erasure deleted or overwrote is in none of the store's files after
+    /// [`Store::compact`], in the clear or base64url; every other entry reads back identical,
+    /// also after reopening. On PostgreSQL the files are the database's in the cluster.
+    #[test]
+    fn compaction_leaves_no_erased_value_on_disk() {
+        use compact::tests::{every_entry, files_holding, write_then_erase, ERASED};
+        for mut fixture in Fixture::all() {
+            let engine = fixture.engine;
+            let store = fixture.open();
+            let files = || match &fixture.pg {
+                None => fixture.dir.path().to_path_buf(),
+                Some(pg) => postgres::test_database_files(pg),
+            };
+            write_then_erase(&store.kv().unwrap());
+            let entries = every_entry(&store.kv().unwrap());
+            assert!(
+                !files_holding(&files(), ERASED).is_empty(),
+                "{engine}: the erased value was on disk before"
+            );
+            let report = store.compact().unwrap();
+            assert_eq!(report.engine, engine);
+            assert!(report.bytes_after > 0, "{engine}: {report}");
+            let holding = files_holding(&files(), ERASED);
+            assert!(holding.is_empty(), "{engine}: {holding:?}");
+            assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
+            drop(store);
+            let store = fixture.open();
+            assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
+        }
+    }
+
+    /// A running node's other users wait while its store is compacted: what another thread
+    /// commits meanwhile is all there afterwards.
+    #[test]
+    fn compaction_while_the_store_is_in_use_loses_nothing() {
+        for engine in [Engine::Redb, Engine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let writing = store.clone();
+            let writer = std::thread::spawn(move || {
+                for i in 0u32..300 {
+                    let mut b = WriteBatch::default();
+                    b.set_view(&format!("{i:011}"), &i);
+                    writing.apply_other(b).unwrap();
+                }
+            });
+            for _ in 0..3 {
+                store.compact().unwrap();
+            }
+            writer.join().unwrap();
+            store.compact().unwrap();
+            let views: Vec<u32> = store.views().map(Result::unwrap).collect();
+            assert_eq!(views, (0..300).collect::<Vec<_>>(), "{engine}");
+        }
     }
 
     fn append(store: &Store, source: &MemberId, position: u64, sequence: u64, idem: Option<&str>) {

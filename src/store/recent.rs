@@ -14,10 +14,10 @@ use std::sync::Mutex;
 use crate::event::SignedEvent;
 
 /// How many events are kept by default: a few pages of the projector and the feed.
-pub const DEFAULT_CAPACITY: usize = 2048;
+pub(crate) const DEFAULT_CAPACITY: usize = 2048;
 
 /// The latest committed events, parsed (see the module doc).
-pub struct Recent {
+pub(crate) struct Recent {
     capacity: usize,
     held: Mutex<Held>,
 }
@@ -41,7 +41,7 @@ impl Held {
 }
 
 impl Recent {
-    pub fn new(capacity: usize) -> Recent {
+    pub(crate) fn new(capacity: usize) -> Recent {
         Recent {
             capacity,
             held: Mutex::new(Held::default()),
@@ -51,7 +51,7 @@ impl Recent {
     /// Keep the events a commit made durable, the first at `first` and the rest after it.
     /// A commit that does not follow the last one kept (a failed commit that landed, a restart)
     /// starts the window again.
-    pub fn committed(&self, first: u64, events: impl IntoIterator<Item = SignedEvent>) {
+    pub(crate) fn committed(&self, first: u64, events: impl IntoIterator<Item = SignedEvent>) {
         if self.capacity == 0 {
             return;
         }
@@ -68,14 +68,21 @@ impl Recent {
         held.first += over as u64;
     }
 
+    /// Forget every event held (an erasure changed stored events: readers take the store's).
+    pub(crate) fn clear(&self) {
+        if let Ok(mut held) = self.held.lock() {
+            held.events.clear();
+        }
+    }
+
     /// The event at `position`, if it is still here.
-    pub fn get(&self, position: u64) -> Option<SignedEvent> {
+    pub(crate) fn get(&self, position: u64) -> Option<SignedEvent> {
         let held = self.held.lock().ok()?;
         held.events.get(held.offset(position)?).cloned()
     }
 
     /// Up to `limit` events from `from` on, if `from` is still here (else none: read the store).
-    pub fn from(&self, from: u64, limit: usize) -> Option<Vec<(u64, SignedEvent)>> {
+    pub(crate) fn from(&self, from: u64, limit: usize) -> Option<Vec<(u64, SignedEvent)>> {
         let held = self.held.lock().ok()?;
         let offset = held.offset(from)?;
         if offset >= held.events.len() {

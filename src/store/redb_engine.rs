@@ -57,7 +57,7 @@ impl Redb {
 
     /// The values of the first of `keys` that `budget` takes, in the order asked, in one read
     /// transaction (a value not taken is not copied).
-    pub fn get_many(
+    pub(crate) fn get_many(
         &self,
         keys: &[Vec<u8>],
         budget: &mut Budget,
@@ -77,7 +77,7 @@ impl Redb {
     }
 
     /// Apply `ops` in one write transaction, durable when it returns if `durability` says so.
-    pub fn write(&self, mut ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
+    pub(crate) fn write(&self, mut ops: Vec<Op>, durability: Durability) -> Result<(), KvError> {
         // In key order (stable: a later op on the same key stays later), one B-tree leaf
         // after the other, each made dirty once, instead of the key spaces interleaved.
         ops.sort_by(|a, b| a.key().cmp(b.key()));
@@ -130,7 +130,7 @@ impl Redb {
     }
 
     /// The last entry with `start <= key < end`.
-    pub fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<kv::Entry>, KvError> {
+    pub(crate) fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<kv::Entry>, KvError> {
         self.explain((|| {
             let table = self.read()?;
             match table.range(start..end).map_err(redb_err)?.next_back() {

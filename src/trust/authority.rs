@@ -22,32 +22,47 @@ use crate::trust::manifest::{
 /// Why an authority command failed.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthorityError {
+    /// A file of the authority could not be read or written.
     #[error("{path}: {source}")]
     File {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A file is not the JSON the authority wrote.
     #[error("{path} is not the JSON the authority wrote: {source}")]
     Json {
+        /// The file.
         path: PathBuf,
+        /// serde_json's error.
         source: serde_json::Error,
     },
+    /// A key could not be read or written.
     #[error(transparent)]
     Key(#[from] KeyError),
+    /// A certificate could not be made.
     #[error(transparent)]
     Cert(#[from] CertError),
+    /// The manifest could not be made or read.
     #[error(transparent)]
     Manifest(#[from] ManifestError),
+    /// The member is in the manifest already.
     #[error("{0} is already a member; remove it first or add keys with add-key")]
     MemberExists(MemberId),
+    /// No such member.
     #[error("{0} is not a member")]
     NoMember(MemberId),
+    /// The member has no signing key of that name.
     #[error("{0} has no signing key of that name")]
     NoKey(KeyName),
+    /// The member has a signing key of that name already.
     #[error("{0} already has a signing key of that name")]
     KeyExists(KeyName),
+    /// The authority folder exists already and is not empty.
     #[error("the authority folder {0} already exists and is not empty")]
     Exists(PathBuf),
+    /// An argument that is not valid, and why.
     #[error("{0}")]
     Invalid(String),
 }
@@ -103,6 +118,7 @@ pub fn node_tls_key(member: &MemberId, key_out: &Path) -> Result<PathBuf, Author
 }
 
 impl Authority {
+    /// The authority whose folder is `dir`.
     pub fn open(dir: &Path) -> Authority {
         Authority {
             dir: dir.to_path_buf(),
@@ -153,6 +169,7 @@ impl Authority {
                     schema_digest: t.schema_digest().to_string(),
                     publishers: Vec::new(),
                     readers: Vec::new(),
+                    retention_days: None,
                 })
                 .collect(),
         };
@@ -161,7 +178,7 @@ impl Authority {
     }
 
     /// The draft manifest.
-    pub fn draft(&self) -> Result<Manifest, AuthorityError> {
+    pub(crate) fn draft(&self) -> Result<Manifest, AuthorityError> {
         let path = self.path("manifest.json");
         serde_json::from_str(&read(&path)?).map_err(|source| AuthorityError::Json { path, source })
     }
@@ -211,6 +228,7 @@ impl Authority {
         )?)
     }
 
+    /// Add a member to the manifest draft (`sign` makes it the manifest).
     pub fn add_member(&self, member: Member) -> Result<(), AuthorityError> {
         self.edit(|m| {
             if m.member(&member.id).is_some() {
@@ -222,7 +240,7 @@ impl Authority {
     }
 
     /// Remove a member and every grant it had.
-    pub fn remove_member(&self, id: &MemberId) -> Result<(), AuthorityError> {
+    pub(crate) fn remove_member(&self, id: &MemberId) -> Result<(), AuthorityError> {
         self.edit(|m| {
             let before = m.members.len();
             m.members.retain(|x| &x.id != id);
@@ -238,7 +256,11 @@ impl Authority {
     }
 
     /// Mark whether `id` may still sign with the deprecated `EdDSA` algorithm name.
-    pub fn set_legacy_eddsa(&self, id: &MemberId, legacy: bool) -> Result<(), AuthorityError> {
+    pub(crate) fn set_legacy_eddsa(
+        &self,
+        id: &MemberId,
+        legacy: bool,
+    ) -> Result<(), AuthorityError> {
         self.edit(|m| {
             let member = m
                 .members
@@ -250,7 +272,11 @@ impl Authority {
         })
     }
 
-    pub fn add_key(&self, kid: &KeyName, entry: SigningKeyEntry) -> Result<(), AuthorityError> {
+    pub(crate) fn add_key(
+        &self,
+        kid: &KeyName,
+        entry: SigningKeyEntry,
+    ) -> Result<(), AuthorityError> {
         self.edit(|m| {
             let member = m
                 .members
@@ -268,7 +294,7 @@ impl Authority {
     /// Revoke a signing key: events of its member signed with it are valid up to sequence
     /// `after_sequence` of the member's feed and refused after it, whatever time they carry;
     /// checkpoints and co-signatures dated from `at` on are refused.
-    pub fn revoke_key(
+    pub(crate) fn revoke_key(
         &self,
         kid: &KeyName,
         after_sequence: u64,
@@ -321,6 +347,20 @@ impl Authority {
                 .find(|x| &x.id == id)
                 .ok_or_else(|| AuthorityError::NoMember(id.clone()))?;
             member.event_formats = formats;
+            Ok(())
+        })
+    }
+
+    /// Keep events of `t` about a person `days` days after the person's last event at the
+    /// publisher (`None`: until erased on request).
+    pub fn set_retention(&self, t: EventType, days: Option<u32>) -> Result<(), AuthorityError> {
+        if !t.is_personal() && days.is_some() {
+            return Err(AuthorityError::Invalid(format!(
+                "{t} is not about a person: retention applies to personal data"
+            )));
+        }
+        self.edit(|m| {
+            policy_mut(m, t)?.retention_days = days;
             Ok(())
         })
     }

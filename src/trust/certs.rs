@@ -15,17 +15,17 @@ pub enum CertError {
     #[error("certificate work failed: {0}")]
     Rcgen(#[from] rcgen::Error),
     #[error("the certificate signing request is not valid: {0}")]
-    Request(String),
+    Request(#[source] rcgen::Error),
 }
 
 /// A key and its certificate, both PEM.
-pub struct Issued {
-    pub key_pem: String,
-    pub cert_pem: String,
+pub(crate) struct Issued {
+    pub(crate) key_pem: String,
+    pub(crate) cert_pem: String,
 }
 
 /// Create the federation CA (Ed25519), valid for `days`.
-pub fn new_ca(instance: &str, days: i64) -> Result<Issued, CertError> {
+pub(crate) fn new_ca(instance: &str, days: i64) -> Result<Issued, CertError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
@@ -48,7 +48,7 @@ pub fn new_ca(instance: &str, days: i64) -> Result<Issued, CertError> {
 }
 
 /// A node's new TLS key (Ed25519, PKCS#8 PEM) and a CSR naming its member id.
-pub fn new_node_key(member: &MemberId) -> Result<(String, String), CertError> {
+pub(crate) fn new_node_key(member: &MemberId) -> Result<(String, String), CertError> {
     let key = KeyPair::generate_for(&rcgen::PKCS_ED25519)?;
     let mut params = CertificateParams::default();
     params.distinguished_name = member_dn(member);
@@ -63,7 +63,7 @@ fn member_dn(member: &MemberId) -> DistinguishedName {
 }
 
 /// The subject common name of a DER certificate (a node certificate names its member there).
-pub fn common_name(der: &[u8]) -> Option<String> {
+pub(crate) fn common_name(der: &[u8]) -> Option<String> {
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
     let cn = cert.subject().iter_common_name().next()?;
     cn.as_str().ok().map(str::to_string)
@@ -71,7 +71,7 @@ pub fn common_name(der: &[u8]) -> Option<String> {
 
 /// Issue a node certificate for `member` from its CSR, signed by the CA, valid from
 /// `not_before` for `days`.
-pub fn issue_node_cert(
+pub(crate) fn issue_node_cert(
     csr_pem: &str,
     member: &MemberId,
     ca_cert_pem: &str,
@@ -79,8 +79,7 @@ pub fn issue_node_cert(
     not_before: OffsetDateTime,
     days: i64,
 ) -> Result<String, CertError> {
-    let csr = CertificateSigningRequestParams::from_pem(csr_pem)
-        .map_err(|e| CertError::Request(e.to_string()))?;
+    let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(CertError::Request)?;
     let ca_key = KeyPair::from_pem(ca_key_pem)?;
     let issuer = Issuer::from_ca_cert_pem(ca_cert_pem, ca_key)?;
     let mut params = CertificateParams::default();

@@ -131,6 +131,11 @@ pub struct TypePolicy {
     pub schema_digest: String,
     pub publishers: Vec<MemberId>,
     pub readers: Vec<ReaderGrant>,
+    /// How long the publisher keeps an event of this type about a person: this many days after
+    /// the person's last event (by business date) at the publisher; then every node erases it
+    /// (`registry::retention`). Absent: kept until erased on request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_days: Option<u32>,
 }
 
 /// The signed description of the federation.
@@ -468,6 +473,7 @@ mod tests {
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
                     fields: None,
                 }],
+                retention_days: None,
             }],
         }
     }

@@ -7,7 +7,9 @@
 //! only to persist the newest manifest; never events, views or cursors.
 
 pub mod authority;
-pub mod certs;
+pub(crate) mod certs;
+// Not documented yet (issue 28): the manifest is being changed meanwhile.
+#[allow(missing_docs)]
 pub mod manifest;
 pub mod pinned;
 pub mod tls;

@@ -19,18 +19,16 @@ use super::tls::{provider, spki_sha256, Identity, TlsError};
 
 /// A new self-signed certificate and its key (PEM), for an information system's or a security
 /// server's internal TLS.
-pub fn self_signed(name: &str) -> Result<(String, String), TlsError> {
-    let key = rcgen::KeyPair::generate().map_err(|e| TlsError::Config(e.to_string()))?;
+pub(crate) fn self_signed(name: &str) -> Result<(String, String), TlsError> {
+    let key = rcgen::KeyPair::generate().map_err(TlsError::config)?;
     let mut params = rcgen::CertificateParams::new(vec![name.to_string(), "localhost".into()])
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::config)?;
     params
         .distinguished_name
         .push(rcgen::DnType::CommonName, name);
     params.not_before = time::OffsetDateTime::now_utc() - time::Duration::days(1);
     params.not_after = time::OffsetDateTime::now_utc() + time::Duration::days(730);
-    let cert = params
-        .self_signed(&key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+    let cert = params.self_signed(&key).map_err(TlsError::config)?;
     Ok((cert.pem(), key.serialize_pem()))
 }
 
@@ -101,7 +99,7 @@ pub fn client_config(
 }
 
 /// The server name a client sends; the peer is checked by its pinned key, not by name.
-pub fn server_name() -> ServerName<'static> {
+pub(crate) fn server_name() -> ServerName<'static> {
     super::tls::peer_server_name()
 }
 

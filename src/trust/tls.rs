@@ -28,36 +28,87 @@ use crate::event::schema::hex;
 /// Why TLS material could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
+    /// A PEM file could not be read.
     #[error("cannot read {path}: {source}")]
     Read {
+        /// The file.
         path: PathBuf,
+        /// The PEM or I/O error.
         source: rustls::pki_types::pem::Error,
     },
+    /// A PEM file holds no certificate.
     #[error("{0}: no certificate in the file")]
     NoCertificate(PathBuf),
+    /// A file could not be written.
     #[error("cannot write {path}: {source}")]
     Write {
+        /// The file.
         path: PathBuf,
+        /// The I/O error.
         source: std::io::Error,
     },
+    /// A certificate could not be read or used.
     #[error("not an X.509 certificate: {0}")]
-    Certificate(String),
+    Certificate(#[source] BadCertificate),
+    /// A TLS configuration could not be built.
     #[error("TLS configuration failed: {0}")]
-    Config(String),
+    Config(#[source] ConfigFailure),
+}
+
+/// What was wrong with a certificate, as the library that read it said.
+#[derive(Debug, thiserror::Error)]
+pub enum BadCertificate {
+    /// Not PEM.
+    #[error(transparent)]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// Not an X.509 certificate.
+    #[error(transparent)]
+    Der(#[from] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    /// Refused by rustls.
+    #[error(transparent)]
+    Rejected(#[from] rustls::Error),
+}
+
+/// Why a TLS configuration or a certificate could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigFailure {
+    /// rustls's error.
+    #[error(transparent)]
+    Rustls(#[from] rustls::Error),
+    /// The verifier could not be built.
+    #[error(transparent)]
+    Verifier(#[from] rustls::server::VerifierBuilderError),
+    /// rcgen's error, making a certificate.
+    #[error(transparent)]
+    Generate(#[from] rcgen::Error),
+}
+
+impl TlsError {
+    /// A certificate that could not be read or used.
+    pub(crate) fn certificate(e: impl Into<BadCertificate>) -> TlsError {
+        TlsError::Certificate(e.into())
+    }
+
+    /// A configuration that could not be built.
+    pub(crate) fn config(e: impl Into<ConfigFailure>) -> TlsError {
+        TlsError::Config(e.into())
+    }
 }
 
 /// Maps a certificate's public key to the member the manifest registers it for.
 pub trait PeerDirectory: Send + Sync {
+    /// The member whose TLS key hashes to `spki_sha256`, if any.
     fn member_for_key(&self, spki_sha256: &str) -> Option<MemberId>;
 }
 
 /// A node's own certificate chain and private key.
 pub struct Identity {
-    pub certs: Vec<CertificateDer<'static>>,
-    pub key: PrivateKeyDer<'static>,
+    pub(crate) certs: Vec<CertificateDer<'static>>,
+    pub(crate) key: PrivateKeyDer<'static>,
 }
 
 impl Identity {
+    /// Read the certificate chain and the key from PEM files.
     pub fn load(cert: &Path, key: &Path) -> Result<Identity, TlsError> {
         let read = |path: &Path| {
             let path = path.to_path_buf();
@@ -77,14 +128,14 @@ impl Identity {
 
 /// Read the first certificate of a PEM text.
 pub fn certificate_from_pem(pem: &str) -> Result<CertificateDer<'static>, TlsError> {
-    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| TlsError::Certificate(e.to_string()))
+    CertificateDer::from_pem_slice(pem.as_bytes()).map_err(TlsError::certificate)
 }
 
 /// SHA-256 (hex) of a certificate's SubjectPublicKeyInfo: how the manifest names a TLS key.
 pub fn spki_sha256(cert: &[u8]) -> Result<String, TlsError> {
     use x509_parser::prelude::FromDer;
-    let (_, parsed) = x509_parser::certificate::X509Certificate::from_der(cert)
-        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    let (_, parsed) =
+        x509_parser::certificate::X509Certificate::from_der(cert).map_err(TlsError::certificate)?;
     Ok(hex(&Sha256::digest(parsed.tbs_certificate.subject_pki.raw)))
 }
 
@@ -95,9 +146,7 @@ pub(super) fn provider() -> Arc<CryptoProvider> {
 
 fn roots(ca: &CertificateDer<'static>) -> Result<Arc<RootCertStore>, TlsError> {
     let mut roots = RootCertStore::empty();
-    roots
-        .add(ca.clone())
-        .map_err(|e| TlsError::Certificate(e.to_string()))?;
+    roots.add(ca.clone()).map_err(TlsError::certificate)?;
     Ok(Arc::new(roots))
 }
 
@@ -111,7 +160,7 @@ pub fn server_config(
     let provider = provider();
     let inner = WebPkiClientVerifier::builder_with_provider(roots(ca)?, provider.clone())
         .build()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::config)?;
     let verifier = Arc::new(MemberClientVerifier { inner, directory });
     server_with(provider, &[&rustls::version::TLS13], verifier, identity)
 }
@@ -125,10 +174,10 @@ pub(super) fn server_with(
 ) -> Result<Arc<ServerConfig>, TlsError> {
     let config = ServerConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .map_err(TlsError::config)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.certs, identity.key)
-        .map_err(|e| TlsError::Config(e.to_string()))?;
+        .map_err(TlsError::config)?;
     Ok(Arc::new(config))
 }
 
@@ -157,13 +206,13 @@ pub(super) fn client_with(
 ) -> Result<Arc<ClientConfig>, TlsError> {
     let builder = ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(versions)
-        .map_err(|e| TlsError::Config(e.to_string()))?
+        .map_err(TlsError::config)?
         .dangerous()
         .with_custom_certificate_verifier(verifier);
     let config = match identity {
         Some(id) => builder
             .with_client_auth_cert(id.certs, id.key)
-            .map_err(|e| TlsError::Config(e.to_string()))?,
+            .map_err(TlsError::config)?,
         None => builder.with_no_client_auth(),
     };
     Ok(Arc::new(config))
@@ -649,5 +698,24 @@ mod tests {
         assert_eq!(again.spki(), expected, "for the same key");
         let other_key = fed.ca.issue(&Request::new(&employment), &employment);
         assert_ne!(other_key.spki(), expected, "another key, another hash");
+    }
+
+    #[test]
+    fn what_is_not_a_certificate_keeps_the_parser_s_error_as_its_source() {
+        let not_pem = certificate_from_pem("no PEM here").unwrap_err();
+        assert!(
+            matches!(not_pem, TlsError::Certificate(BadCertificate::Pem(_))),
+            "{not_pem}"
+        );
+        let not_der = spki_sha256(b"not DER").unwrap_err();
+        let source = std::error::Error::source(&not_der).expect("a source");
+        assert!(
+            matches!(source.downcast_ref(), Some(BadCertificate::Der(_))),
+            "{source}"
+        );
+        assert_eq!(
+            not_der.to_string(),
+            format!("not an X.509 certificate: {source}")
+        );
     }
 }

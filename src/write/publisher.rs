@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot, watch};
 use uuid::Uuid;
 
+use super::erasure::{ErasureOrder, ErasureOrdered};
 use super::writer::Writer;
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::schema::{EventType, FieldError, Schemas};
@@ -26,38 +27,53 @@ const QUEUE_DEPTH: usize = 16 * 1024;
 /// What an agency asks to publish.
 #[derive(Debug, Clone)]
 pub struct Draft {
+    /// The event's type.
     pub event_type: EventType,
+    /// The event's data, valid against the type's schema.
     pub data: Value,
+    /// Makes a retry return the first result instead of publishing twice.
     pub idempotency_key: Option<String>,
 }
 
 /// An acknowledged, durable event.
 #[derive(Debug, Clone)]
 pub struct Published {
-    pub id: Uuid,
-    pub source: MemberId,
+    pub(crate) id: Uuid,
+    pub(crate) source: MemberId,
+    /// The event's type.
     pub event_type: EventType,
-    pub sequence: u64,
-    pub position: u64,
+    pub(crate) sequence: u64,
+    pub(crate) position: u64,
+    /// The signed event as stored and served.
     pub jws: Arc<[u8]>,
     /// True when this answers a retry with an idempotency key already used.
-    pub replayed: bool,
+    pub(crate) replayed: bool,
 }
 
 /// Why an event was not published.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PublishError {
+    /// The data does not satisfy the schema: each failing field.
     #[error("the data does not satisfy the schema of the type ({} field(s))", .0.len())]
     Invalid(Vec<FieldError>),
+    /// The idempotency key was used for another request.
     #[error("the idempotency key was used before for a different request")]
     IdempotencyConflict,
+    /// The correction may not supersede the event it names.
     #[error(transparent)]
     Supersedes(#[from] crate::event::SupersedeError),
+    /// The consent is dated after its event.
     #[error("the consent is dated after the event that carries it")]
     ConsentAfterEvent,
     /// The signed event would be larger than the node publishes (`[limits] max_event_bytes`).
     #[error("the signed event would be {size} bytes; this node publishes events of at most {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The signed event's size.
+        size: usize,
+        /// The most the node publishes.
+        limit: usize,
+    },
+    /// The store failed.
     #[error("storage is unavailable: {0}")]
     Storage(Arc<StoreError>),
     /// A received page does not start where its publisher's stored cursor stands: it was handed
@@ -65,10 +81,19 @@ pub enum PublishError {
     #[error(
         "the page follows sequence {expected}, but the cursor stored for its publisher is {held}"
     )]
-    CursorMoved { expected: u64, held: u64 },
+    CursorMoved {
+        /// The cursor the page follows.
+        expected: u64,
+        /// The cursor stored.
+        held: u64,
+    },
     /// This replica is a standby: another replica of the member holds the writer lease.
     #[error("this replica is a standby; another replica of this member is the writer")]
     NotWriter,
+    /// An erasure found none of the person's events this node published still to erase.
+    #[error("this node holds no event it published about the person that is still to be erased")]
+    NothingToErase,
+    /// The node is shutting down.
     #[error("the node is shutting down")]
     Stopped,
 }
@@ -79,6 +104,7 @@ pub(super) struct Ready {
     pub(super) idempotency: Option<(String, [u8; 32])>,
 }
 
+/// What publishing one draft came to.
 pub type Outcome = Result<Published, PublishError>;
 
 pub(super) enum Job {
@@ -92,6 +118,10 @@ pub(super) enum Job {
         cursor: ReceiveCursor,
         reply: oneshot::Sender<Result<usize, PublishError>>,
     },
+    Erase {
+        order: ErasureOrder,
+        reply: oneshot::Sender<Result<ErasureOrdered, PublishError>>,
+    },
 }
 
 /// Which cursor a received page advances.
@@ -100,7 +130,12 @@ pub enum ReceiveCursor {
     /// The publisher's feed: the page follows sequence `after` and reaches `to`. A page whose
     /// `after` is not the cursor the writer holds is refused ([`PublishError::CursorMoved`]), so a
     /// page handed over while the one before it was written never lands after that one failed.
-    Sequence { after: u64, to: u64 },
+    Sequence {
+        /// The sequence the page follows.
+        after: u64,
+        /// The last sequence it reaches.
+        to: u64,
+    },
     /// The publisher's release log for this node, up to this release number.
     Release(u64),
 }
@@ -110,7 +145,7 @@ pub struct Receiving(oneshot::Receiver<Result<usize, PublishError>>);
 
 impl Receiving {
     /// How many events were stored, once the write that holds them is durable.
-    pub async fn stored(self) -> Result<usize, PublishError> {
+    pub(crate) async fn stored(self) -> Result<usize, PublishError> {
         self.0.await.unwrap_or(Err(PublishError::Stopped))
     }
 }
@@ -119,9 +154,9 @@ impl Receiving {
 /// events of the latest commits, parsed.
 #[derive(Clone)]
 pub struct Heads {
-    pub own_sequence: watch::Receiver<u64>,
-    pub position: watch::Receiver<u64>,
-    pub recent: Arc<Recent>,
+    pub(crate) own_sequence: watch::Receiver<u64>,
+    pub(crate) position: watch::Receiver<u64>,
+    pub(crate) recent: Arc<Recent>,
 }
 
 /// Where the heads are announced: by the writer after each commit, or, on a standby replica,
@@ -153,9 +188,13 @@ impl HeadSenders {
 /// Who signs: the node's member id, its key and the key's name, and the largest signed event it
 /// makes (`[limits] max_event_bytes`).
 pub struct Signer {
+    /// The node's member id, the events' source.
     pub member: MemberId,
+    /// The key's name.
     pub kid: KeyName,
+    /// The signing key.
     pub key: SigningKey,
+    /// The largest signed event it makes.
     pub max_event_bytes: usize,
 }
 
@@ -185,7 +224,7 @@ impl Publisher {
 
     /// A publisher without a writer (a standby replica): publishing answers
     /// [`PublishError::NotWriter`]; the heads follow [`Publisher::announce`].
-    pub fn standby(schemas: Arc<Schemas>) -> Publisher {
+    pub(crate) fn standby(schemas: Arc<Schemas>) -> Publisher {
         let (own_sequence, own_rx) = watch::channel(0);
         let (position, position_rx) = watch::channel(0);
         let recent = Arc::new(Recent::new(recent::DEFAULT_CAPACITY));
@@ -207,7 +246,7 @@ impl Publisher {
 
     /// Start the writer thread over `store` (its counters read from the store now); every clone
     /// of this publisher publishes through it from here on.
-    pub fn promote(
+    pub(crate) fn promote(
         &self,
         store: Store,
         signer: Signer,
@@ -236,18 +275,18 @@ impl Publisher {
     }
 
     /// Whether this publisher has a writer.
-    pub fn is_writer(&self) -> bool {
+    pub(crate) fn is_writer(&self) -> bool {
         self.queue.get().is_some()
     }
 
     /// Move the heads forward to what another replica's writer committed (a standby's feed
     /// long-polls wake on this).
-    pub fn announce(&self, own_sequence: u64, position: u64) {
+    pub(crate) fn announce(&self, own_sequence: u64, position: u64) {
         self.senders.advance(own_sequence, position);
     }
 
     /// Watch the heads (for long-polling feeds).
-    pub fn heads(&self) -> Heads {
+    pub(crate) fn heads(&self) -> Heads {
         self.heads.clone()
     }
 
@@ -268,7 +307,7 @@ impl Publisher {
 
     /// Hand received events to the writer as [`Publisher::receive`] does, without waiting for
     /// them to be stored: the answer comes from [`Receiving::stored`].
-    pub async fn hand_over(
+    pub(crate) async fn hand_over(
         &self,
         source: MemberId,
         events: Vec<SignedEvent>,
@@ -285,6 +324,21 @@ impl Publisher {
             return Err(PublishError::Stopped);
         }
         Ok(Receiving(answer))
+    }
+
+    /// Erase the person's events this node published, as `order` names them, and publish the
+    /// signed order to every holder; returns once the erasure and the order are durable.
+    pub async fn erase(&self, order: ErasureOrder) -> Result<ErasureOrdered, PublishError> {
+        let (reply, answer) = oneshot::channel();
+        if self
+            .queue()?
+            .send(Job::Erase { order, reply })
+            .await
+            .is_err()
+        {
+            return Err(PublishError::Stopped);
+        }
+        answer.await.unwrap_or(Err(PublishError::Stopped))
     }
 
     /// Publish one event; returns once it is durable.

@@ -10,15 +10,19 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use time::OffsetDateTime;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
+use super::erasure::{
+    self, ErasureOrder, ErasureOrdered, ErasureRecord, Holder, OrderSays, Says, Strip,
+};
 use super::publisher::{
     HeadSenders, Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer,
 };
 use super::withholding::Withholding;
 use crate::event::identifiers::MemberId;
-use crate::event::schema::Schemas;
+use crate::event::schema::{EventType, Schemas};
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
 use crate::net::metrics::Metrics;
@@ -69,6 +73,10 @@ struct Round {
     /// The events staged, in position order (kept parsed for the projector and the feed once
     /// the commit is durable).
     events: Vec<SignedEvent>,
+    /// Erasure records staged this round, by id (a confirmation may follow its order).
+    erasures: HashMap<Uuid, ErasureRecord>,
+    /// The round erased stored events: the window of parsed events is dropped after it.
+    erased: bool,
 }
 
 type Reply = Box<dyn FnOnce(Option<&Arc<StoreError>>) + Send>;
@@ -195,6 +203,10 @@ impl Writer {
             self.cursors.extend(std::mem::take(&mut round.cursors));
             self.metrics.published.fetch_add(round.published, Relaxed);
             self.metrics.received.fetch_add(round.received, Relaxed);
+            if round.erased {
+                // The window may hold erased events parsed with their disclosures.
+                self.heads.recent.clear();
+            }
             self.heads.recent.committed(first_position, round.events);
             self.announce();
         }
@@ -223,6 +235,16 @@ impl Writer {
                         })
                         .collect();
                     let _ = reply.send(outcomes);
+                })
+            }
+            Job::Erase { order, reply } => {
+                let ordered = self.stage_erasure(order, round);
+                Box::new(move |failure| {
+                    let answer = match (ordered, failure) {
+                        (Ok(_), Some(reason)) => Err(PublishError::Storage(reason.clone())),
+                        (answer, _) => answer,
+                    };
+                    let _ = reply.send(answer);
                 })
             }
             Job::Receive {
@@ -284,7 +306,12 @@ impl Writer {
             self.stage_consent(e, round);
             self.next_position += 1;
             round.received += 1;
+            let erasure = (e.event_type == EventType::Erasure).then(|| signed.clone());
+            // In position order: a confirmation the erasure causes comes after it.
             round.events.push(signed);
+            if let Some(erasure) = erasure {
+                self.stage_received_erasure(&erasure, round);
+            }
             stored += 1;
         }
         match cursor {
@@ -292,11 +319,194 @@ impl Writer {
                 round.batch.set_cursor(LogAppend::writer(), source, to);
                 round.cursors.insert(source.clone(), to);
             }
-            ReceiveCursor::Release(number) => round
-                .batch
-                .set_meta(&Meta::ReleaseCursor(source.clone()), &number.to_be_bytes()),
+            ReceiveCursor::Release(number) => round.batch.set_meta(
+                LogAppend::writer(),
+                &Meta::ReleaseCursor(source.clone()),
+                &number.to_be_bytes(),
+            ),
         }
         Ok(stored)
+    }
+
+    /// An erasure this node orders: strip the person's own events named by `order`, stage what
+    /// the projector finishes, publish the signed order and keep its record, all in this round.
+    fn stage_erasure(
+        &mut self,
+        mut order: ErasureOrder,
+        round: &mut Round,
+    ) -> Result<ErasureOrdered, PublishError> {
+        let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
+        let (mut ids, mut positions, mut not_erasable) = (Vec::new(), Vec::new(), 0);
+        for &position in &order.positions {
+            match erasure::strip(&self.store, position, &self.signer.member, Some(&order.pin))
+                .map_err(storage)?
+            {
+                Strip::Stripped {
+                    id, bytes, purpose, ..
+                } => {
+                    if order.purpose.is_empty() {
+                        order.purpose = purpose.unwrap_or_default();
+                    }
+                    round
+                        .batch
+                        .erase_event(LogAppend::writer(), position, &bytes, &order.id);
+                    ids.push(id);
+                    positions.push(position);
+                }
+                Strip::WholeJws => not_erasable += 1,
+                Strip::Nothing => {}
+            }
+        }
+        if ids.is_empty() {
+            return Err(PublishError::NothingToErase);
+        }
+        let now = OffsetDateTime::now_utc();
+        let data = erasure::order_data(&order, &ids, now.date());
+        let published = self.stage(
+            Ready {
+                event_type: EventType::Erasure,
+                data,
+                idempotency: None,
+            },
+            round,
+        )?;
+        round
+            .batch
+            .set_pending_erasure(order.pin.expose(), &positions);
+        let record = ErasureRecord {
+            id: order.id,
+            ordered_by: self.signer.member.clone(),
+            at: now,
+            legal_basis: order.legal_basis,
+            cause: order.cause,
+            reason: Some(order.reason),
+            erased: ids.len() as u64,
+            not_erasable,
+            event: published.id,
+            holders: order
+                .holders
+                .into_iter()
+                .map(|member| Holder {
+                    member,
+                    confirmed: None,
+                    erased: None,
+                })
+                .collect(),
+        };
+        round.batch.set_erasure(&record.id, &record);
+        round.erasures.insert(record.id, record.clone());
+        round.erased = true;
+        Ok(ErasureOrdered { record })
+    }
+
+    /// A received erasure event: an order from its source (erase this node's copies of the
+    /// source's events it names, and confirm), or a holder's confirmation of this node's order.
+    fn stage_received_erasure(&mut self, signed: &SignedEvent, round: &mut Round) {
+        let e = signed.event();
+        match erasure::says(&e.data) {
+            Some(Says::Order(order)) => self.carry_out(&e.source, order, round),
+            Some(Says::Confirmation(c)) if c.publisher == self.signer.member => {
+                let Some(mut record) = self.erasure_record(&c.erasure_id, round) else {
+                    return;
+                };
+                if record.confirm(&e.source, e.time, c.erased) {
+                    round.batch.set_erasure(&record.id, &record);
+                    round.erasures.insert(record.id, record);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Erase this node's copies of the events `order` names (`source`'s own only), stage what
+    /// the projector finishes, and publish the confirmation, in this round.
+    fn carry_out(&mut self, source: &MemberId, order: OrderSays, round: &mut Round) {
+        let mut by_person: HashMap<String, Vec<u64>> = HashMap::new();
+        for id in &order.events {
+            let found = self.store.position_of(source, id).and_then(|p| match p {
+                Some(position) => {
+                    erasure::strip(&self.store, position, source, None).map(|s| Some((position, s)))
+                }
+                None => Ok(None),
+            });
+            match found {
+                Ok(Some((position, Strip::Stripped { pin, bytes, .. }))) => {
+                    round.batch.erase_event(
+                        LogAppend::writer(),
+                        position,
+                        &bytes,
+                        &order.erasure_id,
+                    );
+                    by_person
+                        .entry(pin.expose().to_string())
+                        .or_default()
+                        .push(position);
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    round.failed.get_or_insert(e);
+                    return;
+                }
+            }
+        }
+        let erased: u64 = by_person.values().map(|p| p.len() as u64).sum();
+        if erased == 0 {
+            return;
+        }
+        for (pin, positions) in &by_person {
+            let mut all = self.pending_of(pin);
+            all.extend(positions);
+            round.batch.set_pending_erasure(pin, &all);
+        }
+        let now = OffsetDateTime::now_utc();
+        let data = erasure::confirmation_data(&order, source, erased, now.date());
+        let confirmation = self.stage(
+            Ready {
+                event_type: EventType::Erasure,
+                data,
+                idempotency: None,
+            },
+            round,
+        );
+        let Ok(confirmation) = confirmation else {
+            round.failed.get_or_insert(StoreError::Corrupt(
+                "an erasure confirmation could not be staged",
+            ));
+            return;
+        };
+        let record = ErasureRecord {
+            id: order.erasure_id,
+            ordered_by: source.clone(),
+            at: now,
+            legal_basis: order.legal_basis,
+            cause: order.cause,
+            reason: None,
+            erased,
+            not_erasable: 0,
+            event: confirmation.id,
+            holders: Vec::new(),
+        };
+        round.batch.set_erasure(&record.id, &record);
+        round.erased = true;
+    }
+
+    /// The positions already pending erasure for `pin` (a second erasure before the projector
+    /// finished the first).
+    fn pending_of(&self, pin: &str) -> Vec<u64> {
+        self.store
+            .pending_erasures()
+            .ok()
+            .and_then(|all| all.into_iter().find(|(p, _)| p == pin))
+            .map(|(_, positions)| positions)
+            .unwrap_or_default()
+    }
+
+    /// The record of erasure `id`: staged this round, else as stored.
+    fn erasure_record(&self, id: &Uuid, round: &Round) -> Option<ErasureRecord> {
+        if let Some(staged) = round.erasures.get(id) {
+            return Some(staged.clone());
+        }
+        self.store.erasure(id).ok().flatten()
     }
 
     /// The feed cursor of `source` as this round sees it: staged in this round, else committed

@@ -15,7 +15,7 @@
 //! `[xroad]` settings) are in [`crate::net::xroad`]. Everything Jol adds (signed events, validation, consent, the verifiable log) travels inside
 //! X-Road unchanged.
 
-pub mod openapi;
-pub mod provider;
+pub(crate) mod openapi;
+pub(crate) mod provider;
 
 pub use crate::net::xroad::{Service, XRoadConfig};

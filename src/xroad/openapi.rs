@@ -55,7 +55,7 @@ const KPI: &[Op] = &[Op {
 }];
 
 /// The description of one service.
-pub fn service(s: Service) -> Value {
+pub(crate) fn service(s: Service) -> Value {
     let ops = match s {
         Service::Feed => FEED,
         Service::Persons => PERSONS,

@@ -33,7 +33,7 @@ use crate::policy::access::{self, Access, Official, Outcome, Reader};
 use crate::policy::consent::{self, Audience, ConsentState, Facts};
 
 /// What the provider face's handlers share.
-pub struct ProviderFace {
+pub(crate) struct ProviderFace {
     pub feed: Arc<PeerApi>,
     /// The longest long-poll the face holds.
     pub max_wait_secs: u64,
@@ -43,7 +43,7 @@ pub struct ProviderFace {
 
 impl ProviderFace {
     /// Route one call from the security server.
-    pub async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
+    pub(crate) async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response {
         if let Err(p) = self.names.check(&req) {
             return p.response();
         }
@@ -124,11 +124,11 @@ impl ProviderFace {
         let own: Vec<u64> = view
             .iter()
             .flat_map(|v| &v.events)
-            .filter(|e| e.source == me.as_str())
+            .filter(|e| &e.source == me)
             .filter_map(|e| {
-                let (t, purposes) = readable.iter().find(|(t, _)| t.as_str() == e.event_type)?;
+                let (t, purposes) = readable.iter().find(|(t, _)| *t == e.event_type)?;
                 let facts = Facts {
-                    source: &e.source,
+                    source: e.source.as_str(),
                     event_type: *t,
                     carries: None,
                 };

@@ -5,6 +5,8 @@
 
 mod common;
 
+use std::time::Duration;
+
 use common::traces::files_holding;
 use common::*;
 use jol::event::schema::EventType;
@@ -168,4 +170,384 @@ fn a_reader_granted_two_fields_receives_and_stores_only_those() {
         "{}",
         to(EMPLOYMENT)
     );
+}
+
+/// Another returnee, whom no erasure touches.
+const OTHER: &str = "10101199000001";
+
+/// The inclusion proof of `leaf` in the tree of `size` at `addr`, as hashes.
+fn inclusion(addr: std::net::SocketAddr, leaf: u64, size: u64) -> Vec<jol::merkle::Hash> {
+    let p = get(
+        addr,
+        &format!("/api/v1/log/proof/inclusion?leaf={leaf}&size={size}"),
+    );
+    assert_eq!(p.status, 200, "{}", String::from_utf8_lossy(&p.body));
+    p.json()["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| jol::log::checkpoint::decode_hash(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
+/// The signed root of the node's latest checkpoint once it covers `size` events.
+fn root_at(addr: std::net::SocketAddr, size: u64) -> jol::merkle::Hash {
+    let mut root = None;
+    eventually(Duration::from_secs(10), || {
+        let a = get(addr, "/api/v1/log/checkpoint");
+        if a.status != 200 {
+            return false;
+        }
+        let jws = serde_json::to_vec(&a.json()["checkpoint"]).unwrap();
+        let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
+        let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
+        root = jol::log::checkpoint::decode_hash(c["root"].as_str().unwrap());
+        c["size"] == size
+    })
+    .expect("a checkpoint covering the events");
+    root.unwrap()
+}
+
+/// The RFC 9162 leaf of the event with `id` as `addr` stores it now.
+fn leaf_of(addr: std::net::SocketAddr, id: &str) -> jol::merkle::Hash {
+    let held = get(addr, &format!("/api/v1/events/{id}")).json();
+    let j = &held["jws"];
+    let compact = format!(
+        "{}.{}.{}",
+        j["protected"].as_str().unwrap(),
+        j["payload"].as_str().unwrap(),
+        j["signature"].as_str().unwrap()
+    );
+    jol::merkle::leaf_hash(compact.as_bytes())
+}
+
+#[test]
+fn an_erased_person_is_gone_from_every_node_while_every_proof_still_verifies() {
+    let sync = "wait_secs = 2\ncheckpoint_ms = 200\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    let both = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    let kept = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(OTHER, &[EMPLOYMENT, EDUCATION], &both),
+    );
+    for node in [&emp, &edu] {
+        assert!(arrives(node.addr, MIGRATION, &id) && arrives(node.addr, MIGRATION, &kept));
+        wait_for_views(node.addr);
+    }
+    // Reads and a refusal that name the person: the employment service looks them up, and
+    // migration's quarantine keeps a refused record with their name.
+    assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
+    let mut refused = distinctive_record();
+    refused["region"] = "KG-ZZ".into();
+    let answer = post_json(
+        mig.addr,
+        "/api/v1/events",
+        &serde_json::json!({"type": "returnee-record", "data": refused}),
+    )
+    .unwrap();
+    assert_eq!(answer.status, 422);
+    let root = root_at(mig.addr, 2);
+    let leaf = leaf_of(mig.addr, &id);
+    let proof = inclusion(mig.addr, 0, 2);
+    assert!(jol::merkle::verify_inclusion(&leaf, 0, 2, &proof, &root));
+
+    // The order: 202 with the record naming both holders.
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{PIN}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "the person asked in writing"}),
+    )
+    .unwrap();
+    assert_eq!(
+        ordered.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&ordered.body)
+    );
+    let record = ordered.json();
+    let erasure = record["id"].as_str().unwrap().to_string();
+    let holders: Vec<&str> = record["holders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["member"].as_str().unwrap())
+        .collect();
+    assert_eq!(holders, [EMPLOYMENT, EDUCATION], "{record}");
+    assert_eq!(record["erased"], 1);
+
+    // Each holder erases and confirms with a signed receipt the publisher keeps.
+    let confirmed = eventually(Duration::from_secs(30), || {
+        let r = get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json();
+        r["holders"]
+            .as_array()
+            .is_some_and(|h| h.iter().all(|h| h["confirmed"].is_string()))
+    });
+    assert!(
+        confirmed.is_some(),
+        "{} / at employment: {} {:?}",
+        get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json(),
+        get(emp.addr, &format!("/api/v1/erasures/{erasure}")).json(),
+        get(mig.addr, "/api/v1/quarantine").json()
+    );
+    // Every node has finished: what is left of the person is gone (asked without naming them:
+    // a lookup by PIN is itself recorded in the access log, under the PIN).
+    for node in [&mig, &emp, &edu] {
+        wait_for_views(node.addr);
+        let listing = get(node.addr, "/api/v1/events?limit=1000");
+        assert!(!String::from_utf8_lossy(&listing.body).contains(PIN));
+        assert_eq!(
+            get(node.addr, &format!("/api/v1/persons/{OTHER}")).status,
+            200
+        );
+    }
+    // Every proof keeps verifying: the same leaf, the same proof, under the same root.
+    assert_eq!(leaf_of(mig.addr, &id), leaf);
+    assert_eq!(inclusion(mig.addr, 0, 2), proof);
+    assert_eq!(
+        root_at(mig.addr, root_size(mig.addr)),
+        current_root(mig.addr)
+    );
+
+    mig.stop();
+    emp.stop();
+    edu.stop();
+    for agency in AGENCIES {
+        let config = fed.config(agency);
+        let config = config.to_str().unwrap();
+        jol(["store", "--config", config, "compact"]);
+        let report = jol(["verify", "--config", config]);
+        assert!(report.contains("erased:"), "{agency}: {report}");
+        let data = fed.path(&format!("{agency}/data"));
+        for value in [PIN, GIVEN, FAMILY, CASE, SOATE] {
+            let found = files_holding(&data, value);
+            assert!(
+                found.is_empty(),
+                "{value} is still on {agency}'s disk: {found:?}"
+            );
+        }
+        assert!(
+            !files_holding(&data, OTHER).is_empty(),
+            "{agency} lost the other person"
+        );
+    }
+    // Asked for again, the person is someone this node never held: the same 404.
+    let mig = fed.start("migration");
+    let erased = get(mig.addr, &format!("/api/v1/persons/{PIN}"));
+    let stranger = get(mig.addr, "/api/v1/persons/21503199099999");
+    assert_eq!(
+        (erased.status, erased.json()),
+        (stranger.status, stranger.json())
+    );
+}
+
+/// The size of the node's latest checkpoint.
+fn root_size(addr: std::net::SocketAddr) -> u64 {
+    let a = get(addr, "/api/v1/log/checkpoint").json();
+    let jws = serde_json::to_vec(&a["checkpoint"]).unwrap();
+    let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
+    let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
+    c["size"].as_u64().unwrap()
+}
+
+/// The root of the node's latest checkpoint.
+fn current_root(addr: std::net::SocketAddr) -> jol::merkle::Hash {
+    root_at(addr, root_size(addr))
+}
+
+#[test]
+fn a_holder_that_was_down_during_the_erasure_erases_and_confirms_when_it_comes_back() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    for node in [&emp, &edu] {
+        assert!(arrives(node.addr, MIGRATION, &id));
+        wait_for_views(node.addr);
+    }
+    edu.kill();
+    let ordered = post_json(
+        mig.addr,
+        &format!("/api/v1/persons/{PIN}/erasure"),
+        &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+    )
+    .unwrap();
+    assert_eq!(
+        ordered.status,
+        202,
+        "{}",
+        String::from_utf8_lossy(&ordered.body)
+    );
+    let erasure = ordered.json()["id"].as_str().unwrap().to_string();
+    let confirmed_by = |member: &str| {
+        let r = get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json();
+        r["holders"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["member"] == member && h["confirmed"].is_string())
+    };
+    assert!(eventually(Duration::from_secs(20), || confirmed_by(EMPLOYMENT)).is_some());
+    assert!(!confirmed_by(EDUCATION), "education was down");
+
+    // Back up, education takes the order from migration's feed, erases and confirms.
+    let edu = fed.start("education");
+    assert!(
+        eventually(Duration::from_secs(30), || confirmed_by(EDUCATION)).is_some(),
+        "{}",
+        get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json()
+    );
+    let gone = eventually(Duration::from_secs(10), || {
+        get(edu.addr, &format!("/api/v1/persons/{PIN}")).status == 404
+    });
+    assert!(gone.is_some(), "education still serves the person");
+    let held = get(edu.addr, &format!("/api/v1/events/{id}")).json();
+    assert!(
+        held["jws"]["header"].is_null(),
+        "its copy keeps disclosures: {held}"
+    );
+    assert!(held["event"]["data"]["person"].get("pin").is_none());
+}
+
+/// PINs of distinct, well-formed persons (born 1 January 1990 + `i` days, male).
+fn nth_pin(i: usize) -> String {
+    let born = time::Date::from_calendar_date(1990, time::Month::January, 1).unwrap()
+        + time::Duration::days(i as i64);
+    format!(
+        "2{:02}{:02}{}{:05}",
+        born.day(),
+        u8::from(born.month()),
+        born.year(),
+        90000 + i
+    )
+}
+
+#[test]
+fn a_holder_killed_again_and_again_while_erasing_loses_no_confirmation_and_keeps_no_copy() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let mut edu = fed.start("education");
+    let persons = 24;
+    let names: Vec<String> = (0..persons)
+        .map(|i| format!("Erasable-{i:03}-Qzvx"))
+        .collect();
+    let mut ids = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let mut d = distinctive_record();
+        d["person"]["pin"] = nth_pin(i).into();
+        d["person"].as_object_mut().unwrap().remove("birthDate");
+        d["person"]["name"]["given"] = name.as_str().into();
+        ids.push(publish_id(mig.addr, "returnee-record", &d));
+    }
+    for id in &ids {
+        assert!(arrives(edu.addr, MIGRATION, id));
+    }
+    wait_for_views(edu.addr);
+    // Order every erasure while education is killed and restarted underneath them.
+    let mut erasures = Vec::new();
+    for i in 0..persons {
+        let ordered = post_json(
+            mig.addr,
+            &format!("/api/v1/persons/{}/erasure", nth_pin(i)),
+            &serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "request"}),
+        )
+        .unwrap();
+        assert_eq!(
+            ordered.status,
+            202,
+            "{}",
+            String::from_utf8_lossy(&ordered.body)
+        );
+        erasures.push(ordered.json()["id"].as_str().unwrap().to_string());
+        if i % 6 == 5 {
+            std::thread::sleep(Duration::from_millis(30 * (i as u64 % 4)));
+            edu.kill();
+            edu = fed.start("education");
+        }
+    }
+    let all_confirmed = eventually(Duration::from_secs(60), || {
+        erasures.iter().all(|e| {
+            let r = get(mig.addr, &format!("/api/v1/erasures/{e}")).json();
+            r["holders"][0]["member"] == EDUCATION && r["holders"][0]["confirmed"].is_string()
+        })
+    });
+    assert!(all_confirmed.is_some(), "an erasure was never confirmed");
+    wait_for_views(edu.addr);
+    edu.stop();
+    mig.stop();
+    let config = fed.config("education");
+    jol(["store", "--config", config.to_str().unwrap(), "compact"]);
+    jol(["verify", "--config", config.to_str().unwrap()]);
+    // Education is granted the PIN (not the name): no person's PIN is left on its disk.
+    let data = fed.path("education/data");
+    for i in 0..persons {
+        let found = files_holding(&data, &nth_pin(i));
+        assert!(found.is_empty(), "person {i} is still on education's disk");
+    }
+}
+
+#[test]
+fn retention_erases_on_schedule_what_the_manifest_no_longer_lets_a_node_keep() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400\nretention_sweep_secs = 1";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let both = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES"];
+    // One person last seen in 2016, one in 2024: the business dates are the clock retention
+    // reads.
+    let mut old = returnee(PIN, &[EMPLOYMENT, EDUCATION], &both);
+    old["eventDate"] = "2016-01-10".into();
+    old["return"]["date"] = "2016-01-05".into();
+    old["consent"]["time"] = "2016-01-10T09:30:00+06:00".into();
+    old.as_object_mut().unwrap().remove("staysAbroad");
+    let old_id = publish_id(mig.addr, "returnee-record", &old);
+    let new_id = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(OTHER, &[EMPLOYMENT, EDUCATION], &both),
+    );
+    assert!(arrives(emp.addr, MIGRATION, &old_id) && arrives(emp.addr, MIGRATION, &new_id));
+    wait_for_views(mig.addr);
+    // The authority sets returnee records to be kept five years after the person's last event
+    // (expired since 2021 for the first, kept until 2029 for the second); migration restarts
+    // with that manifest and sweeps at once, and the order reaches employment.
+    fed.authority(&["retention", "--type", "returnee-record", "--days", "1826"]);
+    let manifest = fed.path("manifest.jws");
+    fed.authority(&["sign", "--out", manifest.to_str().unwrap(), "--days", "30"]);
+    mig.stop();
+    let mig = fed.start("migration");
+    let erased = |addr, id: &str| {
+        let held = get(addr, &format!("/api/v1/events/{id}")).json();
+        held["event"]["data"]["person"].get("pin").is_none()
+    };
+    assert!(eventually(Duration::from_secs(20), || erased(mig.addr, &old_id)).is_some());
+    assert!(
+        eventually(Duration::from_secs(20), || erased(emp.addr, &old_id)).is_some(),
+        "employment kept the expired record"
+    );
+    assert!(!erased(mig.addr, &new_id) && !erased(emp.addr, &new_id));
+    // The order says why: the manifest's retention, cause RETENTION; employment confirmed it.
+    let events = all_events(mig.addr);
+    let order = events
+        .iter()
+        .find(|e| e["event"]["data"]["event"] == "ERASURE_ORDERED")
+        .expect("a signed erasure order");
+    assert_eq!(order["event"]["data"]["cause"], "RETENTION");
+    assert!(order["event"]["data"]["legalBasis"]
+        .as_str()
+        .unwrap()
+        .contains("1826 days after the person's last event"));
+    let erasure = order["event"]["data"]["erasureId"].as_str().unwrap();
+    let confirmed = eventually(Duration::from_secs(20), || {
+        get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json()["holders"][0]["confirmed"]
+            .is_string()
+    });
+    assert!(confirmed.is_some());
 }

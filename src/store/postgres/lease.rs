@@ -18,7 +18,7 @@ use super::{connect, PgError, PgKv, PgSettings};
 
 /// A replica's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Role {
+pub(crate) enum Role {
     /// Has not asked the database yet (a node waits for the first answer before serving).
     Contending,
     /// Serves reads and the feed; refuses publishes (503).
@@ -30,7 +30,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Role::Contending => "contending",
             Role::Standby => "standby",
@@ -54,7 +54,7 @@ const RENEW: &str =
 
 /// Contend for the writer lease as `holder` (a name for messages: member and host). The role
 /// is announced on the returned watch; the store's writes are fenced with the epoch held.
-pub fn contend(kv: &PgKv, holder: String) -> watch::Receiver<Role> {
+pub(crate) fn contend(kv: &PgKv, holder: String) -> watch::Receiver<Role> {
     let (tx, rx) = watch::channel(Role::Contending);
     let epoch = kv.epoch();
     let settings = kv.settings().clone();
@@ -137,7 +137,7 @@ async fn run(
 }
 
 /// Who holds the lease now: (epoch, holder), for `/readyz` and tests.
-pub fn holder(kv: &PgKv) -> Result<(i64, Option<String>), PgError> {
+pub(crate) fn holder(kv: &PgKv) -> Result<(i64, Option<String>), PgError> {
     let config = kv.settings().config()?;
     super::block(async move {
         let client = connect(config).await?;
@@ -150,7 +150,7 @@ pub fn holder(kv: &PgKv) -> Result<(i64, Option<String>), PgError> {
 
 /// Contend and wait until this process is the writer (a single-replica node at start, tests,
 /// tools). Keep the receiver: dropping it gives the lease up at its next renewal.
-pub fn acquire(
+pub(crate) fn acquire(
     kv: &PgKv,
     holder: String,
     timeout: Duration,

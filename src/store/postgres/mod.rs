@@ -16,8 +16,8 @@
 //! are), so the connections live on a small runtime of their own and each call waits for its
 //! answer; a caller inside the node's runtime blocks its thread as it would on a disk write.
 
-pub mod lease;
-pub mod schema;
+pub(crate) mod lease;
+pub(crate) mod schema;
 
 use std::fmt::Write as _;
 use std::future::Future;
@@ -36,7 +36,7 @@ use crate::budget::Budget;
 const MIN_POOL: usize = 4;
 
 /// The channel writers notify after each commit.
-pub const CHANGED: &str = "jol_changed";
+pub(crate) const CHANGED: &str = "jol_changed";
 /// The SQLSTATE `jol_fence` raises when a write comes from a replica that is not the writer.
 const NOT_WRITER: &str = "JL001";
 
@@ -58,25 +58,46 @@ pub(crate) fn test_database(what: &str) -> Option<PgSettings> {
     Some(settings)
 }
 
+/// The folder of `settings`' database in the test cluster's data directory, after a
+/// checkpoint (so what the database holds is in its files): where a test looks for bytes.
+#[cfg(test)]
+pub(crate) fn test_database_files(settings: &PgSettings) -> std::path::PathBuf {
+    let config = settings.config().unwrap();
+    let folder: String = block(async move {
+        let client = connect(config).await?;
+        client.batch_execute("CHECKPOINT").await?;
+        let row = client
+            .query_one(
+                "SELECT current_setting('data_directory') || '/base/' || oid::text \
+                 FROM pg_database WHERE datname = current_database()",
+                &[],
+            )
+            .await?;
+        Ok(row.get(0))
+    })
+    .unwrap();
+    folder.into()
+}
+
 /// Where the database is and how many connections a process may hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PgSettings {
     /// A libpq-style connection string: `postgres://user:password@host:port/db` or
     /// `host=/run/postgresql dbname=jol user=jol` (a host starting with `/` is a socket folder).
-    pub url: String,
+    pub(crate) url: String,
     /// Connections this process may open for store work, at least 4 (the lease and the listener
     /// have one each besides).
     #[serde(default = "default_pool")]
-    pub pool: usize,
+    pub(crate) pool: usize,
     /// How long the writer's lease lasts without renewal: a paused or cut-off writer loses the
     /// role after this long, and a replica takes over. A writer that died is replaced sooner
     /// (its session is gone).
     #[serde(default = "default_lease_ms")]
-    pub lease_ms: u64,
+    pub(crate) lease_ms: u64,
     /// How often a standby replica checks whether it can take the writer role.
     #[serde(default = "default_poll_ms")]
-    pub poll_ms: u64,
+    pub(crate) poll_ms: u64,
 }
 
 fn default_pool() -> usize {
@@ -90,6 +111,7 @@ fn default_poll_ms() -> u64 {
 }
 
 impl PgSettings {
+    /// The settings of the database at `url`, the rest by default.
     pub fn new(url: impl Into<String>) -> PgSettings {
         PgSettings {
             url: url.into(),
@@ -106,7 +128,7 @@ impl PgSettings {
     }
 
     /// The database, for messages: host and database name, never the password.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         let Ok(c) = self.config() else {
             return "postgres (unparsable url)".into();
         };
@@ -125,18 +147,34 @@ impl PgSettings {
 /// A failure of the PostgreSQL engine.
 #[derive(Debug, thiserror::Error)]
 pub enum PgError {
+    /// The url is not a connection string.
     #[error("the store url is not a PostgreSQL connection string: {0}")]
     Url(String),
+    /// The server's error, with its message (tokio-postgres's own text drops it).
     #[error("PostgreSQL: {0}")]
     Db(String),
+    /// A write only the writer may make, from a replica that is not.
     #[error(
         "this replica is not the writer (another replica holds the lease, or this one lost it)"
     )]
     NotWriter,
+    /// The database needs `jol store migrate`.
     #[error("the database's Jol schema is version {found}; this jol needs {wanted}: run `jol store migrate`")]
-    SchemaOld { found: i32, wanted: i32 },
+    SchemaOld {
+        /// The database's version.
+        found: i32,
+        /// This jol's.
+        wanted: i32,
+    },
+    /// The database is newer than this jol.
     #[error("the database's Jol schema is version {found}, newer than this jol knows ({wanted}): upgrade jol")]
-    SchemaNew { found: i32, wanted: i32 },
+    SchemaNew {
+        /// The database's version.
+        found: i32,
+        /// This jol's.
+        wanted: i32,
+    },
+    /// The connection task stopped.
     #[error("the PostgreSQL connection task stopped")]
     Lost,
 }
@@ -346,15 +384,16 @@ impl PgKv {
         })
     }
 
-    pub fn settings(&self) -> &PgSettings {
+    pub(crate) fn settings(&self) -> &PgSettings {
         &self.settings
     }
 
     /// The epoch cell the lease sets (0: not the writer).
-    pub fn epoch(&self) -> Arc<AtomicI64> {
+    pub(crate) fn epoch(&self) -> Arc<AtomicI64> {
         self.epoch.clone()
     }
 
+    /// The value under `key`.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, PgError> {
         let key = key.to_vec();
         self.pool.with(|c| async move {
@@ -364,7 +403,7 @@ impl PgKv {
     }
 
     /// The values of many keys in one round trip, in the order asked.
-    pub fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
+    pub(crate) fn get_many(&self, keys: &[Vec<u8>]) -> Result<Vec<Option<Vec<u8>>>, PgError> {
         let wanted = keys.to_vec();
         let found: std::collections::HashMap<Vec<u8>, Vec<u8>> =
             self.pool.with(|c| async move {
@@ -379,7 +418,7 @@ impl PgKv {
 
     /// The values of the first of `keys` that `budget` takes, in the order asked: their sizes
     /// first, then only the values taken (two round trips; what is not taken is not sent).
-    pub fn get_many_within(
+    pub(crate) fn get_many_within(
         &self,
         keys: &[Vec<u8>],
         budget: &mut Budget,
@@ -402,7 +441,7 @@ impl PgKv {
 
     /// Up to `limit` entries with `start <= key < end`, in key order, as many as `budget` takes:
     /// their sizes first, then only the entries taken (two round trips).
-    pub fn range_within(
+    pub(crate) fn range_within(
         &self,
         start: &[u8],
         end: &[u8],
@@ -425,6 +464,7 @@ impl PgKv {
         self.range(start, end, taken)
     }
 
+    /// At most `limit` entries from `start` (included) to `end` (excluded), in key order.
     pub fn range(&self, start: &[u8], end: &[u8], limit: usize) -> Result<Vec<Entry>, PgError> {
         let (start, end) = (start.to_vec(), end.to_vec());
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
@@ -434,7 +474,7 @@ impl PgKv {
         })
     }
 
-    pub fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, PgError> {
+    pub(crate) fn last(&self, start: &[u8], end: &[u8]) -> Result<Option<Entry>, PgError> {
         let (start, end) = (start.to_vec(), end.to_vec());
         self.pool.with(|c| async move {
             let row = c.client.query_opt(&c.last, &[&start, &end]).await?;
@@ -444,7 +484,7 @@ impl PgKv {
 
     /// Apply `ops` as the writer, in one transaction, fenced by the lease epoch, and notify the
     /// other replicas. Durable when this returns.
-    pub fn write(&self, ops: Vec<Op>) -> Result<(), PgError> {
+    pub(crate) fn write(&self, ops: Vec<Op>) -> Result<(), PgError> {
         let epoch = self.epoch.load(Ordering::SeqCst);
         if epoch == 0 {
             return Err(PgError::NotWriter);
@@ -454,7 +494,7 @@ impl PgKv {
 
     /// Apply `ops` from any replica, unfenced: only for records whose every version is as good
     /// as another (a witness's co-signature, a manifest signed by the authority).
-    pub fn write_shared(&self, ops: Vec<Op>) -> Result<(), PgError> {
+    pub(crate) fn write_shared(&self, ops: Vec<Op>) -> Result<(), PgError> {
         self.transaction(String::new(), ops)
     }
 
@@ -470,7 +510,7 @@ impl PgKv {
     /// Read `counter` under a lock every process shares for the length of one transaction, and
     /// apply what `build` makes of its value in the same transaction. Any replica may call it:
     /// this is how side logs are appended to, gap-free whoever appends.
-    pub fn locked<E>(
+    pub(crate) fn locked<E>(
         &self,
         counter: &[u8],
         build: impl FnOnce(Option<Vec<u8>>) -> Result<Vec<Op>, E>,
@@ -530,11 +570,31 @@ impl PgKv {
             .unwrap_or(0)
     }
 
+    /// Rewrite Jol's tables with `VACUUM FULL` (each in turn, under its `ACCESS EXCLUSIVE`
+    /// lock: every replica's reads and writes of that table wait meanwhile): the table's new
+    /// files hold its live rows only, its indexes and TOAST table are rebuilt, and the old files
+    /// are truncated when it commits (unlinked at the next checkpoint). What PostgreSQL wrote
+    /// elsewhere, the WAL segments, WAL archives and base backups, is kept for as long as the
+    /// operator's retention says, as in any PostgreSQL deployment.
+    pub fn vacuum_full(&self) -> Result<(), PgError> {
+        for table in schema::TABLES {
+            // One statement per call: VACUUM cannot run inside the implicit transaction of a
+            // multi-statement query.
+            self.pool.with(move |c| async move {
+                c.client
+                    .batch_execute(&format!("VACUUM FULL {table}"))
+                    .await?;
+                Ok(())
+            })?;
+        }
+        Ok(())
+    }
+
     /// Call `changed` (on the connections' runtime) after each write another process commits,
     /// and once after every reconnection (changes may have been missed meanwhile), until
     /// `changed` returns false.
     /// `changed` runs on a blocking thread: it may use the store.
-    pub fn listen(&self, changed: impl Fn() -> bool + Send + Sync + 'static) {
+    pub(crate) fn listen(&self, changed: impl Fn() -> bool + Send + Sync + 'static) {
         let settings = self.settings.clone();
         runtime().spawn(listen(settings, Arc::new(changed)));
     }

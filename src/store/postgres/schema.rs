@@ -30,14 +30,17 @@ END $$;
 "#,
 ];
 
+/// Every table the migrations create (what `jol store compact` rewrites).
+pub(crate) const TABLES: &[&str] = &["jol_kv", "jol_writer", "jol_schema"];
+
 /// The schema version this jol writes.
-pub const VERSION: i32 = MIGRATIONS.len() as i32;
+pub(crate) const VERSION: i32 = MIGRATIONS.len() as i32;
 
 /// Serializes migrations between processes.
 const MIGRATION_LOCK: i64 = 0x6a6f_6c5f_6d69_6772;
 
 /// The version the database holds (0: no Jol schema).
-pub async fn version(client: &Client) -> Result<i32, PgError> {
+pub(crate) async fn version(client: &Client) -> Result<i32, PgError> {
     let exists = client
         .query_one("SELECT to_regclass('jol_schema') IS NOT NULL", &[])
         .await?
@@ -52,7 +55,7 @@ pub async fn version(client: &Client) -> Result<i32, PgError> {
 }
 
 /// Apply the migrations the database lacks; returns (version before, version after).
-pub async fn migrate(client: &Client) -> Result<(i32, i32), PgError> {
+pub(crate) async fn migrate(client: &Client) -> Result<(i32, i32), PgError> {
     client
         .batch_execute(&format!(
             "SELECT pg_advisory_lock({MIGRATION_LOCK});
@@ -89,7 +92,7 @@ async fn apply_missing(client: &Client) -> Result<(i32, i32), PgError> {
 }
 
 /// At start: an empty database gets the schema; any other must be at this jol's version.
-pub async fn prepare(client: &Client) -> Result<(), PgError> {
+pub(crate) async fn prepare(client: &Client) -> Result<(), PgError> {
     match version(client).await? {
         0 => migrate(client).await.map(|_| ()),
         v if v == VERSION => Ok(()),
@@ -105,7 +108,7 @@ pub async fn prepare(client: &Client) -> Result<(), PgError> {
 }
 
 /// Connect to `settings`' database and migrate it (`jol store migrate`).
-pub fn migrate_database(settings: &super::PgSettings) -> Result<(i32, i32), PgError> {
+pub(crate) fn migrate_database(settings: &super::PgSettings) -> Result<(i32, i32), PgError> {
     let config = settings.config()?;
     super::block(async move {
         let client = super::connect(config).await?;

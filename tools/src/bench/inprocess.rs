@@ -118,8 +118,8 @@ pub(super) async fn limit(args: &BenchArgs) -> Result<Vec<Figure>> {
 }
 
 /// The store engine alone, as a node uses it: appends with the Merkle log, a person view
-/// rewritten with every event (the churn), then every view rewritten five times more, and a
-/// reopen.
+/// rewritten with every event (the churn), then every view rewritten five times more, a
+/// reopen, and a compaction (`jol store compact`: every entry rewritten into a new store).
 pub(super) async fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     let n = args.events.max(1000);
     let persons = (n / 5).max(1);
@@ -149,6 +149,7 @@ pub(super) async fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
     let t = Instant::now();
     let views = store.views::<String>().count();
     let scan = t.elapsed();
+    let compacted = store.compact()?;
     Ok(vec![
         figure(
             format!("{} appends through the writer, 256 per batch", args.store),
@@ -176,6 +177,19 @@ pub(super) async fn store(args: &BenchArgs) -> Result<Vec<Figure>> {
             format!("read all {views} views"),
             scan.as_secs_f64() * 1000.0,
             "ms",
+        ),
+        figure(
+            format!(
+                "compact ({} entries rewritten)",
+                compacted.entries.unwrap_or(0)
+            ),
+            compacted.took.as_secs_f64(),
+            "s",
+        ),
+        figure(
+            "store on disk after compaction",
+            compacted.bytes_after as f64 / 1048576.0,
+            "MiB",
         ),
         figure("peak RSS (whole process)", peak_rss_mib(), "MiB"),
     ])

@@ -642,7 +642,8 @@ pub fn wait_for_events(addr: SocketAddr, source: &str, n: usize, what: &str) -> 
 pub fn wait_for_views(addr: SocketAddr) {
     assert!(
         eventually(Duration::from_secs(15), || {
-            get(addr, "/readyz").json()["views"]["behind"].as_u64() == Some(0)
+            let views = &get(addr, "/readyz").json()["views"];
+            views["behind"].as_u64() == Some(0) && views["erasuresPending"].as_u64() == Some(0)
         })
         .is_some(),
         "the views of {addr} never caught up with its log"

@@ -1,0 +1,108 @@
+//! Finishing an erasure at this node, after the writer committed it: what is left of the
+//! person here is projected again from the events that remain, or, when none remain, forgotten:
+//! the view, the consent state, the access log's index and the withheld records go, and every
+//! access-log entry and quarantine record that named the person is rewritten without them
+//! (marked redacted, so the audit still verifies the side logs). The writer leaves a pending
+//! record per person in the same write as the erasure; this deletes it in the same write as
+//! the work, so a crash in between redoes it, and the projector runs it whenever it is caught
+//! up with the log.
+
+use std::collections::HashSet;
+
+use uuid::Uuid;
+
+use crate::event::identifiers::Pin;
+use crate::policy::access;
+use crate::registry::projector;
+use crate::registry::view::PersonView;
+use crate::store::{SideLog, Store, StoreError, WriteBatch};
+
+/// How many quarantine records are read at a time when looking for the person.
+const QUARANTINE_PAGE: usize = 1000;
+
+/// Finish every pending erasure; returns how many persons it finished.
+pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
+    let pending = store.pending_erasures()?;
+    for (pin, erased) in &pending {
+        let mut batch = WriteBatch::default();
+        match pin.parse::<Pin>() {
+            Ok(pin) => finish(store, &pin, erased, &mut batch)?,
+            // A key the writer made from a parsed PIN; anything else is damage: drop the record.
+            Err(_) => batch.clear_pending_erasure(pin),
+        }
+        store.apply_other(batch)?;
+    }
+    Ok(pending.len())
+}
+
+/// The person's view projected again from what remains, or the person forgotten.
+fn finish(
+    store: &Store,
+    pin: &Pin,
+    erased: &[u64],
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    let erased: HashSet<u64> = erased.iter().copied().collect();
+    let view: Option<PersonView> = store.view(pin.expose())?;
+    let mut remaining = Vec::new();
+    for position in view
+        .iter()
+        .flat_map(|v| v.events.iter().map(|e| e.position))
+    {
+        if !erased.contains(&position) && store.erased(position)?.is_none() {
+            remaining.push(position);
+        }
+    }
+    remaining.sort_unstable();
+    remaining.dedup();
+    if !remaining.is_empty() {
+        let view = projector::project_positions(store, pin, &remaining)?;
+        batch.set_view(pin.expose(), &view);
+        batch.clear_pending_erasure(pin.expose());
+        return Ok(());
+    }
+    let erasure = match erased.iter().next() {
+        Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
+        None => Uuid::nil(),
+    };
+    for (number, entry) in store.access_entries_numbered(pin.expose())? {
+        batch.redact_side(
+            SideLog::Access,
+            number,
+            &access::without(&entry, pin)?,
+            &erasure,
+        );
+    }
+    redact_quarantine(store, pin, &erasure, batch)?;
+    store.forget_person(pin.expose(), batch)
+}
+
+/// Rewrite every quarantine record that names the person without its body (what was refused
+/// and why stay; the bytes go).
+fn redact_quarantine(
+    store: &Store,
+    pin: &Pin,
+    erasure: &Uuid,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    let mut after = 0;
+    loop {
+        let page = store.side_entries(SideLog::Quarantine, after, QUARANTINE_PAGE)?;
+        let Some(&(last, _)) = page.last() else {
+            return Ok(());
+        };
+        for (number, bytes) in page {
+            if !access::pins_in(&bytes).contains(pin) {
+                continue;
+            }
+            let mut record: serde_json::Value = serde_json::from_slice(&bytes)
+                .map_err(|_| StoreError::Corrupt("quarantine record"))?;
+            record["body"] = format!("erased by erasure {erasure}").into();
+            record["detail"] = serde_json::Value::Null;
+            let rewritten = serde_json::to_vec(&record)
+                .map_err(|_| StoreError::Corrupt("quarantine record"))?;
+            batch.redact_side(SideLog::Quarantine, number, &rewritten, erasure);
+        }
+        after = last;
+    }
+}
