@@ -57,6 +57,10 @@ grant --type vacancy --reader "${ID[education]}" --purpose TRAINING_SERVICES
 grant --type course-offer --publisher "${ID[education]}"
 grant --type course-offer --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
 grant --type course-offer --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
+# Credentials issued name a credential and the event it attests, never its holder.
+grant --type credential-issued --publisher "${ID[education]}"
+grant --type credential-issued --reader "${ID[migration]}" --purpose REINTEGRATION_CASE_MANAGEMENT
+grant --type credential-issued --reader "${ID[employment]}" --purpose EMPLOYMENT_SERVICES
 # Erasures name events, never a person: every member publishes its own and reads everyone's.
 for agency in migration employment education; do
   grant --type erasure --publisher "${ID[$agency]}"
@@ -70,8 +74,8 @@ declare -A PURPOSE=(
   [migration]=REINTEGRATION_CASE_MANAGEMENT [employment]=EMPLOYMENT_SERVICES [education]=TRAINING_SERVICES
 )
 declare -A SUBS=(
-  [migration]="employment=employment-status,vacancy,erasure education=training-enrolment,course-offer,erasure"
-  [employment]="migration=returnee-record,erasure education=training-enrolment,course-offer,erasure"
+  [migration]="employment=employment-status,vacancy,erasure education=training-enrolment,course-offer,erasure,credential-issued"
+  [employment]="migration=returnee-record,erasure education=training-enrolment,course-offer,erasure,credential-issued"
   [education]="migration=returnee-record,erasure employment=employment-status,vacancy,erasure"
 )
 for agency in migration employment education; do

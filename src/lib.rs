@@ -66,6 +66,7 @@ pub mod api;
 pub mod budget;
 pub mod cli;
 pub(crate) mod cores;
+pub mod credentials;
 pub mod event;
 pub mod federation;
 pub mod log;

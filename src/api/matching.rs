@@ -105,9 +105,18 @@ impl LocalApi {
         let what = format!("ranked as a candidate for vacancy {id}");
         access::record_reads(&self.store, who, &what, ranked.iter().map(|(_, s)| &s.pin))
             .map_err(storage_problem)?;
-        let candidates: Vec<Value> = ranked
+        // The ranked ones' skills that credentials attest (the score does not depend on it).
+        let mut attested = Vec::with_capacity(ranked.len());
+        for (_, s) in &ranked {
+            let seeker = match views.iter().find(|v| v.pin == s.pin) {
+                Some(view) => Seeker::of(&s.pin, &self.attested_profile(view)?, &mut interner),
+                None => (*s).clone(),
+            };
+            attested.push(seeker);
+        }
+        let candidates: Vec<Value> = attested
             .iter()
-            .map(|(_, s)| {
+            .map(|s| {
                 let mut e = explain(s, &job, &offer, &interner);
                 e["pin"] = s.pin.expose().into();
                 e
@@ -172,7 +181,18 @@ impl LocalApi {
         what: &str,
     ) -> Result<(Pin, CompetencyProfile), Problem> {
         let view = self.served_view(pin, who, what)?;
-        Ok((view.pin.clone(), profile::of(&view)))
+        let profile = self.attested_profile(&view)?;
+        Ok((view.pin.clone(), profile))
+    }
+
+    /// The person's profile, each skill a credential attests marked verified.
+    pub(super) fn attested_profile(
+        &self,
+        view: &crate::registry::view::PersonView,
+    ) -> Result<CompetencyProfile, Problem> {
+        let attested = crate::registry::attestations::attested_enrolments(&self.store, view)
+            .map_err(storage_problem)?;
+        Ok(profile::of_attested(view, &attested))
     }
 
     fn open_jobs(&self, interner: &mut Interner) -> Result<Vec<(Job, Offer)>, Problem> {
@@ -199,7 +219,22 @@ fn explain(seeker: &Seeker, job: &Job, offer: &Offer, interner: &Interner) -> Va
     let (total, terms) = score::score(seeker, job);
     let (matched_e, missing_e) = split_skills(&job.essential_uris, &seeker.skills, interner);
     let (matched_o, missing_o) = split_skills(&job.optional_uris, &seeker.skills, interner);
-    let labels = |v: &[String]| v.iter().map(|s| skill(s)).collect::<Vec<_>>();
+    let verified = |uri: &str| {
+        interner
+            .known(uri)
+            .is_some_and(|id| seeker.verified.binary_search(&id).is_ok())
+    };
+    let labels = |v: &[String]| {
+        v.iter()
+            .map(|s| {
+                let mut skill = skill(s);
+                if verified(s) {
+                    skill["verified"] = true.into();
+                }
+                skill
+            })
+            .collect::<Vec<_>>()
+    };
     json!({
         "vacancyId": job.id, "title": offer.description.get("title"), "isco08": job.isco08,
         "region": job.region, "formality": offer.description.get("formality"),

@@ -5,6 +5,7 @@
 //! the reason, so an operator can see what was sent and why it did not go through.
 
 pub(crate) mod budget;
+mod credentials;
 pub(crate) mod dashboard;
 mod erasure;
 mod events;
@@ -65,6 +66,8 @@ pub(crate) struct LocalApi {
     pub(crate) sessions: session::Sessions,
     /// Whether this replica is the member's writer (`/readyz` says).
     pub(crate) role: tokio::sync::watch::Receiver<crate::store::postgres::lease::Role>,
+    /// The credential issuer, when the node issues credentials.
+    pub(crate) credentials: Option<Arc<crate::credentials::issuer::Issuer>>,
 }
 
 impl LocalApi {
@@ -125,6 +128,10 @@ impl LocalApi {
             Route::Courses => self.list_offers(crate::registry::offers::OfferKind::Course, query),
             Route::Matches { pin } => self.person_matches(&req, pin, &signed_in(caller)?.reader()),
             Route::PersonCourses { pin } => self.person_courses(pin, &signed_in(caller)?.reader()),
+            Route::PersonCredentials { pin } => {
+                self.person_credentials(pin, &signed_in(caller)?.reader())
+            }
+            Route::RevokeCredential { id } => self.revoke_credential(id, req).await,
             Route::Erase { pin } => {
                 let purpose = signed_in(caller)?.reader().purpose;
                 self.post_erasure(req, pin, purpose).await

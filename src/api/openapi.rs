@@ -223,6 +223,14 @@ fn param_schema(kind: Param) -> Value {
 /// The component schemas of Jol's answers and requests.
 fn schemas() -> Value {
     let any = json!({"type": "object"});
+    // A credential the node issued (`credentials::credential::Held`, with its QR code and status).
+    let credential = json!({"type": "object", "required": ["id", "vct", "sdJwt", "statusIdx", "issuedAt", "status"], "properties": {
+        "id": {"type": "string", "format": "uuid"}, "vct": {"type": "string"}, "sdJwt": {"type": "string"},
+        "statusIdx": {"type": "integer"}, "issuedAt": {"type": "string", "format": "date-time"}, "attests": any, "title": {},
+        "legalBasis": {}, "revoked": {"type": ["object", "null"]}, "status": {"enum": ["valid", "revoked"]}, "qrSvg": {"type": "string"}}});
+    let credentials = json!({"type": "object", "required": ["pin", "issuer", "credentials"], "properties": {
+        "pin": {"type": "string"}, "issuer": {"type": "string"}, "credentials": {"type": "array", "items": credential.clone()}}});
+    let revocation = json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}});
     // What a person answer keeps from the caller, by reason class (`registry::Hidden`).
     let hidden = json!({"type": ["object", "null"], "required": ["reason", "receivedLeftOut"], "properties": {
         "reason": {"enum": ["no-consent", "consent-withdrawn", "node-not-named", "purpose-not-named"]},
@@ -317,6 +325,9 @@ fn schemas() -> Value {
         "event": {"type": "string"},
         "holders": {"type": "array", "items": {"type": "object", "required": ["member"], "properties": {
             "member": {"type": "string"}, "confirmed": {"type": "string"}, "erased": {"type": "integer"}}}}}});
+    schemas["Credential"] = credential;
+    schemas["Credentials"] = credentials;
+    schemas["RevocationRequest"] = revocation;
     schemas
 }
 

@@ -26,7 +26,7 @@ impl LocalApi {
         let mut body = serde_json::to_value(&view).unwrap_or_default();
         body["derived"] = serde_json::to_value(derived).unwrap_or_default();
         body["competencyProfile"] =
-            serde_json::to_value(crate::matching::profile::of(&view)).unwrap_or_default();
+            serde_json::to_value(self.attested_profile(&view)?).unwrap_or_default();
         body["hidden"] =
             serde_json::to_value(Hidden::of(&view, &self.member, who)).unwrap_or_default();
         Ok(http::json(StatusCode::OK, &body))

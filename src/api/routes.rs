@@ -68,6 +68,8 @@ pub(crate) enum Route<'a> {
     PersonCourses { pin: &'a str },
     Erase { pin: &'a str },
     Erasure { id: &'a str },
+    PersonCredentials { pin: &'a str },
+    RevokeCredential { id: &'a str },
     Vacancies,
     Courses,
     Candidates { id: &'a str },
@@ -102,7 +104,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub(crate) const ALL: [Route<'static>; 30] = [
+    pub(crate) const ALL: [Route<'static>; 32] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -126,6 +128,8 @@ impl<'a> Route<'a> {
         Route::PersonCourses { pin: "{pin}" },
         Route::Erase { pin: "{pin}" },
         Route::Erasure { id: "{id}" },
+        Route::PersonCredentials { pin: "{pin}" },
+        Route::RevokeCredential { id: "{id}" },
         Route::Vacancies,
         Route::Courses,
         Route::Candidates { id: "{id}" },
@@ -167,6 +171,8 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "persons", pin, "courses"]) => PersonCourses { pin },
             ("POST", ["api", "v1", "persons", pin, "erasure"]) => Erase { pin },
             ("GET", ["api", "v1", "erasures", id]) => Erasure { id },
+            ("GET", ["api", "v1", "persons", pin, "credentials"]) => PersonCredentials { pin },
+            ("POST", ["api", "v1", "credentials", id, "revocation"]) => RevokeCredential { id },
             ("GET", ["api", "v1", "vacancies"]) => Vacancies,
             ("GET", ["api", "v1", "courses"]) => Courses,
             ("GET", ["api", "v1", "vacancies", id, "candidates"]) => Candidates { id },
@@ -212,6 +218,8 @@ impl<'a> Route<'a> {
             Erase { .. } => Spec { method: Method::POST, path: "/api/v1/persons/{pin}/erasure", access: Access::Token(Some(Scope::Admin)), summary: "Erase the person's events this node published, here and at every member that received them (the signed parts stay: proofs keep verifying)", ok: (202, Body::Json("ErasureRecord")), refusals: &[400, 404, 408, 413, 415, 422, 503], query: &[], request: Some("ErasureRequest") },
             Erasure { .. } => Spec { method: Method::GET, path: "/api/v1/erasures/{id}", access: Access::Token(Some(Scope::Admin)), summary: "An erasure's record: what was erased, under which legal basis, and when each holder confirmed", ok: (200, Body::Json("ErasureRecord")), refusals: &[400, 404, 503], query: &[], request: None },
             PersonCourses { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/courses", access: Access::Token(Some(Scope::ReadPersons)), summary: "Courses that teach the skills the person lacks for their best vacancies (logged as a read)", ok: (200, Body::Json("CourseSuggestions")), refusals: &[400, 403, 404, 503], query: &[], request: None },
+            PersonCredentials { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}/credentials", access: Access::Token(Some(Scope::ReadPersons)), summary: "The credentials this node issued to the person: each SD-JWT VC, its QR code (SVG) and status (logged as a read)", ok: (200, Body::Json("Credentials")), refusals: &[400, 403, 404, 503], query: &[], request: None },
+            RevokeCredential { .. } => Spec { method: Method::POST, path: "/api/v1/credentials/{id}/revocation", access: Access::Token(Some(Scope::Admin)), summary: "Revoke a credential this node issued (JSON body with a `reason`): its status list entry is set and the list re-signed", ok: (200, Body::Json("Credential")), refusals: &[400, 404, 408, 409, 413, 415, 422, 503], query: &[], request: Some("RevocationRequest") },
             Vacancies => Spec { method: Method::GET, path: "/api/v1/vacancies", access: Access::Token(Some(Scope::ReadEvents)), summary: "The vacancies this node holds (open ones; `open=false` for all)", ok: (200, Body::Json("Offers")), refusals: &[503], query: &[("open", Param::Text)], request: None },
             Courses => Spec { method: Method::GET, path: "/api/v1/courses", access: Access::Token(Some(Scope::ReadEvents)), summary: "The course offers this node holds (open ones; `open=false` for all)", ok: (200, Body::Json("Offers")), refusals: &[503], query: &[("open", Param::Text)], request: None },
             Candidates { .. } => Spec { method: Method::GET, path: "/api/v1/vacancies/{id}/candidates", access: Access::Token(Some(Scope::ReadPersons)), summary: "Persons ranked for a vacancy, among those the token may see; each returned person's read is logged", ok: (200, Body::Json("Candidates")), refusals: &[400, 404, 503], query: &[("limit", Param::Integer)], request: None },

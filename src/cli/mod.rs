@@ -6,6 +6,7 @@
 //! large one (authority) has a file of its own.
 
 mod authority;
+mod credential;
 
 use std::path::{Path, PathBuf};
 
@@ -95,6 +96,12 @@ pub enum Command {
         /// What to do with the tokens.
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Credentials: make the issuer's key, or verify a credential offline.
+    Credential {
+        /// What to do.
+        #[command(subcommand)]
+        command: credential::CredentialCommand,
     },
     /// Run a node.
     Serve {
@@ -312,6 +319,7 @@ pub async fn run(command: Command) -> Result<()> {
             token,
         } => publish(&config, &event_type, &file, idempotency_key, token).await,
         Command::Validate { event_type, file } => validate(&event_type, &file),
+        Command::Credential { command } => credential::run(command).await,
         Command::Store { config, command } => store_command(&config, command),
         Command::XroadCert { name, out } => {
             let cert = crate::trust::pinned::write_self_signed(&name, &out)?;

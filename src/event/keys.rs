@@ -136,7 +136,8 @@ pub fn write_public(path: &Path, key: &VerifyingKey) -> Result<(), KeyError> {
     write_new(path, public_pem(key).as_bytes(), 0o644)
 }
 
-fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
+/// Write `contents` to a new file with `mode` (its folder made), refusing to replace one.
+pub(crate) fn write_new(path: &Path, contents: &[u8], mode: u32) -> Result<(), KeyError> {
     use std::os::unix::fs::OpenOptionsExt;
     if path.exists() {
         return Err(KeyError::Exists(path.to_path_buf()));

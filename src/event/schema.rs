@@ -32,12 +32,14 @@ const EMPLOYMENT_STATUS: &str = include_str!("../../schemas/employment-status.v1
 const VACANCY: &str = include_str!("../../schemas/vacancy.v1.json");
 const COURSE_OFFER: &str = include_str!("../../schemas/course-offer.v1.json");
 const ERASURE: &str = include_str!("../../schemas/erasure.v1.json");
+const CREDENTIAL_ISSUED: &str = include_str!("../../schemas/credential-issued.v1.json");
 /// The dialect: JSON Schema 2020-12 plus the Jol registry vocabulary (`jolPinAgrees`,
 /// `jolNotBefore`), declared optional so standard validators process the schemas.
 pub(crate) const META: &str = include_str!("../../schemas/jol-meta.v1.json");
 
-/// The event types of the exchange: three about a person (consent applies), three not
-/// (vacancies and course offers, for matching; erasures, which name events and never a person).
+/// The event types of the exchange: three about a person (consent applies), four not
+/// (vacancies and course offers, for matching; erasures, which name events and never a person;
+/// credentials issued, which name a credential and the event it attests, never its holder).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum EventType {
@@ -54,17 +56,20 @@ pub enum EventType {
     /// `erasure`: an erasure ordered by a member, or a holder's confirmation (names events,
     /// never a person).
     Erasure,
+    /// `credential-issued`: a credential issued or revoked, naming the event it attests.
+    CredentialIssued,
 }
 
 impl EventType {
     /// Every type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::ReturneeRecord,
         EventType::TrainingEnrolment,
         EventType::EmploymentStatus,
         EventType::Vacancy,
         EventType::CourseOffer,
         EventType::Erasure,
+        EventType::CredentialIssued,
     ];
 
     /// Its name (`returnee-record`, …).
@@ -76,6 +81,7 @@ impl EventType {
             EventType::Vacancy => "vacancy",
             EventType::CourseOffer => "course-offer",
             EventType::Erasure => "erasure",
+            EventType::CredentialIssued => "credential-issued",
         }
     }
 
@@ -83,7 +89,10 @@ impl EventType {
     pub(crate) fn is_personal(self) -> bool {
         !matches!(
             self,
-            EventType::Vacancy | EventType::CourseOffer | EventType::Erasure
+            EventType::Vacancy
+                | EventType::CourseOffer
+                | EventType::Erasure
+                | EventType::CredentialIssued
         )
     }
 
@@ -101,6 +110,7 @@ impl EventType {
             EventType::Vacancy => VACANCY,
             EventType::CourseOffer => COURSE_OFFER,
             EventType::Erasure => ERASURE,
+            EventType::CredentialIssued => CREDENTIAL_ISSUED,
         }
     }
 
@@ -141,7 +151,7 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// A type name that is not one of ours.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "unknown event type; expected one of returnee-record, training-enrolment, employment-status, vacancy, course-offer, erasure"
+    "unknown event type; expected one of returnee-record, training-enrolment, employment-status, vacancy, course-offer, erasure, credential-issued"
 )]
 pub struct UnknownType;
 
@@ -386,6 +396,7 @@ impl Retrieve for Embedded {
             "vacancy.v1.json" => VACANCY,
             "course-offer.v1.json" => COURSE_OFFER,
             "erasure.v1.json" => ERASURE,
+            "credential-issued.v1.json" => CREDENTIAL_ISSUED,
             "jol-meta.v1.json" => META,
             _ => return Err(format!("{uri} is not a schema shipped with jol").into()),
         };

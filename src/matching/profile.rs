@@ -2,7 +2,7 @@
 //! the occupation abroad and the skills acquired there (returnee-record), credentials' learning
 //! outcomes and the skills of courses completed (training-enrolment), the profiling segment and
 //! the occupations of jobs held (employment-status). Each skill and occupation says where it came
-//! from and when; what the node may not see (consent) is not in the view, so not in the profile.
+//! from and when, and a skill whether a verifiable credential attests it; what the node may not see (consent) is not in the view, so not in the profile.
 
 use std::collections::BTreeSet;
 
@@ -50,6 +50,10 @@ pub struct ProfileSkill {
     pub date: Option<Date>,
     /// How it is attested (for skills acquired abroad).
     pub evidence: Option<String>,
+    /// Whether a verifiable credential its holder keeps attests it (a course or credential
+    /// outcome of an enrolment whose completion the issuer attested and has not revoked).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 /// An occupation the person has worked in or aims at.
@@ -91,14 +95,29 @@ impl CompetencyProfile {
             .filter_map(|s| s.esco.as_deref())
             .collect()
     }
+
+    /// The ESCO skills a verifiable credential attests.
+    pub fn verified_uris(&self) -> BTreeSet<&str> {
+        self.skills
+            .iter()
+            .filter(|s| s.verified)
+            .filter_map(|s| s.esco.as_deref())
+            .collect()
+    }
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(Value::as_str).map(String::from)
 }
 
-/// Derive the profile from a view.
+/// Derive the profile from a view, no skill verified.
 pub fn of(view: &PersonView) -> CompetencyProfile {
+    of_attested(view, &BTreeSet::new())
+}
+
+/// Derive the profile from a view whose enrolments `attested` (by id) a credential attests
+/// (`registry::attestations::attested_enrolments`): their skills are verified.
+pub fn of_attested(view: &PersonView, attested: &BTreeSet<String>) -> CompetencyProfile {
     let mut p = CompetencyProfile::default();
     if let Some(r) = &view.returnee {
         let returned = r.return_date;
@@ -121,10 +140,12 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                 source: SkillSource::AcquiredAbroad,
                 date: returned,
                 evidence: text(s, "evidence"),
+                verified: false,
             });
         }
     }
     for e in &view.enrolments {
+        let verified = attested.contains(&e.enrolment_id);
         for c in &e.credentials {
             let issued = c
                 .get("issueDate")
@@ -142,6 +163,7 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                     source: SkillSource::Credential,
                     date: issued,
                     evidence: None,
+                    verified,
                 });
             }
         }
@@ -158,6 +180,7 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
                     source: SkillSource::CompletedCourse,
                     date: Some(done),
                     evidence: None,
+                    verified,
                 });
             }
         }
@@ -172,4 +195,30 @@ pub fn of(view: &PersonView) -> CompetencyProfile {
     }
     p.segment = view.profiling.as_ref().map(|p| p.segment);
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::view::Enrolment;
+
+    #[test]
+    fn the_skills_of_an_attested_enrolment_are_verified_and_no_others() {
+        let skill = "http://data.europa.eu/esco/skill/9a8b7c6d-1111-2222-3333-444455556666";
+        let enrolment = |id: &str| Enrolment {
+            enrolment_id: id.into(),
+            status: vocab::TrainingEvent::Certified,
+            course: Some(serde_json::json!({"skills": [skill]})),
+            completed_on: vocab::date("2026-07-05"),
+            ..Enrolment::default()
+        };
+        let mut view = PersonView::new("21503199012345".parse().unwrap());
+        view.enrolments = vec![enrolment("EDU-1"), enrolment("EDU-2")];
+        let attested = BTreeSet::from(["EDU-2".to_string()]);
+        let p = of_attested(&view, &attested);
+        let verified: Vec<bool> = p.skills.iter().map(|s| s.verified).collect();
+        assert_eq!(verified, [false, true]);
+        assert_eq!(p.verified_uris(), BTreeSet::from([skill]));
+        assert!(of(&view).verified_uris().is_empty());
+    }
 }

@@ -125,6 +125,8 @@ pub struct Seeker {
     pub(crate) pin: Pin,
     /// The person's skills as sorted numbers.
     pub skills: Vec<u32>,
+    /// Those of `skills` a verifiable credential attests (sorted).
+    pub(crate) verified: Vec<u32>,
     pub(crate) iscos: Vec<String>,
     /// The region the person is in.
     pub region: Option<String>,
@@ -176,6 +178,7 @@ impl Seeker {
         Seeker {
             pin: pin.clone(),
             skills: interner.ids(profile.skill_uris()),
+            verified: interner.ids(profile.verified_uris()),
             iscos: profile
                 .occupations
                 .iter()
@@ -307,15 +310,17 @@ pub fn score(seeker: &Seeker, job: &Job) -> (f64, Vec<Term>) {
         .map(|(name, value)| {
             let reason = match name {
                 TermName::EssentialSkills => format!(
-                    "{} of {} essential skills held",
+                    "{} of {} essential skills held{}",
                     p.essential,
-                    job.essential.len()
+                    job.essential.len(),
+                    verified(&job.essential, seeker)
                 ),
                 TermName::Occupation => format!("ISCO-08 {}: {}", job.isco08, p.level),
                 TermName::OptionalSkills => format!(
-                    "{} of {} optional skills held",
+                    "{} of {} optional skills held{}",
                     p.optional,
-                    job.optional.len()
+                    job.optional.len(),
+                    verified(&job.optional, seeker)
                 ),
                 TermName::Region if p.region => "in the person's region".into(),
                 TermName::Region => "outside the person's region".into(),
@@ -330,6 +335,15 @@ pub fn score(seeker: &Seeker, job: &Job) -> (f64, Vec<Term>) {
         .collect();
     let total = terms.iter().map(|t| t.weight * t.value).sum();
     (total, terms)
+}
+
+/// How many of the `wanted` skills the seeker holds a credential attests, as a reason says it
+/// (nothing when none).
+fn verified(wanted: &[u32], seeker: &Seeker) -> String {
+    match overlap(wanted, &seeker.verified) {
+        0 => String::new(),
+        n => format!(", {n} verified by a credential"),
+    }
 }
 
 fn term(name: TermName, value: f64, reason: String) -> Term {
@@ -394,6 +408,7 @@ mod tests {
         Seeker {
             pin: "21503199012345".parse().unwrap(),
             skills: skills.to_vec(),
+            verified: Vec::new(),
             iscos: vec![isco.into()],
             region: Some("KG-C".into()),
             languages: vec!["ky".into()],
@@ -406,6 +421,21 @@ mod tests {
         let all = score(&s, &job("a", &[1, 2, 3], "7131", true)).0;
         let none = score(&s, &job("b", &[7, 8, 9], "7131", true)).0;
         assert!(all > none, "{all} vs {none}");
+    }
+
+    #[test]
+    fn a_reason_says_how_many_skills_a_credential_verifies_and_the_score_does_not_change() {
+        let mut s = seeker(&[1, 2, 3], "7131");
+        let j = job("a", &[1, 2, 9], "7131", true);
+        let (before, terms) = score(&s, &j);
+        assert_eq!(terms[0].reason, "2 of 3 essential skills held");
+        s.verified = vec![2, 3];
+        let (after, terms) = score(&s, &j);
+        assert_eq!(
+            terms[0].reason,
+            "2 of 3 essential skills held, 1 verified by a credential"
+        );
+        assert_eq!(before, after);
     }
 
     #[test]

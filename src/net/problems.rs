@@ -46,6 +46,8 @@ kinds! {
     BodyUnreadable => "body-unreadable", BAD_REQUEST, "Request body could not be read";
     ConsentAfterEvent => "consent-after-event", UNPROCESSABLE_ENTITY, "Consent dated in the future";
     CosignatureInvalid => "cosignature-invalid", UNPROCESSABLE_ENTITY, "Co-signature refused";
+    CredentialNotFound => "credential-not-found", NOT_FOUND, "Credential not found";
+    CredentialRevoked => "credential-revoked", CONFLICT, "Credential already revoked";
     CrossOrigin => "cross-origin", FORBIDDEN, "Cross-origin request refused";
     DuplicateKey => "duplicate-key", BAD_REQUEST, "Duplicate member name";
     EventNotFound => "event-not-found", NOT_FOUND, "Event not found";
@@ -63,6 +65,7 @@ kinds! {
     NoCheckpoint => "no-checkpoint", NOT_FOUND, "No checkpoint yet";
     NotAMember => "not-a-member", FORBIDDEN, "Not a member";
     NotAReader => "not-a-reader", FORBIDDEN, "Not a reader";
+    NotAnIssuer => "not-an-issuer", NOT_FOUND, "This node issues no credentials";
     NotFound => "not-found", NOT_FOUND, "Not found";
     NotWriter => "not-writer", SERVICE_UNAVAILABLE, "Standby replica";
     NothingToErase => "nothing-to-erase", NOT_FOUND, "Nothing to erase";

@@ -66,6 +66,9 @@ pub enum ConfigProblem {
     /// A limit that must be at least 1 is 0.
     #[error("local.{0} must be at least 1")]
     Zero(&'static str),
+    /// `[credentials]` is not usable.
+    #[error(transparent)]
+    Credentials(#[from] crate::credentials::CredentialsConfigError),
     /// An event size limit out of its range.
     #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
     EventLimit,
@@ -107,6 +110,9 @@ pub struct NodeConfig {
     pub(crate) limits: LimitsConfig,
     /// X-Road (Tunduk): the provider face a security server calls, and the TLS with it.
     pub xroad: Option<crate::net::xroad::XRoadConfig>,
+    /// Course-completion credentials this node issues (the education ministry's), and the
+    /// public listener anyone checking one reads.
+    pub credentials: Option<crate::credentials::CredentialsConfig>,
 }
 
 /// The most a node signs, accepts and keeps (`[limits]`).
@@ -301,6 +307,9 @@ impl NodeConfig {
         if let Some(x) = &mut c.xroad {
             x.resolve(base);
         }
+        if let Some(credentials) = &mut c.credentials {
+            credentials.resolve(base)?;
+        }
         match (c.store_engine, &c.store) {
             (Some(Engine::Postgres), None) => return Err(ConfigProblem::PostgresWithoutUrl),
             (Some(engine @ (Engine::Redb | Engine::Sled)), Some(_)) => {
@@ -428,6 +437,27 @@ key_name = "sign-1"
         let too_large = format!("{MINIMAL}[limits]\nmax_event_bytes = {past}\n");
         let err = NodeConfig::parse(&too_large, Path::new(".")).unwrap_err();
         assert!(matches!(err, ConfigProblem::EventLimit), "{err}");
+    }
+
+    #[test]
+    fn credentials_resolve_their_key_and_refuse_an_issuer_that_is_no_url() {
+        let with = format!(
+            "{MINIMAL}[credentials]\nissuer = \"https://credentials.edu.example\"\npublic_listen = \"127.0.0.1:8450\"\nkey_file = \"keys/credential.pem\"\n"
+        );
+        let c = NodeConfig::parse(&with, Path::new("/etc/jol")).unwrap();
+        let credentials = c.credentials.unwrap();
+        assert_eq!(
+            credentials.key_file,
+            Path::new("/etc/jol/keys/credential.pem")
+        );
+        assert_eq!(credentials.key_name, "credential-1");
+        let bad = with.replace("https://credentials.edu.example", "credentials.edu.example");
+        let err = NodeConfig::parse(&bad, Path::new(".")).unwrap_err();
+        assert!(matches!(err, ConfigProblem::Credentials(_)), "{err}");
+        assert!(NodeConfig::parse(MINIMAL, Path::new("."))
+            .unwrap()
+            .credentials
+            .is_none());
     }
 
     #[test]

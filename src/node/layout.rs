@@ -64,6 +64,7 @@ pub fn node_config(
         sync,
         limits: LimitsConfig::default(),
         xroad: None,
+        credentials: None,
     }
 }
 

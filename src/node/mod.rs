@@ -91,6 +91,9 @@ pub enum NodeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The credential key could not be read.
+    #[error(transparent)]
+    CredentialKey(#[from] crate::credentials::key::CredentialKeyError),
     /// A listener could not be opened.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -106,6 +109,7 @@ pub struct RunningNode {
     local_addr: SocketAddr,
     peer_addr: Option<SocketAddr>,
     xroad_addr: Option<SocketAddr>,
+    credentials_addr: Option<SocketAddr>,
     metrics: Arc<Metrics>,
     stop: watch::Sender<bool>,
     listeners: Vec<JoinHandle<()>>,
@@ -130,6 +134,11 @@ impl RunningNode {
         let member = start_member_faces(config, &opened, &publisher, &stopped).await?;
         let syncer = member.as_ref().map(|m| m.syncer.clone());
         let writer = start_writer_role(config, &opened, syncer, &publisher, &stopped).await?;
+        let public = match &opened.issuer {
+            Some(issuer) => Some(start_public_listener(config, issuer.clone(), &stopped).await?),
+            None => None,
+        };
+        let credentials_addr = public.as_ref().map(|l| l.addr);
         let local =
             start_local_api(config, opened, publisher, writer.role.clone(), stopped).await?;
         let (peer, xroad) = match member {
@@ -143,9 +152,10 @@ impl RunningNode {
             local_addr: local.addr,
             peer_addr,
             xroad_addr,
+            credentials_addr,
             metrics,
             stop,
-            listeners: [peer, xroad, Some(local)]
+            listeners: [peer, xroad, public, Some(local)]
                 .into_iter()
                 .flatten()
                 .map(|l| l.task)
@@ -169,6 +179,11 @@ impl RunningNode {
     /// The address of the X-Road provider face, when the node has one.
     pub(crate) fn xroad_addr(&self) -> Option<SocketAddr> {
         self.xroad_addr
+    }
+
+    /// The address of the credentials' public listener, when the node issues credentials.
+    pub fn credentials_addr(&self) -> Option<SocketAddr> {
+        self.credentials_addr
     }
 
     /// The node's store (benchmarks and tools that run beside a node).
@@ -234,6 +249,8 @@ struct Opened {
     metrics: Arc<Metrics>,
     /// The federation's manifest, when the node is a member.
     trust: Option<Arc<Trust>>,
+    /// The credential issuer, when `[credentials]` is set.
+    issuer: Option<Arc<crate::credentials::issuer::Issuer>>,
 }
 
 impl Opened {
@@ -257,6 +274,19 @@ impl Opened {
             Some(fed) => Some(Arc::new(load_trust(fed, &store)?)),
             None => None,
         };
+        let issuer = match &config.credentials {
+            Some(c) => {
+                let key = crate::credentials::key::IssuerKey::read(&c.key_file, &c.key_name)?;
+                let issuer = crate::credentials::issuer::Issuer::open(
+                    c.clone(),
+                    config.member.clone(),
+                    key,
+                    store.clone(),
+                )?;
+                Some(Arc::new(issuer))
+            }
+            None => None,
+        };
         Ok(Opened {
             schemas,
             key,
@@ -265,6 +295,7 @@ impl Opened {
             store,
             metrics: Arc::new(Metrics::default()),
             trust,
+            issuer,
         })
     }
 }
@@ -398,6 +429,7 @@ async fn start_writer_role(
             }),
             None => None,
         },
+        issuer: opened.issuer.clone(),
         stopped: stopped.clone(),
     };
     let started = role::Started::default();
@@ -463,12 +495,33 @@ async fn start_local_api(
             local.max_sessions,
         ),
         role,
+        credentials: opened.issuer,
     });
     let task = tokio::spawn(server::serve_plain(
         listener,
         limits(config),
         move |req| api.clone().handle(req),
         stopped,
+        DRAIN,
+    ));
+    Ok(Listening { addr, task })
+}
+
+/// Start the credentials' public listener (`[credentials] public_listen`, plain HTTP behind the
+/// agency's proxy): the issuer's metadata, type metadata, status list and verification page.
+async fn start_public_listener(
+    config: &NodeConfig,
+    issuer: Arc<crate::credentials::issuer::Issuer>,
+    stopped: &watch::Receiver<bool>,
+) -> Result<Listening, NodeError> {
+    let asked = issuer.config.public_listen;
+    let listener = bind(asked).await?;
+    let addr = local_addr_of(&listener, asked)?;
+    let task = tokio::spawn(server::serve_plain(
+        listener,
+        limits(config),
+        move |req| crate::credentials::public::handle(issuer.clone(), req),
+        stopped.clone(),
         DRAIN,
     ));
     Ok(Listening { addr, task })
@@ -556,12 +609,14 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, NodeError> {
         .map_err(|source| NodeError::Listen { addr, source })
 }
 
-/// The files of a node's config that hold secrets: the signing key, the TLS key, the tokens.
+/// The files of a node's config that hold secrets: the signing key, the TLS key, the tokens,
+/// the credential key.
 fn secrets(config: &NodeConfig) -> impl Iterator<Item = &std::path::Path> {
     [
         Some(config.signing.key_file.as_path()),
         config.federation.as_ref().map(|f| f.tls_key.as_path()),
         Some(config.local.tokens_file.as_path()),
+        config.credentials.as_ref().map(|c| c.key_file.as_path()),
     ]
     .into_iter()
     .flatten()

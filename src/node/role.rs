@@ -43,6 +43,8 @@ pub(super) struct WriterParts {
     /// How often the monthly KPI report is looked at (`[sync] kpi_report_secs`).
     pub(crate) kpi_report_every: Duration,
     pub(crate) webhook: Option<crate::node::webhook::Webhook>,
+    /// The credential issuer, when the node issues credentials.
+    pub(crate) issuer: Option<Arc<crate::credentials::issuer::Issuer>>,
     pub(crate) stopped: watch::Receiver<bool>,
 }
 
@@ -119,6 +121,14 @@ impl WriterParts {
                 publisher.clone(),
                 self.member.clone(),
                 self.retention_every,
+                self.stopped.clone(),
+            )));
+        }
+        if let Some(issuer) = self.issuer {
+            tasks.push(tokio::spawn(crate::credentials::issuer::run(
+                issuer,
+                publisher.clone(),
+                heads.position.clone(),
                 self.stopped.clone(),
             )));
         }

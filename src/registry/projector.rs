@@ -116,6 +116,7 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
     for offer in offers.values().flatten() {
         offers::stage(&mut batch, offer);
     }
+    crate::registry::attestations::stage(&mut batch, page.iter().map(|(_, s)| s.event()));
     batch.set_view_cursor(last);
     store.apply_other(batch)?;
     Ok(taken)

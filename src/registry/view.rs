@@ -297,7 +297,10 @@ fn apply(view: &mut PersonView, s: &Stored, date: Date, superseded: bool) {
         EventType::TrainingEnrolment => apply_training(view, &e.data, date),
         EventType::EmploymentStatus => apply_employment(view, &e.data, date),
         // Not about a person: never in a view (see `crate::registry::offers`).
-        EventType::Vacancy | EventType::CourseOffer | EventType::Erasure => {}
+        EventType::Vacancy
+        | EventType::CourseOffer
+        | EventType::Erasure
+        | EventType::CredentialIssued => {}
     }
 }
 

@@ -148,11 +148,24 @@ impl Store {
     }
 
     /// Stage the deletion of everything keyed by `pin`: its view, consent state, rebuild index,
-    /// access-log index, the withheld records of every reader and the pending erasure.
+    /// access-log index, the withheld records of every reader, the pending erasure, and the
+    /// issuer's copies of the credentials issued to the person (their holder keeps theirs, and
+    /// the status list still says they are not revoked).
     pub fn forget_person(&self, pin: &str, batch: &mut WriteBatch) -> Result<(), StoreError> {
         batch.delete(keys::view(pin));
         batch.delete(keys::consent(pin));
         batch.delete(keys::pending_erasure(pin));
+        let credentials = keys::credentials_of(pin);
+        for entry in self.scan(&credentials) {
+            let (key, _) = entry?;
+            if let Some(id) = key
+                .get(credentials.len()..)
+                .and_then(|b| Uuid::from_slice(b).ok())
+            {
+                batch.delete(keys::credential_holder(&id));
+            }
+            batch.delete(key);
+        }
         for prefix in [keys::accesses(pin), keys::person_events(pin)] {
             for entry in self.scan(&prefix) {
                 batch.delete(entry?.0);
@@ -206,6 +219,9 @@ mod tests {
             b.set_withheld(&reader, pin, 3, false);
             b.set_pending_erasure(pin, &[3]);
         }
+        let (mine, theirs) = (Uuid::from_u128(1), Uuid::from_u128(2));
+        b.set_credential(PIN, &mine, &serde_json::json!({"pin": PIN}));
+        b.set_credential(other, &theirs, &serde_json::json!({"pin": other}));
         store.apply_other(b).unwrap();
         store
             .append_access(vec![(vec![PIN.into(), other.into()], b"{}".to_vec())])
@@ -218,6 +234,22 @@ mod tests {
         assert!(store.withheld(&reader, PIN).unwrap().is_empty());
         assert!(store.access_entries(PIN, 10).unwrap().is_empty());
         assert_eq!(store.pending_erasures().unwrap().len(), 1);
+        assert!(store
+            .credentials_of::<serde_json::Value>(PIN)
+            .unwrap()
+            .is_empty());
+        assert_eq!(store.credential_holder(&mine).unwrap(), None);
+        assert_eq!(
+            store
+                .credentials_of::<serde_json::Value>(other)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            store.credential_holder(&theirs).unwrap().as_deref(),
+            Some(other)
+        );
         // The other person keeps everything, the shared access-log entry included.
         assert!(store.view::<serde_json::Value>(other).unwrap().is_some());
         assert!(store.consent::<serde_json::Value>(other).unwrap().is_some());

@@ -73,6 +73,14 @@ pub(super) enum Space {
     Erasure,
     /// month (`YYYY-MM`) → the node's signed KPI report of that month (JWS).
     KpiReport,
+    /// PIN, 0, credential id (16 bytes) → the credential issued to the person (JSON: its
+    /// SD-JWT VC, status list index, what it attests, its revocation).
+    Credential,
+    /// credential id (16 bytes) → PIN: whose credential it is (revocation finds it by id).
+    CredentialHolder,
+    /// source, 0, event id (16 bytes) → the credential its publisher issued for that event
+    /// (JSON: its id, type, whether revoked), folded from `credential-issued` events.
+    Attestation,
 }
 
 impl Space {
@@ -102,7 +110,10 @@ impl Space {
             Space::Redacted => b'Y',
             Space::PendingErasure => b'N',
             Space::Erasure => b'B',
-            Space::KpiReport => b'F',
+            Space::Credential => b'F',
+            Space::CredentialHolder => b'J',
+            Space::Attestation => b'a',
+            Space::KpiReport => b'k',
         }
     }
 
@@ -149,6 +160,10 @@ pub enum Meta {
     InclusionChecked(MemberId),
     /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE).
     QuarantinedFrom(String),
+    /// The last log position the credential issuer has looked at (u64 BE).
+    CredentialCursor,
+    /// The credential issuer's status list: one bit per credential issued, 1 revoked.
+    StatusList,
 }
 
 impl Meta {
@@ -172,6 +187,8 @@ impl Meta {
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
+            Meta::CredentialCursor => "credential-cursor".into(),
+            Meta::StatusList => "status-list".into(),
         }
     }
 }
@@ -280,6 +297,23 @@ pub(super) fn release(reader: &MemberId, number: u64) -> Vec<u8> {
 /// The whole release log of `reader`.
 pub(super) fn releases_of(reader: &MemberId) -> Vec<u8> {
     Space::Release.key(&[reader.as_str().as_bytes(), &[0]])
+}
+
+pub(super) fn credential(pin: &str, id: &Uuid) -> Vec<u8> {
+    Space::Credential.key(&[pin.as_bytes(), &[0], id.as_bytes()])
+}
+
+/// Every credential issued to `pin`.
+pub(super) fn credentials_of(pin: &str) -> Vec<u8> {
+    Space::Credential.key(&[pin.as_bytes(), &[0]])
+}
+
+pub(super) fn credential_holder(id: &Uuid) -> Vec<u8> {
+    Space::CredentialHolder.key(&[id.as_bytes()])
+}
+
+pub(super) fn attestation(source: &str, id: &Uuid) -> Vec<u8> {
+    Space::Attestation.key(&[source.as_bytes(), &[0], id.as_bytes()])
 }
 
 pub(super) fn erased(position: u64) -> Vec<u8> {

@@ -252,6 +252,25 @@ impl WriteBatch {
         self.put(keys::meta(name), value);
     }
 
+    /// Record what a credential says of the event (`source`, `id`) it attests.
+    pub fn set_attestation<T: Serialize>(&mut self, source: &str, id: &Uuid, attestation: &T) {
+        self.put(keys::attestation(source, id), record(attestation));
+    }
+
+    /// Store the credential issuer's status list and, when it moved, its cursor in the log.
+    pub fn set_credential_state(&mut self, status_list: &[u8], cursor: Option<u64>) {
+        self.put(keys::meta(&Meta::StatusList), status_list);
+        if let Some(position) = cursor {
+            self.put(keys::meta(&Meta::CredentialCursor), position.to_be_bytes());
+        }
+    }
+
+    /// Store a credential issued to `pin` (and, under its id, whose it is).
+    pub fn set_credential<T: Serialize>(&mut self, pin: &str, id: &Uuid, credential: &T) {
+        self.put(keys::credential(pin, id), record(credential));
+        self.put(keys::credential_holder(id), pin.as_bytes());
+    }
+
     /// Store the last log position the view projector folded in, with the views it folded.
     pub(crate) fn set_view_cursor(&mut self, position: u64) {
         self.put(keys::meta(&Meta::ViewCursor), position.to_be_bytes());
@@ -1036,6 +1055,42 @@ impl Store {
         self.scan(&keys::offers(kind))
             .map(|r| r.and_then(|(_, v)| decode(&v, "offer")))
             .collect()
+    }
+
+    /// A credential issued to `pin`, by its id.
+    pub fn credential<T: DeserializeOwned>(
+        &self,
+        pin: &str,
+        id: &Uuid,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::credential(pin, id))?
+            .map(|v| decode(&v, "credential"))
+            .transpose()
+    }
+
+    /// Every credential issued to `pin`, by id.
+    pub fn credentials_of<T: DeserializeOwned>(&self, pin: &str) -> Result<Vec<T>, StoreError> {
+        self.scan(&keys::credentials_of(pin))
+            .map(|r| r.and_then(|(_, v)| decode(&v, "credential")))
+            .collect()
+    }
+
+    /// The credential its publisher issued for the event (`source`, `id`), if any.
+    pub fn attestation<T: DeserializeOwned>(
+        &self,
+        source: &str,
+        id: &Uuid,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::attestation(source, id))?
+            .map(|v| decode(&v, "attestation"))
+            .transpose()
+    }
+
+    /// Whose credential `id` is (its holder's PIN), if this node issued it.
+    pub fn credential_holder(&self, id: &Uuid) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .get_raw(&keys::credential_holder(id))?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     /// Apply a batch that is not an append (views, access log): not flushed here.

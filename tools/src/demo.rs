@@ -120,6 +120,10 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             "  every subscription goes through X-Road: three STAND-IN security servers (for the demo; not X-Road)"
         );
     }
+    // The education ministry issues course-completion credentials.
+    for laid in configs.iter().filter(|l| l.folder == "education") {
+        crate::demo_credential::enable(&laid.config)?;
+    }
     let mut nodes = Vec::new();
     let mut local = HashMap::new();
     for laid in &configs {
@@ -182,6 +186,18 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             courses = c["courses"].clone();
         }
     }
+    let credential = match (
+        local.get("education"),
+        nodes
+            .iter()
+            .find(|(a, _, _)| a == "education")
+            .and_then(|(_, _, n)| n.credentials_addr()),
+    ) {
+        (Some(education), Some(public)) => {
+            crate::demo_credential::example(&pop, education, public).await?
+        }
+        _ => Value::Null,
+    };
     let migration = local
         .get("migration")
         .context("the federation has no migration agency")?;
@@ -201,7 +217,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         "examplePerson": {"pin": example.map(|p| p.pin.clone()), "consentedTo": example.map(consent_list), "asSeenBy": views,
             "matchesAtEmployment": best_matches, "suggestedCourses": courses},
         "kpi": {"total": report.total, "cohorts": report.cohorts}, "skillsGap": gap,
-        "groundTruth": truth, "tablesMatchGroundTruth": matches,
+        "groundTruth": truth, "tablesMatchGroundTruth": matches, "credential": credential,
         "dashboards": local.iter().map(|(a, e)| (a.clone(), json!({"url": format!("http://{}/", e.addr), "token": e.token}))).collect::<HashMap<_, _>>(),
         "runByHand": configs.iter().map(|l| (l.folder.clone(), format!("jol serve --config {}", l.config.display()))).collect::<HashMap<_, _>>(),
     });
@@ -440,6 +456,7 @@ fn print_report(doc: &Value, r: &KpiReport, g: &GroundTruth) {
         println!("  {agency:<11} {v}");
     }
     print_matches(ex);
+    crate::demo_credential::print(&doc["credential"]);
     print_gap(&doc["skillsGap"]);
     let s = &r.total.employment_structure;
     let of = s.total();

@@ -218,8 +218,8 @@ pub fn minimal_fields() -> Vec<FieldGrant> {
 }
 
 /// The migration agency, the employment service and the education ministry: each publishes its
-/// own types (returnee records; employment status and vacancies; training enrolments and course
-/// offers) and its erasures (orders, and confirmations of the others' orders), every other
+/// own types (returnee records; employment status and vacancies; training enrolments, course
+/// offers and the credentials it issued) and its erasures (orders, and confirmations of the others' orders), every other
 /// member may read them for the reader's own purpose, and each subscribes
 /// to the other two. Ports are free loopback ports chosen now.
 pub fn three_agencies() -> Result<FederationPlan, BuildError> {
@@ -262,6 +262,7 @@ pub fn three_agencies() -> Result<FederationPlan, BuildError> {
                 EventType::TrainingEnrolment,
                 EventType::CourseOffer,
                 EventType::Erasure,
+                EventType::CredentialIssued,
             ][..],
             "TRAINING_SERVICES",
         ),

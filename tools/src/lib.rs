@@ -21,6 +21,7 @@ pub mod behind_xroad;
 pub mod bench;
 pub mod cli;
 pub mod demo;
+pub mod demo_credential;
 pub mod federation;
 pub mod standin;
 pub mod synthetic;

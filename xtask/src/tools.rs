@@ -68,7 +68,8 @@ pub enum Registry {
 /// Every outside tool the tests call.
 pub const TOOLS: &[Tool] = &[
     Tool {
-        what: "headless Chromium: tools/tests/dashboard.rs drives the dashboard in it",
+        what: "headless Chromium: tools/tests/dashboard.rs drives the dashboard in it, \
+               tools/tests/credentials.rs the credential verification page",
         check: Check::Shell(
             "command -v chromium || command -v chromium-browser || command -v google-chrome",
         ),
@@ -120,7 +121,8 @@ pub const TOOLS: &[Tool] = &[
     },
     Tool {
         what: "@sd-jwt/sd-jwt-vc (with @sd-jwt/jwt-status-list): tools/tests/node/\
-               verify-sd-jwt-vc.mjs verifies our SD-JWT VCs and their status with it",
+               verify-sd-jwt-vc.mjs verifies our SD-JWT VCs and their status with it \
+               (tools/tests/credentials.rs)",
         check: Check::NodeModule("@sd-jwt/sd-jwt-vc"),
         source: Source::Pinned(Registry::Npm),
     },

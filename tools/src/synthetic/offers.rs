@@ -78,6 +78,7 @@ pub fn seeker_profile(i: usize, seed: u64) -> CompetencyProfile {
             source: SkillSource::AcquiredAbroad,
             date: None,
             evidence: Some("SELF_DECLARED".into()),
+            verified: false,
         })
         .collect();
     CompetencyProfile {

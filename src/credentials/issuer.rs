@@ -1,0 +1,408 @@
+//! The issuer: follows the node's own log and issues a credential for each event that earns one
+//! (`credential::earned_by`), and revokes one on request.
+//!
+//! Issuing, for an event at position P (once the projector has folded P in, so the person's view
+//! holds the course and the name the event does not repeat): the credential is signed with the
+//! next status list entry; a `credential-issued` event naming its id and the event it attests
+//! is published (idempotency key `credential/<id>`, the id derived from the attested event, so
+//! a retry after a crash names the same credential and publishes nothing twice); then the
+//! credential, the grown status list and the cursor past P are stored in one write. The log thus
+//! says that a credential was issued, never what it says. Revoking flips its status bit, stores
+//! the revocation on the credential and re-signs the status list, once `CREDENTIAL_REVOKED` is
+//! published (the reason stays here: the event carries the attested event's legal basis).
+//! Only the member's writer runs the issuer task; changes to the status list hold one lock.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use time::OffsetDateTime;
+use tokio::sync::watch;
+use uuid::Uuid;
+
+use super::credential::{self, Held, Issue, Revocation};
+use super::key::IssuerKey;
+use super::status::StatusList;
+use super::CredentialsConfig;
+use crate::event::cloudevent::SignedEvent;
+use crate::event::identifiers::MemberId;
+use crate::event::schema::EventType;
+use crate::registry::view::PersonView;
+use crate::store::{Meta, Store, StoreError, WriteBatch};
+use crate::write::{Draft, PublishError, Publisher};
+
+/// Events looked at per round.
+const PAGE: usize = 200;
+
+/// Why issuing or revoking did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum IssuerError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer refused or failed the credential's event.
+    #[error("publishing the credential event: {0}")]
+    Publish(#[from] PublishError),
+    /// A stored event does not parse.
+    #[error("the log holds an event that does not parse: {0}")]
+    Event(String),
+    /// No such credential here.
+    #[error("no credential with that id was issued by this node")]
+    Unknown,
+    /// Revoked before.
+    #[error("the credential was revoked before")]
+    AlreadyRevoked,
+}
+
+/// The node's credential issuer: its settings, its key, and the status list token it serves.
+pub struct Issuer {
+    /// `[credentials]`.
+    pub config: CredentialsConfig,
+    /// This node: only its own events earn credentials here.
+    member: MemberId,
+    key: IssuerKey,
+    store: Store,
+    /// Held while the status list changes (issuing and revoking both change it).
+    list: Mutex<()>,
+    /// The status list token, re-signed at each change.
+    token: RwLock<String>,
+}
+
+impl Issuer {
+    /// The issuer of `config`, signing with `key`, its status list read from `store`.
+    pub fn open(
+        config: CredentialsConfig,
+        member: MemberId,
+        key: IssuerKey,
+        store: Store,
+    ) -> Result<Issuer, StoreError> {
+        let list = StatusList::load(&store)?;
+        let issuer = Issuer {
+            config,
+            member,
+            key,
+            store,
+            list: Mutex::new(()),
+            token: RwLock::new(String::new()),
+        };
+        issuer.resign(&list);
+        Ok(issuer)
+    }
+
+    /// The issuer metadata (`/.well-known/jwt-vc-issuer`): its URL and its JWKS.
+    pub fn metadata(&self) -> Value {
+        json!({"issuer": self.config.issuer, "jwks": {"keys": [self.key.jwk()]}})
+    }
+
+    /// The signed status list token, as last re-signed.
+    pub fn status_token(&self) -> String {
+        self.token.read().map(|t| t.clone()).unwrap_or_default()
+    }
+
+    fn resign(&self, list: &StatusList) {
+        let token = list.token(
+            &self.key,
+            &self.config.issuer,
+            &self.config.status_uri(),
+            OffsetDateTime::now_utc().unix_timestamp(),
+        );
+        if let Ok(mut t) = self.token.write() {
+            *t = token;
+        }
+    }
+
+    /// Issue the credential `event` earns, if it earns one and none was issued for it: returns
+    /// it, once its event is published and it is stored with the cursor past `position`.
+    async fn issue(
+        &self,
+        publisher: &Publisher,
+        position: u64,
+        event: &SignedEvent,
+    ) -> Result<Option<Held>, IssuerError> {
+        let event = event.event();
+        let id = credential::id_for(event);
+        let pin = match event.pin() {
+            Some(pin) if credential::earned_by(event) => pin,
+            _ => return self.pass(position),
+        };
+        if self.store.credential_holder(&id)?.is_some() {
+            return self.pass(position);
+        }
+        let view: Option<PersonView> = self.store.view(pin)?;
+        // Only this task grows the list, so its length is the new entry's index.
+        let status_idx = StatusList::load(&self.store)?.len();
+        let (vct, status_uri) = (self.config.vct(), self.config.status_uri());
+        let issue = Issue {
+            event,
+            view: view.as_ref(),
+            issuer: &self.config.issuer,
+            vct: &vct,
+            status_uri: &status_uri,
+            status_idx,
+            now: OffsetDateTime::now_utc(),
+        };
+        let Some(held) = issue.sign(&self.key) else {
+            return self.pass(position);
+        };
+        let data = json!({
+            "event": "CREDENTIAL_ISSUED",
+            "eventDate": date_of(held.issued_at),
+            "purpose": credential::PURPOSE,
+            "legalBasis": held.legal_basis,
+            "credentialId": held.id,
+            "vct": held.vct,
+            "attests": {"source": held.attests.source, "id": held.attests.id},
+        });
+        publish(publisher, data, format!("credential/{}", held.id)).await?;
+        let _guard = self.list.lock();
+        let mut list = StatusList::load(&self.store)?;
+        list.push();
+        let mut batch = WriteBatch::default();
+        batch.set_credential(pin, &held.id, &held);
+        batch.set_credential_state(&list.to_store(), Some(position));
+        self.store.apply_other(batch)?;
+        self.store.flush()?;
+        self.resign(&list);
+        Ok(Some(held))
+    }
+
+    /// Move the cursor past `position`, which earns no (new) credential.
+    fn pass(&self, position: u64) -> Result<Option<Held>, IssuerError> {
+        self.store
+            .set_meta_lazy(&Meta::CredentialCursor, &position.to_be_bytes())?;
+        Ok(None)
+    }
+
+    /// Revoke credential `id` for `reason`: its status bit set, the list re-signed, the
+    /// revocation stored on it and published.
+    pub async fn revoke(
+        &self,
+        publisher: &Publisher,
+        id: Uuid,
+        reason: &str,
+    ) -> Result<Held, IssuerError> {
+        let pin = self
+            .store
+            .credential_holder(&id)?
+            .ok_or(IssuerError::Unknown)?;
+        let mut held: Held = self
+            .store
+            .credential(&pin, &id)?
+            .ok_or(IssuerError::Unknown)?;
+        if held.revoked.is_some() {
+            return Err(IssuerError::AlreadyRevoked);
+        }
+        let now = OffsetDateTime::now_utc();
+        held.revoked = Some(Revocation {
+            at: now,
+            reason: reason.to_string(),
+        });
+        let data = json!({
+            "event": "CREDENTIAL_REVOKED",
+            "eventDate": date_of(now),
+            "purpose": credential::PURPOSE,
+            "legalBasis": held.legal_basis,
+            "credentialId": held.id,
+            "vct": held.vct,
+            "attests": {"source": held.attests.source, "id": held.attests.id},
+        });
+        // Published first: a retry after a failure below publishes nothing twice (the same
+        // idempotency key) and stores the revocation then.
+        publish(publisher, data, format!("credential/{}/revoked", held.id)).await?;
+        let _guard = self.list.lock();
+        let mut list = StatusList::load(&self.store)?;
+        list.revoke(held.status_idx);
+        let mut batch = WriteBatch::default();
+        batch.set_credential(&pin, &held.id, &held);
+        batch.set_credential_state(&list.to_store(), None);
+        self.store.apply_other(batch)?;
+        self.store.flush()?;
+        self.resign(&list);
+        Ok(held)
+    }
+
+    /// The credentials issued to `pin` (the caller has decided it may read them).
+    pub fn credentials_of(&self, pin: &str) -> Result<Vec<Held>, StoreError> {
+        self.store.credentials_of(pin)
+    }
+}
+
+async fn publish(publisher: &Publisher, data: Value, key: String) -> Result<(), PublishError> {
+    let draft = Draft {
+        event_type: EventType::CredentialIssued,
+        data,
+        idempotency_key: Some(key),
+    };
+    publisher.publish(draft).await.map(|_| ())
+}
+
+fn date_of(at: OffsetDateTime) -> String {
+    credential::iso_date(at.date())
+}
+
+/// Issue credentials until `stop` turns true: each own event past the cursor, once the
+/// projector has folded it in. A failure is logged (without the person) and retried.
+pub async fn run(
+    issuer: Arc<Issuer>,
+    publisher: Publisher,
+    mut positions: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let cursor = meta_u64(&issuer.store, &Meta::CredentialCursor);
+        let folded = meta_u64(&issuer.store, &Meta::ViewCursor);
+        let head = *positions.borrow();
+        if head <= cursor {
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = positions.wait_for(|p| *p > cursor) => continue,
+            }
+        }
+        if folded <= cursor {
+            // The projector has not folded the next event in yet.
+            tokio::select! {
+                _ = stop.changed() => return,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => continue,
+            }
+        }
+        match issue_page(&issuer, &publisher, cursor, folded).await {
+            Ok(()) => backoff = Duration::from_millis(200),
+            Err(e) => {
+                tracing::warn!(error = %e, retry_ms = backoff.as_millis() as u64, "issuing a credential failed");
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(30));
+            }
+        }
+    }
+}
+
+/// The own events after `cursor` up to `folded`, each issued for if it earns a credential.
+async fn issue_page(
+    issuer: &Issuer,
+    publisher: &Publisher,
+    cursor: u64,
+    folded: u64,
+) -> Result<(), IssuerError> {
+    let page = issuer.store.range(cursor, PAGE)?;
+    for (position, bytes) in page.into_iter().filter(|(p, _)| *p <= folded) {
+        let event =
+            SignedEvent::from_store(&bytes).map_err(|e| IssuerError::Event(e.to_string()))?;
+        if event.event().source != issuer.member {
+            issuer
+                .store
+                .set_meta_lazy(&Meta::CredentialCursor, &position.to_be_bytes())?;
+            continue;
+        }
+        if let Some(held) = issuer.issue(publisher, position, &event).await? {
+            tracing::info!(credential = %held.id, status_idx = held.status_idx, "credential issued");
+        }
+    }
+    issuer.store.flush()?;
+    Ok(())
+}
+
+fn meta_u64(store: &Store, name: &Meta) -> u64 {
+    store
+        .meta(name)
+        .ok()
+        .flatten()
+        .and_then(|v| v.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::KeyName;
+    use crate::event::schema::Schemas;
+    use crate::write::Signer;
+
+    const EDUCATION: &str = "central-server/GOV/70000003/education";
+
+    fn example(name: &str) -> Value {
+        let path = format!(
+            "{}/tests/examples/training-enrolment/valid/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    async fn publish_example(p: &Publisher, name: &str) {
+        let draft = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: example(name),
+            idempotency_key: None,
+        };
+        p.publish(draft).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_certified_course_earns_one_credential_once_and_a_revocation_flips_its_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let member: MemberId = EDUCATION.parse().unwrap();
+        let signer = Signer {
+            kid: KeyName::new(member.clone(), "sign-1").unwrap(),
+            member: member.clone(),
+            key: crate::event::keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        };
+        let (p, _writer) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer,
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let config = CredentialsConfig {
+            issuer: "https://credentials.edu.example".into(),
+            public_listen: "127.0.0.1:0".parse().unwrap(),
+            key_file: dir.path().join("credential.pem"),
+            key_name: "credential-1".into(),
+        };
+        let key = IssuerKey::generate("credential-1");
+        let issuer = Issuer::open(config, member, key, store.clone()).unwrap();
+        for name in ["enrolled.json", "completed.json", "certified.json"] {
+            publish_example(&p, name).await;
+        }
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let held = issuer.credentials_of("21503199012345").unwrap();
+        assert_eq!(held.len(), 1, "enrolled and completed earn none");
+        assert_eq!(meta_u64(&store, &Meta::CredentialCursor), head);
+        let after = store.last_position().unwrap();
+        assert_eq!(after, head + 1, "one credential-issued event");
+
+        // Looked at again (a restart before the cursor was kept): nothing new.
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        assert_eq!(issuer.credentials_of("21503199012345").unwrap(), held);
+        assert_eq!(store.last_position().unwrap(), after);
+
+        let id = held[0].id;
+        let revoked = issuer.revoke(&p, id, "annulled").await.unwrap();
+        assert_eq!(revoked.revoked.as_ref().unwrap().reason, "annulled");
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.is_revoked(held[0].status_idx), Some(true));
+        assert!(matches!(
+            issuer.revoke(&p, id, "again").await,
+            Err(IssuerError::AlreadyRevoked)
+        ));
+        assert!(matches!(
+            issuer.revoke(&p, Uuid::now_v7(), "no such").await,
+            Err(IssuerError::Unknown)
+        ));
+        // The served list says so.
+        let jwks = json!({"keys": [issuer.key.jwk()]});
+        let token = issuer.status_token();
+        let payload = super::super::key::verify_compact(&token, super::super::status::TYP, &jwks)
+            .unwrap()
+            .payload;
+        let served = StatusList::of_payload(&payload).unwrap();
+        assert_eq!(served.is_revoked(held[0].status_idx), Some(true));
+    }
+}

@@ -1,0 +1,126 @@
+//! Which events a credential attests: folded from `credential-issued` events (the issuer's own,
+//! or received from it), so a reader of a person's course knows the course is also attested by
+//! a credential its holder can show anyone, and whether that credential was revoked.
+//!
+//! Only the publisher of an event can attest it: a `credential-issued` event naming another
+//! member's event is left out. Nothing here names a person; the person's view links them
+//! (its events name their positions, and the attested event names its enrolment).
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::event::cloudevent::SignedEvent;
+use crate::event::schema::EventType;
+use crate::event::Event;
+use crate::registry::view::PersonView;
+use crate::store::{Store, StoreError, WriteBatch};
+
+/// What a credential says of the event it attests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attestation {
+    /// The credential's id.
+    pub credential_id: Uuid,
+    /// Its type.
+    pub vct: String,
+    /// Whether its issuer revoked it.
+    pub revoked: bool,
+}
+
+/// The event a `credential-issued` event attests, and what it says of it; `None` for another
+/// type, or when it names another member's event.
+pub fn of(event: &Event) -> Option<(String, Uuid, Attestation)> {
+    if event.event_type != EventType::CredentialIssued {
+        return None;
+    }
+    let d = &event.data;
+    let source = d.pointer("/attests/source")?.as_str()?;
+    if source != event.source.as_str() {
+        return None;
+    }
+    let id = Uuid::parse_str(d.pointer("/attests/id")?.as_str()?).ok()?;
+    let attestation = Attestation {
+        credential_id: Uuid::parse_str(d.get("credentialId")?.as_str()?).ok()?,
+        vct: d.get("vct")?.as_str()?.to_string(),
+        revoked: d.get("event").and_then(Value::as_str) == Some("CREDENTIAL_REVOKED"),
+    };
+    Some((source.to_string(), id, attestation))
+}
+
+/// Stage the attestations of `events` (in log order: a revocation after its issuance wins).
+pub fn stage<'a>(batch: &mut WriteBatch, events: impl IntoIterator<Item = &'a Event>) {
+    for (source, id, attestation) in events.into_iter().filter_map(of) {
+        batch.set_attestation(&source, &id, &attestation);
+    }
+}
+
+/// The enrolments of `view` whose completion a credential attests, not revoked.
+pub fn attested_enrolments(
+    store: &Store,
+    view: &PersonView,
+) -> Result<BTreeSet<String>, StoreError> {
+    let mut out = BTreeSet::new();
+    let training = EventType::TrainingEnrolment;
+    for e in view
+        .events
+        .iter()
+        .filter(|e| e.event_type == training && !e.superseded)
+    {
+        let Ok(id) = Uuid::parse_str(&e.id) else {
+            continue;
+        };
+        let held: Option<Attestation> = store.attestation(e.source.as_str(), &id)?;
+        if held.is_none_or(|a| a.revoked) {
+            continue;
+        }
+        let Some(bytes) = store.get(e.position)? else {
+            continue;
+        };
+        let enrolment = SignedEvent::from_store(&bytes).ok().and_then(|s| {
+            s.event()
+                .data
+                .get("enrolmentId")
+                .and_then(Value::as_str)
+                .map(String::from)
+        });
+        out.extend(enrolment);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::MemberId;
+    use serde_json::json;
+
+    fn issued(by: &str, attested_source: &str, event: &str) -> Event {
+        let source: MemberId = by.parse().unwrap();
+        Event::new(
+            source,
+            EventType::CredentialIssued,
+            1,
+            json!({"event": event, "credentialId": "01937e1c-5a1b-7cc2-9a4e-3f7e2b1d0c11",
+                "vct": "https://i.example/vct/course-completion",
+                "attests": {"source": attested_source, "id": "01937e1a-0000-7aaa-8bbb-000000000001"}}),
+        )
+    }
+
+    #[test]
+    fn only_an_events_publisher_attests_it() {
+        let edu = "central-server/GOV/70000003/education";
+        let other = "central-server/GOV/70000001/migration";
+        let (source, _, a) = of(&issued(edu, edu, "CREDENTIAL_ISSUED")).unwrap();
+        assert_eq!((source.as_str(), a.revoked), (edu, false));
+        assert!(
+            of(&issued(edu, edu, "CREDENTIAL_REVOKED"))
+                .unwrap()
+                .2
+                .revoked
+        );
+        assert_eq!(of(&issued(other, edu, "CREDENTIAL_ISSUED")), None);
+    }
+}
