@@ -116,7 +116,10 @@ impl LocalApi {
         let mut problem = invalid();
         for k in obj.keys() {
             if !["type", "data", "idempotencyKey"].contains(&k.as_str()) {
-                problem = problem.field(format!("{at}/{}", escape_pointer(k)), "unknown member");
+                problem = problem.field(
+                    format!("{at}/{}", crate::event::json::pointer_token(k)),
+                    "unknown member",
+                );
             }
         }
         let event_type = match obj
@@ -214,10 +217,6 @@ fn quarantine_full(refusal: &Problem, full: &QuarantineFull) -> Problem {
         ),
     )
     .with("refusal", serde_json::to_value(refusal).unwrap_or_default())
-}
-
-fn escape_pointer(s: &str) -> String {
-    s.replace('~', "~0").replace('/', "~1")
 }
 
 fn item_error(index: usize, p: &Problem) -> Value {

@@ -41,7 +41,7 @@ impl Pointer {
     fn child(parent: &str, name: &str) -> Pointer {
         Pointer(format!(
             "{parent}/{}",
-            name.replace('~', "~0").replace('/', "~1")
+            crate::event::json::pointer_token(name)
         ))
     }
 

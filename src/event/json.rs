@@ -98,17 +98,19 @@ enum Path<'a> {
     Item(&'a Path<'a>, usize),
 }
 
+/// A member name as one reference token of a JSON pointer (RFC 6901: `~` as `~0`, `/` as
+/// `~1`).
+pub(crate) fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
 impl Path<'_> {
     /// The JSON pointer (RFC 6901) of this place.
     fn pointer(&self) -> String {
         match self {
             Path::Root => String::new(),
             Path::Member(parent, key) => {
-                format!(
-                    "{}/{}",
-                    parent.pointer(),
-                    key.replace('~', "~0").replace('/', "~1")
-                )
+                format!("{}/{}", parent.pointer(), pointer_token(key))
             }
             Path::Item(parent, i) => format!("{}/{i}", parent.pointer()),
         }

@@ -283,7 +283,7 @@ impl Schemas {
                             format!(
                                 "{}/{}",
                                 e.instance_path().as_str(),
-                                name.replace('~', "~0").replace('/', "~1")
+                                crate::event::json::pointer_token(name)
                             )
                         })
                     }
@@ -326,7 +326,7 @@ fn collect_disclosable(
         return Ok(());
     };
     for (name, sub) in properties {
-        let pointer = format!("{at}/{}", name.replace('~', "~0").replace('/', "~1"));
+        let pointer = format!("{at}/{}", crate::event::json::pointer_token(name));
         if sub.get("jolDisclosable") == Some(&Value::Bool(true)) {
             let mut inner = Vec::new();
             collect_disclosable(sub, common, &pointer, depth + 1, &mut inner)?;
