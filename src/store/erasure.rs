@@ -15,7 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::keys::{self, SideLog, Space};
-use super::{record, LogAppend, Store, StoreError, WriteBatch};
+use super::{record, Indexed, LogAppend, Store, StoreError, WriteBatch};
 use crate::store::kv::Op;
 
 impl WriteBatch {
@@ -123,6 +123,13 @@ impl Store {
             .collect()
     }
 
+    /// The positions pending erasure for `pin`, if any.
+    pub fn pending_erasure(&self, pin: &str) -> Result<Option<Vec<u64>>, StoreError> {
+        self.get_raw(&keys::pending_erasure(pin))?
+            .map(|v| serde_json::from_slice(&v).map_err(|_| StoreError::Corrupt("pending erasure")))
+            .transpose()
+    }
+
     /// The record of erasure `id`.
     pub fn erasure<T: DeserializeOwned>(&self, id: &Uuid) -> Result<Option<T>, StoreError> {
         self.get_raw(&keys::erasure(id))?
@@ -133,11 +140,10 @@ impl Store {
     /// The access-log entries indexed under `pin`: each entry's number and bytes.
     pub fn access_entries_numbered(&self, pin: &str) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         let mut out = Vec::new();
-        for entry in self.scan(&keys::accesses(pin)) {
-            let (_, value) = entry?;
-            let Some(number) = value.as_slice().try_into().ok().map(u64::from_be_bytes) else {
-                // An entry from before the access log was numbered is its own record, with no
-                // number to rewrite it under; it goes with the index below.
+        for indexed in self.access_index(pin, usize::MAX)? {
+            // A record from before the access log was numbered has no entry to rewrite: it goes
+            // with the index (`forget_person`).
+            let Indexed::Number(number) = indexed else {
                 continue;
             };
             if let Some(bytes) = self.get_raw(&SideLog::Access.entry(number))? {

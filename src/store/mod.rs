@@ -190,6 +190,14 @@ impl LogAppend {
     }
 }
 
+/// One entry of a person's access-log index.
+pub(crate) enum Indexed {
+    /// The number of an access-log entry.
+    Number(u64),
+    /// A record from before the access log was numbered, stored in the index itself.
+    Record(Vec<u8>),
+}
+
 /// One event to append.
 pub(crate) struct Append<'a> {
     pub(crate) position: u64,
@@ -1266,22 +1274,31 @@ impl Store {
         pin: &str,
         limit: usize,
     ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let indexed: Vec<Vec<u8>> = self
-            .scan(&keys::accesses(pin))
-            .take(limit)
-            .map(|r| r.map(|(_, v)| v))
-            .collect::<Result<_, _>>()?;
-        indexed
+        self.access_index(pin, limit)?
             .into_iter()
-            .map(|v| match u64_at(&v, 0).filter(|_| v.len() == 8) {
-                Some(number) => {
+            .map(|indexed| match indexed {
+                Indexed::Number(number) => {
                     self.get_raw(&SideLog::Access.entry(number))?
                         .ok_or(StoreError::Corrupt(
                             "access-log entry named by a person's index",
                         ))
                 }
-                // Written before the access log was numbered: the value is the record.
-                None => Ok(v),
+                Indexed::Record(record) => Ok(record),
+            })
+            .collect()
+    }
+
+    /// A person's access-log index, newest first, at most `limit` entries: each the number of an
+    /// access-log entry, or (written before the access log was numbered) the record itself.
+    pub(crate) fn access_index(&self, pin: &str, limit: usize) -> Result<Vec<Indexed>, StoreError> {
+        self.scan(&keys::accesses(pin))
+            .take(limit)
+            .map(|r| {
+                let (_, v) = r?;
+                Ok(match u64_at(&v, 0).filter(|_| v.len() == 8) {
+                    Some(number) => Indexed::Number(number),
+                    None => Indexed::Record(v),
+                })
             })
             .collect()
     }

@@ -454,7 +454,14 @@ impl Writer {
             return;
         }
         for (pin, positions) in &by_person {
-            let mut all = self.pending_of(pin);
+            // Positions a second erasure left pending before the projector finished the first.
+            let mut all = match self.store.pending_erasure(pin) {
+                Ok(held) => held.unwrap_or_default(),
+                Err(e) => {
+                    round.failed.get_or_insert(e);
+                    return;
+                }
+            };
             all.extend(positions);
             round.batch.set_pending_erasure(pin, &all);
         }
@@ -488,17 +495,6 @@ impl Writer {
         };
         round.batch.set_erasure(&record.id, &record);
         round.erased = true;
-    }
-
-    /// The positions already pending erasure for `pin` (a second erasure before the projector
-    /// finished the first).
-    fn pending_of(&self, pin: &str) -> Vec<u64> {
-        self.store
-            .pending_erasures()
-            .ok()
-            .and_then(|all| all.into_iter().find(|(p, _)| p == pin))
-            .map(|(_, positions)| positions)
-            .unwrap_or_default()
     }
 
     /// The record of erasure `id`: staged this round, else as stored.
