@@ -634,3 +634,61 @@ fn a_person_left_with_other_members_data_sees_the_erasure_and_its_legal_basis_in
         "the erased record is still in the view: {view}"
     );
 }
+
+#[test]
+fn an_erasure_order_that_is_malformed_or_names_nobody_held_erases_nothing() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    let path = format!("/api/v1/persons/{PIN}/erasure");
+    let json = ("Content-Type", "application/json");
+    for body in [
+        "{}",
+        r#"{"legalBasis": "x", "reason": "r"}"#,
+        r#"{"legalBasis": "Law on Personal Information", "reason": ""}"#,
+        r#"{"legalBasis": "Law on Personal Information", "reason": "r", "pin": "1"}"#,
+        "not json",
+    ] {
+        let a = request(mig.addr, "POST", &path, &[json], body.as_bytes()).unwrap();
+        assert!(
+            a.status == 422 || a.status == 400,
+            "{body}: {}",
+            String::from_utf8_lossy(&a.body)
+        );
+    }
+    let plain = request(
+        mig.addr,
+        "POST",
+        &path,
+        &[("Content-Type", "text/plain")],
+        b"{}",
+    );
+    assert_eq!(plain.unwrap().status, 415);
+    let huge = format!(
+        r#"{{"legalBasis": "Law", "reason": "{}"}}"#,
+        "x".repeat((1 << 20) + 16)
+    );
+    let a = request(mig.addr, "POST", &path, &[json], huge.as_bytes()).unwrap();
+    assert_eq!(a.status, 413, "{}", String::from_utf8_lossy(&a.body));
+    assert_eq!(
+        order_status(mig.addr, "/api/v1/persons/not-a-pin/erasure"),
+        400
+    );
+    // A PIN this node published nothing about: 404, and nothing was erased or published.
+    assert_eq!(
+        order_status(mig.addr, &format!("/api/v1/persons/{OTHER}/erasure")),
+        404
+    );
+    let held = get(mig.addr, &format!("/api/v1/events/{id}")).json();
+    assert_eq!(held["event"]["data"]["person"]["pin"], PIN);
+    assert!(all_events(mig.addr)
+        .iter()
+        .all(|e| e["event"]["type"] != "erasure"));
+}
+
+/// The status an erasure order at `path` gets, with a well-formed body.
+fn order_status(addr: std::net::SocketAddr, path: &str) -> u16 {
+    let body =
+        serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "r"});
+    post_json(addr, path, &body).unwrap().status
+}
