@@ -36,11 +36,6 @@ fn consent_first(mig: std::net::SocketAddr, persons: &[usize]) {
     }
 }
 
-/// A PIN for person `i` (valid: a sex digit, an existing birth date, five digits).
-fn pin(i: usize) -> String {
-    format!("215031990{i:05}")
-}
-
 fn append_to(config: &Path, text: &str) {
     let before = std::fs::read_to_string(config).unwrap();
     std::fs::write(config, before + text).unwrap();

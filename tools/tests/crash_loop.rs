@@ -20,10 +20,6 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
 
-fn pin(n: usize) -> String {
-    format!("2{:02}{:02}1990{:05}", 1 + n % 28, 1 + (n / 28) % 12, n)
-}
-
 /// Whom the employment service's `n`th job is about: every other one is far ahead of the
 /// migration agency's records, so its consent comes later (often only at the end).
 fn job_person(n: usize) -> usize {

@@ -32,10 +32,6 @@ use throwaway_pg::Shutdown;
 
 const SYNC: &str = "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 2";
 
-fn pin(n: usize) -> String {
-    format!("2{:02}{:02}1991{:05}", 1 + n % 28, 1 + (n / 28) % 12, n)
-}
-
 fn returnee_body(n: usize, key: &str) -> Value {
     json!({
         "type": "returnee-record",

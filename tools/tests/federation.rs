@@ -167,8 +167,7 @@ fn a_subscriber_killed_mid_sync_ends_with_every_event_exactly_once() {
         let events: Vec<_> = (0..500)
             .map(|i| {
                 let n = chunk * 500 + i;
-                let pin = format!("2{:02}{:02}1990{:05}", 1 + n % 28, 1 + (n / 28) % 12, n);
-                json!({"type": "returnee-record", "data": returnee(&pin, &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"])})
+                json!({"type": "returnee-record", "data": returnee(&pin(n), &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"])})
             })
             .collect();
         let a = post_json(mig.addr, "/api/v1/events/batch", &json!({"events": events})).unwrap();

@@ -758,11 +758,7 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
             let e = event(
                 EventType::ReturneeRecord,
                 seq,
-                returnee(
-                    &format!("215031990{:05}", seq),
-                    &[EMPLOYMENT],
-                    &["EMPLOYMENT_SERVICES"],
-                ),
+                returnee(&pin(seq as usize), &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
             );
             json!({"sequence": seq, "jws": signed(&e, &stranger, &kid)})
         })

@@ -191,10 +191,14 @@ impl Population {
             let returned = first + days(rng.random_range(0..=span));
             let male = rng.random_bool(0.62);
             let age = rng.random_range(20..=55);
+            // Persons 100,000 apart share the PIN's serial digits: their birth days differ, so
+            // their PINs do too (up to 2.8 million persons).
+            let month = rng.random_range(1..=12);
+            let drawn_day: u8 = rng.random_range(0..28);
             let birth = day(
                 returned.year() - age,
-                rng.random_range(1..=12),
-                rng.random_range(1..=28),
+                month,
+                1 + (drawn_day + ((i / 100_000) % 28) as u8) % 28,
             );
             let pin = format!(
                 "{}{:02}{:02}{}{:05}",

@@ -422,6 +422,11 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// The PIN of synthetic person `n`, valid and distinct at any scale a test reaches.
+pub fn pin(n: usize) -> String {
+    jol_tools::synthetic::pin(n as u64)
+}
+
 /// The example federation of three agencies, laid out by `jol_tools::federation` (the builder the
 /// demo and the benchmarks use), on ports chosen at run time.
 pub struct Federation {
