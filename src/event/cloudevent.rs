@@ -456,4 +456,59 @@ mod tests {
             assert_eq!(e.sequence_number().is_some(), ok, "{s}");
         }
     }
+
+    /// The correction rule's property test (`PROPTEST_CASES` sets its size; 256 by default).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const SOURCES: [&str; 2] = [
+            "central-server/GOV/70000001/migration",
+            "central-server/GOV/70000002/employment",
+        ];
+        const PINS: [&str; 3] = ["21503199012345", "11203198500001", "20101195000007"];
+
+        /// An event of one of two sources and three types about one of three persons, with
+        /// zero to two earlier PINs.
+        fn an_event() -> impl Strategy<Value = Event> {
+            let types = &EventType::ALL[..3];
+            (
+                proptest::sample::select(&SOURCES[..]),
+                proptest::sample::select(types),
+                proptest::sample::select(&PINS[..]),
+                proptest::sample::subsequence(&PINS[..], 0..=2),
+            )
+                .prop_map(|(source, event_type, pin, history)| {
+                    let person = if history.is_empty() {
+                        json!({"pin": pin})
+                    } else {
+                        json!({"pin": pin, "pinHistory": history})
+                    };
+                    let source: MemberId = source.parse().unwrap();
+                    Event::new(source, event_type, 1, json!({"person": person}))
+                })
+        }
+
+        proptest! {
+            #[test]
+            fn a_correction_supersedes_only_its_own_sources_event_of_its_type_about_its_person(
+                correction in an_event(),
+                target in an_event(),
+            ) {
+                let history: Vec<&str> = correction.pin_history().collect();
+                let same_person =
+                    target.pin() == correction.pin() || history.iter().any(|p| Some(*p) == target.pin());
+                let expected = if target.source != correction.source {
+                    Err(SupersedeError::OtherSource)
+                } else if target.event_type != correction.event_type {
+                    Err(SupersedeError::OtherType)
+                } else if !same_person {
+                    Err(SupersedeError::OtherPerson)
+                } else {
+                    Ok(())
+                };
+                prop_assert_eq!(correction.may_supersede(&target), expected);
+            }
+        }
+    }
 }

@@ -988,4 +988,121 @@ mod tests {
         let c = crate::policy::consent::carried(&e).unwrap();
         assert!(crate::policy::consent::time_is_plausible(&c, &e));
     }
+
+    /// What a feed page's item can be, for the receipt checks' property test.
+    #[derive(Debug, Clone, Copy)]
+    enum Item {
+        Good,
+        ForeignSignature,
+        WrongSequence,
+        FlippedByte(usize),
+        SchemaInvalid,
+        Garbage,
+        Missing,
+    }
+
+    fn an_item() -> impl proptest::strategy::Strategy<Value = Item> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => Just(Item::Good),
+            1 => Just(Item::ForeignSignature),
+            1 => Just(Item::WrongSequence),
+            1 => any::<usize>().prop_map(Item::FlippedByte),
+            1 => Just(Item::SchemaInvalid),
+            1 => Just(Item::Garbage),
+            1 => Just(Item::Missing),
+        ]
+    }
+
+    impl World {
+        /// The bytes a feed serves at `sequence` for `item`, and the reason its check must give
+        /// (`None`: accepted; a flipped byte may land where it only breaks the signature or the
+        /// JSON, so any refusal does).
+        fn item(&self, item: Item, sequence: u64) -> Option<(Vec<u8>, Option<Reason>)> {
+            let good = self.signed(&self.event(sequence));
+            Some(match item {
+                Item::Good => (good, None),
+                Item::ForeignSignature => (
+                    self.event(sequence)
+                        .sign(&keys::generate(), &self.kid)
+                        .bytes()
+                        .to_vec(),
+                    Some(Reason::SignatureInvalid),
+                ),
+                Item::WrongSequence => (
+                    self.signed(&self.event(sequence + 1)),
+                    Some(Reason::SequenceMismatch),
+                ),
+                Item::FlippedByte(at) => {
+                    let mut bytes = good;
+                    let at = at % bytes.len();
+                    bytes[at] ^= 0x01;
+                    (bytes, Some(Reason::SignatureInvalid))
+                }
+                Item::SchemaInvalid => {
+                    let mut e = self.event(sequence);
+                    e.data = serde_json::json!({"event": "EMPLOYMENT_STARTED"});
+                    (self.signed(&e), Some(Reason::SchemaInvalid))
+                }
+                Item::Garbage => (b"{not a jws".to_vec(), Some(Reason::JwsMalformed)),
+                Item::Missing => return None,
+            })
+        }
+    }
+
+    /// Property (`PROPTEST_CASES` sets its size; 256 by default): whatever mix of good and bad
+    /// events a page holds, checking it as one batch gives each item the verdict checking it
+    /// alone gives, good events pass, and each kind of bad one is refused.
+    #[test]
+    fn a_batch_gives_every_item_the_verdict_it_gets_alone() {
+        use proptest::test_runner::{Config, TestCaseError, TestRunner};
+        let w = world();
+        let mut runner = TestRunner::new(Config::default());
+        let pages = proptest::collection::vec(an_item(), 1..12);
+        let outcome = runner.run(&pages, |page| {
+            let served: Vec<Option<(Vec<u8>, Option<Reason>)>> = page
+                .iter()
+                .enumerate()
+                .map(|(i, item)| w.item(*item, i as u64 + 1))
+                .collect();
+            let items: Vec<Option<(&[u8], u64)>> = served
+                .iter()
+                .enumerate()
+                .map(|(i, s)| s.as_ref().map(|(b, _)| (b.as_slice(), i as u64 + 1)))
+                .collect();
+            let batch = w.checker().check_batch(&items, &w.employment);
+            for (i, (verdict, served)) in batch.iter().zip(&served).enumerate() {
+                let alone = served.as_ref().map(|(b, _)| w.check(b, i as u64 + 1));
+                let batched = verdict
+                    .as_ref()
+                    .map(|v| v.as_ref().map(|_| ()).map_err(|r| r.reason));
+                let alone_reason = alone
+                    .as_ref()
+                    .map(|v| v.as_ref().map(|_| ()).map_err(|r| *r));
+                if batched != alone_reason {
+                    return Err(TestCaseError::fail(format!(
+                        "item {i} ({:?}): batch {batched:?}, alone {alone_reason:?}",
+                        page[i]
+                    )));
+                }
+                let expected = served.as_ref().map(|(_, reason)| *reason);
+                match (expected, batched) {
+                    (None, None) => {}
+                    (Some(None), Some(Ok(()))) => {}
+                    (Some(Some(_)), Some(Err(_))) if matches!(page[i], Item::FlippedByte(_)) => {}
+                    (Some(Some(want)), Some(Err(got))) if want == got => {}
+                    (want, got) => {
+                        return Err(TestCaseError::fail(format!(
+                            "item {i} ({:?}): expected {want:?}, got {got:?}",
+                            page[i]
+                        )))
+                    }
+                }
+            }
+            Ok(())
+        });
+        if let Err(e) = outcome {
+            panic!("{e}");
+        }
+    }
 }

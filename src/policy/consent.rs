@@ -444,4 +444,120 @@ mod tests {
         let vacancy = Event::new(m("2/employment"), EventType::Vacancy, 1, json!({}));
         assert_eq!(may_serve(facts(&vacancy), None, local("ANY")), ok);
     }
+
+    /// The decision's property tests: `PROPTEST_CASES` sets how many cases (256 by default, as
+    /// CI runs them; `PROPTEST_CASES=20000` for the long run the README gives).
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        const MEMBERS: [&str; 3] = ["1/migration", "2/employment", "3/education"];
+        const PURPOSES: [&str; 3] = ["EMPLOYMENT_SERVICES", "TRAINING_SERVICES", "STATISTICS"];
+
+        fn some_of(names: &'static [&'static str]) -> impl Strategy<Value = Vec<&'static str>> {
+            proptest::sample::subsequence(names, 0..=names.len())
+        }
+
+        fn a_consent() -> impl Strategy<Value = Consent> {
+            (
+                any::<bool>(),
+                some_of(&PURPOSES),
+                some_of(&MEMBERS),
+                0i64..1000,
+            )
+                .prop_map(|(granted, purposes, recipients, minutes)| Consent {
+                    granted,
+                    purposes: purposes.into_iter().map(String::from).collect(),
+                    recipients: recipients.into_iter().map(m).collect(),
+                    time: OffsetDateTime::UNIX_EPOCH + Duration::minutes(minutes),
+                    method: None,
+                })
+        }
+
+        /// Whether `c` grants `member` one of `purposes`, read off the statement itself.
+        fn grants(c: &Consent, member: &MemberId, purposes: &[String]) -> bool {
+            c.granted
+                && c.recipients.iter().any(|r| r == member)
+                && c.purposes.iter().any(|p| purposes.iter().any(|q| q == p))
+        }
+
+        /// The rule for a member as the module's documentation states it, from the history of
+        /// the person's consent statements in the publisher's order.
+        fn expected_for_member(
+            history: &[Consent],
+            event_type: EventType,
+            carries: Option<&Consent>,
+            reader: &MemberId,
+            purposes: &[String],
+        ) -> Result<(), Withheld> {
+            if !event_type.is_personal() {
+                return Ok(());
+            }
+            let Some((current, earlier)) = history.split_last() else {
+                return Err(Withheld::NoConsent);
+            };
+            if grants(current, reader, purposes) {
+                return Ok(());
+            }
+            let ever_named = history.iter().any(|c| grants(c, reader, purposes));
+            let was_recipient = earlier
+                .last()
+                .is_some_and(|c| c.recipients.contains(reader));
+            let tells_it_to_stop = carries.is_some_and(|c| !grants(c, reader, purposes));
+            if tells_it_to_stop && (ever_named || was_recipient) {
+                return Ok(());
+            }
+            Err(Withheld::NoConsent)
+        }
+
+        proptest! {
+            #[test]
+            fn the_decision_for_a_member_is_the_documented_rule(
+                history in proptest::collection::vec(a_consent(), 0..6),
+                type_index in 0..EventType::ALL.len(),
+                carries in proptest::option::of(a_consent()),
+                reader in proptest::sample::select(&MEMBERS[..]),
+                purposes in some_of(&PURPOSES),
+            ) {
+                let event_type = EventType::ALL[type_index];
+                let carries = carries.filter(|_| event_type == EventType::ReturneeRecord);
+                let reader = m(reader);
+                let purposes: Vec<String> = purposes.into_iter().map(String::from).collect();
+                let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c)));
+                let facts = Facts { source: "central-server/GOV/1/migration", event_type, carries: carries.as_ref() };
+                let decided = may_serve(facts, state.as_ref(), Audience::Member { id: &reader, purposes: &purposes });
+                let expected = expected_for_member(&history, event_type, carries.as_ref(), &reader, &purposes);
+                prop_assert_eq!(decided, expected);
+                // Whatever else holds: a member no statement ever named is never served a
+                // personal event.
+                if event_type.is_personal() && !history.iter().any(|c| c.recipients.contains(&reader)) {
+                    prop_assert_eq!(decided, Err(Withheld::NoConsent));
+                }
+            }
+
+            #[test]
+            fn this_nodes_users_read_received_events_only_under_the_current_consent(
+                history in proptest::collection::vec(a_consent(), 0..6),
+                type_index in 0..EventType::ALL.len(),
+                node in proptest::sample::select(&MEMBERS[..]),
+                source in proptest::sample::select(&MEMBERS[..]),
+                purpose in proptest::sample::select(&PURPOSES[..]),
+            ) {
+                let event_type = EventType::ALL[type_index];
+                let node = m(node);
+                let source = m(source);
+                let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c)));
+                let facts = Facts { source: source.as_str(), event_type, carries: None };
+                let decided = may_serve(facts, state.as_ref(), Audience::Local { node: &node, purpose });
+                let own = source == node;
+                let consented = history.last().is_some_and(|c| grants(c, &node, &[purpose.to_string()]));
+                let expected = if !event_type.is_personal() || own || consented {
+                    Ok(())
+                } else {
+                    Err(Withheld::NoConsent)
+                };
+                prop_assert_eq!(decided, expected);
+            }
+        }
+    }
 }
