@@ -245,17 +245,3 @@ fn crash_loop(engine: &str) {
         n.stop();
     }
 }
-
-/// The registry views of these people, as one node answers them (404s included).
-fn views(addr: SocketAddr, pins: &[String]) -> Vec<Value> {
-    pins.iter()
-        .map(|p| {
-            let a = get(addr, &format!("/api/v1/persons/{p}?asOf=2025-06-30"));
-            if a.status == 404 {
-                Value::Null
-            } else {
-                a.json()
-            }
-        })
-        .collect()
-}

@@ -4,11 +4,13 @@
 //! clients are spread over both (a standby answers 503 and the client retries, as behind a load
 //! balancer); the employment service and the education ministry follow migration's feed through
 //! a TCP load balancer in front of both replicas' peer listeners (what HAProxy does in
-//! `docs/deploy-ha.md`). Round after round the writer is SIGKILLed at a random moment, and the
-//! other replica must take over; the killed one comes back as a standby. Afterwards every
-//! acknowledged event exists once, sequences and positions run without a gap, `jol verify` is
-//! clean, and both subscribers hold every event once. The time from the kill to the first
-//! publish the new writer acknowledges is printed (p50, p99), never asserted.
+//! `docs/deploy-ha.md`). Round after round the writer is SIGKILLed at a random moment, or frozen
+//! with SIGSTOP until its lease runs out and then woken (it must find itself deposed and exit),
+//! and the other replica must take over; the stopped one comes back as a standby. Afterwards
+//! every acknowledged event exists once, sequences and positions run without a gap, `jol verify`
+//! is clean, both subscribers hold every event once, and every node's views equal a rebuild from
+//! its log. The time from the kill or freeze to the first publish the new writer acknowledges is
+//! printed (p50, p99), never asserted.
 //!
 //! PostgreSQL restart: the same federation on one replica each while the database server is
 //! stopped (fast, then immediate: a crash) and started again under load; nothing acknowledged
@@ -233,7 +235,7 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
         1,
         "exactly one replica writes: {roles:?}"
     );
-    let _others = [fed.start("employment"), fed.start("education")];
+    let others = [fed.start("employment"), fed.start("education")];
 
     let acked = Arc::new(Mutex::new(HashMap::new()));
     let stop = Arc::new(AtomicBool::new(false));
@@ -247,18 +249,37 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
     let workers = publishers(targets, acked.clone(), stop.clone());
 
     let mut failovers = Vec::new();
+    let mut pauses = 0;
     for round in 0..rounds {
         std::thread::sleep(Duration::from_millis(rng.random_range(200..900)));
         let writer = (0..2)
             .find(|i| role(addrs[*i]) == "writer")
             .unwrap_or_else(|| panic!("round {round}: no writer"));
         let survivor = 1 - writer;
-        replicas[writer].take().unwrap().kill();
-        let killed = Instant::now();
+        let deposed = replicas[writer].take().unwrap();
+        let frozen = if rng.random_bool(0.25) {
+            deposed.signal("STOP");
+            Some(deposed)
+        } else {
+            deposed.kill();
+            None
+        };
+        let stopped = Instant::now();
         let key = format!("probe-{round}");
-        let body = returnee_body(90_000 + round, &key);
+        let body = returnee_body(PROBES + round, &key);
         first_ack(addrs[survivor], &key, &body);
-        failovers.push(killed.elapsed());
+        failovers.push(stopped.elapsed());
+        if let Some(mut paused) = frozen {
+            pauses += 1;
+            paused.signal("CONT");
+            let status = paused
+                .exited_within(Duration::from_secs(30))
+                .unwrap_or_else(|| panic!("round {round}: the woken writer did not stop"));
+            assert!(
+                !status.success(),
+                "round {round}: a deposed writer exits with an error"
+            );
+        }
         // The probe is an acknowledged event like any other.
         let probe = Publisher {
             addr: addrs[survivor],
@@ -279,7 +300,7 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
     }
     failovers.sort();
     eprintln!(
-        "failover: writer killed → first publish acknowledged by the new writer over {} rounds: p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
+        "failover: writer killed or frozen → first publish acknowledged by the new writer over {} rounds ({pauses} frozen): p50 {:.0} ms, p99 {:.0} ms, max {:.0} ms",
         failovers.len(),
         percentile(&failovers, 0.5).as_secs_f64() * 1000.0,
         percentile(&failovers, 0.99).as_secs_f64() * 1000.0,
@@ -291,6 +312,55 @@ fn the_writer_killed_at_random_fails_over_and_nothing_is_lost_or_doubled() {
     // Read through the standby: it serves the same log.
     let standby = (0..2).find(|i| role(addrs[*i]) == "standby").unwrap();
     check_everything_once(&fed, addrs[standby], &acked);
+    views_equal_a_rebuild(&fed, &configs, replicas, others);
+}
+
+/// People whose records the soak's probes carry (far from the publishing clients' people).
+const PROBES: usize = 1_000_000_000;
+
+/// Every node's views equal a rebuild from its log: each subscriber stopped, rebuilt and
+/// started again, and migration's replicas both stopped, one rebuilt, one started.
+fn views_equal_a_rebuild(
+    fed: &Federation,
+    replica_configs: &[PathBuf; 2],
+    replicas: Vec<Option<Node>>,
+    subscribers: [Node; 2],
+) {
+    let people: Vec<String> = (0..60).map(pin).collect();
+    let rebuild = |config: &Path| {
+        jol([
+            "rebuild-view".as_ref(),
+            "--config".as_ref(),
+            config.as_os_str(),
+        ]);
+    };
+    for (agency, node) in ["employment", "education"].into_iter().zip(subscribers) {
+        let before = views(node.addr, &people);
+        node.stop();
+        rebuild(&fed.config(agency));
+        let again = fed.start(agency);
+        assert_eq!(
+            views(again.addr, &people),
+            before,
+            "{agency}: views differ from a rebuild"
+        );
+    }
+    let writer = replicas
+        .iter()
+        .flatten()
+        .find(|r| role(r.addr) == "writer")
+        .unwrap();
+    let before = views(writer.addr, &people);
+    for replica in replicas.into_iter().flatten() {
+        replica.stop();
+    }
+    rebuild(&replica_configs[0]);
+    let again = Node::start(&replica_configs[0]);
+    assert_eq!(
+        views(again.addr, &people),
+        before,
+        "migration: views differ from a rebuild"
+    );
 }
 
 /// A writer frozen (SIGSTOP) past its lease is replaced; woken (SIGCONT), it finds another

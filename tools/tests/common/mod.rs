@@ -422,6 +422,20 @@ pub fn free_ports(n: usize) -> Vec<u16> {
         .collect()
 }
 
+/// The registry views of these people, as one node answers them (404s included).
+pub fn views(addr: SocketAddr, pins: &[String]) -> Vec<Value> {
+    pins.iter()
+        .map(|p| {
+            let a = get(addr, &format!("/api/v1/persons/{p}?asOf=2025-06-30"));
+            if a.status == 404 {
+                Value::Null
+            } else {
+                a.json()
+            }
+        })
+        .collect()
+}
+
 /// The PIN of synthetic person `n`, valid and distinct at any scale a test reaches.
 pub fn pin(n: usize) -> String {
     jol_tools::synthetic::pin(n as u64)
