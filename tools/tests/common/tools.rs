@@ -105,3 +105,16 @@ pub fn node_checker(script: &str) -> Command {
         .env("JOL_NPM_TOOLS", npm);
     command
 }
+
+/// `noteverify`, our Go program on `golang.org/x/mod/sumdb/note` (`tools/tests/go/noteverify`):
+/// `noteverify <vkey>... < note` verifies a signed note with Go's own note package, requiring a
+/// verified signature by every key given (type 0x01 note keys and type 0x04 cosigners).
+pub fn noteverify() -> Command {
+    let found = find("noteverify").unwrap_or_else(|| {
+        panic!(
+            "noteverify is needed for this test: `cargo xtask install` (as root for Debian's \
+             golang-go and golang-golang-x-mod-dev, which build it offline)"
+        )
+    });
+    Command::new(found)
+}
