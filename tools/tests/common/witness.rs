@@ -128,6 +128,12 @@ impl Witness {
         self.state.lock().unwrap().requests.clone()
     }
 
+    /// Forget what was cosigned for `origin`, as a witness that lost its state would: the log's
+    /// next submission from its old size then gets 409 naming size 0.
+    pub fn forget(&self, origin: &str) {
+        self.state.lock().unwrap().latest.remove(origin);
+    }
+
     /// The size and root of the latest checkpoint cosigned for `origin`.
     pub fn latest(&self, origin: &str) -> Option<(u64, Hash)> {
         self.state.lock().unwrap().latest.get(origin).copied()
@@ -289,15 +295,23 @@ impl Rules {
     }
 }
 
+impl Recorded {
+    /// The request's body read as an add-checkpoint submission, if it is one.
+    pub fn submission(&self) -> Option<Submission> {
+        Submission::parse(&self.body)
+    }
+}
+
 /// An add-checkpoint body: the old size, the proof, and the checkpoint note after a blank line.
-struct Submission {
-    old: u64,
-    proof: Vec<Hash>,
-    note: String,
+#[derive(Debug, Clone)]
+pub struct Submission {
+    pub old: u64,
+    pub proof: Vec<Hash>,
+    pub note: String,
 }
 
 impl Submission {
-    fn parse(body: &str) -> Option<Submission> {
+    pub fn parse(body: &str) -> Option<Submission> {
         let (head, note) = body.split_once("\n\n")?;
         let mut lines = head.split('\n');
         let old = note::decimal(lines.next()?.strip_prefix("old ")?)?;
