@@ -7,11 +7,9 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::Stdio;
-
 use common::note::{self, Checkpoint, Note, NoteKey, Vkey, COSIGNATURE, ED25519};
 use common::tlog::{self, Hash};
+use common::tools::noteverify;
 use common::witness::{submission, Witness};
 
 /// The signed-note spec's example: a vkey and the note it verifies.
@@ -20,33 +18,6 @@ const SPEC_NOTE: &str = "This is an example message.\n\n— example.com/foo Uw2Q
 
 const ORIGIN: &str = "example.test/log";
 const PREFIX: &str = "/witness";
-
-/// `noteverify <vkeys> < note`: whether it verified, and what it printed (stdout, or stderr).
-fn noteverify(vkeys: &[&str], note: &str) -> (bool, String) {
-    let mut child = common::tools::noteverify()
-        .args(vkeys)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("noteverify runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(note.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = if out.status.success() {
-        out.stdout
-    } else {
-        out.stderr
-    };
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&said).into_owned(),
-    )
-}
 
 /// The leaf hashes of an in-test log of `n` entries.
 fn leaves(n: usize) -> Vec<Hash> {

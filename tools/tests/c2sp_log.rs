@@ -8,13 +8,12 @@
 
 mod common;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Stdio;
 use std::time::Duration;
 
 use common::note::{Checkpoint, Note, Vkey, COSIGNATURE, ED25519};
+use common::tools::noteverify;
 use common::witness::Witness;
 use common::*;
 
@@ -44,29 +43,6 @@ fn witness_vkey(member: &str, log_vkey: &str) -> String {
         key: Vkey::parse(log_vkey).unwrap().key,
     }
     .encode()
-}
-
-/// `noteverify <vkeys> < note`: whether Go verified it, and what it said.
-fn noteverify(vkeys: &[&str], note: &str) -> (bool, String) {
-    let mut child = common::tools::noteverify()
-        .args(vkeys)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("noteverify runs");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(note.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let said = [out.stdout, out.stderr].concat();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&said).into_owned(),
-    )
 }
 
 /// The checkpoint the node serves now, as text, if it serves one.
