@@ -32,10 +32,6 @@ pub enum Check {
     /// This npm package is in `target/tools/npm/node_modules`.
     NodeModule(&'static str),
     /// This program of ours is in `target/tools/bin`.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "no test calls a Go program yet")
-    )]
     ToolsProgram(&'static str),
 }
 
@@ -49,10 +45,6 @@ pub enum Source {
     Pinned(Registry),
     /// A Go program of ours in this folder, built into `target/tools/bin` (named as the
     /// folder) by Debian's Go, offline, with the Go modules Debian packages.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "no test calls a Go program yet")
-    )]
     Go { package: &'static str },
 }
 
@@ -125,6 +117,25 @@ pub const TOOLS: &[Tool] = &[
                (tools/tests/credentials.rs)",
         check: Check::NodeModule("@sd-jwt/sd-jwt-vc"),
         source: Source::Pinned(Registry::Npm),
+    },
+    Tool {
+        what: "Go: our Go programs below are built with Debian's Go, offline",
+        check: Check::Shell("command -v go"),
+        source: Source::Debian("golang-go"),
+    },
+    Tool {
+        what: "golang.org/x/mod (Debian's, in /usr/share/gocode): noteverify verifies notes \
+               with its sumdb/note",
+        check: Check::Shell("test -f /usr/share/gocode/src/golang.org/x/mod/sumdb/note/note.go"),
+        source: Source::Debian("golang-golang-x-mod-dev"),
+    },
+    Tool {
+        what: "noteverify (tools/tests/go/noteverify): Go's sumdb/note verifies our checkpoints \
+               and their cosignatures (tools/tests/c2sp_checkers.rs, tools/tests/c2sp_log.rs)",
+        check: Check::ToolsProgram("noteverify"),
+        source: Source::Go {
+            package: "tools/tests/go/noteverify",
+        },
     },
 ];
 
@@ -267,5 +278,27 @@ mod tests {
         main.set_modified(now + minute).unwrap();
         assert!(!go.is_current(&layout), "changed since it was built");
         std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn every_go_program_of_the_table_is_in_the_checkout_and_checked_by_its_folder_name() {
+        let layout = Layout::of_this_checkout().unwrap();
+        let mut programs = 0;
+        for tool in TOOLS {
+            let Source::Go { package } = tool.source else {
+                continue;
+            };
+            assert!(
+                layout.root.join(package).join("main.go").is_file(),
+                "{package}/main.go"
+            );
+            let folder = Path::new(package).file_name().unwrap().to_str().unwrap();
+            assert!(
+                matches!(tool.check, Check::ToolsProgram(p) if p == folder),
+                "{package} is built as {folder}, so its check must look for that"
+            );
+            programs += 1;
+        }
+        assert!(programs > 0, "noteverify is in the table");
     }
 }

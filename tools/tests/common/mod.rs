@@ -9,9 +9,12 @@
 
 pub mod browser;
 pub mod fake;
+pub mod note;
+pub mod tlog;
 pub mod tools;
 pub mod traces;
 pub mod truth;
+pub mod witness;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};

@@ -5,6 +5,7 @@
 //! in `target/tools/npm`. A program that is missing fails the test with the command that
 //! installs it; no test passes without the tool it needs.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -104,4 +105,38 @@ pub fn node_checker(script: &str) -> Command {
         )
         .env("JOL_NPM_TOOLS", npm);
     command
+}
+
+/// `noteverify <vkeys> < note`: our Go program on `golang.org/x/mod/sumdb/note`
+/// (`tools/tests/go/noteverify`) verifies the signed note with Go's own note package, requiring a
+/// verified signature by every key given (type 0x01 note keys and type 0x04 cosigners). Whether
+/// it verified, and what it said: its output when it did (the note text, then `verified: <name>`
+/// for each signature), its error when it did not.
+pub fn noteverify(vkeys: &[&str], note: &str) -> (bool, String) {
+    let found = find("noteverify").unwrap_or_else(|| {
+        panic!(
+            "noteverify is needed for this test: `cargo xtask install` (as root for Debian's \
+             golang-go and golang-golang-x-mod-dev, which build it offline)"
+        )
+    });
+    let mut child = Command::new(found)
+        .args(vkeys)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("noteverify runs");
+    let mut stdin = child.stdin.take().expect("a pipe");
+    stdin.write_all(note.as_bytes()).expect("noteverify reads");
+    drop(stdin);
+    let out = child.wait_with_output().expect("noteverify ends");
+    let said = if out.status.success() {
+        out.stdout
+    } else {
+        out.stderr
+    };
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&said).into_owned(),
+    )
 }
