@@ -1,6 +1,8 @@
 //! The exchange between nodes: the peer feed a publisher serves ([`feed`]), the subscriptions
 //! that follow other members' feeds ([`sync`]), the checks every received event must pass
-//! ([`receipt`]), witnessing of publishers' checkpoints, and the verifiable log's checkpoint and
+//! ([`receipt`]), the split-view check of publishers' checkpoints (`witness`), the tlog-witness
+//! this node is for the other members' logs ([`witness_server`]), submitting this node's
+//! checkpoints to its witnesses ([`cosigning`]), and the verifiable log's checkpoint and
 //! proofs as HTTP answers ([`proofs`]: served on the peer listener, through `jol-feed`, and by
 //! the local API).
 //!
@@ -14,3 +16,5 @@ pub mod proofs;
 pub mod receipt;
 pub mod sync;
 mod witness;
+pub(crate) mod witness_server;
+pub(crate) mod cosigning;

@@ -1,87 +1,64 @@
-//! Witnessing: each subscription periodically fetches the publisher's latest signed checkpoint,
-//! checks it is consistent with the last one it accepted (a consistency proof), checks that the
-//! events the publisher's feed served this node since the last check are in the tree the
-//! checkpoint commits to (an inclusion proof each), co-signs it and sends the co-signature back.
+//! The split-view check: each subscription periodically fetches the publisher's latest
+//! checkpoint note, checks the log's signature, checks it is consistent with the checkpoint this
+//! node last witnessed for that log (`Meta::Witnessed`, the record of the tlog-witness this node
+//! is, [`super::witness_server`]), and checks that the events the publisher's feed served this
+//! node since the last check are in the tree the checkpoint commits to (an inclusion proof each).
 //!
-//! A checkpoint that contradicts an earlier one is a fork (`log-fork`); a served event that the
-//! checkpointed log does not hold is a split view (`log-split`: the publisher shows readers
+//! A checkpoint that contradicts the witnessed one is a fork (`log-fork`); a served event that
+//! the checkpointed log does not hold is a split view (`log-split`: the publisher shows readers
 //! something other than its log). Either is counted, logged, and kept in quarantine with the
-//! signed evidence, and the checkpoint is not co-signed. A proof that cannot be fetched is only a
-//! fetch failure: counted, and tried again at the next round.
+//! signed evidence. A proof that cannot be fetched is only a fetch failure: counted, and tried
+//! again at the next round. Co-signing is the witness server's: a checkpoint is co-signed when
+//! its log submits it.
 
 /// Most inclusion proofs one witnessing round asks for (the rest wait for the next round).
 const INCLUSION_CHECKS_PER_ROUND: u64 = 256;
 
-use time::OffsetDateTime;
-
 use super::receipt::{Reason, Rejection};
 use super::sync::{ProofFetchError, SyncError, Syncer};
 use crate::event::identifiers::MemberId;
-use crate::log::checkpoint::{self, Checkpoint, Cosignature, Witnessed};
+use crate::log::checkpoint::{self, Checkpoint, Witnessed};
 use crate::net::client::HttpClient;
 use crate::store::Meta;
 
 impl Syncer {
-    /// Witness the publisher's latest checkpoint: check it against the last one seen, co-sign it
-    /// and send the co-signature back; raise the alarm on a fork.
+    /// Check the publisher's latest checkpoint against the one witnessed, and the events served
+    /// since the last check against it; raise the alarm on a fork or a split view.
     pub(super) async fn witness(
         &self,
         client: &mut HttpClient,
         from: &MemberId,
     ) -> Result<(), SyncError> {
-        let (status, body) = client.get("/checkpoint").await?;
+        let (status, bytes) = client.get("/log/checkpoint").await?;
         if !status.is_success() {
             return Ok(()); // no checkpoint yet
         }
-        let answer: serde_json::Value = serde_json::from_slice(&body).map_err(SyncError::Decode)?;
-        let bytes = serde_json::to_vec(&answer["checkpoint"]).unwrap_or_default();
         let manifest = self.trust.usable()?;
-        let new = match checkpoint::verify_checkpoint(&bytes, &manifest) {
-            Ok(c) if &c.origin == from => c,
+        let new = match checkpoint::verify(&bytes, &manifest) {
+            Ok(c) if c.checkpoint.member().as_ref() == Some(from) => c.checkpoint,
             Ok(_) => return self.bad_checkpoint(from, "a checkpoint of another origin", &bytes),
             Err(e) => return self.bad_checkpoint(from, &e.to_string(), &bytes),
         };
-        let seen_key = Meta::Witnessed(from.clone());
-        let last_bytes = self.store.meta(&seen_key)?;
-        let last: Option<Checkpoint> = last_bytes.as_deref().and_then(|b| checkpoint::read(b).ok());
+        let last_bytes = self.store.meta(&Meta::Witnessed(from.clone()))?;
+        let last: Option<Checkpoint> = last_bytes
+            .as_deref()
+            .and_then(|b| checkpoint::read(b).ok())
+            .map(|s| s.checkpoint);
         let mut proof = Vec::new();
-        if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
-            let path = format!("/proof/consistency?from={}&to={}", l.size, new.size);
+        if let Some(l) = last.as_ref().filter(|l| l.size != new.size) {
+            let (small, large) = (l.size.min(new.size), l.size.max(new.size));
+            let path = format!("/proof/consistency?from={small}&to={large}");
             let v = fetch_proof(client, &path).await?;
             proof = hashes(&v["proof"]);
         }
-        let judged = checkpoint::judge(last.as_ref(), &new, &proof);
-        if let Witnessed::Fork(reason) = &judged {
-            return self.alarm(from, reason, last_bytes.as_deref(), &bytes);
+        if let Witnessed::Fork(reason) = checkpoint::judge(last.as_ref(), &new, &proof) {
+            return self.alarm(from, &reason, last_bytes.as_deref(), &bytes);
         }
-        // Whether new or already seen, the checkpoint must hold what the feed served since.
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);
         }
-        match judged {
-            Witnessed::Unchanged | Witnessed::Fork(_) => Ok(()),
-            Witnessed::Consistent => {
-                self.store.set_meta(&seen_key, &bytes)?;
-                let cosig = Cosignature {
-                    witness: self.me.clone(),
-                    origin: from.clone(),
-                    size: new.size,
-                    root: new.root.clone(),
-                    time: OffsetDateTime::now_utc(),
-                };
-                let signed = checkpoint::sign(&cosig, &self.witness_key, &self.witness_kid);
-                self.store
-                    .set_meta(&Meta::Cosigned(from.clone()), &signed)?;
-                let (status, _) = client
-                    .post_json("/cosignature", bytes::Bytes::from(signed))
-                    .await?;
-                if !status.is_success() {
-                    tracing::warn!(%from, %status, "the publisher refused our co-signature");
-                }
-                tracing::debug!(%from, size = new.size, "witnessed and co-signed a checkpoint");
-                Ok(())
-            }
-        }
+        tracing::debug!(%from, size = new.size, "checked the publisher's checkpoint");
+        Ok(())
     }
 
     /// A checkpoint that is not validly signed by the publisher: kept in quarantine, not taken.
@@ -95,35 +72,7 @@ impl Syncer {
         )
     }
 
-    /// A fork: count it, keep both signed checkpoints as evidence, log it.
-    fn alarm(
-        &self,
-        from: &MemberId,
-        reason: &str,
-        previous: Option<&[u8]>,
-        new: &[u8],
-    ) -> Result<(), SyncError> {
-        let alarmed = Meta::ForkAlarm(from.clone());
-        if self.store.meta(&alarmed).ok().flatten().as_deref() == Some(new) {
-            return Ok(());
-        }
-        self.metrics
-            .forks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(%from, reason, "LOG FORK: the publisher's checkpoint contradicts one witnessed before");
-        let evidence = serde_json::json!({
-            "previous": previous.and_then(|b| serde_json::from_slice::<serde_json::Value>(b).ok()),
-            "new": serde_json::from_slice::<serde_json::Value>(new).ok(),
-        });
-        self.quarantine(
-            from,
-            &Rejection::new(Reason::LogFork, reason),
-            &evidence.to_string(),
-        )?;
-        self.store.set_meta(&alarmed, new).map_err(SyncError::from)
-    }
-
-    /// Check that the events `from`'s feed served this node since the last check are in the
+/// Check that the events `from`'s feed served this node since the last check are in the
     /// tree `checkpoint` commits to. Returns the first one that is not, with why.
     async fn check_inclusions(
         &self,
@@ -131,9 +80,7 @@ impl Syncer {
         from: &MemberId,
         checkpoint: &Checkpoint,
     ) -> Result<Option<Split>, SyncError> {
-        let Some(root) = checkpoint::decode_hash(&checkpoint.root) else {
-            return Ok(None); // a malformed root was already refused by the signature check
-        };
+        let root = checkpoint.root;
         let done_key = Meta::InclusionChecked(from.clone());
         let done = self
             .store
@@ -201,7 +148,7 @@ impl Syncer {
         let evidence = serde_json::json!({
             "sequence": split.sequence,
             "event": serde_json::from_slice::<serde_json::Value>(&split.event).ok(),
-            "checkpoint": serde_json::from_slice::<serde_json::Value>(checkpoint).ok(),
+            "checkpoint": String::from_utf8_lossy(checkpoint),
         });
         self.quarantine(
             from,

@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::event::SignedEvent;
-use crate::log::checkpoint::{self, decode_hash};
+use crate::log::checkpoint;
 use crate::merkle::{self, MemoryTree};
 use crate::store::{SideLog, Store, StoreError};
 use crate::trust::manifest::Manifest;
@@ -96,11 +96,11 @@ pub fn audit_with(
         let (size, bytes) = entry?;
         report.checkpoints += 1;
         let statement = match manifest {
-            Some(m) => checkpoint::verify_checkpoint(&bytes, m).map_err(|e| e.to_string()),
-            None => checkpoint::read::<checkpoint::Checkpoint>(&bytes).map_err(|e| e.to_string()),
+            Some(m) => checkpoint::verify_at(&bytes, m, checkpoint::KeysAt::NotRevoked),
+            None => checkpoint::read(&bytes),
         };
         let c = match statement {
-            Ok(c) => c,
+            Ok(signed) => signed.checkpoint,
             Err(e) => {
                 report.findings.push(Finding {
                     position: size,
@@ -117,7 +117,7 @@ pub fn audit_with(
                     report.entries
                 ),
             });
-        } else if decode_hash(&c.root) != Some(root(c.size)) {
+        } else if c.root != root(c.size) {
             report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") });
         }
         for (log, tree) in [
@@ -138,7 +138,7 @@ pub fn audit_with(
 
 /// What is wrong with a side log against a checkpoint that covers it, if anything.
 fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree) -> Option<String> {
-    let (size, root) = c.side(log);
+    let checkpoint::TreeHead { size, root } = c.side(log);
     let name = log.name();
     if size > tree.len() {
         return Some(format!(
@@ -147,7 +147,7 @@ fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree)
             tree.len()
         ));
     }
-    let altered = size > 0 && decode_hash(root) != merkle::root(tree, size).ok();
+    let altered = size > 0 && Some(root) != merkle::root(tree, size).ok();
     altered.then(|| {
         format!(
             "checkpoint {}: the {name}'s signed root is not the root of its stored records: records were altered or removed",

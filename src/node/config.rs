@@ -69,6 +69,9 @@ pub enum ConfigProblem {
     /// `[credentials]` is not usable.
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsConfigError),
+    /// A `[[witnesses]]` entry that cannot be used.
+    #[error(transparent)]
+    Witness(#[from] crate::federation::cosigning::WitnessConfigError),
     /// An event size limit out of its range.
     #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
     EventLimit,
@@ -113,6 +116,10 @@ pub struct NodeConfig {
     /// Course-completion credentials this node issues (the education ministry's), and the
     /// public listener anyone checking one reads.
     pub credentials: Option<crate::credentials::CredentialsConfig>,
+    /// Outside witnesses (c2sp.org/tlog-witness) each new checkpoint is submitted to, besides
+    /// the federation's members (`[[witnesses]] url = "http://…" vkey = "…"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<crate::federation::cosigning::WitnessConfig>,
 }
 
 /// The most a node signs, accepts and keeps (`[limits]`).
@@ -337,7 +344,15 @@ impl NodeConfig {
         {
             return Err(ConfigProblem::EventLimit);
         }
+        for w in &c.witnesses {
+            w.target()?;
+        }
         Ok(c)
+    }
+
+    /// The outside witnesses, checked when the config was parsed.
+    pub(crate) fn witness_targets(&self) -> Vec<crate::federation::cosigning::Target> {
+        self.witnesses.iter().filter_map(|w| w.target().ok()).collect()
     }
 
     /// Where the node's store is: its database, or its data dir with the engine the config
