@@ -902,7 +902,7 @@ mod tests {
             &w.key,
             &w.kid,
             Alg::Ed25519,
-            Some(Typ::Checkpoint),
+            Some(Typ::KpiReport),
             &payload,
         );
         assert_eq!(w.check(&as_checkpoint, 1).unwrap_err(), Reason::JwsType);

@@ -941,7 +941,7 @@ mod tests {
         /// `event` signed with the publisher's key under the name `key` (the manifest lists
         /// only `sign-1`).
         fn signed_as(&self, event: Event, key: &str) -> SignedEvent {
-            let kid = KeyName::new(self.from().clone(), key).unwrap();
+            let kid = crate::event::identifiers::KeyName::new(self.from().clone(), key).unwrap();
             event.sign(self.fed.key(self.from()), &kid)
         }
 
