@@ -228,9 +228,6 @@ pub enum Command {
     },
     /// The node's verifiable log in C2SP formats.
     Log {
-        /// The node's config.
-        #[arg(long)]
-        config: PathBuf,
         /// What to print.
         #[command(subcommand)]
         command: LogCommand,
@@ -251,7 +248,11 @@ pub enum Command {
 pub enum LogCommand {
     /// Print the verifier key of the node's checkpoints (c2sp.org/signed-note), as Go's
     /// `golang.org/x/mod/sumdb/note` reads it: `<member>/jol-log+<key id>+<base64 key>`.
-    Vkey,
+    Vkey {
+        /// The node's config (its member id and signing key).
+        #[arg(long)]
+        config: PathBuf,
+    },
 }
 
 /// `jol store`: a node's store.
@@ -339,8 +340,7 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Credential { command } => credential::run(command).await,
         Command::Store { config, command } => store_command(&config, command),
         Command::Log {
-            config,
-            command: LogCommand::Vkey,
+            command: LogCommand::Vkey { config },
         } => {
             println!("{}", log_vkey(&config)?);
             Ok(())

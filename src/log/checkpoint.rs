@@ -333,18 +333,23 @@ pub enum Witnessed {
     Consistent,
     /// The same size and root as the last one seen.
     Unchanged,
-    /// Smaller than the last one seen, and a prefix of it.
-    Older,
     /// The two cannot both be true.
     Fork(String),
 }
 
-/// Compare a new checkpoint with the last one seen, given the consistency proof from the
-/// smaller of the two to the larger.
+/// Compare a new checkpoint with the last one seen, given the consistency proof between them.
+/// A smaller one is a fork: the last one seen was the log's own, so its latest cannot be
+/// smaller unless it rolled back.
 pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
     let Some(last) = last else {
         return Witnessed::Consistent;
     };
+    if new.size < last.size {
+        return Witnessed::Fork(format!(
+            "the log shrank from {} to {} entries",
+            last.size, new.size
+        ));
+    }
     if new.size == last.size {
         return if last.root == new.root {
             Witnessed::Unchanged
@@ -352,17 +357,13 @@ pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Wit
             Witnessed::Fork(format!("two different roots for size {}", new.size))
         };
     }
-    let (small, large) = if new.size < last.size { (new, last) } else { (last, new) };
-    if !merkle::verify_consistency(small.size, large.size, &small.root, &large.root, proof) {
-        return Witnessed::Fork(format!(
-            "size {} is not an extension of size {}",
-            large.size, small.size
-        ));
-    }
-    if new.size < last.size {
-        Witnessed::Older
-    } else {
+    if merkle::verify_consistency(last.size, new.size, &last.root, &new.root, proof) {
         Witnessed::Consistent
+    } else {
+        Witnessed::Fork(format!(
+            "size {} is not an extension of size {}",
+            new.size, last.size
+        ))
     }
 }
 
@@ -483,7 +484,6 @@ mod tests {
         let proof = merkle::consistency_proof(&tree, 7, 15).unwrap();
         assert_eq!(judge(None, &new, &[]), Witnessed::Consistent);
         assert_eq!(judge(Some(&old), &new, &proof), Witnessed::Consistent);
-        assert_eq!(judge(Some(&new), &old, &proof), Witnessed::Older);
         assert_eq!(judge(Some(&old), &ckpt(7, r(7)), &[]), Witnessed::Unchanged);
         assert!(matches!(
             judge(Some(&old), &ckpt(7, r(8)), &[]),

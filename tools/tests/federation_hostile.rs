@@ -268,11 +268,20 @@ async fn serve_fake_migration_with(
             bytes::Bytes::new()
         };
         async move {
-            if let Some(body) = route {
-                return jol::net::http::json(hyper::StatusCode::OK, &body);
+            match route {
+                // A text route (a checkpoint note) is served as text.
+                Some(Value::String(text)) => {
+                    return jol::net::http::with_type(
+                        hyper::StatusCode::OK,
+                        "text/plain; charset=utf-8",
+                        text,
+                    )
+                }
+                Some(body) => return jol::net::http::json(hyper::StatusCode::OK, &body),
+                None => {}
             }
             match req.uri().path() {
-                "/peer/v1/checkpoint" => jol::net::http::json(
+                "/peer/v1/log/checkpoint" => jol::net::http::json(
                     hyper::StatusCode::NOT_FOUND,
                     &json!({"type": "no-checkpoint"}),
                 ),
@@ -687,21 +696,22 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
     );
     let logged_bytes = serde_json::to_vec(&signed(&logged, &key, &kid)).unwrap();
     let root = jol::log::event_leaf(&logged_bytes);
-    let statement = jol::log::checkpoint::Checkpoint {
-        origin: MIGRATION.parse().unwrap(),
-        size: 1,
-        root: jol::log::checkpoint::encode_hash(&root),
-        time: time::OffsetDateTime::now_utc(),
-        quarantine_size: 0,
-        quarantine_root: String::new(),
-        access_size: 0,
-        access_root: String::new(),
+    let empty = jol::log::checkpoint::TreeHead {
+        size: 0,
+        root: jol::merkle::empty_root(),
     };
-    let checkpoint = jol::log::checkpoint::sign(&statement, &key, &kid.parse().unwrap());
+    let statement = jol::log::checkpoint::Checkpoint {
+        origin: jol::log::checkpoint::log_origin(&MIGRATION.parse().unwrap()),
+        size: 1,
+        root,
+        quarantine: empty,
+        access: empty,
+    };
+    let checkpoint = jol::log::checkpoint::sign(&statement, &key);
     let routes = vec![
         (
-            "/peer/v1/checkpoint",
-            json!({"checkpoint": serde_json::from_slice::<Value>(&checkpoint).unwrap(), "cosignatures": []}),
+            "/peer/v1/log/checkpoint",
+            Value::String(String::from_utf8(checkpoint).unwrap()),
         ),
         (
             "/peer/v1/proof/event",
@@ -734,10 +744,9 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
         .unwrap_or_else(|| panic!("no split detected: {quarantine}"));
     let evidence: Value = serde_json::from_str(split["body"].as_str().unwrap()).unwrap();
     assert_eq!(evidence["sequence"], 1);
-    assert!(
-        evidence["event"]["signature"].is_string()
-            && evidence["checkpoint"]["signature"].is_string()
-    );
+    assert!(evidence["event"]["signature"].is_string());
+    let note = evidence["checkpoint"].as_str().unwrap_or_default();
+    assert!(jol::log::checkpoint::read(note.as_bytes()).is_ok(), "{evidence}");
     assert!(
         metrics.contains("jol_log_forks_total 1"),
         "raised once: {metrics}"
