@@ -207,8 +207,12 @@ pub(crate) fn path_schema(name: &str) -> Value {
             json!({"type": "string", "description": "Personal identification number (14 digits)"})
         }
         "id" => json!({"type": "string", "format": "uuid"}),
-        "L" => json!({"type": "string", "description": "Tile level, 0 to 63 (c2sp.org/tlog-tiles)"}),
-        "N" => json!({"type": "string", "description": "Tile index in 3-digit path elements, all but the last prefixed with `x` (`x001/x234/067`), then `.p/W` for a partial tile"}),
+        "L" => {
+            json!({"type": "string", "description": "Tile level, 0 to 63 (c2sp.org/tlog-tiles)"})
+        }
+        "N" => {
+            json!({"type": "string", "description": "Tile index in 3-digit path elements, all but the last prefixed with `x` (`x001/x234/067`), then `.p/W` for a partial tile"})
+        }
         _ => json!({"type": "string"}),
     }
 }

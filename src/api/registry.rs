@@ -307,9 +307,7 @@ impl Basis {
             None => None,
             Some((_, bytes)) => {
                 let c = crate::log::checkpoint::read(&bytes)
-                    .map_err(|_| {
-                        storage_problem(crate::store::StoreError::Corrupt("checkpoint"))
-                    })?
+                    .map_err(|_| storage_problem(crate::store::StoreError::Corrupt("checkpoint")))?
                     .checkpoint;
                 Some(CheckpointRef {
                     size: c.size,

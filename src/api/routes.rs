@@ -61,29 +61,53 @@ pub(crate) enum Route<'a> {
     Publish,
     PublishBatch,
     Events,
-    Event { id: &'a str },
+    Event {
+        id: &'a str,
+    },
     Quarantine,
     Checkpoint,
     /// A hash tile: the path segments after `tile/` (`<L>/<N>[.p/<W>]`, `N` itself in
     /// segments).
-    Tile { tile: &'a [&'a str] },
+    Tile {
+        tile: &'a [&'a str],
+    },
     InclusionProof,
     ConsistencyProof,
-    Person { pin: &'a str },
-    AccessLog { pin: &'a str },
-    Matches { pin: &'a str },
-    PersonCourses { pin: &'a str },
-    Erase { pin: &'a str },
-    Erasure { id: &'a str },
-    PersonCredentials { pin: &'a str },
-    RevokeCredential { id: &'a str },
+    Person {
+        pin: &'a str,
+    },
+    AccessLog {
+        pin: &'a str,
+    },
+    Matches {
+        pin: &'a str,
+    },
+    PersonCourses {
+        pin: &'a str,
+    },
+    Erase {
+        pin: &'a str,
+    },
+    Erasure {
+        id: &'a str,
+    },
+    PersonCredentials {
+        pin: &'a str,
+    },
+    RevokeCredential {
+        id: &'a str,
+    },
     Vacancies,
     Courses,
-    Candidates { id: &'a str },
+    Candidates {
+        id: &'a str,
+    },
     SkillsGap,
     Kpi,
     KpiReports,
-    KpiReport { month: &'a str },
+    KpiReport {
+        month: &'a str,
+    },
 }
 
 /// What a route is: its method and path, who may call it, what it answers.
@@ -127,7 +151,9 @@ impl<'a> Route<'a> {
         Route::Event { id: "{id}" },
         Route::Quarantine,
         Route::Checkpoint,
-        Route::Tile { tile: &["{L}", "{N}"] },
+        Route::Tile {
+            tile: &["{L}", "{N}"],
+        },
         Route::InclusionProof,
         Route::ConsistencyProof,
         Route::Person { pin: "{pin}" },

@@ -70,12 +70,13 @@ enum TargetKind {
 impl WitnessConfig {
     /// Check the entry, and make it a target.
     pub(crate) fn target(&self) -> Result<Target, WitnessConfigError> {
-        let key: VerifierKey = self.vkey.parse().map_err(|e: crate::log::note::NoteError| {
-            WitnessConfigError::Vkey {
+        let key: VerifierKey = self
+            .vkey
+            .parse()
+            .map_err(|e: crate::log::note::NoteError| WitnessConfigError::Vkey {
                 vkey: self.vkey.clone(),
                 why: e.to_string(),
-            }
-        })?;
+            })?;
         if key.key_type() != KeyType::Cosignature {
             return Err(WitnessConfigError::NotCosignature(self.vkey.clone()));
         }
@@ -134,7 +135,15 @@ pub(crate) async fn run(
 ) {
     let mut progress: HashMap<String, Progress> = HashMap::new();
     loop {
-        if let Err(e) = round(&store, syncer.as_deref(), &outside, &settings, &mut progress).await {
+        if let Err(e) = round(
+            &store,
+            syncer.as_deref(),
+            &outside,
+            &settings,
+            &mut progress,
+        )
+        .await
+        {
             tracing::warn!(error = %e, "cannot read the latest checkpoint to submit it");
         }
         tokio::select! {
@@ -163,18 +172,26 @@ async fn round(
     let mut targets = outside.to_vec();
     if let Some(s) = syncer {
         if let Ok(manifest) = s.trust.usable() {
-            targets.extend(manifest.members.iter().filter(|m| m.id != s.me).map(|m| Target {
-                name: checkpoint::witness_name(&m.id),
-                kind: TargetKind::Member(m.id.clone()),
-            }));
+            targets.extend(
+                manifest
+                    .members
+                    .iter()
+                    .filter(|m| m.id != s.me)
+                    .map(|m| Target {
+                        name: checkpoint::witness_name(&m.id),
+                        kind: TargetKind::Member(m.id.clone()),
+                    }),
+            );
         }
     }
     for target in targets {
-        let p = progress.entry(target.name.clone()).or_insert_with(|| Progress {
-            cosigned: None,
-            retry_at: None,
-            backoff: Backoff::new(settings),
-        });
+        let p = progress
+            .entry(target.name.clone())
+            .or_insert_with(|| Progress {
+                cosigned: None,
+                retry_at: None,
+                backoff: Backoff::new(settings),
+            });
         if p.cosigned == Some(digest) || p.retry_at.is_some_and(|t| Instant::now() < t) {
             continue;
         }
@@ -229,7 +246,10 @@ async fn submit(
     let mut client = connect(syncer, target).await?;
     for attempt in 0..2 {
         let mut headers = hyper::HeaderMap::new();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
         let body = request_body(store, old, size, note)?;
         let answer = client
             .request(Method::POST, "/add-checkpoint", headers, Some(body))
@@ -246,11 +266,19 @@ async fn submit(
                     old = theirs;
                     continue;
                 }
-                _ => return Err(SubmitError::Refused(answer.status, text.chars().take(200).collect())),
+                _ => {
+                    return Err(SubmitError::Refused(
+                        answer.status,
+                        text.chars().take(200).collect(),
+                    ))
+                }
             }
         }
         if answer.status != StatusCode::OK {
-            return Err(SubmitError::Refused(answer.status, text.chars().take(200).collect()));
+            return Err(SubmitError::Refused(
+                answer.status,
+                text.chars().take(200).collect(),
+            ));
         }
         let kept = keep_valid(store, syncer, target, signed, &text)?;
         if kept == 0 {
@@ -286,7 +314,10 @@ fn keep_valid(
         one.add(line.clone())
             .map_err(|e| SubmitError::BadCosignature(e.to_string()))?;
         let verified = one.verify(&keys);
-        if verified.as_ref().is_ok_and(|v| v.iter().all(|v| v.time.is_some())) {
+        if verified
+            .as_ref()
+            .is_ok_and(|v| v.iter().all(|v| v.time.is_some()))
+        {
             checkpoint::keep_cosignature(store, signed.checkpoint.size, signed.note.text(), &line)?;
             kept += 1;
         }
@@ -330,9 +361,13 @@ mod tests {
 
     fn cosigner_vkey() -> String {
         let key = ed25519_dalek::SigningKey::from_bytes(&[5; 32]);
-        VerifierKey::new("witness.example/w1", KeyType::Cosignature, key.verifying_key())
-            .unwrap()
-            .to_string()
+        VerifierKey::new(
+            "witness.example/w1",
+            KeyType::Cosignature,
+            key.verifying_key(),
+        )
+        .unwrap()
+        .to_string()
     }
 
     #[test]
@@ -340,13 +375,38 @@ mod tests {
         let vkey = cosigner_vkey();
         let t = entry("http://127.0.0.1:8080/w/", &vkey).target().unwrap();
         assert_eq!(t.name, "witness.example/w1");
-        let TargetKind::Outside { host_port, prefix, .. } = t.kind else { panic!() };
-        assert_eq!((host_port.as_str(), prefix.as_str()), ("127.0.0.1:8080", "/w"));
-        for url in ["https://w.example:443", "http://w.example", "w.example:80", "http://:80", "http://h:0"] {
-            assert_eq!(entry(url, &vkey).target().unwrap_err(), WitnessConfigError::Url(url.into()));
+        let TargetKind::Outside {
+            host_port, prefix, ..
+        } = t.kind
+        else {
+            panic!()
+        };
+        assert_eq!(
+            (host_port.as_str(), prefix.as_str()),
+            ("127.0.0.1:8080", "/w")
+        );
+        for url in [
+            "https://w.example:443",
+            "http://w.example",
+            "w.example:80",
+            "http://:80",
+            "http://h:0",
+        ] {
+            assert_eq!(
+                entry(url, &vkey).target().unwrap_err(),
+                WitnessConfigError::Url(url.into())
+            );
         }
-        assert!(matches!(entry("http://h:1", "nope").target(), Err(WitnessConfigError::Vkey { .. })));
-        let plain = VerifierKey::new("w", KeyType::Ed25519, ed25519_dalek::SigningKey::from_bytes(&[5; 32]).verifying_key()).unwrap();
+        assert!(matches!(
+            entry("http://h:1", "nope").target(),
+            Err(WitnessConfigError::Vkey { .. })
+        ));
+        let plain = VerifierKey::new(
+            "w",
+            KeyType::Ed25519,
+            ed25519_dalek::SigningKey::from_bytes(&[5; 32]).verifying_key(),
+        )
+        .unwrap();
         assert!(matches!(
             entry("http://h:1", &plain.to_string()).target(),
             Err(WitnessConfigError::NotCosignature(_))

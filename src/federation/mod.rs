@@ -9,6 +9,7 @@
 //! Owns: what crosses the peer listener and how it is judged. Stores only through
 //! [`crate::write::Publisher`] (received events, cursors) and the store's quarantine.
 
+pub(crate) mod cosigning;
 pub(crate) mod feed;
 #[cfg(test)]
 mod fixture;
@@ -17,4 +18,3 @@ pub mod receipt;
 pub mod sync;
 mod witness;
 pub(crate) mod witness_server;
-pub(crate) mod cosigning;

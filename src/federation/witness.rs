@@ -73,7 +73,7 @@ impl Syncer {
         )
     }
 
-/// Check that the events `from`'s feed served this node since the last check are in the
+    /// Check that the events `from`'s feed served this node since the last check are in the
     /// tree `checkpoint` commits to. Returns the first one that is not, with why.
     async fn check_inclusions(
         &self,
@@ -429,7 +429,11 @@ mod tests {
         assert!(w.asked_for_consistency());
         assert!(w.quarantined().is_empty());
         assert_eq!(w.forks(), 0);
-        assert_eq!(w.meta(Meta::Witnessed), Some(first), "the witness server's record");
+        assert_eq!(
+            w.meta(Meta::Witnessed),
+            Some(first),
+            "the witness server's record"
+        );
     }
 
     /// The log's latest checkpoint is smaller than one it signed and this node witnessed: it

@@ -51,7 +51,11 @@ impl Refusal {
             Refusal::UnknownOrigin(_) => ProblemKind::WitnessUnknownOrigin,
             Refusal::Untrusted(_) => ProblemKind::WitnessUntrusted,
             Refusal::Conflict(size) => {
-                return http::with_type(StatusCode::CONFLICT, "text/x.tlog.size", format!("{size}\n"))
+                return http::with_type(
+                    StatusCode::CONFLICT,
+                    "text/x.tlog.size",
+                    format!("{size}\n"),
+                )
             }
             Refusal::Inconsistent(_) => ProblemKind::WitnessInconsistent,
         };
@@ -71,7 +75,9 @@ impl Request {
     fn parse(body: &[u8]) -> Result<Request, Refusal> {
         let bad = |why: &str| Refusal::Malformed(format!("not an add-checkpoint body: {why}"));
         let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
-        let (first, mut rest) = text.split_once('\n').ok_or_else(|| bad("no old size line"))?;
+        let (first, mut rest) = text
+            .split_once('\n')
+            .ok_or_else(|| bad("no old size line"))?;
         let old = first
             .strip_prefix("old ")
             .and_then(checkpoint::parse_size)
@@ -88,7 +94,10 @@ impl Request {
             if proof.len() == MAX_PROOF_LINES {
                 return Err(bad("more than 63 consistency proof lines"));
             }
-            proof.push(checkpoint::decode_std(line).ok_or_else(|| bad("a proof line is not a base64 hash"))?);
+            proof.push(
+                checkpoint::decode_std(line)
+                    .ok_or_else(|| bad("a proof line is not a base64 hash"))?,
+            );
         }
         Ok(Request {
             old,
@@ -193,7 +202,9 @@ impl Syncer {
         match checkpoint::verify(note, &manifest) {
             Ok(signed) => Ok((signed, member)),
             Err(e @ (CheckpointError::Note(_) | CheckpointError::Body(_))) => Err(malformed(&e)),
-            Err(e @ CheckpointError::UnknownOrigin(_)) => Err(Refusal::UnknownOrigin(e.to_string())),
+            Err(e @ CheckpointError::UnknownOrigin(_)) => {
+                Err(Refusal::UnknownOrigin(e.to_string()))
+            }
             Err(e @ (CheckpointError::NoNoteKey(_) | CheckpointError::Signature(_))) => {
                 Err(Refusal::Untrusted(e.to_string()))
             }
@@ -255,7 +266,12 @@ mod tests {
         let node = fed.node(&fed.employment);
         let syncer = node.syncer(SyncSettings::default(), QuarantineCaps::NONE);
         let tree = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i])));
-        World { fed, node, syncer, tree }
+        World {
+            fed,
+            node,
+            syncer,
+            tree,
+        }
     }
 
     impl World {
@@ -265,7 +281,10 @@ mod tests {
 
         /// The migration agency's checkpoint of `size` leaves of `tree`, signed by `signer`.
         fn note(&self, tree: &MemoryTree, size: u64, signer: &MemberId) -> Vec<u8> {
-            let empty = TreeHead { size: 0, root: merkle::empty_root() };
+            let empty = TreeHead {
+                size: 0,
+                root: merkle::empty_root(),
+            };
             let c = Checkpoint {
                 origin: checkpoint::log_origin(&self.origin()),
                 size,
@@ -335,7 +354,11 @@ mod tests {
         let status = |r: Result<String, Refusal>| r.unwrap_err().response().status().as_u16();
         // Malformed bodies.
         assert_eq!(status(w.submit_raw(b"old 01\n\n")), 400);
-        assert_eq!(status(w.submit_raw(&w.body(6, &[], &note))), 400, "old > size");
+        assert_eq!(
+            status(w.submit_raw(&w.body(6, &[], &note))),
+            400,
+            "old > size"
+        );
         let too_long = w.body(0, &[[0; 32]; MAX_PROOF_LINES + 1], &note);
         assert_eq!(status(w.submit_raw(&too_long)), 400, "64 proof lines");
         // Another member's signature for this origin, or none known.
@@ -349,7 +372,11 @@ mod tests {
         assert_eq!(status(w.submit_raw(&w.body(0, &[], mine.as_bytes()))), 404);
         // A proof from 0 is empty; a size 0 has the empty root.
         assert_eq!(status(w.submit_raw(&w.body(0, &[[1; 32]], &note))), 422);
-        let conflict = w.submit(0, 5).and_then(|_| w.submit(3, 6)).unwrap_err().response();
+        let conflict = w
+            .submit(0, 5)
+            .and_then(|_| w.submit(3, 6))
+            .unwrap_err()
+            .response();
         assert_eq!(conflict.status(), 409);
         assert_eq!(conflict.headers()["content-type"], "text/x.tlog.size");
     }

@@ -67,7 +67,9 @@ impl TlogProof {
             .strip_prefix(TLOG_PROOF)
             .and_then(|r| r.strip_prefix('\n'))
             .ok_or("not a c2sp.org/tlog-proof@v1")?;
-        let (head, checkpoint) = rest.split_once("\n\n").ok_or("no blank line before the checkpoint")?;
+        let (head, checkpoint) = rest
+            .split_once("\n\n")
+            .ok_or("no blank line before the checkpoint")?;
         let mut lines = head.split('\n');
         let index = lines
             .next()
@@ -198,7 +200,11 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
             }
         };
         let at = proof.index;
-        let signed = match checkpoint::verify_at(&proof.checkpoint, &manifest, checkpoint::KeysAt::NotRevoked) {
+        let signed = match checkpoint::verify_at(
+            &proof.checkpoint,
+            &manifest,
+            checkpoint::KeysAt::NotRevoked,
+        ) {
             Ok(c) => c,
             Err(e) => {
                 r.problems.push(format!("leaf {at}: checkpoint: {e}"));
@@ -264,7 +270,9 @@ fn check_cosignatures(note: &Note, manifest: &Manifest, r: &mut BundleReport) {
                     r.unchecked_cosignatures.push(sig.name.clone());
                 }
             }
-            Err(e) => r.problems.push(format!("a co-signature by {}: {e}", sig.name)),
+            Err(e) => r
+                .problems
+                .push(format!("a co-signature by {}: {e}", sig.name)),
         }
     }
 }

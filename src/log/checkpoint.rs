@@ -147,7 +147,9 @@ impl Checkpoint {
 
     /// Parse a note text as [`Checkpoint::body`] writes it, strictly.
     pub fn parse_body(text: &str) -> Result<Checkpoint, CheckpointError> {
-        let body = text.strip_suffix('\n').ok_or(CheckpointError::Body("no final newline"))?;
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(CheckpointError::Body("no final newline"))?;
         let lines: Vec<&str> = body.split('\n').collect();
         let [origin, size, root, quarantine, access] = lines[..] else {
             return Err(CheckpointError::Body(
@@ -155,7 +157,9 @@ impl Checkpoint {
             ));
         };
         if origin.is_empty() || origin.chars().any(|c| c.is_whitespace() || c == '+') {
-            return Err(CheckpointError::Body("the origin is empty or holds a space or `+`"));
+            return Err(CheckpointError::Body(
+                "the origin is empty or holds a space or `+`",
+            ));
         }
         let side = |line: &str, name: &str| -> Result<TreeHead, CheckpointError> {
             let bad = CheckpointError::Body("a side log line is not `<name> <size> <base64 root>`");
@@ -168,8 +172,12 @@ impl Checkpoint {
         };
         Ok(Checkpoint {
             origin: origin.to_string(),
-            size: parse_size(size).ok_or(CheckpointError::Body("the size is not a decimal without leading zeros"))?,
-            root: decode_std(root).ok_or(CheckpointError::Body("the root is not a base64 SHA-256 hash"))?,
+            size: parse_size(size).ok_or(CheckpointError::Body(
+                "the size is not a decimal without leading zeros",
+            ))?,
+            root: decode_std(root).ok_or(CheckpointError::Body(
+                "the root is not a base64 SHA-256 hash",
+            ))?,
             quarantine: side(quarantine, "jol-quarantine")?,
             access: side(access, "jol-access")?,
         })
@@ -253,8 +261,14 @@ pub fn log_keys(
 /// under its witness name).
 pub fn witness_keys(manifest: &Manifest, member: &MemberId) -> Vec<VerifierKey> {
     let now = KeysAt::Time(OffsetDateTime::now_utc());
-    member_keys(manifest, member, &witness_name(member), KeyType::Cosignature, now)
-        .unwrap_or_default()
+    member_keys(
+        manifest,
+        member,
+        &witness_name(member),
+        KeyType::Cosignature,
+        now,
+    )
+    .unwrap_or_default()
 }
 
 /// Verify a checkpoint note by its origin's log keys valid `at`: the origin must be the log of
@@ -272,7 +286,10 @@ pub fn verify_at(
         .filter(|m| manifest.member(m).is_some())
         .ok_or_else(|| CheckpointError::UnknownOrigin(signed.checkpoint.origin.clone()))?;
     let keys = log_keys(manifest, &member, at)?;
-    signed.note.verify(&keys).map_err(CheckpointError::Signature)?;
+    signed
+        .note
+        .verify(&keys)
+        .map_err(CheckpointError::Signature)?;
     Ok(signed)
 }
 
@@ -529,7 +546,10 @@ mod tests {
         let vkey = VerifierKey::new(&c.origin, KeyType::Ed25519, key.verifying_key()).unwrap();
         assert!(signed.note.verify(&[vkey]).is_ok());
         assert_eq!(signed.checkpoint, c);
-        assert_eq!(member_of_origin(&c.origin), Some("a/b/c/d".parse().unwrap()));
+        assert_eq!(
+            member_of_origin(&c.origin),
+            Some("a/b/c/d".parse().unwrap())
+        );
         assert_eq!(member_of_origin("a/b/c/d"), None);
     }
 }

@@ -183,8 +183,9 @@ impl std::str::FromStr for VerifierKey {
             .decode(b64)
             .map_err(|_| bad("the key is not base64"))?;
         let (&type_byte, key) = raw.split_first().ok_or_else(|| bad("empty key"))?;
-        let key_type = KeyType::of(type_byte)
-            .ok_or_else(|| bad("the signature type is neither Ed25519 (0x01) nor cosignature/v1 (0x04)"))?;
+        let key_type = KeyType::of(type_byte).ok_or_else(|| {
+            bad("the signature type is neither Ed25519 (0x01) nor cosignature/v1 (0x04)")
+        })?;
         let key: [u8; 32] = key
             .try_into()
             .map_err(|_| bad("an Ed25519 key is 32 bytes"))?;
@@ -344,7 +345,12 @@ impl Note {
     }
 
     /// A `cosignature/v1` of this note by `key` under `name`, at `time` (POSIX seconds).
-    pub fn cosign(&self, name: &str, key: &SigningKey, time: u64) -> Result<NoteSignature, NoteError> {
+    pub fn cosign(
+        &self,
+        name: &str,
+        key: &SigningKey,
+        time: u64,
+    ) -> Result<NoteSignature, NoteError> {
         let vkey = VerifierKey::new(name, KeyType::Cosignature, key.verifying_key())?;
         let sig = key.sign(&cosigned_message(time, &self.text));
         let mut bytes = time.to_be_bytes().to_vec();
@@ -368,7 +374,10 @@ impl Note {
             let time = key
                 .verify(&self.text, &sig.bytes)
                 .ok_or_else(|| NoteError::BadSignature(sig.name.clone()))?;
-            if !verified.iter().any(|v| v.name == sig.name && v.id == sig.id) {
+            if !verified
+                .iter()
+                .any(|v| v.name == sig.name && v.id == sig.id)
+            {
                 verified.push(Verified {
                     name: sig.name.clone(),
                     id: sig.id,
@@ -415,7 +424,12 @@ mod tests {
         assert_eq!(vkey.to_string(), PETER);
         assert_eq!(vkey.id(), 0xc74f20a3);
         assert_eq!(
-            VerifierKey::new("PeterNeumann", KeyType::Ed25519, peter_key().verifying_key()).unwrap(),
+            VerifierKey::new(
+                "PeterNeumann",
+                KeyType::Ed25519,
+                peter_key().verifying_key()
+            )
+            .unwrap(),
             vkey
         );
         let mut note = Note::new(PETER_TEXT.into()).unwrap();
@@ -429,9 +443,10 @@ mod tests {
 
     #[test]
     fn the_spec_example_note_verifies_with_its_vkey() {
-        let vkey: VerifierKey = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
-            .parse()
-            .unwrap();
+        let vkey: VerifierKey =
+            "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
+                .parse()
+                .unwrap();
         let note = "This is an example message.\n\n— example.com/foo Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM=\n";
         let parsed = Note::parse(note.as_bytes()).unwrap();
         assert_eq!(parsed.verify(&[vkey]).unwrap()[0].name, "example.com/foo");
@@ -442,10 +457,15 @@ mod tests {
         let vkey: VerifierKey = PETER.parse().unwrap();
         let other = "— EnochRoot rwz+eBzmZa0SO3NbfRGzPCpDckykFXSdeX+MNtCOXm2/5n2tiOHp+vAF1aGrQ5ovTG01oOTGwnWLox33WWd1RvMc+QQ=\n";
         let both = format!("{PETER_TEXT}\n{other}{PETER_SIG}");
-        assert!(Note::parse(both.as_bytes()).unwrap().verify(std::slice::from_ref(&vkey)).is_ok());
+        assert!(Note::parse(both.as_bytes())
+            .unwrap()
+            .verify(std::slice::from_ref(&vkey))
+            .is_ok());
         let only_other = format!("{PETER_TEXT}\n{other}");
         assert_eq!(
-            Note::parse(only_other.as_bytes()).unwrap().verify(std::slice::from_ref(&vkey)),
+            Note::parse(only_other.as_bytes())
+                .unwrap()
+                .verify(std::slice::from_ref(&vkey)),
             Err(NoteError::NoKnownSignature)
         );
         let altered = format!("{}\n{PETER_SIG}", PETER_TEXT.replace("think", "thought"));
@@ -461,11 +481,25 @@ mod tests {
         for (note, why) in [
             (format!("{PETER_TEXT}{sig}"), NoteError::NoSignatureBlock),
             (format!("{PETER_TEXT}\n"), NoteError::NoSignatureBlock),
-            (format!("{PETER_TEXT}\n{}", sig.trim_end()), NoteError::NoSignatureBlock),
+            (
+                format!("{PETER_TEXT}\n{}", sig.trim_end()),
+                NoteError::NoSignatureBlock,
+            ),
             (format!("a\tb\n\n{sig}"), NoteError::NotText),
-            (format!("{PETER_TEXT}\n{}", sig.replace('—', "-")), NoteError::BadSignatureLine(sig.replace('—', "-").trim_end().chars().take(80).collect())),
-            (format!("{PETER_TEXT}\n— Peter+Neumann AAAAAAA=\n"), NoteError::BadKeyName),
-            (format!("{PETER_TEXT}\n{}", sig.repeat(MAX_SIGNATURES + 1)), NoteError::TooManySignatures),
+            (
+                format!("{PETER_TEXT}\n{}", sig.replace('—', "-")),
+                NoteError::BadSignatureLine(
+                    sig.replace('—', "-").trim_end().chars().take(80).collect(),
+                ),
+            ),
+            (
+                format!("{PETER_TEXT}\n— Peter+Neumann AAAAAAA=\n"),
+                NoteError::BadKeyName,
+            ),
+            (
+                format!("{PETER_TEXT}\n{}", sig.repeat(MAX_SIGNATURES + 1)),
+                NoteError::TooManySignatures,
+            ),
             ("x".repeat(MAX_NOTE_BYTES + 1), NoteError::TooLarge),
         ] {
             assert_eq!(Note::parse(note.as_bytes()), Err(why), "{note:.60}");
@@ -493,15 +527,26 @@ mod tests {
         let key = SigningKey::from_bytes(&[7; 32]);
         let mut note = Note::new("example.com/log\n2\nAAAA\n".into()).unwrap();
         note.sign("example.com/log", &peter_key()).unwrap();
-        let cosig = note.cosign("witness.example/w1", &key, 1_679_315_147).unwrap();
+        let cosig = note
+            .cosign("witness.example/w1", &key, 1_679_315_147)
+            .unwrap();
         note.add(cosig.clone()).unwrap();
-        let witness = VerifierKey::new("witness.example/w1", KeyType::Cosignature, key.verifying_key()).unwrap();
+        let witness = VerifierKey::new(
+            "witness.example/w1",
+            KeyType::Cosignature,
+            key.verifying_key(),
+        )
+        .unwrap();
         let reparsed: VerifierKey = witness.to_string().parse().unwrap();
         assert_eq!(reparsed, witness);
-        let checked = Note::parse(&note.to_bytes()).unwrap().verify(&[witness]).unwrap();
+        let checked = Note::parse(&note.to_bytes())
+            .unwrap()
+            .verify(&[witness])
+            .unwrap();
         assert_eq!(checked[0].time, Some(1_679_315_147));
         // The same key as a plain note key (type 0x01) has another id: the line is not its.
-        let plain = VerifierKey::new("witness.example/w1", KeyType::Ed25519, key.verifying_key()).unwrap();
+        let plain =
+            VerifierKey::new("witness.example/w1", KeyType::Ed25519, key.verifying_key()).unwrap();
         assert_eq!(note.verify(&[plain]), Err(NoteError::NoKnownSignature));
         assert_eq!(NoteSignature::parse_lines(&cosig.line()).unwrap(), [cosig]);
     }

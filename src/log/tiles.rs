@@ -56,17 +56,27 @@ impl TilePath {
             _ => (rest, None),
         };
         let (last, leading) = index_parts.split_last().ok_or(TileError::Path("no N"))?;
-        let last = if width.is_some() { &last[..last.len() - 2] } else { last };
+        let last = if width.is_some() {
+            &last[..last.len() - 2]
+        } else {
+            last
+        };
         if leading.len() > 6 {
             return Err(TileError::Path("N has too many elements"));
         }
         let mut index: u64 = 0;
         for part in leading {
-            let digits = part.strip_prefix('x').ok_or(TileError::Path("an element of N but the last lacks its `x`"))?;
+            let digits = part.strip_prefix('x').ok_or(TileError::Path(
+                "an element of N but the last lacks its `x`",
+            ))?;
             index = push_element(index, digits)?;
         }
         index = push_element(index, last)?;
-        Ok(TilePath { level, index, width })
+        Ok(TilePath {
+            level,
+            index,
+            width,
+        })
     }
 
     /// How many hashes the tile holds.
@@ -76,13 +86,21 @@ impl TilePath {
 
     /// The tile's hashes, if the tree of `size` leaves holds it (a full tile, or the partial
     /// tile of exactly that width at the right edge).
-    pub fn hashes<S: Subtrees>(&self, source: &S, size: u64) -> Result<Result<Vec<Hash>, TileError>, S::Error> {
+    pub fn hashes<S: Subtrees>(
+        &self,
+        source: &S,
+        size: u64,
+    ) -> Result<Result<Vec<Hash>, TileError>, S::Error> {
         let height = 8 * u32::from(self.level);
         let available = if height >= 64 { 0 } else { size >> height };
         let first = self.index.checked_mul(TILE_WIDTH);
         let in_tree = match (first, self.width) {
-            (Some(first), None) => first.checked_add(TILE_WIDTH).is_some_and(|end| end <= available),
-            (Some(first), Some(w)) => available / TILE_WIDTH == self.index && available - first == u64::from(w),
+            (Some(first), None) => first
+                .checked_add(TILE_WIDTH)
+                .is_some_and(|end| end <= available),
+            (Some(first), Some(w)) => {
+                available / TILE_WIDTH == self.index && available - first == u64::from(w)
+            }
             (None, _) => false,
         };
         if !in_tree {
@@ -157,8 +175,19 @@ mod tests {
         assert_eq!(p.to_string(), "2/000.p/1");
         assert_eq!(parse("entries/000"), Err(TileError::Entries));
         for bad in [
-            "0/x1000", "0/1000", "0/01", "00/000", "64/000", "0/000.p/0", "0/000.p/256",
-            "0/000.p/01", "0/x001", "0/001/002", "0", "a/000", "0/x001/x002/x003/x004/x005/x006/x007/008",
+            "0/x1000",
+            "0/1000",
+            "0/01",
+            "00/000",
+            "64/000",
+            "0/000.p/0",
+            "0/000.p/256",
+            "0/000.p/01",
+            "0/x001",
+            "0/001/002",
+            "0",
+            "a/000",
+            "0/x001/x002/x003/x004/x005/x006/x007/008",
         ] {
             assert!(matches!(parse(bad), Err(TileError::Path(_))), "{bad}");
         }
@@ -175,7 +204,11 @@ mod tests {
         assert!(held("1/000") && held("1/001.p/17") && !held("1/001"));
         assert!(held("2/000.p/1") && !held("3/000.p/1"));
         assert!(!held("0/272.p/5"), "a partial tile left of the edge");
-        let level1 = parse("1/000").unwrap().hashes(&tree, size).unwrap().unwrap();
+        let level1 = parse("1/000")
+            .unwrap()
+            .hashes(&tree, size)
+            .unwrap()
+            .unwrap();
         // Each level-1 hash is the root of a full level-0 tile.
         let first_tile = merkle::subtree(&tree, 0, 256).unwrap();
         assert_eq!(level1[0], first_tile);

@@ -352,7 +352,10 @@ impl NodeConfig {
 
     /// The outside witnesses, checked when the config was parsed.
     pub(crate) fn witness_targets(&self) -> Vec<crate::federation::cosigning::Target> {
-        self.witnesses.iter().filter_map(|w| w.target().ok()).collect()
+        self.witnesses
+            .iter()
+            .filter_map(|w| w.target().ok())
+            .collect()
     }
 
     /// Where the node's store is: its database, or its data dir with the engine the config

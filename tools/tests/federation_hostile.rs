@@ -746,7 +746,10 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
     assert_eq!(evidence["sequence"], 1);
     assert!(evidence["event"]["signature"].is_string());
     let note = evidence["checkpoint"].as_str().unwrap_or_default();
-    assert!(jol::log::checkpoint::read(note.as_bytes()).is_ok(), "{evidence}");
+    assert!(
+        jol::log::checkpoint::read(note.as_bytes()).is_ok(),
+        "{evidence}"
+    );
     assert!(
         metrics.contains("jol_log_forks_total 1"),
         "raised once: {metrics}"
@@ -858,7 +861,11 @@ async fn add_checkpoint(fed: &Federation, agency: &str, body: Vec<u8>) -> (u16, 
         .get("content-type")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    (a.status.as_u16(), kind, String::from_utf8_lossy(&a.body).into_owned())
+    (
+        a.status.as_u16(),
+        kind,
+        String::from_utf8_lossy(&a.body).into_owned(),
+    )
 }
 
 /// Migration's checkpoint of the first `size` leaves of `tree`, signed with `key`.
@@ -908,17 +915,34 @@ async fn the_witness_cosigns_only_what_tlog_witness_allows() {
     // A note for migration's origin signed by another member's key: 403.
     let emp_key = jol::event::keys::read_private(&fed.path("employment/keys/sign.pem")).unwrap();
     let forged = migration_checkpoint(&tree, 5, &emp_key);
-    assert_eq!(add_checkpoint(&fed, "employment", witness_body(0, &[], &forged)).await.0, 403);
+    assert_eq!(
+        add_checkpoint(&fed, "employment", witness_body(0, &[], &forged))
+            .await
+            .0,
+        403
+    );
     // Malformed: 64 proof lines, old > size, no blank line.
     let many = witness_body(0, &[[1; 32]; 64], &note5);
     assert_eq!(add_checkpoint(&fed, "employment", many).await.0, 400);
-    assert_eq!(add_checkpoint(&fed, "employment", witness_body(6, &[], &note5)).await.0, 400);
-    assert_eq!(add_checkpoint(&fed, "employment", b"old 0\n".to_vec()).await.0, 400);
+    assert_eq!(
+        add_checkpoint(&fed, "employment", witness_body(6, &[], &note5))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        add_checkpoint(&fed, "employment", b"old 0\n".to_vec())
+            .await
+            .0,
+        400
+    );
     // A huge body: 413, nothing read past the cap.
     let huge = witness_body(0, &[], &vec![b'a'; 200_000]);
     assert_eq!(add_checkpoint(&fed, "employment", huge).await.0, 413);
     // The witness's own log, or a log of no member: 404.
-    let mine = String::from_utf8(note5.clone()).unwrap().replace(MIGRATION, EMPLOYMENT);
+    let mine = String::from_utf8(note5.clone())
+        .unwrap()
+        .replace(MIGRATION, EMPLOYMENT);
     let mine = witness_body(0, &[], mine.as_bytes());
     assert_eq!(add_checkpoint(&fed, "employment", mine).await.0, 404);
 
@@ -939,14 +963,20 @@ async fn the_witness_cosigns_only_what_tlog_witness_allows() {
     // A forged old size: 409 with the size it co-signed, as text/x.tlog.size.
     let note9 = migration_checkpoint(&tree, 9, &key);
     let proof = jol::merkle::consistency_proof(&tree, 3, 9).unwrap();
-    let (status, kind, body) = add_checkpoint(&fed, "employment", witness_body(3, &proof, &note9)).await;
-    assert_eq!((status, kind.as_str(), body.as_str()), (409, "text/x.tlog.size", "5\n"));
+    let (status, kind, body) =
+        add_checkpoint(&fed, "employment", witness_body(3, &proof, &note9)).await;
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "5\n")
+    );
     // A bad proof from the right size: 422 and a fork alarm (the log itself sent it).
-    let (status, ..) = add_checkpoint(&fed, "employment", witness_body(5, &[[7; 32]], &note9)).await;
+    let (status, ..) =
+        add_checkpoint(&fed, "employment", witness_body(5, &[[7; 32]], &note9)).await;
     assert_eq!(status, 422);
     // The honest extension still passes.
     let proof = jol::merkle::consistency_proof(&tree, 5, 9).unwrap();
-    let (status, _, said) = add_checkpoint(&fed, "employment", witness_body(5, &proof, &note9)).await;
+    let (status, _, said) =
+        add_checkpoint(&fed, "employment", witness_body(5, &proof, &note9)).await;
     assert_eq!(status, 200, "{said}");
     let addr = emp.addr;
     let quarantine = tokio::task::spawn_blocking(move || get(addr, "/api/v1/quarantine").json())

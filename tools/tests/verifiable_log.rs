@@ -97,7 +97,10 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         .arg(dir.path().join("node.toml"))
         .output()
         .unwrap();
-    assert_eq!(String::from_utf8_lossy(&printed.stdout), format!("{vkey}\n"));
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        format!("{vkey}\n")
+    );
 
     // Inclusion: the client hashes the event bytes itself.
     let events = all_events(node.addr);
@@ -291,9 +294,17 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
         latest(mig.addr).filter(|c| c.checkpoint.size == 5 && c.note.signatures().len() >= 3)
     });
     let cosigned = cosigned.unwrap_or_else(|| panic!("{:?}", latest(mig.addr)));
-    let names: Vec<&str> = cosigned.note.signatures().iter().map(|s| s.name.as_str()).collect();
+    let names: Vec<&str> = cosigned
+        .note
+        .signatures()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
     for witness in [EMPLOYMENT, EDUCATION] {
-        assert!(names.contains(&format!("{witness}/jol-witness").as_str()), "{names:?}");
+        assert!(
+            names.contains(&format!("{witness}/jol-witness").as_str()),
+            "{names:?}"
+        );
     }
     assert_eq!(get(emp.addr, "/readyz").json()["logForks"], 0);
 
@@ -322,7 +333,10 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
     let evidence: Value = serde_json::from_str(fork["body"].as_str().unwrap()).unwrap();
     for note in [&evidence["previous"], &evidence["new"]] {
         let note = note.as_str().unwrap_or_default();
-        assert!(jol::log::checkpoint::read(note.as_bytes()).is_ok(), "{evidence}");
+        assert!(
+            jol::log::checkpoint::read(note.as_bytes()).is_ok(),
+            "{evidence}"
+        );
     }
     let metrics = String::from_utf8(get(emp.addr, "/metrics").body).unwrap();
     assert!(metrics.contains("jol_log_forks_total 1"), "{metrics}");
@@ -412,7 +426,10 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     let doc: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
     assert_eq!(doc["format"], "jol-evidence-bundle/2");
     let proof = doc["events"][0]["proof"].as_str().unwrap();
-    assert!(proof.starts_with("c2sp.org/tlog-proof@v1\nindex "), "{proof}");
+    assert!(
+        proof.starts_with("c2sp.org/tlog-proof@v1\nindex "),
+        "{proof}"
+    );
 
     // Change one character of an event's payload inside the bundle.
     let text = std::fs::read_to_string(&bundle).unwrap();
