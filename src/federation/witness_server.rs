@@ -63,6 +63,21 @@ impl Refusal {
     }
 }
 
+/// Why a submission got no co-signature: refused as the spec says, or this node failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WitnessError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Failed(#[from] SyncError),
+}
+
+impl From<crate::store::StoreError> for WitnessError {
+    fn from(e: crate::store::StoreError) -> WitnessError {
+        WitnessError::Failed(e.into())
+    }
+}
+
 /// An `add-checkpoint` body as sent.
 #[derive(Debug)]
 struct Request {
@@ -119,9 +134,12 @@ impl Syncer {
             Err(p) => return p.response(),
         };
         match self.witness_submission(caller, &body) {
-            Ok(lines) => http::with_type(StatusCode::OK, "text/plain; charset=utf-8", lines),
-            Err(Ok(refusal)) => refusal.response(),
-            Err(Err(e)) => Problem::new(ProblemKind::StorageUnavailable, e.to_string()).response(),
+            Ok(line) => http::with_type(StatusCode::OK, "text/plain; charset=utf-8", line),
+            Err(WitnessError::Refused(refusal)) => refusal.response(),
+            Err(WitnessError::Failed(e)) => {
+                tracing::error!(error = %e, "the witness cannot record a checkpoint");
+                Problem::new(ProblemKind::StorageUnavailable, e.to_string()).response()
+            }
         }
     }
 
@@ -130,31 +148,32 @@ impl Syncer {
         &self,
         caller: &MemberId,
         body: &[u8],
-    ) -> Result<String, Result<Refusal, SyncError>> {
-        let request = Request::parse(body).map_err(Ok)?;
-        let (signed, origin) = self.verify_submitted(&request.note).map_err(Ok)?;
+    ) -> Result<String, WitnessError> {
+        let request = Request::parse(body)?;
+        let (signed, origin) = self.verify_submitted(&request.note)?;
         let new = &signed.checkpoint;
         if request.old > new.size {
-            return Err(Ok(Refusal::Malformed(format!(
+            return Err(Refusal::Malformed(format!(
                 "the old size {} is larger than the checkpoint's {}",
                 request.old, new.size
-            ))));
+            ))
+            .into());
         }
         let _one_at_a_time = self
             .witnessing
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let seen_key = Meta::Witnessed(origin.clone());
-        let last_bytes = self.store.meta(&seen_key).map_err(|e| Err(e.into()))?;
+        let last_bytes = self.store.meta(&seen_key)?;
         let last = last_bytes
             .as_deref()
             .and_then(|b| checkpoint::read(b).ok())
             .map(|s| s.checkpoint);
         let recorded = last.as_ref().map_or(0, |l| l.size);
         if request.old != recorded {
-            return Err(Ok(Refusal::Conflict(recorded)));
+            return Err(Refusal::Conflict(recorded).into());
         }
-        let inconsistent = |why: String| Err(Ok(Refusal::Inconsistent(why)));
+        let inconsistent = |why: String| Err(Refusal::Inconsistent(why).into());
         if new.size == 0 && new.root != merkle::empty_root() {
             return inconsistent("a checkpoint of size 0 must have the empty tree's root".into());
         }
@@ -170,19 +189,15 @@ impl Syncer {
                 // Two roots for one size prove a fork by themselves; a bad proof does only
                 // when the log itself sent it (anyone may replay its public checkpoint).
                 if new.size == last.size || caller == &origin {
-                    self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)
-                        .map_err(Err)?;
+                    self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)?;
                 }
                 return inconsistent(why);
             }
         }
         let line = checkpoint::cosign(&signed.note, &self.me, &self.witness_key).line();
+        self.store.set_meta(&seen_key, &request.note)?;
         self.store
-            .set_meta(&seen_key, &request.note)
-            .map_err(|e| Err(e.into()))?;
-        self.store
-            .set_meta(&Meta::Cosigned(origin.clone()), line.as_bytes())
-            .map_err(|e| Err(e.into()))?;
+            .set_meta(&Meta::Cosigned(origin.clone()), line.as_bytes())?;
         tracing::debug!(%origin, size = new.size, "co-signed a checkpoint");
         Ok(line)
     }
@@ -314,9 +329,11 @@ mod tests {
         }
 
         fn submit_raw(&self, body: &[u8]) -> Result<String, Refusal> {
-            self.syncer
-                .witness_submission(&self.origin(), body)
-                .map_err(|e| e.unwrap())
+            match self.syncer.witness_submission(&self.origin(), body) {
+                Ok(line) => Ok(line),
+                Err(WitnessError::Refused(r)) => Err(r),
+                Err(WitnessError::Failed(e)) => panic!("{e}"),
+            }
         }
 
         fn forks(&self) -> Vec<String> {
@@ -402,7 +419,10 @@ mod tests {
         let note = w.note(&w.tree, 9, &w.origin());
         let body = w.body(5, &[[7; 32]], &note);
         let replayed = w.syncer.witness_submission(&w.fed.education, &body);
-        assert!(matches!(replayed, Err(Ok(Refusal::Inconsistent(_)))));
+        assert!(matches!(
+            replayed,
+            Err(WitnessError::Refused(Refusal::Inconsistent(_)))
+        ));
         assert!(w.forks().is_empty());
         let sent_by_the_log = w.submit_raw(&body);
         assert!(matches!(sent_by_the_log, Err(Refusal::Inconsistent(_))));

@@ -102,6 +102,21 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         format!("{vkey}\n")
     );
 
+    // The tiles of the checkpointed tree give its root: 50 leaves are one partial level-0 tile.
+    let tile = get(node.addr, "/api/v1/log/tile/0/000.p/50");
+    assert_eq!(tile.status, 200);
+    assert_eq!(
+        tile.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let leaves = tile
+        .body
+        .chunks(32)
+        .map(|h| <[u8; 32]>::try_from(h).unwrap());
+    let rebuilt = merkle::MemoryTree::new(leaves);
+    assert_eq!(merkle::root(&rebuilt, 50).unwrap(), root50);
+    assert_eq!(get(node.addr, "/api/v1/log/tile/0/000.p/51").status, 404);
+
     // Inclusion: the client hashes the event bytes itself.
     let events = all_events(node.addr);
     for leaf in [0usize, 7, 19, 33, 49] {
