@@ -63,7 +63,7 @@ enum TargetKind {
     Outside {
         host_port: String,
         prefix: String,
-        key: VerifierKey,
+        key: Box<VerifierKey>,
     },
 }
 
@@ -97,7 +97,7 @@ impl WitnessConfig {
             kind: TargetKind::Outside {
                 host_port: host_port.to_string(),
                 prefix: path.trim_end_matches('/').to_string(),
-                key,
+                key: Box::new(key),
             },
         })
     }
@@ -299,7 +299,7 @@ fn keep_valid(
     answer: &str,
 ) -> Result<usize, SubmitError> {
     let keys = match &target.kind {
-        TargetKind::Outside { key, .. } => vec![key.clone()],
+        TargetKind::Outside { key, .. } => vec![(**key).clone()],
         TargetKind::Member(m) => syncer
             .and_then(|s| s.trust.usable().ok())
             .map(|manifest| checkpoint::witness_keys(&manifest, m))

@@ -235,7 +235,7 @@ fn member_keys(
         .iter()
         .filter(|e| match at {
             KeysAt::Time(t) => {
-                e.not_before <= t && t <= e.not_after && !e.revoked.is_some_and(|r| t >= r)
+                e.not_before <= t && t <= e.not_after && e.revoked.is_none_or(|r| t < r)
             }
             KeysAt::NotRevoked => e.revoked.is_none() && e.revoked_after_sequence.is_none(),
         })

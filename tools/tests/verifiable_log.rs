@@ -91,7 +91,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     let origin = &c50.checkpoint.origin;
     assert!(origin.ends_with("/jol-log"), "{origin}");
     let vkey = VerifierKey::new(origin, KeyType::Ed25519, key).unwrap();
-    c50.note.verify(&[vkey.clone()]).unwrap();
+    c50.note.verify(std::slice::from_ref(&vkey)).unwrap();
     let printed = Command::new(env!("CARGO_BIN_EXE_jol"))
         .args(["log", "vkey", "--config"])
         .arg(dir.path().join("node.toml"))
