@@ -412,4 +412,121 @@ mod tests {
             Err(WitnessConfigError::NotCosignature(_))
         ));
     }
+
+    /// An outside witness on loopback that answers the first submission 409 (it co-signed size
+    /// 2 already) and co-signs the retry, checking it starts from that size.
+    async fn fake_witness(
+        key: ed25519_dalek::SigningKey,
+    ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        use http_body_util::{BodyExt, Full};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let bodies = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = bodies.clone();
+        tokio::spawn(async move {
+            loop {
+                let (tcp, _) = listener.accept().await.unwrap();
+                let (seen, key) = (seen.clone(), key.clone());
+                let service = hyper::service::service_fn(
+                    move |req: hyper::Request<hyper::body::Incoming>| {
+                        let (seen, key) = (seen.clone(), key.clone());
+                        async move {
+                            assert_eq!(req.uri().path(), "/w/add-checkpoint");
+                            let body = req.into_body().collect().await.unwrap().to_bytes();
+                            let body = String::from_utf8(body.to_vec()).unwrap();
+                            seen.lock().unwrap().push(body.clone());
+                            let mut answer = hyper::Response::new(Full::new(Bytes::new()));
+                            if !body.starts_with("old 2\n") {
+                                *answer.body_mut() = Full::new(Bytes::from("2\n"));
+                                *answer.status_mut() = StatusCode::CONFLICT;
+                                answer.headers_mut().insert(
+                                    CONTENT_TYPE,
+                                    HeaderValue::from_static("text/x.tlog.size"),
+                                );
+                            } else {
+                                let note = body.split_once("\n\n").unwrap().1;
+                                let note = crate::log::note::Note::parse(note.as_bytes()).unwrap();
+                                let line = note
+                                    .cosign("witness.example/w1", &key, 1_700_000_000)
+                                    .unwrap()
+                                    .line();
+                                *answer.body_mut() = Full::new(Bytes::from(line));
+                            }
+                            Ok::<_, std::convert::Infallible>(answer)
+                        }
+                    },
+                );
+                tokio::spawn(
+                    hyper::server::conn::http1::Builder::new()
+                        .serve_connection(hyper_util::rt::TokioIo::new(tcp), service),
+                );
+            }
+        });
+        (format!("http://{addr}/w"), bodies)
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_goes_to_an_outside_witness_from_the_size_it_names_and_its_cosignature_is_served(
+    ) {
+        use crate::event::schema::EventType;
+        use crate::federation::fixture::{returnee, Federation};
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        for i in 0..5 {
+            let data = returnee(&format!("215031990123{i:02}"), &[&fed.employment]);
+            node.publish(EventType::ReturneeRecord, data).await;
+        }
+        checkpoint::sign_if_grown(&node.store, &node.member, &node.key, 5).unwrap();
+        let witness_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let (url, sent) = fake_witness(witness_key.clone()).await;
+        let vkey = VerifierKey::new(
+            "witness.example/w1",
+            KeyType::Cosignature,
+            witness_key.verifying_key(),
+        )
+        .unwrap();
+        let target = entry(&url, &vkey.to_string()).target().unwrap();
+        let mut progress = HashMap::new();
+        round(
+            &node.store,
+            None,
+            std::slice::from_ref(&target),
+            &SyncSettings::default(),
+            &mut progress,
+        )
+        .await
+        .unwrap();
+        let bodies = sent.lock().unwrap().clone();
+        assert_eq!(bodies.len(), 2, "one 409, one retry");
+        assert!(bodies[0].starts_with("old 0\n\n"), "{}", bodies[0]);
+        let proof = merkle::consistency_proof(&node.store, 2, 5).unwrap();
+        let lines: Vec<String> = proof
+            .iter()
+            .map(|h| format!("{}\n", encode_std(h)))
+            .collect();
+        assert!(
+            bodies[1].starts_with(&format!("old 2\n{}\n", lines.concat())),
+            "{}",
+            bodies[1]
+        );
+        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
+        let served = crate::log::note::Note::parse(&served).unwrap();
+        assert_eq!(served.verify(&[vkey]).unwrap()[0].time, Some(1_700_000_000));
+        let acked = node
+            .store
+            .meta(&Meta::WitnessAcked("witness.example/w1".into()))
+            .unwrap();
+        assert_eq!(acked, Some(5u64.to_be_bytes().to_vec()));
+        // Co-signed: not sent again until a new checkpoint.
+        round(
+            &node.store,
+            None,
+            &[target],
+            &SyncSettings::default(),
+            &mut progress,
+        )
+        .await
+        .unwrap();
+        assert_eq!(sent.lock().unwrap().len(), 2);
+    }
 }
