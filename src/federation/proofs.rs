@@ -31,11 +31,11 @@ fn checkpointed(store: &Store) -> Result<u64, Problem> {
 /// co-signature this node holds for it.
 pub(crate) fn checkpoint(store: &Store) -> Result<Response, Problem> {
     match crate::log::checkpoint::latest_cosigned(store).map_err(storage)? {
-        Some(note) => Ok(http::with_type(
-            StatusCode::OK,
-            "text/plain; charset=utf-8",
-            note,
-        )),
+        Some(note) => {
+            let answer = http::with_type(StatusCode::OK, "text/plain; charset=utf-8", note);
+            // Mutable: not cached beyond a few seconds (c2sp.org/tlog-tiles).
+            Ok(cached(answer, "max-age=2"))
+        }
         None => Err(Problem::new(
             ProblemKind::NoCheckpoint,
             "the log has no signed checkpoint yet",
@@ -53,11 +53,17 @@ pub(crate) fn tile(store: &Store, path: &str) -> Result<Response, Problem> {
         .hashes(store, size)
         .map_err(storage)?
         .map_err(tile_problem)?;
-    Ok(http::with_type(
-        StatusCode::OK,
-        "application/octet-stream",
-        hashes.concat(),
-    ))
+    let answer = http::with_type(StatusCode::OK, "application/octet-stream", hashes.concat());
+    // A tile of a given width never changes.
+    Ok(cached(answer, "max-age=31536000, immutable"))
+}
+
+fn cached(mut answer: Response, policy: &'static str) -> Response {
+    answer.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static(policy),
+    );
+    answer
 }
 
 fn tile_problem(e: TileError) -> Problem {

@@ -485,4 +485,35 @@ key_name = "sign-1"
         let typo = MINIMAL.replace("data_dir", "datadir");
         assert!(NodeConfig::parse(&typo, Path::new(".")).is_err());
     }
+
+    #[test]
+    fn a_witness_entry_with_a_bad_url_or_vkey_is_refused_naming_it() {
+        let base = "member = \"KG/GOV/70000001/migration\"\ndata_dir = \"d\"\n[signing]\nkey_file = \"k\"\nkey_name = \"s\"\n";
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+        let vkey = crate::log::note::VerifierKey::new(
+            "w.example/w1",
+            crate::log::note::KeyType::Cosignature,
+            key,
+        )
+        .unwrap();
+        let with = |url: &str, vkey: &str| {
+            NodeConfig::parse(
+                &format!("{base}[[witnesses]]\nurl = \"{url}\"\nvkey = \"{vkey}\"\n"),
+                Path::new("/"),
+            )
+        };
+        let ok = with("http://127.0.0.1:9000/w", &vkey.to_string()).unwrap();
+        assert_eq!(ok.witness_targets().len(), 1);
+        let bad_url = with("https://w.example:443", &vkey.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad_url.contains("https://w.example:443") && bad_url.contains("https is not supported"),
+            "{bad_url}"
+        );
+        let bad_key = with("http://127.0.0.1:9000", "w.example/w1+00000000+AAAA")
+            .unwrap_err()
+            .to_string();
+        assert!(bad_key.contains("w.example/w1+00000000+AAAA"), "{bad_key}");
+    }
 }
