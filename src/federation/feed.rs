@@ -154,10 +154,13 @@ impl PeerApi {
     ) -> Response {
         let path = req.uri().path().to_string();
         match path.strip_prefix(PEER_PREFIX) {
-            Some(WITNESS) if req.method() == Method::POST => match &self.witness {
-                Some(w) => w.add_checkpoint(&caller, req).await,
-                None => not_found(&path).response(),
-            },
+            Some(WITNESS) if req.method() == Method::POST => {
+                match (&self.witness, serving_manifest(&self.trust)) {
+                    (_, Err(expired)) => expired.response(),
+                    (Some(w), Ok(_)) => w.add_checkpoint(&caller, req).await,
+                    (None, Ok(_)) => not_found(&path).response(),
+                }
+            }
             Some(resource) => {
                 self.serve(&caller, &Official::default(), req, resource, MAX_WAIT_SECS)
                     .await
