@@ -52,11 +52,18 @@ impl Syncer {
             let v = fetch_proof(client, &path).await?;
             proof = hashes(&v["proof"]);
         }
-        if let Witnessed::Fork(reason) = checkpoint::judge(last.as_ref(), &new, &proof) {
-            return self.alarm(from, &reason, last_bytes.as_deref(), &bytes);
+        let judged = checkpoint::judge(last.as_ref(), &new, &proof);
+        if let Witnessed::Fork(reason) = &judged {
+            return self.alarm(from, reason, last_bytes.as_deref(), &bytes);
         }
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);
+        }
+        if judged == Witnessed::Consistent {
+            // This node's witness takes up what it checked, as if the log had submitted it, so
+            // the next check starts from it even if the log never submits here.
+            let old = last.map_or(0, |l| l.size);
+            self.take_up(from, old, &proof, &bytes)?;
         }
         tracing::debug!(%from, size = new.size, "checked the publisher's checkpoint");
         Ok(())
@@ -429,11 +436,31 @@ mod tests {
         assert!(w.asked_for_consistency());
         assert!(w.quarantined().is_empty());
         assert_eq!(w.forks(), 0);
+        let record = w
+            .meta(Meta::Witnessed)
+            .map(|b| checkpoint::read(&b).unwrap().checkpoint);
         assert_eq!(
-            w.meta(Meta::Witnessed),
-            Some(first),
-            "the witness server's record"
+            record.map(|c| c.size),
+            Some(4),
+            "the witness took up what was checked"
         );
+        assert!(w.meta(Meta::Cosigned).is_some());
+    }
+
+    /// A publisher that never submits its checkpoints to this node still gets its history
+    /// checked from one round to the next: what a round checked is the next round's baseline.
+    #[tokio::test]
+    async fn what_a_round_checked_is_the_baseline_of_the_next_without_any_submission() {
+        let mut w = world().await;
+        let log = w.history(4);
+        w.serve_checkpoint(&log, 2);
+        w.witness().await.unwrap();
+        let rewritten = w.history(4);
+        w.serve_checkpoint(&rewritten, 4);
+        w.serve_consistency(&rewritten, 2, 4);
+        w.witness().await.unwrap();
+        let reasons: Vec<String> = w.quarantined().into_iter().map(|q| q.reason).collect();
+        assert_eq!(reasons, ["log-fork"]);
     }
 
     /// The log's latest checkpoint is smaller than one it signed and this node witnessed: it
@@ -582,6 +609,7 @@ mod tests {
         );
 
         w.serve_checkpoint(&log, 2);
+        w.serve_consistency(&log, 1, 2);
         w.serve_inclusion(&log, 2, 2);
         w.witness().await.unwrap();
         assert_eq!(

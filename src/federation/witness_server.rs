@@ -202,6 +202,34 @@ impl Syncer {
         Ok(line)
     }
 
+    /// Take up a checkpoint of `from`'s log that the split-view check verified (from the
+    /// recorded size `old`, with `proof`), through the same check and record as a submission.
+    /// A record that moved meanwhile (a submission won the race) is left as it is.
+    pub(super) fn take_up(
+        &self,
+        from: &MemberId,
+        old: u64,
+        proof: &[Hash],
+        note: &[u8],
+    ) -> Result<(), SyncError> {
+        let mut body = format!("old {old}\n");
+        for h in proof {
+            body.push_str(&checkpoint::encode_std(h));
+            body.push('\n');
+        }
+        body.push('\n');
+        let mut body = body.into_bytes();
+        body.extend_from_slice(note);
+        match self.witness_submission(from, &body) {
+            Ok(_) => Ok(()),
+            Err(WitnessError::Refused(r)) => {
+                tracing::debug!(%from, refusal = %r, "the witness did not take up a checked checkpoint");
+                Ok(())
+            }
+            Err(WitnessError::Failed(e)) => Err(e),
+        }
+    }
+
     /// The checkpoint of another member's log, validly signed by one of its keys valid now.
     fn verify_submitted(&self, note: &[u8]) -> Result<(SignedCheckpoint, MemberId), Refusal> {
         let malformed = |e: &dyn std::fmt::Display| Refusal::Malformed(e.to_string());
