@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use super::sync::{Backoff, SyncSettings, Syncer};
 use crate::event::identifiers::MemberId;
-use crate::log::checkpoint::{self, encode_std, SignedCheckpoint};
+use crate::log::checkpoint::{self, SignedCheckpoint};
 use crate::log::note::{KeyType, NoteSignature, VerifierKey};
 use crate::merkle;
 use crate::net::client::HttpClient;
@@ -213,17 +213,12 @@ async fn round(
 
 /// The body of an `add-checkpoint` from `old`.
 fn request_body(store: &Store, old: u64, size: u64, note: &[u8]) -> Result<Bytes, SubmitError> {
-    let mut body = format!("old {old}\n");
-    if old > 0 && old < size {
-        for h in merkle::consistency_proof(store, old, size)? {
-            body.push_str(&encode_std(&h));
-            body.push('\n');
-        }
-    }
-    body.push('\n');
-    let mut body = body.into_bytes();
-    body.extend_from_slice(note);
-    Ok(body.into())
+    let proof = if old > 0 && old < size {
+        merkle::consistency_proof(store, old, size)?
+    } else {
+        Vec::new()
+    };
+    Ok(super::witness_server::request_body(old, &proof, note).into())
 }
 
 /// Submit the checkpoint to one witness; keep the co-signature it answers.
@@ -351,6 +346,7 @@ async fn connect(syncer: Option<&Syncer>, target: &Target) -> Result<HttpClient,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::log::checkpoint::encode_std;
 
     fn entry(url: &str, vkey: &str) -> WitnessConfig {
         WitnessConfig {

@@ -78,6 +78,20 @@ impl From<crate::store::StoreError> for WitnessError {
     }
 }
 
+/// An `add-checkpoint` body: the old size line, the consistency proof lines, a blank line, the
+/// checkpoint note.
+pub(crate) fn request_body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+    let mut body = format!("old {old}\n");
+    for h in proof {
+        body.push_str(&checkpoint::encode_std(h));
+        body.push('\n');
+    }
+    body.push('\n');
+    let mut body = body.into_bytes();
+    body.extend_from_slice(note);
+    body
+}
+
 /// An `add-checkpoint` body as sent.
 #[derive(Debug)]
 struct Request {
@@ -212,15 +226,7 @@ impl Syncer {
         proof: &[Hash],
         note: &[u8],
     ) -> Result<(), SyncError> {
-        let mut body = format!("old {old}\n");
-        for h in proof {
-            body.push_str(&checkpoint::encode_std(h));
-            body.push('\n');
-        }
-        body.push('\n');
-        let mut body = body.into_bytes();
-        body.extend_from_slice(note);
-        match self.witness_submission(from, &body) {
+        match self.witness_submission(from, &request_body(old, proof, note)) {
             Ok(_) => Ok(()),
             Err(WitnessError::Refused(r)) => {
                 tracing::debug!(%from, refusal = %r, "the witness did not take up a checked checkpoint");
@@ -339,15 +345,7 @@ mod tests {
         }
 
         fn body(&self, old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
-            let mut b = format!("old {old}\n");
-            for h in proof {
-                b.push_str(&checkpoint::encode_std(h));
-                b.push('\n');
-            }
-            b.push('\n');
-            let mut b = b.into_bytes();
-            b.extend_from_slice(note);
-            b
+            request_body(old, proof, note)
         }
 
         fn submit(&self, old: u64, new: u64) -> Result<String, Refusal> {
