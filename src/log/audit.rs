@@ -23,6 +23,8 @@ pub struct Audit {
     /// How many log entries it read.
     pub entries: u64,
     pub(crate) checkpoints: u64,
+    /// JWS checkpoints from before checkpoints were C2SP notes: not checked.
+    pub(crate) legacy_checkpoints: u64,
     pub(crate) quarantine_records: u64,
     pub(crate) access_records: u64,
     pub(crate) signatures_checked: bool,
@@ -94,6 +96,11 @@ pub fn audit_with(
     report.root = checkpoint::encode_hash(&root(report.entries));
     for entry in store.checkpoints() {
         let (size, bytes) = entry?;
+        if bytes.first() == Some(&b'{') {
+            // A JWS checkpoint signed before checkpoints became signed notes: kept, not checked.
+            report.legacy_checkpoints += 1;
+            continue;
+        }
         report.checkpoints += 1;
         let statement = match manifest {
             Some(m) => checkpoint::verify_at(&bytes, m, checkpoint::KeysAt::NotRevoked),
@@ -216,5 +223,49 @@ fn check_event(
             position,
             problem: format!("the event's signing key: {p}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::checkpoint::{Checkpoint, TreeHead};
+
+    /// A node upgraded from JWS checkpoints keeps them; the audit counts them apart and checks
+    /// the notes signed since.
+    #[test]
+    fn jws_checkpoints_from_before_notes_are_counted_apart_not_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .put_checkpoint(0, br#"{"protected":"e30","payload":"e30","signature":""}"#)
+            .unwrap();
+        let empty = TreeHead {
+            size: 0,
+            root: merkle::empty_root(),
+        };
+        let c = Checkpoint {
+            origin: "a/b/c/d/jol-log".into(),
+            size: 0,
+            root: [7; 32],
+            quarantine: empty,
+            access: empty,
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let report = audit(&store, None).unwrap();
+        assert_eq!((report.legacy_checkpoints, report.checkpoints), (1, 0));
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        store
+            .put_checkpoint(1, &checkpoint::sign(&c, &key))
+            .unwrap();
+        let report = audit(&store, None).unwrap();
+        assert_eq!(report.checkpoints, 1);
+        assert!(
+            report.findings[0]
+                .problem
+                .contains("its signed root is not the root"),
+            "{:?}",
+            report.findings
+        );
     }
 }
