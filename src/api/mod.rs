@@ -141,6 +141,7 @@ impl LocalApi {
                 self.vacancy_candidates(&req, id, &signed_in(caller)?.reader())
             }
             Route::Checkpoint => crate::federation::proofs::checkpoint(&self.store),
+            Route::Tile { tile } => crate::federation::proofs::tile(&self.store, &tile.join("/")),
             Route::InclusionProof => crate::federation::proofs::inclusion(&self.store, query),
             Route::ConsistencyProof => crate::federation::proofs::consistency(&self.store, query),
         }

@@ -125,6 +125,12 @@ fn success(status: u16, body: Body) -> Value {
         Body::Metrics => {
             json!({"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}})
         }
+        Body::Note => {
+            json!({"description": "A signed note (c2sp.org/signed-note)", "content": {"text/plain; charset=utf-8": {"schema": {"type": "string"}}}})
+        }
+        Body::Bytes => {
+            json!({"description": "Concatenated SHA-256 hashes", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}})
+        }
         Body::Redirect => json!({
             "description": if status == 303 { "See other: `Location` names the next page" } else { "Redirect" },
             "headers": {"Location": {"schema": {"type": "string"}}},
@@ -201,6 +207,12 @@ pub(crate) fn path_schema(name: &str) -> Value {
             json!({"type": "string", "description": "Personal identification number (14 digits)"})
         }
         "id" => json!({"type": "string", "format": "uuid"}),
+        "L" => {
+            json!({"type": "string", "description": "Tile level, 0 to 63 (c2sp.org/tlog-tiles)"})
+        }
+        "N" => {
+            json!({"type": "string", "description": "Tile index in 3-digit path elements, all but the last prefixed with `x` (`x001/x234/067`), then `.p/W` for a partial tile"})
+        }
         _ => json!({"type": "string"}),
     }
 }
@@ -238,8 +250,8 @@ fn schemas() -> Value {
     // What a KPI report was computed from (`registry::Basis`).
     let kpi_basis = json!({"type": "object", "required": ["node", "checkpoint", "viewsThrough"], "properties": {
         "node": {"type": "string"}, "viewsThrough": {"type": "integer"},
-        "checkpoint": {"type": ["object", "null"], "required": ["size", "root", "time"], "properties": {
-            "size": {"type": "integer"}, "root": {"type": "string"}, "time": {"type": "string"}}}}});
+        "checkpoint": {"type": ["object", "null"], "required": ["size", "root"], "properties": {
+            "size": {"type": "integer"}, "root": {"type": "string"}}}}});
     let jws = json!({"type": "object", "required": ["protected", "payload", "signature"],
         "properties": {"protected": {"type": "string"}, "payload": {"type": "string"}, "signature": {"type": "string"}}});
     let event_types = json!({"type": "string", "enum": crate::event::schema::EventType::ALL.iter().map(|t| t.as_str()).collect::<Vec<_>>()});
@@ -282,8 +294,6 @@ fn schemas() -> Value {
             "next": {"type": "integer"}}},
         "QuarantinePage": {"type": "object", "required": ["records"], "properties": {
             "records": {"type": "array", "items": any}, "next": {"type": "integer"}, "total": {"type": "integer"}}},
-        "CheckpointAnswer": {"type": "object", "required": ["checkpoint"], "properties": {
-            "checkpoint": jws, "statement": any, "cosignatures": {"type": "array"}}},
         "Proof": {"type": "object", "required": ["proof"], "properties": {"proof": {"type": "array", "items": {"type": "string"}}}},
         "PersonView": {"type": "object", "required": ["pin", "events"], "properties": {
             "pin": {"type": "string"}, "events": {"type": "array"}, "derived": any,

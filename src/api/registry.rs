@@ -297,9 +297,8 @@ struct Basis {
 #[derive(Debug, serde::Serialize)]
 struct CheckpointRef {
     size: u64,
+    /// Standard base64, as the checkpoint note writes it.
     root: String,
-    #[serde(with = "time::serde::rfc3339")]
-    time: OffsetDateTime,
 }
 
 impl Basis {
@@ -307,14 +306,12 @@ impl Basis {
         let checkpoint = match store.latest_checkpoint().map_err(storage_problem)? {
             None => None,
             Some((_, bytes)) => {
-                let c: crate::log::checkpoint::Checkpoint = crate::log::checkpoint::read(&bytes)
-                    .map_err(|_| {
-                        storage_problem(crate::store::StoreError::Corrupt("checkpoint"))
-                    })?;
+                let c = crate::log::checkpoint::read(&bytes)
+                    .map_err(|_| storage_problem(crate::store::StoreError::Corrupt("checkpoint")))?
+                    .checkpoint;
                 Some(CheckpointRef {
                     size: c.size,
-                    root: c.root,
-                    time: c.time,
+                    root: crate::log::checkpoint::encode_std(&c.root),
                 })
             }
         };

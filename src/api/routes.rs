@@ -30,6 +30,10 @@ pub(crate) enum Body {
     Metrics,
     /// A redirect (`Location`).
     Redirect,
+    /// A signed note (c2sp.org/signed-note), `text/plain; charset=utf-8`.
+    Note,
+    /// Raw bytes, `application/octet-stream` (a hash tile).
+    Bytes,
 }
 
 /// The kind of a query parameter.
@@ -57,26 +61,53 @@ pub(crate) enum Route<'a> {
     Publish,
     PublishBatch,
     Events,
-    Event { id: &'a str },
+    Event {
+        id: &'a str,
+    },
     Quarantine,
     Checkpoint,
+    /// A hash tile: the path segments after `tile/` (`<L>/<N>[.p/<W>]`, `N` itself in
+    /// segments).
+    Tile {
+        tile: &'a [&'a str],
+    },
     InclusionProof,
     ConsistencyProof,
-    Person { pin: &'a str },
-    AccessLog { pin: &'a str },
-    Matches { pin: &'a str },
-    PersonCourses { pin: &'a str },
-    Erase { pin: &'a str },
-    Erasure { id: &'a str },
-    PersonCredentials { pin: &'a str },
-    RevokeCredential { id: &'a str },
+    Person {
+        pin: &'a str,
+    },
+    AccessLog {
+        pin: &'a str,
+    },
+    Matches {
+        pin: &'a str,
+    },
+    PersonCourses {
+        pin: &'a str,
+    },
+    Erase {
+        pin: &'a str,
+    },
+    Erasure {
+        id: &'a str,
+    },
+    PersonCredentials {
+        pin: &'a str,
+    },
+    RevokeCredential {
+        id: &'a str,
+    },
     Vacancies,
     Courses,
-    Candidates { id: &'a str },
+    Candidates {
+        id: &'a str,
+    },
     SkillsGap,
     Kpi,
     KpiReports,
-    KpiReport { month: &'a str },
+    KpiReport {
+        month: &'a str,
+    },
 }
 
 /// What a route is: its method and path, who may call it, what it answers.
@@ -104,7 +135,7 @@ impl<'a> Route<'a> {
     /// Every route, once, its path parameters named as in its template (`{pin}`): what the
     /// OpenAPI description lists. (`tests::every_route_is_routed_back_to_itself` checks each
     /// against [`Route::of`].)
-    pub(crate) const ALL: [Route<'static>; 32] = [
+    pub(crate) const ALL: [Route<'static>; 33] = [
         Route::Healthz,
         Route::Dashboard,
         Route::SignInPage,
@@ -120,6 +151,9 @@ impl<'a> Route<'a> {
         Route::Event { id: "{id}" },
         Route::Quarantine,
         Route::Checkpoint,
+        Route::Tile {
+            tile: &["{L}", "{N}"],
+        },
         Route::InclusionProof,
         Route::ConsistencyProof,
         Route::Person { pin: "{pin}" },
@@ -141,7 +175,7 @@ impl<'a> Route<'a> {
 
     /// The route `method` and `segments` (the path split at `/`, without its outer slashes)
     /// name, if any. A path parameter is never empty.
-    pub(crate) fn of(method: &Method, segments: &[&'a str]) -> Option<Route<'a>> {
+    pub(crate) fn of(method: &Method, segments: &'a [&'a str]) -> Option<Route<'a>> {
         use Route::*;
         // `/` is the one path with an empty segment; anywhere else one names no route.
         if segments != [""] && segments.contains(&"") {
@@ -163,6 +197,7 @@ impl<'a> Route<'a> {
             ("GET", ["api", "v1", "events", id]) => Event { id },
             ("GET", ["api", "v1", "quarantine"]) => Quarantine,
             ("GET", ["api", "v1", "log", "checkpoint"]) => Checkpoint,
+            ("GET", ["api", "v1", "log", "tile", tile @ ..]) if !tile.is_empty() => Tile { tile },
             ("GET", ["api", "v1", "log", "proof", "inclusion"]) => InclusionProof,
             ("GET", ["api", "v1", "log", "proof", "consistency"]) => ConsistencyProof,
             ("GET", ["api", "v1", "persons", pin]) => Person { pin },
@@ -209,7 +244,8 @@ impl<'a> Route<'a> {
             Events => Spec { method: Method::GET, path: "/api/v1/events", access: Access::Token(Some(Scope::ReadEvents)), summary: "The node's log, in order (what the token's purpose may not be served by consent is a placeholder)", ok: (200, Body::Json("EventPage")), refusals: &[400, 503], query: PAGE, request: None },
             Event { .. } => Spec { method: Method::GET, path: "/api/v1/events/{id}", access: Access::Token(Some(Scope::ReadEvents)), summary: "One event by id (`source` picks one when ids collide; 404 when the token may not read it)", ok: (200, Body::Json("StoredItem")), refusals: &[400, 404, 409, 503], query: &[("source", Param::Text)], request: None },
             Quarantine => Spec { method: Method::GET, path: "/api/v1/quarantine", access: Access::Token(Some(Scope::ReadEvents)), summary: "Refused input with its reasons", ok: (200, Body::Json("QuarantinePage")), refusals: &[400, 503], query: PAGE, request: None },
-            Checkpoint => Spec { method: Method::GET, path: "/api/v1/log/checkpoint", access: Access::Token(Some(Scope::ReadEvents)), summary: "The latest signed checkpoint and its co-signatures", ok: (200, Body::Json("CheckpointAnswer")), refusals: &[404, 503], query: &[], request: None },
+            Checkpoint => Spec { method: Method::GET, path: "/api/v1/log/checkpoint", access: Access::Token(None), summary: "The latest checkpoint (c2sp.org/tlog-checkpoint): a signed note with the log's signature and every witness co-signature this node holds", ok: (200, Body::Note), refusals: &[404, 503], query: &[], request: None },
+            Tile { .. } => Spec { method: Method::GET, path: "/api/v1/log/tile/{L}/{N}", access: Access::Token(None), summary: "A hash tile of the checkpointed tree (c2sp.org/tlog-tiles: `N` as `x001/x234/067`, a partial tile as `{N}.p/{W}`); entry bundles are not served", ok: (200, Body::Bytes), refusals: &[400, 404, 503], query: &[], request: None },
             InclusionProof => Spec { method: Method::GET, path: "/api/v1/log/proof/inclusion", access: Access::Token(Some(Scope::ReadEvents)), summary: "RFC 9162 inclusion proof of a leaf", ok: (200, Body::Json("Proof")), refusals: &[400, 404, 409, 503], query: &[("leaf", Param::RequiredInteger), ("size", Param::RequiredInteger)], request: None },
             ConsistencyProof => Spec { method: Method::GET, path: "/api/v1/log/proof/consistency", access: Access::Token(Some(Scope::ReadEvents)), summary: "RFC 9162 consistency proof between two sizes", ok: (200, Body::Json("Proof")), refusals: &[400, 404, 409, 503], query: &[("from", Param::RequiredInteger), ("to", Param::RequiredInteger)], request: None },
             Person { .. } => Spec { method: Method::GET, path: "/api/v1/persons/{pin}", access: Access::Token(Some(Scope::ReadPersons)), summary: "A person's registry view with their competency profile (the read is access-logged first)", ok: (200, Body::Json("PersonView")), refusals: &[400, 403, 404, 503], query: &[("asOf", Param::Date)], request: None },

@@ -226,6 +226,12 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// The node's verifiable log in C2SP formats.
+    Log {
+        /// What to print.
+        #[command(subcommand)]
+        command: LogCommand,
+    },
     /// A node's store.
     Store {
         /// The node's config.
@@ -234,6 +240,18 @@ pub enum Command {
         /// What to do with the store.
         #[command(subcommand)]
         command: StoreCommand,
+    },
+}
+
+/// `jol log`: the node's verifiable log.
+#[derive(Subcommand, Debug)]
+pub enum LogCommand {
+    /// Print the verifier key of the node's checkpoints (c2sp.org/signed-note), as Go's
+    /// `golang.org/x/mod/sumdb/note` reads it: `<member>/jol-log+<key id>+<base64 key>`.
+    Vkey {
+        /// The node's config (its member id and signing key).
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -321,6 +339,12 @@ pub async fn run(command: Command) -> Result<()> {
         Command::Validate { event_type, file } => validate(&event_type, &file),
         Command::Credential { command } => credential::run(command).await,
         Command::Store { config, command } => store_command(&config, command),
+        Command::Log {
+            command: LogCommand::Vkey { config },
+        } => {
+            println!("{}", log_vkey(&config)?);
+            Ok(())
+        }
         Command::XroadCert { name, out } => {
             let cert = crate::trust::pinned::write_self_signed(&name, &out)?;
             println!("key: {}\ncertificate: {}", out.display(), cert.display());
@@ -380,6 +404,19 @@ pub async fn run(command: Command) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// The verifier key of the node's checkpoint notes: its event key under its log's origin.
+fn log_vkey(config: &Path) -> Result<String> {
+    let config = NodeConfig::load(config)?;
+    let key = keys::read_private(&config.signing.key_file)?;
+    let origin = crate::log::checkpoint::log_origin(&config.member);
+    let vkey = crate::log::note::VerifierKey::new(
+        &origin,
+        crate::log::note::KeyType::Ed25519,
+        key.verifying_key(),
+    )?;
+    Ok(vkey.to_string())
 }
 
 fn store_command(config: &Path, command: StoreCommand) -> Result<()> {
@@ -830,8 +867,8 @@ fn verify_bundle(file: &Path, authority_key: Option<&Path>, json: bool) -> Resul
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!(
-            "{} events of {} proven against its checkpoint of {} entries; co-signed by {:?}",
-            report.events, report.origin, report.tree_size, report.valid_cosignatures
+            "{} events of {} proven against its checkpoint of {} entries; co-signed by {:?}; co-signatures whose key is unknown here (not checked): {:?}",
+            report.events, report.origin, report.tree_size, report.valid_cosignatures, report.unchecked_cosignatures
         );
         for p in report.problems.iter().take(20) {
             println!("  {p}");
@@ -869,15 +906,7 @@ fn export(
     // Cover everything stored with a checkpoint signed by this node's key (the latest one, with
     // its co-signatures, when it already does).
     let key = keys::read_private(&config.signing.key_file)?;
-    let kid =
-        crate::event::identifiers::KeyName::new(config.member.clone(), &config.signing.key_name)?;
-    crate::log::checkpoint::ensure_covers(
-        &store,
-        &config.member,
-        &key,
-        &kid,
-        store.last_position()?,
-    )?;
+    crate::log::checkpoint::ensure_covers(&store, &config.member, &key, store.last_position()?)?;
     let bundle =
         crate::log::bundle::export_with(&store, &manifest, &selection, &mut Lines::stderr())?;
     let pins: Vec<crate::event::identifiers::Pin> = bundle
@@ -894,9 +923,8 @@ fn export(
     std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
-        "{} events with proofs against the checkpoint of {} entries: {}",
+        "{} events with tlog-proofs: {}",
         bundle.events.len(),
-        bundle.tree_size,
         out.display()
     );
     Ok(())

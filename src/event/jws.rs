@@ -120,10 +120,6 @@ pub enum Typ {
     SdEvent,
     /// The federation manifest, signed by the authority.
     Manifest,
-    /// A checkpoint of a node's Merkle log.
-    Checkpoint,
-    /// A witness's co-signature of a checkpoint.
-    Cosignature,
     /// A node's KPI report of a closed month, as it was when the month closed.
     KpiReport,
 }
@@ -135,8 +131,6 @@ impl Typ {
             Typ::Event => "jol-event+jws",
             Typ::SdEvent => "jol-event+sd-jwt",
             Typ::Manifest => "jol-manifest+jws",
-            Typ::Checkpoint => "jol-checkpoint+jws",
-            Typ::Cosignature => "jol-cosignature+jws",
             Typ::KpiReport => "jol-kpi-report+jws",
         }
     }
@@ -432,13 +426,13 @@ mod tests {
     #[test]
     fn ed25519_objects_name_their_type_and_only_that_type_parses() {
         let key = keys::generate();
-        let checkpoint = sign(&key, &kid(), Typ::Checkpoint, b"{}");
-        assert!(Jws::parse(&checkpoint, Typ::Checkpoint).is_ok());
+        let checkpoint = sign(&key, &kid(), Typ::KpiReport, b"{}");
+        assert!(Jws::parse(&checkpoint, Typ::KpiReport).is_ok());
         assert_eq!(
             Jws::parse(&checkpoint, Typ::Event).unwrap_err(),
             JwsError::Type {
                 expected: Typ::Event,
-                found: Some("jol-checkpoint+jws".into())
+                found: Some("jol-kpi-report+jws".into())
             }
         );
         let untyped = sign_with(&key, &kid(), Alg::Ed25519, None, b"{}");
@@ -457,7 +451,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(header["alg"], "Ed25519");
-        assert_eq!(header["typ"], "jol-checkpoint+jws");
+        assert_eq!(header["typ"], "jol-kpi-report+jws");
         assert!(header.get("cty").is_none(), "only events carry cty");
     }
 

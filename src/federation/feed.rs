@@ -8,6 +8,10 @@
 //!   ([`crate::budget::FEED_PAGE_BYTES`]), and so does the release log beside it: every page is
 //!   one a subscriber accepts, and `next` says where the following one starts.
 //! - `GET /peer/v1/manifest`: the signed manifest this node holds, so newer ones spread.
+//! - `GET /peer/v1/log/checkpoint`, `GET /peer/v1/log/tile/…`, `GET /peer/v1/proof/…`: the
+//!   verifiable log ([`crate::federation::proofs`]).
+//! - `POST /peer/v1/witness/add-checkpoint`: the tlog-witness this node is for the other
+//!   members' logs ([`crate::federation::witness_server`]).
 //!
 //! Under an expired manifest nothing but the manifest is served to members: every other route
 //! answers 503 `manifest-expired` ([`serving_manifest`], which the X-Road faces ask too).
@@ -113,10 +117,15 @@ pub(crate) struct PeerApi {
     pub(crate) trust: Arc<Trust>,
     pub(crate) heads: Heads,
     pub(crate) metrics: Arc<Metrics>,
+    /// The tlog-witness this node is for the other members' logs (`add-checkpoint`).
+    pub(crate) witness: Option<Arc<crate::federation::sync::Syncer>>,
 }
 
 /// Where the feed's resources live on the peer listener.
 pub(crate) const PEER_PREFIX: &str = "/peer/v1";
+/// The witness's `add-checkpoint`, under [`PEER_PREFIX`] (its submission prefix is
+/// `https://<peer listener>/peer/v1/witness`).
+pub(crate) const WITNESS: &str = "/witness/add-checkpoint";
 
 fn not_found(path: &str) -> Problem {
     Problem::new(ProblemKind::NotFound, format!("no peer resource at {path}"))
@@ -145,6 +154,13 @@ impl PeerApi {
     ) -> Response {
         let path = req.uri().path().to_string();
         match path.strip_prefix(PEER_PREFIX) {
+            Some(WITNESS) if req.method() == Method::POST => {
+                match (&self.witness, serving_manifest(&self.trust)) {
+                    (_, Err(expired)) => expired.response(),
+                    (Some(w), Ok(_)) => w.add_checkpoint(&caller, req).await,
+                    (None, Ok(_)) => not_found(&path).response(),
+                }
+            }
             Some(resource) => {
                 self.serve(&caller, &Official::default(), req, resource, MAX_WAIT_SECS)
                     .await
@@ -153,7 +169,7 @@ impl PeerApi {
         }
     }
 
-    /// One of the feed's resources (`/feed`, `/checkpoint`, `/proof/…`, `/cosignature`,
+    /// One of the feed's resources (`/feed`, `/log/checkpoint`, `/log/tile/…`, `/proof/…`,
     /// `/manifest`) for `caller`, whichever way it came: the peer listener or X-Road's
     /// `jol-feed` service (then `official` is what X-Road's headers said, for the access log). A
     /// long-poll waits at most `max_wait` seconds. Under an expired manifest only the manifest
@@ -175,7 +191,10 @@ impl PeerApi {
         }
         let result = match (req.method(), resource) {
             (&Method::GET, "/feed") => self.feed(caller, official, query, max_wait).await,
-            (&Method::GET, "/checkpoint") => crate::federation::proofs::checkpoint(&self.store),
+            (&Method::GET, "/log/checkpoint") => crate::federation::proofs::checkpoint(&self.store),
+            (&Method::GET, tile) if tile.starts_with("/log/tile/") => {
+                crate::federation::proofs::tile(&self.store, &tile["/log/tile/".len()..])
+            }
             (&Method::GET, "/proof/inclusion") => {
                 crate::federation::proofs::inclusion(&self.store, query)
             }
@@ -185,7 +204,6 @@ impl PeerApi {
             (&Method::GET, "/proof/consistency") => {
                 crate::federation::proofs::consistency(&self.store, query)
             }
-            (&Method::POST, "/cosignature") => self.cosignature(caller, req).await,
             (&Method::GET, "/manifest") => Ok(http::with_type(
                 StatusCode::OK,
                 "application/jose+json",
@@ -194,42 +212,6 @@ impl PeerApi {
             _ => Err(not_found(req.uri().path())),
         };
         result.unwrap_or_else(|p| p.response())
-    }
-
-    /// A witness sends its co-signature of one of this node's checkpoints.
-    async fn cosignature(
-        &self,
-        caller: &MemberId,
-        req: Request<Incoming>,
-    ) -> Result<Response, Problem> {
-        let body = http::read_body(req, 64 * 1024, http::BODY_DEADLINE).await?;
-        let manifest = self.trust.held();
-        let refused = |detail: String| Problem::new(ProblemKind::CosignatureInvalid, detail);
-        let c = crate::log::checkpoint::verify_cosignature(&body, &manifest)
-            .map_err(|e| refused(e.to_string()))?;
-        if &c.witness != caller || c.origin != self.member {
-            return Err(refused(
-                "a co-signature must be by the caller, of this node's checkpoint".into(),
-            ));
-        }
-        let ours = self
-            .store
-            .checkpoints()
-            .filter_map(Result::ok)
-            .find(|(size, _)| *size == c.size)
-            .and_then(|(_, b)| crate::log::checkpoint::verify_checkpoint(&b, &manifest).ok());
-        if ours.map(|o| o.root) != Some(c.root.clone()) {
-            return Err(refused(
-                "this node signed no checkpoint with that size and root".into(),
-            ));
-        }
-        self.store
-            .put_cosignature(c.size, caller.as_str(), &body)
-            .map_err(storage)?;
-        Ok(http::json(
-            StatusCode::CREATED,
-            &serde_json::json!({"size": c.size, "witness": caller}),
-        ))
     }
 
     /// `GET /feed`: parse the request, wait for news (long-poll), read the page under its
@@ -675,6 +657,7 @@ mod tests {
             trust: node.trust.clone(),
             heads: node.publisher.heads(),
             metrics: node.metrics.clone(),
+            witness: None,
         }
     }
 

@@ -246,7 +246,7 @@ impl Node {
             tls_key: Default::default(),
             settings,
             witness_key: self.key.clone(),
-            witness_kid: Federation::kid(&self.member),
+            witnessing: Default::default(),
             xroad: None,
             max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
             quarantine_caps: caps,

@@ -1,12 +1,15 @@
 //! The exchange between nodes: the peer feed a publisher serves ([`feed`]), the subscriptions
 //! that follow other members' feeds ([`sync`]), the checks every received event must pass
-//! ([`receipt`]), witnessing of publishers' checkpoints, and the verifiable log's checkpoint and
+//! ([`receipt`]), the split-view check of publishers' checkpoints (`witness`), the tlog-witness
+//! this node is for the other members' logs ([`witness_server`]), submitting this node's
+//! checkpoints to its witnesses ([`cosigning`]), and the verifiable log's checkpoint and
 //! proofs as HTTP answers ([`proofs`]: served on the peer listener, through `jol-feed`, and by
 //! the local API).
 //!
 //! Owns: what crosses the peer listener and how it is judged. Stores only through
 //! [`crate::write::Publisher`] (received events, cursors) and the store's quarantine.
 
+pub(crate) mod cosigning;
 pub(crate) mod feed;
 #[cfg(test)]
 mod fixture;
@@ -14,3 +17,4 @@ pub mod proofs;
 pub mod receipt;
 pub mod sync;
 mod witness;
+pub(crate) mod witness_server;

@@ -1,10 +1,12 @@
-//! Read access to the verifiable log, served on both listeners: the latest signed checkpoint
-//! with its witnesses' co-signatures, inclusion proofs and consistency proofs.
+//! Read access to the verifiable log, served on every face: the latest checkpoint note with its
+//! witnesses' co-signatures, hash tiles (c2sp.org/tlog-tiles) of the tree it covers, inclusion
+//! proofs and consistency proofs.
 
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::log::checkpoint::encode_hash;
+use crate::log::tiles::{TileError, TilePath};
 use crate::merkle;
 use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::store::{Store, StoreError};
@@ -17,10 +19,6 @@ fn bad(detail: String) -> Problem {
     Problem::new(ProblemKind::BadProofRequest, detail)
 }
 
-fn raw_json(bytes: &[u8]) -> Value {
-    serde_json::from_slice(bytes).unwrap_or(Value::Null)
-}
-
 /// The size the latest checkpoint covers (proofs are served up to it).
 fn checkpointed(store: &Store) -> Result<u64, Problem> {
     Ok(store
@@ -29,24 +27,52 @@ fn checkpointed(store: &Store) -> Result<u64, Problem> {
         .map_or(0, |(s, _)| s))
 }
 
-/// `GET …/checkpoint`: the latest checkpoint and the co-signatures it has.
+/// `GET …/log/checkpoint`: the latest checkpoint note, its log signature and then every
+/// co-signature this node holds for it.
 pub(crate) fn checkpoint(store: &Store) -> Result<Response, Problem> {
-    let Some((size, bytes)) = store.latest_checkpoint().map_err(storage)? else {
-        return Err(Problem::new(
+    match crate::log::checkpoint::latest_cosigned(store).map_err(storage)? {
+        Some(note) => {
+            let answer = http::with_type(StatusCode::OK, "text/plain; charset=utf-8", note);
+            // Mutable: not cached beyond a few seconds (c2sp.org/tlog-tiles).
+            Ok(cached(answer, "max-age=2"))
+        }
+        None => Err(Problem::new(
             ProblemKind::NoCheckpoint,
             "the log has no signed checkpoint yet",
-        ));
-    };
-    let cosignatures: Vec<Value> = store
-        .cosignatures(size)
+        )),
+    }
+}
+
+/// `GET …/log/tile/<L>/<N>[.p/<W>]`: a hash tile of the tree the latest checkpoint covers
+/// (`path` is what follows `tile/`).
+pub(crate) fn tile(store: &Store, path: &str) -> Result<Response, Problem> {
+    let segments: Vec<&str> = path.split('/').collect();
+    let tile = TilePath::parse(&segments).map_err(tile_problem)?;
+    let size = checkpointed(store)?;
+    let hashes = tile
+        .hashes(store, size)
         .map_err(storage)?
-        .iter()
-        .map(|b| raw_json(b))
-        .collect();
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({"checkpoint": raw_json(&bytes), "cosignatures": cosignatures}),
-    ))
+        .map_err(tile_problem)?;
+    let answer = http::with_type(StatusCode::OK, "application/octet-stream", hashes.concat());
+    // A tile of a given width never changes.
+    Ok(cached(answer, "max-age=31536000, immutable"))
+}
+
+fn cached(mut answer: Response, policy: &'static str) -> Response {
+    answer.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static(policy),
+    );
+    answer
+}
+
+fn tile_problem(e: TileError) -> Problem {
+    let kind = match e {
+        TileError::Entries => ProblemKind::EntriesNotServed,
+        TileError::Path(_) => ProblemKind::BadTilePath,
+        TileError::NotCovered(_) => ProblemKind::TileNotCovered,
+    };
+    Problem::new(kind, e.to_string())
 }
 
 /// `GET …/proof/inclusion?leaf=I&size=N`.

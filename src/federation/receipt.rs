@@ -898,13 +898,7 @@ mod tests {
         let mut w = w;
         w.manifest.members[0].legacy_eddsa = true;
         assert!(w.check(&legacy, 1).is_ok(), "a member not yet migrated");
-        let as_checkpoint = sign_with(
-            &w.key,
-            &w.kid,
-            Alg::Ed25519,
-            Some(Typ::Checkpoint),
-            &payload,
-        );
+        let as_checkpoint = sign_with(&w.key, &w.kid, Alg::Ed25519, Some(Typ::KpiReport), &payload);
         assert_eq!(w.check(&as_checkpoint, 1).unwrap_err(), Reason::JwsType);
     }
 

@@ -16,7 +16,7 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
-use crate::event::identifiers::{KeyName, MemberId};
+use crate::event::identifiers::MemberId;
 use crate::event::schema::{EventType, Schemas};
 use crate::event::SignedEvent;
 use crate::federation::feed::ReceivedPage;
@@ -263,14 +263,14 @@ fn next_page_after(
 /// The delay before a subscription's next session after one failed (before jitter): the first
 /// `min_backoff_ms`, then twice the one before after each failure, up to `max_backoff_ms`; the
 /// first again after a session that made progress.
-struct Backoff {
+pub(super) struct Backoff {
     min: Duration,
     max: Duration,
     next: Duration,
 }
 
 impl Backoff {
-    fn new(settings: &SyncSettings) -> Backoff {
+    pub(super) fn new(settings: &SyncSettings) -> Backoff {
         let min = Duration::from_millis(settings.min_backoff_ms.max(1));
         Backoff {
             min,
@@ -280,7 +280,7 @@ impl Backoff {
     }
 
     /// The delay after a failed session; `progressed`: it stored something before it failed.
-    fn after_failure(&mut self, progressed: bool) -> Duration {
+    pub(super) fn after_failure(&mut self, progressed: bool) -> Duration {
         if progressed {
             self.next = self.min;
         }
@@ -392,7 +392,9 @@ pub(crate) struct Syncer {
     pub(crate) settings: SyncSettings,
     /// This node's key, to co-sign the checkpoints it witnesses.
     pub(crate) witness_key: SigningKey,
-    pub(crate) witness_kid: KeyName,
+    /// Held while a submitted checkpoint is checked against the record and replaces it
+    /// (`witness_server`), so two submissions cannot roll the record back.
+    pub(crate) witnessing: std::sync::Mutex<()>,
     /// The TLS with this node's X-Road security server, for `via = "https://…"`.
     pub(crate) xroad: Option<crate::net::xroad::XRoadConfig>,
     /// The largest signed event this node accepts (`[limits] max_event_bytes`).
@@ -614,7 +616,7 @@ impl Syncer {
             .with_xroad_client(self.me.to_string()))
     }
 
-    async fn connect_direct(&self, from: &MemberId) -> Result<HttpClient, SyncError> {
+    pub(super) async fn connect_direct(&self, from: &MemberId) -> Result<HttpClient, SyncError> {
         let manifest = self.trust.usable()?;
         let member = manifest
             .member(from)
@@ -939,7 +941,7 @@ mod tests {
         /// `event` signed with the publisher's key under the name `key` (the manifest lists
         /// only `sign-1`).
         fn signed_as(&self, event: Event, key: &str) -> SignedEvent {
-            let kid = KeyName::new(self.from().clone(), key).unwrap();
+            let kid = crate::event::identifiers::KeyName::new(self.from().clone(), key).unwrap();
             event.sign(self.fed.key(self.from()), &kid)
         }
 

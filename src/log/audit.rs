@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::event::SignedEvent;
-use crate::log::checkpoint::{self, decode_hash};
+use crate::log::checkpoint;
 use crate::merkle::{self, MemoryTree};
 use crate::store::{SideLog, Store, StoreError};
 use crate::trust::manifest::Manifest;
@@ -23,6 +23,8 @@ pub struct Audit {
     /// How many log entries it read.
     pub entries: u64,
     pub(crate) checkpoints: u64,
+    /// JWS checkpoints from before checkpoints were C2SP notes: not checked.
+    pub(crate) legacy_checkpoints: u64,
     pub(crate) quarantine_records: u64,
     pub(crate) access_records: u64,
     pub(crate) signatures_checked: bool,
@@ -94,13 +96,18 @@ pub fn audit_with(
     report.root = checkpoint::encode_hash(&root(report.entries));
     for entry in store.checkpoints() {
         let (size, bytes) = entry?;
+        if bytes.first() == Some(&b'{') {
+            // A JWS checkpoint signed before checkpoints became signed notes: kept, not checked.
+            report.legacy_checkpoints += 1;
+            continue;
+        }
         report.checkpoints += 1;
         let statement = match manifest {
-            Some(m) => checkpoint::verify_checkpoint(&bytes, m).map_err(|e| e.to_string()),
-            None => checkpoint::read::<checkpoint::Checkpoint>(&bytes).map_err(|e| e.to_string()),
+            Some(m) => checkpoint::verify_at(&bytes, m, checkpoint::KeysAt::NotRevoked),
+            None => checkpoint::read(&bytes),
         };
         let c = match statement {
-            Ok(c) => c,
+            Ok(signed) => signed.checkpoint,
             Err(e) => {
                 report.findings.push(Finding {
                     position: size,
@@ -117,7 +124,7 @@ pub fn audit_with(
                     report.entries
                 ),
             });
-        } else if decode_hash(&c.root) != Some(root(c.size)) {
+        } else if c.root != root(c.size) {
             report.findings.push(Finding { position: size, problem: format!("checkpoint {size}: its signed root is not the root of the stored entries: history was altered") });
         }
         for (log, tree) in [
@@ -138,7 +145,7 @@ pub fn audit_with(
 
 /// What is wrong with a side log against a checkpoint that covers it, if anything.
 fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree) -> Option<String> {
-    let (size, root) = c.side(log);
+    let checkpoint::TreeHead { size, root } = c.side(log);
     let name = log.name();
     if size > tree.len() {
         return Some(format!(
@@ -147,7 +154,7 @@ fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree)
             tree.len()
         ));
     }
-    let altered = size > 0 && decode_hash(root) != merkle::root(tree, size).ok();
+    let altered = size > 0 && Some(root) != merkle::root(tree, size).ok();
     altered.then(|| {
         format!(
             "checkpoint {}: the {name}'s signed root is not the root of its stored records: records were altered or removed",
@@ -216,5 +223,49 @@ fn check_event(
             position,
             problem: format!("the event's signing key: {p}"),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::checkpoint::{Checkpoint, TreeHead};
+
+    /// A node upgraded from JWS checkpoints keeps them; the audit counts them apart and checks
+    /// the notes signed since.
+    #[test]
+    fn jws_checkpoints_from_before_notes_are_counted_apart_not_findings() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .put_checkpoint(0, br#"{"protected":"e30","payload":"e30","signature":""}"#)
+            .unwrap();
+        let empty = TreeHead {
+            size: 0,
+            root: merkle::empty_root(),
+        };
+        let c = Checkpoint {
+            origin: "a/b/c/d/jol-log".into(),
+            size: 0,
+            root: [7; 32],
+            quarantine: empty,
+            access: empty,
+        };
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]);
+        let report = audit(&store, None).unwrap();
+        assert_eq!((report.legacy_checkpoints, report.checkpoints), (1, 0));
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        store
+            .put_checkpoint(1, &checkpoint::sign(&c, &key))
+            .unwrap();
+        let report = audit(&store, None).unwrap();
+        assert_eq!(report.checkpoints, 1);
+        assert!(
+            report.findings[0]
+                .problem
+                .contains("its signed root is not the root"),
+            "{:?}",
+            report.findings
+        );
     }
 }

@@ -1,27 +1,34 @@
-//! Evidence bundles: a self-contained file with chosen events, their inclusion proofs, a signed
-//! checkpoint (with its co-signatures) and the manifest, which `jol verify --bundle` checks with
-//! nothing but the federation authority's public key.
+//! Evidence bundles: a self-contained file with chosen events, each with its
+//! c2sp.org/tlog-proof (leaf index, inclusion proof, and the checkpoint note with its witnesses'
+//! co-signatures), and the manifest, which `jol verify --bundle` checks with nothing but the
+//! federation authority's public key.
 
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::Date;
 
 use crate::event::SignedEvent;
-use crate::log::checkpoint::{self, decode_hash, encode_hash};
-use crate::merkle;
+use crate::log::checkpoint::{self, decode_std, encode_std};
+use crate::log::note::Note;
+use crate::merkle::{self, Hash};
 use crate::policy::consent;
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::Manifest;
 
-pub(crate) const FORMAT: &str = "jol-evidence-bundle/1";
+/// The bundle's format: version 2 carries each event's proof as a c2sp.org/tlog-proof text.
+pub(crate) const FORMAT: &str = "jol-evidence-bundle/2";
 
-/// One event in a bundle.
+/// The first line of a tlog-proof.
+const TLOG_PROOF: &str = "c2sp.org/tlog-proof@v1";
+
+/// One event in a bundle: the event as stored and its tlog-proof.
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub(crate) struct Entry {
-    pub(crate) leaf_index: u64,
     pub(crate) jws: Box<RawValue>,
-    pub(crate) proof: Vec<String>,
+    /// A c2sp.org/tlog-proof: the leaf index, the inclusion proof and the checkpoint note with
+    /// its co-signatures.
+    pub(crate) proof: String,
 }
 
 /// The bundle file.
@@ -30,10 +37,54 @@ pub(crate) struct Entry {
 pub(crate) struct Bundle {
     pub(crate) format: String,
     pub(crate) manifest: Box<RawValue>,
-    pub checkpoint: Box<RawValue>,
-    pub(crate) cosignatures: Vec<Box<RawValue>>,
-    pub(crate) tree_size: u64,
     pub(crate) events: Vec<Entry>,
+}
+
+/// A c2sp.org/tlog-proof (without extra data, which Jol does not use).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct TlogProof {
+    pub(crate) index: u64,
+    pub(crate) proof: Vec<Hash>,
+    /// The checkpoint note, verbatim.
+    pub(crate) checkpoint: Vec<u8>,
+}
+
+impl TlogProof {
+    pub(crate) fn to_text(&self) -> String {
+        let mut out = format!("{TLOG_PROOF}\nindex {}\n", self.index);
+        for h in &self.proof {
+            out.push_str(&encode_std(h));
+            out.push('\n');
+        }
+        out.push('\n');
+        out.push_str(&String::from_utf8_lossy(&self.checkpoint));
+        out
+    }
+
+    /// Parse a tlog-proof; one with an `extra` line is refused (Jol writes none).
+    pub(crate) fn parse(text: &str) -> Result<TlogProof, &'static str> {
+        let rest = text
+            .strip_prefix(TLOG_PROOF)
+            .and_then(|r| r.strip_prefix('\n'))
+            .ok_or("not a c2sp.org/tlog-proof@v1")?;
+        let (head, checkpoint) = rest
+            .split_once("\n\n")
+            .ok_or("no blank line before the checkpoint")?;
+        let mut lines = head.split('\n');
+        let index = lines
+            .next()
+            .and_then(|l| l.strip_prefix("index "))
+            .and_then(checkpoint::parse_size)
+            .ok_or("no `index N` line")?;
+        let proof = lines
+            .map(|l| decode_std(l).ok_or("a proof line is not a base64 hash"))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(TlogProof {
+            index,
+            proof,
+            checkpoint: checkpoint.as_bytes().to_vec(),
+        })
+    }
 }
 
 /// Which events to export.
@@ -55,8 +106,11 @@ pub(crate) fn export_with(
     selection: &Selection,
     progress: &mut dyn crate::progress::Progress,
 ) -> Result<Bundle, StoreError> {
-    let (size, checkpoint) = store
+    let size = store
         .latest_checkpoint()?
+        .ok_or(StoreError::Corrupt("no checkpoint to prove against"))?
+        .0;
+    let checkpoint = checkpoint::latest_cosigned(store)?
         .ok_or(StoreError::Corrupt("no checkpoint to prove against"))?;
     progress.start("export", size);
     let mut events = Vec::new();
@@ -79,27 +133,23 @@ pub(crate) fn export_with(
             };
             if wanted {
                 let proof = merkle::inclusion_proof(store, position - 1, size)?;
+                let proof = TlogProof {
+                    index: position - 1,
+                    proof,
+                    checkpoint: checkpoint.clone(),
+                };
                 events.push(Entry {
-                    leaf_index: position - 1,
                     jws: raw(&bytes)?,
-                    proof: proof.iter().map(encode_hash).collect(),
+                    proof: proof.to_text(),
                 });
             }
         }
         after = last;
     }
     progress.finish();
-    let cosignatures = store
-        .cosignatures(size)?
-        .iter()
-        .map(|b| raw(b))
-        .collect::<Result<_, _>>()?;
     Ok(Bundle {
         format: FORMAT.into(),
         manifest: raw(manifest_bytes)?,
-        checkpoint: raw(&checkpoint)?,
-        cosignatures,
-        tree_size: size,
         events,
     })
 }
@@ -109,17 +159,23 @@ pub(crate) fn export_with(
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BundleReport {
     pub(crate) events: usize,
+    /// The largest tree an event was proven in.
     pub(crate) tree_size: u64,
     pub origin: String,
+    /// The witnesses (cosigner names) whose co-signatures verified, with a key from the
+    /// manifest (the federation members' witness keys).
     pub(crate) valid_cosignatures: Vec<String>,
+    /// Co-signatures by names this check knows no key of (an outside witness): not checked.
+    pub(crate) unchecked_cosignatures: Vec<String>,
     pub(crate) problems: Vec<String>,
 }
 
-/// Check a bundle with the authority's key alone.
+/// Check a bundle with the authority's key alone: each event's signature, its tlog-proof's
+/// checkpoint against the log key of its origin in the manifest, every co-signature by a
+/// member's witness, and the inclusion proof.
 pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -> BundleReport {
     let mut r = BundleReport {
         events: bundle.events.len(),
-        tree_size: bundle.tree_size,
         ..BundleReport::default()
     };
     if bundle.format != FORMAT {
@@ -134,58 +190,89 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
             return r;
         }
     };
-    let c = match checkpoint::verify_checkpoint(bundle.checkpoint.get().as_bytes(), &manifest) {
-        Ok(c) => c,
-        Err(e) => {
-            r.problems.push(format!("checkpoint: {e}"));
-            return r;
-        }
-    };
-    r.origin = c.origin.to_string();
-    if c.size != bundle.tree_size {
-        r.problems
-            .push("the checkpoint's size is not the bundle's tree size".into());
-    }
-    let Some(root) = decode_hash(&c.root) else {
-        r.problems
-            .push("the checkpoint's root is not a hash".into());
-        return r;
-    };
-    for cs in &bundle.cosignatures {
-        match checkpoint::verify_cosignature(cs.get().as_bytes(), &manifest) {
-            Ok(w) if w.origin == c.origin && w.size == c.size && w.root == c.root => {
-                r.valid_cosignatures.push(w.witness.to_string())
-            }
-            Ok(_) => r
-                .problems
-                .push("a co-signature is for another checkpoint".into()),
-            Err(e) => r.problems.push(format!("a co-signature: {e}")),
-        }
-    }
     for entry in &bundle.events {
         let bytes = entry.jws.get().as_bytes();
-        let at = entry.leaf_index;
-        let (signed, jws) = match SignedEvent::parse(bytes) {
+        let proof = match TlogProof::parse(&entry.proof) {
+            Ok(p) => p,
+            Err(e) => {
+                r.problems.push(format!("a proof: {e}"));
+                continue;
+            }
+        };
+        let at = proof.index;
+        let signed = match checkpoint::verify_at(
+            &proof.checkpoint,
+            &manifest,
+            checkpoint::KeysAt::NotRevoked,
+        ) {
+            Ok(c) => c,
+            Err(e) => {
+                r.problems.push(format!("leaf {at}: checkpoint: {e}"));
+                continue;
+            }
+        };
+        let c = &signed.checkpoint;
+        r.origin.clone_from(&c.origin);
+        r.tree_size = r.tree_size.max(c.size);
+        check_cosignatures(&signed.note, &manifest, &mut r);
+        let (event, jws) = match SignedEvent::parse(bytes) {
             Ok(p) => p,
             Err(e) => {
                 r.problems.push(format!("leaf {at}: {e}"));
                 continue;
             }
         };
-        let e = signed.event();
-        match manifest.event_key(&e.source, jws.kid(), e.time, Some(signed.sequence())) {
+        let e = event.event();
+        match manifest.event_key(&e.source, jws.kid(), e.time, Some(event.sequence())) {
             Ok(key) if jws.verify(&key).is_ok() => {}
             Ok(_) => r
                 .problems
                 .push(format!("leaf {at}: the event's signature does not verify")),
             Err(p) => r.problems.push(format!("leaf {at}: {p}")),
         }
-        let proof: Option<Vec<_>> = entry.proof.iter().map(|h| decode_hash(h)).collect();
         let leaf = crate::log::event_leaf(bytes);
-        if !proof.is_some_and(|p| merkle::verify_inclusion(&leaf, at, c.size, &p, &root)) {
+        if !merkle::verify_inclusion(&leaf, at, c.size, &proof.proof, &c.root) {
             r.problems
                 .push(format!("leaf {at}: not included in the checkpointed log"));
         }
     }
     r
+}
+
+/// Check the co-signatures of a checkpoint note by the federation's witnesses; name those by
+/// witnesses whose key the manifest does not give.
+fn check_cosignatures(note: &Note, manifest: &Manifest, r: &mut BundleReport) {
+    for sig in note.signatures() {
+        let Some(member) = sig
+            .name
+            .strip_suffix("/jol-witness")
+            .and_then(|m| m.parse().ok())
+        else {
+            let is_log = checkpoint::member_of_origin(&sig.name).is_some();
+            if !is_log && !r.unchecked_cosignatures.contains(&sig.name) {
+                r.unchecked_cosignatures.push(sig.name.clone());
+            }
+            continue;
+        };
+        let keys = checkpoint::witness_keys(manifest, &member);
+        let only_this: Vec<_> = keys.into_iter().filter(|k| k.id() == sig.id).collect();
+        let mut one = Note::new(note.text().to_string()).expect("a parsed note's text");
+        if one.add(sig.clone()).is_err() {
+            continue;
+        }
+        match one.verify(&only_this) {
+            Ok(_) if !r.valid_cosignatures.contains(&sig.name) => {
+                r.valid_cosignatures.push(sig.name.clone())
+            }
+            Ok(_) => {}
+            Err(crate::log::note::NoteError::NoKnownSignature) => {
+                if !r.unchecked_cosignatures.contains(&sig.name) {
+                    r.unchecked_cosignatures.push(sig.name.clone());
+                }
+            }
+            Err(e) => r
+                .problems
+                .push(format!("a co-signature by {}: {e}", sig.name)),
+        }
+    }
 }

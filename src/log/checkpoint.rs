@@ -1,108 +1,95 @@
-//! Signed checkpoints of a node's Merkle log, and witnesses' co-signatures.
+//! Checkpoints of a node's Merkle log as c2sp.org/tlog-checkpoint signed notes, and witnesses'
+//! `cosignature/v1` co-signatures of them (c2sp.org/tlog-cosignature).
 //!
-//! A checkpoint states "the log of ORIGIN had SIZE entries with root ROOT at TIME", signed as a
-//! JWS with the node's event-signing key, so anyone with the manifest can check it. Peers that
-//! sync from a node witness its checkpoints: they check each new one is consistent with the last
-//! one they saw (an RFC 9162 consistency proof), co-sign it, and send the co-signature back. Two
-//! checkpoints that cannot both be true are a fork: evidence that history was rewritten.
+//! A node's log has the origin `<member id>/jol-log` ([`log_origin`]); its checkpoint body is
+//! the origin, the size and the base64 root, then two extension lines for the side logs,
+//! `jol-quarantine <size> <root>` and `jol-access <size> <root>`. The node's Ed25519
+//! event-signing key signs it as a note (type 0x01, key name = the origin), so anyone with the
+//! manifest, or with the verifier key `jol log vkey` prints, can check it. The same key
+//! co-signs other members' checkpoints as the witness `<member id>/jol-witness`
+//! ([`witness_name`]; type 0x04, whose message starts `cosignature/v1`, so the two never sign
+//! the same bytes). Two checkpoints that cannot both be true are a fork ([`judge`]).
 
 use std::time::Duration;
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
 use ed25519_dalek::SigningKey;
-use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::event::identifiers::{KeyName, MemberId};
-use crate::event::jws::{self, Jws, Typ};
+use super::note::{KeyType, Note, NoteError, NoteSignature, VerifierKey};
+use crate::event::identifiers::MemberId;
 use crate::merkle::{self, Hash};
 use crate::store::{SideLog, SideLogTree, Store};
 use crate::trust::manifest::Manifest;
 
-/// The signed statement about a log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+/// What follows the member id in its log's origin.
+const LOG_SUFFIX: &str = "/jol-log";
+/// What follows the member id in its witness's name.
+const WITNESS_SUFFIX: &str = "/jol-witness";
+
+/// The origin of `member`'s log: `<member id>/jol-log`.
+pub fn log_origin(member: &MemberId) -> String {
+    format!("{member}{LOG_SUFFIX}")
+}
+
+/// The cosigner name of `member`'s witness: `<member id>/jol-witness`.
+pub fn witness_name(member: &MemberId) -> String {
+    format!("{member}{WITNESS_SUFFIX}")
+}
+
+/// The member whose log `origin` names, if it names one.
+pub fn member_of_origin(origin: &str) -> Option<MemberId> {
+    origin.strip_suffix(LOG_SUFFIX)?.parse().ok()
+}
+
+/// A Merkle tree's size and root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TreeHead {
+    /// How many leaves.
+    pub size: u64,
+    /// The RFC 9162 root of those leaves.
+    pub root: Hash,
+}
+
+/// The statement a checkpoint makes about a node's logs.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checkpoint {
-    /// The member whose log it is (and who signs it).
-    pub origin: MemberId,
-    /// How many entries the log holds.
+    /// The log's origin line (`<member id>/jol-log`).
+    pub origin: String,
+    /// How many events the log holds.
     pub size: u64,
-    /// Root hash, base64url.
-    pub root: String,
-    /// When it was signed.
-    #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
-    /// The quarantine log: how many records, and its root (base64url).
-    #[serde(default)]
-    pub quarantine_size: u64,
-    /// The quarantine log's root.
-    #[serde(default)]
-    pub quarantine_root: String,
-    /// The access log (reads of personal data): how many records, and its root (base64url).
-    #[serde(default)]
-    pub access_size: u64,
-    /// The access log's root.
-    #[serde(default)]
-    pub access_root: String,
-}
-
-impl Checkpoint {
-    /// The size and root this checkpoint states for a side log.
-    pub(crate) fn side(&self, log: SideLog) -> (u64, &str) {
-        match log {
-            SideLog::Quarantine => (self.quarantine_size, &self.quarantine_root),
-            SideLog::Access => (self.access_size, &self.access_root),
-        }
-    }
-}
-
-/// A witness's co-signature of a checkpoint.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct Cosignature {
-    pub(crate) witness: MemberId,
-    pub origin: MemberId,
-    pub size: u64,
-    pub root: String,
-    #[serde(with = "time::serde::rfc3339")]
-    pub time: OffsetDateTime,
-}
-
-/// A statement a member signs about a log: what kind of signed object it is, and who signed it
-/// when (the key must be valid for that member at that time).
-pub trait Statement: Serialize + for<'de> Deserialize<'de> {
-    /// The JWS `typ` the statement is signed as.
-    const TYP: Typ;
-    /// Who signed it, and when.
-    fn signer(&self) -> (&MemberId, OffsetDateTime);
-}
-
-impl Statement for Checkpoint {
-    const TYP: Typ = Typ::Checkpoint;
-    fn signer(&self) -> (&MemberId, OffsetDateTime) {
-        (&self.origin, self.time)
-    }
-}
-
-impl Statement for Cosignature {
-    const TYP: Typ = Typ::Cosignature;
-    fn signer(&self) -> (&MemberId, OffsetDateTime) {
-        (&self.witness, self.time)
-    }
+    /// The event log's RFC 9162 root.
+    pub root: Hash,
+    /// The quarantine log (`jol-quarantine` extension line).
+    pub quarantine: TreeHead,
+    /// The access log (`jol-access` extension line).
+    pub access: TreeHead,
 }
 
 /// Why a checkpoint or co-signature was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum CheckpointError {
-    #[error("not a signed checkpoint: {0}")]
-    Format(String),
+pub enum CheckpointError {
+    /// The note itself is malformed.
+    #[error("not a signed note: {0}")]
+    Note(NoteError),
+    /// The note's text is not a Jol checkpoint.
+    #[error("not a Jol checkpoint body: {0}")]
+    Body(&'static str),
+    /// The origin names no member's log.
+    #[error("the origin {0:?} is not the log of a member of the manifest")]
+    UnknownOrigin(String),
+    #[error("{0} has no Ed25519 event key valid now: a member whose keys are not Ed25519 (not yet migrated) cannot sign notes")]
+    /// The member has no key that can sign a note now.
+    NoNoteKey(MemberId),
+    /// No valid signature by the origin's keys.
     #[error("the checkpoint's signature is not by a valid key of its origin: {0}")]
-    Signature(String),
+    Signature(NoteError),
 }
 
-/// A hash as checkpoints and proofs write it (base64url).
+/// A hash as proofs and checkpoints in JSON write it (base64url).
 pub fn encode_hash(h: &Hash) -> String {
     URL_SAFE_NO_PAD.encode(h)
 }
@@ -112,76 +99,267 @@ pub fn decode_hash(s: &str) -> Option<Hash> {
     URL_SAFE_NO_PAD.decode(s).ok()?.try_into().ok()
 }
 
-/// Sign a statement with the node's key.
-pub fn sign<T: Statement>(statement: &T, key: &SigningKey, kid: &KeyName) -> Vec<u8> {
-    jws::sign(
-        key,
-        kid,
-        T::TYP,
-        &serde_json::to_vec(statement).unwrap_or_default(),
-    )
+/// A hash as notes, tiles' neighbours and tlog-proofs write it (standard base64, padded).
+pub fn encode_std(h: &Hash) -> String {
+    STANDARD.encode(h)
 }
 
-/// Read a signed statement without checking its signature (what this node stored itself).
-pub(crate) fn read<T: Statement>(bytes: &[u8]) -> Result<T, CheckpointError> {
-    let jws = Jws::parse(bytes, T::TYP).map_err(|e| CheckpointError::Format(e.to_string()))?;
-    serde_json::from_slice(jws.payload()).map_err(|e| CheckpointError::Format(e.to_string()))
+/// A hash written as [`encode_std`] writes it.
+pub fn decode_std(s: &str) -> Option<Hash> {
+    STANDARD.decode(s).ok()?.try_into().ok()
 }
 
-/// Verify a signed statement by its signer (a member of the manifest) at its time.
-pub(crate) fn verify<T: Statement>(
-    bytes: &[u8],
-    manifest: &Manifest,
-) -> Result<T, CheckpointError> {
-    let jws = Jws::parse(bytes, T::TYP).map_err(|e| CheckpointError::Format(e.to_string()))?;
-    let statement: T = serde_json::from_slice(jws.payload())
-        .map_err(|e| CheckpointError::Format(e.to_string()))?;
-    let (member, at) = statement.signer();
-    let key = manifest
-        .event_key(member, jws.kid(), at, None)
-        .map_err(|p| CheckpointError::Signature(p.to_string()))?;
-    jws.verify(&key)
-        .map_err(|e| CheckpointError::Signature(e.to_string()))?;
-    if !manifest.accepts_alg(member, jws.alg()) {
-        return Err(CheckpointError::Signature(
-            "EdDSA from a member the manifest does not mark as not yet migrated".into(),
-        ));
+/// A decimal with no leading zero (but `0`).
+pub(crate) fn parse_size(s: &str) -> Option<u64> {
+    let canonical = s == "0" || (!s.starts_with('0') && !s.is_empty());
+    (canonical && s.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+impl Checkpoint {
+    /// The size and root this checkpoint states for a side log.
+    pub fn side(&self, log: SideLog) -> TreeHead {
+        match log {
+            SideLog::Quarantine => self.quarantine,
+            SideLog::Access => self.access,
+        }
     }
-    Ok(statement)
+
+    /// The member whose log this is, if the origin names one.
+    pub fn member(&self) -> Option<MemberId> {
+        member_of_origin(&self.origin)
+    }
+
+    /// The note text (c2sp.org/tlog-checkpoint).
+    pub fn body(&self) -> String {
+        format!(
+            "{}\n{}\n{}\njol-quarantine {} {}\njol-access {} {}\n",
+            self.origin,
+            self.size,
+            encode_std(&self.root),
+            self.quarantine.size,
+            encode_std(&self.quarantine.root),
+            self.access.size,
+            encode_std(&self.access.root),
+        )
+    }
+
+    /// Parse a note text as [`Checkpoint::body`] writes it, strictly.
+    pub fn parse_body(text: &str) -> Result<Checkpoint, CheckpointError> {
+        let body = text
+            .strip_suffix('\n')
+            .ok_or(CheckpointError::Body("no final newline"))?;
+        let lines: Vec<&str> = body.split('\n').collect();
+        let [origin, size, root, quarantine, access] = lines[..] else {
+            return Err(CheckpointError::Body(
+                "not five lines: origin, size, root, jol-quarantine, jol-access",
+            ));
+        };
+        if origin.is_empty() || origin.chars().any(|c| c.is_whitespace() || c == '+') {
+            return Err(CheckpointError::Body(
+                "the origin is empty or holds a space or `+`",
+            ));
+        }
+        let side = |line: &str, name: &str| -> Result<TreeHead, CheckpointError> {
+            let bad = CheckpointError::Body("a side log line is not `<name> <size> <base64 root>`");
+            let rest = line.strip_prefix(name).and_then(|r| r.strip_prefix(' '));
+            let (size, root) = rest.and_then(|r| r.split_once(' ')).ok_or(bad.clone())?;
+            Ok(TreeHead {
+                size: parse_size(size).ok_or(bad.clone())?,
+                root: decode_std(root).ok_or(bad)?,
+            })
+        };
+        Ok(Checkpoint {
+            origin: origin.to_string(),
+            size: parse_size(size).ok_or(CheckpointError::Body(
+                "the size is not a decimal without leading zeros",
+            ))?,
+            root: decode_std(root).ok_or(CheckpointError::Body(
+                "the root is not a base64 SHA-256 hash",
+            ))?,
+            quarantine: side(quarantine, "jol-quarantine")?,
+            access: side(access, "jol-access")?,
+        })
+    }
 }
 
-pub(crate) fn verify_checkpoint(
-    bytes: &[u8],
-    manifest: &Manifest,
-) -> Result<Checkpoint, CheckpointError> {
-    verify(bytes, manifest)
+/// A checkpoint with the note it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// What it states.
+    pub checkpoint: Checkpoint,
+    /// The note, with every signature it carried.
+    pub note: Note,
 }
 
-pub(crate) fn verify_cosignature(
+/// Sign a checkpoint with the node's key: the note, with the log's signature only.
+pub fn sign(c: &Checkpoint, key: &SigningKey) -> Vec<u8> {
+    let mut note = Note::new(c.body()).expect("a checkpoint body is note text");
+    note.sign(&c.origin, key)
+        .expect("an origin is a valid key name");
+    note.to_bytes()
+}
+
+/// Read a signed checkpoint without checking its signatures (what this node stored itself).
+pub fn read(bytes: &[u8]) -> Result<SignedCheckpoint, CheckpointError> {
+    let note = Note::parse(bytes).map_err(CheckpointError::Note)?;
+    let checkpoint = Checkpoint::parse_body(note.text())?;
+    Ok(SignedCheckpoint { checkpoint, note })
+}
+
+/// When a member's keys must be valid to sign a note.
+#[derive(Debug, Clone, Copy)]
+pub enum KeysAt {
+    /// At this time (a live checkpoint: now).
+    Time(OffsetDateTime),
+    /// Any key of the member not revoked (an audit of stored checkpoints signed by keys since
+    /// rotated out).
+    NotRevoked,
+}
+
+/// `member`'s Ed25519 event keys valid `at`, as note verifier keys of type `key_type` under
+/// `name`.
+fn member_keys(
+    manifest: &Manifest,
+    member: &MemberId,
+    name: &str,
+    key_type: KeyType,
+    at: KeysAt,
+) -> Result<Vec<VerifierKey>, CheckpointError> {
+    let entries = manifest
+        .member(member)
+        .map(|m| m.signing_keys.as_slice())
+        .unwrap_or_default();
+    let keys: Vec<VerifierKey> = entries
+        .iter()
+        .filter(|e| match at {
+            KeysAt::Time(t) => {
+                e.not_before <= t && t <= e.not_after && e.revoked.is_none_or(|r| t < r)
+            }
+            KeysAt::NotRevoked => e.revoked.is_none() && e.revoked_after_sequence.is_none(),
+        })
+        .filter_map(|e| e.public_key.key())
+        .filter_map(|k| VerifierKey::new(name, key_type, *k).ok())
+        .collect();
+    if keys.is_empty() {
+        return Err(CheckpointError::NoNoteKey(member.clone()));
+    }
+    Ok(keys)
+}
+
+/// The verifier keys of `member`'s log (its Ed25519 event keys under its origin).
+pub fn log_keys(
+    manifest: &Manifest,
+    member: &MemberId,
+    at: KeysAt,
+) -> Result<Vec<VerifierKey>, CheckpointError> {
+    member_keys(manifest, member, &log_origin(member), KeyType::Ed25519, at)
+}
+
+/// The cosigner keys of `member`'s witness (its Ed25519 event keys as `cosignature/v1` keys
+/// under its witness name).
+pub fn witness_keys(manifest: &Manifest, member: &MemberId) -> Vec<VerifierKey> {
+    let now = KeysAt::Time(OffsetDateTime::now_utc());
+    member_keys(
+        manifest,
+        member,
+        &witness_name(member),
+        KeyType::Cosignature,
+        now,
+    )
+    .unwrap_or_default()
+}
+
+/// Verify a checkpoint note by its origin's log keys valid `at`: the origin must be the log of
+/// a member of the manifest, and a signature by one of its keys must verify (signatures by
+/// other keys, witnesses' among them, are ignored).
+pub fn verify_at(
     bytes: &[u8],
     manifest: &Manifest,
-) -> Result<Cosignature, CheckpointError> {
-    verify(bytes, manifest)
+    at: KeysAt,
+) -> Result<SignedCheckpoint, CheckpointError> {
+    let signed = read(bytes)?;
+    let member = signed
+        .checkpoint
+        .member()
+        .filter(|m| manifest.member(m).is_some())
+        .ok_or_else(|| CheckpointError::UnknownOrigin(signed.checkpoint.origin.clone()))?;
+    let keys = log_keys(manifest, &member, at)?;
+    signed
+        .note
+        .verify(&keys)
+        .map_err(CheckpointError::Signature)?;
+    Ok(signed)
+}
+
+/// [`verify_at`] with the keys valid now.
+pub fn verify(bytes: &[u8], manifest: &Manifest) -> Result<SignedCheckpoint, CheckpointError> {
+    verify_at(bytes, manifest, KeysAt::Time(OffsetDateTime::now_utc()))
+}
+
+/// This node's `cosignature/v1` of a checkpoint note, as its witness, dated now.
+pub fn cosign(note: &Note, me: &MemberId, key: &SigningKey) -> NoteSignature {
+    let now = OffsetDateTime::now_utc().unix_timestamp().max(0) as u64;
+    note.cosign(&witness_name(me), key, now)
+        .expect("a witness name is a valid key name")
+}
+
+/// The digest a stored co-signature is kept with: the note text it signs, so a co-signature
+/// of an earlier checkpoint of the same size (the side logs grew) is never served with a
+/// later one.
+pub fn text_digest(text: &str) -> [u8; 32] {
+    Sha256::digest(text.as_bytes()).into()
+}
+
+/// Keep a witness's co-signature line of the checkpoint whose text is `text`.
+pub fn keep_cosignature(
+    store: &Store,
+    size: u64,
+    text: &str,
+    signature: &NoteSignature,
+) -> Result<(), crate::store::StoreError> {
+    let mut value = text_digest(text).to_vec();
+    value.extend_from_slice(signature.line().as_bytes());
+    store.put_cosignature(size, &signature.name, &value)
+}
+
+/// The latest checkpoint with every co-signature this node holds for it: the note as served.
+pub fn latest_cosigned(store: &Store) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
+    let Some((size, bytes)) = store.latest_checkpoint()? else {
+        return Ok(None);
+    };
+    let mut signed = read(&bytes).map_err(|_| crate::store::StoreError::Corrupt("checkpoint"))?;
+    let digest = text_digest(signed.note.text());
+    for kept in store.cosignatures(size)? {
+        let Some(line) = kept.strip_prefix(&digest[..]) else {
+            continue; // a co-signature of an earlier checkpoint of this size
+        };
+        let line = std::str::from_utf8(line).unwrap_or_default();
+        if let Ok(sig) = NoteSignature::parse_line(line.trim_end_matches('\n')) {
+            let _ = signed.note.add(sig);
+        }
+    }
+    Ok(Some(signed.note.to_bytes()))
 }
 
 /// What a witness concluded about a new checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Witnessed {
-    /// Nothing seen before, or consistent with what was: co-sign it.
+pub enum Witnessed {
+    /// Nothing seen before, or it extends what was: co-sign it.
     Consistent,
-    /// Not newer than the last one seen (same size, same root).
+    /// The same size and root as the last one seen.
     Unchanged,
     /// The two cannot both be true.
     Fork(String),
 }
 
 /// Compare a new checkpoint with the last one seen, given the consistency proof between them.
-pub(crate) fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
+/// A smaller one is a fork: the last one seen was the log's own, so its latest cannot be
+/// smaller unless it rolled back.
+pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
     let Some(last) = last else {
         return Witnessed::Consistent;
-    };
-    let (Some(old_root), Some(new_root)) = (decode_hash(&last.root), decode_hash(&new.root)) else {
-        return Witnessed::Fork("a root is not a hash".into());
     };
     if new.size < last.size {
         return Witnessed::Fork(format!(
@@ -190,13 +368,13 @@ pub(crate) fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash])
         ));
     }
     if new.size == last.size {
-        return if old_root == new_root {
+        return if last.root == new.root {
             Witnessed::Unchanged
         } else {
             Witnessed::Fork(format!("two different roots for size {}", new.size))
         };
     }
-    if merkle::verify_consistency(last.size, new.size, &old_root, &new_root, proof) {
+    if merkle::verify_consistency(last.size, new.size, &last.root, &new.root, proof) {
         Witnessed::Consistent
     } else {
         Witnessed::Fork(format!(
@@ -209,9 +387,8 @@ pub(crate) fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash])
 /// Sign a checkpoint every `every` while the flushed log grows, until `stop`.
 pub(crate) async fn run(
     store: Store,
-    origin: MemberId,
+    member: MemberId,
     key: SigningKey,
-    kid: KeyName,
     mut flushed: watch::Receiver<u64>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
@@ -219,7 +396,7 @@ pub(crate) async fn run(
     loop {
         let size = *flushed.borrow();
         let sides = side_sizes(&store);
-        if let Err(e) = sign_if_grown(&store, &origin, &key, &kid, size) {
+        if let Err(e) = sign_if_grown(&store, &member, &key, size) {
             tracing::error!(error = %e, "cannot sign a checkpoint");
         }
         tokio::select! {
@@ -244,11 +421,12 @@ async fn wait_for_side_logs(store: &Store, seen: [u64; 2]) {
     }
 }
 
-/// The statement of the latest checkpoint this node signed, if any.
-fn latest(store: &Store) -> Result<Option<Checkpoint>, crate::store::StoreError> {
+/// The latest checkpoint this node signed, if any.
+pub fn latest(store: &Store) -> Result<Option<Checkpoint>, crate::store::StoreError> {
     Ok(store
         .latest_checkpoint()?
-        .and_then(|(_, b)| read::<Checkpoint>(&b).ok()))
+        .and_then(|(_, b)| read(&b).ok())
+        .map(|s| s.checkpoint))
 }
 
 /// Make sure a signed checkpoint covers the first `size` entries of the event log (what an
@@ -256,15 +434,14 @@ fn latest(store: &Store) -> Result<Option<Checkpoint>, crate::store::StoreError>
 /// usable, or else a new one.
 pub(crate) fn ensure_covers(
     store: &Store,
-    origin: &MemberId,
+    member: &MemberId,
     key: &SigningKey,
-    kid: &KeyName,
     size: u64,
 ) -> Result<(), crate::store::StoreError> {
     if latest(store)?.is_some_and(|c| c.size >= size) {
         return Ok(());
     }
-    sign_if_grown(store, origin, key, kid, size)
+    sign_if_grown(store, member, key, size)
 }
 
 /// Sign a checkpoint of the first `size` log entries and the whole quarantine and access logs, if
@@ -272,32 +449,29 @@ pub(crate) fn ensure_covers(
 /// never covers what a crash could take back.
 pub fn sign_if_grown(
     store: &Store,
-    origin: &MemberId,
+    member: &MemberId,
     key: &SigningKey,
-    kid: &KeyName,
     size: u64,
 ) -> Result<(), crate::store::StoreError> {
     store.flush()?;
     let [quarantine_size, access_size] = side_sizes(store);
     let covered = latest(store)?.is_some_and(|c| {
-        c.size >= size && c.quarantine_size >= quarantine_size && c.access_size >= access_size
+        c.size >= size && c.quarantine.size >= quarantine_size && c.access.size >= access_size
     });
     if covered || (size == 0 && quarantine_size == 0 && access_size == 0) {
         return Ok(());
     }
-    let side_root =
-        |log, size| merkle::root(&SideLogTree(store, log), size).map(|h| encode_hash(&h));
-    let c = Checkpoint {
-        origin: origin.clone(),
-        size,
-        root: encode_hash(&merkle::root(store, size)?),
-        time: OffsetDateTime::now_utc(),
-        quarantine_size,
-        quarantine_root: side_root(SideLog::Quarantine, quarantine_size)?,
-        access_size,
-        access_root: side_root(SideLog::Access, access_size)?,
+    let side = |log, size| {
+        merkle::root(&SideLogTree(store, log), size).map(|root| TreeHead { size, root })
     };
-    store.put_checkpoint(size, &sign(&c, key, kid))
+    let c = Checkpoint {
+        origin: log_origin(member),
+        size,
+        root: merkle::root(store, size)?,
+        quarantine: side(SideLog::Quarantine, quarantine_size)?,
+        access: side(SideLog::Access, access_size)?,
+    };
+    store.put_checkpoint(size, &sign(&c, key))
 }
 
 #[cfg(test)]
@@ -305,15 +479,16 @@ mod tests {
     use super::*;
 
     fn ckpt(size: u64, root: Hash) -> Checkpoint {
+        let empty = TreeHead {
+            size: 0,
+            root: merkle::empty_root(),
+        };
         Checkpoint {
-            origin: "a/b/c/d".parse().unwrap(),
+            origin: "a/b/c/d/jol-log".into(),
             size,
-            root: encode_hash(&root),
-            time: OffsetDateTime::now_utc(),
-            quarantine_size: 0,
-            quarantine_root: String::new(),
-            access_size: 0,
-            access_root: String::new(),
+            root,
+            quarantine: empty,
+            access: empty,
         }
     }
 
@@ -341,5 +516,40 @@ mod tests {
             judge(Some(&old), &forged, &forged_proof),
             Witnessed::Fork(_)
         ));
+    }
+
+    #[test]
+    fn a_checkpoint_body_round_trips_and_is_parsed_strictly() {
+        let c = ckpt(3, [9; 32]);
+        let body = c.body();
+        assert!(body.starts_with("a/b/c/d/jol-log\n3\nCQkJ"));
+        assert!(body.contains("\njol-quarantine 0 47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=\n"));
+        assert_eq!(Checkpoint::parse_body(&body), Ok(c.clone()));
+        for bad in [
+            body.replace("\n3\n", "\n03\n"),
+            body.replace("\n3\n", "\n-3\n"),
+            body.replace("jol-access", "jol-axxess"),
+            body.trim_end().to_string(),
+            format!("{body}extra\n"),
+            body.replace("a/b/c/d/jol-log", "a b"),
+        ] {
+            assert!(Checkpoint::parse_body(&bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_signed_checkpoint_verifies_with_the_vkey_of_its_origin() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let c = ckpt(3, [9; 32]);
+        let bytes = sign(&c, &key);
+        let signed = read(&bytes).unwrap();
+        let vkey = VerifierKey::new(&c.origin, KeyType::Ed25519, key.verifying_key()).unwrap();
+        assert!(signed.note.verify(&[vkey]).is_ok());
+        assert_eq!(signed.checkpoint, c);
+        assert_eq!(
+            member_of_origin(&c.origin),
+            Some("a/b/c/d".parse().unwrap())
+        );
+        assert_eq!(member_of_origin("a/b/c/d"), None);
     }
 }

@@ -1,7 +1,8 @@
 //! The verifiable log, built on the RFC 9162 Merkle tree ([`crate::merkle`]) over the node's log
-//! and its quarantine: signed checkpoints and witnesses' co-signatures, the offline audit
-//! (`jol verify`) and evidence bundles for one person. The faces serve its proofs
-//! ([`crate::federation::proofs`]).
+//! and its side logs, in the C2SP formats: signed notes (`note.rs`), checkpoints and witnesses'
+//! co-signatures (`checkpoint.rs`), hash tiles (`tiles.rs`), the offline audit (`jol verify`)
+//! and evidence bundles of tlog-proofs (`bundle.rs`). The faces serve its checkpoint, tiles and
+//! proofs ([`crate::federation::proofs`]).
 //!
 //! Owns: proving that nothing stored was altered or dropped, and the one rule that gives a stored
 //! event's leaf ([`event_leaf`]). Reads the store; the leaves themselves are written by the
@@ -10,6 +11,8 @@
 pub mod audit;
 pub(crate) mod bundle;
 pub mod checkpoint;
+pub mod note;
+pub mod tiles;
 
 use crate::merkle::{leaf_hash, Hash};
 

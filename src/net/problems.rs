@@ -40,12 +40,12 @@ kinds! {
     BadPin => "bad-pin", BAD_REQUEST, "Bad PIN";
     BadProofRequest => "bad-proof-request", BAD_REQUEST, "Bad proof request";
     BadQuery => "bad-query", BAD_REQUEST, "Bad query parameter";
+    BadTilePath => "bad-tile-path", BAD_REQUEST, "Bad tile path";
     BatchTooLarge => "batch-too-large", PAYLOAD_TOO_LARGE, "Batch too large";
     BodyTimeout => "body-timeout", REQUEST_TIMEOUT, "Request body too slow";
     BodyTooLarge => "body-too-large", PAYLOAD_TOO_LARGE, "Request body too large";
     BodyUnreadable => "body-unreadable", BAD_REQUEST, "Request body could not be read";
     ConsentAfterEvent => "consent-after-event", UNPROCESSABLE_ENTITY, "Consent dated in the future";
-    CosignatureInvalid => "cosignature-invalid", UNPROCESSABLE_ENTITY, "Co-signature refused";
     CredentialNotFound => "credential-not-found", NOT_FOUND, "Credential not found";
     CredentialRevoked => "credential-revoked", CONFLICT, "Credential already revoked";
     CrossOrigin => "cross-origin", FORBIDDEN, "Cross-origin request refused";
@@ -54,6 +54,7 @@ kinds! {
     EventNotInLog => "event-not-in-log", NOT_FOUND, "No such event";
     ErasureNotFound => "erasure-not-found", NOT_FOUND, "Erasure not found";
     EventTooLarge => "event-too-large", PAYLOAD_TOO_LARGE, "Event too large";
+    EntriesNotServed => "entries-not-served", NOT_FOUND, "Entry bundles are not served";
     IdempotencyConflict => "idempotency-conflict", CONFLICT, "Idempotency key reused";
     Internal => "internal", INTERNAL_SERVER_ERROR, "Internal error";
     InvalidRequest => "invalid-request", UNPROCESSABLE_ENTITY, "Invalid request";
@@ -78,6 +79,11 @@ kinds! {
     ShuttingDown => "shutting-down", SERVICE_UNAVAILABLE, "Node shutting down";
     SigninRateLimited => "signin-rate-limited", TOO_MANY_REQUESTS, "Too many refused sign-ins";
     StorageUnavailable => "storage-unavailable", SERVICE_UNAVAILABLE, "Storage unavailable";
+    TileNotCovered => "tile-not-covered", NOT_FOUND, "Tile not in the checkpointed tree";
+    WitnessBadRequest => "witness-bad-request", BAD_REQUEST, "Malformed add-checkpoint request";
+    WitnessInconsistent => "witness-inconsistent", UNPROCESSABLE_ENTITY, "Checkpoint not consistent";
+    WitnessUnknownOrigin => "witness-unknown-origin", NOT_FOUND, "Unknown log origin";
+    WitnessUntrusted => "witness-untrusted", FORBIDDEN, "No valid signature by the log";
     SupersedesForeign => "supersedes-foreign", UNPROCESSABLE_ENTITY, "Correction of another event";
     SuppressionNeedsAdmin => "suppression-needs-admin", FORBIDDEN, "Small cells stay suppressed";
     TokensUnreadable => "tokens-unreadable", UNAUTHORIZED, "Token list unreadable";

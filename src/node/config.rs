@@ -69,6 +69,9 @@ pub enum ConfigProblem {
     /// `[credentials]` is not usable.
     #[error(transparent)]
     Credentials(#[from] crate::credentials::CredentialsConfigError),
+    /// A `[[witnesses]]` entry that cannot be used.
+    #[error(transparent)]
+    Witness(#[from] crate::federation::cosigning::WitnessConfigError),
     /// An event size limit out of its range.
     #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
     EventLimit,
@@ -113,6 +116,10 @@ pub struct NodeConfig {
     /// Course-completion credentials this node issues (the education ministry's), and the
     /// public listener anyone checking one reads.
     pub credentials: Option<crate::credentials::CredentialsConfig>,
+    /// Outside witnesses (c2sp.org/tlog-witness) each new checkpoint is submitted to, besides
+    /// the federation's members (`[[witnesses]] url = "http://…" vkey = "…"`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub witnesses: Vec<crate::federation::cosigning::WitnessConfig>,
 }
 
 /// The most a node signs, accepts and keeps (`[limits]`).
@@ -337,7 +344,18 @@ impl NodeConfig {
         {
             return Err(ConfigProblem::EventLimit);
         }
+        for w in &c.witnesses {
+            w.target()?;
+        }
         Ok(c)
+    }
+
+    /// The outside witnesses, checked when the config was parsed.
+    pub(crate) fn witness_targets(&self) -> Vec<crate::federation::cosigning::Target> {
+        self.witnesses
+            .iter()
+            .filter_map(|w| w.target().ok())
+            .collect()
     }
 
     /// Where the node's store is: its database, or its data dir with the engine the config
@@ -466,5 +484,36 @@ key_name = "sign-1"
         assert_eq!(c.local.tokens_file, Path::new("/etc/jol/tokens.toml"));
         let typo = MINIMAL.replace("data_dir", "datadir");
         assert!(NodeConfig::parse(&typo, Path::new(".")).is_err());
+    }
+
+    #[test]
+    fn a_witness_entry_with_a_bad_url_or_vkey_is_refused_naming_it() {
+        let base = "member = \"KG/GOV/70000001/migration\"\ndata_dir = \"d\"\n[signing]\nkey_file = \"k\"\nkey_name = \"s\"\n";
+        let key = ed25519_dalek::SigningKey::from_bytes(&[1; 32]).verifying_key();
+        let vkey = crate::log::note::VerifierKey::new(
+            "w.example/w1",
+            crate::log::note::KeyType::Cosignature,
+            key,
+        )
+        .unwrap();
+        let with = |url: &str, vkey: &str| {
+            NodeConfig::parse(
+                &format!("{base}[[witnesses]]\nurl = \"{url}\"\nvkey = \"{vkey}\"\n"),
+                Path::new("/"),
+            )
+        };
+        let ok = with("http://127.0.0.1:9000/w", &vkey.to_string()).unwrap();
+        assert_eq!(ok.witness_targets().len(), 1);
+        let bad_url = with("https://w.example:443", &vkey.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            bad_url.contains("https://w.example:443") && bad_url.contains("https is not supported"),
+            "{bad_url}"
+        );
+        let bad_key = with("http://127.0.0.1:9000", "w.example/w1+00000000+AAAA")
+            .unwrap_err()
+            .to_string();
+        assert!(bad_key.contains("w.example/w1+00000000+AAAA"), "{bad_key}");
     }
 }

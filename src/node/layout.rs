@@ -65,6 +65,7 @@ pub fn node_config(
         limits: LimitsConfig::default(),
         xroad: None,
         credentials: None,
+        witnesses: Vec::new(),
     }
 }
 

@@ -327,18 +327,6 @@ async fn start_member_faces(
     let (Some(fed), Some(trust)) = (&config.federation, &opened.trust) else {
         return Ok(None);
     };
-    let feed = Arc::new(PeerApi {
-        member: config.member.clone(),
-        store: opened.store.clone(),
-        trust: trust.clone(),
-        heads: publisher.heads(),
-        metrics: opened.metrics.clone(),
-    });
-    let peer = start_peer_listener(config, fed, trust, feed.clone(), stopped).await?;
-    let xroad = match &config.xroad {
-        Some(x) => start_provider_face(x, feed, limits(config), stopped).await?,
-        None => None,
-    };
     let syncer = Arc::new(Syncer {
         me: config.member.clone(),
         store: opened.store.clone(),
@@ -350,11 +338,24 @@ async fn start_member_faces(
         tls_key: fed.tls_key.clone(),
         settings: config.sync,
         witness_key: opened.key.clone(),
-        witness_kid: opened.kid.clone(),
+        witnessing: Default::default(),
         xroad: config.xroad.clone(),
         max_event_bytes: config.limits.max_event_bytes,
         quarantine_caps: config.limits.quarantine(),
     });
+    let feed = Arc::new(PeerApi {
+        member: config.member.clone(),
+        store: opened.store.clone(),
+        trust: trust.clone(),
+        heads: publisher.heads(),
+        metrics: opened.metrics.clone(),
+        witness: Some(syncer.clone()),
+    });
+    let peer = start_peer_listener(config, fed, trust, feed.clone(), stopped).await?;
+    let xroad = match &config.xroad {
+        Some(x) => start_provider_face(x, feed, limits(config), stopped).await?,
+        None => None,
+    };
     Ok(Some(MemberFaces {
         peer,
         xroad,
@@ -419,6 +420,8 @@ async fn start_writer_role(
         syncer,
         subscriptions: config.subscriptions.clone(),
         checkpoint_every: Duration::from_millis(config.sync.checkpoint_ms),
+        witnesses: config.witness_targets(),
+        sync: config.sync,
         retention_every: Duration::from_secs(config.sync.retention_sweep_secs.max(1)),
         kpi_report_every: Duration::from_secs(config.sync.kpi_report_secs.max(1)),
         webhook: match &config.local.webhook {

@@ -38,6 +38,11 @@ pub(super) struct WriterParts {
     pub(crate) syncer: Option<Arc<Syncer>>,
     pub subscriptions: Vec<Subscription>,
     pub(crate) checkpoint_every: Duration,
+    /// The outside witnesses each new checkpoint is submitted to (`[[witnesses]]`), besides
+    /// the federation's members.
+    pub(crate) witnesses: Vec<crate::federation::cosigning::Target>,
+    /// The subscriptions' settings (the witnesses' backoff follows them).
+    pub(crate) sync: crate::federation::sync::SyncSettings,
     /// How often the retention sweep runs (`[sync] retention_sweep_secs`).
     pub(crate) retention_every: Duration,
     /// How often the monthly KPI report is looked at (`[sync] kpi_report_secs`).
@@ -83,9 +88,16 @@ impl WriterParts {
             self.store.clone(),
             self.member.clone(),
             self.key.clone(),
-            self.kid.clone(),
             heads.position.clone(),
             self.checkpoint_every,
+            self.stopped.clone(),
+        )));
+        tasks.push(tokio::spawn(crate::federation::cosigning::run(
+            self.store.clone(),
+            self.syncer.clone(),
+            self.witnesses.clone(),
+            self.checkpoint_every,
+            self.sync,
             self.stopped.clone(),
         )));
         tasks.push(tokio::spawn(crate::registry::projector::run(

@@ -81,8 +81,9 @@ pub(crate) fn report_closed_month(
     let Some((_, bytes)) = store.latest_checkpoint()? else {
         return Ok(None);
     };
-    let signed: Checkpoint =
-        checkpoint::read(&bytes).map_err(|_| StoreError::Corrupt("checkpoint"))?;
+    let signed: Checkpoint = checkpoint::read(&bytes)
+        .map_err(|_| StoreError::Corrupt("checkpoint"))?
+        .checkpoint;
     let views = crate::registry::projector::all(store)?;
     let params = KpiParams {
         as_of,
@@ -98,7 +99,7 @@ pub(crate) fn report_closed_month(
         as_of: as_of.to_string(),
         computed_at: OffsetDateTime::now_utc(),
         checkpoint_size: signed.size,
-        checkpoint_root: signed.root,
+        checkpoint_root: checkpoint::encode_std(&signed.root),
         report: kpi::compute(&views, &params, true),
     };
     let payload = serde_json::to_vec(&report).map_err(|_| StoreError::Corrupt("KPI report"))?;

@@ -151,6 +151,9 @@ pub enum Meta {
     Witnessed(MemberId),
     /// The last co-signature this witness made for this publisher.
     Cosigned(MemberId),
+    /// The size of this node's log that the witness of this name last co-signed (u64 BE): the
+    /// `old` size of the next `add-checkpoint` sent to it.
+    WitnessAcked(String),
     /// The last fork alarm raised about this publisher (so it is raised once).
     ForkAlarm(MemberId),
     /// The last number of this publisher's release log for this node that was taken (u64 BE).
@@ -183,6 +186,7 @@ impl Meta {
             Meta::Manifest => "manifest".into(),
             Meta::Witnessed(m) => format!("witnessed/{m}"),
             Meta::Cosigned(m) => format!("cosigned/{m}"),
+            Meta::WitnessAcked(w) => format!("witness-acked/{w}"),
             Meta::ForkAlarm(m) => format!("fork/{m}"),
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),

@@ -22,11 +22,11 @@ struct Op {
 const FEED: &[Op] = &[
     Op { method: "get", path: "/v1/feed", summary: "The publisher's own events in sequence order, long-polling up to `wait` seconds (capped by the node's max_wait_secs); what the client may not have comes as a placeholder", ok: "FeedPage", refusals: &[400, 403, 503], query: &[("after", Param::Integer), ("limit", Param::Integer), ("wait", Param::Integer), ("types", Param::Text), ("released_after", Param::Integer)] },
     Op { method: "get", path: "/v1/manifest", summary: "The signed manifest the node holds (a JWS)", ok: "OpenJws", refusals: &[], query: &[] },
-    Op { method: "get", path: "/v1/checkpoint", summary: "The latest signed checkpoint and its co-signatures", ok: "CheckpointAnswer", refusals: &[404, 503], query: &[] },
+    Op { method: "get", path: "/v1/log/checkpoint", summary: "The latest checkpoint (c2sp.org/tlog-checkpoint): a signed note with the log's signature and its witnesses' co-signatures", ok: "Note", refusals: &[404, 503], query: &[] },
+    Op { method: "get", path: "/v1/log/tile/{L}/{N}", summary: "A hash tile of the checkpointed tree (c2sp.org/tlog-tiles); entry bundles are not served", ok: "Tile", refusals: &[404, 503], query: &[] },
     Op { method: "get", path: "/v1/proof/inclusion", summary: "RFC 9162 inclusion proof", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("leaf", Param::RequiredInteger), ("size", Param::RequiredInteger)] },
     Op { method: "get", path: "/v1/proof/event", summary: "Inclusion proof of the event with a feed sequence", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("sequence", Param::RequiredInteger), ("size", Param::RequiredInteger)] },
     Op { method: "get", path: "/v1/proof/consistency", summary: "RFC 9162 consistency proof", ok: "Proof", refusals: &[400, 404, 409, 503], query: &[("from", Param::RequiredInteger), ("to", Param::RequiredInteger)] },
-    Op { method: "post", path: "/v1/cosignature", summary: "A witness's co-signature of one of this node's checkpoints", ok: "Cosigned", refusals: &[400, 408, 413, 422, 503], query: &[] },
 ];
 
 const PERSONS: &[Op] = &[Op {
@@ -75,8 +75,8 @@ pub(crate) fn service(s: Service) -> Value {
         None,
     );
     doc["components"]["schemas"]["OpenJws"] = json!({"type": "object"});
-    doc["components"]["schemas"]["Cosigned"] =
-        json!({"type": "object", "required": ["size", "witness"]});
+    doc["components"]["schemas"]["Note"] = json!({"type": "string"});
+    doc["components"]["schemas"]["Tile"] = json!({"type": "string", "format": "binary"});
     doc
 }
 
@@ -103,10 +103,11 @@ fn operation(s: Service, op: &Op) -> Value {
     }));
     parameters.extend(op.query.iter().map(|(name, kind)| query_param(name, *kind)));
     let mut responses = serde_json::Map::new();
-    let media = if op.ok == "OpenJws" {
-        "application/jose+json"
-    } else {
-        "application/json"
+    let media = match op.ok {
+        "OpenJws" => "application/jose+json",
+        "Note" => "text/plain; charset=utf-8",
+        "Tile" => "application/octet-stream",
+        _ => "application/json",
     };
     responses.insert("200".into(), json!({"description": "OK", "content": {media: {"schema": {"$ref": format!("#/components/schemas/{}", op.ok)}}}}));
     // Every operation refuses a missing or malformed X-Road-Client with 400, and a `Host` that

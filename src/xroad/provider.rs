@@ -5,7 +5,7 @@
 //!
 //! | service | paths |
 //! |---|---|
-//! | `jol-feed` | `/v1/feed`, `/v1/manifest`, `/v1/checkpoint`, `/v1/proof/…`, `/v1/cosignature` |
+//! | `jol-feed` | `/v1/feed`, `/v1/manifest`, `/v1/log/checkpoint`, `/v1/log/tile/…`, `/v1/proof/…` |
 //! | `jol-persons` | `/v1/persons/{pin}` |
 //! | `jol-kpi` | `/v1/kpi` |
 //!

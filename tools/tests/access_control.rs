@@ -22,7 +22,7 @@ type Route = (
 );
 
 #[rustfmt::skip]
-const ROUTES: [Route; 25] = [
+const ROUTES: [Route; 36] = [
     ("GET", "/readyz", Some("monitor"), 200, None),
     ("GET", "/metrics", Some("monitor"), 200, None),
     ("GET", "/api/v1/session", None, 200, None),
@@ -31,7 +31,19 @@ const ROUTES: [Route; 25] = [
     ("GET", "/api/v1/events", Some("read-events"), 200, None),
     ("GET", "/api/v1/events/0190a1b2-0000-7000-8000-000000000000", Some("read-events"), 404, Some("event-not-found")),
     ("GET", "/api/v1/quarantine", Some("read-events"), 200, None),
-    ("GET", "/api/v1/log/checkpoint", Some("read-events"), 200, None),
+    ("GET", "/api/v1/log/checkpoint", None, 200, None),
+    // Hash tiles of the checkpointed tree of one event: its partial level-0 tile only.
+    ("GET", "/api/v1/log/tile/0/000.p/1", None, 200, None),
+    ("GET", "/api/v1/log/tile/0/000", None, 404, Some("tile-not-covered")),
+    ("GET", "/api/v1/log/tile/0/000.p/2", None, 404, Some("tile-not-covered")),
+    ("GET", "/api/v1/log/tile/0/001.p/1", None, 404, Some("tile-not-covered")),
+    ("GET", "/api/v1/log/tile/0/x1000", None, 400, Some("bad-tile-path")),
+    ("GET", "/api/v1/log/tile/00/000.p/1", None, 400, Some("bad-tile-path")),
+    ("GET", "/api/v1/log/tile/0/0000.p/1", None, 400, Some("bad-tile-path")),
+    ("GET", "/api/v1/log/tile/0/000.p/0", None, 400, Some("bad-tile-path")),
+    ("GET", "/api/v1/log/tile/0/000.p/256", None, 400, Some("bad-tile-path")),
+    ("GET", "/api/v1/log/tile/64/000", None, 400, Some("bad-tile-path")),
+    ("GET", "/api/v1/log/tile/entries/000.p/1", None, 404, Some("entries-not-served")),
     ("GET", "/api/v1/log/proof/inclusion?leaf=0&size=1", Some("read-events"), 200, None),
     ("GET", "/api/v1/log/proof/consistency?from=1&to=1", Some("read-events"), 200, None),
     ("GET", "/api/v1/persons/21503199012345", Some("read-persons"), 404, Some("person-not-found")),

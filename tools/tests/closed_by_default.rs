@@ -255,7 +255,8 @@ fn under_an_expired_manifest_no_face_serves_members_anything_but_the_manifest() 
         format!("/jol-persons/v1/persons/{PIN}"),
         "/jol-kpi/v1/kpi".into(),
         "/jol-feed/v1/feed?after=0".into(),
-        "/jol-feed/v1/checkpoint".into(),
+        "/jol-feed/v1/log/checkpoint".into(),
+        "/jol-feed/v1/log/tile/0/000.p/1".into(),
         "/jol-feed/v1/proof/consistency?from=1&to=1".into(),
     ] {
         let a = anonymous(face, "GET", &path, &official, b"").unwrap();
@@ -276,7 +277,8 @@ fn under_an_expired_manifest_no_face_serves_members_anything_but_the_manifest() 
     // The same on the peer listener, to a member over mutual TLS.
     for path in [
         "/peer/v1/feed?after=0",
-        "/peer/v1/checkpoint",
+        "/peer/v1/log/checkpoint",
+        "/peer/v1/log/tile/0/000.p/1",
         "/peer/v1/proof/inclusion?leaf=0&size=1",
         "/peer/v1/proof/event?sequence=1&size=1",
         "/peer/v1/proof/consistency?from=1&to=1",

@@ -268,11 +268,20 @@ async fn serve_fake_migration_with(
             bytes::Bytes::new()
         };
         async move {
-            if let Some(body) = route {
-                return jol::net::http::json(hyper::StatusCode::OK, &body);
+            match route {
+                // A text route (a checkpoint note) is served as text.
+                Some(Value::String(text)) => {
+                    return jol::net::http::with_type(
+                        hyper::StatusCode::OK,
+                        "text/plain; charset=utf-8",
+                        text,
+                    )
+                }
+                Some(body) => return jol::net::http::json(hyper::StatusCode::OK, &body),
+                None => {}
             }
             match req.uri().path() {
-                "/peer/v1/checkpoint" => jol::net::http::json(
+                "/peer/v1/log/checkpoint" => jol::net::http::json(
                     hyper::StatusCode::NOT_FOUND,
                     &json!({"type": "no-checkpoint"}),
                 ),
@@ -687,21 +696,22 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
     );
     let logged_bytes = serde_json::to_vec(&signed(&logged, &key, &kid)).unwrap();
     let root = jol::log::event_leaf(&logged_bytes);
-    let statement = jol::log::checkpoint::Checkpoint {
-        origin: MIGRATION.parse().unwrap(),
-        size: 1,
-        root: jol::log::checkpoint::encode_hash(&root),
-        time: time::OffsetDateTime::now_utc(),
-        quarantine_size: 0,
-        quarantine_root: String::new(),
-        access_size: 0,
-        access_root: String::new(),
+    let empty = jol::log::checkpoint::TreeHead {
+        size: 0,
+        root: jol::merkle::empty_root(),
     };
-    let checkpoint = jol::log::checkpoint::sign(&statement, &key, &kid.parse().unwrap());
+    let statement = jol::log::checkpoint::Checkpoint {
+        origin: jol::log::checkpoint::log_origin(&MIGRATION.parse().unwrap()),
+        size: 1,
+        root,
+        quarantine: empty,
+        access: empty,
+    };
+    let checkpoint = jol::log::checkpoint::sign(&statement, &key);
     let routes = vec![
         (
-            "/peer/v1/checkpoint",
-            json!({"checkpoint": serde_json::from_slice::<Value>(&checkpoint).unwrap(), "cosignatures": []}),
+            "/peer/v1/log/checkpoint",
+            Value::String(String::from_utf8(checkpoint).unwrap()),
         ),
         (
             "/peer/v1/proof/event",
@@ -734,9 +744,11 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
         .unwrap_or_else(|| panic!("no split detected: {quarantine}"));
     let evidence: Value = serde_json::from_str(split["body"].as_str().unwrap()).unwrap();
     assert_eq!(evidence["sequence"], 1);
+    assert!(evidence["event"]["signature"].is_string());
+    let note = evidence["checkpoint"].as_str().unwrap_or_default();
     assert!(
-        evidence["event"]["signature"].is_string()
-            && evidence["checkpoint"]["signature"].is_string()
+        jol::log::checkpoint::read(note.as_bytes()).is_ok(),
+        "{evidence}"
     );
     assert!(
         metrics.contains("jol_log_forks_total 1"),
@@ -797,5 +809,182 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
             .contains("floods the quarantine"),
         "{ready}"
     );
+    drop(emp);
+}
+
+/// A TLS connection to `agency`'s peer listener as `as_member`, a registered member.
+async fn peer_tls(
+    fed: &Federation,
+    agency: &str,
+    as_member: &str,
+) -> tokio_rustls::client::TlsStream<tokio::net::TcpStream> {
+    let ca = std::fs::read_to_string(fed.path("authority/ca.pem")).unwrap();
+    let ca = tls::certificate_from_pem(&ca).unwrap();
+    let cert = std::fs::read_to_string(fed.path(&format!("{agency}/keys/tls.cert.pem"))).unwrap();
+    let spki = tls::spki_sha256(&tls::certificate_from_pem(&cert).unwrap()).unwrap();
+    let identity = Identity::load(
+        &fed.path(&format!("{as_member}/keys/tls.cert.pem")),
+        &fed.path(&format!("{as_member}/keys/tls.pem")),
+    )
+    .unwrap();
+    let config = tls::client_config(Some(identity), &ca, spki).unwrap();
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", fed.peer[agency]))
+        .await
+        .unwrap();
+    tokio_rustls::TlsConnector::from(config)
+        .connect(tls::peer_server_name(), tcp)
+        .await
+        .unwrap()
+}
+
+/// POST an `add-checkpoint` body to `agency`'s witness as migration: status, content type, body.
+async fn add_checkpoint(fed: &Federation, agency: &str, body: Vec<u8>) -> (u16, String, String) {
+    let stream = peer_tls(fed, agency, "migration").await;
+    let mut client = jol::net::client::HttpClient::over(stream, "peer".into())
+        .await
+        .unwrap();
+    let a = client
+        .request(
+            hyper::Method::POST,
+            "/peer/v1/witness/add-checkpoint",
+            hyper::HeaderMap::new(),
+            Some(body.into()),
+        )
+        .await
+        .unwrap();
+    let kind = a
+        .headers
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (
+        a.status.as_u16(),
+        kind,
+        String::from_utf8_lossy(&a.body).into_owned(),
+    )
+}
+
+/// Migration's checkpoint of the first `size` leaves of `tree`, signed with `key`.
+fn migration_checkpoint(
+    tree: &jol::merkle::MemoryTree,
+    size: u64,
+    key: &ed25519_dalek::SigningKey,
+) -> Vec<u8> {
+    let empty = jol::log::checkpoint::TreeHead {
+        size: 0,
+        root: jol::merkle::empty_root(),
+    };
+    let c = jol::log::checkpoint::Checkpoint {
+        origin: jol::log::checkpoint::log_origin(&MIGRATION.parse().unwrap()),
+        size,
+        root: jol::merkle::root(tree, size).unwrap(),
+        quarantine: empty,
+        access: empty,
+    };
+    jol::log::checkpoint::sign(&c, key)
+}
+
+/// An `add-checkpoint` body: the old size, proof lines, a blank line, the note.
+fn witness_body(old: u64, proof: &[jol::merkle::Hash], note: &[u8]) -> Vec<u8> {
+    let mut b = format!("old {old}\n");
+    for h in proof {
+        b.push_str(&jol::log::checkpoint::encode_std(h));
+        b.push('\n');
+    }
+    b.push('\n');
+    let mut b = b.into_bytes();
+    b.extend_from_slice(note);
+    b
+}
+
+/// Every node is a tlog-witness for the other members' logs over its peer listener: what an
+/// attacker among the members sends it is refused with the status c2sp.org/tlog-witness gives,
+/// and only a consistent checkpoint validly signed by its log gets the witness's co-signature.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_witness_cosigns_only_what_tlog_witness_allows() {
+    let fed = Federation::build();
+    let emp = start_async(fed.config("employment")).await;
+    let (key, _) = fed.migration_signer();
+    let tree = jol::merkle::MemoryTree::new((0..40u8).map(|i| jol::merkle::leaf_hash(&[i])));
+    let note5 = migration_checkpoint(&tree, 5, &key);
+
+    // A note for migration's origin signed by another member's key: 403.
+    let emp_key = jol::event::keys::read_private(&fed.path("employment/keys/sign.pem")).unwrap();
+    let forged = migration_checkpoint(&tree, 5, &emp_key);
+    assert_eq!(
+        add_checkpoint(&fed, "employment", witness_body(0, &[], &forged))
+            .await
+            .0,
+        403
+    );
+    // Malformed: 64 proof lines, old > size, no blank line.
+    let many = witness_body(0, &[[1; 32]; 64], &note5);
+    assert_eq!(add_checkpoint(&fed, "employment", many).await.0, 400);
+    assert_eq!(
+        add_checkpoint(&fed, "employment", witness_body(6, &[], &note5))
+            .await
+            .0,
+        400
+    );
+    assert_eq!(
+        add_checkpoint(&fed, "employment", b"old 0\n".to_vec())
+            .await
+            .0,
+        400
+    );
+    // A huge body: 413, nothing read past the cap.
+    let huge = witness_body(0, &[], &vec![b'a'; 200_000]);
+    assert_eq!(add_checkpoint(&fed, "employment", huge).await.0, 413);
+    // The witness's own log, or a log of no member: 404.
+    let mine = String::from_utf8(note5.clone())
+        .unwrap()
+        .replace(MIGRATION, EMPLOYMENT);
+    let mine = witness_body(0, &[], mine.as_bytes());
+    assert_eq!(add_checkpoint(&fed, "employment", mine).await.0, 404);
+
+    // The first checkpoint: co-signed, the line verifies with employment's witness key.
+    let (status, _, line) = add_checkpoint(&fed, "employment", witness_body(0, &[], &note5)).await;
+    assert_eq!(status, 200, "{line}");
+    let mut note = jol::log::note::Note::parse(&note5).unwrap();
+    note.add(jol::log::note::NoteSignature::parse_line(line.trim_end()).unwrap())
+        .unwrap();
+    let witness = jol::log::note::VerifierKey::new(
+        &format!("{EMPLOYMENT}/jol-witness"),
+        jol::log::note::KeyType::Cosignature,
+        emp_key.verifying_key(),
+    )
+    .unwrap();
+    assert!(note.verify(&[witness]).is_ok(), "{line}");
+
+    // A forged old size: 409 with the size it co-signed, as text/x.tlog.size.
+    let note9 = migration_checkpoint(&tree, 9, &key);
+    let proof = jol::merkle::consistency_proof(&tree, 3, 9).unwrap();
+    let (status, kind, body) =
+        add_checkpoint(&fed, "employment", witness_body(3, &proof, &note9)).await;
+    assert_eq!(
+        (status, kind.as_str(), body.as_str()),
+        (409, "text/x.tlog.size", "5\n")
+    );
+    // A bad proof from the right size: 422 and a fork alarm (the log itself sent it).
+    let (status, ..) =
+        add_checkpoint(&fed, "employment", witness_body(5, &[[7; 32]], &note9)).await;
+    assert_eq!(status, 422);
+    // The honest extension still passes.
+    let proof = jol::merkle::consistency_proof(&tree, 5, 9).unwrap();
+    let (status, _, said) =
+        add_checkpoint(&fed, "employment", witness_body(5, &proof, &note9)).await;
+    assert_eq!(status, 200, "{said}");
+    let addr = emp.addr;
+    let quarantine = tokio::task::spawn_blocking(move || get(addr, "/api/v1/quarantine").json())
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = quarantine["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["reason"].as_str())
+        .filter(|r| *r == "log-fork")
+        .collect();
+    assert_eq!(reasons, ["log-fork"], "{quarantine}");
     drop(emp);
 }

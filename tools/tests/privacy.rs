@@ -209,20 +209,17 @@ fn inclusion(addr: std::net::SocketAddr, leaf: u64, size: u64) -> Vec<jol::merkl
 
 /// The signed root of the node's latest checkpoint once it covers `size` events.
 fn root_at(addr: std::net::SocketAddr, size: u64) -> jol::merkle::Hash {
-    let mut root = None;
-    eventually(Duration::from_secs(10), || {
-        let a = get(addr, "/api/v1/log/checkpoint");
-        if a.status != 200 {
-            return false;
-        }
-        let jws = serde_json::to_vec(&a.json()["checkpoint"]).unwrap();
-        let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
-        let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
-        root = jol::log::checkpoint::decode_hash(c["root"].as_str().unwrap());
-        c["size"] == size
+    eventually_some(Duration::from_secs(10), || {
+        let c = latest_checkpoint(addr)?;
+        (c.size == size).then_some(c.root)
     })
-    .expect("a checkpoint covering the events");
-    root.unwrap()
+    .expect("a checkpoint covering the events")
+}
+
+/// The node's latest checkpoint, from its note.
+fn latest_checkpoint(addr: std::net::SocketAddr) -> Option<jol::log::checkpoint::Checkpoint> {
+    let a = get(addr, "/api/v1/log/checkpoint");
+    (a.status == 200).then(|| jol::log::checkpoint::read(&a.body).unwrap().checkpoint)
 }
 
 /// The RFC 9162 leaf of the event with `id` as `addr` stores it now.
@@ -353,11 +350,7 @@ fn an_erased_person_is_gone_from_every_node_while_every_proof_still_verifies() {
 
 /// The size of the node's latest checkpoint.
 fn root_size(addr: std::net::SocketAddr) -> u64 {
-    let a = get(addr, "/api/v1/log/checkpoint").json();
-    let jws = serde_json::to_vec(&a["checkpoint"]).unwrap();
-    let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
-    let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
-    c["size"].as_u64().unwrap()
+    latest_checkpoint(addr).expect("a checkpoint").size
 }
 
 /// The root of the node's latest checkpoint.

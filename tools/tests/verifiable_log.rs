@@ -8,26 +8,27 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use jol::log::checkpoint::decode_hash;
+use jol::log::checkpoint::{decode_hash, SignedCheckpoint};
+use jol::log::note::{KeyType, VerifierKey};
 use jol::merkle;
 use serde_json::{json, Value};
 
-fn checkpoint(addr: std::net::SocketAddr, size: u64) -> Value {
-    let mut latest = Value::Null;
-    let reached = eventually(Duration::from_secs(10), || {
-        let a = get(addr, "/api/v1/log/checkpoint");
-        if a.status != 200 {
-            return false;
-        }
-        latest = a.json();
-        let jws = serde_json::to_vec(&latest["checkpoint"]).unwrap();
-        let parsed = jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint).unwrap();
-        let c: Value = serde_json::from_slice(parsed.payload()).unwrap();
-        latest["statement"] = c.clone();
-        c["size"] == size
+/// The latest checkpoint note a node serves, parsed (its signatures not checked here).
+fn latest(addr: std::net::SocketAddr) -> Option<SignedCheckpoint> {
+    let a = get(addr, "/api/v1/log/checkpoint");
+    if a.status != 200 {
+        return None;
+    }
+    assert_eq!(a.header("content-type"), Some("text/plain; charset=utf-8"));
+    Some(jol::log::checkpoint::read(&a.body).expect("a checkpoint note"))
+}
+
+/// Wait for the checkpoint of `size` entries.
+fn checkpoint(addr: std::net::SocketAddr, size: u64) -> SignedCheckpoint {
+    let reached = eventually_some(Duration::from_secs(10), || {
+        latest(addr).filter(|c| c.checkpoint.size == size)
     });
-    assert!(reached.is_some(), "no checkpoint of size {size}: {latest}");
-    latest
+    reached.unwrap_or_else(|| panic!("no checkpoint of size {size}: {:?}", latest(addr)))
 }
 
 /// Edit a stopped node's store directly, as an attacker with the disk would: `edit` gets the
@@ -49,17 +50,6 @@ fn behind_the_nodes_back(
     };
     kv.apply(vec![op]).unwrap();
     kv.flush().unwrap();
-}
-
-/// The statement a `/api/v1/log/checkpoint` answer's signed checkpoint makes.
-fn statement_of(answer: &Value) -> Value {
-    let jws = serde_json::to_vec(&answer["checkpoint"]).unwrap();
-    serde_json::from_slice(
-        jol::event::jws::Jws::parse(&jws, jol::event::jws::Typ::Checkpoint)
-            .unwrap()
-            .payload(),
-    )
-    .unwrap()
 }
 
 fn verify_cmd(args: &[&str]) -> std::process::Output {
@@ -92,18 +82,40 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     let c20 = checkpoint(node.addr, 20);
     publish_n(node.addr, 20, 30);
     let c50 = checkpoint(node.addr, 50);
-    let root20 = decode_hash(c20["statement"]["root"].as_str().unwrap()).unwrap();
-    let root50 = decode_hash(c50["statement"]["root"].as_str().unwrap()).unwrap();
+    let root20 = c20.checkpoint.root;
+    let root50 = c50.checkpoint.root;
 
-    // The checkpoint is signed with the node's key.
+    // The checkpoint is a note signed with the node's key under its log's origin, the verifier
+    // key `jol log vkey` prints.
     let key = jol::event::keys::read_public(&dir.path().join("sign.pub.pem")).unwrap();
-    jol::event::jws::Jws::parse(
-        &serde_json::to_vec(&c50["checkpoint"]).unwrap(),
-        jol::event::jws::Typ::Checkpoint,
-    )
-    .unwrap()
-    .verify(&key)
-    .unwrap();
+    let origin = &c50.checkpoint.origin;
+    assert!(origin.ends_with("/jol-log"), "{origin}");
+    let vkey = VerifierKey::new(origin, KeyType::Ed25519, key).unwrap();
+    c50.note.verify(std::slice::from_ref(&vkey)).unwrap();
+    let printed = Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(["log", "vkey", "--config"])
+        .arg(dir.path().join("node.toml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&printed.stdout),
+        format!("{vkey}\n")
+    );
+
+    // The tiles of the checkpointed tree give its root: 50 leaves are one partial level-0 tile.
+    let tile = get(node.addr, "/api/v1/log/tile/0/000.p/50");
+    assert_eq!(tile.status, 200);
+    assert_eq!(
+        tile.header("content-type"),
+        Some("application/octet-stream")
+    );
+    let leaves = tile
+        .body
+        .chunks(32)
+        .map(|h| <[u8; 32]>::try_from(h).unwrap());
+    let rebuilt = merkle::MemoryTree::new(leaves);
+    assert_eq!(merkle::root(&rebuilt, 50).unwrap(), root50);
+    assert_eq!(get(node.addr, "/api/v1/log/tile/0/000.p/51").status, 404);
 
     // Inclusion: the client hashes the event bytes itself.
     let events = all_events(node.addr);
@@ -167,10 +179,10 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         let page = get(node.addr, &format!("/api/v1/events?after={after}&limit=25"));
         assert_eq!(page.status, 200);
     }
-    let covered = eventually(Duration::from_secs(10), || {
-        let statement = statement_of(&get(node.addr, "/api/v1/log/checkpoint").json());
+    let covered = eventually_some(Duration::from_secs(10), || {
+        let c = latest(node.addr)?.checkpoint;
         // The reads above are in the access log, covered as well.
-        statement["quarantineSize"] == 2 && statement["accessSize"].as_u64() >= Some(3)
+        (c.quarantine.size == 2 && c.access.size >= 3).then_some(())
     });
     assert!(
         covered.is_some(),
@@ -291,19 +303,24 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
             ),
         );
     }
-    // Both readers witness migration's checkpoint of size 5 and send back co-signatures.
-    let cosigned = eventually(Duration::from_secs(15), || {
-        let c = get(mig.addr, "/api/v1/log/checkpoint");
-        c.status == 200
-            && c.json()["cosignatures"]
-                .as_array()
-                .is_some_and(|a| a.len() >= 2)
+    // Migration submits its checkpoint to both other members, whose witnesses co-sign it; it
+    // serves their co-signatures with its own signature.
+    let cosigned = eventually_some(Duration::from_secs(15), || {
+        latest(mig.addr).filter(|c| c.checkpoint.size == 5 && c.note.signatures().len() >= 3)
     });
-    assert!(
-        cosigned.is_some(),
-        "{}",
-        get(mig.addr, "/api/v1/log/checkpoint").json()
-    );
+    let cosigned = cosigned.unwrap_or_else(|| panic!("{:?}", latest(mig.addr)));
+    let names: Vec<&str> = cosigned
+        .note
+        .signatures()
+        .iter()
+        .map(|s| s.name.as_str())
+        .collect();
+    for witness in [EMPLOYMENT, EDUCATION] {
+        assert!(
+            names.contains(&format!("{witness}/jol-witness").as_str()),
+            "{names:?}"
+        );
+    }
     assert_eq!(get(emp.addr, "/readyz").json()["logForks"], 0);
 
     // Migration's history is thrown away and rewritten: a new log from scratch.
@@ -329,10 +346,13 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
         .find(|r| r["reason"] == "log-fork")
         .expect("fork evidence in quarantine");
     let evidence: Value = serde_json::from_str(fork["body"].as_str().unwrap()).unwrap();
-    assert!(
-        evidence["previous"]["signature"].is_string() && evidence["new"]["signature"].is_string(),
-        "{evidence}"
-    );
+    for note in [&evidence["previous"], &evidence["new"]] {
+        let note = note.as_str().unwrap_or_default();
+        assert!(
+            jol::log::checkpoint::read(note.as_bytes()).is_ok(),
+            "{evidence}"
+        );
+    }
     let metrics = String::from_utf8(get(emp.addr, "/metrics").body).unwrap();
     assert!(metrics.contains("jol_log_forks_total 1"), "{metrics}");
     for n in [mig, emp, edu] {
@@ -361,13 +381,8 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     publish(mig.addr, "returnee-record", &withdrawal);
     // Wait for a co-signed checkpoint that covers all three events (an earlier one may be
     // co-signed while the last is not signed yet).
-    let cosigned = eventually(Duration::from_secs(10), || {
-        let c = get(mig.addr, "/api/v1/log/checkpoint");
-        if c.status != 200 {
-            return false;
-        }
-        let c = c.json();
-        statement_of(&c)["size"] == 3 && !c["cosignatures"].as_array().unwrap().is_empty()
+    let cosigned = eventually_some(Duration::from_secs(10), || {
+        latest(mig.addr).filter(|c| c.checkpoint.size == 3 && c.note.signatures().len() >= 2)
     });
     assert!(cosigned.is_some());
     mig.stop();
@@ -418,7 +433,18 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
         report["events"], 2,
         "both events about the person, and only those"
     );
-    assert_eq!(report["validCosignatures"][0], EMPLOYMENT);
+    assert_eq!(
+        report["validCosignatures"][0],
+        format!("{EMPLOYMENT}/jol-witness")
+    );
+    // Each event's proof is a c2sp.org/tlog-proof.
+    let doc: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    assert_eq!(doc["format"], "jol-evidence-bundle/2");
+    let proof = doc["events"][0]["proof"].as_str().unwrap();
+    assert!(
+        proof.starts_with("c2sp.org/tlog-proof@v1\nindex "),
+        "{proof}"
+    );
 
     // Change one character of an event's payload inside the bundle.
     let text = std::fs::read_to_string(&bundle).unwrap();

@@ -479,7 +479,6 @@ pub(super) async fn view(args: &BenchArgs) -> Result<Vec<Figure>> {
         &store,
         &member(),
         &checkpoint_key,
-        &KeyName::new(member(), "bench")?,
         store.last_position()?,
     )?;
     let audit = jol::log::audit::audit(&store, None)?;

@@ -283,6 +283,14 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// The value of header `name` (case-insensitive), if the answer has it.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|l| {
+            let (n, v) = l.split_once(':')?;
+            n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+        })
+    }
+
     pub fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
@@ -578,6 +586,18 @@ pub async fn start_async(config: PathBuf) -> Node {
 }
 
 /// Poll `f` every 20 ms until it returns true or `limit` passes; returns the time it took.
+/// What `f` gives first within `limit` (polled every 20 ms), if anything.
+pub fn eventually_some<T>(limit: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let start = std::time::Instant::now();
+    while start.elapsed() < limit {
+        if let Some(t) = f() {
+            return Some(t);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
 pub fn eventually(limit: Duration, mut f: impl FnMut() -> bool) -> Option<Duration> {
     let start = std::time::Instant::now();
     while start.elapsed() < limit {

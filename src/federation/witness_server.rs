@@ -1,0 +1,457 @@
+//! The witness every node is for the other members' logs: `POST /peer/v1/witness/add-checkpoint`
+//! (c2sp.org/tlog-witness). A member submits its new checkpoint with a consistency proof from
+//! the size this witness last co-signed; the witness checks the log's signature (the origin
+//! `<member>/jol-log`, the member's Ed25519 event keys valid now), the proof, and answers its
+//! `cosignature/v1` line, as `<me>/jol-witness`.
+//!
+//! Owns: the record of the last co-signed checkpoint per origin (`Meta::Witnessed`, with this
+//! node's line in `Meta::Cosigned`), checked and replaced under one lock so two submissions
+//! cannot roll it back. A checkpoint that contradicts the recorded one, when the contradiction is
+//! the log's own (the same size with another root, or a bad proof sent by the log itself, not
+//! replayed by another member) is a fork: counted, kept in quarantine with both notes as
+//! evidence (`log-fork`), never co-signed.
+
+use hyper::StatusCode;
+
+use super::receipt::{Reason, Rejection};
+use super::sync::{SyncError, Syncer};
+use crate::event::identifiers::MemberId;
+use crate::log::checkpoint::{self, CheckpointError, SignedCheckpoint};
+use crate::log::note::{Note, MAX_NOTE_BYTES};
+use crate::merkle::{self, Hash};
+use crate::net::http::{self, Problem, ProblemKind, Response};
+use crate::store::Meta;
+
+/// The most consistency proof lines a request may carry (the spec's bound: a proof in a tree
+/// of 2^64 leaves).
+pub(crate) const MAX_PROOF_LINES: usize = 63;
+/// The largest request body: the old size line, the proof lines and the note.
+pub(crate) const MAX_BODY_BYTES: usize = 32 + MAX_PROOF_LINES * 46 + 1 + MAX_NOTE_BYTES;
+
+/// Why a submission was not co-signed, each with the status tlog-witness gives it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error("{0}")]
+    Malformed(String),
+    #[error("the origin {0:?} is not the log of another member of the manifest")]
+    UnknownOrigin(String),
+    #[error("{0}")]
+    Untrusted(String),
+    #[error("the old size is not the size this witness last co-signed ({0})")]
+    Conflict(u64),
+    #[error("{0}")]
+    Inconsistent(String),
+}
+
+impl Refusal {
+    /// The answer: problem+json, but a 409 is the size as `text/x.tlog.size`, as the spec says.
+    pub(crate) fn response(&self) -> Response {
+        let kind = match self {
+            Refusal::Malformed(_) => ProblemKind::WitnessBadRequest,
+            Refusal::UnknownOrigin(_) => ProblemKind::WitnessUnknownOrigin,
+            Refusal::Untrusted(_) => ProblemKind::WitnessUntrusted,
+            Refusal::Conflict(size) => {
+                return http::with_type(
+                    StatusCode::CONFLICT,
+                    "text/x.tlog.size",
+                    format!("{size}\n"),
+                )
+            }
+            Refusal::Inconsistent(_) => ProblemKind::WitnessInconsistent,
+        };
+        Problem::new(kind, self.to_string()).response()
+    }
+}
+
+/// Why a submission got no co-signature: refused as the spec says, or this node failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum WitnessError {
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    #[error(transparent)]
+    Failed(#[from] SyncError),
+}
+
+impl From<crate::store::StoreError> for WitnessError {
+    fn from(e: crate::store::StoreError) -> WitnessError {
+        WitnessError::Failed(e.into())
+    }
+}
+
+/// An `add-checkpoint` body: the old size line, the consistency proof lines, a blank line, the
+/// checkpoint note.
+pub(crate) fn request_body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+    let mut body = format!("old {old}\n");
+    for h in proof {
+        body.push_str(&checkpoint::encode_std(h));
+        body.push('\n');
+    }
+    body.push('\n');
+    let mut body = body.into_bytes();
+    body.extend_from_slice(note);
+    body
+}
+
+/// An `add-checkpoint` body as sent.
+#[derive(Debug)]
+struct Request {
+    old: u64,
+    proof: Vec<Hash>,
+    note: Vec<u8>,
+}
+
+impl Request {
+    fn parse(body: &[u8]) -> Result<Request, Refusal> {
+        let bad = |why: &str| Refusal::Malformed(format!("not an add-checkpoint body: {why}"));
+        let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
+        let (first, mut rest) = text
+            .split_once('\n')
+            .ok_or_else(|| bad("no old size line"))?;
+        let old = first
+            .strip_prefix("old ")
+            .and_then(checkpoint::parse_size)
+            .ok_or_else(|| bad("the first line is not `old <size>`"))?;
+        let mut proof = Vec::new();
+        loop {
+            let (line, after) = rest
+                .split_once('\n')
+                .ok_or_else(|| bad("no empty line before the checkpoint"))?;
+            rest = after;
+            if line.is_empty() {
+                break;
+            }
+            if proof.len() == MAX_PROOF_LINES {
+                return Err(bad("more than 63 consistency proof lines"));
+            }
+            proof.push(
+                checkpoint::decode_std(line)
+                    .ok_or_else(|| bad("a proof line is not a base64 hash"))?,
+            );
+        }
+        Ok(Request {
+            old,
+            proof,
+            note: rest.as_bytes().to_vec(),
+        })
+    }
+}
+
+impl Syncer {
+    /// Serve `add-checkpoint` from `caller` (a member, authenticated by the peer listener).
+    pub(crate) async fn add_checkpoint(
+        &self,
+        caller: &MemberId,
+        req: hyper::Request<hyper::body::Incoming>,
+    ) -> Response {
+        let body = match http::read_body(req, MAX_BODY_BYTES, http::BODY_DEADLINE).await {
+            Ok(b) => b,
+            Err(p) => return p.response(),
+        };
+        match self.witness_submission(caller, &body) {
+            Ok(line) => http::with_type(StatusCode::OK, "text/plain; charset=utf-8", line),
+            Err(WitnessError::Refused(refusal)) => refusal.response(),
+            Err(WitnessError::Failed(e)) => {
+                tracing::error!(error = %e, "the witness cannot record a checkpoint");
+                Problem::new(ProblemKind::StorageUnavailable, e.to_string()).response()
+            }
+        }
+    }
+
+    /// Check a submission and, when it passes, record and co-sign it: the cosignature line.
+    pub(crate) fn witness_submission(
+        &self,
+        caller: &MemberId,
+        body: &[u8],
+    ) -> Result<String, WitnessError> {
+        let request = Request::parse(body)?;
+        let (signed, origin) = self.verify_submitted(&request.note)?;
+        let new = &signed.checkpoint;
+        if request.old > new.size {
+            return Err(Refusal::Malformed(format!(
+                "the old size {} is larger than the checkpoint's {}",
+                request.old, new.size
+            ))
+            .into());
+        }
+        let _one_at_a_time = self
+            .witnessing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen_key = Meta::Witnessed(origin.clone());
+        let last_bytes = self.store.meta(&seen_key)?;
+        let last = last_bytes
+            .as_deref()
+            .and_then(|b| checkpoint::read(b).ok())
+            .map(|s| s.checkpoint);
+        let recorded = last.as_ref().map_or(0, |l| l.size);
+        if request.old != recorded {
+            return Err(Refusal::Conflict(recorded).into());
+        }
+        let inconsistent = |why: String| Err(Refusal::Inconsistent(why).into());
+        if new.size == 0 && new.root != merkle::empty_root() {
+            return inconsistent("a checkpoint of size 0 must have the empty tree's root".into());
+        }
+        if request.old == 0 && !request.proof.is_empty() {
+            return inconsistent("from old size 0 the consistency proof must be empty".into());
+        }
+        if let Some(last) = &last {
+            let fork = match checkpoint::judge(Some(last), new, &request.proof) {
+                checkpoint::Witnessed::Fork(why) => Some(why),
+                _ => None,
+            };
+            if let Some(why) = fork {
+                // Two roots for one size prove a fork by themselves; a bad proof does only
+                // when the log itself sent it (anyone may replay its public checkpoint).
+                if new.size == last.size || caller == &origin {
+                    self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)?;
+                }
+                return inconsistent(why);
+            }
+        }
+        let line = checkpoint::cosign(&signed.note, &self.me, &self.witness_key).line();
+        self.store.set_meta(&seen_key, &request.note)?;
+        self.store
+            .set_meta(&Meta::Cosigned(origin.clone()), line.as_bytes())?;
+        tracing::debug!(%origin, size = new.size, "co-signed a checkpoint");
+        Ok(line)
+    }
+
+    /// Take up a checkpoint of `from`'s log that the split-view check verified (from the
+    /// recorded size `old`, with `proof`), through the same check and record as a submission.
+    /// A record that moved meanwhile (a submission won the race) is left as it is.
+    pub(super) fn take_up(
+        &self,
+        from: &MemberId,
+        old: u64,
+        proof: &[Hash],
+        note: &[u8],
+    ) -> Result<(), SyncError> {
+        match self.witness_submission(from, &request_body(old, proof, note)) {
+            Ok(_) => Ok(()),
+            Err(WitnessError::Refused(r)) => {
+                tracing::debug!(%from, refusal = %r, "the witness did not take up a checked checkpoint");
+                Ok(())
+            }
+            Err(WitnessError::Failed(e)) => Err(e),
+        }
+    }
+
+    /// The checkpoint of another member's log, validly signed by one of its keys valid now.
+    fn verify_submitted(&self, note: &[u8]) -> Result<(SignedCheckpoint, MemberId), Refusal> {
+        let malformed = |e: &dyn std::fmt::Display| Refusal::Malformed(e.to_string());
+        let parsed = Note::parse(note).map_err(|e| malformed(&e))?;
+        let origin_line = parsed.text().split('\n').next().unwrap_or_default();
+        let manifest = self
+            .trust
+            .usable()
+            .map_err(|e| Refusal::Untrusted(e.to_string()))?;
+        let member = checkpoint::member_of_origin(origin_line)
+            .filter(|m| m != &self.me && manifest.member(m).is_some())
+            .ok_or_else(|| Refusal::UnknownOrigin(origin_line.chars().take(200).collect()))?;
+        match checkpoint::verify(note, &manifest) {
+            Ok(signed) => Ok((signed, member)),
+            Err(e @ (CheckpointError::Note(_) | CheckpointError::Body(_))) => Err(malformed(&e)),
+            Err(e @ CheckpointError::UnknownOrigin(_)) => {
+                Err(Refusal::UnknownOrigin(e.to_string()))
+            }
+            Err(e @ (CheckpointError::NoNoteKey(_) | CheckpointError::Signature(_))) => {
+                Err(Refusal::Untrusted(e.to_string()))
+            }
+        }
+    }
+
+    /// A fork: count it, keep both signed checkpoints as evidence, log it; once per new note.
+    pub(super) fn alarm(
+        &self,
+        from: &MemberId,
+        reason: &str,
+        previous: Option<&[u8]>,
+        new: &[u8],
+    ) -> Result<(), SyncError> {
+        let alarmed = Meta::ForkAlarm(from.clone());
+        if self.store.meta(&alarmed).ok().flatten().as_deref() == Some(new) {
+            return Ok(());
+        }
+        self.metrics
+            .forks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::error!(%from, reason, "LOG FORK: the log's checkpoint contradicts one witnessed before");
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let evidence = serde_json::json!({
+            "previous": previous.map(text),
+            "new": text(new),
+        });
+        self.quarantine(
+            from,
+            &Rejection::new(Reason::LogFork, reason),
+            &evidence.to_string(),
+        )?;
+        self.store.set_meta(&alarmed, new).map_err(SyncError::from)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use super::*;
+    use crate::budget::Budget;
+    use crate::federation::fixture::Federation;
+    use crate::federation::sync::SyncSettings;
+    use crate::log::checkpoint::{Checkpoint, TreeHead};
+    use crate::log::note::{KeyType, NoteSignature, VerifierKey};
+    use crate::merkle::MemoryTree;
+    use crate::store::QuarantineCaps;
+
+    struct World {
+        fed: Federation,
+        node: crate::federation::fixture::Node,
+        syncer: Syncer,
+        tree: MemoryTree,
+    }
+
+    fn world() -> World {
+        let fed = Federation::new();
+        let node = fed.node(&fed.employment);
+        let syncer = node.syncer(SyncSettings::default(), QuarantineCaps::NONE);
+        let tree = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i])));
+        World {
+            fed,
+            node,
+            syncer,
+            tree,
+        }
+    }
+
+    impl World {
+        fn origin(&self) -> MemberId {
+            self.fed.migration.clone()
+        }
+
+        /// The migration agency's checkpoint of `size` leaves of `tree`, signed by `signer`.
+        fn note(&self, tree: &MemoryTree, size: u64, signer: &MemberId) -> Vec<u8> {
+            let empty = TreeHead {
+                size: 0,
+                root: merkle::empty_root(),
+            };
+            let c = Checkpoint {
+                origin: checkpoint::log_origin(&self.origin()),
+                size,
+                root: merkle::root(tree, size).unwrap(),
+                quarantine: empty,
+                access: empty,
+            };
+            checkpoint::sign(&c, self.fed.key(signer))
+        }
+
+        fn body(&self, old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
+            request_body(old, proof, note)
+        }
+
+        fn submit(&self, old: u64, new: u64) -> Result<String, Refusal> {
+            let proof = merkle::consistency_proof(&self.tree, old, new).unwrap();
+            let note = self.note(&self.tree, new, &self.origin());
+            self.submit_raw(&self.body(old, &proof, &note))
+        }
+
+        fn submit_raw(&self, body: &[u8]) -> Result<String, Refusal> {
+            match self.syncer.witness_submission(&self.origin(), body) {
+                Ok(line) => Ok(line),
+                Err(WitnessError::Refused(r)) => Err(r),
+                Err(WitnessError::Failed(e)) => panic!("{e}"),
+            }
+        }
+
+        fn forks(&self) -> Vec<String> {
+            let mut all = Budget::unlimited();
+            let q = self.node.store.quarantined(0, 100, &mut all).unwrap();
+            q.into_iter().map(|q| q.reason).collect()
+        }
+    }
+
+    #[test]
+    fn a_consistent_checkpoint_is_cosigned_and_recorded_then_extended() {
+        let w = world();
+        let line = w.submit(0, 5).unwrap();
+        let sig = NoteSignature::parse_line(line.trim_end()).unwrap();
+        let key = VerifierKey::new(
+            &checkpoint::witness_name(&w.node.member),
+            KeyType::Cosignature,
+            w.fed.key(&w.node.member).verifying_key(),
+        )
+        .unwrap();
+        let mut note = Note::parse(&w.note(&w.tree, 5, &w.origin())).unwrap();
+        note.add(sig).unwrap();
+        assert!(note.verify(&[key]).is_ok());
+        assert_eq!(w.submit(0, 9), Err(Refusal::Conflict(5)));
+        assert!(w.submit(5, 9).is_ok());
+        assert!(w.submit(9, 9).is_ok(), "the same checkpoint again");
+        assert_eq!(w.submit(5, 20), Err(Refusal::Conflict(9)));
+        assert!(w.forks().is_empty());
+    }
+
+    #[test]
+    fn each_refusal_has_its_spec_status() {
+        let w = world();
+        let note = w.note(&w.tree, 5, &w.origin());
+        let status = |r: Result<String, Refusal>| r.unwrap_err().response().status().as_u16();
+        // Malformed bodies.
+        assert_eq!(status(w.submit_raw(b"old 01\n\n")), 400);
+        assert_eq!(
+            status(w.submit_raw(&w.body(6, &[], &note))),
+            400,
+            "old > size"
+        );
+        let too_long = w.body(0, &[[0; 32]; MAX_PROOF_LINES + 1], &note);
+        assert_eq!(status(w.submit_raw(&too_long)), 400, "64 proof lines");
+        // Another member's signature for this origin, or none known.
+        let forged = w.note(&w.tree, 5, &w.fed.employment);
+        assert_eq!(status(w.submit_raw(&w.body(0, &[], &forged))), 403);
+        // This node's own log, or no member's, is not witnessed here.
+        let mine = String::from_utf8(note.clone()).unwrap().replace(
+            &checkpoint::log_origin(&w.origin()),
+            &checkpoint::log_origin(&w.node.member),
+        );
+        assert_eq!(status(w.submit_raw(&w.body(0, &[], mine.as_bytes()))), 404);
+        // A proof from 0 is empty; a size 0 has the empty root.
+        assert_eq!(status(w.submit_raw(&w.body(0, &[[1; 32]], &note))), 422);
+        let conflict = w
+            .submit(0, 5)
+            .and_then(|_| w.submit(3, 6))
+            .unwrap_err()
+            .response();
+        assert_eq!(conflict.status(), 409);
+        assert_eq!(conflict.headers()["content-type"], "text/x.tlog.size");
+    }
+
+    #[test]
+    fn a_second_root_for_the_witnessed_size_is_a_fork_kept_never_cosigned() {
+        let w = world();
+        w.submit(0, 5).unwrap();
+        let other = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i, 1])));
+        let forked = w.note(&other, 5, &w.origin());
+        let refused = w.submit_raw(&w.body(5, &[], &forked)).unwrap_err();
+        assert!(matches!(refused, Refusal::Inconsistent(_)));
+        assert_eq!(w.forks(), ["log-fork"]);
+        assert_eq!(w.node.metrics.forks.load(Relaxed), 1);
+        // The record is unchanged: the honest extension still passes.
+        assert!(w.submit(5, 9).is_ok());
+    }
+
+    #[test]
+    fn a_bad_proof_replayed_by_another_member_is_refused_without_an_alarm() {
+        let w = world();
+        w.submit(0, 5).unwrap();
+        let note = w.note(&w.tree, 9, &w.origin());
+        let body = w.body(5, &[[7; 32]], &note);
+        let replayed = w.syncer.witness_submission(&w.fed.education, &body);
+        assert!(matches!(
+            replayed,
+            Err(WitnessError::Refused(Refusal::Inconsistent(_)))
+        ));
+        assert!(w.forks().is_empty());
+        let sent_by_the_log = w.submit_raw(&body);
+        assert!(matches!(sent_by_the_log, Err(Refusal::Inconsistent(_))));
+        assert_eq!(w.forks(), ["log-fork"]);
+    }
+}
