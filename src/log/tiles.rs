@@ -64,6 +64,10 @@ impl TilePath {
         if leading.len() > 6 {
             return Err(TileError::Path("N has too many elements"));
         }
+        if leading.first() == Some(&"x000") {
+            // One tile, one path: the encoding has no leading zero elements.
+            return Err(TileError::Path("N begins with a zero element"));
+        }
         let mut index: u64 = 0;
         for part in leading {
             let digits = part.strip_prefix('x').ok_or(TileError::Path(
@@ -175,6 +179,8 @@ mod tests {
         assert_eq!(p.to_string(), "2/000.p/1");
         assert_eq!(parse("entries/000"), Err(TileError::Entries));
         for bad in [
+            "0/x000/000",
+            "0/x000/x001/000",
             "0/x1000",
             "0/1000",
             "0/01",
