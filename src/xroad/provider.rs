@@ -20,7 +20,7 @@
 use std::sync::Arc;
 
 use hyper::body::Incoming;
-use hyper::{Method, Request, StatusCode};
+use hyper::{HeaderMap, Method, Request, StatusCode};
 
 use crate::api::origin::HostNames;
 use crate::api::registry::{date_param, kpi_answer, valid_pin};
@@ -48,23 +48,17 @@ impl ProviderFace {
             return p.response();
         }
         let path = req.uri().path().to_string();
-        let mut parts = path.trim_start_matches('/').splitn(2, '/');
-        let service = parts.next().and_then(Service::from_code);
-        let rest = format!("/{}", parts.next().unwrap_or_default());
-        let Some(service) = service else {
-            return not_found(&path).response();
-        };
-        let Some(resource) = rest.strip_prefix("/v1") else {
+        let Some((service, resource)) = resource_of(&path) else {
             return not_found(&path).response();
         };
         if req.method() == Method::GET && resource == "/openapi.json" {
             return http::json(StatusCode::OK, &super::openapi::service(service));
         }
-        let client = match client_of(&req) {
+        let client = match client_of(req.headers()) {
             Ok(c) => c,
             Err(p) => return p.response(),
         };
-        let official = official_of(&req);
+        let official = official_of(req.headers());
         let answer = match service {
             Service::Feed => {
                 return self
@@ -98,9 +92,9 @@ impl ProviderFace {
     ) -> Result<Response, Problem> {
         let manifest = serving_manifest(&self.feed.trust)?;
         let pin = valid_pin(pin)?;
-        let official = official_of(req);
-        required_header(req, header::USER_ID)?;
-        required_header(req, header::ISSUE)?;
+        let official = official_of(req.headers());
+        required_header(req.headers(), header::USER_ID)?;
+        required_header(req.headers(), header::ISSUE)?;
         let store = &self.feed.store;
         let me = &self.feed.member;
         let readable: Vec<(EventType, Vec<String>)> = EventType::ALL
@@ -184,10 +178,22 @@ impl ProviderFace {
     }
 }
 
+/// The service a path of this face calls and the resource under its `/v1`, from
+/// `/{service code}/v1{resource}` (the security server's mapping of `/r1/{member}/{code}/…`).
+pub(crate) fn resource_of(path: &str) -> Option<(Service, &str)> {
+    let (code, rest) = path
+        .trim_start_matches('/')
+        .split_once('/')
+        .unwrap_or((path.trim_start_matches('/'), ""));
+    let service = Service::from_code(code)?;
+    let resource = rest.strip_prefix("v1")?;
+    (resource.is_empty() || resource.starts_with('/')).then_some((service, resource))
+}
+
 /// What X-Road's headers say about the official behind a call, for the access log.
-fn official_of(req: &Request<Incoming>) -> Official {
+pub(crate) fn official_of(headers: &HeaderMap) -> Official {
     let header = |name| {
-        req.headers()
+        headers
             .get(name)
             .and_then(|v| v.to_str().ok())
             .filter(|v| !v.trim().is_empty())
@@ -204,8 +210,8 @@ fn official_of(req: &Request<Incoming>) -> Official {
 const MAX_HEADER_CHARS: usize = 256;
 
 /// The calling subsystem, from `X-Road-Client`.
-fn client_of(req: &Request<Incoming>) -> Result<MemberId, Problem> {
-    let value = required_header(req, header::CLIENT)?;
+pub(crate) fn client_of(headers: &HeaderMap) -> Result<MemberId, Problem> {
+    let value = required_header(headers, header::CLIENT)?;
     value.parse().map_err(|e| {
         Problem::new(
             ProblemKind::BadClient,
@@ -214,8 +220,8 @@ fn client_of(req: &Request<Incoming>) -> Result<MemberId, Problem> {
     })
 }
 
-fn required_header(req: &Request<Incoming>, name: &str) -> Result<String, Problem> {
-    req.headers()
+fn required_header(headers: &HeaderMap, name: &str) -> Result<String, Problem> {
+    headers
         .get(name)
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.trim().is_empty())
