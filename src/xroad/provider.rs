@@ -196,7 +196,8 @@ pub(crate) fn official_of(headers: &HeaderMap) -> Official {
         headers
             .get(name)
             .and_then(|v| v.to_str().ok())
-            .filter(|v| !v.trim().is_empty())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
             .map(|v| v.chars().take(MAX_HEADER_CHARS).collect::<String>())
     };
     Official {
@@ -240,4 +241,46 @@ fn not_found(path: &str) -> Problem {
         ProblemKind::NotFound,
         format!("no service resource at {path}"),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_official_is_logged_trimmed_and_never_blank() {
+        // Found by fuzz/fuzz_targets/xroad_face.rs's rule: 256 blanks and a name were kept as
+        // 256 blanks (cut to the length kept before the blanks were looked at).
+        let mut headers = HeaderMap::new();
+        let padded = format!("{}EE1234", " ".repeat(300));
+        headers.insert(header::USER_ID, padded.parse().unwrap());
+        headers.insert(header::ISSUE, "   ".parse().unwrap());
+        let official = official_of(&headers);
+        assert_eq!(official.user.as_deref(), Some("EE1234"));
+        assert_eq!(official.issue, None);
+        let long = "x".repeat(1000);
+        headers.insert(header::ID, long.parse().unwrap());
+        assert_eq!(
+            official_of(&headers).message_id.map(|m| m.len()),
+            Some(MAX_HEADER_CHARS)
+        );
+    }
+
+    #[test]
+    fn a_path_names_a_service_and_a_resource_under_v1() {
+        assert_eq!(
+            resource_of("/jol-feed/v1/feed"),
+            Some((Service::Feed, "/feed"))
+        );
+        assert_eq!(resource_of("/jol-kpi/v1"), Some((Service::Kpi, "")));
+        for path in [
+            "/jol-feed/v1feed",
+            "/jol-feed",
+            "/other/v1/feed",
+            "/jol-persons/v2/x",
+            "",
+        ] {
+            assert_eq!(resource_of(path), None, "{path}");
+        }
+    }
 }
