@@ -6,7 +6,8 @@
 # fuzz/corpus/<target>/ (committed: start from it, add what is new), starts from its seeds in
 # fuzz/seeds/<target>/, and writes anything it finds to fuzz/artifacts/<target>/. At the end each
 # corpus is minimised (cargo fuzz cmin) and the executions of each target and what it found are
-# printed. Logs: fuzz/logs/<target>.log, or $JOL_FUZZ_LOGS/<target>.log.
+# printed. Inputs are at most 8 KiB, so each corpus stays small. Logs: fuzz/logs/<target>.log,
+# or $JOL_FUZZ_LOGS/<target>.log.
 #
 # A finding is replayed with `cargo fuzz run -s none TARGET fuzz/artifacts/TARGET/crash-…`;
 # once fixed, its file goes to fuzz/regressions/<target>/, which `cargo test --lib fuzzing`
@@ -34,7 +35,7 @@ flags=(-s none)
 for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   "${fuzz[@]}" run "${flags[@]}" "$t" "corpus/$t" "seeds/$t" -- \
-    -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 \
+    -max_total_time=$((minutes * 60)) -timeout=10 -rss_limit_mb=2048 -max_len=8192 \
     -print_final_stats=1 -artifact_prefix="artifacts/$t/" >"$logs/$t.log" 2>&1 &
 done
 wait
@@ -48,7 +49,7 @@ printf '%-20s %14s %8s %10s  %s\n' target executions exec/s corpus found
 for t in "${targets[@]}"; do
   runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$logs/$t.log" | grep -o '[0-9]*$' | tail -1)
   rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$logs/$t.log" | grep -o '[0-9]*$' | tail -1)
-  size=$(du -sh "corpus/$t" | cut -f1)
+  size=$(du -sh --apparent-size "corpus/$t" | cut -f1)
   found=$(find "artifacts/$t" -type f | wc -l)
   [ "$found" -eq 0 ] || failed=1
   printf '%-20s %14s %8s %10s  %s\n' "$t" "${runs:-?}" "${rate:-?}" "$size" \

@@ -592,13 +592,16 @@ mod tests {
         let mut seeds: Vec<(&str, String, Vec<u8>)> = Vec::new();
         let mut add = |target, name: &str, bytes: Vec<u8>| seeds.push((target, name.into(), bytes));
         // feed_page: signed pages, an unsigned one, a withheld item and a release, a fault.
+        // Pages of three events at most, so that inputs stay within fuzz/run.sh's 8 KiB.
         for (name, selective) in [("signed-whole", false), ("signed-sd-jwt", true)] {
-            let items = signed_events(selective)
+            let items: Vec<Value> = signed_events(selective)
                 .iter()
                 .enumerate()
                 .map(|(i, b)| item(i + 1, b))
                 .collect();
-            add("feed_page", name, page(items));
+            for (n, run) in items.chunks(3).enumerate() {
+                add("feed_page", &format!("{name}-{n}"), page(run.to_vec()));
+            }
         }
         // Every other item an SD-JWT: the concealed event and its disclosures.
         let unsigned: Vec<Value> = examples()
@@ -614,7 +617,9 @@ mod tests {
                 json!({"sequence": i + 1, "jws": {"unsigned": e, "disclosures": disclosures}})
             })
             .collect();
-        add("feed_page", "unsigned", page(unsigned));
+        for (n, run) in unsigned.chunks(3).enumerate() {
+            add("feed_page", &format!("unsigned-{n}"), page(run.to_vec()));
+        }
         let first = &signed_events(false)[0];
         let mut released = serde_json::from_slice::<Value>(&page(vec![
             json!({"sequence": 1, "withheld": "no-consent"}),
@@ -676,11 +681,14 @@ mod tests {
             );
             batch.push(body);
         }
-        add(
-            "publish_body",
-            "batch",
-            serde_json::to_vec(&json!({"events": batch})).unwrap(),
-        );
+        for (n, run) in batch.chunks(3).enumerate() {
+            let body = json!({"events": run});
+            add(
+                "publish_body",
+                &format!("batch-{n}"),
+                serde_json::to_vec(&body).unwrap(),
+            );
+        }
         // xroad_face: path, X-Road-Client, -UserId, -Issue, -Id, query.
         for (name, lines) in [
             ("feed", "/jol-feed/v1/feed\ncentral-server/GOV/70000001/migration\nEE1234\nCASE-7\nmsg-1\nafter=0&limit=100&wait=20"),
