@@ -69,6 +69,8 @@ pub(crate) mod cores;
 pub mod credentials;
 pub mod event;
 pub mod federation;
+#[cfg(any(fuzzing, test))]
+pub mod fuzzing;
 pub mod log;
 pub mod matching;
 pub mod merkle;

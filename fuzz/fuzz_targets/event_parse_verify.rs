@@ -4,9 +4,9 @@
 
 use std::sync::OnceLock;
 
-use jol::event::SignedEvent;
 use jol::event::jws::{Jws, Typ};
 use jol::event::schema::{EventType, Schemas};
+use jol::event::SignedEvent;
 use libfuzzer_sys::fuzz_target;
 
 fn schemas() -> &'static Schemas {

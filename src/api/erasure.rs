@@ -25,12 +25,24 @@ const VIEWS_WAIT: Duration = Duration::from_secs(10);
 /// What an operator sends to order an erasure.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ErasureRequest {
-    legal_basis: String,
-    reason: String,
+pub(crate) struct ErasureRequest {
+    pub(crate) legal_basis: String,
+    pub(crate) reason: String,
 }
 
 impl ErasureRequest {
+    /// Read an order's body: exactly the two strings, each of its allowed length.
+    pub(crate) fn parse(body: &[u8]) -> Result<ErasureRequest, Problem> {
+        let request: ErasureRequest = serde_json::from_slice(body).map_err(|_| {
+            Problem::new(
+                ProblemKind::InvalidRequest,
+                "an erasure is a JSON object with exactly two strings: {\"legalBasis\": …, \"reason\": …}",
+            )
+        })?;
+        request.check()?;
+        Ok(request)
+    }
+
     fn check(&self) -> Result<(), Problem> {
         let bad = |at: &str, why: &str| {
             Problem::new(
@@ -63,13 +75,7 @@ impl LocalApi {
     ) -> Result<Response, Problem> {
         let pin = valid_pin(pin)?;
         let body = self.read_json_body(req).await?;
-        let request: ErasureRequest = serde_json::from_slice(&body).map_err(|_| {
-            Problem::new(
-                ProblemKind::InvalidRequest,
-                "an erasure is a JSON object with exactly two strings: {\"legalBasis\": …, \"reason\": …}",
-            )
-        })?;
-        request.check()?;
+        let request = ErasureRequest::parse(&body)?;
         self.views_caught_up().await?;
         let (positions, ids) = self.own_events_of(&pin)?;
         let order = ErasureOrder {

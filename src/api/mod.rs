@@ -7,13 +7,13 @@
 pub(crate) mod budget;
 mod credentials;
 pub(crate) mod dashboard;
-mod erasure;
+pub(crate) mod erasure;
 mod events;
 mod health;
 mod matching;
 pub(crate) mod openapi;
 pub(crate) mod origin;
-mod publish;
+pub(crate) mod publish;
 pub(crate) mod registry;
 pub(crate) mod routes;
 pub(crate) mod session;

@@ -21,9 +21,7 @@ impl LocalApi {
     pub(super) async fn post_event(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         let body = self.read_json_body(req).await?;
         let value = self.parsed(&body)?;
-        let draft = self
-            .draft(&value, "")
-            .map_err(|p| self.quarantine(p, &body))?;
+        let draft = draft(&value, "").map_err(|p| self.quarantine(p, &body))?;
         match self.publisher.publish(draft).await {
             Ok(p) => Ok(published_response(&p)),
             Err(e) => Err(self.quarantine(publish_problem(e, "/data"), &body)),
@@ -33,23 +31,11 @@ impl LocalApi {
     pub(super) async fn post_batch(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         let body = self.read_json_body(req).await?;
         let value = self.parsed(&body)?;
-        let Some(items) = value.get("events").and_then(Value::as_array) else {
-            return Err(Problem::new(
-                ProblemKind::InvalidRequest,
-                "a batch is {\"events\": [ {type, data, idempotencyKey?}, … ]}",
-            )
-            .field("/events", "required: an array of events"));
-        };
-        if items.len() > MAX_BATCH {
-            return Err(Problem::new(
-                ProblemKind::BatchTooLarge,
-                format!("a batch carries at most {MAX_BATCH} events"),
-            ));
-        }
+        let items = batch_items(&value)?;
         let mut drafts = Vec::new();
         let mut results: Vec<Option<Value>> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            match self.draft(item, &format!("/events/{i}")) {
+            match draft(item, &format!("/events/{i}")) {
                 Ok(d) => {
                     drafts.push(d);
                     results.push(None);
@@ -102,75 +88,6 @@ impl LocalApi {
         http::parse_json(body).map_err(|p| self.quarantine(p, body))
     }
 
-    /// Turn `{type, data, idempotencyKey?}` into a draft; pointers are placed under `at`.
-    fn draft(&self, value: &Value, at: &str) -> Result<Draft, Problem> {
-        let invalid = || {
-            Problem::new(
-                ProblemKind::InvalidRequest,
-                "a publish request is {\"type\": …, \"data\": {…}, \"idempotencyKey\"?: …}",
-            )
-        };
-        let Some(obj) = value.as_object() else {
-            return Err(invalid().field(at, "must be a JSON object"));
-        };
-        let mut problem = invalid();
-        for k in obj.keys() {
-            if !["type", "data", "idempotencyKey"].contains(&k.as_str()) {
-                problem = problem.field(
-                    format!("{at}/{}", crate::event::json::pointer_token(k)),
-                    "unknown member",
-                );
-            }
-        }
-        let event_type = match obj
-            .get("type")
-            .map(|t| t.as_str().map(str::parse::<EventType>))
-        {
-            Some(Some(Ok(EventType::Erasure))) => {
-                problem = problem.field(
-                    format!("{at}/type"),
-                    "erasures are made by POST /api/v1/persons/{pin}/erasure, which erases what they name",
-                );
-                None
-            }
-            Some(Some(Ok(t))) => Some(t),
-            None => {
-                problem = problem.field(format!("{at}/type"), "required");
-                None
-            }
-            _ => {
-                problem = problem.field(
-                    format!("{at}/type"),
-                    "unknown event type; expected returnee-record, training-enrolment or employment-status",
-                );
-                None
-            }
-        };
-        let data = obj.get("data");
-        if !data.is_some_and(Value::is_object) {
-            problem = problem.field(format!("{at}/data"), "required: a JSON object");
-        }
-        let idempotency_key = match obj.get("idempotencyKey") {
-            None => None,
-            Some(Value::String(k)) if (1..=200).contains(&k.len()) => Some(k.clone()),
-            Some(_) => {
-                problem = problem.field(
-                    format!("{at}/idempotencyKey"),
-                    "must be a string of 1 to 200 characters",
-                );
-                None
-            }
-        };
-        match (event_type, data) {
-            (Some(event_type), Some(data)) if problem.errors.is_empty() => Ok(Draft {
-                event_type,
-                data: data.clone(),
-                idempotency_key,
-            }),
-            _ => Err(problem),
-        }
-    }
-
     /// Keep a refused submission with its reason; returns the problem for the answer: the
     /// refusal, or `quarantine-full` when the quarantine cannot keep it.
     fn quarantine(&self, problem: Problem, body: &[u8]) -> Problem {
@@ -201,6 +118,93 @@ impl LocalApi {
                 problem
             }
         }
+    }
+}
+
+/// The events of a batch body, `{"events": [...]}` with at most [`MAX_BATCH`] of them.
+pub(crate) fn batch_items(value: &Value) -> Result<&[Value], Problem> {
+    let Some(items) = value.get("events").and_then(Value::as_array) else {
+        return Err(Problem::new(
+            ProblemKind::InvalidRequest,
+            "a batch is {\"events\": [ {type, data, idempotencyKey?}, … ]}",
+        )
+        .field("/events", "required: an array of events"));
+    };
+    if items.len() > MAX_BATCH {
+        return Err(Problem::new(
+            ProblemKind::BatchTooLarge,
+            format!("a batch carries at most {MAX_BATCH} events"),
+        ));
+    }
+    Ok(items)
+}
+
+/// Turn `{type, data, idempotencyKey?}` into a draft; pointers are placed under `at`.
+pub(crate) fn draft(value: &Value, at: &str) -> Result<Draft, Problem> {
+    let invalid = || {
+        Problem::new(
+            ProblemKind::InvalidRequest,
+            "a publish request is {\"type\": …, \"data\": {…}, \"idempotencyKey\"?: …}",
+        )
+    };
+    let Some(obj) = value.as_object() else {
+        return Err(invalid().field(at, "must be a JSON object"));
+    };
+    let mut problem = invalid();
+    for k in obj.keys() {
+        if !["type", "data", "idempotencyKey"].contains(&k.as_str()) {
+            problem = problem.field(
+                format!("{at}/{}", crate::event::json::pointer_token(k)),
+                "unknown member",
+            );
+        }
+    }
+    let event_type = match obj
+        .get("type")
+        .map(|t| t.as_str().map(str::parse::<EventType>))
+    {
+        Some(Some(Ok(EventType::Erasure))) => {
+            problem = problem.field(
+                format!("{at}/type"),
+                "erasures are made by POST /api/v1/persons/{pin}/erasure, which erases what they name",
+            );
+            None
+        }
+        Some(Some(Ok(t))) => Some(t),
+        None => {
+            problem = problem.field(format!("{at}/type"), "required");
+            None
+        }
+        _ => {
+            problem = problem.field(
+                format!("{at}/type"),
+                "unknown event type; expected returnee-record, training-enrolment or employment-status",
+            );
+            None
+        }
+    };
+    let data = obj.get("data");
+    if !data.is_some_and(Value::is_object) {
+        problem = problem.field(format!("{at}/data"), "required: a JSON object");
+    }
+    let idempotency_key = match obj.get("idempotencyKey") {
+        None => None,
+        Some(Value::String(k)) if (1..=200).contains(&k.len()) => Some(k.clone()),
+        Some(_) => {
+            problem = problem.field(
+                format!("{at}/idempotencyKey"),
+                "must be a string of 1 to 200 characters",
+            );
+            None
+        }
+    };
+    match (event_type, data) {
+        (Some(event_type), Some(data)) if problem.errors.is_empty() => Ok(Draft {
+            event_type,
+            data: data.clone(),
+            idempotency_key,
+        }),
+        _ => Err(problem),
     }
 }
 

@@ -15,8 +15,12 @@ const DATE: &[BorrowedFormatItem<'static>] = format_description!("[year]-[month]
 
 time::serde::format_description!(pub iso_date, Date, DATE);
 
-/// A `YYYY-MM-DD` date from the data, as [`iso_date`] reads it.
+/// A `YYYY-MM-DD` date from the data, as [`iso_date`] reads it, without the sign `[year]` also
+/// reads (`+2026-11-30`): the schemas write four digits.
 pub(crate) fn date(text: &str) -> Option<Date> {
+    if !text.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
     Date::parse(text, DATE).ok()
 }
 
@@ -170,6 +174,15 @@ mod tests {
     use super::*;
     use serde::de::DeserializeOwned;
     use serde_json::Value;
+
+    #[test]
+    fn a_date_is_four_digits_of_year_without_a_sign() {
+        // Found by fuzz/fuzz_targets/xroad_face.rs: `from=+8927-01-01` was read as a date.
+        assert!(date("2026-11-30").is_some());
+        for signed in ["+2026-11-30", "-2026-11-30", "+8927-01-01", " 2026-11-30"] {
+            assert_eq!(date(signed), None, "{signed}");
+        }
+    }
 
     fn schema(text: &str) -> Value {
         serde_json::from_str(text).unwrap()

@@ -506,23 +506,23 @@ struct Facts {
 }
 
 /// What a feed request asks for, from its query.
-struct FeedQuery {
+pub(crate) struct FeedQuery {
     /// The last own sequence the caller holds.
-    after: u64,
+    pub(crate) after: u64,
     /// Most events (and most releases) in the page.
-    limit: u64,
+    pub(crate) limit: u64,
     /// Longest the request may be held while nothing is new, in seconds.
-    wait: u64,
+    pub(crate) wait: u64,
     /// The types the caller asks for (`None`: every type).
-    types: Option<Vec<EventType>>,
+    pub(crate) types: Option<Vec<EventType>>,
     /// The caller's release cursor, when it follows its release log.
-    released_after: Option<u64>,
+    pub(crate) released_after: Option<u64>,
 }
 
 impl FeedQuery {
     /// `after`, `limit` (1 to [`MAX_FEED_PAGE`], 500 if not given), `wait` (at most
     /// `max_wait`), `types` and `released_after`; 400 naming the parameter that is wrong.
-    fn parse(query: Option<&str>, max_wait: u64) -> Result<FeedQuery, Problem> {
+    pub(crate) fn parse(query: Option<&str>, max_wait: u64) -> Result<FeedQuery, Problem> {
         Ok(FeedQuery {
             after: http::query_u64(query, "after", 0)?,
             limit: http::query_u64(query, "limit", 500)?.clamp(1, MAX_FEED_PAGE),

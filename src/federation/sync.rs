@@ -221,7 +221,16 @@ fn check_in_parallel(
 /// Ask the feed for one page and decode it; an X-Road fault or an error status ends the session.
 async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage, SyncError> {
     let (status, body) = client.get(path).await.map_err(SyncError::from)?;
-    if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
+    decode_page(status, &body)
+}
+
+/// A feed answer as the subscriber reads it: an X-Road fault, an error status (with its
+/// problem type, if the body names one) or a page.
+pub(crate) fn decode_page(
+    status: hyper::StatusCode,
+    body: &[u8],
+) -> Result<ReceivedPage, SyncError> {
+    if let Some(f) = crate::net::xroad::Fault::recognise(body) {
         return Err(SyncError::XRoad {
             status: status.as_u16(),
             kind: f.kind,
@@ -229,7 +238,7 @@ async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage,
         });
     }
     if !status.is_success() {
-        let problem = serde_json::from_slice::<serde_json::Value>(&body)
+        let problem = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(String::from))
             .unwrap_or_default();
@@ -238,7 +247,7 @@ async fn fetch_page(client: &mut HttpClient, path: &str) -> Result<ReceivedPage,
             problem,
         });
     }
-    serde_json::from_slice(&body).map_err(SyncError::Decode)
+    serde_json::from_slice(body).map_err(SyncError::Decode)
 }
 
 /// Whether the publisher holds more than `page` brought: it ended before the publisher's head

@@ -225,10 +225,11 @@ pub(crate) struct Derived {
     pub(crate) employed_six_months_after_return: Option<bool>,
 }
 
-/// Parse an ISO 8601 date a caller gave (a query parameter, a command-line option); dates in
-/// the data are read by [`vocab::date`].
+/// Parse a `YYYY-MM-DD` date a caller gave (a query parameter, a command-line option), as the
+/// dates in the data are read ([`vocab::date`]): ISO 8601's other forms (`2026-334`,
+/// `2026-W48-1`, `20261130`, `+002026-11-30`) are refused, as the answers say.
 pub fn date(s: &str) -> Option<Date> {
-    Date::parse(s, &time::format_description::well_known::Iso8601::DATE).ok()
+    vocab::date(s)
 }
 
 fn text(v: &Value, key: &str) -> Option<String> {
@@ -618,6 +619,25 @@ impl PersonView {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_callers_date_is_read_only_as_yyyy_mm_dd() {
+        // Found by fuzz/fuzz_targets/xroad_face.rs: `asOf=2026-103` was read as 13 April.
+        assert_eq!(
+            date("2026-11-30").map(|d| d.to_string()),
+            Some("2026-11-30".into())
+        );
+        for other in [
+            "2026-103",
+            "2026-W48-1",
+            "20261130",
+            "+002026-11-30",
+            "+2026-11-30",
+            "2026-11-30 ",
+        ] {
+            assert_eq!(date(other), None, "{other}");
+        }
+    }
     use serde_json::json;
 
     fn ev(t: EventType, source: &str, data: Value) -> Event {

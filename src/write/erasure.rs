@@ -196,7 +196,7 @@ pub(super) fn order_data(order: &ErasureOrder, ids: &[Uuid], today: time::Date) 
 /// What an order event says, as a holder reads it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct OrderSays {
+pub(crate) struct OrderSays {
     pub(super) erasure_id: Uuid,
     pub(super) legal_basis: String,
     pub(super) purpose: String,
@@ -207,20 +207,20 @@ pub(super) struct OrderSays {
 /// What a confirmation event says, as the ordering node reads it.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub(super) struct ConfirmationSays {
+pub(crate) struct ConfirmationSays {
     pub(super) erasure_id: Uuid,
     pub(super) publisher: MemberId,
     pub(super) erased: u64,
 }
 
 /// Which of the two an erasure event is.
-pub(super) enum Says {
+pub(crate) enum Says {
     Order(OrderSays),
     Confirmation(ConfirmationSays),
 }
 
 /// Read an erasure event's data (it passed the schema on its way in).
-pub(super) fn says(data: &Value) -> Option<Says> {
+pub(crate) fn says(data: &Value) -> Option<Says> {
     match data.get("event")?.as_str()? {
         "ERASURE_ORDERED" => serde_json::from_value(data.clone()).ok().map(Says::Order),
         "ERASURE_CONFIRMED" => serde_json::from_value(data.clone())
