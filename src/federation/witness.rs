@@ -52,9 +52,11 @@ impl Syncer {
             let v = fetch_proof(client, &path).await?;
             proof = hashes(&v["proof"]);
         }
+        // The publisher served both the note, as its latest, and the proof: any contradiction
+        // with what was witnessed is its own.
         let judged = checkpoint::judge(last.as_ref(), &new, &proof);
-        if let Witnessed::Fork(reason) = &judged {
-            return self.alarm(from, reason, last_bytes.as_deref(), &bytes);
+        if let Witnessed::Fork(why) | Witnessed::Stale(why) | Witnessed::BadProof(why) = &judged {
+            return self.alarm(from, why, last_bytes.as_deref(), &bytes);
         }
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);

@@ -16,7 +16,7 @@ use hyper::StatusCode;
 use super::receipt::{Reason, Rejection};
 use super::sync::{SyncError, Syncer};
 use crate::event::identifiers::MemberId;
-use crate::log::checkpoint::{self, CheckpointError, SignedCheckpoint};
+use crate::log::checkpoint::{self, CheckpointError, SignedCheckpoint, Witnessed};
 use crate::log::note::{Note, MAX_NOTE_BYTES};
 use crate::merkle::{self, Hash};
 use crate::net::http::{self, Problem, ProblemKind, Response};
@@ -194,15 +194,16 @@ impl Syncer {
         if request.old == 0 && !request.proof.is_empty() {
             return inconsistent("from old size 0 the consistency proof must be empty".into());
         }
-        if let Some(last) = &last {
-            let fork = match checkpoint::judge(Some(last), new, &request.proof) {
-                checkpoint::Witnessed::Fork(why) => Some(why),
-                _ => None,
-            };
-            if let Some(why) = fork {
-                // Two roots for one size prove a fork by themselves; a bad proof does only
-                // when the log itself sent it (anyone may replay its public checkpoint).
-                if new.size == last.size || caller == &origin {
+        // Two notes that contradict prove a fork by themselves; an older note or a bad proof
+        // does only when the log itself sent it (anyone may replay its old notes).
+        match checkpoint::judge(last.as_ref(), new, &request.proof) {
+            Witnessed::Consistent | Witnessed::Unchanged => {}
+            Witnessed::Fork(why) => {
+                self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)?;
+                return inconsistent(why);
+            }
+            Witnessed::Stale(why) | Witnessed::BadProof(why) => {
+                if caller == &origin {
                     self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)?;
                 }
                 return inconsistent(why);
@@ -330,6 +331,17 @@ mod tests {
 
         /// The migration agency's checkpoint of `size` leaves of `tree`, signed by `signer`.
         fn note(&self, tree: &MemoryTree, size: u64, signer: &MemberId) -> Vec<u8> {
+            self.note_with_quarantine(tree, size, 0, signer)
+        }
+
+        /// The same, stating the first `quarantined` leaves of `tree` as its quarantine log.
+        fn note_with_quarantine(
+            &self,
+            tree: &MemoryTree,
+            size: u64,
+            quarantined: u64,
+            signer: &MemberId,
+        ) -> Vec<u8> {
             let empty = TreeHead {
                 size: 0,
                 root: merkle::empty_root(),
@@ -338,7 +350,10 @@ mod tests {
                 origin: checkpoint::log_origin(&self.origin()),
                 size,
                 root: merkle::root(tree, size).unwrap(),
-                quarantine: empty,
+                quarantine: TreeHead {
+                    size: quarantined,
+                    root: merkle::root(tree, quarantined).unwrap(),
+                },
                 access: empty,
             };
             checkpoint::sign(&c, self.fed.key(signer))
@@ -453,5 +468,82 @@ mod tests {
         let sent_by_the_log = w.submit_raw(&body);
         assert!(matches!(sent_by_the_log, Err(Refusal::Inconsistent(_))));
         assert_eq!(w.forks(), ["log-fork"]);
+    }
+
+    /// The log signs a new checkpoint when only a side log grew: two genuine notes of one size.
+    /// Another member replaying the older one must not get it co-signed (a fresh co-signature of a
+    /// quarantine log that hides entries the witness saw) nor move the record back, and it is no
+    /// alarm: the log did nothing wrong.
+    #[test]
+    fn an_older_checkpoint_of_the_same_size_replayed_is_refused_without_an_alarm() {
+        let w = world();
+        let older = w.note_with_quarantine(&w.tree, 5, 3, &w.origin());
+        let newer = w.note_with_quarantine(&w.tree, 5, 10, &w.origin());
+        w.submit_raw(&w.body(0, &[], &older)).unwrap();
+        w.submit_raw(&w.body(5, &[], &newer)).unwrap();
+        let replayed = w
+            .syncer
+            .witness_submission(&w.fed.education, &w.body(5, &[], &older));
+        assert!(
+            matches!(
+                replayed,
+                Err(WitnessError::Refused(Refusal::Inconsistent(_)))
+            ),
+            "{replayed:?}"
+        );
+        let record = w.node.store.meta(&Meta::Witnessed(w.origin())).unwrap();
+        assert_eq!(record, Some(newer), "the record did not go back");
+        assert!(w.forks().is_empty());
+        // Sent by the log itself as its latest, the older note is a rollback.
+        assert!(matches!(
+            w.submit_raw(&w.body(5, &[], &older)),
+            Err(Refusal::Inconsistent(_))
+        ));
+        assert_eq!(w.forks(), ["log-fork"]);
+    }
+
+    /// Two notes of the log that cannot both be honest, whoever submits the second: the same
+    /// quarantine size with another root, or the log grown while its quarantine shrank.
+    #[test]
+    fn a_side_log_rewritten_or_shrunk_while_the_log_grew_is_a_fork() {
+        let w = world();
+        let witnessed = w.note_with_quarantine(&w.tree, 5, 4, &w.origin());
+        w.submit_raw(&w.body(0, &[], &witnessed)).unwrap();
+        let other = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i, 1])));
+        let mut rewritten = Note::parse(&witnessed).unwrap();
+        let body = rewritten.text().replace(
+            &format!(
+                "jol-quarantine 4 {}",
+                checkpoint::encode_std(&merkle::root(&w.tree, 4).unwrap())
+            ),
+            &format!(
+                "jol-quarantine 4 {}",
+                checkpoint::encode_std(&merkle::root(&other, 4).unwrap())
+            ),
+        );
+        assert_ne!(body, rewritten.text());
+        rewritten = Note::new(body).unwrap();
+        rewritten
+            .sign(&checkpoint::log_origin(&w.origin()), w.fed.key(&w.origin()))
+            .unwrap();
+        let replayed = w
+            .syncer
+            .witness_submission(&w.fed.education, &w.body(5, &[], &rewritten.to_bytes()));
+        assert!(matches!(
+            replayed,
+            Err(WitnessError::Refused(Refusal::Inconsistent(_)))
+        ));
+        assert_eq!(w.forks(), ["log-fork"]);
+
+        let proof = merkle::consistency_proof(&w.tree, 5, 9).unwrap();
+        let shrunk = w.note_with_quarantine(&w.tree, 9, 2, &w.origin());
+        let replayed = w
+            .syncer
+            .witness_submission(&w.fed.education, &w.body(5, &proof, &shrunk));
+        assert!(matches!(
+            replayed,
+            Err(WitnessError::Refused(Refusal::Inconsistent(_)))
+        ));
+        assert_eq!(w.forks(), ["log-fork", "log-fork"]);
     }
 }

@@ -348,36 +348,71 @@ pub fn latest_cosigned(store: &Store) -> Result<Option<Vec<u8>>, crate::store::S
 pub enum Witnessed {
     /// Nothing seen before, or it extends what was: co-sign it.
     Consistent,
-    /// The same size and root as the last one seen.
+    /// The same size and root as the last one seen (its side logs may have grown).
     Unchanged,
-    /// The two cannot both be true.
+    /// The two signed notes cannot both be true, whoever presents them: one size with two roots
+    /// (of the log or a side log), or one log grown while another shrank.
     Fork(String),
+    /// An older checkpoint than the last one seen (no head larger, one smaller): a fork only when
+    /// the log presents it as its latest, since anyone may replay its old notes.
+    Stale(String),
+    /// The consistency proof does not show the new tree extends the last one: a fork only when
+    /// the log itself sent the proof.
+    BadProof(String),
+}
+
+/// The log and its side logs as a checkpoint states them, each with its extension name.
+fn heads(c: &Checkpoint) -> [(&'static str, TreeHead); 3] {
+    [
+        (
+            "log",
+            TreeHead {
+                size: c.size,
+                root: c.root,
+            },
+        ),
+        ("jol-quarantine", c.quarantine),
+        ("jol-access", c.access),
+    ]
 }
 
 /// Compare a new checkpoint with the last one seen, given the consistency proof between them.
-/// A smaller one is a fork: the last one seen was the log's own, so its latest cannot be
-/// smaller unless it rolled back.
+/// A log signs checkpoints whose every head (the log and each side log) is at least the last
+/// one's, so two notes that disagree at one size, or where one head grew and another shrank,
+/// contradict each other; one with every head at most the last one's is older.
 pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Witnessed {
     let Some(last) = last else {
         return Witnessed::Consistent;
     };
-    if new.size < last.size {
-        return Witnessed::Fork(format!(
-            "the log shrank from {} to {} entries",
-            last.size, new.size
-        ));
+    let (mut shrank, mut grew) = (None, None);
+    for ((name, was), (_, now)) in heads(last).into_iter().zip(heads(new)) {
+        if now.size == was.size && now.root != was.root {
+            return Witnessed::Fork(format!(
+                "two different roots for size {} of the {name}",
+                now.size
+            ));
+        }
+        if now.size < was.size {
+            shrank.get_or_insert(format!(
+                "the {name} shrank from {} to {} entries",
+                was.size, now.size
+            ));
+        }
+        if now.size > was.size {
+            grew.get_or_insert(name);
+        }
+    }
+    match (shrank, grew) {
+        (Some(why), Some(name)) => return Witnessed::Fork(format!("{why} while the {name} grew")),
+        (Some(why), None) => return Witnessed::Stale(why),
+        (None, _) => {}
     }
     if new.size == last.size {
-        return if last.root == new.root {
-            Witnessed::Unchanged
-        } else {
-            Witnessed::Fork(format!("two different roots for size {}", new.size))
-        };
-    }
-    if merkle::verify_consistency(last.size, new.size, &last.root, &new.root, proof) {
+        Witnessed::Unchanged
+    } else if merkle::verify_consistency(last.size, new.size, &last.root, &new.root, proof) {
         Witnessed::Consistent
     } else {
-        Witnessed::Fork(format!(
+        Witnessed::BadProof(format!(
             "size {} is not an extension of size {}",
             new.size, last.size
         ))
@@ -506,7 +541,7 @@ mod tests {
             judge(Some(&old), &ckpt(7, r(8)), &[]),
             Witnessed::Fork(_)
         ));
-        assert!(matches!(judge(Some(&new), &old, &[]), Witnessed::Fork(_)));
+        assert!(matches!(judge(Some(&new), &old, &[]), Witnessed::Stale(_)));
         // A history rewritten after the checkpoint was witnessed.
         let rewritten =
             merkle::MemoryTree::new((0..20u8).map(|i| merkle::leaf_hash(&[i ^ u8::from(i == 3)])));
@@ -514,7 +549,7 @@ mod tests {
         let forged_proof = merkle::consistency_proof(&rewritten, 7, 15).unwrap();
         assert!(matches!(
             judge(Some(&old), &forged, &forged_proof),
-            Witnessed::Fork(_)
+            Witnessed::BadProof(_)
         ));
     }
 

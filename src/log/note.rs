@@ -239,14 +239,23 @@ impl NoteSignature {
     }
 
     /// Signature lines, each ending in a newline (a witness's answer), at most
-    /// [`MAX_SIGNATURES`].
+    /// [`MAX_NOTE_BYTES`] and [`MAX_SIGNATURES`] (counted while splitting, so a huge answer
+    /// never becomes a huge list).
     pub fn parse_lines(text: &str) -> Result<Vec<NoteSignature>, NoteError> {
+        if text.len() > MAX_NOTE_BYTES {
+            return Err(NoteError::TooLarge);
+        }
         let body = text.strip_suffix('\n').ok_or(NoteError::NoSignatureBlock)?;
-        let lines: Vec<&str> = body.split('\n').collect();
-        if lines.len() > MAX_SIGNATURES {
+        let mut lines = body.split('\n');
+        let parsed = lines
+            .by_ref()
+            .take(MAX_SIGNATURES)
+            .map(NoteSignature::parse_line)
+            .collect::<Result<Vec<_>, _>>()?;
+        if lines.next().is_some() {
             return Err(NoteError::TooManySignatures);
         }
-        lines.into_iter().map(NoteSignature::parse_line).collect()
+        Ok(parsed)
     }
 
     /// The line, with its newline.
@@ -506,6 +515,24 @@ mod tests {
         }
         assert!(Note::parse(b"\xff\n\n").is_err());
         assert_eq!(Note::new("no newline".into()), Err(NoteError::NotText));
+    }
+
+    /// A witness's answer is read up to the HTTP client's 64 MiB bound: its signature lines are
+    /// counted as they are split, and an answer larger than a note is refused before any split
+    /// (64 MiB of newlines would otherwise become a vector of 64 million lines).
+    #[test]
+    fn signature_lines_are_bounded_before_they_are_split() {
+        let newlines = "\n".repeat(MAX_NOTE_BYTES + 1);
+        assert_eq!(
+            NoteSignature::parse_lines(&newlines),
+            Err(NoteError::TooLarge)
+        );
+        let many = PETER_SIG.repeat(MAX_SIGNATURES + 1);
+        assert_eq!(
+            NoteSignature::parse_lines(&many),
+            Err(NoteError::TooManySignatures)
+        );
+        assert_eq!(NoteSignature::parse_lines(PETER_SIG).unwrap().len(), 1);
     }
 
     #[test]
