@@ -32,6 +32,10 @@ use crate::event::{Event, SignedEvent};
 use crate::federation::feed::{FeedQuery, ReceivedItem, MAX_FEED_PAGE};
 use crate::federation::receipt::{self, Checker, Reason};
 use crate::federation::sync::decode_page;
+use crate::federation::witness_server::{request_body, Request as WitnessRequest};
+use crate::log::bundle::TlogProof;
+use crate::log::checkpoint::Checkpoint;
+use crate::log::note::Note;
 use crate::net::xroad::header;
 use crate::node::config::NodeConfig;
 use crate::store::Store;
@@ -473,6 +477,37 @@ pub fn feed_query(data: &[u8]) {
     }
 }
 
+/// A signed note as a witness or a verifier reads it (`log::note`), the checkpoint body in it
+/// (`log::checkpoint`) and an evidence bundle's tlog-proof (`log::bundle`). Asserts: a note
+/// parsed writes back to the very bytes it was read from (one note, one form), and so does a
+/// checkpoint body; a note never verifies without a key that signed it.
+pub fn signed_note(data: &[u8]) {
+    if let Ok(note) = Note::parse(data) {
+        assert_eq!(note.to_bytes(), data, "a note parsed writes back to other bytes");
+        if let Ok(c) = Checkpoint::parse_body(note.text()) {
+            assert_eq!(c.body(), note.text(), "a checkpoint body reads back to other text");
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        if let Ok(proof) = TlogProof::parse(text) {
+            assert!(proof.index < u64::MAX);
+        }
+    }
+}
+
+/// A tlog-witness `add-checkpoint` body (`federation::witness_server`). Asserts: a body
+/// accepted carries at most 63 proof lines, and writing it back gives the bytes it came from.
+pub fn witness_request(data: &[u8]) {
+    if let Ok(r) = WitnessRequest::parse(data) {
+        assert!(r.proof.len() <= 63, "more than 63 proof lines accepted");
+        assert_eq!(
+            request_body(r.old, &r.proof, &r.note),
+            data,
+            "an add-checkpoint body reads back to other bytes"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)] // a test: a failed unwrap is a failed test
@@ -485,7 +520,7 @@ mod tests {
 
     /// Each target's name (its folder under `fuzz/seeds`, `fuzz/corpus`, `fuzz/regressions`)
     /// and its function.
-    const TARGETS: [(&str, Target); 8] = [
+    const TARGETS: [(&str, Target); 10] = [
         ("feed_page", feed_page),
         ("manifest", manifest),
         ("node_config", node_config),
@@ -494,6 +529,8 @@ mod tests {
         ("sd_jwt", sd_jwt),
         ("erasure_order", erasure_order),
         ("feed_query", feed_query),
+        ("signed_note", signed_note),
+        ("witness_request", witness_request),
     ];
 
     fn fuzz_dir() -> PathBuf {

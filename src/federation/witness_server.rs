@@ -94,14 +94,16 @@ pub(crate) fn request_body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
 
 /// An `add-checkpoint` body as sent.
 #[derive(Debug)]
-struct Request {
-    old: u64,
-    proof: Vec<Hash>,
-    note: Vec<u8>,
+pub(crate) struct Request {
+    pub(crate) old: u64,
+    pub(crate) proof: Vec<Hash>,
+    pub(crate) note: Vec<u8>,
 }
 
 impl Request {
-    fn parse(body: &[u8]) -> Result<Request, Refusal> {
+    /// Read a body as c2sp.org/tlog-witness writes it: `old N`, at most 63 proof lines, a blank
+    /// line, the checkpoint note.
+    pub(crate) fn parse(body: &[u8]) -> Result<Request, Refusal> {
         let bad = |why: &str| Refusal::Malformed(format!("not an add-checkpoint body: {why}"));
         let text = std::str::from_utf8(body).map_err(|_| bad("not UTF-8"))?;
         let (first, mut rest) = text
