@@ -189,3 +189,147 @@ fn position_of(key: &[u8]) -> Result<u64, KvError> {
 fn damaged(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Append, Engine, LogAppend, Store, WriteBatch};
+    use super::*;
+    use crate::event::identifiers::MemberId;
+    use crate::merkle::{leaf_hash, MemoryTree, Subtrees};
+
+    fn source() -> MemberId {
+        "central-server/GOV/70000001/migration".parse().unwrap()
+    }
+
+    fn commit(store: &Store, positions: std::ops::RangeInclusive<u64>, body: &str) {
+        let source = source();
+        let bodies: Vec<(u64, Vec<u8>)> = positions
+            .map(|p| (p, format!("{body} {p}").into_bytes()))
+            .collect();
+        let mut b = WriteBatch::default();
+        for (p, bytes) in &bodies {
+            b.append(
+                LogAppend::for_tests(),
+                Append {
+                    position: *p,
+                    source: &source,
+                    sequence: *p,
+                    id: uuid::Uuid::now_v7(),
+                    jws: bytes,
+                    leaf: leaf_hash(bytes),
+                    idempotency: None,
+                },
+            );
+        }
+        store.commit(LogAppend::for_tests(), b).unwrap();
+    }
+
+    /// Events appended and synced whose KV commit never landed (a crash between the two) are
+    /// cut at the next open: the log, its tiles and the next position are the KV's.
+    #[test]
+    fn an_append_whose_kv_commit_did_not_land_is_cut_at_open() {
+        for engine in [Engine::Redb, Engine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            {
+                let store = Store::open_with(dir.path(), engine).unwrap();
+                commit(&store, 1..=300, "kept");
+                let log = store.event_log().unwrap().unwrap();
+                let lost: Vec<(u64, Vec<u8>)> =
+                    (301..=600).map(|p| (p, format!("lost {p}").into_bytes())).collect();
+                let records: Vec<(u64, &[u8], Hash)> = lost
+                    .iter()
+                    .map(|(p, b)| (*p, b.as_slice(), leaf_hash(b)))
+                    .collect();
+                log.append(&records).unwrap();
+                assert_eq!(store.last_position().unwrap(), 300, "{engine}: not visible");
+            }
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            assert_eq!(store.last_position().unwrap(), 300, "{engine}");
+            assert_eq!(store.get(301).unwrap(), None);
+            commit(&store, 301..=301, "new");
+            assert_eq!(store.get(301).unwrap().unwrap(), b"new 301");
+            let leaves: Vec<Hash> = (1..=300)
+                .map(|p| leaf_hash(format!("kept {p}").as_bytes()))
+                .chain([leaf_hash(b"new 301")])
+                .collect();
+            let tree = MemoryTree::new(leaves);
+            assert_eq!(
+                crate::merkle::root(&store, 301).unwrap(),
+                crate::merkle::root(&tree, 301).unwrap(),
+                "{engine}: the tiles past the commit point were cut"
+            );
+        }
+    }
+
+    /// A store whose events are keys of the KV (written before the segments) has them moved
+    /// into segments at open, with the leaves the KV recorded; the KV keeps none of them.
+    #[test]
+    fn a_store_written_before_the_segments_is_moved_into_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let bodies: Vec<Vec<u8>> = (1..=5000u64)
+            .map(|p| format!("old {p}").into_bytes())
+            .collect();
+        {
+            let kv = Kv::open(dir.path(), Engine::Redb).unwrap();
+            let mut frontier = crate::merkle::Frontier::default();
+            let mut ops = Vec::new();
+            for (p, b) in (1u64..).zip(&bodies) {
+                ops.push(Op::Put(keys::log(p), b.clone()));
+                for (level, index, hash) in frontier.append(leaf_hash(b)) {
+                    ops.push(Op::Put(keys::subtree(level, index), hash.to_vec()));
+                }
+            }
+            kv.commit(ops).unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_position().unwrap(), 5000);
+        assert_eq!(store.range(4998, 10).unwrap().len(), 2);
+        assert_eq!(store.get(1).unwrap().unwrap(), b"old 1");
+        let kv = store.kv().unwrap();
+        assert_eq!(Scan::new(&kv, &keys::Space::Log.all()).count(), 0);
+        let tree = MemoryTree::new(bodies.iter().map(|b| leaf_hash(b)));
+        for size in [1, 256, 4097, 5000] {
+            assert_eq!(
+                crate::merkle::root(&store, size).unwrap(),
+                crate::merkle::root(&tree, size).unwrap()
+            );
+        }
+        assert_eq!(store.perfect(3, 7).unwrap(), tree.perfect(3, 7).unwrap());
+    }
+
+    /// An erased event's bytes are gone from the segment files once the erasure commits, and
+    /// an erasure that committed but whose zeroing a crash prevented is finished at open.
+    #[test]
+    fn an_erased_event_is_zeroed_on_disk_even_after_a_crash_before_the_zeroing() {
+        let secret = "21503199012345";
+        let held = |dir: &Path| {
+            let segment = std::fs::read(dir.join(DIR).join("00000000.seg")).unwrap();
+            segment
+                .windows(secret.len())
+                .filter(|w| *w == secret.as_bytes())
+                .count()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            commit(&store, 1..=3, secret);
+            let mut b = WriteBatch::default();
+            let erasure = uuid::Uuid::now_v7();
+            b.erase_event(LogAppend::for_tests(), 2, b"stripped 2", &erasure);
+            store.commit(LogAppend::for_tests(), b).unwrap();
+            assert_eq!(store.get(2).unwrap().unwrap(), b"stripped 2");
+            assert_eq!(store.get(3).unwrap().unwrap(), format!("{secret} 3").as_bytes());
+            // A crash after the KV commit of the next erasure, before its zeroing.
+            store
+                .kv()
+                .unwrap()
+                .commit(vec![Op::Put(keys::log(3), b"stripped 3".to_vec())])
+                .unwrap();
+        }
+        assert_eq!(held(dir.path()), 2, "events 1 and 3 hold it");
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.get(3).unwrap().unwrap(), b"stripped 3");
+        assert_eq!(store.range(0, 10).unwrap().len(), 3);
+        assert_eq!(held(dir.path()), 1, "event 1, never erased, alone holds it");
+    }
+}

@@ -26,6 +26,8 @@ use crate::merkle::Hash;
 
 /// Bytes a segment file grows to before the next one is started.
 pub(crate) const SEGMENT_BYTES: u64 = 64 * 1024 * 1024;
+/// Encoded records are written out whenever this many are buffered.
+const WRITE_BYTES: usize = 1 << 20;
 /// Bytes of a record's header.
 pub(super) const HEADER: usize = 52;
 const LIVE: u32 = 0;
@@ -67,8 +69,9 @@ impl At {
 pub(super) struct Segments {
     dir: PathBuf,
     state: RwLock<State>,
-    /// One appender at a time (the writer; erasures are the writer's too).
-    appending: Mutex<()>,
+    /// One appender at a time (the writer; erasures are the writer's too), with the buffer it
+    /// encodes into (kept: a fresh one per commit costs page faults).
+    appending: Mutex<Vec<u8>>,
 }
 
 #[derive(Default)]
@@ -150,19 +153,18 @@ impl Segments {
                 )));
             }
         }
+        // Read first, change nothing until the segments are known to hold what the KV
+        // committed: a damaged store is refused as it is.
+        let mut beyond = Vec::new();
         for name in &names {
             let path = dir.join(name);
             if state.index.len() as u64 >= keep {
-                std::fs::remove_file(&path)?;
+                beyond.push(path);
                 continue;
             }
             let file = OpenOptions::new().read(true).write(true).open(&path)?;
             let segment = state.files.len() as u32;
             let end = scan(&file, segment, keep, &mut state.index)?;
-            if file.metadata()?.len() > end {
-                file.set_len(end)?;
-                file.sync_all()?;
-            }
             state.files.push(Arc::new(file));
             state.ends.push(end);
         }
@@ -173,11 +175,20 @@ impl Segments {
                 state.index.len()
             )));
         }
+        for (file, &end) in state.files.iter().zip(&state.ends) {
+            if file.metadata()?.len() > end {
+                file.set_len(end)?;
+                file.sync_all()?;
+            }
+        }
+        for path in beyond {
+            std::fs::remove_file(path)?;
+        }
         File::open(dir)?.sync_all()?;
         Ok(Segments {
             dir: dir.to_path_buf(),
             state: RwLock::new(state),
-            appending: Mutex::new(()),
+            appending: Mutex::new(Vec::new()),
         })
     }
 
@@ -196,26 +207,26 @@ impl Segments {
     /// Append records (positions following the last one held), write them, and make them
     /// durable: returns after the fdatasync of every file written.
     pub(super) fn append(&self, records: &[(u64, &[u8], Hash)]) -> io::Result<()> {
-        let _one = self
+        let mut buf = self
             .appending
             .lock()
             .map_err(|_| damaged("segment append lock".into()))?;
+        buf.clear();
         let (mut segment, mut end, mut next, mut file) = {
             let s = self.state()?;
-            let segment = s.files.len().saturating_sub(1);
             (
-                segment,
+                s.files.len().saturating_sub(1),
                 s.ends.last().copied().unwrap_or(SEGMENT_BYTES),
                 s.index.len() as u64 + 1,
                 s.files.last().cloned(),
             )
         };
-        let mut buf = Vec::new();
         let mut placed: Vec<u64> = Vec::with_capacity(records.len());
         let mut new_files: Vec<Arc<File>> = Vec::new();
         let mut touched: Vec<Arc<File>> = Vec::new();
         // Each file's end after this append, by segment number.
         let mut ends: Vec<(usize, u64)> = Vec::new();
+        // Where in the current file `buf` starts.
         let mut start = end;
         for &(position, bytes, leaf) in records {
             if position != next {
@@ -227,11 +238,9 @@ impl Segments {
             let size = (HEADER + bytes.len()) as u64;
             if end > 0 && end + size > SEGMENT_BYTES {
                 if let Some(f) = &file {
-                    f.write_all_at(&buf, start)?;
-                    touched.push(f.clone());
+                    write_out(f, &mut buf, &mut start, &mut touched)?;
                     ends.push((segment, end));
                 }
-                buf.clear();
                 segment = if file.is_none() { 0 } else { segment + 1 };
                 let created = Arc::new(
                     OpenOptions::new()
@@ -254,12 +263,14 @@ impl Segments {
             encode(&mut buf, LIVE, position, &leaf, bytes);
             end += size;
             next += 1;
+            if buf.len() >= WRITE_BYTES {
+                if let Some(f) = &file {
+                    write_out(f, &mut buf, &mut start, &mut touched)?;
+                }
+            }
         }
         if let Some(f) = &file {
-            if !buf.is_empty() {
-                f.write_all_at(&buf, start)?;
-                touched.push(f.clone());
-            }
+            write_out(f, &mut buf, &mut start, &mut touched)?;
             ends.push((segment, end));
         }
         for f in &touched {
@@ -427,6 +438,25 @@ impl Segments {
     pub(super) fn bytes(&self) -> u64 {
         self.state().map_or(0, |s| s.ends.iter().sum())
     }
+}
+
+/// Write what `buf` holds to `file` at `start`, move `start` past it and empty `buf`.
+fn write_out(
+    file: &Arc<File>,
+    buf: &mut Vec<u8>,
+    start: &mut u64,
+    touched: &mut Vec<Arc<File>>,
+) -> io::Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    file.write_all_at(buf, *start)?;
+    *start += buf.len() as u64;
+    buf.clear();
+    if !touched.iter().any(|f| Arc::ptr_eq(f, file)) {
+        touched.push(file.clone());
+    }
+    Ok(())
 }
 
 /// Parse the record at the start of `bytes`, expected at `position`: it and its length.
