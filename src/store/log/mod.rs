@@ -234,8 +234,9 @@ mod tests {
                 let store = Store::open_with(dir.path(), engine).unwrap();
                 commit(&store, 1..=300, "kept");
                 let log = store.event_log().unwrap().unwrap();
-                let lost: Vec<(u64, Vec<u8>)> =
-                    (301..=600).map(|p| (p, format!("lost {p}").into_bytes())).collect();
+                let lost: Vec<(u64, Vec<u8>)> = (301..=600)
+                    .map(|p| (p, format!("lost {p}").into_bytes()))
+                    .collect();
                 let records: Vec<(u64, &[u8], Hash)> = lost
                     .iter()
                     .map(|(p, b)| (*p, b.as_slice(), leaf_hash(b)))
@@ -318,7 +319,10 @@ mod tests {
             b.erase_event(LogAppend::for_tests(), 2, b"stripped 2", &erasure);
             store.commit(LogAppend::for_tests(), b).unwrap();
             assert_eq!(store.get(2).unwrap().unwrap(), b"stripped 2");
-            assert_eq!(store.get(3).unwrap().unwrap(), format!("{secret} 3").as_bytes());
+            assert_eq!(
+                store.get(3).unwrap().unwrap(),
+                format!("{secret} 3").as_bytes()
+            );
             // A crash after the KV commit of the next erasure, before its zeroing.
             store
                 .kv()
