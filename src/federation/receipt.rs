@@ -861,6 +861,7 @@ mod tests {
                 sequence: 1,
                 id: signed.event().id,
                 jws: &bytes,
+                leaf: [0; 32],
                 idempotency: None,
             },
         );
@@ -922,6 +923,7 @@ mod tests {
                 sequence: 1,
                 id: record.id,
                 jws: bytes.bytes(),
+                leaf: [0; 32],
                 idempotency: None,
             },
         );

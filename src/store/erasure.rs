@@ -24,10 +24,13 @@ impl WriteBatch {
     }
 
     /// Replace the stored bytes of the event at `position` by `stripped` (its signed part,
-    /// without the disclosures `erasure` deleted), and record that it was erased.
+    /// without the disclosures `erasure` deleted), and record that it was erased. On the
+    /// embedded engines `stripped` is kept in the KV and the event's segment record is zeroed
+    /// once the commit is durable (`store/log/`).
     pub fn erase_event(&mut self, _: LogAppend, position: u64, stripped: &[u8], erasure: &Uuid) {
         self.put(keys::log(position), stripped);
         self.put(keys::erased(position), erasure.as_bytes());
+        self.erased.push(position);
         self.len += 1;
     }
 
@@ -267,6 +270,24 @@ mod tests {
     fn erased_events_and_redacted_entries_are_recorded_with_their_erasure() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let source: crate::event::identifiers::MemberId =
+            "central-server/GOV/70000001/migration".parse().unwrap();
+        let mut b = WriteBatch::default();
+        for position in 1..=5 {
+            b.append(
+                LogAppend::for_tests(),
+                super::super::Append {
+                    position,
+                    source: &source,
+                    sequence: position,
+                    id: Uuid::now_v7(),
+                    jws: b"signed part~disclosure~",
+                    leaf: [0; 32],
+                    idempotency: None,
+                },
+            );
+        }
+        store.apply(LogAppend::for_tests(), b).unwrap();
         let id = Uuid::now_v7();
         let mut b = WriteBatch::default();
         b.erase_event(LogAppend::for_tests(), 5, b"signed part", &id);
@@ -280,6 +301,7 @@ mod tests {
         assert_eq!(store.redacted(SideLog::Quarantine, 2).unwrap(), None);
         assert_eq!(store.redacted_count(SideLog::Access).unwrap(), 1);
         assert_eq!(store.get(5).unwrap().unwrap(), b"signed part");
+        assert_eq!(store.get(4).unwrap().unwrap(), b"signed part~disclosure~");
         let record: serde_json::Value = store.erasure(&id).unwrap().unwrap();
         assert_eq!(record["events"], 1);
     }

@@ -12,7 +12,9 @@ use crate::event::identifiers::MemberId;
 /// One key space: its prefix byte and what it maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Space {
-    /// position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order).
+    /// position (u64 BE) → the event's JWS bytes (the node-local log, in arrival order) on
+    /// PostgreSQL. On the embedded engines the log is in segment files (`store/log/`) and this
+    /// space holds only an erased event's stripped bytes, which replace its zeroed record.
     Log,
     /// source, 0, sequence (u64 BE) → position.
     Sequence,
@@ -167,6 +169,9 @@ pub enum Meta {
     CredentialCursor,
     /// The credential issuer's status list: one bit per credential issued, 1 revoked.
     StatusList,
+    /// How many events the embedded engines' segment files hold as committed (u64 BE): the
+    /// log's commit point (`store/log/`); bytes past it in the segments are cut at open.
+    LogSize,
 }
 
 impl Meta {
@@ -193,6 +198,7 @@ impl Meta {
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
             Meta::CredentialCursor => "credential-cursor".into(),
             Meta::StatusList => "status-list".into(),
+            Meta::LogSize => "log-size".into(),
         }
     }
 }

@@ -31,6 +31,7 @@ pub mod compact;
 mod erasure;
 pub(crate) mod keys;
 pub mod kv;
+mod log;
 pub mod postgres;
 pub(crate) mod recent;
 mod redb_engine;
@@ -205,6 +206,8 @@ pub(crate) struct Append<'a> {
     pub(crate) sequence: u64,
     pub(crate) id: Uuid,
     pub(crate) jws: &'a [u8],
+    /// Its Merkle leaf hash (`crate::log::event_leaf`).
+    pub(crate) leaf: crate::merkle::Hash,
     pub(crate) idempotency: Option<(&'a str, [u8; 32])>,
 }
 
@@ -212,6 +215,14 @@ pub(crate) struct Append<'a> {
 #[derive(Default)]
 pub struct WriteBatch {
     ops: Vec<Op>,
+    /// Events appended: (position, bytes, leaf hash), in position order.
+    events: Vec<(u64, Vec<u8>, crate::merkle::Hash)>,
+    /// Perfect subtrees of the event log the writer's frontier completed (kept as keys on
+    /// PostgreSQL; the embedded engines' tiles hash their own).
+    subtrees: Vec<(u32, u64, crate::merkle::Hash)>,
+    /// Positions of events an erasure stripped (their segment records are zeroed after the
+    /// commit).
+    erased: Vec<u64>,
     len: usize,
 }
 
@@ -223,7 +234,7 @@ impl WriteBatch {
     /// Stage one event of the log with its indexes (the writer's alone: see [`LogAppend`]).
     pub(crate) fn append(&mut self, _: LogAppend, a: Append<'_>) {
         let pos = a.position.to_be_bytes();
-        self.put(keys::log(a.position), a.jws);
+        self.events.push((a.position, a.jws.to_vec(), a.leaf));
         self.put(keys::sequence(a.source, a.sequence), pos);
         self.put(keys::id(a.source, &a.id), pos);
         if let Some((k, digest)) = a.idempotency {
@@ -251,7 +262,7 @@ impl WriteBatch {
 
     /// Record the hash of a perfect Merkle subtree (see [`crate::merkle`]).
     pub(crate) fn set_subtree(&mut self, _: LogAppend, level: u32, index: u64, hash: &[u8; 32]) {
-        self.put(keys::subtree(level, index), hash);
+        self.subtrees.push((level, index, *hash));
     }
 
     /// Store a named piece of the writer's state with the events it goes with (a publisher's
@@ -444,6 +455,9 @@ pub struct Store {
     /// Appends to each side log ([`SideLog`] order) are serialized here (the event log has its
     /// writer thread).
     side_logs: std::sync::Arc<[std::sync::Mutex<crate::merkle::Frontier>; 2]>,
+    /// The embedded engines' event log (segments and tiles, [`log`]); none on PostgreSQL,
+    /// which keeps the log in its table. Replaced with the engine by [`Store::reopen`].
+    events: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<log::EventLog>>>>,
     location: Location,
 }
 
@@ -489,8 +503,10 @@ impl Store {
             slot: std::sync::Arc::new(std::sync::RwLock::new(Some(kv))),
             engine: location.engine(),
             side_logs: Default::default(),
+            events: Default::default(),
             location,
         };
+        store.open_event_log()?;
         store.load_side_frontiers()?;
         store.count_quarantine_bytes()?;
         Ok(store)
@@ -551,7 +567,43 @@ impl Store {
         })?;
         *slot = Some(kv);
         drop(slot);
+        self.open_event_log()?;
         self.load_side_frontiers()
+    }
+
+    /// Open the embedded engines' event log at the size the KV committed (cutting what follows
+    /// it), move the events of a store written before the segments into them, and finish
+    /// zeroing the records of erased events.
+    fn open_event_log(&self) -> Result<(), StoreError> {
+        let Location::Dir { dir, .. } = &self.location else {
+            return Ok(());
+        };
+        let kv = self.kv()?;
+        let opened = || -> Result<log::EventLog, KvError> {
+            let committed = kv.get(&keys::meta(&Meta::LogSize))?;
+            let committed = committed.and_then(|v| u64_at(&v, 0)).unwrap_or(0);
+            let log = log::EventLog::open(&dir.join(log::DIR), committed)?;
+            log::migrate_from_kv(&kv, &log)?;
+            log::finish_erasures(&kv, &log)?;
+            Ok(log)
+        };
+        let log = opened().map_err(|source| StoreError::Open {
+            at: self.location.to_string(),
+            source,
+        })?;
+        *self
+            .events
+            .write()
+            .map_err(|_| StoreError::Corrupt("event log lock"))? = Some(std::sync::Arc::new(log));
+        Ok(())
+    }
+
+    fn event_log(&self) -> Result<Option<std::sync::Arc<log::EventLog>>, StoreError> {
+        Ok(self
+            .events
+            .read()
+            .map_err(|_| StoreError::Corrupt("event log lock"))?
+            .clone())
     }
 
     /// Rewrite the store so that nothing deleted or overwritten is left in its files (see
@@ -643,7 +695,8 @@ impl Store {
             Location::Dir { dir, .. } => dir.as_path(),
             Location::Postgres(_) => Path::new(""),
         };
-        self.kv().map_or(0, |kv| kv.size_on_disk(dir))
+        let log = self.event_log().ok().flatten().map_or(0, |l| l.bytes());
+        self.kv().map_or(0, |kv| kv.size_on_disk(dir)) + log
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -668,14 +721,115 @@ impl Store {
 
     /// Apply staged appends atomically (not yet durable: call [`Store::flush`]).
     pub fn apply(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
-        self.kv()?.apply(batch.ops).map_err(io("write"))
+        self.write(batch, Durable::Later)
     }
 
     /// Apply staged appends atomically and make them, with everything applied before, durable
     /// (one write where [`Store::apply`] then [`Store::flush`] may be two). Returns after the
     /// fsync.
     pub(crate) fn commit(&self, _: LogAppend, batch: WriteBatch) -> Result<(), StoreError> {
-        self.kv()?.commit(batch.ops).map_err(io("write"))
+        self.write(batch, Durable::Yes)
+    }
+
+    /// Write a batch. On PostgreSQL its events and subtrees are keys of the one table. On the
+    /// embedded engines (see [`log`]) the events and the tiles they complete are appended and
+    /// fdatasynced first, then the KV batch records the new log size with the indexes (the
+    /// commit point), then the records of erased events are zeroed; a batch that erases is
+    /// made durable before that, whatever `durable` says.
+    fn write(&self, batch: WriteBatch, durable: Durable) -> Result<(), StoreError> {
+        let kv = self.kv()?;
+        let WriteBatch {
+            mut ops,
+            events,
+            subtrees,
+            erased,
+            ..
+        } = batch;
+        let Some(log) = self.event_log()? else {
+            for (position, bytes, _) in events {
+                ops.push(Op::Put(keys::log(position), bytes));
+            }
+            for (level, index, hash) in subtrees {
+                ops.push(Op::Put(keys::subtree(level, index), hash.to_vec()));
+            }
+            return match durable {
+                Durable::Yes => kv.commit(ops),
+                Durable::Later => kv.apply(ops),
+            }
+            .map_err(io("write"));
+        };
+        let size = events.last().map(|e| e.0);
+        if let Some(size) = size {
+            let records: Vec<(u64, &[u8], crate::merkle::Hash)> = events
+                .iter()
+                .map(|(p, b, leaf)| (*p, b.as_slice(), *leaf))
+                .collect();
+            log.append(&records).map_err(|e| io("append")(e.into()))?;
+            ops.push(Op::Put(
+                keys::meta(&Meta::LogSize),
+                size.to_be_bytes().into(),
+            ));
+        }
+        match durable == Durable::Yes || !erased.is_empty() {
+            true => kv.commit(ops),
+            false => kv.apply(ops),
+        }
+        .map_err(io("write"))?;
+        if let Some(size) = size {
+            log.commit(size);
+        }
+        if let Err(e) = log.zero(&erased) {
+            // The erasure is committed; the next open zeroes what is left (`log::finish_erasures`).
+            tracing::error!(error = %e, "zeroing erased events in the segments failed");
+        }
+        Ok(())
+    }
+
+    /// The committed size of the embedded event log, as far as `wanted`: a KV commit that
+    /// landed a moment ago and has not yet been published to the log is taken from the KV.
+    fn log_size(&self, log: &log::EventLog, wanted: u64) -> Result<u64, StoreError> {
+        if wanted > log.size() {
+            if let Some(v) = self.get_raw(&keys::meta(&Meta::LogSize))? {
+                log.commit(u64_at(&v, 0).ok_or(StoreError::Corrupt("log size"))?);
+            }
+        }
+        Ok(log.size())
+    }
+
+    /// The events of `records` as stored: a live record's bytes; an erased one's stripped bytes
+    /// from the KV (left out when the KV has none: the event is missing); a damaged one's from
+    /// the KV when it holds them (an erasure torn while zeroing), else as the segment holds them.
+    fn resolve(&self, records: Vec<(u64, log::Record)>) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        let elsewhere: Vec<Vec<u8>> = records
+            .iter()
+            .filter(|(_, r)| !matches!(r, log::Record::Live(_)))
+            .map(|(p, _)| keys::log(*p))
+            .collect();
+        let mut stripped = match elsewhere.is_empty() {
+            true => Vec::new(),
+            false => self.kv()?.get_many(&elsewhere).map_err(io("read"))?,
+        }
+        .into_iter();
+        Ok(records
+            .into_iter()
+            .filter_map(|(p, r)| match r {
+                log::Record::Live(bytes) => Some((p, bytes)),
+                log::Record::Erased => stripped.next().flatten().map(|b| (p, b)),
+                log::Record::Damaged(held) => Some((p, stripped.next().flatten().unwrap_or(held))),
+            })
+            .collect())
+    }
+
+    /// The committed events of `first ..= last` from the embedded log.
+    fn log_range(
+        &self,
+        log: &log::EventLog,
+        first: u64,
+        last: u64,
+    ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        self.log_size(log, last)?;
+        let records = log.range(first, last).map_err(|e| io("read")(e.into()))?;
+        self.resolve(records)
     }
 
     /// Make everything applied so far durable. Returns after the fsync.
@@ -685,6 +839,9 @@ impl Store {
 
     /// The highest position in the log, 0 when empty.
     pub fn last_position(&self) -> Result<u64, StoreError> {
+        if let Some(log) = self.event_log()? {
+            return self.log_size(&log, u64::MAX);
+        }
         match self.last_under(&Space::Log.all())? {
             Some((k, _)) => u64_at(&k, 1).ok_or(StoreError::Corrupt("log key")),
             None => Ok(0),
@@ -702,7 +859,13 @@ impl Store {
 
     /// The event at `position`.
     pub fn get(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        self.get_raw(&keys::log(position))
+        match self.event_log()? {
+            Some(log) => Ok(self
+                .log_range(&log, position, position)?
+                .pop()
+                .map(|(_, b)| b)),
+            None => self.get_raw(&keys::log(position)),
+        }
     }
 
     /// Where the event with this id is stored.
@@ -847,12 +1010,43 @@ impl Store {
             let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("sequence index"))?;
             found.push((sequence, position));
         }
+        if let Some(log) = self.event_log()? {
+            return self.events_at(&log, found, budget);
+        }
         let log_keys: Vec<Vec<u8>> = found.iter().map(|(_, p)| keys::log(*p)).collect();
         let events = kv.get_many_within(&log_keys, budget).map_err(io("read"))?;
         Ok(found
             .into_iter()
             .zip(events)
             .map_while(|((s, p), e)| e.map(|e| (s, p, e)))
+            .collect())
+    }
+
+    /// The events at `found` (sequence, position) from the embedded log, as many as `budget`
+    /// takes by their stored sizes (what it does not take is not read).
+    fn events_at(
+        &self,
+        log: &log::EventLog,
+        found: Vec<(u64, u64)>,
+        budget: &mut Budget,
+    ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
+        let highest = found.iter().map(|(_, p)| *p).max().unwrap_or(0);
+        self.log_size(log, highest)?;
+        let mut taken = Vec::with_capacity(found.len());
+        for (sequence, position) in found {
+            let size = log.sizes(position, 1).map_err(|e| io("read")(e.into()))?;
+            match size.first() {
+                Some(&size) if budget.take(size) => taken.push((sequence, position)),
+                _ => break,
+            }
+        }
+        let positions: Vec<u64> = taken.iter().map(|(_, p)| *p).collect();
+        let records = log.each(&positions).map_err(|e| io("read")(e.into()))?;
+        let events = self.resolve(records)?;
+        Ok(taken
+            .into_iter()
+            .zip(events)
+            .map_while(|((s, p), (q, e))| (p == q).then_some((s, p, e)))
             .collect())
     }
 
@@ -902,6 +1096,10 @@ impl Store {
 
     /// Up to `limit` events after `position`, in log order.
     pub fn range(&self, after: u64, limit: usize) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        if let Some(log) = self.event_log()? {
+            let last = after.saturating_add(limit as u64);
+            return self.log_range(&log, after.saturating_add(1), last);
+        }
         let start = keys::log(after.saturating_add(1));
         let entries = self
             .kv()?
@@ -918,6 +1116,16 @@ impl Store {
         limit: usize,
         budget: &mut Budget,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
+        if let Some(log) = self.event_log()? {
+            let first = after.saturating_add(1);
+            self.log_size(&log, after.saturating_add(limit as u64))?;
+            let sizes = log.sizes(first, limit).map_err(|e| io("read")(e.into()))?;
+            let taken = sizes.into_iter().take_while(|s| budget.take(*s)).count() as u64;
+            return match taken {
+                0 => Ok(Vec::new()),
+                n => self.log_range(&log, first, after + n),
+            };
+        }
         let start = keys::log(after.saturating_add(1));
         let entries = self
             .kv()?
@@ -1103,7 +1311,7 @@ impl Store {
 
     /// Apply a batch that is not an append (views, access log): not flushed here.
     pub fn apply_other(&self, batch: WriteBatch) -> Result<(), StoreError> {
-        self.kv()?.apply(batch.ops).map_err(io("write"))
+        self.write(batch, Durable::Later)
     }
 
     /// Keep a signed checkpoint of this node's log (by tree size).
@@ -1410,9 +1618,16 @@ impl crate::merkle::Subtrees for SideLogTree<'_> {
     }
 }
 
+/// The event log's perfect subtrees: from the tiles on the embedded engines (the hashes the
+/// tile routes serve, `8·L` for tile level `L`), from the table on PostgreSQL.
 impl crate::merkle::Subtrees for Store {
     type Error = StoreError;
     fn perfect(&self, level: u32, index: u64) -> Result<crate::merkle::Hash, StoreError> {
+        if let Some(log) = self.event_log()? {
+            return log
+                .perfect(level, index)
+                .map_err(|_| StoreError::Corrupt("missing Merkle subtree"));
+        }
         let v = self
             .get_raw(&keys::subtree(level, index))?
             .ok_or(StoreError::Corrupt("missing Merkle subtree"))?;
@@ -1549,6 +1764,7 @@ mod tests {
                 sequence,
                 id: Uuid::now_v7(),
                 jws: format!("event {position}").as_bytes(),
+                leaf: [0; 32],
                 idempotency: idem.map(|k| (k, [7u8; 32])),
             },
         );
@@ -1597,6 +1813,7 @@ mod tests {
                     sequence: 1,
                     id,
                     jws: b"e",
+                    leaf: [0; 32],
                     idempotency: None,
                 },
             );

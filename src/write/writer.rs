@@ -121,11 +121,14 @@ impl Writer {
         Ok(())
     }
 
-    /// Stage the Merkle leaf of the event appended at the next position (same atomic write).
-    fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) {
-        for (level, index, hash) in self.tree.append(crate::log::event_leaf(jws)) {
+    /// Stage the Merkle leaf of the event appended at the next position (same atomic write);
+    /// returns it.
+    fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) -> crate::merkle::Hash {
+        let leaf = crate::log::event_leaf(jws);
+        for (level, index, hash) in self.tree.append(leaf) {
             batch.set_subtree(LogAppend::writer(), level, index, &hash);
         }
+        leaf
     }
 
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
@@ -291,6 +294,7 @@ impl Writer {
             if !round.ids.insert((e.source.clone(), e.id)) {
                 continue;
             }
+            let leaf = self.stage_leaf(signed.bytes(), &mut round.batch);
             round.batch.append(
                 LogAppend::writer(),
                 Append {
@@ -299,10 +303,10 @@ impl Writer {
                     sequence: signed.sequence(),
                     id: e.id,
                     jws: signed.bytes(),
+                    leaf,
                     idempotency: None,
                 },
             );
-            self.stage_leaf(signed.bytes(), &mut round.batch);
             self.stage_consent(e, round);
             self.next_position += 1;
             round.received += 1;
@@ -597,7 +601,7 @@ impl Writer {
         self.stage_consent(&event, round);
         round.ids.insert((event.source.clone(), event.id));
         round.published += 1;
-        self.stage_leaf(signed.bytes(), &mut round.batch);
+        let leaf = self.stage_leaf(signed.bytes(), &mut round.batch);
         round.batch.append(
             LogAppend::writer(),
             Append {
@@ -606,6 +610,7 @@ impl Writer {
                 sequence: self.next_sequence,
                 id: event.id,
                 jws: signed.bytes(),
+                leaf,
                 idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
             },
         );

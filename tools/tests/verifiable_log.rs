@@ -52,6 +52,35 @@ fn behind_the_nodes_back(
     kv.flush().unwrap();
 }
 
+/// Edit the event at `position` in the embedded engines' segment files (`DATA/log/`, the record
+/// layout of `src/store/log/segments.rs`: a 52-byte header, length first, then the payload):
+/// `Some` rewrites its payload in place (same length), `None` zeroes it and marks it erased, as
+/// an erasure does, without the stripped bytes an erasure keeps.
+fn behind_the_nodes_back_in_segments(
+    data: &std::path::Path,
+    position: u64,
+    edit: impl FnOnce(Vec<u8>) -> Option<Vec<u8>>,
+) {
+    const HEADER: usize = 52;
+    let path = data.join("log").join("00000000.seg");
+    let mut bytes = std::fs::read(&path).unwrap();
+    let mut at = 0usize;
+    for _ in 1..position {
+        let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+        at += HEADER + len;
+    }
+    let len = u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap()) as usize;
+    let payload = at + HEADER..at + HEADER + len;
+    match edit(bytes[payload.clone()].to_vec()) {
+        Some(v) => bytes[payload].copy_from_slice(&v),
+        None => {
+            bytes[at + 4..at + 8].copy_from_slice(&1u32.to_be_bytes());
+            bytes[payload].fill(0);
+        }
+    }
+    std::fs::write(&path, bytes).unwrap();
+}
+
 fn verify_cmd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_jol"))
         .arg("verify")
@@ -199,8 +228,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     );
 
     // Change one byte of a stored event behind the node's back.
-    behind_the_nodes_back(&data, b'L', 7, |v| {
-        let mut v = v.expect("entry 7 is stored");
+    behind_the_nodes_back_in_segments(&data, 7, |mut v| {
         let at = v.len() / 2;
         v[at] = if v[at] == b'A' { b'B' } else { b'A' };
         Some(v)
@@ -214,7 +242,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     );
 
     // Remove an event.
-    behind_the_nodes_back(&data, b'L', 3, |_| None);
+    behind_the_nodes_back_in_segments(&data, 3, |_| None);
     let removed = verify_cmd(&["--data-dir", data.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&removed.stderr);
     assert!(
