@@ -480,12 +480,20 @@ pub fn feed_query(data: &[u8]) {
 /// A signed note as a witness or a verifier reads it (`log::note`), the checkpoint body in it
 /// (`log::checkpoint`) and an evidence bundle's tlog-proof (`log::bundle`). Asserts: a note
 /// parsed writes back to the very bytes it was read from (one note, one form), and so does a
-/// checkpoint body; a note never verifies without a key that signed it.
+/// checkpoint body.
 pub fn signed_note(data: &[u8]) {
     if let Ok(note) = Note::parse(data) {
-        assert_eq!(note.to_bytes(), data, "a note parsed writes back to other bytes");
+        assert_eq!(
+            note.to_bytes(),
+            data,
+            "a note parsed writes back to other bytes"
+        );
         if let Ok(c) = Checkpoint::parse_body(note.text()) {
-            assert_eq!(c.body(), note.text(), "a checkpoint body reads back to other text");
+            assert_eq!(
+                c.body(),
+                note.text(),
+                "a checkpoint body reads back to other text"
+            );
         }
     }
     if let Ok(text) = std::str::from_utf8(data) {
