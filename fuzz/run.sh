@@ -16,7 +16,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")"
-ALL=(event_parse_verify feed_page manifest node_config publish_body xroad_face sd_jwt erasure_order feed_query)
+ALL=(event_parse_verify feed_page manifest node_config publish_body xroad_face sd_jwt erasure_order feed_query signed_note witness_request)
 minutes=${1:-10}
 shift || true
 targets=("$@")
