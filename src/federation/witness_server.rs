@@ -78,6 +78,26 @@ impl From<crate::store::StoreError> for WitnessError {
     }
 }
 
+/// What a peer is told when this node could not witness its checkpoint. A standby replica
+/// (behind the member's load balancer) says so and that a retry reaches the writer, which keeps
+/// the witness record; any other failure is logged here, and the peer learns only that it may
+/// submit again (the cause is this node's business).
+fn failed(e: &SyncError) -> Problem {
+    if matches!(e, SyncError::Store(s) if s.is_not_writer()) {
+        tracing::debug!("a standby replica was asked to witness a checkpoint");
+        return Problem::new(
+            ProblemKind::NotWriter,
+            "this replica of the member is a standby and the writer keeps the witness record; submit again (the load balancer sends it on)",
+        )
+        .with("retryAfter", serde_json::json!(1));
+    }
+    tracing::error!(error = %e, "the witness cannot record a checkpoint");
+    Problem::new(
+        ProblemKind::StorageUnavailable,
+        "the witness cannot record the checkpoint now; submit it again later",
+    )
+}
+
 /// An `add-checkpoint` body: the old size line, the consistency proof lines, a blank line, the
 /// checkpoint note.
 pub(crate) fn request_body(old: u64, proof: &[Hash], note: &[u8]) -> Vec<u8> {
@@ -152,10 +172,7 @@ impl Syncer {
         match self.witness_submission(caller, &body) {
             Ok(line) => http::with_type(StatusCode::OK, "text/plain; charset=utf-8", line),
             Err(WitnessError::Refused(refusal)) => refusal.response(),
-            Err(WitnessError::Failed(e)) => {
-                tracing::error!(error = %e, "the witness cannot record a checkpoint");
-                Problem::new(ProblemKind::StorageUnavailable, e.to_string()).response()
-            }
+            Err(WitnessError::Failed(e)) => failed(&e).response(),
         }
     }
 
@@ -547,5 +564,24 @@ mod tests {
             Err(WitnessError::Refused(Refusal::Inconsistent(_)))
         ));
         assert_eq!(w.forks(), ["log-fork", "log-fork"]);
+    }
+
+    #[test]
+    fn a_standby_sends_the_submitter_to_the_writer_and_no_failure_tells_its_cause() {
+        use crate::store::kv::KvError;
+        use crate::store::postgres::PgError;
+        let standby = SyncError::Store(crate::store::StoreError::Io {
+            op: "put",
+            source: KvError::Postgres(PgError::NotWriter),
+        });
+        let p = failed(&standby);
+        assert!(p.kind.ends_with("/not-writer"), "{}", p.kind);
+        let broken = SyncError::Store(crate::store::StoreError::Io {
+            op: "put",
+            source: KvError::Postgres(PgError::Db("disk quota exceeded on /srv/pg".into())),
+        });
+        let p = failed(&broken);
+        assert!(p.kind.ends_with("/storage-unavailable"), "{}", p.kind);
+        assert!(!p.detail.contains("quota"), "{}", p.detail);
     }
 }
