@@ -104,17 +104,13 @@ pub fn world() -> &'static World {
             ],
             event_types: EventType::ALL
                 .into_iter()
-                .map(|t| TypePolicy {
-                    event_type: t,
-                    schema: t.schema_uri(),
-                    schema_digest: t.schema_digest().to_string(),
-                    publishers: vec![publisher.clone()],
-                    readers: vec![ReaderGrant {
+                .map(|t| {
+                    let reader = ReaderGrant {
                         member: me.clone(),
                         purposes: vec!["EMPLOYMENT_SERVICES".into()],
                         fields: None,
-                    }],
-                    retention_days: None,
+                    };
+                    TypePolicy::new(t, vec![publisher.clone()], vec![reader])
                 })
                 .collect(),
         };

@@ -100,13 +100,8 @@ impl Federation {
             purposes: vec![purpose.into()],
             fields: None,
         };
-        let policy = |t: EventType, readers: Vec<ReaderGrant>| TypePolicy {
-            event_type: t,
-            schema: t.schema_uri(),
-            schema_digest: t.schema_digest().to_string(),
-            publishers: vec![migration.clone()],
-            readers,
-            retention_days: None,
+        let policy = |t: EventType, readers: Vec<ReaderGrant>| {
+            TypePolicy::new(t, vec![migration.clone()], readers)
         };
         let manifest = Manifest {
             instance: "central-server".into(),

@@ -534,18 +534,15 @@ mod tests {
                 member_entry(&employment, &key),
                 member_entry(&me, &keys::generate()),
             ],
-            event_types: vec![TypePolicy {
-                event_type: t,
-                schema: t.schema_uri(),
-                schema_digest: t.schema_digest().to_string(),
-                publishers: vec![employment.clone()],
-                readers: vec![ReaderGrant {
+            event_types: vec![TypePolicy::new(
+                t,
+                vec![employment.clone()],
+                vec![ReaderGrant {
                     member: me.clone(),
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
                     fields: None,
                 }],
-                retention_days: None,
-            }],
+            )],
         };
         let dir = tempfile::tempdir().unwrap();
         World {

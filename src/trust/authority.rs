@@ -163,14 +163,7 @@ impl Authority {
             members: Vec::new(),
             event_types: EventType::ALL
                 .into_iter()
-                .map(|t| TypePolicy {
-                    event_type: t,
-                    schema: t.schema_uri(),
-                    schema_digest: t.schema_digest().to_string(),
-                    publishers: Vec::new(),
-                    readers: Vec::new(),
-                    retention_days: None,
-                })
+                .map(|t| TypePolicy::new(t, Vec::new(), Vec::new()))
                 .collect(),
         };
         a.save(&draft)?;

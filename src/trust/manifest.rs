@@ -138,6 +138,25 @@ pub struct TypePolicy {
     pub retention_days: Option<u32>,
 }
 
+impl TypePolicy {
+    /// The policy of `event_type` at the schema this build ships (its URI and digest), with these
+    /// publishers and readers, kept until erased on request.
+    pub fn new(
+        event_type: EventType,
+        publishers: Vec<MemberId>,
+        readers: Vec<ReaderGrant>,
+    ) -> TypePolicy {
+        TypePolicy {
+            event_type,
+            schema: event_type.schema_uri(),
+            schema_digest: event_type.schema_digest().to_string(),
+            publishers,
+            readers,
+            retention_days: None,
+        }
+    }
+}
+
 /// The signed description of the federation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -463,18 +482,15 @@ mod tests {
                 legacy_eddsa: false,
                 event_formats: Vec::new(),
             }],
-            event_types: vec![TypePolicy {
-                event_type: EventType::ReturneeRecord,
-                schema: EventType::ReturneeRecord.schema_uri(),
-                schema_digest: EventType::ReturneeRecord.schema_digest().to_string(),
-                publishers: vec![member.clone()],
-                readers: vec![ReaderGrant {
+            event_types: vec![TypePolicy::new(
+                EventType::ReturneeRecord,
+                vec![member.clone()],
+                vec![ReaderGrant {
                     member: "central-server/GOV/70000002/employment".parse().unwrap(),
                     purposes: vec!["EMPLOYMENT_SERVICES".into()],
                     fields: None,
                 }],
-                retention_days: None,
-            }],
+            )],
         }
     }
 
