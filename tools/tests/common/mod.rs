@@ -301,9 +301,22 @@ impl Answer {
 pub fn raw(addr: SocketAddr, request: &[u8]) -> std::io::Result<Answer> {
     let mut s = TcpStream::connect(addr)?;
     s.set_read_timeout(Some(Duration::from_secs(30)))?;
-    s.write_all(request)?;
+    // A server may answer early (a 413 on the declared length) and close before the whole
+    // body is written: the answer it sent is still read.
+    if let Err(e) = s.write_all(request) {
+        if !matches!(
+            e.kind(),
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+        ) {
+            return Err(e);
+        }
+    }
     let mut buf = Vec::new();
-    s.read_to_end(&mut buf)?;
+    if let Err(e) = s.read_to_end(&mut buf) {
+        if buf.is_empty() || e.kind() != std::io::ErrorKind::ConnectionReset {
+            return Err(e);
+        }
+    }
     let split = buf
         .windows(4)
         .position(|w| w == b"\r\n\r\n")
