@@ -34,7 +34,8 @@ impl Syncer {
         let last_bytes = self.store.meta(&Meta::Witnessed(from.clone()))?;
         let (status, bytes) = client.get("/log/checkpoint").await?;
         if !status.is_success() {
-            return Ok(()); // no checkpoint yet
+            self.unchecked(from, status);
+            return Ok(());
         }
         let manifest = self.trust.usable()?;
         let new = match checkpoint::verify(&bytes, &manifest) {
@@ -69,6 +70,22 @@ impl Syncer {
         }
         tracing::debug!(%from, size = new.size, "checked the publisher's checkpoint");
         Ok(())
+    }
+
+    /// The publisher did not serve its checkpoint (none yet, or it refused): this round's
+    /// split-view check is not made. Counted per publisher; logged with the status alone, every
+    /// hundredth time, and the first time unless it is a 404 (a new log has no checkpoint yet).
+    fn unchecked(&self, from: &MemberId, status: hyper::StatusCode) {
+        let mut count = 0;
+        self.metrics.sync_status(from, |s| {
+            s.witness_unchecked += 1;
+            count = s.witness_unchecked;
+        });
+        let first = count == 1 && status != hyper::StatusCode::NOT_FOUND;
+        if first || count % 100 == 0 {
+            tracing::warn!(%from, status = status.as_u16(), unchecked = count,
+                "the publisher did not serve its checkpoint: its events are not checked against its log this round");
+        }
     }
 
     /// A checkpoint that is not validly signed by the publisher: kept in quarantine, not taken.

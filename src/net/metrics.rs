@@ -30,6 +30,9 @@ pub(crate) struct SyncStatus {
     /// X-Road's own errors on the way to the publisher, by the family of their type (never the
     /// type itself: it is the remote side's text).
     pub(crate) xroad_faults: BTreeMap<FaultFamily, u64>,
+    /// Witness rounds whose split-view check could not be made: the publisher did not serve
+    /// its checkpoint.
+    pub(crate) witness_unchecked: u64,
 }
 
 /// The node's counters.
@@ -217,6 +220,11 @@ impl Metrics {
                 out,
                 "jol_quarantine_dropped_total{{from=\"{from}\"}} {}",
                 s.quarantine_dropped
+            );
+            let _ = writeln!(
+                out,
+                "jol_witness_unchecked_total{{from=\"{from}\"}} {}",
+                s.witness_unchecked
             );
             for (kind, n) in &s.failures {
                 let _ = writeln!(

@@ -1013,3 +1013,46 @@ async fn the_witness_cosigns_only_what_tlog_witness_allows() {
     assert_eq!(reasons, ["log-fork"], "{quarantine}");
     drop(emp);
 }
+
+/// A publisher that never serves its checkpoint cannot have its events checked against its
+/// log: every round that skips the split-view check is counted per publisher in `/metrics`, so
+/// an operator sees a publisher that hides its log (it is still witnessed through
+/// `add-checkpoint` when it submits).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_that_never_serves_its_checkpoint_is_counted_unchecked() {
+    let fed = Federation::build_with(
+        "witness_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
+    );
+    let (key, kid) = fed.migration_signer();
+    let served = event(
+        EventType::ReturneeRecord,
+        1,
+        returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    let page = json!({"head": 1, "next": 1, "events": [{"sequence": 1, "jws": signed(&served, &key, &kid)}]});
+    let manifest = std::fs::read(fed.path("manifest.jws")).unwrap();
+    // No checkpoint route: the fake answers 404 to /peer/v1/log/checkpoint.
+    let _fake = serve_fake_migration_with(&fed, page, 1, vec![manifest], Vec::new()).await;
+    let emp = start_async(fed.config("employment")).await;
+    let addr = emp.addr;
+    let line = format!("jol_witness_unchecked_total{{from=\"{MIGRATION}\"}} ");
+    let metrics = tokio::task::spawn_blocking(move || {
+        let counted = |m: &str| {
+            m.lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        eventually(Duration::from_secs(15), || {
+            counted(&String::from_utf8(get(addr, "/metrics").body).unwrap()) >= 2
+        });
+        String::from_utf8(get(addr, "/metrics").body).unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        metrics.contains("jol_log_forks_total 0"),
+        "not checked is not an alarm: {metrics}"
+    );
+    drop(emp);
+}
