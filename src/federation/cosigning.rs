@@ -261,19 +261,11 @@ async fn submit(
                     old = theirs;
                     continue;
                 }
-                _ => {
-                    return Err(SubmitError::Refused(
-                        answer.status,
-                        text.chars().take(200).collect(),
-                    ))
-                }
+                _ => return Err(SubmitError::Refused(answer.status, excerpt(&text))),
             }
         }
         if answer.status != StatusCode::OK {
-            return Err(SubmitError::Refused(
-                answer.status,
-                text.chars().take(200).collect(),
-            ));
+            return Err(SubmitError::Refused(answer.status, excerpt(&text)));
         }
         let kept = keep_valid(store, syncer, target, signed, &text)?;
         if kept == 0 {
@@ -283,6 +275,17 @@ async fn submit(
         return Ok(());
     }
     Err(SubmitError::Refused(StatusCode::CONFLICT, "twice".into()))
+}
+
+/// What of a witness's refusal goes into this node's log: its first 200 characters, each
+/// control character (a newline, an escape sequence) shown as a space, so a hostile witness
+/// cannot forge log lines or drive the operator's terminal.
+fn excerpt(answer: &str) -> String {
+    answer
+        .chars()
+        .take(200)
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 /// Keep each line of the answer that is a valid co-signature by the target's key; how many.
@@ -353,6 +356,18 @@ mod tests {
             url: url.into(),
             vkey: vkey.into(),
         }
+    }
+
+    #[test]
+    fn a_witness_refusal_reaches_the_log_without_control_characters_and_bounded() {
+        let hostile = format!(
+            "no\n2026-12-04 INFO forged line\u{1b}[2J{}",
+            "x".repeat(500)
+        );
+        let shown = excerpt(&hostile);
+        assert_eq!(shown.chars().count(), 200);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("no 2026-12-04 INFO forged line [2J"));
     }
 
     fn cosigner_vkey() -> String {
