@@ -40,7 +40,9 @@ time.sleep(1)
 os.kill(p.pid, signal.SIGKILL); p.wait()
 size = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(f"{d}/data") for f in fs)
 p, addr, t = start()
-events = json.loads(get(f"http://{addr}/readyz"))["store"]["events"]
+ready = json.loads(get(f"http://{addr}/readyz"))
+events = ready["store"]["events"]
+behind = ready.get("views", {}).get("behind", "?")
 def rss(pid):
     for l in open(f"/proc/{pid}/status"):
         if l.startswith("VmRSS"): return int(l.split()[1]) / 1024
@@ -55,5 +57,5 @@ while True:
     after = page["next"]
 r1 = rss(p.pid)
 print(f"{engine}: RSS after restart {r0:.0f} MiB, after reading the whole feed {r1:.0f} MiB; raw JWS {raw/1048576:.0f} MiB, ratio {size/raw:.2f}")
-print(f"{engine}: {n} events, restart after SIGKILL to serving: {t*1000:.0f} ms, events after restart {events}, data dir {size/1048576:.0f} MiB")
+print(f"{engine}: {n} events, restart after SIGKILL to serving: {t*1000:.0f} ms, events after restart {events} (views {behind} behind at the first RSS reading), data dir {size/1048576:.0f} MiB")
 p.terminate(); p.wait()
