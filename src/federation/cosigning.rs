@@ -323,6 +323,10 @@ fn keep_valid(
     Ok(kept)
 }
 
+/// The largest answer read from a witness: co-signature lines are ~150 bytes each, a 409's body
+/// is a size, so 64 KiB leaves room for many witnesses' lines and no more.
+const WITNESS_ANSWER_BYTES: usize = 64 * 1024;
+
 /// A connection to the target whose paths are relative to its submission prefix.
 async fn connect(syncer: Option<&Syncer>, target: &Target) -> Result<HttpClient, SubmitError> {
     let deadline = Duration::from_secs(10);
@@ -333,7 +337,8 @@ async fn connect(syncer: Option<&Syncer>, target: &Target) -> Result<HttpClient,
             .await
             .map_err(|e| SubmitError::Connect(e.to_string()))?
             .with_prefix(prefix.clone())
-            .with_deadline(deadline)),
+            .with_deadline(deadline)
+            .with_answer_limit(WITNESS_ANSWER_BYTES)),
         TargetKind::Member(m) => {
             let syncer = syncer.ok_or_else(|| SubmitError::Connect("no federation".into()))?;
             Ok(syncer
@@ -341,7 +346,8 @@ async fn connect(syncer: Option<&Syncer>, target: &Target) -> Result<HttpClient,
                 .await
                 .map_err(|e| SubmitError::Connect(e.to_string()))?
                 .with_prefix(format!("{}/witness", super::feed::PEER_PREFIX))
-                .with_deadline(deadline))
+                .with_deadline(deadline)
+                .with_answer_limit(WITNESS_ANSWER_BYTES))
         }
     }
 }
@@ -425,9 +431,17 @@ mod tests {
     }
 
     /// An outside witness on loopback that answers the first submission 409 (it co-signed size
-    /// 2 already) and co-signs the retry, checking it starts from that size.
+    /// 2 already) and co-signs the retry, checking it starts from that size; with `padding`, it
+    /// co-signs every submission and pads its answer with that many bytes of junk lines.
     async fn fake_witness(
         key: ed25519_dalek::SigningKey,
+    ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
+        fake_witness_padded(key, None).await
+    }
+
+    async fn fake_witness_padded(
+        key: ed25519_dalek::SigningKey,
+        padding: Option<usize>,
     ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
         use http_body_util::{BodyExt, Full};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -447,7 +461,7 @@ mod tests {
                             let body = String::from_utf8(body.to_vec()).unwrap();
                             seen.lock().unwrap().push(body.clone());
                             let mut answer = hyper::Response::new(Full::new(Bytes::new()));
-                            if !body.starts_with("old 2\n") {
+                            if !body.starts_with("old 2\n") && padding.is_none() {
                                 *answer.body_mut() = Full::new(Bytes::from("2\n"));
                                 *answer.status_mut() = StatusCode::CONFLICT;
                                 answer.headers_mut().insert(
@@ -461,7 +475,8 @@ mod tests {
                                     .cosign("witness.example/w1", &key, 1_700_000_000)
                                     .unwrap()
                                     .line();
-                                *answer.body_mut() = Full::new(Bytes::from(line));
+                                let junk = "x\n".repeat(padding.unwrap_or(0) / 2);
+                                *answer.body_mut() = Full::new(Bytes::from(line + &junk));
                             }
                             Ok::<_, std::convert::Infallible>(answer)
                         }
@@ -539,5 +554,39 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(sent.lock().unwrap().len(), 2);
+    }
+
+    /// A witness answering past 64 KiB is cut off at that limit (not at the 64 MiB the node
+    /// reads from a feed) and nothing of its answer is kept.
+    #[tokio::test]
+    async fn a_witness_answer_past_its_limit_is_refused_and_nothing_is_kept() {
+        use crate::event::schema::EventType;
+        use crate::federation::fixture::{returnee, Federation};
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let data = returnee("21503199012300", &[&fed.employment]);
+        node.publish(EventType::ReturneeRecord, data).await;
+        checkpoint::sign_if_grown(&node.store, &node.member, &node.key, 1).unwrap();
+        let (_, bytes) = node.store.latest_checkpoint().unwrap().unwrap();
+        let signed = checkpoint::read(&bytes).unwrap();
+        let witness_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let vkey = VerifierKey::new(
+            "witness.example/w1",
+            KeyType::Cosignature,
+            witness_key.verifying_key(),
+        )
+        .unwrap();
+        let (url, _) = fake_witness_padded(witness_key, Some(WITNESS_ANSWER_BYTES + 1024)).await;
+        let target = entry(&url, &vkey.to_string()).target().unwrap();
+        let refused = submit(&node.store, None, &target, &signed, &bytes).await;
+        let said = refused.unwrap_err().to_string();
+        let cut = format!("the answer is larger than {WITNESS_ANSWER_BYTES} bytes");
+        assert!(
+            said.contains(&cut),
+            "cut off while read, not parsed after: {said}"
+        );
+        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
+        let served = crate::log::note::Note::parse(&served).unwrap();
+        assert!(served.verify(&[vkey]).is_err(), "nothing of it was kept");
     }
 }

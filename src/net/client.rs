@@ -66,6 +66,8 @@ pub struct HttpClient {
     host: String,
     token: Option<String>,
     deadline: Option<Duration>,
+    /// The largest answer body read; a larger one is refused ([`ClientError::TooLarge`]).
+    answer_limit: usize,
     /// Put before every path (e.g. `/r1/{publisher}/jol-feed/v1` through X-Road).
     prefix: String,
     /// Send `X-Road-Client` with this subsystem, and a fresh `X-Road-Id`, with every request.
@@ -120,6 +122,7 @@ impl HttpClient {
             host,
             token: None,
             deadline: None,
+            answer_limit: MAX_ANSWER_BYTES,
         })
     }
 
@@ -145,6 +148,13 @@ impl HttpClient {
     /// Give up on any request whose whole answer (headers and body) takes longer than this.
     pub(crate) fn with_deadline(mut self, deadline: Duration) -> HttpClient {
         self.deadline = Some(deadline);
+        self
+    }
+
+    /// Read answers of at most `bytes` (instead of [`MAX_ANSWER_BYTES`]): for a peer whose
+    /// answers are small, so that a hostile one cannot make this node hold megabytes.
+    pub(crate) fn with_answer_limit(mut self, bytes: usize) -> HttpClient {
+        self.answer_limit = bytes.min(MAX_ANSWER_BYTES);
         self
     }
 
@@ -225,12 +235,13 @@ impl HttpClient {
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let body = Limited::new(resp.into_body(), MAX_ANSWER_BYTES)
+        let limit = self.answer_limit;
+        let body = Limited::new(resp.into_body(), limit)
             .collect()
             .await
             .map_err(|e| match e.downcast::<hyper::Error>() {
                 Ok(e) => ClientError::Http(*e),
-                Err(_) => ClientError::TooLarge(MAX_ANSWER_BYTES),
+                Err(_) => ClientError::TooLarge(limit),
             })?
             .to_bytes();
         Ok(Answer {
