@@ -3,7 +3,8 @@
 # local API, SIGKILL the node, time the restart until it serves, read RSS after the restart and
 # after reading the whole feed, and compare the data directory with the raw JWS bytes.
 # Usage: python3 tools/benches/million.py sled|redb N   (needs target/release/jol; STORE_CACHE_MIB=M
-# sets the node's store_cache_mib)
+# sets the node's store_cache_mib; PERSONS=P spreads the events over P persons, event i about
+# person i mod P, where by default every event is about one person, whose view then names them all)
 import json, subprocess, sys, time, urllib.request, os, signal, tempfile
 engine, n = sys.argv[1], int(sys.argv[2])
 cache = f'store_cache_mib = {int(os.environ["STORE_CACHE_MIB"])}\n' if os.environ.get("STORE_CACHE_MIB") else ""
@@ -27,12 +28,19 @@ def start():
             urllib.request.urlopen(f"http://{addr}/healthz", timeout=5).read(); break
         except Exception: time.sleep(0.01)
     return p, addr, time.time() - t
+persons = int(os.environ.get("PERSONS", "1"))
+def pin(n):  # jol_tools::synthetic::pin: a valid, distinct PIN for each n
+    serial, date = n % 100000, n // 100000
+    day, year = date % 336, 1950 + (date // 336) % 60
+    sex = 1 + (date // 336 // 60) % 2
+    return f"{sex}{1 + day % 28:02}{1 + day // 28:02}{year}{serial:05}"
 doc = json.load(open(os.path.join(ROOT, "tests/examples/employment-status/valid/employment-started.json")))
 p, addr, _ = start()
 for b in range(n // 1000):
     evs = []
     for i in range(1000):
         d2 = json.loads(json.dumps(doc)); d2["job"]["spellId"] = f"J-{b}-{i}"
+        if persons > 1: d2["person"]["pin"] = pin((b * 1000 + i) % persons)
         evs.append({"type": "employment-status", "data": d2})
     req = urllib.request.Request(f"http://{addr}/api/v1/events/batch", data=json.dumps({"events": evs}).encode(), headers={"Content-Type": "application/json", **AUTH})
     urllib.request.urlopen(req, timeout=60).read()
