@@ -866,9 +866,14 @@ fn verify_bundle(file: &Path, authority_key: Option<&Path>, json: bool) -> Resul
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
+        let logs: Vec<String> = report
+            .logs
+            .iter()
+            .map(|l| format!("{} (checkpoint of {} entries)", l.origin, l.tree_size))
+            .collect();
         println!(
-            "{} events of {} proven against its checkpoint of {} entries; co-signed by {:?}; co-signatures whose key is unknown here (not checked): {:?}",
-            report.events, report.origin, report.tree_size, report.valid_cosignatures, report.unchecked_cosignatures
+            "{} events proven against the logs {}; co-signed by {:?}; co-signatures whose key is unknown here (not checked): {:?}",
+            report.events, logs.join(", "), report.valid_cosignatures, report.unchecked_cosignatures
         );
         for p in report.problems.iter().take(20) {
             println!("  {p}");

@@ -159,15 +159,38 @@ pub(crate) fn export_with(
 #[serde(rename_all = "camelCase")]
 pub(crate) struct BundleReport {
     pub(crate) events: usize,
-    /// The largest tree an event was proven in.
-    pub(crate) tree_size: u64,
-    pub origin: String,
+    /// Each log the events were proven in (a bundle may join several members' exports), with
+    /// the largest of its trees an event was proven in.
+    pub(crate) logs: Vec<ProvenIn>,
     /// The witnesses (cosigner names) whose co-signatures verified, with a key from the
     /// manifest (the federation members' witness keys).
     pub(crate) valid_cosignatures: Vec<String>,
     /// Co-signatures by names this check knows no key of (an outside witness): not checked.
     pub(crate) unchecked_cosignatures: Vec<String>,
     pub(crate) problems: Vec<String>,
+}
+
+/// One log a bundle's events were proven in.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct ProvenIn {
+    /// The checkpoint's origin (`<member id>/jol-log`).
+    pub(crate) origin: String,
+    /// The largest of its checkpoints an event was proven against.
+    pub(crate) tree_size: u64,
+}
+
+impl BundleReport {
+    /// Count an event proven in `origin`'s tree of `size`.
+    fn proven_in(&mut self, origin: &str, size: u64) {
+        match self.logs.iter_mut().find(|l| l.origin == origin) {
+            Some(l) => l.tree_size = l.tree_size.max(size),
+            None => self.logs.push(ProvenIn {
+                origin: origin.to_string(),
+                tree_size: size,
+            }),
+        }
+    }
 }
 
 /// Check a bundle with the authority's key alone: each event's signature, its tlog-proof's
@@ -212,8 +235,7 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
             }
         };
         let c = &signed.checkpoint;
-        r.origin.clone_from(&c.origin);
-        r.tree_size = r.tree_size.max(c.size);
+        r.proven_in(&c.origin, c.size);
         check_cosignatures(&signed.note, &manifest, &mut r);
         let (event, jws) = match SignedEvent::parse(bytes) {
             Ok(p) => p,

@@ -413,6 +413,11 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
         latest(mig.addr).filter(|c| c.checkpoint.size == 3 && c.note.signatures().len() >= 2)
     });
     assert!(cosigned.is_some());
+    // Employment's own log holds what it received about the person, under its own checkpoint.
+    let received = eventually_some(Duration::from_secs(10), || {
+        latest(emp.addr).filter(|c| c.checkpoint.size >= 1)
+    });
+    assert!(received.is_some());
     mig.stop();
     emp.stop();
 
@@ -472,6 +477,53 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     assert!(
         proof.starts_with("c2sp.org/tlog-proof@v1\nindex "),
         "{proof}"
+    );
+
+    assert_eq!(
+        report["logs"],
+        json!([{"origin": format!("{MIGRATION}/jol-log"), "treeSize": 3}])
+    );
+
+    // Employment's export of the same person joined to migration's: one bundle, two logs, each
+    // event proven in its own, and both named.
+    let theirs = fed.path("bundle-employment.json");
+    let emp_config = fed.config("employment");
+    jol([
+        "export".as_ref(),
+        "--pin".as_ref(),
+        pin.as_ref(),
+        "--config".as_ref(),
+        emp_config.as_os_str(),
+        "--out".as_ref(),
+        theirs.as_os_str(),
+    ]);
+    let mut joined: Value =
+        serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    let other: Value = serde_json::from_str(&std::fs::read_to_string(&theirs).unwrap()).unwrap();
+    let mine = joined["events"].as_array().unwrap().len();
+    joined["events"]
+        .as_array_mut()
+        .unwrap()
+        .extend(other["events"].as_array().unwrap().iter().cloned());
+    let both = fed.path("bundle-joined.json");
+    std::fs::write(&both, joined.to_string()).unwrap();
+    let ok = check(&both);
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert!(ok.status.success(), "{report}");
+    assert!(report["events"].as_u64().unwrap() > mine as u64, "{report}");
+    let origins: Vec<&str> = report["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["origin"].as_str())
+        .collect();
+    assert_eq!(
+        origins,
+        [
+            format!("{MIGRATION}/jol-log"),
+            format!("{EMPLOYMENT}/jol-log")
+        ],
+        "{report}"
     );
 
     // Change one character of an event's payload inside the bundle.
