@@ -300,7 +300,10 @@ fn keep_valid(
         TargetKind::Outside { key, .. } => vec![(**key).clone()],
         TargetKind::Member(m) => syncer
             .and_then(|s| s.trust.usable().ok())
-            .map(|manifest| checkpoint::witness_keys(&manifest, m))
+            .map(|manifest| {
+                let now = checkpoint::KeysAt::Time(time::OffsetDateTime::now_utc());
+                checkpoint::witness_keys(&manifest, m, now)
+            })
             .unwrap_or_default(),
     };
     let lines = NoteSignature::parse_lines(answer)
@@ -588,5 +591,34 @@ mod tests {
         let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
         let served = crate::log::note::Note::parse(&served).unwrap();
         assert!(served.verify(&[vkey]).is_err(), "nothing of it was kept");
+    }
+
+    /// A member's witness key rotated out (past its `not_after`, not revoked) no longer checks
+    /// a live co-signature but still checks stored evidence (`jol verify --bundle`); a revoked
+    /// one checks neither.
+    #[test]
+    fn a_rotated_out_witness_key_checks_evidence_and_a_revoked_one_nothing() {
+        use crate::federation::fixture::Federation;
+        use checkpoint::KeysAt;
+        let fed = Federation::new();
+        let now = time::OffsetDateTime::now_utc();
+        let mut manifest = fed.manifest.clone();
+        let member = manifest
+            .members
+            .iter_mut()
+            .find(|m| m.id == fed.migration)
+            .unwrap();
+        member.signing_keys[0].not_after = now - time::Duration::days(1);
+        let live = checkpoint::witness_keys(&manifest, &fed.migration, KeysAt::Time(now));
+        let stored = checkpoint::witness_keys(&manifest, &fed.migration, KeysAt::NotRevoked);
+        assert!(live.is_empty());
+        assert_eq!(stored.len(), 1);
+        let member = manifest
+            .members
+            .iter_mut()
+            .find(|m| m.id == fed.migration)
+            .unwrap();
+        member.signing_keys[0].revoked = Some(now - time::Duration::days(2));
+        assert!(checkpoint::witness_keys(&manifest, &fed.migration, KeysAt::NotRevoked).is_empty());
     }
 }

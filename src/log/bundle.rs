@@ -276,7 +276,7 @@ fn check_cosignatures(note: &Note, manifest: &Manifest, r: &mut BundleReport) {
             }
             continue;
         };
-        let keys = checkpoint::witness_keys(manifest, &member);
+        let keys = checkpoint::witness_keys(manifest, &member, checkpoint::KeysAt::NotRevoked);
         let only_this: Vec<_> = keys.into_iter().filter(|k| k.id() == sig.id).collect();
         let mut one = Note::new(note.text().to_string()).expect("a parsed note's text");
         if one.add(sig.clone()).is_err() {

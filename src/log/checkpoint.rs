@@ -257,16 +257,16 @@ pub fn log_keys(
     member_keys(manifest, member, &log_origin(member), KeyType::Ed25519, at)
 }
 
-/// The cosigner keys of `member`'s witness (its Ed25519 event keys as `cosignature/v1` keys
-/// under its witness name).
-pub fn witness_keys(manifest: &Manifest, member: &MemberId) -> Vec<VerifierKey> {
-    let now = KeysAt::Time(OffsetDateTime::now_utc());
+/// The cosigner keys of `member`'s witness valid `at` (its Ed25519 event keys as
+/// `cosignature/v1` keys under its witness name): a live co-signature is checked with the keys
+/// valid now, stored evidence with any key not revoked, as the log's own signature is.
+pub fn witness_keys(manifest: &Manifest, member: &MemberId, at: KeysAt) -> Vec<VerifierKey> {
     member_keys(
         manifest,
         member,
         &witness_name(member),
         KeyType::Cosignature,
-        now,
+        at,
     )
     .unwrap_or_default()
 }
