@@ -677,8 +677,9 @@ async fn an_event_signed_with_a_key_only_a_newer_manifest_lists_is_retried_not_s
     drop(emp);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
+/// A federation whose subscribers check their publishers' checkpoints every 100 ms, migration's
+/// event key and key id, and the returnee record a fake migration serves at sequence 1.
+fn witnessing() -> (Federation, ed25519_dalek::SigningKey, String, Event) {
     let fed = Federation::build_with(
         "witness_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
     );
@@ -688,6 +689,12 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
         1,
         returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
     );
+    (fed, key, kid, served)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
+    let (fed, key, kid, served) = witnessing();
     // What the publisher's log (and its signed checkpoint) really holds at position 1.
     let logged = event(
         EventType::ReturneeRecord,
@@ -1020,15 +1027,7 @@ async fn the_witness_cosigns_only_what_tlog_witness_allows() {
 /// `add-checkpoint` when it submits).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_publisher_that_never_serves_its_checkpoint_is_counted_unchecked() {
-    let fed = Federation::build_with(
-        "witness_ms = 100\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
-    );
-    let (key, kid) = fed.migration_signer();
-    let served = event(
-        EventType::ReturneeRecord,
-        1,
-        returnee("21503199012345", &[EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
-    );
+    let (fed, key, kid, served) = witnessing();
     let page = json!({"head": 1, "next": 1, "events": [{"sequence": 1, "jws": signed(&served, &key, &kid)}]});
     let manifest = std::fs::read(fed.path("manifest.jws")).unwrap();
     // No checkpoint route: the fake answers 404 to /peer/v1/log/checkpoint.

@@ -388,6 +388,19 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
     }
 }
 
+/// `jol export --pin PIN --config CONFIG --out OUT` on a stopped node.
+fn export(config: &std::path::Path, pin: &str, out: &std::path::Path) {
+    jol([
+        "export".as_ref(),
+        "--pin".as_ref(),
+        pin.as_ref(),
+        "--config".as_ref(),
+        config.as_os_str(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]);
+}
+
 #[test]
 fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows() {
     let fed = Federation::build_with("checkpoint_ms = 100\nwitness_ms = 100\nwait_secs = 1");
@@ -423,15 +436,7 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
 
     let bundle = fed.path("bundle.json");
     let config = fed.config("migration");
-    jol([
-        "export".as_ref(),
-        "--pin".as_ref(),
-        pin.as_ref(),
-        "--config".as_ref(),
-        config.as_os_str(),
-        "--out".as_ref(),
-        bundle.as_os_str(),
-    ]);
+    export(&config, pin, &bundle);
     // The export is a read of the person's data: in their access log, as the operator's.
     let mig = fed.start("migration");
     let log = get(mig.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
@@ -488,15 +493,7 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     // event proven in its own, and both named.
     let theirs = fed.path("bundle-employment.json");
     let emp_config = fed.config("employment");
-    jol([
-        "export".as_ref(),
-        "--pin".as_ref(),
-        pin.as_ref(),
-        "--config".as_ref(),
-        emp_config.as_os_str(),
-        "--out".as_ref(),
-        theirs.as_os_str(),
-    ]);
+    export(&emp_config, pin, &theirs);
     let mut joined: Value =
         serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
     let other: Value = serde_json::from_str(&std::fs::read_to_string(&theirs).unwrap()).unwrap();
