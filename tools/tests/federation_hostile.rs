@@ -894,6 +894,33 @@ async fn declare_huge_checkpoint(fed: &Federation, agency: &str, length: usize) 
         .unwrap_or_else(|| panic!("no status in {answer:?}"))
 }
 
+/// Send `agency`'s witness an `add-checkpoint` body in chunks that never end (at most 16 MiB,
+/// far past its cap) while reading its answer: the status it answers.
+async fn endless_checkpoint(fed: &Federation, agency: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = peer_tls(fed, agency, "migration").await;
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let sending = tokio::spawn(async move {
+        let head = "POST /peer/v1/witness/add-checkpoint HTTP/1.1\r\nHost: peer\r\n\
+                    Transfer-Encoding: chunked\r\n\r\n";
+        writer.write_all(head.as_bytes()).await?;
+        let chunk = format!("4000\r\n{}\r\n", "a".repeat(0x4000));
+        for _ in 0..1024 {
+            writer.write_all(chunk.as_bytes()).await?;
+        }
+        std::io::Result::Ok(())
+    });
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut answer)).await;
+    sending.abort();
+    let answer = String::from_utf8_lossy(&answer);
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
 /// Migration's checkpoint of the first `size` leaves of `tree`, signed with `key`.
 fn migration_checkpoint(
     tree: &jol::merkle::MemoryTree,
@@ -962,11 +989,13 @@ async fn the_witness_cosigns_only_what_tlog_witness_allows() {
             .0,
         400
     );
-    // A huge body: 413 on its declared length, before any of it is read.
+    // A huge body: 413 on its declared length, before any of it is read; an endless one
+    // (chunked, no length): 413 once the cap is read.
     assert_eq!(
         declare_huge_checkpoint(&fed, "employment", 200_000).await,
         413
     );
+    assert_eq!(endless_checkpoint(&fed, "employment").await, 413);
     // The witness's own log, or a log of no member: 404.
     let mine = String::from_utf8(note5.clone())
         .unwrap()
