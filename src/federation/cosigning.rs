@@ -434,14 +434,15 @@ mod tests {
     }
 
     /// An outside witness on loopback that answers the first submission 409 (it co-signed size
-    /// 2 already) and co-signs the retry, checking it starts from that size; with `padding`, it
-    /// co-signs every submission and pads its answer with that many bytes of junk lines.
+    /// 2 already) and co-signs the retry, checking it starts from that size.
     async fn fake_witness(
         key: ed25519_dalek::SigningKey,
     ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
         fake_witness_padded(key, None).await
     }
 
+    /// The same witness; with `padding`, it co-signs every submission and pads its answer with
+    /// that many bytes of junk lines.
     async fn fake_witness_padded(
         key: ed25519_dalek::SigningKey,
         padding: Option<usize>,

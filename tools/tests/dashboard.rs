@@ -84,6 +84,18 @@ fn the_dashboard_needs_a_sign_in_shows_the_api_s_kpis_and_logs_a_lookup() {
             &jol_tools::synthetic::offers::course_data(i, 5),
         );
     }
+    // The KPI report names the signed checkpoint it was computed at: wait for the one that
+    // covers everything published (a loaded machine may not have signed it yet).
+    let covered = eventually(Duration::from_secs(30), || {
+        let events = get(node.addr, "/readyz").json()["store"]["events"].as_u64();
+        let a = get(node.addr, "/api/v1/log/checkpoint");
+        a.status == 200
+            && jol::log::checkpoint::read(&a.body).is_ok_and(|c| Some(c.checkpoint.size) == events)
+    });
+    assert!(
+        covered.is_some(),
+        "no signed checkpoint covers the published events"
+    );
     let as_of = "2026-06-30";
     let api = get(node.addr, &format!("/api/v1/kpi?asOf={as_of}")).json();
     let gap = get(node.addr, "/api/v1/skills-gap").json();
