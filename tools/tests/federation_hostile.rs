@@ -886,7 +886,12 @@ async fn declare_huge_checkpoint(fed: &Federation, agency: &str, length: usize) 
     let mut answer = Vec::new();
     // The server may close without close_notify; what arrived before that is the answer.
     let _ = stream.read_to_end(&mut answer).await;
-    let answer = String::from_utf8_lossy(&answer);
+    status_of(&answer)
+}
+
+/// The status code of a raw HTTP answer (its status line's second word).
+fn status_of(answer: &[u8]) -> u16 {
+    let answer = String::from_utf8_lossy(answer);
     answer
         .split_whitespace()
         .nth(1)
@@ -913,12 +918,7 @@ async fn endless_checkpoint(fed: &Federation, agency: &str) -> u16 {
     let mut answer = Vec::new();
     let _ = tokio::time::timeout(Duration::from_secs(30), reader.read_to_end(&mut answer)).await;
     sending.abort();
-    let answer = String::from_utf8_lossy(&answer);
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+    status_of(&answer)
 }
 
 /// Migration's checkpoint of the first `size` leaves of `tree`, signed with `key`.
