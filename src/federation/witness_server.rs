@@ -229,7 +229,8 @@ impl Syncer {
             }
         }
         let line = checkpoint::cosign(&signed.note, &self.me, &self.witness_key).line();
-        self.store.set_meta(&seen_key, &request.note)?;
+        // One flush for both: the record, then this node's line, made durable together.
+        self.store.set_meta_lazy(&seen_key, &request.note)?;
         self.store
             .set_meta(&Meta::Cosigned(origin.clone()), line.as_bytes())?;
         tracing::debug!(%origin, size = new.size, "co-signed a checkpoint");
