@@ -49,9 +49,10 @@ fn configure_allocator() {
 /// mimalloc asks for huge pages on its arenas, and gives freed memory back after the purge
 /// delay; the next allocation there faults in a fresh 2 MiB page, which the kernel zeroes
 /// whole. In a profile of `jol bench sync` that zeroing (`clear_page_erms`) was a fifth of the
-/// process's samples; with small pages the same benchmark spent 10–13 % less CPU per event and
-/// peaked 20 % lower (BENCHMARKS.md). The flag is the process's: every thread and every
-/// mapping, including what the allocator mapped before `main`.
+/// process's samples; with small pages the benchmarks spent 10–30 % less CPU per event where
+/// events come many per request, and a fifth less memory (BENCHMARKS.md, "Small pages"). The
+/// flag is the process's: every thread and every mapping, including what the allocator mapped
+/// before `main`.
 fn small_pages_only() {
     if std::env::var("JOL_ALLOCATOR_HUGE_PAGES").as_deref() == Ok("on") {
         return;
