@@ -300,10 +300,7 @@ fn keep_valid(
         TargetKind::Outside { key, .. } => vec![(**key).clone()],
         TargetKind::Member(m) => syncer
             .and_then(|s| s.trust.usable().ok())
-            .map(|manifest| {
-                let now = checkpoint::KeysAt::Time(time::OffsetDateTime::now_utc());
-                checkpoint::witness_keys(&manifest, m, now)
-            })
+            .map(|manifest| checkpoint::witness_keys(&manifest, m, checkpoint::KeysAt::now()))
             .unwrap_or_default(),
     };
     let lines = NoteSignature::parse_lines(answer)

@@ -218,6 +218,13 @@ pub enum KeysAt {
     NotRevoked,
 }
 
+impl KeysAt {
+    /// The keys valid now: what a live checkpoint or co-signature is checked with.
+    pub fn now() -> KeysAt {
+        KeysAt::Time(OffsetDateTime::now_utc())
+    }
+}
+
 /// `member`'s Ed25519 event keys valid `at`, as note verifier keys of type `key_type` under
 /// `name`.
 fn member_keys(
@@ -295,7 +302,7 @@ pub fn verify_at(
 
 /// [`verify_at`] with the keys valid now.
 pub fn verify(bytes: &[u8], manifest: &Manifest) -> Result<SignedCheckpoint, CheckpointError> {
-    verify_at(bytes, manifest, KeysAt::Time(OffsetDateTime::now_utc()))
+    verify_at(bytes, manifest, KeysAt::now())
 }
 
 /// This node's `cosignature/v1` of a checkpoint note, as its witness, dated now.
