@@ -32,6 +32,7 @@ mod erasure;
 pub(crate) mod keys;
 pub mod kv;
 mod log;
+pub mod packed;
 pub mod postgres;
 pub(crate) mod recent;
 mod redb_engine;
@@ -147,6 +148,12 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, St
     serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt(what))
 }
 
+/// A stored person view, packed ([`packed`]) or as JSON stored before views were packed.
+fn decode_view<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    let json = packed::unpack(bytes).map_err(|_| StoreError::Corrupt("person view"))?;
+    decode(&json, "person view")
+}
+
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
     Some(u64::from_be_bytes(bytes.get(at..at + 8)?.try_into().ok()?))
 }
@@ -252,7 +259,7 @@ impl WriteBatch {
 
     /// Store a person's projected view.
     pub fn set_view<T: Serialize>(&mut self, pin: &str, view: &T) {
-        self.put(keys::view(pin), record(view));
+        self.put(keys::view(pin), packed::pack(&record(view)));
     }
 
     /// Record that the event at `position` is about `pin`.
@@ -1055,23 +1062,23 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        self.records_of(pins, keys::consent, "consent state")
+        self.records_of(pins, keys::consent, |v| decode(v, "consent state"))
     }
 
-    /// The records under `key(pin)` for each PIN, in the order asked, in one read; what does not
-    /// decode is damage, named by `what`.
+    /// The records under `key(pin)` for each PIN, in the order asked, in one read, each read by
+    /// `decode`.
     fn records_of<T: DeserializeOwned>(
         &self,
         pins: &[&str],
         key: fn(&str) -> Vec<u8>,
-        what: &'static str,
+        decode: fn(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Vec<Option<T>>, StoreError> {
         let keys: Vec<Vec<u8>> = pins.iter().map(|p| key(p)).collect();
         self.kv()?
             .get_many(&keys)
             .map_err(io("read"))?
             .into_iter()
-            .map(|v| v.map(|v| decode(&v, what)).transpose())
+            .map(|v| v.map(|v| decode(&v)).transpose())
             .collect()
     }
 
@@ -1196,7 +1203,7 @@ impl Store {
     /// A person's stored view.
     pub(crate) fn view<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
         self.get_raw(&keys::view(pin))?
-            .map(|v| decode(&v, "person view"))
+            .map(|v| decode_view(&v))
             .transpose()
     }
 
@@ -1205,13 +1212,13 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        self.records_of(pins, keys::view, "person view")
+        self.records_of(pins, keys::view, decode_view)
     }
 
     /// Every stored view, in PIN order.
     pub fn views<T: DeserializeOwned>(&self) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
         self.scan(&Space::View.all())
-            .map(|r| r.and_then(|(_, v)| decode(&v, "person view")))
+            .map(|r| r.and_then(|(_, v)| decode_view(&v)))
     }
 
     /// Every (pin, position) of the person index, in PIN order.

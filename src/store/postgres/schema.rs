@@ -28,6 +28,12 @@ BEGIN
     END IF;
 END $$;
 "#,
+    // 2: person views are packed (LZ4, `store/packed.rs`); a jol before it cannot read them, so
+    // the version tells it to stop instead of reading them as damage. Nothing to rewrite: views
+    // stored as JSON read back unchanged.
+    r#"
+COMMENT ON TABLE jol_kv IS 'jol: every key space in one ordered table; person views (prefix P) are LZ4-packed from schema 2';
+"#,
 ];
 
 /// Every table the migrations create (what `jol store compact` rewrites).
@@ -136,6 +142,26 @@ mod tests {
         let Some(empty) = database() else { return };
         PgKv::open(&empty).unwrap();
         assert_eq!(migrate_database(&empty).unwrap(), (VERSION, VERSION));
+    }
+
+    /// A database of schema 1 (views stored as JSON) is refused at start until `jol store
+    /// migrate` brings it to this version, which keeps what it holds.
+    #[test]
+    fn an_older_schema_is_refused_until_migrated() {
+        let Some(settings) = database() else { return };
+        super::super::execute(
+            &settings,
+            format!(
+                "CREATE TABLE jol_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now()); {} INSERT INTO jol_schema (version) VALUES (1); INSERT INTO jol_kv VALUES ('\\x50'::bytea, '\\x7b7d'::bytea);",
+                MIGRATIONS[0]
+            ),
+        )
+        .unwrap();
+        let err = PgKv::open(&settings).err().unwrap();
+        assert!(matches!(err, PgError::SchemaOld { found: 1, .. }), "{err}");
+        assert_eq!(migrate_database(&settings).unwrap(), (1, VERSION));
+        let kv = PgKv::open(&settings).unwrap();
+        assert_eq!(kv.get(b"P").unwrap(), Some(b"{}".to_vec()));
     }
 
     /// A database written by a newer jol is refused at start, with what to do.

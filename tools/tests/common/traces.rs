@@ -1,11 +1,13 @@
 //! Looking for a value on disk as an attacker with the disk would: its bytes in the clear, as a
 //! JSON string escapes it, and in base64url at each of the three alignments it can take inside
-//! a longer base64url text (a disclosure, a JWS payload).
+//! a longer base64url text (a disclosure, a JWS payload); in a file's clear bytes and inside
+//! every packed record in it (a person's view, LZ4-compressed: `jol::store::packed`), opened.
 
 use std::path::{Path, PathBuf};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
+use jol::store::packed;
 
 /// Every form `value` can take in a node's files.
 pub fn forms(value: &str) -> Vec<Vec<u8>> {
@@ -63,15 +65,25 @@ fn files(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The files under `dir` that hold `value` in any of its [`forms`].
+/// The files under `dir` that hold `value` in any of its [`forms`], in the clear or packed.
 pub fn files_holding(dir: &Path, value: &str) -> Vec<PathBuf> {
     let forms = forms(value);
     files(dir)
         .into_iter()
         .filter(|path| {
             let bytes = std::fs::read(path).unwrap_or_default();
-            forms.iter().any(|f| contains(&bytes, f))
+            let holds = |text: &[u8]| forms.iter().any(|f| contains(text, f));
+            holds(&bytes) || packed_records(&bytes).iter().any(|json| holds(json))
         })
+        .collect()
+}
+
+/// The JSON of every packed record that opens in `bytes`, wherever it starts.
+fn packed_records(bytes: &[u8]) -> Vec<Vec<u8>> {
+    (0..bytes.len())
+        .filter(|&at| bytes[at..].starts_with(packed::MAGIC))
+        .filter_map(|at| packed::open_at(&bytes[at..]).ok())
+        .map(|(json, _)| json)
         .collect()
 }
 
@@ -106,5 +118,22 @@ mod tests {
         }
         assert_eq!(files_holding(dir.path(), value).len(), 6);
         assert!(files_holding(dir.path(), "nowhere-to-be-found").is_empty());
+    }
+
+    #[test]
+    fn a_value_is_found_inside_a_packed_record_where_its_bytes_are_not_in_the_clear() {
+        let value = "Жумабеков-Test";
+        // The second name repeats the first one's start, which LZ4 then refers back to: the
+        // value's bytes are not contiguous in the packed record.
+        let json = serde_json::to_vec(&serde_json::json!({"a": "Жумабеков-Other", "b": value}));
+        let record = packed::pack(&json.unwrap());
+        assert!(!contains(&record, value.as_bytes()));
+        let mut file = b"page header".to_vec();
+        file.extend_from_slice(&record);
+        file.extend_from_slice(b"next page");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("jol.redb"), file).unwrap();
+        assert_eq!(files_holding(dir.path(), value).len(), 1);
+        assert!(files_holding(dir.path(), "Жумабеков-Third").is_empty());
     }
 }

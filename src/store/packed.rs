@@ -1,0 +1,164 @@
+//! How a person's stored view is packed: its JSON compressed as one LZ4 block behind a header.
+//!
+//! A view is rewritten with every event about its person and repeats the same names (`spellId`,
+//! `eventDate`, the source's member id) once per event, so it compresses five-fold for the cost
+//! of a few microseconds; a view of ten events is ~4.7 KiB of JSON, more than a B-tree page,
+//! and ~0.9 KiB packed (BENCHMARKS.md, "Packed views"). A stored value that does not start with
+//! [`MAGIC`] is JSON as written before views were packed, and reads back unchanged.
+//!
+//! The header names both lengths, so the packed bytes can be found and opened in a raw file as
+//! well as through the store (the privacy tests look for a person's values on disk that way).
+
+use std::borrow::Cow;
+
+/// The first bytes of a packed record. A JSON text never starts with a NUL.
+pub const MAGIC: &[u8; 4] = b"\0jz1";
+/// The magic, then the JSON's length and the block's length (u32, little-endian).
+const HEADER: usize = MAGIC.len() + 8;
+/// LZ4 cannot expand a block more than this many times (a match of 255 + 15 bytes takes at
+/// least one byte), so a header claiming more is damage, not a record to allocate for.
+const MAX_RATIO: usize = 255;
+
+/// A packed record that does not open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PackedError {
+    /// Fewer bytes than a header, or no magic.
+    #[error("the packed record's header is cut short")]
+    Header,
+    /// The header's lengths do not fit the bytes there are, or claim more than LZ4 can expand.
+    #[error("the packed record's lengths do not fit its bytes")]
+    Lengths,
+    /// The block is not LZ4, or decompresses to another length than the header says.
+    #[error("the packed record's LZ4 block does not decompress to its length")]
+    Block,
+}
+
+/// Pack `json` (a JSON text too long for the header's lengths, 4 GiB and more, is kept as it is).
+pub fn pack(json: &[u8]) -> Vec<u8> {
+    let Ok(raw_len) = u32::try_from(json.len()) else {
+        return json.to_vec();
+    };
+    let block = lz4_flex::block::compress(json);
+    let Ok(block_len) = u32::try_from(block.len()) else {
+        return json.to_vec();
+    };
+    let mut out = Vec::with_capacity(HEADER + block.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&raw_len.to_le_bytes());
+    out.extend_from_slice(&block_len.to_le_bytes());
+    out.extend_from_slice(&block);
+    out
+}
+
+/// The JSON of a stored record: unpacked if it is packed, as it is otherwise.
+pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, PackedError> {
+    if !stored.starts_with(MAGIC) {
+        return Ok(Cow::Borrowed(stored));
+    }
+    let (json, used) = open_at(stored)?;
+    match used == stored.len() {
+        true => Ok(Cow::Owned(json)),
+        false => Err(PackedError::Lengths),
+    }
+}
+
+/// Open the packed record that starts `bytes` (which may go on past it, as in a raw file):
+/// its JSON and how many bytes of `bytes` it took.
+pub fn open_at(bytes: &[u8]) -> Result<(Vec<u8>, usize), PackedError> {
+    let header = bytes.get(..HEADER).ok_or(PackedError::Header)?;
+    if !header.starts_with(MAGIC) {
+        return Err(PackedError::Header);
+    }
+    let length = |at: usize| -> usize {
+        let mut le = [0u8; 4];
+        le.copy_from_slice(&header[at..at + 4]);
+        u32::from_le_bytes(le) as usize
+    };
+    let (raw_len, block_len) = (length(MAGIC.len()), length(MAGIC.len() + 4));
+    let block = bytes
+        .get(HEADER..HEADER + block_len)
+        .ok_or(PackedError::Lengths)?;
+    if raw_len > block_len.saturating_mul(MAX_RATIO) {
+        return Err(PackedError::Lengths);
+    }
+    let json = lz4_flex::block::decompress(block, raw_len).map_err(|_| PackedError::Block)?;
+    match json.len() == raw_len {
+        true => Ok((json, HEADER + block_len)),
+        false => Err(PackedError::Block),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(events: usize) -> Vec<u8> {
+        let refs: Vec<_> = (0..events)
+            .map(|i| {
+                serde_json::json!({"event": "EMPLOYMENT_STARTED", "eventDate": "2024-07-15",
+                    "position": i, "source": "central-server/GOV/70000002/employment",
+                    "type": "employment-status"})
+            })
+            .collect();
+        serde_json::to_vec(&serde_json::json!({"pin": "21505199012345", "events": refs})).unwrap()
+    }
+
+    #[test]
+    fn a_view_packs_smaller_and_unpacks_to_the_same_json() {
+        for events in [0, 1, 10, 1000] {
+            let json = view(events);
+            let packed = pack(&json);
+            assert!(packed.starts_with(MAGIC));
+            if events >= 10 {
+                assert!(packed.len() * 3 < json.len(), "{events}: {}", packed.len());
+            }
+            assert_eq!(unpack(&packed).unwrap().as_ref(), json.as_slice());
+        }
+    }
+
+    #[test]
+    fn json_stored_before_packing_reads_back_unchanged() {
+        let json = view(3);
+        assert!(matches!(unpack(&json).unwrap(), Cow::Borrowed(b) if b == json.as_slice()));
+    }
+
+    #[test]
+    fn a_packed_record_opens_inside_longer_bytes() {
+        let json = view(10);
+        let mut file = b"page header".to_vec();
+        let at = file.len();
+        file.extend_from_slice(&pack(&json));
+        file.extend_from_slice(b"the next record");
+        let (opened, used) = open_at(&file[at..]).unwrap();
+        assert_eq!(opened, json);
+        assert_eq!(&file[at + used..], b"the next record");
+    }
+
+    #[test]
+    fn damage_is_named_never_allocated_for_or_taken_as_a_view() {
+        let packed = pack(&view(10));
+        assert_eq!(unpack(&packed[..6]), Err(PackedError::Header));
+        assert_eq!(
+            unpack(&packed[..packed.len() - 1]),
+            Err(PackedError::Lengths)
+        );
+        let mut longer = packed.clone();
+        longer.push(b'x');
+        assert_eq!(unpack(&longer), Err(PackedError::Lengths));
+        // A header claiming a huge JSON from a small block is refused before any allocation.
+        let mut huge = packed.clone();
+        huge[4..8].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert_eq!(unpack(&huge), Err(PackedError::Lengths));
+        // A claimed length the block does not decompress to.
+        let mut short = packed.clone();
+        let raw = u32::from_le_bytes(short[4..8].try_into().unwrap());
+        short[4..8].copy_from_slice(&(raw - 1).to_le_bytes());
+        assert_eq!(unpack(&short), Err(PackedError::Block));
+        // A flipped byte in the block: an error or other bytes, never a panic.
+        for i in HEADER..packed.len() {
+            let mut flipped = packed.clone();
+            flipped[i] ^= 0x55;
+            let _ = unpack(&flipped);
+        }
+    }
+}
