@@ -1647,6 +1647,7 @@ impl crate::merkle::Subtrees for Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
     use std::time::Duration;
 
     use crate::store::postgres::lease::{self, Role};
@@ -1733,6 +1734,51 @@ mod tests {
             drop(store);
             let store = fixture.open();
             assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
+        }
+    }
+
+    /// A view is stored packed on every engine and reads back through each read (one, many,
+    /// all); a view stored as JSON before views were packed reads back the same way; a packed
+    /// view that does not open is damage, never another view or no view.
+    #[test]
+    fn views_are_stored_packed_and_json_views_stored_before_still_read() {
+        let (packed_pin, json_pin, damaged_pin) = ("21503199012345", "21503199012346", "2");
+        let view = serde_json::json!({"pin": packed_pin, "events": ["a", "b", "c"]});
+        let old = serde_json::json!({"pin": json_pin, "events": []});
+        for mut fixture in Fixture::all() {
+            let engine = fixture.engine;
+            let store = fixture.open();
+            let mut b = WriteBatch::default();
+            b.set_view(packed_pin, &view);
+            b.put(keys::view(json_pin), serde_json::to_vec(&old).unwrap());
+            store.apply_other(b).unwrap();
+            let raw = store.get_raw(&keys::view(packed_pin)).unwrap().unwrap();
+            assert!(raw.starts_with(packed::MAGIC), "{engine}");
+            assert_eq!(
+                store.view(packed_pin).unwrap(),
+                Some(view.clone()),
+                "{engine}"
+            );
+            assert_eq!(store.view(json_pin).unwrap(), Some(old.clone()), "{engine}");
+            let many: Vec<Option<Value>> = store.views_of(&[json_pin, "3", packed_pin]).unwrap();
+            assert_eq!(
+                many,
+                [Some(old.clone()), None, Some(view.clone())],
+                "{engine}"
+            );
+            let all: Vec<Value> = store.views().map(Result::unwrap).collect();
+            assert_eq!(all, [view.clone(), old.clone()], "{engine}");
+
+            let mut damaged = raw.clone();
+            damaged.truncate(raw.len() - 1);
+            let mut b = WriteBatch::default();
+            b.put(keys::view(damaged_pin), damaged);
+            store.apply_other(b).unwrap();
+            let err = store.view::<Value>(damaged_pin).unwrap_err();
+            assert!(
+                matches!(err, StoreError::Corrupt("person view")),
+                "{engine}: {err}"
+            );
         }
     }
 
