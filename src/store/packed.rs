@@ -15,8 +15,9 @@ use std::borrow::Cow;
 pub const MAGIC: &[u8; 4] = b"\0jz1";
 /// The magic, then the JSON's length and the block's length (u32, little-endian).
 const HEADER: usize = MAGIC.len() + 8;
-/// LZ4 cannot expand a block more than this many times (a match of 255 + 15 bytes takes at
-/// least one byte), so a header claiming more is damage, not a record to allocate for.
+/// LZ4 cannot expand a block more than about this many times (each further 255 bytes of a
+/// match cost one byte of the block), so a header claiming more is damage, not a record to
+/// allocate for.
 const MAX_RATIO: usize = 255;
 
 /// A packed record that does not open.
