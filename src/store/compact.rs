@@ -276,6 +276,7 @@ pub(super) mod tests {
     use base64::Engine as _;
 
     use super::super::kv::Scan;
+    use super::super::packed;
     use super::*;
 
     /// Every form `value` can take in a store's files: in the clear, JSON-escaped, and in
@@ -296,7 +297,8 @@ pub(super) mod tests {
         forms
     }
 
-    /// The files under `dir` that hold `value` in any of its [`forms`].
+    /// The files under `dir` that hold `value` in any of its [`forms`], in the clear or inside a
+    /// packed record (`packed::opened_in`).
     pub(in crate::store) fn files_holding(dir: &Path, value: &str) -> Vec<PathBuf> {
         let forms = forms(value);
         let mut holding = Vec::new();
@@ -307,10 +309,12 @@ pub(super) mod tests {
                 continue;
             }
             let bytes = std::fs::read(&path).unwrap_or_default();
-            if forms
-                .iter()
-                .any(|f| bytes.windows(f.len()).any(|w| w == f.as_slice()))
-            {
+            let holds = |text: &[u8]| {
+                forms
+                    .iter()
+                    .any(|f| text.windows(f.len()).any(|w| w == f.as_slice()))
+            };
+            if holds(&bytes) || packed::opened_in(&bytes, 1 << 20).iter().any(|j| holds(j)) {
                 holding.push(path);
             }
         }
@@ -320,6 +324,9 @@ pub(super) mod tests {
     /// The value an erasure deletes, in the clear (`P1`) and base64url-encoded behind a salt as
     /// in a disclosure (`P2`), among live data; then `P1` is overwritten and `P2` deleted.
     pub(in crate::store) const ERASED: &str = "Zarina-Erased-7f3a9c";
+    /// The value of a packed view (`P3`), whose bytes are not in the clear in it (LZ4 refers
+    /// back to the name before it for most of them); then `P3` is deleted.
+    pub(in crate::store) const ERASED_PACKED: &str = "Aibek-Packed-3c9e51";
 
     pub(in crate::store) fn write_then_erase(kv: &Kv) {
         let live = (0u32..3000)
@@ -342,13 +349,24 @@ pub(super) mod tests {
                 format!("{{\"name\":\"{ERASED}\"}}").into_bytes(),
             ),
             Op::Put(b"P2".to_vec(), disclosure.into_bytes()),
+            Op::Put(b"P3".to_vec(), packed_view()),
         ])
         .unwrap();
         kv.commit(vec![
             Op::Put(b"P1".to_vec(), b"{\"name\":\"(erased)\"}".to_vec()),
             Op::Delete(b"P2".to_vec()),
+            Op::Delete(b"P3".to_vec()),
         ])
         .unwrap();
+    }
+
+    fn packed_view() -> Vec<u8> {
+        let json = format!("{{\"other\":\"Aibek-Packed-000000\",\"name\":\"{ERASED_PACKED}\"}}");
+        let packed = packed::pack(json.as_bytes());
+        assert!(!packed
+            .windows(ERASED_PACKED.len())
+            .any(|w| w == ERASED_PACKED.as_bytes()));
+        packed
     }
 
     pub(in crate::store) fn every_entry(kv: &Kv) -> Vec<super::super::kv::Entry> {

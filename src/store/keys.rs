@@ -29,7 +29,7 @@ pub(super) enum Space {
     Cursor,
     /// PIN → the person's consent state (JSON).
     Consent,
-    /// PIN → the person's projected view (JSON).
+    /// PIN → the person's projected view (JSON, packed: `store/packed.rs`).
     View,
     /// PIN, 0, position → nothing: the events about a person, a rebuild's scratch (a view names
     /// its events' positions; stores written before that kept this index all along).

@@ -1711,7 +1711,7 @@ mod tests {
     /// also after reopening. On PostgreSQL the files are the database's in the cluster.
     #[test]
     fn compaction_leaves_no_erased_value_on_disk() {
-        use compact::tests::{every_entry, files_holding, write_then_erase, ERASED};
+        use compact::tests::{every_entry, files_holding, write_then_erase, ERASED, ERASED_PACKED};
         for mut fixture in Fixture::all() {
             let engine = fixture.engine;
             let store = fixture.open();
@@ -1721,15 +1721,19 @@ mod tests {
             };
             write_then_erase(&store.kv().unwrap());
             let entries = every_entry(&store.kv().unwrap());
-            assert!(
-                !files_holding(&files(), ERASED).is_empty(),
-                "{engine}: the erased value was on disk before"
-            );
+            for value in [ERASED, ERASED_PACKED] {
+                assert!(
+                    !files_holding(&files(), value).is_empty(),
+                    "{engine}: the erased {value} was on disk before"
+                );
+            }
             let report = store.compact().unwrap();
             assert_eq!(report.engine, engine);
             assert!(report.bytes_after > 0, "{engine}: {report}");
-            let holding = files_holding(&files(), ERASED);
-            assert!(holding.is_empty(), "{engine}: {holding:?}");
+            for value in [ERASED, ERASED_PACKED] {
+                let holding = files_holding(&files(), value);
+                assert!(holding.is_empty(), "{engine}: {value}: {holding:?}");
+            }
             assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
             drop(store);
             let store = fixture.open();

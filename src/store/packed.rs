@@ -65,28 +65,51 @@ pub fn unpack(stored: &[u8]) -> Result<Cow<'_, [u8]>, PackedError> {
 
 /// Open the packed record that starts `bytes` (which may go on past it, as in a raw file):
 /// its JSON and how many bytes of `bytes` it took.
-pub fn open_at(bytes: &[u8]) -> Result<(Vec<u8>, usize), PackedError> {
-    let header = bytes.get(..HEADER).ok_or(PackedError::Header)?;
-    if !header.starts_with(MAGIC) {
-        return Err(PackedError::Header);
-    }
-    let length = |at: usize| -> usize {
-        let mut le = [0u8; 4];
-        le.copy_from_slice(&header[at..at + 4]);
-        u32::from_le_bytes(le) as usize
-    };
-    let (raw_len, block_len) = (length(MAGIC.len()), length(MAGIC.len() + 4));
-    let block = bytes
-        .get(HEADER..HEADER + block_len)
-        .ok_or(PackedError::Lengths)?;
-    if raw_len > block_len.saturating_mul(MAX_RATIO) {
+fn open_at(bytes: &[u8]) -> Result<(Vec<u8>, usize), PackedError> {
+    let (json_len, block_len) = lengths(bytes).ok_or(PackedError::Header)?;
+    let end = HEADER.checked_add(block_len).ok_or(PackedError::Lengths)?;
+    let block = bytes.get(HEADER..end).ok_or(PackedError::Lengths)?;
+    if json_len > block_len.saturating_mul(MAX_RATIO) {
         return Err(PackedError::Lengths);
     }
-    let json = lz4_flex::block::decompress(block, raw_len).map_err(|_| PackedError::Block)?;
-    match json.len() == raw_len {
-        true => Ok((json, HEADER + block_len)),
+    let json = lz4_flex::block::decompress(block, json_len).map_err(|_| PackedError::Block)?;
+    match json.len() == json_len {
+        true => Ok((json, end)),
         false => Err(PackedError::Block),
     }
+}
+
+/// The JSON's length and the block's, from the header that starts `bytes`.
+fn lengths(bytes: &[u8]) -> Option<(usize, usize)> {
+    let header = bytes.get(..HEADER).filter(|h| h.starts_with(MAGIC))?;
+    let length = |at: usize| -> Option<usize> {
+        let le: [u8; 4] = header.get(at..at + 4)?.try_into().ok()?;
+        usize::try_from(u32::from_le_bytes(le)).ok()
+    };
+    Some((length(MAGIC.len())?, length(MAGIC.len() + 4)?))
+}
+
+/// Every packed record in `bytes` (a raw file: a page of the store, a stale copy), wherever its
+/// magic is, opened as far as its block opens and no further than `max_json` bytes: what
+/// someone with the disk reads of the views in it, damaged or cut short included. The privacy
+/// tests search a node's files this way.
+pub fn opened_in(bytes: &[u8], max_json: usize) -> Vec<Vec<u8>> {
+    let mut opened = Vec::new();
+    for at in 0..bytes.len() {
+        let rest = &bytes[at..];
+        let Some((json_len, block_len)) = lengths(rest) else {
+            continue;
+        };
+        let block = &rest[HEADER..rest.len().min(HEADER.saturating_add(block_len))];
+        let bound = json_len
+            .min(max_json)
+            .min(block.len().saturating_mul(MAX_RATIO));
+        let mut json = vec![0u8; bound];
+        // On an error the bytes decoded before it stay in `json`.
+        let _ = lz4_flex::block::decompress_into(block, &mut json);
+        opened.push(json);
+    }
+    opened
 }
 
 #[cfg(test)]
@@ -155,11 +178,43 @@ mod tests {
         let raw = u32::from_le_bytes(short[4..8].try_into().unwrap());
         short[4..8].copy_from_slice(&(raw - 1).to_le_bytes());
         assert_eq!(unpack(&short), Err(PackedError::Block));
-        // A flipped byte in the block: an error or other bytes, never a panic.
-        for i in HEADER..packed.len() {
-            let mut flipped = packed.clone();
-            flipped[i] ^= 0x55;
-            let _ = unpack(&flipped);
+        // Any byte flipped, header included: an error or other bytes, never a panic.
+        for i in 0..packed.len() {
+            for flip in [0x01, 0x55, 0xff] {
+                let mut flipped = packed.clone();
+                flipped[i] ^= flip;
+                let _ = unpack(&flipped);
+                let _ = opened_in(&flipped, 1 << 20);
+            }
         }
+    }
+
+    #[test]
+    fn the_records_in_raw_bytes_open_even_cut_short_or_overwritten() {
+        let json = view(10);
+        let record = pack(&json);
+        let mut file = b"page header".to_vec();
+        file.extend_from_slice(&record);
+        file.extend_from_slice(b"the next record");
+        assert_eq!(opened_in(&file, usize::MAX), std::slice::from_ref(&json));
+        // The tail of the record overwritten by a later page: the JSON before it still opens.
+        let mut damaged = file[..11 + record.len() / 2].to_vec();
+        damaged.extend_from_slice(&[0xAB; 64]);
+        let opened = opened_in(&damaged, usize::MAX);
+        assert!(
+            opened[0].starts_with(&json[..100]),
+            "{:?}",
+            &opened[0][..100]
+        );
+        // A header claiming more than the caller takes is opened that far only (up to the last
+        // whole LZ4 sequence that fits; the rest stays zero).
+        let capped = opened_in(&file, 50);
+        assert_eq!(capped[0].len(), 50);
+        let decoded: Vec<u8> = capped[0].iter().copied().take_while(|&b| b != 0).collect();
+        assert!(
+            decoded.len() > 20 && json.starts_with(&decoded),
+            "{decoded:?}"
+        );
+        assert!(opened_in(b"no records here", usize::MAX).is_empty());
     }
 }

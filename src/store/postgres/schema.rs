@@ -29,8 +29,9 @@ BEGIN
 END $$;
 "#,
     // 2: person views are packed (LZ4, `store/packed.rs`); a jol before it cannot read them, so
-    // the version tells it to stop instead of reading them as damage. Nothing to rewrite: views
-    // stored as JSON read back unchanged.
+    // the version keeps it from starting on the database (one already running is not stopped:
+    // docs/deploy-ha.md). Nothing to rewrite: views stored as JSON read back unchanged, and
+    // `jol rebuild-view` packs them all.
     r#"
 COMMENT ON TABLE jol_kv IS 'jol: every key space in one ordered table; person views (prefix P) are LZ4-packed from schema 2';
 "#,
