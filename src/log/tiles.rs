@@ -88,8 +88,11 @@ impl TilePath {
         self.width.map_or(TILE_WIDTH, u64::from)
     }
 
-    /// The tile's hashes, if the tree of `size` leaves holds it (a full tile, or the partial
-    /// tile of exactly that width at the right edge).
+    /// The tile's hashes, if the tree of `size` leaves holds them: a full tile, or a partial
+    /// one of any width the tree has passed. A client that verified an older checkpoint asks
+    /// for the partial tiles of its size, which tlog-tiles says a log must serve (at least
+    /// until the full tile exists; serving them after it costs nothing and saves the client
+    /// its fallback).
     pub fn hashes<S: Subtrees>(
         &self,
         source: &S,
@@ -98,15 +101,9 @@ impl TilePath {
         let height = 8 * u32::from(self.level);
         let available = if height >= 64 { 0 } else { size >> height };
         let first = self.index.checked_mul(TILE_WIDTH);
-        let in_tree = match (first, self.width) {
-            (Some(first), None) => first
-                .checked_add(TILE_WIDTH)
-                .is_some_and(|end| end <= available),
-            (Some(first), Some(w)) => {
-                available / TILE_WIDTH == self.index && available - first == u64::from(w)
-            }
-            (None, _) => false,
-        };
+        let in_tree = first
+            .and_then(|first| first.checked_add(self.count()))
+            .is_some_and(|end| end <= available);
         if !in_tree {
             return Ok(Err(TileError::NotCovered(size)));
         }
@@ -206,10 +203,21 @@ mod tests {
         let tree = MemoryTree::new((0..70_000u32).map(|i| merkle::leaf_hash(&i.to_be_bytes())));
         let size = tree.len();
         let held = |p: &str| parse(p).unwrap().hashes(&tree, size).unwrap().is_ok();
-        assert!(held("0/272") && !held("0/273") && held("0/273.p/112") && !held("0/273.p/111"));
-        assert!(held("1/000") && held("1/001.p/17") && !held("1/001"));
-        assert!(held("2/000.p/1") && !held("3/000.p/1"));
-        assert!(!held("0/272.p/5"), "a partial tile left of the edge");
+        assert!(held("0/272") && !held("0/273") && held("0/273.p/112") && !held("0/273.p/113"));
+        assert!(held("1/000") && held("1/001.p/17") && !held("1/001") && !held("1/001.p/18"));
+        assert!(held("2/000.p/1") && !held("2/000.p/2") && !held("3/000.p/1"));
+        assert!(!held("0/274.p/1"), "a tile past the edge");
+        // The partial tiles of every smaller size: a client that verified an older checkpoint
+        // asks for those.
+        assert!(held("0/273.p/111") && held("0/273.p/1") && held("1/001.p/16"));
+        assert!(held("0/272.p/5"), "a partial tile whose full tile exists");
+        let older = MemoryTree::new((0..69_999u32).map(|i| merkle::leaf_hash(&i.to_be_bytes())));
+        for path in ["0/273.p/111", "1/001.p/16"] {
+            let tile = parse(path).unwrap();
+            let now = tile.hashes(&tree, size).unwrap().unwrap();
+            let then = tile.hashes(&older, older.len()).unwrap().unwrap();
+            assert_eq!(now, then, "{path} as the tree of 69,999 served it");
+        }
         let level1 = parse("1/000")
             .unwrap()
             .hashes(&tree, size)
