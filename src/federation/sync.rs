@@ -160,6 +160,8 @@ pub(crate) enum ProofFetchError {
     Status(hyper::StatusCode),
     #[error("the proof is not JSON: {0}")]
     NotJson(#[from] serde_json::Error),
+    #[error("the proof answer is malformed: {0}")]
+    Malformed(&'static str),
 }
 
 impl From<ClientError> for SyncError {

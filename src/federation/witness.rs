@@ -14,10 +14,17 @@
 /// Most inclusion proofs one witnessing round asks for (the rest wait for the next round).
 const INCLUSION_CHECKS_PER_ROUND: u64 = 256;
 
+/// The most a proof answer may take: ~6 KiB at most for a tree of 2^64 leaves.
+const MAX_PROOF_ANSWER_BYTES: usize = 64 * 1024;
+
+/// The most hashes a consistency or inclusion proof of a tree of up to 2^64 leaves holds.
+const MAX_PROOF_HASHES: usize = 128;
+
 use super::receipt::{Reason, Rejection};
 use super::sync::{ProofFetchError, SyncError, Syncer};
 use crate::event::identifiers::MemberId;
 use crate::log::checkpoint::{self, Checkpoint, Witnessed};
+use crate::log::note::MAX_NOTE_BYTES;
 use crate::net::client::HttpClient;
 use crate::store::Meta;
 
@@ -32,7 +39,7 @@ impl Syncer {
         // Read before the fetch: whatever the witness recorded then, the log had signed before,
         // so its latest checkpoint cannot be smaller.
         let last_bytes = self.store.meta(&Meta::Witnessed(from.clone()))?;
-        let (status, bytes) = client.get("/log/checkpoint").await?;
+        let (status, bytes) = client.get_small("/log/checkpoint", MAX_NOTE_BYTES).await?;
         if !status.is_success() {
             self.unchecked(from, status);
             return Ok(());
@@ -50,8 +57,7 @@ impl Syncer {
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
             let path = format!("/proof/consistency?from={}&to={}", l.size, new.size);
-            let v = fetch_proof(client, &path).await?;
-            proof = hashes(&v["proof"]);
+            proof = fetch_proof(client, &path).await?.hashes;
         }
         // The publisher served both the note, as its latest, and the proof: any contradiction
         // with what was witnessed is its own.
@@ -88,15 +94,23 @@ impl Syncer {
         }
     }
 
-    /// A checkpoint that is not validly signed by the publisher: kept in quarantine, not taken.
+    /// A checkpoint that is not validly signed by the publisher: kept in quarantine, not taken;
+    /// the same one served again round after round is kept once.
     fn bad_checkpoint(&self, from: &MemberId, reason: &str, bytes: &[u8]) -> Result<(), SyncError> {
+        use sha2::{Digest, Sha256};
+        let seen = Meta::BadCheckpoint(from.clone());
+        let digest = Sha256::digest(bytes);
+        if self.store.meta(&seen)?.as_deref() == Some(digest.as_slice()) {
+            return Ok(());
+        }
         tracing::warn!(%from, reason, "the publisher served a checkpoint that does not verify");
         let body = String::from_utf8_lossy(bytes);
         self.quarantine(
             from,
             &Rejection::new(Reason::CheckpointInvalid, reason),
             &body,
-        )
+        )?;
+        Ok(self.store.set_meta(&seen, digest.as_slice())?)
     }
 
     /// Check that the events `from`'s feed served this node since the last check are in the
@@ -125,7 +139,7 @@ impl Syncer {
                 break;
             };
             let path = format!("/proof/event?sequence={sequence}&size={}", checkpoint.size);
-            let answer = match client.get(&path).await? {
+            let answer = match client.get_small(&path, MAX_PROOF_ANSWER_BYTES).await? {
                 (status, _) if status == hyper::StatusCode::CONFLICT => break, // not covered yet
                 (status, _) if status == hyper::StatusCode::NOT_FOUND => {
                     return Ok(Some(Split {
@@ -135,15 +149,14 @@ impl Syncer {
                             .into(),
                     }))
                 }
-                (status, body) if status.is_success() => {
-                    serde_json::from_slice::<serde_json::Value>(&body)
-                        .map_err(ProofFetchError::from)?
-                }
+                (status, body) if status.is_success() => Proof::parse(&body)?,
                 (status, _) => return Err(ProofFetchError::Status(status).into()),
             };
-            let index = answer["leafIndex"].as_u64().unwrap_or(u64::MAX);
+            let index = answer.leaf_index.ok_or(ProofFetchError::Malformed(
+                "an inclusion proof with no leafIndex",
+            ))?;
             let leaf = crate::log::event_leaf(&bytes);
-            let proof = hashes(&answer["proof"]);
+            let proof = answer.hashes;
             if !crate::merkle::verify_inclusion(&leaf, index, checkpoint.size, &proof, &root) {
                 return Ok(Some(Split {
                     sequence,
@@ -193,22 +206,53 @@ struct Split {
     reason: String,
 }
 
-/// GET a proof; anything but a 2xx JSON answer is a fetch failure (never evidence of a fork).
-async fn fetch_proof(client: &mut HttpClient, path: &str) -> Result<serde_json::Value, SyncError> {
-    let (status, body) = client.get(path).await?;
+/// GET a proof; anything but a 2xx answer holding a well-formed proof is a fetch failure (never
+/// evidence of a fork).
+async fn fetch_proof(client: &mut HttpClient, path: &str) -> Result<Proof, SyncError> {
+    let (status, body) = client.get_small(path, MAX_PROOF_ANSWER_BYTES).await?;
     if !status.is_success() {
         return Err(ProofFetchError::Status(status).into());
     }
-    Ok(serde_json::from_slice(&body).map_err(ProofFetchError::from)?)
+    Ok(Proof::parse(&body)?)
 }
 
-/// The base64url hashes of a proof.
-fn hashes(v: &serde_json::Value) -> Vec<crate::merkle::Hash> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|h| h.as_str().and_then(checkpoint::decode_hash))
-        .collect()
+/// A proof as the publisher's proof routes answer it (`federation/proofs.rs`).
+struct Proof {
+    /// The leaf's index (an inclusion proof).
+    leaf_index: Option<u64>,
+    hashes: Vec<crate::merkle::Hash>,
+}
+
+impl Proof {
+    /// Parse a proof answer: its hashes must each be 32 bytes in base64url, and no more than a
+    /// proof can hold. A malformed answer proves nothing about the log: only a well-formed
+    /// proof that fails is evidence.
+    fn parse(body: &[u8]) -> Result<Proof, ProofFetchError> {
+        #[derive(serde::Deserialize)]
+        struct Answer {
+            #[serde(rename = "leafIndex")]
+            leaf_index: Option<u64>,
+            proof: Vec<String>,
+        }
+        let answer: Answer = serde_json::from_slice(body)?;
+        if answer.proof.len() > MAX_PROOF_HASHES {
+            return Err(ProofFetchError::Malformed(
+                "more hashes than any proof of a 64-bit tree",
+            ));
+        }
+        let hashes = answer
+            .proof
+            .iter()
+            .map(|h| checkpoint::decode_hash(h))
+            .collect::<Option<Vec<_>>>()
+            .ok_or(ProofFetchError::Malformed(
+                "a proof hash is not 32 bytes of base64url",
+            ))?;
+        Ok(Proof {
+            leaf_index: answer.leaf_index,
+            hashes,
+        })
+    }
 }
 
 #[cfg(test)]
@@ -653,6 +697,61 @@ mod tests {
         w.witness().await.unwrap();
         let reasons: Vec<String> = w.quarantined().into_iter().map(|q| q.reason).collect();
         assert_eq!(reasons, ["checkpoint-invalid"]);
+        assert_eq!(w.forks(), 0);
+    }
+
+    /// A publisher serving the same junk as its checkpoint round after round fills the
+    /// quarantine with one record of it, not one a round; other junk is another record; a
+    /// checkpoint larger than any note is not read whole.
+    #[tokio::test]
+    async fn a_bad_checkpoint_served_again_is_kept_once_and_a_huge_one_is_not_read() {
+        let mut w = world().await;
+        w.serve(b"<html>a proxy's error page</html>");
+        w.witness().await.unwrap();
+        w.witness().await.unwrap();
+        assert_eq!(w.quarantined().len(), 1);
+        w.serve(b"another page");
+        w.witness().await.unwrap();
+        assert_eq!(w.quarantined().len(), 2);
+
+        w.serve(&vec![b'a'; MAX_NOTE_BYTES + 1]);
+        let refused = w.witness().await;
+        assert!(
+            matches!(refused, Err(SyncError::TooLarge(_))),
+            "{refused:?}"
+        );
+        assert_eq!(w.quarantined().len(), 2);
+        assert_eq!(w.forks(), 0);
+    }
+
+    /// An inclusion proof the publisher answers malformed (no leaf index, a hash that is not
+    /// one, more hashes than any proof holds, not JSON) is a fetch failure, never a split view.
+    #[tokio::test]
+    async fn a_malformed_proof_answer_is_a_fetch_failure_not_a_split() {
+        let mut w = world().await;
+        let log = w.history(1);
+        w.hold(&log.events).await;
+        w.serve_checkpoint(&log, 1);
+        let hash = checkpoint::encode_hash(&[7; 32]);
+        let many: Vec<&str> = vec![hash.as_str(); MAX_PROOF_HASHES + 1];
+        for answer in [
+            json!({"sequence": 1, "treeSize": 1, "proof": []}).to_string(),
+            json!({"leafIndex": 0, "proof": ["not a hash"]}).to_string(),
+            json!({"leafIndex": 0, "proof": many}).to_string(),
+            "[0,0,0]".to_string(),
+        ] {
+            w.publisher
+                .answer("/proof/event?sequence=1&size=1", 200, answer.clone());
+            let failed = w.witness().await;
+            assert!(
+                matches!(failed, Err(SyncError::ProofFetch(_))),
+                "{answer}: {failed:?}"
+            );
+            assert_eq!(w.forks(), 0, "{answer}");
+            assert!(w.quarantined().is_empty(), "{answer}");
+        }
+        w.serve_inclusion(&log, 1, 1);
+        w.witness().await.unwrap();
         assert_eq!(w.forks(), 0);
     }
 }

@@ -163,6 +163,21 @@ impl HttpClient {
         self.send(Method::GET, path, None).await
     }
 
+    /// GET a path whose answer is small: more than `bytes` of it is [`ClientError::TooLarge`],
+    /// whatever the client's own limit (a feed's client reads pages of megabytes; a hostile
+    /// peer must not make its checkpoint or a proof as large).
+    pub(crate) async fn get_small(
+        &mut self,
+        path: &str,
+        bytes: usize,
+    ) -> Result<(StatusCode, Bytes), ClientError> {
+        let limit = bytes.min(self.answer_limit);
+        let a = self
+            .request_within(Method::GET, path, hyper::HeaderMap::new(), None, limit)
+            .await?;
+        Ok((a.status, a.body))
+    }
+
     /// POST a JSON body; returns status and body.
     pub async fn post_json(
         &mut self,
@@ -195,9 +210,25 @@ impl HttpClient {
         headers: hyper::HeaderMap,
         body: Option<Bytes>,
     ) -> Result<Answer, ClientError> {
-        match self.deadline {
-            None => self.exchange(method, path, headers, body).await,
-            Some(d) => tokio::time::timeout(d, self.exchange(method, path, headers, body))
+        let limit = self.answer_limit;
+        self.request_within(method, path, headers, body, limit)
+            .await
+    }
+
+    /// [`HttpClient::request`], reading at most `limit` bytes of the answer.
+    async fn request_within(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: hyper::HeaderMap,
+        body: Option<Bytes>,
+        limit: usize,
+    ) -> Result<Answer, ClientError> {
+        let deadline = self.deadline;
+        let exchange = self.exchange(method, path, headers, body, limit);
+        match deadline {
+            None => exchange.await,
+            Some(d) => tokio::time::timeout(d, exchange)
                 .await
                 .map_err(|_| ClientError::TimedOut(d))?,
         }
@@ -209,6 +240,7 @@ impl HttpClient {
         path: &str,
         headers: hyper::HeaderMap,
         body: Option<Bytes>,
+        limit: usize,
     ) -> Result<Answer, ClientError> {
         self.sender.ready().await?;
         let mut req = Request::builder()
@@ -235,7 +267,6 @@ impl HttpClient {
         let resp = self.sender.send_request(req).await?;
         let status = resp.status();
         let headers = resp.headers().clone();
-        let limit = self.answer_limit;
         let body = Limited::new(resp.into_body(), limit)
             .collect()
             .await

@@ -158,6 +158,9 @@ pub enum Meta {
     WitnessAcked(String),
     /// The last fork alarm raised about this publisher (so it is raised once).
     ForkAlarm(MemberId),
+    /// The SHA-256 of the last checkpoint this publisher served that did not verify (so the
+    /// same one is kept in quarantine once, not every round).
+    BadCheckpoint(MemberId),
     /// The last number of this publisher's release log for this node that was taken (u64 BE).
     ReleaseCursor(MemberId),
     /// The last sequence of this publisher's feed whose inclusion in a checkpoint this witness
@@ -193,6 +196,7 @@ impl Meta {
             Meta::Cosigned(m) => format!("cosigned/{m}"),
             Meta::WitnessAcked(w) => format!("witness-acked/{w}"),
             Meta::ForkAlarm(m) => format!("fork/{m}"),
+            Meta::BadCheckpoint(m) => format!("bad-checkpoint/{m}"),
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
