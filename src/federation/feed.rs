@@ -131,8 +131,9 @@ fn not_found(path: &str) -> Problem {
     Problem::new(ProblemKind::NotFound, format!("no peer resource at {path}"))
 }
 
+/// A store failure as a peer is told it: the cause is logged, not sent.
 fn storage(e: StoreError) -> Problem {
-    http::storage_problem(e)
+    http::storage_problem_for_peer(e)
 }
 
 /// The manifest members may be served under now, or 503 `manifest-expired`: the one rule every

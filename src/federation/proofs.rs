@@ -11,8 +11,9 @@ use crate::merkle;
 use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::store::{Store, StoreError};
 
+/// A store failure as a peer is told it: the cause is logged, not sent.
 fn storage(e: StoreError) -> Problem {
-    http::storage_problem(e)
+    http::storage_problem_for_peer(e)
 }
 
 fn bad(detail: String) -> Problem {

@@ -133,6 +133,16 @@ pub(crate) fn storage_problem(e: impl std::fmt::Display) -> Problem {
     Problem::new(ProblemKind::StorageUnavailable, e.to_string())
 }
 
+/// The store failed, as told to a peer: the cause is logged here and not sent (a store's error
+/// may name its files or its database's messages; a peer needs only to know to try again).
+pub(crate) fn storage_problem_for_peer(e: impl std::fmt::Display) -> Problem {
+    tracing::error!(error = %e, "the store failed while answering a peer");
+    Problem::new(
+        ProblemKind::StorageUnavailable,
+        "the node's storage is unavailable now; try again later",
+    )
+}
+
 /// The request must declare a JSON body.
 pub(crate) fn require_json(req: &Request<Incoming>) -> Result<(), Problem> {
     let declared = req
@@ -254,6 +264,18 @@ mod tests {
         assert_eq!(query_param(None, "after"), None);
         assert_eq!(query_u64(Some("after=5"), "after", 0).unwrap(), 5);
         assert!(query_u64(Some("after=x"), "after", 0).is_err());
+    }
+
+    #[test]
+    fn a_peer_is_told_the_store_failed_but_not_why() {
+        let cause = "io error at /var/lib/jol/data/jol.redb: disk full";
+        let p = storage_problem_for_peer(cause);
+        assert_eq!(p.slug(), "storage-unavailable");
+        assert!(
+            !p.detail.contains("/var/lib") && !p.detail.contains("disk"),
+            "{}",
+            p.detail
+        );
     }
 
     #[test]
