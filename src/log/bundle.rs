@@ -7,8 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use time::Date;
 
+use crate::event::identifiers::MemberId;
 use crate::event::SignedEvent;
-use crate::log::checkpoint::{self, decode_std, encode_std};
+use crate::log::checkpoint::{self, decode_std, encode_std, Checkpoint};
 use crate::log::note::Note;
 use crate::merkle::{self, Hash};
 use crate::policy::consent;
@@ -178,17 +179,34 @@ pub(crate) struct ProvenIn {
     pub(crate) origin: String,
     /// The largest of its checkpoints an event was proven against.
     pub(crate) tree_size: u64,
+    /// The root of each size a checkpoint was seen at.
+    #[serde(skip)]
+    roots: std::collections::BTreeMap<u64, Hash>,
 }
 
 impl BundleReport {
     /// Count an event proven in `origin`'s tree of `size`.
-    fn proven_in(&mut self, origin: &str, size: u64) {
-        match self.logs.iter_mut().find(|l| l.origin == origin) {
-            Some(l) => l.tree_size = l.tree_size.max(size),
-            None => self.logs.push(ProvenIn {
-                origin: origin.to_string(),
-                tree_size: size,
-            }),
+    /// Count a checkpoint an event was proven against; two of one log at one size with
+    /// different roots are a fork, and a problem.
+    fn proven_in(&mut self, c: &Checkpoint) {
+        let at = match self.logs.iter().position(|l| l.origin == c.origin) {
+            Some(at) => at,
+            None => {
+                self.logs.push(ProvenIn {
+                    origin: c.origin.clone(),
+                    tree_size: 0,
+                    roots: Default::default(),
+                });
+                self.logs.len() - 1
+            }
+        };
+        let log = &mut self.logs[at];
+        log.tree_size = log.tree_size.max(c.size);
+        if *log.roots.entry(c.size).or_insert(c.root) != c.root {
+            self.problems.push(format!(
+                "two checkpoints of {} at size {} with different roots: the log forked",
+                c.origin, c.size
+            ));
         }
     }
 }
@@ -235,8 +253,8 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
             }
         };
         let c = &signed.checkpoint;
-        r.proven_in(&c.origin, c.size);
-        check_cosignatures(&signed.note, &manifest, &mut r);
+        r.proven_in(c);
+        check_cosignatures(&signed.note, c, &manifest, &mut r);
         let (event, jws) = match SignedEvent::parse(bytes) {
             Ok(p) => p,
             Err(e) => {
@@ -262,13 +280,15 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
 }
 
 /// Check the co-signatures of a checkpoint note by the federation's witnesses; name those by
-/// witnesses whose key the manifest does not give.
-fn check_cosignatures(note: &Note, manifest: &Manifest, r: &mut BundleReport) {
+/// witnesses whose key the manifest does not give. The log's own member co-signing its own
+/// checkpoint witnesses nothing and is not counted.
+fn check_cosignatures(note: &Note, c: &Checkpoint, manifest: &Manifest, r: &mut BundleReport) {
+    let log_member = c.member();
     for sig in note.signatures() {
         let Some(member) = sig
             .name
             .strip_suffix("/jol-witness")
-            .and_then(|m| m.parse().ok())
+            .and_then(|m| m.parse::<MemberId>().ok())
         else {
             let is_log = checkpoint::member_of_origin(&sig.name).is_some();
             if !is_log && !r.unchecked_cosignatures.contains(&sig.name) {
@@ -276,6 +296,9 @@ fn check_cosignatures(note: &Note, manifest: &Manifest, r: &mut BundleReport) {
             }
             continue;
         };
+        if log_member.as_ref() == Some(&member) {
+            continue;
+        }
         let keys = checkpoint::witness_keys(manifest, &member, checkpoint::KeysAt::NotRevoked);
         let only_this: Vec<_> = keys.into_iter().filter(|k| k.id() == sig.id).collect();
         let mut one = Note::new(note.text().to_string()).expect("a parsed note's text");
@@ -296,5 +319,43 @@ fn check_cosignatures(note: &Note, manifest: &Manifest, r: &mut BundleReport) {
                 .problems
                 .push(format!("a co-signature by {}: {e}", sig.name)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::log::checkpoint::TreeHead;
+
+    fn checkpoint(origin: &str, size: u64, root: Hash) -> Checkpoint {
+        let empty = TreeHead {
+            size: 0,
+            root: merkle::empty_root(),
+        };
+        Checkpoint {
+            origin: origin.into(),
+            size,
+            root,
+            quarantine: empty,
+            access: empty,
+        }
+    }
+
+    /// Events of one bundle proven against two checkpoints of one log at one size with
+    /// different roots: the log showed two histories, and the check says so.
+    #[test]
+    fn two_roots_for_one_size_of_one_log_are_a_fork() {
+        let mut r = BundleReport::default();
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [1; 32]));
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 5, [2; 32]));
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [1; 32]));
+        r.proven_in(&checkpoint("a/b/c/e/jol-log", 3, [7; 32]));
+        assert!(r.problems.is_empty(), "{:?}", r.problems);
+        assert_eq!(r.logs.len(), 2);
+        assert_eq!(r.logs[0].tree_size, 5);
+
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [9; 32]));
+        assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
+        assert!(r.problems[0].contains("size 3"), "{}", r.problems[0]);
     }
 }

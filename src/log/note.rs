@@ -373,13 +373,17 @@ impl Note {
 
     /// Check the signatures by `known` keys: every one that matches a known key's name and id
     /// must verify (else the whole note is refused), others are ignored, and at least one
-    /// must be there. Returns those checked, in order.
+    /// must be there. Returns those checked, in order. A line repeated exactly is checked once
+    /// (a note of a hundred copies of one line costs one verification, not a hundred).
     pub fn verify(&self, known: &[VerifierKey]) -> Result<Vec<Verified>, NoteError> {
         let mut verified: Vec<Verified> = Vec::new();
-        for sig in &self.signatures {
+        for (i, sig) in self.signatures.iter().enumerate() {
             let Some(key) = known.iter().find(|k| k.name == sig.name && k.id == sig.id) else {
                 continue;
             };
+            if self.signatures[..i].contains(sig) {
+                continue;
+            }
             let time = key
                 .verify(&self.text, &sig.bytes)
                 .ok_or_else(|| NoteError::BadSignature(sig.name.clone()))?;

@@ -523,6 +523,30 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
         "{report}"
     );
 
+    // The log's own member co-signing its own checkpoint witnesses nothing: a line by
+    // `<migration>/jol-witness` (the member's witness name, its key) added to every proof's
+    // checkpoint still verifies, and is not counted as a co-signature.
+    let key = jol::event::keys::read_private(&fed.path("migration/keys/sign.pem")).unwrap();
+    let member: jol::event::identifiers::MemberId = MIGRATION.parse().unwrap();
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&bundle).unwrap()).unwrap();
+    for event in doc["events"].as_array_mut().unwrap() {
+        let proof = event["proof"].as_str().unwrap().to_string();
+        let at = proof.find(&format!("{MIGRATION}/jol-log\n")).unwrap();
+        let note = jol::log::note::Note::parse(proof[at..].as_bytes()).unwrap();
+        let own = jol::log::checkpoint::cosign(&note, &member, &key);
+        event["proof"] = format!("{proof}{}", own.line()).into();
+    }
+    let self_witnessed = fed.path("self-witnessed.json");
+    std::fs::write(&self_witnessed, doc.to_string()).unwrap();
+    let ok = check(&self_witnessed);
+    let report: Value = serde_json::from_slice(&ok.stdout).unwrap();
+    assert!(ok.status.success(), "{report}");
+    assert_eq!(
+        report["validCosignatures"],
+        json!([format!("{EMPLOYMENT}/jol-witness")]),
+        "{report}"
+    );
+
     // Change one character of an event's payload inside the bundle.
     let text = std::fs::read_to_string(&bundle).unwrap();
     let mut doc: Value = serde_json::from_str(&text).unwrap();
