@@ -532,7 +532,7 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     for event in doc["events"].as_array_mut().unwrap() {
         let proof = event["proof"].as_str().unwrap().to_string();
         let at = proof.find(&format!("{MIGRATION}/jol-log\n")).unwrap();
-        let note = jol::log::note::Note::parse(proof[at..].as_bytes()).unwrap();
+        let note = jol::log::note::Note::parse(&proof.as_bytes()[at..]).unwrap();
         let own = jol::log::checkpoint::cosign(&note, &member, &key);
         event["proof"] = format!("{proof}{}", own.line()).into();
     }
