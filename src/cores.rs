@@ -1,6 +1,19 @@
 //! Spreading one piece of CPU work over the machine's cores: a slice cut into one chunk per
 //! core, each chunk's results in order, for work one task would otherwise do alone (a page's
-//! signature checks at a subscriber).
+//! signature checks at a subscriber); and running blocking work from async code without
+//! stalling the runtime's other tasks.
+
+/// Run `work`, which blocks (CPU, store reads and writes, fsync), from async code: on a
+/// multi-threaded runtime the worker thread hands its other tasks to the rest first
+/// (`block_in_place`); elsewhere (a current-thread runtime, as in tests) it runs inline.
+pub(crate) fn blocking<R>(work: impl FnOnce() -> R) -> R {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    match multi_thread {
+        true => tokio::task::block_in_place(work),
+        false => work(),
+    }
+}
 
 /// `work` applied to `items` cut into a chunk per core (on scoped threads, the calling thread
 /// taking the first), the results in `items` order; on one thread when there is one core or

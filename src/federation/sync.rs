@@ -212,12 +212,7 @@ fn check_in_parallel(
             .collect();
         checker.check_batch(&items, from)
     };
-    let multi_thread = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if !multi_thread {
-        return check_all(items);
-    }
-    tokio::task::block_in_place(|| crate::cores::map_chunks(items, 16, check_all))
+    crate::cores::blocking(|| crate::cores::map_chunks(items, 16, check_all))
 }
 
 /// Ask the feed for one page and decode it; an X-Road fault or an error status ends the session.

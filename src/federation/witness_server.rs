@@ -169,7 +169,8 @@ impl Syncer {
             Ok(b) => b,
             Err(p) => return p.response(),
         };
-        match self.witness_submission(caller, &body) {
+        // Its check and record wait on a lock and the store's flush: off the runtime's threads.
+        match crate::cores::blocking(|| self.witness_submission(caller, &body)) {
             Ok(line) => http::with_type(StatusCode::OK, "text/plain; charset=utf-8", line),
             Err(WitnessError::Refused(refusal)) => refusal.response(),
             Err(WitnessError::Failed(e)) => failed(&e).response(),
