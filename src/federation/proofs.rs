@@ -5,11 +5,11 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::log::checkpoint::encode_hash;
+use crate::log::checkpoint::{self, encode_hash};
 use crate::log::tiles::{TileError, TilePath};
 use crate::merkle;
 use crate::net::http::{self, Problem, ProblemKind, Response};
-use crate::store::{Store, StoreError};
+use crate::store::{SideLogTree, Store, StoreError};
 
 /// A store failure as a peer is told it: the cause is logged, not sent.
 fn storage(e: StoreError) -> Problem {
@@ -136,9 +136,25 @@ pub(crate) fn event_inclusion(
     ))
 }
 
-/// `GET …/proof/consistency?from=M&to=N`.
+/// `GET …/proof/consistency?from=M&to=N[&log=jol-quarantine|jol-access]`: of the event log, or
+/// of the side log `log` names (a witness proves with it that a side log's new head extends
+/// the one it saw; `add-checkpoint` carries a proof for the event log alone). The answer names
+/// the side log it proves, so a node from before side-log proofs, which would answer for the
+/// event log, is not taken for a log whose side log forked.
 pub(crate) fn consistency(store: &Store, query: Option<&str>) -> Result<Response, Problem> {
-    let limit = checkpointed(store)?;
+    let side = match http::query_param(query, "log") {
+        None => None,
+        Some(name) => Some(
+            checkpoint::side_log_named(name)
+                .ok_or_else(|| bad("log must be jol-quarantine or jol-access".into()))?,
+        ),
+    };
+    let limit = match side {
+        None => checkpointed(store)?,
+        Some(log) => checkpoint::latest(store)
+            .map_err(storage)?
+            .map_or(0, |c| c.side(log).size),
+    };
     let from = http::query_u64(query, "from", 0)?;
     let to = http::query_u64(query, "to", limit)?;
     if from > to || to > limit {
@@ -146,9 +162,17 @@ pub(crate) fn consistency(store: &Store, query: Option<&str>) -> Result<Response
             "need from <= to <= {limit} (the latest checkpoint's size)"
         )));
     }
-    let proof = merkle::consistency_proof(store, from, to).map_err(storage)?;
-    Ok(http::json(
-        StatusCode::OK,
-        &json!({"from": from, "to": to, "proof": proof.iter().map(encode_hash).collect::<Vec<_>>()}),
-    ))
+    let proof = match side {
+        None => merkle::consistency_proof(store, from, to),
+        Some(log) => merkle::consistency_proof(&SideLogTree(store, log), from, to),
+    }
+    .map_err(storage)?;
+    let proof: Vec<String> = proof.iter().map(encode_hash).collect();
+    let answer = match side {
+        None => json!({"from": from, "to": to, "proof": proof}),
+        Some(log) => {
+            json!({"log": checkpoint::side_log_name(log), "from": from, "to": to, "proof": proof})
+        }
+    };
+    Ok(http::json(StatusCode::OK, &answer))
 }

@@ -23,7 +23,7 @@ const MAX_PROOF_HASHES: usize = 128;
 use super::receipt::{Reason, Rejection};
 use super::sync::{ProofFetchError, SyncError, Syncer};
 use crate::event::identifiers::MemberId;
-use crate::log::checkpoint::{self, Checkpoint, Witnessed};
+use crate::log::checkpoint::{self, side_log_name, Checkpoint, Witnessed, SIDE_LOGS};
 use crate::log::note::MAX_NOTE_BYTES;
 use crate::net::client::HttpClient;
 use crate::store::Meta;
@@ -68,6 +68,9 @@ impl Syncer {
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);
         }
+        if let Some((why, proven)) = self.check_side_logs(client, from, &new, &bytes).await? {
+            return self.alarm(from, &why, Some(&proven), &bytes);
+        }
         if judged == Witnessed::Consistent {
             // This node's witness takes up what it checked, as if the log had submitted it, so
             // the next check starts from it even if the log never submits here.
@@ -76,6 +79,96 @@ impl Syncer {
         }
         tracing::debug!(%from, size = new.size, "checked the publisher's checkpoint");
         Ok(())
+    }
+
+    /// Check that each side log of the publisher's latest checkpoint extends the one this check
+    /// last proved (`Meta::SidesProven`; the first check takes the checkpoint as it is): a
+    /// consistency proof for each side log that grew. `add-checkpoint` carries a proof for the
+    /// event log alone, so this is where a side log rewritten and then grown past what a
+    /// witness saw is found. Returns why the publisher's checkpoint contradicts the one proved
+    /// before, with that one, when it does.
+    async fn check_side_logs(
+        &self,
+        client: &mut HttpClient,
+        from: &MemberId,
+        new: &Checkpoint,
+        bytes: &[u8],
+    ) -> Result<Option<(String, Vec<u8>)>, SyncError> {
+        let key = Meta::SidesProven(from.clone());
+        let proven_bytes = self.store.meta(&key)?;
+        if proven_bytes.as_deref() == Some(bytes) {
+            return Ok(None);
+        }
+        let proven = proven_bytes
+            .as_deref()
+            .and_then(|b| checkpoint::read(b).ok())
+            .map(|s| s.checkpoint);
+        for (log, was) in proven
+            .iter()
+            .flat_map(|p| SIDE_LOGS.map(|l| (l, p.side(l))))
+        {
+            let now = new.side(log);
+            let name = side_log_name(log);
+            let why = if now.size < was.size {
+                Some(format!(
+                    "the {name} shrank from {} to {} entries",
+                    was.size, now.size
+                ))
+            } else if now.size == was.size {
+                (now.root != was.root)
+                    .then(|| format!("two different roots for size {} of the {name}", now.size))
+            } else if was.size == 0 {
+                None
+            } else {
+                let path = format!(
+                    "/proof/consistency?log={name}&from={}&to={}",
+                    was.size, now.size
+                );
+                let proof = match fetch_proof(client, &path).await {
+                    Ok(proof) if proof.log.as_deref() == Some(name) => proof,
+                    // A node from before side-log proofs answers for its event log.
+                    Ok(_) => return Ok(self.sides_unchecked(from, "an answer for another log")),
+                    Err(SyncError::ProofFetch(e)) => {
+                        return Ok(self.sides_unchecked(from, &e.to_string()))
+                    }
+                    Err(e) => return Err(e),
+                };
+                let extends = crate::merkle::verify_consistency(
+                    was.size,
+                    now.size,
+                    &was.root,
+                    &now.root,
+                    &proof.hashes,
+                );
+                (!extends).then(|| {
+                    format!(
+                        "size {} of the {name} is not an extension of size {}",
+                        now.size, was.size
+                    )
+                })
+            };
+            if let Some(why) = why {
+                return Ok(Some((why, proven_bytes.clone().unwrap_or_default())));
+            }
+        }
+        self.store.set_meta(&key, bytes)?;
+        Ok(None)
+    }
+
+    /// A side log's proof could not be had (a node from before side-log proofs, or a failed
+    /// fetch): the side logs are not checked this round, and the next starts from the same
+    /// baseline. Counted with the unchecked rounds; logged the first time and every hundredth.
+    fn sides_unchecked(&self, from: &MemberId, why: &str) -> Option<(String, Vec<u8>)> {
+        let mut count = 0;
+        self.metrics.sync_status(from, |s| {
+            s.witness_unchecked += 1;
+            count = s.witness_unchecked;
+        });
+        if count == 1 || count % 100 == 0 {
+            tracing::warn!(%from, why, unchecked = count,
+                "no side-log consistency proof from the publisher: its side logs are not checked this round");
+        }
+        None
     }
 
     /// The publisher did not serve its checkpoint (none yet, or it refused): this round's
@@ -220,6 +313,8 @@ async fn fetch_proof(client: &mut HttpClient, path: &str) -> Result<Proof, SyncE
 struct Proof {
     /// The leaf's index (an inclusion proof).
     leaf_index: Option<u64>,
+    /// The side log it proves (a side log's consistency proof).
+    log: Option<String>,
     hashes: Vec<crate::merkle::Hash>,
 }
 
@@ -232,6 +327,7 @@ impl Proof {
         struct Answer {
             #[serde(rename = "leafIndex")]
             leaf_index: Option<u64>,
+            log: Option<String>,
             proof: Vec<String>,
         }
         let answer: Answer = serde_json::from_slice(body)?;
@@ -250,6 +346,7 @@ impl Proof {
             ))?;
         Ok(Proof {
             leaf_index: answer.leaf_index,
+            log: answer.log,
             hashes,
         })
     }
@@ -393,6 +490,53 @@ mod tests {
                 access: empty,
             };
             checkpoint::sign(&c, self.fed.key(signer))
+        }
+
+        /// The publisher's signed checkpoint of the first `size` entries of `history`, its
+        /// access log the first `access_size` entries of `access`.
+        fn checkpoint_with_access(
+            &self,
+            history: &History,
+            size: u64,
+            access: &MemoryTree,
+            access_size: u64,
+        ) -> Vec<u8> {
+            let c = Checkpoint {
+                origin: checkpoint::log_origin(self.from()),
+                size,
+                root: merkle::root(&history.tree, size).unwrap(),
+                quarantine: TreeHead {
+                    size: 0,
+                    root: merkle::empty_root(),
+                },
+                access: TreeHead {
+                    size: access_size,
+                    root: merkle::root(access, access_size).unwrap(),
+                },
+            };
+            checkpoint::sign(&c, self.fed.key(self.from()))
+        }
+
+        /// The publisher serves the proof that `access`'s size `to` extends its size `from`,
+        /// saying it proves `log` (a node from before side-log proofs says nothing).
+        fn serve_access_consistency(
+            &self,
+            access: &MemoryTree,
+            from: u64,
+            to: u64,
+            log: Option<&str>,
+        ) {
+            let proof = merkle::consistency_proof(access, from, to).unwrap();
+            let proof: Vec<String> = proof.iter().map(checkpoint::encode_hash).collect();
+            let mut answer = json!({"from": from, "to": to, "proof": proof});
+            if let Some(log) = log {
+                answer["log"] = log.into();
+            }
+            self.publisher.answer(
+                &format!("/proof/consistency?log=jol-access&from={from}&to={to}"),
+                200,
+                answer.to_string(),
+            );
         }
 
         /// The publisher serves its checkpoint of the first `size` entries of `history` as its
@@ -722,6 +866,46 @@ mod tests {
         );
         assert_eq!(w.quarantined().len(), 2);
         assert_eq!(w.forks(), 0);
+    }
+
+    /// `add-checkpoint` proves the event log alone: the split-view check proves that each side
+    /// log grew from the one it proved before. Grown honestly it passes; rewritten and then
+    /// grown, with the publisher's own proof failing, it is a fork; a publisher from before
+    /// side-log proofs (an answer for its event log) leaves the side logs unchecked, no alarm.
+    #[tokio::test]
+    async fn a_side_log_rewritten_then_grown_is_a_fork_the_split_view_check_proves() {
+        let mut w = world().await;
+        let log = w.history(2);
+        let leaves = |n: u8, changed: Option<u8>| {
+            MemoryTree::new((0..n).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])))
+        };
+        let access = leaves(10, None);
+        let first = w.checkpoint_with_access(&log, 2, &access, 4);
+        w.serve(&first);
+        w.witness().await.unwrap();
+        assert_eq!(w.meta(Meta::SidesProven), Some(first));
+
+        let grown = w.checkpoint_with_access(&log, 2, &access, 8);
+        w.serve(&grown);
+        w.serve_access_consistency(&access, 4, 8, Some("jol-access"));
+        w.witness().await.unwrap();
+        assert_eq!(w.meta(Meta::SidesProven), Some(grown.clone()));
+        assert_eq!(w.forks(), 0);
+
+        // Entry 5 rewritten, then the log grown to 10: the publisher's proof from 8 cannot hold.
+        let rewritten = leaves(10, Some(5));
+        let forked = w.checkpoint_with_access(&log, 2, &rewritten, 10);
+        w.serve(&forked);
+        w.serve_access_consistency(&rewritten, 8, 10, None);
+        w.witness().await.unwrap();
+        assert_eq!(w.forks(), 0, "an answer for another log is no evidence");
+        assert_eq!(w.meta(Meta::SidesProven), Some(grown.clone()));
+        w.serve_access_consistency(&rewritten, 8, 10, Some("jol-access"));
+        w.witness().await.unwrap();
+        assert_eq!(w.forks(), 1);
+        let alarm = w.quarantined().pop().unwrap();
+        assert_eq!(alarm.reason, "log-fork");
+        assert_eq!(w.meta(Meta::SidesProven), Some(grown));
     }
 
     /// An inclusion proof the publisher answers malformed (no leaf index, a hash that is not

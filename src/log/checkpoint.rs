@@ -117,6 +117,22 @@ pub(crate) fn parse_size(s: &str) -> Option<u64> {
         .flatten()
 }
 
+/// The side logs, in the order a checkpoint states them.
+pub const SIDE_LOGS: [SideLog; 2] = [SideLog::Quarantine, SideLog::Access];
+
+/// A side log's name: its checkpoint line's first word, and what a proof request's `log=` says.
+pub fn side_log_name(log: SideLog) -> &'static str {
+    match log {
+        SideLog::Quarantine => "jol-quarantine",
+        SideLog::Access => "jol-access",
+    }
+}
+
+/// The side log `name` names ([`side_log_name`]).
+pub fn side_log_named(name: &str) -> Option<SideLog> {
+    SIDE_LOGS.into_iter().find(|l| side_log_name(*l) == name)
+}
+
 impl Checkpoint {
     /// The size and root this checkpoint states for a side log.
     pub fn side(&self, log: SideLog) -> TreeHead {
@@ -178,8 +194,8 @@ impl Checkpoint {
             root: decode_std(root).ok_or(CheckpointError::Body(
                 "the root is not a base64 SHA-256 hash",
             ))?,
-            quarantine: side(quarantine, "jol-quarantine")?,
-            access: side(access, "jol-access")?,
+            quarantine: side(quarantine, side_log_name(SideLog::Quarantine))?,
+            access: side(access, side_log_name(SideLog::Access))?,
         })
     }
 }
@@ -378,8 +394,8 @@ fn heads(c: &Checkpoint) -> [(&'static str, TreeHead); 3] {
                 root: c.root,
             },
         ),
-        ("jol-quarantine", c.quarantine),
-        ("jol-access", c.access),
+        (side_log_name(SideLog::Quarantine), c.quarantine),
+        (side_log_name(SideLog::Access), c.access),
     ]
 }
 

@@ -158,6 +158,9 @@ pub enum Meta {
     WitnessAcked(String),
     /// The last fork alarm raised about this publisher (so it is raised once).
     ForkAlarm(MemberId),
+    /// The last checkpoint of this publisher whose side logs the split-view check proved to
+    /// extend the ones before (the baseline of the next side-log proofs).
+    SidesProven(MemberId),
     /// The SHA-256 of the last checkpoint this publisher served that did not verify (so the
     /// same one is kept in quarantine once, not every round).
     BadCheckpoint(MemberId),
@@ -197,6 +200,7 @@ impl Meta {
             Meta::WitnessAcked(w) => format!("witness-acked/{w}"),
             Meta::ForkAlarm(m) => format!("fork/{m}"),
             Meta::BadCheckpoint(m) => format!("bad-checkpoint/{m}"),
+            Meta::SidesProven(m) => format!("sides-proven/{m}"),
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),

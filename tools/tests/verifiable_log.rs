@@ -217,6 +217,50 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         covered.is_some(),
         "no checkpoint covers the quarantine and access logs"
     );
+    // A side log's consistency proof (what a witness asks for, since add-checkpoint proves the
+    // event log alone): between two checkpoints' access-log heads, it verifies.
+    let before = latest(node.addr).unwrap().checkpoint.access;
+    assert_eq!(get(node.addr, "/api/v1/events?after=0&limit=5").status, 200);
+    let after = eventually_some(Duration::from_secs(10), || {
+        let access = latest(node.addr)?.checkpoint.access;
+        (access.size > before.size).then_some(access)
+    })
+    .expect("a checkpoint covering one more read");
+    let p = get(
+        node.addr,
+        &format!(
+            "/api/v1/log/proof/consistency?log=jol-access&from={}&to={}",
+            before.size, after.size
+        ),
+    )
+    .json();
+    assert_eq!(p["log"], "jol-access", "{p}");
+    let proof: Vec<_> = p["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+        .collect();
+    assert!(merkle::verify_consistency(
+        before.size,
+        after.size,
+        &before.root,
+        &after.root,
+        &proof
+    ));
+    let past = format!(
+        "/api/v1/log/proof/consistency?log=jol-access&from=1&to={}",
+        after.size + 1_000
+    );
+    assert_eq!(get(node.addr, &past).status, 400);
+    assert_eq!(
+        get(
+            node.addr,
+            "/api/v1/log/proof/consistency?log=jol-other&from=1&to=1"
+        )
+        .status,
+        400
+    );
     node.stop();
 
     let data = dir.path().join("data");
@@ -349,6 +393,40 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
             "{names:?}"
         );
     }
+    assert_eq!(get(emp.addr, "/readyz").json()["logForks"], 0);
+
+    // Migration's access log grows with every page the subscribers read. Their split-view
+    // checks prove each growth with a side-log consistency proof: no round is left unchecked
+    // once migration serves checkpoints, and no alarm.
+    let unchecked = || {
+        let metrics = String::from_utf8(get(emp.addr, "/metrics").body).unwrap();
+        let line = format!("jol_witness_unchecked_total{{from=\"{MIGRATION}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(line.as_str()))
+            .map_or(0, |n| n.parse::<u64>().unwrap())
+    };
+    let before = (
+        unchecked(),
+        latest(mig.addr).unwrap().checkpoint.access.size,
+    );
+    for i in 5..8 {
+        publish(
+            mig.addr,
+            "returnee-record",
+            &returnee(
+                &format!("2150319901234{i}"),
+                &[EMPLOYMENT],
+                &["EMPLOYMENT_SERVICES"],
+            ),
+        );
+    }
+    let grown = eventually(Duration::from_secs(15), || {
+        latest(mig.addr).is_some_and(|c| c.checkpoint.access.size > before.1 + 1)
+    });
+    assert!(grown.is_some(), "{:?}", latest(mig.addr));
+    std::thread::sleep(Duration::from_millis(500)); // a few witness rounds (100 ms each)
+    assert_eq!(unchecked(), before.0, "a side-log proof was not had");
     assert_eq!(get(emp.addr, "/readyz").json()["logForks"], 0);
 
     // Migration's history is thrown away and rewritten: a new log from scratch.
