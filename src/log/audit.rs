@@ -58,12 +58,16 @@ pub fn audit_with(
     let mut tree = MemoryTree::default();
     let mut expected = 1u64;
     let mut after = 0;
-    loop {
+    'log: loop {
         let page = store.range(after, 10_000)?;
         let Some(last) = page.last().map(|(p, _)| *p) else {
             break;
         };
         for (position, bytes) in &page {
+            if let Some(gap) = too_far(expected, *position, "log entries") {
+                report.findings.push(gap);
+                break 'log;
+            }
             while expected < *position {
                 report.findings.push(Finding {
                     position: expected,
@@ -163,6 +167,22 @@ fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree)
     })
 }
 
+/// The most missing entries in a row that the audit stands in for with empty leaves (each a
+/// finding of its own).
+const MAX_GAP: u64 = 1 << 20;
+
+/// A record at `found` when `expected` is next, past [`MAX_GAP`]: a record numbered far past
+/// the log's end (forged, or a damaged key). One finding, and the log is read no further:
+/// standing in for every entry up to it could take more memory than the machine has.
+fn too_far(expected: u64, found: u64, what: &str) -> Option<Finding> {
+    (found.saturating_sub(expected) > MAX_GAP).then(|| Finding {
+        position: expected,
+        problem: format!(
+            "{what} missing from {expected} up to a record numbered {found}: too far past the log's end to stand in for; the rest of this log is not read"
+        ),
+    })
+}
+
 /// Recompute a side log from its records; a missing number is a finding. A record an erasure
 /// rewrote counts with the leaf recorded when it was appended (its content is gone on purpose;
 /// the erasure that rewrote it is recorded, and counted in the report).
@@ -170,12 +190,16 @@ fn side_tree(store: &Store, log: SideLog, report: &mut Audit) -> Result<MemoryTr
     let redacted = store.redacted_numbers(log)?;
     let mut tree = MemoryTree::default();
     let mut after = 0;
-    loop {
+    'log: loop {
         let page = store.side_entries(log, after, 10_000)?;
         let Some(last) = page.last().map(|(n, _)| *n) else {
             break;
         };
         for (number, bytes) in page {
+            if let Some(gap) = too_far(tree.len() + 1, number, log.name()) {
+                report.findings.push(gap);
+                break 'log;
+            }
             while tree.len() + 1 < number {
                 report.findings.push(Finding {
                     position: tree.len() + 1,
@@ -230,6 +254,21 @@ fn check_event(
 mod tests {
     use super::*;
     use crate::log::checkpoint::{Checkpoint, TreeHead};
+
+    /// A record numbered far past the log's end is one finding that ends the log's reading,
+    /// not a million empty leaves and more.
+    #[test]
+    fn a_record_far_past_the_end_is_one_finding_not_a_gap_filled() {
+        assert!(too_far(1, 1 + MAX_GAP, "log entries").is_none());
+        assert!(too_far(10, 3, "log entries").is_none());
+        let gap = too_far(1, u64::MAX, "access log records").unwrap();
+        assert_eq!(gap.position, 1);
+        assert!(
+            gap.problem.contains("access log records missing from 1"),
+            "{}",
+            gap.problem
+        );
+    }
 
     /// A node upgraded from JWS checkpoints keeps them; the audit counts them apart and checks
     /// the notes signed since.
