@@ -23,6 +23,16 @@ fn latest(addr: std::net::SocketAddr) -> Option<SignedCheckpoint> {
     Some(jol::log::checkpoint::read(&a.body).expect("a checkpoint note"))
 }
 
+/// The hashes of a proof as the proof routes answer it.
+fn proof_hashes(answer: &Value) -> Vec<merkle::Hash> {
+    answer["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
+        .collect()
+}
+
 /// Wait for the checkpoint of `size` entries.
 fn checkpoint(addr: std::net::SocketAddr, size: u64) -> SignedCheckpoint {
     let reached = eventually_some(Duration::from_secs(10), || {
@@ -154,12 +164,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
             &format!("/api/v1/log/proof/inclusion?leaf={leaf}&size=50"),
         )
         .json();
-        let proof: Vec<_> = p["proof"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
-            .collect();
+        let proof = proof_hashes(&p);
         let j = &events[leaf]["jws"];
         let compact = format!(
             "{}.{}.{}",
@@ -179,12 +184,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
         );
     }
     let p = get(node.addr, "/api/v1/log/proof/consistency?from=20&to=50").json();
-    let proof: Vec<_> = p["proof"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
-        .collect();
+    let proof = proof_hashes(&p);
     assert!(merkle::verify_consistency(20, 50, &root20, &root50, &proof));
     assert_eq!(
         get(node.addr, "/api/v1/log/proof/inclusion?leaf=60&size=50").status,
@@ -235,12 +235,7 @@ fn checkpoints_and_proofs_verify_and_jol_verify_catches_tampering() {
     )
     .json();
     assert_eq!(p["log"], "jol-access", "{p}");
-    let proof: Vec<_> = p["proof"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|h| decode_hash(h.as_str().unwrap()).unwrap())
-        .collect();
+    let proof = proof_hashes(&p);
     assert!(merkle::verify_consistency(
         before.size,
         after.size,
