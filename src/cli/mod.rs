@@ -869,7 +869,12 @@ fn verify_bundle(file: &Path, authority_key: Option<&Path>, json: bool) -> Resul
         let logs: Vec<String> = report
             .logs
             .iter()
-            .map(|l| format!("{} (checkpoint of {} entries)", l.origin, l.tree_size))
+            .map(|l| {
+                format!(
+                    "{} (checkpoint of {} entries; every event witnessed by {:?})",
+                    l.origin, l.tree_size, l.witnessed_by
+                )
+            })
             .collect();
         println!(
             "{} events proven against the logs {}; co-signed by {:?}; co-signatures whose key is unknown here (not checked): {:?}",

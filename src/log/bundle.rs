@@ -163,8 +163,9 @@ pub(crate) struct BundleReport {
     /// Each log the events were proven in (a bundle may join several members' exports), with
     /// the largest of its trees an event was proven in.
     pub(crate) logs: Vec<ProvenIn>,
-    /// The witnesses (cosigner names) whose co-signatures verified, with a key from the
-    /// manifest (the federation members' witness keys).
+    /// The witnesses (cosigner names) whose co-signatures verified on any of the bundle's
+    /// checkpoints, with a key from the manifest (the federation members' witness keys); which
+    /// of them witnessed every event of a log is its `witnessedBy`.
     pub(crate) valid_cosignatures: Vec<String>,
     /// Co-signatures by names this check knows no key of (an outside witness): not checked.
     pub(crate) unchecked_cosignatures: Vec<String>,
@@ -179,22 +180,25 @@ pub(crate) struct ProvenIn {
     pub(crate) origin: String,
     /// The largest of its checkpoints an event was proven against.
     pub(crate) tree_size: u64,
+    /// The witnesses whose co-signature verified on every checkpoint of this log that an event
+    /// was proven against: each of this log's events is witnessed by them.
+    pub(crate) witnessed_by: Vec<String>,
     /// The root of each size a checkpoint was seen at.
     #[serde(skip)]
     roots: std::collections::BTreeMap<u64, Hash>,
 }
 
 impl BundleReport {
-    /// Count an event proven in `origin`'s tree of `size`.
-    /// Count a checkpoint an event was proven against; two of one log at one size with
-    /// different roots are a fork, and a problem.
-    fn proven_in(&mut self, c: &Checkpoint) {
+    /// Count a checkpoint an event was proven against, co-signed by `witnesses`; two of one
+    /// log at one size with different roots are a fork, and a problem.
+    fn proven_in(&mut self, c: &Checkpoint, witnesses: &[String]) {
         let at = match self.logs.iter().position(|l| l.origin == c.origin) {
             Some(at) => at,
             None => {
                 self.logs.push(ProvenIn {
                     origin: c.origin.clone(),
                     tree_size: 0,
+                    witnessed_by: witnesses.to_vec(),
                     roots: Default::default(),
                 });
                 self.logs.len() - 1
@@ -202,6 +206,7 @@ impl BundleReport {
         };
         let log = &mut self.logs[at];
         log.tree_size = log.tree_size.max(c.size);
+        log.witnessed_by.retain(|w| witnesses.contains(w));
         if *log.roots.entry(c.size).or_insert(c.root) != c.root {
             self.problems.push(format!(
                 "two checkpoints of {} at size {} with different roots: the log forked",
@@ -253,8 +258,8 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
             }
         };
         let c = &signed.checkpoint;
-        r.proven_in(c);
-        check_cosignatures(&signed.note, c, &manifest, &mut r);
+        let witnesses = check_cosignatures(&signed.note, c, &manifest, &mut r);
+        r.proven_in(c, &witnesses);
         let (event, jws) = match SignedEvent::parse(bytes) {
             Ok(p) => p,
             Err(e) => {
@@ -281,9 +286,16 @@ pub(crate) fn verify(bundle: &Bundle, authority: &ed25519_dalek::VerifyingKey) -
 
 /// Check the co-signatures of a checkpoint note by the federation's witnesses; name those by
 /// witnesses whose key the manifest does not give. The log's own member co-signing its own
-/// checkpoint witnesses nothing and is not counted.
-fn check_cosignatures(note: &Note, c: &Checkpoint, manifest: &Manifest, r: &mut BundleReport) {
+/// checkpoint witnesses nothing and is not counted. Returns the witnesses whose co-signature
+/// verified.
+fn check_cosignatures(
+    note: &Note,
+    c: &Checkpoint,
+    manifest: &Manifest,
+    r: &mut BundleReport,
+) -> Vec<String> {
     let log_member = c.member();
+    let mut valid = Vec::new();
     for sig in note.signatures() {
         let Some(member) = sig
             .name
@@ -306,10 +318,12 @@ fn check_cosignatures(note: &Note, c: &Checkpoint, manifest: &Manifest, r: &mut 
             continue;
         }
         match one.verify(&only_this) {
-            Ok(_) if !r.valid_cosignatures.contains(&sig.name) => {
-                r.valid_cosignatures.push(sig.name.clone())
+            Ok(_) => {
+                if !r.valid_cosignatures.contains(&sig.name) {
+                    r.valid_cosignatures.push(sig.name.clone());
+                }
+                valid.push(sig.name.clone());
             }
-            Ok(_) => {}
             Err(crate::log::note::NoteError::NoKnownSignature) => {
                 if !r.unchecked_cosignatures.contains(&sig.name) {
                     r.unchecked_cosignatures.push(sig.name.clone());
@@ -320,6 +334,7 @@ fn check_cosignatures(note: &Note, c: &Checkpoint, manifest: &Manifest, r: &mut 
                 .push(format!("a co-signature by {}: {e}", sig.name)),
         }
     }
+    valid
 }
 
 #[cfg(test)]
@@ -346,16 +361,37 @@ mod tests {
     #[test]
     fn two_roots_for_one_size_of_one_log_are_a_fork() {
         let mut r = BundleReport::default();
-        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [1; 32]));
-        r.proven_in(&checkpoint("a/b/c/d/jol-log", 5, [2; 32]));
-        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [1; 32]));
-        r.proven_in(&checkpoint("a/b/c/e/jol-log", 3, [7; 32]));
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [1; 32]), &[]);
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 5, [2; 32]), &[]);
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [1; 32]), &[]);
+        r.proven_in(&checkpoint("a/b/c/e/jol-log", 3, [7; 32]), &[]);
         assert!(r.problems.is_empty(), "{:?}", r.problems);
         assert_eq!(r.logs.len(), 2);
         assert_eq!(r.logs[0].tree_size, 5);
 
-        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [9; 32]));
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 3, [9; 32]), &[]);
         assert_eq!(r.problems.len(), 1, "{:?}", r.problems);
         assert!(r.problems[0].contains("size 3"), "{}", r.problems[0]);
+    }
+
+    /// A log's events are witnessed by those who co-signed every checkpoint they were proven
+    /// against: one co-signed checkpoint does not make the bundle's other events witnessed.
+    #[test]
+    fn a_log_is_witnessed_by_those_who_cosigned_each_of_its_checkpoints() {
+        let names = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let mut r = BundleReport::default();
+        r.proven_in(
+            &checkpoint("a/b/c/d/jol-log", 3, [1; 32]),
+            &names(&["w1", "w2"]),
+        );
+        r.proven_in(
+            &checkpoint("a/b/c/d/jol-log", 5, [2; 32]),
+            &names(&["w2", "w3"]),
+        );
+        r.proven_in(&checkpoint("a/b/c/e/jol-log", 4, [3; 32]), &names(&["w1"]));
+        assert_eq!(r.logs[0].witnessed_by, names(&["w2"]));
+        assert_eq!(r.logs[1].witnessed_by, names(&["w1"]));
+        r.proven_in(&checkpoint("a/b/c/d/jol-log", 6, [4; 32]), &[]);
+        assert!(r.logs[0].witnessed_by.is_empty());
     }
 }

@@ -559,7 +559,8 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
 
     assert_eq!(
         report["logs"],
-        json!([{"origin": format!("{MIGRATION}/jol-log"), "treeSize": 3}])
+        json!([{"origin": format!("{MIGRATION}/jol-log"), "treeSize": 3,
+            "witnessedBy": [format!("{EMPLOYMENT}/jol-witness")]}])
     );
 
     // Employment's export of the same person joined to migration's: one bundle, two logs, each
