@@ -153,8 +153,24 @@ pub(crate) async fn run(
     }
 }
 
+/// A checkpoint as stored, as read, and the digest of its text.
+type Latest = (Vec<u8>, SignedCheckpoint, [u8; 32]);
+
+/// The latest checkpoint.
+fn latest(store: &Store) -> Result<Option<Latest>, crate::store::StoreError> {
+    let Some((_, bytes)) = store.latest_checkpoint()? else {
+        return Ok(None);
+    };
+    let Ok(signed) = checkpoint::read(&bytes) else {
+        return Err(crate::store::StoreError::Corrupt("checkpoint"));
+    };
+    let digest = checkpoint::text_digest(signed.note.text());
+    Ok(Some((bytes, signed, digest)))
+}
+
 /// One pass: every witness that has not co-signed the latest checkpoint and is not backing off
-/// gets it.
+/// gets it. The latest is read again for each witness: a submission can take seconds, and a
+/// witness whose split-view check took up a newer checkpoint meanwhile refuses an older one.
 async fn round(
     store: &Store,
     syncer: Option<&Syncer>,
@@ -162,13 +178,6 @@ async fn round(
     settings: &SyncSettings,
     progress: &mut HashMap<String, Progress>,
 ) -> Result<(), crate::store::StoreError> {
-    let Some((_, bytes)) = store.latest_checkpoint()? else {
-        return Ok(());
-    };
-    let Ok(signed) = checkpoint::read(&bytes) else {
-        return Err(crate::store::StoreError::Corrupt("checkpoint"));
-    };
-    let digest = checkpoint::text_digest(signed.note.text());
     let mut targets = outside.to_vec();
     if let Some(s) = syncer {
         if let Ok(manifest) = s.trust.usable() {
@@ -185,6 +194,9 @@ async fn round(
         }
     }
     for target in targets {
+        let Some((bytes, signed, digest)) = latest(store)? else {
+            return Ok(());
+        };
         let p = progress
             .entry(target.name.clone())
             .or_insert_with(|| Progress {
