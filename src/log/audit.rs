@@ -58,13 +58,14 @@ pub fn audit_with(
     let mut tree = MemoryTree::default();
     let mut expected = 1u64;
     let mut after = 0;
+    let mut stood_in = 0;
     'log: loop {
         let page = store.range(after, 10_000)?;
         let Some(last) = page.last().map(|(p, _)| *p) else {
             break;
         };
         for (position, bytes) in &page {
-            if let Some(gap) = too_far(expected, *position, "log entries") {
+            if let Some(gap) = too_far(stood_in, expected, *position, "log entries") {
                 report.findings.push(gap);
                 break 'log;
             }
@@ -75,6 +76,7 @@ pub fn audit_with(
                 });
                 tree.push([0; 32]);
                 expected += 1;
+                stood_in += 1;
             }
             let leaf = crate::log::event_leaf(bytes);
             match store.perfect_leaf(position - 1) {
@@ -167,15 +169,17 @@ fn side_log_problem(c: &checkpoint::Checkpoint, log: SideLog, tree: &MemoryTree)
     })
 }
 
-/// The most missing entries in a row that the audit stands in for with empty leaves (each a
-/// finding of its own).
+/// The most missing entries of one log that the audit stands in for with empty leaves (each a
+/// finding of its own), in all.
 const MAX_GAP: u64 = 1 << 20;
 
-/// A record at `found` when `expected` is next, past [`MAX_GAP`]: a record numbered far past
-/// the log's end (forged, or a damaged key). One finding, and the log is read no further:
-/// standing in for every entry up to it could take more memory than the machine has.
-fn too_far(expected: u64, found: u64, what: &str) -> Option<Finding> {
-    (found.saturating_sub(expected) > MAX_GAP).then(|| Finding {
+/// A record at `found` when `expected` is next and `stood_in` entries were stood in for
+/// already, past [`MAX_GAP`] in all: records numbered far past the log's end (forged, or
+/// damaged keys), at once or a gap at a time. One finding, and the log is read no further:
+/// standing in for every entry up to them could take more memory than the machine has.
+fn too_far(stood_in: u64, expected: u64, found: u64, what: &str) -> Option<Finding> {
+    let gap = found.saturating_sub(expected);
+    (stood_in.saturating_add(gap) > MAX_GAP).then(|| Finding {
         position: expected,
         problem: format!(
             "{what} missing from {expected} up to a record numbered {found}: too far past the log's end to stand in for; the rest of this log is not read"
@@ -190,13 +194,14 @@ fn side_tree(store: &Store, log: SideLog, report: &mut Audit) -> Result<MemoryTr
     let redacted = store.redacted_numbers(log)?;
     let mut tree = MemoryTree::default();
     let mut after = 0;
+    let mut stood_in = 0;
     'log: loop {
         let page = store.side_entries(log, after, 10_000)?;
         let Some(last) = page.last().map(|(n, _)| *n) else {
             break;
         };
         for (number, bytes) in page {
-            if let Some(gap) = too_far(tree.len() + 1, number, log.name()) {
+            if let Some(gap) = too_far(stood_in, tree.len() + 1, number, log.name()) {
                 report.findings.push(gap);
                 break 'log;
             }
@@ -206,6 +211,7 @@ fn side_tree(store: &Store, log: SideLog, report: &mut Audit) -> Result<MemoryTr
                     problem: format!("{} record missing", log.name()),
                 });
                 tree.push([0; 32]);
+                stood_in += 1;
             }
             if redacted.contains(&number) {
                 report.redacted_records += 1;
@@ -259,9 +265,12 @@ mod tests {
     /// not a million empty leaves and more.
     #[test]
     fn a_record_far_past_the_end_is_one_finding_not_a_gap_filled() {
-        assert!(too_far(1, 1 + MAX_GAP, "log entries").is_none());
-        assert!(too_far(10, 3, "log entries").is_none());
-        let gap = too_far(1, u64::MAX, "access log records").unwrap();
+        assert!(too_far(0, 1, 1 + MAX_GAP, "log entries").is_none());
+        assert!(too_far(0, 10, 3, "log entries").is_none());
+        // Gaps each within the bound are stopped once they add up past it.
+        assert!(too_far(MAX_GAP - 5, 9, 14, "log entries").is_none());
+        assert!(too_far(MAX_GAP - 5, 9, 15, "log entries").is_some());
+        let gap = too_far(0, 1, u64::MAX, "access log records").unwrap();
         assert_eq!(gap.position, 1);
         assert!(
             gap.problem.contains("access log records missing from 1"),

@@ -322,7 +322,9 @@ fn check_cosignatures(
                 if !r.valid_cosignatures.contains(&sig.name) {
                     r.valid_cosignatures.push(sig.name.clone());
                 }
-                valid.push(sig.name.clone());
+                if !valid.contains(&sig.name) {
+                    valid.push(sig.name.clone());
+                }
             }
             Err(crate::log::note::NoteError::NoKnownSignature) => {
                 if !r.unchecked_cosignatures.contains(&sig.name) {
