@@ -39,7 +39,14 @@ impl Syncer {
         // Read before the fetch: whatever the witness recorded then, the log had signed before,
         // so its latest checkpoint cannot be smaller.
         let last_bytes = self.store.meta(&Meta::Witnessed(from.clone()))?;
-        let (status, bytes) = client.get_small("/log/checkpoint", MAX_NOTE_BYTES).await?;
+        let (status, bytes) = match client.get_small("/log/checkpoint", MAX_NOTE_BYTES).await {
+            // Larger than any note: no checkpoint (a proxy's error page, or worse).
+            Err(crate::net::client::ClientError::TooLarge(_)) => {
+                self.unchecked(from, hyper::StatusCode::PAYLOAD_TOO_LARGE);
+                return Ok(());
+            }
+            answer => answer?,
+        };
         if !status.is_success() {
             self.unchecked(from, status);
             return Ok(());
@@ -140,6 +147,9 @@ impl Syncer {
                     &now.root,
                     &proof.hashes,
                 );
+                if extends {
+                    self.metrics.sync_status(from, |s| s.side_logs_proven += 1);
+                }
                 (!extends).then(|| {
                     format!(
                         "size {} of the {name} is not an extension of size {}",
@@ -157,12 +167,13 @@ impl Syncer {
 
     /// A side log's proof could not be had (a node from before side-log proofs, or a failed
     /// fetch): the side logs are not checked this round, and the next starts from the same
-    /// baseline. Counted with the unchecked rounds; logged the first time and every hundredth.
+    /// baseline. Counted (`jol_witness_side_unchecked_total`); logged the first time and every
+    /// hundredth.
     fn sides_unchecked(&self, from: &MemberId, why: &str) -> Option<(String, Vec<u8>)> {
         let mut count = 0;
         self.metrics.sync_status(from, |s| {
-            s.witness_unchecked += 1;
-            count = s.witness_unchecked;
+            s.side_logs_unchecked += 1;
+            count = s.side_logs_unchecked;
         });
         if count == 1 || count % 100 == 0 {
             tracing::warn!(%from, why, unchecked = count,
@@ -858,11 +869,12 @@ mod tests {
         w.witness().await.unwrap();
         assert_eq!(w.quarantined().len(), 2);
 
+        // Larger than any note: not read whole, an unchecked round (the session goes on).
         w.serve(&vec![b'a'; MAX_NOTE_BYTES + 1]);
-        let refused = w.witness().await;
-        assert!(
-            matches!(refused, Err(SyncError::TooLarge(_))),
-            "{refused:?}"
+        w.witness().await.unwrap();
+        assert_eq!(
+            w.node.metrics.sync_snapshot()[w.from()].witness_unchecked,
+            1
         );
         assert_eq!(w.quarantined().len(), 2);
         assert_eq!(w.forks(), 0);
@@ -899,6 +911,11 @@ mod tests {
         w.serve_access_consistency(&rewritten, 8, 10, None);
         w.witness().await.unwrap();
         assert_eq!(w.forks(), 0, "an answer for another log is no evidence");
+        let status = &w.node.metrics.sync_snapshot()[w.from()];
+        assert_eq!(
+            (status.side_logs_proven, status.side_logs_unchecked),
+            (1, 1)
+        );
         assert_eq!(w.meta(Meta::SidesProven), Some(grown.clone()));
         w.serve_access_consistency(&rewritten, 8, 10, Some("jol-access"));
         w.witness().await.unwrap();

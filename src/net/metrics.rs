@@ -33,6 +33,10 @@ pub(crate) struct SyncStatus {
     /// Witness rounds whose split-view check could not be made: the publisher did not serve
     /// its checkpoint.
     pub(crate) witness_unchecked: u64,
+    /// Side-log consistency proofs the split-view check verified.
+    pub(crate) side_logs_proven: u64,
+    /// Witness rounds whose side logs were not checked: the publisher gave no side-log proof.
+    pub(crate) side_logs_unchecked: u64,
 }
 
 /// The node's counters.
@@ -225,6 +229,16 @@ impl Metrics {
                 out,
                 "jol_witness_unchecked_total{{from=\"{from}\"}} {}",
                 s.witness_unchecked
+            );
+            let _ = writeln!(
+                out,
+                "jol_witness_side_proofs_total{{from=\"{from}\"}} {}",
+                s.side_logs_proven
+            );
+            let _ = writeln!(
+                out,
+                "jol_witness_side_unchecked_total{{from=\"{from}\"}} {}",
+                s.side_logs_unchecked
             );
             for (kind, n) in &s.failures {
                 let _ = writeln!(
