@@ -75,7 +75,7 @@ impl Syncer {
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);
         }
-        if let Some((why, proven)) = self.check_side_logs(client, from, &new, &bytes).await? {
+        if let Some((why, proven)) = self.check_side_logs(client, from, &bytes).await? {
             return self.alarm(from, &why, Some(&proven), &bytes);
         }
         if judged == Witnessed::Consistent {
@@ -88,88 +88,116 @@ impl Syncer {
         Ok(())
     }
 
-    /// Check that each side log of the publisher's latest checkpoint extends the one this check
-    /// last proved (`Meta::SidesProven`; the first check takes the checkpoint as it is): a
-    /// consistency proof for each side log that grew. `add-checkpoint` carries a proof for the
-    /// event log alone, so this is where a side log rewritten and then grown past what a
-    /// witness saw is found. Returns why the publisher's checkpoint contradicts the one proved
-    /// before, with that one, when it does.
+    /// Check that the side logs of the publisher's latest checkpoint, and of every checkpoint
+    /// this node's witness co-signed since the last check (`Meta::SidesPending`), extend the
+    /// heads this check proved last (`Meta::SidesProven`; the first check takes what it sees):
+    /// the checkpoints in order of their heads, a consistency proof for each side log that
+    /// grew from one to the next. `add-checkpoint` carries a proof for the event log alone, so
+    /// this is where a side log rewritten and then grown past what a witness saw is found.
+    /// Returns why one checkpoint contradicts the one before it, with that one, when one does.
     async fn check_side_logs(
         &self,
         client: &mut HttpClient,
         from: &MemberId,
-        new: &Checkpoint,
         bytes: &[u8],
     ) -> Result<Option<(String, Vec<u8>)>, SyncError> {
-        let key = Meta::SidesProven(from.clone());
-        let proven_bytes = self.store.meta(&key)?;
-        if proven_bytes.as_deref() == Some(bytes) {
+        let proven_key = Meta::SidesProven(from.clone());
+        let pending = sides_pending(&self.store, from)?;
+        if pending.is_empty() && self.store.meta(&proven_key)?.as_deref() == Some(bytes) {
             return Ok(None);
         }
-        let proven = proven_bytes
-            .as_deref()
-            .and_then(|b| checkpoint::read(b).ok())
-            .map(|s| s.checkpoint);
-        for (log, was) in proven
+        let mut chain: Vec<(Vec<u8>, Checkpoint)> = pending
             .iter()
-            .flat_map(|p| SIDE_LOGS.map(|l| (l, p.side(l))))
-        {
-            let now = new.side(log);
-            let name = side_log_name(log);
-            let why = if now.size < was.size {
-                Some(format!(
-                    "the {name} shrank from {} to {} entries",
-                    was.size, now.size
-                ))
-            } else if now.size == was.size {
-                (now.root != was.root)
-                    .then(|| format!("two different roots for size {} of the {name}", now.size))
-            } else if was.size == 0 {
-                None
-            } else {
-                let path = format!(
-                    "/proof/consistency?log={name}&from={}&to={}",
-                    was.size, now.size
-                );
-                let proof = match fetch_proof(client, &path).await {
-                    Ok(proof) if proof.log.as_deref() == Some(name) => proof,
-                    // A node from before side-log proofs answers for its event log.
-                    Ok(_) => return Ok(self.sides_unchecked(from, "an answer for another log")),
-                    Err(SyncError::ProofFetch(e)) => {
-                        return Ok(self.sides_unchecked(from, &e.to_string()))
-                    }
-                    Err(e) => return Err(e),
-                };
-                let extends = crate::merkle::verify_consistency(
-                    was.size,
-                    now.size,
-                    &was.root,
-                    &now.root,
-                    &proof.hashes,
-                );
-                if extends {
-                    self.metrics.sync_status(from, |s| s.side_logs_proven += 1);
-                }
-                (!extends).then(|| {
-                    format!(
-                        "size {} of the {name} is not an extension of size {}",
-                        now.size, was.size
-                    )
-                })
+            .chain(self.store.meta(&proven_key)?.as_ref())
+            .chain(std::iter::once(&bytes.to_vec()))
+            .filter_map(|b| Some((b.clone(), checkpoint::read(b).ok()?.checkpoint)))
+            .collect();
+        // An honest log's heads only grow: sorted by them, each checkpoint extends the one
+        // before (a pair where one head grew and another shrank is caught by the proofs).
+        chain.sort_by_key(|(_, c)| heads_of(c));
+        chain.dedup_by(|a, b| a.0 == b.0);
+        for pair in chain.windows(2) {
+            let [(was_bytes, was), (_, now)] = pair else {
+                continue;
             };
-            if let Some(why) = why {
-                return Ok(Some((why, proven_bytes.clone().unwrap_or_default())));
+            match self.side_logs_extend(client, from, was, now).await? {
+                SideLogs::Extend => {}
+                SideLogs::Contradict(why) => return Ok(Some((why, was_bytes.clone()))),
+                SideLogs::Unchecked => return Ok(None),
             }
         }
-        self.store.set_meta(&key, bytes)?;
+        let latest = chain.last().map_or(bytes, |(b, _)| b.as_slice());
+        self.store.set_meta_lazy(&proven_key, latest)?;
+        take_pending(&self.store, &self.witnessing, from, &pending)?;
         Ok(None)
+    }
+
+    /// Whether each side log of `now` extends the same side log of `was` (its heads are at
+    /// least `was`'s): the same root at the same size, nothing to prove from size 0, else a
+    /// consistency proof the publisher serves.
+    async fn side_logs_extend(
+        &self,
+        client: &mut HttpClient,
+        from: &MemberId,
+        was: &Checkpoint,
+        now: &Checkpoint,
+    ) -> Result<SideLogs, SyncError> {
+        for log in SIDE_LOGS {
+            let (was, now, name) = (was.side(log), now.side(log), side_log_name(log));
+            if now.size < was.size {
+                return Ok(SideLogs::Contradict(format!(
+                    "the {name} shrank from {} to {} entries while another head grew",
+                    was.size, now.size
+                )));
+            }
+            if now.size == was.size {
+                if now.root != was.root {
+                    return Ok(SideLogs::Contradict(format!(
+                        "two different roots for size {} of the {name}",
+                        now.size
+                    )));
+                }
+                continue;
+            }
+            if was.size == 0 {
+                continue;
+            }
+            let path = format!(
+                "/proof/consistency?log={name}&from={}&to={}",
+                was.size, now.size
+            );
+            let proof = match fetch_proof(client, &path).await {
+                Ok(proof) if proof.log.as_deref() == Some(name) => proof,
+                // A node from before side-log proofs answers for its event log.
+                Ok(_) => return Ok(self.sides_unchecked(from, "an answer for another log")),
+                Err(SyncError::ProofFetch(e)) => {
+                    return Ok(self.sides_unchecked(from, &e.to_string()))
+                }
+                Err(e) => return Err(e),
+            };
+            let extends = crate::merkle::verify_consistency(
+                was.size,
+                now.size,
+                &was.root,
+                &now.root,
+                &proof.hashes,
+            );
+            if !extends {
+                return Ok(SideLogs::Contradict(format!(
+                    "size {} of the {name} is not an extension of size {}",
+                    now.size, was.size
+                )));
+            }
+            self.metrics.sync_status(from, |s| s.side_logs_proven += 1);
+        }
+        Ok(SideLogs::Extend)
     }
 
     /// A side log's proof could not be had (a node from before side-log proofs, or a failed
     /// fetch): the side logs are not checked this round, and the next starts from the same
     /// baseline. Counted (`jol_witness_side_unchecked_total`); logged the first time and every
     /// hundredth.
-    fn sides_unchecked(&self, from: &MemberId, why: &str) -> Option<(String, Vec<u8>)> {
+    fn sides_unchecked(&self, from: &MemberId, why: &str) -> SideLogs {
         let mut count = 0;
         self.metrics.sync_status(from, |s| {
             s.side_logs_unchecked += 1;
@@ -179,7 +207,7 @@ impl Syncer {
             tracing::warn!(%from, why, unchecked = count,
                 "no side-log consistency proof from the publisher: its side logs are not checked this round");
         }
-        None
+        SideLogs::Unchecked
     }
 
     /// The publisher did not serve its checkpoint (none yet, or it refused): this round's
@@ -301,6 +329,80 @@ impl Syncer {
         )?;
         Ok(self.store.set_meta(&alarmed, checkpoint)?)
     }
+}
+
+/// What the side logs of one checkpoint are to those of an earlier one.
+enum SideLogs {
+    /// Each extends the earlier one (proven, or unchanged).
+    Extend,
+    /// One contradicts it: why.
+    Contradict(String),
+    /// A proof could not be had: not checked this round.
+    Unchecked,
+}
+
+/// The heads a checkpoint states, in the order that sorts an honest log's checkpoints.
+fn heads_of(c: &Checkpoint) -> (u64, u64, u64) {
+    (c.size, c.side(SIDE_LOGS[0]).size, c.side(SIDE_LOGS[1]).size)
+}
+
+/// Most checkpoints the witness keeps for the split-view check to prove their side logs; when
+/// more wait (a witness of a log it does not subscribe to never checks), the oldest goes.
+pub(super) const MAX_SIDES_PENDING: usize = 32;
+
+/// The checkpoints of `from`'s log whose side logs the witness co-signed and no check proved
+/// yet, oldest first.
+fn sides_pending(
+    store: &crate::store::Store,
+    from: &MemberId,
+) -> Result<Vec<Vec<u8>>, crate::store::StoreError> {
+    Ok(store
+        .meta(&Meta::SidesPending(from.clone()))?
+        .and_then(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(String::into_bytes)
+        .collect())
+}
+
+/// Keep `note` (a checkpoint the witness co-signs whose side heads grew) for the next check;
+/// called under the witness's lock.
+pub(super) fn keep_pending(
+    store: &crate::store::Store,
+    from: &MemberId,
+    note: &[u8],
+) -> Result<(), crate::store::StoreError> {
+    let mut pending = sides_pending(store, from)?;
+    pending.push(note.to_vec());
+    let over = pending.len().saturating_sub(MAX_SIDES_PENDING);
+    pending.drain(..over);
+    // Made durable with the witness's record, by the flush that follows it.
+    store.set_meta_lazy(&Meta::SidesPending(from.clone()), &encode_pending(&pending))
+}
+
+/// Drop the checkpoints a check proved (`proved`, read before it) from those waiting; those the
+/// witness kept meanwhile stay.
+fn take_pending(
+    store: &crate::store::Store,
+    lock: &std::sync::Mutex<()>,
+    from: &MemberId,
+    proved: &[Vec<u8>],
+) -> Result<(), crate::store::StoreError> {
+    let _one_at_a_time = lock
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut pending = sides_pending(store, from)?;
+    pending.retain(|p| !proved.contains(p));
+    store.set_meta(&Meta::SidesPending(from.clone()), &encode_pending(&pending))
+}
+
+/// The checkpoints waiting, as stored: a JSON array of the notes' texts.
+fn encode_pending(pending: &[Vec<u8>]) -> Vec<u8> {
+    let texts: Vec<String> = pending
+        .iter()
+        .map(|p| String::from_utf8_lossy(p).into_owned())
+        .collect();
+    serde_json::to_vec(&texts).unwrap_or_default()
 }
 
 /// A served event the checkpointed log does not hold.
@@ -923,6 +1025,55 @@ mod tests {
         let alarm = w.quarantined().pop().unwrap();
         assert_eq!(alarm.reason, "log-fork");
         assert_eq!(w.meta(Meta::SidesProven), Some(grown));
+    }
+
+    /// A side head the witness co-signed through add-checkpoint between two checks is proven
+    /// too: a log that rewrote its access log behind it and grew it again before the next
+    /// check is caught, though the rewrite leaves the heads the check saw itself consistent.
+    #[tokio::test]
+    async fn a_rewrite_behind_a_head_cosigned_between_two_checks_is_a_fork() {
+        let mut w = world().await;
+        let log = w.history(2);
+        let leaves = |changed: Option<u8>| {
+            MemoryTree::new(
+                (0..10u8).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])),
+            )
+        };
+        let (access, rewritten) = (leaves(None), leaves(Some(5)));
+        let first = w.checkpoint_with_access(&log, 2, &access, 4);
+        w.serve(&first);
+        w.witness().await.unwrap();
+
+        // The log submits its next checkpoint (access log 4 → 8): co-signed, not yet proven.
+        let honest = w.checkpoint_with_access(&log, 2, &access, 8);
+        let body = super::super::witness_server::request_body(2, &[], &honest);
+        w.syncer.witness_submission(w.from(), &body).unwrap();
+
+        // Then entry 5 is rewritten and the log grown to 10: from the 4 the check saw, the
+        // rewritten log is consistent; from the 8 the witness co-signed, it is not.
+        let forked = w.checkpoint_with_access(&log, 2, &rewritten, 10);
+        w.serve(&forked);
+        w.serve_access_consistency(&access, 4, 8, Some("jol-access"));
+        w.serve_access_consistency(&rewritten, 4, 10, Some("jol-access"));
+        w.serve_access_consistency(&rewritten, 8, 10, Some("jol-access"));
+        w.witness().await.unwrap();
+        assert_eq!(w.forks(), 1);
+        let alarm = w.quarantined().pop().unwrap();
+        assert_eq!(alarm.reason, "log-fork");
+        let evidence: Value = serde_json::from_str(&alarm.body).unwrap();
+        assert_eq!(evidence["previous"], String::from_utf8(honest).unwrap());
+    }
+
+    /// The checkpoints waiting for a check are bounded: the oldest go first.
+    #[tokio::test]
+    async fn the_checkpoints_waiting_for_a_side_log_check_are_bounded() {
+        let w = world().await;
+        for i in 0..MAX_SIDES_PENDING + 8 {
+            keep_pending(&w.node.store, w.from(), format!("note {i}").as_bytes()).unwrap();
+        }
+        let pending = sides_pending(&w.node.store, w.from()).unwrap();
+        assert_eq!(pending.len(), MAX_SIDES_PENDING);
+        assert_eq!(pending[0], b"note 8");
     }
 
     /// An inclusion proof the publisher answers malformed (no leaf index, a hash that is not

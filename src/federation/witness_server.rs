@@ -234,6 +234,13 @@ impl Syncer {
             }
             Witnessed::Stale(why) => return inconsistent(why),
         }
+        let sides_grew = checkpoint::SIDE_LOGS
+            .into_iter()
+            .any(|l| last.as_ref().is_some_and(|l0| l0.side(l) != new.side(l)));
+        if sides_grew {
+            // add-checkpoint proves the event log alone: the split-view check proves these.
+            super::witness::keep_pending(&self.store, &origin, &request.note)?;
+        }
         let line = checkpoint::cosign(&signed.note, &self.me, &self.witness_key).line();
         // One flush for both: the record, then this node's line, made durable together.
         self.store.set_meta_lazy(&seen_key, &request.note)?;

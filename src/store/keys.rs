@@ -161,6 +161,9 @@ pub enum Meta {
     /// The last checkpoint of this publisher whose side logs the split-view check proved to
     /// extend the ones before (the baseline of the next side-log proofs).
     SidesProven(MemberId),
+    /// The checkpoints of this publisher whose grown side logs the witness co-signed and no
+    /// split-view check has proven yet (JSON, oldest first, at most a few dozen).
+    SidesPending(MemberId),
     /// The SHA-256 of the last checkpoint this publisher served that did not verify (so the
     /// same one is kept in quarantine once, not every round).
     BadCheckpoint(MemberId),
@@ -201,6 +204,7 @@ impl Meta {
             Meta::ForkAlarm(m) => format!("fork/{m}"),
             Meta::BadCheckpoint(m) => format!("bad-checkpoint/{m}"),
             Meta::SidesProven(m) => format!("sides-proven/{m}"),
+            Meta::SidesPending(m) => format!("sides-pending/{m}"),
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
