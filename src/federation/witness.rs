@@ -75,8 +75,8 @@ impl Syncer {
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);
         }
-        if let Some((why, proven)) = self.check_side_logs(client, from, &bytes).await? {
-            return self.alarm(from, &why, Some(&proven), &bytes);
+        if let Some(fork) = self.check_side_logs(client, from, &bytes).await? {
+            return self.alarm(from, &fork.why, Some(&fork.before), &fork.after);
         }
         if judged == Witnessed::Consistent {
             // This node's witness takes up what it checked, as if the log had submitted it, so
@@ -94,13 +94,13 @@ impl Syncer {
     /// the checkpoints in order of their heads, a consistency proof for each side log that
     /// grew from one to the next. `add-checkpoint` carries a proof for the event log alone, so
     /// this is where a side log rewritten and then grown past what a witness saw is found.
-    /// Returns why one checkpoint contradicts the one before it, with that one, when one does.
+    /// Returns the two checkpoints that contradict each other, and why, when two do.
     async fn check_side_logs(
         &self,
         client: &mut HttpClient,
         from: &MemberId,
         bytes: &[u8],
-    ) -> Result<Option<(String, Vec<u8>)>, SyncError> {
+    ) -> Result<Option<SideFork>, SyncError> {
         let proven_key = Meta::SidesProven(from.clone());
         let pending = sides_pending(&self.store, from)?;
         if pending.is_empty() && self.store.meta(&proven_key)?.as_deref() == Some(bytes) {
@@ -117,12 +117,18 @@ impl Syncer {
         chain.sort_by_key(|(_, c)| heads_of(c));
         chain.dedup_by(|a, b| a.0 == b.0);
         for pair in chain.windows(2) {
-            let [(was_bytes, was), (_, now)] = pair else {
+            let [(before, was), (after, now)] = pair else {
                 continue;
             };
             match self.side_logs_extend(client, from, was, now).await? {
                 SideLogs::Extend => {}
-                SideLogs::Contradict(why) => return Ok(Some((why, was_bytes.clone()))),
+                SideLogs::Contradict(why) => {
+                    return Ok(Some(SideFork {
+                        why,
+                        before: before.clone(),
+                        after: after.clone(),
+                    }))
+                }
                 SideLogs::Unchecked => return Ok(None),
             }
         }
@@ -329,6 +335,13 @@ impl Syncer {
         )?;
         Ok(self.store.set_meta(&alarmed, checkpoint)?)
     }
+}
+
+/// Two checkpoints of a log whose side logs contradict each other, as signed, and why.
+struct SideFork {
+    why: String,
+    before: Vec<u8>,
+    after: Vec<u8>,
 }
 
 /// What the side logs of one checkpoint are to those of an earlier one.
@@ -1062,6 +1075,7 @@ mod tests {
         assert_eq!(alarm.reason, "log-fork");
         let evidence: Value = serde_json::from_str(&alarm.body).unwrap();
         assert_eq!(evidence["previous"], String::from_utf8(honest).unwrap());
+        assert_eq!(evidence["new"], String::from_utf8(forked).unwrap());
     }
 
     /// The checkpoints waiting for a check are bounded: the oldest go first.
