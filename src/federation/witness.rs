@@ -103,12 +103,19 @@ impl Syncer {
     ) -> Result<Option<SideFork>, SyncError> {
         let proven_key = Meta::SidesProven(from.clone());
         let pending = sides_pending(&self.store, from)?;
-        if pending.is_empty() && self.store.meta(&proven_key)?.as_deref() == Some(bytes) {
+        let proven = self.store.meta(&proven_key)?;
+        if pending.is_empty() && proven.as_deref() == Some(bytes) {
             return Ok(None);
         }
+        // Before the first check, the witness's record (co-signed before these checks began)
+        // is where the chain starts.
+        let start = match proven {
+            Some(proven) => Some(proven),
+            None => self.store.meta(&Meta::Witnessed(from.clone()))?,
+        };
         let mut chain: Vec<(Vec<u8>, Checkpoint)> = pending
             .iter()
-            .chain(self.store.meta(&proven_key)?.as_ref())
+            .chain(start.as_ref())
             .chain(std::iter::once(&bytes.to_vec()))
             .filter_map(|b| Some((b.clone(), checkpoint::read(b).ok()?.checkpoint)))
             .collect();
@@ -134,7 +141,8 @@ impl Syncer {
         }
         let latest = chain.last().map_or(bytes, |(b, _)| b.as_slice());
         self.store.set_meta_lazy(&proven_key, latest)?;
-        take_pending(&self.store, &self.witnessing, from, &pending)?;
+        // It waits on the witness's lock, which is held across a flush, and flushes.
+        crate::cores::blocking(|| take_pending(&self.store, &self.witnessing, from, &pending))?;
         Ok(None)
     }
 
@@ -360,7 +368,9 @@ fn heads_of(c: &Checkpoint) -> (u64, u64, u64) {
 }
 
 /// Most checkpoints the witness keeps for the split-view check to prove their side logs; when
-/// more wait (a witness of a log it does not subscribe to never checks), the oldest goes.
+/// more wait (a witness of a log it does not subscribe to never checks), the oldest goes, and
+/// with it the proof of its heads: a log that gets more co-signed between two checks, or keeps
+/// its side-log proofs from being had while it does, can hide a rewrite behind the one dropped.
 pub(super) const MAX_SIDES_PENDING: usize = 32;
 
 /// The checkpoints of `from`'s log whose side logs the witness co-signed and no check proved
@@ -401,6 +411,9 @@ fn take_pending(
     from: &MemberId,
     proved: &[Vec<u8>],
 ) -> Result<(), crate::store::StoreError> {
+    if proved.is_empty() {
+        return store.flush(); // what the check recorded, durable
+    }
     let _one_at_a_time = lock
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -1076,6 +1089,35 @@ mod tests {
         let evidence: Value = serde_json::from_str(&alarm.body).unwrap();
         assert_eq!(evidence["previous"], String::from_utf8(honest).unwrap());
         assert_eq!(evidence["new"], String::from_utf8(forked).unwrap());
+    }
+
+    /// Before any check, the first checkpoint the witness co-signed, or the record it held
+    /// before side-log checks began, is where the chain starts: a rewrite behind it is found.
+    #[tokio::test]
+    async fn a_rewrite_behind_what_was_witnessed_before_the_first_check_is_a_fork() {
+        for upgraded in [false, true] {
+            let mut w = world().await;
+            let log = w.history(2);
+            let leaves = |changed: Option<u8>| {
+                MemoryTree::new(
+                    (0..10u8).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])),
+                )
+            };
+            let (access, rewritten) = (leaves(None), leaves(Some(5)));
+            let honest = w.checkpoint_with_access(&log, 2, &access, 8);
+            if upgraded {
+                // Recorded by a witness from before side-log checks: nothing is pending.
+                w.witnessed(&honest);
+            } else {
+                let body = super::super::witness_server::request_body(0, &[], &honest);
+                w.syncer.witness_submission(w.from(), &body).unwrap();
+            }
+            let forked = w.checkpoint_with_access(&log, 2, &rewritten, 10);
+            w.serve(&forked);
+            w.serve_access_consistency(&rewritten, 8, 10, Some("jol-access"));
+            w.witness().await.unwrap();
+            assert_eq!(w.forks(), 1, "upgraded: {upgraded}");
+        }
     }
 
     /// The checkpoints waiting for a check are bounded: the oldest go first.

@@ -234,9 +234,10 @@ impl Syncer {
             }
             Witnessed::Stale(why) => return inconsistent(why),
         }
+        // The first note co-signed is kept too: nothing the check saw comes before it.
         let sides_grew = checkpoint::SIDE_LOGS
             .into_iter()
-            .any(|l| last.as_ref().is_some_and(|l0| l0.side(l) != new.side(l)));
+            .any(|l| last.as_ref().is_none_or(|l0| l0.side(l) != new.side(l)));
         if sides_grew {
             // add-checkpoint proves the event log alone: the split-view check proves these.
             super::witness::keep_pending(&self.store, &origin, &request.note)?;
