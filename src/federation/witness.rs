@@ -561,6 +561,11 @@ mod tests {
         }
     }
 
+    /// A publisher's access log of ten entries, entry `changed` rewritten if given.
+    fn access_log(changed: Option<u8>) -> MemoryTree {
+        MemoryTree::new((0..10u8).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])))
+    }
+
     /// The employment service's node witnessing the migration agency's log.
     struct World {
         fed: Federation,
@@ -1016,10 +1021,7 @@ mod tests {
     async fn a_side_log_rewritten_then_grown_is_a_fork_the_split_view_check_proves() {
         let mut w = world().await;
         let log = w.history(2);
-        let leaves = |n: u8, changed: Option<u8>| {
-            MemoryTree::new((0..n).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])))
-        };
-        let access = leaves(10, None);
+        let access = access_log(None);
         let first = w.checkpoint_with_access(&log, 2, &access, 4);
         w.serve(&first);
         w.witness().await.unwrap();
@@ -1033,7 +1035,7 @@ mod tests {
         assert_eq!(w.forks(), 0);
 
         // Entry 5 rewritten, then the log grown to 10: the publisher's proof from 8 cannot hold.
-        let rewritten = leaves(10, Some(5));
+        let rewritten = access_log(Some(5));
         let forked = w.checkpoint_with_access(&log, 2, &rewritten, 10);
         w.serve(&forked);
         w.serve_access_consistency(&rewritten, 8, 10, None);
@@ -1060,12 +1062,7 @@ mod tests {
     async fn a_rewrite_behind_a_head_cosigned_between_two_checks_is_a_fork() {
         let mut w = world().await;
         let log = w.history(2);
-        let leaves = |changed: Option<u8>| {
-            MemoryTree::new(
-                (0..10u8).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])),
-            )
-        };
-        let (access, rewritten) = (leaves(None), leaves(Some(5)));
+        let (access, rewritten) = (access_log(None), access_log(Some(5)));
         let first = w.checkpoint_with_access(&log, 2, &access, 4);
         w.serve(&first);
         w.witness().await.unwrap();
@@ -1098,12 +1095,7 @@ mod tests {
         for upgraded in [false, true] {
             let mut w = world().await;
             let log = w.history(2);
-            let leaves = |changed: Option<u8>| {
-                MemoryTree::new(
-                    (0..10u8).map(|i| merkle::leaf_hash(&[i, u8::from(changed == Some(i))])),
-                )
-            };
-            let (access, rewritten) = (leaves(None), leaves(Some(5)));
+            let (access, rewritten) = (access_log(None), access_log(Some(5)));
             let honest = w.checkpoint_with_access(&log, 2, &access, 8);
             if upgraded {
                 // Recorded by a witness from before side-log checks: nothing is pending.
