@@ -23,7 +23,7 @@ const MAX_PROOF_HASHES: usize = 128;
 use super::receipt::{Reason, Rejection};
 use super::sync::{ProofFetchError, SyncError, Syncer};
 use crate::event::identifiers::MemberId;
-use crate::log::checkpoint::{self, side_log_name, Checkpoint, Witnessed, SIDE_LOGS};
+use crate::log::checkpoint::{self, side_log_name, Checkpoint, HeadMove, Witnessed, SIDE_LOGS};
 use crate::log::note::MAX_NOTE_BYTES;
 use crate::net::client::HttpClient;
 use crate::store::Meta;
@@ -158,23 +158,16 @@ impl Syncer {
     ) -> Result<SideLogs, SyncError> {
         for log in SIDE_LOGS {
             let (was, now, name) = (was.side(log), now.side(log), side_log_name(log));
-            if now.size < was.size {
-                return Ok(SideLogs::Contradict(format!(
-                    "the {name} shrank from {} to {} entries while another head grew",
-                    was.size, now.size
-                )));
-            }
-            if now.size == was.size {
-                if now.root != was.root {
+            match checkpoint::head_move(name, was, now) {
+                HeadMove::Same => continue,
+                HeadMove::Forked(why) => return Ok(SideLogs::Contradict(why)),
+                HeadMove::Shrank(why) => {
                     return Ok(SideLogs::Contradict(format!(
-                        "two different roots for size {} of the {name}",
-                        now.size
-                    )));
+                        "{why} while another head grew"
+                    )))
                 }
-                continue;
-            }
-            if was.size == 0 {
-                continue;
+                HeadMove::Grew if was.size == 0 => continue,
+                HeadMove::Grew => {}
             }
             let path = format!(
                 "/proof/consistency?log={name}&from={}&to={}",

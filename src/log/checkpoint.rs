@@ -399,6 +399,38 @@ fn heads(c: &Checkpoint) -> [(&'static str, TreeHead); 3] {
     ]
 }
 
+/// How one of a log's heads (the event log's, or a side log's) moved from one checkpoint to
+/// another.
+pub(crate) enum HeadMove {
+    /// The same size and root.
+    Same,
+    /// It grew: whether from the same history, only a consistency proof says.
+    Grew,
+    /// It shrank: why (an older note, or a fork if another head grew).
+    Shrank(String),
+    /// Two roots for one size: why.
+    Forked(String),
+}
+
+/// How the head `name` moved from `was` to `now`.
+pub(crate) fn head_move(name: &str, was: TreeHead, now: TreeHead) -> HeadMove {
+    if now.size == was.size && now.root != was.root {
+        HeadMove::Forked(format!(
+            "two different roots for size {} of the {name}",
+            now.size
+        ))
+    } else if now.size < was.size {
+        HeadMove::Shrank(format!(
+            "the {name} shrank from {} to {} entries",
+            was.size, now.size
+        ))
+    } else if now.size > was.size {
+        HeadMove::Grew
+    } else {
+        HeadMove::Same
+    }
+}
+
 /// Compare a new checkpoint with the last one seen, given the consistency proof between them.
 /// A log signs checkpoints whose every head (the log and each side log) is at least the last
 /// one's, so two notes that disagree at one size, or where one head grew and another shrank,
@@ -409,20 +441,15 @@ pub fn judge(last: Option<&Checkpoint>, new: &Checkpoint, proof: &[Hash]) -> Wit
     };
     let (mut shrank, mut grew) = (None, None);
     for ((name, was), (_, now)) in heads(last).into_iter().zip(heads(new)) {
-        if now.size == was.size && now.root != was.root {
-            return Witnessed::Fork(format!(
-                "two different roots for size {} of the {name}",
-                now.size
-            ));
-        }
-        if now.size < was.size {
-            shrank.get_or_insert(format!(
-                "the {name} shrank from {} to {} entries",
-                was.size, now.size
-            ));
-        }
-        if now.size > was.size {
-            grew.get_or_insert(name);
+        match head_move(name, was, now) {
+            HeadMove::Forked(why) => return Witnessed::Fork(why),
+            HeadMove::Shrank(why) => {
+                shrank.get_or_insert(why);
+            }
+            HeadMove::Grew => {
+                grew.get_or_insert(name);
+            }
+            HeadMove::Same => {}
         }
     }
     match (shrank, grew) {
