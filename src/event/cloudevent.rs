@@ -190,7 +190,7 @@ impl Event {
     /// salted digest and travels as a disclosure beside the signed part. The stored form holds
     /// every disclosure; a reader gets those its grant allows ([`SignedEvent::for_reader`]).
     pub fn sign_selective(
-        &self,
+        self,
         key: &SigningKey,
         kid: &KeyName,
         fields: &[Pointer],
@@ -198,12 +198,16 @@ impl Event {
         let mut concealed = self.clone();
         let disclosed = disclosure::conceal(&mut concealed.data, fields);
         let payload = serde_json::to_vec(&concealed).unwrap_or_default();
-        let signed = jws::sign(key, kid, Typ::SdEvent, &payload);
-        let bytes = jws::with_disclosures(&signed, disclosed.iter().map(|d| d.encoded.as_str()))
-            .unwrap_or(signed);
+        let bytes = jws::sign_disclosing(
+            key,
+            kid,
+            Typ::SdEvent,
+            &payload,
+            disclosed.iter().map(|d| d.encoded.as_str()),
+        );
         SignedEvent {
             bytes: bytes.into(),
-            event: Arc::new(self.clone()),
+            event: Arc::new(self),
             disclosed: disclosed.into(),
             selective: true,
         }

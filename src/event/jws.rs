@@ -95,6 +95,53 @@ struct Unprotected<'a> {
     disclosures: Vec<&'a str>,
 }
 
+impl Flattened<'_> {
+    /// The object as JSON text, exactly as serde_json writes it. Its members are base64url, or
+    /// were read from JSON as borrowed strings (which hold nothing JSON escapes), so they are
+    /// copied as they are instead of through serde_json's escaping writer (the feed writes one
+    /// for each event it delivers with fewer disclosures); a member holding a character JSON
+    /// escapes still goes through serde_json.
+    fn to_json(&self) -> Vec<u8> {
+        let disclosures = self.header.as_ref().map_or(&[][..], |h| &h.disclosures[..]);
+        let parts = [self.protected, self.payload, self.signature];
+        let members = || parts.iter().chain(disclosures);
+        if !members().all(|s| needs_no_escape(s)) {
+            return serde_json::to_vec(self).unwrap_or_default();
+        }
+        let mut out = Vec::with_capacity(members().map(|s| s.len() + 3).sum::<usize>() + 64);
+        out.extend_from_slice(b"{\"protected\":");
+        push_string(&mut out, self.protected);
+        out.extend_from_slice(b",\"payload\":");
+        push_string(&mut out, self.payload);
+        out.extend_from_slice(b",\"signature\":");
+        push_string(&mut out, self.signature);
+        if self.header.is_some() {
+            out.extend_from_slice(b",\"header\":{\"disclosures\":[");
+            for (i, d) in disclosures.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                push_string(&mut out, d);
+            }
+            out.extend_from_slice(b"]}");
+        }
+        out.push(b'}');
+        out
+    }
+}
+
+/// Whether `s` goes into a JSON string as it is: no quote, backslash or control character.
+fn needs_no_escape(s: &str) -> bool {
+    s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\')
+}
+
+/// `s` (which [`needs_no_escape`]) as a JSON string.
+fn push_string(out: &mut Vec<u8>, s: &str) {
+    out.push(b'"');
+    out.extend_from_slice(s.as_bytes());
+    out.push(b'"');
+}
+
 #[derive(Serialize, Deserialize)]
 struct Header {
     alg: String,
@@ -176,6 +223,29 @@ pub(crate) fn sign_with(
     typ: Option<Typ>,
     payload: &[u8],
 ) -> Vec<u8> {
+    sign_disclosing_with(key, kid, alg, typ, payload, [])
+}
+
+/// Sign `payload` as a `typ` object and return the flattened JWS with `disclosures` as its
+/// unprotected header (none: no header), as [`with_disclosures`] would make it, in one step.
+pub fn sign_disclosing<'d>(
+    key: &SigningKey,
+    kid: &KeyName,
+    typ: Typ,
+    payload: &[u8],
+    disclosures: impl IntoIterator<Item = &'d str>,
+) -> Vec<u8> {
+    sign_disclosing_with(key, kid, Alg::Ed25519, Some(typ), payload, disclosures)
+}
+
+fn sign_disclosing_with<'d>(
+    key: &SigningKey,
+    kid: &KeyName,
+    alg: Alg,
+    typ: Option<Typ>,
+    payload: &[u8],
+    disclosures: impl IntoIterator<Item = &'d str>,
+) -> Vec<u8> {
     let header = Header {
         alg: alg.as_str().into(),
         kid: kid.to_string(),
@@ -188,13 +258,14 @@ pub(crate) fn sign_with(
     let payload = URL_SAFE_NO_PAD.encode(payload);
     let signature = key.sign(signing_input(&protected, &payload).as_bytes());
     let signature = URL_SAFE_NO_PAD.encode(signature.to_bytes());
-    serde_json::to_vec(&Flattened {
+    let disclosures: Vec<&str> = disclosures.into_iter().collect();
+    Flattened {
         protected: &protected,
         payload: &payload,
         signature: &signature,
-        header: None,
-    })
-    .unwrap_or_default()
+        header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
+    }
+    .to_json()
 }
 
 /// The same flattened JWS with `disclosures` as its unprotected header (none: no header). The
@@ -205,11 +276,13 @@ pub fn with_disclosures<'d>(
 ) -> Option<Vec<u8>> {
     let f: Flattened = serde_json::from_slice(flattened).ok()?;
     let disclosures: Vec<&str> = disclosures.into_iter().collect();
-    serde_json::to_vec(&Flattened {
-        header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
-        ..f
-    })
-    .ok()
+    Some(
+        Flattened {
+            header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
+            ..f
+        }
+        .to_json(),
+    )
 }
 
 /// The compact serialization (`protected.payload.signature`) of a flattened JWS: the same JWS
@@ -348,6 +421,41 @@ mod tests {
         "central-server/GOV/70000001/migration#sign-1"
             .parse()
             .unwrap()
+    }
+
+    /// A flattened JWS is written exactly as serde_json writes it: copied where its members
+    /// need no escaping, through serde_json where one does.
+    #[test]
+    fn a_flattened_jws_is_written_as_serde_json_writes_it() {
+        let odd = [
+            "a\"b",
+            "back\\slash",
+            "line\nbreak",
+            "\u{1f}",
+            "кириллица",
+            "é/\u{7f}",
+        ];
+        let members = ["eyJhbGciOiJFZDI1NTE5In0", "", "x-_0"]
+            .into_iter()
+            .chain(odd);
+        for (i, member) in members.enumerate() {
+            for disclosures in [vec![], vec![member], vec!["WyJzYWx0Il0", member, "Zm9v"]] {
+                let f = Flattened {
+                    protected: if i % 2 == 0 { member } else { "cHJvdA" },
+                    payload: member,
+                    signature: "c2ln",
+                    header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
+                };
+                let written = f.to_json();
+                assert_eq!(written, serde_json::to_vec(&f).unwrap(), "{member:?}");
+                let back: Flattened = match serde_json::from_slice(&written) {
+                    Ok(back) => back,
+                    // A member with escapes is not read back borrowed; it was written right.
+                    Err(_) => continue,
+                };
+                assert_eq!(back.payload, member);
+            }
+        }
     }
 
     #[test]

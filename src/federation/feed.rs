@@ -289,24 +289,11 @@ impl PeerApi {
     fn read(&self, caller: &MemberId, ask: &FeedQuery, head: u64) -> Result<Page, Problem> {
         let end = head.min(ask.after.saturating_add(ask.limit));
         let mut events_budget = page_budget(FEED_PAGE_BYTES);
-        let stored = self
-            .store
-            .events_of_source(&self.member, ask.after, end, &mut events_budget)
-            .map_err(storage)?;
+        let (stored, own) = self.own_events(ask.after, end, &mut events_budget)?;
         let released = match ask.released_after {
             Some(after) => self.read_releases(caller, after, ask.limit, events_budget.left())?,
             None => Vec::new(),
         };
-        // Parsed by the writer if it was committed lately, else parsed here.
-        let own: Vec<SignedEvent> = stored
-            .iter()
-            .map(
-                |(_, position, bytes)| match self.heads.recent.get(*position) {
-                    Some(signed) => Ok(signed),
-                    None => parse_stored(bytes),
-                },
-            )
-            .collect::<Result<_, _>>()?;
         let released_events: Vec<SignedEvent> = released
             .iter()
             .map(|(_, bytes)| parse_stored(bytes))
@@ -317,6 +304,53 @@ impl PeerApi {
             released,
             released_events,
         })
+    }
+
+    /// Own events with sequences after `after` up to `end`, as (sequence, position) and parsed,
+    /// while `budget` takes them: those the writer committed lately as it parsed them, the
+    /// others (in runs) read from the store and parsed here.
+    fn own_events(
+        &self,
+        after: u64,
+        end: u64,
+        budget: &mut Budget,
+    ) -> Result<(Vec<(u64, u64)>, Vec<SignedEvent>), Problem> {
+        let found = self
+            .store
+            .positions_of_source(&self.member, after, end)
+            .map_err(storage)?;
+        let mut located = Vec::with_capacity(found.len());
+        let mut own = Vec::with_capacity(found.len());
+        let mut rest = found.as_slice();
+        while let Some(&(sequence, position)) = rest.first() {
+            if let Some(signed) = self.heads.recent.get(position) {
+                if !budget.take(signed.bytes().len()) {
+                    break;
+                }
+                located.push((sequence, position));
+                own.push(signed);
+                rest = &rest[1..];
+                continue;
+            }
+            let run = rest
+                .iter()
+                .position(|(_, p)| self.heads.recent.get(*p).is_some())
+                .unwrap_or(rest.len());
+            let read = self
+                .store
+                .events_located(rest[..run].to_vec(), budget)
+                .map_err(storage)?;
+            let whole = read.len() == run;
+            for (sequence, position, bytes) in read {
+                located.push((sequence, position));
+                own.push(parse_stored(&bytes)?);
+            }
+            if !whole {
+                break;
+            }
+            rest = &rest[run..];
+        }
+        Ok((located, own))
     }
 
     /// The caller's release log after `after` (at most `limit` entries): each entry's number
@@ -363,7 +397,7 @@ impl PeerApi {
             released: Vec::with_capacity(page.released.len()),
             access: Vec::new(),
         };
-        for ((sequence, position, _), signed) in page.stored.iter().zip(&page.own) {
+        for ((sequence, position), signed) in page.stored.iter().zip(&page.own) {
             let decision =
                 self.decide(manifest, caller, &ask.types, signed, Some(*position), facts);
             let jws = delivered_jws(signed, &decision);
@@ -411,7 +445,7 @@ impl PeerApi {
         &self,
         caller: &MemberId,
         own: &[SignedEvent],
-        stored: &[(u64, u64, Vec<u8>)],
+        stored: &[(u64, u64)],
         released: &[SignedEvent],
     ) -> Result<Facts, Problem> {
         let mut pins: Vec<&str> = own.iter().chain(released).filter_map(pin_of).collect();
@@ -421,7 +455,7 @@ impl PeerApi {
         let own_events: Vec<(&str, u64)> = own
             .iter()
             .zip(stored)
-            .filter_map(|(s, (_, position, _))| pin_of(s).map(|pin| (pin, *position)))
+            .filter_map(|(s, (_, position))| pin_of(s).map(|pin| (pin, *position)))
             .collect();
         let withheld = self
             .store
@@ -538,8 +572,8 @@ impl FeedQuery {
 
 /// A page's records as read, each parsed once.
 struct Page {
-    /// Own events after the cursor: sequence, position, the stored JWS.
-    stored: Vec<(u64, u64, Vec<u8>)>,
+    /// Own events after the cursor: sequence and position.
+    stored: Vec<(u64, u64)>,
     /// The same events, parsed.
     own: Vec<SignedEvent>,
     /// The caller's releases: number in its release log, the released event's JWS.
@@ -734,6 +768,48 @@ mod tests {
             [(2, "not-requested"), (3, "event"), (4, "not-requested")]
         );
         assert_eq!(vacancies.next, 4);
+    }
+
+    /// Events the writer committed lately come from its window, older ones from the store: a
+    /// page is the same whichever of its events are still in the window, and in any mix.
+    #[tokio::test]
+    async fn a_page_is_the_same_whether_its_events_come_from_the_window_or_the_store() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let both = [&fed.employment, &fed.education];
+        for pin in [A, B, C] {
+            node.publish(EventType::ReturneeRecord, returnee(pin, &both))
+                .await;
+        }
+        node.publish(EventType::Vacancy, vacancy()).await;
+        let api = peer_api(&node);
+        let recent = &api.heads.recent;
+        let window: Vec<SignedEvent> = (1..=4).filter_map(|p| recent.get(p)).collect();
+        assert_eq!(
+            window.len(),
+            4,
+            "the writer left its four events in the window"
+        );
+        let body = || async {
+            let answer = ask(&api, &fed.employment, "after=0").await.unwrap();
+            let bytes = answer.into_body().collect().await.unwrap().to_bytes();
+            String::from_utf8(bytes.to_vec()).unwrap()
+        };
+
+        let from_window = body().await;
+        recent.clear();
+        let from_store = body().await;
+        recent.committed(3, window[2..].iter().cloned());
+        assert!(recent.get(2).is_none() && recent.get(3).is_some());
+        let mixed = body().await;
+        recent.clear();
+        recent.committed(2, window[1..3].iter().cloned());
+        let window_between = body().await;
+
+        assert!(from_window.contains(r#""sequence":4"#), "{from_window}");
+        assert_eq!(from_store, from_window);
+        assert_eq!(mixed, from_window);
+        assert_eq!(window_between, from_window);
     }
 
     /// Consent is decided when the page is read, by the consent held then: after a withdrawal

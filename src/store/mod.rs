@@ -985,23 +985,21 @@ impl Store {
             .transpose()
     }
 
-    /// `source`'s events with sequences after `after` up to `end`, as (sequence, position, JWS),
-    /// stopping at the first sequence not stored and before the first event `budget` does not
-    /// take (which is not read); two reads whatever the count.
-    pub(crate) fn events_of_source(
+    /// Where `source`'s events with sequences after `after` up to `end` are, as (sequence,
+    /// position), stopping at the first sequence not stored; one read of the index.
+    pub(crate) fn positions_of_source(
         &self,
         source: &MemberId,
         after: u64,
         end: u64,
-        budget: &mut Budget,
-    ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
+    ) -> Result<Vec<(u64, u64)>, StoreError> {
         if end <= after {
             return Ok(Vec::new());
         }
         let prefix = keys::sequences_of(source);
         let limit = usize::try_from(end - after).unwrap_or(usize::MAX);
-        let kv = self.kv()?;
-        let index = kv
+        let index = self
+            .kv()?
             .range(
                 &keys::sequence(source, after.saturating_add(1)),
                 &keys::sequence(source, end.saturating_add(1)),
@@ -1017,11 +1015,25 @@ impl Store {
             let position = u64_at(&v, 0).ok_or(StoreError::Corrupt("sequence index"))?;
             found.push((sequence, position));
         }
+        Ok(found)
+    }
+
+    /// The events at `found` (sequence, position, as [`Store::positions_of_source`] gives
+    /// them), as (sequence, position, JWS), stopping before the first `budget` does not take
+    /// (which is not read) and at the first not stored; one read whatever the count.
+    pub(crate) fn events_located(
+        &self,
+        found: Vec<(u64, u64)>,
+        budget: &mut Budget,
+    ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
         if let Some(log) = self.event_log()? {
             return self.events_at(&log, found, budget);
         }
         let log_keys: Vec<Vec<u8>> = found.iter().map(|(_, p)| keys::log(*p)).collect();
-        let events = kv.get_many_within(&log_keys, budget).map_err(io("read"))?;
+        let events = self
+            .kv()?
+            .get_many_within(&log_keys, budget)
+            .map_err(io("read"))?;
         Ok(found
             .into_iter()
             .zip(events)
@@ -1996,7 +2008,9 @@ mod tests {
                 append(&store, &m, seq, seq, None);
             }
             let mut budget = Budget::new(15);
-            let events = store.events_of_source(&m, 0, 4, &mut budget).unwrap();
+            let found = store.positions_of_source(&m, 0, 4).unwrap();
+            assert_eq!(found, [(1, 1), (2, 2), (3, 3), (4, 4)]);
+            let events = store.events_located(found, &mut budget).unwrap();
             assert_eq!(events.len(), 2, "each event is 7 bytes: {events:?}");
             let listed = store.range_within(2, 10, &mut Budget::new(7)).unwrap();
             assert_eq!(listed.iter().map(|(p, _)| *p).collect::<Vec<_>>(), [3]);

@@ -561,16 +561,15 @@ impl Writer {
 
     /// Sign in the format the manifest gives this member: an SD-JWT concealing the fields the
     /// type's schema marks disclosable, or (before the federation moved to it) a whole JWS.
-    fn sign(&self, event: &Event) -> SignedEvent {
+    fn sign(&self, event: Event) -> SignedEvent {
         let format = self.trust.as_ref().map_or(EventFormat::Jws, |t| {
             t.held().signing_format(&self.signer.member)
         });
         match format {
-            EventFormat::SdJwt => event.sign_selective(
-                &self.signer.key,
-                &self.signer.kid,
-                self.schemas.disclosable(event.event_type),
-            ),
+            EventFormat::SdJwt => {
+                let disclosable = self.schemas.disclosable(event.event_type);
+                event.sign_selective(&self.signer.key, &self.signer.kid, disclosable)
+            }
             EventFormat::Jws => event.sign(&self.signer.key, &self.signer.kid),
         }
     }
@@ -591,7 +590,8 @@ impl Writer {
         if consent::carried(&event).is_some_and(|c| !consent::time_is_plausible(&c, &event)) {
             return Err(PublishError::ConsentAfterEvent);
         }
-        let signed = self.sign(&event);
+        let signed = self.sign(event);
+        let event = signed.shared_event();
         if signed.bytes().len() > self.signer.max_event_bytes {
             return Err(PublishError::TooLarge {
                 size: signed.bytes().len(),
@@ -627,7 +627,7 @@ impl Writer {
         }
         let published = Published {
             id: event.id,
-            source: event.source,
+            source: event.source.clone(),
             event_type: event.event_type,
             sequence: self.next_sequence,
             position: self.next_position,
