@@ -314,7 +314,7 @@ impl PeerApi {
         after: u64,
         end: u64,
         budget: &mut Budget,
-    ) -> Result<(Vec<(u64, u64)>, Vec<SignedEvent>), Problem> {
+    ) -> Result<(Vec<Located>, Vec<SignedEvent>), Problem> {
         let found = self
             .store
             .positions_of_source(&self.member, after, end)
@@ -445,7 +445,7 @@ impl PeerApi {
         &self,
         caller: &MemberId,
         own: &[SignedEvent],
-        stored: &[(u64, u64)],
+        stored: &[Located],
         released: &[SignedEvent],
     ) -> Result<Facts, Problem> {
         let mut pins: Vec<&str> = own.iter().chain(released).filter_map(pin_of).collect();
@@ -572,8 +572,8 @@ impl FeedQuery {
 
 /// A page's records as read, each parsed once.
 struct Page {
-    /// Own events after the cursor: sequence and position.
-    stored: Vec<(u64, u64)>,
+    /// Own events after the cursor.
+    stored: Vec<Located>,
     /// The same events, parsed.
     own: Vec<SignedEvent>,
     /// The caller's releases: number in its release log, the released event's JWS.
@@ -581,6 +581,9 @@ struct Page {
     /// The released events, parsed.
     released_events: Vec<SignedEvent>,
 }
+
+/// Where an own event is: its sequence and its position in the log.
+type Located = (u64, u64);
 
 /// A page's records, decided.
 struct Decided<'a> {
