@@ -24,7 +24,8 @@ use crate::federation::receipt::{self, Checker, Reason, Rejection};
 use crate::net::client::{ClientError, HttpClient};
 use crate::net::metrics::Metrics;
 use crate::store::{
-    Meta, QuarantineCaps, QuarantineError, QuarantineFull, Quarantined, Store, StoreError,
+    Meta, QuarantineCaps, QuarantineError, QuarantineFull, QuarantineHeld, Quarantined, Store,
+    StoreError,
 };
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity};
@@ -76,6 +77,10 @@ pub struct SyncSettings {
     /// Most quarantine records kept from one publisher: beyond it, what that peer sends wrong is
     /// counted (`jol_quarantine_dropped_total`) and reported in `/readyz`, not kept.
     pub quarantine_cap: u64,
+    /// Most bytes of quarantine records (as stored) kept from one publisher, beyond which the
+    /// same: a peer sending its largest events wrong would pass the whole quarantine's byte cap
+    /// long before its record cap, and leave no room for what the others send wrong.
+    pub quarantine_cap_bytes: u64,
 }
 
 impl Default for SyncSettings {
@@ -92,6 +97,7 @@ impl Default for SyncSettings {
             kpi_report_secs: 3_600,
             answer_timeout_ms: 15_000,
             quarantine_cap: 100_000,
+            quarantine_cap_bytes: 128 << 20,
         }
     }
 }
@@ -839,6 +845,14 @@ impl Syncer {
         }
     }
 
+    /// Whether a publisher whose share of the quarantine is `share` may have `record` kept: one
+    /// more record, and its bytes as stored, within the share's caps.
+    fn share_has_room(&self, share: QuarantineHeld, record: &Quarantined) -> bool {
+        let bytes = serde_json::to_vec(record).map_or(0, |v| v.len() as u64);
+        share.records < self.settings.quarantine_cap
+            && share.bytes.saturating_add(bytes) <= self.settings.quarantine_cap_bytes
+    }
+
     /// Keep a refused event (or a peer's evidence) with its reason. What a publisher whose
     /// share of the quarantine is full sends wrong is counted, not kept. When the quarantine
     /// itself cannot keep it (full, or the store failing), this fails: the caller stops before
@@ -849,27 +863,27 @@ impl Syncer {
         r: &Rejection,
         body: &str,
     ) -> Result<(), SyncError> {
-        match self.store.quarantined_from(from.as_str()) {
-            Ok(n) if n >= self.settings.quarantine_cap => {
-                let mut first = false;
-                self.metrics.sync_status(from, |s| {
-                    first = s.quarantine_dropped == 0;
-                    s.quarantine_dropped += 1;
-                });
-                if first {
-                    tracing::warn!(%from, cap = self.settings.quarantine_cap, "the peer's share of the quarantine is full; further refused events are counted, not kept");
-                }
-                return Ok(());
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read the quarantine count"),
-        }
         let record = Quarantined::new(
             from.to_string(),
             r.reason.as_str().to_string(),
             serde_json::json!({"detail": r.detail, "errors": r.fields}),
             body.to_string(),
         );
+        match self.store.quarantined_from(from.as_str()) {
+            Ok(share) if !self.share_has_room(share, &record) => {
+                let mut first = false;
+                self.metrics.sync_status(from, |s| {
+                    first = s.quarantine_dropped == 0;
+                    s.quarantine_dropped += 1;
+                });
+                if first {
+                    tracing::warn!(%from, records = self.settings.quarantine_cap, bytes = self.settings.quarantine_cap_bytes, "the peer's share of the quarantine is full; further refused events are counted, not kept");
+                }
+                return Ok(());
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "cannot read the quarantine count"),
+        }
         match self.store.quarantine(record, self.quarantine_caps) {
             Ok(_) => {
                 if r.reason == Reason::Duplicate {
@@ -1265,6 +1279,39 @@ mod tests {
         assert_eq!(checked.next, 3);
         assert_eq!(w.quarantined().len(), 1);
         assert_eq!(w.status().quarantine_dropped, 1);
+    }
+
+    /// The share is capped in bytes too: a record that would take the peer's bytes past it is
+    /// counted, not kept, while smaller ones still fit; the count is kept with the store.
+    #[tokio::test]
+    async fn beyond_a_peers_share_of_the_quarantine_in_bytes_refusals_are_counted_not_kept() {
+        let mut w = world();
+        let from = w.from().clone();
+        let small = Rejection::new(Reason::Duplicate, "small");
+        w.syncer.quarantine(&from, &small, "x").unwrap();
+        let one = w.syncer.store.quarantined_from(from.as_str()).unwrap();
+        assert_eq!(one.records, 1);
+        assert_eq!(one.bytes, w.syncer.store.quarantine_held().unwrap().bytes);
+
+        let settings = SyncSettings {
+            quarantine_cap_bytes: one.bytes * 2 + 10,
+            ..SyncSettings::default()
+        };
+        w.syncer = w.node.syncer(settings, QuarantineCaps::NONE);
+        w.syncer
+            .quarantine(&from, &small, &"y".repeat(200))
+            .unwrap();
+        assert_eq!(
+            w.quarantined().len(),
+            1,
+            "too large for what is left of the share"
+        );
+        assert_eq!(w.status().quarantine_dropped, 1);
+        w.syncer.quarantine(&from, &small, "z").unwrap();
+        assert_eq!(w.quarantined().len(), 2, "a smaller one still fits");
+        let two = w.syncer.store.quarantined_from(from.as_str()).unwrap();
+        assert_eq!(two.records, 2);
+        assert_eq!(two.bytes, w.syncer.store.quarantine_held().unwrap().bytes);
     }
 
     /// The events a page's checks took are stored with the cursor at the last sequence they

@@ -172,7 +172,8 @@ pub enum Meta {
     /// The last sequence of this publisher's feed whose inclusion in a checkpoint this witness
     /// checked (u64 BE).
     InclusionChecked(MemberId),
-    /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE).
+    /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE),
+    /// then their bytes as stored (u64 BE; absent in a store written before they were counted).
     QuarantinedFrom(String),
     /// The last log position the credential issuer has looked at (u64 BE).
     CredentialCursor,

@@ -1410,8 +1410,10 @@ impl Store {
             }
             let bytes = held.bytes.saturating_add(entry.len() as u64);
             batch.put(keys::meta(&Meta::QuarantineBytes), bytes.to_be_bytes());
-            let count = self.quarantined_from(&record.origin)? + 1;
-            batch.put(keys::meta(&from), count.to_be_bytes());
+            let share = self.quarantined_from(&record.origin)?;
+            let mut value = (share.records + 1).to_be_bytes().to_vec();
+            value.extend_from_slice(&share.bytes.saturating_add(entry.len() as u64).to_be_bytes());
+            batch.put(keys::meta(&from), value);
             Ok(vec![entry])
         })
     }
@@ -1444,12 +1446,16 @@ impl Store {
         Ok(bytes)
     }
 
-    /// How many quarantine records came from `origin`.
-    pub(crate) fn quarantined_from(&self, origin: &str) -> Result<u64, StoreError> {
-        Ok(self
+    /// How much of the quarantine came from `origin`: its records, and their bytes as stored
+    /// (a store written before they were counted per origin counts them from then on).
+    pub(crate) fn quarantined_from(&self, origin: &str) -> Result<QuarantineHeld, StoreError> {
+        let v = self
             .meta(&Meta::QuarantinedFrom(origin.to_string()))?
-            .and_then(|v| v.try_into().ok())
-            .map_or(0, u64::from_be_bytes))
+            .unwrap_or_default();
+        Ok(QuarantineHeld {
+            records: u64_at(&v, 0).unwrap_or(0),
+            bytes: u64_at(&v, 8).unwrap_or(0),
+        })
     }
 
     /// Quarantined records after `number`, oldest first, as many as `budget` takes by their
@@ -1922,6 +1928,50 @@ mod tests {
             let after_first = store.quarantined(all[0].number(), 10, &mut Budget::unlimited());
             assert_eq!(after_first.unwrap().len(), 1);
             assert_eq!(store.quarantine_len(), 2);
+        }
+    }
+
+    /// Each origin's share of the quarantine is counted in records and bytes; a store written
+    /// when only records were counted per origin keeps its count and counts bytes from then on.
+    #[test]
+    fn each_origins_share_of_the_quarantine_is_counted_in_records_and_bytes() {
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
+            let share = |store: &Store| store.quarantined_from("local-api").unwrap();
+            assert_eq!(
+                share(&store),
+                QuarantineHeld {
+                    records: 0,
+                    bytes: 0
+                }
+            );
+            store
+                .quarantine(refused("schema-invalid", "{"), QuarantineCaps::NONE)
+                .unwrap();
+            let one = store.quarantine_held().unwrap();
+            assert_eq!(share(&store), one);
+
+            let before = keys::meta(&Meta::QuarantinedFrom("local-api".into()));
+            store.put_one(before, &7u64.to_be_bytes()).unwrap();
+            assert_eq!(
+                share(&store),
+                QuarantineHeld {
+                    records: 7,
+                    bytes: 0
+                }
+            );
+            store
+                .quarantine(refused("schema-invalid", "{"), QuarantineCaps::NONE)
+                .unwrap();
+            let both = store.quarantine_held().unwrap();
+            let second = both.bytes - one.bytes;
+            assert_eq!(
+                share(&store),
+                QuarantineHeld {
+                    records: 8,
+                    bytes: second
+                }
+            );
         }
     }
 

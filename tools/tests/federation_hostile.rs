@@ -766,9 +766,38 @@ async fn a_publisher_showing_a_reader_events_its_log_does_not_hold_is_caught() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
-    let fed = Federation::build_with(
-        "quarantine_cap = 10\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1",
+    let flood = flood_the_quarantine("quarantine_cap = 10", 10).await;
+    assert_eq!(flood.kept, 10, "only the peer's share is kept");
+    assert_eq!(flood.dropped, 20);
+}
+
+/// A peer's share is capped in bytes too: one sending its largest events wrong would otherwise
+/// fill the whole quarantine long before its record cap, and leave no room for the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_flooding_the_quarantine_with_bytes_is_capped_and_reported() {
+    let cap = 12_000;
+    let flood = flood_the_quarantine(&format!("quarantine_cap_bytes = {cap}"), 1).await;
+    assert!(
+        (1..30).contains(&flood.kept),
+        "some of the thirty kept, not all: {}",
+        flood.kept
     );
+    assert!(flood.kept_bytes <= cap, "{} bytes kept", flood.kept_bytes);
+    assert_eq!(flood.dropped, 30 - flood.kept);
+}
+
+/// What the employment node kept and reported after a fake migration sent it thirty events
+/// with a forged signature, then a good one, under `sync` (a `[sync]` setting).
+struct Flood {
+    kept: u64,
+    kept_bytes: u64,
+    dropped: u64,
+}
+
+async fn flood_the_quarantine(sync: &str, at_least_kept: u64) -> Flood {
+    let fed = Federation::build_with(&format!(
+        "{sync}\nmin_backoff_ms = 50\nmax_backoff_ms = 300\nwait_secs = 1"
+    ));
     let (key, kid) = fed.migration_signer();
     let stranger = jol::event::keys::generate();
     // Thirty events with a forged signature, then a good one.
@@ -790,9 +819,8 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
     events.push(json!({"sequence": 31, "jws": signed(&good, &key, &kid)}));
     let page = json!({"head": 31, "next": 31, "events": events});
     let _fake = serve_fake_migration(&fed, page, 31).await;
-    let (emp, got, quarantine) = employment_takes(&fed, 10, 1).await;
+    let (emp, got, quarantine) = employment_takes(&fed, at_least_kept, 1).await;
     assert_eq!(got.len(), 1, "the good event still arrives");
-    assert_eq!(quarantine["total"], 10, "only the peer's share is kept");
     let addr = emp.addr;
     let (ready, metrics) = tokio::task::spawn_blocking(move || {
         (
@@ -802,12 +830,6 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
     })
     .await
     .unwrap();
-    assert!(
-        metrics.contains(&format!(
-            "jol_quarantine_dropped_total{{from=\"{MIGRATION}\"}} 20"
-        )),
-        "{metrics}"
-    );
     assert_eq!(ready["status"], "degraded", "{ready}");
     assert!(
         ready["warnings"][0]
@@ -816,7 +838,21 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
             .contains("floods the quarantine"),
         "{ready}"
     );
+    let dropped = format!("jol_quarantine_dropped_total{{from=\"{MIGRATION}\"}} ");
+    let dropped = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(&dropped))
+        .unwrap_or_else(|| panic!("no {dropped}in {metrics}"));
     drop(emp);
+    assert_eq!(
+        ready["quarantine"]["records"], quarantine["total"],
+        "{ready}"
+    );
+    Flood {
+        kept: quarantine["total"].as_u64().unwrap(),
+        kept_bytes: ready["quarantine"]["bytes"].as_u64().unwrap(),
+        dropped: dropped.parse().unwrap(),
+    }
 }
 
 /// A TLS connection to `agency`'s peer listener as `as_member`, a registered member.

@@ -42,7 +42,7 @@ pub fn signed(event: &Event, key: &ed25519_dalek::SigningKey, kid: &str) -> Valu
     let kid: KeyName = kid.parse().unwrap();
     let schemas = jol::event::schema::Schemas::load().unwrap();
     let fields = schemas.disclosable(event.event_type);
-    serde_json::from_slice(event.sign_selective(key, &kid, fields).bytes()).unwrap()
+    serde_json::from_slice(event.clone().sign_selective(key, &kid, fields).bytes()).unwrap()
 }
 
 /// An event from migration.
