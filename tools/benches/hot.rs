@@ -1,11 +1,13 @@
-//! Criterion benchmarks of the hot functions: sign, verify (one and in batches), validate each
-//! event type, the durable group-commit append, and the Merkle leaf. Run with
+//! Criterion benchmarks of the hot functions: sign (a whole JWS and an SD-JWT), a reader's copy
+//! of an SD-JWT, verify (one and in batches), validate each event type, and the Merkle leaf. Run
+//! with
 //! `cargo bench --bench hot`; `jol bench` measures the same paths end to end.
 
 use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use jol::event::disclosure::Fields;
 use jol::event::identifiers::{KeyName, MemberId};
 use jol::event::jws::{Jws, Typ};
 use jol::event::schema::{EventType, Schemas};
@@ -74,6 +76,7 @@ fn signatures(c: &mut Criterion) {
     c.bench_function("verify only (strict)", |b| {
         b.iter(|| jws.verify(&public).unwrap())
     });
+    selective(c, &key);
 
     let (key, events) = signed_events(64);
     let parsed: Vec<Jws> = events
@@ -89,6 +92,28 @@ fn signatures(c: &mut Criterion) {
         b.iter(|| ed25519_dalek::verify_batch(&messages, &sigs, &keys).unwrap())
     });
     group.finish();
+}
+
+/// The publisher's SD-JWT of a returnee record (each disclosable field concealed, signed, the
+/// stored form with every disclosure), and the copy the feed writes for a reader granted none
+/// of the disclosable fields.
+fn selective(c: &mut Criterion, key: &ed25519_dalek::SigningKey) {
+    let schemas = Schemas::load().unwrap();
+    let t = EventType::ReturneeRecord;
+    let event = Event::new(member(), t, 1, example(t));
+    let fields = schemas.disclosable(t);
+    c.bench_function("sign as SD-JWT (conceal + Ed25519 + disclosures)", |b| {
+        b.iter_batched(
+            || event.clone(),
+            |e| black_box(e.sign_selective(key, &kid(), fields)),
+            BatchSize::SmallInput,
+        )
+    });
+    let signed = event.clone().sign_selective(key, &kid(), fields);
+    let none = Fields::Only(Default::default());
+    c.bench_function("a reader's copy of an SD-JWT (fewer disclosures)", |b| {
+        b.iter(|| black_box(signed.for_reader(&none).len()))
+    });
 }
 
 fn validation(c: &mut Criterion) {
