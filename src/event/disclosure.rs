@@ -269,18 +269,27 @@ fn collect_digests(
                     }
                 }
             }
-            for (name, v) in map.iter().filter(|(name, _)| name.as_str() != SD) {
+            // Only an object or an array can hold digests: no pointer is built for the rest.
+            for (name, v) in map
+                .iter()
+                .filter(|(name, v)| name.as_str() != SD && holds(v))
+            {
                 collect_digests(v, Pointer::child(&at, name).0, places)?;
             }
         }
         Value::Array(items) => {
-            for (i, v) in items.iter().enumerate() {
+            for (i, v) in items.iter().enumerate().filter(|(_, v)| holds(v)) {
                 collect_digests(v, format!("{at}/{i}"), places)?;
             }
         }
         _ => {}
     }
     Ok(())
+}
+
+/// Whether `value` may hold other values (and so digests).
+fn holds(value: &Value) -> bool {
+    value.is_object() || value.is_array()
 }
 
 fn remove_digests(value: &mut Value) {

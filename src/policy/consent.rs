@@ -148,7 +148,8 @@ pub(crate) fn carried(event: &Event) -> Option<Consent> {
     if event.event_type != EventType::ReturneeRecord {
         return None;
     }
-    serde_json::from_value(event.data.get("consent")?.clone()).ok()
+    // Read from the event's data where it is, not from a copy of it.
+    Consent::deserialize(event.data.get("consent")?).ok()
 }
 
 /// The state after `consent` arrives. Consent is ordered by the publisher's sequence (the order
