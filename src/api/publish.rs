@@ -14,7 +14,7 @@ use super::{LocalApi, MAX_BATCH};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
-use crate::store::{QuarantineError, QuarantineFull, Quarantined};
+use crate::store::{QuarantineCaps, QuarantineError, QuarantineFull, Quarantined};
 use crate::write::{Draft, PublishError, Published};
 
 impl LocalApi {
@@ -100,14 +100,18 @@ impl LocalApi {
             serde_json::to_value(&problem.errors).unwrap_or_default(),
             String::from_utf8_lossy(body).into_owned(),
         );
-        match self.store.quarantine(record, self.quarantine_caps) {
+        match self
+            .store
+            .quarantine(record, self.quarantine_caps, QuarantineCaps::NONE)
+        {
             Ok(number) => {
                 self.metrics
                     .count_quarantine(crate::store::LOCAL_ORIGIN, problem.slug());
                 tracing::info!(reason = problem.slug(), number, "submission quarantined");
                 problem
             }
-            Err(QuarantineError::Full(full)) => {
+            // The local API's submissions have no share beside the caps.
+            Err(QuarantineError::Full(full) | QuarantineError::ShareFull(full)) => {
                 self.metrics
                     .count_quarantine_full(crate::store::LOCAL_ORIGIN);
                 tracing::warn!(reason = problem.slug(), %full, "a refused submission was not kept");

@@ -332,10 +332,12 @@ impl PeerApi {
                 rest = &rest[1..];
                 continue;
             }
+            // At least the one just missed: the loop moves on whatever the window does.
             let run = rest
                 .iter()
                 .position(|(_, p)| self.heads.recent.get(*p).is_some())
-                .unwrap_or(rest.len());
+                .unwrap_or(rest.len())
+                .max(1);
             let read = self
                 .store
                 .events_located(rest[..run].to_vec(), budget)

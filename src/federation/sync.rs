@@ -24,8 +24,7 @@ use crate::federation::receipt::{self, Checker, Reason, Rejection};
 use crate::net::client::{ClientError, HttpClient};
 use crate::net::metrics::Metrics;
 use crate::store::{
-    Meta, QuarantineCaps, QuarantineError, QuarantineFull, QuarantineHeld, Quarantined, Store,
-    StoreError,
+    Meta, QuarantineCaps, QuarantineError, QuarantineFull, Quarantined, Store, StoreError,
 };
 use crate::trust::manifest::{ManifestError, Trust};
 use crate::trust::tls::{self, Identity};
@@ -81,6 +80,16 @@ pub struct SyncSettings {
     /// same: a peer sending its largest events wrong would pass the whole quarantine's byte cap
     /// long before its record cap, and leave no room for what the others send wrong.
     pub quarantine_cap_bytes: u64,
+}
+
+impl SyncSettings {
+    /// What one publisher may hold of the quarantine.
+    pub(crate) fn quarantine_share(&self) -> QuarantineCaps {
+        QuarantineCaps {
+            max_records: self.quarantine_cap,
+            max_bytes: self.quarantine_cap_bytes,
+        }
+    }
 }
 
 impl Default for SyncSettings {
@@ -845,16 +854,9 @@ impl Syncer {
         }
     }
 
-    /// Whether a publisher whose share of the quarantine is `share` may have `record` kept: one
-    /// more record, and its bytes as stored, within the share's caps.
-    fn share_has_room(&self, share: QuarantineHeld, record: &Quarantined) -> bool {
-        let bytes = serde_json::to_vec(record).map_or(0, |v| v.len() as u64);
-        share.records < self.settings.quarantine_cap
-            && share.bytes.saturating_add(bytes) <= self.settings.quarantine_cap_bytes
-    }
-
-    /// Keep a refused event (or a peer's evidence) with its reason. What a publisher whose
-    /// share of the quarantine is full sends wrong is counted, not kept. When the quarantine
+    /// Keep a refused event (or a peer's evidence) with its reason. What a publisher sends wrong
+    /// beyond its share of the quarantine ([`SyncSettings::quarantine_share`]) is counted, not
+    /// kept. When the quarantine
     /// itself cannot keep it (full, or the store failing), this fails: the caller stops before
     /// it, so it is fetched and refused again later rather than lost.
     pub(super) fn quarantine(
@@ -869,22 +871,8 @@ impl Syncer {
             serde_json::json!({"detail": r.detail, "errors": r.fields}),
             body.to_string(),
         );
-        match self.store.quarantined_from(from.as_str()) {
-            Ok(share) if !self.share_has_room(share, &record) => {
-                let mut first = false;
-                self.metrics.sync_status(from, |s| {
-                    first = s.quarantine_dropped == 0;
-                    s.quarantine_dropped += 1;
-                });
-                if first {
-                    tracing::warn!(%from, records = self.settings.quarantine_cap, bytes = self.settings.quarantine_cap_bytes, "the peer's share of the quarantine is full; further refused events are counted, not kept");
-                }
-                return Ok(());
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!(error = %e, "cannot read the quarantine count"),
-        }
-        match self.store.quarantine(record, self.quarantine_caps) {
+        let share = self.settings.quarantine_share();
+        match self.store.quarantine(record, self.quarantine_caps, share) {
             Ok(_) => {
                 if r.reason == Reason::Duplicate {
                     self.metrics
@@ -894,6 +882,17 @@ impl Syncer {
                 tracing::warn!(%from, reason = r.reason.as_str(), "received event quarantined");
                 self.metrics
                     .count_quarantine(from.as_str(), r.reason.as_str());
+                Ok(())
+            }
+            Err(QuarantineError::ShareFull(full)) => {
+                let mut first = false;
+                self.metrics.sync_status(from, |s| {
+                    first = s.quarantine_dropped == 0;
+                    s.quarantine_dropped += 1;
+                });
+                if first {
+                    tracing::warn!(%from, %full, "a refused event from this peer does not fit its share of the quarantine; it and the others that do not are counted, not kept");
+                }
                 Ok(())
             }
             Err(QuarantineError::Full(full)) => {

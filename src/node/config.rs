@@ -64,7 +64,7 @@ pub enum ConfigProblem {
     #[error("local.max_body_bytes must be at least 1024")]
     BodyLimitTooSmall,
     /// A limit that must be at least 1 is 0.
-    #[error("local.{0} must be at least 1")]
+    #[error("{0} must be at least 1")]
     Zero(&'static str),
     /// `[credentials]` is not usable.
     #[error(transparent)]
@@ -334,15 +334,22 @@ impl NodeConfig {
             return Err(ConfigProblem::BodyLimitTooSmall);
         }
         if c.local.max_sessions == 0 {
-            return Err(ConfigProblem::Zero("max_sessions"));
+            return Err(ConfigProblem::Zero("local.max_sessions"));
         }
         if c.local.signin_failures_per_minute == 0 {
-            return Err(ConfigProblem::Zero("signin_failures_per_minute"));
+            return Err(ConfigProblem::Zero("local.signin_failures_per_minute"));
         }
         if !(MIN_EVENT_BYTES..=crate::budget::MAX_EVENT_BYTES_CEILING)
             .contains(&c.limits.max_event_bytes)
         {
             return Err(ConfigProblem::EventLimit);
+        }
+        // A share of 0 would drop everything a peer sends wrong, unseen but for a counter.
+        if c.sync.quarantine_cap == 0 {
+            return Err(ConfigProblem::Zero("sync.quarantine_cap"));
+        }
+        if c.sync.quarantine_cap_bytes == 0 {
+            return Err(ConfigProblem::Zero("sync.quarantine_cap_bytes"));
         }
         for w in &c.witnesses {
             w.target()?;
@@ -410,6 +417,12 @@ key_name = "sign-1"
         let none = format!("{MINIMAL}[local]\nmax_sessions = 0\n");
         let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
         assert!(err.to_string().contains("max_sessions"), "{err}");
+        assert_eq!(c.sync.quarantine_share().max_bytes, 128 << 20);
+        for key in ["quarantine_cap", "quarantine_cap_bytes"] {
+            let none = format!("{MINIMAL}[sync]\n{key} = 0\n");
+            let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
+            assert_eq!(err.to_string(), format!("sync.{key} must be at least 1"));
+        }
     }
 
     #[test]

@@ -200,6 +200,9 @@ pub(super) fn run_replica(
                     }
                 }
                 Role::Deposed => {
+                    // The new writer may erase what this replica's window holds parsed: until
+                    // the node stops, its feed reads the store.
+                    publisher.heads().recent.clear();
                     let _ = deposed.send(Some(
                         "another replica took the writer lease from this one".into(),
                     ));

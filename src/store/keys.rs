@@ -172,9 +172,13 @@ pub enum Meta {
     /// The last sequence of this publisher's feed whose inclusion in a checkpoint this witness
     /// checked (u64 BE).
     InclusionChecked(MemberId),
-    /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE),
-    /// then their bytes as stored (u64 BE; absent in a store written before they were counted).
+    /// How many quarantine records came from this origin (`local-api` or a member id; u64 BE).
     QuarantinedFrom(String),
+    /// How many bytes the quarantine records from this origin take, each as stored (u64 BE).
+    QuarantinedBytesFrom(String),
+    /// Present once every origin's records and bytes in the quarantine are counted (at the
+    /// first record, or measured once when a store from before opens).
+    QuarantineSharesCounted,
     /// The last log position the credential issuer has looked at (u64 BE).
     CredentialCursor,
     /// The credential issuer's status list: one bit per credential issued, 1 revoked.
@@ -209,6 +213,8 @@ impl Meta {
             Meta::ReleaseCursor(m) => format!("release-cursor/{m}"),
             Meta::InclusionChecked(m) => format!("inclusion-checked/{m}"),
             Meta::QuarantinedFrom(o) => format!("quarantined-from/{o}"),
+            Meta::QuarantinedBytesFrom(o) => format!("quarantined-bytes-from/{o}"),
+            Meta::QuarantineSharesCounted => "quarantine-shares-counted".into(),
             Meta::CredentialCursor => "credential-cursor".into(),
             Meta::StatusList => "status-list".into(),
             Meta::LogSize => "log-size".into(),

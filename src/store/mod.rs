@@ -17,6 +17,7 @@
 //! place; the key spaces (`keys.rs`) and the engines (`kv.rs`) have their own files, and a fifth
 //! of this one is the conformance tests both engines must pass.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::de::DeserializeOwned;
@@ -417,10 +418,19 @@ impl QuarantineCaps {
 }
 
 /// What the quarantine holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub(crate) struct QuarantineHeld {
     pub(crate) records: u64,
     pub(crate) bytes: u64,
+}
+
+/// The writes that record `share` as what `origin` holds of the quarantine.
+fn share_ops(origin: &str, share: QuarantineHeld) -> [Op; 2] {
+    let count = |name: Meta, n: u64| Op::Put(keys::meta(&name), n.to_be_bytes().to_vec());
+    [
+        count(Meta::QuarantinedFrom(origin.to_string()), share.records),
+        count(Meta::QuarantinedBytesFrom(origin.to_string()), share.bytes),
+    ]
 }
 
 /// A record was not kept: the quarantine is at one of its caps.
@@ -439,6 +449,12 @@ pub struct QuarantineFull {
 pub(crate) enum QuarantineError {
     #[error(transparent)]
     Full(#[from] QuarantineFull),
+    /// The record's origin holds as much of the quarantine as its share allows.
+    #[error(
+        "the sender's share of the quarantine is full: it holds {} records ({} bytes) and may hold at most {} records ({} bytes)",
+        .0.held.records, .0.held.bytes, .0.caps.max_records, .0.caps.max_bytes
+    )]
+    ShareFull(QuarantineFull),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -515,15 +531,16 @@ impl Store {
         };
         store.open_event_log()?;
         store.load_side_frontiers()?;
-        store.count_quarantine_bytes()?;
+        store.count_quarantine()?;
         Ok(store)
     }
 
-    /// In a store written before the quarantine's bytes were counted, count them once, under the
-    /// quarantine's append lock (so no append passes between measuring and writing).
-    fn count_quarantine_bytes(&self) -> Result<(), StoreError> {
+    /// In a store written before the quarantine's bytes, or each origin's records and bytes,
+    /// were counted, measure them once, under the quarantine's append lock (so no append passes
+    /// between measuring and writing).
+    fn count_quarantine(&self) -> Result<(), StoreError> {
         let log = SideLog::Quarantine;
-        if self.side_len(log) == 0 || self.meta(&Meta::QuarantineBytes)?.is_some() {
+        if self.side_len(log) == 0 || self.meta(&Meta::QuarantineSharesCounted)?.is_some() {
             return Ok(());
         }
         let _appends = self.side_logs[log as usize]
@@ -531,10 +548,46 @@ impl Store {
             .map_err(|_| StoreError::Corrupt("side log lock"))?;
         self.kv()?.locked(&keys::meta(&log.size()), true, |size| {
             let records = size.and_then(|v| u64_at(&v, 0)).unwrap_or(0);
-            let bytes = self.quarantine_bytes(records)?;
-            let key = keys::meta(&Meta::QuarantineBytes);
-            Ok::<_, StoreError>(vec![Op::Put(key, bytes.to_be_bytes().to_vec())])
+            let (total, shares) = self.measure_quarantine(records)?;
+            let mut ops = vec![
+                Op::Put(
+                    keys::meta(&Meta::QuarantineBytes),
+                    total.to_be_bytes().to_vec(),
+                ),
+                Op::Put(keys::meta(&Meta::QuarantineSharesCounted), Vec::new()),
+            ];
+            for (origin, share) in shares {
+                ops.extend(share_ops(&origin, share));
+            }
+            Ok::<_, StoreError>(ops)
         })
+    }
+
+    /// The bytes the quarantine's first `records` take, in all and by origin (records that do
+    /// not parse are counted in all, under no origin).
+    fn measure_quarantine(
+        &self,
+        records: u64,
+    ) -> Result<(u64, BTreeMap<String, QuarantineHeld>), StoreError> {
+        let (mut total, mut shares, mut after) = (0u64, BTreeMap::new(), 0);
+        while after < records {
+            let mut page = Budget::new(crate::budget::LISTING_BYTES);
+            let entries = self.side_entries_within(SideLog::Quarantine, after, 1024, &mut page)?;
+            let Some(&(last, _)) = entries.last() else {
+                break;
+            };
+            for (_, v) in &entries {
+                let size = v.len() as u64;
+                total += size;
+                if let Ok(record) = serde_json::from_slice::<Quarantined>(v) {
+                    let share: &mut QuarantineHeld = shares.entry(record.origin).or_default();
+                    share.records += 1;
+                    share.bytes += size;
+                }
+            }
+            after = last;
+        }
+        Ok((total, shares))
     }
 
     /// The PostgreSQL engine under this store, when it is one (for the writer lease and the
@@ -1390,14 +1443,17 @@ impl Store {
             .map(Option::unwrap_or_default)
     }
 
-    /// Keep rejected input with its reason, unless that would pass one of `caps`: what is kept
-    /// already is never dropped for it. Written without waiting for a flush.
+    /// Keep rejected input with its reason, unless that would pass one of `caps` (the whole
+    /// quarantine's) or `share` (what the record's origin may hold of it): what is kept already
+    /// is never dropped for it. Both are checked under the quarantine's append lock, with the
+    /// record as it is stored. Written without waiting for a flush.
     pub(crate) fn quarantine(
         &self,
         mut record: Quarantined,
         caps: QuarantineCaps,
+        share: QuarantineCaps,
     ) -> Result<u64, QuarantineError> {
-        let from = Meta::QuarantinedFrom(record.origin.clone());
+        let origin = record.origin.clone();
         self.append_side(SideLog::Quarantine, Durable::Later, |number, batch| {
             record.number = number;
             let entry = serde_json::to_vec(&record).unwrap_or_default();
@@ -1408,12 +1464,25 @@ impl Store {
             if !caps.admit(held, entry.len()) {
                 return Err(QuarantineError::Full(QuarantineFull { held, caps }));
             }
-            let bytes = held.bytes.saturating_add(entry.len() as u64);
-            batch.put(keys::meta(&Meta::QuarantineBytes), bytes.to_be_bytes());
-            let share = self.quarantined_from(&record.origin)?;
-            let mut value = (share.records + 1).to_be_bytes().to_vec();
-            value.extend_from_slice(&share.bytes.saturating_add(entry.len() as u64).to_be_bytes());
-            batch.put(keys::meta(&from), value);
+            let from = self.quarantined_from(&origin)?;
+            if !share.admit(from, entry.len()) {
+                let full = QuarantineFull {
+                    held: from,
+                    caps: share,
+                };
+                return Err(QuarantineError::ShareFull(full));
+            }
+            let size = entry.len() as u64;
+            batch.put(
+                keys::meta(&Meta::QuarantineBytes),
+                held.bytes.saturating_add(size).to_be_bytes(),
+            );
+            let from = QuarantineHeld {
+                records: from.records + 1,
+                bytes: from.bytes.saturating_add(size),
+            };
+            batch.ops.extend(share_ops(&origin, from));
+            batch.put(keys::meta(&Meta::QuarantineSharesCounted), []);
             Ok(vec![entry])
         })
     }
@@ -1433,28 +1502,17 @@ impl Store {
         if let Some(v) = self.meta(&Meta::QuarantineBytes)? {
             return u64_at(&v, 0).ok_or(StoreError::Corrupt("quarantine size in bytes"));
         }
-        let (mut bytes, mut after) = (0u64, 0);
-        while after < records {
-            let mut page = Budget::new(crate::budget::LISTING_BYTES);
-            let entries = self.side_entries_within(SideLog::Quarantine, after, 1024, &mut page)?;
-            let Some(&(last, _)) = entries.last() else {
-                break;
-            };
-            bytes += entries.iter().map(|(_, v)| v.len() as u64).sum::<u64>();
-            after = last;
-        }
-        Ok(bytes)
+        Ok(self.measure_quarantine(records)?.0)
     }
 
-    /// How much of the quarantine came from `origin`: its records, and their bytes as stored
-    /// (a store written before they were counted per origin counts them from then on).
+    /// How much of the quarantine came from `origin`: its records, and their bytes as stored.
     pub(crate) fn quarantined_from(&self, origin: &str) -> Result<QuarantineHeld, StoreError> {
-        let v = self
-            .meta(&Meta::QuarantinedFrom(origin.to_string()))?
-            .unwrap_or_default();
+        let count = |name: Meta| -> Result<u64, StoreError> {
+            Ok(self.meta(&name)?.and_then(|v| u64_at(&v, 0)).unwrap_or(0))
+        };
         Ok(QuarantineHeld {
-            records: u64_at(&v, 0).unwrap_or(0),
-            bytes: u64_at(&v, 8).unwrap_or(0),
+            records: count(Meta::QuarantinedFrom(origin.to_string()))?,
+            bytes: count(Meta::QuarantinedBytesFrom(origin.to_string()))?,
         })
     }
 
@@ -1919,7 +1977,11 @@ mod tests {
             let store = fixture.open();
             for reason in ["schema-invalid", "malformed-json"] {
                 store
-                    .quarantine(refused(reason, "{"), QuarantineCaps::NONE)
+                    .quarantine(
+                        refused(reason, "{"),
+                        QuarantineCaps::NONE,
+                        QuarantineCaps::NONE,
+                    )
                     .unwrap();
             }
             let all = store.quarantined(0, 10, &mut Budget::unlimited()).unwrap();
@@ -1931,47 +1993,74 @@ mod tests {
         }
     }
 
-    /// Each origin's share of the quarantine is counted in records and bytes; a store written
-    /// when only records were counted per origin keeps its count and counts bytes from then on.
+    /// Each origin's share of the quarantine is counted in records and bytes as its records
+    /// are kept, a record past `share` is refused under the append lock with nothing dropped,
+    /// and a store written before the shares were counted measures them once when it opens.
     #[test]
-    fn each_origins_share_of_the_quarantine_is_counted_in_records_and_bytes() {
+    fn each_origins_share_of_the_quarantine_is_counted_and_capped() {
         for mut fixture in Fixture::all() {
             let store = fixture.open();
-            let share = |store: &Store| store.quarantined_from("local-api").unwrap();
-            assert_eq!(
-                share(&store),
-                QuarantineHeld {
-                    records: 0,
-                    bytes: 0
-                }
-            );
-            store
-                .quarantine(refused("schema-invalid", "{"), QuarantineCaps::NONE)
-                .unwrap();
+            let share = |store: &Store, origin: &str| store.quarantined_from(origin).unwrap();
+            let from = |origin: &str, body: &str| Quarantined {
+                origin: origin.into(),
+                ..refused("signature-invalid", body)
+            };
+            assert_eq!(share(&store, "peer"), QuarantineHeld::default());
+            let none = QuarantineCaps::NONE;
+            store.quarantine(from("peer", "{"), none, none).unwrap();
             let one = store.quarantine_held().unwrap();
-            assert_eq!(share(&store), one);
+            assert_eq!(share(&store, "peer"), one);
 
-            let before = keys::meta(&Meta::QuarantinedFrom("local-api".into()));
-            store.put_one(before, &7u64.to_be_bytes()).unwrap();
-            assert_eq!(
-                share(&store),
-                QuarantineHeld {
-                    records: 7,
-                    bytes: 0
-                }
+            let two_records = QuarantineCaps {
+                max_records: 2,
+                max_bytes: u64::MAX,
+            };
+            let large = "x".repeat(500);
+            let few_bytes = QuarantineCaps {
+                max_records: u64::MAX,
+                max_bytes: one.bytes + 100,
+            };
+            let refused_large = store.quarantine(from("peer", &large), none, few_bytes);
+            assert!(
+                matches!(refused_large, Err(QuarantineError::ShareFull(f)) if f.held == one),
+                "{refused_large:?}"
             );
             store
-                .quarantine(refused("schema-invalid", "{"), QuarantineCaps::NONE)
+                .quarantine(from("peer", "{"), none, two_records)
                 .unwrap();
-            let both = store.quarantine_held().unwrap();
-            let second = both.bytes - one.bytes;
-            assert_eq!(
-                share(&store),
-                QuarantineHeld {
-                    records: 8,
-                    bytes: second
-                }
+            let third = store.quarantine(from("peer", "{"), none, two_records);
+            assert!(
+                matches!(third, Err(QuarantineError::ShareFull(_))),
+                "{third:?}"
             );
+            store
+                .quarantine(from("other", &large), none, two_records)
+                .unwrap();
+            let held = store.quarantine_held().unwrap();
+            let (peer, other) = (share(&store, "peer"), share(&store, "other"));
+            assert_eq!((peer.records, other.records), (2, 1));
+            assert_eq!(peer.bytes + other.bytes, held.bytes);
+
+            // A store from before: no shares, no total; measured once at open.
+            let mut b = WriteBatch::default();
+            for name in [
+                Meta::QuarantineSharesCounted,
+                Meta::QuarantineBytes,
+                Meta::QuarantinedFrom("peer".into()),
+                Meta::QuarantinedBytesFrom("peer".into()),
+                Meta::QuarantinedFrom("other".into()),
+                Meta::QuarantinedBytesFrom("other".into()),
+            ] {
+                b.ops.push(Op::Delete(keys::meta(&name)));
+            }
+            store.apply_other(b).unwrap();
+            store.flush().unwrap();
+            assert_eq!(share(&store, "peer"), QuarantineHeld::default());
+            drop(store);
+            let store = fixture.open();
+            assert_eq!(share(&store, "peer"), peer);
+            assert_eq!(share(&store, "other"), other);
+            assert_eq!(store.quarantine_held().unwrap(), held);
         }
     }
 
@@ -1994,18 +2083,21 @@ mod tests {
             };
             for _ in 0..2 {
                 store
-                    .quarantine(refused("schema-invalid", &body), caps)
+                    .quarantine(refused("schema-invalid", &body), caps, QuarantineCaps::NONE)
                     .unwrap();
             }
-            let full = store.quarantine(refused("schema-invalid", &body), caps);
+            let full =
+                store.quarantine(refused("schema-invalid", &body), caps, QuarantineCaps::NONE);
             let Err(QuarantineError::Full(full)) = full else {
                 panic!("{full:?}");
             };
             assert_eq!(full.held.records, 2);
             assert_eq!(full.held.bytes, 2 * one);
-            let small = store.quarantine(refused("malformed-json", "{"), caps);
+            let small =
+                store.quarantine(refused("malformed-json", "{"), caps, QuarantineCaps::NONE);
             assert!(small.is_ok(), "a smaller record still fits: {small:?}");
-            let by_count = store.quarantine(refused("malformed-json", "{"), caps);
+            let by_count =
+                store.quarantine(refused("malformed-json", "{"), caps, QuarantineCaps::NONE);
             assert!(matches!(by_count, Err(QuarantineError::Full(_))));
             assert_eq!(store.quarantine_len(), 3);
             let held = store.quarantine_held().unwrap();
@@ -2022,6 +2114,8 @@ mod tests {
                 .apply_other({
                     let mut b = WriteBatch::default();
                     b.ops.push(Op::Delete(keys::meta(&Meta::QuarantineBytes)));
+                    b.ops
+                        .push(Op::Delete(keys::meta(&Meta::QuarantineSharesCounted)));
                     b
                 })
                 .unwrap();
@@ -2043,7 +2137,11 @@ mod tests {
             for i in 0..5 {
                 let body = "y".repeat(if i == 0 { 5000 } else { 1000 });
                 store
-                    .quarantine(refused("schema-invalid", &body), QuarantineCaps::NONE)
+                    .quarantine(
+                        refused("schema-invalid", &body),
+                        QuarantineCaps::NONE,
+                        QuarantineCaps::NONE,
+                    )
                     .unwrap();
             }
             let first = store.quarantined(0, 10, &mut Budget::new(100)).unwrap();

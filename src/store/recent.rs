@@ -6,7 +6,9 @@
 //! they are instead of reading and parsing the stored bytes again. Bounded: the oldest make room
 //! for the newest, and a reader that finds a position missing (too old, written by another
 //! replica, or before a restart) reads the store as before.
-//! Only committed events enter, in position order, so what is here is what the store holds.
+//! Only committed events enter, in position order, so what is here is what the store holds;
+//! a round that erases empties the window before its commit, so no reader takes an erased
+//! event from it once the erasure has landed.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;

@@ -75,7 +75,7 @@ struct Round {
     events: Vec<SignedEvent>,
     /// Erasure records staged this round, by id (a confirmation may follow its order).
     erasures: HashMap<Uuid, ErasureRecord>,
-    /// The round erased stored events: the window of parsed events is dropped after it.
+    /// The round erased stored events: the window of parsed events is dropped before its commit.
     erased: bool,
 }
 
@@ -179,6 +179,11 @@ impl Writer {
             .map(|job| self.stage_job(job, &mut round))
             .collect();
         let wrote = !round.batch.is_empty();
+        if round.erased {
+            // Before the commit: the window may hold the erased events parsed with their
+            // disclosures, and once the erasure lands no reader may take them from it.
+            self.heads.recent.clear();
+        }
         let durable = if let Some(e) = round.failed.take() {
             Err(e)
         } else if !wrote {
@@ -206,10 +211,6 @@ impl Writer {
             self.cursors.extend(std::mem::take(&mut round.cursors));
             self.metrics.published.fetch_add(round.published, Relaxed);
             self.metrics.received.fetch_add(round.received, Relaxed);
-            if round.erased {
-                // The window may hold erased events parsed with their disclosures.
-                self.heads.recent.clear();
-            }
             self.heads.recent.committed(first_position, round.events);
             self.announce();
         }
