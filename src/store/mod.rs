@@ -2041,6 +2041,32 @@ mod tests {
             assert_eq!((peer.records, other.records), (2, 1));
             assert_eq!(peer.bytes + other.bytes, held.bytes);
 
+            // Refusals arriving at once cannot pass the share between them.
+            let one_more = QuarantineCaps {
+                max_records: 3,
+                max_bytes: u64::MAX,
+            };
+            let barrier = std::sync::Barrier::new(4);
+            let kept = std::thread::scope(|scope| {
+                let tries: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            store.quarantine(from("peer", "{"), none, one_more).is_ok()
+                        })
+                    })
+                    .collect();
+                tries
+                    .into_iter()
+                    .filter_map(|t| t.join().unwrap().then_some(()))
+                    .count()
+            });
+            assert_eq!(kept, 1, "one of four fits");
+            let (peer, other) = (share(&store, "peer"), share(&store, "other"));
+            let held = store.quarantine_held().unwrap();
+            assert_eq!(peer.records, 3);
+            assert_eq!(peer.bytes + other.bytes, held.bytes);
+
             // A store from before: no shares, no total; measured once at open.
             let mut b = WriteBatch::default();
             for name in [
