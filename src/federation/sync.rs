@@ -856,9 +856,9 @@ impl Syncer {
 
     /// Keep a refused event (or a peer's evidence) with its reason. What a publisher sends wrong
     /// beyond its share of the quarantine ([`SyncSettings::quarantine_share`]) is counted, not
-    /// kept. When the quarantine
-    /// itself cannot keep it (full, or the store failing), this fails: the caller stops before
-    /// it, so it is fetched and refused again later rather than lost.
+    /// kept. When the quarantine itself cannot keep it (full, or the store failing), this
+    /// fails: the caller stops before it, so it is fetched and refused again later rather than
+    /// lost.
     pub(super) fn quarantine(
         &self,
         from: &MemberId,
