@@ -3,6 +3,7 @@
 use hyper::StatusCode;
 
 use super::LocalApi;
+use crate::event::identifiers::MemberId;
 use crate::net::http::{self, Response};
 
 impl LocalApi {
@@ -46,7 +47,8 @@ impl LocalApi {
         let caps = self.quarantine_caps;
         let quarantine = match self.store.quarantine_held() {
             Ok(held) => serde_json::json!({"records": held.records, "bytes": held.bytes,
-                "maxRecords": caps.max_records, "maxBytes": caps.max_bytes}),
+                "maxRecords": caps.max_records, "maxBytes": caps.max_bytes,
+                "publishers": self.quarantine_shares(peers.keys())}),
             Err(e) => serde_json::json!({"error": e.to_string()}),
         };
         let all_peers = peers.values().all(|s| s.connected) && forks == 0 && warnings.is_empty();
@@ -92,5 +94,24 @@ impl LocalApi {
             "warnings": warnings, "releases": releases, "quarantine": quarantine,
             "role": self.role.borrow().name()}),
         )
+    }
+
+    /// What each publisher this node follows holds of its share of the quarantine, so an
+    /// operator sees a peer filling it before the share is full.
+    fn quarantine_shares<'a>(
+        &self,
+        publishers: impl Iterator<Item = &'a MemberId>,
+    ) -> serde_json::Map<String, serde_json::Value> {
+        let share = self.quarantine_share;
+        publishers
+            .map(|p| {
+                let held = match self.store.quarantined_from(p.as_str()) {
+                    Ok(h) => serde_json::json!({"records": h.records, "bytes": h.bytes,
+                        "maxRecords": share.max_records, "maxBytes": share.max_bytes}),
+                    Err(e) => serde_json::json!({"error": e.to_string()}),
+                };
+                (p.to_string(), held)
+            })
+            .collect()
     }
 }

@@ -54,6 +54,8 @@ pub(crate) struct LocalApi {
     pub(crate) max_body_bytes: usize,
     /// The most the quarantine keeps of refused submissions.
     pub(crate) quarantine_caps: crate::store::QuarantineCaps,
+    /// What each publisher may hold of it (`[sync]`), shown in `/readyz`.
+    pub(crate) quarantine_share: crate::store::QuarantineCaps,
     /// How long a client may take to send a request body.
     pub(crate) body_deadline: std::time::Duration,
     pub(crate) metrics: Arc<Metrics>,

@@ -483,6 +483,7 @@ async fn start_local_api(
         tokens: opened.tokens,
         max_body_bytes: local.max_body_bytes,
         quarantine_caps: config.limits.quarantine(),
+        quarantine_share: config.sync.quarantine_share(),
         body_deadline: Duration::from_secs(local.body_timeout_secs),
         rate_limits: crate::api::budget::RateLimits::new(
             local.requests_per_token_per_second,

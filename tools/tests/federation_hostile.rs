@@ -777,6 +777,7 @@ async fn a_peer_flooding_the_quarantine_is_capped_and_reported() {
 async fn a_peer_flooding_the_quarantine_with_bytes_is_capped_and_reported() {
     let cap = 12_000;
     let flood = flood_the_quarantine(&format!("quarantine_cap_bytes = {cap}"), 1).await;
+    assert_eq!(flood.share_max_bytes, cap);
     assert!(
         (1..30).contains(&flood.kept),
         "some of the thirty kept, not all: {}",
@@ -792,6 +793,8 @@ struct Flood {
     kept: u64,
     kept_bytes: u64,
     dropped: u64,
+    /// The share's byte cap as `/readyz` shows it.
+    share_max_bytes: u64,
 }
 
 async fn flood_the_quarantine(sync: &str, at_least_kept: u64) -> Flood {
@@ -848,10 +851,14 @@ async fn flood_the_quarantine(sync: &str, at_least_kept: u64) -> Flood {
         ready["quarantine"]["records"], quarantine["total"],
         "{ready}"
     );
+    let share = &ready["quarantine"]["publishers"][MIGRATION];
+    assert_eq!(share["records"], quarantine["total"], "{ready}");
+    assert_eq!(share["bytes"], ready["quarantine"]["bytes"], "{ready}");
     Flood {
         kept: quarantine["total"].as_u64().unwrap(),
         kept_bytes: ready["quarantine"]["bytes"].as_u64().unwrap(),
         dropped: dropped.parse().unwrap(),
+        share_max_bytes: share["maxBytes"].as_u64().unwrap(),
     }
 }
 
