@@ -87,6 +87,13 @@ pub(crate) enum Reason {
 }
 
 impl Reason {
+    /// Evidence that a publisher's log misbehaved (a fork, a split), kept once per alarm: it
+    /// is not held against the publisher's share of the quarantine, which the publisher could
+    /// otherwise fill first so that its evidence would not be kept.
+    pub(crate) fn is_evidence(self) -> bool {
+        matches!(self, Reason::LogFork | Reason::LogSplit)
+    }
+
     /// The stable wire name.
     pub(crate) fn as_str(self) -> &'static str {
         match self {

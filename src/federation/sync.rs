@@ -856,7 +856,7 @@ impl Syncer {
 
     /// Keep a refused event (or a peer's evidence) with its reason. What a publisher sends wrong
     /// beyond its share of the quarantine ([`SyncSettings::quarantine_share`]) is counted, not
-    /// kept. When the quarantine itself cannot keep it (full, or the store failing), this
+    /// kept; evidence of a fork or a split ([`Reason::is_evidence`]) is not held to the share. When the quarantine itself cannot keep it (full, or the store failing), this
     /// fails: the caller stops before it, so it is fetched and refused again later rather than
     /// lost.
     pub(super) fn quarantine(
@@ -871,7 +871,10 @@ impl Syncer {
             serde_json::json!({"detail": r.detail, "errors": r.fields}),
             body.to_string(),
         );
-        let share = self.settings.quarantine_share();
+        let share = match r.reason.is_evidence() {
+            true => QuarantineCaps::NONE,
+            false => self.settings.quarantine_share(),
+        };
         match self.store.quarantine(record, self.quarantine_caps, share) {
             Ok(_) => {
                 if r.reason == Reason::Duplicate {
@@ -1278,6 +1281,28 @@ mod tests {
         assert_eq!(checked.next, 3);
         assert_eq!(w.quarantined().len(), 1);
         assert_eq!(w.status().quarantine_dropped, 1);
+    }
+
+    /// Evidence of a fork or a split is kept whatever the publisher's share holds: a publisher
+    /// that filled its share first cannot have its evidence dropped.
+    #[tokio::test]
+    async fn evidence_against_a_publisher_is_kept_beyond_its_share() {
+        let settings = SyncSettings {
+            quarantine_cap: 1,
+            ..SyncSettings::default()
+        };
+        let w = world_with(settings, QuarantineCaps::NONE);
+        let from = w.from().clone();
+        let junk = Rejection::new(Reason::SignatureInvalid, "junk");
+        w.syncer.quarantine(&from, &junk, "x").unwrap();
+        w.syncer.quarantine(&from, &junk, "y").unwrap();
+        assert_eq!(w.quarantined().len(), 1, "the share is full");
+        for reason in [Reason::LogFork, Reason::LogSplit] {
+            let evidence = Rejection::new(reason, "two checkpoints contradict each other");
+            w.syncer.quarantine(&from, &evidence, "{}").unwrap();
+        }
+        let kept: Vec<String> = w.quarantined().into_iter().map(|(r, _)| r).collect();
+        assert_eq!(kept, ["signature-invalid", "log-fork", "log-split"]);
     }
 
     /// The share is capped in bytes too: a record that would take the peer's bytes past it is

@@ -547,6 +547,9 @@ impl Store {
             .lock()
             .map_err(|_| StoreError::Corrupt("side log lock"))?;
         self.kv()?.locked(&keys::meta(&log.size()), true, |size| {
+            if self.meta(&Meta::QuarantineSharesCounted)?.is_some() {
+                return Ok(Vec::new()); // another replica counted them meanwhile
+            }
             let records = size.and_then(|v| u64_at(&v, 0)).unwrap_or(0);
             let (total, shares) = self.measure_quarantine(records)?;
             let mut ops = vec![
@@ -806,9 +809,12 @@ impl Store {
             ..
         } = batch;
         let Some(log) = self.event_log()? else {
-            for (position, bytes, _) in events {
-                ops.push(Op::Put(keys::log(position), bytes));
-            }
+            // The appends go first: an event erased in the batch that appends it (received with
+            // its order in one page) keeps the stripped bytes the batch puts after.
+            let appends = events
+                .into_iter()
+                .map(|(position, bytes, _)| Op::Put(keys::log(position), bytes));
+            ops.splice(0..0, appends);
             for (level, index, hash) in subtrees {
                 ops.push(Op::Put(keys::subtree(level, index), hash.to_vec()));
             }
@@ -1461,9 +1467,8 @@ impl Store {
                 records: number - 1,
                 bytes: self.quarantine_bytes(number - 1)?,
             };
-            if !caps.admit(held, entry.len()) {
-                return Err(QuarantineError::Full(QuarantineFull { held, caps }));
-            }
+            // The share first: what its origin may not have kept is passed, whether or not the
+            // whole quarantine has room, while a refusal the quarantine has no room for waits.
             let from = self.quarantined_from(&origin)?;
             if !share.admit(from, entry.len()) {
                 let full = QuarantineFull {
@@ -1471,6 +1476,9 @@ impl Store {
                     caps: share,
                 };
                 return Err(QuarantineError::ShareFull(full));
+            }
+            if !caps.admit(held, entry.len()) {
+                return Err(QuarantineError::Full(QuarantineFull { held, caps }));
             }
             let size = entry.len() as u64;
             batch.put(
@@ -2032,6 +2040,16 @@ mod tests {
             assert!(
                 matches!(third, Err(QuarantineError::ShareFull(_))),
                 "{third:?}"
+            );
+            // Past its share as well as past a full quarantine: passed as past its share.
+            let no_room = QuarantineCaps {
+                max_records: 0,
+                max_bytes: 0,
+            };
+            let both = store.quarantine(from("peer", "{"), no_room, two_records);
+            assert!(
+                matches!(both, Err(QuarantineError::ShareFull(_))),
+                "{both:?}"
             );
             store
                 .quarantine(from("other", &large), none, two_records)

@@ -150,8 +150,16 @@ pub(super) fn strip(
     let Some(bytes) = store.get(position)? else {
         return Ok(Strip::Nothing);
     };
-    let signed =
-        SignedEvent::from_store(&bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
+    strip_bytes(&bytes, source, pin)
+}
+
+/// [`strip`] for an event's bytes as stored, or as staged in the round that stores them.
+pub(super) fn strip_bytes(
+    bytes: &[u8],
+    source: &MemberId,
+    pin: Option<&Pin>,
+) -> Result<Strip, StoreError> {
+    let signed = SignedEvent::from_store(bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
     let e = signed.event();
     let about: Option<Pin> = e.pin().and_then(|p| p.parse().ok());
     let named = match (pin, &about) {
@@ -165,7 +173,7 @@ pub(super) fn strip(
     if !signed.is_selective() {
         return Ok(Strip::WholeJws);
     }
-    let (Some(pin), Some(stripped)) = (about, jws::with_disclosures(&bytes, [])) else {
+    let (Some(pin), Some(stripped)) = (about, jws::with_disclosures(bytes, [])) else {
         return Ok(Strip::Nothing);
     };
     Ok(Strip::Stripped {

@@ -56,9 +56,23 @@ pub(super) struct Writer {
     cursors: HashMap<MemberId, u64>,
 }
 
+impl Round {
+    /// The event `source`/`id` staged in this round, with its position.
+    fn staged(&self, source: &MemberId, id: &Uuid) -> Option<(u64, &SignedEvent)> {
+        if !self.ids.contains(&(source.clone(), *id)) {
+            return None;
+        }
+        (self.first_position..)
+            .zip(&self.events)
+            .find(|(_, s)| &s.event().source == source && &s.event().id == id)
+    }
+}
+
 /// What one group commit has staged so far.
 #[derive(Default)]
 struct Round {
+    /// The position of the round's first event (the others follow it in `events`).
+    first_position: u64,
     batch: WriteBatch,
     idempotency: HashMap<String, ([u8; 32], Published)>,
     consents: HashMap<String, ConsentState>,
@@ -168,7 +182,10 @@ impl Writer {
 
     /// One group commit: stage every job, apply, flush, then answer and announce.
     fn commit(&mut self, jobs: Vec<Job>) {
-        let mut round = Round::default();
+        let mut round = Round {
+            first_position: self.next_position,
+            ..Round::default()
+        };
         if self.broken {
             round.failed = self.repair().err();
         }
@@ -211,7 +228,11 @@ impl Writer {
             self.cursors.extend(std::mem::take(&mut round.cursors));
             self.metrics.published.fetch_add(round.published, Relaxed);
             self.metrics.received.fetch_add(round.received, Relaxed);
-            self.heads.recent.committed(first_position, round.events);
+            // A round that erased may have staged an event it erased (received with its order
+            // in one page): its events are read from the store.
+            if !round.erased {
+                self.heads.recent.committed(first_position, round.events);
+            }
             self.announce();
         }
         self.withholding.end_round(failure.is_none());
@@ -432,7 +453,12 @@ impl Writer {
                 Some(position) => {
                     erasure::strip(&self.store, position, source, None).map(|s| Some((position, s)))
                 }
-                None => Ok(None),
+                // Received earlier in this round (the same page): erased before it is stored.
+                None => match round.staged(source, id) {
+                    Some((position, signed)) => erasure::strip_bytes(signed.bytes(), source, None)
+                        .map(|s| Some((position, s))),
+                    None => Ok(None),
+                },
             });
             match found {
                 Ok(Some((position, Strip::Stripped { pin, bytes, .. }))) => {
@@ -832,6 +858,66 @@ mod tests {
         );
         let next = p.publish(draft("21503199012347", None)).await.unwrap();
         assert_eq!((next.sequence, next.position), (2, 2));
+    }
+
+    /// An order received in the same round as the event it names (the two pages handed to the
+    /// writer before it committed either) erases that event before it is stored: the event is
+    /// stored stripped, the confirmation is published, and it never enters the window.
+    #[tokio::test]
+    async fn an_order_erases_an_event_received_in_the_same_round() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schemas = Schemas::load().unwrap();
+        let own = signer();
+        let me = own.member.clone();
+        let (p, _w) =
+            Publisher::start(store.clone(), schemas.clone(), own, Arc::default(), None).unwrap();
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
+        let key = keys::generate();
+        let mut data: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/examples/returnee-record/valid/return-registered.json"
+        ))
+        .unwrap();
+        data["person"] = json!({"pin": "21503199012345", "name": "Aibek"});
+        let t = EventType::ReturneeRecord;
+        let record = crate::event::Event::new(source.clone(), t, 1, data).sign_selective(
+            &key,
+            &kid,
+            schemas.disclosable(t),
+        );
+        let order = json!({
+            "event": "ERASURE_ORDERED", "eventDate": "2026-12-05", "purpose": "EMPLOYMENT_SERVICES",
+            "legalBasis": "Law on Personal Information, art. 12", "cause": "REQUEST",
+            "erasureId": Uuid::now_v7(), "events": [record.event().id],
+        });
+        let order =
+            crate::event::Event::new(source.clone(), EventType::Erasure, 2, order).sign(&key, &kid);
+        let page = |after: u64, to: u64| ReceiveCursor::Sequence { after, to };
+        let first = p
+            .hand_over(source.clone(), vec![record.clone()], page(0, 1))
+            .await
+            .unwrap();
+        let second = p
+            .hand_over(source.clone(), vec![order], page(1, 2))
+            .await
+            .unwrap();
+        first.stored().await.unwrap();
+        second.stored().await.unwrap();
+
+        let position = store
+            .position_of(&source, &record.event().id)
+            .unwrap()
+            .unwrap();
+        let held = store.get(position).unwrap().unwrap();
+        let held = SignedEvent::from_store(&held).unwrap();
+        assert!(
+            held.event().pin().is_none()
+                && !String::from_utf8_lossy(held.bytes()).contains("Aibek"),
+            "stored with its disclosures"
+        );
+        assert_eq!(store.last_sequence(&me).unwrap(), 1, "the confirmation");
+        assert!(p.heads().recent.get(position).is_none());
     }
 
     /// Received pages must follow the cursor the writer holds: two handed over back to back are

@@ -403,6 +403,39 @@ fn a_holder_that_was_down_during_the_erasure_erases_and_confirms_when_it_comes_b
     assert!(held["event"]["data"]["person"].get("pin").is_none());
 }
 
+/// A member that was down while an event was published and then ordered erased never gets the
+/// person's values: when it catches up, the publisher's copy is already stripped, so the feed
+/// hands it a placeholder, and it has nothing to erase or confirm.
+#[test]
+fn a_member_down_while_an_event_was_published_and_erased_never_receives_it() {
+    let sync = "wait_secs = 2\nmin_backoff_ms = 50\nmax_backoff_ms = 400";
+    let fed = Federation::build_planned(&test_engine(), sync, |_| {});
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let edu = fed.start("education");
+    wait_for_views(edu.addr);
+    edu.kill();
+    let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+    assert!(arrives(emp.addr, MIGRATION, &id));
+    order_erasure(mig.addr, PIN);
+    let head = |addr| get(addr, "/readyz").json()["ownSequence"].as_u64().unwrap();
+    let published = head(mig.addr);
+
+    let edu = fed.start("education");
+    let caught_up = eventually(Duration::from_secs(30), || {
+        get(edu.addr, "/readyz").json()["peers"][MIGRATION]["cursor"].as_u64() >= Some(published)
+    });
+    assert!(caught_up.is_some(), "{}", get(edu.addr, "/readyz").json());
+    wait_for_views(edu.addr);
+    assert_eq!(get(edu.addr, &format!("/api/v1/events/{id}")).status, 404);
+    assert_eq!(get(edu.addr, &format!("/api/v1/persons/{PIN}")).status, 404);
+    assert_eq!(
+        head(edu.addr),
+        0,
+        "no confirmation of an erasure it had no part in"
+    );
+}
+
 /// PINs of distinct, well-formed persons (born 1 January 1990 + `i` days, male).
 fn nth_pin(i: usize) -> String {
     let born = time::Date::from_calendar_date(1990, time::Month::January, 1).unwrap()
