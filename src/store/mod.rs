@@ -2172,6 +2172,37 @@ mod tests {
         }
     }
 
+    /// An event erased in the batch that appends it (an order received in the same round as
+    /// the event it names) is stored stripped, on every engine, and stays so after reopening.
+    #[test]
+    fn an_event_erased_in_the_batch_that_appends_it_is_stored_stripped() {
+        for mut fixture in Fixture::all() {
+            let store = fixture.open();
+            let m = member();
+            let id = Uuid::now_v7();
+            let mut b = WriteBatch::default();
+            b.append(
+                LogAppend::for_tests(),
+                Append {
+                    position: 1,
+                    source: &m,
+                    sequence: 1,
+                    id: Uuid::now_v7(),
+                    jws: b"signed part~disclosure~",
+                    leaf: [0; 32],
+                    idempotency: None,
+                },
+            );
+            b.erase_event(LogAppend::for_tests(), 1, b"signed part", &id);
+            store.apply(LogAppend::for_tests(), b).unwrap();
+            assert_eq!(store.get(1).unwrap().unwrap(), b"signed part");
+            assert_eq!(store.erased(1).unwrap(), Some(id));
+            drop(store);
+            let store = fixture.open();
+            assert_eq!(store.get(1).unwrap().unwrap(), b"signed part");
+        }
+    }
+
     /// Reads under a budget stop before the record that would pass it (the first always), on
     /// every engine, and page on from there.
     #[test]
