@@ -1897,6 +1897,18 @@ mod tests {
 
     fn append(store: &Store, source: &MemberId, position: u64, sequence: u64, idem: Option<&str>) {
         let mut b = WriteBatch::default();
+        stage_append(&mut b, source, position, sequence, idem);
+        store.apply(LogAppend::for_tests(), b).unwrap();
+    }
+
+    /// Stage the event `event {position}` of `source` at `position` and `sequence`.
+    fn stage_append(
+        b: &mut WriteBatch,
+        source: &MemberId,
+        position: u64,
+        sequence: u64,
+        idem: Option<&str>,
+    ) {
         b.append(
             LogAppend::for_tests(),
             Append {
@@ -1909,7 +1921,6 @@ mod tests {
                 idempotency: idem.map(|k| (k, [7u8; 32])),
             },
         );
-        store.apply(LogAppend::for_tests(), b).unwrap();
     }
 
     #[test]
@@ -2178,21 +2189,9 @@ mod tests {
     fn an_event_erased_in_the_batch_that_appends_it_is_stored_stripped() {
         for mut fixture in Fixture::all() {
             let store = fixture.open();
-            let m = member();
             let id = Uuid::now_v7();
             let mut b = WriteBatch::default();
-            b.append(
-                LogAppend::for_tests(),
-                Append {
-                    position: 1,
-                    source: &m,
-                    sequence: 1,
-                    id: Uuid::now_v7(),
-                    jws: b"signed part~disclosure~",
-                    leaf: [0; 32],
-                    idempotency: None,
-                },
-            );
+            stage_append(&mut b, &member(), 1, 1, None);
             b.erase_event(LogAppend::for_tests(), 1, b"signed part", &id);
             store.apply(LogAppend::for_tests(), b).unwrap();
             assert_eq!(store.get(1).unwrap().unwrap(), b"signed part");
