@@ -809,8 +809,8 @@ impl Store {
             ..
         } = batch;
         let Some(log) = self.event_log()? else {
-            // The appends go first: an event erased in the batch that appends it (received with
-            // its order in one page) keeps the stripped bytes the batch puts after.
+            // The appends go first: an event erased in the batch that appends it (received in
+            // the same round as its order) keeps the stripped bytes the batch puts after.
             let appends = events
                 .into_iter()
                 .map(|(position, bytes, _)| Op::Put(keys::log(position), bytes));

@@ -56,18 +56,6 @@ pub(super) struct Writer {
     cursors: HashMap<MemberId, u64>,
 }
 
-impl Round {
-    /// The event `source`/`id` staged in this round, with its position.
-    fn staged(&self, source: &MemberId, id: &Uuid) -> Option<(u64, &SignedEvent)> {
-        if !self.ids.contains(&(source.clone(), *id)) {
-            return None;
-        }
-        (self.first_position..)
-            .zip(&self.events)
-            .find(|(_, s)| &s.event().source == source && &s.event().id == id)
-    }
-}
-
 /// What one group commit has staged so far.
 #[derive(Default)]
 struct Round {
@@ -91,6 +79,18 @@ struct Round {
     erasures: HashMap<Uuid, ErasureRecord>,
     /// The round erased stored events: the window of parsed events is dropped before its commit.
     erased: bool,
+}
+
+impl Round {
+    /// The event `source`/`id` staged in this round, with its position.
+    fn staged(&self, source: &MemberId, id: &Uuid) -> Option<(u64, &SignedEvent)> {
+        if !self.ids.contains(&(source.clone(), *id)) {
+            return None;
+        }
+        (self.first_position..)
+            .zip(&self.events)
+            .find(|(_, s)| &s.event().source == source && &s.event().id == id)
+    }
 }
 
 type Reply = Box<dyn FnOnce(Option<&Arc<StoreError>>) + Send>;
@@ -182,14 +182,12 @@ impl Writer {
 
     /// One group commit: stage every job, apply, flush, then answer and announce.
     fn commit(&mut self, jobs: Vec<Job>) {
-        let mut round = Round {
-            first_position: self.next_position,
-            ..Round::default()
-        };
+        let mut round = Round::default();
         if self.broken {
             round.failed = self.repair().err();
         }
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
+        round.first_position = first_position;
         let tree_before = self.tree.clone();
         let replies: Vec<Reply> = jobs
             .into_iter()
@@ -228,8 +226,8 @@ impl Writer {
             self.cursors.extend(std::mem::take(&mut round.cursors));
             self.metrics.published.fetch_add(round.published, Relaxed);
             self.metrics.received.fetch_add(round.received, Relaxed);
-            // A round that erased may have staged an event it erased (received with its order
-            // in one page): its events are read from the store.
+            // A round that erased may have staged an event it erased (received in an earlier
+            // page of the same round than its order): its events are read from the store.
             if !round.erased {
                 self.heads.recent.committed(first_position, round.events);
             }
@@ -453,7 +451,8 @@ impl Writer {
                 Some(position) => {
                     erasure::strip(&self.store, position, source, None).map(|s| Some((position, s)))
                 }
-                // Received earlier in this round (the same page): erased before it is stored.
+                // Received earlier in this round (a page handed over before the order's):
+                // erased before it is stored.
                 None => match round.staged(source, id) {
                     Some((position, signed)) => erasure::strip_bytes(signed.bytes(), source, None)
                         .map(|s| Some((position, s))),
