@@ -536,13 +536,17 @@ impl Store {
     }
 
     /// In a store written before the quarantine's bytes, or each origin's records and bytes,
-    /// were counted, measure them once, under the quarantine's append lock (so no append passes
-    /// between measuring and writing).
+    /// were counted, measure them once. The scan runs before the quarantine's append lock is
+    /// taken (on PostgreSQL that lock is a transaction the other replicas' quarantine writes
+    /// wait for); under the lock the measure is written if no record was appended meanwhile,
+    /// else taken again there.
     fn count_quarantine(&self) -> Result<(), StoreError> {
         let log = SideLog::Quarantine;
-        if self.side_len(log) == 0 || self.meta(&Meta::QuarantineSharesCounted)?.is_some() {
+        let measured_at = self.side_len(log);
+        if measured_at == 0 || self.meta(&Meta::QuarantineSharesCounted)?.is_some() {
             return Ok(());
         }
+        let measured = self.measure_quarantine(measured_at)?;
         let _appends = self.side_logs[log as usize]
             .lock()
             .map_err(|_| StoreError::Corrupt("side log lock"))?;
@@ -551,7 +555,10 @@ impl Store {
                 return Ok(Vec::new()); // another replica counted them meanwhile
             }
             let records = size.and_then(|v| u64_at(&v, 0)).unwrap_or(0);
-            let (total, shares) = self.measure_quarantine(records)?;
+            let (total, shares) = match records == measured_at {
+                true => measured,
+                false => self.measure_quarantine(records)?,
+            };
             let mut ops = vec![
                 Op::Put(
                     keys::meta(&Meta::QuarantineBytes),
