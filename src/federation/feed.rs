@@ -335,7 +335,7 @@ impl PeerApi {
             // At least the one just missed: the loop moves on whatever the window does.
             let run = rest
                 .iter()
-                .position(|(_, p)| self.heads.recent.get(*p).is_some())
+                .position(|(_, p)| self.heads.recent.holds(*p))
                 .unwrap_or(rest.len())
                 .max(1);
             let read = self

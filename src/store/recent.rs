@@ -83,6 +83,14 @@ impl Recent {
         held.events.get(held.offset(position)?).cloned()
     }
 
+    /// Whether the event at `position` is still here ([`Recent::get`] without taking it).
+    pub(crate) fn holds(&self, position: u64) -> bool {
+        self.held.lock().is_ok_and(|held| {
+            held.offset(position)
+                .is_some_and(|offset| offset < held.events.len())
+        })
+    }
+
     /// Up to `limit` events from `from` on, if `from` is still here (else none: read the store).
     pub(crate) fn from(&self, from: u64, limit: usize) -> Option<Vec<(u64, SignedEvent)>> {
         let held = self.held.lock().ok()?;
@@ -131,6 +139,8 @@ mod tests {
         assert_eq!(recent.get(2).map(|s| s.sequence()), Some(2));
         assert_eq!(recent.get(4).map(|s| s.sequence()), Some(4));
         assert!(recent.get(5).is_none());
+        let held: Vec<u64> = (0..=5).filter(|p| recent.holds(*p)).collect();
+        assert_eq!(held, [2, 3, 4], "holds says what get finds");
         assert_eq!(
             sequences(&recent.from(3, 10).unwrap()),
             vec![(3, 3), (4, 4)]
