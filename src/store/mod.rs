@@ -579,25 +579,36 @@ impl Store {
         &self,
         records: u64,
     ) -> Result<(u64, BTreeMap<String, QuarantineHeld>), StoreError> {
-        let (mut total, mut shares, mut after) = (0u64, BTreeMap::new(), 0);
+        let (mut total, mut shares) = (0u64, BTreeMap::new());
+        self.each_quarantined(records, |v| {
+            let size = v.len() as u64;
+            total += size;
+            if let Ok(record) = serde_json::from_slice::<Quarantined>(v) {
+                let share: &mut QuarantineHeld = shares.entry(record.origin).or_default();
+                share.records += 1;
+                share.bytes += size;
+            }
+        })?;
+        Ok((total, shares))
+    }
+
+    /// Each of the quarantine's first `records` as stored, oldest first, read a page at a time.
+    fn each_quarantined(
+        &self,
+        records: u64,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<(), StoreError> {
+        let mut after = 0;
         while after < records {
             let mut page = Budget::new(crate::budget::LISTING_BYTES);
             let entries = self.side_entries_within(SideLog::Quarantine, after, 1024, &mut page)?;
             let Some(&(last, _)) = entries.last() else {
                 break;
             };
-            for (_, v) in &entries {
-                let size = v.len() as u64;
-                total += size;
-                if let Ok(record) = serde_json::from_slice::<Quarantined>(v) {
-                    let share: &mut QuarantineHeld = shares.entry(record.origin).or_default();
-                    share.records += 1;
-                    share.bytes += size;
-                }
-            }
+            entries.iter().for_each(|(_, v)| each(v));
             after = last;
         }
-        Ok((total, shares))
+        Ok(())
     }
 
     /// The PostgreSQL engine under this store, when it is one (for the writer lease and the
@@ -1517,7 +1528,9 @@ impl Store {
         if let Some(v) = self.meta(&Meta::QuarantineBytes)? {
             return u64_at(&v, 0).ok_or(StoreError::Corrupt("quarantine size in bytes"));
         }
-        Ok(self.measure_quarantine(records)?.0)
+        let mut bytes = 0u64;
+        self.each_quarantined(records, |v| bytes += v.len() as u64)?;
+        Ok(bytes)
     }
 
     /// How much of the quarantine came from `origin`: its records, and their bytes as stored.
