@@ -856,9 +856,9 @@ impl Syncer {
 
     /// Keep a refused event (or a peer's evidence) with its reason. What a publisher sends wrong
     /// beyond its share of the quarantine ([`SyncSettings::quarantine_share`]) is counted, not
-    /// kept; evidence of a fork or a split ([`Reason::is_evidence`]) is not held to the share. When the quarantine itself cannot keep it (full, or the store failing), this
-    /// fails: the caller stops before it, so it is fetched and refused again later rather than
-    /// lost.
+    /// kept; evidence of a fork or a split ([`Reason::is_evidence`]) is not held to the share.
+    /// When the quarantine itself cannot keep it (full, or the store failing), this fails: the
+    /// caller stops before it, so it is fetched and refused again later rather than lost.
     pub(super) fn quarantine(
         &self,
         from: &MemberId,
@@ -888,12 +888,7 @@ impl Syncer {
                 Ok(())
             }
             Err(QuarantineError::ShareFull(full)) => {
-                let mut first = false;
-                self.metrics.sync_status(from, |s| {
-                    first = s.quarantine_dropped == 0;
-                    s.quarantine_dropped += 1;
-                });
-                if first {
+                if self.metrics.count_sync(from, |s| &mut s.quarantine_dropped) == 1 {
                     tracing::warn!(%from, %full, "a refused event from this peer does not fit its share of the quarantine; it and the others that do not are counted, not kept");
                 }
                 Ok(())

@@ -195,7 +195,7 @@ impl Syncer {
                     now.size, was.size
                 )));
             }
-            self.metrics.sync_status(from, |s| s.side_logs_proven += 1);
+            self.metrics.count_sync(from, |s| &mut s.side_logs_proven);
         }
         Ok(SideLogs::Extend)
     }
@@ -205,12 +205,10 @@ impl Syncer {
     /// baseline. Counted (`jol_witness_side_unchecked_total`); logged the first time and every
     /// hundredth.
     fn sides_unchecked(&self, from: &MemberId, why: &str) -> SideLogs {
-        let mut count = 0;
-        self.metrics.sync_status(from, |s| {
-            s.side_logs_unchecked += 1;
-            count = s.side_logs_unchecked;
-        });
-        if count == 1 || count % 100 == 0 {
+        let count = self
+            .metrics
+            .count_sync(from, |s| &mut s.side_logs_unchecked);
+        if count == 1 || count.is_multiple_of(100) {
             tracing::warn!(%from, why, unchecked = count,
                 "no side-log consistency proof from the publisher: its side logs are not checked this round");
         }
@@ -221,13 +219,9 @@ impl Syncer {
     /// split-view check is not made. Counted per publisher; logged with the status alone, every
     /// hundredth time, and the first time unless it is a 404 (a new log has no checkpoint yet).
     fn unchecked(&self, from: &MemberId, status: hyper::StatusCode) {
-        let mut count = 0;
-        self.metrics.sync_status(from, |s| {
-            s.witness_unchecked += 1;
-            count = s.witness_unchecked;
-        });
+        let count = self.metrics.count_sync(from, |s| &mut s.witness_unchecked);
         let first = count == 1 && status != hyper::StatusCode::NOT_FOUND;
-        if first || count % 100 == 0 {
+        if first || count.is_multiple_of(100) {
             tracing::warn!(%from, status = status.as_u16(), unchecked = count,
                 "the publisher did not serve its checkpoint: its events are not checked against its log this round");
         }

@@ -121,6 +121,22 @@ impl Metrics {
         }
     }
 
+    /// Add one to the counter `which` of `from`'s status; returns its new value (so a caller
+    /// can log the first time, or every so many).
+    pub(crate) fn count_sync(
+        &self,
+        from: &MemberId,
+        which: impl FnOnce(&mut SyncStatus) -> &mut u64,
+    ) -> u64 {
+        let mut count = 0;
+        self.sync_status(from, |s| {
+            let counter = which(s);
+            *counter += 1;
+            count = *counter;
+        });
+        count
+    }
+
     pub(crate) fn sync_snapshot(&self) -> BTreeMap<MemberId, SyncStatus> {
         self.sync.lock().map(|s| s.clone()).unwrap_or_default()
     }
