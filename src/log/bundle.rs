@@ -303,8 +303,8 @@ fn check_cosignatures(
             .and_then(|m| m.parse::<MemberId>().ok())
         else {
             let is_log = checkpoint::member_of_origin(&sig.name).is_some();
-            if !is_log && !r.unchecked_cosignatures.contains(&sig.name) {
-                r.unchecked_cosignatures.push(sig.name.clone());
+            if !is_log {
+                name_once(&mut r.unchecked_cosignatures, &sig.name);
             }
             continue;
         };
@@ -319,17 +319,11 @@ fn check_cosignatures(
         }
         match one.verify(&only_this) {
             Ok(_) => {
-                if !r.valid_cosignatures.contains(&sig.name) {
-                    r.valid_cosignatures.push(sig.name.clone());
-                }
-                if !valid.contains(&sig.name) {
-                    valid.push(sig.name.clone());
-                }
+                name_once(&mut r.valid_cosignatures, &sig.name);
+                name_once(&mut valid, &sig.name);
             }
             Err(crate::log::note::NoteError::NoKnownSignature) => {
-                if !r.unchecked_cosignatures.contains(&sig.name) {
-                    r.unchecked_cosignatures.push(sig.name.clone());
-                }
+                name_once(&mut r.unchecked_cosignatures, &sig.name);
             }
             Err(e) => r
                 .problems
@@ -337,6 +331,13 @@ fn check_cosignatures(
         }
     }
     valid
+}
+
+/// Add `name` to `names` unless it is there already.
+fn name_once(names: &mut Vec<String>, name: &str) {
+    if !names.iter().any(|n| n == name) {
+        names.push(name.to_string());
+    }
 }
 
 #[cfg(test)]
