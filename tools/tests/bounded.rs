@@ -93,13 +93,6 @@ fn subscription(addr: std::net::SocketAddr, from: &str) -> Value {
     get(addr, "/readyz").json()["peers"][from].clone()
 }
 
-fn metric(addr: std::net::SocketAddr, line_start: &str) -> Option<u64> {
-    let text = String::from_utf8(get(addr, "/metrics").body).unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|n| n.trim().parse().ok())
-}
-
 /// While its subscriber is down, a publisher takes events of about a megabyte each, more than
 /// 64 MiB of them: the subscriber's catch-up page would be larger than any subscriber reads,
 /// and it asked for that page for ever. Each page now ends at its byte budget, and every event

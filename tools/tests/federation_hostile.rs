@@ -842,10 +842,8 @@ async fn flood_the_quarantine(sync: &str, at_least_kept: u64) -> Flood {
         "{ready}"
     );
     let dropped = format!("jol_quarantine_dropped_total{{from=\"{MIGRATION}\"}} ");
-    let dropped = metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&dropped))
-        .unwrap_or_else(|| panic!("no {dropped}in {metrics}"));
+    let dropped =
+        metric_in(&metrics, &dropped).unwrap_or_else(|| panic!("no {dropped}in {metrics}"));
     drop(emp);
     assert_eq!(
         ready["quarantine"]["records"], quarantine["total"],
@@ -857,7 +855,7 @@ async fn flood_the_quarantine(sync: &str, at_least_kept: u64) -> Flood {
     Flood {
         kept: quarantine["total"].as_u64().unwrap(),
         kept_bytes: ready["quarantine"]["bytes"].as_u64().unwrap(),
-        dropped: dropped.parse().unwrap(),
+        dropped,
         share_max_bytes: share["maxBytes"].as_u64().unwrap(),
     }
 }
@@ -1108,12 +1106,7 @@ async fn a_publisher_that_never_serves_its_checkpoint_is_counted_unchecked() {
     let addr = emp.addr;
     let line = format!("jol_witness_unchecked_total{{from=\"{MIGRATION}\"}} ");
     let metrics = tokio::task::spawn_blocking(move || {
-        let counted = |m: &str| {
-            m.lines()
-                .find_map(|l| l.strip_prefix(line.as_str()))
-                .and_then(|n| n.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
+        let counted = |m: &str| metric_in(m, &line).unwrap_or(0);
         eventually(Duration::from_secs(15), || {
             counted(&String::from_utf8(get(addr, "/metrics").body).unwrap()) >= 2
         });

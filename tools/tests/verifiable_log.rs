@@ -393,14 +393,7 @@ fn witnesses_cosign_checkpoints_and_raise_the_alarm_when_history_is_rewritten() 
     // Migration's access log grows with every page the subscribers read. Their split-view
     // checks prove each growth with a side-log consistency proof: proofs are counted, none is
     // left unchecked, and no alarm.
-    let counter = |name: &str| {
-        let metrics = String::from_utf8(get(emp.addr, "/metrics").body).unwrap();
-        let line = format!("{name}{{from=\"{MIGRATION}\"}} ");
-        metrics
-            .lines()
-            .find_map(|l| l.strip_prefix(line.as_str()))
-            .map(|n| n.parse::<u64>().unwrap())
-    };
+    let counter = |name: &str| metric(emp.addr, &format!("{name}{{from=\"{MIGRATION}\"}} "));
     let proven = || counter("jol_witness_side_proofs_total").expect("the side-proof counter");
     let before = proven();
     for i in 5..8 {

@@ -380,6 +380,22 @@ pub fn get(addr: SocketAddr, path: &str) -> Answer {
     request(addr, "GET", path, &[], b"").unwrap()
 }
 
+/// The value of the metric whose line starts with `line_start` (name and labels, then a
+/// space) in a `/metrics` text; none if it is not there or not a number.
+pub fn metric_in(text: &str, line_start: &str) -> Option<u64> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// [`metric_in`] the node's `/metrics` now.
+pub fn metric(addr: SocketAddr, line_start: &str) -> Option<u64> {
+    metric_in(
+        &String::from_utf8(get(addr, "/metrics").body).unwrap(),
+        line_start,
+    )
+}
+
 pub fn post_json(addr: SocketAddr, path: &str, body: &Value) -> std::io::Result<Answer> {
     request(
         addr,
