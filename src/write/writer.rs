@@ -859,11 +859,18 @@ mod tests {
         assert_eq!((next.sequence, next.position), (2, 2));
     }
 
-    /// An order received in the same round as the event it names (the two pages handed to the
-    /// writer before it committed either) erases that event before it is stored: the event is
-    /// stored stripped, the confirmation is published, and it never enters the window.
-    #[tokio::test]
-    async fn an_order_erases_an_event_received_in_the_same_round() {
+    /// What a writer made of migration's returnee record about Aibek and an order by
+    /// `orderer` to erase it, handed over in two pages before it committed either.
+    struct OrderedInOneRound {
+        /// The record as stored still holds the person's values.
+        whole: bool,
+        /// This node's own events: an erasure confirmation.
+        published: u64,
+        /// The record is in the window of parsed events.
+        in_window: bool,
+    }
+
+    async fn order_in_the_same_round(orderer: &str) -> OrderedInOneRound {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let schemas = Schemas::load().unwrap();
@@ -871,9 +878,12 @@ mod tests {
         let me = own.member.clone();
         let (p, _w) =
             Publisher::start(store.clone(), schemas.clone(), own, Arc::default(), None).unwrap();
+        let signer_of = |member: &MemberId| {
+            let kid = KeyName::new(member.clone(), "sign-1").unwrap();
+            (keys::generate(), kid)
+        };
         let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
-        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
-        let key = keys::generate();
+        let (key, kid) = signer_of(&source);
         let mut data: serde_json::Value = serde_json::from_str(include_str!(
             "../../tests/examples/returnee-record/valid/return-registered.json"
         ))
@@ -885,20 +895,23 @@ mod tests {
             &kid,
             schemas.disclosable(t),
         );
+        let orderer: MemberId = orderer.parse().unwrap();
+        let (order_key, order_kid) = signer_of(&orderer);
         let order = json!({
             "event": "ERASURE_ORDERED", "eventDate": "2026-12-05", "purpose": "EMPLOYMENT_SERVICES",
             "legalBasis": "Law on Personal Information, art. 12", "cause": "REQUEST",
             "erasureId": Uuid::now_v7(), "events": [record.event().id],
         });
-        let order =
-            crate::event::Event::new(source.clone(), EventType::Erasure, 2, order).sign(&key, &kid);
+        let order = crate::event::Event::new(orderer.clone(), EventType::Erasure, 1, order)
+            .sign(&order_key, &order_kid);
         let page = |after: u64, to: u64| ReceiveCursor::Sequence { after, to };
+        let (order_after, order_to) = if orderer == source { (1, 2) } else { (0, 1) };
         let first = p
             .hand_over(source.clone(), vec![record.clone()], page(0, 1))
             .await
             .unwrap();
         let second = p
-            .hand_over(source.clone(), vec![order], page(1, 2))
+            .hand_over(orderer, vec![order], page(order_after, order_to))
             .await
             .unwrap();
         first.stored().await.unwrap();
@@ -910,13 +923,32 @@ mod tests {
             .unwrap();
         let held = store.get(position).unwrap().unwrap();
         let held = SignedEvent::from_store(&held).unwrap();
-        assert!(
-            held.event().pin().is_none()
-                && !String::from_utf8_lossy(held.bytes()).contains("Aibek"),
-            "stored with its disclosures"
-        );
-        assert_eq!(store.last_sequence(&me).unwrap(), 1, "the confirmation");
-        assert!(p.heads().recent.get(position).is_none());
+        OrderedInOneRound {
+            whole: held.event().pin().is_some()
+                || String::from_utf8_lossy(held.bytes()).contains("Aibek"),
+            published: store.last_sequence(&me).unwrap(),
+            in_window: p.heads().recent.get(position).is_some(),
+        }
+    }
+
+    /// An order received in the same round as the event it names (the two pages handed to the
+    /// writer before it committed either) erases that event before it is stored: the event is
+    /// stored stripped, the confirmation is published, and it never enters the window.
+    #[tokio::test]
+    async fn an_order_erases_an_event_received_in_the_same_round() {
+        let ordered = order_in_the_same_round("central-server/GOV/70000001/migration").await;
+        assert!(!ordered.whole, "stored with its disclosures");
+        assert_eq!(ordered.published, 1, "the confirmation");
+        assert!(!ordered.in_window);
+    }
+
+    /// Another member's order naming an event staged in the same round erases nothing: only
+    /// an event's own publisher may have it erased.
+    #[tokio::test]
+    async fn another_members_order_does_not_erase_an_event_staged_in_its_round() {
+        let ordered = order_in_the_same_round("central-server/GOV/70000003/education").await;
+        assert!(ordered.whole, "stripped on a foreign order");
+        assert_eq!(ordered.published, 0, "no confirmation");
     }
 
     /// Received pages must follow the cursor the writer holds: two handed over back to back are
