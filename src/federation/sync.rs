@@ -78,7 +78,8 @@ pub struct SyncSettings {
     pub quarantine_cap: u64,
     /// Most bytes of quarantine records (as stored) kept from one publisher, beyond which the
     /// same: a peer sending its largest events wrong would pass the whole quarantine's byte cap
-    /// long before its record cap, and leave no room for what the others send wrong.
+    /// long before its record cap, and leave no room for what the others send wrong. At least
+    /// 4,096 (the config refuses less: it could keep nothing).
     pub quarantine_cap_bytes: u64,
 }
 

@@ -75,6 +75,14 @@ pub enum ConfigProblem {
     /// An event size limit out of its range.
     #[error("limits.max_event_bytes must be from {} to {} (one event alone within a feed page's budget, so every subscriber can take it)", MIN_EVENT_BYTES, crate::budget::MAX_EVENT_BYTES_CEILING)]
     EventLimit,
+    /// A quarantine limit in bytes that could not keep even the smallest refused event.
+    #[error("{key} is {bytes}: it must be at least {}, room for one refused event of the smallest size a node takes", MIN_EVENT_BYTES)]
+    QuarantineBelowOneEvent {
+        /// The setting.
+        key: &'static str,
+        /// Its value.
+        bytes: u64,
+    },
 }
 
 /// The whole node configuration.
@@ -348,8 +356,18 @@ impl NodeConfig {
         if c.sync.quarantine_cap == 0 {
             return Err(ConfigProblem::Zero("sync.quarantine_cap"));
         }
-        if c.sync.quarantine_cap_bytes == 0 {
-            return Err(ConfigProblem::Zero("sync.quarantine_cap_bytes"));
+        if c.limits.quarantine_max_records == 0 {
+            return Err(ConfigProblem::Zero("limits.quarantine_max_records"));
+        }
+        // So would a limit in bytes below the smallest event: it could keep nothing. One below
+        // `max_event_bytes` is allowed: it keeps the small refusals and counts the large ones.
+        for (key, bytes) in [
+            ("sync.quarantine_cap_bytes", c.sync.quarantine_cap_bytes),
+            ("limits.quarantine_max_bytes", c.limits.quarantine_max_bytes),
+        ] {
+            if bytes < MIN_EVENT_BYTES as u64 {
+                return Err(ConfigProblem::QuarantineBelowOneEvent { key, bytes });
+            }
         }
         for w in &c.witnesses {
             w.target()?;
@@ -418,10 +436,33 @@ key_name = "sign-1"
         let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
         assert!(err.to_string().contains("max_sessions"), "{err}");
         assert_eq!(c.sync.quarantine_share().max_bytes, 128 << 20);
-        for key in ["quarantine_cap", "quarantine_cap_bytes"] {
-            let none = format!("{MINIMAL}[sync]\n{key} = 0\n");
-            let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
-            assert_eq!(err.to_string(), format!("sync.{key} must be at least 1"));
+        let none = format!("{MINIMAL}[sync]\nquarantine_cap = 0\n");
+        let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
+        assert_eq!(err.to_string(), "sync.quarantine_cap must be at least 1");
+        let none = format!("{MINIMAL}[limits]\nquarantine_max_records = 0\n");
+        let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "limits.quarantine_max_records must be at least 1"
+        );
+    }
+
+    #[test]
+    fn a_quarantine_limit_in_bytes_holds_at_least_the_smallest_event() {
+        for (section, key) in [
+            ("sync", "quarantine_cap_bytes"),
+            ("limits", "quarantine_max_bytes"),
+        ] {
+            for bytes in [0, 1, MIN_EVENT_BYTES as u64 - 1] {
+                let small = format!("{MINIMAL}[{section}]\n{key} = {bytes}\n");
+                let err = NodeConfig::parse(&small, Path::new(".")).unwrap_err();
+                assert_eq!(
+                    err.to_string(),
+                    format!("{section}.{key} is {bytes}: it must be at least 4096, room for one refused event of the smallest size a node takes")
+                );
+            }
+            let one = format!("{MINIMAL}[{section}]\n{key} = {MIN_EVENT_BYTES}\n");
+            NodeConfig::parse(&one, Path::new(".")).unwrap();
         }
     }
 
