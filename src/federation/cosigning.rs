@@ -112,6 +112,8 @@ enum SubmitError {
     Refused(StatusCode, String),
     #[error("the witness's answer holds no valid co-signature by its key: {0}")]
     BadCosignature(String),
+    #[error("the witness's co-signature is dated {0} s ahead of this node's clock, past the {skew} s two clocks may differ: not kept", skew = crate::event::CLOCK_SKEW.whole_seconds())]
+    FromTheFuture(u64),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
 }
@@ -317,22 +319,45 @@ fn keep_valid(
     };
     let lines = NoteSignature::parse_lines(answer)
         .map_err(|e| SubmitError::BadCosignature(e.to_string()))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let mut kept = 0;
+    let mut ahead = None;
     for line in lines {
         let mut one = crate::log::note::Note::new(signed.note.text().to_string())
             .map_err(|e| SubmitError::BadCosignature(e.to_string()))?;
         one.add(line.clone())
             .map_err(|e| SubmitError::BadCosignature(e.to_string()))?;
-        let verified = one.verify(&keys);
-        if verified
-            .as_ref()
-            .is_ok_and(|v| v.iter().all(|v| v.time.is_some()))
-        {
-            checkpoint::keep_cosignature(store, signed.checkpoint.size, signed.note.text(), &line)?;
-            kept += 1;
+        let Ok(verified) = one.verify(&keys) else {
+            continue;
+        };
+        let Some(times) = verified
+            .iter()
+            .map(|v| v.time)
+            .collect::<Option<Vec<u64>>>()
+        else {
+            continue;
+        };
+        if let Some(seconds) = times.into_iter().find_map(|t| seconds_ahead(t, now)) {
+            ahead = Some(seconds);
+            continue;
         }
+        checkpoint::keep_cosignature(store, signed.checkpoint.size, signed.note.text(), &line)?;
+        kept += 1;
     }
-    Ok(kept)
+    match (kept, ahead) {
+        (0, Some(seconds)) => Err(SubmitError::FromTheFuture(seconds)),
+        _ => Ok(kept),
+    }
+}
+
+/// How far a co-signature dated `time` is ahead of `now` (both Unix seconds), if that is more
+/// than two clocks may differ. A witness's clock that far ahead would date its statement when
+/// it could not yet have made it; tlog-cosignature lets a verifier refuse such a co-signature,
+/// and this node does rather than serve it to others.
+fn seconds_ahead(time: u64, now: i64) -> Option<u64> {
+    let ahead = i128::from(time) - i128::from(now);
+    (ahead > i128::from(crate::event::CLOCK_SKEW.whole_seconds()))
+        .then(|| u64::try_from(ahead).unwrap_or(u64::MAX))
 }
 
 /// The largest answer read from a witness: co-signature lines are ~150 bytes each, a 409's body
@@ -447,14 +472,18 @@ mod tests {
     async fn fake_witness(
         key: ed25519_dalek::SigningKey,
     ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
-        fake_witness_padded(key, None).await
+        fake_witness_padded(key, None, WITNESS_TIME).await
     }
 
-    /// The same witness; with `padding`, it co-signs every submission and pads its answer with
-    /// that many bytes of junk lines.
+    /// When the fake witness's clock says it co-signs, unless a test sets it.
+    const WITNESS_TIME: u64 = 1_700_000_000;
+
+    /// The same witness; with `padding`, it co-signs every submission (dated `time`) and pads
+    /// its answer with that many bytes of junk lines.
     async fn fake_witness_padded(
         key: ed25519_dalek::SigningKey,
         padding: Option<usize>,
+        time: u64,
     ) -> (String, Arc<std::sync::Mutex<Vec<String>>>) {
         use http_body_util::{BodyExt, Full};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -485,7 +514,7 @@ mod tests {
                                 let note = body.split_once("\n\n").unwrap().1;
                                 let note = crate::log::note::Note::parse(note.as_bytes()).unwrap();
                                 let line = note
-                                    .cosign("witness.example/w1", &key, 1_700_000_000)
+                                    .cosign("witness.example/w1", &key, time)
                                     .unwrap()
                                     .line();
                                 let junk = "x\n".repeat(padding.unwrap_or(0) / 2);
@@ -589,7 +618,8 @@ mod tests {
             witness_key.verifying_key(),
         )
         .unwrap();
-        let (url, _) = fake_witness_padded(witness_key, Some(WITNESS_ANSWER_BYTES + 1024)).await;
+        let (url, _) =
+            fake_witness_padded(witness_key, Some(WITNESS_ANSWER_BYTES + 1024), WITNESS_TIME).await;
         let target = entry(&url, &vkey.to_string()).target().unwrap();
         let refused = submit(&node.store, None, &target, &signed, &bytes).await;
         let said = refused.unwrap_err().to_string();
@@ -601,6 +631,62 @@ mod tests {
         let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
         let served = crate::log::note::Note::parse(&served).unwrap();
         assert!(served.verify(&[vkey]).is_err(), "nothing of it was kept");
+    }
+
+    /// A co-signature dated past the clock skew ahead of this node's clock is not kept nor
+    /// served, and the refusal says why; one within the skew is kept.
+    #[tokio::test]
+    async fn a_cosignature_dated_in_the_future_is_not_kept() {
+        use crate::event::schema::EventType;
+        use crate::federation::fixture::{returnee, Federation};
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let data = returnee("21503199012300", &[&fed.employment]);
+        node.publish(EventType::ReturneeRecord, data).await;
+        checkpoint::sign_if_grown(&node.store, &node.member, &node.key, 1).unwrap();
+        let (_, bytes) = node.store.latest_checkpoint().unwrap().unwrap();
+        let signed = checkpoint::read(&bytes).unwrap();
+        let witness_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let vkey = VerifierKey::new(
+            "witness.example/w1",
+            KeyType::Cosignature,
+            witness_key.verifying_key(),
+        )
+        .unwrap();
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let tomorrow = now + 86_400;
+        let (url, _) = fake_witness_padded(witness_key.clone(), Some(0), tomorrow).await;
+        let target = entry(&url, &vkey.to_string()).target().unwrap();
+        let refused = submit(&node.store, None, &target, &signed, &bytes).await;
+        let said = refused.unwrap_err().to_string();
+        assert!(
+            said.contains("ahead of this node's clock") && said.contains("not kept"),
+            "{said}"
+        );
+        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
+        let served = crate::log::note::Note::parse(&served).unwrap();
+        assert!(served.verify(std::slice::from_ref(&vkey)).is_err());
+        // A minute ahead is within what two clocks may differ.
+        let (url, _) = fake_witness_padded(witness_key, Some(0), now + 60).await;
+        let target = entry(&url, &vkey.to_string()).target().unwrap();
+        submit(&node.store, None, &target, &signed, &bytes)
+            .await
+            .unwrap();
+        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
+        let served = crate::log::note::Note::parse(&served).unwrap();
+        assert_eq!(served.verify(&[vkey]).unwrap()[0].time, Some(now + 60));
+    }
+
+    #[test]
+    fn a_cosignature_is_ahead_only_past_the_clock_skew() {
+        let skew = crate::event::CLOCK_SKEW.whole_seconds() as u64;
+        let now = 1_700_000_000i64;
+        let at = |ahead: u64| seconds_ahead(now as u64 + ahead, now);
+        assert_eq!(at(0), None);
+        assert_eq!(at(skew), None);
+        assert_eq!(at(skew + 1), Some(skew + 1));
+        assert_eq!(seconds_ahead(0, now), None, "the past is not ahead");
+        assert_eq!(seconds_ahead(i64::MAX as u64, -1), Some(1u64 << 63));
     }
 
     /// A member's witness key rotated out (past its `not_after`, not revoked) no longer checks
