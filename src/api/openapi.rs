@@ -232,6 +232,48 @@ fn param_schema(kind: Param) -> Value {
     }
 }
 
+/// `/readyz`'s answer (`api::health::Readiness`).
+fn ready_schema() -> Value {
+    let count = json!({"type": "integer", "minimum": 0});
+    let counts = json!({"type": "object", "additionalProperties": count});
+    let failed = json!({"type": "object", "required": ["error"], "additionalProperties": false,
+        "properties": {"error": {"type": "string"}}});
+    let held = json!({"records": count, "bytes": count, "maxRecords": count, "maxBytes": count});
+    let mut whole = held.clone();
+    whole["publishers"] = json!({"type": "object", "additionalProperties": {"oneOf": [
+        {"type": "object", "required": ["records", "bytes", "maxRecords", "maxBytes"], "additionalProperties": false, "properties": held},
+        failed]}});
+    let quarantine = json!({"oneOf": [
+        {"type": "object", "required": ["records", "bytes", "maxRecords", "maxBytes", "publishers"], "additionalProperties": false, "properties": whole},
+        failed]});
+    let peer = json!({"type": "object", "required": ["connected", "cursor", "head", "last_error", "gaps", "failures",
+        "quarantine_dropped", "release_cursor", "xroad_faults", "witness_unchecked", "side_logs_proven", "side_logs_unchecked"],
+        "properties": {"connected": {"type": "boolean"}, "cursor": count, "head": count,
+            "last_error": {"type": ["string", "null"]}, "gaps": count, "failures": counts,
+            "quarantine_dropped": count, "release_cursor": count, "xroad_faults": counts,
+            "witness_unchecked": count, "side_logs_proven": count, "side_logs_unchecked": count}});
+    json!({"type": "object", "additionalProperties": false,
+        "required": ["status", "member", "ownSequence", "views", "logForks", "store", "manifest", "peers",
+            "warnings", "releases", "quarantine", "role"],
+        "properties": {
+            "status": {"enum": ["ready", "degraded", "not-ready"]},
+            "member": {"type": "string"},
+            "ownSequence": count,
+            "views": {"type": "object", "required": ["cursor", "behind", "erasuresPending"], "additionalProperties": false,
+                "properties": {"cursor": count, "behind": count, "erasuresPending": count}},
+            "logForks": count,
+            "store": {"type": "object", "required": ["ok"], "additionalProperties": false,
+                "properties": {"ok": {"type": "boolean"}, "events": count, "error": {"type": "string"}}},
+            "manifest": {"type": ["object", "null"], "required": ["ok", "serial"], "additionalProperties": false,
+                "properties": {"ok": {"type": "boolean"}, "serial": count, "expires": {"type": "string", "format": "date-time"},
+                    "error": {"type": "string"}}},
+            "peers": {"type": "object", "additionalProperties": peer},
+            "warnings": {"type": "array", "items": {"type": "string"}},
+            "releases": counts,
+            "quarantine": quarantine,
+            "role": {"enum": ["contending", "standby", "writer", "deposed"]}}})
+}
+
 /// The component schemas of Jol's answers and requests.
 fn schemas() -> Value {
     let any = json!({"type": "object"});
@@ -268,7 +310,7 @@ fn schemas() -> Value {
             "errors": {"type": "array", "items": {"type": "object", "required": ["pointer", "detail"], "properties": {
                 "pointer": {"type": "string"}, "detail": {"type": "string"}, "keyword": {"type": "string"}}}}}},
         "Health": {"type": "object", "required": ["status"], "properties": {"status": {"const": "ok"}}},
-        "Ready": any,
+        "Ready": ready_schema(),
         "OpenApi": {"type": "object", "required": ["openapi", "info", "paths"]},
         "Session": {"type": "object", "required": ["name", "scopes", "purpose"], "properties": {
             "name": {"type": "string"}, "scopes": {"type": "array", "items": {"type": "string"}},

@@ -826,8 +826,11 @@ async fn flood_the_quarantine(sync: &str, at_least_kept: u64) -> Flood {
     assert_eq!(got.len(), 1, "the good event still arrives");
     let addr = emp.addr;
     let (ready, metrics) = tokio::task::spawn_blocking(move || {
+        let ready = get(addr, "/readyz").json();
+        // With peers, a manifest, releases and publishers' shares, as the description says.
+        described_by_openapi(addr, "Ready", &ready);
         (
-            get(addr, "/readyz").json(),
+            ready,
             String::from_utf8(get(addr, "/metrics").body).unwrap(),
         )
     })

@@ -380,6 +380,46 @@ pub fn get(addr: SocketAddr, path: &str) -> Answer {
     request(addr, "GET", path, &[], b"").unwrap()
 }
 
+/// Check `answer` against the component schema `name` of the node's own OpenAPI description
+/// with Python's jsonschema (a 2020-12 validator we did not write, with its format checks);
+/// panics naming each field that does not match.
+pub fn described_by_openapi(addr: SocketAddr, name: &str, answer: &serde_json::Value) {
+    use std::io::Write;
+    const SCRIPT: &str = r#"
+import json, sys
+from jsonschema import Draft202012Validator
+schema, instance = json.load(sys.stdin)
+v = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+errors = ["/" + "/".join(map(str, e.absolute_path)) + ": " + e.message for e in v.iter_errors(instance)]
+print("\n".join(errors))
+sys.exit(1 if errors else 0)
+"#;
+    let doc = get(addr, "/openapi.json").json();
+    let schema = &doc["components"]["schemas"][name];
+    assert!(schema.is_object(), "the description has no schema {name}");
+    let mut child = tools::python(&["jsonschema"])
+        .args(["-c", SCRIPT])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let input = serde_json::json!([schema, answer]).to_string();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "the answer does not match the description's {name}:\n{}{}\n{answer}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// The value of the metric whose line starts with `line_start` (name and labels, then a
 /// space) in a `/metrics` text; none if it is not there or not a number.
 pub fn metric_in(text: &str, line_start: &str) -> Option<u64> {
