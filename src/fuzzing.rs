@@ -260,12 +260,12 @@ pub fn publish_body(data: &[u8]) {
     let Ok(value) = crate::net::http::parse_json(data) else {
         return;
     };
-    if let Ok(d) = draft(&value, "") {
+    if let Ok(d) = draft(value.clone(), "") {
         publishes(d);
     }
     if let Ok(items) = batch_items(&value) {
         for (i, item) in items.iter().enumerate() {
-            if let Ok(d) = draft(item, &format!("/events/{i}")) {
+            if let Ok(d) = draft(item.clone(), &format!("/events/{i}")) {
                 publishes(d);
             }
         }

@@ -21,7 +21,7 @@ impl LocalApi {
     pub(super) async fn post_event(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         let body = self.read_json_body(req).await?;
         let value = self.parsed(&body)?;
-        let draft = draft(&value, "").map_err(|p| self.quarantine(p, &body))?;
+        let draft = draft(value, "").map_err(|p| self.quarantine(p, &body))?;
         match self.publisher.publish(draft).await {
             Ok(p) => Ok(published_response(&p)),
             Err(e) => Err(self.quarantine(publish_problem(e, "/data"), &body)),
@@ -35,7 +35,8 @@ impl LocalApi {
         let mut drafts = Vec::new();
         let mut results: Vec<Option<Value>> = Vec::with_capacity(items.len());
         for (i, item) in items.iter().enumerate() {
-            match draft(item, &format!("/events/{i}")) {
+            // A copy: the item's text is quarantined if the writer refuses it.
+            match draft(item.clone(), &format!("/events/{i}")) {
                 Ok(d) => {
                     drafts.push(d);
                     results.push(None);
@@ -144,7 +145,7 @@ pub(crate) fn batch_items(value: &Value) -> Result<&[Value], Problem> {
 }
 
 /// Turn `{type, data, idempotencyKey?}` into a draft; pointers are placed under `at`.
-pub(crate) fn draft(value: &Value, at: &str) -> Result<Draft, Problem> {
+pub(crate) fn draft(value: Value, at: &str) -> Result<Draft, Problem> {
     let invalid = || {
         Problem::new(
             ProblemKind::InvalidRequest,
@@ -202,10 +203,18 @@ pub(crate) fn draft(value: &Value, at: &str) -> Result<Draft, Problem> {
             None
         }
     };
+    if !problem.errors.is_empty() {
+        return Err(problem);
+    }
+    // The request's data becomes the draft's: moved, not copied.
+    let data = match value {
+        Value::Object(mut obj) => obj.remove("data"),
+        _ => None,
+    };
     match (event_type, data) {
-        (Some(event_type), Some(data)) if problem.errors.is_empty() => Ok(Draft {
+        (Some(event_type), Some(data)) => Ok(Draft {
             event_type,
-            data: data.clone(),
+            data,
             idempotency_key,
         }),
         _ => Err(problem),
