@@ -190,14 +190,27 @@ impl Event {
     /// salted digest and travels as a disclosure beside the signed part. The stored form holds
     /// every disclosure; a reader gets those its grant allows ([`SignedEvent::for_reader`]).
     pub fn sign_selective(
-        self,
+        mut self,
         key: &SigningKey,
         kid: &KeyName,
         fields: &[Pointer],
     ) -> SignedEvent {
-        let mut concealed = self.clone();
-        let disclosed = disclosure::conceal(&mut concealed.data, fields);
-        let payload = serde_json::to_vec(&concealed).unwrap_or_default();
+        // Concealed in place and put back after the payload is written, not on a copy.
+        let (payload, disclosed) = match disclosure::conceal_reversibly(&mut self.data, fields) {
+            Some((disclosed, taken)) => {
+                let payload = serde_json::to_vec(&self).unwrap_or_default();
+                taken.restore(&mut self.data);
+                (payload, disclosed)
+            }
+            None => {
+                let mut concealed = self.clone();
+                let disclosed = disclosure::conceal(&mut concealed.data, fields);
+                (
+                    serde_json::to_vec(&concealed).unwrap_or_default(),
+                    disclosed,
+                )
+            }
+        };
         let bytes = jws::sign_disclosing(
             key,
             kid,
@@ -408,6 +421,7 @@ mod tests {
             .collect();
         let signed = event.sign_selective(&key, &kid, &fields);
         assert!(signed.is_selective());
+        assert_eq!(signed.event().data, data, "the signer keeps the data whole");
         assert!(!String::from_utf8_lossy(signed.bytes()).contains("21503199012345"));
         let (parsed, jws) = SignedEvent::parse(signed.bytes()).unwrap();
         jws.verify(&key.verifying_key()).unwrap();
@@ -428,6 +442,27 @@ mod tests {
         assert_eq!(jws::compact(signed.bytes()), jws::compact(&none));
         // Every field granted: the stored bytes as they are.
         assert_eq!(&*signed.for_reader(&Fields::All), signed.bytes());
+    }
+
+    /// Data that holds an `_sd` of its own is concealed on a copy: the signer's event keeps it
+    /// as it was, and the signed part holds the digests beside it.
+    #[test]
+    fn data_with_its_own_sd_member_is_signed_from_a_copy() {
+        let key = keys::generate();
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
+        let data = json!({"event": "X", "person": {"pin": "21503199012345", "_sd": ["own"]}});
+        let event = Event::new(source, EventType::ReturneeRecord, 3, data.clone());
+        let fields: Vec<Pointer> = vec!["/person/pin".parse().unwrap()];
+        let signed = event.sign_selective(&key, &kid, &fields);
+        assert_eq!(signed.event().data, data);
+        let (_, jws) = SignedEvent::parse(signed.bytes()).unwrap_or_else(|e| panic!("{e}"));
+        jws.verify(&key.verifying_key()).unwrap();
+        let payload: serde_json::Value = serde_json::from_slice(jws.payload()).unwrap();
+        assert_eq!(
+            payload["data"]["person"]["_sd"].as_array().unwrap().len(),
+            2
+        );
     }
 
     #[test]

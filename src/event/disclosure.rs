@@ -174,7 +174,42 @@ fn salt() -> String {
 /// return the disclosures in the order of `fields`. Fields absent from `data` are skipped.
 /// Each `_sd` array is sorted, so the digests' order says nothing about the fields'.
 pub fn conceal(data: &mut Value, fields: &[Pointer]) -> Vec<Disclosed> {
+    conceal_taking(data, fields).0
+}
+
+/// [`conceal`], keeping the values it took out so that [`Taken::restore`] puts `data` back as
+/// it was (the signer's way of concealing without a copy of the event). `None`, and `data`
+/// untouched, when `data` already holds an `_sd` of its own: the restore could not tell its
+/// digests from the ones added.
+pub fn conceal_reversibly(data: &mut Value, fields: &[Pointer]) -> Option<(Vec<Disclosed>, Taken)> {
+    if holds_sd(data) {
+        return None;
+    }
+    Some(conceal_taking(data, fields))
+}
+
+/// The fields [`conceal_reversibly`] took out of an event's data: the pointer to each one's
+/// object, its name and its value, in the order taken.
+#[derive(Debug)]
+pub struct Taken(Vec<(String, String, Value)>);
+
+impl Taken {
+    /// Put every field back where it was taken from, and remove the `_sd` members the
+    /// concealing added (the data held none before), newest first so that a field taken from
+    /// inside another comes back into it.
+    pub fn restore(self, data: &mut Value) {
+        for (parent, name, value) in self.0.into_iter().rev() {
+            if let Some(object) = data.pointer_mut(&parent).and_then(Value::as_object_mut) {
+                object.remove(SD);
+                object.insert(name, value);
+            }
+        }
+    }
+}
+
+fn conceal_taking(data: &mut Value, fields: &[Pointer]) -> (Vec<Disclosed>, Taken) {
     let mut disclosed = Vec::new();
+    let mut taken = Vec::new();
     for pointer in fields {
         let Some((parent, name)) = pointer.split() else {
             continue;
@@ -185,8 +220,8 @@ pub fn conceal(data: &mut Value, fields: &[Pointer]) -> Vec<Disclosed> {
         let Some(value) = object.remove(&name) else {
             continue;
         };
-        let text = serde_json::to_string(&Value::Array(vec![salt().into(), name.into(), value]))
-            .unwrap_or_default();
+        // A tuple is written as the array `[salt, name, value]`, the value borrowed.
+        let text = serde_json::to_string(&(salt(), &name, &value)).unwrap_or_default();
         let encoded = URL_SAFE_NO_PAD.encode(text);
         let digests = object.entry(SD).or_insert_with(|| Value::Array(Vec::new()));
         if let Value::Array(digests) = digests {
@@ -196,9 +231,19 @@ pub fn conceal(data: &mut Value, fields: &[Pointer]) -> Vec<Disclosed> {
             pointer: pointer.clone(),
             encoded,
         });
+        taken.push((parent.to_string(), name, value));
     }
     sort_digests(data);
-    disclosed
+    (disclosed, Taken(taken))
+}
+
+/// Whether any object in `value` has an `_sd` member.
+fn holds_sd(value: &Value) -> bool {
+    match value {
+        Value::Object(map) => map.contains_key(SD) || map.values().any(holds_sd),
+        Value::Array(items) => items.iter().any(holds_sd),
+        _ => false,
+    }
 }
 
 fn sort_digests(value: &mut Value) {
@@ -362,6 +407,36 @@ mod tests {
         let revealed = reveal(&mut back, &all).unwrap();
         assert_eq!(back, record());
         assert_eq!(revealed, d);
+    }
+
+    #[test]
+    fn a_reversible_conceal_gives_the_same_digests_and_puts_the_data_back() {
+        let mut data = record();
+        let fields = pointers(&["/person/pin", "/person/name", "/region"]);
+        let (d, taken) = conceal_reversibly(&mut data, &fields).unwrap();
+        let concealed = data.clone();
+        assert_eq!(d.len(), 3);
+        assert_eq!(concealed["person"][SD].as_array().unwrap().len(), 2);
+        taken.restore(&mut data);
+        assert_eq!(data, record(), "back as it was, no _sd left");
+        // A field taken from inside one taken after it comes back into it.
+        let mut nested = record();
+        let inside = pointers(&["/person/pin", "/person"]);
+        let (_, taken) = conceal_reversibly(&mut nested, &inside).unwrap();
+        assert!(nested.get("person").is_none());
+        taken.restore(&mut nested);
+        assert_eq!(nested, record());
+        // The concealed form reveals to the same data, as conceal's does.
+        let mut back = concealed;
+        let all: Vec<&str> = d.iter().map(|d| d.encoded.as_str()).collect();
+        reveal(&mut back, &all).unwrap();
+        assert_eq!(back, record());
+        // Data holding an `_sd` of its own is not concealed in place.
+        let mut own = record();
+        own["person"]["_sd"] = json!(["x"]);
+        let before = own.clone();
+        assert!(conceal_reversibly(&mut own, &fields).is_none());
+        assert_eq!(own, before);
     }
 
     #[test]
