@@ -52,6 +52,9 @@ pub struct Metrics {
     pub(crate) forks: AtomicU64,
     /// Group commits the store refused (disk full, I/O error).
     pub(crate) store_write_failures: AtomicU64,
+    /// Group commits the writer made durable, and their time in microseconds, summed.
+    commits: AtomicU64,
+    commit_micros: AtomicU64,
     quarantined: Mutex<BTreeMap<(String, String), u64>>,
     /// Refused submissions and events not kept because the quarantine was full, by origin.
     quarantine_full: Mutex<BTreeMap<String, u64>>,
@@ -66,6 +69,13 @@ impl Metrics {
             *q.entry((origin.to_string(), reason.to_string()))
                 .or_default() += 1;
         }
+    }
+
+    /// The writer made a group commit durable; writing it and its fsync took `took`.
+    pub(crate) fn count_commit(&self, took: std::time::Duration) {
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.commit_micros.fetch_add(micros, Ordering::Relaxed);
+        self.commits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// A refused submission or event from `origin` was not kept: the quarantine is full.
@@ -193,6 +203,12 @@ impl Metrics {
             "Group commits the store refused (nothing in them was acknowledged).",
             &self.store_write_failures,
         );
+        let _ = writeln!(
+            out,
+            "# HELP jol_writer_commit_seconds Group commits the writer made durable (count) and the time from the start of each one's write to its fsync (sum): the mean commit latency, and against the events published and received, how many events a commit covers.\n# TYPE jol_writer_commit_seconds summary\njol_writer_commit_seconds_sum {:.6}\njol_writer_commit_seconds_count {}",
+            self.commit_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            self.commits.load(Ordering::Relaxed)
+        );
         counter(
             &mut out,
             "jol_log_forks_total",
@@ -296,8 +312,13 @@ mod tests {
             s.head = 10;
             s.cursor = 7;
         });
+        m.count_commit(std::time::Duration::from_micros(1_500));
+        m.count_commit(std::time::Duration::from_micros(250));
         let text = m.render();
         assert!(text.contains("jol_events_published_total 3"));
+        assert!(text.contains("# TYPE jol_writer_commit_seconds summary\n"));
+        assert!(text.contains("jol_writer_commit_seconds_sum 0.001750\n"));
+        assert!(text.contains("jol_writer_commit_seconds_count 2\n"));
         assert!(text
             .contains("jol_quarantined_total{origin=\"local-api\",reason=\"schema-invalid\"} 2"));
         assert!(

@@ -205,7 +205,12 @@ impl Writer {
             Ok(())
         } else {
             let batch = std::mem::take(&mut round.batch);
-            self.store.commit(LogAppend::writer(), batch)
+            let started = std::time::Instant::now();
+            let committed = self.store.commit(LogAppend::writer(), batch);
+            if committed.is_ok() {
+                self.metrics.count_commit(started.elapsed());
+            }
+            committed
         };
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");

@@ -407,6 +407,20 @@ fn a_batch_lists_each_item_and_sequences_continue_after_restart() {
     assert_eq!(r[1]["errors"][0]["pointer"], "/events/1/data/job/formality");
     assert_eq!(r[2]["errors"][0]["pointer"], "/events/2/type");
     assert_eq!(r[3]["sequence"], "2");
+    // The group commits that made them durable are counted, with their time.
+    let text = String::from_utf8(get(node.addr, "/metrics").body).unwrap();
+    assert_eq!(metric_in(&text, "jol_events_published_total "), Some(2));
+    let commits = metric_in(&text, "jol_writer_commit_seconds_count ").unwrap();
+    assert!(
+        (1..=2).contains(&commits),
+        "{commits} commits for one batch"
+    );
+    let took: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("jol_writer_commit_seconds_sum "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(took > 0.0, "{text}");
     node.stop();
 
     let node = dir.start();
