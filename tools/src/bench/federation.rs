@@ -219,6 +219,10 @@ impl Phase<'_> {
             .iter()
             .map(|(name, n)| (name.as_str(), n.cpu()))
             .collect();
+        let mut commits_before = HashMap::new();
+        for (name, n) in self.nodes {
+            commits_before.insert(name.as_str(), Commits::so_far(&n.endpoint).await?);
+        }
         let acked: Arc<Mutex<Vec<(u64, Instant)>>> = Arc::default();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         // Each subscriber's samples, taken by its watcher and read by the settle loop below.
@@ -329,8 +333,57 @@ impl Phase<'_> {
                 spent.as_secs_f64() * 1e6 / published.max(1) as f64,
                 "µs",
             ));
+            let commits = Commits::so_far(&n.endpoint)
+                .await?
+                .since(commits_before[name.as_str()]);
+            figures.push(figure(
+                format!("{label}: events per group commit at the {name} node"),
+                commits.events / commits.count.max(1.0),
+                "events",
+            ));
+            figures.push(figure(
+                format!("{label}: mean group commit (write to fsync) at the {name} node"),
+                commits.seconds * 1e3 / commits.count.max(1.0),
+                "ms",
+            ));
         }
         Ok((published, figures))
+    }
+}
+
+/// What a node's writer has committed so far, from its `/metrics`: its group commits, their
+/// time summed, and the events published and received in them.
+#[derive(Debug, Clone, Copy)]
+struct Commits {
+    count: f64,
+    seconds: f64,
+    events: f64,
+}
+
+impl Commits {
+    async fn so_far(endpoint: &Endpoint) -> Result<Commits> {
+        let mut client = endpoint.connect().await?;
+        let (status, body) = client.get("/metrics").await?;
+        anyhow::ensure!(status.is_success(), "/metrics answered {status}");
+        let text = String::from_utf8_lossy(&body);
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        Ok(Commits {
+            count: value("jol_writer_commit_seconds_count"),
+            seconds: value("jol_writer_commit_seconds_sum"),
+            events: value("jol_events_published_total") + value("jol_events_received_total"),
+        })
+    }
+
+    fn since(self, before: Commits) -> Commits {
+        Commits {
+            count: self.count - before.count,
+            seconds: self.seconds - before.seconds,
+            events: self.events - before.events,
+        }
     }
 }
 
