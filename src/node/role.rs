@@ -180,7 +180,7 @@ pub(super) fn run_replica(
         &publisher,
         &parts.stopped,
     );
-    let role = lease::contend(&pg, holder);
+    let role = lease::contend(&pg, holder, Some(publisher.heads().recent.clone()));
     let mut watching = role.clone();
     let mut stopped = parts.stopped.clone();
     tokio::spawn(async move {

@@ -9,9 +9,15 @@
 //! Only committed events enter, in position order, so what is here is what the store holds;
 //! a round that erases empties the window before its commit, so no reader takes an erased
 //! event from it once the erasure has landed.
+//!
+//! A replica of a PostgreSQL store holds its window only while its writer lease is known to be
+//! its own ([`Recent::usable_until`], set by the lease task): once another replica may have
+//! taken the lease (and erased what the window holds), readers take the store's events, even
+//! before this replica learns it was deposed.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use crate::event::SignedEvent;
 
@@ -29,6 +35,8 @@ pub(crate) struct Recent {
 struct Held {
     first: u64,
     events: VecDeque<SignedEvent>,
+    /// Past this instant nothing held is handed out; `None`: no limit (an embedded store).
+    until: Option<Instant>,
 }
 
 impl Held {
@@ -36,8 +44,12 @@ impl Held {
         self.first + self.events.len() as u64
     }
 
-    /// Where `position` is (or would be) in `events`; `None` if it is before the window.
+    /// Where `position` is (or would be) in `events`; `None` if it is before the window, or
+    /// the window may not be read now.
     fn offset(&self, position: u64) -> Option<usize> {
+        if self.until.is_some_and(|until| Instant::now() >= until) {
+            return None;
+        }
         usize::try_from(position.checked_sub(self.first)?).ok()
     }
 }
@@ -68,6 +80,15 @@ impl Recent {
         let over = held.events.len().saturating_sub(self.capacity);
         held.events.drain(..over);
         held.first += over as u64;
+    }
+
+    /// Hand nothing out from `until` on, until it is moved again: the writer lease is known to be
+    /// this replica's until then (the lease task moves it forward with each renewal, and to now
+    /// when a renewal fails). Events committed meanwhile are still kept, for when it moves on.
+    pub(crate) fn usable_until(&self, until: Instant) {
+        if let Ok(mut held) = self.held.lock() {
+            held.until = Some(until);
+        }
     }
 
     /// Forget every event held (an erasure changed stored events: readers take the store's).
@@ -128,6 +149,24 @@ mod tests {
 
     fn sequences(events: &[(u64, SignedEvent)]) -> Vec<(u64, u64)> {
         events.iter().map(|(p, s)| (*p, s.sequence())).collect()
+    }
+
+    #[test]
+    fn nothing_is_handed_out_past_the_time_it_is_usable_until() {
+        let recent = Recent::new(8);
+        recent.committed(1, [signed(1), signed(2)]);
+        recent.usable_until(Instant::now() + std::time::Duration::from_secs(60));
+        assert!(recent.holds(2));
+        assert_eq!(recent.from(1, 10).map(|e| e.len()), Some(2));
+        recent.usable_until(Instant::now());
+        assert!(recent.get(1).is_none());
+        assert!(!recent.holds(2));
+        assert!(recent.from(1, 10).is_none());
+        // Commits go on being kept, and are handed out once the lease is confirmed again.
+        recent.committed(3, [signed(3)]);
+        recent.usable_until(Instant::now() + std::time::Duration::from_secs(60));
+        assert_eq!(recent.get(3).map(|s| s.sequence()), Some(3));
+        assert_eq!(recent.from(1, 10).map(|e| e.len()), Some(3));
     }
 
     #[test]

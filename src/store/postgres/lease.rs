@@ -10,11 +10,13 @@
 //! (and a supervisor restarts it as a standby).
 
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
 use super::{connect, PgError, PgKv, PgSettings};
+use crate::store::recent::Recent;
 
 /// A replica's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,16 +56,42 @@ const RENEW: &str =
 
 /// Contend for the writer lease as `holder` (a name for messages: member and host). The role
 /// is announced on the returned watch; the store's writes are fenced with the epoch held.
-pub(crate) fn contend(kv: &PgKv, holder: String) -> watch::Receiver<Role> {
+pub(crate) fn contend(
+    kv: &PgKv,
+    holder: String,
+    window: Option<Arc<Recent>>,
+) -> watch::Receiver<Role> {
     let (tx, rx) = watch::channel(Role::Contending);
     let epoch = kv.epoch();
     let settings = kv.settings().clone();
     super::runtime().spawn(async move {
-        let role = run(&settings, &holder, &tx, &epoch).await;
+        let window = Window(window);
+        let role = run(&settings, &holder, &tx, &epoch, &window).await;
+        window.closed();
         epoch.store(0, Ordering::SeqCst);
         tx.send_replace(role);
     });
     rx
+}
+
+/// The writer's window of recent events, usable only while the lease is known to be this
+/// replica's: from the moment a take or renewal was sent, for the lease's length (the database
+/// counts its expiry from later), and not at all once a renewal fails, since the holder's lost
+/// session lets another replica take over before the expiry.
+struct Window(Option<Arc<Recent>>);
+
+impl Window {
+    fn held_from(&self, sent: Instant, length: Duration) {
+        if let Some(w) = &self.0 {
+            w.usable_until(sent + length);
+        }
+    }
+
+    fn closed(&self) {
+        if let Some(w) = &self.0 {
+            w.usable_until(Instant::now());
+        }
+    }
 }
 
 /// Contend until the lease is lost (or nobody watches any more); returns the final role.
@@ -72,11 +100,14 @@ async fn run(
     holder: &str,
     role: &watch::Sender<Role>,
     epoch: &std::sync::atomic::AtomicI64,
+    window: &Window,
 ) -> Role {
+    window.closed();
     let Ok(config) = settings.config() else {
         return Role::Standby;
     };
-    let length = settings.lease_ms as f64 / 1000.0;
+    let lease = Duration::from_millis(settings.lease_ms);
+    let length = lease.as_secs_f64();
     let renew_every = Duration::from_millis((settings.lease_ms / 3).max(10));
     let poll = Duration::from_millis(settings.poll_ms.max(10));
     let mut held: Option<i64> = None;
@@ -92,18 +123,21 @@ async fn run(
             client = connect(config.clone()).await.ok();
         }
         let Some(c) = client.as_ref() else {
+            window.closed();
             if held.is_none() {
                 role.send_if_modified(|r| std::mem::replace(r, Role::Standby) != Role::Standby);
             }
             tokio::time::sleep(poll).await;
             continue;
         };
+        let sent = Instant::now();
         match held {
             None => match c.query_opt(TAKE, &[&holder, &length]).await {
                 Ok(Some(row)) => {
                     let e: i64 = row.get(0);
                     held = Some(e);
                     epoch.store(e, Ordering::SeqCst);
+                    window.held_from(sent, lease);
                     tracing::info!(epoch = e, "this replica holds the writer lease");
                     role.send_replace(Role::Writer(e));
                 }
@@ -116,14 +150,16 @@ async fn run(
                 }
             },
             Some(e) => match c.query_opt(RENEW, &[&e, &length]).await {
-                Ok(Some(_)) => {}
+                Ok(Some(_)) => window.held_from(sent, lease),
                 Ok(None) => {
                     tracing::error!(epoch = e, "another replica took the writer lease");
                     return Role::Deposed;
                 }
                 // The database is unreachable: the fence stops our writes once the lease
-                // expires; we keep renewing and carry on if it comes back still ours.
+                // expires; we keep renewing and carry on if it comes back still ours. The
+                // window waits for that.
                 Err(err) => {
+                    window.closed();
                     tracing::warn!(error = %PgError::from(err), "cannot renew the writer lease")
                 }
             },
@@ -155,7 +191,7 @@ pub(crate) fn acquire(
     holder: String,
     timeout: Duration,
 ) -> Result<watch::Receiver<Role>, PgError> {
-    let role = contend(kv, holder);
+    let role = contend(kv, holder, None);
     let deadline = std::time::Instant::now() + timeout;
     while !matches!(*role.borrow(), Role::Writer(_)) {
         if std::time::Instant::now() > deadline {
@@ -181,11 +217,20 @@ mod tests {
     fn a_paused_writer_is_fenced_out_and_deposed() {
         let Some(settings) = database() else { return };
         let old = PgKv::open(&settings).unwrap();
-        let old_role = acquire(&old, "old".into(), Duration::from_secs(10)).unwrap();
+        // The old writer's window of recent events, as a node's writer fills it.
+        let window = Arc::new(Recent::new(8));
+        let old_role = contend(&old, "old".into(), Some(window.clone()));
+        let mut waited = 0;
+        while !matches!(*old_role.borrow(), Role::Writer(_)) && waited < 1000 {
+            std::thread::sleep(Duration::from_millis(10));
+            waited += 1;
+        }
+        window.committed(1, [an_event()]);
+        assert!(window.holds(1), "the writer reads its own window");
         old.write(vec![Op::Put(b"k".to_vec(), b"old".to_vec())])
             .unwrap();
         let new = PgKv::open(&settings).unwrap();
-        let new_role = contend(&new, "new".into());
+        let new_role = contend(&new, "new".into(), None);
         // The old writer is alive and renewing: the lease stays with it.
         std::thread::sleep(Duration::from_millis(800));
         assert_eq!(*new_role.borrow(), Role::Standby);
@@ -223,7 +268,24 @@ mod tests {
             waited += 1;
         }
         assert_eq!(*old_role.borrow(), Role::Deposed);
+        assert!(
+            !window.holds(1),
+            "a deposed writer's window hands nothing out"
+        );
         assert_eq!(holder(&new).unwrap(), (new_epoch, Some("new".into())));
+    }
+
+    fn an_event() -> crate::event::SignedEvent {
+        let member: crate::event::identifiers::MemberId =
+            "central-server/GOV/70000001/migration".parse().unwrap();
+        let kid = crate::event::identifiers::KeyName::new(member.clone(), "k1").unwrap();
+        crate::event::Event::new(
+            member,
+            crate::event::schema::EventType::ReturneeRecord,
+            1,
+            serde_json::json!({}),
+        )
+        .sign(&crate::event::keys::generate(), &kid)
     }
 
     /// A writer whose session is gone (the process died) is replaced without waiting for its
