@@ -617,6 +617,14 @@ impl Store {
         self.kv().ok().and_then(|kv| kv.postgres().cloned())
     }
 
+    /// How long the writer must wait before a commit that erases (PostgreSQL: until the lease
+    /// this replica took has run out for its previous holder, whose window may still be read;
+    /// the embedded engines never wait).
+    pub(crate) fn erasures_wait(&self) -> std::time::Duration {
+        self.postgres()
+            .map_or(std::time::Duration::ZERO, |pg| pg.erasures_wait())
+    }
+
     fn load_side_frontiers(&self) -> Result<(), StoreError> {
         for log in [SideLog::Quarantine, SideLog::Access] {
             let size = self.side_len(log);

@@ -17,7 +17,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use crate::event::SignedEvent;
 
@@ -36,7 +36,9 @@ struct Held {
     first: u64,
     events: VecDeque<SignedEvent>,
     /// Past this instant nothing held is handed out; `None`: no limit (an embedded store).
-    until: Option<Instant>,
+    /// Checked on both clocks: the monotonic one stops while the machine is suspended, the
+    /// wall clock does not (a suspended writer's lease runs out in the database meanwhile).
+    until: Option<(Instant, SystemTime)>,
 }
 
 impl Held {
@@ -47,7 +49,9 @@ impl Held {
     /// Where `position` is (or would be) in `events`; `None` if it is before the window, or
     /// the window may not be read now.
     fn offset(&self, position: u64) -> Option<usize> {
-        if self.until.is_some_and(|until| Instant::now() >= until) {
+        if self.until.is_some_and(|(monotonic, wall)| {
+            Instant::now() >= monotonic || SystemTime::now() >= wall
+        }) {
             return None;
         }
         usize::try_from(position.checked_sub(self.first)?).ok()
@@ -86,8 +90,9 @@ impl Recent {
     /// this replica's until then (the lease task moves it forward with each renewal, and to now
     /// when a renewal fails). Events committed meanwhile are still kept, for when it moves on.
     pub(crate) fn usable_until(&self, until: Instant) {
+        let wall = SystemTime::now() + until.saturating_duration_since(Instant::now());
         if let Ok(mut held) = self.held.lock() {
-            held.until = Some(until);
+            held.until = Some((until, wall));
         }
     }
 

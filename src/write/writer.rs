@@ -198,6 +198,15 @@ impl Writer {
             // Before the commit: the window may hold the erased events parsed with their
             // disclosures, and once the erasure lands no reader may take them from it.
             self.heads.recent.clear();
+            // Nor from the window of a previous writer still running after it was replaced.
+            let wait = self.store.erasures_wait();
+            if !wait.is_zero() {
+                tracing::info!(
+                    wait_ms = wait.as_millis() as u64,
+                    "an erasure waits for the previous writer's lease to run out"
+                );
+                std::thread::sleep(wait);
+            }
         }
         let durable = if let Some(e) = round.failed.take() {
             Err(e)

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
-use super::{connect, PgError, PgKv, PgSettings};
+use super::{connect, PgError, PgKv, PgSettings, PreviousLease};
 use crate::store::recent::Recent;
 
 /// A replica's role.
@@ -42,12 +42,17 @@ impl Role {
     }
 }
 
+/// Take the lease; answers the new epoch and how many seconds the previous holder's lease had
+/// left (0 unless it was taken because the holder's session is gone).
 const TAKE: &str =
-    "UPDATE jol_writer SET epoch = epoch + 1, holder = $1, holder_pid = pg_backend_pid(),
+    "WITH old AS (SELECT expires_at AS previous FROM jol_writer WHERE id = 1 FOR UPDATE)
+    UPDATE jol_writer AS w SET epoch = w.epoch + 1, holder = $1, holder_pid = pg_backend_pid(),
         expires_at = clock_timestamp() + make_interval(secs => $2)
-    WHERE id = 1 AND (holder IS NULL OR expires_at < clock_timestamp()
-        OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = jol_writer.holder_pid))
-    RETURNING epoch";
+    FROM old
+    WHERE w.id = 1 AND (w.holder IS NULL OR w.expires_at < clock_timestamp()
+        OR NOT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = w.holder_pid))
+    RETURNING w.epoch, CASE WHEN old.previous > clock_timestamp()
+        THEN EXTRACT(EPOCH FROM old.previous - clock_timestamp())::float8 ELSE 0 END";
 
 const RENEW: &str =
     "UPDATE jol_writer SET expires_at = clock_timestamp() + make_interval(secs => $2),
@@ -63,10 +68,11 @@ pub(crate) fn contend(
 ) -> watch::Receiver<Role> {
     let (tx, rx) = watch::channel(Role::Contending);
     let epoch = kv.epoch();
+    let previous = kv.previous_lease();
     let settings = kv.settings().clone();
     super::runtime().spawn(async move {
         let window = Window(window);
-        let role = run(&settings, &holder, &tx, &epoch, &window).await;
+        let role = run(&settings, &holder, &tx, (&epoch, &previous), &window).await;
         window.closed();
         epoch.store(0, Ordering::SeqCst);
         tx.send_replace(role);
@@ -99,7 +105,7 @@ async fn run(
     settings: &PgSettings,
     holder: &str,
     role: &watch::Sender<Role>,
-    epoch: &std::sync::atomic::AtomicI64,
+    (epoch, previous): (&std::sync::atomic::AtomicI64, &PreviousLease),
     window: &Window,
 ) -> Role {
     window.closed();
@@ -135,6 +141,10 @@ async fn run(
             None => match c.query_opt(TAKE, &[&holder, &length]).await {
                 Ok(Some(row)) => {
                     let e: i64 = row.get(0);
+                    // Not known: as if the whole lease were left.
+                    let left: f64 = row.try_get(1).unwrap_or(length);
+                    let left = Duration::try_from_secs_f64(left.clamp(0.0, length));
+                    previous.ends_at(sent + left.unwrap_or_default());
                     held = Some(e);
                     epoch.store(e, Ordering::SeqCst);
                     window.held_from(sent, lease);
@@ -272,6 +282,8 @@ mod tests {
             !window.holds(1),
             "a deposed writer's window hands nothing out"
         );
+        // Taken after the expiry: the new writer's erasures need not wait.
+        assert_eq!(new.erasures_wait(), Duration::ZERO);
         assert_eq!(holder(&new).unwrap(), (new_epoch, Some("new".into())));
     }
 
@@ -306,6 +318,13 @@ mod tests {
         assert!(
             started.elapsed() < Duration::from_secs(59),
             "waited for the expiry"
+        );
+        // Its erasures wait for that expiry, in case the old process lives on and reads its
+        // window: a lost session is not a dead process.
+        let wait = new.erasures_wait();
+        assert!(
+            wait > Duration::from_secs(50) && wait <= Duration::from_secs(60),
+            "{wait:?}"
         );
     }
 }

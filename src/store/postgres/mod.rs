@@ -361,6 +361,30 @@ pub struct PgKv {
     pool: Pool,
     /// The writer lease's epoch while this process holds it, 0 otherwise ([`lease`]).
     epoch: Arc<AtomicI64>,
+    /// When the lease this process took would have ended for its previous holder.
+    previous: Arc<PreviousLease>,
+}
+
+/// When the previous holder's lease would have run out, as the lease task learnt when it took
+/// the lease. A holder whose session is gone is replaced at once, but its process may live on
+/// until then, reading its window of recent events (`store::recent`): this replica's writer
+/// erases nothing before that ([`PgKv::erasures_wait`]).
+#[derive(Debug, Default)]
+pub(crate) struct PreviousLease(Mutex<Option<std::time::Instant>>);
+
+impl PreviousLease {
+    pub(crate) fn ends_at(&self, at: std::time::Instant) {
+        if let Ok(mut ends) = self.0.lock() {
+            *ends = Some(at);
+        }
+    }
+
+    fn left(&self) -> std::time::Duration {
+        let ends = self.0.lock().ok().and_then(|e| *e);
+        ends.map_or(std::time::Duration::ZERO, |at| {
+            at.saturating_duration_since(std::time::Instant::now())
+        })
+    }
 }
 
 impl PgKv {
@@ -381,6 +405,7 @@ impl PgKv {
                 freed: Condvar::new(),
             },
             epoch: Arc::new(AtomicI64::new(0)),
+            previous: Arc::default(),
         })
     }
 
@@ -391,6 +416,17 @@ impl PgKv {
     /// The epoch cell the lease sets (0: not the writer).
     pub(crate) fn epoch(&self) -> Arc<AtomicI64> {
         self.epoch.clone()
+    }
+
+    /// The cell the lease sets when it takes the lease from a holder that may still run.
+    pub(crate) fn previous_lease(&self) -> Arc<PreviousLease> {
+        self.previous.clone()
+    }
+
+    /// How long this replica's writer must wait before a commit that erases: until the lease
+    /// it took would have run out for its previous holder (zero when it ran out before).
+    pub(crate) fn erasures_wait(&self) -> std::time::Duration {
+        self.previous.left()
     }
 
     /// The value under `key`.
