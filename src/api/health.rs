@@ -264,18 +264,17 @@ impl LocalApi {
     /// How full the quarantine is, and each publisher's share that this node follows, so an
     /// operator sees a peer filling it before the share is full.
     fn quarantine_held<'a>(&self, publishers: impl Iterator<Item = &'a MemberId>) -> Quarantine {
-        let share = self.quarantine_share;
-        let publishers = publishers
-            .map(|p| {
-                let held = self.store.quarantined_from(p.as_str());
-                (p.clone(), held.map(|h| Held::of(h, share)).into())
-            })
-            .collect();
         self.store
             .quarantine_held()
             .map(|held| WholeQuarantine {
                 held: Held::of(held, self.quarantine_caps),
-                publishers,
+                publishers: publishers
+                    .map(|p| {
+                        let share = self.store.quarantined_from(p.as_str());
+                        let share = share.map(|h| Held::of(h, self.quarantine_share));
+                        (p.clone(), share.into())
+                    })
+                    .collect(),
             })
             .into()
     }

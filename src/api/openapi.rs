@@ -246,7 +246,7 @@ fn ready_schema() -> Value {
     let quarantine = json!({"oneOf": [
         {"type": "object", "required": ["records", "bytes", "maxRecords", "maxBytes", "publishers"], "additionalProperties": false, "properties": whole},
         failed]});
-    let peer = json!({"type": "object", "required": ["connected", "cursor", "head", "last_error", "gaps", "failures",
+    let peer = json!({"type": "object", "additionalProperties": false, "required": ["connected", "cursor", "head", "last_error", "gaps", "failures",
         "quarantine_dropped", "release_cursor", "xroad_faults", "witness_unchecked", "side_logs_proven", "side_logs_unchecked"],
         "properties": {"connected": {"type": "boolean"}, "cursor": count, "head": count,
             "last_error": {"type": ["string", "null"]}, "gaps": count, "failures": counts,

@@ -205,7 +205,7 @@ impl Metrics {
         );
         let _ = writeln!(
             out,
-            "# HELP jol_writer_commit_seconds Group commits the writer made durable (count) and the time from the start of each one's write to its fsync (sum): the mean commit latency, and against the events published and received, how many events a commit covers.\n# TYPE jol_writer_commit_seconds summary\njol_writer_commit_seconds_sum {:.6}\njol_writer_commit_seconds_count {}",
+            "# HELP jol_writer_commit_seconds Group commits the writer made durable (count) and the time from the start of each one's write to its fsync, or on PostgreSQL its commit (sum): the mean commit latency, and against the events published and received, how many events a commit covers.\n# TYPE jol_writer_commit_seconds summary\njol_writer_commit_seconds_sum {:.6}\njol_writer_commit_seconds_count {}",
             self.commit_micros.load(Ordering::Relaxed) as f64 / 1e6,
             self.commits.load(Ordering::Relaxed)
         );
