@@ -598,10 +598,16 @@ mod tests {
         assert_eq!(sent.lock().unwrap().len(), 2);
     }
 
-    /// A witness answering past 64 KiB is cut off at that limit (not at the 64 MiB the node
-    /// reads from a feed) and nothing of its answer is kept.
-    #[tokio::test]
-    async fn a_witness_answer_past_its_limit_is_refused_and_nothing_is_kept() {
+    /// A node with one event and its checkpoint signed, and an outside witness's key.
+    struct Checkpointed {
+        node: crate::federation::fixture::Node,
+        bytes: Vec<u8>,
+        signed: SignedCheckpoint,
+        witness_key: ed25519_dalek::SigningKey,
+        vkey: VerifierKey,
+    }
+
+    async fn checkpointed() -> Checkpointed {
         use crate::event::schema::EventType;
         use crate::federation::fixture::{returnee, Federation};
         let fed = Federation::new();
@@ -618,6 +624,26 @@ mod tests {
             witness_key.verifying_key(),
         )
         .unwrap();
+        Checkpointed {
+            node,
+            bytes,
+            signed,
+            witness_key,
+            vkey,
+        }
+    }
+
+    /// A witness answering past 64 KiB is cut off at that limit (not at the 64 MiB the node
+    /// reads from a feed) and nothing of its answer is kept.
+    #[tokio::test]
+    async fn a_witness_answer_past_its_limit_is_refused_and_nothing_is_kept() {
+        let Checkpointed {
+            node,
+            bytes,
+            signed,
+            witness_key,
+            vkey,
+        } = checkpointed().await;
         let (url, _) =
             fake_witness_padded(witness_key, Some(WITNESS_ANSWER_BYTES + 1024), WITNESS_TIME).await;
         let target = entry(&url, &vkey.to_string()).target().unwrap();
@@ -637,22 +663,13 @@ mod tests {
     /// served, and the refusal says why; one within the skew is kept.
     #[tokio::test]
     async fn a_cosignature_dated_in_the_future_is_not_kept() {
-        use crate::event::schema::EventType;
-        use crate::federation::fixture::{returnee, Federation};
-        let fed = Federation::new();
-        let node = fed.node(&fed.migration);
-        let data = returnee("21503199012300", &[&fed.employment]);
-        node.publish(EventType::ReturneeRecord, data).await;
-        checkpoint::sign_if_grown(&node.store, &node.member, &node.key, 1).unwrap();
-        let (_, bytes) = node.store.latest_checkpoint().unwrap().unwrap();
-        let signed = checkpoint::read(&bytes).unwrap();
-        let witness_key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
-        let vkey = VerifierKey::new(
-            "witness.example/w1",
-            KeyType::Cosignature,
-            witness_key.verifying_key(),
-        )
-        .unwrap();
+        let Checkpointed {
+            node,
+            bytes,
+            signed,
+            witness_key,
+            vkey,
+        } = checkpointed().await;
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
         let tomorrow = now + 86_400;
         let (url, _) = fake_witness_padded(witness_key.clone(), Some(0), tomorrow).await;
