@@ -141,10 +141,11 @@ async fn run(
             None => match c.query_opt(TAKE, &[&holder, &length]).await {
                 Ok(Some(row)) => {
                     let e: i64 = row.get(0);
-                    // Not known: as if the whole lease were left.
+                    // Not known: as if the whole lease were left. Counted from the answer, not
+                    // the request, so the wait ends after the old holder's window closed.
                     let left: f64 = row.try_get(1).unwrap_or(length);
                     let left = Duration::try_from_secs_f64(left.clamp(0.0, length));
-                    previous.ends_at(sent + left.unwrap_or_default());
+                    previous.ends_at(Instant::now() + left.unwrap_or_default());
                     held = Some(e);
                     epoch.store(e, Ordering::SeqCst);
                     window.held_from(sent, lease);
