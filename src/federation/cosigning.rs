@@ -337,7 +337,10 @@ fn keep_valid(
         else {
             continue;
         };
-        if let Some(seconds) = times.into_iter().find_map(|t| seconds_ahead(t, now)) {
+        if let Some(seconds) = times
+            .into_iter()
+            .find_map(|t| checkpoint::seconds_ahead(t, now))
+        {
             ahead = Some(seconds);
             continue;
         }
@@ -348,16 +351,6 @@ fn keep_valid(
         (0, Some(seconds)) => Err(SubmitError::FromTheFuture(seconds)),
         _ => Ok(kept),
     }
-}
-
-/// How far a co-signature dated `time` is ahead of `now` (both Unix seconds), if that is more
-/// than two clocks may differ. A witness's clock that far ahead would date its statement when
-/// it could not yet have made it; tlog-cosignature lets a verifier refuse such a co-signature,
-/// and this node does rather than serve it to others.
-fn seconds_ahead(time: u64, now: i64) -> Option<u64> {
-    let ahead = i128::from(time) - i128::from(now);
-    (ahead > i128::from(crate::event::CLOCK_SKEW.whole_seconds()))
-        .then(|| u64::try_from(ahead).unwrap_or(u64::MAX))
 }
 
 /// The largest answer read from a witness: co-signature lines are ~150 bytes each, a 409's body
@@ -694,16 +687,38 @@ mod tests {
         assert_eq!(served.verify(&[vkey]).unwrap()[0].time, Some(now + 60));
     }
 
-    #[test]
-    fn a_cosignature_is_ahead_only_past_the_clock_skew() {
-        let skew = crate::event::CLOCK_SKEW.whole_seconds() as u64;
-        let now = 1_700_000_000i64;
-        let at = |ahead: u64| seconds_ahead(now as u64 + ahead, now);
-        assert_eq!(at(0), None);
-        assert_eq!(at(skew), None);
-        assert_eq!(at(skew + 1), Some(skew + 1));
-        assert_eq!(seconds_ahead(0, now), None, "the past is not ahead");
-        assert_eq!(seconds_ahead(i64::MAX as u64, -1), Some(1u64 << 63));
+    /// A co-signature dated far ahead that a store kept before such were refused is not
+    /// served; one dated now, kept beside it, is.
+    #[tokio::test]
+    async fn a_future_cosignature_kept_before_is_not_served() {
+        let Checkpointed {
+            node,
+            signed,
+            witness_key,
+            vkey,
+            ..
+        } = checkpointed().await;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+        let other_key = ed25519_dalek::SigningKey::from_bytes(&[10; 32]);
+        let other = VerifierKey::new(
+            "witness.example/w2",
+            KeyType::Cosignature,
+            other_key.verifying_key(),
+        )
+        .unwrap();
+        let text = signed.note.text();
+        let tomorrow = signed
+            .note
+            .cosign(vkey.name(), &witness_key, now + 86_400)
+            .unwrap();
+        let today = signed.note.cosign(other.name(), &other_key, now).unwrap();
+        for line in [&tomorrow, &today] {
+            checkpoint::keep_cosignature(&node.store, signed.checkpoint.size, text, line).unwrap();
+        }
+        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
+        let served = crate::log::note::Note::parse(&served).unwrap();
+        assert!(served.verify(std::slice::from_ref(&vkey)).is_err());
+        assert_eq!(served.verify(&[other]).unwrap()[0].time, Some(now));
     }
 
     /// A member's witness key rotated out (past its `not_after`, not revoked) no longer checks

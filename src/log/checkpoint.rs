@@ -348,22 +348,42 @@ pub fn keep_cosignature(
 }
 
 /// The latest checkpoint with every co-signature this node holds for it: the note as served.
+/// A co-signature dated past the clock skew ahead of now is left out: none is kept so since
+/// such were refused, but a store may hold one kept before.
 pub fn latest_cosigned(store: &Store) -> Result<Option<Vec<u8>>, crate::store::StoreError> {
     let Some((size, bytes)) = store.latest_checkpoint()? else {
         return Ok(None);
     };
     let mut signed = read(&bytes).map_err(|_| crate::store::StoreError::Corrupt("checkpoint"))?;
     let digest = text_digest(signed.note.text());
+    let now = OffsetDateTime::now_utc().unix_timestamp();
     for kept in store.cosignatures(size)? {
         let Some(line) = kept.strip_prefix(&digest[..]) else {
             continue; // a co-signature of an earlier checkpoint of this size
         };
         let line = std::str::from_utf8(line).unwrap_or_default();
-        if let Ok(sig) = NoteSignature::parse_line(line.trim_end_matches('\n')) {
-            let _ = signed.note.add(sig);
+        let Ok(sig) = NoteSignature::parse_line(line.trim_end_matches('\n')) else {
+            continue;
+        };
+        if sig
+            .stated_time()
+            .is_some_and(|t| seconds_ahead(t, now).is_some())
+        {
+            continue;
         }
+        let _ = signed.note.add(sig);
     }
     Ok(Some(signed.note.to_bytes()))
+}
+
+/// How far a co-signature dated `time` is ahead of `now` (both Unix seconds), if that is more
+/// than two clocks may differ ([`crate::event::CLOCK_SKEW`]). A witness's clock that far ahead
+/// would date its statement when it could not yet have made it; tlog-cosignature lets a
+/// verifier refuse such a co-signature, and this node neither keeps nor serves one.
+pub(crate) fn seconds_ahead(time: u64, now: i64) -> Option<u64> {
+    let ahead = i128::from(time) - i128::from(now);
+    (ahead > i128::from(crate::event::CLOCK_SKEW.whole_seconds()))
+        .then(|| u64::try_from(ahead).unwrap_or(u64::MAX))
 }
 
 /// What a witness concluded about a new checkpoint.
@@ -575,6 +595,18 @@ mod tests {
             quarantine: empty,
             access: empty,
         }
+    }
+
+    #[test]
+    fn a_cosignature_is_ahead_only_past_the_clock_skew() {
+        let skew = crate::event::CLOCK_SKEW.whole_seconds() as u64;
+        let now = 1_700_000_000i64;
+        let at = |ahead: u64| seconds_ahead(now as u64 + ahead, now);
+        assert_eq!(at(0), None);
+        assert_eq!(at(skew), None);
+        assert_eq!(at(skew + 1), Some(skew + 1));
+        assert_eq!(seconds_ahead(0, now), None, "the past is not ahead");
+        assert_eq!(seconds_ahead(i64::MAX as u64, -1), Some(1u64 << 63));
     }
 
     #[test]

@@ -258,6 +258,14 @@ impl NoteSignature {
         Ok(parsed)
     }
 
+    /// The time a `cosignature/v1` states, read without checking it: the first 8 bytes of a
+    /// signature of that type's length (8 + 64). For a co-signature already verified when it
+    /// was kept; any other signature may give a meaningless number or `None`.
+    pub fn stated_time(&self) -> Option<u64> {
+        let (time, sig) = self.bytes.split_first_chunk::<8>()?;
+        (sig.len() == 64).then(|| u64::from_be_bytes(*time))
+    }
+
     /// The line, with its newline.
     pub fn line(&self) -> String {
         let mut raw = self.id.to_be_bytes().to_vec();
@@ -579,6 +587,9 @@ mod tests {
         let plain =
             VerifierKey::new("witness.example/w1", KeyType::Ed25519, key.verifying_key()).unwrap();
         assert_eq!(note.verify(&[plain]), Err(NoteError::NoKnownSignature));
+        assert_eq!(cosig.stated_time(), Some(1_679_315_147));
         assert_eq!(NoteSignature::parse_lines(&cosig.line()).unwrap(), [cosig]);
+        // A plain Ed25519 signature (64 bytes) has no time of its shape.
+        assert_eq!(note.signatures()[0].stated_time(), None);
     }
 }
