@@ -570,8 +570,7 @@ mod tests {
             "{}",
             bodies[1]
         );
-        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
-        let served = crate::log::note::Note::parse(&served).unwrap();
+        let served = served(&node.store);
         assert_eq!(served.verify(&[vkey]).unwrap()[0].time, Some(1_700_000_000));
         let acked = node
             .store
@@ -626,65 +625,65 @@ mod tests {
         }
     }
 
+    impl Checkpointed {
+        /// Submit the checkpoint to a fake witness co-signing with `key`, dated `time`, its
+        /// answer padded by `padding` bytes.
+        async fn submit_to(
+            &self,
+            key: ed25519_dalek::SigningKey,
+            padding: usize,
+            time: u64,
+        ) -> Result<(), SubmitError> {
+            let (url, _) = fake_witness_padded(key, Some(padding), time).await;
+            let target = entry(&url, &self.vkey.to_string()).target().unwrap();
+            submit(&self.node.store, None, &target, &self.signed, &self.bytes).await
+        }
+    }
+
+    /// The checkpoint note `store` serves now, with its co-signatures.
+    fn served(store: &Store) -> crate::log::note::Note {
+        let bytes = checkpoint::latest_cosigned(store).unwrap().unwrap();
+        crate::log::note::Note::parse(&bytes).unwrap()
+    }
+
     /// A witness answering past 64 KiB is cut off at that limit (not at the 64 MiB the node
     /// reads from a feed) and nothing of its answer is kept.
     #[tokio::test]
     async fn a_witness_answer_past_its_limit_is_refused_and_nothing_is_kept() {
-        let Checkpointed {
-            node,
-            bytes,
-            signed,
-            witness_key,
-            vkey,
-        } = checkpointed().await;
-        let (url, _) =
-            fake_witness_padded(witness_key, Some(WITNESS_ANSWER_BYTES + 1024), WITNESS_TIME).await;
-        let target = entry(&url, &vkey.to_string()).target().unwrap();
-        let refused = submit(&node.store, None, &target, &signed, &bytes).await;
+        let at = checkpointed().await;
+        let padding = WITNESS_ANSWER_BYTES + 1024;
+        let refused = at
+            .submit_to(at.witness_key.clone(), padding, WITNESS_TIME)
+            .await;
         let said = refused.unwrap_err().to_string();
         let cut = format!("the answer is larger than {WITNESS_ANSWER_BYTES} bytes");
         assert!(
             said.contains(&cut),
             "cut off while read, not parsed after: {said}"
         );
-        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
-        let served = crate::log::note::Note::parse(&served).unwrap();
-        assert!(served.verify(&[vkey]).is_err(), "nothing of it was kept");
+        let served = served(&at.node.store);
+        assert!(served.verify(&[at.vkey]).is_err(), "nothing of it was kept");
     }
 
     /// A co-signature dated past the clock skew ahead of this node's clock is not kept nor
     /// served, and the refusal says why; one within the skew is kept.
     #[tokio::test]
     async fn a_cosignature_dated_in_the_future_is_not_kept() {
-        let Checkpointed {
-            node,
-            bytes,
-            signed,
-            witness_key,
-            vkey,
-        } = checkpointed().await;
+        let at = checkpointed().await;
+        let key = at.witness_key.clone();
         let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
-        let tomorrow = now + 86_400;
-        let (url, _) = fake_witness_padded(witness_key.clone(), Some(0), tomorrow).await;
-        let target = entry(&url, &vkey.to_string()).target().unwrap();
-        let refused = submit(&node.store, None, &target, &signed, &bytes).await;
+        let refused = at.submit_to(key.clone(), 0, now + 86_400).await;
         let said = refused.unwrap_err().to_string();
         assert!(
             said.contains("ahead of this node's clock") && said.contains("not kept"),
             "{said}"
         );
-        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
-        let served = crate::log::note::Note::parse(&served).unwrap();
-        assert!(served.verify(std::slice::from_ref(&vkey)).is_err());
+        let vkeys = std::slice::from_ref(&at.vkey);
+        assert!(served(&at.node.store).verify(vkeys).is_err());
         // A minute ahead is within what two clocks may differ.
-        let (url, _) = fake_witness_padded(witness_key, Some(0), now + 60).await;
-        let target = entry(&url, &vkey.to_string()).target().unwrap();
-        submit(&node.store, None, &target, &signed, &bytes)
-            .await
-            .unwrap();
-        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
-        let served = crate::log::note::Note::parse(&served).unwrap();
-        assert_eq!(served.verify(&[vkey]).unwrap()[0].time, Some(now + 60));
+        at.submit_to(key, 0, now + 60).await.unwrap();
+        let served = served(&at.node.store);
+        assert_eq!(served.verify(vkeys).unwrap()[0].time, Some(now + 60));
     }
 
     /// A co-signature dated far ahead that a store kept before such were refused is not
@@ -715,8 +714,7 @@ mod tests {
         for line in [&tomorrow, &today] {
             checkpoint::keep_cosignature(&node.store, signed.checkpoint.size, text, line).unwrap();
         }
-        let served = checkpoint::latest_cosigned(&node.store).unwrap().unwrap();
-        let served = crate::log::note::Note::parse(&served).unwrap();
+        let served = served(&node.store);
         assert!(served.verify(std::slice::from_ref(&vkey)).is_err());
         assert_eq!(served.verify(&[other]).unwrap()[0].time, Some(now));
     }
