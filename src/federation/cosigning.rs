@@ -357,18 +357,28 @@ fn keep_valid(
 /// is a size, so 64 KiB leaves room for many witnesses' lines and no more.
 const WITNESS_ANSWER_BYTES: usize = 64 * 1024;
 
+/// How long an outside witness gets to accept the connection (as a member's feed does): one
+/// that does not answer at all must not hold up the submissions to the others for the
+/// kernel's connect timeout.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// A connection to the target whose paths are relative to its submission prefix.
 async fn connect(syncer: Option<&Syncer>, target: &Target) -> Result<HttpClient, SubmitError> {
     let deadline = Duration::from_secs(10);
     match &target.kind {
         TargetKind::Outside {
             host_port, prefix, ..
-        } => Ok(HttpClient::connect_to(host_port)
-            .await
-            .map_err(|e| SubmitError::Connect(e.to_string()))?
-            .with_prefix(prefix.clone())
-            .with_deadline(deadline)
-            .with_answer_limit(WITNESS_ANSWER_BYTES)),
+        } => Ok(
+            tokio::time::timeout(CONNECT_TIMEOUT, HttpClient::connect_to(host_port))
+                .await
+                .map_err(|_| {
+                    SubmitError::Connect(format!("no connection within {CONNECT_TIMEOUT:?}"))
+                })?
+                .map_err(|e| SubmitError::Connect(e.to_string()))?
+                .with_prefix(prefix.clone())
+                .with_deadline(deadline)
+                .with_answer_limit(WITNESS_ANSWER_BYTES),
+        ),
         TargetKind::Member(m) => {
             let syncer = syncer.ok_or_else(|| SubmitError::Connect("no federation".into()))?;
             Ok(syncer
@@ -684,6 +694,47 @@ mod tests {
         at.submit_to(key, 0, now + 60).await.unwrap();
         let served = served(&at.node.store);
         assert_eq!(served.verify(vkeys).unwrap()[0].time, Some(now + 60));
+    }
+
+    /// A loopback port whose queue of connections not yet accepted is full: a further
+    /// connection to it gets no answer at all, as from a witness behind a black hole. The
+    /// listener (with a backlog of 0, never accepting) and the connections filling its queue
+    /// are returned to be kept for the test's life.
+    async fn black_hole() -> (
+        std::net::SocketAddr,
+        tokio::net::TcpListener,
+        Vec<tokio::net::TcpStream>,
+    ) {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(([127, 0, 0, 1], 0).into()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut filling = Vec::new();
+        for _ in 0..2 {
+            let connect = tokio::net::TcpStream::connect(addr);
+            if let Ok(Ok(c)) = tokio::time::timeout(Duration::from_millis(200), connect).await {
+                filling.push(c);
+            }
+        }
+        (addr, listener, filling)
+    }
+
+    /// An outside witness that never answers the connection is given up after
+    /// `CONNECT_TIMEOUT`, not the kernel's two minutes, so the other witnesses wait no longer.
+    #[tokio::test]
+    async fn a_witness_that_never_accepts_is_given_up_after_the_connect_timeout() {
+        let at = checkpointed().await;
+        let (addr, _listener, _filling) = black_hole().await;
+        let url = format!("http://{addr}/");
+        let target = entry(&url, &at.vkey.to_string()).target().unwrap();
+        let failed = submit(&at.node.store, None, &target, &at.signed, &at.bytes)
+            .await
+            .unwrap_err();
+        let said = failed.to_string();
+        assert!(
+            said.contains(&format!("no connection within {CONNECT_TIMEOUT:?}")),
+            "{said}"
+        );
     }
 
     /// A co-signature dated far ahead that a store kept before such were refused is not

@@ -22,6 +22,7 @@ const MAX_PROOF_HASHES: usize = 128;
 
 use super::receipt::{Reason, Rejection};
 use super::sync::{ProofFetchError, SyncError, Syncer};
+use super::witness_server::Alarm;
 use crate::event::identifiers::MemberId;
 use crate::log::checkpoint::{self, side_log_name, Checkpoint, HeadMove, Witnessed, SIDE_LOGS};
 use crate::log::note::MAX_NOTE_BYTES;
@@ -310,14 +311,15 @@ impl Syncer {
 
     /// A split view: count it, keep the served event and the signed checkpoint as evidence.
     fn split(&self, from: &MemberId, split: &Split, checkpoint: &[u8]) -> Result<(), SyncError> {
-        let alarmed = Meta::ForkAlarm(from.clone());
-        if self.store.meta(&alarmed)?.as_deref() == Some(checkpoint) {
-            return Ok(()); // raised already for this checkpoint
+        let keep = match self.decide_alarm(from, checkpoint)? {
+            Alarm::Raised => return Ok(()), // raised already for this checkpoint
+            Alarm::Keep => true,
+            Alarm::CountOnly => false,
+        };
+        tracing::error!(%from, sequence = split.sequence, evidence_kept = keep, "LOG SPLIT: an event the publisher served is not in the log its checkpoint commits to");
+        if !keep {
+            return Ok(());
         }
-        self.metrics
-            .forks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(%from, sequence = split.sequence, "LOG SPLIT: an event the publisher served is not in the log its checkpoint commits to");
         let evidence = serde_json::json!({
             "sequence": split.sequence,
             "event": serde_json::from_slice::<serde_json::Value>(&split.event).ok(),
@@ -327,8 +329,7 @@ impl Syncer {
             from,
             &Rejection::new(Reason::LogSplit, split.reason.clone()),
             &evidence.to_string(),
-        )?;
-        Ok(self.store.set_meta(&alarmed, checkpoint)?)
+        )
     }
 }
 
@@ -837,7 +838,8 @@ mod tests {
             json!({"previous": text(&witnessed), "new": text(&forked)})
         );
         assert_eq!(w.forks(), 1);
-        assert_eq!(w.meta(Meta::ForkAlarm), Some(forked));
+        let alarmed = w.meta(Meta::ForkAlarm).unwrap();
+        assert_eq!(alarmed[..8], 1u64.to_be_bytes(), "one kept");
         assert_eq!(w.meta(Meta::Witnessed), Some(witnessed));
 
         w.witness().await.unwrap();

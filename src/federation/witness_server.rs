@@ -185,6 +185,9 @@ impl Syncer {
     ) -> Result<String, WitnessError> {
         let request = Request::parse(body)?;
         let (signed, origin) = self.verify_submitted(&request.note)?;
+        // What is recorded or kept as evidence is the note as its log signed it, without the
+        // lines of keys nobody checked that a submitter may have added.
+        let note = signed.note.to_bytes();
         let new = &signed.checkpoint;
         if request.old > new.size {
             return Err(Refusal::Malformed(format!(
@@ -214,6 +217,12 @@ impl Syncer {
         if request.old == 0 && !request.proof.is_empty() {
             return inconsistent("from old size 0 the consistency proof must be empty".into());
         }
+        if request.old == new.size && !request.proof.is_empty() {
+            return inconsistent(format!(
+                "from old size {} to the same size the consistency proof must be empty",
+                request.old
+            ));
+        }
         // Two notes that contradict prove a fork by themselves; a bad proof does only when the
         // log itself sent it (anyone may replay its old notes). An older note proves nothing,
         // whoever sends it: a submission does not claim to be the log's latest, and the log's
@@ -223,12 +232,12 @@ impl Syncer {
         match checkpoint::judge(last.as_ref(), new, &request.proof) {
             Witnessed::Consistent | Witnessed::Unchanged => {}
             Witnessed::Fork(why) => {
-                self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)?;
+                self.alarm(&origin, &why, last_bytes.as_deref(), &note)?;
                 return inconsistent(why);
             }
             Witnessed::BadProof(why) => {
                 if caller == &origin {
-                    self.alarm(&origin, &why, last_bytes.as_deref(), &request.note)?;
+                    self.alarm(&origin, &why, last_bytes.as_deref(), &note)?;
                 }
                 return inconsistent(why);
             }
@@ -240,11 +249,11 @@ impl Syncer {
             .any(|l| last.as_ref().is_none_or(|l0| l0.side(l) != new.side(l)));
         if sides_grew {
             // add-checkpoint proves the event log alone: the split-view check proves these.
-            super::witness::keep_pending(&self.store, &origin, &request.note)?;
+            super::witness::keep_pending(&self.store, &origin, &note)?;
         }
         let line = checkpoint::cosign(&signed.note, &self.me, &self.witness_key).line();
         // One flush for both: the record, then this node's line, made durable together.
-        self.store.set_meta_lazy(&seen_key, &request.note)?;
+        self.store.set_meta_lazy(&seen_key, &note)?;
         self.store
             .set_meta(&Meta::Cosigned(origin.clone()), line.as_bytes())?;
         tracing::debug!(%origin, size = new.size, "co-signed a checkpoint");
@@ -284,7 +293,12 @@ impl Syncer {
             .filter(|m| m != &self.me && manifest.member(m).is_some())
             .ok_or_else(|| Refusal::UnknownOrigin(origin_line.chars().take(200).collect()))?;
         match checkpoint::verify(note, &manifest) {
-            Ok(signed) => Ok((signed, member)),
+            Ok(mut signed) => {
+                let keys = checkpoint::log_keys(&manifest, &member, checkpoint::KeysAt::now())
+                    .map_err(|e| Refusal::Untrusted(e.to_string()))?;
+                signed.note = signed.note.signed_by(&keys);
+                Ok((signed, member))
+            }
             Err(e @ (CheckpointError::Note(_) | CheckpointError::Body(_))) => Err(malformed(&e)),
             Err(e @ CheckpointError::UnknownOrigin(_)) => {
                 Err(Refusal::UnknownOrigin(e.to_string()))
@@ -295,7 +309,8 @@ impl Syncer {
         }
     }
 
-    /// A fork: count it, keep both signed checkpoints as evidence, log it; once per new note.
+    /// A fork: count it, keep both signed checkpoints as evidence, log it; once per new
+    /// statement, within the evidence one log may keep ([`Syncer::decide_alarm`]).
     pub(super) fn alarm(
         &self,
         from: &MemberId,
@@ -303,14 +318,15 @@ impl Syncer {
         previous: Option<&[u8]>,
         new: &[u8],
     ) -> Result<(), SyncError> {
-        let alarmed = Meta::ForkAlarm(from.clone());
-        if self.store.meta(&alarmed).ok().flatten().as_deref() == Some(new) {
+        let keep = match self.decide_alarm(from, new)? {
+            Alarm::Raised => return Ok(()),
+            Alarm::Keep => true,
+            Alarm::CountOnly => false,
+        };
+        tracing::error!(%from, reason, evidence_kept = keep, "LOG FORK: the log's checkpoint contradicts one witnessed before");
+        if !keep {
             return Ok(());
         }
-        self.metrics
-            .forks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        tracing::error!(%from, reason, "LOG FORK: the log's checkpoint contradicts one witnessed before");
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
         let evidence = serde_json::json!({
             "previous": previous.map(text),
@@ -320,8 +336,69 @@ impl Syncer {
             from,
             &Rejection::new(Reason::LogFork, reason),
             &evidence.to_string(),
-        )?;
-        self.store.set_meta(&alarmed, new).map_err(SyncError::from)
+        )
+    }
+
+    /// Whether a contradiction of `from`'s log, found in the signed note `statement`, is news:
+    /// not when the last one raised was the same statement (its signature lines aside). Kept
+    /// as evidence while fewer than [`MAX_FORK_EVIDENCE`] of this log are, counted and logged
+    /// only after that. Records the decision (`Meta::ForkAlarm`) and counts a new one.
+    pub(super) fn decide_alarm(
+        &self,
+        from: &MemberId,
+        statement: &[u8],
+    ) -> Result<Alarm, SyncError> {
+        let key = Meta::ForkAlarm(from.clone());
+        let digest = statement_digest(statement);
+        let (kept, last) = match self.store.meta(&key)? {
+            Some(v) => match v.split_first_chunk::<8>() {
+                Some((count, last)) if last.len() == 32 => {
+                    (u64::from_be_bytes(*count), last.to_vec())
+                }
+                // Written before alarms were counted: the note itself, one kept.
+                _ => (1, statement_digest(&v).to_vec()),
+            },
+            None => (0, Vec::new()),
+        };
+        if last == digest {
+            return Ok(Alarm::Raised);
+        }
+        self.metrics
+            .forks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (decision, kept) = match kept < MAX_FORK_EVIDENCE {
+            true => (Alarm::Keep, kept + 1),
+            false => (Alarm::CountOnly, kept),
+        };
+        let mut value = kept.to_be_bytes().to_vec();
+        value.extend_from_slice(&digest);
+        self.store.set_meta(&key, &value)?;
+        Ok(decision)
+    }
+}
+
+/// Most contradictions of one log kept as evidence in the quarantine. One proves the fork; more
+/// are counted and logged only, so a member (or the log itself) sending contradicting notes
+/// over and over cannot fill the quarantine that every member's events share.
+pub(super) const MAX_FORK_EVIDENCE: u64 = 8;
+
+/// What to do about a contradiction of a log.
+pub(super) enum Alarm {
+    /// Raised already for the same statement: nothing.
+    Raised,
+    /// Count it, log it, keep its evidence.
+    Keep,
+    /// Count it and log it; the log's evidence is full.
+    CountOnly,
+}
+
+/// What identifies a statement: the digest of its note's text (the signature lines, which
+/// anyone may add or reorder, left out), or of its bytes when it is no note.
+fn statement_digest(statement: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    match Note::parse(statement) {
+        Ok(note) => Sha256::digest(note.text().as_bytes()).into(),
+        Err(_) => Sha256::digest(statement).into(),
     }
 }
 
@@ -583,6 +660,73 @@ mod tests {
             Err(WitnessError::Refused(Refusal::Inconsistent(_)))
         ));
         assert_eq!(w.forks(), ["log-fork", "log-fork"]);
+    }
+
+    /// `note` with a signature line by a key nobody knows, different for each `n`.
+    fn with_junk_line(note: &[u8], n: u8) -> Vec<u8> {
+        let mut note = Note::parse(note).unwrap();
+        let junk = NoteSignature {
+            name: "junk.example/pad".into(),
+            id: u32::from(n),
+            bytes: vec![n; 64],
+        };
+        note.add(junk).unwrap();
+        note.to_bytes()
+    }
+
+    /// The record and the evidence are the note as the log signed it: lines by keys nobody
+    /// checked, added by whoever submitted it, are not kept.
+    #[test]
+    fn lines_by_unknown_keys_are_not_recorded() {
+        let w = world();
+        let note = w.note(&w.tree, 5, &w.origin());
+        w.submit_raw(&w.body(0, &[], &with_junk_line(&note, 1)))
+            .unwrap();
+        let record = w.node.store.meta(&Meta::Witnessed(w.origin())).unwrap();
+        assert_eq!(record, Some(note));
+    }
+
+    /// One contradiction sent again and again with other signature lines is one alarm; new
+    /// contradictions past the evidence a log may keep are counted, not kept.
+    #[test]
+    fn contradictions_sent_over_and_over_keep_bounded_evidence() {
+        let w = world();
+        w.submit(0, 5).unwrap();
+        let other = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i, 1])));
+        let forked = w.note(&other, 5, &w.origin());
+        for n in 0..20 {
+            let padded = with_junk_line(&forked, n);
+            let refused = w.submit_raw(&w.body(5, &[], &padded)).unwrap_err();
+            assert!(matches!(refused, Refusal::Inconsistent(_)));
+        }
+        assert_eq!(w.forks(), ["log-fork"]);
+        assert_eq!(w.node.metrics.forks.load(Relaxed), 1);
+        // The log itself sending a bad proof for one new size after another.
+        let sizes = 6..6 + MAX_FORK_EVIDENCE + 5;
+        for size in sizes.clone() {
+            let note = w.note(&w.tree, size, &w.origin());
+            let refused = w.submit_raw(&w.body(5, &[[7; 32]], &note)).unwrap_err();
+            assert!(matches!(refused, Refusal::Inconsistent(_)));
+        }
+        assert_eq!(w.forks().len() as u64, MAX_FORK_EVIDENCE);
+        let counted = 1 + (sizes.end - sizes.start);
+        assert_eq!(w.node.metrics.forks.load(Relaxed), counted);
+        // The record never moved: the honest extension still passes.
+        assert!(w.submit(5, 9).is_ok());
+    }
+
+    /// A consistency proof from a size to itself is empty: one with lines is refused (422),
+    /// without an alarm and without co-signing.
+    #[test]
+    fn a_proof_from_the_recorded_size_to_itself_must_be_empty() {
+        let w = world();
+        w.submit(0, 5).unwrap();
+        let note = w.note(&w.tree, 5, &w.origin());
+        let padded = w.body(5, &[[9; 32]; 3], &note);
+        let refused = w.submit_raw(&padded).unwrap_err();
+        assert_eq!(refused.response().status(), 422);
+        assert!(w.forks().is_empty());
+        assert!(w.submit_raw(&w.body(5, &[], &note)).is_ok());
     }
 
     #[test]

@@ -379,6 +379,22 @@ impl Note {
         })
     }
 
+    /// The note with only the signatures by `keys` (matched by name and id, each line once):
+    /// after [`Note::verify`] with the same keys, the lines that verified and no others.
+    pub fn signed_by(&self, keys: &[VerifierKey]) -> Note {
+        let mut signatures: Vec<NoteSignature> = Vec::new();
+        for sig in &self.signatures {
+            let known = keys.iter().any(|k| k.name == sig.name && k.id == sig.id);
+            if known && !signatures.contains(sig) {
+                signatures.push(sig.clone());
+            }
+        }
+        Note {
+            text: self.text.clone(),
+            signatures,
+        }
+    }
+
     /// Check the signatures by `known` keys: every one that matches a known key's name and id
     /// must verify (else the whole note is refused), others are ignored, and at least one
     /// must be there. Returns those checked, in order. A line repeated exactly is checked once
