@@ -43,6 +43,24 @@ pub trait Subtrees {
     type Error;
     /// The hash of leaves `[index << level, (index + 1) << level)`.
     fn perfect(&self, level: u32, index: u64) -> Result<Hash, Self::Error>;
+
+    /// The hashes of the `count` perfect subtrees at `level` from `first` on, in order: one
+    /// read where the source can make it one, one [`Subtrees::perfect`] each by default.
+    fn perfect_run(&self, level: u32, first: u64, count: u64) -> Result<Vec<Hash>, Self::Error> {
+        each_perfect(self, level, first, count)
+    }
+}
+
+/// [`Subtrees::perfect_run`] one subtree at a time.
+pub fn each_perfect<S: Subtrees + ?Sized>(
+    s: &S,
+    level: u32,
+    first: u64,
+    count: u64,
+) -> Result<Vec<Hash>, S::Error> {
+    (first..first.saturating_add(count))
+        .map(|i| s.perfect(level, i))
+        .collect()
 }
 
 /// The largest power of two smaller than `n` (n > 1).

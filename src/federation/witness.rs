@@ -58,10 +58,7 @@ impl Syncer {
             Ok(_) => return self.bad_checkpoint(from, "a checkpoint of another origin", &bytes),
             Err(e) => return self.bad_checkpoint(from, &e.to_string(), &bytes),
         };
-        let last: Option<Checkpoint> = last_bytes
-            .as_deref()
-            .and_then(|b| checkpoint::read(b).ok())
-            .map(|s| s.checkpoint);
+        let last = super::witness_server::recorded_checkpoint(last_bytes.as_deref())?;
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
             let path = format!("/proof/consistency?from={}&to={}", l.size, new.size);
@@ -83,7 +80,9 @@ impl Syncer {
             // This node's witness takes up what it checked, as if the log had submitted it, so
             // the next check starts from it even if the log never submits here.
             let old = last.map_or(0, |l| l.size);
-            self.take_up(from, old, &proof, &bytes)?;
+            // Under the witness's lock and with a flush: off the runtime's threads, as a
+            // submission is.
+            crate::cores::blocking(|| self.take_up(from, old, &proof, &bytes))?;
         }
         tracing::debug!(%from, size = new.size, "checked the publisher's checkpoint");
         Ok(())

@@ -16,7 +16,7 @@ use hyper::StatusCode;
 use super::receipt::{Reason, Rejection};
 use super::sync::{SyncError, Syncer};
 use crate::event::identifiers::MemberId;
-use crate::log::checkpoint::{self, CheckpointError, SignedCheckpoint, Witnessed};
+use crate::log::checkpoint::{self, Checkpoint, CheckpointError, SignedCheckpoint, Witnessed};
 use crate::log::note::{Note, MAX_NOTE_BYTES};
 use crate::merkle::{self, Hash};
 use crate::net::http::{self, Problem, ProblemKind, Response};
@@ -202,10 +202,7 @@ impl Syncer {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let seen_key = Meta::Witnessed(origin.clone());
         let last_bytes = self.store.meta(&seen_key)?;
-        let last = last_bytes
-            .as_deref()
-            .and_then(|b| checkpoint::read(b).ok())
-            .map(|s| s.checkpoint);
+        let last = recorded_checkpoint(last_bytes.as_deref())?;
         let recorded = last.as_ref().map_or(0, |l| l.size);
         if request.old != recorded {
             return Err(Refusal::Conflict(recorded).into());
@@ -375,6 +372,18 @@ impl Syncer {
         self.store.set_meta(&key, &value)?;
         Ok(decision)
     }
+}
+
+/// The checkpoint the witness recorded for a log, if any. A record that does not read is
+/// damage, not a log seen for the first time: trusting the next note on first use would let a
+/// rolled-back log through.
+pub(super) fn recorded_checkpoint(
+    record: Option<&[u8]>,
+) -> Result<Option<Checkpoint>, crate::store::StoreError> {
+    record
+        .map(|b| checkpoint::read(b).map(|s| s.checkpoint))
+        .transpose()
+        .map_err(|_| crate::store::StoreError::Corrupt("the witness's record of a log"))
 }
 
 /// Most contradictions of one log kept as evidence in the quarantine. One proves the fork; more
@@ -713,6 +722,25 @@ mod tests {
         assert_eq!(w.node.metrics.forks.load(Relaxed), counted);
         // The record never moved: the honest extension still passes.
         assert!(w.submit(5, 9).is_ok());
+    }
+
+    /// A record that does not read is damage: the submission fails (the caller retries)
+    /// rather than being taken as the log's first, which would let a rolled-back log through.
+    #[test]
+    fn a_damaged_record_fails_the_submission_instead_of_starting_over() {
+        let w = world();
+        w.submit(0, 5).unwrap();
+        let key = Meta::Witnessed(w.origin());
+        w.node.store.set_meta(&key, b"not a note").unwrap();
+        let note = w.note(&w.tree, 3, &w.origin());
+        let answer = w
+            .syncer
+            .witness_submission(&w.origin(), &w.body(0, &[], &note));
+        assert!(matches!(answer, Err(WitnessError::Failed(_))), "{answer:?}");
+        assert_eq!(
+            w.node.store.meta(&key).unwrap().as_deref(),
+            Some(&b"not a note"[..])
+        );
     }
 
     /// A consistency proof from a size to itself is empty: one with lines is refused (422),

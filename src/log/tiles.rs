@@ -108,11 +108,7 @@ impl TilePath {
             return Ok(Err(TileError::NotCovered(size)));
         }
         let first = self.index * TILE_WIDTH;
-        let mut out = Vec::with_capacity(self.count() as usize);
-        for i in 0..self.count() {
-            out.push(source.perfect(height, first + i)?);
-        }
-        Ok(Ok(out))
+        source.perfect_run(height, first, self.count()).map(Ok)
     }
 }
 
