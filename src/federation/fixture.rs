@@ -242,6 +242,7 @@ impl Node {
             settings,
             witness_key: self.key.clone(),
             witnessing: Default::default(),
+            alarms: Default::default(),
             xroad: None,
             max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
             quarantine_caps: caps,

@@ -417,6 +417,9 @@ pub(crate) struct Syncer {
     /// Held while a submitted checkpoint is checked against the record and replaces it
     /// (`witness_server`), so two submissions cannot roll the record back.
     pub(crate) witnessing: std::sync::Mutex<()>,
+    /// Held while an alarm about a log is decided and recorded (`alarm`), so two cannot both
+    /// take its last evidence slot.
+    pub(crate) alarms: std::sync::Mutex<()>,
     /// The TLS with this node's X-Road security server, for `via = "https://…"`.
     pub(crate) xroad: Option<crate::net::xroad::XRoadConfig>,
     /// The largest signed event this node accepts (`[limits] max_event_bytes`).

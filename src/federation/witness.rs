@@ -20,9 +20,9 @@ const MAX_PROOF_ANSWER_BYTES: usize = 64 * 1024;
 /// The most hashes a consistency or inclusion proof of a tree of up to 2^64 leaves holds.
 const MAX_PROOF_HASHES: usize = 128;
 
+use super::alarm::Evidence;
 use super::receipt::{Reason, Rejection};
 use super::sync::{ProofFetchError, SyncError, Syncer};
-use super::witness_server::Alarm;
 use crate::event::identifiers::MemberId;
 use crate::log::checkpoint::{self, side_log_name, Checkpoint, HeadMove, Witnessed, SIDE_LOGS};
 use crate::log::note::MAX_NOTE_BYTES;
@@ -58,7 +58,18 @@ impl Syncer {
             Ok(_) => return self.bad_checkpoint(from, "a checkpoint of another origin", &bytes),
             Err(e) => return self.bad_checkpoint(from, &e.to_string(), &bytes),
         };
-        let last = super::witness_server::recorded_checkpoint(last_bytes.as_deref())?;
+        let last = match super::witness_server::recorded_checkpoint(last_bytes.as_deref()) {
+            Ok(last) => last,
+            Err(e) => {
+                // The log's events still flow; only this check waits for the repair.
+                let count = self.metrics.count_sync(from, |s| &mut s.witness_unchecked);
+                if count == 1 || count.is_multiple_of(100) {
+                    tracing::error!(%from, error = %e, unchecked = count,
+                        "the witness's record of this publisher's log does not read: its checkpoints are not checked until it is repaired");
+                }
+                return Ok(());
+            }
+        };
         let mut proof = Vec::new();
         if let Some(l) = last.as_ref().filter(|l| l.size < new.size) {
             let path = format!("/proof/consistency?from={}&to={}", l.size, new.size);
@@ -67,14 +78,20 @@ impl Syncer {
         // The publisher served both the note, as its latest, and the proof: any contradiction
         // with what was witnessed is its own.
         let judged = checkpoint::judge(last.as_ref(), &new, &proof);
-        if let Witnessed::Fork(why) | Witnessed::Stale(why) | Witnessed::BadProof(why) = &judged {
-            return self.alarm(from, why, last_bytes.as_deref(), &bytes);
+        if let Witnessed::Fork(why) = &judged {
+            let evidence = Evidence::Contradiction;
+            return self.alarm(from, evidence, why, last_bytes.as_deref(), &bytes);
+        }
+        if let Witnessed::Stale(why) | Witnessed::BadProof(why) = &judged {
+            let evidence = Evidence::FailedProof;
+            return self.alarm(from, evidence, why, last_bytes.as_deref(), &bytes);
         }
         if let Some(split) = self.check_inclusions(client, from, &new).await? {
             return self.split(from, &split, &bytes);
         }
         if let Some(fork) = self.check_side_logs(client, from, &bytes).await? {
-            return self.alarm(from, &fork.why, Some(&fork.before), &fork.after);
+            let (before, after) = (Some(fork.before.as_slice()), &fork.after);
+            return self.alarm(from, fork.evidence, &fork.why, before, after);
         }
         if judged == Witnessed::Consistent {
             // This node's witness takes up what it checked, as if the log had submitted it, so
@@ -129,8 +146,9 @@ impl Syncer {
             };
             match self.side_logs_extend(client, from, was, now).await? {
                 SideLogs::Extend => {}
-                SideLogs::Contradict(why) => {
+                SideLogs::Contradict(evidence, why) => {
                     return Ok(Some(SideFork {
+                        evidence,
                         why,
                         before: before.clone(),
                         after: after.clone(),
@@ -160,11 +178,14 @@ impl Syncer {
             let (was, now, name) = (was.side(log), now.side(log), side_log_name(log));
             match checkpoint::head_move(name, was, now) {
                 HeadMove::Same => continue,
-                HeadMove::Forked(why) => return Ok(SideLogs::Contradict(why)),
+                HeadMove::Forked(why) => {
+                    return Ok(SideLogs::Contradict(Evidence::Contradiction, why))
+                }
                 HeadMove::Shrank(why) => {
-                    return Ok(SideLogs::Contradict(format!(
-                        "{why} while another head grew"
-                    )))
+                    return Ok(SideLogs::Contradict(
+                        Evidence::Contradiction,
+                        format!("{why} while another head grew"),
+                    ))
                 }
                 HeadMove::Grew if was.size == 0 => continue,
                 HeadMove::Grew => {}
@@ -190,10 +211,13 @@ impl Syncer {
                 &proof.hashes,
             );
             if !extends {
-                return Ok(SideLogs::Contradict(format!(
-                    "size {} of the {name} is not an extension of size {}",
-                    now.size, was.size
-                )));
+                return Ok(SideLogs::Contradict(
+                    Evidence::FailedProof,
+                    format!(
+                        "size {} of the {name} is not an extension of size {}",
+                        now.size, was.size
+                    ),
+                ));
             }
             self.metrics.count_sync(from, |s| &mut s.side_logs_proven);
         }
@@ -310,30 +334,25 @@ impl Syncer {
 
     /// A split view: count it, keep the served event and the signed checkpoint as evidence.
     fn split(&self, from: &MemberId, split: &Split, checkpoint: &[u8]) -> Result<(), SyncError> {
-        let keep = match self.decide_alarm(from, checkpoint)? {
-            Alarm::Raised => return Ok(()), // raised already for this checkpoint
-            Alarm::Keep => true,
-            Alarm::CountOnly => false,
-        };
-        tracing::error!(%from, sequence = split.sequence, evidence_kept = keep, "LOG SPLIT: an event the publisher served is not in the log its checkpoint commits to");
-        if !keep {
-            return Ok(());
-        }
-        let evidence = serde_json::json!({
-            "sequence": split.sequence,
-            "event": serde_json::from_slice::<serde_json::Value>(&split.event).ok(),
-            "checkpoint": String::from_utf8_lossy(checkpoint),
-        });
-        self.quarantine(
-            from,
-            &Rejection::new(Reason::LogSplit, split.reason.clone()),
-            &evidence.to_string(),
-        )
+        self.raise(from, Evidence::Split, checkpoint, || {
+            tracing::error!(%from, sequence = split.sequence, "LOG SPLIT: an event the publisher served is not in the log its checkpoint commits to");
+            let evidence = serde_json::json!({
+                "sequence": split.sequence,
+                "event": serde_json::from_slice::<serde_json::Value>(&split.event).ok(),
+                "checkpoint": String::from_utf8_lossy(checkpoint),
+            });
+            self.quarantine(
+                from,
+                &Rejection::new(Reason::LogSplit, split.reason.clone()),
+                &evidence.to_string(),
+            )
+        })
     }
 }
 
 /// Two checkpoints of a log whose side logs contradict each other, as signed, and why.
 struct SideFork {
+    evidence: Evidence,
     why: String,
     before: Vec<u8>,
     after: Vec<u8>,
@@ -344,7 +363,7 @@ enum SideLogs {
     /// Each extends the earlier one (proven, or unchanged).
     Extend,
     /// One contradicts it: why.
-    Contradict(String),
+    Contradict(Evidence, String),
     /// A proof could not be had: not checked this round.
     Unchecked,
 }
@@ -837,8 +856,11 @@ mod tests {
             json!({"previous": text(&witnessed), "new": text(&forked)})
         );
         assert_eq!(w.forks(), 1);
-        let alarmed = w.meta(Meta::ForkAlarm).unwrap();
-        assert_eq!(alarmed[..8], 1u64.to_be_bytes(), "one kept");
+        let alarmed: serde_json::Value =
+            serde_json::from_slice(&w.meta(Meta::ForkAlarm).unwrap()).unwrap();
+        // The two notes contradict through the proof the log served, not by themselves.
+        let kept = &alarmed["failedProof"];
+        assert_eq!(kept.as_array().map(Vec::len), Some(1), "{alarmed}");
         assert_eq!(w.meta(Meta::Witnessed), Some(witnessed));
 
         w.witness().await.unwrap();

@@ -13,6 +13,7 @@
 
 use hyper::StatusCode;
 
+use super::alarm::Evidence;
 use super::receipt::{Reason, Rejection};
 use super::sync::{SyncError, Syncer};
 use crate::event::identifiers::MemberId;
@@ -214,12 +215,6 @@ impl Syncer {
         if request.old == 0 && !request.proof.is_empty() {
             return inconsistent("from old size 0 the consistency proof must be empty".into());
         }
-        if request.old == new.size && !request.proof.is_empty() {
-            return inconsistent(format!(
-                "from old size {} to the same size the consistency proof must be empty",
-                request.old
-            ));
-        }
         // Two notes that contradict prove a fork by themselves; a bad proof does only when the
         // log itself sent it (anyone may replay its old notes). An older note proves nothing,
         // whoever sends it: a submission does not claim to be the log's latest, and the log's
@@ -227,14 +222,22 @@ impl Syncer {
         // split-view check meanwhile, has passed. The split-view check, which asks the log for
         // its latest, is where an older note is a rollback (`witness.rs`).
         match checkpoint::judge(last.as_ref(), new, &request.proof) {
+            Witnessed::Unchanged if !request.proof.is_empty() => {
+                return inconsistent(format!(
+                    "from old size {} to the same size the consistency proof must be empty",
+                    request.old
+                ));
+            }
             Witnessed::Consistent | Witnessed::Unchanged => {}
             Witnessed::Fork(why) => {
-                self.alarm(&origin, &why, last_bytes.as_deref(), &note)?;
+                let evidence = Evidence::Contradiction;
+                self.alarm(&origin, evidence, &why, last_bytes.as_deref(), &note)?;
                 return inconsistent(why);
             }
             Witnessed::BadProof(why) => {
                 if caller == &origin {
-                    self.alarm(&origin, &why, last_bytes.as_deref(), &note)?;
+                    let evidence = Evidence::FailedProof;
+                    self.alarm(&origin, evidence, &why, last_bytes.as_deref(), &note)?;
                 }
                 return inconsistent(why);
             }
@@ -289,9 +292,12 @@ impl Syncer {
         let member = checkpoint::member_of_origin(origin_line)
             .filter(|m| m != &self.me && manifest.member(m).is_some())
             .ok_or_else(|| Refusal::UnknownOrigin(origin_line.chars().take(200).collect()))?;
-        match checkpoint::verify(note, &manifest) {
+        // One instant for the check and for the lines kept, so a key that expires between
+        // the two cannot leave a record without the signature that was checked.
+        let at = checkpoint::KeysAt::now();
+        match checkpoint::verify_at(note, &manifest, at) {
             Ok(mut signed) => {
-                let keys = checkpoint::log_keys(&manifest, &member, checkpoint::KeysAt::now())
+                let keys = checkpoint::log_keys(&manifest, &member, at)
                     .map_err(|e| Refusal::Untrusted(e.to_string()))?;
                 signed.note = signed.note.signed_by(&keys);
                 Ok((signed, member))
@@ -306,71 +312,29 @@ impl Syncer {
         }
     }
 
-    /// A fork: count it, keep both signed checkpoints as evidence, log it; once per new
-    /// statement, within the evidence one log may keep ([`Syncer::decide_alarm`]).
+    /// A fork: count it, log it and keep both signed notes as evidence, as
+    /// [`Syncer::raise`] allows.
     pub(super) fn alarm(
         &self,
         from: &MemberId,
+        evidence: Evidence,
         reason: &str,
         previous: Option<&[u8]>,
         new: &[u8],
     ) -> Result<(), SyncError> {
-        let keep = match self.decide_alarm(from, new)? {
-            Alarm::Raised => return Ok(()),
-            Alarm::Keep => true,
-            Alarm::CountOnly => false,
-        };
-        tracing::error!(%from, reason, evidence_kept = keep, "LOG FORK: the log's checkpoint contradicts one witnessed before");
-        if !keep {
-            return Ok(());
-        }
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let evidence = serde_json::json!({
-            "previous": previous.map(text),
-            "new": text(new),
-        });
-        self.quarantine(
-            from,
-            &Rejection::new(Reason::LogFork, reason),
-            &evidence.to_string(),
-        )
-    }
-
-    /// Whether a contradiction of `from`'s log, found in the signed note `statement`, is news:
-    /// not when the last one raised was the same statement (its signature lines aside). Kept
-    /// as evidence while fewer than [`MAX_FORK_EVIDENCE`] of this log are, counted and logged
-    /// only after that. Records the decision (`Meta::ForkAlarm`) and counts a new one.
-    pub(super) fn decide_alarm(
-        &self,
-        from: &MemberId,
-        statement: &[u8],
-    ) -> Result<Alarm, SyncError> {
-        let key = Meta::ForkAlarm(from.clone());
-        let digest = statement_digest(statement);
-        let (kept, last) = match self.store.meta(&key)? {
-            Some(v) => match v.split_first_chunk::<8>() {
-                Some((count, last)) if last.len() == 32 => {
-                    (u64::from_be_bytes(*count), last.to_vec())
-                }
-                // Written before alarms were counted: the note itself, one kept.
-                _ => (1, statement_digest(&v).to_vec()),
-            },
-            None => (0, Vec::new()),
-        };
-        if last == digest {
-            return Ok(Alarm::Raised);
-        }
-        self.metrics
-            .forks
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (decision, kept) = match kept < MAX_FORK_EVIDENCE {
-            true => (Alarm::Keep, kept + 1),
-            false => (Alarm::CountOnly, kept),
-        };
-        let mut value = kept.to_be_bytes().to_vec();
-        value.extend_from_slice(&digest);
-        self.store.set_meta(&key, &value)?;
-        Ok(decision)
+        self.raise(from, evidence, new, || {
+            tracing::error!(%from, reason, "LOG FORK: the log's checkpoint contradicts one witnessed before");
+            let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+            let notes = serde_json::json!({
+                "previous": previous.map(text),
+                "new": text(new),
+            });
+            self.quarantine(
+                from,
+                &Rejection::new(Reason::LogFork, reason),
+                &notes.to_string(),
+            )
+        })
     }
 }
 
@@ -384,31 +348,6 @@ pub(super) fn recorded_checkpoint(
         .map(|b| checkpoint::read(b).map(|s| s.checkpoint))
         .transpose()
         .map_err(|_| crate::store::StoreError::Corrupt("the witness's record of a log"))
-}
-
-/// Most contradictions of one log kept as evidence in the quarantine. One proves the fork; more
-/// are counted and logged only, so a member (or the log itself) sending contradicting notes
-/// over and over cannot fill the quarantine that every member's events share.
-pub(super) const MAX_FORK_EVIDENCE: u64 = 8;
-
-/// What to do about a contradiction of a log.
-pub(super) enum Alarm {
-    /// Raised already for the same statement: nothing.
-    Raised,
-    /// Count it, log it, keep its evidence.
-    Keep,
-    /// Count it and log it; the log's evidence is full.
-    CountOnly,
-}
-
-/// What identifies a statement: the digest of its note's text (the signature lines, which
-/// anyone may add or reorder, left out), or of its bytes when it is no note.
-fn statement_digest(statement: &[u8]) -> [u8; 32] {
-    use sha2::{Digest, Sha256};
-    match Note::parse(statement) {
-        Ok(note) => Sha256::digest(note.text().as_bytes()).into(),
-        Err(_) => Sha256::digest(statement).into(),
-    }
 }
 
 #[cfg(test)]
@@ -695,12 +634,23 @@ mod tests {
         assert_eq!(record, Some(note));
     }
 
-    /// One contradiction sent again and again with other signature lines is one alarm; new
-    /// contradictions past the evidence a log may keep are counted, not kept.
+    /// Alarms the log can cause at will (its own bad proofs) fill their own evidence slots and
+    /// no more: a fork shown by two notes is still kept after them, once however often it is
+    /// sent again with other signature lines.
     #[test]
-    fn contradictions_sent_over_and_over_keep_bounded_evidence() {
+    fn alarms_sent_over_and_over_keep_bounded_evidence_and_a_fork_its_own() {
         let w = world();
         w.submit(0, 5).unwrap();
+        let cap = crate::federation::alarm::MAX_EVIDENCE as u64;
+        let sizes = 6..6 + cap + 5;
+        for size in sizes.clone() {
+            let note = w.note(&w.tree, size, &w.origin());
+            let refused = w.submit_raw(&w.body(5, &[[7; 32]], &note)).unwrap_err();
+            assert!(matches!(refused, Refusal::Inconsistent(_)));
+        }
+        assert_eq!(w.forks().len() as u64, cap);
+        let bad_proofs = sizes.end - sizes.start;
+        assert_eq!(w.node.metrics.forks.load(Relaxed), bad_proofs);
         let other = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i, 1])));
         let forked = w.note(&other, 5, &w.origin());
         for n in 0..20 {
@@ -708,38 +658,41 @@ mod tests {
             let refused = w.submit_raw(&w.body(5, &[], &padded)).unwrap_err();
             assert!(matches!(refused, Refusal::Inconsistent(_)));
         }
-        assert_eq!(w.forks(), ["log-fork"]);
-        assert_eq!(w.node.metrics.forks.load(Relaxed), 1);
-        // The log itself sending a bad proof for one new size after another.
-        let sizes = 6..6 + MAX_FORK_EVIDENCE + 5;
-        for size in sizes.clone() {
-            let note = w.note(&w.tree, size, &w.origin());
-            let refused = w.submit_raw(&w.body(5, &[[7; 32]], &note)).unwrap_err();
-            assert!(matches!(refused, Refusal::Inconsistent(_)));
-        }
-        assert_eq!(w.forks().len() as u64, MAX_FORK_EVIDENCE);
-        let counted = 1 + (sizes.end - sizes.start);
-        assert_eq!(w.node.metrics.forks.load(Relaxed), counted);
+        assert_eq!(w.forks().len() as u64, cap + 1, "the fork is kept");
+        assert_eq!(w.node.metrics.forks.load(Relaxed), bad_proofs + 1);
         // The record never moved: the honest extension still passes.
         assert!(w.submit(5, 9).is_ok());
     }
 
-    /// A record that does not read is damage: the submission fails (the caller retries)
-    /// rather than being taken as the log's first, which would let a rolled-back log through.
+    /// Evidence whose quarantine write failed is raised again when the contradiction comes
+    /// back, not taken as raised.
     #[test]
-    fn a_damaged_record_fails_the_submission_instead_of_starting_over() {
-        let w = world();
+    fn a_fork_whose_evidence_could_not_be_kept_is_raised_again() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.employment);
+        let full = QuarantineCaps {
+            max_records: 0,
+            max_bytes: 0,
+        };
+        let w = World {
+            syncer: node.syncer(SyncSettings::default(), full),
+            node,
+            fed,
+            tree: MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i]))),
+        };
         w.submit(0, 5).unwrap();
-        let key = Meta::Witnessed(w.origin());
-        w.node.store.set_meta(&key, b"not a note").unwrap();
-        let note = w.note(&w.tree, 3, &w.origin());
-        let answer = w
-            .syncer
-            .witness_submission(&w.origin(), &w.body(0, &[], &note));
-        assert!(matches!(answer, Err(WitnessError::Failed(_))), "{answer:?}");
+        let other = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i, 1])));
+        let forked = w.note(&other, 5, &w.origin());
+        for _ in 0..2 {
+            let failed = w
+                .syncer
+                .witness_submission(&w.origin(), &w.body(5, &[], &forked));
+            assert!(matches!(failed, Err(WitnessError::Failed(_))), "{failed:?}");
+        }
         assert_eq!(
-            w.node.store.meta(&key).unwrap().as_deref(),
-            Some(&b"not a note"[..])
+            w.node.metrics.forks.load(Relaxed),
+            0,
+            "nothing kept, nothing counted"
         );
     }
 

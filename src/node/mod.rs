@@ -339,6 +339,7 @@ async fn start_member_faces(
         settings: config.sync,
         witness_key: opened.key.clone(),
         witnessing: Default::default(),
+        alarms: Default::default(),
         xroad: config.xroad.clone(),
         max_event_bytes: config.limits.max_event_bytes,
         quarantine_caps: config.limits.quarantine(),

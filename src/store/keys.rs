@@ -156,9 +156,9 @@ pub enum Meta {
     /// The size of this node's log that the witness of this name last co-signed (u64 BE): the
     /// `old` size of the next `add-checkpoint` sent to it.
     WitnessAcked(String),
-    /// The alarms raised about this publisher: how many kept evidence (u64 BE), then the digest
-    /// of the last one's statement (32 bytes), so one is raised once (a store from before this
-    /// kept the last statement itself: `Syncer::decide_alarm` reads both).
+    /// The alarms raised about this publisher's log (JSON: the statements kept as evidence, by
+    /// kind, the last one raised, and how many were counted only; a store from before this kept
+    /// the last note alarmed itself, which `federation/alarm.rs` reads too).
     ForkAlarm(MemberId),
     /// The last checkpoint of this publisher whose side logs the split-view check proved to
     /// extend the ones before (the baseline of the next side-log proofs).
