@@ -1001,6 +1001,21 @@ mod tests {
     /// A publisher serving the same junk as its checkpoint round after round fills the
     /// quarantine with one record of it, not one a round; other junk is another record; a
     /// checkpoint larger than any note is not read whole.
+    /// A witness record that does not read leaves this log's checks waiting (counted) and its
+    /// sync going, instead of taking the next note on first use or ending the session.
+    #[tokio::test]
+    async fn a_damaged_record_leaves_the_check_waiting_not_the_sync() {
+        let mut w = world().await;
+        let log = w.history(4);
+        w.witnessed(b"not a note");
+        w.serve_checkpoint(&log, 4);
+        w.witness().await.unwrap();
+        assert!(w.quarantined().is_empty());
+        assert_eq!(w.meta(Meta::Witnessed), Some(b"not a note".to_vec()));
+        let unchecked = w.node.metrics.sync_snapshot()[w.from()].witness_unchecked;
+        assert_eq!(unchecked, 1);
+    }
+
     #[tokio::test]
     async fn a_bad_checkpoint_served_again_is_kept_once_and_a_huge_one_is_not_read() {
         let mut w = world().await;

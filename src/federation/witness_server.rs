@@ -696,6 +696,25 @@ mod tests {
         );
     }
 
+    /// A record that does not read is damage: the submission fails (the caller retries)
+    /// rather than being taken as the log's first, which would let a rolled-back log through.
+    #[test]
+    fn a_damaged_record_fails_the_submission_instead_of_starting_over() {
+        let w = world();
+        w.submit(0, 5).unwrap();
+        let key = Meta::Witnessed(w.origin());
+        w.node.store.set_meta(&key, b"not a note").unwrap();
+        let note = w.note(&w.tree, 3, &w.origin());
+        let answer = w
+            .syncer
+            .witness_submission(&w.origin(), &w.body(0, &[], &note));
+        assert!(matches!(answer, Err(WitnessError::Failed(_))), "{answer:?}");
+        assert_eq!(
+            w.node.store.meta(&key).unwrap().as_deref(),
+            Some(&b"not a note"[..])
+        );
+    }
+
     /// A consistency proof from a size to itself is empty: one with lines is refused (422),
     /// without an alarm and without co-signing.
     #[test]
