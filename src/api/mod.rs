@@ -83,7 +83,7 @@ impl LocalApi {
         let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
         let result = match Route::of(req.method(), &segments) {
             Some(route) => self.serve(route, req).await,
-            None => Err(unknown_route(req.method(), &path, &segments)),
+            None => Err(unknown_route(req.method(), &segments)),
         };
         result.unwrap_or_else(|p| p.response())
     }
@@ -261,17 +261,21 @@ fn signed_in(caller: Option<Caller>) -> Result<Caller, Problem> {
     })
 }
 
-/// 405 for a known path with another method, 404 otherwise.
-fn unknown_route(method: &Method, path: &str, segments: &[&str]) -> Problem {
-    let known_path = [Method::GET, Method::POST]
+/// 405 for a known path with another method, 404 otherwise. The path itself is not repeated
+/// (a person's path carries a PIN, and the answer comes before any token is checked): a 405
+/// names the route's template.
+fn unknown_route(method: &Method, segments: &[&str]) -> Problem {
+    let known = [Method::GET, Method::POST]
         .iter()
-        .any(|m| Route::of(m, segments).is_some());
-    if known_path {
-        Problem::new(
+        .find_map(|m| Route::of(m, segments));
+    match known {
+        Some(route) => Problem::new(
             ProblemKind::MethodNotAllowed,
-            format!("{method} is not allowed on {path}"),
-        )
-    } else {
-        Problem::new(ProblemKind::NotFound, format!("no resource at {path}"))
+            format!("{method} is not allowed on {}", route.spec().path),
+        ),
+        None => Problem::new(
+            ProblemKind::NotFound,
+            "no resource at this path (the routes are in /api/v1/openapi.json)",
+        ),
     }
 }

@@ -94,7 +94,7 @@ pub async fn handle(issuer: Arc<Issuer>, req: Request<Incoming>) -> Response {
         )),
         (None, _) => Err(Problem::new(
             ProblemKind::NotFound,
-            format!("no resource at {path}"),
+            "no resource of the issuer at this path",
         )),
     };
     answer.unwrap_or_else(|p| p.response())

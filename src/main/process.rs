@@ -65,6 +65,21 @@ fn small_pages_only() {
     }
 }
 
+/// Dependencies whose debug or trace logs write what the store holds (the PostgreSQL client
+/// its SQL with every key and value, sled every key): personal data, and out of an erasure's
+/// reach once in a log file. Held at `info` whatever `RUST_LOG` says.
+const DATA_LOGGERS: [&str; 3] = ["tokio_postgres=info", "postgres_protocol=info", "sled=info"];
+
+/// `filter` with [`DATA_LOGGERS`] held at `info`.
+fn quiet_data_loggers(filter: EnvFilter) -> EnvFilter {
+    DATA_LOGGERS
+        .iter()
+        .fold(filter, |f, directive| match directive.parse() {
+            Ok(d) => f.add_directive(d),
+            Err(_) => f,
+        })
+}
+
 /// Set up the allocator and logging (as JSON lines when `log_json`; at `default_filter` unless
 /// `RUST_LOG` says otherwise), run `work` on a multi-threaded runtime, and turn its result into
 /// the exit code.
@@ -74,8 +89,9 @@ pub(crate) fn run(
     work: impl Future<Output = anyhow::Result<()>>,
 ) -> ExitCode {
     configure_allocator();
-    let filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter = quiet_data_loggers(
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
+    );
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -101,6 +117,46 @@ pub(crate) fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::{Arc, Mutex};
+
+    /// What a subscriber wrote, shared with the test.
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Even when `RUST_LOG` asks for everything, the loggers that write stored keys and values
+    /// (the PostgreSQL client's SQL, sled's keys) stay at `info`; the node's own debug lines
+    /// still show.
+    #[test]
+    fn the_loggers_that_write_stored_data_stay_at_info() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let asked = "trace,tokio_postgres=trace,postgres_protocol=debug,sled=trace";
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(quiet_data_loggers(EnvFilter::new(asked)))
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::debug!(target: "tokio_postgres::simple_query", "executing 21503199012345");
+            tracing::trace!(target: "sled::tree", "key 21503199012345");
+            tracing::debug!(target: "postgres_protocol::message", "21503199012345");
+            tracing::info!(target: "tokio_postgres::connection", "connection closed");
+            tracing::debug!(target: "jol::federation::sync", "a page stored");
+        });
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        assert!(!text.contains("21503199012345"), "{text}");
+        assert!(text.contains("connection closed"), "{text}");
+        assert!(text.contains("a page stored"), "{text}");
+    }
 
     #[test]
     fn the_purge_delay_index_is_mimallocs() {

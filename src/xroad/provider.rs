@@ -27,7 +27,9 @@ use crate::api::registry::{date_param, kpi_answer, valid_pin};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::federation::feed::{serving_manifest, PeerApi};
-use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
+use crate::net::http::{
+    self, storage_problem_for_peer as storage_problem, Problem, ProblemKind, Response,
+};
 use crate::net::xroad::{header, Service};
 use crate::policy::access::{self, Access, Official, Outcome, Reader};
 use crate::policy::consent::{self, Audience, ConsentState, Facts};
@@ -49,7 +51,7 @@ impl ProviderFace {
         }
         let path = req.uri().path().to_string();
         let Some((service, resource)) = resource_of(&path) else {
-            return not_found(&path).response();
+            return not_found().response();
         };
         if req.method() == Method::GET && resource == "/openapi.json" {
             return http::json(StatusCode::OK, &super::openapi::service(service));
@@ -68,12 +70,12 @@ impl ProviderFace {
             }
             Service::Persons => match resource.strip_prefix("/persons/") {
                 Some(pin) if req.method() == Method::GET => self.person(&req, &client, pin),
-                _ => Err(not_found(&path)),
+                _ => Err(not_found()),
             },
             Service::Kpi if req.method() == Method::GET && resource == "/kpi" => {
                 self.kpi(&req, &client)
             }
-            Service::Kpi => Err(not_found(&path)),
+            Service::Kpi => Err(not_found()),
         };
         answer.unwrap_or_else(|p| p.response())
     }
@@ -236,10 +238,12 @@ fn required_header(headers: &HeaderMap, name: &str) -> Result<String, Problem> {
         })
 }
 
-fn not_found(path: &str) -> Problem {
+/// An unknown service resource. The path is not repeated: a person's resource carries a PIN,
+/// and the answer goes through both security servers' message logs.
+fn not_found() -> Problem {
     Problem::new(
         ProblemKind::NotFound,
-        format!("no service resource at {path}"),
+        "no service resource at this path (each service's resources are in its /openapi.json)",
     )
 }
 

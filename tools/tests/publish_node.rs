@@ -192,6 +192,20 @@ fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
             .status,
         405
     );
+    // A refused path is not repeated in the answer (a person's path carries a PIN, and these
+    // answers come before any token is checked): a 405 names the route's template.
+    let pin = "23002199012345";
+    let wrong_method =
+        request(addr, "DELETE", &format!("/api/v1/persons/{pin}"), &[], b"").unwrap();
+    assert_eq!(wrong_method.status, 405);
+    let said = String::from_utf8_lossy(&wrong_method.body);
+    assert!(
+        said.contains("/api/v1/persons/{pin}") && !said.contains(pin),
+        "{said}"
+    );
+    let no_such = get(addr, &format!("/api/v1/persons/{pin}/history"));
+    assert_eq!(no_such.status, 404);
+    assert!(!String::from_utf8_lossy(&no_such.body).contains(pin));
 
     // The node still serves, and everything refused is in quarantine with its reason.
     let good = post_json(addr, "/api/v1/events", &json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")})).unwrap();

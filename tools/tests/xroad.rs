@@ -280,6 +280,20 @@ fn through_the_proxy_a_client_without_a_grant_is_refused_and_persons_is_logged()
     );
     assert_eq!(edu.status, 404);
     assert_eq!((unknown.status, unknown.json()), (edu.status, edu.json()));
+    // A resource the service does not have is refused without repeating its path, which names
+    // the person (the answer passes through both security servers' message logs).
+    let deeper = via_ss(
+        t.ss("education"),
+        EDUCATION,
+        &format!("/r1/{MIGRATION}/jol-kpi/v1/persons/{pin}"),
+        &[("X-Road-UserId", "KG1"), ("X-Road-Issue", "X")],
+    );
+    assert_eq!(deeper.status, 404);
+    assert!(
+        !String::from_utf8_lossy(&deeper.body).contains(pin),
+        "{}",
+        deeper.json()
+    );
     for (who, outcome) in [
         (pin, "refused-no-consent"),
         (stranger, "refused-nothing-held"),
