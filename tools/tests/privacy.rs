@@ -718,3 +718,71 @@ fn order_status(addr: std::net::SocketAddr, path: &str) -> u16 {
         serde_json::json!({"legalBasis": "Law on Personal Information, art. 12", "reason": "r"});
     post_json(addr, path, &body).unwrap().status
 }
+
+/// Nothing a node logs names a person, even with every logger at `debug` (the level an operator
+/// turns on to find a fault): not the PIN, not the name, in none of the forms they take on
+/// disk, through a publish, the feed to a subscriber, reads of the event and the view, and
+/// refused paths holding the PIN; on redb and on PostgreSQL, whose client would log its SQL
+/// (every stored key and value) at `debug` if the node let it.
+#[test]
+fn debug_logs_name_no_person() {
+    for engine in ["redb", "postgres"] {
+        let fed = Federation::build_on(engine, "wait_secs = 5");
+        let (mig, mig_log) = Node::start_logged(&fed.config("migration"), "debug");
+        let (emp, emp_log) = Node::start_logged(&fed.config("employment"), "debug");
+        let id = publish_id(mig.addr, "returnee-record", &distinctive_record());
+        assert!(
+            arrives(emp.addr, MIGRATION, &id),
+            "{engine}: never reached employment"
+        );
+        wait_for_views(emp.addr);
+        for node in [&mig, &emp] {
+            assert_eq!(
+                get(node.addr, &format!("/api/v1/persons/{PIN}")).status,
+                200
+            );
+            assert_eq!(get(node.addr, &format!("/api/v1/events/{id}")).status, 200);
+            let refused = request(
+                node.addr,
+                "DELETE",
+                &format!("/api/v1/persons/{PIN}"),
+                &[],
+                b"",
+            );
+            assert_eq!(refused.unwrap().status, 405);
+            assert_eq!(
+                get(node.addr, &format!("/api/v1/persons/{PIN}/x")).status,
+                404
+            );
+        }
+        mig.stop();
+        emp.stop();
+        std::thread::sleep(Duration::from_millis(200)); // the last lines read off the pipes
+        let text = [mig_log.text(), emp_log.text()].join("\n");
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines.len() > 20,
+            "{engine}: the nodes logged at debug: {lines:?}"
+        );
+        for value in [PIN, GIVEN, FAMILY] {
+            // The forms a value takes on disk, and two a log would give bytes: hex (the
+            // PostgreSQL client's SQL writes bytea so) and a Debug byte list.
+            let bytes = value.as_bytes();
+            let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+            let list = bytes
+                .iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ");
+            let on_disk = common::traces::forms(value).into_iter();
+            let forms = on_disk.map(|f| String::from_utf8_lossy(&f).into_owned());
+            for form in forms.chain([hex, list]) {
+                let naming: Vec<&&str> = lines.iter().filter(|l| l.contains(&form)).collect();
+                assert!(
+                    naming.is_empty(),
+                    "{engine}: {value} logged as {form:?}: {naming:?}"
+                );
+            }
+        }
+    }
+}
