@@ -862,11 +862,26 @@ impl Store {
                 size.to_be_bytes().into(),
             ));
         }
-        match durable == Durable::Yes || !erased.is_empty() {
+        // From here until their records are zeroed, readers get the erased events stripped.
+        let stripped: Vec<(u64, Vec<u8>)> = erased
+            .iter()
+            .filter_map(|&p| {
+                let key = keys::log(p);
+                ops.iter().rev().find_map(|op| match op {
+                    Op::Put(k, v) if *k == key => Some((p, v.clone())),
+                    _ => None,
+                })
+            })
+            .collect();
+        log.erasing(stripped);
+        let written = match durable == Durable::Yes || !erased.is_empty() {
             true => kv.commit(ops),
             false => kv.apply(ops),
+        };
+        if written.is_err() {
+            log.not_erasing(&erased);
         }
-        .map_err(io("write"))?;
+        written.map_err(io("write"))?;
         if let Some(size) = size {
             log.commit(size);
         }

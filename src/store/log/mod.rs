@@ -12,9 +12,11 @@
 //! two leaves nothing personal on disk after the next start. PostgreSQL keeps the log in its
 //! table (`jol_kv`) and has none of this.
 
+use std::collections::HashMap;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 
 use super::keys::{self, Meta};
 use super::kv::{Kv, KvError, Op, Scan};
@@ -36,6 +38,11 @@ pub(super) struct EventLog {
     tiles: Tiles,
     /// Events the KV's commit point covers: what readers see.
     committed: AtomicU64,
+    /// Events being erased, with their stripped bytes: from before the erasure's KV commit
+    /// until their records are zeroed, reads give these instead of the records, so no reader
+    /// gets an erased event's disclosures in between (nor after a zeroing that failed, until
+    /// the next open finishes it).
+    erasing: Mutex<HashMap<u64, Vec<u8>>>,
 }
 
 impl EventLog {
@@ -47,7 +54,38 @@ impl EventLog {
             segments,
             tiles,
             committed: AtomicU64::new(committed),
+            erasing: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Events about to be erased (position, stripped bytes): read as stripped from now on.
+    pub(super) fn erasing(&self, events: impl IntoIterator<Item = (u64, Vec<u8>)>) {
+        if let Ok(mut erasing) = self.erasing.lock() {
+            erasing.extend(events);
+        }
+    }
+
+    /// The erasure of `positions` did not commit: read them as their records again.
+    pub(super) fn not_erasing(&self, positions: &[u64]) {
+        if let Ok(mut erasing) = self.erasing.lock() {
+            positions.iter().for_each(|p| drop(erasing.remove(p)));
+        }
+    }
+
+    /// `records` with those being erased read as their stripped bytes.
+    fn overlaid(&self, mut records: Vec<(u64, Record)>) -> Vec<(u64, Record)> {
+        let Ok(erasing) = self.erasing.lock() else {
+            return records;
+        };
+        if erasing.is_empty() {
+            return records;
+        }
+        for (position, record) in &mut records {
+            if let Some(stripped) = erasing.get(position) {
+                *record = Record::Live(stripped.clone());
+            }
+        }
+        records
     }
 
     /// Append events (position, bytes, leaf hash) after the last one held and make them durable
@@ -73,14 +111,14 @@ impl EventLog {
         if first > last {
             return Ok(Vec::new());
         }
-        self.segments.read_range(first, last)
+        Ok(self.overlaid(self.segments.read_range(first, last)?))
     }
 
     /// The records at `positions` (ascending), those committed.
     pub(super) fn each(&self, positions: &[u64]) -> io::Result<Vec<(u64, Record)>> {
         let size = self.size();
         let held: Vec<u64> = positions.iter().copied().filter(|&p| p <= size).collect();
-        self.segments.read_each(&held)
+        Ok(self.overlaid(self.segments.read_each(&held)?))
     }
 
     /// The stored size of each committed record from `first` on, at most `count`.
@@ -103,6 +141,8 @@ impl EventLog {
         for file in files {
             file.sync_data()?;
         }
+        // Zeroed: the records say erased and the KV holds the stripped bytes.
+        self.not_erasing(positions);
         Ok(())
     }
 
@@ -222,6 +262,49 @@ mod tests {
             );
         }
         store.commit(LogAppend::for_tests(), b).unwrap();
+    }
+
+    /// From the moment an erasure is about to commit until its records are zeroed (or, when the
+    /// zeroing failed, until the next open finishes it), reads give the stripped bytes, never
+    /// the record with the erased disclosures; an erasure that did not commit leaves the record
+    /// read as it was.
+    #[test]
+    fn an_event_being_erased_reads_stripped_until_its_record_is_zeroed() {
+        for engine in [Engine::Redb, Engine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            commit(&store, 1..=3, "secret");
+            let log = store.event_log().unwrap().unwrap();
+            log.erasing([(2, b"stripped 2".to_vec())]);
+            // The KV commit and the zeroing have not happened: the segment still holds it.
+            assert_eq!(
+                log.segments.read_each(&[2]).unwrap()[0].1,
+                Record::Live(b"secret 2".to_vec())
+            );
+            assert_eq!(store.get(2).unwrap().unwrap(), b"stripped 2", "{engine}");
+            let read: Vec<Vec<u8>> = store
+                .range(0, 3)
+                .unwrap()
+                .into_iter()
+                .map(|e| e.1)
+                .collect();
+            assert_eq!(
+                read,
+                [&b"secret 1"[..], b"stripped 2", b"secret 3"],
+                "{engine}"
+            );
+            log.not_erasing(&[2]);
+            assert_eq!(
+                store.get(2).unwrap().unwrap(),
+                b"secret 2",
+                "{engine}: not erased after all"
+            );
+            // Zeroed: the overlay goes, the record says erased (its bytes are then the KV's).
+            log.erasing([(3, b"stripped 3".to_vec())]);
+            log.zero(&[3]).unwrap();
+            assert!(log.erasing.lock().unwrap().is_empty());
+            assert_eq!(log.range(3, 3).unwrap()[0].1, Record::Erased, "{engine}");
+        }
     }
 
     /// Events appended and synced whose KV commit never landed (a crash between the two) are
