@@ -47,7 +47,7 @@ impl LocalApi {
         let body = http::read_body(req, self.max_body_bytes, self.body_deadline).await?;
         let reason = reason(&http::parse_json(&body)?)?;
         match issuer.revoke(&self.publisher, id, &reason).await {
-            Ok(held) => Ok(http::json(StatusCode::OK, &listed(&held))),
+            Ok(held) => Ok(http::json(StatusCode::OK, &revoked(&held))),
             Err(IssuerError::Unknown) => Err(Problem::new(
                 ProblemKind::CredentialNotFound,
                 "this node issued no credential with that id",
@@ -107,6 +107,17 @@ fn listed(held: &Held) -> Value {
         value["qrSvg"] = svg.into();
     }
     value
+}
+
+/// What a revocation answers: which credential, its status and the revocation, not the
+/// credential itself (it names its holder: reading it is a read of the person, through the
+/// person's credentials route, decided and logged there).
+fn revoked(held: &Held) -> Value {
+    serde_json::json!({
+        "id": held.id,
+        "status": "revoked",
+        "revoked": held.revoked,
+    })
 }
 
 /// A QR code of `text` as SVG, if it fits one (a QR code holds at most ~2.9 KB).

@@ -380,6 +380,9 @@ fn schemas() -> Value {
     schemas["Credential"] = credential;
     schemas["Credentials"] = credentials;
     schemas["RevocationRequest"] = revocation;
+    schemas["Revoked"] = json!({"type": "object", "required": ["id", "status", "revoked"], "additionalProperties": false, "properties": {
+        "id": {"type": "string"}, "status": {"const": "revoked"},
+        "revoked": {"type": "object", "required": ["at", "reason"], "properties": {"at": {"type": "string"}, "reason": {"type": "string"}}}}});
     schemas
 }
 

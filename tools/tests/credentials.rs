@@ -239,7 +239,18 @@ fn a_credential_verifies_with_an_sd_jwt_vc_library_we_did_not_write_until_it_is_
     );
     let a = revoke(&json!({"reason": "certificate annulled by the awarding body"}));
     assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
-    assert_eq!(a.json()["status"], "revoked");
+    let answer = a.json();
+    assert_eq!(answer["status"], "revoked");
+    assert_eq!(answer["id"], id);
+    // The answer is not the credential: nothing of its holder, read without a decision or a
+    // log entry.
+    assert!(
+        answer.get("sdJwt").is_none() && answer.get("qrSvg").is_none(),
+        "{answer}"
+    );
+    for personal in PERSONAL {
+        assert!(!answer.to_string().contains(personal), "{answer}");
+    }
     assert_eq!(revoke(&json!({"reason": "again"})).status, 409);
     let list = String::from_utf8(public_get(public, "/status/1").body).unwrap();
     let err = npm_verify(work, &metadata, sd_jwt, Some(&list)).unwrap_err();
