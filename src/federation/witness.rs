@@ -998,9 +998,6 @@ mod tests {
         assert_eq!(w.forks(), 0);
     }
 
-    /// A publisher serving the same junk as its checkpoint round after round fills the
-    /// quarantine with one record of it, not one a round; other junk is another record; a
-    /// checkpoint larger than any note is not read whole.
     /// A witness record that does not read leaves this log's checks waiting (counted) and its
     /// sync going, instead of taking the next note on first use or ending the session.
     #[tokio::test]
@@ -1016,6 +1013,9 @@ mod tests {
         assert_eq!(unchecked, 1);
     }
 
+    /// A publisher serving the same junk as its checkpoint round after round fills the
+    /// quarantine with one record of it, not one a round; other junk is another record; a
+    /// checkpoint larger than any note is not read whole.
     #[tokio::test]
     async fn a_bad_checkpoint_served_again_is_kept_once_and_a_huge_one_is_not_read() {
         let mut w = world().await;
