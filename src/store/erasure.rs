@@ -30,7 +30,7 @@ impl WriteBatch {
     pub fn erase_event(&mut self, _: LogAppend, position: u64, stripped: &[u8], erasure: &Uuid) {
         self.put(keys::log(position), stripped);
         self.put(keys::erased(position), erasure.as_bytes());
-        self.erased.push(position);
+        self.erased.push((position, stripped.to_vec()));
         self.len += 1;
     }
 

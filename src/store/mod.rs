@@ -228,9 +228,9 @@ pub struct WriteBatch {
     /// Perfect subtrees of the event log the writer's frontier completed (kept as keys on
     /// PostgreSQL; the embedded engines' tiles hash their own).
     subtrees: Vec<(u32, u64, crate::merkle::Hash)>,
-    /// Positions of events an erasure stripped (their segment records are zeroed after the
-    /// commit).
-    erased: Vec<u64>,
+    /// Events an erasure stripped, with their stripped bytes (their segment records are zeroed
+    /// after the commit, and read as these until then).
+    erased: Vec<(u64, Vec<u8>)>,
     len: usize,
 }
 
@@ -863,29 +863,20 @@ impl Store {
             ));
         }
         // From here until their records are zeroed, readers get the erased events stripped.
-        let stripped: Vec<(u64, Vec<u8>)> = erased
-            .iter()
-            .filter_map(|&p| {
-                let key = keys::log(p);
-                ops.iter().rev().find_map(|op| match op {
-                    Op::Put(k, v) if *k == key => Some((p, v.clone())),
-                    _ => None,
-                })
-            })
-            .collect();
-        log.erasing(stripped);
-        let written = match durable == Durable::Yes || !erased.is_empty() {
+        let erased_positions: Vec<u64> = erased.iter().map(|(p, _)| *p).collect();
+        log.erasing(erased);
+        let written = match durable == Durable::Yes || !erased_positions.is_empty() {
             true => kv.commit(ops),
             false => kv.apply(ops),
         };
         if written.is_err() {
-            log.not_erasing(&erased);
+            log.not_erasing(&erased_positions);
         }
         written.map_err(io("write"))?;
         if let Some(size) = size {
             log.commit(size);
         }
-        if let Err(e) = log.zero(&erased) {
+        if let Err(e) = log.zero(&erased_positions) {
             // The erasure is committed; the next open zeroes what is left (`log::finish_erasures`).
             tracing::error!(error = %e, "zeroing erased events in the segments failed");
         }
