@@ -186,8 +186,7 @@ impl Syncer {
     ) -> Result<String, WitnessError> {
         let request = Request::parse(body)?;
         let (signed, origin) = self.verify_submitted(&request.note)?;
-        // What is recorded or kept as evidence is the note as its log signed it, without the
-        // lines of keys nobody checked that a submitter may have added.
+        // What is recorded or kept as evidence: the note as its log signed it.
         let note = signed.note.to_bytes();
         let new = &signed.checkpoint;
         if request.old > new.size {
@@ -292,16 +291,8 @@ impl Syncer {
         let member = checkpoint::member_of_origin(origin_line)
             .filter(|m| m != &self.me && manifest.member(m).is_some())
             .ok_or_else(|| Refusal::UnknownOrigin(origin_line.chars().take(200).collect()))?;
-        // One instant for the check and for the lines kept, so a key that expires between
-        // the two cannot leave a record without the signature that was checked.
-        let at = checkpoint::KeysAt::now();
-        match checkpoint::verify_at(note, &manifest, at) {
-            Ok(mut signed) => {
-                let keys = checkpoint::log_keys(&manifest, &member, at)
-                    .map_err(|e| Refusal::Untrusted(e.to_string()))?;
-                signed.note = signed.note.signed_by(&keys);
-                Ok((signed, member))
-            }
+        match checkpoint::verify_log_signed(note, &manifest) {
+            Ok(signed) => Ok((signed, member)),
             Err(e @ (CheckpointError::Note(_) | CheckpointError::Body(_))) => Err(malformed(&e)),
             Err(e @ CheckpointError::UnknownOrigin(_)) => {
                 Err(Refusal::UnknownOrigin(e.to_string()))

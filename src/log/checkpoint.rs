@@ -302,6 +302,15 @@ pub fn verify_at(
     manifest: &Manifest,
     at: KeysAt,
 ) -> Result<SignedCheckpoint, CheckpointError> {
+    verified(bytes, manifest, at).map(|(signed, _)| signed)
+}
+
+/// [`verify_at`], and the log keys it checked with.
+fn verified(
+    bytes: &[u8],
+    manifest: &Manifest,
+    at: KeysAt,
+) -> Result<(SignedCheckpoint, Vec<VerifierKey>), CheckpointError> {
     let signed = read(bytes)?;
     let member = signed
         .checkpoint
@@ -313,12 +322,24 @@ pub fn verify_at(
         .note
         .verify(&keys)
         .map_err(CheckpointError::Signature)?;
-    Ok(signed)
+    Ok((signed, keys))
 }
 
 /// [`verify_at`] with the keys valid now.
 pub fn verify(bytes: &[u8], manifest: &Manifest) -> Result<SignedCheckpoint, CheckpointError> {
     verify_at(bytes, manifest, KeysAt::now())
+}
+
+/// [`verify`], the note keeping only the log's own signature lines (those checked): what a
+/// witness records of a submitted checkpoint, without the lines of keys nobody checked that a
+/// submitter may have added.
+pub fn verify_log_signed(
+    bytes: &[u8],
+    manifest: &Manifest,
+) -> Result<SignedCheckpoint, CheckpointError> {
+    let (mut signed, keys) = verified(bytes, manifest, KeysAt::now())?;
+    signed.note = signed.note.signed_by(&keys);
+    Ok(signed)
 }
 
 /// This node's `cosignature/v1` of a checkpoint note, as its witness, dated now.
