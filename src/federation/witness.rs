@@ -63,7 +63,7 @@ impl Syncer {
             Err(e) => {
                 // The log's events still flow; only this check waits for the repair.
                 let count = self.metrics.count_sync(from, |s| &mut s.witness_unchecked);
-                if count == 1 || count.is_multiple_of(100) {
+                if sparsely(count) {
                     tracing::error!(%from, error = %e, unchecked = count,
                         "the witness's record of this publisher's log does not read: its checkpoints are not checked until it is repaired");
                 }
@@ -232,7 +232,7 @@ impl Syncer {
         let count = self
             .metrics
             .count_sync(from, |s| &mut s.side_logs_unchecked);
-        if count == 1 || count.is_multiple_of(100) {
+        if sparsely(count) {
             tracing::warn!(%from, why, unchecked = count,
                 "no side-log consistency proof from the publisher: its side logs are not checked this round");
         }
@@ -244,8 +244,8 @@ impl Syncer {
     /// hundredth time, and the first time unless it is a 404 (a new log has no checkpoint yet).
     fn unchecked(&self, from: &MemberId, status: hyper::StatusCode) {
         let count = self.metrics.count_sync(from, |s| &mut s.witness_unchecked);
-        let first = count == 1 && status != hyper::StatusCode::NOT_FOUND;
-        if first || count.is_multiple_of(100) {
+        let new_log = count == 1 && status == hyper::StatusCode::NOT_FOUND;
+        if sparsely(count) && !new_log {
             tracing::warn!(%from, status = status.as_u16(), unchecked = count,
                 "the publisher did not serve its checkpoint: its events are not checked against its log this round");
         }
@@ -348,6 +348,12 @@ impl Syncer {
             )
         })
     }
+}
+
+/// Whether the `count`th occurrence of a condition counted each round is logged: the first and
+/// every hundredth, so a condition that lasts stays in the log without filling it.
+fn sparsely(count: u64) -> bool {
+    count == 1 || count.is_multiple_of(100)
 }
 
 /// Two checkpoints of a log whose side logs contradict each other, as signed, and why.
