@@ -366,11 +366,7 @@ impl Commits {
         let (status, body) = client.get("/metrics").await?;
         anyhow::ensure!(status.is_success(), "/metrics answered {status}");
         let text = String::from_utf8_lossy(&body);
-        let value = |name: &str| {
-            text.lines()
-                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse::<f64>().ok())
-                .unwrap_or(0.0)
-        };
+        let value = |name: &str| super::metric_in(&text, &format!("{name} ")).unwrap_or(0.0);
         Ok(Commits {
             count: value("jol_writer_commit_seconds_count"),
             seconds: value("jol_writer_commit_seconds_sum"),

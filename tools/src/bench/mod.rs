@@ -89,6 +89,14 @@ pub struct Figure {
     pub unit: &'static str,
 }
 
+/// The value of the metric whose line starts with `line_start` (name and labels, then a
+/// space) in a node's `/metrics` text; none if it is not there or does not parse as `T`.
+pub fn metric_in<T: std::str::FromStr>(text: &str, line_start: &str) -> Option<T> {
+    text.lines()
+        .find_map(|l| l.strip_prefix(line_start))
+        .and_then(|n| n.trim().parse().ok())
+}
+
 fn figure(name: impl Into<String>, value: f64, unit: &'static str) -> Figure {
     Figure {
         name: name.into(),

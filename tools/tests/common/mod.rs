@@ -423,9 +423,7 @@ sys.exit(1 if errors else 0)
 /// The value of the metric whose line starts with `line_start` (name and labels, then a
 /// space) in a `/metrics` text; none if it is not there or not a number.
 pub fn metric_in(text: &str, line_start: &str) -> Option<u64> {
-    text.lines()
-        .find_map(|l| l.strip_prefix(line_start))
-        .and_then(|n| n.trim().parse().ok())
+    jol_tools::bench::metric_in(text, line_start)
 }
 
 /// [`metric_in`] the node's `/metrics` now.
