@@ -210,6 +210,27 @@ fn bad_input_gets_its_own_clear_error_and_is_quarantined() {
     // The node still serves, and everything refused is in quarantine with its reason.
     let good = post_json(addr, "/api/v1/events", &json!({"type": "employment-status", "data": example("employment-status", "employment-started.json")})).unwrap();
     assert_eq!(good.status, 201);
+    // A refused path without a token, as anyone who reaches the listener: the same answers for
+    // a person the node holds (the one just published) and for one it does not, neither naming
+    // the PIN.
+    let held_pin = example("employment-status", "employment-started.json")["person"]["pin"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for (method, tail, status) in [("DELETE", "", 405), ("GET", "/history", 404)] {
+        let answers: Vec<(u16, Vec<u8>)> = [held_pin.as_str(), "21503199099999"]
+            .iter()
+            .map(|pin| {
+                let path = format!("/api/v1/persons/{pin}{tail}");
+                let answer = anonymous(addr, method, &path, &[], b"").unwrap();
+                let said = String::from_utf8_lossy(&answer.body);
+                assert!(!said.contains(pin), "{method} {path}: {said}");
+                (answer.status, answer.body)
+            })
+            .collect();
+        assert_eq!(answers[0].0, status, "{method} …{tail}");
+        assert_eq!(answers[0], answers[1], "{method} …{tail} tells who is held");
+    }
     let q = get(addr, "/api/v1/quarantine").json();
     let reasons = quarantine_reasons(&q);
     for reason in [
