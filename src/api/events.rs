@@ -9,10 +9,10 @@ use hyper::StatusCode;
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{LocalApi, MAX_PAGE};
+use super::tokens::Scope;
+use super::{Caller, LocalApi, MAX_PAGE};
 use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
-use crate::event::identifiers::Pin;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::{self, pins_in, Access, Outcome, Reader};
 use crate::policy::consent::Withheld;
@@ -119,15 +119,16 @@ impl LocalApi {
     }
 
     /// Refused input with its reasons. A body this node's own systems sent is served; a body a
-    /// peer sent is served only when every person it names may be served to the token by
-    /// their consent (as the events themselves would be; a body that names nobody, such as a
-    /// witness's fork evidence, is served), else it is withheld (its reason, origin and size
-    /// remain). Every person a served or withheld body names is logged.
+    /// peer sent is served as [`serve::sent_by`] decides (under the consent of every person it
+    /// names; one naming nobody it can recognise, to an `admin` token only), else it is
+    /// withheld (its reason, origin and size remain). Every person a served or withheld body
+    /// names is logged.
     pub(super) fn list_quarantine(
         &self,
         query: Option<&str>,
-        who: &Reader,
+        caller: &Caller,
     ) -> Result<Response, Problem> {
+        let who = &caller.reader();
         let (after, limit) = page_params(query)?;
         // A record is listed as it is stored, and a comma.
         let mut budget = Budget::new(LISTING_BYTES - ANSWER_FRAMING).per_record(1);
@@ -136,11 +137,13 @@ impl LocalApi {
             .quarantined(after, limit, &mut budget)
             .map_err(storage_problem)?;
         let user = self.user(who);
+        let admin = caller.allows(Scope::Admin);
         let mut accesses = Vec::new();
         for record in &mut records {
             let pins = pins_in(record.body.as_bytes());
             let may = record.origin == crate::store::LOCAL_ORIGIN
-                || self.sent_by_may_be_served(&record.origin, &pins, user)?;
+                || serve::sent_by(&self.store, &record.origin, &pins, user, admin)
+                    .map_err(storage_problem)?;
             accesses.extend(pins.iter().map(|pin| {
                 Access::new(
                     pin,
@@ -160,16 +163,6 @@ impl LocalApi {
             StatusCode::OK,
             &serde_json::json!({"records": records, "next": next, "total": self.store.quarantine_len()}),
         ))
-    }
-
-    /// Whether what `origin` sent about each of `pins` may be served to `user`.
-    fn sent_by_may_be_served(
-        &self,
-        origin: &str,
-        pins: &[Pin],
-        user: serve::LocalUser<'_>,
-    ) -> Result<bool, Problem> {
-        serve::sent_by(&self.store, origin, pins, user).map_err(storage_problem)
     }
 }
 

@@ -117,7 +117,7 @@ impl LocalApi {
             Route::PublishBatch => self.post_batch(req).await,
             Route::Events => self.list_events(query, &signed_in(caller)?.reader()),
             Route::Event { id } => self.get_event(id, query, &signed_in(caller)?.reader()),
-            Route::Quarantine => self.list_quarantine(query, &signed_in(caller)?.reader()),
+            Route::Quarantine => self.list_quarantine(query, &signed_in(caller)?),
             Route::Person { pin } => self.get_person(&req, pin, &signed_in(caller)?.reader()),
             Route::AccessLog { pin } => self.get_access_log(pin, &signed_in(caller)?),
             Route::Kpi => self.get_kpi(&req, &signed_in(caller)?),

@@ -63,14 +63,21 @@ pub(crate) fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result
     Ok(user.may_have(Facts::of(event, None), state.as_ref()))
 }
 
-/// Whether data `source` sent about each of `pins` (a body it sent that this node refused) may
-/// be served to `user`, as its events would be.
+/// Whether a body `source` sent that this node refused, naming each of `pins`, may be served
+/// to `user`: as its events would be, under each person's consent. A body in which no person
+/// can be recognised cannot be decided by consent (its PIN may be malformed, or cut off with
+/// the body): it is served to an administrator (`admin`, who reads it to mend the peer) and
+/// to nobody else.
 pub(crate) fn sent_by(
     store: &Store,
     source: &str,
     pins: &[Pin],
     user: LocalUser<'_>,
+    admin: bool,
 ) -> Result<bool, StoreError> {
+    if pins.is_empty() {
+        return Ok(admin);
+    }
     let states = states_of(store, pins.iter().map(Pin::expose).collect())?;
     let facts = Facts {
         source,
@@ -167,4 +174,51 @@ fn states_of<'p>(
     pins.dedup();
     let states = store.consents::<ConsentState>(&pins)?;
     Ok(pins.into_iter().zip(states).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::consent::Consent;
+    use crate::store::WriteBatch;
+
+    const PIN: &str = "21503199012345";
+
+    fn member(s: &str) -> MemberId {
+        s.parse().unwrap()
+    }
+
+    /// A store in which the person's consent names `me` for employment services.
+    fn consenting(dir: &tempfile::TempDir, me: &MemberId) -> Store {
+        let store = Store::open(dir.path()).unwrap();
+        let consent = Consent {
+            granted: true,
+            purposes: vec!["EMPLOYMENT_SERVICES".into()],
+            recipients: vec![me.clone()],
+            time: time::OffsetDateTime::now_utc(),
+            method: None,
+        };
+        let mut batch = WriteBatch::default();
+        batch.set_consent(PIN, &consent::merge(None, consent));
+        store.apply_other(batch).unwrap();
+        store
+    }
+
+    #[test]
+    fn a_refused_body_is_served_under_consent_and_one_naming_nobody_to_an_admin_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let me = member("central-server/GOV/70000002/employment");
+        let store = consenting(&dir, &me);
+        let peer = "central-server/GOV/70000001/migration";
+        let user = |purpose| LocalUser { node: &me, purpose };
+        let pins = [PIN.parse::<Pin>().unwrap()];
+        for admin in [false, true] {
+            assert!(sent_by(&store, peer, &pins, user("EMPLOYMENT_SERVICES"), admin).unwrap());
+            // Being an administrator does not widen the person's consent.
+            assert!(!sent_by(&store, peer, &pins, user("STATISTICS"), admin).unwrap());
+        }
+        // Nobody recognisable: no consent decides it, so an administrator alone reads it.
+        assert!(!sent_by(&store, peer, &[], user("EMPLOYMENT_SERVICES"), false).unwrap());
+        assert!(sent_by(&store, peer, &[], user("EMPLOYMENT_SERVICES"), true).unwrap());
+    }
 }
