@@ -128,7 +128,10 @@ impl Issuer {
         if self.store.credential_holder(&id)?.is_some() {
             return self.pass(position);
         }
-        let view: Option<PersonView> = self.store.view(pin)?;
+        let view: Option<PersonView> = match pin.parse() {
+            Ok(pin) => crate::registry::projector::person(&self.store, &pin)?,
+            Err(_) => None,
+        };
         // Only this task grows the list, so its length is the new entry's index.
         let status_idx = StatusList::load(&self.store)?.len();
         let (vct, status_uri) = (self.config.vct(), self.config.status_uri());

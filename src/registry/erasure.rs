@@ -36,15 +36,28 @@ pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
     Ok(pending.len())
 }
 
-/// The person's view projected again from what remains, or the person forgotten.
-fn finish(
+/// The person's view as it stands once the pending erasure of `erased` is finished, when the
+/// projector has not finished it yet: what every read of a person is served from
+/// ([`projector::person`], [`projector::all`]), so an erased value is not served from the
+/// view in between. `None`: nothing remains.
+pub(crate) fn as_finished(
     store: &Store,
-    pin: &Pin,
+    view: PersonView,
     erased: &[u64],
-    batch: &mut WriteBatch,
-) -> Result<(), StoreError> {
+) -> Result<Option<PersonView>, StoreError> {
     let erased: HashSet<u64> = erased.iter().copied().collect();
-    let view: Option<PersonView> = store.view(pin.expose())?;
+    let pin = view.pin.clone();
+    what_remains(store, Some(&view), &pin, &erased)
+}
+
+/// `view` projected again from its events that neither `erased` names nor the store records
+/// as erased; `None` when none remain.
+fn what_remains(
+    store: &Store,
+    view: Option<&PersonView>,
+    pin: &Pin,
+    erased: &HashSet<u64>,
+) -> Result<Option<PersonView>, StoreError> {
     let mut remaining = Vec::new();
     for position in view
         .iter()
@@ -56,8 +69,22 @@ fn finish(
     }
     remaining.sort_unstable();
     remaining.dedup();
-    if !remaining.is_empty() {
-        let view = projector::project_positions(store, pin, &remaining)?;
+    if remaining.is_empty() {
+        return Ok(None);
+    }
+    projector::project_positions(store, pin, &remaining).map(Some)
+}
+
+/// The person's view projected again from what remains, or the person forgotten.
+fn finish(
+    store: &Store,
+    pin: &Pin,
+    erased: &[u64],
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    let erased: HashSet<u64> = erased.iter().copied().collect();
+    let view: Option<PersonView> = store.view(pin.expose())?;
+    if let Some(view) = what_remains(store, view.as_ref(), pin, &erased)? {
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
         return record_in_access_log(store, pin, &erased);

@@ -16,6 +16,7 @@ use crate::event::identifiers::Pin;
 use crate::event::schema::EventType;
 use crate::event::SignedEvent;
 use crate::policy::consent;
+use crate::registry::erasure;
 use crate::registry::offers::{self, OfferKind};
 use crate::registry::view::{self, PersonView, Stored};
 use crate::store::recent::Recent;
@@ -316,14 +317,32 @@ pub fn rebuild_with(
     Ok(taken)
 }
 
-/// A person's view, if the node holds events about them.
+/// A person's view, if the node holds events about them: as stored, or, while an erasure of
+/// theirs waits for the projector, as it will stand once finished.
 pub(crate) fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
-    store.view(pin.expose())
+    let Some(view) = store.view(pin.expose())? else {
+        return Ok(None);
+    };
+    match store.pending_erasure(pin.expose())? {
+        Some(erased) => erasure::as_finished(store, view, &erased),
+        None => Ok(Some(view)),
+    }
 }
 
-/// Every view the node holds.
+/// Every view the node holds, each as [`person`] gives it.
 pub fn all(store: &Store) -> Result<Vec<PersonView>, StoreError> {
-    store.views().collect()
+    let pending: std::collections::HashMap<String, Vec<u64>> =
+        store.pending_erasures()?.into_iter().collect();
+    let mut views = Vec::new();
+    for view in store.views::<PersonView>() {
+        let view = view?;
+        let view = match pending.get(view.pin.expose()) {
+            Some(erased) => erasure::as_finished(store, view, erased)?,
+            None => Some(view),
+        };
+        views.extend(view);
+    }
+    Ok(views)
 }
 
 /// Follow the log as it grows until `stop` turns true (checked between pages, so a node with
@@ -427,5 +446,79 @@ mod tests {
         assert!(rebuilt
             .iter()
             .all(|v| v.spells.len() == 1 && v.returnee.is_some()));
+    }
+
+    /// Between the writer's erasure and the projector finishing it, every read of a person
+    /// (one, or all of them) is served the view as it will stand: without the erased values,
+    /// and nobody when nothing remains.
+    #[tokio::test]
+    async fn a_pending_erasure_is_not_served_from_the_stale_view() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schemas = Schemas::load().unwrap();
+        let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
+        let signer = Signer {
+            kid: KeyName::new(me.clone(), "k").unwrap(),
+            member: me,
+            key: keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        };
+        let (publisher, _w) =
+            Publisher::start(store.clone(), schemas.clone(), signer, Arc::default(), None).unwrap();
+        let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let emp: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        let (key, kid) = (keys::generate(), KeyName::new(mig.clone(), "k").unwrap());
+        let record = |seq: u64, pin: &str, name: &str| {
+            let mut data: serde_json::Value = serde_json::from_str(include_str!(
+                "../../tests/examples/returnee-record/valid/return-registered.json"
+            ))
+            .unwrap();
+            data["person"] = json!({"pin": pin, "name": {"given": name, "family": "Uulu"}});
+            let t = EventType::ReturneeRecord;
+            Event::new(mig.clone(), t, seq, data).sign_selective(&key, &kid, schemas.disclosable(t))
+        };
+        let (alone, kept) = ("21503199012345", "21503199012346");
+        let records = vec![record(1, alone, "Aibek"), record(2, kept, "Bakyt")];
+        let status = event(
+            &emp,
+            EventType::EmploymentStatus,
+            1,
+            json!({"event": "JOBSEEKER_REGISTERED", "eventDate": "2024-02-01",
+            "person": {"pin": kept}, "labourForceStatus": "UNEMPLOYED", "registration": {"office": "O", "region": "KG-O", "date": "2024-02-01"}}),
+        );
+        let page = |after: u64, to: u64| crate::write::ReceiveCursor::Sequence { after, to };
+        let ids: Vec<_> = records.iter().map(|r| r.event().id).collect();
+        publisher
+            .receive(mig.clone(), records, page(0, 2))
+            .await
+            .unwrap();
+        publisher
+            .receive(emp, vec![status], page(0, 1))
+            .await
+            .unwrap();
+        catch_up(&store).unwrap();
+        let order = json!({
+            "event": "ERASURE_ORDERED", "eventDate": "2026-12-05", "purpose": "EMPLOYMENT_SERVICES",
+            "legalBasis": "Law on Personal Information, art. 12", "cause": "REQUEST",
+            "erasureId": uuid::Uuid::now_v7(), "events": ids,
+        });
+        let order = Event::new(mig.clone(), EventType::Erasure, 3, order).sign(&key, &kid);
+        publisher
+            .receive(mig, vec![order], page(2, 3))
+            .await
+            .unwrap();
+
+        // Not yet finished by the projector: the stored views still hold the names.
+        let stored: PersonView = store.view(alone).unwrap().unwrap();
+        assert!(stored.name.is_some(), "the erasure was finished already");
+        let pin = |p: &str| p.parse::<Pin>().unwrap();
+        assert_eq!(person(&store, &pin(alone)).unwrap(), None);
+        let served = person(&store, &pin(kept)).unwrap().unwrap();
+        assert_eq!((served.name.as_ref(), served.events.len()), (None, 1));
+        assert_eq!(all(&store).unwrap(), vec![served.clone()]);
+        // Once finished, the same.
+        catch_up(&store).unwrap();
+        assert_eq!(store.view::<PersonView>(alone).unwrap(), None);
+        assert_eq!(person(&store, &pin(kept)).unwrap(), Some(served));
     }
 }
