@@ -6,11 +6,13 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde_json::Value;
 
+use super::registry::Hidden;
 use super::LocalApi;
 use crate::credentials::credential::Held;
 use crate::credentials::issuer::{Issuer, IssuerError};
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::Reader;
+use crate::registry::view::PersonView;
 
 /// The longest revocation reason taken.
 const MAX_REASON: usize = 500;
@@ -23,10 +25,14 @@ impl LocalApi {
         let held = issuer
             .credentials_of(view.pin.expose())
             .map_err(storage_problem)?;
-        let credentials: Vec<Value> = held.iter().map(listed).collect();
+        // A reader that may not read everything held about the person gets of each credential
+        // only the person's claims its view holds too.
+        let partial = view.received_data_withheld.then_some(&view);
+        let credentials: Vec<Value> = held.iter().map(|h| listed(h, partial)).collect();
+        let hidden = Hidden::of(&view, &self.member, who);
         Ok(http::json(
             StatusCode::OK,
-            &serde_json::json!({"pin": view.pin, "issuer": issuer.config.issuer, "credentials": credentials}),
+            &serde_json::json!({"pin": view.pin, "issuer": issuer.config.issuer, "credentials": credentials, "hidden": hidden}),
         ))
     }
 
@@ -94,18 +100,22 @@ fn reason(body: &Value) -> Result<String, Problem> {
     }
 }
 
-/// A credential as listed: as held, with its status and a QR code (SVG) of its SD-JWT VC.
-fn listed(held: &Held) -> Value {
+/// A credential as listed: as held (or, for a reader served only `partial` of the person,
+/// with only the disclosures that view holds too), with its status and a QR code (SVG) of
+/// its SD-JWT VC as listed.
+fn listed(held: &Held, partial: Option<&PersonView>) -> Value {
     let mut value = serde_json::to_value(held).unwrap_or_default();
+    let sd_jwt = partial.map_or_else(|| held.sd_jwt.clone(), |view| held.as_served_with(view));
     value["status"] = if held.revoked.is_some() {
         "revoked"
     } else {
         "valid"
     }
     .into();
-    if let Some(svg) = qr_svg(&held.sd_jwt) {
+    if let Some(svg) = qr_svg(&sd_jwt) {
         value["qrSvg"] = svg.into();
     }
+    value["sdJwt"] = sd_jwt.into();
     value
 }
 

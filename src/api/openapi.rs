@@ -282,13 +282,14 @@ fn schemas() -> Value {
         "id": {"type": "string", "format": "uuid"}, "vct": {"type": "string"}, "sdJwt": {"type": "string"},
         "statusIdx": {"type": "integer"}, "issuedAt": {"type": "string", "format": "date-time"}, "attests": any, "title": {},
         "legalBasis": {}, "revoked": {"type": ["object", "null"]}, "status": {"enum": ["valid", "revoked"]}, "qrSvg": {"type": "string"}}});
-    let credentials = json!({"type": "object", "required": ["pin", "issuer", "credentials"], "properties": {
-        "pin": {"type": "string"}, "issuer": {"type": "string"}, "credentials": {"type": "array", "items": credential.clone()}}});
     let revocation = json!({"type": "object", "required": ["reason"], "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 500}}});
     // What a person answer keeps from the caller, by reason class (`registry::Hidden`).
     let hidden = json!({"type": ["object", "null"], "required": ["reason", "receivedLeftOut"], "properties": {
         "reason": {"enum": ["no-consent", "consent-withdrawn", "node-not-named", "purpose-not-named"]},
         "receivedLeftOut": {"type": "boolean"}}});
+    let credentials = json!({"type": "object", "required": ["pin", "issuer", "credentials"], "properties": {
+        "pin": {"type": "string"}, "issuer": {"type": "string"}, "credentials": {"type": "array", "items": credential.clone()},
+        "hidden": hidden}});
     // What a KPI report was computed from (`registry::Basis`).
     let kpi_basis = json!({"type": "object", "required": ["node", "checkpoint", "viewsThrough"], "properties": {
         "node": {"type": "string"}, "viewsThrough": {"type": "integer"},

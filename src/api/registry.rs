@@ -203,7 +203,7 @@ pub(crate) enum HiddenReason {
 
 impl Hidden {
     /// What `view` (as served to `who`) keeps from `who`, reading at node `node`.
-    fn of(
+    pub(super) fn of(
         view: &crate::registry::view::PersonView,
         node: &MemberId,
         who: &Reader,

@@ -176,7 +176,7 @@ impl Issue<'_> {
             })),
             "learning_outcomes": learning_outcomes(&course, &credential),
         });
-        let person = self.person(&pin);
+        let person = person_claims(&pin, self.view);
         if let Some(map) = claims.as_object_mut() {
             map.extend(person);
         }
@@ -212,26 +212,49 @@ impl Issue<'_> {
         let id = self.event.data.get("enrolmentId")?.as_str()?;
         self.view?.enrolments.iter().find(|e| e.enrolment_id == id)
     }
+}
 
-    /// The person's claims: the PIN, the birth date (the view's, else the one the PIN
-    /// encodes) and the name when the view holds one.
-    fn person(&self, pin: &str) -> Map<String, Value> {
-        let mut person = Map::new();
-        person.insert("pin".into(), pin.into());
-        let name = self.view.and_then(|v| v.name.as_ref());
-        for (claim, part) in [("given_name", "given"), ("family_name", "family")] {
-            if let Some(v) = name.and_then(|n| n.get(part)).and_then(Value::as_str) {
-                person.insert(claim.into(), v.into());
+/// The person's claims: the PIN, the birth date (the view's, else the one the PIN encodes)
+/// and the name when the view holds one. What a credential says of the person, and what a
+/// reader served `view` may be shown of it ([`Held::as_served_with`]).
+fn person_claims(pin: &str, view: Option<&PersonView>) -> Map<String, Value> {
+    let mut person = Map::new();
+    person.insert("pin".into(), pin.into());
+    let name = view.and_then(|v| v.name.as_ref());
+    for (claim, part) in [("given_name", "given"), ("family_name", "family")] {
+        if let Some(v) = name.and_then(|n| n.get(part)).and_then(Value::as_str) {
+            person.insert(claim.into(), v.into());
+        }
+    }
+    let from_pin = pin
+        .parse::<crate::event::identifiers::Pin>()
+        .ok()
+        .map(|p| p.birth_date());
+    if let Some(date) = view.and_then(|v| v.birth_date).or(from_pin) {
+        person.insert("birthdate".into(), iso_date(date).into());
+    }
+    person
+}
+
+impl Held {
+    /// The SD-JWT VC as given to a reader that is served `view` of the person, not all of it
+    /// (`receivedDataWithheld`: the name or birth date may have come from another member): of
+    /// the person's claims, only the disclosures whose value that view holds too travel. The
+    /// signature still verifies; the rest is as if the holder had left those claims out.
+    pub fn as_served_with(&self, view: &PersonView) -> String {
+        let shown = person_claims(view.pin.expose(), Some(view));
+        let mut parts = self.sd_jwt.split('~');
+        let mut out = parts.next().unwrap_or_default().to_string();
+        for encoded in parts.filter(|p| !p.is_empty()) {
+            let keep = disclosure::decode(encoded)
+                .is_some_and(|(name, value)| shown.get(&name) == Some(&value));
+            if keep {
+                out.push('~');
+                out.push_str(encoded);
             }
         }
-        let from_pin = pin
-            .parse::<crate::event::identifiers::Pin>()
-            .ok()
-            .map(|p| p.birth_date());
-        if let Some(date) = self.view.and_then(|v| v.birth_date).or(from_pin) {
-            person.insert("birthdate".into(), iso_date(date).into());
-        }
-        person
+        out.push('~');
+        out
     }
 }
 

@@ -350,7 +350,9 @@ fn remove_digests(value: &mut Value) {
 
 /// A disclosure's name and value: base64url of a JSON array of a string salt, a string name
 /// and any value, parsed strictly (no duplicate members).
-fn decode(encoded: &str) -> Option<(String, Value)> {
+/// A disclosure's claim name and value (`[salt, name, value]`, base64url); `None` when it is
+/// not one.
+pub(crate) fn decode(encoded: &str) -> Option<(String, Value)> {
     let text = URL_SAFE_NO_PAD.decode(encoded).ok()?;
     let value = crate::event::json::parse(&text).ok()?;
     let Value::Array(mut items) = value else {

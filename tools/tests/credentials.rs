@@ -457,3 +457,83 @@ fn at_the_employment_service_a_credentialed_course_gives_verified_skills() {
     assert_eq!(c["pin"], PIN, "{candidates}");
     assert_eq!(c["matchedSkills"][0]["verified"], true, "{c}");
 }
+
+/// A reader the person's consent does not name for its purpose is served the node's own events
+/// only: of a credential it gets the signed part and the disclosures of what its view holds too
+/// (the PIN, the birth date the PIN encodes), never the name the migration agency sent.
+#[test]
+fn a_reader_not_served_what_other_members_sent_gets_the_credential_without_their_values() {
+    // The education ministry is granted the person's name, so its credentials carry it.
+    let fed = common::Federation::build_planned(
+        &common::test_engine(),
+        "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 5",
+        |plan| plan.grant_every_field("education", jol::event::schema::EventType::ReturneeRecord),
+    );
+    let config = fed.config("education");
+    jol_tools::demo_credential::enable(&config).unwrap();
+    let mig = fed.start("migration");
+    let edu = fed.start("education");
+    let id = common::publish_id(
+        mig.addr,
+        "returnee-record",
+        &example("returnee-record", "return-registered.json"),
+    );
+    assert!(common::arrives(edu.addr, common::MIGRATION, &id));
+    for example_name in ["enrolled.json", "certified.json"] {
+        publish(
+            edu.addr,
+            "training-enrolment",
+            &example("training-enrolment", example_name),
+        );
+    }
+    let whole = credentials_of(edu.addr);
+    let whole = whole[0]["sdJwt"].as_str().unwrap();
+    let names = |sd_jwt: &str| -> Vec<String> {
+        let parts = sd_jwt.split('~').skip(1).filter(|d| !d.is_empty());
+        parts.map(disclosed_name).collect()
+    };
+    assert_eq!(
+        names(whole),
+        ["pin", "given_name", "family_name", "birthdate"]
+    );
+
+    let config = config.display().to_string();
+    let args = [
+        "token",
+        "--config",
+        &config,
+        "create",
+        "--name",
+        "statistics-office",
+    ];
+    let token = common::jol(args.into_iter().chain([
+        "--scopes",
+        "read-persons",
+        "--purpose",
+        "STATISTICS",
+    ]));
+    let bearer = format!("Bearer {}", token.trim());
+    let path = format!("/api/v1/persons/{PIN}/credentials");
+    let theirs =
+        common::request(edu.addr, "GET", &path, &[("Authorization", &bearer)], b"").unwrap();
+    assert_eq!(
+        theirs.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&theirs.body)
+    );
+    let body = String::from_utf8_lossy(&theirs.body).into_owned();
+    for value in ["Азамат", "Жумабеков"] {
+        assert!(!body.contains(value), "the answer names the person");
+    }
+    let answer = theirs.json();
+    assert_eq!(answer["hidden"]["receivedLeftOut"], true, "{answer}");
+    let served = answer["credentials"][0]["sdJwt"].as_str().unwrap();
+    assert_eq!(names(served), ["pin", "birthdate"]);
+    // The same signed credential, fewer disclosures: it verifies as a holder's presentation.
+    assert_eq!(served.split('~').next(), whole.split('~').next());
+    let file = fed.path("served.txt");
+    std::fs::write(&file, served).unwrap();
+    let out = common::jol(["credential", "verify", "--file", file.to_str().unwrap()]);
+    assert!(out.starts_with("VALID"), "{out}");
+}
