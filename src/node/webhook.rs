@@ -6,18 +6,24 @@
 //! The agency's system is a reader like any other: each event goes through the consent decision
 //! (`registry::serve`) for the webhook's purpose (`local.webhook_purpose`), so it gets the node's
 //! own events and, of what other members sent, only what the person's consent names this node
-//! and that purpose for. Without a purpose it gets no received personal data. An event it may
-//! not have is skipped (the refusal is in the person's access log) and not delivered later.
+//! and that purpose for. Without a purpose it gets no received personal data. Each event is
+//! read, decided and logged just before it is sent, so a withdrawal or an erasure committed
+//! while the events before it went out holds for it. An event it may not have is skipped (the
+//! refusal is in the person's access log) and not delivered later.
 
 use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::sync::watch;
 
+use crate::event::cloudevent::StoredItem;
 use crate::net::client::HttpClient;
+use crate::policy::access::{self, Access, Outcome, Reader, ReaderId};
+use crate::registry::serve::{self, LocalUser};
 use crate::store::{Meta, Store};
 
-const PAGE: usize = 100;
+/// Events delivered between two flushes of the cursor.
+const PAGE: u64 = 100;
 
 /// Why a webhook URL is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -78,13 +84,14 @@ pub(crate) async fn run(
             .flatten()
             .and_then(|v| v.try_into().ok())
             .map_or(0, u64::from_be_bytes);
-        if *positions.borrow() <= cursor {
+        let head = *positions.borrow();
+        if head <= cursor {
             tokio::select! {
                 _ = stop.changed() => return,
                 _ = positions.wait_for(|p| *p > cursor) => continue,
             }
         }
-        match deliver_page(&hook, &store, &mut client, cursor).await {
+        match deliver_page(&hook, &store, &mut client, cursor, head).await {
             Ok(()) => backoff = Duration::from_millis(200),
             Err(e) => {
                 client = None;
@@ -99,69 +106,75 @@ pub(crate) async fn run(
     }
 }
 
+/// Deliver the events after `cursor` up to `head`, a page at most, one by one.
 async fn deliver_page(
     hook: &Webhook,
     store: &Store,
     client: &mut Option<HttpClient>,
     cursor: u64,
+    head: u64,
 ) -> Result<(), String> {
-    use crate::policy::access::{self, Access, Outcome, Reader, ReaderId};
-    let url = &hook.url;
-    let page = store.range(cursor, PAGE).map_err(|e| e.to_string())?;
-    let reader = ReaderId::Webhook {
-        host_port: url.host_port.clone(),
-    };
-    let who = Reader::local(reader, None, hook.purpose.clone());
-    let user = crate::registry::serve::LocalUser {
-        node: &hook.member,
-        purpose: hook.purpose.as_deref().unwrap_or_default(),
-    };
-    let items = page
-        .iter()
-        .map(|(position, bytes)| crate::event::cloudevent::StoredItem::parse(*position, bytes))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| e.to_string())?;
-    let events: Vec<&crate::event::Event> = items.iter().map(|i| i.event.event()).collect();
-    // The page's consent decisions, its persons' consent read once.
-    let decisions =
-        crate::registry::serve::events(store, &events, user).map_err(|e| e.to_string())?;
-    for (item, may) in items.iter().zip(decisions) {
-        let (position, event) = (item.position, item.event.event());
-        // Logged before the data leaves, or as refused.
-        let read = Access::of_event(
-            event,
-            "event delivered to the webhook",
-            Outcome::of_decision(may),
-        )
-        .map_err(|e| e.to_string())?;
-        access::log(store, &who, read).map_err(|e| e.to_string())?;
-        if !may {
-            store
-                .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())
-                .map_err(|e| e.to_string())?;
-            continue;
-        }
-        let body = serde_json::to_vec(item).map_err(|e| e.to_string())?;
-        if client.is_none() {
-            *client = Some(
-                HttpClient::connect_to(&url.host_port)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            );
-        }
-        let Some(c) = client.as_mut() else { continue };
-        let (status, _) = c
-            .post_json(&url.path, Bytes::from(body))
-            .await
-            .map_err(|e| e.to_string())?;
-        if !status.is_success() {
-            return Err(format!("the webhook answered {status}"));
-        }
+    let who = Reader::local(
+        ReaderId::Webhook {
+            host_port: hook.url.host_port.clone(),
+        },
+        None,
+        hook.purpose.clone(),
+    );
+    for position in cursor + 1..=head.min(cursor + PAGE) {
+        deliver_one(hook, store, client, &who, position).await?;
         store
             .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())
             .map_err(|e| e.to_string())?;
     }
     store.flush().map_err(|e| e.to_string())
+}
+
+/// Deliver the event at `position` if the webhook's reader may have it: read, decided and
+/// logged just before it is sent (a withdrawal or an erasure committed while the events before
+/// it were delivered holds for it), and skipped when refused.
+async fn deliver_one(
+    hook: &Webhook,
+    store: &Store,
+    client: &mut Option<HttpClient>,
+    who: &Reader,
+    position: u64,
+) -> Result<(), String> {
+    let Some(bytes) = store.get(position).map_err(|e| e.to_string())? else {
+        return Err(format!("the log holds no event at {position}"));
+    };
+    let item = StoredItem::parse(position, &bytes).map_err(|e| e.to_string())?;
+    let user = LocalUser {
+        node: &hook.member,
+        purpose: hook.purpose.as_deref().unwrap_or_default(),
+    };
+    let event = item.event.event();
+    let may = serve::event(store, event, user).map_err(|e| e.to_string())?;
+    // Logged before the data leaves, or as refused.
+    let what = "event delivered to the webhook";
+    let read =
+        Access::of_event(event, what, Outcome::of_decision(may)).map_err(|e| e.to_string())?;
+    access::log(store, who, read).map_err(|e| e.to_string())?;
+    if !may {
+        return Ok(());
+    }
+    let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
+    let c = match client {
+        Some(c) => c,
+        None => client.insert(
+            HttpClient::connect_to(&hook.url.host_port)
+                .await
+                .map_err(|e| e.to_string())?,
+        ),
+    };
+    let (status, _) = c
+        .post_json(&hook.url.path, Bytes::from(body))
+        .await
+        .map_err(|e| e.to_string())?;
+    match status.is_success() {
+        true => Ok(()),
+        false => Err(format!("the webhook answered {status}")),
+    }
 }
 
 #[cfg(test)]

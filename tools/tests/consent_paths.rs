@@ -364,3 +364,129 @@ fn a_refused_body_a_peer_sent_is_read_only_under_the_persons_consent() {
     ];
     assert!(has_record(&log, &refusal), "{log:?}");
 }
+
+/// A webhook receiver on loopback that answers 204 and keeps each body, holding its first
+/// answer until `release` is sent. Returns its address and what it received.
+fn held_webhook(
+    release: std::sync::mpsc::Receiver<()>,
+) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = hook.local_addr().unwrap();
+    let received: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
+    let got = received.clone();
+    std::thread::spawn(move || {
+        let mut release = Some(release);
+        for stream in hook.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let mut len = 0;
+                loop {
+                    let mut h = String::new();
+                    reader.read_line(&mut h).unwrap();
+                    if h == "\r\n" {
+                        break;
+                    }
+                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap();
+                    }
+                }
+                let mut body = vec![0; len];
+                reader.read_exact(&mut body).unwrap();
+                got.lock()
+                    .unwrap()
+                    .push(serde_json::from_slice(&body).unwrap());
+                if let Some(gate) = release.take() {
+                    let _ = gate.recv();
+                }
+                write!(
+                    stream,
+                    "HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n"
+                )
+                .unwrap();
+            }
+        }
+    });
+    (addr, received)
+}
+
+#[test]
+fn a_withdrawal_committed_while_the_webhook_delivers_holds_for_every_event_after_it() {
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let purposes = ["EMPLOYMENT_SERVICES"];
+    let consenting = returnee(PIN, &[MIGRATION, EMPLOYMENT], &purposes);
+    let ids: Vec<String> = (0..3)
+        .map(|_| publish_id(mig.addr, "returnee-record", &consenting))
+        .collect();
+    assert!(ids.iter().all(|id| arrives(emp.addr, MIGRATION, id)));
+    emp.stop();
+
+    // The employment service's own system gets events by webhook, for employment services; its
+    // first delivery is held until the person has withdrawn the employment service's consent.
+    let (release, gate) = std::sync::mpsc::channel();
+    let (hook, received) = held_webhook(gate);
+    let config = fed.config("employment");
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "[local]\n",
+        &format!(
+            "[local]\nwebhook = \"http://{hook}/jol\"\nwebhook_purpose = \"EMPLOYMENT_SERVICES\"\n"
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let emp = fed.start("employment");
+    assert!(
+        eventually(Duration::from_secs(20), || received.lock().unwrap().len()
+            == 1)
+        .is_some(),
+        "the webhook got nothing"
+    );
+    publish(
+        mig.addr,
+        "returnee-record",
+        &returnee(PIN, &[MIGRATION], &purposes),
+    );
+    let operator = token_of(emp.addr);
+    let withdrawn = eventually(Duration::from_secs(20), || {
+        listing(emp.addr, &operator).len() == 4
+    });
+    assert!(
+        withdrawn.is_some(),
+        "the withdrawal never reached employment"
+    );
+    release.send(()).unwrap();
+
+    // Every event after the held one is decided when it is delivered: none goes out.
+    let decided = eventually(Duration::from_secs(20), || {
+        let log = access_log(emp.addr, PIN);
+        let webhook = |r: &&Value| r["what"] == "event delivered to the webhook";
+        log.iter().filter(webhook).count() == 4
+    });
+    assert!(decided.is_some(), "{:?}", access_log(emp.addr, PIN));
+    let delivered: Vec<Value> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|b| b["event"]["id"].clone())
+        .collect();
+    assert_eq!(
+        delivered,
+        [ids[0].as_str()],
+        "delivered after the withdrawal"
+    );
+    let log = access_log(emp.addr, PIN);
+    let refused = log
+        .iter()
+        .filter(|r| {
+            r["what"] == "event delivered to the webhook" && r["outcome"] == "refused-no-consent"
+        })
+        .count();
+    assert_eq!(refused, 3, "{log:?}");
+}
