@@ -143,7 +143,7 @@ impl Event {
     }
 
     /// The person's earlier PINs, when a correction changed the PIN (`person.pinHistory`).
-    fn pin_history(&self) -> impl Iterator<Item = &str> {
+    pub(crate) fn pin_history(&self) -> impl Iterator<Item = &str> {
         self.data
             .get("person")
             .and_then(|p| p.get("pinHistory"))

@@ -10,7 +10,9 @@
 //! consent ever named (a withdrawal, or a new consent that no longer names it), so each holder
 //! learns to stop; nothing else about the person does. On the node itself, what it recorded is
 //! the agency's own file; what it received is served to its own users only while the person's
-//! current consent names this node and the user's purpose.
+//! current consent names this node and the user's purpose. A person's consent follows them to a
+//! new PIN: a state links the PINs they had before ([`ConsentState::earlier_pins`]), and the
+//! writer stages every statement under each of them too.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -66,7 +68,16 @@ pub(crate) struct ConsentState {
     /// consent change.
     #[serde(default)]
     ever_named: BTreeMap<MemberId, BTreeSet<String>>,
+    /// The PINs the person had before this one (a correction's `person.pinHistory`): events
+    /// recorded under them are the person's, so every consent statement given under this PIN
+    /// holds under them too (the writer stages it there). At most [`MAX_EARLIER_PINS`].
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    earlier_pins: BTreeSet<String>,
 }
+
+/// The most earlier PINs a consent state links (a person's PIN rarely changes at all; the bound
+/// keeps what one statement makes the writer stage small whatever a record lists).
+pub(crate) const MAX_EARLIER_PINS: usize = 16;
 
 impl ConsentState {
     /// Whether `member`, reading for `purposes`, may hold the person's data: a granted consent
@@ -78,6 +89,28 @@ impl ConsentState {
             .get(member)
             .is_some_and(|p| purposes.iter().any(|x| p.contains(x)));
         named || self.current.names(member, purposes) || self.former_recipients.contains(member)
+    }
+
+    /// This state knowing also `pins` as the person's earlier PINs (up to
+    /// [`MAX_EARLIER_PINS`] in all; `own`, the PIN the state is kept under, is never one).
+    pub(crate) fn with_earlier_pins<'p>(
+        mut self,
+        own: &str,
+        pins: impl IntoIterator<Item = &'p str>,
+    ) -> ConsentState {
+        for pin in pins.into_iter().filter(|p| *p != own) {
+            if self.earlier_pins.len() >= MAX_EARLIER_PINS {
+                break;
+            }
+            self.earlier_pins.insert(pin.to_string());
+        }
+        self
+    }
+
+    /// The person's earlier PINs, under which every consent statement given under this PIN
+    /// holds too.
+    pub(crate) fn earlier_pins(&self) -> impl Iterator<Item = &str> {
+        self.earlier_pins.iter().map(String::as_str)
     }
 }
 
@@ -157,8 +190,8 @@ pub(crate) fn carried(event: &Event) -> Option<Consent> {
 /// it: a later statement always replaces the held one, so a future-dated consent cannot hide a
 /// withdrawal that follows it.
 pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
-    let (former_recipients, mut ever_named) = match held {
-        Some(h) => (h.current.recipients, h.ever_named),
+    let (former_recipients, mut ever_named, earlier_pins) = match held {
+        Some(h) => (h.current.recipients, h.ever_named, h.earlier_pins),
         None => Default::default(),
     };
     if consent.granted {
@@ -173,6 +206,7 @@ pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentStat
         former_recipients,
         current: consent,
         ever_named,
+        earlier_pins,
     }
 }
 
@@ -274,6 +308,26 @@ mod tests {
             1,
             json!({"person": {"pin": "x"}, "consent": c}),
         )
+    }
+
+    #[test]
+    fn a_state_links_at_most_sixteen_earlier_pins_never_its_own() {
+        let state = merge(
+            None,
+            consent(true, &["2/employment"], OffsetDateTime::now_utc()),
+        );
+        let pins: Vec<String> = (0..20).map(|i| format!("2150319901{i:04}")).collect();
+        let own = pins[3].as_str();
+        let state = state.with_earlier_pins(own, pins.iter().map(String::as_str));
+        let linked: Vec<&str> = state.earlier_pins().collect();
+        assert_eq!(linked.len(), MAX_EARLIER_PINS);
+        assert!(!linked.contains(&own));
+        // Kept by the next statement.
+        let next = merge(
+            Some(state.clone()),
+            consent(false, &[], OffsetDateTime::now_utc()),
+        );
+        assert!(next.earlier_pins().eq(state.earlier_pins()));
     }
 
     #[test]

@@ -563,17 +563,70 @@ impl Writer {
         Ok(held)
     }
 
-    /// If `event` carries a consent, stage the new state, and release to each reader what the
-    /// new state admits of the own events withheld from it. A consent state that cannot be read
-    /// fails the whole round (never taken as "none held").
+    /// If `event` carries a consent, stage the new state under the person's PIN and under each
+    /// PIN they had before (its `pinHistory`, and those an earlier record listed: events
+    /// recorded under an old PIN are the person's, and a withdrawal must reach them), and
+    /// release to each reader what the new state admits of the own events withheld from it. A
+    /// record that moves the person to a new PIN links the PINs even without a consent
+    /// statement; under a PIN new to this node the person starts from the consent held under an
+    /// earlier one. A consent state that cannot be read fails the whole round (never taken as
+    /// "none held").
     fn stage_consent(&mut self, event: &Event, round: &mut Round) {
-        let (Some(c), Some(pin)) = (consent::carried(event), event.pin()) else {
+        let Some(pin) = event.pin() else {
             return;
         };
+        let statement = consent::carried(event);
+        let earlier: Vec<&str> = match event.event_type {
+            EventType::ReturneeRecord => event.pin_history().filter(|p| *p != pin).collect(),
+            _ => Vec::new(),
+        };
+        if statement.is_none() && earlier.is_empty() {
+            return;
+        }
         let Some(held) = self.consent_of(pin, round) else {
             return;
         };
-        let state = consent::merge(held, c);
+        // A person new under this PIN keeps what they consented to under an earlier one (and
+        // every member it named learns of the next change).
+        let held = match held {
+            Some(held) => Some(held),
+            None => match self.held_under_any(&earlier, round) {
+                Some(adopted) => adopted,
+                None => return,
+            },
+        };
+        let state = match (&statement, held) {
+            (Some(c), held) => consent::merge(held, c.clone()),
+            (None, Some(held)) => held,
+            (None, None) => return,
+        };
+        let state = state.with_earlier_pins(pin, earlier);
+        let linked: Vec<String> = state.earlier_pins().map(String::from).collect();
+        self.stage_state(pin, state, round);
+        let Some(c) = statement else {
+            return;
+        };
+        for old in linked {
+            let Some(held) = self.consent_of(&old, round) else {
+                return;
+            };
+            self.stage_state(&old, consent::merge(held, c.clone()), round);
+        }
+    }
+
+    /// The consent state held under the first of `pins` that has one; `None` when one cannot
+    /// be read (the round is then failed).
+    fn held_under_any(&self, pins: &[&str], round: &mut Round) -> Option<Option<ConsentState>> {
+        for pin in pins {
+            if let Some(state) = self.consent_of(pin, round)? {
+                return Some(Some(state));
+            }
+        }
+        Some(None)
+    }
+
+    /// Stage `state` as the consent held under `pin`, with the releases it brings.
+    fn stage_state(&mut self, pin: &str, state: ConsentState, round: &mut Round) {
         round.batch.set_consent(pin, &state);
         if let Err(e) = self
             .withholding
@@ -943,6 +996,73 @@ mod tests {
             published: store.last_sequence(&me).unwrap(),
             in_window: p.heads().recent.get(position).is_some(),
         }
+    }
+
+    /// A record that moves the person to a new PIN links the PINs: the person keeps their
+    /// consent under the new one, and a later withdrawal given under the new PIN alone holds
+    /// for what was recorded under the old one too.
+    #[tokio::test]
+    async fn a_consent_given_after_a_pin_correction_holds_under_the_earlier_pin() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (p, _w) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer(),
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let (old, new) = ("12902199254321", "12902199212345");
+        let employment: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        let record = |pin: &str, recipients: &[&MemberId]| {
+            let mut data: serde_json::Value = serde_json::from_str(include_str!(
+                "../../tests/examples/returnee-record/valid/return-registered.json"
+            ))
+            .unwrap();
+            data["person"] = json!({"pin": pin});
+            data["consent"]["recipients"] = json!(recipients);
+            Draft {
+                event_type: EventType::ReturneeRecord,
+                data,
+                idempotency_key: None,
+            }
+        };
+        let first = p.publish(record(old, &[&employment])).await.unwrap();
+        let mut correction: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/examples/returnee-record/valid/record-corrected.json"
+        ))
+        .unwrap();
+        correction["supersedes"] = first.id.to_string().into();
+        let correction = Draft {
+            event_type: EventType::ReturneeRecord,
+            data: correction,
+            idempotency_key: None,
+        };
+        p.publish(correction).await.unwrap();
+        // What the employment service may be sent about the person, under either PIN.
+        let may_read = |pin: &str| {
+            let state: Option<ConsentState> = store.consent(pin).unwrap();
+            let status = crate::event::Event::new(
+                employment.clone(),
+                EventType::EmploymentStatus,
+                1,
+                draft(pin, None).data,
+            );
+            let purposes = ["EMPLOYMENT_SERVICES".to_string()];
+            consent::decide(&status, state.as_ref(), &employment, &purposes).is_ok()
+        };
+        assert!(may_read(new), "the consent did not follow the person");
+        assert!(may_read(old));
+
+        // Withdrawn from the employment service, under the new PIN only.
+        let other: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
+        p.publish(record(new, &[&other])).await.unwrap();
+        assert!(!may_read(new));
+        assert!(
+            !may_read(old),
+            "the withdrawal did not reach the earlier PIN"
+        );
     }
 
     /// An order received in the same round as the event it names (the two pages handed to the
