@@ -68,7 +68,8 @@ pub(crate) struct ConsentState {
     /// consent change.
     #[serde(default)]
     ever_named: BTreeMap<MemberId, BTreeSet<String>>,
-    /// The PINs the person had before this one (a correction's `person.pinHistory`): events
+    /// The PINs the person had before this one (each linked by a correction that moved them
+    /// from it, `Writer::corrected_from`): events
     /// recorded under them are the person's, so every consent statement given under this PIN
     /// holds under them too (the writer stages it there). At most [`MAX_EARLIER_PINS`].
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]

@@ -38,7 +38,10 @@ pub struct ErasureOrder {
     pub id: Uuid,
     /// The person.
     pub pin: Pin,
-    /// Positions of this node's own events about the person.
+    /// The PINs the person had before (linked in their consent state, or named by their
+    /// record's `pinHistory`): what this node published under them is the person's too.
+    pub earlier_pins: Vec<Pin>,
+    /// Positions of this node's own events about the person (under any of their PINs).
     pub positions: Vec<u64>,
     /// The members that received any of those events (from the person's access log).
     pub holders: Vec<MemberId>,
@@ -140,30 +143,31 @@ pub(super) enum Strip {
     Nothing,
 }
 
-/// Erase the event at `position` if it is `source`'s and (when `pin` is given) about `pin`.
+/// Erase the event at `position` if it is `source`'s and (when `persons` is given) about one
+/// of `persons` (a person's PINs).
 pub(super) fn strip(
     store: &Store,
     position: u64,
     source: &MemberId,
-    pin: Option<&Pin>,
+    persons: Option<&[Pin]>,
 ) -> Result<Strip, StoreError> {
     let Some(bytes) = store.get(position)? else {
         return Ok(Strip::Nothing);
     };
-    strip_bytes(&bytes, source, pin)
+    strip_bytes(&bytes, source, persons)
 }
 
 /// [`strip`] for an event's bytes as stored, or as staged in the round that stores them.
 pub(super) fn strip_bytes(
     bytes: &[u8],
     source: &MemberId,
-    pin: Option<&Pin>,
+    persons: Option<&[Pin]>,
 ) -> Result<Strip, StoreError> {
     let signed = SignedEvent::from_store(bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
     let e = signed.event();
     let about: Option<Pin> = e.pin().and_then(|p| p.parse().ok());
-    let named = match (pin, &about) {
-        (Some(wanted), Some(held)) => wanted == held,
+    let named = match (persons, &about) {
+        (Some(wanted), Some(held)) => wanted.contains(held),
         (None, Some(_)) => true,
         (_, None) => false,
     };
@@ -265,6 +269,7 @@ mod tests {
         ErasureOrder {
             id: Uuid::now_v7(),
             pin: "21503199012345".parse().unwrap(),
+            earlier_pins: Vec::new(),
             positions: vec![1],
             holders: vec![],
             legal_basis: "Law on Personal Information, art. 12".into(),

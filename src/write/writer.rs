@@ -21,7 +21,7 @@ use super::publisher::{
     HeadSenders, Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer,
 };
 use super::withholding::Withholding;
-use crate::event::identifiers::MemberId;
+use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::{EventType, Schemas};
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
@@ -374,13 +374,20 @@ impl Writer {
         round: &mut Round,
     ) -> Result<ErasureOrdered, PublishError> {
         let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
-        let (mut ids, mut positions, mut not_erasable) = (Vec::new(), Vec::new(), 0);
+        let persons: Vec<Pin> = std::iter::once(order.pin.clone())
+            .chain(order.earlier_pins.iter().cloned())
+            .collect();
+        let (mut ids, mut not_erasable) = (Vec::new(), 0);
+        let mut by_person: HashMap<String, Vec<u64>> = HashMap::new();
         for &position in &order.positions {
-            match erasure::strip(&self.store, position, &self.signer.member, Some(&order.pin))
+            match erasure::strip(&self.store, position, &self.signer.member, Some(&persons))
                 .map_err(storage)?
             {
                 Strip::Stripped {
-                    id, bytes, purpose, ..
+                    id,
+                    bytes,
+                    purpose,
+                    pin,
                 } => {
                     if order.purpose.is_empty() {
                         order.purpose = purpose.unwrap_or_default();
@@ -389,7 +396,10 @@ impl Writer {
                         .batch
                         .erase_event(LogAppend::writer(), position, &bytes, &order.id);
                     ids.push(id);
-                    positions.push(position);
+                    by_person
+                        .entry(pin.expose().to_string())
+                        .or_default()
+                        .push(position);
                 }
                 Strip::WholeJws => not_erasable += 1,
                 Strip::Nothing => {}
@@ -408,9 +418,8 @@ impl Writer {
             },
             round,
         )?;
-        round
-            .batch
-            .set_pending_erasure(order.pin.expose(), &positions);
+        self.stage_pending_erasures(&by_person, round)
+            .map_err(storage)?;
         let record = ErasureRecord {
             id: order.id,
             ordered_by: self.signer.member.clone(),
@@ -497,17 +506,9 @@ impl Writer {
         if erased == 0 {
             return;
         }
-        for (pin, positions) in &by_person {
-            // Positions a second erasure left pending before the projector finished the first.
-            let mut all = match self.store.pending_erasure(pin) {
-                Ok(held) => held.unwrap_or_default(),
-                Err(e) => {
-                    round.failed.get_or_insert(e);
-                    return;
-                }
-            };
-            all.extend(positions);
-            round.batch.set_pending_erasure(pin, &all);
+        if let Err(e) = self.stage_pending_erasures(&by_person, round) {
+            round.failed.get_or_insert(e);
+            return;
         }
         let now = OffsetDateTime::now_utc();
         let data = erasure::confirmation_data(&order, source, erased, now.date());
@@ -541,6 +542,21 @@ impl Writer {
         round.erased = true;
     }
 
+    /// Stage, for each person, the positions the projector must finish erasing, with those an
+    /// earlier erasure left pending before the projector finished it.
+    fn stage_pending_erasures(
+        &self,
+        by_person: &HashMap<String, Vec<u64>>,
+        round: &mut Round,
+    ) -> Result<(), StoreError> {
+        for (pin, positions) in by_person {
+            let mut all = self.store.pending_erasure(pin)?.unwrap_or_default();
+            all.extend(positions);
+            round.batch.set_pending_erasure(pin, &all);
+        }
+        Ok(())
+    }
+
     /// The record of erasure `id`: staged this round, else as stored.
     fn erasure_record(&self, id: &Uuid, round: &Round) -> Option<ErasureRecord> {
         if let Some(staged) = round.erasures.get(id) {
@@ -564,8 +580,9 @@ impl Writer {
     }
 
     /// If `event` carries a consent, stage the new state under the person's PIN and under each
-    /// PIN they had before (its `pinHistory`, and those an earlier record listed: events
-    /// recorded under an old PIN are the person's, and a withdrawal must reach them), and
+    /// PIN they had before (the one a correction moves them from, [`Writer::corrected_from`],
+    /// and those linked before: events recorded under an old PIN are the person's, and a
+    /// withdrawal must reach them), and
     /// release to each reader what the new state admits of the own events withheld from it. A
     /// record that moves the person to a new PIN links the PINs even without a consent
     /// statement; under a PIN new to this node the person starts from the consent held under an
@@ -576,9 +593,12 @@ impl Writer {
             return;
         };
         let statement = consent::carried(event);
-        let earlier: Vec<&str> = match event.event_type {
-            EventType::ReturneeRecord => event.pin_history().filter(|p| *p != pin).collect(),
-            _ => Vec::new(),
+        let earlier: Vec<String> = match self.corrected_from(event, round) {
+            Ok(from) => from.into_iter().collect(),
+            Err(e) => {
+                round.failed.get_or_insert(e);
+                return;
+            }
         };
         if statement.is_none() && earlier.is_empty() {
             return;
@@ -600,23 +620,62 @@ impl Writer {
             (None, Some(held)) => held,
             (None, None) => return,
         };
-        let state = state.with_earlier_pins(pin, earlier);
+        let state = state.with_earlier_pins(pin, earlier.iter().map(String::as_str));
         let linked: Vec<String> = state.earlier_pins().map(String::from).collect();
         self.stage_state(pin, state, round);
         let Some(c) = statement else {
             return;
         };
+        // Only where a state is held: a PIN erased here since it was linked stays forgotten.
         for old in linked {
-            let Some(held) = self.consent_of(&old, round) else {
-                return;
-            };
-            self.stage_state(&old, consent::merge(held, c.clone()), round);
+            match self.consent_of(&old, round) {
+                Some(Some(held)) => {
+                    self.stage_state(&old, consent::merge(Some(held), c.clone()), round)
+                }
+                Some(None) => {}
+                None => return,
+            }
         }
+    }
+
+    /// The PIN a returnee record moves its person from: that of the record it supersedes (the
+    /// same publisher's, as the correction rule has it) when it differs and the correction
+    /// lists it in `pinHistory`. PINs are linked only so: listing a PIN is not enough to tie a
+    /// stranger's consent to the person. `Err` when the superseded record cannot be read.
+    fn corrected_from(&self, event: &Event, round: &Round) -> Result<Option<String>, StoreError> {
+        let (Some(target), Some(pin)) = (event.supersedes(), event.pin()) else {
+            return Ok(None);
+        };
+        if event.event_type != EventType::ReturneeRecord {
+            return Ok(None);
+        }
+        let stored;
+        let superseded = match round.staged(&event.source, &target) {
+            Some((_, signed)) => signed.event(),
+            None => {
+                let Some(position) = self.store.position_of(&event.source, &target)? else {
+                    return Ok(None);
+                };
+                let Some(bytes) = self.store.get(position)? else {
+                    return Ok(None);
+                };
+                stored = SignedEvent::from_store(&bytes)
+                    .map_err(|_| StoreError::Corrupt("stored event"))?;
+                stored.event()
+            }
+        };
+        if superseded.event_type != EventType::ReturneeRecord {
+            return Ok(None);
+        }
+        Ok(superseded
+            .pin()
+            .filter(|old| *old != pin && event.pin_history().any(|p| p == *old))
+            .map(String::from))
     }
 
     /// The consent state held under the first of `pins` that has one; `None` when one cannot
     /// be read (the round is then failed).
-    fn held_under_any(&self, pins: &[&str], round: &mut Round) -> Option<Option<ConsentState>> {
+    fn held_under_any(&self, pins: &[String], round: &mut Round) -> Option<Option<ConsentState>> {
         for pin in pins {
             if let Some(state) = self.consent_of(pin, round)? {
                 return Some(Some(state));
@@ -998,9 +1057,10 @@ mod tests {
         }
     }
 
-    /// A record that moves the person to a new PIN links the PINs: the person keeps their
+    /// A correction that moves the person to a new PIN links the PINs: the person keeps their
     /// consent under the new one, and a later withdrawal given under the new PIN alone holds
-    /// for what was recorded under the old one too.
+    /// for what was recorded under the old one too. Listing a PIN without correcting a record
+    /// under it links nothing.
     #[tokio::test]
     async fn a_consent_given_after_a_pin_correction_holds_under_the_earlier_pin() {
         let dir = tempfile::tempdir().unwrap();
@@ -1063,6 +1123,15 @@ mod tests {
             !may_read(old),
             "the withdrawal did not reach the earlier PIN"
         );
+
+        // Listing a stranger's PIN as an earlier one, without correcting a record under it,
+        // ties nothing: the stranger's consent stays theirs.
+        let stranger = "21503199012345";
+        p.publish(record(stranger, &[&employment])).await.unwrap();
+        let mut claims = record(new, &[&other]);
+        claims.data["person"]["pinHistory"] = json!([stranger]);
+        p.publish(claims).await.unwrap();
+        assert!(may_read(stranger), "a listed PIN took the person's consent");
     }
 
     /// An order received in the same round as the event it names (the two pages handed to the

@@ -786,3 +786,51 @@ fn debug_logs_name_no_person() {
         }
     }
 }
+
+/// A person whose PIN was corrected is erased under every PIN they had: an order for the new
+/// PIN erases what the publisher recorded under the old one too, at the publisher and at the
+/// holder, and the person is then unknown under both.
+#[test]
+fn an_erasure_ordered_under_a_corrected_pin_reaches_what_was_recorded_under_the_old_one() {
+    let (old, new) = ("12902199254321", "12902199212345");
+    let fed = Federation::build();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let first = publish_id(
+        mig.addr,
+        "returnee-record",
+        &returnee(old, &[MIGRATION, EMPLOYMENT], &["EMPLOYMENT_SERVICES"]),
+    );
+    let mut correction = example("returnee-record", "record-corrected.json");
+    correction["supersedes"] = first.as_str().into();
+    let corrected = publish_id(mig.addr, "returnee-record", &correction);
+    for id in [&first, &corrected] {
+        assert!(arrives(emp.addr, MIGRATION, id), "never reached employment");
+    }
+    wait_for_views(emp.addr);
+    assert_eq!(get(emp.addr, &format!("/api/v1/persons/{old}")).status, 200);
+
+    let record = order_erasure(mig.addr, new);
+    assert_eq!(record["erased"], 2, "{record}");
+    let holders = record["holders"].as_array().unwrap();
+    assert_eq!(holders.len(), 1, "{record}");
+    assert_eq!(holders[0]["member"], EMPLOYMENT);
+    let erasure = record["id"].as_str().unwrap().to_string();
+    let confirmed = eventually(Duration::from_secs(30), || {
+        let r = get(mig.addr, &format!("/api/v1/erasures/{erasure}")).json();
+        r["holders"][0]["confirmed"].is_string()
+    });
+    assert!(confirmed.is_some(), "the holder never confirmed");
+    for node in [&mig, &emp] {
+        wait_for_views(node.addr);
+        for pin in [old, new] {
+            let person = get(node.addr, &format!("/api/v1/persons/{pin}"));
+            assert_eq!(
+                person.status,
+                404,
+                "{}",
+                String::from_utf8_lossy(&person.body)
+            );
+        }
+    }
+}
