@@ -25,10 +25,9 @@ impl LocalApi {
         let held = issuer
             .credentials_of(view.pin.expose())
             .map_err(storage_problem)?;
-        // A reader that may not read everything held about the person gets of each credential
-        // only the person's claims its view holds too.
-        let partial = view.received_data_withheld.then_some(&view);
-        let credentials: Vec<Value> = held.iter().map(|h| listed(h, partial)).collect();
+        // Of each credential, only the person's claims the view served holds too: not what was
+        // received and is withheld from this reader, nor what was erased since it was issued.
+        let credentials: Vec<Value> = held.iter().map(|h| listed(h, &view)).collect();
         let hidden = Hidden::of(&view, &self.member, who);
         Ok(http::json(
             StatusCode::OK,
@@ -100,12 +99,11 @@ fn reason(body: &Value) -> Result<String, Problem> {
     }
 }
 
-/// A credential as listed: as held (or, for a reader served only `partial` of the person,
-/// with only the disclosures that view holds too), with its status and a QR code (SVG) of
-/// its SD-JWT VC as listed.
-fn listed(held: &Held, partial: Option<&PersonView>) -> Value {
+/// A credential as listed for a reader served `view` of the person: with only the disclosures
+/// that view holds too, its status and a QR code (SVG) of its SD-JWT VC as listed.
+fn listed(held: &Held, view: &PersonView) -> Value {
     let mut value = serde_json::to_value(held).unwrap_or_default();
-    let sd_jwt = partial.map_or_else(|| held.sd_jwt.clone(), |view| held.as_served_with(view));
+    let sd_jwt = held.as_served_with(view);
     value["status"] = if held.revoked.is_some() {
         "revoked"
     } else {

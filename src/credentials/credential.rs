@@ -237,10 +237,11 @@ fn person_claims(pin: &str, view: Option<&PersonView>) -> Map<String, Value> {
 }
 
 impl Held {
-    /// The SD-JWT VC as given to a reader that is served `view` of the person, not all of it
-    /// (`receivedDataWithheld`: the name or birth date may have come from another member): of
-    /// the person's claims, only the disclosures whose value that view holds too travel. The
-    /// signature still verifies; the rest is as if the holder had left those claims out.
+    /// The SD-JWT VC as given to a reader that is served `view` of the person: of the person's
+    /// claims, only the disclosures whose value that view holds too travel (not a name another
+    /// member sent that is withheld from the reader, nor one erased since the credential was
+    /// issued). The signature still verifies; the rest is as if the holder had left those
+    /// claims out.
     pub fn as_served_with(&self, view: &PersonView) -> String {
         let shown = person_claims(view.pin.expose(), Some(view));
         let mut parts = self.sd_jwt.split('~');

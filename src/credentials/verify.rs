@@ -269,6 +269,42 @@ mod tests {
         assert_eq!(proof.claims["course"]["title"]["en"], "Welder");
     }
 
+    /// A reader is given of the person's claims only those the view it is served holds: the
+    /// name leaves the credential with the view's name (withheld from it, or erased), and the
+    /// credential still verifies.
+    #[test]
+    fn a_reader_is_given_only_the_person_s_claims_its_view_holds() {
+        use crate::registry::view::PersonView;
+        let key = IssuerKey::generate("vc-1");
+        let event = certified();
+        let pin: crate::event::identifiers::Pin = "21503199012345".parse().unwrap();
+        let mut named = PersonView::new(pin.clone());
+        named.name = Some(json!({"given": "Azamat", "family": "Zhumabekov"}));
+        let issue = Issue {
+            event: &event,
+            view: Some(&named),
+            issuer: ISSUER,
+            vct: &format!("{ISSUER}/vct/course-completion"),
+            status_uri: &format!("{ISSUER}/status/1"),
+            status_idx: 0,
+            now: time::OffsetDateTime::now_utc(),
+        };
+        let held = issue.sign(&key).unwrap();
+        let disclosed = |view: &PersonView| {
+            let served = held.as_served_with(view);
+            verify(&served, &metadata(&key), None).unwrap().disclosed
+        };
+        let whole = ["pin", "given_name", "family_name", "birthdate"];
+        assert_eq!(disclosed(&named), whole);
+        assert_eq!(
+            disclosed(&PersonView::new(pin.clone())),
+            ["pin", "birthdate"]
+        );
+        let mut renamed = named.clone();
+        renamed.name = Some(json!({"given": "Azamat", "family": "Other"}));
+        assert_eq!(disclosed(&renamed), ["pin", "given_name", "birthdate"]);
+    }
+
     #[test]
     fn altered_foreign_or_revoked_credentials_are_refused() {
         let key = IssuerKey::generate("vc-1");
