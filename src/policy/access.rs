@@ -457,23 +457,88 @@ pub(crate) fn without(entry: &[u8], pin: &Pin) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Every PIN a quarantined or stored body mentions, each once: any run of exactly 14 digits
-/// that is a well-formed PIN, in the body itself or in any base64url part of it (a JWS payload),
-/// whatever shape the body has: a single event, a batch, a refused fragment. A reader of such a
-/// body is logged under each of them.
+/// that is a well-formed PIN, in the body itself, in any base64url part of it (a JWS payload),
+/// and in its JSON strings and keys as decoded (a `\u0032` escape hides no digit), down through
+/// JSON held in a string and payloads held in those, whatever shape the body has: a single
+/// event, a batch, a refused fragment, a quarantine record. A reader of such a body is logged
+/// under each of them.
 pub(crate) fn pins_in(body: &[u8]) -> Vec<Pin> {
-    use base64::Engine;
     let mut pins = Vec::new();
-    digits_runs(body, &mut pins);
-    for part in body.split(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')) {
-        if part.len() >= 24 {
-            if let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part) {
-                digits_runs(&decoded, &mut pins);
-            }
-        }
-    }
+    scan_for_pins(body, &mut pins, PIN_SCAN_DEPTH);
     pins.sort_unstable();
     pins.dedup();
     pins
+}
+
+/// How many layers of encoding [`pins_in`] undoes: a quarantine record's JSON, the body held in
+/// it as a string, the JWS payload in that, and the payload's own JSON.
+const PIN_SCAN_DEPTH: u8 = 4;
+
+/// [`pins_in`] to `depth` more layers of base64url or JSON.
+fn scan_for_pins(bytes: &[u8], pins: &mut Vec<Pin>, depth: u8) {
+    use base64::Engine;
+    digits_runs(bytes, pins);
+    // Digits written as JSON escapes, whether or not the text around them parses.
+    if bytes.windows(4).any(|w| w == b"\\u00") {
+        digits_runs(&unescaped_digits(bytes), pins);
+    }
+    let Some(deeper) = depth.checked_sub(1) else {
+        return;
+    };
+    for part in bytes.split(|b| !(b.is_ascii_alphanumeric() || *b == b'-' || *b == b'_')) {
+        if part.len() >= 24 {
+            if let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part) {
+                scan_for_pins(&decoded, pins, deeper);
+            }
+        }
+    }
+    let text = bytes.trim_ascii_start();
+    if text
+        .first()
+        .is_some_and(|b| matches!(b, b'{' | b'[' | b'"'))
+    {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(text) {
+            scan_json_for_pins(&value, pins, deeper);
+        }
+    }
+}
+
+/// `bytes` with each `\u003N` escape (an ASCII digit) written as the digit.
+fn unescaped_digits(bytes: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes.get(i..i + 6) {
+            Some([b'\\', b'u', b'0', b'0', b'3', d]) if d.is_ascii_digit() => {
+                out.push(*d);
+                i += 6;
+            }
+            _ => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    out
+}
+
+/// [`scan_for_pins`] over every string and key of `value`.
+fn scan_json_for_pins(value: &serde_json::Value, pins: &mut Vec<Pin>, depth: u8) {
+    match value {
+        serde_json::Value::String(s) => scan_for_pins(s.as_bytes(), pins, depth),
+        serde_json::Value::Array(items) => {
+            items
+                .iter()
+                .for_each(|v| scan_json_for_pins(v, pins, depth));
+        }
+        serde_json::Value::Object(map) => {
+            for (key, v) in map {
+                scan_for_pins(key.as_bytes(), pins, depth);
+                scan_json_for_pins(v, pins, depth);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// The well-formed PINs among the runs of exactly 14 digits in `bytes`.
@@ -495,6 +560,36 @@ mod tests {
 
     const ANNA: &str = "21503199012345";
     const BEK: &str = "10101199000001";
+
+    /// A PIN written with JSON escapes, in a body, in a JWS payload, or in a body held as a
+    /// string in a quarantine record, is found as plainly written ones are.
+    #[test]
+    fn pins_hidden_by_escapes_or_encodings_are_found() {
+        use base64::Engine;
+        let escaped: String = ANNA
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let body = format!("{{\"person\": {{\"pin\": \"{escaped}\"}}, \"other\": \"{BEK}\"}}");
+        assert_eq!(pins_in(body.as_bytes()), [pin(BEK), pin(ANNA)]);
+        // Cut off: not JSON any more, the escapes still read as digits.
+        assert_eq!(pins_in(&body.as_bytes()[..110]), [pin(ANNA)]);
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&body);
+        let jws =
+            format!("{{\"protected\": \"eyJhbGciOiJFZERTQSJ9\", \"payload\": \"{payload}\"}}");
+        assert_eq!(pins_in(jws.as_bytes()), [pin(BEK), pin(ANNA)]);
+        // Two letters of the payload escaped: its base64url run is cut where they are written,
+        // and what follows no longer decodes in step.
+        let escaped: String = payload[..2]
+            .chars()
+            .map(|c| format!("\\u{:04x}", c as u32))
+            .collect();
+        let hidden = jws.replacen(&payload, &format!("{escaped}{}", &payload[2..]), 1);
+        assert_eq!(pins_in(hidden.as_bytes()), [pin(BEK), pin(ANNA)]);
+        let record = serde_json::json!({"origin": "peer", "body": jws}).to_string();
+        assert_eq!(pins_in(record.as_bytes()), [pin(BEK), pin(ANNA)]);
+        assert!(pins_in(b"{\"pin\": \"2150319901234\"}").is_empty());
+    }
 
     fn pin(digits: &str) -> Pin {
         digits.parse().unwrap()

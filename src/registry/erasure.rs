@@ -1,8 +1,9 @@
 //! Finishing an erasure at this node, after the writer committed it: what is left of the
 //! person here is projected again from the events that remain, or, when none remain, forgotten:
 //! the view, the consent state, the access log's index and the withheld records go, and every
-//! access-log entry and quarantine record that named the person is rewritten without them
-//! (marked redacted, so the audit still verifies the side logs). The writer leaves a pending
+//! access-log entry that named the person is rewritten without them; either way every
+//! quarantine record naming the person loses its body (both marked redacted, so the audit
+//! still verifies the side logs). The writer leaves a pending
 //! record per person in the same write as the erasure; this deletes it in the same write as
 //! the work, so a crash in between redoes it, and the projector runs it whenever it is caught
 //! up with the log.
@@ -83,16 +84,18 @@ fn finish(
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
     let erased: HashSet<u64> = erased.iter().copied().collect();
+    let erasure = match erased.iter().next() {
+        Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
+        None => Uuid::nil(),
+    };
+    // A refused copy of an erased event may sit in the quarantine with its values.
+    redact_quarantine(store, pin, &erasure, batch)?;
     let view: Option<PersonView> = store.view(pin.expose())?;
     if let Some(view) = what_remains(store, view.as_ref(), pin, &erased)? {
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
         return record_in_access_log(store, pin, &erased);
     }
-    let erasure = match erased.iter().next() {
-        Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
-        None => Uuid::nil(),
-    };
     for (number, entry) in store.access_entries_numbered(pin.expose())? {
         batch.redact_side(
             SideLog::Access,
@@ -101,7 +104,6 @@ fn finish(
             &erasure,
         );
     }
-    redact_quarantine(store, pin, &erasure, batch)?;
     store.forget_person(pin.expose(), batch)
 }
 

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::Event;
-use crate::policy::consent::{self, Audience, ConsentState, Facts};
+use crate::policy::consent::{self, Audience, ConsentState, Facts, Withheld};
 use crate::registry::projector;
 use crate::registry::view::{EventRef, PersonView};
 use crate::store::{Store, StoreError};
@@ -64,19 +64,20 @@ pub(crate) fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result
 }
 
 /// Whether a body `source` sent that this node refused, naming each of `pins`, may be served
-/// to `user`: as its events would be, under each person's consent. A body in which no person
-/// can be recognised cannot be decided by consent (its PIN may be malformed, or cut off with
-/// the body): it is served to an administrator (`admin`, who reads it to mend the peer) and
-/// to nobody else.
+/// to `user`. It is the peer's data that this node did not take in: only an administrator
+/// (`admin`, who reads it to mend the peer) is shown it, and then only under the consent of
+/// every person it names, as their events would be. A body in which no person can be
+/// recognised (its PIN malformed, or cut off with the body) no consent can decide: it is shown
+/// to the administrator.
 pub(crate) fn sent_by(
     store: &Store,
     source: &str,
     pins: &[Pin],
     user: LocalUser<'_>,
     admin: bool,
-) -> Result<bool, StoreError> {
-    if pins.is_empty() {
-        return Ok(admin);
+) -> Result<Result<(), Withheld>, StoreError> {
+    if !admin {
+        return Ok(Err(Withheld::NotAuthorised));
     }
     let states = states_of(store, pins.iter().map(Pin::expose).collect())?;
     let facts = Facts {
@@ -84,9 +85,14 @@ pub(crate) fn sent_by(
         event_type: EventType::ReturneeRecord,
         carries: None,
     };
-    Ok(states
+    let all_consent = states
         .values()
-        .all(|state| user.may_have(facts, state.as_ref())))
+        .all(|state| user.may_have(facts, state.as_ref()));
+    Ok(if all_consent {
+        Ok(())
+    } else {
+        Err(Withheld::NoConsent)
+    })
 }
 
 /// What a person lookup finds for a user. The caller answers the first two alike.
@@ -205,20 +211,25 @@ mod tests {
     }
 
     #[test]
-    fn a_refused_body_is_served_under_consent_and_one_naming_nobody_to_an_admin_only() {
+    fn a_refused_body_a_peer_sent_is_shown_to_an_admin_only_and_under_consent() {
         let dir = tempfile::tempdir().unwrap();
         let me = member("central-server/GOV/70000002/employment");
         let store = consenting(&dir, &me);
         let peer = "central-server/GOV/70000001/migration";
         let user = |purpose| LocalUser { node: &me, purpose };
         let pins = [PIN.parse::<Pin>().unwrap()];
-        for admin in [false, true] {
-            assert!(sent_by(&store, peer, &pins, user("EMPLOYMENT_SERVICES"), admin).unwrap());
-            // Being an administrator does not widen the person's consent.
-            assert!(!sent_by(&store, peer, &pins, user("STATISTICS"), admin).unwrap());
-        }
+        let decide = |pins: &[Pin], purpose, admin| {
+            sent_by(&store, peer, pins, user(purpose), admin).unwrap()
+        };
+        assert_eq!(decide(&pins, "EMPLOYMENT_SERVICES", true), Ok(()));
+        // Being an administrator does not widen the person's consent.
+        assert_eq!(decide(&pins, "STATISTICS", true), Err(Withheld::NoConsent));
         // Nobody recognisable: no consent decides it, so an administrator alone reads it.
-        assert!(!sent_by(&store, peer, &[], user("EMPLOYMENT_SERVICES"), false).unwrap());
-        assert!(sent_by(&store, peer, &[], user("EMPLOYMENT_SERVICES"), true).unwrap());
+        assert_eq!(decide(&[], "EMPLOYMENT_SERVICES", true), Ok(()));
+        // Any other token: never, whatever the consent.
+        for pins in [&pins[..], &[]] {
+            let refused = decide(pins, "EMPLOYMENT_SERVICES", false);
+            assert_eq!(refused, Err(Withheld::NotAuthorised));
+        }
     }
 }

@@ -325,7 +325,7 @@ fn reading_the_quarantine_logs_every_person_any_refused_body_names() {
 }
 
 #[test]
-fn a_refused_body_a_peer_sent_is_read_only_under_the_persons_consent() {
+fn a_refused_body_a_peer_sent_is_read_only_by_an_admin_under_the_persons_consent() {
     let fed = Federation::build();
     let config = fed.config("employment");
     let text = std::fs::read_to_string(&config).unwrap() + "[limits]\nmax_event_bytes = 16384\n";
@@ -345,13 +345,20 @@ fn a_refused_body_a_peer_sent_is_read_only_under_the_persons_consent() {
             .is_some_and(|r| !r.is_empty())
     });
     assert!(kept.is_some(), "nothing was quarantined");
-    let stats = create_token(&config, "statistics-office", "read-events", "STATISTICS");
-    let theirs = as_token(emp.addr, &stats, "/api/v1/quarantine");
+    // Not to a token without admin, even one reading for the purpose the person consented to.
+    let desk = create_token(&config, "case-desk", "read-events", "EMPLOYMENT_SERVICES");
+    let theirs = as_token(emp.addr, &desk, "/api/v1/quarantine");
     assert_eq!(theirs.status, 200);
     assert!(!String::from_utf8_lossy(&theirs.body).contains("signature"));
     let record = &theirs.json()["records"][0];
     assert_eq!(record["body"], "", "{record}");
-    assert_eq!(record["detail"]["bodyWithheld"], "no-consent");
+    assert_eq!(record["detail"]["bodyWithheld"], "not-authorised");
+    // Not to an administrator reading for a purpose the person did not consent to.
+    let stats = create_token(&config, "statistics-office", "admin", "STATISTICS");
+    let theirs = as_token(emp.addr, &stats, "/api/v1/quarantine");
+    assert!(!String::from_utf8_lossy(&theirs.body).contains("signature"));
+    let record = &theirs.json()["records"][0];
+    assert_eq!(record["detail"]["bodyWithheld"], "no-consent", "{record}");
     let operators = get(emp.addr, "/api/v1/quarantine").json();
     assert!(operators["records"][0]["body"]
         .as_str()
