@@ -77,6 +77,7 @@ pub(crate) async fn run(
 ) {
     let mut backoff = Duration::from_millis(200);
     let mut client: Option<HttpClient> = None;
+    let mut logged = Logged::default();
     loop {
         let cursor = store
             .meta(&Meta::WebhookCursor)
@@ -91,7 +92,7 @@ pub(crate) async fn run(
                 _ = positions.wait_for(|p| *p > cursor) => continue,
             }
         }
-        match deliver_page(&hook, &store, &mut client, cursor, head).await {
+        match deliver_page(&hook, &store, &mut client, &mut logged, cursor, head).await {
             Ok(()) => backoff = Duration::from_millis(200),
             Err(e) => {
                 client = None;
@@ -106,11 +107,17 @@ pub(crate) async fn run(
     }
 }
 
+/// The last decision logged: a delivery retried after a failure is logged again only when its
+/// decision changed, so a receiver that keeps failing does not fill the person's access log.
+#[derive(Debug, Default)]
+struct Logged(Option<(u64, bool)>);
+
 /// Deliver the events after `cursor` up to `head`, a page at most, one by one.
 async fn deliver_page(
     hook: &Webhook,
     store: &Store,
     client: &mut Option<HttpClient>,
+    logged: &mut Logged,
     cursor: u64,
     head: u64,
 ) -> Result<(), String> {
@@ -122,7 +129,7 @@ async fn deliver_page(
         hook.purpose.clone(),
     );
     for position in cursor + 1..=head.min(cursor + PAGE) {
-        deliver_one(hook, store, client, &who, position).await?;
+        deliver_one(hook, store, client, logged, &who, position).await?;
         store
             .set_meta_lazy(&Meta::WebhookCursor, &position.to_be_bytes())
             .map_err(|e| e.to_string())?;
@@ -137,6 +144,7 @@ async fn deliver_one(
     hook: &Webhook,
     store: &Store,
     client: &mut Option<HttpClient>,
+    logged: &mut Logged,
     who: &Reader,
     position: u64,
 ) -> Result<(), String> {
@@ -151,10 +159,13 @@ async fn deliver_one(
     let event = item.event.event();
     let may = serve::event(store, event, user).map_err(|e| e.to_string())?;
     // Logged before the data leaves, or as refused.
-    let what = "event delivered to the webhook";
-    let read =
-        Access::of_event(event, what, Outcome::of_decision(may)).map_err(|e| e.to_string())?;
-    access::log(store, who, read).map_err(|e| e.to_string())?;
+    if logged.0 != Some((position, may)) {
+        let what = "event delivered to the webhook";
+        let read =
+            Access::of_event(event, what, Outcome::of_decision(may)).map_err(|e| e.to_string())?;
+        access::log(store, who, read).map_err(|e| e.to_string())?;
+        logged.0 = Some((position, may));
+    }
     if !may {
         return Ok(());
     }

@@ -653,15 +653,17 @@ fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
         .unwrap()
         .to_string();
     let log = get(node.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
-    assert!(
-        log["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|r| r["reader"].as_str().unwrap().starts_with("webhook:")
-                && r["what"] == "event delivered to the webhook"),
-        "{log}"
-    );
+    let deliveries = log["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["reader"].as_str().unwrap().starts_with("webhook:")
+                && r["what"] == "event delivered to the webhook"
+        })
+        .count();
+    // Once, though the first delivery was retried.
+    assert_eq!(deliveries, 1, "{log}");
     node.stop();
 }
 
