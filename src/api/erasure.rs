@@ -15,7 +15,6 @@ use super::LocalApi;
 use crate::event::identifiers::Pin;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access;
-use crate::policy::consent::ConsentState;
 use crate::registry::projector;
 use crate::write::erasure::{Cause, ErasureOrder, ErasureRecord};
 
@@ -78,23 +77,16 @@ impl LocalApi {
         let body = self.read_json_body(req).await?;
         let request = ErasureRequest::parse(&body)?;
         self.views_caught_up().await?;
-        let earlier_pins = self.earlier_pins_of(&pin)?;
-        let mut positions = Vec::new();
-        let mut holders = Vec::new();
-        for person in std::iter::once(&pin).chain(&earlier_pins) {
-            let (at, ids) = self.own_events_of(person)?;
-            let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-            let to = access::delivered_to(&self.store, person, &ids).map_err(storage_problem)?;
-            holders.extend(to);
-            positions.extend(at);
-        }
-        holders.sort();
-        holders.dedup();
+        let (positions, ids) = self.own_events_of(&pin)?;
         let order = ErasureOrder {
             id: Uuid::now_v7(),
-            holders,
+            holders: access::delivered_to(
+                &self.store,
+                &pin,
+                &ids.iter().map(String::as_str).collect::<Vec<_>>(),
+            )
+            .map_err(storage_problem)?,
             pin,
-            earlier_pins,
             positions,
             legal_basis: request.legal_basis,
             reason: request.reason,
@@ -141,18 +133,6 @@ impl LocalApi {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         Ok(())
-    }
-
-    /// The PINs the person had before `pin`, as their consent state links them (a correction
-    /// that moved them from one: `Writer::corrected_from`).
-    fn earlier_pins_of(&self, pin: &Pin) -> Result<Vec<Pin>, Problem> {
-        let state: Option<ConsentState> =
-            self.store.consent(pin.expose()).map_err(storage_problem)?;
-        Ok(state
-            .iter()
-            .flat_map(ConsentState::earlier_pins)
-            .filter_map(|p| p.parse().ok())
-            .collect())
     }
 
     /// The positions and ids of the events about `pin` this node published.

@@ -68,10 +68,10 @@ pub(crate) struct ConsentState {
     /// consent change.
     #[serde(default)]
     ever_named: BTreeMap<MemberId, BTreeSet<String>>,
-    /// The PINs the person had before this one (each linked by a correction that moved them
-    /// from it, `Writer::corrected_from`): events
-    /// recorded under them are the person's, so every consent statement given under this PIN
-    /// holds under them too (the writer stages it there). At most [`MAX_EARLIER_PINS`].
+    /// The PINs a correction moved the person from (`Writer::corrected_from`), with those they
+    /// had before them: what was recorded under them is the person's, so a statement given
+    /// under this PIN narrows the consent held under each of them ([`narrowed`]). At most
+    /// [`MAX_EARLIER_PINS`].
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     earlier_pins: BTreeSet<String>,
 }
@@ -109,9 +109,23 @@ impl ConsentState {
     }
 
     /// The person's earlier PINs, under which every consent statement given under this PIN
-    /// holds too.
+    /// narrows the consent held.
     pub(crate) fn earlier_pins(&self) -> impl Iterator<Item = &str> {
         self.earlier_pins.iter().map(String::as_str)
+    }
+
+    /// A state that holds no consent of the person, kept for the PINs it links alone (a
+    /// correction moved the person to a PIN under which they have stated nothing yet): it
+    /// decides as if none were held (nothing granted, nobody named).
+    pub(crate) fn without_consent(at: OffsetDateTime) -> ConsentState {
+        let nothing = Consent {
+            granted: false,
+            purposes: Vec::new(),
+            recipients: Vec::new(),
+            time: at,
+            method: None,
+        };
+        merge(None, nothing)
     }
 }
 
@@ -209,6 +223,38 @@ pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentStat
         ever_named,
         earlier_pins,
     }
+}
+
+/// The state under a person's earlier PIN after `by`, a statement given under their current
+/// one: the held consent narrowed to what `by` grants too, never widened. A correction cannot
+/// tell a changed PIN from a mistyped one (both list the old PIN in `pinHistory`), and a
+/// mistyped PIN may be a stranger's: so a stranger's data may be withheld for the person's
+/// withdrawal, never shared for their grant. A later statement under the earlier PIN itself
+/// replaces it as any does.
+pub(crate) fn narrowed(held: ConsentState, by: &Consent) -> ConsentState {
+    let granted = held.current.granted && by.granted;
+    let both = |a: &[String], b: &[String]| -> Vec<String> {
+        a.iter().filter(|x| b.contains(x)).cloned().collect()
+    };
+    let recipients = match granted {
+        true => (held.current.recipients.iter())
+            .filter(|m| by.recipients.contains(m))
+            .cloned()
+            .collect(),
+        false => Vec::new(),
+    };
+    let purposes = match granted {
+        true => both(&held.current.purposes, &by.purposes),
+        false => Vec::new(),
+    };
+    let current = Consent {
+        granted,
+        purposes,
+        recipients,
+        time: by.time,
+        method: by.method,
+    };
+    merge(Some(held), current)
 }
 
 /// The consent time rule: a consent statement cannot be dated after the event that carries it
@@ -309,6 +355,31 @@ mod tests {
             1,
             json!({"person": {"pin": "x"}, "consent": c}),
         )
+    }
+
+    #[test]
+    fn a_statement_under_a_new_pin_narrows_the_earlier_one_and_never_widens_it() {
+        let now = OffsetDateTime::now_utc();
+        let (emp, edu) = (m("2/employment"), m("3/education"));
+        let purposes = ["EMPLOYMENT_SERVICES".to_string()];
+        let held = merge(None, consent(true, &["2/employment", "3/education"], now));
+        let kept = narrowed(
+            held.clone(),
+            &consent(true, &["2/employment", "4/other"], now),
+        );
+        assert!(kept.current.names(&emp, &purposes));
+        assert!(
+            !kept.current.names(&edu, &purposes),
+            "kept one the new statement drops"
+        );
+        assert!(!kept.current.names(&m("4/other"), &purposes), "widened");
+        // Everyone it ever named still learns of the change.
+        assert!(kept.may_hold(&edu, &purposes));
+        let withdrawn = narrowed(held, &consent(false, &[], now));
+        assert!(!withdrawn.current.granted);
+        let none = ConsentState::without_consent(now);
+        let status = record(&consent(true, &["2/employment"], now));
+        assert!(decide(&status, Some(&none), &emp, &purposes).is_err());
     }
 
     #[test]

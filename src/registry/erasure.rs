@@ -1,9 +1,9 @@
 //! Finishing an erasure at this node, after the writer committed it: what is left of the
 //! person here is projected again from the events that remain, or, when none remain, forgotten:
 //! the view, the consent state, the access log's index and the withheld records go, and every
-//! access-log entry that named the person is rewritten without them; either way every
-//! quarantine record naming the person loses its body (both marked redacted, so the audit
-//! still verifies the side logs). The writer leaves a pending
+//! access-log entry and quarantine record that named the person is rewritten without them
+//! (marked redacted, so the audit still verifies the side logs). A person who keeps other data
+//! here loses the quarantine bodies naming them that the erasure's orderer sent. The writer leaves a pending
 //! record per person in the same write as the erasure; this deletes it in the same write as
 //! the work, so a crash in between redoes it, and the projector runs it whenever it is caught
 //! up with the log.
@@ -88,10 +88,14 @@ fn finish(
         Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
         None => Uuid::nil(),
     };
-    // A refused copy of an erased event may sit in the quarantine with its values.
-    redact_quarantine(store, pin, &erasure, batch)?;
     let view: Option<PersonView> = store.view(pin.expose())?;
     if let Some(view) = what_remains(store, view.as_ref(), pin, &erased)? {
+        // A refused copy of an erased event may sit in the quarantine with its values: what
+        // the erasure's orderer sent about the person goes; what others sent stays theirs.
+        let origin = store
+            .erasure::<ErasureRecord>(&erasure)?
+            .map(|record| record.origin());
+        redact_quarantine(store, pin, &erasure, origin.as_deref(), batch)?;
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
         return record_in_access_log(store, pin, &erased);
@@ -104,6 +108,7 @@ fn finish(
             &erasure,
         );
     }
+    redact_quarantine(store, pin, &erasure, None, batch)?;
     store.forget_person(pin.expose(), batch)
 }
 
@@ -137,12 +142,13 @@ fn record_in_access_log(store: &Store, pin: &Pin, erased: &HashSet<u64>) -> Resu
     Ok(())
 }
 
-/// Rewrite every quarantine record that names the person without its body (what was refused
-/// and why stay; the bytes go).
+/// Rewrite every quarantine record that names the person (and came from `origin`, when given)
+/// without its body (what was refused and why stay; the bytes go).
 fn redact_quarantine(
     store: &Store,
     pin: &Pin,
     erasure: &Uuid,
+    origin: Option<&str>,
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
     let mut after = 0;
@@ -157,6 +163,9 @@ fn redact_quarantine(
             }
             let mut record: serde_json::Value = serde_json::from_slice(&bytes)
                 .map_err(|_| StoreError::Corrupt("quarantine record"))?;
+            if origin.is_some_and(|o| record["origin"] != o) {
+                continue;
+            }
             record["body"] = format!("erased by erasure {erasure}").into();
             record["detail"] = serde_json::Value::Null;
             let rewritten = serde_json::to_vec(&record)

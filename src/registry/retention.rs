@@ -91,8 +91,6 @@ pub(crate) async fn sweep(
             id: Uuid::now_v7(),
             holders: holders(store, &person).map_err(storage)?,
             pin: person.view.pin.clone(),
-            // Each PIN's view is swept on its own.
-            earlier_pins: Vec::new(),
             positions: person.positions,
             legal_basis: person.legal_basis,
             reason: "the retention period ended".into(),

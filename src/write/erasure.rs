@@ -38,10 +38,7 @@ pub struct ErasureOrder {
     pub id: Uuid,
     /// The person.
     pub pin: Pin,
-    /// The PINs the person had before (linked in their consent state, or named by their
-    /// record's `pinHistory`): what this node published under them is the person's too.
-    pub earlier_pins: Vec<Pin>,
-    /// Positions of this node's own events about the person (under any of their PINs).
+    /// Positions of this node's own events about the person.
     pub positions: Vec<u64>,
     /// The members that received any of those events (from the person's access log).
     pub holders: Vec<MemberId>,
@@ -106,6 +103,16 @@ pub struct ErasureRecord {
 }
 
 impl ErasureRecord {
+    /// Where what it erased came from, as the quarantine names an origin: this node's own
+    /// systems when it was ordered here (only the ordering node keeps a reason), else the member
+    /// whose order it carried out.
+    pub(crate) fn origin(&self) -> String {
+        match self.reason {
+            Some(_) => crate::store::LOCAL_ORIGIN.to_string(),
+            None => self.ordered_by.to_string(),
+        }
+    }
+
     /// Take `holder`'s confirmation; `false` when it is not a holder of this erasure or had
     /// confirmed already.
     pub fn confirm(&mut self, holder: &MemberId, at: OffsetDateTime, erased: u64) -> bool {
@@ -269,7 +276,6 @@ mod tests {
         ErasureOrder {
             id: Uuid::now_v7(),
             pin: "21503199012345".parse().unwrap(),
-            earlier_pins: Vec::new(),
             positions: vec![1],
             holders: vec![],
             legal_basis: "Law on Personal Information, art. 12".into(),

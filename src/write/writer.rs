@@ -21,7 +21,7 @@ use super::publisher::{
     HeadSenders, Job, Outcome, PublishError, Published, Ready, ReceiveCursor, Signer,
 };
 use super::withholding::Withholding;
-use crate::event::identifiers::{MemberId, Pin};
+use crate::event::identifiers::MemberId;
 use crate::event::schema::{EventType, Schemas};
 use crate::event::{Event, SignedEvent};
 use crate::merkle::Frontier;
@@ -374,13 +374,11 @@ impl Writer {
         round: &mut Round,
     ) -> Result<ErasureOrdered, PublishError> {
         let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
-        let persons: Vec<Pin> = std::iter::once(order.pin.clone())
-            .chain(order.earlier_pins.iter().cloned())
-            .collect();
+        let persons = std::slice::from_ref(&order.pin);
         let (mut ids, mut not_erasable) = (Vec::new(), 0);
         let mut by_person: HashMap<String, Vec<u64>> = HashMap::new();
         for &position in &order.positions {
-            match erasure::strip(&self.store, position, &self.signer.member, Some(&persons))
+            match erasure::strip(&self.store, position, &self.signer.member, Some(persons))
                 .map_err(storage)?
             {
                 Strip::Stripped {
@@ -579,26 +577,27 @@ impl Writer {
         Ok(held)
     }
 
-    /// If `event` carries a consent, stage the new state under the person's PIN and under each
-    /// PIN they had before (the one a correction moves them from, [`Writer::corrected_from`],
-    /// and those linked before: events recorded under an old PIN are the person's, and a
-    /// withdrawal must reach them), and
-    /// release to each reader what the new state admits of the own events withheld from it. A
-    /// record that moves the person to a new PIN links the PINs even without a consent
-    /// statement; under a PIN new to this node the person starts from the consent held under an
-    /// earlier one. A consent state that cannot be read fails the whole round (never taken as
-    /// "none held").
+    /// If `event` carries a consent, stage the new state under the person's PIN, narrow the
+    /// consent held under each PIN a correction moved them from ([`consent::narrowed`]: what
+    /// was recorded under an old PIN is the person's, and a withdrawal must reach it), and
+    /// release to each reader what the new states admit of the own events withheld from it. A
+    /// correction links the PINs even without a consent statement; nothing is taken over from
+    /// the earlier PIN. A consent state that cannot be read fails the whole round (never taken
+    /// as "none held").
     fn stage_consent(&mut self, event: &Event, round: &mut Round) {
         let Some(pin) = event.pin() else {
             return;
         };
         let statement = consent::carried(event);
-        let earlier: Vec<String> = match self.corrected_from(event, round) {
-            Ok(from) => from.into_iter().collect(),
+        let moved_from = match self.corrected_from(event, round) {
+            Ok(from) => from,
             Err(e) => {
                 round.failed.get_or_insert(e);
                 return;
             }
+        };
+        let Some(earlier) = self.linked_by(moved_from, round) else {
+            return;
         };
         if statement.is_none() && earlier.is_empty() {
             return;
@@ -606,19 +605,11 @@ impl Writer {
         let Some(held) = self.consent_of(pin, round) else {
             return;
         };
-        // A person new under this PIN keeps what they consented to under an earlier one (and
-        // every member it named learns of the next change).
-        let held = match held {
-            Some(held) => Some(held),
-            None => match self.held_under_any(&earlier, round) {
-                Some(adopted) => adopted,
-                None => return,
-            },
-        };
+        // Nothing is taken over from an earlier PIN: the person states consent under this one.
         let state = match (&statement, held) {
             (Some(c), held) => consent::merge(held, c.clone()),
             (None, Some(held)) => held,
-            (None, None) => return,
+            (None, None) => ConsentState::without_consent(event.time),
         };
         let state = state.with_earlier_pins(pin, earlier.iter().map(String::as_str));
         let linked: Vec<String> = state.earlier_pins().map(String::from).collect();
@@ -626,16 +617,29 @@ impl Writer {
         let Some(c) = statement else {
             return;
         };
-        // Only where a state is held: a PIN erased here since it was linked stays forgotten.
+        // Narrowed where a state is held: a PIN forgotten here since it was linked stays so.
         for old in linked {
             match self.consent_of(&old, round) {
-                Some(Some(held)) => {
-                    self.stage_state(&old, consent::merge(Some(held), c.clone()), round)
-                }
+                Some(Some(held)) => self.stage_state(&old, consent::narrowed(held, &c), round),
                 Some(None) => {}
                 None => return,
             }
         }
+    }
+
+    /// The PINs a correction moving the person from `from` links: `from` and those linked under
+    /// it, when it holds a consent state (else there is nothing to narrow there); `None` when
+    /// its state cannot be read (the round is then failed).
+    fn linked_by(&self, from: Option<String>, round: &mut Round) -> Option<Vec<String>> {
+        let Some(from) = from else {
+            return Some(Vec::new());
+        };
+        Some(match self.consent_of(&from, round)? {
+            Some(state) => std::iter::once(from.clone())
+                .chain(state.earlier_pins().map(String::from))
+                .collect(),
+            None => Vec::new(),
+        })
     }
 
     /// The PIN a returnee record moves its person from: that of the record it supersedes (the
@@ -671,17 +675,6 @@ impl Writer {
             .pin()
             .filter(|old| *old != pin && event.pin_history().any(|p| p == *old))
             .map(String::from))
-    }
-
-    /// The consent state held under the first of `pins` that has one; `None` when one cannot
-    /// be read (the round is then failed).
-    fn held_under_any(&self, pins: &[String], round: &mut Round) -> Option<Option<ConsentState>> {
-        for pin in pins {
-            if let Some(state) = self.consent_of(pin, round)? {
-                return Some(Some(state));
-            }
-        }
-        Some(None)
     }
 
     /// Stage `state` as the consent held under `pin`, with the releases it brings.
@@ -1057,12 +1050,12 @@ mod tests {
         }
     }
 
-    /// A correction that moves the person to a new PIN links the PINs: the person keeps their
-    /// consent under the new one, and a later withdrawal given under the new PIN alone holds
-    /// for what was recorded under the old one too. Listing a PIN without correcting a record
-    /// under it links nothing.
+    /// A correction that moves the person to a new PIN links the PINs: a withdrawal given under
+    /// the new PIN alone holds for what was recorded under the old one too, and nothing given
+    /// under the new PIN widens what the old one holds (it may be a stranger's, mistyped).
+    /// Listing a PIN without correcting a record under it links nothing.
     #[tokio::test]
-    async fn a_consent_given_after_a_pin_correction_holds_under_the_earlier_pin() {
+    async fn a_withdrawal_after_a_pin_correction_narrows_the_consent_under_the_earlier_pin() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let (p, _w) = Publisher::start(
@@ -1112,8 +1105,14 @@ mod tests {
             let purposes = ["EMPLOYMENT_SERVICES".to_string()];
             consent::decide(&status, state.as_ref(), &employment, &purposes).is_ok()
         };
-        assert!(may_read(new), "the consent did not follow the person");
+        // Nothing is taken over: under the new PIN the person has stated nothing yet.
+        assert!(
+            !may_read(new),
+            "a consent was taken over from the earlier PIN"
+        );
         assert!(may_read(old));
+        p.publish(record(new, &[&employment])).await.unwrap();
+        assert!(may_read(new) && may_read(old));
 
         // Withdrawn from the employment service, under the new PIN only.
         let other: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
@@ -1123,6 +1122,10 @@ mod tests {
             !may_read(old),
             "the withdrawal did not reach the earlier PIN"
         );
+        // A grant under the new PIN never widens what the earlier one holds.
+        p.publish(record(new, &[&employment])).await.unwrap();
+        assert!(may_read(new));
+        assert!(!may_read(old), "a grant under the new PIN widened the old");
 
         // Listing a stranger's PIN as an earlier one, without correcting a record under it,
         // ties nothing: the stranger's consent stays theirs.
