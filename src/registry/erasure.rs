@@ -8,7 +8,7 @@
 //! the work, so a crash in between redoes it, and the projector runs it whenever it is caught
 //! up with the log.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
@@ -22,13 +22,25 @@ use crate::write::erasure::{Cause, ErasureRecord};
 /// How many quarantine records are read at a time when looking for the person.
 const QUARANTINE_PAGE: usize = 1000;
 
-/// Finish every pending erasure; returns how many persons it finished.
+/// Quarantine records as stored, each with its number.
+type Records = Vec<(u64, Vec<u8>)>;
+
+/// Finish every pending erasure; returns how many persons it finished. The quarantine is read
+/// once for all of them.
 pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
     let pending = store.pending_erasures()?;
+    if pending.is_empty() {
+        return Ok(0);
+    }
+    let persons: HashSet<Pin> = pending.iter().filter_map(|(p, _)| p.parse().ok()).collect();
+    let mut quarantined = quarantine_naming(store, &persons)?;
     for (pin, erased) in &pending {
         let mut batch = WriteBatch::default();
         match pin.parse::<Pin>() {
-            Ok(pin) => finish(store, &pin, erased, &mut batch)?,
+            Ok(pin) => {
+                let records = quarantined.remove(&pin).unwrap_or_default();
+                finish(store, &pin, erased, &records, &mut batch)?
+            }
             // A key the writer made from a parsed PIN; anything else is damage: drop the record.
             Err(_) => batch.clear_pending_erasure(pin),
         }
@@ -76,11 +88,13 @@ fn what_remains(
     projector::project_positions(store, pin, &remaining).map(Some)
 }
 
-/// The person's view projected again from what remains, or the person forgotten.
+/// The person's view projected again from what remains, or the person forgotten; `quarantined`
+/// holds the quarantine records that name them.
 fn finish(
     store: &Store,
     pin: &Pin,
     erased: &[u64],
+    quarantined: &[(u64, Vec<u8>)],
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
     let erased: HashSet<u64> = erased.iter().copied().collect();
@@ -95,7 +109,7 @@ fn finish(
         let origin = store
             .erasure::<ErasureRecord>(&erasure)?
             .map(|record| record.origin());
-        redact_quarantine(store, pin, &erasure, origin.as_deref(), batch)?;
+        redact_quarantine(quarantined, &erasure, origin.as_deref(), batch)?;
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
         return record_in_access_log(store, pin, &erased);
@@ -108,7 +122,7 @@ fn finish(
             &erasure,
         );
     }
-    redact_quarantine(store, pin, &erasure, None, batch)?;
+    redact_quarantine(quarantined, &erasure, None, batch)?;
     store.forget_person(pin.expose(), batch)
 }
 
@@ -142,36 +156,49 @@ fn record_in_access_log(store: &Store, pin: &Pin, erased: &HashSet<u64>) -> Resu
     Ok(())
 }
 
-/// Rewrite every quarantine record that names the person (and came from `origin`, when given)
-/// without its body (what was refused and why stay; the bytes go).
-fn redact_quarantine(
+/// The quarantine records (number, bytes) that name each of `persons`, in one reading of the
+/// quarantine.
+fn quarantine_naming(
     store: &Store,
-    pin: &Pin,
-    erasure: &Uuid,
-    origin: Option<&str>,
-    batch: &mut WriteBatch,
-) -> Result<(), StoreError> {
+    persons: &HashSet<Pin>,
+) -> Result<HashMap<Pin, Records>, StoreError> {
+    let mut found: HashMap<Pin, Records> = HashMap::new();
     let mut after = 0;
     loop {
         let page = store.side_entries(SideLog::Quarantine, after, QUARANTINE_PAGE)?;
         let Some(&(last, _)) = page.last() else {
-            return Ok(());
+            return Ok(found);
         };
         for (number, bytes) in page {
-            if !access::pins_in(&bytes).contains(pin) {
-                continue;
+            for pin in access::pins_in(&bytes) {
+                if persons.contains(&pin) {
+                    found.entry(pin).or_default().push((number, bytes.clone()));
+                }
             }
-            let mut record: serde_json::Value = serde_json::from_slice(&bytes)
-                .map_err(|_| StoreError::Corrupt("quarantine record"))?;
-            if origin.is_some_and(|o| record["origin"] != o) {
-                continue;
-            }
-            record["body"] = format!("erased by erasure {erasure}").into();
-            record["detail"] = serde_json::Value::Null;
-            let rewritten = serde_json::to_vec(&record)
-                .map_err(|_| StoreError::Corrupt("quarantine record"))?;
-            batch.redact_side(SideLog::Quarantine, number, &rewritten, erasure);
         }
         after = last;
     }
+}
+
+/// Rewrite each of `records` (that came from `origin`, when given) without its body (what was
+/// refused and why stay; the bytes go).
+fn redact_quarantine(
+    records: &[(u64, Vec<u8>)],
+    erasure: &Uuid,
+    origin: Option<&str>,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    for (number, bytes) in records {
+        let mut record: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt("quarantine record"))?;
+        if origin.is_some_and(|o| record["origin"] != o) {
+            continue;
+        }
+        record["body"] = format!("erased by erasure {erasure}").into();
+        record["detail"] = serde_json::Value::Null;
+        let rewritten =
+            serde_json::to_vec(&record).map_err(|_| StoreError::Corrupt("quarantine record"))?;
+        batch.redact_side(SideLog::Quarantine, *number, &rewritten, erasure);
+    }
+    Ok(())
 }
