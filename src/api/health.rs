@@ -226,6 +226,12 @@ impl LocalApi {
                 )
             })
             .collect();
+        let failing = self.metrics.webhook_failing();
+        if failing > 0 {
+            warnings.push(format!(
+                "the webhook has failed {failing} deliveries in a row: it retries with backoff and every event after the failing one waits (the node's log says why)"
+            ));
+        }
         let not_kept = self.metrics.quarantine_full_total();
         if not_kept > 0 {
             warnings.push(format!(

@@ -52,6 +52,10 @@ pub struct Metrics {
     pub(crate) forks: AtomicU64,
     /// Group commits the store refused (disk full, I/O error).
     pub(crate) store_write_failures: AtomicU64,
+    /// Webhook deliveries that failed, and how many in a row until the last one that went
+    /// through (`/readyz` warns while it is not 0).
+    webhook_failures: AtomicU64,
+    webhook_failing: AtomicU64,
     /// Group commits the writer made durable, and their time in microseconds, summed.
     commits: AtomicU64,
     commit_micros: AtomicU64,
@@ -83,6 +87,22 @@ impl Metrics {
         if let Ok(mut q) = self.quarantine_full.lock() {
             *q.entry(origin.to_string()).or_default() += 1;
         }
+    }
+
+    /// A webhook delivery failed (it is retried; the events after it wait).
+    pub(crate) fn webhook_failed(&self) {
+        self.webhook_failures.fetch_add(1, Ordering::Relaxed);
+        self.webhook_failing.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A webhook delivery went through.
+    pub(crate) fn webhook_delivered(&self) {
+        self.webhook_failing.store(0, Ordering::Relaxed);
+    }
+
+    /// How many webhook deliveries have failed in a row (0: the last one went through).
+    pub(crate) fn webhook_failing(&self) -> u64 {
+        self.webhook_failing.load(Ordering::Relaxed)
     }
 
     /// How many refusals the full quarantine could not keep.
@@ -202,6 +222,17 @@ impl Metrics {
             "jol_store_write_failures_total",
             "Group commits the store refused (nothing in them was acknowledged).",
             &self.store_write_failures,
+        );
+        counter(
+            &mut out,
+            "jol_webhook_failures_total",
+            "Webhook deliveries that failed (each is retried; the events after it wait).",
+            &self.webhook_failures,
+        );
+        let _ = writeln!(
+            out,
+            "# HELP jol_webhook_failing Webhook deliveries failed in a row since the last that went through.\n# TYPE jol_webhook_failing gauge\njol_webhook_failing {}",
+            self.webhook_failing()
         );
         let _ = writeln!(
             out,

@@ -148,6 +148,7 @@ impl WriterParts {
             tasks.push(tokio::spawn(crate::node::webhook::run(
                 hook,
                 self.store.clone(),
+                self.metrics.clone(),
                 heads.position.clone(),
                 self.stopped.clone(),
             )));

@@ -9,7 +9,8 @@
 //! and that purpose for. Without a purpose it gets no received personal data. Each event is
 //! read, decided and logged just before it is sent, so a withdrawal or an erasure committed
 //! while the events before it went out holds for it. An event it may not have is skipped (the
-//! refusal is in the person's access log) and not delivered later.
+//! refusal is in the person's access log) and not delivered later. Failed deliveries are counted
+//! in the metrics, and `/readyz` warns while they fail in a row.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use tokio::sync::watch;
 
 use crate::event::cloudevent::StoredItem;
 use crate::net::client::HttpClient;
+use crate::net::metrics::Metrics;
 use crate::policy::access::{self, Access, Outcome, Reader, ReaderId};
 use crate::registry::serve::{self, LocalUser};
 use crate::store::{Meta, Store};
@@ -72,6 +74,7 @@ pub(crate) struct Webhook {
 pub(crate) async fn run(
     hook: Webhook,
     store: Store,
+    metrics: std::sync::Arc<Metrics>,
     mut positions: watch::Receiver<u64>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -93,8 +96,12 @@ pub(crate) async fn run(
             }
         }
         match deliver_page(&hook, &store, &mut client, &mut logged, cursor, head).await {
-            Ok(()) => backoff = Duration::from_millis(200),
+            Ok(()) => {
+                metrics.webhook_delivered();
+                backoff = Duration::from_millis(200);
+            }
             Err(e) => {
+                metrics.webhook_failed();
                 client = None;
                 tracing::warn!(error = %e, retry_ms = backoff.as_millis() as u64, "webhook delivery failed");
                 tokio::select! {

@@ -664,6 +664,37 @@ fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
         .count();
     // Once, though the first delivery was retried.
     assert_eq!(deliveries, 1, "{log}");
+    // The failure is counted, and over once a delivery went through.
+    assert_eq!(metric(node.addr, "jol_webhook_failures_total "), Some(1));
+    let over = eventually(Duration::from_secs(10), || {
+        metric(node.addr, "jol_webhook_failing ") == Some(0)
+    });
+    assert!(over.is_some(), "still counted as failing");
+    node.stop();
+}
+
+/// A webhook nobody answers: the node keeps the events for it, counts the failures and says
+/// so in `/readyz` (degraded, with a warning), naming no person.
+#[test]
+fn a_webhook_that_keeps_failing_is_reported_in_readyz() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let dir = NodeDir::new(&format!("webhook = \"http://{addr}/jol\"\n"));
+    let node = dir.start();
+    let data = employment_data(0, "w-0");
+    publish(node.addr, "employment-status", &data);
+    let warned = eventually(Duration::from_secs(20), || {
+        let ready = get(node.addr, "/readyz").json();
+        ready["status"] == "degraded"
+            && ready["warnings"]
+                .as_array()
+                .is_some_and(|w| w.iter().any(|w| w.as_str().unwrap().contains("webhook")))
+    });
+    assert!(warned.is_some(), "{}", get(node.addr, "/readyz").json());
+    let ready = String::from_utf8(get(node.addr, "/readyz").body).unwrap();
+    assert!(!ready.contains(data["person"]["pin"].as_str().unwrap()));
+    assert!(metric(node.addr, "jol_webhook_failing ").is_some_and(|n| n >= 1));
     node.stop();
 }
 
