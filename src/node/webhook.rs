@@ -24,6 +24,10 @@ use crate::policy::access::{self, Access, Outcome, Reader, ReaderId};
 use crate::registry::serve::{self, LocalUser};
 use crate::store::{Meta, Store};
 
+/// How long one delivery may take, connecting included: the agency's system answers on its own
+/// network, and one that does not answer within this counts as a failed delivery (retried).
+const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
+
 /// Events delivered between two flushes of the cursor.
 const PAGE: u64 = 100;
 
@@ -179,11 +183,14 @@ async fn deliver_one(
     let body = serde_json::to_vec(&item).map_err(|e| e.to_string())?;
     let c = match client {
         Some(c) => c,
-        None => client.insert(
-            HttpClient::connect_to(&hook.url.host_port)
+        None => {
+            let connecting = HttpClient::connect_to(&hook.url.host_port);
+            let connected = tokio::time::timeout(DELIVERY_DEADLINE, connecting)
                 .await
-                .map_err(|e| e.to_string())?,
-        ),
+                .map_err(|_| "connecting to the webhook timed out".to_string())?
+                .map_err(|e| e.to_string())?;
+            client.insert(connected.with_deadline(DELIVERY_DEADLINE))
+        }
     };
     let (status, _) = c
         .post_json(&hook.url.path, Bytes::from(body))

@@ -673,18 +673,27 @@ fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
     node.stop();
 }
 
-/// A webhook nobody answers: the node keeps the events for it, counts the failures and says
-/// so in `/readyz` (degraded, with a warning), naming no person.
+/// A webhook nobody answers, whether nothing listens or a listener takes the request and never
+/// answers: the node keeps the events for it, counts the failures and says so in `/readyz`
+/// (degraded, with a warning), naming no person.
 #[test]
 fn a_webhook_that_keeps_failing_is_reported_in_readyz() {
     let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = closed.local_addr().unwrap();
+    let refused = closed.local_addr().unwrap();
     drop(closed);
+    // Bound and never accepted: the connection is made, the request sent, no answer comes.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    for addr in [refused, silent.local_addr().unwrap()] {
+        webhook_failing_is_reported(addr);
+    }
+}
+
+fn webhook_failing_is_reported(addr: std::net::SocketAddr) {
     let dir = NodeDir::new(&format!("webhook = \"http://{addr}/jol\"\n"));
     let node = dir.start();
     let data = employment_data(0, "w-0");
     publish(node.addr, "employment-status", &data);
-    let warned = eventually(Duration::from_secs(20), || {
+    let warned = eventually(Duration::from_secs(30), || {
         let ready = get(node.addr, "/readyz").json();
         ready["status"] == "degraded"
             && ready["warnings"]
