@@ -386,6 +386,21 @@ mod tests {
     use serde_json::json;
     use std::sync::Arc;
 
+    /// The education ministry's publisher on `store`.
+    fn education(store: &Store) -> Publisher {
+        let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
+        let signer = Signer {
+            kid: KeyName::new(me.clone(), "k").unwrap(),
+            member: me,
+            key: keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        };
+        let schemas = Schemas::load().unwrap();
+        let (publisher, _writer) =
+            Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
+        publisher
+    }
+
     fn event(source: &MemberId, t: EventType, seq: u64, data: serde_json::Value) -> SignedEvent {
         let key = keys::generate();
         let kid = KeyName::new(source.clone(), "k").unwrap();
@@ -396,21 +411,7 @@ mod tests {
     async fn incremental_views_equal_a_rebuild_for_a_shuffled_stream() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
-        let signer = Signer {
-            kid: KeyName::new(me.clone(), "k").unwrap(),
-            member: me,
-            key: keys::generate(),
-            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
-        };
-        let (publisher, _w) = Publisher::start(
-            store.clone(),
-            Schemas::load().unwrap(),
-            signer,
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let publisher = education(&store);
         let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let emp: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
         let mut events = Vec::new();
@@ -456,15 +457,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let schemas = Schemas::load().unwrap();
-        let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
-        let signer = Signer {
-            kid: KeyName::new(me.clone(), "k").unwrap(),
-            member: me,
-            key: keys::generate(),
-            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
-        };
-        let (publisher, _w) =
-            Publisher::start(store.clone(), schemas.clone(), signer, Arc::default(), None).unwrap();
+        let publisher = education(&store);
         let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let emp: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
         let (key, kid) = (keys::generate(), KeyName::new(mig.clone(), "k").unwrap());

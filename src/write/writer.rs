@@ -876,6 +876,14 @@ mod tests {
         }
     }
 
+    /// The employment service's publisher on `store`.
+    fn started(store: &Store) -> Publisher {
+        let schemas = Schemas::load().unwrap();
+        let (p, _writer) =
+            Publisher::start(store.clone(), schemas, signer(), Arc::default(), None).unwrap();
+        p
+    }
+
     fn draft(pin: &str, key: Option<&str>) -> Draft {
         Draft {
             event_type: EventType::EmploymentStatus,
@@ -924,14 +932,7 @@ mod tests {
     async fn a_batch_publishes_the_valid_and_reports_the_invalid() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (p, _w) = Publisher::start(
-            store,
-            Schemas::load().unwrap(),
-            signer(),
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let p = started(&store);
         let out = p
             .publish_batch(vec![
                 draft("21503199012345", Some("same")),
@@ -1058,14 +1059,7 @@ mod tests {
     async fn a_withdrawal_after_a_pin_correction_narrows_the_consent_under_the_earlier_pin() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (p, _w) = Publisher::start(
-            store.clone(),
-            Schemas::load().unwrap(),
-            signer(),
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let p = started(&store);
         let (old, new) = ("12902199254321", "12902199212345");
         let employment: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
         let record = |pin: &str, recipients: &[&MemberId]| {
@@ -1163,14 +1157,7 @@ mod tests {
     async fn a_received_page_that_does_not_follow_the_cursor_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (p, _w) = Publisher::start(
-            store.clone(),
-            Schemas::load().unwrap(),
-            signer(),
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let p = started(&store);
         let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let kid = KeyName::new(source.clone(), "sign-1").unwrap();
         let key = keys::generate();

@@ -377,7 +377,7 @@ fn a_refused_body_a_peer_sent_is_read_only_by_an_admin_under_the_persons_consent
 fn held_webhook(
     release: std::sync::mpsc::Receiver<()>,
 ) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<Vec<Value>>>) {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = hook.local_addr().unwrap();
     let received: std::sync::Arc<std::sync::Mutex<Vec<Value>>> = Default::default();
@@ -387,24 +387,7 @@ fn held_webhook(
         for stream in hook.incoming() {
             let Ok(mut stream) = stream else { return };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                let mut len = 0;
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
+            while let Some(body) = read_request(&mut reader) {
                 got.lock()
                     .unwrap()
                     .push(serde_json::from_slice(&body).unwrap());

@@ -580,7 +580,7 @@ fn sigkill_during_concurrent_publishing_loses_and_duplicates_nothing() {
 
 #[test]
 fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
-    use std::io::{BufRead, BufReader, Read, Write};
+    use std::io::{BufReader, Write};
     let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let hook_addr = hook.local_addr().unwrap();
     let received: Arc<Mutex<Vec<Value>>> = Arc::default();
@@ -591,24 +591,7 @@ fn the_webhook_gets_every_event_in_order_and_retries_until_accepted() {
             let Ok(stream) = stream else { return };
             let mut reader = BufReader::new(stream.try_clone().unwrap());
             let mut stream = stream;
-            loop {
-                let mut len = 0;
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 {
-                    break;
-                }
-                loop {
-                    let mut h = String::new();
-                    reader.read_line(&mut h).unwrap();
-                    if h == "\r\n" {
-                        break;
-                    }
-                    if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
-                        len = v.trim().parse().unwrap();
-                    }
-                }
-                let mut body = vec![0; len];
-                reader.read_exact(&mut body).unwrap();
+            while let Some(body) = read_request(&mut reader) {
                 answered += 1;
                 // The first delivery fails: the node must retry it.
                 let status = if answered == 1 {

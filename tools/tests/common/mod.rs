@@ -420,6 +420,29 @@ sys.exit(1 if errors else 0)
     );
 }
 
+/// One HTTP/1.1 request read from `reader` (a test's stand-in receiver): its body, or `None`
+/// when the connection ended.
+pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<Vec<u8>> {
+    let mut line = String::new();
+    if reader.read_line(&mut line).unwrap_or(0) == 0 {
+        return None;
+    }
+    let mut len = 0;
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h).ok()?;
+        if h == "\r\n" || h.is_empty() {
+            break;
+        }
+        if let Some(v) = h.to_ascii_lowercase().strip_prefix("content-length:") {
+            len = v.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; len];
+    reader.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
 /// The value of the metric whose line starts with `line_start` (name and labels, then a
 /// space) in a `/metrics` text; none if it is not there or not a number.
 pub fn metric_in(text: &str, line_start: &str) -> Option<u64> {
