@@ -60,7 +60,8 @@ impl Consent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct ConsentState {
     current: Consent,
-    /// Recipients of the consent before the current one.
+    /// Recipients of the granted consent before the current one. Read only for a state written
+    /// before `ever_named` existed (its `ever_named` is empty): it names no purpose.
     #[serde(default)]
     former_recipients: Vec<MemberId>,
     /// Every member a granted consent of the person ever named, with every purpose it was named
@@ -83,13 +84,17 @@ pub(crate) const MAX_EARLIER_PINS: usize = 16;
 impl ConsentState {
     /// Whether `member`, reading for `purposes`, may hold the person's data: a granted consent
     /// of the person named it for one of them. (A state written before `ever_named` existed
-    /// knows only the former recipients, and counts each.)
+    /// knows only the former recipients, and counts each; any other state counts a member only
+    /// for a purpose it was named for.)
     pub(crate) fn may_hold(&self, member: &MemberId, purposes: &[String]) -> bool {
         let named = self
             .ever_named
             .get(member)
             .is_some_and(|p| purposes.iter().any(|x| p.contains(x)));
-        named || self.current.names(member, purposes) || self.former_recipients.contains(member)
+        let written_before_ever_named = self.ever_named.is_empty();
+        named
+            || self.current.names(member, purposes)
+            || (written_before_ever_named && self.former_recipients.contains(member))
     }
 
     /// This state knowing also `pins` as the person's earlier PINs (up to
@@ -206,7 +211,8 @@ pub(crate) fn carried(event: &Event) -> Option<Consent> {
 /// withdrawal that follows it.
 pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
     let (former_recipients, mut ever_named, earlier_pins) = match held {
-        Some(h) => (h.current.recipients, h.ever_named, h.earlier_pins),
+        Some(h) if h.current.granted => (h.current.recipients, h.ever_named, h.earlier_pins),
+        Some(h) => (h.former_recipients, h.ever_named, h.earlier_pins),
         None => Default::default(),
     };
     if consent.granted {
@@ -380,6 +386,25 @@ mod tests {
         let none = ConsentState::without_consent(now);
         let status = record(&consent(true, &["2/employment"], now));
         assert!(decide(&status, Some(&none), &emp, &purposes).is_err());
+    }
+
+    /// A member named for one purpose is never a holder to tell for another: not after a
+    /// change of consent, nor after a narrowing under a corrected PIN.
+    #[test]
+    fn a_member_named_for_another_purpose_is_not_told_of_changes() {
+        let now = OffsetDateTime::now_utc();
+        let education = m("3/education");
+        let theirs = ["EDUCATION".to_string()];
+        let held = merge(None, consent(true, &["2/employment", "3/education"], now));
+        assert!(!held.may_hold(&education, &theirs));
+        let changed = merge(Some(held.clone()), consent(true, &["2/employment"], now));
+        assert!(!changed.may_hold(&education, &theirs));
+        let kept = narrowed(held, &consent(false, &[], now));
+        assert!(!kept.may_hold(&education, &theirs));
+        // A withdrawal that lists recipients names nobody.
+        let listed = merge(None, consent(false, &["3/education"], now));
+        let next = merge(Some(listed), consent(false, &[], now));
+        assert!(!next.may_hold(&education, &["EMPLOYMENT_SERVICES".to_string()]));
     }
 
     #[test]
@@ -620,18 +645,18 @@ mod tests {
             if !event_type.is_personal() {
                 return Ok(());
             }
-            let Some((current, earlier)) = history.split_last() else {
+            let Some(current) = history.last() else {
                 return Err(Withheld::NoConsent);
             };
             if grants(current, reader, purposes) {
                 return Ok(());
             }
+            // Only a granted consent naming the member for one of its purposes makes it a
+            // holder to tell (the purpose-blind former recipients count only in states written
+            // before `ever_named`, which `merge` never makes).
             let ever_named = history.iter().any(|c| grants(c, reader, purposes));
-            let was_recipient = earlier
-                .last()
-                .is_some_and(|c| c.recipients.contains(reader));
             let tells_it_to_stop = carries.is_some_and(|c| !grants(c, reader, purposes));
-            if tells_it_to_stop && (ever_named || was_recipient) {
+            if tells_it_to_stop && ever_named {
                 return Ok(());
             }
             Err(Withheld::NoConsent)

@@ -22,9 +22,6 @@ use crate::write::erasure::{Cause, ErasureRecord};
 /// How many quarantine records are read at a time when looking for the person.
 const QUARANTINE_PAGE: usize = 1000;
 
-/// Quarantine records as stored, each with its number.
-type Records = Vec<(u64, Vec<u8>)>;
-
 /// Finish every pending erasure; returns how many persons it finished. The quarantine is read
 /// once for all of them.
 pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
@@ -38,8 +35,8 @@ pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
         let mut batch = WriteBatch::default();
         match pin.parse::<Pin>() {
             Ok(pin) => {
-                let records = quarantined.remove(&pin).unwrap_or_default();
-                finish(store, &pin, erased, &records, &mut batch)?
+                let numbers = quarantined.remove(&pin).unwrap_or_default();
+                finish(store, &pin, erased, &numbers, &mut batch)?
             }
             // A key the writer made from a parsed PIN; anything else is damage: drop the record.
             Err(_) => batch.clear_pending_erasure(pin),
@@ -89,27 +86,25 @@ fn what_remains(
 }
 
 /// The person's view projected again from what remains, or the person forgotten; `quarantined`
-/// holds the quarantine records that name them.
+/// numbers the quarantine records that name them.
 fn finish(
     store: &Store,
     pin: &Pin,
     erased: &[u64],
-    quarantined: &[(u64, Vec<u8>)],
+    quarantined: &[u64],
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
     let erased: HashSet<u64> = erased.iter().copied().collect();
-    let erasure = match erased.iter().next() {
+    let erasure = match erased.iter().min() {
         Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
         None => Uuid::nil(),
     };
     let view: Option<PersonView> = store.view(pin.expose())?;
     if let Some(view) = what_remains(store, view.as_ref(), pin, &erased)? {
         // A refused copy of an erased event may sit in the quarantine with its values: what
-        // the erasure's orderer sent about the person goes; what others sent stays theirs.
-        let origin = store
-            .erasure::<ErasureRecord>(&erasure)?
-            .map(|record| record.origin());
-        redact_quarantine(quarantined, &erasure, origin.as_deref(), batch)?;
+        // the erasures' orderers sent about the person goes; what others sent stays theirs.
+        let origins = origins_of(store, &erased)?;
+        redact_quarantine(store, quarantined, &erasure, origins.as_ref(), batch)?;
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
         return record_in_access_log(store, pin, &erased);
@@ -122,7 +117,7 @@ fn finish(
             &erasure,
         );
     }
-    redact_quarantine(quarantined, &erasure, None, batch)?;
+    redact_quarantine(store, quarantined, &erasure, None, batch)?;
     store.forget_person(pin.expose(), batch)
 }
 
@@ -156,13 +151,29 @@ fn record_in_access_log(store: &Store, pin: &Pin, erased: &HashSet<u64>) -> Resu
     Ok(())
 }
 
-/// The quarantine records (number, bytes) that name each of `persons`, in one reading of the
-/// quarantine.
+/// Where what the erasures behind `erased` came from (each one's [`ErasureRecord::origin`]);
+/// `None` when one's record cannot be found (then every origin is taken).
+fn origins_of(store: &Store, erased: &HashSet<u64>) -> Result<Option<HashSet<String>>, StoreError> {
+    let mut origins = HashSet::new();
+    for &position in erased {
+        let Some(id) = store.erased(position)? else {
+            continue;
+        };
+        match store.erasure::<ErasureRecord>(&id)? {
+            Some(record) => origins.insert(record.origin()),
+            None => return Ok(None),
+        };
+    }
+    Ok(Some(origins))
+}
+
+/// The numbers of the quarantine records that name each of `persons`, in one reading of the
+/// quarantine (numbers only: a hostile share of it cannot fill the memory).
 fn quarantine_naming(
     store: &Store,
     persons: &HashSet<Pin>,
-) -> Result<HashMap<Pin, Records>, StoreError> {
-    let mut found: HashMap<Pin, Records> = HashMap::new();
+) -> Result<HashMap<Pin, Vec<u64>>, StoreError> {
+    let mut found: HashMap<Pin, Vec<u64>> = HashMap::new();
     let mut after = 0;
     loop {
         let page = store.side_entries(SideLog::Quarantine, after, QUARANTINE_PAGE)?;
@@ -172,7 +183,7 @@ fn quarantine_naming(
         for (number, bytes) in page {
             for pin in access::pins_in(&bytes) {
                 if persons.contains(&pin) {
-                    found.entry(pin).or_default().push((number, bytes.clone()));
+                    found.entry(pin).or_default().push(number);
                 }
             }
         }
@@ -180,25 +191,31 @@ fn quarantine_naming(
     }
 }
 
-/// Rewrite each of `records` (that came from `origin`, when given) without its body (what was
-/// refused and why stay; the bytes go).
+/// Rewrite each quarantine record numbered in `numbers` (that came from one of `origins`,
+/// when given) without its body (what was refused and why stay; the bytes go).
 fn redact_quarantine(
-    records: &[(u64, Vec<u8>)],
+    store: &Store,
+    numbers: &[u64],
     erasure: &Uuid,
-    origin: Option<&str>,
+    origins: Option<&HashSet<String>>,
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
-    for (number, bytes) in records {
+    for &number in numbers {
+        let entry = store.side_entries(SideLog::Quarantine, number.saturating_sub(1), 1)?;
+        let Some((_, bytes)) = entry.into_iter().find(|(n, _)| *n == number) else {
+            continue;
+        };
         let mut record: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|_| StoreError::Corrupt("quarantine record"))?;
-        if origin.is_some_and(|o| record["origin"] != o) {
+            serde_json::from_slice(&bytes).map_err(|_| StoreError::Corrupt("quarantine record"))?;
+        let origin = record["origin"].as_str().unwrap_or_default();
+        if origins.is_some_and(|o| !o.contains(origin)) {
             continue;
         }
         record["body"] = format!("erased by erasure {erasure}").into();
         record["detail"] = serde_json::Value::Null;
         let rewritten =
             serde_json::to_vec(&record).map_err(|_| StoreError::Corrupt("quarantine record"))?;
-        batch.redact_side(SideLog::Quarantine, *number, &rewritten, erasure);
+        batch.redact_side(SideLog::Quarantine, number, &rewritten, erasure);
     }
     Ok(())
 }

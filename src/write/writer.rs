@@ -466,6 +466,20 @@ impl Writer {
     /// Erase this node's copies of the events `order` names (`source`'s own only), stage what
     /// the projector finishes, and publish the confirmation, in this round.
     fn carry_out(&mut self, source: &MemberId, order: OrderSays, round: &mut Round) {
+        // An erasure id names one erasure: an order reusing one this node holds a record of is
+        // not taken, so no member can overwrite the record of another's erasure (or this
+        // node's own, with its holders' confirmations).
+        match self.store.erasure::<ErasureRecord>(&order.erasure_id) {
+            Ok(None) if !round.erasures.contains_key(&order.erasure_id) => {}
+            Ok(_) => {
+                tracing::warn!(erasure = %order.erasure_id, from = %source, "an erasure order reuses the id of an erasure this node holds a record of; not carried out");
+                return;
+            }
+            Err(e) => {
+                round.failed.get_or_insert(e);
+                return;
+            }
+        }
         let mut by_person: HashMap<String, Vec<u64>> = HashMap::new();
         for id in &order.events {
             let found = self.store.position_of(source, id).and_then(|p| match p {
@@ -537,6 +551,7 @@ impl Writer {
             holders: Vec::new(),
         };
         round.batch.set_erasure(&record.id, &record);
+        round.erasures.insert(record.id, record);
         round.erased = true;
     }
 
@@ -1129,6 +1144,60 @@ mod tests {
         claims.data["person"]["pinHistory"] = json!([stranger]);
         p.publish(claims).await.unwrap();
         assert!(may_read(stranger), "a listed PIN took the person's consent");
+    }
+
+    /// An order that reuses the id of an erasure this node holds a record of is not carried
+    /// out: the first erasure's record stays as it was.
+    #[tokio::test]
+    async fn an_order_reusing_an_erasure_id_does_not_overwrite_its_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schemas = Schemas::load().unwrap();
+        let p = started(&store);
+        let erasure_id = Uuid::now_v7();
+        let mut erased = Vec::new();
+        for source in [
+            "central-server/GOV/70000001/migration",
+            "central-server/GOV/70000003/education",
+        ] {
+            let source: MemberId = source.parse().unwrap();
+            let (key, kid) = (keys::generate(), KeyName::new(source.clone(), "k").unwrap());
+            let mut data: serde_json::Value = serde_json::from_str(include_str!(
+                "../../tests/examples/returnee-record/valid/return-registered.json"
+            ))
+            .unwrap();
+            data["person"] = json!({"pin": "21503199012345"});
+            let t = EventType::ReturneeRecord;
+            let record = crate::event::Event::new(source.clone(), t, 1, data).sign_selective(
+                &key,
+                &kid,
+                schemas.disclosable(t),
+            );
+            let order = json!({
+                "event": "ERASURE_ORDERED", "eventDate": "2026-12-05", "purpose": "EMPLOYMENT_SERVICES",
+                "legalBasis": "Law on Personal Information, art. 12", "cause": "REQUEST",
+                "erasureId": erasure_id, "events": [record.event().id],
+            });
+            let order = crate::event::Event::new(source.clone(), EventType::Erasure, 2, order)
+                .sign(&key, &kid);
+            let page = ReceiveCursor::Sequence { after: 0, to: 2 };
+            p.receive(source.clone(), vec![record.clone(), order], page)
+                .await
+                .unwrap();
+            let position = store
+                .position_of(&source, &record.event().id)
+                .unwrap()
+                .unwrap();
+            let held = SignedEvent::from_store(&store.get(position).unwrap().unwrap()).unwrap();
+            // Erased: stored without its disclosures.
+            erased.push(held.disclosed().is_empty());
+        }
+        let record: ErasureRecord = store.erasure(&erasure_id).unwrap().unwrap();
+        assert_eq!(
+            record.ordered_by.as_str(),
+            "central-server/GOV/70000001/migration"
+        );
+        assert_eq!(erased, [true, false], "the second order was carried out");
     }
 
     /// An order received in the same round as the event it names (the two pages handed to the
