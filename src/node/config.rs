@@ -244,6 +244,10 @@ pub struct LocalConfig {
     /// one it gets the node's own events and no received personal data.
     #[serde(default)]
     pub(crate) webhook_purpose: Option<String>,
+    /// How long one webhook delivery may take, connecting included (default 10 s): one that
+    /// takes longer counts as failed and is retried.
+    #[serde(default = "default_webhook_timeout")]
+    pub(crate) webhook_timeout_secs: u64,
 }
 
 fn default_local_listen() -> SocketAddr {
@@ -274,6 +278,10 @@ fn default_signin_failures() -> u32 {
     5
 }
 
+fn default_webhook_timeout() -> u64 {
+    10
+}
+
 impl Default for LocalConfig {
     fn default() -> Self {
         LocalConfig {
@@ -289,6 +297,7 @@ impl Default for LocalConfig {
             signin_failures_per_minute: default_signin_failures(),
             webhook: None,
             webhook_purpose: None,
+            webhook_timeout_secs: default_webhook_timeout(),
         }
     }
 }
@@ -346,6 +355,9 @@ impl NodeConfig {
         }
         if c.local.signin_failures_per_minute == 0 {
             return Err(ConfigProblem::Zero("local.signin_failures_per_minute"));
+        }
+        if c.local.webhook_timeout_secs == 0 {
+            return Err(ConfigProblem::Zero("local.webhook_timeout_secs"));
         }
         if !(MIN_EVENT_BYTES..=crate::budget::MAX_EVENT_BYTES_CEILING)
             .contains(&c.limits.max_event_bytes)
@@ -435,6 +447,10 @@ key_name = "sign-1"
         let none = format!("{MINIMAL}[local]\nmax_sessions = 0\n");
         let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
         assert!(err.to_string().contains("max_sessions"), "{err}");
+        assert_eq!(c.local.webhook_timeout_secs, 10);
+        let none = format!("{MINIMAL}[local]\nwebhook_timeout_secs = 0\n");
+        let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();
+        assert!(err.to_string().contains("webhook_timeout_secs"), "{err}");
         assert_eq!(c.sync.quarantine_share().max_bytes, 128 << 20);
         let none = format!("{MINIMAL}[sync]\nquarantine_cap = 0\n");
         let err = NodeConfig::parse(&none, Path::new(".")).unwrap_err();

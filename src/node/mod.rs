@@ -430,6 +430,7 @@ async fn start_writer_role(
                 url: crate::node::webhook::WebhookUrl::parse(url)?,
                 member: config.member.clone(),
                 purpose: config.local.webhook_purpose.clone(),
+                deadline: Duration::from_secs(config.local.webhook_timeout_secs),
             }),
             None => None,
         },

@@ -24,10 +24,6 @@ use crate::policy::access::{self, Access, Outcome, Reader, ReaderId};
 use crate::registry::serve::{self, LocalUser};
 use crate::store::{Meta, Store};
 
-/// How long one delivery may take, connecting included: the agency's system answers on its own
-/// network, and one that does not answer within this counts as a failed delivery (retried).
-const DELIVERY_DEADLINE: Duration = Duration::from_secs(10);
-
 /// Events delivered between two flushes of the cursor.
 const PAGE: u64 = 100;
 
@@ -72,6 +68,9 @@ pub(crate) struct Webhook {
     /// This node.
     pub member: crate::event::identifiers::MemberId,
     pub(crate) purpose: Option<String>,
+    /// How long one delivery may take, connecting included (`local.webhook_timeout_secs`): one
+    /// that does not answer within it counts as failed and is retried.
+    pub(crate) deadline: Duration,
 }
 
 /// Deliver until `stop` turns true.
@@ -185,11 +184,11 @@ async fn deliver_one(
         Some(c) => c,
         None => {
             let connecting = HttpClient::connect_to(&hook.url.host_port);
-            let connected = tokio::time::timeout(DELIVERY_DEADLINE, connecting)
+            let connected = tokio::time::timeout(hook.deadline, connecting)
                 .await
                 .map_err(|_| "connecting to the webhook timed out".to_string())?
                 .map_err(|e| e.to_string())?;
-            client.insert(connected.with_deadline(DELIVERY_DEADLINE))
+            client.insert(connected.with_deadline(hook.deadline))
         }
     };
     let (status, _) = c

@@ -672,7 +672,9 @@ fn a_webhook_that_keeps_failing_is_reported_in_readyz() {
 }
 
 fn webhook_failing_is_reported(addr: std::net::SocketAddr) {
-    let dir = NodeDir::new(&format!("webhook = \"http://{addr}/jol\"\n"));
+    let dir = NodeDir::new(&format!(
+        "webhook = \"http://{addr}/jol\"\nwebhook_timeout_secs = 2\n"
+    ));
     let node = dir.start();
     let data = employment_data(0, "w-0");
     publish(node.addr, "employment-status", &data);
