@@ -13,7 +13,6 @@ use super::tokens::Scope;
 use super::{Caller, LocalApi, MAX_PAGE};
 use crate::budget::{Budget, ANSWER_FRAMING, LISTING_BYTES};
 use crate::event::cloudevent::StoredItem;
-use crate::event::identifiers::Pin;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::{self, pins_in, Access, Outcome, Reader};
 use crate::policy::consent::Withheld;
@@ -119,11 +118,10 @@ impl LocalApi {
         }
     }
 
-    /// Refused input with its reasons. A body this node's own systems sent is served; a body a
-    /// peer sent is served as [`serve::sent_by`] decides (to an `admin` token, under the consent
-    /// of every person it names), and none naming a person whose erasure is still being
-    /// finished; else it is withheld (its reason, origin and size remain). Every person a
-    /// served or withheld body names is logged.
+    /// Refused input with its reasons. Each body is served as [`serve::refused_body`] decides
+    /// (the agency's own; a peer's to an `admin` token under the consent of every person it
+    /// names; none naming a person whose erasure is still being finished), else withheld (its
+    /// reason, origin and size remain). Every person a served or withheld body names is logged.
     pub(super) fn list_quarantine(
         &self,
         query: Option<&str>,
@@ -142,12 +140,8 @@ impl LocalApi {
         let mut accesses = Vec::new();
         for record in &mut records {
             let pins = pins_in(record.body.as_bytes());
-            let decision = match record.origin == crate::store::LOCAL_ORIGIN {
-                true => Ok(()),
-                false => serve::sent_by(&self.store, &record.origin, &pins, user, admin)
-                    .map_err(storage_problem)?,
-            };
-            let decision = decision.and(self.none_being_erased(&pins)?);
+            let decision = serve::refused_body(&self.store, &record.origin, &pins, user, admin)
+                .map_err(storage_problem)?;
             let may = decision.is_ok();
             accesses.extend(pins.iter().map(|pin| {
                 Access::new(
@@ -168,24 +162,6 @@ impl LocalApi {
             StatusCode::OK,
             &serde_json::json!({"records": records, "next": next, "total": self.store.quarantine_len()}),
         ))
-    }
-}
-
-impl LocalApi {
-    /// Refused as without consent when any of `pins` has an erasure the projector has not
-    /// finished (it redacts the quarantine's bodies naming them; until then they are not shown).
-    fn none_being_erased(&self, pins: &[Pin]) -> Result<Result<(), Withheld>, Problem> {
-        for pin in pins {
-            if self
-                .store
-                .pending_erasure(pin.expose())
-                .map_err(storage_problem)?
-                .is_some()
-            {
-                return Ok(Err(Withheld::NoConsent));
-            }
-        }
-        Ok(Ok(()))
     }
 }
 

@@ -63,13 +63,42 @@ pub(crate) fn event(store: &Store, event: &Event, user: LocalUser<'_>) -> Result
     Ok(user.may_have(Facts::of(event, None), state.as_ref()))
 }
 
+/// Whether the body of a quarantine record from `origin`, naming each of `pins`, may be shown
+/// to `user` (`admin`: whether it holds an `admin` token). A body this node's own systems sent
+/// is the agency's own; one a peer sent is decided by [`sent_by`]; and none naming a person
+/// whose erasure the projector has not finished is shown (it redacts such bodies; until then
+/// they stay out, as the person's view does).
+pub(crate) fn refused_body(
+    store: &Store,
+    origin: &str,
+    pins: &[Pin],
+    user: LocalUser<'_>,
+    admin: bool,
+) -> Result<Result<(), Withheld>, StoreError> {
+    let decision = match origin == crate::store::LOCAL_ORIGIN {
+        true => Ok(()),
+        false => sent_by(store, origin, pins, user, admin)?,
+    };
+    Ok(decision.and(none_being_erased(store, pins)?))
+}
+
+/// Refused as without consent when any of `pins` has an erasure not finished yet.
+fn none_being_erased(store: &Store, pins: &[Pin]) -> Result<Result<(), Withheld>, StoreError> {
+    for pin in pins {
+        if store.pending_erasure(pin.expose())?.is_some() {
+            return Ok(Err(Withheld::NoConsent));
+        }
+    }
+    Ok(Ok(()))
+}
+
 /// Whether a body `source` sent that this node refused, naming each of `pins`, may be served
 /// to `user`. It is the peer's data that this node did not take in: only an administrator
 /// (`admin`, who reads it to mend the peer) is shown it, and then only under the consent of
 /// every person it names, as their events would be. A body in which no person can be
 /// recognised (its PIN malformed, or cut off with the body) no consent can decide: it is shown
 /// to the administrator.
-pub(crate) fn sent_by(
+fn sent_by(
     store: &Store,
     source: &str,
     pins: &[Pin],
