@@ -3,10 +3,10 @@
 //! the view, the consent state, the access log's index and the withheld records go, and every
 //! access-log entry and quarantine record that named the person is rewritten without them
 //! (marked redacted, so the audit still verifies the side logs). A person who keeps other data
-//! here loses the quarantine bodies naming them that the erasure's orderer sent. The writer leaves a pending
-//! record per person in the same write as the erasure; this deletes it in the same write as
-//! the work, so a crash in between redoes it, and the projector runs it whenever it is caught
-//! up with the log.
+//! here loses the quarantine bodies naming them that the erasures' orderers sent. The writer
+//! leaves a pending record per person in the same write as the erasure; this deletes it in the
+//! same write as the work, so a crash in between redoes it, and the projector runs it whenever
+//! it is caught up with the log.
 
 use std::collections::{HashMap, HashSet};
 
@@ -103,11 +103,14 @@ fn finish(
     if let Some(view) = what_remains(store, view.as_ref(), pin, &erased)? {
         // A refused copy of an erased event may sit in the quarantine with its values: what
         // the erasures' orderers sent about the person goes; what others sent stays theirs.
-        let origins = origins_of(store, &erased)?;
+        let erasures = erasures_behind(store, &erased)?;
+        let origins: Option<HashSet<String>> = (erasures.iter())
+            .map(|(_, record)| record.as_ref().map(ErasureRecord::origin))
+            .collect();
         redact_quarantine(store, quarantined, &erasure, origins.as_ref(), batch)?;
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
-        return record_in_access_log(store, pin, &erased);
+        return record_in_access_log(store, pin, &erasures);
     }
     for (number, entry) in store.access_entries_numbered(pin.expose())? {
         batch.redact_side(
@@ -121,19 +124,33 @@ fn finish(
     store.forget_person(pin.expose(), batch)
 }
 
-/// The person keeps data here: their access log says what was erased, by whom, under which
-/// legal basis (each erasure once, however many of its events were theirs).
-fn record_in_access_log(store: &Store, pin: &Pin, erased: &HashSet<u64>) -> Result<(), StoreError> {
-    let mut ids: Vec<Uuid> = Vec::new();
+/// The erasures that stripped the events at `erased`, each once (in the order first met), with
+/// its record where this node holds one.
+fn erasures_behind(
+    store: &Store,
+    erased: &HashSet<u64>,
+) -> Result<Vec<(Uuid, Option<ErasureRecord>)>, StoreError> {
+    let mut erasures: Vec<(Uuid, Option<ErasureRecord>)> = Vec::new();
     for &position in erased {
-        if let Some(id) = store.erased(position)? {
-            if !ids.contains(&id) {
-                ids.push(id);
-            }
+        let Some(id) = store.erased(position)? else {
+            continue;
+        };
+        if erasures.iter().all(|(known, _)| *known != id) {
+            erasures.push((id, store.erasure(&id)?));
         }
     }
-    for id in ids {
-        let Some(record) = store.erasure::<ErasureRecord>(&id)? else {
+    Ok(erasures)
+}
+
+/// The person keeps data here: their access log says what was erased, by whom, under which
+/// legal basis (each erasure once, however many of its events were theirs).
+fn record_in_access_log(
+    store: &Store,
+    pin: &Pin,
+    erasures: &[(Uuid, Option<ErasureRecord>)],
+) -> Result<(), StoreError> {
+    for (id, record) in erasures {
+        let Some(record) = record else {
             continue;
         };
         let who = Reader::member(&record.ordered_by, None, &Official::default());
@@ -149,22 +166,6 @@ fn record_in_access_log(store: &Store, pin: &Pin, erased: &HashSet<u64>) -> Resu
         access::log(store, &who, [Access::new(pin, what, Outcome::Erased)])?;
     }
     Ok(())
-}
-
-/// Where what the erasures behind `erased` came from (each one's [`ErasureRecord::origin`]);
-/// `None` when one's record cannot be found (then every origin is taken).
-fn origins_of(store: &Store, erased: &HashSet<u64>) -> Result<Option<HashSet<String>>, StoreError> {
-    let mut origins = HashSet::new();
-    for &position in erased {
-        let Some(id) = store.erased(position)? else {
-            continue;
-        };
-        match store.erasure::<ErasureRecord>(&id)? {
-            Some(record) => origins.insert(record.origin()),
-            None => return Ok(None),
-        };
-    }
-    Ok(Some(origins))
 }
 
 /// The numbers of the quarantine records that name each of `persons`, in one reading of the
