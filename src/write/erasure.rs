@@ -150,31 +150,30 @@ pub(super) enum Strip {
     Nothing,
 }
 
-/// Erase the event at `position` if it is `source`'s and (when `persons` is given) about one
-/// of `persons` (a person's PINs).
+/// Erase the event at `position` if it is `source`'s and (when `pin` is given) about `pin`.
 pub(super) fn strip(
     store: &Store,
     position: u64,
     source: &MemberId,
-    persons: Option<&[Pin]>,
+    pin: Option<&Pin>,
 ) -> Result<Strip, StoreError> {
     let Some(bytes) = store.get(position)? else {
         return Ok(Strip::Nothing);
     };
-    strip_bytes(&bytes, source, persons)
+    strip_bytes(&bytes, source, pin)
 }
 
 /// [`strip`] for an event's bytes as stored, or as staged in the round that stores them.
 pub(super) fn strip_bytes(
     bytes: &[u8],
     source: &MemberId,
-    persons: Option<&[Pin]>,
+    pin: Option<&Pin>,
 ) -> Result<Strip, StoreError> {
     let signed = SignedEvent::from_store(bytes).map_err(|_| StoreError::Corrupt("stored event"))?;
     let e = signed.event();
     let about: Option<Pin> = e.pin().and_then(|p| p.parse().ok());
-    let named = match (persons, &about) {
-        (Some(wanted), Some(held)) => wanted.contains(held),
+    let named = match (pin, &about) {
+        (Some(wanted), Some(held)) => wanted == held,
         (None, Some(_)) => true,
         (_, None) => false,
     };

@@ -374,18 +374,13 @@ impl Writer {
         round: &mut Round,
     ) -> Result<ErasureOrdered, PublishError> {
         let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
-        let persons = std::slice::from_ref(&order.pin);
-        let (mut ids, mut not_erasable) = (Vec::new(), 0);
-        let mut by_person: HashMap<String, Vec<u64>> = HashMap::new();
+        let (mut ids, mut positions, mut not_erasable) = (Vec::new(), Vec::new(), 0);
         for &position in &order.positions {
-            match erasure::strip(&self.store, position, &self.signer.member, Some(persons))
+            match erasure::strip(&self.store, position, &self.signer.member, Some(&order.pin))
                 .map_err(storage)?
             {
                 Strip::Stripped {
-                    id,
-                    bytes,
-                    purpose,
-                    pin,
+                    id, bytes, purpose, ..
                 } => {
                     if order.purpose.is_empty() {
                         order.purpose = purpose.unwrap_or_default();
@@ -394,10 +389,7 @@ impl Writer {
                         .batch
                         .erase_event(LogAppend::writer(), position, &bytes, &order.id);
                     ids.push(id);
-                    by_person
-                        .entry(pin.expose().to_string())
-                        .or_default()
-                        .push(position);
+                    positions.push(position);
                 }
                 Strip::WholeJws => not_erasable += 1,
                 Strip::Nothing => {}
@@ -416,7 +408,7 @@ impl Writer {
             },
             round,
         )?;
-        self.stage_pending_erasures(&by_person, round)
+        self.stage_pending_erasure(order.pin.expose(), &positions, round)
             .map_err(storage)?;
         let record = ErasureRecord {
             id: order.id,
@@ -518,9 +510,11 @@ impl Writer {
         if erased == 0 {
             return;
         }
-        if let Err(e) = self.stage_pending_erasures(&by_person, round) {
-            round.failed.get_or_insert(e);
-            return;
+        for (pin, positions) in &by_person {
+            if let Err(e) = self.stage_pending_erasure(pin, positions, round) {
+                round.failed.get_or_insert(e);
+                return;
+            }
         }
         let now = OffsetDateTime::now_utc();
         let data = erasure::confirmation_data(&order, source, erased, now.date());
@@ -555,18 +549,17 @@ impl Writer {
         round.erased = true;
     }
 
-    /// Stage, for each person, the positions the projector must finish erasing, with those an
+    /// Stage the positions of `pin`'s events the projector must finish erasing, with those an
     /// earlier erasure left pending before the projector finished it.
-    fn stage_pending_erasures(
+    fn stage_pending_erasure(
         &self,
-        by_person: &HashMap<String, Vec<u64>>,
+        pin: &str,
+        positions: &[u64],
         round: &mut Round,
     ) -> Result<(), StoreError> {
-        for (pin, positions) in by_person {
-            let mut all = self.store.pending_erasure(pin)?.unwrap_or_default();
-            all.extend(positions);
-            round.batch.set_pending_erasure(pin, &all);
-        }
+        let mut all = self.store.pending_erasure(pin)?.unwrap_or_default();
+        all.extend(positions);
+        round.batch.set_pending_erasure(pin, &all);
         Ok(())
     }
 
