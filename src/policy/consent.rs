@@ -10,9 +10,9 @@
 //! consent ever named (a withdrawal, or a new consent that no longer names it), so each holder
 //! learns to stop; nothing else about the person does. On the node itself, what it recorded is
 //! the agency's own file; what it received is served to its own users only while the person's
-//! current consent names this node and the user's purpose. A person's consent follows them to a
-//! new PIN: a state links the PINs they had before ([`ConsentState::earlier_pins`]), and the
-//! writer stages every statement under each of them too.
+//! current consent names this node and the user's purpose. A correction that moves a person to
+//! a new PIN links the PINs ([`ConsentState::earlier_pins`]): each statement under the new one
+//! narrows, never widens, the consent held under the old ([`narrowed`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -238,20 +238,16 @@ pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentStat
 /// withdrawal, never shared for their grant. A later statement under the earlier PIN itself
 /// replaces it as any does.
 pub(crate) fn narrowed(held: ConsentState, by: &Consent) -> ConsentState {
-    let granted = held.current.granted && by.granted;
-    let both = |a: &[String], b: &[String]| -> Vec<String> {
+    fn both<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
         a.iter().filter(|x| b.contains(x)).cloned().collect()
-    };
-    let recipients = match granted {
-        true => (held.current.recipients.iter())
-            .filter(|m| by.recipients.contains(m))
-            .cloned()
-            .collect(),
-        false => Vec::new(),
-    };
-    let purposes = match granted {
-        true => both(&held.current.purposes, &by.purposes),
-        false => Vec::new(),
+    }
+    let granted = held.current.granted && by.granted;
+    let (recipients, purposes) = match granted {
+        true => (
+            both(&held.current.recipients, &by.recipients),
+            both(&held.current.purposes, &by.purposes),
+        ),
+        false => (Vec::new(), Vec::new()),
     };
     let current = Consent {
         granted,
