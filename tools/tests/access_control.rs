@@ -62,24 +62,6 @@ const ROUTES: [Route; 36] = [
     ("POST", "/api/v1/credentials/0190a1b2-0000-7000-8000-000000000000/revocation", Some("admin"), 404, Some("not-an-issuer")),
 ];
 
-fn create_token(dir: &NodeDir, name: &str, scopes: &str, purpose: &str) -> String {
-    let config = dir.config.to_str().unwrap();
-    jol([
-        "token",
-        "--config",
-        config,
-        "create",
-        "--name",
-        name,
-        "--scopes",
-        scopes,
-        "--purpose",
-        purpose,
-    ])
-    .trim()
-    .to_string()
-}
-
 #[test]
 fn every_route_but_healthz_needs_a_token_with_its_scope() {
     let dir = NodeDir::new("");
@@ -97,7 +79,7 @@ fn every_route_but_healthz_needs_a_token_with_its_scope() {
         .map(|s| {
             (
                 *s,
-                create_token(&dir, &format!("t-{s}"), s, "EMPLOYMENT_SERVICES"),
+                create_token(&dir.config, &format!("t-{s}"), s, "EMPLOYMENT_SERVICES"),
             )
         })
         .collect();

@@ -10,23 +10,6 @@ use std::time::Duration;
 use common::*;
 use serde_json::{json, Value};
 
-/// A request with `token` instead of the node's operator token.
-fn as_token(addr: SocketAddr, token: &str, path: &str) -> Answer {
-    let bearer = format!("Bearer {token}");
-    request(addr, "GET", path, &[("Authorization", &bearer)], b"").unwrap()
-}
-
-/// A token for the node of `config`, made with `jol token create`.
-fn create_token(config: &std::path::Path, name: &str, scopes: &str, purpose: &str) -> String {
-    let config = config.to_str().unwrap();
-    let args = ["token", "--config", config, "create", "--name", name];
-    jol(args
-        .into_iter()
-        .chain(["--scopes", scopes, "--purpose", purpose]))
-    .trim()
-    .to_string()
-}
-
 /// The person's access log as the node's operator (admin) reads it.
 fn access_log(addr: SocketAddr, pin: &str) -> Vec<Value> {
     let a = get(addr, &format!("/api/v1/persons/{pin}/access-log"));

@@ -497,25 +497,9 @@ fn a_reader_not_served_what_other_members_sent_gets_the_credential_without_their
         ["pin", "given_name", "family_name", "birthdate"]
     );
 
-    let config = config.display().to_string();
-    let args = [
-        "token",
-        "--config",
-        &config,
-        "create",
-        "--name",
-        "statistics-office",
-    ];
-    let token = common::jol(args.into_iter().chain([
-        "--scopes",
-        "read-persons",
-        "--purpose",
-        "STATISTICS",
-    ]));
-    let bearer = format!("Bearer {}", token.trim());
+    let token = common::create_token(&config, "statistics-office", "read-persons", "STATISTICS");
     let path = format!("/api/v1/persons/{PIN}/credentials");
-    let theirs =
-        common::request(edu.addr, "GET", &path, &[("Authorization", &bearer)], b"").unwrap();
+    let theirs = common::as_token(edu.addr, &token, &path);
     assert_eq!(
         theirs.status,
         200,

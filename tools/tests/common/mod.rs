@@ -420,6 +420,23 @@ sys.exit(1 if errors else 0)
     );
 }
 
+/// A GET with `token` instead of the node's operator token.
+pub fn as_token(addr: SocketAddr, token: &str, path: &str) -> Answer {
+    let bearer = format!("Bearer {token}");
+    request(addr, "GET", path, &[("Authorization", &bearer)], b"").unwrap()
+}
+
+/// A token for the node of `config`, made with `jol token create`.
+pub fn create_token(config: &Path, name: &str, scopes: &str, purpose: &str) -> String {
+    let config = config.to_str().unwrap();
+    let args = ["token", "--config", config, "create", "--name", name];
+    jol(args
+        .into_iter()
+        .chain(["--scopes", scopes, "--purpose", purpose]))
+    .trim()
+    .to_string()
+}
+
 /// One HTTP/1.1 request read from `reader` (a test's stand-in receiver): its body, or `None`
 /// when the connection ended.
 pub fn read_request(reader: &mut impl std::io::BufRead) -> Option<Vec<u8>> {
