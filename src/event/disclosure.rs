@@ -39,10 +39,11 @@ pub struct PointerError;
 impl Pointer {
     /// The pointer to `name` inside the object at `parent`.
     fn child(parent: &str, name: &str) -> Pointer {
-        Pointer(format!(
-            "{parent}/{}",
-            crate::event::json::pointer_token(name)
-        ))
+        let mut pointer = String::with_capacity(parent.len() + 1 + name.len());
+        pointer.push_str(parent);
+        pointer.push('/');
+        crate::event::json::push_pointer_token(&mut pointer, name);
+        Pointer(pointer)
     }
 
     /// The pointer's text.
@@ -53,7 +54,10 @@ impl Pointer {
     /// The pointer to the object holding the field, and the field's name.
     fn split(&self) -> Option<(&str, String)> {
         let (parent, last) = self.0.rsplit_once('/')?;
-        Some((parent, last.replace("~1", "/").replace("~0", "~")))
+        Some((
+            parent,
+            crate::event::json::unescape_pointer_token(last).into_owned(),
+        ))
     }
 }
 
@@ -161,7 +165,19 @@ pub enum SdError {
 
 /// The digest of a disclosure: base64url(SHA-256(its text)).
 fn digest(encoded: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(encoded.as_bytes()))
+    let mut text = [0u8; DIGEST_TEXT];
+    digest_in(encoded, &mut text).to_string()
+}
+
+/// The length of a digest's text: 32 bytes in base64url without padding.
+const DIGEST_TEXT: usize = 43;
+
+/// [`digest`], written into `text` (the reveal looks up one per disclosure, no string kept).
+fn digest_in<'t>(encoded: &str, text: &'t mut [u8; DIGEST_TEXT]) -> &'t str {
+    let written = URL_SAFE_NO_PAD
+        .encode_slice(Sha256::digest(encoded.as_bytes()), text)
+        .unwrap_or(0);
+    std::str::from_utf8(&text[..written]).unwrap_or_default()
 }
 
 fn salt() -> String {
@@ -264,72 +280,118 @@ fn sort_digests(value: &mut Value) {
 /// remove every `_sd`. What was not disclosed stays absent. Returns each disclosure with the
 /// field it disclosed, in the order given.
 pub fn reveal(data: &mut Value, disclosures: &[&str]) -> Result<Vec<Disclosed>, SdError> {
-    let mut places = std::collections::HashMap::new();
-    collect_digests(data, String::new(), &mut places)?;
+    let mut signed = Digests::default();
+    signed.collect(data, &mut String::new())?;
     let mut disclosed = Vec::with_capacity(disclosures.len());
+    let mut text = [0u8; DIGEST_TEXT];
     for (i, encoded) in disclosures.iter().enumerate() {
-        let (name, value) = decode(encoded).ok_or(SdError::Malformed(i))?;
+        let (name, mut value) = decode(encoded).ok_or(SdError::Malformed(i))?;
         if name == SD || name == ARRAY_ELEMENT {
             return Err(SdError::Reserved(i));
         }
-        let parent = match places.get_mut(&digest(encoded)) {
-            None => return Err(SdError::Unknown(i)),
-            Some(None) => return Err(SdError::Twice(i)),
-            Some(place) => place.take().unwrap_or_default(),
-        };
-        let object = data
-            .pointer_mut(&parent)
-            .and_then(Value::as_object_mut)
-            .ok_or(SdError::Unknown(i))?;
+        let parent = signed.take(digest_in(encoded, &mut text), i)?;
+        let object = object_at(data, parent).ok_or(SdError::Unknown(i))?;
         if object.contains_key(&name) {
             return Err(SdError::Collides(i));
         }
         disclosed.push(Disclosed {
-            pointer: Pointer::child(&parent, &name),
+            pointer: Pointer::child(parent, &name),
             encoded: (*encoded).to_string(),
         });
+        // Jol discloses no digest inside another: any `_sd` a disclosed value holds goes too.
+        remove_digests(&mut value);
         object.insert(name, value);
     }
-    remove_digests(data);
+    // Every `_sd` of the signed part is in an object `collect` listed.
+    for parent in &signed.objects {
+        if let Some(object) = object_at(data, parent) {
+            object.remove(SD);
+        }
+    }
     Ok(disclosed)
 }
 
-/// Every digest of the signed part, by the pointer of the object holding it.
-fn collect_digests(
-    value: &Value,
-    at: String,
-    places: &mut std::collections::HashMap<String, Option<String>>,
-) -> Result<(), SdError> {
-    match value {
-        Value::Object(map) => {
-            if map.contains_key(ARRAY_ELEMENT) {
-                return Err(SdError::ArrayElement);
-            }
-            if let Some(digests) = map.get(SD) {
-                let digests = digests.as_array().ok_or(SdError::Digests)?;
-                for d in digests {
-                    let d = d.as_str().ok_or(SdError::Digests)?;
-                    if places.insert(d.to_string(), Some(at.clone())).is_some() {
-                        return Err(SdError::Digests);
+/// The digests of a signed part, each with the object holding it.
+#[derive(Default)]
+struct Digests {
+    /// Each digest → the index of its object in `objects`, and whether a disclosure took it.
+    places: std::collections::HashMap<String, (usize, bool)>,
+    /// The pointer of every object holding an `_sd`.
+    objects: Vec<String>,
+}
+
+impl Digests {
+    /// Every digest of `value` (at pointer `at`, a buffer the walk extends and cuts back).
+    fn collect(&mut self, value: &Value, at: &mut String) -> Result<(), SdError> {
+        use std::fmt::Write;
+        match value {
+            Value::Object(map) => {
+                if map.contains_key(ARRAY_ELEMENT) {
+                    return Err(SdError::ArrayElement);
+                }
+                if let Some(digests) = map.get(SD) {
+                    let digests = digests.as_array().ok_or(SdError::Digests)?;
+                    let object = self.objects.len();
+                    self.objects.push(at.clone());
+                    for d in digests {
+                        let d = d.as_str().ok_or(SdError::Digests)?;
+                        if self.places.insert(d.to_string(), (object, false)).is_some() {
+                            return Err(SdError::Digests);
+                        }
                     }
                 }
+                // Only an object or an array can hold digests: the walk skips the rest.
+                for (name, v) in map
+                    .iter()
+                    .filter(|(name, v)| name.as_str() != SD && holds(v))
+                {
+                    let len = at.len();
+                    at.push('/');
+                    crate::event::json::push_pointer_token(at, name);
+                    self.collect(v, at)?;
+                    at.truncate(len);
+                }
             }
-            // Only an object or an array can hold digests: no pointer is built for the rest.
-            for (name, v) in map
-                .iter()
-                .filter(|(name, v)| name.as_str() != SD && holds(v))
-            {
-                collect_digests(v, Pointer::child(&at, name).0, places)?;
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate().filter(|(_, v)| holds(v)) {
+                    let len = at.len();
+                    let _ = write!(at, "/{i}");
+                    self.collect(v, at)?;
+                    at.truncate(len);
+                }
             }
+            _ => {}
         }
-        Value::Array(items) => {
-            for (i, v) in items.iter().enumerate().filter(|(_, v)| holds(v)) {
-                collect_digests(v, format!("{at}/{i}"), places)?;
-            }
-        }
-        _ => {}
+        Ok(())
     }
-    Ok(())
+
+    /// The pointer of the object holding `digest`, which disclosure `i` takes: refused when
+    /// the signed part has no such digest or another disclosure took it.
+    fn take(&mut self, digest: &str, i: usize) -> Result<&str, SdError> {
+        match self.places.get_mut(digest) {
+            None => Err(SdError::Unknown(i)),
+            Some((_, true)) => Err(SdError::Twice(i)),
+            Some((object, taken)) => {
+                *taken = true;
+                Ok(self.objects[*object].as_str())
+            }
+        }
+    }
+}
+
+/// The object at `pointer` (one [`Digests::collect`] built) in `data`.
+fn object_at<'a>(data: &'a mut Value, pointer: &str) -> Option<&'a mut Map<String, Value>> {
+    let mut at = data;
+    for token in pointer.split('/').skip(1) {
+        at = match at {
+            Value::Object(map) => {
+                map.get_mut(crate::event::json::unescape_pointer_token(token).as_ref())?
+            }
+            Value::Array(items) => items.get_mut(token.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    at.as_object_mut()
 }
 
 /// Whether `value` may hold other values (and so digests).
@@ -348,22 +410,38 @@ fn remove_digests(value: &mut Value) {
     }
 }
 
-/// A disclosure's name and value: base64url of a JSON array of a string salt, a string name
-/// and any value, parsed strictly (no duplicate members).
-/// A disclosure's claim name and value (`[salt, name, value]`, base64url); `None` when it is
-/// not one.
+/// A disclosure's claim name and value (`[salt, name, value]`, base64url, the salt a string);
+/// `None` when it is not one. Parsed strictly: a value that is an object or an array goes
+/// through the parser that refuses duplicate members (a scalar cannot hold any).
 pub(crate) fn decode(encoded: &str) -> Option<(String, Value)> {
     let text = URL_SAFE_NO_PAD.decode(encoded).ok()?;
-    let value = crate::event::json::parse(&text).ok()?;
-    let Value::Array(mut items) = value else {
-        return None;
+    let (Salt, name, raw): (Salt, String, &serde_json::value::RawValue) =
+        serde_json::from_slice(&text).ok()?;
+    let raw = raw.get();
+    let value = match raw.trim_start().starts_with(['{', '[']) {
+        true => crate::event::json::parse(raw.as_bytes()).ok()?,
+        false => serde_json::from_str(raw).ok()?,
     };
-    if items.len() != 3 || !items[0].is_string() {
-        return None;
-    }
-    let value = items.pop()?;
-    let name = items.pop()?.as_str()?.to_string();
     Some((name, value))
+}
+
+/// A disclosure's salt: any JSON string, not kept.
+struct Salt;
+
+impl<'de> serde::Deserialize<'de> for Salt {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Salt, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Salt;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a string salt")
+            }
+            fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<Salt, E> {
+                Ok(Salt)
+            }
+        }
+        d.deserialize_str(Visit)
+    }
 }
 
 /// Whether `data` (concealed, as signed) holds any `_sd` at all: a selectively disclosable
@@ -517,6 +595,56 @@ mod tests {
             json!({"event": "RETURN_REGISTERED",
             "person": {"name": {"given": "Aibek", "family": "Usenov"}}, "region": "KG-C"})
         );
+    }
+
+    #[test]
+    fn a_disclosure_is_a_three_member_array_with_a_string_salt_and_name() {
+        let encode = |text: &str| URL_SAFE_NO_PAD.encode(text);
+        let decoded = |text: &str| decode(&encode(text));
+        assert_eq!(
+            decoded(r#"["s\u0061lt", "pin", "21503199012345"]"#),
+            Some(("pin".to_string(), json!("21503199012345")))
+        );
+        assert_eq!(
+            decoded(r#" ["salt","name", {"given": "Aibek"}] "#),
+            Some(("name".to_string(), json!({"given": "Aibek"})))
+        );
+        for refused in [
+            r#"["salt", "pin"]"#,
+            r#"["salt", "pin", 1, 2]"#,
+            r#"[1, "pin", 1]"#,
+            r#"["salt", 2, 1]"#,
+            r#"{"salt": "pin"}"#,
+            r#"["salt", "name", {"given": "A", "given": "B"}]"#,
+            r#"["salt", "pin", 1] x"#,
+        ] {
+            assert_eq!(decoded(refused), None, "{refused}");
+        }
+    }
+
+    #[test]
+    fn fields_in_arrays_and_under_escaped_names_come_back() {
+        let original = json!({
+            "list": [{"pin": "21503199012345", "keep": 1}],
+            "a/b~c": {"name": "Aibek"},
+        });
+        let mut data = original.clone();
+        let d = conceal(&mut data, &pointers(&["/list/0/pin", "/a~1b~0c/name"]));
+        assert_eq!(data["list"][0]["_sd"].as_array().map(Vec::len), Some(1));
+        let encoded: Vec<&str> = d.iter().map(|d| d.encoded.as_str()).collect();
+        let revealed = reveal(&mut data, &encoded).unwrap();
+        assert_eq!(data, original);
+        assert_eq!(revealed, d);
+    }
+
+    #[test]
+    fn a_digest_inside_a_disclosed_value_is_removed_with_the_others() {
+        let mut data = json!({"person": {"_sd": []}});
+        let text = r#"["salt", "name", {"given": "Aibek", "_sd": ["x"]}]"#;
+        let inner = URL_SAFE_NO_PAD.encode(text);
+        data["person"]["_sd"] = json!([digest(&inner)]);
+        reveal(&mut data, &[inner.as_str()]).unwrap();
+        assert_eq!(data, json!({"person": {"name": {"given": "Aibek"}}}));
     }
 
     #[test]

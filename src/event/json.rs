@@ -101,7 +101,34 @@ enum Path<'a> {
 /// A member name as one reference token of a JSON pointer (RFC 6901: `~` as `~0`, `/` as
 /// `~1`).
 pub(crate) fn pointer_token(name: &str) -> String {
-    name.replace('~', "~0").replace('/', "~1")
+    let mut token = String::with_capacity(name.len());
+    push_pointer_token(&mut token, name);
+    token
+}
+
+/// Append `name` to `pointer` as one reference token ([`pointer_token`] without a new string;
+/// a name with nothing to escape, nearly every one, is copied as it is).
+pub(crate) fn push_pointer_token(pointer: &mut String, name: &str) {
+    if !name.contains(['~', '/']) {
+        pointer.push_str(name);
+        return;
+    }
+    for c in name.chars() {
+        match c {
+            '~' => pointer.push_str("~0"),
+            '/' => pointer.push_str("~1"),
+            c => pointer.push(c),
+        }
+    }
+}
+
+/// One reference token of a JSON pointer as the member name it stands for (`~1` as `/`, then
+/// `~0` as `~`, RFC 6901 §4); borrowed when it escapes nothing.
+pub(crate) fn unescape_pointer_token(token: &str) -> std::borrow::Cow<'_, str> {
+    match token.contains('~') {
+        true => token.replace("~1", "/").replace("~0", "~").into(),
+        false => token.into(),
+    }
 }
 
 impl Path<'_> {
