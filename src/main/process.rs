@@ -19,8 +19,11 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const MI_OPTION_PURGE_DELAY: i32 = 15;
 /// How long freed memory stays with the allocator before it goes back to the system, unless
 /// `JOL_ALLOCATOR_PURGE_DELAY_MS` says otherwise. mimalloc's own default (1 s) kept a node that
-/// had just read its store at 175 MiB of RSS where 10 ms gives it back (BENCHMARKS.md).
-const PURGE_DELAY_MS: i64 = 10;
+/// had just read its store at 175 MiB of RSS where 10 ms gave it back; but at 10 ms a node
+/// catching up faulted in (and the kernel zeroed) the same pages again and again, a sixth of
+/// its CPU. 100 ms keeps most of that gain (catch-up 12 % less CPU per event) and a
+/// million-event node well under its memory goal (BENCHMARKS.md, tenth sitting of issue 31).
+const PURGE_DELAY_MS: i64 = 100;
 
 /// Bound the memory the allocator keeps after it was freed (the node's largest retention), and
 /// keep its memory in small pages.
