@@ -443,8 +443,15 @@ impl Writer {
         match erasure::says(&e.data) {
             Some(Says::Order(order)) => self.carry_out(&e.source, order, round),
             Some(Says::Confirmation(c)) if c.publisher == self.signer.member => {
-                let Some(mut record) = self.erasure_record(&c.erasure_id, round) else {
-                    return;
+                // A record that cannot be read fails the round (the page comes again): a
+                // confirmation passed over would be missing from the record for good.
+                let mut record = match self.erasure_record(&c.erasure_id, round) {
+                    Ok(Some(record)) => record,
+                    Ok(None) => return,
+                    Err(e) => {
+                        round.failed.get_or_insert(e);
+                        return;
+                    }
                 };
                 if record.confirm(&e.source, e.time, c.erased) {
                     round.batch.set_erasure(&record.id, &record);
@@ -564,11 +571,15 @@ impl Writer {
     }
 
     /// The record of erasure `id`: staged this round, else as stored.
-    fn erasure_record(&self, id: &Uuid, round: &Round) -> Option<ErasureRecord> {
+    fn erasure_record(
+        &self,
+        id: &Uuid,
+        round: &Round,
+    ) -> Result<Option<ErasureRecord>, StoreError> {
         if let Some(staged) = round.erasures.get(id) {
-            return Some(staged.clone());
+            return Ok(Some(staged.clone()));
         }
-        self.store.erasure(id).ok().flatten()
+        self.store.erasure(id)
     }
 
     /// The feed cursor of `source` as this round sees it: staged in this round, else committed
@@ -1215,6 +1226,51 @@ mod tests {
 
     /// Received pages must follow the cursor the writer holds: two handed over back to back are
     /// both stored; one that does not start at the cursor is refused and nothing of it stored.
+    #[tokio::test]
+    async fn a_confirmation_of_an_erasure_whose_record_cannot_be_read_fails_its_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let own = signer();
+        let me = own.member.clone();
+        let (p, _w) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            own,
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        // This node's record of its erasure, damaged.
+        let erasure_id = Uuid::now_v7();
+        let mut damaged = WriteBatch::default();
+        damaged.set_erasure(&erasure_id, &"not an erasure record");
+        store.apply_other(damaged).unwrap();
+        let holder: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
+        let kid = KeyName::new(holder.clone(), "sign-1").unwrap();
+        let confirmation = json!({
+            "event": "ERASURE_CONFIRMED", "eventDate": "2026-12-05",
+            "purpose": "EMPLOYMENT_SERVICES", "legalBasis": "Law on Personal Information, art. 12",
+            "erasureId": erasure_id, "publisher": me, "erased": 1,
+        });
+        let confirmation =
+            crate::event::Event::new(holder.clone(), EventType::Erasure, 1, confirmation)
+                .sign(&keys::generate(), &kid);
+        let page = ReceiveCursor::Sequence { after: 0, to: 1 };
+        let stored = p
+            .hand_over(holder.clone(), vec![confirmation], page)
+            .await
+            .unwrap()
+            .stored()
+            .await;
+        assert!(
+            matches!(stored, Err(PublishError::Storage(_))),
+            "{stored:?}"
+        );
+        // Nothing of the page landed: it comes again once the record can be read.
+        assert_eq!(store.cursor(&holder).unwrap(), 0);
+        assert_eq!(store.last_position().unwrap(), 0);
+    }
+
     #[tokio::test]
     async fn a_received_page_that_does_not_follow_the_cursor_is_refused() {
         let dir = tempfile::tempdir().unwrap();
