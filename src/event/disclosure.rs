@@ -165,19 +165,22 @@ pub enum SdError {
 
 /// The digest of a disclosure: base64url(SHA-256(its text)).
 fn digest(encoded: &str) -> String {
-    let mut text = [0u8; DIGEST_TEXT];
-    digest_in(encoded, &mut text).to_string()
+    URL_SAFE_NO_PAD.encode(Sha256::digest(encoded.as_bytes()))
 }
 
 /// The length of a digest's text: 32 bytes in base64url without padding.
 const DIGEST_TEXT: usize = 43;
 
 /// [`digest`], written into `text` (the reveal looks up one per disclosure, no string kept).
-fn digest_in<'t>(encoded: &str, text: &'t mut [u8; DIGEST_TEXT]) -> &'t str {
+/// `None` if it does not fit, which 32 bytes always do: never an empty digest that an
+/// `_sd: [""]` would match.
+fn digest_in<'t>(encoded: &str, text: &'t mut [u8; DIGEST_TEXT]) -> Option<&'t str> {
     let written = URL_SAFE_NO_PAD
         .encode_slice(Sha256::digest(encoded.as_bytes()), text)
-        .unwrap_or(0);
-    std::str::from_utf8(&text[..written]).unwrap_or_default()
+        .ok()?;
+    std::str::from_utf8(text.get(..written)?)
+        .ok()
+        .filter(|d| d.len() == DIGEST_TEXT)
 }
 
 fn salt() -> String {
@@ -289,7 +292,8 @@ pub fn reveal(data: &mut Value, disclosures: &[&str]) -> Result<Vec<Disclosed>, 
         if name == SD || name == ARRAY_ELEMENT {
             return Err(SdError::Reserved(i));
         }
-        let parent = signed.take(digest_in(encoded, &mut text), i)?;
+        let digest = digest_in(encoded, &mut text).ok_or(SdError::Unknown(i))?;
+        let parent = signed.take(digest, i)?;
         let object = object_at(data, parent).ok_or(SdError::Unknown(i))?;
         if object.contains_key(&name) {
             return Err(SdError::Collides(i));
