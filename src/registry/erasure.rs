@@ -220,3 +220,155 @@ fn redact_quarantine(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::identifiers::{KeyName, MemberId};
+    use crate::event::keys;
+    use crate::event::schema::{EventType, Schemas};
+    use crate::event::{Event, SignedEvent};
+    use crate::store::{QuarantineCaps, Quarantined, LOCAL_ORIGIN};
+    use crate::write::{Draft, Publisher, ReceiveCursor, Signer};
+    use serde_json::json;
+    use std::sync::Arc;
+
+    const PIN: &str = "21503199012345";
+
+    fn member(s: &str) -> MemberId {
+        format!("central-server/GOV/{s}").parse().unwrap()
+    }
+
+    /// `data` from `source` at `sequence`, signed by a key of its own, as an SD-JWT.
+    fn signed(
+        source: &MemberId,
+        t: EventType,
+        sequence: u64,
+        data: serde_json::Value,
+    ) -> SignedEvent {
+        let kid = KeyName::new(source.clone(), "sign-1").unwrap();
+        let schemas = Schemas::load().unwrap();
+        Event::new(source.clone(), t, sequence, data).sign_selective(
+            &keys::generate(),
+            &kid,
+            schemas.disclosable(t),
+        )
+    }
+
+    fn example(path: &str) -> serde_json::Value {
+        let root = env!("CARGO_MANIFEST_DIR");
+        let text = std::fs::read_to_string(format!("{root}/tests/examples/{path}")).unwrap();
+        let mut data: serde_json::Value = serde_json::from_str(&text).unwrap();
+        data["person"]["pin"] = PIN.into();
+        data
+    }
+
+    async fn receive(p: &Publisher, source: &MemberId, events: Vec<SignedEvent>, after: u64) {
+        let to = after + events.len() as u64;
+        let cursor = ReceiveCursor::Sequence { after, to };
+        let receiving = p.hand_over(source.clone(), events, cursor).await.unwrap();
+        receiving.stored().await.unwrap();
+    }
+
+    /// The quarantine's bodies, by origin.
+    fn bodies(store: &Store) -> Vec<(String, String)> {
+        let entries = store.side_entries(SideLog::Quarantine, 0, 100).unwrap();
+        entries
+            .iter()
+            .map(|(_, bytes)| {
+                let record: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+                let text = |k: &str| record[k].as_str().unwrap_or_default().to_string();
+                (text("origin"), text("body"))
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn two_members_erasures_pending_at_once_are_finished_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let me = member("70000002/employment");
+        let signer = Signer {
+            kid: KeyName::new(me.clone(), "sign-1").unwrap(),
+            member: me.clone(),
+            key: keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        };
+        let schemas = Schemas::load().unwrap();
+        let (p, _writer) =
+            Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
+        let (migration, education) = (member("70000001/migration"), member("70000003/education"));
+        // The person's story at the employment service: the migration agency's record, the
+        // education ministry's enrolment, and the service's own status.
+        let t = EventType::ReturneeRecord;
+        let record = signed(
+            &migration,
+            t,
+            1,
+            example("returnee-record/valid/return-registered.json"),
+        );
+        receive(&p, &migration, vec![record.clone()], 0).await;
+        let t = EventType::TrainingEnrolment;
+        let enrolment = signed(
+            &education,
+            t,
+            1,
+            example("training-enrolment/valid/completed.json"),
+        );
+        receive(&p, &education, vec![enrolment.clone()], 0).await;
+        let own = p
+            .publish(Draft {
+                event_type: EventType::EmploymentStatus,
+                data: example("employment-status/valid/employment-started.json"),
+                idempotency_key: None,
+            })
+            .await
+            .unwrap();
+        projector::catch_up(&store).unwrap();
+        let position_of = |s: &SignedEvent| {
+            let e = s.event();
+            store.position_of(&e.source, &e.id).unwrap().unwrap()
+        };
+        let (record_at, enrolment_at) = (position_of(&record), position_of(&enrolment));
+        assert!(own.position > enrolment_at);
+
+        // Two erasures before the projector finishes either: the migration agency's order for
+        // its record and the education ministry's for its enrolment.
+        let order = |erasing: &SignedEvent| {
+            let e = erasing.event();
+            let order = json!({
+                "event": "ERASURE_ORDERED", "eventDate": "2026-12-05",
+                "purpose": "EMPLOYMENT_SERVICES", "cause": "REQUEST",
+                "legalBasis": "Law on Personal Information, art. 12",
+                "erasureId": Uuid::now_v7(), "events": [e.id],
+            });
+            signed(&e.source, EventType::Erasure, 2, order)
+        };
+        receive(&p, &migration, vec![order(&record)], 1).await;
+        receive(&p, &education, vec![order(&enrolment)], 1).await;
+        let mut pending = store.pending_erasure(PIN).unwrap().unwrap();
+        pending.sort_unstable();
+        assert_eq!(pending, [record_at, enrolment_at]);
+
+        // Refused copies naming the person, from each of the three.
+        for origin in [migration.as_str(), LOCAL_ORIGIN, education.as_str()] {
+            let body = format!(r#"{{"person": {{"pin": "{PIN}"}}}}"#);
+            let refused =
+                Quarantined::new(origin.into(), "schema-invalid".into(), json!(null), body);
+            let none = QuarantineCaps::NONE;
+            store.quarantine(refused, none, none).unwrap();
+        }
+        projector::catch_up(&store).unwrap();
+
+        assert_eq!(store.pending_erasure(PIN).unwrap(), None);
+        let view: PersonView = store.view(PIN).unwrap().unwrap();
+        let left: Vec<u64> = view.events.iter().map(|e| e.position).collect();
+        assert_eq!(left, [own.position], "only the service's own event remains");
+        // What the two orderers sent about the person goes; the service's own stays.
+        for (origin, body) in bodies(&store) {
+            let redacted = body.starts_with("erased by erasure");
+            let ordered = origin == migration.as_str() || origin == education.as_str();
+            assert_eq!(redacted, ordered, "{origin}: {body}");
+        }
+    }
+}
