@@ -1230,16 +1230,8 @@ mod tests {
     async fn a_confirmation_of_an_erasure_whose_record_cannot_be_read_fails_its_page() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let own = signer();
-        let me = own.member.clone();
-        let (p, _w) = Publisher::start(
-            store.clone(),
-            Schemas::load().unwrap(),
-            own,
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let p = started(&store);
+        let me = signer().member;
         // This node's record of its erasure, damaged.
         let erasure_id = Uuid::now_v7();
         let mut damaged = WriteBatch::default();
