@@ -79,7 +79,10 @@ pub(crate) fn refused_body(
         true => Ok(()),
         false => sent_by(store, origin, pins, user, admin)?,
     };
-    Ok(decision.and(none_being_erased(store, pins)?))
+    match decision {
+        Ok(()) => none_being_erased(store, pins),
+        refused => Ok(refused),
+    }
 }
 
 /// Refused as without consent when any of `pins` has an erasure not finished yet.
