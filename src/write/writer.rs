@@ -676,14 +676,10 @@ impl Writer {
         let superseded = match round.staged(&event.source, &target) {
             Some((_, signed)) => signed.event(),
             None => {
-                let Some(position) = self.store.position_of(&event.source, &target)? else {
+                let Some(found) = self.stored_event(&event.source, &target)? else {
                     return Ok(None);
                 };
-                let Some(bytes) = self.store.get(position)? else {
-                    return Ok(None);
-                };
-                stored = SignedEvent::from_store(&bytes)
-                    .map_err(|_| StoreError::Corrupt("stored event"))?;
+                stored = found;
                 stored.event()
             }
         };
@@ -813,22 +809,32 @@ impl Writer {
         let Some(target) = event.supersedes() else {
             return Ok(());
         };
-        let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
-        let Some(position) = self
-            .store
-            .position_of(&event.source, &target)
-            .map_err(storage)?
+        let Some(stored) = self
+            .stored_event(&event.source, &target)
+            .map_err(|e| PublishError::Storage(Arc::new(e)))?
         else {
             return Err(crate::event::SupersedeError::Unknown.into());
         };
+        Ok(event.may_supersede(stored.event())?)
+    }
+
+    /// The stored event `source`/`id`, parsed; `None` when the store holds no such event, an
+    /// error when the id index points to nothing or to bytes that do not parse (damage).
+    fn stored_event(
+        &self,
+        source: &MemberId,
+        id: &Uuid,
+    ) -> Result<Option<SignedEvent>, StoreError> {
+        let Some(position) = self.store.position_of(source, id)? else {
+            return Ok(None);
+        };
         let bytes = self
             .store
-            .get(position)
-            .map_err(storage)?
-            .ok_or_else(|| storage(StoreError::Corrupt("id index points to no event")))?;
-        let stored = SignedEvent::from_store(&bytes)
-            .map_err(|_| storage(StoreError::Corrupt("stored event")))?;
-        Ok(event.may_supersede(stored.event())?)
+            .get(position)?
+            .ok_or(StoreError::Corrupt("id index points to no event"))?;
+        SignedEvent::from_store(&bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("stored event"))
     }
 
     /// The first result of an earlier request with this idempotency key, this round or stored.
