@@ -258,13 +258,7 @@ fn an_erased_person_is_gone_from_every_node_while_every_proof_still_verifies() {
     assert_eq!(get(emp.addr, &format!("/api/v1/persons/{PIN}")).status, 200);
     let mut refused = distinctive_record();
     refused["region"] = "KG-ZZ".into();
-    let answer = post_json(
-        mig.addr,
-        "/api/v1/events",
-        &serde_json::json!({"type": "returnee-record", "data": refused}),
-    )
-    .unwrap();
-    assert_eq!(answer.status, 422);
+    publish_refused(mig.addr, "returnee-record", &refused);
     let root = root_at(mig.addr, 2);
     let leaf = leaf_of(mig.addr, &id);
     let proof = inclusion(mig.addr, 0, 2);
@@ -856,13 +850,7 @@ fn an_erasure_redacts_the_refused_copies_the_publisher_sent_and_leaves_the_holde
     publish(emp.addr, "employment-status", &own);
     let mut refused = own.clone();
     refused["labourForceStatus"] = "SOMETHING".into();
-    let answer = post_json(
-        emp.addr,
-        "/api/v1/events",
-        &serde_json::json!({"type": "employment-status", "data": refused}),
-    )
-    .unwrap();
-    assert_eq!(answer.status, 422);
+    publish_refused(emp.addr, "employment-status", &refused);
     let bodies = |origin: &str| -> Vec<String> {
         let q = get(emp.addr, "/api/v1/quarantine?limit=1000").json();
         q["records"]

@@ -838,14 +838,24 @@ pub fn returnee(pin: &str, recipients: &[&str], purposes: &[&str]) -> Value {
 }
 
 pub fn publish(addr: SocketAddr, t: &str, data: &Value) -> Value {
-    let a = post_json(
+    let a = post_event(addr, t, data);
+    assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
+    a.json()
+}
+
+/// Publish what the node must refuse as invalid (422, and kept in its quarantine).
+pub fn publish_refused(addr: SocketAddr, t: &str, data: &Value) {
+    let a = post_event(addr, t, data);
+    assert_eq!(a.status, 422, "{}", String::from_utf8_lossy(&a.body));
+}
+
+fn post_event(addr: SocketAddr, t: &str, data: &Value) -> Answer {
+    post_json(
         addr,
         "/api/v1/events",
         &serde_json::json!({"type": t, "data": data}),
     )
-    .unwrap();
-    assert_eq!(a.status, 201, "{}", String::from_utf8_lossy(&a.body));
-    a.json()
+    .unwrap()
 }
 
 /// Publish and return the new event's id.
