@@ -56,11 +56,6 @@ impl WriteBatch {
     pub fn set_erasure<T: Serialize>(&mut self, id: &Uuid, erasure: &T) {
         self.put(keys::erasure(id), record(erasure));
     }
-
-    /// Delete the person's view (the projector stores a new one when events remain).
-    pub fn delete_view(&mut self, pin: &str) {
-        self.delete(keys::view(pin));
-    }
 }
 
 impl Store {
@@ -161,7 +156,7 @@ impl Store {
     /// issuer's copies of the credentials issued to the person (their holder keeps theirs, and
     /// the status list still says they are not revoked).
     pub fn forget_person(&self, pin: &str, batch: &mut WriteBatch) -> Result<(), StoreError> {
-        batch.delete(keys::view(pin));
+        batch.delete_view(pin);
         batch.delete(keys::consent(pin));
         batch.delete(keys::pending_erasure(pin));
         let credentials = keys::credentials_of(pin);

@@ -29,7 +29,9 @@ pub(super) enum Space {
     Cursor,
     /// PIN → the person's consent state (JSON).
     Consent,
-    /// PIN → the person's projected view (JSON, packed: `store/packed.rs`).
+    /// PIN → the person's projected view (JSON, packed: `store/packed.rs`) on PostgreSQL; the
+    /// embedded engines keep the views in their own file (`store/views.rs`), and a store from
+    /// before that has them moved there at open.
     View,
     /// PIN, 0, position → nothing: the events about a person, a rebuild's scratch (a view names
     /// its events' positions; stores written before that kept this index all along).
@@ -188,6 +190,9 @@ pub enum Meta {
     /// How many events the embedded engines' segment files hold as committed (u64 BE): the
     /// log's commit point (`store/log/`); bytes past it in the segments are cut at open.
     LogSize,
+    /// The embedded engines' views file: its generation (u64 BE) and how many of its bytes
+    /// are committed (u64 BE), the views' commit point (`store/views.rs`).
+    ViewsAt,
 }
 
 impl Meta {
@@ -203,6 +208,7 @@ impl Meta {
             Meta::QuarantineBytes => "quarantine-bytes".into(),
             Meta::AccessLogSize => "access-log-size".into(),
             Meta::ViewCursor => "view-cursor".into(),
+            Meta::ViewsAt => "views-at".into(),
             Meta::WebhookCursor => "webhook-cursor".into(),
             Meta::Manifest => "manifest".into(),
             Meta::Witnessed(m) => format!("witnessed/{m}"),

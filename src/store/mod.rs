@@ -38,6 +38,7 @@ pub mod postgres;
 pub(crate) mod recent;
 mod redb_engine;
 mod reports;
+mod views;
 
 pub use compact::CompactReport;
 use keys::Space;
@@ -123,6 +124,16 @@ impl From<KvError> for StoreError {
     }
 }
 
+/// A failure of the views file ([`views`]).
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> StoreError {
+        StoreError::Io {
+            op: "views",
+            source: KvError::from(e),
+        }
+    }
+}
+
 fn io(op: &'static str) -> impl FnOnce(KvError) -> StoreError {
     move |source| StoreError::Io { op, source }
 }
@@ -153,6 +164,62 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, St
 fn decode_view<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     let json = packed::unpack(bytes).map_err(|_| StoreError::Corrupt("person view"))?;
     decode(&json, "person view")
+}
+
+/// A read of the views file that failed.
+fn views_read(e: std::io::Error) -> StoreError {
+    io("read")(KvError::from(e))
+}
+
+/// Open the embedded engines' views file at what the KV records. A store that records none
+/// (created before the views had their file, or new) has its views moved over from the KV; a
+/// damaged file starts over empty, with the projector's cursor back at the start of the log.
+fn open_views(
+    kv: &Kv,
+    location: &Location,
+) -> Result<Option<std::sync::Arc<views::Views>>, KvError> {
+    let Location::Dir { dir, .. } = location else {
+        return Ok(None);
+    };
+    let dir = dir.join(views::DIR);
+    let recorded = kv.get(&keys::meta(&Meta::ViewsAt))?;
+    let views = match recorded.as_deref().and_then(views::At::decode) {
+        Some(at) => match views::Views::open(&dir, at)? {
+            views::Opened::Intact(views) => views,
+            views::Opened::Damaged(views, why) => {
+                tracing::error!(%why, "the views file is damaged; projecting the views again from the log");
+                kv.commit(vec![
+                    Op::Put(keys::meta(&Meta::ViewsAt), views.at()?.encode().to_vec()),
+                    Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
+                ])?;
+                views
+            }
+        },
+        None => views_from_kv(kv, &dir)?,
+    };
+    Ok(Some(std::sync::Arc::new(views)))
+}
+
+/// A views file holding the views the KV holds, which are deleted from it in the commit that
+/// records the file.
+fn views_from_kv(kv: &Kv, dir: &Path) -> Result<views::Views, KvError> {
+    let views = views::Views::create(dir, 1)?;
+    let mut changes = Vec::new();
+    for entry in Scan::new(kv, &Space::View.all()) {
+        let (key, packed) = entry?;
+        let pin = String::from_utf8(key[1..].to_vec())
+            .map_err(|_| KvError::from(std::io::Error::other("a view key that is not a PIN")))?;
+        changes.push((pin, Some(packed)));
+    }
+    views.write(&changes, |at| {
+        let mut ops: Vec<Op> = changes
+            .iter()
+            .map(|(pin, _)| Op::Delete(keys::view(pin)))
+            .collect();
+        ops.push(Op::Put(keys::meta(&Meta::ViewsAt), at.encode().to_vec()));
+        kv.commit(ops)
+    })?;
+    Ok(views)
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
@@ -231,6 +298,9 @@ pub struct WriteBatch {
     /// Events an erasure stripped, with their stripped bytes (their segment records are zeroed
     /// after the commit, and read as these until then).
     erased: Vec<(u64, Vec<u8>)>,
+    /// Views stored or deleted (`None`), packed: in their own file on the embedded engines
+    /// ([`views`]), keys of the KV on PostgreSQL.
+    views: Vec<views::Change>,
     len: usize,
 }
 
@@ -260,7 +330,13 @@ impl WriteBatch {
 
     /// Store a person's projected view.
     pub fn set_view<T: Serialize>(&mut self, pin: &str, view: &T) {
-        self.put(keys::view(pin), packed::pack(&record(view)));
+        self.views
+            .push((pin.to_string(), Some(packed::pack(&record(view)))));
+    }
+
+    /// Delete a person's view.
+    pub(crate) fn delete_view(&mut self, pin: &str) {
+        self.views.push((pin.to_string(), None));
     }
 
     /// Record that the event at `position` is about `pin`.
@@ -481,6 +557,9 @@ pub struct Store {
     /// The embedded engines' event log (segments and tiles, [`log`]); none on PostgreSQL,
     /// which keeps the log in its table. Replaced with the engine by [`Store::reopen`].
     events: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<log::EventLog>>>>,
+    /// The embedded engines' views file ([`views`]); none on PostgreSQL, which keeps the views
+    /// as keys of its table.
+    views: Option<std::sync::Arc<views::Views>>,
     location: Location,
 }
 
@@ -522,11 +601,16 @@ impl Store {
             at: location.to_string(),
             source,
         })?;
+        let views = open_views(&kv, &location).map_err(|source| StoreError::Open {
+            at: location.to_string(),
+            source,
+        })?;
         let store = Store {
             slot: std::sync::Arc::new(std::sync::RwLock::new(Some(kv))),
             engine: location.engine(),
             side_logs: Default::default(),
             events: Default::default(),
+            views,
             location,
         };
         store.open_event_log()?;
@@ -722,6 +806,9 @@ impl Store {
         };
         let bytes_before = compact::bytes_under(&dir);
         let entries = self.with_engine_alone(|kv| compact::rewrite(kv, &dir, engine))?;
+        if let Some(views) = &self.views {
+            self.rewrite_views(views)?;
+        }
         Ok(CompactReport {
             engine,
             entries: Some(entries),
@@ -785,7 +872,8 @@ impl Store {
             Location::Postgres(_) => Path::new(""),
         };
         let log = self.event_log().ok().flatten().map_or(0, |l| l.bytes());
-        self.kv().map_or(0, |kv| kv.size_on_disk(dir)) + log
+        let views = self.views.as_ref().map_or(0, |v| v.bytes());
+        self.kv().map_or(0, |kv| kv.size_on_disk(dir)) + log + views
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -825,7 +913,44 @@ impl Store {
     /// fdatasynced first, then the KV batch records the new log size with the indexes (the
     /// commit point), then the records of erased events are zeroed; a batch that erases is
     /// made durable before that, whatever `durable` says.
-    fn write(&self, batch: WriteBatch, durable: Durable) -> Result<(), StoreError> {
+    fn write(&self, mut batch: WriteBatch, durable: Durable) -> Result<(), StoreError> {
+        let changes = std::mem::take(&mut batch.views);
+        let Some(views) = &self.views else {
+            for (pin, view) in changes {
+                batch.ops.push(match view {
+                    Some(packed) => Op::Put(keys::view(&pin), packed),
+                    None => Op::Delete(keys::view(&pin)),
+                });
+            }
+            return self.write_kv(batch, durable);
+        };
+        if changes.is_empty() {
+            return self.write_kv(batch, durable);
+        }
+        views.write(&changes, |at| {
+            batch.put(keys::meta(&Meta::ViewsAt), at.encode());
+            self.write_kv(batch, durable)
+        })?;
+        if views.wants_rewrite() {
+            self.rewrite_views(views)?;
+        }
+        Ok(())
+    }
+
+    /// Copy the live views into the views file's next generation, recorded durably.
+    fn rewrite_views(&self, views: &views::Views) -> Result<(), StoreError> {
+        views.rewrite(|at| {
+            self.kv()?
+                .commit(vec![Op::Put(
+                    keys::meta(&Meta::ViewsAt),
+                    at.encode().to_vec(),
+                )])
+                .map_err(io("write"))
+        })
+    }
+
+    /// [`Store::write`] of everything but the views.
+    fn write_kv(&self, batch: WriteBatch, durable: Durable) -> Result<(), StoreError> {
         let kv = self.kv()?;
         let WriteBatch {
             mut ops,
@@ -1305,9 +1430,11 @@ impl Store {
 
     /// A person's stored view.
     pub(crate) fn view<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
-        self.get_raw(&keys::view(pin))?
-            .map(|v| decode_view(&v))
-            .transpose()
+        let packed = match &self.views {
+            Some(views) => views.get(pin).map_err(views_read)?,
+            None => self.get_raw(&keys::view(pin))?,
+        };
+        packed.map(|v| decode_view(&v)).transpose()
     }
 
     /// Many people's stored views, in the order asked (one read).
@@ -1315,13 +1442,31 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        self.records_of(pins, keys::view, decode_view)
+        let Some(views) = &self.views else {
+            return self.records_of(pins, keys::view, decode_view);
+        };
+        views
+            .get_many(pins)
+            .map_err(views_read)?
+            .into_iter()
+            .map(|v| v.map(|v| decode_view(&v)).transpose())
+            .collect()
     }
 
     /// Every stored view, in PIN order.
-    pub fn views<T: DeserializeOwned>(&self) -> impl Iterator<Item = Result<T, StoreError>> + '_ {
-        self.scan(&Space::View.all())
-            .map(|r| r.and_then(|(_, v)| decode_view(&v)))
+    pub fn views<T: DeserializeOwned + 'static>(
+        &self,
+    ) -> Box<dyn Iterator<Item = Result<T, StoreError>> + '_> {
+        let Some(views) = &self.views else {
+            return Box::new(
+                self.scan(&Space::View.all())
+                    .map(|r| r.and_then(|(_, v)| decode_view(&v))),
+            );
+        };
+        match views.each() {
+            Ok(each) => Box::new(each.map(|r| r.map_err(views_read).and_then(|v| decode_view(&v)))),
+            Err(e) => Box::new(std::iter::once(Err(views_read(e)))),
+        }
     }
 
     /// Every (pin, position) of the person index, in PIN order.
@@ -1343,7 +1488,17 @@ impl Store {
 
     /// Drop every view and the person index (before a rebuild).
     pub(crate) fn clear_views(&self) -> Result<(), StoreError> {
-        self.clear_space(Space::View)?;
+        match &self.views {
+            Some(views) => views.clear(|at| {
+                self.kv()?
+                    .commit(vec![Op::Put(
+                        keys::meta(&Meta::ViewsAt),
+                        at.encode().to_vec(),
+                    )])
+                    .map_err(io("write"))
+            })?,
+            None => self.clear_space(Space::View)?,
+        }
         self.clear_person_index()
     }
 
@@ -1863,6 +2018,7 @@ mod tests {
     #[test]
     fn compaction_leaves_no_erased_value_on_disk() {
         use compact::tests::{every_entry, files_holding, write_then_erase, ERASED, ERASED_PACKED};
+        const VIEW_ERASED: &str = "Views-File-Erased-5d1e";
         for mut fixture in Fixture::all() {
             let engine = fixture.engine;
             let store = fixture.open();
@@ -1871,8 +2027,24 @@ mod tests {
                 Some(pg) => postgres::test_database_files(pg),
             };
             write_then_erase(&store.kv().unwrap());
+            // A view rewritten without the value, another deleted: on the embedded engines
+            // their old versions are in the views file until it is rewritten.
+            let mut b = WriteBatch::default();
+            b.set_view("21503199012345", &serde_json::json!({"name": VIEW_ERASED}));
+            b.set_view("21503199012346", &serde_json::json!({"name": VIEW_ERASED}));
+            store.apply_other(b).unwrap();
+            let mut b = WriteBatch::default();
+            b.set_view("21503199012345", &serde_json::json!({"name": "(erased)"}));
+            b.delete_view("21503199012346");
+            store.apply_other(b).unwrap();
+            let views_at = keys::meta(&Meta::ViewsAt);
+            let every_entry = |kv: &Kv| {
+                let mut entries = every_entry(kv);
+                entries.retain(|(k, _)| *k != views_at);
+                entries
+            };
             let entries = every_entry(&store.kv().unwrap());
-            for value in [ERASED, ERASED_PACKED] {
+            for value in [ERASED, ERASED_PACKED, VIEW_ERASED] {
                 assert!(
                     !files_holding(&files(), value).is_empty(),
                     "{engine}: the erased {value} was on disk before"
@@ -1881,7 +2053,7 @@ mod tests {
             let report = store.compact().unwrap();
             assert_eq!(report.engine, engine);
             assert!(report.bytes_after > 0, "{engine}: {report}");
-            for value in [ERASED, ERASED_PACKED] {
+            for value in [ERASED, ERASED_PACKED, VIEW_ERASED] {
                 let holding = files_holding(&files(), value);
                 assert!(holding.is_empty(), "{engine}: {value}: {holding:?}");
             }
@@ -1889,6 +2061,17 @@ mod tests {
             drop(store);
             let store = fixture.open();
             assert_eq!(every_entry(&store.kv().unwrap()), entries, "{engine}");
+            let kept: Option<Value> = store.view("21503199012345").unwrap();
+            assert_eq!(
+                kept,
+                Some(serde_json::json!({"name": "(erased)"})),
+                "{engine}"
+            );
+            assert_eq!(
+                store.view::<Value>("21503199012346").unwrap(),
+                None,
+                "{engine}"
+            );
         }
     }
 
@@ -1903,12 +2086,23 @@ mod tests {
         for mut fixture in Fixture::all() {
             let engine = fixture.engine;
             let store = fixture.open();
+            // As a store written before the views had their own file held them: keys of the
+            // KV (a JSON view from before views were packed among them), moved over at open.
+            let packed = packed::pack(&serde_json::to_vec(&view).unwrap());
+            assert!(packed.starts_with(packed::MAGIC));
+            let mut damaged = packed.clone();
+            damaged.truncate(packed.len() - 1);
             let mut b = WriteBatch::default();
-            b.set_view(packed_pin, &view);
+            b.put(keys::view(packed_pin), &packed);
             b.put(keys::view(json_pin), serde_json::to_vec(&old).unwrap());
+            b.put(keys::view(damaged_pin), damaged);
+            b.ops.push(Op::Delete(keys::meta(&Meta::ViewsAt)));
             store.apply_other(b).unwrap();
-            let raw = store.get_raw(&keys::view(packed_pin)).unwrap().unwrap();
-            assert!(raw.starts_with(packed::MAGIC), "{engine}");
+            store.flush().unwrap();
+            drop(store);
+            let store = fixture.open();
+            let in_kv = store.get_raw(&keys::view(packed_pin)).unwrap();
+            assert_eq!(in_kv.is_some(), engine == Engine::Postgres, "{engine}");
             assert_eq!(
                 store.view(packed_pin).unwrap(),
                 Some(view.clone()),
@@ -1921,19 +2115,76 @@ mod tests {
                 [Some(old.clone()), None, Some(view.clone())],
                 "{engine}"
             );
-            let all: Vec<Value> = store.views().map(Result::unwrap).collect();
-            assert_eq!(all, [view.clone(), old.clone()], "{engine}");
-
-            let mut damaged = raw.clone();
-            damaged.truncate(raw.len() - 1);
-            let mut b = WriteBatch::default();
-            b.put(keys::view(damaged_pin), damaged);
-            store.apply_other(b).unwrap();
             let err = store.view::<Value>(damaged_pin).unwrap_err();
             assert!(
                 matches!(err, StoreError::Corrupt("person view")),
                 "{engine}: {err}"
             );
+            let mut b = WriteBatch::default();
+            b.delete_view(damaged_pin);
+            store.apply_other(b).unwrap();
+            let all: Vec<Value> = store.views().map(Result::unwrap).collect();
+            assert_eq!(all, [view.clone(), old.clone()], "{engine}");
+            // Stored now, packed, and read back after another open.
+            let mut b = WriteBatch::default();
+            b.set_view(damaged_pin, &old);
+            store.apply_other(b).unwrap();
+            drop(store);
+            let store = fixture.open();
+            assert_eq!(
+                store.view(damaged_pin).unwrap(),
+                Some(old.clone()),
+                "{engine}"
+            );
+            let all: Vec<Value> = store.views().map(Result::unwrap).collect();
+            assert_eq!(all.len(), 3, "{engine}");
+        }
+    }
+
+    /// The embedded engines' views file is cut back to what the KV committed, and a damaged
+    /// one starts over with the projector's cursor at the start of the log (the views are a
+    /// fold of it).
+    #[test]
+    fn a_damaged_views_file_sends_the_projector_back_to_the_start() {
+        for engine in [Engine::Redb, Engine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let mut b = WriteBatch::default();
+            b.set_view("21503199012345", &1);
+            b.set_view_cursor(7);
+            store.apply_other(b).unwrap();
+            store.flush().unwrap();
+            drop(store);
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            assert_eq!(store.view("21503199012345").unwrap(), Some(1), "{engine}");
+            assert_eq!(
+                store.meta(&Meta::ViewCursor).unwrap(),
+                Some(7u64.to_be_bytes().to_vec())
+            );
+            drop(store);
+            for file in std::fs::read_dir(dir.path().join(views::DIR)).unwrap() {
+                let path = file.unwrap().path();
+                let mut bytes = std::fs::read(&path).unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0xff;
+                std::fs::write(&path, bytes).unwrap();
+            }
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            assert_eq!(
+                store.view::<u32>("21503199012345").unwrap(),
+                None,
+                "{engine}"
+            );
+            assert_eq!(
+                store.meta(&Meta::ViewCursor).unwrap(),
+                Some(0u64.to_be_bytes().to_vec())
+            );
+            let mut b = WriteBatch::default();
+            b.set_view("21503199012345", &2);
+            store.apply_other(b).unwrap();
+            drop(store);
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            assert_eq!(store.view("21503199012345").unwrap(), Some(2), "{engine}");
         }
     }
 

@@ -1,0 +1,648 @@
+//! The embedded engines' registry views, on a layout made for rewriting them: one append-only
+//! file of packed views, `DATA/views/NNNNNNNN.views` (one generation at a time), and the index
+//! PIN → record in memory. The projector rewrites a person's view with every event about them;
+//! in the KV's B-tree each rewrite (most often of a person not seen before, at a random key)
+//! dirtied a page of its own, here it is one sequential write.
+//!
+//! A record is a header and a body:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 4 | body length (u32 BE) |
+//! | 4 | CRC-32 of the body |
+//! | 1 | PIN length (the body from here) |
+//! | n | PIN |
+//! | 1 | 1: the person's packed view follows; 0: the person's view is deleted |
+//! | … | the packed view (`store/packed.rs`) |
+//!
+//! The commit point is the KV's, as for the event log: a write appends and fdatasyncs its
+//! records, *then* the KV batch records the file's generation and length
+//! ([`Meta::ViewsAt`](super::Meta::ViewsAt)) with the projector's cursor, under one lock so the
+//! lengths are recorded in order. At open the file is cut back to that length; a file shorter
+//! than it, or a record within it that does not parse, is damage: the views start empty and are
+//! projected again from the log (they are a fold of it). Versions of a view that were rewritten
+//! or deleted stay in the file until the live views are copied into the next generation's file,
+//! when the dead bytes outweigh the live ones, and at `jol store compact` (an erased person's
+//! old view is gone from the files then, as from the KV's pages).
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// The folder under the data directory.
+pub(crate) const DIR: &str = "views";
+/// Bytes of a record's header.
+const HEADER: usize = 8;
+/// Dead bytes below which the file is never rewritten.
+const DEAD_BYTES_KEPT: u64 = 8 * 1024 * 1024;
+
+/// Where the views stand, as the KV records it: the generation's file and how many of its
+/// bytes are committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct At {
+    pub(super) generation: u64,
+    pub(super) len: u64,
+}
+
+impl At {
+    pub(super) fn encode(self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.generation.to_be_bytes());
+        b[8..].copy_from_slice(&self.len.to_be_bytes());
+        b
+    }
+
+    pub(super) fn decode(bytes: &[u8]) -> Option<At> {
+        Some(At {
+            generation: u64::from_be_bytes(bytes.get(..8)?.try_into().ok()?),
+            len: u64::from_be_bytes(bytes.get(8..16)?.try_into().ok()?),
+        })
+    }
+}
+
+/// One change to a person's view: the packed view, or `None` when it is deleted.
+pub(super) type Change = (String, Option<Vec<u8>>);
+
+/// Where a person's view is in the file.
+#[derive(Debug, Clone, Copy)]
+struct Slot {
+    offset: u64,
+    len: u32,
+}
+
+/// The open views file.
+pub(super) struct Views {
+    dir: PathBuf,
+    state: RwLock<State>,
+    /// One writer at a time, from its append until the KV has recorded it, with the buffer it
+    /// encodes into.
+    appending: Mutex<Vec<u8>>,
+}
+
+struct State {
+    file: Arc<File>,
+    at: At,
+    index: BTreeMap<Box<str>, Slot>,
+    /// Bytes of the records the index names.
+    live: u64,
+}
+
+/// What [`Views::open`] found.
+pub(super) enum Opened {
+    /// The committed views, as the KV records them.
+    Intact(Views),
+    /// The file was missing, short or damaged within its committed length: a fresh, empty
+    /// generation, whose [`At`] the KV must record with the projector's cursor back at 0.
+    Damaged(Views, String),
+}
+
+fn file_name(generation: u64) -> String {
+    format!("{generation:08}.views")
+}
+
+fn damaged(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+impl Views {
+    /// Open the generation the KV records at `at`, cut to its committed length, and delete
+    /// every other generation's file (an interrupted rewrite's, or the one it replaced).
+    pub(super) fn open(dir: &Path, at: At) -> io::Result<Opened> {
+        std::fs::create_dir_all(dir)?;
+        let opened = match Views::read_generation(dir, at) {
+            Ok(views) => Opened::Intact(views),
+            Err(e)
+                if e.kind() == io::ErrorKind::InvalidData
+                    || e.kind() == io::ErrorKind::NotFound =>
+            {
+                let fresh = Views::create(dir, at.generation + 1)?;
+                Opened::Damaged(fresh, e.to_string())
+            }
+            Err(e) => return Err(e),
+        };
+        let views = match &opened {
+            Opened::Intact(v) | Opened::Damaged(v, _) => v,
+        };
+        views.delete_other_generations()?;
+        Ok(opened)
+    }
+
+    /// A new, empty generation's file (nothing recorded in the KV yet).
+    pub(super) fn create(dir: &Path, generation: u64) -> io::Result<Views> {
+        std::fs::create_dir_all(dir)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join(file_name(generation)))?;
+        file.sync_all()?;
+        File::open(dir)?.sync_all()?;
+        Ok(Views {
+            dir: dir.to_path_buf(),
+            state: RwLock::new(State {
+                file: Arc::new(file),
+                at: At { generation, len: 0 },
+                index: BTreeMap::new(),
+                live: 0,
+            }),
+            appending: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn read_generation(dir: &Path, at: At) -> io::Result<Views> {
+        let path = dir.join(file_name(at.generation));
+        let file = OpenOptions::new().read(true).write(true).open(&path)?;
+        let on_disk = file.metadata()?.len();
+        if on_disk < at.len {
+            return Err(damaged(format!(
+                "{} holds {on_disk} bytes, {} committed",
+                path.display(),
+                at.len
+            )));
+        }
+        file.set_len(at.len)?;
+        let mut index = BTreeMap::new();
+        let mut live = 0;
+        let mut reader = io::BufReader::with_capacity(1 << 20, &file);
+        let mut offset = 0u64;
+        let mut body = Vec::new();
+        while offset < at.len {
+            let len = read_record(&mut reader, &mut body)
+                .map_err(|e| damaged(format!("{} at byte {offset}: {e}", path.display())))?;
+            let (pin, view) = parse_body(&body).ok_or_else(|| {
+                damaged(format!(
+                    "{} at byte {offset}: a record without a PIN",
+                    path.display()
+                ))
+            })?;
+            let slot = Slot {
+                offset,
+                len: len as u32,
+            };
+            let replaced = match view {
+                Some(_) => index.insert(pin.into(), slot),
+                None => index.remove(pin),
+            };
+            live -= replaced.map_or(0, |s| u64::from(s.len));
+            live += view.map_or(0, |_| u64::from(slot.len));
+            offset += len as u64;
+        }
+        if offset != at.len {
+            return Err(damaged(format!(
+                "{}: a record runs past the {} committed bytes",
+                path.display(),
+                at.len
+            )));
+        }
+        Ok(Views {
+            dir: dir.to_path_buf(),
+            state: RwLock::new(State {
+                file: Arc::new(file),
+                at,
+                index,
+                live,
+            }),
+            appending: Mutex::new(Vec::new()),
+        })
+    }
+
+    fn delete_other_generations(&self) -> io::Result<()> {
+        let keep = file_name(self.at()?.generation);
+        for entry in std::fs::read_dir(&self.dir)? {
+            let entry = entry?;
+            let name = entry.file_name();
+            if name.to_string_lossy().ends_with(".views") && name.to_string_lossy() != keep {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn state(&self) -> io::Result<std::sync::RwLockReadGuard<'_, State>> {
+        self.state
+            .read()
+            .map_err(|_| io::Error::other("views lock poisoned"))
+    }
+
+    /// Where the views stand (what the KV must record).
+    pub(super) fn at(&self) -> io::Result<At> {
+        Ok(self.state()?.at)
+    }
+
+    /// Bytes the file takes.
+    pub(super) fn bytes(&self) -> u64 {
+        self.state().map_or(0, |s| s.at.len)
+    }
+
+    /// Append `changes`, fdatasync them, and hand the new [`At`] to `commit` (the KV batch that
+    /// records it); the index changes once that succeeds, and the file is cut back if it fails.
+    pub(super) fn write<E: From<io::Error>>(
+        &self,
+        changes: &[Change],
+        commit: impl FnOnce(At) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let mut buf = self
+            .appending
+            .lock()
+            .map_err(|_| io::Error::other("views lock poisoned"))?;
+        let (file, before) = {
+            let s = self.state()?;
+            (s.file.clone(), s.at)
+        };
+        buf.clear();
+        let mut slots = Vec::with_capacity(changes.len());
+        for (pin, view) in changes {
+            let offset = before.len + buf.len() as u64;
+            let len = encode(&mut buf, pin, view.as_deref())?;
+            slots.push(Slot {
+                offset,
+                len: len as u32,
+            });
+        }
+        let after = At {
+            generation: before.generation,
+            len: before.len + buf.len() as u64,
+        };
+        let written = file
+            .write_all_at(&buf, before.len)
+            .and_then(|()| file.sync_data());
+        let committed = match written {
+            Ok(()) => commit(after),
+            Err(e) => Err(e.into()),
+        };
+        if let Err(e) = committed {
+            let _ = file.set_len(before.len);
+            return Err(e);
+        }
+        let mut s = self
+            .state
+            .write()
+            .map_err(|_| io::Error::other("views lock poisoned"))?;
+        s.at = after;
+        for ((pin, view), slot) in changes.iter().zip(slots) {
+            let replaced = match view {
+                Some(_) => s.index.insert(pin.as_str().into(), slot),
+                None => s.index.remove(pin.as_str()),
+            };
+            s.live -= replaced.map_or(0, |r| u64::from(r.len));
+            s.live += view.as_ref().map_or(0, |_| u64::from(slot.len));
+        }
+        Ok(())
+    }
+
+    /// Whether the dead versions outweigh the live views enough to rewrite the file.
+    pub(super) fn wants_rewrite(&self) -> bool {
+        self.state().is_ok_and(|s| {
+            let dead = s.at.len - s.live;
+            dead > DEAD_BYTES_KEPT && dead > s.live
+        })
+    }
+
+    /// Copy the live views into the next generation's file (fdatasynced), hand its [`At`] to
+    /// `commit` (which must make the KV's record of it durable), then switch to it and delete
+    /// the old file. Writes wait meanwhile; reads go on from the old file.
+    pub(super) fn rewrite<E: From<io::Error>>(
+        &self,
+        commit: impl FnOnce(At) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.next_generation(true, commit)
+    }
+
+    /// Start the next generation's file empty (a rebuild of the views), as [`Views::rewrite`].
+    pub(super) fn clear<E: From<io::Error>>(
+        &self,
+        commit: impl FnOnce(At) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.next_generation(false, commit)
+    }
+
+    fn next_generation<E: From<io::Error>>(
+        &self,
+        keep_live: bool,
+        commit: impl FnOnce(At) -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _writes = self
+            .appending
+            .lock()
+            .map_err(|_| io::Error::other("views lock poisoned"))?;
+        let (file, at, slots) = {
+            let s = self.state()?;
+            let slots: Vec<(Box<str>, Slot)> = match keep_live {
+                true => s.index.iter().map(|(p, s)| (p.clone(), *s)).collect(),
+                false => Vec::new(),
+            };
+            (s.file.clone(), s.at, slots)
+        };
+        let generation = at.generation + 1;
+        let path = self.dir.join(file_name(generation));
+        let mut out = io::BufWriter::with_capacity(
+            1 << 20,
+            OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&path)?,
+        );
+        let mut index = BTreeMap::new();
+        let mut len = 0u64;
+        let mut record = Vec::new();
+        for (pin, slot) in slots {
+            record.resize(slot.len as usize, 0);
+            file.read_exact_at(&mut record, slot.offset)?;
+            out.write_all(&record)?;
+            index.insert(
+                pin,
+                Slot {
+                    offset: len,
+                    len: slot.len,
+                },
+            );
+            len += u64::from(slot.len);
+        }
+        let new = out.into_inner().map_err(|e| e.into_error())?;
+        new.sync_all()?;
+        File::open(&self.dir)?.sync_all()?;
+        let new_at = At { generation, len };
+        if let Err(e) = commit(new_at) {
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
+        {
+            let mut s = self
+                .state
+                .write()
+                .map_err(|_| io::Error::other("views lock poisoned"))?;
+            *s = State {
+                file: Arc::new(new),
+                at: new_at,
+                index,
+                live: len,
+            };
+        }
+        std::fs::remove_file(self.dir.join(file_name(at.generation)))?;
+        Ok(())
+    }
+
+    /// The packed view of `pin`, if one is held.
+    pub(super) fn get(&self, pin: &str) -> io::Result<Option<Vec<u8>>> {
+        let (file, slot) = {
+            let s = self.state()?;
+            match s.index.get(pin) {
+                Some(slot) => (s.file.clone(), *slot),
+                None => return Ok(None),
+            }
+        };
+        read_view(&file, slot).map(Some)
+    }
+
+    /// The packed views of `pins`, in the order asked.
+    pub(super) fn get_many(&self, pins: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
+        let (file, slots): (Arc<File>, Vec<Option<Slot>>) = {
+            let s = self.state()?;
+            (
+                s.file.clone(),
+                pins.iter().map(|p| s.index.get(*p).copied()).collect(),
+            )
+        };
+        slots
+            .into_iter()
+            .map(|slot| slot.map(|slot| read_view(&file, slot)).transpose())
+            .collect()
+    }
+
+    /// Every packed view, in PIN order, read as the iterator goes.
+    pub(super) fn each(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
+        let s = self.state()?;
+        let file = s.file.clone();
+        let slots: Vec<Slot> = s.index.values().copied().collect();
+        Ok(slots.into_iter().map(move |slot| read_view(&file, slot)))
+    }
+
+    /// How many persons have a view.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.state().map_or(0, |s| s.index.len())
+    }
+}
+
+/// Encode one record into `buf`; returns its length.
+fn encode(buf: &mut Vec<u8>, pin: &str, view: Option<&[u8]>) -> io::Result<usize> {
+    let pin_len = u8::try_from(pin.len())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a PIN over 255 bytes"))?;
+    let body_len = 1 + pin.len() + 1 + view.map_or(0, <[u8]>::len);
+    let body_len32 = u32::try_from(body_len)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a view over 4 GiB"))?;
+    let start = buf.len();
+    buf.extend_from_slice(&body_len32.to_be_bytes());
+    buf.extend_from_slice(&[0; 4]);
+    buf.push(pin_len);
+    buf.extend_from_slice(pin.as_bytes());
+    buf.push(u8::from(view.is_some()));
+    buf.extend_from_slice(view.unwrap_or_default());
+    let crc = crc32fast::hash(&buf[start + HEADER..]);
+    buf[start + 4..start + HEADER].copy_from_slice(&crc.to_be_bytes());
+    Ok(HEADER + body_len)
+}
+
+/// Read the next record's body into `body`; returns the record's length.
+fn read_record(from: &mut impl Read, body: &mut Vec<u8>) -> io::Result<usize> {
+    let mut header = [0u8; HEADER];
+    from.read_exact(&mut header)?;
+    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
+    body.resize(len, 0);
+    from.read_exact(body)?;
+    if crc32fast::hash(body) != crc {
+        return Err(damaged("checksum does not match".into()));
+    }
+    Ok(HEADER + len)
+}
+
+/// A body's PIN and view (`None`: deleted).
+fn parse_body(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
+    let pin_len = usize::from(*body.first()?);
+    let pin = std::str::from_utf8(body.get(1..1 + pin_len)?).ok()?;
+    let rest = body.get(1 + pin_len..)?;
+    match rest.split_first()? {
+        (1, view) => Some((pin, Some(view))),
+        (0, []) => Some((pin, None)),
+        _ => None,
+    }
+}
+
+/// The packed view in the record at `slot`, checksum verified.
+fn read_view(file: &File, slot: Slot) -> io::Result<Vec<u8>> {
+    let mut record = vec![0u8; slot.len as usize];
+    file.read_exact_at(&mut record, slot.offset)?;
+    let mut body = Vec::new();
+    read_record(&mut record.as_slice(), &mut body)?;
+    match parse_body(&body) {
+        Some((_, Some(view))) => Ok(view.to_vec()),
+        _ => Err(damaged(format!(
+            "the views file's record at byte {} is not a view",
+            slot.offset
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(pin: &str, view: Option<&str>) -> Change {
+        (pin.to_string(), view.map(|v| v.as_bytes().to_vec()))
+    }
+
+    /// Write `changes`, recording the new length in `at` as the KV would.
+    fn write(views: &Views, at: &mut At, changes: &[Change]) {
+        views
+            .write(changes, |new| {
+                *at = new;
+                Ok::<_, io::Error>(())
+            })
+            .unwrap();
+    }
+
+    fn opened(dir: &Path, at: At) -> Views {
+        match Views::open(dir, at).unwrap() {
+            Opened::Intact(v) => v,
+            Opened::Damaged(_, why) => panic!("damaged: {why}"),
+        }
+    }
+
+    #[test]
+    fn views_read_back_and_survive_reopening() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::create(dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        write(
+            &views,
+            &mut at,
+            &[change("1", Some("a")), change("2", Some("b"))],
+        );
+        write(
+            &views,
+            &mut at,
+            &[change("1", Some("a2")), change("2", None)],
+        );
+        assert_eq!(views.get("1").unwrap(), Some(b"a2".to_vec()));
+        assert_eq!(views.get("2").unwrap(), None);
+        drop(views);
+        let views = opened(dir.path(), at);
+        assert_eq!(
+            views.get_many(&["2", "1", "3"]).unwrap(),
+            vec![None, Some(b"a2".to_vec()), None]
+        );
+        assert_eq!(views.len(), 1);
+        let all: Vec<Vec<u8>> = views.each().unwrap().map(Result::unwrap).collect();
+        assert_eq!(all, vec![b"a2".to_vec()]);
+    }
+
+    #[test]
+    fn what_the_kv_did_not_record_is_cut_and_a_short_or_damaged_file_starts_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::create(dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        write(&views, &mut at, &[change("1", Some("a"))]);
+        let committed = at;
+        write(&views, &mut at, &[change("1", Some("uncommitted"))]);
+        drop(views);
+        let views = opened(dir.path(), committed);
+        assert_eq!(views.get("1").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(views.at().unwrap(), committed);
+        drop(views);
+
+        let short = At {
+            len: committed.len + 1,
+            ..committed
+        };
+        let Opened::Damaged(fresh, why) = Views::open(dir.path(), short).unwrap() else {
+            panic!("a short file was taken as intact");
+        };
+        assert!(why.contains("committed"), "{why}");
+        assert_eq!(
+            fresh.at().unwrap(),
+            At {
+                generation: 2,
+                len: 0
+            }
+        );
+        assert_eq!(fresh.get("1").unwrap(), None);
+        assert!(
+            !dir.path().join(file_name(1)).exists(),
+            "the damaged file was kept"
+        );
+
+        let mut at = fresh.at().unwrap();
+        write(&fresh, &mut at, &[change("1", Some("abc"))]);
+        drop(fresh);
+        let path = dir.path().join(file_name(2));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let Opened::Damaged(_, why) = Views::open(dir.path(), at).unwrap() else {
+            panic!("a damaged record was taken as intact");
+        };
+        assert!(why.contains("checksum"), "{why}");
+    }
+
+    #[test]
+    fn a_rewrite_keeps_only_the_live_views_and_an_unrecorded_one_is_dropped_at_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::create(dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        for i in 0..50 {
+            write(
+                &views,
+                &mut at,
+                &[change("1", Some(&format!("v{i}"))), change("2", Some("x"))],
+            );
+        }
+        write(&views, &mut at, &[change("2", None)]);
+        let before = at.len;
+        views
+            .rewrite(|new| {
+                at = new;
+                Ok::<_, io::Error>(())
+            })
+            .unwrap();
+        assert_eq!(at.generation, 2);
+        assert!(at.len < before / 50, "{} of {before}", at.len);
+        assert_eq!(views.get("1").unwrap(), Some(b"v49".to_vec()));
+        assert_eq!(views.get("2").unwrap(), None);
+        assert!(!dir.path().join(file_name(1)).exists());
+        // A rewrite the KV never recorded (a crash before its commit): its file goes at open.
+        std::fs::write(dir.path().join(file_name(3)), b"half a rewrite").unwrap();
+        drop(views);
+        let views = opened(dir.path(), at);
+        assert_eq!(views.get("1").unwrap(), Some(b"v49".to_vec()));
+        assert!(!dir.path().join(file_name(3)).exists());
+        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn a_failed_commit_leaves_the_views_as_they_were() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = Views::create(dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        write(&views, &mut at, &[change("1", Some("a"))]);
+        let failed = views.write(&[change("1", Some("b"))], |_| {
+            Err(io::Error::other("the KV refused"))
+        });
+        assert!(failed.is_err());
+        assert_eq!(views.get("1").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(views.at().unwrap(), at);
+        write(&views, &mut at, &[change("2", Some("c"))]);
+        drop(views);
+        let views = opened(dir.path(), at);
+        assert_eq!(views.get("1").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(views.get("2").unwrap(), Some(b"c".to_vec()));
+    }
+}
