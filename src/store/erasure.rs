@@ -157,7 +157,7 @@ impl Store {
     /// the status list still says they are not revoked).
     pub fn forget_person(&self, pin: &str, batch: &mut WriteBatch) -> Result<(), StoreError> {
         batch.delete_view(pin);
-        batch.delete(keys::consent(pin));
+        batch.delete_consent(pin);
         batch.delete(keys::pending_erasure(pin));
         let credentials = keys::credentials_of(pin);
         for entry in self.scan(&credentials) {

@@ -27,10 +27,12 @@ pub(super) enum Space {
     Meta,
     /// source → last sequence received from it (u64 BE).
     Cursor,
-    /// PIN → the person's consent state (JSON).
+    /// PIN → the person's consent state (JSON) on PostgreSQL; the embedded engines keep the
+    /// consent states in their own file (`store/persons.rs`), and a store from before that has
+    /// them moved there at open.
     Consent,
     /// PIN → the person's projected view (JSON, packed: `store/packed.rs`) on PostgreSQL; the
-    /// embedded engines keep the views in their own file (`store/views.rs`), and a store from
+    /// embedded engines keep the views in their own file (`store/persons.rs`), and a store from
     /// before that has them moved there at open.
     View,
     /// PIN, 0, position → nothing: the events about a person, a rebuild's scratch (a view names
@@ -193,6 +195,9 @@ pub enum Meta {
     /// The embedded engines' views file: its generation (u64 BE) and how many of its bytes
     /// are committed (u64 BE), the views' commit point (`store/views.rs`).
     ViewsAt,
+    /// The embedded engines' file of consent states: its generation and committed length, as
+    /// [`Meta::ViewsAt`].
+    ConsentsAt,
 }
 
 impl Meta {
@@ -209,6 +214,7 @@ impl Meta {
             Meta::AccessLogSize => "access-log-size".into(),
             Meta::ViewCursor => "view-cursor".into(),
             Meta::ViewsAt => "views-at".into(),
+            Meta::ConsentsAt => "consents-at".into(),
             Meta::WebhookCursor => "webhook-cursor".into(),
             Meta::Manifest => "manifest".into(),
             Meta::Witnessed(m) => format!("witnessed/{m}"),

@@ -34,11 +34,11 @@ pub(crate) mod keys;
 pub mod kv;
 mod log;
 pub mod packed;
+mod persons;
 pub mod postgres;
 pub(crate) mod recent;
 mod redb_engine;
 mod reports;
-mod views;
 
 pub use compact::CompactReport;
 use keys::Space;
@@ -46,6 +46,7 @@ pub use keys::{Meta, SideLog};
 
 use kv::{prefix_end, Kv, KvError, Op, Scan};
 pub use kv::{Engine, Location};
+use persons::{Kept, Opened, PersonFile};
 pub use postgres::PgSettings;
 
 /// Whether a write must be durable before the call returns.
@@ -166,60 +167,84 @@ fn decode_view<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
     decode(&json, "person view")
 }
 
-/// A read of the views file that failed.
-fn views_read(e: std::io::Error) -> StoreError {
+/// A read of a per-person file that failed.
+fn kept_read(e: std::io::Error) -> StoreError {
     io("read")(KvError::from(e))
 }
 
-/// Open the embedded engines' views file at what the KV records. A store that records none
-/// (created before the views had their file, or new) has its views moved over from the KV; a
-/// damaged file starts over empty, with the projector's cursor back at the start of the log.
-fn open_views(
+/// The KV key of a person's record of one kind (PostgreSQL's; the embedded engines' before
+/// the per-person files).
+fn kept_key(kept: Kept, pin: &str) -> Vec<u8> {
+    match kept {
+        Kept::Views => keys::view(pin),
+        Kept::Consents => keys::consent(pin),
+    }
+}
+
+/// Open the embedded engines' file of one kind of per-person records at what the KV records.
+/// A store that records none (created before the files, or new) has its records moved over
+/// from the KV. A damaged views file starts over empty, with the projector's cursor at the
+/// start of the log (the views are a fold of it); damaged consent states are refused.
+fn open_person_file(
     kv: &Kv,
     location: &Location,
-) -> Result<Option<std::sync::Arc<views::Views>>, KvError> {
+    kept: Kept,
+) -> Result<Option<std::sync::Arc<PersonFile>>, KvError> {
     let Location::Dir { dir, .. } = location else {
         return Ok(None);
     };
-    let dir = dir.join(views::DIR);
-    let recorded = kv.get(&keys::meta(&Meta::ViewsAt))?;
-    let views = match recorded.as_deref().and_then(views::At::decode) {
-        Some(at) => match views::Views::open(&dir, at)? {
-            views::Opened::Intact(views) => views,
-            views::Opened::Damaged(views, why) => {
-                tracing::error!(%why, "the views file is damaged; projecting the views again from the log");
-                kv.commit(vec![
-                    Op::Put(keys::meta(&Meta::ViewsAt), views.at()?.encode().to_vec()),
-                    Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
-                ])?;
-                views
-            }
+    let opened = match kv.get(&keys::meta(&kept.meta()))? {
+        None => return person_file_from_kv(kv, dir, kept).map(|f| Some(std::sync::Arc::new(f))),
+        Some(recorded) => match persons::At::decode(&recorded) {
+            Some(at) => PersonFile::open(kept, dir, at)?,
+            None => Opened::Damaged(format!("the store records {} undecodable", kept.dir())),
         },
-        None => views_from_kv(kv, &dir)?,
     };
-    Ok(Some(std::sync::Arc::new(views)))
+    let file = match (opened, kept) {
+        (Opened::Intact(file), _) => file,
+        (Opened::Damaged(why), Kept::Views) => {
+            tracing::error!(%why, "the views file is damaged; projecting the views again from the log");
+            let generation = PersonFile::newest_generation(kept, dir)? + 1;
+            let fresh = PersonFile::create(kept, dir, generation)?;
+            kv.commit(vec![
+                Op::Put(keys::meta(&kept.meta()), fresh.at()?.encode().to_vec()),
+                Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
+            ])?;
+            fresh.delete_other_generations()?;
+            fresh
+        }
+        (Opened::Damaged(why), Kept::Consents) => return Err(KvError::from(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "the consent states are damaged ({why}); restore the data directory from a backup"
+            ),
+        ))),
+    };
+    Ok(Some(std::sync::Arc::new(file)))
 }
 
-/// A views file holding the views the KV holds, which are deleted from it in the commit that
-/// records the file.
-fn views_from_kv(kv: &Kv, dir: &Path) -> Result<views::Views, KvError> {
-    let views = views::Views::create(dir, 1)?;
+/// A file of one kind holding the records the KV holds, which are deleted from it in the
+/// commit that records the file.
+fn person_file_from_kv(kv: &Kv, dir: &Path, kept: Kept) -> Result<PersonFile, KvError> {
+    let file = PersonFile::create(kept, dir, 1)?;
+    let prefix = kept_key(kept, "");
     let mut changes = Vec::new();
-    for entry in Scan::new(kv, &Space::View.all()) {
-        let (key, packed) = entry?;
-        let pin = String::from_utf8(key[1..].to_vec())
-            .map_err(|_| KvError::from(std::io::Error::other("a view key that is not a PIN")))?;
-        changes.push((pin, Some(packed)));
+    for entry in Scan::new(kv, &prefix) {
+        let (key, record) = entry?;
+        let pin = std::str::from_utf8(&key[prefix.len()..])
+            .map_err(|_| KvError::from(std::io::Error::other("a record keyed by no PIN")))?;
+        changes.push((pin.to_string(), Some(record)));
     }
-    views.write(&changes, |at| {
+    file.write(&changes, |at| {
         let mut ops: Vec<Op> = changes
             .iter()
-            .map(|(pin, _)| Op::Delete(keys::view(pin)))
+            .map(|(pin, _)| Op::Delete(kept_key(kept, pin)))
             .collect();
-        ops.push(Op::Put(keys::meta(&Meta::ViewsAt), at.encode().to_vec()));
+        ops.push(Op::Put(keys::meta(&kept.meta()), at.encode().to_vec()));
         kv.commit(ops)
     })?;
-    Ok(views)
+    file.delete_other_generations()?;
+    Ok(file)
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
@@ -298,9 +323,10 @@ pub struct WriteBatch {
     /// Events an erasure stripped, with their stripped bytes (their segment records are zeroed
     /// after the commit, and read as these until then).
     erased: Vec<(u64, Vec<u8>)>,
-    /// Views stored or deleted (`None`), packed: in their own file on the embedded engines
-    /// ([`views`]), keys of the KV on PostgreSQL.
-    views: Vec<views::Change>,
+    /// Views stored or deleted (`None`), packed, and consent states: in their own files on
+    /// the embedded engines ([`persons`]), keys of the KV on PostgreSQL.
+    views: Vec<persons::Change>,
+    consents: Vec<persons::Change>,
     len: usize,
 }
 
@@ -325,7 +351,12 @@ impl WriteBatch {
 
     /// Record a person's current consent (serialized by the caller) with the events that set it.
     pub fn set_consent<T: Serialize>(&mut self, pin: &str, consent: &T) {
-        self.put(keys::consent(pin), record(consent));
+        self.consents.push((pin.to_string(), Some(record(consent))));
+    }
+
+    /// Delete a person's consent state.
+    pub(crate) fn delete_consent(&mut self, pin: &str) {
+        self.consents.push((pin.to_string(), None));
     }
 
     /// Store a person's projected view.
@@ -557,9 +588,10 @@ pub struct Store {
     /// The embedded engines' event log (segments and tiles, [`log`]); none on PostgreSQL,
     /// which keeps the log in its table. Replaced with the engine by [`Store::reopen`].
     events: std::sync::Arc<std::sync::RwLock<Option<std::sync::Arc<log::EventLog>>>>,
-    /// The embedded engines' views file ([`views`]); none on PostgreSQL, which keeps the views
-    /// as keys of its table.
-    views: Option<std::sync::Arc<views::Views>>,
+    /// The embedded engines' files of views and of consent states ([`persons`]); none on
+    /// PostgreSQL, which keeps both as keys of its table.
+    views: Option<std::sync::Arc<PersonFile>>,
+    consents: Option<std::sync::Arc<PersonFile>>,
     location: Location,
 }
 
@@ -601,16 +633,20 @@ impl Store {
             at: location.to_string(),
             source,
         })?;
-        let views = open_views(&kv, &location).map_err(|source| StoreError::Open {
-            at: location.to_string(),
-            source,
-        })?;
+        let opened = |kept| {
+            open_person_file(&kv, &location, kept).map_err(|source| StoreError::Open {
+                at: location.to_string(),
+                source,
+            })
+        };
+        let (views, consents) = (opened(Kept::Views)?, opened(Kept::Consents)?);
         let store = Store {
             slot: std::sync::Arc::new(std::sync::RwLock::new(Some(kv))),
             engine: location.engine(),
             side_logs: Default::default(),
             events: Default::default(),
             views,
+            consents,
             location,
         };
         store.open_event_log()?;
@@ -741,7 +777,24 @@ impl Store {
         *slot = Some(kv);
         drop(slot);
         self.open_event_log()?;
+        self.reload_person_files()?;
         self.load_side_frontiers()
+    }
+
+    /// Read the per-person files again at what the reopened KV records.
+    fn reload_person_files(&self) -> Result<(), StoreError> {
+        for kept in [Kept::Views, Kept::Consents] {
+            let Some(file) = self.person_file(kept) else {
+                continue;
+            };
+            let at = self
+                .meta(&kept.meta())?
+                .as_deref()
+                .and_then(persons::At::decode)
+                .ok_or(StoreError::Corrupt("per-person file's length"))?;
+            file.reload(at)?;
+        }
+        Ok(())
     }
 
     /// Open the embedded engines' event log at the size the KV committed (cutting what follows
@@ -806,8 +859,8 @@ impl Store {
         };
         let bytes_before = compact::bytes_under(&dir);
         let entries = self.with_engine_alone(|kv| compact::rewrite(kv, &dir, engine))?;
-        if let Some(views) = &self.views {
-            self.rewrite_views(views)?;
+        for kept in [Kept::Views, Kept::Consents] {
+            self.rewrite_person_file(kept)?;
         }
         Ok(CompactReport {
             engine,
@@ -872,8 +925,12 @@ impl Store {
             Location::Postgres(_) => Path::new(""),
         };
         let log = self.event_log().ok().flatten().map_or(0, |l| l.bytes());
-        let views = self.views.as_ref().map_or(0, |v| v.bytes());
-        self.kv().map_or(0, |kv| kv.size_on_disk(dir)) + log + views
+        let persons: u64 = [&self.views, &self.consents]
+            .into_iter()
+            .flatten()
+            .map(|f| f.bytes())
+            .sum();
+        self.kv().map_or(0, |kv| kv.size_on_disk(dir)) + log + persons
     }
 
     fn get_raw(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -914,42 +971,73 @@ impl Store {
     /// commit point), then the records of erased events are zeroed; a batch that erases is
     /// made durable before that, whatever `durable` says.
     fn write(&self, mut batch: WriteBatch, durable: Durable) -> Result<(), StoreError> {
-        let changes = std::mem::take(&mut batch.views);
-        let Some(views) = &self.views else {
-            for (pin, view) in changes {
-                batch.ops.push(match view {
-                    Some(packed) => Op::Put(keys::view(&pin), packed),
-                    None => Op::Delete(keys::view(&pin)),
+        let consents = std::mem::take(&mut batch.consents);
+        let views = std::mem::take(&mut batch.views);
+        self.write_kept(Kept::Consents, consents, batch, |batch| {
+            self.write_kept(Kept::Views, views, batch, |batch| {
+                self.write_kv(batch, durable)
+            })
+        })
+    }
+
+    fn person_file(&self, kept: Kept) -> Option<&PersonFile> {
+        match kept {
+            Kept::Views => self.views.as_deref(),
+            Kept::Consents => self.consents.as_deref(),
+        }
+    }
+
+    /// Write `changes` of one kind and then `batch` with `then`: on the embedded engines to the
+    /// kind's file, whose new length the batch records (the commit point); on PostgreSQL as
+    /// keys of the batch.
+    fn write_kept(
+        &self,
+        kept: Kept,
+        changes: Vec<persons::Change>,
+        mut batch: WriteBatch,
+        then: impl FnOnce(WriteBatch) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        let Some(file) = self.person_file(kept) else {
+            for (pin, record) in changes {
+                batch.ops.push(match record {
+                    Some(record) => Op::Put(kept_key(kept, &pin), record),
+                    None => Op::Delete(kept_key(kept, &pin)),
                 });
             }
-            return self.write_kv(batch, durable);
+            return then(batch);
         };
         if changes.is_empty() {
-            return self.write_kv(batch, durable);
+            return then(batch);
         }
-        views.write(&changes, |at| {
-            batch.put(keys::meta(&Meta::ViewsAt), at.encode());
-            self.write_kv(batch, durable)
+        file.write(&changes, |at| {
+            batch.put(keys::meta(&kept.meta()), at.encode());
+            then(batch)
         })?;
-        if views.wants_rewrite() {
-            self.rewrite_views(views)?;
+        if file.wants_rewrite() {
+            if let Err(e) = self.rewrite_person_file(kept) {
+                // What was written is committed; the dead records wait for a later rewrite.
+                tracing::error!(error = %e, file = kept.dir(), "rewriting a per-person file failed");
+            }
         }
         Ok(())
     }
 
-    /// Copy the live views into the views file's next generation, recorded durably.
-    fn rewrite_views(&self, views: &views::Views) -> Result<(), StoreError> {
-        views.rewrite(|at| {
+    /// Copy the live records of a per-person file into its next generation, recorded durably.
+    fn rewrite_person_file(&self, kept: Kept) -> Result<(), StoreError> {
+        let Some(file) = self.person_file(kept) else {
+            return Ok(());
+        };
+        file.rewrite(|at| {
             self.kv()?
                 .commit(vec![Op::Put(
-                    keys::meta(&Meta::ViewsAt),
+                    keys::meta(&kept.meta()),
                     at.encode().to_vec(),
                 )])
                 .map_err(io("write"))
         })
     }
 
-    /// [`Store::write`] of everything but the views.
+    /// [`Store::write`] of everything but the per-person files.
     fn write_kv(&self, batch: WriteBatch, durable: Durable) -> Result<(), StoreError> {
         let kv = self.kv()?;
         let WriteBatch {
@@ -1290,21 +1378,33 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        self.records_of(pins, keys::consent, |v| decode(v, "consent state"))
+        self.records_of(Kept::Consents, pins, |v| decode(v, "consent state"))
     }
 
-    /// The records under `key(pin)` for each PIN, in the order asked, in one read, each read by
+    /// The person's record of one kind, as stored.
+    fn kept(&self, kept: Kept, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.person_file(kept) {
+            Some(file) => file.get(pin).map_err(kept_read),
+            None => self.get_raw(&kept_key(kept, pin)),
+        }
+    }
+
+    /// The records of one kind of each PIN, in the order asked, in one read, each read by
     /// `decode`.
     fn records_of<T: DeserializeOwned>(
         &self,
+        kept: Kept,
         pins: &[&str],
-        key: fn(&str) -> Vec<u8>,
         decode: fn(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Vec<Option<T>>, StoreError> {
-        let keys: Vec<Vec<u8>> = pins.iter().map(|p| key(p)).collect();
-        self.kv()?
-            .get_many(&keys)
-            .map_err(io("read"))?
+        let stored = match self.person_file(kept) {
+            Some(file) => file.get_many(pins).map_err(kept_read)?,
+            None => {
+                let keys: Vec<Vec<u8>> = pins.iter().map(|p| kept_key(kept, p)).collect();
+                self.kv()?.get_many(&keys).map_err(io("read"))?
+            }
+        };
+        stored
             .into_iter()
             .map(|v| v.map(|v| decode(&v)).transpose())
             .collect()
@@ -1423,18 +1523,16 @@ impl Store {
     /// A person's current consent record, as stored by [`WriteBatch::set_consent`].
     /// A damaged record is an error, never taken as "no consent held".
     pub(crate) fn consent<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
-        self.get_raw(&keys::consent(pin))?
+        self.kept(Kept::Consents, pin)?
             .map(|v| decode(&v, "consent state"))
             .transpose()
     }
 
     /// A person's stored view.
     pub(crate) fn view<T: DeserializeOwned>(&self, pin: &str) -> Result<Option<T>, StoreError> {
-        let packed = match &self.views {
-            Some(views) => views.get(pin).map_err(views_read)?,
-            None => self.get_raw(&keys::view(pin))?,
-        };
-        packed.map(|v| decode_view(&v)).transpose()
+        self.kept(Kept::Views, pin)?
+            .map(|v| decode_view(&v))
+            .transpose()
     }
 
     /// Many people's stored views, in the order asked (one read).
@@ -1442,15 +1540,7 @@ impl Store {
         &self,
         pins: &[&str],
     ) -> Result<Vec<Option<T>>, StoreError> {
-        let Some(views) = &self.views else {
-            return self.records_of(pins, keys::view, decode_view);
-        };
-        views
-            .get_many(pins)
-            .map_err(views_read)?
-            .into_iter()
-            .map(|v| v.map(|v| decode_view(&v)).transpose())
-            .collect()
+        self.records_of(Kept::Views, pins, decode_view)
     }
 
     /// Every stored view, in PIN order.
@@ -1464,8 +1554,8 @@ impl Store {
             );
         };
         match views.each() {
-            Ok(each) => Box::new(each.map(|r| r.map_err(views_read).and_then(|v| decode_view(&v)))),
-            Err(e) => Box::new(std::iter::once(Err(views_read(e)))),
+            Ok(each) => Box::new(each.map(|r| r.map_err(kept_read).and_then(|v| decode_view(&v)))),
+            Err(e) => Box::new(std::iter::once(Err(kept_read(e)))),
         }
     }
 
@@ -1489,12 +1579,14 @@ impl Store {
     /// Drop every view and the person index (before a rebuild).
     pub(crate) fn clear_views(&self) -> Result<(), StoreError> {
         match &self.views {
+            // The cursor goes back with the views: a rebuild cut short is started again by the
+            // projector, never taken for views up to date.
             Some(views) => views.clear(|at| {
                 self.kv()?
-                    .commit(vec![Op::Put(
-                        keys::meta(&Meta::ViewsAt),
-                        at.encode().to_vec(),
-                    )])
+                    .commit(vec![
+                        Op::Put(keys::meta(&Kept::Views.meta()), at.encode().to_vec()),
+                        Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
+                    ])
                     .map_err(io("write"))
             })?,
             None => self.clear_space(Space::View)?,
@@ -2037,10 +2129,11 @@ mod tests {
             b.set_view("21503199012345", &serde_json::json!({"name": "(erased)"}));
             b.delete_view("21503199012346");
             store.apply_other(b).unwrap();
-            let views_at = keys::meta(&Meta::ViewsAt);
+            // The per-person files move to their next generation.
+            let moved = [Kept::Views, Kept::Consents].map(|k| keys::meta(&k.meta()));
             let every_entry = |kv: &Kv| {
                 let mut entries = every_entry(kv);
-                entries.retain(|(k, _)| *k != views_at);
+                entries.retain(|(k, _)| !moved.contains(k));
                 entries
             };
             let entries = every_entry(&store.kv().unwrap());
@@ -2141,6 +2234,63 @@ mod tests {
         }
     }
 
+    /// Consent states held in the KV before the per-person files are moved into theirs at open
+    /// and read back, also after another open; a damaged file of consent states is refused at
+    /// open with what is wrong (never read as "no consent held").
+    #[test]
+    fn consent_states_move_to_their_file_and_a_damaged_one_is_refused() {
+        let (before, after) = ("21503199012345", "21503199012346");
+        for engine in [Engine::Redb, Engine::Sled] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let mut b = WriteBatch::default();
+            b.put(keys::consent(before), record(&"granted before"));
+            b.ops.push(Op::Delete(keys::meta(&Meta::ConsentsAt)));
+            store.apply_other(b).unwrap();
+            store.flush().unwrap();
+            drop(store);
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            assert_eq!(
+                store.get_raw(&keys::consent(before)).unwrap(),
+                None,
+                "{engine}"
+            );
+            let mut b = WriteBatch::default();
+            b.set_consent(after, &"granted after");
+            store.apply_other(b).unwrap();
+            drop(store);
+            let store = Store::open_with(dir.path(), engine).unwrap();
+            let held: Vec<Option<String>> = store.consents(&[after, "1", before]).unwrap();
+            assert_eq!(
+                held,
+                [
+                    Some("granted after".into()),
+                    None,
+                    Some("granted before".into())
+                ],
+                "{engine}"
+            );
+            drop(store);
+            let files = dir.path().join(Kept::Consents.dir());
+            for file in std::fs::read_dir(&files).unwrap() {
+                let path = file.unwrap().path();
+                let mut bytes = std::fs::read(&path).unwrap();
+                let last = bytes.len() - 1;
+                bytes[last] ^= 0xff;
+                std::fs::write(&path, bytes).unwrap();
+            }
+            let err = Store::open_with(dir.path(), engine)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(
+                err.contains("consent states are damaged"),
+                "{engine}: {err}"
+            );
+            assert!(err.contains("checksum"), "{engine}: {err}");
+        }
+    }
+
     /// The embedded engines' views file is cut back to what the KV committed, and a damaged
     /// one starts over with the projector's cursor at the start of the log (the views are a
     /// fold of it).
@@ -2162,7 +2312,7 @@ mod tests {
                 Some(7u64.to_be_bytes().to_vec())
             );
             drop(store);
-            for file in std::fs::read_dir(dir.path().join(views::DIR)).unwrap() {
+            for file in std::fs::read_dir(dir.path().join(Kept::Views.dir())).unwrap() {
                 let path = file.unwrap().path();
                 let mut bytes = std::fs::read(&path).unwrap();
                 let last = bytes.len() - 1;

@@ -1,8 +1,10 @@
-//! The embedded engines' registry views, on a layout made for rewriting them: one append-only
-//! file of packed views, `DATA/views/NNNNNNNN.views` (one generation at a time), and the index
-//! PIN → record in memory. The projector rewrites a person's view with every event about them;
-//! in the KV's B-tree each rewrite (most often of a person not seen before, at a random key)
-//! dirtied a page of its own, here it is one sequential write.
+//! What the embedded engines keep per person and rewrite often, on a layout made for that: the
+//! registry views (rewritten by the projector with every event about the person) and the
+//! consent states (by the writer with every consent statement), each kind in one append-only
+//! file, `DATA/views/NNNNNNNN.views` and `DATA/consents/NNNNNNNN.consents` (one generation at
+//! a time), with the index PIN → record in memory. In the KV's B-tree each such write (most
+//! often for a person not seen before, at a random key) dirtied a page of its own; here it is
+//! one sequential write.
 //!
 //! A record is a header and a body:
 //!
@@ -12,34 +14,64 @@
 //! | 4 | CRC-32 of the body |
 //! | 1 | PIN length (the body from here) |
 //! | n | PIN |
-//! | 1 | 1: the person's packed view follows; 0: the person's view is deleted |
-//! | … | the packed view (`store/packed.rs`) |
+//! | 1 | 1: the person's record follows; 0: it is deleted |
+//! | … | the record (a packed view, `store/packed.rs`; a consent state's JSON) |
 //!
 //! The commit point is the KV's, as for the event log: a write appends and fdatasyncs its
-//! records, *then* the KV batch records the file's generation and length
-//! ([`Meta::ViewsAt`](super::Meta::ViewsAt)) with the projector's cursor, under one lock so the
-//! lengths are recorded in order. At open the file is cut back to that length; a file shorter
-//! than it, or a record within it that does not parse, is damage: the views start empty and are
-//! projected again from the log (they are a fold of it). Versions of a view that were rewritten
-//! or deleted stay in the file until the live views are copied into the next generation's file,
-//! when the dead bytes outweigh the live ones, and at `jol store compact` (an erased person's
-//! old view is gone from the files then, as from the KV's pages).
+//! records, *then* the KV batch records the file's generation and length ([`Kept::meta`]) with
+//! what the records go with (the projector's cursor, the writer's group commit), under one lock
+//! so the lengths are recorded in order. At open the file is cut back to that length; a file
+//! shorter than it, or a record within it that does not parse, is damage ([`Opened::Damaged`]:
+//! the views are projected again from the log, a node whose consent states are damaged does not
+//! start). Versions that were rewritten or deleted stay in the file until the live records are
+//! copied into the next generation's file, when the dead bytes outweigh the live ones, and at
+//! `jol store compact` (an erased person's old records are gone from the files then, as from
+//! the KV's pages).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// The folder under the data directory.
-pub(crate) const DIR: &str = "views";
+/// Which records a file keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kept {
+    /// Registry views, packed (the projector's).
+    Views,
+    /// Consent states (the writer's).
+    Consents,
+}
+
+impl Kept {
+    /// The folder under the data directory, and the files' extension.
+    pub(super) fn dir(self) -> &'static str {
+        match self {
+            Kept::Views => "views",
+            Kept::Consents => "consents",
+        }
+    }
+
+    /// Where the KV records the file's generation and committed length.
+    pub(super) fn meta(self) -> super::Meta {
+        match self {
+            Kept::Views => super::Meta::ViewsAt,
+            Kept::Consents => super::Meta::ConsentsAt,
+        }
+    }
+
+    fn file_name(self, generation: u64) -> String {
+        format!("{generation:08}.{}", self.dir())
+    }
+}
 /// Bytes of a record's header.
 const HEADER: usize = 8;
 /// Dead bytes below which the file is never rewritten.
 const DEAD_BYTES_KEPT: u64 = 8 * 1024 * 1024;
 
-/// Where the views stand, as the KV records it: the generation's file and how many of its
+/// Where a file stands, as the KV records it: the generation's file and how many of its
 /// bytes are committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct At {
@@ -63,23 +95,26 @@ impl At {
     }
 }
 
-/// One change to a person's view: the packed view, or `None` when it is deleted.
+/// One change to a person's record: the record, or `None` when it is deleted.
 pub(super) type Change = (String, Option<Vec<u8>>);
 
-/// Where a person's view is in the file.
+/// Where a person's record is in the file.
 #[derive(Debug, Clone, Copy)]
 struct Slot {
     offset: u64,
     len: u32,
 }
 
-/// The open views file.
-pub(super) struct Views {
+/// An open file of per-person records.
+pub(super) struct PersonFile {
+    kept: Kept,
     dir: PathBuf,
     state: RwLock<State>,
     /// One writer at a time, from its append until the KV has recorded it, with the buffer it
     /// encodes into.
     appending: Mutex<Vec<u8>>,
+    /// The committed length at the last rewrite that failed (0: none failed).
+    rewrite_failed_at: AtomicU64,
 }
 
 struct State {
@@ -90,58 +125,63 @@ struct State {
     live: u64,
 }
 
-/// What [`Views::open`] found.
+/// What [`PersonFile::open`] found.
 pub(super) enum Opened {
-    /// The committed views, as the KV records them.
-    Intact(Views),
-    /// The file was missing, short or damaged within its committed length: a fresh, empty
-    /// generation, whose [`At`] the KV must record with the projector's cursor back at 0.
-    Damaged(Views, String),
-}
-
-fn file_name(generation: u64) -> String {
-    format!("{generation:08}.views")
+    /// The committed records, as the KV records them.
+    Intact(PersonFile),
+    /// The file is missing, short, or damaged within its committed length (why): left as it
+    /// is, for the caller to start a new generation or refuse to open.
+    Damaged(String),
 }
 
 fn damaged(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
 }
 
-impl Views {
+impl PersonFile {
     /// Open the generation the KV records at `at`, cut to its committed length, and delete
     /// every other generation's file (an interrupted rewrite's, or the one it replaced).
-    pub(super) fn open(dir: &Path, at: At) -> io::Result<Opened> {
+    pub(super) fn open(kept: Kept, dir: &Path, at: At) -> io::Result<Opened> {
+        let dir = dir.join(kept.dir());
+        let dir = dir.as_path();
         std::fs::create_dir_all(dir)?;
-        let opened = match Views::read_generation(dir, at) {
-            Ok(views) => Opened::Intact(views),
-            Err(e)
-                if e.kind() == io::ErrorKind::InvalidData
-                    || e.kind() == io::ErrorKind::NotFound =>
-            {
-                let fresh = Views::create(dir, at.generation + 1)?;
-                Opened::Damaged(fresh, e.to_string())
+        match PersonFile::read_generation(kept, dir, at) {
+            Ok(file) => {
+                file.delete_other_generations()?;
+                Ok(Opened::Intact(file))
             }
-            Err(e) => return Err(e),
-        };
-        let views = match &opened {
-            Opened::Intact(v) | Opened::Damaged(v, _) => v,
-        };
-        views.delete_other_generations()?;
-        Ok(opened)
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::InvalidData
+                        | io::ErrorKind::NotFound
+                        | io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                Ok(Opened::Damaged(e.to_string()))
+            }
+            Err(e) => Err(e),
+        }
     }
 
-    /// A new, empty generation's file (nothing recorded in the KV yet).
-    pub(super) fn create(dir: &Path, generation: u64) -> io::Result<Views> {
+    /// A new, empty generation's file under the data directory `dir` (nothing recorded in the
+    /// KV yet).
+    pub(super) fn create(kept: Kept, dir: &Path, generation: u64) -> io::Result<PersonFile> {
+        PersonFile::create_in(kept, &dir.join(kept.dir()), generation)
+    }
+
+    fn create_in(kept: Kept, dir: &Path, generation: u64) -> io::Result<PersonFile> {
         std::fs::create_dir_all(dir)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(true)
-            .open(dir.join(file_name(generation)))?;
+            .open(dir.join(kept.file_name(generation)))?;
         file.sync_all()?;
         File::open(dir)?.sync_all()?;
-        Ok(Views {
+        Ok(PersonFile {
+            kept,
             dir: dir.to_path_buf(),
             state: RwLock::new(State {
                 file: Arc::new(file),
@@ -150,11 +190,12 @@ impl Views {
                 live: 0,
             }),
             appending: Mutex::new(Vec::new()),
+            rewrite_failed_at: AtomicU64::new(0),
         })
     }
 
-    fn read_generation(dir: &Path, at: At) -> io::Result<Views> {
-        let path = dir.join(file_name(at.generation));
+    fn read_generation(kept: Kept, dir: &Path, at: At) -> io::Result<PersonFile> {
+        let path = dir.join(kept.file_name(at.generation));
         let file = OpenOptions::new().read(true).write(true).open(&path)?;
         let on_disk = file.metadata()?.len();
         if on_disk < at.len {
@@ -171,7 +212,7 @@ impl Views {
         let mut offset = 0u64;
         let mut body = Vec::new();
         while offset < at.len {
-            let len = read_record(&mut reader, &mut body)
+            let len = read_record(&mut reader, &mut body, at.len - offset)
                 .map_err(|e| damaged(format!("{} at byte {offset}: {e}", path.display())))?;
             let (pin, view) = parse_body(&body).ok_or_else(|| {
                 damaged(format!(
@@ -198,7 +239,8 @@ impl Views {
                 at.len
             )));
         }
-        Ok(Views {
+        Ok(PersonFile {
+            kept,
             dir: dir.to_path_buf(),
             state: RwLock::new(State {
                 file: Arc::new(file),
@@ -207,15 +249,35 @@ impl Views {
                 live,
             }),
             appending: Mutex::new(Vec::new()),
+            rewrite_failed_at: AtomicU64::new(0),
         })
     }
 
-    fn delete_other_generations(&self) -> io::Result<()> {
-        let keep = file_name(self.at()?.generation);
+    /// The newest generation whose file is under the data directory `dir` (0: none).
+    pub(super) fn newest_generation(kept: Kept, dir: &Path) -> io::Result<u64> {
+        let ours = format!(".{}", kept.dir());
+        let mut newest = 0;
+        let Ok(entries) = std::fs::read_dir(dir.join(kept.dir())) else {
+            return Ok(0);
+        };
+        for entry in entries {
+            let name = entry?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name.strip_suffix(&ours).and_then(|n| n.parse().ok()) {
+                newest = newest.max(n);
+            }
+        }
+        Ok(newest)
+    }
+
+    /// Delete every other generation's file of this kind.
+    pub(super) fn delete_other_generations(&self) -> io::Result<()> {
+        let keep = self.kept.file_name(self.at()?.generation);
+        let ours = format!(".{}", self.kept.dir());
         for entry in std::fs::read_dir(&self.dir)? {
             let entry = entry?;
             let name = entry.file_name();
-            if name.to_string_lossy().ends_with(".views") && name.to_string_lossy() != keep {
+            if name.to_string_lossy().ends_with(&ours) && name.to_string_lossy() != keep {
                 std::fs::remove_file(entry.path())?;
             }
         }
@@ -225,7 +287,7 @@ impl Views {
     fn state(&self) -> io::Result<std::sync::RwLockReadGuard<'_, State>> {
         self.state
             .read()
-            .map_err(|_| io::Error::other("views lock poisoned"))
+            .map_err(|_| io::Error::other("person file lock poisoned"))
     }
 
     /// Where the views stand (what the KV must record).
@@ -248,7 +310,7 @@ impl Views {
         let mut buf = self
             .appending
             .lock()
-            .map_err(|_| io::Error::other("views lock poisoned"))?;
+            .map_err(|_| io::Error::other("person file lock poisoned"))?;
         let (file, before) = {
             let s = self.state()?;
             (s.file.clone(), s.at)
@@ -270,39 +332,63 @@ impl Views {
         let written = file
             .write_all_at(&buf, before.len)
             .and_then(|()| file.sync_data());
-        let committed = match written {
-            Ok(()) => commit(after),
-            Err(e) => Err(e.into()),
-        };
-        if let Err(e) = committed {
+        if let Err(e) = written {
             let _ = file.set_len(before.len);
-            return Err(e);
+            return Err(e.into());
         }
+        // Readers wait from the KV commit until the index shows what it made visible (a
+        // consent state is never older than the events committed with it, nor a view than
+        // the projector's cursor).
         let mut s = self
             .state
             .write()
-            .map_err(|_| io::Error::other("views lock poisoned"))?;
+            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        if let Err(e) = commit(after) {
+            drop(s);
+            let _ = file.set_len(before.len);
+            return Err(e);
+        }
         s.at = after;
-        for ((pin, view), slot) in changes.iter().zip(slots) {
-            let replaced = match view {
+        for ((pin, record), slot) in changes.iter().zip(slots) {
+            let replaced = match record {
                 Some(_) => s.index.insert(pin.as_str().into(), slot),
                 None => s.index.remove(pin.as_str()),
             };
             s.live -= replaced.map_or(0, |r| u64::from(r.len));
-            s.live += view.as_ref().map_or(0, |_| u64::from(slot.len));
+            s.live += record.as_ref().map_or(0, |_| u64::from(slot.len));
         }
         Ok(())
     }
 
-    /// Whether the dead versions outweigh the live views enough to rewrite the file.
+    /// Read the file again at what a reopened KV records (what was applied to the KV but not
+    /// made durable may be gone from it, and the file is cut back to match).
+    pub(super) fn reload(&self, at: At) -> io::Result<()> {
+        let _writes = self
+            .appending
+            .lock()
+            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        let again = PersonFile::read_generation(self.kept, &self.dir, at)?;
+        let state = again
+            .state
+            .into_inner()
+            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        *self
+            .state
+            .write()
+            .map_err(|_| io::Error::other("person file lock poisoned"))? = state;
+        Ok(())
+    }
+
+    /// Whether the dead versions outweigh the live records enough to rewrite the file.
     pub(super) fn wants_rewrite(&self) -> bool {
+        let failed_at = self.rewrite_failed_at.load(Ordering::Relaxed);
         self.state().is_ok_and(|s| {
             let dead = s.at.len - s.live;
-            dead > DEAD_BYTES_KEPT && dead > s.live
+            dead > DEAD_BYTES_KEPT && dead > s.live && s.at.len > failed_at + DEAD_BYTES_KEPT
         })
     }
 
-    /// Copy the live views into the next generation's file (fdatasynced), hand its [`At`] to
+    /// Copy the live records into the next generation's file (fdatasynced), hand its [`At`] to
     /// `commit` (which must make the KV's record of it durable), then switch to it and delete
     /// the old file. Writes wait meanwhile; reads go on from the old file.
     pub(super) fn rewrite<E: From<io::Error>>(
@@ -312,7 +398,7 @@ impl Views {
         self.next_generation(true, commit)
     }
 
-    /// Start the next generation's file empty (a rebuild of the views), as [`Views::rewrite`].
+    /// Start the next generation's file empty (a rebuild of the views), as [`PersonFile::rewrite`].
     pub(super) fn clear<E: From<io::Error>>(
         &self,
         commit: impl FnOnce(At) -> Result<(), E>,
@@ -328,7 +414,7 @@ impl Views {
         let _writes = self
             .appending
             .lock()
-            .map_err(|_| io::Error::other("views lock poisoned"))?;
+            .map_err(|_| io::Error::other("person file lock poisoned"))?;
         let (file, at, slots) = {
             let s = self.state()?;
             let slots: Vec<(Box<str>, Slot)> = match keep_live {
@@ -338,45 +424,24 @@ impl Views {
             (s.file.clone(), s.at, slots)
         };
         let generation = at.generation + 1;
-        let path = self.dir.join(file_name(generation));
-        let mut out = io::BufWriter::with_capacity(
-            1 << 20,
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&path)?,
-        );
-        let mut index = BTreeMap::new();
-        let mut len = 0u64;
-        let mut record = Vec::new();
-        for (pin, slot) in slots {
-            record.resize(slot.len as usize, 0);
-            file.read_exact_at(&mut record, slot.offset)?;
-            out.write_all(&record)?;
-            index.insert(
-                pin,
-                Slot {
-                    offset: len,
-                    len: slot.len,
-                },
-            );
-            len += u64::from(slot.len);
-        }
-        let new = out.into_inner().map_err(|e| e.into_error())?;
-        new.sync_all()?;
-        File::open(&self.dir)?.sync_all()?;
+        let path = self.dir.join(self.kept.file_name(generation));
+        let copied = copy_records(&file, &slots, &path).and_then(|(new, index, len)| {
+            File::open(&self.dir)?.sync_all()?;
+            Ok((new, index, len))
+        });
+        let (new, index, len) = match copied {
+            Ok(copied) => copied,
+            Err(e) => return Err(self.rewrite_failed(&path, at, e.into())),
+        };
         let new_at = At { generation, len };
         if let Err(e) = commit(new_at) {
-            let _ = std::fs::remove_file(&path);
-            return Err(e);
+            return Err(self.rewrite_failed(&path, at, e));
         }
         {
             let mut s = self
                 .state
                 .write()
-                .map_err(|_| io::Error::other("views lock poisoned"))?;
+                .map_err(|_| io::Error::other("person file lock poisoned"))?;
             *s = State {
                 file: Arc::new(new),
                 at: new_at,
@@ -384,11 +449,18 @@ impl Views {
                 live: len,
             };
         }
-        std::fs::remove_file(self.dir.join(file_name(at.generation)))?;
+        std::fs::remove_file(self.dir.join(self.kept.file_name(at.generation)))?;
         Ok(())
     }
 
-    /// The packed view of `pin`, if one is held.
+    /// A rewrite that failed: its file goes, and none is tried again until the file has grown.
+    fn rewrite_failed<E>(&self, path: &Path, at: At, e: E) -> E {
+        let _ = std::fs::remove_file(path);
+        self.rewrite_failed_at.store(at.len, Ordering::Relaxed);
+        e
+    }
+
+    /// The record of `pin`, if one is held.
     pub(super) fn get(&self, pin: &str) -> io::Result<Option<Vec<u8>>> {
         let (file, slot) = {
             let s = self.state()?;
@@ -400,7 +472,7 @@ impl Views {
         read_view(&file, slot).map(Some)
     }
 
-    /// The packed views of `pins`, in the order asked.
+    /// The records of `pins`, in the order asked.
     pub(super) fn get_many(&self, pins: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         let (file, slots): (Arc<File>, Vec<Option<Slot>>) = {
             let s = self.state()?;
@@ -415,7 +487,7 @@ impl Views {
             .collect()
     }
 
-    /// Every packed view, in PIN order, read as the iterator goes.
+    /// Every record, in PIN order, read as the iterator goes.
     pub(super) fn each(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
         let s = self.state()?;
         let file = s.file.clone();
@@ -423,11 +495,48 @@ impl Views {
         Ok(slots.into_iter().map(move |slot| read_view(&file, slot)))
     }
 
-    /// How many persons have a view.
+    /// How many persons have a record.
     #[cfg(test)]
     fn len(&self) -> usize {
         self.state().map_or(0, |s| s.index.len())
     }
+}
+
+/// Copy the records at `slots` of `from` into a new file at `path`, fdatasynced; returns it
+/// with the index over it and its length.
+fn copy_records(
+    from: &File,
+    slots: &[(Box<str>, Slot)],
+    path: &Path,
+) -> io::Result<(File, BTreeMap<Box<str>, Slot>, u64)> {
+    let mut out = io::BufWriter::with_capacity(
+        1 << 20,
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)?,
+    );
+    let mut index = BTreeMap::new();
+    let mut len = 0u64;
+    let mut record = Vec::new();
+    for (pin, slot) in slots {
+        record.resize(slot.len as usize, 0);
+        from.read_exact_at(&mut record, slot.offset)?;
+        out.write_all(&record)?;
+        index.insert(
+            pin.clone(),
+            Slot {
+                offset: len,
+                len: slot.len,
+            },
+        );
+        len += u64::from(slot.len);
+    }
+    let new = out.into_inner().map_err(|e| e.into_error())?;
+    new.sync_all()?;
+    Ok((new, index, len))
 }
 
 /// Encode one record into `buf`; returns its length.
@@ -436,7 +545,9 @@ fn encode(buf: &mut Vec<u8>, pin: &str, view: Option<&[u8]>) -> io::Result<usize
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a PIN over 255 bytes"))?;
     let body_len = 1 + pin.len() + 1 + view.map_or(0, <[u8]>::len);
     let body_len32 = u32::try_from(body_len)
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a view over 4 GiB"))?;
+        .ok()
+        .filter(|l| l.checked_add(HEADER as u32).is_some())
+        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "a record over 4 GiB"))?;
     let start = buf.len();
     buf.extend_from_slice(&body_len32.to_be_bytes());
     buf.extend_from_slice(&[0; 4]);
@@ -450,10 +561,17 @@ fn encode(buf: &mut Vec<u8>, pin: &str, view: Option<&[u8]>) -> io::Result<usize
 }
 
 /// Read the next record's body into `body`; returns the record's length.
-fn read_record(from: &mut impl Read, body: &mut Vec<u8>) -> io::Result<usize> {
+/// A record longer than `within` bytes is damage (read no further).
+fn read_record(from: &mut impl Read, body: &mut Vec<u8>, within: u64) -> io::Result<usize> {
     let mut header = [0u8; HEADER];
     from.read_exact(&mut header)?;
     let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    if (HEADER + len) as u64 > within {
+        return Err(damaged(format!(
+            "a record of {} bytes where {within} are left",
+            HEADER + len
+        )));
+    }
     let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
     body.resize(len, 0);
     from.read_exact(body)?;
@@ -475,17 +593,17 @@ fn parse_body(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
     }
 }
 
-/// The packed view in the record at `slot`, checksum verified.
+/// The record at `slot`, checksum verified.
 fn read_view(file: &File, slot: Slot) -> io::Result<Vec<u8>> {
     let mut record = vec![0u8; slot.len as usize];
     file.read_exact_at(&mut record, slot.offset)?;
     let mut body = Vec::new();
-    read_record(&mut record.as_slice(), &mut body)?;
+    read_record(&mut record.as_slice(), &mut body, u64::from(slot.len))?;
     match parse_body(&body) {
         Some((_, Some(view))) => Ok(view.to_vec()),
         _ => Err(damaged(format!(
-            "the views file's record at byte {} is not a view",
-            slot.offset
+            "the {} file's record at byte {} holds nothing",
+            "person", slot.offset
         ))),
     }
 }
@@ -499,7 +617,7 @@ mod tests {
     }
 
     /// Write `changes`, recording the new length in `at` as the KV would.
-    fn write(views: &Views, at: &mut At, changes: &[Change]) {
+    fn write(views: &PersonFile, at: &mut At, changes: &[Change]) {
         views
             .write(changes, |new| {
                 *at = new;
@@ -508,17 +626,17 @@ mod tests {
             .unwrap();
     }
 
-    fn opened(dir: &Path, at: At) -> Views {
-        match Views::open(dir, at).unwrap() {
+    fn opened(dir: &Path, at: At) -> PersonFile {
+        match PersonFile::open(Kept::Views, dir, at).unwrap() {
             Opened::Intact(v) => v,
-            Opened::Damaged(_, why) => panic!("damaged: {why}"),
+            Opened::Damaged(why) => panic!("damaged: {why}"),
         }
     }
 
     #[test]
     fn views_read_back_and_survive_reopening() {
         let dir = tempfile::tempdir().unwrap();
-        let views = Views::create(dir.path(), 1).unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
         let mut at = views.at().unwrap();
         write(
             &views,
@@ -546,7 +664,7 @@ mod tests {
     #[test]
     fn what_the_kv_did_not_record_is_cut_and_a_short_or_damaged_file_starts_over() {
         let dir = tempfile::tempdir().unwrap();
-        let views = Views::create(dir.path(), 1).unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
         let mut at = views.at().unwrap();
         write(&views, &mut at, &[change("1", Some("a"))]);
         let committed = at;
@@ -561,32 +679,27 @@ mod tests {
             len: committed.len + 1,
             ..committed
         };
-        let Opened::Damaged(fresh, why) = Views::open(dir.path(), short).unwrap() else {
+        let Opened::Damaged(why) = PersonFile::open(Kept::Views, dir.path(), short).unwrap() else {
             panic!("a short file was taken as intact");
         };
         assert!(why.contains("committed"), "{why}");
-        assert_eq!(
-            fresh.at().unwrap(),
-            At {
-                generation: 2,
-                len: 0
-            }
-        );
-        assert_eq!(fresh.get("1").unwrap(), None);
         assert!(
-            !dir.path().join(file_name(1)).exists(),
-            "the damaged file was kept"
+            dir.path()
+                .join("views")
+                .join(Kept::Views.file_name(1))
+                .exists(),
+            "the damaged file was not kept for its owner"
         );
-
+        let fresh = PersonFile::create(Kept::Views, dir.path(), 2).unwrap();
         let mut at = fresh.at().unwrap();
         write(&fresh, &mut at, &[change("1", Some("abc"))]);
         drop(fresh);
-        let path = dir.path().join(file_name(2));
+        let path = dir.path().join("views").join(Kept::Views.file_name(2));
         let mut bytes = std::fs::read(&path).unwrap();
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&path, bytes).unwrap();
-        let Opened::Damaged(_, why) = Views::open(dir.path(), at).unwrap() else {
+        let Opened::Damaged(why) = PersonFile::open(Kept::Views, dir.path(), at).unwrap() else {
             panic!("a damaged record was taken as intact");
         };
         assert!(why.contains("checksum"), "{why}");
@@ -595,7 +708,7 @@ mod tests {
     #[test]
     fn a_rewrite_keeps_only_the_live_views_and_an_unrecorded_one_is_dropped_at_open() {
         let dir = tempfile::tempdir().unwrap();
-        let views = Views::create(dir.path(), 1).unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
         let mut at = views.at().unwrap();
         for i in 0..50 {
             write(
@@ -616,21 +729,81 @@ mod tests {
         assert!(at.len < before / 50, "{} of {before}", at.len);
         assert_eq!(views.get("1").unwrap(), Some(b"v49".to_vec()));
         assert_eq!(views.get("2").unwrap(), None);
-        assert!(!dir.path().join(file_name(1)).exists());
+        assert!(!dir
+            .path()
+            .join("views")
+            .join(Kept::Views.file_name(1))
+            .exists());
         // A rewrite the KV never recorded (a crash before its commit): its file goes at open.
-        std::fs::write(dir.path().join(file_name(3)), b"half a rewrite").unwrap();
+        std::fs::write(
+            dir.path().join("views").join(Kept::Views.file_name(3)),
+            b"half a rewrite",
+        )
+        .unwrap();
         drop(views);
         let views = opened(dir.path(), at);
         assert_eq!(views.get("1").unwrap(), Some(b"v49".to_vec()));
-        assert!(!dir.path().join(file_name(3)).exists());
-        let files = std::fs::read_dir(dir.path()).unwrap().count();
+        assert!(!dir
+            .path()
+            .join("views")
+            .join(Kept::Views.file_name(3))
+            .exists());
+        let files = std::fs::read_dir(dir.path().join("views")).unwrap().count();
         assert_eq!(files, 1);
+    }
+
+    #[test]
+    fn a_length_past_the_committed_bytes_is_damage_not_an_allocation() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        write(
+            &views,
+            &mut at,
+            &[change("1", Some("a")), change("2", Some("b"))],
+        );
+        drop(views);
+        let path = dir.path().join("views").join(Kept::Views.file_name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[..4].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        std::fs::write(&path, bytes).unwrap();
+        let Opened::Damaged(why) = PersonFile::open(Kept::Views, dir.path(), at).unwrap() else {
+            panic!("a damaged length was taken as intact");
+        };
+        assert!(why.contains("are left"), "{why}");
+    }
+
+    /// After the KV is reopened (an I/O error), the file follows what it records now: writes
+    /// it no longer holds are cut, and later writes go after what it holds.
+    #[test]
+    fn a_reload_follows_the_reopened_kv() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        write(&views, &mut at, &[change("1", Some("a"))]);
+        let durable = at;
+        write(
+            &views,
+            &mut at,
+            &[change("1", Some("lost")), change("2", Some("lost"))],
+        );
+        views.reload(durable).unwrap();
+        assert_eq!(views.get("1").unwrap(), Some(b"a".to_vec()));
+        assert_eq!(views.get("2").unwrap(), None);
+        assert_eq!(views.at().unwrap(), durable);
+        write(&views, &mut at, &[change("3", Some("c"))]);
+        drop(views);
+        let views = opened(dir.path(), at);
+        assert_eq!(
+            views.get_many(&["1", "2", "3"]).unwrap(),
+            vec![Some(b"a".to_vec()), None, Some(b"c".to_vec())]
+        );
     }
 
     #[test]
     fn a_failed_commit_leaves_the_views_as_they_were() {
         let dir = tempfile::tempdir().unwrap();
-        let views = Views::create(dir.path(), 1).unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
         let mut at = views.at().unwrap();
         write(&views, &mut at, &[change("1", Some("a"))]);
         let failed = views.write(&[change("1", Some("b"))], |_| {
