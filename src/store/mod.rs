@@ -194,10 +194,16 @@ fn open_person_file(
         return Ok(None);
     };
     let opened = match kv.get(&keys::meta(&kept.meta()))? {
+        // A file the KV does not know of is the KV's loss, not a store from before the files.
+        None if kept == Kept::Consents && PersonFile::newest_generation(kept, dir)? > 0 => {
+            return Err(consents_damaged(
+                "the store records no file, and one is there",
+            ))
+        }
         None => return person_file_from_kv(kv, dir, kept).map(|f| Some(std::sync::Arc::new(f))),
         Some(recorded) => match persons::At::decode(&recorded) {
             Some(at) => PersonFile::open(kept, dir, at)?,
-            None => Opened::Damaged(format!("the store records {} undecodable", kept.dir())),
+            None => Opened::Damaged("the file's recorded length does not decode".into()),
         },
     };
     let file = match (opened, kept) {
@@ -213,14 +219,19 @@ fn open_person_file(
             fresh.delete_other_generations()?;
             fresh
         }
-        (Opened::Damaged(why), Kept::Consents) => return Err(KvError::from(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!(
-                "the consent states are damaged ({why}); restore the data directory from a backup"
-            ),
-        ))),
+        (Opened::Damaged(why), Kept::Consents) => return Err(consents_damaged(&why)),
     };
     Ok(Some(std::sync::Arc::new(file)))
+}
+
+/// The consent states cannot be read as committed: the node does not start (consent is never
+/// taken as absent). Names no person.
+fn consents_damaged(why: &str) -> KvError {
+    let what = format!(
+        "the consent states are damaged ({why}); the file is left as it is: restore the data \
+         directory (its KV and consents/ together) from one backup"
+    );
+    KvError::from(std::io::Error::new(std::io::ErrorKind::InvalidData, what))
 }
 
 /// A file of one kind holding the records the KV holds, which are deleted from it in the
@@ -769,6 +780,11 @@ impl Store {
             drop(slot);
             return self.load_side_frontiers();
         }
+        // Until they are read again at what the reopened KV records, the per-person files
+        // answer nothing (never consent states older than the events the KV shows).
+        for file in [&self.views, &self.consents].into_iter().flatten() {
+            file.unsettle();
+        }
         drop(slot.take());
         let kv = Kv::open_at(&self.location).map_err(|source| StoreError::Open {
             at: self.location.to_string(),
@@ -784,15 +800,7 @@ impl Store {
     /// Read the per-person files again at what the reopened KV records.
     fn reload_person_files(&self) -> Result<(), StoreError> {
         for kept in [Kept::Views, Kept::Consents] {
-            let Some(file) = self.person_file(kept) else {
-                continue;
-            };
-            let at = self
-                .meta(&kept.meta())?
-                .as_deref()
-                .and_then(persons::At::decode)
-                .ok_or(StoreError::Corrupt("per-person file's length"))?;
-            file.reload(at)?;
+            self.settle(kept)?;
         }
         Ok(())
     }
@@ -977,7 +985,36 @@ impl Store {
             self.write_kept(Kept::Views, views, batch, |batch| {
                 self.write_kv(batch, durable)
             })
-        })
+        })?;
+        for kept in [Kept::Consents, Kept::Views] {
+            if self
+                .person_file(kept)
+                .is_some_and(PersonFile::wants_rewrite)
+            {
+                if let Err(e) = self.rewrite_person_file(kept) {
+                    // What was written is committed; the dead records wait for a later rewrite.
+                    tracing::error!(error = %e, file = kept.dir(), "rewriting a per-person file failed");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Read a per-person file again at what the KV records, if a failed write or a reopen
+    /// left it unsettled.
+    fn settle(&self, kept: Kept) -> Result<(), StoreError> {
+        let Some(file) = self.person_file(kept) else {
+            return Ok(());
+        };
+        if !file.is_unsettled() {
+            return Ok(());
+        }
+        let at = self
+            .meta(&kept.meta())?
+            .as_deref()
+            .and_then(persons::At::decode)
+            .ok_or(StoreError::Corrupt("per-person file's length"))?;
+        Ok(file.reload(at)?)
     }
 
     fn person_file(&self, kept: Kept) -> Option<&PersonFile> {
@@ -1009,17 +1046,11 @@ impl Store {
         if changes.is_empty() {
             return then(batch);
         }
+        self.settle(kept)?;
         file.write(&changes, |at| {
             batch.put(keys::meta(&kept.meta()), at.encode());
             then(batch)
-        })?;
-        if file.wants_rewrite() {
-            if let Err(e) = self.rewrite_person_file(kept) {
-                // What was written is committed; the dead records wait for a later rewrite.
-                tracing::error!(error = %e, file = kept.dir(), "rewriting a per-person file failed");
-            }
-        }
-        Ok(())
+        })
     }
 
     /// Copy the live records of a per-person file into its next generation, recorded durably.
@@ -1383,6 +1414,7 @@ impl Store {
 
     /// The person's record of one kind, as stored.
     fn kept(&self, kept: Kept, pin: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.settle(kept)?;
         match self.person_file(kept) {
             Some(file) => file.get(pin).map_err(kept_read),
             None => self.get_raw(&kept_key(kept, pin)),
@@ -1397,6 +1429,7 @@ impl Store {
         pins: &[&str],
         decode: fn(&[u8]) -> Result<T, StoreError>,
     ) -> Result<Vec<Option<T>>, StoreError> {
+        self.settle(kept)?;
         let stored = match self.person_file(kept) {
             Some(file) => file.get_many(pins).map_err(kept_read)?,
             None => {
@@ -1547,6 +1580,9 @@ impl Store {
     pub fn views<T: DeserializeOwned + 'static>(
         &self,
     ) -> Box<dyn Iterator<Item = Result<T, StoreError>> + '_> {
+        if let Err(e) = self.settle(Kept::Views) {
+            return Box::new(std::iter::once(Err(e)));
+        }
         let Some(views) = &self.views else {
             return Box::new(
                 self.scan(&Space::View.all())
@@ -2111,6 +2147,7 @@ mod tests {
     fn compaction_leaves_no_erased_value_on_disk() {
         use compact::tests::{every_entry, files_holding, write_then_erase, ERASED, ERASED_PACKED};
         const VIEW_ERASED: &str = "Views-File-Erased-5d1e";
+        const CONSENT_ERASED: &str = "Consent-File-Erased-8b2f";
         for mut fixture in Fixture::all() {
             let engine = fixture.engine;
             let store = fixture.open();
@@ -2124,10 +2161,15 @@ mod tests {
             let mut b = WriteBatch::default();
             b.set_view("21503199012345", &serde_json::json!({"name": VIEW_ERASED}));
             b.set_view("21503199012346", &serde_json::json!({"name": VIEW_ERASED}));
+            b.set_consent(
+                "21503199012347",
+                &serde_json::json!({"note": CONSENT_ERASED}),
+            );
             store.apply_other(b).unwrap();
             let mut b = WriteBatch::default();
             b.set_view("21503199012345", &serde_json::json!({"name": "(erased)"}));
             b.delete_view("21503199012346");
+            store.forget_person("21503199012347", &mut b).unwrap();
             store.apply_other(b).unwrap();
             // The per-person files move to their next generation.
             let moved = [Kept::Views, Kept::Consents].map(|k| keys::meta(&k.meta()));
@@ -2137,7 +2179,7 @@ mod tests {
                 entries
             };
             let entries = every_entry(&store.kv().unwrap());
-            for value in [ERASED, ERASED_PACKED, VIEW_ERASED] {
+            for value in [ERASED, ERASED_PACKED, VIEW_ERASED, CONSENT_ERASED] {
                 assert!(
                     !files_holding(&files(), value).is_empty(),
                     "{engine}: the erased {value} was on disk before"
@@ -2146,7 +2188,7 @@ mod tests {
             let report = store.compact().unwrap();
             assert_eq!(report.engine, engine);
             assert!(report.bytes_after > 0, "{engine}: {report}");
-            for value in [ERASED, ERASED_PACKED, VIEW_ERASED] {
+            for value in [ERASED, ERASED_PACKED, VIEW_ERASED, CONSENT_ERASED] {
                 let holding = files_holding(&files(), value);
                 assert!(holding.is_empty(), "{engine}: {value}: {holding:?}");
             }
@@ -2165,6 +2207,8 @@ mod tests {
                 None,
                 "{engine}"
             );
+            let forgotten: Option<Value> = store.consent("21503199012347").unwrap();
+            assert_eq!(forgotten, None, "{engine}");
         }
     }
 
@@ -2249,6 +2293,13 @@ mod tests {
             store.apply_other(b).unwrap();
             store.flush().unwrap();
             drop(store);
+            // A file the KV does not record is not taken for a store from before the files.
+            let err = Store::open_with(dir.path(), engine)
+                .err()
+                .unwrap()
+                .to_string();
+            assert!(err.contains("records no file"), "{engine}: {err}");
+            std::fs::remove_dir_all(dir.path().join(Kept::Consents.dir())).unwrap();
             let store = Store::open_with(dir.path(), engine).unwrap();
             assert_eq!(
                 store.get_raw(&keys::consent(before)).unwrap(),

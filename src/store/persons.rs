@@ -33,7 +33,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Which records a file keeps.
@@ -115,6 +115,10 @@ pub(super) struct PersonFile {
     appending: Mutex<Vec<u8>>,
     /// The committed length at the last rewrite that failed (0: none failed).
     rewrite_failed_at: AtomicU64,
+    /// Set when a KV commit of a write failed (it may have landed all the same) or the KV is
+    /// being reopened: reads and writes are refused until [`PersonFile::reload`] has read the
+    /// file again at what the KV records.
+    unsettled: AtomicBool,
 }
 
 struct State {
@@ -191,6 +195,7 @@ impl PersonFile {
             }),
             appending: Mutex::new(Vec::new()),
             rewrite_failed_at: AtomicU64::new(0),
+            unsettled: AtomicBool::new(false),
         })
     }
 
@@ -250,6 +255,7 @@ impl PersonFile {
             }),
             appending: Mutex::new(Vec::new()),
             rewrite_failed_at: AtomicU64::new(0),
+            unsettled: AtomicBool::new(false),
         })
     }
 
@@ -290,6 +296,28 @@ impl PersonFile {
             .map_err(|_| io::Error::other("person file lock poisoned"))
     }
 
+    /// The state for reading: refused while the file is unsettled (never an index that may not
+    /// match what the KV shows).
+    fn settled(&self) -> io::Result<std::sync::RwLockReadGuard<'_, State>> {
+        if self.is_unsettled() {
+            return Err(io::Error::other(format!(
+                "the {} file awaits reading again after a failed write",
+                self.kept.dir()
+            )));
+        }
+        self.state()
+    }
+
+    /// Whether [`PersonFile::reload`] must run before the next read or write.
+    pub(super) fn is_unsettled(&self) -> bool {
+        self.unsettled.load(Ordering::SeqCst)
+    }
+
+    /// Refuse reads and writes until [`PersonFile::reload`] (the KV is being reopened).
+    pub(super) fn unsettle(&self) {
+        self.unsettled.store(true, Ordering::SeqCst);
+    }
+
     /// Where the views stand (what the KV must record).
     pub(super) fn at(&self) -> io::Result<At> {
         Ok(self.state()?.at)
@@ -312,7 +340,7 @@ impl PersonFile {
             .lock()
             .map_err(|_| io::Error::other("person file lock poisoned"))?;
         let (file, before) = {
-            let s = self.state()?;
+            let s = self.settled()?;
             (s.file.clone(), s.at)
         };
         buf.clear();
@@ -344,8 +372,9 @@ impl PersonFile {
             .write()
             .map_err(|_| io::Error::other("person file lock poisoned"))?;
         if let Err(e) = commit(after) {
-            drop(s);
-            let _ = file.set_len(before.len);
+            // The commit may have landed all the same (sled applies, then flushes): the records
+            // stay, and the file is read again at whatever the KV then records.
+            self.unsettle();
             return Err(e);
         }
         s.at = after;
@@ -376,6 +405,7 @@ impl PersonFile {
             .state
             .write()
             .map_err(|_| io::Error::other("person file lock poisoned"))? = state;
+        self.unsettled.store(false, Ordering::SeqCst);
         Ok(())
     }
 
@@ -450,6 +480,7 @@ impl PersonFile {
             };
         }
         std::fs::remove_file(self.dir.join(self.kept.file_name(at.generation)))?;
+        File::open(&self.dir)?.sync_all()?;
         Ok(())
     }
 
@@ -463,19 +494,19 @@ impl PersonFile {
     /// The record of `pin`, if one is held.
     pub(super) fn get(&self, pin: &str) -> io::Result<Option<Vec<u8>>> {
         let (file, slot) = {
-            let s = self.state()?;
+            let s = self.settled()?;
             match s.index.get(pin) {
                 Some(slot) => (s.file.clone(), *slot),
                 None => return Ok(None),
             }
         };
-        read_view(&file, slot).map(Some)
+        read_record_of(&file, slot, Some(pin)).map(Some)
     }
 
     /// The records of `pins`, in the order asked.
     pub(super) fn get_many(&self, pins: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         let (file, slots): (Arc<File>, Vec<Option<Slot>>) = {
-            let s = self.state()?;
+            let s = self.settled()?;
             (
                 s.file.clone(),
                 pins.iter().map(|p| s.index.get(*p).copied()).collect(),
@@ -483,16 +514,22 @@ impl PersonFile {
         };
         slots
             .into_iter()
-            .map(|slot| slot.map(|slot| read_view(&file, slot)).transpose())
+            .zip(pins)
+            .map(|(slot, pin)| {
+                slot.map(|slot| read_record_of(&file, slot, Some(pin)))
+                    .transpose()
+            })
             .collect()
     }
 
     /// Every record, in PIN order, read as the iterator goes.
     pub(super) fn each(&self) -> io::Result<impl Iterator<Item = io::Result<Vec<u8>>>> {
-        let s = self.state()?;
+        let s = self.settled()?;
         let file = s.file.clone();
         let slots: Vec<Slot> = s.index.values().copied().collect();
-        Ok(slots.into_iter().map(move |slot| read_view(&file, slot)))
+        Ok(slots
+            .into_iter()
+            .map(move |slot| read_record_of(&file, slot, None)))
     }
 
     /// How many persons have a record.
@@ -593,17 +630,18 @@ fn parse_body(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
     }
 }
 
-/// The record at `slot`, checksum verified.
-fn read_view(file: &File, slot: Slot) -> io::Result<Vec<u8>> {
+/// The record at `slot`, checksum verified, and of `pin` when one is given (a slot read after
+/// the file was read again elsewhere may name another person's record).
+fn read_record_of(file: &File, slot: Slot, pin: Option<&str>) -> io::Result<Vec<u8>> {
     let mut record = vec![0u8; slot.len as usize];
     file.read_exact_at(&mut record, slot.offset)?;
     let mut body = Vec::new();
     read_record(&mut record.as_slice(), &mut body, u64::from(slot.len))?;
     match parse_body(&body) {
-        Some((_, Some(view))) => Ok(view.to_vec()),
+        Some((of, Some(record))) if pin.is_none_or(|p| p == of) => Ok(record.to_vec()),
         _ => Err(damaged(format!(
-            "the {} file's record at byte {} holds nothing",
-            "person", slot.offset
+            "the per-person file's record at byte {} is not the one indexed",
+            slot.offset
         ))),
     }
 }
@@ -810,6 +848,12 @@ mod tests {
             Err(io::Error::other("the KV refused"))
         });
         assert!(failed.is_err());
+        // Refused until read again at what the KV records (here: the commit did not land).
+        assert!(views.get("1").is_err());
+        assert!(views
+            .write(&[change("2", Some("c"))], |_| Ok::<_, io::Error>(()))
+            .is_err());
+        views.reload(at).unwrap();
         assert_eq!(views.get("1").unwrap(), Some(b"a".to_vec()));
         assert_eq!(views.at().unwrap(), at);
         write(&views, &mut at, &[change("2", Some("c"))]);
