@@ -68,6 +68,10 @@ impl Kept {
 }
 /// Bytes of a record's header.
 const HEADER: usize = 8;
+/// Capacity of the encoding buffer kept between writes.
+const BUFFER_KEPT: usize = 4 * 1024 * 1024;
+/// A record at least this large is written from where it is, not copied into the buffer.
+const DIRECT_BYTES: usize = 256 * 1024;
 /// Dead bytes below which the file is never rewritten.
 const DEAD_BYTES_KEPT: u64 = 8 * 1024 * 1024;
 
@@ -345,25 +349,22 @@ impl PersonFile {
         };
         buf.clear();
         let mut slots = Vec::with_capacity(changes.len());
-        for (pin, view) in changes {
-            let offset = before.len + buf.len() as u64;
-            let len = encode(&mut buf, pin, view.as_deref())?;
-            slots.push(Slot {
-                offset,
-                len: len as u32,
-            });
+        let written = append(&file, &mut buf, before.len, changes, &mut slots)
+            .and_then(|end| file.sync_data().map(|()| end));
+        if buf.capacity() > BUFFER_KEPT {
+            *buf = Vec::new();
         }
+        let end = match written {
+            Ok(end) => end,
+            Err(e) => {
+                let _ = file.set_len(before.len);
+                return Err(e.into());
+            }
+        };
         let after = At {
             generation: before.generation,
-            len: before.len + buf.len() as u64,
+            len: end,
         };
-        let written = file
-            .write_all_at(&buf, before.len)
-            .and_then(|()| file.sync_data());
-        if let Err(e) = written {
-            let _ = file.set_len(before.len);
-            return Err(e.into());
-        }
         // Readers wait from the KV commit until the index shows what it made visible (a
         // consent state is never older than the events committed with it, nor a view than
         // the projector's cursor).
@@ -557,11 +558,16 @@ fn copy_records(
     );
     let mut index = BTreeMap::new();
     let mut len = 0u64;
-    let mut record = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
     for (pin, slot) in slots {
-        record.resize(slot.len as usize, 0);
-        from.read_exact_at(&mut record, slot.offset)?;
-        out.write_all(&record)?;
+        // In chunks: a record can be as large as a view that names a great many events.
+        let mut copied = 0u64;
+        while copied < u64::from(slot.len) {
+            let n = chunk.len().min((u64::from(slot.len) - copied) as usize);
+            from.read_exact_at(&mut chunk[..n], slot.offset + copied)?;
+            out.write_all(&chunk[..n])?;
+            copied += n as u64;
+        }
         index.insert(
             pin.clone(),
             Slot {
@@ -577,10 +583,45 @@ fn copy_records(
 }
 
 /// Encode one record into `buf`; returns its length.
-fn encode(buf: &mut Vec<u8>, pin: &str, view: Option<&[u8]>) -> io::Result<usize> {
+/// Write the records of `changes` at `at`, small ones gathered in `buf`, a large one (a view
+/// that names a great many events) from where it is, without a copy; returns where they end and
+/// pushes each one's slot.
+fn append(
+    file: &File,
+    buf: &mut Vec<u8>,
+    mut at: u64,
+    changes: &[Change],
+    slots: &mut Vec<Slot>,
+) -> io::Result<u64> {
+    for (pin, record) in changes {
+        let offset = at + buf.len() as u64;
+        let data = record.as_deref().unwrap_or_default();
+        let len = encode_prefix(buf, pin, record.as_deref())?;
+        if data.len() < DIRECT_BYTES {
+            buf.extend_from_slice(data);
+        } else {
+            file.write_all_at(buf, at)?;
+            at += buf.len() as u64;
+            buf.clear();
+            file.write_all_at(data, at)?;
+            at += data.len() as u64;
+        }
+        slots.push(Slot {
+            offset,
+            len: len as u32,
+        });
+    }
+    file.write_all_at(buf, at)?;
+    Ok(at + buf.len() as u64)
+}
+
+/// Encode one record's header, PIN and flag into `buf` (its checksum covers `record`, which the
+/// caller writes next); returns the whole record's length.
+fn encode_prefix(buf: &mut Vec<u8>, pin: &str, record: Option<&[u8]>) -> io::Result<usize> {
     let pin_len = u8::try_from(pin.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "a PIN over 255 bytes"))?;
-    let body_len = 1 + pin.len() + 1 + view.map_or(0, <[u8]>::len);
+    let data = record.unwrap_or_default();
+    let body_len = 1 + pin.len() + 1 + data.len();
     let body_len32 = u32::try_from(body_len)
         .ok()
         .filter(|l| l.checked_add(HEADER as u32).is_some())
@@ -590,10 +631,11 @@ fn encode(buf: &mut Vec<u8>, pin: &str, view: Option<&[u8]>) -> io::Result<usize
     buf.extend_from_slice(&[0; 4]);
     buf.push(pin_len);
     buf.extend_from_slice(pin.as_bytes());
-    buf.push(u8::from(view.is_some()));
-    buf.extend_from_slice(view.unwrap_or_default());
-    let crc = crc32fast::hash(&buf[start + HEADER..]);
-    buf[start + 4..start + HEADER].copy_from_slice(&crc.to_be_bytes());
+    buf.push(u8::from(record.is_some()));
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&buf[start + HEADER..]);
+    crc.update(data);
+    buf[start + 4..start + HEADER].copy_from_slice(&crc.finalize().to_be_bytes());
     Ok(HEADER + body_len)
 }
 
@@ -635,15 +677,32 @@ fn parse_body(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
 fn read_record_of(file: &File, slot: Slot, pin: Option<&str>) -> io::Result<Vec<u8>> {
     let mut record = vec![0u8; slot.len as usize];
     file.read_exact_at(&mut record, slot.offset)?;
-    let mut body = Vec::new();
-    read_record(&mut record.as_slice(), &mut body, u64::from(slot.len))?;
-    match parse_body(&body) {
-        Some((of, Some(record))) if pin.is_none_or(|p| p == of) => Ok(record.to_vec()),
-        _ => Err(damaged(format!(
-            "the per-person file's record at byte {} is not the one indexed",
+    let (header, body) = record.split_at(HEADER.min(record.len()));
+    let len = header
+        .get(..4)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let crc = header
+        .get(4..8)
+        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    if len != Some(body.len() as u32) || crc != Some(crc32fast::hash(body)) {
+        return Err(damaged(format!(
+            "the per-person file's record at byte {} does not match its checksum",
             slot.offset
-        ))),
+        )));
     }
+    // One copy of the record, however large (a view can name a million events): the header and
+    // PIN are drained off the front.
+    let start = match parse_body(body) {
+        Some((of, Some(kept))) if pin.is_none_or(|p| p == of) => record.len() - kept.len(),
+        _ => {
+            return Err(damaged(format!(
+                "the per-person file's record at byte {} is not the one indexed",
+                slot.offset
+            )))
+        }
+    };
+    record.drain(..start);
+    Ok(record)
 }
 
 #[cfg(test)]
@@ -788,6 +847,36 @@ mod tests {
             .exists());
         let files = std::fs::read_dir(dir.path().join("views")).unwrap().count();
         assert_eq!(files, 1);
+    }
+
+    /// A record too large to copy into the buffer is written from where it is, between small
+    /// ones, and reads back, also after a rewrite and another open.
+    #[test]
+    fn a_large_record_among_small_ones_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        let large: Vec<u8> = (0..DIRECT_BYTES * 2 + 7).map(|i| (i % 251) as u8).collect();
+        let changes = vec![
+            change("1", Some("a")),
+            ("2".to_string(), Some(large.clone())),
+            change("3", Some("c")),
+        ];
+        write(&views, &mut at, &changes);
+        write(&views, &mut at, &changes);
+        assert_eq!(views.get("2").unwrap(), Some(large.clone()));
+        views
+            .rewrite(|new| {
+                at = new;
+                Ok::<_, io::Error>(())
+            })
+            .unwrap();
+        drop(views);
+        let views = opened(dir.path(), at);
+        assert_eq!(
+            views.get_many(&["3", "2", "1"]).unwrap(),
+            vec![Some(b"c".to_vec()), Some(large), Some(b"a".to_vec())]
+        );
     }
 
     #[test]
