@@ -2278,6 +2278,17 @@ mod tests {
         }
     }
 
+    /// Flip the last byte of every file of one kind of per-person records under `dir`.
+    fn damage_last_byte(dir: &Path, kept: Kept) {
+        for file in std::fs::read_dir(dir.join(kept.dir())).unwrap() {
+            let path = file.unwrap().path();
+            let mut bytes = std::fs::read(&path).unwrap();
+            let last = bytes.len() - 1;
+            bytes[last] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+
     /// Consent states held in the KV before the per-person files are moved into theirs at open
     /// and read back, also after another open; a damaged file of consent states is refused at
     /// open with what is wrong (never read as "no consent held").
@@ -2322,14 +2333,7 @@ mod tests {
                 "{engine}"
             );
             drop(store);
-            let files = dir.path().join(Kept::Consents.dir());
-            for file in std::fs::read_dir(&files).unwrap() {
-                let path = file.unwrap().path();
-                let mut bytes = std::fs::read(&path).unwrap();
-                let last = bytes.len() - 1;
-                bytes[last] ^= 0xff;
-                std::fs::write(&path, bytes).unwrap();
-            }
+            damage_last_byte(dir.path(), Kept::Consents);
             let err = Store::open_with(dir.path(), engine)
                 .err()
                 .unwrap()
@@ -2363,13 +2367,7 @@ mod tests {
                 Some(7u64.to_be_bytes().to_vec())
             );
             drop(store);
-            for file in std::fs::read_dir(dir.path().join(Kept::Views.dir())).unwrap() {
-                let path = file.unwrap().path();
-                let mut bytes = std::fs::read(&path).unwrap();
-                let last = bytes.len() - 1;
-                bytes[last] ^= 0xff;
-                std::fs::write(&path, bytes).unwrap();
-            }
+            damage_last_byte(dir.path(), Kept::Views);
             let store = Store::open_with(dir.path(), engine).unwrap();
             assert_eq!(
                 store.view::<u32>("21503199012345").unwrap(),

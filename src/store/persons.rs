@@ -504,7 +504,8 @@ impl PersonFile {
         read_record_of(&file, slot, Some(pin)).map(Some)
     }
 
-    /// The records of `pins`, in the order asked.
+    /// The records of `pins`, in the order asked. Records near each other in the file (a page's
+    /// consent states, appended in one round) are read with one system call.
     pub(super) fn get_many(&self, pins: &[&str]) -> io::Result<Vec<Option<Vec<u8>>>> {
         let (file, slots): (Arc<File>, Vec<Option<Slot>>) = {
             let s = self.settled()?;
@@ -513,14 +514,22 @@ impl PersonFile {
                 pins.iter().map(|p| s.index.get(*p).copied()).collect(),
             )
         };
-        slots
-            .into_iter()
-            .zip(pins)
-            .map(|(slot, pin)| {
-                slot.map(|slot| read_record_of(&file, slot, Some(pin)))
-                    .transpose()
-            })
-            .collect()
+        let mut held: Vec<(usize, Slot)> = (slots.iter().enumerate())
+            .filter_map(|(i, slot)| slot.map(|slot| (i, slot)))
+            .collect();
+        held.sort_by_key(|(_, slot)| slot.offset);
+        let mut out = vec![None; pins.len()];
+        for run in runs(&held) {
+            let (start, end) = (run[0].1.offset, run_end(run));
+            let mut bytes = vec![0u8; (end - start) as usize];
+            file.read_exact_at(&mut bytes, start)?;
+            for &(i, slot) in run {
+                let at = (slot.offset - start) as usize;
+                let record = bytes[at..at + slot.len as usize].to_vec();
+                out[i] = Some(record_of(record, slot, Some(pins[i]))?);
+            }
+        }
+        Ok(out)
     }
 
     /// Every record, in PIN order, read as the iterator goes.
@@ -677,6 +686,11 @@ fn parse_body(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
 fn read_record_of(file: &File, slot: Slot, pin: Option<&str>) -> io::Result<Vec<u8>> {
     let mut record = vec![0u8; slot.len as usize];
     file.read_exact_at(&mut record, slot.offset)?;
+    record_of(record, slot, pin)
+}
+
+/// The record read from `slot`, checksum verified and of `pin` when one is given.
+fn record_of(mut record: Vec<u8>, slot: Slot, pin: Option<&str>) -> io::Result<Vec<u8>> {
     let (header, body) = record.split_at(HEADER.min(record.len()));
     let len = header
         .get(..4)
@@ -705,6 +719,40 @@ fn read_record_of(file: &File, slot: Slot, pin: Option<&str>) -> io::Result<Vec<
     Ok(record)
 }
 
+/// Records this close to the one before them are read in the same system call.
+const READ_GAP: u64 = 4096;
+/// A run read in one system call is at most this long (a large record is read alone).
+const READ_RUN: u64 = 256 * 1024;
+
+/// `held` (sorted by offset) split into runs each read with one system call.
+fn runs(held: &[(usize, Slot)]) -> Vec<&[(usize, Slot)]> {
+    let mut runs = Vec::new();
+    let mut first = 0;
+    for i in 1..=held.len() {
+        let ends = match held.get(i) {
+            None => true,
+            Some((_, next)) => {
+                let (start, end) = (held[first].1.offset, run_end(&held[first..i]));
+                next.offset > end + READ_GAP || next.offset + u64::from(next.len) - start > READ_RUN
+            }
+        };
+        if ends {
+            runs.push(&held[first..i]);
+            first = i;
+        }
+    }
+    runs.retain(|r| !r.is_empty());
+    runs
+}
+
+/// Where the last record of a run ends.
+fn run_end(run: &[(usize, Slot)]) -> u64 {
+    run.iter()
+        .map(|(_, s)| s.offset + u64::from(s.len))
+        .max()
+        .unwrap_or(0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -721,6 +769,18 @@ mod tests {
                 Ok::<_, io::Error>(())
             })
             .unwrap();
+    }
+
+    /// Alter the views file of `at`'s generation under `dir`, and open it: why it is damaged.
+    fn damaged_at_open(dir: &Path, at: At, alter: impl FnOnce(&mut Vec<u8>)) -> String {
+        let path = dir.join("views").join(Kept::Views.file_name(at.generation));
+        let mut bytes = std::fs::read(&path).unwrap();
+        alter(&mut bytes);
+        std::fs::write(&path, bytes).unwrap();
+        match PersonFile::open(Kept::Views, dir, at).unwrap() {
+            Opened::Damaged(why) => why,
+            Opened::Intact(_) => panic!("a damaged file was taken as intact"),
+        }
     }
 
     fn opened(dir: &Path, at: At) -> PersonFile {
@@ -791,14 +851,10 @@ mod tests {
         let mut at = fresh.at().unwrap();
         write(&fresh, &mut at, &[change("1", Some("abc"))]);
         drop(fresh);
-        let path = dir.path().join("views").join(Kept::Views.file_name(2));
-        let mut bytes = std::fs::read(&path).unwrap();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        std::fs::write(&path, bytes).unwrap();
-        let Opened::Damaged(why) = PersonFile::open(Kept::Views, dir.path(), at).unwrap() else {
-            panic!("a damaged record was taken as intact");
-        };
+        let why = damaged_at_open(dir.path(), at, |bytes| {
+            let last = bytes.len() - 1;
+            bytes[last] ^= 1;
+        });
         assert!(why.contains("checksum"), "{why}");
     }
 
@@ -879,6 +935,40 @@ mod tests {
         );
     }
 
+    /// Records read together come back each in its place, neighbours in one read, records far
+    /// apart or large in reads of their own, a PIN asked twice twice.
+    #[test]
+    fn many_records_read_at_once_come_back_in_the_order_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
+        let mut at = views.at().unwrap();
+        let large: Vec<u8> = vec![7; READ_RUN as usize];
+        let far: Vec<u8> = vec![8; READ_GAP as usize * 2];
+        let changes: Vec<Change> = (0..40)
+            .map(|i| (i.to_string(), Some(format!("v{i}").into_bytes())))
+            .chain([
+                ("far".to_string(), Some(far)),
+                ("big".to_string(), Some(large.clone())),
+            ])
+            .chain((40..45).map(|i| (i.to_string(), Some(format!("v{i}").into_bytes()))))
+            .collect();
+        write(&views, &mut at, &changes);
+        let asked = ["44", "big", "0", "none", "39", "0", "40"];
+        let got = views.get_many(&asked).unwrap();
+        let text = |i: usize| {
+            got[i]
+                .as_deref()
+                .map(|v| String::from_utf8_lossy(v).to_string())
+        };
+        assert_eq!(text(0).as_deref(), Some("v44"));
+        assert_eq!(got[1].as_deref(), Some(large.as_slice()));
+        assert_eq!(text(2).as_deref(), Some("v0"));
+        assert_eq!(got[3], None);
+        assert_eq!(text(4).as_deref(), Some("v39"));
+        assert_eq!(text(5).as_deref(), Some("v0"));
+        assert_eq!(text(6).as_deref(), Some("v40"));
+    }
+
     #[test]
     fn a_length_past_the_committed_bytes_is_damage_not_an_allocation() {
         let dir = tempfile::tempdir().unwrap();
@@ -890,13 +980,9 @@ mod tests {
             &[change("1", Some("a")), change("2", Some("b"))],
         );
         drop(views);
-        let path = dir.path().join("views").join(Kept::Views.file_name(1));
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[..4].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
-        std::fs::write(&path, bytes).unwrap();
-        let Opened::Damaged(why) = PersonFile::open(Kept::Views, dir.path(), at).unwrap() else {
-            panic!("a damaged length was taken as intact");
-        };
+        let why = damaged_at_open(dir.path(), at, |bytes| {
+            bytes[..4].copy_from_slice(&0xffff_fff0u32.to_be_bytes());
+        });
         assert!(why.contains("are left"), "{why}");
     }
 
