@@ -783,6 +783,14 @@ mod tests {
         }
     }
 
+    /// An empty views file of generation 1 in a new folder, and where it stands.
+    fn fresh() -> (tempfile::TempDir, PersonFile, At) {
+        let dir = tempfile::tempdir().unwrap();
+        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
+        let at = views.at().unwrap();
+        (dir, views, at)
+    }
+
     fn opened(dir: &Path, at: At) -> PersonFile {
         match PersonFile::open(Kept::Views, dir, at).unwrap() {
             Opened::Intact(v) => v,
@@ -792,9 +800,7 @@ mod tests {
 
     #[test]
     fn views_read_back_and_survive_reopening() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         write(
             &views,
             &mut at,
@@ -820,9 +826,7 @@ mod tests {
 
     #[test]
     fn what_the_kv_did_not_record_is_cut_and_a_short_or_damaged_file_starts_over() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         write(&views, &mut at, &[change("1", Some("a"))]);
         let committed = at;
         write(&views, &mut at, &[change("1", Some("uncommitted"))]);
@@ -860,9 +864,7 @@ mod tests {
 
     #[test]
     fn a_rewrite_keeps_only_the_live_views_and_an_unrecorded_one_is_dropped_at_open() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         for i in 0..50 {
             write(
                 &views,
@@ -909,9 +911,7 @@ mod tests {
     /// ones, and reads back, also after a rewrite and another open.
     #[test]
     fn a_large_record_among_small_ones_reads_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         let large: Vec<u8> = (0..DIRECT_BYTES * 2 + 7).map(|i| (i % 251) as u8).collect();
         let changes = vec![
             change("1", Some("a")),
@@ -939,9 +939,7 @@ mod tests {
     /// apart or large in reads of their own, a PIN asked twice twice.
     #[test]
     fn many_records_read_at_once_come_back_in_the_order_asked() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (_dir, views, mut at) = fresh();
         let large: Vec<u8> = vec![7; READ_RUN as usize];
         let far: Vec<u8> = vec![8; READ_GAP as usize * 2];
         let changes: Vec<Change> = (0..40)
@@ -971,9 +969,7 @@ mod tests {
 
     #[test]
     fn a_length_past_the_committed_bytes_is_damage_not_an_allocation() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         write(
             &views,
             &mut at,
@@ -990,9 +986,7 @@ mod tests {
     /// it no longer holds are cut, and later writes go after what it holds.
     #[test]
     fn a_reload_follows_the_reopened_kv() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         write(&views, &mut at, &[change("1", Some("a"))]);
         let durable = at;
         write(
@@ -1015,9 +1009,7 @@ mod tests {
 
     #[test]
     fn a_failed_commit_leaves_the_views_as_they_were() {
-        let dir = tempfile::tempdir().unwrap();
-        let views = PersonFile::create(Kept::Views, dir.path(), 1).unwrap();
-        let mut at = views.at().unwrap();
+        let (dir, views, mut at) = fresh();
         write(&views, &mut at, &[change("1", Some("a"))]);
         let failed = views.write(&[change("1", Some("b"))], |_| {
             Err(io::Error::other("the KV refused"))
