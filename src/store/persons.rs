@@ -303,13 +303,15 @@ impl PersonFile {
     /// The state for reading: refused while the file is unsettled (never an index that may not
     /// match what the KV shows).
     fn settled(&self) -> io::Result<std::sync::RwLockReadGuard<'_, State>> {
+        // Checked under the lock: a failed commit unsettles the file before it lets go of it.
+        let state = self.state()?;
         if self.is_unsettled() {
             return Err(io::Error::other(format!(
                 "the {} file awaits reading again after a failed write",
                 self.kept.dir()
             )));
         }
-        self.state()
+        Ok(state)
     }
 
     /// Whether [`PersonFile::reload`] must run before the next read or write.
