@@ -133,6 +133,18 @@ struct State {
     live: u64,
 }
 
+impl State {
+    /// The record of `pin` at `slot` is now its latest: held (`kept`) or deleted.
+    fn index(&mut self, pin: &str, slot: Slot, kept: bool) {
+        let replaced = match kept {
+            true => self.index.insert(pin.into(), slot),
+            false => self.index.remove(pin),
+        };
+        self.live -= replaced.map_or(0, |r| u64::from(r.len));
+        self.live += if kept { u64::from(slot.len) } else { 0 };
+    }
+}
+
 /// What [`PersonFile::open`] found.
 pub(super) enum Opened {
     /// The committed records, as the KV records them.
@@ -144,6 +156,21 @@ pub(super) enum Opened {
 
 fn damaged(what: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, what)
+}
+
+/// A lock a panicking holder left poisoned.
+fn poisoned<T>(_: T) -> io::Error {
+    io::Error::other("person file lock poisoned")
+}
+
+/// A new, empty file at `path` (one that was there is emptied).
+fn new_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
 }
 
 impl PersonFile {
@@ -180,27 +207,30 @@ impl PersonFile {
 
     fn create_in(kept: Kept, dir: &Path, generation: u64) -> io::Result<PersonFile> {
         std::fs::create_dir_all(dir)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(dir.join(kept.file_name(generation)))?;
+        let file = new_file(&dir.join(kept.file_name(generation)))?;
         file.sync_all()?;
         File::open(dir)?.sync_all()?;
-        Ok(PersonFile {
+        Ok(PersonFile::with(
             kept,
-            dir: dir.to_path_buf(),
-            state: RwLock::new(State {
+            dir,
+            State {
                 file: Arc::new(file),
                 at: At { generation, len: 0 },
                 index: BTreeMap::new(),
                 live: 0,
-            }),
+            },
+        ))
+    }
+
+    fn with(kept: Kept, dir: &Path, state: State) -> PersonFile {
+        PersonFile {
+            kept,
+            dir: dir.to_path_buf(),
+            state: RwLock::new(state),
             appending: Mutex::new(Vec::new()),
             rewrite_failed_at: AtomicU64::new(0),
             unsettled: AtomicBool::new(false),
-        })
+        }
     }
 
     fn read_generation(kept: Kept, dir: &Path, at: At) -> io::Result<PersonFile> {
@@ -215,15 +245,20 @@ impl PersonFile {
             )));
         }
         file.set_len(at.len)?;
-        let mut index = BTreeMap::new();
-        let mut live = 0;
-        let mut reader = io::BufReader::with_capacity(1 << 20, &file);
+        let file = Arc::new(file);
+        let mut state = State {
+            file: file.clone(),
+            at,
+            index: BTreeMap::new(),
+            live: 0,
+        };
+        let mut reader = io::BufReader::with_capacity(1 << 20, &*file);
         let mut offset = 0u64;
         let mut body = Vec::new();
         while offset < at.len {
             let len = read_record(&mut reader, &mut body, at.len - offset)
                 .map_err(|e| damaged(format!("{} at byte {offset}: {e}", path.display())))?;
-            let (pin, view) = parse_body(&body).ok_or_else(|| {
+            let (pin, record) = parse_body(&body).ok_or_else(|| {
                 damaged(format!(
                     "{} at byte {offset}: a record without a PIN",
                     path.display()
@@ -233,12 +268,7 @@ impl PersonFile {
                 offset,
                 len: len as u32,
             };
-            let replaced = match view {
-                Some(_) => index.insert(pin.into(), slot),
-                None => index.remove(pin),
-            };
-            live -= replaced.map_or(0, |s| u64::from(s.len));
-            live += view.map_or(0, |_| u64::from(slot.len));
+            state.index(pin, slot, record.is_some());
             offset += len as u64;
         }
         if offset != at.len {
@@ -248,19 +278,7 @@ impl PersonFile {
                 at.len
             )));
         }
-        Ok(PersonFile {
-            kept,
-            dir: dir.to_path_buf(),
-            state: RwLock::new(State {
-                file: Arc::new(file),
-                at,
-                index,
-                live,
-            }),
-            appending: Mutex::new(Vec::new()),
-            rewrite_failed_at: AtomicU64::new(0),
-            unsettled: AtomicBool::new(false),
-        })
+        Ok(PersonFile::with(kept, dir, state))
     }
 
     /// The newest generation whose file is under the data directory `dir` (0: none).
@@ -295,9 +313,7 @@ impl PersonFile {
     }
 
     fn state(&self) -> io::Result<std::sync::RwLockReadGuard<'_, State>> {
-        self.state
-            .read()
-            .map_err(|_| io::Error::other("person file lock poisoned"))
+        self.state.read().map_err(poisoned)
     }
 
     /// The state for reading: refused while the file is unsettled (never an index that may not
@@ -324,7 +340,7 @@ impl PersonFile {
         self.unsettled.store(true, Ordering::SeqCst);
     }
 
-    /// Where the views stand (what the KV must record).
+    /// Where the file stands (what the KV must record).
     pub(super) fn at(&self) -> io::Result<At> {
         Ok(self.state()?.at)
     }
@@ -335,16 +351,14 @@ impl PersonFile {
     }
 
     /// Append `changes`, fdatasync them, and hand the new [`At`] to `commit` (the KV batch that
-    /// records it); the index changes once that succeeds, and the file is cut back if it fails.
+    /// records it); the index changes once that succeeds. A failed append is cut back; a failed
+    /// commit unsettles the file (it may have landed).
     pub(super) fn write<E: From<io::Error>>(
         &self,
         changes: &[Change],
         commit: impl FnOnce(At) -> Result<(), E>,
     ) -> Result<(), E> {
-        let mut buf = self
-            .appending
-            .lock()
-            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        let mut buf = self.appending.lock().map_err(poisoned)?;
         let (file, before) = {
             let s = self.settled()?;
             (s.file.clone(), s.at)
@@ -370,10 +384,7 @@ impl PersonFile {
         // Readers wait from the KV commit until the index shows what it made visible (a
         // consent state is never older than the events committed with it, nor a view than
         // the projector's cursor).
-        let mut s = self
-            .state
-            .write()
-            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        let mut s = self.state.write().map_err(poisoned)?;
         if let Err(e) = commit(after) {
             // The commit may have landed all the same (sled applies, then flushes): the records
             // stay, and the file is read again at whatever the KV then records.
@@ -382,12 +393,7 @@ impl PersonFile {
         }
         s.at = after;
         for ((pin, record), slot) in changes.iter().zip(slots) {
-            let replaced = match record {
-                Some(_) => s.index.insert(pin.as_str().into(), slot),
-                None => s.index.remove(pin.as_str()),
-            };
-            s.live -= replaced.map_or(0, |r| u64::from(r.len));
-            s.live += record.as_ref().map_or(0, |_| u64::from(slot.len));
+            s.index(pin, slot, record.is_some());
         }
         Ok(())
     }
@@ -395,19 +401,10 @@ impl PersonFile {
     /// Read the file again at what a reopened KV records (what was applied to the KV but not
     /// made durable may be gone from it, and the file is cut back to match).
     pub(super) fn reload(&self, at: At) -> io::Result<()> {
-        let _writes = self
-            .appending
-            .lock()
-            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        let _writes = self.appending.lock().map_err(poisoned)?;
         let again = PersonFile::read_generation(self.kept, &self.dir, at)?;
-        let state = again
-            .state
-            .into_inner()
-            .map_err(|_| io::Error::other("person file lock poisoned"))?;
-        *self
-            .state
-            .write()
-            .map_err(|_| io::Error::other("person file lock poisoned"))? = state;
+        let state = again.state.into_inner().map_err(poisoned)?;
+        *self.state.write().map_err(poisoned)? = state;
         self.unsettled.store(false, Ordering::SeqCst);
         Ok(())
     }
@@ -444,10 +441,7 @@ impl PersonFile {
         keep_live: bool,
         commit: impl FnOnce(At) -> Result<(), E>,
     ) -> Result<(), E> {
-        let _writes = self
-            .appending
-            .lock()
-            .map_err(|_| io::Error::other("person file lock poisoned"))?;
+        let _writes = self.appending.lock().map_err(poisoned)?;
         let (file, at, slots) = {
             let s = self.state()?;
             let slots: Vec<(Box<str>, Slot)> = match keep_live {
@@ -471,10 +465,7 @@ impl PersonFile {
             return Err(self.rewrite_failed(&path, at, e));
         }
         {
-            let mut s = self
-                .state
-                .write()
-                .map_err(|_| io::Error::other("person file lock poisoned"))?;
+            let mut s = self.state.write().map_err(poisoned)?;
             *s = State {
                 file: Arc::new(new),
                 at: new_at,
@@ -496,14 +487,7 @@ impl PersonFile {
 
     /// The record of `pin`, if one is held.
     pub(super) fn get(&self, pin: &str) -> io::Result<Option<Vec<u8>>> {
-        let (file, slot) = {
-            let s = self.settled()?;
-            match s.index.get(pin) {
-                Some(slot) => (s.file.clone(), *slot),
-                None => return Ok(None),
-            }
-        };
-        read_record_of(&file, slot, Some(pin)).map(Some)
+        Ok(self.get_many(&[pin])?.pop().flatten())
     }
 
     /// The records of `pins`, in the order asked. Records near each other in the file (a page's
@@ -522,6 +506,11 @@ impl PersonFile {
         held.sort_by_key(|(_, slot)| slot.offset);
         let mut out = vec![None; pins.len()];
         for run in runs(&held) {
+            if let [(i, slot)] = run {
+                // Alone (a large view, say): read straight into the buffer returned.
+                out[*i] = Some(read_record_of(&file, *slot, Some(pins[*i]))?);
+                continue;
+            }
             let (start, end) = (run[0].1.offset, run_end(run));
             let mut bytes = vec![0u8; (end - start) as usize];
             file.read_exact_at(&mut bytes, start)?;
@@ -558,15 +547,7 @@ fn copy_records(
     slots: &[(Box<str>, Slot)],
     path: &Path,
 ) -> io::Result<(File, BTreeMap<Box<str>, Slot>, u64)> {
-    let mut out = io::BufWriter::with_capacity(
-        1 << 20,
-        OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .open(path)?,
-    );
+    let mut out = io::BufWriter::with_capacity(1 << 20, new_file(path)?);
     let mut index = BTreeMap::new();
     let mut len = 0u64;
     let mut chunk = vec![0u8; 64 * 1024];
@@ -593,7 +574,6 @@ fn copy_records(
     Ok((new, index, len))
 }
 
-/// Encode one record into `buf`; returns its length.
 /// Write the records of `changes` at `at`, small ones gathered in `buf`, a large one (a view
 /// that names a great many events) from where it is, without a copy; returns where they end and
 /// pushes each one's slot.
@@ -655,14 +635,14 @@ fn encode_prefix(buf: &mut Vec<u8>, pin: &str, record: Option<&[u8]>) -> io::Res
 fn read_record(from: &mut impl Read, body: &mut Vec<u8>, within: u64) -> io::Result<usize> {
     let mut header = [0u8; HEADER];
     from.read_exact(&mut header)?;
-    let len = u32::from_be_bytes([header[0], header[1], header[2], header[3]]) as usize;
+    let (len, crc) = header_fields(&header);
+    let len = len as usize;
     if (HEADER + len) as u64 > within {
         return Err(damaged(format!(
             "a record of {} bytes where {within} are left",
             HEADER + len
         )));
     }
-    let crc = u32::from_be_bytes([header[4], header[5], header[6], header[7]]);
     body.resize(len, 0);
     from.read_exact(body)?;
     if crc32fast::hash(body) != crc {
@@ -671,7 +651,16 @@ fn read_record(from: &mut impl Read, body: &mut Vec<u8>, within: u64) -> io::Res
     Ok(HEADER + len)
 }
 
-/// A body's PIN and view (`None`: deleted).
+/// A header's body length and CRC-32.
+fn header_fields(header: &[u8; HEADER]) -> (u32, u32) {
+    let [l0, l1, l2, l3, c0, c1, c2, c3] = *header;
+    (
+        u32::from_be_bytes([l0, l1, l2, l3]),
+        u32::from_be_bytes([c0, c1, c2, c3]),
+    )
+}
+
+/// A body's PIN and record (`None`: deleted).
 fn parse_body(body: &[u8]) -> Option<(&str, Option<&[u8]>)> {
     let pin_len = usize::from(*body.first()?);
     let pin = std::str::from_utf8(body.get(1..1 + pin_len)?).ok()?;
@@ -694,13 +683,8 @@ fn read_record_of(file: &File, slot: Slot, pin: Option<&str>) -> io::Result<Vec<
 /// The record read from `slot`, checksum verified and of `pin` when one is given.
 fn record_of(mut record: Vec<u8>, slot: Slot, pin: Option<&str>) -> io::Result<Vec<u8>> {
     let (header, body) = record.split_at(HEADER.min(record.len()));
-    let len = header
-        .get(..4)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    let crc = header
-        .get(4..8)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
-    if len != Some(body.len() as u32) || crc != Some(crc32fast::hash(body)) {
+    let fields = <&[u8; HEADER]>::try_from(header).ok().map(header_fields);
+    if fields != Some((body.len() as u32, crc32fast::hash(body))) {
         return Err(damaged(format!(
             "the per-person file's record at byte {} does not match its checksum",
             slot.offset
