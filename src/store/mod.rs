@@ -125,11 +125,11 @@ impl From<KvError> for StoreError {
     }
 }
 
-/// A failure of the views file ([`views`]).
+/// A failure of a per-person file ([`persons`]).
 impl From<std::io::Error> for StoreError {
     fn from(e: std::io::Error) -> StoreError {
         StoreError::Io {
-            op: "views",
+            op: "per-person file",
             source: KvError::from(e),
         }
     }
@@ -213,7 +213,7 @@ fn open_person_file(
             let generation = PersonFile::newest_generation(kept, dir)? + 1;
             let fresh = PersonFile::create(kept, dir, generation)?;
             kv.commit(vec![
-                Op::Put(keys::meta(&kept.meta()), fresh.at()?.encode().to_vec()),
+                recorded_at(kept, fresh.at()?),
                 Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
             ])?;
             fresh.delete_other_generations()?;
@@ -222,6 +222,11 @@ fn open_person_file(
         (Opened::Damaged(why), Kept::Consents) => return Err(consents_damaged(&why)),
     };
     Ok(Some(std::sync::Arc::new(file)))
+}
+
+/// The KV's record of where a per-person file stands (its commit point).
+fn recorded_at(kept: Kept, at: persons::At) -> Op {
+    Op::Put(keys::meta(&kept.meta()), at.encode().to_vec())
 }
 
 /// The consent states cannot be read as committed: the node does not start (consent is never
@@ -251,7 +256,7 @@ fn person_file_from_kv(kv: &Kv, dir: &Path, kept: Kept) -> Result<PersonFile, Kv
             .iter()
             .map(|(pin, _)| Op::Delete(kept_key(kept, pin)))
             .collect();
-        ops.push(Op::Put(keys::meta(&kept.meta()), at.encode().to_vec()));
+        ops.push(recorded_at(kept, at));
         kv.commit(ops)
     })?;
     file.delete_other_generations()?;
@@ -1048,7 +1053,7 @@ impl Store {
         }
         self.settle(kept)?;
         file.write(&changes, |at| {
-            batch.put(keys::meta(&kept.meta()), at.encode());
+            batch.ops.push(recorded_at(kept, at));
             then(batch)
         })
     }
@@ -1060,10 +1065,7 @@ impl Store {
         };
         file.rewrite(|at| {
             self.kv()?
-                .commit(vec![Op::Put(
-                    keys::meta(&kept.meta()),
-                    at.encode().to_vec(),
-                )])
+                .commit(vec![recorded_at(kept, at)])
                 .map_err(io("write"))
         })
     }
@@ -1620,7 +1622,7 @@ impl Store {
             Some(views) => views.clear(|at| {
                 self.kv()?
                     .commit(vec![
-                        Op::Put(keys::meta(&Kept::Views.meta()), at.encode().to_vec()),
+                        recorded_at(Kept::Views, at),
                         Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
                     ])
                     .map_err(io("write"))
