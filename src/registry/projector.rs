@@ -1,7 +1,7 @@
 //! Keeps the registry views up to date: follows the node's log and, for every person an event
 //! is about, re-projects that person from all of their events. The views and the projector's
 //! cursor change in one write with one commit point (on redb and sled the KV records the views
-//! file's committed length with the cursor, `store/views.rs`), so a crash at any point leaves
+//! file's committed length with the cursor, `store/persons.rs`), so a crash at any point leaves
 //! views that match a prefix of the log, and the projector carries on from there. A view names
 //! the positions of every event it was built from, so no separate index of a person's events
 //! is kept on the hot path (one random-key write per event less). [`rebuild`] throws the views

@@ -193,7 +193,7 @@ pub enum Meta {
     /// log's commit point (`store/log/`); bytes past it in the segments are cut at open.
     LogSize,
     /// The embedded engines' views file: its generation (u64 BE) and how many of its bytes
-    /// are committed (u64 BE), the views' commit point (`store/views.rs`).
+    /// are committed (u64 BE), the views' commit point (`store/persons.rs`).
     ViewsAt,
     /// The embedded engines' file of consent states: its generation and committed length, as
     /// [`Meta::ViewsAt`].

@@ -1230,8 +1230,8 @@ mod tests {
         assert_eq!(ordered.published, 0, "no confirmation");
     }
 
-    /// Received pages must follow the cursor the writer holds: two handed over back to back are
-    /// both stored; one that does not start at the cursor is refused and nothing of it stored.
+    /// A holder's confirmation of this node's erasure whose record cannot be read fails the
+    /// round, so the page comes again, instead of being passed over for good.
     #[tokio::test]
     async fn a_confirmation_of_an_erasure_whose_record_cannot_be_read_fails_its_page() {
         let dir = tempfile::tempdir().unwrap();
@@ -1269,6 +1269,8 @@ mod tests {
         assert_eq!(store.last_position().unwrap(), 0);
     }
 
+    /// Received pages must follow the cursor the writer holds: two handed over back to back are
+    /// both stored; one that does not start at the cursor is refused and nothing of it stored.
     #[tokio::test]
     async fn a_received_page_that_does_not_follow_the_cursor_is_refused() {
         let dir = tempfile::tempdir().unwrap();
