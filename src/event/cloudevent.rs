@@ -340,6 +340,12 @@ impl SignedEvent {
     pub fn sequence(&self) -> u64 {
         self.event.sequence_number().unwrap_or(0)
     }
+
+    /// The event's data, all of it (an SD-JWT's disclosed fields included), for making the
+    /// event again; a copy only while another holder shares the event.
+    pub(crate) fn into_data(self) -> Value {
+        Arc::try_unwrap(self.event).map_or_else(|shared| shared.data.clone(), |event| event.data)
+    }
 }
 
 /// Put an SD-JWT's disclosures back into the event's data (nothing to do for a JWS).

@@ -102,6 +102,9 @@ pub(super) struct Ready {
     pub(super) event_type: EventType,
     pub(super) data: Value,
     pub(super) idempotency: Option<(String, [u8; 32])>,
+    /// The event made and signed ahead of its turn, at the sequence it was expected to get
+    /// (`data` then moved into it); the writer uses it only if that sequence is still next.
+    pub(super) ahead: Option<SignedEvent>,
 }
 
 /// What publishing one draft came to.
@@ -397,5 +400,6 @@ fn prepare(draft: Draft) -> Ready {
         event_type: draft.event_type,
         data: draft.data,
         idempotency,
+        ahead: None,
     }
 }

@@ -1,7 +1,8 @@
 //! The single writer thread: the only code that appends to the log.
 //!
 //! It takes every job waiting in its queue (publishes from the local API, pages received by the
-//! sync tasks), assigns positions and the node's own sequences, checks idempotency, signs, stages
+//! sync tasks), assigns positions and the node's own sequences, checks idempotency, signs (a
+//! large round's events ahead, on every core), stages
 //! each event with its indexes, consent state and Merkle leaf in one [`WriteBatch`], applies it
 //! and covers it all with a single flush. Only then are the callers answered: nothing is
 //! acknowledged (no 201, no cursor advance) that a crash could take back, and many events share
@@ -32,6 +33,37 @@ use crate::trust::manifest::{EventFormat, Trust};
 
 /// How many queued jobs one group commit takes at most.
 const MAX_JOBS_PER_COMMIT: usize = 4096;
+
+/// How many events each thread signs ahead at least: below twice this a round's events are
+/// signed in turn (a thread costs about what a signature does).
+const SIGN_AHEAD_PER_THREAD: usize = 16;
+
+/// What signing an event needs, shared by the threads that sign ahead.
+struct Signing<'a> {
+    format: EventFormat,
+    signer: &'a Signer,
+    schemas: &'a Schemas,
+}
+
+impl Signing<'_> {
+    /// An SD-JWT concealing the fields the type's schema marks disclosable, or (before the
+    /// federation moved to it) a whole JWS.
+    fn sign(&self, event: Event) -> SignedEvent {
+        let (key, kid) = (&self.signer.key, &self.signer.kid);
+        match self.format {
+            EventFormat::SdJwt => {
+                let disclosable = self.schemas.disclosable(event.event_type);
+                event.sign_selective(key, kid, disclosable)
+            }
+            EventFormat::Jws => event.sign(key, kid),
+        }
+    }
+}
+
+/// A consent the event carries is not dated after the event.
+fn consent_time_plausible(event: &Event) -> bool {
+    consent::carried(event).is_none_or(|c| consent::time_is_plausible(&c, event))
+}
 
 /// The single writer: owns the counters, signs, appends, flushes.
 pub(super) struct Writer {
@@ -189,6 +221,10 @@ impl Writer {
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
         round.first_position = first_position;
         let tree_before = self.tree.clone();
+        let mut jobs = jobs;
+        if round.failed.is_none() {
+            self.sign_ahead(&mut jobs);
+        }
         let replies: Vec<Reply> = jobs
             .into_iter()
             .map(|job| self.stage_job(job, &mut round))
@@ -405,6 +441,7 @@ impl Writer {
                 event_type: EventType::Erasure,
                 data,
                 idempotency: None,
+                ahead: None,
             },
             round,
         )?;
@@ -530,6 +567,7 @@ impl Writer {
                 event_type: EventType::Erasure,
                 data,
                 idempotency: None,
+                ahead: None,
             },
             round,
         );
@@ -719,38 +757,111 @@ impl Writer {
         }
     }
 
-    /// Sign in the format the manifest gives this member: an SD-JWT concealing the fields the
-    /// type's schema marks disclosable, or (before the federation moved to it) a whole JWS.
-    fn sign(&self, event: Event) -> SignedEvent {
+    /// What signing takes, in the format the manifest gives this member.
+    fn signing(&self) -> Signing<'_> {
         let format = self.trust.as_ref().map_or(EventFormat::Jws, |t| {
             t.held().signing_format(&self.signer.member)
         });
-        match format {
-            EventFormat::SdJwt => {
-                let disclosable = self.schemas.disclosable(event.event_type);
-                event.sign_selective(&self.signer.key, &self.signer.kid, disclosable)
-            }
-            EventFormat::Jws => event.sign(&self.signer.key, &self.signer.kid),
+        Signing {
+            format,
+            signer: &self.signer,
+            schemas: &self.schemas,
         }
     }
 
-    fn stage(&mut self, item: Ready, round: &mut Round) -> Outcome {
+    /// Make and sign, spread over the cores, the events the round's publish jobs are expected
+    /// to become, each at the sequence it will get if every item before it is published
+    /// ([`Ready::ahead`]). Signing is most of the writer's work and needs nothing the round
+    /// stages; [`Writer::stage`] still decides every item in order and signs again whatever
+    /// did not come out as expected (an item before it refused or replayed). Items a check
+    /// can already tell will not be published (a replay, an implausible consent time) are left
+    /// to [`Writer::stage`] and take no sequence; nothing is looked at past an erasure order,
+    /// which publishes events of its own.
+    fn sign_ahead(&self, jobs: &mut [Job]) {
+        let publishing: usize = jobs
+            .iter()
+            .map(|job| match job {
+                Job::Publish { items, .. } => items.len(),
+                _ => 0,
+            })
+            .sum();
+        if publishing < 2 * SIGN_AHEAD_PER_THREAD {
+            return;
+        }
+        let mut keys = std::collections::HashSet::new();
+        let mut sequence = self.next_sequence;
+        let mut expected: Vec<(&mut Ready, Event)> = Vec::with_capacity(publishing);
+        for job in jobs.iter_mut() {
+            let items = match job {
+                Job::Publish { items, .. } => items,
+                Job::Receive { .. } => continue,
+                Job::Erase { .. } => break,
+            };
+            for item in items.iter_mut() {
+                if let Some((key, digest)) = &item.idempotency {
+                    let fresh = keys.insert(key.clone())
+                        && matches!(self.earlier_result(key, digest, &HashMap::new()), Ok(None));
+                    if !fresh {
+                        continue;
+                    }
+                }
+                let data = std::mem::take(&mut item.data);
+                let event = Event::new(self.signer.member.clone(), item.event_type, sequence, data);
+                if !consent_time_plausible(&event) {
+                    item.data = event.data;
+                    continue;
+                }
+                expected.push((item, event));
+                sequence += 1;
+            }
+        }
+        let (items, events): (Vec<&mut Ready>, Vec<Event>) = expected.into_iter().unzip();
+        let signing = self.signing();
+        let signed = crate::cores::map_owned(events, SIGN_AHEAD_PER_THREAD, |e| signing.sign(e));
+        for (item, signed) in items.into_iter().zip(signed) {
+            item.ahead = Some(signed);
+        }
+    }
+
+    /// The item's event, signed: the one signed ahead if it got the sequence that is next, or
+    /// else made and signed now (from the data the one signed ahead took).
+    fn signed_event(&self, item: Ready) -> Result<SignedEvent, PublishError> {
+        let data = match item.ahead {
+            Some(signed) if signed.sequence() == self.next_sequence => {
+                self.check_publishable(signed.event())?;
+                return Ok(signed);
+            }
+            Some(signed) => signed.into_data(),
+            None => item.data,
+        };
+        let event = Event::new(
+            self.signer.member.clone(),
+            item.event_type,
+            self.next_sequence,
+            data,
+        );
+        self.check_publishable(&event)?;
+        Ok(self.signing().sign(event))
+    }
+
+    /// What refuses an event before it is signed: a correction of an event it may not
+    /// supersede, a consent given after the event.
+    fn check_publishable(&self, event: &Event) -> Result<(), PublishError> {
+        self.check_supersedes(event)?;
+        match consent_time_plausible(event) {
+            true => Ok(()),
+            false => Err(PublishError::ConsentAfterEvent),
+        }
+    }
+
+    fn stage(&mut self, mut item: Ready, round: &mut Round) -> Outcome {
         if let Some((key, digest)) = &item.idempotency {
             if let Some(earlier) = self.earlier_result(key, digest, &round.idempotency)? {
                 return Ok(earlier);
             }
         }
-        let event = Event::new(
-            self.signer.member.clone(),
-            item.event_type,
-            self.next_sequence,
-            item.data,
-        );
-        self.check_supersedes(&event)?;
-        if consent::carried(&event).is_some_and(|c| !consent::time_is_plausible(&c, &event)) {
-            return Err(PublishError::ConsentAfterEvent);
-        }
-        let signed = self.sign(event);
+        let idempotency = item.idempotency.take();
+        let signed = self.signed_event(item)?;
         let event = signed.shared_event();
         if signed.bytes().len() > self.signer.max_event_bytes {
             return Err(PublishError::TooLarge {
@@ -771,7 +882,7 @@ impl Writer {
                 id: event.id,
                 jws: signed.bytes(),
                 leaf,
-                idempotency: item.idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
+                idempotency: idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
             },
         );
         if let Some(pin) = event.pin().filter(|_| self.withholding.is_active()) {
@@ -794,7 +905,7 @@ impl Writer {
             jws: signed.bytes().into(),
             replayed: false,
         };
-        if let Some((key, digest)) = item.idempotency {
+        if let Some((key, digest)) = idempotency {
             round.idempotency.insert(key, (digest, published.clone()));
         }
         self.next_sequence += 1;
@@ -1002,6 +1113,167 @@ mod tests {
         );
         let next = p.publish(draft("21503199012347", None)).await.unwrap();
         assert_eq!((next.sequence, next.position), (2, 2));
+    }
+
+    /// The event each outcome names, as stored: signed by `key`, at the sequence and position
+    /// the outcome says, about the PIN `pins` gives in outcome order.
+    fn assert_stored(
+        store: &Store,
+        key: &ed25519_dalek::VerifyingKey,
+        outcomes: &[(&Published, &str)],
+    ) {
+        for (published, pin) in outcomes {
+            let bytes = store.get(published.position).unwrap().unwrap();
+            let (signed, jws) = SignedEvent::parse(&bytes).unwrap();
+            jws.verify(key).unwrap();
+            assert_eq!(signed.sequence(), published.sequence);
+            assert_eq!(signed.event().id, published.id);
+            assert_eq!(signed.event().pin(), Some(*pin));
+        }
+    }
+
+    /// A batch large enough to be signed ahead on several threads comes out as it would in
+    /// turn: contiguous sequences, each event signed and carrying its own data.
+    #[tokio::test]
+    async fn a_batch_signed_ahead_is_published_in_order_with_every_signature_good() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let signer = signer();
+        let key = signer.key.verifying_key();
+        let (p, _w) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer,
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let pins: Vec<String> = (0..40).map(|n| format!("215031990{n:05}")).collect();
+        let out = p
+            .publish_batch(pins.iter().map(|pin| draft(pin, None)).collect())
+            .await;
+        let published: Vec<&Published> = out.iter().map(|o| o.as_ref().unwrap()).collect();
+        let sequences: Vec<u64> = published.iter().map(|p| p.sequence).collect();
+        assert_eq!(sequences, (1..=40).collect::<Vec<u64>>());
+        let named: Vec<(&Published, &str)> = published
+            .into_iter()
+            .zip(pins.iter().map(String::as_str))
+            .collect();
+        assert_stored(&store, &key, &named);
+    }
+
+    /// Items of a batch that do not come out as signed ahead (one refused after signing, a
+    /// replay within the batch and one of an earlier batch) take no sequence: the events after
+    /// them are made again at the sequence they get, with their own data.
+    #[tokio::test]
+    async fn items_refused_or_replayed_inside_a_batch_signed_ahead_leave_no_gap() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let limited = Signer {
+            max_event_bytes: 1400,
+            ..signer()
+        };
+        let key = limited.key.verifying_key();
+        let (p, _w) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            limited,
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let earlier = p
+            .publish(draft("21503199000099", Some("earlier")))
+            .await
+            .unwrap();
+        let pins: Vec<String> = (0..16).map(|n| format!("215031990{n:05}")).collect();
+        let mut drafts: Vec<Draft> = pins.iter().map(|pin| draft(pin, None)).collect();
+        drafts[0].idempotency_key = Some("first".into());
+        drafts[3].data["legalBasis"] = "l".repeat(300).into();
+        drafts[3].data["caseRef"] = "c".repeat(100).into();
+        drafts[6] = draft(&pins[0], Some("first"));
+        drafts[9] = draft("21503199000099", Some("earlier"));
+        let out = p.publish_batch(drafts).await;
+        assert!(
+            matches!(out[3], Err(PublishError::TooLarge { .. })),
+            "{:?}",
+            out[3]
+        );
+        let first = out[0].as_ref().unwrap();
+        let replay = out[6].as_ref().unwrap();
+        assert!(replay.replayed && replay.id == first.id && replay.sequence == first.sequence);
+        let again = out[9].as_ref().unwrap();
+        assert!(again.replayed && again.id == earlier.id);
+        let fresh: Vec<(&Published, &str)> = out
+            .iter()
+            .zip(&pins)
+            .enumerate()
+            .filter(|(i, _)| ![3, 6, 9].contains(i))
+            .map(|(_, (o, pin))| (o.as_ref().unwrap(), pin.as_str()))
+            .collect();
+        let sequences: Vec<u64> = fresh.iter().map(|(p, _)| p.sequence).collect();
+        assert_eq!(sequences, (2..=14).collect::<Vec<u64>>());
+        assert_stored(&store, &key, &fresh);
+    }
+
+    /// Signing ahead predicts the sequence each item gets: a replay (within the round or of an
+    /// earlier round) and an item with an implausible consent time take none, and nothing past
+    /// an erasure order is signed ahead.
+    #[test]
+    fn signing_ahead_gives_each_item_the_sequence_it_will_get() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let heads = Arc::new(HeadSenders {
+            own_sequence: tokio::sync::watch::channel(0).0,
+            position: tokio::sync::watch::channel(0).0,
+            recent: Arc::new(crate::store::recent::Recent::new(16)),
+        });
+        let schemas = Schemas::load().unwrap();
+        let writer = Writer::new(store, signer(), schemas, Arc::default(), None, heads).unwrap();
+        let ready = |pin: &str, key: Option<&str>| Ready {
+            event_type: EventType::EmploymentStatus,
+            data: draft(pin, None).data,
+            idempotency: key.map(|k| (k.to_string(), [7; 32])),
+            ahead: None,
+        };
+        let mut late = ready("21503199000003", None);
+        late.event_type = EventType::ReturneeRecord;
+        late.data["consent"] = json!({"granted": true, "purposes": ["EMPLOYMENT_SERVICES"],
+            "recipients": ["central-server/GOV/70000001/migration"],
+            "time": "2999-01-01T00:00:00Z"});
+        let publish = |items| Job::Publish {
+            items,
+            reply: tokio::sync::oneshot::channel().0,
+        };
+        let mut jobs = vec![
+            publish(vec![
+                ready("21503199000001", Some("k")),
+                ready("21503199000002", None),
+                late,
+                ready("21503199000001", Some("k")),
+            ]),
+            publish(
+                (4..10)
+                    .map(|n| ready(&format!("215031990000{n:02}"), None))
+                    .collect(),
+            ),
+        ];
+        writer.sign_ahead(&mut jobs);
+        let Job::Publish { items, .. } = &jobs[0] else {
+            unreachable!()
+        };
+        let sequence = |r: &Ready| r.ahead.as_ref().map(SignedEvent::sequence);
+        let firsts: Vec<Option<u64>> = items.iter().map(sequence).collect();
+        assert_eq!(firsts, [Some(1), Some(2), None, None]);
+        assert_eq!(
+            items[2].data["person"]["pin"], "21503199000003",
+            "data kept"
+        );
+        let Job::Publish { items, .. } = &jobs[1] else {
+            unreachable!()
+        };
+        let seconds: Vec<Option<u64>> = items.iter().map(sequence).collect();
+        assert_eq!(seconds, (3..9).map(Some).collect::<Vec<_>>());
     }
 
     /// What a writer made of migration's returnee record about Aibek and an order by
