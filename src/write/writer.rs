@@ -2,9 +2,9 @@
 //!
 //! It takes every job waiting in its queue (publishes from the local API, pages received by the
 //! sync tasks), assigns positions and the node's own sequences, checks idempotency, signs (a
-//! large round's events ahead, on every core), stages
-//! each event with its indexes, consent state and Merkle leaf in one [`WriteBatch`], applies it
-//! and covers it all with a single flush. Only then are the callers answered: nothing is
+//! large round's events ahead, on every core), stages each event with its indexes, consent
+//! state and Merkle leaf in one [`WriteBatch`], applies it and covers it all with a single
+//! flush. Only then are the callers answered: nothing is
 //! acknowledged (no 201, no cursor advance) that a crash could take back, and many events share
 //! one fsync. After each commit the writer announces the new heads, which wakes long-polls.
 
