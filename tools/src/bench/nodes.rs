@@ -58,12 +58,32 @@ async fn bench_node(
     Ok((node, endpoint, cluster))
 }
 
+/// The request bodies `drive` sends, made before its clock starts (the load generator's JSON
+/// is not the node's work): one event each, or `batch` events each.
+fn bodies(requests: usize, batch: usize) -> Vec<Bytes> {
+    let event = |n: usize| json!({"type": "employment-status", "data": sample_data(n)});
+    (0..requests)
+        .map(|r| {
+            let body = match batch {
+                0 | 1 => event(r),
+                _ => json!({"events": (0..batch).map(|k| event(r * batch + k)).collect::<Vec<Value>>()}),
+            };
+            Bytes::from(body.to_string())
+        })
+        .collect()
+}
+
 async fn drive(
     endpoint: &Endpoint,
     clients: usize,
     requests: usize,
     batch: usize,
 ) -> Result<(Duration, Vec<Duration>)> {
+    let path = match batch {
+        0 | 1 => "/api/v1/events",
+        _ => "/api/v1/events/batch",
+    };
+    let bodies = std::sync::Arc::new(bodies(requests, batch));
     let mut conns = Vec::new();
     for _ in 0..clients {
         conns.push(endpoint.connect().await?);
@@ -73,23 +93,21 @@ async fn drive(
         .into_iter()
         .enumerate()
         .map(|(c, mut client)| {
+            let bodies = bodies.clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::new();
-                let mut r = c;
-                while r < requests {
-                    let (path, body) = if batch <= 1 {
-                        ("/api/v1/events", json!({"type": "employment-status", "data": sample_data(r)}))
-                    } else {
-                        let events: Vec<Value> = (0..batch).map(|k| json!({"type": "employment-status", "data": sample_data(r * batch + k)})).collect();
-                        ("/api/v1/events/batch", json!({"events": events}))
-                    };
+                for body in bodies.iter().skip(c).step_by(clients) {
                     let t = Instant::now();
-                    match client.post_json(path, Bytes::from(body.to_string())).await {
+                    match client.post_json(path, body.clone()).await {
                         Ok((s, _)) if s.is_success() => latencies.push(t.elapsed()),
-                        Ok((s, b)) => return Err(anyhow::anyhow!("node answered {s}: {}", String::from_utf8_lossy(&b))),
+                        Ok((s, b)) => {
+                            return Err(anyhow::anyhow!(
+                                "node answered {s}: {}",
+                                String::from_utf8_lossy(&b)
+                            ))
+                        }
                         Err(e) => return Err(e.into()),
                     }
-                    r += clients;
                 }
                 Ok(latencies)
             })
