@@ -804,11 +804,11 @@ mod tests {
         let from_window = body().await;
         recent.clear();
         let from_store = body().await;
-        recent.committed(3, window[2..].iter().cloned());
+        recent.committed(3, window[2..].to_vec());
         assert!(recent.get(2).is_none() && recent.get(3).is_some());
         let mixed = body().await;
         recent.clear();
-        recent.committed(2, window[1..3].iter().cloned());
+        recent.committed(2, window[1..3].to_vec());
         let window_between = body().await;
 
         assert!(from_window.contains(r#""sequence":4"#), "{from_window}");

@@ -66,10 +66,13 @@ impl Recent {
         }
     }
 
-    /// Keep the events a commit made durable, the first at `first` and the rest after it.
-    /// A commit that does not follow the last one kept (a failed commit that landed, a restart)
-    /// starts the window again.
-    pub(crate) fn committed(&self, first: u64, events: impl IntoIterator<Item = SignedEvent>) {
+    /// Keep the events a commit made durable, the first at `first` and the rest after it: all
+    /// of them, and of the earlier ones as many as the capacity leaves room for (a commit
+    /// larger than the capacity, as one of many batches, is kept whole until the next: its
+    /// events were all in memory for the commit, and the projector and the feed are about to
+    /// take them). A commit that does not follow the last one kept (a failed commit that
+    /// landed, a restart) starts the window again.
+    pub(crate) fn committed(&self, first: u64, events: Vec<SignedEvent>) {
         if self.capacity == 0 {
             return;
         }
@@ -80,8 +83,9 @@ impl Recent {
             held.events.clear();
             held.first = first;
         }
+        let keep = self.capacity.max(events.len());
         held.events.extend(events);
-        let over = held.events.len().saturating_sub(self.capacity);
+        let over = held.events.len().saturating_sub(keep);
         held.events.drain(..over);
         held.first += over as u64;
     }
@@ -159,7 +163,7 @@ mod tests {
     #[test]
     fn nothing_is_handed_out_past_the_time_it_is_usable_until() {
         let recent = Recent::new(8);
-        recent.committed(1, [signed(1), signed(2)]);
+        recent.committed(1, vec![signed(1), signed(2)]);
         recent.usable_until(Instant::now() + std::time::Duration::from_secs(60));
         assert!(recent.holds(2));
         assert_eq!(recent.from(1, 10).map(|e| e.len()), Some(2));
@@ -168,7 +172,7 @@ mod tests {
         assert!(!recent.holds(2));
         assert!(recent.from(1, 10).is_none());
         // Commits go on being kept, and are handed out once the lease is confirmed again.
-        recent.committed(3, [signed(3)]);
+        recent.committed(3, vec![signed(3)]);
         recent.usable_until(Instant::now() + std::time::Duration::from_secs(60));
         assert_eq!(recent.get(3).map(|s| s.sequence()), Some(3));
         assert_eq!(recent.from(1, 10).map(|e| e.len()), Some(3));
@@ -177,8 +181,8 @@ mod tests {
     #[test]
     fn keeps_the_latest_within_its_capacity() {
         let recent = Recent::new(3);
-        recent.committed(1, [signed(1), signed(2)]);
-        recent.committed(3, [signed(3), signed(4)]);
+        recent.committed(1, vec![signed(1), signed(2)]);
+        recent.committed(3, vec![signed(3), signed(4)]);
         assert!(recent.get(1).is_none(), "the oldest made room");
         assert_eq!(recent.get(2).map(|s| s.sequence()), Some(2));
         assert_eq!(recent.get(4).map(|s| s.sequence()), Some(4));
@@ -197,10 +201,22 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_larger_than_the_capacity_is_kept_whole_until_the_next() {
+        let recent = Recent::new(2);
+        recent.committed(1, vec![signed(1), signed(2)]);
+        recent.committed(3, (3..=6).map(signed).collect());
+        let held: Vec<u64> = (0..=7).filter(|p| recent.holds(*p)).collect();
+        assert_eq!(held, [3, 4, 5, 6], "the whole commit, nothing before it");
+        recent.committed(7, vec![signed(7)]);
+        let held: Vec<u64> = (0..=7).filter(|p| recent.holds(*p)).collect();
+        assert_eq!(held, [6, 7], "back to the capacity");
+    }
+
+    #[test]
     fn a_commit_that_does_not_follow_starts_again() {
         let recent = Recent::new(10);
-        recent.committed(1, [signed(1), signed(2)]);
-        recent.committed(7, [signed(7)]);
+        recent.committed(1, vec![signed(1), signed(2)]);
+        recent.committed(7, vec![signed(7)]);
         assert!(recent.get(2).is_none());
         assert_eq!(sequences(&recent.from(7, 10).unwrap()), vec![(7, 7)]);
     }
@@ -208,7 +224,7 @@ mod tests {
     #[test]
     fn capacity_zero_keeps_nothing() {
         let recent = Recent::new(0);
-        recent.committed(1, [signed(1)]);
+        recent.committed(1, vec![signed(1)]);
         assert!(recent.get(1).is_none());
     }
 }

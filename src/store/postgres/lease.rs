@@ -236,7 +236,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
             waited += 1;
         }
-        window.committed(1, [an_event()]);
+        window.committed(1, vec![an_event()]);
         assert!(window.holds(1), "the writer reads its own window");
         old.write(vec![Op::Put(b"k".to_vec(), b"old".to_vec())])
             .unwrap();
