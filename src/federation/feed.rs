@@ -731,6 +731,47 @@ mod tests {
             .collect()
     }
 
+    /// A batch large enough for the writer to sign ahead on several threads, one record of it
+    /// signed too large (the records after it are made again at the sequence they get): each
+    /// published record is an SD-JWT whose signature and disclosures verify and whose revealed
+    /// data is the record sent, at contiguous sequences.
+    #[tokio::test]
+    async fn a_batch_signed_ahead_is_stored_as_whole_sd_jwts_at_contiguous_sequences() {
+        let fed = Federation::new();
+        // Each record signs to about 3,500 bytes; the one with a long legal basis to 3,800.
+        let node = fed.node_under(&fed.migration, &fed.manifest, 3_600);
+        let pins: Vec<String> = (0..40).map(|n| format!("215031990{n:05}")).collect();
+        let mut records: Vec<serde_json::Value> = pins
+            .iter()
+            .map(|pin| returnee(pin, &[&fed.employment, &fed.education]))
+            .collect();
+        records[2]["legalBasis"] = "l".repeat(300).into();
+        let drafts = records.iter().map(|data| crate::write::Draft {
+            event_type: EventType::ReturneeRecord,
+            data: data.clone(),
+            idempotency_key: None,
+        });
+        let out = node.publisher.publish_batch(drafts.collect()).await;
+        assert!(
+            matches!(out[2], Err(crate::write::PublishError::TooLarge { .. })),
+            "{:?}",
+            out[2]
+        );
+        let mut sequences = Vec::new();
+        for (i, outcome) in out.iter().enumerate().filter(|(i, _)| *i != 2) {
+            let published = outcome.as_ref().unwrap();
+            sequences.push(published.sequence);
+            let bytes = node.store.get(published.position).unwrap().unwrap();
+            let (signed, jws) = SignedEvent::parse(&bytes).unwrap();
+            jws.verify(&fed.key(&fed.migration).verifying_key())
+                .unwrap();
+            assert_eq!(jws.typ(), crate::event::jws::Typ::SdEvent);
+            assert!(!signed.disclosed().is_empty(), "fields concealed");
+            assert_eq!(signed.event().data, records[i], "record {i} revealed whole");
+        }
+        assert_eq!(sequences, (1..=39).collect::<Vec<u64>>());
+    }
+
     #[tokio::test]
     async fn what_a_reader_may_not_have_comes_as_a_placeholder_with_no_gap_in_sequences() {
         let fed = Federation::new();

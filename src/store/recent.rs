@@ -24,6 +24,9 @@ use crate::event::SignedEvent;
 /// How many events are kept by default: a few pages of the projector and the feed.
 pub(crate) const DEFAULT_CAPACITY: usize = 2048;
 
+/// How many times its capacity the window holds at most, to keep one large commit whole.
+const LARGEST_COMMIT_KEPT: usize = 4;
+
 /// The latest committed events, parsed (see the module doc).
 pub(crate) struct Recent {
     capacity: usize,
@@ -67,11 +70,12 @@ impl Recent {
     }
 
     /// Keep the events a commit made durable, the first at `first` and the rest after it: all
-    /// of them, and of the earlier ones as many as the capacity leaves room for (a commit
-    /// larger than the capacity, as one of many batches, is kept whole until the next: its
-    /// events were all in memory for the commit, and the projector and the feed are about to
-    /// take them). A commit that does not follow the last one kept (a failed commit that
-    /// landed, a restart) starts the window again.
+    /// of them up to [`LARGEST_COMMIT_KEPT`] times the capacity, and of the earlier ones as
+    /// many as the capacity leaves room for. A commit larger than the capacity (many batches
+    /// in one round) is so kept whole until the next: its events were all in memory for the
+    /// commit, and the projector and the feed are about to take them. A commit that does not
+    /// follow the last one kept (a failed commit that landed, a restart) starts the window
+    /// again.
     pub(crate) fn committed(&self, first: u64, events: Vec<SignedEvent>) {
         if self.capacity == 0 {
             return;
@@ -83,7 +87,7 @@ impl Recent {
             held.events.clear();
             held.first = first;
         }
-        let keep = self.capacity.max(events.len());
+        let keep = (self.capacity).max(events.len().min(self.capacity * LARGEST_COMMIT_KEPT));
         held.events.extend(events);
         let over = held.events.len().saturating_sub(keep);
         held.events.drain(..over);
@@ -210,6 +214,13 @@ mod tests {
         recent.committed(7, vec![signed(7)]);
         let held: Vec<u64> = (0..=7).filter(|p| recent.holds(*p)).collect();
         assert_eq!(held, [6, 7], "back to the capacity");
+        recent.committed(8, (8..=20).map(signed).collect());
+        let held: Vec<u64> = (0..=20).filter(|p| recent.holds(*p)).collect();
+        assert_eq!(
+            held,
+            (13..=20).collect::<Vec<u64>>(),
+            "never past four times it"
+        );
     }
 
     #[test]

@@ -60,9 +60,12 @@ impl Signing<'_> {
     }
 }
 
-/// A consent the event carries is not dated after the event.
-fn consent_time_plausible(event: &Event) -> bool {
-    consent::carried(event).is_none_or(|c| consent::time_is_plausible(&c, event))
+/// A received page holds an erasure order or confirmation (this node may publish its own
+/// confirmation while staging it).
+fn brings_erasure(events: &[SignedEvent]) -> bool {
+    events
+        .iter()
+        .any(|e| e.event().event_type == EventType::Erasure)
 }
 
 /// The single writer: owns the counters, signs, appends, flushes.
@@ -773,10 +776,7 @@ impl Writer {
     /// to become, each at the sequence it will get if every item before it is published
     /// ([`Ready::ahead`]). Signing is most of the writer's work and needs nothing the round
     /// stages; [`Writer::stage`] still decides every item in order and signs again whatever
-    /// did not come out as expected (an item before it refused or replayed). Items a check
-    /// can already tell will not be published (a replay, an implausible consent time) are left
-    /// to [`Writer::stage`] and take no sequence; nothing is looked at past an erasure order,
-    /// which publishes events of its own.
+    /// did not come out as expected.
     fn sign_ahead(&self, jobs: &mut [Job]) {
         let publishing: usize = jobs
             .iter()
@@ -788,14 +788,30 @@ impl Writer {
         if publishing < 2 * SIGN_AHEAD_PER_THREAD {
             return;
         }
+        let (items, events): (Vec<&mut Ready>, Vec<Event>) =
+            self.expected(jobs).into_iter().unzip();
+        let signing = self.signing();
+        let signed = crate::cores::map_owned(events, SIGN_AHEAD_PER_THREAD, |e| signing.sign(e));
+        for (item, signed) in items.into_iter().zip(signed) {
+            item.ahead = Some(signed);
+        }
+    }
+
+    /// The events the round's publish items are expected to become, unsigned, in order. An
+    /// item a check can tell now will not be published (a replay, a correction the rule
+    /// refuses, an implausible consent time) takes no sequence and keeps its data. Nothing is
+    /// expected past a job that publishes events of its own: an erasure order, or a page
+    /// bringing one (this node confirms it). What no check can tell before signing (an event
+    /// signed too large) puts the items after it off by one: they are signed again in turn.
+    fn expected<'j>(&self, jobs: &'j mut [Job]) -> Vec<(&'j mut Ready, Event)> {
         let mut keys = std::collections::HashSet::new();
         let mut sequence = self.next_sequence;
-        let mut expected: Vec<(&mut Ready, Event)> = Vec::with_capacity(publishing);
+        let mut expected = Vec::new();
         for job in jobs.iter_mut() {
             let items = match job {
                 Job::Publish { items, .. } => items,
-                Job::Receive { .. } => continue,
-                Job::Erase { .. } => break,
+                Job::Receive { events, .. } if !brings_erasure(events) => continue,
+                Job::Receive { .. } | Job::Erase { .. } => break,
             };
             for item in items.iter_mut() {
                 if let Some((key, digest)) = &item.idempotency {
@@ -807,7 +823,7 @@ impl Writer {
                 }
                 let data = std::mem::take(&mut item.data);
                 let event = Event::new(self.signer.member.clone(), item.event_type, sequence, data);
-                if !consent_time_plausible(&event) {
+                if self.check_publishable(&event).is_err() {
                     item.data = event.data;
                     continue;
                 }
@@ -815,12 +831,7 @@ impl Writer {
                 sequence += 1;
             }
         }
-        let (items, events): (Vec<&mut Ready>, Vec<Event>) = expected.into_iter().unzip();
-        let signing = self.signing();
-        let signed = crate::cores::map_owned(events, SIGN_AHEAD_PER_THREAD, |e| signing.sign(e));
-        for (item, signed) in items.into_iter().zip(signed) {
-            item.ahead = Some(signed);
-        }
+        expected
     }
 
     /// The item's event, signed: the one signed ahead if it got the sequence that is next, or
@@ -848,7 +859,7 @@ impl Writer {
     /// supersede, a consent given after the event.
     fn check_publishable(&self, event: &Event) -> Result<(), PublishError> {
         self.check_supersedes(event)?;
-        match consent_time_plausible(event) {
+        match consent::carried(event).is_none_or(|c| consent::time_is_plausible(&c, event)) {
             true => Ok(()),
             false => Err(PublishError::ConsentAfterEvent),
         }
@@ -1186,7 +1197,7 @@ mod tests {
             .publish(draft("21503199000099", Some("earlier")))
             .await
             .unwrap();
-        let pins: Vec<String> = (0..16).map(|n| format!("215031990{n:05}")).collect();
+        let pins: Vec<String> = (0..40).map(|n| format!("215031990{n:05}")).collect();
         let mut drafts: Vec<Draft> = pins.iter().map(|pin| draft(pin, None)).collect();
         drafts[0].idempotency_key = Some("first".into());
         drafts[3].data["legalBasis"] = "l".repeat(300).into();
@@ -1212,13 +1223,12 @@ mod tests {
             .map(|(_, (o, pin))| (o.as_ref().unwrap(), pin.as_str()))
             .collect();
         let sequences: Vec<u64> = fresh.iter().map(|(p, _)| p.sequence).collect();
-        assert_eq!(sequences, (2..=14).collect::<Vec<u64>>());
+        assert_eq!(sequences, (2..=38).collect::<Vec<u64>>());
         assert_stored(&store, &key, &fresh);
     }
 
-    /// Signing ahead predicts the sequence each item gets: a replay (within the round or of an
-    /// earlier round) and an item with an implausible consent time take none, and nothing past
-    /// an erasure order is signed ahead.
+    /// Signing ahead predicts the sequence each item gets: a replay within the round, a
+    /// correction of an event nobody published and a consent dated after its event take none.
     #[test]
     fn signing_ahead_gives_each_item_the_sequence_it_will_get() {
         let dir = tempfile::tempdir().unwrap();
@@ -1241,6 +1251,8 @@ mod tests {
         late.data["consent"] = json!({"granted": true, "purposes": ["EMPLOYMENT_SERVICES"],
             "recipients": ["central-server/GOV/70000001/migration"],
             "time": "2999-01-01T00:00:00Z"});
+        let mut unknown_correction = ready("21503199000004", None);
+        unknown_correction.data["supersedes"] = Uuid::now_v7().to_string().into();
         let publish = |items| Job::Publish {
             items,
             reply: tokio::sync::oneshot::channel().0,
@@ -1251,9 +1263,10 @@ mod tests {
                 ready("21503199000002", None),
                 late,
                 ready("21503199000001", Some("k")),
+                unknown_correction,
             ]),
             publish(
-                (4..10)
+                (4..40)
                     .map(|n| ready(&format!("215031990000{n:02}"), None))
                     .collect(),
             ),
@@ -1264,7 +1277,7 @@ mod tests {
         };
         let sequence = |r: &Ready| r.ahead.as_ref().map(SignedEvent::sequence);
         let firsts: Vec<Option<u64>> = items.iter().map(sequence).collect();
-        assert_eq!(firsts, [Some(1), Some(2), None, None]);
+        assert_eq!(firsts, [Some(1), Some(2), None, None, None]);
         assert_eq!(
             items[2].data["person"]["pin"], "21503199000003",
             "data kept"
@@ -1273,7 +1286,7 @@ mod tests {
             unreachable!()
         };
         let seconds: Vec<Option<u64>> = items.iter().map(sequence).collect();
-        assert_eq!(seconds, (3..9).map(Some).collect::<Vec<_>>());
+        assert_eq!(seconds, (3..39).map(Some).collect::<Vec<_>>());
     }
 
     /// What a writer made of migration's returnee record about Aibek and an order by
