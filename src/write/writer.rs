@@ -1023,11 +1023,24 @@ mod tests {
         }
     }
 
+    /// The employment service's signer, refusing events signed larger than `bytes`.
+    fn limited_to(bytes: usize) -> Signer {
+        Signer {
+            max_event_bytes: bytes,
+            ..signer()
+        }
+    }
+
     /// The employment service's publisher on `store`.
     fn started(store: &Store) -> Publisher {
+        started_as(store, signer())
+    }
+
+    /// A publisher on `store` signing with `signer`.
+    fn started_as(store: &Store, signer: Signer) -> Publisher {
         let schemas = Schemas::load().unwrap();
         let (p, _writer) =
-            Publisher::start(store.clone(), schemas, signer(), Arc::default(), None).unwrap();
+            Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
         p
     }
 
@@ -1100,18 +1113,8 @@ mod tests {
     async fn an_event_signed_larger_than_the_limit_is_refused_and_takes_no_sequence() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let limited = Signer {
-            max_event_bytes: 1400,
-            ..signer()
-        };
-        let (p, _w) = Publisher::start(
-            store,
-            Schemas::load().unwrap(),
-            limited,
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let limited = limited_to(1400);
+        let p = started_as(&store, limited);
         let small = p.publish(draft("21503199012345", None)).await.unwrap();
         assert!(small.jws.len() <= 1400, "{}", small.jws.len());
         let mut large = draft("21503199012346", None);
@@ -1151,14 +1154,7 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let signer = signer();
         let key = signer.key.verifying_key();
-        let (p, _w) = Publisher::start(
-            store.clone(),
-            Schemas::load().unwrap(),
-            signer,
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let p = started_as(&store, signer);
         let pins: Vec<String> = (0..40).map(|n| format!("215031990{n:05}")).collect();
         let out = p
             .publish_batch(pins.iter().map(|pin| draft(pin, None)).collect())
@@ -1180,19 +1176,9 @@ mod tests {
     async fn items_refused_or_replayed_inside_a_batch_signed_ahead_leave_no_gap() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let limited = Signer {
-            max_event_bytes: 1400,
-            ..signer()
-        };
+        let limited = limited_to(1400);
         let key = limited.key.verifying_key();
-        let (p, _w) = Publisher::start(
-            store.clone(),
-            Schemas::load().unwrap(),
-            limited,
-            Arc::default(),
-            None,
-        )
-        .unwrap();
+        let p = started_as(&store, limited);
         let earlier = p
             .publish(draft("21503199000099", Some("earlier")))
             .await
