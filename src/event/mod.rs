@@ -7,6 +7,7 @@
 //! Touches no store, no network and no federation state: whether a *member* may sign an event is `trust`'s question,
 //! whether it is accepted from a peer is `federation::receipt`'s.
 
+pub(crate) mod batch;
 pub(crate) mod cloudevent;
 pub mod disclosure;
 pub mod identifiers;
