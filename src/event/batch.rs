@@ -24,9 +24,12 @@ use curve25519_dalek::traits::{IsIdentity, VartimeMultiscalarMul};
 use ed25519_dalek::{Signature, VerifyingKey};
 use sha2::{Digest, Sha512};
 
-/// Whether every signature of `signed` (message and signature each) verifies with `key`, as
-/// one batch. An empty batch verifies.
-pub(crate) fn verify_by_one_key(key: &VerifyingKey, signed: &[(&[u8], &Signature)]) -> bool {
+/// A signed message: the bytes signed and the signature.
+pub(crate) type Signed<'a> = (&'a [u8], &'a Signature);
+
+/// Whether every signature of `signed` verifies with `key`, as one batch. An empty batch
+/// verifies.
+pub(crate) fn verify_by_one_key(key: &VerifyingKey, signed: &[Signed]) -> bool {
     let mut scalars = Vec::with_capacity(signed.len() + 2);
     let mut points = Vec::with_capacity(signed.len() + 2);
     let mut basepoint = Scalar::ZERO;
@@ -90,7 +93,7 @@ mod tests {
             .collect()
     }
 
-    fn batch(signed: &[(Vec<u8>, Signature)]) -> Vec<(&[u8], &Signature)> {
+    fn batch(signed: &[(Vec<u8>, Signature)]) -> Vec<Signed<'_>> {
         signed.iter().map(|(m, s)| (m.as_slice(), s)).collect()
     }
 

@@ -244,7 +244,7 @@ fn verify_one(e: &Envelope) -> Result<(), Rejection> {
 /// new. Weak (small-order) keys are refused when the manifest's key is looked up, as strict
 /// verification refuses them.
 fn verify_batch(envelopes: &[&Envelope]) -> bool {
-    let mut by_key: Vec<(&VerifyingKey, Vec<(&[u8], &ed25519_dalek::Signature)>)> = Vec::new();
+    let mut by_key: Vec<(&VerifyingKey, Vec<crate::event::batch::Signed>)> = Vec::new();
     for e in envelopes {
         let signed = e.jws.parts();
         match by_key.iter_mut().find(|(key, _)| **key == e.key) {
