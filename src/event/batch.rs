@@ -10,12 +10,14 @@
 //!
 //! ed25519-dalek's `verify_batch` takes a key per signature and so adds a term [zᵢkᵢ]Aᵢ for
 //! each, the same point n times; with one key its coefficients are summed first, and the
-//! multiscalar multiplication has n + 2 points instead of 2n + 1. Each sᵢ must be canonical
-//! (below ℓ) and each Rᵢ must decompress, as for one strict verification; the equation is the
-//! cofactored one (RFC 8032 §5.1.7 allows either), so a signature whose Rᵢ carries a
-//! small-order component passes here and fails strict verification alone (see
-//! `federation::receipt`). A failed batch says only that some signature is bad: the caller
-//! verifies each alone to find which.
+//! multiscalar multiplication has n + 2 points instead of 2n + 1. As for one strict
+//! verification, each sᵢ must be canonical (below ℓ) and each Rᵢ canonically encoded and not
+//! of small order. The equation is the cofactored one (RFC 8032 §5.1.7 allows either; a
+//! cofactorless batch accepts a small-order component with a probability that depends on the
+//! zᵢ), so a signature whose Rᵢ is a large-order point plus a small-order one passes here and
+//! fails strict verification alone; telling such an Rᵢ costs a full scalar multiplication, and
+//! only the key's holder can make one (see `federation::receipt`). A failed batch says only
+//! that some signature is bad: the caller verifies each alone to find which.
 
 use curve25519_dalek::constants::ED25519_BASEPOINT_POINT;
 use curve25519_dalek::edwards::{CompressedEdwardsY, EdwardsPoint};
@@ -54,11 +56,26 @@ pub(crate) fn verify_by_one_key(key: &VerifyingKey, signed: &[Signed]) -> bool {
         .is_identity()
 }
 
-/// The signature's R as a point and s as a canonical scalar; `None` when either is not one.
+/// The signature's R as a point and s as a canonical scalar; `None` when either is not one, or
+/// when R is encoded other than canonically or is of small order (what strict verification
+/// refuses and a check of the encoding or three doublings can tell).
 fn parts(signature: &Signature) -> Option<(EdwardsPoint, Scalar)> {
     let s = Option::from(Scalar::from_canonical_bytes(*signature.s_bytes()))?;
-    let r = CompressedEdwardsY(*signature.r_bytes()).decompress()?;
-    Some((r, s))
+    let encoded = signature.r_bytes();
+    if !canonical_y(encoded) {
+        return None;
+    }
+    let r = CompressedEdwardsY(*encoded).decompress()?;
+    (!r.is_small_order()).then_some((r, s))
+}
+
+/// The encoding's y (its low 255 bits, little-endian) is below p = 2²⁵⁵ − 19. The other
+/// non-canonical encodings (x = 0 with the sign bit set) are of y = ±1, small-order points.
+fn canonical_y(encoded: &[u8; 32]) -> bool {
+    let at_least_p = encoded[31] & 0x7f == 0x7f
+        && encoded[1..31].iter().all(|b| *b == 0xff)
+        && encoded[0] >= 0xed;
+    !at_least_p
 }
 
 /// k = SHA-512(R ‖ A ‖ M) mod ℓ.
@@ -179,20 +196,20 @@ mod tests {
         assert!(!verify_by_one_key(&key, &batch(&signed)));
     }
 
-    /// A signature whose R carries the point of order 2, made with the secret scalar: the
-    /// cofactored batch equation accepts it, strict verification alone refuses it (what
-    /// `federation::receipt` documents).
+    /// A signature whose R carries a point of order 4 (y = 0), made with the secret scalar:
+    /// the cofactored batch equation accepts it, strict verification alone refuses it (what
+    /// `federation::receipt` documents). Without the cofactor the batch would refuse it unless
+    /// 4 divides its z.
     #[test]
     fn a_small_order_component_in_r_passes_the_batch_and_fails_strict_verification() {
         let signer = key();
         let key = signer.verifying_key();
         let message = b"an event".to_vec();
-        let mut y = [0xff; 32];
-        (y[0], y[31]) = (0xec, 0x7f);
-        let order_two = CompressedEdwardsY(y).decompress().unwrap();
-        assert!(order_two.mul_by_cofactor().is_identity() && !order_two.is_identity());
+        let order_four = CompressedEdwardsY([0; 32]).decompress().unwrap();
+        assert!(order_four.mul_by_cofactor().is_identity());
+        assert!(!(order_four + order_four).is_identity());
         let r = Scalar::from(rand::random::<u128>());
-        let big_r = (EdwardsPoint::mul_base(&r) + order_two).compress();
+        let big_r = (EdwardsPoint::mul_base(&r) + order_four).compress();
         let unsigned = Signature::from_components(*big_r.as_bytes(), [0; 32]);
         let k = challenge(&unsigned, &key, &message);
         let s = r + k * signer.to_scalar();
@@ -201,6 +218,47 @@ mod tests {
         signed.push((message.clone(), signature));
         assert!(verify_by_one_key(&key, &batch(&signed)));
         assert!(key.verify_strict(&message, &signature).is_err());
+    }
+
+    /// A small-order R, and a small-order R encoded with y = p + 1, are refused, as strict
+    /// verification refuses them, even with the s that satisfies the cofactored equation.
+    #[test]
+    fn a_small_order_or_non_canonical_r_is_refused() {
+        let signer = key();
+        let key = signer.verifying_key();
+        let message = b"an event".to_vec();
+        let mut order_two = [0xff; 32];
+        (order_two[0], order_two[31]) = (0xec, 0x7f);
+        // y = p + 1 = 2²⁵⁵ − 18: decompresses (to the identity) but is not canonical.
+        let mut y_above_p = [0xff; 32];
+        (y_above_p[0], y_above_p[31]) = (0xee, 0x7f);
+        assert!(CompressedEdwardsY(y_above_p).decompress().is_some());
+        for r in [order_two, y_above_p] {
+            let unsigned = Signature::from_components(r, [0; 32]);
+            let s = challenge(&unsigned, &key, &message) * signer.to_scalar();
+            let signature = Signature::from_components(r, s.to_bytes());
+            let mut signed = signed_by(&signer, 3);
+            signed.push((message.clone(), signature));
+            assert!(!verify_by_one_key(&key, &batch(&signed)));
+            assert!(key.verify_strict(&message, &signature).is_err());
+        }
+    }
+
+    /// Two bad signatures whose errors cancel when every z is the same (s₁ + δ, s₂ − δ) fail
+    /// the batch: the zᵢ are drawn for each signature.
+    #[test]
+    fn errors_that_cancel_under_equal_weights_fail_the_batch() {
+        let signer = key();
+        let key = signer.verifying_key();
+        let mut signed = signed_by(&signer, 4);
+        let delta = Scalar::from(12_345u64);
+        for (at, change) in [(1, delta), (2, -delta)] {
+            let mut bytes = signed[at].1.to_bytes();
+            let s = Scalar::from_canonical_bytes(bytes[32..].try_into().unwrap()).unwrap();
+            bytes[32..].copy_from_slice((s + change).as_bytes());
+            signed[at].1 = Signature::from_bytes(&bytes);
+        }
+        assert!(!verify_by_one_key(&key, &batch(&signed)));
     }
 
     /// `s` + ℓ as 32 little-endian bytes (fits: ℓ < 2²⁵³ and s < ℓ).

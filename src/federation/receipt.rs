@@ -236,13 +236,18 @@ fn verify_one(e: &Envelope) -> Result<(), Rejection> {
 /// Whether every signature verifies, checked as one Ed25519 batch per key (a page's events are
 /// all its publisher's, so one batch; [`crate::event::batch`]: the key's terms summed, half the
 /// multiscalar multiplication of ed25519-dalek's `verify_batch`, which was itself about 17 µs
-/// per signature in batches of 64 against 40 µs for one strict verification). The batch
-/// equation is the cofactored one, so it also accepts a signature whose `R` carries a
-/// small-order component, which strict verification refuses; only the holder of the signing
-/// key can make one, and a signer can already make receivers disagree by signing two events
-/// with one id (which the witnessed log exposes), so the batch gives a dishonest signer nothing
-/// new. Weak (small-order) keys are refused when the manifest's key is looked up, as strict
-/// verification refuses them.
+/// per signature in batches of 64 against 40 µs for one strict verification). What strict
+/// verification refuses and the batch can tell cheaply, it refuses too (a non-canonical s or
+/// R, a small-order R). One difference is left: the batch equation is the cofactored one, so
+/// it accepts a signature whose `R` is a large-order point plus a small-order one, which strict
+/// verification refuses. Only the holder of the signing key can make one; a subscriber whose
+/// batch passed stores it, one whose batch failed for another event verifies it alone and
+/// quarantines it, and the node's audit (`jol audit`, strict) names it as a bad signature of its
+/// publisher: a dishonest publisher can make receivers disagree, as it can by signing two
+/// events with one id, and the disagreement is on record. (ed25519-dalek's batch, used before,
+/// is cofactorless and accepted such a signature with a probability set by its weights.) Weak
+/// (small-order) keys are refused when the manifest's key is looked up, as strict verification
+/// refuses them.
 fn verify_batch(envelopes: &[&Envelope]) -> bool {
     let mut by_key: Vec<(&VerifyingKey, Vec<crate::event::batch::Signed>)> = Vec::new();
     for e in envelopes {
