@@ -176,11 +176,16 @@ impl Event {
     /// Sign the serialized event whole (the format before selective disclosure); the result is
     /// what is stored and forwarded.
     pub fn sign(&self, key: &SigningKey, kid: &KeyName) -> SignedEvent {
-        let payload = serde_json::to_vec(self).unwrap_or_default();
+        self.clone().into_signed(key, kid)
+    }
+
+    /// [`Event::sign`] of an event the caller gives up (no copy of it is made).
+    pub(crate) fn into_signed(self, key: &SigningKey, kid: &KeyName) -> SignedEvent {
+        let payload = serde_json::to_vec(&self).unwrap_or_default();
         let bytes = jws::sign(key, kid, Typ::Event, &payload);
         SignedEvent {
             bytes: bytes.into(),
-            event: Arc::new(self.clone()),
+            event: Arc::new(self),
             disclosed: Arc::new([]),
             selective: false,
         }

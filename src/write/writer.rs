@@ -4,9 +4,8 @@
 //! sync tasks), assigns positions and the node's own sequences, checks idempotency, signs (a
 //! large round's events ahead, on every core), stages each event with its indexes, consent
 //! state and Merkle leaf in one [`WriteBatch`], applies it and covers it all with a single
-//! flush. Only then are the callers answered: nothing is
-//! acknowledged (no 201, no cursor advance) that a crash could take back, and many events share
-//! one fsync. After each commit the writer announces the new heads, which wakes long-polls.
+//! flush. Only then are the callers answered: nothing is acknowledged (no 201, no cursor
+//! advance) that a crash could take back, and many events share one fsync. After each commit the writer announces the new heads, which wakes long-polls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -55,7 +54,7 @@ impl Signing<'_> {
                 let disclosable = self.schemas.disclosable(event.event_type);
                 event.sign_selective(key, kid, disclosable)
             }
-            EventFormat::Jws => event.sign(key, kid),
+            EventFormat::Jws => event.into_signed(key, kid),
         }
     }
 }
@@ -216,7 +215,7 @@ impl Writer {
     }
 
     /// One group commit: stage every job, apply, flush, then answer and announce.
-    fn commit(&mut self, jobs: Vec<Job>) {
+    fn commit(&mut self, mut jobs: Vec<Job>) {
         let mut round = Round::default();
         if self.broken {
             round.failed = self.repair().err();
@@ -224,7 +223,6 @@ impl Writer {
         let (first_sequence, first_position) = (self.next_sequence, self.next_position);
         round.first_position = first_position;
         let tree_before = self.tree.clone();
-        let mut jobs = jobs;
         if round.failed.is_none() {
             self.sign_ahead(&mut jobs);
         }
@@ -835,13 +833,13 @@ impl Writer {
     }
 
     /// The item's event, signed: the one signed ahead if it got the sequence that is next, or
-    /// else made and signed now (from the data the one signed ahead took).
+    /// else made and signed now (from the data the one signed ahead took). One signed ahead
+    /// passed [`Writer::check_publishable`] when it was made ([`Writer::expected`]), and the
+    /// checks read only the event and the store, which the round does not change before its
+    /// commit.
     fn signed_event(&self, item: Ready) -> Result<SignedEvent, PublishError> {
         let data = match item.ahead {
-            Some(signed) if signed.sequence() == self.next_sequence => {
-                self.check_publishable(signed.event())?;
-                return Ok(signed);
-            }
+            Some(signed) if signed.sequence() == self.next_sequence => return Ok(signed),
             Some(signed) => signed.into_data(),
             None => item.data,
         };
