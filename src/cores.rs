@@ -1,7 +1,7 @@
 //! Spreading one piece of CPU work over the machine's cores: a slice cut into one chunk per
 //! core, each chunk's results in order, for work one task would otherwise do alone (a page's
-//! signature checks at a subscriber, the writer's signatures of a large round); and running blocking work from async code without
-//! stalling the runtime's other tasks.
+//! signature checks at a subscriber, the writer's signatures of a large round); and running
+//! blocking work from async code without stalling the runtime's other tasks.
 
 /// Run `work`, which blocks (CPU, store reads and writes, fsync), from async code: on a
 /// multi-threaded runtime the worker thread hands its other tasks to the rest first
@@ -43,10 +43,7 @@ pub(crate) fn map_owned<T: Send, R: Send>(
         let chunk: Vec<T> = items.by_ref().take(len).collect();
         (!chunk.is_empty()).then_some(chunk)
     });
-    let chunks: Vec<Vec<T>> = chunks.collect();
-    on_scoped_threads(chunks.into_iter(), |chunk| {
-        chunk.into_iter().map(&work).collect()
-    })
+    on_scoped_threads(chunks, |chunk| chunk.into_iter().map(&work).collect())
 }
 
 /// How many items each chunk takes when `len` items are cut into a chunk per core, each of

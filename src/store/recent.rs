@@ -87,7 +87,9 @@ impl Recent {
             held.events.clear();
             held.first = first;
         }
-        let keep = (self.capacity).max(events.len().min(self.capacity * LARGEST_COMMIT_KEPT));
+        let keep = self
+            .capacity
+            .max(events.len().min(self.capacity * LARGEST_COMMIT_KEPT));
         held.events.extend(events);
         let over = held.events.len().saturating_sub(keep);
         held.events.drain(..over);
