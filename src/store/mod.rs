@@ -787,7 +787,7 @@ impl Store {
         }
         // Until they are read again at what the reopened KV records, the per-person files
         // answer nothing (never consent states older than the events the KV shows).
-        for file in [&self.views, &self.consents].into_iter().flatten() {
+        for file in self.person_files() {
             file.unsettle();
         }
         drop(slot.take());
@@ -804,7 +804,7 @@ impl Store {
 
     /// Read the per-person files again at what the reopened KV records.
     fn reload_person_files(&self) -> Result<(), StoreError> {
-        for kept in [Kept::Views, Kept::Consents] {
+        for kept in Kept::ALL {
             self.settle(kept)?;
         }
         Ok(())
@@ -872,7 +872,7 @@ impl Store {
         };
         let bytes_before = compact::bytes_under(&dir);
         let entries = self.with_engine_alone(|kv| compact::rewrite(kv, &dir, engine))?;
-        for kept in [Kept::Views, Kept::Consents] {
+        for kept in Kept::ALL {
             self.rewrite_person_file(kept)?;
         }
         Ok(CompactReport {
@@ -938,11 +938,7 @@ impl Store {
             Location::Postgres(_) => Path::new(""),
         };
         let log = self.event_log().ok().flatten().map_or(0, |l| l.bytes());
-        let persons: u64 = [&self.views, &self.consents]
-            .into_iter()
-            .flatten()
-            .map(|f| f.bytes())
-            .sum();
+        let persons: u64 = self.person_files().map(PersonFile::bytes).sum();
         self.kv().map_or(0, |kv| kv.size_on_disk(dir)) + log + persons
     }
 
@@ -991,7 +987,7 @@ impl Store {
                 self.write_kv(batch, durable)
             })
         })?;
-        for kept in [Kept::Consents, Kept::Views] {
+        for kept in Kept::ALL {
             if self
                 .person_file(kept)
                 .is_some_and(PersonFile::wants_rewrite)
@@ -1027,6 +1023,13 @@ impl Store {
             Kept::Views => self.views.as_deref(),
             Kept::Consents => self.consents.as_deref(),
         }
+    }
+
+    /// The embedded engines' per-person files (none on PostgreSQL).
+    fn person_files(&self) -> impl Iterator<Item = &PersonFile> {
+        Kept::ALL
+            .into_iter()
+            .filter_map(|kept| self.person_file(kept))
     }
 
     /// Write `changes` of one kind and then `batch` with `then`: on the embedded engines to the
@@ -2174,7 +2177,7 @@ mod tests {
             store.forget_person("21503199012347", &mut b).unwrap();
             store.apply_other(b).unwrap();
             // The per-person files move to their next generation.
-            let moved = [Kept::Views, Kept::Consents].map(|k| keys::meta(&k.meta()));
+            let moved = Kept::ALL.map(|k| keys::meta(&k.meta()));
             let every_entry = |kv: &Kv| {
                 let mut entries = every_entry(kv);
                 entries.retain(|(k, _)| !moved.contains(k));

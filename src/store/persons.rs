@@ -46,6 +46,9 @@ pub(super) enum Kept {
 }
 
 impl Kept {
+    /// Every kind, each with its own file.
+    pub(super) const ALL: [Kept; 2] = [Kept::Views, Kept::Consents];
+
     /// The folder under the data directory, and the files' extension.
     pub(super) fn dir(self) -> &'static str {
         match self {
