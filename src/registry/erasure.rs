@@ -22,8 +22,15 @@ use crate::write::erasure::{Cause, ErasureRecord};
 /// How many quarantine records are read at a time when looking for the person.
 const QUARANTINE_PAGE: usize = 1000;
 
-/// Finish every pending erasure; returns how many persons it finished. The quarantine is read
-/// once for all of them.
+/// Finish every pending erasure while the views are up to date with the log; returns how many
+/// persons it finished. The quarantine is read once for all of them.
+///
+/// Each person is finished holding the lock the writer holds across its rounds
+/// ([`crate::store::PersonStates`]), from reading their pending record again to writing what
+/// is left of them: a round that merged another erasure into the record, or stated consent
+/// under the PIN, is either all before (and then seen) or all after. When the writer committed
+/// events since the views were brought up to date, the rest waits until they are projected: one
+/// of them may be about a person this would otherwise forget.
 pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
     let pending = store.pending_erasures()?;
     if pending.is_empty() {
@@ -31,19 +38,28 @@ pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
     }
     let persons: HashSet<Pin> = pending.iter().filter_map(|(p, _)| p.parse().ok()).collect();
     let mut quarantined = quarantine_naming(store, &persons)?;
-    for (pin, erased) in &pending {
+    let mut finished = 0;
+    for (pin, _) in &pending {
+        let _held = store.person_states().hold();
+        if projector::cursor(store)? != store.last_position()? {
+            break;
+        }
+        let Some(erased) = store.pending_erasure(pin)? else {
+            continue;
+        };
         let mut batch = WriteBatch::default();
         match pin.parse::<Pin>() {
             Ok(pin) => {
                 let numbers = quarantined.remove(&pin).unwrap_or_default();
-                finish(store, &pin, erased, &numbers, &mut batch)?
+                finish(store, &pin, &erased, &numbers, &mut batch)?
             }
             // A key the writer made from a parsed PIN; anything else is damage: drop the record.
             Err(_) => batch.clear_pending_erasure(pin),
         }
         store.apply_other(batch)?;
+        finished += 1;
     }
-    Ok(pending.len())
+    Ok(finished)
 }
 
 /// The person's view as it stands once the pending erasure of `erased` is finished, when the
@@ -281,6 +297,68 @@ mod tests {
                 (text("origin"), text("body"))
             })
             .collect()
+    }
+
+    /// The projector found itself up to date and went to finish an erasure, and the writer
+    /// committed an event about the same person first: the erasure waits until that event is
+    /// in the views, so the person is not forgotten (view and consent state deleted) while
+    /// holding new data here.
+    #[tokio::test]
+    async fn an_erasure_waits_for_the_events_committed_after_the_views() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let me = member("70000002/employment");
+        let signer = Signer {
+            kid: KeyName::new(me.clone(), "sign-1").unwrap(),
+            member: me.clone(),
+            key: keys::generate(),
+            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        };
+        let schemas = Schemas::load().unwrap();
+        let (p, _writer) =
+            Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
+        let migration = member("70000001/migration");
+        let record = signed(
+            &migration,
+            EventType::ReturneeRecord,
+            1,
+            example("returnee-record/valid/return-registered.json"),
+        );
+        receive(&p, &migration, vec![record.clone()], 0).await;
+        projector::catch_up(&store).unwrap();
+        assert!(store.consent::<serde_json::Value>(PIN).unwrap().is_some());
+
+        let order = json!({
+            "event": "ERASURE_ORDERED", "eventDate": "2026-12-05",
+            "purpose": "EMPLOYMENT_SERVICES", "cause": "REQUEST",
+            "legalBasis": "Law on Personal Information, art. 12",
+            "erasureId": Uuid::now_v7(), "events": [record.event().id],
+        });
+        let order = signed(&migration, EventType::Erasure, 2, order);
+        receive(&p, &migration, vec![order], 1).await;
+        // The person comes back to the service before the projector takes the erasure.
+        let own = p
+            .publish(Draft {
+                event_type: EventType::EmploymentStatus,
+                data: example("employment-status/valid/employment-started.json"),
+                idempotency_key: None,
+            })
+            .await
+            .unwrap();
+
+        assert_eq!(finish_pending(&store).unwrap(), 0);
+        assert!(store.pending_erasure(PIN).unwrap().is_some());
+        assert!(store.consent::<serde_json::Value>(PIN).unwrap().is_some());
+
+        projector::catch_up(&store).unwrap();
+        assert_eq!(store.pending_erasure(PIN).unwrap(), None);
+        let view: PersonView = store.view(PIN).unwrap().unwrap();
+        let left: Vec<u64> = view.events.iter().map(|e| e.position).collect();
+        assert_eq!(left, [own.position], "the new event is the person's view");
+        assert!(
+            store.consent::<serde_json::Value>(PIN).unwrap().is_some(),
+            "the consent state stays while the person has data here"
+        );
     }
 
     #[tokio::test]

@@ -608,7 +608,30 @@ pub struct Store {
     /// PostgreSQL, which keeps both as keys of its table.
     views: Option<std::sync::Arc<PersonFile>>,
     consents: Option<std::sync::Arc<PersonFile>>,
+    /// What the writer and the projector both write about a person ([`PersonStates`]).
+    person_states: PersonStates,
     location: Location,
+}
+
+/// The lock over what both the writer and the projector write about a person: the consent
+/// state and the withheld records (the writer's, read and written again by each round that
+/// states consent), the pending erasure (the writer's, merged by each erasure of the person),
+/// and the deletion of all of them when the projector finishes an erasure that leaves nothing of
+/// the person here. The writer holds it across a round, from its first read to its commit, and
+/// the projector while it finishes one person's erasure: so neither writes from a reading the
+/// other changed in between (an erased consent state brought back, a second erasure's pending
+/// record deleted unfinished). Both run in the process holding the writer role.
+#[derive(Clone, Default)]
+pub struct PersonStates(std::sync::Arc<std::sync::Mutex<()>>);
+
+impl PersonStates {
+    /// Hold the lock until the guard is dropped. It guards no data, so a holder that
+    /// panicked leaves nothing half-written behind it: the lock is taken all the same.
+    pub fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl Store {
@@ -663,6 +686,7 @@ impl Store {
             events: Default::default(),
             views,
             consents,
+            person_states: PersonStates::default(),
             location,
         };
         store.open_event_log()?;
@@ -1705,6 +1729,11 @@ impl Store {
         Ok(self
             .get_raw(&keys::credential_holder(id))?
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// The lock the writer and the projector take before writing a person's state.
+    pub fn person_states(&self) -> &PersonStates {
+        &self.person_states
     }
 
     /// Apply a batch that is not an append (views, access log): not flushed here.

@@ -216,6 +216,9 @@ impl Writer {
 
     /// One group commit: stage every job, apply, flush, then answer and announce.
     fn commit(&mut self, mut jobs: Vec<Job>) {
+        // From the round's first read of a person's state to its commit (see `PersonStates`).
+        let states = self.store.person_states().clone();
+        let held = states.hold();
         let mut round = Round::default();
         if self.broken {
             round.failed = self.repair().err();
@@ -258,6 +261,7 @@ impl Writer {
             }
             committed
         };
+        drop(held);
         let failure = durable.err().map(|e| {
             tracing::error!(error = %e, "group commit failed; its events are not acknowledged");
             self.metrics.store_failed(e.to_string());
@@ -1084,6 +1088,42 @@ mod tests {
         assert!(matches!(conflict, Err(PublishError::IdempotencyConflict)));
         let c = p.publish(draft("21503199012347", None)).await.unwrap();
         assert_eq!((c.sequence, c.position), (3, 3));
+    }
+
+    /// The projector finishing an erasure holds the lock over a person's state: a round that
+    /// would read and write a consent state or a pending erasure waits for it, reading nothing
+    /// before (else it could write back a state the projector deleted meanwhile).
+    #[tokio::test]
+    async fn a_round_waits_while_a_persons_state_is_being_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = started(&store);
+        p.publish(draft("21503199012345", None)).await.unwrap();
+        let (taken, is_taken) = std::sync::mpsc::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn({
+            let store = store.clone();
+            move || {
+                let _held = store.person_states().hold();
+                taken.send(()).unwrap();
+                let _ = released.recv();
+            }
+        });
+        is_taken.recv().unwrap();
+        let publishing = tokio::spawn({
+            let p = p.clone();
+            async move { p.publish(draft("21503199012346", None)).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        assert!(
+            !publishing.is_finished(),
+            "published while the lock was held"
+        );
+        assert_eq!(store.last_position().unwrap(), 1);
+        release.send(()).unwrap();
+        holder.join().unwrap();
+        let published = publishing.await.unwrap().unwrap();
+        assert_eq!(published.position, 2);
     }
 
     #[tokio::test]
