@@ -161,12 +161,26 @@ impl Issuer {
         let mut list = StatusList::load(&self.store)?;
         list.push();
         let mut batch = WriteBatch::default();
-        batch.set_credential(pin, &held.id, &held);
+        let _held = self.store.person_states().hold();
+        if self.still_held(pin)? {
+            batch.set_credential(pin, &held.id, &held);
+        }
         batch.set_credential_state(&list.to_store(), Some(position));
         self.store.apply_other(batch)?;
         self.store.flush()?;
         self.resign(&list);
         Ok(Some(held))
+    }
+
+    /// Whether the node still holds data about `pin` (its view, as any pending erasure will
+    /// leave it), asked holding [`crate::store::PersonStates`] just before storing a copy of
+    /// the person's credential: a person forgotten while their credential was being published
+    /// gets no copy here (the holder keeps theirs, and the status list its entry).
+    fn still_held(&self, pin: &str) -> Result<bool, StoreError> {
+        Ok(match pin.parse() {
+            Ok(pin) => crate::registry::projector::person(&self.store, &pin)?.is_some(),
+            Err(_) => false,
+        })
     }
 
     /// Move the cursor past `position`, which earns no (new) credential.
@@ -216,7 +230,12 @@ impl Issuer {
         let mut list = StatusList::load(&self.store)?;
         list.revoke(held.status_idx);
         let mut batch = WriteBatch::default();
-        batch.set_credential(&pin, &held.id, &held);
+        // The copy is written back only if it is still here: an erasure may have deleted it
+        // while the revocation was being published.
+        let _held = self.store.person_states().hold();
+        if self.store.credential::<Held>(&pin, &id)?.is_some() {
+            batch.set_credential(&pin, &held.id, &held);
+        }
         batch.set_credential_state(&list.to_store(), None);
         self.store.apply_other(batch)?;
         self.store.flush()?;
@@ -343,9 +362,8 @@ mod tests {
         p.publish(draft).await.unwrap();
     }
 
-    #[tokio::test]
-    async fn a_certified_course_earns_one_credential_once_and_a_revocation_flips_its_bit() {
-        let dir = tempfile::tempdir().unwrap();
+    /// The education ministry's publisher and credential issuer on a store in `dir`.
+    fn issuing(dir: &tempfile::TempDir) -> (Store, Publisher, Issuer) {
         let store = Store::open(dir.path()).unwrap();
         let member: MemberId = EDUCATION.parse().unwrap();
         let signer = Signer {
@@ -370,9 +388,37 @@ mod tests {
         };
         let key = IssuerKey::generate("credential-1");
         let issuer = Issuer::open(config, member, key, store.clone()).unwrap();
+        (store, p, issuer)
+    }
+
+    /// A person forgotten (their erasure finished, nothing left of them) while their
+    /// credential was being published gets no copy at the issuer; the status list keeps the
+    /// credential's entry, so the holder's copy still verifies.
+    #[tokio::test]
+    async fn a_person_forgotten_meanwhile_leaves_no_copy_of_their_credential() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = issuing(&dir);
+        publish_example(&p, "certified.json").await;
+        crate::registry::projector::catch_up(&store).unwrap();
+        let mut forget = WriteBatch::default();
+        store.forget_person("21503199012345", &mut forget).unwrap();
+        store.apply_other(forget).unwrap();
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        assert_eq!(store.last_position().unwrap(), head + 1, "it was issued");
+        assert!(issuer.credentials_of("21503199012345").unwrap().is_empty());
+        assert_eq!(StatusList::load(&store).unwrap().len(), 1);
+        assert_eq!(meta_u64(&store, &Meta::CredentialCursor), head);
+    }
+
+    #[tokio::test]
+    async fn a_certified_course_earns_one_credential_once_and_a_revocation_flips_its_bit() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = issuing(&dir);
         for name in ["enrolled.json", "completed.json", "certified.json"] {
             publish_example(&p, name).await;
         }
+        crate::registry::projector::catch_up(&store).unwrap();
         let head = store.last_position().unwrap();
         issue_page(&issuer, &p, 0, head).await.unwrap();
         let held = issuer.credentials_of("21503199012345").unwrap();

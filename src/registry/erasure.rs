@@ -16,21 +16,21 @@ use crate::event::identifiers::Pin;
 use crate::policy::access::{self, Access, Official, Outcome, Reader};
 use crate::registry::projector;
 use crate::registry::view::PersonView;
-use crate::store::{SideLog, Store, StoreError, WriteBatch};
+use crate::store::{PersonStates, SideLog, Store, StoreError, WriteBatch};
 use crate::write::erasure::{Cause, ErasureRecord};
 
 /// How many quarantine records are read at a time when looking for the person.
 const QUARANTINE_PAGE: usize = 1000;
 
-/// Finish every pending erasure while the views are up to date with the log; returns how many
-/// persons it finished. The quarantine is read once for all of them.
+/// Finish every pending erasure; returns how many persons it finished. The quarantine is read
+/// once for all of them.
 ///
 /// Each person is finished holding the lock the writer holds across its rounds
-/// ([`crate::store::PersonStates`]), from reading their pending record again to writing what
-/// is left of them: a round that merged another erasure into the record, or stated consent
-/// under the PIN, is either all before (and then seen) or all after. When the writer committed
-/// events since the views were brought up to date, the rest waits until they are projected: one
-/// of them may be about a person this would otherwise forget.
+/// ([`crate::store::PersonStates`]): the views are first brought up to date with what the
+/// writer committed since the projector last looked (one of those events may be about this
+/// person, who then keeps data here), and the person's pending record is read again, so a round
+/// that merged another erasure into it or stated consent under the PIN is wholly before
+/// (and seen) or wholly after. The lock goes to the writer, if it waits, between two persons.
 pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
     let pending = store.pending_erasures()?;
     if pending.is_empty() {
@@ -40,26 +40,35 @@ pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
     let mut quarantined = quarantine_naming(store, &persons)?;
     let mut finished = 0;
     for (pin, _) in &pending {
-        let _held = store.person_states().hold();
-        if projector::cursor(store)? != store.last_position()? {
-            break;
+        let held = store.person_states().hold();
+        projector::project_to_end(store)?;
+        if let Some(erased) = store.pending_erasure(pin)? {
+            finish_one(store, pin, &erased, &mut quarantined)?;
+            finished += 1;
         }
-        let Some(erased) = store.pending_erasure(pin)? else {
-            continue;
-        };
-        let mut batch = WriteBatch::default();
-        match pin.parse::<Pin>() {
-            Ok(pin) => {
-                let numbers = quarantined.remove(&pin).unwrap_or_default();
-                finish(store, &pin, &erased, &numbers, &mut batch)?
-            }
-            // A key the writer made from a parsed PIN; anything else is damage: drop the record.
-            Err(_) => batch.clear_pending_erasure(pin),
-        }
-        store.apply_other(batch)?;
-        finished += 1;
+        PersonStates::hand_over(held);
     }
     Ok(finished)
+}
+
+/// Finish the erasure of `pin`'s `erased` positions, in one write with its pending record's
+/// deletion.
+fn finish_one(
+    store: &Store,
+    pin: &str,
+    erased: &[u64],
+    quarantined: &mut HashMap<Pin, Vec<u64>>,
+) -> Result<(), StoreError> {
+    let mut batch = WriteBatch::default();
+    match pin.parse::<Pin>() {
+        Ok(pin) => {
+            let numbers = quarantined.remove(&pin).unwrap_or_default();
+            finish(store, &pin, erased, &numbers, &mut batch)?
+        }
+        // A key the writer made from a parsed PIN; anything else is damage: drop the record.
+        Err(_) => batch.clear_pending_erasure(pin),
+    }
+    store.apply_other(batch)
 }
 
 /// The person's view as it stands once the pending erasure of `erased` is finished, when the
@@ -299,71 +308,21 @@ mod tests {
             .collect()
     }
 
-    /// The projector found itself up to date and went to finish an erasure, and the writer
-    /// committed an event about the same person first: the erasure waits until that event is
-    /// in the views, so the person is not forgotten (view and consent state deleted) while
-    /// holding new data here.
-    #[tokio::test]
-    async fn an_erasure_waits_for_the_events_committed_after_the_views() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let me = member("70000002/employment");
-        let signer = Signer {
-            kid: KeyName::new(me.clone(), "sign-1").unwrap(),
-            member: me.clone(),
-            key: keys::generate(),
-            max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
-        };
-        let schemas = Schemas::load().unwrap();
-        let (p, _writer) =
-            Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
-        let migration = member("70000001/migration");
-        let record = signed(
-            &migration,
-            EventType::ReturneeRecord,
-            1,
-            example("returnee-record/valid/return-registered.json"),
-        );
-        receive(&p, &migration, vec![record.clone()], 0).await;
-        projector::catch_up(&store).unwrap();
-        assert!(store.consent::<serde_json::Value>(PIN).unwrap().is_some());
-
-        let order = json!({
-            "event": "ERASURE_ORDERED", "eventDate": "2026-12-05",
-            "purpose": "EMPLOYMENT_SERVICES", "cause": "REQUEST",
-            "legalBasis": "Law on Personal Information, art. 12",
-            "erasureId": Uuid::now_v7(), "events": [record.event().id],
-        });
-        let order = signed(&migration, EventType::Erasure, 2, order);
-        receive(&p, &migration, vec![order], 1).await;
-        // The person comes back to the service before the projector takes the erasure.
-        let own = p
-            .publish(Draft {
-                event_type: EventType::EmploymentStatus,
-                data: example("employment-status/valid/employment-started.json"),
-                idempotency_key: None,
-            })
-            .await
-            .unwrap();
-
-        assert_eq!(finish_pending(&store).unwrap(), 0);
-        assert!(store.pending_erasure(PIN).unwrap().is_some());
-        assert!(store.consent::<serde_json::Value>(PIN).unwrap().is_some());
-
-        projector::catch_up(&store).unwrap();
-        assert_eq!(store.pending_erasure(PIN).unwrap(), None);
-        let view: PersonView = store.view(PIN).unwrap().unwrap();
-        let left: Vec<u64> = view.events.iter().map(|e| e.position).collect();
-        assert_eq!(left, [own.position], "the new event is the person's view");
-        assert!(
-            store.consent::<serde_json::Value>(PIN).unwrap().is_some(),
-            "the consent state stays while the person has data here"
-        );
+    /// A person's story at the employment service as others told it: the migration agency's
+    /// returnee record and the education ministry's enrolment, both in the views.
+    struct Story {
+        store: Store,
+        p: Publisher,
+        migration: MemberId,
+        education: MemberId,
+        record: SignedEvent,
+        enrolment: SignedEvent,
+        /// Where the record and the enrolment are in the log.
+        record_at: u64,
+        enrolment_at: u64,
     }
 
-    #[tokio::test]
-    async fn two_members_erasures_pending_at_once_are_finished_together() {
-        let dir = tempfile::tempdir().unwrap();
+    async fn story(dir: &tempfile::TempDir) -> Story {
         let store = Store::open(dir.path()).unwrap();
         let me = member("70000002/employment");
         let signer = Signer {
@@ -376,8 +335,6 @@ mod tests {
         let (p, _writer) =
             Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
         let (migration, education) = (member("70000001/migration"), member("70000003/education"));
-        // The person's story at the employment service: the migration agency's record, the
-        // education ministry's enrolment, and the service's own status.
         let t = EventType::ReturneeRecord;
         let record = signed(
             &migration,
@@ -394,34 +351,70 @@ mod tests {
             example("training-enrolment/valid/completed.json"),
         );
         receive(&p, &education, vec![enrolment.clone()], 0).await;
-        let own = p
-            .publish(Draft {
-                event_type: EventType::EmploymentStatus,
-                data: example("employment-status/valid/employment-started.json"),
-                idempotency_key: None,
-            })
-            .await
-            .unwrap();
         projector::catch_up(&store).unwrap();
         let position_of = |s: &SignedEvent| {
             let e = s.event();
             store.position_of(&e.source, &e.id).unwrap().unwrap()
         };
         let (record_at, enrolment_at) = (position_of(&record), position_of(&enrolment));
-        assert!(own.position > enrolment_at);
+        Story {
+            store,
+            p,
+            migration,
+            education,
+            record,
+            enrolment,
+            record_at,
+            enrolment_at,
+        }
+    }
+
+    /// The service's own status of the person; returns its position.
+    async fn publish_own(p: &Publisher) -> u64 {
+        let status = Draft {
+            event_type: EventType::EmploymentStatus,
+            data: example("employment-status/valid/employment-started.json"),
+            idempotency_key: None,
+        };
+        p.publish(status).await.unwrap().position
+    }
+
+    /// The order of `erasing`'s publisher to erase it, as the next event of theirs.
+    fn order(erasing: &SignedEvent) -> SignedEvent {
+        let e = erasing.event();
+        let order = json!({
+            "event": "ERASURE_ORDERED", "eventDate": "2026-12-05",
+            "purpose": "EMPLOYMENT_SERVICES", "cause": "REQUEST",
+            "legalBasis": "Law on Personal Information, art. 12",
+            "erasureId": Uuid::now_v7(), "events": [e.id],
+        });
+        signed(&e.source, EventType::Erasure, 2, order)
+    }
+
+    /// The positions the person's view names.
+    fn view_of(store: &Store) -> Vec<u64> {
+        let view: PersonView = store.view(PIN).unwrap().unwrap();
+        view.events.iter().map(|e| e.position).collect()
+    }
+
+    #[tokio::test]
+    async fn two_members_erasures_pending_at_once_are_finished_together() {
+        let dir = tempfile::tempdir().unwrap();
+        let Story {
+            store,
+            p,
+            migration,
+            education,
+            record,
+            enrolment,
+            record_at,
+            enrolment_at,
+        } = story(&dir).await;
+        let own = publish_own(&p).await;
+        projector::catch_up(&store).unwrap();
 
         // Two erasures before the projector finishes either: the migration agency's order for
         // its record and the education ministry's for its enrolment.
-        let order = |erasing: &SignedEvent| {
-            let e = erasing.event();
-            let order = json!({
-                "event": "ERASURE_ORDERED", "eventDate": "2026-12-05",
-                "purpose": "EMPLOYMENT_SERVICES", "cause": "REQUEST",
-                "legalBasis": "Law on Personal Information, art. 12",
-                "erasureId": Uuid::now_v7(), "events": [e.id],
-            });
-            signed(&e.source, EventType::Erasure, 2, order)
-        };
         receive(&p, &migration, vec![order(&record)], 1).await;
         receive(&p, &education, vec![order(&enrolment)], 1).await;
         let mut pending = store.pending_erasure(PIN).unwrap().unwrap();
@@ -439,14 +432,77 @@ mod tests {
         projector::catch_up(&store).unwrap();
 
         assert_eq!(store.pending_erasure(PIN).unwrap(), None);
-        let view: PersonView = store.view(PIN).unwrap().unwrap();
-        let left: Vec<u64> = view.events.iter().map(|e| e.position).collect();
-        assert_eq!(left, [own.position], "only the service's own event remains");
+        assert_eq!(
+            view_of(&store),
+            [own],
+            "only the service's own event remains"
+        );
         // What the two orderers sent about the person goes; the service's own stays.
         for (origin, body) in bodies(&store) {
             let redacted = body.starts_with("erased by erasure");
             let ordered = origin == migration.as_str() || origin == education.as_str();
             assert_eq!(redacted, ordered, "{origin}: {body}");
         }
+    }
+
+    /// The projector found itself up to date and went to finish an erasure, and the writer
+    /// committed an event about the same person first: that event is projected before the
+    /// erasure is finished, so the person keeps it (and their consent state) rather than being
+    /// forgotten while holding new data here.
+    #[tokio::test]
+    async fn an_erasure_is_finished_after_the_events_committed_before_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let story = story(&dir).await;
+        let (store, p) = (&story.store, &story.p);
+        receive(p, &story.migration, vec![order(&story.record)], 1).await;
+        receive(p, &story.education, vec![order(&story.enrolment)], 1).await;
+        assert!(store.consent::<serde_json::Value>(PIN).unwrap().is_some());
+        // The person comes back to the service before the projector takes the erasures.
+        let again = publish_own(p).await;
+
+        assert_eq!(finish_pending(store).unwrap(), 1);
+        assert_eq!(store.pending_erasure(PIN).unwrap(), None);
+        assert_eq!(
+            view_of(store),
+            [again],
+            "the new event is the person's view"
+        );
+        assert!(
+            store.consent::<serde_json::Value>(PIN).unwrap().is_some(),
+            "the consent state stays while the person has data here"
+        );
+    }
+
+    /// A second erasure merged into the person's pending record while the projector waits
+    /// for the lock (as the writer merges it in a round) is finished with the first: the
+    /// record is read again under the lock, not taken from the list read before it. Nothing
+    /// of the person remains: they are forgotten.
+    #[tokio::test]
+    async fn an_erasure_merged_while_the_projector_waits_is_finished_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let story = story(&dir).await;
+        let store = &story.store;
+        receive(&story.p, &story.migration, vec![order(&story.record)], 1).await;
+        assert_eq!(
+            store.pending_erasure(PIN).unwrap().unwrap(),
+            [story.record_at]
+        );
+
+        let held = store.person_states().hold();
+        let finishing = std::thread::spawn({
+            let store = store.clone();
+            move || finish_pending(&store)
+        });
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        assert!(!finishing.is_finished(), "finished while the lock was held");
+        let mut batch = WriteBatch::default();
+        batch.set_pending_erasure(PIN, &[story.record_at, story.enrolment_at]);
+        store.apply_other(batch).unwrap();
+        drop(held);
+
+        assert_eq!(finishing.join().unwrap().unwrap(), 1);
+        assert_eq!(store.pending_erasure(PIN).unwrap(), None);
+        let view: Option<PersonView> = store.view(PIN).unwrap();
+        assert!(view.is_none(), "both erasures were finished");
     }
 }

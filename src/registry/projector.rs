@@ -77,6 +77,19 @@ fn next_page(store: &Store, recent: Option<&Recent>, from: u64) -> Result<Page, 
     })
 }
 
+/// Project every log entry after the cursor, a page at a time, finishing no erasure; returns
+/// the number taken. Called holding the writer's lock ([`crate::store::PersonStates`]), it
+/// leaves the views up to date with the log until the lock is let go.
+pub(crate) fn project_to_end(store: &Store) -> Result<u64, StoreError> {
+    let mut taken = 0;
+    loop {
+        match project_page(store, None)? {
+            0 => return Ok(taken),
+            n => taken += n,
+        }
+    }
+}
+
 /// Project the next page of the log; once the views are up to date, finish what erasures left
 /// pending (they need every event the erasure's commit came after folded in first). Returns
 /// how many log entries the page took (0: up to date).

@@ -608,29 +608,35 @@ pub struct Store {
     /// PostgreSQL, which keeps both as keys of its table.
     views: Option<std::sync::Arc<PersonFile>>,
     consents: Option<std::sync::Arc<PersonFile>>,
-    /// What the writer and the projector both write about a person ([`PersonStates`]).
+    /// The lock over what several tasks write about a person ([`PersonStates`]).
     person_states: PersonStates,
     location: Location,
 }
 
-/// The lock over what both the writer and the projector write about a person: the consent
-/// state and the withheld records (the writer's, read and written again by each round that
-/// states consent), the pending erasure (the writer's, merged by each erasure of the person),
-/// and the deletion of all of them when the projector finishes an erasure that leaves nothing of
-/// the person here. The writer holds it across a round, from its first read to its commit, and
-/// the projector while it finishes one person's erasure: so neither writes from a reading the
-/// other changed in between (an erased consent state brought back, a second erasure's pending
-/// record deleted unfinished). Both run in the process holding the writer role.
+/// The lock over what the writer, the projector and the credential issuer write about a
+/// person: the consent state and the withheld records (the writer's, read and written again by
+/// each round that states consent), the pending erasure (the writer's, merged by each erasure of
+/// the person), the issuer's copies of the person's credentials, and the deletion of all of them
+/// when the projector finishes an erasure that leaves nothing of the person here. The writer
+/// holds it across a round's staging and commit, the projector while it finishes one person,
+/// the issuer while it stores a credential: so none writes from a reading another changed in
+/// between (an erased consent state brought back, a second erasure's pending record deleted
+/// unfinished, a credential stored for a person just forgotten). All of them run in the one
+/// process holding the writer role, on the one `Store` it opened (each `Store::open_*` makes a
+/// lock of its own).
 #[derive(Clone, Default)]
-pub struct PersonStates(std::sync::Arc<std::sync::Mutex<()>>);
+pub struct PersonStates(std::sync::Arc<parking_lot::Mutex<()>>);
 
 impl PersonStates {
-    /// Hold the lock until the guard is dropped. It guards no data, so a holder that
-    /// panicked leaves nothing half-written behind it: the lock is taken all the same.
-    pub fn hold(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    /// Hold the lock until the guard is dropped or [`PersonStates::hand_over`]ed.
+    pub fn hold(&self) -> parking_lot::MutexGuard<'_, ()> {
+        self.0.lock()
+    }
+
+    /// Let go of the lock, to whoever waits for it first: one that takes it again at once
+    /// (the projector between two persons) does not keep the writer waiting.
+    pub fn hand_over(held: parking_lot::MutexGuard<'_, ()>) {
+        parking_lot::MutexGuard::unlock_fair(held);
     }
 }
 

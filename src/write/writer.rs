@@ -216,9 +216,6 @@ impl Writer {
 
     /// One group commit: stage every job, apply, flush, then answer and announce.
     fn commit(&mut self, mut jobs: Vec<Job>) {
-        // From the round's first read of a person's state to its commit (see `PersonStates`).
-        let states = self.store.person_states().clone();
-        let held = states.hold();
         let mut round = Round::default();
         if self.broken {
             round.failed = self.repair().err();
@@ -229,6 +226,9 @@ impl Writer {
         if round.failed.is_none() {
             self.sign_ahead(&mut jobs);
         }
+        // From the round's first read of a person's state to its commit (`PersonStates`).
+        let states = self.store.person_states().clone();
+        let held = states.hold();
         let replies: Vec<Reply> = jobs
             .into_iter()
             .map(|job| self.stage_job(job, &mut round))
@@ -1090,40 +1090,73 @@ mod tests {
         assert_eq!((c.sequence, c.position), (3, 3));
     }
 
-    /// The projector finishing an erasure holds the lock over a person's state: a round that
-    /// would read and write a consent state or a pending erasure waits for it, reading nothing
-    /// before (else it could write back a state the projector deleted meanwhile).
+    /// While another task holds the lock over a person's state (the projector forgetting the
+    /// person, say), a round neither reads nor writes it: the statement it stages merges into
+    /// what that task left (here, nothing), not into a state read before and written back.
     #[tokio::test]
-    async fn a_round_waits_while_a_persons_state_is_being_written() {
+    async fn a_round_reads_a_persons_state_only_once_the_lock_is_let_go() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
+        let pin = "21503199012345";
+        let stranger: MemberId = "central-server/GOV/70000009/other".parse().unwrap();
+        let earlier = consent::Consent {
+            granted: true,
+            purposes: vec!["EMPLOYMENT_SERVICES".into()],
+            recipients: vec![stranger],
+            time: time::macros::datetime!(2024-01-01 0:00 UTC),
+            method: None,
+        };
+        let mut batch = WriteBatch::default();
+        batch.set_consent(pin, &consent::merge(None, earlier));
+        store.apply_other(batch).unwrap();
         let p = started(&store);
-        p.publish(draft("21503199012345", None)).await.unwrap();
+
         let (taken, is_taken) = std::sync::mpsc::channel();
-        let (release, released) = std::sync::mpsc::channel::<()>();
+        let (forget, forgotten) = std::sync::mpsc::channel::<()>();
         let holder = std::thread::spawn({
             let store = store.clone();
             move || {
                 let _held = store.person_states().hold();
                 taken.send(()).unwrap();
-                let _ = released.recv();
+                let _ = forgotten.recv();
+                let mut batch = WriteBatch::default();
+                batch.delete_consent(pin);
+                store.apply_other(batch).unwrap();
             }
         });
         is_taken.recv().unwrap();
+        let root = env!("CARGO_MANIFEST_DIR");
+        let path = format!("{root}/tests/examples/returnee-record/valid/return-registered.json");
+        let mut data: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        data["person"]["pin"] = pin.into();
         let publishing = tokio::spawn({
             let p = p.clone();
-            async move { p.publish(draft("21503199012346", None)).await }
+            async move {
+                let record = Draft {
+                    event_type: EventType::ReturneeRecord,
+                    data,
+                    idempotency_key: None,
+                };
+                p.publish(record).await
+            }
         });
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         assert!(
             !publishing.is_finished(),
             "published while the lock was held"
         );
-        assert_eq!(store.last_position().unwrap(), 1);
-        release.send(()).unwrap();
+        forget.send(()).unwrap();
         holder.join().unwrap();
-        let published = publishing.await.unwrap().unwrap();
-        assert_eq!(published.position, 2);
+        publishing.await.unwrap().unwrap();
+
+        let state: serde_json::Value = store.consent(pin).unwrap().unwrap();
+        let text = state.to_string();
+        assert!(text.contains("70000002/employment"), "{text}");
+        assert!(
+            !text.contains("70000009/other"),
+            "the forgotten state came back: {text}"
+        );
     }
 
     #[tokio::test]
