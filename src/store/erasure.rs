@@ -15,7 +15,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::keys::{self, SideLog, Space};
-use super::{record, Indexed, LogAppend, Store, StoreError, WriteBatch};
+use super::{io, record, Indexed, LogAppend, Store, StoreError, WriteBatch};
 use crate::store::kv::Op;
 
 impl WriteBatch {
@@ -175,15 +175,30 @@ impl Store {
                 batch.delete(entry?.0);
             }
         }
-        // Withheld records are keyed by reader first: find the person's under every reader.
-        let needle: Vec<u8> = [&[0u8][..], pin.as_bytes(), &[0]].concat();
-        for entry in self.scan(&Space::Withheld.all()) {
-            let (key, _) = entry?;
-            if key.windows(needle.len()).any(|w| w == needle.as_slice()) {
-                batch.delete(key);
-            }
+        for key in self.withheld_keys_about(pin)? {
+            batch.delete(key);
         }
         Ok(())
+    }
+
+    /// The keys of the records withheld about `pin` from every reader. The records are keyed
+    /// by reader first: each reader is found by seeking past the one before, and only its
+    /// records about `pin` are read (a few reads a reader, not every record held back).
+    fn withheld_keys_about(&self, pin: &str) -> Result<Vec<Vec<u8>>, StoreError> {
+        let (mut from, end) = (Space::Withheld.all(), keys::withheld_end());
+        let mut found = Vec::new();
+        loop {
+            let next = self.kv()?.range(&from, &end, 1).map_err(io("read"))?.pop();
+            let Some((key, _)) = next else {
+                return Ok(found);
+            };
+            let reader =
+                keys::withheld_reader(&key).ok_or(StoreError::Corrupt("withheld record's key"))?;
+            for entry in self.scan(&keys::withheld_from_about(reader, pin)) {
+                found.push(entry?.0);
+            }
+            from = keys::withheld_after(reader);
+        }
     }
 }
 
@@ -215,12 +230,20 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let other = "21503199012346";
         let reader: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        // Readers whose ids sort around the first's, one of them starting with it.
+        let readers: Vec<MemberId> = ["70000002/employment-2", "70000001/migration"]
+            .iter()
+            .map(|r| format!("central-server/GOV/{r}").parse().unwrap())
+            .chain([reader.clone()])
+            .collect();
         let mut b = WriteBatch::default();
         for pin in [PIN, other] {
             b.set_view(pin, &serde_json::json!({"pin": pin}));
             b.set_consent(pin, &serde_json::json!({"granted": true}));
             b.index_person(pin, 3);
-            b.set_withheld(&reader, pin, 3, false);
+            for (reader, position) in readers.iter().flat_map(|r| [(r, 3), (r, 4)]) {
+                b.set_withheld(reader, pin, position, false);
+            }
             b.set_pending_erasure(pin, &[3]);
         }
         let (mine, theirs) = (Uuid::from_u128(1), Uuid::from_u128(2));
@@ -235,7 +258,10 @@ mod tests {
         store.apply_other(forget).unwrap();
         assert!(store.view::<serde_json::Value>(PIN).unwrap().is_none());
         assert!(store.consent::<serde_json::Value>(PIN).unwrap().is_none());
-        assert!(store.withheld(&reader, PIN).unwrap().is_empty());
+        for reader in &readers {
+            assert!(store.withheld(reader, PIN).unwrap().is_empty(), "{reader}");
+            assert_eq!(store.withheld(reader, other).unwrap().len(), 2, "{reader}");
+        }
         assert!(store.access_entries(PIN, 10).unwrap().is_empty());
         assert_eq!(store.pending_erasures().unwrap().len(), 1);
         assert!(store
@@ -257,7 +283,6 @@ mod tests {
         // The other person keeps everything, the shared access-log entry included.
         assert!(store.view::<serde_json::Value>(other).unwrap().is_some());
         assert!(store.consent::<serde_json::Value>(other).unwrap().is_some());
-        assert_eq!(store.withheld(&reader, other).unwrap().len(), 1);
         assert_eq!(store.access_entries(other, 10).unwrap().len(), 1);
     }
 

@@ -330,7 +330,28 @@ pub(super) fn withheld(reader: &MemberId, pin: &str, position: u64) -> Vec<u8> {
 
 /// Everything withheld from `reader` about `pin`.
 pub(super) fn withheld_about(reader: &MemberId, pin: &str) -> Vec<u8> {
-    Space::Withheld.key(&[reader.as_str().as_bytes(), &[0], pin.as_bytes(), &[0]])
+    withheld_from_about(reader.as_str().as_bytes(), pin)
+}
+
+/// [`withheld_about`] for a reader as a withheld record's key names it.
+pub(super) fn withheld_from_about(reader: &[u8], pin: &str) -> Vec<u8> {
+    Space::Withheld.key(&[reader, &[0], pin.as_bytes(), &[0]])
+}
+
+/// The reader a withheld record's key names.
+pub(super) fn withheld_reader(key: &[u8]) -> Option<&[u8]> {
+    let rest = key.strip_prefix(&[Space::Withheld.prefix()])?;
+    rest.split(|&b| b == 0).next()
+}
+
+/// The first key past every withheld record of `reader` (a member id holds no byte 0 or 1),
+/// and the end of the withheld records.
+pub(super) fn withheld_after(reader: &[u8]) -> Vec<u8> {
+    Space::Withheld.key(&[reader, &[1]])
+}
+
+pub(super) fn withheld_end() -> Vec<u8> {
+    vec![Space::Withheld.prefix() + 1]
 }
 
 pub(super) fn release(reader: &MemberId, number: u64) -> Vec<u8> {
