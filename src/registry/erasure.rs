@@ -400,26 +400,19 @@ mod tests {
     #[tokio::test]
     async fn two_members_erasures_pending_at_once_are_finished_together() {
         let dir = tempfile::tempdir().unwrap();
-        let Story {
-            store,
-            p,
-            migration,
-            education,
-            record,
-            enrolment,
-            record_at,
-            enrolment_at,
-        } = story(&dir).await;
-        let own = publish_own(&p).await;
-        projector::catch_up(&store).unwrap();
+        let story = story(&dir).await;
+        let (store, p) = (&story.store, &story.p);
+        let (migration, education) = (&story.migration, &story.education);
+        let own = publish_own(p).await;
+        projector::catch_up(store).unwrap();
 
         // Two erasures before the projector finishes either: the migration agency's order for
         // its record and the education ministry's for its enrolment.
-        receive(&p, &migration, vec![order(&record)], 1).await;
-        receive(&p, &education, vec![order(&enrolment)], 1).await;
+        receive(p, migration, vec![order(&story.record)], 1).await;
+        receive(p, education, vec![order(&story.enrolment)], 1).await;
         let mut pending = store.pending_erasure(PIN).unwrap().unwrap();
         pending.sort_unstable();
-        assert_eq!(pending, [record_at, enrolment_at]);
+        assert_eq!(pending, [story.record_at, story.enrolment_at]);
 
         // Refused copies naming the person, from each of the three.
         for origin in [migration.as_str(), LOCAL_ORIGIN, education.as_str()] {
@@ -429,16 +422,16 @@ mod tests {
             let none = QuarantineCaps::NONE;
             store.quarantine(refused, none, none).unwrap();
         }
-        projector::catch_up(&store).unwrap();
+        projector::catch_up(store).unwrap();
 
         assert_eq!(store.pending_erasure(PIN).unwrap(), None);
         assert_eq!(
-            view_of(&store),
+            view_of(store),
             [own],
             "only the service's own event remains"
         );
         // What the two orderers sent about the person goes; the service's own stays.
-        for (origin, body) in bodies(&store) {
+        for (origin, body) in bodies(store) {
             let redacted = body.starts_with("erased by erasure");
             let ordered = origin == migration.as_str() || origin == education.as_str();
             assert_eq!(redacted, ordered, "{origin}: {body}");

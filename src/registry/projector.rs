@@ -36,9 +36,14 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
 /// Project every log entry after the projector's cursor, a page at a time, until caught up.
 /// Returns the number of log entries taken.
 pub(crate) fn catch_up(store: &Store) -> Result<u64, StoreError> {
+    until_none_taken(|| step(store, None))
+}
+
+/// Run `take` until it takes nothing; returns how many it took in all.
+fn until_none_taken(mut take: impl FnMut() -> Result<u64, StoreError>) -> Result<u64, StoreError> {
     let mut taken = 0;
     loop {
-        match step(store, None)? {
+        match take()? {
             0 => return Ok(taken),
             n => taken += n,
         }
@@ -81,13 +86,7 @@ fn next_page(store: &Store, recent: Option<&Recent>, from: u64) -> Result<Page, 
 /// the number taken. Called holding the writer's lock ([`crate::store::PersonStates`]), it
 /// leaves the views up to date with the log until the lock is let go.
 pub(crate) fn project_to_end(store: &Store) -> Result<u64, StoreError> {
-    let mut taken = 0;
-    loop {
-        match project_page(store, None)? {
-            0 => return Ok(taken),
-            n => taken += n,
-        }
-    }
+    until_none_taken(|| project_page(store, None))
 }
 
 /// Project the next page of the log; once the views are up to date, finish what erasures left
