@@ -8,50 +8,95 @@ use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;
 
-/// mimalloc instead of glibc's malloc: the node allocates many small short-lived buffers (JSON,
-/// JWS, sled nodes) from several threads, where glibc's allocator took ~25% of the CPU in a
-/// profile of `jol bench sync` (BENCHMARKS.md).
+/// jemalloc, not glibc's malloc or mimalloc: the node allocates many small short-lived buffers
+/// (JSON, JWS, B-tree pages) on one thread and frees them on another (a page parsed by the
+/// receiving task, dropped by the writer). glibc's allocator took ~25 % of the CPU in a profile
+/// of `jol bench sync`; mimalloc, which took its place, hands a block freed by another thread
+/// back to the thread that allocated it, where it is cold in the cache (10-18 % of each node's
+/// samples on the first load of such a block). jemalloc lets the freeing thread reuse it: the
+/// live federation spends 12-16 % less CPU per event, catch-up 14 % less (BENCHMARKS.md,
+/// thirteenth sitting of issue 31).
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
-/// mimalloc's option index of `purge_delay` (`mi_option_purge_delay` in mimalloc.h's
-/// `mi_option_e`, the same in its v2 and v3).
-const MI_OPTION_PURGE_DELAY: i32 = 15;
 /// How long freed memory stays with the allocator before it goes back to the system, unless
-/// `JOL_ALLOCATOR_PURGE_DELAY_MS` says otherwise. mimalloc's own default (1 s) kept a node that
-/// had just read its store at 175 MiB of RSS where 10 ms gave it back; but at 10 ms a node
-/// catching up faulted in (and the kernel zeroed) the same pages again and again, a sixth of
-/// its CPU. 100 ms keeps most of that gain (catch-up 12 % less CPU per event) and a
-/// million-event node well under its memory goal (BENCHMARKS.md, tenth sitting of issue 31).
-const PURGE_DELAY_MS: i64 = 100;
+/// `JOL_ALLOCATOR_PURGE_DELAY_MS` says otherwise: jemalloc's decay time for its dirty pages,
+/// which it returns gradually over that time. The longer, the fewer pages the kernel zeroes
+/// again for the next burst; the shorter, the less memory an idle node keeps (BENCHMARKS.md).
+const PURGE_DELAY_MS: isize = 1000;
 
-/// Bound the memory the allocator keeps after it was freed (the node's largest retention), and
-/// keep its memory in small pages.
+/// Bound the memory the allocator keeps after it was freed (the node's largest retention), let
+/// it give memory back while the node is idle, and keep its memory in small pages.
 fn configure_allocator() {
     small_pages_only();
     let delay = std::env::var("JOL_ALLOCATOR_PURGE_DELAY_MS")
         .ok()
-        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(|v| v.parse::<isize>().ok())
         .unwrap_or(PURGE_DELAY_MS);
-    // SAFETY: setting an option of the allocator this binary links; mimalloc reads it on every
-    // purge decision, so changing it at any time is allowed.
-    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, delay as _) };
-    // mimalloc purges when it is next used: a node that goes quiet after a burst would keep the
-    // burst's memory. Once a second, let it purge what has waited long enough.
-    let _ = std::thread::Builder::new()
-        .name("jol-allocator".into())
-        .spawn(|| loop {
-            std::thread::sleep(std::time::Duration::from_secs(1));
-            // SAFETY: asks the allocator to collect; callable from any thread at any time.
-            unsafe { libmimalloc_sys::mi_collect(false) };
-        });
+    // The arenas made from now on, then each made so far (arena 0 at least; one not made yet
+    // refuses, and will take the first setting when it is).
+    for (option, value) in [("dirty_decay_ms", delay), ("muzzy_decay_ms", 0)] {
+        logged(&format!("arenas.{option}"), value);
+        for arena in 0..allocator_option::<u32>("arenas.narenas").unwrap_or(1) {
+            let _ = set_allocator_option(&format!("arena.{arena}.{option}"), value);
+        }
+    }
+    // jemalloc purges as it is used; a node that goes quiet after a burst would keep the
+    // burst's memory. Its background threads purge what has decayed meanwhile.
+    logged("background_thread", true);
+}
+
+/// [`set_allocator_option`], telling stderr when the allocator refuses (its default stays;
+/// the node runs either way).
+fn logged<T: Copy>(name: &str, value: T) {
+    if let Err(code) = set_allocator_option(name, value) {
+        eprintln!("the allocator refused {name} (error {code}); its default stays");
+    }
+}
+
+/// Set jemalloc's option `name` to `value`; `Err` holds the error number it answered.
+fn set_allocator_option<T: Copy>(name: &str, mut value: T) -> Result<(), i32> {
+    let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+    // SAFETY: `name` is a NUL-terminated option name and `value` a live value of the type the
+    // option takes (`ssize_t` for the decay times, `bool` for background threads): jemalloc
+    // copies `size_of::<T>()` bytes from it and writes nothing back (no old value asked).
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            (&mut value as *mut T).cast(),
+            std::mem::size_of::<T>(),
+        )
+    };
+    (code == 0).then_some(()).ok_or(code)
+}
+
+/// What jemalloc says option `name` is; `Err` holds the error number it answered.
+fn allocator_option<T: Copy + Default>(name: &str) -> Result<T, i32> {
+    let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
+    let mut value = T::default();
+    let mut len = std::mem::size_of::<T>();
+    // SAFETY: `T` is the type the option holds; jemalloc writes at most `len` bytes, the size
+    // of `value`, into it.
+    let code = unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr(),
+            (&mut value as *mut T).cast(),
+            &mut len,
+            std::ptr::null_mut(),
+            0,
+        )
+    };
+    (code == 0).then_some(value).ok_or(code)
 }
 
 /// Transparent huge pages off for this process, unless `JOL_ALLOCATOR_HUGE_PAGES=on`.
 ///
-/// mimalloc asks for huge pages on its arenas, and gives freed memory back after the purge
-/// delay; the next allocation there faults in a fresh 2 MiB page, which the kernel zeroes
-/// whole. In a profile of `jol bench sync` that zeroing (`clear_page_erms`) was a fifth of the
+/// An allocator that asks for huge pages (mimalloc did, on its arenas; jemalloc does when its
+/// `thp` option says so, or the system's setting is `always`) gives freed memory back after the
+/// purge delay, and the next allocation there faults in a fresh 2 MiB page, which the kernel
+/// zeroes whole. In a profile (with mimalloc) of `jol bench sync` that zeroing (`clear_page_erms`) was a fifth of the
 /// process's samples; with small pages the benchmarks spent 10–30 % less CPU per event where
 /// events come many per request, and a fifth less memory (BENCHMARKS.md, "Small pages"). The
 /// flag is the process's: every thread and every mapping, including what the allocator mapped
@@ -162,18 +207,19 @@ mod tests {
     }
 
     #[test]
-    fn the_purge_delay_index_is_mimallocs() {
-        // Before anyone sets it, the option at that index holds mimalloc's purge-delay default.
-        // SAFETY: reading an allocator option.
-        let default = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(
-            default, 1000,
-            "mimalloc's option {MI_OPTION_PURGE_DELAY} is not purge_delay"
-        );
+    fn the_allocator_takes_the_purge_delay_and_purges_in_the_background() {
         configure_allocator();
-        // SAFETY: as above.
-        let set = unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) };
-        assert_eq!(set as i64, PURGE_DELAY_MS);
+        for name in ["arenas.dirty_decay_ms", "arena.0.dirty_decay_ms"] {
+            assert_eq!(
+                allocator_option::<isize>(name),
+                Ok(PURGE_DELAY_MS),
+                "{name}"
+            );
+        }
+        for name in ["arenas.muzzy_decay_ms", "arena.0.muzzy_decay_ms"] {
+            assert_eq!(allocator_option::<isize>(name), Ok(0), "{name}");
+        }
+        assert_eq!(allocator_option::<bool>("background_thread"), Ok(true));
     }
 
     #[cfg(target_os = "linux")]
