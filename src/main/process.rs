@@ -14,8 +14,8 @@ use tracing_subscriber::EnvFilter;
 /// of `jol bench sync`; mimalloc, which took its place, hands a block freed by another thread
 /// back to the thread that allocated it, where it is cold in the cache (10-18 % of each node's
 /// samples on the first load of such a block). jemalloc lets the freeing thread reuse it: the
-/// live federation spends 12-16 % less CPU per event, catch-up 14 % less (BENCHMARKS.md,
-/// thirteenth sitting of issue 31).
+/// live federation spends 13 % less CPU per event at saturation, catch-up 13 % less
+/// (BENCHMARKS.md, "jemalloc").
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -96,8 +96,8 @@ fn allocator_option<T: Copy + Default>(name: &str) -> Result<T, i32> {
 /// An allocator that asks for huge pages (mimalloc did, on its arenas; jemalloc does when its
 /// `thp` option says so, or the system's setting is `always`) gives freed memory back after the
 /// purge delay, and the next allocation there faults in a fresh 2 MiB page, which the kernel
-/// zeroes whole. In a profile (with mimalloc) of `jol bench sync` that zeroing (`clear_page_erms`) was a fifth of the
-/// process's samples; with small pages the benchmarks spent 10–30 % less CPU per event where
+/// zeroes whole. In a profile of `jol bench sync` (with mimalloc) that zeroing
+/// (`clear_page_erms`) was a fifth of the process's samples; with small pages the benchmarks spent 10–30 % less CPU per event where
 /// events come many per request, and a fifth less memory (BENCHMARKS.md, "Small pages"). The
 /// flag is the process's: every thread and every mapping, including what the allocator mapped
 /// before `main`.
