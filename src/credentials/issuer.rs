@@ -132,6 +132,11 @@ impl Issuer {
             Ok(pin) => crate::registry::projector::person(&self.store, &pin)?,
             Err(_) => None,
         };
+        if view.is_none() {
+            // The node holds nothing of the person any more (the event that earns the
+            // credential was erased): nobody to hand a credential to.
+            return self.pass(position);
+        }
         // Only this task grows the list, so its length is the new entry's index.
         let status_idx = StatusList::load(&self.store)?.len();
         let (vct, status_uri) = (self.config.vct(), self.config.status_uri());
@@ -157,25 +162,47 @@ impl Issuer {
             "attests": {"source": held.attests.source, "id": held.attests.id},
         });
         publish(publisher, data, format!("credential/{}", held.id)).await?;
+        crate::cores::blocking(|| self.keep_issued(pin, &held, position))?;
+        Ok(Some(held))
+    }
+
+    /// Store the copy of a credential just published, the status list grown by its entry and
+    /// the cursor past `position`, durably, and sign the list again. A person forgotten while
+    /// the credential was being published gets no copy (it is how a credential reaches its
+    /// holder, so it is never handed out); the entry stays, as the published event does.
+    fn keep_issued(&self, pin: &str, held: &Held, position: u64) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
         list.push();
         let mut batch = WriteBatch::default();
-        let _held = self.store.person_states().hold();
-        if self.still_held(pin)? {
-            batch.set_credential(pin, &held.id, &held);
-        }
         batch.set_credential_state(&list.to_store(), Some(position));
-        self.store.apply_other(batch)?;
-        self.store.flush()?;
+        self.write_copy_if(batch, pin, held, |_| self.still_held(pin))?;
         self.resign(&list);
-        Ok(Some(held))
+        Ok(())
     }
 
-    /// Whether the node still holds data about `pin` (its view, as any pending erasure will
-    /// leave it), asked holding [`crate::store::PersonStates`] just before storing a copy of
-    /// the person's credential: a person forgotten while their credential was being published
-    /// gets no copy here (the holder keeps theirs, and the status list its entry).
+    /// Write `batch`, with the credential copy `held` of `pin` when `keep` says so, holding
+    /// the lock over a person's state ([`crate::store::PersonStates`], which an erasure that
+    /// forgets the person holds too) from the question to the write; then make it durable.
+    fn write_copy_if(
+        &self,
+        mut batch: WriteBatch,
+        pin: &str,
+        held: &Held,
+        keep: impl FnOnce(&Store) -> Result<bool, StoreError>,
+    ) -> Result<(), StoreError> {
+        {
+            let _held = self.store.person_states().hold();
+            if keep(&self.store)? {
+                batch.set_credential(pin, &held.id, held);
+            }
+            self.store.apply_other(batch)?;
+        }
+        self.store.flush()
+    }
+
+    /// Whether the node still holds data about `pin`: its view, as any pending erasure will
+    /// leave it.
     fn still_held(&self, pin: &str) -> Result<bool, StoreError> {
         Ok(match pin.parse() {
             Ok(pin) => crate::registry::projector::person(&self.store, &pin)?.is_some(),
@@ -226,21 +253,23 @@ impl Issuer {
         // Published first: a retry after a failure below publishes nothing twice (the same
         // idempotency key) and stores the revocation then.
         publish(publisher, data, format!("credential/{}/revoked", held.id)).await?;
+        crate::cores::blocking(|| self.keep_revoked(&pin, &held))?;
+        Ok(held)
+    }
+
+    /// Store a revocation just published: the credential's status bit set, the list signed
+    /// again, and the revoked copy written back, unless an erasure deleted it meanwhile.
+    fn keep_revoked(&self, pin: &str, held: &Held) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
         list.revoke(held.status_idx);
         let mut batch = WriteBatch::default();
-        // The copy is written back only if it is still here: an erasure may have deleted it
-        // while the revocation was being published.
-        let _held = self.store.person_states().hold();
-        if self.store.credential::<Held>(&pin, &id)?.is_some() {
-            batch.set_credential(&pin, &held.id, &held);
-        }
         batch.set_credential_state(&list.to_store(), None);
-        self.store.apply_other(batch)?;
-        self.store.flush()?;
+        self.write_copy_if(batch, pin, held, |store| {
+            Ok(store.credential::<Held>(pin, &held.id)?.is_some())
+        })?;
         self.resign(&list);
-        Ok(held)
+        Ok(())
     }
 
     /// The credentials issued to `pin` (the caller has decided it may read them).
@@ -391,11 +420,11 @@ mod tests {
         (store, p, issuer)
     }
 
-    /// A person forgotten (their erasure finished, nothing left of them) while their
-    /// credential was being published gets no copy at the issuer; the status list keeps the
-    /// credential's entry, so the holder's copy still verifies.
+    /// A person forgotten here (their erasure finished, nothing left of them) before the
+    /// issuer came to the event that earned a credential gets none: nothing is published and
+    /// no copy kept, and the cursor moves past the event.
     #[tokio::test]
-    async fn a_person_forgotten_meanwhile_leaves_no_copy_of_their_credential() {
+    async fn a_person_forgotten_before_the_issuer_comes_to_their_course_gets_no_credential() {
         let dir = tempfile::tempdir().unwrap();
         let (store, p, issuer) = issuing(&dir);
         publish_example(&p, "certified.json").await;
@@ -405,10 +434,40 @@ mod tests {
         store.apply_other(forget).unwrap();
         let head = store.last_position().unwrap();
         issue_page(&issuer, &p, 0, head).await.unwrap();
-        assert_eq!(store.last_position().unwrap(), head + 1, "it was issued");
+        assert_eq!(
+            store.last_position().unwrap(),
+            head,
+            "nothing was published"
+        );
         assert!(issuer.credentials_of("21503199012345").unwrap().is_empty());
-        assert_eq!(StatusList::load(&store).unwrap().len(), 1);
+        assert_eq!(StatusList::load(&store).unwrap().len(), 0);
         assert_eq!(meta_u64(&store, &Meta::CredentialCursor), head);
+    }
+
+    /// The person forgotten between publishing and storing (what the lock over a person's
+    /// state decides against, the erasure and this write never interleaving): neither an
+    /// issued nor a revoked credential leaves a copy under the PIN; the list still takes the
+    /// entry and the revocation.
+    #[tokio::test]
+    async fn no_copy_is_stored_for_a_person_forgotten_while_it_was_published() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = issuing(&dir);
+        publish_example(&p, "certified.json").await;
+        crate::registry::projector::catch_up(&store).unwrap();
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let pin = "21503199012345";
+        let held = issuer.credentials_of(pin).unwrap().remove(0);
+
+        let mut forget = WriteBatch::default();
+        store.forget_person(pin, &mut forget).unwrap();
+        store.apply_other(forget).unwrap();
+        issuer.keep_issued(pin, &held, head).unwrap();
+        issuer.keep_revoked(pin, &held).unwrap();
+        assert!(issuer.credentials_of(pin).unwrap().is_empty());
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.len(), 2, "the entry is kept");
+        assert_eq!(list.is_revoked(held.status_idx), Some(true));
     }
 
     #[tokio::test]

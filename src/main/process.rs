@@ -29,21 +29,28 @@ const PURGE_DELAY_MS: isize = 1000;
 /// it give memory back while the node is idle, and keep its memory in small pages.
 fn configure_allocator() {
     small_pages_only();
-    let delay = std::env::var("JOL_ALLOCATOR_PURGE_DELAY_MS")
-        .ok()
-        .and_then(|v| v.parse::<isize>().ok())
-        .unwrap_or(PURGE_DELAY_MS);
+    let delay = purge_delay_ms();
     // The arenas made from now on, then each made so far (arena 0 at least; one not made yet
     // refuses, and will take the first setting when it is).
     for (option, value) in [("dirty_decay_ms", delay), ("muzzy_decay_ms", 0)] {
         logged(&format!("arenas.{option}"), value);
-        for arena in 0..allocator_option::<u32>("arenas.narenas").unwrap_or(1) {
+        // SAFETY: `arenas.narenas` is an `unsigned`.
+        let arenas = unsafe { allocator_option::<u32>("arenas.narenas") }.unwrap_or(1);
+        for arena in 0..arenas {
             let _ = set_allocator_option(&format!("arena.{arena}.{option}"), value);
         }
     }
     // jemalloc purges as it is used; a node that goes quiet after a burst would keep the
     // burst's memory. Its background threads purge what has decayed meanwhile.
     logged("background_thread", true);
+}
+
+/// The purge delay: `JOL_ALLOCATOR_PURGE_DELAY_MS`, else [`PURGE_DELAY_MS`].
+fn purge_delay_ms() -> isize {
+    std::env::var("JOL_ALLOCATOR_PURGE_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<isize>().ok())
+        .unwrap_or(PURGE_DELAY_MS)
 }
 
 /// [`set_allocator_option`], telling stderr when the allocator refuses (its default stays;
@@ -73,12 +80,17 @@ fn set_allocator_option<T: Copy>(name: &str, mut value: T) -> Result<(), i32> {
 }
 
 /// What jemalloc says option `name` is; `Err` holds the error number it answered.
-fn allocator_option<T: Copy + Default>(name: &str) -> Result<T, i32> {
+///
+/// # Safety
+/// `T` must be the C type of the option (jemalloc copies the option's bytes into it even when
+/// the sizes differ): `u32` for `arenas.narenas`, `isize` for the decay times, `bool` for
+/// `background_thread`.
+unsafe fn allocator_option<T: Copy + Default>(name: &str) -> Result<T, i32> {
     let name = std::ffi::CString::new(name).map_err(|_| libc::EINVAL)?;
     let mut value = T::default();
     let mut len = std::mem::size_of::<T>();
-    // SAFETY: `T` is the type the option holds; jemalloc writes at most `len` bytes, the size
-    // of `value`, into it.
+    // SAFETY: `T` is the type the option holds (the caller's promise); jemalloc writes at most
+    // `len` bytes, the size of `value`, into it.
     let code = unsafe {
         tikv_jemalloc_sys::mallctl(
             name.as_ptr(),
@@ -209,17 +221,18 @@ mod tests {
     #[test]
     fn the_allocator_takes_the_purge_delay_and_purges_in_the_background() {
         configure_allocator();
+        // SAFETY (each read): the decay times are `ssize_t`, `background_thread` a `bool`.
         for name in ["arenas.dirty_decay_ms", "arena.0.dirty_decay_ms"] {
-            assert_eq!(
-                allocator_option::<isize>(name),
-                Ok(PURGE_DELAY_MS),
-                "{name}"
-            );
+            let set = unsafe { allocator_option::<isize>(name) };
+            assert_eq!(set, Ok(purge_delay_ms()), "{name}");
         }
         for name in ["arenas.muzzy_decay_ms", "arena.0.muzzy_decay_ms"] {
-            assert_eq!(allocator_option::<isize>(name), Ok(0), "{name}");
+            assert_eq!(unsafe { allocator_option::<isize>(name) }, Ok(0), "{name}");
         }
-        assert_eq!(allocator_option::<bool>("background_thread"), Ok(true));
+        assert_eq!(
+            unsafe { allocator_option::<bool>("background_thread") },
+            Ok(true)
+        );
     }
 
     #[cfg(target_os = "linux")]

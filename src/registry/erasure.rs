@@ -37,11 +37,14 @@ pub fn finish_pending(store: &Store) -> Result<usize, StoreError> {
         return Ok(0);
     }
     let persons: HashSet<Pin> = pending.iter().filter_map(|(p, _)| p.parse().ok()).collect();
-    let mut quarantined = quarantine_naming(store, &persons)?;
+    let (mut quarantined, mut read_to) = (HashMap::new(), 0);
+    quarantine_naming(store, &persons, &mut read_to, &mut quarantined)?;
     let mut finished = 0;
     for (pin, _) in &pending {
         let held = store.person_states().hold();
         projector::project_to_end(store)?;
+        // What was quarantined since (the writer ran rounds between two persons).
+        quarantine_naming(store, &persons, &mut read_to, &mut quarantined)?;
         if let Some(erased) = store.pending_erasure(pin)? {
             finish_one(store, pin, &erased, &mut quarantined)?;
             finished += 1;
@@ -193,18 +196,19 @@ fn record_in_access_log(
     Ok(())
 }
 
-/// The numbers of the quarantine records that name each of `persons`, in one reading of the
-/// quarantine (numbers only: a hostile share of it cannot fill the memory).
+/// The numbers of the quarantine records after record `after` that name any of `persons`,
+/// added to `found` by person (numbers only: a hostile share of the quarantine cannot fill the
+/// memory); `after` moves to the last record read.
 fn quarantine_naming(
     store: &Store,
     persons: &HashSet<Pin>,
-) -> Result<HashMap<Pin, Vec<u64>>, StoreError> {
-    let mut found: HashMap<Pin, Vec<u64>> = HashMap::new();
-    let mut after = 0;
+    after: &mut u64,
+    found: &mut HashMap<Pin, Vec<u64>>,
+) -> Result<(), StoreError> {
     loop {
-        let page = store.side_entries(SideLog::Quarantine, after, QUARANTINE_PAGE)?;
+        let page = store.side_entries(SideLog::Quarantine, *after, QUARANTINE_PAGE)?;
         let Some(&(last, _)) = page.last() else {
-            return Ok(found);
+            return Ok(());
         };
         for (number, bytes) in page {
             for pin in access::pins_in(&bytes) {
@@ -213,7 +217,7 @@ fn quarantine_naming(
                 }
             }
         }
-        after = last;
+        *after = last;
     }
 }
 

@@ -1737,7 +1737,8 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// The lock the writer and the projector take before writing a person's state.
+    /// The lock taken before writing a person's state ([`PersonStates`]: the writer, the
+    /// projector finishing an erasure, the credential issuer).
     pub fn person_states(&self) -> &PersonStates {
         &self.person_states
     }
