@@ -169,33 +169,46 @@ impl Issuer {
     /// Store the copy of a credential just published, the status list grown by its entry and
     /// the cursor past `position`, durably, and sign the list again. A person forgotten while
     /// the credential was being published gets no copy (it is how a credential reaches its
-    /// holder, so it is never handed out); the entry stays, as the published event does.
+    /// holder, so it is never handed out) and the entry is set revoked: the published event
+    /// stays, and nothing it names may be taken for valid.
     fn keep_issued(&self, pin: &str, held: &Held, position: u64) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
         list.push();
-        let mut batch = WriteBatch::default();
-        batch.set_credential_state(&list.to_store(), Some(position));
-        self.write_copy_if(batch, pin, held, |_| self.still_held(pin))?;
+        self.write_copy_if(
+            pin,
+            held,
+            |_| self.still_held(pin),
+            |kept, batch| {
+                if !kept {
+                    list.revoke(held.status_idx);
+                }
+                batch.set_credential_state(&list.to_store(), Some(position));
+            },
+        )?;
         self.resign(&list);
         Ok(())
     }
 
-    /// Write `batch`, with the credential copy `held` of `pin` when `keep` says so, holding
-    /// the lock over a person's state ([`crate::store::PersonStates`], which an erasure that
-    /// forgets the person holds too) from the question to the write; then make it durable.
+    /// Write the credential copy `held` of `pin` when `keep` says so, with what `rest` stages
+    /// knowing whether it does, holding the lock over a person's state
+    /// ([`crate::store::PersonStates`], which an erasure that forgets the person holds too) from
+    /// the question to the write; then make it durable.
     fn write_copy_if(
         &self,
-        mut batch: WriteBatch,
         pin: &str,
         held: &Held,
         keep: impl FnOnce(&Store) -> Result<bool, StoreError>,
+        rest: impl FnOnce(bool, &mut WriteBatch),
     ) -> Result<(), StoreError> {
         {
             let _held = self.store.person_states().hold();
-            if keep(&self.store)? {
+            let mut batch = WriteBatch::default();
+            let kept = keep(&self.store)?;
+            if kept {
                 batch.set_credential(pin, &held.id, held);
             }
+            rest(kept, &mut batch);
             self.store.apply_other(batch)?;
         }
         self.store.flush()
@@ -263,10 +276,9 @@ impl Issuer {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
         list.revoke(held.status_idx);
-        let mut batch = WriteBatch::default();
-        batch.set_credential_state(&list.to_store(), None);
-        self.write_copy_if(batch, pin, held, |store| {
-            Ok(store.credential::<Held>(pin, &held.id)?.is_some())
+        let still_there = |store: &Store| Ok(store.credential::<Held>(pin, &held.id)?.is_some());
+        self.write_copy_if(pin, held, still_there, |_, batch| {
+            batch.set_credential_state(&list.to_store(), None)
         })?;
         self.resign(&list);
         Ok(())
@@ -447,7 +459,7 @@ mod tests {
     /// The person forgotten between publishing and storing (what the lock over a person's
     /// state decides against, the erasure and this write never interleaving): neither an
     /// issued nor a revoked credential leaves a copy under the PIN; the list still takes the
-    /// entry and the revocation.
+    /// entry, revoked, and the revocation.
     #[tokio::test]
     async fn no_copy_is_stored_for_a_person_forgotten_while_it_was_published() {
         let dir = tempfile::tempdir().unwrap();
@@ -462,11 +474,18 @@ mod tests {
         let mut forget = WriteBatch::default();
         store.forget_person(pin, &mut forget).unwrap();
         store.apply_other(forget).unwrap();
-        issuer.keep_issued(pin, &held, head).unwrap();
+        // A second credential, published as the person was forgotten.
+        let next = Held {
+            id: Uuid::now_v7(),
+            status_idx: 1,
+            ..held.clone()
+        };
+        issuer.keep_issued(pin, &next, head).unwrap();
         issuer.keep_revoked(pin, &held).unwrap();
         assert!(issuer.credentials_of(pin).unwrap().is_empty());
         let list = StatusList::load(&store).unwrap();
         assert_eq!(list.len(), 2, "the entry is kept");
+        assert_eq!(list.is_revoked(next.status_idx), Some(true), "and revoked");
         assert_eq!(list.is_revoked(held.status_idx), Some(true));
     }
 
