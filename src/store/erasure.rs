@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::keys::{self, SideLog, Space};
 use super::{io, record, Indexed, LogAppend, Store, StoreError, WriteBatch};
-use crate::store::kv::Op;
+use crate::store::kv::{prefix_end, Op};
 
 impl WriteBatch {
     fn delete(&mut self, key: Vec<u8>) {
@@ -185,7 +185,8 @@ impl Store {
     /// by reader first: each reader is found by seeking past the one before, and only its
     /// records about `pin` are read (a few reads a reader, not every record held back).
     fn withheld_keys_about(&self, pin: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let (mut from, end) = (Space::Withheld.all(), keys::withheld_end());
+        let mut from = Space::Withheld.all();
+        let end = prefix_end(&from);
         let mut found = Vec::new();
         loop {
             let next = self.kv()?.range(&from, &end, 1).map_err(io("read"))?.pop();
@@ -197,7 +198,7 @@ impl Store {
             for entry in self.scan(&keys::withheld_from_about(reader, pin)) {
                 found.push(entry?.0);
             }
-            from = keys::withheld_after(reader);
+            from = prefix_end(&keys::withheld_from(reader));
         }
     }
 }

@@ -344,14 +344,9 @@ pub(super) fn withheld_reader(key: &[u8]) -> Option<&[u8]> {
     rest.split(|&b| b == 0).next()
 }
 
-/// The first key past every withheld record of `reader` (a member id holds no byte 0 or 1).
-pub(super) fn withheld_after(reader: &[u8]) -> Vec<u8> {
-    Space::Withheld.key(&[reader, &[1]])
-}
-
-/// The first key past every withheld record.
-pub(super) fn withheld_end() -> Vec<u8> {
-    vec![Space::Withheld.prefix() + 1]
+/// Everything withheld from `reader` (a member id holds no byte 0).
+pub(super) fn withheld_from(reader: &[u8]) -> Vec<u8> {
+    Space::Withheld.key(&[reader, &[0]])
 }
 
 pub(super) fn release(reader: &MemberId, number: u64) -> Vec<u8> {
