@@ -32,10 +32,10 @@ fn configure_allocator() {
     let delay = purge_delay_ms();
     // The arenas made from now on, then each made so far (arena 0 at least; one not made yet
     // refuses, and will take the first setting when it is).
+    // SAFETY: `arenas.narenas` is an `unsigned`.
+    let arenas = unsafe { allocator_option::<u32>("arenas.narenas") }.unwrap_or(1);
     for (option, value) in [("dirty_decay_ms", delay), ("muzzy_decay_ms", 0)] {
         logged(&format!("arenas.{option}"), value);
-        // SAFETY: `arenas.narenas` is an `unsigned`.
-        let arenas = unsafe { allocator_option::<u32>("arenas.narenas") }.unwrap_or(1);
         for arena in 0..arenas {
             let _ = set_allocator_option(&format!("arena.{arena}.{option}"), value);
         }
