@@ -128,10 +128,7 @@ impl Issuer {
         if self.store.credential_holder(&id)?.is_some() {
             return self.pass(position);
         }
-        let view: Option<PersonView> = match pin.parse() {
-            Ok(pin) => crate::registry::projector::person(&self.store, &pin)?,
-            Err(_) => None,
-        };
+        let view = self.view_of(pin)?;
         if view.is_none() {
             // The node holds nothing of the person any more (the event that earns the
             // credential was erased): nobody to hand a credential to.
@@ -178,7 +175,7 @@ impl Issuer {
         self.write_copy_if(
             pin,
             held,
-            |_| self.still_held(pin),
+            |_| Ok(self.view_of(pin)?.is_some()),
             |kept, batch| {
                 if !kept {
                     list.revoke(held.status_idx);
@@ -214,13 +211,13 @@ impl Issuer {
         self.store.flush()
     }
 
-    /// Whether the node still holds data about `pin`: its view, as any pending erasure will
-    /// leave it.
-    fn still_held(&self, pin: &str) -> Result<bool, StoreError> {
-        Ok(match pin.parse() {
-            Ok(pin) => crate::registry::projector::person(&self.store, &pin)?.is_some(),
-            Err(_) => false,
-        })
+    /// What the node holds of the person `pin` names: their view, as any pending erasure will
+    /// leave it (none for a PIN that does not parse).
+    fn view_of(&self, pin: &str) -> Result<Option<PersonView>, StoreError> {
+        match pin.parse() {
+            Ok(pin) => crate::registry::projector::person(&self.store, &pin),
+            Err(_) => Ok(None),
+        }
     }
 
     /// Move the cursor past `position`, which earns no (new) credential.
@@ -432,6 +429,13 @@ mod tests {
         (store, p, issuer)
     }
 
+    /// Forget `pin` here, as a finished erasure that leaves nothing of the person does.
+    fn forget(store: &Store, pin: &str) {
+        let mut batch = WriteBatch::default();
+        store.forget_person(pin, &mut batch).unwrap();
+        store.apply_other(batch).unwrap();
+    }
+
     /// A person forgotten here (their erasure finished, nothing left of them) before the
     /// issuer came to the event that earned a credential gets none: nothing is published and
     /// no copy kept, and the cursor moves past the event.
@@ -441,9 +445,7 @@ mod tests {
         let (store, p, issuer) = issuing(&dir);
         publish_example(&p, "certified.json").await;
         crate::registry::projector::catch_up(&store).unwrap();
-        let mut forget = WriteBatch::default();
-        store.forget_person("21503199012345", &mut forget).unwrap();
-        store.apply_other(forget).unwrap();
+        forget(&store, "21503199012345");
         let head = store.last_position().unwrap();
         issue_page(&issuer, &p, 0, head).await.unwrap();
         assert_eq!(
@@ -471,9 +473,7 @@ mod tests {
         let pin = "21503199012345";
         let held = issuer.credentials_of(pin).unwrap().remove(0);
 
-        let mut forget = WriteBatch::default();
-        store.forget_person(pin, &mut forget).unwrap();
-        store.apply_other(forget).unwrap();
+        forget(&store, pin);
         // A second credential, published as the person was forgotten.
         let next = Held {
             id: Uuid::now_v7(),
