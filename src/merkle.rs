@@ -22,9 +22,16 @@ pub fn empty_root() -> Hash {
 
 /// RFC 9162: `MTH({d}) = SHA-256(0x00 || d)`.
 pub fn leaf_hash(entry: &[u8]) -> Hash {
+    leaf_hash_of(&[entry])
+}
+
+/// [`leaf_hash`] of the entry that is `parts` one after the other (not joined first).
+pub fn leaf_hash_of(parts: &[&[u8]]) -> Hash {
     let mut h = Sha256::new();
     h.update([0u8]);
-    h.update(entry);
+    for part in parts {
+        h.update(part);
+    }
     h.finalize().into()
 }
 
@@ -392,6 +399,17 @@ mod tests {
         "ddb89be403809e325750d3d263cd78929c2942b7942a34b77e122c9594a74c8c",
         "5dc9da79a70659a9ad559cb701ded9a2ab9d823aad2f4960cfe370eff4604328",
     ];
+
+    #[test]
+    fn a_leaf_of_parts_is_the_leaf_of_them_joined() {
+        let joined = leaf_hash(b"header.payload.signature");
+        assert_eq!(
+            leaf_hash_of(&[b"header", b".", b"payload.", b"signature"]),
+            joined
+        );
+        assert_eq!(leaf_hash_of(&[b"header.payload.signature"]), joined);
+        assert_ne!(leaf_hash_of(&[b"header", b"payload", b"signature"]), joined);
+    }
 
     #[test]
     fn roots_match_the_rfc_test_vectors() {

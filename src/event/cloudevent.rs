@@ -182,9 +182,10 @@ impl Event {
     /// [`Event::sign`] of an event the caller gives up (no copy of it is made).
     pub(crate) fn into_signed(self, key: &SigningKey, kid: &KeyName) -> SignedEvent {
         let payload = serde_json::to_vec(&self).unwrap_or_default();
-        let bytes = jws::sign(key, kid, Typ::Event, &payload);
+        let (bytes, members) = jws::sign_located(key, kid, Typ::Event, &payload, []);
         SignedEvent {
             bytes: bytes.into(),
+            members,
             event: Arc::new(self),
             disclosed: Arc::new([]),
             selective: false,
@@ -216,7 +217,7 @@ impl Event {
                 )
             }
         };
-        let bytes = jws::sign_disclosing(
+        let (bytes, members) = jws::sign_located(
             key,
             kid,
             Typ::SdEvent,
@@ -225,6 +226,7 @@ impl Event {
         );
         SignedEvent {
             bytes: bytes.into(),
+            members,
             event: Arc::new(self),
             disclosed: disclosed.into(),
             selective: true,
@@ -255,6 +257,8 @@ impl Event {
 #[derive(Debug, Clone)]
 pub struct SignedEvent {
     bytes: Arc<[u8]>,
+    /// Where the signed members are in `bytes` (`None` only for a text no parse of ours takes).
+    members: Option<jws::Members>,
     event: Arc<Event>,
     disclosed: Arc<[Disclosed]>,
     selective: bool,
@@ -272,6 +276,7 @@ impl SignedEvent {
         let disclosed = reveal(&mut event, &jws)?;
         let signed = SignedEvent {
             bytes: bytes.into(),
+            members: Some(jws.members()),
             event: Arc::new(event),
             disclosed,
             selective: jws.typ() == Typ::SdEvent,
@@ -290,6 +295,7 @@ impl SignedEvent {
         let disclosed = reveal(&mut event, &jws)?;
         Ok(SignedEvent {
             bytes: bytes.into(),
+            members: Some(jws.members()),
             event: Arc::new(event),
             disclosed,
             selective: jws.typ() == Typ::SdEvent,
@@ -320,10 +326,20 @@ impl SignedEvent {
             .iter()
             .filter(|d| fields.allows(&d.pointer))
             .map(|d| d.encoded.as_str());
-        match jws::with_disclosures(&self.bytes, kept) {
+        let fewer = match &self.members {
+            Some(members) => jws::with_disclosures_at(&self.bytes, members, kept),
+            None => jws::with_disclosures(&self.bytes, kept),
+        };
+        match fewer {
             Some(bytes) => std::borrow::Cow::Owned(bytes),
             None => std::borrow::Cow::Borrowed(&self.bytes),
         }
+    }
+
+    /// Where the signed members are in [`SignedEvent::bytes`], as located when the event was
+    /// parsed or signed.
+    pub(crate) fn members(&self) -> Option<jws::Members> {
+        self.members
     }
 
     /// The event, shared.
@@ -426,6 +442,7 @@ mod tests {
         let kid = KeyName::new(source.clone(), "sign-1").unwrap();
         let data = json!({"event": "X", "person": {"pin": "21503199012345", "sex": "F"}});
         let event = Event::new(source, EventType::ReturneeRecord, 3, data.clone());
+        let whole = event.clone().into_signed(&key, &kid);
         let fields: Vec<Pointer> = ["/person/pin", "/person/sex"]
             .iter()
             .map(|p| p.parse().unwrap())
@@ -448,9 +465,24 @@ mod tests {
         let none = jws::with_disclosures(signed.bytes(), []).unwrap();
         let (erased, _) = SignedEvent::parse(&none).unwrap();
         assert_eq!(erased.event().data, json!({"event": "X", "person": {}}));
-        // One signed part, one leaf: the log never depends on a disclosure.
+        // One signed part, one leaf: the log never depends on a disclosure, and the leaf the
+        // writer takes from where the members were found is the auditor's, from the bytes.
         assert_eq!(jws::compact(signed.bytes()), jws::compact(&fewer));
         assert_eq!(jws::compact(signed.bytes()), jws::compact(&none));
+        let leaf = crate::log::event_leaf(signed.bytes());
+        assert_eq!(
+            leaf,
+            crate::merkle::leaf_hash(&jws::compact(signed.bytes()).unwrap())
+        );
+        for bytes in [signed.bytes(), &fewer[..], &none[..]] {
+            let (parsed, _) = SignedEvent::parse(bytes).unwrap();
+            assert_eq!(crate::log::signed_event_leaf(&parsed), leaf);
+        }
+        assert_eq!(crate::log::signed_event_leaf(&signed), leaf);
+        assert_eq!(
+            crate::log::signed_event_leaf(&whole),
+            crate::merkle::leaf_hash(&jws::compact(whole.bytes()).unwrap())
+        );
         // Every field granted: the stored bytes as they are.
         assert_eq!(&*signed.for_reader(&Fields::All), signed.bytes());
     }

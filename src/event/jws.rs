@@ -95,6 +95,76 @@ struct Unprotected<'a> {
     disclosures: Vec<&'a str>,
 }
 
+/// Where the signed members of a flattened JWS lie in its JSON text, as byte ranges: its
+/// compact serialization (the log's leaf) and its copies with fewer disclosures (what a reader is
+/// handed) are made from these without parsing the text again. Located when the JWS is parsed
+/// or signed; they name ranges of that text only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Members {
+    protected: (usize, usize),
+    payload: (usize, usize),
+    signature: (usize, usize),
+}
+
+impl Members {
+    /// Those of `flattened`, by parsing it; `None` when it is not a flattened JWS.
+    pub fn of(flattened: &[u8]) -> Option<Members> {
+        let f: Flattened = serde_json::from_slice(flattened).ok()?;
+        Members::locate(flattened, &f)
+    }
+
+    /// Those of `f`, parsed from `text`: its members are strings borrowed from it (a string
+    /// holding an escape is not borrowed, so such a text is refused as it is parsed).
+    fn locate(text: &[u8], f: &Flattened) -> Option<Members> {
+        let start = text.as_ptr() as usize;
+        let range = |member: &str| {
+            let from = (member.as_ptr() as usize).checked_sub(start)?;
+            let to = from.checked_add(member.len())?;
+            (to <= text.len()).then_some((from, to))
+        };
+        Some(Members {
+            protected: range(f.protected)?,
+            payload: range(f.payload)?,
+            signature: range(f.signature)?,
+        })
+    }
+
+    /// The members `protected`, `payload` and `signature` in `text`, the text they were
+    /// located in; `None` when it is another (too short, or not text there).
+    pub fn in_text<'a>(&self, text: &'a [u8]) -> Option<[&'a str; 3]> {
+        let member = |(from, to): (usize, usize)| {
+            text.get(from..to).and_then(|b| std::str::from_utf8(b).ok())
+        };
+        Some([
+            member(self.protected)?,
+            member(self.payload)?,
+            member(self.signature)?,
+        ])
+    }
+
+    /// Where each member is once `to_json` has written `f` (whose members need no escape)
+    /// from its first byte: the layout that function writes.
+    fn as_written(f: &Flattened) -> Members {
+        let protected = (
+            PROTECTED_AT.len() + 1,
+            PROTECTED_AT.len() + 1 + f.protected.len(),
+        );
+        let payload_from = protected.1 + 1 + PAYLOAD_AT.len() + 1;
+        let payload = (payload_from, payload_from + f.payload.len());
+        let signature_from = payload.1 + 1 + SIGNATURE_AT.len() + 1;
+        Members {
+            protected,
+            payload,
+            signature: (signature_from, signature_from + f.signature.len()),
+        }
+    }
+}
+
+/// What `Flattened::to_json` writes before each signed member's opening quote.
+const PROTECTED_AT: &[u8] = b"{\"protected\":";
+const PAYLOAD_AT: &[u8] = b",\"payload\":";
+const SIGNATURE_AT: &[u8] = b",\"signature\":";
+
 impl Flattened<'_> {
     /// The object as JSON text, exactly as serde_json writes it. Its members are base64url, or
     /// were read from JSON as borrowed strings (which hold nothing JSON escapes), so they are
@@ -102,18 +172,24 @@ impl Flattened<'_> {
     /// for each event it delivers with fewer disclosures); a member holding a character JSON
     /// escapes still goes through serde_json.
     fn to_json(&self) -> Vec<u8> {
+        self.to_located_json().0
+    }
+
+    /// [`Flattened::to_json`], with where its signed members are in it (`None` for a text
+    /// serde_json wrote: one with escapes, which no parse of ours takes).
+    fn to_located_json(&self) -> (Vec<u8>, Option<Members>) {
         let disclosures = self.header.as_ref().map_or(&[][..], |h| &h.disclosures[..]);
         let parts = [self.protected, self.payload, self.signature];
         let members = || parts.iter().chain(disclosures);
         if !members().all(|s| needs_no_escape(s)) {
-            return serde_json::to_vec(self).unwrap_or_default();
+            return (serde_json::to_vec(self).unwrap_or_default(), None);
         }
         let mut out = Vec::with_capacity(members().map(|s| s.len() + 3).sum::<usize>() + 64);
-        out.extend_from_slice(b"{\"protected\":");
+        out.extend_from_slice(PROTECTED_AT);
         push_string(&mut out, self.protected);
-        out.extend_from_slice(b",\"payload\":");
+        out.extend_from_slice(PAYLOAD_AT);
         push_string(&mut out, self.payload);
-        out.extend_from_slice(b",\"signature\":");
+        out.extend_from_slice(SIGNATURE_AT);
         push_string(&mut out, self.signature);
         if self.header.is_some() {
             out.extend_from_slice(b",\"header\":{\"disclosures\":[");
@@ -126,7 +202,7 @@ impl Flattened<'_> {
             out.extend_from_slice(b"]}");
         }
         out.push(b'}');
-        out
+        (out, Some(Members::as_written(self)))
     }
 }
 
@@ -225,7 +301,7 @@ pub(crate) fn sign_with(
     typ: Option<Typ>,
     payload: &[u8],
 ) -> Vec<u8> {
-    sign_disclosing_with(key, kid, alg, typ, payload, [])
+    sign_disclosing_with(key, kid, alg, typ, payload, []).0
 }
 
 /// Sign `payload` as a `typ` object and return the flattened JWS with `disclosures` as its
@@ -237,6 +313,17 @@ pub fn sign_disclosing<'d>(
     payload: &[u8],
     disclosures: impl IntoIterator<Item = &'d str>,
 ) -> Vec<u8> {
+    sign_disclosing_with(key, kid, Alg::Ed25519, Some(typ), payload, disclosures).0
+}
+
+/// [`sign_disclosing`], with where the signed members are in the text.
+pub(crate) fn sign_located<'d>(
+    key: &SigningKey,
+    kid: &KeyName,
+    typ: Typ,
+    payload: &[u8],
+    disclosures: impl IntoIterator<Item = &'d str>,
+) -> (Vec<u8>, Option<Members>) {
     sign_disclosing_with(key, kid, Alg::Ed25519, Some(typ), payload, disclosures)
 }
 
@@ -247,7 +334,7 @@ fn sign_disclosing_with<'d>(
     typ: Option<Typ>,
     payload: &[u8],
     disclosures: impl IntoIterator<Item = &'d str>,
-) -> Vec<u8> {
+) -> (Vec<u8>, Option<Members>) {
     let header = Header {
         alg: alg.as_str().into(),
         kid: kid.to_string(),
@@ -267,7 +354,7 @@ fn sign_disclosing_with<'d>(
         signature: &signature,
         header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
     }
-    .to_json()
+    .to_located_json()
 }
 
 /// The same flattened JWS with `disclosures` as its unprotected header (none: no header). The
@@ -276,12 +363,23 @@ pub fn with_disclosures<'d>(
     flattened: &[u8],
     disclosures: impl IntoIterator<Item = &'d str>,
 ) -> Option<Vec<u8>> {
-    let f: Flattened = serde_json::from_slice(flattened).ok()?;
+    with_disclosures_at(flattened, &Members::of(flattened)?, disclosures)
+}
+
+/// [`with_disclosures`] of a flattened JWS whose members are known to be at `members`.
+pub(crate) fn with_disclosures_at<'d>(
+    flattened: &[u8],
+    members: &Members,
+    disclosures: impl IntoIterator<Item = &'d str>,
+) -> Option<Vec<u8>> {
+    let [protected, payload, signature] = members.in_text(flattened)?;
     let disclosures: Vec<&str> = disclosures.into_iter().collect();
     Some(
         Flattened {
+            protected,
+            payload,
+            signature,
             header: (!disclosures.is_empty()).then_some(Unprotected { disclosures }),
-            ..f
         }
         .to_json(),
     )
@@ -289,10 +387,11 @@ pub fn with_disclosures<'d>(
 
 /// The compact serialization (`protected.payload.signature`) of a flattened JWS: the same JWS
 /// in a form any party can rebuild exactly, whatever key order or whitespace the JSON came in.
-/// The Merkle log hashes this.
+/// The Merkle log hashes this ([`crate::log::event_leaf`], which hashes the three members where
+/// they are instead of joining them first).
 pub fn compact(flattened: &[u8]) -> Option<Vec<u8>> {
-    let f: Flattened = serde_json::from_slice(flattened).ok()?;
-    Some(format!("{}.{}.{}", f.protected, f.payload, f.signature).into_bytes())
+    let [protected, payload, signature] = Members::of(flattened)?.in_text(flattened)?;
+    Some(format!("{protected}.{payload}.{signature}").into_bytes())
 }
 
 fn signing_input(protected: &str, payload: &str) -> String {
@@ -313,6 +412,7 @@ fn decode(member: &'static str, s: &str) -> Result<Vec<u8>, JwsError> {
 /// A parsed, not yet verified, JWS.
 #[derive(Debug, Clone)]
 pub struct Jws {
+    members: Members,
     alg: Alg,
     kid: KeyName,
     typ: Typ,
@@ -330,6 +430,11 @@ impl Jws {
     pub fn parse(bytes: &[u8], expected: Typ) -> Result<Jws, JwsError> {
         let f: Flattened =
             serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.into()))?;
+        let members = Members::locate(bytes, &f).ok_or_else(|| {
+            JwsError::Malformed(
+                <serde_json::Error as serde::de::Error>::custom("a member outside the text").into(),
+            )
+        })?;
         let header: Header = serde_json::from_slice(&decode("protected", f.protected)?)
             .map_err(|e| JwsError::Header(e.into()))?;
         let alg = match header.alg.as_str() {
@@ -364,6 +469,7 @@ impl Jws {
             .try_into()
             .map_err(|_| JwsError::Base64("signature"))?;
         Ok(Jws {
+            members,
             alg,
             kid,
             typ,
@@ -375,6 +481,11 @@ impl Jws {
                 .map(|h| h.disclosures.into_iter().map(String::from).collect())
                 .unwrap_or_default(),
         })
+    }
+
+    /// Where its signed members are in the text it was parsed from.
+    pub fn members(&self) -> Members {
+        self.members
     }
 
     /// The algorithm the header names.
@@ -423,6 +534,50 @@ mod tests {
         "central-server/GOV/70000001/migration#sign-1"
             .parse()
             .unwrap()
+    }
+
+    /// Where the signed members are is found alike when the JWS is signed, when it is parsed,
+    /// and in a text that came with its members in another order and with whitespace; each is
+    /// the member itself, and a copy with fewer disclosures made from them is the one a parse
+    /// makes.
+    #[test]
+    fn the_members_are_found_alike_when_signed_parsed_or_reordered() {
+        let key = keys::generate();
+        let (signed, members) = sign_located(
+            &key,
+            &kid(),
+            Typ::SdEvent,
+            b"{\"_sd\":[]}",
+            ["WyJhIiwiYiJd", "WyJjIl0"],
+        );
+        let members = members.unwrap();
+        assert_eq!(Members::of(&signed), Some(members));
+        assert_eq!(Jws::parse(&signed, Typ::Event).unwrap().members(), members);
+        let f: Flattened = serde_json::from_slice(&signed).unwrap();
+        assert_eq!(
+            members.in_text(&signed),
+            Some([f.protected, f.payload, f.signature])
+        );
+        let reordered = format!(
+            "{{ \"header\" : {{\"disclosures\":[\"WyJhIiwiYiJd\"]}},\n \"signature\":\"{}\", \"payload\": \"{}\",\"protected\":\"{}\" }}",
+            f.signature, f.payload, f.protected
+        );
+        let at = Jws::parse(reordered.as_bytes(), Typ::Event)
+            .unwrap()
+            .members();
+        assert_ne!(at, members);
+        assert_eq!(
+            at.in_text(reordered.as_bytes()),
+            Some([f.protected, f.payload, f.signature])
+        );
+        for disclosures in [&[][..], &["WyJjIl0"][..]] {
+            assert_eq!(
+                with_disclosures_at(reordered.as_bytes(), &at, disclosures.iter().copied()),
+                with_disclosures(&signed, disclosures.iter().copied()),
+            );
+        }
+        // Ranges of another text name nothing in a shorter one.
+        assert_eq!(members.in_text(&signed[..signed.len() / 2]), None);
     }
 
     /// A flattened JWS is written exactly as serde_json writes it: copied where its members

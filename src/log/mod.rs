@@ -14,14 +14,34 @@ pub mod checkpoint;
 pub mod note;
 pub mod tiles;
 
-use crate::merkle::{leaf_hash, Hash};
+use crate::event::cloudevent::SignedEvent;
+use crate::event::jws::Members;
+use crate::merkle::{leaf_hash, leaf_hash_of, Hash};
 
 /// The Merkle log leaf of a stored event: the RFC 9162 leaf hash of its JWS in compact
 /// serialisation (`header.payload.signature`), or of the stored bytes themselves when they are not
-/// a flattened JWS. Every writer of the log and every auditor of it calls this one function.
+/// a flattened JWS. Every writer of the log and every auditor of it comes here (the writer
+/// through [`signed_event_leaf`]).
 pub fn event_leaf(stored: &[u8]) -> Hash {
-    match crate::event::jws::compact(stored) {
-        Some(compact) => leaf_hash(&compact),
+    leaf_at(stored, Members::of(stored))
+}
+
+/// [`event_leaf`] of an event parsed or signed here, from where its members were found then
+/// (its JSON is not parsed again).
+pub fn signed_event_leaf(signed: &SignedEvent) -> Hash {
+    leaf_at(signed.bytes(), signed.members())
+}
+
+/// The leaf of `stored` whose signed members are at `members`.
+fn leaf_at(stored: &[u8], members: Option<Members>) -> Hash {
+    match members.and_then(|m| m.in_text(stored)) {
+        Some([protected, payload, signature]) => leaf_hash_of(&[
+            protected.as_bytes(),
+            b".",
+            payload.as_bytes(),
+            b".",
+            signature.as_bytes(),
+        ]),
         None => leaf_hash(stored),
     }
 }

@@ -171,8 +171,8 @@ impl Writer {
 
     /// Stage the Merkle leaf of the event appended at the next position (same atomic write);
     /// returns it.
-    fn stage_leaf(&mut self, jws: &[u8], batch: &mut WriteBatch) -> crate::merkle::Hash {
-        let leaf = crate::log::event_leaf(jws);
+    fn stage_leaf(&mut self, signed: &SignedEvent, batch: &mut WriteBatch) -> crate::merkle::Hash {
+        let leaf = crate::log::signed_event_leaf(signed);
         for (level, index, hash) in self.tree.append(leaf) {
             batch.set_subtree(LogAppend::writer(), level, index, &hash);
         }
@@ -369,7 +369,7 @@ impl Writer {
             if !round.ids.insert((e.source.clone(), e.id)) {
                 continue;
             }
-            let leaf = self.stage_leaf(signed.bytes(), &mut round.batch);
+            let leaf = self.stage_leaf(&signed, &mut round.batch);
             round.batch.append(
                 LogAppend::writer(),
                 Append {
@@ -885,7 +885,7 @@ impl Writer {
         self.stage_consent(&event, round);
         round.ids.insert((event.source.clone(), event.id));
         round.published += 1;
-        let leaf = self.stage_leaf(signed.bytes(), &mut round.batch);
+        let leaf = self.stage_leaf(&signed, &mut round.batch);
         round.batch.append(
             LogAppend::writer(),
             Append {

@@ -149,6 +149,18 @@ fn storage(c: &mut Criterion) {
             )
         },
     );
+    c.bench_function(
+        "Merkle leaf of an event signed or parsed here (members found then + leaf hash + frontier append)",
+        |b| {
+            b.iter_batched(
+                Frontier::default,
+                |mut frontier| {
+                    black_box(frontier.append(jol::log::signed_event_leaf(leaf_event)))
+                },
+                BatchSize::SmallInput,
+            )
+        },
+    );
 }
 
 criterion_group! {
