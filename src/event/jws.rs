@@ -141,29 +141,7 @@ impl Members {
             member(self.signature)?,
         ])
     }
-
-    /// Where each member is once `to_json` has written `f` (whose members need no escape)
-    /// from its first byte: the layout that function writes.
-    fn as_written(f: &Flattened) -> Members {
-        let protected = (
-            PROTECTED_AT.len() + 1,
-            PROTECTED_AT.len() + 1 + f.protected.len(),
-        );
-        let payload_from = protected.1 + 1 + PAYLOAD_AT.len() + 1;
-        let payload = (payload_from, payload_from + f.payload.len());
-        let signature_from = payload.1 + 1 + SIGNATURE_AT.len() + 1;
-        Members {
-            protected,
-            payload,
-            signature: (signature_from, signature_from + f.signature.len()),
-        }
-    }
 }
-
-/// What `Flattened::to_json` writes before each signed member's opening quote.
-const PROTECTED_AT: &[u8] = b"{\"protected\":";
-const PAYLOAD_AT: &[u8] = b",\"payload\":";
-const SIGNATURE_AT: &[u8] = b",\"signature\":";
 
 impl Flattened<'_> {
     /// The object as JSON text, exactly as serde_json writes it. Its members are base64url, or
@@ -185,12 +163,12 @@ impl Flattened<'_> {
             return (serde_json::to_vec(self).unwrap_or_default(), None);
         }
         let mut out = Vec::with_capacity(members().map(|s| s.len() + 3).sum::<usize>() + 64);
-        out.extend_from_slice(PROTECTED_AT);
-        push_string(&mut out, self.protected);
-        out.extend_from_slice(PAYLOAD_AT);
-        push_string(&mut out, self.payload);
-        out.extend_from_slice(SIGNATURE_AT);
-        push_string(&mut out, self.signature);
+        out.extend_from_slice(b"{\"protected\":");
+        let protected = push_string(&mut out, self.protected);
+        out.extend_from_slice(b",\"payload\":");
+        let payload = push_string(&mut out, self.payload);
+        out.extend_from_slice(b",\"signature\":");
+        let signature = push_string(&mut out, self.signature);
         if self.header.is_some() {
             out.extend_from_slice(b",\"header\":{\"disclosures\":[");
             for (i, d) in disclosures.iter().enumerate() {
@@ -202,7 +180,12 @@ impl Flattened<'_> {
             out.extend_from_slice(b"]}");
         }
         out.push(b'}');
-        (out, Some(Members::as_written(self)))
+        let members = Members {
+            protected,
+            payload,
+            signature,
+        };
+        (out, Some(members))
     }
 }
 
@@ -213,11 +196,14 @@ fn needs_no_escape(s: &str) -> bool {
         .fold(true, |ok, b| ok & (b >= 0x20) & (b != b'"') & (b != b'\\'))
 }
 
-/// `s` (which [`needs_no_escape`]) as a JSON string.
-fn push_string(out: &mut Vec<u8>, s: &str) {
+/// `s` (which [`needs_no_escape`]) as a JSON string; returns where its characters are in `out`.
+fn push_string(out: &mut Vec<u8>, s: &str) -> (usize, usize) {
     out.push(b'"');
+    let from = out.len();
     out.extend_from_slice(s.as_bytes());
+    let to = out.len();
     out.push(b'"');
+    (from, to)
 }
 
 #[derive(Serialize, Deserialize)]
