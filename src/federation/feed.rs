@@ -997,6 +997,27 @@ mod tests {
         assert_eq!(not_following.release_head, None);
     }
 
+    /// What was withheld before the node's writer restarted is released by a consent given
+    /// after it: the writer reads from the store whom anything is withheld from.
+    #[tokio::test]
+    async fn a_consent_after_a_restart_releases_what_was_withheld_before_it() {
+        let fed = Federation::new();
+        let node = fed.node(&fed.migration);
+        let withheld = node
+            .publish(EventType::ReturneeRecord, returnee(B, &[&fed.employment]))
+            .await;
+        let node = node.restarted();
+        let both = [&fed.employment, &fed.education];
+        node.publish(EventType::ReturneeRecord, returnee(B, &both))
+            .await;
+        let after = page(&peer_api(&node), &fed.education, "after=1&released_after=0").await;
+        assert_eq!(shape(&after.released), [(1, "event")]);
+        assert_eq!(
+            after.released[0].jws.as_ref().unwrap().get().as_bytes(),
+            &withheld.jws[..]
+        );
+    }
+
     #[tokio::test]
     async fn under_an_expired_manifest_the_feed_serves_nothing() {
         let fed = Federation::new();

@@ -53,6 +53,7 @@ pub(super) struct Node {
     pub(crate) publisher: Publisher,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) key: SigningKey,
+    max_event_bytes: usize,
     _writer: JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
@@ -193,14 +194,7 @@ impl Federation {
             key: key.clone(),
             max_event_bytes,
         };
-        let (publisher, writer) = Publisher::start(
-            store.clone(),
-            schemas.clone(),
-            signer,
-            metrics.clone(),
-            Some(trust.clone()),
-        )
-        .expect("a writer");
+        let (publisher, writer) = start(&store, &schemas, signer, &metrics, &trust);
         Node {
             member: member.clone(),
             store,
@@ -209,13 +203,70 @@ impl Federation {
             publisher,
             metrics,
             key,
+            max_event_bytes,
             _writer: writer,
             _dir: dir,
         }
     }
 }
 
+/// A writer of the node's store, and the publisher that hands it work.
+fn start(
+    store: &Store,
+    schemas: &Arc<Schemas>,
+    signer: Signer,
+    metrics: &Arc<Metrics>,
+    trust: &Arc<Trust>,
+) -> (Publisher, JoinHandle<()>) {
+    Publisher::start(
+        store.clone(),
+        schemas.clone(),
+        signer,
+        metrics.clone(),
+        Some(trust.clone()),
+    )
+    .expect("a writer")
+}
+
 impl Node {
+    /// The same node with its writer stopped and started again on its store: what the writer
+    /// holds in memory is read from the store anew.
+    pub(super) fn restarted(self) -> Node {
+        let Node {
+            member,
+            store,
+            trust,
+            schemas,
+            publisher,
+            metrics,
+            key,
+            max_event_bytes,
+            _writer,
+            _dir,
+        } = self;
+        drop(publisher);
+        _writer.join().expect("the writer stopped");
+        let signer = Signer {
+            member: member.clone(),
+            kid: Federation::kid(&member),
+            key: key.clone(),
+            max_event_bytes,
+        };
+        let (publisher, writer) = start(&store, &schemas, signer, &metrics, &trust);
+        Node {
+            member,
+            store,
+            trust,
+            schemas,
+            publisher,
+            metrics,
+            key,
+            max_event_bytes,
+            _writer: writer,
+            _dir,
+        }
+    }
+
     /// Publish one of this member's own events.
     pub(super) async fn publish(&self, t: EventType, data: Value) -> Published {
         self.publisher

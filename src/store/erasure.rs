@@ -15,8 +15,8 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::keys::{self, SideLog, Space};
-use super::{io, record, Indexed, LogAppend, Store, StoreError, WriteBatch};
-use crate::store::kv::{prefix_end, Op};
+use super::{record, Indexed, LogAppend, Store, StoreError, WriteBatch};
+use crate::store::kv::Op;
 
 impl WriteBatch {
     fn delete(&mut self, key: Vec<u8>) {
@@ -181,25 +181,16 @@ impl Store {
         Ok(())
     }
 
-    /// The keys of the records withheld about `pin` from every reader. The records are keyed
-    /// by reader first: each reader is found by seeking past the one before, and only its
+    /// The keys of the records withheld about `pin` from every reader: only each reader's
     /// records about `pin` are read (a few reads a reader, not every record held back).
     fn withheld_keys_about(&self, pin: &str) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut from = Space::Withheld.all();
-        let end = prefix_end(&from);
         let mut found = Vec::new();
-        loop {
-            let next = self.kv()?.range(&from, &end, 1).map_err(io("read"))?.pop();
-            let Some((key, _)) = next else {
-                return Ok(found);
-            };
-            let reader =
-                keys::withheld_reader(&key).ok_or(StoreError::Corrupt("withheld record's key"))?;
-            for entry in self.scan(&keys::withheld_from_about(reader, pin)) {
+        for reader in self.withheld_readers()? {
+            for entry in self.scan(&keys::withheld_from_about(reader.as_bytes(), pin)) {
                 found.push(entry?.0);
             }
-            from = prefix_end(&keys::withheld_from(reader));
         }
+        Ok(found)
     }
 }
 
@@ -251,6 +242,9 @@ mod tests {
         b.set_credential(PIN, &mine, &serde_json::json!({"pin": PIN}));
         b.set_credential(other, &theirs, &serde_json::json!({"pin": other}));
         store.apply_other(b).unwrap();
+        let mut named: Vec<String> = readers.iter().map(MemberId::to_string).collect();
+        named.sort();
+        assert_eq!(store.withheld_readers().unwrap(), named, "each reader once");
         store
             .append_access(vec![(vec![PIN.into(), other.into()], b"{}".to_vec())])
             .unwrap();

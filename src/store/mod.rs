@@ -1281,6 +1281,24 @@ impl Store {
             .collect()
     }
 
+    /// Every reader something is withheld from here (released or not), each once. The records
+    /// are keyed by reader first: each reader is found by seeking past the one before (a read a
+    /// reader, not one a record).
+    pub(crate) fn withheld_readers(&self) -> Result<Vec<String>, StoreError> {
+        let mut from = keys::Space::Withheld.all();
+        let end = kv::prefix_end(&from);
+        let mut readers = Vec::new();
+        while let Some((key, _)) = self.kv()?.range(&from, &end, 1).map_err(io("read"))?.pop() {
+            let reader =
+                keys::withheld_reader(&key).ok_or(StoreError::Corrupt("withheld record's key"))?;
+            from = kv::prefix_end(&keys::withheld_from(reader));
+            let reader = String::from_utf8(reader.to_vec())
+                .map_err(|_| StoreError::Corrupt("withheld record's reader"))?;
+            readers.push(reader);
+        }
+        Ok(readers)
+    }
+
     /// The last number of `reader`'s release log (0: nothing released yet).
     pub(crate) fn last_release(&self, reader: &MemberId) -> Result<u64, StoreError> {
         let prefix = keys::releases_of(reader);

@@ -32,14 +32,24 @@ pub(super) struct Withholding {
     staged: HashMap<(MemberId, String), Vec<(u64, Event)>>,
     /// Releases staged this round (the store still says "withheld"), by reader and position.
     released: HashSet<(MemberId, u64)>,
+    /// Every reader something may be withheld from, in the store or staged: read from the store
+    /// when the writer starts, grown as records are staged (a failed round's or an erasure's
+    /// records gone leave their reader in it, which costs only a look). A consent looks for
+    /// records withheld from these readers alone, not from each member of the federation.
+    holding: HashSet<String>,
 }
 
 impl Withholding {
-    pub(super) fn new(trust: Option<Arc<Trust>>) -> Withholding {
-        Withholding {
+    pub(super) fn new(trust: Option<Arc<Trust>>, store: &Store) -> Result<Withholding, StoreError> {
+        let holding = match trust.is_some() {
+            true => store.withheld_readers()?.into_iter().collect(),
+            false => HashSet::new(),
+        };
+        Ok(Withholding {
             trust,
+            holding,
             ..Withholding::default()
-        }
+        })
     }
 
     /// Whether anything can be withheld (the node is a federation member).
@@ -65,6 +75,9 @@ impl Withholding {
         for grant in &policy.readers {
             if consent::decide(event, state, &grant.member, &grant.purposes).is_err() {
                 batch.set_withheld(&grant.member, pin, position, false);
+                if !self.holding.contains(grant.member.as_str()) {
+                    self.holding.insert(grant.member.to_string());
+                }
                 self.staged
                     .entry((grant.member.clone(), pin.to_string()))
                     .or_default()
@@ -85,7 +98,12 @@ impl Withholding {
             return Ok(());
         };
         let manifest = trust.held();
-        for reader in manifest.members.iter().map(|m| &m.id) {
+        let readers = manifest
+            .members
+            .iter()
+            .map(|m| &m.id)
+            .filter(|reader| self.holding.contains(reader.as_str()));
+        for reader in readers.collect::<Vec<_>>() {
             let pending = self.pending(store, reader, pin)?;
             for (position, event) in pending {
                 let Some(purposes) = manifest.reader_purposes(reader, event.event_type) else {

@@ -138,13 +138,14 @@ impl Writer {
         trust: Option<Arc<Trust>>,
         heads: Arc<HeadSenders>,
     ) -> Result<Writer, StoreError> {
+        let withholding = Withholding::new(trust.clone(), &store)?;
         let mut w = Writer {
             store,
             signer,
             schemas,
             trust: trust.clone(),
             metrics,
-            withholding: Withholding::new(trust),
+            withholding,
             tree: Frontier::default(),
             next_sequence: 0,
             next_position: 0,
