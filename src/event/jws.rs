@@ -5,8 +5,9 @@
 //! (RFC 8037) is still parsed, and [`Jws::alg`] tells the caller which it was so the manifest can
 //! decide whether the signer may still use it. Every signed object names what it is in `typ`
 //! ([`Typ`]), and parsing refuses an object of another kind than the one expected, so a
-//! checkpoint can never be passed off as an event or the other way round. Parsing is strict: a
-//! `kid` naming a signing key, no `crit` extensions, no unprotected header (except the
+//! checkpoint can never be passed off as an event or the other way round. Parsing is strict: the
+//! JWS and its protected header JSON objects (not arrays of their members), a `kid` naming a
+//! signing key, no `crit` extensions, no unprotected header (except the
 //! `disclosures` of a selectively disclosable event, [`Typ::SdEvent`]: an SD-JWT in the flattened
 //! JWS JSON serialization of RFC 9901 §8.1, whose signature covers only the protected header and
 //! the payload), and canonical base64url without padding.
@@ -95,21 +96,35 @@ struct Unprotected<'a> {
     disclosures: Vec<&'a str>,
 }
 
+/// A flattened JWS or a JOSE header read from `text`: a JSON object only (serde would read a
+/// struct from an array of its members in order too, which no JOSE library sends or takes).
+fn from_object<'a, T: Deserialize<'a>>(text: &'a [u8]) -> Result<T, serde_json::Error> {
+    let first = text.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(<serde_json::Error as serde::de::Error>::custom(
+            "not a JSON object",
+        ));
+    }
+    serde_json::from_slice(text)
+}
+
 /// Where the signed members of a flattened JWS lie in its JSON text, as byte ranges: its
 /// compact serialization (the log's leaf) and its copies with fewer disclosures (what a reader is
 /// handed) are made from these without parsing the text again. Located when the JWS is parsed
 /// or signed; they name ranges of that text only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Members {
+pub(crate) struct Members {
     protected: (usize, usize),
     payload: (usize, usize),
     signature: (usize, usize),
+    /// The length of the text they were found in.
+    text: usize,
 }
 
 impl Members {
     /// Those of `flattened`, by parsing it; `None` when it is not a flattened JWS.
-    pub fn of(flattened: &[u8]) -> Option<Members> {
-        let f: Flattened = serde_json::from_slice(flattened).ok()?;
+    pub(crate) fn of(flattened: &[u8]) -> Option<Members> {
+        let f = from_object::<Flattened>(flattened).ok()?;
         Members::locate(flattened, &f)
     }
 
@@ -126,12 +141,16 @@ impl Members {
             protected: range(f.protected)?,
             payload: range(f.payload)?,
             signature: range(f.signature)?,
+            text: text.len(),
         })
     }
 
     /// The members `protected`, `payload` and `signature` in `text`, the text they were
-    /// located in; `None` when it is another (too short, or not text there).
-    pub fn in_text<'a>(&self, text: &'a [u8]) -> Option<[&'a str; 3]> {
+    /// located in; `None` for a text of another length (or one not text at those ranges).
+    pub(crate) fn in_text<'a>(&self, text: &'a [u8]) -> Option<[&'a str; 3]> {
+        if text.len() != self.text {
+            return None;
+        }
         let member = |(from, to): (usize, usize)| {
             text.get(from..to).and_then(|b| std::str::from_utf8(b).ok())
         };
@@ -184,6 +203,7 @@ impl Flattened<'_> {
             protected,
             payload,
             signature,
+            text: out.len(),
         };
         (out, Some(members))
     }
@@ -414,14 +434,13 @@ impl Jws {
     /// An `Ed25519` object must name its `typ`; an `EdDSA` one (written before RFC 9864) may
     /// lack it, but if it names one it must be the expected one.
     pub fn parse(bytes: &[u8], expected: Typ) -> Result<Jws, JwsError> {
-        let f: Flattened =
-            serde_json::from_slice(bytes).map_err(|e| JwsError::Malformed(e.into()))?;
+        let f = from_object::<Flattened>(bytes).map_err(|e| JwsError::Malformed(e.into()))?;
         let members = Members::locate(bytes, &f).ok_or_else(|| {
             JwsError::Malformed(
                 <serde_json::Error as serde::de::Error>::custom("a member outside the text").into(),
             )
         })?;
-        let header: Header = serde_json::from_slice(&decode("protected", f.protected)?)
+        let header: Header = from_object(&decode("protected", f.protected)?)
             .map_err(|e| JwsError::Header(e.into()))?;
         let alg = match header.alg.as_str() {
             "Ed25519" => Alg::Ed25519,
@@ -470,7 +489,7 @@ impl Jws {
     }
 
     /// Where its signed members are in the text it was parsed from.
-    pub fn members(&self) -> Members {
+    pub(crate) fn members(&self) -> Members {
         self.members
     }
 
@@ -562,8 +581,41 @@ mod tests {
                 with_disclosures(&signed, disclosures.iter().copied()),
             );
         }
-        // Ranges of another text name nothing in a shorter one.
+        // Ranges name nothing in a text of another length.
         assert_eq!(members.in_text(&signed[..signed.len() / 2]), None);
+        assert_eq!(members.in_text(reordered.as_bytes()), None);
+    }
+
+    /// A flattened JWS and its protected header are JSON objects: serde would read either
+    /// struct from an array of its members in order, which is refused as malformed.
+    #[test]
+    fn a_jws_or_header_written_as_an_array_is_refused() {
+        let key = keys::generate();
+        let signed = sign(&key, &kid(), Typ::Event, b"{}");
+        let f: Flattened = serde_json::from_slice(&signed).unwrap();
+        let array = format!(
+            "[\"{}\",\"{}\",\"{}\"]",
+            f.protected, f.payload, f.signature
+        );
+        assert!(matches!(
+            Jws::parse(array.as_bytes(), Typ::Event),
+            Err(JwsError::Malformed(_))
+        ));
+        assert_eq!(Members::of(array.as_bytes()), None);
+        assert_eq!(
+            crate::log::event_leaf(array.as_bytes()),
+            crate::merkle::leaf_hash(array.as_bytes())
+        );
+        let header = format!("[\"Ed25519\",\"{}\",\"{}\"]", kid(), Typ::Event.as_str());
+        let protected = URL_SAFE_NO_PAD.encode(header);
+        let text = format!(
+            "{{\"protected\":\"{protected}\",\"payload\":\"{}\",\"signature\":\"{}\"}}",
+            f.payload, f.signature
+        );
+        assert!(matches!(
+            Jws::parse(text.as_bytes(), Typ::Event),
+            Err(JwsError::Header(_))
+        ));
     }
 
     /// A flattened JWS is written exactly as serde_json writes it: copied where its members

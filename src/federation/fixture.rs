@@ -188,12 +188,7 @@ impl Federation {
         let schemas = Schemas::load().expect("the schemas");
         let metrics = Arc::new(Metrics::default());
         let key = self.key(member).clone();
-        let signer = Signer {
-            member: member.clone(),
-            kid: Federation::kid(member),
-            key: key.clone(),
-            max_event_bytes,
-        };
+        let signer = signer(member, &key, max_event_bytes);
         let (publisher, writer) = start(&store, &schemas, signer, &metrics, &trust);
         Node {
             member: member.clone(),
@@ -207,6 +202,16 @@ impl Federation {
             _writer: writer,
             _dir: dir,
         }
+    }
+}
+
+/// `member`'s signer, with its key `sign-1`.
+fn signer(member: &MemberId, key: &SigningKey, max_event_bytes: usize) -> Signer {
+    Signer {
+        member: member.clone(),
+        kid: Federation::kid(member),
+        key: key.clone(),
+        max_event_bytes,
     }
 }
 
@@ -232,38 +237,20 @@ impl Node {
     /// The same node with its writer stopped and started again on its store: what the writer
     /// holds in memory is read from the store anew.
     pub(super) fn restarted(self) -> Node {
-        let Node {
-            member,
-            store,
-            trust,
-            schemas,
-            publisher,
-            metrics,
-            key,
-            max_event_bytes,
-            _writer,
-            _dir,
-        } = self;
-        drop(publisher);
-        _writer.join().expect("the writer stopped");
-        let signer = Signer {
-            member: member.clone(),
-            kid: Federation::kid(&member),
-            key: key.clone(),
-            max_event_bytes,
-        };
-        let (publisher, writer) = start(&store, &schemas, signer, &metrics, &trust);
+        drop(self.publisher);
+        self._writer.join().expect("the writer stopped");
+        let signer = signer(&self.member, &self.key, self.max_event_bytes);
+        let (publisher, _writer) = start(
+            &self.store,
+            &self.schemas,
+            signer,
+            &self.metrics,
+            &self.trust,
+        );
         Node {
-            member,
-            store,
-            trust,
-            schemas,
             publisher,
-            metrics,
-            key,
-            max_event_bytes,
-            _writer: writer,
-            _dir,
+            _writer,
+            ..self
         }
     }
 

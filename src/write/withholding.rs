@@ -21,7 +21,6 @@ use crate::store::{LogAppend, Store, StoreError, WriteBatch};
 use crate::trust::manifest::Trust;
 
 /// The writer's view of withheld events and release logs during one group commit.
-#[derive(Default)]
 pub(super) struct Withholding {
     /// The federation's manifest; without it (a node that only publishes locally) nothing is
     /// withheld from anyone.
@@ -47,8 +46,10 @@ impl Withholding {
         };
         Ok(Withholding {
             trust,
+            next_release: HashMap::new(),
+            staged: HashMap::new(),
+            released: HashSet::new(),
             holding,
-            ..Withholding::default()
         })
     }
 
