@@ -39,6 +39,8 @@ pub(super) struct Withholding {
 }
 
 impl Withholding {
+    /// The writer's withholding under `trust` (none: nothing is withheld), knowing from `store`
+    /// whom anything is withheld from already.
     pub(super) fn new(trust: Option<Arc<Trust>>, store: &Store) -> Result<Withholding, StoreError> {
         let holding = match trust.is_some() {
             true => store.withheld_readers()?.into_iter().collect(),
