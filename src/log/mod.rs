@@ -27,9 +27,10 @@ pub fn event_leaf(stored: &[u8]) -> Hash {
 }
 
 /// [`event_leaf`] of an event parsed or signed here, from where its members were found then
-/// (its JSON is not parsed again).
+/// (its JSON is not parsed again; it is if they were not found).
 pub fn signed_event_leaf(signed: &SignedEvent) -> Hash {
-    leaf_at(signed.bytes(), signed.members())
+    let members = signed.members().or_else(|| Members::of(signed.bytes()));
+    leaf_at(signed.bytes(), members)
 }
 
 /// The leaf of `stored` whose signed members are at `members`.
