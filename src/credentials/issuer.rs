@@ -429,6 +429,14 @@ mod tests {
         (store, p, issuer)
     }
 
+    /// [`issuing`], with the example's certified course published and in the views.
+    async fn certified(dir: &tempfile::TempDir) -> (Store, Publisher, Issuer) {
+        let (store, p, issuer) = issuing(dir);
+        publish_example(&p, "certified.json").await;
+        crate::registry::projector::catch_up(&store).unwrap();
+        (store, p, issuer)
+    }
+
     /// Forget `pin` here, as a finished erasure that leaves nothing of the person does.
     fn forget(store: &Store, pin: &str) {
         let mut batch = WriteBatch::default();
@@ -442,9 +450,7 @@ mod tests {
     #[tokio::test]
     async fn a_person_forgotten_before_the_issuer_comes_to_their_course_gets_no_credential() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, p, issuer) = issuing(&dir);
-        publish_example(&p, "certified.json").await;
-        crate::registry::projector::catch_up(&store).unwrap();
+        let (store, p, issuer) = certified(&dir).await;
         forget(&store, "21503199012345");
         let head = store.last_position().unwrap();
         issue_page(&issuer, &p, 0, head).await.unwrap();
@@ -465,9 +471,7 @@ mod tests {
     #[tokio::test]
     async fn no_copy_is_stored_for_a_person_forgotten_while_it_was_published() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, p, issuer) = issuing(&dir);
-        publish_example(&p, "certified.json").await;
-        crate::registry::projector::catch_up(&store).unwrap();
+        let (store, p, issuer) = certified(&dir).await;
         let head = store.last_position().unwrap();
         issue_page(&issuer, &p, 0, head).await.unwrap();
         let pin = "21503199012345";

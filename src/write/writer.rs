@@ -1047,6 +1047,16 @@ mod tests {
         p
     }
 
+    /// The example returnee record's data, about `person`.
+    fn returnee_record(person: serde_json::Value) -> serde_json::Value {
+        let mut data: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/examples/returnee-record/valid/return-registered.json"
+        ))
+        .unwrap();
+        data["person"] = person;
+        data
+    }
+
     fn draft(pin: &str, key: Option<&str>) -> Draft {
         Draft {
             event_type: EventType::EmploymentStatus,
@@ -1126,11 +1136,7 @@ mod tests {
             }
         });
         is_taken.recv().unwrap();
-        let root = env!("CARGO_MANIFEST_DIR");
-        let path = format!("{root}/tests/examples/returnee-record/valid/return-registered.json");
-        let mut data: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-        data["person"]["pin"] = pin.into();
+        let data = returnee_record(json!({ "pin": pin }));
         let publishing = tokio::spawn({
             let p = p.clone();
             async move {
@@ -1372,11 +1378,7 @@ mod tests {
         };
         let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let (key, kid) = signer_of(&source);
-        let mut data: serde_json::Value = serde_json::from_str(include_str!(
-            "../../tests/examples/returnee-record/valid/return-registered.json"
-        ))
-        .unwrap();
-        data["person"] = json!({"pin": "21503199012345", "name": "Aibek"});
+        let data = returnee_record(json!({"pin": "21503199012345", "name": "Aibek"}));
         let t = EventType::ReturneeRecord;
         let record = crate::event::Event::new(source.clone(), t, 1, data).sign_selective(
             &key,
@@ -1431,11 +1433,7 @@ mod tests {
         let (old, new) = ("12902199254321", "12902199212345");
         let employment: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
         let record = |pin: &str, recipients: &[&MemberId]| {
-            let mut data: serde_json::Value = serde_json::from_str(include_str!(
-                "../../tests/examples/returnee-record/valid/return-registered.json"
-            ))
-            .unwrap();
-            data["person"] = json!({"pin": pin});
+            let mut data = returnee_record(json!({ "pin": pin }));
             data["consent"]["recipients"] = json!(recipients);
             Draft {
                 event_type: EventType::ReturneeRecord,
@@ -1515,11 +1513,7 @@ mod tests {
         ] {
             let source: MemberId = source.parse().unwrap();
             let (key, kid) = (keys::generate(), KeyName::new(source.clone(), "k").unwrap());
-            let mut data: serde_json::Value = serde_json::from_str(include_str!(
-                "../../tests/examples/returnee-record/valid/return-registered.json"
-            ))
-            .unwrap();
-            data["person"] = json!({"pin": "21503199012345"});
+            let data = returnee_record(json!({"pin": "21503199012345"}));
             let t = EventType::ReturneeRecord;
             let record = crate::event::Event::new(source.clone(), t, 1, data).sign_selective(
                 &key,
