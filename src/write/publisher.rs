@@ -107,6 +107,16 @@ pub(super) struct Ready {
     pub(super) ahead: Option<SignedEvent>,
 }
 
+impl Ready {
+    /// The draft's data, from the event signed ahead if one was.
+    pub(super) fn take_data(&mut self) -> Value {
+        match self.ahead.take() {
+            Some(signed) => signed.into_data(),
+            None => std::mem::take(&mut self.data),
+        }
+    }
+}
+
 /// What publishing one draft came to.
 pub type Outcome = Result<Published, PublishError>;
 

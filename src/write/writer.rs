@@ -4,8 +4,10 @@
 //! sync tasks), assigns positions and the node's own sequences, checks idempotency, signs (a
 //! large round's events ahead, on every core), stages each event with its indexes, consent
 //! state and Merkle leaf in one [`WriteBatch`], applies it and covers it all with a single
-//! flush. Only then are the callers answered: nothing is acknowledged (no 201, no cursor
-//! advance) that a crash could take back, and many events share one fsync. After each commit the writer announces the new heads, which wakes long-polls.
+//! flush, during which it signs ahead the events of the jobs queued behind the round. Only
+//! then are the callers answered: nothing is acknowledged (no 201, no cursor advance) that a
+//! crash could take back, and many events share one fsync. After each commit the writer
+//! announces the new heads, which wakes long-polls.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -65,6 +67,27 @@ fn brings_erasure(events: &[SignedEvent]) -> bool {
     events
         .iter()
         .any(|e| e.event().event_type == EventType::Erasure)
+}
+
+/// How many events `jobs` ask to publish.
+fn publishing(jobs: &[Job]) -> usize {
+    jobs.iter()
+        .map(|job| match job {
+            Job::Publish { items, .. } => items.len(),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// `round` and the jobs queued behind it, up to [`MAX_JOBS_PER_COMMIT`]; never waits.
+fn take_queued(queue: &mut mpsc::Receiver<Job>, mut round: Vec<Job>) -> Vec<Job> {
+    while round.len() < MAX_JOBS_PER_COMMIT {
+        match queue.try_recv() {
+            Ok(job) => round.push(job),
+            Err(_) => break,
+        }
+    }
+    round
 }
 
 /// The single writer: owns the counters, signs, appends, flushes.
@@ -181,15 +204,16 @@ impl Writer {
     }
 
     pub(super) fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        while let Some(first) = jobs.blocking_recv() {
-            let mut round = vec![first];
-            while round.len() < MAX_JOBS_PER_COMMIT {
-                match jobs.try_recv() {
-                    Ok(job) => round.push(job),
-                    Err(_) => break,
+        let mut next = Vec::new();
+        loop {
+            if next.is_empty() {
+                match jobs.blocking_recv() {
+                    Some(first) => next.push(first),
+                    None => break,
                 }
             }
-            self.commit(round);
+            let round = take_queued(&mut jobs, std::mem::take(&mut next));
+            next = self.commit(round, &mut jobs);
         }
         if let Err(e) = self.store.flush() {
             tracing::error!(error = %e, "final flush failed");
@@ -215,8 +239,9 @@ impl Writer {
         }
     }
 
-    /// One group commit: stage every job, apply, flush, then answer and announce.
-    fn commit(&mut self, mut jobs: Vec<Job>) {
+    /// One group commit: stage every job, apply, flush, then answer and announce. Returns the
+    /// jobs taken from `queue` for the next round while the flush ran ([`Writer::flush_round`]).
+    fn commit(&mut self, mut jobs: Vec<Job>, queue: &mut mpsc::Receiver<Job>) -> Vec<Job> {
         let mut round = Round::default();
         if self.broken {
             round.failed = self.repair().err();
@@ -249,18 +274,21 @@ impl Writer {
                 std::thread::sleep(wait);
             }
         }
+        let mut next = Vec::new();
         let durable = if let Some(e) = round.failed.take() {
             Err(e)
         } else if !wrote {
             Ok(())
         } else {
             let batch = std::mem::take(&mut round.batch);
-            let started = std::time::Instant::now();
-            let committed = self.store.commit(LogAppend::writer(), batch);
-            if committed.is_ok() {
-                self.metrics.count_commit(started.elapsed());
+            match round.erased {
+                // The next round's checks must see what this one erased.
+                true => self.flush(batch),
+                false => {
+                    next = take_queued(queue, Vec::new());
+                    self.flush_round(batch, &mut next)
+                }
             }
-            committed
         };
         drop(held);
         let failure = durable.err().map(|e| {
@@ -293,6 +321,36 @@ impl Writer {
         for reply in replies {
             reply(failure.as_ref());
         }
+        next
+    }
+
+    /// Apply and flush a round's batch. When the jobs queued behind it (`next`) publish enough
+    /// to sign ahead, their events are signed while the flush runs on a thread of its own, at
+    /// the sequences they get if it lands: the cores sign while the disk writes. Should it
+    /// fail, those sequences are taken back and the events signed again in turn
+    /// ([`Writer::signed_event`]). The checks made before signing read the store as it is
+    /// before or after this batch; a batch that erases is flushed alone ([`Writer::commit`]).
+    fn flush_round(&self, batch: WriteBatch, next: &mut [Job]) -> Result<(), StoreError> {
+        if publishing(next) < 2 * SIGN_AHEAD_PER_THREAD {
+            return self.flush(batch);
+        }
+        std::thread::scope(|scope| {
+            let flush = scope.spawn(|| self.flush(batch));
+            self.sign_ahead(next);
+            flush
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        })
+    }
+
+    /// Apply and flush a round's batch, timed for the metrics.
+    fn flush(&self, batch: WriteBatch) -> Result<(), StoreError> {
+        let started = std::time::Instant::now();
+        let committed = self.store.commit(LogAppend::writer(), batch);
+        if committed.is_ok() {
+            self.metrics.count_commit(started.elapsed());
+        }
+        committed
     }
 
     /// Stage one job; returns how to answer it once the commit's fate is known.
@@ -781,14 +839,7 @@ impl Writer {
     /// stages; [`Writer::stage`] still decides every item in order and signs again whatever
     /// did not come out as expected.
     fn sign_ahead(&self, jobs: &mut [Job]) {
-        let publishing: usize = jobs
-            .iter()
-            .map(|job| match job {
-                Job::Publish { items, .. } => items.len(),
-                _ => 0,
-            })
-            .sum();
-        if publishing < 2 * SIGN_AHEAD_PER_THREAD {
+        if publishing(jobs) < 2 * SIGN_AHEAD_PER_THREAD {
             return;
         }
         let (items, events): (Vec<&mut Ready>, Vec<Event>) =
@@ -824,7 +875,12 @@ impl Writer {
                         continue;
                     }
                 }
-                let data = std::mem::take(&mut item.data);
+                if item.ahead.as_ref().map(SignedEvent::sequence) == Some(sequence) {
+                    // Signed ahead while the round before this one was flushed.
+                    sequence += 1;
+                    continue;
+                }
+                let data = item.take_data();
                 let event = Event::new(self.signer.member.clone(), item.event_type, sequence, data);
                 if self.check_publishable(&event).is_err() {
                     item.data = event.data;
@@ -842,12 +898,11 @@ impl Writer {
     /// passed [`Writer::check_publishable`] when it was made ([`Writer::expected`]), and the
     /// checks read only the event and the store, which the round does not change before its
     /// commit.
-    fn signed_event(&self, item: Ready) -> Result<SignedEvent, PublishError> {
-        let data = match item.ahead {
-            Some(signed) if signed.sequence() == self.next_sequence => return Ok(signed),
-            Some(signed) => signed.into_data(),
-            None => item.data,
-        };
+    fn signed_event(&self, mut item: Ready) -> Result<SignedEvent, PublishError> {
+        if let Some(signed) = item.ahead.take_if(|a| a.sequence() == self.next_sequence) {
+            return Ok(signed);
+        }
+        let data = item.take_data();
         let event = Event::new(
             self.signer.member.clone(),
             item.event_type,
@@ -1296,20 +1351,7 @@ mod tests {
     #[test]
     fn signing_ahead_gives_each_item_the_sequence_it_will_get() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let heads = Arc::new(HeadSenders {
-            own_sequence: tokio::sync::watch::channel(0).0,
-            position: tokio::sync::watch::channel(0).0,
-            recent: Arc::new(crate::store::recent::Recent::new(16)),
-        });
-        let schemas = Schemas::load().unwrap();
-        let writer = Writer::new(store, signer(), schemas, Arc::default(), None, heads).unwrap();
-        let ready = |pin: &str, key: Option<&str>| Ready {
-            event_type: EventType::EmploymentStatus,
-            data: draft(pin, None).data,
-            idempotency: key.map(|k| (k.to_string(), [7; 32])),
-            ahead: None,
-        };
+        let writer = writer(Store::open(dir.path()).unwrap());
         let mut late = ready("21503199000003", None);
         late.event_type = EventType::ReturneeRecord;
         late.data["consent"] = json!({"granted": true, "purposes": ["EMPLOYMENT_SERVICES"],
@@ -1317,10 +1359,7 @@ mod tests {
             "time": "2999-01-01T00:00:00Z"});
         let mut unknown_correction = ready("21503199000004", None);
         unknown_correction.data["supersedes"] = Uuid::now_v7().to_string().into();
-        let publish = |items| Job::Publish {
-            items,
-            reply: tokio::sync::oneshot::channel().0,
-        };
+        let publish = |items| publish_job(items).0;
         let mut jobs = vec![
             publish(vec![
                 ready("21503199000001", Some("k")),
@@ -1351,6 +1390,131 @@ mod tests {
         };
         let seconds: Vec<Option<u64>> = items.iter().map(sequence).collect();
         assert_eq!(seconds, (3..39).map(Some).collect::<Vec<_>>());
+    }
+
+    /// A writer on `store` with no manifest, its heads going nowhere.
+    fn writer(store: Store) -> Writer {
+        let heads = Arc::new(HeadSenders {
+            own_sequence: tokio::sync::watch::channel(0).0,
+            position: tokio::sync::watch::channel(0).0,
+            recent: Arc::new(crate::store::recent::Recent::new(16)),
+        });
+        let schemas = Schemas::load().unwrap();
+        Writer::new(store, signer(), schemas, Arc::default(), None, heads).unwrap()
+    }
+
+    /// An employment status about `pin` ready for the writer, under idempotency `key`.
+    fn ready(pin: &str, key: Option<&str>) -> Ready {
+        Ready {
+            event_type: EventType::EmploymentStatus,
+            data: draft(pin, None).data,
+            idempotency: key.map(|k| (k.to_string(), [7; 32])),
+            ahead: None,
+        }
+    }
+
+    /// A publish job of `items`, and where its outcomes arrive.
+    fn publish_job(items: Vec<Ready>) -> (Job, tokio::sync::oneshot::Receiver<Vec<Outcome>>) {
+        let (reply, outcomes) = tokio::sync::oneshot::channel();
+        (Job::Publish { items, reply }, outcomes)
+    }
+
+    fn pins(range: std::ops::Range<u64>) -> Vec<String> {
+        range.map(|n| format!("215031990{n:05}")).collect()
+    }
+
+    /// The sequences the items of a publish job were signed ahead at.
+    fn signed_at(job: &Job) -> Vec<Option<u64>> {
+        let Job::Publish { items, .. } = job else {
+            unreachable!()
+        };
+        items
+            .iter()
+            .map(|r| r.ahead.as_ref().map(SignedEvent::sequence))
+            .collect()
+    }
+
+    /// The jobs queued behind a round are taken while its flush runs and their events signed
+    /// at the sequences they get after it; the next round publishes those very events, and
+    /// signs in turn a job that joined the queue after the flush, behind them.
+    #[test]
+    fn the_jobs_queued_behind_a_round_are_signed_while_it_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut writer = writer(store.clone());
+        let key = writer.signer.key.verifying_key();
+        let (tx, mut queue) = mpsc::channel(4);
+        let (first, _) = publish_job(pins(0..40).iter().map(|p| ready(p, None)).collect());
+        let queued_pins = pins(40..80);
+        let (queued, queued_out) =
+            publish_job(queued_pins.iter().map(|p| ready(p, None)).collect());
+        tx.try_send(queued).unwrap();
+
+        let next = writer.commit(vec![first], &mut queue);
+        assert_eq!(next.len(), 1, "the queued job is the next round");
+        assert_eq!(signed_at(&next[0]), (41..=80).map(Some).collect::<Vec<_>>());
+        let ids: Vec<Uuid> = match &next[0] {
+            Job::Publish { items, .. } => items
+                .iter()
+                .map(|r| r.ahead.as_ref().unwrap().event().id)
+                .collect(),
+            _ => unreachable!(),
+        };
+
+        let (late, late_out) = publish_job(vec![ready("21503199099999", None)]);
+        tx.try_send(late).unwrap();
+        let round = take_queued(&mut queue, next);
+        assert!(writer.commit(round, &mut queue).is_empty());
+        let out = queued_out.blocking_recv().unwrap();
+        let published: Vec<&Published> = out.iter().map(|o| o.as_ref().unwrap()).collect();
+        assert_eq!(published.iter().map(|p| p.id).collect::<Vec<_>>(), ids);
+        let named: Vec<(&Published, &str)> = published
+            .into_iter()
+            .zip(queued_pins.iter().map(String::as_str))
+            .collect();
+        assert_stored(&store, &key, &named);
+        let late = late_out.blocking_recv().unwrap();
+        let late = late[0].as_ref().unwrap();
+        assert_eq!(late.sequence, 81);
+        assert_stored(&store, &key, &[(late, "21503199099999")]);
+    }
+
+    /// Events signed ahead at sequences a failed flush took back are made again at the
+    /// sequences they get, each with its own data; those still at their sequence are kept.
+    #[test]
+    fn events_signed_ahead_at_sequences_taken_back_are_signed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut writer = writer(Store::open(dir.path()).unwrap());
+        let pins = pins(0..40);
+        let (job, _) = publish_job(pins.iter().map(|p| ready(p, None)).collect());
+        let mut jobs = vec![job];
+        writer.next_sequence = 41;
+        writer.sign_ahead(&mut jobs);
+        assert_eq!(signed_at(&jobs[0]), (41..=80).map(Some).collect::<Vec<_>>());
+        let kept = |jobs: &[Job]| match &jobs[0] {
+            Job::Publish { items, .. } => items[0].ahead.as_ref().unwrap().event().id,
+            _ => unreachable!(),
+        };
+        let before = kept(&jobs);
+
+        writer.sign_ahead(&mut jobs);
+        assert_eq!(
+            kept(&jobs),
+            before,
+            "an event at its sequence is not signed again"
+        );
+        writer.next_sequence = 1;
+        writer.sign_ahead(&mut jobs);
+        assert_eq!(signed_at(&jobs[0]), (1..=40).map(Some).collect::<Vec<_>>());
+        let Job::Publish { items, .. } = &jobs[0] else {
+            unreachable!()
+        };
+        for (item, pin) in items.iter().zip(&pins) {
+            assert_eq!(
+                item.ahead.as_ref().unwrap().event().pin(),
+                Some(pin.as_str())
+            );
+        }
     }
 
     /// What a writer made of migration's returnee record about Aibek and an order by
