@@ -30,12 +30,12 @@ use crate::write::{Draft, Published, Publisher, Signer};
 use super::sync::{SyncSettings, Syncer};
 
 /// The employment service's purpose in its grants.
-pub(super) const EMPLOYMENT_SERVICES: &str = "EMPLOYMENT_SERVICES";
+pub(crate) const EMPLOYMENT_SERVICES: &str = "EMPLOYMENT_SERVICES";
 /// The education ministry's purpose in its grant.
-pub(super) const TRAINING_SERVICES: &str = "TRAINING_SERVICES";
+pub(crate) const TRAINING_SERVICES: &str = "TRAINING_SERVICES";
 
 /// Three members, their keys, and the manifest that names them.
-pub(super) struct Federation {
+pub(crate) struct Federation {
     pub(crate) migration: MemberId,
     pub(crate) employment: MemberId,
     pub(crate) education: MemberId,
@@ -45,7 +45,7 @@ pub(super) struct Federation {
 }
 
 /// One member's node, as far as the federation's code needs one.
-pub(super) struct Node {
+pub(crate) struct Node {
     pub(crate) member: MemberId,
     pub(crate) store: Store,
     pub(crate) trust: Arc<Trust>,
@@ -66,7 +66,7 @@ fn member(id: &str) -> MemberId {
 
 /// The manifest's entry of member `id`, whose key `sign-1` is valid from 30 days ago to 30 days
 /// from now.
-pub(super) fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
+pub(crate) fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
     let now = OffsetDateTime::now_utc();
     Member {
         id: id.clone(),
@@ -87,7 +87,7 @@ pub(super) fn member_entry(id: &MemberId, key: &SigningKey) -> Member {
 }
 
 impl Federation {
-    pub(super) fn new() -> Federation {
+    pub(crate) fn new() -> Federation {
         let now = OffsetDateTime::now_utc();
         let migration = member("70000001/migration");
         let employment = member("70000002/employment");
@@ -137,7 +137,7 @@ impl Federation {
     }
 
     /// The event-signing key of `member`.
-    pub(super) fn key(&self, member: &MemberId) -> &SigningKey {
+    pub(crate) fn key(&self, member: &MemberId) -> &SigningKey {
         self.keys
             .iter()
             .find(|(m, _)| m == member)
@@ -146,12 +146,12 @@ impl Federation {
     }
 
     /// The name of `member`'s key in the manifest.
-    pub(super) fn kid(member: &MemberId) -> KeyName {
+    pub(crate) fn kid(member: &MemberId) -> KeyName {
         KeyName::new(member.clone(), "sign-1").expect("a valid key name")
     }
 
     /// `member`'s event of `sequence`, signed with its key.
-    pub(super) fn signed(
+    pub(crate) fn signed(
         &self,
         member: &MemberId,
         sequence: u64,
@@ -163,7 +163,7 @@ impl Federation {
     }
 
     /// A node of `member` trusting the manifest as it is now.
-    pub(super) fn node(&self, member: &MemberId) -> Node {
+    pub(crate) fn node(&self, member: &MemberId) -> Node {
         self.node_under(
             member,
             &self.manifest,
@@ -172,7 +172,7 @@ impl Federation {
     }
 
     /// A node of `member` trusting `manifest`, publishing events of at most `max_event_bytes`.
-    pub(super) fn node_under(
+    pub(crate) fn node_under(
         &self,
         member: &MemberId,
         manifest: &Manifest,
@@ -236,7 +236,7 @@ fn start(
 impl Node {
     /// The same node with its writer stopped and started again on its store: what the writer
     /// holds in memory is read from the store anew.
-    pub(super) fn restarted(self) -> Node {
+    pub(crate) fn restarted(self) -> Node {
         drop(self.publisher);
         self._writer.join().expect("the writer stopped");
         let signer = signer(&self.member, &self.key, self.max_event_bytes);
@@ -255,7 +255,7 @@ impl Node {
     }
 
     /// Publish one of this member's own events.
-    pub(super) async fn publish(&self, t: EventType, data: Value) -> Published {
+    pub(crate) async fn publish(&self, t: EventType, data: Value) -> Published {
         self.publisher
             .publish(Draft {
                 event_type: t,
@@ -267,7 +267,7 @@ impl Node {
     }
 
     /// The node's subscription tasks' shared part, with `settings` and the quarantine `caps`.
-    pub(super) fn syncer(&self, settings: SyncSettings, caps: QuarantineCaps) -> Syncer {
+    pub(crate) fn syncer(&self, settings: SyncSettings, caps: QuarantineCaps) -> Syncer {
         Syncer {
             me: self.member.clone(),
             store: self.store.clone(),
@@ -290,7 +290,7 @@ impl Node {
 
 /// A valid returnee record about `pin` whose consent names `recipients` for both purposes of the
 /// federation's grants.
-pub(super) fn returnee(pin: &str, recipients: &[&MemberId]) -> Value {
+pub(crate) fn returnee(pin: &str, recipients: &[&MemberId]) -> Value {
     let mut data: Value = serde_json::from_str(include_str!(
         "../../tests/examples/returnee-record/valid/return-registered.json"
     ))
@@ -302,7 +302,7 @@ pub(super) fn returnee(pin: &str, recipients: &[&MemberId]) -> Value {
 }
 
 /// A valid returnee record about `pin` whose consent is withdrawn: it names nobody.
-pub(super) fn withdrawal(pin: &str) -> Value {
+pub(crate) fn withdrawal(pin: &str) -> Value {
     let mut data = returnee(pin, &[]);
     data["consent"]["granted"] = false.into();
     data["consent"]["purposes"] = json!([]);
@@ -310,7 +310,7 @@ pub(super) fn withdrawal(pin: &str) -> Value {
 }
 
 /// A valid vacancy (not about a person).
-pub(super) fn vacancy() -> Value {
+pub(crate) fn vacancy() -> Value {
     serde_json::from_str(include_str!(
         "../../tests/examples/vacancy/valid/opened.json"
     ))

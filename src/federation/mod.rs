@@ -14,7 +14,7 @@ mod alarm;
 pub(crate) mod cosigning;
 pub(crate) mod feed;
 #[cfg(test)]
-mod fixture;
+pub(crate) mod fixture;
 pub mod proofs;
 pub mod receipt;
 pub mod sync;

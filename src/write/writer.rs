@@ -39,6 +39,10 @@ const MAX_JOBS_PER_COMMIT: usize = 4096;
 /// signed in turn (a thread costs about what a signature does).
 const SIGN_AHEAD_PER_THREAD: usize = 16;
 
+/// How many events are signed ahead between two looks at whether the flush they overlap is
+/// done: a few milliseconds of signing at most.
+const SIGN_WHILE_FLUSHING: usize = 8 * SIGN_AHEAD_PER_THREAD;
+
 /// What signing an event needs, shared by the threads that sign ahead.
 struct Signing<'a> {
     format: EventFormat,
@@ -327,20 +331,33 @@ impl Writer {
     /// Apply and flush a round's batch. When the jobs queued behind it (`next`) publish enough
     /// to sign ahead, their events are signed while the flush runs on a thread of its own, at
     /// the sequences they get if it lands: the cores sign while the disk writes. Should it
-    /// fail, those sequences are taken back and the events signed again in turn
-    /// ([`Writer::signed_event`]). The checks made before signing read the store as it is
-    /// before or after this batch; a batch that erases is flushed alone ([`Writer::commit`]).
+    /// fail, what was signed ahead is dropped and signed again with its round. The checks
+    /// made before signing read the store as it is before or after this batch, which for
+    /// them is the same; a batch that erases is flushed alone ([`Writer::commit`]).
     fn flush_round(&self, batch: WriteBatch, next: &mut [Job]) -> Result<(), StoreError> {
         if publishing(next) < 2 * SIGN_AHEAD_PER_THREAD {
             return self.flush(batch);
         }
-        std::thread::scope(|scope| {
+        let flushed = std::thread::scope(|scope| {
             let flush = scope.spawn(|| self.flush(batch));
-            self.sign_ahead(next);
+            // Only while the flush runs: the round's callers wait for no more than a slice.
+            self.sign_ahead_while(next, SIGN_WHILE_FLUSHING, || !flush.is_finished());
             flush
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-        })
+        });
+        if flushed.is_err() {
+            // Checked against a store the failed flush may have left otherwise (sled shows
+            // a batch before its fsync): signed again, from their data, in their round.
+            for job in next.iter_mut() {
+                if let Job::Publish { items, .. } = job {
+                    for item in items.iter_mut().filter(|i| i.ahead.is_some()) {
+                        item.data = item.take_data();
+                    }
+                }
+            }
+        }
+        flushed
     }
 
     /// Apply and flush a round's batch, timed for the metrics.
@@ -474,7 +491,7 @@ impl Writer {
         round: &mut Round,
     ) -> Result<ErasureOrdered, PublishError> {
         let storage = |e: StoreError| PublishError::Storage(Arc::new(e));
-        let (mut ids, mut positions, mut not_erasable) = (Vec::new(), Vec::new(), 0);
+        let (mut ids, mut stripped, mut not_erasable) = (Vec::new(), Vec::new(), 0);
         for &position in &order.positions {
             match erasure::strip(&self.store, position, &self.signer.member, Some(&order.pin))
                 .map_err(storage)?
@@ -485,11 +502,8 @@ impl Writer {
                     if order.purpose.is_empty() {
                         order.purpose = purpose.unwrap_or_default();
                     }
-                    round
-                        .batch
-                        .erase_event(LogAppend::writer(), position, &bytes, &order.id);
                     ids.push(id);
-                    positions.push(position);
+                    stripped.push((position, bytes));
                 }
                 Strip::WholeJws => not_erasable += 1,
                 Strip::Nothing => {}
@@ -498,6 +512,13 @@ impl Writer {
         if ids.is_empty() {
             return Err(PublishError::NothingToErase);
         }
+        // Everything that can refuse the order comes before anything of it is staged: an
+        // order refused must leave the events whole, and one staged must strip them.
+        let mut pending = self
+            .store
+            .pending_erasure(order.pin.expose())
+            .map_err(storage)?
+            .unwrap_or_default();
         let now = OffsetDateTime::now_utc();
         let data = erasure::order_data(&order, &ids, now.date());
         let published = self.stage(
@@ -509,8 +530,15 @@ impl Writer {
             },
             round,
         )?;
-        self.stage_pending_erasure(order.pin.expose(), &positions, round)
-            .map_err(storage)?;
+        for (position, bytes) in &stripped {
+            round
+                .batch
+                .erase_event(LogAppend::writer(), *position, bytes, &order.id);
+            pending.push(*position);
+        }
+        round
+            .batch
+            .set_pending_erasure(order.pin.expose(), &pending);
         let record = ErasureRecord {
             id: order.id,
             ordered_by: self.signer.member.clone(),
@@ -839,15 +867,34 @@ impl Writer {
     /// stages; [`Writer::stage`] still decides every item in order and signs again whatever
     /// did not come out as expected.
     fn sign_ahead(&self, jobs: &mut [Job]) {
+        self.sign_ahead_while(jobs, usize::MAX, || true);
+    }
+
+    /// [`Writer::sign_ahead`], `slice` events at a time, for as long as `go_on` says after
+    /// each slice; the items not reached keep their data and are signed with their round.
+    fn sign_ahead_while(&self, jobs: &mut [Job], slice: usize, go_on: impl Fn() -> bool) {
         if publishing(jobs) < 2 * SIGN_AHEAD_PER_THREAD {
             return;
         }
-        let (items, events): (Vec<&mut Ready>, Vec<Event>) =
-            self.expected(jobs).into_iter().unzip();
         let signing = self.signing();
-        let signed = crate::cores::map_owned(events, SIGN_AHEAD_PER_THREAD, |e| signing.sign(e));
-        for (item, signed) in items.into_iter().zip(signed) {
-            item.ahead = Some(signed);
+        let mut expected = self.expected(jobs).into_iter();
+        loop {
+            let (items, events): (Vec<&mut Ready>, Vec<Event>) =
+                expected.by_ref().take(slice).unzip();
+            if items.is_empty() {
+                break;
+            }
+            let signed =
+                crate::cores::map_owned(events, SIGN_AHEAD_PER_THREAD, |e| signing.sign(e));
+            for (item, signed) in items.into_iter().zip(signed) {
+                item.ahead = Some(signed);
+            }
+            if !go_on() {
+                break;
+            }
+        }
+        for (item, event) in expected {
+            item.data = event.data;
         }
     }
 
@@ -1479,6 +1526,31 @@ mod tests {
         assert_stored(&store, &key, &[(late, "21503199099999")]);
     }
 
+    /// Signing ahead while a flush runs stops after the slice during which it ended: the items
+    /// not reached keep their data and are signed with their round, after those that were.
+    #[test]
+    fn signing_ahead_while_a_flush_runs_stops_when_it_ends() {
+        let dir = tempfile::tempdir().unwrap();
+        let writer = writer(Store::open(dir.path()).unwrap());
+        let pins = pins(0..40);
+        let (job, _) = publish_job(pins.iter().map(|p| ready(p, None)).collect());
+        let mut jobs = vec![job];
+        writer.sign_ahead_while(&mut jobs, 16, || false);
+        let reached: Vec<Option<u64>> = (1..=16).map(Some).chain([None; 24]).collect();
+        assert_eq!(signed_at(&jobs[0]), reached);
+        writer.sign_ahead(&mut jobs);
+        assert_eq!(signed_at(&jobs[0]), (1..=40).map(Some).collect::<Vec<_>>());
+        let Job::Publish { items, .. } = &jobs[0] else {
+            unreachable!()
+        };
+        for (item, pin) in items.iter().zip(&pins) {
+            assert_eq!(
+                item.ahead.as_ref().unwrap().event().pin(),
+                Some(pin.as_str())
+            );
+        }
+    }
+
     /// Events signed ahead at sequences a failed flush took back are made again at the
     /// sequences they get, each with its own data; those still at their sequence are kept.
     #[test]
@@ -1515,6 +1587,37 @@ mod tests {
                 Some(pin.as_str())
             );
         }
+    }
+
+    /// An order whose signed event comes out larger than the limit is refused and erases
+    /// nothing: the person's record stays whole and no erasure is left pending.
+    #[tokio::test]
+    async fn an_order_refused_when_signed_leaves_the_events_whole() {
+        use crate::federation::fixture::{returnee, Federation};
+        let f = Federation::new();
+        let node = f.node_under(&f.migration, &f.manifest, 8_000);
+        let pin = "21503199012345";
+        let record = returnee(pin, &[&f.employment]);
+        let published = node.publish(EventType::ReturneeRecord, record).await;
+        let order = ErasureOrder {
+            id: Uuid::now_v7(),
+            pin: pin.parse().unwrap(),
+            positions: vec![published.position],
+            holders: vec![],
+            legal_basis: "l".repeat(10_000),
+            reason: "the person asked".into(),
+            purpose: String::new(),
+            cause: super::super::erasure::Cause::Request,
+        };
+        let refused = node.publisher.erase(order).await;
+        assert!(
+            matches!(refused, Err(PublishError::TooLarge { .. })),
+            "{refused:?}"
+        );
+        let held = node.store.get(published.position).unwrap().unwrap();
+        let held = SignedEvent::from_store(&held).unwrap();
+        assert_eq!(held.event().pin(), Some(pin), "the record stays whole");
+        assert_eq!(node.store.pending_erasure(pin).unwrap(), None);
     }
 
     /// What a writer made of migration's returnee record about Aibek and an order by
