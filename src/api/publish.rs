@@ -30,19 +30,18 @@ impl LocalApi {
 
     pub(super) async fn post_batch(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         let body = self.read_json_body(req).await?;
-        let value = self.parsed(&body)?;
-        let items = batch_items(&value)?;
+        let items = into_batch_items(self.parsed(&body)?)?;
+        let mut texts = ItemTexts::of(&body);
         let mut drafts = Vec::new();
         let mut results: Vec<Option<Value>> = Vec::with_capacity(items.len());
-        for (i, item) in items.iter().enumerate() {
-            // A copy: the item's text is quarantined if the writer refuses it.
-            match draft(item.clone(), &format!("/events/{i}")) {
+        for (i, item) in items.into_iter().enumerate() {
+            match draft(item, &format!("/events/{i}")) {
                 Ok(d) => {
                     drafts.push(d);
                     results.push(None);
                 }
                 Err(p) => {
-                    let p = self.quarantine(p, item.to_string().as_bytes());
+                    let p = self.quarantine(p, texts.get(i));
                     results.push(Some(item_error(i, &p)));
                 }
             }
@@ -62,10 +61,9 @@ impl LocalApi {
                             "replayed": p.replayed})
                     }
                     Some(Err(e)) => {
-                        let body = items.get(i).map(Value::to_string).unwrap_or_default();
                         let p = self.quarantine(
                             publish_problem(e, &format!("/events/{i}/data")),
-                            body.as_bytes(),
+                            texts.get(i),
                         );
                         item_error(i, &p)
                     }
@@ -142,6 +140,45 @@ pub(crate) fn batch_items(value: &Value) -> Result<&[Value], Problem> {
         ));
     }
     Ok(items)
+}
+
+/// [`batch_items`], taken out of the body: each item's data becomes its draft's, not copied.
+fn into_batch_items(value: Value) -> Result<Vec<Value>, Problem> {
+    batch_items(&value)?;
+    match value {
+        Value::Object(mut body) => match body.remove("events") {
+            Some(Value::Array(items)) => Ok(items),
+            _ => Ok(Vec::new()),
+        },
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// The items of a batch body as the caller wrote them, for the quarantine: found when the
+/// first item is refused (a batch published whole never looks), once for all of them.
+struct ItemTexts<'b> {
+    body: &'b [u8],
+    items: Option<Vec<&'b RawValue>>,
+}
+
+impl<'b> ItemTexts<'b> {
+    fn of(body: &'b [u8]) -> ItemTexts<'b> {
+        ItemTexts { body, items: None }
+    }
+
+    /// Item `i` as sent; empty if the body has no such item.
+    fn get(&mut self, i: usize) -> &'b [u8] {
+        #[derive(serde::Deserialize)]
+        struct Items<'a> {
+            #[serde(borrow)]
+            events: Vec<&'a RawValue>,
+        }
+        let body = self.body;
+        let items = self.items.get_or_insert_with(|| {
+            serde_json::from_slice::<Items>(body).map_or_else(|_| Vec::new(), |items| items.events)
+        });
+        items.get(i).map_or(&[], |item| item.get().as_bytes())
+    }
 }
 
 /// Turn `{type, data, idempotencyKey?}` into a draft; pointers are placed under `at`.
@@ -348,5 +385,36 @@ fn published_response(p: &Published) -> Response {
             r
         }
         Err(p) => p.response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A refused item is quarantined as the caller wrote it, found again in the body by its
+    /// index; an index the body does not have gives nothing.
+    #[test]
+    fn a_batch_item_is_found_again_as_it_was_sent() {
+        let body = br#"{"events": [ {"type": "a"}, {"type" : "b",  "data": {"x": [1, 2]}} ],
+            "other": 1}"#;
+        let mut texts = ItemTexts::of(body);
+        assert_eq!(texts.get(1), br#"{"type" : "b",  "data": {"x": [1, 2]}}"#);
+        assert_eq!(texts.get(0), br#"{"type": "a"}"#);
+        assert_eq!(texts.get(2), b"");
+        assert_eq!(ItemTexts::of(b"[1]").get(0), b"");
+    }
+
+    /// The items are moved out of the body in order; a body that is not a batch is refused
+    /// as `batch_items` refuses it.
+    #[test]
+    fn batch_items_are_taken_out_of_the_body_in_order() {
+        let items = into_batch_items(serde_json::json!({"events": [{"n": 1}, {"n": 2}]})).unwrap();
+        assert_eq!(
+            items,
+            [serde_json::json!({"n": 1}), serde_json::json!({"n": 2})]
+        );
+        let refused = into_batch_items(serde_json::json!({"event": []})).unwrap_err();
+        assert_eq!(refused.errors[0].pointer, "/events");
     }
 }

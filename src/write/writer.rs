@@ -39,8 +39,8 @@ const MAX_JOBS_PER_COMMIT: usize = 4096;
 /// signed in turn (a thread costs about what a signature does).
 const SIGN_AHEAD_PER_THREAD: usize = 16;
 
-/// How many events are signed ahead between two looks at whether the flush they overlap is
-/// done: a few milliseconds of signing at most.
+/// How many events are signed ahead between two looks at whether to go on while a round is
+/// flushed: a few milliseconds of signing at most.
 const SIGN_WHILE_FLUSHING: usize = 8 * SIGN_AHEAD_PER_THREAD;
 
 /// What signing an event needs, shared by the threads that sign ahead.
@@ -290,7 +290,7 @@ impl Writer {
                 true => self.flush(batch),
                 false => {
                     next = take_queued(queue, Vec::new());
-                    self.flush_round(batch, &mut next)
+                    self.flush_round(batch, round.published, &mut next)
                 }
             }
         };
@@ -334,14 +334,22 @@ impl Writer {
     /// fail, what was signed ahead is dropped and signed again with its round. The checks
     /// made before signing read the store as it is before or after this batch, which for
     /// them is the same; a batch that erases is flushed alone ([`Writer::commit`]).
-    fn flush_round(&self, batch: WriteBatch, next: &mut [Job]) -> Result<(), StoreError> {
+    fn flush_round(
+        &self,
+        batch: WriteBatch,
+        published: u64,
+        next: &mut [Job],
+    ) -> Result<(), StoreError> {
         if publishing(next) < 2 * SIGN_AHEAD_PER_THREAD {
             return self.flush(batch);
         }
         let flushed = std::thread::scope(|scope| {
             let flush = scope.spawn(|| self.flush(batch));
-            // Only while the flush runs: the round's callers wait for no more than a slice.
-            self.sign_ahead_while(next, SIGN_WHILE_FLUSHING, || !flush.is_finished());
+            // While the flush runs, and past it no further than the round's own signing: its
+            // callers wait at most about as long again as their events took to sign.
+            self.sign_ahead_while(next, SIGN_WHILE_FLUSHING, |signed| {
+                (signed as u64) < published || !flush.is_finished()
+            });
             flush
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
@@ -867,17 +875,19 @@ impl Writer {
     /// stages; [`Writer::stage`] still decides every item in order and signs again whatever
     /// did not come out as expected.
     fn sign_ahead(&self, jobs: &mut [Job]) {
-        self.sign_ahead_while(jobs, usize::MAX, || true);
+        self.sign_ahead_while(jobs, usize::MAX, |_| true);
     }
 
     /// [`Writer::sign_ahead`], `slice` events at a time, for as long as `go_on` says after
-    /// each slice; the items not reached keep their data and are signed with their round.
-    fn sign_ahead_while(&self, jobs: &mut [Job], slice: usize, go_on: impl Fn() -> bool) {
+    /// each slice (given how many are signed); the items not reached keep their data and are
+    /// signed with their round.
+    fn sign_ahead_while(&self, jobs: &mut [Job], slice: usize, go_on: impl Fn(usize) -> bool) {
         if publishing(jobs) < 2 * SIGN_AHEAD_PER_THREAD {
             return;
         }
         let signing = self.signing();
         let mut expected = self.expected(jobs).into_iter();
+        let mut signed_ahead = 0;
         loop {
             let (items, events): (Vec<&mut Ready>, Vec<Event>) =
                 expected.by_ref().take(slice).unzip();
@@ -886,10 +896,11 @@ impl Writer {
             }
             let signed =
                 crate::cores::map_owned(events, SIGN_AHEAD_PER_THREAD, |e| signing.sign(e));
+            signed_ahead += signed.len();
             for (item, signed) in items.into_iter().zip(signed) {
                 item.ahead = Some(signed);
             }
-            if !go_on() {
+            if !go_on(signed_ahead) {
                 break;
             }
         }
@@ -1526,7 +1537,7 @@ mod tests {
         assert_stored(&store, &key, &[(late, "21503199099999")]);
     }
 
-    /// Signing ahead while a flush runs stops after the slice during which it ended: the items
+    /// Signing ahead while a flush runs stops after the slice at which it is told to: the items
     /// not reached keep their data and are signed with their round, after those that were.
     #[test]
     fn signing_ahead_while_a_flush_runs_stops_when_it_ends() {
@@ -1535,7 +1546,7 @@ mod tests {
         let pins = pins(0..40);
         let (job, _) = publish_job(pins.iter().map(|p| ready(p, None)).collect());
         let mut jobs = vec![job];
-        writer.sign_ahead_while(&mut jobs, 16, || false);
+        writer.sign_ahead_while(&mut jobs, 16, |signed| signed < 10);
         let reached: Vec<Option<u64>> = (1..=16).map(Some).chain([None; 24]).collect();
         assert_eq!(signed_at(&jobs[0]), reached);
         writer.sign_ahead(&mut jobs);
