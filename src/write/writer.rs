@@ -258,7 +258,7 @@ impl Writer {
         }
         // From the round's first read of a person's state to its commit (`PersonStates`).
         let states = self.store.person_states().clone();
-        let held = states.hold();
+        let mut held = Some(states.hold());
         let replies: Vec<Reply> = jobs
             .into_iter()
             .map(|job| self.stage_job(job, &mut round))
@@ -290,7 +290,7 @@ impl Writer {
                 true => self.flush(batch),
                 false => {
                     next = take_queued(queue, Vec::new());
-                    self.flush_round(batch, round.published, &mut next)
+                    self.flush_round(batch, round.published, &mut next, &mut held)
                 }
             }
         };
@@ -339,20 +339,33 @@ impl Writer {
         batch: WriteBatch,
         published: u64,
         next: &mut [Job],
+        held: &mut Option<parking_lot::MutexGuard<'_, ()>>,
     ) -> Result<(), StoreError> {
+        use std::sync::atomic::{AtomicBool, Ordering};
         if publishing(next) < 2 * SIGN_AHEAD_PER_THREAD {
             return self.flush(batch);
         }
+        let (done, landed) = (AtomicBool::new(false), AtomicBool::new(false));
         let flushed = std::thread::scope(|scope| {
-            let flush = scope.spawn(|| self.flush(batch));
-            // While the flush runs, and past it no further than the round's own signing: its
-            // callers wait at most about as long again as their events took to sign.
-            self.sign_ahead_while(next, SIGN_WHILE_FLUSHING, |signed| {
-                (signed as u64) < published || !flush.is_finished()
+            // While the flush runs, and after it (if it landed) no further than the round's
+            // own number of events: its callers wait at most about as long again as their
+            // events took to sign.
+            let signing = scope.spawn(|| {
+                self.sign_ahead_while(next, SIGN_WHILE_FLUSHING, |signed| {
+                    !done.load(Ordering::Acquire)
+                        || (landed.load(Ordering::Relaxed) && (signed as u64) < published)
+                })
             });
-            flush
+            let flushed = self.flush(batch);
+            // The persons' states are committed: whoever waits for them need not wait for the
+            // signing too.
+            drop(held.take());
+            landed.store(flushed.is_ok(), Ordering::Relaxed);
+            done.store(true, Ordering::Release);
+            signing
                 .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            flushed
         });
         if flushed.is_err() {
             // Checked against a store the failed flush may have left otherwise (sled shows
@@ -1492,6 +1505,17 @@ mod tests {
             .collect()
     }
 
+    /// Every item of a publish job was signed ahead about the PIN `pins` gives in order.
+    fn assert_signed_with_own_data(job: &Job, pins: &[String]) {
+        let Job::Publish { items, .. } = job else {
+            unreachable!()
+        };
+        for (item, pin) in items.iter().zip(pins) {
+            let signed = item.ahead.as_ref().expect("signed ahead");
+            assert_eq!(signed.event().pin(), Some(pin.as_str()));
+        }
+    }
+
     /// The jobs queued behind a round are taken while its flush runs and their events signed
     /// at the sequences they get after it; the next round publishes those very events, and
     /// signs in turn a job that joined the queue after the flush, behind them.
@@ -1537,29 +1561,22 @@ mod tests {
         assert_stored(&store, &key, &[(late, "21503199099999")]);
     }
 
-    /// Signing ahead while a flush runs stops after the slice at which it is told to: the items
-    /// not reached keep their data and are signed with their round, after those that were.
+    /// Signing ahead while a flush runs stops after the slice at which it is told to (given
+    /// how many are signed so far): the items not reached keep their data and are signed with
+    /// their round, after those that were.
     #[test]
-    fn signing_ahead_while_a_flush_runs_stops_when_it_ends() {
+    fn signing_ahead_while_a_flush_runs_stops_when_told() {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(Store::open(dir.path()).unwrap());
         let pins = pins(0..40);
         let (job, _) = publish_job(pins.iter().map(|p| ready(p, None)).collect());
         let mut jobs = vec![job];
-        writer.sign_ahead_while(&mut jobs, 16, |signed| signed < 10);
-        let reached: Vec<Option<u64>> = (1..=16).map(Some).chain([None; 24]).collect();
+        writer.sign_ahead_while(&mut jobs, 16, |signed| signed < 20);
+        let reached: Vec<Option<u64>> = (1..=32).map(Some).chain([None; 8]).collect();
         assert_eq!(signed_at(&jobs[0]), reached);
         writer.sign_ahead(&mut jobs);
         assert_eq!(signed_at(&jobs[0]), (1..=40).map(Some).collect::<Vec<_>>());
-        let Job::Publish { items, .. } = &jobs[0] else {
-            unreachable!()
-        };
-        for (item, pin) in items.iter().zip(&pins) {
-            assert_eq!(
-                item.ahead.as_ref().unwrap().event().pin(),
-                Some(pin.as_str())
-            );
-        }
+        assert_signed_with_own_data(&jobs[0], &pins);
     }
 
     /// Events signed ahead at sequences a failed flush took back are made again at the
@@ -1589,15 +1606,7 @@ mod tests {
         writer.next_sequence = 1;
         writer.sign_ahead(&mut jobs);
         assert_eq!(signed_at(&jobs[0]), (1..=40).map(Some).collect::<Vec<_>>());
-        let Job::Publish { items, .. } = &jobs[0] else {
-            unreachable!()
-        };
-        for (item, pin) in items.iter().zip(&pins) {
-            assert_eq!(
-                item.ahead.as_ref().unwrap().event().pin(),
-                Some(pin.as_str())
-            );
-        }
+        assert_signed_with_own_data(&jobs[0], &pins);
     }
 
     /// An order whose signed event comes out larger than the limit is refused and erases

@@ -442,16 +442,20 @@ fn a_batch_lists_each_item_and_sequences_continue_after_restart() {
     assert_eq!(r[1]["errors"][0]["pointer"], "/events/1/data/job/formality");
     assert_eq!(r[2]["errors"][0]["pointer"], "/events/2/type");
     assert_eq!(r[3]["sequence"], "2");
-    // The item refused is kept in quarantine as it was sent.
+    // Each item refused (by its shape, by the writer's validation) is kept in quarantine as
+    // it was sent.
     let q = get(node.addr, "/api/v1/quarantine").json();
-    let kept = q["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|record| record["reason"] == "invalid-request")
-        .expect("the item of an unknown type is quarantined");
-    let body: serde_json::Value = serde_json::from_str(kept["body"].as_str().unwrap()).unwrap();
-    assert_eq!(body, batch["events"][2]);
+    let kept = |reason: &str| -> serde_json::Value {
+        let record = q["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|record| record["reason"] == reason)
+            .unwrap_or_else(|| panic!("no {reason} in {q}"));
+        serde_json::from_str(record["body"].as_str().unwrap()).unwrap()
+    };
+    assert_eq!(kept("invalid-request"), batch["events"][2]);
+    assert_eq!(kept("schema-invalid"), batch["events"][1]);
     // The group commits that made them durable are counted, with their time.
     let text = String::from_utf8(get(node.addr, "/metrics").body).unwrap();
     assert_eq!(metric_in(&text, "jol_events_published_total "), Some(2));
