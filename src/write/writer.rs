@@ -73,6 +73,12 @@ fn brings_erasure(events: &[SignedEvent]) -> bool {
         .any(|e| e.event().event_type == EventType::Erasure)
 }
 
+/// Stage `positions` as what is still to erase of `pin`'s events, for the rest of the round too.
+fn keep_pending_erasure(round: &mut Round, pin: &str, positions: Vec<u64>) {
+    round.batch.set_pending_erasure(pin, &positions);
+    round.pending_erasures.insert(pin.to_string(), positions);
+}
+
 /// How many events `jobs` ask to publish.
 fn publishing(jobs: &[Job]) -> usize {
     jobs.iter()
@@ -140,6 +146,9 @@ struct Round {
     erasures: HashMap<Uuid, ErasureRecord>,
     /// The round erased stored events: the window of parsed events is dropped before its commit.
     erased: bool,
+    /// Each person's positions still to erase as this round leaves them: two erasures about
+    /// one person in a round (this node's order, a received one) add up.
+    pending_erasures: HashMap<String, Vec<u64>>,
 }
 
 impl Round {
@@ -536,10 +545,8 @@ impl Writer {
         // Everything that can refuse the order comes before anything of it is staged: an
         // order refused must leave the events whole, and one staged must strip them.
         let mut pending = self
-            .store
-            .pending_erasure(order.pin.expose())
-            .map_err(storage)?
-            .unwrap_or_default();
+            .pending_erasure(order.pin.expose(), round)
+            .map_err(storage)?;
         let now = OffsetDateTime::now_utc();
         let data = erasure::order_data(&order, &ids, now.date());
         let published = self.stage(
@@ -557,9 +564,7 @@ impl Writer {
                 .erase_event(LogAppend::writer(), *position, bytes, &order.id);
             pending.push(*position);
         }
-        round
-            .batch
-            .set_pending_erasure(order.pin.expose(), &pending);
+        keep_pending_erasure(round, order.pin.expose(), pending);
         let record = ErasureRecord {
             id: order.id,
             ordered_by: self.signer.member.clone(),
@@ -715,10 +720,18 @@ impl Writer {
         positions: &[u64],
         round: &mut Round,
     ) -> Result<(), StoreError> {
-        let mut all = self.store.pending_erasure(pin)?.unwrap_or_default();
+        let mut all = self.pending_erasure(pin, round)?;
         all.extend(positions);
-        round.batch.set_pending_erasure(pin, &all);
+        keep_pending_erasure(round, pin, all);
         Ok(())
+    }
+
+    /// The positions of `pin`'s events still to erase: as this round left them, else stored.
+    fn pending_erasure(&self, pin: &str, round: &Round) -> Result<Vec<u64>, StoreError> {
+        match round.pending_erasures.get(pin) {
+            Some(staged) => Ok(staged.clone()),
+            None => Ok(self.store.pending_erasure(pin)?.unwrap_or_default()),
+        }
     }
 
     /// The record of erasure `id`: staged this round, else as stored.
@@ -1607,6 +1620,21 @@ mod tests {
         writer.sign_ahead(&mut jobs);
         assert_eq!(signed_at(&jobs[0]), (1..=40).map(Some).collect::<Vec<_>>());
         assert_signed_with_own_data(&jobs[0], &pins);
+    }
+
+    /// Two erasures about one person staged in one round (this node's order and a received
+    /// one) leave the positions of both still to erase, not only the second's.
+    #[test]
+    fn pending_erasures_staged_twice_in_a_round_add_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let writer = writer(store.clone());
+        let pin = "21503199012345";
+        let mut round = Round::default();
+        writer.stage_pending_erasure(pin, &[3], &mut round).unwrap();
+        writer.stage_pending_erasure(pin, &[7], &mut round).unwrap();
+        store.commit(LogAppend::writer(), round.batch).unwrap();
+        assert_eq!(store.pending_erasure(pin).unwrap(), Some(vec![3, 7]));
     }
 
     /// An order whose signed event comes out larger than the limit is refused and erases
