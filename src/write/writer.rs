@@ -338,8 +338,8 @@ impl Writer {
     }
 
     /// Apply and flush a round's batch. When the jobs queued behind it (`next`) publish enough
-    /// to sign ahead, their events are signed while the flush runs on a thread of its own, at
-    /// the sequences they get if it lands: the cores sign while the disk writes. Should it
+    /// to sign ahead, their events are signed on a thread of their own while this one flushes,
+    /// at the sequences they get if it lands: the cores sign while the disk writes. Should it
     /// fail, what was signed ahead is dropped and signed again with its round. The checks
     /// made before signing read the store as it is before or after this batch, which for
     /// them is the same; a batch that erases is flushed alone ([`Writer::commit`]).
