@@ -416,5 +416,19 @@ mod tests {
         );
         let refused = into_batch_items(serde_json::json!({"event": []})).unwrap_err();
         assert_eq!(refused.errors[0].pointer, "/events");
+        let most = vec![serde_json::json!({}); MAX_BATCH];
+        assert_eq!(
+            into_batch_items(serde_json::json!({"events": most}))
+                .unwrap()
+                .len(),
+            MAX_BATCH
+        );
+        let more = vec![serde_json::json!({}); MAX_BATCH + 1];
+        let refused = into_batch_items(serde_json::json!({"events": more})).unwrap_err();
+        assert!(
+            refused.kind.ends_with("batch-too-large"),
+            "{}",
+            refused.kind
+        );
     }
 }

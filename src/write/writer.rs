@@ -912,7 +912,8 @@ impl Writer {
             return;
         }
         let signing = self.signing();
-        let mut expected = self.expected(jobs).into_iter();
+        // Made and checked a slice at a time: an item not reached is not looked at.
+        let mut expected = self.expected(jobs);
         let mut signed_ahead = 0;
         loop {
             let (items, events): (Vec<&mut Ready>, Vec<Event>) =
@@ -930,51 +931,53 @@ impl Writer {
                 break;
             }
         }
-        for (item, event) in expected {
-            item.data = event.data;
-        }
     }
 
-    /// The events the round's publish items are expected to become, unsigned, in order. An
-    /// item a check can tell now will not be published (a replay, a correction the rule
-    /// refuses, an implausible consent time) takes no sequence and keeps its data. Nothing is
+    /// The events the round's publish items are expected to become, unsigned, in order, each
+    /// made and checked as it is taken. An item a check can tell now will not be published (a
+    /// replay, a correction the rule refuses, an implausible consent time) takes no sequence
+    /// and keeps its data. Nothing is
     /// expected past a job that publishes events of its own: an erasure order, or a page
     /// bringing one (this node confirms it). What no check can tell before signing (an event
     /// signed too large) puts the items after it off by one: they are signed again in turn.
-    fn expected<'j>(&self, jobs: &'j mut [Job]) -> Vec<(&'j mut Ready, Event)> {
+    fn expected<'j>(
+        &'j self,
+        jobs: &'j mut [Job],
+    ) -> impl Iterator<Item = (&'j mut Ready, Event)> + 'j {
         let mut keys = std::collections::HashSet::new();
         let mut sequence = self.next_sequence;
-        let mut expected = Vec::new();
-        for job in jobs.iter_mut() {
-            let items = match job {
-                Job::Publish { items, .. } => items,
-                Job::Receive { events, .. } if !brings_erasure(events) => continue,
-                Job::Receive { .. } | Job::Erase { .. } => break,
-            };
-            for item in items.iter_mut() {
+        jobs.iter_mut()
+            .take_while(|job| match job {
+                Job::Publish { .. } => true,
+                Job::Receive { events, .. } => !brings_erasure(events),
+                Job::Erase { .. } => false,
+            })
+            .flat_map(|job| match job {
+                Job::Publish { items, .. } => items.iter_mut(),
+                _ => Default::default(),
+            })
+            .filter_map(move |item| {
                 if let Some((key, digest)) = &item.idempotency {
                     let fresh = keys.insert(key.clone())
                         && matches!(self.earlier_result(key, digest, &HashMap::new()), Ok(None));
                     if !fresh {
-                        continue;
+                        return None;
                     }
                 }
                 if item.ahead.as_ref().map(SignedEvent::sequence) == Some(sequence) {
                     // Signed ahead while the round before this one was flushed.
                     sequence += 1;
-                    continue;
+                    return None;
                 }
                 let data = item.take_data();
                 let event = Event::new(self.signer.member.clone(), item.event_type, sequence, data);
                 if self.check_publishable(&event).is_err() {
                     item.data = event.data;
-                    continue;
+                    return None;
                 }
-                expected.push((item, event));
                 sequence += 1;
-            }
-        }
-        expected
+                Some((item, event))
+            })
     }
 
     /// The item's event, signed: the one signed ahead if it got the sequence that is next, or
