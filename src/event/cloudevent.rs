@@ -314,12 +314,14 @@ impl SignedEvent {
 
     /// The bytes a reader whose grant allows `fields` is handed: the signed part verbatim, with
     /// only the disclosures of allowed fields. An event signed whole (before selective
-    /// disclosure) is handed whole.
-    pub fn for_reader(&self, fields: &Fields) -> std::borrow::Cow<'_, [u8]> {
+    /// disclosure) is handed whole. `None` when the bytes hold a disclosure the grant does not
+    /// name and no copy without it can be cut from them (damage): the reader gets nothing
+    /// rather than more than its grant.
+    pub fn for_reader(&self, fields: &Fields) -> Option<std::borrow::Cow<'_, [u8]>> {
         if matches!(fields, Fields::All)
             || !self.disclosed.iter().any(|d| !fields.allows(&d.pointer))
         {
-            return std::borrow::Cow::Borrowed(&self.bytes);
+            return Some(std::borrow::Cow::Borrowed(&self.bytes));
         }
         let kept = self
             .disclosed
@@ -330,10 +332,7 @@ impl SignedEvent {
             Some(members) => jws::with_disclosures_at(&self.bytes, members, kept),
             None => jws::with_disclosures(&self.bytes, kept),
         };
-        match fewer {
-            Some(bytes) => std::borrow::Cow::Owned(bytes),
-            None => std::borrow::Cow::Borrowed(&self.bytes),
-        }
+        fewer.map(std::borrow::Cow::Owned)
     }
 
     /// Where the signed members are in [`SignedEvent::bytes`], as located when the event was
@@ -455,7 +454,7 @@ mod tests {
         jws.verify(&key.verifying_key()).unwrap();
         assert_eq!(parsed.event().data, data);
         let only_pin = Fields::Only([fields[0].clone()].into());
-        let fewer = signed.for_reader(&only_pin);
+        let fewer = signed.for_reader(&only_pin).unwrap();
         let (partial, jws) = SignedEvent::parse(&fewer).unwrap();
         jws.verify(&key.verifying_key()).unwrap();
         assert_eq!(
@@ -484,7 +483,15 @@ mod tests {
             crate::merkle::leaf_hash(&jws::compact(whole.bytes()).unwrap())
         );
         // Every field granted: the stored bytes as they are.
-        assert_eq!(&*signed.for_reader(&Fields::All), signed.bytes());
+        assert_eq!(&*signed.for_reader(&Fields::All).unwrap(), signed.bytes());
+        // Bytes no copy can be cut from give a reader with a narrower grant nothing, not all.
+        let damaged = SignedEvent {
+            bytes: Arc::from(&b"not a JWS"[..]),
+            members: None,
+            ..signed.clone()
+        };
+        assert_eq!(damaged.for_reader(&only_pin), None);
+        assert!(damaged.for_reader(&Fields::All).is_some());
     }
 
     /// Data that holds an `_sd` of its own is concealed on a copy: the signer's event keeps it

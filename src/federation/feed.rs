@@ -634,13 +634,14 @@ fn parse_stored(bytes: &[u8]) -> Result<SignedEvent, Problem> {
 }
 
 /// What a delivered event is sent as: its signed part verbatim with the disclosures the
-/// reader's grant allows, as a raw JSON value (none when it is withheld).
+/// reader's grant allows, as a raw JSON value (none when it is withheld, or when its bytes
+/// are damaged so that no copy within the grant can be cut: nothing rather than too much).
 fn delivered_jws<'a>(
     signed: &'a SignedEvent,
     decision: &Result<Delivered, Withheld>,
 ) -> Option<Cow<'a, RawValue>> {
     let fields = &decision.as_ref().ok()?.fields;
-    match signed.for_reader(fields) {
+    match signed.for_reader(fields)? {
         Cow::Borrowed(bytes) => std::str::from_utf8(bytes)
             .ok()
             .and_then(|s| serde_json::from_str::<&RawValue>(s).ok())

@@ -684,7 +684,7 @@ mod tests {
                 list.iter().map(|p| p.parse().unwrap()).collect(),
             ),
         };
-        signed.for_reader(&fields).into_owned()
+        signed.for_reader(&fields).expect("a copy").into_owned()
     }
 
     #[test]
