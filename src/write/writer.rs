@@ -79,14 +79,16 @@ fn keep_pending_erasure(round: &mut Round, pin: &str, positions: Vec<u64>) {
     round.pending_erasures.insert(pin.to_string(), positions);
 }
 
-/// How many events `jobs` ask to publish.
-fn publishing(jobs: &[Job]) -> usize {
-    jobs.iter()
+/// Whether `jobs` publish enough events to sign them ahead, spread over threads.
+fn worth_signing_ahead(jobs: &[Job]) -> bool {
+    let publishing: usize = jobs
+        .iter()
         .map(|job| match job {
             Job::Publish { items, .. } => items.len(),
             _ => 0,
         })
-        .sum()
+        .sum();
+    publishing >= 2 * SIGN_AHEAD_PER_THREAD
 }
 
 /// `round` and the jobs queued behind it, up to [`MAX_JOBS_PER_COMMIT`]; never waits.
@@ -351,7 +353,7 @@ impl Writer {
         held: &mut Option<parking_lot::MutexGuard<'_, ()>>,
     ) -> Result<(), StoreError> {
         use std::sync::atomic::{AtomicBool, Ordering};
-        if publishing(next) < 2 * SIGN_AHEAD_PER_THREAD {
+        if !worth_signing_ahead(next) {
             return self.flush(batch);
         }
         let (done, landed) = (AtomicBool::new(false), AtomicBool::new(false));
@@ -908,7 +910,7 @@ impl Writer {
     /// each slice (given how many are signed); the items not reached keep their data and are
     /// signed with their round.
     fn sign_ahead_while(&self, jobs: &mut [Job], slice: usize, go_on: impl Fn(usize) -> bool) {
-        if publishing(jobs) < 2 * SIGN_AHEAD_PER_THREAD {
+        if !worth_signing_ahead(jobs) {
             return;
         }
         let signing = self.signing();
