@@ -234,12 +234,11 @@ fn stored_at(
         if let Some(bytes) = store.get(position)? {
             let mut signed = SignedEvent::from_store(&bytes).map_err(corrupt)?;
             let fields = fields_of(signed.event().event_type);
-            match signed.for_reader(&fields) {
-                Some(std::borrow::Cow::Borrowed(_)) => {}
-                Some(std::borrow::Cow::Owned(fewer)) => {
-                    signed = SignedEvent::from_store(&fewer).map_err(corrupt)?;
-                }
-                None => return Err(StoreError::Corrupt("stored event")),
+            let copy = signed
+                .for_reader(&fields)
+                .ok_or(StoreError::Corrupt("stored event"))?;
+            if let std::borrow::Cow::Owned(fewer) = copy {
+                signed = SignedEvent::from_store(&fewer).map_err(corrupt)?;
             }
             if signed.event().event_type.is_personal()
                 && consent::person_pin(&signed.event().data).is_none()

@@ -1508,6 +1508,11 @@ mod tests {
         (Job::Publish { items, reply }, outcomes)
     }
 
+    /// A publish job of an employment status about each of `pins`, without idempotency keys.
+    fn job_about(pins: &[String]) -> (Job, tokio::sync::oneshot::Receiver<Vec<Outcome>>) {
+        publish_job(pins.iter().map(|pin| ready(pin, None)).collect())
+    }
+
     fn pins(range: std::ops::Range<u64>) -> Vec<String> {
         range.map(|n| format!("215031990{n:05}")).collect()
     }
@@ -1544,10 +1549,9 @@ mod tests {
         let mut writer = writer(store.clone());
         let key = writer.signer.key.verifying_key();
         let (tx, mut queue) = mpsc::channel(4);
-        let (first, _) = publish_job(pins(0..40).iter().map(|p| ready(p, None)).collect());
+        let (first, _) = job_about(&pins(0..40));
         let queued_pins = pins(40..80);
-        let (queued, queued_out) =
-            publish_job(queued_pins.iter().map(|p| ready(p, None)).collect());
+        let (queued, queued_out) = job_about(&queued_pins);
         tx.try_send(queued).unwrap();
 
         let next = writer.commit(vec![first], &mut queue);
@@ -1587,7 +1591,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let writer = writer(Store::open(dir.path()).unwrap());
         let pins = pins(0..40);
-        let (job, _) = publish_job(pins.iter().map(|p| ready(p, None)).collect());
+        let (job, _) = job_about(&pins);
         let mut jobs = vec![job];
         writer.sign_ahead_while(&mut jobs, 16, |signed| signed < 20);
         let reached: Vec<Option<u64>> = (1..=32).map(Some).chain([None; 8]).collect();
@@ -1604,7 +1608,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut writer = writer(Store::open(dir.path()).unwrap());
         let pins = pins(0..40);
-        let (job, _) = publish_job(pins.iter().map(|p| ready(p, None)).collect());
+        let (job, _) = job_about(&pins);
         let mut jobs = vec![job];
         writer.next_sequence = 41;
         writer.sign_ahead(&mut jobs);
