@@ -30,6 +30,8 @@ use crate::event::identifiers::MemberId;
 
 pub mod compact;
 mod erasure;
+#[cfg(test)]
+pub(crate) mod faults;
 pub(crate) mod keys;
 pub mod kv;
 mod log;
@@ -611,6 +613,9 @@ pub struct Store {
     /// The lock over what several tasks write about a person ([`PersonStates`]).
     person_states: PersonStates,
     location: Location,
+    /// Test builds: faults the next durable commits meet.
+    #[cfg(test)]
+    faults: faults::Faults,
 }
 
 /// The lock over what the writer, the projector and the credential issuer write about a
@@ -694,6 +699,8 @@ impl Store {
             consents,
             person_states: PersonStates::default(),
             location,
+            #[cfg(test)]
+            faults: Default::default(),
         };
         store.open_event_log()?;
         store.load_side_frontiers()?;
@@ -1124,7 +1131,7 @@ impl Store {
                 ops.push(Op::Put(keys::subtree(level, index), hash.to_vec()));
             }
             return match durable {
-                Durable::Yes => kv.commit(ops),
+                Durable::Yes => self.commit_point(&kv, ops),
                 Durable::Later => kv.apply(ops),
             }
             .map_err(io("write"));
@@ -1145,7 +1152,7 @@ impl Store {
         let erased_positions: Vec<u64> = erased.iter().map(|(p, _)| *p).collect();
         log.erasing(erased);
         let written = match durable == Durable::Yes || !erased_positions.is_empty() {
-            true => kv.commit(ops),
+            true => self.commit_point(&kv, ops),
             false => kv.apply(ops),
         };
         if written.is_err() {
@@ -1160,6 +1167,30 @@ impl Store {
             tracing::error!(error = %e, "zeroing erased events in the segments failed");
         }
         Ok(())
+    }
+
+    /// The KV commit that makes a write durable: its commit point (where a test's injected
+    /// fault strikes, [`faults`]).
+    fn commit_point(&self, kv: &Kv, ops: Vec<Op>) -> Result<(), KvError> {
+        #[cfg(test)]
+        {
+            let injected = || KvError::Io(std::io::Error::other("a fault injected by a test"));
+            match self.faults.next() {
+                Some(faults::Fault::Refused) => return Err(injected()),
+                Some(faults::Fault::LandedButReportedFailed) => {
+                    kv.commit(ops)?;
+                    return Err(injected());
+                }
+                None => {}
+            }
+        }
+        kv.commit(ops)
+    }
+
+    /// Test builds: the next durable commit meets `fault` (after those injected before it).
+    #[cfg(test)]
+    pub(crate) fn inject(&self, fault: faults::Fault) {
+        self.faults.inject(fault);
     }
 
     /// The committed size of the embedded event log, as far as `wanted`: a KV commit that

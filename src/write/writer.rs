@@ -1157,6 +1157,7 @@ mod tests {
     use crate::event::identifiers::KeyName;
     use crate::event::keys;
     use crate::event::schema::{EventType, Schemas};
+    use crate::store::faults::Fault;
     use crate::write::{Draft, Publisher};
     use serde_json::json;
 
@@ -1629,6 +1630,163 @@ mod tests {
         writer.sign_ahead(&mut jobs);
         assert_eq!(signed_at(&jobs[0]), (1..=40).map(Some).collect::<Vec<_>>());
         assert_signed_with_own_data(&jobs[0], &pins);
+    }
+
+    /// A round whose commit is refused at its commit point (its events already appended to
+    /// the segments and the tiles) answers every caller with a storage error and leaves
+    /// nothing: the store is reopened at what it committed, what was signed ahead while the
+    /// flush ran is dropped, and the next round publishes at the sequences and positions the
+    /// failed one had, every signature good, the tiles' tree the writer's, across a restart.
+    #[test]
+    fn a_round_whose_commit_is_refused_leaves_nothing_and_the_next_takes_its_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut writer = writer(store.clone());
+        let key = writer.signer.key.verifying_key();
+        let (tx, mut queue) = mpsc::channel(4);
+        let (first, first_out) = job_about(&pins(0..40));
+        let queued_pins = pins(40..80);
+        let (queued, queued_out) = job_about(&queued_pins);
+        tx.try_send(queued).unwrap();
+        store.inject(Fault::Refused);
+
+        let next = writer.commit(vec![first], &mut queue);
+        let refused = first_out.blocking_recv().unwrap();
+        assert!(
+            refused
+                .iter()
+                .all(|o| matches!(o, Err(PublishError::Storage(_)))),
+            "{refused:?}"
+        );
+        assert_eq!(store.last_position().unwrap(), 0);
+        assert_eq!(next.len(), 1, "the queued job is the next round");
+        assert_eq!(signed_at(&next[0]), [None; 40], "signed ahead, dropped");
+
+        let round = take_queued(&mut queue, next);
+        writer.commit(round, &mut queue);
+        let out = queued_out.blocking_recv().unwrap();
+        let published: Vec<&Published> = out.iter().map(|o| o.as_ref().unwrap()).collect();
+        let at: Vec<(u64, u64)> = published.iter().map(|p| (p.sequence, p.position)).collect();
+        assert_eq!(at, (1..=40).map(|n| (n, n)).collect::<Vec<_>>());
+        let named: Vec<(&Published, &str)> = published
+            .into_iter()
+            .zip(queued_pins.iter().map(String::as_str))
+            .collect();
+        assert_stored(&store, &key, &named);
+        let root = writer.tree.root();
+        assert_eq!(crate::merkle::root(&store, 40).unwrap(), root);
+        drop((writer, store));
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.last_position().unwrap(), 40);
+        assert_eq!(crate::merkle::root(&store, 40).unwrap(), root);
+    }
+
+    /// A commit that landed and was reported failed (a database that lost the connection
+    /// after committing) is found by the repair: its caller was told it failed, a retry under
+    /// the same idempotency key gets the event that landed, and the next event takes the next
+    /// sequence instead of one the store already holds.
+    #[tokio::test]
+    async fn a_commit_reported_failed_that_landed_is_replayed_not_doubled() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let p = started(&store);
+        store.inject(Fault::LandedButReportedFailed);
+        let failed = p.publish(draft("21503199012345", Some("k1"))).await;
+        assert!(
+            matches!(failed, Err(PublishError::Storage(_))),
+            "{failed:?}"
+        );
+        assert_eq!(store.last_position().unwrap(), 1, "it landed");
+
+        let retry = p
+            .publish(draft("21503199012345", Some("k1")))
+            .await
+            .unwrap();
+        assert!(retry.replayed);
+        assert_eq!((retry.sequence, retry.position), (1, 1));
+        let next = p.publish(draft("21503199012346", None)).await.unwrap();
+        assert_eq!((next.sequence, next.position), (2, 2));
+        let stored = SignedEvent::from_store(&store.get(2).unwrap().unwrap()).unwrap();
+        assert_eq!(stored.event().id, next.id);
+    }
+
+    /// A consent stated in a round whose commit is refused is not the person's: the consent
+    /// states' file, written ahead of the commit point, is read again at what the KV recorded,
+    /// and the statement counts once it lands.
+    #[tokio::test]
+    async fn a_consent_in_a_refused_round_is_not_the_persons() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (p, writer) = Publisher::start(
+            store.clone(),
+            Schemas::load().unwrap(),
+            signer(),
+            Arc::default(),
+            None,
+        )
+        .unwrap();
+        let pin = "21503199012345";
+        let record = || Draft {
+            event_type: EventType::ReturneeRecord,
+            data: returnee_record(json!({ "pin": pin })),
+            idempotency_key: None,
+        };
+        store.inject(Fault::Refused);
+        let refused = p.publish(record()).await;
+        assert!(
+            matches!(refused, Err(PublishError::Storage(_))),
+            "{refused:?}"
+        );
+        let state: Option<serde_json::Value> = store.consent(pin).unwrap();
+        assert_eq!(state, None);
+
+        p.publish(record()).await.unwrap();
+        let state: Option<serde_json::Value> = store.consent(pin).unwrap();
+        assert!(state.is_some(), "stated once it landed");
+        drop((p, store));
+        writer.join().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let state: Option<serde_json::Value> = store.consent(pin).unwrap();
+        assert!(state.is_some(), "and after a restart");
+    }
+
+    /// An erasure whose commit is refused erases nothing (the record is read whole, nothing is
+    /// left pending) and can be ordered again, which then erases.
+    #[tokio::test]
+    async fn an_erasure_whose_commit_is_refused_erases_nothing_until_ordered_again() {
+        use crate::federation::fixture::{returnee, Federation};
+        let f = Federation::new();
+        let node = f.node(&f.migration);
+        let pin = "21503199012345";
+        let published = node
+            .publish(EventType::ReturneeRecord, returnee(pin, &[&f.employment]))
+            .await;
+        let order = || ErasureOrder {
+            id: Uuid::now_v7(),
+            pin: pin.parse().unwrap(),
+            positions: vec![published.position],
+            holders: vec![],
+            legal_basis: "Law on Personal Information, art. 12".into(),
+            reason: "the person asked".into(),
+            purpose: String::new(),
+            cause: super::super::erasure::Cause::Request,
+        };
+        let pin_held = || {
+            let held = node.store.get(published.position).unwrap().unwrap();
+            let held = SignedEvent::from_store(&held).unwrap();
+            held.event().pin().map(String::from)
+        };
+        node.store.inject(Fault::Refused);
+        let refused = node.publisher.erase(order()).await;
+        assert!(
+            matches!(refused, Err(PublishError::Storage(_))),
+            "{refused:?}"
+        );
+        assert_eq!(pin_held().as_deref(), Some(pin), "the record stays whole");
+        assert_eq!(node.store.pending_erasure(pin).unwrap(), None);
+
+        node.publisher.erase(order()).await.unwrap();
+        assert_eq!(pin_held(), None, "erased once ordered again");
     }
 
     /// Two erasures about one person staged in one round (this node's order and a received
