@@ -403,6 +403,11 @@ mod tests {
 
     /// The education ministry's publisher on `store`.
     fn education(store: &Store) -> Publisher {
+        education_and_writer(store).0
+    }
+
+    /// The education ministry's publisher on `store`, and its writer's thread.
+    fn education_and_writer(store: &Store) -> (Publisher, std::thread::JoinHandle<()>) {
         let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
         let signer = Signer {
             kid: KeyName::new(me.clone(), "k").unwrap(),
@@ -411,9 +416,44 @@ mod tests {
             max_event_bytes: crate::budget::DEFAULT_MAX_EVENT_BYTES,
         };
         let schemas = Schemas::load().unwrap();
-        let (publisher, _writer) =
-            Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap();
-        publisher
+        Publisher::start(store.clone(), schemas, signer, Arc::default(), None).unwrap()
+    }
+
+    /// Three events about each of `persons` returnees (a return, a jobseeker registration, a
+    /// job), shuffled.
+    fn pathways(persons: u64) -> Vec<SignedEvent> {
+        let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let emp: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
+        let mut events = Vec::new();
+        for p in 0..persons {
+            let pin = format!("2150319901{p:04}");
+            events.push(event(&mig, EventType::ReturneeRecord, 1, json!({"event": "RETURN_REGISTERED", "eventDate": "2024-01-10",
+                "person": {"pin": pin}, "return": {"date": "2024-01-05", "source": "BORDER_RECORD"}, "region": "KG-O"})));
+            events.push(event(&emp, EventType::EmploymentStatus, 1, json!({"event": "JOBSEEKER_REGISTERED", "eventDate": format!("2024-02-{:02}", 1 + p % 27),
+                "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED", "registration": {"office": "O", "region": "KG-O", "date": "2024-02-01"}})));
+            events.push(event(&emp, EventType::EmploymentStatus, 1, json!({"event": "EMPLOYMENT_STARTED", "eventDate": "2024-06-01",
+                "person": {"pin": pin}, "labourForceStatus": "EMPLOYED", "job": {"spellId": "S", "startDate": "2024-06-01",
+                "icse18": "41", "formality": "INFORMAL", "contractDuration": "CASUAL", "isco08": "9313"}})));
+        }
+        events.shuffle(&mut rand::rng());
+        events
+    }
+
+    /// `events` received by `publisher` in small groups, projecting between them, as a live
+    /// node does.
+    async fn receive_projecting(publisher: &Publisher, store: &Store, events: &[SignedEvent]) {
+        for (i, chunk) in events.chunks(7).enumerate() {
+            let source: MemberId = format!("x/GOV/{i}/feed").parse().unwrap();
+            publisher
+                .receive(
+                    source,
+                    chunk.to_vec(),
+                    crate::write::ReceiveCursor::Sequence { after: 0, to: 1 },
+                )
+                .await
+                .unwrap();
+            catch_up(store).unwrap();
+        }
     }
 
     fn event(source: &MemberId, t: EventType, seq: u64, data: serde_json::Value) -> SignedEvent {
@@ -427,33 +467,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let publisher = education(&store);
-        let mig: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
-        let emp: MemberId = "central-server/GOV/70000002/employment".parse().unwrap();
-        let mut events = Vec::new();
-        for p in 0..40u64 {
-            let pin = format!("2150319901{p:04}");
-            events.push(event(&mig, EventType::ReturneeRecord, 1, json!({"event": "RETURN_REGISTERED", "eventDate": "2024-01-10",
-                "person": {"pin": pin}, "return": {"date": "2024-01-05", "source": "BORDER_RECORD"}, "region": "KG-O"})));
-            events.push(event(&emp, EventType::EmploymentStatus, 1, json!({"event": "JOBSEEKER_REGISTERED", "eventDate": format!("2024-02-{:02}", 1 + p % 27),
-                "person": {"pin": pin}, "labourForceStatus": "UNEMPLOYED", "registration": {"office": "O", "region": "KG-O", "date": "2024-02-01"}})));
-            events.push(event(&emp, EventType::EmploymentStatus, 1, json!({"event": "EMPLOYMENT_STARTED", "eventDate": "2024-06-01",
-                "person": {"pin": pin}, "labourForceStatus": "EMPLOYED", "job": {"spellId": "S", "startDate": "2024-06-01",
-                "icse18": "41", "formality": "INFORMAL", "contractDuration": "CASUAL", "isco08": "9313"}})));
-        }
-        events.shuffle(&mut rand::rng());
-        // Arrive in small groups, projecting between them, as a live node does.
-        for (i, chunk) in events.chunks(7).enumerate() {
-            let source: MemberId = format!("x/GOV/{i}/feed").parse().unwrap();
-            publisher
-                .receive(
-                    source,
-                    chunk.to_vec(),
-                    crate::write::ReceiveCursor::Sequence { after: 0, to: 1 },
-                )
-                .await
-                .unwrap();
-            catch_up(&store).unwrap();
-        }
+        receive_projecting(&publisher, &store, &pathways(40)).await;
         let incremental = all(&store).unwrap();
         assert_eq!(incremental.len(), 40);
         rebuild(&store).unwrap();
@@ -462,6 +476,40 @@ mod tests {
         assert!(rebuilt
             .iter()
             .all(|v| v.spells.len() == 1 && v.returnee.is_some()));
+    }
+
+    /// A views file that lost the tail its last writes appended (they are not fdatasynced: a
+    /// power loss before the kernel wrote them back), while the KV had made its record of the
+    /// file's length durable, is projected again from the log at open, to the views it held.
+    #[tokio::test]
+    async fn views_that_lost_their_unsynced_tail_are_projected_again_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (publisher, writer) = education_and_writer(&store);
+        receive_projecting(&publisher, &store, &pathways(20)).await;
+        let before = all(&store).unwrap();
+        assert_eq!(before.len(), 20);
+        store.flush().unwrap();
+        drop((publisher, store));
+        writer.join().unwrap();
+        let views = std::fs::read_dir(dir.path().join("views"))
+            .unwrap()
+            .map(|f| f.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "views"))
+            .unwrap();
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(&views)
+            .unwrap();
+        let len = file.metadata().unwrap().len();
+        file.set_len(len - 100).unwrap();
+        drop(file);
+
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(cursor(&store).unwrap(), 0, "the projector starts over");
+        assert!(all(&store).unwrap().is_empty());
+        catch_up(&store).unwrap();
+        assert_eq!(all(&store).unwrap(), before);
     }
 
     /// Between the writer's erasure and the projector finishing it, every read of a person

@@ -17,13 +17,14 @@
 //! | 1 | 1: the person's record follows; 0: it is deleted |
 //! | … | the record (a packed view, `store/packed.rs`; a consent state's JSON) |
 //!
-//! The commit point is the KV's, as for the event log: a write appends and fdatasyncs its
-//! records, *then* the KV batch records the file's generation and length ([`Kept::meta`]) with
-//! what the records go with (the projector's cursor, the writer's group commit), under one lock
-//! so the lengths are recorded in order. At open the file is cut back to that length; a file
-//! shorter than it, or a record within it that does not parse, is damage ([`Opened::Damaged`]:
-//! the views are projected again from the log, a node whose consent states are damaged does not
-//! start). Versions that were rewritten or deleted stay in the file until the live records are
+//! The commit point is the KV's, as for the event log: a write appends its records (and, for
+//! consent states, fdatasyncs them: [`Kept::synced_on_write`]), *then* the KV batch records the
+//! file's generation and length ([`Kept::meta`]) with what the records go with (the projector's
+//! cursor, the writer's group commit), under one lock so the lengths are recorded in order. At
+//! open the file is cut back to that length; a file shorter than it (for views, a power loss
+//! before the kernel wrote their tail back), or a record within it that does not parse, is
+//! damage ([`Opened::Damaged`]: the views are projected again from the log, a node whose
+//! consent states are damaged does not start). Versions that were rewritten or deleted stay in the file until the live records are
 //! copied into the next generation's file, when the dead bytes outweigh the live ones, and at
 //! `jol store compact` (an erased person's old records are gone from the files then, as from
 //! the KV's pages).
@@ -67,6 +68,19 @@ impl Kept {
 
     fn file_name(self, generation: u64) -> String {
         format!("{generation:08}.{}", self.dir())
+    }
+
+    /// Whether each write is fdatasynced before the KV records the file's new length. Consent
+    /// states are: a node whose consent states are damaged does not start. Views are not: they
+    /// are a fold of the log, and a views file found shorter than the KV records (the kernel
+    /// had not written its tail back when the power went) is projected again from the log at
+    /// open, as a damaged one is. A fdatasync per projector page was 5–6 % of the CPU per
+    /// event where pages are small (BENCHMARKS.md, sixteenth sitting).
+    fn synced_on_write(self) -> bool {
+        match self {
+            Kept::Consents => true,
+            Kept::Views => false,
+        }
     }
 }
 /// Bytes of a record's header.
@@ -353,8 +367,8 @@ impl PersonFile {
         self.state().map_or(0, |s| s.at.len)
     }
 
-    /// Append `changes`, fdatasync them, and hand the new [`At`] to `commit` (the KV batch that
-    /// records it); the index changes once that succeeds. A failed append is cut back; a failed
+    /// Append `changes`, fdatasync them (where [`Kept::synced_on_write`]), and hand the new
+    /// [`At`] to `commit` (the KV batch that records it); the index changes once that succeeds. A failed append is cut back; a failed
     /// commit unsettles the file (it may have landed).
     pub(super) fn write<E: From<io::Error>>(
         &self,
@@ -368,8 +382,12 @@ impl PersonFile {
         };
         buf.clear();
         let mut slots = Vec::with_capacity(changes.len());
-        let written = append(&file, &mut buf, before.len, changes, &mut slots)
-            .and_then(|end| file.sync_data().map(|()| end));
+        let written = append(&file, &mut buf, before.len, changes, &mut slots).and_then(|end| {
+            match self.kept.synced_on_write() {
+                true => file.sync_data().map(|()| end),
+                false => Ok(end),
+            }
+        });
         if buf.capacity() > BUFFER_KEPT {
             *buf = Vec::new();
         }
