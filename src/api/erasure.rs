@@ -122,17 +122,14 @@ impl LocalApi {
     /// Wait, a bounded time, until the views hold everything the log held when asked.
     async fn views_caught_up(&self) -> Result<(), Problem> {
         let head = *self.publisher.heads().position.borrow();
-        let deadline = tokio::time::Instant::now() + VIEWS_WAIT;
-        while projector::cursor(&self.store).map_err(storage_problem)? < head {
-            if tokio::time::Instant::now() >= deadline {
-                return Err(Problem::new(
-                    ProblemKind::ViewsBehind,
-                    "the views are still taking in the log; retry the erasure in a moment",
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        match projector::caught_up_with(&self.store, head, VIEWS_WAIT).await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Problem::new(
+                ProblemKind::ViewsBehind,
+                "the views are still taking in the log; retry the erasure in a moment",
+            )),
+            Err(e) => Err(storage_problem(e)),
         }
-        Ok(())
     }
 
     /// The positions and ids of the events about `pin` this node published.

@@ -51,10 +51,33 @@ pub fn of(event: &Event) -> Option<(String, Uuid, Attestation)> {
 }
 
 /// Stage the attestations of `events` (in log order: a revocation after its issuance wins).
-pub fn stage<'a>(batch: &mut WriteBatch, events: impl IntoIterator<Item = &'a Event>) {
+/// A revocation stays: the issuance of a credential the store already holds as revoked is not
+/// folded over it (the views projected again from the log after a damaged views file meet the
+/// issuance again before the revocation, and a revoked credential must not read as valid
+/// meanwhile).
+pub fn stage<'a>(
+    store: &Store,
+    batch: &mut WriteBatch,
+    events: impl IntoIterator<Item = &'a Event>,
+) -> Result<(), StoreError> {
     for (source, id, attestation) in events.into_iter().filter_map(of) {
+        if !attestation.revoked && revoked_already(store, &source, &id, &attestation)? {
+            continue;
+        }
         batch.set_attestation(&source, &id, &attestation);
     }
+    Ok(())
+}
+
+/// Whether the store holds `attestation`'s credential as revoked.
+fn revoked_already(
+    store: &Store,
+    source: &str,
+    id: &Uuid,
+    attestation: &Attestation,
+) -> Result<bool, StoreError> {
+    let held: Option<Attestation> = store.attestation(source, id)?;
+    Ok(held.is_some_and(|h| h.revoked && h.credential_id == attestation.credential_id))
 }
 
 /// The enrolments of `view` whose completion a credential attests, not revoked.
@@ -122,5 +145,37 @@ mod tests {
                 .revoked
         );
         assert_eq!(of(&issued(other, edu, "CREDENTIAL_ISSUED")), None);
+    }
+
+    /// Folded again from the start of the log (the views projected again), an issuance does
+    /// not bring back as valid a credential the store holds as revoked; another credential
+    /// for the same event does attest it.
+    #[test]
+    fn an_issuance_folded_again_leaves_its_revocation_standing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let edu = "central-server/GOV/70000003/education";
+        let fold = |events: &[Event]| {
+            let mut batch = WriteBatch::default();
+            stage(&store, &mut batch, events).unwrap();
+            store.apply_other(batch).unwrap();
+        };
+        let held = || {
+            let (source, id, _) = of(&issued(edu, edu, "CREDENTIAL_ISSUED")).unwrap();
+            store
+                .attestation::<Attestation>(&source, &id)
+                .unwrap()
+                .unwrap()
+        };
+        let issuance = issued(edu, edu, "CREDENTIAL_ISSUED");
+        fold(&[issuance.clone(), issued(edu, edu, "CREDENTIAL_REVOKED")]);
+        assert!(held().revoked);
+        fold(std::slice::from_ref(&issuance));
+        assert!(held().revoked, "the revocation stands");
+
+        let mut another = issuance;
+        another.data["credentialId"] = json!("01937e1c-5a1b-7cc2-9a4e-3f7e2b1d0c99");
+        fold(&[another]);
+        assert!(!held().revoked, "a new credential attests the event");
     }
 }

@@ -2,7 +2,11 @@
 //! is about, re-projects that person from all of their events. The views and the projector's
 //! cursor change in one write with one commit point (on redb and sled the KV records the views
 //! file's committed length with the cursor, `store/persons.rs`), so a crash at any point leaves
-//! views that match a prefix of the log, and the projector carries on from there. A view names
+//! views that match a prefix of the log, and the projector carries on from there; a power loss
+//! that took the views file's unsynced tail sends it back to the start of the log. Whoever
+//! decides from the views what cannot be taken back (retention's erasures, a month's signed
+//! report) first waits until they hold the log as far as it decides about
+//! ([`caught_up_with`]). A view names
 //! the positions of every event it was built from, so no separate index of a person's events
 //! is kept on the hot path (one random-key write per event less). [`rebuild`] throws the views
 //! away and projects the whole log again; it must give the same views.
@@ -31,6 +35,25 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
         .meta(&Meta::ViewCursor)?
         .and_then(|v| v.try_into().ok())
         .map_or(0, u64::from_be_bytes))
+}
+
+/// Whether the views hold the log up to `head`, waiting for them at most `within`: `false`
+/// when they are still behind then (being projected again after a power loss, or far behind).
+pub(crate) async fn caught_up_with(
+    store: &Store,
+    head: u64,
+    within: Duration,
+) -> Result<bool, StoreError> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if cursor(store)? >= head {
+            return Ok(true);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok(false);
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Project every log entry after the projector's cursor, a page at a time, until caught up.
@@ -130,7 +153,7 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
     for offer in offers.values().flatten() {
         offers::stage(&mut batch, offer);
     }
-    crate::registry::attestations::stage(&mut batch, page.iter().map(|(_, s)| s.event()));
+    crate::registry::attestations::stage(store, &mut batch, page.iter().map(|(_, s)| s.event()))?;
     batch.set_view_cursor(last);
     store.apply_other(batch)?;
     Ok(taken)
@@ -510,6 +533,30 @@ mod tests {
         assert!(all(&store).unwrap().is_empty());
         catch_up(&store).unwrap();
         assert_eq!(all(&store).unwrap(), before);
+    }
+
+    /// Whether the views hold the log up to a position: not while the projector is behind it
+    /// (after the wait), at once when it is there.
+    #[tokio::test]
+    async fn caught_up_with_says_whether_the_views_hold_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let publisher = education(&store);
+        let events = pathways(2);
+        publisher
+            .receive(
+                "x/GOV/1/feed".parse().unwrap(),
+                events,
+                crate::write::ReceiveCursor::Sequence { after: 0, to: 1 },
+            )
+            .await
+            .unwrap();
+        let head = store.last_position().unwrap();
+        let wait = Duration::from_millis(50);
+        assert!(!caught_up_with(&store, head, wait).await.unwrap());
+        catch_up(&store).unwrap();
+        assert!(caught_up_with(&store, head, wait).await.unwrap());
+        assert!(caught_up_with(&store, 0, Duration::ZERO).await.unwrap());
     }
 
     /// Between the writer's erasure and the projector finishing it, every read of a person

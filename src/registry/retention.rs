@@ -6,7 +6,8 @@
 //! person whose last event is older than a type's retention has that type's events this node
 //! published erased, exactly as an operator's erasure is (`write::erasure`, cause
 //! `RETENTION`): the signed order reaches every member that received them, each erases its
-//! copies and confirms. The sweep logs what it erased, never whom.
+//! copies and confirms. A sweep decides only from views that hold the whole log as it was when
+//! the sweep began (else it waits for the next). The sweep logs what it erased, never whom.
 
 use std::time::Duration;
 
@@ -72,7 +73,11 @@ pub(crate) fn expired(
     Ok(found)
 }
 
-/// Erase everything expired at `today`; returns how many persons' events were erased.
+/// How long a sweep waits for the views to hold the log as it was when the sweep began.
+const VIEWS_WAIT: Duration = Duration::from_secs(30);
+
+/// Erase everything expired at `today`; returns how many persons' events were erased. Nothing,
+/// until the views hold the log as it was when the sweep began.
 pub(crate) async fn sweep(
     store: &Store,
     trust: &Trust,
@@ -84,6 +89,19 @@ pub(crate) async fn sweep(
         return Ok(0);
     };
     let storage = |e: StoreError| PublishError::Storage(std::sync::Arc::new(e));
+    // A person's last event decides, and a view not yet holding it (the views projected again
+    // after a power loss, or behind) would erase what is still to be kept: an erasure cannot
+    // be taken back.
+    let head = store.last_position().map_err(storage)?;
+    if !crate::registry::projector::caught_up_with(store, head, VIEWS_WAIT)
+        .await
+        .map_err(storage)?
+    {
+        tracing::warn!(
+            "retention: the views do not hold the whole log yet; the sweep waits for the next"
+        );
+        return Ok(0);
+    }
     let expired = expired(store, &manifest, me, today).map_err(storage)?;
     let mut erased = 0;
     for person in expired {

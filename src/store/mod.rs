@@ -211,7 +211,7 @@ fn open_person_file(
     let file = match (opened, kept) {
         (Opened::Intact(file), _) => file,
         (Opened::Damaged(why), Kept::Views) => {
-            tracing::error!(%why, "the views file is short or damaged (its tail is not fdatasynced: a power loss before the kernel wrote it back leaves it short); projecting the views again from the log");
+            tracing::error!(%why, "the views file is damaged, or short after a power loss (its writes are not fdatasynced); projecting the views again from the log");
             let generation = PersonFile::newest_generation(kept, dir)? + 1;
             let fresh = PersonFile::create(kept, dir, generation)?;
             kv.commit(vec![

@@ -17,14 +17,15 @@
 //! | 1 | 1: the person's record follows; 0: it is deleted |
 //! | … | the record (a packed view, `store/packed.rs`; a consent state's JSON) |
 //!
-//! The commit point is the KV's, as for the event log: a write appends its records (and, for
-//! consent states, fdatasyncs them: [`Kept::synced_on_write`]), *then* the KV batch records the
-//! file's generation and length ([`Kept::meta`]) with what the records go with (the projector's
-//! cursor, the writer's group commit), under one lock so the lengths are recorded in order. At
-//! open the file is cut back to that length; a file shorter than it (for views, a power loss
-//! before the kernel wrote their tail back), or a record within it that does not parse, is
-//! damage ([`Opened::Damaged`]: the views are projected again from the log, a node whose
-//! consent states are damaged does not start). Versions that were rewritten or deleted stay in the file until the live records are
+//! The commit point is the KV's: a write appends its records (and, for consent states,
+//! fdatasyncs them: [`Kept::synced_on_write`]), *then* the KV batch records the file's
+//! generation and length ([`Kept::meta`]) with what the records go with (the projector's
+//! cursor, the writer's group commit), under one lock so the lengths are recorded in order. For
+//! views the KV's record may reach the disk before their bytes do. At open the file is cut back
+//! to that length (durably, before anything is written over what was cut); a file shorter than
+//! it (for views, a power loss before the kernel wrote their tail back), or a record within it
+//! that does not parse, is damage ([`Opened::Damaged`]: the views are projected again from the
+//! log, a node whose consent states are damaged does not start). Versions that were rewritten or deleted stay in the file until the live records are
 //! copied into the next generation's file, when the dead bytes outweigh the live ones, and at
 //! `jol store compact` (an erased person's old records are gone from the files then, as from
 //! the KV's pages).
@@ -261,7 +262,7 @@ impl PersonFile {
                 at.len
             )));
         }
-        file.set_len(at.len)?;
+        cut(&file, at.len)?;
         let file = Arc::new(file);
         let mut state = State {
             file: file.clone(),
@@ -394,7 +395,7 @@ impl PersonFile {
         let end = match written {
             Ok(end) => end,
             Err(e) => {
-                let _ = file.set_len(before.len);
+                let _ = cut(&file, before.len);
                 return Err(e.into());
             }
         };
@@ -559,6 +560,19 @@ impl PersonFile {
     fn len(&self) -> usize {
         self.state().map_or(0, |s| s.index.len())
     }
+}
+
+/// Cut `file` back to `len` bytes, durably when that shortens it. The bytes past `len` will be
+/// written over by later records; were the cut itself lost (a filesystem that commits the
+/// views file's metadata apart from the KV's), those later records are not fdatasynced
+/// ([`Kept::synced_on_write`]) and a power loss could bring back the old records at their
+/// offsets, each intact, as if committed.
+fn cut(file: &File, len: u64) -> io::Result<()> {
+    if file.metadata()?.len() > len {
+        file.set_len(len)?;
+        file.sync_all()?;
+    }
+    Ok(())
 }
 
 /// Copy the records at `slots` of `from` into a new file at `path`, fdatasynced; returns it

@@ -1540,22 +1540,79 @@ mod tests {
         }
     }
 
+    /// A writer on a fresh store, the job of a first round (40 events) and a job of 40 more
+    /// queued behind it, with where each job's outcomes arrive.
+    struct QueuedBehind {
+        dir: tempfile::TempDir,
+        store: Store,
+        writer: Writer,
+        tx: mpsc::Sender<Job>,
+        queue: mpsc::Receiver<Job>,
+        first: Option<Job>,
+        first_out: tokio::sync::oneshot::Receiver<Vec<Outcome>>,
+        queued_pins: Vec<String>,
+        queued_out: tokio::sync::oneshot::Receiver<Vec<Outcome>>,
+    }
+
+    impl QueuedBehind {
+        fn new() -> QueuedBehind {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let writer = writer(store.clone());
+            let (tx, queue) = mpsc::channel(4);
+            let (first, first_out) = job_about(&pins(0..40));
+            let queued_pins = pins(40..80);
+            let (queued, queued_out) = job_about(&queued_pins);
+            tx.try_send(queued).unwrap();
+            QueuedBehind {
+                dir,
+                store,
+                writer,
+                tx,
+                queue,
+                first: Some(first),
+                first_out,
+                queued_pins,
+                queued_out,
+            }
+        }
+
+        /// Commit the first round; returns the jobs taken for the next while it flushed.
+        fn commit_first(&mut self) -> Vec<Job> {
+            let first = self.first.take().expect("committed once");
+            self.writer.commit(vec![first], &mut self.queue)
+        }
+
+        /// Commit `next` and what else is queued as the next round.
+        fn commit_next(&mut self, next: Vec<Job>) -> Vec<Job> {
+            let round = take_queued(&mut self.queue, next);
+            self.writer.commit(round, &mut self.queue)
+        }
+
+        /// The queued job's outcomes, each published, stored about its PIN and signed well.
+        fn queued_published(&mut self) -> Vec<Published> {
+            let out = self.queued_out.try_recv().unwrap();
+            let published: Vec<Published> = out.into_iter().map(Result::unwrap).collect();
+            let named: Vec<(&Published, &str)> = published
+                .iter()
+                .zip(self.queued_pins.iter().map(String::as_str))
+                .collect();
+            assert_stored(&self.store, &self.key(), &named);
+            published
+        }
+
+        fn key(&self) -> ed25519_dalek::VerifyingKey {
+            self.writer.signer.key.verifying_key()
+        }
+    }
+
     /// The jobs queued behind a round are taken while its flush runs and their events signed
     /// at the sequences they get after it; the next round publishes those very events, and
     /// signs in turn a job that joined the queue after the flush, behind them.
     #[test]
     fn the_jobs_queued_behind_a_round_are_signed_while_it_is_flushed() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut writer = writer(store.clone());
-        let key = writer.signer.key.verifying_key();
-        let (tx, mut queue) = mpsc::channel(4);
-        let (first, _) = job_about(&pins(0..40));
-        let queued_pins = pins(40..80);
-        let (queued, queued_out) = job_about(&queued_pins);
-        tx.try_send(queued).unwrap();
-
-        let next = writer.commit(vec![first], &mut queue);
+        let mut f = QueuedBehind::new();
+        let next = f.commit_first();
         assert_eq!(next.len(), 1, "the queued job is the next round");
         assert_eq!(signed_at(&next[0]), (41..=80).map(Some).collect::<Vec<_>>());
         let ids: Vec<Uuid> = match &next[0] {
@@ -1567,21 +1624,14 @@ mod tests {
         };
 
         let (late, late_out) = publish_job(vec![ready("21503199099999", None)]);
-        tx.try_send(late).unwrap();
-        let round = take_queued(&mut queue, next);
-        assert!(writer.commit(round, &mut queue).is_empty());
-        let out = queued_out.blocking_recv().unwrap();
-        let published: Vec<&Published> = out.iter().map(|o| o.as_ref().unwrap()).collect();
+        f.tx.try_send(late).unwrap();
+        assert!(f.commit_next(next).is_empty());
+        let published = f.queued_published();
         assert_eq!(published.iter().map(|p| p.id).collect::<Vec<_>>(), ids);
-        let named: Vec<(&Published, &str)> = published
-            .into_iter()
-            .zip(queued_pins.iter().map(String::as_str))
-            .collect();
-        assert_stored(&store, &key, &named);
         let late = late_out.blocking_recv().unwrap();
         let late = late[0].as_ref().unwrap();
         assert_eq!(late.sequence, 81);
-        assert_stored(&store, &key, &[(late, "21503199099999")]);
+        assert_stored(&f.store, &f.key(), &[(late, "21503199099999")]);
     }
 
     /// Signing ahead while a flush runs stops after the slice at which it is told to (given
@@ -1639,42 +1689,30 @@ mod tests {
     /// failed one had, every signature good, the tiles' tree the writer's, across a restart.
     #[test]
     fn a_round_whose_commit_is_refused_leaves_nothing_and_the_next_takes_its_place() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
-        let mut writer = writer(store.clone());
-        let key = writer.signer.key.verifying_key();
-        let (tx, mut queue) = mpsc::channel(4);
-        let (first, first_out) = job_about(&pins(0..40));
-        let queued_pins = pins(40..80);
-        let (queued, queued_out) = job_about(&queued_pins);
-        tx.try_send(queued).unwrap();
-        store.inject(Fault::Refused);
-
-        let next = writer.commit(vec![first], &mut queue);
-        let refused = first_out.blocking_recv().unwrap();
+        let mut f = QueuedBehind::new();
+        f.store.inject(Fault::Refused);
+        let next = f.commit_first();
+        let refused = f.first_out.try_recv().unwrap();
+        assert_eq!(refused.len(), 40);
         assert!(
             refused
                 .iter()
                 .all(|o| matches!(o, Err(PublishError::Storage(_)))),
             "{refused:?}"
         );
-        assert_eq!(store.last_position().unwrap(), 0);
+        assert_eq!(f.store.last_position().unwrap(), 0);
         assert_eq!(next.len(), 1, "the queued job is the next round");
         assert_eq!(signed_at(&next[0]), [None; 40], "signed ahead, dropped");
 
-        let round = take_queued(&mut queue, next);
-        writer.commit(round, &mut queue);
-        let out = queued_out.blocking_recv().unwrap();
-        let published: Vec<&Published> = out.iter().map(|o| o.as_ref().unwrap()).collect();
+        f.commit_next(next);
+        let published = f.queued_published();
         let at: Vec<(u64, u64)> = published.iter().map(|p| (p.sequence, p.position)).collect();
         assert_eq!(at, (1..=40).map(|n| (n, n)).collect::<Vec<_>>());
-        let named: Vec<(&Published, &str)> = published
-            .into_iter()
-            .zip(queued_pins.iter().map(String::as_str))
-            .collect();
-        assert_stored(&store, &key, &named);
-        let root = writer.tree.root();
-        assert_eq!(crate::merkle::root(&store, 40).unwrap(), root);
+        let root = f.writer.tree.root();
+        assert_eq!(crate::merkle::root(&f.store, 40).unwrap(), root);
+        let QueuedBehind {
+            dir, store, writer, ..
+        } = f;
         drop((writer, store));
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(store.last_position().unwrap(), 40);
@@ -1710,9 +1748,10 @@ mod tests {
         assert_eq!(stored.event().id, next.id);
     }
 
-    /// A consent stated in a round whose commit is refused is not the person's: the consent
-    /// states' file, written ahead of the commit point, is read again at what the KV recorded,
-    /// and the statement counts once it lands.
+    /// A consent stated in a round whose commit is refused is not the person's, and one
+    /// stated in a commit that landed though reported failed is: the consent states' file,
+    /// written ahead of the commit point, is read again at what the KV recorded. Both hold
+    /// after a restart.
     #[tokio::test]
     async fn a_consent_in_a_refused_round_is_not_the_persons() {
         let dir = tempfile::tempdir().unwrap();
@@ -1740,14 +1779,32 @@ mod tests {
         let state: Option<serde_json::Value> = store.consent(pin).unwrap();
         assert_eq!(state, None);
 
+        let landed = "21503199012346";
+        store.inject(Fault::LandedButReportedFailed);
+        let reported = p.publish(Draft {
+            event_type: EventType::ReturneeRecord,
+            data: returnee_record(json!({ "pin": landed })),
+            idempotency_key: None,
+        });
+        let reported = reported.await;
+        assert!(
+            matches!(reported, Err(PublishError::Storage(_))),
+            "{reported:?}"
+        );
+        // The repair reloads the file at what the KV recorded: the state is there.
+        let state: Option<serde_json::Value> = store.consent(landed).unwrap();
+        assert!(state.is_some(), "stated: the commit landed");
+
         p.publish(record()).await.unwrap();
         let state: Option<serde_json::Value> = store.consent(pin).unwrap();
         assert!(state.is_some(), "stated once it landed");
         drop((p, store));
         writer.join().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let state: Option<serde_json::Value> = store.consent(pin).unwrap();
-        assert!(state.is_some(), "and after a restart");
+        for pin in [pin, landed] {
+            let state: Option<serde_json::Value> = store.consent(pin).unwrap();
+            assert!(state.is_some(), "and after a restart");
+        }
     }
 
     /// An erasure whose commit is refused erases nothing (the record is read whole, nothing is
