@@ -30,7 +30,6 @@ use crate::event::identifiers::MemberId;
 
 pub mod compact;
 mod erasure;
-#[cfg(test)]
 pub(crate) mod faults;
 pub(crate) mod keys;
 pub mod kv;
@@ -613,8 +612,7 @@ pub struct Store {
     /// The lock over what several tasks write about a person ([`PersonStates`]).
     person_states: PersonStates,
     location: Location,
-    /// Test builds: faults the next durable commits meet.
-    #[cfg(test)]
+    /// Faults the next durable commits meet (test builds; none in production).
     faults: faults::Faults,
 }
 
@@ -699,7 +697,6 @@ impl Store {
             consents,
             person_states: PersonStates::default(),
             location,
-            #[cfg(test)]
             faults: Default::default(),
         };
         store.open_event_log()?;
@@ -1172,19 +1169,15 @@ impl Store {
     /// The KV commit that makes a write durable: its commit point (where a test's injected
     /// fault strikes, [`faults`]).
     fn commit_point(&self, kv: &Kv, ops: Vec<Op>) -> Result<(), KvError> {
-        #[cfg(test)]
-        {
-            let injected = || KvError::Io(std::io::Error::other("a fault injected by a test"));
-            match self.faults.next() {
-                Some(faults::Fault::Refused) => return Err(injected()),
-                Some(faults::Fault::LandedButReportedFailed) => {
-                    kv.commit(ops)?;
-                    return Err(injected());
-                }
-                None => {}
+        let injected = || KvError::Io(std::io::Error::other("a fault injected by a test"));
+        match self.faults.next() {
+            None => kv.commit(ops),
+            Some(faults::Fault::Refused) => Err(injected()),
+            Some(faults::Fault::LandedButReportedFailed) => {
+                kv.commit(ops)?;
+                Err(injected())
             }
         }
-        kv.commit(ops)
     }
 
     /// Test builds: the next durable commit meets `fault` (after those injected before it).
