@@ -44,7 +44,7 @@ impl LocalApi {
         caller: &Caller,
     ) -> Result<Response, Problem> {
         let suppress = self.suppression(query, caller, "the skills gap with small cells shown")?;
-        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        let views = super::registry::all_views(&self.store)?;
         let vacancies = offers::all(&self.store, OfferKind::Vacancy).map_err(storage_problem)?;
         let courses = offers::all(&self.store, OfferKind::Course).map_err(storage_problem)?;
         let gap = market::skills_gap(&views, &vacancies, &courses, suppress);
@@ -94,7 +94,7 @@ impl LocalApi {
         let limit = limit(req)?;
         let mut interner = Interner::default();
         let job = Job::of(&offer, &mut interner);
-        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        let views = super::registry::all_views(&self.store)?;
         let views = crate::registry::serve::views(&self.store, views, self.user(who))
             .map_err(storage_problem)?;
         let seekers: Vec<Seeker> = views

@@ -173,7 +173,7 @@ fn refusal_text(code: u16) -> &'static str {
         421 => "Not one of the node's names (Host)",
         422 => "Invalid (each failing field named by JSON pointer)",
         429 => "The token's budget is spent",
-        503 => "Storage unavailable",
+        503 => "Storage unavailable, or the registry views are being projected again (views-behind)",
         507 => "The quarantine is full: the refused submission could not be kept (its refusal is named)",
         _ => "Refused",
     }

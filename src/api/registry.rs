@@ -12,6 +12,7 @@ use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::{self, Access, Outcome, Reader};
 use crate::registry::serve::{self, Lookup};
+use crate::store::Store;
 
 impl LocalApi {
     pub(super) fn get_person(
@@ -52,6 +53,8 @@ impl LocalApi {
             }
             Lookup::Refused => Outcome::RefusedNoConsent,
             Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+            // Said of every person alike, and nothing was looked up: not a refusal about them.
+            Lookup::ViewsRebuilding => return Err(views_rebuilding()),
         };
         access::log(&self.store, who, [Access::new(&pin, what, outcome)])
             .map_err(storage_problem)?;
@@ -161,7 +164,7 @@ impl LocalApi {
             )
             .with("scope", Scope::Admin.as_str().into()));
         }
-        let views = crate::registry::projector::all(&self.store).map_err(storage_problem)?;
+        let views = all_views(&self.store)?;
         access::record_reads(
             &self.store,
             &caller.reader(),
@@ -245,7 +248,7 @@ pub(crate) fn kpi_answer(
     let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
     // What the report is computed from is read before the views, which hold at least that.
     let basis = Basis::now(store, me)?;
-    let views = crate::registry::projector::all(store).map_err(storage_problem)?;
+    let views = all_views(store)?;
     let params = crate::registry::kpi::KpiParams {
         as_of,
         employment_service: employment_service(trust, me),
@@ -366,6 +369,31 @@ fn signed_report(jws: &[u8]) -> Result<crate::registry::monthly::MonthlyReport, 
         .map_err(|_| storage_problem(crate::store::StoreError::Corrupt("KPI report")))?;
     serde_json::from_slice(parsed.payload())
         .map_err(|_| storage_problem(crate::store::StoreError::Corrupt("KPI report")))
+}
+
+/// Every person's view, for an answer computed over them all; refused while the views are
+/// being projected again from the start of the log ([`views_whole`]).
+pub(crate) fn all_views(store: &Store) -> Result<Vec<crate::registry::view::PersonView>, Problem> {
+    views_whole(store)?;
+    crate::registry::projector::all(store).map_err(storage_problem)
+}
+
+/// Nothing about persons is answered from views being projected again from the start of the
+/// log (`projector::whole`): a person not reached yet would read as unknown, a figure as
+/// smaller than it is. 503 `views-behind`, said alike of everyone.
+pub(crate) fn views_whole(store: &Store) -> Result<(), Problem> {
+    match crate::registry::projector::whole(store) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(views_rebuilding()),
+        Err(e) => Err(storage_problem(e)),
+    }
+}
+
+fn views_rebuilding() -> Problem {
+    Problem::new(
+        ProblemKind::ViewsBehind,
+        "the registry views are being projected again from the log (their file was found damaged or cut short at start); nothing is answered from them until they hold it: retry in a moment",
+    )
 }
 
 #[cfg(test)]

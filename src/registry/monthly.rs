@@ -3,8 +3,10 @@
 //!
 //! An erasure or a late correction changes the views, and so every KPI computed from them
 //! afterwards, including those of past periods. A report of a closed period must not change
-//! silently: within the first sweep after a month ends (`[sync] kpi_report_secs`), the node
-//! computes the KPI report as of the month's last day (small cells suppressed), names the
+//! silently: within the first sweep after a month ends (`[sync] kpi_report_secs`) whose views
+//! hold the log its latest checkpoint signs (a later one while they are projected again after
+//! a power loss), the node computes the KPI report as of the month's last day (small cells
+//! suppressed), names the
 //! latest signed checkpoint of its log (the events it was computed from), signs it with its
 //! event key as a `jol-kpi-report+jws` and keeps it, once, never rewritten
 //! (`GET /api/v1/kpi/reports`). A month that closed before the node had signed a checkpoint
@@ -87,7 +89,8 @@ pub(crate) fn report_closed_month(
         .checkpoint;
     // The report names the checkpoint as what it was computed from, and is kept once: views
     // not yet holding that log (projected again after a power loss) wait for the next sweep.
-    if crate::registry::projector::cursor(store)? < signed.size {
+    let projector = crate::registry::projector::cursor(store)?;
+    if projector < signed.size || !crate::registry::projector::whole(store)? {
         return Ok(None);
     }
     let views = crate::registry::projector::all(store)?;

@@ -37,8 +37,16 @@ pub fn cursor(store: &Store) -> Result<u64, StoreError> {
         .map_or(0, u64::from_be_bytes))
 }
 
-/// Whether the views hold the log up to `head`, waiting for them at most `within`: `false`
-/// when they are still behind then (being projected again after a power loss, or far behind).
+/// Whether the views may answer for persons and KPIs: not while they are being projected
+/// again from the start of the log (after their file was found damaged or cut short by a power
+/// loss, or a rebuild cleared them), where a person not reached yet would read as unknown.
+pub fn whole(store: &Store) -> Result<bool, StoreError> {
+    Ok(store.meta(&Meta::ViewsRebuilding)?.is_none())
+}
+
+/// Whether the views hold the log up to `head` (and are [`whole`]), waiting for them at most
+/// `within`: `false` when they are still behind then (being projected again after a power
+/// loss, or far behind).
 pub(crate) async fn caught_up_with(
     store: &Store,
     head: u64,
@@ -46,7 +54,7 @@ pub(crate) async fn caught_up_with(
 ) -> Result<bool, StoreError> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if cursor(store)? >= head {
+        if cursor(store)? >= head && whole(store)? {
             return Ok(true);
         }
         if tokio::time::Instant::now() >= deadline {
@@ -129,6 +137,11 @@ fn project_page(store: &Store, recent: Option<&Recent>) -> Result<u64, StoreErro
     let from = cursor(store)?;
     let Page { events: page, last } = next_page(store, recent, from)?;
     let Some(last) = last else {
+        if !whole(store)? {
+            let mut batch = WriteBatch::default();
+            batch.views_rebuilt();
+            store.apply_other(batch)?;
+        }
         return Ok(0);
     };
     let taken = last - from;
@@ -531,8 +544,29 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         assert_eq!(cursor(&store).unwrap(), 0, "the projector starts over");
         assert!(all(&store).unwrap().is_empty());
+        assert!(
+            !whole(&store).unwrap(),
+            "nothing is answered from them meanwhile"
+        );
+        let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
+        let rebuilding = |store: &Store| {
+            let user = crate::registry::serve::LocalUser {
+                node: &me,
+                purpose: "REINTEGRATION_CASE_MANAGEMENT",
+            };
+            matches!(
+                crate::registry::serve::person(store, &before[0].pin, user).unwrap(),
+                crate::registry::serve::Lookup::ViewsRebuilding
+            )
+        };
+        assert!(
+            rebuilding(&store),
+            "a person lookup is told the views are rebuilding"
+        );
         catch_up(&store).unwrap();
         assert_eq!(all(&store).unwrap(), before);
+        assert!(whole(&store).unwrap(), "whole once they hold the log");
+        assert!(!rebuilding(&store));
     }
 
     /// Whether the views hold the log up to a position: not while the projector is behind it

@@ -136,10 +136,16 @@ pub(crate) enum Lookup {
     Refused,
     /// The view as `user` may be served it.
     Served(Box<PersonView>),
+    /// The views are being projected again from the start of the log: nobody is answered
+    /// until they hold it ([`projector::whole`]), whoever is asked about.
+    ViewsRebuilding,
 }
 
 /// The person's view as `user` may be served it.
 pub(crate) fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lookup, StoreError> {
+    if !projector::whole(store)? {
+        return Ok(Lookup::ViewsRebuilding);
+    }
     let Some(view) = projector::person(store, pin)? else {
         return Ok(Lookup::NothingHeld);
     };

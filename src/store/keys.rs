@@ -149,6 +149,10 @@ pub enum Meta {
     AccessLogSize,
     /// The last log position the view projector has folded in (u64 BE).
     ViewCursor,
+    /// Present while the views are being projected again from the start of the log (their
+    /// file was damaged or cut short by a power loss, or a rebuild cleared them): until the
+    /// projector reaches the end of the log, no person or KPI is answered from them.
+    ViewsRebuilding,
     /// The last log position delivered to the webhook (u64 BE).
     WebhookCursor,
     /// The newest manifest this node trusts (JWS bytes).
@@ -213,6 +217,7 @@ impl Meta {
             Meta::QuarantineBytes => "quarantine-bytes".into(),
             Meta::AccessLogSize => "access-log-size".into(),
             Meta::ViewCursor => "view-cursor".into(),
+            Meta::ViewsRebuilding => "views-rebuilding".into(),
             Meta::ViewsAt => "views-at".into(),
             Meta::ConsentsAt => "consents-at".into(),
             Meta::WebhookCursor => "webhook-cursor".into(),

@@ -213,16 +213,24 @@ fn open_person_file(
             tracing::error!(%why, "the views file is damaged, or short after a power loss (its writes are not fdatasynced); projecting the views again from the log");
             let generation = PersonFile::newest_generation(kept, dir)? + 1;
             let fresh = PersonFile::create(kept, dir, generation)?;
-            kv.commit(vec![
-                recorded_at(kept, fresh.at()?),
-                Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
-            ])?;
+            let mut reset = vec![recorded_at(kept, fresh.at()?)];
+            reset.extend(views_reset());
+            kv.commit(reset)?;
             fresh.delete_other_generations()?;
             fresh
         }
         (Opened::Damaged(why), Kept::Consents) => return Err(consents_damaged(&why)),
     };
     Ok(Some(std::sync::Arc::new(file)))
+}
+
+/// What sends the views back to the start of the log: the projector's cursor at 0, and the
+/// views marked as being projected again until it reaches the end ([`Meta::ViewsRebuilding`]).
+fn views_reset() -> [Op; 2] {
+    [
+        Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
+        Op::Put(keys::meta(&Meta::ViewsRebuilding), Vec::new()),
+    ]
 }
 
 /// The KV's record of where a per-person file stands (its commit point).
@@ -420,6 +428,13 @@ impl WriteBatch {
     pub fn set_credential<T: Serialize>(&mut self, pin: &str, id: &Uuid, credential: &T) {
         self.put(keys::credential(pin, id), record(credential));
         self.put(keys::credential_holder(id), pin.as_bytes());
+    }
+
+    /// The views hold the whole log again: they answer persons and KPIs
+    /// ([`Meta::ViewsRebuilding`]).
+    pub(crate) fn views_rebuilt(&mut self) {
+        self.ops
+            .push(Op::Delete(keys::meta(&Meta::ViewsRebuilding)));
     }
 
     /// Store the last log position the view projector folded in, with the views it folded.
@@ -1695,14 +1710,18 @@ impl Store {
             // The cursor goes back with the views: a rebuild cut short is started again by the
             // projector, never taken for views up to date.
             Some(views) => views.clear(|at| {
-                self.kv()?
-                    .commit(vec![
-                        recorded_at(Kept::Views, at),
-                        Op::Put(keys::meta(&Meta::ViewCursor), 0u64.to_be_bytes().to_vec()),
-                    ])
-                    .map_err(io("write"))
+                let mut reset = vec![recorded_at(Kept::Views, at)];
+                reset.extend(views_reset());
+                self.kv()?.commit(reset).map_err(io("write"))
             })?,
-            None => self.clear_space(Space::View)?,
+            // Durably before the first view goes: a clearing cut short never leaves the cursor
+            // claiming views that are gone.
+            None => {
+                self.kv()?
+                    .commit(views_reset().into())
+                    .map_err(io("write"))?;
+                self.clear_space(Space::View)?
+            }
         }
         self.clear_person_index()
     }

@@ -395,7 +395,10 @@ impl PersonFile {
         let end = match written {
             Ok(end) => end,
             Err(e) => {
-                let _ = cut(&file, before.len);
+                if cut(&file, before.len).is_err() {
+                    // Read again (and cut again) before the next write lands on those bytes.
+                    self.unsettle();
+                }
                 return Err(e.into());
             }
         };

@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 
 use crate::api::origin::HostNames;
-use crate::api::registry::{date_param, kpi_answer, valid_pin};
+use crate::api::registry::{date_param, kpi_answer, valid_pin, views_whole};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::federation::feed::{serving_manifest, PeerApi};
@@ -115,6 +115,7 @@ impl ProviderFace {
         purposes.dedup();
         let who = Reader::member(client, Some(purposes.join(", ")), &official);
         let what = "registry view through X-Road (jol-persons)";
+        views_whole(store)?;
         let view = crate::registry::projector::person(store, &pin).map_err(storage_problem)?;
         let state: Option<ConsentState> = store.consent(pin.expose()).map_err(storage_problem)?;
         let own: Vec<u64> = view

@@ -544,7 +544,14 @@ pub fn free_ports(n: usize) -> Vec<u16> {
 pub fn views(addr: SocketAddr, pins: &[String]) -> Vec<Value> {
     pins.iter()
         .map(|p| {
-            let a = get(addr, &format!("/api/v1/persons/{p}?asOf=2025-06-30"));
+            let path = format!("/api/v1/persons/{p}?asOf=2025-06-30");
+            // 503 views-behind while a restarted node projects its views again (after a power
+            // loss cut their file short): asked again until they hold the log.
+            let a = eventually_some(Duration::from_secs(60), || {
+                let a = get(addr, &path);
+                (a.status != 503).then_some(a)
+            })
+            .expect("the views are whole again within a minute");
             if a.status == 404 {
                 Value::Null
             } else {
