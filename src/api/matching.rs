@@ -43,11 +43,12 @@ impl LocalApi {
         query: Option<&str>,
         caller: &Caller,
     ) -> Result<Response, Problem> {
-        let suppress = self.suppression(query, caller, "the skills gap with small cells shown")?;
+        let cells = self.suppression(query, caller, "the skills gap with small cells shown")?;
         let views = super::registry::all_views(&self.store)?;
+        cells.record(&self.store, &views)?;
         let vacancies = offers::all(&self.store, OfferKind::Vacancy).map_err(storage_problem)?;
         let courses = offers::all(&self.store, OfferKind::Course).map_err(storage_problem)?;
-        let gap = market::skills_gap(&views, &vacancies, &courses, suppress);
+        let gap = market::skills_gap(&views, &vacancies, &courses, cells.suppressed());
         Ok(http::json(StatusCode::OK, &gap))
     }
 

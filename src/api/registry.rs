@@ -86,7 +86,7 @@ impl LocalApi {
         req: &Request<Incoming>,
         caller: &Caller,
     ) -> Result<Response, Problem> {
-        let suppress = self.suppression(
+        let cells = self.suppression(
             req.uri().query(),
             caller,
             "the KPI report with small cells shown",
@@ -96,7 +96,7 @@ impl LocalApi {
             self.trust.as_deref(),
             &self.member,
             req,
-            suppress,
+            &cells,
         )
     }
 
@@ -146,16 +146,16 @@ impl LocalApi {
     }
 
     /// Whether small cells are suppressed for this request: always, unless an `admin` token
-    /// asks otherwise (`suppress=false`); that read is logged under every person the node
-    /// holds, since an unsuppressed aggregate can single one out.
+    /// asks otherwise (`suppress=false`); that read is logged under every person counted
+    /// ([`Cells::record`]), since an unsuppressed aggregate can single one out.
     pub(super) fn suppression(
         &self,
         query: Option<&str>,
         caller: &Caller,
-        what: &str,
-    ) -> Result<bool, Problem> {
+        what: &'static str,
+    ) -> Result<Cells, Problem> {
         if http::query_param(query, "suppress") != Some("false") {
-            return Ok(true);
+            return Ok(Cells::Suppressed);
         }
         if !caller.allows(Scope::Admin) {
             return Err(Problem::new(
@@ -164,15 +164,41 @@ impl LocalApi {
             )
             .with("scope", Scope::Admin.as_str().into()));
         }
-        let views = all_views(&self.store)?;
-        access::record_reads(
-            &self.store,
-            &caller.reader(),
+        Ok(Cells::Shown {
+            reader: caller.reader(),
             what,
-            views.iter().map(|v| &v.pin),
-        )
-        .map_err(storage_problem)?;
-        Ok(false)
+        })
+    }
+}
+
+/// How an aggregate over persons shows its small cells.
+pub(crate) enum Cells {
+    /// Cells under 5 suppressed: no person can be singled out, no read is logged.
+    Suppressed,
+    /// Every cell shown, to an `admin` token: a read of every person counted.
+    Shown { reader: Reader, what: &'static str },
+}
+
+impl Cells {
+    /// Whether small cells are suppressed.
+    pub(crate) fn suppressed(&self) -> bool {
+        matches!(self, Cells::Suppressed)
+    }
+
+    /// Log the read of every person in `views` when cells are shown: the very views the
+    /// answer is computed from (read once, so nobody counted is missing from the log).
+    pub(crate) fn record(
+        &self,
+        store: &Store,
+        views: &[crate::registry::view::PersonView],
+    ) -> Result<(), Problem> {
+        match self {
+            Cells::Suppressed => Ok(()),
+            Cells::Shown { reader, what } => {
+                access::record_reads(store, reader, what, views.iter().map(|v| &v.pin))
+                    .map_err(storage_problem)
+            }
+        }
     }
 }
 
@@ -235,20 +261,22 @@ fn nothing_to_serve() -> Problem {
 }
 
 /// The KPI report asked for by `req`'s query (`asOf`, `from`, `to`, `structureAt`, `cohort`,
-/// `breakdown`), as JSON or, with `Accept: text/csv`, CSV; cells under 5 suppressed when
-/// `suppress`. Served by the local API and by X-Road's `jol-kpi` service.
+/// `breakdown`), as JSON or, with `Accept: text/csv`, CSV; cells under 5 suppressed unless
+/// `cells` shows them (and then every person counted has the read logged). Served by the local
+/// API and by X-Road's `jol-kpi` service.
 pub(crate) fn kpi_answer(
     store: &crate::store::Store,
     trust: Option<&crate::trust::manifest::Trust>,
     me: &MemberId,
     req: &Request<Incoming>,
-    suppress: bool,
+    cells: &Cells,
 ) -> Result<Response, Problem> {
     let q = req.uri().query();
     let as_of = date_param(q, "asOf")?.unwrap_or_else(today);
     // What the report is computed from is read before the views, which hold at least that.
     let basis = Basis::now(store, me)?;
     let views = all_views(store)?;
+    cells.record(store, &views)?;
     let params = crate::registry::kpi::KpiParams {
         as_of,
         employment_service: employment_service(trust, me),
@@ -258,7 +286,7 @@ pub(crate) fn kpi_answer(
         with_a_match: crate::matching::market::persons_with_a_match_held(store, &views)
             .map_err(storage_problem)?,
     };
-    let mut report = crate::registry::kpi::compute(&views, &params, suppress);
+    let mut report = crate::registry::kpi::compute(&views, &params, cells.suppressed());
     if let Some(c) = http::query_param(q, "cohort").filter(|c| !c.is_empty()) {
         report.cohorts.retain(|k, _| k == c);
     }

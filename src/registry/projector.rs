@@ -361,6 +361,7 @@ pub fn rebuild_with(
     }
     flush_person(current.take(), &mut batch)?;
     batch.set_view_cursor(after);
+    batch.views_rebuilt();
     store.apply_other(batch)?;
     store.flush()?;
     store.clear_person_index()?;
@@ -507,6 +508,7 @@ mod tests {
         let incremental = all(&store).unwrap();
         assert_eq!(incremental.len(), 40);
         rebuild(&store).unwrap();
+        assert!(whole(&store).unwrap(), "a finished rebuild answers again");
         let rebuilt = all(&store).unwrap();
         assert_eq!(incremental, rebuilt);
         assert!(rebuilt

@@ -23,7 +23,7 @@ use hyper::body::Incoming;
 use hyper::{HeaderMap, Method, Request, StatusCode};
 
 use crate::api::origin::HostNames;
-use crate::api::registry::{date_param, kpi_answer, valid_pin, views_whole};
+use crate::api::registry::{date_param, kpi_answer, valid_pin, views_whole, Cells};
 use crate::event::identifiers::MemberId;
 use crate::event::schema::EventType;
 use crate::federation::feed::{serving_manifest, PeerApi};
@@ -176,7 +176,7 @@ impl ProviderFace {
             Some(&self.feed.trust),
             &self.feed.member,
             req,
-            true,
+            &Cells::Suppressed,
         )
     }
 }
