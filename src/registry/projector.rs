@@ -3,10 +3,11 @@
 //! cursor change in one write with one commit point (on redb and sled the KV records the views
 //! file's committed length with the cursor, `store/persons.rs`), so a crash at any point leaves
 //! views that match a prefix of the log, and the projector carries on from there; a power loss
-//! that took the views file's unsynced tail sends it back to the start of the log. Whoever
-//! decides from the views what cannot be taken back (retention's erasures, a month's signed
-//! report) first waits until they hold the log as far as it decides about
-//! ([`caught_up_with`]). A view names
+//! that took the views file's unsynced tail sends it back to the start of the log, marked as
+//! being projected again until it reaches the end ([`whole`]: meanwhile nothing about persons
+//! is answered from the views). Whoever decides from the views what cannot be taken back
+//! (retention's erasures, a month's signed report) first waits until they hold the log as far
+//! as it decides about ([`caught_up_with`]). A view names
 //! the positions of every event it was built from, so no separate index of a person's events
 //! is kept on the hot path (one random-key write per event less). [`rebuild`] throws the views
 //! away and projects the whole log again; it must give the same views.
