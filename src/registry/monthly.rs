@@ -89,8 +89,7 @@ pub(crate) fn report_closed_month(
         .checkpoint;
     // The report names the checkpoint as what it was computed from, and is kept once: views
     // not yet holding that log (projected again after a power loss) wait for the next sweep.
-    let projector = crate::registry::projector::cursor(store)?;
-    if projector < signed.size || !crate::registry::projector::whole(store)? {
+    if !crate::registry::projector::holds(store, signed.size)? {
         return Ok(None);
     }
     let views = crate::registry::projector::all(store)?;

@@ -45,9 +45,15 @@ pub fn whole(store: &Store) -> Result<bool, StoreError> {
     Ok(store.meta(&Meta::ViewsRebuilding)?.is_none())
 }
 
-/// Whether the views hold the log up to `head` (and are [`whole`]), waiting for them at most
-/// `within`: `false` when they are still behind then (being projected again after a power
-/// loss, or far behind).
+/// Whether the views hold the log up to `head` and are [`whole`]: what may be decided from
+/// them about that log.
+pub(crate) fn holds(store: &Store, head: u64) -> Result<bool, StoreError> {
+    Ok(cursor(store)? >= head && whole(store)?)
+}
+
+/// Whether the views [`holds`] the log up to `head`, waiting for them at most `within`:
+/// `false` when they are still behind then (being projected again after a power loss, or far
+/// behind).
 pub(crate) async fn caught_up_with(
     store: &Store,
     head: u64,
@@ -55,7 +61,7 @@ pub(crate) async fn caught_up_with(
 ) -> Result<bool, StoreError> {
     let deadline = tokio::time::Instant::now() + within;
     loop {
-        if cursor(store)? >= head && whole(store)? {
+        if holds(store, head)? {
             return Ok(true);
         }
         if tokio::time::Instant::now() >= deadline {

@@ -24,11 +24,11 @@
 //! views the KV's record may reach the disk before their bytes do. At open the file is cut back
 //! to that length (durably, before anything is written over what was cut); a file shorter than
 //! it (for views, a power loss before the kernel wrote their tail back), or a record within it
-//! that does not parse, is damage ([`Opened::Damaged`]: the views are projected again from the
-//! log, a node whose consent states are damaged does not start). Versions that were rewritten or deleted stay in the file until the live records are
-//! copied into the next generation's file, when the dead bytes outweigh the live ones, and at
-//! `jol store compact` (an erased person's old records are gone from the files then, as from
-//! the KV's pages).
+//! that does not parse, is damage ([`Opened::Damaged`]: the views are projected again from the log,
+//! a node whose consent states are damaged does not start). Versions that were rewritten or deleted
+//! stay in the file until the live records are copied into the next generation's file, when the
+//! dead bytes outweigh the live ones, and at `jol store compact` (an erased person's old records
+//! are gone from the files then, as from the KV's pages).
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -368,9 +368,9 @@ impl PersonFile {
         self.state().map_or(0, |s| s.at.len)
     }
 
-    /// Append `changes`, fdatasync them (where [`Kept::synced_on_write`]), and hand the new
-    /// [`At`] to `commit` (the KV batch that records it); the index changes once that succeeds. A failed append is cut back; a failed
-    /// commit unsettles the file (it may have landed).
+    /// Append `changes`, fdatasync them (where [`Kept::synced_on_write`]), and hand the new [`At`]
+    /// to `commit` (the KV batch that records it); the index changes once that succeeds. A failed
+    /// append is cut back; a failed commit unsettles the file (it may have landed).
     pub(super) fn write<E: From<io::Error>>(
         &self,
         changes: &[Change],
