@@ -558,24 +558,29 @@ mod tests {
             "nothing is answered from them meanwhile"
         );
         let me: MemberId = "central-server/GOV/70000003/education".parse().unwrap();
-        let rebuilding = |store: &Store| {
+        let rebuilding = |store: &Store, pin: &Pin| {
             let user = crate::registry::serve::LocalUser {
                 node: &me,
                 purpose: "REINTEGRATION_CASE_MANAGEMENT",
             };
             matches!(
-                crate::registry::serve::person(store, &before[0].pin, user).unwrap(),
+                crate::registry::serve::person(store, pin, user).unwrap(),
                 crate::registry::serve::Lookup::ViewsRebuilding
             )
         };
+        let held = &before[0].pin;
         assert!(
-            rebuilding(&store),
+            rebuilding(&store, held),
             "a person lookup is told the views are rebuilding"
         );
+        // The same answer about someone never held: the refusal tells nothing of whom.
+        let stranger: Pin = "21503199099999".parse().unwrap();
+        assert!(rebuilding(&store, &stranger));
         catch_up(&store).unwrap();
         assert_eq!(all(&store).unwrap(), before);
         assert!(whole(&store).unwrap(), "whole once they hold the log");
-        assert!(!rebuilding(&store));
+        assert!(!rebuilding(&store, held));
+        assert!(!rebuilding(&store, &stranger));
     }
 
     /// Whether the views hold the log up to a position: not while the projector is behind it
