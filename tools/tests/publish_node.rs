@@ -970,3 +970,98 @@ fn a_token_over_its_budget_is_told_to_wait() {
     );
     node.stop();
 }
+
+/// While the views are projected again from the log (their file was cut short, as a power loss
+/// that came before the unsynced views reached the disk leaves it), every question about
+/// persons is refused alike, 503 `views-behind`, whether the node holds the person or not, and
+/// nothing is written to anyone's access log: nothing about them was looked up. Once the views
+/// hold the log again, the person is served and that one read is logged.
+#[test]
+fn while_the_views_are_projected_again_every_person_read_is_refused_alike_and_logs_nothing() {
+    if test_engine() == "postgres" {
+        return; // the views are rows of its table: no file a power loss cuts
+    }
+    // Enough events that projecting them again takes seconds, not the first request's time.
+    let events: usize = env_number("JOL_TEST_REBUILD_EVENTS").unwrap_or(20_000);
+    let dir = NodeDir::new("");
+    let node = dir.start();
+    for first in (0..events).step_by(1000) {
+        let batch: Vec<Value> = (first..(first + 1000).min(events))
+            .map(|i| json!({"type": "employment-status", "data": employment_data(i, "r-1")}))
+            .collect();
+        let answer = post_json(node.addr, "/api/v1/events/batch", &json!({"events": batch}));
+        assert_eq!(answer.unwrap().status, 200);
+    }
+    let held = employment_data(0, "r-1")["person"]["pin"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let stranger = "21503199099999";
+    let first = node.addr;
+    let person = |pin: &str| get(first, &format!("/api/v1/persons/{pin}"));
+    let log_of = |addr, pin: &str| -> Vec<Value> {
+        let a = get(addr, &format!("/api/v1/persons/{pin}/access-log"));
+        assert_eq!(a.status, 200, "{}", String::from_utf8_lossy(&a.body));
+        a.json()["records"].as_array().unwrap().clone()
+    };
+    eventually(Duration::from_secs(120), || person(&held).status == 200)
+        .expect("the views hold the published events");
+    // Read first, then logged: the answer lists what came before this read.
+    let before = log_of(first, &held).len();
+    node.stop();
+
+    let views = dir.path().join("data/views");
+    for file in std::fs::read_dir(&views)
+        .unwrap()
+        .map(|f| f.unwrap().path())
+    {
+        let file = std::fs::OpenOptions::new().write(true).open(file).unwrap();
+        let len = file.metadata().unwrap().len();
+        file.set_len(len / 2).unwrap();
+    }
+    let node = dir.start();
+    let addr = node.addr;
+    let asked = [
+        get(addr, &format!("/api/v1/persons/{held}")),
+        get(addr, &format!("/api/v1/persons/{stranger}")),
+        get(addr, &format!("/api/v1/persons/{held}/matches")),
+        get(addr, "/api/v1/kpi"),
+    ];
+    for a in &asked {
+        assert_eq!(a.status, 503, "{}", String::from_utf8_lossy(&a.body));
+        assert_eq!(
+            a.json()["type"],
+            "https://jol.example/problems/views-behind"
+        );
+    }
+    assert_eq!(
+        asked[0].json()["detail"],
+        asked[1].json()["detail"],
+        "the refusal says the same of a person held and of a stranger"
+    );
+    assert!(get(addr, "/readyz").json()["views"]["behind"].as_u64() > Some(0));
+
+    let mut served = 0;
+    eventually(Duration::from_secs(120), || {
+        let a = get(addr, &format!("/api/v1/persons/{held}"));
+        served += usize::from(a.status == 200);
+        a.status == 200
+    })
+    .expect("the views hold the log again");
+    assert_eq!(served, 1);
+    let after: Vec<(Value, Value)> = log_of(addr, &held)
+        .into_iter()
+        .map(|r| (r["outcome"].clone(), r["what"].clone()))
+        .collect();
+    assert_eq!(
+        after.len(),
+        before + 2,
+        "the access-log read before the restart and the one view served since, nothing for the refusals: {:?}",
+        &after[..after.len().min(5)]
+    );
+    assert!(
+        log_of(addr, stranger).is_empty(),
+        "a stranger asked about while the views were behind has no access-log record"
+    );
+    node.stop();
+}
