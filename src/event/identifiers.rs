@@ -18,7 +18,7 @@ pub enum IdError {
     #[error("a member id has four parts INSTANCE/CLASS/MEMBER/SUBSYSTEM")]
     MemberParts,
     /// A part of a member id that is empty, too long or has a character outside the set.
-    #[error("member id part {0} is empty, longer than 64 characters or has a character outside A-Za-z0-9'()+,-.=?")]
+    #[error("member id part {0} is empty, longer than 64 characters or has a character outside A-Za-z0-9'(),-.=?")]
     MemberPart(usize),
     /// A key name not of the form MEMBER-ID#KEYNAME.
     #[error("a key name has the form MEMBER-ID#KEYNAME")]
@@ -31,12 +31,15 @@ pub enum IdError {
     PinDate,
 }
 
+/// One part of a member id: X.680's printable characters but `+`, which a member id cannot
+/// hold because it names the member's log and witness in C2SP signed notes, whose key names
+/// exclude it (c2sp.org/signed-note).
 fn valid_part(part: &str) -> bool {
     !part.is_empty()
         && part.len() <= 64
         && part
             .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "'()+,-.=?".contains(c))
+            .all(|c| c.is_ascii_alphanumeric() || "'(),-.=?".contains(c))
 }
 
 /// An X-Road member (subsystem) id, e.g. `central-server/GOV/70000001/migration`.
@@ -265,6 +268,11 @@ mod tests {
         assert_eq!(
             "central-server//70000001/migration".parse::<MemberId>(),
             Err(IdError::MemberPart(2))
+        );
+        // A member id names its log in C2SP signed notes, whose key names cannot hold `+`.
+        assert_eq!(
+            "central-server/GOV/7000+0001/migration".parse::<MemberId>(),
+            Err(IdError::MemberPart(3))
         );
     }
 

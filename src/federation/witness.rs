@@ -27,6 +27,7 @@ use crate::event::identifiers::MemberId;
 use crate::log::checkpoint::{self, side_log_name, Checkpoint, HeadMove, Witnessed, SIDE_LOGS};
 use crate::log::note::MAX_NOTE_BYTES;
 use crate::net::client::HttpClient;
+use crate::net::http::{Problem, ProblemKind};
 use crate::store::Meta;
 
 impl Syncer {
@@ -298,7 +299,12 @@ impl Syncer {
             let path = format!("/proof/event?sequence={sequence}&size={}", checkpoint.size);
             let answer = match client.get_small(&path, MAX_PROOF_ANSWER_BYTES).await? {
                 (status, _) if status == hyper::StatusCode::CONFLICT => break, // not covered yet
-                (status, _) if status == hyper::StatusCode::NOT_FOUND => {
+                // The publisher's own answer that no event has the sequence, not any 404 (a
+                // proxy's, or a node's from before the route).
+                (status, body)
+                    if status == hyper::StatusCode::NOT_FOUND
+                        && Problem::answers_as(&body, ProblemKind::EventNotInLog) =>
+                {
                     return Ok(Some(Split {
                         sequence,
                         event: bytes,
@@ -913,6 +919,9 @@ mod tests {
         assert_eq!(w.meta(Meta::InclusionChecked), None);
     }
 
+    /// The publisher's own answer that its log holds no event at a sequence it served is a
+    /// split; a 404 that is not its answer (a proxy's, a node's from before the route) is a
+    /// failed fetch, retried at the next round.
     #[tokio::test]
     async fn a_served_sequence_the_publisher_says_its_log_lacks_is_a_log_split() {
         let mut w = world().await;
@@ -920,8 +929,14 @@ mod tests {
         w.hold(&log.events).await;
         w.serve_checkpoint(&log, 2);
         w.serve_inclusion(&log, 1, 2);
-        w.publisher
-            .answer("/proof/event?sequence=2&size=2", 404, "{}");
+        let path = "/proof/event?sequence=2&size=2";
+        w.publisher.answer(path, 404, "<html>Not Found</html>");
+        let failed = w.witness().await.unwrap_err();
+        assert!(matches!(failed, SyncError::ProofFetch(_)), "{failed}");
+        assert!(w.quarantined().is_empty());
+        let said = crate::net::http::Problem::new(ProblemKind::EventNotInLog, "none");
+        let said = serde_json::to_string(&said).unwrap();
+        w.publisher.answer(path, 404, said);
         w.witness().await.unwrap();
         let [alarm] = &w.quarantined()[..] else {
             panic!("one alarm")

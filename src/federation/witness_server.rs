@@ -42,6 +42,10 @@ pub(crate) enum Refusal {
     Conflict(u64),
     #[error("{0}")]
     Inconsistent(String),
+    /// The size this witness last co-signed, with another root: 409 as the spec says, but not
+    /// as `text/x.tlog.size` (a submitter would retry from the same size for ever).
+    #[error("{0}")]
+    RootMismatch(String),
 }
 
 impl Refusal {
@@ -59,6 +63,7 @@ impl Refusal {
                 )
             }
             Refusal::Inconsistent(_) => ProblemKind::WitnessInconsistent,
+            Refusal::RootMismatch(_) => ProblemKind::WitnessRootMismatch,
         };
         Problem::new(kind, self.to_string()).response()
     }
@@ -211,6 +216,15 @@ impl Syncer {
         if new.size == 0 && new.root != merkle::empty_root() {
             return inconsistent("a checkpoint of size 0 must have the empty tree's root".into());
         }
+        if let Some(side) = checkpoint::SIDE_LOGS
+            .into_iter()
+            .find(|l| new.side(*l).size == 0 && new.side(*l).root != merkle::empty_root())
+        {
+            return inconsistent(format!(
+                "the {} of size 0 must have the empty tree's root",
+                checkpoint::side_log_name(side)
+            ));
+        }
         if request.old == 0 && !request.proof.is_empty() {
             return inconsistent("from old size 0 the consistency proof must be empty".into());
         }
@@ -231,7 +245,15 @@ impl Syncer {
             Witnessed::Fork(why) => {
                 let evidence = Evidence::Contradiction;
                 self.alarm(&origin, evidence, &why, last_bytes.as_deref(), &note)?;
-                return inconsistent(why);
+                // The event log's root for the size co-signed: 409 (c2sp.org/tlog-witness); a
+                // side log's contradiction is Jol's own extension, refused as inconsistent.
+                let second_root = last
+                    .as_ref()
+                    .is_some_and(|l| l.size == new.size && l.root != new.root);
+                return match second_root {
+                    true => Err(Refusal::RootMismatch(why).into()),
+                    false => inconsistent(why),
+                };
             }
             Witnessed::BadProof(why) => {
                 if caller == &origin {
@@ -290,7 +312,7 @@ impl Syncer {
             .map_err(|e| Refusal::Untrusted(e.to_string()))?;
         let member = checkpoint::member_of_origin(origin_line)
             .filter(|m| m != &self.me && manifest.member(m).is_some())
-            .ok_or_else(|| Refusal::UnknownOrigin(origin_line.chars().take(200).collect()))?;
+            .ok_or_else(|| Refusal::UnknownOrigin(checkpoint::said_origin(origin_line)))?;
         match checkpoint::verify_log_signed(note, &manifest) {
             Ok(signed) => Ok((signed, member)),
             Err(e @ (CheckpointError::Note(_) | CheckpointError::Body(_))) => Err(malformed(&e)),
@@ -496,11 +518,39 @@ mod tests {
         let other = MemoryTree::new((0..40u8).map(|i| merkle::leaf_hash(&[i, 1])));
         let forked = w.note(&other, 5, &w.origin());
         let refused = w.submit_raw(&w.body(5, &[], &forked)).unwrap_err();
-        assert!(matches!(refused, Refusal::Inconsistent(_)));
+        assert!(matches!(refused, Refusal::RootMismatch(_)));
+        // 409 as c2sp.org/tlog-witness says, but no size to retry from: the same size again
+        // would be refused again.
+        let answer = refused.response();
+        assert_eq!(answer.status(), 409);
+        assert_eq!(answer.headers()["content-type"], "application/problem+json");
         assert_eq!(w.forks(), ["log-fork"]);
         assert_eq!(w.node.metrics.forks.load(Relaxed), 1);
         // The record is unchanged: the honest extension still passes.
         assert!(w.submit(5, 9).is_ok());
+    }
+
+    /// The empty tree has one root, in the side logs' lines too.
+    #[test]
+    fn a_side_log_of_size_0_must_have_the_empty_tree_s_root() {
+        let w = world();
+        let c = Checkpoint {
+            origin: checkpoint::log_origin(&w.origin()),
+            size: 5,
+            root: merkle::root(&w.tree, 5).unwrap(),
+            quarantine: TreeHead {
+                size: 0,
+                root: merkle::empty_root(),
+            },
+            access: TreeHead {
+                size: 0,
+                root: [9; 32],
+            },
+        };
+        let note = checkpoint::sign(&c, w.fed.key(&w.origin()));
+        let refused = w.submit_raw(&w.body(0, &[], &note)).unwrap_err();
+        assert!(matches!(refused, Refusal::Inconsistent(_)), "{refused}");
+        assert_eq!(refused.response().status(), 422);
     }
 
     #[test]
@@ -647,7 +697,7 @@ mod tests {
         for n in 0..20 {
             let padded = with_junk_line(&forked, n);
             let refused = w.submit_raw(&w.body(5, &[], &padded)).unwrap_err();
-            assert!(matches!(refused, Refusal::Inconsistent(_)));
+            assert!(matches!(refused, Refusal::RootMismatch(_)));
         }
         assert_eq!(w.forks().len() as u64, cap + 1, "the fork is kept");
         assert_eq!(w.node.metrics.forks.load(Relaxed), bad_proofs + 1);

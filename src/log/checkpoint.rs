@@ -89,6 +89,15 @@ pub enum CheckpointError {
     Signature(NoteError),
 }
 
+/// How much of an origin a refusal repeats: whoever sent a note chose it, up to the note's size.
+const ORIGIN_SAID: usize = 200;
+
+/// An origin as a refusal, a log line or a quarantine record repeats it: at most
+/// [`ORIGIN_SAID`] characters.
+pub(crate) fn said_origin(origin: &str) -> String {
+    origin.chars().take(ORIGIN_SAID).collect()
+}
+
 /// A hash as proofs and checkpoints in JSON write it (base64url).
 pub fn encode_hash(h: &Hash) -> String {
     URL_SAFE_NO_PAD.encode(h)
@@ -316,7 +325,7 @@ fn verified(
         .checkpoint
         .member()
         .filter(|m| manifest.member(m).is_some())
-        .ok_or_else(|| CheckpointError::UnknownOrigin(signed.checkpoint.origin.clone()))?;
+        .ok_or_else(|| CheckpointError::UnknownOrigin(said_origin(&signed.checkpoint.origin)))?;
     let keys = log_keys(manifest, &member, at)?;
     signed
         .note
@@ -616,6 +625,22 @@ mod tests {
             quarantine: empty,
             access: empty,
         }
+    }
+
+    /// Signing and co-signing take a member's names as note key names without checking again:
+    /// every character a member id may hold is one a key name may.
+    #[test]
+    fn every_member_id_names_a_valid_origin_and_witness() {
+        let all = "central-server/GOV/A-Za-z0-9'(),-.=?/sub.system=1";
+        let member: MemberId = all.parse().unwrap();
+        assert!(super::super::note::valid_key_name(&log_origin(&member)));
+        assert!(super::super::note::valid_key_name(&witness_name(&member)));
+        let key = SigningKey::from_bytes(&[7; 32]);
+        let mut c = ckpt(0, merkle::empty_root());
+        c.origin = log_origin(&member);
+        let signed = read(&sign(&c, &key)).unwrap();
+        assert_eq!(signed.checkpoint.origin, c.origin);
+        cosign(&signed.note, &member, &key);
     }
 
     #[test]

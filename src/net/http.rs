@@ -6,7 +6,7 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::{Request, StatusCode};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::event::schema::FieldError;
 pub use crate::net::problems::ProblemKind;
@@ -74,6 +74,21 @@ impl Problem {
             errors: Vec::new(),
             extensions: None,
         }
+    }
+
+    /// Whether `body`, an answer another node sent, is a problem of `kind` (its `type` URI;
+    /// the status alone may come from a proxy in between, or a node without the route).
+    pub(crate) fn answers_as(body: &[u8], kind: ProblemKind) -> bool {
+        #[derive(Deserialize)]
+        struct Typed<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: std::borrow::Cow<'a, str>,
+        }
+        serde_json::from_slice::<Typed<'_>>(body).is_ok_and(|t| {
+            t.kind
+                .strip_prefix(PROBLEM_BASE)
+                .is_some_and(|slug| slug == kind.slug())
+        })
     }
 
     /// The slug of the `type` URI, used as the quarantine reason code.

@@ -82,6 +82,7 @@ kinds! {
     TileNotCovered => "tile-not-covered", NOT_FOUND, "Tile not in the checkpointed tree";
     WitnessBadRequest => "witness-bad-request", BAD_REQUEST, "Malformed add-checkpoint request";
     WitnessInconsistent => "witness-inconsistent", UNPROCESSABLE_ENTITY, "Checkpoint not consistent";
+    WitnessRootMismatch => "witness-root-mismatch", CONFLICT, "Another root for the size co-signed";
     WitnessUnknownOrigin => "witness-unknown-origin", NOT_FOUND, "Unknown log origin";
     WitnessUntrusted => "witness-untrusted", FORBIDDEN, "No valid signature by the log";
     SupersedesForeign => "supersedes-foreign", UNPROCESSABLE_ENTITY, "Correction of another event";

@@ -391,12 +391,12 @@ fn the_witness_answers_every_refusal_with_the_status_tlog_witness_gives_it() {
         add_checkpoint(&witness, &submission(5, &proof, &forked)).0,
         422
     );
-    // Same size, other root.
+    // Same size, other root: 409 ("If they don't match, the witness MUST respond with a 409
+    // Conflict"), and not as a size to retry from.
     let other_5 = signed_checkpoint(&log, &other[..5]);
-    assert_eq!(
-        add_checkpoint(&witness, &submission(5, &[], &other_5)).0,
-        422
-    );
+    let (status, content_type, _) = add_checkpoint(&witness, &submission(5, &[], &other_5));
+    assert_eq!(status, 409);
+    assert_ne!(content_type, "text/x.tlog.size");
     // Old size above the checkpoint's.
     assert_eq!(add_checkpoint(&witness, &submission(9, &[], &at_5)).0, 400);
     // A wrong old size: 409 naming the size the witness holds.

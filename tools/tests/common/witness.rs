@@ -270,6 +270,15 @@ impl Rules {
                 "size 0 with a root other than the empty tree's\n",
             );
         }
+        // "If the old size matches the checkpoint size, the witness MUST check that the root
+        // hashes are also identical. If they don't match, the witness MUST respond with a 409
+        // Conflict."
+        if request.old == checkpoint.size && checkpoint.root != latest_root {
+            return Answer::text(
+                StatusCode::CONFLICT,
+                "the root differs from the one cosigned for this size\n",
+            );
+        }
         if !tlog::verify_consistency(
             request.old,
             checkpoint.size,
