@@ -202,6 +202,10 @@ pub enum Meta {
     /// The embedded engines' file of consent states: its generation and committed length, as
     /// [`Meta::ViewsAt`].
     ConsentsAt,
+    /// Present from before a per-person file of this kind is first made (its records moved
+    /// over from the KV) until the commit that records it: a file found while it is present
+    /// is that move's, cut short by a crash, and the move starts over.
+    FileStarting(&'static str),
 }
 
 impl Meta {
@@ -237,6 +241,7 @@ impl Meta {
             Meta::CredentialCursor => "credential-cursor".into(),
             Meta::StatusList => "status-list".into(),
             Meta::LogSize => "log-size".into(),
+            Meta::FileStarting(kind) => format!("file-starting/{kind}"),
         }
     }
 }

@@ -195,9 +195,11 @@ impl Kv {
                 Ok(Kv::Sled(Arc::new(Sled { db, main })))
             }
             Engine::Redb => {
-                std::fs::create_dir_all(dir)?;
+                super::create_dir_durably(dir)?;
                 super::compact::recover(dir)?;
                 let db = Redb::open(&dir.join(REDB_FILE), cache_bytes)?;
+                // The file's entry in its folder, as durable as what redb syncs into it.
+                std::fs::File::open(dir)?.sync_all()?;
                 Ok(Kv::Redb(Arc::new(db)))
             }
         }

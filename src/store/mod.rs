@@ -195,8 +195,12 @@ fn open_person_file(
         return Ok(None);
     };
     let opened = match kv.get(&keys::meta(&kept.meta()))? {
-        // A file the KV does not know of is the KV's loss, not a store from before the files.
-        None if kept == Kept::Consents && PersonFile::newest_generation(kept, dir)? > 0 => {
+        // A file the KV does not know of is the KV's loss, not a store from before the files,
+        // unless it is the first move's, cut short (it starts over).
+        None if kept == Kept::Consents
+            && PersonFile::newest_generation(kept, dir)? > 0
+            && kv.get(&keys::meta(&kept.starting()))?.is_none() =>
+        {
             return Err(consents_damaged(
                 "the store records no file, and one is there",
             ))
@@ -251,6 +255,8 @@ fn consents_damaged(why: &str) -> KvError {
 /// A file of one kind holding the records the KV holds, which are deleted from it in the
 /// commit that records the file.
 fn person_file_from_kv(kv: &Kv, dir: &Path, kept: Kept) -> Result<PersonFile, KvError> {
+    let starting = keys::meta(&kept.starting());
+    kv.commit(vec![Op::Put(starting.clone(), Vec::new())])?;
     let file = PersonFile::create(kept, dir, 1)?;
     let prefix = kept_key(kept, "");
     let mut changes = Vec::new();
@@ -266,10 +272,35 @@ fn person_file_from_kv(kv: &Kv, dir: &Path, kept: Kept) -> Result<PersonFile, Kv
             .map(|(pin, _)| Op::Delete(kept_key(kept, pin)))
             .collect();
         ops.push(recorded_at(kept, at));
+        ops.push(Op::Delete(starting));
         kv.commit(ops)
     })?;
     file.delete_other_generations()?;
     Ok(file)
+}
+
+/// Make `dir` and any of its missing parents so that a crash cannot lose them: each folder
+/// made is fsynced, and so is the folder holding it (a file made in it is then found after a
+/// power loss once it is synced itself).
+pub(in crate::store) fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+    if let Some(parent) = parent {
+        create_dir_durably(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        // Made meanwhile by another opener: as good.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && dir.is_dir() => {}
+        Err(e) => return Err(e),
+        Ok(()) => {}
+    }
+    std::fs::File::open(dir)?.sync_all()?;
+    match parent {
+        Some(parent) => std::fs::File::open(parent)?.sync_all(),
+        None => Ok(()),
+    }
 }
 
 fn u64_at(bytes: &[u8], at: usize) -> Option<u64> {
@@ -1115,11 +1146,17 @@ impl Store {
         let Some(file) = self.person_file(kept) else {
             return Ok(());
         };
-        file.rewrite(|at| {
+        let rewritten = file.rewrite(|at| {
             self.kv()?
                 .commit(vec![recorded_at(kept, at)])
                 .map_err(io("write"))
-        })
+        });
+        if rewritten.is_err() {
+            // A failed commit left the file unsettled: read it again at whichever generation
+            // the KV now records, so reads need not wait for the next write.
+            let _ = self.settle(kept);
+        }
+        rewritten
     }
 
     /// [`Store::write`] of everything but the per-person files.
@@ -1160,6 +1197,8 @@ impl Store {
                 size.to_be_bytes().into(),
             ));
         }
+        // Readers that learn of the new positions from the KV wait until the log publishes them.
+        let publishing = size.map(|_| log.publishing());
         // From here until their records are zeroed, readers get the erased events stripped.
         let erased_positions: Vec<u64> = erased.iter().map(|(p, _)| *p).collect();
         log.erasing(erased);
@@ -1167,13 +1206,14 @@ impl Store {
             true => self.commit_point(&kv, ops),
             false => kv.apply(ops),
         };
-        if written.is_err() {
-            log.not_erasing(&erased_positions);
-        }
+        // A failed commit may have landed all the same (sled applies, then flushes): the
+        // events stay read as stripped, erring towards hiding, until the writer's repair opens
+        // the log again at what the KV holds (and an erasure that landed is zeroed then).
         written.map_err(io("write"))?;
         if let Some(size) = size {
             log.commit(size);
         }
+        drop(publishing);
         if let Err(e) = log.zero(&erased_positions) {
             // The erasure is committed; the next open zeroes what is left (`log::finish_erasures`).
             tracing::error!(error = %e, "zeroing erased events in the segments failed");
@@ -1201,15 +1241,13 @@ impl Store {
         self.faults.inject(fault);
     }
 
-    /// The committed size of the embedded event log, as far as `wanted`: a KV commit that
-    /// landed a moment ago and has not yet been published to the log is taken from the KV.
-    fn log_size(&self, log: &log::EventLog, wanted: u64) -> Result<u64, StoreError> {
+    /// Before reading positions up to `wanted` that the KV's indexes named: past the log's
+    /// committed size, wait until the append whose KV commit the reader saw is published
+    /// (never take the KV's own size, which sled shows before its commit is durable).
+    fn await_published(log: &log::EventLog, wanted: u64) {
         if wanted > log.size() {
-            if let Some(v) = self.get_raw(&keys::meta(&Meta::LogSize))? {
-                log.commit(u64_at(&v, 0).ok_or(StoreError::Corrupt("log size"))?);
-            }
+            log.published();
         }
-        Ok(log.size())
     }
 
     /// The events of `records` as stored: a live record's bytes; an erased one's stripped bytes
@@ -1243,7 +1281,7 @@ impl Store {
         first: u64,
         last: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        self.log_size(log, last)?;
+        Store::await_published(log, last);
         let records = log.range(first, last).map_err(|e| io("read")(e.into()))?;
         self.resolve(records)
     }
@@ -1256,7 +1294,7 @@ impl Store {
     /// The highest position in the log, 0 when empty.
     pub fn last_position(&self) -> Result<u64, StoreError> {
         if let Some(log) = self.event_log()? {
-            return self.log_size(&log, u64::MAX);
+            return Ok(log.size());
         }
         match self.last_under(&Space::Log.all())? {
             Some((k, _)) => u64_at(&k, 1).ok_or(StoreError::Corrupt("log key")),
@@ -1477,7 +1515,7 @@ impl Store {
         budget: &mut Budget,
     ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
         let highest = found.iter().map(|(_, p)| *p).max().unwrap_or(0);
-        self.log_size(log, highest)?;
+        Store::await_published(log, highest);
         let mut taken = Vec::with_capacity(found.len());
         for (sequence, position) in found {
             let size = log.sizes(position, 1).map_err(|e| io("read")(e.into()))?;
@@ -1578,7 +1616,6 @@ impl Store {
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
         if let Some(log) = self.event_log()? {
             let first = after.saturating_add(1);
-            self.log_size(&log, after.saturating_add(limit as u64))?;
             let sizes = log.sizes(first, limit).map_err(|e| io("read")(e.into()))?;
             let taken = sizes.into_iter().take_while(|s| budget.take(*s)).count() as u64;
             return match taken {
@@ -2391,6 +2428,18 @@ mod tests {
         }
     }
 
+    /// Folders are made with every missing parent, and making one that is there is no error.
+    #[test]
+    fn folders_are_made_with_their_parents() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        create_dir_durably(&deep).unwrap();
+        assert!(deep.is_dir());
+        create_dir_durably(&deep).unwrap();
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        assert!(create_dir_durably(&dir.path().join("file")).is_err());
+    }
+
     /// Consent states held in the KV before the per-person files are moved into theirs at open
     /// and read back, also after another open; a damaged file of consent states is refused at
     /// open with what is wrong (never read as "no consent held").
@@ -2412,13 +2461,35 @@ mod tests {
                 .unwrap()
                 .to_string();
             assert!(err.contains("records no file"), "{engine}: {err}");
-            std::fs::remove_dir_all(dir.path().join(Kept::Consents.dir())).unwrap();
+            // The same, while the first move is marked begun (a crash between making the file
+            // and the commit that records it): the file is that move's, and it starts over.
+            {
+                let kv = Kv::open_at(&Location::Dir {
+                    dir: dir.path().to_path_buf(),
+                    engine,
+                    cache_mib: kv::DEFAULT_CACHE_MIB,
+                })
+                .unwrap();
+                kv.commit(vec![Op::Put(
+                    keys::meta(&Kept::Consents.starting()),
+                    Vec::new(),
+                )])
+                .unwrap();
+            }
+            std::fs::write(
+                dir.path()
+                    .join(Kept::Consents.dir())
+                    .join(Kept::Consents.file_name(1)),
+                b"half a move",
+            )
+            .unwrap();
             let store = Store::open_with(dir.path(), engine).unwrap();
             assert_eq!(
                 store.get_raw(&keys::consent(before)).unwrap(),
                 None,
                 "{engine}"
             );
+            assert_eq!(store.meta(&Kept::Consents.starting()).unwrap(), None);
             let mut b = WriteBatch::default();
             b.set_consent(after, &"granted after");
             store.apply_other(b).unwrap();

@@ -67,7 +67,12 @@ impl Kept {
         }
     }
 
-    fn file_name(self, generation: u64) -> String {
+    /// Present in the KV while a file of this kind is first being made.
+    pub(super) fn starting(self) -> super::Meta {
+        super::Meta::FileStarting(self.dir())
+    }
+
+    pub(super) fn file_name(self, generation: u64) -> String {
         format!("{generation:08}.{}", self.dir())
     }
 
@@ -197,7 +202,7 @@ impl PersonFile {
     pub(super) fn open(kept: Kept, dir: &Path, at: At) -> io::Result<Opened> {
         let dir = dir.join(kept.dir());
         let dir = dir.as_path();
-        std::fs::create_dir_all(dir)?;
+        super::create_dir_durably(dir)?;
         match PersonFile::read_generation(kept, dir, at) {
             Ok(file) => {
                 file.delete_other_generations()?;
@@ -224,7 +229,7 @@ impl PersonFile {
     }
 
     fn create_in(kept: Kept, dir: &Path, generation: u64) -> io::Result<PersonFile> {
-        std::fs::create_dir_all(dir)?;
+        super::create_dir_durably(dir)?;
         let file = new_file(&dir.join(kept.file_name(generation)))?;
         file.sync_all()?;
         File::open(dir)?.sync_all()?;
@@ -487,7 +492,12 @@ impl PersonFile {
         };
         let new_at = At { generation, len };
         if let Err(e) = commit(new_at) {
-            return Err(self.rewrite_failed(&path, at, e));
+            // The commit may have landed all the same (sled applies, then flushes; redb may have
+            // written its header when the fsync failed): both files stay, the file is read
+            // again at whatever the KV then records, and the next open deletes the other one.
+            self.rewrite_failed_at.store(at.len, Ordering::Relaxed);
+            self.unsettle();
+            return Err(e);
         }
         {
             let mut s = self.state.write().map_err(poisoned)?;
@@ -503,7 +513,8 @@ impl PersonFile {
         Ok(())
     }
 
-    /// A rewrite that failed: its file goes, and none is tried again until the file has grown.
+    /// A rewrite that failed before the KV could record it: its file goes, and none is tried
+    /// again until the file has grown.
     fn rewrite_failed<E>(&self, path: &Path, at: At, e: E) -> E {
         let _ = std::fs::remove_file(path);
         self.rewrite_failed_at.store(at.len, Ordering::Relaxed);
@@ -929,6 +940,41 @@ mod tests {
             .exists());
         let files = std::fs::read_dir(dir.path().join("views")).unwrap().count();
         assert_eq!(files, 1);
+    }
+
+    /// A rewrite whose KV commit failed may have landed all the same: the new generation's
+    /// file stays, the file answers nothing until it is read again at what the KV records,
+    /// either generation reads back whole, and the next open keeps only the one recorded.
+    #[test]
+    fn a_rewrite_whose_commit_failed_keeps_both_generations_until_the_next_open() {
+        let (dir, views, mut at) = fresh();
+        for i in 0..20 {
+            write(&views, &mut at, &[change("1", Some(&format!("v{i}")))]);
+        }
+        let failed = views.rewrite(|_| Err(io::Error::other("the commit failed")));
+        assert!(failed.is_err());
+        let file = |g| dir.path().join("views").join(Kept::Views.file_name(g));
+        assert!(
+            file(1).exists() && file(2).exists(),
+            "both generations stay"
+        );
+        assert!(views.is_unsettled());
+        assert!(views.get("1").is_err(), "nothing is answered meanwhile");
+        let landed = At {
+            generation: 2,
+            len: std::fs::metadata(file(2)).unwrap().len(),
+        };
+        for recorded in [at, landed] {
+            views.reload(recorded).unwrap();
+            assert_eq!(views.get("1").unwrap(), Some(b"v19".to_vec()));
+        }
+        drop(views);
+        let views = opened(dir.path(), landed);
+        assert_eq!(views.get("1").unwrap(), Some(b"v19".to_vec()));
+        assert!(
+            !file(1).exists(),
+            "the open keeps only the generation recorded"
+        );
     }
 
     /// A record too large to copy into the buffer is written from where it is, between small

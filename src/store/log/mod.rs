@@ -43,6 +43,11 @@ pub(super) struct EventLog {
     /// gets an erased event's disclosures in between (nor after a zeroing that failed, until
     /// the next open finishes it).
     erasing: Mutex<HashMap<u64, Vec<u8>>>,
+    /// Held from a KV commit that appends events until [`EventLog::commit`] publishes them: a
+    /// reader that learned of a position from the KV's indexes waits on it
+    /// ([`EventLog::published`]) rather than take the KV's word for the size, which sled shows
+    /// before the commit is durable.
+    publishing: Mutex<()>,
 }
 
 impl EventLog {
@@ -55,7 +60,21 @@ impl EventLog {
             tiles,
             committed: AtomicU64::new(committed),
             erasing: Mutex::new(HashMap::new()),
+            publishing: Mutex::new(()),
         })
+    }
+
+    /// Hold while committing an append to the KV and publishing it ([`EventLog::commit`]).
+    pub(super) fn publishing(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.publishing
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The committed size once an append being committed now is published (or has failed).
+    pub(super) fn published(&self) -> u64 {
+        drop(self.publishing());
+        self.size()
     }
 
     /// Events about to be erased (position, stripped bytes): read as stripped from now on.
@@ -262,6 +281,28 @@ mod tests {
             );
         }
         store.commit(LogAppend::for_tests(), b).unwrap();
+    }
+
+    /// A reader past the committed size waits for an append being committed to be published,
+    /// and sees only what was published (never a size the KV shows before its commit is
+    /// durable, as sled does).
+    #[test]
+    fn a_reader_past_the_size_waits_for_the_append_being_committed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_with(dir.path(), Engine::Sled).unwrap();
+        commit(&store, 1..=2, "event");
+        let log = store.event_log().unwrap().unwrap();
+        let committing = log.publishing();
+        std::thread::scope(|scope| {
+            let reader = scope.spawn(|| log.published());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            assert!(!reader.is_finished(), "the reader waits");
+            log.commit(3);
+            drop(committing);
+            assert_eq!(reader.join().unwrap(), 3);
+        });
+        // Nothing being committed: no wait.
+        assert_eq!(log.published(), 3);
     }
 
     /// From the moment an erasure is about to commit until its records are zeroed (or, when the

@@ -137,7 +137,7 @@ impl Segments {
     /// Open the segments in `dir` (created if missing), keeping the first `keep` records: what
     /// follows them is cut. Fewer than `keep` records is damage (an acknowledged event lost).
     pub(super) fn open(dir: &Path, keep: u64) -> io::Result<Segments> {
-        std::fs::create_dir_all(dir)?;
+        crate::store::create_dir_durably(dir)?;
         let mut names: Vec<String> = std::fs::read_dir(dir)?
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -181,7 +181,8 @@ impl Segments {
                 file.sync_all()?;
             }
         }
-        for path in beyond {
+        // The last first: a crash part way leaves the files that remain numbered without a gap.
+        for path in beyond.iter().rev() {
             std::fs::remove_file(path)?;
         }
         File::open(dir)?.sync_all()?;

@@ -63,12 +63,17 @@ impl State {
     fn level(&mut self, dir: &Path, level: usize) -> io::Result<()> {
         while self.files.len() <= level {
             let path = dir.join(format!("tiles-{}", self.files.len()));
+            let made = !path.exists();
             let file = OpenOptions::new()
                 .read(true)
                 .write(true)
                 .create(true)
                 .truncate(false)
                 .open(path)?;
+            if made {
+                // Its entry in the folder survives a power loss with the tiles synced into it.
+                File::open(dir)?.sync_all()?;
+            }
             self.files.push(Arc::new(file));
             self.full.push(0);
             self.edge.push(Vec::new());
