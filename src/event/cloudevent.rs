@@ -312,12 +312,20 @@ impl SignedEvent {
         &self.disclosed
     }
 
+    /// Whether a copy holding no more than `fields` can be cut from these bytes: always from an
+    /// SD-JWT; from an event signed whole (before selective disclosure) only for every field.
+    pub fn can_be_cut_to(&self, fields: &Fields) -> bool {
+        self.selective || matches!(fields, Fields::All)
+    }
+
     /// The bytes a reader whose grant allows `fields` is handed: the signed part verbatim, with
-    /// only the disclosures of allowed fields. An event signed whole (before selective
-    /// disclosure) is handed whole. `None` when the bytes hold a disclosure the grant does not
-    /// name and no copy without it can be cut from them (damage): the reader gets nothing
-    /// rather than more than its grant.
+    /// only the disclosures of allowed fields. `None` when no copy within `fields` can be cut
+    /// from them (an event signed whole for a narrower grant, [`SignedEvent::can_be_cut_to`];
+    /// damaged bytes): the reader gets nothing rather than more than its grant.
     pub fn for_reader(&self, fields: &Fields) -> Option<std::borrow::Cow<'_, [u8]>> {
+        if !self.can_be_cut_to(fields) {
+            return None;
+        }
         if matches!(fields, Fields::All)
             || !self.disclosed.iter().any(|d| !fields.allows(&d.pointer))
         {

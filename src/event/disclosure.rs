@@ -94,6 +94,9 @@ impl std::fmt::Display for Pointer {
     }
 }
 
+/// The field naming the person an event is about (every personal type has it, disclosable).
+pub const PERSON_PIN: &str = "/person/pin";
+
 /// The fields a reader may receive of an event type: every field (a grant that names none, as
 /// before selective disclosure) or only those named.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -115,6 +118,13 @@ impl Fields {
                 format!("the always-visible fields and {}", list.join(", "))
             }
         }
+    }
+
+    /// Of these fields, only the one naming the person (the always-visible ones come with the
+    /// signed part): what a member is told of a consent change that no longer names it.
+    pub fn the_person_only(&self) -> Fields {
+        let pin = Pointer(PERSON_PIN.to_string());
+        Fields::Only(self.allows(&pin).then_some(pin).into_iter().collect())
     }
 
     /// Whether the disclosure of the field at `pointer` may be handed over.

@@ -34,7 +34,7 @@ use crate::event::SignedEvent;
 use crate::net::http::{self, Problem, ProblemKind, Response};
 use crate::net::metrics::Metrics;
 use crate::policy::access::{Access, Official, Outcome, Reader};
-use crate::policy::consent::{self, ConsentState, Withheld};
+use crate::policy::consent::{self, Admitted, ConsentState, Withheld};
 use crate::store::{Store, StoreError};
 use crate::trust::manifest::{Manifest, Trust};
 use crate::write::Heads;
@@ -514,12 +514,21 @@ impl PeerApi {
             return Err(Withheld::NoConsent);
         }
         let state = facts.consent.get(pin.expose()).and_then(Option::as_ref);
-        consent::decide(event, state, caller, purposes).map(|()| Delivered {
+        let grant = manifest.reader_fields(caller, event.event_type);
+        let fields = match consent::decide(event, state, caller, purposes)? {
+            Admitted::Event => grant,
+            Admitted::ConsentChange => grant.the_person_only(),
+        };
+        // An event signed whole cannot be cut to a narrower grant: nothing rather than more.
+        if !signed.can_be_cut_to(&fields) {
+            return Err(Withheld::NotAuthorised);
+        }
+        Ok(Delivered {
             pin: Some(pin),
             id: event.id.to_string(),
             event_type: event.event_type,
             purposes: purposes.to_vec(),
-            fields: manifest.reader_fields(caller, event.event_type),
+            fields,
         })
     }
 }
@@ -875,10 +884,77 @@ mod tests {
         node.publish(EventType::ReturneeRecord, withdrawal(A)).await;
         let after = page(&api, &fed.employment, "after=0").await;
         assert_eq!(shape(&after.events), [(1, "no-consent"), (2, "event")]);
+        // The withdrawal tells the member to stop, and nothing else the record says of the
+        // person: the PIN and the always-visible fields (the consent among them).
+        let told = after.events[1].jws.as_ref().unwrap().get().as_bytes();
+        let (told, _) = SignedEvent::parse(told).unwrap();
+        let disclosed: Vec<&str> = told
+            .disclosed()
+            .iter()
+            .map(|d| d.pointer.as_str())
+            .collect();
+        assert_eq!(disclosed, ["/person/pin"]);
+        assert_eq!(told.event().data["person"], serde_json::json!({"pin": A}));
+        assert!(told.event().data["consent"]["granted"] == false);
+        assert!(told.event().data.get("return").is_some(), "always visible");
+        let pin: crate::event::identifiers::Pin = A.parse().unwrap();
+        let logged = log_of(&node.store, &pin, 10).unwrap();
+        assert!(
+            logged[0]
+                .what
+                .ends_with("the always-visible fields and /person/pin"),
+            "{}",
+            logged[0].what
+        );
         let never_named = page(&api, &fed.education, "after=0").await;
         assert_eq!(
             shape(&never_named.events),
             [(1, "no-consent"), (2, "no-consent")]
+        );
+    }
+
+    /// An event signed whole (a publisher the manifest has not moved to SD-JWT) cannot be cut
+    /// to a grant of some fields: that reader gets a placeholder, never every field; a reader
+    /// granted every field gets it.
+    #[tokio::test]
+    async fn an_event_signed_whole_reaches_no_reader_granted_less_than_every_field() {
+        let fed = Federation::new();
+        let mut manifest = fed.manifest.clone();
+        for m in &mut manifest.members {
+            m.event_formats = vec![crate::trust::manifest::EventFormat::Jws];
+        }
+        for policy in &mut manifest.event_types {
+            for grant in &mut policy.readers {
+                if grant.member == fed.education {
+                    grant.fields = Some(vec!["/person/pin".parse().unwrap()]);
+                }
+            }
+        }
+        let node = fed.node_under(
+            &fed.migration,
+            &manifest,
+            crate::budget::DEFAULT_MAX_EVENT_BYTES,
+        );
+        let both = [&fed.employment, &fed.education];
+        let published = node
+            .publish(EventType::ReturneeRecord, returnee(A, &both))
+            .await;
+        let api = peer_api(&node);
+        let narrow = page(&api, &fed.education, "after=0").await;
+        assert_eq!(shape(&narrow.events), [(1, "not-authorised")]);
+        let whole = page(&api, &fed.employment, "after=0").await;
+        assert_eq!(shape(&whole.events), [(1, "event")]);
+        assert_eq!(
+            whole.events[0].jws.as_ref().unwrap().get().as_bytes(),
+            &published.jws[..]
+        );
+        let pin: crate::event::identifiers::Pin = A.parse().unwrap();
+        let logged = log_of(&node.store, &pin, 10).unwrap();
+        assert_eq!(logged.len(), 1, "only the delivery is a read");
+        assert!(
+            logged[0].what.ends_with("every field"),
+            "{}",
+            logged[0].what
         );
     }
 

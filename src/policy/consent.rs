@@ -191,6 +191,17 @@ impl Withheld {
     }
 }
 
+/// What a consent lets a reader have of a personal event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Admitted {
+    /// The event, as far as the reader's grant goes.
+    Event,
+    /// Only that the person's consent changed and no longer names the member, which must stop
+    /// serving what it holds: the PIN and the always-visible fields (the consent among them),
+    /// nothing else the event says of the person.
+    ConsentChange,
+}
+
 /// The PIN an event is about (every schema requires `person.pin`).
 pub(crate) fn person_pin(data: &Value) -> Option<&str> {
     data.get("person")?.get("pin")?.as_str()
@@ -279,29 +290,29 @@ pub(crate) fn may_serve(
     event: Facts<'_>,
     state: Option<&ConsentState>,
     to: Audience<'_>,
-) -> Result<(), Withheld> {
+) -> Result<Admitted, Withheld> {
     if !event.event_type.is_personal() {
-        return Ok(());
+        return Ok(Admitted::Event);
     }
     match to {
         Audience::Member { id, purposes } => {
             let state = state.ok_or(Withheld::NoConsent)?;
             if state.current.names(id, purposes) {
-                return Ok(());
+                return Ok(Admitted::Event);
             }
             let tells_it_to_stop = event.carries.is_some_and(|c| !c.names(id, purposes));
             if tells_it_to_stop && state.may_hold(id, purposes) {
-                return Ok(());
+                return Ok(Admitted::ConsentChange);
             }
             Err(Withheld::NoConsent)
         }
         Audience::Local { node, purpose } => {
             if event.source == node.as_str() {
-                return Ok(());
+                return Ok(Admitted::Event);
             }
             let purpose = [purpose.to_string()];
             match state.is_some_and(|s| s.current.names(node, &purpose)) {
-                true => Ok(()),
+                true => Ok(Admitted::Event),
                 false => Err(Withheld::NoConsent),
             }
         }
@@ -314,7 +325,7 @@ pub(crate) fn decide(
     state: Option<&ConsentState>,
     reader: &MemberId,
     reader_purposes: &[String],
-) -> Result<(), Withheld> {
+) -> Result<Admitted, Withheld> {
     let carries = carried(event);
     may_serve(
         Facts::of(event, carries.as_ref()),
@@ -431,7 +442,7 @@ mod tests {
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         assert_eq!(
             decide(&e, Some(&state), &m("2/employment"), &purposes),
-            Ok(())
+            Ok(Admitted::Event)
         );
         assert_eq!(
             decide(&e, Some(&state), &m("3/education"), &purposes),
@@ -461,7 +472,8 @@ mod tests {
                 &m("2/employment"),
                 &purposes
             ),
-            Ok(())
+            Ok(Admitted::ConsentChange),
+            "the withdrawal, and nothing else of the person"
         );
         assert_eq!(
             decide(
@@ -502,7 +514,7 @@ mod tests {
                 &education,
                 &purposes
             ),
-            Ok(()),
+            Ok(Admitted::ConsentChange),
             "the change that drops it reaches it"
         );
         // Read after a further change: the drop still reaches it, the old grant does not.
@@ -517,7 +529,7 @@ mod tests {
                 &education,
                 &purposes
             ),
-            Ok(())
+            Ok(Admitted::ConsentChange)
         );
         assert_eq!(
             decide(&record(&both), Some(&state), &education, &purposes),
@@ -553,7 +565,7 @@ mod tests {
         );
         let local = |purpose| Audience::Local { node: &me, purpose };
         let facts = |e| Facts::of(e, None);
-        let ok = Ok(());
+        let ok = Ok(Admitted::Event);
         assert_eq!(
             may_serve(
                 facts(&received),
@@ -637,15 +649,15 @@ mod tests {
             carries: Option<&Consent>,
             reader: &MemberId,
             purposes: &[String],
-        ) -> Result<(), Withheld> {
+        ) -> Result<Admitted, Withheld> {
             if !event_type.is_personal() {
-                return Ok(());
+                return Ok(Admitted::Event);
             }
             let Some(current) = history.last() else {
                 return Err(Withheld::NoConsent);
             };
             if grants(current, reader, purposes) {
-                return Ok(());
+                return Ok(Admitted::Event);
             }
             // Only a granted consent naming the member for one of its purposes makes it a
             // holder to tell (the purpose-blind former recipients count only in states written
@@ -653,7 +665,7 @@ mod tests {
             let ever_named = history.iter().any(|c| grants(c, reader, purposes));
             let tells_it_to_stop = carries.is_some_and(|c| !grants(c, reader, purposes));
             if tells_it_to_stop && ever_named {
-                return Ok(());
+                return Ok(Admitted::ConsentChange);
             }
             Err(Withheld::NoConsent)
         }
@@ -700,7 +712,7 @@ mod tests {
                 let own = source == node;
                 let consented = history.last().is_some_and(|c| grants(c, &node, &[purpose.to_string()]));
                 let expected = if !event_type.is_personal() || own || consented {
-                    Ok(())
+                    Ok(Admitted::Event)
                 } else {
                     Err(Withheld::NoConsent)
                 };
