@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::event::identifiers::Pin;
 use crate::policy::access::{self, Access, Official, Outcome, Reader};
+use crate::registry::attestations::Attestation;
 use crate::registry::projector;
 use crate::registry::view::PersonView;
 use crate::store::{PersonStates, SideLog, Store, StoreError, WriteBatch};
@@ -127,8 +128,8 @@ fn finish(
         Some(&position) => store.erased(position)?.unwrap_or_else(Uuid::nil),
         None => Uuid::nil(),
     };
-    let view: Option<PersonView> = store.view(pin.expose())?;
-    if let Some(view) = what_remains(store, view.as_ref(), pin, &erased)? {
+    let old_view: Option<PersonView> = store.view(pin.expose())?;
+    if let Some(view) = what_remains(store, old_view.as_ref(), pin, &erased)? {
         // A refused copy of an erased event may sit in the quarantine with its values: what
         // the erasures' orderers sent about the person goes; what others sent stays theirs.
         let erasures = erasures_behind(store, &erased)?;
@@ -136,6 +137,7 @@ fn finish(
             .map(|(_, record)| record.as_ref().map(ErasureRecord::origin))
             .collect();
         redact_quarantine(store, quarantined, &erasure, origins.as_ref(), batch)?;
+        forget_credentials_of_erased(store, pin, old_view.as_ref(), &erased, batch)?;
         batch.set_view(pin.expose(), &view);
         batch.clear_pending_erasure(pin.expose());
         return record_in_access_log(store, pin, &erasures);
@@ -150,6 +152,35 @@ fn finish(
     }
     redact_quarantine(store, quarantined, &erasure, None, batch)?;
     store.forget_person(pin.expose(), batch)
+}
+
+/// The copies this node keeps of credentials it issued to the person for events now erased
+/// (an erasure that leaves the person other data here): each repeats what its event said of
+/// the person, so it goes with it. The holder keeps their credential; the status list still
+/// says it is not revoked, as when the person is forgotten whole.
+fn forget_credentials_of_erased(
+    store: &Store,
+    pin: &Pin,
+    view: Option<&PersonView>,
+    erased: &HashSet<u64>,
+    batch: &mut WriteBatch,
+) -> Result<(), StoreError> {
+    for e in view.iter().flat_map(|v| &v.events) {
+        if !erased.contains(&e.position) && store.erased(e.position)?.is_none() {
+            continue;
+        }
+        let Ok(id) = Uuid::parse_str(&e.id) else {
+            continue;
+        };
+        let attested: Option<Attestation> = store.attestation(e.source.as_str(), &id)?;
+        let Some(credential) = attested.map(|a| a.credential_id) else {
+            continue;
+        };
+        if store.credential_holder(&credential)?.as_deref() == Some(pin.expose()) {
+            batch.delete_credential(pin.expose(), &credential);
+        }
+    }
+    Ok(())
 }
 
 /// The erasures that stripped the events at `erased`, each once (in the order first met), with
@@ -440,6 +471,52 @@ mod tests {
             let ordered = origin == migration.as_str() || origin == education.as_str();
             assert_eq!(redacted, ordered, "{origin}: {body}");
         }
+    }
+
+    /// An erasure that leaves the person other data here takes the copies of the credentials
+    /// this node issued for the erased events with it (each repeats what its event said of the
+    /// person); a credential for an event that remains keeps its copy.
+    #[tokio::test]
+    async fn a_credential_copy_goes_with_the_erased_event_it_attests() {
+        let dir = tempfile::tempdir().unwrap();
+        let story = story(&dir).await;
+        let (store, p) = (&story.store, &story.p);
+        let (for_enrolment, for_record) = (Uuid::now_v7(), Uuid::now_v7());
+        let mut batch = WriteBatch::default();
+        for (signed, credential) in [
+            (&story.enrolment, for_enrolment),
+            (&story.record, for_record),
+        ] {
+            let e = signed.event();
+            let attestation = Attestation {
+                credential_id: credential,
+                vct: "https://issuer.example/vct/course-completion".into(),
+                revoked: false,
+            };
+            batch.set_attestation(e.source.as_str(), &e.id, &attestation);
+            batch.set_credential(
+                PIN,
+                &credential,
+                &json!({"sdJwt": "the person's name and course"}),
+            );
+        }
+        store.apply_other(batch).unwrap();
+
+        receive(p, &story.education, vec![order(&story.enrolment)], 1).await;
+        projector::catch_up(store).unwrap();
+        assert_eq!(store.pending_erasure(PIN).unwrap(), None);
+        assert_eq!(
+            view_of(store),
+            [story.record_at],
+            "the person keeps the record"
+        );
+        assert_eq!(store.credential_holder(&for_enrolment).unwrap(), None);
+        assert_eq!(
+            store.credential_holder(&for_record).unwrap().as_deref(),
+            Some(PIN)
+        );
+        let copies: Vec<serde_json::Value> = store.credentials_of(PIN).unwrap();
+        assert_eq!(copies.len(), 1, "only the copy for the event that remains");
     }
 
     /// The projector found itself up to date and went to finish an erasure, and the writer

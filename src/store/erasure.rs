@@ -23,6 +23,13 @@ impl WriteBatch {
         self.ops.push(Op::Delete(key));
     }
 
+    /// Delete the copy of credential `id` issued to `pin` and the record of whose it is: the
+    /// event it attests was erased, and the copy repeats what that event said of the person.
+    pub(crate) fn delete_credential(&mut self, pin: &str, id: &Uuid) {
+        self.delete(keys::credential(pin, id));
+        self.delete(keys::credential_holder(id));
+    }
+
     /// Replace the stored bytes of the event at `position` by `stripped` (its signed part,
     /// without the disclosures `erasure` deleted), and record that it was erased. On the
     /// embedded engines `stripped` is kept in the KV and the event's segment record is zeroed
@@ -162,13 +169,13 @@ impl Store {
         let credentials = keys::credentials_of(pin);
         for entry in self.scan(&credentials) {
             let (key, _) = entry?;
-            if let Some(id) = key
+            match key
                 .get(credentials.len()..)
                 .and_then(|b| Uuid::from_slice(b).ok())
             {
-                batch.delete(keys::credential_holder(&id));
+                Some(id) => batch.delete_credential(pin, &id),
+                None => batch.delete(key),
             }
-            batch.delete(key);
         }
         for prefix in [keys::accesses(pin), keys::person_events(pin)] {
             for entry in self.scan(&prefix) {
