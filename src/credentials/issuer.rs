@@ -64,8 +64,10 @@ pub struct Issuer {
     store: Store,
     /// Held while the status list changes (issuing and revoking both change it).
     list: Mutex<()>,
-    /// The status list token, re-signed at each change.
-    token: RwLock<String>,
+    /// The status list token, and the stored list it was signed from (signed again when the
+    /// stored list moves: this replica's own change, or the writer's seen by a standby or by a
+    /// replica just promoted).
+    token: RwLock<(Vec<u8>, String)>,
 }
 
 impl Issuer {
@@ -83,7 +85,7 @@ impl Issuer {
             key,
             store,
             list: Mutex::new(()),
-            token: RwLock::new(String::new()),
+            token: RwLock::new((Vec::new(), String::new())),
         };
         issuer.resign(&list);
         Ok(issuer)
@@ -94,12 +96,20 @@ impl Issuer {
         json!({"issuer": self.config.issuer, "jwks": {"keys": [self.key.jwk()]}})
     }
 
-    /// The signed status list token, as last re-signed.
-    pub fn status_token(&self) -> String {
-        self.token.read().map(|t| t.clone()).unwrap_or_default()
+    /// The signed status list token of the list as stored now: the one signed last, unless the
+    /// stored list moved since (a revocation or an issue by whichever replica is the writer).
+    pub fn status_token(&self) -> Result<String, StoreError> {
+        let list = StatusList::load(&self.store)?;
+        let stored = list.to_store();
+        if let Ok(t) = self.token.read() {
+            if t.0 == stored {
+                return Ok(t.1.clone());
+            }
+        }
+        Ok(self.resign(&list))
     }
 
-    fn resign(&self, list: &StatusList) {
+    fn resign(&self, list: &StatusList) -> String {
         let token = list.token(
             &self.key,
             &self.config.issuer,
@@ -107,8 +117,9 @@ impl Issuer {
             OffsetDateTime::now_utc().unix_timestamp(),
         );
         if let Ok(mut t) = self.token.write() {
-            *t = token;
+            *t = (list.to_store(), token.clone());
         }
+        token
     }
 
     /// Issue the credential `event` earns, if it earns one and none was issued for it: returns
@@ -120,6 +131,10 @@ impl Issuer {
         event: &SignedEvent,
     ) -> Result<Option<Held>, IssuerError> {
         let event = event.event();
+        if let Some(revoked) = revocation_of(event) {
+            crate::cores::blocking(|| self.finish_revocation(&revoked, event.time))?;
+            return self.pass(position);
+        }
         let id = credential::id_for(event);
         let pin = match event.pin() {
             Some(pin) if credential::earned_by(event) => pin,
@@ -158,7 +173,13 @@ impl Issuer {
             "vct": held.vct,
             "attests": {"source": held.attests.source, "id": held.attests.id},
         });
-        publish(publisher, data, format!("credential/{}", held.id)).await?;
+        publish(
+            &self.store,
+            publisher,
+            data,
+            format!("credential/{}", held.id),
+        )
+        .await?;
         crate::cores::blocking(|| self.keep_issued(pin, &held, position))?;
         Ok(Some(held))
     }
@@ -262,9 +283,32 @@ impl Issuer {
         });
         // Published first: a retry after a failure below publishes nothing twice (the same
         // idempotency key) and stores the revocation then.
-        publish(publisher, data, format!("credential/{}/revoked", held.id)).await?;
+        let key = format!("credential/{}/revoked", held.id);
+        publish(&self.store, publisher, data, key).await?;
         crate::cores::blocking(|| self.keep_revoked(&pin, &held))?;
         Ok(held)
+    }
+
+    /// A revocation this issuer published, met again in its log: its status bit is set if it
+    /// is not (the node stopped after publishing it and before storing it, and nobody
+    /// retried). The operator's reason was not kept with it; the copy says so.
+    fn finish_revocation(&self, id: &Uuid, at: OffsetDateTime) -> Result<(), IssuerError> {
+        let Some(pin) = self.store.credential_holder(id)? else {
+            return Ok(());
+        };
+        let Some(mut held) = self.store.credential::<Held>(&pin, id)? else {
+            return Ok(());
+        };
+        let set = StatusList::load(&self.store)?.is_revoked(held.status_idx) == Some(true);
+        if set && held.revoked.is_some() {
+            return Ok(());
+        }
+        held.revoked.get_or_insert(Revocation {
+            at,
+            reason: "(not kept: the node stopped before storing the revocation)".into(),
+        });
+        tracing::warn!(credential = %id, "a revocation published before a stop is stored now");
+        self.keep_revoked(&pin, &held)
     }
 
     /// Store a revocation just published: the credential's status bit set, the list signed
@@ -287,13 +331,55 @@ impl Issuer {
     }
 }
 
-async fn publish(publisher: &Publisher, data: Value, key: String) -> Result<(), PublishError> {
+/// Publish the issuer's event under its idempotency `key` (one per credential and action). A
+/// retry replays it. A retry whose body differs (an attempt of an earlier day, whose
+/// `eventDate` was that day) is refused as a conflict: when the event the key names is this
+/// action on this credential, it was published then, and what was left undone after it is
+/// done now.
+async fn publish(
+    store: &Store,
+    publisher: &Publisher,
+    data: Value,
+    key: String,
+) -> Result<(), IssuerError> {
     let draft = Draft {
         event_type: EventType::CredentialIssued,
-        data,
-        idempotency_key: Some(key),
+        data: data.clone(),
+        idempotency_key: Some(key.clone()),
     };
-    publisher.publish(draft).await.map(|_| ())
+    match publisher.publish(draft).await {
+        Ok(_) => Ok(()),
+        Err(PublishError::IdempotencyConflict) if published_before(store, &key, &data)? => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Whether the event published under `key` is the action `data` states (its `event`) on the
+/// credential it names.
+fn published_before(store: &Store, key: &str, data: &Value) -> Result<bool, StoreError> {
+    let Some(found) = store.idempotency(key)? else {
+        return Ok(false);
+    };
+    let Some(bytes) = store.get(found.position)? else {
+        return Ok(false);
+    };
+    let Ok(signed) = SignedEvent::from_store(&bytes) else {
+        return Ok(false);
+    };
+    let e = signed.event();
+    let same = |field: &str| e.data.get(field).is_some() && e.data.get(field) == data.get(field);
+    Ok(e.event_type == EventType::CredentialIssued && same("event") && same("credentialId"))
+}
+
+/// The credential an event revokes: this issuer's `CREDENTIAL_REVOKED` (the caller checked
+/// the event is its own).
+fn revocation_of(event: &crate::event::Event) -> Option<Uuid> {
+    if event.event_type != EventType::CredentialIssued
+        || event.data.get("event").and_then(Value::as_str) != Some("CREDENTIAL_REVOKED")
+    {
+        return None;
+    }
+    Uuid::parse_str(event.data.get("credentialId")?.as_str()?).ok()
 }
 
 fn date_of(at: OffsetDateTime) -> String {
@@ -437,6 +523,83 @@ mod tests {
         (store, p, issuer)
     }
 
+    /// A revocation published on an earlier day whose status bit was never set (the node
+    /// stopped in between) is finished by the operator's retry on any later day: its event is
+    /// found under its key, not published again, and the bit is set. An unrelated event under
+    /// the same key is no such proof.
+    #[tokio::test]
+    async fn a_revocation_published_on_an_earlier_day_is_finished_by_a_later_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = certified(&dir).await;
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let [held] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
+            panic!("one credential")
+        };
+        let mut yesterday = json!({
+            "event": "CREDENTIAL_REVOKED",
+            "eventDate": date_of(OffsetDateTime::now_utc() - time::Duration::days(1)),
+            "purpose": credential::PURPOSE,
+            "legalBasis": held.legal_basis,
+            "credentialId": held.id,
+            "vct": held.vct,
+            "attests": {"source": held.attests.source, "id": held.attests.id},
+        });
+        let key = format!("credential/{}/revoked", held.id);
+        let draft = Draft {
+            event_type: EventType::CredentialIssued,
+            data: yesterday.clone(),
+            idempotency_key: Some(key),
+        };
+        p.publish(draft).await.unwrap();
+        let published = store.last_position().unwrap();
+
+        // The issuer, following its log, meets the revocation and finishes it itself.
+        let before = StatusList::load(&store).unwrap();
+        assert_eq!(before.is_revoked(held.status_idx), Some(false));
+        issue_page(&issuer, &p, head, published).await.unwrap();
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.is_revoked(held.status_idx), Some(true));
+        let [copy] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
+            panic!("one credential")
+        };
+        assert!(copy.revoked.as_ref().unwrap().reason.contains("not kept"));
+        // So would the operator's retry on a later day, were the bit not set yet.
+        let mut unset = StatusList::load(&store).unwrap();
+        unset.unrevoke_for_tests(held.status_idx);
+        let mut batch = WriteBatch::default();
+        batch.set_credential_state(&unset.to_store(), None);
+        batch.set_credential("21503199012345", &held.id, held);
+        store.apply_other(batch).unwrap();
+        issuer.revoke(&p, held.id, "annulled").await.unwrap();
+        assert_eq!(
+            store.last_position().unwrap(),
+            published,
+            "not published twice"
+        );
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.is_revoked(held.status_idx), Some(true));
+
+        // A key taken by another event proves nothing: the revocation is refused, not taken
+        // for done.
+        let other = Uuid::now_v7();
+        let squatted = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: example("enrolled.json"),
+            idempotency_key: Some(format!("credential/{other}/revoked")),
+        };
+        p.publish(squatted).await.unwrap();
+        yesterday["credentialId"] = other.to_string().into();
+        let refused = publish(&store, &p, yesterday, format!("credential/{other}/revoked")).await;
+        assert!(
+            matches!(
+                refused,
+                Err(IssuerError::Publish(PublishError::IdempotencyConflict))
+            ),
+            "{refused:?}"
+        );
+    }
+
     /// Forget `pin` here, as a finished erasure that leaves nothing of the person does.
     fn forget(store: &Store, pin: &str) {
         let mut batch = WriteBatch::default();
@@ -514,6 +677,15 @@ mod tests {
         assert_eq!(issuer.credentials_of("21503199012345").unwrap(), held);
         assert_eq!(store.last_position().unwrap(), after);
 
+        // Another replica's issuer over the same store (a standby behind the same public name,
+        // opened before the revocation): it serves the list as stored, not as it was at open.
+        let standby = Issuer::open(
+            issuer.config.clone(),
+            issuer.member.clone(),
+            issuer.key.clone(),
+            store.clone(),
+        )
+        .unwrap();
         let id = held[0].id;
         let revoked = issuer.revoke(&p, id, "annulled").await.unwrap();
         assert_eq!(revoked.revoked.as_ref().unwrap().reason, "annulled");
@@ -527,13 +699,16 @@ mod tests {
             issuer.revoke(&p, Uuid::now_v7(), "no such").await,
             Err(IssuerError::Unknown)
         ));
-        // The served list says so.
+        // The served list says so, whichever replica serves it.
         let jwks = json!({"keys": [issuer.key.jwk()]});
-        let token = issuer.status_token();
-        let payload = super::super::key::verify_compact(&token, super::super::status::TYP, &jwks)
-            .unwrap()
-            .payload;
-        let served = StatusList::of_payload(&payload).unwrap();
-        assert_eq!(served.is_revoked(held[0].status_idx), Some(true));
+        for serving in [&issuer, &standby] {
+            let token = serving.status_token().unwrap();
+            let payload =
+                super::super::key::verify_compact(&token, super::super::status::TYP, &jwks)
+                    .unwrap()
+                    .payload;
+            let served = StatusList::of_payload(&payload).unwrap();
+            assert_eq!(served.is_revoked(held[0].status_idx), Some(true));
+        }
     }
 }

@@ -104,11 +104,15 @@ fn serve(issuer: &Issuer, route: PublicRoute) -> Response {
     let mut response = match route {
         PublicRoute::Metadata => http::json(StatusCode::OK, &issuer.metadata()),
         PublicRoute::TypeMetadata => http::json(StatusCode::OK, &type_metadata(issuer)),
-        PublicRoute::StatusList => http::with_type(
-            StatusCode::OK,
-            "application/statuslist+jwt",
-            issuer.status_token(),
-        ),
+        PublicRoute::StatusList => match issuer.status_token() {
+            Ok(token) => http::with_type(StatusCode::OK, "application/statuslist+jwt", token),
+            // Nothing personal in the cause, but the listener is public: said without it.
+            Err(_) => Problem::new(
+                ProblemKind::StorageUnavailable,
+                "the status list cannot be read now; retry in a moment",
+            )
+            .response(),
+        },
         PublicRoute::Page => http::with_type(StatusCode::OK, "text/html; charset=utf-8", PAGE),
     };
     let headers = response.headers_mut();

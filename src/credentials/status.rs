@@ -75,6 +75,14 @@ impl StatusList {
         self.len == 0
     }
 
+    /// Clear entry `idx` (tests: a revocation whose bit never reached the store).
+    #[cfg(test)]
+    pub(crate) fn unrevoke_for_tests(&mut self, idx: u64) {
+        if let Some(byte) = self.bits.get_mut((idx / 8) as usize) {
+            *byte &= !(1 << (idx % 8));
+        }
+    }
+
     /// Mark entry `idx` revoked; false when the list has no such entry.
     pub fn revoke(&mut self, idx: u64) -> bool {
         if idx >= self.len {
