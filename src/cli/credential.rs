@@ -77,6 +77,13 @@ pub(super) async fn run(command: CredentialCommand) -> Result<()> {
             } else {
                 print!("{}", proof.describe());
             }
+            // Not a success a script may take for valid: it may have been revoked.
+            if proof.status == verify::Status::NotChecked {
+                bail!(
+                    "the credential names a status list that was not checked: it may be revoked (give --status-list FILE, the list fetched from {})",
+                    list_uri.unwrap_or("its uri")
+                );
+            }
             Ok(())
         }
     }

@@ -164,7 +164,8 @@ pub enum Command {
         /// Print CSV instead.
         #[arg(long)]
         csv: bool,
-        /// Keep cells under 5 persons (for internal use only).
+        /// Keep cells under 5 persons (for internal use only; a read of every person counted,
+        /// in their access logs).
         #[arg(long)]
         no_suppress: bool,
     },
@@ -745,6 +746,13 @@ fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
     let store = open_offline(data_dir)?;
     crate::registry::projector::catch_up(&store)?;
     let Some(v) = crate::registry::projector::person(&store, &pin)? else {
+        // Asked about, as a refused lookup is on the API: the person's log says so.
+        let refused = crate::policy::access::Access::new(
+            &pin,
+            "registry view (jol view)",
+            crate::policy::access::Outcome::RefusedNothingHeld,
+        );
+        crate::policy::access::log(&store, &operator("view"), [refused])?;
         bail!("this node holds no events about that person");
     };
     crate::policy::access::record_reads(
@@ -781,6 +789,16 @@ fn kpi(
     let store = open_offline(data_dir)?;
     crate::registry::projector::catch_up(&store)?;
     let views = crate::registry::projector::all(&store)?;
+    if !suppress {
+        // Every cell shown can single out a person: a read of each person counted, as
+        // `suppress=false` on the API.
+        crate::policy::access::record_reads(
+            &store,
+            &operator("kpi"),
+            "KPI figures with small cells shown (jol kpi --no-suppress)",
+            views.iter().map(|v| &v.pin),
+        )?;
+    }
     let params = crate::registry::kpi::KpiParams {
         as_of: as_of_date(as_of)?,
         employment_service: employment_service.parse()?,

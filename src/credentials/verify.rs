@@ -86,8 +86,12 @@ impl Proof {
             Value::Null => "-".into(),
             other => other.to_string(),
         };
+        let verdict = match proof.status {
+            Status::NotChecked => "SIGNED, REVOCATION NOT CHECKED",
+            Status::Valid | Status::None => "VALID",
+        };
         let mut out = format!(
-            "VALID: a credential of {} signed by {}\n",
+            "{verdict}: a credential of {} signed by {}\n",
             proof.vct, proof.issuer
         );
         out += &format!("  course:          {}\n", text(&c["course"]["title"]));
@@ -259,6 +263,12 @@ mod tests {
             "the date the PIN encodes"
         );
         assert_eq!(proof.status, Status::NotChecked);
+        assert!(
+            proof
+                .describe()
+                .starts_with("SIGNED, REVOCATION NOT CHECKED"),
+            "never called valid unchecked"
+        );
 
         // The holder drops the PIN's disclosure: the course still verifies, the PIN is gone.
         let pin_disclosure = credential.split('~').nth(1).unwrap();

@@ -91,6 +91,15 @@ impl Problem {
         })
     }
 
+    /// This problem as told to a peer: a storage failure's cause stays in this node's log
+    /// ([`storage_problem_for_peer`]); any other problem as it is.
+    pub(crate) fn for_peer(self) -> Problem {
+        match self.slug() == ProblemKind::StorageUnavailable.slug() {
+            true => storage_problem_for_peer(self.detail),
+            false => self,
+        }
+    }
+
     /// The slug of the `type` URI, used as the quarantine reason code.
     pub(crate) fn slug(&self) -> &str {
         self.kind.strip_prefix(PROBLEM_BASE).unwrap_or(&self.kind)

@@ -397,6 +397,7 @@ impl Authority {
     ) -> Result<u64, AuthorityError> {
         let key = keys::read_private(&self.path("authority.pem"))?;
         let mut m = self.draft()?;
+        erasures_reach_every_holder(&m)?;
         m.serial += 1;
         m.issued = issued;
         m.expires = issued + validity;
@@ -406,6 +407,45 @@ impl Authority {
         self.save(&m)?;
         Ok(m.serial)
     }
+}
+
+/// Every member a manifest lets read events about persons can honour an erasure: it reads
+/// the erasure orders of each publisher whose personal events it reads, and may publish erasure
+/// events itself (its confirmations). Refused otherwise, naming the grant to add: such a member
+/// would keep its copies of an erased person's data for ever.
+fn erasures_reach_every_holder(m: &Manifest) -> Result<(), AuthorityError> {
+    let erasure = m
+        .event_types
+        .iter()
+        .find(|p| p.event_type == EventType::Erasure);
+    let publishes_erasures = |id: &MemberId| erasure.is_some_and(|e| e.publishers.contains(id));
+    let reads_erasures_of = |reader: &MemberId, publisher: &MemberId| {
+        erasure.is_some_and(|e| {
+            e.publishers.contains(publisher) && e.readers.iter().any(|r| &r.member == reader)
+        })
+    };
+    for policy in m.event_types.iter().filter(|p| p.event_type.is_personal()) {
+        for reader in &policy.readers {
+            let holder = &reader.member;
+            if let Some(publisher) = policy
+                .publishers
+                .iter()
+                .find(|p| *p != holder && !reads_erasures_of(holder, p))
+            {
+                return Err(AuthorityError::Invalid(format!(
+                    "{holder} may read {} about persons from {publisher} but not {publisher}'s erasure orders: `grant --type erasure --publisher {publisher}` and `grant --type erasure --reader {holder} --purpose …`, or an erased person's data stays there",
+                    policy.event_type
+                )));
+            }
+            if !policy.publishers.is_empty() && !publishes_erasures(holder) {
+                return Err(AuthorityError::Invalid(format!(
+                    "{holder} may read {} about persons but not publish erasure events: it could not confirm an erasure (`grant --type erasure --publisher {holder}`)",
+                    policy.event_type
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn member_mut<'m>(m: &'m mut Manifest, id: &MemberId) -> Result<&'m mut Member, AuthorityError> {
@@ -457,6 +497,38 @@ const PIN: &str = "/person/pin";
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A manifest whose readers of personal events cannot all receive and confirm erasures is
+    /// not signed: the refusal names the member and the grant to add.
+    #[test]
+    fn a_holder_that_could_not_honour_an_erasure_is_refused() {
+        use crate::trust::manifest::{ReaderGrant, TypePolicy};
+        let fed = crate::federation::fixture::Federation::new();
+        let mut m = fed.manifest.clone();
+        let refused = erasures_reach_every_holder(&m).unwrap_err().to_string();
+        assert!(
+            refused.contains(fed.employment.as_str()) && refused.contains("--type erasure"),
+            "{refused}"
+        );
+        let everyone = [&fed.migration, &fed.employment, &fed.education];
+        let read = |member: &MemberId| ReaderGrant {
+            member: member.clone(),
+            purposes: vec!["ERASURE".into()],
+            fields: None,
+        };
+        let mut erasure = TypePolicy::new(
+            EventType::Erasure,
+            vec![fed.migration.clone()],
+            everyone.iter().map(|m| read(m)).collect(),
+        );
+        m.event_types.push(erasure.clone());
+        let refused = erasures_reach_every_holder(&m).unwrap_err().to_string();
+        assert!(refused.contains("could not confirm"), "{refused}");
+        erasure.publishers = everyone.iter().map(|m| (*m).clone()).collect();
+        m.event_types.pop();
+        m.event_types.push(erasure);
+        erasures_reach_every_holder(&m).unwrap();
+    }
     use crate::trust::manifest::Names;
 
     #[test]

@@ -115,7 +115,7 @@ impl ProviderFace {
         purposes.dedup();
         let who = Reader::member(client, Some(purposes.join(", ")), &official);
         let what = "registry view through X-Road (jol-persons)";
-        views_whole(store)?;
+        views_whole(store).map_err(Problem::for_peer)?;
         let view = crate::registry::projector::person(store, &pin).map_err(storage_problem)?;
         let state: Option<ConsentState> = store.consent(pin.expose()).map_err(storage_problem)?;
         let own: Vec<u64> = view
@@ -178,6 +178,7 @@ impl ProviderFace {
             req,
             &Cells::Suppressed,
         )
+        .map_err(Problem::for_peer)
     }
 }
 

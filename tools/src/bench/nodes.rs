@@ -210,7 +210,9 @@ fn two_node_federation(dir: &Path, engine: jol::store::Engine, xroad: bool) -> R
                 folder: folder.into(),
                 id: id.clone(),
                 names: Default::default(),
-                publishes: vec![publishes],
+                // Every holder of personal data publishes and reads erasures (the manifest
+                // requires it).
+                publishes: vec![publishes, EventType::Erasure],
                 purpose: "REINTEGRATION_CASE_MANAGEMENT".into(),
                 subscriptions,
                 local_listen: free_loopback()?,
