@@ -212,6 +212,13 @@ pub(crate) fn draft(value: Value, at: &str) -> Result<Draft, Problem> {
             );
             None
         }
+        Some(Some(Ok(EventType::CredentialIssued))) => {
+            problem = problem.field(
+                format!("{at}/type"),
+                "credential events are published by the node's credential issuer; POST /api/v1/credentials/{id}/revocation revokes one",
+            );
+            None
+        }
         Some(Some(Ok(t))) => Some(t),
         None => {
             problem = problem.field(format!("{at}/type"), "required");
@@ -231,6 +238,13 @@ pub(crate) fn draft(value: Value, at: &str) -> Result<Draft, Problem> {
     }
     let idempotency_key = match obj.get("idempotencyKey") {
         None => None,
+        Some(Value::String(k)) if k.starts_with(crate::credentials::issuer::KEY_PREFIX) => {
+            problem = problem.field(
+                format!("{at}/idempotencyKey"),
+                "keys starting with credential/ are the credential issuer's",
+            );
+            None
+        }
         Some(Value::String(k)) if (1..=200).contains(&k.len()) => Some(k.clone()),
         Some(_) => {
             problem = problem.field(
@@ -403,6 +417,33 @@ mod tests {
         assert_eq!(texts.get(0), br#"{"type": "a"}"#);
         assert_eq!(texts.get(2), b"");
         assert_eq!(ItemTexts::of(b"[1]").get(0), b"");
+    }
+
+    /// What only the node's own parts make is refused to the local API's clients: erasure
+    /// events, credential events (a client with the publish scope could otherwise revoke a
+    /// credential, which takes an admin token), and the credential issuer's idempotency keys.
+    #[test]
+    fn the_node_s_own_events_and_keys_are_not_a_client_s() {
+        use serde_json::json;
+        let pointers = |v: Value| -> Vec<String> {
+            draft(v, "")
+                .unwrap_err()
+                .errors
+                .into_iter()
+                .map(|e| e.pointer)
+                .collect()
+        };
+        for t in ["erasure", "credential-issued"] {
+            assert_eq!(pointers(json!({"type": t, "data": {}})), ["/type"], "{t}");
+        }
+        let squatting = json!({"type": "employment-status", "data": {},
+            "idempotencyKey": "credential/01937e1c-5a1b-7cc2-9a4e-3f7e2b1d0c11/revoked"});
+        assert_eq!(pointers(squatting), ["/idempotencyKey"]);
+        let own = json!({"type": "employment-status", "data": {}, "idempotencyKey": "mine/1"});
+        assert_eq!(
+            draft(own, "").unwrap().idempotency_key.as_deref(),
+            Some("mine/1")
+        );
     }
 
     /// The items are moved out of the body in order; a body that is not a batch is refused

@@ -132,7 +132,7 @@ impl Issuer {
     ) -> Result<Option<Held>, IssuerError> {
         let event = event.event();
         if let Some(revoked) = revocation_of(event) {
-            crate::cores::blocking(|| self.finish_revocation(&revoked, event.time))?;
+            crate::cores::blocking(|| self.finish_revocation(&revoked, position, event.time))?;
             return self.pass(position);
         }
         let id = credential::id_for(event);
@@ -173,13 +173,7 @@ impl Issuer {
             "vct": held.vct,
             "attests": {"source": held.attests.source, "id": held.attests.id},
         });
-        publish(
-            &self.store,
-            publisher,
-            data,
-            format!("credential/{}", held.id),
-        )
-        .await?;
+        publish(&self.store, publisher, data, issue_key(&held.id)).await?;
         crate::cores::blocking(|| self.keep_issued(pin, &held, position))?;
         Ok(Some(held))
     }
@@ -196,7 +190,9 @@ impl Issuer {
         self.write_copy_if(
             pin,
             held,
-            |_| Ok(self.view_of(pin)?.is_some()),
+            // Under the lock an erasure finishes under: not for a person forgotten meanwhile,
+            // nor for an event erased meanwhile (whose copies the erasure deleted already).
+            |store| Ok(self.view_of(pin)?.is_some() && !attested_erased(store, held)?),
             |kept, batch| {
                 if !kept {
                     list.revoke(held.status_idx);
@@ -283,8 +279,7 @@ impl Issuer {
         });
         // Published first: a retry after a failure below publishes nothing twice (the same
         // idempotency key) and stores the revocation then.
-        let key = format!("credential/{}/revoked", held.id);
-        publish(&self.store, publisher, data, key).await?;
+        publish(&self.store, publisher, data, revoke_key(&held.id)).await?;
         crate::cores::blocking(|| self.keep_revoked(&pin, &held))?;
         Ok(held)
     }
@@ -292,7 +287,18 @@ impl Issuer {
     /// A revocation this issuer published, met again in its log: its status bit is set if it
     /// is not (the node stopped after publishing it and before storing it, and nobody
     /// retried). The operator's reason was not kept with it; the copy says so.
-    fn finish_revocation(&self, id: &Uuid, at: OffsetDateTime) -> Result<(), IssuerError> {
+    fn finish_revocation(
+        &self,
+        id: &Uuid,
+        position: u64,
+        at: OffsetDateTime,
+    ) -> Result<(), IssuerError> {
+        // Only the revocation this issuer published (under its key), never one another
+        // publisher of the node's events made up.
+        let ours = self.store.idempotency(&revoke_key(id))?;
+        if ours.is_none_or(|k| k.position != position) {
+            return Ok(());
+        }
         let Some(pin) = self.store.credential_holder(id)? else {
             return Ok(());
         };
@@ -331,6 +337,20 @@ impl Issuer {
     }
 }
 
+/// Where the issuer's idempotency keys start: reserved for it (the local API refuses keys that
+/// start so, and the type `credential-issued`).
+pub(crate) const KEY_PREFIX: &str = "credential/";
+
+/// The idempotency key of issuing credential `id`.
+fn issue_key(id: &Uuid) -> String {
+    format!("{KEY_PREFIX}{id}")
+}
+
+/// The idempotency key of revoking credential `id`.
+fn revoke_key(id: &Uuid) -> String {
+    format!("{KEY_PREFIX}{id}/revoked")
+}
+
 /// Publish the issuer's event under its idempotency `key` (one per credential and action). A
 /// retry replays it. A retry whose body differs (an attempt of an earlier day, whose
 /// `eventDate` was that day) is refused as a conflict: when the event the key names is this
@@ -367,8 +387,25 @@ fn published_before(store: &Store, key: &str, data: &Value) -> Result<bool, Stor
         return Ok(false);
     };
     let e = signed.event();
-    let same = |field: &str| e.data.get(field).is_some() && e.data.get(field) == data.get(field);
-    Ok(e.event_type == EventType::CredentialIssued && same("event") && same("credentialId"))
+    let without_date = |v: &Value| {
+        let mut v = v.clone();
+        if let Some(o) = v.as_object_mut() {
+            o.remove("eventDate");
+        }
+        v
+    };
+    Ok(e.event_type == EventType::CredentialIssued && without_date(&e.data) == without_date(data))
+}
+
+/// Whether the event `held` attests was erased here.
+fn attested_erased(store: &Store, held: &Held) -> Result<bool, StoreError> {
+    let Ok(source) = held.attests.source.parse::<MemberId>() else {
+        return Ok(false);
+    };
+    Ok(match store.position_of(&source, &held.attests.id)? {
+        Some(position) => store.erased(position)?.is_some(),
+        None => false,
+    })
 }
 
 /// The credential an event revokes: this issuer's `CREDENTIAL_REVOKED` (the caller checked
@@ -545,7 +582,7 @@ mod tests {
             "vct": held.vct,
             "attests": {"source": held.attests.source, "id": held.attests.id},
         });
-        let key = format!("credential/{}/revoked", held.id);
+        let key = revoke_key(&held.id);
         let draft = Draft {
             event_type: EventType::CredentialIssued,
             data: yesterday.clone(),
@@ -586,11 +623,11 @@ mod tests {
         let squatted = Draft {
             event_type: EventType::TrainingEnrolment,
             data: example("enrolled.json"),
-            idempotency_key: Some(format!("credential/{other}/revoked")),
+            idempotency_key: Some(revoke_key(&other)),
         };
         p.publish(squatted).await.unwrap();
         yesterday["credentialId"] = other.to_string().into();
-        let refused = publish(&store, &p, yesterday, format!("credential/{other}/revoked")).await;
+        let refused = publish(&store, &p, yesterday, revoke_key(&other)).await;
         assert!(
             matches!(
                 refused,

@@ -517,7 +517,11 @@ impl PeerApi {
         let grant = manifest.reader_fields(caller, event.event_type);
         let fields = match consent::decide(event, state, caller, purposes)? {
             Admitted::Event => grant,
-            Admitted::ConsentChange => grant.the_person_only(),
+            Admitted::ConsentChange if signed.is_selective() => grant.the_person_only(),
+            // Signed whole, a consent change cannot be cut down to itself: a member granted
+            // every field gets it whole (told to stop, it stops serving what it holds), any
+            // other gets nothing more than its grant, that is nothing.
+            Admitted::ConsentChange => grant,
         };
         // An event signed whole cannot be cut to a narrower grant: nothing rather than more.
         if !signed.can_be_cut_to(&fields) {
@@ -955,6 +959,20 @@ mod tests {
             logged[0].what.ends_with("every field"),
             "{}",
             logged[0].what
+        );
+        // A whole-signed withdrawal reaches the member granted every field whole (it must learn
+        // to stop); the member granted some fields gets nothing more than its grant.
+        let withdrawn = node.publish(EventType::ReturneeRecord, withdrawal(A)).await;
+        let whole = page(&api, &fed.employment, "after=0").await;
+        assert_eq!(shape(&whole.events), [(1, "no-consent"), (2, "event")]);
+        assert_eq!(
+            whole.events[1].jws.as_ref().unwrap().get().as_bytes(),
+            &withdrawn.jws[..]
+        );
+        let narrow = page(&api, &fed.education, "after=0").await;
+        assert_eq!(
+            shape(&narrow.events),
+            [(1, "no-consent"), (2, "not-authorised")]
         );
     }
 

@@ -1274,14 +1274,14 @@ impl Store {
             .collect())
     }
 
-    /// The committed events of `first ..= last` from the embedded log.
+    /// The committed events of `first ..= last` from the embedded log (as far as committed: a
+    /// range read follows the log's end, it waits for nothing).
     fn log_range(
         &self,
         log: &log::EventLog,
         first: u64,
         last: u64,
     ) -> Result<Vec<(u64, Vec<u8>)>, StoreError> {
-        Store::await_published(log, last);
         let records = log.range(first, last).map_err(|e| io("read")(e.into()))?;
         self.resolve(records)
     }
@@ -1313,13 +1313,15 @@ impl Store {
 
     /// The event at `position`.
     pub fn get(&self, position: u64) -> Result<Option<Vec<u8>>, StoreError> {
-        match self.event_log()? {
-            Some(log) => Ok(self
-                .log_range(&log, position, position)?
-                .pop()
-                .map(|(_, b)| b)),
-            None => self.get_raw(&keys::log(position)),
-        }
+        let Some(log) = self.event_log()? else {
+            return self.get_raw(&keys::log(position));
+        };
+        // A position asked for by number came from the KV's indexes.
+        Store::await_published(&log, position);
+        Ok(self
+            .log_range(&log, position, position)?
+            .pop()
+            .map(|(_, b)| b))
     }
 
     /// Where the event with this id is stored.
