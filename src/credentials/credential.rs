@@ -44,12 +44,17 @@ pub fn earned_by(event: &Event) -> bool {
 /// The id of the credential `event` earns: the same for the same event, so issuing again after
 /// a crash names the same credential (and its event's idempotency key is the same).
 pub fn id_for(event: &Event) -> Uuid {
+    id_of(event.source.as_str(), &event.id)
+}
+
+/// [`id_for`] the event `event_id` of `source`.
+pub fn id_of(source: &str, event_id: &Uuid) -> Uuid {
     use sha2::{Digest, Sha256};
     let mut h = Sha256::new();
     h.update(b"jol course-completion credential\0");
-    h.update(event.source.as_str().as_bytes());
+    h.update(source.as_bytes());
     h.update(b"\0");
-    h.update(event.id.as_bytes());
+    h.update(event_id.as_bytes());
     let digest = h.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);

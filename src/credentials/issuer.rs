@@ -135,6 +135,9 @@ impl Issuer {
             crate::cores::blocking(|| self.finish_revocation(&revoked, position, event.time))?;
             return self.pass(position);
         }
+        if let Some(corrected) = event.supersedes() {
+            self.revoke_corrected(publisher, &corrected).await?;
+        }
         let id = credential::id_for(event);
         let pin = match event.pin() {
             Some(pin) if credential::earned_by(event) => pin,
@@ -144,9 +147,14 @@ impl Issuer {
             return self.pass(position);
         }
         let view = self.view_of(pin)?;
-        if view.is_none() {
+        let Some(held_view) = &view else {
             // The node holds nothing of the person any more (the event that earns the
             // credential was erased): nobody to hand a credential to.
+            return self.pass(position);
+        };
+        let event_id = event.id.to_string();
+        if (held_view.events.iter()).any(|e| e.id == event_id && e.superseded) {
+            // Corrected before the issuer came to it: what it said no longer holds.
             return self.pass(position);
         }
         // Only this task grows the list, so its length is the new entry's index.
@@ -242,6 +250,25 @@ impl Issuer {
         self.store
             .set_meta_lazy(&Meta::CredentialCursor, &position.to_be_bytes())?;
         Ok(None)
+    }
+
+    /// A correction superseded the event `corrected`: the credential it earned, if any, says
+    /// what no longer holds, and is revoked (once; a retry after a stop finds it revoked).
+    async fn revoke_corrected(
+        &self,
+        publisher: &Publisher,
+        corrected: &Uuid,
+    ) -> Result<(), IssuerError> {
+        let id = credential::id_of(self.member.as_str(), corrected);
+        let reason = "the event it attests was corrected";
+        match self.revoke(publisher, id, reason).await {
+            Ok(_) => {
+                tracing::info!(credential = %id, "a credential revoked: its event was corrected");
+                Ok(())
+            }
+            Err(IssuerError::Unknown | IssuerError::AlreadyRevoked) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
     /// Revoke credential `id` for `reason`: its status bit set, the list re-signed, the
@@ -558,6 +585,70 @@ mod tests {
         publish_example(&p, "certified.json").await;
         crate::registry::projector::catch_up(&store).unwrap();
         (store, p, issuer)
+    }
+
+    /// A correction of a certified enrolment: the credential the corrected event earned is
+    /// revoked (what it says no longer holds), once; an event corrected before the issuer came
+    /// to it earns none.
+    #[tokio::test]
+    async fn a_corrected_event_s_credential_is_revoked_and_none_is_issued_for_it_later() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = certified(&dir).await;
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let [held] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
+            panic!("one credential")
+        };
+        let mut correction = example("certified.json");
+        correction["event"] = "RECORD_CORRECTED".into();
+        correction["supersedes"] = held.attests.id.to_string().into();
+        let draft = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: correction,
+            idempotency_key: None,
+        };
+        p.publish(draft).await.unwrap();
+        crate::registry::projector::catch_up(&store).unwrap();
+        let corrected_at = store.last_position().unwrap();
+        issue_page(&issuer, &p, head, corrected_at).await.unwrap();
+        let [revoked] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
+            panic!("one credential")
+        };
+        assert!(revoked
+            .revoked
+            .as_ref()
+            .unwrap()
+            .reason
+            .contains("corrected"));
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.is_revoked(held.status_idx), Some(true));
+        // Met again (a restart before the cursor moved): nothing more is published.
+        let after = store.last_position().unwrap();
+        issue_page(&issuer, &p, head, corrected_at).await.unwrap();
+        assert_eq!(store.last_position().unwrap(), after);
+
+        // Another node's issuer that comes to the certified event only after its correction
+        // issues nothing for it.
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = certified(&dir).await;
+        let certified_id = {
+            let bytes = store.get(store.last_position().unwrap()).unwrap().unwrap();
+            SignedEvent::from_store(&bytes).unwrap().event().id
+        };
+        let mut correction = example("certified.json");
+        correction["event"] = "RECORD_CORRECTED".into();
+        correction["supersedes"] = certified_id.to_string().into();
+        let draft = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: correction,
+            idempotency_key: None,
+        };
+        p.publish(draft).await.unwrap();
+        crate::registry::projector::catch_up(&store).unwrap();
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        assert!(issuer.credentials_of("21503199012345").unwrap().is_empty());
+        assert_eq!(store.last_position().unwrap(), head, "nothing published");
     }
 
     /// A revocation published on an earlier day whose status bit was never set (the node
