@@ -267,6 +267,12 @@ impl Issuer {
                 Ok(())
             }
             Err(IssuerError::Unknown | IssuerError::AlreadyRevoked) => Ok(()),
+            // Refused for good (not a storage failure, a stop or a standby's turn): retrying
+            // would stall every credential after it; the operator revokes it by the route.
+            Err(IssuerError::Publish(e)) if !transient(&e) => {
+                tracing::error!(credential = %id, error = %e, "a corrected event's credential could not be revoked; revoke it through POST /api/v1/credentials/{id}/revocation");
+                Ok(())
+            }
             Err(e) => Err(e),
         }
     }
@@ -422,6 +428,14 @@ fn published_before(store: &Store, key: &str, data: &Value) -> Result<bool, Stor
         v
     };
     Ok(e.event_type == EventType::CredentialIssued && without_date(&e.data) == without_date(data))
+}
+
+/// Whether a publish refused with `e` may succeed when tried again.
+fn transient(e: &PublishError) -> bool {
+    matches!(
+        e,
+        PublishError::Storage(_) | PublishError::NotWriter | PublishError::Stopped
+    )
 }
 
 /// Whether the event `held` attests was erased here.
@@ -649,6 +663,37 @@ mod tests {
         issue_page(&issuer, &p, 0, head).await.unwrap();
         assert!(issuer.credentials_of("21503199012345").unwrap().is_empty());
         assert_eq!(store.last_position().unwrap(), head, "nothing published");
+    }
+
+    /// A corrected event's credential whose revocation is refused for good (here its key taken
+    /// by another event, as a store from before the keys were reserved may hold) does not stall
+    /// the issuer: the page is done and the cursor moves on.
+    #[tokio::test]
+    async fn a_revocation_refused_for_good_does_not_stall_the_issuer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer) = certified(&dir).await;
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let held = issuer.credentials_of("21503199012345").unwrap().remove(0);
+        let squatted = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: example("enrolled.json"),
+            idempotency_key: Some(revoke_key(&held.id)),
+        };
+        p.publish(squatted).await.unwrap();
+        let mut correction = example("certified.json");
+        correction["event"] = "RECORD_CORRECTED".into();
+        correction["supersedes"] = held.attests.id.to_string().into();
+        let draft = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: correction,
+            idempotency_key: None,
+        };
+        p.publish(draft).await.unwrap();
+        crate::registry::projector::catch_up(&store).unwrap();
+        let last = store.last_position().unwrap();
+        issue_page(&issuer, &p, head, last).await.unwrap();
+        assert_eq!(meta_u64(&store, &Meta::CredentialCursor), last);
     }
 
     /// A revocation published on an earlier day whose status bit was never set (the node
