@@ -607,22 +607,8 @@ mod tests {
     #[tokio::test]
     async fn a_corrected_event_s_credential_is_revoked_and_none_is_issued_for_it_later() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, p, issuer) = certified(&dir).await;
-        let head = store.last_position().unwrap();
-        issue_page(&issuer, &p, 0, head).await.unwrap();
-        let [held] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
-            panic!("one credential")
-        };
-        let mut correction = example("certified.json");
-        correction["event"] = "RECORD_CORRECTED".into();
-        correction["supersedes"] = held.attests.id.to_string().into();
-        let draft = Draft {
-            event_type: EventType::TrainingEnrolment,
-            data: correction,
-            idempotency_key: None,
-        };
-        p.publish(draft).await.unwrap();
-        crate::registry::projector::catch_up(&store).unwrap();
+        let (store, p, issuer, head, held) = issued(&dir).await;
+        publish_correction(&store, &p, held.attests.id).await;
         let corrected_at = store.last_position().unwrap();
         issue_page(&issuer, &p, head, corrected_at).await.unwrap();
         let [revoked] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
@@ -649,16 +635,7 @@ mod tests {
             let bytes = store.get(store.last_position().unwrap()).unwrap().unwrap();
             SignedEvent::from_store(&bytes).unwrap().event().id
         };
-        let mut correction = example("certified.json");
-        correction["event"] = "RECORD_CORRECTED".into();
-        correction["supersedes"] = certified_id.to_string().into();
-        let draft = Draft {
-            event_type: EventType::TrainingEnrolment,
-            data: correction,
-            idempotency_key: None,
-        };
-        p.publish(draft).await.unwrap();
-        crate::registry::projector::catch_up(&store).unwrap();
+        publish_correction(&store, &p, certified_id).await;
         let head = store.last_position().unwrap();
         issue_page(&issuer, &p, 0, head).await.unwrap();
         assert!(issuer.credentials_of("21503199012345").unwrap().is_empty());
@@ -671,26 +648,14 @@ mod tests {
     #[tokio::test]
     async fn a_revocation_refused_for_good_does_not_stall_the_issuer() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, p, issuer) = certified(&dir).await;
-        let head = store.last_position().unwrap();
-        issue_page(&issuer, &p, 0, head).await.unwrap();
-        let held = issuer.credentials_of("21503199012345").unwrap().remove(0);
+        let (store, p, issuer, head, held) = issued(&dir).await;
         let squatted = Draft {
             event_type: EventType::TrainingEnrolment,
             data: example("enrolled.json"),
             idempotency_key: Some(revoke_key(&held.id)),
         };
         p.publish(squatted).await.unwrap();
-        let mut correction = example("certified.json");
-        correction["event"] = "RECORD_CORRECTED".into();
-        correction["supersedes"] = held.attests.id.to_string().into();
-        let draft = Draft {
-            event_type: EventType::TrainingEnrolment,
-            data: correction,
-            idempotency_key: None,
-        };
-        p.publish(draft).await.unwrap();
-        crate::registry::projector::catch_up(&store).unwrap();
+        publish_correction(&store, &p, held.attests.id).await;
         let last = store.last_position().unwrap();
         issue_page(&issuer, &p, head, last).await.unwrap();
         assert_eq!(meta_u64(&store, &Meta::CredentialCursor), last);
@@ -703,12 +668,8 @@ mod tests {
     #[tokio::test]
     async fn a_revocation_published_on_an_earlier_day_is_finished_by_a_later_retry() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, p, issuer) = certified(&dir).await;
-        let head = store.last_position().unwrap();
-        issue_page(&issuer, &p, 0, head).await.unwrap();
-        let [held] = &issuer.credentials_of("21503199012345").unwrap()[..] else {
-            panic!("one credential")
-        };
+        let (store, p, issuer, head, held) = issued(&dir).await;
+        let held = &held;
         let mut yesterday = json!({
             "event": "CREDENTIAL_REVOKED",
             "eventDate": date_of(OffsetDateTime::now_utc() - time::Duration::days(1)),
@@ -773,6 +734,30 @@ mod tests {
         );
     }
 
+    /// A certified enrolment published and its credential issued: the store, publisher,
+    /// issuer, the log's head then, and the credential.
+    async fn issued(dir: &tempfile::TempDir) -> (Store, Publisher, Issuer, u64, Held) {
+        let (store, p, issuer) = certified(dir).await;
+        let head = store.last_position().unwrap();
+        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let held = issuer.credentials_of("21503199012345").unwrap().remove(0);
+        (store, p, issuer, head, held)
+    }
+
+    /// Publish the correction of the certified enrolment `corrected`, projected.
+    async fn publish_correction(store: &Store, p: &Publisher, corrected: Uuid) {
+        let mut correction = example("certified.json");
+        correction["event"] = "RECORD_CORRECTED".into();
+        correction["supersedes"] = corrected.to_string().into();
+        let draft = Draft {
+            event_type: EventType::TrainingEnrolment,
+            data: correction,
+            idempotency_key: None,
+        };
+        p.publish(draft).await.unwrap();
+        crate::registry::projector::catch_up(store).unwrap();
+    }
+
     /// Forget `pin` here, as a finished erasure that leaves nothing of the person does.
     fn forget(store: &Store, pin: &str) {
         let mut batch = WriteBatch::default();
@@ -807,11 +792,8 @@ mod tests {
     #[tokio::test]
     async fn no_copy_is_stored_for_a_person_forgotten_while_it_was_published() {
         let dir = tempfile::tempdir().unwrap();
-        let (store, p, issuer) = certified(&dir).await;
-        let head = store.last_position().unwrap();
-        issue_page(&issuer, &p, 0, head).await.unwrap();
+        let (store, _p, issuer, head, held) = issued(&dir).await;
         let pin = "21503199012345";
-        let held = issuer.credentials_of(pin).unwrap().remove(0);
 
         forget(&store, pin);
         // A second credential, published as the person was forgotten.
