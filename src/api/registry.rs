@@ -67,13 +67,14 @@ impl LocalApi {
     pub(super) fn get_access_log(&self, pin: &str, caller: &Caller) -> Result<Response, Problem> {
         let who = caller.reader();
         let what = "the person's access log";
-        let pin = match caller.allows(Scope::Admin) {
+        let admin = caller.allows(Scope::Admin);
+        let pin = match admin {
             true => valid_pin(pin)?,
             // Logged as this read by the person lookup that decides it.
             false => self.served_view(pin, &who, what)?.pin,
         };
         let records = access::log_of(&self.store, &pin, 1000).map_err(storage_problem)?;
-        if caller.allows(Scope::Admin) {
+        if admin {
             access::record_reads(&self.store, &who, what, [&pin]).map_err(storage_problem)?;
         }
         Ok(http::json(

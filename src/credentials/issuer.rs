@@ -407,8 +407,8 @@ async fn publish(
     }
 }
 
-/// Whether the event published under `key` is the action `data` states (its `event`) on the
-/// credential it names.
+/// Whether the event published under `key` is a `credential-issued` saying what `data` says,
+/// but for its date.
 fn published_before(store: &Store, key: &str, data: &Value) -> Result<bool, StoreError> {
     let Some(found) = store.idempotency(key)? else {
         return Ok(false);
@@ -449,15 +449,11 @@ fn attested_erased(store: &Store, held: &Held) -> Result<bool, StoreError> {
     })
 }
 
-/// The credential an event revokes: this issuer's `CREDENTIAL_REVOKED` (the caller checked
-/// the event is its own).
+/// The credential an event revokes: a `CREDENTIAL_REVOKED`, read as the attestations' fold
+/// reads it (the caller checked the event is its own).
 fn revocation_of(event: &crate::event::Event) -> Option<Uuid> {
-    if event.event_type != EventType::CredentialIssued
-        || event.data.get("event").and_then(Value::as_str) != Some("CREDENTIAL_REVOKED")
-    {
-        return None;
-    }
-    Uuid::parse_str(event.data.get("credentialId")?.as_str()?).ok()
+    let (_, _, attestation) = crate::registry::attestations::of(event)?;
+    attestation.revoked.then_some(attestation.credential_id)
 }
 
 fn date_of(at: OffsetDateTime) -> String {

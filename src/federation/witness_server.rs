@@ -213,16 +213,13 @@ impl Syncer {
             return Err(Refusal::Conflict(recorded).into());
         }
         let inconsistent = |why: String| Err(Refusal::Inconsistent(why).into());
-        if new.size == 0 && new.root != merkle::empty_root() {
-            return inconsistent("a checkpoint of size 0 must have the empty tree's root".into());
-        }
-        if let Some(side) = checkpoint::SIDE_LOGS
+        // The empty tree has one root, for the event log and each side log alike.
+        if let Some((name, _)) = checkpoint::heads(new)
             .into_iter()
-            .find(|l| new.side(*l).size == 0 && new.side(*l).root != merkle::empty_root())
+            .find(|(_, head)| head.size == 0 && head.root != merkle::empty_root())
         {
             return inconsistent(format!(
-                "the {} of size 0 must have the empty tree's root",
-                checkpoint::side_log_name(side)
+                "the {name} of size 0 must have the empty tree's root"
             ));
         }
         if request.old == 0 && !request.proof.is_empty() {

@@ -435,7 +435,7 @@ pub enum Witnessed {
 }
 
 /// The log and its side logs as a checkpoint states them, each with its extension name.
-fn heads(c: &Checkpoint) -> [(&'static str, TreeHead); 3] {
+pub(crate) fn heads(c: &Checkpoint) -> [(&'static str, TreeHead); 3] {
     [
         (
             "log",

@@ -102,7 +102,7 @@ fn what_remains(
         .iter()
         .flat_map(|v| v.events.iter().map(|e| e.position))
     {
-        if !erased.contains(&position) && store.erased(position)?.is_none() {
+        if !is_erased(store, erased, position)? {
             remaining.push(position);
         }
     }
@@ -112,6 +112,12 @@ fn what_remains(
         return Ok(None);
     }
     projector::project_positions(store, pin, &remaining).map(Some)
+}
+
+/// Whether the event at `position` is erased: named by the erasure being finished (`erased`),
+/// or recorded as erased by the store.
+fn is_erased(store: &Store, erased: &HashSet<u64>, position: u64) -> Result<bool, StoreError> {
+    Ok(erased.contains(&position) || store.erased(position)?.is_some())
 }
 
 /// The person's view projected again from what remains, or the person forgotten; `quarantined`
@@ -166,7 +172,7 @@ fn forget_credentials_of_erased(
     batch: &mut WriteBatch,
 ) -> Result<(), StoreError> {
     for e in view.iter().flat_map(|v| &v.events) {
-        if !erased.contains(&e.position) && store.erased(e.position)?.is_none() {
+        if !is_erased(store, erased, e.position)? {
             continue;
         }
         let Ok(id) = Uuid::parse_str(&e.id) else {

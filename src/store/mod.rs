@@ -1241,15 +1241,6 @@ impl Store {
         self.faults.inject(fault);
     }
 
-    /// Before reading positions up to `wanted` that the KV's indexes named: past the log's
-    /// committed size, wait until the append whose KV commit the reader saw is published
-    /// (never take the KV's own size, which sled shows before its commit is durable).
-    fn await_published(log: &log::EventLog, wanted: u64) {
-        if wanted > log.size() {
-            log.published();
-        }
-    }
-
     /// The events of `records` as stored: a live record's bytes; an erased one's stripped bytes
     /// from the KV (left out when the KV has none: the event is missing); a damaged one's from
     /// the KV when it holds them (an erasure torn while zeroing), else as the segment holds them.
@@ -1317,7 +1308,7 @@ impl Store {
             return self.get_raw(&keys::log(position));
         };
         // A position asked for by number came from the KV's indexes.
-        Store::await_published(&log, position);
+        log.await_published(position);
         Ok(self
             .log_range(&log, position, position)?
             .pop()
@@ -1517,7 +1508,7 @@ impl Store {
         budget: &mut Budget,
     ) -> Result<Vec<(u64, u64, Vec<u8>)>, StoreError> {
         let highest = found.iter().map(|(_, p)| *p).max().unwrap_or(0);
-        Store::await_published(log, highest);
+        log.await_published(highest);
         let mut taken = Vec::with_capacity(found.len());
         for (sequence, position) in found {
             let size = log.sizes(position, 1).map_err(|e| io("read")(e.into()))?;

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use time::{Duration, OffsetDateTime};
 
-use crate::event::disclosure::Pointer;
+use crate::event::disclosure::{Pointer, PERSON_PIN};
 use crate::event::identifiers::{KeyName, MemberId};
 use crate::event::keys::{self, KeyError};
 use crate::event::schema::{EventType, Schemas};
@@ -414,15 +414,9 @@ impl Authority {
 /// events itself (its confirmations). Refused otherwise, naming the grant to add: such a member
 /// would keep its copies of an erased person's data for ever.
 fn erasures_reach_every_holder(m: &Manifest) -> Result<(), AuthorityError> {
-    let erasure = m
-        .event_types
-        .iter()
-        .find(|p| p.event_type == EventType::Erasure);
-    let publishes_erasures = |id: &MemberId| erasure.is_some_and(|e| e.publishers.contains(id));
+    let publishes_erasures = |id: &MemberId| m.may_publish(id, EventType::Erasure);
     let reads_erasures_of = |reader: &MemberId, publisher: &MemberId| {
-        erasure.is_some_and(|e| {
-            e.publishers.contains(publisher) && e.readers.iter().any(|r| &r.member == reader)
-        })
+        publishes_erasures(publisher) && m.reader_purposes(reader, EventType::Erasure).is_some()
     };
     for policy in m.event_types.iter().filter(|p| p.event_type.is_personal()) {
         for reader in &policy.readers {
@@ -480,19 +474,16 @@ fn check_fields(t: EventType, fields: &[Pointer]) -> Result<(), AuthorityError> 
             list()
         )));
     }
-    let pin: Pointer = PIN
+    let pin: Pointer = PERSON_PIN
         .parse()
-        .map_err(|_| AuthorityError::Invalid(PIN.into()))?;
+        .map_err(|_| AuthorityError::Invalid(PERSON_PIN.into()))?;
     if t.is_personal() && !fields.contains(&pin) {
         return Err(AuthorityError::Invalid(format!(
-            "a grant of {t} must include {PIN}: a holder must know whose data it holds to honour consent and erasure"
+            "a grant of {t} must include {PERSON_PIN}: a holder must know whose data it holds to honour consent and erasure"
         )));
     }
     Ok(())
 }
-
-/// Where every event about a person names them.
-const PIN: &str = "/person/pin";
 
 #[cfg(test)]
 mod tests {

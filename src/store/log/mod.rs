@@ -45,7 +45,7 @@ pub(super) struct EventLog {
     erasing: Mutex<HashMap<u64, Vec<u8>>>,
     /// Held from a KV commit that appends events until [`EventLog::commit`] publishes them: a
     /// reader that learned of a position from the KV's indexes waits on it
-    /// ([`EventLog::published`]) rather than take the KV's word for the size, which sled shows
+    /// ([`EventLog::await_published`]) rather than take the KV's word for the size, which sled shows
     /// before the commit is durable.
     publishing: Mutex<()>,
 }
@@ -71,10 +71,13 @@ impl EventLog {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// The committed size once an append being committed now is published (or has failed).
-    pub(super) fn published(&self) -> u64 {
-        drop(self.publishing());
-        self.size()
+    /// Before reading positions up to `wanted` that the KV's indexes named: past the committed
+    /// size, wait until the append whose KV commit the reader saw is published (or has
+    /// failed), never taking the KV's own size, which sled shows before its commit is durable.
+    pub(super) fn await_published(&self, wanted: u64) {
+        if wanted > self.size() {
+            drop(self.publishing());
+        }
     }
 
     /// Events about to be erased (position, stripped bytes): read as stripped from now on.
@@ -294,7 +297,10 @@ mod tests {
         let log = store.event_log().unwrap().unwrap();
         let committing = log.publishing();
         std::thread::scope(|scope| {
-            let reader = scope.spawn(|| log.published());
+            let reader = scope.spawn(|| {
+                log.await_published(3);
+                log.size()
+            });
             std::thread::sleep(std::time::Duration::from_millis(50));
             assert!(!reader.is_finished(), "the reader waits");
             log.commit(3);
@@ -302,7 +308,8 @@ mod tests {
             assert_eq!(reader.join().unwrap(), 3);
         });
         // Nothing being committed: no wait.
-        assert_eq!(log.published(), 3);
+        log.await_published(4);
+        assert_eq!(log.size(), 3);
     }
 
     /// From the moment an erasure is about to commit until its records are zeroed (or, when the
