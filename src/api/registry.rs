@@ -10,7 +10,7 @@ use super::{Caller, LocalApi};
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
-use crate::policy::access::{self, Access, Outcome, Reader};
+use crate::policy::access::{self, Access, AccessRecord, Outcome, Reader};
 use crate::registry::serve::{self, Lookup};
 use crate::store::Store;
 
@@ -62,8 +62,9 @@ impl LocalApi {
     }
 
     /// Who read the person's data, when and why, newest first (reading it is itself logged).
-    /// Served to a token that may read the person, and to an `admin` token (the data
-    /// protection officer answering the person), else refused as a person lookup is.
+    /// Served to a token that may read the person, without the officials of other agencies
+    /// ([`AccessRecord::for_desk`]), and whole to an `admin` token (the data protection officer
+    /// answering the person); else refused as a person lookup is.
     pub(super) fn get_access_log(&self, pin: &str, caller: &Caller) -> Result<Response, Problem> {
         let who = caller.reader();
         let what = "the person's access log";
@@ -73,9 +74,11 @@ impl LocalApi {
             // Logged as this read by the person lookup that decides it.
             false => self.served_view(pin, &who, what)?.pin,
         };
-        let records = access::log_of(&self.store, &pin, 1000).map_err(storage_problem)?;
+        let mut records = access::log_of(&self.store, &pin, 1000).map_err(storage_problem)?;
         if admin {
             access::record_reads(&self.store, &who, what, [&pin]).map_err(storage_problem)?;
+        } else {
+            records = records.into_iter().map(AccessRecord::for_desk).collect();
         }
         Ok(http::json(
             StatusCode::OK,

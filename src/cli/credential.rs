@@ -1,5 +1,6 @@
-//! `jol credential keygen`: the issuer's ES256 key; `jol credential verify`: a credential
-//! checked offline against the issuer's metadata (and its status list), printing what it proves.
+//! `jol credential keygen`: the issuer's ES256 key; `jol credential jwk`: a key's public JWK, to
+//! keep in the JWKS when the key is rotated out; `jol credential verify`: a credential checked
+//! offline against the issuer's metadata (and its status list), printing what it proves.
 
 use std::path::{Path, PathBuf};
 
@@ -17,6 +18,16 @@ pub enum CredentialCommand {
     Keygen {
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Print the public JWK of a credential key, for `[credentials] retired_keys` when the key
+    /// is rotated out (what it signed keeps verifying; the private key can then be destroyed).
+    Jwk {
+        /// The key file (`key_file` of `[credentials]`).
+        #[arg(long)]
+        key: PathBuf,
+        /// Its `kid` (`key_name` of `[credentials]`).
+        #[arg(long, default_value = "credential-1")]
+        name: String,
     },
     /// Verify a credential (SD-JWT VC, compact) and print what it proves.
     Verify {
@@ -42,6 +53,10 @@ pub(super) async fn run(command: CredentialCommand) -> Result<()> {
         CredentialCommand::Keygen { out } => {
             IssuerKey::generate("credential-1").write(&out)?;
             println!("credential key: {}", out.display());
+            Ok(())
+        }
+        CredentialCommand::Jwk { key, name } => {
+            println!("{}", IssuerKey::read(&key, &name)?.jwk());
             Ok(())
         }
         CredentialCommand::Verify {

@@ -13,7 +13,7 @@
 //! Only the member's writer runs the issuer task; changes to the status list hold one lock.
 
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 use time::OffsetDateTime;
@@ -21,7 +21,7 @@ use tokio::sync::watch;
 use uuid::Uuid;
 
 use super::credential::{self, Held, Issue, Revocation};
-use super::key::IssuerKey;
+use super::key::{IssuerKey, IssuerKeys, Jwks};
 use super::status::StatusList;
 use super::CredentialsConfig;
 use crate::event::cloudevent::SignedEvent;
@@ -61,6 +61,8 @@ pub struct Issuer {
     /// This node: only its own events earn credentials here.
     member: MemberId,
     key: IssuerKey,
+    /// The keys verifiers are given.
+    jwks: Jwks,
     store: Store,
     /// Held while the status list changes (issuing and revoking both change it).
     list: Mutex<()>,
@@ -68,32 +70,60 @@ pub struct Issuer {
     /// stored list moves: this replica's own change, or the writer's seen by a standby or by a
     /// replica just promoted).
     token: RwLock<(Vec<u8>, String)>,
+    /// The public listener's last read of the list: when it began, and the token it gave.
+    status_read: tokio::sync::Mutex<Option<(Instant, String)>>,
 }
 
 impl Issuer {
-    /// The issuer of `config`, signing with `key`, its status list read from `store`.
+    /// The issuer of `config`, signing with `keys`' signing key, its status list read from
+    /// `store`.
     pub fn open(
         config: CredentialsConfig,
         member: MemberId,
-        key: IssuerKey,
+        keys: IssuerKeys,
         store: Store,
     ) -> Result<Issuer, StoreError> {
         let list = StatusList::load(&store)?;
         let issuer = Issuer {
             config,
             member,
-            key,
+            key: keys.signing,
+            jwks: keys.jwks,
             store,
             list: Mutex::new(()),
             token: RwLock::new((Vec::new(), String::new())),
+            status_read: tokio::sync::Mutex::new(None),
         };
         issuer.resign(&list);
         Ok(issuer)
     }
 
-    /// The issuer metadata (`/.well-known/jwt-vc-issuer`): its URL and its JWKS.
+    /// The issuer metadata (`/.well-known/jwt-vc-issuer`): its URL and its JWKS (the signing
+    /// key and the retired ones, whose credentials still verify).
     pub fn metadata(&self) -> Value {
-        json!({"issuer": self.config.issuer, "jwks": {"keys": [self.key.jwk()]}})
+        json!({"issuer": self.config.issuer, "jwks": self.jwks.json()})
+    }
+
+    /// [`Issuer::status_token`] for the public listener, where anyone may ask at any rate: the
+    /// store is read off the runtime's threads, one read at a time, and every request that
+    /// waited for a read that began after it arrived takes that read's token. A flood of
+    /// requests costs one read in flight, not a thread each (on PostgreSQL a read holds its
+    /// thread until the database answers), and no answer is older than its request.
+    pub async fn status_token_for_anyone(self: &Arc<Self>) -> Result<String, StoreError> {
+        let arrived = Instant::now();
+        let mut last_read = self.status_read.lock().await;
+        if let Some((read_at, token)) = last_read.as_ref() {
+            if *read_at >= arrived {
+                return Ok(token.clone());
+            }
+        }
+        let read_at = Instant::now();
+        let issuer = Arc::clone(self);
+        let token = tokio::task::spawn_blocking(move || issuer.status_token())
+            .await
+            .map_err(|_| StoreError::Corrupt("the status list read ended early"))??;
+        *last_read = Some((read_at, token.clone()));
+        Ok(token)
     }
 
     /// The signed status list token of the list as stored now: the one signed last, unless the
@@ -583,9 +613,10 @@ mod tests {
             public_listen: "127.0.0.1:0".parse().unwrap(),
             key_file: dir.path().join("credential.pem"),
             key_name: "credential-1".into(),
+            retired_keys: Vec::new(),
         };
-        let key = IssuerKey::generate("credential-1");
-        let issuer = Issuer::open(config, member, key, store.clone()).unwrap();
+        let keys = IssuerKeys::new(IssuerKey::generate("credential-1"), &[]).unwrap();
+        let issuer = Issuer::open(config, member, keys, store.clone()).unwrap();
         (store, p, issuer)
     }
 
@@ -830,13 +861,18 @@ mod tests {
 
         // Another replica's issuer over the same store (a standby behind the same public name,
         // opened before the revocation): it serves the list as stored, not as it was at open.
-        let standby = Issuer::open(
-            issuer.config.clone(),
-            issuer.member.clone(),
-            issuer.key.clone(),
-            store.clone(),
-        )
-        .unwrap();
+        let keys = IssuerKeys::new(issuer.key.clone(), &[]).unwrap();
+        let standby = Arc::new(
+            Issuer::open(
+                issuer.config.clone(),
+                issuer.member.clone(),
+                keys,
+                store.clone(),
+            )
+            .unwrap(),
+        );
+        // A verifier asked the standby's public listener before the revocation.
+        let before = standby.status_token_for_anyone().await.unwrap();
         let id = held[0].id;
         let revoked = issuer.revoke(&p, id, "annulled").await.unwrap();
         assert_eq!(revoked.revoked.as_ref().unwrap().reason, "annulled");
@@ -852,8 +888,16 @@ mod tests {
         ));
         // The served list says so, whichever replica serves it.
         let jwks = json!({"keys": [issuer.key.jwk()]});
-        for serving in [&issuer, &standby] {
-            let token = serving.status_token().unwrap();
+        let asked_again = standby.status_token_for_anyone().await.unwrap();
+        assert_ne!(
+            asked_again, before,
+            "a read older than the request is not served"
+        );
+        for token in [
+            issuer.status_token().unwrap(),
+            standby.status_token().unwrap(),
+            asked_again,
+        ] {
             let payload =
                 super::super::key::verify_compact(&token, super::super::status::TYP, &jwks)
                     .unwrap()

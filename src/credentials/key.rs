@@ -2,8 +2,10 @@
 //! verifier of the EU wallet profile (HAIP) must accept. It is not the node's event key (Ed25519,
 //! which signs the log): losing or rotating one does not touch the other.
 //!
-//! This module owns the key file (PKCS#8 PEM, mode 0600), its public JWK (`kid`, `x`, `y`), and
-//! compact JWS in both directions: [`IssuerKey::sign`] and [`verify_compact`].
+//! This module owns the key file (PKCS#8 PEM, mode 0600), its public JWK (`kid`, `x`, `y`), the
+//! retired keys' public JWKs (a rotated-out key stays in the issuer's JWKS so that what it signed
+//! keeps verifying: [`RetiredKey`], [`Jwks`]), and compact JWS in both directions:
+//! [`IssuerKey::sign`] and [`verify_compact`].
 
 use std::path::{Path, PathBuf};
 
@@ -37,6 +39,16 @@ pub enum CredentialKeyError {
     /// The file cannot be written, or exists.
     #[error(transparent)]
     Write(#[from] crate::event::keys::KeyError),
+    /// A retired key's file holds no P-256 public JWK with a `kid`.
+    #[error("{path} is not a P-256 public JWK with a kid (as `jol credential jwk` prints one)")]
+    RetiredFormat {
+        /// The JWK file.
+        path: PathBuf,
+    },
+    /// Two keys of the JWKS would carry the same `kid`: a verifier could not tell which one a
+    /// credential names.
+    #[error("the kid {0:?} names two keys of the issuer's JWKS (the signing key's key_name and the retired keys must differ)")]
+    KidTwice(String),
 }
 
 /// The issuer's signing key and the `kid` its JWK and every JWS header carry.
@@ -120,6 +132,104 @@ impl IssuerKey {
 
 fn b64_json(value: &Value) -> String {
     URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default())
+}
+
+/// A key the issuer signed with before a rotation: only its public JWK, read from a file
+/// (`[credentials] retired_keys`). It signs nothing; it stays in the JWKS for as long as the
+/// credentials and status lists it signed are to verify.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RetiredKey {
+    jwk: Value,
+}
+
+impl RetiredKey {
+    /// Read the public JWK at `path`. Only the public point and the `kid` are kept: a JWK that
+    /// also holds the private scalar (`d`) is published without it.
+    pub fn read(path: &Path) -> Result<RetiredKey, CredentialKeyError> {
+        let bytes = std::fs::read(path).map_err(|source| CredentialKeyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let refused = || CredentialKeyError::RetiredFormat {
+            path: path.to_path_buf(),
+        };
+        let jwk = crate::event::json::parse(&bytes).map_err(|_| refused())?;
+        let kid = jwk
+            .get("kid")
+            .and_then(Value::as_str)
+            .filter(|kid| !kid.is_empty())
+            .ok_or_else(refused)?;
+        let key = key_of_jwk(&jwk).ok_or_else(refused)?;
+        Ok(RetiredKey {
+            jwk: jwk_of(&key, kid),
+        })
+    }
+
+    /// Its `kid`.
+    pub fn kid(&self) -> &str {
+        self.jwk
+            .get("kid")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+    }
+}
+
+/// The issuer's JWKS: the signing key first, then the retired keys, each `kid` once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Jwks(Value);
+
+impl Jwks {
+    /// The JWKS of `signing` and `retired`; refused when a `kid` would name two keys.
+    pub fn new(signing: &IssuerKey, retired: &[RetiredKey]) -> Result<Jwks, CredentialKeyError> {
+        let mut kids = vec![signing.kid()];
+        for key in retired {
+            if kids.contains(&key.kid()) {
+                return Err(CredentialKeyError::KidTwice(key.kid().to_string()));
+            }
+            kids.push(key.kid());
+        }
+        let keys: Vec<Value> = std::iter::once(signing.jwk())
+            .chain(retired.iter().map(|k| k.jwk.clone()))
+            .collect();
+        Ok(Jwks(json!({ "keys": keys })))
+    }
+
+    /// As JSON (`{"keys": [...]}`), what the issuer metadata's `jwks` holds.
+    pub fn json(&self) -> &Value {
+        &self.0
+    }
+}
+
+/// The issuer's keys as `[credentials]` names them: the key it signs with, and the JWKS it
+/// publishes (that key and the retired ones).
+#[derive(Debug, Clone)]
+pub struct IssuerKeys {
+    /// What credentials and status lists are signed with now.
+    pub signing: IssuerKey,
+    /// What verifiers are given.
+    pub jwks: Jwks,
+}
+
+impl IssuerKeys {
+    /// Read the signing key and the retired keys `config` names.
+    pub fn read(config: &super::CredentialsConfig) -> Result<IssuerKeys, CredentialKeyError> {
+        let signing = IssuerKey::read(&config.key_file, &config.key_name)?;
+        let retired = config
+            .retired_keys
+            .iter()
+            .map(|path| RetiredKey::read(path))
+            .collect::<Result<Vec<_>, _>>()?;
+        IssuerKeys::new(signing, &retired)
+    }
+
+    /// `signing`, with `retired` beside it in the JWKS.
+    pub fn new(
+        signing: IssuerKey,
+        retired: &[RetiredKey],
+    ) -> Result<IssuerKeys, CredentialKeyError> {
+        let jwks = Jwks::new(&signing, retired)?;
+        Ok(IssuerKeys { signing, jwks })
+    }
 }
 
 /// The JWK of a P-256 public key.
@@ -252,6 +362,68 @@ mod tests {
         let mut tampered = token.clone();
         tampered.insert(tampered.find('.').unwrap() + 2, 'A');
         assert!(verify_compact(&tampered, "dc+sd-jwt", &jwks(&key)).is_err());
+    }
+
+    #[test]
+    fn what_a_retired_key_signed_verifies_under_the_jwks_after_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let old = IssuerKey::generate("credential-1");
+        let token = old.sign("dc+sd-jwt", &json!({"iss": "x"}));
+        // The operator pastes the private JWK by mistake: only the public point is kept.
+        let mut pasted = old.jwk();
+        pasted["d"] = json!("c2VjcmV0");
+        let path = dir.path().join("credential-1.jwk");
+        std::fs::write(&path, pasted.to_string()).unwrap();
+        let retired = RetiredKey::read(&path).unwrap();
+        assert_eq!(
+            (retired.kid(), retired.jwk.get("d")),
+            ("credential-1", None)
+        );
+        let new = IssuerKey::generate("credential-2");
+        let jwks = Jwks::new(&new, std::slice::from_ref(&retired)).unwrap();
+        assert_eq!(
+            jwks.json()["keys"][0],
+            new.jwk(),
+            "the signing key comes first"
+        );
+        assert!(verify_compact(&token, "dc+sd-jwt", jwks.json()).is_ok());
+        assert_eq!(
+            verify_compact(&token, "dc+sd-jwt", &json!({"keys": [new.jwk()]})).unwrap_err(),
+            JwsError::UnknownKey(Some("credential-1".into())),
+            "without it the old credential no longer verifies"
+        );
+        let again = IssuerKey::generate("credential-1");
+        assert!(matches!(
+            Jwks::new(&again, std::slice::from_ref(&retired)),
+            Err(CredentialKeyError::KidTwice(kid)) if kid == "credential-1"
+        ));
+        assert!(Jwks::new(&new, &[retired.clone(), retired]).is_err());
+    }
+
+    #[test]
+    fn a_retired_key_file_that_is_no_public_p256_jwk_is_refused_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = IssuerKey::generate("credential-1");
+        let mut no_kid = key.jwk();
+        no_kid.as_object_mut().unwrap().remove("kid");
+        let mut other_curve = key.jwk();
+        other_curve["crv"] = json!("P-384");
+        let pem = key.key.to_pkcs8_pem(LineEnding::LF).unwrap().to_string();
+        for (name, body) in [
+            ("no-kid", no_kid.to_string()),
+            ("p384", other_curve.to_string()),
+            ("pem", pem),
+            ("twice", r#"{"kid": "a", "kid": "b"}"#.to_string()),
+        ] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, body).unwrap();
+            let err = RetiredKey::read(&path).unwrap_err();
+            assert!(err.to_string().contains(name), "{name}: {err}");
+        }
+        assert!(matches!(
+            RetiredKey::read(&dir.path().join("absent")),
+            Err(CredentialKeyError::Read { .. })
+        ));
     }
 
     #[test]

@@ -39,6 +39,11 @@ pub struct CredentialsConfig {
     /// The key's `kid` in the JWKS and every credential's header (default `credential-1`).
     #[serde(default = "default_key_name")]
     pub key_name: String,
+    /// Keys signed with before a rotation: files each holding the old key's public JWK (`jol
+    /// credential jwk` prints it). They stay in the JWKS so that the credentials they signed
+    /// keep verifying; they sign nothing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retired_keys: Vec<PathBuf>,
 }
 
 fn default_key_name() -> String {
@@ -57,6 +62,9 @@ impl CredentialsConfig {
     /// Resolve the key file against the config's folder and check the issuer URL.
     pub fn resolve(&mut self, base: &Path) -> Result<(), CredentialsConfigError> {
         self.key_file = base.join(&self.key_file);
+        for retired in &mut self.retired_keys {
+            *retired = base.join(&*retired);
+        }
         let rest = self
             .issuer
             .strip_prefix("https://")
@@ -108,6 +116,7 @@ mod tests {
             public_listen: "127.0.0.1:0".parse().unwrap(),
             key_file: "keys/credential.pem".into(),
             key_name: default_key_name(),
+            retired_keys: vec!["keys/credential-0.jwk".into()],
         }
     }
 
@@ -116,6 +125,10 @@ mod tests {
         let mut c = config("https://edu.example/issuer");
         c.resolve(Path::new("/etc/jol")).unwrap();
         assert_eq!(c.key_file, Path::new("/etc/jol/keys/credential.pem"));
+        assert_eq!(
+            c.retired_keys,
+            [Path::new("/etc/jol/keys/credential-0.jwk")]
+        );
         assert_eq!(c.metadata_path(), "/.well-known/jwt-vc-issuer/issuer");
         assert_eq!(c.vct(), "https://edu.example/issuer/vct/course-completion");
         assert_eq!(c.status_uri(), "https://edu.example/issuer/status/1");

@@ -87,7 +87,7 @@ pub async fn handle(issuer: Arc<Issuer>, req: Request<Incoming>) -> Response {
         issuer.config.issuer_path(),
     );
     let answer = match (route, req.method()) {
-        (Some(route), &Method::GET) => Ok(serve(&issuer, route)),
+        (Some(route), &Method::GET) => Ok(serve(&issuer, route).await),
         (Some(_), method) => Err(Problem::new(
             ProblemKind::MethodNotAllowed,
             format!("{method} is not allowed here: every resource of the issuer is read with GET"),
@@ -100,11 +100,11 @@ pub async fn handle(issuer: Arc<Issuer>, req: Request<Incoming>) -> Response {
     answer.unwrap_or_else(|p| p.response())
 }
 
-fn serve(issuer: &Issuer, route: PublicRoute) -> Response {
+async fn serve(issuer: &Arc<Issuer>, route: PublicRoute) -> Response {
     let mut response = match route {
         PublicRoute::Metadata => http::json(StatusCode::OK, &issuer.metadata()),
         PublicRoute::TypeMetadata => http::json(StatusCode::OK, &type_metadata(issuer)),
-        PublicRoute::StatusList => match issuer.status_token() {
+        PublicRoute::StatusList => match issuer.status_token_for_anyone().await {
             Ok(token) => http::with_type(StatusCode::OK, "application/statuslist+jwt", token),
             // Nothing personal in the cause, but the listener is public: said without it.
             Err(_) => Problem::new(

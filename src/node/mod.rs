@@ -276,11 +276,11 @@ impl Opened {
         };
         let issuer = match &config.credentials {
             Some(c) => {
-                let key = crate::credentials::key::IssuerKey::read(&c.key_file, &c.key_name)?;
+                let keys = crate::credentials::key::IssuerKeys::read(c)?;
                 let issuer = crate::credentials::issuer::Issuer::open(
                     c.clone(),
                     config.member.clone(),
-                    key,
+                    keys,
                     store.clone(),
                 )?;
                 Some(Arc::new(issuer))

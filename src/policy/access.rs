@@ -48,6 +48,21 @@ pub(crate) struct AccessRecord {
     pub outcome: Outcome,
 }
 
+impl AccessRecord {
+    /// The record as a desk that may read the person is shown it (any token but `admin`): who
+    /// read (the member, the token), when, why, what and whether it left the node, but not the
+    /// official who read at another agency (`X-Road-UserId` is their personal code), their case
+    /// or the message id: those are for the data protection officer (`admin`).
+    pub(crate) fn for_desk(self) -> AccessRecord {
+        AccessRecord {
+            user: None,
+            issue: None,
+            message_id: None,
+            ..self
+        }
+    }
+}
+
 /// Who read, written as text: `local:TOKEN-NAME` (a bearer token), `dashboard:TOKEN-NAME`
 /// (the token signed in to the dashboard), `webhook:HOST:PORT` (the agency's own system, pushed
 /// to), `cli:COMMAND` (an operator at the node's console), or the member id of the reader's

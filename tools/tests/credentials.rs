@@ -3,7 +3,8 @@
 //! write) verifies it against the JWKS the public listener serves, with and without the PIN
 //! disclosed, and refuses an altered disclosure, another issuer's key and a revoked credential;
 //! the verification page, in headless Chromium, says valid and invalid; `jol credential verify`
-//! prints what it proves; and the public listener serves nothing personal on any route.
+//! prints what it proves; a key rotated out stays in the JWKS, so what it signed still verifies;
+//! and the public listener serves nothing personal on any route.
 
 mod common;
 
@@ -262,6 +263,80 @@ fn a_credential_verifies_with_an_sd_jwt_vc_library_we_did_not_write_until_it_is_
         verified_skills(node.addr).is_empty()
     })
     .expect("a revoked credential still verifies the skill");
+}
+
+#[test]
+fn after_a_key_rotation_what_the_old_key_signed_still_verifies_and_the_new_key_signs() {
+    let Issuing {
+        dir, node, public, ..
+    } = issuing_node();
+    let work = dir.path();
+    let sd_jwt = credentials_of(node.addr)[0]["sdJwt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let header_kid = |token: &str| -> String {
+        let header = token.split('.').next().unwrap();
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(header)
+            .unwrap();
+        let header: Value = serde_json::from_slice(&bytes).unwrap();
+        header["kid"].as_str().unwrap().to_string()
+    };
+    assert_eq!(header_kid(&sd_jwt), "credential-1");
+
+    // The operator's rotation: the old key's public JWK kept, a new key made, the config
+    // pointed at it, the node restarted.
+    let old = work.join("credential.pem").display().to_string();
+    let jwk = common::jol(["credential", "jwk", "--key", &old, "--name", "credential-1"]);
+    let printed: Value = serde_json::from_str(jwk.trim()).unwrap();
+    assert!(
+        printed.get("d").is_none(),
+        "the private scalar never leaves: {printed}"
+    );
+    std::fs::write(work.join("credential-1.jwk"), &jwk).unwrap();
+    let new = work.join("credential-2.pem").display().to_string();
+    common::jol(["credential", "keygen", "--out", &new]);
+    node.stop();
+    let config = std::fs::read_to_string(&dir.config).unwrap().replace(
+        "key_file = \"credential.pem\"\n",
+        "key_file = \"credential-2.pem\"\nkey_name = \"credential-2\"\nretired_keys = [\"credential-1.jwk\"]\n",
+    );
+    std::fs::write(&dir.config, config).unwrap();
+    let node = dir.start();
+
+    let metadata =
+        String::from_utf8(public_get(public, "/.well-known/jwt-vc-issuer").body).unwrap();
+    let kids: Vec<String> = serde_json::from_str::<Value>(&metadata).unwrap()["jwks"]["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(kids, ["credential-2", "credential-1"]);
+    let list = String::from_utf8(public_get(public, "/status/1").body).unwrap();
+    assert_eq!(header_kid(&list), "credential-2", "the list is signed anew");
+
+    // A library we did not write takes the old credential, under the new status list.
+    let verdict = npm_verify(work, &metadata, &sd_jwt, Some(&list)).unwrap();
+    assert_eq!(verdict["status"], "valid");
+    let file = written(work, "before-rotation.txt", &sd_jwt);
+    let out = common::jol(["credential", "verify", "--file", &file]);
+    assert!(out.starts_with("VALID"), "{out}");
+
+    // A retired key file that holds no public key stops the node before it serves.
+    node.stop();
+    std::fs::write(work.join("credential-1.jwk"), "{}").unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(["serve", "--config", dir.config.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("credential-1.jwk") && said.contains("public JWK"),
+        "{said}"
+    );
 }
 
 /// The ESCO skills the person's competency profile marks verified.

@@ -380,6 +380,18 @@ fn tokens_are_required_scoped_and_carry_the_purpose() {
     let log = read("/api/v1/persons/21503199012345/access-log", &officer).json();
     assert_eq!(log["records"][0]["reader"], "local:officer-desk");
     assert_eq!(log["records"][0]["purpose"], "EMPLOYMENT_SERVICES");
+    // A desk is not shown which official read (at another agency, their personal code): the
+    // data protection officer (admin) is.
+    assert!(
+        log["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["user"].is_null()),
+        "{log}"
+    );
+    let whole = get(node.addr, "/api/v1/persons/21503199012345/access-log").json();
+    assert_eq!(whole["records"][0]["user"], "officer-desk", "{whole}");
     assert_eq!(get(node.addr, "/healthz").status, 200);
     // A revoked token is refused by the running node.
     jol([
