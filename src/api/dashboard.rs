@@ -96,37 +96,31 @@ impl LocalApi {
     }
 
     /// `POST /signin` with a form field `token`: a session for a valid token with a dashboard
-    /// scope, then off to `/`; 429 once the client address has spent its budget of refusals.
+    /// scope, then off to `/`. A wrong token spends the client address's budget of refusals,
+    /// and once it is spent wrong tokens are answered 429. The right token always signs in:
+    /// behind the agency's reverse proxy every official shares one address, and a budget that
+    /// refused them all would let anyone who can reach the page lock them out with a few wrong
+    /// tokens a minute. Guessing gains nothing from it: a token is 256 random bits.
     pub(super) async fn sign_in(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         // Without an address (not from the listener) the unspecified one: one shared budget.
         let client = req.extensions().get::<ClientAddr>().map_or(
             std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
             |c| c.0.ip(),
         );
-        // Taken before the token is looked at, so that parallel guesses cannot outrun the
-        // budget; given back when the sign-in turns out not to count.
-        self.signin_limits
-            .take(&client)
-            .map_err(too_many_sign_ins)?;
-        let body = match http::read_body(req, 4096, self.body_deadline).await {
-            Ok(body) => body,
-            Err(p) => {
-                self.signin_limits.give_back(&client);
-                return Err(p);
-            }
-        };
+        let body = http::read_body(req, 4096, self.body_deadline).await?;
         let presented = form_field(&body, "token").unwrap_or_default();
         let presented = presented.trim();
         match self.dashboard_token(presented) {
             Ok(token) => {
-                self.signin_limits.give_back(&client);
                 tracing::info!(token = %token.name, "dashboard sign-in");
                 let id = self.sessions.open(&digest(presented));
                 Ok(see_other("/", Some(self.sessions.cookie().set(&id))))
             }
             Err(refusal) => {
-                if !refusal.counts() {
-                    self.signin_limits.give_back(&client);
+                if refusal.counts() {
+                    self.signin_limits
+                        .take(&client)
+                        .map_err(too_many_sign_ins)?;
                 }
                 Ok(refusal.page())
             }
@@ -179,10 +173,26 @@ fn see_other(location: &'static str, cookie: Option<HeaderValue>) -> Response {
 }
 
 /// Pages with personal data or sessions are never cached.
+/// What every answer of the dashboard's own pages carries: never cached (the page shows persons
+/// as the session's token may see them), never framed by another page (a framing page could
+/// overlay it and take a signed-in official's clicks), its type never guessed.
 fn no_store(response: &mut Response) {
-    response.headers_mut().insert(
+    let headers = response.headers_mut();
+    headers.insert(
         hyper::header::CACHE_CONTROL,
         HeaderValue::from_static("no-store"),
+    );
+    headers.insert(
+        hyper::header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("frame-ancestors 'none'"),
+    );
+    headers.insert(
+        hyper::header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    );
+    headers.insert(
+        hyper::header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
     );
 }
 

@@ -232,8 +232,9 @@ pub struct LocalConfig {
     /// Dashboard sessions live at once; signing in beyond it ends the one used least recently.
     #[serde(default = "default_max_sessions")]
     pub(crate) max_sessions: usize,
-    /// Refused dashboard sign-ins one client address may make a minute; beyond it every
-    /// sign-in from it is answered 429 with `Retry-After` until the budget refills.
+    /// Refused dashboard sign-ins one client address may make a minute; beyond it every wrong
+    /// token from it is answered 429 with `Retry-After` until the budget refills (the right
+    /// token always signs in).
     #[serde(default = "default_signin_failures")]
     pub(crate) signin_failures_per_minute: u32,
     /// `http://host:port/path` to POST the events the node holds to, in order, retrying until
