@@ -186,6 +186,9 @@ impl LocalApi {
             .map_err(Unreadable::problem)?
             .map(|token| Caller { token, via });
         let caller = signed_in(caller)?;
+        if caller.via == TokenVia::Dashboard {
+            origin::session_may_change_state(req)?;
+        }
         if let Err(seconds) = self.rate_limits.take(&caller.token.name) {
             return Err(Problem::new(
                 ProblemKind::RateLimited,

@@ -2,7 +2,8 @@
 //! names (a web page that rebinds its own DNS name to 127.0.0.1 is refused with 421), and a
 //! state-changing request from a browser must come from the listener's own origin (a
 //! cross-origin POST is refused with 403). Checked before anything else, on every route of the
-//! local API and of the X-Road provider face.
+//! local API and of the X-Road provider face. A state change by a dashboard session (its cookie
+//! the only credential) must also say where it comes from: [`session_may_change_state`].
 
 use hyper::header::{HOST, ORIGIN};
 use hyper::{Method, Request};
@@ -53,9 +54,8 @@ impl HostNames {
                 ),
             ));
         }
-        let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
         let origin = req.headers().get(ORIGIN).and_then(|o| o.to_str().ok());
-        if let Some(origin) = origin.filter(|_| changes_state) {
+        if let Some(origin) = origin.filter(|_| changes_state(req.method())) {
             let same = origin
                 .strip_prefix("http://")
                 .or_else(|| origin.strip_prefix("https://"))
@@ -69,6 +69,26 @@ impl HostNames {
         }
         Ok(())
     }
+}
+
+/// Whether a request of `method` may change state (anything but a read).
+fn changes_state(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// A state change whose only credential is a dashboard session's cookie must carry an `Origin`
+/// ([`HostNames::check`] has made sure it is our own): a browser sends one with every such
+/// request of a page, and a request without one did not come from our page. The cookie's
+/// SameSite=Strict keeps other sites out; this keeps out what SameSite counts as the same
+/// site (another port of the same host) in a browser that leaves `Origin` out.
+pub(crate) fn session_may_change_state<B>(req: &Request<B>) -> Result<(), Problem> {
+    if changes_state(req.method()) && !req.headers().contains_key(ORIGIN) {
+        return Err(Problem::new(
+            ProblemKind::CrossOrigin,
+            "a state-changing request of a dashboard session must carry the Origin of the dashboard's page",
+        ));
+    }
+    Ok(())
 }
 
 /// The host part of a `Host` value (`name`, `name:port`, `[v6]:port`), lower-case.
@@ -91,6 +111,19 @@ mod tests {
             b = b.header(ORIGIN, o);
         }
         b.body(()).unwrap()
+    }
+
+    #[test]
+    fn a_session_changes_state_only_with_an_origin() {
+        assert!(session_may_change_state(&req("GET", "127.0.0.1:8080", None)).is_ok());
+        let bare = session_may_change_state(&req("POST", "127.0.0.1:8080", None)).unwrap_err();
+        assert_eq!(bare.status, 403);
+        assert!(session_may_change_state(&req(
+            "DELETE",
+            "127.0.0.1:8080",
+            Some("http://127.0.0.1:8080")
+        ))
+        .is_ok());
     }
 
     #[test]

@@ -332,6 +332,29 @@ fn a_dashboard_session_belongs_to_its_own_listener() {
     assert_eq!((signed_a.status, signed_b.status), (303, 303));
     let (cookie_a, attributes) = set_cookie(&signed_a);
     let (cookie_b, _) = set_cookie(&signed_b);
+    // A session's cookie changes state only with the page's Origin beside it.
+    let publish = |origin: &[(&str, &str)]| {
+        let mut headers = vec![
+            ("Cookie", cookie_a.as_str()),
+            ("Content-Type", "application/json"),
+        ];
+        headers.extend_from_slice(origin);
+        anonymous(a.addr, "POST", "/api/v1/events", &headers, b"{}").unwrap()
+    };
+    let bare = publish(&[]);
+    assert_eq!(bare.status, 403, "{}", String::from_utf8_lossy(&bare.body));
+    assert_eq!(
+        problem_type(&bare),
+        "https://jol.example/problems/cross-origin"
+    );
+    let own = format!("http://{}", a.addr);
+    let from_page = publish(&[("Origin", own.as_str())]);
+    assert!(
+        from_page.status != 403 && from_page.status < 500,
+        "{}: {}",
+        from_page.status,
+        String::from_utf8_lossy(&from_page.body)
+    );
     // Neither the sign-in page nor the dashboard may be framed by another page.
     let signin_page = anonymous(a.addr, "GET", "/signin", &[], b"").unwrap();
     let page = anonymous(a.addr, "GET", "/", &[("Cookie", cookie_a.as_str())], b"").unwrap();
