@@ -754,8 +754,8 @@ mod tests {
             add("sd_jwt", &format!("{}-{i}", t.as_str()), text.into_bytes());
         }
         let mut list = StatusList::default();
-        for _ in 0..20 {
-            list.push();
+        for idx in 0..20 {
+            list.take(idx);
         }
         list.revoke(3);
         let token = list.token(

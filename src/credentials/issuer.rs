@@ -187,8 +187,8 @@ impl Issuer {
             // Corrected before the issuer came to it: what it said no longer holds.
             return self.pass(position);
         }
-        // Only this task grows the list, so its length is the new entry's index.
-        let status_idx = StatusList::load(&self.store)?.len();
+        // Only this task takes entries, so the one chosen is still free when it is stored.
+        let status_idx = StatusList::load(&self.store)?.choose();
         let (vct, status_uri) = (self.config.vct(), self.config.status_uri());
         let issue = Issue {
             event,
@@ -224,7 +224,8 @@ impl Issuer {
     fn keep_issued(&self, pin: &str, held: &Held, position: u64) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
-        list.push();
+        // False only when this credential's entry was stored before (a retry): it stays its.
+        list.take(held.status_idx);
         self.write_copy_if(
             pin,
             held,
@@ -808,7 +809,7 @@ mod tests {
             "nothing was published"
         );
         assert!(issuer.credentials_of("21503199012345").unwrap().is_empty());
-        assert_eq!(StatusList::load(&store).unwrap().len(), 0);
+        assert_eq!(StatusList::load(&store).unwrap().taken_count(), 0);
         assert_eq!(meta_u64(&store, &Meta::CredentialCursor), head);
     }
 
@@ -826,14 +827,14 @@ mod tests {
         // A second credential, published as the person was forgotten.
         let next = Held {
             id: Uuid::now_v7(),
-            status_idx: 1,
+            status_idx: StatusList::load(&store).unwrap().choose(),
             ..held.clone()
         };
         issuer.keep_issued(pin, &next, head).unwrap();
         issuer.keep_revoked(pin, &held).unwrap();
         assert!(issuer.credentials_of(pin).unwrap().is_empty());
         let list = StatusList::load(&store).unwrap();
-        assert_eq!(list.len(), 2, "the entry is kept");
+        assert_eq!(list.taken_count(), 2, "the entry is kept");
         assert_eq!(list.is_revoked(next.status_idx), Some(true), "and revoked");
         assert_eq!(list.is_revoked(held.status_idx), Some(true));
     }

@@ -1,12 +1,19 @@
-//! The issuer's status list (IETF Token Status List): one bit per credential issued, in the
-//! order issued; 1 means revoked. A credential names its bit (`status.status_list`: `idx` and
-//! the list's `uri`); the list is served as a signed token (`typ: statuslist+jwt`) whose
-//! `status_list.lst` is the bits, zlib-compressed (RFC 1950) and base64url-encoded.
+//! The issuer's status list (IETF Token Status List): one bit per credential, 1 meaning
+//! revoked. A credential names its bit (`status.status_list`: `idx` and the list's `uri`); the
+//! list is served as a signed token (`typ: statuslist+jwt`) whose `status_list.lst` is the bits,
+//! zlib-compressed (RFC 1950) and base64url-encoded.
+//!
+//! What the list must not tell (the draft's herd privacy): how many credentials were issued,
+//! in what order, or which bits are live. So the list is never shorter than [`MIN_ENTRIES`]
+//! and doubles when half of it is taken, and each credential takes an entry drawn at random
+//! among the free ones ([`StatusList::choose`]); which entries are taken is kept beside the
+//! bits, in the store only, so that no entry is ever given twice (an erased person's
+//! credential keeps its entry: the holder's copy still names it).
 //!
 //! The list is the store's ([`Meta::StatusList`]); the writer of the issuer's node is the only
-//! one that grows it (issuing) or flips a bit (revocation), and each change is one store write.
-//! The zlib stream is written with *stored* (uncompressed) deflate blocks: any inflater reads
-//! it, the list stays small (a bit a credential), and no compression library is needed; the
+//! one that takes an entry (issuing) or flips a bit (revocation), and each change is one store
+//! write. The zlib stream is written with *stored* (uncompressed) deflate blocks: any inflater
+//! reads it, the list stays small (a bit an entry), and no compression library is needed; the
 //! reader here takes stored blocks only, which is what this issuer writes.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,11 +26,23 @@ use crate::store::{Meta, Store, StoreError};
 /// The `typ` of a status list token.
 pub const TYP: &str = "statuslist+jwt";
 
-/// The status bits, as the store keeps them: the count of entries (u64 BE), then the bits.
+/// The fewest entries a served list has (2 KiB of bits): a list that grew with every credential
+/// would tell anyone how many were issued, and each holder's place in the order.
+pub const MIN_ENTRIES: u64 = 16_384;
+
+/// Marks the stored form with the taken entries (a list stored before began with its entry
+/// count, a u64 whose first byte is 0 for any real count).
+const STORED_V2: &[u8; 4] = b"SL2\0";
+
+/// The status bits and which entries are taken, as the store keeps them.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusList {
+    /// Entries, a multiple of 8 (0 before the first credential, else at least [`MIN_ENTRIES`]).
     len: u64,
+    /// A bit an entry, least significant first: revoked.
     bits: Vec<u8>,
+    /// A bit an entry: given to a credential (never served).
+    taken: Vec<u8>,
 }
 
 impl StatusList {
@@ -40,32 +59,106 @@ impl StatusList {
         store.set_meta(&Meta::StatusList, &self.to_store())
     }
 
+    /// The stored form: [`STORED_V2`], the entry count (u64 BE), the bits, the taken entries.
+    /// A list stored before entries were drawn at random (the count, then the bits, entries
+    /// given in order from 0) reads as that many entries taken, grown to the least size.
     fn from_bytes(bytes: &[u8]) -> StatusList {
-        let (len, bits) = bytes.split_at(8.min(bytes.len()));
+        let Some(rest) = bytes.strip_prefix(STORED_V2) else {
+            let (len, bits) = bytes.split_at(8.min(bytes.len()));
+            let issued = len.try_into().map_or(0, u64::from_be_bytes);
+            let mut list = StatusList::default();
+            if issued == 0 {
+                return list;
+            }
+            list.grow_to(issued);
+            for idx in 0..issued {
+                set(&mut list.taken, idx);
+                if bit(bits, idx) {
+                    set(&mut list.bits, idx);
+                }
+            }
+            return list;
+        };
+        let (len, rest) = rest.split_at(8.min(rest.len()));
         let len = len.try_into().map_or(0, u64::from_be_bytes);
+        let (bits, taken) = rest.split_at(rest.len() / 2);
         StatusList {
             len,
             bits: bits.to_vec(),
+            taken: taken.to_vec(),
         }
     }
 
     pub(super) fn to_store(&self) -> Vec<u8> {
-        let mut out = self.len.to_be_bytes().to_vec();
+        let mut out = STORED_V2.to_vec();
+        out.extend_from_slice(&self.len.to_be_bytes());
         out.extend_from_slice(&self.bits);
+        out.extend_from_slice(&self.taken);
         out
     }
 
-    /// A new entry, valid: its index.
-    pub fn push(&mut self) -> u64 {
-        let idx = self.len;
-        self.len += 1;
-        if self.bits.len() * 8 < self.len as usize {
-            self.bits.push(0);
+    /// A free entry drawn at random, for the next credential: in the list as it will be once
+    /// [`StatusList::take`] has grown it (it doubles when half of it is taken). Nothing is
+    /// taken until then: a credential that never reaches the store leaves its entry free.
+    pub fn choose(&self) -> u64 {
+        use rand::Rng;
+        let len = self.len_after_taking_one();
+        let mut rng = rand::rng();
+        loop {
+            // At most half the entries are taken: two draws on average.
+            let idx = rng.random_range(0..len);
+            if !bit(&self.taken, idx) {
+                return idx;
+            }
         }
+    }
+
+    /// Give entry `idx` (from [`StatusList::choose`]) to a credential, growing the list to hold
+    /// it; false when it was given before.
+    pub fn take(&mut self, idx: u64) -> bool {
+        if bit(&self.taken, idx) {
+            return false;
+        }
+        self.grow_to(self.len_after_taking_one().max(idx + 1));
+        set(&mut self.taken, idx);
+        true
+    }
+
+    /// [`StatusList::choose`] then [`StatusList::take`].
+    #[cfg(test)]
+    pub(crate) fn take_one(&mut self) -> u64 {
+        let idx = self.choose();
+        self.take(idx);
         idx
     }
 
-    /// How many entries the list has.
+    /// How many entries the list has once one more is taken: at least [`MIN_ENTRIES`], and
+    /// twice as many as are taken.
+    fn len_after_taking_one(&self) -> u64 {
+        let mut len = self.len.max(MIN_ENTRIES);
+        while (self.taken_count() + 1) * 2 > len {
+            len *= 2;
+        }
+        len
+    }
+
+    /// Grow to at least `entries` (a multiple of 8, [`MIN_ENTRIES`] at least); the entries
+    /// held keep their places.
+    fn grow_to(&mut self, entries: u64) {
+        let len = entries.max(MIN_ENTRIES).div_ceil(8) * 8;
+        if len > self.len {
+            self.len = len;
+            self.bits.resize((len / 8) as usize, 0);
+            self.taken.resize((len / 8) as usize, 0);
+        }
+    }
+
+    /// How many entries are given to credentials.
+    pub fn taken_count(&self) -> u64 {
+        self.taken.iter().map(|b| u64::from(b.count_ones())).sum()
+    }
+
+    /// How many entries the list has (taken or not).
     pub fn len(&self) -> u64 {
         self.len
     }
@@ -88,9 +181,7 @@ impl StatusList {
         if idx >= self.len {
             return false;
         }
-        if let Some(byte) = self.bits.get_mut((idx / 8) as usize) {
-            *byte |= 1 << (idx % 8);
-        }
+        set(&mut self.bits, idx);
         true
     }
 
@@ -99,18 +190,15 @@ impl StatusList {
         if idx >= self.len {
             return None;
         }
-        let byte = self.bits.get((idx / 8) as usize)?;
-        Some(byte & (1 << (idx % 8)) != 0)
+        Some(bit(&self.bits, idx))
     }
 
-    /// The signed status list token for the list at `uri`, issued by `issuer`. At least one
-    /// byte of bits, so an issuer without credentials still serves a list.
+    /// The signed status list token for the list at `uri`, issued by `issuer`: the bits of
+    /// every entry, [`MIN_ENTRIES`] at least (an issuer without credentials serves a list as
+    /// long as one with a few).
     pub fn token(&self, key: &IssuerKey, issuer: &str, uri: &str, iat: i64) -> String {
-        let bits = if self.bits.is_empty() {
-            vec![0]
-        } else {
-            self.bits.clone()
-        };
+        let mut bits = self.bits.clone();
+        bits.resize(bits.len().max((MIN_ENTRIES / 8) as usize), 0);
         let payload = json!({
             "iss": issuer,
             "sub": uri,
@@ -132,7 +220,22 @@ impl StatusList {
         Some(StatusList {
             len: bits.len() as u64 * 8,
             bits,
+            taken: Vec::new(),
         })
+    }
+}
+
+/// Entry `idx` of a bit array, least significant bit first (Token Status List §4.1).
+fn bit(bytes: &[u8], idx: u64) -> bool {
+    bytes
+        .get((idx / 8) as usize)
+        .is_some_and(|byte| byte & (1 << (idx % 8)) != 0)
+}
+
+/// Set entry `idx` of a bit array that holds it.
+fn set(bytes: &mut [u8], idx: u64) {
+    if let Some(byte) = bytes.get_mut((idx / 8) as usize) {
+        *byte |= 1 << (idx % 8);
     }
 }
 
@@ -200,32 +303,80 @@ mod tests {
     #[test]
     fn revoking_flips_exactly_the_entry_named() {
         let mut list = StatusList::default();
-        let idx: Vec<u64> = (0..10).map(|_| list.push()).collect();
-        assert_eq!(idx, (0..10).collect::<Vec<_>>());
-        assert!(list.revoke(9));
-        assert!(!list.revoke(10), "no such entry");
-        assert_eq!(list.is_revoked(9), Some(true));
-        assert_eq!(list.is_revoked(8), Some(false));
-        assert_eq!(list.is_revoked(10), None);
-        // Index 9 is bit 1 of byte 1, least significant first (Token Status List §4.1).
-        assert_eq!(list.bits, vec![0, 0b10]);
+        let idx: Vec<u64> = (0..10).map(|_| list.take_one()).collect();
+        assert_eq!(list.len(), MIN_ENTRIES);
+        assert!(list.revoke(idx[9]));
+        assert!(!list.revoke(MIN_ENTRIES), "no such entry");
+        assert_eq!(list.is_revoked(idx[9]), Some(true));
+        assert_eq!(list.is_revoked(idx[8]), Some(false));
+        assert_eq!(list.is_revoked(MIN_ENTRIES), None);
+        // Least significant bit first (Token Status List §4.1).
+        let byte = list.bits[(idx[9] / 8) as usize];
+        assert_eq!(byte, 1 << (idx[9] % 8));
         assert_eq!(StatusList::from_bytes(&list.to_store()), list);
     }
 
     #[test]
-    fn the_token_carries_the_list_zlib_compressed() {
+    fn entries_are_drawn_at_random_never_twice_and_the_list_doubles_at_half() {
+        let mut list = StatusList::default();
+        let taken: Vec<u64> = (0..MIN_ENTRIES / 2).map(|_| list.take_one()).collect();
+        let mut distinct = taken.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), taken.len(), "no entry given twice");
+        assert_eq!(
+            (list.len(), list.taken_count()),
+            (MIN_ENTRIES, MIN_ENTRIES / 2)
+        );
+        // Not handed out in order: the first ten are not 0..10 (odds of that ~2^-140).
+        assert_ne!(taken[..10], (0..10).collect::<Vec<_>>());
+        assert!(!list.take(taken[0]), "a taken entry is not given again");
+        list.take_one();
+        assert_eq!(list.len(), 2 * MIN_ENTRIES, "half taken: the list doubles");
+        assert_eq!(StatusList::from_bytes(&list.to_store()), list);
+        // A chosen entry that never reached the store is free again.
+        let chosen = list.choose();
+        assert!(list.take(chosen));
+    }
+
+    #[test]
+    fn a_list_stored_in_order_keeps_its_entries_and_grows_to_the_least_size() {
+        // As stored before: three entries given in order, the second revoked.
+        let mut before = 3u64.to_be_bytes().to_vec();
+        before.push(0b010);
+        let list = StatusList::from_bytes(&before);
+        assert_eq!((list.len(), list.taken_count()), (MIN_ENTRIES, 3));
+        assert_eq!(
+            (0..4).map(|i| list.is_revoked(i)).collect::<Vec<_>>(),
+            [Some(false), Some(true), Some(false), Some(false)]
+        );
+        let next = list.choose();
+        assert!(next > 2, "an entry given before is not given again: {next}");
+        assert_eq!(StatusList::from_bytes(&[]), StatusList::default());
+    }
+
+    #[test]
+    fn the_token_carries_the_list_zlib_compressed_at_its_least_size() {
         let key = IssuerKey::generate("vc-1");
         let mut list = StatusList::default();
-        list.push();
-        list.push();
-        list.revoke(1);
-        let token = list.token(&key, "https://i.example", "https://i.example/status/1", 0);
+        let (a, b) = (list.take_one(), list.take_one());
+        list.revoke(b);
         let jwks = json!({"keys": [key.jwk()]});
-        let verified = super::super::key::verify_compact(&token, TYP, &jwks).unwrap();
-        assert_eq!(verified.payload["sub"], "https://i.example/status/1");
-        let read = StatusList::of_payload(&verified.payload).unwrap();
-        assert_eq!(read.is_revoked(1), Some(true));
-        assert_eq!(read.is_revoked(0), Some(false));
+        let read = |list: &StatusList| {
+            let token = list.token(&key, "https://i.example", "https://i.example/status/1", 0);
+            let verified = super::super::key::verify_compact(&token, TYP, &jwks).unwrap();
+            assert_eq!(verified.payload["sub"], "https://i.example/status/1");
+            StatusList::of_payload(&verified.payload).unwrap()
+        };
+        let served = read(&list);
+        assert_eq!(served.is_revoked(b), Some(true));
+        assert_eq!(served.is_revoked(a), Some(false));
+        assert_eq!(served.len(), MIN_ENTRIES);
+        assert!(
+            served.taken.is_empty(),
+            "which entries are taken is never served"
+        );
+        assert_eq!(read(&StatusList::default()).len(), MIN_ENTRIES);
     }
 
     #[test]

@@ -345,8 +345,8 @@ mod tests {
         ));
         // Revoked: entry 1 of the list.
         let mut list = StatusList::default();
-        list.push();
-        list.push();
+        list.take(0);
+        list.take(1);
         let uri = format!("{ISSUER}/status/1");
         let valid = list.token(&key, ISSUER, &uri, 0);
         let proof = verify(&credential, &metadata(&key), Some(&valid)).unwrap();
