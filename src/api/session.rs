@@ -8,13 +8,16 @@
 //! (`jol_session_8080`), a listener reads only its own name, and two nodes on one host neither
 //! take nor overwrite each other's sessions. (A process on another port of the same host still
 //! receives the cookie; a node that must be kept apart from such processes gets a host name of
-//! its own, `[local] names`.) `Secure` when the listener speaks TLS.
+//! its own, `[local] names`.) `Secure` when the browser reaches the listener over TLS: the
+//! local listener speaks plain HTTP, so that is when a reverse proxy ends TLS in front of it
+//! (`[local] session_cookie_secure`).
 //!
 //! **At most `[local] max_sessions` are live.** Signing in when that many are ends the session
 //! used least recently, rather than refusing the sign-in: sessions abandoned without signing out
 //! (a closed browser) would otherwise keep the desk that signs in now out for up to 30 idle
-//! minutes, and whoever holds a valid token and opens sessions in a loop only pushes others to
-//! sign in again; they gain nothing they did not have.
+//! minutes. One token holds at most [`PER_TOKEN`] of them: signing in with it beyond that ends
+//! its own session used least recently, so whoever holds a valid token and opens sessions in a
+//! loop pushes out nobody else's.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -29,16 +32,19 @@ pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 /// …and at the latest this long after sign-in.
 pub(crate) const LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
 
+/// The most sessions one token holds at once (a desk's few browsers).
+pub(crate) const PER_TOKEN: usize = 8;
+
 /// The session cookie of one listener.
 #[derive(Debug, Clone)]
 pub(crate) struct SessionCookie {
     name: String,
-    /// The listener speaks TLS: the cookie is sent over TLS only.
+    /// The browser reaches the listener over TLS: the cookie is sent over TLS only.
     secure: bool,
 }
 
 impl SessionCookie {
-    /// The cookie of the listener bound to `listen`.
+    /// The cookie of the listener bound to `listen`, reached by browsers over TLS or not.
     pub(crate) fn for_listener(listen: SocketAddr, tls: bool) -> SessionCookie {
         SessionCookie {
             name: format!("jol_session_{}", listen.port()),
@@ -118,8 +124,9 @@ impl Sessions {
         &self.cookie
     }
 
-    /// Open a session for the token with this digest; returns the new session id. When the cap
-    /// is reached, the session used least recently ends.
+    /// Open a session for the token with this digest; returns the new session id. When the
+    /// token holds [`PER_TOKEN`] sessions its own used least recently ends; when the listener's
+    /// cap is reached, the session used least recently ends.
     pub(crate) fn open(&self, token_digest: &str) -> String {
         use base64::Engine;
         let bytes: [u8; 32] = rand::random();
@@ -127,15 +134,12 @@ impl Sessions {
         let now = Instant::now();
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.retain(|_, s| s.is_live(now));
+        let own = |s: &Session| s.token_digest == token_digest;
+        while open.values().filter(|s| own(s)).count() >= PER_TOKEN {
+            end_least_recently_used(&mut open, own);
+        }
         while open.len() >= self.max {
-            let Some(oldest) = open
-                .iter()
-                .min_by_key(|(_, s)| s.last_used)
-                .map(|(id, _)| id.clone())
-            else {
-                break;
-            };
-            open.remove(&oldest);
+            end_least_recently_used(&mut open, |_| true);
             tracing::info!(
                 max_sessions = self.max,
                 "dashboard sessions at their cap ([local] max_sessions): the one used least recently ended"
@@ -175,6 +179,18 @@ impl Sessions {
     }
 }
 
+/// End the session used least recently among those `among` picks.
+fn end_least_recently_used(open: &mut HashMap<String, Session>, among: impl Fn(&Session) -> bool) {
+    let oldest = open
+        .iter()
+        .filter(|(_, s)| among(s))
+        .min_by_key(|(_, s)| s.last_used)
+        .map(|(id, _)| id.clone());
+    if let Some(oldest) = oldest {
+        open.remove(&oldest);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -205,6 +221,20 @@ mod tests {
         assert_eq!(sessions.token_digest(&second), None);
         assert!(sessions.token_digest(&first).is_some());
         assert!(sessions.token_digest(&third).is_some());
+    }
+
+    #[test]
+    fn a_token_signing_in_in_a_loop_ends_only_its_own_sessions() {
+        let sessions = Sessions::new(cookie(8080), 64);
+        let desk = sessions.open("desk");
+        let looped: Vec<String> = (0..100).map(|_| sessions.open("loop")).collect();
+        assert!(sessions.token_digest(&desk).is_some(), "nobody else's ends");
+        let live = looped
+            .iter()
+            .filter(|id| sessions.token_digest(id).is_some())
+            .count();
+        assert_eq!(live, PER_TOKEN);
+        assert!(sessions.token_digest(looped.last().unwrap()).is_some());
     }
 
     #[test]

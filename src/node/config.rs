@@ -232,6 +232,10 @@ pub struct LocalConfig {
     /// Dashboard sessions live at once; signing in beyond it ends the one used least recently.
     #[serde(default = "default_max_sessions")]
     pub(crate) max_sessions: usize,
+    /// Browsers reach the dashboard over TLS, through a reverse proxy that ends it (`https://`):
+    /// the session cookie is `Secure`, never sent over plain HTTP.
+    #[serde(default)]
+    pub(crate) session_cookie_secure: bool,
     /// Refused dashboard sign-ins one client address may make a minute; beyond it every wrong
     /// token from it is answered 429 with `Retry-After` until the budget refills (the right
     /// token always signs in).
@@ -295,6 +299,7 @@ impl Default for LocalConfig {
             requests_per_token_per_second: default_rate(),
             max_connections: default_max_connections(),
             max_sessions: default_max_sessions(),
+            session_cookie_secure: false,
             signin_failures_per_minute: default_signin_failures(),
             webhook: None,
             webhook_purpose: None,

@@ -495,9 +495,10 @@ async fn start_local_api(
         metrics: opened.metrics,
         trust: opened.trust,
         names: crate::api::origin::HostNames::new(local.listen, &local.names, "[local] names"),
-        // The local listener speaks plain HTTP: its cookie cannot be `Secure`.
+        // The local listener speaks plain HTTP: its cookie is `Secure` only when browsers
+        // reach it through a proxy that ends TLS.
         sessions: crate::api::session::Sessions::new(
-            crate::api::session::SessionCookie::for_listener(addr, false),
+            crate::api::session::SessionCookie::for_listener(addr, local.session_cookie_secure),
             local.max_sessions,
         ),
         role,

@@ -397,6 +397,12 @@ fn a_dashboard_session_belongs_to_its_own_listener() {
     assert_eq!(session_with(b.addr, &both), 200);
     a.stop();
     b.stop();
+    // Behind a reverse proxy that ends TLS the cookie is never sent over plain HTTP.
+    let proxied = NodeDir::new("session_cookie_secure = true\n");
+    let c = proxied.start();
+    let (_, attributes) = set_cookie(&sign_in(c.addr, &token_of(c.addr)));
+    assert!(attributes.contains("Secure"), "{attributes}");
+    c.stop();
 }
 
 #[test]
