@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::registry::Hidden;
 use super::LocalApi;
-use crate::credentials::credential::Held;
+use crate::credentials::credential::{Held, Revoked};
 use crate::credentials::issuer::{Issuer, IssuerError};
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
 use crate::policy::access::Reader;
@@ -52,7 +52,7 @@ impl LocalApi {
         let body = http::read_body(req, self.max_body_bytes, self.body_deadline).await?;
         let reason = reason(&http::parse_json(&body)?)?;
         match issuer.revoke(&self.publisher, id, &reason).await {
-            Ok(held) => Ok(http::json(StatusCode::OK, &revoked(&held))),
+            Ok(done) => Ok(http::json(StatusCode::OK, &revoked(&done))),
             Err(IssuerError::Unknown) => Err(Problem::new(
                 ProblemKind::CredentialNotFound,
                 "this node issued no credential with that id",
@@ -120,11 +120,11 @@ fn listed(held: &Held, view: &PersonView) -> Value {
 /// What a revocation answers: which credential, its status and the revocation, not the
 /// credential itself (it names its holder: reading it is a read of the person, through the
 /// person's credentials route, decided and logged there).
-fn revoked(held: &Held) -> Value {
+fn revoked(done: &Revoked) -> Value {
     serde_json::json!({
-        "id": held.id,
+        "id": done.id,
         "status": "revoked",
-        "revoked": held.revoked,
+        "revoked": done.revoked,
     })
 }
 

@@ -106,6 +106,52 @@ pub struct Held {
     pub revoked: Option<Revocation>,
 }
 
+impl Held {
+    /// What revoking it takes, without the person: its entry, kept beside the copy.
+    pub fn entry(&self) -> Entry {
+        Entry {
+            id: self.id,
+            vct: self.vct.clone(),
+            status_idx: self.status_idx,
+            attests: self.attests.clone(),
+            legal_basis: self.legal_basis.clone(),
+            revoked_at: self.revoked.as_ref().map(|r| r.at),
+        }
+    }
+}
+
+/// What the issuer keeps of a credential apart from its holder's copy (`Space::CredentialEntry`,
+/// by id): its entry in the status list and what its revocation event says, nothing of the
+/// person. An erasure deletes the copy and the record of whose it was, not this, so the
+/// credential the holder keeps can still be revoked (an award annulled later).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Entry {
+    /// The credential's id.
+    pub id: Uuid,
+    /// Its type (`vct`).
+    pub vct: String,
+    /// Its entry in the issuer's status list.
+    pub status_idx: u64,
+    /// The event it attests.
+    pub attests: Attests,
+    /// The legal basis of the attested event.
+    pub legal_basis: Value,
+    /// When it was revoked (the reason stays with the copy: an operator's words may name the
+    /// person).
+    #[serde(default, with = "time::serde::rfc3339::option")]
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+/// A revocation done: which credential, and why and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Revoked {
+    /// The credential's id.
+    pub id: Uuid,
+    /// The revocation.
+    pub revoked: Revocation,
+}
+
 /// What a credential is issued from: the event that earned it, the person's view as the node
 /// holds it (for the course, provider, name and birth date the event does not repeat), and
 /// where it sits in the issuer's world.

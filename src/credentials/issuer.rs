@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use super::credential::{self, Held, Issue, Revocation};
+use super::credential::{self, Entry, Held, Issue, Revocation, Revoked};
 use super::key::{IssuerKey, IssuerKeys, Jwks};
 use super::status::StatusList;
 use super::CredentialsConfig;
@@ -216,8 +216,8 @@ impl Issuer {
         Ok(Some(held))
     }
 
-    /// Store the copy of a credential just published, the status list grown by its entry and
-    /// the cursor past `position`, durably, and sign the list again. A person forgotten while
+    /// Store the copy of a credential just published, its entry ([`credential::Entry`]), the
+    /// status list grown by it and the cursor past `position`, durably, and sign the list again. A person forgotten while
     /// the credential was being published gets no copy (it is how a credential reaches its
     /// holder, so it is never handed out) and the entry is set revoked: the published event
     /// stays, and nothing it names may be taken for valid.
@@ -233,9 +233,12 @@ impl Issuer {
             // nor for an event erased meanwhile (whose copies the erasure deleted already).
             |store| Ok(self.view_of(pin)?.is_some() && !attested_erased(store, held)?),
             |kept, batch| {
+                let mut entry = held.entry();
                 if !kept {
                     list.revoke(held.status_idx);
+                    entry.revoked_at = Some(held.issued_at);
                 }
+                batch.set_credential_entry(&held.id, &entry);
                 batch.set_credential_state(&list.to_store(), Some(position));
             },
         )?;
@@ -308,44 +311,62 @@ impl Issuer {
         }
     }
 
-    /// Revoke credential `id` for `reason`: its status bit set, the list re-signed, the
-    /// revocation stored on it and published.
+    /// Revoke credential `id` for `reason`: the revocation published, then its status bit set,
+    /// the list re-signed and the revocation stored with its entry and (while the node holds
+    /// the person) its copy. A credential whose copy an erasure deleted is revoked by its entry
+    /// alone: the holder's credential still names its bit.
     pub async fn revoke(
         &self,
         publisher: &Publisher,
         id: Uuid,
         reason: &str,
-    ) -> Result<Held, IssuerError> {
-        let pin = self
-            .store
-            .credential_holder(&id)?
-            .ok_or(IssuerError::Unknown)?;
-        let mut held: Held = self
-            .store
-            .credential(&pin, &id)?
-            .ok_or(IssuerError::Unknown)?;
-        if held.revoked.is_some() {
+    ) -> Result<Revoked, IssuerError> {
+        let copy = self.copy_of(&id)?;
+        let mut entry = match &copy {
+            Some((_, held)) => held.entry(),
+            None => self
+                .store
+                .credential_entry::<Entry>(&id)?
+                .ok_or(IssuerError::Unknown)?,
+        };
+        let revoked_before = match &copy {
+            Some((_, held)) => held.revoked.is_some(),
+            None => entry.revoked_at.is_some(),
+        };
+        if revoked_before {
             return Err(IssuerError::AlreadyRevoked);
         }
-        let now = OffsetDateTime::now_utc();
-        held.revoked = Some(Revocation {
-            at: now,
+        let revocation = Revocation {
+            at: OffsetDateTime::now_utc(),
             reason: reason.to_string(),
-        });
-        let data = json!({
-            "event": "CREDENTIAL_REVOKED",
-            "eventDate": date_of(now),
-            "purpose": credential::PURPOSE,
-            "legalBasis": held.legal_basis,
-            "credentialId": held.id,
-            "vct": held.vct,
-            "attests": {"source": held.attests.source, "id": held.attests.id},
-        });
+        };
+        entry.revoked_at = Some(revocation.at);
         // Published first: a retry after a failure below publishes nothing twice (the same
         // idempotency key) and stores the revocation then.
-        publish(&self.store, publisher, data, revoke_key(&held.id)).await?;
-        crate::cores::blocking(|| self.keep_revoked(&pin, &held))?;
-        Ok(held)
+        let data = revocation_event(&entry, revocation.at);
+        publish(&self.store, publisher, data, revoke_key(&id)).await?;
+        let copy = copy.map(|(pin, mut held)| {
+            held.revoked = Some(revocation.clone());
+            (pin, held)
+        });
+        crate::cores::blocking(|| {
+            self.keep_revoked(&entry, copy.as_ref().map(|(p, h)| (p.as_str(), h)))
+        })?;
+        Ok(Revoked {
+            id,
+            revoked: revocation,
+        })
+    }
+
+    /// The copy of credential `id` this node keeps, and whose it is.
+    fn copy_of(&self, id: &Uuid) -> Result<Option<(String, Held)>, StoreError> {
+        let Some(pin) = self.store.credential_holder(id)? else {
+            return Ok(None);
+        };
+        Ok(self
+            .store
+            .credential::<Held>(&pin, id)?
+            .map(|held| (pin, held)))
     }
 
     /// A revocation this issuer published, met again in its log: its status bit is set if it
@@ -363,35 +384,77 @@ impl Issuer {
         if ours.is_none_or(|k| k.position != position) {
             return Ok(());
         }
-        let Some(pin) = self.store.credential_holder(id)? else {
+        let copy = self.copy_of(id)?;
+        let Some(mut entry) = (match &copy {
+            Some((_, held)) => Some(held.entry()),
+            None => self.store.credential_entry::<Entry>(id)?,
+        }) else {
             return Ok(());
         };
-        let Some(mut held) = self.store.credential::<Held>(&pin, id)? else {
-            return Ok(());
+        let set = StatusList::load(&self.store)?.is_revoked(entry.status_idx) == Some(true);
+        let stored = match &copy {
+            Some((_, held)) => held.revoked.is_some(),
+            None => entry.revoked_at.is_some(),
         };
-        let set = StatusList::load(&self.store)?.is_revoked(held.status_idx) == Some(true);
-        if set && held.revoked.is_some() {
+        if set && stored {
             return Ok(());
         }
-        held.revoked.get_or_insert(Revocation {
-            at,
-            reason: "(not kept: the node stopped before storing the revocation)".into(),
+        entry.revoked_at.get_or_insert(at);
+        let copy = copy.map(|(pin, mut held)| {
+            held.revoked.get_or_insert(Revocation {
+                at,
+                reason: "(not kept: the node stopped before storing the revocation)".into(),
+            });
+            (pin, held)
         });
         tracing::warn!(credential = %id, "a revocation published before a stop is stored now");
-        self.keep_revoked(&pin, &held)
+        self.keep_revoked(&entry, copy.as_ref().map(|(p, h)| (p.as_str(), h)))
     }
 
     /// Store a revocation just published: the credential's status bit set, the list signed
-    /// again, and the revoked copy written back, unless an erasure deleted it meanwhile.
-    fn keep_revoked(&self, pin: &str, held: &Held) -> Result<(), IssuerError> {
+    /// again, the entry marked revoked, and the revoked copy written back, unless an erasure
+    /// deleted it meanwhile (or had before: `copy` is `None`).
+    fn keep_revoked(&self, entry: &Entry, copy: Option<(&str, &Held)>) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
-        list.revoke(held.status_idx);
-        let still_there = |store: &Store| Ok(store.credential::<Held>(pin, &held.id)?.is_some());
-        self.write_copy_if(pin, held, still_there, |_, batch| {
-            batch.set_credential_state(&list.to_store(), None)
-        })?;
+        list.revoke(entry.status_idx);
+        let rest = |batch: &mut WriteBatch| {
+            batch.set_credential_entry(&entry.id, entry);
+            batch.set_credential_state(&list.to_store(), None);
+        };
+        match copy {
+            Some((pin, held)) => {
+                let still_there =
+                    |store: &Store| Ok(store.credential::<Held>(pin, &held.id)?.is_some());
+                self.write_copy_if(pin, held, still_there, |_, batch| rest(batch))?;
+            }
+            None => {
+                let mut batch = WriteBatch::default();
+                rest(&mut batch);
+                self.store.apply_other(batch)?;
+                self.store.flush()?;
+            }
+        }
         self.resign(&list);
+        Ok(())
+    }
+
+    /// Give every credential copy of a store from before entries were kept its entry, once:
+    /// under the list's lock, so that a revocation stored meanwhile is not written over.
+    pub(crate) fn keep_entries_of_earlier_copies(&self) -> Result<(), IssuerError> {
+        if self.store.meta(&Meta::CredentialEntriesKept)?.is_some() {
+            return Ok(());
+        }
+        let _guard = self.list.lock();
+        let mut batch = WriteBatch::default();
+        for held in self.store.every_credential::<Held>()? {
+            if self.store.credential_entry::<Entry>(&held.id)?.is_none() {
+                batch.set_credential_entry(&held.id, &held.entry());
+            }
+        }
+        batch.credential_entries_kept();
+        self.store.apply_other(batch)?;
+        self.store.flush()?;
         Ok(())
     }
 
@@ -500,6 +563,15 @@ pub async fn run(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = Duration::from_millis(200);
+    // Once, first: a store from before entries were kept gives each copy its entry.
+    while let Err(e) = crate::cores::blocking(|| issuer.keep_entries_of_earlier_copies()) {
+        tracing::warn!(error = %e, retry_ms = backoff.as_millis() as u64, "keeping the credentials' entries failed");
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
     loop {
         let cursor = meta_u64(&issuer.store, &Meta::CredentialCursor);
         let folded = meta_u64(&issuer.store, &Meta::ViewCursor);
@@ -554,6 +626,19 @@ async fn issue_page(
     }
     issuer.store.flush()?;
     Ok(())
+}
+
+/// The data of the event that revokes the credential `entry` names, at `at`.
+fn revocation_event(entry: &Entry, at: OffsetDateTime) -> Value {
+    json!({
+        "event": "CREDENTIAL_REVOKED",
+        "eventDate": date_of(at),
+        "purpose": credential::PURPOSE,
+        "legalBasis": entry.legal_basis,
+        "credentialId": entry.id,
+        "vct": entry.vct,
+        "attests": {"source": entry.attests.source, "id": entry.attests.id},
+    })
 }
 
 fn meta_u64(store: &Store, name: &Meta) -> u64 {
@@ -793,6 +878,64 @@ mod tests {
         store.apply_other(batch).unwrap();
     }
 
+    /// The person forgotten after their credential was issued (the copy deleted with them):
+    /// the credential they keep can still be revoked, by its entry, once; the revocation is
+    /// published and the status list says so.
+    #[tokio::test]
+    async fn a_forgotten_person_s_credential_is_still_revoked_by_its_entry() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, p, issuer, _, held) = issued(&dir).await;
+        forget(&store, "21503199012345");
+        assert_eq!(store.credential_holder(&held.id).unwrap(), None);
+        let before = store.last_position().unwrap();
+        let revoked = issuer.revoke(&p, held.id, "award annulled").await.unwrap();
+        assert_eq!(revoked.id, held.id);
+        let list = StatusList::load(&store).unwrap();
+        assert_eq!(list.is_revoked(held.status_idx), Some(true));
+        let entry: Entry = store.credential_entry(&held.id).unwrap().unwrap();
+        assert_eq!(entry.revoked_at, Some(revoked.revoked.at));
+        let published = store.get(before + 1).unwrap().unwrap();
+        let event = SignedEvent::from_store(&published).unwrap();
+        assert_eq!(revocation_of(event.event()), Some(held.id));
+        assert!(matches!(
+            issuer.revoke(&p, held.id, "again").await,
+            Err(IssuerError::AlreadyRevoked)
+        ));
+        let kept = serde_json::to_string(&entry).unwrap();
+        assert!(
+            !kept.contains("21503199012345") && !kept.contains("annulled"),
+            "the entry holds nothing of the person, nor the operator's words: {kept}"
+        );
+    }
+
+    /// A store from before entries were kept: each copy gets its entry once, as the copy says
+    /// (revoked or not), and an entry stored since is not written over.
+    #[tokio::test]
+    async fn the_copies_of_a_store_from_before_get_their_entries_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _p, issuer, _, held) = issued(&dir).await;
+        let mut earlier = held.clone();
+        earlier.id = Uuid::now_v7();
+        earlier.revoked = Some(Revocation {
+            at: OffsetDateTime::now_utc(),
+            reason: "annulled".into(),
+        });
+        let mut batch = WriteBatch::default();
+        batch.set_credential("21503199012345", &earlier.id, &earlier);
+        store.apply_other(batch).unwrap();
+        assert_eq!(store.credential_entry::<Entry>(&earlier.id).unwrap(), None);
+        issuer.keep_entries_of_earlier_copies().unwrap();
+        assert_eq!(
+            store.credential_entry::<Entry>(&earlier.id).unwrap(),
+            Some(earlier.entry())
+        );
+        assert_eq!(
+            store.credential_entry::<Entry>(&held.id).unwrap(),
+            Some(held.entry())
+        );
+        assert!(store.meta(&Meta::CredentialEntriesKept).unwrap().is_some());
+    }
+
     /// A person forgotten here (their erasure finished, nothing left of them) before the
     /// issuer came to the event that earned a credential gets none: nothing is published and
     /// no copy kept, and the cursor moves past the event.
@@ -831,7 +974,9 @@ mod tests {
             ..held.clone()
         };
         issuer.keep_issued(pin, &next, head).unwrap();
-        issuer.keep_revoked(pin, &held).unwrap();
+        let mut entry = held.entry();
+        entry.revoked_at = Some(OffsetDateTime::now_utc());
+        issuer.keep_revoked(&entry, Some((pin, &held))).unwrap();
         assert!(issuer.credentials_of(pin).unwrap().is_empty());
         let list = StatusList::load(&store).unwrap();
         assert_eq!(list.taken_count(), 2, "the entry is kept");
@@ -876,7 +1021,7 @@ mod tests {
         let before = standby.status_token_for_anyone().await.unwrap();
         let id = held[0].id;
         let revoked = issuer.revoke(&p, id, "annulled").await.unwrap();
-        assert_eq!(revoked.revoked.as_ref().unwrap().reason, "annulled");
+        assert_eq!(revoked.revoked.reason, "annulled");
         let list = StatusList::load(&store).unwrap();
         assert_eq!(list.is_revoked(held[0].status_idx), Some(true));
         assert!(matches!(

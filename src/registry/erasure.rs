@@ -163,7 +163,8 @@ fn finish(
 /// The copies this node keeps of credentials it issued to the person for events now erased
 /// (an erasure that leaves the person other data here): each repeats what its event said of
 /// the person, so it goes with it. The holder keeps their credential; the status list still
-/// says it is not revoked, as when the person is forgotten whole.
+/// says it is not revoked, as when the person is forgotten whole, and its entry (nothing of the
+/// person) is kept so that it can still be revoked.
 fn forget_credentials_of_erased(
     store: &Store,
     pin: &Pin,

@@ -160,8 +160,9 @@ impl Store {
 
     /// Stage the deletion of everything keyed by `pin`: its view, consent state, rebuild index,
     /// access-log index, the withheld records of every reader, the pending erasure, and the
-    /// issuer's copies of the credentials issued to the person (their holder keeps theirs, and
-    /// the status list still says they are not revoked).
+    /// issuer's copies of the credentials issued to the person (their holder keeps theirs, the
+    /// status list still says they are not revoked, and each stays revocable by its entry,
+    /// `Space::CredentialEntry`, which holds nothing of the person and is kept).
     pub fn forget_person(&self, pin: &str, batch: &mut WriteBatch) -> Result<(), StoreError> {
         batch.delete_view(pin);
         batch.delete_consent(pin);

@@ -84,6 +84,10 @@ pub(super) enum Space {
     Credential,
     /// credential id (16 bytes) → PIN: whose credential it is (revocation finds it by id).
     CredentialHolder,
+    /// credential id (16 bytes) → what revoking it takes, nothing of the person (JSON: its
+    /// status list entry, type, legal basis, the event it attests, when revoked). Outlives the
+    /// copy an erasure deletes: the credential the holder keeps can still be revoked.
+    CredentialEntry,
     /// source, 0, event id (16 bytes) → the credential its publisher issued for that event
     /// (JSON: its id, type, whether revoked), folded from `credential-issued` events.
     Attestation,
@@ -118,6 +122,7 @@ impl Space {
             Space::Erasure => b'B',
             Space::Credential => b'F',
             Space::CredentialHolder => b'J',
+            Space::CredentialEntry => b'c',
             Space::Attestation => b'a',
             Space::KpiReport => b'k',
         }
@@ -193,6 +198,9 @@ pub enum Meta {
     CredentialCursor,
     /// The credential issuer's status list: one bit per credential issued, 1 revoked.
     StatusList,
+    /// Present once every credential copy has its entry (`Space::CredentialEntry`): written at
+    /// issue since, once for the copies of a store from before.
+    CredentialEntriesKept,
     /// How many events the embedded engines' segment files hold as committed (u64 BE): the
     /// log's commit point (`store/log/`); bytes past it in the segments are cut at open.
     LogSize,
@@ -240,6 +248,7 @@ impl Meta {
             Meta::QuarantineSharesCounted => "quarantine-shares-counted".into(),
             Meta::CredentialCursor => "credential-cursor".into(),
             Meta::StatusList => "status-list".into(),
+            Meta::CredentialEntriesKept => "credential-entries-kept".into(),
             Meta::LogSize => "log-size".into(),
             Meta::FileStarting(kind) => format!("file-starting/{kind}"),
         }
@@ -381,6 +390,10 @@ pub(super) fn credential_holder(id: &Uuid) -> Vec<u8> {
     Space::CredentialHolder.key(&[id.as_bytes()])
 }
 
+pub(super) fn credential_entry(id: &Uuid) -> Vec<u8> {
+    Space::CredentialEntry.key(&[id.as_bytes()])
+}
+
 pub(super) fn attestation(source: &str, id: &Uuid) -> Vec<u8> {
     Space::Attestation.key(&[source.as_bytes(), &[0], id.as_bytes()])
 }
@@ -495,6 +508,15 @@ mod tests {
             Space::QuarantineSubtree,
             Space::Withheld,
             Space::Release,
+            Space::Erased,
+            Space::Redacted,
+            Space::PendingErasure,
+            Space::Erasure,
+            Space::Credential,
+            Space::CredentialHolder,
+            Space::CredentialEntry,
+            Space::Attestation,
+            Space::KpiReport,
         ];
         let mut prefixes: Vec<u8> = spaces.iter().map(|s| s.prefix()).collect();
         prefixes.sort_unstable();

@@ -461,6 +461,16 @@ impl WriteBatch {
         self.put(keys::credential_holder(id), pin.as_bytes());
     }
 
+    /// Store what revoking credential `id` takes (nothing of its holder): it outlives the copy.
+    pub fn set_credential_entry<T: Serialize>(&mut self, id: &Uuid, entry: &T) {
+        self.put(keys::credential_entry(id), record(entry));
+    }
+
+    /// Every credential copy has its entry now.
+    pub fn credential_entries_kept(&mut self) {
+        self.put(keys::meta(&Meta::CredentialEntriesKept), [1]);
+    }
+
     /// The views hold the whole log again: they answer persons and KPIs
     /// ([`Meta::ViewsRebuilding`]).
     pub(crate) fn views_rebuilt(&mut self) {
@@ -1819,6 +1829,24 @@ impl Store {
         self.get_raw(&keys::attestation(source, id))?
             .map(|v| decode(&v, "attestation"))
             .transpose()
+    }
+
+    /// What revoking credential `id` takes, if this issuer issued it.
+    pub fn credential_entry<T: DeserializeOwned>(
+        &self,
+        id: &Uuid,
+    ) -> Result<Option<T>, StoreError> {
+        self.get_raw(&keys::credential_entry(id))?
+            .map(|v| decode(&v, "credential entry"))
+            .transpose()
+    }
+
+    /// Every credential copy this node keeps, whoever holds it (the issuer's one look at them
+    /// all: keeping the entries of a store from before them).
+    pub fn every_credential<T: DeserializeOwned>(&self) -> Result<Vec<T>, StoreError> {
+        self.scan(&Space::Credential.all())
+            .map(|r| r.and_then(|(_, v)| decode(&v, "credential")))
+            .collect()
     }
 
     /// Whose credential `id` is (its holder's PIN), if this node issued it.
