@@ -14,6 +14,10 @@ use crate::trust::authority::Authority;
 use crate::trust::manifest::{EventFormat, Member, Names, SigningKeyEntry};
 use crate::trust::tls;
 
+/// The longest any validity a command sets may run, in days (a century): a larger number is
+/// refused by name rather than overflowing the date it is added to.
+pub(super) const MAX_DAYS: i64 = 36_500;
+
 #[derive(Subcommand, Debug)]
 pub enum AuthorityCommand {
     /// Create the authority key, the CA and an empty draft manifest.
@@ -23,7 +27,7 @@ pub enum AuthorityCommand {
         /// The authority's own id (its key signs as ID#manifest).
         #[arg(long, default_value = "central-server/GOV/70000000/authority")]
         id: String,
-        #[arg(long, default_value_t = 3650)]
+        #[arg(long, default_value_t = 3650, value_parser = clap::value_parser!(i64).range(1..=MAX_DAYS))]
         ca_days: i64,
     },
     /// Issue a node TLS certificate from the CSR the member sent.
@@ -34,7 +38,7 @@ pub enum AuthorityCommand {
         csr: PathBuf,
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 730)]
+        #[arg(long, default_value_t = 730, value_parser = clap::value_parser!(i64).range(1..=MAX_DAYS))]
         days: i64,
     },
     /// Add a member with its peer endpoint, TLS certificate and first signing key.
@@ -56,7 +60,7 @@ pub enum AuthorityCommand {
         /// NAME=PUBLIC-KEY-PEM of its event-signing key.
         #[arg(long)]
         signing_key: String,
-        #[arg(long, default_value_t = 730)]
+        #[arg(long, default_value_t = 730, value_parser = clap::value_parser!(i64).range(1..=MAX_DAYS))]
         key_days: i64,
         /// The member's software still signs with the deprecated `EdDSA` algorithm name
         /// (RFC 9864); accept it from this member until `jol authority migrated`.
@@ -93,7 +97,7 @@ pub enum AuthorityCommand {
         key: String,
         #[arg(long)]
         public_key: PathBuf,
-        #[arg(long, default_value_t = 730)]
+        #[arg(long, default_value_t = 730, value_parser = clap::value_parser!(i64).range(1..=MAX_DAYS))]
         days: i64,
     },
     /// Revoke a signing key from a time on (default now): earlier events stay valid.
@@ -143,7 +147,7 @@ pub enum AuthorityCommand {
     Sign {
         #[arg(long)]
         out: PathBuf,
-        #[arg(long, default_value_t = 30)]
+        #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(i64).range(1..=MAX_DAYS))]
         days: i64,
     },
     /// Print the draft manifest.

@@ -286,7 +286,7 @@ pub enum TokenCommand {
         #[arg(long)]
         purpose: String,
         /// Days until it expires (default: never).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=authority::MAX_DAYS))]
         expires: Option<i64>,
     },
     /// List the tokens (names, scopes, purposes, expiry; never the tokens).

@@ -18,7 +18,7 @@ use super::esco::{CodeLists, Labels};
 use super::profile;
 use super::score::{self, strings, Interner, Job, Seeker};
 use crate::event::identifiers::Pin;
-use crate::registry::kpi::SMALL_CELL;
+use crate::registry::kpi::{reveals_few, SMALL_CELL};
 use crate::registry::offers::{self, Offer, OfferKind};
 use crate::registry::view::PersonView;
 use crate::store::{Store, StoreError};
@@ -140,7 +140,8 @@ fn openings(offer: &Offer) -> u64 {
 }
 
 /// The skills gap of every region with open vacancies; `suppress` blanks person counts under
-/// [`SMALL_CELL`].
+/// [`SMALL_CELL`], and counts of those lacking a skill that leave fewer than that holding it
+/// ([`reveals_few`]).
 pub(crate) fn skills_gap(
     views: &[PersonView],
     vacancies: &[Offer],
@@ -180,7 +181,10 @@ pub(crate) fn skills_gap(
                 .take(SKILLS_PER_REGION)
                 .map(|(uri, demand)| {
                     let lacking = people.iter().filter(|p| !p.contains(&uri)).count() as u64;
-                    let shown = cell(lacking).filter(|_| cell(people.len() as u64).is_some());
+                    let whole = people.len() as u64;
+                    // Those who hold the skill are counted too: "all but two lack it" names
+                    // the two as much as "two lack it" does.
+                    let shown = Some(lacking).filter(|_| !suppress || !reveals_few(lacking, whole));
                     SkillGap {
                         label: CodeLists::get().skill(&uri).cloned(),
                         courses: teaching(&uri, &region, courses),
@@ -293,10 +297,20 @@ mod tests {
         let with = persons_with_a_match(&views, std::slice::from_ref(&painter)).unwrap();
         assert!(with.contains(&pin(0)) && !with.contains(&pin(6)));
         assert!(persons_with_a_match(&views, &[]).is_none());
+        // Five who hold both.
+        views.extend((7..12).map(|i| returnee(&pin(i), "KG-C", &[PAINT, PLASTER])));
 
-        let gap = skills_gap(&views, &[painter], &[course], true);
+        let gap = skills_gap(
+            &views,
+            std::slice::from_ref(&painter),
+            std::slice::from_ref(&course),
+            true,
+        );
         let c = &gap.regions["KG-C"];
-        assert_eq!((c.open_vacancies, c.openings, c.returnees), (1, 3, Some(7)));
+        assert_eq!(
+            (c.open_vacancies, c.openings, c.returnees),
+            (1, 3, Some(12))
+        );
         let plaster = c.skills.iter().find(|s| s.uri == PLASTER).unwrap();
         assert_eq!(plaster.returnees_lacking, Some(7));
         assert_eq!(plaster.courses[0].course_code, "C1");
@@ -304,5 +318,21 @@ mod tests {
         let paint = c.skills.iter().find(|s| s.uri == PAINT).unwrap();
         assert_eq!(paint.returnees_lacking, None);
         assert_eq!(paint.demand, 3);
+        // Four hold plastering: "all but four lack it" names the four; so does "all lack it".
+        for holders in [4, 0] {
+            let fewer = &views[..7 + holders];
+            let gap = skills_gap(
+                fewer,
+                std::slice::from_ref(&painter),
+                std::slice::from_ref(&course),
+                true,
+            );
+            let plaster = gap.regions["KG-C"].skills.iter().find(|s| s.uri == PLASTER);
+            assert_eq!(
+                plaster.unwrap().returnees_lacking,
+                None,
+                "{holders} hold it"
+            );
+        }
     }
 }

@@ -49,11 +49,11 @@
 use std::collections::{BTreeMap, HashSet};
 
 use serde::{Deserialize, Serialize};
-use time::{Date, Duration, Month};
+use time::{Date, Month};
 
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::vocab::{ContractDuration, Formality, Icse18, LabourForceStatus};
-use crate::registry::view::{PersonView, SIX_MONTHS_DAYS};
+use crate::registry::view::{days_after, elapsed, within, PersonView, SIX_MONTHS_DAYS};
 
 /// Cells with fewer persons than this are suppressed in exported figures.
 pub(crate) const SMALL_CELL: u64 = 5;
@@ -102,7 +102,8 @@ pub enum Blank {
     /// Its window has not elapsed for every person counted (censoring), or there is nothing to
     /// measure it against (no vacancies held).
     NotReportable,
-    /// A small cell: its numerator or denominator is under [`SMALL_CELL`].
+    /// A small cell: its numerator or denominator is under [`SMALL_CELL`], or the
+    /// denominator less the numerator is ([`reveals_few`]).
     Suppressed,
 }
 
@@ -351,10 +352,10 @@ pub fn compute(views: &[PersonView], p: &KpiParams, suppress: bool) -> KpiReport
             .max()
             .unwrap_or(p.as_of);
         let mut ind = indicators(members, p);
-        if end + Duration::days(REGISTRATION_DAYS) > p.as_of {
+        if !elapsed(end, REGISTRATION_DAYS, p.as_of) {
             ind.registration_coverage = Ratio::blank(Blank::NotReportable);
         }
-        if end + Duration::days(SIX_MONTHS_DAYS) > p.as_of {
+        if !elapsed(end, SIX_MONTHS_DAYS, p.as_of) {
             ind.employed_within_6_months = Ratio::blank(Blank::NotReportable);
             ind.in_employment_at_6_months = Ratio::blank(Blank::NotReportable);
         }
@@ -543,7 +544,6 @@ pub(crate) fn structure_category(v: &PersonView, day: Date) -> Category {
 }
 
 fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
-    let six = Duration::days(SIX_MONTHS_DAYS);
     let mut coverage = (0, 0);
     let mut information = (0, 0);
     let mut within6 = (0, 0);
@@ -555,33 +555,32 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
     let mut table: BTreeMap<Formality, BTreeMap<Icse18, Option<u64>>> = BTreeMap::new();
     for (v, ret) in people {
         let (v, ret) = (*v, *ret);
-        if ret + Duration::days(REGISTRATION_DAYS) <= p.as_of
-            && consents_to(v, &p.employment_service)
-        {
+        if elapsed(ret, REGISTRATION_DAYS, p.as_of) && consents_to(v, &p.employment_service) {
             coverage.1 += 1;
             let registered = v
                 .registration_date()
-                .is_some_and(|d| d >= ret && d <= ret + Duration::days(REGISTRATION_DAYS));
+                .is_some_and(|d| d >= ret && within(d, ret, REGISTRATION_DAYS));
             coverage.0 += u64::from(registered);
         }
         let first = v.first_employment(false).filter(|d| *d <= p.as_of);
         let known = v.has_employment_information(p.as_of);
         information.1 += 1;
         information.0 += u64::from(known);
-        if ret + six <= p.as_of && known {
+        let six_at = days_after(ret, SIX_MONTHS_DAYS).filter(|d| *d <= p.as_of);
+        if let (Some(six_at), true) = (six_at, known) {
             within6.1 += 1;
-            within6.0 += u64::from(first.is_some_and(|d| d <= ret + six));
+            within6.0 += u64::from(first.is_some_and(|d| d <= six_at));
             at6.1 += 1;
-            at6.0 += u64::from(v.spell_at(ret + six).is_some());
+            at6.0 += u64::from(v.spell_at(six_at).is_some());
         }
         let trained = v.enrolments.iter().filter_map(|e| e.completed_on).min();
         if let Some(done) = trained {
-            if done + six <= p.as_of && known {
+            if elapsed(done, SIX_MONTHS_DAYS, p.as_of) && known {
                 retraining.1 += 1;
                 let hired = v
                     .spells
                     .iter()
-                    .any(|s| s.start_date >= done && s.start_date <= done + six);
+                    .any(|s| s.start_date >= done && within(s.start_date, done, SIX_MONTHS_DAYS));
                 retraining.0 += u64::from(hired);
             }
         }
@@ -604,7 +603,8 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             true => TimeBucket::of(first.map(|d| (d - ret).whole_days())),
             false => TimeBucket::Unknown,
         });
-        let reference = p.structure_at.unwrap_or(ret + six);
+        let reference =
+            (p.structure_at.or_else(|| days_after(ret, SIX_MONTHS_DAYS))).unwrap_or(Date::MAX);
         if reference <= p.as_of && ret <= reference {
             structure.add(match known {
                 true => structure_category(v, reference),
@@ -644,7 +644,6 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
 
 /// The pathway's indicators for a group (see the module's conventions).
 fn pathway(people: &[(&PersonView, Date)], p: &KpiParams) -> Pathway {
-    let window = Duration::days(PLACEMENT_DAYS);
     let mut matched = (0, 0);
     let mut converted = (0, 0);
     let mut waits = Vec::new();
@@ -658,13 +657,13 @@ fn pathway(people: &[(&PersonView, Date)], p: &KpiParams) -> Pathway {
         let placement = v.first_placement().filter(|s| s.start_date <= p.as_of);
         let referrals: Vec<(Date, &str)> = v.vacancy_referrals().collect();
         if let Some(first) = referrals.iter().map(|(d, _)| *d).min() {
-            if first + window <= p.as_of {
+            if elapsed(first, PLACEMENT_DAYS, p.as_of) {
                 converted.1 += 1;
                 let placed = v.spells.iter().any(|s| {
                     referrals.iter().any(|(d, id)| {
                         s.vacancy_id.as_deref() == Some(*id)
                             && s.start_date >= *d
-                            && s.start_date <= *d + window
+                            && within(s.start_date, *d, PLACEMENT_DAYS)
                     })
                 });
                 converted.0 += u64::from(placed);
@@ -701,10 +700,38 @@ fn small(n: &mut Option<u64>) {
     }
 }
 
+/// Whether a count of `part` out of `whole` tells something of fewer than [`SMALL_CELL`]
+/// persons: the part is small, or what is left of the whole (the complement: "all but two",
+/// or "all of them", says as much of those few as "two" or "none" does).
+pub(crate) fn reveals_few(part: u64, whole: u64) -> bool {
+    part < SMALL_CELL || whole.saturating_sub(part) < SMALL_CELL
+}
+
 fn suppress_ratio(r: &mut Ratio) {
-    if r.denominator.is_some_and(|d| d < SMALL_CELL) || r.numerator.is_some_and(|n| n < SMALL_CELL)
-    {
+    let few = match (r.numerator, r.denominator) {
+        (Some(n), Some(d)) => d < SMALL_CELL || reveals_few(n, d),
+        (n, d) => n.or(d).is_some_and(|x| x < SMALL_CELL),
+    };
+    if few {
         *r = Ratio::blank(Blank::Suppressed);
+    }
+}
+
+/// Cells that add up to a total shown beside them: each small one suppressed, and when that
+/// leaves exactly one suppressed, the smallest of the others too (else the total less the
+/// others gives it back).
+fn suppress_partition(cells: &mut [&mut Option<u64>]) {
+    for n in cells.iter_mut() {
+        small(n);
+    }
+    if cells.iter().filter(|n| n.is_none()).count() == 1 {
+        if let Some(smallest) = cells
+            .iter_mut()
+            .filter(|n| n.is_some())
+            .min_by_key(|n| n.unwrap_or(u64::MAX))
+        {
+            **smallest = None;
+        }
     }
 }
 
@@ -727,18 +754,16 @@ fn suppress_indicators(i: &mut Indicators) {
         suppress_ratio(r);
     }
     let t = &mut i.time_to_first_employment;
-    for n in [
+    suppress_partition(&mut [
         &mut t.under_3_months,
         &mut t.months_3_to_6,
         &mut t.months_6_to_12,
         &mut t.over_12_months,
         &mut t.not_yet_employed,
         &mut t.unknown,
-    ] {
-        small(n);
-    }
+    ]);
     let s = &mut i.employment_structure;
-    for n in [
+    suppress_partition(&mut [
         &mut s.formal,
         &mut s.informal,
         &mut s.seasonal_temporary,
@@ -746,9 +771,7 @@ fn suppress_indicators(i: &mut Indicators) {
         &mut s.unemployed,
         &mut s.inactive,
         &mut s.unknown,
-    ] {
-        small(n);
-    }
+    ]);
     for row in i.formality_by_icse.values_mut() {
         row.values_mut().for_each(small);
     }
@@ -1219,6 +1242,61 @@ mod tests {
         assert_eq!(
             early.profiled_with_a_match,
             Ratio::blank(Blank::NotReportable)
+        );
+    }
+
+    /// `9999-12-31` (many registries' "unknown") as a return, a referral, a completed course
+    /// and the report's date: every window past the calendar's end is simply not elapsed, and
+    /// nothing panics (each addition of days to such a date used to).
+    #[test]
+    fn dates_at_the_calendar_s_end_count_as_windows_not_elapsed() {
+        let mut v = person("21503199012345", "9999-12-31");
+        v.referrals.push(Referral {
+            course_code: None,
+            provider_id: None,
+            vacancy_id: Some("V1".into()),
+            date: d("9999-12-31"),
+        });
+        v.enrolments.push(crate::registry::view::Enrolment {
+            enrolment_id: "E1".into(),
+            completed_on: Some(d("9999-12-31")),
+            ..Default::default()
+        });
+        known(&mut v, "9999-12-31");
+        for as_of in ["2024-10-15", "9999-12-31"] {
+            let r = compute(std::slice::from_ref(&v), &params(as_of), false);
+            assert_eq!(r.total.pathway.referral_to_placement, Ratio::of(0, 0));
+        }
+        let _ = v.derive(d("9999-12-31"));
+    }
+
+    /// A ratio is suppressed when few are counted on either side of it, and a breakdown that
+    /// adds up to its total never leaves a single suppressed cell to be worked out.
+    #[test]
+    fn few_on_either_side_of_a_ratio_or_a_lone_blank_in_a_breakdown_are_suppressed() {
+        let shown = |n, d| {
+            let mut r = Ratio::of(n, d);
+            suppress_ratio(&mut r);
+            r.blank.is_none()
+        };
+        assert!(shown(5, 10) && shown(7, 12));
+        assert!(!shown(4, 10), "four employed");
+        assert!(!shown(8, 10), "all but two employed");
+        assert!(!shown(5, 5), "everyone employed");
+        assert!(!shown(0, 20), "nobody employed");
+        let (mut a, mut b, mut c, mut d) = (Some(3), Some(9), Some(6), Some(20));
+        suppress_partition(&mut [&mut a, &mut b, &mut c, &mut d]);
+        assert_eq!(
+            (a, b, c, d),
+            (None, Some(9), None, Some(20)),
+            "the smallest other too"
+        );
+        let (mut a, mut b, mut c) = (Some(3), Some(2), Some(9));
+        suppress_partition(&mut [&mut a, &mut b, &mut c]);
+        assert_eq!(
+            (a, b, c),
+            (None, None, Some(9)),
+            "two blanks cannot be told apart"
         );
     }
 }

@@ -51,7 +51,9 @@ pub(crate) fn expired(
             let Some(days) = manifest.policy(t).and_then(|p| p.retention_days) else {
                 continue;
             };
-            if last + time::Duration::days(i64::from(days)) < today {
+            if crate::registry::view::days_after(last, i64::from(days))
+                .is_some_and(|end| end < today)
+            {
                 positions.push(e.position);
                 let basis = format!(
                     "retention of {t} set by the federation manifest (serial {}): {days} days after the person's last event",

@@ -146,10 +146,12 @@ pub(crate) fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lo
     if !projector::whole(store)? {
         return Ok(Lookup::ViewsRebuilding);
     }
+    // Read whether the node holds the person or not: a refusal of a person held must not take
+    // longer to come than one of a person not held.
+    let state: Option<ConsentState> = store.consent(pin.expose())?;
     let Some(view) = projector::person(store, pin)? else {
         return Ok(Lookup::NothingHeld);
     };
-    let state: Option<ConsentState> = store.consent(pin.expose())?;
     Ok(match served(store, view, state.as_ref(), user)? {
         Some(view) => Lookup::Served(Box::new(view)),
         None => Lookup::Refused,

@@ -34,6 +34,26 @@ use crate::policy::consent::Consent;
 /// Days after return that count as "six months" (183, as the KPIs define it).
 pub(crate) const SIX_MONTHS_DAYS: i64 = 183;
 
+/// The day `days` after `date`; `None` past the calendar's end. A business date is any
+/// `YYYY-MM-DD` the schemas accept (`9999-12-31` stands for "unknown" in many registries), and
+/// the calendar ends soon after: adding to such a date must not panic, and a window that ends
+/// past the calendar has not elapsed by any day.
+pub(crate) fn days_after(date: Date, days: i64) -> Option<Date> {
+    date.checked_add(Duration::days(days))
+}
+
+/// Whether the window of `days` from `date` has elapsed by `by` (one that ends past the
+/// calendar never has).
+pub(crate) fn elapsed(date: Date, days: i64, by: Date) -> bool {
+    days_after(date, days).is_some_and(|end| end <= by)
+}
+
+/// Whether `day` falls no later than `days` after `date` (always, when that is past the
+/// calendar's end).
+pub(crate) fn within(day: Date, date: Date, days: i64) -> bool {
+    days_after(date, days).is_none_or(|end| day <= end)
+}
+
 /// An event with its arrival position, as the projection takes it.
 #[derive(Debug, Clone)]
 pub(crate) struct Stored {
@@ -571,7 +591,7 @@ impl PersonView {
         let days_from_return = |d: Option<Date>| Some((d? - ret?).whole_days());
         let first = self.first_employment(false).filter(|d| *d <= as_of);
         let first_formal = self.first_employment(true).filter(|d| *d <= as_of);
-        let six_months = ret.map(|r| r + Duration::days(SIX_MONTHS_DAYS));
+        let six_months = ret.and_then(|r| days_after(r, SIX_MONTHS_DAYS));
         let employed_at_six = six_months
             .filter(|d| *d <= as_of)
             .map(|d| self.spell_at(d).is_some());
