@@ -140,9 +140,15 @@ pub enum Command {
     View {
         /// The person's PIN.
         pin: String,
-        /// The node's data dir.
+        /// The node's config (its member id, and where its store is; an embedded store's
+        /// node must be stopped).
         #[arg(long)]
-        data_dir: PathBuf,
+        config: PathBuf,
+        /// Why the operator reads, as a token's purpose (e.g. EMPLOYMENT_SERVICES): the view is
+        /// what a token with it may read, decided by the person's consent, and the purpose goes
+        /// to the person's access log.
+        #[arg(long)]
+        purpose: String,
         /// Reference date for derived facts (default today).
         #[arg(long)]
         as_of: Option<String>,
@@ -372,9 +378,10 @@ pub async fn run(command: Command) -> Result<()> {
         } => export(&config, pin, from.as_deref(), to.as_deref(), &out),
         Command::View {
             pin,
-            data_dir,
+            config,
+            purpose,
             as_of,
-        } => view(&pin, &data_dir, as_of.as_deref()),
+        } => view(&pin, &config, &purpose, as_of.as_deref()),
         Command::Kpi {
             data_dir,
             as_of,
@@ -741,42 +748,70 @@ fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
     }
 }
 
-fn view(pin: &str, data_dir: &Path, as_of: Option<&str>) -> Result<()> {
+fn view(pin: &str, config: &Path, purpose: &str, as_of: Option<&str>) -> Result<()> {
+    use crate::policy::access::{self, Access, Outcome};
+    use crate::registry::serve::{self, LocalUser, Lookup};
     let pin: crate::event::identifiers::Pin = pin.parse()?;
-    let store = open_offline(data_dir)?;
-    crate::registry::projector::catch_up(&store)?;
-    let Some(v) = crate::registry::projector::person(&store, &pin)? else {
-        // Asked about, as a refused lookup is on the API: the person's log says so.
-        let refused = crate::policy::access::Access::new(
-            &pin,
-            "registry view (jol view)",
-            crate::policy::access::Outcome::RefusedNothingHeld,
-        );
-        crate::policy::access::log(&store, &operator("view"), [refused])?;
-        bail!("this node holds no events about that person");
+    let config = NodeConfig::load(config)?;
+    let store = open_configured(&config)?;
+    if !matches!(config.store_location(), crate::store::Location::Postgres(_)) {
+        // A stopped node's views, brought up to its log (on PostgreSQL the replicas keep them).
+        crate::registry::projector::catch_up(&store)?;
+    }
+    let who = operator("view", purpose);
+    let what = "registry view (jol view)";
+    let user = LocalUser {
+        node: &config.member,
+        purpose,
     };
-    crate::policy::access::record_reads(
-        &store,
-        &operator("view"),
-        "registry view (jol view)",
-        [&pin],
-    )?;
-    let mut body = serde_json::to_value(&v)?;
-    body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
-    println!("{}", serde_json::to_string_pretty(&body)?);
-    Ok(())
+    let outcome = match serve::person(&store, &pin, user)? {
+        Lookup::Served(v) => {
+            access::record_reads(&store, &who, what, [&pin])?;
+            let mut body = serde_json::to_value(&v)?;
+            body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
+            println!("{}", serde_json::to_string_pretty(&body)?);
+            return Ok(());
+        }
+        Lookup::Refused => Outcome::RefusedNoConsent,
+        Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+        Lookup::ViewsRebuilding => bail!("the views are being projected again from the log: run jol rebuild-view, or wait for the node"),
+    };
+    // Asked about, as a refused lookup is on the API: the person's log says so, and the answer
+    // is the same whether the node holds nothing of them or nothing this purpose may read.
+    access::log(&store, &who, [Access::new(&pin, what, outcome)])?;
+    bail!("this node holds nothing about that person that the purpose {purpose} may read")
+}
+
+/// Write `bytes` to `path` readable by its owner alone (mode 0600, also when it existed): a
+/// file of personal data a command writes is no other local user's to read.
+fn write_owner_only(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
 /// The operator at this machine, for the access log of a command that reads personal data.
-fn operator(command: &str) -> crate::policy::access::Reader {
+fn operator(command: &str, purpose: &str) -> crate::policy::access::Reader {
     crate::policy::access::Reader::local(
         crate::policy::access::ReaderId::Console {
             command: command.to_string(),
         },
         std::env::var("USER").ok(),
-        Some("operator command on the node's machine".into()),
+        Some(purpose.to_string()),
     )
 }
+
+/// Why an operator command without a purpose of its own reads (an evidence bundle, the KPIs
+/// shown whole): said in the access log.
+const OPERATOR_COMMAND: &str = "operator command on the node's machine";
 
 fn kpi(
     data_dir: &Path,
@@ -794,7 +829,7 @@ fn kpi(
         // `suppress=false` on the API.
         crate::policy::access::record_reads(
             &store,
-            &operator("kpi"),
+            &operator("kpi", OPERATOR_COMMAND),
             "KPI figures with small cells shown (jol kpi --no-suppress)",
             views.iter().map(|v| &v.pin),
         )?;
@@ -944,11 +979,11 @@ fn export(
         .collect();
     crate::policy::access::record_reads(
         &store,
-        &operator("export"),
+        &operator("export", OPERATOR_COMMAND),
         "events exported in an evidence bundle (jol export)",
         &pins,
     )?;
-    std::fs::write(out, serde_json::to_vec_pretty(&bundle)?)
+    write_owner_only(out, &serde_json::to_vec_pretty(&bundle)?)
         .with_context(|| format!("cannot write {}", out.display()))?;
     println!(
         "{} events with tlog-proofs: {}",

@@ -768,18 +768,39 @@ fn every_path_that_shows_personal_data_logs_the_read_first() {
             "{expected}: {logged:?}"
         );
     }
-    // The command line reads a stopped node's data: logged too.
+    // The command line reads a stopped node's data, for a purpose, decided and logged too.
     node.stop();
-    jol([
-        "view".as_ref(),
-        pin.as_ref(),
-        "--data-dir".as_ref(),
-        dir.path().join("data").as_os_str(),
-    ]);
+    let view = |pin: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
+            .args(["view", pin, "--config", dir.config.to_str().unwrap()])
+            .args(["--purpose", OPERATOR_PURPOSE])
+            .output()
+            .unwrap()
+    };
+    let seen = view(&pin);
+    assert!(
+        seen.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seen.stderr)
+    );
+    assert!(String::from_utf8_lossy(&seen.stdout).contains(&pin));
+    // A person the node holds nothing about: refused as a token's lookup is, and logged.
+    let stranger = "21503199099999";
+    let refused = view(stranger);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("holds nothing about that person"), "{said}");
     let node = dir.start();
-    assert!(what(node.addr)
-        .iter()
-        .any(|w| w == "registry view (jol view)"));
+    let records = get(node.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
+    let read = &records["records"][0];
+    assert_eq!(read["what"], "registry view (jol view)", "{records}");
+    assert_eq!(read["purpose"], OPERATOR_PURPOSE);
+    assert_eq!(read["outcome"], "served");
+    let asked = get(node.addr, &format!("/api/v1/persons/{stranger}/access-log")).json();
+    assert_eq!(
+        asked["records"][0]["outcome"], "refused-nothing-held",
+        "{asked}"
+    );
     node.stop();
 }
 

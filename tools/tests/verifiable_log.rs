@@ -497,7 +497,12 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
 
     let bundle = fed.path("bundle.json");
     let config = fed.config("migration");
+    // A file left readable by others before: the bundle (personal data) is its owner's alone.
+    std::fs::write(&bundle, "").unwrap();
     export(&config, pin, &bundle);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&bundle).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     // The export is a read of the person's data: in their access log, as the operator's.
     let mig = fed.start("migration");
     let log = get(mig.addr, &format!("/api/v1/persons/{pin}/access-log")).json();
