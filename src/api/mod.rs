@@ -89,22 +89,45 @@ impl LocalApi {
     }
 
     /// Serve `route`: the caller is checked first when the route's access asks for a token,
-    /// then the route's handler answers.
+    /// then the route's handler answers: those that read a body or wait on the writer here,
+    /// the others ([`Self::serve_from_store`]) where blocking work may run.
     async fn serve(&self, route: Route<'_>, req: Request<Incoming>) -> Result<Response, Problem> {
         let caller = match route.access() {
             Access::Open => None,
             Access::Token(scope) => Some(self.authorize(&req, scope)?),
         };
+        match route {
+            Route::SignIn => self.sign_in(req).await,
+            Route::Publish => self.post_event(req).await,
+            Route::PublishBatch => self.post_batch(req).await,
+            Route::RevokeCredential { id } => self.revoke_credential(id, req).await,
+            Route::Erase { pin } => {
+                let purpose = signed_in(caller)?.reader().purpose;
+                self.post_erasure(req, pin, purpose).await
+            }
+            // Store reads, durable access-log writes and scans of every view: off the
+            // runtime's other tasks (peer sync, the feed, other callers), which it hands to
+            // its other threads meanwhile.
+            route => crate::cores::blocking(|| self.serve_from_store(route, &req, caller)),
+        }
+    }
+
+    /// Serve a route whose handler works on the store alone (see [`Self::serve`]).
+    fn serve_from_store(
+        &self,
+        route: Route<'_>,
+        req: &Request<Incoming>,
+        caller: Option<Caller>,
+    ) -> Result<Response, Problem> {
         let query = req.uri().query();
         match route {
             Route::Healthz => Ok(http::json(
                 StatusCode::OK,
                 &serde_json::json!({"status": "ok"}),
             )),
-            Route::Dashboard => Ok(self.dashboard_page(&req)),
+            Route::Dashboard => Ok(self.dashboard_page(req)),
             Route::SignInPage => Ok(dashboard::signin_page(StatusCode::OK, None)),
-            Route::SignIn => self.sign_in(req).await,
-            Route::SignOut => Ok(self.sign_out(&req)),
+            Route::SignOut => Ok(self.sign_out(req)),
             Route::OpenApi => Ok(http::json(StatusCode::OK, &openapi::local_api())),
             Route::Readyz => Ok(self.readyz()),
             Route::Metrics => Ok(http::with_type(
@@ -113,14 +136,12 @@ impl LocalApi {
                 self.metrics.render(),
             )),
             Route::Session => Ok(signed_in(caller)?.describe()),
-            Route::Publish => self.post_event(req).await,
-            Route::PublishBatch => self.post_batch(req).await,
             Route::Events => self.list_events(query, &signed_in(caller)?.reader()),
             Route::Event { id } => self.get_event(id, query, &signed_in(caller)?.reader()),
             Route::Quarantine => self.list_quarantine(query, &signed_in(caller)?),
-            Route::Person { pin } => self.get_person(&req, pin, &signed_in(caller)?.reader()),
+            Route::Person { pin } => self.get_person(req, pin, &signed_in(caller)?.reader()),
             Route::AccessLog { pin } => self.get_access_log(pin, &signed_in(caller)?),
-            Route::Kpi => self.get_kpi(&req, &signed_in(caller)?),
+            Route::Kpi => self.get_kpi(req, &signed_in(caller)?),
             Route::KpiReports => self.kpi_reports(),
             Route::KpiReport { month } => self.kpi_report(month),
             Route::SkillsGap => self.skills_gap(query, &signed_in(caller)?),
@@ -128,24 +149,27 @@ impl LocalApi {
                 self.list_offers(crate::registry::offers::OfferKind::Vacancy, query)
             }
             Route::Courses => self.list_offers(crate::registry::offers::OfferKind::Course, query),
-            Route::Matches { pin } => self.person_matches(&req, pin, &signed_in(caller)?.reader()),
+            Route::Matches { pin } => self.person_matches(req, pin, &signed_in(caller)?.reader()),
             Route::PersonCourses { pin } => self.person_courses(pin, &signed_in(caller)?.reader()),
             Route::PersonCredentials { pin } => {
                 self.person_credentials(pin, &signed_in(caller)?.reader())
             }
-            Route::RevokeCredential { id } => self.revoke_credential(id, req).await,
-            Route::Erase { pin } => {
-                let purpose = signed_in(caller)?.reader().purpose;
-                self.post_erasure(req, pin, purpose).await
-            }
             Route::Erasure { id } => self.get_erasure(id),
             Route::Candidates { id } => {
-                self.vacancy_candidates(&req, id, &signed_in(caller)?.reader())
+                self.vacancy_candidates(req, id, &signed_in(caller)?.reader())
             }
             Route::Checkpoint => crate::federation::proofs::checkpoint(&self.store),
             Route::Tile { tile } => crate::federation::proofs::tile(&self.store, &tile.join("/")),
             Route::InclusionProof => crate::federation::proofs::inclusion(&self.store, query),
             Route::ConsistencyProof => crate::federation::proofs::consistency(&self.store, query),
+            Route::SignIn
+            | Route::Publish
+            | Route::PublishBatch
+            | Route::RevokeCredential { .. }
+            | Route::Erase { .. } => Err(Problem::new(
+                ProblemKind::Internal,
+                "an asynchronous route reached the store's dispatcher",
+            )),
         }
     }
 

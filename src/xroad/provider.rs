@@ -68,12 +68,16 @@ impl ProviderFace {
                     .serve(&client, &official, req, resource, self.max_wait_secs)
                     .await
             }
+            // A store read with a durable access-log write, and a scan of every view: off the
+            // runtime's other tasks, which it hands to its other threads meanwhile.
             Service::Persons => match resource.strip_prefix("/persons/") {
-                Some(pin) if req.method() == Method::GET => self.person(&req, &client, pin),
+                Some(pin) if req.method() == Method::GET => {
+                    crate::cores::blocking(|| self.person(&req, &client, pin))
+                }
                 _ => Err(not_found()),
             },
             Service::Kpi if req.method() == Method::GET && resource == "/kpi" => {
-                self.kpi(&req, &client)
+                crate::cores::blocking(|| self.kpi(&req, &client))
             }
             Service::Kpi => Err(not_found()),
         };
