@@ -102,6 +102,9 @@ impl LocalApi {
     /// refused them all would let anyone who can reach the page lock them out with a few wrong
     /// tokens a minute. Guessing gains nothing from it: a token is 256 random bits.
     pub(super) async fn sign_in(&self, req: Request<Incoming>) -> Result<Response, Problem> {
+        // A page of another origin cannot sign a browser in to a session of its choosing
+        // (a form sent without an Origin did not come from our page).
+        super::origin::session_may_change_state(&req)?;
         // Without an address (not from the listener) the unspecified one: one shared budget.
         let client = req.extensions().get::<ClientAddr>().map_or(
             std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
@@ -141,12 +144,15 @@ impl LocalApi {
     }
 
     /// `POST /signout`: the session ends and its cookie is removed.
-    pub(super) fn sign_out(&self, req: &Request<Incoming>) -> Response {
+    pub(super) fn sign_out(&self, req: &Request<Incoming>) -> Result<Response, Problem> {
+        // Ending a session changes state by its cookie alone: the same Origin rule as every
+        // other such request (a page on another port of the host could sign officials out).
+        super::origin::session_may_change_state(req)?;
         let cookie = self.sessions.cookie();
         if let Some(id) = cookie.id_of(req) {
             self.sessions.close(id);
         }
-        see_other("/signin", Some(cookie.clear()))
+        Ok(see_other("/signin", Some(cookie.clear())))
     }
 }
 
@@ -172,7 +178,6 @@ fn see_other(location: &'static str, cookie: Option<HeaderValue>) -> Response {
     response
 }
 
-/// Pages with personal data or sessions are never cached.
 /// What every answer of the dashboard's own pages carries: never cached (the page shows persons
 /// as the session's token may see them), never framed by another page (a framing page could
 /// overlay it and take a signed-in official's clicks), its type never guessed.

@@ -127,7 +127,7 @@ impl LocalApi {
             )),
             Route::Dashboard => Ok(self.dashboard_page(req)),
             Route::SignInPage => Ok(dashboard::signin_page(StatusCode::OK, None)),
-            Route::SignOut => Ok(self.sign_out(req)),
+            Route::SignOut => self.sign_out(req),
             Route::OpenApi => Ok(http::json(StatusCode::OK, &openapi::local_api())),
             Route::Readyz => Ok(self.readyz()),
             Route::Metrics => Ok(http::with_type(

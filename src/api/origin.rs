@@ -76,9 +76,10 @@ fn changes_state(method: &Method) -> bool {
     !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
 }
 
-/// A state change whose only credential is a dashboard session's cookie must carry an `Origin`
-/// ([`HostNames::check`] has made sure it is our own): a browser sends one with every such
-/// request of a page, and a request without one did not come from our page. The cookie's
+/// A state change whose only credential is a dashboard session's cookie (and signing in or out,
+/// which makes or ends one) must carry an `Origin` ([`HostNames::check`] has made sure it is
+/// our own): a browser sends one with every such request of a page, and a request without one
+/// did not come from our page. The cookie's
 /// SameSite=Strict keeps other sites out; this keeps out what SameSite counts as the same
 /// site (another port of the same host) in a browser that leaves `Origin` out.
 pub(crate) fn session_may_change_state<B>(req: &Request<B>) -> Result<(), Problem> {

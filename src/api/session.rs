@@ -15,9 +15,9 @@
 //! **At most `[local] max_sessions` are live.** Signing in when that many are ends the session
 //! used least recently, rather than refusing the sign-in: sessions abandoned without signing out
 //! (a closed browser) would otherwise keep the desk that signs in now out for up to 30 idle
-//! minutes. One token holds at most [`PER_TOKEN`] of them: signing in with it beyond that ends
-//! its own session used least recently, so whoever holds a valid token and opens sessions in a
-//! loop pushes out nobody else's.
+//! minutes. One token holds at most `[local] sessions_per_token` of them: signing in with it
+//! beyond that ends its own session used least recently, so whoever holds a valid token and
+//! opens sessions in a loop pushes out nobody else's.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -31,9 +31,6 @@ use hyper::Request;
 pub(crate) const IDLE: Duration = Duration::from_secs(30 * 60);
 /// …and at the latest this long after sign-in.
 pub(crate) const LIFETIME: Duration = Duration::from_secs(8 * 60 * 60);
-
-/// The most sessions one token holds at once (a desk's few browsers).
-pub(crate) const PER_TOKEN: usize = 8;
 
 /// The session cookie of one listener.
 #[derive(Debug, Clone)]
@@ -107,15 +104,18 @@ impl Session {
 pub(crate) struct Sessions {
     cookie: SessionCookie,
     max: usize,
+    per_token: usize,
     open: Mutex<HashMap<String, Session>>,
 }
 
 impl Sessions {
-    /// At most `max_sessions` (at least one) live at once.
-    pub(crate) fn new(cookie: SessionCookie, max_sessions: usize) -> Sessions {
+    /// At most `max_sessions` (at least one) live at once, `per_token` (at least one) of them
+    /// one token's.
+    pub(crate) fn new(cookie: SessionCookie, max_sessions: usize, per_token: usize) -> Sessions {
         Sessions {
             cookie,
             max: max_sessions.max(1),
+            per_token: per_token.max(1),
             open: Mutex::default(),
         }
     }
@@ -125,7 +125,7 @@ impl Sessions {
     }
 
     /// Open a session for the token with this digest; returns the new session id. When the
-    /// token holds [`PER_TOKEN`] sessions its own used least recently ends; when the listener's
+    /// token holds its share of sessions its own used least recently ends; when the listener's
     /// cap is reached, the session used least recently ends.
     pub(crate) fn open(&self, token_digest: &str) -> String {
         use base64::Engine;
@@ -135,7 +135,7 @@ impl Sessions {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         open.retain(|_, s| s.is_live(now));
         let own = |s: &Session| s.token_digest == token_digest;
-        while open.values().filter(|s| own(s)).count() >= PER_TOKEN {
+        while open.values().filter(|s| own(s)).count() >= self.per_token {
             end_least_recently_used(&mut open, own);
         }
         while open.len() >= self.max {
@@ -201,7 +201,7 @@ mod tests {
 
     #[test]
     fn a_session_names_its_token_until_it_is_closed() {
-        let sessions = Sessions::new(cookie(8080), 64);
+        let sessions = Sessions::new(cookie(8080), 64, 8);
         let id = sessions.open("abc");
         assert_eq!(id.len(), 43, "256 random bits, base64url");
         assert_eq!(sessions.token_digest(&id).as_deref(), Some("abc"));
@@ -212,7 +212,7 @@ mod tests {
 
     #[test]
     fn at_the_cap_the_session_used_least_recently_ends() {
-        let sessions = Sessions::new(cookie(8080), 2);
+        let sessions = Sessions::new(cookie(8080), 2, 8);
         let first = sessions.open("a");
         let second = sessions.open("b");
         // The first is used after the second: the second is now the least recently used.
@@ -225,7 +225,7 @@ mod tests {
 
     #[test]
     fn a_token_signing_in_in_a_loop_ends_only_its_own_sessions() {
-        let sessions = Sessions::new(cookie(8080), 64);
+        let sessions = Sessions::new(cookie(8080), 64, 8);
         let desk = sessions.open("desk");
         let looped: Vec<String> = (0..100).map(|_| sessions.open("loop")).collect();
         assert!(sessions.token_digest(&desk).is_some(), "nobody else's ends");
@@ -233,7 +233,7 @@ mod tests {
             .iter()
             .filter(|id| sessions.token_digest(id).is_some())
             .count();
-        assert_eq!(live, PER_TOKEN);
+        assert_eq!(live, 8);
         assert!(sessions.token_digest(looped.last().unwrap()).is_some());
     }
 

@@ -52,7 +52,13 @@ pub enum IssuerError {
     /// Revoked before.
     #[error("the credential was revoked before")]
     AlreadyRevoked,
+    /// The status list says an entry chosen as free was given before, to another credential.
+    #[error("status list entry {0} was given to another credential before: the list and the issuer's records disagree (restore the store from a backup)")]
+    StatusEntryTaken(u64),
 }
+
+/// How long a public request for the status list waits for its read (the read goes on).
+const STATUS_READ_WAIT: Duration = Duration::from_secs(10);
 
 /// The node's credential issuer: its settings, its key, and the status list token it serves.
 pub struct Issuer {
@@ -108,9 +114,25 @@ impl Issuer {
     /// store is read off the runtime's threads, one read at a time, and every request that
     /// waited for a read that began after it arrived takes that read's token. A flood of
     /// requests costs one read in flight, not a thread each (on PostgreSQL a read holds its
-    /// thread until the database answers), and no answer is older than its request.
+    /// thread until the database answers), and no answer is older than its request. The read
+    /// runs in a task of its own, holding the turn until it ends: a client that goes away does
+    /// not let the next read start beside it. A client waits at most [`STATUS_READ_WAIT`].
     pub async fn status_token_for_anyone(self: &Arc<Self>) -> Result<String, StoreError> {
         let arrived = Instant::now();
+        let issuer = Arc::clone(self);
+        let read = tokio::spawn(async move { issuer.status_token_read_after(arrived).await });
+        match tokio::time::timeout(STATUS_READ_WAIT, read).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(_)) => Err(StoreError::Corrupt("the status list read ended early")),
+            Err(_) => Err(StoreError::Corrupt("the status list read takes too long")),
+        }
+    }
+
+    /// The token of a read of the list begun at or after `arrived`: the last one, or a new one.
+    async fn status_token_read_after(
+        self: Arc<Self>,
+        arrived: Instant,
+    ) -> Result<String, StoreError> {
         let mut last_read = self.status_read.lock().await;
         if let Some((read_at, token)) = last_read.as_ref() {
             if *read_at >= arrived {
@@ -118,7 +140,7 @@ impl Issuer {
             }
         }
         let read_at = Instant::now();
-        let issuer = Arc::clone(self);
+        let issuer = Arc::clone(&self);
         let token = tokio::task::spawn_blocking(move || issuer.status_token())
             .await
             .map_err(|_| StoreError::Corrupt("the status list read ended early"))??;
@@ -224,8 +246,17 @@ impl Issuer {
     fn keep_issued(&self, pin: &str, held: &Held, position: u64) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
-        // False only when this credential's entry was stored before (a retry): it stays its.
-        list.take(held.status_idx);
+        if !list.take(held.status_idx) {
+            // Taken before: by this credential (its entry names it), or the list and the
+            // entries disagree, and two credentials would share a bit.
+            let ours = self
+                .store
+                .credential_entry::<Entry>(&held.id)?
+                .is_some_and(|e| e.status_idx == held.status_idx);
+            if !ours {
+                return Err(IssuerError::StatusEntryTaken(held.status_idx));
+            }
+        }
         self.write_copy_if(
             pin,
             held,
@@ -389,6 +420,9 @@ impl Issuer {
             Some((_, held)) => Some(held.entry()),
             None => self.store.credential_entry::<Entry>(id)?,
         }) else {
+            // Published, then its holder erased before this node kept entries: nothing here
+            // says which bit is the credential's.
+            tracing::warn!(credential = %id, "a revocation published before a stop names a credential this node no longer knows the status entry of; its status bit is not set");
             return Ok(());
         };
         let set = StatusList::load(&self.store)?.is_revoked(entry.status_idx) == Some(true);

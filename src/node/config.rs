@@ -232,8 +232,13 @@ pub struct LocalConfig {
     /// Dashboard sessions live at once; signing in beyond it ends the one used least recently.
     #[serde(default = "default_max_sessions")]
     pub(crate) max_sessions: usize,
+    /// Dashboard sessions one token holds at once; signing in with it beyond that ends its own
+    /// session used least recently (a shared desk token: its number of browsers).
+    #[serde(default = "default_sessions_per_token")]
+    pub(crate) sessions_per_token: usize,
     /// Browsers reach the dashboard over TLS, through a reverse proxy that ends it (`https://`):
-    /// the session cookie is `Secure`, never sent over plain HTTP.
+    /// the session cookie is `Secure`, never sent over plain HTTP. The proxy must pass the
+    /// browser's `Host` on (or name it in `names`): the page's `Origin` is checked against it.
     #[serde(default)]
     pub(crate) session_cookie_secure: bool,
     /// Refused dashboard sign-ins one client address may make a minute; beyond it every wrong
@@ -276,6 +281,10 @@ fn default_body_timeout() -> u64 {
 fn default_max_connections() -> usize {
     1024
 }
+fn default_sessions_per_token() -> usize {
+    8
+}
+
 fn default_max_sessions() -> usize {
     64
 }
@@ -299,6 +308,7 @@ impl Default for LocalConfig {
             requests_per_token_per_second: default_rate(),
             max_connections: default_max_connections(),
             max_sessions: default_max_sessions(),
+            sessions_per_token: default_sessions_per_token(),
             session_cookie_secure: false,
             signin_failures_per_minute: default_signin_failures(),
             webhook: None,
@@ -358,6 +368,9 @@ impl NodeConfig {
         }
         if c.local.max_sessions == 0 {
             return Err(ConfigProblem::Zero("local.max_sessions"));
+        }
+        if c.local.sessions_per_token == 0 {
+            return Err(ConfigProblem::Zero("local.sessions_per_token"));
         }
         if c.local.signin_failures_per_minute == 0 {
             return Err(ConfigProblem::Zero("local.signin_failures_per_minute"));

@@ -500,6 +500,7 @@ async fn start_local_api(
         sessions: crate::api::session::Sessions::new(
             crate::api::session::SessionCookie::for_listener(addr, local.session_cookie_secure),
             local.max_sessions,
+            local.sessions_per_token,
         ),
         role,
         credentials: opened.issuer,

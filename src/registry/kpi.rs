@@ -603,9 +603,9 @@ fn indicators(people: &[(&PersonView, Date)], p: &KpiParams) -> Indicators {
             true => TimeBucket::of(first.map(|d| (d - ret).whole_days())),
             false => TimeBucket::Unknown,
         });
-        let reference =
-            (p.structure_at.or_else(|| days_after(ret, SIX_MONTHS_DAYS))).unwrap_or(Date::MAX);
-        if reference <= p.as_of && ret <= reference {
+        // Six months after a return past the calendar's end never comes: not counted.
+        let reference = p.structure_at.or_else(|| days_after(ret, SIX_MONTHS_DAYS));
+        if let Some(reference) = reference.filter(|r| *r <= p.as_of && ret <= *r) {
             structure.add(match known {
                 true => structure_category(v, reference),
                 false => Category::Unknown,
@@ -793,6 +793,76 @@ fn suppress_report(r: &mut KpiReport) {
     r.cohorts.values_mut().for_each(suppress_indicators);
     for groups in r.breakdowns.values_mut() {
         groups.values_mut().for_each(suppress_indicators);
+    }
+    suppress_across(&r.total, r.cohorts.values_mut());
+    for groups in r.breakdowns.values_mut() {
+        suppress_across(&r.total, groups.values_mut());
+    }
+}
+
+/// Groups whose figures add up to the total's (the cohorts; a breakdown's groups): for each
+/// figure the total shows, where exactly one group's is blank, the smallest other group's is
+/// blanked too (else the total less the others gives it back). A ratio goes blank whole, a
+/// median with its count.
+fn suppress_across<'a>(total: &Indicators, groups: impl Iterator<Item = &'a mut Indicators>) {
+    let mut groups: Vec<&mut Indicators> = groups.collect();
+    if groups.len() < 2 {
+        return;
+    }
+    let total = serde_json::to_value(total).unwrap_or_default();
+    let mut values: Vec<serde_json::Value> = groups
+        .iter()
+        .map(|g| serde_json::to_value(&**g).unwrap_or_default())
+        .collect();
+    let mut counts = Vec::new();
+    counts_in(&total, String::new(), &mut counts);
+    for path in counts {
+        // A count a group does not have at all (a table's cell nobody is in) is a known zero.
+        let blank = |v: &serde_json::Value| v.pointer(&path).is_some_and(|c| c.is_null());
+        if values.iter().filter(|v| blank(v)).count() != 1 {
+            continue;
+        }
+        let smallest = (values.iter().enumerate())
+            .filter_map(|(i, v)| v.pointer(&path)?.as_u64().map(|n| (n, i)))
+            .min();
+        if let Some((_, i)) = smallest {
+            blank_at(&mut values[i], &path);
+        }
+    }
+    for (group, value) in groups.iter_mut().zip(values) {
+        if let Ok(blanked) = serde_json::from_value(value) {
+            **group = blanked;
+        }
+    }
+}
+
+/// The pointers of every count in `value` (not the rates and medians derived from them).
+fn counts_in(value: &serde_json::Value, at: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(members) => {
+            for (name, member) in members {
+                counts_in(member, format!("{at}/{name}"), out);
+            }
+        }
+        serde_json::Value::Number(n) if n.is_u64() && !at.ends_with("/rate") => {
+            out.push(at);
+        }
+        _ => {}
+    }
+}
+
+/// Blank the count at `path`: the whole ratio or median it belongs to, else the count alone.
+fn blank_at(value: &mut serde_json::Value, path: &str) {
+    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+    let Some(holder) = value.pointer_mut(parent) else {
+        return;
+    };
+    if holder.get("denominator").is_some() {
+        *holder = serde_json::to_value(Ratio::blank(Blank::Suppressed)).unwrap_or_default();
+    } else if holder.get("days").is_some() {
+        *holder = serde_json::to_value(Median::default()).unwrap_or_default();
+    } else if let Some(count) = value.pointer_mut(path) {
+        *count = serde_json::Value::Null;
     }
 }
 
@@ -1298,5 +1368,34 @@ mod tests {
             (None, None, Some(9)),
             "two blanks cannot be told apart"
         );
+    }
+
+    /// A group's figure blanked alone would come back as the total less the other groups':
+    /// the smallest other group's is blanked with it, for every figure the total shows.
+    #[test]
+    fn no_group_s_blank_figure_is_the_total_less_the_others() {
+        let group = |persons: Option<u64>, employed: Ratio| Indicators {
+            persons,
+            employed_within_6_months: employed,
+            ..Indicators::default()
+        };
+        let total = group(Some(40), Ratio::of(20, 40));
+        let mut a = group(None, Ratio::blank(Blank::Suppressed));
+        let mut b = group(Some(18), Ratio::of(9, 18));
+        let mut c = group(Some(19), Ratio::of(8, 19));
+        suppress_across(&total, [&mut a, &mut b, &mut c].into_iter());
+        assert_eq!(
+            (b.persons, c.persons),
+            (None, Some(19)),
+            "the smallest other goes"
+        );
+        assert_eq!(b.employed_within_6_months, Ratio::blank(Blank::Suppressed));
+        assert_eq!(c.employed_within_6_months, Ratio::of(8, 19));
+        // Two blanks already: nothing more.
+        let mut d = group(None, Ratio::blank(Blank::Suppressed));
+        let mut e = group(Some(30), Ratio::of(15, 30));
+        let before = e.clone();
+        suppress_across(&total, [&mut a, &mut d, &mut e].into_iter());
+        assert_eq!(e, before);
     }
 }

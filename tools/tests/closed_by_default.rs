@@ -164,14 +164,7 @@ fn a_tokens_file_that_stops_parsing_refuses_every_token_until_it_is_repaired() {
         );
     }
     // The dashboard's way in is shut too.
-    let signin = anonymous(
-        node.addr,
-        "POST",
-        "/signin",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
-        format!("token={}", token_of(node.addr)).as_bytes(),
-    )
-    .unwrap();
+    let signin = sign_in(node.addr, &token_of(node.addr));
     assert_eq!(signin.status, 401);
     // Logged once for this version of the file, however often it is asked.
     let logged = || log.lines_with("tokens file cannot be read").len();
@@ -289,13 +282,18 @@ fn under_an_expired_manifest_no_face_serves_members_anything_but_the_manifest() 
     mig.stop();
 }
 
-/// Sign in to a node's dashboard with `token`: the answer.
+/// Sign in to a node's dashboard with `token`, from its own page (as a browser sends the form,
+/// with the page's `Origin`): the answer.
 fn sign_in(addr: std::net::SocketAddr, token: &str) -> Answer {
+    let origin = format!("http://{addr}");
     anonymous(
         addr,
         "POST",
         "/signin",
-        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &[
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Origin", origin.as_str()),
+        ],
         format!("token={token}").as_bytes(),
     )
     .unwrap()
@@ -332,6 +330,27 @@ fn a_dashboard_session_belongs_to_its_own_listener() {
     assert_eq!((signed_a.status, signed_b.status), (303, 303));
     let (cookie_a, attributes) = set_cookie(&signed_a);
     let (cookie_b, _) = set_cookie(&signed_b);
+    // Signing in or out without the page's Origin (a form another port of the host sent):
+    // refused, and the session stays.
+    let bare_signin = anonymous(
+        a.addr,
+        "POST",
+        "/signin",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        format!("token={}", token_of(a.addr)).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(bare_signin.status, 403);
+    let bare_signout = anonymous(
+        a.addr,
+        "POST",
+        "/signout",
+        &[("Cookie", cookie_a.as_str())],
+        b"",
+    )
+    .unwrap();
+    assert_eq!(bare_signout.status, 403);
+    assert_eq!(session_with(a.addr, &cookie_a), 200, "still signed in");
     // A session's cookie changes state only with the page's Origin beside it.
     let publish = |origin: &[(&str, &str)]| {
         let mut headers = vec![

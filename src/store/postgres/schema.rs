@@ -35,6 +35,13 @@ END $$;
     r#"
 COMMENT ON TABLE jol_kv IS 'jol: every key space in one ordered table; person views (prefix P) are LZ4-packed from schema 2';
 "#,
+    // 3: the credential issuer's status list is stored with the entries it has given (its
+    // entries drawn at random, `credentials/status.rs`); a jol before it would read the list
+    // shifted and serve wrong statuses, so the version keeps it from starting on the database.
+    // Nothing to rewrite: a list stored before reads back with its entries given in order.
+    r#"
+COMMENT ON TABLE jol_kv IS 'jol: every key space in one ordered table; person views (prefix P) are LZ4-packed from schema 2; the status list (meta status-list) holds its given entries from schema 3';
+"#,
 ];
 
 /// Every table the migrations create (what `jol store compact` rewrites).
