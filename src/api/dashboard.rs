@@ -36,6 +36,8 @@ pub(crate) enum SignInRefusal {
     NoDashboardScope,
     /// The tokens file cannot be read: no token signs in (not the caller's doing).
     TokensUnreadable,
+    /// The form did not come from the node's own page (no `Origin`).
+    NotFromOurPage,
 }
 
 impl SignInRefusal {
@@ -50,18 +52,26 @@ impl SignInRefusal {
             SignInRefusal::TokensUnreadable => {
                 "This node cannot read its token list: no token can sign in until an operator repairs it."
             }
+            SignInRefusal::NotFromOurPage => {
+                "Sign in from this page: the form you sent did not say it came from it."
+            }
         }
     }
 
     /// Whether the refusal spends the client address's budget (a wrong token does; the node's
     /// own trouble does not).
     fn counts(self) -> bool {
-        !matches!(self, SignInRefusal::TokensUnreadable)
+        !matches!(
+            self,
+            SignInRefusal::TokensUnreadable | SignInRefusal::NotFromOurPage
+        )
     }
 
     fn page(self) -> Response {
         let status = match self {
-            SignInRefusal::NoDashboardScope => StatusCode::FORBIDDEN,
+            SignInRefusal::NoDashboardScope | SignInRefusal::NotFromOurPage => {
+                StatusCode::FORBIDDEN
+            }
             SignInRefusal::UnknownToken | SignInRefusal::TokensUnreadable => {
                 StatusCode::UNAUTHORIZED
             }
@@ -104,7 +114,9 @@ impl LocalApi {
     pub(super) async fn sign_in(&self, req: Request<Incoming>) -> Result<Response, Problem> {
         // A page of another origin cannot sign a browser in to a session of its choosing
         // (a form sent without an Origin did not come from our page).
-        super::origin::session_may_change_state(&req)?;
+        if super::origin::session_may_change_state(&req).is_err() {
+            return Ok(SignInRefusal::NotFromOurPage.page());
+        }
         // Without an address (not from the listener) the unspecified one: one shared budget.
         let client = req.extensions().get::<ClientAddr>().map_or(
             std::net::IpAddr::from(std::net::Ipv6Addr::UNSPECIFIED),
@@ -182,23 +194,18 @@ fn see_other(location: &'static str, cookie: Option<HeaderValue>) -> Response {
 /// as the session's token may see them), never framed by another page (a framing page could
 /// overlay it and take a signed-in official's clicks), its type never guessed.
 fn no_store(response: &mut Response) {
+    use hyper::header::{
+        CACHE_CONTROL, CONTENT_SECURITY_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+    };
     let headers = response.headers_mut();
-    headers.insert(
-        hyper::header::CACHE_CONTROL,
-        HeaderValue::from_static("no-store"),
-    );
-    headers.insert(
-        hyper::header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("frame-ancestors 'none'"),
-    );
-    headers.insert(
-        hyper::header::X_FRAME_OPTIONS,
-        HeaderValue::from_static("DENY"),
-    );
-    headers.insert(
-        hyper::header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    for (name, value) in [
+        (CACHE_CONTROL, "no-store"),
+        (CONTENT_SECURITY_POLICY, "frame-ancestors 'none'"),
+        (X_FRAME_OPTIONS, "DENY"),
+        (X_CONTENT_TYPE_OPTIONS, "nosniff"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
 }
 
 /// A field of an `application/x-www-form-urlencoded` body, percent-decoded.

@@ -60,6 +60,9 @@ pub enum IssuerError {
 /// How long a public request for the status list waits for its read (the read goes on).
 const STATUS_READ_WAIT: Duration = Duration::from_secs(10);
 
+/// How many public requests for the status list may wait for a read at once.
+const STATUS_WAITING: usize = 256;
+
 /// The node's credential issuer: its settings, its key, and the status list token it serves.
 pub struct Issuer {
     /// `[credentials]`.
@@ -78,6 +81,8 @@ pub struct Issuer {
     token: RwLock<(Vec<u8>, String)>,
     /// The public listener's last read of the list: when it began, and the token it gave.
     status_read: tokio::sync::Mutex<Option<(Instant, String)>>,
+    /// Public requests for the list waiting for a read, at most [`STATUS_WAITING`].
+    status_waiting: Arc<tokio::sync::Semaphore>,
 }
 
 impl Issuer {
@@ -99,6 +104,7 @@ impl Issuer {
             list: Mutex::new(()),
             token: RwLock::new((Vec::new(), String::new())),
             status_read: tokio::sync::Mutex::new(None),
+            status_waiting: Arc::new(tokio::sync::Semaphore::new(STATUS_WAITING)),
         };
         issuer.resign(&list);
         Ok(issuer)
@@ -119,8 +125,18 @@ impl Issuer {
     /// not let the next read start beside it. A client waits at most [`STATUS_READ_WAIT`].
     pub async fn status_token_for_anyone(self: &Arc<Self>) -> Result<String, StoreError> {
         let arrived = Instant::now();
+        // Bounded: while a read hangs (a database that does not answer), requests beyond the
+        // bound are refused at once rather than each leaving a task behind.
+        let Ok(waiting) = Arc::clone(&self.status_waiting).try_acquire_owned() else {
+            return Err(StoreError::Corrupt(
+                "too many status list requests wait for a read",
+            ));
+        };
         let issuer = Arc::clone(self);
-        let read = tokio::spawn(async move { issuer.status_token_read_after(arrived).await });
+        let read = tokio::spawn(async move {
+            let _waiting = waiting;
+            issuer.status_token_read_after(arrived).await
+        });
         match tokio::time::timeout(STATUS_READ_WAIT, read).await {
             Ok(Ok(answer)) => answer,
             Ok(Err(_)) => Err(StoreError::Corrupt("the status list read ended early")),

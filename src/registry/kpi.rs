@@ -800,40 +800,97 @@ fn suppress_report(r: &mut KpiReport) {
     }
 }
 
-/// Groups whose figures add up to the total's (the cohorts; a breakdown's groups): for each
-/// figure the total shows, where exactly one group's is blank, the smallest other group's is
-/// blanked too (else the total less the others gives it back). A ratio goes blank whole, a
-/// median with its count.
+/// Groups whose figures add up to the total's (the cohorts; a breakdown's groups). A figure
+/// suppressed in one group alone would come back as the total less the others', and several
+/// suppressed whose sum is small would tell that sum; so while some figure the total shows is
+/// blank in exactly one group, or in groups whose figures add up to fewer than [`SMALL_CELL`],
+/// the smallest group (by persons) not blank there is suppressed whole: every figure of it,
+/// so that no identity between its figures (a ratio's denominator is its persons; the
+/// buckets add up to them) gives one back. A figure a group cannot report yet (its window has
+/// not elapsed) is left as it is: its group's elapsed part stays in the total (not hidden
+/// here; a decision for the data protection officer).
 fn suppress_across<'a>(total: &Indicators, groups: impl Iterator<Item = &'a mut Indicators>) {
     let mut groups: Vec<&mut Indicators> = groups.collect();
     if groups.len() < 2 {
         return;
     }
-    let total = serde_json::to_value(total).unwrap_or_default();
+    let Ok(total) = serde_json::to_value(total) else {
+        return;
+    };
     let mut values: Vec<serde_json::Value> = groups
         .iter()
         .map(|g| serde_json::to_value(&**g).unwrap_or_default())
         .collect();
     let mut counts = Vec::new();
     counts_in(&total, String::new(), &mut counts);
-    for path in counts {
-        // A count a group does not have at all (a table's cell nobody is in) is a known zero.
-        let blank = |v: &serde_json::Value| v.pointer(&path).is_some_and(|c| c.is_null());
-        if values.iter().filter(|v| blank(v)).count() != 1 {
-            continue;
-        }
-        let smallest = (values.iter().enumerate())
-            .filter_map(|(i, v)| v.pointer(&path)?.as_u64().map(|n| (n, i)))
-            .min();
-        if let Some((_, i)) = smallest {
-            blank_at(&mut values[i], &path);
+    while let Some(path) = counts.iter().find(|p| gives_back(&total, &values, p)) {
+        // Only a group that shows a figure there: blanking it changes what the path gives.
+        let shown_there = |v: &serde_json::Value| v.pointer(path).is_some_and(|c| c.is_u64());
+        let persons = |v: &serde_json::Value| v.get("persons").and_then(serde_json::Value::as_u64);
+        let next = (values.iter().enumerate())
+            .filter(|(_, v)| shown_there(v))
+            .min_by_key(|(_, v)| persons(v).unwrap_or(0))
+            .map(|(i, _)| i);
+        let Some(i) = next else {
+            break;
+        };
+        let mut whole = Vec::new();
+        counts_in(&values[i], String::new(), &mut whole);
+        for count in whole {
+            blank_at(&mut values[i], &count);
         }
     }
     for (group, value) in groups.iter_mut().zip(values) {
-        if let Ok(blanked) = serde_json::from_value(value) {
-            **group = blanked;
-        }
+        // Every field of the indicators reads back; were one not to, the group goes blank
+        // whole rather than shown unsuppressed.
+        **group = serde_json::from_value(value).unwrap_or_else(|_| blank_indicators());
     }
+}
+
+/// Whether the groups' figures at `path` give back what is blank there: blank in exactly one
+/// group, or in several whose figures add up (the total less the shown) to fewer than
+/// [`SMALL_CELL`]. A figure some group cannot report yet is not counted on.
+fn gives_back(total: &serde_json::Value, groups: &[serde_json::Value], path: &str) -> bool {
+    let parent = path.rsplit_once('/').map_or("", |(p, _)| p);
+    let not_reportable = |v: &serde_json::Value| {
+        v.pointer(parent)
+            .and_then(|h| h.get("blank"))
+            .is_some_and(|b| b == "not-reportable")
+    };
+    if groups.iter().any(not_reportable) {
+        return false;
+    }
+    let Some(whole) = total.pointer(path).and_then(serde_json::Value::as_u64) else {
+        return false;
+    };
+    let blank = groups
+        .iter()
+        .filter(|v| v.pointer(path).is_some_and(|c| c.is_null()))
+        .count();
+    let shown: u64 = groups
+        .iter()
+        .filter_map(|v| v.pointer(path)?.as_u64())
+        .sum();
+    blank == 1 || (blank > 1 && whole.saturating_sub(shown) < SMALL_CELL)
+}
+
+/// Indicators with every figure blank.
+fn blank_indicators() -> Indicators {
+    let mut i = Indicators::default();
+    suppress_indicators(&mut i);
+    for r in [
+        &mut i.pathway.profiled_with_a_match,
+        &mut i.pathway.referral_to_placement,
+        &mut i.pathway.formal_placements,
+        &mut i.registration_coverage,
+        &mut i.employment_information,
+        &mut i.employed_within_6_months,
+        &mut i.in_employment_at_6_months,
+        &mut i.employed_after_retraining,
+    ] {
+        *r = Ratio::blank(Blank::Suppressed);
+    }
+    i
 }
 
 /// The pointers of every count in `value` (not the rates and medians derived from them).
@@ -841,6 +898,7 @@ fn counts_in(value: &serde_json::Value, at: String, out: &mut Vec<String>) {
     match value {
         serde_json::Value::Object(members) => {
             for (name, member) in members {
+                let name = name.replace('~', "~0").replace('/', "~1");
                 counts_in(member, format!("{at}/{name}"), out);
             }
         }
@@ -1370,32 +1428,47 @@ mod tests {
         );
     }
 
-    /// A group's figure blanked alone would come back as the total less the other groups':
-    /// the smallest other group's is blanked with it, for every figure the total shows.
+    /// A group's figure blanked alone would come back as the total less the other groups', or
+    /// through an identity between a group's figures: the smallest other group goes blank
+    /// whole, and so on while blanks add up to fewer than five.
     #[test]
     fn no_group_s_blank_figure_is_the_total_less_the_others() {
-        let group = |persons: Option<u64>, employed: Ratio| Indicators {
+        let group = |persons: Option<u64>, known: Ratio| Indicators {
             persons,
-            employed_within_6_months: employed,
+            employment_information: known,
             ..Indicators::default()
         };
-        let total = group(Some(40), Ratio::of(20, 40));
+        let all_blank = |i: &Indicators| {
+            let mut shown = Vec::new();
+            counts_in(&serde_json::to_value(i).unwrap(), String::new(), &mut shown);
+            shown.is_empty()
+        };
+        // A has 3 persons; B 20 with information on 10; C 30 with information on 8.
+        let total = group(Some(53), Ratio::of(19, 53));
         let mut a = group(None, Ratio::blank(Blank::Suppressed));
-        let mut b = group(Some(18), Ratio::of(9, 18));
-        let mut c = group(Some(19), Ratio::of(8, 19));
+        let mut b = group(Some(20), Ratio::of(10, 20));
+        let mut c = group(Some(30), Ratio::of(8, 30));
         suppress_across(&total, [&mut a, &mut b, &mut c].into_iter());
-        assert_eq!(
-            (b.persons, c.persons),
-            (None, Some(19)),
-            "the smallest other goes"
-        );
-        assert_eq!(b.employed_within_6_months, Ratio::blank(Blank::Suppressed));
-        assert_eq!(c.employed_within_6_months, Ratio::of(8, 19));
-        // Two blanks already: nothing more.
+        assert!(all_blank(&b), "the smallest other goes whole: {b:?}");
+        assert_eq!(c.persons, Some(30));
+        // Two blank already, adding up to 5 or more: nothing more.
+        let total = group(Some(60), Ratio::of(32, 60));
         let mut d = group(None, Ratio::blank(Blank::Suppressed));
         let mut e = group(Some(30), Ratio::of(15, 30));
-        let before = e.clone();
-        suppress_across(&total, [&mut a, &mut d, &mut e].into_iter());
-        assert_eq!(e, before);
+        let mut f = blank_indicators();
+        let mut g = group(Some(25), Ratio::of(12, 25));
+        let before = (e.clone(), g.clone());
+        // d and f: 5 persons between them, the information ratio 5 of them.
+        suppress_across(&total, [&mut d, &mut e, &mut f, &mut g].into_iter());
+        assert_eq!((e.clone(), g.clone()), before, "{e:?} {g:?}");
+        // Two blank adding up to fewer than five: the next smallest goes too.
+        let total = group(Some(58), Ratio::of(30, 58));
+        let mut d = group(None, Ratio::blank(Blank::Suppressed));
+        let mut f = blank_indicators();
+        let mut e = group(Some(30), Ratio::of(15, 30));
+        let mut g = group(Some(25), Ratio::of(12, 25));
+        suppress_across(&total, [&mut d, &mut e, &mut f, &mut g].into_iter());
+        assert!(all_blank(&g), "{g:?}");
+        assert_eq!(e.persons, Some(30));
     }
 }
