@@ -802,8 +802,10 @@ fn suppress_report(r: &mut KpiReport) {
 
 /// Groups whose figures add up to the total's (the cohorts; a breakdown's groups). A figure
 /// suppressed in one group alone would come back as the total less the others', and several
-/// suppressed whose sum is small would tell that sum; so while some figure the total shows is
-/// blank in exactly one group, or in groups whose figures add up to fewer than [`SMALL_CELL`],
+/// suppressed whose sum is small would tell that sum, and a figure the total blanked is the
+/// sum of the groups' when they all show it; so while some figure the total shows is blank in
+/// exactly one group, or in groups whose figures add up to fewer than [`SMALL_CELL`], or the
+/// total's blank figure is shown by every group,
 /// the smallest group (by persons) not blank there is suppressed whole: every figure of it,
 /// so that no identity between its figures (a ratio's denominator is its persons; the
 /// buckets add up to them) gives one back. A figure a group cannot report yet (its window has
@@ -821,9 +823,20 @@ fn suppress_across<'a>(total: &Indicators, groups: impl Iterator<Item = &'a mut 
         .iter()
         .map(|g| serde_json::to_value(&**g).unwrap_or_default())
         .collect();
+    // Every figure the total or a group shows (a figure the total blanked is given back by
+    // the groups that all show it).
     let mut counts = Vec::new();
-    counts_in(&total, String::new(), &mut counts);
-    while let Some(path) = counts.iter().find(|p| gives_back(&total, &values, p)) {
+    for value in std::iter::once(&total).chain(&values) {
+        counts_in(value, String::new(), &mut counts);
+    }
+    counts.sort_unstable();
+    counts.dedup();
+    // Figures no group is left to blank for (each is blank in every group showing it).
+    let mut settled: HashSet<String> = HashSet::new();
+    while let Some(path) = counts
+        .iter()
+        .find(|p| !settled.contains(*p) && gives_back(&total, &values, p))
+    {
         // Only a group that shows a figure there: blanking it changes what the path gives.
         let shown_there = |v: &serde_json::Value| v.pointer(path).is_some_and(|c| c.is_u64());
         let persons = |v: &serde_json::Value| v.get("persons").and_then(serde_json::Value::as_u64);
@@ -832,7 +845,8 @@ fn suppress_across<'a>(total: &Indicators, groups: impl Iterator<Item = &'a mut 
             .min_by_key(|(_, v)| persons(v).unwrap_or(0))
             .map(|(i, _)| i);
         let Some(i) = next else {
-            break;
+            settled.insert(path.clone());
+            continue;
         };
         let mut whole = Vec::new();
         counts_in(&values[i], String::new(), &mut whole);
@@ -860,13 +874,18 @@ fn gives_back(total: &serde_json::Value, groups: &[serde_json::Value], path: &st
     if groups.iter().any(not_reportable) {
         return false;
     }
-    let Some(whole) = total.pointer(path).and_then(serde_json::Value::as_u64) else {
-        return false;
-    };
     let blank = groups
         .iter()
         .filter(|v| v.pointer(path).is_some_and(|c| c.is_null()))
         .count();
+    let Some(whole) = total.pointer(path).and_then(serde_json::Value::as_u64) else {
+        // The total blank there and every group showing it: their sum gives it back.
+        return total.pointer(path).is_some_and(|c| c.is_null())
+            && blank == 0
+            && groups
+                .iter()
+                .any(|v| v.pointer(path).is_some_and(|c| c.is_u64()));
+    };
     let shown: u64 = groups
         .iter()
         .filter_map(|v| v.pointer(path)?.as_u64())
@@ -1470,5 +1489,32 @@ mod tests {
         suppress_across(&total, [&mut d, &mut e, &mut f, &mut g].into_iter());
         assert!(all_blank(&g), "{g:?}");
         assert_eq!(e.persons, Some(30));
+    }
+
+    /// A figure the total blanked comes back as the sum of the groups' when every group shows
+    /// it: one group goes blank whole.
+    #[test]
+    fn a_figure_the_total_blanked_is_not_the_sum_of_the_groups() {
+        let total = Indicators {
+            persons: Some(24),
+            ..Indicators::default()
+        };
+        let mut groups: Vec<Indicators> = [6, 6, 12]
+            .iter()
+            .map(|n| Indicators {
+                persons: Some(*n),
+                funnel: Funnel {
+                    registered: Some(*n),
+                    ..Funnel::default()
+                },
+                ..Indicators::default()
+            })
+            .collect();
+        let mut blanked = total.clone();
+        blanked.funnel.registered = None;
+        suppress_across(&blanked, groups.iter_mut());
+        // The smallest goes whole; its persons then blank alone, the next smallest with it.
+        let shown: Vec<Option<u64>> = groups.iter().map(|g| g.funnel.registered).collect();
+        assert_eq!(shown, [None, None, Some(12)], "{groups:?}");
     }
 }
