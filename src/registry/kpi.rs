@@ -717,21 +717,29 @@ fn suppress_ratio(r: &mut Ratio) {
     }
 }
 
-/// Cells that add up to a total shown beside them: each small one suppressed, and when that
-/// leaves exactly one suppressed, the smallest of the others too (else the total less the
-/// others gives it back).
+/// Cells that add up to a total shown beside them (the persons counted): each small one
+/// suppressed, and then, while exactly one is blank or the blank ones add up to fewer than
+/// [`SMALL_CELL`], the smallest shown one too (else the total less the others gives back the
+/// one, or says how few the blank ones hold between them).
 fn suppress_partition(cells: &mut [&mut Option<u64>]) {
+    let whole: u64 = cells.iter().filter_map(|n| **n).sum();
     for n in cells.iter_mut() {
         small(n);
     }
-    if cells.iter().filter(|n| n.is_none()).count() == 1 {
-        if let Some(smallest) = cells
+    loop {
+        let blank = cells.iter().filter(|n| n.is_none()).count();
+        let shown: u64 = cells.iter().filter_map(|n| **n).sum();
+        if blank == 0 || (blank > 1 && whole - shown >= SMALL_CELL) {
+            return;
+        }
+        let Some(smallest) = cells
             .iter_mut()
             .filter(|n| n.is_some())
             .min_by_key(|n| n.unwrap_or(u64::MAX))
-        {
-            **smallest = None;
-        }
+        else {
+            return;
+        };
+        **smallest = None;
     }
 }
 
@@ -1443,8 +1451,12 @@ mod tests {
         assert_eq!(
             (a, b, c),
             (None, None, Some(9)),
-            "two blanks cannot be told apart"
+            "two blanks, five between them"
         );
+        // Two employed, one each in two cells: the blanks hold fewer than five between them.
+        let (mut a, mut b, mut c, mut d) = (Some(1), Some(1), Some(20), Some(8));
+        suppress_partition(&mut [&mut a, &mut b, &mut c, &mut d]);
+        assert_eq!((a, b, c, d), (None, None, Some(20), None));
     }
 
     /// A group's figure blanked alone would come back as the total less the other groups', or
