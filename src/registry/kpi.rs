@@ -743,22 +743,29 @@ fn suppress_partition(cells: &mut [&mut Option<u64>]) {
     }
 }
 
+impl Indicators {
+    /// Every ratio among the indicators.
+    fn ratios_mut(&mut self) -> [&mut Ratio; 8] {
+        [
+            &mut self.pathway.profiled_with_a_match,
+            &mut self.pathway.referral_to_placement,
+            &mut self.pathway.formal_placements,
+            &mut self.registration_coverage,
+            &mut self.employment_information,
+            &mut self.employed_within_6_months,
+            &mut self.in_employment_at_6_months,
+            &mut self.employed_after_retraining,
+        ]
+    }
+}
+
 fn suppress_indicators(i: &mut Indicators) {
     small(&mut i.persons);
     let w = &mut i.pathway.profiling_to_placement;
     if w.persons.is_some_and(|n| n < SMALL_CELL) {
         *w = Median::default();
     }
-    for r in [
-        &mut i.pathway.profiled_with_a_match,
-        &mut i.pathway.referral_to_placement,
-        &mut i.pathway.formal_placements,
-        &mut i.registration_coverage,
-        &mut i.employment_information,
-        &mut i.employed_within_6_months,
-        &mut i.in_employment_at_6_months,
-        &mut i.employed_after_retraining,
-    ] {
+    for r in i.ratios_mut() {
         suppress_ratio(r);
     }
     let t = &mut i.time_to_first_employment;
@@ -905,16 +912,7 @@ fn gives_back(total: &serde_json::Value, groups: &[serde_json::Value], path: &st
 fn blank_indicators() -> Indicators {
     let mut i = Indicators::default();
     suppress_indicators(&mut i);
-    for r in [
-        &mut i.pathway.profiled_with_a_match,
-        &mut i.pathway.referral_to_placement,
-        &mut i.pathway.formal_placements,
-        &mut i.registration_coverage,
-        &mut i.employment_information,
-        &mut i.employed_within_6_months,
-        &mut i.in_employment_at_6_months,
-        &mut i.employed_after_retraining,
-    ] {
+    for r in i.ratios_mut() {
         *r = Ratio::blank(Blank::Suppressed);
     }
     i
