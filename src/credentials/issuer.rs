@@ -57,6 +57,23 @@ pub enum IssuerError {
     StatusEntryTaken(u64),
 }
 
+/// Why the public listener could not give the status list now.
+#[derive(Debug, thiserror::Error)]
+pub enum StatusReadError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// As many requests as may wait for a read already do.
+    #[error("too many status list requests wait for a read")]
+    Busy,
+    /// The read did not end within [`STATUS_READ_WAIT`] (it goes on).
+    #[error("the status list read takes longer than {STATUS_READ_WAIT:?}")]
+    TooSlow,
+    /// The read's task ended without an answer.
+    #[error("the status list read ended early")]
+    Ended,
+}
+
 /// How long a public request for the status list waits for its read (the read goes on).
 const STATUS_READ_WAIT: Duration = Duration::from_secs(10);
 
@@ -123,14 +140,12 @@ impl Issuer {
     /// thread until the database answers), and no answer is older than its request. The read
     /// runs in a task of its own, holding the turn until it ends: a client that goes away does
     /// not let the next read start beside it. A client waits at most [`STATUS_READ_WAIT`].
-    pub async fn status_token_for_anyone(self: &Arc<Self>) -> Result<String, StoreError> {
+    pub async fn status_token_for_anyone(self: &Arc<Self>) -> Result<String, StatusReadError> {
         let arrived = Instant::now();
         // Bounded: while a read hangs (a database that does not answer), requests beyond the
         // bound are refused at once rather than each leaving a task behind.
         let Ok(waiting) = Arc::clone(&self.status_waiting).try_acquire_owned() else {
-            return Err(StoreError::Corrupt(
-                "too many status list requests wait for a read",
-            ));
+            return Err(StatusReadError::Busy);
         };
         let issuer = Arc::clone(self);
         let read = tokio::spawn(async move {
@@ -139,8 +154,8 @@ impl Issuer {
         });
         match tokio::time::timeout(STATUS_READ_WAIT, read).await {
             Ok(Ok(answer)) => answer,
-            Ok(Err(_)) => Err(StoreError::Corrupt("the status list read ended early")),
-            Err(_) => Err(StoreError::Corrupt("the status list read takes too long")),
+            Ok(Err(_)) => Err(StatusReadError::Ended),
+            Err(_) => Err(StatusReadError::TooSlow),
         }
     }
 
@@ -148,7 +163,7 @@ impl Issuer {
     async fn status_token_read_after(
         self: Arc<Self>,
         arrived: Instant,
-    ) -> Result<String, StoreError> {
+    ) -> Result<String, StatusReadError> {
         let mut last_read = self.status_read.lock().await;
         if let Some((read_at, token)) = last_read.as_ref() {
             if *read_at >= arrived {
@@ -159,7 +174,7 @@ impl Issuer {
         let issuer = Arc::clone(&self);
         let token = tokio::task::spawn_blocking(move || issuer.status_token())
             .await
-            .map_err(|_| StoreError::Corrupt("the status list read ended early"))??;
+            .map_err(|_| StatusReadError::Ended)??;
         *last_read = Some((read_at, token.clone()));
         Ok(token)
     }
@@ -255,10 +270,10 @@ impl Issuer {
     }
 
     /// Store the copy of a credential just published, its entry ([`credential::Entry`]), the
-    /// status list grown by it and the cursor past `position`, durably, and sign the list again. A person forgotten while
-    /// the credential was being published gets no copy (it is how a credential reaches its
-    /// holder, so it is never handed out) and the entry is set revoked: the published event
-    /// stays, and nothing it names may be taken for valid.
+    /// status list grown by it and the cursor past `position`, durably, and sign the list
+    /// again. A person forgotten while the credential was being published gets no copy (it is
+    /// how a credential reaches its holder, so it is never handed out) and the entry is set
+    /// revoked: the published event stays, and nothing it names may be taken for valid.
     fn keep_issued(&self, pin: &str, held: &Held, position: u64) -> Result<(), IssuerError> {
         let _guard = self.list.lock();
         let mut list = StatusList::load(&self.store)?;
