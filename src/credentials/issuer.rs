@@ -943,6 +943,38 @@ mod tests {
         store.apply_other(batch).unwrap();
     }
 
+    /// A flood of public requests while a read hangs: a request waits for a read that began
+    /// after it (it is not answered from the one before), and past the waiting bound each is
+    /// refused at once.
+    #[tokio::test]
+    async fn public_status_requests_are_bounded_while_a_read_hangs() {
+        let dir = tempfile::tempdir().unwrap();
+        let (_store, _p, issuer) = issuing(&dir);
+        let issuer = Arc::new(issuer);
+        assert!(issuer.status_token_for_anyone().await.is_ok());
+        // A read in flight that does not end: it holds the turn.
+        let turn = issuer.status_read.lock().await;
+        let waiting = tokio::spawn({
+            let issuer = Arc::clone(&issuer);
+            async move { issuer.status_token_for_anyone().await }
+        });
+        let still = tokio::time::timeout(Duration::from_millis(200), waiting).await;
+        assert!(
+            still.is_err(),
+            "answered from a read older than the request"
+        );
+        let left = issuer.status_waiting.available_permits() as u32;
+        let all = Arc::clone(&issuer.status_waiting)
+            .acquire_many_owned(left)
+            .await
+            .unwrap();
+        assert!(matches!(
+            issuer.status_token_for_anyone().await,
+            Err(StatusReadError::Busy)
+        ));
+        drop((all, turn));
+    }
+
     /// The person forgotten after their credential was issued (the copy deleted with them):
     /// the credential they keep can still be revoked, by its entry, once; the revocation is
     /// published and the status list says so.
