@@ -74,6 +74,9 @@ pub enum StatusReadError {
     Ended,
 }
 
+/// A credential's copy and whose it is (the holder's PIN).
+type CopyOf = (String, Held);
+
 /// How long a public request for the status list waits for its read (the read goes on).
 const STATUS_READ_WAIT: Duration = Duration::from_secs(10);
 
@@ -255,15 +258,7 @@ impl Issuer {
         let Some(held) = issue.sign(&self.key) else {
             return self.pass(position);
         };
-        let data = json!({
-            "event": "CREDENTIAL_ISSUED",
-            "eventDate": date_of(held.issued_at),
-            "purpose": credential::PURPOSE,
-            "legalBasis": held.legal_basis,
-            "credentialId": held.id,
-            "vct": held.vct,
-            "attests": {"source": held.attests.source, "id": held.attests.id},
-        });
+        let data = credential_event("CREDENTIAL_ISSUED", &held.entry(), held.issued_at);
         publish(&self.store, publisher, data, issue_key(&held.id)).await?;
         crate::cores::blocking(|| self.keep_issued(pin, &held, position))?;
         Ok(Some(held))
@@ -383,19 +378,8 @@ impl Issuer {
         id: Uuid,
         reason: &str,
     ) -> Result<Revoked, IssuerError> {
-        let copy = self.copy_of(&id)?;
-        let mut entry = match &copy {
-            Some((_, held)) => held.entry(),
-            None => self
-                .store
-                .credential_entry::<Entry>(&id)?
-                .ok_or(IssuerError::Unknown)?,
-        };
-        let revoked_before = match &copy {
-            Some((_, held)) => held.revoked.is_some(),
-            None => entry.revoked_at.is_some(),
-        };
-        if revoked_before {
+        let (mut entry, copy) = self.known(&id)?.ok_or(IssuerError::Unknown)?;
+        if entry.revoked_at.is_some() {
             return Err(IssuerError::AlreadyRevoked);
         }
         let revocation = Revocation {
@@ -405,7 +389,7 @@ impl Issuer {
         entry.revoked_at = Some(revocation.at);
         // Published first: a retry after a failure below publishes nothing twice (the same
         // idempotency key) and stores the revocation then.
-        let data = revocation_event(&entry, revocation.at);
+        let data = credential_event("CREDENTIAL_REVOKED", &entry, revocation.at);
         publish(&self.store, publisher, data, revoke_key(&id)).await?;
         let copy = copy.map(|(pin, mut held)| {
             held.revoked = Some(revocation.clone());
@@ -420,15 +404,21 @@ impl Issuer {
         })
     }
 
-    /// The copy of credential `id` this node keeps, and whose it is.
-    fn copy_of(&self, id: &Uuid) -> Result<Option<(String, Held)>, StoreError> {
-        let Some(pin) = self.store.credential_holder(id)? else {
-            return Ok(None);
+    /// What this node knows of credential `id`: its entry (the copy's while it keeps one, else
+    /// the one kept apart, which outlives an erasure), and the copy with whose it is.
+    fn known(&self, id: &Uuid) -> Result<Option<(Entry, Option<CopyOf>)>, StoreError> {
+        let copy = match self.store.credential_holder(id)? {
+            Some(pin) => self
+                .store
+                .credential::<Held>(&pin, id)?
+                .map(|held| (pin, held)),
+            None => None,
         };
-        Ok(self
-            .store
-            .credential::<Held>(&pin, id)?
-            .map(|held| (pin, held)))
+        let entry = match &copy {
+            Some((_, held)) => Some(held.entry()),
+            None => self.store.credential_entry::<Entry>(id)?,
+        };
+        Ok(entry.map(|entry| (entry, copy)))
     }
 
     /// A revocation this issuer published, met again in its log: its status bit is set if it
@@ -446,22 +436,14 @@ impl Issuer {
         if ours.is_none_or(|k| k.position != position) {
             return Ok(());
         }
-        let copy = self.copy_of(id)?;
-        let Some(mut entry) = (match &copy {
-            Some((_, held)) => Some(held.entry()),
-            None => self.store.credential_entry::<Entry>(id)?,
-        }) else {
+        let Some((mut entry, copy)) = self.known(id)? else {
             // Published, then its holder erased before this node kept entries: nothing here
             // says which bit is the credential's.
             tracing::warn!(credential = %id, "a revocation published before a stop names a credential this node no longer knows the status entry of; its status bit is not set");
             return Ok(());
         };
         let set = StatusList::load(&self.store)?.is_revoked(entry.status_idx) == Some(true);
-        let stored = match &copy {
-            Some((_, held)) => held.revoked.is_some(),
-            None => entry.revoked_at.is_some(),
-        };
-        if set && stored {
+        if set && entry.revoked_at.is_some() {
             return Ok(());
         }
         entry.revoked_at.get_or_insert(at);
@@ -693,10 +675,11 @@ async fn issue_page(
     Ok(())
 }
 
-/// The data of the event that revokes the credential `entry` names, at `at`.
-fn revocation_event(entry: &Entry, at: OffsetDateTime) -> Value {
+/// The data of the `credential-issued` event saying `what` (`CREDENTIAL_ISSUED`,
+/// `CREDENTIAL_REVOKED`) of the credential `entry` names, at `at`.
+fn credential_event(what: &str, entry: &Entry, at: OffsetDateTime) -> Value {
     json!({
-        "event": "CREDENTIAL_REVOKED",
+        "event": what,
         "eventDate": date_of(at),
         "purpose": credential::PURPOSE,
         "legalBasis": entry.legal_basis,
