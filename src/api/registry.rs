@@ -10,8 +10,8 @@ use super::{Caller, LocalApi};
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::net::http::{self, storage_problem, Problem, ProblemKind, Response};
-use crate::policy::access::{self, Access, AccessRecord, Outcome, Reader};
-use crate::registry::serve::{self, Lookup};
+use crate::policy::access::{self, AccessRecord, Reader};
+use crate::registry::serve;
 use crate::store::Store;
 
 impl LocalApi {
@@ -44,21 +44,13 @@ impl LocalApi {
         what: &str,
     ) -> Result<crate::registry::view::PersonView, Problem> {
         let pin = valid_pin(pin)?;
-        let outcome = match serve::person(&self.store, &pin, self.user(who))
+        match serve::person_read(&self.store, &pin, self.user(who), who, what)
             .map_err(storage_problem)?
         {
-            Lookup::Served(view) => {
-                access::record_reads(&self.store, who, what, [&pin]).map_err(storage_problem)?;
-                return Ok(*view);
-            }
-            Lookup::Refused => Outcome::RefusedNoConsent,
-            Lookup::NothingHeld => Outcome::RefusedNothingHeld,
-            // Said of every person alike, and nothing was looked up: not a refusal about them.
-            Lookup::ViewsRebuilding => return Err(views_rebuilding()),
-        };
-        access::log(&self.store, who, [Access::new(&pin, what, outcome)])
-            .map_err(storage_problem)?;
-        Err(nothing_to_serve())
+            serve::Read::Served(view) => Ok(*view),
+            serve::Read::Refused => Err(nothing_to_serve()),
+            serve::Read::ViewsRebuilding => Err(views_rebuilding()),
+        }
     }
 
     /// Who read the person's data, when and why, newest first (reading it is itself logged).

@@ -749,8 +749,7 @@ fn as_of_date(as_of: Option<&str>) -> Result<time::Date> {
 }
 
 fn view(pin: &str, config: &Path, purpose: &str, as_of: Option<&str>) -> Result<()> {
-    use crate::policy::access::{self, Access, Outcome};
-    use crate::registry::serve::{self, LocalUser, Lookup};
+    use crate::registry::serve::{self, LocalUser, Read};
     let pin: crate::event::identifiers::Pin = pin.parse()?;
     let config = NodeConfig::load(config)?;
     let store = open_configured(&config)?;
@@ -758,28 +757,25 @@ fn view(pin: &str, config: &Path, purpose: &str, as_of: Option<&str>) -> Result<
         // A stopped node's views, brought up to its log (on PostgreSQL the replicas keep them).
         crate::registry::projector::catch_up(&store)?;
     }
-    let who = operator("view", purpose);
-    let what = "registry view (jol view)";
     let user = LocalUser {
         node: &config.member,
         purpose,
     };
-    let outcome = match serve::person(&store, &pin, user)? {
-        Lookup::Served(v) => {
-            access::record_reads(&store, &who, what, [&pin])?;
+    let what = "registry view (jol view)";
+    // Decided and logged as a token's lookup is: a person not held and one of whom nothing
+    // may be read for this purpose get the same answer.
+    match serve::person_read(&store, &pin, user, &operator("view", purpose), what)? {
+        Read::Served(v) => {
             let mut body = serde_json::to_value(&v)?;
             body["derived"] = serde_json::to_value(v.derive(as_of_date(as_of)?))?;
             println!("{}", serde_json::to_string_pretty(&body)?);
-            return Ok(());
+            Ok(())
         }
-        Lookup::Refused => Outcome::RefusedNoConsent,
-        Lookup::NothingHeld => Outcome::RefusedNothingHeld,
-        Lookup::ViewsRebuilding => bail!("the views are being projected again from the log: run jol rebuild-view, or wait for the node"),
-    };
-    // Asked about, as a refused lookup is on the API: the person's log says so, and the answer
-    // is the same whether the node holds nothing of them or nothing this purpose may read.
-    access::log(&store, &who, [Access::new(&pin, what, outcome)])?;
-    bail!("this node holds nothing about that person that the purpose {purpose} may read")
+        Read::Refused => {
+            bail!("this node holds nothing about that person that the purpose {purpose} may read")
+        }
+        Read::ViewsRebuilding => bail!("the views are being projected again from the log: run jol rebuild-view, or wait for the node"),
+    }
 }
 
 /// Write `bytes` to `path` readable by its owner alone (mode 0600, also when it existed): a

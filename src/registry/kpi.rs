@@ -709,7 +709,7 @@ pub(crate) fn reveals_few(part: u64, whole: u64) -> bool {
 
 fn suppress_ratio(r: &mut Ratio) {
     let few = match (r.numerator, r.denominator) {
-        (Some(n), Some(d)) => d < SMALL_CELL || reveals_few(n, d),
+        (Some(n), Some(d)) => reveals_few(n, d),
         (n, d) => n.or(d).is_some_and(|x| x < SMALL_CELL),
     };
     if few {

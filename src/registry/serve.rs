@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use crate::event::identifiers::{MemberId, Pin};
 use crate::event::schema::EventType;
 use crate::event::Event;
+use crate::policy::access::{self, Access, Outcome, Reader};
 use crate::policy::consent::{self, Audience, ConsentState, Facts, Withheld};
 use crate::registry::projector;
 use crate::registry::view::{EventRef, PersonView};
@@ -156,6 +157,42 @@ pub(crate) fn person(store: &Store, pin: &Pin, user: LocalUser<'_>) -> Result<Lo
         Some(view) => Lookup::Served(Box::new(view)),
         None => Lookup::Refused,
     })
+}
+
+/// What a person read answers once it is decided and logged ([`person_read`]).
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// The view as the user may be served it; the read is in the person's access log.
+    Served(Box<PersonView>),
+    /// Nothing the user may be served, whether the node holds the person or not; the refusal
+    /// is in the person's access log.
+    Refused,
+    /// The views are being projected again: nobody is answered, nothing is logged.
+    ViewsRebuilding,
+}
+
+/// **The one way a person is read for a local user** (the local API, `jol view`): the lookup
+/// ([`person`]) decided by `who`'s purpose, then logged as `what` before anything is answered,
+/// a person not held and one nothing of whom may be served logged alike.
+pub(crate) fn person_read(
+    store: &Store,
+    pin: &Pin,
+    user: LocalUser<'_>,
+    who: &Reader,
+    what: &str,
+) -> Result<Read, StoreError> {
+    let outcome = match person(store, pin, user)? {
+        Lookup::Served(view) => {
+            access::record_reads(store, who, what, [pin])?;
+            return Ok(Read::Served(view));
+        }
+        Lookup::Refused => Outcome::RefusedNoConsent,
+        Lookup::NothingHeld => Outcome::RefusedNothingHeld,
+        // Said of every person alike, and nothing was looked up: not a refusal about them.
+        Lookup::ViewsRebuilding => return Ok(Read::ViewsRebuilding),
+    };
+    access::log(store, who, [Access::new(pin, what, outcome)])?;
+    Ok(Read::Refused)
 }
 
 /// Each of `views` as `user` may be served it (views of which nothing may be served are left
