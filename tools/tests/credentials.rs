@@ -327,10 +327,7 @@ fn after_a_key_rotation_what_the_old_key_signed_still_verifies_and_the_new_key_s
     // A retired key file that holds no public key stops the node before it serves.
     node.stop();
     std::fs::write(work.join("credential-1.jwk"), "{}").unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
-        .args(["serve", "--config", dir.config.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let out = common::jol_output(["serve", "--config", dir.config.to_str().unwrap()]);
     assert!(!out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -770,12 +770,16 @@ fn every_path_that_shows_personal_data_logs_the_read_first() {
     }
     // The command line reads a stopped node's data, for a purpose, decided and logged too.
     node.stop();
+    let config = dir.config.to_str().unwrap();
     let view = |pin: &str| {
-        std::process::Command::new(env!("CARGO_BIN_EXE_jol"))
-            .args(["view", pin, "--config", dir.config.to_str().unwrap()])
-            .args(["--purpose", OPERATOR_PURPOSE])
-            .output()
-            .unwrap()
+        jol_output([
+            "view",
+            pin,
+            "--config",
+            config,
+            "--purpose",
+            OPERATOR_PURPOSE,
+        ])
     };
     let seen = view(&pin);
     assert!(

@@ -518,13 +518,14 @@ fn an_evidence_bundle_verifies_with_the_authority_key_alone_and_tampering_shows(
     mig.stop();
     let authority = fed.path("authority/authority.pub.pem");
     let check = |file: &std::path::Path| {
-        Command::new(env!("CARGO_BIN_EXE_jol"))
-            .args(["verify", "--json", "--bundle"])
-            .arg(file)
-            .arg("--authority-key")
-            .arg(&authority)
-            .output()
-            .unwrap()
+        common::jol_output([
+            "verify".as_ref(),
+            "--json".as_ref(),
+            "--bundle".as_ref(),
+            file.as_os_str(),
+            "--authority-key".as_ref(),
+            authority.as_os_str(),
+        ])
     };
     let ok = check(&bundle);
     assert!(

@@ -680,16 +680,26 @@ where
     S: AsRef<std::ffi::OsStr>,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(|a| a.as_ref().into()).collect();
-    let out = Command::new(env!("CARGO_BIN_EXE_jol"))
-        .args(&args)
-        .output()
-        .unwrap();
+    let out = jol_output(&args);
     assert!(
         out.status.success(),
         "jol {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Run the `jol` binary with `args` to its end, whether it succeeds or not: what it exited
+/// with and said.
+pub fn jol_output<I, S>(args: I) -> std::process::Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    Command::new(env!("CARGO_BIN_EXE_jol"))
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Start a node from async code (the start blocks until it reports its address).
