@@ -48,6 +48,32 @@ impl Consent {
     }
 }
 
+/// Which statement a consent is: its publisher and its sequence there. Statements of one
+/// publisher are ordered by it; a node receives them out of that order when an earlier record
+/// withheld from it is released after a later one reached it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Stated {
+    source: MemberId,
+    sequence: u64,
+}
+
+impl Stated {
+    /// The statement `event` makes (`None` when its sequence is not a number: the receipt
+    /// checks refuse such an event, so only a test can make one).
+    pub(crate) fn by(event: &Event) -> Option<Stated> {
+        Some(Stated {
+            source: event.source.clone(),
+            sequence: event.sequence_number()?,
+        })
+    }
+
+    /// Whether this statement came after `other` at the same publisher (statements of two
+    /// publishers have no order: the later to arrive is taken).
+    fn follows(&self, other: &Stated) -> bool {
+        self.source == other.source && self.sequence > other.sequence
+    }
+}
+
 /// What a node holds about a person's consent. Only [`merge`] makes one (or the store reads one
 /// back), so `ever_named` always holds every member a granted consent named: the fields are
 /// private, and [`ConsentState::may_hold`] is what the rest of the node asks of it.
@@ -75,6 +101,10 @@ pub(crate) struct ConsentState {
     /// [`MAX_EARLIER_PINS`].
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     earlier_pins: BTreeSet<String>,
+    /// The statement `current` is (none for a state stored before it was kept, or one made
+    /// without a statement): an earlier statement of its publisher never replaces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stated: Option<Stated>,
 }
 
 /// The most earlier PINs a consent state links (a person's PIN rarely changes at all; the bound
@@ -130,7 +160,20 @@ impl ConsentState {
             time: at,
             method: None,
         };
-        merge(None, nothing)
+        merge(None, nothing, None)
+    }
+
+    /// Every member `consent` grants to, named for its purposes.
+    fn name(&mut self, consent: &Consent) {
+        if !consent.granted {
+            return;
+        }
+        for member in &consent.recipients {
+            self.ever_named
+                .entry(member.clone())
+                .or_default()
+                .extend(consent.purposes.iter().cloned());
+        }
     }
 }
 
@@ -216,30 +259,40 @@ pub(crate) fn carried(event: &Event) -> Option<Consent> {
     Consent::deserialize(event.data.get("consent")?).ok()
 }
 
-/// The state after `consent` arrives. Consent is ordered by the publisher's sequence (the order
-/// the writer stages the events that carry it), never by the `time` the publisher wrote into
-/// it: a later statement always replaces the held one, so a future-dated consent cannot hide a
-/// withdrawal that follows it.
-pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentState {
-    let (former_recipients, mut ever_named, earlier_pins) = match held {
+/// The state after `consent`, the statement `stated`, arrives. Consent is ordered by the
+/// publisher's sequence, never by the `time` the publisher wrote into it: a later statement
+/// replaces the held one, so a future-dated consent cannot hide a withdrawal that follows it;
+/// an earlier one arriving late (a record released after a later one reached this node) does
+/// not, and only adds the members it granted to those who may hold the person's data.
+pub(crate) fn merge(
+    held: Option<ConsentState>,
+    consent: Consent,
+    stated: Option<Stated>,
+) -> ConsentState {
+    let (former_recipients, ever_named, earlier_pins) = match held {
+        Some(mut h) if is_earlier(stated.as_ref(), h.stated.as_ref()) => {
+            h.name(&consent);
+            return h;
+        }
         Some(h) if h.current.granted => (h.current.recipients, h.ever_named, h.earlier_pins),
         Some(h) => (h.former_recipients, h.ever_named, h.earlier_pins),
         None => Default::default(),
     };
-    if consent.granted {
-        for member in &consent.recipients {
-            ever_named
-                .entry(member.clone())
-                .or_default()
-                .extend(consent.purposes.iter().cloned());
-        }
-    }
-    ConsentState {
+    let mut state = ConsentState {
         former_recipients,
         current: consent,
         ever_named,
         earlier_pins,
-    }
+        stated,
+    };
+    let current = state.current.clone();
+    state.name(&current);
+    state
+}
+
+/// Whether the statement `arriving` came before the `held` one at their publisher.
+fn is_earlier(arriving: Option<&Stated>, held: Option<&Stated>) -> bool {
+    matches!((arriving, held), (Some(a), Some(h)) if h.follows(a))
 }
 
 /// The state under a person's earlier PIN after `by`, a statement given under their current
@@ -248,7 +301,7 @@ pub(crate) fn merge(held: Option<ConsentState>, consent: Consent) -> ConsentStat
 /// mistyped PIN may be a stranger's: so a stranger's data may be withheld for the person's
 /// withdrawal, never shared for their grant. A later statement under the earlier PIN itself
 /// replaces it as any does.
-pub(crate) fn narrowed(held: ConsentState, by: &Consent) -> ConsentState {
+pub(crate) fn narrowed(held: ConsentState, by: &Consent, stated: Option<Stated>) -> ConsentState {
     fn both<T: PartialEq + Clone>(a: &[T], b: &[T]) -> Vec<T> {
         a.iter().filter(|x| b.contains(x)).cloned().collect()
     }
@@ -267,7 +320,7 @@ pub(crate) fn narrowed(held: ConsentState, by: &Consent) -> ConsentState {
         time: by.time,
         method: by.method,
     };
-    merge(Some(held), current)
+    merge(Some(held), current, stated)
 }
 
 /// The consent time rule: a consent statement cannot be dated after the event that carries it
@@ -375,10 +428,15 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let (emp, edu) = (m("2/employment"), m("3/education"));
         let purposes = ["EMPLOYMENT_SERVICES".to_string()];
-        let held = merge(None, consent(true, &["2/employment", "3/education"], now));
+        let held = merge(
+            None,
+            consent(true, &["2/employment", "3/education"], now),
+            None,
+        );
         let kept = narrowed(
             held.clone(),
             &consent(true, &["2/employment", "4/other"], now),
+            None,
         );
         assert!(kept.current.names(&emp, &purposes));
         assert!(
@@ -388,7 +446,7 @@ mod tests {
         assert!(!kept.current.names(&m("4/other"), &purposes), "widened");
         // Everyone it ever named still learns of the change.
         assert!(kept.may_hold(&edu, &purposes));
-        let withdrawn = narrowed(held, &consent(false, &[], now));
+        let withdrawn = narrowed(held, &consent(false, &[], now), None);
         assert!(!withdrawn.current.granted);
         let none = ConsentState::without_consent(now);
         let status = record(&consent(true, &["2/employment"], now));
@@ -402,15 +460,23 @@ mod tests {
         let now = OffsetDateTime::now_utc();
         let education = m("3/education");
         let theirs = ["EDUCATION".to_string()];
-        let held = merge(None, consent(true, &["2/employment", "3/education"], now));
+        let held = merge(
+            None,
+            consent(true, &["2/employment", "3/education"], now),
+            None,
+        );
         assert!(!held.may_hold(&education, &theirs));
-        let changed = merge(Some(held.clone()), consent(true, &["2/employment"], now));
+        let changed = merge(
+            Some(held.clone()),
+            consent(true, &["2/employment"], now),
+            None,
+        );
         assert!(!changed.may_hold(&education, &theirs));
-        let kept = narrowed(held, &consent(false, &[], now));
+        let kept = narrowed(held, &consent(false, &[], now), None);
         assert!(!kept.may_hold(&education, &theirs));
         // A withdrawal that lists recipients names nobody.
-        let listed = merge(None, consent(false, &["3/education"], now));
-        let next = merge(Some(listed), consent(false, &[], now));
+        let listed = merge(None, consent(false, &["3/education"], now), None);
+        let next = merge(Some(listed), consent(false, &[], now), None);
         assert!(!next.may_hold(&education, &["EMPLOYMENT_SERVICES".to_string()]));
     }
 
@@ -419,6 +485,7 @@ mod tests {
         let state = merge(
             None,
             consent(true, &["2/employment"], OffsetDateTime::now_utc()),
+            None,
         );
         let pins: Vec<String> = (0..20).map(|i| format!("2150319901{i:04}")).collect();
         let own = pins[3].as_str();
@@ -430,6 +497,7 @@ mod tests {
         let next = merge(
             Some(state.clone()),
             consent(false, &[], OffsetDateTime::now_utc()),
+            None,
         );
         assert!(next.earlier_pins().eq(state.earlier_pins()));
     }
@@ -437,7 +505,7 @@ mod tests {
     #[test]
     fn only_consented_recipients_with_a_shared_purpose_are_served() {
         let now = OffsetDateTime::now_utc();
-        let state = merge(None, consent(true, &["2/employment"], now));
+        let state = merge(None, consent(true, &["2/employment"], now), None);
         let e = record(&state.current);
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         assert_eq!(
@@ -461,9 +529,9 @@ mod tests {
     #[test]
     fn a_withdrawal_reaches_former_recipients_and_stops_the_rest() {
         let now = OffsetDateTime::now_utc();
-        let granted = merge(None, consent(true, &["2/employment"], now));
+        let granted = merge(None, consent(true, &["2/employment"], now), None);
         let withdrawal = consent(false, &[], now + Duration::days(1));
-        let state = merge(Some(granted.clone()), withdrawal.clone());
+        let state = merge(Some(granted.clone()), withdrawal.clone(), None);
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         assert_eq!(
             decide(
@@ -489,8 +557,9 @@ mod tests {
         let future = merge(
             None,
             consent(true, &["2/employment"], now + Duration::days(30)),
+            None,
         );
-        let withdrawn = merge(Some(future), consent(false, &[], now));
+        let withdrawn = merge(Some(future), consent(false, &[], now), None);
         assert!(!withdrawn.current.granted);
         assert_eq!(withdrawn.former_recipients, [m("2/employment")]);
     }
@@ -503,8 +572,8 @@ mod tests {
         let both = consent(true, &["2/employment", "3/education"], now);
         let only_employment = consent(true, &["2/employment"], now + Duration::days(1));
         let renewed = consent(true, &["2/employment"], now + Duration::days(2));
-        let state = merge(None, both.clone());
-        let state = merge(Some(state), only_employment.clone());
+        let state = merge(None, both.clone(), None);
+        let state = merge(Some(state), only_employment.clone(), None);
         let purposes = vec!["EMPLOYMENT_SERVICES".to_string()];
         let education = m("3/education");
         assert_eq!(
@@ -518,7 +587,7 @@ mod tests {
             "the change that drops it reaches it"
         );
         // Read after a further change: the drop still reaches it, the old grant does not.
-        let state = merge(Some(state), renewed.clone());
+        let state = merge(Some(state), renewed.clone(), None);
         assert_eq!(state.former_recipients, [m("2/employment")]);
         assert!(state.may_hold(&education, &purposes));
         assert!(!state.may_hold(&education, &["STATISTICS".into()]));
@@ -549,13 +618,76 @@ mod tests {
         assert!(old.may_hold(&education, &purposes));
     }
 
+    /// A record withheld from this node and released after a later one reached it carries an
+    /// earlier statement: it does not replace the later one (which may have dropped a member),
+    /// and the members it granted to are still told of every change.
+    #[test]
+    fn an_earlier_statement_released_late_does_not_replace_the_later_one() {
+        let now = OffsetDateTime::now_utc();
+        let (emp, edu) = (m("2/employment"), m("3/education"));
+        let purposes = ["EMPLOYMENT_SERVICES".to_string()];
+        let stated = |source: &str, sequence| {
+            Some(Stated {
+                source: m(source),
+                sequence,
+            })
+        };
+        let later = merge(
+            None,
+            consent(true, &["2/employment"], now),
+            stated("1/migration", 2),
+        );
+        let after = merge(
+            Some(later.clone()),
+            consent(true, &["3/education"], now),
+            stated("1/migration", 1),
+        );
+        assert_eq!(after.current, later.current, "the later statement stays");
+        assert!(after.current.names(&emp, &purposes));
+        assert!(!after.current.names(&edu, &purposes));
+        assert!(
+            after.may_hold(&edu, &purposes),
+            "education may hold what it granted"
+        );
+        // A later statement of the same publisher, or any of another, is taken as it arrives.
+        let next = merge(
+            Some(after.clone()),
+            consent(false, &[], now),
+            stated("1/migration", 3),
+        );
+        assert!(!next.current.granted);
+        let other = merge(
+            Some(after.clone()),
+            consent(false, &[], now),
+            stated("9/other", 1),
+        );
+        assert!(!other.current.granted);
+        // A state stored before statements were kept takes what arrives, as before.
+        let unknown = merge(
+            Some(ConsentState {
+                stated: None,
+                ..after
+            }),
+            consent(false, &[], now),
+            stated("1/migration", 1),
+        );
+        assert!(!unknown.current.granted);
+        // Narrowing under an earlier PIN by an earlier statement leaves the later one too.
+        let narrowed_late = narrowed(
+            later.clone(),
+            &consent(false, &[], now),
+            stated("1/migration", 1),
+        );
+        assert_eq!(narrowed_late.current, later.current);
+    }
+
     /// This node's own users: its own records always, what it received only while the current
     /// consent names this node and the user's purpose.
     #[test]
     fn local_users_see_received_data_only_under_the_current_consent() {
         let now = OffsetDateTime::now_utc();
         let me = m("2/employment");
-        let granted = merge(None, consent(true, &["2/employment"], now));
+        let granted = merge(None, consent(true, &["2/employment"], now), None);
         let received = record(&granted.current);
         let own = Event::new(
             me.clone(),
@@ -586,6 +718,7 @@ mod tests {
         let dropped = merge(
             Some(granted.clone()),
             consent(true, &["3/education"], now + Duration::days(1)),
+            None,
         );
         assert_eq!(
             may_serve(
@@ -683,7 +816,7 @@ mod tests {
                 let carries = carries.filter(|_| event_type == EventType::ReturneeRecord);
                 let reader = m(reader);
                 let purposes: Vec<String> = purposes.into_iter().map(String::from).collect();
-                let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c)));
+                let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c, None)));
                 let facts = Facts { source: "central-server/GOV/1/migration", event_type, carries: carries.as_ref() };
                 let decided = may_serve(facts, state.as_ref(), Audience::Member { id: &reader, purposes: &purposes });
                 let expected = expected_for_member(&history, event_type, carries.as_ref(), &reader, &purposes);
@@ -706,7 +839,7 @@ mod tests {
                 let event_type = EventType::ALL[type_index];
                 let node = m(node);
                 let source = m(source);
-                let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c)));
+                let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c, None)));
                 let facts = Facts { source: source.as_str(), event_type, carries: None };
                 let decided = may_serve(facts, state.as_ref(), Audience::Local { node: &node, purpose });
                 let own = source == node;

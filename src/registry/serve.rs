@@ -282,7 +282,7 @@ mod tests {
             method: None,
         };
         let mut batch = WriteBatch::default();
-        batch.set_consent(PIN, &consent::merge(None, consent));
+        batch.set_consent(PIN, &consent::merge(None, consent, None));
         store.apply_other(batch).unwrap();
         store
     }

@@ -774,6 +774,7 @@ impl Writer {
             return;
         };
         let statement = consent::carried(event);
+        let stated = consent::Stated::by(event);
         let moved_from = match self.corrected_from(event, round) {
             Ok(from) => from,
             Err(e) => {
@@ -792,7 +793,7 @@ impl Writer {
         };
         // Nothing is taken over from an earlier PIN: the person states consent under this one.
         let state = match (&statement, held) {
-            (Some(c), held) => consent::merge(held, c.clone()),
+            (Some(c), held) => consent::merge(held, c.clone(), stated.clone()),
             (None, Some(held)) => held,
             (None, None) => ConsentState::without_consent(event.time),
         };
@@ -805,7 +806,10 @@ impl Writer {
         // Narrowed where a state is held: a PIN forgotten here since it was linked stays so.
         for old in linked {
             match self.consent_of(&old, round) {
-                Some(Some(held)) => self.stage_state(&old, consent::narrowed(held, &c), round),
+                Some(Some(held)) => {
+                    let state = consent::narrowed(held, &c, stated.clone());
+                    self.stage_state(&old, state, round)
+                }
                 Some(None) => {}
                 None => return,
             }
@@ -1263,7 +1267,7 @@ mod tests {
             method: None,
         };
         let mut batch = WriteBatch::default();
-        batch.set_consent(pin, &consent::merge(None, earlier));
+        batch.set_consent(pin, &consent::merge(None, earlier, None));
         store.apply_other(batch).unwrap();
         let p = started(&store);
 
@@ -2084,6 +2088,64 @@ mod tests {
             "central-server/GOV/70000001/migration"
         );
         assert_eq!(erased, [true, false], "the second order was carried out");
+    }
+
+    /// A returnee record withheld from this node and released after a later record reached it
+    /// (its consent named another member) does not put its earlier consent back: the later
+    /// one, which names this node and no longer the other, stays the person's.
+    #[tokio::test]
+    async fn a_record_released_after_a_later_one_does_not_bring_back_its_consent() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schemas = Schemas::load().unwrap();
+        let p = started(&store);
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let (key, kid) = (keys::generate(), KeyName::new(source.clone(), "k").unwrap());
+        let pin = "21503199012345";
+        let record = |sequence: u64, to: &str| {
+            let mut data = returnee_record(json!({"pin": pin}));
+            data["consent"]["recipients"] = json!([to]);
+            let t = EventType::ReturneeRecord;
+            crate::event::Event::new(source.clone(), t, sequence, data).sign_selective(
+                &key,
+                &kid,
+                schemas.disclosable(t),
+            )
+        };
+        let employment = "central-server/GOV/70000002/employment";
+        let education = "central-server/GOV/70000003/education";
+        let (first, second) = (record(1, education), record(2, employment));
+        // The first was withheld from this node: the page 0..2 brings the second alone.
+        let page = ReceiveCursor::Sequence { after: 0, to: 2 };
+        p.receive(source.clone(), vec![second.clone()], page)
+            .await
+            .unwrap();
+        p.receive(source.clone(), vec![first], ReceiveCursor::Release(1))
+            .await
+            .unwrap();
+        let state: Option<ConsentState> = store.consent(pin).unwrap();
+        let decide = |member: &str| {
+            let member: MemberId = member.parse().unwrap();
+            let purposes = second.event().data["consent"]["purposes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p.as_str().unwrap().to_string())
+                .collect::<Vec<_>>();
+            let own = crate::event::Event::new(
+                member.clone(),
+                EventType::EmploymentStatus,
+                1,
+                draft(pin, None).data,
+            );
+            consent::decide(&own, state.as_ref(), &member, &purposes)
+        };
+        assert_eq!(decide(employment), Ok(consent::Admitted::Event));
+        assert_eq!(
+            decide(education),
+            Err(consent::Withheld::NoConsent),
+            "the released record's consent came back"
+        );
     }
 
     /// An order received in the same round as the event it names (the two pages handed to the
