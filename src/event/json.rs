@@ -51,9 +51,55 @@ impl PartialEq for SerdeError {
 impl Eq for SerdeError {}
 
 impl fmt::Display for SerdeError {
+    /// serde_json's message without the values it quotes: an `invalid type: string "…"`
+    /// from a peer's event would otherwise carry a disclosure or a payload (a PIN, a name) into
+    /// a quarantine record, a log line or an answer. Names of members, kinds and places stay.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
+        f.write_str(&without_values(&self.0.to_string()))
     }
+}
+
+/// `message` with each value serde quotes (a string as `"…"`, in Rust's escaped form; an enum
+/// variant as ``unknown variant `…` ``) replaced by `…`.
+fn without_values(message: &str) -> String {
+    const VARIANT: &str = "unknown variant `";
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    loop {
+        let quote = rest.find('"');
+        let variant = rest.find(VARIANT);
+        match (quote, variant) {
+            (Some(q), v) if v.is_none_or(|v| q < v) => {
+                out.push_str(&rest[..q]);
+                out.push_str("\"…\"");
+                rest = after_closing_quote(&rest[q + 1..]);
+            }
+            (_, Some(v)) => {
+                out.push_str(&rest[..v + VARIANT.len()]);
+                out.push('…');
+                let inside = &rest[v + VARIANT.len()..];
+                rest = inside.find('`').map_or("", |end| &inside[end..]);
+            }
+            _ => {
+                out.push_str(rest);
+                return out;
+            }
+        }
+    }
+}
+
+/// What follows the closing `"` of an escaped string whose opening quote came before `text`.
+fn after_closing_quote(text: &str) -> &str {
+    let mut escaped = false;
+    for (i, c) in text.char_indices() {
+        match (escaped, c) {
+            (true, _) => escaped = false,
+            (false, '\\') => escaped = true,
+            (false, '"') => return &text[i + 1..],
+            _ => {}
+        }
+    }
+    ""
 }
 
 impl std::error::Error for SerdeError {
@@ -218,6 +264,44 @@ impl<'de> Visitor<'de> for Strict<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    /// serde's messages quote the values they refuse; ours never repeat them, and keep the
+    /// rest (what was expected, where).
+    #[test]
+    fn an_error_never_repeats_the_value_it_refuses() {
+        let pin = "21503199012345";
+        let disclosure = format!("[\\\"salt\\\", \\\"pin\\\", \\\"{pin}\\\"]");
+        let doc = format!(r#"{{"disclosures": "{disclosure}"}}"#);
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Header {
+            disclosures: Vec<String>,
+        }
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        enum Kind {
+            Known,
+        }
+        let wrong_type = serde_json::from_str::<Header>(&doc).unwrap_err();
+        let wrong_variant = serde_json::from_str::<Kind>(&format!(r#""{pin}""#)).unwrap_err();
+        for (raw, kept) in [
+            (
+                wrong_type,
+                "invalid type: string \"…\", expected a sequence at line 1",
+            ),
+            (
+                wrong_variant,
+                "unknown variant `…`, expected `Known` at line 1",
+            ),
+        ] {
+            assert!(raw.to_string().contains(pin), "the test's premise: {raw}");
+            let ours = SerdeError::from(raw).to_string();
+            assert!(!ours.contains(pin), "{ours}");
+            assert!(ours.starts_with(kept), "{ours}");
+        }
+        assert_eq!(without_values("no quotes at line 1"), "no quotes at line 1");
+        assert_eq!(without_values(r#"a "b\"c" d "e"#), r#"a "…" d "…""#);
+    }
 
     #[test]
     fn parses_what_serde_json_parses() {

@@ -127,8 +127,14 @@ pub(crate) const PEER_PREFIX: &str = "/peer/v1";
 /// `https://<peer listener>/peer/v1/witness`).
 pub(crate) const WITNESS: &str = "/witness/add-checkpoint";
 
-fn not_found(path: &str) -> Problem {
-    Problem::new(ProblemKind::NotFound, format!("no peer resource at {path}"))
+/// 404 for a path the peer listener or `jol-feed` does not serve. The path is not repeated:
+/// a caller's mistake may carry a PIN, and the answer passes through security servers' logs.
+fn not_found() -> Problem {
+    Problem::new(
+        ProblemKind::NotFound,
+        "no such peer resource (served: /feed, /log/checkpoint, /log/tile/…, /proof/inclusion, \
+         /proof/event, /proof/consistency, /manifest)",
+    )
 }
 
 /// A store failure as a peer is told it: the cause is logged, not sent.
@@ -159,14 +165,14 @@ impl PeerApi {
                 match (&self.witness, serving_manifest(&self.trust)) {
                     (_, Err(expired)) => expired.response(),
                     (Some(w), Ok(_)) => w.add_checkpoint(&caller, req).await,
-                    (None, Ok(_)) => not_found(&path).response(),
+                    (None, Ok(_)) => not_found().response(),
                 }
             }
             Some(resource) => {
                 self.serve(&caller, &Official::default(), req, resource, MAX_WAIT_SECS)
                     .await
             }
-            None => not_found(&path).response(),
+            None => not_found().response(),
         }
     }
 
@@ -210,7 +216,7 @@ impl PeerApi {
                 "application/jose+json",
                 bytes::Bytes::copy_from_slice(&self.trust.held_bytes()),
             )),
-            _ => Err(not_found(req.uri().path())),
+            _ => Err(not_found()),
         };
         result.unwrap_or_else(|p| p.response())
     }

@@ -17,6 +17,7 @@ use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
 
 use crate::event::identifiers::MemberId;
+use crate::event::json::SerdeError;
 use crate::event::schema::{EventType, Schemas};
 use crate::event::SignedEvent;
 use crate::federation::feed::ReceivedPage;
@@ -150,7 +151,7 @@ pub(crate) enum SyncError {
     #[error("the security server: {0}")]
     Via(#[from] crate::net::xroad::XRoadError),
     #[error("the feed page is not valid: {0}")]
-    Decode(#[source] serde_json::Error),
+    Decode(#[source] SerdeError),
     #[error("storage: {0}")]
     Store(#[from] StoreError),
     #[error("sequence {sequence} was refused for now ({reason}: {detail}); retrying after taking up the peer's newest manifest")]
@@ -175,7 +176,7 @@ pub(crate) enum ProofFetchError {
     #[error("the publisher answered {0} for a proof")]
     Status(hyper::StatusCode),
     #[error("the proof is not JSON: {0}")]
-    NotJson(#[from] serde_json::Error),
+    NotJson(#[source] SerdeError),
     #[error("the proof answer is malformed: {0}")]
     Malformed(&'static str),
 }
@@ -260,7 +261,7 @@ pub(crate) fn decode_page(
             problem,
         });
     }
-    serde_json::from_slice(body).map_err(SyncError::Decode)
+    serde_json::from_slice(body).map_err(|e| SyncError::Decode(e.into()))
 }
 
 /// Whether the publisher holds more than `page` brought: it ended before the publisher's head

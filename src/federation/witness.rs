@@ -487,7 +487,8 @@ impl Proof {
             log: Option<String>,
             proof: Vec<String>,
         }
-        let answer: Answer = serde_json::from_slice(body)?;
+        let answer: Answer =
+            serde_json::from_slice(body).map_err(|e| ProofFetchError::NotJson(e.into()))?;
         if answer.proof.len() > MAX_PROOF_HASHES {
             return Err(ProofFetchError::Malformed(
                 "more hashes than any proof of a 64-bit tree",

@@ -6,7 +6,10 @@
 use std::future::Future;
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::layer::{Filter, SubscriberExt};
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 
 /// jemalloc, not glibc's malloc or mimalloc: the node allocates many small short-lived buffers
 /// (JSON, JWS, B-tree pages) on one thread and frees them on another (a page parsed by the
@@ -127,17 +130,25 @@ fn small_pages_only() {
 
 /// Dependencies whose debug or trace logs write what the store holds (the PostgreSQL client
 /// its SQL with every key and value, sled every key): personal data, and out of an erasure's
-/// reach once in a log file. Held at `info` whatever `RUST_LOG` says.
-const DATA_LOGGERS: [&str; 3] = ["tokio_postgres=info", "postgres_protocol=info", "sled=info"];
+/// reach once in a log file. Held at `info` whatever `RUST_LOG` says, a directive naming one
+/// of their modules (`tokio_postgres::simple_query=debug`) included.
+const DATA_LOGGERS: [&str; 3] = ["tokio_postgres", "postgres_protocol", "sled"];
 
-/// `filter` with [`DATA_LOGGERS`] held at `info`.
-fn quiet_data_loggers(filter: EnvFilter) -> EnvFilter {
-    DATA_LOGGERS
-        .iter()
-        .fold(filter, |f, directive| match directive.parse() {
-            Ok(d) => f.add_directive(d),
-            Err(_) => f,
-        })
+/// Whether a log line may be written whatever `RUST_LOG` asks: one of [`DATA_LOGGERS`] only at
+/// `info` or above.
+fn not_stored_data(line: &tracing::Metadata<'_>) -> bool {
+    let target = line.target();
+    let from_data_logger = DATA_LOGGERS.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    });
+    !from_data_logger || *line.level() <= tracing::Level::INFO
+}
+
+/// The node's log lines: those `filter` lets through that [`not_stored_data`] allows too.
+fn log_filter<S: tracing::Subscriber>(filter: EnvFilter) -> impl Filter<S> {
+    filter.and(filter_fn(not_stored_data))
 }
 
 /// Set up the allocator and logging (as JSON lines when `log_json`; at `default_filter` unless
@@ -149,16 +160,15 @@ pub(crate) fn run(
     work: impl Future<Output = anyhow::Result<()>>,
 ) -> ExitCode {
     configure_allocator();
-    let filter = quiet_data_loggers(
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter)),
-    );
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if log_json {
-        logs.json().init();
-    } else {
-        logs.init();
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let logs = tracing_subscriber::registry();
+    match log_json {
+        true => logs
+            .with(lines.json().with_filter(log_filter(filter)))
+            .init(),
+        false => logs.with(lines.with_filter(log_filter(filter))).init(),
     }
     let result = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -193,18 +203,18 @@ mod tests {
         }
     }
 
-    /// Even when `RUST_LOG` asks for everything, the loggers that write stored keys and values
-    /// (the PostgreSQL client's SQL, sled's keys) stay at `info`; the node's own debug lines
-    /// still show.
+    /// Even when `RUST_LOG` asks for everything, down to one of their modules, the loggers that
+    /// write stored keys and values (the PostgreSQL client's SQL, sled's keys) stay at `info`;
+    /// the node's own debug lines still show.
     #[test]
     fn the_loggers_that_write_stored_data_stay_at_info() {
         let captured = Captured::default();
         let writer = captured.clone();
-        let asked = "trace,tokio_postgres=trace,postgres_protocol=debug,sled=trace";
-        let subscriber = tracing_subscriber::fmt()
-            .with_env_filter(quiet_data_loggers(EnvFilter::new(asked)))
-            .with_writer(move || writer.clone())
-            .finish();
+        let asked = "trace,tokio_postgres=trace,postgres_protocol=debug,sled=trace,\
+                     tokio_postgres::simple_query=debug,sled::tree=trace";
+        let lines = tracing_subscriber::fmt::layer().with_writer(move || writer.clone());
+        let subscriber = tracing_subscriber::registry()
+            .with(lines.with_filter(log_filter(EnvFilter::new(asked))));
         tracing::subscriber::with_default(subscriber, || {
             tracing::debug!(target: "tokio_postgres::simple_query", "executing 21503199012345");
             tracing::trace!(target: "sled::tree", "key 21503199012345");

@@ -382,11 +382,14 @@ pub fn rebuild_with(
 
 /// A person's view, if the node holds events about them: as stored, or, while an erasure of
 /// theirs waits for the projector, as it will stand once finished.
+/// Both are read whether the person is held or not: on PostgreSQL each read is a round trip,
+/// and a refusal of a person held must not take one more than that of a person not held.
 pub(crate) fn person(store: &Store, pin: &Pin) -> Result<Option<PersonView>, StoreError> {
+    let pending = store.pending_erasure(pin.expose())?;
     let Some(view) = store.view(pin.expose())? else {
         return Ok(None);
     };
-    match store.pending_erasure(pin.expose())? {
+    match pending {
         Some(erased) => erasure::as_finished(store, view, &erased),
         None => Ok(Some(view)),
     }

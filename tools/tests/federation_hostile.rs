@@ -915,6 +915,22 @@ async fn add_checkpoint(fed: &Federation, agency: &str, body: Vec<u8>) -> (u16, 
     )
 }
 
+/// GET `path` on `agency`'s peer listener as migration: status and body.
+async fn peer_get(fed: &Federation, agency: &str, path: &str) -> (u16, String) {
+    let stream = peer_tls(fed, agency, "migration").await;
+    let mut client = jol::net::client::HttpClient::over(stream, "peer".into())
+        .await
+        .unwrap();
+    let a = client
+        .request(hyper::Method::GET, path, hyper::HeaderMap::new(), None)
+        .await
+        .unwrap();
+    (
+        a.status.as_u16(),
+        String::from_utf8_lossy(&a.body).into_owned(),
+    )
+}
+
 /// Declare an `add-checkpoint` body of `length` bytes to `agency`'s witness and send none of
 /// it: the status it answers. (Sending the body as well would race the server's close after its
 /// early 413 and end in a broken pipe instead of an answer.)
@@ -1046,6 +1062,13 @@ async fn the_witness_cosigns_only_what_tlog_witness_allows() {
         .replace(MIGRATION, EMPLOYMENT);
     let mine = witness_body(0, &[], mine.as_bytes());
     assert_eq!(add_checkpoint(&fed, "employment", mine).await.0, 404);
+    // A path the peer listener does not serve is not repeated in its 404 (it may carry a PIN,
+    // and the answer may pass through security servers' logs).
+    for path in ["/peer/v1/persons/21503199012345", "/21503199012345"] {
+        let (status, body) = peer_get(&fed, "employment", path).await;
+        assert_eq!(status, 404, "{path}: {body}");
+        assert!(!body.contains("21503199012345"), "{path}: {body}");
+    }
 
     // The first checkpoint: co-signed, the line verifies with employment's witness key.
     let (status, _, line) = add_checkpoint(&fed, "employment", witness_body(0, &[], &note5)).await;
