@@ -346,10 +346,7 @@ impl Trust {
         store: Store,
     ) -> Result<Trust, ManifestError> {
         let from_file = Manifest::verify(file_bytes, &authority_key);
-        let stored = store
-            .meta(&Meta::Manifest)
-            .map_err(|e| ManifestError::Store(e.to_string()))?
-            .and_then(|b| Manifest::verify(&b, &authority_key).ok().map(|m| (m, b)));
+        let stored = stored_manifest(&store, &authority_key)?;
         let chosen = match (from_file, stored) {
             (Ok(f), Some((s, sb))) if s.serial > f.serial => {
                 tracing::warn!(
@@ -366,9 +363,7 @@ impl Trust {
             }
             (Err(e), None) => return Err(e),
         };
-        store
-            .set_meta(&Meta::Manifest, &chosen.1)
-            .map_err(|e| ManifestError::Store(e.to_string()))?;
+        let chosen = keep_newest(&store, &authority_key, chosen)?;
         if chosen.0.is_expired(OffsetDateTime::now_utc()) {
             tracing::error!(
                 serial = chosen.0.serial,
@@ -413,9 +408,15 @@ impl Trust {
 
     /// Consider a manifest offered by a peer or an operator; adopt it if it is newer, signed and
     /// unexpired. Returns whether it was adopted.
+    ///
+    /// Decided and adopted under the lock of the manifest held, so two offers at once (two
+    /// sync sessions starting) cannot leave the older of them held; and stored only over an
+    /// older one, so a replica of the same database that stored a newer one meanwhile keeps it
+    /// (this node then takes that one).
     pub fn offer(&self, bytes: &[u8]) -> Result<bool, ManifestError> {
         let offered = Manifest::verify(bytes, &self.authority_key)?;
-        let held = self.held();
+        let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
+        let held = &current.0;
         if offered.serial < held.serial {
             return Err(ManifestError::Older {
                 offered: offered.serial,
@@ -428,16 +429,42 @@ impl Trust {
         if offered.is_expired(OffsetDateTime::now_utc()) {
             return Err(ManifestError::Expired(offered.expires.to_string()));
         }
-        self.store
-            .set_meta(&Meta::Manifest, bytes)
-            .map_err(|e: StoreError| ManifestError::Store(e.to_string()))?;
-        let serial = offered.serial;
-        if let Ok(mut c) = self.current.write() {
-            *c = (Arc::new(offered), bytes.into());
-        }
+        let (adopted, bytes) =
+            keep_newest(&self.store, &self.authority_key, (offered, bytes.to_vec()))?;
+        let serial = adopted.serial;
+        *current = (Arc::new(adopted), bytes.into());
         tracing::info!(serial, "adopted a newer manifest");
         Ok(true)
     }
+}
+
+/// The manifest stored, if one is and its signature holds.
+fn stored_manifest(
+    store: &Store,
+    authority_key: &VerifyingKey,
+) -> Result<Option<(Manifest, Vec<u8>)>, ManifestError> {
+    Ok(store
+        .meta(&Meta::Manifest)
+        .map_err(|e: StoreError| ManifestError::Store(e.to_string()))?
+        .and_then(|b| Manifest::verify(&b, authority_key).ok().map(|m| (m, b))))
+}
+
+/// `chosen`, stored, unless the store holds a newer manifest already (written by another
+/// replica of the same database since it was read): then that one, left as it is.
+fn keep_newest(
+    store: &Store,
+    authority_key: &VerifyingKey,
+    chosen: (Manifest, Vec<u8>),
+) -> Result<(Manifest, Vec<u8>), ManifestError> {
+    if let Some(stored) = stored_manifest(store, authority_key)? {
+        if stored.0.serial >= chosen.0.serial {
+            return Ok(stored);
+        }
+    }
+    store
+        .set_meta(&Meta::Manifest, &chosen.1)
+        .map_err(|e| ManifestError::Store(e.to_string()))?;
+    Ok(chosen)
 }
 
 impl PeerDirectory for Trust {
@@ -582,10 +609,18 @@ mod tests {
             trust.offer(&expired),
             Err(ManifestError::Expired(_))
         ));
+        // Another replica of the same database stored a newer manifest than this one holds:
+        // an offer older than that one does not overwrite it, and this node takes the newer.
+        let v6 = manifest(6, Duration::days(1)).sign(&authority).unwrap();
+        store.set_meta(&Meta::Manifest, &v6).unwrap();
+        let v5 = manifest(5, Duration::days(1)).sign(&authority).unwrap();
+        assert!(trust.offer(&v5).unwrap());
+        assert_eq!(trust.held().serial, 6);
+        assert_eq!(store.meta(&Meta::Manifest).unwrap().unwrap(), v6);
         drop(trust);
         // A restart with the old file keeps the newer manifest held in the store.
         let trust = Trust::load(authority.verifying_key(), &v1, store).unwrap();
-        assert_eq!(trust.held().serial, 2);
+        assert_eq!(trust.held().serial, 6);
         assert_eq!(trust.reader_member_count(), 1);
     }
 
