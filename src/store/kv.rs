@@ -137,13 +137,20 @@ pub enum Op {
     Put(Vec<u8>, Vec<u8>),
     /// Remove the key.
     Delete(Vec<u8>),
+    /// Store the value under a key that must be new: a new position of the log. PostgreSQL
+    /// refuses the whole transaction if the key exists, so a commit that landed after the
+    /// writer took it for failed (its connection lost, the server still running it) makes the
+    /// writer's next round fail and repair instead of writing over what peers may have read;
+    /// the embedded engines (one process, one writer, which reads its counters back from the
+    /// store after a failure) store it as [`Op::Put`].
+    Append(Vec<u8>, Vec<u8>),
 }
 
 impl Op {
     /// The key the op writes.
     pub(crate) fn key(&self) -> &[u8] {
         match self {
-            Op::Put(k, _) | Op::Delete(k) => k,
+            Op::Put(k, _) | Op::Delete(k) | Op::Append(k, _) => k,
         }
     }
 }
@@ -333,7 +340,7 @@ impl Kv {
                 let mut batch = sled::Batch::default();
                 for op in ops {
                     match op {
-                        Op::Put(k, v) => batch.insert(k, v),
+                        Op::Put(k, v) | Op::Append(k, v) => batch.insert(k, v),
                         Op::Delete(k) => batch.remove(k),
                     }
                 }

@@ -1184,7 +1184,7 @@ impl Store {
             // the same round as its order) keeps the stripped bytes the batch puts after.
             let appends = events
                 .into_iter()
-                .map(|(position, bytes, _)| Op::Put(keys::log(position), bytes));
+                .map(|(position, bytes, _)| Op::Append(keys::log(position), bytes));
             ops.splice(0..0, appends);
             for (level, index, hash) in subtrees {
                 ops.push(Op::Put(keys::subtree(level, index), hash.to_vec()));

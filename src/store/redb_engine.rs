@@ -88,7 +88,7 @@ impl Redb {
                 let mut table = tx.open_table(MAIN).map_err(redb_err)?;
                 for op in ops {
                     match op {
-                        Op::Put(k, v) => {
+                        Op::Put(k, v) | Op::Append(k, v) => {
                             table.insert(k.as_slice(), v.as_slice()).map_err(redb_err)?;
                         }
                         Op::Delete(k) => {

@@ -288,6 +288,42 @@ mod tests {
         assert_eq!(holder(&new).unwrap(), (new_epoch, Some("new".into())));
     }
 
+    /// A position of the log written by a commit the writer took for failed (it landed late)
+    /// is not written over by the writer's next round: that round fails whole, and the writer
+    /// repairs from what the store holds.
+    #[test]
+    fn an_appended_position_that_exists_fails_the_whole_commit() {
+        let Some(settings) = database() else { return };
+        let kv = PgKv::open(&settings).unwrap();
+        let role = contend(&kv, "writer".into(), None);
+        let mut waited = 0;
+        while !matches!(*role.borrow(), Role::Writer(_)) && waited < 1000 {
+            std::thread::sleep(Duration::from_millis(10));
+            waited += 1;
+        }
+        let late = vec![Op::Append(b"position-1".to_vec(), b"landed late".to_vec())];
+        kv.write(late).unwrap();
+        let next = vec![
+            Op::Put(b"index".to_vec(), b"of the next round".to_vec()),
+            Op::Append(b"position-1".to_vec(), b"another event".to_vec()),
+        ];
+        let refused = kv.write(next);
+        assert!(matches!(refused, Err(PgError::Db(_))), "{refused:?}");
+        assert_eq!(
+            kv.get(b"position-1").unwrap(),
+            Some(b"landed late".to_vec())
+        );
+        assert_eq!(
+            kv.get(b"index").unwrap(),
+            None,
+            "a part of the round landed"
+        );
+        // A put (an erasure stripping the event) still writes over it.
+        kv.write(vec![Op::Put(b"position-1".to_vec(), b"stripped".to_vec())])
+            .unwrap();
+        assert_eq!(kv.get(b"position-1").unwrap(), Some(b"stripped".to_vec()));
+    }
+
     fn an_event() -> crate::event::SignedEvent {
         let member: crate::event::identifiers::MemberId =
             "central-server/GOV/70000001/migration".parse().unwrap();

@@ -699,27 +699,26 @@ async fn listen(settings: PgSettings, changed: Arc<dyn Fn() -> bool + Send + Syn
 }
 
 /// The statements that apply `ops`: the last change of each key wins, as it would applied in
-/// order (one statement may not touch a row twice).
+/// order (one statement may not touch a row twice). A key an [`Op::Append`] wrote is inserted
+/// without `ON CONFLICT`, whatever changed it after in the batch (an event stripped in the
+/// round that appends it): if it exists, the transaction fails (23505) and nothing of it lands.
 fn changes_sql(sql: &mut String, ops: Vec<Op>) {
     let mut last = std::collections::BTreeMap::new();
+    let mut fresh = std::collections::BTreeSet::new();
     for op in ops {
         match op {
             Op::Put(k, v) => last.insert(k, Some(v)),
             Op::Delete(k) => last.insert(k, None),
+            Op::Append(k, v) => {
+                fresh.insert(k.clone());
+                last.insert(k, Some(v))
+            }
         };
     }
     let (puts, deletes): (Vec<_>, Vec<_>) = last.into_iter().partition(|(_, v)| v.is_some());
-    for chunk in puts.chunks(1000) {
-        sql.push_str("INSERT INTO jol_kv (k, v) VALUES ");
-        for (i, (k, v)) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            let v = v.as_deref().unwrap_or_default();
-            let _ = write!(sql, "({},{})", hex_literal(k), hex_literal(v));
-        }
-        sql.push_str(" ON CONFLICT (k) DO UPDATE SET v = excluded.v;");
-    }
+    let (appends, puts): (Vec<_>, Vec<_>) = puts.into_iter().partition(|(k, _)| fresh.contains(k));
+    inserts_sql(sql, &appends, ";");
+    inserts_sql(sql, &puts, " ON CONFLICT (k) DO UPDATE SET v = excluded.v;");
     for chunk in deletes.chunks(1000) {
         sql.push_str("DELETE FROM jol_kv WHERE k IN (");
         for (i, (k, _)) in chunk.iter().enumerate() {
@@ -729,6 +728,21 @@ fn changes_sql(sql: &mut String, ops: Vec<Op>) {
             sql.push_str(&hex_literal(k));
         }
         sql.push_str(");");
+    }
+}
+
+/// `INSERT`s of `rows`, a thousand a statement, each statement ended by `end`.
+fn inserts_sql(sql: &mut String, rows: &[(Vec<u8>, Option<Vec<u8>>)], end: &str) {
+    for chunk in rows.chunks(1000) {
+        sql.push_str("INSERT INTO jol_kv (k, v) VALUES ");
+        for (i, (k, v)) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            let v = v.as_deref().unwrap_or_default();
+            let _ = write!(sql, "({},{})", hex_literal(k), hex_literal(v));
+        }
+        sql.push_str(end);
     }
 }
 
@@ -803,6 +817,26 @@ mod tests {
             sql,
             "INSERT INTO jol_kv (k, v) VALUES ('\\x62'::bytea,'\\x32'::bytea) ON CONFLICT (k) DO UPDATE SET v = excluded.v;\
              DELETE FROM jol_kv WHERE k IN ('\\x61'::bytea);"
+        );
+    }
+
+    /// A new position of the log is inserted so that it cannot write over one a late commit
+    /// landed, even when the batch strips the event after appending it.
+    #[test]
+    fn an_appended_key_is_inserted_only_if_new() {
+        let mut sql = String::new();
+        changes_sql(
+            &mut sql,
+            vec![
+                Op::Append(b"a".to_vec(), b"1".to_vec()),
+                Op::Put(b"a".to_vec(), b"2".to_vec()),
+                Op::Put(b"b".to_vec(), b"3".to_vec()),
+            ],
+        );
+        assert_eq!(
+            sql,
+            "INSERT INTO jol_kv (k, v) VALUES ('\\x61'::bytea,'\\x32'::bytea);\
+             INSERT INTO jol_kv (k, v) VALUES ('\\x62'::bytea,'\\x33'::bytea) ON CONFLICT (k) DO UPDATE SET v = excluded.v;"
         );
     }
 
