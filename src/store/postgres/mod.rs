@@ -122,9 +122,12 @@ impl PgSettings {
     }
 
     fn config(&self) -> Result<tokio_postgres::Config, PgError> {
-        self.url
+        let mut config: tokio_postgres::Config = self
+            .url
             .parse()
-            .map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))
+            .map_err(|e: tokio_postgres::Error| PgError::Url(e.to_string()))?;
+        bounded(&mut config);
+        Ok(config)
     }
 
     /// The database, for messages: host and database name, never the password.
@@ -143,6 +146,43 @@ impl PgSettings {
         )
     }
 }
+
+/// What a dead, unreachable or stalled peer may cost a connection, where the url does not say
+/// otherwise: connecting at most [`CONNECT_TIMEOUT`]; a path that silently drops packets noticed
+/// within about half a minute (TCP keepalives and user timeout; the defaults wait two hours);
+/// and in each session, a transaction left idle (a replica frozen between the lock of a side
+/// log and its commit) ended by the server, and a lock waited for at most
+/// [`SESSION_BOUND`], so one stalled replica cannot hold every other's appends. Each then
+/// fails with the server's or the socket's error: a 503 to the caller, never a hang.
+fn bounded(config: &mut tokio_postgres::Config) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(Duration::from_secs(30));
+    }
+    if config.get_keepalives_idle() == DEFAULT_KEEPALIVES_IDLE {
+        config
+            .keepalives_idle(Duration::from_secs(15))
+            .keepalives_interval(Duration::from_secs(5))
+            .keepalives_retries(3);
+    }
+    let secs = SESSION_BOUND.as_secs();
+    let ours = format!("-c idle_in_transaction_session_timeout={secs}s -c lock_timeout={secs}s");
+    // The url's own options come after ours: where both set one, the url's wins.
+    let options = match config.get_options() {
+        Some(theirs) => format!("{ours} {theirs}"),
+        None => ours,
+    };
+    config.options(options);
+}
+
+/// The longest a connection may take to open.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a session may wait for a lock or stay idle inside a transaction.
+const SESSION_BOUND: Duration = Duration::from_secs(10);
+/// tokio-postgres's keepalive idle time when the url names none.
+const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
 /// A failure of the PostgreSQL engine.
 #[derive(Debug, thiserror::Error)]
@@ -818,6 +858,46 @@ mod tests {
             "INSERT INTO jol_kv (k, v) VALUES ('\\x62'::bytea,'\\x32'::bytea) ON CONFLICT (k) DO UPDATE SET v = excluded.v;\
              DELETE FROM jol_kv WHERE k IN ('\\x61'::bytea);"
         );
+    }
+
+    /// Connections are bounded where the url says nothing, and the url's own choices stay.
+    #[test]
+    fn connections_are_bounded_unless_the_url_says_otherwise() {
+        let plain = PgSettings::new("postgresql://jol@db/jol").config().unwrap();
+        assert_eq!(plain.get_connect_timeout(), Some(&CONNECT_TIMEOUT));
+        assert_eq!(plain.get_keepalives_idle(), Duration::from_secs(15));
+        assert_eq!(plain.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
+        assert_eq!(
+            plain.get_options(),
+            Some("-c idle_in_transaction_session_timeout=10s -c lock_timeout=10s")
+        );
+        let theirs = PgSettings::new(
+            "postgresql://jol@db/jol?connect_timeout=3&keepalives_idle=60&options=-c%20lock_timeout%3D1s",
+        )
+        .config()
+        .unwrap();
+        assert_eq!(theirs.get_connect_timeout(), Some(&Duration::from_secs(3)));
+        assert_eq!(theirs.get_keepalives_idle(), Duration::from_secs(60));
+        assert!(theirs
+            .get_options()
+            .unwrap()
+            .ends_with("-c lock_timeout=1s"));
+        // A real session takes them, the url's last.
+        let Some(settings) = test_database("the session bounds") else {
+            return;
+        };
+        let config = settings.config().unwrap();
+        let shown = block(async move {
+            let client = connect(config).await?;
+            let mut shown = Vec::new();
+            for name in ["idle_in_transaction_session_timeout", "lock_timeout"] {
+                let row = client.query_one(&format!("SHOW {name}"), &[]).await?;
+                shown.push(row.get::<_, String>(0));
+            }
+            Ok(shown)
+        })
+        .unwrap();
+        assert_eq!(shown, ["10s", "10s"]);
     }
 
     /// A new position of the log is inserted so that it cannot write over one a late commit
