@@ -442,7 +442,29 @@ impl Checker<'_> {
             Err(err) => return Err(Rejection::new(Reason::Storage, err.to_string())),
         }
         self.check_supersedes(e)?;
-        Ok(signed)
+        self.within_grant(signed)
+    }
+
+    /// The event as far as this node's grant goes: a publisher still on an older manifest (a
+    /// grant narrowed since) may send disclosures the manifest this node holds no longer lets it
+    /// have; they are dropped here, before anything is stored. An event signed whole cannot be
+    /// cut: it is refused unless the grant is every field.
+    fn within_grant(&self, signed: SignedEvent) -> Result<SignedEvent, Rejection> {
+        let fields = self
+            .manifest
+            .reader_fields(self.me, signed.event().event_type);
+        let cut =
+            match signed.for_reader(&fields) {
+                None => return Err(Rejection::new(
+                    Reason::ReaderNotAllowed,
+                    "signed whole, the event holds fields the manifest does not let this node have",
+                )),
+                Some(std::borrow::Cow::Borrowed(_)) => return Ok(signed),
+                Some(std::borrow::Cow::Owned(cut)) => cut,
+            };
+        SignedEvent::parse(&cut)
+            .map(|(cut, _)| cut)
+            .map_err(|e| Rejection::new(Reason::from(&e), e.to_string()))
     }
 
     /// The event's format is one its member may send, and an SD-JWT conceals every field its
@@ -706,6 +728,28 @@ mod tests {
         // The always-visible fields came with the signed part.
         assert_eq!(data["job"]["startDate"], status_data()["job"]["startDate"]);
         assert_eq!(two.disclosed().len(), 2);
+    }
+
+    /// A publisher still on a manifest that granted this node more sends more: what the
+    /// manifest this node holds does not grant is dropped before anything is stored, and an
+    /// event signed whole for a narrower grant is refused.
+    #[test]
+    fn disclosures_beyond_this_nodes_grant_are_dropped_at_receipt() {
+        let mut w = world();
+        w.manifest.event_types[0].readers[0].fields = Some(vec!["/person/pin".parse().unwrap()]);
+        let kept = w.check(&selective(&w, 1, None), 1).unwrap();
+        let data = &kept.event().data;
+        assert_eq!(data["person"]["pin"], status_data()["person"]["pin"]);
+        assert!(data["job"].get("isco08").is_none(), "{data}");
+        assert!(data.get("labourForceStatus").is_none(), "{data}");
+        assert_eq!(kept.disclosed().len(), 1);
+        let isco = status_data()["job"]["isco08"].to_string();
+        assert!(
+            !String::from_utf8_lossy(kept.bytes()).contains(isco.trim_matches('"')),
+            "the stored bytes still disclose it"
+        );
+        let whole = w.signed(&w.event(1));
+        assert_eq!(w.check(&whole, 1).unwrap_err(), Reason::ReaderNotAllowed);
     }
 
     #[test]

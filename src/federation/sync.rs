@@ -65,6 +65,10 @@ pub struct SyncSettings {
     pub checkpoint_ms: u64,
     /// How often to witness a publisher's checkpoint while syncing, milliseconds.
     pub witness_ms: u64,
+    /// How often to ask a publisher for its manifest while syncing (and to read the manifest
+    /// file again), milliseconds: a newer one (a grant narrowed, a member or key removed) is
+    /// taken up within this long, not only when a session starts or the node restarts.
+    pub manifest_ms: u64,
     /// How often this node erases what the manifest's retention no longer lets it keep, seconds
     /// (and once at start).
     pub retention_sweep_secs: u64,
@@ -104,6 +108,7 @@ impl Default for SyncSettings {
             gather_ms: 20,
             checkpoint_ms: 2_000,
             witness_ms: 5_000,
+            manifest_ms: 60_000,
             retention_sweep_secs: 3_600,
             kpi_report_secs: 3_600,
             answer_timeout_ms: 15_000,
@@ -462,25 +467,8 @@ impl Syncer {
     /// Connect, take up a newer manifest, then pull pages until something fails.
     async fn session(&self, sub: &Subscription, progressed: &mut bool) -> Result<(), SyncError> {
         let mut client = self.connect(sub).await?;
-        let (status, body) = client.get("/manifest").await.map_err(SyncError::from)?;
-        if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
-            return Err(SyncError::XRoad {
-                status: status.as_u16(),
-                kind: f.kind,
-                message: f.message,
-            });
-        }
-        if status.is_success() {
-            match self.trust.offer(&body) {
-                Ok(true) => {
-                    tracing::info!(from = %sub.from, "took up a newer manifest from a peer")
-                }
-                Ok(false) | Err(ManifestError::Older { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(from = %sub.from, error = %e, "peer offered a manifest that was refused")
-                }
-            }
-        }
+        self.take_up_manifest(&mut client, &sub.from).await?;
+        let mut manifest_at = std::time::Instant::now();
         self.metrics.sync_status(&sub.from, |s| {
             s.connected = true;
             s.last_error = None;
@@ -506,6 +494,10 @@ impl Syncer {
             if due {
                 self.witness(&mut client, &sub.from).await?;
                 witnessed_at = Some(std::time::Instant::now());
+            }
+            if manifest_at.elapsed() >= Duration::from_millis(self.settings.manifest_ms) {
+                self.take_up_manifest(&mut client, &sub.from).await?;
+                manifest_at = std::time::Instant::now();
             }
             let mut page = match asked {
                 Some(page) => page,
@@ -568,6 +560,34 @@ impl Syncer {
             self.metrics
                 .sync_status(&sub.from, |s| s.release_cursor = new_release_cursor);
         }
+    }
+
+    /// Ask the publisher for its manifest and offer it to this node's trust: a newer one is
+    /// taken up, an older or equal one changes nothing, a refused one is logged.
+    async fn take_up_manifest(
+        &self,
+        client: &mut HttpClient,
+        from: &MemberId,
+    ) -> Result<(), SyncError> {
+        let (status, body) = client.get("/manifest").await.map_err(SyncError::from)?;
+        if let Some(f) = crate::net::xroad::Fault::recognise(&body) {
+            return Err(SyncError::XRoad {
+                status: status.as_u16(),
+                kind: f.kind,
+                message: f.message,
+            });
+        }
+        if !status.is_success() {
+            return Ok(());
+        }
+        match self.trust.offer(&body) {
+            Ok(true) => tracing::info!(from = %from, "took up a newer manifest from a peer"),
+            Ok(false) | Err(ManifestError::Older { .. }) => {}
+            Err(e) => {
+                tracing::warn!(from = %from, error = %e, "peer offered a manifest that was refused")
+            }
+        }
+        Ok(())
     }
 
     /// Hand a checked page to the writer: its events and the cursor moved from `after` to `to`,

@@ -390,6 +390,10 @@ impl NodeConfig {
         if c.limits.quarantine_max_records == 0 {
             return Err(ConfigProblem::Zero("limits.quarantine_max_records"));
         }
+        // 0 would read the manifest file, and ask each publisher for its manifest, without end.
+        if c.sync.manifest_ms == 0 {
+            return Err(ConfigProblem::Zero("sync.manifest_ms"));
+        }
         // So would a limit in bytes below the smallest event: it could keep nothing. One below
         // `max_event_bytes` is allowed: it keeps the small refusals and counts the large ones.
         for (key, bytes) in [

@@ -352,6 +352,12 @@ async fn start_member_faces(
         metrics: opened.metrics.clone(),
         witness: Some(syncer.clone()),
     });
+    tokio::spawn(crate::trust::manifest::follow_file(
+        trust.clone(),
+        fed.manifest.clone(),
+        Duration::from_millis(config.sync.manifest_ms),
+        stopped.clone(),
+    ));
     let peer = start_peer_listener(config, fed, trust, feed.clone(), stopped).await?;
     let xroad = match &config.xroad {
         Some(x) => start_provider_face(x, feed, limits(config), stopped).await?,

@@ -467,6 +467,46 @@ fn keep_newest(
     Ok(chosen)
 }
 
+/// Read the manifest file at `path` every `every` until the node stops, and offer it to `trust`
+/// when its bytes changed: an operator who puts the authority's newer manifest in place needs
+/// no restart, even on a node that syncs from nobody (whose peers would otherwise be its only
+/// way to learn of it). A file that cannot be read or is refused is logged once per change.
+pub(crate) async fn follow_file(
+    trust: Arc<Trust>,
+    path: std::path::PathBuf,
+    every: std::time::Duration,
+    mut stopped: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut last = tokio::fs::read(&path).await.ok();
+    loop {
+        tokio::select! {
+            _ = stopped.changed() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        let read = tokio::fs::read(&path).await;
+        let bytes = match read {
+            Ok(bytes) if last.as_deref() != Some(bytes.as_slice()) => bytes,
+            Ok(_) => continue,
+            Err(e) => {
+                if last.take().is_some() {
+                    tracing::warn!(path = %path.display(), error = %e, "the manifest file cannot be read");
+                }
+                continue;
+            }
+        };
+        match trust.offer(&bytes) {
+            Ok(true) => {
+                tracing::info!(path = %path.display(), "took up a newer manifest from its file")
+            }
+            Ok(false) | Err(ManifestError::Older { .. }) => {}
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "the manifest file was refused")
+            }
+        }
+        last = Some(bytes);
+    }
+}
+
 impl PeerDirectory for Trust {
     fn member_for_key(&self, spki_sha256: &str) -> Option<MemberId> {
         self.held()

@@ -239,6 +239,39 @@ fn a_publisher_that_was_down_is_caught_up_when_it_returns() {
     emp.stop();
 }
 
+/// A running node takes up a newer manifest without a restart: from its file when an operator
+/// puts it in place, and from a publisher while it syncs when its own file stays old.
+#[test]
+fn a_newer_manifest_is_taken_up_by_running_nodes() {
+    let fed = Federation::build_with(
+        "min_backoff_ms = 50\nmax_backoff_ms = 400\nwait_secs = 1\nmanifest_ms = 200",
+    );
+    // Employment reads a copy of the manifest that nobody updates: only migration can tell it.
+    let copy = fed.path("employment/manifest-copy.jws");
+    std::fs::copy(fed.path("manifest.jws"), &copy).unwrap();
+    let config = std::fs::read_to_string(fed.config("employment")).unwrap();
+    let moved = config.replace("\"../manifest.jws\"", "\"manifest-copy.jws\"");
+    assert_ne!(config, moved, "employment's config names no manifest file");
+    std::fs::write(fed.config("employment"), moved).unwrap();
+    let mig = fed.start("migration");
+    let emp = fed.start("employment");
+    let serial = |node: &Node| get(node.addr, "/readyz").json()["manifest"]["serial"].as_u64();
+    let before = serial(&mig).unwrap();
+    assert_eq!(serial(&emp), Some(before));
+    fed.authority(&["sign", "--out", fed.path("manifest.jws").to_str().unwrap()]);
+    let newer = Some(before + 1);
+    assert!(
+        eventually(Duration::from_secs(10), || serial(&mig) == newer).is_some(),
+        "migration did not take up the manifest put in its file"
+    );
+    assert!(
+        eventually(Duration::from_secs(10), || serial(&emp) == newer).is_some(),
+        "employment did not take up the manifest from migration while syncing"
+    );
+    mig.stop();
+    emp.stop();
+}
+
 #[test]
 fn an_expired_manifest_stops_exchange_with_a_clear_error() {
     let fed = Federation::build();
