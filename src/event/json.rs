@@ -59,30 +59,49 @@ impl fmt::Display for SerdeError {
     }
 }
 
-/// `message` with each value serde quotes (a string as `"…"`, in Rust's escaped form; an enum
-/// variant as ``unknown variant `…` ``) replaced by `…`.
+/// `message` with each value serde quotes replaced by `…`: every string (`"…"`, in Rust's
+/// escaped form), and before the `, expected` that names what was wanted, every other value
+/// serde puts in backticks (an integer, a float, a character, an unknown variant or member
+/// name: the sender's, so possibly a PIN). What was expected, and the names of missing or
+/// repeated members (the schema's own), stay.
 fn without_values(message: &str) -> String {
-    const VARIANT: &str = "unknown variant `";
+    let mut strings_gone = String::with_capacity(message.len());
+    redact(message, false, &mut strings_gone);
+    // The last `, expected`: a value of the sender's may hold the words, serde's own text after
+    // them does not.
+    let (said, expected) = match strings_gone.rfind(", expected") {
+        Some(at) => strings_gone.split_at(at),
+        None => (strings_gone.as_str(), ""),
+    };
+    let ours = said.starts_with("missing field") || said.starts_with("duplicate field");
     let mut out = String::with_capacity(message.len());
-    let mut rest = message;
+    redact(said, !ours, &mut out);
+    out.push_str(expected);
+    out
+}
+
+/// `text` onto `out` with its strings, and when `backticks` its backtick-quoted values too,
+/// replaced by `…`.
+fn redact(text: &str, backticks: bool, out: &mut String) {
+    let mut rest = text;
     loop {
         let quote = rest.find('"');
-        let variant = rest.find(VARIANT);
-        match (quote, variant) {
-            (Some(q), v) if v.is_none_or(|v| q < v) => {
+        let tick = rest.find('`').filter(|_| backticks);
+        match (quote, tick) {
+            (Some(q), t) if t.is_none_or(|t| q < t) => {
                 out.push_str(&rest[..q]);
                 out.push_str("\"…\"");
                 rest = after_closing_quote(&rest[q + 1..]);
             }
-            (_, Some(v)) => {
-                out.push_str(&rest[..v + VARIANT.len()]);
-                out.push('…');
-                let inside = &rest[v + VARIANT.len()..];
-                rest = inside.find('`').map_or("", |end| &inside[end..]);
+            (_, Some(t)) => {
+                out.push_str(&rest[..t]);
+                out.push_str("`…`");
+                let inside = &rest[t + 1..];
+                rest = inside.find('`').map_or("", |end| &inside[end + 1..]);
             }
             _ => {
                 out.push_str(rest);
-                return out;
+                return;
             }
         }
     }
@@ -282,8 +301,17 @@ mod tests {
         enum Kind {
             Known,
         }
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Person {
+            pin: String,
+        }
         let wrong_type = serde_json::from_str::<Header>(&doc).unwrap_err();
         let wrong_variant = serde_json::from_str::<Kind>(&format!(r#""{pin}""#)).unwrap_err();
+        let a_number = serde_json::from_str::<Person>(&format!(r#"{{"pin": {pin}}}"#)).unwrap_err();
+        let a_key =
+            serde_json::from_str::<Person>(&format!(r#"{{"pin": "x", "{pin}": 1}}"#)).unwrap_err();
         for (raw, kept) in [
             (
                 wrong_type,
@@ -293,6 +321,11 @@ mod tests {
                 wrong_variant,
                 "unknown variant `…`, expected `Known` at line 1",
             ),
+            (
+                a_number,
+                "invalid type: integer `…`, expected a string at line 1",
+            ),
+            (a_key, "unknown field `…`, expected `pin` at line 1"),
         ] {
             assert!(raw.to_string().contains(pin), "the test's premise: {raw}");
             let ours = SerdeError::from(raw).to_string();
@@ -300,6 +333,14 @@ mod tests {
             assert!(ours.starts_with(kept), "{ours}");
         }
         assert_eq!(without_values("no quotes at line 1"), "no quotes at line 1");
+        assert_eq!(
+            without_values("unknown field `a, expected 2150`, expected `pin` at line 1"),
+            "unknown field `…`, expected `pin` at line 1"
+        );
+        assert_eq!(
+            without_values("missing field `pin` at line 1 column 2"),
+            "missing field `pin` at line 1 column 2"
+        );
         assert_eq!(without_values(r#"a "b\"c" d "e"#), r#"a "…" d "…""#);
     }
 

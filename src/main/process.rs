@@ -146,9 +146,13 @@ fn not_stored_data(line: &tracing::Metadata<'_>) -> bool {
     !from_data_logger || *line.level() <= tracing::Level::INFO
 }
 
-/// The node's log lines: those `filter` lets through that [`not_stored_data`] allows too.
+/// The node's log lines: those `filter` lets through that [`not_stored_data`] allows too. The
+/// most verbose level `filter` asks for stays the hint, so callsites above it (the `log`
+/// crate's too) are not asked at all.
 fn log_filter<S: tracing::Subscriber>(filter: EnvFilter) -> impl Filter<S> {
-    filter.and(filter_fn(not_stored_data))
+    let hint = <EnvFilter as Layer<S>>::max_level_hint(&filter)
+        .unwrap_or(tracing::level_filters::LevelFilter::TRACE);
+    filter.and(filter_fn(not_stored_data).with_max_level_hint(hint))
 }
 
 /// Set up the allocator and logging (as JSON lines when `log_json`; at `default_filter` unless
@@ -215,6 +219,13 @@ mod tests {
         let lines = tracing_subscriber::fmt::layer().with_writer(move || writer.clone());
         let subscriber = tracing_subscriber::registry()
             .with(lines.with_filter(log_filter(EnvFilter::new(asked))));
+        assert_eq!(
+            tracing::Subscriber::max_level_hint(&tracing_subscriber::registry().with(
+                tracing_subscriber::fmt::layer().with_filter(log_filter(EnvFilter::new("info")))
+            )),
+            Some(tracing::level_filters::LevelFilter::INFO),
+            "callsites above the level asked for are asked"
+        );
         tracing::subscriber::with_default(subscriber, || {
             tracing::debug!(target: "tokio_postgres::simple_query", "executing 21503199012345");
             tracing::trace!(target: "sled::tree", "key 21503199012345");

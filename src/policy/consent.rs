@@ -51,7 +51,7 @@ impl Consent {
 /// Which statement a consent is: its publisher and its sequence there. Statements of one
 /// publisher are ordered by it; a node receives them out of that order when an earlier record
 /// withheld from it is released after a later one reached it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Stated {
     source: MemberId,
     sequence: u64,
@@ -65,12 +65,6 @@ impl Stated {
             source: event.source.clone(),
             sequence: event.sequence_number()?,
         })
-    }
-
-    /// Whether this statement came after `other` at the same publisher (statements of two
-    /// publishers have no order: the later to arrive is taken).
-    fn follows(&self, other: &Stated) -> bool {
-        self.source == other.source && self.sequence > other.sequence
     }
 }
 
@@ -101,10 +95,11 @@ pub(crate) struct ConsentState {
     /// [`MAX_EARLIER_PINS`].
     #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
     earlier_pins: BTreeSet<String>,
-    /// The statement `current` is (none for a state stored before it was kept, or one made
-    /// without a statement): an earlier statement of its publisher never replaces it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stated: Option<Stated>,
+    /// The latest statement merged from each publisher (its sequence there): one no later
+    /// than its publisher's entry arrived out of order and never becomes current, whichever
+    /// publisher's statement is current. Empty for a state stored before it was kept.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    latest: BTreeMap<MemberId, u64>,
 }
 
 /// The most earlier PINs a consent state links (a person's PIN rarely changes at all; the bound
@@ -161,6 +156,19 @@ impl ConsentState {
             method: None,
         };
         merge(None, nothing, None)
+    }
+
+    /// Whether a statement of `stated`'s publisher at or after its sequence was merged: then
+    /// `stated` arrives out of order (or again) and does not become current.
+    fn has_seen_after(&self, stated: &Stated) -> bool {
+        self.latest
+            .get(&stated.source)
+            .is_some_and(|seen| *seen >= stated.sequence)
+    }
+
+    /// The current statement, to narrow the states under a person's earlier PINs by.
+    pub(crate) fn current(&self) -> &Consent {
+        &self.current
     }
 
     /// Every member `consent` grants to, named for its purposes.
@@ -269,30 +277,30 @@ pub(crate) fn merge(
     consent: Consent,
     stated: Option<Stated>,
 ) -> ConsentState {
-    let (former_recipients, ever_named, earlier_pins) = match held {
-        Some(mut h) if is_earlier(stated.as_ref(), h.stated.as_ref()) => {
+    let (former_recipients, ever_named, earlier_pins, mut latest) = match held {
+        Some(mut h) if stated.as_ref().is_some_and(|s| h.has_seen_after(s)) => {
             h.name(&consent);
             return h;
         }
-        Some(h) if h.current.granted => (h.current.recipients, h.ever_named, h.earlier_pins),
-        Some(h) => (h.former_recipients, h.ever_named, h.earlier_pins),
+        Some(h) if h.current.granted => {
+            (h.current.recipients, h.ever_named, h.earlier_pins, h.latest)
+        }
+        Some(h) => (h.former_recipients, h.ever_named, h.earlier_pins, h.latest),
         None => Default::default(),
     };
+    if let Some(s) = stated {
+        latest.insert(s.source, s.sequence);
+    }
     let mut state = ConsentState {
         former_recipients,
         current: consent,
         ever_named,
         earlier_pins,
-        stated,
+        latest,
     };
     let current = state.current.clone();
     state.name(&current);
     state
-}
-
-/// Whether the statement `arriving` came before the `held` one at their publisher.
-fn is_earlier(arriving: Option<&Stated>, held: Option<&Stated>) -> bool {
-    matches!((arriving, held), (Some(a), Some(h)) if h.follows(a))
 }
 
 /// The state under a person's earlier PIN after `by`, a statement given under their current
@@ -620,7 +628,8 @@ mod tests {
 
     /// A record withheld from this node and released after a later one reached it carries an
     /// earlier statement: it does not replace the later one (which may have dropped a member),
-    /// and the members it granted to are still told of every change.
+    /// whichever publisher's statement came between, and the members it granted to are still
+    /// told of every change.
     #[test]
     fn an_earlier_statement_released_late_does_not_replace_the_later_one() {
         let now = OffsetDateTime::now_utc();
@@ -649,6 +658,13 @@ mod tests {
             after.may_hold(&edu, &purposes),
             "education may hold what it granted"
         );
+        // Again, the same statement: nothing changes.
+        let again = merge(
+            Some(after.clone()),
+            consent(false, &[], now),
+            stated("1/migration", 2),
+        );
+        assert_eq!(again.current, later.current);
         // A later statement of the same publisher, or any of another, is taken as it arrives.
         let next = merge(
             Some(after.clone()),
@@ -658,14 +674,21 @@ mod tests {
         assert!(!next.current.granted);
         let other = merge(
             Some(after.clone()),
-            consent(false, &[], now),
+            consent(true, &["2/employment"], now),
             stated("9/other", 1),
         );
-        assert!(!other.current.granted);
+        assert!(other.current.granted);
+        // ... and an earlier one of the first publisher arriving after it is still earlier.
+        let late = merge(
+            Some(other.clone()),
+            consent(true, &["3/education"], now),
+            stated("1/migration", 1),
+        );
+        assert_eq!(late.current, other.current);
         // A state stored before statements were kept takes what arrives, as before.
         let unknown = merge(
             Some(ConsentState {
-                stated: None,
+                latest: BTreeMap::new(),
                 ..after
             }),
             consent(false, &[], now),

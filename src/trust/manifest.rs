@@ -415,6 +415,11 @@ impl Trust {
     /// (this node then takes that one).
     pub fn offer(&self, bytes: &[u8]) -> Result<bool, ManifestError> {
         let offered = Manifest::verify(bytes, &self.authority_key)?;
+        // Most offers are the manifest held (every sync session's, every commit a replica
+        // follows): answered under the read lock, which readers of the manifest share.
+        if offered.serial == self.held().serial {
+            return Ok(false);
+        }
         let mut current = self.current.write().unwrap_or_else(|p| p.into_inner());
         let held = &current.0;
         if offered.serial < held.serial {
@@ -499,6 +504,11 @@ pub(crate) async fn follow_file(
                 tracing::info!(path = %path.display(), "took up a newer manifest from its file")
             }
             Ok(false) | Err(ManifestError::Older { .. }) => {}
+            Err(e @ ManifestError::Store(_)) => {
+                // Not the file's fault: offered again at the next look.
+                tracing::warn!(path = %path.display(), error = %e, "the manifest file could not be taken up");
+                continue;
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "the manifest file was refused")
             }

@@ -799,15 +799,20 @@ impl Writer {
         };
         let state = state.with_earlier_pins(pin, earlier.iter().map(String::as_str));
         let linked: Vec<String> = state.earlier_pins().map(String::from).collect();
+        let current = state.current().clone();
         self.stage_state(pin, state, round);
         let Some(c) = statement else {
             return;
         };
-        // Narrowed where a state is held: a PIN forgotten here since it was linked stays so.
+        // Narrowed where a state is held: a PIN forgotten here since it was linked stays so. By
+        // the statement and by the one current under this PIN, which differ when the statement
+        // arrived after a later one (a release): narrowing by both is what narrowing in order
+        // would have made.
         for old in linked {
             match self.consent_of(&old, round) {
                 Some(Some(held)) => {
                     let state = consent::narrowed(held, &c, stated.clone());
+                    let state = consent::narrowed(state, &current, None);
                     self.stage_state(&old, state, round)
                 }
                 Some(None) => {}
@@ -2145,6 +2150,69 @@ mod tests {
             decide(education),
             Err(consent::Withheld::NoConsent),
             "the released record's consent came back"
+        );
+    }
+
+    /// A PIN correction and the record before it, released to this node after a later record
+    /// under the new PIN reached it: the earlier PIN ends narrowed by every statement, as in
+    /// order, not only by those released late.
+    #[tokio::test]
+    async fn a_correction_released_late_narrows_the_earlier_pin_by_the_later_statement_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let schemas = Schemas::load().unwrap();
+        let p = started(&store);
+        let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
+        let (key, kid) = (keys::generate(), KeyName::new(source.clone(), "k").unwrap());
+        let (old, new) = ("12902199254321", "12902199212345");
+        let employment = "central-server/GOV/70000002/employment";
+        let education = "central-server/GOV/70000003/education";
+        let sign = |sequence: u64, data: serde_json::Value| {
+            let t = EventType::ReturneeRecord;
+            crate::event::Event::new(source.clone(), t, sequence, data).sign_selective(
+                &key,
+                &kid,
+                schemas.disclosable(t),
+            )
+        };
+        let mut first = returnee_record(json!({ "pin": old }));
+        first["consent"]["recipients"] = json!([employment]);
+        let first = sign(1, first);
+        let mut correction: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/examples/returnee-record/valid/record-corrected.json"
+        ))
+        .unwrap();
+        correction["supersedes"] = first.event().id.to_string().into();
+        correction["consent"] = first.event().data["consent"].clone();
+        let correction = sign(2, correction);
+        let mut later = returnee_record(json!({ "pin": new }));
+        later["consent"]["recipients"] = json!([education]);
+        let later = sign(3, later);
+        let page = ReceiveCursor::Sequence { after: 0, to: 3 };
+        p.receive(source.clone(), vec![later], page).await.unwrap();
+        p.receive(
+            source.clone(),
+            vec![first, correction],
+            ReceiveCursor::Release(2),
+        )
+        .await
+        .unwrap();
+        let may_read = |pin: &str| {
+            let state: Option<ConsentState> = store.consent(pin).unwrap();
+            let member: MemberId = employment.parse().unwrap();
+            let status = crate::event::Event::new(
+                member.clone(),
+                EventType::EmploymentStatus,
+                1,
+                draft(pin, None).data,
+            );
+            let purposes = ["EMPLOYMENT_SERVICES".to_string()];
+            consent::decide(&status, state.as_ref(), &member, &purposes).is_ok()
+        };
+        assert!(!may_read(new));
+        assert!(
+            !may_read(old),
+            "the earlier PIN still admits a member the later statement dropped"
         );
     }
 

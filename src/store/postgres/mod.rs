@@ -147,13 +147,11 @@ impl PgSettings {
     }
 }
 
-/// What a dead, unreachable or stalled peer may cost a connection, where the url does not say
-/// otherwise: connecting at most [`CONNECT_TIMEOUT`]; a path that silently drops packets noticed
-/// within about half a minute (TCP keepalives and user timeout; the defaults wait two hours);
-/// and in each session, a transaction left idle (a replica frozen between the lock of a side
-/// log and its commit) ended by the server, and a lock waited for at most
-/// [`SESSION_BOUND`], so one stalled replica cannot hold every other's appends. Each then
-/// fails with the server's or the socket's error: a 503 to the caller, never a hang.
+/// What a dead or unreachable server may cost a connection, where the url does not say
+/// otherwise: connecting at most [`CONNECT_TIMEOUT`], and a path that silently drops packets
+/// noticed within about half a minute (TCP keepalives and user timeout; the defaults wait two
+/// hours). The call then fails with the socket's error: a 503 to the caller, never a hang. The
+/// session's own bounds are set once connected ([`SESSION_BOUNDS`]).
 fn bounded(config: &mut tokio_postgres::Config) {
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
@@ -167,20 +165,32 @@ fn bounded(config: &mut tokio_postgres::Config) {
             .keepalives_interval(Duration::from_secs(5))
             .keepalives_retries(3);
     }
-    let secs = SESSION_BOUND.as_secs();
-    let ours = format!("-c idle_in_transaction_session_timeout={secs}s -c lock_timeout={secs}s");
-    // The url's own options come after ours: where both set one, the url's wins.
-    let options = match config.get_options() {
-        Some(theirs) => format!("{ours} {theirs}"),
-        None => ours,
-    };
-    config.options(options);
+}
+
+/// What a stalled replica may cost the others, set in each session Jol opens (by `SET`, which
+/// a pooler in session mode such as PgBouncer passes on, where a startup `options` it may
+/// refuse): a transaction left idle (a replica frozen between the lock of a side log and its
+/// commit) is ended by the server after a minute, and a lock is waited for at most half a
+/// minute, so one stalled replica cannot hold every other's appends. A longer wait than the
+/// slowest legitimate one (a side log's append re-counting a large quarantine under its lock
+/// takes seconds) fails with the server's error, a 503. A setting the url's `options` names
+/// is left to them.
+const SESSION_BOUNDS: [(&str, &str); 2] = [
+    ("idle_in_transaction_session_timeout", "60s"),
+    ("lock_timeout", "30s"),
+];
+
+/// The `SET`s of [`SESSION_BOUNDS`] the url's `options` do not name.
+fn session_bounds(options: Option<&str>) -> String {
+    SESSION_BOUNDS
+        .iter()
+        .filter(|(name, _)| !options.is_some_and(|o| o.contains(name)))
+        .map(|(name, value)| format!("SET {name} = '{value}';"))
+        .collect()
 }
 
 /// The longest a connection may take to open.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest a session may wait for a lock or stay idle inside a transaction.
-const SESSION_BOUND: Duration = Duration::from_secs(10);
 /// tokio-postgres's keepalive idle time when the url names none.
 const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
 
@@ -272,12 +282,16 @@ fn block<T: Send + 'static>(
 
 /// Open one connection, its connection task on the runtime.
 async fn connect(config: tokio_postgres::Config) -> Result<Client, PgError> {
+    let bounds = session_bounds(config.get_options());
     let (client, connection) = config.connect(NoTls).await?;
     tokio::spawn(async move {
         if let Err(e) = connection.await {
             tracing::warn!(error = %e, "PostgreSQL connection ended");
         }
     });
+    if !bounds.is_empty() {
+        client.batch_execute(&bounds).await?;
+    }
     Ok(client)
 }
 
@@ -869,7 +883,8 @@ mod tests {
         assert_eq!(plain.get_tcp_user_timeout(), Some(&Duration::from_secs(30)));
         assert_eq!(
             plain.get_options(),
-            Some("-c idle_in_transaction_session_timeout=10s -c lock_timeout=10s")
+            None,
+            "a pooler may refuse startup options"
         );
         let theirs = PgSettings::new(
             "postgresql://jol@db/jol?connect_timeout=3&keepalives_idle=60&options=-c%20lock_timeout%3D1s",
@@ -878,11 +893,11 @@ mod tests {
         .unwrap();
         assert_eq!(theirs.get_connect_timeout(), Some(&Duration::from_secs(3)));
         assert_eq!(theirs.get_keepalives_idle(), Duration::from_secs(60));
-        assert!(theirs
-            .get_options()
-            .unwrap()
-            .ends_with("-c lock_timeout=1s"));
-        // A real session takes them, the url's last.
+        assert_eq!(
+            session_bounds(theirs.get_options()),
+            "SET idle_in_transaction_session_timeout = '60s';"
+        );
+        // A real session takes them.
         let Some(settings) = test_database("the session bounds") else {
             return;
         };
@@ -897,7 +912,7 @@ mod tests {
             Ok(shown)
         })
         .unwrap();
-        assert_eq!(shown, ["10s", "10s"]);
+        assert_eq!(shown, ["1min", "30s"]);
     }
 
     /// A new position of the log is inserted so that it cannot write over one a late commit

@@ -105,10 +105,16 @@ async fn apply_missing(client: &Client) -> Result<(i32, i32), PgError> {
     Ok((before, VERSION))
 }
 
-/// At start: an empty database gets the schema; any other must be at this jol's version.
+/// At start: an empty database gets the schema; any other must be at this jol's version. A
+/// version between is read again once no migration runs: another replica starting on the
+/// same empty database may be half-way through giving it the schema.
 pub(crate) async fn prepare(client: &Client) -> Result<(), PgError> {
-    match version(client).await? {
-        0 => migrate(client).await.map(|_| ()),
+    let found = match version(client).await? {
+        0 => return migrate(client).await.map(|_| ()),
+        v if v == VERSION => return Ok(()),
+        _ => settled_version(client).await?,
+    };
+    match found {
         v if v == VERSION => Ok(()),
         v if v < VERSION => Err(PgError::SchemaOld {
             found: v,
@@ -119,6 +125,18 @@ pub(crate) async fn prepare(client: &Client) -> Result<(), PgError> {
             wanted: VERSION,
         }),
     }
+}
+
+/// The version once the migration lock is free (no migration under way).
+async fn settled_version(client: &Client) -> Result<i32, PgError> {
+    client
+        .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+        .await?;
+    let found = version(client).await;
+    client
+        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+        .await?;
+    found
 }
 
 /// Connect to `settings`' database and migrate it (`jol store migrate`).
