@@ -65,46 +65,35 @@ impl fmt::Display for SerdeError {
 /// name: the sender's, so possibly a PIN). What was expected, and the names of missing or
 /// repeated members (the schema's own), stay.
 fn without_values(message: &str) -> String {
-    let mut strings_gone = String::with_capacity(message.len());
-    redact(message, false, &mut strings_gone);
+    let strings_gone = without_strings(message);
     // The last `, expected`: a value of the sender's may hold the words, serde's own text after
-    // them does not.
-    let (said, expected) = match strings_gone.rfind(", expected") {
-        Some(at) => strings_gone.split_at(at),
-        None => (strings_gone.as_str(), ""),
+    // them does not. (A syntax error, `expected `,` or `}``, has none, and keeps its marks.)
+    let Some(at) = strings_gone.rfind(", expected") else {
+        return strings_gone;
     };
+    let (said, expected) = strings_gone.split_at(at);
     let ours = said.starts_with("missing field") || said.starts_with("duplicate field");
-    let mut out = String::with_capacity(message.len());
-    redact(said, !ours, &mut out);
-    out.push_str(expected);
-    out
+    // serde writes a name it does not know raw between backticks, so one holding backticks of
+    // its own would end early: everything from the first to the last is the value.
+    match (said.find('`'), said.rfind('`')) {
+        (Some(first), Some(last)) if !ours && first < last => {
+            format!("{}`…`{}{expected}", &said[..first], &said[last + 1..])
+        }
+        _ => strings_gone.clone(),
+    }
 }
 
-/// `text` onto `out` with its strings, and when `backticks` its backtick-quoted values too,
-/// replaced by `…`.
-fn redact(text: &str, backticks: bool, out: &mut String) {
+/// `text` with each string in it (`"…"`, in Rust's escaped form) replaced by `"…"`.
+fn without_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
     let mut rest = text;
-    loop {
-        let quote = rest.find('"');
-        let tick = rest.find('`').filter(|_| backticks);
-        match (quote, tick) {
-            (Some(q), t) if t.is_none_or(|t| q < t) => {
-                out.push_str(&rest[..q]);
-                out.push_str("\"…\"");
-                rest = after_closing_quote(&rest[q + 1..]);
-            }
-            (_, Some(t)) => {
-                out.push_str(&rest[..t]);
-                out.push_str("`…`");
-                let inside = &rest[t + 1..];
-                rest = inside.find('`').map_or("", |end| &inside[end + 1..]);
-            }
-            _ => {
-                out.push_str(rest);
-                return;
-            }
-        }
+    while let Some(q) = rest.find('"') {
+        out.push_str(&rest[..q]);
+        out.push_str("\"…\"");
+        rest = after_closing_quote(&rest[q + 1..]);
     }
+    out.push_str(rest);
+    out
 }
 
 /// What follows the closing `"` of an escaped string whose opening quote came before `text`.
@@ -336,6 +325,14 @@ mod tests {
         assert_eq!(
             without_values("unknown field `a, expected 2150`, expected `pin` at line 1"),
             "unknown field `…`, expected `pin` at line 1"
+        );
+        assert_eq!(
+            without_values("unknown field `x` 12902199254321 `z`, expected `pin` at line 1"),
+            "unknown field `…`, expected `pin` at line 1"
+        );
+        assert_eq!(
+            without_values("expected `,` or `}` at line 1 column 9"),
+            "expected `,` or `}` at line 1 column 9"
         );
         assert_eq!(
             without_values("missing field `pin` at line 1 column 2"),

@@ -51,7 +51,7 @@ impl Consent {
 /// Which statement a consent is: its publisher and its sequence there. Statements of one
 /// publisher are ordered by it; a node receives them out of that order when an earlier record
 /// withheld from it is released after a later one reached it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Stated {
     source: MemberId,
     sequence: u64,
@@ -100,6 +100,10 @@ pub(crate) struct ConsentState {
     /// publisher's statement is current. Empty for a state stored before it was kept.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     latest: BTreeMap<MemberId, u64>,
+    /// The statement `current` is, when it was one (not a narrowing by an unknown statement, nor
+    /// a state stored before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    current_stated: Option<Stated>,
 }
 
 /// The most earlier PINs a consent state links (a person's PIN rarely changes at all; the bound
@@ -160,15 +164,16 @@ impl ConsentState {
 
     /// Whether a statement of `stated`'s publisher at or after its sequence was merged: then
     /// `stated` arrives out of order (or again) and does not become current.
-    fn has_seen_after(&self, stated: &Stated) -> bool {
+    pub(crate) fn has_seen_after(&self, stated: &Stated) -> bool {
         self.latest
             .get(&stated.source)
             .is_some_and(|seen| *seen >= stated.sequence)
     }
 
-    /// The current statement, to narrow the states under a person's earlier PINs by.
-    pub(crate) fn current(&self) -> &Consent {
-        &self.current
+    /// The current statement and which statement it is, to narrow the states under a person's
+    /// earlier PINs by.
+    pub(crate) fn current(&self) -> (&Consent, Option<&Stated>) {
+        (&self.current, self.current_stated.as_ref())
     }
 
     /// Every member `consent` grants to, named for its purposes.
@@ -288,8 +293,8 @@ pub(crate) fn merge(
         Some(h) => (h.former_recipients, h.ever_named, h.earlier_pins, h.latest),
         None => Default::default(),
     };
-    if let Some(s) = stated {
-        latest.insert(s.source, s.sequence);
+    if let Some(s) = &stated {
+        latest.insert(s.source.clone(), s.sequence);
     }
     let mut state = ConsentState {
         former_recipients,
@@ -297,6 +302,7 @@ pub(crate) fn merge(
         ever_named,
         earlier_pins,
         latest,
+        current_stated: stated,
     };
     let current = state.current.clone();
     state.name(&current);
@@ -689,6 +695,7 @@ mod tests {
         let unknown = merge(
             Some(ConsentState {
                 latest: BTreeMap::new(),
+                current_stated: None,
                 ..after
             }),
             consent(false, &[], now),

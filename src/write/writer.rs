@@ -791,6 +791,9 @@ impl Writer {
         let Some(held) = self.consent_of(pin, round) else {
             return;
         };
+        // A statement arriving after a later one of its publisher (a release) does not become
+        // current: the earlier PINs are then narrowed by the current one too, below.
+        let late = matches!((&held, &stated), (Some(h), Some(s)) if h.has_seen_after(s));
         // Nothing is taken over from an earlier PIN: the person states consent under this one.
         let state = match (&statement, held) {
             (Some(c), held) => consent::merge(held, c.clone(), stated.clone()),
@@ -799,20 +802,23 @@ impl Writer {
         };
         let state = state.with_earlier_pins(pin, earlier.iter().map(String::as_str));
         let linked: Vec<String> = state.earlier_pins().map(String::from).collect();
-        let current = state.current().clone();
+        let (current, current_stated) = state.current();
+        let current = (current.clone(), current_stated.cloned());
         self.stage_state(pin, state, round);
         let Some(c) = statement else {
             return;
         };
         // Narrowed where a state is held: a PIN forgotten here since it was linked stays so. By
-        // the statement and by the one current under this PIN, which differ when the statement
-        // arrived after a later one (a release): narrowing by both is what narrowing in order
-        // would have made.
+        // the statement, and when it arrived late by the one current under this PIN too (each
+        // as its publisher's order allows under the earlier PIN): what narrowing in order would
+        // have made.
         for old in linked {
             match self.consent_of(&old, round) {
                 Some(Some(held)) => {
-                    let state = consent::narrowed(held, &c, stated.clone());
-                    let state = consent::narrowed(state, &current, None);
+                    let mut state = consent::narrowed(held, &c, stated.clone());
+                    if late {
+                        state = consent::narrowed(state, &current.0, current.1.clone());
+                    }
                     self.stage_state(&old, state, round)
                 }
                 Some(None) => {}
@@ -2153,53 +2159,68 @@ mod tests {
         );
     }
 
-    /// A PIN correction and the record before it, released to this node after a later record
-    /// under the new PIN reached it: the earlier PIN ends narrowed by every statement, as in
-    /// order, not only by those released late.
-    #[tokio::test]
-    async fn a_correction_released_late_narrows_the_earlier_pin_by_the_later_statement_too() {
+    /// A record of migration's as this node receives it: under `pin`, its consent naming `to`,
+    /// a correction of the record `corrects` (at that index) when given.
+    struct Said<'a> {
+        pin: &'a str,
+        to: &'a str,
+        corrects: Option<usize>,
+    }
+
+    /// Migration's records `said` (sequences 1, 2, …), the page bringing those at `paged`
+    /// (the others withheld from this node), then a release of the rest: whether employment
+    /// may then be sent this node's own data under each PIN.
+    async fn received_out_of_order(said: &[Said<'_>], paged: &[usize]) -> impl Fn(&str) -> bool {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
         let schemas = Schemas::load().unwrap();
         let p = started(&store);
         let source: MemberId = "central-server/GOV/70000001/migration".parse().unwrap();
         let (key, kid) = (keys::generate(), KeyName::new(source.clone(), "k").unwrap());
-        let (old, new) = ("12902199254321", "12902199212345");
-        let employment = "central-server/GOV/70000002/employment";
-        let education = "central-server/GOV/70000003/education";
-        let sign = |sequence: u64, data: serde_json::Value| {
+        let mut signed: Vec<SignedEvent> = Vec::new();
+        for (i, s) in said.iter().enumerate() {
+            let mut data = match s.corrects {
+                None => returnee_record(json!({ "pin": s.pin })),
+                Some(target) => {
+                    let mut c: serde_json::Value = serde_json::from_str(include_str!(
+                        "../../tests/examples/returnee-record/valid/record-corrected.json"
+                    ))
+                    .unwrap();
+                    c["supersedes"] = signed[target].event().id.to_string().into();
+                    c["person"]["pin"] = s.pin.into();
+                    c["person"]["pinHistory"] = json!([said[target].pin]);
+                    c["consent"] = signed[0].event().data["consent"].clone();
+                    c
+                }
+            };
+            data["consent"]["recipients"] = json!([s.to]);
             let t = EventType::ReturneeRecord;
-            crate::event::Event::new(source.clone(), t, sequence, data).sign_selective(
-                &key,
-                &kid,
-                schemas.disclosable(t),
-            )
+            signed.push(
+                crate::event::Event::new(source.clone(), t, i as u64 + 1, data).sign_selective(
+                    &key,
+                    &kid,
+                    schemas.disclosable(t),
+                ),
+            );
+        }
+        let page = ReceiveCursor::Sequence {
+            after: 0,
+            to: said.len() as u64,
         };
-        let mut first = returnee_record(json!({ "pin": old }));
-        first["consent"]["recipients"] = json!([employment]);
-        let first = sign(1, first);
-        let mut correction: serde_json::Value = serde_json::from_str(include_str!(
-            "../../tests/examples/returnee-record/valid/record-corrected.json"
-        ))
-        .unwrap();
-        correction["supersedes"] = first.event().id.to_string().into();
-        correction["consent"] = first.event().data["consent"].clone();
-        let correction = sign(2, correction);
-        let mut later = returnee_record(json!({ "pin": new }));
-        later["consent"]["recipients"] = json!([education]);
-        let later = sign(3, later);
-        let page = ReceiveCursor::Sequence { after: 0, to: 3 };
-        p.receive(source.clone(), vec![later], page).await.unwrap();
-        p.receive(
-            source.clone(),
-            vec![first, correction],
-            ReceiveCursor::Release(2),
-        )
-        .await
-        .unwrap();
-        let may_read = |pin: &str| {
+        let first: Vec<SignedEvent> = paged.iter().map(|i| signed[*i].clone()).collect();
+        p.receive(source.clone(), first, page).await.unwrap();
+        let rest: Vec<SignedEvent> = (0..said.len())
+            .filter(|i| !paged.contains(i))
+            .map(|i| signed[i].clone())
+            .collect();
+        let releases = rest.len() as u64;
+        p.receive(source.clone(), rest, ReceiveCursor::Release(releases))
+            .await
+            .unwrap();
+        move |pin: &str| {
+            let _ = &dir;
             let state: Option<ConsentState> = store.consent(pin).unwrap();
-            let member: MemberId = employment.parse().unwrap();
+            let member: MemberId = EMPLOYMENT.parse().unwrap();
             let status = crate::event::Event::new(
                 member.clone(),
                 EventType::EmploymentStatus,
@@ -2208,11 +2229,71 @@ mod tests {
             );
             let purposes = ["EMPLOYMENT_SERVICES".to_string()];
             consent::decide(&status, state.as_ref(), &member, &purposes).is_ok()
-        };
+        }
+    }
+
+    const EMPLOYMENT: &str = "central-server/GOV/70000002/employment";
+    const EDUCATION: &str = "central-server/GOV/70000003/education";
+
+    /// A PIN correction and the record before it, released to this node after a later record
+    /// under the new PIN reached it: the earlier PIN ends narrowed by every statement, as in
+    /// order, not only by those released late; and a correction released after a later record
+    /// under the earlier PIN does not narrow that later one.
+    #[tokio::test]
+    async fn a_correction_released_late_narrows_the_earlier_pin_as_in_order() {
+        let (old, new) = ("12902199254321", "12902199212345");
+        let may_read = received_out_of_order(
+            &[
+                Said {
+                    pin: old,
+                    to: EMPLOYMENT,
+                    corrects: None,
+                },
+                Said {
+                    pin: new,
+                    to: EMPLOYMENT,
+                    corrects: Some(0),
+                },
+                Said {
+                    pin: new,
+                    to: EDUCATION,
+                    corrects: None,
+                },
+            ],
+            &[2],
+        )
+        .await;
         assert!(!may_read(new));
         assert!(
             !may_read(old),
             "the earlier PIN still admits a member the later statement dropped"
+        );
+        // In order: the correction narrows the old PIN to employment, then a record under the
+        // old PIN itself grants again, as any later statement does.
+        let may_read = received_out_of_order(
+            &[
+                Said {
+                    pin: old,
+                    to: EDUCATION,
+                    corrects: None,
+                },
+                Said {
+                    pin: new,
+                    to: EDUCATION,
+                    corrects: Some(0),
+                },
+                Said {
+                    pin: old,
+                    to: EMPLOYMENT,
+                    corrects: None,
+                },
+            ],
+            &[0, 2],
+        )
+        .await;
+        assert!(
+            may_read(old),
+            "the late correction narrowed a later statement"
         );
     }
 

@@ -182,11 +182,29 @@ const SESSION_BOUNDS: [(&str, &str); 2] = [
 
 /// The `SET`s of [`SESSION_BOUNDS`] the url's `options` do not name.
 fn session_bounds(options: Option<&str>) -> String {
+    let named = options.map(option_names).unwrap_or_default();
     SESSION_BOUNDS
         .iter()
-        .filter(|(name, _)| !options.is_some_and(|o| o.contains(name)))
+        .filter(|(name, _)| !named.iter().any(|n| n == name))
         .map(|(name, value)| format!("SET {name} = '{value}';"))
         .collect()
+}
+
+/// The settings a startup `options` string sets (`-c name=value`, `-cname=value`,
+/// `--name=value`), by name.
+fn option_names(options: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut words = options.split_whitespace();
+    while let Some(word) = words.next() {
+        let setting = match word {
+            "-c" => words.next(),
+            w => w.strip_prefix("--").or_else(|| w.strip_prefix("-c")),
+        };
+        if let Some((name, _)) = setting.and_then(|s| s.split_once('=')) {
+            names.push(name.replace('-', "_"));
+        }
+    }
+    names
 }
 
 /// The longest a connection may take to open.
@@ -896,6 +914,13 @@ mod tests {
         assert_eq!(
             session_bounds(theirs.get_options()),
             "SET idle_in_transaction_session_timeout = '60s';"
+        );
+        assert_eq!(
+            session_bounds(Some(
+                "-c deadlock_timeout=1s --idle-in-transaction-session-timeout=5s"
+            )),
+            "SET lock_timeout = '30s';",
+            "a name that holds ours is not ours"
         );
         // A real session takes them.
         let Some(settings) = test_database("the session bounds") else {
