@@ -456,28 +456,68 @@ impl PeerApi {
         stored: &[Located],
         released: &[SignedEvent],
     ) -> Result<Facts, Problem> {
-        let mut pins: Vec<&str> = own.iter().chain(released).filter_map(pin_of).collect();
+        let attested = self.attested_persons(own.iter().chain(released))?;
+        let person = |s: &SignedEvent| -> Option<String> {
+            pin_of(s)
+                .map(str::to_string)
+                .or_else(|| attested.get(&s.event().id).cloned())
+        };
+        let mut pins: Vec<String> = own.iter().chain(released).filter_map(person).collect();
         pins.sort_unstable();
         pins.dedup();
-        let states: Vec<Option<ConsentState>> = self.store.consents(&pins).map_err(storage)?;
-        let own_events: Vec<(&str, u64)> = own
+        let asked: Vec<&str> = pins.iter().map(String::as_str).collect();
+        let states: Vec<Option<ConsentState>> = self.store.consents(&asked).map_err(storage)?;
+        let own_events: Vec<(String, u64)> = own
             .iter()
             .zip(stored)
-            .filter_map(|(s, (_, position))| pin_of(s).map(|pin| (pin, *position)))
+            .filter_map(|(s, (_, position))| person(s).map(|pin| (pin, *position)))
             .collect();
-        let withheld = self
-            .store
-            .were_withheld(caller, &own_events)
-            .map_err(storage)?;
+        let asked: Vec<(&str, u64)> = own_events.iter().map(|(p, n)| (p.as_str(), *n)).collect();
+        let withheld = self.store.were_withheld(caller, &asked).map_err(storage)?;
         Ok(Facts {
-            consent: pins.into_iter().map(str::to_string).zip(states).collect(),
+            consent: pins.into_iter().zip(states).collect(),
             withheld: own_events
                 .iter()
                 .zip(withheld)
                 .filter(|(_, w)| *w)
                 .map(|((_, position), _)| *position)
                 .collect(),
+            attested,
         })
+    }
+
+    /// The person each own `credential-issued` among `events` is about (that of the event it
+    /// attests, read from the store), by the credential event's id: credentials are few, and
+    /// one whose attested event is gone or stripped of its PIN (erased) is about nobody known,
+    /// so no consent admits it.
+    fn attested_persons<'a>(
+        &self,
+        events: impl Iterator<Item = &'a SignedEvent>,
+    ) -> Result<std::collections::HashMap<uuid::Uuid, String>, Problem> {
+        let mut persons = std::collections::HashMap::new();
+        for signed in events {
+            let event = signed.event();
+            let Some(id) = consent::attested(event) else {
+                continue;
+            };
+            let Some(position) = self
+                .store
+                .position_of(&event.source, &id)
+                .map_err(storage)?
+            else {
+                continue;
+            };
+            let Some(bytes) = self.store.get(position).map_err(storage)? else {
+                continue;
+            };
+            let Ok(attested) = SignedEvent::from_store(&bytes) else {
+                continue;
+            };
+            if let Some(pin) = pin_of(&attested) {
+                persons.insert(event.id, pin.to_string());
+            }
+        }
+        Ok(persons)
     }
 
     /// Whether the stored event may go to `caller`, by the page's `facts`.
@@ -500,7 +540,8 @@ impl PeerApi {
         {
             return Err(Withheld::NotRequested);
         }
-        if !event.event_type.is_personal() {
+        let attests = consent::attested(event).is_some();
+        if !event.event_type.is_personal() && !attests {
             // Not about a person: the grant is all it takes.
             return Ok(Delivered {
                 pin: None,
@@ -510,8 +551,13 @@ impl PeerApi {
                 fields: Fields::All,
             });
         }
-        // A personal event names its person by PIN; without one no consent can admit it.
-        let Some(pin) = consent::person_pin(&event.data).and_then(|p| p.parse::<Pin>().ok()) else {
+        // A personal event names its person by PIN, a credential the person of the event it
+        // attests; without one no consent can admit it.
+        let pin = match attests {
+            true => facts.attested.get(&event.id).map(String::as_str),
+            false => consent::person_pin(&event.data),
+        };
+        let Some(pin) = pin.and_then(|p| p.parse::<Pin>().ok()) else {
             return Err(Withheld::NoConsent);
         };
         // An own event withheld from the caller when it was published reaches it only through
@@ -559,6 +605,8 @@ struct Facts {
     consent: std::collections::HashMap<String, Option<ConsentState>>,
     /// Positions of own events withheld from the reader when they were published.
     withheld: std::collections::HashSet<u64>,
+    /// The person each own `credential-issued` of the page is about, by its id.
+    attested: std::collections::HashMap<uuid::Uuid, String>,
 }
 
 /// What a feed request asks for, from its query.
@@ -1051,6 +1099,59 @@ mod tests {
             log_of(&node.store, &pin(C), 10).unwrap().is_empty(),
             "withheld"
         );
+    }
+
+    /// A `credential-issued` is about the person whose event it attests: a member that
+    /// person's consent does not name gets a placeholder (as for the event), and gets the
+    /// credential through its release log once a later consent names it; the delivery is in
+    /// that person's access log.
+    #[tokio::test]
+    async fn a_credential_reaches_only_members_the_attested_persons_consent_names() {
+        let mut fed = Federation::new();
+        let grant = |member: &MemberId| crate::trust::manifest::ReaderGrant {
+            member: member.clone(),
+            purposes: vec!["TRAINING_SERVICES".into()],
+            fields: None,
+        };
+        let readers = vec![grant(&fed.employment), grant(&fed.education)];
+        fed.manifest
+            .event_types
+            .push(crate::trust::manifest::TypePolicy::new(
+                EventType::CredentialIssued,
+                vec![fed.migration.clone()],
+                readers,
+            ));
+        let node = fed.node(&fed.migration);
+        let attested = node
+            .publish(EventType::ReturneeRecord, returnee(B, &[&fed.employment]))
+            .await;
+        let mut credential: serde_json::Value = serde_json::from_str(include_str!(
+            "../../tests/examples/credential-issued/valid/issued.json"
+        ))
+        .unwrap();
+        credential["attests"] =
+            serde_json::json!({"source": fed.migration, "id": attested.id.to_string()});
+        node.publish(EventType::CredentialIssued, credential).await;
+        let api = peer_api(&node);
+        let named = page(&api, &fed.employment, "after=0").await;
+        assert_eq!(shape(&named.events), [(1, "event"), (2, "event")]);
+        let other = page(&api, &fed.education, "after=0&released_after=0").await;
+        assert_eq!(
+            shape(&other.events),
+            [(1, "no-consent"), (2, "no-consent")],
+            "a credential of a person whose consent does not name the reader"
+        );
+        let both = [&fed.employment, &fed.education];
+        node.publish(EventType::ReturneeRecord, returnee(B, &both))
+            .await;
+        let after = page(&api, &fed.education, "after=2&released_after=0").await;
+        assert_eq!(shape(&after.released), [(1, "event"), (2, "event")]);
+        let reads = log_of(&node.store, &B.parse().unwrap(), 20).unwrap();
+        let credential_reads = reads
+            .iter()
+            .filter(|r| r.what.contains("credential-issued"))
+            .count();
+        assert_eq!(credential_reads, 2, "{reads:?}");
     }
 
     /// An event withheld from a reader when published reaches it once a later consent admits

@@ -12,7 +12,8 @@
 //! the agency's own file; what it received is served to its own users only while the person's
 //! current consent names this node and the user's purpose. A correction that moves a person to
 //! a new PIN links the PINs ([`ConsentState::earlier_pins`]): each statement under the new one
-//! narrows, never widens, the consent held under the old ([`narrowed`]).
+//! narrows, never widens, the consent held under the old ([`narrowed`]). A `credential-issued`
+//! goes to another member as an event about the person whose event it attests ([`attested`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -215,6 +216,9 @@ pub(crate) struct Facts<'a> {
     pub event_type: EventType,
     /// The consent it carries (a returnee record's), if any.
     pub carries: Option<&'a Consent>,
+    /// It attests a personal event of its publisher's (a `credential-issued`): about the person
+    /// that event is about, whose consent state the caller passes.
+    pub attests: bool,
 }
 
 impl<'a> Facts<'a> {
@@ -225,7 +229,13 @@ impl<'a> Facts<'a> {
             source: event.source.as_str(),
             event_type: event.event_type,
             carries,
+            attests: false,
         }
+    }
+
+    /// Whether the decision is about a person: a personal event, or one attesting one.
+    fn about_a_person(&self) -> bool {
+        self.event_type.is_personal() || self.attests
     }
 }
 
@@ -261,6 +271,19 @@ pub(crate) enum Admitted {
 /// The PIN an event is about (every schema requires `person.pin`).
 pub(crate) fn person_pin(data: &Value) -> Option<&str> {
     data.get("person")?.get("pin")?.as_str()
+}
+
+/// The event a `credential-issued` attests, when it is one of its publisher's own (the only
+/// kind an issuer attests): its id.
+pub(crate) fn attested(event: &Event) -> Option<uuid::Uuid> {
+    if event.event_type != EventType::CredentialIssued {
+        return None;
+    }
+    let attests = event.data.get("attests")?;
+    if attests.get("source")?.as_str()? != event.source.as_str() {
+        return None;
+    }
+    attests.get("id")?.as_str()?.parse().ok()
 }
 
 /// The consent a returnee-record event carries, if any.
@@ -358,7 +381,7 @@ pub(crate) fn may_serve(
     state: Option<&ConsentState>,
     to: Audience<'_>,
 ) -> Result<Admitted, Withheld> {
-    if !event.event_type.is_personal() {
+    if !event.about_a_person() {
         return Ok(Admitted::Event);
     }
     match to {
@@ -386,7 +409,10 @@ pub(crate) fn may_serve(
     }
 }
 
-/// [`may_serve`] for a stored or staged `event` going to another member.
+/// [`may_serve`] for a stored or staged `event` going to another member. A `credential-issued`
+/// is decided as about the person whose event it attests (`state` is theirs, [`attested`]):
+/// that a returnee completed a course, and when, is the person's data, and a member that held
+/// the enrolment could tell whose it is.
 pub(crate) fn decide(
     event: &Event,
     state: Option<&ConsentState>,
@@ -394,8 +420,12 @@ pub(crate) fn decide(
     reader_purposes: &[String],
 ) -> Result<Admitted, Withheld> {
     let carries = carried(event);
+    let facts = Facts {
+        attests: event.event_type == EventType::CredentialIssued,
+        ..Facts::of(event, carries.as_ref())
+    };
     may_serve(
-        Facts::of(event, carries.as_ref()),
+        facts,
         state,
         Audience::Member {
             id: reader,
@@ -711,6 +741,40 @@ mod tests {
         assert_eq!(narrowed_late.current, later.current);
     }
 
+    /// A credential attesting one of its publisher's events is decided by the consent of that
+    /// event's person (the state the caller passes); one attesting another member's event, or
+    /// none, is not about a person anyone here knows.
+    #[test]
+    fn a_credential_is_decided_by_the_attested_persons_consent() {
+        let now = OffsetDateTime::now_utc();
+        let (emp, edu) = (m("2/employment"), m("3/education"));
+        let purposes = ["EMPLOYMENT_SERVICES".to_string()];
+        let credential = |source: &str| {
+            Event::new(
+                m("1/migration"),
+                EventType::CredentialIssued,
+                2,
+                json!({"attests": {"source": m(source), "id": uuid::Uuid::now_v7()}}),
+            )
+        };
+        let own = credential("1/migration");
+        assert!(attested(&own).is_some());
+        let state = merge(None, consent(true, &["2/employment"], now), None);
+        assert_eq!(
+            decide(&own, Some(&state), &emp, &purposes),
+            Ok(Admitted::Event)
+        );
+        assert_eq!(
+            decide(&own, Some(&state), &edu, &purposes),
+            Err(Withheld::NoConsent)
+        );
+        assert_eq!(
+            decide(&own, None, &emp, &purposes),
+            Err(Withheld::NoConsent)
+        );
+        assert!(attested(&credential("3/education")).is_none());
+    }
+
     /// This node's own users: its own records always, what it received only while the current
     /// consent names this node and the user's purpose.
     #[test]
@@ -847,7 +911,7 @@ mod tests {
                 let reader = m(reader);
                 let purposes: Vec<String> = purposes.into_iter().map(String::from).collect();
                 let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c, None)));
-                let facts = Facts { source: "central-server/GOV/1/migration", event_type, carries: carries.as_ref() };
+                let facts = Facts { source: "central-server/GOV/1/migration", event_type, carries: carries.as_ref(), attests: false };
                 let decided = may_serve(facts, state.as_ref(), Audience::Member { id: &reader, purposes: &purposes });
                 let expected = expected_for_member(&history, event_type, carries.as_ref(), &reader, &purposes);
                 prop_assert_eq!(decided, expected);
@@ -870,7 +934,7 @@ mod tests {
                 let node = m(node);
                 let source = m(source);
                 let state = history.iter().cloned().fold(None, |held, c| Some(merge(held, c, None)));
-                let facts = Facts { source: source.as_str(), event_type, carries: None };
+                let facts = Facts { source: source.as_str(), event_type, carries: None, attests: false };
                 let decided = may_serve(facts, state.as_ref(), Audience::Local { node: &node, purpose });
                 let own = source == node;
                 let consented = history.last().is_some_and(|c| grants(c, &node, &[purpose.to_string()]));

@@ -117,6 +117,7 @@ fn sent_by(
         source,
         event_type: EventType::ReturneeRecord,
         carries: None,
+        attests: false,
     };
     let all_consent = states
         .values()
@@ -245,6 +246,7 @@ fn facts_of(e: &EventRef) -> Facts<'_> {
         source: e.source.as_str(),
         event_type: e.event_type,
         carries: None,
+        attests: false,
     }
 }
 

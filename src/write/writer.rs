@@ -827,6 +827,24 @@ impl Writer {
         }
     }
 
+    /// The PIN whose consent decides whether other members are sent `event`, when anything
+    /// may be withheld: its person's, or for a `credential-issued` the person of the own event
+    /// it attests (read from the store; when that cannot be read, nothing is withheld here and
+    /// the feed decides at read time, by the same event).
+    fn person_of<'e>(&self, event: &'e Event) -> Option<std::borrow::Cow<'e, str>> {
+        if !self.withholding.is_active() {
+            return None;
+        }
+        if let Some(pin) = event.pin() {
+            return Some(pin.into());
+        }
+        let id = consent::attested(event)?;
+        let position = self.store.position_of(&event.source, &id).ok()??;
+        let bytes = self.store.get(position).ok()??;
+        let attested = SignedEvent::from_store(&bytes).ok()?;
+        attested.event().pin().map(|pin| pin.to_string().into())
+    }
+
     /// The PINs a correction moving the person from `from` links: `from` and those linked under
     /// it, when it holds a consent state (else there is nothing to narrow there); `None` when
     /// its state cannot be read (the round is then failed).
@@ -1058,11 +1076,11 @@ impl Writer {
                 idempotency: idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
             },
         );
-        if let Some(pin) = event.pin().filter(|_| self.withholding.is_active()) {
-            if let Some(state) = self.consent_of(pin, round) {
+        if let Some(pin) = self.person_of(&event) {
+            if let Some(state) = self.consent_of(&pin, round) {
                 self.withholding.on_publish(
                     &event,
-                    pin,
+                    &pin,
                     self.next_position,
                     state.as_ref(),
                     &mut round.batch,

@@ -132,6 +132,7 @@ impl ProviderFace {
                     source: e.source.as_str(),
                     event_type: *t,
                     carries: None,
+                    attests: false,
                 };
                 let to = Audience::Member {
                     id: client,
