@@ -245,7 +245,13 @@ impl PeerApi {
         };
         let head = self.wait(&ask, release_head).await;
         let page = self.read(caller, &ask, head)?;
-        let facts = self.facts(caller, &page.own, &page.stored, &page.released_events)?;
+        let facts = self.facts(
+            &manifest,
+            caller,
+            &page.own,
+            &page.stored,
+            &page.released_events,
+        )?;
         let decided = self.decide_page(&manifest, caller, &ask, &page, &facts);
         self.log(caller, official, decided.access).await?;
         let next = decided.events.last().map_or(ask.after, |e| e.sequence);
@@ -451,12 +457,16 @@ impl PeerApi {
     /// each person's consent state now, and which own events were withheld from `caller`.
     fn facts(
         &self,
+        manifest: &Manifest,
         caller: &MemberId,
         own: &[SignedEvent],
         stored: &[Located],
         released: &[SignedEvent],
     ) -> Result<Facts, Problem> {
-        let attested = self.attested_persons(own.iter().chain(released))?;
+        let attested = match manifest.reader_purposes(caller, EventType::CredentialIssued) {
+            Some(_) => self.attested_persons(own.iter().chain(released))?,
+            None => Default::default(),
+        };
         let person = |s: &SignedEvent| -> Option<String> {
             pin_of(s)
                 .map(str::to_string)
@@ -510,10 +520,9 @@ impl PeerApi {
             let Some(bytes) = self.store.get(position).map_err(storage)? else {
                 continue;
             };
-            let Ok(attested) = SignedEvent::from_store(&bytes) else {
-                continue;
-            };
-            if let Some(pin) = pin_of(&attested) {
+            let attested = SignedEvent::from_store(&bytes)
+                .map_err(|_| storage(StoreError::Corrupt("stored event")))?;
+            if let Some(pin) = attested.event().pin() {
                 persons.insert(event.id, pin.to_string());
             }
         }

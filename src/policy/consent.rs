@@ -421,7 +421,7 @@ pub(crate) fn decide(
 ) -> Result<Admitted, Withheld> {
     let carries = carried(event);
     let facts = Facts {
-        attests: event.event_type == EventType::CredentialIssued,
+        attests: attested(event).is_some(),
         ..Facts::of(event, carries.as_ref())
     };
     may_serve(

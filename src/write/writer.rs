@@ -829,20 +829,39 @@ impl Writer {
 
     /// The PIN whose consent decides whether other members are sent `event`, when anything
     /// may be withheld: its person's, or for a `credential-issued` the person of the own event
-    /// it attests (read from the store; when that cannot be read, nothing is withheld here and
-    /// the feed decides at read time, by the same event).
-    fn person_of<'e>(&self, event: &'e Event) -> Option<std::borrow::Cow<'e, str>> {
+    /// it attests (staged in the round or stored; none when that event is gone or erased, and
+    /// then no member is sent the credential). `Err` when the attested event cannot be read:
+    /// the round fails rather than publish a credential withheld from no one.
+    fn person_of<'e>(
+        &self,
+        event: &'e Event,
+        round: &Round,
+    ) -> Result<Option<std::borrow::Cow<'e, str>>, StoreError> {
         if !self.withholding.is_active() {
-            return None;
+            return Ok(None);
         }
         if let Some(pin) = event.pin() {
-            return Some(pin.into());
+            return Ok(Some(pin.into()));
         }
-        let id = consent::attested(event)?;
-        let position = self.store.position_of(&event.source, &id).ok()??;
-        let bytes = self.store.get(position).ok()??;
-        let attested = SignedEvent::from_store(&bytes).ok()?;
-        attested.event().pin().map(|pin| pin.to_string().into())
+        let Some(id) = consent::attested(event) else {
+            return Ok(None);
+        };
+        let stored;
+        let attested = match round.staged(&event.source, &id) {
+            Some((_, staged)) => staged,
+            None => {
+                let Some(position) = self.store.position_of(&event.source, &id)? else {
+                    return Ok(None);
+                };
+                let Some(bytes) = self.store.get(position)? else {
+                    return Ok(None);
+                };
+                stored = SignedEvent::from_store(&bytes)
+                    .map_err(|_| StoreError::Corrupt("stored event"))?;
+                &stored
+            }
+        };
+        Ok(attested.event().pin().map(|pin| pin.to_string().into()))
     }
 
     /// The PINs a correction moving the person from `from` links: `from` and those linked under
@@ -1076,7 +1095,14 @@ impl Writer {
                 idempotency: idempotency.as_ref().map(|(k, d)| (k.as_str(), *d)),
             },
         );
-        if let Some(pin) = self.person_of(&event) {
+        let person = match self.person_of(&event, round) {
+            Ok(person) => person,
+            Err(e) => {
+                round.failed.get_or_insert(e);
+                None
+            }
+        };
+        if let Some(pin) = person {
             if let Some(state) = self.consent_of(&pin, round) {
                 self.withholding.on_publish(
                     &event,
