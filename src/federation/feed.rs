@@ -498,8 +498,8 @@ impl PeerApi {
 
     /// The person each own `credential-issued` among `events` is about (that of the event it
     /// attests, read from the store), by the credential event's id: credentials are few, and
-    /// one whose attested event is gone or stripped of its PIN (erased) is about nobody known,
-    /// so no consent admits it.
+    /// one whose attested event is unknown or stripped of its PIN (erased) is about nobody
+    /// known, so no consent admits it.
     fn attested_persons<'a>(
         &self,
         events: impl Iterator<Item = &'a SignedEvent>,
@@ -510,18 +510,9 @@ impl PeerApi {
             let Some(id) = consent::attested(event) else {
                 continue;
             };
-            let Some(position) = self
-                .store
-                .position_of(&event.source, &id)
-                .map_err(storage)?
-            else {
+            let Some(attested) = self.store.event_of(&event.source, &id).map_err(storage)? else {
                 continue;
             };
-            let Some(bytes) = self.store.get(position).map_err(storage)? else {
-                continue;
-            };
-            let attested = SignedEvent::from_store(&bytes)
-                .map_err(|_| storage(StoreError::Corrupt("stored event")))?;
             if let Some(pin) = attested.event().pin() {
                 persons.insert(event.id, pin.to_string());
             }

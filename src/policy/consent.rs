@@ -176,18 +176,18 @@ impl ConsentState {
     pub(crate) fn current(&self) -> (&Consent, Option<&Stated>) {
         (&self.current, self.current_stated.as_ref())
     }
+}
 
-    /// Every member `consent` grants to, named for its purposes.
-    fn name(&mut self, consent: &Consent) {
-        if !consent.granted {
-            return;
-        }
-        for member in &consent.recipients {
-            self.ever_named
-                .entry(member.clone())
-                .or_default()
-                .extend(consent.purposes.iter().cloned());
-        }
+/// `ever_named` with every member `consent` grants to, named for its purposes.
+fn name(ever_named: &mut BTreeMap<MemberId, BTreeSet<String>>, consent: &Consent) {
+    if !consent.granted {
+        return;
+    }
+    for member in &consent.recipients {
+        ever_named
+            .entry(member.clone())
+            .or_default()
+            .extend(consent.purposes.iter().cloned());
     }
 }
 
@@ -305,9 +305,9 @@ pub(crate) fn merge(
     consent: Consent,
     stated: Option<Stated>,
 ) -> ConsentState {
-    let (former_recipients, ever_named, earlier_pins, mut latest) = match held {
+    let (former_recipients, mut ever_named, earlier_pins, mut latest) = match held {
         Some(mut h) if stated.as_ref().is_some_and(|s| h.has_seen_after(s)) => {
-            h.name(&consent);
+            name(&mut h.ever_named, &consent);
             return h;
         }
         Some(h) if h.current.granted => {
@@ -319,17 +319,15 @@ pub(crate) fn merge(
     if let Some(s) = &stated {
         latest.insert(s.source.clone(), s.sequence);
     }
-    let mut state = ConsentState {
+    name(&mut ever_named, &consent);
+    ConsentState {
         former_recipients,
         current: consent,
         ever_named,
         earlier_pins,
         latest,
         current_stated: stated,
-    };
-    let current = state.current.clone();
-    state.name(&current);
-    state
+    }
 }
 
 /// The state under a person's earlier PIN after `by`, a statement given under their current

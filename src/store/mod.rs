@@ -1325,6 +1325,24 @@ impl Store {
             .map(|(_, b)| b))
     }
 
+    /// The stored event `source`/`id`, parsed; `None` when the store holds no such event, an
+    /// error when the id index points to nothing or to bytes that do not parse (damage).
+    pub(crate) fn event_of(
+        &self,
+        source: &MemberId,
+        id: &Uuid,
+    ) -> Result<Option<crate::event::SignedEvent>, StoreError> {
+        let Some(position) = self.position_of(source, id)? else {
+            return Ok(None);
+        };
+        let bytes = self
+            .get(position)?
+            .ok_or(StoreError::Corrupt("id index points to no event"))?;
+        crate::event::SignedEvent::from_store(&bytes)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt("stored event"))
+    }
+
     /// Where the event with this id is stored.
     pub(crate) fn position_of(
         &self,

@@ -829,9 +829,9 @@ impl Writer {
 
     /// The PIN whose consent decides whether other members are sent `event`, when anything
     /// may be withheld: its person's, or for a `credential-issued` the person of the own event
-    /// it attests (staged in the round or stored; none when that event is gone or erased, and
-    /// then no member is sent the credential). `Err` when the attested event cannot be read:
-    /// the round fails rather than publish a credential withheld from no one.
+    /// it attests (staged in the round or stored; none when that event is unknown or erased,
+    /// and then no member is sent the credential). `Err` when the attested event cannot be
+    /// read: the round fails rather than publish a credential withheld from no one.
     fn person_of<'e>(
         &self,
         event: &'e Event,
@@ -846,22 +846,10 @@ impl Writer {
         let Some(id) = consent::attested(event) else {
             return Ok(None);
         };
-        let stored;
-        let attested = match round.staged(&event.source, &id) {
-            Some((_, staged)) => staged,
-            None => {
-                let Some(position) = self.store.position_of(&event.source, &id)? else {
-                    return Ok(None);
-                };
-                let Some(bytes) = self.store.get(position)? else {
-                    return Ok(None);
-                };
-                stored = SignedEvent::from_store(&bytes)
-                    .map_err(|_| StoreError::Corrupt("stored event"))?;
-                &stored
-            }
-        };
-        Ok(attested.event().pin().map(|pin| pin.to_string().into()))
+        let pin = self.own_event(round, &event.source, &id, |attested| {
+            attested.pin().map(String::from)
+        })?;
+        Ok(pin.flatten().map(std::borrow::Cow::Owned))
     }
 
     /// The PINs a correction moving the person from `from` links: `from` and those linked under
@@ -890,24 +878,14 @@ impl Writer {
         if event.event_type != EventType::ReturneeRecord {
             return Ok(None);
         }
-        let stored;
-        let superseded = match round.staged(&event.source, &target) {
-            Some((_, signed)) => signed.event(),
-            None => {
-                let Some(found) = self.stored_event(&event.source, &target)? else {
-                    return Ok(None);
-                };
-                stored = found;
-                stored.event()
-            }
-        };
-        if superseded.event_type != EventType::ReturneeRecord {
-            return Ok(None);
-        }
-        Ok(superseded
-            .pin()
-            .filter(|old| *old != pin && event.pin_history().any(|p| p == *old))
-            .map(String::from))
+        let old = self.own_event(round, &event.source, &target, |superseded| {
+            (superseded.event_type == EventType::ReturneeRecord)
+                .then(|| superseded.pin().map(String::from))
+                .flatten()
+        })?;
+        Ok(old
+            .flatten()
+            .filter(|old| old != pin && event.pin_history().any(|p| p == old)))
     }
 
     /// Stage `state` as the consent held under `pin`, with the releases it brings.
@@ -1138,7 +1116,8 @@ impl Writer {
             return Ok(());
         };
         let Some(stored) = self
-            .stored_event(&event.source, &target)
+            .store
+            .event_of(&event.source, &target)
             .map_err(|e| PublishError::Storage(Arc::new(e)))?
         else {
             return Err(crate::event::SupersedeError::Unknown.into());
@@ -1146,23 +1125,19 @@ impl Writer {
         Ok(event.may_supersede(stored.event())?)
     }
 
-    /// The stored event `source`/`id`, parsed; `None` when the store holds no such event, an
-    /// error when the id index points to nothing or to bytes that do not parse (damage).
-    fn stored_event(
+    /// `read` of this member's event `source`/`id` as the round has it, staged or stored;
+    /// `None` when neither holds it, an error when the store cannot say.
+    fn own_event<T>(
         &self,
+        round: &Round,
         source: &MemberId,
         id: &Uuid,
-    ) -> Result<Option<SignedEvent>, StoreError> {
-        let Some(position) = self.store.position_of(source, id)? else {
-            return Ok(None);
-        };
-        let bytes = self
-            .store
-            .get(position)?
-            .ok_or(StoreError::Corrupt("id index points to no event"))?;
-        SignedEvent::from_store(&bytes)
-            .map(Some)
-            .map_err(|_| StoreError::Corrupt("stored event"))
+        read: impl FnOnce(&Event) -> T,
+    ) -> Result<Option<T>, StoreError> {
+        if let Some((_, staged)) = round.staged(source, id) {
+            return Ok(Some(read(staged.event())));
+        }
+        Ok(self.store.event_of(source, id)?.map(|s| read(s.event())))
     }
 
     /// The first result of an earlier request with this idempotency key, this round or stored.

@@ -3,6 +3,8 @@
 //! what ran. A node creates the schema in an empty database, refuses one older than it knows (run
 //! `jol store migrate`, which calls [`migrate`]) and one newer.
 
+use std::future::Future;
+
 use tokio_postgres::Client;
 
 use super::PgError;
@@ -70,13 +72,23 @@ pub(crate) async fn version(client: &Client) -> Result<i32, PgError> {
 
 /// Apply the migrations the database lacks; returns (version before, version after).
 pub(crate) async fn migrate(client: &Client) -> Result<(i32, i32), PgError> {
+    let table = "CREATE TABLE IF NOT EXISTS jol_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());";
+    under_migration_lock(client, table, apply_missing(client)).await
+}
+
+/// `work` while this session holds the migration lock, after `first` (SQL, run once the lock
+/// is taken): no other process migrates meanwhile.
+async fn under_migration_lock<T>(
+    client: &Client,
+    first: &str,
+    work: impl Future<Output = Result<T, PgError>>,
+) -> Result<T, PgError> {
     client
         .batch_execute(&format!(
-            "SELECT pg_advisory_lock({MIGRATION_LOCK});
-             CREATE TABLE IF NOT EXISTS jol_schema (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());"
+            "SELECT pg_advisory_lock({MIGRATION_LOCK}); {first}"
         ))
         .await?;
-    let result = apply_missing(client).await;
+    let result = work.await;
     client
         .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
         .await?;
@@ -129,14 +141,7 @@ pub(crate) async fn prepare(client: &Client) -> Result<(), PgError> {
 
 /// The version once the migration lock is free (no migration under way).
 async fn settled_version(client: &Client) -> Result<i32, PgError> {
-    client
-        .batch_execute(&format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
-        .await?;
-    let found = version(client).await;
-    client
-        .batch_execute(&format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
-        .await?;
-    found
+    under_migration_lock(client, "", version(client)).await
 }
 
 /// Connect to `settings`' database and migrate it (`jol store migrate`).
